@@ -1,0 +1,45 @@
+# PedOS secure updates. `make demo` and `make test` are the two entry points
+# (both install missing system packages first when run as root).
+GO          ?= go
+BIN         := $(CURDIR)/bin
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+FUZZTIME    ?= 4s
+export CGO_ENABLED := 0
+
+.PHONY: all deps build lint test unit fuzz-short fuzz bench demo clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build:
+	@mkdir -p $(BIN)
+	$(GO) build -trimpath -o $(BIN)/ ./cmd/...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+unit: build
+	PEDOS_BIN=$(BIN) $(GO) test -count=1 -timeout 15m ./...
+
+# Each fuzz target for FUZZTIME (short in `make test`, long in `make fuzz`).
+fuzz-short:
+	@scripts/fuzz.sh $(FUZZTIME)
+
+fuzz:
+	@scripts/fuzz.sh $${FUZZTIME_LONG:-60s}
+
+test: deps lint unit fuzz-short
+
+bench: deps build
+	@scripts/bench.sh
+
+demo: deps build
+	@scripts/demo.sh
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs the system packages the project needs (Debian), or, when not root,
+# prints the exact command to run. Safe to run again: it installs only what is missing.
+set -euo pipefail
+
+# command name -> Debian package that provides it
+declare -A need=(
+	[rpm]=rpm
+	[rpmbuild]=rpm
+	[rpmkeys]=rpm
+	[rpmsign]=rpm
+	[createrepo_c]=createrepo-c
+	[dnf]=dnf
+	[gpg]=gnupg
+	[gpgconf]=gnupg
+	[ip]=iproute2
+	[unshare]=util-linux
+	[nsenter]=util-linux
+)
+
+missing=()
+for cmd in "${!need[@]}"; do
+	if ! command -v "$cmd" >/dev/null 2>&1 && [ ! -x "/usr/bin/$cmd" ]; then
+		missing+=("${need[$cmd]}")
+	fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+mapfile -t pkgs < <(printf '%s\n' "${missing[@]}" | sort -u)
+
+cmdline="apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y ${pkgs[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+	echo "missing system packages: ${pkgs[*]}" >&2
+	echo "run as root: $cmdline" >&2
+	exit 1
+fi
+echo "installing system packages: ${pkgs[*]}" >&2
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkgs[@]}" >&2
