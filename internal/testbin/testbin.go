@@ -1,0 +1,58 @@
+// Package testbin gives tests the project's real binaries: those built by
+// `make build` (PEDOS_BIN names their directory), or, when a test runs on
+// its own, a fresh build of the command into a directory shared by the test
+// process.
+package testbin
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+)
+
+var (
+	mu    sync.Mutex
+	built = map[string]string{}
+	dir   string
+)
+
+// Path returns the path of the named command of cmd/, building it if needed.
+func Path(t testing.TB, name string) string {
+	t.Helper()
+	if d := os.Getenv("PEDOS_BIN"); d != "" {
+		p := filepath.Join(d, name)
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if p, ok := built[name]; ok {
+		return p
+	}
+	if dir == "" {
+		d, err := os.MkdirTemp("", "pedos-testbin-")
+		if err != nil {
+			t.Fatalf("testbin: %v", err)
+		}
+		dir = d
+	}
+	p := filepath.Join(dir, name)
+	cmd := exec.Command("go", "build", "-o", p, "./cmd/"+name)
+	cmd.Dir = moduleRoot()
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("testbin: building %s: %v\n%s", name, err, out)
+	}
+	built[name] = p
+	return p
+}
+
+// moduleRoot is the directory of go.mod, found from this source file.
+func moduleRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
