@@ -1,0 +1,46 @@
+package dom0
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// LogPath is dom0's append-only update log, one JSON object a line.
+const LogPath = "/var/log/pedos/updates.log"
+
+// LogRecord is one line of the update log.
+type LogRecord struct {
+	Time    time.Time `json:"time"`
+	Program string    `json:"program"`
+	Session string    `json:"session,omitempty"`
+	Event   string    `json:"event"`
+	Detail  any       `json:"detail,omitempty"`
+}
+
+// AppendLog adds one record to the update log. Each record is a single
+// write(2) to an O_APPEND file, so concurrent writers never interleave
+// within a line.
+func AppendLog(c Config, rec LogRecord) error {
+	if rec.Time.IsZero() {
+		rec.Time = time.Now().UTC()
+	}
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	path := c.Path(LogPath)
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(append(b, '\n')); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}

@@ -1,0 +1,193 @@
+// Package dom0 is dom0's side of the update: its configuration, the session
+// that binds a delivery to an update dom0 started, the receive pipeline behind
+// the PedOS.ReceiveUpdates service, and the atomic publication of the cached
+// repository. Nothing here parses the update stream itself (internal/qfile),
+// RPM bytes (internal/rpm) or repository metadata (internal/repometa).
+package dom0
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is dom0's /etc/pedos/updates.conf. It is trusted: only dom0's
+// administrator writes it.
+type Config struct {
+	// Root prefixes every dom0 path ("" or "/" on a real host, the domain's
+	// tree in the lab).
+	Root string
+	// UpdateVM is the only domain allowed to call PedOS.ReceiveUpdates (C1).
+	UpdateVM string
+	// UnpackerUser is the user qfile-dom0-unpacker drops to (name or uid).
+	UnpackerUser string
+	// MaxBytes and MaxFiles bound one delivery (S8).
+	MaxBytes int64
+	MaxFiles int64
+	// ReceiveTimeout ends a stalled delivery (S11, C7).
+	ReceiveTimeout time.Duration
+	// KeyringDir holds the armored public keys trusted for packages.
+	KeyringDir string
+	// InstallRoot is the root dnf installs into ("/" on a real host).
+	InstallRoot string
+	// ReleaseVer is passed to dnf as --releasever when set.
+	ReleaseVer string
+	// MaxMetadataAge is how old signed metadata may be before it is a freeze
+	// finding (verify.md §2 step 4); RequireFresh makes that an error.
+	MaxMetadataAge time.Duration
+	RequireFresh   bool
+	// MetadataKeys pins, per repository id, the key file that must sign its
+	// repomd.xml (verify.md §2 step 1, M7). A pinned repository must deliver
+	// signed metadata; the others are "freshness not verifiable".
+	MetadataKeys map[string]string
+}
+
+// ConfigPath is where dom0's configuration lives, below the root.
+const ConfigPath = "/etc/pedos/updates.conf"
+
+// DefaultConfig is what an empty updates.conf means.
+func DefaultConfig(root string) Config {
+	return Config{
+		Root:           root,
+		UpdateVM:       "sys-firewall",
+		UnpackerUser:   "nobody",
+		MaxBytes:       4 << 30,
+		MaxFiles:       4096,
+		ReceiveTimeout: time.Hour,
+		KeyringDir:     "/etc/pki/rpm-gpg",
+		InstallRoot:    "/",
+		MaxMetadataAge: 7 * 24 * time.Hour,
+		MetadataKeys:   map[string]string{},
+	}
+}
+
+// Path returns the dom0 path p (absolute, as on a real host) below Root.
+func (c Config) Path(p string) string { return filepath.Join(c.Root, p) }
+
+var (
+	domainName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]{0,30}$`)
+	repoID     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$`)
+)
+
+// LoadConfig reads updates.conf below root. A missing file means the
+// defaults; a malformed one is an error naming the line.
+func LoadConfig(root string) (Config, error) {
+	c := DefaultConfig(root)
+	path := c.Path(ConfigPath)
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return c, nil
+	}
+	if err != nil {
+		return c, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		key, value, ok := strings.Cut(line, "=")
+		if !ok {
+			return c, fmt.Errorf("%s:%d: expected key = value", path, n)
+		}
+		if err := c.set(strings.TrimSpace(key), strings.TrimSpace(value)); err != nil {
+			return c, fmt.Errorf("%s:%d: %w", path, n, err)
+		}
+	}
+	return c, sc.Err()
+}
+
+func (c *Config) set(key, value string) error {
+	var err error
+	switch key {
+	case "updatevm":
+		if !domainName.MatchString(value) || value == "dom0" {
+			return fmt.Errorf("updatevm: %q is not a domain name", value)
+		}
+		c.UpdateVM = value
+	case "unpacker_user":
+		c.UnpackerUser = value
+	case "max_bytes":
+		c.MaxBytes, err = ParseSize(value)
+	case "max_files":
+		c.MaxFiles, err = strconv.ParseInt(value, 10, 64)
+		if err == nil && c.MaxFiles <= 0 {
+			err = errors.New("must be positive")
+		}
+	case "receive_timeout":
+		c.ReceiveTimeout, err = parseDuration(value)
+	case "keyring":
+		c.KeyringDir = value
+	case "installroot":
+		c.InstallRoot = value
+	case "releasever":
+		c.ReleaseVer = value
+	case "max_metadata_age":
+		c.MaxMetadataAge, err = parseDuration(value)
+	case "require_fresh":
+		c.RequireFresh, err = parseBool(value)
+	default:
+		id, ok := strings.CutPrefix(key, "repo.")
+		id, ok2 := strings.CutSuffix(id, ".metadata_key")
+		if !ok || !ok2 || !repoID.MatchString(id) {
+			return fmt.Errorf("unknown setting %q", key)
+		}
+		if !filepath.IsAbs(value) {
+			return fmt.Errorf("%s: key file must be an absolute path", key)
+		}
+		c.MetadataKeys[id] = value
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", key, err)
+	}
+	return nil
+}
+
+// ParseSize reads a byte count with an optional K, M, G or T suffix (powers
+// of 1024).
+func ParseSize(s string) (int64, error) {
+	mult := int64(1)
+	if i := strings.IndexAny(s, "KMGT"); i >= 0 && i == len(s)-1 {
+		mult = 1 << (10 * (strings.IndexByte("KMGT", s[i]) + 1))
+		s = s[:i]
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("%q is not a positive size", s)
+	}
+	return n * mult, nil
+}
+
+// parseDuration accepts Go durations and a plain number of days ("7d").
+func parseDuration(s string) (time.Duration, error) {
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(d)
+		if err != nil || n <= 0 {
+			return 0, fmt.Errorf("%q is not a number of days", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err == nil && d <= 0 {
+		err = fmt.Errorf("%q must be positive", s)
+	}
+	return d, err
+}
+
+func parseBool(s string) (bool, error) {
+	switch strings.ToLower(s) {
+	case "yes", "true", "1", "on":
+		return true, nil
+	case "no", "false", "0", "off":
+		return false, nil
+	}
+	return false, fmt.Errorf("%q is not yes or no", s)
+}

@@ -1,0 +1,161 @@
+package updatevm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// DefaultInstallRoot is the UpdateVM's fake installroot for dom0 (seed
+// document; overview.md step 3).
+const DefaultInstallRoot = "/var/lib/PedOS/dom0-updates"
+
+// Tools runs the package tools (internal/pkgtool in production).
+type Tools interface {
+	// ImportRPMDB replaces root's rpm database with an rpmdb --exportdb file.
+	ImportRPMDB(root, exportFile string) error
+	// DNF runs dnf with args, returning its exit code.
+	DNF(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error)
+}
+
+// UpdateVM holds the UpdateVM's paths and tools.
+type UpdateVM struct {
+	InstallRoot string
+	Tools       Tools
+	// Log receives progress lines for the person waiting in dom0.
+	Log io.Writer
+}
+
+// Request is what dom0 asked for: a dnf action with its arguments.
+type Request struct {
+	Action      string   // upgrade, install, reinstall, downgrade, upgrade-to, …
+	Packages    []string // package specs
+	DNFOptions  []string // -y, --best, --exclude=…, --enablerepo=…, ... (forwarded)
+	CheckOnly   bool
+	Clean       bool
+	SessionID   string
+}
+
+// packagesDir is where dnf puts this transaction's downloads; it is emptied
+// before each download and after each successful send, so only the current
+// transaction is ever sent (reference issues #3408, #10716).
+func (u *UpdateVM) packagesDir() string { return filepath.Join(u.InstallRoot, "packages") }
+
+func (u *UpdateVM) cacheDir() string { return filepath.Join(u.InstallRoot, "var", "cache", "dnf") }
+
+// dnfBase is the part of every dnf command line that confines dnf to the
+// configuration dom0 shipped (notes/real-tools.md: without reposdir dnf
+// would read the host's repositories too).
+func (u *UpdateVM) dnfBase() ([]string, error) {
+	args := []string{
+		"--installroot=" + u.InstallRoot,
+		"--config=" + filepath.Join(u.InstallRoot, syncDNFConf),
+		"--setopt=reposdir=" + filepath.Join(u.InstallRoot, syncReposDir),
+		"--setopt=cachedir=" + u.cacheDir(),
+		"--noplugins",
+	}
+	rel, err := u.readLines(SyncReleaseVer)
+	if err != nil {
+		return nil, err
+	}
+	if len(rel) > 0 {
+		args = append(args, "--releasever="+rel[0])
+	}
+	pinned, err := u.readLines(SyncPinnedRepos)
+	if err != nil {
+		return nil, err
+	}
+	// dom0 verifies these repositories' metadata signatures itself; asking
+	// dnf to check them too makes it keep repomd.xml.asc in its cache, which
+	// is what we forward.
+	for _, id := range pinned {
+		args = append(args, "--setopt="+id+".repo_gpgcheck=1")
+	}
+	return args, nil
+}
+
+// ErrUpdatesAvailable is CheckUpdates' answer when dnf lists updates.
+var ErrUpdatesAvailable = errors.New("updates are available")
+
+// CheckUpdates runs dnf check-update: nil for none, ErrUpdatesAvailable, or
+// an error.
+func (u *UpdateVM) CheckUpdates(ctx context.Context, req Request) error {
+	base, err := u.dnfBase()
+	if err != nil {
+		return err
+	}
+	args := append(append(base, req.DNFOptions...), "check-update")
+	code, err := u.Tools.DNF(ctx, append(args, req.Packages...), u.Log, u.Log)
+	switch {
+	case err != nil:
+		return err
+	case code == 100:
+		return ErrUpdatesAvailable
+	case code != 0:
+		return fmt.Errorf("dnf check-update failed (exit %d)", code)
+	}
+	return nil
+}
+
+// Query answers list, search and info in the UpdateVM alone.
+func (u *UpdateVM) Query(ctx context.Context, req Request, stdout io.Writer) (int, error) {
+	base, err := u.dnfBase()
+	if err != nil {
+		return 1, err
+	}
+	args := append(append(append(base, req.DNFOptions...), req.Action), req.Packages...)
+	return u.Tools.DNF(ctx, args, stdout, u.Log)
+}
+
+// Clean empties the download cache (--clean).
+func (u *UpdateVM) Clean() error {
+	if err := os.RemoveAll(u.cacheDir()); err != nil {
+		return err
+	}
+	return os.RemoveAll(u.packagesDir())
+}
+
+// Download resolves the transaction against dom0's database and downloads
+// its packages. It returns their paths, sorted.
+func (u *UpdateVM) Download(ctx context.Context, req Request) ([]string, error) {
+	if err := os.RemoveAll(u.packagesDir()); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(u.packagesDir(), 0o755); err != nil {
+		return nil, err
+	}
+	base, err := u.dnfBase()
+	if err != nil {
+		return nil, err
+	}
+	args := append(base, "-y", "--downloadonly", "--downloaddir="+u.packagesDir())
+	args = append(append(append(args, req.DNFOptions...), req.Action), req.Packages...)
+	code, err := u.Tools.DNF(ctx, args, u.Log, u.Log)
+	if err != nil {
+		return nil, err
+	}
+	if code != 0 {
+		return nil, fmt.Errorf("dnf %s failed in the UpdateVM (exit %d)", req.Action, code)
+	}
+	return listRPMs(u.packagesDir())
+}
+
+func listRPMs(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var files []string
+	for _, e := range entries {
+		if e.Type().IsRegular() && strings.HasSuffix(e.Name(), ".rpm") {
+			files = append(files, filepath.Join(dir, e.Name()))
+		}
+	}
+	sort.Strings(files)
+	return files, nil
+}

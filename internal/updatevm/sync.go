@@ -1,0 +1,134 @@
+// Package updatevm is the UpdateVM's side of a dom0 update: it takes dom0's
+// package database and repository configuration, resolves and downloads the
+// transaction with dnf in a fake installroot, and hands exactly that
+// transaction's packages, with the repository metadata dnf resolved against,
+// to qfile-agent. Nothing here is trusted by dom0: it re-checks everything.
+package updatevm
+
+import (
+	"archive/tar"
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+)
+
+// The files dom0 ships to the UpdateVM (overview.md step 2), as a tar stream.
+const (
+	SyncRPMDB        = "rpmdb.hdr"           // rpmdb --exportdb of dom0's database
+	SyncReleaseVer   = "pedos/releasever"    // dnf's $releasever in dom0
+	SyncPinnedRepos  = "pedos/pinned-repos"  // repo ids whose metadata dom0 verifies
+	syncReposDir     = "etc/yum.repos.d"     // dom0's network repository definitions
+	syncDNFConf      = "etc/dnf/dnf.conf"    // dom0's dnf configuration
+	syncDNFVarsDir   = "etc/dnf/vars"        // dnf variables
+	syncKeysDir      = "etc/pki/rpm-gpg"     // public keys named by gpgkey= lines
+	maxSyncFileBytes = 256 << 20             // the rpm database export is the largest
+	maxSyncFiles     = 4096
+)
+
+// syncAllowed says whether a tar entry name is one dom0 ships. Anything else
+// in the stream is refused rather than written somewhere unexpected.
+func syncAllowed(name string) bool {
+	if name != path.Clean(name) || path.IsAbs(name) || strings.HasPrefix(name, "..") {
+		return false
+	}
+	switch name {
+	case SyncRPMDB, SyncReleaseVer, SyncPinnedRepos, syncDNFConf:
+		return true
+	}
+	dir, base := path.Split(name)
+	dir = strings.TrimSuffix(dir, "/")
+	return base != "" && !strings.HasPrefix(base, ".") &&
+		(dir == syncReposDir || dir == syncDNFVarsDir || dir == syncKeysDir)
+}
+
+// ApplySync replaces the installroot's copy of dom0's configuration with the
+// tar stream r and imports dom0's rpm database into it.
+func (u *UpdateVM) ApplySync(r io.Reader) error {
+	staging, err := os.MkdirTemp(u.InstallRoot, ".sync-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(staging)
+	tr := tar.NewReader(r)
+	for n := 0; ; n++ {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("reading dom0's configuration stream: %w", err)
+		}
+		if n >= maxSyncFiles {
+			return errors.New("dom0's configuration stream has too many files")
+		}
+		if hdr.Typeflag == tar.TypeDir {
+			continue
+		}
+		if hdr.Typeflag != tar.TypeReg || !syncAllowed(hdr.Name) || hdr.Size > maxSyncFileBytes {
+			return fmt.Errorf("dom0's configuration stream: unexpected entry %q", hdr.Name)
+		}
+		dst := filepath.Join(staging, filepath.FromSlash(hdr.Name))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if err != nil {
+			return err
+		}
+		_, err = io.Copy(f, tr)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if _, err := os.Stat(filepath.Join(staging, SyncRPMDB)); err != nil {
+		return fmt.Errorf("dom0's configuration stream has no %s", SyncRPMDB)
+	}
+	// Replace the configuration trees whole, so a repository dom0 removed
+	// does not linger here.
+	for _, d := range []string{syncReposDir, "etc/dnf", syncKeysDir, "pedos"} {
+		dst := filepath.Join(u.InstallRoot, d)
+		if err := os.RemoveAll(dst); err != nil {
+			return err
+		}
+		src := filepath.Join(staging, d)
+		if _, err := os.Stat(src); errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		if err := os.Rename(src, dst); err != nil {
+			return err
+		}
+	}
+	return u.Tools.ImportRPMDB(u.InstallRoot, filepath.Join(staging, SyncRPMDB))
+}
+
+// readLines returns the non-empty, non-comment lines of a file below the
+// installroot; a missing file is no lines.
+func (u *UpdateVM) readLines(name string) ([]string, error) {
+	f, err := os.Open(filepath.Join(u.InstallRoot, filepath.FromSlash(name)))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var lines []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if l := strings.TrimSpace(sc.Text()); l != "" && !strings.HasPrefix(l, "#") {
+			lines = append(lines, l)
+		}
+	}
+	return lines, sc.Err()
+}
