@@ -33,12 +33,12 @@ type UpdateVM struct {
 
 // Request is what dom0 asked for: a dnf action with its arguments.
 type Request struct {
-	Action      string   // upgrade, install, reinstall, downgrade, upgrade-to, …
-	Packages    []string // package specs
-	DNFOptions  []string // -y, --best, --exclude=…, --enablerepo=…, ... (forwarded)
-	CheckOnly   bool
-	Clean       bool
-	SessionID   string
+	Action     string   // upgrade, install, reinstall, downgrade, upgrade-to, …
+	Packages   []string // package specs
+	DNFOptions []string // -y, --best, --exclude=…, --enablerepo=…, ... (forwarded)
+	CheckOnly  bool
+	Clean      bool
+	SessionID  string
 }
 
 // packagesDir is where dnf puts this transaction's downloads; it is emptied

@@ -19,14 +19,14 @@ import (
 
 // The files dom0 ships to the UpdateVM (overview.md step 2), as a tar stream.
 const (
-	SyncRPMDB        = "rpmdb.hdr"           // rpmdb --exportdb of dom0's database
-	SyncReleaseVer   = "pedos/releasever"    // dnf's $releasever in dom0
-	SyncPinnedRepos  = "pedos/pinned-repos"  // repo ids whose metadata dom0 verifies
-	syncReposDir     = "etc/yum.repos.d"     // dom0's network repository definitions
-	syncDNFConf      = "etc/dnf/dnf.conf"    // dom0's dnf configuration
-	syncDNFVarsDir   = "etc/dnf/vars"        // dnf variables
-	syncKeysDir      = "etc/pki/rpm-gpg"     // public keys named by gpgkey= lines
-	maxSyncFileBytes = 256 << 20             // the rpm database export is the largest
+	SyncRPMDB        = "rpmdb.hdr"          // rpmdb --exportdb of dom0's database
+	SyncReleaseVer   = "pedos/releasever"   // dnf's $releasever in dom0
+	SyncPinnedRepos  = "pedos/pinned-repos" // repo ids whose metadata dom0 verifies
+	syncReposDir     = "etc/yum.repos.d"    // dom0's network repository definitions
+	syncDNFConf      = "etc/dnf/dnf.conf"   // dom0's dnf configuration
+	syncDNFVarsDir   = "etc/dnf/vars"       // dnf variables
+	syncKeysDir      = "etc/pki/rpm-gpg"    // public keys named by gpgkey= lines
+	maxSyncFileBytes = 256 << 20            // the rpm database export is the largest
 	maxSyncFiles     = 4096
 )
 
