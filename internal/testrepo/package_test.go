@@ -1,0 +1,47 @@
+package testrepo
+
+import (
+	"os"
+	"os/exec"
+	"reflect"
+	"testing"
+)
+
+func TestParsePackageSpec(t *testing.T) {
+	got, err := ParsePackageSpec("hello-2:1.1-1.fc41 arch=x86_64 size=10 requires=libfoo>=2.0 requires=bash provides=greeting")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Package{Name: "hello", Epoch: 2, Version: "1.1", Release: "1.fc41", Arch: "x86_64", PayloadSize: 10,
+		Requires: []string{"libfoo>=2.0", "bash"}, Provides: []string{"greeting"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+	for _, bad := range []string{"", "hello", "hello-1", "hello-1-1 size=-1", "hello-1-1 colour=red", "hello-x:1-1"} {
+		if _, err := ParsePackageSpec(bad); err == nil {
+			t.Errorf("ParsePackageSpec(%q) succeeded", bad)
+		}
+	}
+}
+
+func TestBuildWithRPMBuild(t *testing.T) {
+	if _, err := exec.LookPath("rpmbuild"); err != nil {
+		t.Skip("rpmbuild not installed")
+	}
+	signer, err := NewSigner(KeySpec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := ParsePackageSpec("hello-1.1-1 requires=bash size=1000")
+	path, err := BuildWithRPMBuild(t.TempDir(), p, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, _, err := Parts(data); err != nil {
+		t.Fatal(err)
+	}
+}
