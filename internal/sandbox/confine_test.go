@@ -1,0 +1,382 @@
+package sandbox
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// helperEnv carries a helperCase to the child test binary that TestConfine starts: Confine is
+// irrevocable, so only a throwaway process can prove what it forbids.
+const helperEnv = "PEDOS_SANDBOX_HELPER_CASE"
+
+// helperCase is one confined attempt: the policy, the action, and a directory the policy does
+// not name (holding the file "secret").
+type helperCase struct {
+	Policy  Policy
+	Action  string
+	Outside string
+}
+
+// nobodyUID is the uid the root-only case switches to (Debian's nobody; numeric, so no lookup).
+const nobodyUID = 65534
+
+// actions are what the confined child attempts; nil means the attempt succeeded. Each returns
+// the raw error so that the errno says which mechanism refused (Landlock EACCES, seccomp EPERM).
+var actions = map[string]func(c helperCase) error{
+	"create-inside": func(c helperCase) error {
+		return os.WriteFile(filepath.Join(c.Policy.WritableDir, "created"), []byte("x"), 0o644)
+	},
+	"create-outside": func(c helperCase) error {
+		return os.WriteFile(filepath.Join(c.Outside, "created"), []byte("x"), 0o644)
+	},
+	"read-outside": func(c helperCase) error {
+		_, err := os.ReadFile(filepath.Join(c.Outside, "secret"))
+		return err
+	},
+	"list-outside": func(c helperCase) error {
+		_, err := os.ReadDir(c.Outside)
+		return err
+	},
+	"read-readonly": func(c helperCase) error {
+		_, err := os.ReadFile(filepath.Join(c.Policy.ReadOnly[0], "public"))
+		return err
+	},
+	"write-readonly": func(c helperCase) error {
+		return os.WriteFile(filepath.Join(c.Policy.ReadOnly[0], "created"), []byte("x"), 0o644)
+	},
+	"tcp-socket":  func(helperCase) error { return openSocket(unix.AF_INET, unix.SOCK_STREAM) },
+	"udp6-socket": func(helperCase) error { return openSocket(unix.AF_INET6, unix.SOCK_DGRAM) },
+	"unix-socket": func(helperCase) error { return openSocket(unix.AF_UNIX, unix.SOCK_STREAM) },
+	"socketpair": func(helperCase) error {
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
+		if err == nil {
+			unix.Close(fds[0])
+			unix.Close(fds[1])
+		}
+		return err
+	},
+	// os.StartProcess rather than os/exec, which would first open /dev/null (Landlock: EACCES).
+	"exec": func(helperCase) error {
+		process, err := os.StartProcess("/bin/true", []string{"true"}, &os.ProcAttr{})
+		if err == nil {
+			_, err = process.Wait()
+		}
+		return err
+	},
+	"io-uring": func(helperCase) error {
+		var params [120]byte // struct io_uring_params, zeroed
+		fd, _, errno := unix.Syscall(unix.SYS_IO_URING_SETUP, 1, uintptr(unsafe.Pointer(&params)), 0)
+		if errno != 0 {
+			return errno
+		}
+		return unix.Close(int(fd))
+	},
+	"oversized-file": func(c helperCase) error {
+		big := make([]byte, c.Policy.MaxFileSize+1)
+		return os.WriteFile(filepath.Join(c.Policy.WritableDir, "big"), big, 0o644)
+	},
+	"rlimits":       checkRlimits,
+	"switched-user": checkSwitchedUser,
+	// "every-thread" (checkEveryThread) needs the threads TestHelperProcess started before
+	// Confine; "refuse-to-root" never gets past Confine.
+}
+
+func openSocket(domain, typ int) error {
+	fd, err := unix.Socket(domain, typ, 0)
+	if err == nil {
+		unix.Close(fd)
+	}
+	return err
+}
+
+func checkRlimits(c helperCase) error {
+	for _, want := range []struct {
+		resource int
+		max      uint64
+	}{{unix.RLIMIT_CORE, 0}, {unix.RLIMIT_NOFILE, maxOpenFiles}, {unix.RLIMIT_FSIZE, uint64(c.Policy.MaxFileSize)}} {
+		var got unix.Rlimit
+		if err := unix.Getrlimit(want.resource, &got); err != nil {
+			return err
+		}
+		if got.Cur != want.max || got.Max != want.max {
+			return fmt.Errorf("rlimit %d is %d/%d, want %d", want.resource, got.Cur, got.Max, want.max)
+		}
+	}
+	return nil
+}
+
+func checkSwitchedUser(c helperCase) error {
+	ids := []int{unix.Getuid(), unix.Geteuid(), unix.Getgid(), unix.Getegid()}
+	for _, id := range ids {
+		if id != nobodyUID {
+			return fmt.Errorf("uid, euid, gid, egid are %v, want all %d", ids, nobodyUID)
+		}
+	}
+	if groups, err := unix.Getgroups(); err != nil || len(groups) != 0 {
+		return fmt.Errorf("supplementary groups %v (%v), want none", groups, err)
+	}
+	if err := syscall.Setuid(0); err == nil {
+		return errors.New("setuid(0) succeeded")
+	}
+	// The parent checks the owner of this file.
+	return os.WriteFile(filepath.Join(c.Policy.WritableDir, "created"), []byte("x"), 0o644)
+}
+
+// lockedThread runs functions on one OS thread, so that a check can target a thread that
+// existed before Confine, or one the runtime started after it.
+type lockedThread chan func()
+
+func startLockedThread() lockedThread {
+	thread := make(lockedThread)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread stays dedicated until exit
+		for fn := range thread {
+			fn()
+		}
+	}()
+	return thread
+}
+
+func (thread lockedThread) run(fn func() error) error {
+	done := make(chan error)
+	thread <- func() { done <- fn() }
+	return <-done
+}
+
+// checkEveryThread proves that the threads started before Confine, and one started after, all
+// carry no_new_privs, the Landlock domain and the seccomp filter.
+func checkEveryThread(c helperCase, before []lockedThread) error {
+	threads := append(before, startLockedThread())
+	tids := map[int]bool{}
+	for _, thread := range threads {
+		err := thread.run(func() error {
+			tids[unix.Gettid()] = true
+			if nnp, err := unix.PrctlRetInt(unix.PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0); err != nil || nnp != 1 {
+				return fmt.Errorf("thread %d: no_new_privs %d (%v)", unix.Gettid(), nnp, err)
+			}
+			if err := actions["create-outside"](c); !errors.Is(err, unix.EACCES) {
+				return fmt.Errorf("thread %d: creating outside: %v, want EACCES", unix.Gettid(), err)
+			}
+			if err := openSocket(unix.AF_INET, unix.SOCK_STREAM); !errors.Is(err, unix.EPERM) {
+				return fmt.Errorf("thread %d: socket: %v, want EPERM", unix.Gettid(), err)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if len(tids) != len(threads) {
+		return fmt.Errorf("the checks ran on %d distinct threads, want %d", len(tids), len(threads))
+	}
+	return nil
+}
+
+// TestHelperProcess is the confined child: it starts a few threads, calls Confine, attempts
+// one action, and prints the report and the outcome for TestConfine to assert.
+func TestHelperProcess(t *testing.T) {
+	raw := os.Getenv(helperEnv)
+	if raw == "" {
+		t.Skip("runs only as the child process of TestConfine")
+	}
+	var c helperCase
+	if err := json.Unmarshal([]byte(raw), &c); err != nil {
+		fmt.Printf("outcome: bad case: %v\n", err)
+		os.Exit(2)
+	}
+	var before []lockedThread
+	for range 4 {
+		before = append(before, startLockedThread())
+	}
+	report, err := Confine(c.Policy)
+	if err != nil {
+		fmt.Printf("outcome: confine: %v\n", err)
+		os.Exit(0)
+	}
+	fmt.Printf("report: nnp=%t landlock=%t seccomp=%t switched=%t warnings=%q\n",
+		report.NoNewPrivs, report.Landlock, report.Seccomp, report.UserSwitched, report.Warnings)
+	action := actions[c.Action]
+	if c.Action == "every-thread" {
+		action = func(c helperCase) error { return checkEveryThread(c, before) }
+	}
+	fmt.Printf("outcome: %s\n", outcome(action(c)))
+	os.Exit(0)
+}
+
+// outcome names an error by its errno when it has one, so the parent can tell which mechanism
+// refused.
+func outcome(err error) string {
+	var errno unix.Errno
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.As(err, &errno):
+		return unix.ErrnoName(errno)
+	default:
+		return err.Error()
+	}
+}
+
+// sandboxDirs makes the directories of one case below a fresh temporary directory.
+func sandboxDirs(t *testing.T) helperCase {
+	base := t.TempDir()
+	// The switched user must be able to reach the writable directory (t.TempDir makes both
+	// levels 0700).
+	for _, dir := range []string{filepath.Dir(base), base} {
+		if err := os.Chmod(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := helperCase{Outside: filepath.Join(base, "outside")}
+	c.Policy.WritableDir = filepath.Join(base, "writable")
+	c.Policy.ReadOnly = []string{filepath.Join(base, "readonly")}
+	for _, file := range []string{filepath.Join(c.Outside, "secret"), filepath.Join(c.Policy.ReadOnly[0], "public")} {
+		if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(file, []byte("data"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(c.Policy.WritableDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// requireKernelSandbox skips when this kernel lacks what the proofs exercise.
+func requireKernelSandbox(t *testing.T) {
+	t.Helper()
+	if _, _, errno := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, 0, 0, unix.LANDLOCK_CREATE_RULESET_VERSION); errno != 0 {
+		t.Skipf("this kernel has no usable Landlock (%v)", errno)
+	}
+	if _, err := unix.PrctlRetInt(unix.PR_GET_SECCOMP, 0, 0, 0, 0); err != nil {
+		t.Skipf("this kernel has no seccomp (%v)", err)
+	}
+	if _, ok := seccompArches[runtime.GOARCH]; !ok {
+		t.Skipf("no seccomp filter for %s", runtime.GOARCH)
+	}
+}
+
+// TestConfine runs each action twice: unconfined in this process (it must work, so that a
+// refusal is the sandbox's doing), then in a confined child, whose outcome must be want.
+func TestConfine(t *testing.T) {
+	requireKernelSandbox(t)
+	const maxFileSize = 1 << 16
+	tests := []struct {
+		action   string
+		baseline bool   // the action works unconfined
+		user     string // Policy.User
+		want     string // outcome in the child
+	}{
+		{"create-inside", true, "", "ok"},
+		// Landlock: the child still runs as root, so file permissions would allow all of these.
+		{"create-outside", true, "", "EACCES"},
+		{"read-outside", true, "", "EACCES"},
+		{"list-outside", true, "", "EACCES"},
+		{"read-readonly", true, "", "ok"},
+		{"write-readonly", true, "", "EACCES"},
+		// Seccomp answers EPERM before Landlock (which would say EACCES for exec) is asked.
+		{"tcp-socket", true, "", "EPERM"},
+		{"udp6-socket", true, "", "EPERM"},
+		{"unix-socket", true, "", "EPERM"},
+		{"socketpair", true, "", "EPERM"},
+		{"exec", true, "", "EPERM"},
+		{"io-uring", true, "", "EPERM"},
+		{"oversized-file", true, "", "EFBIG"},
+		{"rlimits", false, "", "ok"},
+		{"every-thread", false, "", "ok"},
+		{"switched-user", false, fmt.Sprint(nobodyUID), "ok"},
+		{"refuse-to-root", false, "0", `confine: sandbox: user "0" has uid 0, gid 0: refusing to run the sandbox as root`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.action, func(t *testing.T) {
+			switchesUser := tt.action == "switched-user"
+			if switchesUser && os.Geteuid() != 0 {
+				t.Skip("switching users needs root")
+			}
+			if tt.baseline {
+				c := sandboxDirs(t)
+				c.Policy.MaxFileSize = maxFileSize
+				if got := outcome(actions[tt.action](c)); got != "ok" {
+					t.Fatalf("unconfined %s: %s, want ok (the test environment is not usable)", tt.action, got)
+				}
+			}
+			c := sandboxDirs(t)
+			c.Action = tt.action
+			c.Policy.MaxFileSize = maxFileSize
+			c.Policy.User = tt.user
+			if switchesUser {
+				if err := os.Chown(c.Policy.WritableDir, nobodyUID, nobodyUID); err != nil {
+					t.Fatal(err)
+				}
+			}
+			report, got, stderr := runConfined(t, c)
+			if got != tt.want {
+				t.Errorf("confined %s: %q, want %q (stderr: %s)", tt.action, got, tt.want, stderr)
+			}
+			if report != "" {
+				wantReport := fmt.Sprintf("nnp=true landlock=true seccomp=true switched=%t warnings=[]", switchesUser)
+				if report != wantReport {
+					t.Errorf("report %q, want %q", report, wantReport)
+				}
+			}
+			if switchesUser {
+				requireOwner(t, filepath.Join(c.Policy.WritableDir, "created"), nobodyUID)
+			}
+			if _, err := os.Stat(filepath.Join(c.Outside, "created")); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("a file appeared outside the writable directory (stat: %v)", err)
+			}
+		})
+	}
+}
+
+// runConfined runs TestHelperProcess in a child with case c and returns its report and outcome
+// lines (without their prefixes) and its stderr.
+func runConfined(t *testing.T, c helperCase) (report, outcome, stderr string) {
+	t.Helper()
+	raw, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	child := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
+	child.Env = append(os.Environ(), helperEnv+"="+string(raw))
+	var stdout, errBuf bytes.Buffer
+	child.Stdout, child.Stderr = &stdout, &errBuf
+	if err := child.Run(); err != nil {
+		t.Fatalf("child: %v\nstdout: %s\nstderr: %s", err, stdout.String(), errBuf.String())
+	}
+	lines := bufio.NewScanner(&stdout)
+	for lines.Scan() {
+		if rest, ok := strings.CutPrefix(lines.Text(), "report: "); ok {
+			report = rest
+		} else if rest, ok := strings.CutPrefix(lines.Text(), "outcome: "); ok {
+			outcome = rest
+		}
+	}
+	return report, outcome, errBuf.String()
+}
+
+func requireOwner(t *testing.T, path string, uid int) {
+	t.Helper()
+	info, err := os.Lstat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if owner := info.Sys().(*syscall.Stat_t).Uid; owner != uint32(uid) {
+		t.Errorf("%s is owned by uid %d, want %d", path, owner, uid)
+	}
+}

@@ -1,0 +1,102 @@
+package sandbox
+
+import (
+	"fmt"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// landlockRights are the access rights Confine uses with one Landlock ABI version. A ruleset
+// may only name rights its kernel knows (EINVAL otherwise), so each version adds its own.
+type landlockRights struct {
+	handledFS  uint64 // file system actions denied unless a rule allows them
+	handledNet uint64 // network actions denied (no rule ever allows one)
+	readFS     uint64 // allowed below each ReadOnly directory
+	writeFS    uint64 // allowed below WritableDir
+}
+
+func rightsForABI(abi int) landlockRights {
+	const read = unix.LANDLOCK_ACCESS_FS_READ_FILE | unix.LANDLOCK_ACCESS_FS_READ_DIR
+	r := landlockRights{
+		// ABI 1: all thirteen rights it defines.
+		handledFS: unix.LANDLOCK_ACCESS_FS_EXECUTE | unix.LANDLOCK_ACCESS_FS_WRITE_FILE |
+			read | unix.LANDLOCK_ACCESS_FS_REMOVE_DIR | unix.LANDLOCK_ACCESS_FS_REMOVE_FILE |
+			unix.LANDLOCK_ACCESS_FS_MAKE_CHAR | unix.LANDLOCK_ACCESS_FS_MAKE_DIR |
+			unix.LANDLOCK_ACCESS_FS_MAKE_REG | unix.LANDLOCK_ACCESS_FS_MAKE_SOCK |
+			unix.LANDLOCK_ACCESS_FS_MAKE_FIFO | unix.LANDLOCK_ACCESS_FS_MAKE_BLOCK |
+			unix.LANDLOCK_ACCESS_FS_MAKE_SYM,
+		readFS: read,
+		// What an unpacker needs to create, fill and remove regular files, directories and
+		// symlinks; never devices, FIFOs, sockets, or execution (qfile.md, "File types").
+		writeFS: read | unix.LANDLOCK_ACCESS_FS_WRITE_FILE | unix.LANDLOCK_ACCESS_FS_REMOVE_DIR |
+			unix.LANDLOCK_ACCESS_FS_REMOVE_FILE | unix.LANDLOCK_ACCESS_FS_MAKE_DIR |
+			unix.LANDLOCK_ACCESS_FS_MAKE_REG | unix.LANDLOCK_ACCESS_FS_MAKE_SYM,
+	}
+	if abi >= 2 { // renames and links between directories (ABI 1 refuses them all)
+		r.handledFS |= unix.LANDLOCK_ACCESS_FS_REFER
+		r.writeFS |= unix.LANDLOCK_ACCESS_FS_REFER
+	}
+	if abi >= 3 { // truncate(2) and O_TRUNC
+		r.handledFS |= unix.LANDLOCK_ACCESS_FS_TRUNCATE
+		r.writeFS |= unix.LANDLOCK_ACCESS_FS_TRUNCATE
+	}
+	if abi >= 4 { // TCP: a second wall behind seccomp's socket ban, e.g. for inherited sockets
+		r.handledNet = unix.LANDLOCK_ACCESS_NET_BIND_TCP | unix.LANDLOCK_ACCESS_NET_CONNECT_TCP
+	}
+	if abi >= 5 { // ioctl on devices opened from now on; never granted
+		r.handledFS |= unix.LANDLOCK_ACCESS_FS_IOCTL_DEV
+	}
+	return r
+}
+
+// restrictFilesystem puts every thread in a Landlock domain where writableDir is the only
+// writable tree, writableDir and readOnly the only readable ones, and TCP is closed (ABI ≥ 4).
+func restrictFilesystem(writableDir string, readOnly []string) error {
+	abi, _, errno := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, 0, 0, unix.LANDLOCK_CREATE_RULESET_VERSION)
+	if errno == unix.ENOSYS || errno == unix.EOPNOTSUPP {
+		return fmt.Errorf("%w: Landlock (%v): the process can write wherever its user may", errUnavailable, errno)
+	}
+	if errno != 0 {
+		return fmt.Errorf("sandbox: asking the Landlock ABI version: %w", errno)
+	}
+	rights := rightsForABI(int(abi))
+	// The attribute struct may be longer than this kernel's: it accepts trailing zero bytes.
+	attr := unix.LandlockRulesetAttr{Handled_access_fs: rights.handledFS, Handled_access_net: rights.handledNet}
+	fd, _, errno := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, uintptr(unsafe.Pointer(&attr)), unsafe.Sizeof(attr), 0)
+	if errno != 0 {
+		return fmt.Errorf("sandbox: creating a Landlock ruleset (ABI %d): %w", abi, errno)
+	}
+	defer unix.Close(int(fd))
+	if err := allowBeneath(int(fd), writableDir, rights.writeFS); err != nil {
+		return err
+	}
+	for _, dir := range readOnly {
+		if err := allowBeneath(int(fd), dir, rights.readFS); err != nil {
+			return err
+		}
+	}
+	// landlock_restrict_self confines only the calling thread: run it on all of them.
+	if _, _, errno := syscall.AllThreadsSyscall(unix.SYS_LANDLOCK_RESTRICT_SELF, fd, 0, 0); errno != 0 {
+		return fmt.Errorf("sandbox: landlock_restrict_self on every thread: %w", errno)
+	}
+	return nil
+}
+
+// allowBeneath adds a rule allowing access below dir, which must be a directory.
+func allowBeneath(ruleset int, dir string, access uint64) error {
+	// O_PATH: the rule needs a handle on the directory, not the right to read it.
+	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("sandbox: opening directory %s for a Landlock rule: %w", dir, err)
+	}
+	defer unix.Close(fd)
+	rule := unix.LandlockPathBeneathAttr{Allowed_access: access, Parent_fd: int32(fd)}
+	_, _, errno := unix.Syscall6(unix.SYS_LANDLOCK_ADD_RULE, uintptr(ruleset), unix.LANDLOCK_RULE_PATH_BENEATH,
+		uintptr(unsafe.Pointer(&rule)), 0, 0, 0)
+	if errno != 0 {
+		return fmt.Errorf("sandbox: adding a Landlock rule for %s: %w", dir, errno)
+	}
+	return nil
+}

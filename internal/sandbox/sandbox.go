@@ -1,0 +1,230 @@
+// Package sandbox confines the process that parses untrusted bytes in dom0: the unpacker calls
+// Confine once, before it reads the stream, and from then on it can write only below its
+// staging directory, cannot create sockets or run programs, and no longer runs as root
+// (qfile.md, "Receiver rules", last bullet).
+//
+// Every mechanism covers every thread of the Go runtime. Per-thread kernel state
+// (no_new_privs, the Landlock domain) is set with syscall.AllThreadsSyscall, which works only
+// in binaries built with CGO_ENABLED=0; seccomp uses SECCOMP_FILTER_FLAG_TSYNC; Go's
+// syscall.Setuid family already changes every thread. Threads started later inherit all of it.
+package sandbox
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Policy says what the confined process may still do.
+type Policy struct {
+	WritableDir string   // the only directory tree it may write (Landlock); also readable
+	ReadOnly    []string // extra directory trees it may read (may be empty)
+	User        string   // user name or numeric uid to switch to when root; "" = no switch
+	MaxFileSize int64    // RLIMIT_FSIZE in bytes; 0 = leave as is
+}
+
+// Report says which mechanisms are in force.
+type Report struct {
+	NoNewPrivs, Landlock, Seccomp, UserSwitched bool
+	Warnings                                    []string // one line per missing mechanism
+}
+
+// errUnavailable marks a mechanism the running system does not offer: Confine turns it into a
+// warning and goes on with the others, never silently (issue 2, the sandbox bullet).
+var errUnavailable = errors.New("sandbox: not in force")
+
+// maxOpenFiles caps RLIMIT_NOFILE: the unpacker holds a handful of descriptors at a time, so a
+// descriptor leak driven by a hostile stream stops early instead of exhausting dom0's table.
+const maxOpenFiles = 128
+
+// passwdPath is where user names are resolved; tests resolve against testdata instead.
+const passwdPath = "/etc/passwd"
+
+// Confine applies the policy to the whole calling process, irrevocably: no-new-privs, Landlock,
+// uid/gid switch, rlimits, then a seccomp filter that forbids socket creation and execve.
+// Where the kernel lacks Landlock or seccomp it returns a Report with that mechanism false and a
+// warning (the caller prints each warning once on stderr); other failures are errors, after
+// which the caller must exit: the process may be half confined.
+func Confine(p Policy) (Report, error) {
+	var report Report
+	if p.WritableDir == "" {
+		return report, errors.New("sandbox: the policy names no writable directory")
+	}
+	// Resolve the user first: once Landlock is in force /etc/passwd can no longer be read.
+	var target *account
+	if p.User != "" {
+		resolved, err := resolveUser(p.User, passwdPath)
+		if err != nil {
+			return report, err
+		}
+		target = &resolved
+	}
+	// no_new_privs: Landlock and seccomp demand it of a caller without CAP_SYS_ADMIN, and no
+	// later execve (were one possible) could gain privileges through setuid bits or file caps.
+	if _, _, errno := syscall.AllThreadsSyscall6(unix.SYS_PRCTL, unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0); errno != 0 {
+		hint := ""
+		if errno == unix.ENOTSUP {
+			hint = " (AllThreadsSyscall refuses cgo binaries: build with CGO_ENABLED=0)"
+		}
+		return report, fmt.Errorf("sandbox: setting no_new_privs on every thread: %w%s", errno, hint)
+	}
+	report.NoNewPrivs = true
+	// Landlock before the uid switch: the rules need handles on directories that the target
+	// user may not be allowed to open.
+	if err := report.note(restrictFilesystem(p.WritableDir, p.ReadOnly), &report.Landlock); err != nil {
+		return report, err
+	}
+	// Rlimits before the uid switch too: lowering a hard limit is irrevocable either way, but
+	// only root could have raised one that the caller had set lower.
+	if err := limitResources(p.MaxFileSize); err != nil {
+		return report, err
+	}
+	switched, err := switchUser(target)
+	if err != nil {
+		return report, err
+	}
+	report.UserSwitched = switched
+	// Seccomp last: the steps above use system calls it does not need to allow.
+	if err := report.note(forbidSocketsAndExec(), &report.Seccomp); err != nil {
+		return report, err
+	}
+	return report, nil
+}
+
+// note records the outcome of one mechanism the kernel may lack: in force, missing (a warning,
+// nil), or failed (the error).
+func (r *Report) note(err error, inForce *bool) error {
+	if errors.Is(err, errUnavailable) {
+		r.Warnings = append(r.Warnings, err.Error())
+		return nil
+	}
+	*inForce = err == nil
+	return err
+}
+
+// limitResources lowers the soft and hard limits: no core dumps (they would hold half-checked
+// data from the stream), few descriptors, and, when asked, a file size cap (writes past it fail
+// with EFBIG; the Go runtime ignores SIGXFSZ). Rlimits belong to the process, not the thread.
+func limitResources(maxFileSize int64) error {
+	type rlimit struct {
+		resource int
+		name     string
+		max      uint64
+	}
+	limits := []rlimit{
+		{unix.RLIMIT_CORE, "RLIMIT_CORE", 0},
+		{unix.RLIMIT_NOFILE, "RLIMIT_NOFILE", maxOpenFiles},
+	}
+	if maxFileSize > 0 {
+		limits = append(limits, rlimit{unix.RLIMIT_FSIZE, "RLIMIT_FSIZE", uint64(maxFileSize)})
+	}
+	for _, l := range limits {
+		var current syscall.Rlimit
+		if err := syscall.Getrlimit(l.resource, &current); err != nil {
+			return fmt.Errorf("sandbox: reading %s: %w", l.name, err)
+		}
+		// Never raise a limit the caller had set lower.
+		limit := min(l.max, current.Max)
+		if err := syscall.Setrlimit(l.resource, &syscall.Rlimit{Cur: limit, Max: limit}); err != nil {
+			return fmt.Errorf("sandbox: setting %s to %d: %w", l.name, limit, err)
+		}
+	}
+	return nil
+}
+
+// account is the identity Confine switches to.
+type account struct{ uid, gid int }
+
+// switchUser drops root for target (nil: no switch asked). A process that already runs as the
+// target user stays as it is; any other unprivileged process cannot switch, which is an error.
+func switchUser(target *account) (bool, error) {
+	if target == nil {
+		return false, nil
+	}
+	if euid := syscall.Geteuid(); euid != 0 {
+		if euid == target.uid {
+			return false, nil
+		}
+		return false, fmt.Errorf("sandbox: running as uid %d, which cannot switch to uid %d: run as root or as that user", euid, target.uid)
+	}
+	// Supplementary groups first (root's would survive otherwise), then the gid while we may
+	// still change it, then the uid; each sets the real, effective and saved ids.
+	if err := syscall.Setgroups([]int{}); err != nil {
+		return false, fmt.Errorf("sandbox: dropping supplementary groups: %w", err)
+	}
+	if err := syscall.Setgid(target.gid); err != nil {
+		return false, fmt.Errorf("sandbox: switching to gid %d: %w", target.gid, err)
+	}
+	if err := syscall.Setuid(target.uid); err != nil {
+		return false, fmt.Errorf("sandbox: switching to uid %d: %w", target.uid, err)
+	}
+	// A parent that set SECBIT_NO_SETUID_FIXUP would have let us keep root's capabilities
+	// across setuid: make sure root is really out of reach.
+	if syscall.Setuid(0) == nil {
+		return false, errors.New("sandbox: the process could become root again after switching user: refusing to go on")
+	}
+	return true, nil
+}
+
+// resolveUser turns a user name (looked up in passwdFile) or a numeric uid (its gid is the same
+// number) into an account, refusing root's uid or gid: switching to them confines nothing.
+func resolveUser(user, passwdFile string) (account, error) {
+	var a account
+	var err error
+	if strings.Trim(user, "0123456789") == "" {
+		a.uid, err = parseID(user)
+		a.gid = a.uid
+	} else {
+		a, err = lookupPasswd(passwdFile, user)
+	}
+	if err != nil {
+		return account{}, fmt.Errorf("sandbox: user %q: %w", user, err)
+	}
+	if a.uid == 0 || a.gid == 0 {
+		return account{}, fmt.Errorf("sandbox: user %q has uid %d, gid %d: refusing to run the sandbox as root", user, a.uid, a.gid)
+	}
+	return a, nil
+}
+
+// lookupPasswd finds name in a passwd(5) file (name:password:uid:gid:...). It reads the file
+// itself rather than using os/user, whose cgo variant would make AllThreadsSyscall unusable.
+func lookupPasswd(passwdFile, name string) (account, error) {
+	f, err := os.Open(passwdFile)
+	if err != nil {
+		return account{}, err
+	}
+	defer f.Close()
+	lines := bufio.NewScanner(f)
+	for lines.Scan() {
+		fields := strings.Split(lines.Text(), ":")
+		if len(fields) < 4 || fields[0] != name {
+			continue
+		}
+		uid, uidErr := parseID(fields[2])
+		gid, gidErr := parseID(fields[3])
+		if err := errors.Join(uidErr, gidErr); err != nil {
+			return account{}, fmt.Errorf("%s: malformed entry: %w", passwdFile, err)
+		}
+		return account{uid, gid}, nil
+	}
+	if err := lines.Err(); err != nil {
+		return account{}, fmt.Errorf("reading %s: %w", passwdFile, err)
+	}
+	return account{}, fmt.Errorf("no such user in %s", passwdFile)
+}
+
+// parseID parses a decimal uid or gid. 2^32-1 is excluded: to the set*id calls it means
+// "leave unchanged".
+func parseID(s string) (int, error) {
+	id, err := strconv.ParseUint(s, 10, 32)
+	if err != nil || id == 1<<32-1 {
+		return 0, fmt.Errorf("%q is not a valid uid or gid", s)
+	}
+	return int(id), nil
+}
