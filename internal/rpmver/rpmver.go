@@ -1,0 +1,163 @@
+// Package rpmver compares RPM versions the way rpm does (rpmvercmp, with
+// the `~` and `^` separators) and parses epoch:version-release triples
+// strictly. It is dom0 code: small, no I/O.
+package rpmver
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// EVR is a checked epoch, version and release. Version and release are
+// never empty and hold only the characters rpm allows in them.
+type EVR struct {
+	Epoch   uint32
+	Version string
+	Release string
+}
+
+// maxField caps version and release; real ones are a few dozen bytes.
+const maxField = 128
+
+// New checks the parts of an EVR as they appear in repository metadata
+// (epoch="0" ver="1.2" rel="3.fc41"); an empty epoch means 0.
+func New(untrustedEpoch, untrustedVersion, untrustedRelease string) (EVR, error) {
+	var epoch uint64
+	if untrustedEpoch != "" {
+		if len(untrustedEpoch) > 10 || strings.Trim(untrustedEpoch, "0123456789") != "" {
+			return EVR{}, errors.New("rpmver: epoch is not a decimal number")
+		}
+		var err error
+		if epoch, err = strconv.ParseUint(untrustedEpoch, 10, 32); err != nil {
+			return EVR{}, fmt.Errorf("rpmver: epoch: %w", err)
+		}
+	}
+	if err := checkField("version", untrustedVersion); err != nil {
+		return EVR{}, err
+	}
+	if err := checkField("release", untrustedRelease); err != nil {
+		return EVR{}, err
+	}
+	return EVR{Epoch: uint32(epoch), Version: untrustedVersion, Release: untrustedRelease}, nil
+}
+
+// Parse reads "[epoch:]version-release", the form `rpm -q --qf
+// '%{EPOCH}:%{VERSION}-%{RELEASE}'` prints (an epoch of "(none)" means 0).
+func Parse(untrusted string) (EVR, error) {
+	epoch, rest, hasEpoch := strings.Cut(untrusted, ":")
+	if !hasEpoch {
+		epoch, rest = "", untrusted
+	} else if epoch == "(none)" {
+		epoch = ""
+	}
+	i := strings.LastIndexByte(rest, '-')
+	if i < 0 {
+		return EVR{}, errors.New("rpmver: no release (want version-release)")
+	}
+	return New(epoch, rest[:i], rest[i+1:])
+}
+
+// checkField allows what rpmbuild allows in a version or release
+// (letters, digits and ._+~^), minus '%{}' which only occur unexpanded.
+func checkField(what, untrusted string) error {
+	if untrusted == "" || len(untrusted) > maxField {
+		return fmt.Errorf("rpmver: %s is empty or longer than %d bytes", what, maxField)
+	}
+	for i := 0; i < len(untrusted); i++ {
+		if c := untrusted[i]; !isAlnum(c) && !strings.ContainsRune("._+~^", rune(c)) {
+			return fmt.Errorf("rpmver: %s has a character rpm does not allow (byte %d)", what, i)
+		}
+	}
+	return nil
+}
+
+// String is the usual "epoch:version-release", without a zero epoch.
+func (e EVR) String() string {
+	if e.Epoch == 0 {
+		return e.Version + "-" + e.Release
+	}
+	return fmt.Sprintf("%d:%s-%s", e.Epoch, e.Version, e.Release)
+}
+
+// Compare orders two EVRs as rpm does: epoch numerically, then version,
+// then release with Vercmp. It returns -1, 0 or +1.
+func Compare(a, b EVR) int {
+	if c := cmp.Compare(a.Epoch, b.Epoch); c != 0 {
+		return c
+	}
+	if c := Vercmp(a.Version, b.Version); c != 0 {
+		return c
+	}
+	return Vercmp(a.Release, b.Release)
+}
+
+// Vercmp compares two version (or release) strings with rpm's rules: the
+// strings are split into runs of digits and runs of ASCII letters, anything
+// else separates runs; digit runs compare as numbers and beat letter runs;
+// `~` sorts before everything, even the end of the string (1.0~rc1 < 1.0);
+// `^` sorts after the end of the string but before anything else
+// (1.0 < 1.0^git1 < 1.0.1). It returns -1, 0 or +1.
+func Vercmp(a, b string) int {
+	for {
+		a = strings.TrimLeftFunc(a, isSeparator)
+		b = strings.TrimLeftFunc(b, isSeparator)
+		aTilde, bTilde := strings.HasPrefix(a, "~"), strings.HasPrefix(b, "~")
+		aCaret, bCaret := strings.HasPrefix(a, "^"), strings.HasPrefix(b, "^")
+		switch {
+		case aTilde && bTilde, aCaret && bCaret:
+			a, b = a[1:], b[1:]
+			continue
+		case aTilde:
+			return -1
+		case bTilde:
+			return 1
+		case aCaret && b == "", bCaret && a != "": // `^` sorts after the end, before a run
+			return 1
+		case aCaret, bCaret:
+			return -1
+		}
+		if a == "" || b == "" {
+			break
+		}
+		numeric := isDigit(a[0])
+		aRun, aRest := splitRun(a, numeric)
+		bRun, bRest := splitRun(b, numeric)
+		if bRun == "" { // b's next run is of the other kind
+			if numeric {
+				return 1
+			}
+			return -1
+		}
+		if numeric {
+			aRun, bRun = strings.TrimLeft(aRun, "0"), strings.TrimLeft(bRun, "0")
+			if c := cmp.Compare(len(aRun), len(bRun)); c != 0 {
+				return c
+			}
+		}
+		if c := strings.Compare(aRun, bRun); c != 0 {
+			return c
+		}
+		a, b = aRest, bRest
+	}
+	return cmp.Compare(len(a), len(b)) // one has ended: whatever is left wins
+}
+
+// splitRun cuts the leading run of digits (numeric) or letters from s.
+func splitRun(s string, numeric bool) (run, rest string) {
+	i := 0
+	for i < len(s) && (numeric && isDigit(s[i]) || !numeric && isLetter(s[i])) {
+		i++
+	}
+	return s[:i], s[i:]
+}
+
+func isSeparator(r rune) bool {
+	return r > 0x7f || !isAlnum(byte(r)) && r != '~' && r != '^'
+}
+
+func isDigit(c byte) bool  { return '0' <= c && c <= '9' }
+func isLetter(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
+func isAlnum(c byte) bool  { return isDigit(c) || isLetter(c) }
