@@ -67,6 +67,9 @@ func DefaultConfig(root string) Config {
 	}
 }
 
+// InstallRootPath is the installroot as seen from this process.
+func (c Config) InstallRootPath() string { return c.Path(c.InstallRoot) }
+
 // Path returns the dom0 path p (absolute, as on a real host) below Root.
 func (c Config) Path(p string) string { return filepath.Join(c.Root, p) }
 

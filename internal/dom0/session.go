@@ -111,3 +111,8 @@ func writeJSONAtomic(path string, v any) error {
 	}
 	return atomicfile.WriteFile(path, append(b, '\n'), 0o600)
 }
+
+// CancelSession withdraws the live session (the front end gave up waiting).
+func CancelSession(c Config) {
+	os.Remove(filepath.Join(c.Path(StateDir), sessionFile))
+}

@@ -1,0 +1,90 @@
+package dom0
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"pedos.dev/updates/internal/atomicfile"
+)
+
+// dom0's cached repository and the repository directory dom0's dnf reads.
+const (
+	CachedRepoDir     = "/var/lib/PedOS/updates"
+	CachedRepoConfDir = "/etc/yum.real.repos.d"
+	// Package files inside the cached repository.
+	cachedRepoPackages = "rpm"
+	// Prefix of directories being built beside the cached repository, and of
+	// the previous one while it is being removed. A crash leaves them behind
+	// (F4); the next NewRepoBuild removes them.
+	buildPrefix = ".updates-"
+)
+
+// RepoBuild is a new cached repository being assembled beside the current
+// one; Publish makes it current in one step.
+type RepoBuild struct {
+	Dir string // the repository's top directory
+}
+
+// PackagesDir is where verified canonical packages go.
+func (b RepoBuild) PackagesDir() string { return filepath.Join(b.Dir, cachedRepoPackages) }
+
+// NewRepoBuild starts a new cached repository, removing what earlier crashed
+// runs left behind.
+func NewRepoBuild(c Config) (RepoBuild, error) {
+	parent := filepath.Dir(c.Path(CachedRepoDir))
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return RepoBuild{}, err
+	}
+	if err := removeLeftovers(parent); err != nil {
+		return RepoBuild{}, err
+	}
+	dir, err := os.MkdirTemp(parent, buildPrefix)
+	if err != nil {
+		return RepoBuild{}, err
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return RepoBuild{}, err
+	}
+	b := RepoBuild{Dir: dir}
+	return b, os.Mkdir(b.PackagesDir(), 0o755)
+}
+
+// Discard removes an unpublished build.
+func (b RepoBuild) Discard() error { return os.RemoveAll(b.Dir) }
+
+// Publish replaces the cached repository with b atomically: dnf and a crash
+// at any point see the old repository or the new one, complete (F4).
+func (b RepoBuild) Publish(c Config) error {
+	if err := atomicfile.ReplaceDir(b.Dir, c.Path(CachedRepoDir)); err != nil {
+		return fmt.Errorf("publishing the cached repository: %w", err)
+	}
+	// b.Dir now holds the previous repository, if there was one.
+	return os.RemoveAll(b.Dir)
+}
+
+// CleanCachedRepo replaces the cached repository with an empty one
+// (--clean).
+func CleanCachedRepo(c Config) error {
+	b, err := NewRepoBuild(c)
+	if err != nil {
+		return err
+	}
+	return b.Publish(c)
+}
+
+func removeLeftovers(parent string) error {
+	entries, err := os.ReadDir(parent)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), buildPrefix) {
+			if err := os.RemoveAll(filepath.Join(parent, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,271 @@
+package frontend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"pedos.dev/updates/internal/dom0"
+)
+
+// Exit codes (overview.md).
+const (
+	ExitOK               = 0
+	ExitFailure          = 1
+	ExitUsage            = 2
+	ExitUpdatesAvailable = 100
+	ExitQrexecFailure    = 125
+	ExitRefused          = 126
+)
+
+// Caller runs a command in another domain (qrexec-client in dom0).
+type Caller interface {
+	Run(ctx context.Context, domain string, argv []string, stdin io.Reader, stdout, stderr io.Writer) (int, error)
+}
+
+// Tools runs dom0's package tools (internal/pkgtool).
+type Tools interface {
+	ExportRPMDB(root string, w io.Writer) error
+	DNF(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (int, error)
+}
+
+// Env is everything Run touches outside this process.
+type Env struct {
+	Config dom0.Config
+	VM     Caller
+	Tools  Tools
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	// DownloadCommand is the UpdateVM's program (overview.md step 3).
+	DownloadCommand string
+}
+
+// Report is the final answer of one run, printed with --json.
+type Report struct {
+	Action  string       `json:"action"`
+	UpdateVM string      `json:"updatevm"`
+	Session string       `json:"session,omitempty"`
+	Exit    int          `json:"exit"`
+	Message string       `json:"message,omitempty"`
+	Result  *dom0.Result `json:"result,omitempty"`
+	DNFExit *int         `json:"dnf_exit,omitempty"`
+}
+
+type runner struct {
+	o   Options
+	env Env
+	rep Report
+}
+
+// Run carries out one pedos-dom0-update and returns its exit code.
+func Run(ctx context.Context, o Options, env Env) int {
+	r := &runner{o: o, env: env, rep: Report{Action: o.Action, UpdateVM: env.Config.UpdateVM}}
+	code, err := r.run(ctx)
+	r.rep.Exit = code
+	if err != nil {
+		r.rep.Message = err.Error()
+		fmt.Fprintf(env.Stderr, "pedos-dom0-update: %v\n", err)
+	}
+	_ = dom0.AppendLog(env.Config, dom0.LogRecord{Program: "pedos-dom0-update", Session: r.rep.Session, Event: "finished", Detail: r.rep})
+	if o.JSON {
+		writeJSON(env.Stdout, r.rep)
+	}
+	return code
+}
+
+func (r *runner) say(format string, a ...any) {
+	fmt.Fprintf(r.env.Stderr, "==> "+format+"\n", a...)
+}
+
+func (r *runner) run(ctx context.Context) (int, error) {
+	c := r.env.Config
+	unlock, err := lock(c)
+	if err != nil {
+		return ExitFailure, err
+	}
+	defer unlock()
+	if r.o.Action == "remove" {
+		return r.dnf(ctx)
+	}
+	if r.o.Clean {
+		r.say("Emptying the cached repository %s", c.Path(dom0.CachedRepoDir))
+		if err := dom0.CleanCachedRepo(c); err != nil {
+			return ExitFailure, err
+		}
+	}
+	r.say("Sending dom0's package database and repository configuration to %s", c.UpdateVM)
+	if code, err := r.sync(ctx); err != nil {
+		return code, err
+	}
+	switch {
+	case r.o.CheckOnly:
+		return r.checkOnly(ctx)
+	case r.o.IsQuery():
+		return r.callVM(ctx, r.vmArgs(""), r.env.Stdout)
+	}
+	s, err := dom0.NewSession(c, dom0.Session{Action: r.o.Action, Packages: r.o.Packages,
+		Excludes: r.o.Excludes, AllowDowngrade: r.o.AllowDowngrade})
+	if err != nil {
+		return ExitFailure, fmt.Errorf("starting the update session: %w", err)
+	}
+	r.rep.Session = s.ID
+	r.say("Asking %s to resolve and download (%s)", c.UpdateVM, r.o.Action)
+	vmCode, vmErr := r.callVM(ctx, r.vmArgs(s.ID), r.env.Stderr)
+	res, err := dom0.ReadResult(c, s.ID)
+	if errors.Is(err, dom0.ErrNoResult) {
+		dom0.CancelSession(c)
+		if vmErr != nil {
+			return vmCode, vmErr
+		}
+		return ExitFailure, fmt.Errorf("%s finished (exit %d) but delivered nothing to dom0", c.UpdateVM, vmCode)
+	}
+	if err != nil {
+		return ExitFailure, err
+	}
+	r.rep.Result = &res
+	printResult(r.env.Stderr, res)
+	if !res.Accepted {
+		return ExitFailure, fmt.Errorf("dom0 refused the delivery from %s; nothing was installed and the cached repository is unchanged", c.UpdateVM)
+	}
+	if vmErr != nil {
+		return vmCode, vmErr
+	}
+	if r.o.DownloadOnly {
+		r.say("Verified packages are in %s (--downloadonly: not installing)", c.Path(dom0.CachedRepoDir))
+		return ExitOK, nil
+	}
+	if len(res.Packages) == 0 {
+		r.say("No updates for dom0: nothing to do")
+		return ExitOK, nil
+	}
+	return r.dnf(ctx)
+}
+
+// sync ships dom0's database and configuration (overview.md step 2).
+func (r *runner) sync(ctx context.Context) (int, error) {
+	tarball, err := syncStream(r.env.Config, r.env.Tools.ExportRPMDB)
+	if err != nil {
+		return ExitFailure, fmt.Errorf("preparing dom0's package database for %s: %w", r.env.Config.UpdateVM, err)
+	}
+	code, err := r.env.VM.Run(ctx, r.env.Config.UpdateVM, []string{r.env.DownloadCommand, "--sync"}, tarball, io.Discard, r.env.Stderr)
+	return r.vmOutcome(code, err, "receiving dom0's configuration")
+}
+
+func (r *runner) checkOnly(ctx context.Context) (int, error) {
+	code, err := r.callVM(ctx, append([]string{r.env.DownloadCommand, "--check-only"}, r.forwarded()...), r.env.Stderr)
+	switch {
+	case code == ExitUpdatesAvailable:
+		r.say("Updates are available for dom0")
+		return ExitUpdatesAvailable, nil
+	case err == nil:
+		r.say("No updates available for dom0")
+	}
+	return code, err
+}
+
+// vmArgs is the UpdateVM's command line for a download (session != "") or
+// a query.
+func (r *runner) vmArgs(session string) []string {
+	args := []string{r.env.DownloadCommand, "--action=" + r.o.Action}
+	if session != "" {
+		args = append(args, "--session="+session)
+	}
+	if r.o.Clean {
+		args = append(args, "--clean")
+	}
+	args = append(args, r.forwarded()...)
+	return append(append(args, "--"), r.o.Packages...)
+}
+
+// forwarded are the options the UpdateVM's dnf gets.
+func (r *runner) forwarded() []string {
+	var args []string
+	for _, e := range r.o.EnableRepos {
+		args = append(args, "--enablerepo="+e)
+	}
+	for _, d := range r.o.DisableRepos {
+		args = append(args, "--disablerepo="+d)
+	}
+	return append(args, r.o.DNFOptions...)
+}
+
+func (r *runner) callVM(ctx context.Context, argv []string, stdout io.Writer) (int, error) {
+	code, err := r.env.VM.Run(ctx, r.env.Config.UpdateVM, argv, nil, stdout, r.env.Stderr)
+	return r.vmOutcome(code, err, "the download")
+}
+
+// vmOutcome turns a qrexec call's exit into ours: qrexec failures and
+// refusals pass through as 125 and 126 (overview.md).
+func (r *runner) vmOutcome(code int, err error, what string) (int, error) {
+	vm := r.env.Config.UpdateVM
+	switch {
+	case err != nil:
+		return ExitQrexecFailure, fmt.Errorf("%s in %s: %w", what, vm, err)
+	case code == ExitQrexecFailure:
+		return code, fmt.Errorf("%s in %s: qrexec failed (is %s running?)", what, vm, vm)
+	case code == ExitRefused:
+		return code, fmt.Errorf("%s in %s: the call was refused by policy", what, vm)
+	case code != 0 && code != ExitUpdatesAvailable:
+		return ExitFailure, fmt.Errorf("%s in %s failed (exit %d)", what, vm, code)
+	}
+	return code, nil
+}
+
+// dnf runs dnf in dom0 with the cached repository as its only repository
+// (overview.md step 7).
+func (r *runner) dnf(ctx context.Context) (int, error) {
+	c := r.env.Config
+	args := []string{
+		"--installroot=" + c.InstallRootPath(),
+		"--config=" + c.Path("/etc/dnf/dnf.conf"),
+		"--setopt=reposdir=" + c.Path(dom0.CachedRepoConfDir),
+		"--noplugins",
+	}
+	if c.ReleaseVer != "" {
+		args = append(args, "--releasever="+c.ReleaseVer)
+	}
+	if r.o.AssumeYes {
+		args = append(args, "-y")
+	}
+	args = append(append(append(args, r.o.DNFOptions...), r.o.Action), r.o.Packages...)
+	r.say("Running dnf %s in dom0 from the verified cached repository", r.o.Action)
+	code, err := r.env.Tools.DNF(ctx, args, r.env.Stdin, r.env.Stderr, r.env.Stderr)
+	r.rep.DNFExit = &code
+	if err != nil {
+		return ExitFailure, fmt.Errorf("running dnf in dom0: %w", err)
+	}
+	if code != 0 {
+		return ExitFailure, fmt.Errorf("dnf %s in dom0 failed (exit %d); the cached repository stays in place, so the next run can retry", r.o.Action, code)
+	}
+	return ExitOK, nil
+}
+
+// lock takes dom0's update lock (F3): one update at a time.
+func lock(c dom0.Config) (func(), error) {
+	dir := c.Path(dom0.StateDir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "update.lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, errors.New("another update is running (lock held on " + f.Name() + ")")
+		}
+		return nil, err
+	}
+	// Who holds the lock, for a person looking at a stuck update.
+	_ = f.Truncate(0)
+	_, _ = f.WriteAt([]byte(fmt.Sprintf("%d %s\n", os.Getpid(), time.Now().UTC().Format(time.RFC3339))), 0)
+	return func() { f.Close() }, nil
+}

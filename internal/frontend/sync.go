@@ -1,0 +1,81 @@
+package frontend
+
+import (
+	"archive/tar"
+	"bytes"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"pedos.dev/updates/internal/dom0"
+	"pedos.dev/updates/internal/updatevm"
+)
+
+// syncStream builds the tar stream of what the UpdateVM needs to resolve
+// updates for dom0 (overview.md step 2): dom0's rpm database, its network
+// repository definitions, dnf configuration and variables, the public keys
+// those definitions name, the release version, and which repositories'
+// metadata dom0 will verify.
+func syncStream(c dom0.Config, exportRPMDB func(root string, w io.Writer) error) (*bytes.Buffer, error) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	add := func(name string, data []byte) error {
+		hdr := &tar.Header{Name: name, Mode: 0o644, Size: int64(len(data)), ModTime: time.Unix(0, 0), Typeflag: tar.TypeReg}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		_, err := tw.Write(data)
+		return err
+	}
+	var db bytes.Buffer
+	if err := exportRPMDB(c.InstallRootPath(), &db); err != nil {
+		return nil, err
+	}
+	if err := add(updatevm.SyncRPMDB, db.Bytes()); err != nil {
+		return nil, err
+	}
+	if c.ReleaseVer != "" {
+		if err := add(updatevm.SyncReleaseVer, []byte(c.ReleaseVer+"\n")); err != nil {
+			return nil, err
+		}
+	}
+	var pinned []string
+	for id := range c.MetadataKeys {
+		pinned = append(pinned, id)
+	}
+	sort.Strings(pinned)
+	if err := add(updatevm.SyncPinnedRepos, []byte(strings.Join(pinned, "\n")+"\n")); err != nil {
+		return nil, err
+	}
+	for _, dir := range []string{"etc/yum.repos.d", "etc/dnf/vars", "etc/pki/rpm-gpg"} {
+		entries, err := os.ReadDir(c.Path("/" + dir))
+		if err != nil && !os.IsNotExist(err) {
+			return nil, err
+		}
+		for _, e := range entries {
+			if !e.Type().IsRegular() || strings.HasPrefix(e.Name(), ".") ||
+				(dir == "etc/yum.repos.d" && !strings.HasSuffix(e.Name(), ".repo")) {
+				continue
+			}
+			if err := addFile(add, c.Path("/"+dir+"/"+e.Name()), path.Join(dir, e.Name())); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := addFile(add, c.Path("/etc/dnf/dnf.conf"), "etc/dnf/dnf.conf"); err != nil && !os.IsNotExist(err) {
+		return nil, err
+	}
+	return &buf, tw.Close()
+}
+
+func addFile(add func(string, []byte) error, src, name string) error {
+	data, err := os.ReadFile(filepath.Clean(src))
+	if err != nil {
+		return err
+	}
+	return add(name, data)
+}
