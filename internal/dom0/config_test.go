@@ -1,0 +1,80 @@
+package dom0
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func writeConfig(t *testing.T, text string) string {
+	t.Helper()
+	root := t.TempDir()
+	p := filepath.Join(root, ConfigPath)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+func TestLoadConfig(t *testing.T) {
+	root := writeConfig(t, `# dom0 update settings
+updatevm = sys-net
+max_bytes = 2G
+max_files = 100
+receive_timeout = 10m
+installroot = /srv/root
+releasever = 41
+max_metadata_age = 3d
+require_fresh = yes
+repo.pedos-dom0-current.metadata_key = /etc/pki/rpm-gpg/RPM-GPG-KEY-pedos
+`)
+	c, err := LoadConfig(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.UpdateVM != "sys-net" || c.MaxBytes != 2<<30 || c.MaxFiles != 100 ||
+		c.ReceiveTimeout != 10*time.Minute || c.InstallRoot != "/srv/root" || c.ReleaseVer != "41" ||
+		c.MaxMetadataAge != 72*time.Hour || !c.RequireFresh ||
+		c.MetadataKeys["pedos-dom0-current"] != "/etc/pki/rpm-gpg/RPM-GPG-KEY-pedos" {
+		t.Errorf("LoadConfig = %+v", c)
+	}
+	if got := c.InstallRootPath(); got != filepath.Join(root, "/srv/root") {
+		t.Errorf("InstallRootPath = %s", got)
+	}
+}
+
+func TestLoadConfigMissingIsDefault(t *testing.T) {
+	root := t.TempDir()
+	c, err := LoadConfig(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.UpdateVM != "sys-firewall" || c.MaxBytes != 4<<30 || c.MaxFiles != 4096 || c.RequireFresh {
+		t.Errorf("defaults = %+v", c)
+	}
+}
+
+func TestLoadConfigErrorsNameTheLine(t *testing.T) {
+	for _, tc := range []struct{ text, want string }{
+		{"updatevm = dom0\n", ":1: updatevm"},
+		{"\nupdatevm = a;b\n", ":2: updatevm"},
+		{"max_bytes = lots\n", ":1: max_bytes"},
+		{"max_bytes = -1\n", ":1: max_bytes"},
+		{"max_files = 0\n", ":1: max_files"},
+		{"require_fresh = maybe\n", ":1: require_fresh"},
+		{"frobnicate = 1\n", `unknown setting "frobnicate"`},
+		{"repo.x.metadata_key = relative/key\n", "absolute path"},
+		{"repo.../x.metadata_key = /k\n", "unknown setting"},
+		{"just words\n", ":1: expected key = value"},
+	} {
+		_, err := LoadConfig(writeConfig(t, tc.text))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("LoadConfig(%q) = %v, want an error containing %q", tc.text, err, tc.want)
+		}
+	}
+}

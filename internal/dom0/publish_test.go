@@ -1,0 +1,78 @@
+package dom0
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestPublishReplacesWholeRepository(t *testing.T) {
+	c := DefaultConfig(t.TempDir())
+	publish := func(files ...string) {
+		t.Helper()
+		b, err := NewRepoBuild(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range files {
+			if err := os.WriteFile(filepath.Join(b.PackagesDir(), f), []byte(f), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := b.Publish(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list := func() []string {
+		t.Helper()
+		entries, err := os.ReadDir(filepath.Join(c.Path(CachedRepoDir), cachedRepoPackages))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		return names
+	}
+	publish("a.rpm", "b.rpm")
+	if got := list(); len(got) != 2 {
+		t.Fatalf("first publication: %v", got)
+	}
+	publish("c.rpm")
+	if got := list(); len(got) != 1 || got[0] != "c.rpm" {
+		t.Fatalf("second publication: %v, want only c.rpm", got)
+	}
+	// Nothing of either build is left beside the repository.
+	entries, _ := os.ReadDir(filepath.Dir(c.Path(CachedRepoDir)))
+	if len(entries) != 1 {
+		t.Errorf("leftovers beside the cached repository: %v", entries)
+	}
+}
+
+// F4: a build abandoned by a crash is removed by the next run, and the
+// published repository is untouched by it.
+func TestCrashedBuildIsCleanedUp(t *testing.T) {
+	c := DefaultConfig(t.TempDir())
+	crashed, err := NewRepoBuild(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, err := NewRepoBuild(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(crashed.Dir); !os.IsNotExist(err) {
+		t.Errorf("crashed build %s still there: %v", crashed.Dir, err)
+	}
+	if err := next.Publish(c); err != nil {
+		t.Fatal(err)
+	}
+	if err := CleanCachedRepo(c); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(filepath.Join(c.Path(CachedRepoDir), cachedRepoPackages))
+	if err != nil || len(entries) != 0 {
+		t.Errorf("after --clean: %v, %v", entries, err)
+	}
+}
