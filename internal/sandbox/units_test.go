@@ -1,0 +1,170 @@
+package sandbox
+
+import (
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// runFilter executes a seccomp program the way the kernel does, for the instructions
+// seccompFilter emits (any other fails the test), over a seccomp_data holding nr and arch.
+func runFilter(t *testing.T, filter []unix.SockFilter, nr, arch uint32) uint32 {
+	t.Helper()
+	var accumulator uint32
+	for pc := 0; pc < len(filter); pc++ {
+		instruction := filter[pc]
+		switch instruction.Code {
+		case bpfLoadWord:
+			switch instruction.K {
+			case offsetNr:
+				accumulator = nr
+			case offsetArch:
+				accumulator = arch
+			default:
+				t.Fatalf("instruction %d loads offset %d", pc, instruction.K)
+			}
+		case bpfJumpEqual, bpfJumpAtLeast:
+			taken := accumulator == instruction.K
+			if instruction.Code == bpfJumpAtLeast {
+				taken = accumulator >= instruction.K
+			}
+			if taken {
+				pc += int(instruction.Jt)
+			} else {
+				pc += int(instruction.Jf)
+			}
+		case bpfReturn:
+			return instruction.K
+		default:
+			t.Fatalf("instruction %d has unexpected opcode %#x", pc, instruction.Code)
+		}
+	}
+	t.Fatal("the program ran past its end")
+	return 0
+}
+
+// filterCase is one system call and the action the filter must take on it.
+type filterCase struct {
+	what     string
+	nr, arch uint32
+	want     uint32
+}
+
+func TestSeccompFilter(t *testing.T) {
+	const (
+		allow = unix.SECCOMP_RET_ALLOW
+		deny  = unix.SECCOMP_RET_ERRNO | uint32(unix.EPERM)
+		kill  = unix.SECCOMP_RET_KILL_PROCESS
+	)
+	// Calls the Go runtime and the unpacker need, in each architecture's numbering:
+	// read, write, openat, close, mmap, clone, futex, connect (only creating sockets is denied).
+	allowed := map[string][]uint32{
+		"amd64": {0, 1, 257, 3, 9, 56, 202, 42},
+		"arm64": {63, 64, 56, 57, 222, 220, 98, 203},
+	}
+	for name, arch := range seccompArches {
+		t.Run(name, func(t *testing.T) {
+			filter := seccompFilter(arch)
+			if len(filter) > unix.BPF_MAXINSNS {
+				t.Fatalf("%d instructions", len(filter))
+			}
+			cases := []filterCase{
+				{"i386 socketcall", 102, unix.AUDIT_ARCH_I386, kill},
+				{"i386 execve", 11, unix.AUDIT_ARCH_I386, kill},
+				{"arm (32-bit) read", 3, unix.AUDIT_ARCH_ARM, kill},
+				{"x32 execve", x32SyscallBit | 520, arch.auditArch, deny},
+				{"x32 socket", x32SyscallBit | 41, arch.auditArch, deny},
+			}
+			for _, nr := range arch.denied {
+				cases = append(cases, filterCase{"denied", nr, arch.auditArch, deny})
+			}
+			for _, nr := range allowed[name] {
+				cases = append(cases, filterCase{"allowed", nr, arch.auditArch, allow})
+			}
+			for other, otherArch := range seccompArches {
+				if other != name { // the other architecture's numbers mean other calls here
+					cases = append(cases, filterCase{other + " read", allowed[other][0], otherArch.auditArch, kill})
+				}
+			}
+			for _, c := range cases {
+				if got := runFilter(t, filter, c.nr, c.arch); got != c.want {
+					t.Errorf("%s (nr %d, arch %#x): %#x, want %#x", c.what, c.nr, c.arch, got, c.want)
+				}
+			}
+		})
+	}
+}
+
+// TestSeccompNumbers checks the written-out numbers of this machine's architecture against
+// x/sys/unix, which generates them from the kernel headers.
+func TestSeccompNumbers(t *testing.T) {
+	arch, ok := seccompArches[runtime.GOARCH]
+	if !ok {
+		t.Skipf("no filter for %s", runtime.GOARCH)
+	}
+	want := []uint32{unix.SYS_SOCKET, unix.SYS_SOCKETPAIR, unix.SYS_EXECVE, unix.SYS_EXECVEAT, unix.SYS_IO_URING_SETUP}
+	if !slices.Equal(arch.denied, want) {
+		t.Errorf("denied %v, want %v", arch.denied, want)
+	}
+}
+
+// TestLandlockRights checks the least-privilege shape of every ABI's rights: nothing granted
+// that is not handled (the kernel would refuse the rule), reading is a subset of writing, and
+// execution, device files, FIFOs, sockets and device ioctls are never granted.
+func TestLandlockRights(t *testing.T) {
+	const neverGranted = unix.LANDLOCK_ACCESS_FS_EXECUTE | unix.LANDLOCK_ACCESS_FS_MAKE_CHAR |
+		unix.LANDLOCK_ACCESS_FS_MAKE_BLOCK | unix.LANDLOCK_ACCESS_FS_MAKE_FIFO |
+		unix.LANDLOCK_ACCESS_FS_MAKE_SOCK | unix.LANDLOCK_ACCESS_FS_IOCTL_DEV
+	for abi := 1; abi <= 7; abi++ {
+		r := rightsForABI(abi)
+		if r.writeFS&^r.handledFS != 0 || r.readFS&^r.writeFS != 0 || r.writeFS&neverGranted != 0 {
+			t.Errorf("ABI %d: handled %#x, write %#x, read %#x", abi, r.handledFS, r.writeFS, r.readFS)
+		}
+		if (r.handledNet != 0) != (abi >= 4) {
+			t.Errorf("ABI %d: handled network %#x", abi, r.handledNet)
+		}
+	}
+	for abi, right := range map[int]uint64{
+		2: unix.LANDLOCK_ACCESS_FS_REFER, 3: unix.LANDLOCK_ACCESS_FS_TRUNCATE,
+		5: unix.LANDLOCK_ACCESS_FS_IOCTL_DEV,
+	} {
+		if rightsForABI(abi-1).handledFS&right != 0 || rightsForABI(abi).handledFS&right == 0 {
+			t.Errorf("right %#x should be handled from ABI %d on", right, abi)
+		}
+	}
+}
+
+func TestResolveUser(t *testing.T) {
+	tests := []struct {
+		user    string
+		want    account
+		wantErr string // substring; "" = success
+	}{
+		{"nobody", account{65534, 65534}, ""},
+		{"user", account{1000, 1000}, ""},
+		{"1234", account{1234, 1234}, ""},
+		{"0001000", account{1000, 1000}, ""},
+		{"root", account{}, "refusing"},
+		{"0", account{}, "refusing"},
+		{"rootgroup", account{}, "refusing"},
+		{"badid", account{}, "malformed"},
+		{"minusone", account{}, "malformed"},
+		{"short", account{}, "no such user"},
+		{"nosuchuser", account{}, "no such user"},
+		{"4294967295", account{}, "not a valid uid"},
+		{"99999999999", account{}, "not a valid uid"},
+		{"nobody:x", account{}, "no such user"},
+	}
+	for _, tt := range tests {
+		got, err := resolveUser(tt.user, "testdata/passwd")
+		if tt.wantErr == "" && (err != nil || got != tt.want) {
+			t.Errorf("resolveUser(%q) = %v, %v; want %v", tt.user, got, err, tt.want)
+		}
+		if tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+			t.Errorf("resolveUser(%q) error %v, want one containing %q", tt.user, err, tt.wantErr)
+		}
+	}
+}
