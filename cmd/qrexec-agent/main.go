@@ -1,0 +1,78 @@
+// Command qrexec-agent runs qrexec calls in its domain: service calls that
+// dom0's daemon relays after policy, and commands from dom0
+// (docs/qrexec-protocol.md).
+package main
+
+import (
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"time"
+
+	"pedos.dev/updates/internal/qrexec"
+)
+
+const usage = `Usage: qrexec-agent [options]
+       qrexec-agent [options] --stdio
+
+Runs calls to this domain. Anyone who can connect is treated as dom0, so the
+listening address must be reachable only from dom0:
+  --listen PATH         a Unix socket (the lab: SOCKDIR/<domain>/agent.sock,
+                        a directory only dom0 and this domain reach)
+  --listen vsock:PORT   vsock; only connections from --dom0-cid are served
+  --stdio               one call on stdin/stdout, then exit (ssh, serial)
+Service calls run SERVICE+ARG or SERVICE from the service directory, with
+stderr to this agent's log; dom0's commands run with /bin/sh -c as the user
+asked for (root is needed for any other user), stderr to dom0.
+
+Options:
+  --listen ADDR          where to listen (default /run/pedos/qrexec/agent.sock)
+  --service-dir DIR      this domain's services (default /etc/pedos-rpc)
+  --dom0-cid CID         vsock context id of dom0 (default 2, the host)
+  --request-timeout DUR  limit on the request phase (default 10s)
+  --log FILE             append the log here instead of stderr
+  --stdio                serve one call on stdin/stdout, then exit
+
+Examples:
+  qrexec-agent --listen /run/pedos/qrexec/agent.sock
+  qrexec-agent --listen vsock:513
+`
+
+func main() {
+	flag.Usage = func() { fmt.Fprint(os.Stderr, usage) }
+	listen := flag.String("listen", "/run/pedos/qrexec/agent.sock", "")
+	serviceDir := flag.String("service-dir", "/etc/pedos-rpc", "")
+	dom0CID := flag.Uint("dom0-cid", 2, "")
+	requestTimeout := flag.Duration("request-timeout", 10*time.Second, "")
+	logFile := flag.String("log", "", "")
+	stdio := flag.Bool("stdio", false, "")
+	flag.Parse()
+	if flag.NArg() != 0 {
+		flag.Usage()
+		os.Exit(2)
+	}
+	log, err := qrexec.NewLogger(*logFile)
+	if err != nil {
+		fatal(err)
+	}
+	a := &qrexec.Agent{ServiceDir: *serviceDir, RequestTimeout: *requestTimeout, Log: log}
+	if *stdio {
+		a.ServeCall(qrexec.StdioConn())
+		return
+	}
+	l, err := qrexec.Listen(*listen)
+	if err != nil {
+		fatal(err)
+	}
+	fromDom0 := func(conn net.Conn) bool {
+		cid, isVsock := qrexec.PeerCID(conn)
+		return !isVsock || cid == uint32(*dom0CID)
+	}
+	fatal(a.Serve(l, fromDom0))
+}
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "qrexec-agent:", err)
+	os.Exit(1)
+}

@@ -1,0 +1,100 @@
+// Command qrexec-client-vm calls a qrexec service from a domain; dom0's
+// policy decides where, if anywhere, it runs (spec/qrexec.md "Caller side").
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+
+	"pedos.dev/updates/internal/qrexec"
+)
+
+const usage = `Usage: qrexec-client-vm TARGET SERVICE[+ARG] [LOCAL_PROGRAM [ARGS...]]
+
+Asks dom0 to run SERVICE (with argument ARG) in TARGET: a domain name, dom0,
+@adminvm, @default, @dispvm or @dispvm:NAME. Dom0's policy may refuse the
+call or send it elsewhere. Once allowed, LOCAL_PROGRAM runs with its stdin
+and stdout connected to the service's (its stderr stays here); without one,
+this command's own stdin and stdout are connected.
+
+The daemon is reached at $PEDOS_QREXEC_SOCKET (default
+/run/pedos/qrexec/daemon.sock): a Unix socket path, vsock:CID:PORT, or
+exec:COMMAND (its stdin/stdout, e.g. exec:ssh dom0).
+
+Exit status: LOCAL_PROGRAM's, or the service's without one; 126 refused by
+policy; 127 no such service in the target; 125 qrexec failure.
+
+Examples:
+  qrexec-client-vm dom0 PedOS.ReceiveUpdates+SESSION qfile-agent FILES...
+  echo hello | qrexec-client-vm work my.Echo
+`
+
+func main() {
+	flag.Usage = func() { fmt.Fprint(os.Stderr, usage) }
+	flag.Parse()
+	if flag.NArg() < 2 {
+		flag.Usage()
+		os.Exit(2)
+	}
+	service, argument := qrexec.SplitService(flag.Arg(1))
+	req := qrexec.Request{Target: flag.Arg(0), Service: service, Argument: argument}
+	os.Exit(call(req, flag.Args()[2:]))
+}
+
+func call(req qrexec.Request, program []string) int {
+	addr := os.Getenv("PEDOS_QREXEC_SOCKET")
+	if addr == "" {
+		addr = "/run/pedos/qrexec/daemon.sock"
+	}
+	conn, err := qrexec.Dial(addr)
+	if err != nil {
+		return fail(err)
+	}
+	defer conn.Close()
+	if err := qrexec.Start(conn, qrexec.MsgCall, req); err != nil {
+		if refused, ok := errors.AsType[*qrexec.RefusedError](err); ok {
+			fmt.Fprintf(os.Stderr, "qrexec-client-vm: %s to %s: %v\n", flag.Arg(1), req.Target, err)
+			return refused.Code
+		}
+		return fail(err)
+	}
+	if len(program) == 0 {
+		code, err := qrexec.Run(conn, qrexec.Streams{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})
+		if err != nil {
+			return fail(err)
+		}
+		return code
+	}
+	return runLocal(conn, program)
+}
+
+// runLocal runs the local program connected to the call and returns its
+// exit status.
+func runLocal(conn qrexec.Conn, program []string) int {
+	cmd := exec.Command(program[0], program[1:]...)
+	cmd.Stderr = os.Stderr
+	toRemote, err1 := cmd.StdoutPipe()
+	fromRemote, err2 := cmd.StdinPipe()
+	if err := errors.Join(err1, err2, cmd.Start()); err != nil {
+		return fail(err)
+	}
+	// A program that exits without reading everything just loses the rest.
+	_, err := qrexec.Run(conn, qrexec.Streams{Stdin: toRemote, Stdout: fromRemote})
+	fromRemote.Close()
+	if err != nil {
+		cmd.Process.Kill()
+	}
+	status := qrexec.ExitStatus(cmd.Wait())
+	if err != nil {
+		return fail(err)
+	}
+	return status
+}
+
+func fail(err error) int {
+	fmt.Fprintln(os.Stderr, "qrexec-client-vm:", err)
+	return qrexec.ExitFailure
+}

@@ -1,0 +1,105 @@
+// Command qrexec-daemon is dom0's side of qrexec: it decides every call from
+// a domain with the policy, runs calls to dom0's services itself and relays
+// the others to the target domain's agent (docs/qrexec-protocol.md).
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"pedos.dev/updates/internal/qrexec"
+)
+
+const usage = `Usage: qrexec-daemon [options]
+       qrexec-daemon [options] --stdio DOMAIN
+
+Serves calls from every domain of the domains configuration (dom0 itself is
+never a caller). A call's source domain is known only from where it arrived:
+  SOCKDIR/<domain>/daemon.sock   one Unix socket per domain; the directory
+                                 must be reachable only by dom0 and <domain>
+                                 (created 0700 if missing)
+  vsock (--vsock-port)           the peer's CID, mapped by cid= in the config
+  --stdio DOMAIN                 one call on stdin/stdout, from DOMAIN (for
+                                 an ssh forced command or a serial line)
+Calls to dom0 run SERVICE+ARG or SERVICE from the service directory;
+calls to another domain go to its agent: agent= in the configuration, else
+SOCKDIR/<domain>/agent.sock. The policy is reloaded for every call.
+
+Options:
+  --domains FILE         domains configuration (default /etc/pedos/domains.conf)
+  --policy-dir DIR       policy files (default /etc/pedos/policy.d)
+  --service-dir DIR      dom0's services (default /etc/pedos-rpc)
+  --sockdir DIR          per-domain socket directories (default /run/pedos/qrexec)
+  --vsock-port PORT      also listen on this vsock port (default: no vsock)
+  --no-unix              do not listen on Unix sockets (vsock only)
+  --max-calls N          calls in progress per domain (default 16)
+  --request-timeout DUR  limit on the request phase (default 10s)
+  --log FILE             append the log here instead of stderr
+  --stdio DOMAIN         serve one call from DOMAIN on stdin/stdout, then exit
+
+Examples:
+  qrexec-daemon --sockdir /run/pedos/qrexec
+  qrexec-daemon --vsock-port 512 --no-unix
+  # in ~/.ssh/authorized_keys of dom0, for the UpdateVM's key:
+  command="qrexec-daemon --stdio sys-firewall" ssh-ed25519 AAAA...
+`
+
+func main() {
+	flag.Usage = func() { fmt.Fprint(os.Stderr, usage) }
+	domainsFile := flag.String("domains", "/etc/pedos/domains.conf", "")
+	policyDir := flag.String("policy-dir", "/etc/pedos/policy.d", "")
+	serviceDir := flag.String("service-dir", "/etc/pedos-rpc", "")
+	sockDir := flag.String("sockdir", "/run/pedos/qrexec", "")
+	vsockPort := flag.Uint("vsock-port", 0, "")
+	noUnix := flag.Bool("no-unix", false, "")
+	maxCalls := flag.Int("max-calls", 16, "")
+	requestTimeout := flag.Duration("request-timeout", 10*time.Second, "")
+	logFile := flag.String("log", "", "")
+	stdioDomain := flag.String("stdio", "", "")
+	flag.Parse()
+	if flag.NArg() != 0 || *maxCalls < 1 {
+		flag.Usage()
+		os.Exit(2)
+	}
+	log, err := qrexec.NewLogger(*logFile)
+	if err != nil {
+		fatal(err)
+	}
+	domains, err := qrexec.DomainsOrDefault(*domainsFile)
+	if err != nil {
+		fatal(err)
+	}
+	d := &qrexec.Daemon{
+		Domains: domains, PolicyDir: *policyDir, ServiceDir: *serviceDir, SockDir: *sockDir,
+		MaxCalls: *maxCalls, RequestTimeout: *requestTimeout, Log: log,
+	}
+	if *stdioDomain != "" {
+		if _, ok := domains.Lookup(*stdioDomain); !ok || *stdioDomain == "dom0" {
+			fatal(fmt.Errorf("--stdio %q: not a domain of %s", *stdioDomain, *domainsFile))
+		}
+		d.ServeCall(qrexec.StdioConn(), *stdioDomain)
+		return
+	}
+	errs := make(chan error, 2)
+	if *vsockPort != 0 {
+		l, err := qrexec.Listen(fmt.Sprintf("vsock:%d", *vsockPort))
+		if err != nil {
+			fatal(err)
+		}
+		go func() { errs <- d.ServeVsock(l) }()
+	}
+	if !*noUnix {
+		go func() { errs <- d.ServeUnix() }()
+	}
+	if *noUnix && *vsockPort == 0 {
+		fatal(fmt.Errorf("nothing to listen on: --no-unix without --vsock-port"))
+	}
+	fatal(<-errs)
+}
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "qrexec-daemon:", err)
+	os.Exit(1)
+}

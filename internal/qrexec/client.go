@@ -1,0 +1,131 @@
+package qrexec
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Streams are the caller's ends of a call. Stdout and Stderr are closed at
+// the remote EOF when they are io.Closers (a local program's stdin pipe must
+// see EOF). A nil Stdin sends EOF at once; a nil Stderr discards.
+type Streams struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+}
+
+// RefusedError is a call that did not run; Code is its exit code (125, 126
+// or 127).
+type RefusedError struct{ Code int }
+
+func (e *RefusedError) Error() string {
+	switch e.Code {
+	case ExitRefused:
+		return "call refused"
+	case ExitNotFound:
+		return "no such service in the target"
+	}
+	return "qrexec failure in the target"
+}
+
+// Start sends a request of type t on conn and waits for the answer. It
+// returns a *RefusedError if the call will not run.
+func Start(conn Conn, t MsgType, req Request) error {
+	payload, err := req.Encode()
+	if err != nil {
+		return err
+	}
+	if _, err := conn.Write(appendMessage(append([]byte(nil), helloMessage...), t, payload)); err != nil {
+		return fmt.Errorf("qrexec: sending the request: %w", err)
+	}
+	if err := readHello(conn); err != nil {
+		return fmt.Errorf("qrexec: %w", err)
+	}
+	var buf [4]byte
+	answer, payload, err := ReadMessage(conn, buf[:])
+	switch {
+	case err != nil:
+		return fmt.Errorf("qrexec: reading the answer: %w", err)
+	case answer == MsgAccept:
+		return nil
+	case answer == MsgRefuse:
+		return &RefusedError{Code: refusalCode(payload)}
+	}
+	return fmt.Errorf("qrexec: %w: answer of type %d", ErrProtocol, answer)
+}
+
+// refusalCode is the code of a refuse message; an unknown code counts as a
+// qrexec failure.
+func refusalCode(payload []byte) int {
+	code := binary.LittleEndian.Uint32(payload)
+	if code == ExitRefused || code == ExitNotFound {
+		return int(code)
+	}
+	return ExitFailure
+}
+
+// Run carries the data phase of a started call and returns the remote exit
+// status.
+func Run(conn Conn, s Streams) (int, error) {
+	out := &messageWriter{w: conn}
+	go func() {
+		if s.Stdin == nil {
+			out.send(MsgStdin, nil)
+			return
+		}
+		out.pump(MsgStdin, io.NopCloser(s.Stdin))
+	}()
+	buf := make([]byte, MaxDataLen)
+	stdoutOpen, stderrOpen := true, true
+	for {
+		t, data, err := ReadMessage(conn, buf)
+		if err != nil {
+			return ExitFailure, fmt.Errorf("qrexec: connection lost during the call: %w", err)
+		}
+		switch {
+		case t == MsgExit:
+			status := binary.LittleEndian.Uint32(data)
+			if status > 255 {
+				return ExitFailure, fmt.Errorf("qrexec: %w: exit status %d", ErrProtocol, status)
+			}
+			return int(status), nil
+		case t == MsgStdout && stdoutOpen:
+			stdoutOpen = deliver(s.Stdout, data)
+		case t == MsgStderr && stderrOpen:
+			stderrOpen = deliver(s.Stderr, data)
+		default:
+			return ExitFailure, fmt.Errorf("qrexec: %w: message type %d during the call", ErrProtocol, t)
+		}
+	}
+}
+
+// deliver writes data to w, or closes w at EOF (empty data); it returns
+// whether the stream is still open. A local reader that went away loses
+// the rest, as with a pipe.
+func deliver(w io.Writer, data []byte) bool {
+	if w == nil {
+		w = io.Discard
+	}
+	if len(data) > 0 {
+		w.Write(data)
+		return true
+	}
+	if c, ok := w.(io.Closer); ok {
+		c.Close()
+	}
+	return false
+}
+
+// Call starts a call and carries it: the exit code is the remote status, or
+// the refusal code.
+func Call(conn Conn, t MsgType, req Request, s Streams) (int, error) {
+	err := Start(conn, t, req)
+	if refused, ok := errors.AsType[*RefusedError](err); ok {
+		return refused.Code, err
+	}
+	if err != nil {
+		return ExitFailure, err
+	}
+	return Run(conn, s)
+}

@@ -1,0 +1,74 @@
+package qrexec
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"pedos.dev/updates/internal/qrexec/policy"
+)
+
+// CommandCall is a shell command line dom0 runs as User in Domain, whose
+// agent is found with the domains configuration (agent=) or in SockDir.
+// Dom0's calls are not subject to policy. A positive Timeout bounds the
+// whole call (C7): when it passes, the call is abandoned with ExitFailure.
+type CommandCall struct {
+	DomainsFile, SockDir  string
+	Domain, User, Command string
+	Timeout               time.Duration
+}
+
+// Run runs the command with s connected and returns its exit status.
+func (c CommandCall) Run(s Streams) (int, error) {
+	domains, err := DomainsOrDefault(c.DomainsFile)
+	if err != nil {
+		return ExitFailure, err
+	}
+	addr := AgentAddress(domains, c.SockDir, c.Domain)
+	conn, err := Dial(addr)
+	if err != nil {
+		return ExitFailure, fmt.Errorf("qrexec: %s: %w", c.Domain, err)
+	}
+	defer conn.Close()
+	if c.Timeout > 0 {
+		conn.SetDeadline(time.Now().Add(c.Timeout))
+	}
+	code, err := Call(conn, MsgExecCommand, Request{User: c.User, Command: c.Command}, s)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		err = fmt.Errorf("%s: call abandoned after %v: %w", c.Domain, c.Timeout, err)
+	}
+	return code, err
+}
+
+// DomainsOrDefault loads the domains configuration at path; a missing file
+// means no domain has settings beyond the defaults.
+func DomainsOrDefault(path string) (*policy.Domains, error) {
+	domains, err := policy.LoadDomains(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return policy.ParseDomains(path, nil)
+	}
+	return domains, err
+}
+
+// SplitService splits SERVICE[+ARG].
+func SplitService(s string) (service, argument string) {
+	service, argument, _ = strings.Cut(s, "+")
+	return service, argument
+}
+
+// NewLogger logs to the file at path (appending), or to stderr if path is
+// empty. slog quotes values, so names from domains cannot forge log lines.
+func NewLogger(path string) (*slog.Logger, error) {
+	w := os.Stderr
+	if path != "" {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+		if err != nil {
+			return nil, fmt.Errorf("log: %w", err)
+		}
+		w = f
+	}
+	return slog.New(slog.NewTextHandler(w, nil)), nil
+}

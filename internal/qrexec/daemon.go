@@ -1,0 +1,253 @@
+package qrexec
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"pedos.dev/updates/internal/qrexec/policy"
+)
+
+// Daemon is dom0's side of calls from domains: it decides each call with the
+// policy, runs calls to dom0 itself and relays the others to the target's
+// agent. It knows a caller's domain only from where the connection arrived.
+type Daemon struct {
+	Domains    *policy.Domains
+	PolicyDir  string // *.policy files, reloaded for every call
+	ServiceDir string // dom0's services
+	SockDir    string // SOCKDIR/<domain>/daemon.sock and agent.sock
+	// MaxCalls caps the calls of one domain in progress at once (C6); it
+	// must be at least 1.
+	MaxCalls int
+	// RequestTimeout bounds the request phase: hello, request, policy and
+	// the target's answer (C6).
+	RequestTimeout time.Duration
+	Log            *slog.Logger
+
+	mu     sync.Mutex
+	active map[string]int
+}
+
+// ServeUnix listens on SOCKDIR/<domain>/daemon.sock for every domain in
+// Domains and serves calls until a listener fails. A missing directory is
+// created 0700; the directory is the access boundary (only dom0 and that
+// domain may reach it), so the socket itself is open to whoever gets there.
+func (d *Daemon) ServeUnix() error {
+	errs := make(chan error)
+	for _, name := range d.Domains.Names() {
+		dir := filepath.Join(d.SockDir, name)
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("qrexec-daemon: %w", err)
+		}
+		path := filepath.Join(dir, "daemon.sock")
+		l, err := Listen(path)
+		if err != nil {
+			return fmt.Errorf("qrexec-daemon: %w", err)
+		}
+		os.Chmod(path, 0o666)
+		go func() {
+			errs <- serveListener(l, d.Log, func(conn net.Conn) { d.ServeCall(conn, name) })
+		}()
+	}
+	return <-errs
+}
+
+// ServeVsock serves calls arriving on a vsock listener; the caller's domain
+// is the one whose cid= is the peer's context id.
+func (d *Daemon) ServeVsock(l net.Listener) error {
+	return serveListener(l, d.Log, func(conn net.Conn) {
+		cid, _ := PeerCID(conn)
+		name, ok := d.Domains.ByCID(cid)
+		if !ok {
+			d.Log.Warn("vsock connection from an unknown cid, dropped", "cid", cid)
+			conn.Close()
+			return
+		}
+		d.ServeCall(conn, name)
+	})
+}
+
+// serveListener accepts connections and hands each to serve in its own
+// goroutine, until l is closed.
+func serveListener(l net.Listener, log *slog.Logger, serve func(net.Conn)) error {
+	for {
+		conn, err := l.Accept()
+		if errors.Is(err, net.ErrClosed) {
+			return err
+		}
+		if err != nil {
+			log.Error("accept", "err", err) // e.g. out of file descriptors
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		go serve(conn)
+	}
+}
+
+// ServeCall serves one call from domain on conn and closes conn.
+func (d *Daemon) ServeCall(conn Conn, domain string) {
+	defer conn.Close()
+	log := d.Log.With("domain", domain)
+	if !d.acquire(domain) {
+		log.Warn("too many calls in progress, connection dropped", "limit", d.MaxCalls)
+		return
+	}
+	defer d.release(domain)
+	conn.SetDeadline(time.Now().Add(d.RequestTimeout))
+	_, req, err := readRequest(conn, MsgCall)
+	if err != nil {
+		logBadRequest(conn, log, err)
+		return
+	}
+	log = log.With("service", req.Service, "argument", req.Argument, "target", req.Target)
+	pol, err := policy.Load(d.PolicyDir)
+	if err != nil {
+		log.Error("policy error, every call is refused until it is fixed", "err", err)
+		refuse(conn, ExitRefused)
+		return
+	}
+	decision := pol.Evaluate(policy.Request{Source: domain, Target: req.Target, Service: req.Service, Argument: req.Argument}, d.Domains)
+	if !decision.Allow {
+		log.Warn("call denied", "reason", decision.Reason, "rule", decision.Rule)
+		refuse(conn, ExitRefused)
+		return
+	}
+	log.Info("call allowed", "to", decision.Target, "rule", decision.Rule)
+	req.Source, req.User = domain, decision.User
+	switch {
+	case decision.Target == policy.Dom0:
+		serveService(conn, d.ServiceDir, req, log)
+	case strings.HasPrefix(decision.Target, "@dispvm:"):
+		log.Error("disposable domains are not supported by this daemon")
+		refuse(conn, ExitFailure)
+	default:
+		d.relay(conn, decision.Target, req, log)
+	}
+}
+
+// relay forwards an allowed call to the target's agent; after the agent
+// accepts, bytes are copied both ways unchanged (the caller's and the
+// agent's decoders check them) and the first side to finish ends the call.
+func (d *Daemon) relay(conn Conn, target string, req Request, log *slog.Logger) {
+	agent, err := Dial(AgentAddress(d.Domains, d.SockDir, target))
+	if err != nil {
+		log.Error("cannot reach the target's agent", "err", err)
+		refuse(conn, ExitFailure)
+		return
+	}
+	defer agent.Close()
+	agent.SetDeadline(time.Now().Add(d.RequestTimeout))
+	err = Start(agent, MsgExecService, req)
+	if refused, ok := errors.AsType[*RefusedError](err); ok {
+		log.Warn("the target refused the call", "code", refused.Code)
+		refuse(conn, uint32(refused.Code))
+		return
+	}
+	if err != nil {
+		log.Error("the target's agent failed", "err", err)
+		refuse(conn, ExitFailure)
+		return
+	}
+	if _, err := conn.Write(appendMessage(nil, MsgAccept, nil)); err != nil {
+		return
+	}
+	conn.SetDeadline(time.Time{})
+	agent.SetDeadline(time.Time{})
+	done := make(chan struct{}, 2)
+	copyThenSignal := func(dst io.Writer, src io.Reader) {
+		io.CopyBuffer(dst, src, make([]byte, headerLen+MaxDataLen))
+		done <- struct{}{}
+	}
+	go copyThenSignal(agent, conn)
+	go copyThenSignal(conn, agent)
+	<-done
+}
+
+// AgentAddress is where the named domain's agent listens: its agent= in the
+// domains configuration, else SOCKDIR/<domain>/agent.sock.
+func AgentAddress(domains *policy.Domains, sockDir, domain string) string {
+	if dom, ok := domains.Lookup(domain); ok && dom.Agent != "" {
+		return dom.Agent
+	}
+	return filepath.Join(sockDir, domain, "agent.sock")
+}
+
+func (d *Daemon) acquire(domain string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.active == nil {
+		d.active = map[string]int{}
+	}
+	if d.active[domain] >= d.MaxCalls {
+		return false
+	}
+	d.active[domain]++
+	return true
+}
+
+func (d *Daemon) release(domain string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.active[domain]--
+}
+
+// readRequest sends our hello, then reads the peer's hello and a request of
+// one of the wanted types.
+func readRequest(conn Conn, wanted ...MsgType) (MsgType, Request, error) {
+	if _, err := conn.Write(helloMessage); err != nil {
+		return 0, Request{}, err
+	}
+	if err := readHello(conn); err != nil {
+		return 0, Request{}, err
+	}
+	buf := make([]byte, MaxRequestLen)
+	t, untrustedPayload, err := ReadMessage(conn, buf)
+	if err != nil {
+		return 0, Request{}, err
+	}
+	for _, w := range wanted {
+		if t == w {
+			req, err := DecodeRequest(t, untrustedPayload)
+			return t, req, err
+		}
+	}
+	return 0, Request{}, fmt.Errorf("%w: message type %d instead of a request", ErrProtocol, t)
+}
+
+// logBadRequest logs a failed request phase: a malformed but well-framed
+// request is refused (126), anything else disconnected (C4, C6).
+func logBadRequest(conn Conn, log *slog.Logger, err error) {
+	if errors.Is(err, ErrInvalidRequest) {
+		log.Warn("invalid request refused", "err", err)
+		refuse(conn, ExitRefused)
+		return
+	}
+	log.Warn("request phase failed, disconnected", "err", err)
+}
+
+// serveService runs an accepted service call from the service directory.
+func serveService(conn Conn, dir string, req Request, log *slog.Logger) {
+	cmd, err := serviceCommand(dir, req)
+	if err == nil {
+		err = runAs(cmd, req.User)
+	}
+	switch {
+	case errors.Is(err, errServiceNotFound):
+		log.Warn("call to a missing service", "err", err)
+		refuse(conn, ExitNotFound)
+		return
+	case err != nil:
+		log.Error("cannot run service", "err", err)
+		refuse(conn, ExitFailure)
+		return
+	}
+	conn.SetDeadline(time.Time{})
+	serveProcess(conn, cmd, false, log)
+}

@@ -1,0 +1,269 @@
+package qrexec
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+)
+
+// errServiceNotFound is a call to a service the target does not have (127).
+var errServiceNotFound = errors.New("no such service")
+
+// serviceCommand prepares a service call as spec/qrexec.md "Conventions a
+// service relies on" says: the file SERVICE+ARG, else SERVICE, in dir; an
+// executable file (or symlink to one) is run, any other file names the
+// program (first word) and its leading arguments; the argument is the last
+// argv entry; the environment is cleaned of QREXEC* (C3) then set by us.
+func serviceCommand(dir string, req Request) (*exec.Cmd, error) {
+	names := []string{req.Service}
+	if req.Argument != "" {
+		names = []string{req.Service + "+" + req.Argument, req.Service}
+	}
+	for _, name := range names {
+		path := filepath.Join(dir, name)
+		fi, err := os.Stat(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil || !fi.Mode().IsRegular() {
+			return nil, fmt.Errorf("service file %s: not a regular file (%v)", path, err)
+		}
+		argv := []string{path}
+		if fi.Mode()&0o111 == 0 {
+			if argv, err = programNamedIn(path); err != nil {
+				return nil, err
+			}
+		}
+		if req.Argument != "" {
+			argv = append(argv, req.Argument)
+		}
+		cmd := exec.Command(argv[0], argv[1:]...)
+		cmd.Env = serviceEnv(req)
+		return cmd, nil
+	}
+	return nil, fmt.Errorf("%w %q in %s", errServiceNotFound, req.Service, dir)
+}
+
+// programNamedIn reads a non-executable service file: its first line that is
+// neither empty nor a comment, split on spaces, is the program and its
+// leading arguments. No shell is involved.
+func programNamedIn(path string) ([]string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("service file: %w", err)
+	}
+	for line := range strings.Lines(string(data)) {
+		if argv := strings.Fields(line); len(argv) > 0 && !strings.HasPrefix(argv[0], "#") {
+			return argv, nil
+		}
+	}
+	return nil, fmt.Errorf("service file %s: not executable and names no program", path)
+}
+
+// serviceEnv is our environment without any QREXEC* variable, plus the
+// variables a service relies on (spec/qrexec.md).
+func serviceEnv(req Request) []string {
+	env := cleanEnv()
+	full := req.Service
+	if req.Argument != "" {
+		full += "+" + req.Argument
+		env = append(env, "QREXEC_SERVICE_ARGUMENT="+req.Argument)
+	}
+	env = append(env, "QREXEC_REMOTE_DOMAIN="+req.Source, "QREXEC_SERVICE_FULL_NAME="+full)
+	if keyword, ok := strings.CutPrefix(req.Target, "@"); ok {
+		return append(env, "QREXEC_REQUESTED_TARGET_TYPE=keyword", "QREXEC_REQUESTED_TARGET_KEYWORD="+keyword)
+	}
+	return append(env, "QREXEC_REQUESTED_TARGET_TYPE=name", "QREXEC_REQUESTED_TARGET="+req.Target)
+}
+
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "QREXEC") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// runAs makes cmd run as the named user: "" and "DEFAULT" mean whoever we
+// are; another user needs us to be root.
+func runAs(cmd *exec.Cmd, name string) error {
+	if name == "" || name == "DEFAULT" {
+		return nil
+	}
+	u, err := user.Lookup(name)
+	if err != nil {
+		return fmt.Errorf("user %q: %w", name, err)
+	}
+	if u.Uid == strconv.Itoa(os.Geteuid()) {
+		return nil
+	}
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("user %q: only root can run commands as another user", name)
+	}
+	uid, _ := strconv.ParseUint(u.Uid, 10, 32)
+	gid, _ := strconv.ParseUint(u.Gid, 10, 32)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+	cmd.Dir = u.HomeDir
+	cmd.Env = append(cmd.Env, "HOME="+u.HomeDir, "USER="+u.Username, "LOGNAME="+u.Username)
+	return nil
+}
+
+// serveProcess runs cmd as the service end of an accepted call on conn: the
+// caller's stdin messages feed cmd's stdin, cmd's stdout (and, for dom0's
+// commands, stderr) go back as messages, then the exit status. Otherwise
+// stderr goes to log, never to the caller. Every buffer is one message, so
+// a slow side stops the other (backpressure). If the caller goes away or
+// breaks the protocol, cmd is killed.
+func serveProcess(conn Conn, cmd *exec.Cmd, sendStderr bool, log *slog.Logger) {
+	stdin, err1 := cmd.StdinPipe()
+	stdout, err2 := cmd.StdoutPipe()
+	stderr, err3 := cmd.StderrPipe()
+	if err := errors.Join(err1, err2, err3, cmd.Start()); err != nil {
+		log.Error("cannot start", "program", cmd.Path, "err", err)
+		refuse(conn, ExitFailure)
+		return
+	}
+	out := &messageWriter{w: conn}
+	if err := out.send(MsgAccept, nil); err != nil {
+		cmd.Process.Kill()
+	}
+	done := make(chan struct{})
+	go func() {
+		if err := receiveStdin(conn, stdin, done); err != nil {
+			log.Warn("call ended by the caller", "err", err)
+			cmd.Process.Kill()
+		}
+	}()
+	var pumps sync.WaitGroup
+	pumps.Go(func() { out.pump(MsgStdout, stdout) })
+	if sendStderr {
+		pumps.Go(func() { out.pump(MsgStderr, stderr) })
+	} else {
+		pumps.Go(func() { logLines(stderr, log) })
+	}
+	pumps.Wait()
+	status := ExitStatus(cmd.Wait())
+	close(done)
+	if err := out.send(MsgExit, uint32Payload(uint32(status))); err != nil {
+		log.Warn("exit status not delivered", "err", err)
+	}
+	log.Info("call finished", "status", status)
+}
+
+// receiveStdin copies the caller's stdin messages into w until EOF, then
+// waits for done (the exit status sent). Data after EOF, or a connection
+// lost before done, is an error.
+func receiveStdin(conn Conn, w io.WriteCloser, done <-chan struct{}) error {
+	buf := make([]byte, MaxDataLen)
+	open := true
+	for {
+		t, data, err := ReadMessage(conn, buf)
+		select {
+		case <-done:
+			return nil // the call is over; whatever happens on conn is moot
+		default:
+		}
+		switch {
+		case err != nil:
+			w.Close()
+			return err
+		case t != MsgStdin || !open:
+			w.Close()
+			return fmt.Errorf("%w: message type %d during the call", ErrProtocol, t)
+		case len(data) == 0:
+			open = false
+			w.Close()
+		default:
+			// A service that stopped reading its stdin just loses the rest.
+			w.Write(data)
+		}
+	}
+}
+
+// messageWriter frames messages onto one connection from several goroutines.
+type messageWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (m *messageWriter) send(t MsgType, payload []byte) error {
+	frame := appendMessage(make([]byte, 0, headerLen+len(payload)), t, payload)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, err := m.w.Write(frame)
+	return err
+}
+
+// pump sends r as messages of type t, then an empty one for EOF. If the
+// peer is gone, r is closed so its writer gets EPIPE instead of blocking.
+func (m *messageWriter) pump(t MsgType, r io.ReadCloser) error {
+	buf := make([]byte, headerLen+MaxDataLen)
+	for {
+		n, err := r.Read(buf[headerLen:])
+		if n > 0 || err == io.EOF {
+			frame := appendMessage(buf[:0], t, buf[headerLen:headerLen+n])
+			m.mu.Lock()
+			_, werr := m.w.Write(frame)
+			m.mu.Unlock()
+			if werr != nil {
+				r.Close()
+				return werr
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// logLines logs each line of r (long lines in pieces), so a service's stderr
+// reaches dom0's log, quoted by slog against log injection (S2).
+func logLines(r io.Reader, log *slog.Logger) {
+	br := bufio.NewReaderSize(r, 4096)
+	for {
+		line, err := br.ReadSlice('\n')
+		if len(line) > 0 {
+			log.Info("service stderr", "line", string(bytes.TrimSuffix(line, []byte("\n"))))
+		}
+		if err != nil && err != bufio.ErrBufferFull {
+			return
+		}
+	}
+}
+
+// exitStatus is a process's exit status, 128+N for a signal as a shell says.
+func ExitStatus(err error) int {
+	var exitErr *exec.ExitError
+	if err == nil {
+		return 0
+	}
+	if !errors.As(err, &exitErr) {
+		return ExitFailure
+	}
+	if ws, ok := exitErr.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return exitErr.ExitCode()
+}
+
+// refuse ends a call that will not run with code.
+func refuse(conn Conn, code uint32) {
+	conn.Write(appendMessage(nil, MsgRefuse, uint32Payload(code)))
+}

@@ -1,0 +1,177 @@
+package policy
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// A Domain is one line of the domains configuration (docs/qrexec-policy.md
+// "Domains"). dom0 always exists, with type AdminVM.
+type Domain struct {
+	Name string
+	Type string   // e.g. AppVM, TemplateVM, DispVM; @type:T matches it
+	Tags []string // @tag:T matches any of them
+	// CID is the domain's vsock context id (0: none). The daemon identifies a
+	// vsock caller by its CID and by nothing the caller says.
+	CID uint32
+	// Agent is where the domain's agent listens, as a qrexec address; empty
+	// means SOCKDIR/NAME/agent.sock.
+	Agent string
+	// DefaultDispVM is the template a target of @dispvm resolves to.
+	DefaultDispVM string
+	// Template is, for a disposable domain, the template it was made from;
+	// a source of @dispvm:NAME matches it.
+	Template string
+}
+
+// Domains is the dom0 configuration of the domains policy rules name.
+type Domains struct {
+	byName map[string]Domain
+	byCID  map[uint32]string
+}
+
+// LoadDomains reads the domains configuration file at path.
+func LoadDomains(path string) (*Domains, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("domains config: %w", err)
+	}
+	return ParseDomains(path, data)
+}
+
+// ParseDomains parses a domains configuration: one domain per line,
+//
+//	NAME [type=T] [tags=T1,T2] [cid=N] [default_dispvm=NAME] [template=NAME] [agent=ADDRESS...]
+//
+// where agent= takes the rest of the line. '#' starts a comment line.
+func ParseDomains(file string, data []byte) (*Domains, error) {
+	d := &Domains{
+		byName: map[string]Domain{Dom0: {Name: Dom0, Type: "AdminVM"}},
+		byCID:  map[uint32]string{},
+	}
+	listed := map[string]bool{}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for lineNo := 1; sc.Scan(); lineNo++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		dom, err := parseDomainLine(line, d)
+		if err == nil && listed[dom.Name] {
+			err = fmt.Errorf("domain %s listed twice", dom.Name)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", file, lineNo, err)
+		}
+		listed[dom.Name] = true
+		d.byName[dom.Name] = dom
+		if dom.CID != 0 {
+			d.byCID[dom.CID] = dom.Name
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	return d, nil
+}
+
+func parseDomainLine(line string, seen *Domains) (Domain, error) {
+	name, rest, _ := strings.Cut(line, " ")
+	if !ValidDomainName(name) {
+		return Domain{}, fmt.Errorf("invalid domain name %q", name)
+	}
+	dom := Domain{Name: name, Type: "AppVM"}
+	if name == Dom0 {
+		dom.Type = "AdminVM"
+	}
+	for rest = strings.TrimSpace(rest); rest != ""; rest = strings.TrimSpace(rest) {
+		var field string
+		if strings.HasPrefix(rest, "agent=") {
+			field, rest = rest, ""
+		} else {
+			field, rest, _ = strings.Cut(rest, " ")
+		}
+		key, value, _ := strings.Cut(field, "=")
+		if err := dom.set(key, value, seen); err != nil {
+			return Domain{}, err
+		}
+	}
+	if name == Dom0 && (dom.CID != 0 || dom.Agent != "" || dom.Type != "AdminVM") {
+		return Domain{}, fmt.Errorf("dom0 takes only tags=")
+	}
+	return dom, nil
+}
+
+func (dom *Domain) set(key, value string, seen *Domains) error {
+	switch key {
+	case "type":
+		if !onlyChars(value, "_", 1) {
+			return fmt.Errorf("invalid type %q", value)
+		}
+		dom.Type = value
+	case "tags":
+		dom.Tags = strings.Split(value, ",")
+		for _, tag := range dom.Tags {
+			if !onlyChars(tag, "_.-", 1) {
+				return fmt.Errorf("invalid tag %q", tag)
+			}
+		}
+	case "cid":
+		cid, err := strconv.ParseUint(value, 10, 32)
+		// 0–2 are the hypervisor, loopback and host; 1 is allowed for tests.
+		if err != nil || cid == 0 || cid == 2 || cid == 0xffffffff {
+			return fmt.Errorf("invalid cid %q", value)
+		}
+		if other, dup := seen.byCID[uint32(cid)]; dup {
+			return fmt.Errorf("cid %d already belongs to %s", cid, other)
+		}
+		dom.CID = uint32(cid)
+	case "agent":
+		if value == "" {
+			return fmt.Errorf("empty agent address")
+		}
+		dom.Agent = value
+	case "default_dispvm":
+		if !ValidDomainName(value) {
+			return fmt.Errorf("invalid default_dispvm %q", value)
+		}
+		dom.DefaultDispVM = value
+	case "template":
+		if !ValidDomainName(value) {
+			return fmt.Errorf("invalid template %q", value)
+		}
+		dom.Template = value
+	default:
+		return fmt.Errorf("unknown key %q", key)
+	}
+	return nil
+}
+
+// Lookup returns the named domain.
+func (d *Domains) Lookup(name string) (Domain, bool) {
+	dom, ok := d.byName[name]
+	return dom, ok
+}
+
+// ByCID returns the name of the domain with the vsock context id cid.
+func (d *Domains) ByCID(cid uint32) (string, bool) {
+	name, ok := d.byCID[cid]
+	return name, ok
+}
+
+// Names returns the names of every domain but dom0, sorted.
+func (d *Domains) Names() []string {
+	var names []string
+	for name := range d.byName {
+		if name != Dom0 {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return names
+}

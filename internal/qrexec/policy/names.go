@@ -1,0 +1,64 @@
+// Package policy parses and evaluates qrexec policy files (docs/qrexec-policy.md,
+// spec/qrexec.md "Policy") and the dom0 configuration of the domains they name.
+// It does no I/O beyond reading those files and never runs anything.
+package policy
+
+import "strings"
+
+// Dom0 is the name of the administrative domain; @adminvm is its keyword.
+const Dom0 = "dom0"
+
+// ValidService reports whether s is a service name the spec allows: 1–64
+// characters of [A-Za-z0-9_.-]. "." and ".." are refused as well because a
+// service name becomes a file name in the service directory (C4).
+func ValidService(s string) bool {
+	return len(s) <= 64 && s != "." && s != ".." && onlyChars(s, "_.-", 1)
+}
+
+// ValidArgument reports whether s is a service argument the spec allows: at
+// most 64 characters of [A-Za-z0-9_.+-]; empty means no argument (C4).
+func ValidArgument(s string) bool {
+	return len(s) <= 64 && onlyChars(s, "_.+-", 0)
+}
+
+// ValidDomainName reports whether s can name a domain: a letter, then up to
+// 30 characters of [A-Za-z0-9_.-].
+func ValidDomainName(s string) bool {
+	return len(s) <= 31 && onlyChars(s, "_.-", 1) && isLetter(s[0])
+}
+
+// ValidUser reports whether s can name a user account in a domain: 1–32
+// characters of [A-Za-z0-9_.-], not starting with '-'.
+func ValidUser(s string) bool {
+	return len(s) <= 32 && onlyChars(s, "_.-", 1) && s[0] != '-'
+}
+
+// ValidRequestedTarget reports whether a caller may name s as the target of
+// a call: a domain name, @default, @adminvm, @dispvm or @dispvm:NAME.
+func ValidRequestedTarget(s string) bool {
+	switch s {
+	case "@default", "@adminvm", "@dispvm":
+		return true
+	}
+	if name, ok := strings.CutPrefix(s, "@dispvm:"); ok {
+		return ValidDomainName(name)
+	}
+	return ValidDomainName(s)
+}
+
+// onlyChars reports whether s has at least min bytes, each an ASCII letter,
+// digit or one of extra.
+func onlyChars(s, extra string, min int) bool {
+	if len(s) < min {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !isLetter(c) && (c < '0' || c > '9') && strings.IndexByte(extra, c) < 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }

@@ -1,0 +1,250 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Action is what a matching rule decides.
+type Action int
+
+// The actions of a rule. Ask has no one to ask in this implementation and
+// is treated as Deny (spec/qrexec.md "Policy").
+const (
+	Deny Action = iota
+	Allow
+	Ask
+)
+
+// Policy is the ordered list of rules from every policy file.
+type Policy struct {
+	rules []rule
+}
+
+type rule struct {
+	service   string // a service name or "*"
+	argument  string // "*" or "+ARG"
+	source    token
+	target    token
+	action    Action
+	redirect  token // target=; kind noToken if absent
+	user      string
+	notify    bool
+	autostart bool
+	where     string // FILE:LINE, for logs
+}
+
+// maxIncludeDepth bounds !include nesting; it also ends include cycles.
+const maxIncludeDepth = 16
+
+// Load reads every policy file in dir, in byte order of their names, with
+// their includes. Any error anywhere fails the whole policy, so a caller
+// must deny every call when Load fails (C5).
+func Load(dir string) (*Policy, error) {
+	l := loader{readFile: os.ReadFile, readDir: policyFiles}
+	if err := l.includeDir(dir, 0); err != nil {
+		return nil, err
+	}
+	return &Policy{rules: l.rules}, nil
+}
+
+// Parse parses the policy text of one file, in which !include and
+// !include-dir are errors. It is for tests and fuzzing.
+func Parse(file string, data []byte) (*Policy, error) {
+	refuse := errors.New("includes are not available in a single parsed file")
+	l := loader{
+		readFile: func(string) ([]byte, error) { return nil, refuse },
+		readDir:  func(string) ([]string, error) { return nil, refuse },
+	}
+	if err := l.parse(file, data, 0); err != nil {
+		return nil, err
+	}
+	return &Policy{rules: l.rules}, nil
+}
+
+type loader struct {
+	readFile func(path string) ([]byte, error)
+	readDir  func(dir string) ([]string, error)
+	rules    []rule
+}
+
+// policyFiles lists the policy files of dir in byte order: names of
+// [0-9a-z_.-] ending in ".policy". Names starting with '.' or not ending in
+// ".policy" (editor backups, READMEs) are skipped; any other name ending in
+// ".policy" is an error, so a misnamed file is never silently ignored.
+func policyFiles(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir) // sorted by name, byte order
+	if err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
+	}
+	var paths []string
+	for _, e := range entries {
+		name := e.Name()
+		if name[0] == '.' || !strings.HasSuffix(name, ".policy") {
+			continue
+		}
+		if strings.ToLower(name) != name || !onlyChars(name, "_.-", 1) {
+			return nil, fmt.Errorf("policy: %s: invalid policy file name (allowed: [0-9a-z_.-])", filepath.Join(dir, name))
+		}
+		paths = append(paths, filepath.Join(dir, name))
+	}
+	return paths, nil
+}
+
+func (l *loader) includeDir(dir string, depth int) error {
+	paths, err := l.readDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, path := range paths {
+		if err := l.includeFile(path, depth); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (l *loader) includeFile(path string, depth int) error {
+	if depth >= maxIncludeDepth {
+		return fmt.Errorf("policy: %s: includes nested deeper than %d (a cycle?)", path, maxIncludeDepth)
+	}
+	data, err := l.readFile(path)
+	if err != nil {
+		return fmt.Errorf("policy: %w", err)
+	}
+	return l.parse(path, data, depth)
+}
+
+func (l *loader) parse(file string, data []byte, depth int) error {
+	for i, line := range strings.Split(string(data), "\n") {
+		where := fmt.Sprintf("%s:%d", file, i+1)
+		fields := strings.Fields(line)
+		if len(fields) == 0 || strings.HasPrefix(fields[0], "#") {
+			continue
+		}
+		var err error
+		if strings.HasPrefix(fields[0], "!") {
+			err = l.directive(file, fields, depth)
+		} else {
+			var r rule
+			r, err = parseRule(fields)
+			r.where = where
+			l.rules = append(l.rules, r)
+		}
+		if err != nil {
+			return fmt.Errorf("policy: %s: %w", where, err)
+		}
+	}
+	return nil
+}
+
+// directive handles !include FILE and !include-dir DIR; relative paths are
+// relative to the including file's directory.
+func (l *loader) directive(file string, fields []string, depth int) error {
+	if len(fields) != 2 {
+		return fmt.Errorf("%s needs exactly one path", fields[0])
+	}
+	path := fields[1]
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(filepath.Dir(file), path)
+	}
+	switch fields[0] {
+	case "!include":
+		return l.includeFile(path, depth+1)
+	case "!include-dir":
+		if depth+1 >= maxIncludeDepth {
+			return fmt.Errorf("includes nested deeper than %d (a cycle?)", maxIncludeDepth)
+		}
+		return l.includeDir(path, depth+1)
+	}
+	return fmt.Errorf("unknown directive %q", fields[0])
+}
+
+// parseRule parses SERVICE ARGUMENT SOURCE TARGET ACTION [PARAM=VALUE...].
+func parseRule(fields []string) (rule, error) {
+	if len(fields) < 5 {
+		return rule{}, fmt.Errorf("want SERVICE ARGUMENT SOURCE TARGET ACTION [PARAM=VALUE...], got %d fields", len(fields))
+	}
+	r := rule{service: fields[0], argument: fields[1]}
+	if r.service != "*" && !ValidService(r.service) {
+		return r, fmt.Errorf("invalid service name %q", r.service)
+	}
+	switch {
+	case r.service == "*" && r.argument != "*":
+		return r, fmt.Errorf("service * needs argument *, got %q", r.argument)
+	case r.argument != "*" && (!strings.HasPrefix(r.argument, "+") || !ValidArgument(r.argument[1:])):
+		return r, fmt.Errorf("invalid argument %q (want * or +ARG)", r.argument)
+	}
+	var err error
+	if r.source, err = parseToken(fields[2], sourceTokens); err != nil {
+		return r, fmt.Errorf("source: %w", err)
+	}
+	if r.target, err = parseToken(fields[3], targetTokens); err != nil {
+		return r, fmt.Errorf("target: %w", err)
+	}
+	switch fields[4] {
+	case "allow":
+		r.action = Allow
+	case "deny":
+		r.action = Deny
+	case "ask":
+		r.action = Ask
+	default:
+		return r, fmt.Errorf("unknown action %q (want allow, deny or ask)", fields[4])
+	}
+	return r, r.setParams(fields[5:])
+}
+
+// setParams applies PARAM=VALUE words; which params an action takes follows
+// spec/qrexec.md "Policy". Unknown or repeated params are errors.
+func (r *rule) setParams(params []string) error {
+	allowed := map[Action]string{
+		Allow: " target user notify autostart ",
+		Ask:   " target default_target user notify autostart ",
+		Deny:  " notify ",
+	}[r.action]
+	seen := map[string]bool{}
+	for _, p := range params {
+		key, value, ok := strings.Cut(p, "=")
+		if !ok || !strings.Contains(allowed, " "+key+" ") {
+			return fmt.Errorf("parameter %q not allowed here (allowed:%s)", p, allowed)
+		}
+		if seen[key] {
+			return fmt.Errorf("parameter %s given twice", key)
+		}
+		seen[key] = true
+		var err error
+		switch key {
+		case "target":
+			r.redirect, err = parseToken(value, redirectTokens)
+		case "default_target": // only checked: ask is never answered here
+			_, err = parseToken(value, redirectTokens)
+		case "user":
+			if !ValidUser(value) {
+				err = fmt.Errorf("invalid user %q", value)
+			}
+			r.user = value
+		case "notify":
+			r.notify, err = yesNo(value)
+		case "autostart":
+			r.autostart, err = yesNo(value)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", key, err)
+		}
+	}
+	return nil
+}
+
+func yesNo(s string) (bool, error) {
+	switch s {
+	case "yes":
+		return true, nil
+	case "no":
+		return false, nil
+	}
+	return false, fmt.Errorf("want yes or no, got %q", s)
+}

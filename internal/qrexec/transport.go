@@ -1,0 +1,146 @@
+package qrexec
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/mdlayher/vsock"
+)
+
+// Conn is one call's connection, whatever carries it.
+type Conn interface {
+	io.ReadWriteCloser
+	SetDeadline(t time.Time) error
+}
+
+// Addresses name where a daemon or an agent listens (docs/qrexec-protocol.md
+// "Transports"):
+//
+//	PATH or unix:PATH   a Unix domain socket
+//	vsock:CID:PORT      vsock (Dial); vsock:PORT to Listen on every local CID
+//	exec:COMMAND        Dial only: run COMMAND with /bin/sh -c and use its
+//	                    stdin/stdout as the connection (ssh, a serial line)
+
+// Dial connects to addr.
+func Dial(addr string) (Conn, error) {
+	switch kind, rest := splitAddress(addr); kind {
+	case "vsock":
+		cidText, portText, _ := strings.Cut(rest, ":")
+		cid, err1 := strconv.ParseUint(cidText, 10, 32)
+		port, err2 := strconv.ParseUint(portText, 10, 32)
+		if err := errors.Join(err1, err2); err != nil {
+			return nil, fmt.Errorf("qrexec address %q: want vsock:CID:PORT: %w", addr, err)
+		}
+		return vsock.Dial(uint32(cid), uint32(port), nil)
+	case "exec":
+		return dialCommand(rest)
+	default:
+		return net.DialTimeout("unix", rest, 10*time.Second)
+	}
+}
+
+// Listen listens on addr (a Unix socket path or vsock:PORT).
+func Listen(addr string) (net.Listener, error) {
+	switch kind, rest := splitAddress(addr); kind {
+	case "vsock":
+		port, err := strconv.ParseUint(rest, 10, 32)
+		if err != nil {
+			return nil, fmt.Errorf("qrexec address %q: want vsock:PORT: %w", addr, err)
+		}
+		return vsock.Listen(uint32(port), nil)
+	case "exec":
+		return nil, fmt.Errorf("qrexec address %q: cannot listen on a command", addr)
+	default:
+		// A stale socket from an earlier run would make Listen fail.
+		if fi, err := os.Lstat(rest); err == nil && fi.Mode()&os.ModeSocket != 0 {
+			os.Remove(rest)
+		}
+		return net.Listen("unix", rest)
+	}
+}
+
+func splitAddress(addr string) (kind, rest string) {
+	for _, kind := range []string{"unix", "vsock", "exec"} {
+		if rest, ok := strings.CutPrefix(addr, kind+":"); ok {
+			return kind, rest
+		}
+	}
+	return "unix", addr
+}
+
+// PeerCID returns the vsock context id of conn's peer, if it is a vsock
+// connection.
+func PeerCID(conn net.Conn) (uint32, bool) {
+	addr, ok := conn.RemoteAddr().(*vsock.Addr)
+	if !ok {
+		return 0, false
+	}
+	return addr.ContextID, true
+}
+
+// pipeConn is a connection over a pair of pipes: this process's stdin and
+// stdout, or a child's.
+type pipeConn struct {
+	r, w  *os.File
+	child *exec.Cmd // nil for our own stdio
+}
+
+// StdioConn is the connection on this process's stdin and stdout.
+func StdioConn() Conn { return &pipeConn{r: os.Stdin, w: os.Stdout} }
+
+func dialCommand(command string) (Conn, error) {
+	childStdin, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	r, childStdout, err := os.Pipe()
+	if err != nil {
+		childStdin.Close()
+		w.Close()
+		return nil, err
+	}
+	cmd := exec.Command("/bin/sh", "-c", command)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = childStdin, childStdout, os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // Close ends all of it
+	err = cmd.Start()
+	childStdin.Close()
+	childStdout.Close()
+	if err != nil {
+		r.Close()
+		w.Close()
+		return nil, fmt.Errorf("qrexec: starting %q: %w", command, err)
+	}
+	return &pipeConn{r: r, w: w, child: cmd}, nil
+}
+
+func (c *pipeConn) Read(p []byte) (int, error)  { return c.r.Read(p) }
+func (c *pipeConn) Write(p []byte) (int, error) { return c.w.Write(p) }
+
+// SetDeadline sets both pipes' deadlines. A terminal or regular file has no
+// deadlines; then the call goes on without one (the other end of a stdio
+// link is the process's own parent, ssh or a serial line).
+func (c *pipeConn) SetDeadline(t time.Time) error {
+	err := errors.Join(c.r.SetDeadline(t), c.w.SetDeadline(t))
+	if errors.Is(err, os.ErrNoDeadline) {
+		return nil
+	}
+	return err
+}
+
+// Close closes both pipes and, for a child, ends it: the call is over.
+func (c *pipeConn) Close() error {
+	err := errors.Join(c.r.Close(), c.w.Close())
+	if c.child != nil {
+		syscall.Kill(-c.child.Process.Pid, syscall.SIGKILL)
+		c.child.Wait()
+	}
+	return err
+}
