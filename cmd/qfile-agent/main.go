@@ -1,0 +1,68 @@
+// Command qfile-agent sends files to a qfile receiver (docs/qfile.md): the stream goes to
+// stdout, the receiver's status comes back on stdin.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"pedos.dev/updates/internal/qfile/qfilesend"
+)
+
+const usage = `usage: qfile-agent [--progress] FILE...
+
+Sends each FILE (a regular file, a symlink, or a directory with everything
+below it) under its base name as a qfile stream on stdout, then waits for the
+receiver's status on stdin. Exits 0 only when the receiver reports success
+with the same checksum; otherwise prints the error and the last file, exits 1.
+
+  --progress   print the files and bytes sent so far on stderr
+
+Example (a local round trip through two pipes):
+  mkfifo status
+  qfile-agent --progress pkgs/*.rpm <status | qfile-dom0-unpacker "$USER" staging >status
+`
+
+func main() {
+	fs := flag.NewFlagSet("qfile-agent", flag.ExitOnError)
+	fs.Usage = func() { fmt.Fprint(os.Stderr, usage) }
+	progress := fs.Bool("progress", false, "")
+	_ = fs.Parse(os.Args[1:]) // ExitOnError: exits 2 with the usage
+	if fs.NArg() == 0 {
+		fs.Usage()
+		os.Exit(2)
+	}
+	// A receiver that refuses something closes the pipe: get EPIPE (and then read its status)
+	// instead of dying silently from SIGPIPE.
+	signal.Ignore(syscall.SIGPIPE)
+	sender := qfilesend.New(os.Stdout, os.Stdin)
+	if *progress {
+		var last time.Time
+		sender.Progress = func(files int, bytes int64) {
+			if now := time.Now(); now.Sub(last) >= 200*time.Millisecond {
+				last = now
+				fmt.Fprintf(os.Stderr, "qfile-agent: %d files, %.1f MiB sent\n", files, float64(bytes)/(1<<20))
+			}
+		}
+	}
+	for _, path := range fs.Args() {
+		if err := sender.Send(path); err != nil {
+			fail(err)
+		}
+	}
+	if err := sender.Finish(); err != nil {
+		fail(err)
+	}
+	if *progress {
+		fmt.Fprintln(os.Stderr, "qfile-agent: done, the receiver confirmed every byte")
+	}
+}
+
+func fail(err error) {
+	fmt.Fprintf(os.Stderr, "qfile-agent: %v\n", err)
+	os.Exit(1)
+}

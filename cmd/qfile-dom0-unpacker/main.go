@@ -1,0 +1,159 @@
+// Command qfile-dom0-unpacker is dom0's end of a qfile transfer (docs/qfile.md): it confines
+// itself to DIR, unpacks the stream on stdin there, writes the status (and nothing else) to
+// stdout, and exits with the errno it reported.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"pedos.dev/updates/internal/qfile"
+	"pedos.dev/updates/internal/sandbox"
+)
+
+const usage = `usage: qfile-dom0-unpacker USER DIR [--only-regular-files] [-v] [--timeout D]
+
+Reads a qfile stream on stdin, unpacks it into DIR (which must exist and be
+writable by USER), writes the status to stdout and exits with the errno it
+reported (0 on success; 255 for the "legal EOF" code, which does not fit).
+When run as root it switches to USER (a name or a numeric uid) after
+confining itself to DIR; run as USER already, it does not switch.
+
+  --only-regular-files  dom0 update mode: refuse directories and symlinks
+  -v                    print each received name on stderr
+  --timeout D           give up on a stream that has not ended after D (default 1h)
+
+Environment: UPDATES_MAX_BYTES (default 4 GiB, capped at 90 % of the free
+space of DIR's file system) and UPDATES_MAX_FILES (default 4096).
+
+Example:
+  qfile-agent *.rpm | qfile-dom0-unpacker nobody /var/lib/staging --only-regular-files
+`
+
+func main() {
+	onlyRegular, verbose, timeout, userArg, dir := parseArgs(os.Args[1:])
+	limits, err := limitsFor(dir)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "qfile-dom0-unpacker: %v\n", err)
+		os.Exit(2)
+	}
+	statusOut := guardStdout()
+	var once sync.Once
+	report := func(st qfile.Status, err error) {
+		once.Do(func() {
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "qfile-dom0-unpacker: %v\n", err)
+			}
+			if _, werr := statusOut.Write(st.Append(nil)); werr != nil {
+				fmt.Fprintf(os.Stderr, "qfile-dom0-unpacker: sending the status: %v\n", werr)
+			}
+			os.Exit(int(min(st.Code, 255)))
+		})
+	}
+	fail := func(err error) { report(qfile.Status{Code: qfile.ErrnoOf(err)}, err) }
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		fail(err)
+	}
+	// The sandbox goes up before the first byte of the stream is read.
+	sandboxReport, err := sandbox.Confine(sandbox.Policy{
+		WritableDir: dir,
+		User:        switchTo(userArg),
+		MaxFileSize: int64(min(limits.MaxBytes, math.MaxInt64)),
+	})
+	for _, w := range sandboxReport.Warnings {
+		fmt.Fprintf(os.Stderr, "qfile-dom0-unpacker: warning: %s\n", w)
+	}
+	if err != nil {
+		fail(err)
+	}
+	// The deadline ends a stalled stream (S11): a read cannot be interrupted, so the timer
+	// sends the status itself and exits.
+	time.AfterFunc(timeout, func() {
+		report(qfile.Status{Code: uint32(syscall.ETIMEDOUT)},
+			fmt.Errorf("the stream did not end within %v (S11): %w", timeout, syscall.ETIMEDOUT))
+	})
+	rc := &qfile.Receiver{Root: root, Limits: limits, OnlyRegularFiles: onlyRegular}
+	if verbose {
+		rc.Received = func(name string, size uint64) {
+			fmt.Fprintf(os.Stderr, "qfile-dom0-unpacker: received %q (%d bytes)\n", name, size)
+		}
+	}
+	report(rc.Receive(os.Stdin))
+}
+
+// parseArgs accepts the flags before, between or after the two operands, like the reference.
+func parseArgs(args []string) (onlyRegular, verbose bool, timeout time.Duration, userArg, dir string) {
+	fs := flag.NewFlagSet("qfile-dom0-unpacker", flag.ExitOnError)
+	fs.Usage = func() { fmt.Fprint(os.Stderr, usage) }
+	fs.BoolVar(&onlyRegular, "only-regular-files", false, "")
+	fs.BoolVar(&verbose, "v", false, "")
+	fs.DurationVar(&timeout, "timeout", time.Hour, "")
+	var operands []string
+	for {
+		_ = fs.Parse(args) // ExitOnError: exits 2 with the usage
+		if fs.NArg() == 0 {
+			break
+		}
+		operands = append(operands, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	if len(operands) != 2 || timeout <= 0 {
+		fs.Usage()
+		os.Exit(2)
+	}
+	return onlyRegular, verbose, timeout, operands[0], operands[1]
+}
+
+// limitsFor reads the limits from the environment; an unparsable value is an error, never
+// "unlimited". The byte default is capped at 90 % of the free space below dir.
+func limitsFor(dir string) (qfile.Limits, error) {
+	limits := qfile.Limits{MaxBytes: 4 << 30, MaxFiles: 4096}
+	var fsStat unix.Statfs_t
+	if err := unix.Statfs(dir, &fsStat); err != nil {
+		return limits, fmt.Errorf("free space of %s: %w", dir, err)
+	}
+	limits.MaxBytes = min(limits.MaxBytes, fsStat.Bavail*uint64(fsStat.Bsize)/10*9)
+	for name, limit := range map[string]*uint64{"UPDATES_MAX_BYTES": &limits.MaxBytes, "UPDATES_MAX_FILES": &limits.MaxFiles} {
+		if s, ok := os.LookupEnv(name); ok {
+			n, err := strconv.ParseUint(s, 10, 64)
+			if err != nil {
+				return limits, fmt.Errorf("%s=%q is not a decimal number", name, s)
+			}
+			*limit = n
+		}
+	}
+	return limits, nil
+}
+
+// guardStdout keeps the status channel for the status alone: fd 1 becomes a copy of stderr,
+// so that no stray write from anywhere can corrupt what the sender reads (spec "Status").
+func guardStdout() io.Writer {
+	fd, err := unix.FcntlInt(1, unix.F_DUPFD_CLOEXEC, 3)
+	if err == nil {
+		err = unix.Dup3(2, 1, 0)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "qfile-dom0-unpacker: setting up stdout: %v\n", err)
+		os.Exit(int(syscall.EBADF))
+	}
+	return os.NewFile(uintptr(fd), "status")
+}
+
+// switchTo is the user for the sandbox to switch to. Root asked to stay root does not switch;
+// a process already running as USER is left as it is by the sandbox itself.
+func switchTo(userArg string) string {
+	if os.Geteuid() == 0 && (userArg == "root" || userArg == "0") {
+		return ""
+	}
+	return userArg
+}

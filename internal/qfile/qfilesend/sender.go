@@ -1,0 +1,302 @@
+// Package qfilesend is the sending end of the qfile stream (docs/qfile.md): it walks files
+// and directories, streams them with their CRC, and checks the receiver's status. It is a
+// package of its own so that dom0, which only receives, never links it.
+package qfilesend
+
+import (
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"pedos.dev/updates/internal/qfile"
+)
+
+const (
+	bufSize = 256 << 10
+	// checkEvery is how many bytes may go out between two looks for an early status, so that
+	// a refused transfer stops soon (spec "Status": at least every 15 MB).
+	checkEvery = 15 << 20
+	dirBatch   = 256 // directory entries read at a time: memory stays flat in big directories
+)
+
+// StatusConn is where the receiver's status comes from; its descriptor is polled for an
+// early status while sending.
+type StatusConn interface {
+	io.Reader
+	Fd() uintptr
+}
+
+// Sender writes one stream. Call Send for each argument, then Finish.
+type Sender struct {
+	out        io.Writer
+	status     StatusConn
+	buf        []byte
+	crc        uint32
+	sinceCheck int
+	lastName   string
+	files      int
+	bytes      int64
+	// Progress, if set, is called after each entry with the totals so far.
+	Progress func(files int, bytes int64)
+}
+
+// New returns a Sender writing the stream to out and reading the status from status.
+func New(out io.Writer, status StatusConn) *Sender {
+	return &Sender{out: out, status: status, buf: make([]byte, 0, bufSize)}
+}
+
+// RemoteError is a status whose code is not 0: the receiver refused the transfer.
+type RemoteError struct {
+	Code     uint32
+	LastName string // the last name the receiver processed, "" if it sent none
+	LastSent string // the last name this sender sent
+}
+
+func (e *RemoteError) Error() string {
+	what := fmt.Sprintf("%s (%v)", unix.ErrnoName(syscall.Errno(e.Code)), syscall.Errno(e.Code))
+	if e.Code == qfile.LegalEOF {
+		what = fmt.Sprintf("the stream ended inside a file (code %d)", e.Code)
+	}
+	msg := fmt.Sprintf("the receiver refused the transfer: %s; last file sent: %q", what, e.LastSent)
+	if e.LastName != "" && e.LastName != e.LastSent {
+		msg += fmt.Sprintf(", last file received: %q", e.LastName)
+	}
+	return msg
+}
+
+// ErrChecksum means the receiver got other bytes than those sent.
+var ErrChecksum = errors.New("checksum mismatch: the receiver got other bytes than those sent")
+
+// Send sends path (a regular file, a symlink, or a directory and everything below it) under
+// its base name.
+func (s *Sender) Send(path string) error {
+	path = filepath.Clean(path)
+	name := filepath.Base(path)
+	if name == "." || name == ".." || name == "/" {
+		return fmt.Errorf("%s: cannot send a file without a name of its own: name it by its path", path)
+	}
+	return s.send(path, name)
+}
+
+func (s *Sender) send(path, name string) error {
+	if len(name)+1 > qfile.MaxNameLen {
+		return fmt.Errorf("%s: name of %d bytes is too long for the stream", path, len(name))
+	}
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return err
+	}
+	switch {
+	case fi.Mode().IsRegular():
+		err = s.sendRegular(path, name)
+	case fi.IsDir():
+		err = s.sendDir(path, name, fi)
+	case fi.Mode()&os.ModeSymlink != 0:
+		err = s.sendSymlink(path, name, fi)
+	default:
+		return fmt.Errorf("%s: cannot send a %v file", path, fi.Mode().Type())
+	}
+	if err != nil {
+		return err
+	}
+	s.lastName = name
+	s.files++
+	if s.Progress != nil {
+		s.Progress(s.files, s.bytes)
+	}
+	return s.checkEarlyStatus()
+}
+
+func (s *Sender) sendRegular(path, name string) error {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat() // the size of what is open, not of what was listed
+	if err != nil {
+		return err
+	}
+	if err := s.header(name, fi); err != nil {
+		return err
+	}
+	for remaining := fi.Size(); remaining > 0; {
+		if len(s.buf) == cap(s.buf) {
+			if err := s.flush(); err != nil {
+				return err
+			}
+		}
+		free := s.buf[len(s.buf):cap(s.buf)]
+		n, err := io.ReadFull(f, free[:min(int64(len(free)), remaining)])
+		s.buf = s.buf[:len(s.buf)+n]
+		s.bytes += int64(n)
+		remaining -= int64(n)
+		if err != nil {
+			return fmt.Errorf("%s: shrank while being sent: %w", path, err)
+		}
+	}
+	return nil
+}
+
+func (s *Sender) sendDir(path, name string, fi os.FileInfo) error {
+	// Sent before its contents (created 0700) and after them (mode and times applied).
+	if err := s.header(name, fi); err != nil {
+		return err
+	}
+	dir, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	for {
+		entries, err := dir.ReadDir(dirBatch)
+		for _, e := range entries {
+			if err := s.send(filepath.Join(path, e.Name()), name+"/"+e.Name()); err != nil {
+				return err
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return s.header(name, fi)
+}
+
+func (s *Sender) sendSymlink(path, name string, fi os.FileInfo) error {
+	target, err := os.Readlink(path)
+	if err != nil {
+		return err
+	}
+	fi = sizedInfo{fi, int64(len(target))} // the payload is the target, whatever lstat says
+	if err := s.header(name, fi); err != nil {
+		return err
+	}
+	return s.write([]byte(target))
+}
+
+// sizedInfo overrides the size of a FileInfo.
+type sizedInfo struct {
+	os.FileInfo
+	size int64
+}
+
+func (i sizedInfo) Size() int64 { return i.size }
+
+// header writes the file_header and the name with its NUL.
+func (s *Sender) header(name string, fi os.FileInfo) error {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fmt.Errorf("%s: no stat information", name)
+	}
+	h := qfile.Header{
+		NameLen:   uint32(len(name) + 1),
+		Mode:      st.Mode,
+		Atime:     uint32(st.Atim.Sec),
+		AtimeNsec: uint32(st.Atim.Nsec),
+		Mtime:     uint32(st.Mtim.Sec),
+		MtimeNsec: uint32(st.Mtim.Nsec),
+	}
+	if !fi.IsDir() {
+		h.FileLen = uint64(fi.Size())
+	}
+	if cap(s.buf)-len(s.buf) < qfile.HeaderSize+len(name)+1 {
+		if err := s.flush(); err != nil {
+			return err
+		}
+	}
+	s.buf = h.Append(s.buf)
+	s.buf = append(append(s.buf, name...), 0)
+	return nil
+}
+
+// write adds p to the stream.
+func (s *Sender) write(p []byte) error {
+	for len(p) > 0 {
+		if len(s.buf) == cap(s.buf) {
+			if err := s.flush(); err != nil {
+				return err
+			}
+		}
+		n := copy(s.buf[len(s.buf):cap(s.buf)], p)
+		s.buf = s.buf[:len(s.buf)+n]
+		p = p[n:]
+	}
+	return nil
+}
+
+// flush sends the buffer; every forward byte passes here once, so the CRC is taken here.
+func (s *Sender) flush() error {
+	s.crc = crc32.Update(s.crc, crc32.IEEETable, s.buf)
+	_, err := s.out.Write(s.buf)
+	s.sinceCheck += len(s.buf)
+	s.buf = s.buf[:0]
+	if err != nil {
+		// The receiver most likely stopped reading because it refused something: its status
+		// says what, and is worth more than "broken pipe".
+		if st, serr := qfile.ReadStatus(s.status); serr == nil && st.Code != 0 {
+			return s.remoteError(st)
+		}
+		return fmt.Errorf("sending the stream: %w", err)
+	}
+	if s.sinceCheck >= checkEvery {
+		return s.checkEarlyStatus()
+	}
+	return nil
+}
+
+// checkEarlyStatus reads the status if the receiver already sent one, without waiting.
+func (s *Sender) checkEarlyStatus() error {
+	s.sinceCheck = 0
+	fds := []unix.PollFd{{Fd: int32(s.status.Fd()), Events: unix.POLLIN}}
+	n, err := unix.Poll(fds, 0)
+	if err != nil && !errors.Is(err, syscall.EINTR) {
+		return fmt.Errorf("polling for the receiver's status: %w", err)
+	}
+	if n == 0 {
+		return nil
+	}
+	st, err := qfile.ReadStatus(s.status)
+	if err != nil {
+		return err
+	}
+	if st.Code == 0 {
+		return fmt.Errorf("the receiver reported success before the end of the stream (last file sent: %q)", s.lastName)
+	}
+	return s.remoteError(st)
+}
+
+func (s *Sender) remoteError(st qfile.Status) error {
+	return &RemoteError{Code: st.Code, LastName: st.LastName, LastSent: s.lastName}
+}
+
+// Finish sends the end marker and checks the status: its code first, then its CRC.
+func (s *Sender) Finish() error {
+	var end qfile.Header // every field zero
+	var b [qfile.HeaderSize]byte
+	if err := s.write(end.Append(b[:0])); err != nil {
+		return err
+	}
+	if err := s.flush(); err != nil {
+		return err
+	}
+	st, err := qfile.ReadStatus(s.status)
+	if err != nil {
+		return err
+	}
+	if st.Code != 0 {
+		return s.remoteError(st)
+	}
+	if st.CRC != s.crc {
+		return fmt.Errorf("%w (sent %#08x, received %#08x)", ErrChecksum, s.crc, st.CRC)
+	}
+	return nil
+}

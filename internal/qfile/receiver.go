@@ -1,0 +1,306 @@
+package qfile
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// bufSize is the receiver's only buffer: memory stays constant whatever the file sizes.
+const bufSize = 256 << 10
+
+// Limits bound one transfer (spec "Receiver rules": limits). Both are checked before
+// anything is created (S8).
+type Limits struct {
+	MaxBytes uint64 // total payload bytes
+	MaxFiles uint64 // entries; a directory is sent, and so counted, twice
+}
+
+// Receiver unpacks one qfile stream into Root. Every operation goes through Root, so nothing
+// can be created outside it, and no symlink is followed on the way (S5).
+type Receiver struct {
+	Root   *os.Root
+	Limits Limits
+	// OnlyRegularFiles is dom0's update mode: directories and symlinks are refused (S4), and
+	// setuid/setgid/sticky and group/other write bits are dropped (S10).
+	OnlyRegularFiles bool
+	// Received, if set, is called with each name after it passed validation and was created.
+	Received func(name string, size uint64)
+}
+
+// Receive reads one stream from r and returns the status to send back. The error says why a
+// status is not a success; it names a file only after the name was validated.
+func (rc *Receiver) Receive(r io.Reader) (Status, error) {
+	u := unpacker{Receiver: rc, in: bufio.NewReaderSize(r, bufSize)}
+	err := u.run()
+	st := Status{CRC: u.crc, LastName: u.lastName}
+	if err != nil {
+		st.Code = ErrnoOf(err)
+	}
+	return st, err
+}
+
+// ErrnoOf is the positive errno that a status reports for err (EIO when err carries none).
+func ErrnoOf(err error) uint32 {
+	var errno syscall.Errno
+	if errors.As(err, &errno) && errno != 0 {
+		return uint32(errno)
+	}
+	return uint32(syscall.EIO)
+}
+
+// errLegalEOF is the reference's status for a stream cut inside a name or a payload.
+const errLegalEOF = syscall.Errno(LegalEOF)
+
+type unpacker struct {
+	*Receiver
+	in       *bufio.Reader
+	crc      uint32
+	files    uint64
+	bytes    uint64
+	lastName string
+	goodDir  string // the parent directory checked last: it stays a real directory (S5)
+}
+
+// take consumes the next n ≤ bufSize bytes of the stream and adds them to the CRC. The slice
+// is valid until the next take; it is short only with an error.
+func (u *unpacker) take(n int) ([]byte, error) {
+	b, err := u.in.Peek(n)
+	u.crc = crc32.Update(u.crc, crc32.IEEETable, b)
+	_, _ = u.in.Discard(len(b)) // cannot fail: b is buffered
+	return b, err
+}
+
+func (u *unpacker) run() error {
+	for {
+		b, err := u.take(HeaderSize)
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return fmt.Errorf("stream ended without the end marker (S7): %w", syscall.EREMOTEIO)
+			}
+			return fmt.Errorf("reading a header: %w", err)
+		}
+		h := parseHeader(b)
+		if h.NameLen == 0 {
+			return u.finish(h)
+		}
+		if err := u.entry(h); err != nil {
+			return err
+		}
+	}
+}
+
+// finish handles the end marker: all zero, then nothing after it (S12), then sync.
+func (u *unpacker) finish(h Header) error {
+	if h != (Header{}) {
+		return fmt.Errorf("end marker with non-zero fields: %w", syscall.EINVAL)
+	}
+	// Waiting for EOF would hang with the reference sender, which keeps its end open until it
+	// has the status; so only bytes that already arrived are checked (docs/qfile.md, S12).
+	if u.in.Buffered() > 0 {
+		return fmt.Errorf("%d bytes after the end marker (S12): %w", u.in.Buffered(), syscall.EPROTO)
+	}
+	dir, err := u.Root.Open(".")
+	if err != nil {
+		return fmt.Errorf("opening %s to sync it: %w", u.Root.Name(), err)
+	}
+	defer dir.Close()
+	if err := unix.Syncfs(int(dir.Fd())); err != nil {
+		return fmt.Errorf("syncing the file system of %s: %w", u.Root.Name(), err)
+	}
+	return nil
+}
+
+// entry receives one file, directory or symlink.
+func (u *unpacker) entry(h Header) error {
+	if h.NameLen > MaxNameLen {
+		return fmt.Errorf("namelen %d > %d (S3): %w", h.NameLen, MaxNameLen, syscall.ENAMETOOLONG)
+	}
+	untrustedName, err := u.take(int(h.NameLen))
+	if err != nil {
+		return fmt.Errorf("stream ended inside a name (S6): %w", errLegalEOF)
+	}
+	// The name ends at its first NUL (spec "Forward stream").
+	if i := bytes.IndexByte(untrustedName, 0); i >= 0 {
+		untrustedName = untrustedName[:i]
+	}
+	if !validName(untrustedName) {
+		return fmt.Errorf("a name breaks the rules (S1, S2): %w", syscall.EILSEQ)
+	}
+	name := string(untrustedName)
+	u.lastName = name
+	if err := u.checkEntry(name, h); err != nil {
+		return err
+	}
+	if err := u.checkParents(name); err != nil {
+		return err
+	}
+	switch h.Mode & modeTypeMask {
+	case ModeRegular:
+		err = u.regular(name, h)
+	case ModeDir:
+		err = u.directory(name, h)
+	default:
+		err = u.symlink(name, h)
+	}
+	if err == nil && u.Received != nil {
+		u.Received(name, h.FileLen)
+	}
+	return err
+}
+
+// checkEntry applies the type, time and limit rules before anything is created.
+func (u *unpacker) checkEntry(name string, h Header) error {
+	switch h.Mode & modeTypeMask {
+	case ModeRegular:
+	case ModeDir, ModeSymlink:
+		if u.OnlyRegularFiles {
+			return fmt.Errorf("%q: only regular files are accepted (S4): %w", name, syscall.EINVAL)
+		}
+		if h.Mode&modeTypeMask == ModeDir && h.FileLen != 0 {
+			return fmt.Errorf("%q: directory with a payload: %w", name, syscall.EINVAL)
+		}
+	default:
+		return fmt.Errorf("%q: file type %#o is never accepted (S4): %w", name, h.Mode&modeTypeMask, syscall.EINVAL)
+	}
+	if h.AtimeNsec >= 1e9 || h.MtimeNsec >= 1e9 {
+		return fmt.Errorf("%q: nanoseconds >= 10^9 (S10): %w", name, syscall.EINVAL)
+	}
+	if u.files >= u.Limits.MaxFiles || h.FileLen > u.Limits.MaxBytes-u.bytes {
+		return fmt.Errorf("%q: over the limit of %d files or %d bytes (S8): %w",
+			name, u.Limits.MaxFiles, u.Limits.MaxBytes, syscall.EDQUOT)
+	}
+	u.files++
+	u.bytes += h.FileLen
+	return nil
+}
+
+// checkParents refuses a name whose directories are not all real directories, so that
+// nothing is ever written through a symlink (S5). The last parent checked stays a directory:
+// nothing in a transfer can replace it.
+func (u *unpacker) checkParents(name string) error {
+	parent := path.Dir(name)
+	if parent == "." || parent == u.goodDir {
+		return nil
+	}
+	for i := range len(name) {
+		if name[i] != '/' {
+			continue
+		}
+		fi, err := u.Root.Lstat(name[:i])
+		if err != nil {
+			return fmt.Errorf("%q: %w", name, err)
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			return fmt.Errorf("%q: goes through the symlink %q (S5): %w", name, name[:i], syscall.ELOOP)
+		}
+		if !fi.IsDir() {
+			return fmt.Errorf("%q: %q is not a directory: %w", name, name[:i], syscall.ENOTDIR)
+		}
+	}
+	u.goodDir = parent
+	return nil
+}
+
+func (u *unpacker) regular(name string, h Header) error {
+	// O_EXCL: a name received twice is EEXIST (S9); O_NOFOLLOW: never through a symlink.
+	f, err := u.Root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return fmt.Errorf("creating %q: %w", name, err)
+	}
+	err = u.copyPayload(f, h.FileLen)
+	if err == nil {
+		err = f.Chmod(u.fileMode(h.Mode))
+	}
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("closing %q: %w", name, cerr)
+	}
+	if err != nil {
+		return err
+	}
+	return u.setTimes(name, h)
+}
+
+func (u *unpacker) copyPayload(f *os.File, size uint64) error {
+	for size > 0 {
+		chunk, err := u.take(int(min(size, bufSize)))
+		if len(chunk) > 0 {
+			if _, werr := f.Write(chunk); werr != nil {
+				return fmt.Errorf("writing: %w", werr) // the PathError names the file
+			}
+			size -= uint64(len(chunk))
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return fmt.Errorf("stream ended inside %q (S6): %w", f.Name(), errLegalEOF)
+			}
+			return fmt.Errorf("reading %q: %w", f.Name(), err)
+		}
+	}
+	return nil
+}
+
+// directory creates a directory 0700 on its first visit, and applies its mode and times on
+// the second, once its contents are in (spec "Forward stream").
+func (u *unpacker) directory(name string, h Header) error {
+	err := u.Root.Mkdir(name, 0o700)
+	if err == nil || !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	if fi, lerr := u.Root.Lstat(name); lerr != nil || !fi.IsDir() {
+		return fmt.Errorf("%q exists and is not a directory: %w", name, syscall.EEXIST)
+	}
+	if err := u.Root.Chmod(name, u.fileMode(h.Mode)); err != nil {
+		return err
+	}
+	return u.setTimes(name, h)
+}
+
+func (u *unpacker) symlink(name string, h Header) error {
+	if h.FileLen > MaxNameLen {
+		return fmt.Errorf("%q: symlink target of %d bytes: %w", name, h.FileLen, syscall.ENAMETOOLONG)
+	}
+	untrustedTarget, err := u.take(int(h.FileLen))
+	if err != nil {
+		return fmt.Errorf("stream ended inside the target of %q (S6): %w", name, errLegalEOF)
+	}
+	if !validSymlinkTarget(name, untrustedTarget) {
+		return fmt.Errorf("%q: unsafe symlink target: %w", name, syscall.ENOLINK)
+	}
+	return u.Root.Symlink(string(untrustedTarget), name)
+}
+
+func (u *unpacker) setTimes(name string, h Header) error {
+	atime := time.Unix(int64(h.Atime), int64(h.AtimeNsec))
+	mtime := time.Unix(int64(h.Mtime), int64(h.MtimeNsec))
+	return u.Root.Chtimes(name, atime, mtime)
+}
+
+// fileMode is the mode to apply: permissions and, outside dom0's update mode, the
+// setuid/setgid/sticky bits; in that mode no special bits and no group/other write (S10).
+func (u *unpacker) fileMode(untrustedMode uint32) fs.FileMode {
+	m := fs.FileMode(untrustedMode & 0o777)
+	if u.OnlyRegularFiles {
+		return m &^ 0o022
+	}
+	if untrustedMode&0o4000 != 0 {
+		m |= fs.ModeSetuid
+	}
+	if untrustedMode&0o2000 != 0 {
+		m |= fs.ModeSetgid
+	}
+	if untrustedMode&0o1000 != 0 {
+		m |= fs.ModeSticky
+	}
+	return m
+}
