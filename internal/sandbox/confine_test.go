@@ -23,11 +23,12 @@ import (
 const helperEnv = "PEDOS_SANDBOX_HELPER_CASE"
 
 // helperCase is one confined attempt: the policy, the action, and a directory the policy does
-// not name (holding the file "secret").
+// not name (holding the file "secret"), and a process outside the sandbox.
 type helperCase struct {
 	Policy  Policy
 	Action  string
 	Outside string
+	Parent  int // the test process, for the signal check
 }
 
 // nobodyUID is the uid the root-only case switches to (Debian's nobody; numeric, so no lookup).
@@ -69,6 +70,7 @@ var actions = map[string]func(c helperCase) error{
 		return err
 	},
 	// os.StartProcess rather than os/exec, which would first open /dev/null (Landlock: EACCES).
+	"signal-outside": func(c helperCase) error { return unix.Kill(c.Parent, 0) },
 	"exec": func(helperCase) error {
 		process, err := os.StartProcess("/bin/true", []string{"true"}, &os.ProcAttr{})
 		if err == nil {
@@ -240,7 +242,7 @@ func sandboxDirs(t *testing.T) helperCase {
 			t.Fatal(err)
 		}
 	}
-	c := helperCase{Outside: filepath.Join(base, "outside")}
+	c := helperCase{Outside: filepath.Join(base, "outside"), Parent: os.Getpid()}
 	c.Policy.WritableDir = filepath.Join(base, "writable")
 	c.Policy.ReadOnly = []string{filepath.Join(base, "readonly")}
 	for _, file := range []string{filepath.Join(c.Outside, "secret"), filepath.Join(c.Policy.ReadOnly[0], "public")} {
@@ -257,11 +259,20 @@ func sandboxDirs(t *testing.T) helperCase {
 	return c
 }
 
+// landlockABI is the kernel's Landlock ABI version, 0 without Landlock.
+func landlockABI() int {
+	abi, _, errno := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, 0, 0, unix.LANDLOCK_CREATE_RULESET_VERSION)
+	if errno != 0 {
+		return 0
+	}
+	return int(abi)
+}
+
 // requireKernelSandbox skips when this kernel lacks what the proofs exercise.
 func requireKernelSandbox(t *testing.T) {
 	t.Helper()
-	if _, _, errno := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, 0, 0, unix.LANDLOCK_CREATE_RULESET_VERSION); errno != 0 {
-		t.Skipf("this kernel has no usable Landlock (%v)", errno)
+	if landlockABI() == 0 {
+		t.Skip("this kernel has no usable Landlock")
 	}
 	if _, err := unix.PrctlRetInt(unix.PR_GET_SECCOMP, 0, 0, 0, 0); err != nil {
 		t.Skipf("this kernel has no seccomp (%v)", err)
@@ -289,6 +300,8 @@ func TestConfine(t *testing.T) {
 		{"list-outside", true, "", "EACCES"},
 		{"read-readonly", true, "", "ok"},
 		{"write-readonly", true, "", "EACCES"},
+		// Landlock signal scoping (signal 0 only checks the permission).
+		{"signal-outside", true, "", "EPERM"},
 		// Seccomp answers EPERM before Landlock (which would say EACCES for exec) is asked.
 		{"tcp-socket", true, "", "EPERM"},
 		{"udp6-socket", true, "", "EPERM"},
@@ -307,6 +320,9 @@ func TestConfine(t *testing.T) {
 			switchesUser := tt.action == "switched-user"
 			if switchesUser && os.Geteuid() != 0 {
 				t.Skip("switching users needs root")
+			}
+			if tt.action == "signal-outside" && !canScopeSignals(landlockABI()) {
+				t.Skip("this kernel cannot scope signals safely for Go (needs Landlock ABI 6 with erratum 2)")
 			}
 			if tt.baseline {
 				c := sandboxDirs(t)

@@ -64,6 +64,10 @@ func restrictFilesystem(writableDir string, readOnly []string) error {
 	rights := rightsForABI(int(abi))
 	// The attribute struct may be longer than this kernel's: it accepts trailing zero bytes.
 	attr := unix.LandlockRulesetAttr{Handled_access_fs: rights.handledFS, Handled_access_net: rights.handledNet}
+	if canScopeSignals(int(abi)) {
+		// No signals to processes outside the domain, such as others of the same user.
+		attr.Scoped = unix.LANDLOCK_SCOPE_SIGNAL
+	}
 	fd, _, errno := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, uintptr(unsafe.Pointer(&attr)), unsafe.Sizeof(attr), 0)
 	if errno != 0 {
 		return fmt.Errorf("sandbox: creating a Landlock ruleset (ABI %d): %w", abi, errno)
@@ -82,6 +86,16 @@ func restrictFilesystem(writableDir string, readOnly []string) error {
 		return fmt.Errorf("sandbox: landlock_restrict_self on every thread: %w", errno)
 	}
 	return nil
+}
+
+// canScopeSignals says whether signal scoping (ABI 6) is safe for a Go program. AllThreadsSyscall
+// gives each thread a Landlock domain of its own, and until erratum 2 (bit 1 of the errata mask;
+// Linux 6.15 and its backports) the kernel refused signals between threads of different
+// domains, which the Go runtime sends (preemption, the setuid broadcast). A kernel that cannot
+// report its errata has not fixed it.
+func canScopeSignals(abi int) bool {
+	errata, _, errno := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, 0, 0, unix.LANDLOCK_CREATE_RULESET_ERRATA)
+	return abi >= 6 && errno == 0 && errata&(1<<1) != 0
 }
 
 // allowBeneath adds a rule allowing access below dir, which must be a directory.
