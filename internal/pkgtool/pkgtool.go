@@ -1,0 +1,202 @@
+// Package pkgtool is the one place that runs rpm's tools (rpmkeys, rpm,
+// rpmdb, dnf, createrepo_c). Every run gets a clean environment: LC_ALL=C,
+// a fixed PATH and a private HOME whose .rpmmacros fixes Debian's rpm
+// defaults (real-tools.md), and nothing else from the caller.
+package pkgtool
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"pedos.dev/updates/internal/rpm"
+)
+
+const rpmMacros = "%_dbpath /var/lib/rpm\n%__gpg /usr/bin/gpg\n"
+
+// env is a private, minimal environment for rpm tools under home.
+func env(home string) []string {
+	return []string{"LC_ALL=C", "PATH=/usr/bin:/bin:/usr/sbin:/sbin", "HOME=" + home}
+}
+
+// run runs an rpm tool in env(home) and returns stdout, stderr and the
+// exit code; err is set only when the tool could not run at all.
+func run(ctx context.Context, home, name string, args ...string) (stdout, stderr string, exitCode int, err error) {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env, cmd.Dir = env(home), home
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err = cmd.Run()
+	var exitErr *exec.ExitError
+	if errors.As(err, &exitErr) {
+		return out.String(), errOut.String(), exitErr.ExitCode(), nil
+	}
+	return out.String(), errOut.String(), 0, err
+}
+
+// makeHome creates a private HOME with the .rpmmacros rpm needs here.
+func makeHome(dir string) (string, error) {
+	home := filepath.Join(dir, "home")
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return "", err
+	}
+	return home, os.WriteFile(filepath.Join(home, ".rpmmacros"), []byte(rpmMacros), 0o600)
+}
+
+// ImportKeys imports armored key files into the rpm database of root
+// (`rpmkeys --root ROOT --import`), e.g. a dnf installroot or dom0's "/".
+func ImportKeys(ctx context.Context, root string, keyFiles []string) error {
+	tmp, err := os.MkdirTemp("", "pedos-pkgtool-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	home, err := makeHome(tmp)
+	if err != nil {
+		return err
+	}
+	return errors.Join(importKeys(ctx, home, []string{"--root", root}, keyFiles)...)
+}
+
+// importKeys imports each key file and returns one error per file rpm refused.
+func importKeys(ctx context.Context, home string, where, keyFiles []string) []error {
+	var errs []error
+	for _, f := range keyFiles {
+		abs, err := filepath.Abs(f)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		_, stderr, code, err := run(ctx, home, "rpmkeys", append(where, "--import", abs)...)
+		if err != nil || code != 0 {
+			errs = append(errs, fmt.Errorf("rpmkeys --import %s: exit %d: %s", f, code, firstLine(stderr+fmt.Sprint(err))))
+		}
+	}
+	return errs
+}
+
+// RPMKeys is the strict rpmkeys cross-check of verify.md §1: an rpm
+// database holding only the trusted keys, and the strict command line.
+type RPMKeys struct {
+	dir, home, dbPath string
+}
+
+// NewRPMKeys imports keyFiles into a fresh database under a private
+// temporary directory; Close removes it. A key rpm cannot import is
+// returned as a warning and left out, so packages it signed fail the
+// cross-check (and so disagree with the native verifier) instead of
+// blocking every other package.
+func NewRPMKeys(ctx context.Context, keyFiles []string) (*RPMKeys, []error, error) {
+	dir, err := os.MkdirTemp("", "pedos-rpmkeys-")
+	if err != nil {
+		return nil, nil, err
+	}
+	c := &RPMKeys{dir: dir, dbPath: filepath.Join(dir, "rpmdb")}
+	if c.home, err = makeHome(dir); err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, fmt.Errorf("rpmkeys keyring: %w", err)
+	}
+	return c, importKeys(ctx, c.home, []string{"--dbpath", c.dbPath}, keyFiles), nil
+}
+
+// Close removes the temporary database.
+func (c *RPMKeys) Close() error { return os.RemoveAll(c.dir) }
+
+// Check checks one package; nil means rpmkeys accepts it.
+func (c *RPMKeys) Check(ctx context.Context, file string) error {
+	return c.CheckBatch(ctx, []string{file})[file]
+}
+
+// CheckBatch checks many packages in one rpmkeys run and returns each
+// file's verdict (nil: accepted). A file is accepted only if its line is
+// exactly "FILE: digests signatures OK" and the exit code counts exactly
+// the other files as failures (rpmkeys exits with the number of failures).
+func (c *RPMKeys) CheckBatch(ctx context.Context, files []string) map[string]error {
+	verdicts := make(map[string]error, len(files))
+	for _, f := range files {
+		if strings.ContainsAny(f, "\n") || strings.HasPrefix(f, "-") {
+			verdicts[f] = rejected("path unsuitable for rpmkeys")
+		}
+	}
+	args := []string{"--dbpath", c.dbPath, "-K", "--define", "_pkgverify_level all", "--define", "_pkgverify_flags 0x0", "--"}
+	var checked []string
+	for _, f := range files {
+		if verdicts[f] == nil {
+			abs, err := filepath.Abs(f)
+			if err != nil {
+				verdicts[f] = rejected(err.Error())
+				continue
+			}
+			checked = append(checked, f)
+			args = append(args, abs)
+		}
+	}
+	if len(checked) == 0 {
+		return verdicts
+	}
+	stdout, stderr, code, err := run(ctx, c.home, "rpmkeys", args...)
+	if err != nil {
+		for _, f := range checked {
+			verdicts[f] = rejected("could not run rpmkeys: " + err.Error())
+		}
+		return verdicts
+	}
+	lines := strings.Split(stdout, "\n")
+	failures := 0
+	for i, f := range checked {
+		if line := lineFor(lines, args[len(args)-len(checked)+i]); line != "digests signatures OK" {
+			failures++
+			verdicts[f] = rejected(fmt.Sprintf("rpmkeys says %q %s", line, firstLine(stderr)))
+		}
+	}
+	if failures != code {
+		for _, f := range checked {
+			if verdicts[f] == nil {
+				verdicts[f] = rejected(fmt.Sprintf("rpmkeys exit code %d does not match its output", code))
+			}
+		}
+	}
+	return verdicts
+}
+
+// lineFor is the rest of the output line about file.
+func lineFor(lines []string, file string) string {
+	for _, line := range lines {
+		if rest, ok := strings.CutPrefix(line, file+": "); ok {
+			return rest
+		}
+	}
+	return "(no line)"
+}
+
+func firstLine(s string) string {
+	first, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
+	return first
+}
+
+// ErrRPMKeysRejected marks a package the rpmkeys cross-check refused.
+var ErrRPMKeysRejected = errors.New("rejected by rpmkeys")
+
+func rejected(why string) error {
+	return fmt.Errorf("%w: %s", ErrRPMKeysRejected, why)
+}
+
+// Agree combines the native verdict and the rpmkeys verdict of one package
+// (verify.md §1): accepted only if both accept. A package the native
+// verifier accepted but rpmkeys refused is a security error of its own
+// class (rpm.KindVerifiersDisagree); a native rejection stands as it is
+// (the native policy is the stricter one by design).
+func Agree(native, rpmkeys error) error {
+	if native != nil {
+		return native
+	}
+	if rpmkeys != nil {
+		return &rpm.Error{Kind: rpm.KindVerifiersDisagree, Reason: "native verifier accepted the package but rpmkeys did not", Err: rpmkeys}
+	}
+	return nil
+}

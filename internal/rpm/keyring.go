@@ -1,0 +1,144 @@
+package rpm
+
+import (
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/eddsa"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
+)
+
+// maxKeyFileBytes bounds a key file; real package keys are a few KB.
+const maxKeyFileBytes = 1 << 20
+
+// Keyring is dom0's set of trusted package-signing keys, pinned by full
+// fingerprint (verify.md §1 "Keys"). Keys carried inside packages never
+// enter it.
+type Keyring struct {
+	entities openpgp.EntityList
+	files    []string // the key files that loaded, for importing into rpm databases
+	// skipped remembers why a key in the directory was not loaded, by the
+	// key IDs of its keys, so a verdict can say "weak key" instead of
+	// "unknown key".
+	skipped map[uint64]*Error
+}
+
+// LoadKeyring reads every regular file in dir as armored public keys. A key
+// that fails the policy at time now (too weak, expired, revoked, badly
+// bound, unparsable) is skipped; each skip is returned as a warning naming
+// the file, and the other keys still load.
+func LoadKeyring(dir string, now time.Time) (*Keyring, []error, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("keyring %s: %w", dir, err)
+	}
+	k := &Keyring{skipped: map[uint64]*Error{}}
+	var warnings []error
+	for _, entry := range entries {
+		if !entry.Type().IsRegular() {
+			continue
+		}
+		path := filepath.Join(dir, entry.Name())
+		if err := k.addFile(path, now); err != nil {
+			warnings = append(warnings, fmt.Errorf("keyring: skipping %s: %w", path, err))
+		}
+	}
+	return k, warnings, nil
+}
+
+// Fingerprints lists the loaded keys' primary fingerprints (upper-case hex).
+func (k *Keyring) Fingerprints() []string {
+	var fprs []string
+	for _, e := range k.entities {
+		fprs = append(fprs, fingerprint(e.PrimaryKey))
+	}
+	sort.Strings(fprs)
+	return fprs
+}
+
+func (k *Keyring) addFile(path string, now time.Time) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	entities, err := openpgp.ReadArmoredKeyRing(io.LimitReader(f, maxKeyFileBytes))
+	if err != nil {
+		// go-crypto refuses the whole key when a subkey binding or its
+		// back-signature does not verify (P6, CVE-2021-3521).
+		return fmt.Errorf("not a valid armored public key: %w", err)
+	}
+	// The file is the unit of trust: one bad key in it skips the whole file,
+	// so what rpmkeys imports is exactly what the native verifier trusts.
+	for _, e := range entities {
+		if e.PrivateKey != nil {
+			return fmt.Errorf("file holds a secret key; export the public key only")
+		}
+		if err := keyPolicy(e, now); err != nil {
+			for _, skipped := range entities {
+				k.skipped[skipped.PrimaryKey.KeyId] = err
+				for _, sub := range skipped.Subkeys {
+					k.skipped[sub.PublicKey.KeyId] = err
+				}
+			}
+			return fmt.Errorf("key %s: %s", fingerprint(e.PrimaryKey), err.Reason)
+		}
+	}
+	k.entities = append(k.entities, entities...)
+	k.files = append(k.files, path)
+	return nil
+}
+
+// Files lists the key files that loaded.
+func (k *Keyring) Files() []string { return append([]string(nil), k.files...) }
+
+// keyPolicy: RSA ≥ 2048 bits or EdDSA on ed25519 for every key that can
+// sign, not revoked or expired at now, and able to sign (verify.md §1.2).
+func keyPolicy(e *openpgp.Entity, now time.Time) *Error {
+	if err := keyStrength(e.PrimaryKey); err != nil {
+		return err
+	}
+	for _, sub := range e.Subkeys {
+		if sub.Sig.FlagsValid && sub.Sig.FlagSign {
+			if err := keyStrength(sub.PublicKey); err != nil {
+				return err
+			}
+		}
+	}
+	if e.Revoked(now) {
+		return reject(KindKeyNotValid, "key is revoked")
+	}
+	if _, ok := e.SigningKey(now); !ok {
+		return reject(KindKeyNotValid, "key has no valid signing key at %s (expired, revoked or not signing-capable)", now.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+func keyStrength(pk *packet.PublicKey) *Error {
+	switch pk.PubKeyAlgo {
+	case packet.PubKeyAlgoRSA, packet.PubKeyAlgoRSASignOnly:
+		bits, err := pk.BitLength()
+		if err != nil || bits < 2048 {
+			return reject(KindWeakAlgorithm, "RSA key of %d bits (at least 2048 required)", bits)
+		}
+		return nil
+	case packet.PubKeyAlgoEd25519:
+		return nil
+	case packet.PubKeyAlgoEdDSA:
+		if eddsaKey, ok := pk.PublicKey.(*eddsa.PublicKey); ok && eddsaKey.GetCurve().GetCurveName() == "ed25519" {
+			return nil
+		}
+	}
+	return reject(KindWeakAlgorithm, "public-key algorithm %d is not allowed (RSA ≥ 2048 or ed25519 only)", pk.PubKeyAlgo)
+}
+
+func fingerprint(pk *packet.PublicKey) string {
+	return strings.ToUpper(hex.EncodeToString(pk.Fingerprint))
+}

@@ -1,0 +1,317 @@
+package rpm
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	pgperrors "github.com/ProtonMail/go-crypto/openpgp/errors"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
+)
+
+// Verifier checks packages against a keyring with the policy of verify.md §1.
+type Verifier struct {
+	Keyring *Keyring
+	// Now is the verification time for key and signature expiry; dom0
+	// passes its time floor (verify.md §2.4). Zero means time.Now().
+	Now time.Time
+	// AllowMissingPayloadDigestUnsafe accepts packages whose main header
+	// has no payload digest, so that the payload is not covered by the
+	// signature. Only for old packages from a trusted source.
+	AllowMissingPayloadDigestUnsafe bool
+}
+
+// VerifiedPackage is what the verifier learned about an accepted package.
+type VerifiedPackage struct {
+	Name, Version, Release, Arch string
+	Epoch                        uint32
+	HasEpoch                     bool
+	SignerFingerprints           []string // primary-key fingerprints, one per header signature
+	HeaderSHA256                 string   // hex, of the signed main header
+	PayloadDigestAlgo            string   // "sha256", "sha384", "sha512", or "" if allowed missing
+	PayloadDigest                string   // hex
+	HeaderSize, PayloadSize      int64
+}
+
+// NEVRA is NAME-[EPOCH:]VERSION-RELEASE.ARCH.
+func (p *VerifiedPackage) NEVRA() string {
+	epoch := ""
+	if p.HasEpoch {
+		epoch = strconv.FormatUint(uint64(p.Epoch), 10) + ":"
+	}
+	return fmt.Sprintf("%s-%s%s-%s.%s", p.Name, epoch, p.Version, p.Release, p.Arch)
+}
+
+// Signature-header tags that may appear, with their types. Only 267, 268
+// and 273 are used; the rest are ignored and never re-emitted. Anything
+// else is rejected (P5, CVE-2021-3421 shape).
+var knownSignatureTags = map[uint32]uint32{
+	SigTagDSAHeader: typeBin, SigTagRSAHeader: typeBin, SigTagSHA1Header: typeString,
+	SigTagLongSize: typeInt64, SigTagLongArchiveSize: typeInt64, SigTagSHA256Header: typeString,
+	SigTagSize: typeInt32, SigTagPGP: typeBin, SigTagMD5: typeBin, SigTagGPG: typeBin,
+	SigTagPayloadSize: typeInt32, SigTagReservedSpace: typeBin,
+	276: typeStringArray, 277: typeInt32, // fs-verity signatures and their algorithm (rpm ≥ 4.17)
+}
+
+// Signature tags live in 256..299 in main-header numbering; none may be in
+// the signed main header (P4, CVE-2021-20271 shape).
+const firstSignatureTag, lastSignatureTag = 256, 299
+
+// payloadHashes maps rpm's hash ids (tag 5093) to the hashes we accept.
+var payloadHashes = map[uint32]struct {
+	name string
+	new  func() hash.Hash
+}{8: {"sha256", sha256.New}, 9: {"sha384", sha512.New384}, 10: {"sha512", sha512.New}}
+
+const copyBufferBytes = 256 << 10
+
+// Verify reads one package from r in a single pass and, if canonical is not
+// nil, writes the canonical package to it as it goes (verify.md §1.4): the
+// lead, a fresh signature header holding only the header signatures that
+// verified and the header SHA-256, then the signed main header and the
+// payload unchanged. The written bytes are only good if Verify returns no
+// error; on error the caller must discard them. Memory use is bounded by
+// the header caps, whatever the payload size.
+func (v *Verifier) Verify(r io.Reader, canonical io.Writer) (*VerifiedPackage, error) {
+	if canonical == nil {
+		canonical = io.Discard
+	}
+	if v.Keyring == nil {
+		return nil, reject(KindUntrustedKey, "no keyring: no key is trusted")
+	}
+	now := v.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	lead := make([]byte, LeadBytes)
+	if _, err := io.ReadFull(r, lead); err != nil {
+		return nil, truncated(err)
+	}
+	if err := checkLead(lead); err != nil {
+		return nil, err
+	}
+	sigHeader, err := ReadHeader(r, TagHeaderSignatures)
+	if err != nil {
+		return nil, fmt.Errorf("signature header: %w", err)
+	}
+	padding := make([]byte, PaddingAfterSignatureHeader(len(sigHeader.Raw)))
+	if _, err := io.ReadFull(r, padding); err != nil {
+		return nil, truncated(err)
+	}
+	if !bytes.Equal(padding, make([]byte, len(padding))) {
+		return nil, malformed("non-zero padding after the signature header")
+	}
+	mainHeader, err := ReadHeader(r, TagHeaderImmutable)
+	if err != nil {
+		return nil, fmt.Errorf("main header: %w", err)
+	}
+	for _, e := range sigHeader.Entries {
+		if typ, ok := knownSignatureTags[e.Tag]; !ok || typ != e.Type {
+			return nil, reject(KindForbiddenTag, "signature header carries unexpected tag %d (type %d)", e.Tag, e.Type)
+		}
+	}
+	for _, e := range mainHeader.Entries {
+		if e.Tag >= firstSignatureTag && e.Tag <= lastSignatureTag {
+			return nil, reject(KindForbiddenTag, "signature tag %d inside the main header", e.Tag)
+		}
+	}
+
+	pkg := &VerifiedPackage{HeaderSize: int64(len(mainHeader.Raw))}
+	newSigEntries, err := v.checkHeaderSignatures(sigHeader, mainHeader, now, pkg)
+	if err != nil {
+		return nil, err
+	}
+	payloadHash, err := v.readMainHeader(mainHeader, pkg)
+	if err != nil {
+		return nil, err
+	}
+
+	newSigHeader := EncodeHeader(TagHeaderSignatures, newSigEntries)
+	for _, b := range [][]byte{lead, newSigHeader, make([]byte, PaddingAfterSignatureHeader(len(newSigHeader))), mainHeader.Raw} {
+		if _, err := canonical.Write(b); err != nil {
+			return nil, &Error{Kind: KindIO, Reason: "writing canonical package", Err: err}
+		}
+	}
+	return pkg, v.streamPayload(r, canonical, payloadHash, pkg)
+}
+
+// checkHeaderSignatures applies verify.md §1.2 and §1.3 (header digest) and
+// returns the entries of the canonical signature header.
+func (v *Verifier) checkHeaderSignatures(sigHeader, mainHeader *Header, now time.Time, pkg *VerifiedPackage) ([]Entry, error) {
+	var entries []Entry
+	for _, tag := range []uint32{SigTagDSAHeader, SigTagRSAHeader} {
+		e, ok := sigHeader.find(tag)
+		if !ok {
+			continue
+		}
+		sig, signer, err := v.checkSignature(e.Data, mainHeader.Raw, now)
+		if err != nil {
+			return nil, fmt.Errorf("signature in tag %d: %w", tag, err)
+		}
+		var reencoded bytes.Buffer
+		if err := sig.Serialize(&reencoded); err != nil {
+			return nil, &Error{Kind: KindBadSignature, Reason: "re-encoding signature", Err: err}
+		}
+		entries = append(entries, BinEntry(tag, reencoded.Bytes()))
+		pkg.SignerFingerprints = append(pkg.SignerFingerprints, signer)
+	}
+	if len(entries) == 0 {
+		return nil, reject(KindUnsigned, "package is not signed (no RSAHEADER or DSAHEADER signature)")
+	}
+	digest := sha256.Sum256(mainHeader.Raw)
+	pkg.HeaderSHA256 = hex.EncodeToString(digest[:])
+	e, ok := sigHeader.find(SigTagSHA256Header)
+	if !ok {
+		return nil, reject(KindDigestMismatch, "signature header lacks the header SHA-256 digest (tag 273)")
+	}
+	if string(e.Data) != pkg.HeaderSHA256+"\x00" {
+		return nil, reject(KindDigestMismatch, "header SHA-256 digest does not match")
+	}
+	return append(entries, StringEntry(SigTagSHA256Header, pkg.HeaderSHA256)), nil
+}
+
+// checkSignature verifies one OpenPGP signature over the main header and
+// returns it with the signer's primary fingerprint.
+func (v *Verifier) checkSignature(untrustedSig, signed []byte, now time.Time) (*packet.Signature, string, error) {
+	r := bytes.NewReader(untrustedSig)
+	p, err := packet.Read(r)
+	if err != nil || r.Len() != 0 {
+		return nil, "", reject(KindBadSignature, "not exactly one OpenPGP signature packet")
+	}
+	sig, ok := p.(*packet.Signature)
+	if !ok || sig.SigType != packet.SigTypeBinary {
+		return nil, "", reject(KindBadSignature, "not an OpenPGP binary-document signature")
+	}
+	switch sig.Hash {
+	case crypto.SHA256, crypto.SHA384, crypto.SHA512:
+	default:
+		return nil, "", reject(KindWeakAlgorithm, "signature uses hash %s (SHA-256 or stronger required)", hashName(sig.Hash))
+	}
+	switch sig.PubKeyAlgo {
+	case packet.PubKeyAlgoRSA, packet.PubKeyAlgoRSASignOnly, packet.PubKeyAlgoEdDSA, packet.PubKeyAlgoEd25519:
+	default:
+		return nil, "", reject(KindWeakAlgorithm, "signature algorithm %d is not allowed (RSA or EdDSA only)", sig.PubKeyAlgo)
+	}
+	if sig.IssuerKeyId == nil {
+		return nil, "", reject(KindBadSignature, "signature names no issuer key")
+	}
+	keyID := *sig.IssuerKeyId
+	if len(v.Keyring.entities.KeysByIdUsage(keyID, packet.KeyFlagSign)) == 0 {
+		if why, ok := v.Keyring.skipped[keyID]; ok {
+			return nil, "", &Error{Kind: why.Kind, Reason: fmt.Sprintf("signature by key %016X, which the keyring skipped: %s", keyID, why.Reason)}
+		}
+		return nil, "", reject(KindUntrustedKey, "signature by key %016X not trusted", keyID)
+	}
+	config := &packet.Config{Time: func() time.Time { return now }}
+	_, entity, err := openpgp.VerifyDetachedSignature(v.Keyring.entities, bytes.NewReader(signed), bytes.NewReader(untrustedSig), config)
+	switch {
+	case errors.Is(err, pgperrors.ErrKeyRevoked), errors.Is(err, pgperrors.ErrKeyExpired), errors.Is(err, pgperrors.ErrSignatureExpired):
+		return nil, "", &Error{Kind: KindKeyNotValid, Reason: fmt.Sprintf("signature by key %016X not valid at %s", keyID, now.UTC().Format(time.RFC3339)), Err: err}
+	case err != nil:
+		return nil, "", &Error{Kind: KindBadSignature, Reason: fmt.Sprintf("signature by key %016X does not verify", keyID), Err: err}
+	}
+	if sig.IssuerFingerprint != nil && !keyHasFingerprint(entity, keyID, sig.IssuerFingerprint) {
+		return nil, "", reject(KindBadSignature, "signature's issuer fingerprint does not match key %016X", keyID)
+	}
+	return sig, fingerprint(entity.PrimaryKey), nil
+}
+
+func keyHasFingerprint(e *openpgp.Entity, keyID uint64, fpr []byte) bool {
+	keys := openpgp.EntityList{e}.KeysById(keyID)
+	for _, k := range keys {
+		if bytes.Equal(k.PublicKey.Fingerprint, fpr) {
+			return true
+		}
+	}
+	return false
+}
+
+func hashName(h crypto.Hash) string {
+	if h.Available() || h == crypto.MD5 || h == crypto.SHA1 {
+		return h.String()
+	}
+	return fmt.Sprintf("id %d", h)
+}
+
+// readMainHeader takes NEVRA and the payload digest from the (verified)
+// main header and returns the hash to run over the payload.
+func (v *Verifier) readMainHeader(h *Header, pkg *VerifiedPackage) (hash.Hash, error) {
+	for _, f := range []struct {
+		tag  uint32
+		into *string
+	}{{TagName, &pkg.Name}, {TagVersion, &pkg.Version}, {TagRelease, &pkg.Release}, {TagArch, &pkg.Arch}} {
+		e, ok := h.find(f.tag)
+		if !ok || e.Type != typeString || len(e.Data) < 2 {
+			return nil, malformed("main header lacks tag %d (name, version, release or arch)", f.tag)
+		}
+		*f.into = string(e.Data[:len(e.Data)-1])
+	}
+	if e, ok := h.find(TagEpoch); ok {
+		if e.Type != typeInt32 || e.Count != 1 {
+			return nil, malformed("epoch tag has type %d count %d", e.Type, e.Count)
+		}
+		pkg.Epoch, pkg.HasEpoch = binary.BigEndian.Uint32(e.Data), true
+	}
+
+	digest, hasDigest := h.find(TagPayloadDigest)
+	algo, hasAlgo := h.find(TagPayloadDigestAlgo)
+	if !hasDigest && !hasAlgo && v.AllowMissingPayloadDigestUnsafe {
+		return nil, nil
+	}
+	if !hasDigest || !hasAlgo {
+		return nil, reject(KindUnsigned, "payload is not covered by the signature (no payload digest, tags 5092/5093)")
+	}
+	if algo.Type != typeInt32 || algo.Count != 1 || digest.Type != typeStringArray {
+		return nil, malformed("payload digest tags have the wrong type")
+	}
+	alg, ok := payloadHashes[binary.BigEndian.Uint32(algo.Data)]
+	if !ok {
+		return nil, reject(KindWeakAlgorithm, "payload digest algorithm %d not allowed (SHA-256 or stronger required)", binary.BigEndian.Uint32(algo.Data))
+	}
+	first, _, _ := bytes.Cut(digest.Data, []byte{0})
+	payloadHash := alg.new()
+	if len(first) != 2*payloadHash.Size() {
+		return nil, malformed("payload digest has the wrong length for %s", alg.name)
+	}
+	pkg.PayloadDigestAlgo, pkg.PayloadDigest = alg.name, string(first)
+	return payloadHash, nil
+}
+
+// streamPayload copies the payload to canonical with a fixed buffer while
+// hashing it, then compares the digest (verify.md §1.3, P3).
+func (v *Verifier) streamPayload(r io.Reader, canonical io.Writer, payloadHash hash.Hash, pkg *VerifiedPackage) error {
+	var sink io.Writer = canonical
+	if payloadHash != nil {
+		sink = io.MultiWriter(payloadHash, canonical)
+	}
+	buf := make([]byte, copyBufferBytes)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			if _, werr := sink.Write(buf[:n]); werr != nil {
+				return &Error{Kind: KindIO, Reason: "writing canonical package", Err: werr}
+			}
+			pkg.PayloadSize += int64(n)
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return &Error{Kind: KindIO, Reason: "reading payload", Err: err}
+		}
+	}
+	if payloadHash != nil && hex.EncodeToString(payloadHash.Sum(nil)) != pkg.PayloadDigest {
+		return reject(KindDigestMismatch, "payload digest does not match (payload modified after signing)")
+	}
+	return nil
+}
