@@ -47,7 +47,7 @@ const maxOpenFiles = 128
 const passwdPath = "/etc/passwd"
 
 // Confine applies the policy to the whole calling process, irrevocably: no-new-privs, Landlock,
-// uid/gid switch, rlimits, then a seccomp filter that forbids socket creation and execve.
+// rlimits, uid/gid switch, then a seccomp filter that forbids socket creation and execve.
 // Where the kernel lacks Landlock or seccomp it returns a Report with that mechanism false and a
 // warning (the caller prints each warning once on stderr); other failures are errors, after
 // which the caller must exit: the process may be half confined.
@@ -80,8 +80,7 @@ func Confine(p Policy) (Report, error) {
 	if err := report.note(restrictFilesystem(p.WritableDir, p.ReadOnly), &report.Landlock); err != nil {
 		return report, err
 	}
-	// Rlimits before the uid switch too: lowering a hard limit is irrevocable either way, but
-	// only root could have raised one that the caller had set lower.
+	// Rlimits belong to the process (one call each covers every thread) and are only lowered.
 	if err := limitResources(p.MaxFileSize); err != nil {
 		return report, err
 	}
@@ -110,7 +109,7 @@ func (r *Report) note(err error, inForce *bool) error {
 
 // limitResources lowers the soft and hard limits: no core dumps (they would hold half-checked
 // data from the stream), few descriptors, and, when asked, a file size cap (writes past it fail
-// with EFBIG; the Go runtime ignores SIGXFSZ). Rlimits belong to the process, not the thread.
+// with EFBIG; the Go runtime ignores SIGXFSZ).
 func limitResources(maxFileSize int64) error {
 	type rlimit struct {
 		resource int
