@@ -1,0 +1,133 @@
+package qrexec_test
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"pedos.dev/updates/internal/testbin"
+)
+
+// TestConformance runs one suite against every transport (the rclone
+// pattern, style.md): whatever carries a call, a service sees and does the
+// same.
+func TestConformance(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			lab := newTestLab(t, tr)
+			// dom0: the daemon runs the service; vm2: relayed to its agent.
+			for _, target := range []string{"dom0", "vm2"} {
+				t.Run("to-"+target, func(t *testing.T) { conformanceCalls(t, lab, target) })
+			}
+			t.Run("dom0-runs-in-vm2", func(t *testing.T) { conformanceCommands(t, lab) })
+		})
+	}
+}
+
+func conformanceCalls(t *testing.T, lab *testLab, target string) {
+	expect := func(t *testing.T, got result, stdout string, code int) {
+		t.Helper()
+		if got.stdout != stdout || got.code != code {
+			t.Errorf("got stdout %q exit %d (stderr %q), want %q exit %d", got.stdout, got.code, got.stderr, stdout, code)
+		}
+	}
+	t.Run("echo", func(t *testing.T) {
+		expect(t, lab.call(t, "hello\nworld\n", target, "test.Echo"), "hello\nworld\n", 0)
+	})
+	t.Run("empty service, no input", func(t *testing.T) {
+		expect(t, lab.call(t, "", target, "test.Empty"), "", 0)
+	})
+	t.Run("stdin EOF then stdout", func(t *testing.T) {
+		expect(t, lab.call(t, strings.Repeat("x", 300000), target, "test.Count"), "300000\n", 0)
+	})
+	t.Run("exit codes", func(t *testing.T) {
+		for _, code := range []int{0, 1, 3, 42, 255} {
+			expect(t, lab.call(t, "", target, fmt.Sprintf("test.Exit+%d", code)), "", code)
+		}
+	})
+	t.Run("refused by policy", func(t *testing.T) {
+		expect(t, lab.call(t, "", target, "test.Denied"), "", 126)
+	})
+	t.Run("missing service", func(t *testing.T) {
+		expect(t, lab.call(t, "", target, "test.Missing"), "", 127)
+	})
+	t.Run("SERVICE+ARG before SERVICE, argument as argv[1]", func(t *testing.T) {
+		expect(t, lab.call(t, "", target, "test.Arg+specific"), "specific specific\n", 0)
+		expect(t, lab.call(t, "", target, "test.Arg+other"), "generic other\n", 0)
+		expect(t, lab.call(t, "", target, "test.Named+x"), "named x\n", 0)
+	})
+	t.Run("stderr goes to the target's log, never to the caller", func(t *testing.T) {
+		got := lab.call(t, "", target, "test.Stderr")
+		expect(t, got, "visible\n", 0)
+		if strings.Contains(got.stderr, "SECRET") {
+			t.Errorf("service stderr reached the caller: %q", got.stderr)
+		}
+		if !strings.Contains(lab.log(t, target), "SECRET-ON-STDERR") {
+			t.Errorf("service stderr missing from %s", lab.logs[target])
+		}
+	})
+	t.Run("environment set by dom0, caller's QREXEC_* ignored (C3)", func(t *testing.T) {
+		want := fmt.Sprintf("QREXEC_REMOTE_DOMAIN=vm1\nQREXEC_REQUESTED_TARGET=%s\nQREXEC_REQUESTED_TARGET_TYPE=name\n"+
+			"QREXEC_SERVICE_ARGUMENT=a.b-c\nQREXEC_SERVICE_FULL_NAME=test.Env+a.b-c\nargv1=a.b-c\n", target)
+		expect(t, lab.call(t, "", target, "test.Env+a.b-c"), want, 0)
+		want = "QREXEC_REMOTE_DOMAIN=vm1\nQREXEC_REQUESTED_TARGET_KEYWORD=adminvm\nQREXEC_REQUESTED_TARGET_TYPE=keyword\n" +
+			"QREXEC_SERVICE_FULL_NAME=test.Env\nargv1=\n"
+		if target == "dom0" {
+			expect(t, lab.call(t, "", "@adminvm", "test.Env"), want, 0)
+		}
+	})
+	t.Run("local program connected to the service", func(t *testing.T) {
+		// sh writes to the service and reads its answer: stdin and stdout
+		// are the service's, the exit status is the program's.
+		got := lab.call(t, "", target, "test.Echo", "/bin/sh", "-c", "echo ping; read line; test \"$line\" = ping && exit 9")
+		expect(t, got, "", 9)
+	})
+	t.Run("64 MiB with SHA-256", func(t *testing.T) { largeTransfer(t, lab, target, 64<<20) })
+}
+
+// largeTransfer sends n pseudo-random bytes through test.Echo and checks
+// that the same bytes come back.
+func largeTransfer(t *testing.T, lab *testLab, target string, n int64) {
+	cmd := exec.Command(testbin.Path(t, "qrexec-client-vm"), target, "test.Echo")
+	cmd.Env = append(os.Environ(), "PEDOS_QREXEC_SOCKET="+lab.callerAddr)
+	cmd.Stderr = os.Stderr
+	sent, received := sha256.New(), sha256.New()
+	src := io.TeeReader(io.LimitReader(rand.NewChaCha8([32]byte{1}), n), sent)
+	cmd.Stdin = src
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	got, copyErr := io.Copy(received, out)
+	if err := cmd.Wait(); err != nil || copyErr != nil || got != n {
+		t.Fatalf("got %d of %d bytes (%v), exit %v", got, n, copyErr, err)
+	}
+	if fmt.Sprintf("%x", sent.Sum(nil)) != fmt.Sprintf("%x", received.Sum(nil)) {
+		t.Fatal("the bytes that came back differ from those sent")
+	}
+}
+
+func conformanceCommands(t *testing.T, lab *testLab) {
+	got := lab.runInVM2(t, "input\n", "vm2", "cat; echo to-stderr >&2; exit 7")
+	if got.stdout != "input\n" || got.stderr != "to-stderr\n" || got.code != 7 {
+		t.Errorf("pedos-run: got %+v", got)
+	}
+	got = lab.runInVM2(t, "", "vm2", "env | grep -c ^QREXEC || true")
+	if got.stdout != "0\n" {
+		t.Errorf("command saw QREXEC variables: %+v", got)
+	}
+	client := exec.Command(testbin.Path(t, "qrexec-client"), "-d", "vm2", "--domains", lab.domainsFile,
+		"--sockdir", lab.sockDir, "DEFAULT:read x; echo got $x; exit 4")
+	got = run(t, client, "word\n")
+	if got.stdout != "got word\n" || got.code != 4 {
+		t.Errorf("qrexec-client: got %+v", got)
+	}
+}

@@ -1,0 +1,262 @@
+package qrexec_test
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mdlayher/vsock"
+
+	"pedos.dev/updates/internal/testbin"
+)
+
+// testLab is dom0 and two domains, vm1 and vm2, on this machine: the real
+// qrexec-daemon and qrexec-agent binaries linked by one transport, real
+// service scripts, a real policy. Calls come from vm1.
+type testLab struct {
+	dir, sockDir, policyDir, domainsFile string
+	serviceDirs                          map[string]string // domain → its service directory
+	logs                                 map[string]string // domain → the log its services' stderr goes to
+	callerAddr                           string            // how vm1's qrexec-client-vm reaches the daemon
+}
+
+// A transport links the lab's daemon, vm2's agent and vm1's caller its way:
+// domains gives the domains file's settings per domain, start starts the
+// processes and sets lab.callerAddr.
+type transport struct {
+	name    string
+	domains func(t *testing.T, lab *testLab) map[string]string
+	start   func(t *testing.T, lab *testLab)
+}
+
+var transports = []transport{
+	{"unix", noSettings, startUnix},
+	{"stdio", stdioSettings, startStdio},
+	{"vsock", vsockSettings, startVsock},
+}
+
+// testServices are installed in dom0 and vm2 alike.
+var testServices = map[string]string{
+	"test.Echo":         "#!/bin/sh\nexec cat\n",
+	"test.Env":          "#!/bin/sh\nenv | grep ^QREXEC | sort\necho \"argv1=$1\"\n",
+	"test.Exit":         "#!/bin/sh\ncat >/dev/null\nexit \"$1\"\n",
+	"test.Stderr":       "#!/bin/sh\necho SECRET-ON-STDERR >&2\necho visible\n",
+	"test.Count":        "#!/bin/sh\nwc -c\n",
+	"test.Arg":          "#!/bin/sh\necho generic \"$1\"\n",
+	"test.Arg+specific": "#!/bin/sh\necho specific \"$1\"\n",
+	"test.Sleep":        "#!/bin/sh\nexec sleep 60\n",
+	"test.Empty":        "#!/bin/sh\n",
+}
+
+const testPolicy = `# conformance policy
+test.Denied  *  @anyvm  @anyvm  deny
+test.Denied  *  @anyvm  dom0    deny
+*            *  @anyvm  dom0    allow
+*            *  @anyvm  @anyvm  allow
+`
+
+func newTestLab(t *testing.T, tr transport) *testLab {
+	t.Helper()
+	dir := t.TempDir()
+	lab := &testLab{
+		dir:         dir,
+		sockDir:     filepath.Join(dir, "sock"),
+		policyDir:   filepath.Join(dir, "policy.d"),
+		domainsFile: filepath.Join(dir, "domains.conf"),
+		serviceDirs: map[string]string{"dom0": filepath.Join(dir, "dom0-rpc"), "vm2": filepath.Join(dir, "vm2-rpc")},
+		logs:        map[string]string{"dom0": filepath.Join(dir, "daemon.log"), "vm2": filepath.Join(dir, "agent.log")},
+	}
+	for _, d := range lab.serviceDirs {
+		mkdir(t, d)
+		for name, text := range testServices {
+			writeFile(t, filepath.Join(d, name), text, 0o755)
+		}
+		// A non-executable service file names the program to run.
+		writeFile(t, filepath.Join(d, "test.Named"), "# program and leading arguments\n/bin/echo named\n", 0o644)
+	}
+	mkdir(t, lab.policyDir)
+	lab.setPolicy(t, testPolicy)
+	settings := tr.domains(t, lab)
+	writeFile(t, lab.domainsFile, fmt.Sprintf("vm1 %s\nvm2 %s\n", settings["vm1"], settings["vm2"]), 0o644)
+	tr.start(t, lab)
+	return lab
+}
+
+func (lab *testLab) setPolicy(t *testing.T, text string) {
+	writeFile(t, filepath.Join(lab.policyDir, "50-test.policy"), text, 0o644)
+}
+
+// The daemon and agents run with QREXEC_* variables set, which their
+// services must never see (C3).
+var hostileEnv = []string{"QREXEC_REMOTE_DOMAIN=forged", "QREXEC_SERVICE_ARGUMENT=forged", "QREXEC_FOO=forged"}
+
+func (lab *testLab) daemonArgs(extra ...string) []string {
+	return append([]string{
+		"--sockdir", lab.sockDir, "--domains", lab.domainsFile, "--policy-dir", lab.policyDir,
+		"--service-dir", lab.serviceDirs["dom0"], "--log", lab.logs["dom0"],
+	}, extra...)
+}
+
+func (lab *testLab) agentArgs(extra ...string) []string {
+	return append([]string{"--service-dir", lab.serviceDirs["vm2"], "--log", lab.logs["vm2"]}, extra...)
+}
+
+func noSettings(*testing.T, *testLab) map[string]string { return nil }
+
+func startUnix(t *testing.T, lab *testLab) { lab.startUnixDaemon(t) }
+
+// startUnixDaemon starts vm2's agent and the daemon (with extra flags) on
+// Unix sockets.
+func (lab *testLab) startUnixDaemon(t *testing.T, daemonFlags ...string) {
+	t.Helper()
+	agentSock := filepath.Join(lab.sockDir, "vm2", "agent.sock")
+	mkdir(t, filepath.Dir(agentSock))
+	startProcess(t, testbin.Path(t, "qrexec-agent"), lab.agentArgs("--listen", agentSock)...)
+	startProcess(t, testbin.Path(t, "qrexec-daemon"), lab.daemonArgs(daemonFlags...)...)
+	lab.callerAddr = filepath.Join(lab.sockDir, "vm1", "daemon.sock")
+	waitForSocket(t, agentSock)
+	waitForSocket(t, lab.callerAddr)
+}
+
+// stdio: every call runs `qrexec-daemon --stdio vm1` as the caller's link
+// (as an ssh forced command would), and the daemon reaches vm2 by running
+// `qrexec-agent --stdio`.
+func stdioSettings(t *testing.T, lab *testLab) map[string]string {
+	agent := strings.Join(append([]string{testbin.Path(t, "qrexec-agent"), "--stdio"}, lab.agentArgs()...), " ")
+	return map[string]string{"vm2": "agent=exec:" + agent}
+}
+
+func startStdio(t *testing.T, lab *testLab) {
+	t.Setenv("QREXEC_REMOTE_DOMAIN", "forged") // inherited by the stdio daemon and agent
+	daemon := append([]string{testbin.Path(t, "qrexec-daemon"), "--stdio", "vm1"}, lab.daemonArgs()...)
+	lab.callerAddr = "exec:" + strings.Join(daemon, " ")
+}
+
+// vsock, over the local loopback CID 1 only: vm1 is cid=1, the daemon and
+// vm2's agent listen on ports of CID 1. Never any other CID: those are other
+// machines.
+var vsockPorts = struct{ daemon, agent uint32 }{}
+
+func vsockSettings(t *testing.T, lab *testLab) map[string]string {
+	requireVsockLoopback(t)
+	vsockPorts.daemon = 20000 + rand.Uint32N(20000)
+	vsockPorts.agent = vsockPorts.daemon + 1
+	return map[string]string{"vm1": "cid=1", "vm2": fmt.Sprintf("agent=vsock:1:%d", vsockPorts.agent)}
+}
+
+func startVsock(t *testing.T, lab *testLab) {
+	startProcess(t, testbin.Path(t, "qrexec-agent"), lab.agentArgs("--listen", fmt.Sprintf("vsock:%d", vsockPorts.agent), "--dom0-cid", "1")...)
+	startProcess(t, testbin.Path(t, "qrexec-daemon"), lab.daemonArgs("--no-unix", "--vsock-port", fmt.Sprint(vsockPorts.daemon))...)
+	lab.callerAddr = fmt.Sprintf("vsock:1:%d", vsockPorts.daemon)
+	time.Sleep(300 * time.Millisecond) // no file to wait for; both listen at once
+}
+
+// requireVsockLoopback skips the test unless a vsock connection to this
+// machine (CID 1) works.
+func requireVsockLoopback(t *testing.T) {
+	l, err := vsock.ListenContextID(1, 0, nil)
+	if err != nil {
+		t.Skipf("vsock loopback unavailable (kernel without CONFIG_VSOCKETS_LOOPBACK?): %v", err)
+	}
+	defer l.Close()
+	go func() {
+		if c, err := l.Accept(); err == nil {
+			c.Close()
+		}
+	}()
+	c, err := vsock.Dial(1, l.Addr().(*vsock.Addr).Port, nil)
+	if err != nil {
+		t.Skipf("vsock loopback unavailable (kernel without CONFIG_VSOCKETS_LOOPBACK?): %v", err)
+	}
+	c.Close()
+}
+
+// startProcess starts a long-running binary with hostileEnv and stops it
+// (by pid) when the test ends.
+func startProcess(t *testing.T, path string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(path, args...)
+	cmd.Env = append(os.Environ(), hostileEnv...)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	})
+}
+
+func waitForSocket(t *testing.T, path string) {
+	t.Helper()
+	for range 200 {
+		if c, err := net.Dial("unix", path); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("%s: nobody listening after 2s", path)
+}
+
+// result is what a client command did.
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// call runs qrexec-client-vm in vm1 with stdin, and a forged
+// QREXEC_REMOTE_DOMAIN in its environment (C3).
+func (lab *testLab) call(t *testing.T, stdin string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(testbin.Path(t, "qrexec-client-vm"), args...)
+	cmd.Env = append(os.Environ(), "PEDOS_QREXEC_SOCKET="+lab.callerAddr, "QREXEC_REMOTE_DOMAIN=dom0")
+	return run(t, cmd, stdin)
+}
+
+// runInVM2 runs pedos-run from dom0 in vm2.
+func (lab *testLab) runInVM2(t *testing.T, stdin string, args ...string) result {
+	t.Helper()
+	args = append([]string{"--domains", lab.domainsFile, "--sockdir", lab.sockDir}, args...)
+	return run(t, exec.Command(testbin.Path(t, "pedos-run"), args...), stdin)
+}
+
+func run(t *testing.T, cmd *exec.Cmd, stdin string) result {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	cmd.Stdin = strings.NewReader(stdin)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if _, ok := err.(*exec.ExitError); err != nil && !ok {
+		t.Fatal(err)
+	}
+	return result{stdout.String(), stderr.String(), cmd.ProcessState.ExitCode()}
+}
+
+func (lab *testLab) log(t *testing.T, domain string) string {
+	data, err := os.ReadFile(lab.logs[domain])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+func mkdir(t *testing.T, dir string) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func writeFile(t *testing.T, path, text string, mode os.FileMode) {
+	if err := os.WriteFile(path, []byte(text), mode); err != nil {
+		t.Fatal(err)
+	}
+}
