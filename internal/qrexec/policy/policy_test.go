@@ -1,0 +1,298 @@
+package policy
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const testDomains = `# test domains
+work          tags=personal,updatevm
+sys-firewall  type=AppVM tags=updatevm default_dispvm=dvm-tpl
+fedora        type=TemplateVM
+dvm-tpl
+disp123       type=DispVM template=dvm-tpl
+dom0          tags=admin
+remote        agent=exec:ssh -o BatchMode=yes remote qrexec-agent --stdio
+`
+
+const testPolicyText = `# a comment, then rules; the first match wins
+test.Deny       *         @anyvm           @anyvm            deny
+test.Arg        +allowed  work             dom0              allow
+test.Arg        +         work             dom0              allow user=root
+test.Arg        *         work             dom0              deny
+test.Tag        *         @tag:updatevm    @tag:personal     allow
+test.Type       *         @anyvm           @type:TemplateVM  allow
+test.Default    *         work             @default          allow target=sys-firewall
+test.NoTarget   *         work             @default          allow
+test.Redirect   *         work             fedora            allow target=dom0
+test.Ask        *         @anyvm           @anyvm            ask default_target=fedora
+test.Disp       *         @anyvm           @dispvm           allow
+test.DispOf     *         @dispvm:dvm-tpl  @adminvm          allow
+test.Admin      *         dom0             @anyvm            allow
+test.AdminTag   *         @anyvm           @tag:admin        allow
+test.Any        *         @anyvm           @anyvm            allow notify=yes autostart=no
+PedOS.ReceiveUpdates * sys-firewall dom0 allow
+PedOS.ReceiveUpdates * @anyvm       @anyvm deny
+*               *         @anyvm           dom0              deny
+`
+
+func TestEvaluate(t *testing.T) {
+	domains, err := ParseDomains("domains.conf", []byte(testDomains))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol, err := Parse("test.policy", []byte(testPolicyText))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		source, target, service, argument string
+		want                              string // "allow TARGET [user=U]" or "deny"
+		rule                              int    // the deciding line, 0 for none
+	}{
+		{"work", "fedora", "test.Deny", "", "deny", 2},
+		{"work", "dom0", "test.Arg", "allowed", "allow dom0", 3},
+		{"work", "@adminvm", "test.Arg", "allowed", "allow dom0", 3},
+		{"work", "dom0", "test.Arg", "", "allow dom0 user=root", 4},
+		{"work", "dom0", "test.Arg", "other", "deny", 5},
+		{"sys-firewall", "dom0", "test.Arg", "allowed", "deny", 19},
+		{"sys-firewall", "work", "test.Tag", "", "allow work", 6},
+		{"sys-firewall", "fedora", "test.Tag", "", "deny", 0},
+		{"work", "fedora", "test.Type", "", "allow fedora", 7},
+		{"work", "sys-firewall", "test.Type", "", "deny", 0},
+		{"work", "@default", "test.Default", "", "allow sys-firewall", 8},
+		{"work", "sys-firewall", "test.Default", "", "deny", 0},
+		{"work", "@default", "test.NoTarget", "", "deny", 9},
+		{"work", "fedora", "test.Redirect", "", "allow dom0", 10},
+		{"work", "fedora", "test.Ask", "", "deny", 11},
+		{"sys-firewall", "@dispvm", "test.Disp", "", "allow @dispvm:dvm-tpl", 12},
+		{"sys-firewall", "@dispvm:dvm-tpl", "test.Disp", "", "allow @dispvm:dvm-tpl", 12},
+		{"work", "@dispvm", "test.Disp", "", "deny", 12},
+		{"disp123", "dom0", "test.DispOf", "", "allow dom0", 13},
+		{"work", "dom0", "test.DispOf", "", "deny", 19},
+		{"dom0", "work", "test.Admin", "", "allow work", 14},
+		{"work", "work", "test.Admin", "", "deny", 0},
+		{"work", "dom0", "test.AdminTag", "", "allow dom0", 15},
+		{"work", "fedora", "test.Any", "", "allow fedora", 16},
+		{"dom0", "fedora", "test.Any", "", "deny", 0},
+		{"work", "dom0", "test.Any", "", "deny", 19},
+		{"work", "no-such-vm", "test.Any", "", "deny", 16},
+		{"work", "@default", "test.Any", "", "deny", 0},
+		{"sys-firewall", "dom0", "PedOS.ReceiveUpdates", "0123abcd", "allow dom0", 17},
+		{"work", "dom0", "PedOS.ReceiveUpdates", "0123abcd", "deny", 19}, // C1
+		{"work", "sys-firewall", "PedOS.ReceiveUpdates", "", "deny", 18},
+		{"work", "dom0", "unknown.Service", "", "deny", 19},
+		{"work", "fedora", "unknown.Service", "", "deny", 0},
+	} {
+		d := pol.Evaluate(Request{Source: c.source, Target: c.target, Service: c.service, Argument: c.argument}, domains)
+		got := "deny"
+		if d.Allow {
+			got = "allow " + d.Target
+			if d.User != "" {
+				got += " user=" + d.User
+			}
+		}
+		wantRule := ""
+		if c.rule != 0 {
+			wantRule = fmt.Sprintf("test.policy:%d", c.rule)
+		}
+		if got != c.want || d.Rule != wantRule {
+			t.Errorf("%s → %s %s+%s: got %q by %q (%s), want %q by %q", c.source, c.target, c.service, c.argument, got, d.Rule, d.Reason, c.want, wantRule)
+		}
+	}
+}
+
+func TestEvaluateParams(t *testing.T) {
+	pol, err := Parse("p", []byte("s * @anyvm @anyvm allow notify=yes autostart=yes user=u\nd * @anyvm @anyvm deny notify=yes\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	domains, _ := ParseDomains("d", []byte("a\nb\n"))
+	d := pol.Evaluate(Request{Source: "a", Target: "b", Service: "s"}, domains)
+	if !d.Allow || !d.Notify || !d.Autostart || d.User != "u" {
+		t.Errorf("allow params: %+v", d)
+	}
+	if d := pol.Evaluate(Request{Source: "a", Target: "b", Service: "d"}, domains); d.Allow || !d.Notify {
+		t.Errorf("deny params: %+v", d)
+	}
+}
+
+// TestParseErrors: any syntax error fails the whole policy, naming file and
+// line (C5).
+func TestParseErrors(t *testing.T) {
+	for _, line := range []string{
+		"s * @anyvm dom0",
+		"bad$name * @anyvm dom0 allow",
+		"* +x @anyvm dom0 allow",
+		"s x @anyvm dom0 allow",
+		"s +a$ @anyvm dom0 allow",
+		"s +" + strings.Repeat("a", 65) + " @anyvm dom0 allow",
+		"s * @default dom0 allow",
+		"s * @dispvm dom0 allow",
+		"s * @anyvm @bogus allow",
+		"s * @tag: dom0 allow",
+		"s * @anyvm 1bad allow",
+		"s * @anyvm dom0 permit",
+		"s * @anyvm dom0 deny target=work",
+		"s * @anyvm dom0 allow target=@anyvm",
+		"s * @anyvm dom0 allow target=@default",
+		"s * @anyvm dom0 allow default_target=work",
+		"s * @anyvm dom0 allow user=a;b",
+		"s * @anyvm dom0 allow notify=maybe",
+		"s * @anyvm dom0 allow user=a user=b",
+		"s * @anyvm dom0 allow junk",
+		"!include",
+		"!include a b",
+		"!compat-4.0",
+		"!include-service s * file",
+	} {
+		text := "# fine\nok * @anyvm dom0 allow\n" + line + "\n"
+		_, err := Parse("bad.policy", []byte(text))
+		if err == nil || !strings.Contains(err.Error(), "bad.policy:3:") {
+			t.Errorf("%q: got %v, want an error at bad.policy:3", line, err)
+		}
+	}
+}
+
+func TestLoad(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) {
+		t.Helper()
+		path := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	domains, _ := ParseDomains("d", []byte("a\nb\n"))
+	decide := func(service string) string {
+		t.Helper()
+		pol, err := Load(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := pol.Evaluate(Request{Source: "a", Target: "b", Service: service}, domains)
+		if d.Allow {
+			return "allow"
+		}
+		return "deny"
+	}
+	// Byte order of names: "10-" before "20-" before "9-".
+	write("20-b.policy", "s1 * @anyvm @anyvm allow\ns2 * @anyvm @anyvm allow\n")
+	write("10-a.policy", "s1 * @anyvm @anyvm deny\n")
+	write("9-c.policy", "s2 * @anyvm @anyvm deny\ns3 * @anyvm @anyvm allow\n")
+	// Skipped: hidden, not .policy.
+	write(".hidden.policy", "syntax error\n")
+	write("README", "syntax error\n")
+	write("30-x.policy~", "syntax error\n")
+	if decide("s1") != "deny" || decide("s2") != "allow" || decide("s3") != "allow" {
+		t.Error("files not read in byte order of their names")
+	}
+	// Includes, relative to the including file.
+	write("sub/inc.policy", "s4 * @anyvm @anyvm allow\n")
+	write("sub/dir/1.policy", "s5 * @anyvm @anyvm allow\n")
+	write("sub/dir/ignored.txt", "syntax error\n")
+	write("05-inc.policy", "!include sub/inc.policy\n!include-dir sub/dir\n")
+	if decide("s4") != "allow" || decide("s5") != "allow" {
+		t.Error("includes not followed")
+	}
+
+	for _, c := range []struct{ file, text, want string }{
+		{"00-err.policy", "s * @anyvm @anyvm allow\n\nbroken line\n", "00-err.policy:3"},
+		{"00-err.policy", "!include sub/broken.policy\n", "sub/broken.policy:2"},
+		{"00-err.policy", "!include no-such-file\n", "no-such-file"},
+		{"00-err.policy", "!include-dir no-such-dir\n", "no-such-dir"},
+		{"00-err.policy", "!include 00-err.policy\n", "nested deeper"},
+		{"Upper.policy", "", "invalid policy file name"},
+		{"a b.policy", "", "invalid policy file name"},
+	} {
+		write("sub/broken.policy", "# ok\nnot a rule\n")
+		write(c.file, c.text)
+		if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s %q: got %v, want an error naming %q", c.file, c.text, err, c.want)
+		}
+		os.Remove(filepath.Join(dir, c.file))
+	}
+}
+
+func TestParseDomains(t *testing.T) {
+	d, err := ParseDomains("domains.conf", []byte(testDomains))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := d.Lookup("remote"); r.Agent != "exec:ssh -o BatchMode=yes remote qrexec-agent --stdio" {
+		t.Errorf("agent= does not take the rest of the line: %q", r.Agent)
+	}
+	if dom0, _ := d.Lookup("dom0"); dom0.Type != "AdminVM" || len(dom0.Tags) != 1 {
+		t.Errorf("dom0: %+v", dom0)
+	}
+	if got := strings.Join(d.Names(), " "); got != "disp123 dvm-tpl fedora remote sys-firewall work" {
+		t.Errorf("names: %s", got)
+	}
+	for _, bad := range []string{
+		"1vm", "vm$", "vm junk", "vm type=", "vm tags=a,,b", "vm cid=2", "vm cid=x", "vm cid=0",
+		"a cid=5\nb cid=5", "vm\nvm", "dom0 cid=4", "dom0 type=AppVM", "vm agent=", "vm default_dispvm=$",
+	} {
+		if _, err := ParseDomains("d", []byte(bad)); err == nil {
+			t.Errorf("%q: accepted", bad)
+		}
+	}
+}
+
+func TestNames(t *testing.T) {
+	for _, c := range []struct {
+		check func(string) bool
+		ok    []string
+		bad   []string
+	}{
+		{ValidService, []string{"a", "PedOS.ReceiveUpdates", "x-y_z.1", strings.Repeat("s", 64)},
+			[]string{"", ".", "..", "a+b", "a/b", "a b", "a;b", "$x", "a\n", strings.Repeat("s", 65), "é"}},
+		{ValidArgument, []string{"", "a", "a+b", "0123abcd", strings.Repeat("a", 64)},
+			[]string{"a/b", "a b", "$", "`x`", strings.Repeat("a", 65), "a\x00"}},
+		{ValidRequestedTarget, []string{"vm", "dom0", "@default", "@adminvm", "@dispvm", "@dispvm:tpl"},
+			[]string{"", "@anyvm", "@tag:x", "@dispvm:", "1vm", strings.Repeat("v", 32), "vm/x"}},
+		{ValidUser, []string{"root", "user", "DEFAULT", "a.b_c-d"}, []string{"", "-u", "a:b", "a b"}},
+	} {
+		for _, s := range c.ok {
+			if !c.check(s) {
+				t.Errorf("%q refused", s)
+			}
+		}
+		for _, s := range c.bad {
+			if c.check(s) {
+				t.Errorf("%q accepted", s)
+			}
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(testPolicyText))
+	f.Add([]byte("!include x\n* * @anyvm dom0 allow target=@dispvm:x user=u\n"))
+	domains, err := ParseDomains("d", []byte(testDomains))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		pol, err := Parse("fuzz.policy", data)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "policy: fuzz.policy:") {
+				t.Fatalf("error without file and line: %v", err)
+			}
+			return
+		}
+		for _, target := range []string{"dom0", "work", "@default", "@dispvm", "@dispvm:dvm-tpl"} {
+			d := pol.Evaluate(Request{Source: "sys-firewall", Target: target, Service: "s", Argument: "a"}, domains)
+			if d.Allow && d.Target != Dom0 && !strings.HasPrefix(d.Target, "@dispvm:") {
+				if _, ok := domains.Lookup(d.Target); !ok {
+					t.Fatalf("allowed to a domain that does not exist: %+v", d)
+				}
+			}
+		}
+	})
+}
