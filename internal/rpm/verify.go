@@ -52,6 +52,12 @@ func (p *VerifiedPackage) NEVRA() string {
 	return fmt.Sprintf("%s-%s%s-%s.%s", p.Name, epoch, p.Version, p.Release, p.Arch)
 }
 
+// FileName is the name the package should have, NAME-VERSION-RELEASE.ARCH.rpm;
+// callers compare it with the name it came under (P9).
+func (p *VerifiedPackage) FileName() string {
+	return fmt.Sprintf("%s-%s-%s.%s.rpm", p.Name, p.Version, p.Release, p.Arch)
+}
+
 // Signature-header tags that may appear, with their types. Only 267, 268
 // and 273 are used; the rest are ignored and never re-emitted. Anything
 // else is rejected (P5, CVE-2021-3421 shape).
@@ -137,12 +143,25 @@ func (v *Verifier) Verify(r io.Reader, canonical io.Writer) (*VerifiedPackage, e
 	}
 
 	newSigHeader := EncodeHeader(TagHeaderSignatures, newSigEntries)
-	for _, b := range [][]byte{lead, newSigHeader, make([]byte, PaddingAfterSignatureHeader(len(newSigHeader))), mainHeader.Raw} {
+	for _, b := range [][]byte{canonicalLead(pkg), newSigHeader, make([]byte, PaddingAfterSignatureHeader(len(newSigHeader))), mainHeader.Raw} {
 		if _, err := canonical.Write(b); err != nil {
 			return nil, &Error{Kind: KindIO, Reason: "writing canonical package", Err: err}
 		}
 	}
 	return pkg, v.streamPayload(r, canonical, payloadHash, pkg)
+}
+
+// canonicalLead is a fresh lead built from verified data only: rpm reads
+// nothing but its magic, yet nothing unverified should pass through.
+func canonicalLead(pkg *VerifiedPackage) []byte {
+	lead := make([]byte, LeadBytes)
+	copy(lead, leadMagic)
+	lead[4] = 3                             // format 3.0, binary package (type 0)
+	binary.BigEndian.PutUint16(lead[8:], 1) // archnum, as rpmbuild writes for noarch and x86_64
+	copy(lead[10:10+65], pkg.Name+"-"+pkg.Version+"-"+pkg.Release)
+	binary.BigEndian.PutUint16(lead[76:], 1) // osnum: Linux
+	binary.BigEndian.PutUint16(lead[78:], 5) // header-style signature
+	return lead
 }
 
 // checkHeaderSignatures applies verify.md §1.2 and §1.3 (header digest) and

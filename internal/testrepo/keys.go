@@ -39,6 +39,10 @@ type KeySpec struct {
 	// binding signature lacks the back-signature (CVE-2021-3521 shape).
 	SigningSubkey bool
 	UnboundSubkey bool
+	// Rand, if set, is the randomness for key generation: with a fixed
+	// Created, a deterministic reader gives the same ed25519 key every run
+	// (fuzz corpora signed by it stay valid).
+	Rand io.Reader
 }
 
 // Signer is a test key that signs package headers.
@@ -65,6 +69,7 @@ func NewSigner(spec KeySpec) (*Signer, error) {
 		DefaultHash:     crypto.SHA256,
 		Time:            func() time.Time { return spec.Created },
 		KeyLifetimeSecs: uint32(spec.Lifetime / time.Second),
+		Rand:            spec.Rand,
 	}
 	switch spec.Algorithm {
 	case Ed25519:
@@ -158,10 +163,12 @@ func (s *Signer) SignDetached(data []byte) ([]byte, error) {
 	if signTime.IsZero() {
 		signTime = time.Now().Add(-time.Minute)
 	}
+	noSaltNotation := false // deterministic signatures; go-crypto's salt cannot be made for SHA-1
 	config := &packet.Config{
-		DefaultHash:     s.Hash,
-		Time:            func() time.Time { return signTime },
-		SigLifetimeSecs: uint32(s.SignatureLifetime / time.Second),
+		DefaultHash:                           s.Hash,
+		Time:                                  func() time.Time { return signTime },
+		SigLifetimeSecs:                       uint32(s.SignatureLifetime / time.Second),
+		NonDeterministicSignaturesViaNotation: &noSaltNotation,
 	}
 	sig := &packet.Signature{
 		Version:           s.signingKey.Version,

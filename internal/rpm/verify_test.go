@@ -1,0 +1,360 @@
+package rpm_test
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"pedos.dev/updates/internal/rpm"
+	"pedos.dev/updates/internal/testrepo"
+)
+
+const spec = "hello-1.1-1 requires=bash size=3000"
+
+// layout finds the main header inside a package built by testrepo.
+type layout struct {
+	lead, sigHeader, mainHeader, payload []byte
+	mainStart                            int
+}
+
+func split(t testing.TB, data []byte) layout {
+	t.Helper()
+	lead, sig, main, payload, err := testrepo.Parts(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return layout{lead, sig, main, payload, len(data) - len(payload) - len(main)}
+}
+
+// withMainHeader re-encodes the main header after edit changed its
+// entries, and signs the result: what a key holder could publish.
+func withMainHeader(t testing.TB, data []byte, edit func([]rpm.Entry) []rpm.Entry, signers ...*testrepo.Signer) []byte {
+	t.Helper()
+	l := split(t, data)
+	h, err := rpm.ReadHeader(bytes.NewReader(l.mainHeader), rpm.TagHeaderImmutable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := testrepo.Assemble(l.lead, rpm.EncodeHeader(rpm.TagHeaderImmutable, edit(h.Entries)), l.payload, nil, signers...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// withSigEntries rebuilds the signature header with extra entries.
+func withSigEntries(t testing.TB, data []byte, extra []rpm.Entry, signers ...*testrepo.Signer) []byte {
+	t.Helper()
+	l := split(t, data)
+	out, err := testrepo.Assemble(l.lead, l.mainHeader, l.payload, extra, signers...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func dropTag(tag uint32) func([]rpm.Entry) []rpm.Entry {
+	return func(entries []rpm.Entry) []rpm.Entry {
+		var kept []rpm.Entry
+		for _, e := range entries {
+			if e.Tag != tag {
+				kept = append(kept, e)
+			}
+		}
+		return kept
+	}
+}
+
+func setTag(e rpm.Entry) func([]rpm.Entry) []rpm.Entry {
+	return func(entries []rpm.Entry) []rpm.Entry { return append(dropTag(e.Tag)(entries), e) }
+}
+
+// patch returns a copy of data with b written at offset.
+func patch(data []byte, offset int, b ...byte) []byte {
+	out := bytes.Clone(data)
+	copy(out[offset:], b)
+	return out
+}
+
+func u32(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
+
+// rpmkeys verdicts: mustReject means rpm 4.18 must refuse the package too;
+// stricter means rpm 4.18 accepts it and only the native policy refuses
+// (recorded so a change in rpm shows up).
+const (
+	mustReject = "reject"
+	stricter   = "accept"
+)
+
+type rejectCase struct {
+	name, threat string
+	data         func() []byte
+	kind         rpm.Kind
+	reason       string
+	rpmkeys      string
+}
+
+func TestVerifyRejects(t *testing.T) {
+	f := keys(t)
+	good := build(t, spec, f.ed)
+	l := split(t, good)
+	entry := func(i int) int { return l.mainStart + 16 + 16*i } // offset of main-header index entry i
+	headerDigest := []byte(fmt.Sprintf("%x", sha256.Sum256(l.mainHeader)))
+	withSig := func(s *testrepo.Signer) func() []byte { return func() []byte { return build(t, spec, s) } }
+	cases := []rejectCase{
+		{"unsigned", "P1", func() []byte { return build(t, spec) }, rpm.KindUnsigned, "not signed", mustReject},
+		{"untrusted key", "P2", withSig(f.untrusted), rpm.KindUntrustedKey, "not trusted", mustReject},
+		{"payload flipped", "P3", func() []byte { return patch(good, len(good)-1, good[len(good)-1]^1) }, rpm.KindDigestMismatch, "payload digest does not match", mustReject},
+		{"payload truncated", "P3", func() []byte { return good[:len(good)-10] }, rpm.KindDigestMismatch, "payload digest does not match", mustReject},
+		{"payload appended", "P3", func() []byte { return append(bytes.Clone(good), 0) }, rpm.KindDigestMismatch, "payload digest does not match", mustReject},
+		{"header flipped", "P3", func() []byte {
+			return patch(good, bytes.Index(good, []byte("PedOS test package")), 'p')
+		}, rpm.KindBadSignature, "does not verify", mustReject},
+		{"header digest wrong", "P3", func() []byte {
+			return patch(good, bytes.Index(good, headerDigest), headerDigest[0]^1)
+		}, rpm.KindDigestMismatch, "header SHA-256 digest does not match", mustReject},
+		{"signature tag in main header", "P4", func() []byte {
+			sig, _ := f.ed.SignDetached([]byte("anything"))
+			return withMainHeader(t, good, setTag(rpm.BinEntry(rpm.SigTagRSAHeader, sig)), f.ed)
+		}, rpm.KindForbiddenTag, "signature tag 268 inside the main header", stricter},
+		{"signature only in main header (CVE-2021-20271)", "P4", func() []byte {
+			sig, _ := f.ed.SignDetached(l.mainHeader)
+			return withMainHeader(t, good, setTag(rpm.BinEntry(rpm.SigTagDSAHeader, sig)))
+		}, rpm.KindForbiddenTag, "signature tag 267 inside the main header", mustReject},
+		{"unknown tag in signature header (CVE-2021-3421)", "P5", func() []byte {
+			return withSigEntries(t, good, []rpm.Entry{rpm.StringEntry(5000, "evil")}, f.ed)
+		}, rpm.KindForbiddenTag, "unexpected tag 5000", stricter},
+		{"known signature tag with wrong type", "P5", func() []byte {
+			return withSigEntries(t, good, []rpm.Entry{rpm.StringEntry(rpm.SigTagPayloadSize, "12")}, f.ed)
+		}, rpm.KindForbiddenTag, "unexpected tag 1007", stricter},
+		{"expired key", "P6", withSig(f.expired), rpm.KindKeyNotValid, "keyring skipped", mustReject},
+		{"revoked key", "P6", withSig(f.revoked), rpm.KindKeyNotValid, "key is revoked", mustReject},
+		{"subkey without back-signature (CVE-2021-3521)", "P6", withSig(f.unbound), rpm.KindUntrustedKey, "not trusted", mustReject},
+		{"expired signature", "P6", func() []byte {
+			s := *f.ed
+			s.SignTime, s.SignatureLifetime = time.Now().Add(-2*time.Hour), time.Hour
+			return build(t, spec, &s)
+		}, rpm.KindKeyNotValid, "not valid at", mustReject},
+		{"SHA-1 signature", "P7", func() []byte {
+			s := *f.ed
+			s.Hash = crypto.SHA1
+			return build(t, spec, &s)
+		}, rpm.KindWeakAlgorithm, "SHA-1", stricter},
+		{"RSA 1024 key", "P7", withSig(f.weak), rpm.KindWeakAlgorithm, "RSA key of 1024 bits", mustReject},
+		{"DSA signature", "P7", func() []byte {
+			// Byte surgery: EdDSA (22) -> DSA (17); both carry two MPIs.
+			sig, _ := f.ed.SignDetached(l.mainHeader)
+			i := bytes.Index(good, sig[:8])
+			return patch(good, i+4, 17) // new-format header (2 bytes), version, type, then algorithm
+		}, rpm.KindWeakAlgorithm, "signature algorithm 17", mustReject},
+		{"MD5 payload digest", "P7", func() []byte {
+			return withMainHeader(t, good, setTag(rpm.Int32Entry(rpm.TagPayloadDigestAlgo, 1)), f.ed)
+		}, rpm.KindWeakAlgorithm, "payload digest algorithm 1", stricter},
+		{"no payload digest", "P3", func() []byte {
+			return withMainHeader(t, withMainHeader(t, good, dropTag(rpm.TagPayloadDigest)), dropTag(rpm.TagPayloadDigestAlgo), f.ed)
+		}, rpm.KindUnsigned, "payload is not covered", mustReject},
+		{"unsorted tags", "P8", func() []byte {
+			a, b := bytes.Clone(good[entry(1):entry(2)]), bytes.Clone(good[entry(2):entry(3)])
+			return patch(patch(good, entry(1), b...), entry(2), a...)
+		}, rpm.KindMalformed, "not sorted and unique", mustReject},
+		{"duplicate tag", "P8", func() []byte { return patch(good, entry(2), good[entry(1):entry(2)]...) }, rpm.KindMalformed, "not sorted and unique", mustReject},
+		{"offset out of bounds", "P8", func() []byte { return patch(good, entry(1)+8, u32(0x7fffff00)...) }, rpm.KindMalformed, "out of bounds", mustReject},
+		{"huge count", "P8", func() []byte { return patch(good, entry(2)+12, u32(0x7fffffff)...) }, rpm.KindMalformed, "", mustReject},
+		{"invalid type", "P8", func() []byte { return patch(good, entry(1)+4, u32(42)...) }, rpm.KindMalformed, "invalid type 42", mustReject},
+		{"huge index count", "P8", func() []byte { return patch(good, l.mainStart+8, u32(0x00ffffff)...) }, rpm.KindMalformed, "index entries", mustReject},
+		{"huge data size", "P8", func() []byte { return patch(good, l.mainStart+12, u32(0x7fffffff)...) }, rpm.KindMalformed, "over the", mustReject},
+		{"missing immutable region", "P8", func() []byte { return patch(good, entry(0), u32(61)...) }, rpm.KindMalformed, "region tag 63", mustReject},
+		{"region not covering the header", "P8", func() []byte {
+			trailer := l.mainStart + len(l.mainHeader) - 16
+			return patch(good, trailer+8, u32(uint32(0xffffffff-16*2+1))...)
+		}, rpm.KindMalformed, "does not cover", mustReject},
+		{"bad header magic", "P8", func() []byte { return patch(good, l.mainStart, 0x8f) }, rpm.KindMalformed, "bad header magic", mustReject},
+		{"non-zero padding", "P8", func() []byte {
+			if l.mainStart == rpm.LeadBytes+len(l.sigHeader) {
+				t.Skip("no padding in this package")
+			}
+			return patch(good, l.mainStart-1, 1)
+		}, rpm.KindMalformed, "padding", stricter},
+		{"truncated in lead", "P8", func() []byte { return good[:50] }, rpm.KindMalformed, "truncated", mustReject},
+		{"truncated in signature header", "P8", func() []byte { return good[:rpm.LeadBytes+40] }, rpm.KindMalformed, "truncated", mustReject},
+		{"truncated in main header", "P8", func() []byte { return good[:l.mainStart+100] }, rpm.KindMalformed, "truncated", mustReject},
+		{"not an RPM", "P9", func() []byte { return bytes.Repeat([]byte("not a package\n"), 20) }, rpm.KindMalformed, "not an RPM", mustReject},
+		{"source package", "P9", func() []byte { return patch(good, 6, 0, 1) }, rpm.KindMalformed, "source packages", stricter},
+	}
+	for _, c := range cases {
+		t.Run(c.threat+" "+c.name, func(t *testing.T) {
+			data := c.data()
+			pkg, _, err := verify(f, data)
+			var rpmErr *rpm.Error
+			if !errors.As(err, &rpmErr) {
+				t.Fatalf("got %v, %v; want a %s rejection", pkg, err, c.kind)
+			}
+			if rpmErr.Kind != c.kind || !strings.Contains(err.Error(), c.reason) {
+				t.Errorf("got %s: %v; want %s containing %q", rpmErr.Kind, err, c.kind, c.reason)
+			}
+			if f.rpmkeys == nil {
+				return
+			}
+			if accepted := rpmkeysAccepts(t, f, data); accepted != (c.rpmkeys == stricter) {
+				t.Errorf("rpmkeys accepted=%v, want %s", accepted, c.rpmkeys)
+			}
+		})
+	}
+}
+
+func TestVerifyAccepts(t *testing.T) {
+	f := keys(t)
+	cases := []struct {
+		name    string
+		data    []byte
+		signers []*testrepo.Signer
+		rpmkeys bool // rpm can import the key (go-crypto subkeys it cannot)
+	}{
+		{"ed25519", build(t, spec, f.ed), []*testrepo.Signer{f.ed}, true},
+		{"rsa3072", build(t, "hello-2:1.1-1 arch=x86_64", f.rsa), []*testrepo.Signer{f.rsa}, true},
+		{"both", build(t, spec, f.ed, f.rsa), []*testrepo.Signer{f.ed, f.rsa}, true},
+		{"signing subkey", build(t, spec, f.subkey), []*testrepo.Signer{f.subkey}, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			pkg, canonical, err := verify(f, c.data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []string
+			for _, s := range c.signers {
+				want = append(want, s.Fingerprint())
+			}
+			if strings.Join(pkg.SignerFingerprints, ",") != strings.Join(want, ",") {
+				t.Errorf("signers %v, want %v", pkg.SignerFingerprints, want)
+			}
+			checkCanonical(t, f, c.data, canonical, pkg, c.rpmkeys)
+		})
+	}
+}
+
+// checkCanonical: same signed header and payload, a signature header with
+// only the region, the header signatures and 273, and it verifies again.
+func checkCanonical(t *testing.T, f *fixture, original, canonical []byte, pkg *rpm.VerifiedPackage, rpmkeys bool) {
+	t.Helper()
+	o, c := split(t, original), split(t, canonical)
+	if !bytes.Equal(o.mainHeader, c.mainHeader) || !bytes.Equal(o.payload, c.payload) {
+		t.Error("canonical form changed the signed header or the payload")
+	}
+	sig, err := rpm.ReadHeader(bytes.NewReader(c.sigHeader), rpm.TagHeaderSignatures)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range sig.Entries {
+		if e.Tag != rpm.SigTagDSAHeader && e.Tag != rpm.SigTagRSAHeader && e.Tag != rpm.SigTagSHA256Header {
+			t.Errorf("canonical signature header has tag %d", e.Tag)
+		}
+	}
+	again, again2, err := verify(f, canonical)
+	if err != nil || again.NEVRA() != pkg.NEVRA() || !bytes.Equal(again2, canonical) {
+		t.Errorf("canonical form does not verify to itself: %v", err)
+	}
+	if rpmkeys && f.rpmkeys != nil && !rpmkeysAccepts(t, f, canonical) {
+		t.Error("strict rpmkeys rejects the canonical form")
+	}
+}
+
+func TestVerifyRPMSign(t *testing.T) {
+	if _, err := exec.LookPath("rpmsign"); err != nil {
+		t.Skip("rpmbuild/rpmsign not installed")
+	}
+	f := keys(t)
+	for _, s := range []*testrepo.Signer{f.ed, f.rsa} {
+		p, _ := testrepo.ParsePackageSpec("made-by-rpmbuild-1.0-1 requires=bash size=2000")
+		path, err := testrepo.BuildWithRPMBuild(t.TempDir(), p, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pkg, canonical, err := verify(f, data)
+		if err != nil {
+			t.Fatalf("rpmsign package rejected: %v", err)
+		}
+		if pkg.FileName() != filepath.Base(path) || pkg.SignerFingerprints[0] != s.Fingerprint() {
+			t.Errorf("got %s by %v", pkg.FileName(), pkg.SignerFingerprints)
+		}
+		if f.rpmkeys != nil && !rpmkeysAccepts(t, f, data) {
+			t.Error("rpmkeys rejects the rpmsign package")
+		}
+		checkCanonical(t, f, data, canonical, pkg, true)
+	}
+}
+
+func TestAllowMissingPayloadDigestUnsafe(t *testing.T) {
+	f := keys(t)
+	good := build(t, spec, f.ed)
+	data := withMainHeader(t, withMainHeader(t, good, dropTag(rpm.TagPayloadDigest)), dropTag(rpm.TagPayloadDigestAlgo), f.ed)
+	v := &rpm.Verifier{Keyring: f.keyring, AllowMissingPayloadDigestUnsafe: true}
+	if _, err := v.Verify(bytes.NewReader(data), nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestKeyringWarnings(t *testing.T) {
+	f := keys(t)
+	var got []string
+	for _, w := range f.warnings {
+		got = append(got, w.Error())
+	}
+	all := strings.Join(got, "\n")
+	for _, s := range []*testrepo.Signer{f.weak, f.expired, f.revoked, f.unbound} {
+		if !strings.Contains(all, "RPM-GPG-KEY-"+s.Fingerprint()) {
+			t.Errorf("no warning names the key file of %s:\n%s", s.Entity.PrimaryIdentity().Name, all)
+		}
+	}
+	if len(f.warnings) != 4 || len(f.keyring.Fingerprints()) != 3 {
+		t.Errorf("%d warnings, %d keys loaded; want 4 and 3", len(f.warnings), len(f.keyring.Fingerprints()))
+	}
+}
+
+func TestVerificationTime(t *testing.T) {
+	f := keys(t)
+	data := build(t, spec, f.ed)
+	s := *f.ed
+	s.SignatureLifetime = 24 * time.Hour
+	expiring := build(t, spec, &s)
+	for _, c := range []struct {
+		data []byte
+		now  time.Time
+		ok   bool
+	}{{data, time.Now(), true}, {expiring, time.Now(), true}, {expiring, time.Now().Add(48 * time.Hour), false}} {
+		_, err := (&rpm.Verifier{Keyring: f.keyring, Now: c.now}).Verify(bytes.NewReader(c.data), nil)
+		if (err == nil) != c.ok {
+			t.Errorf("at %v: %v, want ok=%v", c.now, err, c.ok)
+		}
+	}
+}
+
+func TestCheckFileName(t *testing.T) {
+	for name, ok := range map[string]bool{
+		"bash-5.2.37-1.fc41.x86_64.rpm": true, "a.rpm": true, "g++-1^2~3.rpm": true,
+		"": false, ".rpm": false, "-x.rpm": false, ".hidden.rpm": false, "../x.rpm": false, "a/b.rpm": false,
+		"x.rpm\n": false, "x\x1b[31m.rpm": false, "x.RPM": false, "x y.rpm": false, "x.rpm.txt": false,
+		strings.Repeat("a", 256) + ".rpm": true, strings.Repeat("a", 257) + ".rpm": false,
+	} {
+		err := rpm.CheckFileName(name)
+		if (err == nil) != ok {
+			t.Errorf("CheckFileName(%q) = %v, want ok=%v", name, err, ok)
+		}
+		if err != nil && len(name) > 4 && strings.Contains(err.Error(), name) {
+			t.Errorf("error echoes the name: %v", err)
+		}
+	}
+}
