@@ -1,0 +1,172 @@
+package pkgtool_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"pedos.dev/updates/internal/pkgtool"
+	"pedos.dev/updates/internal/rpm"
+	"pedos.dev/updates/internal/testrepo"
+)
+
+func need(t *testing.T, tools ...string) {
+	t.Helper()
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed", tool)
+		}
+	}
+}
+
+// setup makes a trusted key, its keyring directory and an rpmkeys checker.
+func setup(t *testing.T) (*testrepo.Signer, *rpm.Keyring, *pkgtool.RPMKeys) {
+	t.Helper()
+	need(t, "rpmkeys")
+	signer, err := testrepo.NewSigner(testrepo.KeySpec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDir := t.TempDir()
+	if _, err := signer.WritePublicKey(keyDir); err != nil {
+		t.Fatal(err)
+	}
+	keyring, warnings, err := rpm.LoadKeyring(keyDir, time.Now())
+	if err != nil || len(warnings) > 0 {
+		t.Fatal(err, warnings)
+	}
+	checker, warnings2, err := pkgtool.NewRPMKeys(context.Background(), keyring.Files())
+	if err != nil || len(warnings2) > 0 {
+		t.Fatal(err, warnings2)
+	}
+	t.Cleanup(func() { checker.Close() })
+	return signer, keyring, checker
+}
+
+// canonicalize verifies each package natively into dir and returns the paths.
+func canonicalize(t *testing.T, keyring *rpm.Keyring, dir string, pkgs map[string][]byte) []string {
+	t.Helper()
+	var paths []string
+	for name, data := range pkgs {
+		var out bytes.Buffer
+		if _, err := (&rpm.Verifier{Keyring: keyring}).Verify(bytes.NewReader(data), &out); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, path)
+	}
+	return paths
+}
+
+func TestCheckBatch(t *testing.T) {
+	signer, _, checker := setup(t)
+	dir := t.TempDir()
+	good, err := testrepo.WriteFile(dir, testrepo.Package{Name: "good", Version: "1", Release: "1"}, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unsigned, err := testrepo.WriteFile(dir, testrepo.Package{Name: "unsigned", Version: "1", Release: "1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "missing-1-1.noarch.rpm")
+	verdicts := checker.CheckBatch(context.Background(), []string{good, unsigned, missing})
+	if verdicts[good] != nil {
+		t.Errorf("good package: %v", verdicts[good])
+	}
+	for _, bad := range []string{unsigned, missing} {
+		if !errors.Is(verdicts[bad], pkgtool.ErrRPMKeysRejected) {
+			t.Errorf("%s: %v, want rejection", filepath.Base(bad), verdicts[bad])
+		}
+	}
+	if err := checker.Check(context.Background(), unsigned); err == nil {
+		t.Error("single check accepted an unsigned package")
+	}
+}
+
+func TestAgree(t *testing.T) {
+	native := errors.New("native says no")
+	var rpmErr *rpm.Error
+	if err := pkgtool.Agree(nil, pkgtool.ErrRPMKeysRejected); !errors.As(err, &rpmErr) || rpmErr.Kind != rpm.KindVerifiersDisagree {
+		t.Errorf("native OK, rpmkeys no: %v", err)
+	}
+	if err := pkgtool.Agree(native, nil); err != native {
+		t.Errorf("native no: %v", err)
+	}
+	if err := pkgtool.Agree(nil, nil); err != nil {
+		t.Errorf("both OK: %v", err)
+	}
+}
+
+// TestCanonicalInstallsWithDNF: canonical packages in a local repository
+// install with the real dnf, gpgcheck on, the key imported with
+// ImportKeys and no gpgkey= line (real-tools.md).
+func TestCanonicalInstallsWithDNF(t *testing.T) {
+	need(t, "dnf", "createrepo_c")
+	signer, keyring, checker := setup(t)
+	pkgs := map[string][]byte{}
+	for _, spec := range []string{"hello-1.1-1 requires=libfoo>=2.0", "libfoo-2.1-1 size=5000"} {
+		p, _ := testrepo.ParsePackageSpec(spec)
+		data, err := testrepo.Build(p, signer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pkgs[p.FileName()] = data
+	}
+	work := t.TempDir()
+	repo, root, reposDir, home := filepath.Join(work, "repo"), filepath.Join(work, "root"), filepath.Join(work, "repos.d"), filepath.Join(work, "home")
+	for _, d := range []string{repo, root, reposDir, home} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	paths := canonicalize(t, keyring, repo, pkgs)
+	for path, err := range checker.CheckBatch(context.Background(), paths) {
+		if err != nil {
+			t.Errorf("%s: %v", filepath.Base(path), err)
+		}
+	}
+	if err := pkgtool.ImportKeys(context.Background(), root, keyring.Files()); err != nil {
+		t.Fatal(err)
+	}
+	// dnf must see the same %_dbpath as ImportKeys (Debian's default is ~/.rpmdb).
+	writeFile(t, filepath.Join(home, ".rpmmacros"), "%_dbpath /var/lib/rpm\n")
+	config := filepath.Join(work, "dnf.conf")
+	writeFile(t, config, "[main]\ngpgcheck=1\ninstall_weak_deps=False\nplugins=False\n")
+	writeFile(t, filepath.Join(reposDir, "local.repo"), fmt.Sprintf("[local]\nname=local\nbaseurl=file://%s\ngpgcheck=1\n", repo))
+	runTool(t, home, "createrepo_c", "--quiet", repo)
+	runTool(t, home, "dnf", "-q", "-y", "--installroot="+root, "--config="+config, "--setopt=reposdir="+reposDir,
+		"--releasever=1", "install", "hello")
+	out := runTool(t, home, "rpm", "--root", root, "-q", "hello", "libfoo")
+	if !strings.Contains(out, "hello-1.1-1.noarch") || !strings.Contains(out, "libfoo-2.1-1.noarch") {
+		t.Errorf("installed: %s", out)
+	}
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func runTool(t *testing.T, home, name string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Env = []string{"LC_ALL=C", "PATH=/usr/bin:/bin:/usr/sbin:/sbin", "HOME=" + home}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", name, err, out)
+	}
+	return string(out)
+}
