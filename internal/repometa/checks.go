@@ -1,0 +1,230 @@
+package repometa
+
+import (
+	"fmt"
+	"path"
+	"slices"
+	"strings"
+
+	"pedos.dev/updates/internal/rpmver"
+)
+
+// ReceivedPackage is a package of the batch that passed the signature
+// checks: what its verified header says it is, and the size and SHA-256 of
+// the file as received (before any canonical rewrite, since primary lists
+// the publisher's file).
+type ReceivedPackage struct {
+	Package
+	File string // the staged file name, for messages
+}
+
+// Request is what the user asked for.
+type Request struct {
+	Action               string   // the dnf verb: upgrade, install, downgrade, ...
+	Packages             []string // the user's package arguments (dnf specs, globs allowed)
+	Exclude              []string // --exclude and excludepkgs globs
+	AllowDowngradeUnsafe bool     // --allow-downgrade: older versions may replace newer ones
+}
+
+// Batch is everything one run's freshness verdict depends on.
+type Batch struct {
+	Repos     []RepoFiles // every enabled repository, with or without metadata
+	Received  []ReceivedPackage
+	Installed []NEVRA // dom0's rpm database
+	Request   Request
+	Policy    Policy
+}
+
+// Evaluate runs the steps of verify.md §2 in their order and collects the
+// findings and a summary per repository. It changes nothing on disk.
+func (s *FreshnessState) Evaluate(b Batch) *Verdict {
+	v := &Verdict{}
+	var unverifiable []string
+	for i, files := range b.Repos {
+		if slices.ContainsFunc(b.Repos[:i], func(r RepoFiles) bool { return r.ID == files.ID }) {
+			v.Findings = append(v.Findings, reject(BadRequest, files.ID, "", "repo %s is listed twice", files.ID))
+			continue
+		}
+		repo, findings := s.VerifyRepomd(files)
+		v.Findings = append(v.Findings, findings...)
+		switch {
+		case repo != nil:
+			v.verified = append(v.verified, repo)
+		case files.Key == nil:
+			unverifiable = append(unverifiable, files.ID)
+			v.Repos = append(v.Repos, RepoSummary{Repo: files.ID, Status: StatusNotVerifiable})
+		default:
+			v.Repos = append(v.Repos, RepoSummary{Repo: files.ID, Status: StatusRejected})
+		}
+	}
+	floor := s.TimeFloor(v.verified)
+	for _, repo := range v.verified {
+		findings := append(s.CheckRollback(repo), s.CheckAge(repo, floor, b.Policy)...)
+		v.Findings = append(v.Findings, findings...)
+		status := StatusFresh
+		if slices.ContainsFunc(findings, func(f Finding) bool { return f.Severity == Reject }) {
+			status = StatusRejected
+		} else if slices.ContainsFunc(findings, func(f Finding) bool { return f.Kind == Stale }) {
+			status = StatusStale
+		}
+		v.Repos = append(v.Repos, RepoSummary{Repo: repo.ID, Status: status, Revision: repo.Revision,
+			Timestamp: repo.Timestamp, Age: floor.Sub(repo.Timestamp), KeyFingerprint: repo.KeyFingerprint})
+	}
+	v.Findings = append(v.Findings, s.CheckMembership(v.verified, unverifiable, b.Received)...)
+	v.Findings = append(v.Findings, s.CheckWithholding(v.verified, b.Installed, b.Received, b.Request)...)
+	v.Findings = append(v.Findings, s.CheckDowngrade(b.Installed, b.Received, b.Request)...)
+	return v
+}
+
+// CheckMembership is verify.md §2 step 5: every received package must be
+// listed with its SHA-256 and size in the verified primary of an enabled
+// repository. Another build of a listed name is a replay or a mix of
+// snapshots (M4, M5); a name not listed at all is extraneous (M6); a
+// digest listed for a different package is wrong software. A package not
+// listed while some repository is not verifiable gets a notice only.
+func (s *FreshnessState) CheckMembership(repos []*VerifiedRepo, unverifiable []string, received []ReceivedPackage) []Finding {
+	if len(repos) == 0 {
+		return nil // nothing signed to check against; VerifyRepomd said why
+	}
+	bySHA := map[[sha256Size]byte]*Package{}
+	newest := map[string]*Package{}
+	for _, r := range repos {
+		for i := range r.Packages {
+			p := &r.Packages[i]
+			bySHA[p.SHA256] = p
+			if n := newest[p.Name]; n == nil || rpmver.Compare(p.EVR, n.EVR) > 0 {
+				newest[p.Name] = p
+			}
+		}
+	}
+	var findings []Finding
+	for _, r := range received {
+		listed, newestListed := bySHA[r.SHA256], newest[r.Name]
+		switch {
+		case listed != nil && listed.NEVRA == r.NEVRA && listed.Size == r.Size:
+		case listed != nil:
+			findings = append(findings, reject(WrongSoftware, "", r.File,
+				"%s: its SHA-256 is listed in signed metadata for %s of %d bytes, but the file is %s of %d bytes: wrong software",
+				r.File, listed.NEVRA, listed.Size, r.NEVRA, r.Size))
+		case newestListed != nil:
+			findings = append(findings, reject(NotInMetadata, "", r.File,
+				"%s: %s is not in the current signed metadata, which lists %s: possible replay or mix-and-match",
+				r.File, r.NEVRA, newestListed.NEVRA))
+		case len(unverifiable) > 0:
+			findings = append(findings, Finding{Kind: NotVerifiable, Severity: Notice, Package: r.File, Detail: fmt.Sprintf(
+				"%s is in no signed metadata; it can only come from repo %s, whose freshness is not verifiable",
+				r.File, strings.Join(unverifiable, ", "))})
+		default:
+			findings = append(findings, reject(Extraneous, "", r.File,
+				"%s: no package %s in any signed metadata: extraneous package that nobody asked for", r.File, r.Name))
+		}
+	}
+	return findings
+}
+
+// CheckWithholding is verify.md §2 step 6 (M1, M2): on an upgrade, every
+// installed package for which a verified primary lists a newer version
+// (same name, compatible arch) must have been delivered, unless the user
+// excluded it or named other packages.
+func (s *FreshnessState) CheckWithholding(repos []*VerifiedRepo, installed []NEVRA, received []ReceivedPackage, req Request) []Finding {
+	if req.Action != "upgrade" && req.Action != "update" {
+		return nil // other actions do not promise every update
+	}
+	for _, pattern := range append(slices.Clone(req.Exclude), req.Packages...) {
+		if _, err := path.Match(pattern, ""); err != nil {
+			return []Finding{reject(BadRequest, "", "", "package pattern %q is malformed", pattern)}
+		}
+	}
+	type listing struct {
+		repo string
+		pkg  NEVRA
+	}
+	listed := map[string][]listing{}
+	for _, r := range repos {
+		for _, p := range r.Packages {
+			if p.Arch != "src" && p.Arch != "nosrc" && !matches(req.Exclude, p.NEVRA) {
+				listed[p.Name] = append(listed[p.Name], listing{r.ID, p.NEVRA})
+			}
+		}
+	}
+	var findings []Finding
+	for _, inst := range newestInstalled(installed) {
+		if matches(req.Exclude, inst) || len(req.Packages) > 0 && !matches(req.Packages, inst) {
+			continue
+		}
+		var want *listing
+		for i, l := range listed[inst.Name] {
+			if compatibleArch(inst.Arch, l.pkg.Arch) && (want == nil || rpmver.Compare(l.pkg.EVR, want.pkg.EVR) > 0) {
+				want = &listed[inst.Name][i]
+			}
+		}
+		if want == nil || rpmver.Compare(want.pkg.EVR, inst.EVR) <= 0 || slices.ContainsFunc(received, func(r ReceivedPackage) bool {
+			return r.Name == inst.Name && compatibleArch(inst.Arch, r.Arch) && rpmver.Compare(r.EVR, want.pkg.EVR) >= 0
+		}) {
+			continue
+		}
+		findings = append(findings, reject(Withheld, want.repo, want.pkg.String(),
+			"update %s listed in signed metadata of repo %s was not delivered (installed: %s): possible freeze or withholding attack",
+			want.pkg, want.repo, inst))
+	}
+	return findings
+}
+
+// CheckDowngrade is verify.md §2 step 7 (M8): no received package may be
+// older than an installed one of the same name and compatible arch (a
+// downgrade pulled in through dependencies), unless the user asked for
+// --action=downgrade --allow-downgrade.
+func (s *FreshnessState) CheckDowngrade(installed []NEVRA, received []ReceivedPackage, req Request) []Finding {
+	if req.Action == "downgrade" && req.AllowDowngradeUnsafe {
+		return nil
+	}
+	var findings []Finding
+	newest := newestInstalled(installed)
+	for _, r := range received {
+		for _, inst := range newest {
+			if inst.Name == r.Name && compatibleArch(inst.Arch, r.Arch) && rpmver.Compare(inst.EVR, r.EVR) > 0 {
+				findings = append(findings, reject(Downgrade, "", r.File,
+					"%s: %s is older than the installed %s: refused without --action=downgrade --allow-downgrade",
+					r.File, r.NEVRA, inst))
+			}
+		}
+	}
+	return findings
+}
+
+// newestInstalled keeps, per name and arch, the newest installed version
+// (several are installed of kernels), sorted for stable reports.
+func newestInstalled(installed []NEVRA) []NEVRA {
+	newest := map[[2]string]NEVRA{}
+	for _, p := range installed {
+		key := [2]string{p.Name, p.Arch}
+		if n, ok := newest[key]; !ok || rpmver.Compare(p.EVR, n.EVR) > 0 {
+			newest[key] = p
+		}
+	}
+	out := make([]NEVRA, 0, len(newest))
+	for _, p := range newest {
+		out = append(out, p)
+	}
+	slices.SortFunc(out, func(a, b NEVRA) int { return strings.Compare(a.Name+"."+a.Arch, b.Name+"."+b.Arch) })
+	return out
+}
+
+// compatibleArch: a package may move between an arch and noarch.
+func compatibleArch(a, b string) bool { return a == b || a == "noarch" || b == "noarch" }
+
+// matches tells whether a dnf-style glob matches the package in one of
+// the forms dnf accepts: name, name.arch, name-version, name-version-release,
+// name-version-release.arch, name-epoch:version-release.arch.
+func matches(patterns []string, p NEVRA) bool {
+	nv := p.Name + "-" + p.EVR.Version
+	nvr := nv + "-" + p.EVR.Release
+	for _, pattern := range patterns {
+		for _, form := range []string{p.Name, p.Name + "." + p.Arch, nv, nvr, nvr + "." + p.Arch, p.String()} {
+			if ok, _ := path.Match(pattern, form); ok {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,119 @@
+package repometa
+
+import (
+	"slices"
+	"testing"
+	"time"
+)
+
+// TestCheckMembership uses two real snapshots of one repository: the
+// current one and an older one whose packages are validly signed too.
+func TestCheckMembership(t *testing.T) {
+	older := buildSnapshot(t, day0.Add(-72*time.Hour), "foo-1.0-2.noarch", "foo-1.0-3.noarch", "bar-2.0-1.x86_64", "evil-1.0-1.noarch")
+	current := buildSnapshot(t, day0, "foo-1.1-1.noarch", "bar-2.1-1.x86_64", "baz-3.0-1.x86_64")
+	pub := newPublisher(t, nil)
+	s := loadState(t, t.TempDir(), day0)
+	repo, findings := s.VerifyRepomd(current.signedBy(t, "updates", pub, pub.pinned, day0))
+	if repo == nil {
+		t.Fatal(findings)
+	}
+	mislabelled := current.received(t, "foo-1.1-1.noarch")[0]
+	mislabelled.NEVRA = nevra(t, "bar-2.1-1.x86_64")
+	for _, c := range []struct {
+		name         string
+		received     []ReceivedPackage
+		unverifiable []string
+		want         []string
+	}{
+		{"all listed", current.received(t, "foo-1.1-1.noarch", "bar-2.1-1.x86_64"), nil, nil},
+		{"M4: replay of an older signed build", older.received(t, "foo-1.0-3.noarch"), nil,
+			[]string{"rejected not-in-metadata foo-1.0-3.noarch.rpm"}},
+		{"M5: mix of two snapshots", append(current.received(t, "foo-1.1-1.noarch"), older.received(t, "bar-2.0-1.x86_64")...), nil,
+			[]string{"rejected not-in-metadata bar-2.0-1.x86_64.rpm"}},
+		{"M6: extraneous package", append(current.received(t, "baz-3.0-1.x86_64"), older.received(t, "evil-1.0-1.noarch")...), nil,
+			[]string{"rejected extraneous evil-1.0-1.noarch.rpm"}},
+		{"wrong software: listed digest, other header", []ReceivedPackage{mislabelled}, nil,
+			[]string{"rejected wrong-software foo-1.1-1.noarch.rpm"}},
+		{"unlisted but a repo is not verifiable", older.received(t, "evil-1.0-1.noarch"), []string{"thirdparty"},
+			[]string{"notice not-verifiable evil-1.0-1.noarch.rpm"}},
+	} {
+		if got := kinds(s.CheckMembership([]*VerifiedRepo{repo}, c.unverifiable, c.received)); !slices.Equal(got, c.want) {
+			t.Errorf("%s: findings %q, want %q", c.name, got, c.want)
+		}
+	}
+}
+
+func TestCheckWithholding(t *testing.T) {
+	repos := []*VerifiedRepo{
+		verified(t, "updates", day0, 1, "foo-1.1-1.noarch", "bar-2.1-1.x86_64", "bar-2.2-1.i686", "baz-3.0-1.x86_64", "bar-9-1.src"),
+		verified(t, "kernel", day0, 1, "kernel-6.3-1.x86_64", "kernel-6.2-1.x86_64"),
+	}
+	installed := []NEVRA{nevra(t, "foo-1.0-1.x86_64"), nevra(t, "bar-2.0-1.x86_64"), nevra(t, "qux-1.0-1.noarch"),
+		nevra(t, "kernel-6.1-1.x86_64"), nevra(t, "kernel-6.2-1.x86_64")}
+	received := func(nevras ...string) []ReceivedPackage {
+		var out []ReceivedPackage
+		for _, n := range nevras {
+			out = append(out, ReceivedPackage{File: n + ".rpm", Package: Package{NEVRA: nevra(t, n)}})
+		}
+		return out
+	}
+	all := received("foo-1.1-1.noarch", "bar-2.1-1.x86_64", "kernel-6.3-1.x86_64")
+	for _, c := range []struct {
+		name     string
+		received []ReceivedPackage
+		req      Request
+		want     []string
+	}{
+		{"every update delivered", all, Request{Action: "upgrade"}, nil},
+		{"M1: nothing delivered", nil, Request{Action: "upgrade"}, []string{
+			"rejected withheld bar-2.1-1.x86_64", "rejected withheld foo-1.1-1.noarch", "rejected withheld kernel-6.3-1.x86_64"}},
+		{"M2: one update held back", all[:2], Request{Action: "update"}, []string{"rejected withheld kernel-6.3-1.x86_64"}},
+		{"an older update instead of the newest", received("foo-1.1-1.noarch", "bar-2.1-1.x86_64", "kernel-6.2-1.x86_64"),
+			Request{Action: "upgrade"}, []string{"rejected withheld kernel-6.3-1.x86_64"}},
+		{"excluded by the user", all[:2], Request{Action: "upgrade", Exclude: []string{"kern*"}}, nil},
+		{"excluded by version", all[:2], Request{Action: "upgrade", Exclude: []string{"kernel-6.3-*"}}, nil},
+		{"user named other packages", all[:1], Request{Action: "upgrade", Packages: []string{"foo"}}, nil},
+		{"user named a withheld package", nil, Request{Action: "upgrade", Packages: []string{"foo.x86_64"}},
+			[]string{"rejected withheld foo-1.1-1.noarch"}},
+		{"install promises no updates", nil, Request{Action: "install", Packages: []string{"baz"}}, nil},
+		{"malformed pattern", all, Request{Action: "upgrade", Exclude: []string{"[x"}}, []string{"rejected bad-request "}},
+	} {
+		s := &FreshnessState{}
+		if got := kinds(s.CheckWithholding(repos, installed, c.received, c.req)); !slices.Equal(got, c.want) {
+			t.Errorf("%s: findings %q, want %q", c.name, got, c.want)
+		}
+	}
+}
+
+func TestCheckDowngrade(t *testing.T) {
+	installed := []NEVRA{nevra(t, "foo-2.0-1.x86_64"), nevra(t, "kernel-6.1-1.x86_64"), nevra(t, "kernel-6.3-1.x86_64")}
+	pkg := func(n string) []ReceivedPackage {
+		return []ReceivedPackage{{File: n + ".rpm", Package: Package{NEVRA: nevra(t, n)}}}
+	}
+	for _, c := range []struct {
+		name     string
+		received []ReceivedPackage
+		req      Request
+		want     []string
+	}{
+		{"M8: downgrade through a dependency", pkg("foo-1.9-1.x86_64"), Request{Action: "upgrade"},
+			[]string{"rejected downgrade foo-1.9-1.x86_64.rpm"}},
+		{"downgrade to noarch", pkg("foo-1:0.1-1.noarch"), Request{Action: "install"}, nil},
+		{"older epoch-less noarch", pkg("foo-1.0-1.noarch"), Request{Action: "install"},
+			[]string{"rejected downgrade foo-1.0-1.noarch.rpm"}},
+		{"downgrade without --allow-downgrade", pkg("foo-1.9-1.x86_64"), Request{Action: "downgrade"},
+			[]string{"rejected downgrade foo-1.9-1.x86_64.rpm"}},
+		{"--allow-downgrade without --action=downgrade", pkg("foo-1.9-1.x86_64"), Request{Action: "upgrade", AllowDowngradeUnsafe: true},
+			[]string{"rejected downgrade foo-1.9-1.x86_64.rpm"}},
+		{"downgrade asked for", pkg("foo-1.9-1.x86_64"), Request{Action: "downgrade", AllowDowngradeUnsafe: true}, nil},
+		{"reinstall", pkg("foo-2.0-1.x86_64"), Request{Action: "reinstall"}, nil},
+		{"other arch", pkg("foo-1.0-1.i686"), Request{Action: "install"}, nil},
+		{"kernel between two installed", pkg("kernel-6.2-1.x86_64"), Request{Action: "upgrade"},
+			[]string{"rejected downgrade kernel-6.2-1.x86_64.rpm"}},
+	} {
+		s := &FreshnessState{}
+		if got := kinds(s.CheckDowngrade(installed, c.received, c.req)); !slices.Equal(got, c.want) {
+			t.Errorf("%s: findings %q, want %q", c.name, got, c.want)
+		}
+	}
+}
