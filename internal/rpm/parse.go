@@ -53,12 +53,14 @@ func ReadHeader(r io.Reader, regionTag uint32) (*Header, error) {
 	if untrustedStoreSize < regionTrailerLen {
 		return nil, malformed("header data store of %d bytes cannot hold a region trailer", untrustedStoreSize)
 	}
-	raw := make([]byte, total)
-	copy(raw, intro)
-	if _, err := io.ReadFull(r, raw[headerIntroBytes:]); err != nil {
+	// Grow the buffer as bytes arrive, so a header that only claims to be
+	// large costs no memory.
+	var raw bytes.Buffer
+	raw.Write(intro)
+	if _, err := io.CopyN(&raw, r, int64(total)-headerIntroBytes); err != nil {
 		return nil, truncated(err)
 	}
-	return parseHeader(raw, int(untrustedIndexCount), regionTag)
+	return parseHeader(raw.Bytes(), int(untrustedIndexCount), regionTag)
 }
 
 func truncated(err error) error {
