@@ -1,0 +1,262 @@
+// Command pedos-lab runs PedOS domains on this Linux host: dom0 without
+// network, an UpdateVM, and a mirror serving a signed repository. See
+// docs/lab.md.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"pedos.dev/updates/internal/lab"
+)
+
+const usage = `Usage: pedos-lab COMMAND --dir DIR [options] [arguments]
+
+Runs dom0, an UpdateVM and a package mirror as isolated domains on this host
+(each in its own mount, network, pid, UTS and IPC namespaces; needs root).
+DIR holds everything: the domains' files, logs, keys and the mirror.
+--dir defaults to $PEDOS_LAB_DIR.
+
+Commands:
+  up [--updatevm NAME] [--bin DIR]
+      Create or reuse the lab in DIR and start it: dom0 (no network, loopback
+      down), the UpdateVM (default sys-firewall) linked to the mirror
+      (http://198.18.0.1/), qrexec between dom0 and the UpdateVM. On first
+      use, publishes libfoo-1.0-1 and hello-1.0-1 and installs them in dom0.
+      --bin: the project's programs to copy into the domains (default
+      $PEDOS_BIN, else this program's directory). Running twice is fine.
+        pedos-lab up --dir /tmp/lab
+
+  down
+      Stop every process of the lab (by pid), and with them its namespaces,
+      veth pair and mounts. DIR stays for inspection and the next up.
+        pedos-lab down --dir /tmp/lab
+
+  status [--json]
+      The domains, their processes, the mirror URL and revision, the qrexec
+      sockets.
+        pedos-lab status --dir /tmp/lab --json
+
+  exec [-e KEY=VALUE]... DOMAIN [--] COMMAND [ARGS...]
+      Run COMMAND inside DOMAIN (dom0, the UpdateVM or mirror) as root, with
+      this command's stdin, stdout and stderr, and exit with its status.
+        pedos-lab exec --dir /tmp/lab dom0 -- rpm -q hello
+        pedos-lab exec --dir /tmp/lab sys-firewall -- curl -s http://198.18.0.1/repo/current/repodata/repomd.xml
+
+  publish [--snapshot NAME] [--key NAME] [--metadata-key NAME|none] [--time TIME] SPEC...
+      Add packages to the mirror as a new revision, run createrepo_c and sign
+      repodata/repomd.xml (repomd.xml.asc). A SPEC is NAME-[EPOCH:]VERSION-RELEASE
+      followed by KEY=VALUE words: arch=, size=BYTES, requires=, provides=,
+      conflicts=, obsoletes= (repeatable), key=NAME|none (this package's
+      signer), pre=fail or post=fail (a scriptlet that exits 1).
+      --snapshot NAME  also keep this revision at /repo/snapshots/NAME/
+                       (with no SPEC: the current revision)
+      --key NAME       sign with lab key NAME (made on first use) instead of
+                       the publisher key dom0 trusts
+      --metadata-key   sign repomd.xml with another key, or none for no .asc
+      --time TIME      metadata revision and timestamps (RFC 3339 or Unix
+                       seconds), e.g. an old time to stage a freeze
+        pedos-lab publish --dir /tmp/lab 'hello-1.1-1 requires=libfoo>=2.0' libfoo-2.0-1
+        pedos-lab publish --dir /tmp/lab --snapshot before-evil --key evil hello-9-1
+
+Exit status: 0 done; 1 failure; 2 usage; exec: the command's.
+`
+
+func main() {
+	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
+		fmt.Fprint(os.Stderr, usage)
+		if len(os.Args) < 2 {
+			os.Exit(2)
+		}
+		return
+	}
+	cmd, args := os.Args[1], os.Args[2:]
+	fs := flag.NewFlagSet("pedos-lab "+cmd, flag.ContinueOnError)
+	fs.Usage = func() { fmt.Fprint(os.Stderr, usage) }
+	dir := fs.String("dir", os.Getenv("PEDOS_LAB_DIR"), "")
+	var err error
+	switch cmd {
+	case lab.InitCommand:
+		err = domainInit(fs, dir, args)
+	case "up":
+		err = up(fs, dir, args)
+	case "down":
+		err = parse(fs, dir, args, 0)
+		if err == nil {
+			err = lab.Down(*dir)
+		}
+	case "status":
+		err = status(fs, dir, args)
+	case "exec":
+		os.Exit(execute(fs, dir, args))
+	case "publish":
+		err = publish(fs, dir, args)
+	default:
+		fmt.Fprintf(os.Stderr, "pedos-lab: unknown command %q\n\n%s", cmd, usage)
+		os.Exit(2)
+	}
+	if err == errUsage {
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "pedos-lab:", err)
+		os.Exit(1)
+	}
+}
+
+var errUsage = flag.ErrHelp
+
+// parse parses flags and requires --dir and at least minArgs arguments.
+func parse(fs *flag.FlagSet, dir *string, args []string, minArgs int) error {
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if *dir == "" {
+		fmt.Fprintln(os.Stderr, "pedos-lab: --dir is required (or set PEDOS_LAB_DIR)")
+		return errUsage
+	}
+	if fs.NArg() < minArgs {
+		fs.Usage()
+		return errUsage
+	}
+	return nil
+}
+
+func up(fs *flag.FlagSet, dir *string, args []string) error {
+	updateVM := fs.String("updatevm", "", "")
+	bin := fs.String("bin", "", "")
+	if err := parse(fs, dir, args, 0); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	l, err := lab.Up(ctx, lab.Options{Dir: *dir, UpdateVM: *updateVM, BinDir: *bin, Log: os.Stderr})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("lab %s is up: dom0, %s, mirror at %s\n", l.Dir, l.UpdateVM(), l.MirrorURL())
+	return nil
+}
+
+func status(fs *flag.FlagSet, dir *string, args []string) error {
+	asJSON := fs.Bool("json", false, "")
+	if err := parse(fs, dir, args, 0); err != nil {
+		return err
+	}
+	st, err := lab.GetStatus(*dir)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(st)
+	}
+	st.Print(os.Stdout)
+	return nil
+}
+
+func execute(fs *flag.FlagSet, dir *string, args []string) int {
+	var env envFlags
+	fs.Var(&env, "e", "")
+	if err := parse(fs, dir, args, 2); err != nil {
+		return 2
+	}
+	domain, command := fs.Arg(0), fs.Args()[1:]
+	if command[0] == "--" {
+		command = command[1:]
+	}
+	if len(command) == 0 {
+		fs.Usage()
+		return 2
+	}
+	l, err := lab.Open(*dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "pedos-lab:", err)
+		return 125
+	}
+	if term := os.Getenv("TERM"); term != "" {
+		env = append([]string{"TERM=" + term}, env...)
+	}
+	signals := make(chan os.Signal, 4)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
+	code, err := l.Run(context.Background(), domain, lab.Command{
+		Args: command, Env: env, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Signals: signals,
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "pedos-lab:", err)
+		return 125
+	}
+	return code
+}
+
+type envFlags []string
+
+func (e *envFlags) String() string { return strings.Join(*e, " ") }
+func (e *envFlags) Set(v string) error {
+	if k, _, ok := strings.Cut(v, "="); !ok || k == "" {
+		return fmt.Errorf("-e %q: want KEY=VALUE", v)
+	}
+	*e = append(*e, v)
+	return nil
+}
+
+func publish(fs *flag.FlagSet, dir *string, args []string) error {
+	var opts lab.PublishOptions
+	fs.StringVar(&opts.Snapshot, "snapshot", "", "")
+	fs.StringVar(&opts.Key, "key", "", "")
+	fs.StringVar(&opts.MetadataKey, "metadata-key", "", "")
+	when := fs.String("time", "", "")
+	if err := parse(fs, dir, args, 0); err != nil {
+		return err
+	}
+	if *when != "" {
+		t, err := parseTime(*when)
+		if err != nil {
+			return err
+		}
+		opts.Time = t
+	}
+	opts.Specs = fs.Args()
+	rev, err := lab.Publish(*dir, opts)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("published revision %04d (repomd revision %d) at %s", rev.Number, rev.Revision, rev.Path)
+	if opts.Snapshot != "" {
+		fmt.Printf(" and repo/snapshots/%s/", opts.Snapshot)
+	}
+	fmt.Println()
+	for _, name := range rev.Added {
+		fmt.Println("  added", name)
+	}
+	return nil
+}
+
+func parseTime(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	var secs int64
+	if _, err := fmt.Sscanf(s, "%d", &secs); err != nil || fmt.Sprint(secs) != s {
+		return time.Time{}, fmt.Errorf("--time %q: want RFC 3339 or Unix seconds", s)
+	}
+	return time.Unix(secs, 0), nil
+}
+
+// domainInit is the hidden command each domain's first process runs.
+func domainInit(fs *flag.FlagSet, dir *string, args []string) error {
+	domain := fs.String("domain", "", "")
+	role := fs.String("role", "", "")
+	if err := fs.Parse(args); err != nil || *domain == "" || *dir == "" {
+		return errUsage
+	}
+	return lab.RunInit(*dir, *domain, lab.Role(*role), os.NewFile(3, "status"))
+}

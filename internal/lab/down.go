@@ -1,0 +1,89 @@
+package lab
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Down stops the lab in dir: every process it started, by pid, and with
+// them the namespaces, the veth pair and the mounts, which exist only as
+// long as the domains' processes do. The lab directory stays, for
+// inspection and for the next Up. It works whatever state a crash left.
+func Down(dir string) error {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	unlock, err := lockDir(dir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	s, err := loadState(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return (&Lab{Layout: Layout{Dir: dir}, State: s}).downLocked(s)
+}
+
+// Down stops this lab (see the function Down).
+func (l *Lab) Down() error { return Down(l.Dir) }
+
+func (l *Lab) downLocked(s *State) error {
+	// SIGTERM first: each init stops its services (the qrexec daemon and
+	// agent end their calls) and exits.
+	for _, d := range s.Domains {
+		d.Init.signal(syscall.SIGTERM)
+	}
+	waitGone(s, 5*time.Second)
+	// Killing a pid namespace's init makes the kernel kill every other
+	// process in it, gpg-agents and stray commands included; the network
+	// namespace and its end of the veth pair go with its last process.
+	for _, d := range s.Domains {
+		d.Init.signal(syscall.SIGKILL)
+	}
+	waitGone(s, 5*time.Second)
+	var left []string
+	for name, d := range s.Domains {
+		for _, kind := range []struct {
+			ns    string
+			inode uint64
+		}{{"pid", d.PIDNamespace}, {"net", d.NetNamespace}} {
+			if kind.inode == 0 {
+				continue
+			}
+			if pids := processesInNamespace(kind.ns, kind.inode); len(pids) > 0 {
+				left = append(left, fmt.Sprintf("domain %s: processes %v still in its %s namespace", name, pids, kind.ns))
+			}
+		}
+	}
+	if len(left) > 0 {
+		return fmt.Errorf("lab %s: not everything stopped:\n  %s", l.Dir, strings.Join(left, "\n  "))
+	}
+	s.Domains = map[string]*DomainState{}
+	return s.save(l.Dir)
+}
+
+// waitGone waits until no recorded init and nothing in the domains' pid
+// namespaces runs, or the timeout passes.
+func waitGone(s *State, timeout time.Duration) {
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		busy := false
+		for _, d := range s.Domains {
+			if d.Init.Alive() || (d.PIDNamespace != 0 && len(processesInNamespace("pid", d.PIDNamespace)) > 0) {
+				busy = true
+			}
+		}
+		if !busy {
+			return
+		}
+	}
+}

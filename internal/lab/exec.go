@@ -1,0 +1,221 @@
+package lab
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Command is a command to run inside a domain.
+type Command struct {
+	Args []string
+	// Env is added to the domain's environment (KEY=VALUE; it may override).
+	Env []string
+	// Stdin, Stdout and Stderr are connected as os/exec connects them: an
+	// *os.File is passed to the command as it is (a terminal stays one),
+	// anything else through a pipe; nil is /dev/null.
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	// Signals are forwarded to the command's process group.
+	Signals <-chan os.Signal
+}
+
+// domainEnv is the environment of every command in a domain.
+func domainEnv(domain string, extra []string) []string {
+	env := map[string]string{
+		"PATH": domainPath, "HOME": "/root", "USER": "root", "LOGNAME": "root",
+		"SHELL": "/bin/sh", "LANG": "C.UTF-8", "PEDOS_DOMAIN": domain,
+	}
+	order := []string{"PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "PEDOS_DOMAIN"}
+	for _, kv := range extra {
+		k, v, _ := strings.Cut(kv, "=")
+		if _, seen := env[k]; !seen {
+			order = append(order, k)
+		}
+		env[k] = v
+	}
+	out := make([]string, 0, len(order))
+	for _, k := range order {
+		out = append(out, k+"="+env[k])
+	}
+	return out
+}
+
+// Run runs c inside the domain (its namespaces, its root, as root) and
+// returns its exit status (128+N if a signal N ended it; 127 if it could
+// not be started, with the reason on its stderr). The error is for the lab
+// itself failing. Cancelling ctx kills the command's process group.
+func (l *Lab) Run(ctx context.Context, domain string, c Command) (int, error) {
+	if len(c.Args) == 0 {
+		return 0, errors.New("lab: no command")
+	}
+	stdio, wait, err := connectStdio(c.Stdin, c.Stdout, c.Stderr)
+	if err != nil {
+		return 0, err
+	}
+	code, err := l.run(ctx, domain, c, stdio)
+	closeAll(stdio[:])
+	if werr := wait(); err == nil && werr != nil {
+		err = werr
+	}
+	if code == 127 && err != nil && c.Stderr != nil {
+		fmt.Fprintf(c.Stderr, "%s: %v\n", c.Args[0], err)
+		err = nil
+	}
+	return code, err
+}
+
+// errNotStarted is the init's reason for not starting a command.
+type errNotStarted struct{ reason string }
+
+func (e errNotStarted) Error() string { return e.reason }
+
+func (l *Lab) run(ctx context.Context, domain string, c Command, stdio [3]*os.File) (int, error) {
+	conn, err := dialControl(l.Domain(domain))
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	req := controlRequest{Op: "exec", Argv: c.Args, Env: domainEnv(domain, c.Env)}
+	if err := sendControl(conn, req, stdio[:]...); err != nil {
+		return 0, fmt.Errorf("domain %s: %w", domain, err)
+	}
+	var started controlReply
+	if _, err := receiveControl(conn, &started); err != nil {
+		return 0, fmt.Errorf("domain %s: %w", domain, err)
+	}
+	if started.Error != "" {
+		return 127, errNotStarted{started.Error}
+	}
+	exited := make(chan controlReply, 1)
+	failed := make(chan error, 1)
+	go func() {
+		var rep controlReply
+		if _, err := receiveControl(conn, &rep); err != nil || rep.Exit == nil {
+			failed <- fmt.Errorf("domain %s: lost the command (%v)", domain, err)
+			return
+		}
+		exited <- rep
+	}()
+	for {
+		select {
+		case rep := <-exited:
+			return *rep.Exit, nil
+		case err := <-failed:
+			return 0, err
+		case sig := <-c.Signals:
+			if s, ok := sig.(syscall.Signal); ok {
+				_ = sendControl(conn, controlRequest{Op: "signal", Signal: int(s)})
+			}
+		case <-ctx.Done():
+			return 0, ctx.Err() // closing conn makes the init kill the command
+		}
+	}
+}
+
+// connectStdio turns the command's stdio into files to pass. Once the
+// command has exited, wait ends the copying: it stops feeding stdin and
+// waits for the output pipes to drain, at most a few seconds (a process the
+// command left behind may hold them open).
+func connectStdio(stdin io.Reader, stdout, stderr io.Writer) (files [3]*os.File, wait func() error, err error) {
+	var (
+		outputs  sync.WaitGroup
+		mu       sync.Mutex
+		copyErr  error
+		ourEnds  []*os.File
+		stdinEnd *os.File
+	)
+	fail := func(err error) ([3]*os.File, func() error, error) {
+		closeAll(files[:])
+		closeAll(ourEnds)
+		return [3]*os.File{}, nil, err
+	}
+	for i, stream := range []any{stdin, stdout, stderr} {
+		if f, ok := stream.(*os.File); ok && f == nil {
+			stream = nil
+		} else if ok {
+			// A dup, so that closing ours never closes the caller's.
+			fd, err := syscall.Dup(int(f.Fd()))
+			if err != nil {
+				return fail(err)
+			}
+			files[i] = os.NewFile(uintptr(fd), f.Name())
+			continue
+		}
+		if stream == nil {
+			flag := os.O_RDONLY
+			if i > 0 {
+				flag = os.O_WRONLY
+			}
+			if files[i], err = os.OpenFile(os.DevNull, flag, 0); err != nil {
+				return fail(err)
+			}
+			continue
+		}
+		r, w, err := os.Pipe()
+		if err != nil {
+			return fail(err)
+		}
+		if i == 0 {
+			files[i], stdinEnd = r, w
+			ourEnds = append(ourEnds, w)
+			go func() {
+				_, _ = io.Copy(w, stream.(io.Reader)) // the command may stop reading early
+				w.Close()
+			}()
+			continue
+		}
+		files[i] = w
+		ourEnds = append(ourEnds, r)
+		outputs.Go(func() {
+			_, err := io.Copy(stream.(io.Writer), r)
+			mu.Lock()
+			if copyErr == nil && !errors.Is(err, os.ErrClosed) {
+				copyErr = err
+			}
+			mu.Unlock()
+		})
+	}
+	return files, func() error {
+		if stdinEnd != nil {
+			stdinEnd.Close()
+		}
+		drained := make(chan struct{})
+		go func() { outputs.Wait(); close(drained) }()
+		select {
+		case <-drained:
+		case <-time.After(5 * time.Second):
+		}
+		closeAll(ourEnds)
+		outputs.Wait()
+		return copyErr
+	}, nil
+}
+
+// Exec runs args in the domain with stdin (nil: empty) and returns what it
+// wrote and its exit status; see Run.
+func (l *Lab) Exec(ctx context.Context, domain string, stdin io.Reader, args ...string) (stdout, stderr []byte, exit int, err error) {
+	var out, errOut bytes.Buffer
+	exit, err = l.Run(ctx, domain, Command{Args: args, Stdin: stdin, Stdout: &out, Stderr: &errOut})
+	return out.Bytes(), errOut.Bytes(), exit, err
+}
+
+// mustRun runs args in the domain for the lab's own setup: anything but
+// exit 0 is an error quoting the command's output.
+func (l *Lab) mustRun(ctx context.Context, domain string, args ...string) error {
+	out, errOut, code, err := l.Exec(ctx, domain, nil, args...)
+	if err == nil && code != 0 {
+		err = fmt.Errorf("exit %d\n%s%s", code, out, errOut)
+	}
+	if err != nil {
+		return fmt.Errorf("domain %s: %s: %w", domain, strings.Join(args, " "), err)
+	}
+	return nil
+}

@@ -1,0 +1,112 @@
+package lab
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// Status describes a lab for `pedos-lab status`.
+type Status struct {
+	Dir       string         `json:"dir"`
+	Running   bool           `json:"running"`
+	UpdateVM  string         `json:"updatevm"`
+	MirrorURL string         `json:"mirror_url"`
+	Domains   []DomainStatus `json:"domains"`
+	// Sockets are the qrexec sockets on the host, below DIR/qrexec.
+	Sockets []string `json:"qrexec_sockets"`
+	// Revision is the mirror's current revision; Snapshots map names to
+	// revision numbers.
+	Revision  int            `json:"revision"`
+	Snapshots map[string]int `json:"snapshots"`
+}
+
+// DomainStatus is one domain: its init and everything running in it.
+type DomainStatus struct {
+	Name      string        `json:"name"`
+	Running   bool          `json:"running"`
+	Root      string        `json:"root"`
+	Init      Process       `json:"init"`
+	Processes []ProcessInfo `json:"processes"`
+}
+
+// ProcessInfo is a process in a domain.
+type ProcessInfo struct {
+	PID     int    `json:"pid"` // host pid
+	Command string `json:"command"`
+}
+
+// GetStatus reads the lab in dir.
+func GetStatus(dir string) (Status, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return Status{}, err
+	}
+	s, err := loadState(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return Status{}, fmt.Errorf("%s is not a lab directory (no %s)", dir, stateFile)
+	}
+	if err != nil {
+		return Status{}, err
+	}
+	l := &Lab{Layout: Layout{Dir: dir}, State: s}
+	st := Status{Dir: dir, Running: s.running(), UpdateVM: s.UpdateVM, MirrorURL: l.MirrorURL() + "repo/current/",
+		Snapshots: map[string]int{}}
+	for _, dom := range l.domains() {
+		ds := DomainStatus{Name: dom.name, Root: l.Root(dom.name)}
+		if d, ok := s.Domains[dom.name]; ok {
+			ds.Init, ds.Running = d.Init, d.Init.Alive()
+			if ds.Running {
+				for _, pid := range processesInNamespace("pid", d.PIDNamespace) {
+					cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+					ds.Processes = append(ds.Processes, ProcessInfo{PID: pid,
+						Command: strings.TrimSpace(strings.ReplaceAll(string(cmdline), "\x00", " "))})
+				}
+			}
+		}
+		st.Domains = append(st.Domains, ds)
+	}
+	st.Sockets, _ = filepath.Glob(filepath.Join(l.qrexecDir(), "*", "*.sock"))
+	st.Revision, _ = l.currentRevision()
+	links, _ := os.ReadDir(filepath.Join(l.repoDir(), snapshotsDir))
+	for _, e := range links {
+		if target, err := os.Readlink(filepath.Join(l.repoDir(), snapshotsDir, e.Name())); err == nil {
+			var n int
+			fmt.Sscanf(filepath.Base(target), "%d", &n)
+			st.Snapshots[e.Name()] = n
+		}
+	}
+	return st, nil
+}
+
+// Print writes the status for people.
+func (st Status) Print(w io.Writer) {
+	state := "down"
+	if st.Running {
+		state = "up"
+	}
+	fmt.Fprintf(w, "lab %s: %s (UpdateVM %s)\n", st.Dir, state, st.UpdateVM)
+	var snaps []string
+	for name, n := range st.Snapshots {
+		snaps = append(snaps, fmt.Sprintf("%s=%s", name, revisionName(n)))
+	}
+	sort.Strings(snaps)
+	fmt.Fprintf(w, "mirror: %s (revision %s; snapshots: %s)\n", st.MirrorURL, revisionName(st.Revision), strings.Join(snaps, " "))
+	for _, d := range st.Domains {
+		state := "stopped"
+		if d.Running {
+			state = fmt.Sprintf("running, init pid %d", d.Init.PID)
+		}
+		fmt.Fprintf(w, "domain %s: %s; root %s\n", d.Name, state, d.Root)
+		for _, p := range d.Processes {
+			fmt.Fprintf(w, "  %7d  %s\n", p.PID, p.Command)
+		}
+	}
+	for _, s := range st.Sockets {
+		fmt.Fprintf(w, "qrexec socket: %s\n", s)
+	}
+}
