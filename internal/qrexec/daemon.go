@@ -134,7 +134,11 @@ func (d *Daemon) ServeCall(conn Conn, domain string) {
 
 // relay forwards an allowed call to the target's agent; after the agent
 // accepts, bytes are copied both ways unchanged (the caller's and the
-// agent's decoders check them) and the first side to finish ends the call.
+// agent's decoders check them). The call ends when the agent closes, having
+// sent the exit status. If the caller leaves first, the agent sees EOF and
+// ends the service; an agent that then does not close within
+// RequestTimeout is cut off, so a misbehaving target cannot hold the
+// caller's call slot (C6).
 func (d *Daemon) relay(conn Conn, target string, req Request, log *slog.Logger) {
 	agent, err := Dial(AgentAddress(d.Domains, d.SockDir, target))
 	if err != nil {
@@ -160,14 +164,34 @@ func (d *Daemon) relay(conn Conn, target string, req Request, log *slog.Logger) 
 	}
 	conn.SetDeadline(time.Time{})
 	agent.SetDeadline(time.Time{})
-	done := make(chan struct{}, 2)
-	copyThenSignal := func(dst io.Writer, src io.Reader) {
-		io.CopyBuffer(dst, src, make([]byte, headerLen+MaxDataLen))
-		done <- struct{}{}
+	callerDone, agentDone := make(chan struct{}), make(chan struct{})
+	go func() {
+		io.CopyBuffer(agent, conn, make([]byte, headerLen+MaxDataLen))
+		closeWrite(agent)
+		close(callerDone)
+	}()
+	go func() {
+		io.CopyBuffer(conn, agent, make([]byte, headerLen+MaxDataLen))
+		close(agentDone)
+	}()
+	select {
+	case <-agentDone:
+	case <-callerDone:
+		select {
+		case <-agentDone:
+		case <-time.After(d.RequestTimeout):
+			log.Warn("the target did not end the call after the caller left; cut off")
+		}
 	}
-	go copyThenSignal(agent, conn)
-	go copyThenSignal(conn, agent)
-	<-done
+}
+
+// closeWrite half-closes conn: the peer reads EOF but may still send.
+func closeWrite(conn Conn) {
+	if c, ok := conn.(interface{ CloseWrite() error }); ok {
+		c.CloseWrite()
+		return
+	}
+	conn.Close()
 }
 
 // AgentAddress is where the named domain's agent listens: its agent= in the

@@ -132,20 +132,27 @@ func serveProcess(conn Conn, cmd *exec.Cmd, sendStderr bool, log *slog.Logger) {
 	stdin, err1 := cmd.StdinPipe()
 	stdout, err2 := cmd.StdoutPipe()
 	stderr, err3 := cmd.StderrPipe()
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	// Its own process group, so that a kill also reaches the children that
+	// hold its stdout (C7).
+	cmd.SysProcAttr.Setpgid = true
 	if err := errors.Join(err1, err2, err3, cmd.Start()); err != nil {
 		log.Error("cannot start", "program", cmd.Path, "err", err)
 		refuse(conn, ExitFailure)
 		return
 	}
+	kill := func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	out := &messageWriter{w: conn}
 	if err := out.send(MsgAccept, nil); err != nil {
-		cmd.Process.Kill()
+		kill()
 	}
 	done := make(chan struct{})
 	go func() {
 		if err := receiveStdin(conn, stdin, done); err != nil {
 			log.Warn("call ended by the caller", "err", err)
-			cmd.Process.Kill()
+			kill()
 		}
 	}()
 	var pumps sync.WaitGroup

@@ -135,9 +135,13 @@ func (c *pipeConn) SetDeadline(t time.Time) error {
 	return err
 }
 
+// CloseWrite closes the pipe towards the peer, which then reads EOF.
+func (c *pipeConn) CloseWrite() error { return c.w.Close() }
+
 // Close closes both pipes and, for a child, ends it: the call is over.
 func (c *pipeConn) Close() error {
-	err := errors.Join(c.r.Close(), c.w.Close())
+	err := c.r.Close()
+	c.w.Close() // possibly closed by CloseWrite already
 	if c.child != nil {
 		syscall.Kill(-c.child.Process.Pid, syscall.SIGKILL)
 		c.child.Wait()

@@ -1,0 +1,221 @@
+package qrexec_test
+
+import (
+	"io"
+	"net"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"pedos.dev/updates/internal/qrexec"
+	"pedos.dev/updates/internal/testbin"
+)
+
+// The attacks of threats.md "Calls and sessions" against the real daemon on
+// Unix sockets, where a domain is known by the socket it uses.
+
+func (lab *testLab) callFrom(t *testing.T, domain, stdin string, args ...string) result {
+	t.Helper()
+	saved := lab.callerAddr
+	defer func() { lab.callerAddr = saved }()
+	lab.callerAddr = filepath.Join(lab.sockDir, domain, "daemon.sock")
+	return lab.call(t, stdin, args...)
+}
+
+func TestC1ReceiveUpdatesOnlyFromTheUpdateVM(t *testing.T) {
+	lab := newTestLab(t, transports[0])
+	writeFile(t, filepath.Join(lab.serviceDirs["dom0"], "PedOS.ReceiveUpdates"), "#!/bin/sh\necho received from $QREXEC_REMOTE_DOMAIN\n", 0o755)
+	lab.setPolicy(t, "PedOS.ReceiveUpdates * vm2 dom0 allow\nPedOS.ReceiveUpdates * @anyvm @anyvm deny\n")
+	if got := lab.callFrom(t, "vm2", "", "dom0", "PedOS.ReceiveUpdates+0123"); got.code != 0 || got.stdout != "received from vm2\n" {
+		t.Errorf("the UpdateVM's call: %+v", got)
+	}
+	// vm1 claims to be vm2 in its environment: the daemon knows it by its socket.
+	if got := lab.callFrom(t, "vm1", "", "dom0", "PedOS.ReceiveUpdates+0123"); got.code != qrexec.ExitRefused || got.stdout != "" {
+		t.Errorf("another domain's call: %+v", got)
+	}
+	// ... or in the request itself: a call naming a source is invalid.
+	conn := dialRaw(t, lab, "vm1")
+	err := qrexec.Start(conn, qrexec.MsgCall, qrexec.Request{Source: "vm2", Target: "dom0", Service: "PedOS.ReceiveUpdates"})
+	if refused, ok := err.(*qrexec.RefusedError); !ok || refused.Code != qrexec.ExitRefused {
+		t.Errorf("call claiming source vm2: %v", err)
+	}
+	if log := lab.log(t, "dom0"); !strings.Contains(log, `msg="call denied" domain=vm1`) {
+		t.Errorf("denied call not logged:\n%s", log)
+	}
+}
+
+func TestC4BadNamesRefusedBeforePolicy(t *testing.T) {
+	lab := newTestLab(t, transports[0])
+	for _, c := range [][2]string{
+		{"dom0", "a;rm -rf /"},
+		{"dom0", "$(id)"},
+		{"dom0", "test.Echo+`id`"},
+		{"dom0", "test.Echo+../../bin/sh"},
+		{"dom0", ".."},
+		{"dom0", strings.Repeat("s", 65)},
+		{"dom0", "test.Echo+" + strings.Repeat("a", 65)},
+		{"../vm2", "test.Echo"},
+		{"@anyvm", "test.Echo"},
+	} {
+		if got := lab.call(t, "", c[0], c[1]); got.code != qrexec.ExitRefused || got.stdout != "" {
+			t.Errorf("%q to %q: %+v", c[1], c[0], got)
+		}
+	}
+	if n := strings.Count(lab.log(t, "dom0"), "invalid request refused"); n != 9 {
+		t.Errorf("%d refusals logged, want 9", n)
+	}
+}
+
+func TestC5PolicySyntaxErrorFailsClosed(t *testing.T) {
+	lab := newTestLab(t, transports[0])
+	lab.setPolicy(t, testPolicy+"test.Echo * @anyvm dom0 alow\n")
+	for _, target := range []string{"dom0", "vm2"} {
+		if got := lab.call(t, "x", target, "test.Echo"); got.code != qrexec.ExitRefused || got.stdout != "" {
+			t.Errorf("to %s with a broken policy: %+v", target, got)
+		}
+	}
+	if log := lab.log(t, "dom0"); !strings.Contains(log, "50-test.policy:6") {
+		t.Errorf("the policy error does not name the file and line:\n%s", log)
+	}
+	eval := exec.Command(testbin.Path(t, "pedos-policy-eval"), "--policy-dir", lab.policyDir, "--domains", lab.domainsFile, "vm1", "dom0", "test.Echo")
+	if got := run(t, eval, ""); got.code != 2 || !strings.Contains(got.stderr, "50-test.policy:6") {
+		t.Errorf("pedos-policy-eval on a broken policy: %+v", got)
+	}
+	// Fixed, it applies at the next call, without a restart.
+	lab.setPolicy(t, testPolicy)
+	if got := lab.call(t, "x", "dom0", "test.Echo"); got.code != 0 || got.stdout != "x" {
+		t.Errorf("after the fix: %+v", got)
+	}
+	eval = exec.Command(testbin.Path(t, "pedos-policy-eval"), "--policy-dir", lab.policyDir, "--domains", lab.domainsFile, "vm1", "vm2", "test.Echo+a")
+	if got := run(t, eval, ""); got.code != 0 || got.stdout != "allow target=vm2\n" {
+		t.Errorf("pedos-policy-eval: %+v", got)
+	}
+}
+
+// TestC6FloodAndHalfOpenRequests: one domain holding every call slot with
+// requests it never finishes, or sending garbage, cannot stop another
+// domain's calls; its stuck requests end at the request deadline.
+func TestC6FloodAndHalfOpenRequests(t *testing.T) {
+	dir := t.TempDir()
+	lab := newTestLabWithDaemon(t, dir, "--max-calls", "3", "--request-timeout", "1s")
+	var halfOpen []net.Conn
+	for range 3 {
+		c := dialRawNet(t, lab, "vm1")
+		// The daemon's hello shows the request holds a call slot.
+		if _, err := io.ReadFull(c, make([]byte, 12)); err != nil {
+			t.Fatal(err)
+		}
+		halfOpen = append(halfOpen, c)
+	}
+	// The fourth is dropped at once: no hello, just EOF.
+	over := dialRawNet(t, lab, "vm1")
+	if n, err := io.Copy(io.Discard, over); n != 0 || err != nil {
+		t.Errorf("over the cap: read %d bytes, %v", n, err)
+	}
+	if got := lab.callFrom(t, "vm2", "still served", "dom0", "test.Echo"); got.code != 0 || got.stdout != "still served" {
+		t.Errorf("vm2 while vm1 floods: %+v", got)
+	}
+	// The half-open requests are cut at the deadline (after the hello).
+	for _, c := range halfOpen {
+		c.SetDeadline(time.Now().Add(30 * time.Second))
+		if _, err := io.ReadAll(c); err != nil {
+			t.Errorf("half-open request not closed by the daemon: %v", err)
+		}
+	}
+	if got := lab.callFrom(t, "vm1", "again", "dom0", "test.Echo"); got.code != 0 || got.stdout != "again" {
+		t.Errorf("vm1 after its stuck requests ended: %+v", got)
+	}
+	// Garbage and oversized messages end the connection, logged.
+	for _, garbage := range [][]byte{
+		append(message(qrexec.MsgHello, []byte{1, 0, 0, 0}), message(99, nil)...),
+		append(message(qrexec.MsgHello, []byte{1, 0, 0, 0}), 2, 0, 0, 0, 0xff, 0xff, 0xff, 0x7f),
+		message(qrexec.MsgHello, []byte{7, 0, 0, 0}),
+	} {
+		c := dialRawNet(t, lab, "vm1")
+		c.Write(garbage)
+		c.SetDeadline(time.Now().Add(30 * time.Second))
+		if _, err := io.ReadAll(c); err != nil {
+			t.Errorf("garbage %x: connection not closed: %v", garbage, err)
+		}
+	}
+	log := lab.log(t, "dom0")
+	for _, want := range []string{"too many calls in progress", "request phase failed", "unknown message type 99", "protocol version 7"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %q:\n%s", want, log)
+		}
+	}
+}
+
+// newTestLabWithDaemon is a Unix-socket lab whose daemon gets extra flags.
+func newTestLabWithDaemon(t *testing.T, _ string, flags ...string) *testLab {
+	tr := transport{"unix", noSettings, func(t *testing.T, lab *testLab) { lab.startUnixDaemon(t, flags...) }}
+	return newTestLab(t, tr)
+}
+
+// TestC7DeadlineOnDom0Calls: dom0's call to a domain that never answers ends
+// at the caller's deadline, and the command in the domain is killed.
+func TestC7DeadlineOnDom0Calls(t *testing.T) {
+	lab := newTestLab(t, transports[0])
+	got := lab.runInVM2(t, "", "--timeout", "300ms", "vm2", "sleep 60")
+	if got.code != qrexec.ExitFailure || !strings.Contains(got.stderr, "abandoned") {
+		t.Errorf("pedos-run --timeout: %+v", got)
+	}
+	// The agent notices the caller left and kills the command.
+	waitForLog(t, lab, "vm2", `command="sleep 60" status=137`)
+}
+
+// TestAgentTakesOnlyDom0Requests: the agent refuses a domain-style call.
+func TestAgentTakesOnlyDom0Requests(t *testing.T) {
+	lab := newTestLab(t, transports[0])
+	conn, err := qrexec.Dial(filepath.Join(lab.sockDir, "vm2", "agent.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	err = qrexec.Start(conn, qrexec.MsgCall, qrexec.Request{Target: "vm2", Service: "test.Echo"})
+	if err == nil {
+		t.Error("the agent accepted a call message")
+	}
+}
+
+func dialRawNet(t *testing.T, lab *testLab, domain string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("unix", filepath.Join(lab.sockDir, domain, "daemon.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func dialRaw(t *testing.T, lab *testLab, domain string) qrexec.Conn {
+	return dialRawNet(t, lab, domain)
+}
+
+// TestCallerLeavesRelayedCall: when a domain's caller goes away, the
+// relayed service in the target is ended, not left running.
+func TestCallerLeavesRelayedCall(t *testing.T) {
+	lab := newTestLab(t, transports[0])
+	cmd := exec.Command(testbin.Path(t, "qrexec-client-vm"), "vm2", "test.Sleep")
+	cmd.Env = append(cmd.Environ(), "PEDOS_QREXEC_SOCKET="+lab.callerAddr)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitForLog(t, lab, "dom0", `msg="call allowed" domain=vm1 service=test.Sleep`)
+	cmd.Process.Kill()
+	cmd.Wait()
+	waitForLog(t, lab, "vm2", `service=test.Sleep argument="" status=137`)
+}
+
+func waitForLog(t *testing.T, lab *testLab, domain, want string) {
+	t.Helper()
+	for range 200 {
+		if strings.Contains(lab.log(t, domain), want) {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s's log never showed %q:\n%s", domain, want, lab.log(t, domain))
+}
