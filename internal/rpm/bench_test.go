@@ -151,4 +151,3 @@ func firstError(verdicts map[string]error) error {
 	}
 	return nil
 }
-
