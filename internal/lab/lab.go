@@ -53,7 +53,8 @@ type Options struct {
 	// UpdateVM is the UpdateVM's name (default sys-firewall).
 	UpdateVM string
 	// BinDir holds the project's built programs, copied into the domains
-	// (default: $PEDOS_BIN, else the directory of the running program).
+	// (default: $PEDOS_BIN, else the directory the lab used last time, else
+	// that of the running program).
 	// It must hold pedos-lab itself, which runs each domain's init, unless
 	// the running program is pedos-lab.
 	BinDir string
@@ -139,6 +140,9 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 			return nil, fmt.Errorf("lab %s was made with UpdateVM %q, not %q", dir, old.UpdateVM, opts.UpdateVM)
 		}
 		opts.UpdateVM = old.UpdateVM
+		if opts.BinDir == "" && os.Getenv("PEDOS_BIN") == "" {
+			opts.BinDir = old.BinDir
+		}
 		if old.running() {
 			logf("lab %s is already up", dir)
 			l.State = old
@@ -162,7 +166,7 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 	if err != nil {
 		return nil, err
 	}
-	l.State = &State{Version: 1, UpdateVM: opts.UpdateVM, Domains: map[string]*DomainState{},
+	l.State = &State{Version: 1, UpdateVM: opts.UpdateVM, BinDir: bin, Domains: map[string]*DomainState{},
 		MirrorAddr: mirrorAddr, UpdateVMAddr: updateVMAddr}
 	if err := l.up(ctx, opts, bin, logf); err != nil {
 		if derr := l.downLocked(l.State); derr != nil {

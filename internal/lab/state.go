@@ -21,6 +21,9 @@ const stateFile = "lab.json"
 type State struct {
 	Version  int    `json:"version"`
 	UpdateVM string `json:"updatevm"`
+	// BinDir is where the programs came from; the next Up reuses it
+	// unless told otherwise.
+	BinDir string `json:"bin_dir"`
 	// Domains maps a domain name to its running processes.
 	Domains map[string]*DomainState `json:"domains"`
 	// MirrorAddr and UpdateVMAddr are the two ends of the veth link.

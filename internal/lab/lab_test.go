@@ -1,0 +1,394 @@
+package lab_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"pedos.dev/updates/internal/lab"
+	"pedos.dev/updates/internal/testbin"
+)
+
+// labPrograms are the programs the lab tests need in the domains.
+var labPrograms = []string{"pedos-lab", "qrexec-daemon", "qrexec-agent", "qrexec-client-vm", "pedos-run", "qrexec-client"}
+
+// startLab brings a lab up in a fresh directory and takes it down at the
+// end of the test; it skips, saying why, where a lab cannot run.
+func startLab(t *testing.T) *lab.Lab {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("the lab needs root (namespaces, veth, overlayfs)")
+	}
+	var bin string
+	for _, name := range labPrograms {
+		bin = filepath.Dir(testbin.Path(t, name))
+	}
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	l, err := lab.Up(ctx, lab.Options{Dir: dir, BinDir: bin})
+	if err != nil && strings.Contains(err.Error(), "cannot run a lab") {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := l.Down(); err != nil {
+			t.Error(err)
+		}
+	})
+	return l
+}
+
+// run runs args in a domain and returns stdout, failing the test on a
+// non-zero exit.
+func run(t *testing.T, l *lab.Lab, domain string, args ...string) string {
+	t.Helper()
+	out, errOut, code, err := l.Exec(context.Background(), domain, nil, args...)
+	if err != nil || code != 0 {
+		t.Fatalf("%s: %q: exit %d, %v\n%s%s", domain, args, code, err, out, errOut)
+	}
+	return string(out)
+}
+
+func TestLab(t *testing.T) {
+	linksBefore := hostLinks(t)
+	l := startLab(t)
+	vm := l.UpdateVM()
+
+	t.Run("dom0 has no network", func(t *testing.T) {
+		links := run(t, l, lab.Dom0, "ip", "-o", "link")
+		if n := strings.Count(links, "\n"); n != 1 || !strings.Contains(links, "lo:") || !strings.Contains(links, "state DOWN") {
+			t.Errorf("dom0's links: want only lo, down; got\n%s", links)
+		}
+		host := hostListener(t)
+		for _, addr := range []string{"198.18.0.1:80", "127.0.0.1:80", host} {
+			script := fmt.Sprintf("exec 3<>/dev/tcp/%s/%s", strings.Split(addr, ":")[0], strings.Split(addr, ":")[1])
+			if _, errOut, code, err := l.Exec(context.Background(), lab.Dom0, nil, "bash", "-c", script); err != nil || code == 0 {
+				t.Errorf("dom0 connected to %s (exit %d, %v)", addr, code, err)
+			} else if !strings.Contains(string(errOut), "unreachable") {
+				t.Errorf("dom0 connecting to %s: %s", addr, errOut)
+			}
+		}
+	})
+
+	t.Run("the UpdateVM reaches the mirror and nothing else", func(t *testing.T) {
+		page := run(t, l, vm, "bash", "-c",
+			`exec 3<>/dev/tcp/198.18.0.1/80; printf 'GET /repo/current/repodata/repomd.xml HTTP/1.0\r\n\r\n' >&3; cat <&3`)
+		if !strings.Contains(page, "200 OK") || !strings.Contains(page, "<repomd") {
+			t.Errorf("fetching repomd.xml from the mirror:\n%s", page)
+		}
+		host := strings.Split(hostListener(t), ":")
+		if _, _, code, _ := l.Exec(context.Background(), vm, nil, "bash", "-c", "exec 3<>/dev/tcp/"+host[0]+"/"+host[1]); code == 0 {
+			t.Errorf("the UpdateVM reached the host at %s", host)
+		}
+	})
+
+	t.Run("each domain sees its own files", func(t *testing.T) {
+		conf := run(t, l, lab.Dom0, "cat", "/etc/pedos/updates.conf")
+		for _, want := range []string{"updatevm = " + vm, "installroot = /", "repo.pedos-lab.metadata_key = " + lab.PublisherKeyFile} {
+			if !strings.Contains(conf, want) {
+				t.Errorf("dom0's updates.conf lacks %q:\n%s", want, conf)
+			}
+		}
+		if err := os.WriteFile(filepath.Join(l.Root(vm), "var/lib/PedOS/marker"), []byte("vm"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if got := run(t, l, vm, "cat", "/var/lib/PedOS/marker"); got != "vm" {
+			t.Errorf("the UpdateVM's marker: %q", got)
+		}
+		for _, path := range []string{"/var/lib/PedOS/marker", lab.ProgramsDir + "/qrexec-agent", l.Dir} {
+			if _, _, code, _ := l.Exec(context.Background(), lab.Dom0, nil, "test", "-e", path); code == 0 {
+				t.Errorf("dom0 sees %s", path)
+			}
+		}
+		if _, _, code, _ := l.Exec(context.Background(), vm, nil, "test", "-e", "/etc/pedos/updates.conf"); code == 0 {
+			t.Error("the UpdateVM sees dom0's updates.conf")
+		}
+		if got := run(t, l, lab.Dom0, "rpm", "-q", "hello", "libfoo"); got != "hello-1.0-1.noarch\nlibfoo-1.0-1.noarch\n" {
+			t.Errorf("dom0's base packages: %q", got)
+		}
+		if got := run(t, l, lab.Dom0, "rpm", "-q", "gpg-pubkey"); !strings.HasPrefix(got, "gpg-pubkey-") {
+			t.Errorf("dom0's rpm database holds no publisher key: %q", got)
+		}
+	})
+
+	t.Run("exec passes stdio, exit codes and cancellation", func(t *testing.T) {
+		out, errOut, code, err := l.Exec(context.Background(), lab.Dom0, strings.NewReader("in\n"), "sh", "-c", "cat; echo err >&2; exit 7")
+		if err != nil || code != 7 || string(out) != "in\n" || string(errOut) != "err\n" {
+			t.Errorf("got %q %q exit %d, %v", out, errOut, code, err)
+		}
+		if _, _, code, _ := l.Exec(context.Background(), lab.Dom0, nil, "sh", "-c", "kill -9 $$"); code != 128+9 {
+			t.Errorf("killed by SIGKILL: exit %d, want 137", code)
+		}
+		if _, errOut, code, _ := l.Exec(context.Background(), lab.Dom0, nil, "no-such-program"); code != 127 || len(errOut) == 0 {
+			t.Errorf("missing program: exit %d, %q", code, errOut)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		if _, _, _, err := l.Exec(ctx, vm, nil, "sleep", "1000"); err == nil {
+			t.Error("a cancelled exec returned no error")
+		}
+		waitFor(t, "the cancelled sleep to end", func() bool {
+			_, _, code, _ := l.Exec(context.Background(), vm, nil, "pgrep", "-x", "sleep")
+			return code == 1
+		})
+	})
+
+	t.Run("qrexec with the shipped policy", func(t *testing.T) {
+		if got := run(t, l, lab.Dom0, "pedos-run", vm, "hostname"); got != vm+"\n" {
+			t.Errorf("pedos-run %s hostname: %q", vm, got)
+		}
+		_, _, code, _ := l.Exec(context.Background(), vm, nil, "qrexec-client-vm", "dom0", "PedOS.Other")
+		if code != 126 {
+			t.Errorf("a call the policy does not allow: exit %d, want 126", code)
+		}
+		_, _, code, _ = l.Exec(context.Background(), vm, nil, "qrexec-client-vm", "dom0", lab.ReceiveUpdatesService+"+x")
+		if code == 126 || code == 125 {
+			t.Errorf("%s from the UpdateVM: exit %d, the policy should allow it", lab.ReceiveUpdatesService, code)
+		}
+	})
+
+	t.Run("publish then dnf --downloadonly in the UpdateVM fetches exactly the new packages", func(t *testing.T) {
+		rev, err := l.Publish(lab.PublishOptions{Specs: []string{"hello-1.1-1 requires=libfoo>=2.0", "libfoo-2.0-1", "unrelated-1-1"}, Snapshot: "second"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rev.Number != 2 || len(rev.Added) != 3 {
+			t.Errorf("revision %+v", rev)
+		}
+		got := downloadUpdates(t, l)
+		if want := []string{"hello-1.1-1.noarch.rpm", "libfoo-2.0-1.noarch.rpm"}; !slices.Equal(got, want) {
+			t.Errorf("downloaded %q, want %q", got, want)
+		}
+		// dom0's strict check (verify.md §1) accepts what the lab signs.
+		pkg := filepath.Join(l.Root(vm), lab.UpdateVMInstallRoot, "packages", got[0])
+		checkInDom0(t, l, pkg, true)
+		for _, path := range []string{"repo/snapshots/second/repodata/repomd.xml.asc", "repo/snapshots/base/packages/hello-1.0-1.noarch.rpm"} {
+			if _, err := os.Stat(filepath.Join(l.Dir, "mirror/www", path)); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+
+	t.Run("publish with another key", func(t *testing.T) {
+		rev, err := l.Publish(lab.PublishOptions{Specs: []string{"evil-1-1 post=fail"}, Key: "attacker"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkInDom0(t, l, filepath.Join(l.Dir, "mirror/www", rev.Path, "packages/evil-1-1.noarch.rpm"), false)
+	})
+
+	t.Run("the command line", func(t *testing.T) {
+		cli := testbin.Path(t, "pedos-lab")
+		cmd := exec.Command(cli, "exec", "--dir", l.Dir, "-e", "X=y", vm, "--", "sh", "-c", "cat; echo $X; exit 3")
+		cmd.Stdin = strings.NewReader("in\n")
+		out, err := cmd.Output()
+		if cmd.ProcessState.ExitCode() != 3 || string(out) != "in\ny\n" {
+			t.Errorf("pedos-lab exec: exit %d, %q, %v", cmd.ProcessState.ExitCode(), out, err)
+		}
+		out, err = exec.Command(cli, "status", "--dir", l.Dir, "--json").Output()
+		var st lab.Status
+		if err == nil {
+			err = json.Unmarshal(out, &st)
+		}
+		if err != nil || !st.Running || st.Revision != 3 || st.Snapshots["second"] != 2 || len(st.Sockets) != 2 {
+			t.Errorf("pedos-lab status --json: %v\n%s", err, out)
+		}
+	})
+
+	t.Run("up twice is idempotent", func(t *testing.T) {
+		again, err := lab.Up(context.Background(), lab.Options{Dir: l.Dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, d := range l.State.Domains {
+			if again.State.Domains[name].Init != d.Init {
+				t.Errorf("domain %s: init %+v became %+v", name, d.Init, again.State.Domains[name].Init)
+			}
+		}
+	})
+
+	t.Run("down after a crash leaves nothing", func(t *testing.T) {
+		st, err := lab.GetStatus(l.Dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pids []int
+		for _, d := range st.Domains {
+			for _, p := range d.Processes {
+				pids = append(pids, p.PID)
+			}
+		}
+		// The gpg-agent dnf started in the UpdateVM for repo_gpgcheck is
+		// among them: down must end it too (notes/real-tools.md).
+		if !slices.ContainsFunc(st.Domains, func(d lab.DomainStatus) bool {
+			return slices.ContainsFunc(d.Processes, func(p lab.ProcessInfo) bool { return strings.HasPrefix(p.Command, "gpg-agent") })
+		}) {
+			t.Error("no gpg-agent in the lab: the test no longer shows that down ends them")
+		}
+		mirror := l.State.Domains[lab.Mirror].Init.PID
+		if err := syscall.Kill(mirror, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Down(); err != nil {
+			t.Fatal(err)
+		}
+		for _, pid := range pids {
+			if err := syscall.Kill(pid, 0); err == nil {
+				cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+				t.Errorf("process %d (%q) of the lab still runs", pid, cmd)
+			}
+		}
+		if after := hostLinks(t); !slices.Equal(after, linksBefore) {
+			t.Errorf("host links changed: %q -> %q", linksBefore, after)
+		}
+		// The same directory comes up again, with dom0's packages kept.
+		again, err := lab.Up(context.Background(), lab.Options{Dir: l.Dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := run(t, again, lab.Dom0, "rpm", "-q", "hello"); got != "hello-1.0-1.noarch\n" {
+			t.Errorf("after down and up, dom0 has %q", got)
+		}
+	})
+}
+
+func TestUpWithoutRootSaysWhy(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run pedos-lab as another user")
+	}
+	// A copy that nobody may run (testbin's directory is private).
+	dir := t.TempDir()
+	for _, d := range []string{dir, filepath.Dir(dir)} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	program := filepath.Join(dir, "pedos-lab")
+	copyFile(t, testbin.Path(t, "pedos-lab"), program)
+	if err := os.Chmod(program, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(program, "up", "--dir", filepath.Join(dir, "lab"))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, _ := cmd.CombinedOutput()
+	if code := cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(string(out), "missing:") || !strings.Contains(string(out), "root:") {
+		t.Errorf("pedos-lab up as nobody: exit %d\n%s", code, out)
+	}
+}
+
+// downloadUpdates does what the update flow does in the UpdateVM (overview.md
+// steps 2-3): dom0's rpm database and repository configuration into the
+// fake installroot, then dnf --downloadonly; it returns the files fetched.
+func downloadUpdates(t *testing.T, l *lab.Lab) []string {
+	vm, root := l.UpdateVM(), lab.UpdateVMInstallRoot
+	db := run(t, l, lab.Dom0, "rpmdb", "--exportdb")
+	if _, errOut, code, err := l.Exec(context.Background(), vm, strings.NewReader(db), "rpmdb", "--root", root, "--importdb"); err != nil || code != 0 {
+		t.Fatalf("importing dom0's database: exit %d, %v: %s", code, err, errOut)
+	}
+	dom0, fake := l.Root(lab.Dom0), filepath.Join(l.Root(vm), root)
+	for _, path := range []string{"etc/yum.repos.d/pedos-lab.repo", "etc/dnf/dnf.conf", lab.PublisherKeyFile} {
+		copyFile(t, filepath.Join(dom0, path), filepath.Join(fake, path))
+	}
+	// dnf reads gpgkey= file URLs outside the installroot.
+	copyFile(t, filepath.Join(dom0, lab.PublisherKeyFile), filepath.Join(l.Root(vm), lab.PublisherKeyFile))
+	run(t, l, vm, "dnf", "--installroot="+root, "--config="+root+"/etc/dnf/dnf.conf",
+		"--setopt=reposdir="+root+"/etc/yum.repos.d", "--setopt=pedos-lab.repo_gpgcheck=1",
+		"--releasever=1", "-y", "-q", "--downloadonly", "--downloaddir="+root+"/packages", "upgrade")
+	entries, err := os.ReadDir(filepath.Join(fake, "packages"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+// checkInDom0 runs the strict rpmkeys check (verify.md §1) in dom0 against
+// its rpm database, which holds the publisher key only.
+func checkInDom0(t *testing.T, l *lab.Lab, pkg string, wantOK bool) {
+	t.Helper()
+	copyFile(t, pkg, filepath.Join(l.Root(lab.Dom0), "tmp/check.rpm"))
+	out, _, code, err := l.Exec(context.Background(), lab.Dom0, nil, "env", "LC_ALL=C", "rpmkeys", "-K",
+		"--define=_pkgverify_level all", "--define=_pkgverify_flags 0x0", "--", "/tmp/check.rpm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := code == 0 && string(out) == "/tmp/check.rpm: digests signatures OK\n"
+	if ok != wantOK {
+		t.Errorf("rpmkeys in dom0 on %s: exit %d %q; want accepted=%v", filepath.Base(pkg), code, out, wantOK)
+	}
+}
+
+func copyFile(t *testing.T, src, dst string) {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err == nil {
+		err = os.MkdirAll(filepath.Dir(dst), 0o755)
+	}
+	if err == nil {
+		err = os.WriteFile(dst, b, 0o644)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// hostListener listens on a host address other than loopback and returns it.
+func hostListener(t *testing.T) string {
+	t.Helper()
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs {
+		if ip, ok := a.(*net.IPNet); ok && ip.IP.To4() != nil && !ip.IP.IsLoopback() {
+			ln, err := net.Listen("tcp", ip.IP.String()+":0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { ln.Close() })
+			return ln.Addr().String()
+		}
+	}
+	t.Skip("the host has no non-loopback IPv4 address")
+	return ""
+}
+
+// hostLinks lists the host's network devices.
+func hostLinks(t *testing.T) []string {
+	t.Helper()
+	out, err := exec.Command("ip", "-o", "link").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if f := strings.Fields(line); len(f) > 1 {
+			names = append(names, f[1])
+		}
+	}
+	return names
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
