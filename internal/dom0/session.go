@@ -25,6 +25,8 @@ type Session struct {
 	Action         string   `json:"action"`
 	Packages       []string `json:"packages,omitempty"`
 	Excludes       []string `json:"excludes,omitempty"`
+	EnableRepos    []string `json:"enable_repos,omitempty"`
+	DisableRepos   []string `json:"disable_repos,omitempty"`
 	AllowDowngrade bool     `json:"allow_downgrade,omitempty"`
 }
 

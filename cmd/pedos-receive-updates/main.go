@@ -1,0 +1,97 @@
+// Command pedos-receive-updates is dom0's PedOS.ReceiveUpdates service: it
+// takes a delivery of packages from the UpdateVM, verifies it and publishes
+// it as the cached repository. See internal/dom0.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"pedos.dev/updates/internal/dom0"
+	"pedos.dev/updates/internal/pkgtool"
+)
+
+// buildTime is set by the Makefile (-X main.buildTime=RFC3339): the newest
+// time this program can vouch for, a floor for expiry checks.
+var buildTime string
+
+const usage = `usage: pedos-receive-updates [--root DIR] [--unpacker PATH] SESSION
+
+dom0's PedOS.ReceiveUpdates qrexec service. qrexec runs it with the calling
+domain in QREXEC_REMOTE_DOMAIN and the session id as its argument; the
+delivery (a qfile stream) arrives on stdin, and stdout carries only the
+unpacker's status. It refuses, before reading a byte, a caller that is not
+the UpdateVM of /etc/pedos/updates.conf or an id that is not the live
+session of a running pedos-dom0-update. Otherwise it unpacks the stream in a
+sandbox, verifies every package and the repository metadata, and publishes
+the new cached repository atomically, or changes nothing.
+
+The result (JSON) goes to /var/lib/PedOS/state/result.json for the waiting
+front end, and a record to /var/log/pedos/updates.log.
+
+options:
+  --root DIR       dom0's root prefix (tests; "" on a real host)
+  --unpacker PATH  qfile-dom0-unpacker (default: next to this program)
+
+example (as qrexec would run it):
+  QREXEC_REMOTE_DOMAIN=sys-firewall pedos-receive-updates 3f2a…e9 < stream
+`
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	fs := flag.NewFlagSet("pedos-receive-updates", flag.ContinueOnError)
+	fs.Usage = func() { fmt.Fprint(os.Stderr, usage) }
+	root := fs.String("root", "", "")
+	unpacker := fs.String("unpacker", "", "")
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		return 2
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return 2
+	}
+	if *unpacker == "" {
+		self, err := os.Executable()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "pedos-receive-updates: %v\n", err)
+			return 1
+		}
+		*unpacker = filepath.Join(filepath.Dir(self), "qfile-dom0-unpacker")
+	}
+	config, err := dom0.LoadConfig(*root)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "pedos-receive-updates: %v\n", err)
+		return 1
+	}
+	tools, err := pkgtool.NewTools()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "pedos-receive-updates: %v\n", err)
+		return 1
+	}
+	defer tools.Close()
+	built, _ := time.Parse(time.RFC3339, buildTime)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	r := &dom0.Receiver{Config: config, Unpacker: *unpacker, Tools: tools, Log: os.Stderr,
+		BuildTime: built, Now: time.Now}
+	err = r.Serve(ctx, os.Getenv("QREXEC_REMOTE_DOMAIN"), fs.Arg(0), os.Stdin, os.Stdout)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "pedos-receive-updates: %v\n", err)
+		if errors.Is(err, dom0.ErrRefused) {
+			return 126
+		}
+		return 1
+	}
+	fmt.Fprintln(os.Stderr, "pedos-receive-updates: delivery accepted and published")
+	return 0
+}

@@ -1,0 +1,453 @@
+package dom0
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"pedos.dev/updates/internal/pkgtool"
+	"pedos.dev/updates/internal/repometa"
+	"pedos.dev/updates/internal/rpm"
+	"pedos.dev/updates/internal/rpmver"
+)
+
+// StagingDir holds one private directory per delivery, written only by the
+// sandboxed unpacker.
+const StagingDir = "/var/lib/PedOS/staging"
+
+// Receiver is the PedOS.ReceiveUpdates service (overview.md step 5): it
+// takes one delivery from the UpdateVM and either publishes it as the new
+// cached repository, or leaves everything as it was.
+type Receiver struct {
+	Config Config
+	// Unpacker is the path of qfile-dom0-unpacker.
+	Unpacker string
+	Tools    *pkgtool.Tools
+	// Log is the service's stderr, which qrexec sends to dom0's log and
+	// never to the caller.
+	Log io.Writer
+	// BuildTime is when this program was built: a time floor no clock can
+	// lower (verify.md §2 step 4).
+	BuildTime time.Time
+	Now       func() time.Time
+}
+
+// ErrRefused marks a call refused before reading any input (C1, C2).
+var ErrRefused = errors.New("delivery refused")
+
+// Serve handles one call. caller is QREXEC_REMOTE_DOMAIN, set by dom0's
+// qrexec; untrustedSession is the service argument, chosen by the caller.
+// stdout carries only the unpacker's status (qfile.md). On a refusal
+// nothing is read from stdin; otherwise a result is written for the front
+// end whatever happens.
+func (r *Receiver) Serve(ctx context.Context, caller, untrustedSession string, stdin io.Reader, stdout io.Writer) error {
+	c := r.Config
+	if caller != c.UpdateVM {
+		return fmt.Errorf("%w: domain %s called PedOS.ReceiveUpdates, but only the UpdateVM %s may deliver updates", ErrRefused, caller, c.UpdateVM)
+	}
+	session, err := ClaimSession(c, untrustedSession, r.Now())
+	if err != nil {
+		return fmt.Errorf("%w: from %s: %v", ErrRefused, caller, err)
+	}
+	res := Result{Session: session.ID, Caller: caller, Started: r.Now().UTC()}
+	err = r.receive(ctx, session, stdin, stdout, &res)
+	res.Finished = r.Now().UTC()
+	res.Accepted = err == nil
+	if err != nil {
+		res.Error = err.Error()
+	}
+	_ = AppendLog(c, LogRecord{Program: "pedos-receive-updates", Session: session.ID, Event: "delivery", Detail: res})
+	if werr := WriteResult(c, res); werr != nil {
+		return errors.Join(err, fmt.Errorf("writing the result: %w", werr))
+	}
+	return err
+}
+
+// receive runs the pipeline: unpack in the sandbox, verify every package
+// and the repository metadata, then publish. Any failure leaves the cached
+// repository and the freshness state as they were (P11).
+func (r *Receiver) receive(ctx context.Context, s Session, stdin io.Reader, stdout io.Writer, res *Result) error {
+	c := r.Config
+	staging, err := r.makeStaging(s.ID)
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(staging)
+	if err := r.unpack(ctx, staging, stdin, stdout); err != nil {
+		return err
+	}
+	packages, metadata, err := classify(staging)
+	if err != nil {
+		return err
+	}
+	state, err := repometa.Load(c.Root, r.BuildTime, r.Now())
+	if err != nil {
+		return err
+	}
+	build, err := NewRepoBuild(c)
+	if err != nil {
+		return err
+	}
+	defer build.Discard()
+	received, err := r.verifyPackages(ctx, staging, packages, build, state.TimeFloor(nil), res)
+	if err != nil {
+		return err
+	}
+	verdict, err := r.checkFreshness(ctx, s, state, metadata, received)
+	report(res, verdict)
+	if err != nil {
+		return err
+	}
+	if err := r.Tools.CreateRepo(ctx, build.Dir); err != nil {
+		return err
+	}
+	if err := build.Publish(c); err != nil {
+		return err
+	}
+	// The state moves forward only once the batch is published: a crash
+	// before this line leaves the old high-water marks, which the same
+	// metadata still passes next time.
+	return state.Commit(verdict)
+}
+
+// makeStaging creates the delivery's private directory, owned by the
+// unpacker's user so that it can write nothing else (qfile.md).
+func (r *Receiver) makeStaging(session string) (string, error) {
+	uid, gid, err := lookupUser(r.Config.UnpackerUser)
+	if err != nil {
+		return "", err
+	}
+	parent := r.Config.Path(StagingDir)
+	if err := os.MkdirAll(parent, 0o711); err != nil {
+		return "", err
+	}
+	dir := filepath.Join(parent, session)
+	if err := os.RemoveAll(dir); err != nil {
+		return "", err
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return "", err
+	}
+	if os.Geteuid() == 0 {
+		if err := os.Chown(dir, uid, gid); err != nil {
+			return "", err
+		}
+	}
+	return dir, nil
+}
+
+// lookupUser resolves the unpacker's user: a numeric uid (gid the same), or
+// a name in /etc/passwd.
+func lookupUser(name string) (uid, gid int, err error) {
+	if n, err := strconv.Atoi(name); err == nil {
+		return n, n, nil
+	}
+	u, err := user.Lookup(name)
+	if err != nil {
+		return 0, 0, fmt.Errorf("unpacker_user %s: %w", name, err)
+	}
+	uid, err = strconv.Atoi(u.Uid)
+	if err == nil {
+		gid, err = strconv.Atoi(u.Gid)
+	}
+	return uid, gid, err
+}
+
+// unpack runs the sandboxed unpacker on the stream (regular files only,
+// limits from updates.conf). Its stdout is ours: the status is all the
+// UpdateVM ever reads from dom0.
+func (r *Receiver) unpack(ctx context.Context, staging string, stdin io.Reader, stdout io.Writer) error {
+	c := r.Config
+	cmd := exec.CommandContext(ctx, r.Unpacker, c.UnpackerUser, staging, "--only-regular-files",
+		"--timeout", c.ReceiveTimeout.String())
+	cmd.Env = []string{
+		"PATH=/usr/bin:/bin",
+		"UPDATES_MAX_BYTES=" + strconv.FormatInt(c.MaxBytes, 10),
+		"UPDATES_MAX_FILES=" + strconv.FormatInt(c.MaxFiles, 10),
+	}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, r.Log
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		errno := syscall.Errno(exit.ExitCode())
+		return fmt.Errorf("the unpacker refused the stream from %s: %s (%s)", c.UpdateVM, errno.Error(), unix.ErrnoName(errno))
+	}
+	if err != nil {
+		return fmt.Errorf("running the unpacker: %w", err)
+	}
+	return nil
+}
+
+// classify sorts the staged files into packages and repository metadata.
+// A file that is neither refuses the batch; its untrusted name is not
+// repeated (verify.md §1).
+func classify(staging string) (packages []string, metadata map[string]map[repometa.FileKind]string, err error) {
+	entries, err := os.ReadDir(staging)
+	if err != nil {
+		return nil, nil, err
+	}
+	metadata = map[string]map[repometa.FileKind]string{}
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			return nil, nil, errors.New("the delivery holds something other than a regular file")
+		}
+		kind, repo, err := repometa.Classify(e.Name())
+		if err != nil {
+			return nil, nil, fmt.Errorf("the delivery holds a file whose name is neither a package nor repository metadata (%d of %d)", len(packages)+1, len(entries))
+		}
+		if kind == repometa.FilePackage {
+			packages = append(packages, e.Name())
+			continue
+		}
+		if metadata[repo] == nil {
+			metadata[repo] = map[repometa.FileKind]string{}
+		}
+		metadata[repo][kind] = e.Name()
+	}
+	sort.Strings(packages)
+	return packages, metadata, nil
+}
+
+// openStaged opens a staged file for reading without following a link
+// (the unpacker is confined, but dom0 does not rely on it).
+func openStaged(staging, name string) (*os.File, error) {
+	fd, err := unix.Open(filepath.Join(staging, name), unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	f := os.NewFile(uintptr(fd), name)
+	info, err := f.Stat()
+	if err != nil || !info.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%s: not a regular file", name)
+	}
+	return f, nil
+}
+
+// verifyPackages checks each package with the native verifier, writing
+// its canonical form into the new repository, then has rpmkeys check every
+// canonical file (verify.md §1). One failure fails the batch.
+func (r *Receiver) verifyPackages(ctx context.Context, staging string, names []string, build RepoBuild, floor time.Time, res *Result) ([]repometa.ReceivedPackage, error) {
+	keyring, warnings, err := rpm.LoadKeyring(r.Config.Path(r.Config.KeyringDir), floor)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range warnings {
+		fmt.Fprintf(r.Log, "warning: %v\n", w)
+	}
+	verifier := &rpm.Verifier{Keyring: keyring, Now: floor}
+	var received []repometa.ReceivedPackage
+	var failed error
+	canonical := make([]string, len(names))
+	for i, name := range names {
+		canonical[i] = filepath.Join(build.PackagesDir(), name)
+		check, pkg, err := r.verifyOne(verifier, staging, name, canonical[i])
+		res.Bytes += check.Size
+		if err != nil {
+			check.Rejected = err.Error()
+			failed = errors.Join(failed, fmt.Errorf("rejected: %s: %w", name, err))
+		} else {
+			received = append(received, pkg)
+		}
+		res.Packages = append(res.Packages, check)
+	}
+	if failed != nil {
+		return nil, failed
+	}
+	if len(names) == 0 {
+		return nil, nil
+	}
+	rpmkeys, warnings, err := pkgtool.NewRPMKeys(ctx, keyring.Files())
+	if err != nil {
+		return nil, err
+	}
+	defer rpmkeys.Close()
+	for _, w := range warnings {
+		fmt.Fprintf(r.Log, "warning: %v\n", w)
+	}
+	verdicts := rpmkeys.CheckBatch(ctx, canonical)
+	for i, name := range names {
+		if err := pkgtool.Agree(nil, verdicts[canonical[i]]); err != nil {
+			res.Packages[i].OK, res.Packages[i].Rejected = false, err.Error()
+			failed = errors.Join(failed, fmt.Errorf("rejected: %s: %w", name, err))
+		}
+	}
+	return received, failed
+}
+
+// verifyOne checks one staged package and writes its canonical form.
+func (r *Receiver) verifyOne(v *rpm.Verifier, staging, name, canonicalPath string) (PackageCheck, repometa.ReceivedPackage, error) {
+	check := PackageCheck{File: name}
+	var pkg repometa.ReceivedPackage
+	in, err := openStaged(staging, name)
+	if err != nil {
+		return check, pkg, err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(canonicalPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return check, pkg, err
+	}
+	defer out.Close()
+	// The primary metadata lists the publisher's file, so membership is
+	// judged on the bytes as received, hashed as they stream past once.
+	digest := sha256.New()
+	vp, err := v.Verify(io.TeeReader(in, digest), out)
+	if err != nil {
+		return check, pkg, err
+	}
+	if err := out.Sync(); err != nil {
+		return check, pkg, err
+	}
+	info, err := in.Stat()
+	if err != nil {
+		return check, pkg, err
+	}
+	check.Size = info.Size()
+	check.NEVRA, check.SHA256 = vp.NEVRA(), fmt.Sprintf("%x", digest.Sum(nil))
+	if len(vp.SignerFingerprints) > 0 {
+		check.Signer = vp.SignerFingerprints[0]
+	}
+	if vp.FileName() != name {
+		return check, pkg, fmt.Errorf("the file name does not match the package inside, %s (P9)", vp.NEVRA())
+	}
+	evr, err := rpmver.New(epochString(vp), vp.Version, vp.Release)
+	if err != nil {
+		return check, pkg, err
+	}
+	pkg = repometa.ReceivedPackage{File: name, Package: repometa.Package{
+		NEVRA: repometa.NEVRA{Name: vp.Name, EVR: evr, Arch: vp.Arch}, Size: check.Size}}
+	copy(pkg.SHA256[:], digest.Sum(nil))
+	check.OK = true
+	return check, pkg, nil
+}
+
+func epochString(vp *rpm.VerifiedPackage) string {
+	if !vp.HasEpoch {
+		return ""
+	}
+	return strconv.FormatUint(uint64(vp.Epoch), 10)
+}
+
+// checkFreshness judges the batch against the newest signed state of every
+// enabled repository (verify.md §2).
+func (r *Receiver) checkFreshness(ctx context.Context, s Session, state *repometa.FreshnessState, metadata map[string]map[repometa.FileKind]string, received []repometa.ReceivedPackage) (*repometa.Verdict, error) {
+	c := r.Config
+	staging := filepath.Join(c.Path(StagingDir), s.ID)
+	enabled, err := EnabledRepos(c, s.EnableRepos, s.DisableRepos)
+	if err != nil {
+		return nil, err
+	}
+	batch := repometa.Batch{
+		Received: received,
+		Request: repometa.Request{Action: s.Action, Packages: s.Packages, Exclude: s.Excludes,
+			AllowDowngradeUnsafe: s.AllowDowngrade},
+		Policy: repometa.Policy{MaxMetadataAge: c.MaxMetadataAge, RequireFresh: c.RequireFresh},
+	}
+	for repo := range metadata {
+		if !slices.Contains(enabled, repo) {
+			return nil, fmt.Errorf("the delivery holds metadata for repository %s, which is not enabled", repo)
+		}
+	}
+	for _, id := range enabled {
+		files, closeFiles, err := r.repoFiles(staging, id, metadata[id])
+		if err != nil {
+			return nil, err
+		}
+		defer closeFiles()
+		batch.Repos = append(batch.Repos, files)
+	}
+	installed, err := r.Tools.InstalledPackages(ctx, c.InstallRootPath())
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range installed {
+		evr, err := rpmver.New(strconv.Itoa(p.Epoch), p.Version, p.Release)
+		if err != nil {
+			return nil, fmt.Errorf("dom0's rpm database: %s: %w", p.Name, err)
+		}
+		batch.Installed = append(batch.Installed, repometa.NEVRA{Name: p.Name, EVR: evr, Arch: p.Arch})
+	}
+	verdict := state.Evaluate(batch)
+	if !verdict.Accepted() {
+		return verdict, errors.New("the delivery does not match the newest signed repository metadata")
+	}
+	return verdict, nil
+}
+
+// repoFiles gathers one repository's pinned key and staged metadata.
+func (r *Receiver) repoFiles(staging, id string, staged map[repometa.FileKind]string) (repometa.RepoFiles, func(), error) {
+	files := repometa.RepoFiles{ID: id}
+	nothing := func() {}
+	keyPath, pinned := r.Config.MetadataKeys[id]
+	if !pinned {
+		return files, nothing, nil
+	}
+	key, err := repometa.LoadPinnedKey(r.Config.Path(keyPath))
+	if err != nil {
+		return files, nothing, err
+	}
+	files.Key = key
+	read := func(kind repometa.FileKind) ([]byte, error) {
+		name, ok := staged[kind]
+		if !ok {
+			return nil, nil
+		}
+		f, err := openStaged(staging, name)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		b, err := io.ReadAll(io.LimitReader(f, kind.MaxSize()+1))
+		if err == nil && b == nil {
+			b = []byte{}
+		}
+		return b, err
+	}
+	if files.Repomd, err = read(repometa.FileRepomd); err != nil {
+		return files, nothing, err
+	}
+	if files.Signature, err = read(repometa.FileRepomdSignature); err != nil {
+		return files, nothing, err
+	}
+	if name, ok := staged[repometa.FilePrimary]; ok {
+		f, err := openStaged(staging, name)
+		if err != nil {
+			return files, nothing, err
+		}
+		files.Primary = f
+		return files, func() { f.Close() }, nil
+	}
+	return files, nothing, nil
+}
+
+// report copies the freshness verdict into the result for people.
+func report(res *Result, v *repometa.Verdict) {
+	if v == nil {
+		return
+	}
+	for _, s := range v.Repos {
+		rf := RepoFreshness{Repo: s.Repo, Status: string(s.Status), Time: s.Timestamp, Key: s.KeyFingerprint}
+		if s.Revision != 0 {
+			rf.Revision = strconv.FormatUint(s.Revision, 10)
+		}
+		res.Freshness = append(res.Freshness, rf)
+	}
+	for _, f := range v.Findings {
+		res.Findings = append(res.Findings, Finding{Kind: string(f.Kind), Repo: f.Repo, Package: f.Package,
+			Error: f.Severity == repometa.Reject, Message: f.String()})
+	}
+}
