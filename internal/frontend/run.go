@@ -49,13 +49,13 @@ type Env struct {
 
 // Report is the final answer of one run, printed with --json.
 type Report struct {
-	Action  string       `json:"action"`
-	UpdateVM string      `json:"updatevm"`
-	Session string       `json:"session,omitempty"`
-	Exit    int          `json:"exit"`
-	Message string       `json:"message,omitempty"`
-	Result  *dom0.Result `json:"result,omitempty"`
-	DNFExit *int         `json:"dnf_exit,omitempty"`
+	Action   string       `json:"action"`
+	UpdateVM string       `json:"updatevm"`
+	Session  string       `json:"session,omitempty"`
+	Exit     int          `json:"exit"`
+	Message  string       `json:"message,omitempty"`
+	Result   *dom0.Result `json:"result,omitempty"`
+	DNFExit  *int         `json:"dnf_exit,omitempty"`
 }
 
 type runner struct {
