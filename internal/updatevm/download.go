@@ -20,7 +20,7 @@ type Tools interface {
 	// ImportRPMDB replaces root's rpm database with an rpmdb --exportdb file.
 	ImportRPMDB(root, exportFile string) error
 	// DNF runs dnf with args, returning its exit code.
-	DNF(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error)
+	DNF(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (int, error)
 }
 
 // UpdateVM holds the UpdateVM's paths and tools.
@@ -90,7 +90,7 @@ func (u *UpdateVM) CheckUpdates(ctx context.Context, req Request) error {
 		return err
 	}
 	args := append(append(base, req.DNFOptions...), "check-update")
-	code, err := u.Tools.DNF(ctx, append(args, req.Packages...), u.Log, u.Log)
+	code, err := u.Tools.DNF(ctx, append(args, req.Packages...), nil, u.Log, u.Log)
 	switch {
 	case err != nil:
 		return err
@@ -109,7 +109,7 @@ func (u *UpdateVM) Query(ctx context.Context, req Request, stdout io.Writer) (in
 		return 1, err
 	}
 	args := append(append(append(base, req.DNFOptions...), req.Action), req.Packages...)
-	return u.Tools.DNF(ctx, args, stdout, u.Log)
+	return u.Tools.DNF(ctx, args, nil, stdout, u.Log)
 }
 
 // Clean empties the download cache (--clean).
@@ -135,7 +135,7 @@ func (u *UpdateVM) Download(ctx context.Context, req Request) ([]string, error) 
 	}
 	args := append(base, "-y", "--downloadonly", "--downloaddir="+u.packagesDir())
 	args = append(append(append(args, req.DNFOptions...), req.Action), req.Packages...)
-	code, err := u.Tools.DNF(ctx, args, u.Log, u.Log)
+	code, err := u.Tools.DNF(ctx, args, nil, u.Log, u.Log)
 	if err != nil {
 		return nil, err
 	}

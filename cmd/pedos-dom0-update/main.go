@@ -1,0 +1,115 @@
+// Command pedos-dom0-update updates dom0's packages through the UpdateVM
+// without ever giving dom0 a network. See internal/frontend.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"pedos.dev/updates/internal/dom0"
+	"pedos.dev/updates/internal/frontend"
+	"pedos.dev/updates/internal/pkgtool"
+)
+
+const usage = `usage: pedos-dom0-update [options] [PACKAGE...]
+
+Updates dom0 without a network: the UpdateVM resolves and downloads the
+packages, dom0 verifies every signature and the signed repository metadata,
+builds a local repository and installs from it with dnf.
+
+With no PACKAGE, installs all available updates; with PACKAGEs, installs
+those (and what they need).
+
+options:
+  --action=ACT          dnf verb: upgrade (default), install, reinstall,
+                        downgrade, remove, upgrade-to; list, search and info
+                        are answered by the UpdateVM alone
+  --check-only          only ask whether updates exist: exit 100 if they do,
+                        0 if not; installs nothing
+  --clean               empty dom0's cached repository and the UpdateVM's
+                        download cache first
+  --downloadonly        receive and verify, but do not install
+  --enablerepo=R        enable repository R in the UpdateVM
+  --disablerepo=R       disable repository R in the UpdateVM
+  --allow-downgrade     needed with --action=downgrade before an older
+                        version may be installed
+  --json                print the final result as one JSON object on stdout
+  --root DIR            dom0's root prefix (tests; not for a real host)
+  -y, --assumeyes       answer yes to dnf's questions
+  --exclude=PKG, --best, --allowerasing, other -OPTIONS
+                        passed to dnf on both sides
+  --                    everything after it goes to dnf on both sides
+  --console, --show-output, --preserve-terminal, --gui, --force-xen-upgrade
+                        accepted for compatibility; no effect
+
+exit status: 0 done or nothing to do; 1 failure (the message says what and
+where); 2 usage error; 100 updates available (--check-only); 125 qrexec
+failure; 126 call refused by policy.
+
+examples:
+  pedos-dom0-update                       # all updates, asks before installing
+  pedos-dom0-update -y                    # all updates, no questions
+  pedos-dom0-update --check-only          # exit 100 if updates exist
+  pedos-dom0-update --action=install hello
+  pedos-dom0-update --downloadonly --json # verify only, report as JSON
+  pedos-dom0-update --action=downgrade --allow-downgrade libfoo-1.0-1
+
+files: /etc/pedos/updates.conf (UpdateVM, limits, pinned metadata keys),
+/var/lib/PedOS/updates (the cached repository), /var/lib/PedOS/state (session,
+result, freshness), /var/log/pedos/updates.log (one JSON line per event).
+`
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	o, err := frontend.ParseArgs(os.Args[1:])
+	if o.Help {
+		fmt.Print(usage)
+		return frontend.ExitOK
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "pedos-dom0-update: %v\nTry 'pedos-dom0-update --help'.\n", err)
+		return frontend.ExitUsage
+	}
+	config, err := dom0.LoadConfig(o.Root)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "pedos-dom0-update: %v\n", err)
+		return frontend.ExitFailure
+	}
+	tools, err := pkgtool.NewTools()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "pedos-dom0-update: %v\n", err)
+		return frontend.ExitFailure
+	}
+	defer tools.Close()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	env := frontend.Env{
+		Config: config,
+		VM: frontend.QrexecCaller{Client: sibling("qrexec-client"),
+			Args: []string{"--timeout", (config.ReceiveTimeout + config.ReceiveTimeout/10).String()}},
+		Tools:           tools,
+		Stdin:           os.Stdin,
+		Stdout:          os.Stdout,
+		Stderr:          os.Stderr,
+		DownloadCommand: "pedos-download-dom0-updates",
+	}
+	return frontend.Run(ctx, o, env)
+}
+
+// sibling finds a program installed next to this one, else on PATH.
+func sibling(name string) string {
+	if self, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(self), name)
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return name
+}

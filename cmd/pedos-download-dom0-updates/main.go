@@ -1,0 +1,180 @@
+// Command pedos-download-dom0-updates is the UpdateVM's side of a dom0
+// update: dom0 runs it over qrexec. See internal/updatevm.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"pedos.dev/updates/internal/pkgtool"
+	"pedos.dev/updates/internal/updatevm"
+)
+
+const usage = `usage: pedos-download-dom0-updates --sync
+       pedos-download-dom0-updates --check-only [DNF-OPTIONS]
+       pedos-download-dom0-updates --action=ACT [--session=ID] [--clean] [DNF-OPTIONS] [--] [PACKAGE...]
+
+Runs in the UpdateVM; dom0's pedos-dom0-update calls it with qrexec-client.
+
+  --sync             read dom0's configuration (a tar stream: rpm database,
+                     repository definitions, dnf.conf, keys) on stdin into
+                     the fake installroot
+  --check-only       exit 100 if updates for dom0 exist, 0 if not
+  --action=ACT       upgrade, install, reinstall, downgrade, upgrade-to:
+                     download the transaction and, with --session, send its
+                     packages and the repository metadata to dom0's
+                     PedOS.ReceiveUpdates; list, search, info: answer here
+  --session=ID       the session dom0 started (sent as the service argument)
+  --clean            empty the download cache first
+  --root DIR         the fake installroot (default /var/lib/PedOS/dom0-updates)
+  other -OPTIONS     passed to dnf
+
+Progress and dnf's output go to stderr, which dom0 shows to the person
+waiting. Exit status: 0 done, 100 updates available (--check-only), 1 failure.
+
+examples:
+  pedos-dom0-update's calls, as they arrive:
+  pedos-download-dom0-updates --sync < dom0-config.tar
+  pedos-download-dom0-updates --action=upgrade --session=3f2a…e9 -- 
+`
+
+type options struct {
+	sync, checkOnly, clean bool
+	root                   string
+	req                    updatevm.Request
+}
+
+func parse(args []string) (options, error) {
+	o := options{root: updatevm.DefaultInstallRoot}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		name, value, _ := strings.Cut(a, "=")
+		switch {
+		case a == "--":
+			o.req.Packages = append(o.req.Packages, args[i+1:]...)
+			i = len(args)
+		case a == "--sync":
+			o.sync = true
+		case a == "--check-only":
+			o.checkOnly = true
+		case a == "--clean":
+			o.clean = true
+		case name == "--action":
+			o.req.Action = value
+		case name == "--session":
+			o.req.SessionID = value
+		case name == "--root":
+			o.root = value
+		case a == "-h" || a == "--help":
+			return o, flag.ErrHelp
+		case strings.HasPrefix(a, "-"):
+			o.req.DNFOptions = append(o.req.DNFOptions, a)
+		default:
+			o.req.Packages = append(o.req.Packages, a)
+		}
+	}
+	if !o.sync && !o.checkOnly && o.req.Action == "" {
+		return o, errors.New("one of --sync, --check-only or --action=ACT is needed")
+	}
+	return o, nil
+}
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	o, err := parse(os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Print(usage)
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "pedos-download-dom0-updates: %v\n", err)
+		return 2
+	}
+	tools, err := pkgtool.NewTools()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "pedos-download-dom0-updates: %v\n", err)
+		return 1
+	}
+	defer tools.Close()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	if err := os.MkdirAll(o.root, 0o755); err != nil {
+		fmt.Fprintf(os.Stderr, "pedos-download-dom0-updates: %v\n", err)
+		return 1
+	}
+	u := &updatevm.UpdateVM{InstallRoot: o.root, Tools: tools, Log: os.Stderr}
+	code, err := do(ctx, u, o)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "pedos-download-dom0-updates: %v\n", err)
+	}
+	return code
+}
+
+func do(ctx context.Context, u *updatevm.UpdateVM, o options) (int, error) {
+	if o.clean {
+		if err := u.Clean(); err != nil {
+			return 1, err
+		}
+	}
+	switch {
+	case o.sync:
+		return exitOf(u.ApplySync(os.Stdin))
+	case o.checkOnly:
+		err := u.CheckUpdates(ctx, o.req)
+		if errors.Is(err, updatevm.ErrUpdatesAvailable) {
+			return 100, nil
+		}
+		return exitOf(err)
+	case o.req.Action == "list" || o.req.Action == "search" || o.req.Action == "info":
+		return u.Query(ctx, o.req, os.Stdout)
+	}
+	fmt.Fprintf(os.Stderr, "Resolving and downloading (%s) for dom0\n", o.req.Action)
+	files, err := u.Download(ctx, o.req)
+	if err != nil {
+		return 1, err
+	}
+	fmt.Fprintf(os.Stderr, "Downloaded %d package(s)\n", len(files))
+	if o.req.SessionID == "" {
+		return 0, nil
+	}
+	metaDir, err := os.MkdirTemp("", "pedos-metadata-")
+	if err != nil {
+		return 1, err
+	}
+	defer os.RemoveAll(metaDir)
+	meta, err := u.ExportMetadata(metaDir)
+	if err != nil {
+		return 1, err
+	}
+	fmt.Fprintf(os.Stderr, "Sending %d package(s) and %d metadata file(s) to dom0\n", len(files), len(meta))
+	sender := updatevm.Sender{QrexecClientVM: sibling("qrexec-client-vm"), QfileAgent: sibling("qfile-agent"), Progress: true}
+	return exitOf(u.Send(ctx, sender, o.req.SessionID, append(files, meta...)))
+}
+
+func exitOf(err error) (int, error) {
+	if err != nil {
+		return 1, err
+	}
+	return 0, nil
+}
+
+// sibling finds a program installed next to this one, else leaves it to PATH.
+func sibling(name string) string {
+	if self, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(self), name)
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return name
+}
