@@ -15,7 +15,9 @@ import (
 // in their network namespaces (named eth0 on both sides), so the host's
 // namespace never holds a lab device, even if `up` is killed midway; the
 // pair disappears with either domain. dom0 gets nothing: its loopback stays
-// down and it has no other device.
+// down and it has no other device. The addresses are set from the host (in
+// the domains' network namespaces only), because the two domains
+// themselves have no CAP_NET_ADMIN (see confine).
 func (l *Lab) link(ctx context.Context) error {
 	vm, mirror := l.State.Domains[l.UpdateVM()].Init.PID, l.State.Domains[Mirror].Init.PID
 	out, err := runHost(ctx, "ip", "link", "add", "eth0", "netns", strconv.Itoa(vm),
@@ -23,14 +25,19 @@ func (l *Lab) link(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("creating the veth pair between %s and %s: %w\n%s", l.UpdateVM(), Mirror, err, out)
 	}
-	for _, end := range []struct{ domain, addr string }{{l.UpdateVM(), updateVMAddr}, {Mirror, mirrorAddr}} {
+	for _, end := range []struct {
+		domain string
+		pid    int
+		addr   string
+	}{{l.UpdateVM(), vm, updateVMAddr}, {Mirror, mirror, mirrorAddr}} {
 		for _, args := range [][]string{
-			{"ip", "addr", "add", end.addr + linkPrefix, "dev", "eth0"},
-			{"ip", "link", "set", "eth0", "up"},
-			{"ip", "link", "set", "lo", "up"},
+			{"addr", "add", end.addr + linkPrefix, "dev", "eth0"},
+			{"link", "set", "eth0", "up"},
+			{"link", "set", "lo", "up"},
 		} {
-			if err := l.mustRun(ctx, end.domain, args...); err != nil {
-				return err
+			netns := fmt.Sprintf("--net=/proc/%d/ns/net", end.pid)
+			if out, err := runHost(ctx, "nsenter", append([]string{netns, "ip"}, args...)...); err != nil {
+				return fmt.Errorf("domain %s: ip %s: %w\n%s", end.domain, strings.Join(args, " "), err, out)
 			}
 		}
 	}

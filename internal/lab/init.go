@@ -35,6 +35,10 @@ func RunInit(dir, domain string, role Role, status io.WriteCloser) error {
 	if err == nil {
 		err = mountRoot(l, domain, role)
 	}
+	var startProcess func(string, []string, *os.ProcAttr) (*os.Process, error)
+	if err == nil {
+		startProcess, err = confinedThread(role)
+	}
 	if err != nil {
 		fmt.Fprintf(status, "error: %v\n", err)
 		status.Close()
@@ -42,9 +46,10 @@ func RunInit(dir, domain string, role Role, status io.WriteCloser) error {
 	}
 	os.Setenv("PATH", domainPath)
 	in := &initProcess{
-		domain:  domain,
-		waiters: map[int]chan syscall.WaitStatus{},
-		service: map[int]string{},
+		domain:       domain,
+		startProcess: startProcess,
+		waiters:      map[int]chan syscall.WaitStatus{},
+		service:      map[int]string{},
 	}
 	// Subscribe to SIGCHLD before anything can exit.
 	children := make(chan os.Signal, 16)
@@ -79,10 +84,12 @@ func listenControl(d DomainLayout) (*net.UnixListener, error) {
 }
 
 type initProcess struct {
-	domain  string
-	mu      sync.Mutex
-	waiters map[int]chan syscall.WaitStatus // host commands by pid
-	service map[int]string                  // live services by pid
+	domain string
+	// startProcess is os.StartProcess on the confined thread.
+	startProcess func(string, []string, *os.ProcAttr) (*os.Process, error)
+	mu           sync.Mutex
+	waiters      map[int]chan syscall.WaitStatus // host commands by pid
+	service      map[int]string                  // live services by pid
 }
 
 // reap collects every child and orphan of the domain (pid 1's duty) and
@@ -124,7 +131,7 @@ func (in *initProcess) start(argv, env []string, files []*os.File, service strin
 	// waiter is registered, however fast the child exits.
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	p, err := os.StartProcess(path, argv, &os.ProcAttr{
+	p, err := in.startProcess(path, argv, &os.ProcAttr{
 		Dir: "/", Env: env, Files: files,
 		Sys: &syscall.SysProcAttr{Setsid: true},
 	})

@@ -84,6 +84,27 @@ func (l *Lab) MirrorURL() string { return "http://" + l.State.MirrorAddr + "/" }
 // /var, /root, /tmp and, above the host's files, /usr).
 func (l *Lab) Root(domain string) string { return l.Domain(domain).Root() }
 
+// ProgramPath is the host path of the program a domain runs as
+// ProgramsDir/name.
+func (l *Lab) ProgramPath(domain, name string) string {
+	return l.Domain(domain).Path(filepath.Join(ProgramsDir, name))
+}
+
+// ReplaceProgram puts content in place of a domain's program (a new file,
+// renamed over the old one), as the attacker who owns the UpdateVM may:
+// the domain runs it from its next start.
+func (l *Lab) ReplaceProgram(domain, name string, content []byte) error {
+	if name != filepath.Base(name) || strings.HasPrefix(name, ".") {
+		return fmt.Errorf("program name %q", name)
+	}
+	path := l.ProgramPath(domain, name)
+	tmp := path + ".new"
+	if err := os.WriteFile(tmp, content, 0o755); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
 // Open returns the lab in dir as lab.json records it, to run commands in
 // its domains.
 func Open(dir string) (*Lab, error) {

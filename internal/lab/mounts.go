@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -70,6 +71,13 @@ func mountRoot(l Layout, domain string, role Role) error {
 			return unix.Mount("tmpfs", filepath.Join(newRoot, "run"), "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755,size=8m")
 		}},
 		{"role", func() error { return mountForRole(l, domain, role, newRoot) }},
+		{"/proc/sys", func() error {
+			if role == RoleDom0 {
+				return nil
+			}
+			sys := filepath.Join(newRoot, "proc", "sys")
+			return bind(sys, sys, true)
+		}},
 		{"pivot_root", func() error { return pivot(newRoot) }},
 		{"hostname", func() error { return unix.Sethostname([]byte(domain)) }},
 	}
@@ -186,4 +194,67 @@ func pivot(newRoot string) error {
 		return err
 	}
 	return os.Remove("/.oldroot")
+}
+
+// untrustedDomainDroppedCaps are taken from the capability bounding set of
+// the UpdateVM and the mirror, which an attacker may own (threats.md): with
+// them gone, root there cannot mount, make device nodes, load modules,
+// reconfigure its network, trace or reach raw I/O, so it stays inside the
+// view mountRoot built (together with the read-only /sys and /proc/sys).
+// It keeps what dnf, rpm and the qrexec agent need (file ownership, setuid
+// to run a command as another user, chroot, signals). This is container-grade
+// confinement for a test lab, not a VM boundary.
+var untrustedDomainDroppedCaps = []uintptr{
+	unix.CAP_SYS_ADMIN, unix.CAP_SYS_MODULE, unix.CAP_SYS_RAWIO, unix.CAP_MKNOD,
+	unix.CAP_SYS_PTRACE, unix.CAP_SYS_BOOT, unix.CAP_SYS_TIME, unix.CAP_NET_ADMIN,
+	unix.CAP_BPF, unix.CAP_PERFMON, unix.CAP_SYSLOG, unix.CAP_MAC_ADMIN, unix.CAP_MAC_OVERRIDE,
+	unix.CAP_AUDIT_CONTROL, unix.CAP_LINUX_IMMUTABLE, unix.CAP_SYS_RESOURCE, unix.CAP_WAKE_ALARM,
+	unix.CAP_BLOCK_SUSPEND, unix.CAP_SYS_PACCT, unix.CAP_SYS_TTY_CONFIG, unix.CAP_LEASE,
+	unix.CAP_CHECKPOINT_RESTORE,
+}
+
+// confinedThread returns a function that starts processes from one OS
+// thread whose capability bounding set lacks untrustedDomainDroppedCaps
+// (for dom0: with all of them). The bounding set belongs to a thread and a
+// child inherits it from the thread that forks it, so every start goes
+// through this one locked thread.
+func confinedThread(role Role) (func(path string, argv []string, attr *os.ProcAttr) (*os.Process, error), error) {
+	type start struct {
+		path  string
+		argv  []string
+		attr  *os.ProcAttr
+		reply chan startResult
+	}
+	starts := make(chan start)
+	ready := make(chan error)
+	go func() {
+		runtime.LockOSThread() // for good: this thread is never reused
+		if role != RoleDom0 {
+			for _, c := range untrustedDomainDroppedCaps {
+				if err := unix.Prctl(unix.PR_CAPBSET_DROP, c, 0, 0, 0); err != nil {
+					ready <- fmt.Errorf("dropping capability %d: %w", c, err)
+					return
+				}
+			}
+		}
+		close(ready)
+		for s := range starts {
+			p, err := os.StartProcess(s.path, s.argv, s.attr)
+			s.reply <- startResult{p, err}
+		}
+	}()
+	if err := <-ready; err != nil {
+		return nil, err
+	}
+	return func(path string, argv []string, attr *os.ProcAttr) (*os.Process, error) {
+		reply := make(chan startResult)
+		starts <- start{path, argv, attr, reply}
+		r := <-reply
+		return r.p, r.err
+	}, nil
+}
+
+type startResult struct {
+	p   *os.Process
+	err error
 }

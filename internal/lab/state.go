@@ -129,8 +129,10 @@ func nsInode(pid int, kind string) (uint64, error) {
 	return st.Ino, nil
 }
 
-// processesInNamespace lists the host pids of every process whose pid
-// namespace has the given inode.
+// processesInNamespace lists the host pids of every live process in the
+// namespace of that kind with the given inode. Zombies do not count: they
+// hold nothing but their pid until whoever adopted them (the host's init,
+// once `up` has exited) reaps them.
 func processesInNamespace(kind string, inode uint64) []int {
 	entries, _ := os.ReadDir("/proc")
 	var pids []int
@@ -140,7 +142,9 @@ func processesInNamespace(kind string, inode uint64) []int {
 			continue
 		}
 		if ino, err := nsInode(pid, kind); err == nil && ino == inode {
-			pids = append(pids, pid)
+			if _, err := startTime(pid); err == nil {
+				pids = append(pids, pid)
+			}
 		}
 	}
 	return pids
