@@ -45,7 +45,7 @@ func (s *FreshnessState) Evaluate(b Batch) *Verdict {
 			v.Findings = append(v.Findings, reject(BadRequest, files.ID, "", "repo %s is listed twice", files.ID))
 			continue
 		}
-		repo, findings := s.VerifyRepomd(files)
+		repo, findings := s.VerifyRepomd(files, b.Received)
 		v.Findings = append(v.Findings, findings...)
 		switch {
 		case repo != nil:

@@ -13,7 +13,7 @@ func TestCheckMembership(t *testing.T) {
 	current := buildSnapshot(t, day0, "foo-1.1-1.noarch", "bar-2.1-1.x86_64", "baz-3.0-1.x86_64")
 	pub := newPublisher(t, nil)
 	s := loadState(t, t.TempDir(), day0)
-	repo, findings := s.VerifyRepomd(current.signedBy(t, "updates", pub, pub.pinned, day0))
+	repo, findings := s.VerifyRepomd(current.signedBy(t, "updates", pub, pub.pinned, day0), current.received(t, "foo-1.1-1.noarch", "bar-2.1-1.x86_64", "baz-3.0-1.x86_64"))
 	if repo == nil {
 		t.Fatal(findings)
 	}

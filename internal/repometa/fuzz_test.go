@@ -29,7 +29,7 @@ func FuzzParsePrimary(f *testing.F) {
 		`<arch>noarch</arch><version epoch="0" ver="1" rel="1"/><checksum type="sha256">` + string(bytes.Repeat([]byte("0f"), 32)) +
 		`</checksum><size package="5"/><format><file>/x</file></format></package></metadata>`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		pkgs, err := ParsePrimary(bytes.NewReader(data))
+		pkgs, err := ParsePrimary(bytes.NewReader(data), nil)
 		if err != nil {
 			return
 		}

@@ -1,6 +1,8 @@
 package repometa
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/hex"
 	"encoding/xml"
 	"errors"
@@ -21,7 +23,8 @@ type NEVRA struct {
 
 func (p NEVRA) String() string { return p.Name + "-" + p.EVR.String() + "." + p.Arch }
 
-// Package is one package file: what it is, its size and its SHA-256.
+// Package is one package file: what it is, its size and its SHA-256. In
+// a primary, Size is 0 for packages whose size was not asked for.
 type Package struct {
 	NEVRA
 	Size   int64
@@ -47,35 +50,70 @@ var (
 const commonNS = "http://linux.duke.edu/metadata/common"
 
 // primaryParser reads primary.xml token by token, so memory grows with the
-// number of packages (a few hundred bytes each), not with the file.
+// number of packages (a few hundred bytes each), not with the file. It is
+// the decoder's byte source, which lets it bound tokens and skip elements.
 type primaryParser struct {
-	in         io.Reader
+	r          *bufio.Reader
 	d          *xml.Decoder
-	read       int64 // bytes taken from in
-	tokenStart int64 // input offset where the current token began
+	tokenBytes int     // bytes the decoder took for the current token
+	lastTwo    [2]byte // the last two bytes the decoder took
+	sizesFor   map[[sha256Size]byte]bool
 }
 
-// Read feeds the decoder and stops it when one token grows past
+// ReadByte feeds the decoder and stops it when one token grows past
 // maxTokenBytes (encoding/xml would otherwise buffer it whole).
-func (p *primaryParser) Read(b []byte) (int, error) {
-	if p.read-p.tokenStart > maxTokenBytes {
+func (p *primaryParser) ReadByte() (byte, error) {
+	if p.tokenBytes++; p.tokenBytes > maxTokenBytes {
 		return 0, fmt.Errorf("an XML token is longer than %d bytes", maxTokenBytes)
 	}
-	n, err := p.in.Read(b)
-	p.read += int64(n)
-	return n, err
+	b, err := p.r.ReadByte()
+	p.lastTwo = [2]byte{p.lastTwo[1], b}
+	return b, err
 }
 
+// Read is never called: the decoder reads through ReadByte.
+func (p *primaryParser) Read([]byte) (int, error) { return 0, errors.New("primary: unexpected Read") }
+
 func (p *primaryParser) next() (xml.Token, error) {
-	p.tokenStart = p.d.InputOffset()
+	p.tokenBytes = 0
 	return p.d.Token()
+}
+
+// skip passes over the rest of an element whose start tag has been read
+// (empty: it was <x/>) and its end tag. The content is not tokenized but
+// skipped up to the literal end tag: tokenizing it is where the time would
+// go (<format> and <description> are most of a primary). createrepo_c
+// output always has the end tag there. A publisher who hid one in a CDATA
+// section would mostly get unbalanced markup, an error; at worst skipped
+// content read differently, and only signed bytes get here.
+func (p *primaryParser) skip(local string, empty bool) error {
+	end := []byte("</" + local + ">")
+	for !empty {
+		buf, err := p.r.Peek(max(p.r.Buffered(), len(end)))
+		if i := bytes.Index(buf, end); i >= 0 {
+			_, _ = p.r.Discard(i)
+			break
+		}
+		if err != nil {
+			return err
+		}
+		_, _ = p.r.Discard(len(buf) - len(end) + 1)
+	}
+	tok, err := p.next()
+	if _, ok := tok.(xml.EndElement); !ok && err == nil {
+		err = fmt.Errorf("no </%s> where expected", truncate(local))
+	}
+	return err
 }
 
 // ParsePrimary reads a decompressed primary.xml. Call it only once the
 // file's size and SHA-256 have matched the signed repomd.xml (verify.md §2
-// step 2). It keeps, per package, only what the checks use.
-func ParsePrimary(signed io.Reader) ([]Package, error) {
-	p := &primaryParser{in: signed}
+// step 2). It keeps, per package, only what the checks use. A package's
+// size is read only when its SHA-256 is in sizesFor (nil: always), that
+// is for the packages the batch received: <size> comes late in a package,
+// and passing over the rest of the others halves the time.
+func ParsePrimary(signed io.Reader, sizesFor map[[sha256Size]byte]bool) ([]Package, error) {
+	p := &primaryParser{r: bufio.NewReaderSize(signed, 64<<10), sizesFor: sizesFor}
 	p.d = xml.NewDecoder(p)
 	var pkgs []Package
 	declared := -1
@@ -117,60 +155,67 @@ func ParsePrimary(signed io.Reader) ([]Package, error) {
 	}
 }
 
+// The children of <package> that pkg reads, as bits of a set.
+var packageFields = map[string]int{"name": 1, "arch": 2, "version": 4, "checksum": 8, "size": 16}
+
+const identityFields = 1 | 2 | 4 | 8 // all but the size
+
 // pkg reads one <package> after its start tag, up to its end tag: the
-// fields listed below exactly once each, anything else skipped.
+// fields above exactly once each, any other child skipped.
 func (p *primaryParser) pkg() (Package, error) {
 	var pkg Package
 	var epoch, version, release string
-	seen := map[string]bool{}
-	for depth := 1; depth > 0; {
+	seen := 0
+	for {
+		if seen&identityFields == identityFields && (seen&packageFields["size"] != 0 || p.sizesFor != nil && !p.sizesFor[pkg.SHA256]) {
+			if err := p.skip("package", false); err != nil { // all that is needed: pass over the rest quickly
+				return pkg, err
+			}
+			break
+		}
 		tok, err := p.next()
 		if err != nil {
 			return pkg, err
 		}
-		switch t := tok.(type) {
-		case xml.EndElement:
-			depth--
+		if _, ok := tok.(xml.EndElement); ok {
+			break
+		}
+		t, ok := tok.(xml.StartElement)
+		if !ok {
 			continue
-		case xml.StartElement:
-			depth++
-			if depth != 2 || t.Name.Space != commonNS {
-				continue
+		}
+		empty := p.lastTwo[0] == '/'
+		field := ""
+		if bit := packageFields[t.Name.Local]; bit != 0 && t.Name.Space == commonNS {
+			if seen&bit != 0 {
+				return pkg, fmt.Errorf("<%s> given twice", t.Name.Local)
 			}
-			field := t.Name.Local
-			switch field {
-			case "name", "arch", "checksum", "version", "size":
-				if seen[field] {
-					return pkg, fmt.Errorf("<%s> given twice", field)
-				}
-				seen[field] = true
-			default:
-				continue
+			seen |= bit
+			field = t.Name.Local
+		}
+		switch field {
+		case "name":
+			pkg.Name, err = p.text(maxNameLen, packageNameChars)
+		case "arch":
+			pkg.Arch, err = p.text(maxArchLen, archChars)
+		case "checksum":
+			err = p.checksum(t, &pkg.SHA256)
+		case "version":
+			epoch, version, release = attr(t, "epoch"), attr(t, "ver"), attr(t, "rel")
+			err = p.skip(t.Name.Local, empty)
+		case "size":
+			if pkg.Size, err = strconv.ParseInt(attr(t, "package"), 10, 64); err != nil || pkg.Size < 0 {
+				return pkg, errors.New(`<size package="N"> is not a size`)
 			}
-			switch field {
-			case "name":
-				pkg.Name, err = p.text(maxNameLen, packageNameChars)
-				depth--
-			case "arch":
-				pkg.Arch, err = p.text(maxArchLen, archChars)
-				depth--
-			case "checksum":
-				err = p.checksum(t, &pkg.SHA256)
-				depth--
-			case "version":
-				epoch, version, release = attr(t, "epoch"), attr(t, "ver"), attr(t, "rel")
-			case "size":
-				pkg.Size, err = strconv.ParseInt(attr(t, "package"), 10, 64)
-				if err != nil || pkg.Size < 0 {
-					err = errors.New(`<size package="N"> is not a size`)
-				}
-			}
-			if err != nil {
-				return pkg, fmt.Errorf("<%s>: %w", field, err)
-			}
+			err = p.skip(t.Name.Local, empty)
+		default:
+			err = p.skip(t.Name.Local, empty)
+		}
+		if err != nil {
+			return pkg, fmt.Errorf("<%s>: %w", t.Name.Local, err)
 		}
 	}
-	if len(seen) != 5 {
+	if seen&identityFields != identityFields || seen&packageFields["size"] == 0 && (p.sizesFor == nil || p.sizesFor[pkg.SHA256]) {
 		return pkg, errors.New("lacks one of <name>, <arch>, <version>, <checksum>, <size>")
 	}
 	var err error

@@ -113,7 +113,7 @@ func TestVerifyRepomd(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := loadState(t, t.TempDir(), c.clock)
-			repo, findings := s.VerifyRepomd(c.files())
+			repo, findings := s.VerifyRepomd(c.files(), nil)
 			t.Log(findings)
 			if got := kinds(findings); !slices.Equal(got, c.want) {
 				t.Fatalf("findings %q, want %q (%v)", got, c.want, findings)

@@ -113,8 +113,9 @@ func reject(kind Kind, repo, pkg, format string, args ...any) Finding {
 
 // VerifyRepomd is verify.md §2 steps 1 and 2: the signature of repomd.xml
 // by the key pinned for the repository (M7), then repomd.xml, then the
-// primary's size and SHA-256 against it, then the primary itself.
-func (s *FreshnessState) VerifyRepomd(in RepoFiles) (*VerifiedRepo, []Finding) {
+// primary's size and SHA-256 against it, then the primary itself (with the
+// sizes of the received packages).
+func (s *FreshnessState) VerifyRepomd(in RepoFiles, received []ReceivedPackage) (*VerifiedRepo, []Finding) {
 	if in.Key == nil {
 		return nil, []Finding{{Kind: NotVerifiable, Severity: Notice, Repo: in.ID,
 			Detail: fmt.Sprintf("freshness: not verifiable for repo %s (no metadata key pinned in updates.conf)", in.ID)}}
@@ -135,7 +136,11 @@ func (s *FreshnessState) VerifyRepomd(in RepoFiles) (*VerifiedRepo, []Finding) {
 	}
 	var pkgs []Package
 	if err == nil {
-		pkgs, err = ParsePrimary(in.Primary)
+		sizesFor := map[[sha256Size]byte]bool{}
+		for _, r := range received {
+			sizesFor[r.SHA256] = true
+		}
+		pkgs, err = ParsePrimary(in.Primary, sizesFor)
 	}
 	if err != nil {
 		return nil, []Finding{reject(BadMetadata, in.ID, "", "metadata for repo %s: %v", in.ID, err)}

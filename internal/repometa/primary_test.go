@@ -1,0 +1,112 @@
+package repometa
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+// primaryXML wraps package bodies the way createrepo_c writes them.
+func primaryXML(declared string, bodies ...string) string {
+	var b strings.Builder
+	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n" +
+		`<metadata xmlns="http://linux.duke.edu/metadata/common" xmlns:rpm="http://linux.duke.edu/metadata/rpm" packages="` + declared + `">` + "\n")
+	for _, body := range bodies {
+		b.WriteString(`<package type="rpm">` + body + "</package>\n")
+	}
+	b.WriteString("</metadata>\n")
+	return b.String()
+}
+
+const (
+	sum1   = "1d26b57ec72917dcf694e73653ba6e047a4f6fc8063b034cf53f5dbb0666f76d"
+	fields = `<name>foo</name><arch>noarch</arch><version epoch="0" ver="1.0" rel="1"/>` +
+		`<checksum type="sha256" pkgid="YES">` + sum1 + `</checksum>`
+	size = `<size package="1387" installed="16" archive="16"/>`
+)
+
+func TestParsePrimary(t *testing.T) {
+	for _, c := range []struct {
+		name, xml string
+		want      string // error text, or "" for success
+	}{
+		{"createrepo_c shape", primaryXML("1", fields+`<summary>s</summary><description>a &lt;/description&gt; b</description>`+
+			`<time file="1" build="2"/>`+size+`<location href="foo.rpm"/><format><rpm:license>MIT</rpm:license><file>/x</file></format>`), ""},
+		{"fields in another order", primaryXML("1", size+`<format/>`+`<checksum type="sha256">`+sum1+`</checksum><arch>noarch</arch>`+
+			`<version ver="1.0" rel="1"></version><name>foo</name>`), ""},
+		{"no size", primaryXML("1", fields), "lacks one of"},
+		{"name twice", primaryXML("1", fields+`<name>bar</name>`+size), "given twice"},
+		{"count mismatch", primaryXML("2", fields+size), "declares 2 packages but lists 1"},
+		{"no count", strings.Replace(primaryXML("1", fields+size), ` packages="1"`, "", 1), "missing or not a number"},
+		{"other namespace", strings.Replace(primaryXML("1", fields+size), "metadata/common", "metadata/other", 1), "unexpected element"},
+		{"sha1 checksum", primaryXML("1", strings.Replace(fields, `type="sha256"`, `type="sha"`, 1)+size), `not "sha256"`},
+		{"short checksum", primaryXML("1", strings.Replace(fields, sum1, sum1[2:], 1)+size), "not allowed"},
+		{"name with a space", primaryXML("1", strings.Replace(fields, "foo", "f oo", 1)+size), "not allowed"},
+		{"bad release", primaryXML("1", strings.Replace(fields, `rel="1"`, `rel="1-2"`, 1)+size), "rpm does not allow"},
+		{"element in the name", primaryXML("1", strings.Replace(fields, "foo", "<b>foo</b>", 1)+size), "where text belongs"},
+		{"end tag hidden in CDATA", primaryXML("1", fields+`<description><![CDATA[</description>]]></description>`+size), "]]>"},
+		{"prefixed element skipped to the wrong end tag", primaryXML("2",
+			fields+`<c:format xmlns:c="http://linux.duke.edu/metadata/common">x</c:format>`+size, `<format>y</format>`+fields+size), "closed by"},
+		{"token over the bound", primaryXML("1", strings.Replace(fields, "<name>", "<name"+strings.Repeat(` a="b"`, maxTokenBytes/5)+">", 1)+size),
+			"token is longer"},
+		{"element never closed", strings.TrimSuffix(primaryXML("1", fields+size+`<description>x`), "</package>\n</metadata>\n"), "EOF"},
+		{"trailing element", primaryXML("1", fields+size) + "<metadata/>", "unexpected element"},
+		{"entity", primaryXML("1", strings.Replace(fields, "foo", "&xxe;", 1)+size), "entity"},
+	} {
+		pkgs, err := ParsePrimary(strings.NewReader(c.xml), nil)
+		switch {
+		case c.want == "" && (err != nil || len(pkgs) != 1 || pkgs[0].NEVRA.String() != "foo-1.0-1.noarch" || pkgs[0].Size != 1387):
+			t.Errorf("%s: %+v, %v", c.name, pkgs, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("%s: err = %v, want %q", c.name, err, c.want)
+		}
+	}
+}
+
+// TestParsePrimarySizesFor checks that sizes are read exactly where asked.
+func TestParsePrimarySizesFor(t *testing.T) {
+	var sum [sha256Size]byte
+	copy(sum[:], bytes.Repeat([]byte{0x1d}, 1)) // not sum1
+	doc := primaryXML("1", fields+size)
+	for _, c := range []struct {
+		name     string
+		sizesFor map[[sha256Size]byte]bool
+		want     int64
+	}{
+		{"all", nil, 1387},
+		{"not received", map[[sha256Size]byte]bool{sum: true}, 0},
+	} {
+		pkgs, err := ParsePrimary(strings.NewReader(doc), c.sizesFor)
+		if err != nil || pkgs[0].Size != c.want {
+			t.Errorf("%s: %+v, %v", c.name, pkgs, err)
+		}
+	}
+	if _, err := ParsePrimary(strings.NewReader(primaryXML("1", fields)), map[[sha256Size]byte]bool{sum: true}); err != nil {
+		t.Errorf("a package not received needs no size: %v", err)
+	}
+}
+
+func TestParseRepomd(t *testing.T) {
+	const good = `<repomd xmlns="http://linux.duke.edu/metadata/repo"><revision>17</revision>
+<data type="primary"><open-checksum type="sha256">` + sum1 + `</open-checksum><location href="repodata/p.xml.gz"/>
+<timestamp>1000</timestamp><open-size>99</open-size></data><data type="other"><timestamp>2000</timestamp></data></repomd>`
+	md, err := ParseRepomd([]byte(good))
+	if err != nil || md.Revision != 17 || md.Timestamp.Unix() != 2000 || md.Primary.OpenSize != 99 || md.Primary.Location != "repodata/p.xml.gz" {
+		t.Fatalf("%+v, %v", md, err)
+	}
+	for _, c := range []struct{ name, old, new, want string }{
+		{"revision not a number", "<revision>17", "<revision>abc", "not a decimal number"},
+		{"no sha256 open-checksum", `<open-checksum type="sha256">`, `<open-checksum type="sha512">`, "no sha256"},
+		{"no open-size", "<open-size>99</open-size>", "", "open-size"},
+		{"open-size over the limit", "<open-size>99", "<open-size>99999999999", "open-size"},
+		{"two primaries", "</repomd>", `<data type="primary"><open-checksum type="sha256">` + sum1 +
+			`</open-checksum><open-size>1</open-size></data></repomd>`, "2 primary entries"},
+		{"no primary", `<data type="primary">`, `<data type="primary_db">`, "0 primary entries"},
+		{"bad timestamp", "<timestamp>1000", "<timestamp>-1", "not a time"},
+		{"wrong root", "<repomd ", "<repo ", "expected element"},
+	} {
+		if _, err := ParseRepomd([]byte(strings.Replace(good, c.old, c.new, 1))); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: err = %v, want %q", c.name, err, c.want)
+		}
+	}
+}
