@@ -48,7 +48,7 @@ Commands:
       Run COMMAND inside DOMAIN (dom0, the UpdateVM or mirror) as root, with
       this command's stdin, stdout and stderr, and exit with its status.
         pedos-lab exec --dir /tmp/lab dom0 -- rpm -q hello
-        pedos-lab exec --dir /tmp/lab sys-firewall -- curl -s http://198.18.0.1/repo/current/repodata/repomd.xml
+        pedos-lab exec --dir /tmp/lab sys-firewall -- ip -brief address
 
   publish [--snapshot NAME] [--key NAME] [--metadata-key NAME|none] [--time TIME] SPEC...
       Add packages to the mirror as a new revision, run createrepo_c and sign
@@ -79,7 +79,7 @@ func main() {
 	}
 	cmd, args := os.Args[1], os.Args[2:]
 	fs := flag.NewFlagSet("pedos-lab "+cmd, flag.ContinueOnError)
-	fs.Usage = func() { fmt.Fprint(os.Stderr, usage) }
+	fs.Usage = func() { fmt.Fprintln(os.Stderr, "pedos-lab --help explains the commands, with examples") }
 	dir := fs.String("dir", os.Getenv("PEDOS_LAB_DIR"), "")
 	var err error
 	switch cmd {
@@ -99,7 +99,8 @@ func main() {
 	case "publish":
 		err = publish(fs, dir, args)
 	default:
-		fmt.Fprintf(os.Stderr, "pedos-lab: unknown command %q\n\n%s", cmd, usage)
+		fmt.Fprintf(os.Stderr, "pedos-lab: unknown command %q\n", cmd)
+		fs.Usage()
 		os.Exit(2)
 	}
 	if err == errUsage {
@@ -115,7 +116,11 @@ var errUsage = flag.ErrHelp
 
 // parse parses flags and requires --dir and at least minArgs arguments.
 func parse(fs *flag.FlagSet, dir *string, args []string, minArgs int) error {
-	if err := fs.Parse(args); err != nil {
+	fs.SetOutput(os.Stderr)
+	if err := fs.Parse(args); err == flag.ErrHelp {
+		fmt.Print(usage)
+		os.Exit(0)
+	} else if err != nil {
 		return errUsage
 	}
 	if *dir == "" {
