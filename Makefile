@@ -13,9 +13,13 @@ all: build
 deps:
 	@scripts/install-deps.sh
 
+# The commit time is pedos-receive-updates' own time floor (verify.md §2 step 4).
+BUILD_TIME := $(shell git log -1 --format=%cI 2>/dev/null)
+LDFLAGS    := -X main.buildTime=$(BUILD_TIME)
+
 build:
 	@mkdir -p $(BIN)
-	$(GO) build -trimpath -o $(BIN)/ ./cmd/...
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
