@@ -250,7 +250,7 @@ func (r *Receiver) verifyPackages(ctx context.Context, staging string, names []s
 	}
 	verifier := &rpm.Verifier{Keyring: keyring, Now: floor}
 	var received []repometa.ReceivedPackage
-	var failed error
+	rejected := 0
 	canonical := make([]string, len(names))
 	for i, name := range names {
 		canonical[i] = filepath.Join(build.PackagesDir(), name)
@@ -258,14 +258,14 @@ func (r *Receiver) verifyPackages(ctx context.Context, staging string, names []s
 		res.Bytes += check.Size
 		if err != nil {
 			check.Rejected = err.Error()
-			failed = errors.Join(failed, fmt.Errorf("rejected: %s: %w", name, err))
+			rejected++
 		} else {
 			received = append(received, pkg)
 		}
 		res.Packages = append(res.Packages, check)
 	}
-	if failed != nil {
-		return nil, failed
+	if rejected > 0 {
+		return nil, packagesRejected(rejected, len(names))
 	}
 	if len(names) == 0 {
 		return nil, nil
@@ -279,13 +279,22 @@ func (r *Receiver) verifyPackages(ctx context.Context, staging string, names []s
 		fmt.Fprintf(r.Log, "warning: %v\n", w)
 	}
 	verdicts := rpmkeys.CheckBatch(ctx, canonical)
-	for i, name := range names {
+	for i := range names {
 		if err := pkgtool.Agree(nil, verdicts[canonical[i]]); err != nil {
 			res.Packages[i].OK, res.Packages[i].Rejected = false, err.Error()
-			failed = errors.Join(failed, fmt.Errorf("rejected: %s: %w", name, err))
+			rejected++
 		}
 	}
-	return received, failed
+	if rejected > 0 {
+		return nil, packagesRejected(rejected, len(names))
+	}
+	return received, nil
+}
+
+// packagesRejected is the batch's error when packages failed; each
+// package's own reason is in the result.
+func packagesRejected(rejected, total int) error {
+	return fmt.Errorf("%d of %d package(s) failed verification, so the whole delivery is refused (P11)", rejected, total)
 }
 
 // verifyOne checks one staged package and writes its canonical form.
@@ -297,6 +306,11 @@ func (r *Receiver) verifyOne(v *rpm.Verifier, staging, name, canonicalPath strin
 		return check, pkg, err
 	}
 	defer in.Close()
+	info, err := in.Stat()
+	if err != nil {
+		return check, pkg, err
+	}
+	check.Size = info.Size()
 	out, err := os.OpenFile(canonicalPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return check, pkg, err
@@ -312,11 +326,6 @@ func (r *Receiver) verifyOne(v *rpm.Verifier, staging, name, canonicalPath strin
 	if err := out.Sync(); err != nil {
 		return check, pkg, err
 	}
-	info, err := in.Stat()
-	if err != nil {
-		return check, pkg, err
-	}
-	check.Size = info.Size()
 	check.NEVRA, check.SHA256 = vp.NEVRA(), fmt.Sprintf("%x", digest.Sum(nil))
 	if len(vp.SignerFingerprints) > 0 {
 		check.Signer = vp.SignerFingerprints[0]

@@ -109,7 +109,36 @@ func (u *UpdateVM) ApplySync(r io.Reader) error {
 			return err
 		}
 	}
+	if err := u.rootGPGKeys(); err != nil {
+		return err
+	}
 	return u.Tools.ImportRPMDB(u.InstallRoot, filepath.Join(staging, SyncRPMDB))
+}
+
+// rootGPGKeys points the gpgkey= lines of dom0's repository definitions at
+// the copies of dom0's keys inside the installroot: dnf reads file:// key
+// URLs from the host's file system, where this VM's own keys (if any) live.
+func (u *UpdateVM) rootGPGKeys() error {
+	files, err := filepath.Glob(filepath.Join(u.InstallRoot, syncReposDir, "*.repo"))
+	if err != nil {
+		return err
+	}
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return err
+		}
+		lines := strings.Split(string(data), "\n")
+		for i, line := range lines {
+			if key, _, ok := strings.Cut(line, "="); ok && strings.TrimSpace(key) == "gpgkey" {
+				lines[i] = strings.ReplaceAll(line, "file:///", "file://"+filepath.ToSlash(u.InstallRoot)+"/")
+			}
+		}
+		if err := os.WriteFile(file, []byte(strings.Join(lines, "\n")), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // readLines returns the non-empty, non-comment lines of a file below the
