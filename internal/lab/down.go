@@ -38,21 +38,34 @@ func Down(dir string) error {
 func (l *Lab) Down() error { return Down(l.Dir) }
 
 func (l *Lab) downLocked(s *State) error {
+	domains := map[string]*DomainState{}
+	for name, d := range s.Domains {
+		domains[name] = d
+	}
+	// An init that `up` started but had not yet recorded when it was
+	// killed has recorded itself (RunInit).
+	dirs, _ := os.ReadDir(filepath.Join(l.Dir, "domains"))
+	for _, e := range dirs {
+		self, err := readSelfRecord(l.Domain(e.Name()))
+		if err == nil && self.Init.Alive() && (domains[e.Name()] == nil || domains[e.Name()].Init != self.Init) {
+			domains[e.Name()+" (self-recorded)"] = self
+		}
+	}
 	// SIGTERM first: each init stops its services (the qrexec daemon and
 	// agent end their calls) and exits.
-	for _, d := range s.Domains {
+	for _, d := range domains {
 		d.Init.signal(syscall.SIGTERM)
 	}
-	waitGone(s, 5*time.Second)
+	waitGone(domains, 5*time.Second)
 	// Killing a pid namespace's init makes the kernel kill every other
 	// process in it, gpg-agents and stray commands included; the network
 	// namespace and its end of the veth pair go with its last process.
-	for _, d := range s.Domains {
+	for _, d := range domains {
 		d.Init.signal(syscall.SIGKILL)
 	}
-	waitGone(s, 5*time.Second)
+	waitGone(domains, 5*time.Second)
 	var left []string
-	for name, d := range s.Domains {
+	for name, d := range domains {
 		for _, kind := range []struct {
 			ns    string
 			inode uint64
@@ -72,12 +85,12 @@ func (l *Lab) downLocked(s *State) error {
 	return s.save(l.Dir)
 }
 
-// waitGone waits until no recorded init and nothing in the domains' pid
-// namespaces runs, or the timeout passes.
-func waitGone(s *State, timeout time.Duration) {
+// waitGone waits until no init and nothing in the domains' pid namespaces
+// runs, or the timeout passes.
+func waitGone(domains map[string]*DomainState, timeout time.Duration) {
 	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		busy := false
-		for _, d := range s.Domains {
+		for _, d := range domains {
 			if d.Init.Alive() || (d.PIDNamespace != 0 && len(processesInNamespace("pid", d.PIDNamespace)) > 0) {
 				busy = true
 			}

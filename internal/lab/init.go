@@ -31,7 +31,11 @@ const domainPath = ProgramsDir + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr
 func RunInit(dir, domain string, role Role, status io.WriteCloser) error {
 	l := Layout{Dir: dir}
 	d := l.Domain(domain)
-	ln, err := listenControl(d)
+	err := recordSelf(d)
+	var ln *net.UnixListener
+	if err == nil {
+		ln, err = listenControl(d)
+	}
 	if err == nil {
 		err = mountRoot(l, domain, role)
 	}

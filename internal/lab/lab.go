@@ -351,14 +351,7 @@ func (l *Lab) startDomain(name string, role Role, program string) (*DomainState,
 		return nil, fmt.Errorf("domain %s: starting its init: %w", name, err)
 	}
 	go func() { _ = cmd.Wait() }() // reap it whenever it ends
-	ds := &DomainState{}
-	ds.Init, err = identify("init", cmd.Process.Pid)
-	if err == nil {
-		ds.PIDNamespace, err = nsInode(cmd.Process.Pid, "pid")
-	}
-	if err == nil {
-		ds.NetNamespace, err = nsInode(cmd.Process.Pid, "net")
-	}
+	ds, err := describeDomain(cmd.Process.Pid)
 	if err != nil {
 		_ = cmd.Process.Kill()
 		return nil, fmt.Errorf("domain %s: %w", name, err)

@@ -275,6 +275,8 @@ func TestLab(t *testing.T) {
 		if err := syscall.Kill(mirror, syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
+		// As if `up` had been killed before it recorded dom0's init.
+		forgetDomain(t, l.Dir, lab.Dom0)
 		if err := l.Down(); err != nil {
 			t.Fatal(err)
 		}
@@ -416,6 +418,27 @@ func hostLinks(t *testing.T) []string {
 		}
 	}
 	return names
+}
+
+// forgetDomain removes a domain from DIR/lab.json.
+func forgetDomain(t *testing.T, dir, domain string) {
+	t.Helper()
+	path := filepath.Join(dir, "lab.json")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var state map[string]any
+	if err := json.Unmarshal(b, &state); err != nil {
+		t.Fatal(err)
+	}
+	delete(state["domains"].(map[string]any), domain)
+	if b, err = json.Marshal(state); err == nil {
+		err = os.WriteFile(path, b, 0o600)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {

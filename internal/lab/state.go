@@ -73,6 +73,55 @@ func (s *State) save(dir string) error {
 	return atomicfile.WriteFile(filepath.Join(dir, stateFile), append(b, '\n'), 0o600)
 }
 
+// selfRecord is where a domain's init records itself, in case `up` is
+// killed before it records the init in lab.json.
+func (d DomainLayout) selfRecord() string { return filepath.Join(d.Base, "init.json") }
+
+// recordSelf writes the calling init's record: its host pid (what the
+// host's /proc, still mounted, calls it) and namespaces.
+func recordSelf(d DomainLayout) error {
+	self, err := os.Readlink("/proc/self")
+	if err != nil {
+		return err
+	}
+	pid, err := strconv.Atoi(self)
+	if err != nil {
+		return err
+	}
+	ds, err := describeDomain(pid)
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(ds)
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(d.selfRecord(), b, 0o600)
+}
+
+func readSelfRecord(d DomainLayout) (*DomainState, error) {
+	b, err := os.ReadFile(d.selfRecord())
+	if err != nil {
+		return nil, err
+	}
+	var ds DomainState
+	return &ds, json.Unmarshal(b, &ds)
+}
+
+// describeDomain records a domain's init and its namespaces.
+func describeDomain(pid int) (*DomainState, error) {
+	ds := &DomainState{}
+	var err error
+	ds.Init, err = identify("init", pid)
+	if err == nil {
+		ds.PIDNamespace, err = nsInode(pid, "pid")
+	}
+	if err == nil {
+		ds.NetNamespace, err = nsInode(pid, "net")
+	}
+	return ds, err
+}
+
 // identify returns the record of a live process.
 func identify(name string, pid int) (Process, error) {
 	start, err := startTime(pid)
