@@ -46,7 +46,10 @@ func mountRoot(l Layout, domain string, role Role) error {
 		{"skeleton", func() error { return makeSkeleton(newRoot) }},
 		{"/usr overlay", func() error {
 			opts := fmt.Sprintf("lowerdir=/usr,upperdir=%s,workdir=%s", d.Path("usr"), d.workDir())
-			return unix.Mount("overlay", filepath.Join(newRoot, "usr"), "overlay", 0, opts)
+			if err := unix.Mount("overlay", filepath.Join(newRoot, "usr"), "overlay", 0, opts); err != nil {
+				return fmt.Errorf("%w (the lab directory must be on a file system overlayfs accepts as upper layer, such as ext4, xfs, btrfs or tmpfs; not overlayfs itself)", err)
+			}
+			return nil
 		}},
 		// The programs are bound over the overlay so that the host (a test
 		// playing the attacker who owns the UpdateVM) may replace them in
