@@ -65,8 +65,10 @@ func (l *Lab) Run(ctx context.Context, domain string, c Command) (int, error) {
 	if werr := wait(); err == nil && werr != nil {
 		err = werr
 	}
-	if code == 127 && err != nil && c.Stderr != nil {
-		fmt.Fprintf(c.Stderr, "%s: %v\n", c.Args[0], err)
+	if notStarted, ok := errors.AsType[errNotStarted](err); ok {
+		if c.Stderr != nil {
+			fmt.Fprintf(c.Stderr, "%s: %v\n", c.Args[0], notStarted)
+		}
 		err = nil
 	}
 	return code, err
