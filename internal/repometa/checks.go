@@ -36,10 +36,13 @@ type Batch struct {
 }
 
 // Evaluate runs the steps of verify.md §2 in their order and collects the
-// findings and a summary per repository. It changes nothing on disk.
+// findings and a summary per repository. It changes nothing on disk. When
+// some metadata failed steps 1–2, steps 5–6 are left out: the batch is
+// rejected already, and its packages would all look extraneous.
 func (s *FreshnessState) Evaluate(b Batch) *Verdict {
 	v := &Verdict{}
 	var unverifiable []string
+	metadataRejected := false
 	for i, files := range b.Repos {
 		if slices.ContainsFunc(b.Repos[:i], func(r RepoFiles) bool { return r.ID == files.ID }) {
 			v.Findings = append(v.Findings, reject(BadRequest, files.ID, "", "repo %s is listed twice", files.ID))
@@ -55,6 +58,7 @@ func (s *FreshnessState) Evaluate(b Batch) *Verdict {
 			v.Repos = append(v.Repos, RepoSummary{Repo: files.ID, Status: StatusNotVerifiable})
 		default:
 			v.Repos = append(v.Repos, RepoSummary{Repo: files.ID, Status: StatusRejected})
+			metadataRejected = true
 		}
 	}
 	floor := s.TimeFloor(v.verified)
@@ -70,8 +74,10 @@ func (s *FreshnessState) Evaluate(b Batch) *Verdict {
 		v.Repos = append(v.Repos, RepoSummary{Repo: repo.ID, Status: status, Revision: repo.Revision,
 			Timestamp: repo.Timestamp, Age: floor.Sub(repo.Timestamp), KeyFingerprint: repo.KeyFingerprint})
 	}
-	v.Findings = append(v.Findings, s.CheckMembership(v.verified, unverifiable, b.Received)...)
-	v.Findings = append(v.Findings, s.CheckWithholding(v.verified, b.Installed, b.Received, b.Request)...)
+	if !metadataRejected {
+		v.Findings = append(v.Findings, s.CheckMembership(v.verified, unverifiable, b.Received)...)
+		v.Findings = append(v.Findings, s.CheckWithholding(v.verified, b.Installed, b.Received, b.Request)...)
+	}
 	v.Findings = append(v.Findings, s.CheckDowngrade(b.Installed, b.Received, b.Request)...)
 	return v
 }

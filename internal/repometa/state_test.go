@@ -183,3 +183,27 @@ func commitLoop(t *testing.T, root string) {
 		}
 	}
 }
+
+// TestEvaluateWrongKey: M7 at the level of a whole batch. The packages are
+// not also reported as extraneous.
+func TestEvaluateWrongKey(t *testing.T) {
+	pub, other := newPublisher(t, nil), newPublisher(t, nil)
+	snap := buildSnapshot(t, day0, "foo-1.1-1.noarch")
+	s := loadState(t, t.TempDir(), day0)
+	v := s.Evaluate(Batch{
+		Repos:     []RepoFiles{snap.signedBy(t, "updates", other, pub.pinned, day0)},
+		Received:  snap.received(t, "foo-1.1-1.noarch"),
+		Installed: []NEVRA{nevra(t, "foo-1.0-1.noarch")},
+		Request:   Request{Action: "upgrade"},
+	})
+	if got := kinds(v.Findings); !slices.Equal(got, []string{"rejected wrong-key "}) || v.Accepted() ||
+		len(v.Repos) != 1 || v.Repos[0].Status != StatusRejected {
+		t.Fatalf("findings %q, repos %+v", got, v.Repos)
+	}
+	if err := s.Commit(v); err == nil {
+		t.Fatal("committed a batch with metadata signed by the wrong key")
+	}
+	if _, err := os.Stat(s.path); !os.IsNotExist(err) {
+		t.Fatalf("state file written: %v", err)
+	}
+}
