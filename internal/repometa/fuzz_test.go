@@ -25,8 +25,8 @@ func FuzzParseRepomd(f *testing.F) {
 }
 
 func FuzzParsePrimary(f *testing.F) {
-	f.Add([]byte(`<metadata xmlns="http://linux.duke.edu/metadata/common" packages="1"><package type="rpm"><name>a</name>` +
-		`<arch>noarch</arch><version epoch="0" ver="1" rel="1"/><checksum type="sha256">` + string(bytes.Repeat([]byte("0f"), 32)) +
+	f.Add([]byte(`<metadata xmlns="http://linux.duke.edu/metadata/common" packages="1"><package type="rpm"><name>a</name>`+
+		`<arch>noarch</arch><version epoch="0" ver="1" rel="1"/><checksum type="sha256">`+string(bytes.Repeat([]byte("0f"), 32))+
 		`</checksum><size package="5"/><format><file>/x</file></format></package></metadata>`), false)
 	f.Fuzz(func(t *testing.T, data []byte, noSizes bool) {
 		var sizesFor map[[sha256Size]byte]bool

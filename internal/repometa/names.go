@@ -11,6 +11,8 @@ package repometa
 import (
 	"errors"
 	"regexp"
+
+	"pedos.dev/updates/internal/rpm"
 )
 
 // FileKind says what a file in the staging directory is.
@@ -37,18 +39,20 @@ func (k FileKind) MaxSize() int64 {
 	return 0
 }
 
+// repoIDExpr is a dnf repository id as updates.conf accepts it.
+const repoIDExpr = `[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}`
+
 var (
-	// packageName is verify.md §1's rule for package file names.
-	packageName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+^~-]{0,255}\.rpm$`)
+	repoIDPattern = regexp.MustCompile(`^` + repoIDExpr + `$`)
 	// metadataName is docs/freshness.md's naming: none of these ends in
 	// .rpm, so metadata can never be taken for a package or the reverse.
-	metadataName = regexp.MustCompile(`^(repomd|primary)--([A-Za-z0-9][A-Za-z0-9_.:-]{0,99})\.xml(\.asc)?$`)
+	metadataName = regexp.MustCompile(`^(repomd|primary)--(` + repoIDExpr + `)\.xml(\.asc)?$`)
 )
 
 // Classify tells what a staged file is and, for metadata, which repository
 // it belongs to. The error never repeats the untrusted name (verify.md §1).
 func Classify(untrustedName string) (kind FileKind, repoID string, err error) {
-	if packageName.MatchString(untrustedName) {
+	if rpm.CheckFileName(untrustedName) == nil { // verify.md §1's rule
 		return FilePackage, "", nil
 	}
 	m := metadataName.FindStringSubmatch(untrustedName)

@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"time"
 
@@ -22,8 +21,6 @@ const StatePath = "/var/lib/PedOS/state/freshness.json"
 
 // DefaultMaxMetadataAge is max_metadata_age when updates.conf sets none.
 const DefaultMaxMetadataAge = 7 * 24 * time.Hour
-
-var repoIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$`)
 
 // repoState is the high-water mark of one repository.
 type repoState struct {
