@@ -10,8 +10,8 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"strings"
 	"syscall"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -41,8 +41,9 @@ type Receiver struct {
 // Receive reads one stream from r and returns the status to send back. The error says why a
 // status is not a success; it names a file only after the name was validated.
 func (rc *Receiver) Receive(r io.Reader) (Status, error) {
-	u := unpacker{Receiver: rc, in: bufio.NewReaderSize(r, bufSize)}
+	u := unpacker{Receiver: rc, in: bufio.NewReaderSize(r, bufSize), dir: rc.Root, dirName: "."}
 	err := u.run()
+	u.enter(".") // closes the last subdirectory; cannot fail
 	st := Status{CRC: u.crc, LastName: u.lastName}
 	if err != nil {
 		st.Code = ErrnoOf(err)
@@ -69,7 +70,8 @@ type unpacker struct {
 	files    uint64
 	bytes    uint64
 	lastName string
-	goodDir  string // the parent directory checked last: it stays a real directory (S5)
+	dir      *os.Root // the directory holding the current entry (S5: see enter)
+	dirName  string   // its name below Root, "." for Root itself
 }
 
 // take consumes the next n ≤ bufSize bytes of the stream and adds them to the CRC. The slice
@@ -92,7 +94,7 @@ func (u *unpacker) run() error {
 		}
 		h := parseHeader(b)
 		if h.NameLen == 0 {
-			return u.finish(h)
+			return u.end(h)
 		}
 		if err := u.entry(h); err != nil {
 			return err
@@ -100,8 +102,8 @@ func (u *unpacker) run() error {
 	}
 }
 
-// finish handles the end marker: all zero, then nothing after it (S12), then sync.
-func (u *unpacker) finish(h Header) error {
+// end handles the end marker: all zero, then nothing after it (S12), then sync.
+func (u *unpacker) end(h Header) error {
 	if h != (Header{}) {
 		return fmt.Errorf("end marker with non-zero fields: %w", syscall.EINVAL)
 	}
@@ -142,21 +144,25 @@ func (u *unpacker) entry(h Header) error {
 	if err := u.checkEntry(name, h); err != nil {
 		return err
 	}
-	if err := u.checkParents(name); err != nil {
-		return err
+	if err := u.enter(path.Dir(name)); err != nil {
+		return fmt.Errorf("%q: %w", name, err)
 	}
+	base := path.Base(name)
 	switch h.Mode & modeTypeMask {
 	case ModeRegular:
-		err = u.regular(name, h)
+		err = u.regular(base, h)
 	case ModeDir:
-		err = u.directory(name, h)
+		err = u.directory(base, h)
 	default:
-		err = u.symlink(name, h)
+		err = u.symlink(name, base, h)
 	}
-	if err == nil && u.Received != nil {
+	if err != nil {
+		return fmt.Errorf("%q: %w", name, err)
+	}
+	if u.Received != nil {
 		u.Received(name, h.FileLen)
 	}
-	return err
+	return nil
 }
 
 // checkEntry applies the type, time and limit rules before anything is created.
@@ -185,50 +191,71 @@ func (u *unpacker) checkEntry(name string, h Header) error {
 	return nil
 }
 
-// checkParents refuses a name whose directories are not all real directories, so that
-// nothing is ever written through a symlink (S5). The last parent checked stays a directory:
-// nothing in a transfer can replace it.
-func (u *unpacker) checkParents(name string) error {
-	parent := path.Dir(name)
-	if parent == "." || parent == u.goodDir {
+// enter makes u.dir the directory dirName, opened one component at a time from Root, each
+// checked to be a real directory: nothing is ever created through a symlink (S5). The entries
+// of a directory arrive together, so the last one stays open; nothing in a transfer can
+// replace it.
+func (u *unpacker) enter(dirName string) error {
+	if dirName == u.dirName {
 		return nil
 	}
-	for i := range len(name) {
-		if name[i] != '/' {
-			continue
-		}
-		fi, err := u.Root.Lstat(name[:i])
-		if err != nil {
-			return fmt.Errorf("%q: %w", name, err)
-		}
-		if fi.Mode()&fs.ModeSymlink != 0 {
-			return fmt.Errorf("%q: goes through the symlink %q (S5): %w", name, name[:i], syscall.ELOOP)
-		}
-		if !fi.IsDir() {
-			return fmt.Errorf("%q: %q is not a directory: %w", name, name[:i], syscall.ENOTDIR)
-		}
+	if u.dir != u.Root {
+		u.dir.Close()
 	}
-	u.goodDir = parent
+	u.dir, u.dirName = u.Root, "."
+	if dirName == "." {
+		return nil
+	}
+	dir := u.Root
+	for component := range strings.SplitSeq(dirName, "/") {
+		fi, err := dir.Lstat(component)
+		if err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+			err = fmt.Errorf("%q is a symlink (S5): %w", component, syscall.ELOOP)
+		}
+		var sub *os.Root
+		if err == nil {
+			sub, err = dir.OpenRoot(component)
+		}
+		if dir != u.Root {
+			dir.Close()
+		}
+		if err != nil {
+			return err
+		}
+		dir = sub
+	}
+	u.dir, u.dirName = dir, dirName
 	return nil
 }
 
-func (u *unpacker) regular(name string, h Header) error {
+func (u *unpacker) regular(base string, h Header) error {
 	// O_EXCL: a name received twice is EEXIST (S9); O_NOFOLLOW: never through a symlink.
-	f, err := u.Root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
-	if err != nil {
-		return fmt.Errorf("creating %q: %w", name, err)
-	}
-	err = u.copyPayload(f, h.FileLen)
-	if err == nil {
-		err = f.Chmod(u.fileMode(h.Mode))
-	}
-	if cerr := f.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("closing %q: %w", name, cerr)
-	}
+	f, err := u.dir.OpenFile(base, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return err
 	}
-	return u.setTimes(name, h)
+	if err := u.copyPayload(f, h.FileLen); err != nil {
+		f.Close()
+		return err
+	}
+	return u.settle(f, h)
+}
+
+// settle applies the mode and times of h to the open file f, and closes it. Both go through
+// the descriptor: no second lookup of the name (AT_EMPTY_PATH needs Linux 5.8).
+func (u *unpacker) settle(f *os.File, h Header) error {
+	err := f.Chmod(u.fileMode(h.Mode))
+	if err == nil {
+		times := []unix.Timespec{
+			{Sec: int64(h.Atime), Nsec: int64(h.AtimeNsec)},
+			{Sec: int64(h.Mtime), Nsec: int64(h.MtimeNsec)},
+		}
+		err = unix.UtimesNanoAt(int(f.Fd()), "", times, unix.AT_EMPTY_PATH)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 func (u *unpacker) copyPayload(f *os.File, size uint64) error {
@@ -236,15 +263,15 @@ func (u *unpacker) copyPayload(f *os.File, size uint64) error {
 		chunk, err := u.take(int(min(size, bufSize)))
 		if len(chunk) > 0 {
 			if _, werr := f.Write(chunk); werr != nil {
-				return fmt.Errorf("writing: %w", werr) // the PathError names the file
+				return werr
 			}
 			size -= uint64(len(chunk))
 		}
 		if err != nil {
 			if errors.Is(err, io.EOF) {
-				return fmt.Errorf("stream ended inside %q (S6): %w", f.Name(), errLegalEOF)
+				return fmt.Errorf("stream ended inside a file (S6): %w", errLegalEOF)
 			}
-			return fmt.Errorf("reading %q: %w", f.Name(), err)
+			return fmt.Errorf("reading the stream: %w", err)
 		}
 	}
 	return nil
@@ -252,38 +279,30 @@ func (u *unpacker) copyPayload(f *os.File, size uint64) error {
 
 // directory creates a directory 0700 on its first visit, and applies its mode and times on
 // the second, once its contents are in (spec "Forward stream").
-func (u *unpacker) directory(name string, h Header) error {
-	err := u.Root.Mkdir(name, 0o700)
+func (u *unpacker) directory(base string, h Header) error {
+	err := u.dir.Mkdir(base, 0o700)
 	if err == nil || !errors.Is(err, fs.ErrExist) {
 		return err
 	}
-	if fi, lerr := u.Root.Lstat(name); lerr != nil || !fi.IsDir() {
-		return fmt.Errorf("%q exists and is not a directory: %w", name, syscall.EEXIST)
+	d, err := u.dir.OpenFile(base, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return fmt.Errorf("exists and is not a directory: %w", syscall.EEXIST)
 	}
-	if err := u.Root.Chmod(name, u.fileMode(h.Mode)); err != nil {
-		return err
-	}
-	return u.setTimes(name, h)
+	return u.settle(d, h)
 }
 
-func (u *unpacker) symlink(name string, h Header) error {
+func (u *unpacker) symlink(name, base string, h Header) error {
 	if h.FileLen > MaxNameLen {
-		return fmt.Errorf("%q: symlink target of %d bytes: %w", name, h.FileLen, syscall.ENAMETOOLONG)
+		return fmt.Errorf("symlink target of %d bytes: %w", h.FileLen, syscall.ENAMETOOLONG)
 	}
 	untrustedTarget, err := u.take(int(h.FileLen))
 	if err != nil {
-		return fmt.Errorf("stream ended inside the target of %q (S6): %w", name, errLegalEOF)
+		return fmt.Errorf("stream ended inside a symlink target (S6): %w", errLegalEOF)
 	}
 	if !validSymlinkTarget(name, untrustedTarget) {
-		return fmt.Errorf("%q: unsafe symlink target: %w", name, syscall.ENOLINK)
+		return fmt.Errorf("unsafe symlink target: %w", syscall.ENOLINK)
 	}
-	return u.Root.Symlink(string(untrustedTarget), name)
-}
-
-func (u *unpacker) setTimes(name string, h Header) error {
-	atime := time.Unix(int64(h.Atime), int64(h.AtimeNsec))
-	mtime := time.Unix(int64(h.Mtime), int64(h.MtimeNsec))
-	return u.Root.Chtimes(name, atime, mtime)
+	return u.dir.Symlink(string(untrustedTarget), base)
 }
 
 // fileMode is the mode to apply: permissions and, outside dom0's update mode, the

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -85,22 +86,29 @@ func (s *Sender) Send(path string) error {
 }
 
 func (s *Sender) send(path, name string) error {
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); err != nil {
+		return &fs.PathError{Op: "lstat", Path: path, Err: err}
+	}
+	return s.sendEntry(path, name, &st)
+}
+
+// sendEntry sends one entry; st is its lstat, or nil for a regular file listed by its
+// directory (it is stat'ed once open).
+func (s *Sender) sendEntry(path, name string, st *unix.Stat_t) error {
 	if len(name)+1 > qfile.MaxNameLen {
 		return fmt.Errorf("%s: name of %d bytes is too long for the stream", path, len(name))
 	}
-	fi, err := os.Lstat(path)
-	if err != nil {
-		return err
-	}
+	var err error
 	switch {
-	case fi.Mode().IsRegular():
+	case st == nil || st.Mode&unix.S_IFMT == unix.S_IFREG:
 		err = s.sendRegular(path, name)
-	case fi.IsDir():
-		err = s.sendDir(path, name, fi)
-	case fi.Mode()&os.ModeSymlink != 0:
-		err = s.sendSymlink(path, name, fi)
+	case st.Mode&unix.S_IFMT == unix.S_IFDIR:
+		err = s.sendDir(path, name, st)
+	case st.Mode&unix.S_IFMT == unix.S_IFLNK:
+		err = s.sendSymlink(path, name, st)
 	default:
-		return fmt.Errorf("%s: cannot send a %v file", path, fi.Mode().Type())
+		return fmt.Errorf("%s: cannot send a file of type %#o", path, st.Mode&unix.S_IFMT)
 	}
 	if err != nil {
 		return err
@@ -114,39 +122,49 @@ func (s *Sender) send(path, name string) error {
 }
 
 func (s *Sender) sendRegular(path, name string) error {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	// Plain descriptors: os.File would try (and fail) to register each file with the poller.
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
+		return &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t // of what is open, not of what was listed
+	if err := unix.Fstat(fd, &st); err != nil {
+		return &fs.PathError{Op: "fstat", Path: path, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return fmt.Errorf("%s: changed type while being sent", path)
+	}
+	if err := s.header(name, &st, uint64(st.Size)); err != nil {
 		return err
 	}
-	defer f.Close()
-	fi, err := f.Stat() // the size of what is open, not of what was listed
-	if err != nil {
-		return err
-	}
-	if err := s.header(name, fi); err != nil {
-		return err
-	}
-	for remaining := fi.Size(); remaining > 0; {
+	for remaining := st.Size; remaining > 0; {
 		if len(s.buf) == cap(s.buf) {
 			if err := s.flush(); err != nil {
 				return err
 			}
 		}
 		free := s.buf[len(s.buf):cap(s.buf)]
-		n, err := io.ReadFull(f, free[:min(int64(len(free)), remaining)])
+		n, err := unix.Read(fd, free[:min(int64(len(free)), remaining)])
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return &fs.PathError{Op: "read", Path: path, Err: err}
+		}
+		if n == 0 {
+			return fmt.Errorf("%s: shrank while being sent", path)
+		}
 		s.buf = s.buf[:len(s.buf)+n]
 		s.bytes += int64(n)
 		remaining -= int64(n)
-		if err != nil {
-			return fmt.Errorf("%s: shrank while being sent: %w", path, err)
-		}
 	}
 	return nil
 }
 
-func (s *Sender) sendDir(path, name string, fi os.FileInfo) error {
+func (s *Sender) sendDir(path, name string, st *unix.Stat_t) error {
 	// Sent before its contents (created 0700) and after them (mode and times applied).
-	if err := s.header(name, fi); err != nil {
+	if err := s.header(name, st, 0); err != nil {
 		return err
 	}
 	dir, err := os.Open(path)
@@ -157,7 +175,13 @@ func (s *Sender) sendDir(path, name string, fi os.FileInfo) error {
 	for {
 		entries, err := dir.ReadDir(dirBatch)
 		for _, e := range entries {
-			if err := s.send(filepath.Join(path, e.Name()), name+"/"+e.Name()); err != nil {
+			childPath, childName := filepath.Join(path, e.Name()), name+"/"+e.Name()
+			if e.Type().IsRegular() {
+				err = s.sendEntry(childPath, childName, nil)
+			} else {
+				err = s.send(childPath, childName)
+			}
+			if err != nil {
 				return err
 			}
 		}
@@ -168,45 +192,31 @@ func (s *Sender) sendDir(path, name string, fi os.FileInfo) error {
 			return err
 		}
 	}
-	return s.header(name, fi)
+	return s.header(name, st, 0)
 }
 
-func (s *Sender) sendSymlink(path, name string, fi os.FileInfo) error {
+func (s *Sender) sendSymlink(path, name string, st *unix.Stat_t) error {
 	target, err := os.Readlink(path)
 	if err != nil {
 		return err
 	}
-	fi = sizedInfo{fi, int64(len(target))} // the payload is the target, whatever lstat says
-	if err := s.header(name, fi); err != nil {
+	// The payload is the target, whatever lstat said its size was.
+	if err := s.header(name, st, uint64(len(target))); err != nil {
 		return err
 	}
 	return s.write([]byte(target))
 }
 
-// sizedInfo overrides the size of a FileInfo.
-type sizedInfo struct {
-	os.FileInfo
-	size int64
-}
-
-func (i sizedInfo) Size() int64 { return i.size }
-
 // header writes the file_header and the name with its NUL.
-func (s *Sender) header(name string, fi os.FileInfo) error {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return fmt.Errorf("%s: no stat information", name)
-	}
+func (s *Sender) header(name string, st *unix.Stat_t, fileLen uint64) error {
 	h := qfile.Header{
 		NameLen:   uint32(len(name) + 1),
 		Mode:      st.Mode,
+		FileLen:   fileLen,
 		Atime:     uint32(st.Atim.Sec),
 		AtimeNsec: uint32(st.Atim.Nsec),
 		Mtime:     uint32(st.Mtim.Sec),
 		MtimeNsec: uint32(st.Mtim.Nsec),
-	}
-	if !fi.IsDir() {
-		h.FileLen = uint64(fi.Size())
 	}
 	if cap(s.buf)-len(s.buf) < qfile.HeaderSize+len(name)+1 {
 		if err := s.flush(); err != nil {
@@ -258,7 +268,10 @@ func (s *Sender) checkEarlyStatus() error {
 	s.sinceCheck = 0
 	fds := []unix.PollFd{{Fd: int32(s.status.Fd()), Events: unix.POLLIN}}
 	n, err := unix.Poll(fds, 0)
-	if err != nil && !errors.Is(err, syscall.EINTR) {
+	if errors.Is(err, syscall.EINTR) {
+		return nil // the next check looks again
+	}
+	if err != nil {
 		return fmt.Errorf("polling for the receiver's status: %w", err)
 	}
 	if n == 0 {
