@@ -176,6 +176,24 @@ func fileWith(t testing.TB, b []byte) *os.File {
 	return f
 }
 
+// pipeWith returns the read end of a pipe holding b. The write end is closed, unless stall:
+// then it stays open until the test ends, as a sender that stops sending.
+func pipeWith(t testing.TB, b []byte, stall bool) *os.File {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close(); w.Close() })
+	if _, err := w.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	if !stall {
+		w.Close()
+	}
+	return r
+}
+
 // currentUser is USER for the unpacker: ourselves, so that it does not switch.
 func currentUser() string {
 	return fmt.Sprint(os.Geteuid())

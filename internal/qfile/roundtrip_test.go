@@ -148,15 +148,7 @@ func TestRoundTripDom0Mode(t *testing.T) {
 // TestEndMarkerOnly: a stream of the end marker alone is a success that creates nothing.
 func TestEndMarkerOnly(t *testing.T) {
 	dir := stagingDir(t)
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	_, err = w.Write(endMarker)
-	w.Close()
-	mustDo(t, err)
-	res := runUnpacker(t, dir, r, nil, "--only-regular-files")
+	res := runUnpacker(t, dir, pipeWith(t, endMarker, false), nil, "--only-regular-files")
 	wantCode(t, res.status.Code, 0, res.stderr)
 	if res.status.CRC != 0x190a55ad { // what the reference receiver reports for it
 		t.Errorf("CRC %#08x, want 0x190a55ad", res.status.CRC)
