@@ -16,7 +16,7 @@ import (
 // The attacks of threats.md "Calls and sessions" against the real daemon on
 // Unix sockets, where a domain is known by the socket it uses.
 
-func (lab *testLab) callFrom(t *testing.T, domain, stdin string, args ...string) result {
+func (lab *testLab) callFrom(t testing.TB, domain, stdin string, args ...string) result {
 	t.Helper()
 	saved := lab.callerAddr
 	defer func() { lab.callerAddr = saved }()
@@ -149,8 +149,8 @@ func TestC6FloodAndHalfOpenRequests(t *testing.T) {
 }
 
 // newTestLabWithDaemon is a Unix-socket lab whose daemon gets extra flags.
-func newTestLabWithDaemon(t *testing.T, _ string, flags ...string) *testLab {
-	tr := transport{"unix", noSettings, func(t *testing.T, lab *testLab) { lab.startUnixDaemon(t, flags...) }}
+func newTestLabWithDaemon(t testing.TB, _ string, flags ...string) *testLab {
+	tr := transport{"unix", noSettings, func(t testing.TB, lab *testLab) { lab.startUnixDaemon(t, flags...) }}
 	return newTestLab(t, tr)
 }
 
@@ -209,7 +209,7 @@ func TestCallerLeavesRelayedCall(t *testing.T) {
 	waitForLog(t, lab, "vm2", `service=test.Sleep argument="" status=137`)
 }
 
-func waitForLog(t *testing.T, lab *testLab, domain, want string) {
+func waitForLog(t testing.TB, lab *testLab, domain, want string) {
 	t.Helper()
 	for range 200 {
 		if strings.Contains(lab.log(t, domain), want) {

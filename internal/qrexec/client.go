@@ -1,6 +1,7 @@
 package qrexec
 
 import (
+	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -77,9 +78,10 @@ func Run(conn Conn, s Streams) (int, error) {
 		out.pump(MsgStdin, io.NopCloser(s.Stdin))
 	}()
 	buf := make([]byte, MaxDataLen)
+	in := bufio.NewReaderSize(conn, readBufferSize)
 	stdoutOpen, stderrOpen := true, true
 	for {
-		t, data, err := ReadMessage(conn, buf)
+		t, data, err := ReadMessage(in, buf)
 		if err != nil {
 			return ExitFailure, fmt.Errorf("qrexec: connection lost during the call: %w", err)
 		}

@@ -92,7 +92,7 @@ func conformanceCalls(t *testing.T, lab *testLab, target string) {
 
 // largeTransfer sends n pseudo-random bytes through test.Echo and checks
 // that the same bytes come back.
-func largeTransfer(t *testing.T, lab *testLab, target string, n int64) {
+func largeTransfer(t testing.TB, lab *testLab, target string, n int64) {
 	cmd := exec.Command(testbin.Path(t, "qrexec-client-vm"), target, "test.Echo")
 	cmd.Env = append(os.Environ(), "PEDOS_QREXEC_SOCKET="+lab.callerAddr)
 	cmd.Stderr = os.Stderr

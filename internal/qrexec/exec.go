@@ -176,9 +176,10 @@ func serveProcess(conn Conn, cmd *exec.Cmd, sendStderr bool, log *slog.Logger) {
 // lost before done, is an error.
 func receiveStdin(conn Conn, w io.WriteCloser, done <-chan struct{}) error {
 	buf := make([]byte, MaxDataLen)
+	in := bufio.NewReaderSize(conn, readBufferSize)
 	open := true
 	for {
-		t, data, err := ReadMessage(conn, buf)
+		t, data, err := ReadMessage(in, buf)
 		select {
 		case <-done:
 			return nil // the call is over; whatever happens on conn is moot

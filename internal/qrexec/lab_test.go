@@ -26,6 +26,7 @@ type testLab struct {
 	serviceDirs                          map[string]string // domain → its service directory
 	logs                                 map[string]string // domain → the log its services' stderr goes to
 	callerAddr                           string            // how vm1's qrexec-client-vm reaches the daemon
+	daemon                               *exec.Cmd         // the daemon process, where there is one
 }
 
 // A transport links the lab's daemon, vm2's agent and vm1's caller its way:
@@ -33,8 +34,8 @@ type testLab struct {
 // processes and sets lab.callerAddr.
 type transport struct {
 	name    string
-	domains func(t *testing.T, lab *testLab) map[string]string
-	start   func(t *testing.T, lab *testLab)
+	domains func(t testing.TB, lab *testLab) map[string]string
+	start   func(t testing.TB, lab *testLab)
 }
 
 var transports = []transport{
@@ -63,7 +64,7 @@ test.Denied  *  @anyvm  dom0    deny
 *            *  @anyvm  @anyvm  allow
 `
 
-func newTestLab(t *testing.T, tr transport) *testLab {
+func newTestLab(t testing.TB, tr transport) *testLab {
 	t.Helper()
 	dir := t.TempDir()
 	lab := &testLab{
@@ -90,7 +91,7 @@ func newTestLab(t *testing.T, tr transport) *testLab {
 	return lab
 }
 
-func (lab *testLab) setPolicy(t *testing.T, text string) {
+func (lab *testLab) setPolicy(t testing.TB, text string) {
 	writeFile(t, filepath.Join(lab.policyDir, "50-test.policy"), text, 0o644)
 }
 
@@ -109,18 +110,18 @@ func (lab *testLab) agentArgs(extra ...string) []string {
 	return append([]string{"--service-dir", lab.serviceDirs["vm2"], "--log", lab.logs["vm2"]}, extra...)
 }
 
-func noSettings(*testing.T, *testLab) map[string]string { return nil }
+func noSettings(testing.TB, *testLab) map[string]string { return nil }
 
-func startUnix(t *testing.T, lab *testLab) { lab.startUnixDaemon(t) }
+func startUnix(t testing.TB, lab *testLab) { lab.startUnixDaemon(t) }
 
 // startUnixDaemon starts vm2's agent and the daemon (with extra flags) on
 // Unix sockets.
-func (lab *testLab) startUnixDaemon(t *testing.T, daemonFlags ...string) {
+func (lab *testLab) startUnixDaemon(t testing.TB, daemonFlags ...string) {
 	t.Helper()
 	agentSock := filepath.Join(lab.sockDir, "vm2", "agent.sock")
 	mkdir(t, filepath.Dir(agentSock))
 	startProcess(t, testbin.Path(t, "qrexec-agent"), lab.agentArgs("--listen", agentSock)...)
-	startProcess(t, testbin.Path(t, "qrexec-daemon"), lab.daemonArgs(daemonFlags...)...)
+	lab.daemon = startProcess(t, testbin.Path(t, "qrexec-daemon"), lab.daemonArgs(daemonFlags...)...)
 	lab.callerAddr = filepath.Join(lab.sockDir, "vm1", "daemon.sock")
 	waitForSocket(t, agentSock)
 	waitForSocket(t, lab.callerAddr)
@@ -129,12 +130,12 @@ func (lab *testLab) startUnixDaemon(t *testing.T, daemonFlags ...string) {
 // stdio: every call runs `qrexec-daemon --stdio vm1` as the caller's link
 // (as an ssh forced command would), and the daemon reaches vm2 by running
 // `qrexec-agent --stdio`.
-func stdioSettings(t *testing.T, lab *testLab) map[string]string {
+func stdioSettings(t testing.TB, lab *testLab) map[string]string {
 	agent := strings.Join(append([]string{testbin.Path(t, "qrexec-agent"), "--stdio"}, lab.agentArgs()...), " ")
 	return map[string]string{"vm2": "agent=exec:" + agent}
 }
 
-func startStdio(t *testing.T, lab *testLab) {
+func startStdio(t testing.TB, lab *testLab) {
 	t.Setenv("QREXEC_REMOTE_DOMAIN", "forged") // inherited by the stdio daemon and agent
 	daemon := append([]string{testbin.Path(t, "qrexec-daemon"), "--stdio", "vm1"}, lab.daemonArgs()...)
 	lab.callerAddr = "exec:" + strings.Join(daemon, " ")
@@ -145,14 +146,14 @@ func startStdio(t *testing.T, lab *testLab) {
 // machines.
 var vsockPorts = struct{ daemon, agent uint32 }{}
 
-func vsockSettings(t *testing.T, lab *testLab) map[string]string {
+func vsockSettings(t testing.TB, lab *testLab) map[string]string {
 	requireVsockLoopback(t)
 	vsockPorts.daemon = 20000 + rand.Uint32N(20000)
 	vsockPorts.agent = vsockPorts.daemon + 1
 	return map[string]string{"vm1": "cid=1", "vm2": fmt.Sprintf("agent=vsock:1:%d", vsockPorts.agent)}
 }
 
-func startVsock(t *testing.T, lab *testLab) {
+func startVsock(t testing.TB, lab *testLab) {
 	startProcess(t, testbin.Path(t, "qrexec-agent"), lab.agentArgs("--listen", fmt.Sprintf("vsock:%d", vsockPorts.agent), "--dom0-cid", "1")...)
 	startProcess(t, testbin.Path(t, "qrexec-daemon"), lab.daemonArgs("--no-unix", "--vsock-port", fmt.Sprint(vsockPorts.daemon))...)
 	lab.callerAddr = fmt.Sprintf("vsock:1:%d", vsockPorts.daemon)
@@ -161,7 +162,7 @@ func startVsock(t *testing.T, lab *testLab) {
 
 // requireVsockLoopback skips the test unless a vsock connection to this
 // machine (CID 1) works.
-func requireVsockLoopback(t *testing.T) {
+func requireVsockLoopback(t testing.TB) {
 	l, err := vsock.ListenContextID(1, 0, nil)
 	if err != nil {
 		t.Skipf("vsock loopback unavailable (kernel without CONFIG_VSOCKETS_LOOPBACK?): %v", err)
@@ -181,7 +182,7 @@ func requireVsockLoopback(t *testing.T) {
 
 // startProcess starts a long-running binary with hostileEnv and stops it
 // (by pid) when the test ends.
-func startProcess(t *testing.T, path string, args ...string) {
+func startProcess(t testing.TB, path string, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(path, args...)
 	cmd.Env = append(os.Environ(), hostileEnv...)
@@ -193,9 +194,10 @@ func startProcess(t *testing.T, path string, args ...string) {
 		cmd.Process.Signal(syscall.SIGTERM)
 		cmd.Wait()
 	})
+	return cmd
 }
 
-func waitForSocket(t *testing.T, path string) {
+func waitForSocket(t testing.TB, path string) {
 	t.Helper()
 	for range 200 {
 		if c, err := net.Dial("unix", path); err == nil {
@@ -215,7 +217,7 @@ type result struct {
 
 // call runs qrexec-client-vm in vm1 with stdin, and a forged
 // QREXEC_REMOTE_DOMAIN in its environment (C3).
-func (lab *testLab) call(t *testing.T, stdin string, args ...string) result {
+func (lab *testLab) call(t testing.TB, stdin string, args ...string) result {
 	t.Helper()
 	cmd := exec.Command(testbin.Path(t, "qrexec-client-vm"), args...)
 	cmd.Env = append(os.Environ(), "PEDOS_QREXEC_SOCKET="+lab.callerAddr, "QREXEC_REMOTE_DOMAIN=dom0")
@@ -223,13 +225,13 @@ func (lab *testLab) call(t *testing.T, stdin string, args ...string) result {
 }
 
 // runInVM2 runs pedos-run from dom0 in vm2.
-func (lab *testLab) runInVM2(t *testing.T, stdin string, args ...string) result {
+func (lab *testLab) runInVM2(t testing.TB, stdin string, args ...string) result {
 	t.Helper()
 	args = append([]string{"--domains", lab.domainsFile, "--sockdir", lab.sockDir}, args...)
 	return run(t, exec.Command(testbin.Path(t, "pedos-run"), args...), stdin)
 }
 
-func run(t *testing.T, cmd *exec.Cmd, stdin string) result {
+func run(t testing.TB, cmd *exec.Cmd, stdin string) result {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	cmd.Stdin = strings.NewReader(stdin)
@@ -241,7 +243,7 @@ func run(t *testing.T, cmd *exec.Cmd, stdin string) result {
 	return result{stdout.String(), stderr.String(), cmd.ProcessState.ExitCode()}
 }
 
-func (lab *testLab) log(t *testing.T, domain string) string {
+func (lab *testLab) log(t testing.TB, domain string) string {
 	data, err := os.ReadFile(lab.logs[domain])
 	if err != nil {
 		t.Fatal(err)
@@ -249,13 +251,13 @@ func (lab *testLab) log(t *testing.T, domain string) string {
 	return string(data)
 }
 
-func mkdir(t *testing.T, dir string) {
+func mkdir(t testing.TB, dir string) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func writeFile(t *testing.T, path, text string, mode os.FileMode) {
+func writeFile(t testing.TB, path, text string, mode os.FileMode) {
 	if err := os.WriteFile(path, []byte(text), mode); err != nil {
 		t.Fatal(err)
 	}

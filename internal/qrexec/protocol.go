@@ -23,6 +23,10 @@ const (
 	headerLen     = 8
 	MaxDataLen    = 64 << 10 // stdin, stdout, stderr
 	MaxRequestLen = 64 << 10 // call, exec-service, exec-command
+
+	// readBufferSize buffers the data phase's reads: a header and its
+	// payload usually come in one system call.
+	readBufferSize = 4 * (headerLen + MaxDataLen)
 )
 
 // MsgType is the first header field of a message.

@@ -1,0 +1,169 @@
+package qrexec_test
+
+import (
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"pedos.dev/updates/internal/qrexec"
+	"pedos.dev/updates/internal/testbin"
+)
+
+// benchBytes is the size of one transfer: 1 GiB, or PEDOS_BENCH_BYTES.
+func benchBytes(b *testing.B) int64 {
+	if s := os.Getenv("PEDOS_BENCH_BYTES"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return n
+	}
+	return 1 << 30
+}
+
+// BenchmarkThroughput sends benchBytes through a call from vm1 to dom0's
+// cat service over the Unix transport (client → daemon → cat → daemon →
+// client), and, as the baseline in the same run, through a plain cat whose
+// stdin and stdout are Unix socket pairs (2 kernel hops). A call has 6 hops
+// through 3 processes, so the chain of 5 cats through pipes (6 hops) is
+// measured too, for context. Run with -benchtime=1x.
+func BenchmarkThroughput(b *testing.B) {
+	lab := newTestLab(b, transports[0])
+	n := benchBytes(b)
+	b.SetBytes(n)
+	var baseline, chain, call time.Duration
+	var clientRSS int64
+	for range b.N {
+		baseline += timeTransfer(b, exec.Command("cat"), n, true)
+		chain += timeTransfer(b, exec.Command("/bin/sh", "-c", "cat | cat | cat | cat | cat"), n, false)
+		client := exec.Command(testbin.Path(b, "qrexec-client-vm"), "dom0", "test.Echo")
+		client.Env = append(os.Environ(), "PEDOS_QREXEC_SOCKET="+lab.callerAddr)
+		call += timeTransfer(b, client, n, false)
+		clientRSS = max(clientRSS, client.ProcessState.SysUsage().(*syscall.Rusage).Maxrss)
+	}
+	mbps := func(d time.Duration) float64 { return float64(n) * float64(b.N) / d.Seconds() / 1e6 }
+	b.ReportMetric(mbps(baseline), "cat-MB/s")
+	b.ReportMetric(mbps(call), "call-MB/s")
+	b.ReportMetric(mbps(chain), "cat-chain-MB/s")
+	b.ReportMetric(baseline.Seconds()/call.Seconds(), "call/cat-ratio")
+	b.ReportMetric(chain.Seconds()/call.Seconds(), "call/cat-chain-ratio")
+	b.ReportMetric(float64(clientRSS), "client-maxrss-KiB")
+	b.ReportMetric(float64(peakRSS(b, lab.daemon.Process.Pid)), "daemon-peakrss-KiB")
+}
+
+// timeTransfer runs cmd with n bytes on its stdin, reads its stdout to the
+// end, and returns the time taken. With sockets, stdin and stdout are Unix
+// socket pairs, otherwise pipes.
+func timeTransfer(b *testing.B, cmd *exec.Cmd, n int64, sockets bool) time.Duration {
+	var in io.WriteCloser
+	var out io.ReadCloser
+	if sockets {
+		var ours [2]*os.File
+		for i, theirs := range []**os.File{new(*os.File), new(*os.File)} {
+			fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ours[i], *theirs = os.NewFile(uintptr(fds[0]), "ours"), os.NewFile(uintptr(fds[1]), "theirs")
+			defer (*theirs).Close()
+			if i == 0 {
+				cmd.Stdin = *theirs
+			} else {
+				cmd.Stdout = *theirs
+			}
+		}
+		in, out = ours[0], ours[1]
+	} else {
+		var err1, err2 error
+		in, err1 = cmd.StdinPipe()
+		out, err2 = cmd.StdoutPipe()
+		if err1 != nil || err2 != nil {
+			b.Fatal(err1, err2)
+		}
+	}
+	block := make([]byte, 256<<10)
+	for i := range block {
+		block[i] = byte(i * 7)
+	}
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	if sockets {
+		cmd.Stdin.(*os.File).Close()
+		cmd.Stdout.(*os.File).Close()
+	}
+	go func() {
+		for left := n; left > 0; left -= int64(len(block)) {
+			if _, err := in.Write(block[:min(left, int64(len(block)))]); err != nil {
+				break
+			}
+		}
+		in.Close()
+	}()
+	got, copyErr := io.CopyBuffer(io.Discard, out, make([]byte, 256<<10))
+	if err := cmd.Wait(); err != nil || copyErr != nil || got != n {
+		b.Fatalf("%s: %d of %d bytes (%v), %v", cmd.Path, got, n, copyErr, err)
+	}
+	return time.Since(start)
+}
+
+// peakRSS is a process's peak resident set (VmHWM), KiB.
+func peakRSS(b *testing.B, pid int) int64 {
+	status, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for line := range strings.Lines(string(status)) {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kib, _ := strconv.ParseInt(strings.Fields(rest)[0], 10, 64)
+			return kib
+		}
+	}
+	return 0
+}
+
+// BenchmarkEmptyCalls measures calls per second of an empty dom0 service
+// over the Unix transport: each call is a connection, the policy reloaded,
+// the service file looked up, a process run. The client is in this process
+// ("in-process") or the qrexec-client-vm binary ("binary"); the baseline is
+// running the service script directly.
+func BenchmarkEmptyCalls(b *testing.B) {
+	lab := newTestLab(b, transports[0])
+	run := func(b *testing.B, call func() error) {
+		start := time.Now()
+		for range b.N {
+			if err := call(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "calls/s")
+	}
+	b.Run("baseline-direct-exec", func(b *testing.B) {
+		run(b, func() error { return exec.Command(lab.serviceDirs["dom0"] + "/test.Empty").Run() })
+	})
+	b.Run("in-process", func(b *testing.B) {
+		run(b, func() error {
+			conn, err := qrexec.Dial(lab.callerAddr)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			_, err = qrexec.Call(conn, qrexec.MsgCall, qrexec.Request{Target: "dom0", Service: "test.Empty"}, qrexec.Streams{})
+			return err
+		})
+	})
+	b.Run("binary", func(b *testing.B) {
+		client := testbin.Path(b, "qrexec-client-vm")
+		run(b, func() error {
+			cmd := exec.Command(client, "dom0", "test.Empty")
+			cmd.Env = append(os.Environ(), "PEDOS_QREXEC_SOCKET="+lab.callerAddr)
+			return cmd.Run()
+		})
+	})
+}
