@@ -57,7 +57,10 @@ func main() {
 	}
 	d := pol.Evaluate(req, domains)
 	if !d.Allow {
-		fmt.Fprintf(os.Stderr, "pedos-policy-eval: %s (rule %s)\n", d.Reason, d.Rule)
+		if d.Rule != "" {
+			d.Reason += " at " + d.Rule
+		}
+		fmt.Fprintln(os.Stderr, "pedos-policy-eval:", d.Reason)
 		fmt.Println("deny")
 		os.Exit(qrexec.ExitRefused)
 	}
