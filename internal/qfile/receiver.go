@@ -260,17 +260,20 @@ func (u *unpacker) settle(f *os.File, h Header) error {
 
 func (u *unpacker) copyPayload(f *os.File, size uint64) error {
 	for size > 0 {
-		chunk, err := u.take(int(min(size, bufSize)))
-		if len(chunk) > 0 {
+		// Whatever one read brought, not a full buffer: the sender refills the pipe meanwhile.
+		_, err := u.in.Peek(1)
+		if err == nil {
+			var chunk []byte
+			chunk, err = u.take(int(min(size, uint64(u.in.Buffered()))))
 			if _, werr := f.Write(chunk); werr != nil {
 				return werr
 			}
 			size -= uint64(len(chunk))
 		}
+		if errors.Is(err, io.EOF) {
+			return fmt.Errorf("stream ended inside a file (S6): %w", errLegalEOF)
+		}
 		if err != nil {
-			if errors.Is(err, io.EOF) {
-				return fmt.Errorf("stream ended inside a file (S6): %w", errLegalEOF)
-			}
 			return fmt.Errorf("reading the stream: %w", err)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -37,9 +38,9 @@ func transfer(t testing.TB, dir string, env, unpackerArgs []string, paths ...str
 		t.Fatal(err)
 	}
 	var agentStderr, unpackerStderr bytes.Buffer
-	agent := exec.Command(testbin.Path(t, "qfile-agent"), paths...)
+	agent := measuredCommand(t, testbin.Path(t, "qfile-agent"), paths...)
 	agent.Stdin, agent.Stdout, agent.Stderr = statusR, forwardW, &agentStderr
-	unpacker := exec.Command(testbin.Path(t, "qfile-dom0-unpacker"), append([]string{currentUser(), dir}, unpackerArgs...)...)
+	unpacker := measuredCommand(t, testbin.Path(t, "qfile-dom0-unpacker"), append([]string{currentUser(), dir}, unpackerArgs...)...)
 	unpacker.Stdin, unpacker.Stdout, unpacker.Stderr = forwardR, statusW, &unpackerStderr
 	unpacker.Env = append(os.Environ(), env...)
 	start := time.Now()
@@ -59,10 +60,45 @@ func transfer(t testing.TB, dir string, env, unpackerArgs []string, paths ...str
 	return transferResult{
 		agentExit: agent.ProcessState.ExitCode(), unpackerExit: unpacker.ProcessState.ExitCode(),
 		agentStderr: agentStderr.String(), unpackerStderr: unpackerStderr.String(),
-		agentRSS:    agent.ProcessState.SysUsage().(*syscall.Rusage).Maxrss,
-		unpackerRSS: unpacker.ProcessState.SysUsage().(*syscall.Rusage).Maxrss,
-		elapsed:     time.Since(start),
+		agentRSS: agent.peakRSS(t), unpackerRSS: unpacker.peakRSS(t),
+		elapsed: time.Since(start),
 	}
+}
+
+// gnuTime measures a command's own peak RSS. Without it, rusage counts the test process too:
+// a child that Go starts shares its memory until it execs, and the kernel records that.
+const gnuTime = "/usr/bin/time"
+
+// measuredCmd is a command whose peak RSS is measured, through GNU time when available.
+type measuredCmd struct {
+	*exec.Cmd
+	rssFile string // where GNU time writes it, "" without GNU time
+}
+
+func measuredCommand(t testing.TB, name string, args ...string) measuredCmd {
+	if _, err := os.Stat(gnuTime); err != nil {
+		return measuredCmd{Cmd: exec.Command(name, args...)}
+	}
+	rssFile := filepath.Join(t.TempDir(), "rss")
+	return measuredCmd{exec.Command(gnuTime, append([]string{"-f", "%M", "-o", rssFile, name}, args...)...), rssFile}
+}
+
+// peakRSS is the command's peak resident set in KiB (an upper bound without GNU time).
+func (c measuredCmd) peakRSS(t testing.TB) int64 {
+	if c.rssFile == "" {
+		return c.ProcessState.SysUsage().(*syscall.Rusage).Maxrss
+	}
+	out, err := os.ReadFile(c.rssFile)
+	if err != nil {
+		t.Fatalf("reading the peak RSS: %v", err)
+	}
+	// The last line; GNU time puts "Command exited with non-zero status N" before it.
+	lines := strings.Fields(string(out))
+	kib, err := strconv.ParseInt(lines[len(lines)-1], 10, 64)
+	if err != nil {
+		t.Fatalf("peak RSS from %s: %q", gnuTime, out)
+	}
+	return kib
 }
 
 func (r transferResult) wantSuccess(t testing.TB) {
