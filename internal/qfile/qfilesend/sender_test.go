@@ -1,0 +1,83 @@
+package qfilesend
+
+import (
+	"errors"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"pedos.dev/updates/internal/qfile"
+)
+
+// answeringReceiver takes the stream (one Write: it is small) and answers on the status pipe
+// with what answer makes of the stream's CRC.
+type answeringReceiver struct {
+	status *os.File
+	answer func(crc uint32) []byte
+}
+
+func (r answeringReceiver) Write(p []byte) (int, error) {
+	if answer := r.answer(crc32.ChecksumIEEE(p)); answer != nil {
+		if _, err := r.status.Write(answer); err != nil {
+			return 0, err
+		}
+	}
+	r.status.Close()
+	return len(p), nil
+}
+
+func TestFinishChecksStatus(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "a.rpm")
+	if err := os.WriteFile(src, []byte("payload"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		answer  func(crc uint32) []byte
+		wantErr string // "" = success
+	}{
+		{"success", func(crc uint32) []byte { return qfile.Status{CRC: crc, LastName: "a.rpm"}.Append(nil) }, ""},
+		{"success-from-an-older-receiver", func(crc uint32) []byte { return qfile.Status{CRC: crc}.Append(nil)[:qfile.StatusSize] }, ""},
+		{"checksum-mismatch", func(crc uint32) []byte { return qfile.Status{CRC: crc + 1}.Append(nil) }, "checksum mismatch"},
+		{"error-first", func(crc uint32) []byte {
+			return qfile.Status{Code: uint32(syscall.EDQUOT), CRC: crc + 1, LastName: "a.rpm"}.Append(nil)
+		}, `EDQUOT (disk quota exceeded); last file sent: "a.rpm"`},
+		{"legal-eof", func(crc uint32) []byte { return qfile.Status{Code: qfile.LegalEOF}.Append(nil) }, "ended inside a file"},
+		{"no-status", func(uint32) []byte { return nil }, "without a status"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			statusR, statusW, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer statusR.Close()
+			defer statusW.Close()
+			s := New(answeringReceiver{statusW, tc.answer}, statusR)
+			if err := s.Send(src); err != nil {
+				t.Fatal(err)
+			}
+			err = s.Finish()
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Errorf("Finish: %v", err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Errorf("Finish: %v, want an error containing %q", err, tc.wantErr)
+			}
+			if tc.name == "checksum-mismatch" && !errors.Is(err, ErrChecksum) {
+				t.Errorf("Finish: %v is not ErrChecksum", err)
+			}
+		})
+	}
+}
+
+func TestSendRefusesNamelessPaths(t *testing.T) {
+	s := New(answeringReceiver{}, os.Stdin)
+	for _, path := range []string{".", "/", "..", "a/.."} {
+		if err := s.Send(path); err == nil {
+			t.Errorf("Send(%q) succeeded", path)
+		}
+	}
+}
