@@ -35,13 +35,15 @@ confining itself to DIR; run as USER already, it does not switch.
 Environment: UPDATES_MAX_BYTES (default 4 GiB, capped at 90 % of the free
 space of DIR's file system) and UPDATES_MAX_FILES (default 4096).
 
-Example:
-  qfile-agent *.rpm | qfile-dom0-unpacker nobody /var/lib/staging --only-regular-files
+Example (the status goes back to the agent through a FIFO):
+  mkfifo status
+  qfile-agent pkgs/*.rpm <status |
+    qfile-dom0-unpacker nobody /var/lib/staging --only-regular-files >status
 `
 
 func main() {
 	onlyRegular, verbose, timeout, userArg, dir := parseArgs(os.Args[1:])
-	limits, err := limitsFor(dir)
+	limits, capBytes, err := limitsFromEnv()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "qfile-dom0-unpacker: %v\n", err)
 		os.Exit(2)
@@ -63,6 +65,13 @@ func main() {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		fail(err)
+	}
+	if capBytes {
+		var fsStat unix.Statfs_t
+		if err := unix.Statfs(dir, &fsStat); err != nil {
+			fail(fmt.Errorf("free space of %s: %w", dir, err))
+		}
+		limits.MaxBytes = min(limits.MaxBytes, fsStat.Bavail*uint64(fsStat.Bsize)/10*9)
 	}
 	// The sandbox goes up before the first byte of the stream is read.
 	sandboxReport, err := sandbox.Confine(sandbox.Policy{
@@ -114,25 +123,22 @@ func parseArgs(args []string) (onlyRegular, verbose bool, timeout time.Duration,
 	return onlyRegular, verbose, timeout, operands[0], operands[1]
 }
 
-// limitsFor reads the limits from the environment; an unparsable value is an error, never
-// "unlimited". The byte default is capped at 90 % of the free space below dir.
-func limitsFor(dir string) (qfile.Limits, error) {
-	limits := qfile.Limits{MaxBytes: 4 << 30, MaxFiles: 4096}
-	var fsStat unix.Statfs_t
-	if err := unix.Statfs(dir, &fsStat); err != nil {
-		return limits, fmt.Errorf("free space of %s: %w", dir, err)
-	}
-	limits.MaxBytes = min(limits.MaxBytes, fsStat.Bavail*uint64(fsStat.Bsize)/10*9)
+// limitsFromEnv reads the limits from the environment; an unparsable value is an error, never
+// "unlimited". capBytes says the byte limit is the default, to be capped at 90 % of the free
+// space of DIR's file system.
+func limitsFromEnv() (limits qfile.Limits, capBytes bool, err error) {
+	limits = qfile.Limits{MaxBytes: 4 << 30, MaxFiles: 4096}
+	_, bytesSet := os.LookupEnv("UPDATES_MAX_BYTES")
 	for name, limit := range map[string]*uint64{"UPDATES_MAX_BYTES": &limits.MaxBytes, "UPDATES_MAX_FILES": &limits.MaxFiles} {
 		if s, ok := os.LookupEnv(name); ok {
 			n, err := strconv.ParseUint(s, 10, 64)
 			if err != nil {
-				return limits, fmt.Errorf("%s=%q is not a decimal number", name, s)
+				return limits, false, fmt.Errorf("%s=%q is not a decimal number", name, s)
 			}
 			*limit = n
 		}
 	}
-	return limits, nil
+	return limits, !bytesSet, nil
 }
 
 // guardStdout keeps the status channel for the status alone: fd 1 becomes a copy of stderr,

@@ -43,7 +43,7 @@ type Receiver struct {
 func (rc *Receiver) Receive(r io.Reader) (Status, error) {
 	u := unpacker{Receiver: rc, in: bufio.NewReaderSize(r, bufSize), dir: rc.Root, dirName: "."}
 	err := u.run()
-	u.enter(".") // closes the last subdirectory; cannot fail
+	u.closeDir()
 	st := Status{CRC: u.crc, LastName: u.lastName}
 	if err != nil {
 		st.Code = ErrnoOf(err)
@@ -199,10 +199,7 @@ func (u *unpacker) enter(dirName string) error {
 	if dirName == u.dirName {
 		return nil
 	}
-	if u.dir != u.Root {
-		u.dir.Close()
-	}
-	u.dir, u.dirName = u.Root, "."
+	u.closeDir()
 	if dirName == "." {
 		return nil
 	}
@@ -226,6 +223,14 @@ func (u *unpacker) enter(dirName string) error {
 	}
 	u.dir, u.dirName = dir, dirName
 	return nil
+}
+
+// closeDir closes the subdirectory held open, if any: u.dir is Root again.
+func (u *unpacker) closeDir() {
+	if u.dir != u.Root {
+		u.dir.Close()
+	}
+	u.dir, u.dirName = u.Root, "."
 }
 
 func (u *unpacker) regular(base string, h Header) error {
@@ -288,8 +293,11 @@ func (u *unpacker) directory(base string, h Header) error {
 		return err
 	}
 	d, err := u.dir.OpenFile(base, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOFOLLOW, 0)
-	if err != nil {
+	if errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.ELOOP) {
 		return fmt.Errorf("exists and is not a directory: %w", syscall.EEXIST)
+	}
+	if err != nil {
+		return err
 	}
 	return u.settle(d, h)
 }
