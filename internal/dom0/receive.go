@@ -134,10 +134,18 @@ func (r *Receiver) makeStaging(session string) (string, error) {
 	if err := os.MkdirAll(parent, 0o711); err != nil {
 		return "", err
 	}
-	dir := filepath.Join(parent, session)
-	if err := os.RemoveAll(dir); err != nil {
+	// Only the holder of the claimed session gets here, so whatever else is
+	// in the parent was left by a receive that was killed (F1).
+	entries, err := os.ReadDir(parent)
+	if err != nil {
 		return "", err
 	}
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(parent, e.Name())); err != nil {
+			return "", err
+		}
+	}
+	dir := filepath.Join(parent, session)
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		return "", err
 	}

@@ -58,6 +58,14 @@ func (u *UpdateVM) dnfBase() ([]string, error) {
 		"--setopt=reposdir=" + filepath.Join(u.InstallRoot, syncReposDir),
 		"--setopt=cachedir=" + u.cacheDir(),
 		"--noplugins",
+		// Nobody can answer dnf's questions here; this also lets dnf
+		// import the repository keys dom0 shipped (it checks signatures
+		// too, as a first filter; dom0 trusts none of it).
+		"-y",
+		// Always ask the mirrors whether the metadata changed (only what
+		// changed is downloaded): a stale cache would hide updates until
+		// dom0 calls the metadata stale.
+		"--refresh",
 	}
 	rel, err := u.readLines(SyncReleaseVer)
 	if err != nil {
@@ -133,7 +141,7 @@ func (u *UpdateVM) Download(ctx context.Context, req Request) ([]string, error) 
 	if err != nil {
 		return nil, err
 	}
-	args := append(base, "-y", "--downloadonly", "--downloaddir="+u.packagesDir())
+	args := append(base, "--downloadonly", "--downloaddir="+u.packagesDir())
 	args = append(append(append(args, req.DNFOptions...), req.Action), req.Packages...)
 	code, err := u.Tools.DNF(ctx, args, nil, u.Log, u.Log)
 	if err != nil {

@@ -1,0 +1,77 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"pedos.dev/updates/internal/dom0"
+)
+
+// receiveKillTrials is how often TestReceiveKilled kills the service;
+// PEDOS_LONG=1 runs the long mode.
+func receiveKillTrials() int {
+	if os.Getenv("PEDOS_LONG") != "" {
+		return 100
+	}
+	return 20
+}
+
+// F1: the receive service killed with SIGKILL at random points. The cached
+// repository is always the old one or the new one, complete, and the next
+// update works.
+func TestReceiveKilled(t *testing.T) {
+	l := newLab(t)
+	l.publish("hello-1.1-1")
+	newSet := []string{"hello-1.1-1.noarch.rpm"}
+	oldDigest := treeDigest(t, filepath.Join(l.Root("dom0"), dom0.CachedRepoDir), "")
+	killed := 0
+	for trial := range receiveKillTrials() {
+		// Wait inside dom0 until the service runs, then kill it after a
+		// random delay: during the unpack, the verification or the
+		// publication.
+		delay := fmt.Sprintf("0.%03d", rand.IntN(200))
+		killer := make(chan string, 1)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			out, _, _, _ := l.Exec(ctx, "dom0", nil, "sh", "-c",
+				"for i in $(seq 1 1000); do pgrep -f 'PedOS[.]ReceiveUpdates' >/dev/null && break; sleep 0.005; done; sleep "+delay+"; pkill -KILL -f 'PedOS[.]ReceiveUpdates' && echo killed")
+			killer <- string(out)
+		}()
+		rep, stderr := l.update("--downloadonly")
+		if strings.Contains(<-killer, "killed") {
+			killed++
+		}
+		repo := filepath.Join(l.Root("dom0"), dom0.CachedRepoDir)
+		got := l.cachedPackages()
+		switch {
+		case treeDigest(t, repo, "") == oldDigest:
+			// the old repository, untouched
+		case slices.Equal(got, newSet):
+			if _, err := os.Stat(filepath.Join(repo, "repodata", "repomd.xml")); err != nil {
+				t.Fatalf("trial %d: new packages published without metadata: %v", trial, err)
+			}
+			oldDigest = treeDigest(t, repo, "")
+		default:
+			t.Fatalf("trial %d: the cached repository is neither the old nor the new one: %v (exit %d)\n%s", trial, got, rep.Exit, stderr)
+		}
+		if rep.Exit != 0 && !strings.Contains(stderr, "delivered nothing") && !strings.Contains(stderr, "failed") {
+			t.Errorf("trial %d: exit %d without a clear reason:\n%s", trial, rep.Exit, stderr)
+		}
+	}
+	t.Logf("%d of %d trials killed the service", killed, receiveKillTrials())
+	if killed == 0 {
+		t.Error("no trial killed the service: the test did not test anything")
+	}
+	rep, stderr := l.update("-y")
+	if rep.Exit != 0 || !slices.Contains(l.installed(), "hello-1.1-1") {
+		t.Fatalf("update after the kills: exit %d\n%s", rep.Exit, stderr)
+	}
+}

@@ -1,0 +1,281 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"pedos.dev/updates/internal/dom0"
+	"pedos.dev/updates/internal/frontend"
+)
+
+func TestUpdateWithNewDependency(t *testing.T) {
+	l := newLab(t)
+	l.publish("libbar-1.0-1", "libfoo-2.0-1", "hello-1.1-1 requires=libfoo>=2.0 requires=libbar")
+	rep, stderr := l.update("-y")
+	if rep.Exit != 0 || rep.Result == nil || !rep.Result.Accepted {
+		t.Fatalf("update: %+v\n%s", rep, stderr)
+	}
+	want := []string{"hello-1.1-1", "libbar-1.0-1", "libfoo-2.0-1"}
+	if got := l.installed(); !slices.Equal(got, want) {
+		t.Errorf("installed after the update: %v, want %v", got, want)
+	}
+	if len(rep.Result.Freshness) != 1 || rep.Result.Freshness[0].Status != "fresh" {
+		t.Errorf("freshness: %+v, want pedos-lab fresh", rep.Result.Freshness)
+	}
+	if !strings.Contains(stderr, "freshness: repo pedos-lab: fresh") {
+		t.Errorf("the person is not told the metadata is fresh:\n%s", stderr)
+	}
+	// The UpdateVM sent only this transaction and then cleared its downloads.
+	if n := len(rep.Result.Packages); n != 3 {
+		t.Errorf("%d packages delivered, want the transaction's 3", n)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(l.Root(l.UpdateVM()), "var/lib/PedOS/dom0-updates/packages")); len(entries) != 0 {
+		t.Errorf("the UpdateVM kept %d downloaded files after a successful send", len(entries))
+	}
+	// A second run finds nothing new: exit 0, and says so.
+	rep, stderr = l.update("-y")
+	if rep.Exit != 0 || !strings.Contains(stderr, "nothing to do") {
+		t.Errorf("second update: exit %d\n%s", rep.Exit, stderr)
+	}
+}
+
+func TestInstallNewPackage(t *testing.T) {
+	l := newLab(t)
+	l.publish("libbaz-1.0-1", "tool-2.0-1 requires=libbaz")
+	rep, stderr := l.update("-y", "--action=install", "tool")
+	if rep.Exit != 0 {
+		t.Fatalf("install: exit %d\n%s", rep.Exit, stderr)
+	}
+	got := l.installed()
+	if !slices.Contains(got, "tool-2.0-1") || !slices.Contains(got, "libbaz-1.0-1") {
+		t.Errorf("installed: %v, want tool and its dependency libbaz", got)
+	}
+	if slices.Contains(got, "hello-1.1-1") {
+		t.Errorf("install of tool also upgraded hello: %v", got)
+	}
+}
+
+func TestCheckOnly(t *testing.T) {
+	l := newLab(t)
+	before := l.snapshot()
+	if rep, stderr := l.update("--check-only"); rep.Exit != 0 {
+		t.Errorf("--check-only with no updates: exit %d, want 0\n%s", rep.Exit, stderr)
+	}
+	l.publish("hello-1.1-1")
+	if rep, stderr := l.update("--check-only"); rep.Exit != frontend.ExitUpdatesAvailable {
+		t.Errorf("--check-only with an update: exit %d, want 100\n%s", rep.Exit, stderr)
+	}
+	l.assertUnchanged(before)
+}
+
+func TestDownloadOnlyThenClean(t *testing.T) {
+	l := newLab(t)
+	l.publish("hello-1.1-1")
+	before := l.installed()
+	rep, stderr := l.update("--downloadonly")
+	if rep.Exit != 0 {
+		t.Fatalf("--downloadonly: exit %d\n%s", rep.Exit, stderr)
+	}
+	if got := l.installed(); !slices.Equal(got, before) {
+		t.Errorf("--downloadonly installed something: %v -> %v", before, got)
+	}
+	if got := l.cachedPackages(); !slices.Equal(got, []string{"hello-1.1-1.noarch.rpm"}) {
+		t.Errorf("cached repository after --downloadonly: %v", got)
+	}
+	vmCache := filepath.Join(l.Root(l.UpdateVM()), "var/lib/PedOS/dom0-updates/var/cache/dnf")
+	if _, err := os.Stat(vmCache); err != nil {
+		t.Fatalf("the UpdateVM has no metadata cache after a download: %v", err)
+	}
+	// --clean empties both caches first; the same update is then fetched
+	// and verified again from scratch.
+	rep, stderr = l.update("--clean", "--downloadonly")
+	if rep.Exit != 0 || !strings.Contains(stderr, "Emptying the cached repository") {
+		t.Fatalf("--clean: exit %d\n%s", rep.Exit, stderr)
+	}
+	if got := l.cachedPackages(); !slices.Equal(got, []string{"hello-1.1-1.noarch.rpm"}) {
+		t.Errorf("cached repository after --clean --downloadonly: %v", got)
+	}
+}
+
+func TestReinstall(t *testing.T) {
+	l := newLab(t)
+	rep, stderr := l.update("-y", "--action=reinstall", "hello")
+	if rep.Exit != 0 {
+		t.Fatalf("reinstall: exit %d\n%s", rep.Exit, stderr)
+	}
+	if got := l.cachedPackages(); !slices.Equal(got, []string{"hello-1.0-1.noarch.rpm"}) {
+		t.Errorf("cached repository after reinstall: %v", got)
+	}
+	if rep.DNFExit == nil || *rep.DNFExit != 0 {
+		t.Errorf("dnf reinstall did not run or failed: %+v", rep)
+	}
+}
+
+func TestDowngradeNeedsConsent(t *testing.T) {
+	l := newLab(t)
+	l.publish("libfoo-2.0-1")
+	if rep, stderr := l.update("-y"); rep.Exit != 0 {
+		t.Fatalf("update: exit %d\n%s", rep.Exit, stderr)
+	}
+	before := l.snapshot()
+	_, stderr, code := l.run("dom0", "pedos-dom0-update", "-y", "--action=downgrade", "libfoo")
+	if code != frontend.ExitUsage || !strings.Contains(stderr, "--allow-downgrade") {
+		t.Errorf("downgrade without --allow-downgrade: exit %d, want 2 naming --allow-downgrade\n%s", code, stderr)
+	}
+	l.assertUnchanged(before)
+	rep, stderr := l.update("-y", "--action=downgrade", "--allow-downgrade", "libfoo")
+	if rep.Exit != 0 {
+		t.Fatalf("downgrade with --allow-downgrade: exit %d\n%s", rep.Exit, stderr)
+	}
+	if got := l.installed(); !slices.Contains(got, "libfoo-1.0-1") {
+		t.Errorf("after the consented downgrade: %v", got)
+	}
+}
+
+func TestLockContention(t *testing.T) {
+	l := newLab(t)
+	lockPath := filepath.Join(l.Root("dom0"), dom0.StateDir, "update.lock")
+	if err := os.MkdirAll(filepath.Dir(lockPath), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(lockPath, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	rep, stderr := l.update("-y")
+	if rep.Exit != 1 || !strings.Contains(stderr, "another update is running") {
+		t.Errorf("update while locked: exit %d\n%s", rep.Exit, stderr)
+	}
+}
+
+func TestUpdateVMNotRunning(t *testing.T) {
+	l := newLab(t)
+	setUpdateVM(t, l, "sys-absent")
+	before := l.snapshot()
+	rep, stderr := l.update("-y")
+	if rep.Exit != frontend.ExitQrexecFailure || !strings.Contains(stderr, "sys-absent") {
+		t.Errorf("UpdateVM absent: exit %d, want 125 naming it\n%s", rep.Exit, stderr)
+	}
+	l.assertUnchanged(before)
+}
+
+func TestUpdateVMFailing(t *testing.T) {
+	l := newLab(t)
+	l.publish("hello-1.1-1")
+	if err := l.ReplaceProgram(l.UpdateVM(), "pedos-download-dom0-updates", []byte("#!/bin/sh\necho broken >&2\nexit 3\n")); err != nil {
+		t.Fatal(err)
+	}
+	before := l.snapshot()
+	rep, stderr := l.update("-y")
+	if rep.Exit != 1 || !strings.Contains(stderr, "exit 3") || !strings.Contains(stderr, l.UpdateVM()) {
+		t.Errorf("failing UpdateVM: exit %d, want 1 naming the VM and its exit\n%s", rep.Exit, stderr)
+	}
+	l.assertUnchanged(before)
+}
+
+// P11 in the lab: one tampered package refuses the whole batch.
+func TestBadPackageRefusesBatch(t *testing.T) {
+	l := newLab(t)
+	l.publish("libfoo-2.0-1", "hello-1.1-1 requires=libfoo>=2.0")
+	tamperWith(t, l, "hello-*.rpm")
+	before := l.snapshot()
+	rep, stderr := l.update("-y")
+	if rep.Exit != 1 || rep.Result == nil || rep.Result.Accepted {
+		t.Fatalf("tampered batch: exit %d, result %+v\n%s", rep.Exit, rep.Result, stderr)
+	}
+	var reasons []string
+	for _, p := range rep.Result.Packages {
+		if !p.OK {
+			reasons = append(reasons, p.File+": "+p.Rejected)
+		}
+	}
+	if len(reasons) != 1 || !strings.Contains(reasons[0], "hello-1.1-1.noarch.rpm: payload digest does not match") {
+		t.Errorf("rejections: %q", reasons)
+	}
+	if !strings.Contains(stderr, "payload digest does not match") {
+		t.Errorf("the front end does not print the reason:\n%s", stderr)
+	}
+	l.assertUnchanged(before)
+}
+
+// C1 and C2: the service refuses, before reading, a caller that is not the
+// UpdateVM and a delivery outside a session.
+func TestServiceRefusesOutsideSession(t *testing.T) {
+	l := newLab(t)
+	before := l.snapshot()
+	vm := l.UpdateVM()
+	// C2: the UpdateVM calls with an id dom0 never gave out.
+	_, stderr, code := l.run(vm, "sh", "-c",
+		"mkdir -p /tmp/x && echo x > /tmp/x/evil-1-1.noarch.rpm && qrexec-client-vm dom0 PedOS.ReceiveUpdates+0123456789abcdef0123456789abcdef qfile-agent /tmp/x/evil-1-1.noarch.rpm")
+	if code == 0 {
+		t.Errorf("unsolicited delivery succeeded:\n%s", stderr)
+	}
+	// C1: dom0 is told the UpdateVM is another VM; the real one is now a
+	// stranger, even though policy still lets it call.
+	setUpdateVM(t, l, "sys-net")
+	_, stderr, code = l.run("dom0", "sh", "-c",
+		"echo junk | QREXEC_REMOTE_DOMAIN="+vm+" pedos-receive-updates 0123456789abcdef0123456789abcdef")
+	if code != 126 || !strings.Contains(stderr, "only the UpdateVM sys-net may deliver") {
+		t.Errorf("service called by %s: exit %d, want 126 naming the UpdateVM\n%s", vm, code, stderr)
+	}
+	l.assertUnchanged(before)
+	if _, err := os.Stat(filepath.Join(l.Root("dom0"), dom0.StagingDir)); err == nil {
+		entries, _ := os.ReadDir(filepath.Join(l.Root("dom0"), dom0.StagingDir))
+		if len(entries) != 0 {
+			t.Errorf("a refused call left staging directories: %v", entries)
+		}
+	}
+}
+
+// setUpdateVM rewrites dom0's updates.conf to name another UpdateVM.
+func setUpdateVM(t *testing.T, l *testLab, name string) {
+	t.Helper()
+	path := filepath.Join(l.Root("dom0"), dom0.ConfigPath)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "updatevm") {
+			line = "updatevm = " + name
+		}
+		out = append(out, line)
+	}
+	if err := os.WriteFile(path, []byte(strings.Join(out, "\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// tamperWith makes the UpdateVM's qfile-agent flip a byte near the end of
+// every package whose name matches glob before sending it.
+func tamperWith(t *testing.T, l *testLab, glob string) {
+	t.Helper()
+	vm := l.UpdateVM()
+	real := l.ProgramPath(vm, "qfile-agent")
+	if err := os.Rename(real, real+".real"); err != nil {
+		t.Fatal(err)
+	}
+	script := fmt.Sprintf(`#!/bin/sh
+for f in "$@"; do
+	case "$(basename "$f")" in %s)
+		size=$(stat -c %%s "$f")
+		printf '\377' | dd of="$f" bs=1 seek=$((size - 16)) conv=notrunc status=none ;;
+	esac
+done
+exec /usr/lib/pedos/bin/qfile-agent.real "$@"
+`, glob)
+	if err := l.ReplaceProgram(vm, "qfile-agent", []byte(script)); err != nil {
+		t.Fatal(err)
+	}
+}
