@@ -262,6 +262,7 @@ func (r *Receiver) verifyPackages(ctx context.Context, staging string, names []s
 	canonical := make([]string, len(names))
 	for i, name := range names {
 		canonical[i] = filepath.Join(build.PackagesDir(), name)
+		writeProgress(r.Config, Progress{Session: filepath.Base(staging), Done: i, Total: len(names)})
 		check, pkg, err := r.verifyOne(verifier, staging, name, canonical[i])
 		res.Bytes += check.Size
 		if err != nil {
@@ -272,6 +273,7 @@ func (r *Receiver) verifyPackages(ctx context.Context, staging string, names []s
 		}
 		res.Packages = append(res.Packages, check)
 	}
+	writeProgress(r.Config, Progress{Session: filepath.Base(staging), Done: len(names), Total: len(names)})
 	if rejected > 0 {
 		return nil, packagesRejected(rejected, len(names))
 	}

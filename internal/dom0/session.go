@@ -57,6 +57,7 @@ func NewSession(c Config, s Session) (Session, error) {
 	}
 	os.Remove(filepath.Join(dir, claimedFile))
 	os.Remove(filepath.Join(dir, resultFile))
+	os.Remove(filepath.Join(dir, progressFile))
 	return s, writeJSONAtomic(filepath.Join(dir, sessionFile), s)
 }
 

@@ -117,7 +117,12 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	}
 	r.rep.Session = s.ID
 	r.say("Asking %s to resolve and download (%s)", c.UpdateVM, r.o.Action)
+	stop := make(chan struct{})
+	watched := make(chan struct{})
+	go func() { watchProgress(c, s.ID, r.env.Stderr, stop); close(watched) }()
 	vmCode, vmErr := r.callVM(ctx, r.vmArgs(s.ID), r.env.Stderr)
+	close(stop)
+	<-watched
 	res, err := dom0.ReadResult(c, s.ID)
 	if errors.Is(err, dom0.ErrNoResult) {
 		dom0.CancelSession(c)

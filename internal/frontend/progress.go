@@ -1,0 +1,51 @@
+package frontend
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"pedos.dev/updates/internal/dom0"
+)
+
+// watchProgress shows dom0's verification progress until stop is closed:
+// a bar redrawn in place on a terminal, a plain line per change otherwise.
+func watchProgress(c dom0.Config, session string, w io.Writer, stop <-chan struct{}) {
+	terminal := isTerminal(w)
+	last := dom0.Progress{Done: -1}
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			if terminal && last.Done >= 0 {
+				fmt.Fprintln(w)
+			}
+			return
+		case <-tick.C:
+		}
+		p, ok := dom0.ReadProgress(c, session)
+		if !ok || p == last || p.Total == 0 {
+			continue
+		}
+		last = p
+		if terminal {
+			const width = 30
+			filled := width * p.Done / p.Total
+			fmt.Fprintf(w, "\r==> dom0 verifying [%s%s] %d/%d", strings.Repeat("#", filled), strings.Repeat(".", width-filled), p.Done, p.Total)
+		} else {
+			fmt.Fprintf(w, "==> dom0 verifying: %d of %d packages checked\n", p.Done, p.Total)
+		}
+	}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	info, err := f.Stat()
+	return err == nil && info.Mode()&os.ModeCharDevice != 0
+}
