@@ -13,12 +13,14 @@ import (
 	"pedos.dev/updates/internal/qfile/qfilesend"
 )
 
-const usage = `usage: qfile-agent [--progress] FILE...
+const usage = `usage: qfile-agent [--progress] [FILE...]
 
 Sends each FILE (a regular file, a symlink, or a directory with everything
 below it) under its base name as a qfile stream on stdout, then waits for the
 receiver's status on stdin. Exits 0 only when the receiver reports success
 with the same checksum; otherwise prints the error and the last file, exits 1.
+With no FILE it sends only the end marker: an empty delivery, which tells the
+receiver "nothing new" rather than "nothing arrived".
 
   --progress   print the files and bytes sent so far on stderr
 
@@ -32,10 +34,6 @@ func main() {
 	fs.Usage = func() { fmt.Fprint(os.Stderr, usage) }
 	progress := fs.Bool("progress", false, "")
 	_ = fs.Parse(os.Args[1:]) // ExitOnError: exits 2 with the usage
-	if fs.NArg() == 0 {
-		fs.Usage()
-		os.Exit(2)
-	}
 	// A receiver that refuses something closes the pipe: get EPIPE (and then read its status)
 	// instead of dying silently from SIGPIPE.
 	signal.Ignore(syscall.SIGPIPE)

@@ -194,6 +194,16 @@ func TestEndMarkerOnly(t *testing.T) {
 	}
 }
 
+// TestEmptyDelivery: qfile-agent with no FILE sends the end marker alone, and the
+// unpacker confirms it ("nothing new", not "nothing arrived").
+func TestEmptyDelivery(t *testing.T) {
+	dir := stagingDir(t)
+	transfer(t, dir, nil, []string{"--only-regular-files"}).wantSuccess(t)
+	if got := treeOf(t, dir, false); len(got) != 0 {
+		t.Errorf("DIR holds %q", got)
+	}
+}
+
 func TestRoundTrip100MiB(t *testing.T) {
 	src := t.TempDir()
 	path := filepath.Join(src, "big.bin")
