@@ -16,6 +16,8 @@ declare -A need=(
 	[ip]=iproute2
 	[unshare]=util-linux
 	[nsenter]=util-linux
+	[pgrep]=procps
+	[pkill]=procps
 )
 
 missing=()
