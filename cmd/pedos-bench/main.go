@@ -1,0 +1,144 @@
+// Command pedos-bench runs the end-to-end benchmarks of issue 9 and writes
+// bench/results.json, bench/results.png and a table. See internal/benchrun
+// and docs/performance.md.
+package main
+
+import (
+	"cmp"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"pedos.dev/updates/internal/benchrun"
+)
+
+const usage = `usage: pedos-bench [--quick] [--only PARTS] [--micro FILE] [--out DIR]
+                   [--bin DIR] [--work DIR] [--seed N] [--commit ID]
+
+Runs the end-to-end benchmarks (as root: the lab and the unpacker's user
+switch need it) and writes DIR/results.json, DIR/results.png and a table on
+stdout. scripts/bench.sh (make bench) runs the packages' micro-benchmarks
+first and passes their output with --micro.
+
+  receive  a batch of 10, 100 and 1000 packages (50 MiB, 500 MiB, 2 GiB)
+           streamed by qfile-agent into pedos-receive-updates, and into a
+           baseline of standard tools (unpacker, rpmkeys -K per file,
+           createrepo_c), with the peak RSS of every dom0 process
+  memory   the same for 1 package of 1 GiB and 1000 small packages
+  update   pedos-dom0-update -y in the lab upgrading 10, 100 and 500
+           packages, split into phases
+
+options:
+  --quick        a small subset, to check that everything works
+  --only PARTS   comma-separated subset of receive,memory,update
+  --micro FILE   go test -bench output to merge into the results
+  --out DIR      where results.json and results.png go (default bench)
+  --bin DIR      the built programs (default $PEDOS_BIN, else bin)
+  --work DIR     scratch space, several GiB (default $TMPDIR or /tmp)
+  --seed N       package sizes and key (default 1)
+  --commit ID    recorded in the results
+
+examples:
+  make build && sudo bin/pedos-bench --quick --out /tmp/bench
+  bin/pedos-bench --only receive --work /dev/shm
+`
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	fs := flag.NewFlagSet("pedos-bench", flag.ContinueOnError)
+	fs.Usage = func() { fmt.Fprint(os.Stderr, usage) }
+	quick := fs.Bool("quick", false, "")
+	only := fs.String("only", "receive,memory,update", "")
+	micro := fs.String("micro", "", "")
+	out := fs.String("out", "bench", "")
+	bin := fs.String("bin", cmp.Or(os.Getenv("PEDOS_BIN"), "bin"), "")
+	work := fs.String("work", os.TempDir(), "")
+	seed := fs.Uint64("seed", 1, "")
+	commit := fs.String("commit", "", "")
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		return 2
+	}
+	if fs.NArg() != 0 {
+		fs.Usage()
+		return 2
+	}
+	plan := benchrun.FullPlan()
+	if *quick {
+		plan = benchrun.QuickPlan()
+	}
+	parts := map[string]bool{}
+	for _, p := range strings.Split(*only, ",") {
+		if p != "receive" && p != "memory" && p != "update" {
+			fmt.Fprintf(os.Stderr, "pedos-bench: --only: unknown part %q\n", p)
+			return 2
+		}
+		parts[p] = true
+	}
+	if !parts["receive"] {
+		plan.Receive = nil
+	}
+	if !parts["memory"] {
+		plan.Memory = nil
+	}
+	if !parts["update"] {
+		plan.Update = nil
+	}
+	if err := bench(plan, *quick, *micro, *out, *bin, *work, *seed, *commit); err != nil {
+		fmt.Fprintf(os.Stderr, "pedos-bench: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func bench(plan benchrun.Plan, quick bool, micro, out, bin, work string, seed uint64, commit string) error {
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("run as root: the unpacker switches to an unprivileged user and the lab needs namespaces")
+	}
+	bin, err := filepath.Abs(bin)
+	if err != nil {
+		return err
+	}
+	scratch, err := os.MkdirTemp(work, "pedos-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(scratch)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	h := &benchrun.Harness{Bin: bin, Work: scratch, Seed: seed, Log: os.Stderr}
+	res, err := h.Run(ctx, plan)
+	if err != nil {
+		return err
+	}
+	res.Quick, res.Commit = quick, commit
+	if micro != "" {
+		f, err := os.Open(micro)
+		if err != nil {
+			return err
+		}
+		res.Micro, err = benchrun.ParseMicro(f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", micro, err)
+		}
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	if err := res.WriteJSON(filepath.Join(out, "results.json")); err != nil {
+		return err
+	}
+	if err := res.WritePlot(filepath.Join(out, "results.png")); err != nil {
+		return fmt.Errorf("plot: %w", err)
+	}
+	res.WriteTable(os.Stdout)
+	return nil
+}
