@@ -6,6 +6,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
+
+	"pedos.dev/updates/dist"
 )
 
 // Programs each domain gets in ProgramsDir, when the build has them.
@@ -38,8 +41,6 @@ const rpmMacros = "%_dbpath /var/lib/rpm\n%__gpg /usr/bin/gpg\n"
 const (
 	PublisherKeyFile = "/etc/pki/rpm-gpg/RPM-GPG-KEY-pedos-lab"
 	RepoID           = "pedos-lab"
-	CachedRepoID     = "pedos-dom0-cached"
-	CachedRepoDir    = "/var/lib/PedOS/updates"
 	// UpdateVMInstallRoot is the UpdateVM's fake installroot for dom0.
 	UpdateVMInstallRoot = "/var/lib/PedOS/dom0-updates"
 	// ReceiveUpdatesService is dom0's service the UpdateVM calls.
@@ -163,11 +164,10 @@ func (l *Lab) dom0Files(publisherKey string) map[string]string {
 			"keyring = /etc/pki/rpm-gpg\n" +
 			"repo." + RepoID + ".metadata_key = " + PublisherKeyFile + "\n",
 		// The shipped policy (qrexec.md "Policy").
-		"/etc/pedos/policy.d/50-pedos-updates.policy": "# shipped with pedos-dom0-update\n" +
-			"PedOS.ReceiveUpdates  *  " + vm + "  dom0  allow\n" +
-			"PedOS.ReceiveUpdates  *  @anyvm  @anyvm  deny\n",
-		"/etc/pedos/domains.conf": "# the lab's domains besides dom0\n" + vm + " type=AppVM tags=updatevm\n",
-		PublisherKeyFile:          publisherKey,
+		// The shipped policy (qrexec.md "Policy"), naming this lab's UpdateVM.
+		"/etc/pedos/policy.d/50-pedos-updates.policy": strings.ReplaceAll(shipped("etc/pedos/policy.d/50-pedos-updates.policy"), "sys-firewall", vm),
+		"/etc/pedos/domains.conf":                     "# the lab's domains besides dom0\n" + vm + " type=AppVM tags=updatevm\n",
+		PublisherKeyFile:                              publisherKey,
 		// The network repository: shipped to the UpdateVM, never used by
 		// dom0 itself, whose dnf.conf points reposdir elsewhere.
 		"/etc/yum.repos.d/" + RepoID + ".repo": "[" + RepoID + "]\n" +
@@ -177,10 +177,7 @@ func (l *Lab) dom0Files(publisherKey string) map[string]string {
 			"gpgkey=file://" + PublisherKeyFile + "\n",
 		// The only repository dom0's dnf sees: no gpgkey= line, so dnf can
 		// never import a key by itself (notes/real-tools.md).
-		"/etc/yum.real.repos.d/PedOS-cached.repo": "[" + CachedRepoID + "]\n" +
-			"name=PedOS verified updates\n" +
-			"baseurl=file://" + CachedRepoDir + "\n" +
-			"enabled=1\ngpgcheck=1\nrepo_gpgcheck=0\nmetadata_expire=0\nskip_if_unavailable=False\n",
+		"/etc/yum.real.repos.d/PedOS-cached.repo": shipped("etc/yum.real.repos.d/PedOS-cached.repo"),
 		"/etc/dnf/dnf.conf": "[main]\n" +
 			"reposdir=/etc/yum.real.repos.d\n" +
 			"gpgcheck=1\ninstallonly_limit=3\nclean_requirements_on_remove=True\nbest=False\n" +
@@ -269,6 +266,15 @@ func copyTree(src, dst string) error {
 		return copyFile(src, dst, fi.Mode().Perm())
 	}
 	return nil // sockets, devices: nothing a domain needs
+}
+
+// shipped is a file of the shipped dom0 configuration (dist/dom0).
+func shipped(name string) string {
+	b, err := dist.Dom0.ReadFile("dom0/" + name)
+	if err != nil {
+		panic("lab: the shipped configuration lacks " + name) // a build without dist/dom0
+	}
+	return string(b)
 }
 
 // linkService makes /etc/pedos-rpc/NAME in the domain a symlink to program
