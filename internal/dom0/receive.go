@@ -443,7 +443,7 @@ func (r *Receiver) repoFiles(staging, id string, staged map[repometa.FileKind]st
 		return files, nothing, err
 	}
 	if name, ok := staged[repometa.FilePrimary]; ok {
-		f, err := openStaged(staging, name)
+		f, err := r.privateCopy(staging, name, repometa.FilePrimary.MaxSize())
 		if err != nil {
 			return files, nothing, err
 		}
@@ -451,6 +451,32 @@ func (r *Receiver) repoFiles(staging, id string, staged map[repometa.FileKind]st
 		return files, func() { f.Close() }, nil
 	}
 	return files, nothing, nil
+}
+
+// privateCopy copies a staged file into an unlinked file only dom0 can
+// write: the primary is read twice (digest, then parse), and the staging
+// directory belongs to the unpacker's user, so the second read must not be
+// of a file that user could still change.
+func (r *Receiver) privateCopy(staging, name string, limit int64) (*os.File, error) {
+	in, err := openStaged(staging, name)
+	if err != nil {
+		return nil, err
+	}
+	defer in.Close()
+	out, err := os.CreateTemp(r.Config.Path(StateDir), ".staged-")
+	if err != nil {
+		return nil, err
+	}
+	os.Remove(out.Name())
+	if _, err := io.Copy(out, io.LimitReader(in, limit+1)); err != nil {
+		out.Close()
+		return nil, err
+	}
+	if _, err := out.Seek(0, io.SeekStart); err != nil {
+		out.Close()
+		return nil, err
+	}
+	return out, nil
 }
 
 // report copies the freshness verdict into the result for people.
