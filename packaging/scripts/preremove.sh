@@ -1,0 +1,13 @@
+#!/bin/sh
+# Before removal (rpm: $1 = 0; dpkg: $1 = remove): stop and disable the qrexec unit.
+# On an upgrade (rpm: $1 = 1; dpkg: upgrade) the unit keeps running.
+set -u
+unit=@UNIT@
+case "${1:-}" in
+0 | remove | purge)
+	if [ -d /run/systemd/system ]; then
+		systemctl disable --now "$unit" || :
+	fi
+	;;
+esac
+exit 0

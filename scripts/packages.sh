@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Builds the installable packages (docs/operations.md "Packages"):
+#   pedos-updates-dom0  RPM        dom0's programs, configuration, qrexec daemon unit
+#   pedos-updates-vm    RPM, DEB   the UpdateVM's programs, qrexec agent unit
+# into dist/out/ (or $PEDOS_PACKAGES_OUT), with nfpm and go-md2man from the Go module
+# proxy (go.mod is not touched). Works from a clean clone; needs go and gzip.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$PWD
+
+# nfpm v2.46 and later need modules the proxy does not serve here (go.digitalxero.dev).
+NFPM=github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2
+MD2MAN=github.com/cpuguy83/go-md2man/v2@v2.0.7
+
+out=${PEDOS_PACKAGES_OUT:-$repo/dist/out}
+stage=$(mktemp -d "${TMPDIR:-/tmp}/pedos-packages.XXXXXX")
+trap 'rm -rf "$stage"' EXIT
+mkdir -p "$out" "$stage"/{bin,man,tools,scripts}
+ln -s "$repo" "$stage/repo"
+
+export CGO_ENABLED=0
+# The same build as `make build`: the commit time is pedos-receive-updates' own time
+# floor (verify.md §2 step 4).
+build_time=$(git log -1 --format=%cI 2>/dev/null || true)
+commands=(pedos-dom0-update pedos-receive-updates qfile-dom0-unpacker pedos-rpmcheck
+	qrexec-daemon qrexec-client pedos-run pedos-policy-eval
+	pedos-download-dom0-updates qfile-agent qrexec-agent qrexec-client-vm)
+go build -trimpath -ldflags "-X main.buildTime=$build_time" -o "$stage/bin/" \
+	"${commands[@]/#/./cmd/}"
+GOBIN=$stage/tools go install "$NFPM"
+GOBIN=$stage/tools go install "$MD2MAN"
+
+# Man pages: docs/man/NAME.SECTION.md -> NAME.SECTION.gz (gzip -n: no name or time
+# inside, so the same source gives the same bytes).
+for page in docs/man/*.md; do
+	name=$(basename "$page" .md)
+	"$stage/tools/go-md2man" -in "$page" -out "$stage/man/$name"
+	gzip -n -9 "$stage/man/$name"
+done
+
+for pkg in dom0:pedos-qrexec-daemon.service:pedos-updates-dom0.conf \
+	vm:pedos-qrexec-agent.service:pedos-updates-vm.conf; do
+	IFS=: read -r side unit tmpfiles <<<"$pkg"
+	mkdir -p "$stage/scripts/$side"
+	for script in postinstall preremove postremove; do
+		sed -e "s/@UNIT@/$unit/" -e "s/@TMPFILES@/$tmpfiles/" \
+			"packaging/scripts/$script.sh" >"$stage/scripts/$side/$script.sh"
+	done
+done
+
+# Version: packaging/VERSION; release: the commit's time and hash, so that a later
+# commit sorts later.
+export PEDOS_VERSION PEDOS_RELEASE PEDOS_ARCH
+PEDOS_VERSION=$(cat packaging/VERSION)
+PEDOS_RELEASE=$(TZ=UTC git log -1 --format=%cd.g%h --date=format-local:%Y%m%d%H%M%S 2>/dev/null || echo 1)
+PEDOS_ARCH=$(go env GOARCH)
+SOURCE_DATE_EPOCH=$(git log -1 --format=%ct 2>/dev/null || date +%s)
+export SOURCE_DATE_EPOCH
+
+cd "$stage"
+"$stage/tools/nfpm" package --config "$repo/packaging/nfpm/pedos-updates-dom0.yaml" --packager rpm --target "$out/"
+"$stage/tools/nfpm" package --config "$repo/packaging/nfpm/pedos-updates-vm.yaml" --packager rpm --target "$out/"
+"$stage/tools/nfpm" package --config "$repo/packaging/nfpm/pedos-updates-vm.yaml" --packager deb --target "$out/"
