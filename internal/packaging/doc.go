@@ -1,0 +1,8 @@
+// Package packaging holds the tests of the installable packages that
+// scripts/packages.sh builds from packaging/ (nfpm configurations, systemd
+// units, tmpfiles.d entries, install scripts) and docs/man/: each package is
+// installed into a fresh root with the real rpm and dpkg, its files, modes,
+// symlinks and configuration files are checked, the installed dom0
+// configuration is exercised by the installed programs, and the units are
+// checked with systemd-analyze. See docs/operations.md "Packages".
+package packaging

@@ -1,0 +1,520 @@
+package packaging
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// builtPackages is what scripts/packages.sh made, once per test process.
+type builtPackages struct {
+	dom0RPM, vmRPM, vmDEB string
+}
+
+var (
+	buildOnce sync.Once
+	built     builtPackages
+	buildErr  error
+	outDir    string
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if outDir != "" {
+		os.RemoveAll(outDir)
+	}
+	os.Exit(code)
+}
+
+// repoRoot is the repository's top directory, found from this file.
+func repoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// packages builds the three packages with the real `make packages` script
+// (about a minute the first time: it builds nfpm from the module proxy).
+func packages(t *testing.T) builtPackages {
+	t.Helper()
+	buildOnce.Do(func() {
+		outDir, buildErr = os.MkdirTemp("", "pedos-packages-test-")
+		if buildErr != nil {
+			return
+		}
+		cmd := exec.Command("scripts/packages.sh")
+		cmd.Dir = repoRoot()
+		cmd.Env = append(os.Environ(), "PEDOS_PACKAGES_OUT="+outDir)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("scripts/packages.sh: %v\n%s", err, out)
+			return
+		}
+		find := func(pattern string) string {
+			m, _ := filepath.Glob(filepath.Join(outDir, pattern))
+			if len(m) != 1 && buildErr == nil {
+				buildErr = fmt.Errorf("expected one %s in %s, found %v", pattern, outDir, m)
+				return ""
+			}
+			return m[0]
+		}
+		built = builtPackages{
+			dom0RPM: find("pedos-updates-dom0-*.rpm"),
+			vmRPM:   find("pedos-updates-vm-*.rpm"),
+			vmDEB:   find("pedos-updates-vm_*.deb"),
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return built
+}
+
+// requireRoot skips tests that install packages: rpm --root and dpkg need
+// root to set owners, and running the installed programs in their root
+// (unshare --root) needs it too.
+func requireRoot(t *testing.T, tools ...string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("installing packages into a root directory needs root (CI runs as root)")
+	}
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s is not installed (scripts/install-deps.sh installs it)", tool)
+		}
+	}
+}
+
+// rpmInRoot runs rpm on the database of root. Debian's rpm keeps its
+// database in ~/.rpmdb unless told (notes/real-tools.md), so the path is
+// given, and HOME is private so that nothing lands in the real one.
+func rpmInRoot(t *testing.T, root string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("rpm", append([]string{"--root", root, "--define", "_dbpath /var/lib/rpm"}, args...)...)
+	cmd.Env = []string{"PATH=/usr/bin:/bin:/usr/sbin:/sbin", "LC_ALL=C", "HOME=" + t.TempDir()}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("rpm %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// installRPM installs pkg into root without its scriptlets: they run
+// chrooted into root, which has no /bin/sh (the tmpfiles entries they apply
+// are checked by TestUnitsAndTmpfiles instead).
+func installRPM(t *testing.T, root, pkg string) {
+	t.Helper()
+	rpmInRoot(t, root, "-i", "--nodeps", "--noscripts", pkg)
+}
+
+// entry is one installed path and what it must be.
+type entry struct {
+	path string
+	mode fs.FileMode // permission and type bits
+	link string      // symlink target
+}
+
+func program(name string) entry {
+	return entry{path: "/usr/lib/pedos/bin/" + name, mode: 0o755}
+}
+
+func binLink(name string) entry {
+	return entry{path: "/usr/bin/" + name, mode: fs.ModeSymlink | 0o777, link: "/usr/lib/pedos/bin/" + name}
+}
+
+func file(path string) entry { return entry{path: path, mode: 0o644} }
+
+func dir(path string, perm fs.FileMode) entry { return entry{path: path, mode: fs.ModeDir | perm} }
+
+var dom0Entries = []entry{
+	program("pedos-dom0-update"), program("pedos-receive-updates"), program("qfile-dom0-unpacker"),
+	program("pedos-rpmcheck"), program("qrexec-daemon"), program("qrexec-client"),
+	program("pedos-run"), program("pedos-policy-eval"),
+	binLink("pedos-dom0-update"), binLink("pedos-run"), binLink("pedos-policy-eval"), binLink("pedos-rpmcheck"),
+	file("/etc/pedos/updates.conf"), file("/etc/pedos/policy.d/50-pedos-updates.policy"),
+	file("/etc/pedos/domains.conf"), file("/etc/pedos/qrexec-daemon.env"),
+	file("/etc/pedos-rpc/PedOS.ReceiveUpdates"), file("/etc/yum.real.repos.d/PedOS-cached.repo"),
+	file("/usr/lib/systemd/system/pedos-qrexec-daemon.service"),
+	file("/usr/lib/tmpfiles.d/pedos-updates-dom0.conf"),
+	dir("/var/lib/PedOS", 0o755), dir("/var/lib/PedOS/state", 0o700),
+	dir("/var/lib/PedOS/staging", 0o711), dir("/var/log/pedos", 0o750),
+}
+
+var dom0Configs = []string{
+	"/etc/pedos-rpc/PedOS.ReceiveUpdates", "/etc/pedos/domains.conf",
+	"/etc/pedos/policy.d/50-pedos-updates.policy", "/etc/pedos/qrexec-daemon.env",
+	"/etc/pedos/updates.conf", "/etc/yum.real.repos.d/PedOS-cached.repo",
+}
+
+var vmEntries = []entry{
+	program("pedos-download-dom0-updates"), program("qfile-agent"), program("qrexec-agent"),
+	program("qrexec-client-vm"), binLink("pedos-download-dom0-updates"),
+	file("/etc/pedos/qrexec-agent.env"),
+	file("/usr/lib/systemd/system/pedos-qrexec-agent.service"),
+	file("/usr/lib/tmpfiles.d/pedos-updates-vm.conf"),
+	dir("/var/lib/PedOS", 0o755), dir("/var/lib/PedOS/dom0-updates", 0o755),
+}
+
+// checkEntries compares each installed path with what it must be, and checks
+// that every installed program has its man page beside it in the package.
+func checkEntries(t *testing.T, root string, entries []entry) {
+	t.Helper()
+	for _, e := range entries {
+		info, err := os.Lstat(filepath.Join(root, e.path))
+		if err != nil {
+			t.Errorf("%s: %v", e.path, err)
+			continue
+		}
+		if got := info.Mode() & (fs.ModeType | fs.ModePerm); got != e.mode {
+			t.Errorf("%s: mode %v, want %v", e.path, got, e.mode)
+		}
+		if info.Mode()&fs.ModeSymlink == 0 {
+			if st := info.Sys().(*syscall.Stat_t); st.Uid != 0 || st.Gid != 0 {
+				t.Errorf("%s: owned by %d:%d, want root", e.path, st.Uid, st.Gid)
+			}
+		}
+		if e.link != "" {
+			if got, _ := os.Readlink(filepath.Join(root, e.path)); got != e.link {
+				t.Errorf("%s -> %q, want %q", e.path, got, e.link)
+			}
+			if _, err := os.Stat(filepath.Join(root, e.link)); err != nil {
+				t.Errorf("%s: dangling link: %v", e.path, err)
+			}
+		}
+		if name, ok := strings.CutPrefix(e.path, "/usr/lib/pedos/bin/"); ok {
+			pages, _ := filepath.Glob(filepath.Join(root, "usr/share/man/man[18]", name+".[18].gz"))
+			if len(pages) != 1 {
+				t.Errorf("%s has no man page in the package", name)
+			}
+		}
+	}
+}
+
+// sameAsRepo checks that each installed file is the repository's file.
+func sameAsRepo(t *testing.T, root string, installedToRepo map[string]string) {
+	t.Helper()
+	for installed, source := range installedToRepo {
+		got, err := os.ReadFile(filepath.Join(root, installed))
+		if err != nil {
+			t.Error(err)
+			continue
+		}
+		want, err := os.ReadFile(filepath.Join(repoRoot(), source))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("installed %s differs from %s", installed, source)
+		}
+	}
+}
+
+// checkRPM installs pkg into root and checks its files, rpm's own
+// verification, and that exactly configs are %config(noreplace).
+func checkRPM(t *testing.T, root, pkg, name string, entries []entry, configs []string) {
+	t.Helper()
+	installRPM(t, root, pkg)
+	checkEntries(t, root, entries)
+	// rpm's own check: every file, mode, owner and digest as packaged.
+	if out := rpmInRoot(t, root, "-V", "--nodeps", name); out != "" {
+		t.Errorf("rpm -V reports changes right after install:\n%s", out)
+	}
+	if got := strings.Fields(rpmInRoot(t, root, "-qc", name)); !equalSorted(got, configs) {
+		t.Errorf("config files %v, want %v", got, configs)
+	}
+	// %config(noreplace) is flag "n"; "c" alone would overwrite edits.
+	flags := rpmInRoot(t, root, "-q", "--qf", "[%{FILEFLAGS:fflags} %{FILENAMES}\n]", name)
+	for _, c := range configs {
+		if !strings.Contains(flags, "cn "+c+"\n") {
+			t.Errorf("%s is not %%config(noreplace):\n%s", c, flags)
+		}
+	}
+}
+
+func TestDom0RPM(t *testing.T) {
+	requireRoot(t, "rpm", "unshare")
+	pkgs := packages(t)
+	root := t.TempDir()
+	checkRPM(t, root, pkgs.dom0RPM, "pedos-updates-dom0", dom0Entries, dom0Configs)
+	sameAsRepo(t, root, map[string]string{
+		"/etc/pedos/updates.conf":                     "dist/dom0/etc/pedos/updates.conf",
+		"/etc/pedos/policy.d/50-pedos-updates.policy": "dist/dom0/etc/pedos/policy.d/50-pedos-updates.policy",
+		"/etc/pedos-rpc/PedOS.ReceiveUpdates":         "dist/dom0/etc/pedos-rpc/PedOS.ReceiveUpdates",
+		"/etc/yum.real.repos.d/PedOS-cached.repo":     "dist/dom0/etc/yum.real.repos.d/PedOS-cached.repo",
+	})
+
+	// The installed programs read the installed configuration at its real
+	// paths (root as their root directory, as on a host). A wrong caller is refused naming the
+	// UpdateVM of the shipped updates.conf (C1).
+	const session = "0123456789abcdef0123456789abcdef"
+	receive := []string{"/usr/lib/pedos/bin/pedos-receive-updates", session}
+	code, stderr := runInRoot(t, root, []string{"QREXEC_REMOTE_DOMAIN=work"}, receive...)
+	if code != 126 || !strings.Contains(stderr, "domain work called PedOS.ReceiveUpdates, but only the UpdateVM sys-firewall may deliver updates") {
+		t.Errorf("wrong caller: exit %d, want 126 and the refusal naming sys-firewall:\n%s", code, stderr)
+	}
+
+	// An administrator's edit survives reinstalling the package (noreplace),
+	// and the service then accepts that caller and refuses the session (C2).
+	conf := filepath.Join(root, "etc/pedos/updates.conf")
+	edited := strings.Replace(readFile(t, conf), "\nupdatevm = sys-firewall\n", "\nupdatevm = work\n", 1)
+	writeFile(t, conf, edited)
+	rpmInRoot(t, root, "-i", "--replacepkgs", "--nodeps", "--noscripts", pkgs.dom0RPM)
+	if readFile(t, conf) != edited {
+		t.Fatal("reinstalling the package replaced the edited updates.conf")
+	}
+	code, stderr = runInRoot(t, root, []string{"QREXEC_REMOTE_DOMAIN=work"}, receive...)
+	if code != 126 || !strings.Contains(stderr, "no update session is waiting") {
+		t.Errorf("configured caller without a session: exit %d, want 126 and no session:\n%s", code, stderr)
+	}
+}
+
+// TestDom0ServiceThroughQrexec runs the installed qrexec-daemon with the
+// installed domains, policy and service file, and calls PedOS.ReceiveUpdates
+// with the VM package's qrexec-client-vm: the UpdateVM's call reaches the
+// installed pedos-receive-updates (which refuses the session: none is live),
+// another domain's call is denied by the shipped policy.
+func TestDom0ServiceThroughQrexec(t *testing.T) {
+	requireRoot(t, "rpm", "dpkg-deb", "unshare")
+	pkgs := packages(t)
+	root, vm := t.TempDir(), t.TempDir()
+	installRPM(t, root, pkgs.dom0RPM)
+	extractDEB(t, vm, pkgs.vmDEB)
+	mkdirAll(t, filepath.Join(root, "run"), 0o755)
+	// What an administrator does (docs/deploy-kvm-vsock.md): name the
+	// UpdateVM in domains.conf. A second domain shows the policy's deny.
+	domains := filepath.Join(root, "etc/pedos/domains.conf")
+	writeFile(t, domains, strings.Replace(readFile(t, domains), "#sys-firewall ", "sys-firewall ", 1)+"work\n")
+
+	var daemonLog syncBuffer
+	daemon := inRoot(t, root, nil, "/usr/lib/pedos/bin/qrexec-daemon")
+	daemon.Stdout, daemon.Stderr = &daemonLog, &daemonLog
+	if err := daemon.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		daemon.Process.Kill()
+		daemon.Wait()
+	})
+	sockets := filepath.Join(root, "run/pedos/qrexec")
+	for _, domain := range []string{"sys-firewall", "work"} {
+		waitForSocket(t, filepath.Join(sockets, domain, "daemon.sock"), &daemonLog)
+	}
+
+	call := func(domain string) (int, string) {
+		cmd := exec.Command(filepath.Join(vm, "usr/lib/pedos/bin/qrexec-client-vm"),
+			"dom0", "PedOS.ReceiveUpdates+0123456789abcdef0123456789abcdef")
+		cmd.Env = []string{"PEDOS_QREXEC_SOCKET=" + filepath.Join(sockets, domain, "daemon.sock")}
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		var exit *exec.ExitError
+		if err != nil && !errors.As(err, &exit) {
+			t.Fatal(err)
+		}
+		return cmd.ProcessState.ExitCode(), stderr.String()
+	}
+	if code, stderr := call("sys-firewall"); code != 126 {
+		t.Errorf("UpdateVM's call: exit %d, want 126 (the service refuses: no live session); %s", code, stderr)
+	}
+	if !strings.Contains(daemonLog.String(), "no update session is waiting") {
+		t.Errorf("the installed service did not run for the UpdateVM; daemon log:\n%s", daemonLog.String())
+	}
+	if code, stderr := call("work"); code != 126 {
+		t.Errorf("another domain's call: exit %d, want 126 (denied by policy); %s", code, stderr)
+	}
+	log := daemonLog.String()
+	if !strings.Contains(log, "call denied") || strings.Count(log, "no update session is waiting") != 1 {
+		t.Errorf("another domain's call was not denied before the service ran; daemon log:\n%s", log)
+	}
+}
+
+func TestVMPackages(t *testing.T) {
+	requireRoot(t, "rpm", "dpkg-deb")
+	pkgs := packages(t)
+
+	checkRPM(t, t.TempDir(), pkgs.vmRPM, "pedos-updates-vm", vmEntries, []string{"/etc/pedos/qrexec-agent.env"})
+
+	deb := t.TempDir()
+	extractDEB(t, deb, pkgs.vmDEB)
+	checkEntries(t, deb, vmEntries)
+	conffiles := strings.Fields(debControlFile(t, pkgs.vmDEB, "conffiles"))
+	if !equalSorted(conffiles, []string{"/etc/pedos/qrexec-agent.env"}) {
+		t.Errorf("DEB conffiles %v", conffiles)
+	}
+	sameAsRepo(t, deb, map[string]string{"/etc/pedos/qrexec-agent.env": "dist/vm/etc/pedos/qrexec-agent.env"})
+}
+
+// TestUnitsAndTmpfiles checks the units with systemd-analyze verify in the
+// installed root (any message is a failure: verify exits 0 on unknown keys
+// and bad values), checks the hardening each unit must keep, and applies the
+// tmpfiles.d entries to a root: they must give the modes the package gives.
+func TestUnitsAndTmpfiles(t *testing.T) {
+	requireRoot(t, "rpm", "systemd-analyze", "systemd-tmpfiles")
+	pkgs := packages(t)
+	root := t.TempDir()
+	installRPM(t, root, pkgs.dom0RPM)
+	installRPM(t, root, pkgs.vmRPM)
+	// verify loads the units' dependencies from the root: give it the
+	// standard targets.
+	unitDir := filepath.Join(root, "usr/lib/systemd/system")
+	targets, _ := filepath.Glob("/usr/lib/systemd/system/*.target")
+	for _, target := range targets {
+		writeFile(t, filepath.Join(unitDir, filepath.Base(target)), readFile(t, target))
+	}
+	required := map[string][]string{
+		"pedos-qrexec-daemon.service": {"PrivateNetwork=yes", "ProtectSystem=strict", "NoNewPrivileges=yes", "ProtectHome=yes", "PrivateTmp=yes"},
+		"pedos-qrexec-agent.service":  {"ProtectSystem=strict", "NoNewPrivileges=yes", "PrivateTmp=yes"},
+	}
+	for unit, settings := range required {
+		cmd := exec.Command("systemd-analyze", "verify", "--man=no", "--root="+root, "/usr/lib/systemd/system/"+unit)
+		if out, err := cmd.CombinedOutput(); err != nil || len(out) > 0 {
+			t.Errorf("systemd-analyze verify %s: %v\n%s", unit, err, out)
+		}
+		text := readFile(t, filepath.Join(unitDir, unit))
+		for _, s := range settings {
+			if !strings.Contains(text, "\n"+s+"\n") {
+				t.Errorf("%s lacks %s", unit, s)
+			}
+		}
+		security := exec.Command("systemd-analyze", "security", "--offline=yes", "--no-pager", "--root="+root, "/usr/lib/systemd/system/"+unit)
+		if out, err := security.CombinedOutput(); err == nil {
+			lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+			t.Logf("%s: %s", unit, lines[len(lines)-1])
+		}
+	}
+
+	fresh := t.TempDir()
+	for _, conf := range []string{"pedos-updates-dom0.conf", "pedos-updates-vm.conf"} {
+		cmd := exec.Command("systemd-tmpfiles", "--root="+fresh, "--create", filepath.Join(root, "usr/lib/tmpfiles.d", conf))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("systemd-tmpfiles %s: %v\n%s", conf, err, out)
+		}
+	}
+	var dirs []entry
+	for _, e := range append(dom0Entries, vmEntries...) {
+		if e.mode.IsDir() {
+			dirs = append(dirs, e)
+		}
+	}
+	checkEntries(t, fresh, append(dirs, dir("/var/lib/PedOS/updates", 0o755)))
+}
+
+func extractDEB(t *testing.T, dest, pkg string) {
+	t.Helper()
+	if out, err := exec.Command("dpkg-deb", "-x", pkg, dest).CombinedOutput(); err != nil {
+		t.Fatalf("dpkg-deb -x: %v\n%s", err, out)
+	}
+}
+
+func debControlFile(t *testing.T, pkg, name string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if out, err := exec.Command("dpkg-deb", "-e", pkg, dir).CombinedOutput(); err != nil {
+		t.Fatalf("dpkg-deb -e: %v\n%s", err, out)
+	}
+	return readFile(t, filepath.Join(dir, name))
+}
+
+// inRoot prepares an installed program to run with root as its root
+// directory, as on a host: in its own pid namespace with its own /proc (Go
+// finds its own executable there), so that killing the returned command's
+// process ends everything it started (--kill-child).
+func inRoot(t *testing.T, root string, env []string, argv ...string) *exec.Cmd {
+	t.Helper()
+	mkdirAll(t, filepath.Join(root, "proc"), 0o555)
+	mkdirAll(t, filepath.Join(root, "tmp"), fs.ModeSticky|0o777)
+	cmd := exec.Command("unshare", append([]string{"--fork", "--pid", "--kill-child", "--mount-proc", "--root=" + root}, argv...)...)
+	cmd.Env = append([]string{"PATH=/usr/lib/pedos/bin:/usr/bin:/bin"}, env...)
+	return cmd
+}
+
+// runInRoot runs an installed program inside root and returns its exit
+// status and stderr.
+func runInRoot(t *testing.T, root string, env []string, argv ...string) (int, string) {
+	t.Helper()
+	cmd := inRoot(t, root, env, argv...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Fatalf("%s: %v", argv[0], err)
+	}
+	return cmd.ProcessState.ExitCode(), stderr.String()
+}
+
+// waitForSocket waits until the daemon has created path; the daemon's log is
+// shown if it never does.
+func waitForSocket(t *testing.T, path string, log *syncBuffer) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if info, err := os.Stat(path); err == nil && info.Mode()&fs.ModeSocket != 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the daemon did not create %s; its log:\n%s", path, log.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// syncBuffer collects a process's output while the test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func equalSorted(got, want []string) bool {
+	got, want = append([]string(nil), got...), append([]string(nil), want...)
+	sort.Strings(got)
+	sort.Strings(want)
+	return strings.Join(got, "\n") == strings.Join(want, "\n")
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mkdirAll(t *testing.T, path string, mode fs.FileMode) {
+	t.Helper()
+	if err := os.MkdirAll(path, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, mode); err != nil {
+		t.Fatal(err)
+	}
+}
