@@ -177,11 +177,15 @@ func (v *Verifier) checkHeaderSignatures(sigHeader, mainHeader *Header, now time
 		if err != nil {
 			return nil, fmt.Errorf("signature in tag %d: %w", tag, err)
 		}
-		var reencoded bytes.Buffer
-		if err := sig.Serialize(&reencoded); err != nil {
-			return nil, &Error{Kind: KindBadSignature, Reason: "re-encoding signature", Err: err}
+		canonicalSig, err := canonicalSignature(e.Data, *sig.IssuerKeyId)
+		if err != nil {
+			return nil, reject(KindBadSignature, "signature in tag %d: %v", tag, err)
 		}
-		entries = append(entries, BinEntry(tag, reencoded.Bytes()))
+		// The re-encoding changed only unsigned bytes; prove it.
+		if _, again, err := v.checkSignature(canonicalSig, mainHeader.Raw, now); err != nil || again != signer {
+			return nil, reject(KindBadSignature, "signature in tag %d does not verify once re-encoded", tag)
+		}
+		entries = append(entries, BinEntry(tag, canonicalSig))
 		pkg.SignerFingerprints = append(pkg.SignerFingerprints, signer)
 	}
 	if len(entries) == 0 {

@@ -23,7 +23,7 @@ const spec = "hello-1.1-1 requires=bash size=3000"
 // layout finds the main header inside a package built by testrepo.
 type layout struct {
 	lead, sigHeader, mainHeader, payload []byte
-	mainStart                            int
+	sigStart, mainStart                  int
 }
 
 func split(t testing.TB, data []byte) layout {
@@ -32,7 +32,23 @@ func split(t testing.TB, data []byte) layout {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return layout{lead, sig, main, payload, len(data) - len(payload) - len(main)}
+	return layout{lead, sig, main, payload, len(lead), len(data) - len(payload) - len(main)}
+}
+
+// headerSignature is the header signature (DSAHEADER) of a package.
+func headerSignature(t testing.TB, data []byte) []byte {
+	t.Helper()
+	h, err := rpm.ReadHeader(bytes.NewReader(split(t, data).sigHeader), rpm.TagHeaderSignatures)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range h.Entries {
+		if e.Tag == rpm.SigTagDSAHeader || e.Tag == rpm.SigTagRSAHeader {
+			return e.Data
+		}
+	}
+	t.Fatal("no header signature")
+	return nil
 }
 
 // withMainHeader re-encodes the main header after edit changed its
@@ -152,8 +168,7 @@ func TestVerifyRejects(t *testing.T) {
 		{"RSA 1024 key", "P7", withSig(f.weak), rpm.KindWeakAlgorithm, "RSA key of 1024 bits", mustReject},
 		{"DSA signature", "P7", func() []byte {
 			// Byte surgery: EdDSA (22) -> DSA (17); both carry two MPIs.
-			sig, _ := f.ed.SignDetached(l.mainHeader)
-			i := bytes.Index(good, sig[:8])
+			i := l.sigStart + bytes.Index(l.sigHeader, headerSignature(t, good)[:8])
 			return patch(good, i+4, 17) // new-format header (2 bytes), version, type, then algorithm
 		}, rpm.KindWeakAlgorithm, "signature algorithm 17", mustReject},
 		{"MD5 payload digest", "P7", func() []byte {
