@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"pedos.dev/updates/internal/attack"
 	"pedos.dev/updates/internal/lab"
 )
 
@@ -66,7 +68,18 @@ Commands:
         pedos-lab publish --dir /tmp/lab 'hello-1.1-1 requires=libfoo>=2.0' libfoo-2.0-1
         pedos-lab publish --dir /tmp/lab --snapshot before-evil --key evil hello-9-1
 
-Exit status: 0 done; 1 failure; 2 usage; exec: the command's.
+  attack [--only ID[,ID...]]... [--long] [--json] [--bin DIR]
+      Run the adversarial suite (docs/attacks.md): every row of threats.md
+      (S1-S13, P1-P11, M1-M9, C1-C7, F1-F5) plus the honest path (H1) and
+      the load rows (L1, L2), each against the real programs in a fresh lab
+      per group in DIR/GROUP, and print one line per row (PASS, FAIL or
+      SKIP with the reason) and the totals. --only takes ids or a table
+      letter (S, P, M, C, F, H, L); --long runs 100 kills in F1 and 200
+      updates in L1; --json prints the report as JSON.
+        pedos-lab attack --dir /tmp/attacks
+        pedos-lab attack --dir /tmp/attacks --only S2,M3 --json
+
+Exit status: 0 done; 1 failure (attack: a row failed); 2 usage; exec: the command's.
 `
 
 func main() {
@@ -98,6 +111,8 @@ func main() {
 		os.Exit(execute(fs, dir, args))
 	case "publish":
 		err = publish(fs, dir, args)
+	case "attack":
+		err = runAttacks(fs, dir, args)
 	default:
 		fmt.Fprintf(os.Stderr, "pedos-lab: unknown command %q\n", cmd)
 		fs.Usage()
@@ -243,6 +258,41 @@ func publish(fs *flag.FlagSet, dir *string, args []string) error {
 		fmt.Println("  added", name)
 	}
 	return nil
+}
+
+// errAttacksFailed makes attack exit 1 after printing its report.
+var errAttacksFailed = errors.New("some attacks were not stopped (FAIL rows above)")
+
+func runAttacks(fs *flag.FlagSet, dir *string, args []string) error {
+	var only []string
+	fs.Func("only", "", func(v string) error {
+		only = append(only, strings.Split(v, ",")...)
+		return nil
+	})
+	long := fs.Bool("long", false, "")
+	asJSON := fs.Bool("json", false, "")
+	bin := fs.String("bin", "", "")
+	if err := parse(fs, dir, args, 0); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	opts := attack.Options{Dir: *dir, BinDir: *bin, Only: only, Long: *long}
+	if !*asJSON {
+		opts.Progress = os.Stderr
+	}
+	rep, err := attack.Run(ctx, opts)
+	if *asJSON {
+		if jerr := rep.WriteJSON(os.Stdout); err == nil {
+			err = jerr
+		}
+	} else {
+		rep.Print(os.Stdout)
+	}
+	if err == nil && rep.Failed() {
+		err = errAttacksFailed
+	}
+	return err
 }
 
 func parseTime(s string) (time.Time, error) {

@@ -1,0 +1,3 @@
+package attack
+
+var packageRows, metadataRows, callRows, faultRows, loadRows []Row
