@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"image/color"
 	"os"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -150,9 +151,12 @@ func (r *Results) memoryPlot() (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text = "Peak RSS of each dom0 process (ours)"
 	p.Y.Label.Text = "MiB (target < 64)"
-	var names []string
+	var names, labels []string
 	for _, proc := range r.Memory[0].Ours {
 		names = append(names, proc.Name)
+		// Short labels, so that they fit under the bars.
+		label := strings.TrimPrefix(strings.TrimPrefix(proc.Name, "qfile-dom0-"), "pedos-")
+		labels = append(labels, label)
 	}
 	width := vg.Points(22)
 	for j, m := range r.Memory {
@@ -181,7 +185,7 @@ func (r *Results) memoryPlot() (*plot.Plot, error) {
 	p.Add(target)
 	p.Legend.Add("target", target)
 	p.Legend.Top = true
-	p.NominalX(names...)
+	p.NominalX(labels...)
 	p.Y.Min, p.Y.Max = 0, targetRSSMiB*1.4
 	return p, nil
 }

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"pedos.dev/updates/internal/frontend"
@@ -101,6 +102,9 @@ func (h *Harness) Updates(ctx context.Context, sizes []int, bytes int64) ([]Upda
 // line it prints and watches dom0's repository directory, and splits the
 // run into phases.
 func (h *Harness) timeUpdate(ctx context.Context, l *lab.Lab, n int) (UpdateResult, error) {
+	// The unpacker's syncfs would otherwise pay for whatever the publish
+	// before left unwritten.
+	syscall.Sync()
 	var stdout bytes.Buffer
 	lines := &lineClock{}
 	watch := watchBuild(l.Domain(lab.Dom0).Path("/var/lib/PedOS"))
