@@ -37,13 +37,18 @@ func BenchmarkThroughput(b *testing.B) {
 	n := benchBytes(b)
 	b.SetBytes(n)
 	var baseline, chain, call time.Duration
+	var baselineCPU, callCPU time.Duration // CPU time of cat, and of client, daemon and service
 	var clientRSS int64
 	for range b.N {
-		baseline += timeTransfer(b, exec.Command("cat"), n, true)
+		cat := exec.Command("cat")
+		baseline += timeTransfer(b, cat, n, true)
+		baselineCPU += cat.ProcessState.UserTime() + cat.ProcessState.SystemTime()
 		chain += timeTransfer(b, exec.Command("/bin/sh", "-c", "cat | cat | cat | cat | cat"), n, false)
 		client := exec.Command(testbin.Path(b, "qrexec-client-vm"), "dom0", "test.Echo")
 		client.Env = append(os.Environ(), "PEDOS_QREXEC_SOCKET="+lab.callerAddr)
+		daemonCPU := cpuTime(b, lab.daemon.Process.Pid)
 		call += timeTransfer(b, client, n, false)
+		callCPU += client.ProcessState.UserTime() + client.ProcessState.SystemTime() + cpuTime(b, lab.daemon.Process.Pid) - daemonCPU
 		clientRSS = max(clientRSS, client.ProcessState.SysUsage().(*syscall.Rusage).Maxrss)
 	}
 	mbps := func(d time.Duration) float64 { return float64(n) * float64(b.N) / d.Seconds() / 1e6 }
@@ -52,6 +57,10 @@ func BenchmarkThroughput(b *testing.B) {
 	b.ReportMetric(mbps(chain), "cat-chain-MB/s")
 	b.ReportMetric(baseline.Seconds()/call.Seconds(), "call/cat-ratio")
 	b.ReportMetric(chain.Seconds()/call.Seconds(), "call/cat-chain-ratio")
+	// CPU seconds per GiB depend less on the machine's load than wall time.
+	gib := float64(n) * float64(b.N) / (1 << 30)
+	b.ReportMetric(baselineCPU.Seconds()/gib, "cat-cpu-s/GiB")
+	b.ReportMetric(callCPU.Seconds()/gib, "call-cpu-s/GiB")
 	b.ReportMetric(float64(clientRSS), "client-maxrss-KiB")
 	b.ReportMetric(float64(peakRSS(b, lab.daemon.Process.Pid)), "daemon-peakrss-KiB")
 }
@@ -111,6 +120,25 @@ func timeTransfer(b *testing.B, cmd *exec.Cmd, n int64, sockets bool) time.Durat
 		b.Fatalf("%s: %d of %d bytes (%v), %v", cmd.Path, got, n, copyErr, err)
 	}
 	return time.Since(start)
+}
+
+// cpuTime is the CPU time a process and its waited-for children used:
+// utime, stime, cutime and cstime of /proc/PID/stat.
+func cpuTime(b *testing.B, pid int) time.Duration {
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Fields after the command name, which is in parentheses: state is
+	// the first, utime the 12th.
+	_, rest, _ := strings.Cut(string(stat), ") ")
+	fields := strings.Fields(rest)
+	var ticks int64
+	for _, f := range fields[11:15] {
+		n, _ := strconv.ParseInt(f, 10, 64)
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / 100 // USER_HZ is 100 on Linux
 }
 
 // peakRSS is a process's peak resident set (VmHWM), KiB.

@@ -1,7 +1,6 @@
 package qrexec
 
 import (
-	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -69,54 +68,59 @@ func refusalCode(payload []byte) int {
 // Run carries the data phase of a started call and returns the remote exit
 // status.
 func Run(conn Conn, s Streams) (int, error) {
-	out := &messageWriter{w: conn}
+	out := newMessageWriter(conn)
+	enlargePipe(s.Stdin)
+	enlargePipe(s.Stdout)
 	go func() {
 		if s.Stdin == nil {
 			out.send(MsgStdin, nil)
 			return
 		}
-		out.pump(MsgStdin, io.NopCloser(s.Stdin))
+		out.pump(MsgStdin, s.Stdin)
 	}()
-	buf := make([]byte, MaxDataLen)
-	in := bufio.NewReaderSize(conn, readBufferSize)
+	in := newDataReader(conn)
+	defer in.close()
+	// A local reader that went away loses the rest, as with a pipe.
+	stdout, stderr := newSink(s.Stdout), newSink(s.Stderr)
 	stdoutOpen, stderrOpen := true, true
 	for {
-		t, data, err := ReadMessage(in, buf)
-		if err != nil {
-			return ExitFailure, fmt.Errorf("qrexec: connection lost during the call: %w", err)
-		}
+		t, n, err := in.next()
 		switch {
+		case err != nil:
 		case t == MsgExit:
-			status := binary.LittleEndian.Uint32(data)
-			if status > 255 {
-				return ExitFailure, fmt.Errorf("qrexec: %w: exit status %d", ErrProtocol, status)
+			var data []byte
+			if data, err = in.payload(t, n); err == nil {
+				return exitStatus(data)
 			}
-			return int(status), nil
 		case t == MsgStdout && stdoutOpen:
-			stdoutOpen = deliver(s.Stdout, data)
+			stdoutOpen, err = receive(in, t, n, stdout)
 		case t == MsgStderr && stderrOpen:
-			stderrOpen = deliver(s.Stderr, data)
+			stderrOpen, err = receive(in, t, n, stderr)
 		default:
 			return ExitFailure, fmt.Errorf("qrexec: %w: message type %d during the call", ErrProtocol, t)
+		}
+		if err != nil {
+			return ExitFailure, fmt.Errorf("qrexec: connection lost during the call: %w", err)
 		}
 	}
 }
 
-// deliver writes data to w, or closes w at EOF (empty data); it returns
-// whether the stream is still open. A local reader that went away loses
-// the rest, as with a pipe.
-func deliver(w io.Writer, data []byte) bool {
-	if w == nil {
-		w = io.Discard
+func exitStatus(payload []byte) (int, error) {
+	status := binary.LittleEndian.Uint32(payload)
+	if status > 255 {
+		return ExitFailure, fmt.Errorf("qrexec: %w: exit status %d", ErrProtocol, status)
 	}
-	if len(data) > 0 {
-		w.Write(data)
-		return true
+	return int(status), nil
+}
+
+// receive delivers a data message's payload to s, or closes s at EOF (an
+// empty payload); it returns whether the stream is still open.
+func receive(in *dataReader, t MsgType, n int, s *sink) (bool, error) {
+	if n == 0 {
+		s.close()
+		return false, nil
 	}
-	if c, ok := w.(io.Closer); ok {
-		c.Close()
-	}
-	return false
+	return true, in.deliver(t, n, s)
 }
 
 // Call starts a call and carries it: the exit code is the remote status, or

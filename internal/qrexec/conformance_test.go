@@ -87,6 +87,13 @@ func conformanceCalls(t *testing.T, lab *testLab, target string) {
 		got := lab.call(t, "", target, "test.Echo", "/bin/sh", "-c", "echo ping; read line; test \"$line\" = ping && exit 9")
 		expect(t, got, "", 9)
 	})
+	t.Run("a service that does not read its stdin", func(t *testing.T) {
+		expect(t, lab.call(t, strings.Repeat("x", 4<<20), target, "test.Empty"), "", 0)
+	})
+	t.Run("a local program that does not read the service's stdout", func(t *testing.T) {
+		got := lab.call(t, "", target, "test.Echo", "/bin/sh", "-c", "head -c 4000000 /dev/zero; exit 5")
+		expect(t, got, "", 5)
+	})
 	t.Run("64 MiB with SHA-256", func(t *testing.T) { largeTransfer(t, lab, target, 64<<20) })
 }
 

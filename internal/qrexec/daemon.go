@@ -3,7 +3,6 @@ package qrexec
 import (
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -166,12 +165,12 @@ func (d *Daemon) relay(conn Conn, target string, req Request, log *slog.Logger) 
 	agent.SetDeadline(time.Time{})
 	callerDone, agentDone := make(chan struct{}), make(chan struct{})
 	go func() {
-		io.CopyBuffer(agent, conn, make([]byte, headerLen+MaxDataLen))
+		relayBytes(agent, conn)
 		closeWrite(agent)
 		close(callerDone)
 	}()
 	go func() {
-		io.CopyBuffer(conn, agent, make([]byte, headerLen+MaxDataLen))
+		relayBytes(conn, agent)
 		close(agentDone)
 	}()
 	select {

@@ -138,13 +138,15 @@ func serveProcess(conn Conn, cmd *exec.Cmd, sendStderr bool, log *slog.Logger) {
 	// Its own process group, so that a kill also reaches the children that
 	// hold its stdout (C7).
 	cmd.SysProcAttr.Setpgid = true
+	enlargePipe(stdin)
+	enlargePipe(stdout)
 	if err := errors.Join(err1, err2, err3, cmd.Start()); err != nil {
 		log.Error("cannot start", "program", cmd.Path, "err", err)
 		refuse(conn, ExitFailure)
 		return
 	}
 	kill := func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	out := &messageWriter{w: conn}
+	out := newMessageWriter(conn)
 	if err := out.send(MsgAccept, nil); err != nil {
 		kill()
 	}
@@ -171,15 +173,19 @@ func serveProcess(conn Conn, cmd *exec.Cmd, sendStderr bool, log *slog.Logger) {
 	log.Info("call finished", "status", status)
 }
 
-// receiveStdin copies the caller's stdin messages into w until EOF, then
+// receiveStdin moves the caller's stdin messages into w until EOF, then
 // waits for done (the exit status sent). Data after EOF, or a connection
 // lost before done, is an error.
 func receiveStdin(conn Conn, w io.WriteCloser, done <-chan struct{}) error {
-	buf := make([]byte, MaxDataLen)
-	in := bufio.NewReaderSize(conn, readBufferSize)
+	in := newDataReader(conn)
+	defer in.close()
+	stdin := newSink(w) // a service that stopped reading its stdin just loses the rest
 	open := true
 	for {
-		t, data, err := ReadMessage(in, buf)
+		t, n, err := in.next()
+		if err == nil && t == MsgStdin && open {
+			err = in.deliver(t, n, stdin)
+		}
 		select {
 		case <-done:
 			return nil // the call is over; whatever happens on conn is moot
@@ -192,51 +198,9 @@ func receiveStdin(conn Conn, w io.WriteCloser, done <-chan struct{}) error {
 		case t != MsgStdin || !open:
 			w.Close()
 			return fmt.Errorf("%w: message type %d during the call", ErrProtocol, t)
-		case len(data) == 0:
+		case n == 0:
 			open = false
 			w.Close()
-		default:
-			// A service that stopped reading its stdin just loses the rest.
-			w.Write(data)
-		}
-	}
-}
-
-// messageWriter frames messages onto one connection from several goroutines.
-type messageWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (m *messageWriter) send(t MsgType, payload []byte) error {
-	frame := appendMessage(make([]byte, 0, headerLen+len(payload)), t, payload)
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	_, err := m.w.Write(frame)
-	return err
-}
-
-// pump sends r as messages of type t, then an empty one for EOF. If the
-// peer is gone, r is closed so its writer gets EPIPE instead of blocking.
-func (m *messageWriter) pump(t MsgType, r io.ReadCloser) error {
-	buf := make([]byte, headerLen+MaxDataLen)
-	for {
-		n, err := r.Read(buf[headerLen:])
-		if n > 0 || err == io.EOF {
-			frame := appendMessage(buf[:0], t, buf[headerLen:headerLen+n])
-			m.mu.Lock()
-			_, werr := m.w.Write(frame)
-			m.mu.Unlock()
-			if werr != nil {
-				r.Close()
-				return werr
-			}
-		}
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
 		}
 	}
 }

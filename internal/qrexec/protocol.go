@@ -23,10 +23,6 @@ const (
 	headerLen     = 8
 	MaxDataLen    = 64 << 10 // stdin, stdout, stderr
 	MaxRequestLen = 64 << 10 // call, exec-service, exec-command
-
-	// readBufferSize buffers the data phase's reads: a header and its
-	// payload usually come in one system call.
-	readBufferSize = 4 * (headerLen + MaxDataLen)
 )
 
 // MsgType is the first header field of a message.
@@ -76,24 +72,40 @@ func maxPayload(t MsgType) (max int, fixed bool) {
 // returns its type and payload, a slice of buf. Unknown types and lengths
 // over the type's limit are ErrProtocol; nothing is read past the message.
 func ReadMessage(r io.Reader, buf []byte) (MsgType, []byte, error) {
-	var header [headerLen]byte
-	if _, err := io.ReadFull(r, header[:]); err != nil {
+	t, n, err := readHeader(r)
+	if err != nil {
 		return 0, nil, err
 	}
-	t := MsgType(binary.LittleEndian.Uint32(header[0:]))
+	payload := buf[:n]
+	if _, err := io.ReadFull(r, payload); err != nil {
+		return 0, nil, truncated(t, err)
+	}
+	return t, payload, nil
+}
+
+// readHeader reads and checks a message header: its type is known and its
+// length within the type's limit. The payload, n bytes, follows in r.
+func readHeader(r io.Reader) (t MsgType, n int, err error) {
+	var header [headerLen]byte
+	if _, err := io.ReadFull(r, header[:]); err != nil {
+		return 0, 0, err
+	}
+	t = MsgType(binary.LittleEndian.Uint32(header[0:]))
 	untrustedLen := binary.LittleEndian.Uint32(header[4:])
 	max, fixed := maxPayload(t)
 	if max < 0 {
-		return 0, nil, fmt.Errorf("%w: unknown message type %d", ErrProtocol, t)
+		return 0, 0, fmt.Errorf("%w: unknown message type %d", ErrProtocol, t)
 	}
 	if untrustedLen > uint32(max) || fixed && untrustedLen != uint32(max) {
-		return 0, nil, fmt.Errorf("%w: message type %d with length %d", ErrProtocol, t, untrustedLen)
+		return 0, 0, fmt.Errorf("%w: message type %d with length %d", ErrProtocol, t, untrustedLen)
 	}
-	payload := buf[:untrustedLen]
-	if _, err := io.ReadFull(r, payload); err != nil {
-		return 0, nil, fmt.Errorf("%w: truncated message type %d: %w", ErrProtocol, t, err)
-	}
-	return t, payload, nil
+	return t, int(untrustedLen), nil
+}
+
+// truncated is the error for a connection that ended inside the payload of
+// a message of type t.
+func truncated(t MsgType, err error) error {
+	return fmt.Errorf("%w: truncated message type %d: %w", ErrProtocol, t, err)
 }
 
 // readUint32Message reads a message that must be of type want and returns its
@@ -112,9 +124,14 @@ func readUint32Message(r io.Reader, want MsgType) (uint32, error) {
 
 // appendMessage appends a framed message to b.
 func appendMessage(b []byte, t MsgType, payload []byte) []byte {
+	return append(appendHeader(b, t, len(payload)), payload...)
+}
+
+// appendHeader appends the header of a message of type t with an n-byte
+// payload to b.
+func appendHeader(b []byte, t MsgType, n int) []byte {
 	b = binary.LittleEndian.AppendUint32(b, uint32(t))
-	b = binary.LittleEndian.AppendUint32(b, uint32(len(payload)))
-	return append(b, payload...)
+	return binary.LittleEndian.AppendUint32(b, uint32(n))
 }
 
 func uint32Payload(v uint32) []byte { return binary.LittleEndian.AppendUint32(nil, v) }

@@ -1,0 +1,208 @@
+package qrexec
+
+import (
+	"io"
+	"sync"
+	"syscall"
+)
+
+// The data phase of a call (docs/qrexec-protocol.md "A call, step by
+// step"): each side sends its streams as data messages with a
+// messageWriter and takes the other side's with a dataReader. Each holds at
+// most one message at a time, so a slow reader stops the writer through
+// the connection (backpressure). Payloads are spliced where the descriptors
+// allow it (splice.go), copied through one buffer otherwise.
+
+// messageWriter frames messages onto one connection from several goroutines.
+type messageWriter struct {
+	mu  sync.Mutex
+	w   io.Writer
+	raw syscall.RawConn // w's descriptor, if payloads can be spliced into it
+}
+
+func newMessageWriter(conn Conn) *messageWriter {
+	raw, _ := spliceable(conn)
+	return &messageWriter{w: conn, raw: raw}
+}
+
+func (m *messageWriter) send(t MsgType, payload []byte) error {
+	frame := appendMessage(make([]byte, 0, headerLen+len(payload)), t, payload)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, err := m.w.Write(frame)
+	return err
+}
+
+// pump sends r as messages of type t, then an empty one for EOF; each
+// message is what one read of r brings. If the peer is gone, r is closed
+// (when it is a Closer) so its writer gets EPIPE instead of blocking.
+func (m *messageWriter) pump(t MsgType, r io.Reader) error {
+	src, ok := spliceable(r)
+	if !ok || m.raw == nil {
+		return m.pumpCopied(t, r)
+	}
+	p, err := newSplicePipe()
+	if err != nil {
+		return m.pumpCopied(t, r)
+	}
+	defer p.close()
+	for {
+		n, err := p.fill(src, MaxDataLen)
+		if err != nil {
+			return err
+		}
+		var header [headerLen]byte
+		m.mu.Lock()
+		_, err = m.w.Write(appendHeader(header[:0], t, n))
+		if err == nil {
+			err = p.drain(m.raw)
+		}
+		m.mu.Unlock()
+		if err != nil {
+			closeReader(r)
+			return err
+		}
+		if n == 0 {
+			return nil
+		}
+	}
+}
+
+func (m *messageWriter) pumpCopied(t MsgType, r io.Reader) error {
+	buf := make([]byte, headerLen+MaxDataLen)
+	for {
+		n, err := r.Read(buf[headerLen:])
+		if n > 0 || err == io.EOF {
+			appendHeader(buf[:0], t, n) // in place, before the payload
+			m.mu.Lock()
+			_, werr := m.w.Write(buf[:headerLen+n])
+			m.mu.Unlock()
+			if werr != nil {
+				closeReader(r)
+				return werr
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func closeReader(r io.Reader) {
+	if c, ok := r.(io.Closer); ok {
+		c.Close()
+	}
+}
+
+// dataReader reads the messages of the data phase from a connection: call
+// next for a header, then take its payload with payload or deliver.
+type dataReader struct {
+	conn Conn
+	raw  syscall.RawConn // conn's descriptor, if payloads can be spliced out of it
+	pipe *splicePipe     // made for the first spliced payload
+	buf  []byte
+}
+
+func newDataReader(conn Conn) *dataReader {
+	raw, _ := spliceable(conn)
+	return &dataReader{conn: conn, raw: raw, buf: make([]byte, MaxDataLen)}
+}
+
+func (r *dataReader) close() {
+	if r.pipe != nil {
+		r.pipe.close()
+	}
+}
+
+// next reads and checks the next message header (readHeader); n payload
+// bytes follow.
+func (r *dataReader) next() (t MsgType, n int, err error) { return readHeader(r.conn) }
+
+// payload reads the n-byte payload of a message of type t.
+func (r *dataReader) payload(t MsgType, n int) ([]byte, error) {
+	if _, err := io.ReadFull(r.conn, r.buf[:n]); err != nil {
+		return nil, truncated(t, err)
+	}
+	return r.buf[:n], nil
+}
+
+// deliver moves the n-byte payload of a message of type t to s. If s
+// fails, as a local reader that went away, the payload is lost as with a
+// pipe; only a failure of the connection is returned.
+func (r *dataReader) deliver(t MsgType, n int, s *sink) error {
+	if r.raw != nil && s.raw != nil && r.pipe == nil {
+		if r.pipe, _ = newSplicePipe(); r.pipe == nil {
+			r.raw = nil // out of descriptors: copy
+		}
+	}
+	if r.raw == nil || s.raw == nil {
+		data, err := r.payload(t, n)
+		if err == nil {
+			s.w.Write(data)
+		}
+		return err
+	}
+	for n > 0 {
+		moved, err := r.pipe.fill(r.raw, n)
+		if err == nil && moved == 0 {
+			err = io.ErrUnexpectedEOF
+		}
+		if err != nil {
+			return truncated(t, err)
+		}
+		n -= moved
+		if err := r.pipe.drain(s.raw); err != nil {
+			s.raw = nil // w's Write takes over, and fails as it should
+			r.pipe.unload(s.w, r.buf)
+		}
+	}
+	return nil
+}
+
+// A sink is where a stream's payloads go: w, spliced into when it can be.
+type sink struct {
+	w   io.Writer
+	raw syscall.RawConn
+}
+
+// newSink is a sink for w; nil discards.
+func newSink(w io.Writer) *sink {
+	if w == nil {
+		return &sink{w: io.Discard}
+	}
+	raw, _ := spliceable(w)
+	return &sink{w: w, raw: raw}
+}
+
+// close closes w, if it is a Closer, at the stream's end: a local
+// program's stdin must see EOF.
+func (s *sink) close() {
+	if c, ok := s.w.(io.Closer); ok {
+		c.Close()
+	}
+}
+
+// relayBytes copies src to dst until src ends or either fails, spliced
+// when both can be.
+func relayBytes(dst, src Conn) {
+	srcRaw, srcOK := spliceable(src)
+	dstRaw, dstOK := spliceable(dst)
+	var p *splicePipe
+	if srcOK && dstOK {
+		p, _ = newSplicePipe()
+	}
+	if p == nil {
+		io.CopyBuffer(dst, src, make([]byte, headerLen+MaxDataLen))
+		return
+	}
+	defer p.close()
+	for {
+		n, err := p.fill(srcRaw, MaxDataLen)
+		if err != nil || n == 0 || p.drain(dstRaw) != nil {
+			return
+		}
+	}
+}
