@@ -138,7 +138,7 @@ exec cat >/dev/null
 
 // filesSender sends the attacker's files with the real qfile-agent.
 const filesSender = `#!/bin/sh
-exec /usr/lib/pedos/bin/qfile-agent /root/attack/files/*
+exec find /root/attack/files -mindepth 1 -maxdepth 1 -exec /usr/lib/pedos/bin/qfile-agent {} +
 `
 
 // deliverStream makes the UpdateVM answer the next update with stream.

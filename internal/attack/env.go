@@ -15,6 +15,7 @@ import (
 	"pedos.dev/updates/internal/dom0"
 	"pedos.dev/updates/internal/frontend"
 	"pedos.dev/updates/internal/lab"
+	"pedos.dev/updates/internal/testrepo"
 )
 
 // Env is one group's lab and what the attacker and the checks need.
@@ -29,6 +30,11 @@ type Env struct {
 	baseline map[string]map[int]bool
 	// notes are measurements a row reports besides its verdict.
 	notes []string
+	// undo are what reset does besides restoring the files above (files a
+	// row added, mounts).
+	undo []func() error
+	// signers are the attacker's and the extra vendor's keys, by name.
+	signers map[string]*testrepo.Signer
 }
 
 // attackDir is the attacker's scratch directory in the UpdateVM (its /root
@@ -50,7 +56,7 @@ func (e *Env) restorable() []string {
 }
 
 func newEnv(ctx context.Context, l *lab.Lab, long bool) (*Env, error) {
-	e := &Env{Lab: l, ctx: ctx, long: long, originals: map[string][]byte{}}
+	e := &Env{Lab: l, ctx: ctx, long: long, originals: map[string][]byte{}, signers: map[string]*testrepo.Signer{}}
 	for _, p := range e.restorable() {
 		b, err := os.ReadFile(p)
 		if err != nil {
@@ -78,6 +84,10 @@ func (e *Env) reset() error {
 			errs = append(errs, err)
 		}
 	}
+	for i := len(e.undo) - 1; i >= 0; i-- {
+		errs = append(errs, e.undo[i]())
+	}
+	e.undo = nil
 	errs = append(errs, os.RemoveAll(e.vmPath(attackDir)))
 	extra, err := e.extraProcesses()
 	errs = append(errs, err)
@@ -215,6 +225,17 @@ func (e *Env) setConf(kv ...string) error {
 		}
 	}
 	return writeFileAtomic(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644)
+}
+
+// addDom0File writes a new file in dom0 (below its /etc, /var, /root or
+// /tmp) that reset removes.
+func (e *Env) addDom0File(p string, data []byte) error {
+	host := e.dom0Path(p)
+	if err := os.WriteFile(host, data, 0o644); err != nil {
+		return err
+	}
+	e.undo = append(e.undo, func() error { return os.Remove(host) })
+	return nil
 }
 
 // writeVM writes a file into the UpdateVM (below its /root, /etc, /var or

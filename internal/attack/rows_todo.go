@@ -1,3 +1,3 @@
 package attack
 
-var packageRows, metadataRows, callRows, faultRows, loadRows []Row
+var metadataRows, callRows, faultRows, loadRows []Row
