@@ -53,13 +53,21 @@ func run() int {
 	fs.Usage = func() { fmt.Fprint(os.Stderr, usage) }
 	root := fs.String("root", "", "")
 	unpacker := fs.String("unpacker", "", "")
-	if err := fs.Parse(os.Args[1:]); err != nil {
-		return 2
-	}
-	if fs.NArg() != 1 {
+	// The last argument is the session id from the caller: never parse it
+	// as an option (qrexec arguments may start with "-").
+	if len(os.Args) < 2 {
 		fs.Usage()
 		return 2
 	}
+	if len(os.Args) == 2 && (os.Args[1] == "-h" || os.Args[1] == "--help") {
+		fmt.Print(usage)
+		return 0
+	}
+	if err := fs.Parse(os.Args[1 : len(os.Args)-1]); err != nil || fs.NArg() != 0 {
+		fs.Usage()
+		return 2
+	}
+	untrustedSession := os.Args[len(os.Args)-1]
 	if *unpacker == "" {
 		self, err := os.Executable()
 		if err != nil {
@@ -84,7 +92,7 @@ func run() int {
 	defer stop()
 	r := &dom0.Receiver{Config: config, Unpacker: *unpacker, Tools: tools, Log: os.Stderr,
 		BuildTime: built, Now: time.Now}
-	err = r.Serve(ctx, os.Getenv("QREXEC_REMOTE_DOMAIN"), fs.Arg(0), os.Stdin, os.Stdout)
+	err = r.Serve(ctx, os.Getenv("QREXEC_REMOTE_DOMAIN"), untrustedSession, os.Stdin, os.Stdout)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "pedos-receive-updates: %v\n", err)
 		if errors.Is(err, dom0.ErrRefused) {

@@ -187,6 +187,12 @@ func (r *Receiver) unpack(ctx context.Context, staging string, stdin io.Reader, 
 		"UPDATES_MAX_FILES=" + strconv.FormatInt(c.MaxFiles, 10),
 	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, r.Log
+	if os.Geteuid() == 0 {
+		// The unpacker is pid 1 of a namespace of its own: when it exits,
+		// the kernel kills anything a compromised unpacker forked, which
+		// could otherwise go on changing the staging directory.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID}
+	}
 	err := cmd.Run()
 	var exit *exec.ExitError
 	if errors.As(err, &exit) {
@@ -381,8 +387,12 @@ func (r *Receiver) checkFreshness(ctx context.Context, s Session, state *repomet
 			return nil, fmt.Errorf("the delivery holds metadata for repository %s, which is not enabled", repo)
 		}
 	}
+	keys, err := r.pinnedKeys()
+	if err != nil {
+		return nil, err
+	}
 	for _, id := range enabled {
-		files, closeFiles, err := r.repoFiles(staging, id, metadata[id])
+		files, closeFiles, err := r.repoFiles(staging, id, metadata[id], keys[id])
 		if err != nil {
 			return nil, err
 		}
@@ -407,19 +417,38 @@ func (r *Receiver) checkFreshness(ctx context.Context, s Session, state *repomet
 	return verdict, nil
 }
 
-// repoFiles gathers one repository's pinned key and staged metadata.
-func (r *Receiver) repoFiles(staging, id string, staged map[repometa.FileKind]string) (repometa.RepoFiles, func(), error) {
+// pinnedKeys loads the metadata key of every pinned repository. One key
+// may be pinned for one repository only: repomd.xml does not name its
+// repository, so two repositories signed by the same key could be passed
+// off as each other (a testing repository as the stable one, or an old
+// release repository as the updates one).
+func (r *Receiver) pinnedKeys() (map[string]*repometa.PinnedKey, error) {
+	keys := map[string]*repometa.PinnedKey{}
+	pinnedFor := map[string]string{}
+	for id, path := range r.Config.MetadataKeys {
+		key, err := repometa.LoadPinnedKey(r.Config.Path(path))
+		if err != nil {
+			return nil, err
+		}
+		if other, ok := pinnedFor[key.Fingerprint]; ok {
+			return nil, fmt.Errorf("%s pins key %s for both repositories %s and %s; their metadata could be swapped: pin a key of its own for each repository",
+				ConfigPath, key.Fingerprint, min(id, other), max(id, other))
+		}
+		pinnedFor[key.Fingerprint], keys[id] = id, key
+	}
+	return keys, nil
+}
+
+// repoFiles gathers one repository's pinned key (nil: none) and staged
+// metadata.
+func (r *Receiver) repoFiles(staging, id string, staged map[repometa.FileKind]string, key *repometa.PinnedKey) (repometa.RepoFiles, func(), error) {
 	files := repometa.RepoFiles{ID: id}
 	nothing := func() {}
-	keyPath, pinned := r.Config.MetadataKeys[id]
-	if !pinned {
+	if key == nil {
 		return files, nothing, nil
 	}
-	key, err := repometa.LoadPinnedKey(r.Config.Path(keyPath))
-	if err != nil {
-		return files, nothing, err
-	}
 	files.Key = key
+	var err error
 	read := func(kind repometa.FileKind) ([]byte, error) {
 		name, ok := staged[kind]
 		if !ok {

@@ -111,7 +111,8 @@ func (r *runner) run(ctx context.Context) (int, error) {
 		return r.callVM(ctx, r.vmArgs(""), r.env.Stdout)
 	}
 	s, err := dom0.NewSession(c, dom0.Session{Action: r.o.Action, Packages: r.o.Packages,
-		Excludes: r.o.Excludes, AllowDowngrade: r.o.AllowDowngrade})
+		Excludes: r.o.Excludes, EnableRepos: r.o.EnableRepos, DisableRepos: r.o.DisableRepos,
+		AllowDowngrade: r.o.AllowDowngrade})
 	if err != nil {
 		return ExitFailure, fmt.Errorf("starting the update session: %w", err)
 	}
