@@ -143,12 +143,12 @@ func (r *Results) WriteTable(w io.Writer) {
 	if len(r.Receive) > 0 {
 		fmt.Fprintln(w, "\n== receive pipeline: pedos-receive-updates vs unpacker + rpmkeys -K per file + createrepo_c ==")
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "packages\tMiB\tours s\tours MiB/s\tbaseline s\tbaseline MiB/s\tratio\ttarget\tours peak RSS MiB\tbaseline peak RSS MiB\t")
+		fmt.Fprintln(tw, "packages\tMiB\tours s\tours MiB/s\tbaseline s\tbaseline MiB/s\tratio\ttarget\tours peak RSS MiB\tbaseline peak RSS MiB\tload\t")
 		for _, x := range r.Receive {
 			t := ratioTarget(x.Packages)
-			fmt.Fprintf(tw, "%d\t%.0f\t%.2f\t%.0f\t%.2f\t%.0f\t%.2f×\t≥%.0f× %s\t%.1f %s\t%.1f\t\n", x.Packages, float64(x.Bytes)/(1<<20),
+			fmt.Fprintf(tw, "%d\t%.0f\t%.2f\t%.0f\t%.2f\t%.0f\t%.2f×\t≥%.0f× %s\t%.1f %s\t%.1f\t%.1f\t\n", x.Packages, float64(x.Bytes)/(1<<20),
 				x.OursSeconds, x.OursMiBps, x.BaselineSeconds, x.BaselineMiBps, x.Ratio, t, verdict(x.Ratio >= t),
-				x.OursPeakRSSMiB, verdict(x.OursPeakRSSMiB < targetRSSMiB), x.BaselinePeakRSSMiB)
+				x.OursPeakRSSMiB, verdict(x.OursPeakRSSMiB < targetRSSMiB), x.BaselinePeakRSSMiB, x.LoadAvg)
 		}
 		tw.Flush()
 		fmt.Fprintln(w, "where the time goes (seconds per process; the service's own share is its total minus its children's):")
@@ -164,7 +164,7 @@ func (r *Results) WriteTable(w io.Writer) {
 		for _, p := range Phases {
 			fmt.Fprintf(tw, "%s\t", p)
 		}
-		fmt.Fprintln(tw, "ours\tours ms/pkg\t")
+		fmt.Fprintln(tw, "ours\tours ms/pkg\tload\t")
 		for _, u := range r.Update {
 			fmt.Fprintf(tw, "%d\t%.2f\t", u.Packages, u.TotalSeconds)
 			for _, p := range Phases {
@@ -175,7 +175,7 @@ func (r *Results) WriteTable(w io.Writer) {
 			if u.Packages == targetUpdateLarge {
 				note = fmt.Sprintf(" (<%.0f%% %s)", 100*targetOursShare, verdict(share < targetOursShare))
 			}
-			fmt.Fprintf(tw, "%.0f%%%s\t%.1f\t\n", 100*share, note, 1000*u.OursSeconds()/float64(u.Packages))
+			fmt.Fprintf(tw, "%.0f%%%s\t%.1f\t%.1f\t\n", 100*share, note, 1000*u.OursSeconds()/float64(u.Packages), u.LoadAvg)
 		}
 		tw.Flush()
 		fmt.Fprintln(w, "ours = sync + transfer + verify + publish; download (UpdateVM dnf and mirror) and dnf (dom0 install) are not ours")

@@ -32,6 +32,7 @@ type UpdateResult struct {
 	Bytes        int64              `json:"bytes"`
 	TotalSeconds float64            `json:"total_s"`
 	Phases       map[string]float64 `json:"phases"`
+	LoadAvg      float64            `json:"load_avg"` // as in ReceiveResult
 }
 
 // OursSeconds is the time spent in our phases.
@@ -105,6 +106,7 @@ func (h *Harness) timeUpdate(ctx context.Context, l *lab.Lab, n int) (UpdateResu
 	// The unpacker's syncfs would otherwise pay for whatever the publish
 	// before left unwritten.
 	syscall.Sync()
+	load := loadAvg()
 	var stdout bytes.Buffer
 	lines := &lineClock{}
 	watch := watchBuild(l.Domain(lab.Dom0).Path("/var/lib/PedOS"))
@@ -129,7 +131,7 @@ func (h *Harness) timeUpdate(ctx context.Context, l *lab.Lab, n int) (UpdateResu
 		lines.first("==> Running dnf"),
 		end,
 	}
-	u := UpdateResult{Packages: n, TotalSeconds: end.Sub(start).Seconds(), Phases: map[string]float64{}}
+	u := UpdateResult{Packages: n, LoadAvg: load, TotalSeconds: end.Sub(start).Seconds(), Phases: map[string]float64{}}
 	for i, phase := range Phases {
 		from, to := marks[i], marks[i+1]
 		if from.IsZero() || to.IsZero() || to.Before(from) {
