@@ -75,7 +75,7 @@ func (s *FreshnessState) Evaluate(b Batch) *Verdict {
 			Timestamp: repo.Timestamp, Age: floor.Sub(repo.Timestamp), KeyFingerprint: repo.KeyFingerprint})
 	}
 	if !metadataRejected {
-		v.Findings = append(v.Findings, s.CheckMembership(v.verified, unverifiable, b.Received)...)
+		v.Findings = append(v.Findings, s.CheckMembership(v.verified, unverifiable, b.Received, b.Request)...)
 		v.Findings = append(v.Findings, s.CheckWithholding(v.verified, b.Installed, b.Received, b.Request)...)
 	}
 	v.Findings = append(v.Findings, s.CheckDowngrade(b.Installed, b.Received, b.Request)...)
@@ -87,8 +87,12 @@ func (s *FreshnessState) Evaluate(b Batch) *Verdict {
 // repository. Another build of a listed name is a replay or a mix of
 // snapshots (M4, M5); a name not listed at all is extraneous (M6); a
 // digest listed for a different package is wrong software. A package not
-// listed while some repository is not verifiable gets a notice only.
-func (s *FreshnessState) CheckMembership(repos []*VerifiedRepo, unverifiable []string, received []ReceivedPackage) []Finding {
+// listed while some repository is not verifiable gets a notice only. A
+// listed build with a newer one listed beside it (repositories that keep
+// old versions) is a replay too (M4), unless the user named that version,
+// asked for a downgrade, or is reinstalling that package (CheckDowngrade
+// still keeps it from being older than the installed one).
+func (s *FreshnessState) CheckMembership(repos []*VerifiedRepo, unverifiable []string, received []ReceivedPackage, req Request) []Finding {
 	if len(repos) == 0 {
 		return nil // nothing signed to check against; VerifyRepomd said why
 	}
@@ -108,6 +112,13 @@ func (s *FreshnessState) CheckMembership(repos []*VerifiedRepo, unverifiable []s
 		listed, newestListed := bySHA[r.SHA256], newest[r.Name]
 		switch {
 		case listed != nil && listed.NEVRA == r.NEVRA && listed.Size == r.Size:
+			if newer := newestBuild(repos, r.NEVRA); rpmver.Compare(newer.EVR, r.EVR) > 0 &&
+				!matchesVersion(req.Packages, r.NEVRA) && !(req.Action == "downgrade" && req.AllowDowngradeUnsafe) &&
+				!(req.Action == "reinstall" && matches(req.Packages, r.NEVRA)) {
+				findings = append(findings, reject(OlderBuild, "", r.File,
+					"%s: %s is listed in signed metadata, but so is the newer %s: possible replay of an older build",
+					r.File, r.NEVRA, newer))
+			}
 		case listed != nil:
 			findings = append(findings, reject(WrongSoftware, "", r.File,
 				"%s: its SHA-256 is listed in signed metadata for %s of %d bytes, but the file is %s of %d bytes: wrong software",
@@ -218,6 +229,35 @@ func newestInstalled(installed []NEVRA) []NEVRA {
 
 // compatibleArch: a package may move between an arch and noarch.
 func compatibleArch(a, b string) bool { return a == b || a == "noarch" || b == "noarch" }
+
+// newestBuild is the newest build of p's name, for an architecture
+// compatible with p's, in the verified primaries (p itself at least).
+func newestBuild(repos []*VerifiedRepo, p NEVRA) NEVRA {
+	newest := p
+	for _, r := range repos {
+		for _, l := range r.Packages {
+			if l.Name == p.Name && compatibleArch(p.Arch, l.Arch) && rpmver.Compare(l.EVR, newest.EVR) > 0 {
+				newest = l.NEVRA
+			}
+		}
+	}
+	return newest
+}
+
+// matchesVersion tells whether a pattern names the package with its version
+// (name-version and longer forms): the user asked for that very build.
+func matchesVersion(patterns []string, p NEVRA) bool {
+	nv := p.Name + "-" + p.EVR.Version
+	nvr := nv + "-" + p.EVR.Release
+	for _, pattern := range patterns {
+		for _, form := range []string{nv, nvr, nvr + "." + p.Arch, p.String()} {
+			if ok, _ := path.Match(pattern, form); ok {
+				return true
+			}
+		}
+	}
+	return false
+}
 
 // matches tells whether a dnf-style glob matches the package in one of
 // the forms dnf accepts: name, name.arch, name-version, name-version-release,

@@ -37,8 +37,43 @@ func TestCheckMembership(t *testing.T) {
 		{"unlisted but a repo is not verifiable", older.received(t, "evil-1.0-1.noarch"), []string{"thirdparty"},
 			[]string{"notice not-verifiable evil-1.0-1.noarch.rpm"}},
 	} {
-		if got := kinds(s.CheckMembership([]*VerifiedRepo{repo}, c.unverifiable, c.received)); !slices.Equal(got, c.want) {
+		if got := kinds(s.CheckMembership([]*VerifiedRepo{repo}, c.unverifiable, c.received, Request{Action: "upgrade"})); !slices.Equal(got, c.want) {
 			t.Errorf("%s: findings %q, want %q", c.name, got, c.want)
+		}
+	}
+}
+
+// M4 where the repository keeps old versions: an older build that the
+// current metadata still lists is a replay unless the user named it.
+func TestCheckMembershipOlderListedBuild(t *testing.T) {
+	current := buildSnapshot(t, day0, "foo-1.0-1.noarch", "foo-1.1-1.noarch", "bar-2.0-1.x86_64")
+	pub := newPublisher(t, nil)
+	s := loadState(t, t.TempDir(), day0)
+	received := current.received(t, "foo-1.0-1.noarch", "foo-1.1-1.noarch", "bar-2.0-1.x86_64")
+	repo, findings := s.VerifyRepomd(current.signedBy(t, "updates", pub, pub.pinned, day0), received)
+	if repo == nil {
+		t.Fatal(findings)
+	}
+	older := received[:1]
+	for _, c := range []struct {
+		name string
+		req  Request
+		want []string
+	}{
+		{"upgrade", Request{Action: "upgrade"}, []string{"rejected older-build foo-1.0-1.noarch.rpm"}},
+		{"install by name", Request{Action: "install", Packages: []string{"foo"}}, []string{"rejected older-build foo-1.0-1.noarch.rpm"}},
+		{"install of that version", Request{Action: "install", Packages: []string{"foo-1.0"}}, nil},
+		{"consented downgrade", Request{Action: "downgrade", Packages: []string{"foo"}, AllowDowngradeUnsafe: true}, nil},
+		{"reinstall", Request{Action: "reinstall", Packages: []string{"foo"}}, nil},
+		{"reinstall of another package", Request{Action: "reinstall", Packages: []string{"bar"}}, []string{"rejected older-build foo-1.0-1.noarch.rpm"}},
+		{"newest build", Request{Action: "upgrade"}, nil},
+	} {
+		got := older
+		if c.name == "newest build" {
+			got = received[1:]
+		}
+		if k := kinds(s.CheckMembership([]*VerifiedRepo{repo}, nil, got, c.req)); !slices.Equal(k, c.want) {
+			t.Errorf("%s: findings %q, want %q", c.name, k, c.want)
 		}
 	}
 }

@@ -16,6 +16,7 @@ const (
 	KeyChanged      Kind = "key-changed"      // the pinned key differs from the last run's
 	Stale           Kind = "stale"            // older than max_metadata_age (M9, freeze)
 	NotInMetadata   Kind = "not-in-metadata"  // this build is not in the current primary (M4, M5)
+	OlderBuild      Kind = "older-build"      // listed, but a newer build of it is listed too (M4)
 	Extraneous      Kind = "extraneous"       // no such package in the primary (M6)
 	WrongSoftware   Kind = "wrong-software"   // digest listed, but for another package
 	Withheld        Kind = "withheld"         // newer version listed, not delivered (M1, M2)
