@@ -15,7 +15,8 @@ type attempt struct {
 	// args are pedos-dom0-update's (default -y: were the delivery
 	// accepted, dnf would install it, which the checks would see).
 	args []string
-	// exit is the status pedos-dom0-update must end with (default 1).
+	// exit is the status pedos-dom0-update must end with (default 1; -1:
+	// any failure).
 	exit int
 	// want are substrings the run's reasons must all contain (Update.Reasons).
 	want []string
@@ -52,7 +53,10 @@ func (e *Env) refused(a attempt) (Update, error) {
 	if err != nil {
 		return u, a.failf("%v", err)
 	}
-	if u.Exit != a.exit {
+	switch {
+	case a.exit < 0 && u.Exit == 0:
+		return u, a.failf("want a failure, got %s", u.summary())
+	case a.exit > 0 && u.Exit != a.exit:
 		return u, a.failf("want exit %d, got %s", a.exit, u.summary())
 	}
 	reasons := u.Reasons()

@@ -1,3 +1,3 @@
 package attack
 
-var metadataRows, callRows, faultRows, loadRows []Row
+var metadataRows, faultRows, loadRows []Row
