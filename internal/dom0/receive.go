@@ -81,12 +81,23 @@ func (r *Receiver) Serve(ctx context.Context, caller, untrustedSession string, s
 // repository and the freshness state as they were (P11).
 func (r *Receiver) receive(ctx context.Context, s Session, stdin io.Reader, stdout io.Writer, res *Result) error {
 	c := r.Config
+	// One delivery at a time: a late one of an abandoned session must not
+	// share the staging and build directories with the current one (F3).
+	unlock, err := LockFile(filepath.Join(c.Path(StateDir), "receive.lock"))
+	if err != nil {
+		return fmt.Errorf("another delivery is being processed: %w", err)
+	}
+	defer unlock()
+	// Everything must be done by the session's deadline: the front end
+	// stops waiting then, and must not see a repository appear later.
+	ctx, cancel := context.WithDeadline(ctx, s.Deadline)
+	defer cancel()
 	staging, err := r.makeStaging(s.ID)
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(staging)
-	if err := r.unpack(ctx, staging, stdin, stdout); err != nil {
+	if err := r.unpack(ctx, staging, s.Deadline.Sub(r.Now()), stdin, stdout); err != nil {
 		return err
 	}
 	packages, metadata, err := classify(staging)
@@ -113,6 +124,9 @@ func (r *Receiver) receive(ctx context.Context, s Session, stdin io.Reader, stdo
 	}
 	if err := r.Tools.CreateRepo(ctx, build.Dir); err != nil {
 		return err
+	}
+	if r.Now().After(s.Deadline) {
+		return fmt.Errorf("the session expired at %s before verification finished; nothing was published", s.Deadline.Format(time.RFC3339))
 	}
 	if err := build.Publish(c); err != nil {
 		return err
@@ -177,10 +191,13 @@ func lookupUser(name string) (uid, gid int, err error) {
 // unpack runs the sandboxed unpacker on the stream (regular files only,
 // limits from updates.conf). Its stdout is ours: the status is all the
 // UpdateVM ever reads from dom0.
-func (r *Receiver) unpack(ctx context.Context, staging string, stdin io.Reader, stdout io.Writer) error {
+func (r *Receiver) unpack(ctx context.Context, staging string, timeout time.Duration, stdin io.Reader, stdout io.Writer) error {
 	c := r.Config
+	if timeout <= 0 {
+		return errors.New("the session expired before the delivery started")
+	}
 	cmd := exec.CommandContext(ctx, r.Unpacker, c.UnpackerUser, staging, "--only-regular-files",
-		"--timeout", c.ReceiveTimeout.String())
+		"--timeout", min(timeout, c.ReceiveTimeout).Round(time.Second).String())
 	cmd.Env = []string{
 		"PATH=/usr/bin:/bin",
 		"UPDATES_MAX_BYTES=" + strconv.FormatInt(c.MaxBytes, 10),
