@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -516,5 +517,46 @@ func mkdirAll(t *testing.T, path string, mode fs.FileMode) {
 	}
 	if err := os.Chmod(path, mode); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// qubesExcludes are the dom0 package's qrexec pieces, which a PedOS/Qubes
+// dom0 does not install (docs/deploy-qubes.md): its own qrexec serves the
+// service.
+var qubesExcludes = []string{
+	"/usr/lib/pedos/bin/qrexec-daemon", "/usr/lib/pedos/bin/qrexec-client",
+	"/usr/lib/pedos/bin/pedos-run", "/usr/bin/pedos-run",
+	"/usr/lib/systemd/system/pedos-qrexec-daemon.service",
+	"/etc/pedos/domains.conf", "/etc/pedos/qrexec-daemon.env",
+	"/usr/share/man/man8/qrexec-daemon.8.gz", "/usr/share/man/man1/qrexec-client.1.gz",
+	"/usr/share/man/man1/pedos-run.1.gz",
+}
+
+// The install command of docs/deploy-qubes.md: rpm leaves the excluded
+// paths out, records them as not installed (rpm -V stays clean) and
+// installs the rest.
+func TestQubesStyleInstall(t *testing.T) {
+	requireRoot(t, "rpm")
+	pkgs := packages(t)
+	root := t.TempDir()
+	args := []string{"-i", "--nodeps", "--noscripts"}
+	for _, p := range qubesExcludes {
+		args = append(args, "--excludepath="+p)
+	}
+	rpmInRoot(t, root, append(args, pkgs.dom0RPM)...)
+	for _, p := range qubesExcludes {
+		if _, err := os.Lstat(filepath.Join(root, p)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s is installed despite --excludepath (%v)", p, err)
+		}
+	}
+	var kept []entry
+	for _, e := range dom0Entries {
+		if !slices.Contains(qubesExcludes, e.path) {
+			kept = append(kept, e)
+		}
+	}
+	checkEntries(t, root, kept)
+	if out := rpmInRoot(t, root, "-V", "--nodeps", "pedos-updates-dom0"); out != "" {
+		t.Errorf("rpm -V reports changes after an install with excluded paths:\n%s", out)
 	}
 }
