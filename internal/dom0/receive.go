@@ -389,13 +389,14 @@ func epochString(vp *rpm.VerifiedPackage) string {
 func (r *Receiver) checkFreshness(ctx context.Context, s Session, state *repometa.FreshnessState, metadata map[string]map[repometa.FileKind]string, received []repometa.ReceivedPackage) (*repometa.Verdict, error) {
 	c := r.Config
 	staging := filepath.Join(c.Path(StagingDir), s.ID)
-	enabled, err := EnabledRepos(c, s.EnableRepos, s.DisableRepos)
+	repos, err := ReadNetworkRepos(c, s.EnableRepos, s.DisableRepos)
 	if err != nil {
 		return nil, err
 	}
+	enabled := repos.Enabled
 	batch := repometa.Batch{
 		Received: received,
-		Request: repometa.Request{Action: s.Action, Packages: s.Packages, Exclude: s.Excludes,
+		Request: repometa.Request{Action: s.Action, Packages: s.Packages, Exclude: append(s.Excludes, repos.Excludes...),
 			AllowDowngradeUnsafe: s.AllowDowngrade},
 		Policy: repometa.Policy{MaxMetadataAge: c.MaxMetadataAge, RequireFresh: c.RequireFresh},
 	}

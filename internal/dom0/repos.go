@@ -14,20 +14,34 @@ import (
 // reads them to know which repositories a delivery must account for.
 const NetworkReposDir = "/etc/yum.repos.d"
 
-// EnabledRepos lists the repository ids enabled in dom0's network
-// repository definitions, after the user's --enablerepo and --disablerepo
-// globs (applied in that order, as dnf does).
-func EnabledRepos(c Config, enable, disable []string) ([]string, error) {
+// NetworkRepos is what dom0's network repository definitions and dnf.conf
+// say the UpdateVM's dnf will use.
+type NetworkRepos struct {
+	// Enabled are the repository ids enabled after the user's
+	// --enablerepo and --disablerepo globs (applied in that order, as dnf
+	// does).
+	Enabled []string
+	// Excludes are the excludepkgs (or exclude) globs of dnf.conf and of
+	// the enabled repositories: dnf never offers those packages, so their
+	// updates are not withheld.
+	Excludes []string
+}
+
+// ReadNetworkRepos reads dom0's network repository definitions.
+func ReadNetworkRepos(c Config, enable, disable []string) (NetworkRepos, error) {
+	var out NetworkRepos
 	files, err := filepath.Glob(filepath.Join(c.Path(NetworkReposDir), "*.repo"))
 	if err != nil {
-		return nil, err
+		return out, err
 	}
 	enabled := map[string]bool{}
-	for _, file := range files {
-		if err := readRepoFile(file, enabled); err != nil {
-			return nil, err
+	excludes := map[string][]string{}
+	for _, file := range append([]string{c.Path("/etc/dnf/dnf.conf")}, files...) {
+		if err := readRepoFile(file, enabled, excludes); err != nil && !os.IsNotExist(err) {
+			return out, err
 		}
 	}
+	out.Excludes = excludes["main"]
 	for id := range enabled {
 		if matchesAny(id, enable) {
 			enabled[id] = true
@@ -36,19 +50,19 @@ func EnabledRepos(c Config, enable, disable []string) ([]string, error) {
 			enabled[id] = false
 		}
 	}
-	var ids []string
 	for id, on := range enabled {
 		if on {
-			ids = append(ids, id)
+			out.Enabled = append(out.Enabled, id)
+			out.Excludes = append(out.Excludes, excludes[id]...)
 		}
 	}
-	sort.Strings(ids)
-	return ids, nil
+	sort.Strings(out.Enabled)
+	return out, nil
 }
 
-// readRepoFile records each section of a .repo file and whether it is
-// enabled (dnf's default is enabled).
-func readRepoFile(file string, enabled map[string]bool) error {
+// readRepoFile records each section of a .repo file (or dnf.conf),
+// whether it is enabled (dnf's default is enabled) and its exclude globs.
+func readRepoFile(file string, enabled map[string]bool, excludes map[string][]string) error {
 	f, err := os.Open(file)
 	if err != nil {
 		return err
@@ -64,11 +78,18 @@ func readRepoFile(file string, enabled map[string]bool) error {
 			if section != "main" {
 				enabled[section] = true
 			}
-		case section != "" && section != "main":
+		case section != "":
 			key, value, ok := strings.Cut(line, "=")
-			if ok && strings.TrimSpace(key) == "enabled" {
-				v := strings.ToLower(strings.TrimSpace(value))
+			key, value = strings.TrimSpace(key), strings.TrimSpace(value)
+			switch {
+			case !ok:
+			case key == "enabled" && section != "main":
+				v := strings.ToLower(value)
 				enabled[section] = v != "0" && v != "false" && v != "no" && v != "off"
+			case key == "excludepkgs" || key == "exclude":
+				excludes[section] = append(excludes[section], strings.FieldsFunc(value, func(r rune) bool {
+					return r == ',' || r == ' ' || r == '\t'
+				})...)
 			}
 		}
 	}
