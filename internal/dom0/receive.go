@@ -198,9 +198,16 @@ func (r *Receiver) unpack(ctx context.Context, staging string, timeout time.Dura
 	}
 	cmd := exec.CommandContext(ctx, r.Unpacker, c.UnpackerUser, staging, "--only-regular-files",
 		"--timeout", min(timeout, c.ReceiveTimeout).Round(time.Second).String())
+	// Each received byte takes room twice, staged then canonical: the
+	// delivery may use at most 45 % of the free space (S8, S13).
+	var fs unix.Statfs_t
+	if err := unix.Statfs(staging, &fs); err != nil {
+		return fmt.Errorf("free space for %s: %w", staging, err)
+	}
+	maxBytes := min(c.MaxBytes, int64(fs.Bavail*uint64(fs.Bsize)/100*45))
 	cmd.Env = []string{
 		"PATH=/usr/bin:/bin",
-		"UPDATES_MAX_BYTES=" + strconv.FormatInt(c.MaxBytes, 10),
+		"UPDATES_MAX_BYTES=" + strconv.FormatInt(maxBytes, 10),
 		"UPDATES_MAX_FILES=" + strconv.FormatInt(c.MaxFiles, 10),
 	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, r.Log
