@@ -1,11 +1,13 @@
 package qrexec_test
 
 import (
+	"errors"
 	"io"
 	"net"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -138,16 +140,21 @@ func TestC6FloodAndHalfOpenRequests(t *testing.T) {
 		append(message(qrexec.MsgHello, []byte{1, 0, 0, 0}), message(99, nil)...),
 		append(message(qrexec.MsgHello, []byte{1, 0, 0, 0}), 2, 0, 0, 0, 0xff, 0xff, 0xff, 0x7f),
 		message(qrexec.MsgHello, []byte{7, 0, 0, 0}),
+		message(qrexec.MsgStdin, make([]byte, 100)), // where the hello must be
 	} {
 		c := dialRawNet(t, lab, "vm1")
 		c.Write(garbage)
 		c.SetDeadline(time.Now().Add(30 * time.Second))
-		if _, err := io.ReadAll(c); err != nil {
+		// Closed with our bytes unread, the connection is reset.
+		if _, err := io.ReadAll(c); err != nil && !errors.Is(err, syscall.ECONNRESET) {
 			t.Errorf("garbage %x: connection not closed: %v", garbage, err)
 		}
 	}
+	if got := lab.callFrom(t, "vm1", "after garbage", "dom0", "test.Echo"); got.code != 0 || got.stdout != "after garbage" {
+		t.Errorf("vm1 after its garbage: %+v", got)
+	}
 	log := lab.log(t, "dom0")
-	for _, want := range []string{"too many calls in progress", "request phase failed", "unknown message type 99", "protocol version 7"} {
+	for _, want := range []string{"too many calls in progress", "request phase failed", "unknown message type 99", "protocol version 7", "message type 7 of 100 bytes"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("log lacks %q:\n%s", want, log)
 		}
@@ -224,4 +231,36 @@ func waitForLog(t testing.TB, lab *testLab, domain, want string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("%s's log never showed %q:\n%s", domain, want, lab.log(t, domain))
+}
+
+// TestC6MisbehavingTarget: a target's agent that answers a relayed call
+// with a message where the answer belongs is dropped; the caller gets a
+// qrexec failure and the daemon serves on.
+func TestC6MisbehavingTarget(t *testing.T) {
+	fakeAgent := filepath.Join(t.TempDir(), "agent.sock")
+	settings := func(testing.TB, *testLab) map[string]string { return map[string]string{"vm2": "agent=" + fakeAgent} }
+	lab := newTestLab(t, transport{"unix", settings, startUnix})
+	l, err := net.Listen("unix", fakeAgent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Write(append(message(qrexec.MsgHello, []byte{1, 0, 0, 0}), message(qrexec.MsgStdout, make([]byte, 100))...))
+			io.Copy(io.Discard, c)
+			c.Close()
+		}
+	}()
+	if got := lab.call(t, "", "vm2", "test.Echo"); got.code != qrexec.ExitFailure {
+		t.Errorf("call to the misbehaving target: %+v", got)
+	}
+	if got := lab.call(t, "still served", "dom0", "test.Echo"); got.code != 0 || got.stdout != "still served" {
+		t.Errorf("call to dom0 afterwards: %+v", got)
+	}
+	waitForLog(t, lab, "dom0", "message type 8 of 100 bytes")
 }

@@ -88,9 +88,9 @@ func Run(conn Conn, s Streams) (int, error) {
 		switch {
 		case err != nil:
 		case t == MsgExit:
-			var data []byte
-			if data, err = in.payload(t, n); err == nil {
-				return exitStatus(data)
+			var status [4]byte
+			if _, err = in.payload(t, n, status[:]); err == nil {
+				return exitStatus(status[:])
 			}
 		case t == MsgStdout && stdoutOpen:
 			stdoutOpen, err = receive(in, t, n, stdout)

@@ -3,10 +3,12 @@ package qrexec
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -230,18 +232,19 @@ func readRequest(conn Conn, wanted ...MsgType) (MsgType, Request, error) {
 	if err := readHello(conn); err != nil {
 		return 0, Request{}, err
 	}
-	buf := make([]byte, MaxRequestLen)
-	t, untrustedPayload, err := ReadMessage(conn, buf)
+	t, n, err := readHeader(conn)
 	if err != nil {
 		return 0, Request{}, err
 	}
-	for _, w := range wanted {
-		if t == w {
-			req, err := DecodeRequest(t, untrustedPayload)
-			return t, req, err
-		}
+	if !slices.Contains(wanted, t) {
+		return 0, Request{}, fmt.Errorf("%w: message type %d instead of a request", ErrProtocol, t)
 	}
-	return 0, Request{}, fmt.Errorf("%w: message type %d instead of a request", ErrProtocol, t)
+	untrustedPayload := make([]byte, n) // at most MaxRequestLen, checked by readHeader
+	if _, err := io.ReadFull(conn, untrustedPayload); err != nil {
+		return 0, Request{}, truncated(t, err)
+	}
+	req, err := DecodeRequest(t, untrustedPayload)
+	return t, req, err
 }
 
 // logBadRequest logs a failed request phase: a malformed but well-framed

@@ -103,12 +103,21 @@ type dataReader struct {
 	conn Conn
 	raw  syscall.RawConn // conn's descriptor, if payloads can be spliced out of it
 	pipe *splicePipe     // made for the first spliced payload
-	buf  []byte
+	buf  []byte          // made for the first copied payload
 }
 
 func newDataReader(conn Conn) *dataReader {
 	raw, _ := spliceable(conn)
-	return &dataReader{conn: conn, raw: raw, buf: make([]byte, MaxDataLen)}
+	return &dataReader{conn: conn, raw: raw}
+}
+
+// buffer returns a buffer for one payload. Spliced calls, most of them,
+// never need it: a call's fixed cost matters for calls per second.
+func (r *dataReader) buffer() []byte {
+	if r.buf == nil {
+		r.buf = make([]byte, MaxDataLen)
+	}
+	return r.buf
 }
 
 func (r *dataReader) close() {
@@ -121,12 +130,13 @@ func (r *dataReader) close() {
 // bytes follow.
 func (r *dataReader) next() (t MsgType, n int, err error) { return readHeader(r.conn) }
 
-// payload reads the n-byte payload of a message of type t.
-func (r *dataReader) payload(t MsgType, n int) ([]byte, error) {
-	if _, err := io.ReadFull(r.conn, r.buf[:n]); err != nil {
+// payload reads the n-byte payload of a message of type t into buf, which
+// must have room for it.
+func (r *dataReader) payload(t MsgType, n int, buf []byte) ([]byte, error) {
+	if _, err := io.ReadFull(r.conn, buf[:n]); err != nil {
 		return nil, truncated(t, err)
 	}
-	return r.buf[:n], nil
+	return buf[:n], nil
 }
 
 // deliver moves the n-byte payload of a message of type t to s. If s
@@ -139,7 +149,7 @@ func (r *dataReader) deliver(t MsgType, n int, s *sink) error {
 		}
 	}
 	if r.raw == nil || s.raw == nil {
-		data, err := r.payload(t, n)
+		data, err := r.payload(t, n, r.buffer())
 		if err == nil {
 			s.w.Write(data)
 		}
@@ -156,7 +166,7 @@ func (r *dataReader) deliver(t MsgType, n int, s *sink) error {
 		n -= moved
 		if err := r.pipe.drain(s.raw); err != nil {
 			s.raw = nil // w's Write takes over, and fails as it should
-			r.pipe.unload(s.w, r.buf)
+			r.pipe.unload(s.w, r.buffer())
 		}
 	}
 	return nil

@@ -68,13 +68,17 @@ func maxPayload(t MsgType) (max int, fixed bool) {
 	return -1, false
 }
 
-// ReadMessage reads one message into buf (at least MaxDataLen bytes) and
-// returns its type and payload, a slice of buf. Unknown types and lengths
-// over the type's limit are ErrProtocol; nothing is read past the message.
+// ReadMessage reads one message into buf and returns its type and payload,
+// a slice of buf. Unknown types, lengths over the type's limit and payloads
+// longer than buf are ErrProtocol: a caller expecting a 4-byte hello passes
+// a 4-byte buf. Nothing is read past the message.
 func ReadMessage(r io.Reader, buf []byte) (MsgType, []byte, error) {
 	t, n, err := readHeader(r)
 	if err != nil {
 		return 0, nil, err
+	}
+	if n > len(buf) {
+		return 0, nil, fmt.Errorf("%w: message type %d of %d bytes where at most %d are expected", ErrProtocol, t, n, len(buf))
 	}
 	payload := buf[:n]
 	if _, err := io.ReadFull(r, payload); err != nil {

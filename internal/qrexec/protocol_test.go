@@ -17,23 +17,28 @@ func message(t qrexec.MsgType, payload []byte) []byte {
 }
 
 func TestReadMessage(t *testing.T) {
-	buf := make([]byte, qrexec.MaxDataLen)
 	for _, c := range []struct {
 		name string
 		in   []byte
 		ok   bool
+		buf  []byte // nil: MaxDataLen bytes
 	}{
-		{"hello", message(qrexec.MsgHello, []byte{1, 0, 0, 0}), true},
-		{"empty stdout is EOF", message(qrexec.MsgStdout, nil), true},
-		{"largest data", message(qrexec.MsgStdin, make([]byte, qrexec.MaxDataLen)), true},
-		{"data over the limit", message(qrexec.MsgStdin, make([]byte, qrexec.MaxDataLen+1)), false},
-		{"short hello", message(qrexec.MsgHello, []byte{1}), false},
-		{"accept with payload", message(qrexec.MsgAccept, []byte{0}), false},
-		{"unknown type", message(99, nil), false},
-		{"type 0", message(0, nil), false},
-		{"truncated payload", message(qrexec.MsgStdout, []byte("abc"))[:10], false},
-		{"huge length, no payload", binary.LittleEndian.AppendUint32([]byte{8, 0, 0, 0}, 0xffffffff), false},
+		{"hello", message(qrexec.MsgHello, []byte{1, 0, 0, 0}), true, nil},
+		{"empty stdout is EOF", message(qrexec.MsgStdout, nil), true, nil},
+		{"largest data", message(qrexec.MsgStdin, make([]byte, qrexec.MaxDataLen)), true, nil},
+		{"data over the limit", message(qrexec.MsgStdin, make([]byte, qrexec.MaxDataLen+1)), false, nil},
+		{"short hello", message(qrexec.MsgHello, []byte{1}), false, nil},
+		{"accept with payload", message(qrexec.MsgAccept, []byte{0}), false, nil},
+		{"unknown type", message(99, nil), false, nil},
+		{"type 0", message(0, nil), false, nil},
+		{"truncated payload", message(qrexec.MsgStdout, []byte("abc"))[:10], false, nil},
+		{"huge length, no payload", binary.LittleEndian.AppendUint32([]byte{8, 0, 0, 0}, 0xffffffff), false, nil},
+		{"data where a hello is expected", message(qrexec.MsgStdin, make([]byte, 100)), false, make([]byte, 4)},
 	} {
+		buf := c.buf
+		if buf == nil {
+			buf = make([]byte, qrexec.MaxDataLen)
+		}
 		_, _, err := qrexec.ReadMessage(bytes.NewReader(c.in), buf)
 		if (err == nil) != c.ok {
 			t.Errorf("%s: got %v", c.name, err)
@@ -107,16 +112,21 @@ func FuzzReadMessage(f *testing.F) {
 	f.Add(message(qrexec.MsgHello, []byte{1, 0, 0, 0}))
 	f.Add(append(message(qrexec.MsgStdout, []byte("abc")), message(qrexec.MsgExit, []byte{3, 0, 0, 0})...))
 	f.Add(message(qrexec.MsgRefuse, []byte{126, 0, 0, 0}))
-	buf := make([]byte, qrexec.MaxDataLen)
+	f.Add(message(qrexec.MsgStdin, make([]byte, 5)))
+	// A full buffer, as for data, and a 4-byte one, as for a hello or an
+	// answer: neither may be overrun, whatever the peer sends.
+	bufs := [][]byte{make([]byte, qrexec.MaxDataLen), make([]byte, 4)}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		r := bytes.NewReader(data)
-		for {
-			typ, payload, err := qrexec.ReadMessage(r, buf)
-			if err != nil {
-				return
-			}
-			if len(payload) > qrexec.MaxDataLen {
-				t.Fatalf("type %d: payload of %d bytes", typ, len(payload))
+		for _, buf := range bufs {
+			r := bytes.NewReader(data)
+			for {
+				typ, payload, err := qrexec.ReadMessage(r, buf)
+				if err != nil {
+					break
+				}
+				if len(payload) > len(buf) {
+					t.Fatalf("type %d: payload of %d bytes", typ, len(payload))
+				}
 			}
 		}
 	})
