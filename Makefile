@@ -6,7 +6,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME    ?= 4s
 export CGO_ENABLED := 0
 
-.PHONY: all deps build lint test unit fuzz-short fuzz bench demo clean
+.PHONY: all deps build lint test unit fuzz-short fuzz bench demo packages clean
 
 all: build
 
@@ -44,6 +44,10 @@ bench: deps build
 
 demo: deps build
 	@scripts/demo.sh
+
+# RPM and DEB packages into dist/out/ (nfpm and go-md2man from the Go module proxy).
+packages:
+	@scripts/packages.sh
 
 clean:
 	rm -rf $(BIN)

@@ -18,6 +18,9 @@ declare -A need=(
 	[nsenter]=util-linux
 	[pgrep]=procps
 	[pkill]=procps
+	[systemd-analyze]=systemd
+	[systemd-tmpfiles]=systemd
+	[dpkg-deb]=dpkg
 )
 
 missing=()
