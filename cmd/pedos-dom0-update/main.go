@@ -92,8 +92,8 @@ func run() int {
 	defer stop()
 	env := frontend.Env{
 		Config: config,
-		VM: frontend.QrexecCaller{Client: sibling("qrexec-client"),
-			Args: []string{"--timeout", (config.ReceiveTimeout + config.ReceiveTimeout/10).String()}},
+		VM: frontend.QrexecCaller{Client: qrexecClient(config),
+			Timeout: config.ReceiveTimeout + config.ReceiveTimeout/10},
 		Tools:           tools,
 		Stdin:           os.Stdin,
 		Stdout:          os.Stdout,
@@ -101,6 +101,14 @@ func run() int {
 		DownloadCommand: "pedos-download-dom0-updates",
 	}
 	return frontend.Run(ctx, o, env)
+}
+
+// qrexecClient is updates.conf's qrexec_client, else ours.
+func qrexecClient(c dom0.Config) string {
+	if c.QrexecClient != "" {
+		return c.QrexecClient
+	}
+	return sibling("qrexec-client")
 }
 
 // sibling finds a program installed next to this one, else on PATH.

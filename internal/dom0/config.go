@@ -38,6 +38,10 @@ type Config struct {
 	InstallRoot string
 	// ReleaseVer is passed to dnf as --releasever when set.
 	ReleaseVer string
+	// QrexecClient is the program dom0 runs commands in the UpdateVM with:
+	// "" is ours, installed next to pedos-dom0-update; a PedOS/Qubes host
+	// names its own (docs/deploy-qubes.md).
+	QrexecClient string
 	// MaxMetadataAge is how old signed metadata may be before it is a freeze
 	// finding (verify.md §2 step 4); RequireFresh makes that an error.
 	MaxMetadataAge time.Duration
@@ -133,6 +137,11 @@ func (c *Config) set(key, value string) error {
 		c.InstallRoot = value
 	case "releasever":
 		c.ReleaseVer = value
+	case "qrexec_client":
+		if !filepath.IsAbs(value) {
+			return errors.New("qrexec_client must be an absolute path")
+		}
+		c.QrexecClient = value
 	case "max_metadata_age":
 		c.MaxMetadataAge, err = parseDuration(value)
 	case "require_fresh":

@@ -6,13 +6,15 @@ import (
 	"io"
 	"os/exec"
 	"strings"
+	"time"
 )
 
 // QrexecCaller runs commands in a domain with qrexec-client (dom0's calls
-// are not subject to policy; qrexec.md).
+// are not subject to policy; qrexec.md): ours, or a PedOS/Qubes host's own,
+// which takes the same -d DOMAIN USER:COMMAND.
 type QrexecCaller struct {
-	Client string   // path of qrexec-client
-	Args   []string // extra options, e.g. --timeout
+	Client  string        // path of qrexec-client
+	Timeout time.Duration // the call is killed after this (C7)
 }
 
 // Run implements Caller. Every argument has passed forwardable or is
@@ -22,8 +24,9 @@ func (q QrexecCaller) Run(ctx context.Context, domain string, argv []string, std
 	for i, a := range argv {
 		quoted[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
 	}
-	args := append(append([]string{"-d", domain}, q.Args...), "root:"+strings.Join(quoted, " "))
-	cmd := exec.CommandContext(ctx, q.Client, args...)
+	ctx, cancel := context.WithTimeout(ctx, q.Timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, q.Client, "-d", domain, "root:"+strings.Join(quoted, " "))
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
 	err := cmd.Run()
 	var exit *exec.ExitError
