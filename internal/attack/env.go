@@ -35,6 +35,10 @@ type Env struct {
 	undo []func() error
 	// signers are the attacker's and the extra vendor's keys, by name.
 	signers map[string]*testrepo.Signer
+	// seq numbers the versions the metadata rows publish; pending says
+	// that dom0 has updates it has not installed yet.
+	seq     int
+	pending bool
 }
 
 // attackDir is the attacker's scratch directory in the UpdateVM (its /root

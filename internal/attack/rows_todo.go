@@ -1,3 +1,3 @@
 package attack
 
-var metadataRows, faultRows, loadRows []Row
+var faultRows, loadRows []Row
