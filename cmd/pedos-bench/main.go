@@ -6,6 +6,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -19,6 +20,7 @@ import (
 
 const usage = `usage: pedos-bench [--quick] [--only PARTS] [--micro FILE] [--out DIR]
                    [--bin DIR] [--work DIR] [--seed N] [--commit ID]
+       pedos-bench --replot RESULTS.json [--out DIR]
 
 Runs the end-to-end benchmarks (as root: the lab and the unpacker's user
 switch need it) and writes DIR/results.json, DIR/results.png and a table on
@@ -42,10 +44,12 @@ options:
   --work DIR     scratch space, several GiB (default $TMPDIR or /tmp)
   --seed N       package sizes and key (default 1)
   --commit ID    recorded in the results
+  --replot FILE  measure nothing: draw the table and plot of saved results
 
 examples:
   make build && sudo bin/pedos-bench --quick --out /tmp/bench
   bin/pedos-bench --only receive --work /dev/shm
+  bin/pedos-bench --replot bench/results.json --out /tmp/plot
 `
 
 func main() {
@@ -63,12 +67,20 @@ func run() int {
 	work := fs.String("work", os.TempDir(), "")
 	seed := fs.Uint64("seed", 1, "")
 	commit := fs.String("commit", "", "")
+	replot := fs.String("replot", "", "")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return 2
 	}
 	if fs.NArg() != 0 {
 		fs.Usage()
 		return 2
+	}
+	if *replot != "" {
+		if err := redraw(*replot, *out); err != nil {
+			fmt.Fprintf(os.Stderr, "pedos-bench: %v\n", err)
+			return 1
+		}
+		return 0
 	}
 	plan := benchrun.FullPlan()
 	if *quick {
@@ -136,9 +148,31 @@ func bench(plan benchrun.Plan, quick bool, micro, out, bin, work string, seed ui
 	if err := res.WriteJSON(filepath.Join(out, "results.json")); err != nil {
 		return err
 	}
+	return report(res, out)
+}
+
+// report writes the plot into out and the table on stdout.
+func report(res *benchrun.Results, out string) error {
 	if err := res.WritePlot(filepath.Join(out, "results.png")); err != nil {
 		return fmt.Errorf("plot: %w", err)
 	}
 	res.WriteTable(os.Stdout)
 	return nil
+}
+
+// redraw reports saved results again (after a change to the plot or the
+// table, or to compare runs).
+func redraw(saved, out string) error {
+	b, err := os.ReadFile(saved)
+	if err != nil {
+		return err
+	}
+	var res benchrun.Results
+	if err := json.Unmarshal(b, &res); err != nil {
+		return fmt.Errorf("%s: %w", saved, err)
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	return report(&res, out)
 }

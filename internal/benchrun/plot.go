@@ -144,6 +144,9 @@ func phaseColor(i int) color.Color {
 	return plotutil.Color(i)
 }
 
+// shortLabels shortens process names so that they fit under their bars.
+var shortLabels = strings.NewReplacer("qfile-dom0-unpacker", "unpacker", "pedos-receive-updates", "service", "createrepo_c", "createrepo")
+
 func (r *Results) memoryPlot() (*plot.Plot, error) {
 	if len(r.Memory) == 0 {
 		return nil, nil
@@ -154,9 +157,7 @@ func (r *Results) memoryPlot() (*plot.Plot, error) {
 	var names, labels []string
 	for _, proc := range r.Memory[0].Ours {
 		names = append(names, proc.Name)
-		// Short labels, so that they fit under the bars.
-		label := strings.TrimPrefix(strings.TrimPrefix(proc.Name, "qfile-dom0-"), "pedos-")
-		labels = append(labels, label)
+		labels = append(labels, shortLabels.Replace(proc.Name))
 	}
 	width := vg.Points(22)
 	for j, m := range r.Memory {
