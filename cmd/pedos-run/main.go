@@ -34,6 +34,7 @@ Examples:
 `
 
 func main() {
+	qrexec.OneProcessor()
 	flag.Usage = func() { fmt.Fprint(os.Stderr, usage) }
 	user := flag.String("user", "DEFAULT", "")
 	domainsFile := flag.String("domains", "/etc/pedos/domains.conf", "")

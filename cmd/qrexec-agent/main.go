@@ -40,6 +40,7 @@ Examples:
 `
 
 func main() {
+	qrexec.OneProcessor()
 	flag.Usage = func() { fmt.Fprint(os.Stderr, usage) }
 	listen := flag.String("listen", "/run/pedos/qrexec/agent.sock", "")
 	serviceDir := flag.String("service-dir", "/etc/pedos-rpc", "")

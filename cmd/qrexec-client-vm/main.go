@@ -33,6 +33,7 @@ Examples:
 `
 
 func main() {
+	qrexec.OneProcessor()
 	flag.Usage = func() { fmt.Fprint(os.Stderr, usage) }
 	flag.Parse()
 	if flag.NArg() < 2 {

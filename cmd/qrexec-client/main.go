@@ -35,6 +35,7 @@ Examples:
 `
 
 func main() {
+	qrexec.OneProcessor()
 	flag.Usage = func() { fmt.Fprint(os.Stderr, usage) }
 	domain := flag.String("d", "", "")
 	domainsFile := flag.String("domains", "/etc/pedos/domains.conf", "")

@@ -47,6 +47,7 @@ Examples:
 `
 
 func main() {
+	qrexec.OneProcessor()
 	flag.Usage = func() { fmt.Fprint(os.Stderr, usage) }
 	domainsFile := flag.String("domains", "/etc/pedos/domains.conf", "")
 	policyDir := flag.String("policy-dir", "/etc/pedos/policy.d", "")

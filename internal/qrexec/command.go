@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"strings"
 	"time"
 
@@ -71,4 +72,17 @@ func NewLogger(path string) (*slog.Logger, error) {
 		w = f
 	}
 	return slog.New(slog.NewTextHandler(w, nil)), nil
+}
+
+// OneProcessor limits the Go scheduler to one processor, unless GOMAXPROCS
+// says otherwise. A qrexec process moves bytes between descriptors and
+// starts processes: the kernel does the work. With a processor per CPU the
+// scheduler's spinning threads and cross-CPU wake-ups took a fifth of the
+// daemon's CPU time per call and cost calls per second on a busy machine
+// (docs/qrexec-protocol.md "Performance"); blocking system calls still
+// run in parallel.
+func OneProcessor() {
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(1)
+	}
 }
