@@ -21,6 +21,12 @@ import (
 type splicePipe struct {
 	r, w int
 	held int
+
+	// The splice in progress and the callbacks that make it, bound once:
+	// a closure per splice would be garbage for every message.
+	want, moved       int
+	err               error
+	fillFrom, drainTo func(fd uintptr) (done bool)
 }
 
 func newSplicePipe() (*splicePipe, error) {
@@ -31,7 +37,9 @@ func newSplicePipe() (*splicePipe, error) {
 	if err := unix.Pipe2(fds[:], unix.O_CLOEXEC); err != nil {
 		return nil, err
 	}
-	return &splicePipe{r: fds[0], w: fds[1]}, nil
+	p := &splicePipe{r: fds[0], w: fds[1]}
+	p.fillFrom, p.drainTo = p.spliceIn, p.spliceOut
+	return p, nil
 }
 
 func (p *splicePipe) close() {
@@ -42,41 +50,42 @@ func (p *splicePipe) close() {
 // fill moves at most max bytes from src into the empty pipe and returns
 // how many: 0 at src's end of file.
 func (p *splicePipe) fill(src syscall.RawConn, max int) (int, error) {
-	var n int
-	var err error
-	rawErr := src.Read(func(fd uintptr) bool {
-		n, err = splice(int(fd), p.w, max, 0)
-		if err == nil && n > 0 && n < max {
-			// Take what else src has at once, without waiting: bigger
-			// messages cost less per byte.
-			if more, err := splice(int(fd), p.w, max-n, unix.SPLICE_F_NONBLOCK); err == nil {
-				n += more
-			}
-		}
-		return err != unix.EAGAIN // otherwise wait until src is readable
-	})
-	if err = errors.Join(rawErr, err); err != nil {
+	p.want = max
+	if err := errors.Join(src.Read(p.fillFrom), p.err); err != nil {
 		return 0, err
 	}
-	p.held = n
-	return n, nil
+	p.held = p.moved
+	return p.moved, nil
+}
+
+// spliceIn is fill's splice from fd; false means wait until fd is readable.
+func (p *splicePipe) spliceIn(fd uintptr) bool {
+	p.moved, p.err = splice(int(fd), p.w, p.want, 0)
+	if p.err == nil && p.moved > 0 && p.moved < p.want {
+		// Take what else fd has at once, without waiting: bigger messages
+		// cost less per byte.
+		if more, err := splice(int(fd), p.w, p.want-p.moved, unix.SPLICE_F_NONBLOCK); err == nil {
+			p.moved += more
+		}
+	}
+	return p.err != unix.EAGAIN
 }
 
 // drain moves everything the pipe holds to dst.
 func (p *splicePipe) drain(dst syscall.RawConn) error {
 	for p.held > 0 {
-		var n int
-		var err error
-		rawErr := dst.Write(func(fd uintptr) bool {
-			n, err = splice(p.r, int(fd), p.held, 0)
-			return err != unix.EAGAIN // otherwise wait until dst is writable
-		})
-		if err = errors.Join(rawErr, err); err != nil {
+		if err := errors.Join(dst.Write(p.drainTo), p.err); err != nil {
 			return err
 		}
-		p.held -= n
+		p.held -= p.moved
 	}
 	return nil
+}
+
+// spliceOut is drain's splice to fd; false means wait until fd is writable.
+func (p *splicePipe) spliceOut(fd uintptr) bool {
+	p.moved, p.err = splice(p.r, int(fd), p.held, 0)
+	return p.err != unix.EAGAIN
 }
 
 // unload reads what the pipe holds through buf and writes it to w, for a
