@@ -39,6 +39,8 @@ type Env struct {
 	// that dom0 has updates it has not installed yet.
 	seq     int
 	pending bool
+	// tmpAtStart is what dom0's /tmp held when the row began.
+	tmpAtStart []string
 }
 
 // attackDir is the attacker's scratch directory in the UpdateVM (its /root

@@ -204,6 +204,7 @@ func (e *Env) runChecked(r Row) (string, error) {
 	if err := e.reset(); err != nil {
 		return "", err
 	}
+	e.tmpAtStart, _ = filepath.Glob(e.dom0Path("tmp/*"))
 	reason, err := r.run(e)
 	if err != nil {
 		return reason, err
