@@ -2,6 +2,7 @@ package dom0
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 )
@@ -17,9 +18,18 @@ type Progress struct {
 
 const progressFile = "progress.json"
 
-// writeProgress records p; losing it costs only a progress line.
+// writeProgress records p, replacing the file by a rename so that a reader
+// never sees half of it; it is not synced: losing it costs a progress line.
 func writeProgress(c Config, p Progress) {
-	_ = writeJSONAtomic(filepath.Join(c.Path(StateDir), progressFile), p)
+	b, err := json.Marshal(p)
+	if err != nil {
+		return
+	}
+	path := filepath.Join(c.Path(StateDir), progressFile)
+	tmp := fmt.Sprintf("%s.%d.tmp", path, p.Done)
+	if os.WriteFile(tmp, b, 0o600) == nil && os.Rename(tmp, path) != nil {
+		os.Remove(tmp)
+	}
 }
 
 // ReadProgress returns the progress of the session, if any was written.

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"pedos.dev/updates/internal/atomicfile"
 )
 
@@ -57,6 +59,11 @@ func (b RepoBuild) Discard() error { return os.RemoveAll(b.Dir) }
 // Publish replaces the cached repository with b atomically: dnf and a crash
 // at any point see the old repository or the new one, complete (F4).
 func (b RepoBuild) Publish(c Config) error {
+	// Every file of the build reaches the disk before the rename that makes
+	// it current (one syncfs rather than an fsync per file).
+	if err := syncFS(b.Dir); err != nil {
+		return fmt.Errorf("publishing the cached repository: %w", err)
+	}
 	if err := atomicfile.ReplaceDir(b.Dir, c.Path(CachedRepoDir)); err != nil {
 		return fmt.Errorf("publishing the cached repository: %w", err)
 	}
@@ -72,6 +79,15 @@ func CleanCachedRepo(c Config) error {
 		return err
 	}
 	return b.Publish(c)
+}
+
+func syncFS(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return unix.Syncfs(int(d.Fd()))
 }
 
 func removeLeftovers(parent string) error {

@@ -10,9 +10,12 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -287,23 +290,36 @@ func (r *Receiver) verifyPackages(ctx context.Context, staging string, names []s
 		fmt.Fprintf(r.Log, "warning: %v\n", w)
 	}
 	verifier := &rpm.Verifier{Keyring: keyring, Now: floor}
+	canonical := make([]string, len(names))
+	checks := make([]PackageCheck, len(names))
+	pkgs := make([]repometa.ReceivedPackage, len(names))
+	errs := make([]error, len(names))
+	// Verification is hashing, so one worker per CPU; each package is still
+	// read once, and each worker writes only its own slots.
+	var next, done atomic.Int64
+	var workers sync.WaitGroup
+	for range min(runtime.NumCPU(), len(names)) {
+		workers.Go(func() {
+			for i := int(next.Add(1) - 1); i < len(names); i = int(next.Add(1) - 1) {
+				canonical[i] = filepath.Join(build.PackagesDir(), names[i])
+				checks[i], pkgs[i], errs[i] = r.verifyOne(verifier, staging, names[i], canonical[i])
+				writeProgress(r.Config, Progress{Session: filepath.Base(staging), Done: int(done.Add(1)), Total: len(names)})
+			}
+		})
+	}
+	workers.Wait()
 	var received []repometa.ReceivedPackage
 	rejected := 0
-	canonical := make([]string, len(names))
-	for i, name := range names {
-		canonical[i] = filepath.Join(build.PackagesDir(), name)
-		writeProgress(r.Config, Progress{Session: filepath.Base(staging), Done: i, Total: len(names)})
-		check, pkg, err := r.verifyOne(verifier, staging, name, canonical[i])
-		res.Bytes += check.Size
-		if err != nil {
-			check.Rejected = err.Error()
+	for i := range names {
+		res.Bytes += checks[i].Size
+		if errs[i] != nil {
+			checks[i].Rejected = errs[i].Error()
 			rejected++
 		} else {
-			received = append(received, pkg)
+			received = append(received, pkgs[i])
 		}
-		res.Packages = append(res.Packages, check)
+		res.Packages = append(res.Packages, checks[i])
 	}
-	writeProgress(r.Config, Progress{Session: filepath.Base(staging), Done: len(names), Total: len(names)})
 	if rejected > 0 {
 		return nil, packagesRejected(rejected, len(names))
 	}
@@ -361,9 +377,6 @@ func (r *Receiver) verifyOne(v *rpm.Verifier, staging, name, canonicalPath strin
 	digest := sha256.New()
 	vp, err := v.Verify(io.TeeReader(in, digest), out)
 	if err != nil {
-		return check, pkg, err
-	}
-	if err := out.Sync(); err != nil {
 		return check, pkg, err
 	}
 	check.NEVRA, check.SHA256 = vp.NEVRA(), fmt.Sprintf("%x", digest.Sum(nil))
