@@ -142,19 +142,11 @@ func (r *Report) add(res RowResult, progress io.Writer) {
 // runGroup brings a fresh lab up in DIR/GROUP, runs the rows in it and
 // brings it down (the directory stays, with its logs, until the next run).
 func runGroup(ctx context.Context, opts Options, group string, rows []Row) ([]RowResult, error) {
-	dir := filepath.Join(opts.Dir, group)
-	if err := removeLab(dir); err != nil {
-		return nil, err
-	}
-	l, err := lab.Up(ctx, lab.Options{Dir: dir, BinDir: opts.BinDir})
-	if err != nil {
-		return nil, fmt.Errorf("group %s: lab up: %w", group, err)
-	}
-	defer l.Down()
-	e, err := newEnv(ctx, l, opts.Long)
+	e, err := StartLab(ctx, filepath.Join(opts.Dir, group), opts.BinDir, opts.Long)
 	if err != nil {
 		return nil, fmt.Errorf("group %s: %w", group, err)
 	}
+	defer e.Lab.Down()
 	var results []RowResult
 	for _, r := range rows {
 		results = append(results, e.RunRow(r))
@@ -162,7 +154,34 @@ func runGroup(ctx context.Context, opts Options, group string, rows []Row) ([]Ro
 			return results, ctx.Err()
 		}
 	}
-	return results, l.Down()
+	return results, e.Lab.Down()
+}
+
+// StartLab brings a fresh lab up in dir (removing what an earlier run left
+// there) for a group of rows; Lab.Down stops it.
+func StartLab(ctx context.Context, dir, binDir string, long bool) (*Env, error) {
+	if err := removeLab(dir); err != nil {
+		return nil, err
+	}
+	l, err := lab.Up(ctx, lab.Options{Dir: dir, BinDir: binDir})
+	if err != nil {
+		return nil, fmt.Errorf("lab up: %w", err)
+	}
+	e, err := newEnv(ctx, l, long)
+	if err != nil {
+		l.Down()
+		return nil, err
+	}
+	return e, nil
+}
+
+// Lookup finds a row by id.
+func Lookup(id string) (Row, bool) {
+	i := slices.IndexFunc(Rows(), func(r Row) bool { return r.ID == id })
+	if i < 0 {
+		return Row{}, false
+	}
+	return Rows()[i], true
 }
 
 // removeLab stops a lab left in dir by an earlier run and removes it.
