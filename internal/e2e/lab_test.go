@@ -2,10 +2,7 @@ package e2e
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
-	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -13,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"pedos.dev/updates/internal/attack"
 	"pedos.dev/updates/internal/dom0"
 	"pedos.dev/updates/internal/frontend"
 	"pedos.dev/updates/internal/lab"
@@ -109,39 +107,24 @@ func (l *testLab) installed() []string {
 }
 
 // dom0Snapshot is what no failed update may change: installed packages,
-// the rpm database files, the cached repository and the freshness state.
-type dom0Snapshot struct {
-	Installed  []string
-	RPMDB      string
-	CachedRepo string
-	Freshness  string
-}
+// the rpm database, the cached repository, the freshness state, and which
+// files exist outside the paths every update writes (internal/attack, the
+// adversarial suite, checks the same).
+type dom0Snapshot = attack.Dom0State
 
 func (l *testLab) snapshot() dom0Snapshot {
 	l.t.Helper()
-	root := l.Root("dom0")
-	return dom0Snapshot{
-		Installed:  l.installed(),
-		RPMDB:      treeDigest(l.t, filepath.Join(root, "var/lib/rpm"), "rpmdb.sqlite"),
-		CachedRepo: treeDigest(l.t, filepath.Join(root, dom0.CachedRepoDir), ""),
-		Freshness:  treeDigest(l.t, filepath.Join(root, "var/lib/PedOS/state"), "freshness.json"),
+	s, err := attack.CaptureDom0(l.Lab, l.installed())
+	if err != nil {
+		l.t.Fatalf("capturing dom0's state: %v", err)
 	}
+	return s
 }
 
 func (l *testLab) assertUnchanged(before dom0Snapshot) {
 	l.t.Helper()
-	after := l.snapshot()
-	if fmt.Sprint(before.Installed) != fmt.Sprint(after.Installed) {
-		l.t.Errorf("installed packages changed: %v -> %v", before.Installed, after.Installed)
-	}
-	if before.RPMDB != after.RPMDB {
-		l.t.Errorf("dom0's rpm database changed")
-	}
-	if before.CachedRepo != after.CachedRepo {
-		l.t.Errorf("dom0's cached repository changed")
-	}
-	if before.Freshness != after.Freshness {
-		l.t.Errorf("dom0's freshness state changed")
+	for _, diff := range before.Unchanged(l.snapshot()) {
+		l.t.Errorf("dom0 changed: %s", diff)
 	}
 }
 
@@ -149,26 +132,11 @@ func (l *testLab) assertUnchanged(before dom0Snapshot) {
 // (only the file called only, when set). A missing dir hashes as empty.
 func treeDigest(t *testing.T, dir, only string) string {
 	t.Helper()
-	h := sha256.New()
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if os.IsNotExist(err) {
-			return nil
-		}
-		if err != nil || !d.Type().IsRegular() || (only != "" && d.Name() != only) {
-			return err
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, path)
-		fmt.Fprintf(h, "%s %x\n", rel, sha256.Sum256(data))
-		return nil
-	})
+	d, err := attack.TreeDigest(dir, only)
 	if err != nil {
 		t.Fatalf("hashing %s: %v", dir, err)
 	}
-	return fmt.Sprintf("%x", h.Sum(nil))
+	return d
 }
 
 // cachedPackages lists the package files in dom0's cached repository.
