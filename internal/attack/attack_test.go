@@ -15,13 +15,6 @@ import (
 // of that group and stopped when the package's tests end. PEDOS_LONG=1
 // runs the long forms (F1 100 kills, L1 200 updates).
 
-// programs are what the labs copy into their domains.
-var programs = []string{
-	"pedos-lab", "pedos-dom0-update", "pedos-receive-updates", "pedos-download-dom0-updates",
-	"qfile-agent", "qfile-dom0-unpacker", "qrexec-daemon", "qrexec-agent", "qrexec-client",
-	"qrexec-client-vm", "pedos-run", "pedos-policy-eval", "pedos-rpmcheck",
-}
-
 var (
 	labsMu  sync.Mutex
 	labs    = map[string]*Env{}
@@ -53,7 +46,7 @@ func groupLab(t *testing.T, group string) *Env {
 	if e, ok := labs[group]; ok {
 		return e
 	}
-	for _, p := range programs {
+	for _, p := range LabPrograms {
 		testbin.Path(t, p)
 	}
 	if labsDir == "" {

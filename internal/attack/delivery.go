@@ -2,7 +2,6 @@ package attack
 
 import (
 	"compress/gzip"
-	"encoding/xml"
 	"fmt"
 	"io"
 	"io/fs"
@@ -11,6 +10,7 @@ import (
 	"strings"
 
 	"pedos.dev/updates/internal/dom0"
+	"pedos.dev/updates/internal/repometa"
 )
 
 // file is one file of a delivery.
@@ -41,37 +41,24 @@ func (e *Env) metadataFrom(rev string) ([]file, error) {
 	if asc, err := os.ReadFile(filepath.Join(repodata, "repomd.xml.asc")); err == nil {
 		files = append(files, file{"repomd--" + labRepo + ".xml.asc", asc})
 	}
-	var doc struct {
-		Data []struct {
-			Type     string `xml:"type,attr"`
-			Location struct {
-				Href string `xml:"href,attr"`
-			} `xml:"location"`
-		} `xml:"data"`
-	}
-	if err := xml.Unmarshal(repomd, &doc); err != nil {
+	md, err := repometa.ParseRepomd(repomd)
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w", repodata, err)
 	}
-	for _, d := range doc.Data {
-		if d.Type != "primary" {
-			continue
-		}
-		gz, err := os.Open(filepath.Join(e.repoPath(rev), filepath.FromSlash(d.Location.Href)))
-		if err != nil {
-			return nil, err
-		}
-		defer gz.Close()
-		r, err := gzip.NewReader(gz)
-		if err != nil {
-			return nil, err
-		}
-		primary, err := io.ReadAll(r)
-		if err != nil {
-			return nil, err
-		}
-		return append(files, file{"primary--" + labRepo + ".xml", primary}), nil
+	gz, err := os.Open(filepath.Join(e.repoPath(rev), filepath.FromSlash(md.Primary.Location)))
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("%s lists no primary metadata", repodata)
+	defer gz.Close()
+	r, err := gzip.NewReader(gz)
+	if err != nil {
+		return nil, err
+	}
+	primary, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	return append(files, file{"primary--" + labRepo + ".xml", primary}), nil
 }
 
 // packagesFrom reads package files of a mirror revision.
@@ -105,8 +92,12 @@ func (e *Env) deliveryFrom(metadataRev, packagesRev string, packages ...string) 
 }
 
 // deliver makes the UpdateVM answer the next update with these files, sent
-// by the real qfile-agent.
-func (e *Env) deliver(files []file) error {
+// by the real qfile-agent. It takes what the functions above return, and
+// passes their error on.
+func (e *Env) deliver(files []file, err error) error {
+	if err != nil {
+		return err
+	}
 	m := map[string][]byte{}
 	for _, f := range files {
 		m[f.name] = f.data

@@ -163,6 +163,15 @@ func (e *Env) update(args ...string) (Update, error) {
 	return u, nil
 }
 
+// accepted runs pedos-dom0-update ARGS, which must succeed.
+func (e *Env) accepted(args ...string) (Update, error) {
+	u, err := e.update(args...)
+	if err == nil && u.Exit != 0 {
+		err = fmt.Errorf("pedos-dom0-update %s: %s", strings.Join(args, " "), u.summary())
+	}
+	return u, err
+}
+
 // Kinds lists the finding kinds of the delivery's result that are errors.
 func (u Update) Kinds() []string {
 	var kinds []string

@@ -41,10 +41,6 @@ var volatile = []string{
 	"var/log/pedos-lab",
 }
 
-// dnfWrites are the dom0 paths dnf itself writes when it installs (only
-// rows whose delivery is accepted run it).
-var dnfWrites = []string{"var/cache/dnf", "var/lib/dnf", "var/log", "usr", "var/lib/rpm"}
-
 // CaptureDom0 records dom0's state; l is a running lab.
 func CaptureDom0(l *lab.Lab, installed []string) (Dom0State, error) {
 	root := l.Root(lab.Dom0)

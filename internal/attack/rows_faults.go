@@ -36,11 +36,7 @@ func (e *Env) freshDelivery() (string, error) {
 	if _, err := e.publishPending(lab.PublishOptions{Specs: []string{name}}); err != nil {
 		return "", err
 	}
-	d, err := e.currentDelivery(name + ".noarch.rpm")
-	if err != nil {
-		return "", err
-	}
-	return name + ".noarch.rpm", e.deliver(d)
+	return name + ".noarch.rpm", e.deliver(e.currentDelivery(name + ".noarch.rpm"))
 }
 
 // cachedPackages lists the package files of dom0's cached repository.
@@ -76,12 +72,8 @@ func (e *Env) oldOrNew(old repoState, want string) (string, error) {
 // accepted, leave nothing behind, and the cached repository must be the
 // new one.
 func (e *Env) recovered(want string) error {
-	u, err := e.update("--downloadonly")
-	if err != nil {
-		return err
-	}
-	if u.Exit != 0 {
-		return fmt.Errorf("the update after the fault failed: %s", u.summary())
+	if _, err := e.accepted("--downloadonly"); err != nil {
+		return fmt.Errorf("the update after the fault: %w", err)
 	}
 	if got := e.cachedPackages(); !slices.Equal(got, []string{want}) {
 		return fmt.Errorf("after recovery the cached repository holds %v, want %s", got, want)
@@ -148,9 +140,9 @@ func runF1(e *Env) (string, error) {
 	}
 	// One undisturbed run measures how long a receive takes, so that the
 	// kills spread over all of it: unpack, verification, publication.
-	u, err := e.update("--downloadonly")
-	if err != nil || u.Exit != 0 || u.Report.Result == nil {
-		return "", fmt.Errorf("the undisturbed delivery: %v %s", err, u.summary())
+	u, err := e.accepted("--downloadonly")
+	if err != nil {
+		return "", fmt.Errorf("the undisturbed delivery: %w", err)
 	}
 	span := u.Report.Result.Finished.Sub(u.Report.Result.Started) * 8 / 10
 	killed, outcomes := 0, map[string]int{}

@@ -47,11 +47,7 @@ func (e *Env) honest(args ...string) (Update, error) {
 	if err := writeFileAtomic(real, e.originals[real], 0o755); err != nil {
 		return Update{}, err
 	}
-	u, err := e.update(args...)
-	if err == nil && u.Exit != 0 {
-		err = fmt.Errorf("honest update %v: %s\n%s", args, u.summary(), firstLines(u.Stderr, 8))
-	}
-	return u, err
+	return e.accepted(args...)
 }
 
 // wrapDownloader puts script in place of the UpdateVM's program; the real
@@ -81,6 +77,26 @@ func (e *Env) metadataRefused(a attempt) (Update, error) {
 		return u, a.failf("findings %v, want exactly %v: %s", got, want, u.summary())
 	}
 	return u, nil
+}
+
+// trustLabKey puts the public half of a lab key (made by a publish) in
+// dom0's package keyring for the row, and returns its path in dom0.
+func (e *Env) trustLabKey(name string) (string, error) {
+	pub, err := os.ReadFile(filepath.Join(e.Lab.Dir, "keys", name+".pub.asc"))
+	if err != nil {
+		return "", err
+	}
+	keyFile := keyringDir + "/RPM-GPG-KEY-" + name
+	return keyFile, e.addDom0File(keyFile, pub)
+}
+
+// refusedWith runs a metadata attempt and says what dom0 found.
+func (e *Env) refusedWith(a attempt) (string, error) {
+	u, err := e.metadataRefused(a)
+	if err != nil {
+		return "", err
+	}
+	return "refused (exit 1): " + findingFor(u, a.kinds[0]), nil
 }
 
 // findingFor is the message of the first finding of kind.
@@ -150,18 +166,10 @@ func runM1(e *Env) (string, error) {
 	if _, err := e.publishPending(lab.PublishOptions{Specs: []string{"hello-" + v + "-1"}}); err != nil {
 		return "", err
 	}
-	meta, err := e.metadataFrom("current")
-	if err != nil {
+	if err := e.deliver(e.metadataFrom("current")); err != nil {
 		return "", err
 	}
-	if err := e.deliver(meta); err != nil {
-		return "", err
-	}
-	u, err := e.metadataRefused(attempt{label: "current metadata, no packages", kinds: []string{"withheld"}, want: []string{"hello-" + v + "-1"}})
-	if err != nil {
-		return "", err
-	}
-	return "refused (exit 1): " + findingFor(u, "withheld"), nil
+	return e.refusedWith(attempt{label: "current metadata, no packages", kinds: []string{"withheld"}, want: []string{"hello-" + v + "-1"}})
 }
 
 func runM2(e *Env) (string, error) {
@@ -179,11 +187,7 @@ exec /usr/lib/pedos/bin/pedos-download-dom0-updates.real --exclude=libfoo "$@"
 `); err != nil {
 		return "", err
 	}
-	u, err := e.metadataRefused(attempt{label: "dnf --exclude=libfoo in the UpdateVM", kinds: []string{"withheld"}, want: []string{"libfoo-" + v + "-1"}})
-	if err != nil {
-		return "", err
-	}
-	return "refused (exit 1): " + findingFor(u, "withheld"), nil
+	return e.refusedWith(attempt{label: "dnf --exclude=libfoo in the UpdateVM", kinds: []string{"withheld"}, want: []string{"libfoo-" + v + "-1"}})
 }
 
 func runM3(e *Env) (string, error) {
@@ -210,11 +214,7 @@ sed -i 's|/repo/current/|/repo/snapshots/%s/|' /var/lib/PedOS/dom0-updates/etc/y
 `, old)); err != nil {
 		return "", err
 	}
-	u, err := e.metadataRefused(attempt{label: "snapshot " + old, kinds: []string{"rollback"}})
-	if err != nil {
-		return "", err
-	}
-	return "refused (exit 1): " + findingFor(u, "rollback"), nil
+	return e.refusedWith(attempt{label: "snapshot " + old, kinds: []string{"rollback"}})
 }
 
 func runM4(e *Env) (string, error) {
@@ -242,11 +242,7 @@ func runM4(e *Env) (string, error) {
 		{"snapshots/" + snapshot, []string{"rollback"}},
 		{"current", []string{"older-build", "withheld"}},
 	} {
-		d, err := e.deliveryFrom(c.metadata, "current", name)
-		if err != nil {
-			return "", err
-		}
-		if err := e.deliver(d); err != nil {
+		if err := e.deliver(e.deliveryFrom(c.metadata, "current", name)); err != nil {
 			return "", err
 		}
 		if _, err := e.metadataRefused(attempt{label: name + " with the metadata of " + c.metadata, kinds: c.kinds}); err != nil {
@@ -269,18 +265,10 @@ func runM5(e *Env) (string, error) {
 	if _, err := e.publish(lab.PublishOptions{Specs: []string{"hello-" + v + "-1"}}); err != nil {
 		return "", err
 	}
-	d, err := e.deliveryFrom("snapshots/"+first, "current", "hello-"+v+"-1.noarch.rpm")
-	if err != nil {
+	if err := e.deliver(e.deliveryFrom("snapshots/"+first, "current", "hello-"+v+"-1.noarch.rpm")); err != nil {
 		return "", err
 	}
-	if err := e.deliver(d); err != nil {
-		return "", err
-	}
-	u, err := e.metadataRefused(attempt{label: "current package, older snapshot's metadata", kinds: []string{"not-in-metadata"}})
-	if err != nil {
-		return "", err
-	}
-	return "refused (exit 1): " + findingFor(u, "not-in-metadata"), nil
+	return e.refusedWith(attempt{label: "current package, older snapshot's metadata", kinds: []string{"not-in-metadata"}})
 }
 
 func runM6(e *Env) (string, error) {
@@ -295,18 +283,10 @@ func runM6(e *Env) (string, error) {
 	if _, err := e.publish(lab.PublishOptions{Specs: []string{stray}}); err != nil {
 		return "", err
 	}
-	d, err := e.deliveryFrom("snapshots/"+before, "current", stray+".noarch.rpm")
-	if err != nil {
+	if err := e.deliver(e.deliveryFrom("snapshots/"+before, "current", stray+".noarch.rpm")); err != nil {
 		return "", err
 	}
-	if err := e.deliver(d); err != nil {
-		return "", err
-	}
-	u, err := e.metadataRefused(attempt{label: stray + " with metadata that does not list it", kinds: []string{"extraneous"}})
-	if err != nil {
-		return "", err
-	}
-	return "refused (exit 1): " + findingFor(u, "extraneous"), nil
+	return e.refusedWith(attempt{label: stray + " with metadata that does not list it", kinds: []string{"extraneous"}})
 }
 
 func runM7(e *Env) (string, error) {
@@ -321,27 +301,15 @@ func runM7(e *Env) (string, error) {
 	// Whatever happens, the mirror's next revision is signed by the
 	// publisher again, so later rows find it as before.
 	defer e.publish(lab.PublishOptions{Specs: []string{fmt.Sprintf("m7-restore-%d-1", rev.Number)}})
-	pub, err := os.ReadFile(filepath.Join(e.Lab.Dir, "keys", key+".pub.asc"))
-	if err != nil {
-		return "", err
-	}
-	if err := e.addDom0File(keyringDir+"/RPM-GPG-KEY-"+key, pub); err != nil {
+	if _, err := e.trustLabKey(key); err != nil {
 		return "", err
 	}
 	// The UpdateVM's own dnf checks the signature against the publisher's
 	// key too and stops; the attacker forwards the metadata regardless.
-	d, err := e.deliveryFrom("current", "current", rev.Added...)
-	if err != nil {
+	if err := e.deliver(e.deliveryFrom("current", "current", rev.Added...)); err != nil {
 		return "", err
 	}
-	if err := e.deliver(d); err != nil {
-		return "", err
-	}
-	u, err := e.metadataRefused(attempt{label: "repomd.xml signed by a package key", kinds: []string{"wrong-key"}})
-	if err != nil {
-		return "", err
-	}
-	return "refused (exit 1): " + findingFor(u, "wrong-key"), nil
+	return e.refusedWith(attempt{label: "repomd.xml signed by a package key", kinds: []string{"wrong-key"}})
 }
 
 func runM8(e *Env) (string, error) {
@@ -359,18 +327,10 @@ func runM8(e *Env) (string, error) {
 	if _, err := e.publishPending(lab.PublishOptions{Specs: []string{hello}}); err != nil {
 		return "", err
 	}
-	d, err := e.deliveryFrom("current", "current", hello+".noarch.rpm", "libfoo-1.0-1.noarch.rpm")
-	if err != nil {
+	if err := e.deliver(e.deliveryFrom("current", "current", hello+".noarch.rpm", "libfoo-1.0-1.noarch.rpm")); err != nil {
 		return "", err
 	}
-	if err := e.deliver(d); err != nil {
-		return "", err
-	}
-	u, err := e.metadataRefused(attempt{label: hello + " with libfoo-1.0-1", kinds: []string{"downgrade", "older-build"}})
-	if err != nil {
-		return "", err
-	}
-	return "refused (exit 1): " + findingFor(u, "downgrade"), nil
+	return e.refusedWith(attempt{label: hello + " with libfoo-1.0-1", kinds: []string{"downgrade", "older-build"}})
 }
 
 // runM9: dom0's clock cannot be set back in a lab, so the lab moves trusted
@@ -395,12 +355,8 @@ func runM9(e *Env) (string, error) {
 	if err := e.converge(); err != nil {
 		return "", err
 	}
-	pub, err := os.ReadFile(filepath.Join(e.Lab.Dir, "keys", frozenKey+".pub.asc"))
+	keyFile, err := e.trustLabKey(frozenKey)
 	if err != nil {
-		return "", err
-	}
-	keyFile := keyringDir + "/RPM-GPG-KEY-" + frozenKey
-	if err := e.addDom0File(keyFile, pub); err != nil {
 		return "", err
 	}
 	repo, err := os.ReadFile(e.dom0Path("etc/yum.repos.d/pedos-lab.repo"))
@@ -415,9 +371,5 @@ func runM9(e *Env) (string, error) {
 	if err := e.setConf("repo.pedos-lab-frozen.metadata_key", "/"+keyFile, "require_fresh", "yes"); err != nil {
 		return "", err
 	}
-	u, err := e.metadataRefused(attempt{label: "frozen repository", kinds: []string{"stale"}, want: []string{"pedos-lab-frozen"}})
-	if err != nil {
-		return "", err
-	}
-	return "refused (exit 1): " + findingFor(u, "stale"), nil
+	return e.refusedWith(attempt{label: "frozen repository", kinds: []string{"stale"}, want: []string{"pedos-lab-frozen"}})
 }

@@ -53,6 +53,16 @@ func rejectedAs(label, name string, pkg []byte, reasons ...string) packageCase {
 		attempt: attempt{label: label, want: []string{"failed verification"}, wantAny: reasons}}
 }
 
+// vendorPackage is hello-1.1-1 signed by the trusted vendor key, with it.
+func (e *Env) vendorPackage() (*testrepo.Signer, []byte, string, error) {
+	v, err := e.vendor()
+	if err != nil {
+		return nil, nil, "", err
+	}
+	pkg, name, err := signedBy(v)
+	return v, pkg, name, err
+}
+
 // signedBy builds hello-1.1-1 signed by s.
 func signedBy(s ...*testrepo.Signer) ([]byte, string, error) {
 	return buildPackage("hello-1.1-1", s...)
@@ -78,11 +88,7 @@ var packageRows = []Row{
 		return e.refusedPackages([]packageCase{rejectedAs("signed by a stranger", name, pkg, "not trusted")})
 	}},
 	{ID: "P3", Group: "packages", Attack: "payload modified after signing; header modified after signing", run: func(e *Env) (string, error) {
-		v, err := e.vendor()
-		if err != nil {
-			return "", err
-		}
-		pkg, name, err := signedBy(v)
+		_, pkg, name, err := e.vendorPackage()
 		if err != nil {
 			return "", err
 		}
@@ -118,11 +124,7 @@ var packageRows = []Row{
 		return e.refusedPackages([]packageCase{rejectedAs("RSAHEADER in the main header", p.FileName(), pkg, "inside the main header")})
 	}},
 	{ID: "P5", Group: "packages", Attack: "extra unsigned data in the signature header meant for the rpm database (CVE-2021-3421 shape)", run: func(e *Env) (string, error) {
-		v, err := e.vendor()
-		if err != nil {
-			return "", err
-		}
-		pkg, name, err := signedBy(v)
+		v, pkg, name, err := e.vendorPackage()
 		if err != nil {
 			return "", err
 		}
@@ -165,11 +167,7 @@ var packageRows = []Row{
 	}},
 	{ID: "P7", Group: "packages", Attack: "SHA-1, MD5 or DSA signature only; an RSA key under 2048 bits", run: runP7},
 	{ID: "P8", Group: "packages", Attack: "malformed headers: unsorted or duplicate tags, offsets out of bounds, huge counts, no immutable region", run: func(e *Env) (string, error) {
-		v, err := e.vendor()
-		if err != nil {
-			return "", err
-		}
-		pkg, name, err := signedBy(v)
+		v, pkg, name, err := e.vendorPackage()
 		if err != nil {
 			return "", err
 		}
@@ -184,11 +182,7 @@ var packageRows = []Row{
 		return e.refusedPackages(cases)
 	}},
 	{ID: "P9", Group: "packages", Attack: "not an RPM at all; a valid package under a name that does not match its content", run: func(e *Env) (string, error) {
-		v, err := e.vendor()
-		if err != nil {
-			return "", err
-		}
-		pkg, _, err := signedBy(v)
+		_, pkg, _, err := e.vendorPackage()
 		if err != nil {
 			return "", err
 		}
@@ -206,11 +200,7 @@ var packageRows = []Row{
 		return e.refusedPackages(cases)
 	}},
 	{ID: "P11", Group: "packages", Attack: "one good package and one bad one in the same batch (all or nothing)", run: func(e *Env) (string, error) {
-		v, err := e.vendor()
-		if err != nil {
-			return "", err
-		}
-		good, goodName, err := signedBy(v)
+		v, good, goodName, err := e.vendorPackage()
 		if err != nil {
 			return "", err
 		}

@@ -171,12 +171,8 @@ func runS10(e *Env) (string, error) {
 	if err := e.deliverStream(s.End().Bytes()); err != nil {
 		return "", err
 	}
-	u, err := e.update("--downloadonly")
-	if err != nil {
-		return "", err
-	}
-	if u.Exit != 0 {
-		return "", fmt.Errorf("a valid package sent with mode 06777 was refused: %s", u.summary())
+	if _, err := e.accepted("--downloadonly"); err != nil {
+		return "", fmt.Errorf("a valid package sent with mode 06777: %w", err)
 	}
 	bad, err := e.unsafeModes()
 	if err != nil {

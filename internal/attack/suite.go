@@ -38,6 +38,14 @@ func Rows() []Row {
 	return all
 }
 
+// LabPrograms are the commands of cmd/ that a lab copies into its domains
+// (tests build them with internal/testbin).
+var LabPrograms = []string{
+	"pedos-lab", "pedos-dom0-update", "pedos-receive-updates", "pedos-download-dom0-updates",
+	"qfile-agent", "qfile-dom0-unpacker", "qrexec-daemon", "qrexec-agent", "qrexec-client",
+	"qrexec-client-vm", "pedos-run", "pedos-policy-eval", "pedos-rpmcheck",
+}
+
 // Outcome is a row's verdict.
 type Outcome string
 

@@ -17,13 +17,6 @@ import (
 	"pedos.dev/updates/internal/testbin"
 )
 
-// programs are what the lab copies into its domains.
-var programs = []string{
-	"pedos-lab", "pedos-dom0-update", "pedos-receive-updates", "pedos-download-dom0-updates",
-	"qfile-agent", "qfile-dom0-unpacker", "qrexec-daemon", "qrexec-agent", "qrexec-client",
-	"qrexec-client-vm", "pedos-run", "pedos-policy-eval", "pedos-rpmcheck",
-}
-
 // testLab is a running lab for one test, stopped when the test ends.
 type testLab struct {
 	*lab.Lab
@@ -35,7 +28,7 @@ func newLab(t *testing.T) *testLab {
 	if os.Geteuid() != 0 {
 		t.Skip("the lab needs root (namespaces, mounts)")
 	}
-	for _, p := range programs {
+	for _, p := range attack.LabPrograms {
 		testbin.Path(t, p)
 	}
 	binDir := filepath.Dir(testbin.Path(t, "pedos-lab"))
