@@ -76,11 +76,10 @@ func NewLogger(path string) (*slog.Logger, error) {
 
 // OneProcessor limits the Go scheduler to one processor, unless GOMAXPROCS
 // says otherwise. A qrexec process moves bytes between descriptors and
-// starts processes: the kernel does the work. With a processor per CPU the
-// scheduler's spinning threads and cross-CPU wake-ups took a fifth of the
-// daemon's CPU time per call and cost calls per second on a busy machine
-// (docs/qrexec-protocol.md "Performance"); blocking system calls still
-// run in parallel.
+// starts processes: the kernel does the work. With a processor per CPU,
+// the scheduler's spinning threads and cross-CPU wake-ups took a tenth to
+// a fifth of the daemon's CPU time per call (docs/qrexec-protocol.md
+// "Performance"); blocking system calls still run in parallel.
 func OneProcessor() {
 	if os.Getenv("GOMAXPROCS") == "" {
 		runtime.GOMAXPROCS(1)
