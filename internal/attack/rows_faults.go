@@ -139,12 +139,13 @@ func runF1(e *Env) (string, error) {
 		return "", err
 	}
 	// One undisturbed run measures how long a receive takes, so that the
-	// kills spread over all of it: unpack, verification, publication.
+	// kills spread over all of it (unpack, verification, publication) and a
+	// little beyond, where they find the service gone.
 	u, err := e.accepted("--downloadonly")
 	if err != nil {
 		return "", fmt.Errorf("the undisturbed delivery: %w", err)
 	}
-	span := u.Report.Result.Finished.Sub(u.Report.Result.Started) * 8 / 10
+	span := u.Report.Result.Finished.Sub(u.Report.Result.Started) * 3 / 2
 	killed, outcomes := 0, map[string]int{}
 	for trial := range trials {
 		if want, err = e.freshDelivery(); err != nil {
