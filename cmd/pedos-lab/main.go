@@ -282,11 +282,14 @@ func runAttacks(fs *flag.FlagSet, dir *string, args []string) error {
 		opts.Progress = os.Stderr
 	}
 	rep, err := attack.Run(ctx, opts)
-	if *asJSON {
+	switch {
+	case len(rep.Rows) == 0 && err != nil:
+		// Nothing ran (an unknown id, a lab that did not come up).
+	case *asJSON:
 		if jerr := rep.WriteJSON(os.Stdout); err == nil {
 			err = jerr
 		}
-	} else {
+	default:
 		rep.Print(os.Stdout)
 	}
 	if err == nil && rep.Failed() {
