@@ -6,7 +6,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME    ?= 4s
 export CGO_ENABLED := 0
 
-.PHONY: all deps build lint test unit fuzz-short fuzz bench demo packages clean
+.PHONY: all deps build lint test unit fuzz-short fuzz bench demo packages attack clean
 
 all: build
 
@@ -44,6 +44,11 @@ bench: deps build
 
 demo: deps build
 	@scripts/demo.sh
+
+# The adversarial suite (docs/attacks.md); LONG=1 for its long form.
+ATTACK_DIR ?= /tmp/pedos-attack
+attack: deps build
+	$(BIN)/pedos-lab attack --dir $(ATTACK_DIR) --bin $(BIN) $(if $(LONG),--long)
 
 # RPM and DEB packages into dist/out/ (nfpm and go-md2man from the Go module proxy).
 packages:

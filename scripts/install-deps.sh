@@ -21,6 +21,7 @@ declare -A need=(
 	[systemd-analyze]=systemd
 	[systemd-tmpfiles]=systemd
 	[dpkg-deb]=dpkg
+	[strace]=strace
 )
 
 missing=()

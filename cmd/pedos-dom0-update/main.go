@@ -82,7 +82,7 @@ func run() int {
 		fmt.Fprintf(os.Stderr, "pedos-dom0-update: %v\n", err)
 		return frontend.ExitFailure
 	}
-	tools, err := pkgtool.NewTools()
+	tools, err := pkgtool.NewTools("")
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "pedos-dom0-update: %v\n", err)
 		return frontend.ExitFailure

@@ -100,7 +100,7 @@ func run() int {
 		fmt.Fprintf(os.Stderr, "pedos-download-dom0-updates: %v\n", err)
 		return 2
 	}
-	tools, err := pkgtool.NewTools()
+	tools, err := pkgtool.NewTools("")
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "pedos-download-dom0-updates: %v\n", err)
 		return 1

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"pedos.dev/updates/internal/dom0"
-	"pedos.dev/updates/internal/pkgtool"
 )
 
 // buildTime is set by the Makefile (-X main.buildTime=RFC3339): the newest
@@ -81,16 +80,10 @@ func run() int {
 		fmt.Fprintf(os.Stderr, "pedos-receive-updates: %v\n", err)
 		return 1
 	}
-	tools, err := pkgtool.NewTools()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "pedos-receive-updates: %v\n", err)
-		return 1
-	}
-	defer tools.Close()
 	built, _ := time.Parse(time.RFC3339, buildTime)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	r := &dom0.Receiver{Config: config, Unpacker: *unpacker, Tools: tools, Log: os.Stderr,
+	r := &dom0.Receiver{Config: config, Unpacker: *unpacker, Log: os.Stderr,
 		BuildTime: built, Now: time.Now}
 	err = r.Serve(ctx, os.Getenv("QREXEC_REMOTE_DOMAIN"), untrustedSession, os.Stdin, os.Stdout)
 	if err != nil {

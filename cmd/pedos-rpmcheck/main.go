@@ -162,7 +162,7 @@ func verifyFile(v *rpm.Verifier, path, outPath string) (*rpm.VerifiedPackage, er
 // the verdicts (pkgtool.Agree).
 func crossCheck(results []result, canonical []string, keyring *rpm.Keyring, stderr io.Writer) {
 	ctx := context.Background()
-	checker, warnings, err := pkgtool.NewRPMKeys(ctx, keyring.Files())
+	checker, warnings, err := pkgtool.NewRPMKeys(ctx, "", keyring.Files())
 	for _, w := range warnings {
 		fmt.Fprintf(stderr, "warning: %v\n", w)
 	}

@@ -28,8 +28,13 @@ import (
 )
 
 // StagingDir holds one private directory per delivery, written only by the
-// sandboxed unpacker.
-const StagingDir = "/var/lib/PedOS/staging"
+// sandboxed unpacker; ScratchDir holds dom0's own temporary files of a
+// delivery (the tools' private HOME, the rpmkeys database). Both are emptied
+// when a delivery starts, so a killed one leaves nothing for long (F1).
+const (
+	StagingDir = "/var/lib/PedOS/staging"
+	ScratchDir = "/var/lib/PedOS/scratch"
+)
 
 // Receiver is the PedOS.ReceiveUpdates service (overview.md step 5): it
 // takes one delivery from the UpdateVM and either publishes it as the new
@@ -38,7 +43,6 @@ type Receiver struct {
 	Config Config
 	// Unpacker is the path of qfile-dom0-unpacker.
 	Unpacker string
-	Tools    *pkgtool.Tools
 	// Log is the service's stderr, which qrexec sends to dom0's log and
 	// never to the caller.
 	Log io.Writer
@@ -95,6 +99,19 @@ func (r *Receiver) receive(ctx context.Context, s Session, stdin io.Reader, stdo
 	// stops waiting then, and must not see a repository appear later.
 	ctx, cancel := context.WithDeadline(ctx, s.Deadline)
 	defer cancel()
+	scratch := c.Path(ScratchDir)
+	if err := os.RemoveAll(scratch); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(scratch, 0o700); err != nil {
+		return err
+	}
+	defer os.RemoveAll(scratch)
+	tools, err := pkgtool.NewTools(scratch)
+	if err != nil {
+		return err
+	}
+	defer tools.Close()
 	staging, err := r.makeStaging(s.ID)
 	if err != nil {
 		return err
@@ -120,12 +137,12 @@ func (r *Receiver) receive(ctx context.Context, s Session, stdin io.Reader, stdo
 	if err != nil {
 		return err
 	}
-	verdict, err := r.checkFreshness(ctx, s, state, metadata, received)
+	verdict, err := r.checkFreshness(ctx, tools, s, state, metadata, received)
 	report(res, verdict)
 	if err != nil {
 		return err
 	}
-	if err := r.Tools.CreateRepo(ctx, build.Dir); err != nil {
+	if err := tools.CreateRepo(ctx, build.Dir); err != nil {
 		return err
 	}
 	if r.Now().After(s.Deadline) {
@@ -191,6 +208,11 @@ func lookupUser(name string) (uid, gid int, err error) {
 	return uid, gid, err
 }
 
+// legalEOFExit is the unpacker's exit status for qfile.md's "legal EOF"
+// (31415926, which does not fit an exit status): the stream ended inside a
+// name or a file.
+const legalEOFExit = 255
+
 // unpack runs the sandboxed unpacker on the stream (regular files only,
 // limits from updates.conf). Its stdout is ours: the status is all the
 // UpdateVM ever reads from dom0.
@@ -222,9 +244,16 @@ func (r *Receiver) unpack(ctx context.Context, staging string, timeout time.Dura
 	}
 	err := cmd.Run()
 	var exit *exec.ExitError
-	if errors.As(err, &exit) {
+	switch {
+	case ctx.Err() != nil:
+		return fmt.Errorf("the delivery from %s did not finish before the session's deadline (S11, C7)", c.UpdateVM)
+	case errors.As(err, &exit) && exit.ExitCode() == legalEOFExit:
+		return fmt.Errorf("the unpacker refused the stream from %s: it was truncated, ending inside a file or a name (S6)", c.UpdateVM)
+	case errors.As(err, &exit) && exit.ExitCode() > 0:
 		errno := syscall.Errno(exit.ExitCode())
 		return fmt.Errorf("the unpacker refused the stream from %s: %s (%s)", c.UpdateVM, errno.Error(), unix.ErrnoName(errno))
+	case errors.As(err, &exit):
+		return fmt.Errorf("the unpacker was killed (%s) while reading the stream from %s", exit.ProcessState, c.UpdateVM)
 	}
 	if err != nil {
 		return fmt.Errorf("running the unpacker: %w", err)
@@ -326,7 +355,7 @@ func (r *Receiver) verifyPackages(ctx context.Context, staging string, names []s
 	if len(names) == 0 {
 		return nil, nil
 	}
-	rpmkeys, warnings, err := pkgtool.NewRPMKeys(ctx, keyring.Files())
+	rpmkeys, warnings, err := pkgtool.NewRPMKeys(ctx, r.Config.Path(ScratchDir), keyring.Files())
 	if err != nil {
 		return nil, err
 	}
@@ -406,7 +435,7 @@ func epochString(vp *rpm.VerifiedPackage) string {
 
 // checkFreshness judges the batch against the newest signed state of every
 // enabled repository (verify.md §2).
-func (r *Receiver) checkFreshness(ctx context.Context, s Session, state *repometa.FreshnessState, metadata map[string]map[repometa.FileKind]string, received []repometa.ReceivedPackage) (*repometa.Verdict, error) {
+func (r *Receiver) checkFreshness(ctx context.Context, tools *pkgtool.Tools, s Session, state *repometa.FreshnessState, metadata map[string]map[repometa.FileKind]string, received []repometa.ReceivedPackage) (*repometa.Verdict, error) {
 	c := r.Config
 	staging := filepath.Join(c.Path(StagingDir), s.ID)
 	repos, err := ReadNetworkRepos(c, s.EnableRepos, s.DisableRepos)
@@ -437,7 +466,7 @@ func (r *Receiver) checkFreshness(ctx context.Context, s Session, state *repomet
 		defer closeFiles()
 		batch.Repos = append(batch.Repos, files)
 	}
-	installed, err := r.Tools.InstalledPackages(ctx, c.InstallRootPath())
+	installed, err := tools.InstalledPackages(ctx, c.InstallRootPath())
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package frontend
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os/exec"
 	"strings"
@@ -29,6 +30,9 @@ func (q QrexecCaller) Run(ctx context.Context, domain string, argv []string, std
 	cmd := exec.CommandContext(ctx, q.Client, "-d", domain, "root:"+strings.Join(quoted, " "))
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
 	err := cmd.Run()
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return ExitQrexecFailure, fmt.Errorf("%s did not answer before dom0's deadline (%s); the call was ended", domain, q.Timeout)
+	}
 	var exit *exec.ExitError
 	if errors.As(err, &exit) {
 		return exit.ExitCode(), nil

@@ -91,8 +91,8 @@ type RPMKeys struct {
 // returned as a warning and left out, so packages it signed fail the
 // cross-check (and so disagree with the native verifier) instead of
 // blocking every other package.
-func NewRPMKeys(ctx context.Context, keyFiles []string) (*RPMKeys, []error, error) {
-	dir, err := os.MkdirTemp("", "pedos-rpmkeys-")
+func NewRPMKeys(ctx context.Context, tmpDir string, keyFiles []string) (*RPMKeys, []error, error) {
+	dir, err := os.MkdirTemp(tmpDir, "pedos-rpmkeys-")
 	if err != nil {
 		return nil, nil, err
 	}

@@ -42,7 +42,7 @@ func setup(t *testing.T) (*testrepo.Signer, *rpm.Keyring, *pkgtool.RPMKeys) {
 	if err != nil || len(warnings) > 0 {
 		t.Fatal(err, warnings)
 	}
-	checker, warnings2, err := pkgtool.NewRPMKeys(context.Background(), keyring.Files())
+	checker, warnings2, err := pkgtool.NewRPMKeys(context.Background(), "", keyring.Files())
 	if err != nil || len(warnings2) > 0 {
 		t.Fatal(err, warnings2)
 	}

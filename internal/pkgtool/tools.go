@@ -19,9 +19,10 @@ type Tools struct {
 	dir, home string
 }
 
-// NewTools prepares the private HOME; Close removes it.
-func NewTools() (*Tools, error) {
-	dir, err := os.MkdirTemp("", "pedos-tools-")
+// NewTools prepares the private HOME in a new directory below tmpDir ("":
+// the system's); Close removes it.
+func NewTools(tmpDir string) (*Tools, error) {
+	dir, err := os.MkdirTemp(tmpDir, "pedos-tools-")
 	if err != nil {
 		return nil, err
 	}

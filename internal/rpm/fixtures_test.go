@@ -85,7 +85,7 @@ func makeFixture() (*fixture, error) {
 	}
 	if _, statErr := os.Stat("/usr/bin/rpmkeys"); statErr == nil {
 		// The subkey key is refused by rpm 4.18 (see testrepo's doc): a warning.
-		f.rpmkeys, _, err = pkgtool.NewRPMKeys(context.Background(), f.keyring.Files())
+		f.rpmkeys, _, err = pkgtool.NewRPMKeys(context.Background(), "", f.keyring.Files())
 	}
 	return f, err
 }
