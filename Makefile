@@ -35,7 +35,7 @@ fuzz-short:
 	@scripts/fuzz.sh $(FUZZTIME)
 
 fuzz:
-	@scripts/fuzz.sh $${FUZZTIME_LONG:-60s}
+	@KEEP_CORPUS=1 scripts/fuzz.sh $${FUZZTIME_LONG:-60s}
 
 test: deps lint unit fuzz-short
 

@@ -1,15 +1,27 @@
 #!/usr/bin/env bash
 # Runs every fuzz target in the module for the given time (default 4s).
-# Seed corpora live in each package's testdata/fuzz/<Target>/.
+# Seed corpora live in each package's testdata/fuzz/<Target>/. With
+# KEEP_CORPUS=1 (make fuzz), the new interesting inputs the fuzzer found
+# (kept by go in its cache) are copied into those seed corpora, to commit.
 set -euo pipefail
 t=${1:-4s}
 cd "$(dirname "$0")/.."
+cache=$(go env GOCACHE)/fuzz
+mod=$(go list -m)
 n=0
 while IFS=: read -r file _ line; do
-	pkg=./$(dirname "$file")
+	dir=$(dirname "$file")
 	name=$(sed -E 's/^func (Fuzz[A-Za-z0-9_]*).*/\1/' <<<"$line")
-	echo "fuzz: $pkg $name ($t)"
-	go test -run='^$' -fuzz="^${name}\$" -fuzztime="$t" "$pkg"
+	echo "fuzz: ./$dir $name ($t)"
+	go test -run='^$' -fuzz="^${name}\$" -fuzztime="$t" "./$dir"
+	if [ -n "${KEEP_CORPUS:-}" ] && [ -d "$cache/$mod/$dir/$name" ]; then
+		mkdir -p "$dir/testdata/fuzz/$name"
+		new=0
+		for f in "$cache/$mod/$dir/$name"/*; do
+			[ -e "$dir/testdata/fuzz/$name/$(basename "$f")" ] || { cp "$f" "$dir/testdata/fuzz/$name/"; new=$((new + 1)); }
+		done
+		echo "fuzz: kept $new new corpus entries in $dir/testdata/fuzz/$name"
+	fi
 	n=$((n + 1))
 done < <(grep -rn --include='*_test.go' -E '^func Fuzz[A-Za-z0-9_]*\(f \*testing\.F\)' internal cmd 2>/dev/null | sort)
 echo "fuzz: $n targets passed"
