@@ -7,12 +7,12 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 
 	"pedos.dev/updates/internal/dom0"
 	"pedos.dev/updates/internal/frontend"
 	"pedos.dev/updates/internal/pkgtool"
+	"pedos.dev/updates/internal/programs"
 )
 
 const usage = `usage: pedos-dom0-update [options] [PACKAGE...]
@@ -108,16 +108,5 @@ func qrexecClient(c dom0.Config) string {
 	if c.QrexecClient != "" {
 		return c.QrexecClient
 	}
-	return sibling("qrexec-client")
-}
-
-// sibling finds a program installed next to this one, else on PATH.
-func sibling(name string) string {
-	if self, err := os.Executable(); err == nil {
-		p := filepath.Join(filepath.Dir(self), name)
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	return name
+	return programs.Find("qrexec-client")
 }

@@ -9,11 +9,11 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 
 	"pedos.dev/updates/internal/pkgtool"
+	"pedos.dev/updates/internal/programs"
 	"pedos.dev/updates/internal/updatevm"
 )
 
@@ -157,7 +157,7 @@ func do(ctx context.Context, u *updatevm.UpdateVM, o options) (int, error) {
 		return 1, err
 	}
 	fmt.Fprintf(os.Stderr, "Sending %d package(s) and %d metadata file(s) to dom0\n", len(files), len(meta))
-	sender := updatevm.Sender{QrexecClientVM: sibling("qrexec-client-vm"), QfileAgent: sibling("qfile-agent"), Progress: true}
+	sender := updatevm.Sender{QrexecClientVM: programs.Find("qrexec-client-vm"), QfileAgent: programs.Find("qfile-agent"), Progress: true}
 	return exitOf(u.Send(ctx, sender, o.req.SessionID, append(files, meta...)))
 }
 
@@ -166,15 +166,4 @@ func exitOf(err error) (int, error) {
 		return 1, err
 	}
 	return 0, nil
-}
-
-// sibling finds a program installed next to this one, else leaves it to PATH.
-func sibling(name string) string {
-	if self, err := os.Executable(); err == nil {
-		p := filepath.Join(filepath.Dir(self), name)
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	return name
 }

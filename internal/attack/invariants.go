@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -188,26 +187,9 @@ type process struct {
 }
 
 func (p process) kill() {
-	if start, err := procStartTime(p.pid); err == nil && start == p.start {
+	if start, err := lab.StartTime(p.pid); err == nil && start == p.start {
 		_ = syscall.Kill(p.pid, syscall.SIGKILL)
 	}
-}
-
-// procStartTime reads field 22 of /proc/PID/stat.
-func procStartTime(pid int) (uint64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	i := strings.LastIndexByte(string(b), ')')
-	if i < 0 {
-		return 0, fmt.Errorf("/proc/%d/stat: malformed", pid)
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 20 {
-		return 0, fmt.Errorf("/proc/%d/stat: malformed", pid)
-	}
-	return strconv.ParseUint(f[19], 10, 64)
 }
 
 // processes maps each domain to the host pids running in it.
@@ -242,7 +224,7 @@ func (e *Env) extraProcesses() ([]process, error) {
 			if e.baseline[d.Name][p.PID] {
 				continue
 			}
-			if start, err := procStartTime(p.PID); err == nil {
+			if start, err := lab.StartTime(p.PID); err == nil {
 				extra = append(extra, process{domain: d.Name, command: p.Command, pid: p.PID, start: start})
 			}
 		}

@@ -124,7 +124,7 @@ func describeDomain(pid int) (*DomainState, error) {
 
 // identify returns the record of a live process.
 func identify(name string, pid int) (Process, error) {
-	start, err := startTime(pid)
+	start, err := StartTime(pid)
 	return Process{Name: name, PID: pid, StartTime: start}, err
 }
 
@@ -134,7 +134,7 @@ func (p Process) Alive() bool {
 	if p.PID <= 0 {
 		return false
 	}
-	start, err := startTime(p.PID)
+	start, err := StartTime(p.PID)
 	return err == nil && start == p.StartTime
 }
 
@@ -145,8 +145,10 @@ func (p Process) signal(sig syscall.Signal) {
 	}
 }
 
-// startTime reads field 22 of /proc/PID/stat (clock ticks since boot).
-func startTime(pid int) (uint64, error) {
+// StartTime reads field 22 of /proc/PID/stat (clock ticks since boot), the
+// start time that tells a process from a later one with the same pid; an
+// exited (zombie) process is an error.
+func StartTime(pid int) (uint64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err
@@ -191,7 +193,7 @@ func processesInNamespace(kind string, inode uint64) []int {
 			continue
 		}
 		if ino, err := nsInode(pid, kind); err == nil && ino == inode {
-			if _, err := startTime(pid); err == nil {
+			if _, err := StartTime(pid); err == nil {
 				pids = append(pids, pid)
 			}
 		}
