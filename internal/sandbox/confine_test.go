@@ -78,6 +78,19 @@ var actions = map[string]func(c helperCase) error{
 		}
 		return err
 	},
+	// A raw fork: clone with fork's flags. Should it succeed, the new process leaves at once.
+	"fork": func(helperCase) error {
+		pid, _, errno := unix.RawSyscall6(unix.SYS_CLONE, uintptr(unix.SIGCHLD), 0, 0, 0, 0, 0)
+		if errno != 0 {
+			return errno
+		}
+		if pid == 0 {
+			unix.RawSyscall(unix.SYS_EXIT_GROUP, 0, 0, 0)
+		}
+		var status unix.WaitStatus
+		_, err := unix.Wait4(int(pid), &status, 0, nil)
+		return err
+	},
 	"io-uring": func(helperCase) error {
 		var params [120]byte // struct io_uring_params, zeroed
 		fd, _, errno := unix.Syscall(unix.SYS_IO_URING_SETUP, 1, uintptr(unsafe.Pointer(&params)), 0)
@@ -309,6 +322,7 @@ func TestConfine(t *testing.T) {
 		{"socketpair", true, "", "EPERM"},
 		{"exec", true, "", "EPERM"},
 		{"io-uring", true, "", "EPERM"},
+		{"fork", true, "", "EPERM"},
 		{"oversized-file", true, "", "EFBIG"},
 		{"rlimits", false, "", "ok"},
 		{"every-thread", false, "", "ok"},

@@ -9,68 +9,87 @@ import (
 )
 
 // seccompArch says how one architecture identifies itself to seccomp and numbers the system
-// calls the filter denies.
+// calls the filter judges.
 type seccompArch struct {
 	auditArch uint32   // seccomp_data.arch of the architecture's native system calls
-	denied    []uint32 // socket, socketpair, execve, execveat, io_uring_setup
+	denied    []uint32 // socket, socketpair, execve, execveat, io_uring_setup, then fork, vfork where they exist
+	clone     uint32   // allowed only to start a thread (CLONE_THREAD)
+	clone3    uint32   // answered ENOSYS: its flags are behind a pointer seccomp cannot read
 }
 
 // seccompArches holds the numbers of the kernel's tables (arch/x86/entry/syscalls/syscall_64.tbl,
 // include/uapi/asm-generic/unistd.h), written out so that both filters can be tested on either
 // machine; a test checks the native ones against x/sys/unix. io_uring_setup is denied because
 // an io_uring can create sockets (IORING_OP_SOCKET) without any system call seccomp sees.
+// New processes are denied too (fork, vfork, clone without CLONE_THREAD): the Go runtime only
+// starts threads, and a process the unpacker started could outlive it.
 var seccompArches = map[string]seccompArch{
-	"amd64": {unix.AUDIT_ARCH_X86_64, []uint32{41, 53, 59, 322, 425}},
-	"arm64": {unix.AUDIT_ARCH_AARCH64, []uint32{198, 199, 221, 281, 425}},
+	"amd64": {unix.AUDIT_ARCH_X86_64, []uint32{41, 53, 59, 322, 425, 57, 58}, 56, 435},
+	"arm64": {unix.AUDIT_ARCH_AARCH64, []uint32{198, 199, 221, 281, 425}, 220, 435},
 }
 
-// Classic BPF as seccomp runs it, over struct seccomp_data {int nr; u32 arch; ...}.
+// Classic BPF as seccomp runs it, over struct seccomp_data {int nr; u32 arch; u64 ip;
+// u64 args[6]}.
 const (
 	bpfLoadWord    = unix.BPF_LD | unix.BPF_W | unix.BPF_ABS
 	bpfJumpEqual   = unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K
 	bpfJumpAtLeast = unix.BPF_JMP | unix.BPF_JGE | unix.BPF_K
+	bpfJumpSet     = unix.BPF_JMP | unix.BPF_JSET | unix.BPF_K
 	bpfReturn      = unix.BPF_RET | unix.BPF_K
 	offsetNr       = 0
 	offsetArch     = 4
+	offsetArg0     = 16 // the low 32 bits of args[0] (both architectures are little-endian)
 	// x32 system calls reach x86_64 filters with this bit set in nr, under other numbers;
 	// no other architecture has valid numbers this high.
 	x32SyscallBit = 0x40000000
 )
 
 // seccompFilter assembles the program: a system call of another architecture kills the process
-// (an i386 int $0x80 would dodge the numbers below), the denied calls and every x32 call fail
-// with EPERM (an error the Go runtime reports, instead of a confusing death), the rest runs.
+// (an i386 int $0x80 would dodge the numbers below), the denied calls, every x32 call and a
+// clone that starts a process fail with EPERM (an error the Go runtime reports, instead of a
+// confusing death), clone3 with ENOSYS (callers then fall back to clone), the rest runs.
 //
 //	0      load arch
 //	1      arch == native ? next : goto kill
 //	2      load nr
 //	3      nr >= x32 bit ? goto deny : next
 //	4+i    nr == denied[i] ? goto deny : next     (i < n)
-//	4+n    allow
-//	5+n    deny: EPERM
-//	6+n    kill
+//	4+n    nr == clone3 ? goto enosys : next
+//	5+n    nr == clone ? next : goto allow
+//	6+n    load args[0] (the clone flags)
+//	7+n    flags & CLONE_THREAD ? goto allow : goto deny
+//	8+n    allow
+//	9+n    deny: EPERM
+//	10+n   kill
+//	11+n   enosys: ENOSYS
 //
 // A jump offset counts the instructions skipped after the jump itself.
 func seccompFilter(arch seccompArch) []unix.SockFilter {
 	n := len(arch.denied)
 	filter := []unix.SockFilter{
 		{Code: bpfLoadWord, K: offsetArch},
-		{Code: bpfJumpEqual, K: arch.auditArch, Jf: uint8(n + 4)},
+		{Code: bpfJumpEqual, K: arch.auditArch, Jf: uint8(n + 8)},
 		{Code: bpfLoadWord, K: offsetNr},
-		{Code: bpfJumpAtLeast, K: x32SyscallBit, Jt: uint8(n + 1)},
+		{Code: bpfJumpAtLeast, K: x32SyscallBit, Jt: uint8(n + 5)},
 	}
 	for i, nr := range arch.denied {
-		filter = append(filter, unix.SockFilter{Code: bpfJumpEqual, K: nr, Jt: uint8(n - i)})
+		filter = append(filter, unix.SockFilter{Code: bpfJumpEqual, K: nr, Jt: uint8(n + 4 - i)})
 	}
 	return append(filter,
+		unix.SockFilter{Code: bpfJumpEqual, K: arch.clone3, Jt: 6},
+		unix.SockFilter{Code: bpfJumpEqual, K: arch.clone, Jf: 2},
+		unix.SockFilter{Code: bpfLoadWord, K: offsetArg0},
+		unix.SockFilter{Code: bpfJumpSet, K: unix.CLONE_THREAD, Jf: 1},
 		unix.SockFilter{Code: bpfReturn, K: unix.SECCOMP_RET_ALLOW},
 		unix.SockFilter{Code: bpfReturn, K: unix.SECCOMP_RET_ERRNO | uint32(unix.EPERM)},
 		unix.SockFilter{Code: bpfReturn, K: unix.SECCOMP_RET_KILL_PROCESS},
+		unix.SockFilter{Code: bpfReturn, K: unix.SECCOMP_RET_ERRNO | uint32(unix.ENOSYS)},
 	)
 }
 
 // forbidSocketsAndExec installs the filter on every thread. The Go runtime itself never creates
-// sockets, executes programs or uses io_uring, so it keeps working.
+// sockets, executes programs, uses io_uring or starts processes (its threads are clones with
+// CLONE_THREAD), so it keeps working.
 func forbidSocketsAndExec() error {
 	arch, ok := seccompArches[runtime.GOARCH]
 	if !ok {

@@ -10,8 +10,9 @@ import (
 )
 
 // runFilter executes a seccomp program the way the kernel does, for the instructions
-// seccompFilter emits (any other fails the test), over a seccomp_data holding nr and arch.
-func runFilter(t *testing.T, filter []unix.SockFilter, nr, arch uint32) uint32 {
+// seccompFilter emits (any other fails the test), over a seccomp_data holding nr, arch and
+// the low half of args[0].
+func runFilter(t *testing.T, filter []unix.SockFilter, nr, arch, arg0 uint32) uint32 {
 	t.Helper()
 	var accumulator uint32
 	for pc := 0; pc < len(filter); pc++ {
@@ -23,13 +24,18 @@ func runFilter(t *testing.T, filter []unix.SockFilter, nr, arch uint32) uint32 {
 				accumulator = nr
 			case offsetArch:
 				accumulator = arch
+			case offsetArg0:
+				accumulator = arg0
 			default:
 				t.Fatalf("instruction %d loads offset %d", pc, instruction.K)
 			}
-		case bpfJumpEqual, bpfJumpAtLeast:
+		case bpfJumpEqual, bpfJumpAtLeast, bpfJumpSet:
 			taken := accumulator == instruction.K
-			if instruction.Code == bpfJumpAtLeast {
+			switch instruction.Code {
+			case bpfJumpAtLeast:
 				taken = accumulator >= instruction.K
+			case bpfJumpSet:
+				taken = accumulator&instruction.K != 0
 			}
 			if taken {
 				pc += int(instruction.Jt)
@@ -48,16 +54,20 @@ func runFilter(t *testing.T, filter []unix.SockFilter, nr, arch uint32) uint32 {
 
 // filterCase is one system call and the action the filter must take on it.
 type filterCase struct {
-	what     string
-	nr, arch uint32
-	want     uint32
+	what           string
+	nr, arch, arg0 uint32
+	want           uint32
 }
 
 func TestSeccompFilter(t *testing.T) {
 	const (
-		allow = unix.SECCOMP_RET_ALLOW
-		deny  = unix.SECCOMP_RET_ERRNO | uint32(unix.EPERM)
-		kill  = unix.SECCOMP_RET_KILL_PROCESS
+		allow  = unix.SECCOMP_RET_ALLOW
+		deny   = unix.SECCOMP_RET_ERRNO | uint32(unix.EPERM)
+		kill   = unix.SECCOMP_RET_KILL_PROCESS
+		enosys = unix.SECCOMP_RET_ERRNO | uint32(unix.ENOSYS)
+		// The flags the Go runtime starts its threads with, and fork's.
+		threadFlags = unix.CLONE_VM | unix.CLONE_FS | unix.CLONE_FILES | unix.CLONE_SIGHAND | unix.CLONE_SYSVSEM | unix.CLONE_THREAD
+		forkFlags   = uint32(unix.SIGCHLD)
 	)
 	// Calls the Go runtime and the unpacker need, in each architecture's numbering:
 	// read, write, openat, close, mmap, clone, futex, connect (only creating sockets is denied).
@@ -72,25 +82,29 @@ func TestSeccompFilter(t *testing.T) {
 				t.Fatalf("%d instructions", len(filter))
 			}
 			cases := []filterCase{
-				{"i386 socketcall", 102, unix.AUDIT_ARCH_I386, kill},
-				{"i386 execve", 11, unix.AUDIT_ARCH_I386, kill},
-				{"arm (32-bit) read", 3, unix.AUDIT_ARCH_ARM, kill},
-				{"x32 execve", x32SyscallBit | 520, arch.auditArch, deny},
-				{"x32 socket", x32SyscallBit | 41, arch.auditArch, deny},
+				{"i386 socketcall", 102, unix.AUDIT_ARCH_I386, 0, kill},
+				{"i386 execve", 11, unix.AUDIT_ARCH_I386, 0, kill},
+				{"arm (32-bit) read", 3, unix.AUDIT_ARCH_ARM, 0, kill},
+				{"x32 execve", x32SyscallBit | 520, arch.auditArch, 0, deny},
+				{"x32 socket", x32SyscallBit | 41, arch.auditArch, 0, deny},
+				{"clone of a thread", arch.clone, arch.auditArch, threadFlags, allow},
+				{"clone of a process", arch.clone, arch.auditArch, forkFlags, deny},
+				{"clone of a process sharing memory (vfork)", arch.clone, arch.auditArch, unix.CLONE_VM | unix.CLONE_VFORK | forkFlags, deny},
+				{"clone3", arch.clone3, arch.auditArch, threadFlags, enosys},
 			}
 			for _, nr := range arch.denied {
-				cases = append(cases, filterCase{"denied", nr, arch.auditArch, deny})
+				cases = append(cases, filterCase{"denied", nr, arch.auditArch, 0, deny})
 			}
 			for _, nr := range allowed[name] {
-				cases = append(cases, filterCase{"allowed", nr, arch.auditArch, allow})
+				cases = append(cases, filterCase{"allowed", nr, arch.auditArch, threadFlags, allow})
 			}
 			for other, otherArch := range seccompArches {
 				if other != name { // the other architecture's numbers mean other calls here
-					cases = append(cases, filterCase{other + " read", allowed[other][0], otherArch.auditArch, kill})
+					cases = append(cases, filterCase{other + " read", allowed[other][0], otherArch.auditArch, 0, kill})
 				}
 			}
 			for _, c := range cases {
-				if got := runFilter(t, filter, c.nr, c.arch); got != c.want {
+				if got := runFilter(t, filter, c.nr, c.arch, c.arg0); got != c.want {
 					t.Errorf("%s (nr %d, arch %#x): %#x, want %#x", c.what, c.nr, c.arch, got, c.want)
 				}
 			}
@@ -106,8 +120,12 @@ func TestSeccompNumbers(t *testing.T) {
 		t.Skipf("no filter for %s", runtime.GOARCH)
 	}
 	want := []uint32{unix.SYS_SOCKET, unix.SYS_SOCKETPAIR, unix.SYS_EXECVE, unix.SYS_EXECVEAT, unix.SYS_IO_URING_SETUP}
+	want = append(want, forkCalls...)
 	if !slices.Equal(arch.denied, want) {
 		t.Errorf("denied %v, want %v", arch.denied, want)
+	}
+	if arch.clone != unix.SYS_CLONE || arch.clone3 != unix.SYS_CLONE3 {
+		t.Errorf("clone %d, clone3 %d; want %d, %d", arch.clone, arch.clone3, unix.SYS_CLONE, unix.SYS_CLONE3)
 	}
 }
 
