@@ -98,10 +98,12 @@ func (s *FreshnessState) CheckMembership(repos []*VerifiedRepo, unverifiable []s
 	}
 	bySHA := map[[sha256Size]byte]*Package{}
 	newest := map[string]*Package{}
+	builds := map[string][]NEVRA{} // every listed build, by name
 	for _, r := range repos {
 		for i := range r.Packages {
 			p := &r.Packages[i]
 			bySHA[p.SHA256] = p
+			builds[p.Name] = append(builds[p.Name], p.NEVRA)
 			if n := newest[p.Name]; n == nil || rpmver.Compare(p.EVR, n.EVR) > 0 {
 				newest[p.Name] = p
 			}
@@ -112,7 +114,7 @@ func (s *FreshnessState) CheckMembership(repos []*VerifiedRepo, unverifiable []s
 		listed, newestListed := bySHA[r.SHA256], newest[r.Name]
 		switch {
 		case listed != nil && listed.NEVRA == r.NEVRA && listed.Size == r.Size:
-			if newer := newestBuild(repos, r.NEVRA); rpmver.Compare(newer.EVR, r.EVR) > 0 &&
+			if newer := newestBuild(builds[r.Name], r.NEVRA); rpmver.Compare(newer.EVR, r.EVR) > 0 &&
 				!matchesVersion(req.Packages, r.NEVRA) && !(req.Action == "downgrade" && req.AllowDowngradeUnsafe) &&
 				!(req.Action == "reinstall" && matches(req.Packages, r.NEVRA)) {
 				findings = append(findings, reject(OlderBuild, "", r.File,
@@ -230,15 +232,13 @@ func newestInstalled(installed []NEVRA) []NEVRA {
 // compatibleArch: a package may move between an arch and noarch.
 func compatibleArch(a, b string) bool { return a == b || a == "noarch" || b == "noarch" }
 
-// newestBuild is the newest build of p's name, for an architecture
-// compatible with p's, in the verified primaries (p itself at least).
-func newestBuild(repos []*VerifiedRepo, p NEVRA) NEVRA {
+// newestBuild is the newest of the listed builds of p's name for an
+// architecture compatible with p's (p itself at least).
+func newestBuild(listed []NEVRA, p NEVRA) NEVRA {
 	newest := p
-	for _, r := range repos {
-		for _, l := range r.Packages {
-			if l.Name == p.Name && compatibleArch(p.Arch, l.Arch) && rpmver.Compare(l.EVR, newest.EVR) > 0 {
-				newest = l.NEVRA
-			}
+	for _, l := range listed {
+		if compatibleArch(p.Arch, l.Arch) && rpmver.Compare(l.EVR, newest.EVR) > 0 {
+			newest = l
 		}
 	}
 	return newest
