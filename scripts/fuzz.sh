@@ -13,7 +13,20 @@ while IFS=: read -r file _ line; do
 	dir=$(dirname "$file")
 	name=$(sed -E 's/^func (Fuzz[A-Za-z0-9_]*).*/\1/' <<<"$line")
 	echo "fuzz: ./$dir $name ($t)"
-	go test -run='^$' -fuzz="^${name}\$" -fuzztime="$t" "./$dir"
+	# go's fuzzer can end a run with "context deadline exceeded" when a worker
+	# is busy at the moment fuzztime runs out, with no failing input; that one
+	# is retried. A real failure writes its input to testdata and fails.
+	for try in 1 2 3; do
+		if out=$(go test -run='^$' -fuzz="^${name}\$" -fuzztime="$t" "./$dir" 2>&1); then
+			echo "$out" | tail -n 2
+			break
+		fi
+		echo "$out"
+		if ! grep -q 'context deadline exceeded' <<<"$out" || grep -q 'Failing input written' <<<"$out" || [ "$try" = 3 ]; then
+			exit 1
+		fi
+		echo "fuzz: $name: the fuzzer's own deadline race, no failing input; running it again"
+	done
 	if [ -n "${KEEP_CORPUS:-}" ] && [ -d "$cache/$mod/$dir/$name" ]; then
 		mkdir -p "$dir/testdata/fuzz/$name"
 		new=0
