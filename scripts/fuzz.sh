@@ -14,7 +14,8 @@ while IFS=: read -r file _ line; do
 	name=$(sed -E 's/^func (Fuzz[A-Za-z0-9_]*).*/\1/' <<<"$line")
 	echo "fuzz: ./$dir $name ($t)"
 	# go's fuzzer can end a run with "context deadline exceeded" when a worker
-	# is busy at the moment fuzztime runs out, with no failing input; that one
+	# is busy at the moment fuzztime runs out, with no failing input (go.dev/issue/75804,
+	# fixed in Go 1.27); that one
 	# is retried. A real failure writes its input to testdata and fails.
 	for try in 1 2 3; do
 		if out=$(go test -run='^$' -fuzz="^${name}\$" -fuzztime="$t" "./$dir" 2>&1); then
