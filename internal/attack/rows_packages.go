@@ -240,13 +240,7 @@ func alterSignedHeader(pkg []byte) ([]byte, error) {
 	}
 	main = bytes.Clone(main)
 	main[i] = 'j'
-	var out bytes.Buffer
-	out.Write(lead)
-	out.Write(sig)
-	out.Write(make([]byte, rpm.PaddingAfterSignatureHeader(len(sig))))
-	out.Write(main)
-	out.Write(payload)
-	return out.Bytes(), nil
+	return testrepo.Join(lead, sig, main, payload), nil
 }
 
 func runP7(e *Env) (string, error) {

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"pedos.dev/updates/internal/rpm"
+	"pedos.dev/updates/internal/testrepo"
 )
 
 // withUnhashed adds a subpacket to the unhashed area of a new-format v4
@@ -50,7 +51,7 @@ func TestCanonicalSignatureDropsUnhashedData(t *testing.T) {
 		entries = append(entries, e)
 	}
 	newSig := rpm.EncodeHeader(rpm.TagHeaderSignatures, entries)
-	tampered := bytes.Join([][]byte{l.lead, newSig, make([]byte, rpm.PaddingAfterSignatureHeader(len(newSig))), l.mainHeader, l.payload}, nil)
+	tampered := testrepo.Join(l.lead, newSig, l.mainHeader, l.payload)
 	_, fromTampered, err := verify(f, tampered)
 	if err != nil {
 		t.Fatalf("a valid signature with extra unhashed data was refused: %v", err)

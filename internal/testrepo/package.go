@@ -160,14 +160,14 @@ func Assemble(lead, mainHeader, payload []byte, extra []rpm.Entry, signers ...*S
 		}
 		entries = append(entries, rpm.BinEntry(tag, sig))
 	}
-	sigHeader := rpm.EncodeHeader(rpm.TagHeaderSignatures, entries)
-	var out bytes.Buffer
-	out.Write(lead)
-	out.Write(sigHeader)
-	out.Write(make([]byte, rpm.PaddingAfterSignatureHeader(len(sigHeader))))
-	out.Write(mainHeader)
-	out.Write(payload)
-	return out.Bytes(), nil
+	return Join(lead, rpm.EncodeHeader(rpm.TagHeaderSignatures, entries), mainHeader, payload), nil
+}
+
+// Join puts a package together from its parts, the inverse of Parts: the
+// signature header is padded to 8 bytes as rpm expects.
+func Join(lead, sigHeader, mainHeader, payload []byte) []byte {
+	padding := make([]byte, rpm.PaddingAfterSignatureHeader(len(sigHeader)))
+	return bytes.Join([][]byte{lead, sigHeader, padding, mainHeader, payload}, nil)
 }
 
 // Parts splits a package into lead, signature header, main header and
