@@ -20,7 +20,7 @@ import (
 	"pedos.dev/updates/internal/sandbox"
 )
 
-const usage = `usage: qfile-dom0-unpacker USER DIR [--only-regular-files] [-v] [--timeout D]
+const usage = `usage: qfile-dom0-unpacker USER DIR [--only-regular-files] [-v] [--timeout D] [--no-sync]
 
 Reads a qfile stream on stdin, unpacks it into DIR (which must exist and be
 writable by USER), writes the status to stdout and exits with the errno it
@@ -31,6 +31,9 @@ confining itself to DIR; run as USER already, it does not switch.
   --only-regular-files  dom0 update mode: refuse directories and symlinks
   -v                    print each received name on stderr
   --timeout D           give up on a stream that has not ended after D (default 1h)
+  --no-sync             report success without syncing DIR's file system first;
+                        for a caller that copies the files elsewhere and makes
+                        only the copies durable (dom0's receive service)
 
 Environment: UPDATES_MAX_BYTES (default 4 GiB, capped at 90 % of the free
 space of DIR's file system) and UPDATES_MAX_FILES (default 4096).
@@ -42,7 +45,7 @@ Example (the status goes back to the agent through a FIFO):
 `
 
 func main() {
-	onlyRegular, verbose, timeout, userArg, dir := parseArgs(os.Args[1:])
+	opts := parseArgs(os.Args[1:])
 	limits, capBytes, err := limitsFromEnv()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "qfile-dom0-unpacker: %v\n", err)
@@ -62,21 +65,24 @@ func main() {
 		})
 	}
 	fail := func(err error) { report(qfile.Status{Code: qfile.ErrnoOf(err)}, err) }
-	root, err := os.OpenRoot(dir)
+	root, err := os.OpenRoot(opts.dir)
 	if err != nil {
 		fail(err)
 	}
 	if capBytes {
 		var fsStat unix.Statfs_t
-		if err := unix.Statfs(dir, &fsStat); err != nil {
-			fail(fmt.Errorf("free space of %s: %w", dir, err))
+		if err := unix.Statfs(opts.dir, &fsStat); err != nil {
+			fail(fmt.Errorf("free space of %s: %w", opts.dir, err))
 		}
 		limits.MaxBytes = min(limits.MaxBytes, fsStat.Bavail*uint64(fsStat.Bsize)/10*9)
 	}
+	// A 1 MiB pipe instead of 64 KiB: one wake-up per megabyte (docs/qfile.md,
+	// "Performance"); a stdin that is not a pipe is left as it is.
+	_, _ = unix.FcntlInt(os.Stdin.Fd(), unix.F_SETPIPE_SZ, 1<<20)
 	// The sandbox goes up before the first byte of the stream is read.
 	sandboxReport, err := sandbox.Confine(sandbox.Policy{
-		WritableDir: dir,
-		User:        switchTo(userArg),
+		WritableDir: opts.dir,
+		User:        switchTo(opts.user),
 		MaxFileSize: int64(min(limits.MaxBytes, math.MaxInt64)),
 	})
 	for _, w := range sandboxReport.Warnings {
@@ -87,12 +93,12 @@ func main() {
 	}
 	// The deadline ends a stalled stream (S11): a read cannot be interrupted, so the timer
 	// sends the status itself and exits.
-	time.AfterFunc(timeout, func() {
+	time.AfterFunc(opts.timeout, func() {
 		report(qfile.Status{Code: uint32(syscall.ETIMEDOUT)},
-			fmt.Errorf("the stream did not end within %v (S11): %w", timeout, syscall.ETIMEDOUT))
+			fmt.Errorf("the stream did not end within %v (S11): %w", opts.timeout, syscall.ETIMEDOUT))
 	})
-	rc := &qfile.Receiver{Root: root, Limits: limits, OnlyRegularFiles: onlyRegular}
-	if verbose {
+	rc := &qfile.Receiver{Root: root, Limits: limits, OnlyRegularFiles: opts.onlyRegular, NoSync: opts.noSync}
+	if opts.verbose {
 		rc.Received = func(name string, size uint64) {
 			fmt.Fprintf(os.Stderr, "qfile-dom0-unpacker: received %q (%d bytes)\n", name, size)
 		}
@@ -100,13 +106,21 @@ func main() {
 	report(rc.Receive(os.Stdin))
 }
 
+type options struct {
+	onlyRegular, verbose, noSync bool
+	timeout                      time.Duration
+	user, dir                    string
+}
+
 // parseArgs accepts the flags before, between or after the two operands, like the reference.
-func parseArgs(args []string) (onlyRegular, verbose bool, timeout time.Duration, userArg, dir string) {
+func parseArgs(args []string) options {
+	var o options
 	fs := flag.NewFlagSet("qfile-dom0-unpacker", flag.ExitOnError)
 	fs.Usage = func() { fmt.Fprint(os.Stderr, usage) }
-	fs.BoolVar(&onlyRegular, "only-regular-files", false, "")
-	fs.BoolVar(&verbose, "v", false, "")
-	fs.DurationVar(&timeout, "timeout", time.Hour, "")
+	fs.BoolVar(&o.onlyRegular, "only-regular-files", false, "")
+	fs.BoolVar(&o.verbose, "v", false, "")
+	fs.BoolVar(&o.noSync, "no-sync", false, "")
+	fs.DurationVar(&o.timeout, "timeout", time.Hour, "")
 	var operands []string
 	for {
 		_ = fs.Parse(args) // ExitOnError: exits 2 with the usage
@@ -116,11 +130,12 @@ func parseArgs(args []string) (onlyRegular, verbose bool, timeout time.Duration,
 		operands = append(operands, fs.Arg(0))
 		args = fs.Args()[1:]
 	}
-	if len(operands) != 2 || timeout <= 0 {
+	if len(operands) != 2 || o.timeout <= 0 {
 		fs.Usage()
 		os.Exit(2)
 	}
-	return onlyRegular, verbose, timeout, operands[0], operands[1]
+	o.user, o.dir = operands[0], operands[1]
+	return o
 }
 
 // limitsFromEnv reads the limits from the environment; an unparsable value is an error, never

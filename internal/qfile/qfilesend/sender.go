@@ -36,6 +36,7 @@ type StatusConn interface {
 // Sender writes one stream. Call Send for each argument, then Finish.
 type Sender struct {
 	out        io.Writer
+	outPipe    int // out's descriptor if it is a pipe (payloads are spliced into it), else -1
 	status     StatusConn
 	buf        []byte
 	crc        uint32
@@ -49,7 +50,14 @@ type Sender struct {
 
 // New returns a Sender writing the stream to out and reading the status from status.
 func New(out io.Writer, status StatusConn) *Sender {
-	return &Sender{out: out, status: status, buf: make([]byte, 0, bufSize)}
+	s := &Sender{out: out, outPipe: -1, status: status, buf: make([]byte, 0, bufSize)}
+	if f, ok := out.(*os.File); ok {
+		var st unix.Stat_t
+		if unix.Fstat(int(f.Fd()), &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFIFO {
+			s.outPipe = int(f.Fd())
+		}
+	}
+	return s
 }
 
 // RemoteError is a status whose code is not 0: the receiver refused the transfer.
@@ -138,6 +146,9 @@ func (s *Sender) sendRegular(path, name string) error {
 	if err := s.header(name, &st, uint64(st.Size)); err != nil {
 		return err
 	}
+	if s.outPipe >= 0 && st.Size > bufSize {
+		return s.splicePayload(fd, path, st.Size)
+	}
 	for remaining := st.Size; remaining > 0; {
 		if len(s.buf) == cap(s.buf) {
 			if err := s.flush(); err != nil {
@@ -145,21 +156,69 @@ func (s *Sender) sendRegular(path, name string) error {
 			}
 		}
 		free := s.buf[len(s.buf):cap(s.buf)]
-		n, err := unix.Read(fd, free[:min(int64(len(free)), remaining)])
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
+		n, err := readAt(fd, path, free[:min(int64(len(free)), remaining)], st.Size-remaining)
 		if err != nil {
-			return &fs.PathError{Op: "read", Path: path, Err: err}
-		}
-		if n == 0 {
-			return fmt.Errorf("%s: shrank while being sent", path)
+			return err
 		}
 		s.buf = s.buf[:len(s.buf)+n]
 		s.bytes += int64(n)
 		remaining -= int64(n)
 	}
 	return nil
+}
+
+// splicePayload sends a large payload into the pipe out with splice(2): the pipe takes the
+// file's own pages, and the only copy left is the one the CRC needs, a buffer at a time.
+// Should the file change while it is being sent, the receiver's CRC tells (ErrChecksum).
+func (s *Sender) splicePayload(fd int, path string, size int64) error {
+	if err := s.flush(); err != nil { // the header and name go first
+		return err
+	}
+	crcBuf := s.buf[:cap(s.buf)]
+	for off := int64(0); off < size; {
+		n, err := readAt(fd, path, crcBuf[:min(int64(len(crcBuf)), size-off)], off)
+		if err != nil {
+			return err
+		}
+		s.crc = crc32.Update(s.crc, crc32.IEEETable, crcBuf[:n])
+		for end := off + int64(n); off < end; {
+			spliced, err := unix.Splice(fd, &off, s.outPipe, nil, int(end-off), unix.SPLICE_F_MORE)
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			if err != nil {
+				return s.sendFailed(err)
+			}
+			if spliced == 0 {
+				return fmt.Errorf("%s: shrank while being sent", path)
+			}
+		}
+		s.bytes += int64(n)
+		if s.sinceCheck += n; s.sinceCheck >= checkEvery {
+			if err := s.checkEarlyStatus(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// readAt fills b from fd at offset off (or returns a short count at its end), as pread(2)
+// would without interruptions; a file that ends before it should is an error.
+func readAt(fd int, path string, b []byte, off int64) (int, error) {
+	for {
+		n, err := unix.Pread(fd, b, off)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return 0, &fs.PathError{Op: "read", Path: path, Err: err}
+		}
+		if n == 0 && len(b) > 0 {
+			return 0, fmt.Errorf("%s: shrank while being sent", path)
+		}
+		return n, nil
+	}
 }
 
 func (s *Sender) sendDir(path, name string, st *unix.Stat_t) error {
@@ -250,17 +309,21 @@ func (s *Sender) flush() error {
 	s.sinceCheck += len(s.buf)
 	s.buf = s.buf[:0]
 	if err != nil {
-		// The receiver most likely stopped reading because it refused something: its status
-		// says what, and is worth more than "broken pipe".
-		if st, serr := qfile.ReadStatus(s.status); serr == nil && st.Code != 0 {
-			return s.remoteError(st)
-		}
-		return fmt.Errorf("sending the stream: %w", err)
+		return s.sendFailed(err)
 	}
 	if s.sinceCheck >= checkEvery {
 		return s.checkEarlyStatus()
 	}
 	return nil
+}
+
+// sendFailed explains a failed write to out. The receiver most likely stopped reading because
+// it refused something: its status says what, and is worth more than "broken pipe".
+func (s *Sender) sendFailed(err error) error {
+	if st, serr := qfile.ReadStatus(s.status); serr == nil && st.Code != 0 {
+		return s.remoteError(st)
+	}
+	return fmt.Errorf("sending the stream: %w", err)
 }
 
 // checkEarlyStatus reads the status if the receiver already sent one, without waiting.
