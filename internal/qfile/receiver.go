@@ -50,7 +50,9 @@ func (rc *Receiver) Receive(r io.Reader) (Status, error) {
 		return Status{Code: ErrnoOf(err)}, fmt.Errorf("opening %s: %w", rc.Root.Name(), err)
 	}
 	defer root.Close()
-	u := unpacker{Receiver: rc, in: bufio.NewReaderSize(r, bufSize), rootFD: int(root.Fd())}
+	umask := unix.Umask(0) // read it: setting it back at once is the only way
+	unix.Umask(umask)
+	u := unpacker{Receiver: rc, in: bufio.NewReaderSize(r, bufSize), rootFD: int(root.Fd()), umask: uint32(umask)}
 	u.dirFD, u.dirName = u.rootFD, "."
 	err = u.run()
 	u.closeDir()
@@ -85,6 +87,7 @@ type unpacker struct {
 	rootFD  int    // Root's directory
 	dirFD   int    // the directory holding the current entry (S5: see enter)
 	dirName string // its name below Root, "." for Root itself
+	umask   uint32 // the process's, which open(2) applies to a new file's mode
 }
 
 // take consumes the next n ≤ bufSize bytes of the stream and adds them to the CRC. The slice
@@ -249,9 +252,12 @@ func (u *unpacker) closeDir() {
 }
 
 // regular creates base (a single checked component) in the current directory. O_EXCL: a name
-// received twice is EEXIST (S9), and with O_CREAT it never follows a symlink.
+// received twice is EEXIST (S9), and with O_CREAT it never follows a symlink. The file is
+// created with its final permissions when the umask lets it, saving an fchmod a file; the
+// special bits never are, since the first write would clear them again.
 func (u *unpacker) regular(base string, h Header) error {
-	fd, err := unix.Openat(u.dirFD, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	mode := u.fileMode(h.Mode)
+	fd, err := unix.Openat(u.dirFD, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, mode&0o777)
 	if err != nil {
 		return err
 	}
@@ -259,13 +265,17 @@ func (u *unpacker) regular(base string, h Header) error {
 		unix.Close(fd)
 		return err
 	}
-	return u.settle(fd, h)
+	return u.settle(fd, h, mode&0o777&^u.umask != mode)
 }
 
-// settle applies the mode and times of h to the open descriptor fd, and closes it. Both go
-// through the descriptor: no second lookup of the name (AT_EMPTY_PATH needs Linux 5.8).
-func (u *unpacker) settle(fd int, h Header) error {
-	err := unix.Fchmod(fd, u.fileMode(h.Mode))
+// settle applies the times of h (and, if chmod, its mode) to the open descriptor fd, and
+// closes it. Both go through the descriptor: no second lookup of the name (AT_EMPTY_PATH
+// needs Linux 5.8).
+func (u *unpacker) settle(fd int, h Header, chmod bool) error {
+	var err error
+	if chmod {
+		err = unix.Fchmod(fd, u.fileMode(h.Mode))
+	}
 	if err == nil {
 		times := []unix.Timespec{
 			{Sec: int64(h.Atime), Nsec: int64(h.AtimeNsec)},
@@ -330,7 +340,7 @@ func (u *unpacker) directory(base string, h Header) error {
 	if err != nil {
 		return err
 	}
-	return u.settle(fd, h)
+	return u.settle(fd, h, true)
 }
 
 func (u *unpacker) symlink(name, base string, h Header) error {

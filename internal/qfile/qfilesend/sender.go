@@ -126,7 +126,7 @@ func (s *Sender) sendEntry(path, name string, st *unix.Stat_t) error {
 	if s.Progress != nil {
 		s.Progress(s.files, s.bytes)
 	}
-	return s.checkEarlyStatus()
+	return nil // an early status is looked for as the bytes go out (flush), not per file
 }
 
 func (s *Sender) sendRegular(path, name string) error {
