@@ -123,7 +123,7 @@ func threatCases() []threatCase {
 		// Modes the umask would narrow at creation are applied afterwards (receiver.go, regular).
 		{name: "S10/default-mode-group-and-other-write-past-the-umask", args: defaultMode,
 			stream: stream(entry("shared", ModeRegular|0o666, []byte("x")), entry("private", ModeRegular|0o400, []byte("y"))),
-			tree: []string{"f 0400 private size=1", "f 0666 shared size=1"}},
+			tree:   []string{"f 0400 private size=1", "f 0666 shared size=1"}},
 		{name: "S12/garbage-after-the-end-marker", stream: append(stream(hello), "garbage"...),
 			code: uint32(syscall.EPROTO), tree: helloTree},
 	}
