@@ -33,30 +33,30 @@ func (m *messageWriter) send(t MsgType, payload []byte) error {
 	return err
 }
 
-// pump sends r as messages of type t, then an empty one for EOF; each
-// message is what one read of r brings. If the peer is gone, r is closed
-// (when it is a Closer) so its writer gets EPIPE instead of blocking.
+// pump sends r as messages of type t, then an empty one for EOF; a
+// message is at most what one read of r brings. If the peer is gone, r is
+// closed (when it is a Closer) so its writer gets EPIPE instead of
+// blocking.
 func (m *messageWriter) pump(t MsgType, r io.Reader) error {
 	src, ok := spliceable(r)
 	if !ok || m.raw == nil {
 		return m.pumpCopied(t, r)
 	}
-	p, err := newSplicePipe()
+	f, err := newFramer()
 	if err != nil {
 		return m.pumpCopied(t, r)
 	}
-	defer p.close()
+	defer f.close()
 	for {
-		n, err := p.fill(src, MaxDataLen)
+		n, err := f.payloads.fill(src, framedBatch)
+		if err == nil {
+			err = f.frame(t, n)
+		}
 		if err != nil {
 			return err
 		}
-		var header [headerLen]byte
 		m.mu.Lock()
-		_, err = m.w.Write(appendHeader(header[:0], t, n))
-		if err == nil {
-			err = p.drain(m.raw)
-		}
+		err = f.messages.drain(m.raw, f.messages.held)
 		m.mu.Unlock()
 		if err != nil {
 			closeReader(r)
@@ -100,15 +100,20 @@ func closeReader(r io.Reader) {
 // dataReader reads the messages of the data phase from a connection: call
 // next for a header, then take its payload with payload or deliver.
 type dataReader struct {
-	conn Conn
-	raw  syscall.RawConn // conn's descriptor, if payloads can be spliced out of it
-	pipe *splicePipe     // made for the first spliced payload
-	buf  []byte          // made for the first copied payload
+	conn    io.Reader     // the connection, or spliced
+	spliced *spliceReader // the connection read through a pipe, if it can be
+	buf     []byte        // made for the first copied payload
 }
 
 func newDataReader(conn Conn) *dataReader {
-	raw, _ := spliceable(conn)
-	return &dataReader{conn: conn, raw: raw}
+	r := &dataReader{conn: conn}
+	if raw, ok := spliceable(conn); ok {
+		if p, err := newSplicePipe(pipeSize); err == nil {
+			r.spliced = &spliceReader{conn: raw, pipe: p}
+			r.conn = r.spliced
+		}
+	}
+	return r
 }
 
 // buffer returns a buffer for one payload. Spliced calls, most of them,
@@ -121,8 +126,8 @@ func (r *dataReader) buffer() []byte {
 }
 
 func (r *dataReader) close() {
-	if r.pipe != nil {
-		r.pipe.close()
+	if r.spliced != nil {
+		r.spliced.pipe.close()
 	}
 }
 
@@ -143,31 +148,28 @@ func (r *dataReader) payload(t MsgType, n int, buf []byte) ([]byte, error) {
 // fails, as a local reader that went away, the payload is lost as with a
 // pipe; only a failure of the connection is returned.
 func (r *dataReader) deliver(t MsgType, n int, s *sink) error {
-	if r.raw != nil && s.raw != nil && r.pipe == nil {
-		if r.pipe, _ = newSplicePipe(); r.pipe == nil {
-			r.raw = nil // out of descriptors: copy
-		}
-	}
-	if r.raw == nil || s.raw == nil {
+	if r.spliced == nil {
 		data, err := r.payload(t, n, r.buffer())
 		if err == nil {
 			s.w.Write(data)
 		}
 		return err
 	}
+	p := r.spliced.pipe
 	for n > 0 {
-		moved, err := r.pipe.fill(r.raw, n)
-		if err == nil && moved == 0 {
-			err = io.ErrUnexpectedEOF
-		}
-		if err != nil {
+		if err := r.spliced.refill(); err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
 			return truncated(t, err)
 		}
-		n -= moved
-		if err := r.pipe.drain(s.raw); err != nil {
+		part := min(n, p.held)
+		after := p.held - part // bytes of the next messages
+		if s.raw == nil || p.drain(s.raw, part) != nil {
 			s.raw = nil // w's Write takes over, and fails as it should
-			r.pipe.unload(s.w, r.buffer())
+			p.unload(s.w, r.buffer(), p.held-after)
 		}
+		n -= part
 	}
 	return nil
 }
@@ -202,7 +204,7 @@ func relayBytes(dst, src Conn) {
 	dstRaw, dstOK := spliceable(dst)
 	var p *splicePipe
 	if srcOK && dstOK {
-		p, _ = newSplicePipe()
+		p, _ = newSplicePipe(0)
 	}
 	if p == nil {
 		io.CopyBuffer(dst, src, make([]byte, headerLen+MaxDataLen))
@@ -211,7 +213,7 @@ func relayBytes(dst, src Conn) {
 	defer p.close()
 	for {
 		n, err := p.fill(srcRaw, MaxDataLen)
-		if err != nil || n == 0 || p.drain(dstRaw) != nil {
+		if err != nil || n == 0 || p.drain(dstRaw, n) != nil {
 			return
 		}
 	}

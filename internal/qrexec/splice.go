@@ -2,7 +2,9 @@ package qrexec
 
 import (
 	"errors"
+	"fmt"
 	"io"
+	"os"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -17,7 +19,7 @@ import (
 // framed and checked exactly as on the copying path.
 
 // splicePipe is a private pipe that payloads pass through with splice(2).
-// held counts the bytes in it; fill needs it empty, drain empties it.
+// held counts the bytes in it.
 type splicePipe struct {
 	r, w int
 	held int
@@ -29,16 +31,24 @@ type splicePipe struct {
 	fillFrom, drainTo func(fd uintptr) (done bool)
 }
 
-func newSplicePipe() (*splicePipe, error) {
+// newSplicePipe makes a pipe of size bytes, or of the default size (64
+// KiB) if size is 0.
+func newSplicePipe(size int) (*splicePipe, error) {
 	var fds [2]int
 	// Blocking: whether a splice waits is decided by the other descriptor
 	// (the kernel applies its O_NONBLOCK); the pipe never makes it wait,
-	// being empty when filled and non-empty when drained.
+	// having room when filled and bytes when drained.
 	if err := unix.Pipe2(fds[:], unix.O_CLOEXEC); err != nil {
 		return nil, err
 	}
 	p := &splicePipe{r: fds[0], w: fds[1]}
 	p.fillFrom, p.drainTo = p.spliceIn, p.spliceOut
+	if size > 0 {
+		if _, err := unix.FcntlInt(uintptr(p.w), unix.F_SETPIPE_SZ, size); err != nil {
+			p.close()
+			return nil, fmt.Errorf("pipe of %d bytes: %w", size, err)
+		}
+	}
 	return p, nil
 }
 
@@ -47,14 +57,14 @@ func (p *splicePipe) close() {
 	unix.Close(p.w)
 }
 
-// fill moves at most max bytes from src into the empty pipe and returns
-// how many: 0 at src's end of file.
+// fill moves at most max bytes from src into the pipe and returns how
+// many: 0 at src's end of file.
 func (p *splicePipe) fill(src syscall.RawConn, max int) (int, error) {
 	p.want = max
 	if err := errors.Join(src.Read(p.fillFrom), p.err); err != nil {
 		return 0, err
 	}
-	p.held = p.moved
+	p.held += p.moved
 	return p.moved, nil
 }
 
@@ -62,7 +72,7 @@ func (p *splicePipe) fill(src syscall.RawConn, max int) (int, error) {
 func (p *splicePipe) spliceIn(fd uintptr) bool {
 	p.moved, p.err = splice(int(fd), p.w, p.want, 0)
 	if p.err == nil && p.moved > 0 && p.moved < p.want {
-		// Take what else fd has at once, without waiting: bigger messages
+		// Take what else fd has at once, without waiting: bigger batches
 		// cost less per byte.
 		if more, err := splice(int(fd), p.w, p.want-p.moved, unix.SPLICE_F_NONBLOCK); err == nil {
 			p.moved += more
@@ -71,35 +81,154 @@ func (p *splicePipe) spliceIn(fd uintptr) bool {
 	return p.err != unix.EAGAIN
 }
 
-// drain moves everything the pipe holds to dst.
-func (p *splicePipe) drain(dst syscall.RawConn) error {
-	for p.held > 0 {
+// drain moves the first n bytes the pipe holds to dst.
+func (p *splicePipe) drain(dst syscall.RawConn, n int) error {
+	for n > 0 {
+		p.want = n
 		if err := errors.Join(dst.Write(p.drainTo), p.err); err != nil {
 			return err
 		}
 		p.held -= p.moved
+		n -= p.moved
 	}
 	return nil
 }
 
 // spliceOut is drain's splice to fd; false means wait until fd is writable.
 func (p *splicePipe) spliceOut(fd uintptr) bool {
-	p.moved, p.err = splice(p.r, int(fd), p.held, 0)
+	p.moved, p.err = splice(p.r, int(fd), p.want, 0)
 	return p.err != unix.EAGAIN
 }
 
-// unload reads what the pipe holds through buf and writes it to w, for a
-// destination that failed a splice: w's Write then fails the way a plain
-// write does (for our stdout, by SIGPIPE).
-func (p *splicePipe) unload(w io.Writer, buf []byte) {
-	for p.held > 0 {
-		n, err := unix.Read(p.r, buf[:min(p.held, len(buf))])
-		if err != nil || n == 0 {
+// move moves the first n bytes p holds to q, which has room for them: the
+// splice never waits, so a miscounted room is an error, not a hang.
+func (p *splicePipe) move(q *splicePipe, n int) error {
+	for n > 0 {
+		moved, err := splice(p.r, q.w, n, unix.SPLICE_F_NONBLOCK)
+		if err != nil {
+			return fmt.Errorf("moving a payload between private pipes: %w", err)
+		}
+		p.held -= moved
+		q.held += moved
+		n -= moved
+	}
+	return nil
+}
+
+// read reads from the bytes the pipe holds into b.
+func (p *splicePipe) read(b []byte) (int, error) {
+	n, err := unix.Read(p.r, b[:min(len(b), p.held)])
+	if err != nil {
+		return 0, err
+	}
+	p.held -= n
+	return n, nil
+}
+
+// unload reads the first n bytes the pipe holds through buf and writes them
+// to w, for a destination that failed a splice: w's Write then fails the
+// way a plain write does (for our stdout, by SIGPIPE).
+func (p *splicePipe) unload(w io.Writer, buf []byte, n int) {
+	for n > 0 {
+		got, err := p.read(buf[:min(n, len(buf))])
+		if err != nil || got == 0 {
 			return // cannot happen with bytes in our own pipe
 		}
-		w.Write(buf[:n])
-		p.held -= n
+		w.Write(buf[:got])
+		n -= got
 	}
+}
+
+// Framing and reading in batches. Splicing each 64 KiB message on its own
+// cost every process a header write or read, two splices and, most of the
+// time, a sleep and a wake-up on the other side, per message: the call's
+// cost was per message, not per byte (docs/qrexec-protocol.md
+// "Performance"). A framer and a spliceReader move many messages per
+// system call on the connection, still without copying a payload.
+
+// framedBatch is the most a framer takes from its source at once: 8
+// messages.
+const framedBatch = pipeSize / 2
+
+// A framer frames a source's bytes as data messages inside the kernel: a
+// batch is spliced from the source into the payloads pipe, then each
+// message's header is written into the messages pipe and its payload
+// spliced after it, and the messages pipe goes into the connection with
+// one splice.
+type framer struct{ payloads, messages *splicePipe }
+
+func newFramer() (*framer, error) {
+	// The messages pipe must have a slot for every buffer of the payloads
+	// pipe, plus per message one for its header and one for a buffer the
+	// message's end splits in two, plus the EOF header.
+	page := os.Getpagesize()
+	if pipeSize/page < framedBatch/page+2*(framedBatch/MaxDataLen)+1 {
+		return nil, errors.New("pages too large to frame in the kernel")
+	}
+	payloads, err := newSplicePipe(framedBatch)
+	if err != nil {
+		return nil, err
+	}
+	messages, err := newSplicePipe(pipeSize)
+	if err != nil {
+		payloads.close()
+		return nil, err
+	}
+	return &framer{payloads: payloads, messages: messages}, nil
+}
+
+func (f *framer) close() {
+	f.payloads.close()
+	f.messages.close()
+}
+
+// frame turns the n bytes the payloads pipe holds (all of them) into
+// messages of type t of at most MaxDataLen bytes each in the messages
+// pipe; n == 0 frames the empty message, EOF.
+func (f *framer) frame(t MsgType, n int) error {
+	for {
+		k := min(n, MaxDataLen)
+		var header [headerLen]byte
+		if _, err := unix.Write(f.messages.w, appendHeader(header[:0], t, k)); err != nil {
+			return fmt.Errorf("framing a message: %w", err)
+		}
+		f.messages.held += headerLen
+		if err := f.payloads.move(f.messages, k); err != nil {
+			return err
+		}
+		if n -= k; n == 0 {
+			return nil
+		}
+	}
+}
+
+// A spliceReader reads a connection through a private pipe: whenever the
+// pipe is empty, everything the connection holds (up to the pipe's size)
+// is spliced in with one system call. Headers are read out of the pipe,
+// payloads spliced on from it.
+type spliceReader struct {
+	conn syscall.RawConn
+	pipe *splicePipe
+}
+
+func (s *spliceReader) Read(b []byte) (int, error) {
+	if err := s.refill(); err != nil {
+		return 0, err
+	}
+	return s.pipe.read(b)
+}
+
+// refill splices more of the connection into the pipe if it is empty;
+// io.EOF at the connection's end.
+func (s *spliceReader) refill() error {
+	if s.pipe.held > 0 {
+		return nil
+	}
+	n, err := s.pipe.fill(s.conn, pipeSize)
+	if err == nil && n == 0 {
+		return io.EOF
+	}
+	return err
 }
 
 func splice(from, to, n int, flags int) (int, error) {
