@@ -90,6 +90,7 @@ func Run(conn Conn, s Streams) (int, error) {
 		case t == MsgExit:
 			var status [4]byte
 			if _, err = in.payload(t, n, status[:]); err == nil {
+				in.flush() // the streams' EOFs came first, unless the peer skipped them
 				return exitStatus(status[:])
 			}
 		case t == MsgStdout && stdoutOpen:

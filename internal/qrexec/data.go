@@ -1,9 +1,12 @@
 package qrexec
 
 import (
+	"fmt"
 	"io"
 	"sync"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // The data phase of a call (docs/qrexec-protocol.md "A call, step by
@@ -42,7 +45,7 @@ func (m *messageWriter) pump(t MsgType, r io.Reader) error {
 	if !ok || m.raw == nil {
 		return m.pumpCopied(t, r)
 	}
-	f, err := newFramer()
+	f, err := newFramer(t)
 	if err != nil {
 		return m.pumpCopied(t, r)
 	}
@@ -50,7 +53,7 @@ func (m *messageWriter) pump(t MsgType, r io.Reader) error {
 	for {
 		n, err := f.payloads.fill(src, framedBatch)
 		if err == nil {
-			err = f.frame(t, n)
+			err = f.frame(n)
 		}
 		if err != nil {
 			return err
@@ -102,6 +105,7 @@ func closeReader(r io.Reader) {
 type dataReader struct {
 	conn    io.Reader     // the connection, or spliced
 	spliced *spliceReader // the connection read through a pipe, if it can be
+	sinks   []*sink       // those holding payloads in a pipe of their own
 	buf     []byte        // made for the first copied payload
 }
 
@@ -109,7 +113,7 @@ func newDataReader(conn Conn) *dataReader {
 	r := &dataReader{conn: conn}
 	if raw, ok := spliceable(conn); ok {
 		if p, err := newSplicePipe(pipeSize); err == nil {
-			r.spliced = &spliceReader{conn: raw, pipe: p}
+			r.spliced = &spliceReader{conn: raw, pipe: p, beforeWait: r.flush}
 			r.conn = r.spliced
 		}
 	}
@@ -128,6 +132,16 @@ func (r *dataReader) buffer() []byte {
 func (r *dataReader) close() {
 	if r.spliced != nil {
 		r.spliced.pipe.close()
+	}
+	for _, s := range r.sinks {
+		s.pending.close()
+	}
+}
+
+// flush hands every payload received so far to its sink.
+func (r *dataReader) flush() {
+	for _, s := range r.sinks {
+		s.flush()
 	}
 }
 
@@ -155,6 +169,13 @@ func (r *dataReader) deliver(t MsgType, n int, s *sink) error {
 		}
 		return err
 	}
+	if s.raw != nil && s.pending == nil {
+		if s.pending, _ = newSplicePipe(pipeSize); s.pending == nil {
+			s.raw = nil // out of descriptors: copy
+		} else {
+			r.sinks = append(r.sinks, s)
+		}
+	}
 	p := r.spliced.pipe
 	for n > 0 {
 		if err := r.spliced.refill(); err != nil {
@@ -164,20 +185,31 @@ func (r *dataReader) deliver(t MsgType, n int, s *sink) error {
 			return truncated(t, err)
 		}
 		part := min(n, p.held)
-		after := p.held - part // bytes of the next messages
-		if s.raw == nil || p.drain(s.raw, part) != nil {
-			s.raw = nil // w's Write takes over, and fails as it should
-			p.unload(s.w, r.buffer(), p.held-after)
-		}
 		n -= part
+		if s.raw == nil {
+			p.unload(s.w, r.buffer(), part)
+			continue
+		}
+		for part > 0 {
+			moved, err := p.moveSome(s.pending, part)
+			if err == unix.EAGAIN {
+				s.flush() // pending is full
+			} else if err != nil {
+				return fmt.Errorf("moving a payload between private pipes: %w", err)
+			}
+			part -= moved
+		}
 	}
 	return nil
 }
 
 // A sink is where a stream's payloads go: w, spliced into when it can be.
+// Spliced payloads wait in pending until the connection has no more for
+// now, then go into w with one splice: w's reader is woken once for them.
 type sink struct {
-	w   io.Writer
-	raw syscall.RawConn
+	w       io.Writer
+	raw     syscall.RawConn
+	pending *splicePipe
 }
 
 // newSink is a sink for w; nil discards.
@@ -189,9 +221,23 @@ func newSink(w io.Writer) *sink {
 	return &sink{w: w, raw: raw}
 }
 
-// close closes w, if it is a Closer, at the stream's end: a local
-// program's stdin must see EOF.
+// flush moves the pending payloads into w. If w fails, as a local reader
+// that went away, they are written to w instead, which fails the way a
+// plain write does (for our stdout, by SIGPIPE).
+func (s *sink) flush() {
+	if s.pending == nil || s.pending.held == 0 {
+		return
+	}
+	if s.raw == nil || s.pending.drain(s.raw, s.pending.held) != nil {
+		s.raw = nil
+		s.pending.unload(s.w, make([]byte, MaxDataLen), s.pending.held)
+	}
+}
+
+// close delivers what is pending and closes w, if it is a Closer, at the
+// stream's end: a local program's stdin must see EOF.
 func (s *sink) close() {
+	s.flush()
 	if c, ok := s.w.(io.Closer); ok {
 		c.Close()
 	}

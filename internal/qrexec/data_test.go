@@ -3,6 +3,7 @@ package qrexec_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -14,9 +15,10 @@ import (
 )
 
 // TestRunDataPaths feeds the caller's side of the data phase hand-made
-// messages over a Unix socket, with the output going to a pipe (spliced)
-// and to a buffer (copied): both give the same bytes and status, and a
-// payload cut short is a protocol violation on both.
+// messages over a Unix socket, at once and in 5-byte pieces (headers and
+// payloads then arrive split across reads), with the output going to a
+// pipe (spliced) and to a buffer (copied): all give the same bytes and
+// status, and a payload cut short is a protocol violation on all.
 func TestRunDataPaths(t *testing.T) {
 	payload := make([]byte, qrexec.MaxDataLen)
 	rand.NewChaCha8([32]byte{2}).Read(payload)
@@ -47,29 +49,91 @@ func TestRunDataPaths(t *testing.T) {
 		},
 	}
 	for name, output := range outputs {
-		t.Run(name, func(t *testing.T) {
-			w, got := output(t)
-			status, err := qrexec.Run(peer(t, whole), qrexec.Streams{Stdout: w})
-			if err != nil || status != 7 {
-				t.Fatalf("status %d, %v", status, err)
-			}
-			if !bytes.Equal(got(), append(payload, "tail"...)) {
-				t.Error("stdout differs from what the peer sent")
-			}
+		for _, piece := range []int{len(whole), 5} {
+			t.Run(fmt.Sprintf("%s, sent in pieces of %d bytes", name, piece), func(t *testing.T) {
+				w, got := output(t)
+				status, err := qrexec.Run(peer(t, whole, piece), qrexec.Streams{Stdout: w})
+				if err != nil || status != 7 {
+					t.Fatalf("status %d, %v", status, err)
+				}
+				if !bytes.Equal(got(), append(payload, "tail"...)) {
+					t.Error("stdout differs from what the peer sent")
+				}
 
-			w, got = output(t)
-			_, err = qrexec.Run(peer(t, cut), qrexec.Streams{Stdout: w})
-			if !errors.Is(err, qrexec.ErrProtocol) {
-				t.Errorf("truncated payload: got %v, want ErrProtocol", err)
-			}
-			got()
-		})
+				w, got = output(t)
+				_, err = qrexec.Run(peer(t, cut, piece), qrexec.Streams{Stdout: w})
+				if !errors.Is(err, qrexec.ErrProtocol) {
+					t.Errorf("truncated payload: got %v, want ErrProtocol", err)
+				}
+				got()
+			})
+		}
 	}
 }
 
-// peer returns our end of a Unix socket pair whose other end sends data,
-// then closes; what we send is discarded.
-func peer(t *testing.T, data []byte) qrexec.Conn {
+// TestRunFramesStdin gives the caller's side a stdin that arrives in 3-byte
+// pieces from a Unix socket, so the kernel holds it in many small buffers,
+// and checks, as a peer, the messages it is sent: stdin messages of at most
+// MaxDataLen bytes that add up to the input, then the empty one.
+func TestRunFramesStdin(t *testing.T) {
+	input := make([]byte, 150<<10)
+	rand.NewChaCha8([32]byte{3}).Read(input)
+	stdin, writer := socketPair(t)
+	go func() {
+		defer writer.Close()
+		for rest := input; len(rest) > 0; rest = rest[min(3, len(rest)):] {
+			if _, err := writer.Write(rest[:min(3, len(rest))]); err != nil {
+				return
+			}
+		}
+	}()
+	conn, far := socketPair(t)
+	received := make(chan []byte, 1)
+	go func() {
+		defer far.Close()
+		var got []byte
+		buf := make([]byte, qrexec.MaxDataLen)
+		for {
+			typ, payload, err := qrexec.ReadMessage(far, buf)
+			if err != nil || typ != qrexec.MsgStdin {
+				t.Errorf("message type %d, %v", typ, err)
+				break
+			}
+			if len(payload) == 0 {
+				break
+			}
+			got = append(got, payload...)
+		}
+		received <- got
+		far.Write(append(message(qrexec.MsgStdout, nil), message(qrexec.MsgExit, []byte{0, 0, 0, 0})...))
+	}()
+	if status, err := qrexec.Run(conn, qrexec.Streams{Stdin: stdin}); err != nil || status != 0 {
+		t.Fatalf("status %d, %v", status, err)
+	}
+	if !bytes.Equal(<-received, input) {
+		t.Error("the stdin messages differ from the input")
+	}
+}
+
+// peer returns our end of a Unix socket pair whose other end sends data in
+// pieces of the given size, then closes; what we send is discarded.
+func peer(t *testing.T, data []byte, piece int) qrexec.Conn {
+	conn, far := socketPair(t)
+	go func() {
+		defer far.Close()
+		go io.Copy(io.Discard, far)
+		for rest := data; len(rest) > 0; rest = rest[min(piece, len(rest)):] {
+			if _, err := far.Write(rest[:min(piece, len(rest))]); err != nil {
+				return
+			}
+		}
+	}()
+	return conn
+}
+
+// socketPair returns the two ends of a Unix stream socket pair; the first
+// is closed at the end of the test.
+func socketPair(t *testing.T) (*net.UnixConn, *net.UnixConn) {
 	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -84,10 +148,5 @@ func peer(t *testing.T, data []byte) qrexec.Conn {
 		}
 	}
 	t.Cleanup(func() { conns[0].Close() })
-	go func() {
-		defer conns[1].Close()
-		go io.Copy(io.Discard, conns[1])
-		conns[1].Write(data)
-	}()
-	return conns[0].(*net.UnixConn)
+	return conns[0].(*net.UnixConn), conns[1].(*net.UnixConn)
 }

@@ -200,7 +200,7 @@ func receiveStdin(conn Conn, w io.WriteCloser, done <-chan struct{}) error {
 			return fmt.Errorf("%w: message type %d during the call", ErrProtocol, t)
 		case n == 0:
 			open = false
-			w.Close()
+			stdin.close()
 		}
 	}
 }

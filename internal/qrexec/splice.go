@@ -71,13 +71,6 @@ func (p *splicePipe) fill(src syscall.RawConn, max int) (int, error) {
 // spliceIn is fill's splice from fd; false means wait until fd is readable.
 func (p *splicePipe) spliceIn(fd uintptr) bool {
 	p.moved, p.err = splice(int(fd), p.w, p.want, 0)
-	if p.err == nil && p.moved > 0 && p.moved < p.want {
-		// Take what else fd has at once, without waiting: bigger batches
-		// cost less per byte.
-		if more, err := splice(int(fd), p.w, p.want-p.moved, unix.SPLICE_F_NONBLOCK); err == nil {
-			p.moved += more
-		}
-	}
 	return p.err != unix.EAGAIN
 }
 
@@ -104,15 +97,25 @@ func (p *splicePipe) spliceOut(fd uintptr) bool {
 // splice never waits, so a miscounted room is an error, not a hang.
 func (p *splicePipe) move(q *splicePipe, n int) error {
 	for n > 0 {
-		moved, err := splice(p.r, q.w, n, unix.SPLICE_F_NONBLOCK)
+		moved, err := p.moveSome(q, n)
 		if err != nil {
 			return fmt.Errorf("moving a payload between private pipes: %w", err)
 		}
-		p.held -= moved
-		q.held += moved
 		n -= moved
 	}
 	return nil
+}
+
+// moveSome moves at most n of the bytes p holds to q, as many as q has room
+// for; EAGAIN if it has none.
+func (p *splicePipe) moveSome(q *splicePipe, n int) (int, error) {
+	moved, err := splice(p.r, q.w, n, unix.SPLICE_F_NONBLOCK)
+	if err != nil {
+		return 0, err
+	}
+	p.held -= moved
+	q.held += moved
+	return moved, nil
 }
 
 // read reads from the bytes the pipe holds into b.
@@ -150,14 +153,21 @@ func (p *splicePipe) unload(w io.Writer, buf []byte, n int) {
 // messages.
 const framedBatch = pipeSize / 2
 
-// A framer frames a source's bytes as data messages inside the kernel: a
-// batch is spliced from the source into the payloads pipe, then each
-// message's header is written into the messages pipe and its payload
+// A framer frames a source's bytes as data messages of one type inside the
+// kernel: a batch is spliced from the source into the payloads pipe, then
+// each message's header is put into the messages pipe and its payload
 // spliced after it, and the messages pipe goes into the connection with
 // one splice.
-type framer struct{ payloads, messages *splicePipe }
+type framer struct {
+	t                  MsgType
+	payloads, messages *splicePipe
+	// fullHeader holds the header of a full message (MaxDataLen bytes),
+	// which tee(2) adds to the messages pipe as a reference to its page:
+	// a write would fill a new page for 8 bytes, freed by the reader.
+	fullHeader *splicePipe
+}
 
-func newFramer() (*framer, error) {
+func newFramer(t MsgType) (*framer, error) {
 	// The messages pipe must have a slot for every buffer of the payloads
 	// pipe, plus per message one for its header and one for a buffer the
 	// message's end splits in two, plus the EOF header.
@@ -165,34 +175,40 @@ func newFramer() (*framer, error) {
 	if pipeSize/page < framedBatch/page+2*(framedBatch/MaxDataLen)+1 {
 		return nil, errors.New("pages too large to frame in the kernel")
 	}
-	payloads, err := newSplicePipe(framedBatch)
-	if err != nil {
+	f := &framer{t: t}
+	var err1, err2, err3 error
+	f.payloads, err1 = newSplicePipe(framedBatch)
+	f.messages, err2 = newSplicePipe(pipeSize)
+	f.fullHeader, err3 = newSplicePipe(0)
+	if err := errors.Join(err1, err2, err3); err != nil {
+		f.close()
 		return nil, err
 	}
-	messages, err := newSplicePipe(pipeSize)
-	if err != nil {
-		payloads.close()
+	if err := f.fullHeader.writeHeader(t, MaxDataLen); err != nil {
+		f.close()
 		return nil, err
 	}
-	return &framer{payloads: payloads, messages: messages}, nil
+	return f, nil
 }
 
+// close closes the pipes that were made.
 func (f *framer) close() {
-	f.payloads.close()
-	f.messages.close()
+	for _, p := range []*splicePipe{f.payloads, f.messages, f.fullHeader} {
+		if p != nil {
+			p.close()
+		}
+	}
 }
 
 // frame turns the n bytes the payloads pipe holds (all of them) into
-// messages of type t of at most MaxDataLen bytes each in the messages
-// pipe; n == 0 frames the empty message, EOF.
-func (f *framer) frame(t MsgType, n int) error {
+// messages of at most MaxDataLen bytes each in the messages pipe; n == 0
+// frames the empty message, EOF.
+func (f *framer) frame(n int) error {
 	for {
 		k := min(n, MaxDataLen)
-		var header [headerLen]byte
-		if _, err := unix.Write(f.messages.w, appendHeader(header[:0], t, k)); err != nil {
+		if err := f.header(k); err != nil {
 			return fmt.Errorf("framing a message: %w", err)
 		}
-		f.messages.held += headerLen
 		if err := f.payloads.move(f.messages, k); err != nil {
 			return err
 		}
@@ -202,13 +218,37 @@ func (f *framer) frame(t MsgType, n int) error {
 	}
 }
 
+// header puts the header of a k-byte message into the messages pipe.
+func (f *framer) header(k int) error {
+	if k != MaxDataLen {
+		return f.messages.writeHeader(f.t, k)
+	}
+	if _, err := unix.Tee(f.fullHeader.r, f.messages.w, headerLen, unix.SPLICE_F_NONBLOCK); err != nil {
+		return err
+	}
+	f.messages.held += headerLen
+	return nil
+}
+
+// writeHeader writes the header of a message of type t with an n-byte
+// payload into the pipe.
+func (p *splicePipe) writeHeader(t MsgType, n int) error {
+	var header [headerLen]byte
+	if _, err := unix.Write(p.w, appendHeader(header[:0], t, n)); err != nil {
+		return err
+	}
+	p.held += headerLen
+	return nil
+}
+
 // A spliceReader reads a connection through a private pipe: whenever the
 // pipe is empty, everything the connection holds (up to the pipe's size)
 // is spliced in with one system call. Headers are read out of the pipe,
 // payloads spliced on from it.
 type spliceReader struct {
-	conn syscall.RawConn
-	pipe *splicePipe
+	conn       syscall.RawConn
+	pipe       *splicePipe
+	beforeWait func() // called before the connection is read, which may wait
 }
 
 func (s *spliceReader) Read(b []byte) (int, error) {
@@ -224,6 +264,7 @@ func (s *spliceReader) refill() error {
 	if s.pipe.held > 0 {
 		return nil
 	}
+	s.beforeWait()
 	n, err := s.pipe.fill(s.conn, pipeSize)
 	if err == nil && n == 0 {
 		return io.EOF
