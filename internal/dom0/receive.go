@@ -1,6 +1,8 @@
 package dom0
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -117,13 +119,6 @@ func (r *Receiver) receive(ctx context.Context, s Session, stdin io.Reader, stdo
 		return err
 	}
 	defer os.RemoveAll(staging)
-	if err := r.unpack(ctx, staging, s.Deadline.Sub(r.Now()), stdin, stdout); err != nil {
-		return err
-	}
-	packages, metadata, err := classify(staging)
-	if err != nil {
-		return err
-	}
 	state, err := repometa.Load(c.Root, r.BuildTime, r.Now())
 	if err != nil {
 		return err
@@ -133,13 +128,30 @@ func (r *Receiver) receive(ctx context.Context, s Session, stdin io.Reader, stdo
 		return err
 	}
 	defer build.Discard()
-	received, err := r.verifyPackages(ctx, staging, packages, build, state.TimeFloor(nil), res)
+	checks, err := r.startChecks(ctx, staging, build, state.TimeFloor(nil))
+	if err != nil {
+		return err
+	}
+	defer checks.close()
+	if err := r.unpack(ctx, staging, s.Deadline.Sub(r.Now()), stdin, stdout, checks.hint); err != nil {
+		return err
+	}
+	packages, metadata, err := classify(staging)
+	if err != nil {
+		return err
+	}
+	received, err := checks.finish(ctx, packages, res)
 	if err != nil {
 		return err
 	}
 	verdict, err := r.checkFreshness(ctx, tools, s, state, metadata, received)
 	report(res, verdict)
 	if err != nil {
+		return err
+	}
+	// Everything needed from the staging directory has been read: removed
+	// before the build's syncfs, nothing of it is written to the disk.
+	if err := os.RemoveAll(staging); err != nil {
 		return err
 	}
 	if err := tools.CreateRepo(ctx, build.Dir); err != nil {
@@ -216,12 +228,18 @@ const legalEOFExit = 255
 // unpack runs the sandboxed unpacker on the stream (regular files only,
 // limits from updates.conf). Its stdout is ours: the status is all the
 // UpdateVM ever reads from dom0.
-func (r *Receiver) unpack(ctx context.Context, staging string, timeout time.Duration, stdin io.Reader, stdout io.Writer) error {
+func (r *Receiver) unpack(ctx context.Context, staging string, timeout time.Duration, stdin io.Reader, stdout io.Writer, hint func(untrustedName string)) error {
 	c := r.Config
 	if timeout <= 0 {
 		return errors.New("the session expired before the delivery started")
 	}
-	cmd := exec.CommandContext(ctx, r.Unpacker, c.UnpackerUser, staging, "--only-regular-files",
+	// --no-sync waives qfile.md's last receiver rule (sync the target file
+	// system before reporting success): the staged files are only read,
+	// copied into the build and deleted, and the build is synced before it
+	// is published (F4), so syncing them would write every byte for nothing.
+	// -v names each file on stderr once it is complete, so that it can be
+	// verified while the rest of the stream arrives (packageChecks).
+	cmd := exec.CommandContext(ctx, r.Unpacker, c.UnpackerUser, staging, "--only-regular-files", "--no-sync", "-v",
 		"--timeout", min(timeout, c.ReceiveTimeout).Round(time.Second).String())
 	// Each received byte takes room twice, staged then canonical: the
 	// delivery may use at most 45 % of the free space (S8, S13).
@@ -235,14 +253,33 @@ func (r *Receiver) unpack(ctx context.Context, staging string, timeout time.Dura
 		"UPDATES_MAX_BYTES=" + strconv.FormatInt(maxBytes, 10),
 		"UPDATES_MAX_FILES=" + strconv.FormatInt(c.MaxFiles, 10),
 	}
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, r.Log
+	stderr, stderrW, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer stderr.Close()
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderrW
 	if os.Geteuid() == 0 {
 		// The unpacker is pid 1 of a namespace of its own: when it exits,
 		// the kernel kills anything a compromised unpacker forked, which
 		// could otherwise go on changing the staging directory.
 		cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID}
 	}
-	err := cmd.Run()
+	err = cmd.Start()
+	stderrW.Close()
+	if err == nil {
+		read := make(chan struct{})
+		go func() {
+			defer close(read)
+			r.readHints(stderr, hint)
+		}()
+		err = cmd.Wait()
+		// The unpacker cannot start processes (and as root its pid
+		// namespace ends with it), so its stderr is at EOF; the deadline
+		// only bounds the wait should that ever be wrong.
+		_ = stderr.SetReadDeadline(time.Now().Add(time.Second))
+		<-read
+	}
 	var exit *exec.ExitError
 	switch {
 	case ctx.Err() != nil:
@@ -259,6 +296,37 @@ func (r *Receiver) unpack(ctx context.Context, staging string, timeout time.Dura
 		return fmt.Errorf("running the unpacker: %w", err)
 	}
 	return nil
+}
+
+// readHints passes on the name of each file the unpacker reports complete
+// and copies its other lines to the log.
+func (r *Receiver) readHints(stderr io.Reader, hint func(untrustedName string)) {
+	lines := bufio.NewReaderSize(stderr, 4096)
+	for {
+		line, err := lines.ReadSlice('\n')
+		if untrustedName, ok := receivedName(line); ok && err == nil {
+			hint(untrustedName)
+		} else {
+			r.Log.Write(line)
+		}
+		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
+			return
+		}
+	}
+}
+
+// receivedName is NAME in the line the unpacker's -v writes for each file
+// it completed, `qfile-dom0-unpacker: received "NAME" (N bytes)`. The line
+// is untrusted: the name is only a hint, checked as a package file name
+// before it is used (packageChecks.hint).
+func receivedName(line []byte) (untrustedName string, ok bool) {
+	quoted, ok := bytes.CutPrefix(line, []byte("qfile-dom0-unpacker: received "))
+	end := bytes.LastIndex(quoted, []byte(" ("))
+	if !ok || end < 0 {
+		return "", false
+	}
+	untrustedName, err := strconv.Unquote(string(quoted[:end]))
+	return untrustedName, err == nil
 }
 
 // classify sorts the staged files into packages and repository metadata.
@@ -291,10 +359,10 @@ func classify(staging string) (packages []string, metadata map[string]map[repome
 	return packages, metadata, nil
 }
 
-// openStaged opens a staged file for reading without following a link
-// (the unpacker is confined, but dom0 does not rely on it).
-func openStaged(staging, name string) (*os.File, error) {
-	fd, err := unix.Open(filepath.Join(staging, name), unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+// openStaged opens a staged file (mode O_RDONLY or O_RDWR) without
+// following a link (the unpacker is confined, but dom0 does not rely on it).
+func openStaged(staging, name string, mode int) (*os.File, error) {
+	fd, err := unix.Open(filepath.Join(staging, name), mode|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
@@ -307,47 +375,129 @@ func openStaged(staging, name string) (*os.File, error) {
 	return f, nil
 }
 
-// verifyPackages checks each package with the native verifier, writing
-// its canonical form into the new repository, then has rpmkeys check every
-// canonical file (verify.md §1). One failure fails the batch.
-func (r *Receiver) verifyPackages(ctx context.Context, staging string, names []string, build RepoBuild, floor time.Time, res *Result) ([]repometa.ReceivedPackage, error) {
+// packageChecks verifies the staged packages on every CPU, each once,
+// writing each one's canonical form into the new repository (verify.md §1):
+// those the unpacker reports complete while the rest of the stream
+// arrives, then, once it has ended, those it did not report. Its reports
+// only decide when a file is read: the canonical copy is written from the
+// very bytes verified, so a staged file changed later cannot matter, and
+// finish accepts the batch only if the staging directory, listed after
+// the unpacker reported success, holds exactly the packages verified.
+type packageChecks struct {
+	r        *Receiver
+	verifier *rpm.Verifier
+	rpmkeys  *pkgtool.RPMKeys
+	staging  string
+	build    RepoBuild
+	queue    chan string
+	// hinted is used by hint alone until the unpacker is done, then by finish.
+	hinted   map[string]bool
+	total    atomic.Int64 // for the progress: packages known so far
+	workers  sync.WaitGroup
+	waitOnce sync.Once
+	mu       sync.Mutex
+	results  map[string]packageResult
+}
+
+type packageResult struct {
+	check PackageCheck
+	pkg   repometa.ReceivedPackage
+	err   error
+}
+
+// startChecks loads dom0's keyring for both verifiers and starts one
+// worker per CPU (verification is hashing). close must be called.
+func (r *Receiver) startChecks(ctx context.Context, staging string, build RepoBuild, floor time.Time) (*packageChecks, error) {
 	keyring, warnings, err := rpm.LoadKeyring(r.Config.Path(r.Config.KeyringDir), floor)
 	if err != nil {
 		return nil, err
 	}
-	for _, w := range warnings {
+	rpmkeys, rpmWarnings, err := pkgtool.NewRPMKeys(ctx, r.Config.Path(ScratchDir), keyring.Files())
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range append(warnings, rpmWarnings...) {
 		fmt.Fprintf(r.Log, "warning: %v\n", w)
 	}
-	verifier := &rpm.Verifier{Keyring: keyring, Now: floor}
-	canonical := make([]string, len(names))
-	checks := make([]PackageCheck, len(names))
-	pkgs := make([]repometa.ReceivedPackage, len(names))
-	errs := make([]error, len(names))
-	// Verification is hashing, so one worker per CPU; each package is still
-	// read once, and each worker writes only its own slots.
-	var next, done atomic.Int64
-	var workers sync.WaitGroup
-	for range min(runtime.NumCPU(), len(names)) {
-		workers.Go(func() {
-			for i := int(next.Add(1) - 1); i < len(names); i = int(next.Add(1) - 1) {
-				canonical[i] = filepath.Join(build.PackagesDir(), names[i])
-				checks[i], pkgs[i], errs[i] = r.verifyOne(verifier, staging, names[i], canonical[i])
-				writeProgress(r.Config, Progress{Session: filepath.Base(staging), Done: int(done.Add(1)), Total: len(names)})
+	p := &packageChecks{r: r, verifier: &rpm.Verifier{Keyring: keyring, Now: floor}, rpmkeys: rpmkeys,
+		staging: staging, build: build, queue: make(chan string, 1024),
+		hinted: map[string]bool{}, results: map[string]packageResult{}}
+	for range runtime.NumCPU() {
+		p.workers.Go(func() {
+			for name := range p.queue {
+				var out packageResult
+				out.check, out.pkg, out.err = r.verifyOne(p.verifier, staging, name, filepath.Join(build.PackagesDir(), name))
+				p.mu.Lock()
+				p.results[name] = out
+				done := len(p.results)
+				p.mu.Unlock()
+				writeProgress(r.Config, Progress{Session: filepath.Base(staging), Done: done, Total: max(done, int(p.total.Load()))})
 			}
 		})
 	}
-	workers.Wait()
+	return p, nil
+}
+
+// hint queues a package the unpacker says it completed, once. At most
+// max_files names are taken (the unpacker creates no more files), and none
+// while the workers are behind: finish queues whatever was not.
+func (p *packageChecks) hint(untrustedName string) {
+	kind, _, err := repometa.Classify(untrustedName)
+	if err != nil || kind != repometa.FilePackage || p.hinted[untrustedName] || int64(len(p.hinted)) >= p.r.Config.MaxFiles {
+		return
+	}
+	select {
+	case p.queue <- untrustedName:
+		p.hinted[untrustedName] = true
+		p.total.Add(1)
+	default:
+	}
+}
+
+// wait lets the workers finish what is queued; nothing can be queued after.
+func (p *packageChecks) wait() {
+	p.waitOnce.Do(func() {
+		close(p.queue)
+		p.workers.Wait()
+	})
+}
+
+// close waits for the workers and removes rpmkeys' key database.
+func (p *packageChecks) close() {
+	p.wait()
+	p.rpmkeys.Close()
+}
+
+// finish verifies the staged packages (names, sorted) that no hint named,
+// requires that every package verified is among them, then has rpmkeys
+// check every canonical file (verify.md §1). One failure fails the batch.
+func (p *packageChecks) finish(ctx context.Context, names []string, res *Result) ([]repometa.ReceivedPackage, error) {
+	p.total.Store(int64(len(names)))
+	for _, name := range names {
+		if !p.hinted[name] {
+			p.queue <- name
+		}
+	}
+	p.wait()
+	// Every staged package has a result now; any other result is of a file
+	// the unpacker named but did not leave.
+	if len(p.results) != len(names) {
+		return nil, fmt.Errorf("the unpacker named %d package(s) it did not leave in the staging directory", len(p.results)-len(names))
+	}
 	var received []repometa.ReceivedPackage
+	canonical := make([]string, len(names))
 	rejected := 0
-	for i := range names {
-		res.Bytes += checks[i].Size
-		if errs[i] != nil {
-			checks[i].Rejected = errs[i].Error()
+	for i, name := range names {
+		out := p.results[name]
+		canonical[i] = filepath.Join(p.build.PackagesDir(), name)
+		res.Bytes += out.check.Size
+		if out.err != nil {
+			out.check.Rejected = out.err.Error()
 			rejected++
 		} else {
-			received = append(received, pkgs[i])
+			received = append(received, out.pkg)
 		}
-		res.Packages = append(res.Packages, checks[i])
+		res.Packages = append(res.Packages, out.check)
 	}
 	if rejected > 0 {
 		return nil, packagesRejected(rejected, len(names))
@@ -355,15 +505,7 @@ func (r *Receiver) verifyPackages(ctx context.Context, staging string, names []s
 	if len(names) == 0 {
 		return nil, nil
 	}
-	rpmkeys, warnings, err := pkgtool.NewRPMKeys(ctx, r.Config.Path(ScratchDir), keyring.Files())
-	if err != nil {
-		return nil, err
-	}
-	defer rpmkeys.Close()
-	for _, w := range warnings {
-		fmt.Fprintf(r.Log, "warning: %v\n", w)
-	}
-	verdicts := rpmkeys.CheckBatch(ctx, canonical)
+	verdicts := p.rpmkeys.CheckBatch(ctx, canonical)
 	for i := range names {
 		if err := pkgtool.Agree(nil, verdicts[canonical[i]]); err != nil {
 			res.Packages[i].OK, res.Packages[i].Rejected = false, err.Error()
@@ -386,28 +528,31 @@ func packagesRejected(rejected, total int) error {
 func (r *Receiver) verifyOne(v *rpm.Verifier, staging, name, canonicalPath string) (PackageCheck, repometa.ReceivedPackage, error) {
 	check := PackageCheck{File: name}
 	var pkg repometa.ReceivedPackage
-	in, err := openStaged(staging, name)
+	in, err := openStaged(staging, name, unix.O_RDWR)
 	if err != nil {
 		return check, pkg, err
 	}
 	defer in.Close()
-	info, err := in.Stat()
-	if err != nil {
-		return check, pkg, err
-	}
-	check.Size = info.Size()
 	out, err := os.OpenFile(canonicalPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return check, pkg, err
 	}
 	defer out.Close()
 	// The primary metadata lists the publisher's file, so membership is
-	// judged on the bytes as received, hashed as they stream past once.
+	// judged on the bytes as received, hashed and counted as they stream
+	// past once (the unpacker may still be running: no stat of the file).
 	digest := sha256.New()
-	vp, err := v.Verify(io.TeeReader(in, digest), out)
+	var size byteCounter
+	vp, err := v.Verify(io.TeeReader(in, io.MultiWriter(digest, &size)), out)
+	check.Size = int64(size)
+	discardStaged(in)
 	if err != nil {
 		return check, pkg, err
 	}
+	// Start writing the canonical copy to the disk now, while the stream
+	// still arrives: the build's syncfs before the publish (F4) then finds
+	// little left to write.
+	_ = unix.SyncFileRange(int(out.Fd()), 0, 0, unix.SYNC_FILE_RANGE_WRITE)
 	check.NEVRA, check.SHA256 = vp.NEVRA(), fmt.Sprintf("%x", digest.Sum(nil))
 	if len(vp.SignerFingerprints) > 0 {
 		check.Signer = vp.SignerFingerprints[0]
@@ -424,6 +569,26 @@ func (r *Receiver) verifyOne(v *rpm.Verifier, staging, name, canonicalPath strin
 	copy(pkg.SHA256[:], digest.Sum(nil))
 	check.OK = true
 	return check, pkg, nil
+}
+
+// discardStaged empties a staged file that has been read: its bytes then
+// need never be written to the disk, and its name stays, so the staging
+// directory still lists what arrived. Only a file with no other name is
+// emptied: dom0 writes nothing outside the staging directory, even should
+// a compromised unpacker link a file of dom0's into it (threats.md).
+func discardStaged(f *os.File) {
+	var st unix.Stat_t
+	if unix.Fstat(int(f.Fd()), &st) == nil && st.Nlink == 1 {
+		_ = f.Truncate(0)
+	}
+}
+
+// byteCounter counts the bytes written to it.
+type byteCounter int64
+
+func (c *byteCounter) Write(b []byte) (int, error) {
+	*c += byteCounter(len(b))
+	return len(b), nil
 }
 
 func epochString(vp *rpm.VerifiedPackage) string {
@@ -521,7 +686,7 @@ func (r *Receiver) repoFiles(staging, id string, staged map[repometa.FileKind]st
 		if !ok {
 			return nil, nil
 		}
-		f, err := openStaged(staging, name)
+		f, err := openStaged(staging, name, unix.O_RDONLY)
 		if err != nil {
 			return nil, err
 		}
@@ -554,7 +719,7 @@ func (r *Receiver) repoFiles(staging, id string, staged map[repometa.FileKind]st
 // directory belongs to the unpacker's user, so the second read must not be
 // of a file that user could still change.
 func (r *Receiver) privateCopy(staging, name string, limit int64) (*os.File, error) {
-	in, err := openStaged(staging, name)
+	in, err := openStaged(staging, name, unix.O_RDONLY)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package dom0
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,4 +46,21 @@ func TestPinnedKeysOnePerRepository(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "both repositories testing and updates") {
 		t.Errorf("the same key pinned twice: %v", err)
 	}
+}
+
+// The unpacker's -v line for any name gives that name back; no other kind
+// of line gives a name.
+func FuzzReceivedName(f *testing.F) {
+	f.Add("upd0001-1.0-1.noarch.rpm", []byte("qfile-dom0-unpacker: received \"a.rpm\" (12 bytes)\n"))
+	f.Add("a \" (b\".rpm", []byte("qfile-dom0-unpacker: received \"a\\\" (\" (1 bytes)\n"))
+	f.Add("\x00\n", []byte("qfile-dom0-unpacker: warning: no Landlock\n"))
+	f.Fuzz(func(t *testing.T, name string, line []byte) {
+		reported := fmt.Sprintf("qfile-dom0-unpacker: received %q (%d bytes)\n", name, len(line))
+		if got, ok := receivedName([]byte(reported)); !ok || got != name {
+			t.Errorf("%q: got %q, %v", reported, got, ok)
+		}
+		if got, ok := receivedName(line); ok && !strings.HasPrefix(string(line), "qfile-dom0-unpacker: received \"") {
+			t.Errorf("%q: got %q from another kind of line", line, got)
+		}
+	})
 }

@@ -1,0 +1,96 @@
+package dom0_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"pedos.dev/updates/internal/benchrun"
+	"pedos.dev/updates/internal/dom0"
+)
+
+// The unpacker's -v lines only tell the service when to read a file: what
+// is published is decided on the staging directory once the unpacker has
+// exited. A stand-in for a compromised unpacker stages a real signed batch
+// and reports it truthfully, not at all, or with a package it removes or
+// never wrote.
+func TestUnpackerReportsAreHintsOnly(t *testing.T) {
+	signer, err := benchrun.Signer(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := benchrun.MakeBatch(t.TempDir(), "hint", []int{4 << 10, 64 << 10, 300 << 10}, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	report := func(name string) string {
+		return fmt.Sprintf("echo 'qfile-dom0-unpacker: received %q (1 bytes)' >&2\n", name)
+	}
+	var reportAll strings.Builder
+	for _, p := range batch.Packages {
+		reportAll.WriteString(report(filepath.Base(p)))
+	}
+	first := filepath.Base(batch.Packages[0])
+	notLeft := "the unpacker named 1 package(s) it did not leave in the staging directory"
+	// A file of dom0's, linked into the staging directory: dom0 reads it,
+	// refuses it, and must not empty it (nothing written outside staging).
+	dom0File := filepath.Join(t.TempDir(), "dom0-file")
+	if err := os.WriteFile(dom0File, []byte("dom0's own\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, script string
+		wantError    string // "": accepted
+	}{
+		{"reports every file", reportAll.String(), ""},
+		{"reports nothing", "", ""},
+		{"reports every file twice, and others' lines", reportAll.String() + reportAll.String() + "echo 'a log line' >&2\n", ""},
+		{"reports a package, then removes it", reportAll.String() + "rm \"$2\"/" + first + "\n", notLeft},
+		{"reports a package it never wrote", report("hint9999-1.0-1.noarch.rpm"), notLeft},
+		{"links a file of dom0's and reports it", "ln " + dom0File + " \"$2\"/hint9999-1.0-1.noarch.rpm\n" + report("hint9999-1.0-1.noarch.rpm"),
+			"1 of 4 package(s) failed verification"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			c, err := benchrun.NewDom0Root(t.Context(), root, signer)
+			if err != nil {
+				t.Fatal(err)
+			}
+			unpacker := filepath.Join(root, "fake-unpacker")
+			script := "#!/bin/sh\ncp " + strings.Join(batch.Files(), " ") + " \"$2\"/\n" + tc.script
+			if err := os.WriteFile(unpacker, []byte(script), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			session, err := dom0.NewSession(c, dom0.Session{Action: "upgrade"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var log strings.Builder
+			r := &dom0.Receiver{Config: c, Unpacker: unpacker, Log: &log, Now: time.Now}
+			serveErr := r.Serve(t.Context(), benchrun.UpdateVM, session.ID, strings.NewReader(""), &strings.Builder{})
+			res, err := dom0.ReadResult(c, session.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			accept := tc.wantError == ""
+			if res.Accepted != accept || (serveErr == nil) != accept {
+				t.Fatalf("accepted %v (%v), want %v; log:\n%s", res.Accepted, serveErr, accept, log.String())
+			}
+			if !strings.Contains(res.Error, tc.wantError) {
+				t.Errorf("refused for another reason: %s, want %s", res.Error, tc.wantError)
+			}
+			if b, err := os.ReadFile(dom0File); err != nil || string(b) != "dom0's own\n" {
+				t.Errorf("dom0's file linked into the staging directory now holds %q (%v)", b, err)
+			}
+			if accept && len(res.Packages) != len(batch.Packages) {
+				t.Errorf("%d packages published, want %d", len(res.Packages), len(batch.Packages))
+			}
+			if strings.Contains(log.String(), "received") || strings.Contains(tc.script, "a log line") != strings.Contains(log.String(), "a log line") {
+				t.Errorf("the log has a report, or lacks another line:\n%s", log.String())
+			}
+		})
+	}
+}
