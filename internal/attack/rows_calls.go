@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"pedos.dev/updates/internal/dom0"
+	"pedos.dev/updates/internal/frontend"
 	"pedos.dev/updates/internal/lab"
 )
 
@@ -16,13 +17,13 @@ import (
 const policyFile = "etc/pedos/policy.d/50-pedos-updates.policy"
 
 // liveSession makes dom0 wait for a delivery, as pedos-dom0-update does
-// before it calls the UpdateVM (dom0.NewSession on dom0's files).
+// before it calls the UpdateVM (frontend.NewSession on dom0's files).
 func (e *Env) liveSession(deadline time.Time) (dom0.Session, error) {
 	c, err := dom0.LoadConfig(e.Lab.Root(lab.Dom0))
 	if err != nil {
 		return dom0.Session{}, err
 	}
-	return dom0.NewSession(c, dom0.Session{Action: "upgrade", Deadline: deadline})
+	return frontend.NewSession(c, dom0.Session{Action: "upgrade", Deadline: deadline})
 }
 
 // sessionWaiting says whether the live session is still unclaimed.
@@ -218,7 +219,7 @@ var callRows = []Row{
 func runC2(e *Env) (string, error) {
 	wrong := strings.Repeat("0", 32)
 	// No session at all.
-	dom0.CancelSession(dom0.Config{Root: e.Lab.Root(lab.Dom0)})
+	frontend.CancelSession(dom0.Config{Root: e.Lab.Root(lab.Dom0)})
 	if err := e.expectRefusedCall("no session", "PedOS.ReceiveUpdates+"+wrong, "no update session is waiting", false); err != nil {
 		return "", err
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"pedos.dev/updates/internal/dom0"
+	"pedos.dev/updates/internal/frontend"
 )
 
 // ReceiveResult compares one delivery received by pedos-receive-updates
@@ -105,7 +106,7 @@ func (h *Harness) receiveOurs(ctx context.Context, b Batch) (time.Duration, []Pr
 	if err := log.wrapper(unpacker, "qfile-dom0-unpacker", h.program("qfile-dom0-unpacker")); err != nil {
 		return 0, nil, err
 	}
-	session, err := dom0.NewSession(config, dom0.Session{Action: "upgrade"})
+	session, err := frontend.NewSession(config, dom0.Session{Action: "upgrade"})
 	if err != nil {
 		return 0, nil, err
 	}
@@ -118,7 +119,7 @@ func (h *Harness) receiveOurs(ctx context.Context, b Batch) (time.Duration, []Pr
 	if err != nil {
 		return 0, nil, err
 	}
-	res, err := dom0.ReadResult(config, session.ID)
+	res, err := frontend.ReadResult(config, session.ID)
 	if err != nil {
 		return 0, nil, err
 	}

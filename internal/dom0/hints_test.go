@@ -10,6 +10,7 @@ import (
 
 	"pedos.dev/updates/internal/benchrun"
 	"pedos.dev/updates/internal/dom0"
+	"pedos.dev/updates/internal/frontend"
 )
 
 // The unpacker's -v lines only tell the service when to read a file: what
@@ -64,14 +65,14 @@ func TestUnpackerReportsAreHintsOnly(t *testing.T) {
 			if err := os.WriteFile(unpacker, []byte(script), 0o755); err != nil {
 				t.Fatal(err)
 			}
-			session, err := dom0.NewSession(c, dom0.Session{Action: "upgrade"})
+			session, err := frontend.NewSession(c, dom0.Session{Action: "upgrade"})
 			if err != nil {
 				t.Fatal(err)
 			}
 			var log strings.Builder
 			r := &dom0.Receiver{Config: c, Unpacker: unpacker, Log: &log, Now: time.Now}
 			serveErr := r.Serve(t.Context(), benchrun.UpdateVM, session.ID, strings.NewReader(""), &strings.Builder{})
-			res, err := dom0.ReadResult(c, session.ID)
+			res, err := frontend.ReadResult(c, session.ID)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -12,11 +12,14 @@ import (
 // dom0's log, not to them).
 type Progress struct {
 	Session string `json:"session"`
-	Done    int    `json:"done"`  // packages verified so far
-	Total   int    `json:"total"` // packages in the delivery
+	Done    int    `json:"done"` // packages verified so far
+	// Total is the number of packages received so far: the delivery's
+	// total once the stream has ended.
+	Total int `json:"total"`
 }
 
-const progressFile = "progress.json"
+// ProgressFile is in StateDir.
+const ProgressFile = "progress.json"
 
 // writeProgress records p, replacing the file by a rename so that a reader
 // never sees half of it; it is not synced: losing it costs a progress line.
@@ -25,19 +28,9 @@ func writeProgress(c Config, p Progress) {
 	if err != nil {
 		return
 	}
-	path := filepath.Join(c.Path(StateDir), progressFile)
+	path := filepath.Join(c.Path(StateDir), ProgressFile)
 	tmp := fmt.Sprintf("%s.%d.tmp", path, p.Done)
 	if os.WriteFile(tmp, b, 0o600) == nil && os.Rename(tmp, path) != nil {
 		os.Remove(tmp)
 	}
-}
-
-// ReadProgress returns the progress of the session, if any was written.
-func ReadProgress(c Config, session string) (Progress, bool) {
-	var p Progress
-	b, err := os.ReadFile(filepath.Join(c.Path(StateDir), progressFile))
-	if err != nil || json.Unmarshal(b, &p) != nil || p.Session != session {
-		return p, false
-	}
-	return p, true
 }

@@ -71,16 +71,6 @@ func (b RepoBuild) Publish(c Config) error {
 	return os.RemoveAll(b.Dir)
 }
 
-// CleanCachedRepo replaces the cached repository with an empty one
-// (--clean).
-func CleanCachedRepo(c Config) error {
-	b, err := NewRepoBuild(c)
-	if err != nil {
-		return err
-	}
-	return b.Publish(c)
-}
-
 func syncFS(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {

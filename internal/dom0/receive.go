@@ -132,7 +132,7 @@ func (r *Receiver) receive(ctx context.Context, s Session, stdin io.Reader, stdo
 	if err != nil {
 		return err
 	}
-	defer checks.close()
+	defer checks.wait()
 	if err := r.unpack(ctx, staging, s.Deadline.Sub(r.Now()), stdin, stdout, checks.hint); err != nil {
 		return err
 	}
@@ -144,14 +144,9 @@ func (r *Receiver) receive(ctx context.Context, s Session, stdin io.Reader, stdo
 	if err != nil {
 		return err
 	}
-	verdict, err := r.checkFreshness(ctx, tools, s, state, metadata, received)
+	verdict, err := r.checkFreshness(ctx, tools, s, state, staging, metadata, received)
 	report(res, verdict)
 	if err != nil {
-		return err
-	}
-	// Everything needed from the staging directory has been read: removed
-	// before the build's syncfs, nothing of it is written to the disk.
-	if err := os.RemoveAll(staging); err != nil {
 		return err
 	}
 	if err := tools.CreateRepo(ctx, build.Dir); err != nil {
@@ -176,20 +171,14 @@ func (r *Receiver) makeStaging(session string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	// Only the holder of the claimed session gets here, so whatever is in
+	// the parent was left by a receive that was killed (F1).
 	parent := r.Config.Path(StagingDir)
+	if err := os.RemoveAll(parent); err != nil {
+		return "", err
+	}
 	if err := os.MkdirAll(parent, 0o711); err != nil {
 		return "", err
-	}
-	// Only the holder of the claimed session gets here, so whatever else is
-	// in the parent was left by a receive that was killed (F1).
-	entries, err := os.ReadDir(parent)
-	if err != nil {
-		return "", err
-	}
-	for _, e := range entries {
-		if err := os.RemoveAll(filepath.Join(parent, e.Name())); err != nil {
-			return "", err
-		}
 	}
 	dir := filepath.Join(parent, session)
 	if err := os.Mkdir(dir, 0o700); err != nil {
@@ -253,33 +242,23 @@ func (r *Receiver) unpack(ctx context.Context, staging string, timeout time.Dura
 		"UPDATES_MAX_BYTES=" + strconv.FormatInt(maxBytes, 10),
 		"UPDATES_MAX_FILES=" + strconv.FormatInt(c.MaxFiles, 10),
 	}
-	stderr, stderrW, err := os.Pipe()
-	if err != nil {
-		return err
-	}
-	defer stderr.Close()
+	stderr, stderrW := io.Pipe()
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderrW
+	// The unpacker cannot start processes (and as root its pid namespace
+	// ends with it), so nothing holds its stderr once it exited; WaitDelay
+	// only bounds the wait should that ever be wrong.
+	cmd.WaitDelay = time.Second
 	if os.Geteuid() == 0 {
 		// The unpacker is pid 1 of a namespace of its own: when it exits,
 		// the kernel kills anything a compromised unpacker forked, which
 		// could otherwise go on changing the staging directory.
 		cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID}
 	}
-	err = cmd.Start()
+	var reader sync.WaitGroup
+	reader.Go(func() { r.readHints(stderr, hint) })
+	err := cmd.Run()
 	stderrW.Close()
-	if err == nil {
-		read := make(chan struct{})
-		go func() {
-			defer close(read)
-			r.readHints(stderr, hint)
-		}()
-		err = cmd.Wait()
-		// The unpacker cannot start processes (and as root its pid
-		// namespace ends with it), so its stderr is at EOF; the deadline
-		// only bounds the wait should that ever be wrong.
-		_ = stderr.SetReadDeadline(time.Now().Add(time.Second))
-		<-read
-	}
+	reader.Wait()
 	var exit *exec.ExitError
 	switch {
 	case ctx.Err() != nil:
@@ -299,20 +278,18 @@ func (r *Receiver) unpack(ctx context.Context, staging string, timeout time.Dura
 }
 
 // readHints passes on the name of each file the unpacker reports complete
-// and copies its other lines to the log.
+// and copies its other lines to the log, until stderr is closed.
 func (r *Receiver) readHints(stderr io.Reader, hint func(untrustedName string)) {
-	lines := bufio.NewReaderSize(stderr, 4096)
-	for {
-		line, err := lines.ReadSlice('\n')
-		if untrustedName, ok := receivedName(line); ok && err == nil {
+	lines := bufio.NewScanner(stderr)
+	for lines.Scan() {
+		if untrustedName, ok := receivedName(lines.Bytes()); ok {
 			hint(untrustedName)
 		} else {
-			r.Log.Write(line)
-		}
-		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
-			return
+			fmt.Fprintf(r.Log, "%s\n", lines.Bytes())
 		}
 	}
+	// After a line too long to scan, the rest goes to the log as it is.
+	_, _ = io.Copy(r.Log, stderr)
 }
 
 // receivedName is NAME in the line the unpacker's -v writes for each file
@@ -384,12 +361,10 @@ func openStaged(staging, name string, mode int) (*os.File, error) {
 // finish accepts the batch only if the staging directory, listed after
 // the unpacker reported success, holds exactly the packages verified.
 type packageChecks struct {
-	r        *Receiver
-	verifier *rpm.Verifier
-	rpmkeys  *pkgtool.RPMKeys
-	staging  string
-	build    RepoBuild
-	queue    chan string
+	r       *Receiver
+	rpmkeys *pkgtool.RPMKeys // its key database is in ScratchDir
+	build   RepoBuild
+	queue   chan string
 	// hinted is used by hint alone until the unpacker is done, then by finish.
 	hinted   map[string]bool
 	total    atomic.Int64 // for the progress: packages known so far
@@ -400,13 +375,12 @@ type packageChecks struct {
 }
 
 type packageResult struct {
-	check PackageCheck
+	check PackageCheck // OK, or Rejected with the reason
 	pkg   repometa.ReceivedPackage
-	err   error
 }
 
 // startChecks loads dom0's keyring for both verifiers and starts one
-// worker per CPU (verification is hashing). close must be called.
+// worker per CPU (verification is hashing). wait must be called.
 func (r *Receiver) startChecks(ctx context.Context, staging string, build RepoBuild, floor time.Time) (*packageChecks, error) {
 	keyring, warnings, err := rpm.LoadKeyring(r.Config.Path(r.Config.KeyringDir), floor)
 	if err != nil {
@@ -419,16 +393,18 @@ func (r *Receiver) startChecks(ctx context.Context, staging string, build RepoBu
 	for _, w := range append(warnings, rpmWarnings...) {
 		fmt.Fprintf(r.Log, "warning: %v\n", w)
 	}
-	p := &packageChecks{r: r, verifier: &rpm.Verifier{Keyring: keyring, Now: floor}, rpmkeys: rpmkeys,
-		staging: staging, build: build, queue: make(chan string, 1024),
+	verifier := &rpm.Verifier{Keyring: keyring, Now: floor}
+	p := &packageChecks{r: r, rpmkeys: rpmkeys, build: build, queue: make(chan string, 1024),
 		hinted: map[string]bool{}, results: map[string]packageResult{}}
 	for range runtime.NumCPU() {
 		p.workers.Go(func() {
 			for name := range p.queue {
-				var out packageResult
-				out.check, out.pkg, out.err = r.verifyOne(p.verifier, staging, name, filepath.Join(build.PackagesDir(), name))
+				check, pkg, err := r.verifyOne(verifier, staging, name, filepath.Join(build.PackagesDir(), name))
+				if err != nil {
+					check.Rejected = err.Error()
+				}
 				p.mu.Lock()
-				p.results[name] = out
+				p.results[name] = packageResult{check, pkg}
 				done := len(p.results)
 				p.mu.Unlock()
 				writeProgress(r.Config, Progress{Session: filepath.Base(staging), Done: done, Total: max(done, int(p.total.Load()))})
@@ -462,12 +438,6 @@ func (p *packageChecks) wait() {
 	})
 }
 
-// close waits for the workers and removes rpmkeys' key database.
-func (p *packageChecks) close() {
-	p.wait()
-	p.rpmkeys.Close()
-}
-
 // finish verifies the staged packages (names, sorted) that no hint named,
 // requires that every package verified is among them, then has rpmkeys
 // check every canonical file (verify.md §1). One failure fails the batch.
@@ -491,19 +461,15 @@ func (p *packageChecks) finish(ctx context.Context, names []string, res *Result)
 		out := p.results[name]
 		canonical[i] = filepath.Join(p.build.PackagesDir(), name)
 		res.Bytes += out.check.Size
-		if out.err != nil {
-			out.check.Rejected = out.err.Error()
-			rejected++
-		} else {
-			received = append(received, out.pkg)
-		}
 		res.Packages = append(res.Packages, out.check)
+		if !out.check.OK {
+			rejected++
+			continue
+		}
+		received = append(received, out.pkg)
 	}
 	if rejected > 0 {
 		return nil, packagesRejected(rejected, len(names))
-	}
-	if len(names) == 0 {
-		return nil, nil
 	}
 	verdicts := p.rpmkeys.CheckBatch(ctx, canonical)
 	for i := range names {
@@ -539,12 +505,12 @@ func (r *Receiver) verifyOne(v *rpm.Verifier, staging, name, canonicalPath strin
 	}
 	defer out.Close()
 	// The primary metadata lists the publisher's file, so membership is
-	// judged on the bytes as received, hashed and counted as they stream
-	// past once (the unpacker may still be running: no stat of the file).
+	// judged on the bytes as received, hashed as they stream past once, and
+	// counted by the offset they were read to (the unpacker may still be
+	// running: a stat of the file could disagree).
 	digest := sha256.New()
-	var size byteCounter
-	vp, err := v.Verify(io.TeeReader(in, io.MultiWriter(digest, &size)), out)
-	check.Size = int64(size)
+	vp, err := v.Verify(io.TeeReader(in, digest), out)
+	check.Size, _ = in.Seek(0, io.SeekCurrent)
 	discardStaged(in)
 	if err != nil {
 		return check, pkg, err
@@ -583,14 +549,6 @@ func discardStaged(f *os.File) {
 	}
 }
 
-// byteCounter counts the bytes written to it.
-type byteCounter int64
-
-func (c *byteCounter) Write(b []byte) (int, error) {
-	*c += byteCounter(len(b))
-	return len(b), nil
-}
-
 func epochString(vp *rpm.VerifiedPackage) string {
 	if !vp.HasEpoch {
 		return ""
@@ -600,14 +558,12 @@ func epochString(vp *rpm.VerifiedPackage) string {
 
 // checkFreshness judges the batch against the newest signed state of every
 // enabled repository (verify.md §2).
-func (r *Receiver) checkFreshness(ctx context.Context, tools *pkgtool.Tools, s Session, state *repometa.FreshnessState, metadata map[string]map[repometa.FileKind]string, received []repometa.ReceivedPackage) (*repometa.Verdict, error) {
+func (r *Receiver) checkFreshness(ctx context.Context, tools *pkgtool.Tools, s Session, state *repometa.FreshnessState, staging string, metadata map[string]map[repometa.FileKind]string, received []repometa.ReceivedPackage) (*repometa.Verdict, error) {
 	c := r.Config
-	staging := filepath.Join(c.Path(StagingDir), s.ID)
 	repos, err := ReadNetworkRepos(c, s.EnableRepos, s.DisableRepos)
 	if err != nil {
 		return nil, err
 	}
-	enabled := repos.Enabled
 	batch := repometa.Batch{
 		Received: received,
 		Request: repometa.Request{Action: s.Action, Packages: s.Packages, Exclude: append(s.Excludes, repos.Excludes...),
@@ -615,7 +571,7 @@ func (r *Receiver) checkFreshness(ctx context.Context, tools *pkgtool.Tools, s S
 		Policy: repometa.Policy{MaxMetadataAge: c.MaxMetadataAge, RequireFresh: c.RequireFresh},
 	}
 	for repo := range metadata {
-		if !slices.Contains(enabled, repo) {
+		if !slices.Contains(repos.Enabled, repo) {
 			return nil, fmt.Errorf("the delivery holds metadata for repository %s, which is not enabled", repo)
 		}
 	}
@@ -623,7 +579,7 @@ func (r *Receiver) checkFreshness(ctx context.Context, tools *pkgtool.Tools, s S
 	if err != nil {
 		return nil, err
 	}
-	for _, id := range enabled {
+	for _, id := range repos.Enabled {
 		files, closeFiles, err := r.repoFiles(staging, id, metadata[id], keys[id])
 		if err != nil {
 			return nil, err

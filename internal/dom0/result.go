@@ -2,11 +2,10 @@ package dom0
 
 import (
 	"encoding/json"
-	"errors"
-	"fmt"
-	"os"
 	"path/filepath"
 	"time"
+
+	"pedos.dev/updates/internal/atomicfile"
 )
 
 // Result is the explicit answer of one delivery, written by the receive
@@ -61,30 +60,12 @@ type Finding struct {
 	Message string `json:"message"`
 }
 
-// WriteResult publishes r for the front end.
+// WriteResult publishes r for the front end, so that it reads the old
+// result or the new one, complete, whatever happens (F1, F4).
 func WriteResult(c Config, r Result) error {
-	return writeJSONAtomic(filepath.Join(c.Path(StateDir), resultFile), r)
-}
-
-// ErrNoResult means no delivery finished for the session: the UpdateVM
-// never called, or the service died before it could answer.
-var ErrNoResult = errors.New("no delivery arrived for this update session")
-
-// ReadResult returns the result of the given session.
-func ReadResult(c Config, session string) (Result, error) {
-	var r Result
-	b, err := os.ReadFile(filepath.Join(c.Path(StateDir), resultFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return r, ErrNoResult
-	}
+	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
-		return r, err
+		return err
 	}
-	if err := json.Unmarshal(b, &r); err != nil {
-		return r, fmt.Errorf("reading the receive result: %w", err)
-	}
-	if r.Session != session {
-		return r, ErrNoResult
-	}
-	return r, nil
+	return atomicfile.WriteFile(filepath.Join(c.Path(StateDir), ResultFile), append(b, '\n'), 0o600)
 }

@@ -1,17 +1,13 @@
 package dom0
 
 import (
-	"crypto/rand"
 	"crypto/subtle"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"time"
-
-	"pedos.dev/updates/internal/atomicfile"
 )
 
 // Session binds a delivery to an update that dom0 started (C2): the front
@@ -30,36 +26,16 @@ type Session struct {
 	AllowDowngrade bool     `json:"allow_downgrade,omitempty"`
 }
 
-// State directory files, below the root.
+// State directory files, below the root. The front end writes the live
+// session (internal/frontend); the receive service claims it and writes the
+// result and the progress.
 const (
 	StateDir        = "/var/lib/PedOS/state"
-	sessionFile     = "session.json"
-	claimedFile     = "session.claimed.json"
-	resultFile      = "result.json"
-	sessionIDLength = 32 // hex digits: 128 bits
+	SessionFile     = "session.json"
+	ClaimedFile     = "session.claimed.json"
+	ResultFile      = "result.json"
+	SessionIDLength = 32 // hex digits: 128 bits
 )
-
-// NewSession creates a fresh session id and makes it the live one, replacing
-// any earlier session that was never delivered.
-func NewSession(c Config, s Session) (Session, error) {
-	var b [sessionIDLength / 2]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return s, err
-	}
-	s.ID = hex.EncodeToString(b[:])
-	s.Created = time.Now().UTC()
-	if s.Deadline.IsZero() {
-		s.Deadline = s.Created.Add(c.ReceiveTimeout)
-	}
-	dir := c.Path(StateDir)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return s, err
-	}
-	os.Remove(filepath.Join(dir, claimedFile))
-	os.Remove(filepath.Join(dir, resultFile))
-	os.Remove(filepath.Join(dir, progressFile))
-	return s, writeJSONAtomic(filepath.Join(dir, sessionFile), s)
-}
 
 // ErrNoSession means a delivery arrived that no update of dom0's asked for.
 var ErrNoSession = errors.New("no update session is waiting for a delivery")
@@ -69,7 +45,7 @@ var ErrNoSession = errors.New("no update session is waiting for a delivery")
 // it. It reads nothing from the caller but the id.
 func ClaimSession(c Config, untrustedID string, now time.Time) (Session, error) {
 	dir := c.Path(StateDir)
-	live := filepath.Join(dir, sessionFile)
+	live := filepath.Join(dir, SessionFile)
 	s, err := readSession(live)
 	if errors.Is(err, os.ErrNotExist) {
 		return s, ErrNoSession
@@ -77,7 +53,7 @@ func ClaimSession(c Config, untrustedID string, now time.Time) (Session, error) 
 	if err != nil {
 		return s, fmt.Errorf("reading %s: %w", live, err)
 	}
-	if len(untrustedID) != sessionIDLength ||
+	if len(untrustedID) != SessionIDLength ||
 		subtle.ConstantTimeCompare([]byte(untrustedID), []byte(s.ID)) != 1 {
 		return s, errors.New("the session id does not match the live session")
 	}
@@ -85,7 +61,7 @@ func ClaimSession(c Config, untrustedID string, now time.Time) (Session, error) 
 		return s, fmt.Errorf("the session expired at %s", s.Deadline.Format(time.RFC3339))
 	}
 	// rename is atomic: of two concurrent deliveries only one can claim.
-	claimed := filepath.Join(dir, claimedFile)
+	claimed := filepath.Join(dir, ClaimedFile)
 	if err := os.Rename(live, claimed); err != nil {
 		return s, ErrNoSession
 	}
@@ -103,19 +79,4 @@ func readSession(path string) (Session, error) {
 		return s, err
 	}
 	return s, json.Unmarshal(b, &s)
-}
-
-// writeJSONAtomic writes v to path so that a reader sees the old file or the
-// new one, complete, whatever happens (F1, F4).
-func writeJSONAtomic(path string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	return atomicfile.WriteFile(path, append(b, '\n'), 0o600)
-}
-
-// CancelSession withdraws the live session (the front end gave up waiting).
-func CancelSession(c Config) {
-	os.Remove(filepath.Join(c.Path(StateDir), sessionFile))
 }

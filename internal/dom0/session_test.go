@@ -1,20 +1,23 @@
-package dom0
+package dom0_test
 
 import (
 	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	"pedos.dev/updates/internal/dom0"
+	"pedos.dev/updates/internal/frontend"
 )
 
 // C2: a delivery is accepted only for the live session, once, in time.
 func TestClaimSession(t *testing.T) {
-	c := DefaultConfig(t.TempDir())
+	c := dom0.DefaultConfig(t.TempDir())
 	now := time.Now()
-	if _, err := ClaimSession(c, strings.Repeat("0", 32), now); !errors.Is(err, ErrNoSession) {
-		t.Fatalf("claim without a session: %v, want ErrNoSession", err)
+	if _, err := dom0.ClaimSession(c, strings.Repeat("0", 32), now); !errors.Is(err, dom0.ErrNoSession) {
+		t.Fatalf("claim without a session: %v, want dom0.ErrNoSession", err)
 	}
-	s, err := NewSession(c, Session{Action: "upgrade"})
+	s, err := frontend.NewSession(c, dom0.Session{Action: "upgrade"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,41 +25,41 @@ func TestClaimSession(t *testing.T) {
 		t.Fatalf("session id %q is not 128 bits of hex", s.ID)
 	}
 	for _, bad := range []string{"", s.ID[:31], s.ID + "0", strings.ToUpper(s.ID), strings.Repeat("a", 32)} {
-		if _, err := ClaimSession(c, bad, now); err == nil {
+		if _, err := dom0.ClaimSession(c, bad, now); err == nil {
 			t.Errorf("claim with id %q succeeded", bad)
 		}
 	}
-	if _, err := ClaimSession(c, s.ID, s.Deadline.Add(time.Second)); err == nil || !strings.Contains(err.Error(), "expired") {
+	if _, err := dom0.ClaimSession(c, s.ID, s.Deadline.Add(time.Second)); err == nil || !strings.Contains(err.Error(), "expired") {
 		t.Errorf("claim after the deadline: %v", err)
 	}
-	got, err := ClaimSession(c, s.ID, now)
+	got, err := dom0.ClaimSession(c, s.ID, now)
 	if err != nil || got.ID != s.ID || got.Action != "upgrade" {
 		t.Fatalf("claim = %+v, %v", got, err)
 	}
-	if _, err := ClaimSession(c, s.ID, now); !errors.Is(err, ErrNoSession) {
-		t.Errorf("second claim of the same session: %v, want ErrNoSession", err)
+	if _, err := dom0.ClaimSession(c, s.ID, now); !errors.Is(err, dom0.ErrNoSession) {
+		t.Errorf("second claim of the same session: %v, want dom0.ErrNoSession", err)
 	}
 }
 
 func TestResultIsBoundToSession(t *testing.T) {
-	c := DefaultConfig(t.TempDir())
-	s, err := NewSession(c, Session{})
+	c := dom0.DefaultConfig(t.TempDir())
+	s, err := frontend.NewSession(c, dom0.Session{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ReadResult(c, s.ID); !errors.Is(err, ErrNoResult) {
+	if _, err := frontend.ReadResult(c, s.ID); !errors.Is(err, frontend.ErrNoResult) {
 		t.Fatalf("result before delivery: %v", err)
 	}
-	if err := WriteResult(c, Result{Session: "other", Accepted: true}); err != nil {
+	if err := dom0.WriteResult(c, dom0.Result{Session: "other", Accepted: true}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ReadResult(c, s.ID); !errors.Is(err, ErrNoResult) {
+	if _, err := frontend.ReadResult(c, s.ID); !errors.Is(err, frontend.ErrNoResult) {
 		t.Errorf("a result of another session was taken: %v", err)
 	}
-	if err := WriteResult(c, Result{Session: s.ID, Accepted: true}); err != nil {
+	if err := dom0.WriteResult(c, dom0.Result{Session: s.ID, Accepted: true}); err != nil {
 		t.Fatal(err)
 	}
-	if r, err := ReadResult(c, s.ID); err != nil || !r.Accepted {
+	if r, err := frontend.ReadResult(c, s.ID); err != nil || !r.Accepted {
 		t.Errorf("ReadResult = %+v, %v", r, err)
 	}
 }

@@ -1,9 +1,11 @@
 package frontend
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -26,7 +28,7 @@ func watchProgress(c dom0.Config, session string, w io.Writer, stop <-chan struc
 			return
 		case <-tick.C:
 		}
-		p, ok := dom0.ReadProgress(c, session)
+		p, ok := readProgress(c, session)
 		if !ok || p == last || p.Total == 0 {
 			continue
 		}
@@ -48,4 +50,14 @@ func isTerminal(w io.Writer) bool {
 	}
 	info, err := f.Stat()
 	return err == nil && info.Mode()&os.ModeCharDevice != 0
+}
+
+// readProgress returns the progress of the session, if any was written.
+func readProgress(c dom0.Config, session string) (dom0.Progress, bool) {
+	var p dom0.Progress
+	b, err := os.ReadFile(filepath.Join(c.Path(dom0.StateDir), dom0.ProgressFile))
+	if err != nil || json.Unmarshal(b, &p) != nil || p.Session != session {
+		return p, false
+	}
+	return p, true
 }

@@ -95,7 +95,7 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	}
 	if r.o.Clean {
 		r.say("Emptying the cached repository %s", c.Path(dom0.CachedRepoDir))
-		if err := dom0.CleanCachedRepo(c); err != nil {
+		if err := cleanCachedRepo(c); err != nil {
 			return ExitFailure, err
 		}
 	}
@@ -109,7 +109,7 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	case r.o.IsQuery():
 		return r.callVM(ctx, r.vmArgs(""), r.env.Stdout)
 	}
-	s, err := dom0.NewSession(c, dom0.Session{Action: r.o.Action, Packages: r.o.Packages,
+	s, err := NewSession(c, dom0.Session{Action: r.o.Action, Packages: r.o.Packages,
 		Excludes: r.o.Excludes, EnableRepos: r.o.EnableRepos, DisableRepos: r.o.DisableRepos,
 		AllowDowngrade: r.o.AllowDowngrade})
 	if err != nil {
@@ -123,9 +123,9 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	vmCode, vmErr := r.callVM(ctx, r.vmArgs(s.ID), r.env.Stderr)
 	close(stop)
 	<-watched
-	res, err := dom0.ReadResult(c, s.ID)
-	if errors.Is(err, dom0.ErrNoResult) {
-		dom0.CancelSession(c)
+	res, err := ReadResult(c, s.ID)
+	if errors.Is(err, ErrNoResult) {
+		CancelSession(c)
 		if vmErr != nil {
 			return vmCode, vmErr
 		}

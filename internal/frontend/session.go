@@ -1,0 +1,60 @@
+package frontend
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"time"
+
+	"pedos.dev/updates/internal/atomicfile"
+	"pedos.dev/updates/internal/dom0"
+)
+
+// The front end's half of the files it shares with the receive service in
+// dom0's state directory (overview.md steps 4–6): it starts a session here,
+// then reads the progress (progress.go) and the result (result.go). They
+// live here, not in internal/dom0, so that the service, dom0's trusted
+// code, does not carry them.
+
+// NewSession creates a fresh session id and makes it the live one, replacing
+// any earlier session that was never delivered.
+func NewSession(c dom0.Config, s dom0.Session) (dom0.Session, error) {
+	var b [dom0.SessionIDLength / 2]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return s, err
+	}
+	s.ID = hex.EncodeToString(b[:])
+	s.Created = time.Now().UTC()
+	if s.Deadline.IsZero() {
+		s.Deadline = s.Created.Add(c.ReceiveTimeout)
+	}
+	dir := c.Path(dom0.StateDir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return s, err
+	}
+	for _, old := range []string{dom0.ClaimedFile, dom0.ResultFile, dom0.ProgressFile} {
+		os.Remove(filepath.Join(dir, old))
+	}
+	data, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return s, err
+	}
+	return s, atomicfile.WriteFile(filepath.Join(dir, dom0.SessionFile), append(data, '\n'), 0o600)
+}
+
+// CancelSession withdraws the live session (the front end gave up waiting).
+func CancelSession(c dom0.Config) {
+	os.Remove(filepath.Join(c.Path(dom0.StateDir), dom0.SessionFile))
+}
+
+// cleanCachedRepo replaces the cached repository with an empty one
+// (--clean).
+func cleanCachedRepo(c dom0.Config) error {
+	b, err := dom0.NewRepoBuild(c)
+	if err != nil {
+		return err
+	}
+	return b.Publish(c)
+}
