@@ -129,8 +129,9 @@ func (p *splicePipe) read(b []byte) (int, error) {
 }
 
 // unload reads the first n bytes the pipe holds through buf and writes them
-// to w, for a destination that failed a splice: w's Write then fails the
-// way a plain write does (for our stdout, by SIGPIPE).
+// to w: a destination that cannot be spliced into, or that failed a splice,
+// whose Write then fails the way a plain write does (for our stdout, by
+// SIGPIPE).
 func (p *splicePipe) unload(w io.Writer, buf []byte, n int) {
 	for n > 0 {
 		got, err := p.read(buf[:min(n, len(buf))])
