@@ -171,14 +171,21 @@ func (r *Receiver) makeStaging(session string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	// Only the holder of the claimed session gets here, so whatever is in
-	// the parent was left by a receive that was killed (F1).
 	parent := r.Config.Path(StagingDir)
-	if err := os.RemoveAll(parent); err != nil {
-		return "", err
-	}
 	if err := os.MkdirAll(parent, 0o711); err != nil {
 		return "", err
+	}
+	// Only the holder of the claimed session gets here, so whatever is in
+	// the parent was left by a receive that was killed (F1). The parent
+	// itself stays: it may be a file system of its own (S13).
+	entries, err := os.ReadDir(parent)
+	if err != nil {
+		return "", err
+	}
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(parent, e.Name())); err != nil {
+			return "", err
+		}
 	}
 	dir := filepath.Join(parent, session)
 	if err := os.Mkdir(dir, 0o700); err != nil {
