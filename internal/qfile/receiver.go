@@ -131,7 +131,7 @@ func (u *unpacker) end(h Header) error {
 	if u.NoSync {
 		return nil
 	}
-	if err := unix.Syncfs(u.dirFD); err != nil {
+	if err := unix.Syncfs(u.rootFD); err != nil {
 		return fmt.Errorf("syncing the file system of %s: %w", u.Root.Name(), err)
 	}
 	return nil
@@ -238,6 +238,7 @@ func (u *unpacker) enter(dirName string) error {
 	return nil
 }
 
+// isSymlink says whether name in dirFD is a symlink; it only picks the error to report.
 func isSymlink(dirFD int, name string) bool {
 	var st unix.Stat_t
 	return unix.Fstatat(dirFD, name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK
