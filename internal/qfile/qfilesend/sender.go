@@ -52,6 +52,7 @@ type Sender struct {
 func New(out io.Writer, status StatusConn) *Sender {
 	s := &Sender{out: out, outPipe: -1, status: status, buf: make([]byte, 0, bufSize)}
 	if f, ok := out.(*os.File); ok {
+		// Fd also puts the descriptor in blocking mode (os.Pipe's are not), as splice needs.
 		var st unix.Stat_t
 		if unix.Fstat(int(f.Fd()), &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFIFO {
 			s.outPipe = int(f.Fd())
@@ -183,13 +184,11 @@ func (s *Sender) splicePayload(fd int, path string, size int64) error {
 		s.crc = crc32.Update(s.crc, crc32.IEEETable, crcBuf[:n])
 		for end := off + int64(n); off < end; {
 			spliced, err := unix.Splice(fd, &off, s.outPipe, nil, int(end-off), unix.SPLICE_F_MORE)
-			if errors.Is(err, unix.EINTR) {
-				continue
-			}
-			if err != nil {
+			switch {
+			case errors.Is(err, unix.EINTR):
+			case err != nil:
 				return s.sendFailed(err)
-			}
-			if spliced == 0 {
+			case spliced == 0:
 				return fmt.Errorf("%s: shrank while being sent", path)
 			}
 		}

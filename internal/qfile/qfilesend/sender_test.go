@@ -81,3 +81,67 @@ func TestSendRefusesNamelessPaths(t *testing.T) {
 		}
 	}
 }
+
+// TestSpliceIntoPipe sends a payload larger than the buffer, so spliced, into a pipe from
+// os.Pipe (non-blocking until New takes its descriptor), read slower than it is written by the
+// real receiver: the bytes and the CRC must arrive whole.
+func TestSpliceIntoPipe(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "big.rpm")
+	payload := make([]byte, 3<<20+17)
+	for i := range payload {
+		payload[i] = byte(i * 7)
+	}
+	if err := os.WriteFile(src, payload, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dst := t.TempDir()
+	root, err := os.OpenRoot(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	streamR, streamW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	statusR, statusW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer statusR.Close()
+	received := make(chan error, 1)
+	go func() {
+		defer streamR.Close()
+		defer statusW.Close()
+		rc := &qfile.Receiver{Root: root, Limits: qfile.Limits{MaxBytes: 1 << 30, MaxFiles: 10}, NoSync: true}
+		st, err := rc.Receive(slowReader{streamR})
+		if _, werr := statusW.Write(st.Append(nil)); err == nil {
+			err = werr
+		}
+		received <- err
+	}()
+	s := New(streamW, statusR)
+	if s.outPipe < 0 {
+		t.Fatal("the stream pipe was not recognised as a pipe: the splice path is not tested")
+	}
+	if err := s.Send(src); err != nil {
+		t.Fatal(err)
+	}
+	err = s.Finish()
+	streamW.Close()
+	if rerr := <-received; rerr != nil {
+		t.Fatalf("receiver: %v", rerr)
+	}
+	if err != nil {
+		t.Fatalf("Finish: %v", err)
+	}
+	got, err := os.ReadFile(filepath.Join(dst, "big.rpm"))
+	if err != nil || string(got) != string(payload) {
+		t.Fatalf("received %d bytes (%v), want the %d sent", len(got), err, len(payload))
+	}
+}
+
+// slowReader reads at most 4 KiB at a time, so that the sender finds the pipe full.
+type slowReader struct{ f *os.File }
+
+func (r slowReader) Read(p []byte) (int, error) { return r.f.Read(p[:min(len(p), 4096)]) }
