@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -42,23 +43,36 @@ func TestUnpackerReportsAreHintsOnly(t *testing.T) {
 	if err := os.WriteFile(dom0File, []byte("dom0's own\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	second := "hint9999-1.0-1.noarch.rpm"
 	for _, tc := range []struct {
 		name, script string
 		wantError    string // "": accepted
+		// Limits for dom0 only: the stand-in unpacker ignores them (S8).
+		maxFiles, maxBytes int64
 	}{
-		{"reports every file", reportAll.String(), ""},
-		{"reports nothing", "", ""},
-		{"reports every file twice, and others' lines", reportAll.String() + reportAll.String() + "echo 'a log line' >&2\n", ""},
-		{"reports a package, then removes it", reportAll.String() + "rm \"$2\"/" + first + "\n", notLeft},
-		{"reports a package it never wrote", report("hint9999-1.0-1.noarch.rpm"), notLeft},
+		{"reports every file", reportAll.String(), "", 0, 0},
+		{"reports nothing", "", "", 0, 0},
+		{"reports every file twice, and others' lines", reportAll.String() + reportAll.String() + "echo 'a log line' >&2\n", "", 0, 0},
+		{"reports a package, then removes it", reportAll.String() + "rm \"$2\"/" + first + "\n", notLeft, 0, 0},
+		{"reports a package it never wrote", report("hint9999-1.0-1.noarch.rpm"), notLeft, 0, 0},
 		{"links a file of dom0's and reports it", "ln " + dom0File + " \"$2\"/hint9999-1.0-1.noarch.rpm\n" + report("hint9999-1.0-1.noarch.rpm"),
-			"1 of 4 package(s) failed verification"},
+			"1 of 4 package(s) failed verification", 0, 0},
+		// One package under two names would be copied into the build twice.
+		{"links a package under a second name", "ln \"$2\"/" + first + " \"$2\"/" + second + "\n", "2 of 4 package(s) failed verification", 0, 0},
+		{"leaves more files than max_files", "", "more than max_files (2)", 2, 0},
+		{"leaves more bytes than max_bytes", "", "failed verification", 0, 100 << 10},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			root := t.TempDir()
 			c, err := benchrun.NewDom0Root(t.Context(), root, signer)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if tc.maxFiles > 0 {
+				c.MaxFiles = tc.maxFiles
+			}
+			if tc.maxBytes > 0 {
+				c.MaxBytes = tc.maxBytes
 			}
 			unpacker := filepath.Join(root, "fake-unpacker")
 			script := "#!/bin/sh\ncp " + strings.Join(batch.Files(), " ") + " \"$2\"/\n" + tc.script
@@ -82,6 +96,9 @@ func TestUnpackerReportsAreHintsOnly(t *testing.T) {
 			}
 			if !strings.Contains(res.Error, tc.wantError) {
 				t.Errorf("refused for another reason: %s, want %s", res.Error, tc.wantError)
+			}
+			if tc.maxBytes > 0 && !slices.ContainsFunc(res.Packages, func(p dom0.PackageCheck) bool { return strings.Contains(p.Rejected, "more than max_bytes") }) {
+				t.Errorf("no package was refused for max_bytes: %+v", res.Packages)
 			}
 			if b, err := os.ReadFile(dom0File); err != nil || string(b) != "dom0's own\n" {
 				t.Errorf("dom0's file linked into the staging directory now holds %q (%v)", b, err)

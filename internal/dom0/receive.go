@@ -136,7 +136,7 @@ func (r *Receiver) receive(ctx context.Context, s Session, stdin io.Reader, stdo
 	if err := r.unpack(ctx, staging, s.Deadline.Sub(r.Now()), stdin, stdout, checks.hint); err != nil {
 		return err
 	}
-	packages, metadata, err := classify(staging)
+	packages, metadata, err := classify(staging, c.MaxFiles)
 	if err != nil {
 		return err
 	}
@@ -316,10 +316,14 @@ func receivedName(line []byte) (untrustedName string, ok bool) {
 // classify sorts the staged files into packages and repository metadata.
 // A file that is neither refuses the batch; its untrusted name is not
 // repeated (verify.md §1).
-func classify(staging string) (packages []string, metadata map[string]map[repometa.FileKind]string, err error) {
+func classify(staging string, maxFiles int64) (packages []string, metadata map[string]map[repometa.FileKind]string, err error) {
 	entries, err := os.ReadDir(staging)
 	if err != nil {
 		return nil, nil, err
+	}
+	// The unpacker was given the limit; dom0 does not rely on it (S8).
+	if int64(len(entries)) > maxFiles {
+		return nil, nil, fmt.Errorf("the delivery holds %d files, more than max_files (%d), which the unpacker should have refused (S8)", len(entries), maxFiles)
 	}
 	metadata = map[string]map[repometa.FileKind]string{}
 	for _, e := range entries {
@@ -345,18 +349,25 @@ func classify(staging string) (packages []string, metadata map[string]map[repome
 
 // openStaged opens a staged file (mode O_RDONLY or O_RDWR) without
 // following a link (the unpacker is confined, but dom0 does not rely on it).
+// It must be a regular file whose only name is this one, looked up again
+// after the open: the unpacker never makes hard links, and a file of dom0's
+// linked in keeps its own name, so it can neither hide behind a staged name
+// (discardStaged empties the file) nor be copied into the build under
+// several names. (Checking the descriptor alone would not do: the link can
+// be removed between the open and the check, and made again after it.)
 func openStaged(staging, name string, mode int) (*os.File, error) {
-	fd, err := unix.Open(filepath.Join(staging, name), mode|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	path := filepath.Join(staging, name)
+	fd, err := unix.Open(path, mode|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	f := os.NewFile(uintptr(fd), name)
-	info, err := f.Stat()
-	if err != nil || !info.Mode().IsRegular() {
-		f.Close()
-		return nil, fmt.Errorf("%s: not a regular file", name)
+	var opened, named unix.Stat_t
+	if unix.Fstat(fd, &opened) != nil || unix.Lstat(path, &named) != nil || opened.Mode&unix.S_IFMT != unix.S_IFREG ||
+		named.Dev != opened.Dev || named.Ino != opened.Ino || named.Nlink != 1 {
+		unix.Close(fd)
+		return nil, fmt.Errorf("%s: not a regular file with a single name", name)
 	}
-	return f, nil
+	return os.NewFile(uintptr(fd), name), nil
 }
 
 // packageChecks verifies the staged packages on every CPU, each once,
@@ -373,8 +384,12 @@ type packageChecks struct {
 	build   RepoBuild
 	queue   chan string
 	// hinted is used by hint alone until the unpacker is done, then by finish.
-	hinted   map[string]bool
-	total    atomic.Int64 // for the progress: packages known so far
+	hinted map[string]bool
+	total  atomic.Int64 // for the progress: packages known so far
+	// unread is what is left of max_bytes for all the packages read: dom0
+	// does not rely on the unpacker to have kept the limit (S8), e.g. with
+	// sparse files that cost it no disk but would cost the build real bytes.
+	unread   atomic.Int64
 	workers  sync.WaitGroup
 	waitOnce sync.Once
 	mu       sync.Mutex
@@ -403,10 +418,11 @@ func (r *Receiver) startChecks(ctx context.Context, staging string, build RepoBu
 	verifier := &rpm.Verifier{Keyring: keyring, Now: floor}
 	p := &packageChecks{r: r, rpmkeys: rpmkeys, build: build, queue: make(chan string, 1024),
 		hinted: map[string]bool{}, results: map[string]packageResult{}}
+	p.unread.Store(r.Config.MaxBytes)
 	for range runtime.NumCPU() {
 		p.workers.Go(func() {
 			for name := range p.queue {
-				check, pkg, err := r.verifyOne(verifier, staging, name, filepath.Join(build.PackagesDir(), name))
+				check, pkg, err := r.verifyOne(verifier, staging, name, filepath.Join(build.PackagesDir(), name), &p.unread)
 				if err != nil {
 					check.Rejected = err.Error()
 				}
@@ -498,7 +514,7 @@ func packagesRejected(rejected, total int) error {
 }
 
 // verifyOne checks one staged package and writes its canonical form.
-func (r *Receiver) verifyOne(v *rpm.Verifier, staging, name, canonicalPath string) (PackageCheck, repometa.ReceivedPackage, error) {
+func (r *Receiver) verifyOne(v *rpm.Verifier, staging, name, canonicalPath string, unread *atomic.Int64) (PackageCheck, repometa.ReceivedPackage, error) {
 	check := PackageCheck{File: name}
 	var pkg repometa.ReceivedPackage
 	in, err := openStaged(staging, name, unix.O_RDWR)
@@ -516,7 +532,7 @@ func (r *Receiver) verifyOne(v *rpm.Verifier, staging, name, canonicalPath strin
 	// counted by the offset they were read to (the unpacker may still be
 	// running: a stat of the file could disagree).
 	digest := sha256.New()
-	vp, err := v.Verify(io.TeeReader(in, digest), out)
+	vp, err := v.Verify(io.TeeReader(budgetReader{in, unread}, digest), out)
 	check.Size, _ = in.Seek(0, io.SeekCurrent)
 	discardStaged(in)
 	if err != nil {
@@ -544,17 +560,26 @@ func (r *Receiver) verifyOne(v *rpm.Verifier, staging, name, canonicalPath strin
 	return check, pkg, nil
 }
 
+// budgetReader reads r while the shared budget lasts.
+type budgetReader struct {
+	r      io.Reader
+	unread *atomic.Int64
+}
+
+func (b budgetReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if b.unread.Add(-int64(n)) < 0 {
+		return 0, errors.New("the staged packages hold more than max_bytes, which the unpacker should have refused (S8)")
+	}
+	return n, err
+}
+
 // discardStaged empties a staged file that has been read: its bytes then
 // need never be written to the disk, and its name stays, so the staging
-// directory still lists what arrived. Only a file with no other name is
-// emptied: dom0 writes nothing outside the staging directory, even should
-// a compromised unpacker link a file of dom0's into it (threats.md).
-func discardStaged(f *os.File) {
-	var st unix.Stat_t
-	if unix.Fstat(int(f.Fd()), &st) == nil && st.Nlink == 1 {
-		_ = f.Truncate(0)
-	}
-}
+// directory still lists what arrived. f had a single name, in the staging
+// directory, when openStaged opened it, and the unpacker can give it none
+// outside: dom0 writes nothing outside the staging directory (threats.md).
+func discardStaged(f *os.File) { _ = f.Truncate(0) }
 
 func epochString(vp *rpm.VerifiedPackage) string {
 	if !vp.HasEpoch {
