@@ -59,6 +59,7 @@ func TestUnpackerReportsAreHintsOnly(t *testing.T) {
 			"1 of 4 package(s) failed verification", 0, 0},
 		// One package under two names would be copied into the build twice.
 		{"links a package under a second name", "ln \"$2\"/" + first + " \"$2\"/" + second + "\n", "2 of 4 package(s) failed verification", 0, 0},
+		{"writes a terminal escape and a fake log line", `printf 'x\033[2Jy\rok: accepted\n' >&2` + "\n", "", 0, 0},
 		{"leaves more files than max_files", "", "more than max_files (2)", 2, 0},
 		{"leaves more bytes than max_bytes", "", "failed verification", 0, 100 << 10},
 	} {
@@ -96,6 +97,9 @@ func TestUnpackerReportsAreHintsOnly(t *testing.T) {
 			}
 			if !strings.Contains(res.Error, tc.wantError) {
 				t.Errorf("refused for another reason: %s, want %s", res.Error, tc.wantError)
+			}
+			if strings.ContainsAny(log.String(), "\x1b\r") {
+				t.Errorf("the unpacker's control characters reached the log: %q", log.String())
 			}
 			if tc.maxBytes > 0 && !slices.ContainsFunc(res.Packages, func(p dom0.PackageCheck) bool { return strings.Contains(p.Rejected, "more than max_bytes") }) {
 				t.Errorf("no package was refused for max_bytes: %+v", res.Packages)

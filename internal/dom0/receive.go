@@ -20,6 +20,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 
@@ -292,11 +294,26 @@ func (r *Receiver) readHints(stderr io.Reader, hint func(untrustedName string)) 
 		if untrustedName, ok := receivedName(lines.Bytes()); ok {
 			hint(untrustedName)
 		} else {
-			fmt.Fprintf(r.Log, "%s\n", lines.Bytes())
+			fmt.Fprintf(r.Log, "%s\n", loggable(lines.Bytes()))
 		}
 	}
-	// After a line too long to scan, the rest goes to the log as it is.
-	_, _ = io.Copy(r.Log, stderr)
+	// The unpacker's own lines are short: after one too long to scan, the
+	// rest is drained, not logged (a compromised unpacker must not flood
+	// dom0's log).
+	if lines.Err() != nil {
+		fmt.Fprintln(r.Log, "qfile-dom0-unpacker: a line of its output was too long; the rest is not logged")
+	}
+	_, _ = io.Copy(io.Discard, stderr)
+}
+
+// loggable is line as it is if it is printable text, else quoted: a
+// compromised unpacker must not put terminal escapes or fake lines into
+// dom0's log.
+func loggable(line []byte) string {
+	if utf8.Valid(line) && !bytes.ContainsFunc(line, func(r rune) bool { return !unicode.IsPrint(r) }) {
+		return string(line)
+	}
+	return strconv.Quote(string(line))
 }
 
 // receivedName is NAME in the line the unpacker's -v writes for each file
