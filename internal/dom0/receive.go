@@ -396,10 +396,15 @@ func openStaged(staging, name string, mode int) (*os.File, error) {
 // finish accepts the batch only if the staging directory, listed after
 // the unpacker reported success, holds exactly the packages verified.
 type packageChecks struct {
-	r       *Receiver
-	rpmkeys *pkgtool.RPMKeys // its key database is in ScratchDir
-	build   RepoBuild
-	queue   chan string
+	r *Receiver
+	// rpmkeys (its key database is in ScratchDir) is made while the stream
+	// arrives; it, its warnings and its error are set when keysReady closes.
+	rpmkeys     *pkgtool.RPMKeys
+	keyWarnings []error
+	keysErr     error
+	keysReady   chan struct{}
+	build       RepoBuild
+	queue       chan string
 	// hinted is used by hint alone until the unpacker is done, then by finish.
 	hinted map[string]bool
 	total  atomic.Int64 // for the progress: packages known so far
@@ -425,16 +430,18 @@ func (r *Receiver) startChecks(ctx context.Context, staging string, build RepoBu
 	if err != nil {
 		return nil, err
 	}
-	rpmkeys, rpmWarnings, err := pkgtool.NewRPMKeys(ctx, r.Config.Path(ScratchDir), keyring.Files())
-	if err != nil {
-		return nil, err
-	}
-	for _, w := range append(warnings, rpmWarnings...) {
+	for _, w := range warnings {
 		fmt.Fprintf(r.Log, "warning: %v\n", w)
 	}
 	verifier := &rpm.Verifier{Keyring: keyring, Now: floor}
-	p := &packageChecks{r: r, rpmkeys: rpmkeys, build: build, queue: make(chan string, 1024),
+	p := &packageChecks{r: r, build: build, queue: make(chan string, 1024), keysReady: make(chan struct{}),
 		hinted: map[string]bool{}, results: map[string]packageResult{}}
+	// The key import (rpm and its database: tens of milliseconds) is only
+	// needed by finish; it runs while the stream arrives.
+	go func() {
+		defer close(p.keysReady)
+		p.rpmkeys, p.keyWarnings, p.keysErr = pkgtool.NewRPMKeys(ctx, r.Config.Path(ScratchDir), keyring.Files())
+	}()
 	p.unread.Store(r.Config.MaxBytes)
 	for range runtime.NumCPU() {
 		p.workers.Go(func() {
@@ -475,6 +482,7 @@ func (p *packageChecks) wait() {
 	p.waitOnce.Do(func() {
 		close(p.queue)
 		p.workers.Wait()
+		<-p.keysReady
 	})
 }
 
@@ -510,6 +518,12 @@ func (p *packageChecks) finish(ctx context.Context, names []string, res *Result)
 	}
 	if rejected > 0 {
 		return nil, packagesRejected(rejected, len(names))
+	}
+	if p.keysErr != nil {
+		return nil, p.keysErr
+	}
+	for _, w := range p.keyWarnings {
+		fmt.Fprintf(p.r.Log, "warning: %v\n", w)
 	}
 	verdicts := p.rpmkeys.CheckBatch(ctx, canonical)
 	for i := range names {
