@@ -22,7 +22,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := testbin.Main(m)
 	for group, e := range labs {
 		if err := e.Lab.Down(); err != nil {
 			fmt.Fprintf(os.Stderr, "lab of group %s: down: %v\n", group, err)

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"pedos.dev/updates/internal/testbin"
 )
 
 // builtPackages is what scripts/packages.sh made, once per test process.
@@ -31,7 +33,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := testbin.Main(m)
 	if outDir != "" {
 		os.RemoveAll(outDir)
 	}

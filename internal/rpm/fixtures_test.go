@@ -11,6 +11,7 @@ import (
 
 	"pedos.dev/updates/internal/pkgtool"
 	"pedos.dev/updates/internal/rpm"
+	"pedos.dev/updates/internal/testbin"
 	"pedos.dev/updates/internal/testrepo"
 )
 
@@ -31,7 +32,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := testbin.Main(m)
 	if shared != nil {
 		if shared.rpmkeys != nil {
 			shared.rpmkeys.Close()

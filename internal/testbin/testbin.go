@@ -1,7 +1,7 @@
 // Package testbin gives tests the project's real binaries: those built by
 // `make build` (PEDOS_BIN names their directory), or, when a test runs on
 // its own, a fresh build of the command into a directory shared by the test
-// process.
+// process, which Main removes when the package's tests are done.
 package testbin
 
 import (
@@ -49,6 +49,21 @@ func Path(t testing.TB, name string) string {
 	}
 	built[name] = p
 	return p
+}
+
+// Main runs a package's tests and then removes what Path built for them;
+// a package that uses Path calls it from its TestMain:
+//
+//	func TestMain(m *testing.M) { os.Exit(testbin.Main(m)) }
+func Main(m *testing.M) int {
+	code := m.Run()
+	mu.Lock()
+	defer mu.Unlock()
+	if dir != "" {
+		os.RemoveAll(dir)
+		dir, built = "", map[string]string{}
+	}
+	return code
 }
 
 // moduleRoot is the directory of go.mod, found from this source file.
