@@ -483,6 +483,11 @@ func (p *packageChecks) wait() {
 		close(p.queue)
 		p.workers.Wait()
 		<-p.keysReady
+		// Logged whatever becomes of the batch, as before the import ran
+		// in the background; the unpacker's stderr is done with the log.
+		for _, w := range p.keyWarnings {
+			fmt.Fprintf(p.r.Log, "warning: %v\n", w)
+		}
 	})
 }
 
@@ -521,9 +526,6 @@ func (p *packageChecks) finish(ctx context.Context, names []string, res *Result)
 	}
 	if p.keysErr != nil {
 		return nil, p.keysErr
-	}
-	for _, w := range p.keyWarnings {
-		fmt.Fprintf(p.r.Log, "warning: %v\n", w)
 	}
 	verdicts := p.rpmkeys.CheckBatch(ctx, canonical)
 	for i := range names {
