@@ -146,12 +146,27 @@ func (r *Receiver) receive(ctx context.Context, s Session, stdin io.Reader, stdo
 	if err != nil {
 		return err
 	}
-	verdict, err := r.checkFreshness(ctx, tools, s, state, staging, metadata, received)
-	report(res, verdict)
-	if err != nil {
-		return err
+	// createrepo_c reads the canonical files, all accepted by the native
+	// verifier, while rpmkeys reads them too and the freshness check judges
+	// the batch: none writes what another reads, and the build is published
+	// only if all three succeed. (createrepo_c parses no more than rpmkeys.)
+	createRepoCtx, stopCreateRepo := context.WithCancel(ctx)
+	defer stopCreateRepo()
+	repoWritten := make(chan error, 1)
+	go func() { repoWritten <- tools.CreateRepo(createRepoCtx, build.Dir) }()
+	err = checks.crossCheck(ctx, res)
+	var verdict *repometa.Verdict
+	if err == nil {
+		verdict, err = r.checkFreshness(ctx, tools, s, state, staging, metadata, received)
+		report(res, verdict)
 	}
-	if err := tools.CreateRepo(ctx, build.Dir); err != nil {
+	if err != nil {
+		stopCreateRepo()
+	}
+	if repoErr := <-repoWritten; err == nil {
+		err = repoErr
+	}
+	if err != nil {
 		return err
 	}
 	if r.Now().After(s.Deadline) {
@@ -404,6 +419,7 @@ type packageChecks struct {
 	keysErr     error
 	keysReady   chan struct{}
 	build       RepoBuild
+	canonical   []string // the canonical files, in the order of the result's packages, once finish accepts them
 	queue       chan string
 	// hinted is used by hint alone until the unpacker is done, then by finish.
 	hinted map[string]bool
@@ -491,9 +507,9 @@ func (p *packageChecks) wait() {
 	})
 }
 
-// finish verifies the staged packages (names, sorted) that no hint named,
-// requires that every package verified is among them, then has rpmkeys
-// check every canonical file (verify.md §1). One failure fails the batch.
+// finish verifies the staged packages (names, sorted) that no hint named
+// and requires that every package verified is among them. One failure
+// fails the batch.
 func (p *packageChecks) finish(ctx context.Context, names []string, res *Result) ([]repometa.ReceivedPackage, error) {
 	p.total.Store(int64(len(names)))
 	for _, name := range names {
@@ -524,20 +540,32 @@ func (p *packageChecks) finish(ctx context.Context, names []string, res *Result)
 	if rejected > 0 {
 		return nil, packagesRejected(rejected, len(names))
 	}
+	p.canonical = canonical
+	return received, nil
+}
+
+// crossCheck has rpmkeys check every canonical file finish accepted
+// (verify.md §1), one run per CPU. One refusal fails the batch.
+func (p *packageChecks) crossCheck(ctx context.Context, res *Result) error {
 	if p.keysErr != nil {
-		return nil, p.keysErr
+		return p.keysErr
 	}
-	verdicts := p.rpmkeys.CheckBatch(ctx, canonical)
-	for i := range names {
-		if err := pkgtool.Agree(nil, verdicts[canonical[i]]); err != nil {
+	verdicts := p.rpmkeys.CheckParallel(ctx, p.canonical, runtime.NumCPU())
+	rejected := 0
+	for i, file := range p.canonical {
+		verdict, ok := verdicts[file]
+		if !ok {
+			verdict = errors.New("rpmkeys gave no verdict")
+		}
+		if err := pkgtool.Agree(nil, verdict); err != nil {
 			res.Packages[i].OK, res.Packages[i].Rejected = false, err.Error()
 			rejected++
 		}
 	}
 	if rejected > 0 {
-		return nil, packagesRejected(rejected, len(names))
+		return packagesRejected(rejected, len(p.canonical))
 	}
-	return received, nil
+	return nil
 }
 
 // packagesRejected is the batch's error when packages failed; each

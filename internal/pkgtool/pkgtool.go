@@ -9,10 +9,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"pedos.dev/updates/internal/rpm"
 )
@@ -112,8 +114,32 @@ func (c *RPMKeys) Check(ctx context.Context, file string) error {
 	return c.CheckBatch(ctx, []string{file})[file]
 }
 
+// CheckParallel is CheckBatch with the files dealt out to runs rpmkeys
+// runs at once: rpmkeys hashes every payload on one core, and a delivery
+// can be gigabytes.
+func (c *RPMKeys) CheckParallel(ctx context.Context, files []string, runs int) map[string]error {
+	chunks := make([][]string, max(runs, 1))
+	for i, f := range files {
+		chunks[i%len(chunks)] = append(chunks[i%len(chunks)], f)
+	}
+	verdicts := make(map[string]error, len(files))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, chunk := range chunks {
+		wg.Go(func() {
+			v := c.CheckBatch(ctx, chunk)
+			mu.Lock()
+			defer mu.Unlock()
+			maps.Copy(verdicts, v)
+		})
+	}
+	wg.Wait()
+	return verdicts
+}
+
 // CheckBatch checks many packages in one rpmkeys run and returns each
-// file's verdict (nil: accepted). A file is accepted only if its line is
+// file's verdict (nil: accepted). Every file gets an entry, so a caller
+// can treat a missing one as a refusal. A file is accepted only if its line is
 // exactly "FILE: digests signatures OK" and the exit code counts exactly
 // the other files as failures (rpmkeys exits with the number of failures).
 func (c *RPMKeys) CheckBatch(ctx context.Context, files []string) map[string]error {
@@ -152,6 +178,8 @@ func (c *RPMKeys) CheckBatch(ctx context.Context, files []string) map[string]err
 		if line := lineFor(lines, args[len(args)-len(checked)+i]); line != "digests signatures OK" {
 			failures++
 			verdicts[f] = rejected(fmt.Sprintf("rpmkeys says %q %s", line, firstLine(stderr)))
+		} else {
+			verdicts[f] = nil
 		}
 	}
 	if failures != code {

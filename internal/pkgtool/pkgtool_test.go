@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -91,6 +92,39 @@ func TestCheckBatch(t *testing.T) {
 	}
 	if err := checker.Check(context.Background(), unsigned); err == nil {
 		t.Error("single check accepted an unsigned package")
+	}
+}
+
+// TestCheckParallel: files dealt out to several concurrent rpmkeys runs
+// on one key database get the verdicts one run gives them, and a bad
+// file fails in whichever run it lands.
+func TestCheckParallel(t *testing.T) {
+	signer, _, checker := setup(t)
+	dir := t.TempDir()
+	var files, bad []string
+	for _, name := range []string{"a", "b", "c", "d", "e"} {
+		f, err := testrepo.WriteFile(dir, testrepo.Package{Name: name, Version: "1", Release: "1"}, signer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, f)
+	}
+	unsigned, err := testrepo.WriteFile(dir, testrepo.Package{Name: "unsigned", Version: "1", Release: "1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad = append(bad, unsigned, filepath.Join(dir, "missing-1-1.noarch.rpm"))
+	files = append(files, bad...)
+	for _, runs := range []int{1, 2, 3, 10} {
+		verdicts := checker.CheckParallel(context.Background(), files, runs)
+		if len(verdicts) != len(files) {
+			t.Errorf("%d runs: %d verdicts for %d files", runs, len(verdicts), len(files))
+		}
+		for _, f := range files {
+			if wantBad := slices.Contains(bad, f); wantBad != errors.Is(verdicts[f], pkgtool.ErrRPMKeysRejected) {
+				t.Errorf("%d runs: %s: %v, want rejected=%v", runs, filepath.Base(f), verdicts[f], wantBad)
+			}
+		}
 	}
 }
 
