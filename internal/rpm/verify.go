@@ -3,6 +3,8 @@ package rpm
 import (
 	"bytes"
 	"crypto"
+	"crypto/md5"
+	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/binary"
@@ -59,8 +61,9 @@ func (p *VerifiedPackage) FileName() string {
 }
 
 // Signature-header tags that may appear, with their types. Only 267, 268
-// and 273 are used; the rest are ignored and never re-emitted. Anything
-// else is rejected (P5, CVE-2021-3421 shape).
+// and 273 are trusted and re-emitted; the legacy digests must match
+// (legacyDigests), 1002 and 1005 are refused, the rest are ignored and
+// never re-emitted. Anything else is rejected (P5, CVE-2021-3421 shape).
 var knownSignatureTags = map[uint32]uint32{
 	SigTagDSAHeader: typeBin, SigTagRSAHeader: typeBin, SigTagSHA1Header: typeString,
 	SigTagLongSize: typeInt64, SigTagLongArchiveSize: typeInt64, SigTagSHA256Header: typeString,
@@ -137,6 +140,10 @@ func (v *Verifier) Verify(r io.Reader, canonical io.Writer) (*VerifiedPackage, e
 	if err != nil {
 		return nil, err
 	}
+	legacy, err := readLegacyDigests(sigHeader, mainHeader)
+	if err != nil {
+		return nil, err
+	}
 	payloadHash, err := v.readMainHeader(mainHeader, pkg)
 	if err != nil {
 		return nil, err
@@ -148,7 +155,79 @@ func (v *Verifier) Verify(r io.Reader, canonical io.Writer) (*VerifiedPackage, e
 			return nil, &Error{Kind: KindIO, Reason: "writing canonical package", Err: err}
 		}
 	}
-	return pkg, v.streamPayload(r, canonical, payloadHash, pkg)
+	if err := v.streamPayload(r, canonical, payloadHash, legacy.md5, pkg); err != nil {
+		return nil, err
+	}
+	return pkg, legacy.check(pkg)
+}
+
+// legacyDigests are the signature header's digests that the signed SHA-256
+// digests make redundant: the header SHA-1 (269), and the MD5 (1004) and
+// size (1000, 270) of header and payload. The canonical package drops them,
+// but rpm checks them, and a package whose own digests are wrong is odd, so
+// it is refused (verify.md §1.1), as rpmkeys would refuse it as received.
+type legacyDigests struct {
+	md5     hash.Hash // over header and payload; nil if the package has no MD5
+	wantMD5 []byte
+	size    int64 // of header and payload; -1 if the package states none
+}
+
+// readLegacyDigests checks what the headers alone decide and starts the MD5.
+// Legacy header+payload signatures (1002, 1005) are refused: they would be
+// signatures dom0 never checks, and rpm ≥ 4.14 makes none.
+func readLegacyDigests(sigHeader, mainHeader *Header) (*legacyDigests, error) {
+	for _, tag := range []uint32{SigTagPGP, SigTagGPG} {
+		if _, ok := sigHeader.find(tag); ok {
+			return nil, reject(KindForbiddenTag, "legacy header+payload signature (tag %d): only header signatures are checked, so none other may be present", tag)
+		}
+	}
+	if e, ok := sigHeader.find(SigTagSHA1Header); ok {
+		sum := sha1.Sum(mainHeader.Raw)
+		if string(e.Data) != hex.EncodeToString(sum[:])+"\x00" {
+			return nil, reject(KindDigestMismatch, "header SHA-1 digest (tag 269) does not match")
+		}
+	}
+	l := &legacyDigests{size: -1}
+	if e, ok := sigHeader.find(SigTagMD5); ok {
+		if len(e.Data) != md5.Size {
+			return nil, malformed("MD5 digest (tag 1004) is %d bytes, not %d", len(e.Data), md5.Size)
+		}
+		l.md5, l.wantMD5 = md5.New(), e.Data
+		l.md5.Write(mainHeader.Raw)
+	}
+	for _, tag := range []uint32{SigTagSize, SigTagLongSize} {
+		e, ok := sigHeader.find(tag)
+		if !ok {
+			continue
+		}
+		if e.Count != 1 {
+			return nil, malformed("size tag %d has count %d", tag, e.Count)
+		}
+		// The types were checked against knownSignatureTags: 1000 is an
+		// int32, 270 an int64, so Data holds 4 or 8 bytes.
+		var size int64
+		if tag == SigTagLongSize {
+			size = int64(binary.BigEndian.Uint64(e.Data))
+		} else {
+			size = int64(binary.BigEndian.Uint32(e.Data))
+		}
+		if size < 0 || l.size >= 0 && l.size != size {
+			return nil, reject(KindDigestMismatch, "size tags 1000 and 270 disagree")
+		}
+		l.size = size
+	}
+	return l, nil
+}
+
+// check compares the digests with the package as read.
+func (l *legacyDigests) check(pkg *VerifiedPackage) error {
+	if l.md5 != nil && !bytes.Equal(l.md5.Sum(nil), l.wantMD5) {
+		return reject(KindDigestMismatch, "MD5 digest of header and payload (tag 1004) does not match")
+	}
+	if l.size >= 0 && l.size != pkg.HeaderSize+pkg.PayloadSize {
+		return reject(KindDigestMismatch, "size of header and payload (tag 1000 or 270) does not match")
+	}
+	return nil
 }
 
 // canonicalLead is a fresh lead built from verified data only: rpm reads
@@ -311,11 +390,14 @@ func (v *Verifier) readMainHeader(h *Header, pkg *VerifiedPackage) (hash.Hash, e
 }
 
 // streamPayload copies the payload to canonical with a fixed buffer while
-// hashing it, then compares the digest (verify.md §1.3, P3).
-func (v *Verifier) streamPayload(r io.Reader, canonical io.Writer, payloadHash hash.Hash, pkg *VerifiedPackage) error {
-	var sink io.Writer = canonical
-	if payloadHash != nil {
-		sink = io.MultiWriter(payloadHash, canonical)
+// hashing it (and feeding the legacy MD5), then compares the digest
+// (verify.md §1.3, P3).
+func (v *Verifier) streamPayload(r io.Reader, canonical io.Writer, payloadHash, legacyMD5 hash.Hash, pkg *VerifiedPackage) error {
+	sink := canonical
+	for _, h := range []hash.Hash{payloadHash, legacyMD5} {
+		if h != nil {
+			sink = io.MultiWriter(h, sink)
+		}
 	}
 	buf := make([]byte, copyBufferBytes)
 	for {

@@ -3,6 +3,8 @@ package rpm_test
 import (
 	"bytes"
 	"crypto"
+	"crypto/md5"
+	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
@@ -138,6 +140,22 @@ func TestVerifyRejects(t *testing.T) {
 		{"header digest wrong", "P3", func() []byte {
 			return patch(good, bytes.Index(good, headerDigest), headerDigest[0]^1)
 		}, rpm.KindDigestMismatch, "header SHA-256 digest does not match", mustReject},
+		{"header SHA-1 digest wrong", "P3", func() []byte {
+			sum := []byte(fmt.Sprintf("%x", sha1.Sum(l.mainHeader)))
+			return patch(good, bytes.Index(good, sum), sum[0]^1)
+		}, rpm.KindDigestMismatch, "SHA-1 digest (tag 269) does not match", mustReject},
+		{"MD5 digest wrong", "P3", func() []byte {
+			sum := md5.Sum(append(bytes.Clone(l.mainHeader), l.payload...))
+			return patch(good, bytes.Index(good, sum[:]), sum[0]^1)
+		}, rpm.KindDigestMismatch, "MD5 digest of header and payload (tag 1004) does not match", mustReject},
+		{"size wrong", "P3", func() []byte {
+			size := u32(uint32(len(l.mainHeader) + len(l.payload)))
+			return patch(good, l.sigStart+bytes.LastIndex(l.sigHeader, size), u32(uint32(len(l.mainHeader)+len(l.payload)+1))...)
+		}, rpm.KindDigestMismatch, "size of header and payload (tag 1000 or 270) does not match", stricter},
+		{"legacy header+payload signature", "P5", func() []byte {
+			sig, _ := f.ed.SignDetached([]byte("anything"))
+			return withSigEntries(t, good, []rpm.Entry{rpm.BinEntry(rpm.SigTagPGP, sig)}, f.ed)
+		}, rpm.KindForbiddenTag, "legacy header+payload signature (tag 1002)", mustReject},
 		{"signature tag in main header", "P4", func() []byte {
 			sig, _ := f.ed.SignDetached([]byte("anything"))
 			return withMainHeader(t, good, setTag(rpm.BinEntry(rpm.SigTagRSAHeader, sig)), f.ed)
