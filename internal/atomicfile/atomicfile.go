@@ -42,7 +42,8 @@ func WriteFile(path string, data []byte, perm os.FileMode) error {
 // ReplaceDir puts the directory next in place of dir in one step: with
 // renameat2(RENAME_EXCHANGE) when dir exists, with rename otherwise. What was
 // at dir is then at next's name, for the caller to remove. Both must be on
-// the same file system. The parent directory is synced before it returns.
+// the same file system. An error means nothing moved. The caller syncs the
+// parent directory (SyncDir) to make the swap durable.
 func ReplaceDir(next, dir string) error {
 	err := unix.Renameat2(unix.AT_FDCWD, next, unix.AT_FDCWD, dir, unix.RENAME_EXCHANGE)
 	if errors.Is(err, unix.ENOENT) {
@@ -53,7 +54,7 @@ func ReplaceDir(next, dir string) error {
 	if err != nil {
 		return &os.LinkError{Op: "replace", Old: next, New: dir, Err: err}
 	}
-	return SyncDir(filepath.Dir(dir))
+	return nil
 }
 
 // SyncDir flushes a directory's entries to disk.

@@ -75,31 +75,16 @@ func TestUnpackerReportsAreHintsOnly(t *testing.T) {
 			if tc.maxBytes > 0 {
 				c.MaxBytes = tc.maxBytes
 			}
-			unpacker := filepath.Join(root, "fake-unpacker")
-			script := "#!/bin/sh\ncp " + strings.Join(batch.Files(), " ") + " \"$2\"/\n" + tc.script
-			if err := os.WriteFile(unpacker, []byte(script), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			session, err := frontend.NewSession(c, dom0.Session{Action: "upgrade"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var log strings.Builder
-			r := &dom0.Receiver{Config: c, Unpacker: unpacker, Log: &log, Now: time.Now}
-			serveErr := r.Serve(t.Context(), benchrun.UpdateVM, session.ID, strings.NewReader(""), &strings.Builder{})
-			res, err := frontend.ReadResult(c, session.ID)
-			if err != nil {
-				t.Fatal(err)
-			}
+			res, log, serveErr := deliverStaged(t, c, batch.Files(), tc.script)
 			accept := tc.wantError == ""
 			if res.Accepted != accept || (serveErr == nil) != accept {
-				t.Fatalf("accepted %v (%v), want %v; log:\n%s", res.Accepted, serveErr, accept, log.String())
+				t.Fatalf("accepted %v (%v), want %v; log:\n%s", res.Accepted, serveErr, accept, log)
 			}
 			if !strings.Contains(res.Error, tc.wantError) {
 				t.Errorf("refused for another reason: %s, want %s", res.Error, tc.wantError)
 			}
-			if strings.ContainsAny(log.String(), "\x1b\r") {
-				t.Errorf("the unpacker's control characters reached the log: %q", log.String())
+			if strings.ContainsAny(log, "\x1b\r") {
+				t.Errorf("the unpacker's control characters reached the log: %q", log)
 			}
 			if tc.maxBytes > 0 && !slices.ContainsFunc(res.Packages, func(p dom0.PackageCheck) bool { return strings.Contains(p.Rejected, "more than max_bytes") }) {
 				t.Errorf("no package was refused for max_bytes: %+v", res.Packages)
@@ -110,9 +95,32 @@ func TestUnpackerReportsAreHintsOnly(t *testing.T) {
 			if accept && len(res.Packages) != len(batch.Packages) {
 				t.Errorf("%d packages published, want %d", len(res.Packages), len(batch.Packages))
 			}
-			if strings.Contains(log.String(), "received") || strings.Contains(tc.script, "a log line") != strings.Contains(log.String(), "a log line") {
-				t.Errorf("the log has a report, or lacks another line:\n%s", log.String())
+			if strings.Contains(log, "received") || strings.Contains(tc.script, "a log line") != strings.Contains(log, "a log line") {
+				t.Errorf("the log has a report, or lacks another line:\n%s", log)
 			}
 		})
 	}
+}
+
+// deliverStaged runs the service with a stand-in unpacker that copies files
+// into the staging directory, then runs script (sh, $2 the directory), and
+// returns the result, Serve's error and the service's log.
+func deliverStaged(t *testing.T, c dom0.Config, files []string, script string) (res dom0.Result, log string, serveErr error) {
+	t.Helper()
+	unpacker := filepath.Join(t.TempDir(), "fake-unpacker")
+	script = "#!/bin/sh\ncp " + strings.Join(files, " ") + " \"$2\"/\n" + script
+	if err := os.WriteFile(unpacker, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	session, err := frontend.NewSession(c, dom0.Session{Action: "upgrade"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logged strings.Builder
+	r := &dom0.Receiver{Config: c, Unpacker: unpacker, Log: &logged, Now: time.Now}
+	serveErr = r.Serve(t.Context(), benchrun.UpdateVM, session.ID, strings.NewReader(""), &strings.Builder{})
+	if res, err = frontend.ReadResult(c, session.ID); err != nil {
+		t.Fatal(err)
+	}
+	return res, logged.String(), serveErr
 }

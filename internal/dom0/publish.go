@@ -2,6 +2,7 @@ package dom0
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -57,18 +58,27 @@ func NewRepoBuild(c Config) (RepoBuild, error) {
 func (b RepoBuild) Discard() error { return os.RemoveAll(b.Dir) }
 
 // Publish replaces the cached repository with b atomically: dnf and a crash
-// at any point see the old repository or the new one, complete (F4).
-func (b RepoBuild) Publish(c Config) error {
+// at any point see the old repository or the new one, complete (F4). An
+// error means the cached repository is unchanged. Once the new one is in
+// place, what is left to do only tidies up, so its failures go to warn:
+// the previous repository is then removed by the next NewRepoBuild.
+func (b RepoBuild) Publish(c Config, warn io.Writer) error {
 	// Every file of the build reaches the disk before the rename that makes
 	// it current (one syncfs rather than an fsync per file).
 	if err := syncFS(b.Dir); err != nil {
 		return fmt.Errorf("publishing the cached repository: %w", err)
 	}
-	if err := atomicfile.ReplaceDir(b.Dir, c.Path(CachedRepoDir)); err != nil {
+	cached := c.Path(CachedRepoDir)
+	if err := atomicfile.ReplaceDir(b.Dir, cached); err != nil {
 		return fmt.Errorf("publishing the cached repository: %w", err)
 	}
 	// b.Dir now holds the previous repository, if there was one.
-	return os.RemoveAll(b.Dir)
+	for _, err := range []error{atomicfile.SyncDir(filepath.Dir(cached)), os.RemoveAll(b.Dir)} {
+		if err != nil {
+			fmt.Fprintf(warn, "warning: the new cached repository is in place, but: %v\n", err)
+		}
+	}
+	return nil
 }
 
 func syncFS(dir string) error {

@@ -1,8 +1,11 @@
 package dom0
 
 import (
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -19,8 +22,9 @@ func TestPublishReplacesWholeRepository(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if err := b.Publish(c); err != nil {
-			t.Fatal(err)
+		var warn strings.Builder
+		if err := b.Publish(c, &warn); err != nil || warn.Len() > 0 {
+			t.Fatalf("%v %s", err, warn.String())
 		}
 	}
 	list := func() []string {
@@ -65,7 +69,7 @@ func TestCrashedBuildIsCleanedUp(t *testing.T) {
 	if _, err := os.Stat(crashed.Dir); !os.IsNotExist(err) {
 		t.Errorf("crashed build %s still there: %v", crashed.Dir, err)
 	}
-	if err := next.Publish(c); err != nil {
+	if err := next.Publish(c, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	// An empty build, as --clean publishes, empties the repository.
@@ -73,11 +77,52 @@ func TestCrashedBuildIsCleanedUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := empty.Publish(c); err != nil {
+	if err := empty.Publish(c, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	entries, err := os.ReadDir(filepath.Join(c.Path(CachedRepoDir), cachedRepoPackages))
 	if err != nil || len(entries) != 0 {
 		t.Errorf("after an empty build: %v, %v", entries, err)
+	}
+}
+
+// Once the new repository is in place, failing to remove the previous one
+// is a warning, not an error: the publish happened. The next build removes
+// what is left.
+func TestPublishWarnsAfterTheSwap(t *testing.T) {
+	if _, err := exec.LookPath("chattr"); err != nil {
+		t.Skip("chattr not installed")
+	}
+	c := DefaultConfig(t.TempDir())
+	old, err := NewRepoBuild(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stuck := filepath.Join(old.PackagesDir(), "stuck.rpm")
+	if err := os.WriteFile(stuck, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Publish(c, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	stuck = filepath.Join(c.Path(CachedRepoDir), cachedRepoPackages, "stuck.rpm")
+	if out, err := exec.Command("chattr", "+i", stuck).CombinedOutput(); err != nil {
+		t.Skipf("chattr +i: %v %s", err, out)
+	}
+	next, err := NewRepoBuild(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// After the swap, the previous repository is at the build's name.
+	defer exec.Command("chattr", "-i", filepath.Join(next.PackagesDir(), "stuck.rpm")).Run()
+	var warn strings.Builder
+	if err := next.Publish(c, &warn); err != nil {
+		t.Fatalf("publish after the swap: %v", err)
+	}
+	if !strings.Contains(warn.String(), "the new cached repository is in place, but") {
+		t.Errorf("no warning about the previous repository: %q", warn.String())
+	}
+	if _, err := os.Stat(filepath.Join(c.Path(CachedRepoDir), cachedRepoPackages, "stuck.rpm")); !os.IsNotExist(err) {
+		t.Errorf("the previous repository is still current: %v", err)
 	}
 }

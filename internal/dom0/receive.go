@@ -172,13 +172,15 @@ func (r *Receiver) receive(ctx context.Context, s Session, stdin io.Reader, stdo
 	if r.Now().After(s.Deadline) {
 		return fmt.Errorf("the session expired at %s before verification finished; nothing was published", s.Deadline.Format(time.RFC3339))
 	}
-	if err := build.Publish(c); err != nil {
+	// The state moves forward before the publish: should the publish fail
+	// or a crash come between the two, the old repository stays beside a
+	// newer state, which the same metadata still passes next time. The
+	// other order could leave a published batch that the result calls
+	// refused.
+	if err := state.Commit(verdict); err != nil {
 		return err
 	}
-	// The state moves forward only once the batch is published: a crash
-	// before this line leaves the old high-water marks, which the same
-	// metadata still passes next time.
-	return state.Commit(verdict)
+	return build.Publish(c, r.Log)
 }
 
 // makeStaging creates the delivery's private directory, owned by the

@@ -95,7 +95,7 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	}
 	if r.o.Clean {
 		r.say("Emptying the cached repository %s", c.Path(dom0.CachedRepoDir))
-		if err := cleanCachedRepo(c); err != nil {
+		if err := cleanCachedRepo(c, r.env.Stderr); err != nil {
 			return ExitFailure, err
 		}
 	}

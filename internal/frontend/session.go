@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -51,10 +52,10 @@ func CancelSession(c dom0.Config) {
 
 // cleanCachedRepo replaces the cached repository with an empty one
 // (--clean).
-func cleanCachedRepo(c dom0.Config) error {
+func cleanCachedRepo(c dom0.Config, warn io.Writer) error {
 	b, err := dom0.NewRepoBuild(c)
 	if err != nil {
 		return err
 	}
-	return b.Publish(c)
+	return b.Publish(c, warn)
 }
