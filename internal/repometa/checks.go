@@ -245,11 +245,19 @@ func newestBuild(listed []NEVRA, p NEVRA) NEVRA {
 }
 
 // matchesVersion tells whether a pattern names the package with its version
-// (name-version and longer forms): the user asked for that very build.
+// (name-version and longer forms) and not by its name alone: the user asked
+// for that very build. A glob such as "python3-*" or "*" also matches the
+// bare name, so it asks for no build in particular and exempts none from
+// the replay check (M4).
 func matchesVersion(patterns []string, p NEVRA) bool {
 	nv := p.Name + "-" + p.EVR.Version
 	nvr := nv + "-" + p.EVR.Release
 	for _, pattern := range patterns {
+		byName, _ := path.Match(pattern, p.Name)
+		byNameArch, _ := path.Match(pattern, p.Name+"."+p.Arch)
+		if byName || byNameArch {
+			continue
+		}
 		for _, form := range []string{nv, nvr, nvr + "." + p.Arch, p.String()} {
 			if ok, _ := path.Match(pattern, form); ok {
 				return true
