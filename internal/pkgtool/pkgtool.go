@@ -19,7 +19,10 @@ import (
 	"pedos.dev/updates/internal/rpm"
 )
 
-const rpmMacros = "%_dbpath /var/lib/rpm\n%__gpg /usr/bin/gpg\n"
+// rpmDBPath is where every rpm database is, below its root.
+const rpmDBPath = "/var/lib/rpm"
+
+const rpmMacros = "%_dbpath " + rpmDBPath + "\n%__gpg /usr/bin/gpg\n"
 
 // env is a private, minimal environment for rpm tools under home.
 func env(home string) []string {

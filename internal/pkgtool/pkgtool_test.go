@@ -204,3 +204,27 @@ func runTool(t *testing.T, home, name string, args ...string) string {
 	}
 	return string(out)
 }
+
+// A root without an rpm database is an error, not "nothing installed", and
+// rpm is not left to create one there.
+func TestInstalledPackagesNeedsADatabase(t *testing.T) {
+	need(t, "rpm", "rpmdb")
+	tools, err := pkgtool.NewTools(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tools.Close()
+	root := t.TempDir()
+	if pkgs, err := tools.InstalledPackages(context.Background(), root); err == nil || !strings.Contains(err.Error(), "no rpm database") {
+		t.Fatalf("got %v, %v; want an error about the missing database", pkgs, err)
+	}
+	if entries, _ := os.ReadDir(root); len(entries) != 0 {
+		t.Errorf("the root without a database now holds %v", entries)
+	}
+	if out, err := exec.Command("rpmdb", "--root", root, "--dbpath", "/var/lib/rpm", "--initdb").CombinedOutput(); err != nil {
+		t.Fatalf("rpmdb --initdb: %v %s", err, out)
+	}
+	if pkgs, err := tools.InstalledPackages(context.Background(), root); err != nil || len(pkgs) != 0 {
+		t.Errorf("an empty database: %v, %v; want no packages and no error", pkgs, err)
+	}
+}

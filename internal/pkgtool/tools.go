@@ -104,6 +104,12 @@ type Installed struct {
 // InstalledPackages lists the packages in root's rpm database (gpg-pubkey
 // pseudo-packages left out).
 func (t *Tools) InstalledPackages(ctx context.Context, root string) ([]Installed, error) {
+	// Where it finds no database, rpm makes an empty one and lists nothing:
+	// dom0 would seem to have nothing installed, and the withholding and
+	// downgrade checks (M2, M8) would pass for want of anything to check.
+	if db := filepath.Join(root, rpmDBPath); !hasRPMDB(db) {
+		return nil, fmt.Errorf("no rpm database in %s: refusing to judge the delivery against an empty one", db)
+	}
 	var out, stderr strings.Builder
 	code, err := t.stream(ctx, "rpm", []string{"--root", root, "-qa", "--qf",
 		`%{NAME}\t%{EPOCHNUM}\t%{VERSION}\t%{RELEASE}\t%{ARCH}\n`}, nil, &out, &stderr)
@@ -127,4 +133,15 @@ func (t *Tools) InstalledPackages(ctx context.Context, root string) ([]Installed
 		pkgs = append(pkgs, Installed{Name: f[0], Epoch: epoch, Version: f[2], Release: f[3], Arch: f[4]})
 	}
 	return pkgs, nil
+}
+
+// hasRPMDB tells whether dir holds an rpm database, in any of rpm's formats
+// (sqlite, Berkeley DB, ndb).
+func hasRPMDB(dir string) bool {
+	for _, name := range []string{"rpmdb.sqlite", "Packages", "Packages.db"} {
+		if fi, err := os.Stat(filepath.Join(dir, name)); err == nil && fi.Mode().IsRegular() {
+			return true
+		}
+	}
+	return false
 }
