@@ -30,7 +30,8 @@ type Keyring struct {
 	skipped map[uint64]*Error
 }
 
-// LoadKeyring reads every regular file in dir as armored public keys. A key
+// LoadKeyring reads every regular file in dir as armored public keys;
+// other entries but directories are skipped with a warning. A key
 // that fails the policy at time now (too weak, expired, revoked, badly
 // bound, unparsable) is skipped; each skip is returned as a warning naming
 // the file, and the other keys still load.
@@ -42,10 +43,17 @@ func LoadKeyring(dir string, now time.Time) (*Keyring, []error, error) {
 	k := &Keyring{skipped: map[uint64]*Error{}}
 	var warnings []error
 	for _, entry := range entries {
-		if !entry.Type().IsRegular() {
+		path := filepath.Join(dir, entry.Name())
+		// Directories hold other keys (per-repository metadata keys);
+		// anything else that is not a regular file is named, so that a key
+		// linked in from elsewhere does not go missing without a word.
+		if entry.IsDir() {
 			continue
 		}
-		path := filepath.Join(dir, entry.Name())
+		if !entry.Type().IsRegular() {
+			warnings = append(warnings, fmt.Errorf("keyring: skipping %s: not a regular file (a key must be copied into the keyring, not linked)", path))
+			continue
+		}
 		if err := k.addFile(path, now); err != nil {
 			warnings = append(warnings, fmt.Errorf("keyring: skipping %s: %w", path, err))
 		}

@@ -391,3 +391,34 @@ func TestCheckFileName(t *testing.T) {
 		}
 	}
 }
+
+// A key linked into the keyring is skipped with a warning naming it, and a
+// directory (per-repository metadata keys) is passed over in silence.
+func TestKeyringWarnsAboutLinks(t *testing.T) {
+	s, err := testrepo.NewSigner(testrepo.KeySpec{Name: "linked"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	elsewhere, dir := t.TempDir(), t.TempDir()
+	target, err := s.WritePublicKey(elsewhere)
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "RPM-GPG-KEY-linked")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "updates"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	keyring, warnings, err := rpm.LoadKeyring(dir, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(warnings) != 1 || !strings.Contains(warnings[0].Error(), link+": not a regular file") {
+		t.Errorf("warnings %v, want one naming %s", warnings, link)
+	}
+	if n := len(keyring.Fingerprints()); n != 0 {
+		t.Errorf("%d keys loaded through a link", n)
+	}
+}
