@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -263,4 +264,21 @@ func TestC6MisbehavingTarget(t *testing.T) {
 		t.Errorf("call to dom0 afterwards: %+v", got)
 	}
 	waitForLog(t, lab, "dom0", "message type 8 of 100 bytes")
+}
+
+// TestC1AgentSocketSymlinkNotFollowed: a domain writes in its own socket
+// directory; a symbolic link it puts where its agent's socket belongs must
+// not send dom0's commands for it to another domain's agent.
+func TestC1AgentSocketSymlinkNotFollowed(t *testing.T) {
+	lab := newTestLab(t, transports[0])
+	if err := os.Symlink("../vm2/agent.sock", filepath.Join(lab.sockDir, "vm1", "agent.sock")); err != nil {
+		t.Fatal(err)
+	}
+	got := lab.runInVM2(t, "", "vm1", "echo ran in; hostname")
+	if got.code != qrexec.ExitFailure || got.stdout != "" || !strings.Contains(got.stderr, "not a socket") {
+		t.Errorf("pedos-run vm1 through vm1's symlink to vm2's agent: %+v", got)
+	}
+	if log := lab.log(t, "vm2"); strings.Contains(log, "running command") {
+		t.Errorf("vm2's agent ran dom0's command for vm1:\n%s", log)
+	}
 }

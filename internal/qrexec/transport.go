@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mdlayher/vsock"
+	"golang.org/x/sys/unix"
 )
 
 // Conn is one call's connection, whatever carries it.
@@ -43,8 +44,37 @@ func Dial(addr string) (Conn, error) {
 	case "exec":
 		return dialCommand(rest)
 	default:
-		return net.DialTimeout("unix", rest, 10*time.Second)
+		return dialUnix(rest)
 	}
+}
+
+// dialUnix connects to the Unix socket at path, which must be a socket
+// itself, not a symbolic link: a domain can write in its own socket
+// directory and would otherwise send dom0's calls for it to another
+// domain's agent (C1). The check and the connection are on the same inode,
+// opened once: connecting through /proc/self/fd leaves no window to swap
+// the path in between.
+func dialUnix(path string) (Conn, error) {
+	fd, err := unix.Open(path, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, &os.PathError{Op: "stat", Path: path, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFSOCK {
+		return nil, fmt.Errorf("%s: not a socket (mode %#o)", path, st.Mode)
+	}
+	conn, err := net.DialTimeout("unix", fmt.Sprintf("/proc/self/fd/%d", fd), 10*time.Second)
+	if err != nil {
+		if opErr, ok := errors.AsType[*net.OpError](err); ok {
+			err = opErr.Err // without the /proc/self/fd name
+		}
+		return nil, fmt.Errorf("connecting to %s: %w", path, err)
+	}
+	return conn, nil
 }
 
 // Listen listens on addr (a Unix socket path or vsock:PORT).
