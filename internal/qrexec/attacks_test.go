@@ -282,3 +282,28 @@ func TestC1AgentSocketSymlinkNotFollowed(t *testing.T) {
 		t.Errorf("vm2's agent ran dom0's command for vm1:\n%s", log)
 	}
 }
+
+// TestC6DomainSocketEntriesNotFollowed: what a domain leaves where its
+// daemon.sock belongs is replaced, never followed (a link's target keeps its
+// mode); a domain whose socket cannot be set up is not served, and the
+// daemon serves the others.
+func TestC6DomainSocketEntriesNotFollowed(t *testing.T) {
+	victim := filepath.Join(t.TempDir(), "dom0-secret")
+	writeFile(t, victim, "secret\n", 0o600)
+	prepare := func(t testing.TB, lab *testLab) {
+		mkdir(t, filepath.Join(lab.sockDir, "vm1"))
+		if err := os.Symlink(victim, filepath.Join(lab.sockDir, "vm1", "daemon.sock")); err != nil {
+			t.Fatal(err)
+		}
+		mkdir(t, filepath.Join(lab.sockDir, "vm2", "daemon.sock", "not-empty"))
+		lab.startUnixDaemon(t)
+	}
+	lab := newTestLab(t, transport{"unix", noSettings, prepare})
+	if got := lab.call(t, "served", "dom0", "test.Echo"); got.code != 0 || got.stdout != "served" {
+		t.Errorf("vm1's call: %+v", got)
+	}
+	if fi, err := os.Stat(victim); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("the link's target: %v, %v", fi.Mode(), err)
+	}
+	waitForLog(t, lab, "dom0", `msg="cannot listen for the domain's calls, which are not served" domain=vm2`)
+}

@@ -37,27 +37,49 @@ type Daemon struct {
 }
 
 // ServeUnix listens on SOCKDIR/<domain>/daemon.sock for every domain in
-// Domains and serves calls until a listener fails. A missing directory is
-// created 0700; the directory is the access boundary (only dom0 and that
-// domain may reach it), so the socket itself is open to whoever gets there.
+// Domains and serves their calls. A domain whose socket cannot be set up is
+// logged and not served; the others are. It returns only when no domain's
+// listener is left.
 func (d *Daemon) ServeUnix() error {
-	errs := make(chan error)
+	var serving sync.WaitGroup
 	for _, name := range d.Domains.Names() {
-		dir := filepath.Join(d.SockDir, name)
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return fmt.Errorf("qrexec-daemon: %w", err)
-		}
-		path := filepath.Join(dir, "daemon.sock")
-		l, err := Listen(path)
+		l, err := listenInDomainDir(filepath.Join(d.SockDir, name))
 		if err != nil {
-			return fmt.Errorf("qrexec-daemon: %w", err)
+			d.Log.Error("cannot listen for the domain's calls, which are not served", "domain", name, "err", err)
+			continue
 		}
-		os.Chmod(path, 0o666)
-		go func() {
-			errs <- serveListener(l, d.Log, func(conn net.Conn) { d.ServeCall(conn, name) })
-		}()
+		serving.Go(func() {
+			serveListener(l, d.Log, func(conn net.Conn) { d.ServeCall(conn, name) })
+		})
 	}
-	return <-errs
+	serving.Wait()
+	return fmt.Errorf("no domain's calls are served on Unix sockets in %s (the log says why)", d.SockDir)
+}
+
+// listenInDomainDir listens on dir/daemon.sock, making dir 0700 if it is
+// missing; the directory is the access boundary (only dom0 and its domain
+// reach it), so the socket itself is open to whoever gets there. The domain
+// can write in dir, so nothing there is followed: whatever is at the name
+// is removed (unlink does not follow a link), and the mode is set through a
+// descriptor checked to be a socket (a chmod by name would follow a link
+// swapped in after the bind and make any file of dom0's writable to all).
+func listenInDomainDir(dir string) (net.Listener, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, "daemon.sock")
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, err
+	}
+	if err := chmodSocket(path, 0o666); err != nil {
+		l.Close()
+		return nil, err
+	}
+	return l, nil
 }
 
 // ServeVsock serves calls arriving on a vsock listener; the caller's domain

@@ -55,19 +55,12 @@ func Dial(addr string) (Conn, error) {
 // opened once: connecting through /proc/self/fd leaves no window to swap
 // the path in between.
 func dialUnix(path string) (Conn, error) {
-	fd, err := unix.Open(path, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	fd, err := openSocket(path)
 	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+		return nil, err
 	}
 	defer unix.Close(fd)
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return nil, &os.PathError{Op: "stat", Path: path, Err: err}
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFSOCK {
-		return nil, fmt.Errorf("%s: not a socket (mode %#o)", path, st.Mode)
-	}
-	conn, err := net.DialTimeout("unix", fmt.Sprintf("/proc/self/fd/%d", fd), 10*time.Second)
+	conn, err := net.DialTimeout("unix", procFD(fd), 10*time.Second)
 	if err != nil {
 		if opErr, ok := errors.AsType[*net.OpError](err); ok {
 			err = opErr.Err // without the /proc/self/fd name
@@ -76,6 +69,42 @@ func dialUnix(path string) (Conn, error) {
 	}
 	return conn, nil
 }
+
+// openSocket opens the socket at path with O_PATH, refusing anything else,
+// a symbolic link included: the name is resolved once, and what the
+// caller then does through procFD(fd) reaches the inode checked here.
+func openSocket(path string) (fd int, err error) {
+	fd, err = unix.Open(path, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return -1, &os.PathError{Op: "stat", Path: path, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFSOCK {
+		unix.Close(fd)
+		return -1, fmt.Errorf("%s: not a socket (mode %#o)", path, st.Mode)
+	}
+	return fd, nil
+}
+
+// chmodSocket sets the mode of the socket at path, never following a link.
+func chmodSocket(path string, mode uint32) error {
+	fd, err := openSocket(path)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	if err := unix.Chmod(procFD(fd), mode); err != nil {
+		return &os.PathError{Op: "chmod", Path: path, Err: err}
+	}
+	return nil
+}
+
+// procFD names the file open at fd in this process.
+func procFD(fd int) string { return fmt.Sprintf("/proc/self/fd/%d", fd) }
 
 // Listen listens on addr (a Unix socket path or vsock:PORT).
 func Listen(addr string) (net.Listener, error) {
