@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"pedos.dev/updates/internal/qrexec"
+	"pedos.dev/updates/internal/qrexec/policy"
 )
 
 const usage = `Usage: qrexec-daemon [options]
@@ -28,7 +29,8 @@ calls to another domain go to its agent: agent= in the configuration, else
 SOCKDIR/<domain>/agent.sock. The policy is reloaded for every call.
 
 Options:
-  --domains FILE         domains configuration (default /etc/pedos/domains.conf)
+  --domains FILE         domains configuration, listing the domains served
+                         (default /etc/pedos/domains.conf)
   --policy-dir DIR       policy files (default /etc/pedos/policy.d)
   --service-dir DIR      dom0's services (default /etc/pedos-rpc)
   --sockdir DIR          per-domain socket directories (default /run/pedos/qrexec)
@@ -68,9 +70,13 @@ func main() {
 	if err != nil {
 		fatal(err)
 	}
-	domains, err := qrexec.DomainsOrDefault(*domainsFile)
+	// Only the domains listed are served: without the file, none.
+	domains, err := policy.LoadDomains(*domainsFile)
+	if err == nil && len(domains.Names()) == 0 {
+		err = fmt.Errorf("%s lists no domain", *domainsFile)
+	}
 	if err != nil {
-		fatal(err)
+		fatal(fmt.Errorf("no domains to serve: %w", err))
 	}
 	d := &qrexec.Daemon{
 		Domains: domains, PolicyDir: *policyDir, ServiceDir: *serviceDir, SockDir: *sockDir,
