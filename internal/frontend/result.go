@@ -1,11 +1,13 @@
 package frontend
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"pedos.dev/updates/internal/dom0"
 )
@@ -31,4 +33,77 @@ func ReadResult(c dom0.Config, session string) (dom0.Result, error) {
 		return r, ErrNoResult
 	}
 	return r, nil
+}
+
+// receiveLockFile is the lock the receive service holds while it unpacks,
+// verifies and publishes a delivery (internal/dom0/receive.go), in
+// dom0.StateDir.
+const receiveLockFile = "receive.lock"
+
+// serviceGoneAfter is how long the receive lock must stay free, with no
+// result, before the front end concludes that the service that claimed the
+// session died (F1). The service takes the lock right after the claim and
+// writes the result right after it releases the lock: two steps of
+// milliseconds.
+var serviceGoneAfter = 2 * time.Second
+
+// AwaitResult returns the result of session s once the UpdateVM's command
+// has ended (overview.md step 7). If no delivery claimed the session, it
+// withdraws it, so that none can claim it later (C2), and returns
+// ErrNoResult. If one did, dom0 may still be verifying it although the
+// UpdateVM's command is gone: it waits for the result while the receive
+// service runs, until the session's deadline.
+func AwaitResult(ctx context.Context, c dom0.Config, s dom0.Session) (dom0.Result, error) {
+	res, err := ReadResult(c, s.ID)
+	if !errors.Is(err, ErrNoResult) || CancelSession(c) || !claimed(c, s.ID) {
+		return res, err
+	}
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	var idleSince time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return res, fmt.Errorf("stopped waiting for dom0's verdict on the delivery from %s: %w", c.UpdateVM, ctx.Err())
+		case <-tick.C:
+		}
+		res, err := ReadResult(c, s.ID)
+		if !errors.Is(err, ErrNoResult) {
+			return res, err
+		}
+		now := time.Now()
+		if receiveRunning(c) {
+			idleSince = time.Time{}
+		} else if idleSince.IsZero() {
+			idleSince = now
+		}
+		switch {
+		case !idleSince.IsZero() && now.Sub(idleSince) >= serviceGoneAfter:
+			return res, fmt.Errorf("dom0 took the delivery from %s, but its receive service ended without a result (it failed or was killed: see the qrexec daemon's journal)", c.UpdateVM)
+		case now.After(s.Deadline.Add(serviceGoneAfter)):
+			return res, fmt.Errorf("dom0 took the delivery from %s, but wrote no result by the session's deadline (%s): see the qrexec daemon's journal", c.UpdateVM, s.Deadline.Format(time.RFC3339))
+		}
+	}
+}
+
+// claimed says whether a delivery claimed session id (dom0.ClaimSession).
+func claimed(c dom0.Config, id string) bool {
+	var s dom0.Session
+	b, err := os.ReadFile(filepath.Join(c.Path(dom0.StateDir), dom0.ClaimedFile))
+	return err == nil && json.Unmarshal(b, &s) == nil && s.ID == id
+}
+
+// receiveRunning says whether a receive service holds its lock. The probe
+// takes the lock for an instant: a service starting in that instant refuses
+// its delivery ("another delivery is being processed"), which can only
+// happen after the UpdateVM's command ended without waiting for dom0's
+// answer. A lock that cannot be probed counts as held: the front end then
+// waits until the deadline.
+func receiveRunning(c dom0.Config) bool {
+	unlock, err := dom0.LockFile(filepath.Join(c.Path(dom0.StateDir), receiveLockFile))
+	if err != nil {
+		return true // held (EWOULDBLOCK), or it cannot be probed
+	}
+	unlock()
+	return false
 }

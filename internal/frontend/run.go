@@ -121,11 +121,10 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	watched := make(chan struct{})
 	go func() { watchProgress(c, s.ID, r.env.Stderr, stop); close(watched) }()
 	vmCode, vmErr := r.callVM(ctx, r.vmArgs(s.ID), r.env.Stderr)
+	res, err := AwaitResult(ctx, c, s)
 	close(stop)
 	<-watched
-	res, err := ReadResult(c, s.ID)
 	if errors.Is(err, ErrNoResult) {
-		CancelSession(c)
 		if vmErr != nil {
 			return vmCode, vmErr
 		}

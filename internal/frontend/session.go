@@ -45,9 +45,12 @@ func NewSession(c dom0.Config, s dom0.Session) (dom0.Session, error) {
 	return s, atomicfile.WriteFile(filepath.Join(dir, dom0.SessionFile), append(data, '\n'), 0o600)
 }
 
-// CancelSession withdraws the live session (the front end gave up waiting).
-func CancelSession(c dom0.Config) {
-	os.Remove(filepath.Join(c.Path(dom0.StateDir), dom0.SessionFile))
+// CancelSession withdraws the live session (the front end gave up waiting)
+// and reports whether it was still live. Removing it is atomic with the
+// receive service's claim (a rename of the same file): false means a
+// delivery claimed it first.
+func CancelSession(c dom0.Config) bool {
+	return os.Remove(filepath.Join(c.Path(dom0.StateDir), dom0.SessionFile)) == nil
 }
 
 // cleanCachedRepo replaces the cached repository with an empty one

@@ -1,0 +1,180 @@
+package frontend
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"pedos.dev/updates/internal/dom0"
+)
+
+// The UpdateVM is another domain: these tests stand in for it with
+// fakeVM, which runs the commands dom0 sends as a Go function, and for
+// dom0's receive service with the real session and result code of
+// internal/dom0 (deliver).
+
+type fakeVM struct {
+	mu    sync.Mutex
+	calls [][]string
+	// download answers every call but --sync.
+	download func(argv []string, stdout, stderr io.Writer) int
+}
+
+func (f *fakeVM) Run(_ context.Context, _ string, argv []string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
+	f.mu.Lock()
+	f.calls = append(f.calls, argv)
+	f.mu.Unlock()
+	if argv[1] == "--sync" {
+		_, err := io.Copy(io.Discard, stdin)
+		return 0, err
+	}
+	return f.download(argv, stdout, stderr), nil
+}
+
+// fakeTools stands in for dom0's rpm and dnf: the result of dnf in dom0 is
+// not what these tests are about (internal/e2e runs the real ones).
+type fakeTools struct {
+	mu      sync.Mutex
+	dnfArgs [][]string
+	dnfExit int
+}
+
+func (f *fakeTools) ExportRPMDB(string, io.Writer) error { return nil }
+
+func (f *fakeTools) DNF(_ context.Context, args []string, _ io.Reader, _, _ io.Writer) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.dnfArgs = append(f.dnfArgs, args)
+	return f.dnfExit, nil
+}
+
+// syncBuffer is a bytes.Buffer that several goroutines may write.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+type testRun struct {
+	config         dom0.Config
+	vm             *fakeVM
+	tools          *fakeTools
+	stdout, stderr *syncBuffer
+}
+
+func newTestRun(t *testing.T, download func(argv []string, stdout, stderr io.Writer) int) *testRun {
+	c := dom0.DefaultConfig(t.TempDir())
+	c.UpdateVM = "sys-test"
+	return &testRun{config: c, vm: &fakeVM{download: download}, tools: &fakeTools{}, stdout: &syncBuffer{}, stderr: &syncBuffer{}}
+}
+
+func (tr *testRun) run(t *testing.T, args ...string) int {
+	t.Helper()
+	o, err := ParseArgs(args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Run(context.Background(), o, Env{Config: tr.config, VM: tr.vm, Tools: tr.tools,
+		Stdin: strings.NewReader(""), Stdout: tr.stdout, Stderr: tr.stderr, DownloadCommand: "pedos-download-dom0-updates"})
+}
+
+// sessionArg is the --session= of a download command line.
+func sessionArg(argv []string) string {
+	for _, a := range argv {
+		if id, ok := strings.CutPrefix(a, "--session="); ok {
+			return id
+		}
+	}
+	return ""
+}
+
+// deliver plays dom0's receive service for the session of argv: it claims
+// the session and holds the receive lock at once, as the service does, and
+// writes res after delay, in the background; the test waits for it.
+func deliver(t *testing.T, c dom0.Config, argv []string, delay time.Duration, res dom0.Result) {
+	s, err := dom0.ClaimSession(c, sessionArg(argv), time.Now())
+	if err != nil {
+		t.Errorf("claiming the session: %v", err)
+		return
+	}
+	unlock, err := dom0.LockFile(filepath.Join(c.Path(dom0.StateDir), receiveLockFile))
+	if err != nil {
+		t.Errorf("taking the receive lock: %v", err)
+		return
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(wg.Wait)
+	wg.Go(func() {
+		defer unlock()
+		time.Sleep(delay)
+		res.Session, res.Caller = s.ID, c.UpdateVM
+		if err := dom0.WriteResult(c, res); err != nil {
+			t.Errorf("writing the result: %v", err)
+		}
+	})
+}
+
+var onePackage = dom0.Result{Accepted: true, Packages: []dom0.PackageCheck{{File: "hello-1.1-1.noarch.rpm", OK: true, NEVRA: "hello-1.1-1.noarch"}}}
+
+// overview.md step 7: the UpdateVM's command may end while dom0 still
+// verifies its delivery; the front end waits for dom0's result.
+func TestRunWaitsForAClaimedDelivery(t *testing.T) {
+	tr := newTestRun(t, nil)
+	tr.vm.download = func(argv []string, _, _ io.Writer) int {
+		deliver(t, tr.config, argv, 700*time.Millisecond, onePackage)
+		return 0
+	}
+	if code := tr.run(t, "-y"); code != ExitOK {
+		t.Fatalf("exit %d, want 0; stderr:\n%s", code, tr.stderr)
+	}
+	if len(tr.tools.dnfArgs) != 1 || !strings.Contains(tr.stderr.String(), "verified: hello-1.1-1.noarch") {
+		t.Errorf("dnf ran %d times, want once after the verified delivery; stderr:\n%s", len(tr.tools.dnfArgs), tr.stderr)
+	}
+}
+
+// A receive service that claimed the session and then died (F1) leaves no
+// result: the front end says so once the service is gone, and does not
+// wait for the session's deadline.
+func TestRunReceiveServiceGone(t *testing.T) {
+	defer func(d time.Duration) { serviceGoneAfter = d }(serviceGoneAfter)
+	serviceGoneAfter = 200 * time.Millisecond
+	tr := newTestRun(t, nil)
+	tr.vm.download = func(argv []string, _, _ io.Writer) int {
+		if _, err := dom0.ClaimSession(tr.config, sessionArg(argv), time.Now()); err != nil {
+			t.Error(err)
+		}
+		return 1
+	}
+	if code := tr.run(t); code != ExitFailure || !strings.Contains(tr.stderr.String(), "ended without a result") {
+		t.Fatalf("exit %d, want 1 naming the missing result; stderr:\n%s", code, tr.stderr)
+	}
+}
+
+// An UpdateVM that delivers nothing: the session is withdrawn, so that a
+// late delivery cannot claim it (C2).
+func TestRunNothingDelivered(t *testing.T) {
+	tr := newTestRun(t, func([]string, io.Writer, io.Writer) int { return 0 })
+	if code := tr.run(t); code != ExitFailure || !strings.Contains(tr.stderr.String(), "delivered nothing") {
+		t.Fatalf("exit %d, want 1 saying nothing was delivered; stderr:\n%s", code, tr.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(tr.config.Path(dom0.StateDir), dom0.SessionFile)); !os.IsNotExist(err) {
+		t.Errorf("the session is still live: %v", err)
+	}
+}
