@@ -26,7 +26,8 @@ Reads a qfile stream on stdin, unpacks it into DIR (which must exist and be
 writable by USER), writes the status to stdout and exits with the errno it
 reported (0 on success; 255 for the "legal EOF" code, which does not fit).
 When run as root it switches to USER (a name or a numeric uid) after
-confining itself to DIR; run as USER already, it does not switch.
+confining itself to DIR; run as USER already, it does not switch. USER
+root keeps root's rights, with a warning: name an unprivileged user.
 
   --only-regular-files  dom0 update mode: refuse directories and symlinks
   -v                    print each received name on stderr
@@ -170,10 +171,12 @@ func guardStdout() io.Writer {
 	return os.NewFile(uintptr(fd), "status")
 }
 
-// switchTo is the user for the sandbox to switch to. Root asked to stay root does not switch;
-// a process already running as USER is left as it is by the sandbox itself.
+// switchTo is the user for the sandbox to switch to. Root asked to stay root does not switch,
+// and says so (qfile.md wants an unprivileged user; dom0 refuses root as unpacker_user); a
+// process already running as USER is left as it is by the sandbox itself.
 func switchTo(userArg string) string {
 	if os.Geteuid() == 0 && (userArg == "root" || userArg == "0") {
+		fmt.Fprintln(os.Stderr, "qfile-dom0-unpacker: warning: USER is root, so the unpacker keeps root's rights: name an unprivileged user")
 		return ""
 	}
 	return userArg

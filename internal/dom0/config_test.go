@@ -78,3 +78,15 @@ func TestLoadConfigErrorsNameTheLine(t *testing.T) {
 		}
 	}
 }
+
+// The unpacker's user may not be root, by name or by number.
+func TestUnpackerUserNotRoot(t *testing.T) {
+	for _, name := range []string{"root", "0", "-1"} {
+		if uid, gid, err := lookupUser(name); err == nil {
+			t.Errorf("unpacker_user %s accepted as %d:%d", name, uid, gid)
+		}
+	}
+	if uid, gid, err := lookupUser("65534"); err != nil || uid != 65534 || gid != 65534 {
+		t.Errorf("unpacker_user 65534: %d:%d, %v", uid, gid, err)
+	}
+}

@@ -219,20 +219,27 @@ func (r *Receiver) makeStaging(session string) (string, error) {
 }
 
 // lookupUser resolves the unpacker's user: a numeric uid (gid the same), or
-// a name in /etc/passwd.
+// a name in /etc/passwd. Root is refused: the unpacker reads the untrusted
+// stream and must run unprivileged (qfile.md).
 func lookupUser(name string) (uid, gid int, err error) {
-	if n, err := strconv.Atoi(name); err == nil {
-		return n, n, nil
-	}
-	u, err := user.Lookup(name)
+	uid, err = strconv.Atoi(name)
+	gid = uid
 	if err != nil {
-		return 0, 0, fmt.Errorf("unpacker_user %s: %w", name, err)
+		var u *user.User
+		if u, err = user.Lookup(name); err == nil {
+			uid, err = strconv.Atoi(u.Uid)
+		}
+		if err == nil {
+			gid, err = strconv.Atoi(u.Gid)
+		}
+		if err != nil {
+			return 0, 0, fmt.Errorf("unpacker_user %s: %w", name, err)
+		}
 	}
-	uid, err = strconv.Atoi(u.Uid)
-	if err == nil {
-		gid, err = strconv.Atoi(u.Gid)
+	if uid <= 0 || gid <= 0 {
+		return 0, 0, fmt.Errorf("unpacker_user %s is uid %d, gid %d: the unpacker must run as an unprivileged user", name, uid, gid)
 	}
-	return uid, gid, err
+	return uid, gid, nil
 }
 
 // legalEOFExit is the unpacker's exit status for qfile.md's "legal EOF"

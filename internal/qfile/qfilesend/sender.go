@@ -21,8 +21,9 @@ import (
 const (
 	bufSize = 256 << 10
 	// checkEvery is how many bytes may go out between two looks for an early status, so that
-	// a refused transfer stops soon (spec "Status": at least every 15 MB).
-	checkEvery = 15 << 20
+	// a refused transfer stops soon (spec "Status": at least after every file and every
+	// 15 MB). A check comes after the buffer that reaches it: 14 MiB + 256 KiB < 15 MB.
+	checkEvery = 14 << 20
 	dirBatch   = 256 // directory entries read at a time: memory stays flat in big directories
 )
 
@@ -127,7 +128,8 @@ func (s *Sender) sendEntry(path, name string, st *unix.Stat_t) error {
 	if s.Progress != nil {
 		s.Progress(s.files, s.bytes)
 	}
-	return nil // an early status is looked for as the bytes go out (flush), not per file
+	// A poll without waiting: a system call per file, against an open and a read or more.
+	return s.checkEarlyStatus()
 }
 
 func (s *Sender) sendRegular(path, name string) error {
@@ -322,7 +324,12 @@ func (s *Sender) sendFailed(err error) error {
 	if st, serr := qfile.ReadStatus(s.status); serr == nil && st.Code != 0 {
 		return s.remoteError(st)
 	}
-	return fmt.Errorf("sending the stream: %w", err)
+	return s.withLastSent(fmt.Errorf("sending the stream: %w", err))
+}
+
+// withLastSent names the last file sent in an error that does not come from a status.
+func (s *Sender) withLastSent(err error) error {
+	return fmt.Errorf("%w (last file sent: %q)", err, s.lastName)
 }
 
 // checkEarlyStatus reads the status if the receiver already sent one, without waiting.
@@ -341,7 +348,7 @@ func (s *Sender) checkEarlyStatus() error {
 	}
 	st, err := qfile.ReadStatus(s.status)
 	if err != nil {
-		return err
+		return s.withLastSent(err)
 	}
 	if st.Code == 0 {
 		return fmt.Errorf("the receiver reported success before the end of the stream (last file sent: %q)", s.lastName)
@@ -365,13 +372,13 @@ func (s *Sender) Finish() error {
 	}
 	st, err := qfile.ReadStatus(s.status)
 	if err != nil {
-		return err
+		return s.withLastSent(err)
 	}
 	if st.Code != 0 {
 		return s.remoteError(st)
 	}
 	if st.CRC != s.crc {
-		return fmt.Errorf("%w (sent %#08x, received %#08x)", ErrChecksum, s.crc, st.CRC)
+		return s.withLastSent(fmt.Errorf("%w (sent %#08x, received %#08x)", ErrChecksum, s.crc, st.CRC))
 	}
 	return nil
 }

@@ -41,12 +41,12 @@ func TestFinishChecksStatus(t *testing.T) {
 	}{
 		{"success", func(crc uint32) []byte { return qfile.Status{CRC: crc, LastName: "a.rpm"}.Append(nil) }, ""},
 		{"success-from-an-older-receiver", func(crc uint32) []byte { return qfile.Status{CRC: crc}.Append(nil)[:qfile.StatusSize] }, ""},
-		{"checksum-mismatch", func(crc uint32) []byte { return qfile.Status{CRC: crc + 1}.Append(nil) }, "checksum mismatch"},
+		{"checksum-mismatch", func(crc uint32) []byte { return qfile.Status{CRC: crc + 1}.Append(nil) }, `checksum mismatch: the receiver got other bytes than those sent (sent`},
 		{"error-first", func(crc uint32) []byte {
 			return qfile.Status{Code: uint32(syscall.EDQUOT), CRC: crc + 1, LastName: "a.rpm"}.Append(nil)
 		}, `EDQUOT (disk quota exceeded); last file sent: "a.rpm"`},
 		{"legal-eof", func(crc uint32) []byte { return qfile.Status{Code: qfile.LegalEOF}.Append(nil) }, "ended inside a file"},
-		{"no-status", func(uint32) []byte { return nil }, "without a status"},
+		{"no-status", func(uint32) []byte { return nil }, `without a status (last file sent: "a.rpm")`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			statusR, statusW, err := os.Pipe()
@@ -70,6 +70,31 @@ func TestFinishChecksStatus(t *testing.T) {
 				t.Errorf("Finish: %v is not ErrChecksum", err)
 			}
 		})
+	}
+}
+
+// The sender looks for an early status after every file (qfile.md "Status"), so a refusal
+// stops it at the next file boundary, however small the files.
+func TestSendStopsAtARefusalAfterAFile(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "a.rpm")
+	if err := os.WriteFile(src, []byte("payload"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	statusR, statusW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer statusR.Close()
+	defer statusW.Close()
+	if _, err := statusW.Write(qfile.Status{Code: uint32(syscall.EDQUOT), LastName: "earlier.rpm"}.Append(nil)); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	err = New(&out, statusR).Send(src)
+	var remote *RemoteError
+	if !errors.As(err, &remote) || remote.Code != uint32(syscall.EDQUOT) || remote.LastSent != "a.rpm" {
+		t.Errorf("Send after a refusal: %v, want the receiver's EDQUOT", err)
 	}
 }
 
