@@ -1,7 +1,6 @@
 package frontend
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"os"
@@ -54,35 +53,35 @@ func (f *fakeTools) DNF(_ context.Context, args []string, _ io.Reader, _, _ io.W
 	return f.dnfExit, nil
 }
 
-// syncBuffer is a bytes.Buffer that several goroutines may write.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+// output is a file that stands in for the front end's stdout or stderr:
+// several goroutines write it, as they write the real ones.
+type output struct{ *os.File }
+
+func newOutput(t *testing.T) output {
+	f, err := os.CreateTemp(t.TempDir(), "output-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return output{f}
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+func (o output) String() string {
+	b, _ := os.ReadFile(o.Name())
+	return string(b)
 }
 
 type testRun struct {
 	config         dom0.Config
 	vm             *fakeVM
 	tools          *fakeTools
-	stdout, stderr *syncBuffer
+	stdout, stderr output
 }
 
 func newTestRun(t *testing.T, download func(argv []string, stdout, stderr io.Writer) int) *testRun {
 	c := dom0.DefaultConfig(t.TempDir())
 	c.UpdateVM = "sys-test"
-	return &testRun{config: c, vm: &fakeVM{download: download}, tools: &fakeTools{}, stdout: &syncBuffer{}, stderr: &syncBuffer{}}
+	return &testRun{config: c, vm: &fakeVM{download: download}, tools: &fakeTools{}, stdout: newOutput(t), stderr: newOutput(t)}
 }
 
 func (tr *testRun) run(t *testing.T, args ...string) int {
