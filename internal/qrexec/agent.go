@@ -1,6 +1,7 @@
 package qrexec
 
 import (
+	"fmt"
 	"log/slog"
 	"net"
 	"os/exec"
@@ -15,6 +16,8 @@ type Agent struct {
 	ServiceDir     string
 	RequestTimeout time.Duration
 	Log            *slog.Logger
+
+	drops floodLog // connections dropped per vsock peer, counted beyond the first
 }
 
 // Serve serves calls on l; accept says whether a connection may call (the
@@ -22,7 +25,10 @@ type Agent struct {
 func (a *Agent) Serve(l net.Listener, accept func(net.Conn) bool) error {
 	return serveListener(l, a.Log, func(conn net.Conn) {
 		if accept != nil && !accept(conn) {
-			a.Log.Warn("connection from a peer other than dom0, dropped", "peer", conn.RemoteAddr())
+			cid, _ := PeerCID(conn)
+			a.drops.event(fmt.Sprint("cid ", cid), func(count int) {
+				a.Log.Warn("connection from a peer other than dom0, dropped", "cid", cid, "count", count)
+			})
 			conn.Close()
 			return
 		}

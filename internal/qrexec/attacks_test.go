@@ -104,19 +104,8 @@ func TestC6FloodAndHalfOpenRequests(t *testing.T) {
 	dir := t.TempDir()
 	lab := newTestLabWithDaemon(t, dir, "--max-calls", "3", "--request-timeout", "1s")
 	var halfOpen []net.Conn
-	for try := 0; len(halfOpen) < 3; try++ {
-		c := dialRawNet(t, lab, "vm1")
-		// The daemon's hello shows the request holds a call slot. Without
-		// it, a slot was still taken by the probe that waited for the
-		// socket: try again.
-		if _, err := io.ReadFull(c, make([]byte, 12)); err != nil {
-			if try == 100 {
-				t.Fatal(err)
-			}
-			time.Sleep(20 * time.Millisecond)
-			continue
-		}
-		halfOpen = append(halfOpen, c)
+	for range 3 {
+		halfOpen = append(halfOpen, holdCallSlot(t, lab, "vm1"))
 	}
 	// The fourth is dropped at once: no hello, just EOF.
 	over := dialRawNet(t, lab, "vm1")
@@ -159,6 +148,26 @@ func TestC6FloodAndHalfOpenRequests(t *testing.T) {
 		if !strings.Contains(log, want) {
 			t.Errorf("log lacks %q:\n%s", want, log)
 		}
+	}
+}
+
+// holdCallSlot opens a connection from domain that holds one of its call
+// slots: a request that never comes.
+func holdCallSlot(t *testing.T, lab *testLab, domain string) net.Conn {
+	t.Helper()
+	for try := 0; ; try++ {
+		c := dialRawNet(t, lab, domain)
+		// The daemon's hello shows the request holds a call slot. Without
+		// it, a slot was still taken by the probe that waited for the
+		// socket: try again.
+		_, err := io.ReadFull(c, make([]byte, 12))
+		if err == nil {
+			return c
+		}
+		if try == 100 {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -306,4 +315,23 @@ func TestC6DomainSocketEntriesNotFollowed(t *testing.T) {
 		t.Errorf("the link's target: %v, %v", fi.Mode(), err)
 	}
 	waitForLog(t, lab, "dom0", `msg="cannot listen for the domain's calls, which are not served" domain=vm2`)
+}
+
+// TestC6DroppedConnectionsLogOnce: a domain connecting again and again over
+// its call limit gets one log line, not one per connection.
+func TestC6DroppedConnectionsLogOnce(t *testing.T) {
+	lab := newTestLabWithDaemon(t, "", "--max-calls", "1")
+	holdCallSlot(t, lab, "vm1")
+	for range 300 {
+		c := dialRawNet(t, lab, "vm1")
+		io.Copy(io.Discard, c) // dropped: EOF
+		c.Close()
+	}
+	if got := lab.callFrom(t, "vm2", "served", "dom0", "test.Echo"); got.code != 0 || got.stdout != "served" {
+		t.Errorf("vm2's call: %+v", got)
+	}
+	log := lab.log(t, "dom0")
+	if n := strings.Count(log, "too many calls in progress"); n != 1 || !strings.Contains(log, "count=1") {
+		t.Errorf("%d lines for 300 dropped connections:\n%.2000s", n, log)
+	}
 }

@@ -34,6 +34,9 @@ type Daemon struct {
 
 	mu     sync.Mutex
 	active map[string]int
+	// drops logs connections dropped (over MaxCalls, from an unknown
+	// vsock peer) per domain or peer, counted beyond the first.
+	drops floodLog
 }
 
 // ServeUnix listens on SOCKDIR/<domain>/daemon.sock for every domain in
@@ -89,7 +92,9 @@ func (d *Daemon) ServeVsock(l net.Listener) error {
 		cid, _ := PeerCID(conn)
 		name, ok := d.Domains.ByCID(cid)
 		if !ok {
-			d.Log.Warn("vsock connection from an unknown cid, dropped", "cid", cid)
+			d.drops.event(fmt.Sprint("cid ", cid), func(count int) {
+				d.Log.Warn("vsock connection from an unknown cid, dropped", "cid", cid, "count", count)
+			})
 			conn.Close()
 			return
 		}
@@ -119,7 +124,9 @@ func (d *Daemon) ServeCall(conn Conn, domain string) {
 	defer conn.Close()
 	log := d.Log.With("domain", domain)
 	if !d.acquire(domain) {
-		log.Warn("too many calls in progress, connection dropped", "limit", d.MaxCalls)
+		d.drops.event(domain, func(count int) {
+			log.Warn("too many calls in progress, connection dropped", "limit", d.MaxCalls, "count", count)
+		})
 		return
 	}
 	defer d.release(domain)
