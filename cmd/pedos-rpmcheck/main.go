@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -30,27 +31,53 @@ with a database holding only the keyring's keys.
 
 Prints one line per file:
   FILE: OK NAME-[EPOCH:]VERSION-RELEASE.ARCH signer=FINGERPRINT
-  FILE: REJECTED REASON
-Exit status: 0 if every file is OK, 1 otherwise, 2 on usage errors.
+  FILE: REJECTED KIND: REASON      (a verdict about the package)
+  FILE: ERROR REASON               (it could not be read or written)
+Options may come before or after the files; after "--", only files.
+Exit status: 0 if every file is OK, 1 otherwise, 2 on usage errors (among
+them a --keyring or --canonical-out directory that cannot be read).
 
 Options:
   --keyring DIR        armored public keys to trust (default /etc/pki/rpm-gpg)
   --no-crosscheck      skip the rpmkeys cross-check
   --canonical-out DIR  write the canonical form of each accepted package to DIR
-  --json               print one JSON object per line instead
+  --json               print one JSON object per line instead, with the
+                       package's name, epoch, version, release, arch, signer
+                       and digests (header SHA-256, payload digest)
 
 Examples:
   pedos-rpmcheck bash-5.2.37-1.fc41.x86_64.rpm
   pedos-rpmcheck --keyring ./keys --canonical-out ./clean *.rpm
 `
 
+// result is one file's line; the package fields are set when it is OK
+// (verify.md §1.5).
 type result struct {
-	File   string `json:"file"`
-	OK     bool   `json:"ok"`
-	NEVRA  string `json:"nevra,omitempty"`
-	Signer string `json:"signer,omitempty"`
-	Kind   string `json:"kind,omitempty"`
-	Reason string `json:"reason,omitempty"`
+	File              string  `json:"file"`
+	OK                bool    `json:"ok"`
+	NEVRA             string  `json:"nevra,omitempty"`
+	Name              string  `json:"name,omitempty"`
+	Epoch             *uint32 `json:"epoch,omitempty"`
+	Version           string  `json:"version,omitempty"`
+	Release           string  `json:"release,omitempty"`
+	Arch              string  `json:"arch,omitempty"`
+	Signer            string  `json:"signer,omitempty"`
+	HeaderSHA256      string  `json:"header_sha256,omitempty"`
+	PayloadDigestAlgo string  `json:"payload_digest_algo,omitempty"`
+	PayloadDigest     string  `json:"payload_digest,omitempty"`
+	Kind              string  `json:"kind,omitempty"` // the rejection's class; "error" when the file could not be read or written
+	Reason            string  `json:"reason,omitempty"`
+}
+
+// accepted is the result of a package the native verifier accepted.
+func accepted(file string, pkg *rpm.VerifiedPackage) result {
+	r := result{File: file, OK: true, NEVRA: pkg.NEVRA(), Name: pkg.Name, Version: pkg.Version, Release: pkg.Release,
+		Arch: pkg.Arch, Signer: strings.Join(pkg.SignerFingerprints, ","), HeaderSHA256: pkg.HeaderSHA256,
+		PayloadDigestAlgo: pkg.PayloadDigestAlgo, PayloadDigest: pkg.PayloadDigest}
+	if pkg.HasEpoch {
+		r.Epoch = &pkg.Epoch
+	}
+	return r
 }
 
 func main() {
@@ -64,15 +91,25 @@ func run(args []string, stdout, stderr io.Writer) int {
 	noCrossCheck := flags.Bool("no-crosscheck", false, "")
 	canonicalOut := flags.String("canonical-out", "", "")
 	asJSON := flags.Bool("json", false, "")
-	if err := flags.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(stdout, usage)
-			return 0
+	// Options may follow files, as with rpm -K; "--" ends the options.
+	var files []string
+	for len(args) > 0 {
+		if err := flags.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fmt.Fprint(stdout, usage)
+				return 0
+			}
+			fmt.Fprintf(stderr, "pedos-rpmcheck: %v\n%s", err, usage)
+			return 2
 		}
-		fmt.Fprintf(stderr, "pedos-rpmcheck: %v\n%s", err, usage)
-		return 2
+		rest := flags.Args()
+		if parsed := len(args) - len(rest); parsed > 0 && args[parsed-1] == "--" || len(rest) == 0 {
+			files = append(files, rest...)
+			break
+		}
+		files, args = append(files, rest[0]), rest[1:]
 	}
-	if flags.NArg() == 0 {
+	if len(files) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
@@ -85,7 +122,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "warning: %v\n", w)
 	}
 	outDir := *canonicalOut
-	if outDir == "" {
+	if outDir != "" {
+		if fi, err := os.Stat(outDir); err != nil || !fi.IsDir() {
+			fmt.Fprintf(stderr, "pedos-rpmcheck: --canonical-out %s is not a directory\n", outDir)
+			return 2
+		}
+	} else {
 		tmp, err := os.MkdirTemp("", "pedos-rpmcheck-")
 		if err != nil {
 			fmt.Fprintf(stderr, "pedos-rpmcheck: %v\n", err)
@@ -95,7 +137,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		outDir = tmp
 	}
 
-	results, canonical := verifyAll(flags.Args(), &rpm.Verifier{Keyring: keyring}, outDir)
+	results, canonical := verifyAll(files, &rpm.Verifier{Keyring: keyring}, outDir, *canonicalOut == "")
 	if !*noCrossCheck {
 		crossCheck(results, canonical, keyring, stderr)
 	}
@@ -113,8 +155,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 // verifyAll runs the native verifier on every file, writing canonical forms
-// into outDir; canonical[i] is the written path for accepted files.
-func verifyAll(files []string, v *rpm.Verifier, outDir string) ([]result, []string) {
+// into outDir (each into a directory of its own if private, so that two
+// files of the same name do not collide); canonical[i] is the written path
+// for accepted files.
+func verifyAll(files []string, v *rpm.Verifier, outDir string, private bool) ([]result, []string) {
 	results := make([]result, len(files))
 	canonical := make([]string, len(files))
 	for i, untrustedPath := range files {
@@ -124,15 +168,22 @@ func verifyAll(files []string, v *rpm.Verifier, outDir string) ([]result, []stri
 			results[i] = failed(fmt.Sprintf("(argument %d)", i+1), err)
 			continue
 		}
-		results[i] = result{File: untrustedPath}
-		outPath := filepath.Join(outDir, base)
+		dir := outDir
+		if private {
+			dir = filepath.Join(outDir, strconv.Itoa(i))
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				results[i] = failed(untrustedPath, err)
+				continue
+			}
+		}
+		outPath := filepath.Join(dir, base)
 		pkg, err := verifyFile(v, untrustedPath, outPath)
 		if err != nil {
 			results[i] = failed(untrustedPath, err)
 			continue
 		}
 		canonical[i] = outPath
-		results[i] = result{File: untrustedPath, OK: true, NEVRA: pkg.NEVRA(), Signer: strings.Join(pkg.SignerFingerprints, ",")}
+		results[i] = accepted(untrustedPath, pkg)
 	}
 	return results, canonical
 }
@@ -184,7 +235,11 @@ func crossCheck(results []result, canonical []string, keyring *rpm.Keyring, stde
 	verdicts := checker.CheckBatch(ctx, files)
 	for i, c := range canonical {
 		if c != "" {
-			if err := pkgtool.Agree(nil, verdicts[c]); err != nil {
+			verdict, ok := verdicts[c]
+			if !ok {
+				verdict = errors.New("rpmkeys gave no verdict")
+			}
+			if err := pkgtool.Agree(nil, verdict); err != nil {
 				results[i] = failed(results[i].File, err)
 			}
 		}
@@ -194,7 +249,7 @@ func crossCheck(results []result, canonical []string, keyring *rpm.Keyring, stde
 func failed(file string, err error) result {
 	r := result{File: file, Reason: err.Error(), Kind: "error"}
 	var rpmErr *rpm.Error
-	if errors.As(err, &rpmErr) {
+	if errors.As(err, &rpmErr) && rpmErr.Kind != rpm.KindIO {
 		r.Kind = rpmErr.Kind.String()
 	}
 	return r
@@ -208,6 +263,10 @@ func printResult(w io.Writer, r result, asJSON bool) {
 	}
 	if r.OK {
 		fmt.Fprintf(w, "%s: OK %s signer=%s\n", r.File, r.NEVRA, r.Signer)
+		return
+	}
+	if r.Kind == "error" {
+		fmt.Fprintf(w, "%s: ERROR %s\n", r.File, r.Reason)
 		return
 	}
 	fmt.Fprintf(w, "%s: REJECTED %s: %s\n", r.File, r.Kind, r.Reason)

@@ -50,16 +50,34 @@ func TestBatch(t *testing.T) {
 		t.Errorf("canonical-out holds %v", written)
 	}
 
-	stdout, code = runBin(t, bin, "--keyring", keys, "--json", filepath.Join(out, filepath.Base(good)))
+	// Options after the files; the canonical copy checked again has the
+	// same signed header, so the same digests.
+	stdout, code = runBin(t, bin, filepath.Join(out, filepath.Base(good)), "--keyring", keys, "--json")
 	var r result
-	if err := json.Unmarshal([]byte(stdout), &r); err != nil || code != 0 || !r.OK || r.NEVRA != "good-3:1-1.noarch" {
+	if err := json.Unmarshal([]byte(stdout), &r); err != nil || code != 0 || !r.OK || r.NEVRA != "good-3:1-1.noarch" ||
+		r.Name != "good" || r.Epoch == nil || *r.Epoch != 3 || len(r.HeaderSHA256) != 64 || r.PayloadDigestAlgo != "sha256" || len(r.PayloadDigest) != 64 {
 		t.Errorf("json: exit %d %q %v", code, stdout, err)
+	}
+
+	// A second file of the same name, and a canonical copy that is already
+	// there, are errors of the output, not verdicts about the package.
+	again := filepath.Join(t.TempDir(), filepath.Base(good))
+	if err := os.Link(good, again); err != nil {
+		t.Fatal(err)
+	}
+	if stdout, code := runBin(t, bin, "--keyring", keys, good, again); code != 0 {
+		t.Errorf("two files of the same name: exit %d:\n%s", code, stdout)
+	}
+	stdout, code = runBin(t, bin, "--keyring", keys, "--canonical-out", out, good)
+	if code != 1 || !strings.HasPrefix(stdout, good+": ERROR canonical output:") {
+		t.Errorf("canonical copy already there: exit %d:\n%s", code, stdout)
 	}
 }
 
 func TestUsage(t *testing.T) {
 	bin := testbin.Path(t, "pedos-rpmcheck")
-	for _, args := range [][]string{{}, {"--bogus", "x.rpm"}, {"--keyring", "/nonexistent", "x.rpm"}} {
+	for _, args := range [][]string{{}, {"--bogus", "x.rpm"}, {"--keyring", "/nonexistent", "x.rpm"}, {"x.rpm", "--bogus"},
+		{"--keyring", t.TempDir(), "--canonical-out", "/nonexistent", "x.rpm"}} {
 		if _, code := runBin(t, bin, args...); code != 2 {
 			t.Errorf("%v: exit %d, want 2", args, code)
 		}
