@@ -134,7 +134,11 @@ func (r *runner) run(ctx context.Context) (int, error) {
 		return ExitFailure, err
 	}
 	r.rep.Result = &res
-	printResult(r.env.Stderr, res)
+	// dom0 wrote the result, but parts of its messages may quote what the
+	// UpdateVM sent.
+	shown := newUntrustedText(r.env.Stderr)
+	printResult(shown, res)
+	_ = shown.Flush()
 	if !res.Accepted {
 		return ExitFailure, fmt.Errorf("dom0 refused the delivery from %s; nothing was installed and the cached repository is unchanged", c.UpdateVM)
 	}
@@ -158,7 +162,7 @@ func (r *runner) sync(ctx context.Context) (int, error) {
 	if err != nil {
 		return ExitFailure, fmt.Errorf("preparing dom0's package database for %s: %w", r.env.Config.UpdateVM, err)
 	}
-	code, err := r.env.VM.Run(ctx, r.env.Config.UpdateVM, []string{r.env.DownloadCommand, "--sync"}, tarball, io.Discard, r.env.Stderr)
+	code, err := r.vmRun(ctx, []string{r.env.DownloadCommand, "--sync"}, tarball, io.Discard)
 	return r.vmOutcome(code, err, "receiving dom0's configuration")
 }
 
@@ -201,8 +205,22 @@ func (r *runner) forwarded() []string {
 }
 
 func (r *runner) callVM(ctx context.Context, argv []string, stdout io.Writer) (int, error) {
-	code, err := r.env.VM.Run(ctx, r.env.Config.UpdateVM, argv, nil, stdout, r.env.Stderr)
+	code, err := r.vmRun(ctx, argv, nil, stdout)
 	return r.vmOutcome(code, err, "the download")
+}
+
+// vmRun runs argv in the UpdateVM. Everything it prints is untrusted and
+// reaches the person only through untrustedText; its stderr goes to ours.
+func (r *runner) vmRun(ctx context.Context, argv []string, stdin io.Reader, stdout io.Writer) (int, error) {
+	stderr := newUntrustedText(r.env.Stderr)
+	out := stderr
+	if stdout != r.env.Stderr {
+		out = newUntrustedText(stdout)
+	}
+	code, err := r.env.VM.Run(ctx, r.env.Config.UpdateVM, argv, stdin, out, stderr)
+	// Write errors on our own outputs cannot be reported anywhere.
+	_, _ = out.Flush(), stderr.Flush()
+	return code, err
 }
 
 // vmOutcome turns a qrexec call's exit into ours: qrexec failures and

@@ -1,0 +1,73 @@
+package frontend
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"unicode"
+	"unicode/utf8"
+)
+
+// untrustedText passes text that the UpdateVM wrote (its commands' output,
+// dnf's listings) to a person's terminal: line by line, with every control
+// character but newline and tab, and every byte that is not UTF-8, shown as
+// an escape: a compromised UpdateVM must not retitle the terminal, clear
+// it, move the cursor to overwrite dom0's own lines, or turn text around
+// with bidirectional controls (what S2 is for names). Flush writes a last, unfinished line.
+type untrustedText struct {
+	w    io.Writer
+	line []byte
+}
+
+// maxLineBytes bounds what is held back waiting for a newline.
+const maxLineBytes = 4096
+
+func newUntrustedText(w io.Writer) *untrustedText { return &untrustedText{w: w} }
+
+func (t *untrustedText) Write(untrusted []byte) (int, error) {
+	n := len(untrusted)
+	for len(untrusted) > 0 {
+		end := bytes.IndexByte(untrusted, '\n') + 1
+		if end == 0 {
+			end = len(untrusted)
+		}
+		t.line = append(t.line, untrusted[:end]...)
+		untrusted = untrusted[end:]
+		if t.line[len(t.line)-1] == '\n' || len(t.line) >= maxLineBytes {
+			if err := t.Flush(); err != nil {
+				return n, err
+			}
+		}
+	}
+	return n, nil
+}
+
+// Flush writes what is held back.
+func (t *untrustedText) Flush() error {
+	if len(t.line) == 0 {
+		return nil
+	}
+	_, err := t.w.Write(printable(t.line))
+	t.line = t.line[:0]
+	return err
+}
+
+// printable is untrusted with what a terminal would act on escaped: \xNN
+// for a byte that is not UTF-8 or an ASCII control character, \uNNNN for
+// any other rune that is not printable.
+func printable(untrusted []byte) []byte {
+	out := make([]byte, 0, len(untrusted))
+	for len(untrusted) > 0 {
+		r, size := utf8.DecodeRune(untrusted)
+		switch {
+		case r == '\n' || r == '\t' || unicode.IsPrint(r) && !(r == utf8.RuneError && size == 1):
+			out = append(out, untrusted[:size]...)
+		case r < utf8.RuneSelf || size == 1:
+			out = fmt.Appendf(out, `\x%02x`, untrusted[0])
+		default:
+			out = fmt.Appendf(out, `\u%04x`, r)
+		}
+		untrusted = untrusted[size:]
+	}
+	return out
+}

@@ -1,0 +1,105 @@
+package frontend
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+func TestPrintable(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"Downloading hello-1.1-1.noarch.rpm\n", "Downloading hello-1.1-1.noarch.rpm\n"},
+		{"a\tb\n", "a\tb\n"},
+		{"\033]0;pwned\007\033[2J", `\x1b]0;pwned\x07\x1b[2J`},
+		{"100%\r50%", `100%\x0d50%`},
+		{"del\x7f", `del\x7f`},
+		{"bad \xff\xfe utf-8", `bad \xff\xfe utf-8`},
+		{"Größe: 3 MiB, 軟體", "Größe: 3 MiB, 軟體"},
+		{"csi \u009b2J", `csi \u009b2J`},
+		{"evil\u202eexe.txt", `evil\u202eexe.txt`},
+	} {
+		if got := string(printable([]byte(tc.in))); got != tc.want {
+			t.Errorf("printable(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// Lines are written whole, even when they arrive in pieces, so that an
+// escape split across writes is still escaped and lines of the UpdateVM's
+// stdout and stderr do not cut into each other.
+func TestUntrustedTextLines(t *testing.T) {
+	var out bytes.Buffer
+	w := newUntrustedText(&out)
+	for _, piece := range []string{"one\ntw", "o\033", "[2J\nthree"} {
+		if _, err := w.Write([]byte(piece)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := out.String(); got != "one\n"+`two\x1b[2J`+"\n" {
+		t.Errorf("before Flush: %q", got)
+	}
+	if err := w.Flush(); err != nil || !strings.HasSuffix(out.String(), "\nthree") {
+		t.Errorf("after Flush: %q, %v", out.String(), err)
+	}
+	long := strings.Repeat("x", 3*maxLineBytes)
+	out.Reset()
+	_, _ = w.Write([]byte(long))
+	if out.Len() != len(long) {
+		t.Errorf("a line without a newline was held back: %d of %d bytes written", out.Len(), len(long))
+	}
+}
+
+// What reaches the terminal is UTF-8 with no rune a terminal acts on but
+// newline and tab.
+func FuzzUntrustedText(f *testing.F) {
+	f.Add([]byte("\033]0;pwned\007\033[2J"))
+	f.Add([]byte("ok\n\xc2\x9b\xe2\x80\xae\xff"))
+	f.Fuzz(func(t *testing.T, untrusted []byte) {
+		var out bytes.Buffer
+		w := newUntrustedText(&out)
+		_, _ = w.Write(untrusted)
+		_ = w.Flush()
+		if !utf8.Valid(out.Bytes()) {
+			t.Fatalf("%q: output %q is not UTF-8", untrusted, out.Bytes())
+		}
+		for _, r := range out.String() {
+			if r != '\n' && r != '\t' && !unicode.IsPrint(r) {
+				t.Fatalf("%q: output %q holds %U", untrusted, out.Bytes(), r)
+			}
+		}
+	})
+}
+
+// A fake qrexec-client, as the real one would run the UpdateVM's command:
+// whatever the UpdateVM prints reaches dom0's terminal escaped.
+func TestUpdateVMOutputIsEscaped(t *testing.T) {
+	client := filepath.Join(t.TempDir(), "qrexec-client")
+	script := `#!/bin/sh
+case "$3" in
+*--sync*) cat >/dev/null; printf '\033]0;pwned\007\033[2J' >&2 ;;
+*) printf 'hello.noarch \033[31m1.1-1\n' ;;
+esac
+`
+	if err := os.WriteFile(client, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tr := newTestRun(t, nil)
+	o, err := ParseArgs([]string{"--action=list"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := Run(t.Context(), o, Env{Config: tr.config, VM: QrexecCaller{Client: client, Timeout: time.Minute},
+		Tools: tr.tools, Stdout: tr.stdout, Stderr: tr.stderr, DownloadCommand: "pedos-download-dom0-updates"})
+	stdout, stderr := tr.stdout.String(), tr.stderr.String()
+	if code != ExitOK || strings.Contains(stdout+stderr, "\033") {
+		t.Fatalf("exit %d; an escape reached the terminal:\nstdout %q\nstderr %q", code, stdout, stderr)
+	}
+	if !strings.Contains(stderr, `\x1b]0;pwned\x07\x1b[2J`) || !strings.Contains(stdout, `hello.noarch \x1b[31m1.1-1`) {
+		t.Errorf("the UpdateVM's output is not shown escaped:\nstdout %q\nstderr %q", stdout, stderr)
+	}
+}
