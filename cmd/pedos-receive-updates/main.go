@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -80,7 +81,10 @@ func run() int {
 		fmt.Fprintf(os.Stderr, "pedos-receive-updates: %v\n", err)
 		return 1
 	}
-	built, _ := time.Parse(time.RFC3339, buildTime)
+	built := buildStamp()
+	if built.IsZero() {
+		fmt.Fprintln(os.Stderr, "pedos-receive-updates: warning: built without a build time (make sets one), so the time floor is only the one saved in the state")
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	r := &dom0.Receiver{Config: config, Unpacker: *unpacker, Log: os.Stderr,
@@ -95,4 +99,22 @@ func run() int {
 	}
 	fmt.Fprintln(os.Stderr, "pedos-receive-updates: delivery accepted and published")
 	return 0
+}
+
+// buildStamp is buildTime, or, in a build without it (a plain go build),
+// the time of the commit the build came from: either is a time dom0 knows
+// has passed (verify.md §2, the time floor). Zero if neither is known.
+func buildStamp() time.Time {
+	if t, err := time.Parse(time.RFC3339, buildTime); err == nil {
+		return t
+	}
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, setting := range info.Settings {
+			if setting.Key == "vcs.time" {
+				t, _ := time.Parse(time.RFC3339, setting.Value)
+				return t
+			}
+		}
+	}
+	return time.Time{}
 }
