@@ -39,7 +39,7 @@ func (a *Agent) Serve(l net.Listener, accept func(net.Conn) bool) error {
 // ServeCall serves one call on conn and closes conn.
 func (a *Agent) ServeCall(conn Conn) {
 	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(a.RequestTimeout))
+	setRequestDeadline(conn, a.RequestTimeout, a.Log)
 	t, req, err := readRequest(conn, MsgExecService, MsgExecCommand)
 	if err != nil {
 		logBadRequest(conn, a.Log, err)

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"pedos.dev/updates/internal/testbin"
 )
@@ -22,4 +23,29 @@ func TestDaemonWithoutDomainsSaysSo(t *testing.T) {
 			t.Errorf("qrexec-daemon --domains %s: %+v", file, got)
 		}
 	}
+}
+
+// TestStdioRequestTimeout: on stdio (ssh, a serial line) a caller that
+// never sends its request is cut off at --request-timeout, as on sockets.
+func TestStdioRequestTimeout(t *testing.T) {
+	lab := newTestLab(t, transports[1])
+	cmd := exec.Command(testbin.Path(t, "qrexec-daemon"), append(lab.daemonArgs("--request-timeout", "200ms"), "--stdio", "vm1")...)
+	silent, err := cmd.StdinPipe() // held open, never written
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ended := make(chan error, 1)
+	go func() { ended <- cmd.Wait() }()
+	select {
+	case <-ended:
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		<-ended
+		t.Fatal("qrexec-daemon --stdio still waiting for the request after 20s")
+	}
+	waitForLog(t, lab, "dom0", "i/o timeout")
 }

@@ -130,7 +130,7 @@ func (d *Daemon) ServeCall(conn Conn, domain string) {
 		return
 	}
 	defer d.release(domain)
-	conn.SetDeadline(time.Now().Add(d.RequestTimeout))
+	setRequestDeadline(conn, d.RequestTimeout, log)
 	_, req, err := readRequest(conn, MsgCall)
 	if err != nil {
 		logBadRequest(conn, log, err)
@@ -274,6 +274,15 @@ func readRequest(conn Conn, wanted ...MsgType) (MsgType, Request, error) {
 	}
 	req, err := DecodeRequest(t, untrustedPayload)
 	return t, req, err
+}
+
+// setRequestDeadline bounds the request phase on conn (C6); a connection
+// that cannot have a deadline (stdio on a regular file) is served without,
+// logged.
+func setRequestDeadline(conn Conn, timeout time.Duration, log *slog.Logger) {
+	if err := conn.SetDeadline(time.Now().Add(timeout)); err != nil {
+		log.Warn("the request phase has no time limit on this connection", "err", err)
+	}
 }
 
 // logBadRequest logs a failed request phase: a malformed but well-framed

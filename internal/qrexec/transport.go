@@ -152,8 +152,19 @@ type pipeConn struct {
 	child *exec.Cmd // nil for our own stdio
 }
 
-// StdioConn is the connection on this process's stdin and stdout.
-func StdioConn() Conn { return &pipeConn{r: os.Stdin, w: os.Stdout} }
+// StdioConn is the connection on this process's stdin and stdout. They are
+// made non-blocking first: only then does Go's poller take them, and only
+// then do deadlines work (a pipe or socket from ssh or a serial helper).
+func StdioConn() Conn {
+	return &pipeConn{r: nonBlockingFile(0, "stdin"), w: nonBlockingFile(1, "stdout")}
+}
+
+// nonBlockingFile is a File for fd, made non-blocking. If that fails the
+// File blocks, and SetDeadline says there is no deadline.
+func nonBlockingFile(fd int, name string) *os.File {
+	unix.SetNonblock(fd, true)
+	return os.NewFile(uintptr(fd), name)
+}
 
 func dialCommand(command string) (Conn, error) {
 	childStdin, w, err := os.Pipe()
@@ -183,15 +194,13 @@ func dialCommand(command string) (Conn, error) {
 func (c *pipeConn) Read(p []byte) (int, error)  { return c.r.Read(p) }
 func (c *pipeConn) Write(p []byte) (int, error) { return c.w.Write(p) }
 
-// SetDeadline sets both pipes' deadlines. A terminal or regular file has no
-// deadlines; then the call goes on without one (the other end of a stdio
-// link is the process's own parent, ssh or a serial line).
+// SetDeadline sets both pipes' deadlines. A regular file has none
+// (os.ErrNoDeadline).
 func (c *pipeConn) SetDeadline(t time.Time) error {
-	err := errors.Join(c.r.SetDeadline(t), c.w.SetDeadline(t))
-	if errors.Is(err, os.ErrNoDeadline) {
-		return nil
+	if err := c.r.SetDeadline(t); err != nil {
+		return err
 	}
-	return err
+	return c.w.SetDeadline(t)
 }
 
 // CloseWrite closes the pipe towards the peer, which then reads EOF.
