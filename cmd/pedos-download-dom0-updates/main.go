@@ -37,7 +37,9 @@ Runs in the UpdateVM; dom0's pedos-dom0-update calls it with qrexec-client.
   other -OPTIONS     passed to dnf
 
 Progress and dnf's output go to stderr, which dom0 shows to the person
-waiting. Exit status: 0 done, 100 updates available (--check-only), 1 failure.
+waiting. Exit status: 0 done, 100 updates available (--check-only), 1 failure,
+2 usage error, 125 qrexec could not reach dom0, 126 dom0's policy refused the
+delivery.
 
 examples:
   pedos-dom0-update's calls, as they arrive:
@@ -161,9 +163,16 @@ func do(ctx context.Context, u *updatevm.UpdateVM, o options) (int, error) {
 	return exitOf(u.Send(ctx, sender, o.req.SessionID, append(files, meta...)))
 }
 
+// exitOf is the exit status for err: qrexec's failure (125) and refusal
+// (126) of the delivery pass through to dom0, which tells them apart from a
+// failed download (overview.md, exit codes); any other error is 1.
 func exitOf(err error) (int, error) {
-	if err != nil {
-		return 1, err
+	var send *updatevm.SendError
+	switch {
+	case err == nil:
+		return 0, nil
+	case errors.As(err, &send) && (send.Code == updatevm.ExitQrexecFailure || send.Code == updatevm.ExitRefused):
+		return send.Code, err
 	}
-	return 0, nil
+	return 1, err
 }

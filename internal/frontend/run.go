@@ -125,7 +125,13 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	close(stop)
 	<-watched
 	if errors.Is(err, ErrNoResult) {
-		if vmErr != nil {
+		switch {
+		case vmCode == ExitRefused:
+			// The UpdateVM's command passes on qrexec-client-vm's 126; dom0's
+			// own call just reached the UpdateVM (sync), so this is the
+			// UpdateVM's call to dom0.
+			return ExitRefused, fmt.Errorf("dom0's policy refused the delivery from %s (126): the policy must allow %s to call PedOS.ReceiveUpdates (see the qrexec daemon's journal)", c.UpdateVM, c.UpdateVM)
+		case vmErr != nil:
 			return vmCode, vmErr
 		}
 		return ExitFailure, fmt.Errorf("%s finished (exit %d) but delivered nothing to dom0", c.UpdateVM, vmCode)

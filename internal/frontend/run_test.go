@@ -177,3 +177,12 @@ func TestRunNothingDelivered(t *testing.T) {
 		t.Errorf("the session is still live: %v", err)
 	}
 }
+
+// The UpdateVM passes on qrexec's refusal of its delivery (126): the front
+// end names it and exits 126 (overview.md, exit codes).
+func TestRunDeliveryRefusedByPolicy(t *testing.T) {
+	tr := newTestRun(t, func([]string, io.Writer, io.Writer) int { return ExitRefused })
+	if code := tr.run(t); code != ExitRefused || !strings.Contains(tr.stderr.String(), "dom0's policy refused the delivery from sys-test (126)") {
+		t.Fatalf("exit %d, want 126 naming dom0's policy; stderr:\n%s", code, tr.stderr)
+	}
+}

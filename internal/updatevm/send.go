@@ -32,9 +32,32 @@ func (u *UpdateVM) Send(ctx context.Context, s Sender, session string, files []s
 	if err := cmd.Run(); err != nil {
 		var exit *exec.ExitError
 		if errors.As(err, &exit) {
-			return fmt.Errorf("sending to dom0 failed (%s exit %d)", s.QrexecClientVM, exit.ExitCode())
+			return &SendError{Program: s.QrexecClientVM, Code: exit.ExitCode()}
 		}
 		return fmt.Errorf("sending to dom0: %w", err)
 	}
 	return os.RemoveAll(u.packagesDir())
+}
+
+// qrexec-client-vm's own exit statuses (docs/man/qrexec-client-vm.1.md):
+// the others are qfile-agent's.
+const (
+	ExitQrexecFailure = 125
+	ExitRefused       = 126 // dom0's policy refused the call
+)
+
+// SendError is a send that qrexec-client-vm ended with a non-zero status.
+type SendError struct {
+	Program string
+	Code    int
+}
+
+func (e *SendError) Error() string {
+	switch e.Code {
+	case ExitRefused:
+		return fmt.Sprintf("dom0's qrexec policy refused the delivery (%s exit %d)", e.Program, e.Code)
+	case ExitQrexecFailure:
+		return fmt.Sprintf("qrexec could not reach dom0's %s (%s exit %d)", ReceiveService, e.Program, e.Code)
+	}
+	return fmt.Sprintf("sending to dom0 failed (%s exit %d)", e.Program, e.Code)
 }
