@@ -14,7 +14,7 @@ import (
 )
 
 const usage = `Usage: qrexec-daemon [options]
-       qrexec-daemon [options] --stdio DOMAIN
+       qrexec-daemon [options] --log FILE --stdio DOMAIN
 
 Serves calls from every domain of the domains configuration (dom0 itself is
 never a caller). A call's source domain is known only from where it arrived:
@@ -23,7 +23,8 @@ never a caller). A call's source domain is known only from where it arrived:
                                  (created 0700 if missing)
   vsock (--vsock-port)           the peer's CID, mapped by cid= in the config
   --stdio DOMAIN                 one call on stdin/stdout, from DOMAIN (for
-                                 an ssh forced command or a serial line)
+                                 an ssh forced command or a serial line);
+                                 needs --log, as stderr goes to the caller
 Calls to dom0 run SERVICE+ARG or SERVICE from the service directory;
 calls to another domain go to its agent: agent= in the configuration, else
 SOCKDIR/<domain>/agent.sock. The policy is reloaded for every call.
@@ -38,14 +39,14 @@ Options:
   --no-unix              do not listen on Unix sockets (vsock only)
   --max-calls N          calls in progress per domain (default 16)
   --request-timeout DUR  limit on the request phase (default 10s)
-  --log FILE             append the log here instead of stderr
+  --log FILE             append the log here instead of stderr (required with --stdio)
   --stdio DOMAIN         serve one call from DOMAIN on stdin/stdout, then exit
 
 Examples:
   qrexec-daemon --sockdir /run/pedos/qrexec
   qrexec-daemon --vsock-port 512 --no-unix
   # in ~/.ssh/authorized_keys of dom0, for the UpdateVM's key:
-  command="qrexec-daemon --stdio sys-firewall" ssh-ed25519 AAAA...
+  command="qrexec-daemon --stdio sys-firewall --log /var/log/pedos/qrexec-stdio.log" ssh-ed25519 AAAA...
 `
 
 func main() {
@@ -64,6 +65,13 @@ func main() {
 	flag.Parse()
 	if flag.NArg() != 0 || *maxCalls < 1 {
 		flag.Usage()
+		os.Exit(2)
+	}
+	if *stdioDomain != "" && *logFile == "" {
+		// Over ssh, stderr goes back to the calling domain: dom0's log
+		// (policy files and lines, services' stderr) must not (spec
+		// "Services").
+		fmt.Fprintln(os.Stderr, "qrexec-daemon: --stdio needs --log FILE: standard error goes back to the calling domain")
 		os.Exit(2)
 	}
 	log, err := qrexec.NewLogger(*logFile)

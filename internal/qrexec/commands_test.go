@@ -49,3 +49,15 @@ func TestStdioRequestTimeout(t *testing.T) {
 	}
 	waitForLog(t, lab, "dom0", "i/o timeout")
 }
+
+// TestStdioNeedsLog: over ssh the daemon's stderr goes back to the calling
+// domain, so --stdio without --log is a usage error, not dom0's log sent to
+// the caller.
+func TestStdioNeedsLog(t *testing.T) {
+	lab := newTestLab(t, transports[1])
+	args := []string{"--stdio", "vm1", "--domains", lab.domainsFile, "--policy-dir", lab.policyDir, "--service-dir", lab.serviceDirs["dom0"]}
+	got := run(t, exec.Command(testbin.Path(t, "qrexec-daemon"), args...), "")
+	if got.code != 2 || !strings.Contains(got.stderr, "--stdio needs --log") {
+		t.Errorf("qrexec-daemon --stdio without --log: %+v", got)
+	}
+}
