@@ -33,18 +33,31 @@ options:
   --clean               empty dom0's cached repository and the UpdateVM's
                         download cache first
   --downloadonly        receive and verify, but do not install
-  --enablerepo=R        enable repository R in the UpdateVM
+  --enablerepo=R        enable repository R in the UpdateVM (dom0 installs
+                        from its cached repository only)
   --disablerepo=R       disable repository R in the UpdateVM
   --allow-downgrade     needed with --action=downgrade before an older
                         version may be installed
   --json                print the final result as one JSON object on stdout
   --root DIR            dom0's root prefix (tests; not for a real host)
   -y, --assumeyes       answer yes to dnf's questions
-  --exclude=PKG, --best, --allowerasing, other -OPTIONS
-                        passed to dnf on both sides
-  --                    everything after it goes to dnf on both sides
+  -x PKG, --exclude=PKG, --excludepkgs=PKG
+                        exclude PKG (names or globs, comma-separated) on
+                        both sides
+  --best, -b, --nobest, --allowerasing, --skip-broken, --assumeno, --nodocs,
+  --noautoremove, --obsoletes, --showduplicates, -q, --quiet, -v, --verbose
+                        passed to dnf on both sides. Any other option is a
+                        usage error: none may turn dom0's signature checks
+                        off or give it other repositories (as --nogpgcheck
+                        or --setopt would)
+  --                    ends pedos-dom0-update's own options: what follows
+                        goes to dnf on both sides (the dnf options above and
+                        package specs)
   --console, --show-output, --preserve-terminal, --gui, --force-xen-upgrade
                         accepted for compatibility; no effect
+
+A value follows its option after "=" or as the next word: --exclude=kernel
+or --exclude kernel, --action=install or --action install.
 
 exit status: 0 done or nothing to do; 1 failure (the message says what and
 where); 2 usage error; 100 updates available (--check-only); 125 qrexec

@@ -7,6 +7,7 @@ package frontend
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -14,8 +15,8 @@ import (
 // end").
 type Options struct {
 	Action         string   // dnf verb on both sides
-	Packages       []string // PKG... (and everything after --)
-	DNFOptions     []string // passed to dnf on both sides
+	Packages       []string // PKG... (before or after --)
+	DNFOptions     []string // passed to dnf on both sides (dnfFlags, --exclude=)
 	EnableRepos    []string // forwarded to the UpdateVM only
 	DisableRepos   []string
 	Excludes       []string // from --exclude=, also judged by the withholding check
@@ -52,56 +53,92 @@ func usageErr(format string, a ...any) error {
 	return fmt.Errorf("%w: %s", ErrUsage, fmt.Sprintf(format, a...))
 }
 
-// ParseArgs parses the command line (without the program name).
+// valueOptions take a value, written --opt=VALUE or --opt VALUE as dnf
+// accepts both: neither may be read as anything else (a package name).
+var valueOptions = map[string]bool{
+	"--action": true, "--root": true, "--enablerepo": true, "--disablerepo": true,
+	"--exclude": true, "--excludepkgs": true, "-x": true,
+}
+
+// dnfFlags are the dnf options, without a value, that go to dnf on both
+// sides; with -y and the value options above, they are all that do. An
+// allow-list of full spellings, because dnf also takes any unambiguous
+// abbreviation of a long option (--nogpg is --nogpgcheck) and bundled
+// short ones (-yc FILE is -y -c FILE): a deny-list could not keep dom0's
+// dnf from skipping signatures or reading other repositories
+// (--nogpgcheck, --setopt, --repofrompath, --config, --installroot).
+var dnfFlags = map[string]bool{
+	"--best": true, "-b": true, "--nobest": true, "--allowerasing": true, "--skip-broken": true,
+	"--assumeno": true, "--nodocs": true, "--noautoremove": true, "--obsoletes": true,
+	"--showduplicates": true, "-q": true, "--quiet": true, "-v": true, "--verbose": true,
+}
+
+// ParseArgs parses the command line (without the program name). After
+// "--" come dnf's arguments only: the same dnf options as before it, and
+// package specs. JSON is set whenever --json comes before any "--", even
+// with an error, so that the error can be reported as JSON.
 func ParseArgs(args []string) (Options, error) {
-	var o Options
+	own := args
+	if end := slices.Index(args, "--"); end >= 0 {
+		own = args[:end]
+	}
+	o := Options{JSON: slices.Contains(own, "--json")}
+	if err := o.parse(args); err != nil {
+		return o, err
+	}
+	return o, o.finish()
+}
+
+func (o *Options) parse(args []string) error {
+	ours := true // false after "--"
 	for i := 0; i < len(args); i++ {
 		arg := args[i]
 		name, value, hasValue := strings.Cut(arg, "=")
-		switch {
-		case arg == "--":
-			o.Packages = append(o.Packages, args[i+1:]...)
-			i = len(args)
-		case arg == "-h" || arg == "--help":
-			o.Help = true
-		case name == "--action":
-			o.Action = value
-		case name == "--root":
-			if !hasValue {
-				if i+1 >= len(args) {
-					return o, usageErr("--root needs a directory")
-				}
-				i++
-				value = args[i]
+		if valueOptions[name] && !hasValue {
+			if i+1 >= len(args) || strings.HasPrefix(args[i+1], "-") {
+				return usageErr("%s needs a value: %s=VALUE or %s VALUE", name, name, name)
 			}
+			i++
+			value = args[i]
+		}
+		switch {
+		case ours && arg == "--":
+			ours = false
+		case ours && (arg == "-h" || arg == "--help"):
+			o.Help = true
+		case ours && name == "--action":
+			o.Action = value
+		case ours && name == "--root":
 			o.Root = value
-		case name == "--enablerepo" && hasValue:
-			o.EnableRepos = append(o.EnableRepos, value)
-		case name == "--disablerepo" && hasValue:
-			o.DisableRepos = append(o.DisableRepos, value)
-		case name == "--exclude" && hasValue:
-			o.Excludes = append(o.Excludes, strings.Split(value, ",")...)
-			o.DNFOptions = append(o.DNFOptions, arg)
-		case arg == "--check-only":
+		case ours && arg == "--check-only":
 			o.CheckOnly = true
-		case arg == "--clean":
+		case ours && arg == "--clean":
 			o.Clean = true
-		case arg == "--downloadonly":
+		case ours && arg == "--downloadonly":
 			o.DownloadOnly = true
-		case arg == "--allow-downgrade":
+		case ours && arg == "--allow-downgrade":
 			o.AllowDowngrade = true
-		case arg == "--json":
+		case ours && arg == "--json":
 			o.JSON = true
+		case ours && noOps[arg]:
+		case name == "--enablerepo":
+			o.EnableRepos = append(o.EnableRepos, value)
+		case name == "--disablerepo":
+			o.DisableRepos = append(o.DisableRepos, value)
+		case name == "--exclude" || name == "--excludepkgs" || name == "-x":
+			o.Excludes = append(o.Excludes, strings.Split(value, ",")...)
+			o.DNFOptions = append(o.DNFOptions, "--exclude="+value)
 		case arg == "-y" || arg == "--assumeyes":
 			o.AssumeYes = true
-		case noOps[arg]:
-		case strings.HasPrefix(arg, "-"):
+		case dnfFlags[arg]:
 			o.DNFOptions = append(o.DNFOptions, arg)
+		case strings.HasPrefix(arg, "-"):
+			return usageErr("%q is not an option pedos-dom0-update takes or passes to dnf (see --help)", arg)
 		default:
 			o.Packages = append(o.Packages, arg)
 		}
 	}
-	return o, o.finish()
+	return nil
 }
 
 // finish fills in the default action and checks combinations.
@@ -131,11 +168,11 @@ func (o *Options) finish() error {
 		return usageErr("--action=downgrade installs older versions: add --allow-downgrade to confirm")
 	}
 	for _, p := range o.Packages {
-		if strings.HasPrefix(p, "-") || !forwardable(p) {
+		if !forwardable(p) {
 			return usageErr("%q is not a package name", p)
 		}
 	}
-	for _, a := range append(append(o.DNFOptions, o.EnableRepos...), o.DisableRepos...) {
+	for _, a := range slices.Concat(o.DNFOptions, o.EnableRepos, o.DisableRepos) {
 		if !forwardable(a) {
 			return usageErr("%q cannot be passed to dnf", a)
 		}

@@ -23,6 +23,16 @@ func TestParseArgs(t *testing.T) {
 				DNFOptions: []string{"--best", "--allowerasing", "--exclude=kernel*,xen"}}},
 		{"after -- everything is for dnf", []string{"--", "hello"},
 			Options{Action: "install", Packages: []string{"hello"}}},
+		{"dnf options after --", []string{"--", "--best"},
+			Options{Action: "upgrade", DNFOptions: []string{"--best"}}},
+		{"dnf options and packages after --", []string{"-y", "--", "-y", "--best", "hello", "-x", "kernel"},
+			Options{Action: "install", AssumeYes: true, Packages: []string{"hello"}, Excludes: []string{"kernel"},
+				DNFOptions: []string{"--best", "--exclude=kernel"}}},
+		{"values after a space", []string{"--exclude", "kernel", "--enablerepo", "testing", "--disablerepo", "main"},
+			Options{Action: "upgrade", Excludes: []string{"kernel"}, DNFOptions: []string{"--exclude=kernel"},
+				EnableRepos: []string{"testing"}, DisableRepos: []string{"main"}}},
+		{"action after a space", []string{"--action", "install", "hello"},
+			Options{Action: "install", Packages: []string{"hello"}}},
 		{"repos are forwarded", []string{"--enablerepo=testing", "--disablerepo=main"},
 			Options{Action: "upgrade", EnableRepos: []string{"testing"}, DisableRepos: []string{"main"}}},
 		{"compatibility no-ops", []string{"--console", "--show-output", "--gui", "--force-xen-upgrade", "--preserve-terminal"},
@@ -58,6 +68,25 @@ func TestParseArgsUsageErrors(t *testing.T) {
 		{"--exclude=a b"},
 		{"--enablerepo=x`y`"},
 		{"--root"},
+		// What would make dom0's dnf skip signatures or read other
+		// repositories, however spelled (dnf takes abbreviations and
+		// bundled short options), and before or after --.
+		{"--nogpgcheck"},
+		{"--nogpg"},
+		{"--setopt=gpgcheck=0"},
+		{"--setopt", "reposdir=/etc/yum.repos.d"},
+		{"--repofrompath=evil,/tmp/evil"},
+		{"-yc/etc/evil.conf"},
+		{"--", "--nogpgcheck"},
+		{"--", "--setopt", "gpgcheck=0"},
+		// Our options are not dnf's.
+		{"--", "--json"},
+		{"--best=yes"},
+		// A value option never takes the next option as its value.
+		{"--exclude"},
+		{"--exclude", "--best"},
+		{"--enablerepo", "-y"},
+		{"-x"},
 	} {
 		if _, err := ParseArgs(args); !errors.Is(err, ErrUsage) {
 			t.Errorf("ParseArgs(%q) = %v, want a usage error", args, err)
