@@ -181,14 +181,18 @@ func (o *Options) finish() error {
 }
 
 // forwardable says whether an argument may travel to the UpdateVM's command
-// line: package specs, globs and option values, nothing a shell would act on.
+// line: package specs (with provides such as pkgconfig(glib-2.0) or
+// perl(Foo::Bar)), globs and option values. The command is argv in dom0 and
+// one single-quoted word each in the UpdateVM's shell (QrexecCaller), so
+// nothing here is a shell's to act on; the characters are limited anyway,
+// and a word that begins with "-" is an option, never a package.
 func forwardable(arg string) bool {
 	if arg == "" || len(arg) > 256 {
 		return false
 	}
 	for _, r := range arg {
 		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' ||
-			strings.ContainsRune("-_.,:=+/@%^~*?[]", r)) {
+			strings.ContainsRune("-_.,:=+/@%^~*?[]()", r)) {
 			return false
 		}
 	}

@@ -33,6 +33,8 @@ func TestParseArgs(t *testing.T) {
 				EnableRepos: []string{"testing"}, DisableRepos: []string{"main"}}},
 		{"action after a space", []string{"--action", "install", "hello"},
 			Options{Action: "install", Packages: []string{"hello"}}},
+		{"provides", []string{"pkgconfig(glib-2.0)", "perl(Foo::Bar)", "/usr/bin/hello"},
+			Options{Action: "install", Packages: []string{"pkgconfig(glib-2.0)", "perl(Foo::Bar)", "/usr/bin/hello"}}},
 		{"repos are forwarded", []string{"--enablerepo=testing", "--disablerepo=main"},
 			Options{Action: "upgrade", EnableRepos: []string{"testing"}, DisableRepos: []string{"main"}}},
 		{"compatibility no-ops", []string{"--console", "--show-output", "--gui", "--force-xen-upgrade", "--preserve-terminal"},
