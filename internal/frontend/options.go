@@ -161,6 +161,14 @@ func (o *Options) finish() error {
 	if o.Action != "upgrade" && o.Action != "list" && len(o.Packages) == 0 {
 		return usageErr("--action=%s needs package names", o.Action)
 	}
+	// Nothing the user asked for is silently ignored: remove downloads
+	// nothing and queries install nothing.
+	if o.Action == "remove" && (o.DownloadOnly || o.Clean) {
+		return usageErr("--action=remove removes installed packages and downloads nothing: it takes no --downloadonly or --clean")
+	}
+	if o.IsQuery() && o.DownloadOnly {
+		return usageErr("--action=%s only asks the UpdateVM and installs nothing: it takes no --downloadonly", o.Action)
+	}
 	if o.CheckOnly && (o.Action != "upgrade" || o.DownloadOnly) {
 		return usageErr("--check-only only asks whether updates exist; it takes no action or --downloadonly")
 	}

@@ -89,6 +89,10 @@ func TestParseArgsUsageErrors(t *testing.T) {
 		{"--exclude", "--best"},
 		{"--enablerepo", "-y"},
 		{"-x"},
+		// Nothing is ignored.
+		{"--action=remove", "--downloadonly", "hello"},
+		{"--action=remove", "--clean", "hello"},
+		{"--action=list", "--downloadonly"},
 	} {
 		if _, err := ParseArgs(args); !errors.Is(err, ErrUsage) {
 			t.Errorf("ParseArgs(%q) = %v, want a usage error", args, err)

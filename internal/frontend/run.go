@@ -263,14 +263,21 @@ func (r *runner) dnf(ctx context.Context) (int, error) {
 		args = append(args, "-y")
 	}
 	args = append(append(append(args, r.o.DNFOptions...), r.o.Action), r.o.Packages...)
-	r.say("Running dnf %s in dom0 from the verified cached repository", r.o.Action)
+	if r.o.Action == "remove" {
+		r.say("Running dnf remove in dom0")
+	} else {
+		r.say("Running dnf %s in dom0 from the verified cached repository", r.o.Action)
+	}
 	code, err := r.env.Tools.DNF(ctx, args, r.env.Stdin, r.env.Stderr, r.env.Stderr)
 	r.rep.DNFExit = &code
 	if err != nil {
 		return ExitFailure, fmt.Errorf("running dnf in dom0: %w", err)
 	}
-	if code != 0 {
-		return ExitFailure, fmt.Errorf("dnf %s in dom0 failed (exit %d); the cached repository stays in place, so the next run can retry", r.o.Action, code)
+	switch {
+	case code != 0 && r.o.Action == "remove":
+		return ExitFailure, fmt.Errorf("dnf remove in dom0 failed (exit %d)", code)
+	case code != 0:
+		return ExitFailure, fmt.Errorf("dnf %s in dom0 failed (exit %d); the verified packages stay in the cached repository, so the next run can retry", r.o.Action, code)
 	}
 	return ExitOK, nil
 }

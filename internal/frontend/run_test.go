@@ -186,3 +186,17 @@ func TestRunDeliveryRefusedByPolicy(t *testing.T) {
 		t.Fatalf("exit %d, want 126 naming dom0's policy; stderr:\n%s", code, tr.stderr)
 	}
 }
+
+// remove runs dnf in dom0 alone, and its failure says nothing about a
+// cached repository it never touched.
+func TestRunRemove(t *testing.T) {
+	tr := newTestRun(t, nil)
+	tr.tools.dnfExit = 1
+	code := tr.run(t, "--action=remove", "hello")
+	if code != ExitFailure || len(tr.vm.calls) != 0 || len(tr.tools.dnfArgs) != 1 {
+		t.Fatalf("exit %d, %d call(s) to the UpdateVM, dnf ran %d time(s); want 1, none, once", code, len(tr.vm.calls), len(tr.tools.dnfArgs))
+	}
+	if stderr := tr.stderr.String(); !strings.Contains(stderr, "dnf remove in dom0 failed (exit 1)") || strings.Contains(stderr, "cached repository") {
+		t.Errorf("stderr:\n%s", stderr)
+	}
+}
