@@ -173,7 +173,11 @@ func (r *runner) sync(ctx context.Context) (int, error) {
 }
 
 func (r *runner) checkOnly(ctx context.Context) (int, error) {
-	code, err := r.callVM(ctx, append([]string{r.env.DownloadCommand, "--check-only"}, r.forwarded()...), r.env.Stderr)
+	args := []string{r.env.DownloadCommand, "--check-only"}
+	if r.o.Clean {
+		args = append(args, "--clean")
+	}
+	code, err := r.callVM(ctx, append(args, r.forwarded()...), r.env.Stderr)
 	switch {
 	case code == ExitUpdatesAvailable:
 		r.say("Updates are available for dom0")

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -198,5 +199,20 @@ func TestRunRemove(t *testing.T) {
 	}
 	if stderr := tr.stderr.String(); !strings.Contains(stderr, "dnf remove in dom0 failed (exit 1)") || strings.Contains(stderr, "cached repository") {
 		t.Errorf("stderr:\n%s", stderr)
+	}
+}
+
+// --clean empties both caches, also with --check-only (overview.md).
+func TestRunCheckOnlyClean(t *testing.T) {
+	var asked []string
+	tr := newTestRun(t, func(argv []string, _, _ io.Writer) int {
+		asked = argv
+		return ExitUpdatesAvailable
+	})
+	if code := tr.run(t, "--check-only", "--clean"); code != ExitUpdatesAvailable {
+		t.Fatalf("exit %d, want 100; stderr:\n%s", code, tr.stderr)
+	}
+	if !slices.Contains(asked, "--check-only") || !slices.Contains(asked, "--clean") {
+		t.Errorf("the UpdateVM was asked %q, want --check-only --clean", asked)
 	}
 }
