@@ -26,7 +26,8 @@ Options:
   --timeout DUR      give up after DUR, exit 125 (default: no limit)
   --no-stdin         send the command EOF on stdin at once
 
-Exit status: the command's; 125 qrexec failure (including the timeout).
+Exit status: the command's; 125 qrexec failure (including the timeout, and a
+USER the domain has not or the agent may not switch to); 2 usage error.
 
 Examples:
   pedos-run sys-firewall uname -a
@@ -44,6 +45,10 @@ func main() {
 	flag.Parse()
 	if flag.NArg() < 2 || !policy.ValidDomainName(flag.Arg(0)) {
 		flag.Usage()
+		os.Exit(2)
+	}
+	if !policy.ValidUser(*user) {
+		fmt.Fprintf(os.Stderr, "pedos-run: --user %q: %s\n", *user, policy.ValidUserRule)
 		os.Exit(2)
 	}
 	call := qrexec.CommandCall{

@@ -16,7 +16,8 @@ import (
 const usage = `Usage: qrexec-client -d DOMAIN [options] USER:COMMAND
 
 Runs COMMAND with /bin/sh -c as USER in DOMAIN (USER DEFAULT: whoever the
-domain's agent runs as), connecting this command's stdin, stdout and stderr.
+domain's agent runs as; else 1-32 characters of A-Z a-z 0-9 _ . -, not
+starting with -), connecting this command's stdin, stdout and stderr.
 The agent is reached at agent= of DOMAIN in the domains configuration, else
 SOCKDIR/DOMAIN/agent.sock.
 
@@ -27,7 +28,8 @@ Options:
   --sockdir DIR      per-domain socket directories (default /run/pedos/qrexec)
   --timeout DUR      give up after DUR, exit 125 (default: no limit)
 
-Exit status: the command's; 125 qrexec failure (including the timeout).
+Exit status: the command's; 125 qrexec failure (including the timeout, and a
+USER the domain has not or the agent may not switch to); 2 usage error.
 
 Examples:
   qrexec-client -d sys-firewall root:'rpm -qa | wc -l'
@@ -45,6 +47,10 @@ func main() {
 	user, command, ok := strings.Cut(flag.Arg(0), ":")
 	if flag.NArg() != 1 || !ok || !policy.ValidDomainName(*domain) {
 		flag.Usage()
+		os.Exit(2)
+	}
+	if !policy.ValidUser(user) {
+		fmt.Fprintf(os.Stderr, "qrexec-client: user %q: %s\n", user, policy.ValidUserRule)
 		os.Exit(2)
 	}
 	call := qrexec.CommandCall{

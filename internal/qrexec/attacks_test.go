@@ -1,6 +1,7 @@
 package qrexec_test
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -107,10 +108,15 @@ func TestC6FloodAndHalfOpenRequests(t *testing.T) {
 	for range 3 {
 		halfOpen = append(halfOpen, holdCallSlot(t, lab, "vm1"))
 	}
-	// The fourth is dropped at once: no hello, just EOF.
+	// The fourth is refused at once, without its request being read.
 	over := dialRawNet(t, lab, "vm1")
-	if n, err := io.Copy(io.Discard, over); n != 0 || err != nil {
-		t.Errorf("over the cap: read %d bytes, %v", n, err)
+	refusal := append(message(qrexec.MsgHello, []byte{1, 0, 0, 0}), message(qrexec.MsgRefuse, []byte{125, 0, 0, 0})...)
+	if got, err := io.ReadAll(over); !bytes.Equal(got, refusal) || err != nil {
+		t.Errorf("over the cap: read %x, %v", got, err)
+	}
+	// The client says so, rather than that its pipe broke.
+	if got := lab.call(t, "", "dom0", "test.Echo"); got.code != qrexec.ExitFailure || !strings.Contains(got.stderr, "qrexec failure: the call did not start") {
+		t.Errorf("qrexec-client-vm over the cap: %+v", got)
 	}
 	if got := lab.callFrom(t, "vm2", "still served", "dom0", "test.Echo"); got.code != 0 || got.stdout != "still served" {
 		t.Errorf("vm2 while vm1 floods: %+v", got)
@@ -182,8 +188,8 @@ func newTestLabWithDaemon(t testing.TB, _ string, flags ...string) *testLab {
 func TestC7DeadlineOnDom0Calls(t *testing.T) {
 	lab := newTestLab(t, transports[0])
 	got := lab.runInVM2(t, "", "--timeout", "300ms", "vm2", "sleep 60")
-	if got.code != qrexec.ExitFailure || !strings.Contains(got.stderr, "abandoned") {
-		t.Errorf("pedos-run --timeout: %+v", got)
+	if got.code != qrexec.ExitFailure || !strings.Contains(got.stderr, "vm2: call abandoned after 300ms") || strings.Count(got.stderr, "\n") != 1 {
+		t.Errorf("pedos-run --timeout, want one line: %+v", got)
 	}
 	// The agent notices the caller left and kills the command.
 	waitForLog(t, lab, "vm2", `command="sleep 60" status=137`)

@@ -26,7 +26,7 @@ func (e *RefusedError) Error() string {
 	case ExitNotFound:
 		return "no such service in the target"
 	}
-	return "qrexec failure in the target"
+	return "qrexec failure: the call did not start (the log of dom0 or of the target says why)"
 }
 
 // Start sends a request of type t on conn and waits for the answer. It
@@ -36,9 +36,18 @@ func Start(conn Conn, t MsgType, req Request) error {
 	if err != nil {
 		return err
 	}
-	if _, err := conn.Write(appendMessage(append([]byte(nil), helloMessage...), t, payload)); err != nil {
-		return fmt.Errorf("qrexec: sending the request: %w", err)
+	_, sendErr := conn.Write(appendMessage(append([]byte(nil), helloMessage...), t, payload))
+	err = readAnswer(conn)
+	if _, refused := errors.AsType[*RefusedError](err); sendErr != nil && !refused {
+		// A peer that refused before reading the request (dom0 over the
+		// call limit) closed: its answer said why, else the send did.
+		return fmt.Errorf("qrexec: sending the request: %w", sendErr)
 	}
+	return err
+}
+
+// readAnswer reads the peer's hello and its answer to a request.
+func readAnswer(conn Conn) error {
 	if err := readHello(conn); err != nil {
 		return fmt.Errorf("qrexec: %w", err)
 	}

@@ -38,8 +38,16 @@ func (c CommandCall) Run(s Streams) (int, error) {
 		conn.SetDeadline(time.Now().Add(c.Timeout))
 	}
 	code, err := Call(conn, MsgExecCommand, Request{User: c.User, Command: c.Command}, s)
-	if errors.Is(err, os.ErrDeadlineExceeded) {
+	refused, isRefusal := errors.AsType[*RefusedError](err)
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
 		err = fmt.Errorf("%s: call abandoned after %v: %w", c.Domain, c.Timeout, err)
+	case isRefusal && refused.Code == ExitFailure && c.User != "" && c.User != "DEFAULT":
+		// The agent refuses a command it could not start, mostly for its
+		// user; the reason is in its log, not in the refusal.
+		err = fmt.Errorf("%s: the agent did not start the command as user %s: no such user there, or the agent may not switch to it (its log says which)", c.Domain, c.User)
+	case err != nil:
+		err = fmt.Errorf("%s: %w", c.Domain, err)
 	}
 	return code, err
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"pedos.dev/updates/internal/qrexec"
 	"pedos.dev/updates/internal/testbin"
 )
 
@@ -59,5 +60,24 @@ func TestStdioNeedsLog(t *testing.T) {
 	got := run(t, exec.Command(testbin.Path(t, "qrexec-daemon"), args...), "")
 	if got.code != 2 || !strings.Contains(got.stderr, "--stdio needs --log") {
 		t.Errorf("qrexec-daemon --stdio without --log: %+v", got)
+	}
+}
+
+// TestCommandUserErrors: a user name the protocol cannot carry is a usage
+// error; a user the domain lacks is a qrexec failure naming the domain and
+// the user.
+func TestCommandUserErrors(t *testing.T) {
+	lab := newTestLab(t, transports[0])
+	client := func(arg string) result {
+		return run(t, exec.Command(testbin.Path(t, "qrexec-client"), "--domains", lab.domainsFile, "--sockdir", lab.sockDir, "-d", "vm2", arg), "")
+	}
+	for _, got := range []result{client("bad user:echo"), client(":echo"), lab.runInVM2(t, "", "--user", "-x", "vm2", "echo")} {
+		if got.code != 2 || !strings.Contains(got.stderr, "a user name is 1-32 characters") {
+			t.Errorf("invalid user: %+v", got)
+		}
+	}
+	got := client("nosuchuser:echo")
+	if got.code != qrexec.ExitFailure || !strings.Contains(got.stderr, "vm2: the agent did not start the command as user nosuchuser: no such user there") {
+		t.Errorf("a user vm2 lacks: %+v", got)
 	}
 }

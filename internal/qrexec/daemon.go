@@ -124,6 +124,10 @@ func (d *Daemon) ServeCall(conn Conn, domain string) {
 	defer conn.Close()
 	log := d.Log.With("domain", domain)
 	if !d.acquire(domain) {
+		// Refused without reading the request, so a flood costs little;
+		// the caller still learns that its call failed, and not from a
+		// broken pipe. 20 bytes fit in any new connection's buffer.
+		conn.Write(appendMessage(append([]byte(nil), helloMessage...), MsgRefuse, uint32Payload(ExitFailure)))
 		d.drops.event(domain, func(count int) {
 			log.Warn("too many calls in progress, connection dropped", "limit", d.MaxCalls, "count", count)
 		})

@@ -1,6 +1,7 @@
 package qrexec
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -61,7 +62,9 @@ func (p *splicePipe) close() {
 // many: 0 at src's end of file.
 func (p *splicePipe) fill(src syscall.RawConn, max int) (int, error) {
 	p.want = max
-	if err := errors.Join(src.Read(p.fillFrom), p.err); err != nil {
+	// The wait's error (a deadline) comes first: p.err then still holds
+	// the EAGAIN that made the splice wait, which says nothing more.
+	if err := cmp.Or(src.Read(p.fillFrom), p.err); err != nil {
 		return 0, err
 	}
 	p.held += p.moved
@@ -78,7 +81,7 @@ func (p *splicePipe) spliceIn(fd uintptr) bool {
 func (p *splicePipe) drain(dst syscall.RawConn, n int) error {
 	for n > 0 {
 		p.want = n
-		if err := errors.Join(dst.Write(p.drainTo), p.err); err != nil {
+		if err := cmp.Or(dst.Write(p.drainTo), p.err); err != nil {
 			return err
 		}
 		p.held -= p.moved

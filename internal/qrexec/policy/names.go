@@ -27,6 +27,9 @@ func ValidDomainName(s string) bool {
 	return len(s) <= 31 && onlyChars(s, "_.-", 1) && isLetter(s[0])
 }
 
+// ValidUserRule says which names ValidUser takes, for error messages.
+const ValidUserRule = "a user name is 1-32 characters of A-Z a-z 0-9 _ . -, not starting with -"
+
 // ValidUser reports whether s can name a user account in a domain: 1–32
 // characters of [A-Za-z0-9_.-], not starting with '-'.
 func ValidUser(s string) bool {
