@@ -38,7 +38,9 @@ options:
   --disablerepo=R       disable repository R in the UpdateVM
   --allow-downgrade     needed with --action=downgrade before an older
                         version may be installed
-  --json                print the final result as one JSON object on stdout
+  --json                print the final result as one JSON object on stdout,
+                        and nothing else there (the listing of list, search
+                        and info goes to stderr); usage errors too
   --root DIR            dom0's root prefix (tests; not for a real host)
   -y, --assumeyes       answer yes to dnf's questions
   -x PKG, --exclude=PKG, --excludepkgs=PKG
@@ -86,19 +88,23 @@ func run() int {
 		fmt.Print(usage)
 		return frontend.ExitOK
 	}
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "pedos-dom0-update: %v\nTry 'pedos-dom0-update --help'.\n", err)
-		return frontend.ExitUsage
+	// A usage error is logged too, where the configuration says (its
+	// defaults if it cannot be read).
+	config, configErr := dom0.LoadConfig(o.Root)
+	fail := func(code int, err error) int {
+		rep := frontend.Report{Action: o.Action, UpdateVM: config.UpdateVM, Exit: code}
+		return frontend.Conclude(config, o, rep, err, os.Stdout, os.Stderr)
 	}
-	config, err := dom0.LoadConfig(o.Root)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "pedos-dom0-update: %v\n", err)
-		return frontend.ExitFailure
+		defer fmt.Fprintln(os.Stderr, "Try 'pedos-dom0-update --help'.")
+		return fail(frontend.ExitUsage, err)
+	}
+	if configErr != nil {
+		return fail(frontend.ExitFailure, configErr)
 	}
 	tools, err := pkgtool.NewTools("")
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "pedos-dom0-update: %v\n", err)
-		return frontend.ExitFailure
+		return fail(frontend.ExitFailure, err)
 	}
 	defer tools.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)

@@ -133,7 +133,7 @@ func (o *Options) parse(args []string) error {
 		case dnfFlags[arg]:
 			o.DNFOptions = append(o.DNFOptions, arg)
 		case strings.HasPrefix(arg, "-"):
-			return usageErr("%q is not an option pedos-dom0-update takes or passes to dnf (see --help)", arg)
+			return usageErr("%q is not an option pedos-dom0-update takes or passes to dnf", arg)
 		default:
 			o.Packages = append(o.Packages, arg)
 		}

@@ -68,15 +68,25 @@ func Run(ctx context.Context, o Options, env Env) int {
 	r := &runner{o: o, env: env, rep: Report{Action: o.Action, UpdateVM: env.Config.UpdateVM}}
 	code, err := r.run(ctx)
 	r.rep.Exit = code
+	return Conclude(env.Config, o, r.rep, err, env.Stdout, env.Stderr)
+}
+
+// Conclude ends every run, a usage error too, and returns rep.Exit: err's
+// message on stderr, a record in dom0's update log (overview.md: every run
+// appends one), and with --json the report as the one JSON object on
+// stdout.
+func Conclude(c dom0.Config, o Options, rep Report, err error, stdout, stderr io.Writer) int {
 	if err != nil {
-		r.rep.Message = err.Error()
-		fmt.Fprintf(env.Stderr, "pedos-dom0-update: %v\n", err)
+		rep.Message = err.Error()
+		fmt.Fprintf(stderr, "pedos-dom0-update: %v\n", err)
 	}
-	_ = dom0.AppendLog(env.Config, dom0.LogRecord{Program: "pedos-dom0-update", Session: r.rep.Session, Event: "finished", Detail: r.rep})
+	if lerr := dom0.AppendLog(c, dom0.LogRecord{Program: "pedos-dom0-update", Session: rep.Session, Event: "finished", Detail: rep}); lerr != nil {
+		fmt.Fprintf(stderr, "pedos-dom0-update: warning: this run is not in the update log: %v\n", lerr)
+	}
 	if o.JSON {
-		writeJSON(env.Stdout, r.rep)
+		writeJSON(stdout, rep)
 	}
-	return code
+	return rep.Exit
 }
 
 func (r *runner) say(format string, a ...any) {
@@ -106,6 +116,9 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	switch {
 	case r.o.CheckOnly:
 		return r.checkOnly(ctx)
+	case r.o.IsQuery() && r.o.JSON:
+		// stdout carries the JSON report alone.
+		return r.callVM(ctx, r.vmArgs(""), r.env.Stderr)
 	case r.o.IsQuery():
 		return r.callVM(ctx, r.vmArgs(""), r.env.Stdout)
 	}

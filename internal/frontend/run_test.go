@@ -2,6 +2,9 @@ package frontend
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -214,5 +217,66 @@ func TestRunCheckOnlyClean(t *testing.T) {
 	}
 	if !slices.Contains(asked, "--check-only") || !slices.Contains(asked, "--clean") {
 		t.Errorf("the UpdateVM was asked %q, want --check-only --clean", asked)
+	}
+}
+
+// With --json, stdout is one JSON object, also for a query, whose listing
+// then goes to stderr.
+func TestRunJSONQuery(t *testing.T) {
+	tr := newTestRun(t, func(_ []string, stdout, _ io.Writer) int {
+		fmt.Fprintln(stdout, "hello.noarch 1.1-1 pedos-lab")
+		return 0
+	})
+	if code := tr.run(t, "--json", "--action=list"); code != ExitOK {
+		t.Fatalf("exit %d; stderr:\n%s", code, tr.stderr)
+	}
+	rep := decodeOneReport(t, tr.stdout.String())
+	if rep.Action != "list" || rep.Exit != 0 || !strings.Contains(tr.stderr.String(), "hello.noarch 1.1-1") {
+		t.Errorf("report %+v; stderr:\n%s", rep, tr.stderr)
+	}
+}
+
+// decodeOneReport requires out to be exactly one JSON report.
+func decodeOneReport(t *testing.T, out string) Report {
+	t.Helper()
+	var rep Report
+	dec := json.NewDecoder(strings.NewReader(out))
+	if err := dec.Decode(&rep); err != nil {
+		t.Fatalf("stdout is not a JSON report (%v):\n%s", err, out)
+	}
+	if rest, _ := io.ReadAll(dec.Buffered()); strings.TrimSpace(string(rest)) != "" || dec.More() {
+		t.Fatalf("stdout holds more than the JSON report:\n%s", out)
+	}
+	return rep
+}
+
+// Usage errors too give a JSON report and a log record; a log that cannot
+// be written is a warning.
+func TestConclude(t *testing.T) {
+	c := dom0.DefaultConfig(t.TempDir())
+	o, err := ParseArgs([]string{"--json", "--nogpgcheck"})
+	if !errors.Is(err, ErrUsage) || !o.JSON {
+		t.Fatalf("ParseArgs: JSON %v, %v; want JSON and a usage error", o.JSON, err)
+	}
+	stdout, stderr := newOutput(t), newOutput(t)
+	if code := Conclude(c, o, Report{Exit: ExitUsage}, err, stdout, stderr); code != ExitUsage {
+		t.Errorf("Conclude = %d, want 2", code)
+	}
+	if rep := decodeOneReport(t, stdout.String()); rep.Exit != ExitUsage || !strings.Contains(rep.Message, "--nogpgcheck") {
+		t.Errorf("report %+v", rep)
+	}
+	log, err := os.ReadFile(c.Path(dom0.LogPath))
+	if err != nil || !strings.Contains(string(log), `"exit":2`) {
+		t.Errorf("update log: %v\n%s", err, log)
+	}
+	// A directory where the log should be: AppendLog fails.
+	blocked := dom0.DefaultConfig(t.TempDir())
+	if err := os.MkdirAll(blocked.Path(dom0.LogPath), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	stderr = newOutput(t)
+	Conclude(blocked, Options{}, Report{}, nil, io.Discard, stderr)
+	if !strings.Contains(stderr.String(), "warning: this run is not in the update log") {
+		t.Errorf("no warning for an unwritable log; stderr:\n%s", stderr)
 	}
 }
