@@ -36,6 +36,9 @@ Runs in the UpdateVM; dom0's pedos-dom0-update calls it with qrexec-client.
   --root DIR         the fake installroot (default /var/lib/PedOS/dom0-updates)
   other -OPTIONS     passed to dnf
 
+--action, --session and --root take their value after "=" or as the next
+word.
+
 Progress and dnf's output go to stderr, which dom0 shows to the person
 waiting. Exit status: 0 done, 100 updates available (--check-only), 1 failure,
 2 usage error, 125 qrexec could not reach dom0, 126 dom0's policy refused the
@@ -57,7 +60,16 @@ func parse(args []string) (options, error) {
 	o := options{root: updatevm.DefaultInstallRoot}
 	for i := 0; i < len(args); i++ {
 		a := args[i]
-		name, value, _ := strings.Cut(a, "=")
+		name, value, hasValue := strings.Cut(a, "=")
+		// Ours take their value after "=" or as the next word (dom0 sends
+		// the first form; people debugging type either).
+		if (name == "--action" || name == "--session" || name == "--root") && !hasValue {
+			if i+1 >= len(args) || strings.HasPrefix(args[i+1], "-") {
+				return o, fmt.Errorf("%s needs a value", name)
+			}
+			i++
+			value = args[i]
+		}
 		switch {
 		case a == "--":
 			o.req.Packages = append(o.req.Packages, args[i+1:]...)
@@ -81,6 +93,9 @@ func parse(args []string) (options, error) {
 		default:
 			o.req.Packages = append(o.req.Packages, a)
 		}
+	}
+	if o.root == "" {
+		return o, errors.New("--root needs a directory")
 	}
 	if !o.sync && !o.checkOnly && o.req.Action == "" {
 		return o, errors.New("one of --sync, --check-only or --action=ACT is needed")

@@ -24,3 +24,23 @@ func TestExitOf(t *testing.T) {
 		}
 	}
 }
+
+// Options with a value take it after "=" or as the next word, as the
+// usage text shows --root DIR.
+func TestParse(t *testing.T) {
+	for _, args := range [][]string{
+		{"--root", "/lab/vm", "--action", "upgrade", "--session", "ab", "--", "hello"},
+		{"--root=/lab/vm", "--action=upgrade", "--session=ab", "hello"},
+	} {
+		o, err := parse(args)
+		if err != nil || o.root != "/lab/vm" || o.req.Action != "upgrade" || o.req.SessionID != "ab" ||
+			len(o.req.Packages) != 1 || o.req.Packages[0] != "hello" {
+			t.Errorf("parse(%q) = %+v, %v", args, o, err)
+		}
+	}
+	for _, args := range [][]string{{"--sync", "--root"}, {"--sync", "--root="}, {"--action", "--sync"}, {}} {
+		if _, err := parse(args); err == nil {
+			t.Errorf("parse(%q) accepted", args)
+		}
+	}
+}
