@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"pedos.dev/updates/internal/dom0"
+	"pedos.dev/updates/internal/repometa"
 )
 
 // printResult tells a person what dom0 concluded about the delivery: every
@@ -37,11 +39,8 @@ func printResult(w io.Writer, r dom0.Result) {
 		fmt.Fprintln(w, line)
 	}
 	for _, f := range r.Findings {
-		level := "warning"
-		if f.Error {
-			level = "error"
-		}
-		fmt.Fprintf(w, "    %s: %s\n", level, f.Message)
+		level, detail := findingLevel(f)
+		fmt.Fprintf(w, "    %s: %s\n", level, detail)
 	}
 	if r.Error != "" {
 		fmt.Fprintf(w, "    rejected: %s\n", r.Error)
@@ -52,4 +51,24 @@ func writeJSON(w io.Writer, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)
+}
+
+// findingLevel is "error" for a finding that refused the batch, else its
+// severity, and the finding's message without the severity it begins with
+// (repometa.Finding.String).
+func findingLevel(f dom0.Finding) (level, detail string) {
+	level, detail = "warning", f.Message
+	for _, s := range []repometa.Severity{repometa.Notice, repometa.Warning, repometa.Reject} {
+		if rest, ok := strings.CutPrefix(f.Message, string(s)+": "); ok {
+			detail = rest
+			if s == repometa.Notice {
+				level = string(s)
+			}
+			break
+		}
+	}
+	if f.Error {
+		level = "error"
+	}
+	return level, detail
 }

@@ -1,0 +1,29 @@
+package frontend
+
+import (
+	"bytes"
+	"testing"
+
+	"pedos.dev/updates/internal/dom0"
+)
+
+// A finding is printed with one level: its message already begins with
+// its severity (repometa.Finding.String).
+func TestPrintResultFindings(t *testing.T) {
+	var out bytes.Buffer
+	printResult(&out, dom0.Result{Caller: "sys-firewall", Findings: []dom0.Finding{
+		{Kind: "key-changed", Message: "notice: metadata for repo vendor is now verified by key 66BE"},
+		{Kind: "stale", Message: "warning: metadata for repo vendor is 9 days old"},
+		{Kind: "wrong-key", Error: true, Message: "rejected: metadata for repo vendor: repomd.xml is signed by key 642D"},
+		{Kind: "withheld", Message: "a message without a level"},
+	}})
+	want := `==> dom0 checked the delivery from sys-firewall: 0 file(s), 0 bytes
+    notice: metadata for repo vendor is now verified by key 66BE
+    warning: metadata for repo vendor is 9 days old
+    error: metadata for repo vendor: repomd.xml is signed by key 642D
+    warning: a message without a level
+`
+	if out.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", out.String(), want)
+	}
+}
