@@ -299,16 +299,26 @@ func (r *runner) dnf(ctx context.Context) (int, error) {
 	return ExitOK, nil
 }
 
-// lock takes dom0's update lock (F3): one update at a time.
+// lock takes dom0's update lock (F3): one update at a time. It is the
+// first thing a run writes, so it is where a user other than root fails.
 func lock(c dom0.Config) (func(), error) {
 	dir := c.Path(dom0.StateDir)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
-	}
 	path := filepath.Join(dir, "update.lock")
-	unlock, err := dom0.LockFile(path)
-	if errors.Is(err, unix.EWOULDBLOCK) {
-		return nil, fmt.Errorf("another update is running (%s is locked)", path)
+	err := os.MkdirAll(dir, 0o700)
+	var unlock func()
+	if err == nil {
+		unlock, err = dom0.LockFile(path)
 	}
-	return unlock, err
+	return unlock, lockError(path, err)
+}
+
+// lockError says what a failure to take the update lock at path means.
+func lockError(path string, err error) error {
+	switch {
+	case errors.Is(err, unix.EWOULDBLOCK):
+		return fmt.Errorf("another update is running (%s is locked)", path)
+	case errors.Is(err, os.ErrPermission):
+		return fmt.Errorf("run pedos-dom0-update as root: it could not take the update lock: %w", err)
+	}
+	return err
 }

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -278,5 +279,27 @@ func TestConclude(t *testing.T) {
 	Conclude(blocked, Options{}, Report{}, nil, io.Discard, stderr)
 	if !strings.Contains(stderr.String(), "warning: this run is not in the update log") {
 		t.Errorf("no warning for an unwritable log; stderr:\n%s", stderr)
+	}
+}
+
+// Only root can update dom0: a user who tries is told so first, not left
+// with a "permission denied" on a file (the tests run as root, who gets
+// no such error: the errors are made here).
+func TestLockErrors(t *testing.T) {
+	path := "/var/lib/PedOS/state/update.lock"
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{&os.PathError{Op: "mkdir", Path: "/var/lib/PedOS/state", Err: syscall.EACCES}, "run pedos-dom0-update as root: it could not take the update lock: mkdir /var/lib/PedOS/state: permission denied"},
+		{&os.PathError{Op: "open", Path: path, Err: syscall.EPERM}, "run pedos-dom0-update as root"},
+		{&os.PathError{Op: "lock", Path: path, Err: syscall.EWOULDBLOCK}, "another update is running (" + path + " is locked)"},
+	} {
+		if err := lockError(path, tc.err); err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("lockError(%v) = %v, want %q", tc.err, err, tc.want)
+		}
+	}
+	if lockError(path, nil) != nil {
+		t.Error("lockError(nil) is an error")
 	}
 }
