@@ -172,15 +172,18 @@ func (r *Receiver) receive(ctx context.Context, s Session, stdin io.Reader, stdo
 	if r.Now().After(s.Deadline) {
 		return fmt.Errorf("the session expired at %s before verification finished; nothing was published", s.Deadline.Format(time.RFC3339))
 	}
-	// The state moves forward before the publish: should the publish fail
-	// or a crash come between the two, the old repository stays beside a
-	// newer state, which the same metadata still passes next time. The
-	// other order could leave a published batch that the result calls
-	// refused.
-	if err := state.Commit(verdict); err != nil {
+	if err := build.Publish(c, r.Log); err != nil {
 		return err
 	}
-	return build.Publish(c, r.Log)
+	// The state moves forward only once the batch is published: a crash
+	// before this line leaves the old high-water marks, which the same
+	// metadata still passes next time (F1, F4). For the same reason a state
+	// that cannot be saved now is a warning: the batch is published and the
+	// result must say so.
+	if err := state.Commit(verdict); err != nil {
+		fmt.Fprintf(r.Log, "warning: the delivery is published, but the freshness state was not saved (the next delivery is judged against the previous one): %v\n", err)
+	}
+	return nil
 }
 
 // makeStaging creates the delivery's private directory, owned by the
