@@ -476,7 +476,7 @@ func (r *Receiver) startChecks(ctx context.Context, staging string, build RepoBu
 			for name := range p.queue {
 				check, pkg, err := r.verifyOne(verifier, staging, name, filepath.Join(build.PackagesDir(), name), &p.unread)
 				if err != nil {
-					check.Rejected = err.Error()
+					check.reject(err)
 				}
 				p.mu.Lock()
 				p.results[name] = packageResult{check, pkg}
@@ -570,7 +570,7 @@ func (p *packageChecks) crossCheck(ctx context.Context, res *Result) error {
 			verdict = errors.New("rpmkeys gave no verdict")
 		}
 		if err := pkgtool.Agree(nil, verdict); err != nil {
-			res.Packages[i].OK, res.Packages[i].Rejected = false, err.Error()
+			res.Packages[i].reject(err)
 			rejected++
 		}
 	}

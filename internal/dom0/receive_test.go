@@ -1,12 +1,14 @@
 package dom0
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"pedos.dev/updates/internal/pkgtool"
 	"pedos.dev/updates/internal/testrepo"
 )
 
@@ -63,4 +65,19 @@ func FuzzReceivedName(f *testing.F) {
 			t.Errorf("%q: got %q from another kind of line", line, got)
 		}
 	})
+}
+
+// A package's refusal carries the verifier's class, so that scripts can
+// tell a verifiers' disagreement (a security error) from the rest.
+func TestPackageCheckKind(t *testing.T) {
+	var p PackageCheck
+	p.reject(fmt.Errorf("checking: %w", pkgtool.Agree(nil, errors.New("rpmkeys says no"))))
+	if p.OK || p.Kind != "verifiers disagree" || !strings.Contains(p.Rejected, "rpmkeys says no") {
+		t.Errorf("disagreement: %+v", p)
+	}
+	var q PackageCheck
+	q.reject(errors.New("the file name does not match"))
+	if q.Kind != "" || q.Rejected != "the file name does not match" {
+		t.Errorf("plain error: %+v", q)
+	}
 }

@@ -2,10 +2,12 @@ package dom0
 
 import (
 	"encoding/json"
+	"errors"
 	"path/filepath"
 	"time"
 
 	"pedos.dev/updates/internal/atomicfile"
+	"pedos.dev/updates/internal/rpm"
 )
 
 // Result is the explicit answer of one delivery, written by the receive
@@ -39,6 +41,17 @@ type PackageCheck struct {
 	SHA256   string `json:"sha256,omitempty"`
 	Size     int64  `json:"size,omitempty"`
 	Rejected string `json:"rejected,omitempty"`
+	// Kind is the rejection's class when a verifier refused the package
+	// (rpm.Kind: "verifiers disagree" is a security error of its own).
+	Kind string `json:"kind,omitempty"`
+}
+
+// reject records why a package was refused.
+func (p *PackageCheck) reject(err error) {
+	p.OK, p.Rejected = false, err.Error()
+	if rpmErr, ok := errors.AsType[*rpm.Error](err); ok {
+		p.Kind = rpmErr.Kind.String()
+	}
 }
 
 // RepoFreshness summarises one repository's metadata for people.
