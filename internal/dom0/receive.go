@@ -56,6 +56,12 @@ type Receiver struct {
 	Now       func() time.Time
 }
 
+// ReceiveLockFile, in StateDir, is held by the receive service from before
+// it claims a session until its result is written: one delivery at a time
+// (F3), and a claimed session with the lock free and no result is one whose
+// service died (the front end relies on it).
+const ReceiveLockFile = "receive.lock"
+
 // ErrRefused marks a call refused before reading any input (C1, C2).
 var ErrRefused = errors.New("delivery refused")
 
@@ -69,6 +75,11 @@ func (r *Receiver) Serve(ctx context.Context, caller, untrustedSession string, s
 	if caller != c.UpdateVM {
 		return fmt.Errorf("%w: domain %s called PedOS.ReceiveUpdates, but only the UpdateVM %s may deliver updates", ErrRefused, caller, c.UpdateVM)
 	}
+	unlock, err := LockFile(filepath.Join(c.Path(StateDir), ReceiveLockFile))
+	if err != nil {
+		return fmt.Errorf("%w: from %s: another delivery is being processed: %v", ErrRefused, caller, err)
+	}
+	defer unlock()
 	session, err := ClaimSession(c, untrustedSession, r.Now())
 	if err != nil {
 		return fmt.Errorf("%w: from %s: %v", ErrRefused, caller, err)
@@ -92,13 +103,8 @@ func (r *Receiver) Serve(ctx context.Context, caller, untrustedSession string, s
 // repository and the freshness state as they were (P11).
 func (r *Receiver) receive(ctx context.Context, s Session, stdin io.Reader, stdout io.Writer, res *Result) error {
 	c := r.Config
-	// One delivery at a time: a late one of an abandoned session must not
-	// share the staging and build directories with the current one (F3).
-	unlock, err := LockFile(filepath.Join(c.Path(StateDir), "receive.lock"))
-	if err != nil {
-		return fmt.Errorf("another delivery is being processed: %w", err)
-	}
-	defer unlock()
+	// Serve holds ReceiveLockFile: a late delivery of an abandoned session
+	// never shares the staging and build directories with the current one.
 	// Everything must be done by the session's deadline: the front end
 	// stops waiting then, and must not see a repository appear later.
 	ctx, cancel := context.WithDeadline(ctx, s.Deadline)

@@ -35,16 +35,11 @@ func ReadResult(c dom0.Config, session string) (dom0.Result, error) {
 	return r, nil
 }
 
-// receiveLockFile is the lock the receive service holds while it unpacks,
-// verifies and publishes a delivery (internal/dom0/receive.go), in
-// dom0.StateDir.
-const receiveLockFile = "receive.lock"
-
-// serviceGoneAfter is how long the receive lock must stay free, with no
-// result, before the front end concludes that the service that claimed the
-// session died (F1). The service takes the lock right after the claim and
-// writes the result right after it releases the lock: two steps of
-// milliseconds.
+// serviceGoneAfter is how long the receive lock (dom0.ReceiveLockFile) must
+// stay free, with no result, before the front end concludes that the
+// service that claimed the session died (F1). The service holds the lock
+// from before the claim until after the result, so a free lock with no
+// result already means that; the grace only absorbs a probe's timing.
 var serviceGoneAfter = 2 * time.Second
 
 // AwaitResult returns the result of session s once the UpdateVM's command
@@ -100,7 +95,7 @@ func claimed(c dom0.Config, id string) bool {
 // answer. A lock that cannot be probed counts as held: the front end then
 // waits until the deadline.
 func receiveRunning(c dom0.Config) bool {
-	unlock, err := dom0.LockFile(filepath.Join(c.Path(dom0.StateDir), receiveLockFile))
+	unlock, err := dom0.LockFile(filepath.Join(c.Path(dom0.StateDir), dom0.ReceiveLockFile))
 	if err != nil {
 		return true // held (EWOULDBLOCK), or it cannot be probed
 	}

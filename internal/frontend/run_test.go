@@ -109,18 +109,19 @@ func sessionArg(argv []string) string {
 	return ""
 }
 
-// deliver plays dom0's receive service for the session of argv: it claims
-// the session and holds the receive lock at once, as the service does, and
-// writes res after delay, in the background; the test waits for it.
+// deliver plays dom0's receive service for the session of argv: it takes
+// the receive lock, claims the session, as the service does, and writes res
+// after delay, in the background; the test waits for it.
 func deliver(t *testing.T, c dom0.Config, argv []string, delay time.Duration, res dom0.Result) {
-	s, err := dom0.ClaimSession(c, sessionArg(argv), time.Now())
-	if err != nil {
-		t.Errorf("claiming the session: %v", err)
-		return
-	}
-	unlock, err := dom0.LockFile(filepath.Join(c.Path(dom0.StateDir), receiveLockFile))
+	unlock, err := dom0.LockFile(filepath.Join(c.Path(dom0.StateDir), dom0.ReceiveLockFile))
 	if err != nil {
 		t.Errorf("taking the receive lock: %v", err)
+		return
+	}
+	s, err := dom0.ClaimSession(c, sessionArg(argv), time.Now())
+	if err != nil {
+		unlock()
+		t.Errorf("claiming the session: %v", err)
 		return
 	}
 	var wg sync.WaitGroup
