@@ -3,7 +3,6 @@ package rpm
 import (
 	"bytes"
 	"crypto"
-	"crypto/md5"
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -61,7 +60,7 @@ func (p *VerifiedPackage) FileName() string {
 }
 
 // Signature-header tags that may appear, with their types. Only 267, 268
-// and 273 are trusted and re-emitted; the legacy digests must match
+// and 273 are trusted and re-emitted; 269 and the sizes must match
 // (legacyDigests), 1002 and 1005 are refused, the rest are ignored and
 // never re-emitted. Anything else is rejected (P5, CVE-2021-3421 shape).
 var knownSignatureTags = map[uint32]uint32{
@@ -155,25 +154,26 @@ func (v *Verifier) Verify(r io.Reader, canonical io.Writer) (*VerifiedPackage, e
 			return nil, &Error{Kind: KindIO, Reason: "writing canonical package", Err: err}
 		}
 	}
-	if err := v.streamPayload(r, canonical, payloadHash, legacy.md5, pkg); err != nil {
+	if err := v.streamPayload(r, canonical, payloadHash, pkg); err != nil {
 		return nil, err
 	}
 	return pkg, legacy.check(pkg)
 }
 
 // legacyDigests are the signature header's digests that the signed SHA-256
-// digests make redundant: the header SHA-1 (269), and the MD5 (1004) and
-// size (1000, 270) of header and payload. The canonical package drops them,
-// but rpm checks them, and a package whose own digests are wrong is odd, so
-// it is refused (verify.md §1.1), as rpmkeys would refuse it as received.
+// digests make redundant: the header SHA-1 (269) and the size of header and
+// payload (1000, 270). The canonical package drops them, but a package whose
+// own digests are wrong is odd, so it is refused (verify.md §1.1), as
+// rpmkeys would refuse it as received. The MD5 of header and payload (1004)
+// is the exception: hashing every byte a third time would halve the
+// verifier's speed for a digest the signed ones already cover
+// (docs/rpm-verifier.md).
 type legacyDigests struct {
-	md5     hash.Hash // over header and payload; nil if the package has no MD5
-	wantMD5 []byte
-	size    int64 // of header and payload; -1 if the package states none
+	size int64 // of header and payload; -1 if the package states none
 }
 
-// readLegacyDigests checks what the headers alone decide and starts the MD5.
-// Legacy header+payload signatures (1002, 1005) are refused: they would be
+// readLegacyDigests checks what the headers alone decide. Legacy
+// header+payload signatures (1002, 1005) are refused: they would be
 // signatures dom0 never checks, and rpm ≥ 4.14 makes none.
 func readLegacyDigests(sigHeader, mainHeader *Header) (*legacyDigests, error) {
 	for _, tag := range []uint32{SigTagPGP, SigTagGPG} {
@@ -188,13 +188,6 @@ func readLegacyDigests(sigHeader, mainHeader *Header) (*legacyDigests, error) {
 		}
 	}
 	l := &legacyDigests{size: -1}
-	if e, ok := sigHeader.find(SigTagMD5); ok {
-		if len(e.Data) != md5.Size {
-			return nil, malformed("MD5 digest (tag 1004) is %d bytes, not %d", len(e.Data), md5.Size)
-		}
-		l.md5, l.wantMD5 = md5.New(), e.Data
-		l.md5.Write(mainHeader.Raw)
-	}
 	for _, tag := range []uint32{SigTagSize, SigTagLongSize} {
 		e, ok := sigHeader.find(tag)
 		if !ok {
@@ -219,11 +212,8 @@ func readLegacyDigests(sigHeader, mainHeader *Header) (*legacyDigests, error) {
 	return l, nil
 }
 
-// check compares the digests with the package as read.
+// check compares the size with the package as read.
 func (l *legacyDigests) check(pkg *VerifiedPackage) error {
-	if l.md5 != nil && !bytes.Equal(l.md5.Sum(nil), l.wantMD5) {
-		return reject(KindDigestMismatch, "MD5 digest of header and payload (tag 1004) does not match")
-	}
 	if l.size >= 0 && l.size != pkg.HeaderSize+pkg.PayloadSize {
 		return reject(KindDigestMismatch, "size of header and payload (tag 1000 or 270) does not match")
 	}
@@ -390,14 +380,11 @@ func (v *Verifier) readMainHeader(h *Header, pkg *VerifiedPackage) (hash.Hash, e
 }
 
 // streamPayload copies the payload to canonical with a fixed buffer while
-// hashing it (and feeding the legacy MD5), then compares the digest
-// (verify.md §1.3, P3).
-func (v *Verifier) streamPayload(r io.Reader, canonical io.Writer, payloadHash, legacyMD5 hash.Hash, pkg *VerifiedPackage) error {
-	sink := canonical
-	for _, h := range []hash.Hash{payloadHash, legacyMD5} {
-		if h != nil {
-			sink = io.MultiWriter(h, sink)
-		}
+// hashing it, then compares the digest (verify.md §1.3, P3).
+func (v *Verifier) streamPayload(r io.Reader, canonical io.Writer, payloadHash hash.Hash, pkg *VerifiedPackage) error {
+	var sink io.Writer = canonical
+	if payloadHash != nil {
+		sink = io.MultiWriter(payloadHash, canonical)
 	}
 	buf := make([]byte, copyBufferBytes)
 	for {
