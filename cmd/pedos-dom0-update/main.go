@@ -22,7 +22,9 @@ packages, dom0 verifies every signature and the signed repository metadata,
 builds a local repository and installs from it with dnf.
 
 With no PACKAGE, installs all available updates; with PACKAGEs, installs
-those (and what they need).
+those (and what they need). A PACKAGE is a name, name-version, glob or
+provide; a package file (*.rpm) or a URL is refused: dom0 installs only
+from the verified cached repository.
 
 options:
   --action=ACT          dnf verb: upgrade (default), install, reinstall,

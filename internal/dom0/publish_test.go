@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestPublishReplacesWholeRepository(t *testing.T) {
@@ -23,7 +24,7 @@ func TestPublishReplacesWholeRepository(t *testing.T) {
 			}
 		}
 		var warn strings.Builder
-		if err := b.Publish(c, &warn); err != nil || warn.Len() > 0 {
+		if err := b.Publish(c, time.Time{}, &warn); err != nil || warn.Len() > 0 {
 			t.Fatalf("%v %s", err, warn.String())
 		}
 	}
@@ -69,7 +70,7 @@ func TestCrashedBuildIsCleanedUp(t *testing.T) {
 	if _, err := os.Stat(crashed.Dir); !os.IsNotExist(err) {
 		t.Errorf("crashed build %s still there: %v", crashed.Dir, err)
 	}
-	if err := next.Publish(c, io.Discard); err != nil {
+	if err := next.Publish(c, time.Time{}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	// An empty build, as --clean publishes, empties the repository.
@@ -77,7 +78,7 @@ func TestCrashedBuildIsCleanedUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := empty.Publish(c, io.Discard); err != nil {
+	if err := empty.Publish(c, time.Time{}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	entries, err := os.ReadDir(filepath.Join(c.Path(CachedRepoDir), cachedRepoPackages))
@@ -102,7 +103,7 @@ func TestPublishWarnsAfterTheSwap(t *testing.T) {
 	if err := os.WriteFile(stuck, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := old.Publish(c, io.Discard); err != nil {
+	if err := old.Publish(c, time.Time{}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	stuck = filepath.Join(c.Path(CachedRepoDir), cachedRepoPackages, "stuck.rpm")
@@ -116,7 +117,7 @@ func TestPublishWarnsAfterTheSwap(t *testing.T) {
 	// After the swap, the previous repository is at the build's name.
 	defer exec.Command("chattr", "-i", filepath.Join(next.PackagesDir(), "stuck.rpm")).Run()
 	var warn strings.Builder
-	if err := next.Publish(c, &warn); err != nil {
+	if err := next.Publish(c, time.Time{}, &warn); err != nil {
 		t.Fatalf("publish after the swap: %v", err)
 	}
 	if !strings.Contains(warn.String(), "the new cached repository is in place, but") {
@@ -124,5 +125,22 @@ func TestPublishWarnsAfterTheSwap(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(c.Path(CachedRepoDir), cachedRepoPackages, "stuck.rpm")); !os.IsNotExist(err) {
 		t.Errorf("the previous repository is still current: %v", err)
+	}
+}
+
+// A deadline that passes while the build is synced stops the publish: the
+// front end has stopped waiting, and must not see a repository appear later.
+func TestPublishAfterTheDeadline(t *testing.T) {
+	c := DefaultConfig(t.TempDir())
+	b, err := NewRepoBuild(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = b.Publish(c, time.Now().Add(-time.Second), io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "nothing was published") {
+		t.Fatalf("publish after the deadline: %v", err)
+	}
+	if _, err := os.Stat(c.Path(CachedRepoDir)); !os.IsNotExist(err) {
+		t.Errorf("the cached repository appeared after the deadline: %v", err)
 	}
 }

@@ -76,8 +76,11 @@ func (r *Receiver) Serve(ctx context.Context, caller, untrustedSession string, s
 		return fmt.Errorf("%w: domain %s called PedOS.ReceiveUpdates, but only the UpdateVM %s may deliver updates", ErrRefused, caller, c.UpdateVM)
 	}
 	unlock, err := LockFile(filepath.Join(c.Path(StateDir), ReceiveLockFile))
-	if err != nil {
+	if errors.Is(err, unix.EWOULDBLOCK) {
 		return fmt.Errorf("%w: from %s: another delivery is being processed: %v", ErrRefused, caller, err)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: from %s: no session can be claimed: %v", ErrRefused, caller, err)
 	}
 	defer unlock()
 	session, err := ClaimSession(c, untrustedSession, r.Now())
@@ -178,7 +181,7 @@ func (r *Receiver) receive(ctx context.Context, s Session, stdin io.Reader, stdo
 	if r.Now().After(s.Deadline) {
 		return fmt.Errorf("the session expired at %s before verification finished; nothing was published", s.Deadline.Format(time.RFC3339))
 	}
-	if err := build.Publish(c, r.Log); err != nil {
+	if err := build.Publish(c, s.Deadline, r.Log); err != nil {
 		return err
 	}
 	// The state moves forward only once the batch is published: a crash
@@ -569,13 +572,22 @@ func (p *packageChecks) crossCheck(ctx context.Context, res *Result) error {
 		return p.keysErr
 	}
 	verdicts := p.rpmkeys.CheckParallel(ctx, p.canonical, runtime.NumCPU())
+	// rpmkeys killed at the deadline has said nothing about the packages:
+	// that is no disagreement (a security error) between the verifiers.
+	if ctx.Err() != nil {
+		return fmt.Errorf("the rpmkeys cross-check did not finish in time: %w", ctx.Err())
+	}
 	rejected := 0
 	for i, file := range p.canonical {
 		verdict, ok := verdicts[file]
 		if !ok {
 			verdict = errors.New("rpmkeys gave no verdict")
 		}
-		if err := pkgtool.Agree(nil, verdict); err != nil {
+		err := pkgtool.Agree(nil, verdict)
+		if errors.Is(verdict, pkgtool.ErrRPMKeysFailed) {
+			err = verdict
+		}
+		if err != nil {
 			res.Packages[i].reject(err)
 			rejected++
 		}

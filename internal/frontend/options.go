@@ -179,6 +179,12 @@ func (o *Options) finish() error {
 		if !forwardable(p) {
 			return usageErr("%q is not a package name", p)
 		}
+		// dnf takes a word ending in .rpm, or a URL, as a package file to
+		// install as it is: around the cached repository and both verifiers,
+		// and without a signature check (localpkg_gpgcheck is off).
+		if strings.HasSuffix(p, ".rpm") || strings.Contains(p, "://") {
+			return usageErr("%q is a package file or URL: dom0 installs only from the verified cached repository; name the package (hello, hello-1.2) instead", p)
+		}
 	}
 	for _, a := range slices.Concat(o.DNFOptions, o.EnableRepos, o.DisableRepos) {
 		if !forwardable(a) {

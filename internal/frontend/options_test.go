@@ -81,6 +81,12 @@ func TestParseArgsUsageErrors(t *testing.T) {
 		{"-yc/etc/evil.conf"},
 		{"--", "--nogpgcheck"},
 		{"--", "--setopt", "gpgcheck=0"},
+		// Package files and URLs would be installed as they are, around the
+		// cached repository and both verifiers.
+		{"--action=install", "/tmp/evil-1-1.noarch.rpm"},
+		{"evil-1-1.noarch.rpm"},
+		{"--action=install", "https://example.invalid/x"},
+		{"--", "/tmp/evil.rpm"},
 		// Our options are not dnf's.
 		{"--", "--json"},
 		{"--best=yes"},

@@ -60,5 +60,5 @@ func cleanCachedRepo(c dom0.Config, warn io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return b.Publish(c, warn)
+	return b.Publish(c, time.Time{}, warn)
 }

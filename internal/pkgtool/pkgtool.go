@@ -171,7 +171,7 @@ func (c *RPMKeys) CheckBatch(ctx context.Context, files []string) map[string]err
 	stdout, stderr, code, err := run(ctx, c.home, "rpmkeys", args...)
 	if err != nil {
 		for _, f := range checked {
-			verdicts[f] = rejected("could not run rpmkeys: " + err.Error())
+			verdicts[f] = fmt.Errorf("%w: %v", ErrRPMKeysFailed, err)
 		}
 		return verdicts
 	}
@@ -212,6 +212,10 @@ func firstLine(s string) string {
 
 // ErrRPMKeysRejected marks a package the rpmkeys cross-check refused.
 var ErrRPMKeysRejected = errors.New("rejected by rpmkeys")
+
+// ErrRPMKeysFailed marks a package rpmkeys could not check at all: no
+// verdict about the package, so no disagreement either.
+var ErrRPMKeysFailed = errors.New("could not run rpmkeys")
 
 func rejected(why string) error {
 	return fmt.Errorf("%w: %s", ErrRPMKeysRejected, why)

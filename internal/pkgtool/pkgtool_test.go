@@ -228,3 +228,20 @@ func TestInstalledPackagesNeedsADatabase(t *testing.T) {
 		t.Errorf("an empty database: %v, %v; want no packages and no error", pkgs, err)
 	}
 }
+
+// rpmkeys that cannot run gives no verdict about the packages: each is
+// refused as ErrRPMKeysFailed, never as a rejection by rpmkeys (which Agree
+// would turn into a disagreement between the verifiers).
+func TestCheckBatchWhenRPMKeysCannotRun(t *testing.T) {
+	signer, _, checker := setup(t)
+	good, err := testrepo.WriteFile(t.TempDir(), testrepo.Package{Name: "good", Version: "1", Release: "1"}, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	verdict := checker.CheckBatch(ctx, []string{good})[good]
+	if !errors.Is(verdict, pkgtool.ErrRPMKeysFailed) || errors.Is(verdict, pkgtool.ErrRPMKeysRejected) {
+		t.Errorf("verdict %v, want ErrRPMKeysFailed only", verdict)
+	}
+}
