@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 	"time"
+	"unicode/utf16"
 
 	"pedos.dev/updates/internal/dom0"
 	"pedos.dev/updates/internal/repometa"
@@ -47,10 +48,28 @@ func printResult(w io.Writer, r dom0.Result) {
 	}
 }
 
+// writeJSON writes v as indented JSON in ASCII: every other character is
+// a \u escape, so that no string, whatever it holds (C1 controls, bidi
+// overrides), can act on a terminal that shows the output.
 func writeJSON(w io.Writer, v any) {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil { // our own types: not expected, but still one JSON object
+		data = []byte(`{"error": "the report could not be encoded"}`)
+	}
+	var out strings.Builder
+	for _, r := range string(data) {
+		switch {
+		case r < 0x7f: // DEL and above are escaped
+			out.WriteRune(r)
+		case r > 0xffff:
+			r1, r2 := utf16.EncodeRune(r)
+			fmt.Fprintf(&out, "\\u%04x\\u%04x", r1, r2)
+		default:
+			fmt.Fprintf(&out, "\\u%04x", r)
+		}
+	}
+	out.WriteByte('\n')
+	io.WriteString(w, out.String())
 }
 
 // findingLevel is "error" for a finding that refused the batch, else its

@@ -2,6 +2,8 @@ package frontend
 
 import (
 	"bytes"
+	"encoding/json"
+	"strings"
 	"testing"
 
 	"pedos.dev/updates/internal/dom0"
@@ -25,5 +27,22 @@ func TestPrintResultFindings(t *testing.T) {
 `
 	if out.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", out.String(), want)
+	}
+}
+
+// The JSON report is ASCII: C1 controls, bidi overrides and every other
+// non-ASCII character are \u escapes, and the object decodes unchanged.
+func TestWriteJSONIsASCII(t *testing.T) {
+	in := map[string]string{"text": "a\u009b[2Jb\u202ec\u00e9\U0001F600\x7f"}
+	var out strings.Builder
+	writeJSON(&out, in)
+	for i, b := range []byte(out.String()) {
+		if b >= 0x7f {
+			t.Fatalf("byte %#x at %d in %q", b, i, out.String())
+		}
+	}
+	var back map[string]string
+	if err := json.Unmarshal([]byte(out.String()), &back); err != nil || back["text"] != in["text"] {
+		t.Errorf("decoded %q (%v), want %q", back["text"], err, in["text"])
 	}
 }
