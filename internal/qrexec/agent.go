@@ -26,9 +26,10 @@ func (a *Agent) Serve(l net.Listener, accept func(net.Conn) bool) error {
 	return serveListener(l, a.Log, func(conn net.Conn) {
 		if accept != nil && !accept(conn) {
 			cid, _ := PeerCID(conn)
-			a.drops.event(fmt.Sprint("cid ", cid), func(count int) {
+			warn := func(count int) {
 				a.Log.Warn("connection from a peer other than dom0, dropped", "cid", cid, "count", count)
-			})
+			}
+			a.drops.event(fmt.Sprint("cid ", cid), 1, func() { warn(1) }, warn)
 			conn.Close()
 			return
 		}
@@ -42,7 +43,7 @@ func (a *Agent) ServeCall(conn Conn) {
 	setRequestDeadline(conn, a.RequestTimeout, a.Log)
 	t, req, err := readRequest(conn, MsgExecService, MsgExecCommand)
 	if err != nil {
-		logBadRequest(conn, a.Log, err)
+		logBadRequest(conn, a.Log.Warn, err)
 		return
 	}
 	if t == MsgExecService {

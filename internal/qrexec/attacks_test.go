@@ -3,6 +3,7 @@ package qrexec_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -69,6 +70,25 @@ func TestC4BadNamesRefusedBeforePolicy(t *testing.T) {
 	}
 	if n := strings.Count(lab.log(t, "dom0"), "invalid request refused"); n != 9 {
 		t.Errorf("%d refusals logged, want 9", n)
+	}
+}
+
+// C6: a domain's refused calls are logged one by one up to a burst, then
+// only counted, so that it cannot fill dom0's log; other domains are still
+// served.
+func TestC6RefusalsLogBurst(t *testing.T) {
+	lab := newTestLab(t, transports[0])
+	for range 40 {
+		if got := lab.call(t, "", "dom0", "$(id)"); got.code != qrexec.ExitRefused {
+			t.Fatalf("an invalid call: %+v", got)
+		}
+	}
+	if got := lab.callFrom(t, "vm2", "served", "dom0", "test.Echo"); got.code != 0 || got.stdout != "served" {
+		t.Errorf("vm2's call: %+v", got)
+	}
+	// The burst of 20 per domain also covers the lab's own probes.
+	if n := strings.Count(lab.log(t, "dom0"), "invalid request refused"); n > 20 || n < 10 {
+		t.Errorf("%d refusals logged one by one for 40, want at most the burst of 20", n)
 	}
 }
 
@@ -163,12 +183,19 @@ func holdCallSlot(t *testing.T, lab *testLab, domain string) net.Conn {
 	t.Helper()
 	for try := 0; ; try++ {
 		c := dialRawNet(t, lab, domain)
-		// The daemon's hello shows the request holds a call slot. Without
-		// it, a slot was still taken by the probe that waited for the
-		// socket: try again.
+		// The daemon's hello, with no refusal after it, shows the request
+		// holds a call slot. A refusal (125) follows the hello at once when
+		// a slot was still taken by the probe that waited for the socket:
+		// try again.
 		_, err := io.ReadFull(c, make([]byte, 12))
 		if err == nil {
-			return c
+			c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+			_, err = c.Read(make([]byte, 1))
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				c.SetReadDeadline(time.Time{})
+				return c
+			}
+			err = fmt.Errorf("refused while a slot was taken: %v", err)
 		}
 		if try == 100 {
 			t.Fatal(err)

@@ -35,8 +35,25 @@ type Daemon struct {
 	mu     sync.Mutex
 	active map[string]int
 	// drops logs connections dropped (over MaxCalls, from an unknown
-	// vsock peer) per domain or peer, counted beyond the first.
-	drops floodLog
+	// vsock peer) per domain or peer, counted beyond the first; refusals
+	// logs denied calls and failed requests per domain, counted beyond
+	// refusalBurst (C6).
+	drops, refusals floodLog
+}
+
+// refusalBurst is how many denied calls and failed requests of one domain
+// are logged one by one in floodLogInterval: enough to see what a domain
+// tried, not enough to fill dom0's disk.
+const refusalBurst = 20
+
+// refusalLog is log.Warn for a domain's refused or failed requests, within
+// refusalBurst lines per interval; the rest are counted.
+func (d *Daemon) refusalLog(log *slog.Logger, domain string) func(msg string, args ...any) {
+	return func(msg string, args ...any) {
+		d.refusals.event(domain, refusalBurst, func() { log.Warn(msg, args...) }, func(n int) {
+			log.Warn("more refused calls or failed requests, counted only", "count", n)
+		})
+	}
 }
 
 // ServeUnix listens on SOCKDIR/<domain>/daemon.sock for every domain in
@@ -92,9 +109,10 @@ func (d *Daemon) ServeVsock(l net.Listener) error {
 		cid, _ := PeerCID(conn)
 		name, ok := d.Domains.ByCID(cid)
 		if !ok {
-			d.drops.event(fmt.Sprint("cid ", cid), func(count int) {
+			warn := func(count int) {
 				d.Log.Warn("vsock connection from an unknown cid, dropped", "cid", cid, "count", count)
-			})
+			}
+			d.drops.event(fmt.Sprint("cid ", cid), 1, func() { warn(1) }, warn)
 			conn.Close()
 			return
 		}
@@ -128,16 +146,17 @@ func (d *Daemon) ServeCall(conn Conn, domain string) {
 		// the caller still learns that its call failed, and not from a
 		// broken pipe. 20 bytes fit in any new connection's buffer.
 		conn.Write(appendMessage(append([]byte(nil), helloMessage...), MsgRefuse, uint32Payload(ExitFailure)))
-		d.drops.event(domain, func(count int) {
+		warn := func(count int) {
 			log.Warn("too many calls in progress, connection dropped", "limit", d.MaxCalls, "count", count)
-		})
+		}
+		d.drops.event(domain, 1, func() { warn(1) }, warn)
 		return
 	}
 	defer d.release(domain)
 	setRequestDeadline(conn, d.RequestTimeout, log)
 	_, req, err := readRequest(conn, MsgCall)
 	if err != nil {
-		logBadRequest(conn, log, err)
+		logBadRequest(conn, d.refusalLog(log, domain), err)
 		return
 	}
 	log = log.With("service", req.Service, "argument", req.Argument, "target", req.Target)
@@ -149,7 +168,7 @@ func (d *Daemon) ServeCall(conn Conn, domain string) {
 	}
 	decision := pol.Evaluate(policy.Request{Source: domain, Target: req.Target, Service: req.Service, Argument: req.Argument}, d.Domains)
 	if !decision.Allow {
-		log.Warn("call denied", "reason", decision.Reason, "rule", decision.Rule)
+		d.refusalLog(log, domain)("call denied", "reason", decision.Reason, "rule", decision.Rule)
 		refuse(conn, ExitRefused)
 		return
 	}
@@ -289,15 +308,16 @@ func setRequestDeadline(conn Conn, timeout time.Duration, log *slog.Logger) {
 	}
 }
 
-// logBadRequest logs a failed request phase: a malformed but well-framed
-// request is refused (126), anything else disconnected (C4, C6).
-func logBadRequest(conn Conn, log *slog.Logger, err error) {
+// logBadRequest answers a failed request phase and logs it with warn: a
+// malformed but well-framed request is refused (126), anything else
+// disconnected (C4, C6).
+func logBadRequest(conn Conn, warn func(msg string, args ...any), err error) {
 	if errors.Is(err, ErrInvalidRequest) {
-		log.Warn("invalid request refused", "err", err)
+		warn("invalid request refused", "err", err)
 		refuse(conn, ExitRefused)
 		return
 	}
-	log.Warn("request phase failed, disconnected", "err", err)
+	warn("request phase failed, disconnected", "err", err)
 }
 
 // serveService runs an accepted service call from the service directory.

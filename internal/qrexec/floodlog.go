@@ -5,60 +5,76 @@ import (
 	"time"
 )
 
-// floodLog logs the first event of a kind per key (a domain, a vsock
-// peer), then only counts that key's events and logs their number once per
-// interval while they go on. One line per dropped connection would let a
-// domain fill dom0's log and disk at the rate it can connect (C6).
+// floodLog logs the first events of a kind per key (a domain, a vsock
+// peer) one by one, up to a burst per interval, then only counts that
+// key's events and logs their number once per interval while they go on.
+// One line per dropped connection or refused request would let a domain
+// fill dom0's log and disk at the rate it can connect (C6).
 type floodLog struct {
 	interval time.Duration // 0 means floodLogInterval
 
-	mu      sync.Mutex
-	pending map[string]int // events not yet logged, per key whose interval runs
+	mu   sync.Mutex
+	keys map[string]*floodCount // per key whose interval runs
+}
+
+type floodCount struct {
+	logged  int // events logged one by one in this interval
+	counted int // events only counted, not yet reported
 }
 
 const floodLogInterval = 10 * time.Second
 
-// event logs an event for key with log(1), or counts it if key's interval
-// runs; log(n) then reports the n events counted at the interval's end.
-func (f *floodLog) event(key string, log func(count int)) {
+// event logs an event of key with each, if fewer than burst (at least 1)
+// were logged in key's interval; otherwise it only counts it, and
+// summary(n) reports the n counted events when the interval ends.
+func (f *floodLog) event(key string, burst int, each func(), summary func(n int)) {
 	f.mu.Lock()
-	if f.pending == nil {
-		f.pending = map[string]int{}
+	if f.keys == nil {
+		f.keys = map[string]*floodCount{}
 	}
-	_, running := f.pending[key]
-	if running {
-		f.pending[key]++
+	c, running := f.keys[key]
+	if !running {
+		c = &floodCount{}
+		f.keys[key] = c
+	}
+	logNow := c.logged < max(burst, 1)
+	if logNow {
+		c.logged++
 	} else {
-		f.pending[key] = 0
+		c.counted++
 	}
 	f.mu.Unlock()
+	if logNow {
+		each()
+	}
 	if !running {
-		log(1)
-		f.schedule(key, log)
+		f.schedule(key, burst, summary)
 	}
 }
 
-func (f *floodLog) schedule(key string, log func(count int)) {
+func (f *floodLog) schedule(key string, burst int, summary func(n int)) {
 	interval := f.interval
 	if interval == 0 {
 		interval = floodLogInterval
 	}
-	time.AfterFunc(interval, func() { f.report(key, log) })
+	time.AfterFunc(interval, func() { f.report(key, burst, summary) })
 }
 
-// report logs the events counted for key during the interval that ended;
-// with none, the key's next event is logged at once.
-func (f *floodLog) report(key string, log func(count int)) {
+// report logs the events counted for key during the interval that ended.
+// With none, the key's next events are logged one by one again; with some,
+// the flood is taken to go on, and the next interval only counts.
+func (f *floodLog) report(key string, burst int, summary func(n int)) {
 	f.mu.Lock()
-	n := f.pending[key]
+	c := f.keys[key]
+	n := c.counted
 	if n == 0 {
-		delete(f.pending, key)
+		delete(f.keys, key)
 	} else {
-		f.pending[key] = 0
+		c.logged, c.counted = max(burst, 1), 0
 	}
 	f.mu.Unlock()
 	if n > 0 {
-		log(n)
-		f.schedule(key, log)
+		summary(n)
+		f.schedule(key, burst, summary)
 	}
 }

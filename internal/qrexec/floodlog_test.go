@@ -21,10 +21,11 @@ func TestFloodLogCounts(t *testing.T) {
 			logged[key] = append(logged[key], n)
 		}
 	}
+	event := func(key string) { f.event(key, 1, func() { logAs(key)(1) }, logAs(key)) }
 	for range 1000 {
-		f.event("vm1", logAs("vm1"))
+		event("vm1")
 	}
-	f.event("vm2", logAs("vm2"))
+	event("vm2")
 	waitUntil(t, func() bool {
 		mu.Lock()
 		defer mu.Unlock()
@@ -33,9 +34,9 @@ func TestFloodLogCounts(t *testing.T) {
 	waitUntil(t, func() bool { // the quiet interval after the count
 		f.mu.Lock()
 		defer f.mu.Unlock()
-		return len(f.pending) == 0
+		return len(f.keys) == 0
 	})
-	f.event("vm1", logAs("vm1"))
+	event("vm1")
 	mu.Lock()
 	defer mu.Unlock()
 	if !slices.Equal(logged["vm1"], []int{1, 999, 1}) || !slices.Equal(logged["vm2"], []int{1}) {
@@ -52,4 +53,33 @@ func waitUntil(t *testing.T, done func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatal("not after 5s")
+}
+
+// With a burst, the first events of an interval are each logged, the rest
+// counted and reported once.
+func TestFloodLogBurst(t *testing.T) {
+	f := &floodLog{interval: 100 * time.Millisecond}
+	var mu sync.Mutex
+	var each, summaries []int
+	for i := range 10 {
+		f.event("vm1", 3, func() {
+			mu.Lock()
+			defer mu.Unlock()
+			each = append(each, i)
+		}, func(n int) {
+			mu.Lock()
+			defer mu.Unlock()
+			summaries = append(summaries, n)
+		})
+	}
+	waitUntil(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(summaries) > 0
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(each, []int{0, 1, 2}) || !slices.Equal(summaries, []int{7}) {
+		t.Errorf("logged %v one by one and %v counted; want [0 1 2] and [7]", each, summaries)
+	}
 }
