@@ -10,6 +10,7 @@ import (
 
 	"pedos.dev/updates/internal/dom0"
 	"pedos.dev/updates/internal/repometa"
+	"pedos.dev/updates/internal/rpm"
 )
 
 // printResult tells a person what dom0 concluded about the delivery: every
@@ -19,6 +20,10 @@ func printResult(w io.Writer, r dom0.Result) {
 	for _, p := range r.Packages {
 		if p.OK {
 			fmt.Fprintf(w, "    verified: %s (signed by %s)\n", p.NEVRA, p.Signer)
+		} else if p.Kind == rpm.KindVerifiersDisagree.String() {
+			// verify.md §1: a disagreement is a security error (a bug in
+			// one of the verifiers, or a package made to exploit one).
+			fmt.Fprintf(w, "    rejected: %s: SECURITY ERROR, the two verifiers disagree: %s\n", p.File, p.Rejected)
 		} else {
 			fmt.Fprintf(w, "    rejected: %s: %s\n", p.File, p.Rejected)
 		}

@@ -46,3 +46,21 @@ func TestWriteJSONIsASCII(t *testing.T) {
 		t.Errorf("decoded %q (%v), want %q", back["text"], err, in["text"])
 	}
 }
+
+// A disagreement between the verifiers is printed as the security error it
+// is (verify.md §1), other rejections as they are.
+func TestPrintResultDisagreement(t *testing.T) {
+	var out bytes.Buffer
+	printResult(&out, dom0.Result{Caller: "sys-firewall", Packages: []dom0.PackageCheck{
+		{File: "a-1-1.noarch.rpm", Rejected: "native verifier accepted the package but rpmkeys did not", Kind: "verifiers disagree"},
+		{File: "b-1-1.noarch.rpm", Rejected: "package is not signed", Kind: "unsigned"},
+	}})
+	for _, want := range []string{
+		"rejected: a-1-1.noarch.rpm: SECURITY ERROR, the two verifiers disagree: native verifier accepted",
+		"rejected: b-1-1.noarch.rpm: package is not signed\n",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
