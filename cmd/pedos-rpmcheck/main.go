@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -209,7 +210,7 @@ func verifyFile(v *rpm.Verifier, path, outPath string) (*rpm.VerifiedPackage, er
 	return pkg, nil
 }
 
-// crossCheck runs one rpmkeys call over every canonical file and combines
+// crossCheck runs rpmkeys, one run per CPU, over every canonical file and combines
 // the verdicts (pkgtool.Agree).
 func crossCheck(results []result, canonical []string, keyring *rpm.Keyring, stderr io.Writer) {
 	ctx := context.Background()
@@ -232,14 +233,10 @@ func crossCheck(results []result, canonical []string, keyring *rpm.Keyring, stde
 			files = append(files, c)
 		}
 	}
-	verdicts := checker.CheckBatch(ctx, files)
+	verdicts := checker.CheckParallel(ctx, files, runtime.NumCPU())
 	for i, c := range canonical {
 		if c != "" {
-			verdict, ok := verdicts[c]
-			if !ok {
-				verdict = errors.New("rpmkeys gave no verdict")
-			}
-			if err := pkgtool.Agree(nil, verdict); err != nil {
+			if err := pkgtool.Agree(nil, pkgtool.Verdict(verdicts, c)); err != nil {
 				results[i] = failed(results[i].File, err)
 			}
 		}

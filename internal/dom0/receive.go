@@ -579,15 +579,7 @@ func (p *packageChecks) crossCheck(ctx context.Context, res *Result) error {
 	}
 	rejected := 0
 	for i, file := range p.canonical {
-		verdict, ok := verdicts[file]
-		if !ok {
-			verdict = errors.New("rpmkeys gave no verdict")
-		}
-		err := pkgtool.Agree(nil, verdict)
-		if errors.Is(verdict, pkgtool.ErrRPMKeysFailed) {
-			err = verdict
-		}
-		if err != nil {
+		if err := pkgtool.Agree(nil, pkgtool.Verdict(verdicts, file)); err != nil {
 			res.Packages[i].reject(err)
 			rejected++
 		}

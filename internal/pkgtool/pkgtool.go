@@ -221,16 +221,29 @@ func rejected(why string) error {
 	return fmt.Errorf("%w: %s", ErrRPMKeysRejected, why)
 }
 
+// Verdict is file's verdict in what CheckBatch or CheckParallel returned;
+// a file without one is refused, as if rpmkeys had not run.
+func Verdict(verdicts map[string]error, file string) error {
+	verdict, ok := verdicts[file]
+	if !ok {
+		return fmt.Errorf("%w: it gave no verdict", ErrRPMKeysFailed)
+	}
+	return verdict
+}
+
 // Agree combines the native verdict and the rpmkeys verdict of one package
 // (verify.md §1): accepted only if both accept. A package the native
 // verifier accepted but rpmkeys refused is a security error of its own
-// class (rpm.KindVerifiersDisagree); a native rejection stands as it is
+// class (rpm.KindVerifiersDisagree); rpmkeys that did not run refuses it
+// without a verdict (ErrRPMKeysFailed); a native rejection stands as it is
 // (the native policy is the stricter one by design).
 func Agree(native, rpmkeys error) error {
-	if native != nil {
+	switch {
+	case native != nil:
 		return native
-	}
-	if rpmkeys != nil {
+	case errors.Is(rpmkeys, ErrRPMKeysFailed):
+		return rpmkeys
+	case rpmkeys != nil:
 		return &rpm.Error{Kind: rpm.KindVerifiersDisagree, Reason: "native verifier accepted the package but rpmkeys did not", Err: rpmkeys}
 	}
 	return nil

@@ -140,6 +140,16 @@ func TestAgree(t *testing.T) {
 	if err := pkgtool.Agree(nil, nil); err != nil {
 		t.Errorf("both OK: %v", err)
 	}
+	// rpmkeys that did not run, or gave a file no verdict, refuses it
+	// without a disagreement.
+	for _, verdict := range []error{pkgtool.Verdict(map[string]error{}, "a.rpm"), fmt.Errorf("%w: killed", pkgtool.ErrRPMKeysFailed)} {
+		if err := pkgtool.Agree(nil, verdict); !errors.Is(err, pkgtool.ErrRPMKeysFailed) || errors.As(err, &rpmErr) {
+			t.Errorf("rpmkeys without a verdict: %v", err)
+		}
+	}
+	if err := pkgtool.Verdict(map[string]error{"a.rpm": nil}, "a.rpm"); err != nil {
+		t.Errorf("an explicit acceptance: %v", err)
+	}
 }
 
 // TestCanonicalInstallsWithDNF: canonical packages in a local repository
