@@ -61,19 +61,29 @@ func (b RepoBuild) Discard() error { return os.RemoveAll(b.Dir) }
 // Publish replaces the cached repository with b atomically: dnf and a crash
 // at any point see the old repository or the new one, complete (F4). An
 // error means the cached repository is unchanged. A deadline (zero: none)
-// is checked once the build is on the disk, just before the swap: the
-// syncfs can take long, and the front end stops waiting at the deadline.
+// is checked before the build is synced and again just before the swap:
+// the syncfs can take long, and the front end stops waiting at the
+// deadline.
 // Once the new repository is in place, what is left to do only tidies up,
 // so its failures go to warn: the previous repository is then removed by
 // the next NewRepoBuild.
 func (b RepoBuild) Publish(c Config, deadline time.Time, warn io.Writer) error {
+	expired := func() error {
+		if !deadline.IsZero() && time.Now().After(deadline) {
+			return fmt.Errorf("the session expired at %s before the build was published; nothing was published", deadline.Format(time.RFC3339))
+		}
+		return nil
+	}
+	if err := expired(); err != nil {
+		return err
+	}
 	// Every file of the build reaches the disk before the rename that makes
 	// it current (one syncfs rather than an fsync per file).
 	if err := syncFS(b.Dir); err != nil {
 		return fmt.Errorf("publishing the cached repository: %w", err)
 	}
-	if !deadline.IsZero() && time.Now().After(deadline) {
-		return fmt.Errorf("the session expired at %s while the build was written to the disk; nothing was published", deadline.Format(time.RFC3339))
+	if err := expired(); err != nil {
+		return err
 	}
 	cached := c.Path(CachedRepoDir)
 	if err := atomicfile.ReplaceDir(b.Dir, cached); err != nil {
