@@ -26,10 +26,9 @@ func (a *Agent) Serve(l net.Listener, accept func(net.Conn) bool) error {
 	return serveListener(l, a.Log, func(conn net.Conn) {
 		if accept != nil && !accept(conn) {
 			cid, _ := PeerCID(conn)
-			warn := func(count int) {
+			a.drops.count(fmt.Sprint("cid ", cid), func(count int) {
 				a.Log.Warn("connection from a peer other than dom0, dropped", "cid", cid, "count", count)
-			}
-			a.drops.event(fmt.Sprint("cid ", cid), 1, func() { warn(1) }, warn)
+			})
 			conn.Close()
 			return
 		}

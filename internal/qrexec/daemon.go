@@ -109,10 +109,9 @@ func (d *Daemon) ServeVsock(l net.Listener) error {
 		cid, _ := PeerCID(conn)
 		name, ok := d.Domains.ByCID(cid)
 		if !ok {
-			warn := func(count int) {
+			d.drops.count(fmt.Sprint("cid ", cid), func(count int) {
 				d.Log.Warn("vsock connection from an unknown cid, dropped", "cid", cid, "count", count)
-			}
-			d.drops.event(fmt.Sprint("cid ", cid), 1, func() { warn(1) }, warn)
+			})
 			conn.Close()
 			return
 		}
@@ -146,10 +145,9 @@ func (d *Daemon) ServeCall(conn Conn, domain string) {
 		// the caller still learns that its call failed, and not from a
 		// broken pipe. 20 bytes fit in any new connection's buffer.
 		conn.Write(appendMessage(append([]byte(nil), helloMessage...), MsgRefuse, uint32Payload(ExitFailure)))
-		warn := func(count int) {
+		d.drops.count(domain, func(count int) {
 			log.Warn("too many calls in progress, connection dropped", "limit", d.MaxCalls, "count", count)
-		}
-		d.drops.event(domain, 1, func() { warn(1) }, warn)
+		})
 		return
 	}
 	defer d.release(domain)

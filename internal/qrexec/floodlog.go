@@ -52,6 +52,12 @@ func (f *floodLog) event(key string, burst int, each func(), summary func(n int)
 	}
 }
 
+// count is event with a burst of 1 and one message for both: log(1) for
+// the first event of an interval, log(n) for the n counted after it.
+func (f *floodLog) count(key string, log func(n int)) {
+	f.event(key, 1, func() { log(1) }, log)
+}
+
 func (f *floodLog) schedule(key string, burst int, summary func(n int)) {
 	interval := f.interval
 	if interval == 0 {

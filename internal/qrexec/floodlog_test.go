@@ -21,7 +21,7 @@ func TestFloodLogCounts(t *testing.T) {
 			logged[key] = append(logged[key], n)
 		}
 	}
-	event := func(key string) { f.event(key, 1, func() { logAs(key)(1) }, logAs(key)) }
+	event := func(key string) { f.count(key, logAs(key)) }
 	for range 1000 {
 		event("vm1")
 	}
