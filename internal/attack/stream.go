@@ -4,6 +4,7 @@ import (
 	"bytes"
 
 	"pedos.dev/updates/internal/qfile"
+	"pedos.dev/updates/internal/qfile/qfilesend"
 )
 
 // Stream builds a hand-made qfile stream (docs/qfile.md), well-formed or
@@ -31,7 +32,7 @@ func (s *Stream) File(name string, payload []byte) *Stream {
 
 // Header appends a header exactly as given.
 func (s *Stream) Header(h qfile.Header) *Stream {
-	s.buf.Write(h.Append(nil))
+	s.buf.Write(qfilesend.AppendHeader(nil, h))
 	return s
 }
 

@@ -4,13 +4,7 @@
 // links it.
 package qfile
 
-import (
-	"encoding/binary"
-	"errors"
-	"fmt"
-	"io"
-	"syscall"
-)
+import "encoding/binary"
 
 const (
 	// HeaderSize is the size of a file_header (spec "Forward stream").
@@ -42,18 +36,6 @@ type Header struct {
 	MtimeNsec uint32
 }
 
-// Append appends the 32-byte little-endian encoding of h to b.
-func (h *Header) Append(b []byte) []byte {
-	le := binary.LittleEndian
-	b = le.AppendUint32(b, h.NameLen)
-	b = le.AppendUint32(b, h.Mode)
-	b = le.AppendUint64(b, h.FileLen)
-	b = le.AppendUint32(b, h.Atime)
-	b = le.AppendUint32(b, h.AtimeNsec)
-	b = le.AppendUint32(b, h.Mtime)
-	return le.AppendUint32(b, h.MtimeNsec)
-}
-
 // parseHeader decodes a file_header; b holds at least HeaderSize bytes.
 func parseHeader(b []byte) Header {
 	le := binary.LittleEndian
@@ -83,37 +65,4 @@ func (s Status) Append(b []byte) []byte {
 	b = le.AppendUint64(b, uint64(s.CRC))
 	b = le.AppendUint32(b, uint32(len(s.LastName)))
 	return append(b, s.LastName...)
-}
-
-// ErrNoStatus means the receiver closed the connection without sending a status.
-var ErrNoStatus = errors.New("the receiver closed the connection without a status")
-
-// ReadStatus reads the receiver's status from r. The extension is optional: EOF right after
-// the 16-byte header means an older receiver (spec "Status").
-func ReadStatus(r io.Reader) (Status, error) {
-	var b [StatusSize]byte
-	if _, err := io.ReadFull(r, b[:]); err != nil {
-		if errors.Is(err, io.EOF) {
-			return Status{}, ErrNoStatus
-		}
-		return Status{}, fmt.Errorf("reading the status: %w", err)
-	}
-	le := binary.LittleEndian
-	st := Status{Code: le.Uint32(b[0:]), CRC: uint32(le.Uint64(b[8:]))}
-	if _, err := io.ReadFull(r, b[:4]); err != nil {
-		if errors.Is(err, io.EOF) {
-			return st, nil
-		}
-		return st, fmt.Errorf("reading the status extension: %w", err)
-	}
-	n := le.Uint32(b[:4])
-	if n > MaxNameLen {
-		return st, fmt.Errorf("status extension: last name of %d bytes: %w", n, syscall.ENAMETOOLONG)
-	}
-	name := make([]byte, n)
-	if _, err := io.ReadFull(r, name); err != nil {
-		return st, fmt.Errorf("reading the last name of the status: %w", err)
-	}
-	st.LastName = string(name)
-	return st, nil
 }

@@ -2,6 +2,7 @@ package qfile
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -26,11 +27,21 @@ func entry(name string, mode uint32, payload []byte) []byte {
 
 // rawEntry encodes an entry with any header, name bytes and payload.
 func rawEntry(h Header, name, payload []byte) []byte {
-	return append(append(h.Append(nil), name...), payload...)
+	return append(append(encodeHeader(h), name...), payload...)
+}
+
+// encodeHeader is a file_header on the wire: Header's fields are in wire order and of wire
+// sizes, so encoding/binary writes it exactly (qfilesend writes it field by field).
+func encodeHeader(h Header) []byte {
+	b, err := binary.Append(nil, binary.LittleEndian, h)
+	if err != nil {
+		panic(err)
+	}
+	return b
 }
 
 // endMarker is the all-zero header that ends a stream.
-var endMarker = (&Header{}).Append(nil)
+var endMarker = encodeHeader(Header{})
 
 // stream joins entries and ends them with the end marker.
 func stream(entries ...[]byte) []byte {
@@ -154,11 +165,26 @@ func runUnpacker(t testing.TB, dir string, stdin *os.File, env []string, args ..
 	if _, ok := err.(*exec.ExitError); err != nil && !ok {
 		t.Fatalf("running qfile-dom0-unpacker: %v", err)
 	}
-	st, serr := ReadStatus(bytes.NewReader(stdout.Bytes()))
-	if serr != nil || !bytes.Equal(st.Append(nil), stdout.Bytes()) {
-		t.Fatalf("stdout is not exactly one status (%v): %q\nstderr: %s", serr, stdout.Bytes(), stderr.Bytes())
+	st, ok := parseStatus(stdout.Bytes())
+	if !ok {
+		t.Fatalf("stdout is not exactly one status: %q\nstderr: %s", stdout.Bytes(), stderr.Bytes())
 	}
 	return unpackResult{st, cmd.ProcessState.ExitCode(), stderr.String()}
+}
+
+// parseStatus decodes b if it is exactly one status with its extension (spec "Status").
+func parseStatus(b []byte) (Status, bool) {
+	var fixed struct {
+		Code, Pad uint32
+		CRC       uint64
+		NameLen   uint32
+	}
+	n, err := binary.Decode(b, binary.LittleEndian, &fixed)
+	if err != nil || len(b) != n+int(fixed.NameLen) {
+		return Status{}, false
+	}
+	st := Status{Code: fixed.Code, CRC: uint32(fixed.CRC), LastName: string(b[n:])}
+	return st, bytes.Equal(st.Append(nil), b)
 }
 
 // fileWith returns an open file (outside any staging dir) holding b, to serve as stdin.

@@ -57,7 +57,7 @@ func threatCases() []threatCase {
 		// An all-zero header in the middle is an end marker, so what follows is garbage (S12).
 		{name: "S3/namelen-0-in-the-middle", stream: append(append(hello, endMarker...), stream(entry("b", regularMode, nil))...),
 			code: uint32(syscall.EPROTO), tree: helloTree},
-		{name: "S3/namelen-0-not-all-zero", stream: append(hello, (&Header{Mode: regularMode, FileLen: 5}).Append(nil)...),
+		{name: "S3/namelen-0-not-all-zero", stream: append(hello, encodeHeader(Header{Mode: regularMode, FileLen: 5})...),
 			code: uint32(syscall.EINVAL), tree: helloTree},
 		{name: "S3/namelen-over-16383", stream: stream(hello, rawEntry(Header{NameLen: 16384, Mode: regularMode},
 			bytes.Repeat([]byte("a"), 16384), nil)), code: uint32(syscall.ENAMETOOLONG), tree: helloTree},

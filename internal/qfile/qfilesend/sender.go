@@ -283,7 +283,7 @@ func (s *Sender) header(name string, st *unix.Stat_t, fileLen uint64) error {
 			return err
 		}
 	}
-	s.buf = h.Append(s.buf)
+	s.buf = AppendHeader(s.buf, h)
 	s.buf = append(append(s.buf, name...), 0)
 	return nil
 }
@@ -321,7 +321,7 @@ func (s *Sender) flush() error {
 // sendFailed explains a failed write to out. The receiver most likely stopped reading because
 // it refused something: its status says what, and is worth more than "broken pipe".
 func (s *Sender) sendFailed(err error) error {
-	if st, serr := qfile.ReadStatus(s.status); serr == nil && st.Code != 0 {
+	if st, serr := readStatus(s.status); serr == nil && st.Code != 0 {
 		return s.remoteError(st)
 	}
 	return s.withLastSent(fmt.Errorf("sending the stream: %w", err))
@@ -346,7 +346,7 @@ func (s *Sender) checkEarlyStatus() error {
 	if n == 0 {
 		return nil
 	}
-	st, err := qfile.ReadStatus(s.status)
+	st, err := readStatus(s.status)
 	if err != nil {
 		return s.withLastSent(err)
 	}
@@ -362,15 +362,14 @@ func (s *Sender) remoteError(st qfile.Status) error {
 
 // Finish sends the end marker and checks the status: its code first, then its CRC.
 func (s *Sender) Finish() error {
-	var end qfile.Header // every field zero
 	var b [qfile.HeaderSize]byte
-	if err := s.write(end.Append(b[:0])); err != nil {
+	if err := s.write(AppendHeader(b[:0], qfile.Header{})); err != nil { // the end marker: all zero
 		return err
 	}
 	if err := s.flush(); err != nil {
 		return err
 	}
-	st, err := qfile.ReadStatus(s.status)
+	st, err := readStatus(s.status)
 	if err != nil {
 		return s.withLastSent(err)
 	}
