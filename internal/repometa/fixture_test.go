@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,9 +33,13 @@ var (
 func nevra(t testing.TB, s string) NEVRA {
 	t.Helper()
 	dot := len(s) - len(filepath.Ext(s))
-	rel := bytes.LastIndexByte([]byte(s[:dot]), '-')
-	ver := bytes.LastIndexByte([]byte(s[:rel]), '-')
-	evr, err := rpmver.Parse(s[ver+1 : dot])
+	rel := strings.LastIndexByte(s[:dot], '-')
+	ver := strings.LastIndexByte(s[:rel], '-')
+	epoch, version, hasEpoch := strings.Cut(s[ver+1:rel], ":")
+	if !hasEpoch {
+		epoch, version = "", epoch
+	}
+	evr, err := rpmver.New(epoch, version, s[rel+1:dot])
 	if err != nil {
 		t.Fatalf("nevra %q: %v", s, err)
 	}

@@ -1,5 +1,5 @@
 // Package rpmver compares RPM versions the way rpm does (rpmvercmp, with
-// the `~` and `^` separators) and parses epoch:version-release triples
+// the `~` and `^` separators) and checks epoch, version and release
 // strictly. It is dom0 code: small, no I/O.
 package rpmver
 
@@ -42,22 +42,6 @@ func New(untrustedEpoch, untrustedVersion, untrustedRelease string) (EVR, error)
 		return EVR{}, err
 	}
 	return EVR{Epoch: uint32(epoch), Version: untrustedVersion, Release: untrustedRelease}, nil
-}
-
-// Parse reads "[epoch:]version-release", the form `rpm -q --qf
-// '%{EPOCH}:%{VERSION}-%{RELEASE}'` prints (an epoch of "(none)" means 0).
-func Parse(untrusted string) (EVR, error) {
-	epoch, rest, hasEpoch := strings.Cut(untrusted, ":")
-	if !hasEpoch {
-		epoch, rest = "", untrusted
-	} else if epoch == "(none)" {
-		epoch = ""
-	}
-	i := strings.LastIndexByte(rest, '-')
-	if i < 0 {
-		return EVR{}, errors.New("rpmver: no release (want version-release)")
-	}
-	return New(epoch, rest[:i], rest[i+1:])
 }
 
 // checkField allows what rpmbuild allows in a version or release
