@@ -9,9 +9,9 @@ import (
 	"os/signal"
 	"syscall"
 
+	"pedos.dev/updates/internal/dnftool"
 	"pedos.dev/updates/internal/dom0"
 	"pedos.dev/updates/internal/frontend"
-	"pedos.dev/updates/internal/pkgtool"
 	"pedos.dev/updates/internal/programs"
 )
 
@@ -104,7 +104,7 @@ func run() int {
 	if configErr != nil {
 		return fail(frontend.ExitFailure, configErr)
 	}
-	tools, err := pkgtool.NewTools("")
+	tools, err := dnftool.New("")
 	if err != nil {
 		return fail(frontend.ExitFailure, err)
 	}

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"syscall"
 
-	"pedos.dev/updates/internal/pkgtool"
+	"pedos.dev/updates/internal/dnftool"
 	"pedos.dev/updates/internal/programs"
 	"pedos.dev/updates/internal/updatevm"
 )
@@ -117,7 +117,7 @@ func run() int {
 		fmt.Fprintf(os.Stderr, "pedos-download-dom0-updates: %v\n", err)
 		return 2
 	}
-	tools, err := pkgtool.NewTools("")
+	tools, err := dnftool.New("")
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "pedos-download-dom0-updates: %v\n", err)
 		return 1

@@ -6,8 +6,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"pedos.dev/updates/internal/dnftool"
 	"pedos.dev/updates/internal/dom0"
-	"pedos.dev/updates/internal/pkgtool"
 	"pedos.dev/updates/internal/testrepo"
 )
 
@@ -55,7 +55,7 @@ func NewDom0Root(ctx context.Context, root string, signer *testrepo.Signer) (dom
 	if err := runTool(ctx, home, "rpmdb", "--root", root, "--initdb"); err != nil {
 		return dom0.Config{}, err
 	}
-	if err := pkgtool.ImportKeys(ctx, root, []string{filepath.Join(root, keyFile)}); err != nil {
+	if err := dnftool.ImportKeys(ctx, root, []string{filepath.Join(root, keyFile)}); err != nil {
 		return dom0.Config{}, err
 	}
 	c, err := dom0.LoadConfig(root)

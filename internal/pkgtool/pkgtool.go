@@ -1,14 +1,15 @@
-// Package pkgtool is the one place that runs rpm's tools (rpmkeys, rpm,
-// rpmdb, dnf, createrepo_c). Every run gets a clean environment: LC_ALL=C,
+// Package pkgtool is the one place that runs rpm's tools: rpmkeys, rpm and
+// createrepo_c here, dnf and rpmdb through dnftool (which dom0's receive
+// service does not link). Every run gets a clean environment: LC_ALL=C,
 // a fixed PATH and a private HOME whose .rpmmacros fixes Debian's rpm
 // defaults (real-tools.md), and nothing else from the caller.
 package pkgtool
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"os/exec"
@@ -29,19 +30,18 @@ func env(home string) []string {
 	return []string{"LC_ALL=C", "PATH=/usr/bin:/bin:/usr/sbin:/sbin", "HOME=" + home}
 }
 
-// run runs an rpm tool in env(home) and returns stdout, stderr and the
-// exit code; err is set only when the tool could not run at all.
-func run(ctx context.Context, home, name string, args ...string) (stdout, stderr string, exitCode int, err error) {
+// stream runs an rpm tool in env(home) with the caller's streams and
+// returns its exit code; err is set only when it could not run at all.
+func stream(ctx context.Context, home, name string, args []string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Env, cmd.Dir = env(home), home
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err = cmd.Run()
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
+	err := cmd.Run()
 	var exitErr *exec.ExitError
 	if errors.As(err, &exitErr) {
-		return out.String(), errOut.String(), exitErr.ExitCode(), nil
+		return exitErr.ExitCode(), nil
 	}
-	return out.String(), errOut.String(), 0, err
+	return 0, err
 }
 
 // makeHome creates a private HOME with the .rpmmacros rpm needs here.
@@ -53,21 +53,6 @@ func makeHome(dir string) (string, error) {
 	return home, os.WriteFile(filepath.Join(home, ".rpmmacros"), []byte(rpmMacros), 0o600)
 }
 
-// ImportKeys imports armored key files into the rpm database of root
-// (`rpmkeys --root ROOT --import`), e.g. a dnf installroot or dom0's "/".
-func ImportKeys(ctx context.Context, root string, keyFiles []string) error {
-	tmp, err := os.MkdirTemp("", "pedos-pkgtool-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp)
-	home, err := makeHome(tmp)
-	if err != nil {
-		return err
-	}
-	return errors.Join(importKeys(ctx, home, []string{"--root", root}, keyFiles)...)
-}
-
 // importKeys imports each key file and returns one error per file rpm refused.
 func importKeys(ctx context.Context, home string, where, keyFiles []string) []error {
 	var errs []error
@@ -77,9 +62,10 @@ func importKeys(ctx context.Context, home string, where, keyFiles []string) []er
 			errs = append(errs, err)
 			continue
 		}
-		_, stderr, code, err := run(ctx, home, "rpmkeys", append(where, "--import", abs)...)
+		var stderr strings.Builder
+		code, err := stream(ctx, home, "rpmkeys", append(where, "--import", abs), nil, io.Discard, &stderr)
 		if err != nil || code != 0 {
-			errs = append(errs, fmt.Errorf("rpmkeys --import %s: exit %d: %s", f, code, firstLine(stderr+fmt.Sprint(err))))
+			errs = append(errs, fmt.Errorf("rpmkeys --import %s: exit %d: %s", f, code, firstLine(stderr.String()+fmt.Sprint(err))))
 		}
 	}
 	return errs
@@ -111,11 +97,6 @@ func NewRPMKeys(ctx context.Context, tmpDir string, keyFiles []string) (*RPMKeys
 
 // Close removes the temporary database.
 func (c *RPMKeys) Close() error { return os.RemoveAll(c.dir) }
-
-// Check checks one package; nil means rpmkeys accepts it.
-func (c *RPMKeys) Check(ctx context.Context, file string) error {
-	return c.CheckBatch(ctx, []string{file})[file]
-}
 
 // CheckParallel is CheckBatch with the files dealt out to runs rpmkeys
 // runs at once: rpmkeys hashes every payload on one core, and a delivery
@@ -168,19 +149,20 @@ func (c *RPMKeys) CheckBatch(ctx context.Context, files []string) map[string]err
 	if len(checked) == 0 {
 		return verdicts
 	}
-	stdout, stderr, code, err := run(ctx, c.home, "rpmkeys", args...)
+	var stdout, stderr strings.Builder
+	code, err := stream(ctx, c.home, "rpmkeys", args, nil, &stdout, &stderr)
 	if err != nil {
 		for _, f := range checked {
 			verdicts[f] = fmt.Errorf("%w: %v", ErrRPMKeysFailed, err)
 		}
 		return verdicts
 	}
-	lines := strings.Split(stdout, "\n")
+	lines := strings.Split(stdout.String(), "\n")
 	failures := 0
 	for i, f := range checked {
 		if line := lineFor(lines, args[len(args)-len(checked)+i]); line != "digests signatures OK" {
 			failures++
-			verdicts[f] = rejected(fmt.Sprintf("rpmkeys says %q %s", line, firstLine(stderr)))
+			verdicts[f] = rejected(fmt.Sprintf("rpmkeys says %q %s", line, firstLine(stderr.String())))
 		} else {
 			verdicts[f] = nil
 		}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"pedos.dev/updates/internal/dnftool"
 	"pedos.dev/updates/internal/pkgtool"
 	"pedos.dev/updates/internal/rpm"
 	"pedos.dev/updates/internal/testrepo"
@@ -90,7 +91,7 @@ func TestCheckBatch(t *testing.T) {
 			t.Errorf("%s: %v, want rejection", filepath.Base(bad), verdicts[bad])
 		}
 	}
-	if err := checker.Check(context.Background(), unsigned); err == nil {
+	if err := pkgtool.Verdict(checker.CheckBatch(context.Background(), []string{unsigned}), unsigned); err == nil {
 		t.Error("single check accepted an unsigned package")
 	}
 }
@@ -180,7 +181,7 @@ func TestCanonicalInstallsWithDNF(t *testing.T) {
 			t.Errorf("%s: %v", filepath.Base(path), err)
 		}
 	}
-	if err := pkgtool.ImportKeys(context.Background(), root, keyring.Files()); err != nil {
+	if err := dnftool.ImportKeys(context.Background(), root, keyring.Files()); err != nil {
 		t.Fatal(err)
 	}
 	// dnf must see the same %_dbpath as ImportKeys (Debian's default is ~/.rpmdb).

@@ -3,18 +3,17 @@ package pkgtool
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 )
 
-// Tools runs rpm, rpmdb, dnf and createrepo_c for dom0 and the UpdateVM,
-// each with the clean environment of this package and one private HOME.
+// Tools runs rpm's tools, each with the clean environment of this package
+// and one private HOME. dom0's receive service uses CreateRepo and
+// InstalledPackages; dnftool adds dnf and rpmdb for the other programs.
 type Tools struct {
 	dir, home string
 }
@@ -37,62 +36,26 @@ func NewTools(tmpDir string) (*Tools, error) {
 // Close removes the private HOME.
 func (t *Tools) Close() error { return os.RemoveAll(t.dir) }
 
-// stream runs a tool with the caller's streams and returns its exit code;
+// Stream runs a tool with the caller's streams and returns its exit code;
 // err is set only when it could not run at all.
-func (t *Tools) stream(ctx context.Context, name string, args []string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Env, cmd.Dir = env(t.home), t.home
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
-	err := cmd.Run()
-	var exitErr *exec.ExitError
-	if errors.As(err, &exitErr) {
-		return exitErr.ExitCode(), nil
-	}
-	return 0, err
+func (t *Tools) Stream(ctx context.Context, name string, args []string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
+	return stream(ctx, t.home, name, args, stdin, stdout, stderr)
 }
 
-// DNF runs dnf. Callers pass --installroot, --config and reposdir
-// (real-tools.md: without them dnf reads the host's repositories).
-func (t *Tools) DNF(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
-	return t.stream(ctx, "dnf", args, stdin, stdout, stderr)
-}
-
-// ExportRPMDB writes root's rpm database in rpmdb --exportdb form.
-func (t *Tools) ExportRPMDB(root string, w io.Writer) error {
+// Run runs a tool; an exit status other than 0 is an error that says what
+// it was doing and the first line of its stderr.
+func (t *Tools) Run(ctx context.Context, what string, stdin io.Reader, stdout io.Writer, name string, args ...string) error {
 	var stderr strings.Builder
-	code, err := t.stream(context.Background(), "rpmdb", []string{"--root", root, "--exportdb"}, nil, w, &stderr)
+	code, err := t.Stream(ctx, name, args, stdin, stdout, &stderr)
 	if err == nil && code != 0 {
-		err = fmt.Errorf("rpmdb --exportdb of %s: exit %d: %s", root, code, firstLine(stderr.String()))
-	}
-	return err
-}
-
-// ImportRPMDB replaces root's rpm database with an export file.
-func (t *Tools) ImportRPMDB(root, exportFile string) error {
-	f, err := os.Open(exportFile)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if err := os.RemoveAll(filepath.Join(root, "var", "lib", "rpm")); err != nil {
-		return err
-	}
-	var stderr strings.Builder
-	code, err := t.stream(context.Background(), "rpmdb", []string{"--root", root, "--importdb"}, f, io.Discard, &stderr)
-	if err == nil && code != 0 {
-		err = fmt.Errorf("rpmdb --importdb into %s: exit %d: %s", root, code, firstLine(stderr.String()))
+		err = fmt.Errorf("%s: exit %d: %s", what, code, firstLine(stderr.String()))
 	}
 	return err
 }
 
 // CreateRepo writes repository metadata for the packages below dir.
 func (t *Tools) CreateRepo(ctx context.Context, dir string) error {
-	var stderr strings.Builder
-	code, err := t.stream(ctx, "createrepo_c", []string{"--quiet", "--no-database", dir}, nil, io.Discard, &stderr)
-	if err == nil && code != 0 {
-		err = fmt.Errorf("createrepo_c %s: exit %d: %s", dir, code, firstLine(stderr.String()))
-	}
-	return err
+	return t.Run(ctx, "createrepo_c "+dir, nil, io.Discard, "createrepo_c", "--quiet", "--no-database", dir)
 }
 
 // Installed is one package in an rpm database.
@@ -110,13 +73,9 @@ func (t *Tools) InstalledPackages(ctx context.Context, root string) ([]Installed
 	if db := filepath.Join(root, rpmDBPath); !hasRPMDB(db) {
 		return nil, fmt.Errorf("no rpm database in %s: refusing to judge the delivery against an empty one", db)
 	}
-	var out, stderr strings.Builder
-	code, err := t.stream(ctx, "rpm", []string{"--root", root, "-qa", "--qf",
-		`%{NAME}\t%{EPOCHNUM}\t%{VERSION}\t%{RELEASE}\t%{ARCH}\n`}, nil, &out, &stderr)
-	if err == nil && code != 0 {
-		err = fmt.Errorf("rpm -qa in %s: exit %d: %s", root, code, firstLine(stderr.String()))
-	}
-	if err != nil {
+	var out strings.Builder
+	if err := t.Run(ctx, "rpm -qa in "+root, nil, &out, "rpm", "--root", root, "-qa", "--qf",
+		`%{NAME}\t%{EPOCHNUM}\t%{VERSION}\t%{RELEASE}\t%{ARCH}\n`); err != nil {
 		return nil, err
 	}
 	var pkgs []Installed

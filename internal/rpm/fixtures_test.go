@@ -119,5 +119,5 @@ func rpmkeysAccepts(t *testing.T, f *fixture, data []byte) bool {
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return f.rpmkeys.Check(context.Background(), path) == nil
+	return f.rpmkeys.CheckBatch(context.Background(), []string{path})[path] == nil
 }

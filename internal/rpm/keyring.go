@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -59,16 +58,6 @@ func LoadKeyring(dir string, now time.Time) (*Keyring, []error, error) {
 		}
 	}
 	return k, warnings, nil
-}
-
-// Fingerprints lists the loaded keys' primary fingerprints (upper-case hex).
-func (k *Keyring) Fingerprints() []string {
-	var fprs []string
-	for _, e := range k.entities {
-		fprs = append(fprs, fingerprint(e.PrimaryKey))
-	}
-	sort.Strings(fprs)
-	return fprs
 }
 
 func (k *Keyring) addFile(path string, now time.Time) error {

@@ -348,8 +348,8 @@ func TestKeyringWarnings(t *testing.T) {
 			t.Errorf("no warning names the key file of %s:\n%s", s.Entity.PrimaryIdentity().Name, all)
 		}
 	}
-	if len(f.warnings) != 4 || len(f.keyring.Fingerprints()) != 3 {
-		t.Errorf("%d warnings, %d keys loaded; want 4 and 3", len(f.warnings), len(f.keyring.Fingerprints()))
+	if len(f.warnings) != 4 || len(f.keyring.Files()) != 3 {
+		t.Errorf("%d warnings, %d key files loaded; want 4 and 3", len(f.warnings), len(f.keyring.Files()))
 	}
 }
 
@@ -437,7 +437,7 @@ func TestKeyringWarnsAboutLinks(t *testing.T) {
 	if len(warnings) != 1 || !strings.Contains(warnings[0].Error(), link+": not a regular file") {
 		t.Errorf("warnings %v, want one naming %s", warnings, link)
 	}
-	if n := len(keyring.Fingerprints()); n != 0 {
+	if n := len(keyring.Files()); n != 0 {
 		t.Errorf("%d keys loaded through a link", n)
 	}
 }

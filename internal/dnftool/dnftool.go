@@ -1,0 +1,70 @@
+// Package dnftool runs the rpm tools that only the front end, the UpdateVM
+// and the test set-ups need: dnf, rpmdb's export and import, and key
+// imports into an installroot's rpm database. It is apart from pkgtool so
+// that dom0's receive service, which needs none of them, does not link them
+// (the trusted computing base, README).
+package dnftool
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+
+	"pedos.dev/updates/internal/pkgtool"
+)
+
+// Tools is pkgtool.Tools (its clean environment and private HOME) with
+// dnf and rpmdb.
+type Tools struct{ *pkgtool.Tools }
+
+// New prepares the private HOME in a new directory below tmpDir ("": the
+// system's); Close removes it.
+func New(tmpDir string) (Tools, error) {
+	t, err := pkgtool.NewTools(tmpDir)
+	return Tools{t}, err
+}
+
+// DNF runs dnf. Callers pass --installroot, --config and reposdir
+// (real-tools.md: without them dnf reads the host's repositories).
+func (t Tools) DNF(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
+	return t.Stream(ctx, "dnf", args, stdin, stdout, stderr)
+}
+
+// ExportRPMDB writes root's rpm database in rpmdb --exportdb form.
+func (t Tools) ExportRPMDB(root string, w io.Writer) error {
+	return t.Run(context.Background(), "rpmdb --exportdb of "+root, nil, w, "rpmdb", "--root", root, "--exportdb")
+}
+
+// ImportRPMDB replaces root's rpm database with an export file.
+func (t Tools) ImportRPMDB(root, exportFile string) error {
+	f, err := os.Open(exportFile)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := os.RemoveAll(filepath.Join(root, "var", "lib", "rpm")); err != nil {
+		return err
+	}
+	return t.Run(context.Background(), "rpmdb --importdb into "+root, f, io.Discard, "rpmdb", "--root", root, "--importdb")
+}
+
+// ImportKeys imports armored key files into the rpm database of root
+// (`rpmkeys --root ROOT --import`), e.g. a dnf installroot or a test's dom0.
+func ImportKeys(ctx context.Context, root string, keyFiles []string) error {
+	t, err := New("")
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	var errs []error
+	for _, f := range keyFiles {
+		abs, err := filepath.Abs(f)
+		if err == nil {
+			err = t.Run(ctx, "rpmkeys --import "+f, nil, io.Discard, "rpmkeys", "--root", root, "--import", abs)
+		}
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
