@@ -2,7 +2,14 @@ package repometa
 
 import (
 	"bytes"
+	"crypto"
+	"math/rand/v2"
 	"testing"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
 
 	"pedos.dev/updates/internal/rpmver"
 )
@@ -42,6 +49,48 @@ func FuzzParsePrimary(f *testing.F) {
 				!packageNameChars.MatchString(p.Name) || len(p.Name) > maxNameLen || !archChars.MatchString(p.Arch) {
 				t.Fatalf("accepted %+v", p)
 			}
+		}
+	})
+}
+
+// FuzzVerifySignature feeds verify any repomd.xml and repomd.xml.asc against a pinned key
+// (deterministic, so that the committed seeds' signatures verify): it must never panic, every
+// refusal must carry its kind, and it may accept only what go-crypto's own armored check
+// accepts for the same bytes, key and time: our unpacking of the armor and the packet must
+// never let through what the library would refuse.
+func FuzzVerifySignature(f *testing.F) {
+	seed := [32]byte{'p', 'e', 'd', 'o', 's'}
+	pub := newPublisher(f, &packet.Config{Algorithm: packet.PubKeyAlgoEdDSA, Rand: rand.NewChaCha8(seed)})
+	repomd := []byte(`<repomd xmlns="http://linux.duke.edu/metadata/repo"><revision>7</revision></repomd>`)
+	good := pub.sign(f, repomd, day0, crypto.SHA256)
+	if _, err := pub.pinned.verify(repomd, good, day0); err != nil {
+		f.Fatalf("the good seed is refused, so the cross-check below would never run: %v", err)
+	}
+	f.Add(repomd, good)
+	f.Add(repomd, pub.sign(f, repomd, day0, crypto.SHA1))
+	f.Add(append(repomd, ' '), good)
+	f.Add(repomd, bytes.Replace(good, []byte("SIGNATURE"), []byte("MESSAGE"), 2))
+	f.Fuzz(func(t *testing.T, repomd, untrustedArmored []byte) {
+		kind, err := pub.pinned.verify(repomd, untrustedArmored, day0)
+		if err != nil {
+			if kind == "" {
+				t.Fatalf("refused without a kind: %v", err)
+			}
+			return
+		}
+		block, err := armor.Decode(bytes.NewReader(untrustedArmored))
+		if err != nil {
+			t.Fatalf("accepted a signature that is not armored: %v", err)
+		}
+		p, err := packet.Read(block.Body)
+		sig, ok := p.(*packet.Signature)
+		if err != nil || !ok {
+			t.Fatalf("accepted something that is not a signature packet: %v", err)
+		}
+		at := later(day0, sig.CreationTime)
+		config := &packet.Config{Time: func() time.Time { return at }}
+		if _, err := openpgp.CheckArmoredDetachedSignature(pub.pinned.keyring, bytes.NewReader(repomd), bytes.NewReader(untrustedArmored), config); err != nil {
+			t.Fatalf("accepted a signature go-crypto refuses: %v", err)
 		}
 	})
 }
