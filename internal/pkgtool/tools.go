@@ -70,8 +70,8 @@ func (t *Tools) InstalledPackages(ctx context.Context, root string) ([]Installed
 	// Where it finds no database, rpm makes an empty one and lists nothing:
 	// dom0 would seem to have nothing installed, and the withholding and
 	// downgrade checks (M2, M8) would pass for want of anything to check.
-	if db := filepath.Join(root, rpmDBPath); !hasRPMDB(db) {
-		return nil, fmt.Errorf("no rpm database in %s: refusing to judge the delivery against an empty one", db)
+	if err := RequireRPMDB(root); err != nil {
+		return nil, fmt.Errorf("%w: refusing to judge the delivery against an empty one", err)
 	}
 	var out strings.Builder
 	if err := t.Run(ctx, "rpm -qa in "+root, nil, &out, "rpm", "--root", root, "-qa", "--qf",
@@ -94,13 +94,16 @@ func (t *Tools) InstalledPackages(ctx context.Context, root string) ([]Installed
 	return pkgs, nil
 }
 
-// hasRPMDB tells whether dir holds an rpm database, in any of rpm's formats
-// (sqlite, Berkeley DB, ndb).
-func hasRPMDB(dir string) bool {
+// RequireRPMDB is an error unless root holds an rpm database, in any of
+// rpm's formats (sqlite, Berkeley DB, ndb). rpm and rpmdb make an empty one
+// where they find none, so without this check a mistyped root looks like a
+// system with nothing installed.
+func RequireRPMDB(root string) error {
+	dir := filepath.Join(root, rpmDBPath)
 	for _, name := range []string{"rpmdb.sqlite", "Packages", "Packages.db"} {
 		if fi, err := os.Stat(filepath.Join(dir, name)); err == nil && fi.Mode().IsRegular() {
-			return true
+			return nil
 		}
 	}
-	return false
+	return fmt.Errorf("no rpm database in %s", dir)
 }
