@@ -96,6 +96,10 @@ func LoadConfig(root string) (Config, error) {
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
+	// A setting given twice is an error, not "the last one wins": an
+	// administrator who pins a key or names the UpdateVM must not find the
+	// file means something else than the line they read.
+	setOn := map[string]int{}
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || strings.HasPrefix(line, "#") {
@@ -105,7 +109,12 @@ func LoadConfig(root string) (Config, error) {
 		if !ok {
 			return c, fmt.Errorf("%s:%d: expected key = value", path, n)
 		}
-		if err := c.set(strings.TrimSpace(key), strings.TrimSpace(value)); err != nil {
+		key = strings.TrimSpace(key)
+		if first, dup := setOn[key]; dup {
+			return c, fmt.Errorf("%s:%d: %s is already set on line %d", path, n, key, first)
+		}
+		setOn[key] = n
+		if err := c.set(key, strings.TrimSpace(value)); err != nil {
 			return c, fmt.Errorf("%s:%d: %w", path, n, err)
 		}
 	}

@@ -71,6 +71,7 @@ func TestLoadConfigErrorsNameTheLine(t *testing.T) {
 		{"repo.x.metadata_key = relative/key\n", "absolute path"},
 		{"repo.../x.metadata_key = /k\n", "unknown setting"},
 		{"just words\n", ":1: expected key = value"},
+		{"updatevm = sys-a\n# later\nupdatevm = sys-b\n", ":3: updatevm is already set on line 1"},
 	} {
 		_, err := LoadConfig(writeConfig(t, tc.text))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
