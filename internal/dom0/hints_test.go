@@ -92,6 +92,9 @@ func TestUnpackerReportsAreHintsOnly(t *testing.T) {
 			if b, err := os.ReadFile(dom0File); err != nil || string(b) != "dom0's own\n" {
 				t.Errorf("dom0's file linked into the staging directory now holds %q (%v)", b, err)
 			}
+			if res.Packages == nil {
+				t.Error("the result's packages are null, not a list")
+			}
 			if accept && len(res.Packages) != len(batch.Packages) {
 				t.Errorf("%d packages published, want %d", len(res.Packages), len(batch.Packages))
 			}

@@ -87,7 +87,9 @@ func (r *Receiver) Serve(ctx context.Context, caller, untrustedSession string, s
 	if err != nil {
 		return fmt.Errorf("%w: from %s: %v", ErrRefused, caller, err)
 	}
-	res := Result{Session: session.ID, Caller: caller, Started: r.Now().UTC()}
+	// Packages is [] rather than null in the JSON when none was verified:
+	// scripts iterate over it (the front end's --json passes it on).
+	res := Result{Session: session.ID, Caller: caller, Started: r.Now().UTC(), Packages: []PackageCheck{}}
 	err = r.receive(ctx, session, stdin, stdout, &res)
 	res.Finished = r.Now().UTC()
 	res.Accepted = err == nil
