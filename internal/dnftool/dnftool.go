@@ -32,8 +32,14 @@ func (t Tools) DNF(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	return t.Stream(ctx, "dnf", args, stdin, stdout, stderr)
 }
 
-// ExportRPMDB writes root's rpm database in rpmdb --exportdb form.
+// ExportRPMDB writes root's rpm database in rpmdb --exportdb form. A root
+// without one is an error: rpmdb would make an empty database there and
+// export it, and the UpdateVM would resolve updates for a system with
+// nothing installed ("No updates available").
 func (t Tools) ExportRPMDB(root string, w io.Writer) error {
+	if err := pkgtool.RequireRPMDB(root); err != nil {
+		return err
+	}
 	return t.Run(context.Background(), "rpmdb --exportdb of "+root, nil, w, "rpmdb", "--root", root, "--exportdb")
 }
 

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"pedos.dev/updates/internal/dom0"
+	"pedos.dev/updates/internal/pkgtool"
 )
 
 // Exit codes (overview.md).
@@ -80,7 +81,7 @@ func Conclude(c dom0.Config, o Options, rep Report, err error, stdout, stderr io
 		rep.Message = err.Error()
 		fmt.Fprintf(stderr, "pedos-dom0-update: %v\n", err)
 	}
-	if lerr := dom0.AppendLog(c, dom0.LogRecord{Program: "pedos-dom0-update", Session: rep.Session, Event: "finished", Detail: rep}); lerr != nil {
+	if lerr := appendLog(c, rep); lerr != nil {
 		fmt.Fprintf(stderr, "pedos-dom0-update: warning: this run is not in the update log: %v\n", lerr)
 	}
 	if o.JSON {
@@ -89,12 +90,31 @@ func Conclude(c dom0.Config, o Options, rep Report, err error, stdout, stderr io
 	return rep.Exit
 }
 
+// appendLog writes rep to the update log below c.Root, but never makes the
+// root itself: a --root that does not exist is a mistake, and one record
+// must not leave a tree there.
+func appendLog(c dom0.Config, rep Report) error {
+	if c.Root != "" {
+		if _, err := os.Stat(c.Root); err != nil {
+			return fmt.Errorf("--root %s: %w", c.Root, err)
+		}
+	}
+	return dom0.AppendLog(c, dom0.LogRecord{Program: "pedos-dom0-update", Session: rep.Session, Event: "finished", Detail: rep})
+}
+
 func (r *runner) say(format string, a ...any) {
 	fmt.Fprintf(r.env.Stderr, "==> "+format+"\n", a...)
 }
 
 func (r *runner) run(ctx context.Context) (int, error) {
 	c := r.env.Config
+	// Before anything is written: rpm and dnf make an empty database where
+	// they find none, so a mistyped installroot (or --root) would be sent to
+	// the UpdateVM as a system with nothing installed, and "no updates"
+	// would be the answer.
+	if err := pkgtool.RequireRPMDB(c.InstallRootPath()); err != nil {
+		return ExitFailure, fmt.Errorf("dom0's installroot: %w (check installroot in %s and --root)", err, dom0.ConfigPath)
+	}
 	unlock, err := lock(c)
 	if err != nil {
 		return ExitFailure, err

@@ -86,6 +86,15 @@ type testRun struct {
 func newTestRun(t *testing.T, download func(argv []string, stdout, stderr io.Writer) int) *testRun {
 	c := dom0.DefaultConfig(t.TempDir())
 	c.UpdateVM = "sys-test"
+	// dom0's rpm database: the front end only checks that there is one
+	// (fakeTools exports it).
+	db := c.Path("/var/lib/rpm/rpmdb.sqlite")
+	if err := os.MkdirAll(filepath.Dir(db), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(db, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	return &testRun{config: c, vm: &fakeVM{download: download}, tools: &fakeTools{}, stdout: newOutput(t), stderr: newOutput(t)}
 }
 
@@ -190,6 +199,42 @@ func TestRunDeliveryRefusedByPolicy(t *testing.T) {
 	tr := newTestRun(t, func([]string, io.Writer, io.Writer) int { return ExitRefused })
 	if code := tr.run(t); code != ExitRefused || !strings.Contains(tr.stderr.String(), "dom0's policy refused the delivery from sys-test (126)") {
 		t.Fatalf("exit %d, want 126 naming dom0's policy; stderr:\n%s", code, tr.stderr)
+	}
+}
+
+// A mistyped installroot in updates.conf, or a --root that does not exist,
+// is an error naming where dom0's rpm database should be: rpm would make an
+// empty one there, and the UpdateVM would find no updates for it. Nothing
+// is sent, and nothing is made under the bad root, not even the log.
+func TestRunNoRPMDatabase(t *testing.T) {
+	noUpdates := func([]string, io.Writer, io.Writer) int { return 0 }
+	typo := newTestRun(t, noUpdates)
+	typo.config.InstallRoot = "/mnt/typo"
+	missing := newTestRun(t, noUpdates)
+	missing.config.Root = filepath.Join(missing.config.Root, "nonexistent")
+	for name, tr := range map[string]*testRun{"installroot": typo, "root": missing} {
+		for _, args := range [][]string{{"--check-only"}, {"--clean", "-y"}, {"--action=remove", "hello"}} {
+			code := tr.run(t, args...)
+			want := "no rpm database in " + tr.config.Path("/mnt/typo/var/lib/rpm")
+			if name == "root" {
+				want = "no rpm database in " + tr.config.Path("/var/lib/rpm")
+			}
+			if stderr := tr.stderr.String(); code != ExitFailure || !strings.Contains(stderr, want) || strings.Contains(stderr, "No updates") {
+				t.Errorf("%s, %q: exit %d, want 1 saying %q; stderr:\n%s", name, args, code, want, stderr)
+			}
+		}
+		if len(tr.vm.calls) != 0 || len(tr.tools.dnfArgs) != 0 {
+			t.Errorf("%s: %d call(s) to the UpdateVM, dnf ran %d time(s); want none", name, len(tr.vm.calls), len(tr.tools.dnfArgs))
+		}
+	}
+	if _, err := os.Lstat(typo.config.Path("/mnt")); !os.IsNotExist(err) {
+		t.Errorf("something was made under the mistyped installroot (%v)", err)
+	}
+	if _, err := os.Lstat(missing.config.Root); !os.IsNotExist(err) {
+		t.Errorf("the missing --root was made (%v)", err)
+	}
+	if log, err := os.ReadFile(typo.config.Path(dom0.LogPath)); err != nil || !strings.Contains(string(log), "no rpm database") {
+		t.Errorf("the run under an existing root is not in its log: %v\n%s", err, log)
 	}
 }
 
