@@ -7,7 +7,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -16,6 +15,7 @@ import (
 	"syscall"
 
 	"pedos.dev/updates/internal/benchrun"
+	"pedos.dev/updates/internal/cmdline"
 )
 
 const usage = `usage: pedos-bench [--quick] [--only PARTS] [--micro FILE] [--out DIR]
@@ -57,8 +57,8 @@ func main() {
 }
 
 func run() int {
-	fs := flag.NewFlagSet("pedos-bench", flag.ContinueOnError)
-	fs.Usage = func() { fmt.Fprint(os.Stderr, usage) }
+	cli := cmdline.Usage{Command: "pedos-bench", Text: usage}
+	fs := cli.FlagSet()
 	quick := fs.Bool("quick", false, "")
 	only := fs.String("only", "receive,memory,update", "")
 	micro := fs.String("micro", "", "")
@@ -68,12 +68,9 @@ func run() int {
 	seed := fs.Uint64("seed", 1, "")
 	commit := fs.String("commit", "", "")
 	replot := fs.String("replot", "", "")
-	if err := fs.Parse(os.Args[1:]); err != nil {
-		return 2
-	}
+	cli.Parse(fs, os.Args[1:])
 	if fs.NArg() != 0 {
-		fs.Usage()
-		return 2
+		cli.Fail("unexpected argument %q: every setting is an option", fs.Arg(0))
 	}
 	if *replot != "" {
 		if err := redraw(*replot, *out); err != nil {
@@ -89,8 +86,7 @@ func run() int {
 	parts := map[string]bool{}
 	for _, p := range strings.Split(*only, ",") {
 		if p != "receive" && p != "memory" && p != "update" {
-			fmt.Fprintf(os.Stderr, "pedos-bench: --only: unknown part %q\n", p)
-			return 2
+			cli.Fail("--only: unknown part %q", p)
 		}
 		parts[p] = true
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"pedos.dev/updates/internal/attack"
+	"pedos.dev/updates/internal/cmdline"
 	"pedos.dev/updates/internal/lab"
 )
 
@@ -82,29 +83,29 @@ Commands:
 Exit status: 0 done; 1 failure (attack: a row failed); 2 usage; exec: the command's.
 `
 
+// cli prints the usage: in full for --help, as a pointer to --help after a
+// usage error, where the message matters more than the pages of text.
+var cli = cmdline.Usage{Command: "pedos-lab", Text: usage, OnError: "pedos-lab --help explains the commands, with examples"}
+
 func main() {
-	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
+	if len(os.Args) < 2 {
 		fmt.Fprint(os.Stderr, usage)
-		if len(os.Args) < 2 {
-			os.Exit(2)
-		}
-		return
+		os.Exit(cmdline.ExitUsage)
 	}
 	cmd, args := os.Args[1], os.Args[2:]
-	fs := flag.NewFlagSet("pedos-lab "+cmd, flag.ContinueOnError)
-	fs.Usage = func() { fmt.Fprintln(os.Stderr, "pedos-lab --help explains the commands, with examples") }
+	fs := cli.FlagSet()
 	dir := fs.String("dir", os.Getenv("PEDOS_LAB_DIR"), "")
 	var err error
 	switch cmd {
+	case "-h", "-help", "--help", "help":
+		cli.Help()
 	case lab.InitCommand:
 		err = domainInit(fs, dir, args)
 	case "up":
 		err = up(fs, dir, args)
 	case "down":
-		err = parse(fs, dir, args, 0)
-		if err == nil {
-			err = lab.Down(*dir)
-		}
+		parse(fs, dir, args)
+		err = lab.Down(*dir)
 	case "status":
 		err = status(fs, dir, args)
 	case "exec":
@@ -114,12 +115,7 @@ func main() {
 	case "attack":
 		err = runAttacks(fs, dir, args)
 	default:
-		fmt.Fprintf(os.Stderr, "pedos-lab: unknown command %q\n", cmd)
-		fs.Usage()
-		os.Exit(2)
-	}
-	if err == errUsage {
-		os.Exit(2)
+		cli.Fail("unknown command %q", cmd)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "pedos-lab:", err)
@@ -127,34 +123,18 @@ func main() {
 	}
 }
 
-var errUsage = flag.ErrHelp
-
-// parse parses flags and requires --dir and at least minArgs arguments.
-func parse(fs *flag.FlagSet, dir *string, args []string, minArgs int) error {
-	fs.SetOutput(os.Stderr)
-	if err := fs.Parse(args); err == flag.ErrHelp {
-		fmt.Print(usage)
-		os.Exit(0)
-	} else if err != nil {
-		return errUsage
-	}
+// parse parses flags and requires --dir.
+func parse(fs *flag.FlagSet, dir *string, args []string) {
+	cli.Parse(fs, args)
 	if *dir == "" {
-		fmt.Fprintln(os.Stderr, "pedos-lab: --dir is required (or set PEDOS_LAB_DIR)")
-		return errUsage
+		cli.Fail("--dir is required (or set PEDOS_LAB_DIR)")
 	}
-	if fs.NArg() < minArgs {
-		fs.Usage()
-		return errUsage
-	}
-	return nil
 }
 
 func up(fs *flag.FlagSet, dir *string, args []string) error {
 	updateVM := fs.String("updatevm", "", "")
 	bin := fs.String("bin", "", "")
-	if err := parse(fs, dir, args, 0); err != nil {
-		return err
-	}
+	parse(fs, dir, args)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	l, err := lab.Up(ctx, lab.Options{Dir: *dir, UpdateVM: *updateVM, BinDir: *bin, Log: os.Stderr})
@@ -167,9 +147,7 @@ func up(fs *flag.FlagSet, dir *string, args []string) error {
 
 func status(fs *flag.FlagSet, dir *string, args []string) error {
 	asJSON := fs.Bool("json", false, "")
-	if err := parse(fs, dir, args, 0); err != nil {
-		return err
-	}
+	parse(fs, dir, args)
 	st, err := lab.GetStatus(*dir)
 	if err != nil {
 		return err
@@ -186,16 +164,13 @@ func status(fs *flag.FlagSet, dir *string, args []string) error {
 func execute(fs *flag.FlagSet, dir *string, args []string) int {
 	var env envFlags
 	fs.Var(&env, "e", "")
-	if err := parse(fs, dir, args, 2); err != nil {
-		return 2
-	}
-	domain, command := fs.Arg(0), fs.Args()[1:]
-	if command[0] == "--" {
+	parse(fs, dir, args)
+	domain, command := fs.Arg(0), fs.Args()[min(1, fs.NArg()):]
+	if len(command) > 0 && command[0] == "--" {
 		command = command[1:]
 	}
 	if len(command) == 0 {
-		fs.Usage()
-		return 2
+		cli.Fail("exec: want DOMAIN [--] COMMAND [ARGS...]")
 	}
 	l, err := lab.Open(*dir)
 	if err != nil {
@@ -234,9 +209,7 @@ func publish(fs *flag.FlagSet, dir *string, args []string) error {
 	fs.StringVar(&opts.Key, "key", "", "")
 	fs.StringVar(&opts.MetadataKey, "metadata-key", "", "")
 	when := fs.String("time", "", "")
-	if err := parse(fs, dir, args, 0); err != nil {
-		return err
-	}
+	parse(fs, dir, args)
 	if *when != "" {
 		t, err := parseTime(*when)
 		if err != nil {
@@ -272,9 +245,7 @@ func runAttacks(fs *flag.FlagSet, dir *string, args []string) error {
 	long := fs.Bool("long", false, "")
 	asJSON := fs.Bool("json", false, "")
 	bin := fs.String("bin", "", "")
-	if err := parse(fs, dir, args, 0); err != nil {
-		return err
-	}
+	parse(fs, dir, args)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	opts := attack.Options{Dir: *dir, BinDir: *bin, Only: only, Long: *long}
@@ -314,7 +285,7 @@ func domainInit(fs *flag.FlagSet, dir *string, args []string) error {
 	domain := fs.String("domain", "", "")
 	role := fs.String("role", "", "")
 	if err := fs.Parse(args); err != nil || *domain == "" || *dir == "" {
-		return errUsage
+		cli.Fail("%s is for the lab's domains: it needs --dir, --domain and --role", lab.InitCommand)
 	}
 	return lab.RunInit(*dir, *domain, lab.Role(*role), os.NewFile(3, "status"))
 }

@@ -3,10 +3,10 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"os"
 
+	"pedos.dev/updates/internal/cmdline"
 	"pedos.dev/updates/internal/qrexec"
 	"pedos.dev/updates/internal/qrexec/policy"
 )
@@ -29,16 +29,16 @@ Example:
 `
 
 func main() {
-	flag.Usage = func() { fmt.Fprint(os.Stderr, usage) }
-	policyDir := flag.String("policy-dir", "/etc/pedos/policy.d", "")
-	domainsFile := flag.String("domains", "/etc/pedos/domains.conf", "")
-	flag.Parse()
-	if flag.NArg() != 3 {
-		flag.Usage()
-		os.Exit(2)
+	cli := cmdline.Usage{Command: "pedos-policy-eval", Text: usage}
+	fs := cli.FlagSet()
+	policyDir := fs.String("policy-dir", "/etc/pedos/policy.d", "")
+	domainsFile := fs.String("domains", "/etc/pedos/domains.conf", "")
+	cli.Parse(fs, os.Args[1:])
+	if fs.NArg() != 3 {
+		cli.Fail("want SOURCE TARGET SERVICE[+ARG], got %d arguments", fs.NArg())
 	}
-	service, argument := qrexec.SplitService(flag.Arg(2))
-	req := policy.Request{Source: flag.Arg(0), Target: flag.Arg(1), Service: service, Argument: argument}
+	service, argument := qrexec.SplitService(fs.Arg(2))
+	req := policy.Request{Source: fs.Arg(0), Target: fs.Arg(1), Service: service, Argument: argument}
 	if !policy.ValidDomainName(req.Source) || !policy.ValidRequestedTarget(req.Target) ||
 		!policy.ValidService(req.Service) || !policy.ValidArgument(req.Argument) {
 		fmt.Fprintln(os.Stderr, "pedos-policy-eval: invalid source, target, service or argument (refused before policy)")

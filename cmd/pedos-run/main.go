@@ -3,11 +3,11 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"os"
 	"strings"
 
+	"pedos.dev/updates/internal/cmdline"
 	"pedos.dev/updates/internal/qrexec"
 	"pedos.dev/updates/internal/qrexec/policy"
 )
@@ -36,24 +36,25 @@ Examples:
 
 func main() {
 	qrexec.OneProcessor()
-	flag.Usage = func() { fmt.Fprint(os.Stderr, usage) }
-	user := flag.String("user", "DEFAULT", "")
-	domainsFile := flag.String("domains", "/etc/pedos/domains.conf", "")
-	sockDir := flag.String("sockdir", "/run/pedos/qrexec", "")
-	timeout := flag.Duration("timeout", 0, "")
-	noStdin := flag.Bool("no-stdin", false, "")
-	flag.Parse()
-	if flag.NArg() < 2 || !policy.ValidDomainName(flag.Arg(0)) {
-		flag.Usage()
-		os.Exit(2)
-	}
-	if !policy.ValidUser(*user) {
-		fmt.Fprintf(os.Stderr, "pedos-run: --user %q: %s\n", *user, policy.ValidUserRule)
-		os.Exit(2)
+	cli := cmdline.Usage{Command: "pedos-run", Text: usage}
+	fs := cli.FlagSet()
+	user := fs.String("user", "DEFAULT", "")
+	domainsFile := fs.String("domains", "/etc/pedos/domains.conf", "")
+	sockDir := fs.String("sockdir", "/run/pedos/qrexec", "")
+	timeout := fs.Duration("timeout", 0, "")
+	noStdin := fs.Bool("no-stdin", false, "")
+	cli.Parse(fs, os.Args[1:])
+	switch {
+	case fs.NArg() < 2:
+		cli.Fail("want DOMAIN and COMMAND, got %d arguments", fs.NArg())
+	case !policy.ValidDomainName(fs.Arg(0)):
+		cli.Fail("domain %q: %s", fs.Arg(0), policy.ValidDomainNameRule)
+	case !policy.ValidUser(*user):
+		cli.Fail("--user %q: %s", *user, policy.ValidUserRule)
 	}
 	call := qrexec.CommandCall{
-		DomainsFile: *domainsFile, SockDir: *sockDir, Domain: flag.Arg(0),
-		User: *user, Command: strings.Join(flag.Args()[1:], " "), Timeout: *timeout,
+		DomainsFile: *domainsFile, SockDir: *sockDir, Domain: fs.Arg(0),
+		User: *user, Command: strings.Join(fs.Args()[1:], " "), Timeout: *timeout,
 	}
 	streams := qrexec.Streams{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
 	if *noStdin {

@@ -3,7 +3,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -12,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"pedos.dev/updates/internal/cmdline"
 	"pedos.dev/updates/internal/qfile/qfilesend"
 )
 
@@ -32,10 +32,12 @@ Example (a local round trip through two pipes):
 `
 
 func main() {
-	fs := flag.NewFlagSet("qfile-agent", flag.ExitOnError)
-	fs.Usage = func() { fmt.Fprint(os.Stderr, usage) }
+	// --help prints on stdout, the stream's channel, which is right: a help
+	// request sends nothing.
+	cli := cmdline.Usage{Command: "qfile-agent", Text: usage}
+	fs := cli.FlagSet()
 	progress := fs.Bool("progress", false, "")
-	_ = fs.Parse(os.Args[1:]) // ExitOnError: exits 2 with the usage
+	cli.Parse(fs, os.Args[1:])
 	// A receiver that refuses something closes the pipe: get EPIPE (and then read its status)
 	// instead of dying silently from SIGPIPE.
 	signal.Ignore(syscall.SIGPIPE)

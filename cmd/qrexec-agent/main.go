@@ -4,12 +4,12 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"net"
 	"os"
 	"time"
 
+	"pedos.dev/updates/internal/cmdline"
 	"pedos.dev/updates/internal/qrexec"
 )
 
@@ -41,17 +41,17 @@ Examples:
 
 func main() {
 	qrexec.OneProcessor()
-	flag.Usage = func() { fmt.Fprint(os.Stderr, usage) }
-	listen := flag.String("listen", "/run/pedos/qrexec/agent.sock", "")
-	serviceDir := flag.String("service-dir", "/etc/pedos-rpc", "")
-	dom0CID := flag.Uint("dom0-cid", 2, "")
-	requestTimeout := flag.Duration("request-timeout", 10*time.Second, "")
-	logFile := flag.String("log", "", "")
-	stdio := flag.Bool("stdio", false, "")
-	flag.Parse()
-	if flag.NArg() != 0 {
-		flag.Usage()
-		os.Exit(2)
+	cli := cmdline.Usage{Command: "qrexec-agent", Text: usage}
+	fs := cli.FlagSet()
+	listen := fs.String("listen", "/run/pedos/qrexec/agent.sock", "")
+	serviceDir := fs.String("service-dir", "/etc/pedos-rpc", "")
+	dom0CID := fs.Uint("dom0-cid", 2, "")
+	requestTimeout := fs.Duration("request-timeout", 10*time.Second, "")
+	logFile := fs.String("log", "", "")
+	stdio := fs.Bool("stdio", false, "")
+	cli.Parse(fs, os.Args[1:])
+	if fs.NArg() != 0 {
+		cli.Fail("unexpected argument %q: every setting is an option", fs.Arg(0))
 	}
 	log, err := qrexec.NewLogger(*logFile)
 	if err != nil {

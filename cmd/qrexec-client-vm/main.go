@@ -4,11 +4,11 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 
+	"pedos.dev/updates/internal/cmdline"
 	"pedos.dev/updates/internal/qrexec"
 )
 
@@ -34,18 +34,20 @@ Examples:
 
 func main() {
 	qrexec.OneProcessor()
-	flag.Usage = func() { fmt.Fprint(os.Stderr, usage) }
-	flag.Parse()
-	if flag.NArg() < 2 {
-		flag.Usage()
-		os.Exit(2)
+	cli := cmdline.Usage{Command: "qrexec-client-vm", Text: usage}
+	fs := cli.FlagSet()
+	cli.Parse(fs, os.Args[1:])
+	if fs.NArg() < 2 {
+		cli.Fail("want TARGET and SERVICE[+ARG], got %d arguments", fs.NArg())
 	}
-	service, argument := qrexec.SplitService(flag.Arg(1))
-	req := qrexec.Request{Target: flag.Arg(0), Service: service, Argument: argument}
-	os.Exit(call(req, flag.Args()[2:]))
+	service, argument := qrexec.SplitService(fs.Arg(1))
+	req := qrexec.Request{Target: fs.Arg(0), Service: service, Argument: argument}
+	os.Exit(call(req, fs.Arg(1), fs.Args()[2:]))
 }
 
-func call(req qrexec.Request, program []string) int {
+// call makes the call, named as the caller wrote it in messages, and
+// returns the exit status.
+func call(req qrexec.Request, asWritten string, program []string) int {
 	addr := os.Getenv("PEDOS_QREXEC_SOCKET")
 	if addr == "" {
 		addr = "/run/pedos/qrexec/daemon.sock"
@@ -57,7 +59,7 @@ func call(req qrexec.Request, program []string) int {
 	defer conn.Close()
 	if err := qrexec.Start(conn, qrexec.MsgCall, req); err != nil {
 		if refused, ok := errors.AsType[*qrexec.RefusedError](err); ok {
-			fmt.Fprintf(os.Stderr, "qrexec-client-vm: %s to %s: %v\n", flag.Arg(1), req.Target, err)
+			fmt.Fprintf(os.Stderr, "qrexec-client-vm: %s to %s: %v\n", asWritten, req.Target, err)
 			return refused.Code
 		}
 		return fail(err)

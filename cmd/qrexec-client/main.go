@@ -4,11 +4,11 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"os"
 	"strings"
 
+	"pedos.dev/updates/internal/cmdline"
 	"pedos.dev/updates/internal/qrexec"
 	"pedos.dev/updates/internal/qrexec/policy"
 )
@@ -38,20 +38,25 @@ Examples:
 
 func main() {
 	qrexec.OneProcessor()
-	flag.Usage = func() { fmt.Fprint(os.Stderr, usage) }
-	domain := flag.String("d", "", "")
-	domainsFile := flag.String("domains", "/etc/pedos/domains.conf", "")
-	sockDir := flag.String("sockdir", "/run/pedos/qrexec", "")
-	timeout := flag.Duration("timeout", 0, "")
-	flag.Parse()
-	user, command, ok := strings.Cut(flag.Arg(0), ":")
-	if flag.NArg() != 1 || !ok || !policy.ValidDomainName(*domain) {
-		flag.Usage()
-		os.Exit(2)
-	}
-	if !policy.ValidUser(user) {
-		fmt.Fprintf(os.Stderr, "qrexec-client: user %q: %s\n", user, policy.ValidUserRule)
-		os.Exit(2)
+	cli := cmdline.Usage{Command: "qrexec-client", Text: usage}
+	fs := cli.FlagSet()
+	domain := fs.String("d", "", "")
+	domainsFile := fs.String("domains", "/etc/pedos/domains.conf", "")
+	sockDir := fs.String("sockdir", "/run/pedos/qrexec", "")
+	timeout := fs.Duration("timeout", 0, "")
+	cli.Parse(fs, os.Args[1:])
+	user, command, ok := strings.Cut(fs.Arg(0), ":")
+	switch {
+	case *domain == "":
+		cli.Fail("-d DOMAIN is required")
+	case !policy.ValidDomainName(*domain):
+		cli.Fail("-d %q: %s", *domain, policy.ValidDomainNameRule)
+	case fs.NArg() != 1:
+		cli.Fail("want one USER:COMMAND argument, got %d", fs.NArg())
+	case !ok:
+		cli.Fail("%q: want USER:COMMAND (DEFAULT:COMMAND runs as the agent's user)", fs.Arg(0))
+	case !policy.ValidUser(user):
+		cli.Fail("user %q: %s", user, policy.ValidUserRule)
 	}
 	call := qrexec.CommandCall{
 		DomainsFile: *domainsFile, SockDir: *sockDir,

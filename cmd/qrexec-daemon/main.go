@@ -4,11 +4,11 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"os"
 	"time"
 
+	"pedos.dev/updates/internal/cmdline"
 	"pedos.dev/updates/internal/qrexec"
 	"pedos.dev/updates/internal/qrexec/policy"
 )
@@ -51,28 +51,29 @@ Examples:
 
 func main() {
 	qrexec.OneProcessor()
-	flag.Usage = func() { fmt.Fprint(os.Stderr, usage) }
-	domainsFile := flag.String("domains", "/etc/pedos/domains.conf", "")
-	policyDir := flag.String("policy-dir", "/etc/pedos/policy.d", "")
-	serviceDir := flag.String("service-dir", "/etc/pedos-rpc", "")
-	sockDir := flag.String("sockdir", "/run/pedos/qrexec", "")
-	vsockPort := flag.Uint("vsock-port", 0, "")
-	noUnix := flag.Bool("no-unix", false, "")
-	maxCalls := flag.Int("max-calls", 16, "")
-	requestTimeout := flag.Duration("request-timeout", 10*time.Second, "")
-	logFile := flag.String("log", "", "")
-	stdioDomain := flag.String("stdio", "", "")
-	flag.Parse()
-	if flag.NArg() != 0 || *maxCalls < 1 {
-		flag.Usage()
-		os.Exit(2)
-	}
-	if *stdioDomain != "" && *logFile == "" {
+	cli := cmdline.Usage{Command: "qrexec-daemon", Text: usage}
+	fs := cli.FlagSet()
+	domainsFile := fs.String("domains", "/etc/pedos/domains.conf", "")
+	policyDir := fs.String("policy-dir", "/etc/pedos/policy.d", "")
+	serviceDir := fs.String("service-dir", "/etc/pedos-rpc", "")
+	sockDir := fs.String("sockdir", "/run/pedos/qrexec", "")
+	vsockPort := fs.Uint("vsock-port", 0, "")
+	noUnix := fs.Bool("no-unix", false, "")
+	maxCalls := fs.Int("max-calls", 16, "")
+	requestTimeout := fs.Duration("request-timeout", 10*time.Second, "")
+	logFile := fs.String("log", "", "")
+	stdioDomain := fs.String("stdio", "", "")
+	cli.Parse(fs, os.Args[1:])
+	switch {
+	case fs.NArg() != 0:
+		cli.Fail("unexpected argument %q: every setting is an option", fs.Arg(0))
+	case *maxCalls < 1:
+		cli.Fail("--max-calls %d: at least 1 call per domain must be allowed", *maxCalls)
+	case *stdioDomain != "" && *logFile == "":
 		// Over ssh, stderr goes back to the calling domain: dom0's log
 		// (policy files and lines, services' stderr) must not (spec
 		// "Services").
-		fmt.Fprintln(os.Stderr, "qrexec-daemon: --stdio needs --log FILE: standard error goes back to the calling domain")
-		os.Exit(2)
+		cli.Fail("--stdio needs --log FILE: standard error goes back to the calling domain")
 	}
 	log, err := qrexec.NewLogger(*logFile)
 	if err != nil {

@@ -21,6 +21,10 @@ func ValidArgument(s string) bool {
 	return len(s) <= 64 && onlyChars(s, "_.+-", 0)
 }
 
+// ValidDomainNameRule says which names ValidDomainName takes, for error
+// messages.
+const ValidDomainNameRule = "a domain name is a letter, then up to 30 characters of A-Z a-z 0-9 _ . -"
+
 // ValidDomainName reports whether s can name a domain: a letter, then up to
 // 30 characters of [A-Za-z0-9_.-].
 func ValidDomainName(s string) bool {
