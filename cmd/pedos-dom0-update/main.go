@@ -90,8 +90,9 @@ func run() int {
 		fmt.Print(usage)
 		return frontend.ExitOK
 	}
-	// A usage error is logged too, where the configuration says (its
-	// defaults if it cannot be read).
+	// A usage error is logged too, below the --root the line names
+	// (ParseArgs reads it however the parse ends), where that root's
+	// configuration says (its defaults if it cannot be read).
 	config, configErr := dom0.LoadConfig(o.Root)
 	fail := func(code int, err error) int {
 		rep := frontend.Report{Action: o.Action, UpdateVM: config.UpdateVM, Exit: code}

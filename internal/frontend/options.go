@@ -28,6 +28,9 @@ type Options struct {
 	JSON           bool
 	Help           bool
 	Root           string // dom0's root prefix (the lab; "" on a real host)
+	// RootMissing is set when --root came without a value: a usage error
+	// then has no root the user meant, and is not logged (Conclude).
+	RootMissing bool
 }
 
 // Actions dnf runs on both sides; queries are answered by the UpdateVM
@@ -75,14 +78,17 @@ var dnfFlags = map[string]bool{
 
 // ParseArgs parses the command line (without the program name). After
 // "--" come dnf's arguments only: the same dnf options as before it, and
-// package specs. JSON is set whenever --json comes before any "--", even
-// with an error, so that the error can be reported as JSON.
+// package specs. JSON and Root are set whenever --json and --root come
+// before any "--", even with an error anywhere on the line, so that the
+// error can be reported as JSON and logged below the root the user named,
+// not the default one.
 func ParseArgs(args []string) (Options, error) {
 	own := args
 	if end := slices.Index(args, "--"); end >= 0 {
 		own = args[:end]
 	}
 	o := Options{JSON: slices.Contains(own, "--json")}
+	o.Root, o.RootMissing = rootArg(own)
 	if err := o.parse(args); err != nil {
 		return o, err
 	}
@@ -108,8 +114,10 @@ func (o *Options) parse(args []string) error {
 			o.Help = true
 		case ours && name == "--action":
 			o.Action = value
+		case ours && name == "--root" && value == "":
+			return usageErr("--root needs a directory")
 		case ours && name == "--root":
-			o.Root = value
+			// o.Root is rootArg's, set before parsing.
 		case ours && arg == "--check-only":
 			o.CheckOnly = true
 		case ours && arg == "--clean":
@@ -139,6 +147,23 @@ func (o *Options) parse(args []string) error {
 		}
 	}
 	return nil
+}
+
+// rootArg is the value of the last --root (--root=DIR or --root DIR) among
+// our own arguments, read as parse reads it; missing says that this --root
+// has no value.
+func rootArg(own []string) (root string, missing bool) {
+	for i, arg := range own {
+		name, value, hasValue := strings.Cut(arg, "=")
+		if name != "--root" {
+			continue
+		}
+		if !hasValue && i+1 < len(own) && !strings.HasPrefix(own[i+1], "-") {
+			value = own[i+1]
+		}
+		root, missing = value, value == ""
+	}
+	return root, missing
 }
 
 // finish fills in the default action and checks combinations.

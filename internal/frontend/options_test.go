@@ -70,6 +70,7 @@ func TestParseArgsUsageErrors(t *testing.T) {
 		{"--exclude=a b"},
 		{"--enablerepo=x`y`"},
 		{"--root"},
+		{"--root="},
 		// What would make dom0's dnf skip signatures or read other
 		// repositories, however spelled (dnf takes abbreviations and
 		// bundled short options), and before or after --.
@@ -102,6 +103,31 @@ func TestParseArgsUsageErrors(t *testing.T) {
 	} {
 		if _, err := ParseArgs(args); !errors.Is(err, ErrUsage) {
 			t.Errorf("ParseArgs(%q) = %v, want a usage error", args, err)
+		}
+	}
+}
+
+// A usage error is logged below the root the command line names, wherever
+// the error is on the line (main loads the configuration of o.Root); a
+// --root without a value names none, and the error is not logged.
+func TestParseArgsRootDespiteAnError(t *testing.T) {
+	for _, tc := range []struct {
+		args    []string
+		root    string
+		missing bool
+	}{
+		{[]string{"--bogus", "--root", "/lab/dom0"}, "/lab/dom0", false},
+		{[]string{"--bogus", "--root=/lab/dom0"}, "/lab/dom0", false},
+		{[]string{"--root", "/lab/a", "--nogpgcheck", "--root=/lab/b"}, "/lab/b", false},
+		{[]string{"--bogus", "--root"}, "", true},
+		{[]string{"--root", "--json", "--bogus"}, "", true},
+		{[]string{"--root=/lab/a", "--bogus", "--root="}, "", true},
+		{[]string{"--bogus", "--", "--root", "/lab/dom0"}, "", false}, // dnf's part
+	} {
+		o, err := ParseArgs(tc.args)
+		if !errors.Is(err, ErrUsage) || o.Root != tc.root || o.RootMissing != tc.missing {
+			t.Errorf("ParseArgs(%q): Root %q, RootMissing %v, %v; want %q, %v and a usage error",
+				tc.args, o.Root, o.RootMissing, err, tc.root, tc.missing)
 		}
 	}
 }

@@ -81,7 +81,7 @@ func Conclude(c dom0.Config, o Options, rep Report, err error, stdout, stderr io
 		rep.Message = err.Error()
 		fmt.Fprintf(stderr, "pedos-dom0-update: %v\n", err)
 	}
-	if lerr := appendLog(c, rep); lerr != nil {
+	if lerr := appendLog(c, o, rep); lerr != nil {
 		fmt.Fprintf(stderr, "pedos-dom0-update: warning: this run is not in the update log: %v\n", lerr)
 	}
 	if o.JSON {
@@ -92,8 +92,12 @@ func Conclude(c dom0.Config, o Options, rep Report, err error, stdout, stderr io
 
 // appendLog writes rep to the update log below c.Root, but never makes the
 // root itself: a --root that does not exist is a mistake, and one record
-// must not leave a tree there.
-func appendLog(c dom0.Config, rep Report) error {
+// must not leave a tree there. Nor is a record written when --root came
+// without a value: the default root is not the one the user meant.
+func appendLog(c dom0.Config, o Options, rep Report) error {
+	if o.RootMissing {
+		return errors.New("--root was given without a directory")
+	}
 	if c.Root != "" {
 		if _, err := os.Stat(c.Root); err != nil {
 			return fmt.Errorf("--root %s: %w", c.Root, err)
