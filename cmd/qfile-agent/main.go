@@ -20,11 +20,13 @@ const usage = `usage: qfile-agent [--progress] [FILE...]
 Sends each FILE (a regular file, a symlink, or a directory with everything
 below it) under its base name as a qfile stream on stdout, then waits for the
 receiver's status on stdin. Exits 0 only when the receiver reports success
-with the same checksum; otherwise prints the error and the last file, exits 1.
+with the same checksum; otherwise prints the error and the last file, exits 1
+(2 on a usage error).
 With no FILE it sends only the end marker: an empty delivery, which tells the
 receiver "nothing new" rather than "nothing arrived".
 
-  --progress   print the files and bytes sent so far on stderr
+  --progress   print the files and bytes sent so far on stderr (at most every
+               200 ms), and the totals at the end
 
 Example (a local round trip through two pipes):
   mkfifo status
@@ -48,21 +50,44 @@ func main() {
 		sender.Progress = func(files int, bytes int64) {
 			if now := time.Now(); now.Sub(last) >= 200*time.Millisecond {
 				last = now
-				fmt.Fprintf(os.Stderr, "qfile-agent: %d files, %.1f MiB sent\n", files, float64(bytes)/(1<<20))
+				printProgress("", files, bytes)
 			}
 		}
 	}
-	for _, path := range fs.Args() {
-		if err := sender.Send(path); err != nil {
-			fail(err)
-		}
+	err := send(sender, fs.Args())
+	if *progress {
+		// The last line above may be up to 200 ms old: say what was sent in the end, also
+		// when the transfer failed.
+		files, bytes := sender.Sent()
+		printProgress("in total ", files, bytes)
 	}
-	if err := sender.Finish(); err != nil {
-		fail(err)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "qfile-agent: %v\n", err)
+		os.Exit(1)
 	}
 	if *progress {
 		fmt.Fprintln(os.Stderr, "qfile-agent: done, the receiver confirmed every byte")
 	}
+}
+
+// send sends every path, then the end marker, and checks the receiver's status.
+func send(sender *qfilesend.Sender, paths []string) error {
+	for _, path := range paths {
+		if err := sender.Send(path); err != nil {
+			return err
+		}
+	}
+	return sender.Finish()
+}
+
+// printProgress prints the files and bytes sent on stderr, in bytes below 1 MiB so that a
+// small transfer does not read as nothing.
+func printProgress(prefix string, files int, bytes int64) {
+	size := fmt.Sprintf("%.1f MiB", float64(bytes)/(1<<20))
+	if bytes < 1<<20 {
+		size = fmt.Sprintf("%d bytes", bytes)
+	}
+	fmt.Fprintf(os.Stderr, "qfile-agent: %s%d files, %s sent\n", prefix, files, size)
 }
 
 // enlargePipe makes out, if it is a pipe, hold 1 MiB (the unprivileged maximum) instead of
@@ -70,9 +95,4 @@ func main() {
 // "Performance"). Anything else (a socket, a file) is left as it is.
 func enlargePipe(out *os.File) {
 	_, _ = unix.FcntlInt(out.Fd(), unix.F_SETPIPE_SZ, 1<<20)
-}
-
-func fail(err error) {
-	fmt.Fprintf(os.Stderr, "qfile-agent: %v\n", err)
-	os.Exit(1)
 }

@@ -360,6 +360,10 @@ func (s *Sender) remoteError(st qfile.Status) error {
 	return &RemoteError{Code: st.Code, LastName: st.LastName, LastSent: s.lastName}
 }
 
+// Sent returns the entries and payload bytes sent so far: after Finish, or after an error,
+// the transfer's totals.
+func (s *Sender) Sent() (files int, bytes int64) { return s.files, s.bytes }
+
 // Finish sends the end marker and checks the status: its code first, then its CRC.
 func (s *Sender) Finish() error {
 	var b [qfile.HeaderSize]byte
