@@ -48,8 +48,10 @@ func printResult(w io.Writer, r dom0.Result) {
 		level, detail := findingLevel(f)
 		fmt.Fprintf(w, "    %s: %s\n", level, detail)
 	}
+	// The reason for refusing the whole delivery: not a package, so not a
+	// "rejected:" line (those are FILE: REASON, operations.md).
 	if r.Error != "" {
-		fmt.Fprintf(w, "    rejected: %s\n", r.Error)
+		fmt.Fprintf(w, "    error: dom0 refused the delivery: %s\n", r.Error)
 	}
 }
 

@@ -183,7 +183,7 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	printResult(shown, res)
 	_ = shown.Flush()
 	if !res.Accepted {
-		return ExitFailure, fmt.Errorf("dom0 refused the delivery from %s; nothing was installed and the cached repository is unchanged", c.UpdateVM)
+		return ExitFailure, refusal(c.UpdateVM, res.Error)
 	}
 	if vmErr != nil {
 		return vmCode, vmErr
@@ -197,6 +197,16 @@ func (r *runner) run(ctx context.Context) (int, error) {
 		return ExitOK, nil
 	}
 	return r.dnf(ctx)
+}
+
+// refusal is the error of a delivery dom0 refused, with dom0's reason (the
+// JSON report's message holds it too), escaped: it may quote what the
+// UpdateVM sent.
+func refusal(vm, reason string) error {
+	if reason != "" {
+		reason = ": " + string(printable([]byte(reason)))
+	}
+	return fmt.Errorf("dom0 refused the delivery from %s%s; nothing was installed and the cached repository is unchanged", vm, reason)
 }
 
 // sync ships dom0's database and configuration (overview.md step 2).

@@ -163,6 +163,37 @@ func TestRunWaitsForAClaimedDelivery(t *testing.T) {
 	}
 }
 
+// dom0 refused the delivery for a reason that is no package (a keyring
+// typo in updates.conf): the reason is an error line and in the JSON
+// report's message, escaped; package rejections keep their rejected: lines.
+func TestRunRefusedDelivery(t *testing.T) {
+	reason := "keyring /etc/pki/rpm-gpq: open /etc/pki/rpm-gpq: no such file or directory \033[2J"
+	shown := `keyring /etc/pki/rpm-gpq: open /etc/pki/rpm-gpq: no such file or directory \x1b[2J`
+	tr := newTestRun(t, nil)
+	tr.vm.download = func(argv []string, _, _ io.Writer) int {
+		deliver(t, tr.config, argv, 0, dom0.Result{Error: reason, Packages: []dom0.PackageCheck{
+			{File: "bad-1-1.noarch.rpm", Rejected: "package is not signed", Kind: "unsigned"}}})
+		return 0
+	}
+	if code := tr.run(t, "--json", "-y"); code != ExitFailure {
+		t.Fatalf("exit %d, want 1; stderr:\n%s", code, tr.stderr)
+	}
+	stderr := tr.stderr.String()
+	for _, want := range []string{"    error: dom0 refused the delivery: " + shown + "\n",
+		"    rejected: bad-1-1.noarch.rpm: package is not signed\n"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	if strings.Contains(stderr, "rejected: keyring") || strings.Contains(stderr, "\033") {
+		t.Errorf("the reason is shown as a package rejection, or unescaped:\n%s", stderr)
+	}
+	rep := decodeOneReport(t, tr.stdout.String())
+	if want := "dom0 refused the delivery from sys-test: " + shown + "; nothing was installed"; !strings.HasPrefix(rep.Message, want) {
+		t.Errorf("message %q, want it to begin %q", rep.Message, want)
+	}
+}
+
 // A receive service that claimed the session and then died (F1) leaves no
 // result: the front end says so once the service is gone, and does not
 // wait for the session's deadline.
