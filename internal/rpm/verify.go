@@ -304,11 +304,20 @@ func (v *Verifier) checkSignature(untrustedSig, signed []byte, now time.Time) (*
 		}
 		return nil, "", reject(KindUntrustedKey, "signature by key %016X not trusted", keyID)
 	}
-	config := &packet.Config{Time: func() time.Time { return now }}
+	// Judged at the later of the trusted time and the signature's own
+	// creation time, as the repository metadata is (docs/freshness.md): a
+	// key or signature that had expired by a time dom0 trusts is refused,
+	// while a package signed after that time (dom0's clock behind the
+	// signer's) is not, which go-crypto would call "expired".
+	at := now
+	if sig.CreationTime.After(at) {
+		at = sig.CreationTime
+	}
+	config := &packet.Config{Time: func() time.Time { return at }}
 	_, entity, err := openpgp.VerifyDetachedSignature(v.Keyring.entities, bytes.NewReader(signed), bytes.NewReader(untrustedSig), config)
 	switch {
 	case errors.Is(err, pgperrors.ErrKeyRevoked), errors.Is(err, pgperrors.ErrKeyExpired), errors.Is(err, pgperrors.ErrSignatureExpired):
-		return nil, "", &Error{Kind: KindKeyNotValid, Reason: fmt.Sprintf("signature by key %016X not valid at %s", keyID, now.UTC().Format(time.RFC3339)), Err: err}
+		return nil, "", &Error{Kind: KindKeyNotValid, Reason: fmt.Sprintf("signature by key %016X not valid at %s", keyID, at.UTC().Format(time.RFC3339)), Err: err}
 	case err != nil:
 		return nil, "", &Error{Kind: KindBadSignature, Reason: fmt.Sprintf("signature by key %016X does not verify", keyID), Err: err}
 	}

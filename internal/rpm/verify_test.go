@@ -363,7 +363,10 @@ func TestVerificationTime(t *testing.T) {
 		data []byte
 		now  time.Time
 		ok   bool
-	}{{data, time.Now(), true}, {expiring, time.Now(), true}, {expiring, time.Now().Add(48 * time.Hour), false}} {
+	}{{data, time.Now(), true}, {expiring, time.Now(), true}, {expiring, time.Now().Add(48 * time.Hour), false},
+		// dom0's clock (its time floor) ten minutes behind the signer's: a package signed a
+		// minute ago is still valid, and one whose signature expired by the floor is not.
+		{data, time.Now().Add(-10 * time.Minute), true}, {expiring, time.Now().Add(-10 * time.Minute), true}} {
 		_, err := (&rpm.Verifier{Keyring: f.keyring, Now: c.now}).Verify(bytes.NewReader(c.data), nil)
 		if (err == nil) != c.ok {
 			t.Errorf("at %v: %v, want ok=%v", c.now, err, c.ok)
