@@ -64,10 +64,16 @@ func run() int {
 		return 0
 	}
 	if err := fs.Parse(os.Args[1 : len(os.Args)-1]); err != nil || fs.NArg() != 0 {
+		fmt.Fprintln(os.Stderr, "pedos-receive-updates: the last argument is always the session id, and the options come before it")
 		fs.Usage()
 		return 2
 	}
 	untrustedSession := os.Args[len(os.Args)-1]
+	caller := os.Getenv("QREXEC_REMOTE_DOMAIN")
+	if caller == "" {
+		fmt.Fprintln(os.Stderr, "pedos-receive-updates: QREXEC_REMOTE_DOMAIN is not set: qrexec runs this service and names the calling domain there")
+		return 2
+	}
 	if *unpacker == "" {
 		self, err := os.Executable()
 		if err != nil {
@@ -89,7 +95,7 @@ func run() int {
 	defer stop()
 	r := &dom0.Receiver{Config: config, Unpacker: *unpacker, Log: os.Stderr,
 		BuildTime: built, Now: time.Now}
-	err = r.Serve(ctx, os.Getenv("QREXEC_REMOTE_DOMAIN"), untrustedSession, os.Stdin, os.Stdout)
+	err = r.Serve(ctx, caller, untrustedSession, os.Stdin, os.Stdout)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "pedos-receive-updates: %v\n", err)
 		if errors.Is(err, dom0.ErrRefused) {

@@ -4,6 +4,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -70,6 +71,12 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
+	// For the check below, which must not depend on DIR's parents (the unpacker works
+	// below the descriptor it opened before switching user, never through the path).
+	dirFD, err := unix.Open(opts.dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		fail(err)
+	}
 	if capBytes {
 		var fsStat unix.Statfs_t
 		if err := unix.Statfs(opts.dir, &fsStat); err != nil {
@@ -92,6 +99,11 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
+	// Said plainly here, rather than as the first file's "permission denied".
+	if err := unix.Faccessat(dirFD, ".", unix.W_OK|unix.X_OK, 0); err != nil {
+		fail(fmt.Errorf("%s is not writable by the user the unpacker runs as (%s): %w", opts.dir, opts.user, err))
+	}
+	unix.Close(dirFD)
 	// The deadline ends a stalled stream (S11): a read cannot be interrupted, so the timer
 	// sends the status itself and exits.
 	time.AfterFunc(opts.timeout, func() {
@@ -116,27 +128,45 @@ type options struct {
 // parseArgs accepts the flags before, between or after the two operands, like the reference.
 func parseArgs(args []string) options {
 	var o options
-	fs := flag.NewFlagSet("qfile-dom0-unpacker", flag.ExitOnError)
-	fs.Usage = func() { fmt.Fprint(os.Stderr, usage) }
+	fs := flag.NewFlagSet("qfile-dom0-unpacker", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // usageExit says what went wrong
 	fs.BoolVar(&o.onlyRegular, "only-regular-files", false, "")
 	fs.BoolVar(&o.verbose, "v", false, "")
 	fs.BoolVar(&o.noSync, "no-sync", false, "")
 	fs.DurationVar(&o.timeout, "timeout", time.Hour, "")
 	var operands []string
 	for {
-		_ = fs.Parse(args) // ExitOnError: exits 2 with the usage
+		if err := fs.Parse(args); err != nil {
+			usageExit(err)
+		}
 		if fs.NArg() == 0 {
 			break
 		}
 		operands = append(operands, fs.Arg(0))
 		args = fs.Args()[1:]
 	}
-	if len(operands) != 2 || o.timeout <= 0 {
-		fs.Usage()
-		os.Exit(2)
+	switch {
+	case len(operands) != 2:
+		usageExit(fmt.Errorf("want USER and DIR, got %d operand(s)", len(operands)))
+	case operands[0] == "":
+		// An empty USER would leave root's rights in place without a word.
+		usageExit(errors.New("USER is empty"))
+	case o.timeout <= 0:
+		usageExit(fmt.Errorf("--timeout %v is not positive", o.timeout))
 	}
 	o.user, o.dir = operands[0], operands[1]
 	return o
+}
+
+// usageExit prints the usage and exits: on stdout with 0 when it was asked for (--help), else
+// on stderr after what was wrong, with 2.
+func usageExit(err error) {
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Print(usage)
+		os.Exit(0)
+	}
+	fmt.Fprintf(os.Stderr, "qfile-dom0-unpacker: %v\n%s", err, usage)
+	os.Exit(2)
 }
 
 // limitsFromEnv reads the limits from the environment; an unparsable value is an error, never

@@ -1,0 +1,43 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"pedos.dev/updates/internal/testbin"
+)
+
+// Mistakes a person running the service by hand makes get a usage error (2) that says what
+// is wrong, before any configuration or session is touched; --help goes to stdout.
+func TestUsage(t *testing.T) {
+	bin := testbin.Path(t, "pedos-receive-updates")
+	root := t.TempDir()
+	for _, tc := range []struct {
+		env              []string
+		args             []string
+		code             int
+		stdout, inStderr string
+	}{
+		{nil, []string{"--help"}, 0, "usage: pedos-receive-updates", ""},
+		{nil, []string{}, 2, "", "usage: pedos-receive-updates"},
+		{[]string{"QREXEC_REMOTE_DOMAIN=sys-firewall"}, []string{"--root", root}, 2, "", "the last argument is always the session id"},
+		{nil, []string{"--root", root, "0123456789abcdef0123456789abcdef"}, 2, "", "QREXEC_REMOTE_DOMAIN is not set"},
+	} {
+		cmd := exec.Command(bin, tc.args...)
+		cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, tc.env...)
+		cmd.Stdin = strings.NewReader("")
+		var stdout, stderr strings.Builder
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		_ = cmd.Run()
+		if code := cmd.ProcessState.ExitCode(); code != tc.code || !strings.HasPrefix(stdout.String(), tc.stdout) ||
+			tc.stdout == "" && stdout.Len() != 0 || !strings.Contains(stderr.String(), tc.inStderr) {
+			t.Errorf("%q: exit %d, stdout %.40q, stderr %.100q; want exit %d, stdout starting %q, stderr with %q",
+				tc.args, code, stdout.String(), stderr.String(), tc.code, tc.stdout, tc.inStderr)
+		}
+	}
+	if entries, _ := os.ReadDir(root); len(entries) != 0 {
+		t.Errorf("a usage error left %d entries in the root", len(entries))
+	}
+}

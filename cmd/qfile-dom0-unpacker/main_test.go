@@ -1,0 +1,58 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+
+	"pedos.dev/updates/internal/testbin"
+)
+
+// Help asked for goes to stdout with 0; a usage error says what is wrong on stderr, writes no
+// status, and exits 2. An empty USER is such an error: it would keep root's rights silently.
+func TestUsage(t *testing.T) {
+	bin := testbin.Path(t, "qfile-dom0-unpacker")
+	for _, tc := range []struct {
+		args             []string
+		code             int
+		stdout, inStderr string
+	}{
+		{[]string{"--help"}, 0, "usage: qfile-dom0-unpacker", ""},
+		{[]string{"-h"}, 0, "usage: qfile-dom0-unpacker", ""},
+		{[]string{"--bogus", "nobody", t.TempDir()}, 2, "", "flag provided but not defined: -bogus"},
+		{[]string{"", t.TempDir()}, 2, "", "USER is empty"},
+		{[]string{"nobody"}, 2, "", "want USER and DIR, got 1 operand(s)"},
+		{[]string{"nobody", t.TempDir(), "--timeout", "0s"}, 2, "", "--timeout 0s is not positive"},
+	} {
+		cmd := exec.Command(bin, tc.args...)
+		var stdout, stderr strings.Builder
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		_ = cmd.Run()
+		if code := cmd.ProcessState.ExitCode(); code != tc.code || !strings.HasPrefix(stdout.String(), tc.stdout) ||
+			tc.stdout == "" && stdout.Len() != 0 || !strings.Contains(stderr.String(), tc.inStderr) {
+			t.Errorf("%q: exit %d, stdout %.40q, stderr %.80q; want exit %d, stdout starting %q, stderr with %q",
+				tc.args, code, stdout.String(), stderr.String(), tc.code, tc.stdout, tc.inStderr)
+		}
+		if tc.code == 0 && stderr.Len() != 0 {
+			t.Errorf("%q: stderr %q, want nothing", tc.args, stderr.String())
+		}
+	}
+}
+
+// A DIR the user cannot write is refused before the stream is read, with a message that says
+// so rather than the first file's "permission denied".
+func TestDirNotWritable(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root, to switch to nobody")
+	}
+	cmd := exec.Command(testbin.Path(t, "qfile-dom0-unpacker"), "nobody", t.TempDir(), "--only-regular-files")
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	_ = cmd.Run()
+	if code := cmd.ProcessState.ExitCode(); code != int(syscall.EACCES) || stdout.Len() == 0 ||
+		!strings.Contains(stderr.String(), "is not writable by the user the unpacker runs as (nobody)") {
+		t.Errorf("exit %d, %d bytes of status, stderr %q; want EACCES with a status and the reason", code, stdout.Len(), stderr.String())
+	}
+}
