@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -33,11 +34,13 @@ Runs in the UpdateVM; dom0's pedos-dom0-update calls it with qrexec-client.
                      PedOS.ReceiveUpdates; list, search, info: answer here
   --session=ID       the session dom0 started (sent as the service argument)
   --clean            empty the download cache first
-  --root DIR         the fake installroot (default /var/lib/PedOS/dom0-updates)
+  --root DIR         the fake installroot, an existing absolute directory
+                     (default /var/lib/PedOS/dom0-updates, which the package
+                     makes)
   other -OPTIONS     passed to dnf
 
 --action, --session and --root take their value after "=" or as the next
-word.
+word. Another action, or a relative --root, is a usage error.
 
 Progress and dnf's output go to stderr, which dom0 shows to the person
 waiting. Exit status: 0 done, 100 updates available (--check-only), 1 failure,
@@ -94,11 +97,16 @@ func parse(args []string) (options, error) {
 			o.req.Packages = append(o.req.Packages, a)
 		}
 	}
-	if o.root == "" {
-		return o, errors.New("--root needs a directory")
+	if !filepath.IsAbs(o.root) {
+		return o, fmt.Errorf("--root needs an absolute directory, not %q", o.root)
 	}
 	if !o.sync && !o.checkOnly && o.req.Action == "" {
 		return o, errors.New("one of --sync, --check-only or --action=ACT is needed")
+	}
+	// dnf would take any verb; dom0 sends only these.
+	if a := o.req.Action; a != "" && !updatevm.IsDownload(a) && !updatevm.IsQuery(a) {
+		return o, fmt.Errorf("unknown action %q: the UpdateVM downloads for %s, and answers %s",
+			a, strings.Join(updatevm.DownloadActions, ", "), strings.Join(updatevm.QueryActions, ", "))
 	}
 	return o, nil
 }
@@ -125,8 +133,10 @@ func run() int {
 	defer tools.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	if err := os.MkdirAll(o.root, 0o755); err != nil {
-		fmt.Fprintf(os.Stderr, "pedos-download-dom0-updates: %v\n", err)
+	// The package makes the default root (tmpfiles.d); a --root that is not
+	// there is a mistake, and dnf must not fill a new tree in its place.
+	if fi, err := os.Stat(o.root); err != nil || !fi.IsDir() {
+		fmt.Fprintf(os.Stderr, "pedos-download-dom0-updates: the fake installroot %s is not an existing directory\n", o.root)
 		return 1
 	}
 	u := &updatevm.UpdateVM{InstallRoot: o.root, Tools: tools, Log: os.Stderr}
@@ -152,7 +162,7 @@ func do(ctx context.Context, u *updatevm.UpdateVM, o options) (int, error) {
 			return 100, nil
 		}
 		return exitOf(err)
-	case o.req.Action == "list" || o.req.Action == "search" || o.req.Action == "info":
+	case updatevm.IsQuery(o.req.Action):
 		return u.Query(ctx, o.req, os.Stdout)
 	}
 	fmt.Fprintf(os.Stderr, "Resolving and downloading (%s) for dom0\n", o.req.Action)

@@ -2,10 +2,18 @@ package main
 
 import (
 	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 
+	"pedos.dev/updates/internal/testbin"
 	"pedos.dev/updates/internal/updatevm"
 )
+
+// TestMain removes the binaries testbin built for this package's tests.
+func TestMain(m *testing.M) { os.Exit(testbin.Main(m)) }
 
 // qrexec's failure and refusal of the delivery reach dom0 as 125 and 126.
 func TestExitOf(t *testing.T) {
@@ -42,5 +50,34 @@ func TestParse(t *testing.T) {
 		if _, err := parse(args); err == nil {
 			t.Errorf("parse(%q) accepted", args)
 		}
+	}
+}
+
+// An action the UpdateVM does not carry out and a relative --root are usage
+// errors (exit 2), not dnf's failures; a --root that does not exist is an
+// error naming it, and is not made.
+func TestBadActionAndRoot(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "nonexistent")
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--root", t.TempDir(), "--action=frob", "hello"}, 2,
+			`unknown action "frob": the UpdateVM downloads for upgrade, install, reinstall, downgrade, upgrade-to, and answers list, search, info`},
+		{[]string{"--root", t.TempDir(), "--action", "remove", "hello"}, 2, `unknown action "remove"`},
+		{[]string{"--root=lab/vm", "--check-only"}, 2, `--root needs an absolute directory, not "lab/vm"`},
+		{[]string{"--root", missing, "--check-only"}, 1, "the fake installroot " + missing + " is not an existing directory"},
+		{[]string{"--root", missing, "--sync"}, 1, "the fake installroot " + missing + " is not an existing directory"},
+	} {
+		cmd := exec.Command(testbin.Path(t, "pedos-download-dom0-updates"), tc.args...)
+		cmd.Stdin = strings.NewReader("")
+		out, _ := cmd.CombinedOutput()
+		if code := cmd.ProcessState.ExitCode(); code != tc.code || !strings.Contains(string(out), tc.want) || strings.Contains(string(out), "dnf") {
+			t.Errorf("%q: exit %d, want %d saying %q:\n%s", tc.args, code, tc.code, tc.want, out)
+		}
+	}
+	if _, err := os.Lstat(missing); !os.IsNotExist(err) {
+		t.Errorf("%s was made (%v)", missing, err)
 	}
 }

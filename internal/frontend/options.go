@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"pedos.dev/updates/internal/updatevm"
 )
 
 // Options is a parsed pedos-dom0-update command line (overview.md, "Front
@@ -33,15 +35,10 @@ type Options struct {
 	RootMissing bool
 }
 
-// Actions dnf runs on both sides; queries are answered by the UpdateVM
-// alone, and remove needs no download at all.
-var (
-	downloadActions = map[string]bool{"upgrade": true, "install": true, "reinstall": true, "downgrade": true, "upgrade-to": true}
-	queryActions    = map[string]bool{"list": true, "search": true, "info": true}
-)
-
-// IsQuery reports whether the action is answered by the UpdateVM alone.
-func (o Options) IsQuery() bool { return queryActions[o.Action] }
+// IsQuery reports whether the action is answered by the UpdateVM alone
+// (the other actions but remove, which needs no download at all, run dnf
+// on both sides).
+func (o Options) IsQuery() bool { return updatevm.IsQuery(o.Action) }
 
 // noOps are accepted for compatibility with the reference tool's habits.
 var noOps = map[string]bool{
@@ -180,7 +177,7 @@ func (o *Options) finish() error {
 	if o.Action == "update" {
 		o.Action = "upgrade"
 	}
-	if !downloadActions[o.Action] && !queryActions[o.Action] && o.Action != "remove" {
+	if !updatevm.IsDownload(o.Action) && !o.IsQuery() && o.Action != "remove" {
 		return usageErr("unknown action %q (upgrade, install, reinstall, downgrade, remove, upgrade-to, list, search, info)", o.Action)
 	}
 	if o.Action != "upgrade" && o.Action != "list" && len(o.Packages) == 0 {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -14,6 +15,20 @@ import (
 // DefaultInstallRoot is the UpdateVM's fake installroot for dom0 (seed
 // document; overview.md step 3).
 const DefaultInstallRoot = "/var/lib/PedOS/dom0-updates"
+
+// The actions the UpdateVM carries out for dom0 (overview.md, "Front
+// end"): a download of the transaction, or a query answered here alone.
+// dom0's remove needs no UpdateVM.
+var (
+	DownloadActions = []string{"upgrade", "install", "reinstall", "downgrade", "upgrade-to"}
+	QueryActions    = []string{"list", "search", "info"}
+)
+
+// IsQuery reports whether action is answered by the UpdateVM alone.
+func IsQuery(action string) bool { return slices.Contains(QueryActions, action) }
+
+// IsDownload reports whether action downloads a transaction for dom0.
+func IsDownload(action string) bool { return slices.Contains(DownloadActions, action) }
 
 // Tools runs the package tools (internal/pkgtool in production).
 type Tools interface {
