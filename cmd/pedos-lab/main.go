@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -49,7 +50,9 @@ Commands:
 
   exec [-e KEY=VALUE]... DOMAIN [--] COMMAND [ARGS...]
       Run COMMAND inside DOMAIN (dom0, the UpdateVM or mirror) as root, with
-      this command's stdin, stdout and stderr, and exit with its status.
+      this command's stdin, stdout and stderr, and exit with its status, or
+      125 if pedos-lab could not run it (DIR is not a lab, DOMAIN is not one
+      of its domains or is not running).
         pedos-lab exec --dir /tmp/lab dom0 -- rpm -q hello
         pedos-lab exec --dir /tmp/lab sys-firewall -- ip -brief address
 
@@ -80,7 +83,9 @@ Commands:
         pedos-lab attack --dir /tmp/attacks
         pedos-lab attack --dir /tmp/attacks --only S2,M3 --json
 
-Exit status: 0 done; 1 failure (attack: a row failed); 2 usage; exec: the command's.
+Exit status: 0 done; 1 failure (attack: a row failed); 2 usage error (an
+unknown option, a bad package spec, nothing to publish, an unknown --only
+id); exec: the command's, or 125 if pedos-lab could not run it.
 `
 
 // cli prints the usage: in full for --help, as a pointer to --help after a
@@ -116,6 +121,9 @@ func main() {
 		err = runAttacks(fs, dir, args)
 	default:
 		cli.Fail("unknown command %q", cmd)
+	}
+	if argErr, ok := errors.AsType[*lab.ArgumentError](err); ok {
+		cli.Fail("%v", argErr)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "pedos-lab:", err)
@@ -213,7 +221,7 @@ func publish(fs *flag.FlagSet, dir *string, args []string) error {
 	if *when != "" {
 		t, err := parseTime(*when)
 		if err != nil {
-			return err
+			cli.Fail("%v", err)
 		}
 		opts.Time = t
 	}
@@ -246,6 +254,11 @@ func runAttacks(fs *flag.FlagSet, dir *string, args []string) error {
 	asJSON := fs.Bool("json", false, "")
 	bin := fs.String("bin", "", "")
 	parse(fs, dir, args)
+	for _, id := range only {
+		if !slices.ContainsFunc(attack.Rows(), func(r attack.Row) bool { return attack.Selected(r.ID, []string{id}) }) {
+			cli.Fail("--only %s: no such row or table (S1, S, ...: docs/attacks.md)", id)
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	opts := attack.Options{Dir: *dir, BinDir: *bin, Only: only, Long: *long}

@@ -1,7 +1,6 @@
 package lab
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -19,15 +18,15 @@ func Down(dir string) error {
 	if err != nil {
 		return err
 	}
+	if err := requireLab(dir); err != nil {
+		return err
+	}
 	unlock, err := lockDir(dir)
 	if err != nil {
 		return err
 	}
 	defer unlock()
 	s, err := loadState(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -55,6 +56,9 @@ func domainEnv(domain string, extra []string) []string {
 func (l *Lab) Run(ctx context.Context, domain string, c Command) (int, error) {
 	if len(c.Args) == 0 {
 		return 0, errors.New("lab: no command")
+	}
+	if names := l.domainNames(); !slices.Contains(names, domain) {
+		return 0, fmt.Errorf("lab %s has no domain %q: its domains are %s", l.Dir, domain, strings.Join(names, ", "))
 	}
 	stdio, wait, err := connectStdio(c.Stdin, c.Stdout, c.Stderr)
 	if err != nil {

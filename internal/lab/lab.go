@@ -114,7 +114,7 @@ func Open(dir string) (*Lab, error) {
 	}
 	s, err := loadState(dir)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("%s is not a lab directory (pedos-lab up first)", dir)
+		return nil, notALab(dir)
 	}
 	if err != nil {
 		return nil, err
@@ -246,6 +246,14 @@ func (l *Lab) domains() []domainSpec {
 	return []domainSpec{{Mirror, RoleMirror}, {l.UpdateVM(), RoleUpdateVM}, {Dom0, RoleDom0}}
 }
 
+func (l *Lab) domainNames() []string {
+	var names []string
+	for _, d := range l.domains() {
+		names = append(names, d.name)
+	}
+	return names
+}
+
 // running says whether every domain's init is alive.
 func (s *State) running() bool {
 	if len(s.Domains) != 3 {
@@ -309,6 +317,23 @@ func initProgram(bin string) (string, error) {
 		return "", fmt.Errorf("the domains' init is pedos-lab, not found in %s (make build, or set --bin/PEDOS_BIN)", bin)
 	}
 	return p, nil
+}
+
+// notALab is the error for a directory without a lab's record, whether it
+// exists or not.
+func notALab(dir string) error {
+	return fmt.Errorf("%s is not a lab directory (no %s: pedos-lab up first)", dir, stateFile)
+}
+
+// requireLab checks that dir holds a lab's record. Commands on an existing
+// lab call it before lockDir, which would create DIR/.lock: a mistyped
+// --dir is left as it is.
+func requireLab(dir string) error {
+	_, err := os.Stat(filepath.Join(dir, stateFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return notALab(dir)
+	}
+	return err
 }
 
 // lockDir serialises up and down on one lab directory.

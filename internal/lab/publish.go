@@ -66,11 +66,26 @@ type Revision struct {
 	Path     string   `json:"path"`     // below the mirror's document root
 }
 
+// ArgumentError is a mistake in what the caller asked for (a package spec,
+// a key or snapshot name, nothing to publish), found before anything was
+// done: pedos-lab reports it as a usage error.
+type ArgumentError struct{ Err error }
+
+func (e *ArgumentError) Error() string { return e.Err.Error() }
+func (e *ArgumentError) Unwrap() error { return e.Err }
+
 // Publish adds packages to the mirror of the lab in dir (running or not)
 // and republishes its metadata, signed.
 func Publish(dir string, opts PublishOptions) (Revision, error) {
-	dir, err := filepath.Abs(dir)
+	specs, err := opts.check()
 	if err != nil {
+		return Revision{}, err
+	}
+	dir, err = filepath.Abs(dir)
+	if err != nil {
+		return Revision{}, err
+	}
+	if err := requireLab(dir); err != nil {
 		return Revision{}, err
 	}
 	unlock, err := lockDir(dir)
@@ -78,10 +93,7 @@ func Publish(dir string, opts PublishOptions) (Revision, error) {
 		return Revision{}, err
 	}
 	defer unlock()
-	if _, err := os.Stat(filepath.Join(dir, stateFile)); err != nil {
-		return Revision{}, fmt.Errorf("%s is not a lab directory (pedos-lab up first): %w", dir, err)
-	}
-	return (&Lab{Layout: Layout{Dir: dir}}).publishLocked(opts)
+	return (&Lab{Layout: Layout{Dir: dir}}).publishLocked(opts, specs)
 }
 
 // Publish adds packages to this lab's mirror (see the function Publish).
@@ -93,31 +105,49 @@ func (l *Lab) publishBase(base []string, logf func(string, ...any)) error {
 		return nil
 	}
 	logf("publishing the base packages: %s", strings.Join(base, ", "))
-	_, err := l.publishLocked(PublishOptions{Specs: base, Snapshot: "base"})
+	opts := PublishOptions{Specs: base, Snapshot: "base"}
+	specs, err := opts.check()
+	if err != nil {
+		return err
+	}
+	_, err = l.publishLocked(opts, specs)
 	return err
 }
 
-func (l *Lab) publishLocked(opts PublishOptions) (Revision, error) {
+// check parses the specs and checks the names, so that a mistake in them
+// is an ArgumentError, found before the lab is touched.
+func (opts PublishOptions) check() ([]packageSpec, error) {
+	specs, err := parseSpecs(opts.Specs)
+	for _, name := range []struct{ what, value string }{
+		{"--snapshot", opts.Snapshot}, {"--key", opts.Key}, {"--metadata-key", opts.MetadataKey},
+	} {
+		if err == nil && name.value != "" && !keyName.MatchString(name.value) {
+			err = fmt.Errorf("%s %q: use [a-z0-9_-], at most 32 characters", name.what, name.value)
+		}
+	}
+	if err == nil && len(specs) == 0 && opts.Snapshot == "" {
+		err = errors.New("nothing to publish: give a package SPEC, or --snapshot NAME for the current revision")
+	}
+	if err != nil {
+		return nil, &ArgumentError{Err: err}
+	}
+	return specs, nil
+}
+
+func (l *Lab) publishLocked(opts PublishOptions, specs []packageSpec) (Revision, error) {
 	if opts.Key == "" {
 		opts.Key = DefaultKey
 	}
 	if opts.MetadataKey == "" {
 		opts.MetadataKey = opts.Key
 	}
-	if opts.Snapshot != "" && !keyName.MatchString(opts.Snapshot) {
-		return Revision{}, fmt.Errorf("snapshot name %q: use [a-z0-9_-], at most 32 characters", opts.Snapshot)
-	}
-	specs, err := parseSpecs(opts.Specs)
-	if err != nil {
-		return Revision{}, err
-	}
 	previous, err := l.currentRevision()
 	if err != nil {
 		return Revision{}, err
 	}
-	if len(specs) == 0 {
-		if opts.Snapshot == "" || previous == 0 {
-			return Revision{}, errors.New("publish: no packages (and no revision to snapshot)")
+	if len(specs) == 0 { // check: a snapshot of the current revision
+		if previous == 0 {
+			return Revision{}, errors.New("publish --snapshot: no revision to snapshot yet")
 		}
 		return l.readRevision(previous, nil), l.snapshot(opts.Snapshot, previous)
 	}

@@ -48,7 +48,7 @@ func GetStatus(dir string) (Status, error) {
 	}
 	s, err := loadState(dir)
 	if errors.Is(err, os.ErrNotExist) {
-		return Status{}, fmt.Errorf("%s is not a lab directory (no %s)", dir, stateFile)
+		return Status{}, notALab(dir)
 	}
 	if err != nil {
 		return Status{}, err
