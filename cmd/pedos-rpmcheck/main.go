@@ -44,7 +44,8 @@ Options:
   --canonical-out DIR  write the canonical form of each accepted package to DIR
   --json               print one JSON object per line instead, with the
                        package's name, epoch, version, release, arch, signer
-                       and digests (header SHA-256, payload digest)
+                       and digests (header SHA-256, payload digest); a usage
+                       error is one object {"exit":2,"message":"..."}
 
 Examples:
   pedos-rpmcheck bash-5.2.37-1.fc41.x86_64.rpm
@@ -92,41 +93,50 @@ func run(args []string, stdout, stderr io.Writer) int {
 	noCrossCheck := flags.Bool("no-crosscheck", false, "")
 	canonicalOut := flags.String("canonical-out", "", "")
 	asJSON := flags.Bool("json", false, "")
+	usageError := func(message string) int {
+		fmt.Fprintf(stderr, "pedos-rpmcheck: %s\nTry 'pedos-rpmcheck --help'.\n", message)
+		// With --json, stdout always holds an answer: the error as one
+		// object, in the form pedos-dom0-update --json reports its own.
+		if jsonWanted(args) {
+			line, _ := json.Marshal(usageReport{Exit: 2, Message: message})
+			fmt.Fprintf(stdout, "%s\n", line)
+		}
+		return 2
+	}
 	// Options may follow files, as with rpm -K; "--" ends the options.
 	var files []string
-	for len(args) > 0 {
-		if err := flags.Parse(args); err != nil {
+	for rest := args; len(rest) > 0; {
+		if err := flags.Parse(rest); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
 				fmt.Fprint(stdout, usage)
 				return 0
 			}
-			fmt.Fprintf(stderr, "pedos-rpmcheck: %v\n%s", err, usage)
-			return 2
+			return usageError(err.Error())
 		}
-		rest := flags.Args()
-		if parsed := len(args) - len(rest); parsed > 0 && args[parsed-1] == "--" || len(rest) == 0 {
-			files = append(files, rest...)
+		parsed := len(rest) - len(flags.Args())
+		if parsed > 0 && rest[parsed-1] == "--" || flags.NArg() == 0 {
+			files = append(files, flags.Args()...)
 			break
 		}
-		files, args = append(files, rest[0]), rest[1:]
+		files, rest = append(files, flags.Arg(0)), flags.Args()[1:]
 	}
 	if len(files) == 0 {
-		fmt.Fprint(stderr, usage)
-		return 2
+		return usageError("no FILE to check")
 	}
 	keyring, warnings, err := rpm.LoadKeyring(*keyringDir, time.Now())
 	if err != nil {
-		fmt.Fprintf(stderr, "pedos-rpmcheck: %v\n", err)
-		return 2
+		return usageError(err.Error())
 	}
 	for _, w := range warnings {
 		fmt.Fprintf(stderr, "warning: %v\n", w)
 	}
+	if len(keyring.Files()) == 0 {
+		fmt.Fprintf(stderr, "warning: keyring %s holds no usable key: every signed package will be rejected as signed by an untrusted key\n", *keyringDir)
+	}
 	outDir := *canonicalOut
 	if outDir != "" {
 		if fi, err := os.Stat(outDir); err != nil || !fi.IsDir() {
-			fmt.Fprintf(stderr, "pedos-rpmcheck: --canonical-out %s is not a directory\n", outDir)
-			return 2
+			return usageError(fmt.Sprintf("--canonical-out %s is not a directory", outDir))
 		}
 	} else {
 		tmp, err := os.MkdirTemp("", "pedos-rpmcheck-")
@@ -153,6 +163,32 @@ func run(args []string, stdout, stderr io.Writer) int {
 		printResult(stdout, r, *asJSON)
 	}
 	return status
+}
+
+// usageReport is the --json answer to a usage error.
+type usageReport struct {
+	Exit    int    `json:"exit"`
+	Message string `json:"message"`
+}
+
+// jsonWanted says whether --json (or -json, -json=BOOL) is among the
+// options, read without parsing them, so that a usage error anywhere on
+// the line is reported as JSON too.
+func jsonWanted(args []string) bool {
+	want := false
+	for _, arg := range args {
+		if arg == "--" {
+			break
+		}
+		name, value, hasValue := strings.Cut(arg, "=")
+		if name == "-json" || name == "--json" {
+			want = true
+			if hasValue {
+				want, _ = strconv.ParseBool(value)
+			}
+		}
+	}
+	return want
 }
 
 // verifyAll runs the native verifier on every file, writing canonical forms

@@ -3,9 +3,11 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -87,15 +89,68 @@ func TestUsage(t *testing.T) {
 	}
 }
 
-func runBin(t *testing.T, bin string, args ...string) (string, int) {
-	t.Helper()
-	out, err := exec.Command(bin, args...).Output()
-	var exitErr *exec.ExitError
-	if errors.As(err, &exitErr) {
-		return string(out), exitErr.ExitCode()
+// With --json, a usage error is one JSON object on stdout, {"exit":2,
+// "message":…} as pedos-dom0-update --json reports its own, wherever --json
+// is on the line; without it, stdout stays empty.
+func TestUsageJSON(t *testing.T) {
+	bin := testbin.Path(t, "pedos-rpmcheck")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--json"}, "no FILE to check"},
+		{[]string{"--json", "--bogus", "x.rpm"}, "flag provided but not defined: -bogus"},
+		{[]string{"x.rpm", "--bogus", "-json"}, "flag provided but not defined: -bogus"},
+		{[]string{"--json=true", "--keyring", "/nonexistent", "x.rpm"}, "keyring /nonexistent"},
+		{[]string{"--keyring", t.TempDir(), "--canonical-out", "/nonexistent", "x.rpm", "--json"}, "--canonical-out /nonexistent is not a directory"},
+	} {
+		stdout, code := runBin(t, bin, tc.args...)
+		var rep map[string]any
+		if err := json.Unmarshal([]byte(stdout), &rep); err != nil || code != 2 || len(rep) != 2 || rep["exit"] != 2.0 ||
+			!strings.Contains(fmt.Sprint(rep["message"]), tc.want) || strings.Count(stdout, "\n") != 1 {
+			t.Errorf("%q: exit %d, stdout %q (%v); want exit 2 and one object saying %q", tc.args, code, stdout, err, tc.want)
+		}
+		plain := slices.DeleteFunc(slices.Clone(tc.args), func(a string) bool { return strings.Contains(a, "json") })
+		if stdout, code := runBin(t, bin, plain...); code != 2 || stdout != "" {
+			t.Errorf("%q: exit %d, stdout %q; want 2 and nothing", plain, code, stdout)
+		}
 	}
+}
+
+// A keyring directory without a usable key is a warning: every signed
+// package would be rejected as signed by an untrusted key.
+func TestEmptyKeyringWarning(t *testing.T) {
+	bin := testbin.Path(t, "pedos-rpmcheck")
+	keys := t.TempDir()
+	if err := os.WriteFile(filepath.Join(keys, "README"), []byte("not a key\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pkg, err := testrepo.WriteFile(t.TempDir(), testrepo.Package{Name: "hello", Version: "1", Release: "1"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return string(out), 0
+	_, stderr, code := runBinStderr(t, bin, "--no-crosscheck", "--keyring", keys, pkg)
+	if want := "warning: keyring " + keys + " holds no usable key"; code != 1 || !strings.Contains(stderr, want) {
+		t.Errorf("exit %d, want 1 and %q; stderr:\n%s", code, want, stderr)
+	}
+}
+
+func runBin(t *testing.T, bin string, args ...string) (string, int) {
+	t.Helper()
+	stdout, _, code := runBinStderr(t, bin, args...)
+	return stdout, code
+}
+
+// runBinStderr is runBin with the program's stderr too.
+func runBinStderr(t *testing.T, bin string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	var errOut strings.Builder
+	cmd.Stderr = &errOut
+	out, err := cmd.Output()
+	var exitErr *exec.ExitError
+	if err != nil && !errors.As(err, &exitErr) {
+		t.Fatal(err)
+	}
+	return string(out), errOut.String(), cmd.ProcessState.ExitCode()
 }
