@@ -46,6 +46,9 @@ options:
   --commit ID    recorded in the results
   --replot FILE  measure nothing: draw the table and plot of saved results
 
+exit status: 0 done; 1 a benchmark or the results failed (or not root);
+2 usage error.
+
 examples:
   make build && sudo bin/pedos-bench --quick --out /tmp/bench
   bin/pedos-bench --only receive --work /dev/shm

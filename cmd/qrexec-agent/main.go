@@ -34,6 +34,10 @@ Options:
   --log FILE             append the log here instead of stderr
   --stdio                serve one call on stdin/stdout, then exit
 
+Exit status: 0 after the call with --stdio (whatever its outcome); 1 cannot
+open the log or listen, or the listener failed; 2 usage error. Otherwise it
+serves until a signal (SIGTERM) ends it.
+
 Examples:
   qrexec-agent --listen /run/pedos/qrexec/agent.sock
   qrexec-agent --listen vsock:513

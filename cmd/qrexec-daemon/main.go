@@ -42,6 +42,10 @@ Options:
   --log FILE             append the log here instead of stderr (required with --stdio)
   --stdio DOMAIN         serve one call from DOMAIN on stdin/stdout, then exit
 
+Exit status: 0 after the call with --stdio (whatever its outcome); 1 cannot
+start (log, domains, listeners) or no listener is left; 2 usage error.
+Otherwise it serves until a signal (SIGTERM) ends it.
+
 Examples:
   qrexec-daemon --sockdir /run/pedos/qrexec
   qrexec-daemon --vsock-port 512 --no-unix
@@ -74,6 +78,8 @@ func main() {
 		// (policy files and lines, services' stderr) must not (spec
 		// "Services").
 		cli.Fail("--stdio needs --log FILE: standard error goes back to the calling domain")
+	case *stdioDomain == "" && *noUnix && *vsockPort == 0:
+		cli.Fail("nothing to listen on: --no-unix without --vsock-port")
 	}
 	log, err := qrexec.NewLogger(*logFile)
 	if err != nil {
@@ -108,9 +114,6 @@ func main() {
 	}
 	if !*noUnix {
 		go func() { errs <- d.ServeUnix() }()
-	}
-	if *noUnix && *vsockPort == 0 {
-		fatal(fmt.Errorf("nothing to listen on: --no-unix without --vsock-port"))
 	}
 	fatal(<-errs)
 }

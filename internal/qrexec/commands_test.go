@@ -26,6 +26,24 @@ func TestDaemonWithoutDomainsSaysSo(t *testing.T) {
 	}
 }
 
+// TestDaemonUsageErrors: settings the daemon cannot work with are usage
+// errors that say what is wrong, found before anything is opened.
+func TestDaemonUsageErrors(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--max-calls", "0"}, "qrexec-daemon: --max-calls 0: at least 1 call per domain must be allowed\n"},
+		{[]string{"--no-unix"}, "qrexec-daemon: nothing to listen on: --no-unix without --vsock-port\n"},
+		{[]string{"serve"}, "qrexec-daemon: unexpected argument \"serve\": every setting is an option\n"},
+	} {
+		got := run(t, exec.Command(testbin.Path(t, "qrexec-daemon"), append(c.args, "--domains", "/nonexistent")...), "")
+		if got.code != 2 || got.stdout != "" || !strings.HasPrefix(got.stderr, c.want+"Usage: qrexec-daemon") {
+			t.Errorf("qrexec-daemon %s: %+v", strings.Join(c.args, " "), got)
+		}
+	}
+}
+
 // TestStdioRequestTimeout: on stdio (ssh, a serial line) a caller that
 // never sends its request is cut off at --request-timeout, as on sockets.
 func TestStdioRequestTimeout(t *testing.T) {
