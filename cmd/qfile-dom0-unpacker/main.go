@@ -47,6 +47,7 @@ Example (the status goes back to the agent through a FIFO):
 `
 
 func main() {
+	parent := os.Getppid()
 	opts := parseArgs(os.Args[1:])
 	limits, capBytes, err := limitsFromEnv()
 	if err != nil {
@@ -98,6 +99,15 @@ func main() {
 	}
 	if err != nil {
 		fail(err)
+	}
+	// Die with the caller: a receive service that was killed must not leave the unpacker
+	// writing into a staging directory the next delivery has already removed (F1). Set after
+	// the user switch, which clears it; a caller already gone by then is noticed below.
+	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil {
+		fail(fmt.Errorf("asking to die with the caller: %w", err))
+	}
+	if os.Getppid() != parent {
+		fail(errors.New("the caller exited before the stream was read"))
 	}
 	// Said plainly here, rather than as the first file's "permission denied".
 	if err := unix.Faccessat(dirFD, ".", unix.W_OK|unix.X_OK, 0); err != nil {

@@ -272,8 +272,9 @@ func (r *Receiver) unpack(ctx context.Context, staging string, timeout time.Dura
 	// is published (F4), so syncing them would write every byte for nothing.
 	// -v names each file on stderr once it is complete, so that it can be
 	// verified while the rest of the stream arrives (packageChecks).
-	cmd := exec.CommandContext(ctx, r.Unpacker, c.UnpackerUser, staging, "--only-regular-files", "--no-sync", "-v",
-		"--timeout", min(timeout, c.ReceiveTimeout).Round(time.Second).String())
+	// --timeout is at least a second: 0s would be a usage error.
+	args := []string{c.UnpackerUser, staging, "--only-regular-files", "--no-sync", "-v",
+		"--timeout", max(min(timeout, c.ReceiveTimeout).Round(time.Second), time.Second).String()}
 	// Each received byte takes room twice, staged then canonical: the
 	// delivery may use at most 45 % of the free space (S8, S13).
 	var fs unix.Statfs_t
@@ -281,26 +282,42 @@ func (r *Receiver) unpack(ctx context.Context, staging string, timeout time.Dura
 		return fmt.Errorf("free space for %s: %w", staging, err)
 	}
 	maxBytes := min(c.MaxBytes, int64(fs.Bavail*uint64(fs.Bsize)/100*45))
-	cmd.Env = []string{
+	env := []string{
 		"PATH=/usr/bin:/bin",
 		"UPDATES_MAX_BYTES=" + strconv.FormatInt(maxBytes, 10),
 		"UPDATES_MAX_FILES=" + strconv.FormatInt(c.MaxFiles, 10),
 	}
 	stderr, stderrW := io.Pipe()
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderrW
-	// The unpacker cannot start processes (and as root its pid namespace
-	// ends with it), so nothing holds its stderr once it exited; WaitDelay
-	// only bounds the wait should that ever be wrong.
-	cmd.WaitDelay = time.Second
-	if os.Geteuid() == 0 {
-		// The unpacker is pid 1 of a namespace of its own: when it exits,
-		// the kernel kills anything a compromised unpacker forked, which
-		// could otherwise go on changing the staging directory.
-		cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID}
+	defer stderrW.Close()
+	start := func(ownPIDNamespace bool) (*exec.Cmd, error) {
+		cmd := exec.CommandContext(ctx, r.Unpacker, args...)
+		cmd.Env = env
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderrW
+		// The unpacker cannot start processes, so nothing holds its stderr
+		// once it exited; WaitDelay only bounds the wait should that ever
+		// be wrong.
+		cmd.WaitDelay = time.Second
+		if ownPIDNamespace {
+			cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID}
+		}
+		return cmd, cmd.Start()
+	}
+	// As root the unpacker is pid 1 of a namespace of its own: when it
+	// exits, the kernel kills anything a compromised unpacker forked. A
+	// service manager may forbid that (no CAP_SYS_ADMIN, RestrictNamespaces,
+	// as in our unit); then the unpacker runs without it, and its seccomp
+	// filter, which refuses to start processes, is what stops a fork.
+	cmd, err := start(os.Geteuid() == 0)
+	if errors.Is(err, syscall.EPERM) && os.Geteuid() == 0 {
+		fmt.Fprintf(r.Log, "note: the unpacker runs without a pid namespace of its own (%v); its seccomp filter still forbids it to start processes\n", err)
+		cmd, err = start(false)
+	}
+	if err != nil {
+		return fmt.Errorf("running the unpacker: %w", err)
 	}
 	var reader sync.WaitGroup
 	reader.Go(func() { r.readHints(stderr, hint) })
-	err := cmd.Run()
+	err = cmd.Wait()
 	stderrW.Close()
 	reader.Wait()
 	var exit *exec.ExitError
@@ -459,8 +476,14 @@ type packageResult struct {
 	pkg   repometa.ReceivedPackage
 }
 
+// maxVerifyWorkers caps the verification workers: before any signature is
+// checked each may hold two headers of up to 32 MiB (verify.md §1.1), about
+// 200 MB with the garbage of reading them, so dom0's memory must not grow
+// with its number of CPUs.
+const maxVerifyWorkers = 4
+
 // startChecks loads dom0's keyring for both verifiers and starts one
-// worker per CPU (verification is hashing). wait must be called.
+// worker per CPU, up to maxVerifyWorkers (verification is hashing). wait must be called.
 func (r *Receiver) startChecks(ctx context.Context, staging string, build RepoBuild, floor time.Time) (*packageChecks, error) {
 	keyring, warnings, err := rpm.LoadKeyring(r.Config.Path(r.Config.KeyringDir), floor)
 	if err != nil {
@@ -479,7 +502,7 @@ func (r *Receiver) startChecks(ctx context.Context, staging string, build RepoBu
 		p.rpmkeys, p.keyWarnings, p.keysErr = pkgtool.NewRPMKeys(ctx, r.Config.Path(ScratchDir), keyring.Files())
 	}()
 	p.unread.Store(r.Config.MaxBytes)
-	for range runtime.NumCPU() {
+	for range min(runtime.NumCPU(), maxVerifyWorkers) {
 		p.workers.Go(func() {
 			for name := range p.queue {
 				check, pkg, err := r.verifyOne(verifier, staging, name, filepath.Join(build.PackagesDir(), name), &p.unread)

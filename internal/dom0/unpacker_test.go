@@ -1,0 +1,148 @@
+package dom0_test
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"pedos.dev/updates/internal/benchrun"
+	"pedos.dev/updates/internal/dom0"
+	"pedos.dev/updates/internal/frontend"
+	"pedos.dev/updates/internal/qfile"
+	"pedos.dev/updates/internal/qfile/qfilesend"
+	"pedos.dev/updates/internal/testbin"
+)
+
+// receiveCmd is the real service for a new session in a fresh benchmark dom0 (its
+// updates.conf, keyring and rpm database), with the unpacker next to it, run through
+// wrapper (e.g. setpriv) if one is given.
+func receiveCmd(t *testing.T, wrapper ...string) (*exec.Cmd, dom0.Config, string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("the service switches the unpacker to another user: needs root")
+	}
+	signer, err := benchrun.Signer(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := benchrun.NewDom0Root(t.Context(), t.TempDir(), signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	session, err := frontend.NewSession(c, dom0.Session{Action: "upgrade"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := append(wrapper, testbin.Path(t, "pedos-receive-updates"), "--root", c.Root,
+		"--unpacker", testbin.Path(t, "qfile-dom0-unpacker"), session.ID)
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Env = []string{"PATH=/usr/bin:/bin:/usr/sbin:/sbin", "QREXEC_REMOTE_DOMAIN=" + benchrun.UpdateVM}
+	return cmd, c, session.ID
+}
+
+// streamOf is a qfile stream of files, as qfile-agent sends it.
+func streamOf(t *testing.T, files []string) []byte {
+	t.Helper()
+	var s bytes.Buffer
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := filepath.Base(f)
+		s.Write(qfilesend.AppendHeader(nil, qfile.Header{NameLen: uint32(len(name) + 1), Mode: qfile.ModeRegular | 0o644, FileLen: uint64(len(data))}))
+		s.WriteString(name + "\x00")
+		s.Write(data)
+	}
+	s.Write(qfilesend.AppendHeader(nil, qfile.Header{}))
+	return s.Bytes()
+}
+
+// A service manager may forbid the unpacker's pid namespace (our unit keeps no CAP_SYS_ADMIN
+// and restricts namespaces): the delivery still goes through, and the log says how the
+// unpacker ran.
+func TestDeliveryWithoutPIDNamespace(t *testing.T) {
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		t.Skip("no setpriv here")
+	}
+	// The capabilities of packaging/systemd/pedos-qrexec-daemon.service.
+	cmd, c, id := receiveCmd(t, "setpriv", "--inh-caps=-all",
+		"--bounding-set=-all,+chown,+setuid,+setgid,+dac_override,+dac_read_search,+fowner,+kill")
+	signer, err := benchrun.Signer(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := benchrun.MakeBatch(t.TempDir(), "nopidns", []int{4 << 10, 64 << 10}, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdin = bytes.NewReader(streamOf(t, batch.Files()))
+	var log strings.Builder
+	cmd.Stderr = &log
+	runErr := cmd.Run()
+	res, err := frontend.ReadResult(c, id)
+	if runErr != nil || err != nil || !res.Accepted || len(res.Packages) != 2 {
+		t.Fatalf("service: %v; result %+v (%v); log:\n%s", runErr, res, err, log.String())
+	}
+	if !strings.Contains(log.String(), "the unpacker runs without a pid namespace of its own") {
+		t.Errorf("the log does not say the unpacker ran without its pid namespace:\n%s", log.String())
+	}
+}
+
+// A receive service that is killed takes its unpacker with it (F1): a stream kept open in
+// the middle of a file must not keep an unpacker writing into a staging directory that the
+// next delivery removes.
+func TestUnpackerDiesWithTheService(t *testing.T) {
+	cmd, c, _ := receiveCmd(t)
+	stream, feed, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer feed.Close()
+	cmd.Stdin = stream
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stream.Close()
+	// A file of 1000 bytes announced, 10 sent.
+	feed.Write(qfilesend.AppendHeader(nil, qfile.Header{NameLen: 6, Mode: qfile.ModeRegular | 0o644, FileLen: 1000}))
+	feed.Write([]byte("a.rpm\x000123456789"))
+	unpackers := func() []int {
+		var pids []int
+		entries, _ := os.ReadDir("/proc")
+		for _, e := range entries {
+			cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+			argv := strings.Split(string(cmdline), "\x00")
+			if pid, perr := strconv.Atoi(e.Name()); perr == nil && err == nil && len(argv) > 2 &&
+				filepath.Base(argv[0]) == "qfile-dom0-unpacker" && strings.HasPrefix(argv[2], c.Root) {
+				pids = append(pids, pid)
+			}
+		}
+		return pids
+	}
+	defer func() {
+		for _, pid := range unpackers() {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}()
+	waitFor := func(what string, done func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !done(); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: gave up after 10 s", what)
+			}
+		}
+	}
+	waitFor("the unpacker starting", func() bool { return len(unpackers()) > 0 })
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	waitFor("the unpacker dying with the service", func() bool { return len(unpackers()) == 0 })
+}
