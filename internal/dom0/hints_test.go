@@ -60,6 +60,7 @@ func TestUnpackerReportsAreHintsOnly(t *testing.T) {
 		// One package under two names would be copied into the build twice.
 		{"links a package under a second name", "ln \"$2\"/" + first + " \"$2\"/" + second + "\n", "2 of 4 package(s) failed verification", 0, 0},
 		{"writes a terminal escape and a fake log line", `printf 'x\033[2Jy\rok: accepted\n' >&2` + "\n", "", 0, 0},
+		{"writes a thousand lines", "for i in $(seq 1000); do echo \"noise $i\"; done >&2\n", "", 0, 0},
 		{"leaves more files than max_files", "", "more than max_files (2)", 2, 0},
 		{"leaves more bytes than max_bytes", "", "failed verification", 0, 100 << 10},
 	} {
@@ -97,6 +98,10 @@ func TestUnpackerReportsAreHintsOnly(t *testing.T) {
 			}
 			if accept && len(res.Packages) != len(batch.Packages) {
 				t.Errorf("%d packages published, want %d", len(res.Packages), len(batch.Packages))
+			}
+			if strings.Contains(tc.script, "noise") && (!strings.Contains(log, "noise 100\n") || strings.Contains(log, "noise 101\n") ||
+				!strings.Contains(log, "more than 100 lines of output; the rest is not logged")) {
+				t.Errorf("the unpacker's lines were not cut after 100:\n%.300s", log)
 			}
 			if strings.Contains(log, "received") || strings.Contains(tc.script, "a log line") != strings.Contains(log, "a log line") {
 				t.Errorf("the log has a report, or lacks another line:\n%s", log)

@@ -341,17 +341,20 @@ func (r *Receiver) unpack(ctx context.Context, staging string, timeout time.Dura
 // readHints passes on the name of each file the unpacker reports complete
 // and copies its other lines to the log, until stderr is closed.
 func (r *Receiver) readHints(stderr io.Reader, hint func(untrustedName string)) {
-	lines := bufio.NewScanner(stderr)
+	// The unpacker's own lines are few and short: after one too long to
+	// scan, or more than maxUnpackerLogLines others, the rest is drained,
+	// not logged (a compromised unpacker must not flood dom0's log).
+	const maxUnpackerLogLines = 100
+	lines, logged := bufio.NewScanner(stderr), 0
 	for lines.Scan() {
 		if untrustedName, ok := receivedName(lines.Bytes()); ok {
 			hint(untrustedName)
-		} else {
+		} else if logged++; logged <= maxUnpackerLogLines {
 			fmt.Fprintf(r.Log, "%s\n", loggable(lines.Bytes()))
+		} else if logged == maxUnpackerLogLines+1 {
+			fmt.Fprintf(r.Log, "qfile-dom0-unpacker: more than %d lines of output; the rest is not logged\n", maxUnpackerLogLines)
 		}
 	}
-	// The unpacker's own lines are short: after one too long to scan, the
-	// rest is drained, not logged (a compromised unpacker must not flood
-	// dom0's log).
 	if lines.Err() != nil {
 		fmt.Fprintln(r.Log, "qfile-dom0-unpacker: a line of its output was too long; the rest is not logged")
 	}
