@@ -12,7 +12,7 @@ import (
 	"pedos.dev/updates/internal/qrexec/policy"
 )
 
-const usage = `Usage: pedos-run [options] DOMAIN COMMAND [ARGS...]
+const usage = `Usage: pedos-run [options] DOMAIN [--] COMMAND [ARGS...]
 
 Runs COMMAND ARGS... (joined with spaces into one /bin/sh -c command line,
 as ssh does) in DOMAIN, with this command's stdin, stdout and stderr
@@ -31,6 +31,7 @@ USER the domain has not or the agent may not switch to); 2 usage error.
 
 Examples:
   pedos-run sys-firewall uname -a
+  pedos-run sys-firewall -- ls -l /var/cache
   tar -c -C /var/lib/rpm . | pedos-run --user root sys-firewall 'tar -x -C /tmp/rpmdb'
 `
 
@@ -44,17 +45,21 @@ func main() {
 	timeout := fs.Duration("timeout", 0, "")
 	noStdin := fs.Bool("no-stdin", false, "")
 	cli.Parse(fs, os.Args[1:])
+	domain, command := fs.Arg(0), fs.Args()[min(1, fs.NArg()):]
+	if len(command) > 0 && command[0] == "--" { // the end of the options, as before DOMAIN
+		command = command[1:]
+	}
 	switch {
-	case fs.NArg() < 2:
-		cli.Fail("want DOMAIN and COMMAND, got %d arguments", fs.NArg())
-	case !policy.ValidDomainName(fs.Arg(0)):
-		cli.Fail("domain %q: %s", fs.Arg(0), policy.ValidDomainNameRule)
+	case fs.NArg() == 0 || len(command) == 0:
+		cli.Fail("want DOMAIN and COMMAND")
+	case !policy.ValidDomainName(domain):
+		cli.Fail("domain %q: %s", domain, policy.ValidDomainNameRule)
 	case !policy.ValidUser(*user):
 		cli.Fail("--user %q: %s", *user, policy.ValidUserRule)
 	}
 	call := qrexec.CommandCall{
-		DomainsFile: *domainsFile, SockDir: *sockDir, Domain: fs.Arg(0),
-		User: *user, Command: strings.Join(fs.Args()[1:], " "), Timeout: *timeout,
+		DomainsFile: *domainsFile, SockDir: *sockDir, Domain: domain,
+		User: *user, Command: strings.Join(command, " "), Timeout: *timeout,
 	}
 	streams := qrexec.Streams{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
 	if *noStdin {

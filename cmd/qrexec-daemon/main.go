@@ -88,7 +88,7 @@ func main() {
 	// Only the domains listed are served: without the file, none.
 	domains, err := policy.LoadDomains(*domainsFile)
 	if err == nil && len(domains.Names()) == 0 {
-		err = fmt.Errorf("%s lists no domain", *domainsFile)
+		err = fmt.Errorf("%s lists no domain other than dom0, which is never a caller", *domainsFile)
 	}
 	if err != nil {
 		fatal(fmt.Errorf("no domains to serve: %w", err))
@@ -103,6 +103,12 @@ func main() {
 		}
 		d.ServeCall(qrexec.StdioConn(), *stdioDomain)
 		return
+	}
+	// The policy is read for every call, so one that cannot be read now
+	// may be fixed without a restart; until then every call fails closed
+	// (docs/qrexec-policy.md "Files"). Say so now, not at the first call.
+	if _, err := policy.Load(*policyDir); err != nil {
+		log.Warn("the policy cannot be loaded: every call is refused until it is fixed", "err", err)
 	}
 	errs := make(chan error, 2)
 	if *vsockPort != 0 {

@@ -15,13 +15,67 @@ import (
 
 func TestDaemonWithoutDomainsSaysSo(t *testing.T) {
 	dir := t.TempDir()
-	empty := filepath.Join(dir, "empty.conf")
+	empty, onlyDom0 := filepath.Join(dir, "empty.conf"), filepath.Join(dir, "dom0.conf")
 	writeFile(t, empty, "# no domain yet\n", 0o644)
-	for _, file := range []string{filepath.Join(dir, "missing.conf"), empty} {
+	writeFile(t, onlyDom0, "dom0\n", 0o644)
+	for file, why := range map[string]string{
+		filepath.Join(dir, "missing.conf"): "no such file",
+		empty:                              "lists no domain other than dom0",
+		onlyDom0:                           "lists no domain other than dom0",
+	} {
 		cmd := exec.Command(testbin.Path(t, "qrexec-daemon"), "--domains", file, "--sockdir", filepath.Join(dir, "sock"))
 		got := run(t, cmd, "")
-		if got.code != 1 || !strings.Contains(got.stderr, "no domains to serve") || !strings.Contains(got.stderr, file) {
+		if got.code != 1 || !strings.Contains(got.stderr, "no domains to serve") || !strings.Contains(got.stderr, file) || !strings.Contains(got.stderr, why) {
 			t.Errorf("qrexec-daemon --domains %s: %+v", file, got)
+		}
+	}
+}
+
+// TestDaemonWarnsOfAPolicyItCannotLoad: the daemon starts (the policy is
+// read again for every call, so it can be fixed without a restart) but
+// says at once that every call will be refused, and refuses them.
+func TestDaemonWarnsOfAPolicyItCannotLoad(t *testing.T) {
+	lab := newTestLab(t, transport{"unix", noSettings, func(testing.TB, *testLab) {}})
+	lab.startUnixDaemon(t, "--policy-dir", filepath.Join(lab.dir, "nonexistent"))
+	waitForLog(t, lab, "dom0", "the policy cannot be loaded: every call is refused until it is fixed")
+	if !strings.Contains(lab.log(t, "dom0"), "nonexistent: no such file or directory") {
+		t.Errorf("the warning does not say why:\n%s", lab.log(t, "dom0"))
+	}
+	if got := lab.call(t, "", "vm2", "test.Echo"); got.code != qrexec.ExitRefused {
+		t.Errorf("a call with no policy: %+v", got)
+	}
+}
+
+// TestClientUsageErrors: qrexec-client and pedos-run say what is wrong
+// with their arguments before the usage.
+func TestClientUsageErrors(t *testing.T) {
+	for _, c := range []struct {
+		command string
+		args    []string
+		want    string
+	}{
+		{"qrexec-client", []string{"-d", "sys-firewall", "id"}, `qrexec-client: "id": want USER:COMMAND`},
+		{"qrexec-client", []string{"-d", "bad/dom", "root:id"}, `qrexec-client: -d "bad/dom": a domain name is a letter`},
+		{"qrexec-client", []string{"root:id"}, "qrexec-client: -d DOMAIN is required"},
+		{"qrexec-client", []string{"-d", "vm2", "root:id", "more"}, "qrexec-client: want one USER:COMMAND argument, got 2"},
+		{"pedos-run", []string{"bad/dom", "id"}, `pedos-run: domain "bad/dom": a domain name is a letter`},
+		{"pedos-run", []string{"vm2", "--"}, "pedos-run: want DOMAIN and COMMAND"},
+		{"pedos-run", nil, "pedos-run: want DOMAIN and COMMAND"},
+	} {
+		got := run(t, exec.Command(testbin.Path(t, c.command), c.args...), "")
+		if got.code != 2 || got.stdout != "" || !strings.HasPrefix(got.stderr, c.want) || !strings.Contains(got.stderr, "\nUsage: "+c.command) {
+			t.Errorf("%s %s: %+v", c.command, strings.Join(c.args, " "), got)
+		}
+	}
+}
+
+// TestRunEndOfOptions: "--" after DOMAIN ends pedos-run's options and is
+// not part of the command (the shell would take it for an option).
+func TestRunEndOfOptions(t *testing.T) {
+	lab := newTestLab(t, transports[0])
+	for _, args := range [][]string{{"vm2", "--", "echo", "-n", "--"}, {"--", "vm2", "echo", "-n", "--"}} {
+		if got := lab.runInVM2(t, "", args...); got.code != 0 || got.stdout != "--" || got.stderr != "" {
+			t.Errorf("pedos-run %s: %+v", strings.Join(args, " "), got)
 		}
 	}
 }
