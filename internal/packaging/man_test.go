@@ -61,8 +61,8 @@ func TestManPages(t *testing.T) {
 			if !packaged[name] {
 				return
 			}
-			// Some commands print usage on stdout with exit 0, others on
-			// stderr with exit 2: both are the usage text.
+			// --help prints the usage on stdout with exit 0 (internal/cmdline's
+			// convention; TestHelpAndUsageErrors checks it).
 			help, _ := exec.Command(testbin.Path(t, name), "--help").CombinedOutput()
 			for _, option := range definedOptions(string(help)) {
 				if !strings.Contains(page, "**"+option) {
