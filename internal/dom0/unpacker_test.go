@@ -139,7 +139,22 @@ func TestUnpackerDiesWithTheService(t *testing.T) {
 			}
 		}
 	}
-	waitFor("the unpacker starting", func() bool { return len(unpackers()) > 0 })
+	// The unpacker reads the stream only once it has asked to die with its caller (a
+	// service killed before that is not noticed in the unpacker's pid namespace, where its
+	// parent is always 0): wait until it is blocked reading the rest of the file.
+	waitFor("the unpacker reading the stream", func() bool {
+		pids := unpackers()
+		if len(pids) == 0 {
+			return false
+		}
+		tasks, _ := filepath.Glob(filepath.Join("/proc", strconv.Itoa(pids[0]), "task", "*", "wchan"))
+		for _, task := range tasks {
+			if wchan, err := os.ReadFile(task); err == nil && strings.Contains(string(wchan), "pipe_read") {
+				return true
+			}
+		}
+		return false
+	})
 	if err := cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
