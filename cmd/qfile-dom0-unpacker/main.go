@@ -102,7 +102,8 @@ func main() {
 	}
 	// Die with the caller: a receive service that was killed must not leave the unpacker
 	// writing into a staging directory the next delivery has already removed (F1). Set after
-	// the user switch, which clears it; a caller already gone by then is noticed below.
+	// the user switch, which clears it. A caller already gone by then is noticed below, but
+	// not by pid 1 of a namespace, whose parent is always 0 (docs/receive.md).
 	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil {
 		fail(fmt.Errorf("asking to die with the caller: %w", err))
 	}
