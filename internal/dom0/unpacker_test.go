@@ -71,8 +71,8 @@ func TestDeliveryWithoutPIDNamespace(t *testing.T) {
 	if _, err := exec.LookPath("setpriv"); err != nil {
 		t.Skip("no setpriv here")
 	}
-	// The capabilities of packaging/systemd/pedos-qrexec-daemon.service.
-	cmd, c, id := receiveCmd(t, "setpriv", "--inh-caps=-all",
+	// The capabilities and no-new-privs of packaging/systemd/pedos-qrexec-daemon.service.
+	cmd, c, id := receiveCmd(t, "setpriv", "--no-new-privs", "--inh-caps=-all",
 		"--bounding-set=-all,+chown,+setuid,+setgid,+dac_override,+dac_read_search,+fowner,+kill")
 	signer, err := benchrun.Signer(1)
 	if err != nil {
