@@ -59,7 +59,10 @@ func run() int {
 		fs.Usage()
 		return 2
 	}
-	if len(os.Args) == 2 && (os.Args[1] == "-h" || os.Args[1] == "--help") {
+	// Help is for a person. Run by qrexec, "-h" is a session id the caller
+	// chose, refused like any other, and stdout carries the status alone.
+	caller := os.Getenv("QREXEC_REMOTE_DOMAIN")
+	if caller == "" && len(os.Args) == 2 && (os.Args[1] == "-h" || os.Args[1] == "--help") {
 		fmt.Print(usage)
 		return 0
 	}
@@ -69,7 +72,6 @@ func run() int {
 		return 2
 	}
 	untrustedSession := os.Args[len(os.Args)-1]
-	caller := os.Getenv("QREXEC_REMOTE_DOMAIN")
 	if caller == "" {
 		fmt.Fprintln(os.Stderr, "pedos-receive-updates: QREXEC_REMOTE_DOMAIN is not set: qrexec runs this service and names the calling domain there")
 		return 2

@@ -24,6 +24,10 @@ func TestUsage(t *testing.T) {
 		{nil, []string{}, 2, "", "usage: pedos-receive-updates"},
 		{[]string{"QREXEC_REMOTE_DOMAIN=sys-firewall"}, []string{"--root", root}, 2, "", "the last argument is always the session id"},
 		{nil, []string{"--root", root, "0123456789abcdef0123456789abcdef"}, 2, "", "QREXEC_REMOTE_DOMAIN is not set"},
+		// Run by qrexec (PedOS.ReceiveUpdates+-h), "-h" is the caller's session id: no usage
+		// on stdout, the status channel; this caller is refused before any file is touched
+		// (dom0's real updates.conf is only read).
+		{[]string{"QREXEC_REMOTE_DOMAIN=pedos-test-not-the-updatevm"}, []string{"-h"}, 126, "", "refused"},
 	} {
 		cmd := exec.Command(bin, tc.args...)
 		cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, tc.env...)
