@@ -368,3 +368,33 @@ func TestC6DroppedConnectionsLogOnce(t *testing.T) {
 		t.Errorf("%d lines for 300 dropped connections:\n%.2000s", n, log)
 	}
 }
+
+// TestC6InvalidFieldsLoggedShort: a request field may be 64 KiB, and the
+// refusal burst limits lines, not bytes; an invalid field is logged as a
+// short prefix and its length, quoted once.
+func TestC6InvalidFieldsLoggedShort(t *testing.T) {
+	lab := newTestLab(t, transports[0])
+	before := len(lab.log(t, "dom0"))
+	huge := strings.Repeat("\x00", 65000)
+	for _, req := range []qrexec.Request{
+		{Target: "dom0", Service: huge},
+		{Target: "dom0", Service: "test.Echo", Argument: huge},
+		{Target: huge, Service: "test.Echo"},
+	} {
+		err := qrexec.Start(dialRaw(t, lab, "vm1"), qrexec.MsgCall, req)
+		if refused, ok := err.(*qrexec.RefusedError); !ok || refused.Code != qrexec.ExitRefused {
+			t.Errorf("a call with a 65000-byte field: %v", err)
+		}
+	}
+	log := lab.log(t, "dom0")[before:]
+	if n := strings.Count(log, "invalid request refused"); n != 3 {
+		t.Fatalf("%d refusals logged, want 3:\n%.3000s", n, log)
+	}
+	// 64 NUL bytes, each \x00 once quoted: 256 bytes of the value per line.
+	prefix := strings.Repeat(`\x00`, 64) + "…(65000 bytes)"
+	for _, line := range strings.Split(strings.TrimSpace(log), "\n") {
+		if strings.Contains(line, "invalid request refused") && (len(line) > 600 || !strings.Contains(line, prefix)) {
+			t.Errorf("a line of %d bytes, want the value's first 64 bytes quoted once and its length:\n%.1000s", len(line), line)
+		}
+	}
+}
