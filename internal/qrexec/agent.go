@@ -17,7 +17,10 @@ type Agent struct {
 	RequestTimeout time.Duration
 	Log            *slog.Logger
 
-	drops floodLog // connections dropped per vsock peer, counted beyond the first
+	// drops logs connections dropped per vsock peer, counted beyond the
+	// first; calls logs the lines of service calls per calling domain,
+	// counted beyond callLogBurst (C6).
+	drops, calls floodLog
 }
 
 // Serve serves calls on l; accept says whether a connection may call (the
@@ -46,7 +49,7 @@ func (a *Agent) ServeCall(conn Conn) {
 		return
 	}
 	if t == MsgExecService {
-		log := a.Log.With("from", req.Source, "service", req.Service, "argument", req.Argument)
+		log := callLogger(a.Log.With("from", req.Source), &a.calls, req.Source).With("service", req.Service, "argument", req.Argument)
 		serveService(conn, a.ServiceDir, req, log)
 		return
 	}

@@ -398,3 +398,46 @@ func TestC6InvalidFieldsLoggedShort(t *testing.T) {
 		}
 	}
 }
+
+// TestC6AllowedCallsLogBurst: a domain the policy allows to call a dom0
+// service, calling it in a loop, cannot fill dom0's log either: one call's
+// service stderr is logged up to 100 lines, and a domain's allowed calls
+// up to a burst of 200 lines, then counted. The first call is logged as
+// it always was, and another domain's calls are still logged.
+func TestC6AllowedCallsLogBurst(t *testing.T) {
+	lab := newTestLab(t, transports[0])
+	writeFile(t, filepath.Join(lab.serviceDirs["dom0"], "test.Noisy"), "#!/bin/sh\nseq 150 >&2\necho done\n", 0o755)
+	before := len(lab.log(t, "dom0"))
+	for range 5 {
+		conn := dialRaw(t, lab, "vm1")
+		var stdout bytes.Buffer
+		if code, err := qrexec.Call(conn, qrexec.MsgCall, qrexec.Request{Target: "dom0", Service: "test.Noisy"}, qrexec.Streams{Stdout: &stdout}); code != 0 || stdout.String() != "done\n" {
+			t.Fatalf("a noisy call: %d, %q, %v", code, stdout.String(), err)
+		}
+		conn.Close()
+	}
+	if got := lab.callFrom(t, "vm2", "served", "dom0", "test.Echo"); got.code != 0 || got.stdout != "served" {
+		t.Errorf("vm2's call: %+v", got)
+	}
+	log := lab.log(t, "dom0")[before:]
+	var vm1Lines []string
+	for _, line := range strings.Split(log, "\n") {
+		if strings.Contains(line, "domain=vm1 service=test.Noisy") {
+			vm1Lines = append(vm1Lines, line)
+		}
+	}
+	if len(vm1Lines) > 200 || len(vm1Lines) < 103 {
+		t.Fatalf("%d lines for 5 calls of 150 stderr lines each, want the first call's 103 and at most the burst of 200:\n%.3000s", len(vm1Lines), log)
+	}
+	first := vm1Lines[:103]
+	if !strings.Contains(first[0], `msg="call allowed" domain=vm1 service=test.Noisy argument="" target=dom0 to=dom0 rule=`) ||
+		!strings.Contains(first[1], `msg="service stderr" domain=vm1 service=test.Noisy argument="" target=dom0 line=1`) ||
+		!strings.Contains(first[100], `msg="service stderr" domain=vm1 service=test.Noisy argument="" target=dom0 line=100`) ||
+		!strings.Contains(first[101], `msg="more service stderr, not logged" domain=vm1 service=test.Noisy argument="" target=dom0 lines_logged=100`) ||
+		!strings.Contains(first[102], `msg="call finished" domain=vm1 service=test.Noisy argument="" target=dom0 status=0`) {
+		t.Errorf("the first call's lines:\n%s", strings.Join(first, "\n"))
+	}
+	if !strings.Contains(log, `msg="call allowed" domain=vm2 service=test.Echo`) {
+		t.Errorf("vm2's call not logged while vm1's were counted:\n%.3000s", log)
+	}
+}

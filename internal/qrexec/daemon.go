@@ -37,8 +37,9 @@ type Daemon struct {
 	// drops logs connections dropped (over MaxCalls, from an unknown
 	// vsock peer) per domain or peer, counted beyond the first; refusals
 	// logs denied calls and failed requests per domain, counted beyond
-	// refusalBurst (C6).
-	drops, refusals floodLog
+	// refusalBurst; calls logs the lines of allowed calls per domain,
+	// counted beyond callLogBurst (C6).
+	drops, refusals, calls floodLog
 }
 
 // refusalBurst is how many denied calls and failed requests of one domain
@@ -46,14 +47,17 @@ type Daemon struct {
 // tried, not enough to fill dom0's disk.
 const refusalBurst = 20
 
-// refusalLog is log.Warn for a domain's refused or failed requests, within
-// refusalBurst lines per interval; the rest are counted.
-func (d *Daemon) refusalLog(log *slog.Logger, domain string) func(msg string, args ...any) {
-	return func(msg string, args ...any) {
-		d.refusals.event(domain, refusalBurst, func() { log.Warn(msg, args...) }, func(n int) {
-			log.Warn("more refused calls or failed requests, counted only", "count", n)
-		})
-	}
+// callLogBurst is how many lines the allowed calls of one domain (or, in
+// an agent, of one caller) log in floodLogInterval before they are only
+// counted: a call logs two lines and at most maxStderrLines+1 of its
+// service's stderr, so a call is logged whole, and calls made in a loop
+// cannot fill the log (C6).
+const callLogBurst = 200
+
+// callLogger is log, of domain's calls, for the lines of an allowed call,
+// within callLogBurst lines per interval.
+func callLogger(log *slog.Logger, f *floodLog, domain string) *slog.Logger {
+	return floodLogger(log, f, domain, callLogBurst, "more lines of allowed calls, counted only")
 }
 
 // ServeUnix listens on SOCKDIR/<domain>/daemon.sock for every domain in
@@ -151,25 +155,28 @@ func (d *Daemon) ServeCall(conn Conn, domain string) {
 		return
 	}
 	defer d.release(domain)
+	refusals := floodLogger(log, &d.refusals, domain, refusalBurst, "more refused calls or failed requests, counted only")
 	setRequestDeadline(conn, d.RequestTimeout, log)
 	_, req, err := readRequest(conn, MsgCall)
 	if err != nil {
-		logBadRequest(conn, d.refusalLog(log, domain), err)
+		logBadRequest(conn, refusals.Warn, err)
 		return
 	}
-	log = log.With("service", req.Service, "argument", req.Argument, "target", req.Target)
+	callAttrs := []any{"service", req.Service, "argument", req.Argument, "target", req.Target}
+	refusals = refusals.With(callAttrs...)
 	pol, err := policy.Load(d.PolicyDir)
 	if err != nil {
-		log.Error("policy error, every call is refused until it is fixed", "err", err)
+		refusals.Error("policy error, every call is refused until it is fixed", "err", err)
 		refuse(conn, ExitRefused)
 		return
 	}
 	decision := pol.Evaluate(policy.Request{Source: domain, Target: req.Target, Service: req.Service, Argument: req.Argument}, d.Domains)
 	if !decision.Allow {
-		d.refusalLog(log, domain)("call denied", "reason", decision.Reason, "rule", decision.Rule)
+		refusals.Warn("call denied", "reason", decision.Reason, "rule", decision.Rule)
 		refuse(conn, ExitRefused)
 		return
 	}
+	log = callLogger(log, &d.calls, domain).With(callAttrs...)
 	log.Info("call allowed", "to", decision.Target, "rule", decision.Rule)
 	req.Source, req.User = domain, decision.User
 	switch {

@@ -205,12 +205,24 @@ func receiveStdin(conn Conn, w io.WriteCloser, done <-chan struct{}) error {
 	}
 }
 
+// maxStderrLines is how many lines of one call's stderr are logged: a
+// service's stderr may carry what its caller sent, and no call should
+// take a domain's whole log burst (callLogBurst) for itself (C6).
+const maxStderrLines = 100
+
 // logLines logs each line of r (long lines in pieces), so a service's stderr
-// reaches dom0's log, quoted by slog against log injection (S2).
+// reaches dom0's log, quoted by slog against log injection (S2); after
+// maxStderrLines, one line says the rest is not logged, and it is read to
+// its end, so the service never blocks on it.
 func logLines(r io.Reader, log *slog.Logger) {
 	br := bufio.NewReaderSize(r, 4096)
-	for {
+	for logged := 0; ; logged++ {
 		line, err := br.ReadSlice('\n')
+		if len(line) > 0 && logged == maxStderrLines {
+			log.Warn("more service stderr, not logged", "lines_logged", maxStderrLines)
+			io.Copy(io.Discard, br)
+			return
+		}
 		if len(line) > 0 {
 			log.Info("service stderr", "line", string(bytes.TrimSuffix(line, []byte("\n"))))
 		}

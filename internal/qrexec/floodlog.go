@@ -1,6 +1,8 @@
 package qrexec
 
 import (
+	"context"
+	"log/slog"
 	"sync"
 	"time"
 )
@@ -83,4 +85,42 @@ func (f *floodLog) report(key string, burst int, summary func(n int)) {
 		summary(n)
 		f.schedule(key, burst, summary)
 	}
+}
+
+// floodLogger is log with its lines under f's flood control for key: up
+// to burst lines per interval are logged unchanged, the others counted,
+// and their number is logged with summary by log as it is here, before any
+// attribute of one call is added: the count is of every call of key.
+func floodLogger(log *slog.Logger, f *floodLog, key string, burst int, summary string) *slog.Logger {
+	return slog.New(&floodHandler{
+		Handler: log.Handler(), flood: f, key: key, burst: burst,
+		summary: func(n int) { log.Warn(summary, "count", n) },
+	})
+}
+
+// floodHandler passes records on to its Handler within its flood control.
+type floodHandler struct {
+	slog.Handler
+	flood   *floodLog
+	key     string
+	burst   int
+	summary func(n int)
+}
+
+func (h *floodHandler) Handle(ctx context.Context, r slog.Record) error {
+	var err error
+	h.flood.event(h.key, h.burst, func() { err = h.Handler.Handle(ctx, r) }, h.summary)
+	return err
+}
+
+func (h *floodHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	c := *h
+	c.Handler = h.Handler.WithAttrs(attrs)
+	return &c
+}
+
+func (h *floodHandler) WithGroup(name string) slog.Handler {
+	c := *h
+	c.Handler = h.Handler.WithGroup(name)
+	return &c
 }

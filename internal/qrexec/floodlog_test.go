@@ -1,7 +1,11 @@
 package qrexec
 
 import (
+	"bytes"
+	"fmt"
+	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -82,4 +86,51 @@ func TestFloodLogBurst(t *testing.T) {
 	if !slices.Equal(each, []int{0, 1, 2}) || !slices.Equal(summaries, []int{7}) {
 		t.Errorf("logged %v one by one and %v counted; want [0 1 2] and [7]", each, summaries)
 	}
+}
+
+// TestFloodLoggerSummary: a flood logger passes the first lines on as they
+// are, with each call's attributes; the count of the others is the
+// domain's, and names no call's service (the first call of the interval
+// would otherwise be blamed for all of them).
+func TestFloodLoggerSummary(t *testing.T) {
+	f := &floodLog{interval: 100 * time.Millisecond}
+	var out lockedBuffer
+	domainLog := slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{ReplaceAttr: withoutTime})).With("domain", "vm1")
+	logger := floodLogger(domainLog, f, "vm1", 2, "more lines, counted only")
+	for i := range 5 {
+		logger.With("service", fmt.Sprint("test.S", i)).Info("call allowed")
+	}
+	waitUntil(t, func() bool { return strings.Contains(out.String(), "counted only") })
+	want := `level=INFO msg="call allowed" domain=vm1 service=test.S0
+level=INFO msg="call allowed" domain=vm1 service=test.S1
+level=WARN msg="more lines, counted only" domain=vm1 count=3
+`
+	if got := out.String(); got != want {
+		t.Errorf("logged:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func withoutTime(groups []string, a slog.Attr) slog.Attr {
+	if a.Key == slog.TimeKey && len(groups) == 0 {
+		return slog.Attr{}
+	}
+	return a
+}
+
+// lockedBuffer is a bytes.Buffer for a logger and a test's goroutine.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
