@@ -2,6 +2,7 @@ package qrexec_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -442,4 +443,123 @@ func TestC6AllowedCallsLogBurst(t *testing.T) {
 	if !strings.Contains(log, `msg="call allowed" domain=vm2 service=test.Echo`) {
 		t.Errorf("vm2's call not logged while vm1's were counted:\n%.3000s", log)
 	}
+}
+
+// TestCallerHalfClosesAfterStdin: a caller that half-closes its connection
+// after its stdin's EOF (shutdown(SHUT_WR), as socat and nc -N do) still
+// gets the output and the exit status, from dom0 or through the relay.
+func TestCallerHalfClosesAfterStdin(t *testing.T) {
+	lab := newTestLab(t, transports[0])
+	for _, d := range lab.serviceDirs {
+		writeFile(t, filepath.Join(d, "test.Slow"), "#!/bin/sh\ncat >/dev/null\nsleep 0.5\necho done\nexit 7\n", 0o755)
+	}
+	for _, target := range []string{"dom0", "vm2"} {
+		conn := dialRawNet(t, lab, "vm1").(*net.UnixConn)
+		if err := qrexec.Start(conn, qrexec.MsgCall, qrexec.Request{Target: target, Service: "test.Slow"}); err != nil {
+			t.Fatalf("to %s: %v", target, err)
+		}
+		conn.Write(append(message(qrexec.MsgStdin, []byte("abc")), message(qrexec.MsgStdin, nil)...))
+		conn.CloseWrite()
+		conn.SetDeadline(time.Now().Add(30 * time.Second))
+		got, err := io.ReadAll(conn)
+		want := append(append(message(qrexec.MsgStdout, []byte("done\n")), message(qrexec.MsgStdout, nil)...), message(qrexec.MsgExit, []byte{7, 0, 0, 0})...)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("to %s, after a half-close: read %q, %v; want %q", target, got, err, want)
+		}
+	}
+}
+
+// TestC6CallerLeavesWhileNothingReadsIt: a caller that leaves while its
+// stdin is stuck (a dom0 service that does not read it, a target that
+// reads nothing relayed to it) ends its call: the service is killed, the
+// call slot freed.
+func TestC6CallerLeavesWhileNothingReadsIt(t *testing.T) {
+	t.Run("dom0 service", func(t *testing.T) {
+		lab := newTestLab(t, transports[0])
+		conn := dialRawNet(t, lab, "vm1")
+		if err := qrexec.Start(conn, qrexec.MsgCall, qrexec.Request{Target: "dom0", Service: "test.Sleep"}); err != nil {
+			t.Fatal(err)
+		}
+		writeUntilBlocked(t, conn)
+		conn.Close()
+		waitForLog(t, lab, "dom0", `service=test.Sleep argument="" target=dom0 status=137`)
+	})
+	t.Run("target", func(t *testing.T) {
+		fakeAgent := filepath.Join(t.TempDir(), "agent.sock")
+		settings := func(testing.TB, *testLab) map[string]string { return map[string]string{"vm2": "agent=" + fakeAgent} }
+		lab := newTestLab(t, transport{"unix", settings, func(t testing.TB, lab *testLab) { lab.startUnixDaemon(t, "--max-calls", "1") }})
+		acceptAndHold(t, fakeAgent)
+		conn := dialAccepted(t, lab, qrexec.Request{Target: "vm2", Service: "test.Echo"})
+		writeUntilBlocked(t, conn)
+		conn.Close()
+		for try := 0; ; try++ {
+			got := lab.call(t, "again", "dom0", "test.Echo")
+			if got.code == 0 && got.stdout == "again" {
+				break
+			}
+			if try == 100 {
+				t.Fatalf("vm1's only call slot still held after its caller left: %+v", got)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+}
+
+// acceptAndHold serves a fake agent on path that accepts every call, then
+// neither reads nor writes nor closes until the test ends.
+func acceptAndHold(t *testing.T, path string) {
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() })
+			header := make([]byte, 12+8) // hello, request header
+			if _, err := io.ReadFull(c, header); err != nil {
+				continue
+			}
+			io.ReadFull(c, make([]byte, binary.LittleEndian.Uint32(header[16:])))
+			c.Write(append(message(qrexec.MsgHello, []byte{1, 0, 0, 0}), message(qrexec.MsgAccept, nil)...))
+		}
+	}()
+}
+
+// dialAccepted starts a call from vm1, trying again while the daemon
+// refuses it for a call slot still taken (by the lab's probe).
+func dialAccepted(t *testing.T, lab *testLab, req qrexec.Request) net.Conn {
+	for try := 0; ; try++ {
+		conn := dialRawNet(t, lab, "vm1")
+		err := qrexec.Start(conn, qrexec.MsgCall, req)
+		if err == nil {
+			return conn
+		}
+		conn.Close()
+		if try == 100 {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// writeUntilBlocked sends stdin messages on conn until a write waits for a
+// second: nothing reads them any more, and the buffers on the way are full.
+func writeUntilBlocked(t *testing.T, conn net.Conn) {
+	t.Helper()
+	chunk := message(qrexec.MsgStdin, make([]byte, qrexec.MaxDataLen))
+	for sent := 0; sent < 256<<20; sent += len(chunk) {
+		conn.SetWriteDeadline(time.Now().Add(time.Second))
+		if _, err := conn.Write(chunk); errors.Is(err, os.ErrDeadlineExceeded) {
+			conn.SetWriteDeadline(time.Time{})
+			return
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Fatal("256 MiB of stdin taken by a service that reads none")
 }

@@ -193,10 +193,11 @@ func (d *Daemon) ServeCall(conn Conn, domain string) {
 // relay forwards an allowed call to the target's agent; after the agent
 // accepts, bytes are copied both ways unchanged (the caller's and the
 // agent's decoders check them). The call ends when the agent closes, having
-// sent the exit status. If the caller leaves first, the agent sees EOF and
-// ends the service; an agent that then does not close within
-// RequestTimeout is cut off, so a misbehaving target cannot hold the
-// caller's call slot (C6).
+// sent the exit status. A caller's half-close is passed on to the agent,
+// which reads EOF and goes on (hangup.go). If the caller hangs up, the
+// agent's connection is closed at once, and the agent, seeing its hangup,
+// ends the service: even a target that reads nothing of what is relayed
+// to it cannot hold the caller's call slot (C6).
 func (d *Daemon) relay(conn Conn, target string, req Request, log *slog.Logger) {
 	agent, err := Dial(AgentAddress(d.Domains, d.SockDir, target))
 	if err != nil {
@@ -222,24 +223,23 @@ func (d *Daemon) relay(conn Conn, target string, req Request, log *slog.Logger) 
 	}
 	conn.SetDeadline(time.Time{})
 	agent.SetDeadline(time.Time{})
-	callerDone, agentDone := make(chan struct{}), make(chan struct{})
+	hungUp, stopWatching := watchHangup(conn)
+	defer stopWatching()
+	agentDone := make(chan struct{})
 	go func() {
 		relayBytes(agent, conn)
 		closeWrite(agent)
-		close(callerDone)
 	}()
 	go func() {
 		relayBytes(conn, agent)
 		close(agentDone)
 	}()
+	// Not logged: a caller hangs up as soon as it has the exit status,
+	// maybe before the agent has closed; a service it ends is in the
+	// target's log.
 	select {
 	case <-agentDone:
-	case <-callerDone:
-		select {
-		case <-agentDone:
-		case <-time.After(d.RequestTimeout):
-			log.Warn("the target did not end the call after the caller left; cut off")
-		}
+	case <-hungUp:
 	}
 }
 

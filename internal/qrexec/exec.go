@@ -126,8 +126,8 @@ func runAs(cmd *exec.Cmd, name string) error {
 // caller's stdin messages feed cmd's stdin, cmd's stdout (and, for dom0's
 // commands, stderr) go back as messages, then the exit status. Otherwise
 // stderr goes to log, never to the caller. Every buffer is one message, so
-// a slow side stops the other (backpressure). If the caller goes away or
-// breaks the protocol, cmd is killed.
+// a slow side stops the other (backpressure). If the caller hangs up
+// (hangup.go) or breaks the protocol, cmd is killed.
 func serveProcess(conn Conn, cmd *exec.Cmd, sendStderr bool, log *slog.Logger) {
 	stdin, err1 := cmd.StdinPipe()
 	stdout, err2 := cmd.StdoutPipe()
@@ -146,15 +146,34 @@ func serveProcess(conn Conn, cmd *exec.Cmd, sendStderr bool, log *slog.Logger) {
 		return
 	}
 	kill := func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	var ending sync.Once
+	endCall := func(err error) { // by the caller, who left or broke the protocol
+		ending.Do(func() {
+			log.Warn("call ended by the caller", "err", err)
+			kill()
+		})
+	}
 	out := newMessageWriter(conn)
 	if err := out.send(MsgAccept, nil); err != nil {
 		kill()
 	}
+	hungUp, stopWatching := watchHangup(conn)
+	defer stopWatching()
 	done := make(chan struct{})
 	go func() {
 		if err := receiveStdin(conn, stdin, done); err != nil {
-			log.Warn("call ended by the caller", "err", err)
-			kill()
+			endCall(err)
+		}
+	}()
+	go func() {
+		select {
+		case <-hungUp:
+			select {
+			case <-done: // the caller left after the exit status: the call is over
+			default:
+				endCall(errCallerLeft)
+			}
+		case <-done:
 		}
 	}()
 	var pumps sync.WaitGroup
@@ -173,9 +192,14 @@ func serveProcess(conn Conn, cmd *exec.Cmd, sendStderr bool, log *slog.Logger) {
 	log.Info("call finished", "status", status)
 }
 
+// errCallerLeft is a call's caller that hung up before its end.
+var errCallerLeft = errors.New("the caller hung up")
+
 // receiveStdin moves the caller's stdin messages into w until EOF, then
 // waits for done (the exit status sent). Data after EOF, or a connection
-// lost before done, is an error.
+// lost before EOF, is an error. The connection's end after EOF is not: the
+// caller may have only half-closed it, and still read the output
+// (hangup.go).
 func receiveStdin(conn Conn, w io.WriteCloser, done <-chan struct{}) error {
 	in := newDataReader(conn)
 	defer in.close()
@@ -192,6 +216,8 @@ func receiveStdin(conn Conn, w io.WriteCloser, done <-chan struct{}) error {
 		default:
 		}
 		switch {
+		case err == io.EOF && !open:
+			return nil
 		case err != nil:
 			w.Close()
 			return err
