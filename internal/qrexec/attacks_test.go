@@ -563,3 +563,23 @@ func writeUntilBlocked(t *testing.T, conn net.Conn) {
 	}
 	t.Fatal("256 MiB of stdin taken by a service that reads none")
 }
+
+// TestStdioAgentStderrStaysInDom0: under --stdio the daemon's stderr is the
+// calling domain's channel; the stderr of the command it runs to reach a
+// target's agent (here the agent itself, logging to its stderr) goes to
+// dom0's log, never to the caller.
+func TestStdioAgentStderrStaysInDom0(t *testing.T) {
+	settings := func(t testing.TB, lab *testLab) map[string]string {
+		agent := strings.Join([]string{testbin.Path(t, "qrexec-agent"), "--stdio", "--service-dir", lab.serviceDirs["vm2"]}, " ")
+		return map[string]string{"vm2": "agent=exec:" + agent}
+	}
+	lab := newTestLab(t, transport{"stdio", settings, startStdio})
+	got := lab.call(t, "", "vm2", "test.Stderr")
+	if got.code != 0 || got.stdout != "visible\n" || got.stderr != "" {
+		t.Errorf("vm1's call to vm2, want vm2's agent log nowhere in its stderr: %+v", got)
+	}
+	waitForLog(t, lab, "dom0", `msg="agent stderr" domain=vm1 service=test.Stderr argument="" target=vm2 line=`)
+	if log := lab.log(t, "dom0"); !strings.Contains(log, "SECRET-ON-STDERR") {
+		t.Errorf("the agent's log line is not in dom0's log:\n%s", log)
+	}
+}

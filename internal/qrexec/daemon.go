@@ -199,7 +199,7 @@ func (d *Daemon) ServeCall(conn Conn, domain string) {
 // ends the service: even a target that reads nothing of what is relayed
 // to it cannot hold the caller's call slot (C6).
 func (d *Daemon) relay(conn Conn, target string, req Request, log *slog.Logger) {
-	agent, err := Dial(AgentAddress(d.Domains, d.SockDir, target))
+	agent, err := dial(AgentAddress(d.Domains, d.SockDir, target), log)
 	if err != nil {
 		log.Error("cannot reach the target's agent", "err", err)
 		refuse(conn, ExitFailure)

@@ -181,7 +181,7 @@ func serveProcess(conn Conn, cmd *exec.Cmd, sendStderr bool, log *slog.Logger) {
 	if sendStderr {
 		pumps.Go(func() { out.pump(MsgStderr, stderr) })
 	} else {
-		pumps.Go(func() { logLines(stderr, log) })
+		pumps.Go(func() { logLines(stderr, log, "service stderr") })
 	}
 	pumps.Wait()
 	status := ExitStatus(cmd.Wait())
@@ -236,21 +236,22 @@ func receiveStdin(conn Conn, w io.WriteCloser, done <-chan struct{}) error {
 // take a domain's whole log burst (callLogBurst) for itself (C6).
 const maxStderrLines = 100
 
-// logLines logs each line of r (long lines in pieces), so a service's stderr
-// reaches dom0's log, quoted by slog against log injection (S2); after
-// maxStderrLines, one line says the rest is not logged, and it is read to
-// its end, so the service never blocks on it.
-func logLines(r io.Reader, log *slog.Logger) {
+// logLines logs each line of r, the stderr of what (a service, a target's
+// agent), long lines in pieces, so that it reaches dom0's log, quoted by
+// slog against log injection (S2); after maxStderrLines, one line says the
+// rest is not logged, and it is read to its end, so the writer never
+// blocks on it.
+func logLines(r io.Reader, log *slog.Logger, what string) {
 	br := bufio.NewReaderSize(r, 4096)
 	for logged := 0; ; logged++ {
 		line, err := br.ReadSlice('\n')
 		if len(line) > 0 && logged == maxStderrLines {
-			log.Warn("more service stderr, not logged", "lines_logged", maxStderrLines)
+			log.Warn("more "+what+", not logged", "lines_logged", maxStderrLines)
 			io.Copy(io.Discard, br)
 			return
 		}
 		if len(line) > 0 {
-			log.Info("service stderr", "line", string(bytes.TrimSuffix(line, []byte("\n"))))
+			log.Info(what, "line", string(bytes.TrimSuffix(line, []byte("\n"))))
 		}
 		if err != nil && err != bufio.ErrBufferFull {
 			return

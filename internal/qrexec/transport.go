@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -30,8 +31,12 @@ type Conn interface {
 //	exec:COMMAND        Dial only: run COMMAND with /bin/sh -c and use its
 //	                    stdin/stdout as the connection (ssh, a serial line)
 
-// Dial connects to addr.
-func Dial(addr string) (Conn, error) {
+// Dial connects to addr. An exec: command's stderr is ours.
+func Dial(addr string) (Conn, error) { return dial(addr, nil) }
+
+// dial connects to addr. An exec: command's stderr goes to stderrLog, line
+// by line, or to ours if stderrLog is nil.
+func dial(addr string, stderrLog *slog.Logger) (Conn, error) {
 	switch kind, rest := splitAddress(addr); kind {
 	case "vsock":
 		cidText, portText, _ := strings.Cut(rest, ":")
@@ -42,7 +47,7 @@ func Dial(addr string) (Conn, error) {
 		}
 		return vsock.Dial(uint32(cid), uint32(port), nil)
 	case "exec":
-		return dialCommand(rest)
+		return dialCommand(rest, stderrLog)
 	default:
 		return dialUnix(rest)
 	}
@@ -166,27 +171,49 @@ func nonBlockingFile(fd int, name string) *os.File {
 	return os.NewFile(uintptr(fd), name)
 }
 
-func dialCommand(command string) (Conn, error) {
+// dialCommand runs command as the connection's peer. Its stderr goes to
+// stderrLog if it is not nil: the daemon's own stderr may be a calling
+// domain's (--stdio, over ssh), which must not see what another domain's
+// agent, or ssh to it, says (C1).
+func dialCommand(command string, stderrLog *slog.Logger) (Conn, error) {
 	childStdin, w, err := os.Pipe()
 	if err != nil {
 		return nil, err
 	}
+	defer childStdin.Close() // the child's copy, once started, is the one that counts
 	r, childStdout, err := os.Pipe()
 	if err != nil {
-		childStdin.Close()
 		w.Close()
 		return nil, err
 	}
+	defer childStdout.Close()
 	cmd := exec.Command("/bin/sh", "-c", command)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = childStdin, childStdout, os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // Close ends all of it
-	err = cmd.Start()
-	childStdin.Close()
-	childStdout.Close()
-	if err != nil {
+	var stderr *os.File
+	if stderrLog != nil {
+		var childStderr *os.File
+		if stderr, childStderr, err = os.Pipe(); err != nil {
+			r.Close()
+			w.Close()
+			return nil, err
+		}
+		defer childStderr.Close()
+		cmd.Stderr = childStderr
+	}
+	if err := cmd.Start(); err != nil {
 		r.Close()
 		w.Close()
+		if stderr != nil {
+			stderr.Close()
+		}
 		return nil, fmt.Errorf("qrexec: starting %q: %w", command, err)
+	}
+	if stderr != nil {
+		go func() {
+			logLines(stderr, stderrLog, "agent stderr")
+			stderr.Close()
+		}()
 	}
 	return &pipeConn{r: r, w: w, child: cmd}, nil
 }
