@@ -147,7 +147,10 @@ func (d *Daemon) ServeCall(conn Conn, domain string) {
 	if !d.acquire(domain) {
 		// Refused without reading the request, so a flood costs little;
 		// the caller still learns that its call failed, and not from a
-		// broken pipe. 20 bytes fit in any new connection's buffer.
+		// broken pipe. 20 bytes fit in a new Unix connection's buffer,
+		// but a vsock peer that advertises no room would hold the write,
+		// and this goroutine and descriptor, for ever without a deadline.
+		conn.SetDeadline(time.Now().Add(d.RequestTimeout))
 		conn.Write(appendMessage(append([]byte(nil), helloMessage...), MsgRefuse, uint32Payload(ExitFailure)))
 		d.drops.count(domain, func(count int) {
 			log.Warn("too many calls in progress, connection dropped", "limit", d.MaxCalls, "count", count)
