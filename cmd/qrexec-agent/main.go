@@ -30,7 +30,7 @@ Options:
   --listen ADDR          where to listen (default /run/pedos/qrexec/agent.sock)
   --service-dir DIR      this domain's services (default /etc/pedos-rpc)
   --dom0-cid CID         vsock context id of dom0 (default 2, the host)
-  --request-timeout DUR  limit on the request phase (default 10s)
+  --request-timeout DUR  limit on the request phase, above 0 (default 10s)
   --log FILE             append the log here instead of stderr
   --stdio                serve one call on stdin/stdout, then exit
 
@@ -54,8 +54,11 @@ func main() {
 	logFile := fs.String("log", "", "")
 	stdio := fs.Bool("stdio", false, "")
 	cli.Parse(fs, os.Args[1:])
-	if fs.NArg() != 0 {
+	switch {
+	case fs.NArg() != 0:
 		cli.Fail("unexpected argument %q: every setting is an option", fs.Arg(0))
+	case *requestTimeout <= 0:
+		cli.Fail("--request-timeout %v: the request phase needs some time, or every call fails", *requestTimeout)
 	}
 	log, err := qrexec.NewLogger(*logFile)
 	if err != nil {

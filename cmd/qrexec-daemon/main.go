@@ -38,7 +38,7 @@ Options:
   --vsock-port PORT      also listen on this vsock port (default: no vsock)
   --no-unix              do not listen on Unix sockets (vsock only)
   --max-calls N          calls in progress per domain (default 16)
-  --request-timeout DUR  limit on the request phase (default 10s)
+  --request-timeout DUR  limit on the request phase, above 0 (default 10s)
   --log FILE             append the log here instead of stderr (required with --stdio)
   --stdio DOMAIN         serve one call from DOMAIN on stdin/stdout, then exit
 
@@ -73,6 +73,8 @@ func main() {
 		cli.Fail("unexpected argument %q: every setting is an option", fs.Arg(0))
 	case *maxCalls < 1:
 		cli.Fail("--max-calls %d: at least 1 call per domain must be allowed", *maxCalls)
+	case *requestTimeout <= 0:
+		cli.Fail("--request-timeout %v: the request phase needs some time, or every call fails", *requestTimeout)
 	case *stdioDomain != "" && *logFile == "":
 		// Over ssh, stderr goes back to the calling domain: dom0's log
 		// (policy files and lines, services' stderr) must not (spec

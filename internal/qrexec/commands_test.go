@@ -90,10 +90,29 @@ func TestDaemonUsageErrors(t *testing.T) {
 		{[]string{"--max-calls", "0"}, "qrexec-daemon: --max-calls 0: at least 1 call per domain must be allowed\n"},
 		{[]string{"--no-unix"}, "qrexec-daemon: nothing to listen on: --no-unix without --vsock-port\n"},
 		{[]string{"serve"}, "qrexec-daemon: unexpected argument \"serve\": every setting is an option\n"},
+		{[]string{"--request-timeout", "0"}, "qrexec-daemon: --request-timeout 0s: the request phase needs some time, or every call fails\n"},
+		{[]string{"--request-timeout", "-1s"}, "qrexec-daemon: --request-timeout -1s: the request phase needs some time, or every call fails\n"},
 	} {
 		got := run(t, exec.Command(testbin.Path(t, "qrexec-daemon"), append(c.args, "--domains", "/nonexistent")...), "")
 		if got.code != 2 || got.stdout != "" || !strings.HasPrefix(got.stderr, c.want+"Usage: qrexec-daemon") {
 			t.Errorf("qrexec-daemon %s: %+v", strings.Join(c.args, " "), got)
+		}
+	}
+}
+
+// TestAgentUsageErrors: the agent's settings it cannot work with are usage
+// errors, found before anything is opened.
+func TestAgentUsageErrors(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--request-timeout", "0"}, "qrexec-agent: --request-timeout 0s: the request phase needs some time, or every call fails\n"},
+		{[]string{"serve"}, "qrexec-agent: unexpected argument \"serve\": every setting is an option\n"},
+	} {
+		got := run(t, exec.Command(testbin.Path(t, "qrexec-agent"), append(c.args, "--listen", "/nonexistent/agent.sock")...), "")
+		if got.code != 2 || got.stdout != "" || !strings.HasPrefix(got.stderr, c.want+"Usage: qrexec-agent") {
+			t.Errorf("qrexec-agent %s: %+v", strings.Join(c.args, " "), got)
 		}
 	}
 }
