@@ -252,18 +252,24 @@ func dialRaw(t *testing.T, lab *testLab, domain string) qrexec.Conn {
 }
 
 // TestCallerLeavesRelayedCall: when a domain's caller goes away, the
-// relayed service in the target is ended, not left running.
+// relayed service in the target is ended, not left running; also when the
+// daemon and the agent run on stdio (ssh), where the daemon runs the agent
+// as a child.
 func TestCallerLeavesRelayedCall(t *testing.T) {
-	lab := newTestLab(t, transports[0])
-	cmd := exec.Command(testbin.Path(t, "qrexec-client-vm"), "vm2", "test.Sleep")
-	cmd.Env = append(cmd.Environ(), "PEDOS_QREXEC_SOCKET="+lab.callerAddr)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	for _, tr := range transports[:2] {
+		t.Run(tr.name, func(t *testing.T) {
+			lab := newTestLab(t, tr)
+			cmd := exec.Command(testbin.Path(t, "qrexec-client-vm"), "vm2", "test.Sleep")
+			cmd.Env = append(cmd.Environ(), "PEDOS_QREXEC_SOCKET="+lab.callerAddr)
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			waitForLog(t, lab, "dom0", `msg="call allowed" domain=vm1 service=test.Sleep`)
+			cmd.Process.Kill()
+			cmd.Wait()
+			waitForLog(t, lab, "vm2", `service=test.Sleep argument="" status=137`)
+		})
 	}
-	waitForLog(t, lab, "dom0", `msg="call allowed" domain=vm1 service=test.Sleep`)
-	cmd.Process.Kill()
-	cmd.Wait()
-	waitForLog(t, lab, "vm2", `service=test.Sleep argument="" status=137`)
 }
 
 func waitForLog(t testing.TB, lab *testLab, domain, want string) {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/signal"
 	"strconv"
 	"strings"
 	"syscall"
@@ -160,7 +161,12 @@ type pipeConn struct {
 // StdioConn is the connection on this process's stdin and stdout. They are
 // made non-blocking first: only then does Go's poller take them, and only
 // then do deadlines work (a pipe or socket from ssh or a serial helper).
+// A write to a peer that left must fail, as on a socket, so that the call
+// is ended and logged: Go kills a process writing to a broken pipe on
+// stdout, unless SIGPIPE is asked for. Asked for, not ignored: an ignored
+// signal would stay ignored in the services we run.
 func StdioConn() Conn {
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	return &pipeConn{r: nonBlockingFile(0, "stdin"), w: nonBlockingFile(1, "stdout")}
 }
 
@@ -233,13 +239,30 @@ func (c *pipeConn) SetDeadline(t time.Time) error {
 // CloseWrite closes the pipe towards the peer, which then reads EOF.
 func (c *pipeConn) CloseWrite() error { return c.w.Close() }
 
-// Close closes both pipes and, for a child, ends it: the call is over.
+// childGrace is how long a child may take to end on its own once its
+// connection is closed, before its process group is killed.
+const childGrace = 2 * time.Second
+
+// Close closes both pipes and, for a child, ends it: the call is over. The
+// child sees us hang up, and an agent then ends the service it runs, which
+// is in a process group of its own that no kill of the child's group
+// reaches (hangup.go); what is left of that group after childGrace is
+// killed.
 func (c *pipeConn) Close() error {
 	err := c.r.Close()
 	c.w.Close() // possibly closed by CloseWrite already
 	if c.child != nil {
+		exited := make(chan struct{})
+		go func() {
+			c.child.Wait()
+			close(exited)
+		}()
+		select {
+		case <-exited:
+		case <-time.After(childGrace):
+		}
 		syscall.Kill(-c.child.Process.Pid, syscall.SIGKILL)
-		c.child.Wait()
+		<-exited
 	}
 	return err
 }
