@@ -452,26 +452,35 @@ func TestC6AllowedCallsLogBurst(t *testing.T) {
 }
 
 // TestCallerHalfClosesAfterStdin: a caller that half-closes its connection
-// after its stdin's EOF (shutdown(SHUT_WR), as socat and nc -N do) still
-// gets the output and the exit status, from dom0 or through the relay.
+// after its stdin's EOF (shutdown(SHUT_WR), as socat and nc -N do; over
+// stdio, closing the daemon's stdin) still gets the output and the exit
+// status, from dom0 or through the relay.
 func TestCallerHalfClosesAfterStdin(t *testing.T) {
-	lab := newTestLab(t, transports[0])
-	for _, d := range lab.serviceDirs {
-		writeFile(t, filepath.Join(d, "test.Slow"), "#!/bin/sh\ncat >/dev/null\nsleep 0.5\necho done\nexit 7\n", 0o755)
-	}
-	for _, target := range []string{"dom0", "vm2"} {
-		conn := dialRawNet(t, lab, "vm1").(*net.UnixConn)
-		if err := qrexec.Start(conn, qrexec.MsgCall, qrexec.Request{Target: target, Service: "test.Slow"}); err != nil {
-			t.Fatalf("to %s: %v", target, err)
-		}
-		conn.Write(append(message(qrexec.MsgStdin, []byte("abc")), message(qrexec.MsgStdin, nil)...))
-		conn.CloseWrite()
-		conn.SetDeadline(time.Now().Add(30 * time.Second))
-		got, err := io.ReadAll(conn)
-		want := append(append(message(qrexec.MsgStdout, []byte("done\n")), message(qrexec.MsgStdout, nil)...), message(qrexec.MsgExit, []byte{7, 0, 0, 0})...)
-		if err != nil || !bytes.Equal(got, want) {
-			t.Errorf("to %s, after a half-close: read %q, %v; want %q", target, got, err, want)
-		}
+	for _, tr := range transports[:2] {
+		t.Run(tr.name, func(t *testing.T) {
+			lab := newTestLab(t, tr)
+			for _, d := range lab.serviceDirs {
+				writeFile(t, filepath.Join(d, "test.Slow"), "#!/bin/sh\ncat >/dev/null\nsleep 0.5\necho done\nexit 7\n", 0o755)
+			}
+			for _, target := range []string{"dom0", "vm2"} {
+				conn, err := qrexec.Dial(lab.callerAddr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close()
+				if err := qrexec.Start(conn, qrexec.MsgCall, qrexec.Request{Target: target, Service: "test.Slow"}); err != nil {
+					t.Fatalf("to %s: %v", target, err)
+				}
+				conn.Write(append(message(qrexec.MsgStdin, []byte("abc")), message(qrexec.MsgStdin, nil)...))
+				conn.(interface{ CloseWrite() error }).CloseWrite()
+				conn.SetDeadline(time.Now().Add(30 * time.Second))
+				got, err := io.ReadAll(conn)
+				want := append(append(message(qrexec.MsgStdout, []byte("done\n")), message(qrexec.MsgStdout, nil)...), message(qrexec.MsgExit, []byte{7, 0, 0, 0})...)
+				if err != nil || !bytes.Equal(got, want) {
+					t.Errorf("to %s, after a half-close: read %q, %v; want %q", target, got, err, want)
+				}
+			}
+		})
 	}
 }
 
@@ -480,16 +489,21 @@ func TestCallerHalfClosesAfterStdin(t *testing.T) {
 // reads nothing relayed to it) ends its call: the service is killed, the
 // call slot freed.
 func TestC6CallerLeavesWhileNothingReadsIt(t *testing.T) {
-	t.Run("dom0 service", func(t *testing.T) {
-		lab := newTestLab(t, transports[0])
-		conn := dialRawNet(t, lab, "vm1")
-		if err := qrexec.Start(conn, qrexec.MsgCall, qrexec.Request{Target: "dom0", Service: "test.Sleep"}); err != nil {
-			t.Fatal(err)
-		}
-		writeUntilBlocked(t, conn)
-		conn.Close()
-		waitForLog(t, lab, "dom0", `service=test.Sleep argument="" target=dom0 status=137`)
-	})
+	for _, tr := range transports[:2] {
+		t.Run("dom0 service on "+tr.name, func(t *testing.T) {
+			lab := newTestLab(t, tr)
+			conn, err := qrexec.Dial(lab.callerAddr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := qrexec.Start(conn, qrexec.MsgCall, qrexec.Request{Target: "dom0", Service: "test.Sleep"}); err != nil {
+				t.Fatal(err)
+			}
+			writeUntilBlocked(t, conn)
+			conn.Close()
+			waitForLog(t, lab, "dom0", `service=test.Sleep argument="" target=dom0 status=137`)
+		})
+	}
 	t.Run("target", func(t *testing.T) {
 		fakeAgent := filepath.Join(t.TempDir(), "agent.sock")
 		settings := func(testing.TB, *testLab) map[string]string { return map[string]string{"vm2": "agent=" + fakeAgent} }
@@ -555,13 +569,13 @@ func dialAccepted(t *testing.T, lab *testLab, req qrexec.Request) net.Conn {
 
 // writeUntilBlocked sends stdin messages on conn until a write waits for a
 // second: nothing reads them any more, and the buffers on the way are full.
-func writeUntilBlocked(t *testing.T, conn net.Conn) {
+func writeUntilBlocked(t *testing.T, conn qrexec.Conn) {
 	t.Helper()
 	chunk := message(qrexec.MsgStdin, make([]byte, qrexec.MaxDataLen))
 	for sent := 0; sent < 256<<20; sent += len(chunk) {
-		conn.SetWriteDeadline(time.Now().Add(time.Second))
+		conn.SetDeadline(time.Now().Add(time.Second))
 		if _, err := conn.Write(chunk); errors.Is(err, os.ErrDeadlineExceeded) {
-			conn.SetWriteDeadline(time.Time{})
+			conn.SetDeadline(time.Time{})
 			return
 		} else if err != nil {
 			t.Fatal(err)
