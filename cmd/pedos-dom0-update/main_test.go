@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,15 +18,7 @@ func TestMain(m *testing.M) { os.Exit(testbin.Main(m)) }
 // runBin runs pedos-dom0-update and returns its stdout, stderr and exit code.
 func runBin(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
-	cmd := exec.Command(testbin.Path(t, "pedos-dom0-update"), args...)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	var exit *exec.ExitError
-	if err != nil && !errors.As(err, &exit) {
-		t.Fatal(err)
-	}
-	return string(out), stderr.String(), cmd.ProcessState.ExitCode()
+	return testbin.Run(t, exec.Command(testbin.Path(t, "pedos-dom0-update"), args...))
 }
 
 // A usage error is logged below the root the command line names, wherever

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"os"
 	"os/exec"
@@ -33,19 +32,9 @@ func TestExitStatus(t *testing.T) {
 		{[]string{"publish", "--dir", notALab, "hello-1-1"}, 1, notALab + " is not a lab directory"},
 		{[]string{"exec", "--dir", notALab, "dom0", "--", "true"}, 125, notALab + " is not a lab directory"},
 	} {
-		var stdout, stderr bytes.Buffer
-		cmd := exec.Command(bin, c.args...)
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		code := 0
-		if err := cmd.Run(); err != nil {
-			exit, ok := errors.AsType[*exec.ExitError](err)
-			if !ok {
-				t.Fatal(err)
-			}
-			code = exit.ExitCode()
-		}
-		if code != c.code || stdout.Len() != 0 || !strings.HasPrefix(stderr.String(), "pedos-lab: ") || !strings.Contains(stderr.String(), c.stderr) {
-			t.Errorf("pedos-lab %s: exit %d, stdout %q, stderr %q; want exit %d and %q", strings.Join(c.args, " "), code, &stdout, &stderr, c.code, c.stderr)
+		stdout, stderr, code := testbin.Run(t, exec.Command(bin, c.args...))
+		if code != c.code || stdout != "" || !strings.HasPrefix(stderr, "pedos-lab: ") || !strings.Contains(stderr, c.stderr) {
+			t.Errorf("pedos-lab %s: exit %d, stdout %q, stderr %q; want exit %d and %q", strings.Join(c.args, " "), code, stdout, stderr, c.code, c.stderr)
 		}
 	}
 	if _, err := os.Stat(notALab); !errors.Is(err, os.ErrNotExist) {

@@ -9,6 +9,9 @@ import (
 	"pedos.dev/updates/internal/testbin"
 )
 
+// TestMain removes the binaries testbin built for this package's tests.
+func TestMain(m *testing.M) { os.Exit(testbin.Main(m)) }
+
 // Mistakes a person running the service by hand makes get a usage error (2) that says what
 // is wrong, before any configuration or session is touched; --help goes to stdout.
 func TestUsage(t *testing.T) {
@@ -31,14 +34,10 @@ func TestUsage(t *testing.T) {
 	} {
 		cmd := exec.Command(bin, tc.args...)
 		cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, tc.env...)
-		cmd.Stdin = strings.NewReader("")
-		var stdout, stderr strings.Builder
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		_ = cmd.Run()
-		if code := cmd.ProcessState.ExitCode(); code != tc.code || !strings.HasPrefix(stdout.String(), tc.stdout) ||
-			tc.stdout == "" && stdout.Len() != 0 || !strings.Contains(stderr.String(), tc.inStderr) {
+		stdout, stderr, code := testbin.Run(t, cmd)
+		if code != tc.code || !strings.HasPrefix(stdout, tc.stdout) || tc.stdout == "" && stdout != "" || !strings.Contains(stderr, tc.inStderr) {
 			t.Errorf("%q: exit %d, stdout %.40q, stderr %.100q; want exit %d, stdout starting %q, stderr with %q",
-				tc.args, code, stdout.String(), stderr.String(), tc.code, tc.stdout, tc.inStderr)
+				tc.args, code, stdout, stderr, tc.code, tc.stdout, tc.inStderr)
 		}
 	}
 	if entries, _ := os.ReadDir(root); len(entries) != 0 {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -144,13 +143,5 @@ func runBin(t *testing.T, bin string, args ...string) (string, int) {
 // runBinStderr is runBin with the program's stderr too.
 func runBinStderr(t *testing.T, bin string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	cmd := exec.Command(bin, args...)
-	var errOut strings.Builder
-	cmd.Stderr = &errOut
-	out, err := cmd.Output()
-	var exitErr *exec.ExitError
-	if err != nil && !errors.As(err, &exitErr) {
-		t.Fatal(err)
-	}
-	return string(out), errOut.String(), cmd.ProcessState.ExitCode()
+	return testbin.Run(t, exec.Command(bin, args...))
 }

@@ -10,6 +10,9 @@ import (
 	"pedos.dev/updates/internal/testbin"
 )
 
+// TestMain removes the binaries testbin built for this package's tests.
+func TestMain(m *testing.M) { os.Exit(testbin.Main(m)) }
+
 // Help asked for goes to stdout with 0; a usage error says what is wrong on stderr, writes no
 // status, and exits 2. An empty USER is such an error: it would keep root's rights silently.
 func TestUsage(t *testing.T) {
@@ -26,17 +29,11 @@ func TestUsage(t *testing.T) {
 		{[]string{"nobody"}, 2, "", "want USER and DIR, got 1 operand(s)"},
 		{[]string{"nobody", t.TempDir(), "--timeout", "0s"}, 2, "", "--timeout 0s is not positive"},
 	} {
-		cmd := exec.Command(bin, tc.args...)
-		var stdout, stderr strings.Builder
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		_ = cmd.Run()
-		if code := cmd.ProcessState.ExitCode(); code != tc.code || !strings.HasPrefix(stdout.String(), tc.stdout) ||
-			tc.stdout == "" && stdout.Len() != 0 || !strings.Contains(stderr.String(), tc.inStderr) {
+		stdout, stderr, code := testbin.Run(t, exec.Command(bin, tc.args...))
+		if code != tc.code || !strings.HasPrefix(stdout, tc.stdout) || tc.stdout == "" && stdout != "" ||
+			!strings.Contains(stderr, tc.inStderr) || tc.code == 0 && stderr != "" {
 			t.Errorf("%q: exit %d, stdout %.40q, stderr %.80q; want exit %d, stdout starting %q, stderr with %q",
-				tc.args, code, stdout.String(), stderr.String(), tc.code, tc.stdout, tc.inStderr)
-		}
-		if tc.code == 0 && stderr.Len() != 0 {
-			t.Errorf("%q: stderr %q, want nothing", tc.args, stderr.String())
+				tc.args, code, stdout, stderr, tc.code, tc.stdout, tc.inStderr)
 		}
 	}
 }
@@ -47,12 +44,8 @@ func TestDirNotWritable(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root, to switch to nobody")
 	}
-	cmd := exec.Command(testbin.Path(t, "qfile-dom0-unpacker"), "nobody", t.TempDir(), "--only-regular-files")
-	var stdout, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	_ = cmd.Run()
-	if code := cmd.ProcessState.ExitCode(); code != int(syscall.EACCES) || stdout.Len() == 0 ||
-		!strings.Contains(stderr.String(), "is not writable by the user the unpacker runs as (nobody)") {
-		t.Errorf("exit %d, %d bytes of status, stderr %q; want EACCES with a status and the reason", code, stdout.Len(), stderr.String())
+	stdout, stderr, code := testbin.Run(t, exec.Command(testbin.Path(t, "qfile-dom0-unpacker"), "nobody", t.TempDir(), "--only-regular-files"))
+	if code != int(syscall.EACCES) || stdout == "" || !strings.Contains(stderr, "is not writable by the user the unpacker runs as (nobody)") {
+		t.Errorf("exit %d, %d bytes of status, stderr %q; want EACCES with a status and the reason", code, len(stdout), stderr)
 	}
 }

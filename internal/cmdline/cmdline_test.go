@@ -1,8 +1,6 @@
 package cmdline_test
 
 import (
-	"bytes"
-	"errors"
 	"os"
 	"os/exec"
 	"strings"
@@ -36,31 +34,15 @@ func TestHelpAndUsageErrors(t *testing.T) {
 		t.Run(c.command, func(t *testing.T) {
 			bin := testbin.Path(t, c.command)
 			for _, args := range c.help {
-				stdout, stderr, code := run(t, bin, args...)
+				stdout, stderr, code := testbin.Run(t, exec.Command(bin, args...))
 				if code != 0 || stderr != "" || !strings.HasPrefix(strings.ToLower(stdout), "usage: "+c.command) {
 					t.Errorf("%s %s: exit %d, stdout %d bytes, stderr %q", c.command, strings.Join(args, " "), code, len(stdout), stderr)
 				}
 			}
-			stdout, stderr, code := run(t, bin, c.bad...)
+			stdout, stderr, code := testbin.Run(t, exec.Command(bin, c.bad...))
 			if code != 2 || stdout != "" || !strings.HasPrefix(stderr, c.command+": flag provided but not defined: -bogus\n") {
 				t.Errorf("%s %s: exit %d, stdout %q, stderr %q", c.command, strings.Join(c.bad, " "), code, stdout, stderr)
 			}
 		})
 	}
-}
-
-func run(t *testing.T, bin string, args ...string) (stdout, stderr string, code int) {
-	t.Helper()
-	var out, errOut bytes.Buffer
-	cmd := exec.Command(bin, args...)
-	cmd.Stdin = strings.NewReader("")
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	if exit, ok := errors.AsType[*exec.ExitError](err); ok {
-		return out.String(), errOut.String(), exit.ExitCode()
-	}
-	if err != nil {
-		t.Fatalf("%s: %v", bin, err)
-	}
-	return out.String(), errOut.String(), 0
 }

@@ -19,6 +19,9 @@ import (
 	"pedos.dev/updates/internal/testbin"
 )
 
+// TestMain removes the binaries testbin built for this package's tests.
+func TestMain(m *testing.M) { os.Exit(testbin.Main(m)) }
+
 // receiveCmd is the real service for a new session in a fresh benchmark dom0 (its
 // updates.conf, keyring and rpm database), with the unpacker next to it, run through
 // wrapper (e.g. setpriv) if one is given.

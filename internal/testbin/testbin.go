@@ -5,10 +5,12 @@
 package testbin
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -64,6 +66,23 @@ func Main(m *testing.M) int {
 		dir, built = "", map[string]string{}
 	}
 	return code
+}
+
+// Run runs cmd (prepared by the caller: arguments, environment, stdin; an
+// unset stdin is empty) and returns what it wrote on stdout and stderr and its
+// exit status; a command that could not run at all fails the test.
+func Run(t testing.TB, cmd *exec.Cmd) (stdout, stderr string, code int) {
+	t.Helper()
+	if cmd.Stdin == nil {
+		cmd.Stdin = strings.NewReader("")
+	}
+	var out, errOut strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	if _, exited := errors.AsType[*exec.ExitError](err); err != nil && !exited {
+		t.Fatalf("running %s: %v", cmd.Path, err)
+	}
+	return out.String(), errOut.String(), cmd.ProcessState.ExitCode()
 }
 
 // moduleRoot is the directory of go.mod, found from this source file.
