@@ -65,7 +65,9 @@ func call(req qrexec.Request, asWritten string, program []string) int {
 		return fail(err)
 	}
 	if len(program) == 0 {
-		code, err := qrexec.Run(conn, qrexec.Streams{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})
+		// No Stderr: a service's stderr goes to its domain's log, never to the
+		// caller (spec/qrexec.md), so what a target sends as such is dropped.
+		code, err := qrexec.Run(conn, qrexec.Streams{Stdin: os.Stdin, Stdout: os.Stdout})
 		if err != nil {
 			return fail(err)
 		}

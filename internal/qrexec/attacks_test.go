@@ -315,6 +315,38 @@ func TestC6MisbehavingTarget(t *testing.T) {
 	waitForLog(t, lab, "dom0", "message type 8 of 100 bytes")
 }
 
+// A service's stderr goes to its domain's log, never to the caller
+// (spec/qrexec.md): what a target's agent sends the caller as stderr, an
+// escape sequence here, does not reach the caller's terminal.
+func TestTargetStderrNeverReachesTheCaller(t *testing.T) {
+	fakeAgent := filepath.Join(t.TempDir(), "agent.sock")
+	settings := func(testing.TB, *testLab) map[string]string { return map[string]string{"vm2": "agent=" + fakeAgent} }
+	lab := newTestLab(t, transport{"unix", settings, startUnix})
+	l, err := net.Listen("unix", fakeAgent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		var reply []byte
+		for _, m := range [][2]any{{qrexec.MsgHello, []byte{1, 0, 0, 0}}, {qrexec.MsgAccept, []byte{}},
+			{qrexec.MsgStderr, []byte("\x1b[2Jfrom the target\n")}, {qrexec.MsgStdout, []byte("out")},
+			{qrexec.MsgStdout, []byte{}}, {qrexec.MsgStderr, []byte{}}, {qrexec.MsgExit, []byte{0, 0, 0, 0}}} {
+			reply = append(reply, message(m[0].(qrexec.MsgType), m[1].([]byte))...)
+		}
+		c.Write(reply)
+		io.Copy(io.Discard, c)
+	}()
+	if got := lab.call(t, "", "vm2", "test.Echo"); got.code != 0 || got.stdout != "out" || strings.Contains(got.stderr, "from the target") {
+		t.Errorf("call to a target that sends stderr: %+v, want its stdout and none of its stderr", got)
+	}
+}
+
 // TestC1AgentSocketSymlinkNotFollowed: a domain writes in its own socket
 // directory; a symbolic link it puts where its agent's socket belongs must
 // not send dom0's commands for it to another domain's agent.

@@ -1,7 +1,6 @@
 package qrexec_test
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -235,14 +234,9 @@ func (lab *testLab) runInVM2(t testing.TB, stdin string, args ...string) result 
 
 func run(t testing.TB, cmd *exec.Cmd, stdin string) result {
 	t.Helper()
-	var stdout, stderr bytes.Buffer
 	cmd.Stdin = strings.NewReader(stdin)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	if _, ok := err.(*exec.ExitError); err != nil && !ok {
-		t.Fatal(err)
-	}
-	return result{stdout.String(), stderr.String(), cmd.ProcessState.ExitCode()}
+	stdout, stderr, code := testbin.Run(t, cmd)
+	return result{stdout, stderr, code}
 }
 
 // log is the log of domain's daemon or agent so far: nothing before it
