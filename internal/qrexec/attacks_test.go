@@ -283,10 +283,9 @@ func waitForLog(t testing.TB, lab *testLab, domain, want string) {
 	t.Fatalf("%s's log never showed %q:\n%s", domain, want, lab.log(t, domain))
 }
 
-// TestC6MisbehavingTarget: a target's agent that answers a relayed call
-// with a message where the answer belongs is dropped; the caller gets a
-// qrexec failure and the daemon serves on.
-func TestC6MisbehavingTarget(t *testing.T) {
+// labWithFakeAgent is a lab whose vm2 agent is the returned listener, for a
+// test to play a misbehaving target; it is closed when the test ends.
+func labWithFakeAgent(t *testing.T) (*testLab, net.Listener) {
 	fakeAgent := filepath.Join(t.TempDir(), "agent.sock")
 	settings := func(testing.TB, *testLab) map[string]string { return map[string]string{"vm2": "agent=" + fakeAgent} }
 	lab := newTestLab(t, transport{"unix", settings, startUnix})
@@ -294,7 +293,15 @@ func TestC6MisbehavingTarget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
+	t.Cleanup(func() { l.Close() })
+	return lab, l
+}
+
+// TestC6MisbehavingTarget: a target's agent that answers a relayed call
+// with a message where the answer belongs is dropped; the caller gets a
+// qrexec failure and the daemon serves on.
+func TestC6MisbehavingTarget(t *testing.T) {
+	lab, l := labWithFakeAgent(t)
 	go func() {
 		for {
 			c, err := l.Accept()
@@ -319,14 +326,7 @@ func TestC6MisbehavingTarget(t *testing.T) {
 // (spec/qrexec.md): what a target's agent sends the caller as stderr, an
 // escape sequence here, does not reach the caller's terminal.
 func TestTargetStderrNeverReachesTheCaller(t *testing.T) {
-	fakeAgent := filepath.Join(t.TempDir(), "agent.sock")
-	settings := func(testing.TB, *testLab) map[string]string { return map[string]string{"vm2": "agent=" + fakeAgent} }
-	lab := newTestLab(t, transport{"unix", settings, startUnix})
-	l, err := net.Listen("unix", fakeAgent)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	lab, l := labWithFakeAgent(t)
 	go func() {
 		c, err := l.Accept()
 		if err != nil {
