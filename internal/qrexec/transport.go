@@ -156,6 +156,9 @@ func PeerCID(conn net.Conn) (uint32, bool) {
 type pipeConn struct {
 	r, w  *os.File
 	child *exec.Cmd // nil for our own stdio
+	// stderrLogged is closed once the child's stderr is all in the log (nil
+	// when it is not logged): a --stdio daemon exits right after Close.
+	stderrLogged chan struct{}
 }
 
 // StdioConn is the connection on this process's stdin and stdout. They are
@@ -215,13 +218,16 @@ func dialCommand(command string, stderrLog *slog.Logger) (Conn, error) {
 		}
 		return nil, fmt.Errorf("qrexec: starting %q: %w", command, err)
 	}
+	conn := &pipeConn{r: r, w: w, child: cmd}
 	if stderr != nil {
+		conn.stderrLogged = make(chan struct{})
 		go func() {
+			defer close(conn.stderrLogged)
 			logLines(stderr, stderrLog, "agent stderr")
 			stderr.Close()
 		}()
 	}
-	return &pipeConn{r: r, w: w, child: cmd}, nil
+	return conn, nil
 }
 
 func (c *pipeConn) Read(p []byte) (int, error)  { return c.r.Read(p) }
@@ -263,6 +269,13 @@ func (c *pipeConn) Close() error {
 		}
 		syscall.Kill(-c.child.Process.Pid, syscall.SIGKILL)
 		<-exited
+	}
+	if c.stderrLogged != nil {
+		// Bounded: what the child started may hold its stderr open.
+		select {
+		case <-c.stderrLogged:
+		case <-time.After(childGrace):
+		}
 	}
 	return err
 }
