@@ -87,6 +87,15 @@ func main() {
 	if err != nil {
 		fatal(err)
 	}
+	if *stdioDomain != "" {
+		// Over ssh, stderr is the calling domain's: why dom0 cannot serve
+		// it (paths, its configuration) goes to dom0's log only.
+		fatal = func(err error) {
+			log.Error("cannot serve the call", "err", err)
+			fmt.Fprintln(os.Stderr, "qrexec-daemon: cannot serve the call; the reason is in dom0's log")
+			os.Exit(1)
+		}
+	}
 	// Only the domains listed are served: without the file, none.
 	domains, err := policy.LoadDomains(*domainsFile)
 	if err == nil && len(domains.Names()) == 0 {
@@ -126,7 +135,8 @@ func main() {
 	fatal(<-errs)
 }
 
-func fatal(err error) {
+// fatal reports why the daemon cannot start and exits 1.
+var fatal = func(err error) {
 	fmt.Fprintln(os.Stderr, "qrexec-daemon:", err)
 	os.Exit(1)
 }

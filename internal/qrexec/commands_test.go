@@ -1,6 +1,7 @@
 package qrexec_test
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -97,6 +98,20 @@ func TestDaemonUsageErrors(t *testing.T) {
 		if got.code != 2 || got.stdout != "" || !strings.HasPrefix(got.stderr, c.want+"Usage: qrexec-daemon") {
 			t.Errorf("qrexec-daemon %s: %+v", strings.Join(c.args, " "), got)
 		}
+	}
+}
+
+// Under --stdio the daemon's stderr goes back to the calling domain: why
+// it cannot serve (here, its domains file) is in dom0's log, not there.
+func TestStdioStartFailureStaysInDom0(t *testing.T) {
+	logFile := filepath.Join(t.TempDir(), "qrexec.log")
+	missing := filepath.Join(t.TempDir(), "domains.conf")
+	got := run(t, exec.Command(testbin.Path(t, "qrexec-daemon"), "--stdio", "vm1", "--log", logFile, "--domains", missing), "")
+	if got.code != 1 || got.stdout != "" || strings.Contains(got.stderr, missing) || !strings.Contains(got.stderr, "the reason is in dom0's log") {
+		t.Errorf("qrexec-daemon --stdio with a missing domains file: %+v", got)
+	}
+	if log, err := os.ReadFile(logFile); err != nil || !strings.Contains(string(log), missing) {
+		t.Errorf("dom0's log does not say why (%v):\n%s", err, log)
 	}
 }
 
