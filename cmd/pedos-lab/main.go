@@ -109,7 +109,7 @@ func main() {
 	case "up":
 		err = up(fs, dir, args)
 	case "down":
-		parse(fs, dir, args)
+		parseNoOperands(fs, dir, args)
 		err = lab.Down(*dir)
 	case "status":
 		err = status(fs, dir, args)
@@ -139,10 +139,19 @@ func parse(fs *flag.FlagSet, dir *string, args []string) {
 	}
 }
 
+// parseNoOperands is parse for a command that takes options only: a word
+// left over is a mistake, never silently ignored.
+func parseNoOperands(fs *flag.FlagSet, dir *string, args []string) {
+	parse(fs, dir, args)
+	if fs.NArg() > 0 {
+		cli.Fail("unexpected argument %q: this command takes options only", fs.Arg(0))
+	}
+}
+
 func up(fs *flag.FlagSet, dir *string, args []string) error {
 	updateVM := fs.String("updatevm", "", "")
 	bin := fs.String("bin", "", "")
-	parse(fs, dir, args)
+	parseNoOperands(fs, dir, args)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	l, err := lab.Up(ctx, lab.Options{Dir: *dir, UpdateVM: *updateVM, BinDir: *bin, Log: os.Stderr})
@@ -155,7 +164,7 @@ func up(fs *flag.FlagSet, dir *string, args []string) error {
 
 func status(fs *flag.FlagSet, dir *string, args []string) error {
 	asJSON := fs.Bool("json", false, "")
-	parse(fs, dir, args)
+	parseNoOperands(fs, dir, args)
 	st, err := lab.GetStatus(*dir)
 	if err != nil {
 		return err

@@ -28,6 +28,8 @@ func TestExitStatus(t *testing.T) {
 		{[]string{"publish", "--dir", notALab}, 2, "nothing to publish"},
 		{[]string{"publish", "--dir", notALab, "--time", "yesterday", "hello-1-1"}, 2, `--time "yesterday"`},
 		{[]string{"attack", "--dir", notALab, "--only", "S1,ZZ9"}, 2, "--only ZZ9: no such row or table"},
+		{[]string{"status", "--dir", notALab, "extra"}, 2, `unexpected argument "extra"`},
+		{[]string{"down", "--dir", notALab, "now"}, 2, `unexpected argument "now"`},
 		{[]string{"down", "--dir", notALab}, 1, notALab + " is not a lab directory"},
 		{[]string{"publish", "--dir", notALab, "hello-1-1"}, 1, notALab + " is not a lab directory"},
 		{[]string{"exec", "--dir", notALab, "dom0", "--", "true"}, 125, notALab + " is not a lab directory"},
