@@ -71,10 +71,7 @@ func run() int {
 	seed := fs.Uint64("seed", 1, "")
 	commit := fs.String("commit", "", "")
 	replot := fs.String("replot", "", "")
-	cli.Parse(fs, os.Args[1:])
-	if fs.NArg() != 0 {
-		cli.Fail("unexpected argument %q: every setting is an option", fs.Arg(0))
-	}
+	cli.ParseOptionsOnly(fs, os.Args[1:])
 	if *replot != "" {
 		if err := redraw(*replot, *out); err != nil {
 			fmt.Fprintf(os.Stderr, "pedos-bench: %v\n", err)

@@ -134,17 +134,18 @@ func main() {
 // parse parses flags and requires --dir.
 func parse(fs *flag.FlagSet, dir *string, args []string) {
 	cli.Parse(fs, args)
-	if *dir == "" {
-		cli.Fail("--dir is required (or set PEDOS_LAB_DIR)")
-	}
+	requireDir(dir)
 }
 
-// parseNoOperands is parse for a command that takes options only: a word
-// left over is a mistake, never silently ignored.
+// parseNoOperands is parse for a command that takes options only.
 func parseNoOperands(fs *flag.FlagSet, dir *string, args []string) {
-	parse(fs, dir, args)
-	if fs.NArg() > 0 {
-		cli.Fail("unexpected argument %q: this command takes options only", fs.Arg(0))
+	cli.ParseOptionsOnly(fs, args)
+	requireDir(dir)
+}
+
+func requireDir(dir *string) {
+	if *dir == "" {
+		cli.Fail("--dir is required (or set PEDOS_LAB_DIR)")
 	}
 }
 

@@ -53,11 +53,8 @@ func main() {
 	requestTimeout := fs.Duration("request-timeout", 10*time.Second, "")
 	logFile := fs.String("log", "", "")
 	stdio := fs.Bool("stdio", false, "")
-	cli.Parse(fs, os.Args[1:])
-	switch {
-	case fs.NArg() != 0:
-		cli.Fail("unexpected argument %q: every setting is an option", fs.Arg(0))
-	case *requestTimeout <= 0:
+	cli.ParseOptionsOnly(fs, os.Args[1:])
+	if *requestTimeout <= 0 {
 		cli.Fail("--request-timeout %v: the request phase needs some time, or every call fails", *requestTimeout)
 	}
 	log, err := qrexec.NewLogger(*logFile)

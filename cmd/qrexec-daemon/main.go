@@ -67,10 +67,8 @@ func main() {
 	requestTimeout := fs.Duration("request-timeout", 10*time.Second, "")
 	logFile := fs.String("log", "", "")
 	stdioDomain := fs.String("stdio", "", "")
-	cli.Parse(fs, os.Args[1:])
+	cli.ParseOptionsOnly(fs, os.Args[1:])
 	switch {
-	case fs.NArg() != 0:
-		cli.Fail("unexpected argument %q: every setting is an option", fs.Arg(0))
 	case *maxCalls < 1:
 		cli.Fail("--max-calls %d: at least 1 call per domain must be allowed", *maxCalls)
 	case *requestTimeout <= 0:

@@ -49,6 +49,15 @@ func (u Usage) Parse(fs *flag.FlagSet, args []string) {
 	}
 }
 
+// ParseOptionsOnly is Parse for a command that takes no operands: a word
+// left over is a usage error, never silently ignored.
+func (u Usage) ParseOptionsOnly(fs *flag.FlagSet, args []string) {
+	u.Parse(fs, args)
+	if fs.NArg() != 0 {
+		u.Fail("unexpected argument %q: every setting is an option", fs.Arg(0))
+	}
+}
+
 // Help prints the usage on standard output and exits 0.
 func (u Usage) Help() {
 	fmt.Print(u.Text)

@@ -81,22 +81,27 @@ func TestRunEndOfOptions(t *testing.T) {
 	}
 }
 
-// TestDaemonUsageErrors: settings the daemon cannot work with are usage
-// errors that say what is wrong, found before anything is opened.
-func TestDaemonUsageErrors(t *testing.T) {
+// TestUsageErrors: settings the daemon and the agent cannot work with are
+// usage errors that say what is wrong, found before anything is opened.
+func TestUsageErrors(t *testing.T) {
 	for _, c := range []struct {
-		args []string
-		want string
+		command string
+		args    []string
+		want    string
 	}{
-		{[]string{"--max-calls", "0"}, "qrexec-daemon: --max-calls 0: at least 1 call per domain must be allowed\n"},
-		{[]string{"--no-unix"}, "qrexec-daemon: nothing to listen on: --no-unix without --vsock-port\n"},
-		{[]string{"serve"}, "qrexec-daemon: unexpected argument \"serve\": every setting is an option\n"},
-		{[]string{"--request-timeout", "0"}, "qrexec-daemon: --request-timeout 0s: the request phase needs some time, or every call fails\n"},
-		{[]string{"--request-timeout", "-1s"}, "qrexec-daemon: --request-timeout -1s: the request phase needs some time, or every call fails\n"},
+		{"qrexec-daemon", []string{"--max-calls", "0"}, "--max-calls 0: at least 1 call per domain must be allowed\n"},
+		{"qrexec-daemon", []string{"--no-unix"}, "nothing to listen on: --no-unix without --vsock-port\n"},
+		{"qrexec-daemon", []string{"serve"}, "unexpected argument \"serve\": every setting is an option\n"},
+		{"qrexec-daemon", []string{"--request-timeout", "0"}, "--request-timeout 0s: the request phase needs some time, or every call fails\n"},
+		{"qrexec-daemon", []string{"--request-timeout", "-1s"}, "--request-timeout -1s: the request phase needs some time, or every call fails\n"},
+		{"qrexec-agent", []string{"--request-timeout", "0"}, "--request-timeout 0s: the request phase needs some time, or every call fails\n"},
+		{"qrexec-agent", []string{"serve"}, "unexpected argument \"serve\": every setting is an option\n"},
 	} {
-		got := run(t, exec.Command(testbin.Path(t, "qrexec-daemon"), append(c.args, "--domains", "/nonexistent")...), "")
-		if got.code != 2 || got.stdout != "" || !strings.HasPrefix(got.stderr, c.want+"Usage: qrexec-daemon") {
-			t.Errorf("qrexec-daemon %s: %+v", strings.Join(c.args, " "), got)
+		// Where the command would look first, were the arguments good.
+		nowhere := map[string][]string{"qrexec-daemon": {"--domains", "/nonexistent"}, "qrexec-agent": {"--listen", "/nonexistent/agent.sock"}}[c.command]
+		got := run(t, exec.Command(testbin.Path(t, c.command), append(c.args, nowhere...)...), "")
+		if got.code != 2 || got.stdout != "" || !strings.HasPrefix(got.stderr, c.command+": "+c.want+"Usage: "+c.command) {
+			t.Errorf("%s %s: %+v", c.command, strings.Join(c.args, " "), got)
 		}
 	}
 }
@@ -112,23 +117,6 @@ func TestStdioStartFailureStaysInDom0(t *testing.T) {
 	}
 	if log, err := os.ReadFile(logFile); err != nil || !strings.Contains(string(log), missing) {
 		t.Errorf("dom0's log does not say why (%v):\n%s", err, log)
-	}
-}
-
-// TestAgentUsageErrors: the agent's settings it cannot work with are usage
-// errors, found before anything is opened.
-func TestAgentUsageErrors(t *testing.T) {
-	for _, c := range []struct {
-		args []string
-		want string
-	}{
-		{[]string{"--request-timeout", "0"}, "qrexec-agent: --request-timeout 0s: the request phase needs some time, or every call fails\n"},
-		{[]string{"serve"}, "qrexec-agent: unexpected argument \"serve\": every setting is an option\n"},
-	} {
-		got := run(t, exec.Command(testbin.Path(t, "qrexec-agent"), append(c.args, "--listen", "/nonexistent/agent.sock")...), "")
-		if got.code != 2 || got.stdout != "" || !strings.HasPrefix(got.stderr, c.want+"Usage: qrexec-agent") {
-			t.Errorf("qrexec-agent %s: %+v", strings.Join(c.args, " "), got)
-		}
 	}
 }
 
