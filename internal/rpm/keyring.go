@@ -97,8 +97,15 @@ func (k *Keyring) addFile(path string, now time.Time) error {
 func (k *Keyring) Files() []string { return append([]string(nil), k.files...) }
 
 // keyPolicy: RSA ≥ 2048 bits or EdDSA on ed25519 for every key that can
-// sign, not revoked or expired at now, and able to sign (verify.md §1.2).
+// sign, not revoked or expired, and able to sign (verify.md §1.2). Judged at
+// the later of now (dom0's time floor) and the newest of the key's own
+// packets, as signatures are (verify.go): a pinned key made after a lagging
+// floor is not "expired" before it exists, and a revocation dated after the
+// floor still counts.
 func keyPolicy(e *openpgp.Entity, now time.Time) *Error {
+	if newest := newestPacket(e); newest.After(now) {
+		now = newest
+	}
 	if err := keyStrength(e.PrimaryKey); err != nil {
 		return err
 	}
@@ -116,6 +123,33 @@ func keyPolicy(e *openpgp.Entity, now time.Time) *Error {
 		return reject(KindKeyNotValid, "key has no valid signing key at %s (expired, revoked or not signing-capable)", now.UTC().Format(time.RFC3339))
 	}
 	return nil
+}
+
+// newestPacket is the creation time of the newest of e's keys and of the
+// signatures go-crypto verified as made by e itself (third parties' are not).
+func newestPacket(e *openpgp.Entity) time.Time {
+	newest := e.PrimaryKey.CreationTime
+	note := func(sigs ...*packet.Signature) {
+		for _, sig := range sigs {
+			if sig != nil && sig.CreationTime.After(newest) {
+				newest = sig.CreationTime
+			}
+		}
+	}
+	note(e.SelfSignature)
+	note(e.Revocations...)
+	for _, id := range e.Identities {
+		note(id.SelfSignature)
+		note(id.Revocations...)
+	}
+	for _, sub := range e.Subkeys {
+		if sub.PublicKey.CreationTime.After(newest) {
+			newest = sub.PublicKey.CreationTime
+		}
+		note(sub.Sig)
+		note(sub.Revocations...)
+	}
+	return newest
 }
 
 func keyStrength(pk *packet.PublicKey) *Error {

@@ -374,6 +374,39 @@ func TestVerificationTime(t *testing.T) {
 	}
 }
 
+// dom0's time floor two hours behind a key made an hour ago: the key loads and
+// signs (it is judged at its own creation, not "expired" before it exists),
+// while a revocation made with it still counts though it too is after the floor.
+func TestKeyMadeAfterTheFloor(t *testing.T) {
+	floor := time.Now().Add(-2 * time.Hour)
+	for _, revoked := range []bool{false, true} {
+		s, err := testrepo.NewSigner(testrepo.KeySpec{Name: "newer than the floor", Revoked: revoked})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := t.TempDir()
+		if _, err := s.WritePublicKey(dir); err != nil {
+			t.Fatal(err)
+		}
+		keyring, warnings, err := rpm.LoadKeyring(dir, floor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if revoked {
+			if len(warnings) != 1 || !strings.Contains(warnings[0].Error(), "key is revoked") {
+				t.Errorf("revoked key: warnings %v, want one saying it is revoked", warnings)
+			}
+			continue
+		}
+		if len(warnings) != 0 {
+			t.Fatalf("warnings %v", warnings)
+		}
+		if _, err := (&rpm.Verifier{Keyring: keyring, Now: floor}).Verify(bytes.NewReader(build(t, spec, s)), nil); err != nil {
+			t.Errorf("a package signed now by a key made after the floor: %v", err)
+		}
+	}
+}
+
 func TestCheckFileName(t *testing.T) {
 	for name, ok := range map[string]bool{
 		"bash-5.2.37-1.fc41.x86_64.rpm": true, "a.rpm": true, "g++-1^2~3.rpm": true,
