@@ -180,8 +180,8 @@ func usageExit(err error) {
 	os.Exit(2)
 }
 
-// limitsFromEnv reads the limits from the environment; an unparsable value is an error, never
-// "unlimited". capBytes says the byte limit is the default, to be capped at 90 % of the free
+// limitsFromEnv reads the limits from the environment; an unparsable value or 0 is an error,
+// never "unlimited". capBytes says the byte limit is the default, to be capped at 90 % of the free
 // space of DIR's file system.
 func limitsFromEnv() (limits qfile.Limits, capBytes bool, err error) {
 	limits = qfile.Limits{MaxBytes: 4 << 30, MaxFiles: 4096}
@@ -191,6 +191,10 @@ func limitsFromEnv() (limits qfile.Limits, capBytes bool, err error) {
 			n, err := strconv.ParseUint(s, 10, 64)
 			if err != nil {
 				return limits, false, fmt.Errorf("%s=%q is not a decimal number", name, s)
+			}
+			if n == 0 {
+				// The reference reads 0 as "no limit"; there is none here (docs/qfile.md).
+				return limits, false, fmt.Errorf("%s=0: there is no unlimited transfer; name a limit", name)
 			}
 			*limit = n
 		}

@@ -282,6 +282,9 @@ func (r *Receiver) unpack(ctx context.Context, staging string, timeout time.Dura
 		return fmt.Errorf("free space for %s: %w", staging, err)
 	}
 	maxBytes := min(c.MaxBytes, int64(fs.Bavail*uint64(fs.Bsize)/100*45))
+	if maxBytes <= 0 { // the unpacker refuses a limit of 0, the reference's "unlimited"
+		return fmt.Errorf("no room for a delivery in %s (%d bytes free): %w", staging, fs.Bavail*uint64(fs.Bsize), syscall.ENOSPC)
+	}
 	env := []string{
 		"PATH=/usr/bin:/bin",
 		"UPDATES_MAX_BYTES=" + strconv.FormatInt(maxBytes, 10),

@@ -2,6 +2,7 @@ package dom0_test
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -163,4 +164,40 @@ func TestUnpackerDiesWithTheService(t *testing.T) {
 	}
 	cmd.Wait()
 	waitFor("the unpacker dying with the service", func() bool { return len(unpackers()) == 0 })
+}
+
+// A staging file system with no room left: the service refuses the delivery, saying so,
+// rather than asking the unpacker for a limit of 0 bytes (which the unpacker refuses, being
+// the reference's "unlimited"). The space is held by a file removed but still open, as the
+// service clears the staging directory's parent first.
+func TestNoRoomForADelivery(t *testing.T) {
+	cmd, c, id := receiveCmd(t)
+	parent := c.Path(dom0.StagingDir)
+	if err := os.MkdirAll(parent, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=256k", "pedos-noroom", parent).CombinedOutput(); err != nil {
+		t.Skipf("needs a tmpfs: mount: %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", parent).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", parent, err, out)
+		}
+	})
+	filler, err := os.Create(filepath.Join(parent, "filler"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer filler.Close()
+	if _, err := filler.Write(make([]byte, 1<<20)); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("filling the staging file system: %v, want ENOSPC", err)
+	}
+	cmd.Stdin = bytes.NewReader(streamOf(t, nil))
+	var log strings.Builder
+	cmd.Stderr = &log
+	runErr := cmd.Run()
+	res, err := frontend.ReadResult(c, id)
+	if runErr == nil || err != nil || res.Accepted || !strings.Contains(res.Error, "no room for a delivery") {
+		t.Fatalf("service: %v; result %+v (%v); want a refusal saying there is no room; log:\n%s", runErr, res, err, log.String())
+	}
 }

@@ -54,6 +54,28 @@ func TestValidName(t *testing.T) {
 	}
 }
 
+// A refused name's error says which rule it broke, and never quotes the name (S2).
+func TestNameProblemSaysWhich(t *testing.T) {
+	for name, want := range map[string]string{
+		"":           "empty",
+		"/etc/x":     "absolute",
+		"evil/":      "ends with /",
+		"evil//x":    "component",
+		"evil/../x":  "component",
+		"evil\xff":   "not valid UTF-8 (byte 0xff)",
+		"evil\u202e": "U+202E",
+		"evil\nline": "U+000A",
+	} {
+		problem := nameProblem([]byte(name))
+		if !strings.Contains(problem, want) {
+			t.Errorf("nameProblem(%q) = %q, want it to say %q", name, problem, want)
+		}
+		if strings.Contains(problem, "evil") {
+			t.Errorf("nameProblem(%q) quotes the name: %q", name, problem)
+		}
+	}
+}
+
 func TestValidSymlinkTarget(t *testing.T) {
 	for _, tc := range []struct {
 		name, target string

@@ -150,8 +150,8 @@ func (u *unpacker) entry(h Header) error {
 	if i := bytes.IndexByte(untrustedName, 0); i >= 0 {
 		untrustedName = untrustedName[:i]
 	}
-	if !validName(untrustedName) {
-		return fmt.Errorf("a name breaks the rules (S1, S2): %w", syscall.EILSEQ)
+	if problem := nameProblem(untrustedName); problem != "" {
+		return fmt.Errorf("refused a name (S1, S2): %s: %w", problem, syscall.EILSEQ)
 	}
 	name := string(untrustedName)
 	u.lastName = name

@@ -294,3 +294,21 @@ func TestRoundTripAsNobody(t *testing.T) {
 		t.Errorf("a.rpm belongs to uid %d, want %d", uid, nobody)
 	}
 }
+
+// TestUnusableUser: a USER the unpacker cannot become is an invalid argument (EINVAL), in the
+// status and the exit code, not an I/O error; nothing is received.
+func TestUnusableUser(t *testing.T) {
+	dir := stagingDir(t)
+	cmd := exec.Command(testbin.Path(t, "qfile-dom0-unpacker"), "pedos-no-such-user", dir, "--only-regular-files")
+	cmd.Stdin = fileWith(t, stream(entry("a.rpm", regularMode, []byte("x"))))
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	_ = cmd.Run()
+	st, ok := parseStatus(stdout.Bytes())
+	if !ok || st.Code != uint32(syscall.EINVAL) || cmd.ProcessState.ExitCode() != int(syscall.EINVAL) ||
+		!strings.Contains(stderr.String(), "no such user") {
+		t.Errorf("status %+v (ok=%v), exit %d, stderr %q: want EINVAL saying there is no such user",
+			st, ok, cmd.ProcessState.ExitCode(), stderr.String())
+	}
+	onlyStagingExists(t, dir)
+}

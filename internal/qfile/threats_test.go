@@ -110,6 +110,8 @@ func threatCases() []threatCase {
 		{name: "S8/5GiB-filelen", stream: stream(rawEntry(Header{NameLen: 4, Mode: regularMode, FileLen: 5 << 30}, []byte("big\x00"), []byte("data"))),
 			code: uint32(syscall.EDQUOT), tree: []string{}},
 		{name: "S8/unparsable-limit-is-a-usage-error", env: []string{"UPDATES_MAX_BYTES=lots"}, stream: stream(hello)},
+		// The reference reads 0 as "no limit"; here it is refused rather than read as "nothing".
+		{name: "S8/zero-limit-is-a-usage-error", env: []string{"UPDATES_MAX_FILES=0"}, stream: stream(hello)},
 		{name: "S9/same-name-twice", stream: stream(hello, entry("hello", regularMode, []byte("evil"))),
 			code: uint32(syscall.EEXIST), tree: helloTree},
 		{name: "S9/same-name-as-directory", args: defaultMode,

@@ -327,7 +327,7 @@ func TestConfine(t *testing.T) {
 		{"rlimits", false, "", "ok"},
 		{"every-thread", false, "", "ok"},
 		{"switched-user", false, fmt.Sprint(nobodyUID), "ok"},
-		{"refuse-to-root", false, "0", `confine: sandbox: user "0" has uid 0, gid 0: refusing to run the sandbox as root`},
+		{"refuse-to-root", false, "0", `confine: sandbox: user "0" has uid 0, gid 0: refusing to run the sandbox as root: operation not permitted`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.action, func(t *testing.T) {

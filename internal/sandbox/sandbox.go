@@ -150,7 +150,7 @@ func switchUser(target *account) (bool, error) {
 		if euid == target.uid {
 			return false, nil
 		}
-		return false, fmt.Errorf("sandbox: running as uid %d, which cannot switch to uid %d: run as root or as that user", euid, target.uid)
+		return false, fmt.Errorf("sandbox: running as uid %d, which cannot switch to uid %d: run as root or as that user: %w", euid, target.uid, syscall.EPERM)
 	}
 	// Supplementary groups first (root's would survive otherwise), then the gid while we may
 	// still change it, then the uid; each sets the real, effective and saved ids.
@@ -171,29 +171,35 @@ func switchUser(target *account) (bool, error) {
 	return true, nil
 }
 
-// resolveUser turns a user name (looked up in passwdFile) or a numeric uid (its gid is the same
-// number) into an account, refusing root's uid or gid: switching to them confines nothing.
+// resolveUser turns a user name or a numeric uid into an account, as getpwnam or getpwuid
+// would from passwdFile: a uid with no entry there gets its own number as gid. Root's uid or
+// gid is refused: switching to them confines nothing. The errors carry EINVAL or EPERM for
+// the unpacker's status.
 func resolveUser(user, passwdFile string) (account, error) {
 	var a account
 	var err error
 	if strings.Trim(user, "0123456789") == "" {
 		a.uid, err = parseID(user)
 		a.gid = a.uid
+		if entry, lookupErr := lookupPasswd(passwdFile, 2, strconv.Itoa(a.uid)); err == nil && lookupErr == nil {
+			a.gid = entry.gid
+		}
 	} else {
-		a, err = lookupPasswd(passwdFile, user)
+		a, err = lookupPasswd(passwdFile, 0, user)
 	}
 	if err != nil {
-		return account{}, fmt.Errorf("sandbox: user %q: %w", user, err)
+		return account{}, fmt.Errorf("sandbox: user %q: %w (%w)", user, err, syscall.EINVAL)
 	}
 	if a.uid == 0 || a.gid == 0 {
-		return account{}, fmt.Errorf("sandbox: user %q has uid %d, gid %d: refusing to run the sandbox as root", user, a.uid, a.gid)
+		return account{}, fmt.Errorf("sandbox: user %q has uid %d, gid %d: refusing to run the sandbox as root: %w", user, a.uid, a.gid, syscall.EPERM)
 	}
 	return a, nil
 }
 
-// lookupPasswd finds name in a passwd(5) file (name:password:uid:gid:...). It reads the file
-// itself rather than using os/user, whose cgo variant would make AllThreadsSyscall unusable.
-func lookupPasswd(passwdFile, name string) (account, error) {
+// lookupPasswd finds the first entry of a passwd(5) file (name:password:uid:gid:...) whose
+// field (0 the name, 2 the uid) is value. It reads the file itself rather than using os/user,
+// whose cgo variant would make AllThreadsSyscall unusable.
+func lookupPasswd(passwdFile string, field int, value string) (account, error) {
 	f, err := os.Open(passwdFile)
 	if err != nil {
 		return account{}, err
@@ -202,7 +208,7 @@ func lookupPasswd(passwdFile, name string) (account, error) {
 	lines := bufio.NewScanner(f)
 	for lines.Scan() {
 		fields := strings.Split(lines.Text(), ":")
-		if len(fields) < 4 || fields[0] != name {
+		if len(fields) < 4 || fields[field] != value {
 			continue
 		}
 		uid, uidErr := parseID(fields[2])

@@ -1,9 +1,11 @@
 package sandbox
 
 import (
+	"errors"
 	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -165,6 +167,9 @@ func TestResolveUser(t *testing.T) {
 		{"user", account{1000, 1000}, ""},
 		{"1234", account{1234, 1234}, ""},
 		{"0001000", account{1000, 1000}, ""},
+		{"sync", account{4, 65534}, ""},
+		{"4", account{4, 65534}, ""},    // a uid's group comes from its entry, as getpwuid's would
+		{"1001", account{}, "refusing"}, // rootgroup's uid: its gid is 0
 		{"root", account{}, "refusing"},
 		{"0", account{}, "refusing"},
 		{"rootgroup", account{}, "refusing"},
@@ -183,6 +188,14 @@ func TestResolveUser(t *testing.T) {
 		}
 		if tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
 			t.Errorf("resolveUser(%q) error %v, want one containing %q", tt.user, err, tt.wantErr)
+		}
+		// The unpacker reports the errno: EPERM for root, EINVAL for a user it cannot use.
+		wantErrno := syscall.EINVAL
+		if tt.wantErr == "refusing" {
+			wantErrno = syscall.EPERM
+		}
+		if tt.wantErr != "" && !errors.Is(err, wantErrno) {
+			t.Errorf("resolveUser(%q) error %v carries no %v", tt.user, err, wantErrno)
 		}
 	}
 }

@@ -70,7 +70,15 @@ type RemoteError struct {
 }
 
 func (e *RemoteError) Error() string {
-	what := fmt.Sprintf("%s (%v)", unix.ErrnoName(syscall.Errno(e.Code)), syscall.Errno(e.Code))
+	// The reference sends some errnos negated (a bad directory name's -EILSEQ, docs/qfile.md).
+	code, sign := int64(int32(e.Code)), ""
+	if code < 0 {
+		code, sign = -code, "-"
+	}
+	what := fmt.Sprintf("error code %d", int32(e.Code))
+	if name := unix.ErrnoName(syscall.Errno(code)); name != "" {
+		what = fmt.Sprintf("%s%s (%v)", sign, name, syscall.Errno(code))
+	}
 	if e.Code == qfile.LegalEOF {
 		what = fmt.Sprintf("the stream ended inside a file (code %d)", e.Code)
 	}
@@ -123,7 +131,6 @@ func (s *Sender) sendEntry(path, name string, st *unix.Stat_t) error {
 	if err != nil {
 		return err
 	}
-	s.lastName = name
 	s.files++
 	if s.Progress != nil {
 		s.Progress(s.files, s.bytes)
@@ -285,6 +292,7 @@ func (s *Sender) header(name string, st *unix.Stat_t, fileLen uint64) error {
 	}
 	s.buf = AppendHeader(s.buf, h)
 	s.buf = append(append(s.buf, name...), 0)
+	s.lastName = name // a refusal may come while its payload is on the way
 	return nil
 }
 

@@ -46,6 +46,9 @@ func TestFinishChecksStatus(t *testing.T) {
 			return qfile.Status{Code: uint32(syscall.EDQUOT), CRC: crc + 1, LastName: "a.rpm"}.Append(nil)
 		}, `EDQUOT (disk quota exceeded); last file sent: "a.rpm"`},
 		{"legal-eof", func(crc uint32) []byte { return qfile.Status{Code: qfile.LegalEOF}.Append(nil) }, "ended inside a file"},
+		// The reference sends a bad directory name's EILSEQ negated.
+		{"negative-errno", func(crc uint32) []byte { return qfile.Status{Code: uint32(0xffffffac)}.Append(nil) }, "refused the transfer: -EILSEQ (invalid or incomplete"},
+		{"unknown-code", func(crc uint32) []byte { return qfile.Status{Code: 5000}.Append(nil) }, "refused the transfer: error code 5000;"},
 		{"no-status", func(uint32) []byte { return nil }, `without a status (last file sent: "a.rpm")`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -95,6 +98,35 @@ func TestSendStopsAtARefusalAfterAFile(t *testing.T) {
 	var remote *RemoteError
 	if !errors.As(err, &remote) || remote.Code != uint32(syscall.EDQUOT) || remote.LastSent != "a.rpm" {
 		t.Errorf("Send after a refusal: %v, want the receiver's EDQUOT", err)
+	}
+}
+
+// refusingReceiver answers the first write with a refusal, then fails it, as a receiver that
+// stopped reading does.
+type refusingReceiver struct{ status *os.File }
+
+func (r refusingReceiver) Write(p []byte) (int, error) {
+	r.status.Write(qfile.Status{Code: uint32(syscall.EDQUOT)}.Append(nil))
+	return 0, syscall.EPIPE
+}
+
+// A refusal that arrives while the first file's payload is on the way names that file as the
+// last one sent, not "".
+func TestRefusalDuringTheFirstFile(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "big.rpm")
+	if err := os.WriteFile(src, make([]byte, 2*bufSize), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	statusR, statusW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer statusR.Close()
+	defer statusW.Close()
+	err = New(refusingReceiver{statusW}, statusR).Send(src)
+	var remote *RemoteError
+	if !errors.As(err, &remote) || remote.LastSent != "big.rpm" {
+		t.Errorf("Send: %v, want the receiver's refusal naming big.rpm as the last file sent", err)
 	}
 }
 
