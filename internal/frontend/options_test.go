@@ -3,6 +3,7 @@ package frontend
 import (
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -128,6 +129,24 @@ func TestParseArgsRootDespiteAnError(t *testing.T) {
 		if !errors.Is(err, ErrUsage) || o.Root != tc.root || o.RootMissing != tc.missing {
 			t.Errorf("ParseArgs(%q): Root %q, RootMissing %v, %v; want %q, %v and a usage error",
 				tc.args, o.Root, o.RootMissing, err, tc.root, tc.missing)
+		}
+	}
+}
+
+// --check-only's usage errors name what the user gave: package names, an
+// action, --downloadonly.
+func TestParseArgsCheckOnlyMessages(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--check-only", "kernel"}, "--check-only asks whether any update for dom0 exists: it takes no package names"},
+		{[]string{"--check-only", "--action=upgrade", "kernel"}, "it takes no package names"},
+		{[]string{"--check-only", "--action=list"}, "it takes no --action or --downloadonly"},
+		{[]string{"--check-only", "--downloadonly"}, "it takes no --action or --downloadonly"},
+	} {
+		if _, err := ParseArgs(tc.args); !errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("ParseArgs(%q) = %v, want a usage error saying %q", tc.args, err, tc.want)
 		}
 	}
 }

@@ -24,6 +24,10 @@ func printResult(w io.Writer, r dom0.Result) {
 			// verify.md §1: a disagreement is a security error (a bug in
 			// one of the verifiers, or a package made to exploit one).
 			fmt.Fprintf(w, "    rejected: %s: SECURITY ERROR, the two verifiers disagree: %s\n", p.File, p.Rejected)
+		} else if p.Kind != "" {
+			// The class first (operations.md, "Package rejections"): the
+			// reason alone may not name it.
+			fmt.Fprintf(w, "    rejected: %s: %s: %s\n", p.File, p.Kind, p.Rejected)
 		} else {
 			fmt.Fprintf(w, "    rejected: %s: %s\n", p.File, p.Rejected)
 		}

@@ -48,16 +48,21 @@ func TestWriteJSONIsASCII(t *testing.T) {
 }
 
 // A disagreement between the verifiers is printed as the security error it
-// is (verify.md §1), other rejections as they are.
+// is (verify.md §1), other rejections with their class first, where a
+// verifier gave one (operations.md, "Package rejections").
 func TestPrintResultDisagreement(t *testing.T) {
 	var out bytes.Buffer
 	printResult(&out, dom0.Result{Caller: "sys-firewall", Packages: []dom0.PackageCheck{
 		{File: "a-1-1.noarch.rpm", Rejected: "native verifier accepted the package but rpmkeys did not", Kind: "verifiers disagree"},
 		{File: "b-1-1.noarch.rpm", Rejected: "package is not signed", Kind: "unsigned"},
+		{File: "c-1-1.noarch.rpm", Rejected: "signature in tag 267: signature by key 7FD38467 not trusted", Kind: "untrusted key"},
+		{File: "d-1-1.noarch.rpm", Rejected: "not in the signed metadata"},
 	}})
 	for _, want := range []string{
 		"rejected: a-1-1.noarch.rpm: SECURITY ERROR, the two verifiers disagree: native verifier accepted",
-		"rejected: b-1-1.noarch.rpm: package is not signed\n",
+		"rejected: b-1-1.noarch.rpm: unsigned: package is not signed\n",
+		"rejected: c-1-1.noarch.rpm: untrusted key: signature in tag 267: signature by key 7FD38467 not trusted\n",
+		"rejected: d-1-1.noarch.rpm: not in the signed metadata\n",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())

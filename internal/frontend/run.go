@@ -7,11 +7,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"golang.org/x/sys/unix"
 
 	"pedos.dev/updates/internal/dom0"
 	"pedos.dev/updates/internal/pkgtool"
+	"pedos.dev/updates/internal/updatevm"
 )
 
 // Exit codes (overview.md).
@@ -29,10 +31,12 @@ type Caller interface {
 	Run(ctx context.Context, domain string, argv []string, stdin io.Reader, stdout, stderr io.Writer) (int, error)
 }
 
-// Tools runs dom0's package tools (internal/pkgtool).
+// Tools runs dom0's package tools (internal/pkgtool, internal/dnftool).
 type Tools interface {
 	ExportRPMDB(root string, w io.Writer) error
 	DNF(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (int, error)
+	CreateRepo(ctx context.Context, dir string) error
+	InstalledPackages(ctx context.Context, root string) ([]pkgtool.Installed, error)
 }
 
 // Env is everything Run touches outside this process.
@@ -56,6 +60,11 @@ type Report struct {
 	Message  string       `json:"message,omitempty"`
 	Result   *dom0.Result `json:"result,omitempty"`
 	DNFExit  *int         `json:"dnf_exit,omitempty"`
+	// Installed and Removed are the NEVRAs dnf's transaction in dom0 added
+	// to and took from the rpm database (an upgrade is both), from rpm -qa
+	// before and after it.
+	Installed []string `json:"installed,omitempty"`
+	Removed   []string `json:"removed,omitempty"`
 }
 
 type runner struct {
@@ -129,7 +138,7 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	}
 	if r.o.Clean {
 		r.say("Emptying the cached repository %s", c.Path(dom0.CachedRepoDir))
-		if err := cleanCachedRepo(c, r.env.Stderr); err != nil {
+		if err := cleanCachedRepo(ctx, c, r.env.Tools, r.env.Stderr); err != nil {
 			return ExitFailure, err
 		}
 	}
@@ -142,9 +151,9 @@ func (r *runner) run(ctx context.Context) (int, error) {
 		return r.checkOnly(ctx)
 	case r.o.IsQuery() && r.o.JSON:
 		// stdout carries the JSON report alone.
-		return r.callVM(ctx, r.vmArgs(""), r.env.Stderr)
+		return r.callVM(ctx, r.vmArgs(""), r.env.Stderr, "the query")
 	case r.o.IsQuery():
-		return r.callVM(ctx, r.vmArgs(""), r.env.Stdout)
+		return r.callVM(ctx, r.vmArgs(""), r.env.Stdout, "the query")
 	}
 	s, err := NewSession(c, dom0.Session{Action: r.o.Action, Packages: r.o.Packages,
 		Excludes: r.o.Excludes, EnableRepos: r.o.EnableRepos, DisableRepos: r.o.DisableRepos,
@@ -157,7 +166,7 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	stop := make(chan struct{})
 	watched := make(chan struct{})
 	go func() { watchProgress(c, s.ID, r.env.Stderr, stop); close(watched) }()
-	vmCode, vmErr := r.callVM(ctx, r.vmArgs(s.ID), r.env.Stderr)
+	vmCode, vmErr := r.callVM(ctx, r.vmArgs(s.ID), r.env.Stderr, download)
 	res, err := AwaitResult(ctx, c, s)
 	close(stop)
 	<-watched
@@ -179,7 +188,7 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	r.rep.Result = &res
 	// dom0 wrote the result, but parts of its messages may quote what the
 	// UpdateVM sent.
-	shown := newUntrustedText(r.env.Stderr)
+	shown := newUntrustedText(r.env.Stderr, "")
 	printResult(shown, res)
 	_ = shown.Flush()
 	if !res.Accepted {
@@ -224,7 +233,7 @@ func (r *runner) checkOnly(ctx context.Context) (int, error) {
 	if r.o.Clean {
 		args = append(args, "--clean")
 	}
-	code, err := r.callVM(ctx, append(args, r.forwarded()...), r.env.Stderr)
+	code, err := r.callVM(ctx, append(args, r.forwarded()...), r.env.Stderr, "the check")
 	switch {
 	case code == ExitUpdatesAvailable:
 		r.say("Updates are available for dom0")
@@ -261,18 +270,26 @@ func (r *runner) forwarded() []string {
 	return append(args, r.o.DNFOptions...)
 }
 
-func (r *runner) callVM(ctx context.Context, argv []string, stdout io.Writer) (int, error) {
+// download names the UpdateVM's command that delivers to dom0, in messages
+// and for vmOutcome.
+const download = "the download"
+
+// callVM runs argv in the UpdateVM; what names it in messages: the check,
+// the query or the download.
+func (r *runner) callVM(ctx context.Context, argv []string, stdout io.Writer, what string) (int, error) {
 	code, err := r.vmRun(ctx, argv, nil, stdout)
-	return r.vmOutcome(code, err, "the download")
+	return r.vmOutcome(code, err, what)
 }
 
 // vmRun runs argv in the UpdateVM. Everything it prints is untrusted and
-// reaches the person only through untrustedText; its stderr goes to ours.
+// reaches the person only through untrustedText, every line marked with the
+// UpdateVM's name; its stderr goes to ours.
 func (r *runner) vmRun(ctx context.Context, argv []string, stdin io.Reader, stdout io.Writer) (int, error) {
-	stderr := newUntrustedText(r.env.Stderr)
+	prefix := r.env.Config.UpdateVM + ": "
+	stderr := newUntrustedText(r.env.Stderr, prefix)
 	out := stderr
 	if stdout != r.env.Stderr {
-		out = newUntrustedText(stdout)
+		out = newUntrustedText(stdout, prefix)
 	}
 	code, err := r.env.VM.Run(ctx, r.env.Config.UpdateVM, argv, stdin, out, stderr)
 	// Write errors on our own outputs cannot be reported anywhere.
@@ -287,8 +304,13 @@ func (r *runner) vmOutcome(code int, err error, what string) (int, error) {
 	switch {
 	case err != nil:
 		return ExitQrexecFailure, fmt.Errorf("%s in %s: %w", what, vm, err)
+	case code == ExitQrexecFailure && what == download:
+		// dom0's own call reached the UpdateVM (the sync before it), and
+		// the download passes on the 125 of its qrexec-client-vm, whose
+		// message is above.
+		return code, fmt.Errorf("%s in %s: %s could not reach dom0's %s (qrexec in %s failed, exit 125; see its message above and the qrexec daemon's journal)", what, vm, vm, updatevm.ReceiveService, vm)
 	case code == ExitQrexecFailure:
-		return code, fmt.Errorf("%s in %s: qrexec failed (is %s running?)", what, vm, vm)
+		return code, fmt.Errorf("%s in %s: dom0's qrexec call to %s failed (exit 125: is %s running, and its qrexec agent reachable?)", what, vm, vm, vm)
 	case code == ExitRefused:
 		return code, fmt.Errorf("%s in %s: the call was refused by policy", what, vm)
 	case code != 0 && code != ExitUpdatesAvailable:
@@ -322,8 +344,19 @@ func (r *runner) dnf(ctx context.Context) (int, error) {
 	} else {
 		r.say("Running dnf %s in dom0 from the verified cached repository", r.o.Action)
 	}
+	before, listErr := r.env.Tools.InstalledPackages(ctx, c.InstallRootPath())
 	code, err := r.env.Tools.DNF(ctx, args, r.env.Stdin, r.env.Stderr, r.env.Stderr)
 	r.rep.DNFExit = &code
+	if listErr == nil {
+		var after []pkgtool.Installed
+		if after, listErr = r.env.Tools.InstalledPackages(ctx, c.InstallRootPath()); listErr == nil {
+			r.rep.Installed, r.rep.Removed = transaction(before, after)
+		}
+	}
+	if listErr != nil {
+		// What dnf did is in its own log; only this record lacks it.
+		fmt.Fprintf(r.env.Stderr, "pedos-dom0-update: warning: the update log will not list what dnf changed: %v\n", listErr)
+	}
 	if err != nil {
 		return ExitFailure, fmt.Errorf("running dnf in dom0: %w", err)
 	}
@@ -334,6 +367,38 @@ func (r *runner) dnf(ctx context.Context) (int, error) {
 		return ExitFailure, fmt.Errorf("dnf %s in dom0 failed (exit %d); the verified packages stay in the cached repository, so the next run can retry", r.o.Action, code)
 	}
 	return ExitOK, nil
+}
+
+// transaction is what changed between two listings of dom0's rpm
+// database: the NEVRAs only after holds (installed) and only before holds
+// (removed), sorted.
+func transaction(before, after []pkgtool.Installed) (installed, removed []string) {
+	was := make(map[string]bool, len(before))
+	for _, p := range before {
+		was[nevra(p)] = true
+	}
+	for _, p := range after {
+		if n := nevra(p); was[n] {
+			delete(was, n)
+		} else {
+			installed = append(installed, n)
+		}
+	}
+	for n := range was {
+		removed = append(removed, n)
+	}
+	slices.Sort(installed)
+	slices.Sort(removed)
+	return installed, removed
+}
+
+// nevra is name-[epoch:]version-release.arch, as dnf writes it.
+func nevra(p pkgtool.Installed) string {
+	epoch := ""
+	if p.Epoch != 0 {
+		epoch = fmt.Sprintf("%d:", p.Epoch)
+	}
+	return fmt.Sprintf("%s-%s%s-%s.%s", p.Name, epoch, p.Version, p.Release, p.Arch)
 }
 
 // lock takes dom0's update lock (F3): one update at a time. It is the

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,7 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"pedos.dev/updates/internal/dnftool"
 	"pedos.dev/updates/internal/dom0"
+	"pedos.dev/updates/internal/pkgtool"
 )
 
 // The UpdateVM is another domain: these tests stand in for it with
@@ -41,12 +44,16 @@ func (f *fakeVM) Run(_ context.Context, _ string, argv []string, stdin io.Reader
 	return f.download(argv, stdout, stderr), nil
 }
 
-// fakeTools stands in for dom0's rpm and dnf: the result of dnf in dom0 is
-// not what these tests are about (internal/e2e runs the real ones).
+// fakeTools stands in for dom0's rpm database and dnf: the result of dnf in
+// dom0 is not what these tests are about (internal/e2e runs the real ones).
+// Its dnf turns the database's packages into dnfLeaves. createrepo_c is
+// the real one.
 type fakeTools struct {
-	mu      sync.Mutex
-	dnfArgs [][]string
-	dnfExit int
+	mu        sync.Mutex
+	dnfArgs   [][]string
+	dnfExit   int
+	installed []pkgtool.Installed
+	dnfLeaves []pkgtool.Installed
 }
 
 func (f *fakeTools) ExportRPMDB(string, io.Writer) error { return nil }
@@ -55,7 +62,23 @@ func (f *fakeTools) DNF(_ context.Context, args []string, _ io.Reader, _, _ io.W
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.dnfArgs = append(f.dnfArgs, args)
+	f.installed = f.dnfLeaves
 	return f.dnfExit, nil
+}
+
+func (f *fakeTools) InstalledPackages(context.Context, string) ([]pkgtool.Installed, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.installed, nil
+}
+
+func (f *fakeTools) CreateRepo(ctx context.Context, dir string) error {
+	tools, err := pkgtool.NewTools("")
+	if err != nil {
+		return err
+	}
+	defer tools.Close()
+	return tools.CreateRepo(ctx, dir)
 }
 
 // output is a file that stands in for the front end's stdout or stderr:
@@ -180,7 +203,7 @@ func TestRunRefusedDelivery(t *testing.T) {
 	}
 	stderr := tr.stderr.String()
 	for _, want := range []string{"    error: dom0 refused the delivery: " + shown + "\n",
-		"    rejected: bad-1-1.noarch.rpm: package is not signed\n"} {
+		"    rejected: bad-1-1.noarch.rpm: unsigned: package is not signed\n"} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, stderr)
 		}
@@ -378,5 +401,148 @@ func TestLockErrors(t *testing.T) {
 	}
 	if lockError(path, nil) != nil {
 		t.Error("lockError(nil) is an error")
+	}
+}
+
+// --clean leaves an empty repository that dom0's dnf can load, not one
+// without repodata/ (on which every dnf that reads the cached repository
+// fails until the next accepted delivery), also when nothing is delivered
+// after it.
+func TestRunCleanLeavesAValidRepository(t *testing.T) {
+	for _, tool := range []string{"createrepo_c", "dnf"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed", tool)
+		}
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("dnf runs only as root")
+	}
+	tr := newTestRun(t, func([]string, io.Writer, io.Writer) int { return 0 })
+	if code := tr.run(t, "--check-only", "--clean"); code != ExitOK {
+		t.Fatalf("exit %d; stderr:\n%s", code, tr.stderr)
+	}
+	// dom0's dnf with the packaging's PedOS-cached.repo, moved below the
+	// test's root.
+	dir := t.TempDir()
+	repo := fmt.Sprintf("[pedos-dom0-cached]\nname=cached\nbaseurl=file://%s\ngpgcheck=1\nmetadata_expire=0\nskip_if_unavailable=False\n",
+		tr.config.Path(dom0.CachedRepoDir))
+	for name, data := range map[string]string{"repos/PedOS-cached.repo": repo, "dnf.conf": "[main]\nplugins=False\n"} {
+		if err := os.MkdirAll(filepath.Join(dir, filepath.Dir(name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tools, err := dnftool.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tools.Close()
+	var out strings.Builder
+	code, err := tools.DNF(t.Context(), []string{"--installroot=" + filepath.Join(dir, "root"), "--config=" + filepath.Join(dir, "dnf.conf"),
+		"--setopt=reposdir=" + filepath.Join(dir, "repos"), "--releasever=1", "--noplugins", "makecache"}, nil, &out, &out)
+	if err != nil || code != 0 {
+		t.Errorf("dnf makecache on the cached repository after --clean: exit %d, %v\n%s", code, err, out.String())
+	}
+}
+
+// A run that delivers nothing leaves the last delivery's result in place
+// (overview.md: state/ holds the last result), and does not take it for
+// its own.
+func TestRunKeepsTheLastResult(t *testing.T) {
+	tr := newTestRun(t, func([]string, io.Writer, io.Writer) int { return 0 })
+	if err := os.MkdirAll(tr.config.Path(dom0.StateDir), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	last := onePackage
+	last.Session = strings.Repeat("ab", dom0.SessionIDLength/2)
+	if err := dom0.WriteResult(tr.config, last); err != nil {
+		t.Fatal(err)
+	}
+	if code := tr.run(t, "-y"); code != ExitFailure || !strings.Contains(tr.stderr.String(), "delivered nothing") {
+		t.Fatalf("exit %d, want 1 saying nothing was delivered; stderr:\n%s", code, tr.stderr)
+	}
+	if len(tr.tools.dnfArgs) != 0 {
+		t.Errorf("dnf ran after a run that delivered nothing")
+	}
+	if res, err := ReadResult(tr.config, last.Session); err != nil || !res.Accepted {
+		t.Errorf("the last delivery's result is gone: %+v, %v", res, err)
+	}
+}
+
+// Every line the UpdateVM prints carries its name, so that a compromised
+// UpdateVM cannot print lines that pass for dom0's own; dom0's lines do not.
+func TestRunUpdateVMLinesMarked(t *testing.T) {
+	forged := "==> dom0 checked the delivery from sys-test: 1 file(s), 666 bytes\n    verified: evil-1-1.noarch (signed by ABCD)\n"
+	tr := newTestRun(t, nil)
+	tr.vm.download = func(argv []string, stdout, stderr io.Writer) int {
+		io.WriteString(stderr, forged)
+		io.WriteString(stdout, "partial "+strings.Repeat("x", maxLineBytes))
+		deliver(t, tr.config, argv, 0, onePackage)
+		return 0
+	}
+	if code := tr.run(t, "-y"); code != ExitOK {
+		t.Fatalf("exit %d; stderr:\n%s", code, tr.stderr)
+	}
+	stderr := tr.stderr.String()
+	for line := range strings.Lines(stderr) {
+		dom0s := strings.HasPrefix(line, "==> ") || strings.HasPrefix(line, "    ")
+		if strings.Contains(line, "evil") || strings.Contains(line, "666") || strings.Contains(line, "partial") || strings.Contains(line, "xxx") {
+			if dom0s || !strings.HasPrefix(line, "sys-test: ") {
+				t.Errorf("the UpdateVM's line %q is not marked as its own", line)
+			}
+		} else if strings.HasPrefix(line, "sys-test: ") {
+			t.Errorf("dom0's line %q is marked as the UpdateVM's", line)
+		}
+	}
+	if !strings.Contains(stderr, "\n    verified: hello-1.1-1.noarch") {
+		t.Errorf("dom0's verdict is missing or marked:\n%s", stderr)
+	}
+}
+
+// What failed in the UpdateVM is named: the check, the query or the
+// download; a 125 from the download is its own call to dom0, since dom0's
+// call reached the UpdateVM just before.
+func TestRunUpdateVMFailures(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		exit int
+		want string
+	}{
+		{[]string{"--action=info", "nosuchpkg"}, 1, "the query in sys-test failed (exit 1)"},
+		{[]string{"--check-only"}, 1, "the check in sys-test failed (exit 1)"},
+		{[]string{"-y"}, 1, "the download in sys-test failed (exit 1)"},
+		{[]string{"--check-only"}, ExitQrexecFailure, "the check in sys-test: dom0's qrexec call to sys-test failed (exit 125: is sys-test running"},
+		{[]string{"-y"}, ExitQrexecFailure, "the download in sys-test: sys-test could not reach dom0's PedOS.ReceiveUpdates (qrexec in sys-test failed, exit 125"},
+	} {
+		tr := newTestRun(t, func([]string, io.Writer, io.Writer) int { return tc.exit })
+		code := tr.run(t, tc.args...)
+		if stderr := tr.stderr.String(); code != min(tc.exit, ExitQrexecFailure) || !strings.Contains(stderr, tc.want) || strings.Contains(stderr, "is sys-test running") != strings.Contains(tc.want, "running") {
+			t.Errorf("%q, the UpdateVM exiting %d: exit %d, want %d saying %q; stderr:\n%s", tc.args, tc.exit, code, tc.exit, tc.want, stderr)
+		}
+	}
+}
+
+// The run's report, and so its record in the update log, lists what dnf
+// installed and removed in dom0.
+func TestRunReportsTheTransaction(t *testing.T) {
+	tr := newTestRun(t, nil)
+	tr.vm.download = func(argv []string, _, _ io.Writer) int {
+		deliver(t, tr.config, argv, 0, onePackage)
+		return 0
+	}
+	tr.tools.installed = []pkgtool.Installed{{Name: "hello", Version: "1.0", Release: "1", Arch: "noarch"}, {Name: "bash", Version: "5", Release: "1", Arch: "x86_64"}}
+	tr.tools.dnfLeaves = []pkgtool.Installed{{Name: "hello", Version: "1.1", Release: "1", Arch: "noarch"}, {Name: "bash", Version: "5", Release: "1", Arch: "x86_64"},
+		{Name: "world", Epoch: 2, Version: "1", Release: "1", Arch: "noarch"}}
+	if code := tr.run(t, "--json", "-y"); code != ExitOK {
+		t.Fatalf("exit %d; stderr:\n%s", code, tr.stderr)
+	}
+	rep := decodeOneReport(t, tr.stdout.String())
+	if !slices.Equal(rep.Installed, []string{"hello-1.1-1.noarch", "world-2:1-1.noarch"}) || !slices.Equal(rep.Removed, []string{"hello-1.0-1.noarch"}) {
+		t.Errorf("installed %q, removed %q", rep.Installed, rep.Removed)
+	}
+	if log, err := os.ReadFile(tr.config.Path(dom0.LogPath)); err != nil || !strings.Contains(string(log), `"installed":["hello-1.1-1.noarch","world-2:1-1.noarch"]`) {
+		t.Errorf("the update log does not list the transaction: %v\n%s", err, log)
 	}
 }

@@ -1,9 +1,12 @@
 package frontend
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -20,7 +23,9 @@ import (
 // code, does not carry them.
 
 // NewSession creates a fresh session id and makes it the live one, replacing
-// any earlier session that was never delivered.
+// any earlier session that was never delivered. The last delivery's result
+// stays until the next delivery's replaces it (overview.md, "state/"):
+// ReadResult takes only the result of its own session.
 func NewSession(c dom0.Config, s dom0.Session) (dom0.Session, error) {
 	var b [dom0.SessionIDLength / 2]byte
 	if _, err := rand.Read(b[:]); err != nil {
@@ -35,7 +40,7 @@ func NewSession(c dom0.Config, s dom0.Session) (dom0.Session, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return s, err
 	}
-	for _, old := range []string{dom0.ClaimedFile, dom0.ResultFile, dom0.ProgressFile} {
+	for _, old := range []string{dom0.ClaimedFile, dom0.ProgressFile} {
 		os.Remove(filepath.Join(dir, old))
 	}
 	data, err := json.MarshalIndent(s, "", "  ")
@@ -54,11 +59,16 @@ func CancelSession(c dom0.Config) bool {
 }
 
 // cleanCachedRepo replaces the cached repository with an empty one
-// (--clean).
-func cleanCachedRepo(c dom0.Config, warn io.Writer) error {
+// (--clean), metadata and all, as the package installs it: dom0's dnf
+// reads the cached repository whenever it loads its repositories, and
+// fails on one without repodata/.
+func cleanCachedRepo(ctx context.Context, c dom0.Config, tools Tools, warn io.Writer) error {
 	b, err := dom0.NewRepoBuild(c)
 	if err != nil {
 		return err
+	}
+	if err := tools.CreateRepo(ctx, b.Dir); err != nil {
+		return errors.Join(fmt.Errorf("emptying the cached repository: %w", err), b.Discard())
 	}
 	return b.Publish(c, time.Time{}, warn)
 }

@@ -14,15 +14,22 @@ import (
 // an escape: a compromised UpdateVM must not retitle the terminal, clear
 // it, move the cursor to overwrite dom0's own lines, or turn text around
 // with bidirectional controls (what S2 is for names). Flush writes a last, unfinished line.
+//
+// A non-empty prefix begins every line written, a piece of a line longer
+// than maxLineBytes too: the UpdateVM's lines carry its name, so that it
+// cannot print lines that pass for dom0's own (==> …, verified: …).
 type untrustedText struct {
-	w    io.Writer
-	line []byte
+	w      io.Writer
+	prefix string
+	line   []byte
 }
 
 // maxLineBytes bounds what is held back waiting for a newline.
 const maxLineBytes = 4096
 
-func newUntrustedText(w io.Writer) *untrustedText { return &untrustedText{w: w} }
+func newUntrustedText(w io.Writer, prefix string) *untrustedText {
+	return &untrustedText{w: w, prefix: prefix}
+}
 
 func (t *untrustedText) Write(untrusted []byte) (int, error) {
 	n := len(untrusted)
@@ -47,7 +54,7 @@ func (t *untrustedText) Flush() error {
 	if len(t.line) == 0 {
 		return nil
 	}
-	_, err := t.w.Write(printable(t.line))
+	_, err := t.w.Write(append([]byte(t.prefix), printable(t.line)...))
 	t.line = t.line[:0]
 	return err
 }

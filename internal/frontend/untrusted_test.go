@@ -34,7 +34,7 @@ func TestPrintable(t *testing.T) {
 // stdout and stderr do not cut into each other.
 func TestUntrustedTextLines(t *testing.T) {
 	var out bytes.Buffer
-	w := newUntrustedText(&out)
+	w := newUntrustedText(&out, "")
 	for _, piece := range []string{"one\ntw", "o\033", "[2J\nthree"} {
 		if _, err := w.Write([]byte(piece)); err != nil {
 			t.Fatal(err)
@@ -61,7 +61,7 @@ func FuzzUntrustedText(f *testing.F) {
 	f.Add([]byte("ok\n\xc2\x9b\xe2\x80\xae\xff"))
 	f.Fuzz(func(t *testing.T, untrusted []byte) {
 		var out bytes.Buffer
-		w := newUntrustedText(&out)
+		w := newUntrustedText(&out, "sys-test: ")
 		_, _ = w.Write(untrusted)
 		_ = w.Flush()
 		if !utf8.Valid(out.Bytes()) {
@@ -70,6 +70,11 @@ func FuzzUntrustedText(f *testing.F) {
 		for _, r := range out.String() {
 			if r != '\n' && r != '\t' && !unicode.IsPrint(r) {
 				t.Fatalf("%q: output %q holds %U", untrusted, out.Bytes(), r)
+			}
+		}
+		for line := range strings.Lines(out.String()) {
+			if !strings.HasPrefix(line, "sys-test: ") {
+				t.Fatalf("%q: output line %q lacks the UpdateVM's name", untrusted, line)
 			}
 		}
 	})
