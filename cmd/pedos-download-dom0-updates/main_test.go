@@ -55,9 +55,11 @@ func TestParse(t *testing.T) {
 
 // An action the UpdateVM does not carry out and a relative --root are usage
 // errors (exit 2), not dnf's failures; a --root that does not exist is an
-// error naming it, and is not made.
+// error naming it, and is not made. The program runs in a directory of the
+// test's, where a relative --root would land, never in the source tree.
 func TestBadActionAndRoot(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "nonexistent")
+	workDir := t.TempDir()
 	for _, tc := range []struct {
 		args []string
 		code int
@@ -71,7 +73,7 @@ func TestBadActionAndRoot(t *testing.T) {
 		{[]string{"--root", missing, "--sync"}, 1, "the fake installroot " + missing + " is not an existing directory"},
 	} {
 		cmd := exec.Command(testbin.Path(t, "pedos-download-dom0-updates"), tc.args...)
-		cmd.Stdin = strings.NewReader("")
+		cmd.Stdin, cmd.Dir = strings.NewReader(""), workDir
 		out, _ := cmd.CombinedOutput()
 		if code := cmd.ProcessState.ExitCode(); code != tc.code || !strings.Contains(string(out), tc.want) || strings.Contains(string(out), "dnf") {
 			t.Errorf("%q: exit %d, want %d saying %q:\n%s", tc.args, code, tc.code, tc.want, out)
@@ -79,5 +81,8 @@ func TestBadActionAndRoot(t *testing.T) {
 	}
 	if _, err := os.Lstat(missing); !os.IsNotExist(err) {
 		t.Errorf("%s was made (%v)", missing, err)
+	}
+	if made, _ := os.ReadDir(workDir); len(made) != 0 {
+		t.Errorf("the relative --root was made: %v", made)
 	}
 }

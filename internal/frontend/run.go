@@ -420,7 +420,9 @@ func lockError(path string, err error) error {
 	case errors.Is(err, unix.EWOULDBLOCK):
 		return fmt.Errorf("another update is running (%s is locked)", path)
 	case errors.Is(err, os.ErrPermission):
-		return fmt.Errorf("run pedos-dom0-update as root: it could not take the update lock: %w", err)
+		// overview.md step 1 allows "root, or the update group"; only root
+		// is supported (operations.md, "Differences from the spec").
+		return fmt.Errorf("run pedos-dom0-update as root: only root can install packages in dom0 and write its update state (%s, mode 0700); there is no update group. It could not take the update lock: %w", filepath.Dir(path), err)
 	}
 	return err
 }

@@ -391,7 +391,7 @@ func TestLockErrors(t *testing.T) {
 		err  error
 		want string
 	}{
-		{&os.PathError{Op: "mkdir", Path: "/var/lib/PedOS/state", Err: syscall.EACCES}, "run pedos-dom0-update as root: it could not take the update lock: mkdir /var/lib/PedOS/state: permission denied"},
+		{&os.PathError{Op: "mkdir", Path: "/var/lib/PedOS/state", Err: syscall.EACCES}, "run pedos-dom0-update as root: only root can install packages in dom0 and write its update state (/var/lib/PedOS/state, mode 0700); there is no update group. It could not take the update lock: mkdir /var/lib/PedOS/state: permission denied"},
 		{&os.PathError{Op: "open", Path: path, Err: syscall.EPERM}, "run pedos-dom0-update as root"},
 		{&os.PathError{Op: "lock", Path: path, Err: syscall.EWOULDBLOCK}, "another update is running (" + path + " is locked)"},
 	} {

@@ -18,8 +18,8 @@ import (
 // syncStream builds the tar stream of what the UpdateVM needs to resolve
 // updates for dom0 (overview.md step 2): dom0's rpm database, its network
 // repository definitions, dnf configuration and variables, the public keys
-// those definitions name, the release version, and which repositories'
-// metadata dom0 will verify.
+// of its keyring (updates.conf keyring) and where that is, the release
+// version, and which repositories' metadata dom0 will verify.
 func syncStream(c dom0.Config, exportRPMDB func(root string, w io.Writer) error) (*bytes.Buffer, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
@@ -51,17 +51,24 @@ func syncStream(c dom0.Config, exportRPMDB func(root string, w io.Writer) error)
 	if err := add(updatevm.SyncPinnedRepos, []byte(strings.Join(pinned, "\n")+"\n")); err != nil {
 		return nil, err
 	}
-	for _, dir := range []string{"etc/yum.repos.d", "etc/dnf/vars", "etc/pki/rpm-gpg"} {
-		entries, err := os.ReadDir(c.Path("/" + dir))
+	if err := add(updatevm.SyncKeyring, []byte(c.KeyringDir+"\n")); err != nil {
+		return nil, err
+	}
+	// Each directory of dom0 by its name in the stream: the keys are the
+	// keyring's, wherever updates.conf puts it.
+	for _, d := range []struct{ name, dir string }{{"etc/yum.repos.d", "/etc/yum.repos.d"},
+		{"etc/dnf/vars", "/etc/dnf/vars"}, {updatevm.SyncKeysDir, c.KeyringDir}} {
+		name, dir := d.name, d.dir
+		entries, err := os.ReadDir(c.Path(dir))
 		if err != nil && !os.IsNotExist(err) {
 			return nil, err
 		}
 		for _, e := range entries {
 			if !e.Type().IsRegular() || strings.HasPrefix(e.Name(), ".") ||
-				(dir == "etc/yum.repos.d" && !strings.HasSuffix(e.Name(), ".repo")) {
+				(name == "etc/yum.repos.d" && !strings.HasSuffix(e.Name(), ".repo")) {
 				continue
 			}
-			if err := addFile(add, c.Path("/"+dir+"/"+e.Name()), path.Join(dir, e.Name())); err != nil {
+			if err := addFile(add, filepath.Join(c.Path(dir), e.Name()), path.Join(name, e.Name())); err != nil {
 				return nil, err
 			}
 		}

@@ -22,10 +22,11 @@ const (
 	SyncRPMDB        = "rpmdb.hdr"          // rpmdb --exportdb of dom0's database
 	SyncReleaseVer   = "pedos/releasever"   // dnf's $releasever in dom0
 	SyncPinnedRepos  = "pedos/pinned-repos" // repo ids whose metadata dom0 verifies
+	SyncKeyring      = "pedos/keyring"      // where dom0's keyring is (updates.conf keyring)
 	syncReposDir     = "etc/yum.repos.d"    // dom0's network repository definitions
 	syncDNFConf      = "etc/dnf/dnf.conf"   // dom0's dnf configuration
 	syncDNFVarsDir   = "etc/dnf/vars"       // dnf variables
-	syncKeysDir      = "etc/pki/rpm-gpg"    // public keys named by gpgkey= lines
+	SyncKeysDir      = "etc/pki/rpm-gpg"    // the keys of dom0's keyring, whatever its path
 	maxSyncFileBytes = 256 << 20            // the rpm database export is the largest
 	maxSyncFiles     = 4096
 )
@@ -37,13 +38,13 @@ func syncAllowed(name string) bool {
 		return false
 	}
 	switch name {
-	case SyncRPMDB, SyncReleaseVer, SyncPinnedRepos, syncDNFConf:
+	case SyncRPMDB, SyncReleaseVer, SyncPinnedRepos, SyncKeyring, syncDNFConf:
 		return true
 	}
 	dir, base := path.Split(name)
 	dir = strings.TrimSuffix(dir, "/")
 	return base != "" && !strings.HasPrefix(base, ".") &&
-		(dir == syncReposDir || dir == syncDNFVarsDir || dir == syncKeysDir)
+		(dir == syncReposDir || dir == syncDNFVarsDir || dir == SyncKeysDir)
 }
 
 // ApplySync replaces the installroot's copy of dom0's configuration with the
@@ -93,7 +94,7 @@ func (u *UpdateVM) ApplySync(r io.Reader) error {
 	}
 	// Replace the configuration trees whole, so a repository dom0 removed
 	// does not linger here.
-	for _, d := range []string{syncReposDir, "etc/dnf", syncKeysDir, "pedos"} {
+	for _, d := range []string{syncReposDir, "etc/dnf", SyncKeysDir, "pedos"} {
 		dst := filepath.Join(u.InstallRoot, d)
 		if err := os.RemoveAll(dst); err != nil {
 			return err
@@ -118,10 +119,20 @@ func (u *UpdateVM) ApplySync(r io.Reader) error {
 // rootGPGKeys points the gpgkey= lines of dom0's repository definitions at
 // the copies of dom0's keys inside the installroot: dnf reads file:// key
 // URLs from the host's file system, where this VM's own keys (if any) live.
+// dom0 ships its keyring's keys as SyncKeysDir wherever its keyring is, so
+// a URL into the keyring is first made one into SyncKeysDir.
 func (u *UpdateVM) rootGPGKeys() error {
 	files, err := filepath.Glob(filepath.Join(u.InstallRoot, syncReposDir, "*.repo"))
 	if err != nil {
 		return err
+	}
+	keyring, err := u.readLines(SyncKeyring)
+	if err != nil {
+		return err
+	}
+	var fromKeyring string
+	if len(keyring) == 1 && path.IsAbs(keyring[0]) {
+		fromKeyring = "file://" + strings.TrimSuffix(path.Clean(keyring[0]), "/") + "/"
 	}
 	for _, file := range files {
 		data, err := os.ReadFile(file)
@@ -131,6 +142,9 @@ func (u *UpdateVM) rootGPGKeys() error {
 		lines := strings.Split(string(data), "\n")
 		for i, line := range lines {
 			if key, _, ok := strings.Cut(line, "="); ok && strings.TrimSpace(key) == "gpgkey" {
+				if fromKeyring != "" {
+					line = strings.ReplaceAll(line, fromKeyring, "file:///"+SyncKeysDir+"/")
+				}
 				lines[i] = strings.ReplaceAll(line, "file:///", "file://"+filepath.ToSlash(u.InstallRoot)+"/")
 			}
 		}
