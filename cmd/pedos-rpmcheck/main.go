@@ -25,7 +25,8 @@ const usage = `usage: pedos-rpmcheck [--keyring DIR] [--no-crosscheck] [--canoni
 
 Verifies each RPM strictly: at least one header signature by a key in the
 keyring and none failing, RSA >= 2048 or ed25519, SHA-256 or stronger, header
-and payload digests, a well-formed header. Unless --no-crosscheck, the
+and payload digests, a well-formed header, and a file name that is the
+package's own NAME-VERSION-RELEASE.ARCH.rpm, as dom0 requires. Unless --no-crosscheck, the
 canonical form of each accepted package must also pass
 "rpmkeys -K --define '_pkgverify_level all' --define '_pkgverify_flags 0x0'"
 with a database holding only the keyring's keys.
@@ -215,6 +216,11 @@ func verifyAll(files []string, v *rpm.Verifier, outDir string, private bool) ([]
 		}
 		outPath := filepath.Join(dir, base)
 		pkg, err := verifyFile(v, untrustedPath, outPath)
+		if err == nil && pkg.FileName() != base {
+			// P9, as dom0 refuses it: a name is what the UpdateVM and dnf go by.
+			err = &rpm.Error{Kind: rpm.KindBadName, Reason: fmt.Sprintf("the file name does not match the package inside, %s: it would be %s (P9)", pkg.NEVRA(), pkg.FileName())}
+			os.Remove(outPath)
+		}
 		if err != nil {
 			results[i] = failed(untrustedPath, err)
 			continue

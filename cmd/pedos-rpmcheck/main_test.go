@@ -38,11 +38,17 @@ func TestBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	badName := filepath.Join(dir, "evil\x1b[2J.rpm")
+	// P9: a good package under another package's name.
+	renamed := filepath.Join(dir, "microcode_ctl-2.1-61.fc41.x86_64.rpm")
+	if err := os.Link(good, renamed); err != nil {
+		t.Fatal(err)
+	}
 
-	stdout, code := runBin(t, bin, "--keyring", keys, "--canonical-out", out, good, bad, badName)
+	stdout, code := runBin(t, bin, "--keyring", keys, "--canonical-out", out, good, bad, badName, renamed)
 	want := good + ": OK good-3:1-1.noarch signer=" + signer.Fingerprint() + "\n" +
 		bad + ": REJECTED unsigned: package is not signed (no RSAHEADER or DSAHEADER signature)\n" +
-		"(argument 3): REJECTED bad file name: file name does not match [A-Za-z0-9][A-Za-z0-9._+^~-]{0,255}\\.rpm (name not shown)\n"
+		"(argument 3): REJECTED bad file name: file name does not match [A-Za-z0-9][A-Za-z0-9._+^~-]{0,255}\\.rpm (name not shown)\n" +
+		renamed + ": REJECTED bad file name: the file name does not match the package inside, good-3:1-1.noarch: it would be good-1-1.noarch.rpm (P9)\n"
 	if code != 1 || stdout != want {
 		t.Errorf("exit %d, output:\n%s\nwant:\n%s", code, stdout, want)
 	}

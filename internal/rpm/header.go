@@ -19,9 +19,9 @@ const (
 	SigTagLongArchiveSize = 271
 	SigTagSHA256Header    = 273 // hex SHA-256 of the main header
 	SigTagSize            = 1000
-	SigTagPGP             = 1002 // legacy header+payload signature, refused
+	SigTagPGP             = 1002 // legacy header+payload signature, ignored
 	SigTagMD5             = 1004
-	SigTagGPG             = 1005 // legacy header+payload signature, refused
+	SigTagGPG             = 1005 // legacy header+payload signature, ignored
 	SigTagPayloadSize     = 1007
 	SigTagReservedSpace   = 1008
 

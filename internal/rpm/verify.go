@@ -61,14 +61,19 @@ func (p *VerifiedPackage) FileName() string {
 
 // Signature-header tags that may appear, with their types. Only 267, 268
 // and 273 are trusted and re-emitted; 269 and the sizes must match
-// (legacyDigests), 1002 and 1005 are refused, the rest are ignored and
-// never re-emitted. Anything else is rejected (P5, CVE-2021-3421 shape).
+// (legacyDigests); the rest, which real signers add, are ignored and never
+// re-emitted (verify.md §1.4: nothing else in the signature header is
+// trusted). Anything else is rejected (P5, CVE-2021-3421 shape).
 var knownSignatureTags = map[uint32]uint32{
 	SigTagDSAHeader: typeBin, SigTagRSAHeader: typeBin, SigTagSHA1Header: typeString,
 	SigTagLongSize: typeInt64, SigTagLongArchiveSize: typeInt64, SigTagSHA256Header: typeString,
-	SigTagSize: typeInt32, SigTagPGP: typeBin, SigTagMD5: typeBin, SigTagGPG: typeBin,
-	SigTagPayloadSize: typeInt32, SigTagReservedSpace: typeBin,
+	SigTagSize: typeInt32, SigTagMD5: typeBin, SigTagPayloadSize: typeInt32, SigTagReservedSpace: typeBin,
+	// Header+payload signatures (rpmsign --rpmv3, RHEL 8 and older Fedora): covered by the
+	// header signature and the payload digest, as the MD5 is (docs/rpm-verifier.md).
+	SigTagPGP: typeBin, SigTagGPG: typeBin,
+	274: typeStringArray, 275: typeInt32, // IMA file signatures and their length (rpmsign --signfiles)
 	276: typeStringArray, 277: typeInt32, // fs-verity signatures and their algorithm (rpm ≥ 4.17)
+	278: typeStringArray, 279: typeString, // rpm 6: OpenPGP header signatures again, SHA3-256 of the header
 }
 
 // Signature tags live in 256..299 in main-header numbering; none may be in
@@ -172,15 +177,8 @@ type legacyDigests struct {
 	size int64 // of header and payload; -1 if the package states none
 }
 
-// readLegacyDigests checks what the headers alone decide. Legacy
-// header+payload signatures (1002, 1005) are refused: they would be
-// signatures dom0 never checks, and rpm ≥ 4.14 makes none.
+// readLegacyDigests checks what the headers alone decide.
 func readLegacyDigests(sigHeader, mainHeader *Header) (*legacyDigests, error) {
-	for _, tag := range []uint32{SigTagPGP, SigTagGPG} {
-		if _, ok := sigHeader.find(tag); ok {
-			return nil, reject(KindForbiddenTag, "legacy header+payload signature (tag %d): only header signatures are checked, so none other may be present", tag)
-		}
-	}
 	if e, ok := sigHeader.find(SigTagSHA1Header); ok {
 		sum := sha1.Sum(mainHeader.Raw)
 		if string(e.Data) != hex.EncodeToString(sum[:])+"\x00" {
@@ -277,6 +275,10 @@ func (v *Verifier) checkHeaderSignatures(sigHeader, mainHeader *Header, now time
 func (v *Verifier) checkSignature(untrustedSig, signed []byte, now time.Time) (*packet.Signature, string, error) {
 	r := bytes.NewReader(untrustedSig)
 	p, err := packet.Read(r)
+	var unsupported pgperrors.UnsupportedError
+	if errors.As(err, &unsupported) { // go-crypto parses no MD5 signature, for one (P7)
+		return nil, "", reject(KindWeakAlgorithm, "signature packet not supported: %s", string(unsupported))
+	}
 	if err != nil || r.Len() != 0 {
 		return nil, "", reject(KindBadSignature, "not exactly one OpenPGP signature packet")
 	}

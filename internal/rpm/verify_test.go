@@ -148,10 +148,6 @@ func TestVerifyRejects(t *testing.T) {
 			size := u32(uint32(len(l.mainHeader) + len(l.payload)))
 			return patch(good, l.sigStart+bytes.LastIndex(l.sigHeader, size), u32(uint32(len(l.mainHeader)+len(l.payload)+1))...)
 		}, rpm.KindDigestMismatch, "size of header and payload (tag 1000 or 270) does not match", stricter},
-		{"legacy header+payload signature", "P5", func() []byte {
-			sig, _ := f.ed.SignDetached([]byte("anything"))
-			return withSigEntries(t, good, []rpm.Entry{rpm.BinEntry(rpm.SigTagPGP, sig)}, f.ed)
-		}, rpm.KindForbiddenTag, "legacy header+payload signature (tag 1002)", mustReject},
 		{"signature tag in main header", "P4", func() []byte {
 			sig, _ := f.ed.SignDetached([]byte("anything"))
 			return withMainHeader(t, good, setTag(rpm.BinEntry(rpm.SigTagRSAHeader, sig)), f.ed)
@@ -185,6 +181,10 @@ func TestVerifyRejects(t *testing.T) {
 			i := l.sigStart + bytes.Index(l.sigHeader, headerSignature(t, good)[:8])
 			return patch(good, i+4, 17) // new-format header (2 bytes), version, type, then algorithm
 		}, rpm.KindWeakAlgorithm, "signature algorithm 17", mustReject},
+		{"MD5 signature", "P7", func() []byte {
+			i := l.sigStart + bytes.Index(l.sigHeader, headerSignature(t, good)[:8])
+			return patch(good, i+5, 1) // the hash algorithm, after the public-key one: MD5
+		}, rpm.KindWeakAlgorithm, "hash function 1", mustReject},
 		{"MD5 payload digest", "P7", func() []byte {
 			return withMainHeader(t, good, setTag(rpm.Int32Entry(rpm.TagPayloadDigestAlgo, 1)), f.ed)
 		}, rpm.KindWeakAlgorithm, "payload digest algorithm 1", stricter},
@@ -302,9 +302,13 @@ func TestVerifyRPMSign(t *testing.T) {
 		t.Skip("rpmbuild/rpmsign not installed")
 	}
 	f := keys(t)
-	for _, s := range []*testrepo.Signer{f.ed, f.rsa} {
+	for _, c := range []struct {
+		s        *testrepo.Signer
+		signArgs []string
+	}{{f.ed, nil}, {f.rsa, nil}, {f.rsa, []string{"--rpmv3"}}} { // --rpmv3: a header+payload signature too, as RHEL 8 signs
+		s := c.s
 		p, _ := testrepo.ParsePackageSpec("made-by-rpmbuild-1.0-1 requires=bash size=2000")
-		path, err := testrepo.BuildWithRPMBuild(t.TempDir(), p, s)
+		path, err := testrepo.BuildWithRPMBuild(t.TempDir(), p, s, c.signArgs...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -324,6 +328,30 @@ func TestVerifyRPMSign(t *testing.T) {
 		}
 		checkCanonical(t, f, data, canonical, pkg, true)
 	}
+}
+
+// Tags real signers add to the signature header besides the header signatures — IMA file
+// signatures (rpmsign --signfiles), fs-verity ones, rpm 6's OpenPGP list and SHA3-256, a
+// header+payload signature — are not trusted (verify.md §1.4): the package is accepted on its
+// header signature and digests, and the canonical copy drops them. rpmkeys checks a
+// header+payload signature as received, so a wrong one (here: over other bytes) is a
+// difference between the verifiers, as the MD5 is (TestVerifyIgnoresMD5).
+func TestVerifyIgnoresOtherSignatureTags(t *testing.T) {
+	f := keys(t)
+	good := build(t, spec, f.ed)
+	wrongLegacy, _ := f.ed.SignDetached([]byte("other bytes"))
+	extra := []rpm.Entry{
+		{Tag: 274, Type: 8, Count: 1, Data: []byte("0302a1b2\x00")}, rpm.Int32Entry(275, 256),
+		{Tag: 276, Type: 8, Count: 1, Data: []byte("AQID\x00")}, rpm.Int32Entry(277, 1),
+		{Tag: 278, Type: 8, Count: 1, Data: []byte("c2lnbmF0dXJl\x00")}, rpm.StringEntry(279, "00ff"),
+		rpm.BinEntry(rpm.SigTagPGP, wrongLegacy),
+	}
+	data := withSigEntries(t, good, extra, f.ed)
+	pkg, canonical, err := verify(f, data)
+	if err != nil {
+		t.Fatalf("package with IMA, fs-verity, rpm 6 and legacy signature tags: %v", err)
+	}
+	checkCanonical(t, f, data, canonical, pkg, true)
 }
 
 func TestAllowMissingPayloadDigestUnsafe(t *testing.T) {

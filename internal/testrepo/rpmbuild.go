@@ -13,8 +13,9 @@ import (
 // BuildWithRPMBuild builds p with the real rpmbuild and signs it with
 // rpmsign through gpg, for cross-validation against Build. Everything lives
 // under workDir (a private HOME and GNUPGHOME); the gpg-agent gpg starts is
-// stopped before it returns. It returns the package's path.
-func BuildWithRPMBuild(workDir string, p Package, s *Signer) (string, error) {
+// stopped before it returns. signArgs go to rpmsign (e.g. --rpmv3 for a
+// header+payload signature as well). It returns the package's path.
+func BuildWithRPMBuild(workDir string, p Package, s *Signer, signArgs ...string) (string, error) {
 	home, gnupg, top := filepath.Join(workDir, "home"), filepath.Join(workDir, "gnupg"), filepath.Join(workDir, "rpmbuild")
 	for _, d := range []string{home, gnupg, filepath.Join(top, "SOURCES")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
@@ -49,7 +50,7 @@ func BuildWithRPMBuild(workDir string, p Package, s *Signer) (string, error) {
 	if err := run(s.PrivateKeyArmored(), "gpg", "--batch", "--import"); err != nil {
 		return "", err
 	}
-	if err := run(nil, "rpmsign", append(macros, "--addsign", path)...); err != nil {
+	if err := run(nil, "rpmsign", append(append(macros, signArgs...), "--addsign", path)...); err != nil {
 		return "", err
 	}
 	return path, nil
