@@ -80,8 +80,10 @@ func ParseDomains(file string, data []byte) (*Domains, error) {
 	return d, nil
 }
 
+// parseDomainLine parses one line, whose words are separated by any run
+// of spaces and tabs, as in the policy files.
 func parseDomainLine(line string, seen *Domains) (Domain, error) {
-	name, rest, _ := strings.Cut(line, " ")
+	name, rest := cutWord(line)
 	if !ValidDomainName(name) {
 		return Domain{}, fmt.Errorf("invalid domain name %q", name)
 	}
@@ -89,12 +91,12 @@ func parseDomainLine(line string, seen *Domains) (Domain, error) {
 	if name == Dom0 {
 		dom.Type = "AdminVM"
 	}
-	for rest = strings.TrimSpace(rest); rest != ""; rest = strings.TrimSpace(rest) {
+	for rest != "" {
 		var field string
 		if strings.HasPrefix(rest, "agent=") {
 			field, rest = rest, ""
 		} else {
-			field, rest, _ = strings.Cut(rest, " ")
+			field, rest = cutWord(rest)
 		}
 		key, value, _ := strings.Cut(field, "=")
 		if err := dom.set(key, value, seen); err != nil {
@@ -105,6 +107,16 @@ func parseDomainLine(line string, seen *Domains) (Domain, error) {
 		return Domain{}, fmt.Errorf("dom0 takes only tags=")
 	}
 	return dom, nil
+}
+
+// cutWord cuts s, which starts with a word, after that word; rest starts
+// at the next word.
+func cutWord(s string) (word, rest string) {
+	i := strings.IndexAny(s, " \t")
+	if i < 0 {
+		return s, ""
+	}
+	return s[:i], strings.TrimLeft(s[i:], " \t")
 }
 
 func (dom *Domain) set(key, value string, seen *Domains) error {

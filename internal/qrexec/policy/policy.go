@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -37,7 +38,8 @@ type rule struct {
 	where     string // FILE:LINE, for logs
 }
 
-// maxIncludeDepth bounds !include nesting; it also ends include cycles.
+// maxIncludeDepth bounds !include nesting, which a cycle through a symbolic
+// link or another spelling of a path would otherwise make endless.
 const maxIncludeDepth = 16
 
 // Load reads every policy file in dir, in byte order of their names, with
@@ -45,8 +47,8 @@ const maxIncludeDepth = 16
 // must deny every call when Load fails (C5).
 func Load(dir string) (*Policy, error) {
 	l := loader{readFile: os.ReadFile, readDir: policyFiles}
-	if err := l.includeDir(dir, 0); err != nil {
-		return nil, err
+	if err := l.includeDir(dir); err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
 	}
 	return &Policy{rules: l.rules}, nil
 }
@@ -58,9 +60,10 @@ func Parse(file string, data []byte) (*Policy, error) {
 	l := loader{
 		readFile: func(string) ([]byte, error) { return nil, refuse },
 		readDir:  func(string) ([]string, error) { return nil, refuse },
+		chain:    []string{file},
 	}
-	if err := l.parse(file, data, 0); err != nil {
-		return nil, err
+	if err := l.parse(file, data); err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
 	}
 	return &Policy{rules: l.rules}, nil
 }
@@ -69,6 +72,7 @@ type loader struct {
 	readFile func(path string) ([]byte, error)
 	readDir  func(dir string) ([]string, error)
 	rules    []rule
+	chain    []string // the files being read, each included by the one before
 }
 
 // policyFiles lists the policy files of dir in byte order: names of
@@ -78,7 +82,7 @@ type loader struct {
 func policyFiles(dir string) ([]string, error) {
 	entries, err := os.ReadDir(dir) // sorted by name, byte order
 	if err != nil {
-		return nil, fmt.Errorf("policy: %w", err)
+		return nil, err
 	}
 	var paths []string
 	for _, e := range entries {
@@ -87,63 +91,88 @@ func policyFiles(dir string) ([]string, error) {
 			continue
 		}
 		if strings.ToLower(name) != name || !onlyChars(name, "_.-", 1) {
-			return nil, fmt.Errorf("policy: %s: invalid policy file name (allowed: [0-9a-z_.-])", filepath.Join(dir, name))
+			return nil, fmt.Errorf("%s: invalid policy file name (allowed: [0-9a-z_.-])", filepath.Join(dir, name))
 		}
 		paths = append(paths, filepath.Join(dir, name))
 	}
 	return paths, nil
 }
 
-func (l *loader) includeDir(dir string, depth int) error {
+func (l *loader) includeDir(dir string) error {
 	paths, err := l.readDir(dir)
 	if err != nil {
 		return err
 	}
 	for _, path := range paths {
-		if err := l.includeFile(path, depth); err != nil {
+		if err := l.includeFile(path); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (l *loader) includeFile(path string, depth int) error {
-	if depth >= maxIncludeDepth {
-		return fmt.Errorf("policy: %s: includes nested deeper than %d (a cycle?)", path, maxIncludeDepth)
+// includeFile reads the file at path, unless that would close an include
+// cycle or nest too deep.
+func (l *loader) includeFile(path string) error {
+	path = filepath.Clean(path)
+	if i := slices.Index(l.chain, path); i >= 0 {
+		through := ""
+		if rest := l.chain[i+1:]; len(rest) > 0 {
+			through = " (through " + strings.Join(rest, ", ") + ")"
+		}
+		return &nestingError{fmt.Sprintf("include cycle: %s includes itself%s", path, through)}
+	}
+	if len(l.chain) >= maxIncludeDepth {
+		return &nestingError{fmt.Sprintf("%s: includes nested deeper than %d", path, maxIncludeDepth)}
 	}
 	data, err := l.readFile(path)
 	if err != nil {
-		return fmt.Errorf("policy: %w", err)
+		return err
 	}
-	return l.parse(path, data, depth)
+	l.chain = append(l.chain, path)
+	defer func() { l.chain = l.chain[:len(l.chain)-1] }()
+	return l.parse(path, data)
 }
 
-func (l *loader) parse(file string, data []byte, depth int) error {
+// nestingError is an include cycle or nesting too deep. It is reported
+// once, as it is: the lines that included the files of the cycle are in
+// its message already, and naming each again would repeat them.
+type nestingError struct{ msg string }
+
+func (e *nestingError) Error() string { return e.msg }
+
+func (l *loader) parse(file string, data []byte) error {
 	for i, line := range strings.Split(string(data), "\n") {
-		where := fmt.Sprintf("%s:%d", file, i+1)
 		fields := strings.Fields(line)
 		if len(fields) == 0 || strings.HasPrefix(fields[0], "#") {
 			continue
 		}
 		var err error
 		if strings.HasPrefix(fields[0], "!") {
-			err = l.directive(file, fields, depth)
+			err = l.directive(file, fields)
 		} else {
 			var r rule
 			r, err = parseRule(fields)
-			r.where = where
+			r.where = fmt.Sprintf("%s:%d", file, i+1)
 			l.rules = append(l.rules, r)
 		}
+		if _, ok := errors.AsType[*nestingError](err); ok {
+			return err
+		}
 		if err != nil {
-			return fmt.Errorf("policy: %s: %w", where, err)
+			return fmt.Errorf("%s:%d: %w", file, i+1, err)
 		}
 	}
 	return nil
 }
 
 // directive handles !include FILE and !include-dir DIR; relative paths are
-// relative to the including file's directory.
-func (l *loader) directive(file string, fields []string, depth int) error {
+// relative to the including file's directory. An error in the included
+// file names the directive, then its own file and line.
+func (l *loader) directive(file string, fields []string) error {
+	if fields[0] != "!include" && fields[0] != "!include-dir" {
+		return fmt.Errorf("unknown directive %q (only !include and !include-dir are known)", fields[0])
+	}
 	if len(fields) != 2 {
 		return fmt.Errorf("%s needs exactly one path", fields[0])
 	}
@@ -151,16 +180,16 @@ func (l *loader) directive(file string, fields []string, depth int) error {
 	if !filepath.IsAbs(path) {
 		path = filepath.Join(filepath.Dir(file), path)
 	}
-	switch fields[0] {
-	case "!include":
-		return l.includeFile(path, depth+1)
-	case "!include-dir":
-		if depth+1 >= maxIncludeDepth {
-			return fmt.Errorf("includes nested deeper than %d (a cycle?)", maxIncludeDepth)
-		}
-		return l.includeDir(path, depth+1)
+	var err error
+	if fields[0] == "!include" {
+		err = l.includeFile(path)
+	} else {
+		err = l.includeDir(path)
 	}
-	return fmt.Errorf("unknown directive %q", fields[0])
+	if _, ok := errors.AsType[*nestingError](err); !ok && err != nil {
+		err = fmt.Errorf("%s %s: %w", fields[0], fields[1], err)
+	}
+	return err
 }
 
 // parseRule parses SERVICE ARGUMENT SOURCE TARGET ACTION [PARAM=VALUE...].

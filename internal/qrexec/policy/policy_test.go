@@ -144,15 +144,29 @@ func TestParseErrors(t *testing.T) {
 		"s * @anyvm dom0 allow notify=maybe",
 		"s * @anyvm dom0 allow user=a user=b",
 		"s * @anyvm dom0 allow junk",
-		"!include",
-		"!include a b",
-		"!compat-4.0",
-		"!include-service s * file",
 	} {
 		text := "# fine\nok * @anyvm dom0 allow\n" + line + "\n"
 		_, err := Parse("bad.policy", []byte(text))
 		if err == nil || !strings.Contains(err.Error(), "bad.policy:3:") {
 			t.Errorf("%q: got %v, want an error at bad.policy:3", line, err)
+		}
+	}
+}
+
+// TestParseDirectiveErrors: a directive we do not know is named as such,
+// whatever its number of words.
+func TestParseDirectiveErrors(t *testing.T) {
+	for line, want := range map[string]string{
+		"!include":                  "policy: bad.policy:1: !include needs exactly one path",
+		"!include a b":              "policy: bad.policy:1: !include needs exactly one path",
+		"!include-dir":              "policy: bad.policy:1: !include-dir needs exactly one path",
+		"!compat-4.0":               `policy: bad.policy:1: unknown directive "!compat-4.0"`,
+		"!include-service s +A f":   `policy: bad.policy:1: unknown directive "!include-service"`,
+		"!":                         `policy: bad.policy:1: unknown directive "!"`,
+		"!include-service s * file": `policy: bad.policy:1: unknown directive "!include-service"`,
+	} {
+		if _, err := Parse("bad.policy", []byte(line+"\n")); err == nil || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("%q: got %v, want %q", line, err, want)
 		}
 	}
 }
@@ -202,21 +216,45 @@ func TestLoad(t *testing.T) {
 		t.Error("includes not followed")
 	}
 
+	// Each error says "policy:" once, and each place once.
+	write("sub/broken.policy", "# ok\nnot a rule\n")
+	write("sub/cycle.policy", "!include ../00-err.policy\n")
+	write("sub/nested.policy", "!include-dir dir\n!include broken.policy\n")
 	for _, c := range []struct{ file, text, want string }{
-		{"00-err.policy", "s * @anyvm @anyvm allow\n\nbroken line\n", "00-err.policy:3"},
-		{"00-err.policy", "!include sub/broken.policy\n", "sub/broken.policy:2"},
-		{"00-err.policy", "!include no-such-file\n", "no-such-file"},
-		{"00-err.policy", "!include-dir no-such-dir\n", "no-such-dir"},
-		{"00-err.policy", "!include 00-err.policy\n", "nested deeper"},
-		{"Upper.policy", "", "invalid policy file name"},
-		{"a b.policy", "", "invalid policy file name"},
+		{"00-err.policy", "s * @anyvm @anyvm allow\n\nbroken line\n", "DIR/00-err.policy:3: want SERVICE"},
+		{"00-err.policy", "!include sub/broken.policy\n", "DIR/00-err.policy:1: !include sub/broken.policy: DIR/sub/broken.policy:2: want SERVICE"},
+		{"00-err.policy", "\n!include sub/nested.policy\n", "DIR/00-err.policy:2: !include sub/nested.policy: DIR/sub/nested.policy:2: !include broken.policy: DIR/sub/broken.policy:2: want SERVICE"},
+		{"00-err.policy", "!include no-such-file\n", "DIR/00-err.policy:1: !include no-such-file: open DIR/no-such-file: no such file or directory"},
+		{"00-err.policy", "!include-dir no-such-dir\n", "DIR/00-err.policy:1: !include-dir no-such-dir: open DIR/no-such-dir: no such file or directory"},
+		{"00-err.policy", "!include 00-err.policy\n", "include cycle: DIR/00-err.policy includes itself"},
+		{"00-err.policy", "!include sub/cycle.policy\n", "include cycle: DIR/00-err.policy includes itself (through DIR/sub/cycle.policy)"},
+		{"00-err.policy", "!include-dir .\n", "include cycle: DIR/00-err.policy includes itself"},
+		{"Upper.policy", "", "DIR/Upper.policy: invalid policy file name"},
+		{"a b.policy", "", "DIR/a b.policy: invalid policy file name"},
 	} {
-		write("sub/broken.policy", "# ok\nnot a rule\n")
 		write(c.file, c.text)
-		if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%s %q: got %v, want an error naming %q", c.file, c.text, err, c.want)
+		want := "policy: " + strings.ReplaceAll(c.want, "DIR", dir)
+		if _, err := Load(dir); err == nil || !strings.HasPrefix(err.Error(), want) || strings.Count(" "+err.Error(), " policy:") != 1 {
+			t.Errorf("%s %q: got %v, want an error starting %q, with \"policy:\" once", c.file, c.text, err, want)
 		}
 		os.Remove(filepath.Join(dir, c.file))
+	}
+}
+
+// TestLoadNestedTooDeep: a cycle through a symbolic link, where every path
+// differs, ends at the nesting limit, with one message.
+func TestLoadNestedTooDeep(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Symlink(".", filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "a.policy"), []byte("!include link/a.policy\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(dir)
+	want := "policy: " + dir + strings.Repeat("/link", 16) + "/a.policy: includes nested deeper than 16"
+	if err == nil || err.Error() != want {
+		t.Fatalf("got %v, want %q", err, want)
 	}
 }
 
@@ -233,6 +271,17 @@ func TestParseDomains(t *testing.T) {
 	}
 	if got := strings.Join(d.Names(), " "); got != "disp123 dvm-tpl fedora remote sys-firewall work" {
 		t.Errorf("names: %s", got)
+	}
+	// Words are separated by any run of spaces and tabs, as in the policy.
+	tabs, err := ParseDomains("d", []byte("work\ttags=x,y \t type=TemplateVM\t\nremote\t agent=exec:ssh\tremote  qrexec-agent\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w, _ := tabs.Lookup("work"); strings.Join(w.Tags, ",") != "x,y" || w.Type != "TemplateVM" {
+		t.Errorf("a line with tabs: %+v", w)
+	}
+	if r, _ := tabs.Lookup("remote"); r.Agent != "exec:ssh\tremote  qrexec-agent" {
+		t.Errorf("agent= after a tab: %q", r.Agent)
 	}
 	for _, bad := range []string{
 		"1vm", "vm$", "vm junk", "vm type=", "vm tags=a,,b", "vm cid=2", "vm cid=x", "vm cid=0",
