@@ -96,7 +96,9 @@ func (r *Receiver) Serve(ctx context.Context, caller, untrustedSession string, s
 	if err != nil {
 		res.Error = err.Error()
 	}
-	_ = AppendLog(c, LogRecord{Program: "pedos-receive-updates", Session: session.ID, Event: "delivery", Detail: res})
+	if lerr := AppendLog(c, LogRecord{Program: "pedos-receive-updates", Session: session.ID, Event: "delivery", Detail: res}); lerr != nil {
+		fmt.Fprintf(r.Log, "warning: the delivery is not in %s: %v\n", LogPath, lerr)
+	}
 	if werr := WriteResult(c, res); werr != nil {
 		return errors.Join(err, fmt.Errorf("writing the result: %w", werr))
 	}
@@ -656,6 +658,10 @@ func (r *Receiver) verifyOne(v *rpm.Verifier, staging, name, canonicalPath strin
 	check.NEVRA, check.SHA256 = vp.NEVRA(), fmt.Sprintf("%x", digest.Sum(nil))
 	if len(vp.SignerFingerprints) > 0 {
 		check.Signer = vp.SignerFingerprints[0]
+	}
+	check.Signers, check.HeaderSHA256 = vp.SignerFingerprints, vp.HeaderSHA256
+	if vp.PayloadDigestAlgo != "" {
+		check.PayloadDigest = vp.PayloadDigestAlgo + ":" + vp.PayloadDigest
 	}
 	if vp.FileName() != name {
 		return check, pkg, fmt.Errorf("the file name does not match the package inside, %s (P9)", vp.NEVRA())

@@ -34,13 +34,18 @@ type Result struct {
 
 // PackageCheck is what dom0 concluded about one received package.
 type PackageCheck struct {
-	File     string `json:"file"`
-	OK       bool   `json:"ok"`
-	NEVRA    string `json:"nevra,omitempty"`
-	Signer   string `json:"signer,omitempty"`
-	SHA256   string `json:"sha256,omitempty"`
-	Size     int64  `json:"size,omitempty"`
-	Rejected string `json:"rejected,omitempty"`
+	File   string `json:"file"`
+	OK     bool   `json:"ok"`
+	NEVRA  string `json:"nevra,omitempty"`
+	Signer string `json:"signer,omitempty"`
+	SHA256 string `json:"sha256,omitempty"`
+	Size   int64  `json:"size,omitempty"`
+	// The rest of verify.md §1.5's structured result: every header
+	// signature's signer (Signer is the first), the signed digests.
+	Signers       []string `json:"signers,omitempty"`
+	HeaderSHA256  string   `json:"header_sha256,omitempty"`
+	PayloadDigest string   `json:"payload_digest,omitempty"` // ALGO:HEX
+	Rejected      string   `json:"rejected,omitempty"`
 	// Kind is the rejection's class when a verifier refused the package
 	// (rpm.Kind: "verifiers disagree" is a security error of its own).
 	Kind string `json:"kind,omitempty"`

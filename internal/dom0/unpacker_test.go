@@ -201,3 +201,37 @@ func TestNoRoomForADelivery(t *testing.T) {
 		t.Fatalf("service: %v; result %+v (%v); want a refusal saying there is no room; log:\n%s", runErr, res, err, log.String())
 	}
 }
+
+// Each accepted package's record has verify.md §1.5's structured result: NEVRA, every signer,
+// the signed header's SHA-256 and the payload digest, besides the file's own SHA-256. And an
+// update log that cannot be written is a warning in the service's own log, not silence.
+func TestDeliveryRecords(t *testing.T) {
+	cmd, c, id := receiveCmd(t)
+	if err := os.MkdirAll(c.Path(dom0.LogPath), 0o750); err != nil { // a directory: no file can be opened there
+		t.Fatal(err)
+	}
+	signer, err := benchrun.Signer(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := benchrun.MakeBatch(t.TempDir(), "digests", []int{4 << 10}, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdin = bytes.NewReader(streamOf(t, batch.Files()))
+	var log strings.Builder
+	cmd.Stderr = &log
+	runErr := cmd.Run()
+	res, err := frontend.ReadResult(c, id)
+	if runErr != nil || err != nil || !res.Accepted || len(res.Packages) != 1 {
+		t.Fatalf("service: %v; result %+v (%v); log:\n%s", runErr, res, err, log.String())
+	}
+	p := res.Packages[0]
+	if p.NEVRA == "" || len(p.Signers) != 1 || p.Signers[0] != signer.Fingerprint() || len(p.HeaderSHA256) != 64 ||
+		!strings.HasPrefix(p.PayloadDigest, "sha256:") || len(p.PayloadDigest) != len("sha256:")+64 || len(p.SHA256) != 64 {
+		t.Errorf("package record %+v lacks part of the structured result", p)
+	}
+	if !strings.Contains(log.String(), "warning: the delivery is not in "+dom0.LogPath) {
+		t.Errorf("no warning about the update log:\n%s", log.String())
+	}
+}
