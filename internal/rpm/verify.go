@@ -26,10 +26,6 @@ type Verifier struct {
 	// Now is the verification time for key and signature expiry; dom0
 	// passes its time floor (verify.md §2.4). Zero means time.Now().
 	Now time.Time
-	// AllowMissingPayloadDigestUnsafe accepts packages whose main header
-	// has no payload digest, so that the payload is not covered by the
-	// signature. Only for old packages from a trusted source.
-	AllowMissingPayloadDigestUnsafe bool
 }
 
 // VerifiedPackage is what the verifier learned about an accepted package.
@@ -39,7 +35,7 @@ type VerifiedPackage struct {
 	HasEpoch                     bool
 	SignerFingerprints           []string // primary-key fingerprints, one per header signature
 	HeaderSHA256                 string   // hex, of the signed main header
-	PayloadDigestAlgo            string   // "sha256", "sha384", "sha512", or "" if allowed missing
+	PayloadDigestAlgo            string   // "sha256", "sha384" or "sha512"
 	PayloadDigest                string   // hex
 	HeaderSize, PayloadSize      int64
 }
@@ -368,9 +364,6 @@ func (v *Verifier) readMainHeader(h *Header, pkg *VerifiedPackage) (hash.Hash, e
 
 	digest, hasDigest := h.find(TagPayloadDigest)
 	algo, hasAlgo := h.find(TagPayloadDigestAlgo)
-	if !hasDigest && !hasAlgo && v.AllowMissingPayloadDigestUnsafe {
-		return nil, nil
-	}
 	if !hasDigest || !hasAlgo {
 		return nil, reject(KindUnsigned, "payload is not covered by the signature (no payload digest, tags 5092/5093)")
 	}
@@ -393,10 +386,7 @@ func (v *Verifier) readMainHeader(h *Header, pkg *VerifiedPackage) (hash.Hash, e
 // streamPayload copies the payload to canonical with a fixed buffer while
 // hashing it, then compares the digest (verify.md §1.3, P3).
 func (v *Verifier) streamPayload(r io.Reader, canonical io.Writer, payloadHash hash.Hash, pkg *VerifiedPackage) error {
-	var sink io.Writer = canonical
-	if payloadHash != nil {
-		sink = io.MultiWriter(payloadHash, canonical)
-	}
+	sink := io.MultiWriter(payloadHash, canonical)
 	buf := make([]byte, copyBufferBytes)
 	for {
 		n, err := r.Read(buf)
@@ -413,7 +403,7 @@ func (v *Verifier) streamPayload(r io.Reader, canonical io.Writer, payloadHash h
 			return &Error{Kind: KindIO, Reason: "reading payload", Err: err}
 		}
 	}
-	if payloadHash != nil && hex.EncodeToString(payloadHash.Sum(nil)) != pkg.PayloadDigest {
+	if hex.EncodeToString(payloadHash.Sum(nil)) != pkg.PayloadDigest {
 		return reject(KindDigestMismatch, "payload digest does not match (payload modified after signing)")
 	}
 	return nil

@@ -354,16 +354,6 @@ func TestVerifyIgnoresOtherSignatureTags(t *testing.T) {
 	checkCanonical(t, f, data, canonical, pkg, true)
 }
 
-func TestAllowMissingPayloadDigestUnsafe(t *testing.T) {
-	f := keys(t)
-	good := build(t, spec, f.ed)
-	data := withMainHeader(t, withMainHeader(t, good, dropTag(rpm.TagPayloadDigest)), dropTag(rpm.TagPayloadDigestAlgo), f.ed)
-	v := &rpm.Verifier{Keyring: f.keyring, AllowMissingPayloadDigestUnsafe: true}
-	if _, err := v.Verify(bytes.NewReader(data), nil); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestKeyringWarnings(t *testing.T) {
 	f := keys(t)
 	var got []string
