@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"time"
 
 	"pedos.dev/updates/internal/cmdline"
@@ -60,6 +61,11 @@ func main() {
 	log, err := qrexec.NewLogger(*logFile)
 	if err != nil {
 		fatal(err)
+	}
+	// A service runs in its user's home directory, where a relative path
+	// would mean something else.
+	if *serviceDir, err = filepath.Abs(*serviceDir); err != nil {
+		fatal(fmt.Errorf("--service-dir: %w", err))
 	}
 	a := &qrexec.Agent{ServiceDir: *serviceDir, RequestTimeout: *requestTimeout, Log: log}
 	if *stdio {

@@ -6,6 +6,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"pedos.dev/updates/internal/cmdline"
@@ -93,6 +94,11 @@ func main() {
 			fmt.Fprintln(os.Stderr, "qrexec-daemon: cannot serve the call; the reason is in dom0's log")
 			os.Exit(1)
 		}
+	}
+	// A service runs in its user's home directory, where a relative path
+	// would mean something else.
+	if *serviceDir, err = filepath.Abs(*serviceDir); err != nil {
+		fatal(fmt.Errorf("--service-dir: %w", err))
 	}
 	// Only the domains listed are served: without the file, none.
 	domains, err := policy.LoadDomains(*domainsFile)

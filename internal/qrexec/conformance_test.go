@@ -7,9 +7,13 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"os/user"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"pedos.dev/updates/internal/qrexec"
 	"pedos.dev/updates/internal/testbin"
 )
 
@@ -136,5 +140,78 @@ func conformanceCommands(t *testing.T, lab *testLab) {
 	got = run(t, client, "word\n")
 	if got.stdout != "got word\n" || got.code != 4 {
 		t.Errorf("qrexec-client: got %+v", got)
+	}
+}
+
+// TestServiceFilesThatCannotRun: a script someone forgot to make executable
+// is refused, not run without its shell (its first command would get "$@"
+// literally); so is a directory. The caller gets 125 and the target's log
+// says what to fix.
+func TestServiceFilesThatCannotRun(t *testing.T) {
+	lab := newTestLab(t, transports[0])
+	for _, dir := range lab.serviceDirs {
+		writeFile(t, filepath.Join(dir, "test.Script"), "#!/bin/sh\necho body \"$@\"\n", 0o644)
+		mkdir(t, filepath.Join(dir, "test.Dir"))
+	}
+	for _, target := range []string{"dom0", "vm2"} {
+		for service, why := range map[string]string{
+			"test.Script": "test.Script is a script that is not executable: chmod +x it",
+			"test.Dir":    "test.Dir: not a regular file (mode d",
+		} {
+			if got := lab.call(t, "", target, service+"+x"); got.code != qrexec.ExitFailure || got.stdout != "" {
+				t.Errorf("%s in %s: %+v", service, target, got)
+			}
+			waitForLog(t, lab, target, why)
+		}
+	}
+}
+
+// TestServiceAsUserWithoutHome: user= runs a service with that user's ids
+// and groups, never the daemon's, in its home directory or in "/" when it
+// has none (nobody's /nonexistent); a relative --service-dir still names
+// the directory it named where the daemon and agent were started.
+func TestServiceAsUserWithoutHome(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("switching to another user needs root")
+	}
+	nobody, err := user.Lookup("nobody")
+	if err != nil {
+		t.Skipf("no user nobody: %v", err)
+	}
+	groupIDs, err := nobody.GroupIds()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantDir := "/"
+	if fi, err := os.Stat(nobody.HomeDir); err == nil && fi.IsDir() {
+		wantDir = nobody.HomeDir
+	}
+	start := func(t testing.TB, lab *testLab) {
+		// nobody must reach its service through the test's directories.
+		for _, dir := range []string{filepath.Dir(lab.dir), lab.dir} {
+			if err := os.Chmod(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		wd, err := os.Getwd()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for domain, dir := range lab.serviceDirs {
+			writeFile(t, filepath.Join(dir, "test.Id"), "#!/bin/sh\nid -u; id -G | tr ' ' '\\n' | sort -u | tr '\\n' ' '; echo; pwd\n", 0o755)
+			if lab.serviceDirs[domain], err = filepath.Rel(wd, dir); err != nil {
+				t.Fatal(err)
+			}
+		}
+		lab.startUnixDaemon(t)
+	}
+	lab := newTestLab(t, transport{"unix", noSettings, start})
+	lab.setPolicy(t, "test.Id * @anyvm @anyvm allow user=nobody\ntest.Id * @anyvm dom0 allow user=nobody\n")
+	slices.Sort(groupIDs)
+	want := fmt.Sprintf("%s\n%s \n%s\n", nobody.Uid, strings.Join(slices.Compact(groupIDs), " "), wantDir)
+	for _, target := range []string{"dom0", "vm2"} {
+		if got := lab.call(t, "", target, "test.Id"); got.code != 0 || got.stdout != want {
+			t.Errorf("as nobody in %s: %+v, want stdout %q", target, got, want)
+		}
 	}
 }

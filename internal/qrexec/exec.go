@@ -37,8 +37,11 @@ func serviceCommand(dir string, req Request) (*exec.Cmd, error) {
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
-		if err != nil || !fi.Mode().IsRegular() {
-			return nil, fmt.Errorf("service file %s: not a regular file (%v)", path, err)
+		if err != nil {
+			return nil, fmt.Errorf("service file: %w", err)
+		}
+		if !fi.Mode().IsRegular() {
+			return nil, fmt.Errorf("service file %s: not a regular file (mode %v)", path, fi.Mode())
 		}
 		argv := []string{path}
 		if fi.Mode()&0o111 == 0 {
@@ -58,11 +61,16 @@ func serviceCommand(dir string, req Request) (*exec.Cmd, error) {
 
 // programNamedIn reads a non-executable service file: its first line that is
 // neither empty nor a comment, split on spaces, is the program and its
-// leading arguments. No shell is involved.
+// leading arguments. No shell is involved. A file starting with "#!" is a
+// script someone forgot to make executable: its first command, run without
+// its shell, would get its words literally ("$@" and all), so it is refused.
 func programNamedIn(path string) ([]string, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("service file: %w", err)
+	}
+	if bytes.HasPrefix(data, []byte("#!")) {
+		return nil, fmt.Errorf("service file %s is a script that is not executable: chmod +x it", path)
 	}
 	for line := range strings.Lines(string(data)) {
 		if argv := strings.Fields(line); len(argv) > 0 && !strings.HasPrefix(argv[0], "#") {
@@ -99,7 +107,11 @@ func cleanEnv() []string {
 }
 
 // runAs makes cmd run as the named user: "" and "DEFAULT" mean whoever we
-// are; another user needs us to be root.
+// are; another user needs us to be root. The user gets its own groups from
+// the group database, as a login would (a service may need to read what
+// its user's groups may read), and never ours: root's groups would give
+// it what its user must not have. It starts in its home directory, or in
+// "/" if that does not exist (nobody's /nonexistent).
 func runAs(cmd *exec.Cmd, name string) error {
 	if name == "" || name == "DEFAULT" {
 		return nil
@@ -114,12 +126,28 @@ func runAs(cmd *exec.Cmd, name string) error {
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("user %q: only root can run commands as another user", name)
 	}
-	uid, _ := strconv.ParseUint(u.Uid, 10, 32)
-	gid, _ := strconv.ParseUint(u.Gid, 10, 32)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
-	cmd.Dir = u.HomeDir
+	groupIDs, err := u.GroupIds()
+	if err != nil {
+		return fmt.Errorf("user %q: its groups: %w", name, err)
+	}
+	cred := &syscall.Credential{Uid: parseID(u.Uid), Gid: parseID(u.Gid), Groups: []uint32{}}
+	for _, g := range groupIDs {
+		cred.Groups = append(cred.Groups, parseID(g))
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	cmd.Dir = "/"
+	if fi, err := os.Stat(u.HomeDir); err == nil && fi.IsDir() {
+		cmd.Dir = u.HomeDir
+	}
 	cmd.Env = append(cmd.Env, "HOME="+u.HomeDir, "USER="+u.Username, "LOGNAME="+u.Username)
 	return nil
+}
+
+// parseID is a uid or gid of the user database, which os/user has checked
+// to be a number.
+func parseID(s string) uint32 {
+	id, _ := strconv.ParseUint(s, 10, 32)
+	return uint32(id)
 }
 
 // serveProcess runs cmd as the service end of an accepted call on conn: the
