@@ -105,7 +105,7 @@ func TestWrapperMeasures(t *testing.T) {
 
 func TestLineClock(t *testing.T) {
 	var c lineClock
-	for _, chunk := range []string{"==> Sending\nDownl", "oaded 3 package(s)\n", "==> Running dnf upgrade\n", "partial"} {
+	for _, chunk := range []string{"==> Sending\nsys-firewall: Downl", "oaded 3 package(s)\n", "==> Running dnf upgrade\n", "partial"} {
 		if _, err := c.Write([]byte(chunk)); err != nil {
 			t.Fatal(err)
 		}

@@ -142,8 +142,9 @@ func (h *Harness) timeUpdate(ctx context.Context, l *lab.Lab, n int) (UpdateResu
 	return u, nil
 }
 
-// downloadedLine is what the UpdateVM's program prints when dnf is done.
-var downloadedLine = regexp.MustCompile(`^Downloaded [0-9]+ package\(s\)$`)
+// downloadedLine is what the UpdateVM's program prints when dnf is done, as the front end
+// shows it: marked with the UpdateVM's name.
+var downloadedLine = regexp.MustCompile(`^\S+: Downloaded [0-9]+ package\(s\)$`)
 
 // lineClock is an io.Writer that notes when each line arrived.
 type lineClock struct {
