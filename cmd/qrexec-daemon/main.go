@@ -21,7 +21,9 @@ Serves calls from every domain of the domains configuration (dom0 itself is
 never a caller). A call's source domain is known only from where it arrived:
   SOCKDIR/<domain>/daemon.sock   one Unix socket per domain; the directory
                                  must be reachable only by dom0 and <domain>
-                                 (created 0700 if missing)
+                                 (created 0700 if missing; one owned by
+                                 another user than root, or with group or
+                                 other permissions, is refused)
   vsock (--vsock-port)           the peer's CID, mapped by cid= in the config
   --stdio DOMAIN                 one call on stdin/stdout, from DOMAIN (for
                                  an ssh forced command or a serial line);

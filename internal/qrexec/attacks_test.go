@@ -372,10 +372,11 @@ func TestC6DomainSocketEntriesNotFollowed(t *testing.T) {
 	victim := filepath.Join(t.TempDir(), "dom0-secret")
 	writeFile(t, victim, "secret\n", 0o600)
 	prepare := func(t testing.TB, lab *testLab) {
-		mkdir(t, filepath.Join(lab.sockDir, "vm1"))
+		mkdirPrivate(t, filepath.Join(lab.sockDir, "vm1"))
 		if err := os.Symlink(victim, filepath.Join(lab.sockDir, "vm1", "daemon.sock")); err != nil {
 			t.Fatal(err)
 		}
+		mkdirPrivate(t, filepath.Join(lab.sockDir, "vm2"))
 		mkdir(t, filepath.Join(lab.sockDir, "vm2", "daemon.sock", "not-empty"))
 		lab.startUnixDaemon(t)
 	}
@@ -387,6 +388,37 @@ func TestC6DomainSocketEntriesNotFollowed(t *testing.T) {
 		t.Errorf("the link's target: %v, %v", fi.Mode(), err)
 	}
 	waitForLog(t, lab, "dom0", `msg="cannot listen for the domain's calls, which are not served" domain=vm2`)
+}
+
+// TestC1OpenSocketDirectoryRefused: whoever reaches a domain's daemon.sock
+// calls as that domain, so a socket directory made beforehand that group
+// or others may enter is refused, with how to fix it; the daemon serves the
+// other domains.
+func TestC1OpenSocketDirectoryRefused(t *testing.T) {
+	for _, mode := range []os.FileMode{0o755, 0o750, 0o701} {
+		prepare := func(t testing.TB, lab *testLab) {
+			f, err := os.OpenFile(lab.domainsFile, os.O_APPEND|os.O_WRONLY, 0)
+			if err == nil {
+				_, err = f.WriteString("vm3\n")
+				f.Close()
+			}
+			vm3 := filepath.Join(lab.sockDir, "vm3")
+			mkdirPrivate(t, vm3)
+			if err := errors.Join(err, os.Chmod(vm3, mode)); err != nil {
+				t.Fatal(err)
+			}
+			lab.startUnixDaemon(t)
+		}
+		lab := newTestLab(t, transport{"unix", noSettings, prepare})
+		if got := lab.call(t, "served", "dom0", "test.Echo"); got.code != 0 || got.stdout != "served" {
+			t.Errorf("vm1's call: %+v", got)
+		}
+		vm3 := filepath.Join(lab.sockDir, "vm3")
+		waitForLog(t, lab, "dom0", fmt.Sprintf("%s has mode %#o, so others than dom0 and the domain may call as the domain: chmod 0700 %s", vm3, mode, vm3))
+		if _, err := os.Lstat(filepath.Join(vm3, "daemon.sock")); err == nil {
+			t.Errorf("mode %#o: vm3's socket made in a directory others reach", mode)
+		}
+	}
 }
 
 // TestC6DroppedConnectionsLogOnce: a domain connecting again and again over

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"pedos.dev/updates/internal/qrexec/policy"
 )
 
@@ -91,6 +93,9 @@ func listenInDomainDir(dir string) (net.Listener, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
+	if err := checkDomainDir(dir); err != nil {
+		return nil, err
+	}
 	path := filepath.Join(dir, "daemon.sock")
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
@@ -104,6 +109,26 @@ func listenInDomainDir(dir string) (net.Listener, error) {
 		return nil, err
 	}
 	return l, nil
+}
+
+// checkDomainDir refuses a domain's socket directory that someone other
+// than dom0 and the domain could reach, since whoever reaches daemon.sock
+// calls as the domain (C1): it must belong to root (or to the daemon's own
+// user, which is dom0 too) and give group and others no access. One the
+// daemon made always passes; one made beforehand with another mode or
+// owner is a mistake for the administrator to fix, not to guess about.
+func checkDomainDir(dir string) error {
+	var st unix.Stat_t
+	if err := unix.Stat(dir, &st); err != nil {
+		return &os.PathError{Op: "stat", Path: dir, Err: err}
+	}
+	switch {
+	case st.Uid != 0 && int(st.Uid) != os.Geteuid():
+		return fmt.Errorf("%s belongs to uid %d, so others than dom0 may reach the domain's socket: chown root %s", dir, st.Uid, dir)
+	case st.Mode&0o077 != 0:
+		return fmt.Errorf("%s has mode %#o, so others than dom0 and the domain may call as the domain: chmod 0700 %s", dir, st.Mode&0o7777, dir)
+	}
+	return nil
 }
 
 // ServeVsock serves calls arriving on a vsock listener; the caller's domain

@@ -120,7 +120,7 @@ func startUnix(t testing.TB, lab *testLab) { lab.startUnixDaemon(t) }
 func (lab *testLab) startUnixDaemon(t testing.TB, daemonFlags ...string) {
 	t.Helper()
 	agentSock := filepath.Join(lab.sockDir, "vm2", "agent.sock")
-	mkdir(t, filepath.Dir(agentSock))
+	mkdirPrivate(t, filepath.Dir(agentSock))
 	startProcess(t, testbin.Path(t, "qrexec-agent"), lab.agentArgs("--listen", agentSock)...)
 	lab.daemon = startProcess(t, testbin.Path(t, "qrexec-daemon"), lab.daemonArgs(daemonFlags...)...)
 	lab.callerAddr = filepath.Join(lab.sockDir, "vm1", "daemon.sock")
@@ -251,6 +251,13 @@ func (lab *testLab) log(t testing.TB, domain string) string {
 
 func mkdir(t testing.TB, dir string) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// mkdirPrivate makes dir 0700, as a domain's socket directory must be.
+func mkdirPrivate(t testing.TB, dir string) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
 }
