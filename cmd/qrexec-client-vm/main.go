@@ -10,6 +10,7 @@ import (
 
 	"pedos.dev/updates/internal/cmdline"
 	"pedos.dev/updates/internal/qrexec"
+	"pedos.dev/updates/internal/qrexec/policy"
 )
 
 const usage = `Usage: qrexec-client-vm TARGET SERVICE[+ARG] [LOCAL_PROGRAM [ARGS...]]
@@ -25,7 +26,11 @@ The daemon is reached at $PEDOS_QREXEC_SOCKET (default
 exec:COMMAND (its stdin/stdout, e.g. exec:ssh dom0).
 
 Exit status: LOCAL_PROGRAM's, or the service's without one; 126 refused by
-policy; 127 no such service in the target; 125 qrexec failure.
+policy, or before it for an invalid TARGET, SERVICE or ARG (dom0 refuses
+those; the message here says which rule the name breaks); 127 no such service
+in the target; 125 qrexec failure, including a daemon that cannot be reached
+and a LOCAL_PROGRAM that cannot be started (checked before the call: no call
+is made); 2 usage error.
 
 Examples:
   qrexec-client-vm dom0 PedOS.ReceiveUpdates+SESSION qfile-agent FILES...
@@ -42,7 +47,15 @@ func main() {
 	}
 	service, argument := qrexec.SplitService(fs.Arg(1))
 	req := qrexec.Request{Target: fs.Arg(0), Service: service, Argument: argument}
-	os.Exit(call(req, fs.Arg(1), fs.Args()[2:]))
+	program := fs.Args()[2:]
+	if len(program) > 0 {
+		// Before the call, so that the service never starts for a local
+		// end that cannot.
+		if _, err := exec.LookPath(program[0]); err != nil {
+			os.Exit(fail(fmt.Errorf("LOCAL_PROGRAM: %w (no call made)", err)))
+		}
+	}
+	os.Exit(call(req, fs.Arg(1), program))
 }
 
 // call makes the call, named as the caller wrote it in messages, and
@@ -53,16 +66,27 @@ func call(req qrexec.Request, asWritten string, program []string) int {
 		addr = "/run/pedos/qrexec/daemon.sock"
 	}
 	conn, err := qrexec.Dial(addr)
+	if pathErr, ok := errors.AsType[*os.PathError](err); ok {
+		err = pathErr.Err // the path is in our message
+	}
 	if err != nil {
-		return fail(err)
+		return fail(fmt.Errorf("cannot reach the qrexec daemon at %s: %w (is it running? $PEDOS_QREXEC_SOCKET says where it is)", addr, err))
 	}
 	defer conn.Close()
 	if err := qrexec.Start(conn, qrexec.MsgCall, req); err != nil {
-		if refused, ok := errors.AsType[*qrexec.RefusedError](err); ok {
-			fmt.Fprintf(os.Stderr, "qrexec-client-vm: %s to %s: %v\n", asWritten, req.Target, err)
-			return refused.Code
+		refused, ok := errors.AsType[*qrexec.RefusedError](err)
+		if !ok {
+			return fail(err)
 		}
-		return fail(err)
+		// dom0 refuses an invalid name before its policy (C4) and does not
+		// say why; the name is checked here only to say it. The call was
+		// still made: dom0's check is the one that counts.
+		if invalid := policy.CheckRequested(req.Target, req.Service, req.Argument); invalid != nil && refused.Code == qrexec.ExitRefused {
+			fmt.Fprintf(os.Stderr, "qrexec-client-vm: call refused: %v\n", invalid)
+		} else {
+			fmt.Fprintf(os.Stderr, "qrexec-client-vm: %s to %s: %v\n", asWritten, req.Target, err)
+		}
+		return refused.Code
 	}
 	if len(program) == 0 {
 		// No Stderr: a service's stderr goes to its domain's log, never to the

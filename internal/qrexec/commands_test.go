@@ -175,3 +175,89 @@ func TestCommandUserErrors(t *testing.T) {
 		t.Errorf("a user vm2 lacks: %+v", got)
 	}
 }
+
+// TestPolicyEval: pedos-policy-eval prints the verdict as the daemon would
+// reach it, with notify= and autostart= reported (the daemon logs them),
+// says which field of the call is invalid, and denies a call from a domain
+// the daemon does not serve.
+func TestPolicyEval(t *testing.T) {
+	lab := newTestLab(t, transports[0])
+	lab.setPolicy(t, "test.Echo * @anyvm dom0 allow notify=yes autostart=yes\n"+
+		"test.Notify * @anyvm @anyvm allow user=u autostart=yes notify=yes\n"+
+		"test.Deny * @anyvm @anyvm deny notify=yes\n"+
+		"* * @anyvm @anyvm allow\n* * @anyvm dom0 allow\n")
+	for _, c := range []struct {
+		args           []string
+		stdout, stderr string
+		code           int
+	}{
+		{[]string{"vm1", "vm2", "test.Notify"}, "allow target=vm2 user=u notify=yes autostart=yes\n", "", 0},
+		{[]string{"vm1", "vm2", "test.Other"}, "allow target=vm2\n", "", 0},
+		{[]string{"vm1", "vm2", "test.Deny+x"}, "deny notify=yes\n", "denied by policy at " + lab.policyDir + "/50-test.policy:3\n", 126},
+		{[]string{"1vm", "vm2", "test.Other"}, "deny\n", `invalid source "1vm": a domain name is a letter`, 126},
+		{[]string{"vm1", "vm2;x", "test.Other"}, "deny\n", `invalid target "vm2;x": a target is a domain name`, 126},
+		{[]string{"vm1", "vm2", "t.E;v"}, "deny\n", `invalid service name "t.E;v": a service name is 1-64 characters`, 126},
+		{[]string{"vm1", "vm2", "test.Other+a/b"}, "deny\n", `invalid service argument "a/b": a service argument is at most 64`, 126},
+		{[]string{"vm1", "vm2", strings.Repeat("s", 100)}, "deny\n", `invalid service name "` + strings.Repeat("s", 64) + `": `, 126},
+		{[]string{"vm-typo", "vm2", "test.Other"}, "deny\n", "source vm-typo is not a domain of " + lab.domainsFile + ": the daemon serves no such domain\n", 126},
+		{[]string{"vm1", "vm-typo", "test.Other"}, "deny\n", "warning: target vm-typo is not a domain of " + lab.domainsFile + "\npedos-policy-eval: no such domain", 126},
+		{[]string{"vm1", "@dispvm:tpl", "test.Other"}, "deny\n", "warning: target tpl is not a domain of", 126},
+		{[]string{"vm1", "vm2"}, "", "want SOURCE TARGET SERVICE[+ARG], got 2 arguments", 2},
+	} {
+		args := append([]string{"--policy-dir", lab.policyDir, "--domains", lab.domainsFile}, c.args...)
+		got := run(t, exec.Command(testbin.Path(t, "pedos-policy-eval"), args...), "")
+		stderrOK := got.stderr == ""
+		if c.stderr != "" {
+			stderrOK = strings.HasPrefix(got.stderr, "pedos-policy-eval: "+c.stderr)
+		}
+		if got.code != c.code || got.stdout != c.stdout || !stderrOK {
+			t.Errorf("pedos-policy-eval %s: %+v, want stdout %q, stderr %q, exit %d", strings.Join(c.args, " "), got, c.stdout, c.stderr, c.code)
+		}
+	}
+	broken := filepath.Join(lab.dir, "broken.conf")
+	writeFile(t, broken, "vm1 colour=blue\n", 0o644)
+	got := run(t, exec.Command(testbin.Path(t, "pedos-policy-eval"), "--domains", broken, "vm1", "dom0", "test.Echo"), "")
+	if got.code != 2 || !strings.Contains(got.stderr, broken+":1: unknown key") {
+		t.Errorf("a broken domains configuration: %+v", got)
+	}
+
+	if got := lab.call(t, "x", "dom0", "test.Echo"); got.code != 0 {
+		t.Fatalf("call: %+v", got)
+	}
+	waitForLog(t, lab, "dom0", `to=dom0 rule=`+lab.policyDir+`/50-test.policy:1 user="" notify=true autostart=true`)
+}
+
+// TestClientVMMessages: qrexec-client-vm says which name dom0 refused as
+// invalid (dom0 still decides), checks LOCAL_PROGRAM before calling, and
+// names the daemon's socket it cannot reach.
+func TestClientVMMessages(t *testing.T) {
+	lab := newTestLab(t, transports[0])
+	for _, c := range []struct {
+		args   []string
+		stderr string
+		code   int
+	}{
+		{[]string{"dom0", "t.E;v"}, `qrexec-client-vm: call refused: invalid service name "t.E;v": a service name is 1-64 characters`, 126},
+		{[]string{"vm2;x", "test.Echo"}, `qrexec-client-vm: call refused: invalid target "vm2;x": a target is`, 126},
+		{[]string{"dom0", "test.Echo+a/b"}, `qrexec-client-vm: call refused: invalid service argument "a/b"`, 126},
+		{[]string{"dom0", "test.Denied"}, "qrexec-client-vm: test.Denied to dom0: call refused\n", 126},
+		{[]string{"dom0", "test.Arg+neverstarted", "/nonexistent/program"}, `qrexec-client-vm: LOCAL_PROGRAM: exec: "/nonexistent/program": stat /nonexistent/program: no such file or directory (no call made)`, 125},
+		{[]string{"dom0"}, "qrexec-client-vm: want TARGET and SERVICE[+ARG], got 1 arguments\nUsage: qrexec-client-vm", 2},
+	} {
+		if got := lab.call(t, "", c.args...); got.code != c.code || got.stdout != "" || !strings.HasPrefix(got.stderr, c.stderr) {
+			t.Errorf("qrexec-client-vm %s: %+v, want stderr %q, exit %d", strings.Join(c.args, " "), got, c.stderr, c.code)
+		}
+	}
+	log := lab.log(t, "dom0")
+	if n := strings.Count(log, "invalid request refused"); n != 3 {
+		t.Errorf("dom0 refused %d invalid requests, want the 3 sent:\n%s", n, log)
+	}
+	if strings.Contains(log, "neverstarted") {
+		t.Errorf("a call was made for a LOCAL_PROGRAM that does not exist:\n%s", log)
+	}
+	lab.callerAddr = filepath.Join(lab.dir, "nowhere", "daemon.sock")
+	want := "qrexec-client-vm: cannot reach the qrexec daemon at " + lab.callerAddr + ": no such file or directory (is it running?"
+	if got := lab.call(t, "", "dom0", "test.Echo"); got.code != qrexec.ExitFailure || !strings.HasPrefix(got.stderr, want) {
+		t.Errorf("an unreachable daemon: %+v, want %q", got, want)
+	}
+}

@@ -200,12 +200,15 @@ func (d *Daemon) ServeCall(conn Conn, domain string) {
 	}
 	decision := pol.Evaluate(policy.Request{Source: domain, Target: req.Target, Service: req.Service, Argument: req.Argument}, d.Domains)
 	if !decision.Allow {
-		refusals.Warn("call denied", "reason", decision.Reason, "rule", decision.Rule)
+		refusals.Warn("call denied", "reason", decision.Reason, "rule", decision.Rule, "notify", decision.Notify)
 		refuse(conn, ExitRefused)
 		return
 	}
 	log = callLogger(log, &d.calls, domain).With(callAttrs...)
-	log.Info("call allowed", "to", decision.Target, "rule", decision.Rule)
+	// notify= and autostart= are logged only: this daemon notifies no one
+	// and starts no domain (docs/qrexec-policy.md).
+	log.Info("call allowed", "to", decision.Target, "rule", decision.Rule, "user", decision.User,
+		"notify", decision.Notify, "autostart", decision.Autostart)
 	req.Source, req.User = domain, decision.User
 	switch {
 	case decision.Target == policy.Dom0:

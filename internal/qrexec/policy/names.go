@@ -3,7 +3,10 @@
 // It does no I/O beyond reading those files and never runs anything.
 package policy
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
 
 // Dom0 is the name of the administrative domain; @adminvm is its keyword.
 const Dom0 = "dom0"
@@ -14,6 +17,13 @@ const Dom0 = "dom0"
 func ValidService(s string) bool {
 	return len(s) <= 64 && s != "." && s != ".." && onlyChars(s, "_.-", 1)
 }
+
+// ValidServiceRule and ValidArgumentRule say which names ValidService and
+// ValidArgument take, for error messages.
+const (
+	ValidServiceRule  = "a service name is 1-64 characters of A-Z a-z 0-9 _ . -"
+	ValidArgumentRule = "a service argument is at most 64 characters of A-Z a-z 0-9 _ . + -"
+)
 
 // ValidArgument reports whether s is a service argument the spec allows: at
 // most 64 characters of [A-Za-z0-9_.+-]; empty means no argument (C4).
@@ -40,6 +50,10 @@ func ValidUser(s string) bool {
 	return len(s) <= 32 && onlyChars(s, "_.-", 1) && s[0] != '-'
 }
 
+// ValidRequestedTargetRule says which targets ValidRequestedTarget takes,
+// for error messages.
+const ValidRequestedTargetRule = "a target is a domain name, dom0, @adminvm, @default, @dispvm or @dispvm:NAME"
+
 // ValidRequestedTarget reports whether a caller may name s as the target of
 // a call: a domain name, @default, @adminvm, @dispvm or @dispvm:NAME.
 func ValidRequestedTarget(s string) bool {
@@ -51,6 +65,21 @@ func ValidRequestedTarget(s string) bool {
 		return ValidDomainName(name)
 	}
 	return ValidDomainName(s)
+}
+
+// CheckRequested says which of the fields a caller names is invalid, if
+// any, and the rule it breaks. The value is quoted and cut: it is for the
+// caller's own messages, not dom0's log.
+func CheckRequested(target, service, argument string) error {
+	switch {
+	case !ValidRequestedTarget(target):
+		return fmt.Errorf("invalid target %.64q: %s", target, ValidRequestedTargetRule)
+	case !ValidService(service):
+		return fmt.Errorf("invalid service name %.64q: %s", service, ValidServiceRule)
+	case !ValidArgument(argument):
+		return fmt.Errorf("invalid service argument %.64q: %s", argument, ValidArgumentRule)
+	}
+	return nil
 }
 
 // onlyChars reports whether s has at least min bytes, each an ASCII letter,
