@@ -277,7 +277,7 @@ func runP7(e *Env) (string, error) {
 	}
 	return e.refusedPackages([]packageCase{
 		rejectedAs("SHA-1 signature by a trusted key", name, sha1Pkg, "SHA-1"),
-		rejectedAs("MD5 signature", name, md5, "MD5", "not exactly one OpenPGP signature packet"),
+		rejectedAs("MD5 signature", name, md5, "MD5"),
 		rejectedAs("DSA signature", name, dsa, "algorithm 17"),
 		rejectedAs("RSA-1024 key in dom0's keyring", name, weakPkg, "not trusted", "1024 bits"),
 	})

@@ -273,6 +273,10 @@ func (v *Verifier) checkSignature(untrustedSig, signed []byte, now time.Time) (*
 	p, err := packet.Read(r)
 	var unsupported pgperrors.UnsupportedError
 	if errors.As(err, &unsupported) { // go-crypto parses no MD5 signature, for one (P7)
+		// A v4 body starts: version, type, public-key algorithm, hash algorithm (1: MD5).
+		if body, berr := packetBody(untrustedSig); berr == nil && len(body) > 3 && body[0] == 4 && body[3] == 1 {
+			return nil, "", reject(KindWeakAlgorithm, "signature uses hash MD5 (SHA-256 or stronger required)")
+		}
 		return nil, "", reject(KindWeakAlgorithm, "signature packet not supported: %s", string(unsupported))
 	}
 	if err != nil || r.Len() != 0 {

@@ -184,7 +184,7 @@ func TestVerifyRejects(t *testing.T) {
 		{"MD5 signature", "P7", func() []byte {
 			i := l.sigStart + bytes.Index(l.sigHeader, headerSignature(t, good)[:8])
 			return patch(good, i+5, 1) // the hash algorithm, after the public-key one: MD5
-		}, rpm.KindWeakAlgorithm, "hash function 1", mustReject},
+		}, rpm.KindWeakAlgorithm, "signature uses hash MD5", mustReject},
 		{"MD5 payload digest", "P7", func() []byte {
 			return withMainHeader(t, good, setTag(rpm.Int32Entry(rpm.TagPayloadDigestAlgo, 1)), f.ed)
 		}, rpm.KindWeakAlgorithm, "payload digest algorithm 1", stricter},
