@@ -22,11 +22,16 @@ declare -A need=(
 	[systemd-tmpfiles]=systemd
 	[dpkg-deb]=dpkg
 	[strace]=strace
+	[chattr]=e2fsprogs
+	[setpriv]=util-linux
+	[/usr/bin/time]=time # GNU time: the benchmarks' peak RSS of each process ("time" alone is bash's keyword)
 )
 
 missing=()
 for cmd in "${!need[@]}"; do
-	if ! command -v "$cmd" >/dev/null 2>&1 && [ ! -x "/usr/bin/$cmd" ]; then
+	if [[ $cmd == /* ]]; then
+		[ -x "$cmd" ] || missing+=("${need[$cmd]}")
+	elif ! command -v "$cmd" >/dev/null 2>&1 && [ ! -x "/usr/bin/$cmd" ]; then
 		missing+=("${need[$cmd]}")
 	fi
 done
