@@ -78,11 +78,21 @@ func TestDeliveryWithoutPIDNamespace(t *testing.T) {
 	// The capabilities and no-new-privs of packaging/systemd/pedos-qrexec-daemon.service.
 	cmd, c, id := receiveCmd(t, "setpriv", "--no-new-privs", "--inh-caps=-all",
 		"--bounding-set=-all,+chown,+setuid,+setgid,+dac_override,+dac_read_search,+fowner,+kill")
+	_, log := deliverAccepted(t, cmd, c, id, "nopidns", 4<<10, 64<<10)
+	if !strings.Contains(log, "the unpacker runs without a pid namespace of its own") {
+		t.Errorf("the log does not say the unpacker ran without its pid namespace:\n%s", log)
+	}
+}
+
+// deliverAccepted streams signed packages of the given sizes into the service cmd for session
+// id and returns the result, which must accept them all, and the service's log.
+func deliverAccepted(t *testing.T, cmd *exec.Cmd, c dom0.Config, id, prefix string, sizes ...int) (dom0.Result, string) {
+	t.Helper()
 	signer, err := benchrun.Signer(1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	batch, err := benchrun.MakeBatch(t.TempDir(), "nopidns", []int{4 << 10, 64 << 10}, signer)
+	batch, err := benchrun.MakeBatch(t.TempDir(), prefix, sizes, signer)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,12 +101,10 @@ func TestDeliveryWithoutPIDNamespace(t *testing.T) {
 	cmd.Stderr = &log
 	runErr := cmd.Run()
 	res, err := frontend.ReadResult(c, id)
-	if runErr != nil || err != nil || !res.Accepted || len(res.Packages) != 2 {
+	if runErr != nil || err != nil || !res.Accepted || len(res.Packages) != len(sizes) {
 		t.Fatalf("service: %v; result %+v (%v); log:\n%s", runErr, res, err, log.String())
 	}
-	if !strings.Contains(log.String(), "the unpacker runs without a pid namespace of its own") {
-		t.Errorf("the log does not say the unpacker ran without its pid namespace:\n%s", log.String())
-	}
+	return res, log.String()
 }
 
 // A receive service that is killed takes its unpacker with it (F1): a stream kept open in
@@ -214,24 +222,13 @@ func TestDeliveryRecords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	batch, err := benchrun.MakeBatch(t.TempDir(), "digests", []int{4 << 10}, signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdin = bytes.NewReader(streamOf(t, batch.Files()))
-	var log strings.Builder
-	cmd.Stderr = &log
-	runErr := cmd.Run()
-	res, err := frontend.ReadResult(c, id)
-	if runErr != nil || err != nil || !res.Accepted || len(res.Packages) != 1 {
-		t.Fatalf("service: %v; result %+v (%v); log:\n%s", runErr, res, err, log.String())
-	}
+	res, log := deliverAccepted(t, cmd, c, id, "digests", 4<<10)
 	p := res.Packages[0]
 	if p.NEVRA == "" || len(p.Signers) != 1 || p.Signers[0] != signer.Fingerprint() || len(p.HeaderSHA256) != 64 ||
 		!strings.HasPrefix(p.PayloadDigest, "sha256:") || len(p.PayloadDigest) != len("sha256:")+64 || len(p.SHA256) != 64 {
 		t.Errorf("package record %+v lacks part of the structured result", p)
 	}
-	if !strings.Contains(log.String(), "warning: the delivery is not in "+dom0.LogPath) {
-		t.Errorf("no warning about the update log:\n%s", log.String())
+	if !strings.Contains(log, "warning: the delivery is not in "+dom0.LogPath) {
+		t.Errorf("no warning about the update log:\n%s", log)
 	}
 }

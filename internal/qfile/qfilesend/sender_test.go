@@ -29,6 +29,17 @@ func (r answeringReceiver) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// statusPipe is the pipe a receiver's status comes back on, closed when the test ends.
+func statusPipe(t *testing.T) (r, w *os.File) {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close(); w.Close() })
+	return r, w
+}
+
 func TestFinishChecksStatus(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "a.rpm")
 	if err := os.WriteFile(src, []byte("payload"), 0o644); err != nil {
@@ -52,17 +63,12 @@ func TestFinishChecksStatus(t *testing.T) {
 		{"no-status", func(uint32) []byte { return nil }, `without a status (last file sent: "a.rpm")`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			statusR, statusW, err := os.Pipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer statusR.Close()
-			defer statusW.Close()
+			statusR, statusW := statusPipe(t)
 			s := New(answeringReceiver{statusW, tc.answer}, statusR)
 			if err := s.Send(src); err != nil {
 				t.Fatal(err)
 			}
-			err = s.Finish()
+			err := s.Finish()
 			switch {
 			case tc.wantErr == "" && err != nil:
 				t.Errorf("Finish: %v", err)
@@ -84,17 +90,12 @@ func TestSendStopsAtARefusalAfterAFile(t *testing.T) {
 	if err := os.WriteFile(src, []byte("payload"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	statusR, statusW, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer statusR.Close()
-	defer statusW.Close()
+	statusR, statusW := statusPipe(t)
 	if _, err := statusW.Write(qfile.Status{Code: uint32(syscall.EDQUOT), LastName: "earlier.rpm"}.Append(nil)); err != nil {
 		t.Fatal(err)
 	}
 	var out strings.Builder
-	err = New(&out, statusR).Send(src)
+	err := New(&out, statusR).Send(src)
 	var remote *RemoteError
 	if !errors.As(err, &remote) || remote.Code != uint32(syscall.EDQUOT) || remote.LastSent != "a.rpm" {
 		t.Errorf("Send after a refusal: %v, want the receiver's EDQUOT", err)
@@ -117,13 +118,8 @@ func TestRefusalDuringTheFirstFile(t *testing.T) {
 	if err := os.WriteFile(src, make([]byte, 2*bufSize), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	statusR, statusW, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer statusR.Close()
-	defer statusW.Close()
-	err = New(refusingReceiver{statusW}, statusR).Send(src)
+	statusR, statusW := statusPipe(t)
+	err := New(refusingReceiver{statusW}, statusR).Send(src)
 	var remote *RemoteError
 	if !errors.As(err, &remote) || remote.LastSent != "big.rpm" {
 		t.Errorf("Send: %v, want the receiver's refusal naming big.rpm as the last file sent", err)
