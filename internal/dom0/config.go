@@ -191,8 +191,8 @@ func ParseSize(s string) (int64, error) {
 func parseDuration(s string) (time.Duration, error) {
 	if d, ok := strings.CutSuffix(s, "d"); ok {
 		n, err := strconv.Atoi(d)
-		if err != nil || n <= 0 {
-			return 0, fmt.Errorf("%q is not a number of days", s)
+		if err != nil || n <= 0 || n > 100_000 { // time.Duration holds at most 292 years
+			return 0, fmt.Errorf("%q is not a number of days from 1 to 100000", s)
 		}
 		return time.Duration(n) * 24 * time.Hour, nil
 	}

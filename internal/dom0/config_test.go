@@ -67,6 +67,8 @@ func TestLoadConfigErrorsNameTheLine(t *testing.T) {
 		{"max_bytes = -1\n", ":1: max_bytes"},
 		{"max_files = 0\n", ":1: max_files"},
 		{"require_fresh = maybe\n", ":1: require_fresh"},
+		{"max_metadata_age = 200000d\n", ":1: max_metadata_age"}, // would overflow time.Duration into a negative age
+		{"receive_timeout = 0d\n", ":1: receive_timeout"},
 		{"frobnicate = 1\n", `unknown setting "frobnicate"`},
 		{"repo.x.metadata_key = relative/key\n", "absolute path"},
 		{"repo.../x.metadata_key = /k\n", "unknown setting"},

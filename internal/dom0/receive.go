@@ -709,7 +709,7 @@ func epochString(vp *rpm.VerifiedPackage) string {
 // enabled repository (verify.md §2).
 func (r *Receiver) checkFreshness(ctx context.Context, tools *pkgtool.Tools, s Session, state *repometa.FreshnessState, staging string, metadata map[string]map[repometa.FileKind]string, received []repometa.ReceivedPackage) (*repometa.Verdict, error) {
 	c := r.Config
-	repos, err := ReadNetworkRepos(c, s.EnableRepos, s.DisableRepos)
+	repos, err := ReadNetworkRepos(c, s.RepoSwitches)
 	if err != nil {
 		return nil, err
 	}
@@ -734,6 +734,7 @@ func (r *Receiver) checkFreshness(ctx context.Context, tools *pkgtool.Tools, s S
 			return nil, err
 		}
 		defer closeFiles()
+		files.Exclude = repos.RepoExcludes[id]
 		batch.Repos = append(batch.Repos, files)
 	}
 	installed, err := tools.InstalledPackages(ctx, c.InstallRootPath())

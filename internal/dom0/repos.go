@@ -18,17 +18,19 @@ const NetworkReposDir = "/etc/yum.repos.d"
 // say the UpdateVM's dnf will use.
 type NetworkRepos struct {
 	// Enabled are the repository ids enabled after the user's
-	// --enablerepo and --disablerepo globs (applied in that order, as dnf
-	// does).
+	// --enablerepo and --disablerepo globs, applied in their order, as dnf
+	// applies them.
 	Enabled []string
-	// Excludes are the excludepkgs (or exclude) globs of dnf.conf and of
-	// the enabled repositories: dnf never offers those packages, so their
-	// updates are not withheld.
+	// Excludes are the excludepkgs (or exclude) globs of dnf.conf's [main]:
+	// dnf never offers those packages from any repository.
 	Excludes []string
+	// RepoExcludes are each enabled repository's own excludepkgs: dnf
+	// leaves those packages out of that repository only (M2).
+	RepoExcludes map[string][]string
 }
 
 // ReadNetworkRepos reads dom0's network repository definitions.
-func ReadNetworkRepos(c Config, enable, disable []string) (NetworkRepos, error) {
+func ReadNetworkRepos(c Config, switches []RepoSwitch) (NetworkRepos, error) {
 	var out NetworkRepos
 	files, err := filepath.Glob(filepath.Join(c.Path(NetworkReposDir), "*.repo"))
 	if err != nil {
@@ -41,19 +43,18 @@ func ReadNetworkRepos(c Config, enable, disable []string) (NetworkRepos, error) 
 			return out, err
 		}
 	}
-	out.Excludes = excludes["main"]
-	for id := range enabled {
-		if matchesAny(id, enable) {
-			enabled[id] = true
-		}
-		if matchesAny(id, disable) {
-			enabled[id] = false
+	out.Excludes, out.RepoExcludes = excludes["main"], map[string][]string{}
+	for _, sw := range switches {
+		for id := range enabled {
+			if matchesAny(id, []string{sw.Glob}) {
+				enabled[id] = sw.Enable
+			}
 		}
 	}
 	for id, on := range enabled {
 		if on {
 			out.Enabled = append(out.Enabled, id)
-			out.Excludes = append(out.Excludes, excludes[id]...)
+			out.RepoExcludes[id] = excludes[id]
 		}
 	}
 	sort.Strings(out.Enabled)

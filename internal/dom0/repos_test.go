@@ -1,6 +1,7 @@
 package dom0
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -29,25 +30,31 @@ exclude=never-seen
 [pedos-security]
 enabled = 1
 `)
+	on := func(glob string) RepoSwitch { return RepoSwitch{Enable: true, Glob: glob} }
+	off := func(glob string) RepoSwitch { return RepoSwitch{Glob: glob} }
 	for _, tc := range []struct {
-		name            string
-		enable, disable []string
-		enabled         []string
-		excludes        []string
+		name     string
+		switches []RepoSwitch
+		enabled  []string
+		excludes map[string][]string // each enabled repository's own; dnf.conf's kernel* always
 	}{
-		{"as configured", nil, nil, []string{"pedos-current", "pedos-security"}, []string{"kernel*", "xen*", "grub2"}},
-		{"--enablerepo", []string{"pedos-test*"}, nil, []string{"pedos-current", "pedos-security", "pedos-testing"}, []string{"kernel*", "xen*", "grub2", "never-seen"}},
-		{"--disablerepo", nil, []string{"pedos-current,pedos-security"}, nil, []string{"kernel*"}},
-		{"disable wins over enable", []string{"*"}, []string{"pedos-testing"}, []string{"pedos-current", "pedos-security"}, []string{"kernel*", "xen*", "grub2"}},
+		{"as configured", nil, []string{"pedos-current", "pedos-security"},
+			map[string][]string{"pedos-current": {"xen*", "grub2"}, "pedos-security": nil}},
+		{"--enablerepo", []RepoSwitch{on("pedos-test*")}, []string{"pedos-current", "pedos-security", "pedos-testing"},
+			map[string][]string{"pedos-current": {"xen*", "grub2"}, "pedos-security": nil, "pedos-testing": {"never-seen"}}},
+		{"--disablerepo", []RepoSwitch{off("pedos-current,pedos-security")}, nil, map[string][]string{}},
+		// dnf applies the switches in their order: the last one that matches a repository wins.
+		{"enable all, then disable one", []RepoSwitch{on("*"), off("pedos-testing")}, []string{"pedos-current", "pedos-security"},
+			map[string][]string{"pedos-current": {"xen*", "grub2"}, "pedos-security": nil}},
+		{"disable all, then enable one", []RepoSwitch{off("*"), on("pedos-security")}, []string{"pedos-security"},
+			map[string][]string{"pedos-security": nil}},
 	} {
-		got, err := ReadNetworkRepos(c, tc.enable, tc.disable)
+		got, err := ReadNetworkRepos(c, tc.switches)
 		if err != nil {
 			t.Fatal(err)
 		}
-		slices.Sort(got.Excludes)
-		slices.Sort(tc.excludes)
-		if !slices.Equal(got.Enabled, tc.enabled) || !slices.Equal(got.Excludes, tc.excludes) {
-			t.Errorf("%s: %+v, want enabled %v excludes %v", tc.name, got, tc.enabled, tc.excludes)
+		if !slices.Equal(got.Enabled, tc.enabled) || !slices.Equal(got.Excludes, []string{"kernel*"}) || !maps.EqualFunc(got.RepoExcludes, tc.excludes, slices.Equal) {
+			t.Errorf("%s: %+v, want enabled %v, excludes [kernel*], per repository %v", tc.name, got, tc.enabled, tc.excludes)
 		}
 	}
 }

@@ -18,12 +18,27 @@ type Session struct {
 	Created  time.Time `json:"created"`
 	Deadline time.Time `json:"deadline"`
 	// Options the receive service needs to judge the delivery.
-	Action         string   `json:"action"`
-	Packages       []string `json:"packages,omitempty"`
-	Excludes       []string `json:"excludes,omitempty"`
-	EnableRepos    []string `json:"enable_repos,omitempty"`
-	DisableRepos   []string `json:"disable_repos,omitempty"`
-	AllowDowngrade bool     `json:"allow_downgrade,omitempty"`
+	Action         string       `json:"action"`
+	Packages       []string     `json:"packages,omitempty"`
+	Excludes       []string     `json:"excludes,omitempty"`
+	RepoSwitches   []RepoSwitch `json:"repo_switches,omitempty"`
+	AllowDowngrade bool         `json:"allow_downgrade,omitempty"`
+}
+
+// RepoSwitch is one --enablerepo (Enable) or --disablerepo glob. dnf applies them in the
+// order of its command line, so they are kept in that order: `--disablerepo='*'
+// --enablerepo=R` leaves R enabled, and the freshness checks must see the same.
+type RepoSwitch struct {
+	Enable bool   `json:"enable"`
+	Glob   string `json:"glob"`
+}
+
+// Option is the switch as a dnf option.
+func (r RepoSwitch) Option() string {
+	if r.Enable {
+		return "--enablerepo=" + r.Glob
+	}
+	return "--disablerepo=" + r.Glob
 }
 
 // State directory files, below the root. The front end writes the live

@@ -10,18 +10,18 @@ import (
 	"slices"
 	"strings"
 
+	"pedos.dev/updates/internal/dom0"
 	"pedos.dev/updates/internal/updatevm"
 )
 
 // Options is a parsed pedos-dom0-update command line (overview.md, "Front
 // end").
 type Options struct {
-	Action         string   // dnf verb on both sides
-	Packages       []string // PKG... (before or after --)
-	DNFOptions     []string // passed to dnf on both sides (dnfFlags, --exclude=)
-	EnableRepos    []string // forwarded to the UpdateVM only
-	DisableRepos   []string
-	Excludes       []string // from --exclude=, also judged by the withholding check
+	Action         string            // dnf verb on both sides
+	Packages       []string          // PKG... (before or after --)
+	DNFOptions     []string          // passed to dnf on both sides (dnfFlags, --exclude=)
+	RepoSwitches   []dom0.RepoSwitch // --enablerepo/--disablerepo in order, forwarded to the UpdateVM only
+	Excludes       []string          // from --exclude=, also judged by the withholding check
 	CheckOnly      bool
 	Clean          bool
 	DownloadOnly   bool
@@ -126,10 +126,8 @@ func (o *Options) parse(args []string) error {
 		case ours && arg == "--json":
 			o.JSON = true
 		case ours && noOps[arg]:
-		case name == "--enablerepo":
-			o.EnableRepos = append(o.EnableRepos, value)
-		case name == "--disablerepo":
-			o.DisableRepos = append(o.DisableRepos, value)
+		case name == "--enablerepo" || name == "--disablerepo":
+			o.RepoSwitches = append(o.RepoSwitches, dom0.RepoSwitch{Enable: name == "--enablerepo", Glob: value})
 		case name == "--exclude" || name == "--excludepkgs" || name == "-x":
 			o.Excludes = append(o.Excludes, strings.Split(value, ",")...)
 			o.DNFOptions = append(o.DNFOptions, "--exclude="+value)
@@ -211,7 +209,11 @@ func (o *Options) finish() error {
 			return usageErr("%q is a package file or URL: dom0 installs only from the verified cached repository; name the package (hello, hello-1.2) instead", p)
 		}
 	}
-	for _, a := range slices.Concat(o.DNFOptions, o.EnableRepos, o.DisableRepos) {
+	forwarded := slices.Clone(o.DNFOptions)
+	for _, sw := range o.RepoSwitches {
+		forwarded = append(forwarded, sw.Glob)
+	}
+	for _, a := range forwarded {
 		if !forwardable(a) {
 			return usageErr("%q cannot be passed to dnf", a)
 		}

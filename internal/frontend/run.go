@@ -156,7 +156,7 @@ func (r *runner) run(ctx context.Context) (int, error) {
 		return r.callVM(ctx, r.vmArgs(""), r.env.Stdout, "the query")
 	}
 	s, err := NewSession(c, dom0.Session{Action: r.o.Action, Packages: r.o.Packages,
-		Excludes: r.o.Excludes, EnableRepos: r.o.EnableRepos, DisableRepos: r.o.DisableRepos,
+		Excludes: r.o.Excludes, RepoSwitches: r.o.RepoSwitches,
 		AllowDowngrade: r.o.AllowDowngrade})
 	if err != nil {
 		return ExitFailure, fmt.Errorf("starting the update session: %w", err)
@@ -261,11 +261,8 @@ func (r *runner) vmArgs(session string) []string {
 // forwarded are the options the UpdateVM's dnf gets.
 func (r *runner) forwarded() []string {
 	var args []string
-	for _, e := range r.o.EnableRepos {
-		args = append(args, "--enablerepo="+e)
-	}
-	for _, d := range r.o.DisableRepos {
-		args = append(args, "--disablerepo="+d)
+	for _, sw := range r.o.RepoSwitches {
+		args = append(args, sw.Option())
 	}
 	return append(args, r.o.DNFOptions...)
 }

@@ -74,6 +74,11 @@ func (s *FreshnessState) Evaluate(b Batch) *Verdict {
 		v.Repos = append(v.Repos, RepoSummary{Repo: repo.ID, Status: status, Revision: repo.Revision,
 			Timestamp: repo.Timestamp, Age: floor.Sub(repo.Timestamp), KeyFingerprint: repo.KeyFingerprint})
 	}
+	if len(b.Repos) == 0 && len(b.Received) > 0 {
+		// dnf in the UpdateVM had no repository to take them from (M6).
+		v.Findings = append(v.Findings, reject(Extraneous, "", "",
+			"no repository is enabled, yet the delivery holds %d package(s): none can have come from a repository dom0 knows", len(b.Received)))
+	}
 	if !metadataRejected {
 		v.Findings = append(v.Findings, s.CheckMembership(v.verified, unverifiable, b.Received, b.Request)...)
 		v.Findings = append(v.Findings, s.CheckWithholding(v.verified, b.Installed, b.Received, b.Request)...)
@@ -115,7 +120,7 @@ func (s *FreshnessState) CheckMembership(repos []*VerifiedRepo, unverifiable []s
 		switch {
 		case listed != nil && listed.NEVRA == r.NEVRA && listed.Size == r.Size:
 			if newer := newestBuild(builds[r.Name], r.NEVRA); rpmver.Compare(newer.EVR, r.EVR) > 0 &&
-				!matchesVersion(req.Packages, r.NEVRA) && !(req.Action == "downgrade" && req.AllowDowngradeUnsafe) &&
+				!namedExactly(req.Packages, builds[r.Name], r.NEVRA) && !(req.Action == "downgrade" && req.AllowDowngradeUnsafe) &&
 				!(req.Action == "reinstall" && matches(req.Packages, r.NEVRA)) {
 				findings = append(findings, reject(OlderBuild, "", r.File,
 					"%s: %s is listed in signed metadata, but so is the newer %s: possible replay of an older build",
@@ -161,7 +166,7 @@ func (s *FreshnessState) CheckWithholding(repos []*VerifiedRepo, installed []NEV
 	listed := map[string][]listing{}
 	for _, r := range repos {
 		for _, p := range r.Packages {
-			if p.Arch != "src" && p.Arch != "nosrc" && !matches(req.Exclude, p.NEVRA) {
+			if p.Arch != "src" && p.Arch != "nosrc" && !matches(req.Exclude, p.NEVRA) && !matches(r.Exclude, p.NEVRA) {
 				listed[p.Name] = append(listed[p.Name], listing{r.ID, p.NEVRA})
 			}
 		}
@@ -183,7 +188,7 @@ func (s *FreshnessState) CheckWithholding(repos []*VerifiedRepo, installed []NEV
 			continue
 		}
 		findings = append(findings, reject(Withheld, want.repo, want.pkg.String(),
-			"update %s listed in signed metadata of repo %s was not delivered (installed: %s): possible freeze or withholding attack",
+			"update %s listed in signed metadata was not delivered: possible freeze attack (repo %s; installed: %s)",
 			want.pkg, want.repo, inst))
 	}
 	return findings
@@ -265,6 +270,18 @@ func matchesVersion(patterns []string, p NEVRA) bool {
 		}
 	}
 	return false
+}
+
+// namedExactly tells whether the user's patterns name build p by its version and no newer
+// listed build of it as well: "hello-2.0" names hello-2.0-1 only when hello-2.0-2 is not
+// listed too, since dnf would pick the newer release (M4).
+func namedExactly(patterns []string, listed []NEVRA, p NEVRA) bool {
+	if !matchesVersion(patterns, p) {
+		return false
+	}
+	return !slices.ContainsFunc(listed, func(l NEVRA) bool {
+		return compatibleArch(l.Arch, p.Arch) && rpmver.Compare(l.EVR, p.EVR) > 0 && matchesVersion(patterns, l)
+	})
 }
 
 // matches tells whether a dnf-style glob matches the package in one of

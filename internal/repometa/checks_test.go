@@ -46,7 +46,7 @@ func TestCheckMembership(t *testing.T) {
 // M4 where the repository keeps old versions: an older build that the
 // current metadata still lists is a replay unless the user named it.
 func TestCheckMembershipOlderListedBuild(t *testing.T) {
-	current := buildSnapshot(t, day0, "foo-1.0-1.noarch", "foo-1.1-1.noarch", "bar-2.0-1.x86_64")
+	current := buildSnapshot(t, day0, "foo-1.0-1.noarch", "foo-1.0-2.noarch", "foo-1.1-1.noarch", "bar-2.0-1.x86_64")
 	pub := newPublisher(t, nil)
 	s := loadState(t, t.TempDir(), day0)
 	received := current.received(t, "foo-1.0-1.noarch", "foo-1.1-1.noarch", "bar-2.0-1.x86_64")
@@ -62,8 +62,10 @@ func TestCheckMembershipOlderListedBuild(t *testing.T) {
 	}{
 		{"upgrade", Request{Action: "upgrade"}, []string{"rejected older-build foo-1.0-1.noarch.rpm"}},
 		{"install by name", Request{Action: "install", Packages: []string{"foo"}}, []string{"rejected older-build foo-1.0-1.noarch.rpm"}},
-		{"install of that version", Request{Action: "install", Packages: []string{"foo-1.0"}}, nil},
-		{"install of that version by glob", Request{Action: "install", Packages: []string{"foo-1.0*"}}, nil},
+		// foo-1.0 names foo-1.0-2 as well, which dnf would pick: 1.0-1 is a replay (M4).
+		{"install of that version, an older release", Request{Action: "install", Packages: []string{"foo-1.0"}}, []string{"rejected older-build foo-1.0-1.noarch.rpm"}},
+		{"install of that version and release", Request{Action: "install", Packages: []string{"foo-1.0-1"}}, nil},
+		{"install of that release by glob", Request{Action: "install", Packages: []string{"foo-1.0-1*"}}, nil},
 		{"install by a glob that also matches the name", Request{Action: "install", Packages: []string{"fo*"}}, []string{"rejected older-build foo-1.0-1.noarch.rpm"}},
 		{"install of everything", Request{Action: "install", Packages: []string{"*"}}, []string{"rejected older-build foo-1.0-1.noarch.rpm"}},
 		{"install by name.arch glob", Request{Action: "install", Packages: []string{"foo.*"}}, []string{"rejected older-build foo-1.0-1.noarch.rpm"}},
@@ -111,6 +113,9 @@ func TestCheckWithholding(t *testing.T) {
 			Request{Action: "upgrade"}, []string{"rejected withheld kernel-6.3-1.x86_64"}},
 		{"excluded by the user", all[:2], Request{Action: "upgrade", Exclude: []string{"kern*"}}, nil},
 		{"excluded by version", all[:2], Request{Action: "upgrade", Exclude: []string{"kernel-6.3-*"}}, nil},
+		{"excluded by its own repository", all[:2], Request{Action: "upgrade"}, nil},
+		// Another repository's excludepkgs=kernel* hides nothing in this one (M2).
+		{"excluded by another repository only", all[:2], Request{Action: "upgrade"}, []string{"rejected withheld kernel-6.3-1.x86_64"}},
 		{"user named other packages", all[:1], Request{Action: "upgrade", Packages: []string{"foo"}}, nil},
 		{"user named a withheld package", nil, Request{Action: "upgrade", Packages: []string{"foo.x86_64"}},
 			[]string{"rejected withheld foo-1.1-1.noarch"}},
@@ -118,6 +123,13 @@ func TestCheckWithholding(t *testing.T) {
 		{"malformed pattern", all, Request{Action: "upgrade", Exclude: []string{"[x"}}, []string{"rejected bad-request "}},
 	} {
 		s := &FreshnessState{}
+		repos[0].Exclude, repos[1].Exclude = nil, nil
+		switch c.name {
+		case "excluded by its own repository":
+			repos[1].Exclude = []string{"kernel*"}
+		case "excluded by another repository only":
+			repos[0].Exclude = []string{"kernel*"}
+		}
 		if got := kinds(s.CheckWithholding(repos, installed, c.received, c.req)); !slices.Equal(got, c.want) {
 			t.Errorf("%s: findings %q, want %q", c.name, got, c.want)
 		}
@@ -154,5 +166,19 @@ func TestCheckDowngrade(t *testing.T) {
 		if got := kinds(s.CheckDowngrade(installed, c.received, c.req)); !slices.Equal(got, c.want) {
 			t.Errorf("%s: findings %q, want %q", c.name, got, c.want)
 		}
+	}
+}
+
+// With every repository disabled (`--disablerepo='*'`), dnf in the UpdateVM has nowhere to take
+// a package from: a delivery that holds one is refused, not waved through unchecked (M6).
+func TestEvaluateNoRepositoryEnabled(t *testing.T) {
+	s := &FreshnessState{}
+	pkg := ReceivedPackage{File: "hello-2.0-1.noarch.rpm", Package: Package{NEVRA: nevra(t, "hello-2.0-1.noarch")}}
+	v := s.Evaluate(Batch{Received: []ReceivedPackage{pkg}, Request: Request{Action: "upgrade"}})
+	if v.Accepted() || !slices.Equal(kinds(v.Findings), []string{"rejected extraneous "}) {
+		t.Errorf("findings %q, accepted %v: want the delivery refused as extraneous", kinds(v.Findings), v.Accepted())
+	}
+	if v := s.Evaluate(Batch{Request: Request{Action: "upgrade"}}); !v.Accepted() {
+		t.Errorf("an empty delivery with no repository enabled: %q", kinds(v.Findings))
 	}
 }

@@ -94,6 +94,9 @@ type RepoFiles struct {
 	Repomd    []byte        // nil when not sent
 	Signature []byte        // repomd.xml.asc, nil when not sent
 	Primary   io.ReadSeeker // decompressed primary, nil when not sent; nothing else may write it
+	// Exclude are the repository's own excludepkgs globs: dnf offers none of those packages
+	// from it, so their updates there are not withheld (M2).
+	Exclude []string
 }
 
 // VerifiedRepo is a repository's metadata after steps 1 and 2.
@@ -102,6 +105,7 @@ type VerifiedRepo struct {
 	KeyFingerprint string
 	Repomd
 	Packages []Package
+	Exclude  []string // RepoFiles.Exclude
 }
 
 func reject(kind Kind, repo, pkg, format string, args ...any) Finding {
@@ -142,7 +146,7 @@ func (s *FreshnessState) VerifyRepomd(in RepoFiles, received []ReceivedPackage) 
 	if err != nil {
 		return nil, []Finding{reject(BadMetadata, in.ID, "", "metadata for repo %s: %v", in.ID, err)}
 	}
-	return &VerifiedRepo{ID: in.ID, KeyFingerprint: in.Key.Fingerprint, Repomd: *md, Packages: pkgs}, nil
+	return &VerifiedRepo{ID: in.ID, KeyFingerprint: in.Key.Fingerprint, Repomd: *md, Packages: pkgs, Exclude: in.Exclude}, nil
 }
 
 // checkDigest hashes the received primary and rewinds it for parsing.
@@ -171,7 +175,7 @@ func (s *FreshnessState) CheckRollback(repo *VerifiedRepo) []Finding {
 	var findings []Finding
 	if repo.Revision < prev.Revision || repo.Timestamp.Before(prev.Timestamp) {
 		findings = append(findings, reject(Rollback, repo.ID, "",
-			"metadata for repo %s is older (revision %d of %s) than already accepted (revision %d of %s): possible rollback",
+			"metadata for repo %s is older (revision %d, %s) than already accepted (%d, %s): possible rollback",
 			repo.ID, repo.Revision, repo.Timestamp.Format(time.RFC3339), prev.Revision, prev.Timestamp.Format(time.RFC3339)))
 	}
 	if prev.KeyFingerprint != repo.KeyFingerprint {
