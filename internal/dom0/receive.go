@@ -852,7 +852,7 @@ func report(res *Result, v *repometa.Verdict) {
 		return
 	}
 	for _, s := range v.Repos {
-		rf := RepoFreshness{Repo: s.Repo, Status: string(s.Status), Time: s.Timestamp, Key: s.KeyFingerprint}
+		rf := RepoFreshness{Repo: s.Repo, Status: string(s.Status), Time: s.Timestamp, AgeSeconds: int64(s.Age.Seconds()), Key: s.KeyFingerprint}
 		if s.Revision != 0 {
 			rf.Revision = strconv.FormatUint(s.Revision, 10)
 		}

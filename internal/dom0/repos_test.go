@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
+
+	"pedos.dev/updates/internal/repometa"
 )
 
 func TestReadNetworkRepos(t *testing.T) {
@@ -56,5 +59,15 @@ enabled = 1
 		if !slices.Equal(got.Enabled, tc.enabled) || !slices.Equal(got.Excludes, []string{"kernel*"}) || !maps.EqualFunc(got.RepoExcludes, tc.excludes, slices.Equal) {
 			t.Errorf("%s: %+v, want enabled %v, excludes [kernel*], per repository %v", tc.name, got, tc.enabled, tc.excludes)
 		}
+	}
+}
+
+// The result shows each repository's age against the time floor, as the freeze check judged
+// it, so that a front end need not compute it from a clock that may have been set back.
+func TestReportCarriesTheAge(t *testing.T) {
+	var res Result
+	report(&res, &repometa.Verdict{Repos: []repometa.RepoSummary{{Repo: "updates", Status: repometa.StatusStale, Revision: 7, Age: 30 * 24 * time.Hour}}})
+	if len(res.Freshness) != 1 || res.Freshness[0].AgeSeconds != 30*24*3600 || res.Freshness[0].Revision != "7" {
+		t.Errorf("freshness %+v, want updates at revision 7, 30 days old", res.Freshness)
 	}
 }

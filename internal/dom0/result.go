@@ -65,8 +65,11 @@ type RepoFreshness struct {
 	Status   string    `json:"status"` // fresh, stale, not-verifiable, rejected
 	Revision string    `json:"revision,omitempty"`
 	Time     time.Time `json:"time,omitzero"`
-	Key      string    `json:"key,omitempty"`
-	Detail   string    `json:"detail,omitempty"`
+	// AgeSeconds is the metadata's age against dom0's time floor, which a clock set
+	// back cannot lower (verify.md §2.4): what the freeze check judged.
+	AgeSeconds int64  `json:"age_seconds,omitempty"`
+	Key        string `json:"key,omitempty"`
+	Detail     string `json:"detail,omitempty"`
 }
 
 // Finding is one freshness finding, by kind and package.
