@@ -201,11 +201,22 @@ func (r *runner) run(ctx context.Context) (int, error) {
 		r.say("Verified packages are in %s (--downloadonly: not installing)", c.Path(dom0.CachedRepoDir))
 		return ExitOK, nil
 	}
-	if len(res.Packages) == 0 {
+	if len(res.Packages) == 0 && r.o.Action == "upgrade" && len(r.o.Packages) == 0 {
+		// dom0's withholding check (verify.md §2.6) judged "no update" for
+		// every installed package: the UpdateVM's word alone is not taken.
 		r.say("No updates for dom0: nothing to do")
 		return ExitOK, nil
 	}
-	return r.dnf(ctx)
+	// Packages were named (or the action is not a plain upgrade): only dnf
+	// in dom0 knows whether the request is met without a delivery (hello is
+	// already installed) or was held back (M1): it then finds no match in
+	// the cached repository and fails, where skipping it would report an
+	// install that never happened as done.
+	code, err := r.dnf(ctx)
+	if err != nil && len(res.Packages) == 0 {
+		err = fmt.Errorf("%w; %s delivered no packages for this %s", err, c.UpdateVM, r.o.Action)
+	}
+	return code, err
 }
 
 // refusal is the error of a delivery dom0 refused, with dom0's reason (the

@@ -186,6 +186,39 @@ func TestRunWaitsForAClaimedDelivery(t *testing.T) {
 	}
 }
 
+// An empty delivery ends the run without dnf only for a plain upgrade,
+// where dom0's withholding check vouches for "no update". An install that
+// the UpdateVM turned into an empty delivery (M1) still runs dnf in dom0,
+// which finds no match in the cached repository and fails: the run must
+// not report it done.
+func TestRunEmptyDelivery(t *testing.T) {
+	for _, tc := range []struct {
+		args    []string
+		dnfExit int
+		wantDNF []string // the end of dnf's command line; nil: no dnf
+		want    int
+	}{
+		{[]string{"-y"}, 0, nil, ExitOK},
+		{[]string{"-y", "--action=install", "extra"}, 1, []string{"install", "extra"}, ExitFailure},
+		{[]string{"-y", "--action=reinstall", "hello"}, 1, []string{"reinstall", "hello"}, ExitFailure},
+		{[]string{"-y", "--action=upgrade", "hello"}, 0, []string{"upgrade", "hello"}, ExitOK},
+	} {
+		tr := newTestRun(t, nil)
+		tr.tools.dnfExit = tc.dnfExit
+		tr.vm.download = func(argv []string, _, _ io.Writer) int {
+			deliver(t, tr.config, argv, 0, dom0.Result{Accepted: true})
+			return 0
+		}
+		code := tr.run(t, tc.args...)
+		ranDNF := tc.wantDNF == nil && len(tr.tools.dnfArgs) == 0 ||
+			len(tr.tools.dnfArgs) == 1 && strings.HasSuffix(strings.Join(tr.tools.dnfArgs[0], " "), " "+strings.Join(tc.wantDNF, " "))
+		told := tc.want == ExitOK || strings.Contains(tr.stderr.String(), "sys-test delivered no packages for this "+tc.wantDNF[0])
+		if code != tc.want || !ranDNF || !told || strings.Contains(tr.stderr.String(), "nothing to do") != (tc.wantDNF == nil) {
+			t.Errorf("%q: exit %d, dnf ran %q; want exit %d, dnf ending %q; stderr:\n%s", tc.args, code, tr.tools.dnfArgs, tc.want, tc.wantDNF, tr.stderr)
+		}
+	}
+}
+
 // dom0 refused the delivery for a reason that is no package (a keyring
 // typo in updates.conf): the reason is an error line and in the JSON
 // report's message, escaped; package rejections keep their rejected: lines.
