@@ -1,9 +1,11 @@
 package frontend
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf16"
@@ -38,7 +40,9 @@ func printResult(w io.Writer, r dom0.Result) {
 			line += fmt.Sprintf(", revision %s", f.Revision)
 		}
 		if !f.Time.IsZero() {
-			line += fmt.Sprintf(", %s old", r.Finished.Sub(f.Time).Round(time.Minute))
+			// Against dom0's time floor, as the freeze check judged it: dom0's
+			// clock may have been set back (verify.md §2.4).
+			line += ", " + humanAge(f.AgeSeconds) + " old"
 		}
 		if f.Key != "" {
 			line += ", verified by key " + f.Key
@@ -83,22 +87,63 @@ func writeJSON(w io.Writer, v any) {
 	io.WriteString(w, out.String())
 }
 
-// findingLevel is "error" for a finding that refused the batch, else its
-// severity, and the finding's message without the severity it begins with
-// (repometa.Finding.String).
+// findingLevel is a finding's severity, which its message begins with
+// (repometa.Finding.String), and the message without it: verify.md
+// ("Results") prints findings as "rejected: …", "warning: …", "notice: …".
+// A finding that refused the batch is "rejected" whatever its message says.
 func findingLevel(f dom0.Finding) (level, detail string) {
-	level, detail = "warning", f.Message
+	level, detail = string(repometa.Warning), f.Message
 	for _, s := range []repometa.Severity{repometa.Notice, repometa.Warning, repometa.Reject} {
 		if rest, ok := strings.CutPrefix(f.Message, string(s)+": "); ok {
-			detail = rest
-			if s == repometa.Notice {
-				level = string(s)
-			}
+			level, detail = string(s), rest
 			break
 		}
 	}
 	if f.Error {
-		level = "error"
+		level = string(repometa.Reject)
 	}
 	return level, detail
+}
+
+// refusalCause names in a few words what made dom0 refuse the delivery r:
+// the first rejected package's class and file, else the first rejecting
+// finding's kind and repository (or package); "" when neither is there (a
+// batch-level error such as a bad keyring).
+func refusalCause(r dom0.Result) string {
+	for _, p := range r.Packages {
+		if !p.OK {
+			return cmp.Or(p.Kind, "rejected") + ": " + p.File
+		}
+	}
+	for _, f := range r.Findings {
+		switch {
+		case !f.Error:
+		case f.Repo != "":
+			return f.Kind + ", repo " + f.Repo
+		case f.Package != "":
+			return f.Kind + ", package " + f.Package
+		default:
+			return f.Kind
+		}
+	}
+	return ""
+}
+
+// humanAge is a metadata age for people: minutes under an hour, hours
+// under two days, days after that, with one decimal where it says more
+// ("45 min", "2 h", "3.5 days").
+func humanAge(seconds int64) string {
+	d := time.Duration(seconds) * time.Second
+	switch {
+	case d < time.Hour:
+		return fmt.Sprintf("%d min", int64(d.Round(time.Minute)/time.Minute))
+	case d < 48*time.Hour:
+		return oneDecimal(d.Hours()) + " h"
+	}
+	return oneDecimal(d.Hours()/24) + " days"
+}
+
+// oneDecimal formats x with one decimal, without a trailing ".0".
+func oneDecimal(x float64) string {
+	return strings.TrimSuffix(strconv.FormatFloat(x, 'f', 1, 64), ".0")
 }

@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"pedos.dev/updates/internal/dom0"
 )
 
-// A finding is printed with one level: its message already begins with
-// its severity (repometa.Finding.String).
+// A finding is printed with one level, its severity, as verify.md's
+// "Results" write it: its message already begins with it
+// (repometa.Finding.String).
 func TestPrintResultFindings(t *testing.T) {
 	var out bytes.Buffer
 	printResult(&out, dom0.Result{Caller: "sys-firewall", Findings: []dom0.Finding{
@@ -22,7 +24,7 @@ func TestPrintResultFindings(t *testing.T) {
 	want := `==> dom0 checked the delivery from sys-firewall: 0 file(s), 0 bytes
     notice: metadata for repo vendor is now verified by key 66BE
     warning: metadata for repo vendor is 9 days old
-    error: metadata for repo vendor: repomd.xml is signed by key 642D
+    rejected: metadata for repo vendor: repomd.xml is signed by key 642D
     warning: a message without a level
 `
 	if out.String() != want {
@@ -66,6 +68,65 @@ func TestPrintResultDisagreement(t *testing.T) {
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// A repository's age is the one dom0's freeze check judged, against its
+// time floor, not the distance to dom0's clock (set back here by 30
+// days), and it reads as people write ages.
+func TestPrintResultFreshnessAge(t *testing.T) {
+	finished := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	stamp := finished.Add(30 * 24 * time.Hour)
+	var out bytes.Buffer
+	printResult(&out, dom0.Result{Caller: "sys-firewall", Finished: finished, Freshness: []dom0.RepoFreshness{
+		{Repo: "vendor", Status: "fresh", Revision: "7", Time: stamp, AgeSeconds: 7200},
+		{Repo: "extras", Status: "stale", Time: stamp, AgeSeconds: 302400},
+		{Repo: "local", Status: "not-verifiable"},
+	}})
+	for _, want := range []string{
+		"    freshness: repo vendor: fresh, revision 7, 2 h old\n",
+		"    freshness: repo extras: stale, 3.5 days old\n",
+		"    freshness: repo local: not-verifiable\n",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestHumanAge(t *testing.T) {
+	for seconds, want := range map[int64]string{
+		0: "0 min", 89: "1 min", 2700: "45 min", 3600: "1 h", 5400: "1.5 h", 47 * 3600: "47 h",
+		48 * 3600: "2 days", 302400: "3.5 days", 10 * 86400: "10 days",
+	} {
+		if got := humanAge(seconds); got != want {
+			t.Errorf("humanAge(%d) = %q, want %q", seconds, got, want)
+		}
+	}
+}
+
+// The final line names the cause in brief: the first rejected package's
+// class and file, or the first rejecting finding's kind and repository.
+func TestRefusalCause(t *testing.T) {
+	for _, tc := range []struct {
+		res  dom0.Result
+		want string
+	}{
+		{dom0.Result{Error: "keyring: no such file"}, "dom0 refused the delivery from sys-firewall: keyring: no such file;"},
+		{dom0.Result{Error: "2 of 3 packages were rejected", Packages: []dom0.PackageCheck{
+			{File: "a-1-1.noarch.rpm", OK: true}, {File: "b-1-1.noarch.rpm", Kind: "unsigned"}, {File: "c-1-1.noarch.rpm"}}},
+			"dom0 refused the delivery from sys-firewall (unsigned: b-1-1.noarch.rpm): 2 of 3 packages were rejected;"},
+		{dom0.Result{Error: "the delivery does not match the newest signed repository metadata", Findings: []dom0.Finding{
+			{Kind: "stale", Repo: "vendor", Message: "warning: metadata for repo vendor is 9 days old"},
+			{Kind: "withheld", Repo: "vendor", Package: "hello-2.0-1.noarch", Error: true, Message: "rejected: update hello-2.0-1.noarch …"},
+			{Kind: "rollback", Repo: "extras", Error: true, Message: "rejected: metadata for repo extras is older …"}}},
+			"dom0 refused the delivery from sys-firewall (withheld, repo vendor): the delivery does not match"},
+		{dom0.Result{Error: "bad request", Findings: []dom0.Finding{{Kind: "bad-request", Error: true}}},
+			"dom0 refused the delivery from sys-firewall (bad-request): bad request;"},
+	} {
+		if got := refusal("sys-firewall", tc.res).Error(); !strings.HasPrefix(got, tc.want) {
+			t.Errorf("got %q, want it to begin %q", got, tc.want)
 		}
 	}
 }

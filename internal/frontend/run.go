@@ -192,7 +192,7 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	printResult(shown, res)
 	_ = shown.Flush()
 	if !res.Accepted {
-		return ExitFailure, refusal(c.UpdateVM, res.Error)
+		return ExitFailure, refusal(c.UpdateVM, res)
 	}
 	if vmErr != nil {
 		return vmCode, vmErr
@@ -219,14 +219,18 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	return code, err
 }
 
-// refusal is the error of a delivery dom0 refused, with dom0's reason (the
-// JSON report's message holds it too), escaped: it may quote what the
-// UpdateVM sent.
-func refusal(vm, reason string) error {
-	if reason != "" {
-		reason = ": " + string(printable([]byte(reason)))
+// refusal is the error of a delivery dom0 refused, with the cause in brief
+// and dom0's reason (the JSON report's message holds them too), escaped:
+// they may quote what the UpdateVM sent.
+func refusal(vm string, res dom0.Result) error {
+	reason := ""
+	if cause := refusalCause(res); cause != "" {
+		reason = " (" + cause + ")"
 	}
-	return fmt.Errorf("dom0 refused the delivery from %s%s; nothing was installed and the cached repository is unchanged", vm, reason)
+	if res.Error != "" {
+		reason += ": " + res.Error
+	}
+	return fmt.Errorf("dom0 refused the delivery from %s%s; nothing was installed and the cached repository is unchanged", vm, printable([]byte(reason)))
 }
 
 // sync ships dom0's database and configuration (overview.md step 2).

@@ -245,7 +245,7 @@ func TestRunRefusedDelivery(t *testing.T) {
 		t.Errorf("the reason is shown as a package rejection, or unescaped:\n%s", stderr)
 	}
 	rep := decodeOneReport(t, tr.stdout.String())
-	if want := "dom0 refused the delivery from sys-test: " + shown + "; nothing was installed"; !strings.HasPrefix(rep.Message, want) {
+	if want := "dom0 refused the delivery from sys-test (unsigned: bad-1-1.noarch.rpm): " + shown + "; nothing was installed"; !strings.HasPrefix(rep.Message, want) {
 		t.Errorf("message %q, want it to begin %q", rep.Message, want)
 	}
 }
