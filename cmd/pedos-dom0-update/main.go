@@ -31,7 +31,9 @@ options:
                         downgrade, remove, upgrade-to; list, search and info
                         are answered by the UpdateVM alone
   --check-only          only ask whether updates exist: exit 100 if they do,
-                        0 if not; installs nothing
+                        0 if not; installs nothing. The answer is the
+                        UpdateVM's word alone: nothing reaches dom0, so no
+                        signed metadata is checked (an upgrade checks it)
   --clean               empty dom0's cached repository and the UpdateVM's
                         download cache first
   --downloadonly        receive and verify, but do not install
@@ -39,7 +41,8 @@ options:
                         from its cached repository only)
   --disablerepo=R       disable repository R in the UpdateVM
   --allow-downgrade     needed with --action=downgrade before an older
-                        version may be installed
+                        version may be installed; with any other action a
+                        usage error
   --json                print the final result as one JSON object on stdout,
                         and nothing else there (the listing of list, search
                         and info goes to stderr); usage errors too
@@ -62,6 +65,10 @@ options:
 
 A value follows its option after "=" or as the next word: --exclude=kernel
 or --exclude kernel, --action=install or --action install.
+
+With PACKAGEs, or an action other than upgrade, dnf runs in dom0 even when
+nothing was delivered: it then says whether the request is already met or
+fails on what the UpdateVM did not deliver.
 
 exit status: 0 done or nothing to do; 1 failure (the message says what and
 where); 2 usage error; 100 updates available (--check-only); 125 qrexec

@@ -198,6 +198,9 @@ func (o *Options) finish() error {
 	if o.Action == "downgrade" && !o.AllowDowngrade {
 		return usageErr("--action=downgrade installs older versions: add --allow-downgrade to confirm")
 	}
+	if o.Action != "downgrade" && o.AllowDowngrade {
+		return usageErr("--allow-downgrade only goes with --action=downgrade: no other action installs an older version")
+	}
 	for _, p := range o.Packages {
 		if !forwardable(p) {
 			return usageErr("%q is not a package name", p)

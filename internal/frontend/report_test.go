@@ -53,19 +53,24 @@ func TestWriteJSONIsASCII(t *testing.T) {
 // is (verify.md §1), other rejections with their class first, where a
 // verifier gave one (operations.md, "Package rejections").
 func TestPrintResultDisagreement(t *testing.T) {
-	var out bytes.Buffer
-	printResult(&out, dom0.Result{Caller: "sys-firewall", Packages: []dom0.PackageCheck{
+	requirePrinted(t, dom0.Result{Caller: "sys-firewall", Packages: []dom0.PackageCheck{
 		{File: "a-1-1.noarch.rpm", Rejected: "native verifier accepted the package but rpmkeys did not", Kind: "verifiers disagree"},
 		{File: "b-1-1.noarch.rpm", Rejected: "package is not signed", Kind: "unsigned"},
 		{File: "c-1-1.noarch.rpm", Rejected: "signature in tag 267: signature by key 7FD38467 not trusted", Kind: "untrusted key"},
 		{File: "d-1-1.noarch.rpm", Rejected: "not in the signed metadata"},
-	}})
-	for _, want := range []string{
+	}},
 		"rejected: a-1-1.noarch.rpm: SECURITY ERROR, the two verifiers disagree: native verifier accepted",
 		"rejected: b-1-1.noarch.rpm: unsigned: package is not signed\n",
 		"rejected: c-1-1.noarch.rpm: untrusted key: signature in tag 267: signature by key 7FD38467 not trusted\n",
-		"rejected: d-1-1.noarch.rpm: not in the signed metadata\n",
-	} {
+		"rejected: d-1-1.noarch.rpm: not in the signed metadata\n")
+}
+
+// requirePrinted requires printResult's output for res to hold every want.
+func requirePrinted(t *testing.T, res dom0.Result, wants ...string) {
+	t.Helper()
+	var out bytes.Buffer
+	printResult(&out, res)
+	for _, want := range wants {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
@@ -78,21 +83,14 @@ func TestPrintResultDisagreement(t *testing.T) {
 func TestPrintResultFreshnessAge(t *testing.T) {
 	finished := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	stamp := finished.Add(30 * 24 * time.Hour)
-	var out bytes.Buffer
-	printResult(&out, dom0.Result{Caller: "sys-firewall", Finished: finished, Freshness: []dom0.RepoFreshness{
+	requirePrinted(t, dom0.Result{Caller: "sys-firewall", Finished: finished, Freshness: []dom0.RepoFreshness{
 		{Repo: "vendor", Status: "fresh", Revision: "7", Time: stamp, AgeSeconds: 7200},
 		{Repo: "extras", Status: "stale", Time: stamp, AgeSeconds: 302400},
 		{Repo: "local", Status: "not-verifiable"},
-	}})
-	for _, want := range []string{
+	}},
 		"    freshness: repo vendor: fresh, revision 7, 2 h old\n",
 		"    freshness: repo extras: stale, 3.5 days old\n",
-		"    freshness: repo local: not-verifiable\n",
-	} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("output lacks %q:\n%s", want, out.String())
-		}
-	}
+		"    freshness: repo local: not-verifiable\n")
 }
 
 func TestHumanAge(t *testing.T) {

@@ -254,7 +254,9 @@ func (r *runner) checkOnly(ctx context.Context) (int, error) {
 		r.say("Updates are available for dom0")
 		return ExitUpdatesAvailable, nil
 	case err == nil:
-		r.say("No updates available for dom0")
+		// Only an upgrade's delivery reaches dom0's withholding check
+		// (verify.md §2.6): this answer is the UpdateVM's word alone (M1).
+		r.say("%s reports no updates for dom0 (not verified: --check-only sends nothing to dom0; run an upgrade to have the signed metadata checked)", r.env.Config.UpdateVM)
 	}
 	return code, err
 }

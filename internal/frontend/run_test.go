@@ -354,6 +354,16 @@ func TestRunCheckOnlyClean(t *testing.T) {
 	}
 }
 
+// --check-only's "no updates" is the UpdateVM's word alone, which dom0
+// cannot check without a delivery (M1): the message says whose word it is.
+func TestRunCheckOnlyNoUpdates(t *testing.T) {
+	tr := newTestRun(t, func([]string, io.Writer, io.Writer) int { return 0 })
+	code := tr.run(t, "--check-only")
+	if want := "==> sys-test reports no updates for dom0 (not verified: --check-only sends nothing to dom0"; code != ExitOK || !strings.Contains(tr.stderr.String(), want) {
+		t.Errorf("exit %d, want 0 saying %q; stderr:\n%s", code, want, tr.stderr)
+	}
+}
+
 // With --json, stdout is one JSON object, also for a query, whose listing
 // then goes to stderr.
 func TestRunJSONQuery(t *testing.T) {
