@@ -179,7 +179,7 @@ func do(ctx context.Context, u *updatevm.UpdateVM, o options) (int, error) {
 		return 1, err
 	}
 	defer os.RemoveAll(metaDir)
-	meta, err := u.ExportMetadata(metaDir)
+	meta, err := u.ExportMetadata(metaDir, o.req.RepoSwitches())
 	if err != nil {
 		return 1, err
 	}

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"pedos.dev/updates/internal/dom0"
 )
 
 // DefaultInstallRoot is the UpdateVM's fake installroot for dom0 (seed
@@ -54,6 +56,20 @@ type Request struct {
 	CheckOnly  bool
 	Clean      bool
 	SessionID  string
+}
+
+// RepoSwitches are the --enablerepo=GLOB and --disablerepo=GLOB among the
+// forwarded dnf options, in their order (dom0 sends them so:
+// frontend.Options.RepoSwitches).
+func (r Request) RepoSwitches() []dom0.RepoSwitch {
+	var switches []dom0.RepoSwitch
+	for _, opt := range r.DNFOptions {
+		name, glob, _ := strings.Cut(opt, "=")
+		if name == "--enablerepo" || name == "--disablerepo" {
+			switches = append(switches, dom0.RepoSwitch{Enable: name == "--enablerepo", Glob: glob})
+		}
+	}
+	return switches
 }
 
 // packagesDir is where dnf puts this transaction's downloads; it is emptied

@@ -8,10 +8,13 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/ulikunitz/xz"
+
+	"pedos.dev/updates/internal/dom0"
 )
 
 // Names of the metadata files in the stream to dom0 (docs/freshness.md):
@@ -51,16 +54,31 @@ func (u *UpdateVM) repoCacheDir(repo string) (string, error) {
 }
 
 // ExportMetadata writes, into dir, the metadata dnf resolved against for
-// each repository dom0 pins: repomd.xml, its detached signature, and the
-// primary metadata decompressed (dom0 checks it against the open-checksum
-// in the signed repomd.xml, so it needs no decompressor of its own).
-func (u *UpdateVM) ExportMetadata(dir string) ([]string, error) {
+// each repository dom0 pins and this run enables: repomd.xml, its detached
+// signature, and the primary metadata decompressed (dom0 checks it against
+// the open-checksum in the signed repomd.xml, so it needs no decompressor
+// of its own).
+//
+// dom0 refuses metadata of a repository it does not count as enabled, and
+// counts with dom0.ReadNetworkRepos on the repository files it shipped
+// here (sync) and the same switches, in their order. The same function on
+// this copy of those files gives the same set, glob for glob; dnf's own
+// list (dnf repolist) would need its output parsed, and could differ
+// where dnf's globbing does.
+func (u *UpdateVM) ExportMetadata(dir string, switches []dom0.RepoSwitch) ([]string, error) {
 	pinned, err := u.readLines(SyncPinnedRepos)
 	if err != nil {
 		return nil, err
 	}
+	repos, err := dom0.ReadNetworkRepos(dom0.Config{Root: u.InstallRoot}, switches)
+	if err != nil {
+		return nil, fmt.Errorf("dom0's repository definitions: %w", err)
+	}
 	var files []string
 	for _, repo := range pinned {
+		if !slices.Contains(repos.Enabled, repo) {
+			continue
+		}
 		cache, err := u.repoCacheDir(repo)
 		if err != nil {
 			fmt.Fprintf(u.Log, "warning: %v\n", err)
