@@ -1,5 +1,7 @@
 # PedOS secure updates. `make demo` and `make test` are the two entry points
 # (both install missing system packages first when run as root).
+# Go from /usr/local/go first when it is there (Debian's own golang is too old for go.mod).
+export PATH := $(if $(wildcard /usr/local/go/bin/go),/usr/local/go/bin:)$(PATH)
 GO          ?= go
 BIN         := $(CURDIR)/bin
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
