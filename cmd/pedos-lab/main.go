@@ -76,16 +76,19 @@ Commands:
       Run the adversarial suite (docs/attacks.md): every row of threats.md
       (S1-S13, P1-P11, M1-M9, C1-C7, F1-F5) plus the honest path (H1) and
       the load rows (L1, L2), each against the real programs in a fresh lab
-      per group in DIR/GROUP, and print one line per row (PASS, FAIL or
-      SKIP with the reason) and the totals. --only takes ids or a table
-      letter (S, P, M, C, F, H, L); --long runs 100 kills in F1 and 200
-      updates in L1; --json prints the report as JSON.
+      per group in DIR/GROUP. Prints one line per row on stderr as it ends,
+      then the report on stdout: one line per row (PASS, FAIL or SKIP with
+      the reason) and the totals. --only takes ids or a table letter (S, P,
+      M, C, F, H, L), repeated or comma-separated; --long runs 100 kills in
+      F1 and 200 updates in L1; --json prints the report as JSON (totals
+      for PASS, FAIL and SKIP, 0 included).
         pedos-lab attack --dir /tmp/attacks
         pedos-lab attack --dir /tmp/attacks --only S2,M3 --json
 
 Exit status: 0 done; 1 failure (attack: a row failed); 2 usage error (an
-unknown option, a bad package spec, nothing to publish, an unknown --only
-id); exec: the command's, or 125 if pedos-lab could not run it.
+unknown option, a word a command does not take, a bad package spec or
+name, nothing to publish, an unknown --only id); exec: the command's, or
+125 if pedos-lab could not run it.
 `
 
 // cli prints the usage: in full for --help, as a pointer to --help after a
@@ -264,6 +267,11 @@ func runAttacks(fs *flag.FlagSet, dir *string, args []string) error {
 	asJSON := fs.Bool("json", false, "")
 	bin := fs.String("bin", "", "")
 	parse(fs, dir, args)
+	// A word left over is most likely a row meant for --only: running
+	// every row instead, or only the others, would hide the mistake.
+	if fs.NArg() != 0 {
+		cli.Fail("unexpected argument %q: select rows with --only (--only S2 --only M3, or --only S2,M3)", fs.Arg(0))
+	}
 	for _, id := range only {
 		if !slices.ContainsFunc(attack.Rows(), func(r attack.Row) bool { return attack.Selected(r.ID, []string{id}) }) {
 			cli.Fail("--only %s: no such row or table (S1, S, ...: docs/attacks.md)", id)
@@ -271,10 +279,9 @@ func runAttacks(fs *flag.FlagSet, dir *string, args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	opts := attack.Options{Dir: *dir, BinDir: *bin, Only: only, Long: *long}
-	if !*asJSON {
-		opts.Progress = os.Stderr
-	}
+	// Progress goes to stderr with --json too: a run takes minutes, and
+	// stdout keeps the JSON alone.
+	opts := attack.Options{Dir: *dir, BinDir: *bin, Only: only, Long: *long, Progress: os.Stderr}
 	rep, err := attack.Run(ctx, opts)
 	switch {
 	case len(rep.Rows) == 0 && err != nil:

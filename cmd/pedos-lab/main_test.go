@@ -28,6 +28,9 @@ func TestExitStatus(t *testing.T) {
 		{[]string{"publish", "--dir", notALab}, 2, "nothing to publish"},
 		{[]string{"publish", "--dir", notALab, "--time", "yesterday", "hello-1-1"}, 2, `--time "yesterday"`},
 		{[]string{"attack", "--dir", notALab, "--only", "S1,ZZ9"}, 2, "--only ZZ9: no such row or table"},
+		{[]string{"attack", "--dir", notALab, "--only", "H1", "S2"}, 2, `unexpected argument "S2": select rows with --only`},
+		{[]string{"attack", "--dir", notALab, "S2"}, 2, `unexpected argument "S2": select rows with --only`},
+		{[]string{"up", "--dir", notALab, "--updatevm", "../x"}, 2, `--updatevm "../x": a domain name is a letter, then`},
 		{[]string{"status", "--dir", notALab, "extra"}, 2, `unexpected argument "extra"`},
 		{[]string{"down", "--dir", notALab, "now"}, 2, `unexpected argument "now"`},
 		{[]string{"down", "--dir", notALab}, 1, notALab + " is not a lab directory"},
@@ -41,5 +44,31 @@ func TestExitStatus(t *testing.T) {
 	}
 	if _, err := os.Stat(notALab); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("%s: %v, want it never created", notALab, err)
+	}
+}
+
+// TestDownLab: on a lab that is down, status lists no qrexec sockets (their
+// files stay, answered by nothing) and exec says how to bring the lab up.
+// DIR is as down leaves it: lab.json with no domains, the socket files.
+func TestDownLab(t *testing.T) {
+	bin := testbin.Path(t, "pedos-lab")
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "lab.json"), []byte(`{"version": 1, "updatevm": "sys-firewall", "domains": {}, "mirror_addr": "198.18.0.1"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sockets := filepath.Join(dir, "qrexec", "sys-firewall")
+	if err := os.MkdirAll(sockets, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(sockets, "daemon.sock"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := testbin.Run(t, exec.Command(bin, "status", "--dir", dir))
+	if code != 0 || !strings.HasPrefix(stdout, "lab "+dir+": down") || strings.Contains(stdout, "socket") {
+		t.Errorf("status of a lab that is down: exit %d, stdout %q, stderr %q; want it down with no sockets", code, stdout, stderr)
+	}
+	stdout, stderr, code = testbin.Run(t, exec.Command(bin, "exec", "--dir", dir, "dom0", "--", "true"))
+	if want := "pedos-lab: the lab in " + dir + " is not running (pedos-lab up --dir " + dir + ")\n"; code != 125 || stdout != "" || stderr != want {
+		t.Errorf("exec in a lab that is down: exit %d, stdout %q, stderr %q; want 125 and %q", code, stdout, stderr, want)
 	}
 }

@@ -2,8 +2,11 @@ package attack
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
+	"encoding/json"
 	"io/fs"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -98,6 +101,28 @@ func TestSelected(t *testing.T) {
 		if got := Selected(c.id, c.only); got != c.want {
 			t.Errorf("Selected(%s, %v) = %v", c.id, c.only, got)
 		}
+	}
+}
+
+// TestReportTotalsEveryOutcome: the JSON report counts every outcome, 0
+// included, so that a script can read total.FAIL (docs/attacks.md). An
+// unknown --only id makes Run return before any lab, with an empty report.
+func TestReportTotalsEveryOutcome(t *testing.T) {
+	rep, err := Run(context.Background(), Options{Only: []string{"ZZ9"}})
+	if err == nil {
+		t.Fatal("Run with --only ZZ9: no error")
+	}
+	rep.add(RowResult{ID: "H1", Outcome: Pass}, nil)
+	var out bytes.Buffer
+	if err := rep.WriteJSON(&out); err != nil {
+		t.Fatal(err)
+	}
+	var got struct{ Total map[string]int }
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]int{"PASS": 1, "FAIL": 0, "SKIP": 0}; !maps.Equal(got.Total, want) {
+		t.Errorf("total %v, want %v", got.Total, want)
 	}
 }
 

@@ -68,7 +68,9 @@ type RowResult struct {
 
 // Report is the suite's answer.
 type Report struct {
-	Rows  []RowResult     `json:"rows"`
+	Rows []RowResult `json:"rows"`
+	// Total counts the rows of each outcome, every outcome present (0
+	// included), so that a script can read total.FAIL.
 	Total map[Outcome]int `json:"total"`
 }
 
@@ -111,7 +113,7 @@ func Selected(id string, only []string) bool {
 // The error is for the suite itself failing (e.g. a lab that does not come
 // up); a row that fails is a FAIL in the report.
 func Run(ctx context.Context, opts Options) (Report, error) {
-	rep := Report{Total: map[Outcome]int{}}
+	rep := Report{Total: map[Outcome]int{Pass: 0, Fail: 0, Skip: 0}}
 	rows := Rows()
 	for _, id := range opts.Only {
 		if !slices.ContainsFunc(rows, func(r Row) bool { return Selected(r.ID, []string{id}) }) {

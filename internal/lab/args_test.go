@@ -47,6 +47,21 @@ func TestPublishArgumentErrors(t *testing.T) {
 	}
 }
 
+// A name Up cannot use is an ArgumentError that says the rule, found before
+// the host or the lab directory is looked at.
+func TestUpArgumentErrors(t *testing.T) {
+	for _, name := range []string{"../x", "1vm", Dom0, Mirror} {
+		dir := filepath.Join(t.TempDir(), "missing")
+		_, err := Up(context.Background(), Options{Dir: dir, UpdateVM: name})
+		if argErr, ok := errors.AsType[*ArgumentError](err); !ok || !strings.Contains(argErr.Error(), "a domain name is a letter, then") {
+			t.Errorf("Up with --updatevm %q: %v, want an ArgumentError saying the rule", name, err)
+		}
+		if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s: %v, want it never created", dir, err)
+		}
+	}
+}
+
 func TestRunNamesTheLabsDomains(t *testing.T) {
 	l := &Lab{Layout: Layout{Dir: t.TempDir()}, State: &State{UpdateVM: "sys-firewall"}}
 	_, err := l.Run(context.Background(), "sys-net", Command{Args: []string{"true"}})

@@ -62,7 +62,12 @@ func dialControl(d DomainLayout) (*net.UnixConn, error) {
 	defer done()
 	c, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: path, Net: "unixpacket"})
 	if err != nil {
-		return nil, fmt.Errorf("domain %s is not running (control socket: %w)", d.Name, err)
+		// The dial error names the /proc/self/fd path, meaningless to a
+		// reader: name the socket under DIR instead.
+		if opErr, ok := errors.AsType[*net.OpError](err); ok {
+			err = opErr.Err
+		}
+		return nil, fmt.Errorf("domain %s is not running (%s: %w)", d.Name, d.controlPath(), err)
 	}
 	return c, nil
 }

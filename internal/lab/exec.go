@@ -86,6 +86,10 @@ func (e errNotStarted) Error() string { return e.reason }
 func (l *Lab) run(ctx context.Context, domain string, c Command, stdio [3]*os.File) (int, error) {
 	conn, err := dialControl(l.Domain(domain))
 	if err != nil {
+		// Most often the whole lab is down: say how to bring it up.
+		if s, serr := loadState(l.Dir); serr == nil && !s.running() {
+			return 0, fmt.Errorf("the lab in %s is not running (pedos-lab up --dir %s)", l.Dir, l.Dir)
+		}
 		return 0, err
 	}
 	defer conn.Close()

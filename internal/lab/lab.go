@@ -125,6 +125,9 @@ func Open(dir string) (*Lab, error) {
 // Up brings the lab in opts.Dir up, or returns it as it is if every domain
 // is already running. On failure it stops whatever it started.
 func Up(ctx context.Context, opts Options) (*Lab, error) {
+	if err := opts.check(); err != nil {
+		return nil, err
+	}
 	if err := checkHost(); err != nil {
 		return nil, err
 	}
@@ -177,9 +180,6 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 	if opts.UpdateVM == "" {
 		opts.UpdateVM = DefaultUpdateVM
 	}
-	if !policy.ValidDomainName(opts.UpdateVM) || opts.UpdateVM == Dom0 || opts.UpdateVM == Mirror {
-		return nil, fmt.Errorf("--updatevm %q: not a usable domain name", opts.UpdateVM)
-	}
 	if len(opts.Base) == 0 {
 		opts.Base = DefaultBase
 	}
@@ -196,6 +196,15 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 		return nil, err
 	}
 	return l, nil
+}
+
+// check checks the names in opts, so that a mistake in them is an
+// ArgumentError, found before anything is made.
+func (opts Options) check() error {
+	if opts.UpdateVM != "" && (!policy.ValidDomainName(opts.UpdateVM) || opts.UpdateVM == Dom0 || opts.UpdateVM == Mirror) {
+		return &ArgumentError{Err: fmt.Errorf("--updatevm %q: %s, and not %s or %s", opts.UpdateVM, policy.ValidDomainNameRule, Dom0, Mirror)}
+	}
+	return nil
 }
 
 func (l *Lab) up(ctx context.Context, opts Options, bin string, logf func(string, ...any)) error {

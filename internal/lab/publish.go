@@ -67,8 +67,8 @@ type Revision struct {
 }
 
 // ArgumentError is a mistake in what the caller asked for (a package spec,
-// a key or snapshot name, nothing to publish), found before anything was
-// done: pedos-lab reports it as a usage error.
+// a key, snapshot or UpdateVM name, nothing to publish), found before
+// anything was done: pedos-lab reports it as a usage error.
 type ArgumentError struct{ Err error }
 
 func (e *ArgumentError) Error() string { return e.Err.Error() }

@@ -17,7 +17,8 @@ type Status struct {
 	UpdateVM  string         `json:"updatevm"`
 	MirrorURL string         `json:"mirror_url"`
 	Domains   []DomainStatus `json:"domains"`
-	// Sockets are the qrexec sockets on the host, below DIR/qrexec.
+	// Sockets are the qrexec sockets on the host, below DIR/qrexec, while
+	// the lab runs.
 	Sockets []string `json:"qrexec_sockets"`
 	// Revision is the mirror's current revision; Snapshots map names to
 	// revision numbers.
@@ -70,7 +71,11 @@ func GetStatus(dir string) (Status, error) {
 		}
 		st.Domains = append(st.Domains, ds)
 	}
-	st.Sockets, _ = filepath.Glob(filepath.Join(l.qrexecDir(), "*", "*.sock"))
+	// A lab that is down leaves its socket files behind, which nothing
+	// answers: listing them would say the opposite of "down".
+	if st.Running {
+		st.Sockets, _ = filepath.Glob(filepath.Join(l.qrexecDir(), "*", "*.sock"))
+	}
 	st.Revision, _ = l.currentRevision()
 	links, _ := os.ReadDir(filepath.Join(l.repoDir(), snapshotsDir))
 	for _, e := range links {
