@@ -134,7 +134,7 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	}
 	defer unlock()
 	if r.o.Action == "remove" {
-		return r.dnf(ctx)
+		return r.dnf(ctx, "")
 	}
 	if r.o.Clean {
 		r.say("Emptying the cached repository %s", c.Path(dom0.CachedRepoDir))
@@ -212,11 +212,10 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	// already installed) or was held back (M1): it then finds no match in
 	// the cached repository and fails, where skipping it would report an
 	// install that never happened as done.
-	code, err := r.dnf(ctx)
-	if err != nil && len(res.Packages) == 0 {
-		err = fmt.Errorf("%w; %s delivered no packages for this %s", err, c.UpdateVM, r.o.Action)
+	if len(res.Packages) == 0 {
+		return r.dnf(ctx, fmt.Sprintf("%s delivered no packages for this %s: where dnf found no match above, no enabled repository has the package, or %s held it back (M1)", c.UpdateVM, r.o.Action, c.UpdateVM))
 	}
-	return code, err
+	return r.dnf(ctx, "the verified packages stay in the cached repository, so the next run can retry")
 }
 
 // refusal is the error of a delivery dom0 refused, with the cause in brief
@@ -334,8 +333,9 @@ func (r *runner) vmOutcome(code int, err error, what string) (int, error) {
 }
 
 // dnf runs dnf in dom0 with the cached repository as its only repository
-// (overview.md step 7).
-func (r *runner) dnf(ctx context.Context) (int, error) {
+// (overview.md step 7); ifFailed says what a failure means for the cached
+// repository ("" for remove, which does not read it).
+func (r *runner) dnf(ctx context.Context, ifFailed string) (int, error) {
 	c := r.env.Config
 	args := []string{
 		"--installroot=" + c.InstallRootPath(),
@@ -375,10 +375,10 @@ func (r *runner) dnf(ctx context.Context) (int, error) {
 		return ExitFailure, fmt.Errorf("running dnf in dom0: %w", err)
 	}
 	switch {
-	case code != 0 && r.o.Action == "remove":
-		return ExitFailure, fmt.Errorf("dnf remove in dom0 failed (exit %d)", code)
+	case code != 0 && ifFailed == "":
+		return ExitFailure, fmt.Errorf("dnf %s in dom0 failed (exit %d)", r.o.Action, code)
 	case code != 0:
-		return ExitFailure, fmt.Errorf("dnf %s in dom0 failed (exit %d); the verified packages stay in the cached repository, so the next run can retry", r.o.Action, code)
+		return ExitFailure, fmt.Errorf("dnf %s in dom0 failed (exit %d); %s", r.o.Action, code, ifFailed)
 	}
 	return ExitOK, nil
 }
