@@ -4,10 +4,13 @@
 # them). Needs root: the unpacker switches to an unprivileged user and the
 # lab uses namespaces. Takes about 10 minutes on 2 cores and a few GiB of
 # scratch space in TMPDIR, removed afterwards.
-#   BENCH_QUICK=1 scripts/bench.sh      a subset in about a minute, to check that it works
+#   BENCH_QUICK=1 scripts/bench.sh      a subset in about a minute, to check that it works,
+#                                       into bench/quick/ (ignored by git): never over
+#                                       the full run's bench/results.*
 #   BENCH=Transfer scripts/bench.sh     only the micro-benchmarks matching a pattern
 #   BENCH_ONLY=receive scripts/bench.sh only these end-to-end parts (receive,memory,update)
-#   BENCH_OUT=/tmp/b scripts/bench.sh   write the results elsewhere (default bench/)
+#   BENCH_OUT=/tmp/b scripts/bench.sh   write the results elsewhere (default bench/,
+#                                       or bench/quick/ with BENCH_QUICK)
 #   TMPDIR=/dev/shm scripts/bench.sh    measure without the disk
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +20,9 @@ if [ "$(id -u)" != 0 ]; then
 	exit 1
 fi
 out=${BENCH_OUT:-bench}
+if [ -n "${BENCH_QUICK:-}" ]; then
+	out=${BENCH_OUT:-bench/quick}
+fi
 mkdir -p "$out"
 make --no-print-directory build >/dev/null
 export PEDOS_BIN=$PWD/bin

@@ -7,6 +7,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -24,8 +25,9 @@ const usage = `usage: pedos-bench [--quick] [--only PARTS] [--micro FILE] [--out
 
 Runs the end-to-end benchmarks (as root: the lab and the unpacker's user
 switch need it) and writes DIR/results.json, DIR/results.png and a table on
-stdout. scripts/bench.sh (make bench) runs the packages' micro-benchmarks
-first and passes their output with --micro.
+stdout, and on stderr where it wrote them. scripts/bench.sh (make bench)
+runs the packages' micro-benchmarks first and passes their output with
+--micro.
 
   receive  a batch of 10, 100 and 1000 packages (50 MiB, 500 MiB, 2 GiB)
            streamed by qfile-agent into pedos-receive-updates, and into a
@@ -39,12 +41,15 @@ options:
   --quick        a small subset, to check that everything works
   --only PARTS   comma-separated subset of receive,memory,update
   --micro FILE   go test -bench output to merge into the results
-  --out DIR      where results.json and results.png go (default bench)
+  --out DIR      where results.json and results.png go (default bench, and
+                 bench/quick with --quick: a quick run never replaces the
+                 full run's results)
   --bin DIR      the built programs (default $PEDOS_BIN, else bin)
   --work DIR     scratch space, several GiB (default $TMPDIR or /tmp)
   --seed N       package sizes and key (default 1)
   --commit ID    recorded in the results
   --replot FILE  measure nothing: draw the table and plot of saved results
+                 (only --out goes with it)
 
 exit status: 0 done; 1 a benchmark or the results failed (or not root);
 2 usage error.
@@ -65,14 +70,27 @@ func run() int {
 	quick := fs.Bool("quick", false, "")
 	only := fs.String("only", "receive,memory,update", "")
 	micro := fs.String("micro", "", "")
-	out := fs.String("out", "bench", "")
+	out := fs.String("out", "", "")
 	bin := fs.String("bin", cmp.Or(os.Getenv("PEDOS_BIN"), "bin"), "")
 	work := fs.String("work", os.TempDir(), "")
 	seed := fs.Uint64("seed", 1, "")
 	commit := fs.String("commit", "", "")
 	replot := fs.String("replot", "", "")
 	cli.ParseOptionsOnly(fs, os.Args[1:])
+	if *out == "" {
+		*out = "bench"
+		if *quick {
+			*out = filepath.Join("bench", "quick")
+		}
+	}
 	if *replot != "" {
+		// The other options choose what to measure: ignoring one would
+		// let a person believe it was applied.
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name != "replot" && f.Name != "out" {
+				cli.Fail("--%s: --replot measures nothing, only --out goes with it", f.Name)
+			}
+		})
 		if err := redraw(*replot, *out); err != nil {
 			fmt.Fprintf(os.Stderr, "pedos-bench: %v\n", err)
 			return 1
@@ -144,6 +162,7 @@ func bench(plan benchrun.Plan, quick bool, micro, out, bin, work string, seed ui
 	if err := res.WriteJSON(filepath.Join(out, "results.json")); err != nil {
 		return err
 	}
+	wrote(filepath.Join(out, "results.json"))
 	return report(res, out)
 }
 
@@ -153,8 +172,12 @@ func report(res *benchrun.Results, out string) error {
 		return fmt.Errorf("plot: %w", err)
 	}
 	res.WriteTable(os.Stdout)
+	wrote(filepath.Join(out, "results.png"))
 	return nil
 }
+
+// wrote says on stderr where a result went (stdout has the table).
+func wrote(path string) { fmt.Fprintln(os.Stderr, "pedos-bench: wrote", path) }
 
 // redraw reports saved results again (after a change to the plot or the
 // table, or to compare runs).

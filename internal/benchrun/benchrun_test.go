@@ -145,3 +145,13 @@ func TestWritePlotAndTable(t *testing.T) {
 		}
 	}
 }
+
+// TestPhaseSummary: the progress line gives the phases in their order,
+// formatted, not as a Go map.
+func TestPhaseSummary(t *testing.T) {
+	u := UpdateResult{Phases: map[string]float64{"sync": 0.12, "download": 0.3, "transfer": 1, "verify": 2.5, "publish": 0.5, "dnf": 4}}
+	want := "sync 0.12 s, download 0.30 s, transfer 1.00 s, verify 2.50 s, publish 0.50 s, dnf 4.00 s"
+	if got := u.PhaseSummary(); got != want {
+		t.Errorf("PhaseSummary() = %q, want %q", got, want)
+	}
+}

@@ -47,6 +47,16 @@ func (u UpdateResult) OursSeconds() float64 {
 // OursShare is our phases' share of the total.
 func (u UpdateResult) OursShare() float64 { return u.OursSeconds() / u.TotalSeconds }
 
+// PhaseSummary is the phases in their order, for a progress line:
+// "sync 0.12 s, download 0.30 s, ...".
+func (u UpdateResult) PhaseSummary() string {
+	words := make([]string, len(Phases))
+	for i, p := range Phases {
+		words[i] = fmt.Sprintf("%s %.2f s", p, u.Phases[p])
+	}
+	return strings.Join(words, ", ")
+}
+
 // Updates brings up one lab whose dom0 has max(sizes) packages installed
 // (upd0000-1.0-1 …), then for each size n publishes a new version of the
 // first n packages (n·bytes/max(sizes) bytes in all) and times
@@ -93,7 +103,7 @@ func (h *Harness) Updates(ctx context.Context, sizes []int, bytes int64) ([]Upda
 			return results, fmt.Errorf("update of %d packages: %w", n, err)
 		}
 		u.Bytes = total
-		h.logf("update: %d package(s) in %.1f s, %v", n, u.TotalSeconds, u.Phases)
+		h.logf("update: %d package(s) in %.1f s: %s", n, u.TotalSeconds, u.PhaseSummary())
 		results = append(results, u)
 	}
 	return results, nil
