@@ -3,6 +3,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -30,7 +31,8 @@ TARGET that is not there is warned about on stderr and left to the policy.
 Options:
   --policy-dir DIR   policy files (default /etc/pedos/policy.d)
   --domains FILE     domains configuration (default /etc/pedos/domains.conf;
-                     a missing file means no domain but dom0 is known)
+                     a missing file means no domain but dom0 is known, and a
+                     deny or warning naming another domain says so)
 
 Exit status: 0 allow; 126 deny; 2 usage error, or the domains configuration
 or the policy cannot be loaded (a syntax error, an unreadable file: printed
@@ -57,6 +59,12 @@ func main() {
 	if err := policy.CheckRequested(req.Target, req.Service, req.Argument); err != nil {
 		deny(err.Error()+" (refused before policy)", "deny")
 	}
+	// A missing file is no error (the daemon then serves dom0 alone), but
+	// a person asking about a VM must learn why it is unknown.
+	notADomain := "not a domain of " + *domainsFile
+	if _, err := os.Stat(*domainsFile); errors.Is(err, os.ErrNotExist) {
+		notADomain += ", which does not exist (only dom0 is known; --domains FILE reads another)"
+	}
 	domains, err := qrexec.DomainsOrDefault(*domainsFile)
 	if err != nil {
 		fatal(err)
@@ -66,11 +74,11 @@ func main() {
 		fatal(err)
 	}
 	if _, ok := domains.Lookup(req.Source); !ok {
-		deny(fmt.Sprintf("source %s is not a domain of %s: the daemon serves no such domain", req.Source, *domainsFile), "deny")
+		deny(fmt.Sprintf("source %s is %s: the daemon serves no such domain", req.Source, notADomain), "deny")
 	}
 	if name := strings.TrimPrefix(req.Target, "@dispvm:"); !strings.HasPrefix(name, "@") {
 		if _, ok := domains.Lookup(name); !ok {
-			fmt.Fprintf(os.Stderr, "pedos-policy-eval: warning: target %s is not a domain of %s\n", name, *domainsFile)
+			fmt.Fprintf(os.Stderr, "pedos-policy-eval: warning: target %s is %s\n", name, notADomain)
 		}
 	}
 	d := pol.Evaluate(req, domains)
