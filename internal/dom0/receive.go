@@ -231,12 +231,16 @@ func (r *Receiver) makeStaging(session string) (string, error) {
 	return dir, nil
 }
 
-// lookupUser resolves the unpacker's user: a numeric uid (gid the same), or
-// a name in /etc/passwd. Root is refused: the unpacker reads the untrusted
+// lookupUser resolves the unpacker's user as its sandbox does: a name in
+// /etc/passwd, or a numeric uid with its passwd entry's group (its own number
+// when it has none). Root is refused: the unpacker reads the untrusted
 // stream and must run unprivileged (qfile.md).
 func lookupUser(name string) (uid, gid int, err error) {
 	uid, err = strconv.Atoi(name)
 	gid = uid
+	if u, lookupErr := user.LookupId(strconv.Itoa(uid)); err == nil && lookupErr == nil {
+		gid, err = strconv.Atoi(u.Gid)
+	}
 	if err != nil {
 		var u *user.User
 		if u, err = user.Lookup(name); err == nil {
@@ -660,9 +664,7 @@ func (r *Receiver) verifyOne(v *rpm.Verifier, staging, name, canonicalPath strin
 		check.Signer = vp.SignerFingerprints[0]
 	}
 	check.Signers, check.HeaderSHA256 = vp.SignerFingerprints, vp.HeaderSHA256
-	if vp.PayloadDigestAlgo != "" {
-		check.PayloadDigest = vp.PayloadDigestAlgo + ":" + vp.PayloadDigest
-	}
+	check.PayloadDigest = vp.PayloadDigestAlgo + ":" + vp.PayloadDigest
 	if vp.FileName() != name {
 		return check, pkg, fmt.Errorf("the file name does not match the package inside, %s (P9)", vp.NEVRA())
 	}

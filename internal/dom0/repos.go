@@ -2,6 +2,7 @@ package dom0
 
 import (
 	"bufio"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -32,9 +33,15 @@ type NetworkRepos struct {
 // ReadNetworkRepos reads dom0's network repository definitions.
 func ReadNetworkRepos(c Config, switches []RepoSwitch) (NetworkRepos, error) {
 	var out NetworkRepos
-	files, err := filepath.Glob(filepath.Join(c.Path(NetworkReposDir), "*.repo"))
-	if err != nil {
+	entries, err := os.ReadDir(c.Path(NetworkReposDir))
+	if err != nil && !os.IsNotExist(err) {
 		return out, err
+	}
+	var files []string
+	for _, e := range entries {
+		if ShippedFile(e) && strings.HasSuffix(e.Name(), ".repo") {
+			files = append(files, filepath.Join(c.Path(NetworkReposDir), e.Name()))
+		}
 	}
 	enabled := map[string]bool{}
 	excludes := map[string][]string{}
@@ -59,6 +66,14 @@ func ReadNetworkRepos(c Config, switches []RepoSwitch) (NetworkRepos, error) {
 	}
 	sort.Strings(out.Enabled)
 	return out, nil
+}
+
+// ShippedFile says whether a file of dom0's dnf configuration directories is
+// shipped to the UpdateVM, and so counts here: a regular file whose name does
+// not start with a dot (dnf skips those; a link could point anywhere). Both
+// sides then judge the same set of repositories.
+func ShippedFile(e fs.DirEntry) bool {
+	return e.Type().IsRegular() && !strings.HasPrefix(e.Name(), ".")
 }
 
 // readRepoFile records each section of a .repo file (or dnf.conf),

@@ -33,6 +33,12 @@ exclude=never-seen
 [pedos-security]
 enabled = 1
 `)
+	// Neither a dot-file nor a link is shipped to the UpdateVM, so neither counts here.
+	write(NetworkReposDir+"/.old.repo", "[old-leftover]\nbaseurl=http://mirror/old\n")
+	write("/elsewhere/linked.repo", "[linked]\nbaseurl=http://mirror/linked\n")
+	if err := os.Symlink(c.Path("/elsewhere/linked.repo"), c.Path(NetworkReposDir+"/linked.repo")); err != nil {
+		t.Fatal(err)
+	}
 	on := func(glob string) RepoSwitch { return RepoSwitch{Enable: true, Glob: glob} }
 	off := func(glob string) RepoSwitch { return RepoSwitch{Glob: glob} }
 	for _, tc := range []struct {

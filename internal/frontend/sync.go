@@ -64,7 +64,7 @@ func syncStream(c dom0.Config, exportRPMDB func(root string, w io.Writer) error)
 			return nil, err
 		}
 		for _, e := range entries {
-			if !e.Type().IsRegular() || strings.HasPrefix(e.Name(), ".") ||
+			if !dom0.ShippedFile(e) ||
 				(name == "etc/yum.repos.d" && !strings.HasSuffix(e.Name(), ".repo")) {
 				continue
 			}
