@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -97,14 +98,23 @@ func (k *Keyring) addFile(path string, now time.Time) error {
 func (k *Keyring) Files() []string { return append([]string(nil), k.files...) }
 
 // keyPolicy: RSA ≥ 2048 bits or EdDSA on ed25519 for every key that can
-// sign, not revoked or expired, and able to sign (verify.md §1.2). Judged at
-// the later of now (dom0's time floor) and the newest of the key's own
-// packets, as signatures are (verify.go): a pinned key made after a lagging
-// floor is not "expired" before it exists, and a revocation dated after the
-// floor still counts.
+// sign, not revoked or expired, and able to sign (verify.md §1.2).
+//   - Validity is judged at the later of now (dom0's time floor) and the
+//     newest key's creation: a pinned key made after a lagging floor is not
+//     "expired" before it exists. Self-signatures dated later do not move it.
+//   - A revocation of the key counts whatever its date (the file says the key
+//     is revoked), as does a hard revocation of a signing subkey (no reason,
+//     or compromised); a subkey superseded or retired still verifies what it
+//     signed before, by go-crypto's rule.
 func keyPolicy(e *openpgp.Entity, now time.Time) *Error {
-	if newest := newestPacket(e); newest.After(now) {
-		now = newest
+	at := now
+	for _, sub := range e.Subkeys {
+		if sub.PublicKey.CreationTime.After(at) {
+			at = sub.PublicKey.CreationTime
+		}
+	}
+	if e.PrimaryKey.CreationTime.After(at) {
+		at = e.PrimaryKey.CreationTime
 	}
 	if err := keyStrength(e.PrimaryKey); err != nil {
 		return err
@@ -114,42 +124,24 @@ func keyPolicy(e *openpgp.Entity, now time.Time) *Error {
 			if err := keyStrength(sub.PublicKey); err != nil {
 				return err
 			}
+			if slices.ContainsFunc(sub.Revocations, hardRevocation) {
+				return reject(KindKeyNotValid, "signing subkey %016X is revoked (no reason given, or compromised)", sub.PublicKey.KeyId)
+			}
 		}
 	}
-	if e.Revoked(now) {
+	if len(e.Revocations) > 0 {
 		return reject(KindKeyNotValid, "key is revoked")
 	}
-	if _, ok := e.SigningKey(now); !ok {
-		return reject(KindKeyNotValid, "key has no valid signing key at %s (expired, revoked or not signing-capable)", now.UTC().Format(time.RFC3339))
+	if _, ok := e.SigningKey(at); !ok {
+		return reject(KindKeyNotValid, "key has no valid signing key at %s (expired, revoked or not signing-capable)", at.UTC().Format(time.RFC3339))
 	}
 	return nil
 }
 
-// newestPacket is the creation time of the newest of e's keys and of the
-// signatures go-crypto verified as made by e itself (third parties' are not).
-func newestPacket(e *openpgp.Entity) time.Time {
-	newest := e.PrimaryKey.CreationTime
-	note := func(sigs ...*packet.Signature) {
-		for _, sig := range sigs {
-			if sig != nil && sig.CreationTime.After(newest) {
-				newest = sig.CreationTime
-			}
-		}
-	}
-	note(e.SelfSignature)
-	note(e.Revocations...)
-	for _, id := range e.Identities {
-		note(id.SelfSignature)
-		note(id.Revocations...)
-	}
-	for _, sub := range e.Subkeys {
-		if sub.PublicKey.CreationTime.After(newest) {
-			newest = sub.PublicKey.CreationTime
-		}
-		note(sub.Sig)
-		note(sub.Revocations...)
-	}
-	return newest
+// hardRevocation: a revocation that gives no reason, or says the key was
+// compromised, withdraws every signature the key ever made (RFC 9580 §5.2.3.31).
+func hardRevocation(sig *packet.Signature) bool {
+	return sig.RevocationReason == nil || *sig.RevocationReason == packet.NoReason || *sig.RevocationReason == packet.KeyCompromised
 }
 
 func keyStrength(pk *packet.PublicKey) *Error {

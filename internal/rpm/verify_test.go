@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
+
 	"pedos.dev/updates/internal/rpm"
 	"pedos.dev/updates/internal/testrepo"
 )
@@ -421,6 +423,51 @@ func TestKeyMadeAfterTheFloor(t *testing.T) {
 		}
 		if _, err := (&rpm.Verifier{Keyring: keyring, Now: floor}).Verify(bytes.NewReader(build(t, spec, s)), nil); err != nil {
 			t.Errorf("a package signed now by a key made after the floor: %v", err)
+		}
+	}
+}
+
+// A signing subkey revoked with no reason, or as compromised, withdraws everything it signed:
+// its key file is skipped. One retired (or superseded) loads; what it signed is judged at the
+// later of the floor and the signature's time, so a package signed before the retirement
+// passes while dom0's floor is behind it, and fails once the floor has passed it.
+func TestRevokedSigningSubkey(t *testing.T) {
+	floor := time.Now().Add(-2 * time.Minute)
+	for _, c := range []struct {
+		reason packet.ReasonForRevocation
+		loads  bool
+	}{{packet.NoReason, false}, {packet.KeyCompromised, false}, {packet.KeyRetired, true}} {
+		s, err := testrepo.NewSigner(testrepo.KeySpec{Name: "subkey signer", SigningSubkey: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		data := build(t, spec, s) // signed a minute ago, before the revocation
+		sub := &s.Entity.Subkeys[len(s.Entity.Subkeys)-1]
+		if err := s.Entity.RevokeSubkey(sub, c.reason, "test", nil); err != nil {
+			t.Fatal(err)
+		}
+		dir := t.TempDir()
+		if _, err := s.WritePublicKey(dir); err != nil {
+			t.Fatal(err)
+		}
+		keyring, warnings, err := rpm.LoadKeyring(dir, floor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !c.loads {
+			if len(warnings) != 1 || !strings.Contains(warnings[0].Error(), "signing subkey") || !strings.Contains(warnings[0].Error(), "is revoked") {
+				t.Errorf("reason %d: warnings %v, want the file skipped for its revoked signing subkey", c.reason, warnings)
+			}
+			continue
+		}
+		if len(warnings) != 0 {
+			t.Fatalf("reason %d: warnings %v", c.reason, warnings)
+		}
+		if _, err := (&rpm.Verifier{Keyring: keyring, Now: floor}).Verify(bytes.NewReader(data), nil); err != nil {
+			t.Errorf("reason %d: a package signed before the subkey retired, floor before both: %v", c.reason, err)
+		}
+		if _, err := (&rpm.Verifier{Keyring: keyring}).Verify(bytes.NewReader(data), nil); err == nil {
+			t.Errorf("reason %d: accepted with the floor past the retirement", c.reason)
 		}
 	}
 }
