@@ -2,10 +2,13 @@ package dom0
 
 import (
 	"bufio"
+	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -33,15 +36,9 @@ type NetworkRepos struct {
 // ReadNetworkRepos reads dom0's network repository definitions.
 func ReadNetworkRepos(c Config, switches []RepoSwitch) (NetworkRepos, error) {
 	var out NetworkRepos
-	entries, err := os.ReadDir(c.Path(NetworkReposDir))
-	if err != nil && !os.IsNotExist(err) {
+	files, err := repoFiles(c.Path(NetworkReposDir))
+	if err != nil {
 		return out, err
-	}
-	var files []string
-	for _, e := range entries {
-		if ShippedFile(e) && strings.HasSuffix(e.Name(), ".repo") {
-			files = append(files, filepath.Join(c.Path(NetworkReposDir), e.Name()))
-		}
 	}
 	enabled := map[string]bool{}
 	excludes := map[string][]string{}
@@ -66,6 +63,41 @@ func ReadNetworkRepos(c Config, switches []RepoSwitch) (NetworkRepos, error) {
 	}
 	sort.Strings(out.Enabled)
 	return out, nil
+}
+
+// CachedRepoIDs are the repositories defined in dom0's cached-repository
+// configuration: the only ones dom0's own dnf may use (front end).
+func CachedRepoIDs(c Config) ([]string, error) {
+	files, err := repoFiles(c.Path(CachedRepoConfDir))
+	if err != nil {
+		return nil, err
+	}
+	defined := map[string]bool{}
+	for _, file := range files {
+		if err := readRepoFile(file, defined, map[string][]string{}); err != nil {
+			return nil, err
+		}
+	}
+	ids := slices.Sorted(maps.Keys(defined))
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("no repository is defined in %s", c.Path(CachedRepoConfDir))
+	}
+	return ids, nil
+}
+
+// repoFiles lists the .repo files of dir that count (ShippedFile).
+func repoFiles(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil && !os.IsNotExist(err) {
+		return nil, err
+	}
+	var files []string
+	for _, e := range entries {
+		if ShippedFile(e) && strings.HasSuffix(e.Name(), ".repo") {
+			files = append(files, filepath.Join(dir, e.Name()))
+		}
+	}
+	return files, nil
 }
 
 // ShippedFile says whether a file of dom0's dnf configuration directories is

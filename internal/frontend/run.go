@@ -213,7 +213,7 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	// the cached repository and fails, where skipping it would report an
 	// install that never happened as done.
 	if len(res.Packages) == 0 {
-		return r.dnf(ctx, fmt.Sprintf("%s delivered no packages for this %s: where dnf found no match above, no enabled repository has the package, or %s held it back (M1)", c.UpdateVM, r.o.Action, c.UpdateVM))
+		return r.dnf(ctx, fmt.Sprintf("%s delivered no packages for this %s: where dnf found no match above, no enabled repository has the package, or %s held it back (M1); dom0 accepted the empty delivery, so its cached repository is now empty", c.UpdateVM, r.o.Action, c.UpdateVM))
 	}
 	return r.dnf(ctx, "the verified packages stay in the cached repository, so the next run can retry")
 }
@@ -337,14 +337,24 @@ func (r *runner) vmOutcome(code int, err error, what string) (int, error) {
 // repository ("" for remove, which does not read it).
 func (r *runner) dnf(ctx context.Context, ifFailed string) (int, error) {
 	c := r.env.Config
+	cached, err := dom0.CachedRepoIDs(c)
+	if err != nil {
+		return ExitFailure, err
+	}
 	args := []string{
 		"--installroot=" + c.InstallRootPath(),
 		"--config=" + c.Path("/etc/dnf/dnf.conf"),
 		"--setopt=reposdir=" + c.Path(dom0.CachedRepoConfDir),
+		// A repository that dnf.conf itself defines is not in reposdir: only
+		// the cached repository's may be enabled.
+		"--disablerepo=*",
 		// Package files are refused as arguments (options.go); should dnf
 		// ever take one anyway, it checks its signature.
 		"--setopt=localpkg_gpgcheck=1",
 		"--noplugins",
+	}
+	for _, id := range cached {
+		args = append(args, "--enablerepo="+id)
 	}
 	if c.ReleaseVer != "" {
 		args = append(args, "--releasever="+c.ReleaseVer)

@@ -118,6 +118,14 @@ func newTestRun(t *testing.T, download func(argv []string, stdout, stderr io.Wri
 	if err := os.WriteFile(db, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// The cached repository's definition, as dist/dom0 ships it.
+	cachedConf := c.Path(dom0.CachedRepoConfDir + "/PedOS-cached.repo")
+	if err := os.MkdirAll(filepath.Dir(cachedConf), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cachedConf, []byte("[pedos-dom0-cached]\nbaseurl=file:///var/lib/PedOS/updates\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	return &testRun{config: c, vm: &fakeVM{download: download}, tools: &fakeTools{}, stdout: newOutput(t), stderr: newOutput(t)}
 }
 
@@ -182,7 +190,11 @@ func TestRunWaitsForAClaimedDelivery(t *testing.T) {
 		t.Fatalf("exit %d, want 0; stderr:\n%s", code, tr.stderr)
 	}
 	if len(tr.tools.dnfArgs) != 1 || !strings.Contains(tr.stderr.String(), "verified: hello-1.1-1.noarch") {
-		t.Errorf("dnf ran %d times, want once after the verified delivery; stderr:\n%s", len(tr.tools.dnfArgs), tr.stderr)
+		t.Fatalf("dnf ran %d times, want once after the verified delivery; stderr:\n%s", len(tr.tools.dnfArgs), tr.stderr)
+	}
+	// Only the cached repository: a repository dnf.conf itself defines is not in reposdir.
+	if args := strings.Join(tr.tools.dnfArgs[0], " "); !strings.Contains(args, "--disablerepo=* --setopt=localpkg_gpgcheck=1 --noplugins --enablerepo=pedos-dom0-cached ") {
+		t.Errorf("dnf in dom0: %s; want every repository disabled but the cached one", args)
 	}
 }
 
@@ -212,7 +224,7 @@ func TestRunEmptyDelivery(t *testing.T) {
 		code := tr.run(t, tc.args...)
 		ranDNF := tc.wantDNF == nil && len(tr.tools.dnfArgs) == 0 ||
 			len(tr.tools.dnfArgs) == 1 && strings.HasSuffix(strings.Join(tr.tools.dnfArgs[0], " "), " "+strings.Join(tc.wantDNF, " "))
-		told := tc.want == ExitOK || strings.Contains(tr.stderr.String(), "sys-test delivered no packages for this "+tc.wantDNF[0]) &&
+		told := tc.want == ExitOK || strings.Contains(tr.stderr.String(), "sys-test delivered no packages for this "+tc.wantDNF[0]) && strings.Contains(tr.stderr.String(), "its cached repository is now empty") &&
 			!strings.Contains(tr.stderr.String(), "verified packages stay")
 		if code != tc.want || !ranDNF || !told || strings.Contains(tr.stderr.String(), "nothing to do") != (tc.wantDNF == nil) {
 			t.Errorf("%q: exit %d, dnf ran %q; want exit %d, dnf ending %q; stderr:\n%s", tc.args, code, tr.tools.dnfArgs, tc.want, tc.wantDNF, tr.stderr)
