@@ -392,31 +392,61 @@ func TestC6DomainSocketEntriesNotFollowed(t *testing.T) {
 
 // TestC1OpenSocketDirectoryRefused: whoever reaches a domain's daemon.sock
 // calls as that domain, so a socket directory made beforehand that group
-// or others may enter is refused, with how to fix it; the daemon serves the
-// other domains.
+// or others may enter, that another user owns, or that is a link is refused,
+// with how to fix it, and so is a socket directory's parent others may
+// write; the daemon serves the other domains.
 func TestC1OpenSocketDirectoryRefused(t *testing.T) {
+	type setup struct {
+		name  string
+		make  func(t testing.TB, vm3 string)
+		wants func(vm3 string) string // the log line
+	}
+	cases := []setup{{"a link", func(t testing.TB, vm3 string) {
+		elsewhere := t.TempDir()
+		mkdirPrivate(t, filepath.Dir(vm3))
+		if err := os.Symlink(elsewhere, vm3); err != nil {
+			t.Fatal(err)
+		}
+	}, func(vm3 string) string { return vm3 + " is a symbolic link" }}}
 	for _, mode := range []os.FileMode{0o755, 0o750, 0o701} {
+		cases = append(cases, setup{fmt.Sprintf("mode %#o", mode), func(t testing.TB, vm3 string) {
+			mkdirPrivate(t, vm3)
+			if err := os.Chmod(vm3, mode); err != nil {
+				t.Fatal(err)
+			}
+		}, func(vm3 string) string {
+			return fmt.Sprintf("%s has mode %#o, so others than dom0 and the domain may call as the domain: chmod 0700 %s", vm3, mode, vm3)
+		}})
+	}
+	if os.Geteuid() == 0 {
+		cases = append(cases, setup{"owned by another user", func(t testing.TB, vm3 string) {
+			mkdirPrivate(t, vm3)
+			if err := os.Chown(vm3, 65534, 65534); err != nil {
+				t.Fatal(err)
+			}
+		}, func(vm3 string) string { return vm3 + " belongs to uid 65534" }})
+	}
+	for _, c := range cases {
 		prepare := func(t testing.TB, lab *testLab) {
 			f, err := os.OpenFile(lab.domainsFile, os.O_APPEND|os.O_WRONLY, 0)
 			if err == nil {
 				_, err = f.WriteString("vm3\n")
 				f.Close()
 			}
-			vm3 := filepath.Join(lab.sockDir, "vm3")
-			mkdirPrivate(t, vm3)
-			if err := errors.Join(err, os.Chmod(vm3, mode)); err != nil {
+			if err != nil {
 				t.Fatal(err)
 			}
+			c.make(t, filepath.Join(lab.sockDir, "vm3"))
 			lab.startUnixDaemon(t)
 		}
 		lab := newTestLab(t, transport{"unix", noSettings, prepare})
 		if got := lab.call(t, "served", "dom0", "test.Echo"); got.code != 0 || got.stdout != "served" {
-			t.Errorf("vm1's call: %+v", got)
+			t.Errorf("%s: vm1's call: %+v", c.name, got)
 		}
 		vm3 := filepath.Join(lab.sockDir, "vm3")
-		waitForLog(t, lab, "dom0", fmt.Sprintf("%s has mode %#o, so others than dom0 and the domain may call as the domain: chmod 0700 %s", vm3, mode, vm3))
+		waitForLog(t, lab, "dom0", c.wants(vm3))
 		if _, err := os.Lstat(filepath.Join(vm3, "daemon.sock")); err == nil {
-			t.Errorf("mode %#o: vm3's socket made in a directory others reach", mode)
+			t.Errorf("%s: vm3's socket made where others reach it", c.name)
 		}
 	}
 }
