@@ -134,7 +134,7 @@ func TestDowngradeNeedsConsent(t *testing.T) {
 		t.Fatalf("downgrade with --allow-downgrade: exit %d\n%s", rep.Exit, stderr)
 	}
 	if got := l.installed(); !slices.Contains(got, "libfoo-1.0-1") {
-		t.Errorf("after the consented downgrade: %v", got)
+		t.Errorf("after the consented downgrade: %v; report %+v\n%s", got, rep, stderr)
 	}
 }
 
