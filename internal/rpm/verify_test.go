@@ -394,6 +394,20 @@ func TestVerificationTime(t *testing.T) {
 	}
 }
 
+// loadKey loads a keyring holding s's public key alone, judged at floor.
+func loadKey(t *testing.T, s *testrepo.Signer, floor time.Time) (*rpm.Keyring, []error) {
+	t.Helper()
+	dir := t.TempDir()
+	if _, err := s.WritePublicKey(dir); err != nil {
+		t.Fatal(err)
+	}
+	keyring, warnings, err := rpm.LoadKeyring(dir, floor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keyring, warnings
+}
+
 // dom0's time floor two hours behind a key made an hour ago: the key loads and
 // signs (it is judged at its own creation, not "expired" before it exists),
 // while a revocation made with it still counts though it too is after the floor.
@@ -404,14 +418,7 @@ func TestKeyMadeAfterTheFloor(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		dir := t.TempDir()
-		if _, err := s.WritePublicKey(dir); err != nil {
-			t.Fatal(err)
-		}
-		keyring, warnings, err := rpm.LoadKeyring(dir, floor)
-		if err != nil {
-			t.Fatal(err)
-		}
+		keyring, warnings := loadKey(t, s, floor)
 		if revoked {
 			if len(warnings) != 1 || !strings.Contains(warnings[0].Error(), "key is revoked") {
 				t.Errorf("revoked key: warnings %v, want one saying it is revoked", warnings)
@@ -446,14 +453,7 @@ func TestRevokedSigningSubkey(t *testing.T) {
 		if err := s.Entity.RevokeSubkey(sub, c.reason, "test", nil); err != nil {
 			t.Fatal(err)
 		}
-		dir := t.TempDir()
-		if _, err := s.WritePublicKey(dir); err != nil {
-			t.Fatal(err)
-		}
-		keyring, warnings, err := rpm.LoadKeyring(dir, floor)
-		if err != nil {
-			t.Fatal(err)
-		}
+		keyring, warnings := loadKey(t, s, floor)
 		if !c.loads {
 			if len(warnings) != 1 || !strings.Contains(warnings[0].Error(), "signing subkey") || !strings.Contains(warnings[0].Error(), "is revoked") {
 				t.Errorf("reason %d: warnings %v, want the file skipped for its revoked signing subkey", c.reason, warnings)
