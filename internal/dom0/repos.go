@@ -2,13 +2,10 @@ package dom0
 
 import (
 	"bufio"
-	"fmt"
 	"io/fs"
-	"maps"
 	"os"
 	"path"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 )
@@ -36,14 +33,14 @@ type NetworkRepos struct {
 // ReadNetworkRepos reads dom0's network repository definitions.
 func ReadNetworkRepos(c Config, switches []RepoSwitch) (NetworkRepos, error) {
 	var out NetworkRepos
-	files, err := repoFiles(c.Path(NetworkReposDir))
+	files, err := RepoFiles(c.Path(NetworkReposDir))
 	if err != nil {
 		return out, err
 	}
 	enabled := map[string]bool{}
 	excludes := map[string][]string{}
 	for _, file := range append([]string{c.Path("/etc/dnf/dnf.conf")}, files...) {
-		if err := readRepoFile(file, enabled, excludes); err != nil && !os.IsNotExist(err) {
+		if err := ReadRepoFile(file, enabled, excludes); err != nil && !os.IsNotExist(err) {
 			return out, err
 		}
 	}
@@ -65,28 +62,8 @@ func ReadNetworkRepos(c Config, switches []RepoSwitch) (NetworkRepos, error) {
 	return out, nil
 }
 
-// CachedRepoIDs are the repositories defined in dom0's cached-repository
-// configuration: the only ones dom0's own dnf may use (front end).
-func CachedRepoIDs(c Config) ([]string, error) {
-	files, err := repoFiles(c.Path(CachedRepoConfDir))
-	if err != nil {
-		return nil, err
-	}
-	defined := map[string]bool{}
-	for _, file := range files {
-		if err := readRepoFile(file, defined, map[string][]string{}); err != nil {
-			return nil, err
-		}
-	}
-	ids := slices.Sorted(maps.Keys(defined))
-	if len(ids) == 0 {
-		return nil, fmt.Errorf("no repository is defined in %s", c.Path(CachedRepoConfDir))
-	}
-	return ids, nil
-}
-
-// repoFiles lists the .repo files of dir that count (ShippedFile).
-func repoFiles(dir string) ([]string, error) {
+// RepoFiles lists the .repo files of dir that count (ShippedFile).
+func RepoFiles(dir string) ([]string, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil && !os.IsNotExist(err) {
 		return nil, err
@@ -108,9 +85,9 @@ func ShippedFile(e fs.DirEntry) bool {
 	return e.Type().IsRegular() && !strings.HasPrefix(e.Name(), ".")
 }
 
-// readRepoFile records each section of a .repo file (or dnf.conf),
+// ReadRepoFile records each section of a .repo file (or dnf.conf),
 // whether it is enabled (dnf's default is enabled) and its exclude globs.
-func readRepoFile(file string, enabled map[string]bool, excludes map[string][]string) error {
+func ReadRepoFile(file string, enabled map[string]bool, excludes map[string][]string) error {
 	f, err := os.Open(file)
 	if err != nil {
 		return err

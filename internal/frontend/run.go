@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -332,12 +333,37 @@ func (r *runner) vmOutcome(code int, err error, what string) (int, error) {
 	return code, nil
 }
 
+// cachedRepoIDs are the repositories enabled in dom0's cached-repository
+// configuration: the only ones dom0's own dnf may use.
+func cachedRepoIDs(c dom0.Config) ([]string, error) {
+	files, err := dom0.RepoFiles(c.Path(dom0.CachedRepoConfDir))
+	if err != nil {
+		return nil, err
+	}
+	enabled := map[string]bool{}
+	for _, file := range files {
+		if err := dom0.ReadRepoFile(file, enabled, map[string][]string{}); err != nil {
+			return nil, err
+		}
+	}
+	var ids []string
+	for _, id := range slices.Sorted(maps.Keys(enabled)) {
+		if enabled[id] {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("no repository is enabled in %s", c.Path(dom0.CachedRepoConfDir))
+	}
+	return ids, nil
+}
+
 // dnf runs dnf in dom0 with the cached repository as its only repository
 // (overview.md step 7); ifFailed says what a failure means for the cached
 // repository ("" for remove, which does not read it).
 func (r *runner) dnf(ctx context.Context, ifFailed string) (int, error) {
 	c := r.env.Config
-	cached, err := dom0.CachedRepoIDs(c)
+	cached, err := cachedRepoIDs(c)
 	if err != nil {
 		return ExitFailure, err
 	}

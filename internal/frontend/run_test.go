@@ -602,3 +602,22 @@ func TestRunReportsTheTransaction(t *testing.T) {
 		t.Errorf("the update log does not list the transaction: %v\n%s", err, log)
 	}
 }
+
+// dom0's dnf enables the cached-repository configuration's enabled repositories and nothing
+// else; with none, it does not run at all.
+func TestCachedRepoIDs(t *testing.T) {
+	c := dom0.DefaultConfig(t.TempDir())
+	if ids, err := cachedRepoIDs(c); err == nil {
+		t.Errorf("no cached-repository configuration: %v, want an error", ids)
+	}
+	conf := c.Path(dom0.CachedRepoConfDir + "/PedOS-cached.repo")
+	if err := os.MkdirAll(filepath.Dir(conf), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(conf, []byte("[pedos-dom0-cached]\nbaseurl=file:///a\n[spare]\nenabled=0\nbaseurl=file:///b\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if ids, err := cachedRepoIDs(c); err != nil || !slices.Equal(ids, []string{"pedos-dom0-cached"}) {
+		t.Errorf("cachedRepoIDs = %v, %v; want [pedos-dom0-cached]", ids, err)
+	}
+}
