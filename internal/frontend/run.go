@@ -198,11 +198,16 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	if vmErr != nil {
 		return vmCode, vmErr
 	}
+	plainUpgrade := r.o.Action == "upgrade" && len(r.o.Packages) == 0
 	if r.o.DownloadOnly {
+		if len(res.Packages) == 0 && !plainUpgrade {
+			// No dnf runs to tell "already installed" from "held back" (M1).
+			fmt.Fprintf(r.env.Stderr, "pedos-dom0-update: warning: %s delivered no packages for this %s: unless they are installed already, it held them back (M1); run without --downloadonly to have dnf check\n", c.UpdateVM, r.o.Action)
+		}
 		r.say("Verified packages are in %s (--downloadonly: not installing)", c.Path(dom0.CachedRepoDir))
 		return ExitOK, nil
 	}
-	if len(res.Packages) == 0 && r.o.Action == "upgrade" && len(r.o.Packages) == 0 {
+	if len(res.Packages) == 0 && plainUpgrade {
 		// dom0's withholding check (verify.md §2.6) judged "no update" for
 		// every installed package: the UpdateVM's word alone is not taken.
 		r.say("No updates for dom0: nothing to do")
