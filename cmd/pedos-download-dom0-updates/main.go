@@ -37,7 +37,7 @@ Runs in the UpdateVM; dom0's pedos-dom0-update calls it with qrexec-client.
   --root DIR         the fake installroot, an existing absolute directory
                      (default /var/lib/PedOS/dom0-updates, which the package
                      makes)
-  other -OPTIONS     passed to dnf
+  other -OPTIONS     passed to dnf; a value goes after "=" (--enablerepo=GLOB)
 
 --action, --session and --root take their value after "=" or as the next
 word. Another action, or a relative --root, is a usage error.
@@ -91,6 +91,10 @@ func parse(args []string) (options, error) {
 			o.root = value
 		case a == "-h" || a == "--help":
 			return o, flag.ErrHelp
+		case (name == "--enablerepo" || name == "--disablerepo" || name == "--exclude") && !hasValue:
+			// The next word would be taken for a package, and the switch lost to the
+			// metadata export's reckoning of the enabled repositories.
+			return o, fmt.Errorf("write %s=VALUE: dnf options reach this command with their value after \"=\"", name)
 		case strings.HasPrefix(a, "-"):
 			o.req.DNFOptions = append(o.req.DNFOptions, a)
 		default:

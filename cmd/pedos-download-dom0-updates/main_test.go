@@ -46,10 +46,16 @@ func TestParse(t *testing.T) {
 			t.Errorf("parse(%q) = %+v, %v", args, o, err)
 		}
 	}
-	for _, args := range [][]string{{"--sync", "--root"}, {"--sync", "--root="}, {"--action", "--sync"}, {}} {
+	for _, args := range [][]string{{"--sync", "--root"}, {"--sync", "--root="}, {"--action", "--sync"}, {},
+		// A dnf option's value after a space would be read as a package name.
+		{"--action=upgrade", "--enablerepo", "testing"}, {"--action=upgrade", "--exclude", "kernel"}} {
 		if _, err := parse(args); err == nil {
 			t.Errorf("parse(%q) accepted", args)
 		}
+	}
+	o, err := parse([]string{"--action=upgrade", "--disablerepo=*", "--enablerepo=testing"})
+	if err != nil || len(o.req.RepoSwitches()) != 2 || o.req.RepoSwitches()[1].Glob != "testing" {
+		t.Errorf("repository switches with =: %+v, %v", o.req.RepoSwitches(), err)
 	}
 }
 
