@@ -15,6 +15,8 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+
+	"pedos.dev/updates/internal/dom0"
 )
 
 // The files dom0 ships to the UpdateVM (overview.md step 2), as a tar stream.
@@ -122,7 +124,7 @@ func (u *UpdateVM) ApplySync(r io.Reader) error {
 // dom0 ships its keyring's keys as SyncKeysDir wherever its keyring is, so
 // a URL into the keyring is first made one into SyncKeysDir.
 func (u *UpdateVM) rootGPGKeys() error {
-	files, err := filepath.Glob(filepath.Join(u.InstallRoot, syncReposDir, "*.repo"))
+	files, err := dom0.RepoFiles(filepath.Join(u.InstallRoot, syncReposDir))
 	if err != nil {
 		return err
 	}
