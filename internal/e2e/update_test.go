@@ -2,11 +2,13 @@ package e2e
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -277,5 +279,39 @@ exec /usr/lib/pedos/bin/qfile-agent.real "$@"
 `, glob)
 	if err := l.ReplaceProgram(vm, "qfile-agent", []byte(script)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestDom0DNFRefreshesCachedRepo: dom0's dnf must read the cached
+// repository as just published. With metadata_expire=0 alone, dnf kept its
+// cache when it was not yet a whole second old, so an update that followed
+// the previous one within a second verified the new packages and then
+// installed nothing (exit 0). Dating the cache an hour ahead makes that
+// window certain.
+func TestDom0DNFRefreshesCachedRepo(t *testing.T) {
+	l := newLab(t)
+	l.publish("libfoo-2.0-1")
+	if rep, stderr := l.update("-y"); rep.Exit != 0 {
+		t.Fatalf("first update: exit %d\n%s", rep.Exit, stderr)
+	}
+	cache := filepath.Join(l.Root("dom0"), "var/cache/dnf")
+	ahead := time.Now().Add(time.Hour)
+	n := 0
+	err := filepath.WalkDir(cache, func(path string, d fs.DirEntry, err error) error {
+		if err == nil {
+			n++
+			err = os.Chtimes(path, ahead, ahead)
+		}
+		return err
+	})
+	if err != nil || n < 2 {
+		t.Fatalf("dating dom0's dnf cache %s ahead: %d entries, %v", cache, n, err)
+	}
+	l.publish("hello-1.1-1")
+	if rep, stderr := l.update("-y"); rep.Exit != 0 || !slices.Contains(rep.Installed, "hello-1.1-1.noarch") {
+		t.Errorf("second update: exit %d, installed %v, want hello-1.1-1.noarch\n%s", rep.Exit, rep.Installed, stderr)
+	}
+	if got := l.installed(); !slices.Contains(got, "hello-1.1-1") {
+		t.Errorf("installed after the second update: %v, want hello-1.1-1", got)
 	}
 }

@@ -383,6 +383,12 @@ func (r *runner) dnf(ctx context.Context, ifFailed string) (int, error) {
 		// ever take one anyway, it checks its signature.
 		"--setopt=localpkg_gpgcheck=1",
 		"--noplugins",
+		// metadata_expire=0 alone is not enough: dnf calls its cache
+		// expired only when it is more than 0 whole seconds old, so a run
+		// within the second of the previous one read the old repodata and
+		// did not see what was just published (measured with dnf 4.14;
+		// TestDom0DNFRefreshesCachedRepo).
+		"--refresh",
 	}
 	for _, id := range cached {
 		args = append(args, "--enablerepo="+id)

@@ -193,7 +193,7 @@ func TestRunWaitsForAClaimedDelivery(t *testing.T) {
 		t.Fatalf("dnf ran %d times, want once after the verified delivery; stderr:\n%s", len(tr.tools.dnfArgs), tr.stderr)
 	}
 	// Only the cached repository: a repository dnf.conf itself defines is not in reposdir.
-	if args := strings.Join(tr.tools.dnfArgs[0], " "); !strings.Contains(args, "--disablerepo=* --setopt=localpkg_gpgcheck=1 --noplugins --enablerepo=pedos-dom0-cached ") {
+	if args := strings.Join(tr.tools.dnfArgs[0], " "); !strings.Contains(args, "--disablerepo=* --setopt=localpkg_gpgcheck=1 --noplugins --refresh --enablerepo=pedos-dom0-cached ") {
 		t.Errorf("dnf in dom0: %s; want every repository disabled but the cached one", args)
 	}
 }
