@@ -33,8 +33,14 @@ func (e *Env) converge() error {
 	if !e.pending {
 		return nil
 	}
-	if _, err := e.honest("-y"); err != nil {
+	u, err := e.honest("-y")
+	if err != nil {
 		return err
+	}
+	// Updates were published, so an honest run that installs nothing has
+	// lost them (as dom0's dnf did when it read a stale cache).
+	if len(u.Report.Installed) == 0 {
+		return fmt.Errorf("an honest update installed nothing although updates were published: %s", u.summary())
 	}
 	e.pending = false
 	return nil
