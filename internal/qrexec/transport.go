@@ -120,7 +120,10 @@ func Listen(addr string) (net.Listener, error) {
 		if err != nil {
 			return nil, fmt.Errorf("qrexec address %q: want vsock:PORT: %w", addr, err)
 		}
-		return vsock.Listen(uint32(port), nil)
+		// Any local context id: vsock.Listen would first ask /dev/vsock
+		// for this machine's, which a unit with PrivateDevices=yes (both
+		// shipped units) does not have.
+		return vsock.ListenContextID(unix.VMADDR_CID_ANY, uint32(port), nil)
 	case "exec":
 		return nil, fmt.Errorf("qrexec address %q: cannot listen on a command", addr)
 	default:

@@ -1,0 +1,63 @@
+package qrexec
+
+import (
+	"errors"
+	"net"
+	"os"
+	"runtime"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// TestVsockListenWithoutDevVsock: the shipped units run the daemon and the
+// agent with PrivateDevices=yes, a /dev without /dev/vsock, and both must
+// still listen on vsock. The listener is made on a thread of its own whose
+// mount namespace has an empty /dev; it needs no vsock loopback (only
+// AF_VSOCK sockets), so it runs where the conformance suite's vsock
+// transport is skipped.
+func TestVsockListenWithoutDevVsock(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a private /dev needs root")
+	}
+	if fd, err := unix.Socket(unix.AF_VSOCK, unix.SOCK_STREAM, 0); err != nil {
+		t.Skipf("no AF_VSOCK sockets here: %v", err)
+	} else {
+		unix.Close(fd)
+	}
+	type result struct {
+		addr net.Addr
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		// Never unlocked: the thread, with its mount namespace, ends with
+		// this goroutine instead of going back to the scheduler.
+		runtime.LockOSThread()
+		done <- func() result {
+			if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+				return result{err: err}
+			}
+			if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+				return result{err: err}
+			}
+			if err := unix.Mount("tmpfs", "/dev", "tmpfs", 0, "mode=0755"); err != nil {
+				return result{err: err}
+			}
+			if _, err := os.Stat("/dev/vsock"); !errors.Is(err, os.ErrNotExist) {
+				return result{err: errors.New("/dev/vsock is still there")}
+			}
+			l, err := Listen("vsock:0")
+			if err != nil {
+				return result{err: err}
+			}
+			defer l.Close()
+			return result{addr: l.Addr()}
+		}()
+	}()
+	if r := <-done; r.err != nil {
+		t.Fatalf("listening on vsock without /dev/vsock: %v", r.err)
+	} else {
+		t.Logf("listened on %v", r.addr)
+	}
+}
