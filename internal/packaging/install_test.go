@@ -2,12 +2,15 @@ package packaging
 
 import (
 	"bytes"
+	"compress/gzip"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"sort"
@@ -148,6 +151,9 @@ var dom0Entries = []entry{
 	file("/etc/pedos-rpc/PedOS.ReceiveUpdates"), file("/etc/yum.real.repos.d/PedOS-cached.repo"),
 	file("/usr/lib/systemd/system/pedos-qrexec-daemon.service"),
 	file("/usr/lib/tmpfiles.d/pedos-updates-dom0.conf"),
+	{path: qubesWrapper, mode: 0o755}, file(qubesSudoers),
+	dir("/usr/share/pedos", 0o755), dir("/usr/share/pedos/qubes", 0o755),
+	dir("/usr/share/doc/pedos-updates-dom0", 0o755), file("/usr/share/doc/pedos-updates-dom0/operations.md"),
 	dir("/var/lib/PedOS", 0o755), dir("/var/lib/PedOS/state", 0o700),
 	dir("/var/lib/PedOS/staging", 0o711), dir("/var/log/pedos", 0o750),
 }
@@ -164,8 +170,16 @@ var vmEntries = []entry{
 	file("/etc/pedos/qrexec-agent.env"),
 	file("/usr/lib/systemd/system/pedos-qrexec-agent.service"),
 	file("/usr/lib/tmpfiles.d/pedos-updates-vm.conf"),
+	dir("/usr/share/doc/pedos-updates-vm", 0o755), file("/usr/share/doc/pedos-updates-vm/operations.md"),
 	dir("/var/lib/PedOS", 0o755), dir("/var/lib/PedOS/dom0-updates", 0o755),
 }
+
+// The PedOS/Qubes service wrapper and its sudoers drop-in (docs/deploy-qubes.md),
+// shipped inactive in the dom0 package.
+const (
+	qubesWrapper = "/usr/share/pedos/qubes/PedOS.ReceiveUpdates"
+	qubesSudoers = "/usr/share/pedos/qubes/pedos-receive-updates.sudoers"
+)
 
 // checkEntries compares each installed path with what it must be, and checks
 // that every installed program has its man page beside it in the package.
@@ -253,7 +267,10 @@ func TestDom0RPM(t *testing.T) {
 		"/etc/pedos/policy.d/50-pedos-updates.policy": "dist/dom0/etc/pedos/policy.d/50-pedos-updates.policy",
 		"/etc/pedos-rpc/PedOS.ReceiveUpdates":         "dist/dom0/etc/pedos-rpc/PedOS.ReceiveUpdates",
 		"/etc/yum.real.repos.d/PedOS-cached.repo":     "dist/dom0/etc/yum.real.repos.d/PedOS-cached.repo",
+		qubesWrapper: "dist/qubes/PedOS.ReceiveUpdates",
+		qubesSudoers: "dist/qubes/pedos-receive-updates.sudoers",
 	})
+	checkDocs(t, root, "pedos-updates-dom0")
 
 	// The installed programs read the installed configuration at its real
 	// paths (root as their root directory, as on a host). A wrong caller is refused naming the
@@ -344,7 +361,9 @@ func TestVMPackages(t *testing.T) {
 	requireRoot(t, "rpm", "dpkg-deb")
 	pkgs := packages(t)
 
-	checkRPM(t, t.TempDir(), pkgs.vmRPM, "pedos-updates-vm", vmEntries, []string{"/etc/pedos/qrexec-agent.env"})
+	rpmRoot := t.TempDir()
+	checkRPM(t, rpmRoot, pkgs.vmRPM, "pedos-updates-vm", vmEntries, []string{"/etc/pedos/qrexec-agent.env"})
+	checkDocs(t, rpmRoot, "pedos-updates-vm")
 
 	deb := t.TempDir()
 	extractDEB(t, deb, pkgs.vmDEB)
@@ -354,6 +373,79 @@ func TestVMPackages(t *testing.T) {
 		t.Errorf("DEB conffiles %v", conffiles)
 	}
 	sameAsRepo(t, deb, map[string]string{"/etc/pedos/qrexec-agent.env": "dist/vm/etc/pedos/qrexec-agent.env"})
+	checkDocs(t, deb, "pedos-updates-vm")
+
+	// dpkg -l shows the first line of the description: it must be the
+	// one-line summary the RPM has, not the start of a sentence.
+	summary := strings.TrimSpace(rpmInRoot(t, t.TempDir(), "-qp", "--qf", "%{SUMMARY}", pkgs.vmRPM))
+	description := debField(t, pkgs.vmDEB, "Description")
+	if short, _, _ := strings.Cut(description, "\n"); short != summary {
+		t.Errorf("DEB short description %q, want the RPM's summary %q", short, summary)
+	}
+}
+
+// docName is a page of docs/ as the man pages and the pages name it.
+var docName = regexp.MustCompile(`[a-z0-9-]+\.md\b`)
+
+// checkDocs checks that every page of docs/ that an installed man page or
+// installed page names is installed in /usr/share/doc/PKG, and that the man
+// pages name each by that path (a bare name is not findable from man).
+func checkDocs(t *testing.T, root, pkg string) {
+	t.Helper()
+	docDir := "/usr/share/doc/" + pkg + "/"
+	reported := map[string]bool{} // one error per page and name
+	installed := func(page, name string) bool {
+		_, err := os.Stat(filepath.Join(root, docDir, name))
+		ok := err == nil || reported[page+" "+name]
+		reported[page+" "+name] = true
+		return ok
+	}
+	isDoc := func(name string) bool {
+		_, err := os.Stat(filepath.Join(repoRoot(), "docs", name))
+		return err == nil
+	}
+	pages, _ := filepath.Glob(filepath.Join(root, "usr/share/man/man[18]/*.gz"))
+	if len(pages) == 0 {
+		t.Fatalf("%s installs no man page", pkg)
+	}
+	for _, page := range pages {
+		text := strings.ReplaceAll(gunzip(t, page), "\\-", "-")
+		for _, m := range docName.FindAllStringIndex(text, -1) {
+			name := text[m[0]:m[1]]
+			if !strings.HasSuffix(text[:m[0]], docDir) {
+				t.Errorf("%s names %s without its installed path %s", filepath.Base(page), name, docDir+name)
+			}
+			if !installed(page, name) {
+				t.Errorf("%s names %s, which %s does not install", filepath.Base(page), docDir+name, pkg)
+			}
+		}
+	}
+	docs, _ := filepath.Glob(filepath.Join(root, docDir, "*.md"))
+	for _, doc := range docs {
+		for _, name := range docName.FindAllString(readFile(t, doc), -1) {
+			if isDoc(name) && !installed(doc, name) {
+				t.Errorf("%s%s names %s, which %s does not install", docDir, filepath.Base(doc), name, pkg)
+			}
+		}
+	}
+}
+
+func gunzip(t *testing.T, path string) string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	z, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	b, err := io.ReadAll(z)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return string(b)
 }
 
 // TestUnitsAndTmpfiles checks the units with systemd-analyze verify in the
@@ -402,9 +494,9 @@ func TestUnitsAndTmpfiles(t *testing.T) {
 			t.Errorf("systemd-tmpfiles %s: %v\n%s", conf, err, out)
 		}
 	}
-	var dirs []entry
+	var dirs []entry // the state and log directories; the package alone makes those in /usr
 	for _, e := range append(dom0Entries, vmEntries...) {
-		if e.mode.IsDir() {
+		if e.mode.IsDir() && strings.HasPrefix(e.path, "/var/") {
 			dirs = append(dirs, e)
 		}
 	}
@@ -416,6 +508,15 @@ func extractDEB(t *testing.T, dest, pkg string) {
 	if out, err := exec.Command("dpkg-deb", "-x", pkg, dest).CombinedOutput(); err != nil {
 		t.Fatalf("dpkg-deb -x: %v\n%s", err, out)
 	}
+}
+
+func debField(t *testing.T, pkg, field string) string {
+	t.Helper()
+	out, err := exec.Command("dpkg-deb", "-f", pkg, field).Output()
+	if err != nil {
+		t.Fatalf("dpkg-deb -f %s: %v", field, err)
+	}
+	return string(out)
 }
 
 func debControlFile(t *testing.T, pkg, name string) string {
@@ -560,5 +661,71 @@ func TestQubesStyleInstall(t *testing.T) {
 	checkEntries(t, root, kept)
 	if out := rpmInRoot(t, root, "-V", "--nodeps", "pedos-updates-dom0"); out != "" {
 		t.Errorf("rpm -V reports changes after an install with excluded paths:\n%s", out)
+	}
+	checkQubesService(t, root)
+	checkQubesPolicy(t, root)
+}
+
+// checkQubesService checks the wrapper and sudoers drop-in that
+// docs/deploy-qubes.md installs: the system's qrexec runs dom0's services as
+// the dom0 user, so the wrapper runs the installed receive through sudo, and
+// the drop-in allows exactly that call and keeps QREXEC_REMOTE_DOMAIN (C1).
+func checkQubesService(t *testing.T, root string) {
+	t.Helper()
+	const receive = "/usr/lib/pedos/bin/pedos-receive-updates"
+	if _, err := os.Stat(filepath.Join(root, receive)); err != nil {
+		t.Errorf("the Qubes-style install lacks the program its service wrapper runs: %v", err)
+	}
+	if wrapper := readFile(t, filepath.Join(root, qubesWrapper)); !strings.HasPrefix(wrapper, "#!/bin/sh\n") ||
+		!strings.HasSuffix(wrapper, "\nexec sudo -n "+receive+" -- \"$@\"\n") {
+		t.Errorf("%s does not end by running %s through sudo -n:\n%s", qubesWrapper, receive, wrapper)
+	}
+	sudoers := readFile(t, filepath.Join(root, qubesSudoers))
+	for _, line := range []string{
+		"Defaults!" + receive + ` env_keep += "QREXEC_REMOTE_DOMAIN"`,
+		"%qubes ALL=(root) NOPASSWD: " + receive + " -- *",
+	} {
+		if !strings.Contains(sudoers, "\n"+line+"\n") {
+			t.Errorf("%s lacks the line %q", qubesSudoers, line)
+		}
+	}
+	if _, err := exec.LookPath("visudo"); err != nil {
+		t.Log("visudo is not installed (sudo is not a dependency): the drop-in's syntax is not checked")
+		return
+	}
+	if out, err := exec.Command("visudo", "-cf", filepath.Join(root, qubesSudoers)).CombinedOutput(); err != nil {
+		t.Errorf("visudo -cf %s: %v\n%s", qubesSudoers, err, out)
+	}
+}
+
+// checkQubesPolicy runs the policy check of docs/deploy-qubes.md with the
+// installed pedos-policy-eval: the install has no domains.conf, so the check
+// names a throwaway domains file, without which the UpdateVM is denied.
+func checkQubesPolicy(t *testing.T, root string) {
+	t.Helper()
+	policyDir := filepath.Join(root, "etc/qubes/policy.d")
+	mkdirAll(t, policyDir, 0o755)
+	writeFile(t, filepath.Join(policyDir, "50-pedos-updates.policy"),
+		readFile(t, filepath.Join(root, "etc/pedos/policy.d/50-pedos-updates.policy")))
+	mkdirAll(t, filepath.Join(root, "tmp"), fs.ModeSticky|0o777)
+	writeFile(t, filepath.Join(root, "tmp/pedos-domains.conf"), "sys-firewall\nwork\n")
+	eval := func(args ...string) (int, string) {
+		cmd := inRoot(t, root, nil, append([]string{"/usr/lib/pedos/bin/pedos-policy-eval", "--policy-dir", "/etc/qubes/policy.d"}, args...)...)
+		out, err := cmd.Output()
+		var exit *exec.ExitError
+		if err != nil && !errors.As(err, &exit) {
+			t.Fatal(err)
+		}
+		return cmd.ProcessState.ExitCode(), string(out)
+	}
+	const call = "PedOS.ReceiveUpdates+0123"
+	if code, out := eval("--domains", "/tmp/pedos-domains.conf", "sys-firewall", "dom0", call); code != 0 || out != "allow target=dom0\n" {
+		t.Errorf("the UpdateVM with a throwaway domains file: exit %d, %q; want allow target=dom0", code, out)
+	}
+	if code, out := eval("--domains", "/tmp/pedos-domains.conf", "work", "dom0", call); code != 126 || out != "deny\n" {
+		t.Errorf("another domain with a throwaway domains file: exit %d, %q; want deny", code, out)
+	}
+	if code, _ := eval("sys-firewall", "dom0", call); code != 126 {
+		t.Errorf("without --domains the UpdateVM is not in the (excluded) domains.conf, so it must be denied; exit %d", code)
 	}
 }
