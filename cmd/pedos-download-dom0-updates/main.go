@@ -44,8 +44,8 @@ word. Another action, or a relative --root, is a usage error.
 
 Progress and dnf's output go to stderr, which dom0 shows to the person
 waiting. Exit status: 0 done, 100 updates available (--check-only), 1 failure,
-2 usage error, 125 qrexec could not reach dom0, 126 dom0's policy refused the
-delivery.
+2 usage error, 125 qrexec could not reach dom0, 126 dom0 refused the delivery
+before reading it (its qrexec policy, or its receive service).
 
 examples:
   pedos-dom0-update's calls, as they arrive:

@@ -52,8 +52,9 @@ Otherwise it serves until a signal (SIGTERM) ends it.
 Examples:
   qrexec-daemon --sockdir /run/pedos/qrexec
   qrexec-daemon --vsock-port 512 --no-unix
-  # in ~/.ssh/authorized_keys of dom0, for the UpdateVM's key:
-  command="qrexec-daemon --stdio sys-firewall --log /var/log/pedos/qrexec-stdio.log" ssh-ed25519 AAAA...
+  # in /root/.ssh/authorized_keys of dom0 (root: the services need it), for the
+  # UpdateVM's key; the packages install the daemon only in /usr/lib/pedos/bin:
+  restrict,command="/usr/lib/pedos/bin/qrexec-daemon --stdio sys-firewall --log /var/log/pedos/qrexec-stdio.log" ssh-ed25519 AAAA...
 `
 
 func main() {

@@ -176,8 +176,10 @@ func (r *runner) run(ctx context.Context) (int, error) {
 		case vmCode == ExitRefused:
 			// The UpdateVM's command passes on qrexec-client-vm's 126; dom0's
 			// own call just reached the UpdateVM (sync), so this is the
-			// UpdateVM's call to dom0.
-			return ExitRefused, fmt.Errorf("dom0's policy refused the delivery from %s (126): the policy must allow %s to call PedOS.ReceiveUpdates (see the qrexec daemon's journal)", c.UpdateVM, c.UpdateVM)
+			// UpdateVM's call to dom0, refused by the policy or by the
+			// service before it read a byte (dom0.ErrRefused): only dom0's
+			// qrexec log tells which.
+			return ExitRefused, fmt.Errorf("dom0 refused the delivery from %s (126) before reading it: either dom0's qrexec policy does not let %s call PedOS.ReceiveUpdates, or pedos-receive-updates refused the call (another delivery still running, or no session waiting for it); dom0's qrexec log says which", c.UpdateVM, c.UpdateVM)
 		case vmErr != nil:
 			return vmCode, vmErr
 		}

@@ -303,7 +303,7 @@ func TestRunNothingDelivered(t *testing.T) {
 // end names it and exits 126 (overview.md, exit codes).
 func TestRunDeliveryRefusedByPolicy(t *testing.T) {
 	tr := newTestRun(t, func([]string, io.Writer, io.Writer) int { return ExitRefused })
-	if code := tr.run(t); code != ExitRefused || !strings.Contains(tr.stderr.String(), "dom0's policy refused the delivery from sys-test (126)") {
+	if code := tr.run(t); code != ExitRefused || !strings.Contains(tr.stderr.String(), "dom0 refused the delivery from sys-test (126) before reading it") {
 		t.Fatalf("exit %d, want 126 naming dom0's policy; stderr:\n%s", code, tr.stderr)
 	}
 }

@@ -55,7 +55,7 @@ type SendError struct {
 func (e *SendError) Error() string {
 	switch e.Code {
 	case ExitRefused:
-		return fmt.Sprintf("dom0's qrexec policy refused the delivery (%s exit %d)", e.Program, e.Code)
+		return fmt.Sprintf("dom0 refused the delivery: its qrexec policy or its receive service refused the call (%s exit %d)", e.Program, e.Code)
 	case ExitQrexecFailure:
 		return fmt.Sprintf("qrexec could not reach dom0's %s (%s exit %d)", ReceiveService, e.Program, e.Code)
 	}

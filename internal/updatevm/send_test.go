@@ -19,7 +19,7 @@ func TestSendExitStatus(t *testing.T) {
 		wantText string
 	}{
 		{0, 0, ""},
-		{126, ExitRefused, "policy refused the delivery"},
+		{126, ExitRefused, "qrexec policy or its receive service refused the call"},
 		{125, ExitQrexecFailure, "could not reach dom0"},
 		{1, 1, "sending to dom0 failed"},
 	} {
