@@ -14,6 +14,7 @@ import (
 
 	"pedos.dev/updates/internal/dom0"
 	"pedos.dev/updates/internal/frontend"
+	"pedos.dev/updates/internal/lab"
 )
 
 func TestUpdateWithNewDependency(t *testing.T) {
@@ -313,5 +314,47 @@ func TestDom0DNFRefreshesCachedRepo(t *testing.T) {
 	}
 	if got := l.installed(); !slices.Contains(got, "hello-1.1-1") {
 		t.Errorf("installed after the second update: %v, want hello-1.1-1", got)
+	}
+}
+
+// TestUpdateVMCacheAfterRepoChange: the UpdateVM forwards the metadata of
+// the repository as it is configured now, whatever its dnf cache still
+// holds from another baseurl. dnf keeps a cache directory per repository
+// and URL and leaves repomd.xml's time alone when it has not changed, so
+// after the baseurl was changed (here by an attacker, as in attack row M3)
+// and changed back, the other URL's older metadata looked the newest and
+// every later update was refused as a rollback.
+func TestUpdateVMCacheAfterRepoChange(t *testing.T) {
+	l := newLab(t)
+	if _, err := l.Publish(lab.PublishOptions{Specs: []string{"hello-1.1-1"}, Snapshot: "old"}); err != nil {
+		t.Fatal(err)
+	}
+	l.publish("hello-1.2-1")
+	if rep, stderr := l.update("-y"); rep.Exit != 0 {
+		t.Fatalf("first update: exit %d\n%s", rep.Exit, stderr)
+	}
+	vm, program := l.UpdateVM(), "pedos-download-dom0-updates"
+	original, err := os.ReadFile(l.ProgramPath(vm, program))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(l.ProgramPath(vm, program+".real"), original, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	wrapper := `#!/bin/sh
+/usr/lib/pedos/bin/pedos-download-dom0-updates.real "$@" || exit
+sed -i 's|/repo/current/|/repo/snapshots/old/|' /var/lib/PedOS/dom0-updates/etc/yum.repos.d/*.repo
+`
+	if err := l.ReplaceProgram(vm, program, []byte(wrapper)); err != nil {
+		t.Fatal(err)
+	}
+	if rep, stderr := l.update("-y"); rep.Exit != 1 || !strings.Contains(stderr, "rollback") {
+		t.Fatalf("update with the repository pointed at an older snapshot: exit %d, want 1 naming a rollback\n%s", rep.Exit, stderr)
+	}
+	if err := l.ReplaceProgram(vm, program, original); err != nil {
+		t.Fatal(err)
+	}
+	if rep, stderr := l.update("-y"); rep.Exit != 0 {
+		t.Errorf("honest update after the repository was pointed back: exit %d, want 0\n%s", rep.Exit, stderr)
 	}
 }

@@ -83,6 +83,9 @@ func (u *UpdateVM) cacheDir() string { return filepath.Join(u.InstallRoot, "var"
 // configuration dom0 shipped (notes/real-tools.md: without reposdir dnf
 // would read the host's repositories too).
 func (u *UpdateVM) dnfBase() ([]string, error) {
+	if err := u.dropCacheOnNewConfig(); err != nil {
+		return nil, err
+	}
 	args := []string{
 		"--installroot=" + u.InstallRoot,
 		"--config=" + filepath.Join(u.InstallRoot, syncDNFConf),

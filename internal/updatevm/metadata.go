@@ -26,7 +26,9 @@ func primaryName(repo string) string   { return "primary--" + repo + ".xml" }
 var cacheSuffix = regexp.MustCompile(`^-[0-9a-f]{16}$`)
 
 // repoCacheDir finds the dnf cache directory of a repository id: dnf names
-// it ID-HASH; when several exist (the baseurl changed), the newest wins.
+// it ID-HASH. The cache is emptied whenever the configuration changes
+// (dropCacheOnNewConfig), so there is one; should there be several, the
+// one dnf wrote last wins.
 func (u *UpdateVM) repoCacheDir(repo string) (string, error) {
 	entries, err := os.ReadDir(u.cacheDir())
 	if err != nil {
