@@ -103,8 +103,8 @@ func TestLoadRows(t *testing.T)    { runGroupRows(t, "load") }
 
 // Issue 7's tests: one per attack on the set of packages, each asserting
 // the exact finding kinds, the exit code and that dom0 is unchanged, plus
-// the honest path. They share the metadata lab; M9 moves its time floor 30
-// days ahead, so it comes last.
+// the honest path. They share the metadata lab; M9, which moves its lab's
+// time floor 30 days ahead, has a lab of its own.
 
 func TestHonestPathFresh(t *testing.T)        { runRow(t, "H1") }
 func TestM1Freeze(t *testing.T)               { runRow(t, "M1") }

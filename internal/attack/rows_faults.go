@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"pedos.dev/updates/internal/dom0"
 	"pedos.dev/updates/internal/lab"
 )
@@ -276,7 +278,9 @@ func runF3(e *Env) (string, error) {
 		first <- u
 		firstErr <- err
 	}()
-	time.Sleep(700 * time.Millisecond)
+	if err := waitFlocked(e.dom0Path(filepath.Join(dom0.StateDir, "update.lock")), 30*time.Second); err != nil {
+		return "", fmt.Errorf("the first run: %w", err)
+	}
 	second, err := e.update("--downloadonly")
 	if err != nil {
 		return "", err
@@ -434,4 +438,28 @@ func runF5(e *Env) (string, error) {
 		}
 	}
 	return strings.Join(seen, "; ") + "; the delivery stays published, the rpm database verifies, and the next update installs the fixed package", nil
+}
+
+// waitFlocked waits until some process holds a flock(2) on the file at path,
+// as /proc/locks lists it (by inode); taking the lock to find out would
+// race with its holder.
+func waitFlocked(path string, timeout time.Duration) error {
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		var st unix.Stat_t
+		if err := unix.Stat(path, &st); err != nil {
+			continue // not created yet
+		}
+		locks, err := os.ReadFile("/proc/locks")
+		if err != nil {
+			return err
+		}
+		file := fmt.Sprintf("%02x:%02x:%d", unix.Major(st.Dev), unix.Minor(st.Dev), st.Ino)
+		for line := range strings.Lines(string(locks)) {
+			// "1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF"
+			if f := strings.Fields(line); len(f) >= 6 && f[1] == "FLOCK" && f[5] == file {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("nobody held %s within %v", path, timeout)
 }

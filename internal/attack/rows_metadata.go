@@ -130,7 +130,7 @@ var metadataRows = []Row{
 	{ID: "M6", Group: "metadata", Attack: "extraneous: a validly signed package nobody asked for, in no signed metadata", run: runM6},
 	{ID: "M7", Group: "metadata", Attack: "metadata signed by a key trusted for packages but not pinned for the repository", run: runM7},
 	{ID: "M8", Group: "metadata", Attack: "downgrade: an older libfoo slipped in as a dependency, without --allow-downgrade", run: runM8},
-	{ID: "M9", Group: "metadata", Attack: "stale metadata judged against the time floor, dom0's clock 30 days behind", run: runM9},
+	{ID: "M9", Group: "m9", Attack: "stale metadata judged against the time floor, dom0's clock 30 days behind", run: runM9},
 }
 
 // runHonest publishes a new hello and updates honestly: accepted, fresh.
@@ -345,7 +345,8 @@ func runM8(e *Env) (string, error) {
 // repository (its own metadata key, as dom0 requires), frozen at a revision
 // of today, then serves metadata that dom0's own clock calls fresh; against
 // the floor it is 30 days old. With require_fresh = yes that is a refusal
-// (stale). The lab's time floor stays 30 days ahead: run M9 last.
+// (stale). The lab's time floor stays 30 days ahead, so M9 has a lab of its
+// own (group m9).
 func runM9(e *Env) (string, error) {
 	if err := e.converge(); err != nil {
 		return "", err

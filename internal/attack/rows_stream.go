@@ -217,17 +217,20 @@ exec sleep 60
 
 // runS13: dom0's staging directory is a 4 MiB tmpfs (mounted in dom0's
 // own mount namespace). The attacker sends 1.4 MiB of a 1.5 MiB package,
-// pauses, then sends the rest; meanwhile something else in dom0 fills the
-// file system. dom0 must refuse with ENOSPC.
+// pauses until something else in dom0 has filled the file system (the
+// suite tells it so with the file filled in its attack directory), then
+// sends the rest. dom0 must refuse with ENOSPC.
 func runS13(e *Env) (string, error) {
 	const staging = "/var/lib/PedOS/staging"
-	if _, err := e.mustExec("dom0", "mount", "-t", "tmpfs", "-o", "size=4m,mode=0711", "pedos-attack-s13", staging); err != nil {
+	// The receive makes the directory at its first delivery; S13 may be the
+	// lab's first row.
+	if _, err := e.mustExec("dom0", "sh", "-c", "mkdir -p -m 0711 "+staging+" && mount -t tmpfs -o size=4m,mode=0711 pedos-attack-s13 "+staging); err != nil {
 		return "", err
 	}
 	e.undo = append(e.undo, func() error { _, err := e.mustExec("dom0", "umount", staging); return err })
 	pausing := `#!/bin/sh
 head -c 1400000 /root/attack/stream
-sleep 2
+i=0; until [ -e /root/attack/filled ] || [ $i -ge 1200 ]; do sleep 0.05; i=$((i+1)); done
 tail -c +1400001 /root/attack/stream
 exec >&-
 exec cat >/dev/null
@@ -240,6 +243,9 @@ exec cat >/dev/null
 	go func() {
 		_, err := e.mustExec("dom0", "sh", "-c", "until [ -n \"$(ls "+staging+")\" ]; do sleep 0.02; done; sleep 0.5; "+
 			"dd if=/dev/zero of="+staging+"/.filler bs=64k 2>/dev/null; true")
+		if err == nil {
+			err = e.writeVM(attackDir+"/filled", nil, 0o644)
+		}
 		filled <- err
 	}()
 	u, err := e.refused(attempt{label: "file system filled during the unpack", want: []string{"the unpacker refused the stream", "(ENOSPC)"}})

@@ -124,7 +124,10 @@ func TestC5PolicySyntaxErrorFailsClosed(t *testing.T) {
 // domain's calls; its stuck requests end at the request deadline.
 func TestC6FloodAndHalfOpenRequests(t *testing.T) {
 	dir := t.TempDir()
-	lab := newTestLabWithDaemon(t, dir, "--max-calls", "3", "--request-timeout", "1s")
+	// The held slots must still be held when qrexec-client-vm, a process
+	// started below, connects: 5 s leaves room for a loaded machine (1 s
+	// did not), and the test waits that long only once, for the cut.
+	lab := newTestLabWithDaemon(t, dir, "--max-calls", "3", "--request-timeout", "5s")
 	var halfOpen []net.Conn
 	for range 3 {
 		halfOpen = append(halfOpen, holdCallSlot(t, lab, "vm1"))

@@ -2,6 +2,7 @@ package repometa
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -151,7 +152,11 @@ func TestCommitSurvivesKill(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(time.Duration(30+i*17) * time.Millisecond)
+		// Killed once it has committed again, a little later each time, so
+		// the kills land at different points of a commit; a fixed delay
+		// from the start ran out before the first commit on a loaded machine.
+		waitForCommitAfter(t, root, last)
+		time.Sleep(time.Duration(i*3) * time.Millisecond)
 		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
@@ -166,9 +171,22 @@ func TestCommitSurvivesKill(t *testing.T) {
 			last = got
 		}
 	}
-	if last == 0 {
-		t.Fatal("the child never committed")
+}
+
+// waitForCommitAfter waits until the state under root holds a revision
+// newer than last.
+func waitForCommitAfter(t *testing.T, root string, last uint64) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		st, err := readState(filepath.Join(root, StatePath))
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Fatal(err)
+		}
+		if err == nil && st.Repos["updates"].Revision > last {
+			return
+		}
 	}
+	t.Fatalf("the child committed nothing after revision %d in 20 s", last)
 }
 
 // commitLoop is the child of TestCommitSurvivesKill; it gives up after a
