@@ -387,7 +387,9 @@ func loggable(line []byte) string {
 func receivedName(line []byte) (untrustedName string, ok bool) {
 	quoted, ok := bytes.CutPrefix(line, []byte("qfile-dom0-unpacker: received "))
 	end := bytes.LastIndex(quoted, []byte(" ("))
-	if !ok || end < 0 {
+	// Only the double-quoted form the unpacker writes (%q): strconv.Unquote
+	// also takes `raw` and 'c' literals, even an empty ''.
+	if !ok || end < 0 || quoted[0] != '"' {
 		return "", false
 	}
 	untrustedName, err := strconv.Unquote(string(quoted[:end]))
