@@ -720,7 +720,7 @@ func (r *Receiver) checkFreshness(ctx context.Context, tools *pkgtool.Tools, s S
 	batch := repometa.Batch{
 		Received: received,
 		Request: repometa.Request{Action: s.Action, Packages: s.Packages, Exclude: append(s.Excludes, repos.Excludes...),
-			AllowDowngradeUnsafe: s.AllowDowngrade},
+			Include: repos.Includes, AllowDowngradeUnsafe: s.AllowDowngrade},
 		Policy: repometa.Policy{MaxMetadataAge: c.MaxMetadataAge, RequireFresh: c.RequireFresh},
 	}
 	for repo := range metadata {
@@ -738,7 +738,7 @@ func (r *Receiver) checkFreshness(ctx context.Context, tools *pkgtool.Tools, s S
 			return nil, err
 		}
 		defer closeFiles()
-		files.Exclude = repos.RepoExcludes[id]
+		files.Exclude, files.Include = repos.RepoExcludes[id], repos.RepoIncludes[id]
 		batch.Repos = append(batch.Repos, files)
 	}
 	installed, err := tools.InstalledPackages(ctx, c.InstallRootPath())

@@ -28,6 +28,10 @@ type NetworkRepos struct {
 	// RepoExcludes are each enabled repository's own excludepkgs: dnf
 	// leaves those packages out of that repository only (M2).
 	RepoExcludes map[string][]string
+	// Includes and RepoIncludes are the includepkgs globs, likewise: where
+	// there are some, dnf offers only the packages they match.
+	Includes     []string
+	RepoIncludes map[string][]string
 }
 
 // ReadNetworkRepos reads dom0's network repository definitions.
@@ -38,13 +42,14 @@ func ReadNetworkRepos(c Config, switches []RepoSwitch) (NetworkRepos, error) {
 		return out, err
 	}
 	enabled := map[string]bool{}
-	excludes := map[string][]string{}
+	excludes, includes := map[string][]string{}, map[string][]string{}
 	for _, file := range append([]string{c.Path("/etc/dnf/dnf.conf")}, files...) {
-		if err := ReadRepoFile(file, enabled, excludes); err != nil && !os.IsNotExist(err) {
+		if err := ReadRepoFile(file, enabled, excludes, includes); err != nil && !os.IsNotExist(err) {
 			return out, err
 		}
 	}
 	out.Excludes, out.RepoExcludes = excludes["main"], map[string][]string{}
+	out.Includes, out.RepoIncludes = includes["main"], map[string][]string{}
 	for _, sw := range switches {
 		for id := range enabled {
 			if matchesAny(id, []string{sw.Glob}) {
@@ -55,7 +60,7 @@ func ReadNetworkRepos(c Config, switches []RepoSwitch) (NetworkRepos, error) {
 	for id, on := range enabled {
 		if on {
 			out.Enabled = append(out.Enabled, id)
-			out.RepoExcludes[id] = excludes[id]
+			out.RepoExcludes[id], out.RepoIncludes[id] = excludes[id], includes[id]
 		}
 	}
 	sort.Strings(out.Enabled)
@@ -86,8 +91,9 @@ func ShippedFile(e fs.DirEntry) bool {
 }
 
 // ReadRepoFile records each section of a .repo file (or dnf.conf),
-// whether it is enabled (dnf's default is enabled) and its exclude globs.
-func ReadRepoFile(file string, enabled map[string]bool, excludes map[string][]string) error {
+// whether it is enabled (dnf's default is enabled) and its exclude and
+// include globs.
+func ReadRepoFile(file string, enabled map[string]bool, excludes, includes map[string][]string) error {
 	f, err := os.Open(file)
 	if err != nil {
 		return err
@@ -112,13 +118,18 @@ func ReadRepoFile(file string, enabled map[string]bool, excludes map[string][]st
 				v := strings.ToLower(value)
 				enabled[section] = v != "0" && v != "false" && v != "no" && v != "off"
 			case key == "excludepkgs" || key == "exclude":
-				excludes[section] = append(excludes[section], strings.FieldsFunc(value, func(r rune) bool {
-					return r == ',' || r == ' ' || r == '\t'
-				})...)
+				excludes[section] = append(excludes[section], globList(value)...)
+			case key == "includepkgs":
+				includes[section] = append(includes[section], globList(value)...)
 			}
 		}
 	}
 	return sc.Err()
+}
+
+// globList splits an option's value as dnf does: on commas and blanks.
+func globList(value string) []string {
+	return strings.FieldsFunc(value, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' })
 }
 
 func matchesAny(id string, globs []string) bool {

@@ -32,6 +32,7 @@ enabled=0
 exclude=never-seen
 [pedos-security]
 enabled = 1
+includepkgs=kernel-headers glibc*
 `)
 	// Neither a dot-file nor a link is shipped to the UpdateVM, so neither counts here.
 	write(NetworkReposDir+"/.old.repo", "[old-leftover]\nbaseurl=http://mirror/old\n")
@@ -64,6 +65,9 @@ enabled = 1
 		}
 		if !slices.Equal(got.Enabled, tc.enabled) || !slices.Equal(got.Excludes, []string{"kernel*"}) || !maps.EqualFunc(got.RepoExcludes, tc.excludes, slices.Equal) {
 			t.Errorf("%s: %+v, want enabled %v, excludes [kernel*], per repository %v", tc.name, got, tc.enabled, tc.excludes)
+		}
+		if in := got.RepoIncludes["pedos-security"]; slices.Contains(tc.enabled, "pedos-security") != slices.Equal(in, []string{"kernel-headers", "glibc*"}) || got.Includes != nil {
+			t.Errorf("%s: includes %v and per repository %v, want pedos-security's kernel-headers glibc* when enabled", tc.name, got.Includes, got.RepoIncludes)
 		}
 	}
 }

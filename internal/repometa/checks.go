@@ -23,6 +23,7 @@ type Request struct {
 	Action               string   // the dnf verb: upgrade, install, downgrade, ...
 	Packages             []string // the user's package arguments (dnf specs, globs allowed)
 	Exclude              []string // --exclude and excludepkgs globs
+	Include              []string // dnf.conf's includepkgs globs: where set, only these are offered
 	AllowDowngradeUnsafe bool     // --allow-downgrade: older versions may replace newer ones
 }
 
@@ -149,7 +150,8 @@ func (s *FreshnessState) CheckMembership(repos []*VerifiedRepo, unverifiable []s
 // CheckWithholding is verify.md §2 step 6 (M1, M2): on an upgrade, every
 // installed package for which a verified primary lists a newer version
 // (same name, compatible arch) must have been delivered, unless the user
-// excluded it or named other packages.
+// excluded it or named other packages, or dnf.conf or the repository
+// leaves it out (excludepkgs, or includepkgs that do not match it).
 func (s *FreshnessState) CheckWithholding(repos []*VerifiedRepo, installed []NEVRA, received []ReceivedPackage, req Request) []Finding {
 	if req.Action != "upgrade" && req.Action != "update" {
 		return nil // other actions do not promise every update
@@ -166,7 +168,8 @@ func (s *FreshnessState) CheckWithholding(repos []*VerifiedRepo, installed []NEV
 	listed := map[string][]listing{}
 	for _, r := range repos {
 		for _, p := range r.Packages {
-			if p.Arch != "src" && p.Arch != "nosrc" && !matches(req.Exclude, p.NEVRA) && !matches(r.Exclude, p.NEVRA) {
+			if p.Arch != "src" && p.Arch != "nosrc" && !matches(req.Exclude, p.NEVRA) && !matches(r.Exclude, p.NEVRA) &&
+				(len(req.Include) == 0 || matches(req.Include, p.NEVRA)) && (len(r.Include) == 0 || matches(r.Include, p.NEVRA)) {
 				listed[p.Name] = append(listed[p.Name], listing{r.ID, p.NEVRA})
 			}
 		}

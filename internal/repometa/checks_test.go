@@ -121,14 +121,23 @@ func TestCheckWithholding(t *testing.T) {
 			[]string{"rejected withheld foo-1.1-1.noarch"}},
 		{"install promises no updates", nil, Request{Action: "install", Packages: []string{"baz"}}, nil},
 		{"malformed pattern", all, Request{Action: "upgrade", Exclude: []string{"[x"}}, []string{"rejected bad-request "}},
+		// includepkgs: dnf offers only what matches, from dnf.conf for all, or from one repository.
+		{"not included by dnf.conf", all[:2], Request{Action: "upgrade", Include: []string{"foo", "bar*"}}, nil},
+		{"included by dnf.conf", all[:1], Request{Action: "upgrade", Include: []string{"foo", "bar*"}}, []string{"rejected withheld bar-2.1-1.x86_64"}},
+		{"not included by its own repository", all[:2], Request{Action: "upgrade"}, nil},
+		{"included by another repository only", all[:2], Request{Action: "upgrade"}, []string{"rejected withheld kernel-6.3-1.x86_64"}},
 	} {
 		s := &FreshnessState{}
-		repos[0].Exclude, repos[1].Exclude = nil, nil
+		repos[0].Exclude, repos[1].Exclude, repos[0].Include, repos[1].Include = nil, nil, nil, nil
 		switch c.name {
 		case "excluded by its own repository":
 			repos[1].Exclude = []string{"kernel*"}
 		case "excluded by another repository only":
 			repos[0].Exclude = []string{"kernel*"}
+		case "not included by its own repository":
+			repos[1].Include = []string{"kernel-headers"}
+		case "included by another repository only":
+			repos[0].Include = []string{"foo", "bar"}
 		}
 		if got := kinds(s.CheckWithholding(repos, installed, c.received, c.req)); !slices.Equal(got, c.want) {
 			t.Errorf("%s: findings %q, want %q", c.name, got, c.want)

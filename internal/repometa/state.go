@@ -95,8 +95,9 @@ type RepoFiles struct {
 	Signature []byte        // repomd.xml.asc, nil when not sent
 	Primary   io.ReadSeeker // decompressed primary, nil when not sent; nothing else may write it
 	// Exclude are the repository's own excludepkgs globs: dnf offers none of those packages
-	// from it, so their updates there are not withheld (M2).
-	Exclude []string
+	// from it, so their updates there are not withheld (M2). Include are its includepkgs
+	// globs: where there are some, dnf offers only what they match.
+	Exclude, Include []string
 }
 
 // VerifiedRepo is a repository's metadata after steps 1 and 2.
@@ -106,6 +107,7 @@ type VerifiedRepo struct {
 	Repomd
 	Packages []Package
 	Exclude  []string // RepoFiles.Exclude
+	Include  []string // RepoFiles.Include
 }
 
 func reject(kind Kind, repo, pkg, format string, args ...any) Finding {
@@ -146,7 +148,7 @@ func (s *FreshnessState) VerifyRepomd(in RepoFiles, received []ReceivedPackage) 
 	if err != nil {
 		return nil, []Finding{reject(BadMetadata, in.ID, "", "metadata for repo %s: %v", in.ID, err)}
 	}
-	return &VerifiedRepo{ID: in.ID, KeyFingerprint: in.Key.Fingerprint, Repomd: *md, Packages: pkgs, Exclude: in.Exclude}, nil
+	return &VerifiedRepo{ID: in.ID, KeyFingerprint: in.Key.Fingerprint, Repomd: *md, Packages: pkgs, Exclude: in.Exclude, Include: in.Include}, nil
 }
 
 // checkDigest hashes the received primary and rewinds it for parsing.
