@@ -48,10 +48,13 @@ options:
                         and info goes to stderr); usage errors too
   --root DIR            dom0's root prefix (tests; not for a real host)
   -y, --assumeyes       answer yes to dnf's questions
+  --assumeno            dom0's dnf shows the transaction and answers no:
+                        nothing changes in dom0 (exit 1, as dnf); the
+                        verified packages stay in the cached repository
   -x PKG, --exclude=PKG, --excludepkgs=PKG
                         exclude PKG (names or globs, comma-separated) on
                         both sides
-  --best, -b, --nobest, --allowerasing, --skip-broken, --assumeno, --nodocs,
+  --best, -b, --nobest, --allowerasing, --skip-broken, --nodocs,
   --noautoremove, --obsoletes, --showduplicates, -q, --quiet, -v, --verbose
                         passed to dnf on both sides. Any other option is a
                         usage error: none may turn dom0's signature checks

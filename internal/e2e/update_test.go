@@ -358,3 +358,21 @@ sed -i 's|/repo/current/|/repo/snapshots/old/|' /var/lib/PedOS/dom0-updates/etc/
 		t.Errorf("honest update after the repository was pointed back: exit %d, want 0\n%s", rep.Exit, stderr)
 	}
 }
+
+// TestAssumeNo: --assumeno shows dom0's transaction and changes nothing.
+// It goes to dom0's dnf only: given to the UpdateVM's dnf too, that one
+// answered its own download no and the run ended there.
+func TestAssumeNo(t *testing.T) {
+	l := newLab(t)
+	l.publish("hello-1.1-1")
+	rep, stderr := l.update("--assumeno")
+	if rep.Exit != 1 || !strings.Contains(stderr, "with --assumeno, changed nothing") || !strings.Contains(stderr, "hello") {
+		t.Errorf("--assumeno: exit %d, want 1 after showing dom0's transaction\n%s", rep.Exit, stderr)
+	}
+	if got := l.installed(); !slices.Contains(got, "hello-1.0-1") {
+		t.Errorf("installed after --assumeno: %v, want hello-1.0-1 still", got)
+	}
+	if rep, stderr := l.update("-y"); rep.Exit != 0 || !slices.Contains(rep.Installed, "hello-1.1-1.noarch") {
+		t.Errorf("update after --assumeno: exit %d, installed %v\n%s", rep.Exit, rep.Installed, stderr)
+	}
+}

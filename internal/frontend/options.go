@@ -27,9 +27,12 @@ type Options struct {
 	DownloadOnly   bool
 	AllowDowngrade bool
 	AssumeYes      bool
-	JSON           bool
-	Help           bool
-	Root           string // dom0's root prefix (the lab; "" on a real host)
+	// AssumeNo is --assumeno, for dom0's dnf only: it shows the transaction
+	// and stops. The UpdateVM's dnf must answer its own download.
+	AssumeNo bool
+	JSON     bool
+	Help     bool
+	Root     string // dom0's root prefix (the lab; "" on a real host)
 	// RootMissing is set when --root came without a value: a usage error
 	// then has no root the user meant, and is not logged (Conclude).
 	RootMissing bool
@@ -69,7 +72,7 @@ var valueOptions = map[string]bool{
 // (--nogpgcheck, --setopt, --repofrompath, --config, --installroot).
 var dnfFlags = map[string]bool{
 	"--best": true, "-b": true, "--nobest": true, "--allowerasing": true, "--skip-broken": true,
-	"--assumeno": true, "--nodocs": true, "--noautoremove": true, "--obsoletes": true,
+	"--nodocs": true, "--noautoremove": true, "--obsoletes": true,
 	"--showduplicates": true, "-q": true, "--quiet": true, "-v": true, "--verbose": true,
 }
 
@@ -133,6 +136,8 @@ func (o *Options) parse(args []string) error {
 			o.DNFOptions = append(o.DNFOptions, "--exclude="+value)
 		case arg == "-y" || arg == "--assumeyes":
 			o.AssumeYes = true
+		case arg == "--assumeno":
+			o.AssumeNo = true
 		case dnfFlags[arg]:
 			o.DNFOptions = append(o.DNFOptions, arg)
 		case strings.HasPrefix(arg, "-"):

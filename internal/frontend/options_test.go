@@ -43,6 +43,8 @@ func TestParseArgs(t *testing.T) {
 		{"compatibility no-ops", []string{"--console", "--show-output", "--gui", "--force-xen-upgrade", "--preserve-terminal"},
 			Options{Action: "upgrade"}},
 		{"check only", []string{"--check-only"}, Options{Action: "upgrade", CheckOnly: true}},
+		// dom0's dnf only: the UpdateVM's would answer its own download no.
+		{"assumeno", []string{"--assumeno", "--best"}, Options{Action: "upgrade", AssumeNo: true, DNFOptions: []string{"--best"}}},
 		{"our options", []string{"--json", "--clean", "--downloadonly", "--root", "/lab/dom0"},
 			Options{Action: "upgrade", JSON: true, Clean: true, DownloadOnly: true, Root: "/lab/dom0"}},
 		{"downgrade with consent", []string{"--action=downgrade", "--allow-downgrade", "hello"},

@@ -401,6 +401,9 @@ func (r *runner) dnf(ctx context.Context, ifFailed string) (int, error) {
 	if r.o.AssumeYes {
 		args = append(args, "-y")
 	}
+	if r.o.AssumeNo {
+		args = append(args, "--assumeno")
+	}
 	args = append(append(append(args, r.o.DNFOptions...), r.o.Action), r.o.Packages...)
 	if r.o.Action == "remove" {
 		r.say("Running dnf remove in dom0")
@@ -424,6 +427,9 @@ func (r *runner) dnf(ctx context.Context, ifFailed string) (int, error) {
 		return ExitFailure, fmt.Errorf("running dnf in dom0: %w", err)
 	}
 	switch {
+	case code != 0 && r.o.AssumeNo:
+		// dnf answers its own question no and exits 1 (as dnf does).
+		return ExitFailure, fmt.Errorf("dnf %s in dom0 showed the transaction and, with --assumeno, changed nothing (exit %d); the verified packages stay in the cached repository", r.o.Action, code)
 	case code != 0 && ifFailed == "":
 		return ExitFailure, fmt.Errorf("dnf %s in dom0 failed (exit %d)", r.o.Action, code)
 	case code != 0:
