@@ -129,7 +129,8 @@ var streamRows = []Row{
 		if err := e.deliverFiles(map[string][]byte{"big-1-1.noarch.rpm": make([]byte, 4<<20)}); err != nil {
 			return "", err
 		}
-		more, err := e.promptRefusal("4 MiB from the real qfile-agent over max_bytes 64K", "(EDQUOT)")
+		// The refusal names the limits, so the administrator knows which to raise.
+		more, err := e.promptRefusal("4 MiB from the real qfile-agent over max_bytes 64K", "(EDQUOT)", "at most 3 files (max_files)", "max_bytes (65536)")
 		return summary + "; " + more, err
 	}},
 	{ID: "S9", Group: "stream", Attack: "the same name twice", run: func(e *Env) (string, error) {
@@ -261,15 +262,16 @@ exec cat >/dev/null
 	return "refused with ENOSPC: " + clip(u.Report.Result.Error, 100) + "; dom0 unchanged", nil
 }
 
-// promptRefusal runs an update and says how dom0 refused it; a refusal
+// promptRefusal runs an update that dom0 must refuse with each of want (the
+// first, the errno, is named in the summary), and says how; a refusal
 // that lasts until dom0's deadline is a failure, since the person waits
 // that long (receive_timeout 20s here, 1 h by default).
-func (e *Env) promptRefusal(label, errno string) (string, error) {
+func (e *Env) promptRefusal(label string, want ...string) (string, error) {
 	if err := e.setConf("receive_timeout", "20s"); err != nil {
 		return "", err
 	}
 	start := time.Now()
-	u, err := e.refused(attempt{label: label, want: []string{"the unpacker refused the stream", errno}})
+	u, err := e.refused(attempt{label: label, want: append([]string{"the unpacker refused the stream"}, want...)})
 	took := time.Since(start)
 	if took > 15*time.Second {
 		return "", fmt.Errorf("%s: dom0 refused at once, but the update ended only after %.0f s, at dom0's deadline: the UpdateVM's qrexec-client-vm kept the call open while qfile-agent was blocked writing (%s; %v)", label, took.Seconds(), u.summary(), err)
@@ -277,5 +279,5 @@ func (e *Env) promptRefusal(label, errno string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("%s: refused %s in %.1f s", label, errno, took.Seconds()), nil
+	return fmt.Sprintf("%s: refused %s in %.1f s", label, want[0], took.Seconds()), nil
 }

@@ -335,6 +335,10 @@ func (r *Receiver) unpack(ctx context.Context, staging string, timeout time.Dura
 		return fmt.Errorf("the delivery from %s did not finish before the session's deadline (S11, C7)", c.UpdateVM)
 	case errors.As(err, &exit) && exit.ExitCode() == legalEOFExit:
 		return fmt.Errorf("the unpacker refused the stream from %s: it was truncated, ending inside a file or a name (S6)", c.UpdateVM)
+	case errors.As(err, &exit) && exit.ExitCode() == int(syscall.EDQUOT):
+		// Which limit, so that the administrator raises the right one.
+		return fmt.Errorf("the unpacker refused the stream from %s: over a limit (EDQUOT): at most %d files (max_files) and %d bytes, the smaller of max_bytes (%d) and 45 %% of the free space in %s",
+			c.UpdateVM, c.MaxFiles, maxBytes, c.MaxBytes, staging)
 	case errors.As(err, &exit) && exit.ExitCode() > 0:
 		errno := syscall.Errno(exit.ExitCode())
 		return fmt.Errorf("the unpacker refused the stream from %s: %s (%s)", c.UpdateVM, errno.Error(), unix.ErrnoName(errno))
