@@ -196,6 +196,24 @@ func (r *Receiver) receive(ctx context.Context, s Session, stdin io.Reader, stdo
 	return nil
 }
 
+// CheckReceive checks, before anything is downloaded, the settings that
+// only a delivery reads: the pinned metadata keys, the keyring directory
+// and the unpacker's user. The receive checks them again (it trusts no
+// caller), but a person should hear of a typo before the UpdateVM has
+// downloaded and sent everything.
+func (c Config) CheckReceive() error {
+	if _, err := c.PinnedKeys(); err != nil {
+		return err
+	}
+	if _, err := os.ReadDir(c.Path(c.KeyringDir)); err != nil {
+		return fmt.Errorf("%s: keyring: %w", ConfigPath, err)
+	}
+	if _, _, err := lookupUser(c.UnpackerUser); err != nil {
+		return fmt.Errorf("%s: unpacker_user: %w", ConfigPath, err)
+	}
+	return nil
+}
+
 // makeStaging creates the delivery's private directory, owned by the
 // unpacker's user so that it can write nothing else (qfile.md).
 func (r *Receiver) makeStaging(session string) (string, error) {
@@ -732,7 +750,7 @@ func (r *Receiver) checkFreshness(ctx context.Context, tools *pkgtool.Tools, s S
 			return nil, fmt.Errorf("the delivery holds metadata for repository %s, which is not enabled", repo)
 		}
 	}
-	keys, err := r.pinnedKeys()
+	keys, err := c.PinnedKeys()
 	if err != nil {
 		return nil, err
 	}
@@ -763,18 +781,18 @@ func (r *Receiver) checkFreshness(ctx context.Context, tools *pkgtool.Tools, s S
 	return verdict, nil
 }
 
-// pinnedKeys loads the metadata key of every pinned repository. One key
+// PinnedKeys loads the metadata key of every pinned repository. One key
 // may be pinned for one repository only: repomd.xml does not name its
 // repository, so two repositories signed by the same key could be passed
 // off as each other (a testing repository as the stable one, or an old
 // release repository as the updates one).
-func (r *Receiver) pinnedKeys() (map[string]*repometa.PinnedKey, error) {
+func (c Config) PinnedKeys() (map[string]*repometa.PinnedKey, error) {
 	keys := map[string]*repometa.PinnedKey{}
 	pinnedFor := map[string]string{}
-	for id, path := range r.Config.MetadataKeys {
-		key, err := repometa.LoadPinnedKey(r.Config.Path(path))
+	for id, path := range c.MetadataKeys {
+		key, err := repometa.LoadPinnedKey(c.Path(path))
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%s: repo.%s.metadata_key: %w", ConfigPath, id, err)
 		}
 		if other, ok := pinnedFor[key.Fingerprint]; ok {
 			return nil, fmt.Errorf("%s pins key %s for both repositories %s and %s; their metadata could be swapped: pin a key of its own for each repository",

@@ -37,14 +37,12 @@ func TestPinnedKeysOnePerRepository(t *testing.T) {
 	}
 	pin("updates")
 	pin("release")
-	r := &Receiver{Config: c}
-	keys, err := r.pinnedKeys()
+	keys, err := c.PinnedKeys()
 	if err != nil || len(keys) != 2 || keys["updates"].Fingerprint == keys["release"].Fingerprint {
 		t.Fatalf("two repositories with keys of their own: %v, %v", keys, err)
 	}
 	c.MetadataKeys["testing"] = c.MetadataKeys["updates"]
-	r.Config = c
-	_, err = r.pinnedKeys()
+	_, err = c.PinnedKeys()
 	if err == nil || !strings.Contains(err.Error(), "both repositories testing and updates") {
 		t.Errorf("the same key pinned twice: %v", err)
 	}

@@ -143,6 +143,11 @@ func (r *runner) run(ctx context.Context) (int, error) {
 			return ExitFailure, err
 		}
 	}
+	if !r.o.CheckOnly && !r.o.IsQuery() {
+		if err := c.CheckReceive(); err != nil {
+			return ExitFailure, err
+		}
+	}
 	r.say("Sending dom0's package database and repository configuration to %s", c.UpdateVM)
 	if code, err := r.sync(ctx); err != nil {
 		return code, err

@@ -118,6 +118,10 @@ func newTestRun(t *testing.T, download func(argv []string, stdout, stderr io.Wri
 	if err := os.WriteFile(db, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// The keyring the receive will read (CheckReceive).
+	if err := os.MkdirAll(c.Path(c.KeyringDir), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	// The cached repository's definition, as dist/dom0 ships it.
 	cachedConf := c.Path(dom0.CachedRepoConfDir + "/PedOS-cached.repo")
 	if err := os.MkdirAll(filepath.Dir(cachedConf), 0o755); err != nil {
@@ -305,6 +309,29 @@ func TestRunDeliveryRefusedByPolicy(t *testing.T) {
 	tr := newTestRun(t, func([]string, io.Writer, io.Writer) int { return ExitRefused })
 	if code := tr.run(t); code != ExitRefused || !strings.Contains(tr.stderr.String(), "dom0 refused the delivery from sys-test (126) before reading it") {
 		t.Fatalf("exit %d, want 126 naming dom0's policy; stderr:\n%s", code, tr.stderr)
+	}
+}
+
+// A setting only the receive reads (a pin left for a repository whose key
+// file is gone, the keyring, the unpacker's user) is checked before the
+// UpdateVM downloads anything: the error names the setting, and the UpdateVM
+// is not called.
+func TestRunChecksReceiveSettingsFirst(t *testing.T) {
+	for _, c := range []struct {
+		name, want string
+		set        func(*dom0.Config)
+	}{
+		{"pin of a removed repository", "repo.gone.metadata_key", func(c *dom0.Config) {
+			c.MetadataKeys = map[string]string{"gone": "/etc/pki/rpm-gpg/RPM-GPG-KEY-gone"}
+		}},
+		{"keyring", "keyring", func(c *dom0.Config) { c.KeyringDir = "/etc/pki/rpm-gpq" }},
+		{"unpacker user", "unpacker_user", func(c *dom0.Config) { c.UnpackerUser = "no-such-user-here" }},
+	} {
+		tr := newTestRun(t, func([]string, io.Writer, io.Writer) int { return 0 })
+		c.set(&tr.config)
+		if code := tr.run(t, "-y"); code != ExitFailure || !strings.Contains(tr.stderr.String(), dom0.ConfigPath+": "+c.want) || len(tr.vm.calls) != 0 {
+			t.Errorf("%s: exit %d, UpdateVM called %d times, want 1 naming %s before any call; stderr:\n%s", c.name, code, len(tr.vm.calls), c.want, tr.stderr)
+		}
 	}
 }
 
