@@ -196,28 +196,10 @@ func (r *Receiver) receive(ctx context.Context, s Session, stdin io.Reader, stdo
 	return nil
 }
 
-// CheckReceive checks, before anything is downloaded, the settings that
-// only a delivery reads: the pinned metadata keys, the keyring directory
-// and the unpacker's user. The receive checks them again (it trusts no
-// caller), but a person should hear of a typo before the UpdateVM has
-// downloaded and sent everything.
-func (c Config) CheckReceive() error {
-	if _, err := c.PinnedKeys(); err != nil {
-		return err
-	}
-	if _, err := os.ReadDir(c.Path(c.KeyringDir)); err != nil {
-		return fmt.Errorf("%s: keyring: %w", ConfigPath, err)
-	}
-	if _, _, err := lookupUser(c.UnpackerUser); err != nil {
-		return fmt.Errorf("%s: unpacker_user: %w", ConfigPath, err)
-	}
-	return nil
-}
-
 // makeStaging creates the delivery's private directory, owned by the
 // unpacker's user so that it can write nothing else (qfile.md).
 func (r *Receiver) makeStaging(session string) (string, error) {
-	uid, gid, err := lookupUser(r.Config.UnpackerUser)
+	uid, gid, err := LookupUser(r.Config.UnpackerUser)
 	if err != nil {
 		return "", err
 	}
@@ -249,11 +231,11 @@ func (r *Receiver) makeStaging(session string) (string, error) {
 	return dir, nil
 }
 
-// lookupUser resolves the unpacker's user as its sandbox does: a name in
+// LookupUser resolves the unpacker's user as its sandbox does: a name in
 // /etc/passwd, or a numeric uid with its passwd entry's group (its own number
 // when it has none). Root is refused: the unpacker reads the untrusted
 // stream and must run unprivileged (qfile.md).
-func lookupUser(name string) (uid, gid int, err error) {
+func LookupUser(name string) (uid, gid int, err error) {
 	uid, err = strconv.Atoi(name)
 	gid = uid
 	if u, lookupErr := user.LookupId(strconv.Itoa(uid)); err == nil && lookupErr == nil {

@@ -144,7 +144,7 @@ func (r *runner) run(ctx context.Context) (int, error) {
 		}
 	}
 	if !r.o.CheckOnly && !r.o.IsQuery() {
-		if err := c.CheckReceive(); err != nil {
+		if err := checkReceiveSettings(c); err != nil {
 			return ExitFailure, err
 		}
 	}
@@ -499,4 +499,22 @@ func lockError(path string, err error) error {
 		return fmt.Errorf("run pedos-dom0-update as root: only root can install packages in dom0 and write its update state (%s, mode 0700); there is no update group. It could not take the update lock: %w", filepath.Dir(path), err)
 	}
 	return err
+}
+
+// checkReceiveSettings checks, before anything is downloaded, the settings
+// that only a delivery reads: the pinned metadata keys, the keyring
+// directory and the unpacker's user. The receive checks them again (it
+// trusts no caller), but a person should hear of a typo before the UpdateVM
+// has downloaded and sent everything.
+func checkReceiveSettings(c dom0.Config) error {
+	if _, err := c.PinnedKeys(); err != nil {
+		return err
+	}
+	if _, err := os.ReadDir(c.Path(c.KeyringDir)); err != nil {
+		return fmt.Errorf("%s: keyring: %w", dom0.ConfigPath, err)
+	}
+	if _, _, err := dom0.LookupUser(c.UnpackerUser); err != nil {
+		return fmt.Errorf("%s: unpacker_user: %w", dom0.ConfigPath, err)
+	}
+	return nil
 }
