@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf16"
@@ -42,7 +41,7 @@ func printResult(w io.Writer, r dom0.Result) {
 		if !f.Time.IsZero() {
 			// Against dom0's time floor, as the freeze check judged it: dom0's
 			// clock may have been set back (verify.md §2.4).
-			line += ", " + humanAge(f.AgeSeconds) + " old"
+			line += ", " + repometa.HumanAge(time.Duration(f.AgeSeconds)*time.Second) + " old"
 		}
 		if f.Key != "" {
 			line += ", verified by key " + f.Key
@@ -127,23 +126,4 @@ func refusalCause(r dom0.Result) string {
 		}
 	}
 	return ""
-}
-
-// humanAge is a metadata age for people: minutes under an hour, hours
-// under two days, days after that, with one decimal where it says more
-// ("45 min", "2 h", "3.5 days").
-func humanAge(seconds int64) string {
-	d := time.Duration(seconds) * time.Second
-	switch {
-	case d < time.Hour:
-		return fmt.Sprintf("%d min", int64(d.Round(time.Minute)/time.Minute))
-	case d < 48*time.Hour:
-		return oneDecimal(d.Hours()) + " h"
-	}
-	return oneDecimal(d.Hours()/24) + " days"
-}
-
-// oneDecimal formats x with one decimal, without a trailing ".0".
-func oneDecimal(x float64) string {
-	return strings.TrimSuffix(strconv.FormatFloat(x, 'f', 1, 64), ".0")
 }

@@ -93,17 +93,6 @@ func TestPrintResultFreshnessAge(t *testing.T) {
 		"    freshness: repo local: not-verifiable\n")
 }
 
-func TestHumanAge(t *testing.T) {
-	for seconds, want := range map[int64]string{
-		0: "0 min", 89: "1 min", 2700: "45 min", 3600: "1 h", 5400: "1.5 h", 47 * 3600: "47 h",
-		48 * 3600: "2 days", 302400: "3.5 days", 10 * 86400: "10 days",
-	} {
-		if got := humanAge(seconds); got != want {
-			t.Errorf("humanAge(%d) = %q, want %q", seconds, got, want)
-		}
-	}
-}
-
 // The final line names the cause in brief: the first rejected package's
 // class and file, or the first rejecting finding's kind and repository.
 func TestRefusalCause(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"pedos.dev/updates/internal/atomicfile"
@@ -211,12 +212,25 @@ func (s *FreshnessState) CheckAge(repo *VerifiedRepo, floor time.Time, p Policy)
 	}
 	return []Finding{{Kind: Stale, Severity: severity, Repo: repo.ID, Detail: fmt.Sprintf(
 		"metadata for repo %s is %s old (from %s, trusted time %s), more than max_metadata_age %s: possible freeze attack, or the repository is no longer updated",
-		repo.ID, days(age), repo.Timestamp.Format(time.RFC3339), floor.Format(time.RFC3339), days(maxAge))}}
+		repo.ID, HumanAge(age), repo.Timestamp.Format(time.RFC3339), floor.Format(time.RFC3339), HumanAge(maxAge))}}
 }
 
-// days writes an age the way people think of metadata age.
-func days(d time.Duration) string {
-	return strconv.FormatFloat(d.Hours()/24, 'f', 1, 64) + " days"
+// HumanAge is a metadata age for people: minutes under an hour, hours
+// under two days, days after that, with one decimal where it says more
+// ("45 min", "2 h", "3.5 days").
+func HumanAge(d time.Duration) string {
+	switch {
+	case d < time.Hour:
+		return strconv.FormatInt(int64(d.Round(time.Minute)/time.Minute), 10) + " min"
+	case d < 48*time.Hour:
+		return oneDecimal(d.Hours()) + " h"
+	}
+	return oneDecimal(d.Hours()/24) + " days"
+}
+
+// oneDecimal formats x with one decimal, without a trailing ".0".
+func oneDecimal(x float64) string {
+	return strings.TrimSuffix(strconv.FormatFloat(x, 'f', 1, 64), ".0")
 }
 
 // raise moves one repository's high-water mark, and the floor, forward.

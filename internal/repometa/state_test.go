@@ -225,3 +225,15 @@ func TestEvaluateWrongKey(t *testing.T) {
 		t.Fatalf("state file written: %v", err)
 	}
 }
+
+// Ages read as people say them, in the stale finding and the front end alike.
+func TestHumanAge(t *testing.T) {
+	for seconds, want := range map[int64]string{
+		0: "0 min", 89: "1 min", 2700: "45 min", 3600: "1 h", 5400: "1.5 h", 47 * 3600: "47 h",
+		48 * 3600: "2 days", 302400: "3.5 days", 10 * 86400: "10 days",
+	} {
+		if got := HumanAge(time.Duration(seconds) * time.Second); got != want {
+			t.Errorf("HumanAge(%d s) = %q, want %q", seconds, got, want)
+		}
+	}
+}
