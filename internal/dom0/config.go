@@ -80,6 +80,8 @@ func (c Config) Path(p string) string { return filepath.Join(c.Root, p) }
 var (
 	domainName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]{0,30}$`)
 	repoID     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$`)
+	// dnf puts $releasever into repository URLs and paths: one word, no "..".
+	releaseVer = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 )
 
 // LoadConfig reads updates.conf below root. A missing file means the
@@ -145,6 +147,9 @@ func (c *Config) set(key, value string) error {
 	case "installroot":
 		c.InstallRoot = value
 	case "releasever":
+		if !releaseVer.MatchString(value) || strings.Contains(value, "..") {
+			return fmt.Errorf("releasever: %q is not a release version (letters, digits, '.', '_', '-')", value)
+		}
 		c.ReleaseVer = value
 	case "qrexec_client":
 		if !filepath.IsAbs(value) {

@@ -71,6 +71,9 @@ func TestLoadConfigErrorsNameTheLine(t *testing.T) {
 		{"require_fresh = maybe\n", ":1: require_fresh"},
 		{"max_metadata_age = 200000d\n", ":1: max_metadata_age"}, // would overflow time.Duration into a negative age
 		{"receive_timeout = 0d\n", ":1: receive_timeout"},
+		{"releasever = 1 2\n", ":1: releasever"},
+		{"releasever = ../x\n", ":1: releasever"},
+		{"releasever = 41..x\n", ":1: releasever"},
 		{"frobnicate = 1\n", `unknown setting "frobnicate"`},
 		{"repo.x.metadata_key = relative/key\n", "absolute path"},
 		{"repo.../x.metadata_key = /k\n", "unknown setting"},
