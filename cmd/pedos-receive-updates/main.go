@@ -22,7 +22,7 @@ import (
 // time this program can vouch for, a floor for expiry checks.
 var buildTime string
 
-const usage = `usage: pedos-receive-updates [--root DIR] [--unpacker PATH] SESSION
+const usage = `usage: pedos-receive-updates [--root DIR] [--unpacker PATH] [--tool-path DIRS] SESSION
 
 dom0's PedOS.ReceiveUpdates qrexec service. qrexec runs it with the calling
 domain in QREXEC_REMOTE_DOMAIN and the session id as its argument; the
@@ -39,6 +39,9 @@ front end, and a record to /var/log/pedos/updates.log.
 options:
   --root DIR       dom0's root prefix (tests; "" on a real host)
   --unpacker PATH  qfile-dom0-unpacker (default: next to this program)
+  --tool-path DIRS where rpmkeys, rpm and createrepo_c are looked up
+                   (default /usr/bin:/bin:/usr/sbin:/sbin, whatever PATH
+                   this program was started with)
 
 example (as qrexec would run it):
   QREXEC_REMOTE_DOMAIN=sys-firewall pedos-receive-updates 3f2a…e9 < stream
@@ -53,6 +56,7 @@ func run() int {
 	fs.Usage = func() { fmt.Fprint(os.Stderr, usage) }
 	root := fs.String("root", "", "")
 	unpacker := fs.String("unpacker", "", "")
+	toolPath := fs.String("tool-path", "/usr/bin:/bin:/usr/sbin:/sbin", "")
 	// The last argument is the session id from the caller: never parse it
 	// as an option (qrexec arguments may start with "-").
 	if len(os.Args) < 2 {
@@ -70,6 +74,13 @@ func run() int {
 		fmt.Fprintln(os.Stderr, "pedos-receive-updates: the last argument is always the session id, and the options come before it")
 		fs.Usage()
 		return 2
+	}
+	// The tools run as root are looked up in a fixed PATH, never in the
+	// caller's: sudo keeps the caller's PATH where sudoers has no
+	// secure_path (the PedOS/Qubes wrapper, dist/qubes).
+	if err := os.Setenv("PATH", *toolPath); err != nil {
+		fmt.Fprintf(os.Stderr, "pedos-receive-updates: %v\n", err)
+		return 1
 	}
 	untrustedSession := os.Args[len(os.Args)-1]
 	if caller == "" {

@@ -36,8 +36,9 @@ func (l rusageLog) command(ctx context.Context, label, name string, args ...stri
 }
 
 // wrapper writes an executable script at path that runs program under GNU
-// time as label: pedos-receive-updates finds it first in its PATH (or as
-// --unpacker), so each process it starts is measured from a small parent.
+// time as label: pedos-receive-updates finds it first in its --tool-path
+// (or as --unpacker), so each process it starts is measured from a small
+// parent.
 func (l rusageLog) wrapper(path, label, program string) error {
 	script := fmt.Sprintf("#!/bin/sh\nexec %s -a -o '%s' -f '%s %%M %%e' '%s' \"$@\"\n", gnuTime, l.path, label, program)
 	return os.WriteFile(path, []byte(script), 0o755)

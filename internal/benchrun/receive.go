@@ -113,8 +113,9 @@ func (h *Harness) receiveOurs(ctx context.Context, b Batch) (time.Duration, []Pr
 	// The service itself is not started under GNU time: wait4 would add
 	// its children's peaks to its own. Its new memory's high-water mark
 	// (VmHWM) is its own, whoever started it.
-	service := exec.CommandContext(ctx, h.program("pedos-receive-updates"), "--root", root, "--unpacker", unpacker, session.ID)
-	service.Env = []string{"PATH=" + wrappers + ":/usr/bin:/bin:/usr/sbin:/sbin", "QREXEC_REMOTE_DOMAIN=" + UpdateVM}
+	service := exec.CommandContext(ctx, h.program("pedos-receive-updates"), "--root", root, "--unpacker", unpacker,
+		"--tool-path", wrappers+":/usr/bin:/bin:/usr/sbin:/sbin", session.ID)
+	service.Env = []string{"PATH=/usr/bin:/bin", "QREXEC_REMOTE_DOMAIN=" + UpdateVM}
 	elapsed, serviceHWM, err := h.transfer(ctx, b.Files(), service)
 	if err != nil {
 		return 0, nil, err

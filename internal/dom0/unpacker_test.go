@@ -232,3 +232,23 @@ func TestDeliveryRecords(t *testing.T) {
 		t.Errorf("no warning about the update log:\n%s", log)
 	}
 }
+
+// The tools the receive runs as root are looked up in its fixed --tool-path,
+// never in the PATH it was started with: sudo keeps the caller's PATH where
+// sudoers has no secure_path (the PedOS/Qubes wrapper), and a caller's
+// rpmkeys would run as root.
+func TestReceiveIgnoresCallersPATH(t *testing.T) {
+	cmd, c, id := receiveCmd(t)
+	evil := t.TempDir()
+	ran := filepath.Join(evil, "ran")
+	for _, tool := range []string{"rpmkeys", "rpm", "createrepo_c"} {
+		if err := os.WriteFile(filepath.Join(evil, tool), []byte("#!/bin/sh\ntouch "+ran+"\nexit 1\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd.Env = []string{"PATH=" + evil + ":/usr/bin:/bin:/usr/sbin:/sbin", "QREXEC_REMOTE_DOMAIN=" + benchrun.UpdateVM}
+	deliverAccepted(t, cmd, c, id, "path", 4<<10)
+	if _, err := os.Stat(ran); err == nil {
+		t.Error("the receive ran a tool from the PATH it was started with")
+	}
+}
