@@ -43,8 +43,9 @@ func ReadNetworkRepos(c Config, switches []RepoSwitch) (NetworkRepos, error) {
 	}
 	enabled := map[string]bool{}
 	excludes, includes := map[string][]string{}, map[string][]string{}
-	for _, file := range append([]string{c.Path("/etc/dnf/dnf.conf")}, files...) {
-		if err := ReadRepoFile(file, enabled, excludes, includes); err != nil && !os.IsNotExist(err) {
+	dnfConf := c.Path("/etc/dnf/dnf.conf")
+	for _, file := range append([]string{dnfConf}, files...) {
+		if err := ReadRepoFile(file, file == dnfConf, enabled, excludes, includes); err != nil && !os.IsNotExist(err) {
 			return out, err
 		}
 	}
@@ -90,37 +91,51 @@ func ShippedFile(e fs.DirEntry) bool {
 	return e.Type().IsRegular() && !strings.HasPrefix(e.Name(), ".")
 }
 
-// ReadRepoFile records each section of a .repo file (or dnf.conf),
-// whether it is enabled (dnf's default is enabled) and its exclude and
-// include globs.
-func ReadRepoFile(file string, enabled map[string]bool, excludes, includes map[string][]string) error {
+// ReadRepoFile records each section of a .repo file (or of dnf.conf, with
+// dnfConf set), whether it is enabled (dnf's default is enabled) and its
+// exclude and include globs, read as dnf reads them: a repository defined
+// in an earlier file keeps that definition, [main] counts in dnf.conf
+// only, a later line of an option replaces an earlier one, and an indented
+// line continues the option before it.
+func ReadRepoFile(file string, dnfConf bool, enabled map[string]bool, excludes, includes map[string][]string) error {
 	f, err := os.Open(file)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	section := ""
+	section, skip := "", true
+	var globs map[string][]string // the option the last line set, when it lists globs
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
+		raw := sc.Text()
+		line := strings.TrimSpace(raw)
 		switch {
 		case strings.HasPrefix(line, "[") && strings.HasSuffix(line, "]"):
-			section = strings.TrimSpace(line[1 : len(line)-1])
-			if section != "main" {
+			section, globs = strings.TrimSpace(line[1:len(line)-1]), nil
+			_, defined := enabled[section]
+			skip = section == "main" && !dnfConf || section != "main" && defined
+			if !skip && section != "main" {
 				enabled[section] = true
 			}
-		case section != "":
-			key, value, ok := strings.Cut(line, "=")
-			key, value = strings.TrimSpace(key), strings.TrimSpace(value)
+		case skip || line == "" || line[0] == '#' || line[0] == ';':
+		case raw[0] == ' ' || raw[0] == '\t':
+			if globs != nil {
+				globs[section] = append(globs[section], globList(line)...)
+			}
+		default:
+			key, value, _ := strings.Cut(line, "=")
+			key, value, globs = strings.TrimSpace(key), strings.TrimSpace(value), nil
 			switch {
-			case !ok:
 			case key == "enabled" && section != "main":
 				v := strings.ToLower(value)
 				enabled[section] = v != "0" && v != "false" && v != "no" && v != "off"
 			case key == "excludepkgs" || key == "exclude":
-				excludes[section] = append(excludes[section], globList(value)...)
+				globs = excludes
 			case key == "includepkgs":
-				includes[section] = append(includes[section], globList(value)...)
+				globs = includes
+			}
+			if globs != nil {
+				globs[section] = globList(value)
 			}
 		}
 	}

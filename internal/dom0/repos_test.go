@@ -23,10 +23,15 @@ func TestReadNetworkRepos(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	write("/etc/dnf/dnf.conf", "[main]\ngpgcheck=1\nexcludepkgs=kernel*\n")
+	write("/etc/dnf/dnf.conf", "[main]\ngpgcheck=1\nexcludepkgs=shim\n; a later line replaces it\nexcludepkgs=kernel*\n")
+	// Read as dnf reads them: an indented line continues the option before
+	// it; [main] counts in dnf.conf only; a repository defined in an earlier
+	// file (a.repo before pedos.repo) keeps that definition.
+	write(NetworkReposDir+"/a.repo", "[main]\nexcludepkgs=everything*\n[pedos-current]\nbaseurl=http://mirror/current\nexcludepkgs = xen*,\n  grub2\n")
 	write(NetworkReposDir+"/pedos.repo", `[pedos-current]
-baseurl=http://mirror/current
-excludepkgs = xen*, grub2
+baseurl=http://mirror/other
+excludepkgs = nothing-from-here
+enabled = 0
 [pedos-testing]
 enabled=0
 exclude=never-seen

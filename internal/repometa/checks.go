@@ -157,7 +157,7 @@ func (s *FreshnessState) CheckWithholding(repos []*VerifiedRepo, installed []NEV
 		return nil // other actions do not promise every update
 	}
 	for _, pattern := range append(slices.Clone(req.Exclude), req.Packages...) {
-		if _, err := path.Match(pattern, ""); err != nil {
+		if _, err := fnmatch(pattern, ""); err != nil {
 			return []Finding{reject(BadRequest, "", "", "package pattern %q is malformed", pattern)}
 		}
 	}
@@ -168,8 +168,10 @@ func (s *FreshnessState) CheckWithholding(repos []*VerifiedRepo, installed []NEV
 	listed := map[string][]listing{}
 	for _, r := range repos {
 		for _, p := range r.Packages {
-			if p.Arch != "src" && p.Arch != "nosrc" && !matches(req.Exclude, p.NEVRA) && !matches(r.Exclude, p.NEVRA) &&
-				(len(req.Include) == 0 || matches(req.Include, p.NEVRA)) && (len(r.Include) == 0 || matches(r.Include, p.NEVRA)) {
+			// dnf takes dnf.conf's and the repository's includes together:
+			// where either has some, a package must match one of either.
+			included := len(req.Include) == 0 && len(r.Include) == 0 || matches(req.Include, p.NEVRA) || matches(r.Include, p.NEVRA)
+			if p.Arch != "src" && p.Arch != "nosrc" && !matches(req.Exclude, p.NEVRA) && !matches(r.Exclude, p.NEVRA) && included {
 				listed[p.Name] = append(listed[p.Name], listing{r.ID, p.NEVRA})
 			}
 		}
@@ -261,13 +263,13 @@ func matchesVersion(patterns []string, p NEVRA) bool {
 	nv := p.Name + "-" + p.EVR.Version
 	nvr := nv + "-" + p.EVR.Release
 	for _, pattern := range patterns {
-		byName, _ := path.Match(pattern, p.Name)
-		byNameArch, _ := path.Match(pattern, p.Name+"."+p.Arch)
+		byName, _ := fnmatch(pattern, p.Name)
+		byNameArch, _ := fnmatch(pattern, p.Name+"."+p.Arch)
 		if byName || byNameArch {
 			continue
 		}
 		for _, form := range []string{nv, nvr, nvr + "." + p.Arch, p.String()} {
-			if ok, _ := path.Match(pattern, form); ok {
+			if ok, _ := fnmatch(pattern, form); ok {
 				return true
 			}
 		}
@@ -290,12 +292,18 @@ func namedExactly(patterns []string, listed []NEVRA, p NEVRA) bool {
 // matches tells whether a dnf-style glob matches the package in one of
 // the forms dnf accepts: name, name.arch, name-version, name-version-release,
 // name-version-release.arch, name-epoch:version-release.arch.
+// fnmatch matches as fnmatch(3) does, as dnf does: "[!a]" is a negated
+// class, which path.Match writes "[^a]".
+func fnmatch(pattern, name string) (bool, error) {
+	return path.Match(strings.ReplaceAll(pattern, "[!", "[^"), name)
+}
+
 func matches(patterns []string, p NEVRA) bool {
 	nv := p.Name + "-" + p.EVR.Version
 	nvr := nv + "-" + p.EVR.Release
 	for _, pattern := range patterns {
 		for _, form := range []string{p.Name, p.Name + "." + p.Arch, nv, nvr, nvr + "." + p.Arch, p.String()} {
-			if ok, _ := path.Match(pattern, form); ok {
+			if ok, _ := fnmatch(pattern, form); ok {
 				return true
 			}
 		}

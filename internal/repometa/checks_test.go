@@ -126,6 +126,10 @@ func TestCheckWithholding(t *testing.T) {
 		{"included by dnf.conf", all[:1], Request{Action: "upgrade", Include: []string{"foo", "bar*"}}, []string{"rejected withheld bar-2.1-1.x86_64"}},
 		{"not included by its own repository", all[:2], Request{Action: "upgrade"}, nil},
 		{"included by another repository only", all[:2], Request{Action: "upgrade"}, []string{"rejected withheld kernel-6.3-1.x86_64"}},
+		// dnf.conf's and a repository's includes add up (dnf's base.py: one set of includes).
+		{"included by dnf.conf or its repository", all[:1], Request{Action: "upgrade", Include: []string{"foo"}}, []string{
+			"rejected withheld bar-2.1-1.x86_64", "rejected withheld kernel-6.3-1.x86_64"}},
+		{"fnmatch's negated class", all[:2], Request{Action: "upgrade", Exclude: []string{"[!fb]*"}}, nil},
 	} {
 		s := &FreshnessState{}
 		repos[0].Exclude, repos[1].Exclude, repos[0].Include, repos[1].Include = nil, nil, nil, nil
@@ -138,6 +142,8 @@ func TestCheckWithholding(t *testing.T) {
 			repos[1].Include = []string{"kernel-headers"}
 		case "included by another repository only":
 			repos[0].Include = []string{"foo", "bar"}
+		case "included by dnf.conf or its repository":
+			repos[0].Include, repos[1].Include = []string{"bar"}, []string{"kernel"}
 		}
 		if got := kinds(s.CheckWithholding(repos, installed, c.received, c.req)); !slices.Equal(got, c.want) {
 			t.Errorf("%s: findings %q, want %q", c.name, got, c.want)
