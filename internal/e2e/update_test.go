@@ -366,7 +366,7 @@ func TestAssumeNo(t *testing.T) {
 	l := newLab(t)
 	l.publish("hello-1.1-1")
 	rep, stderr := l.update("--assumeno")
-	if rep.Exit != 1 || !strings.Contains(stderr, "with --assumeno, changed nothing") || !strings.Contains(stderr, "hello") {
+	if rep.Exit != 1 || !strings.Contains(stderr, "under --assumeno: it changed nothing") || !strings.Contains(stderr, "hello") {
 		t.Errorf("--assumeno: exit %d, want 1 after showing dom0's transaction\n%s", rep.Exit, stderr)
 	}
 	if got := l.installed(); !slices.Contains(got, "hello-1.0-1") {

@@ -137,14 +137,14 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	if r.o.Action == "remove" {
 		return r.dnf(ctx, "")
 	}
-	if r.o.Clean {
-		r.say("Emptying the cached repository %s", c.Path(dom0.CachedRepoDir))
-		if err := cleanCachedRepo(ctx, c, r.env.Tools, r.env.Stderr); err != nil {
+	if !r.o.CheckOnly && !r.o.IsQuery() {
+		if err := checkReceiveSettings(c); err != nil {
 			return ExitFailure, err
 		}
 	}
-	if !r.o.CheckOnly && !r.o.IsQuery() {
-		if err := checkReceiveSettings(c); err != nil {
+	if r.o.Clean {
+		r.say("Emptying the cached repository %s", c.Path(dom0.CachedRepoDir))
+		if err := cleanCachedRepo(ctx, c, r.env.Tools, r.env.Stderr); err != nil {
 			return ExitFailure, err
 		}
 	}
@@ -434,7 +434,7 @@ func (r *runner) dnf(ctx context.Context, ifFailed string) (int, error) {
 	switch {
 	case code != 0 && r.o.AssumeNo:
 		// dnf answers its own question no and exits 1 (as dnf does).
-		return ExitFailure, fmt.Errorf("dnf %s in dom0 showed the transaction and, with --assumeno, changed nothing (exit %d); the verified packages stay in the cached repository", r.o.Action, code)
+		return ExitFailure, fmt.Errorf("dnf %s in dom0 ended with exit %d under --assumeno: it changed nothing (its output above shows the transaction, or why there was none); the verified packages stay in the cached repository", r.o.Action, code)
 	case code != 0 && ifFailed == "":
 		return ExitFailure, fmt.Errorf("dnf %s in dom0 failed (exit %d)", r.o.Action, code)
 	case code != 0:
