@@ -13,16 +13,7 @@ import (
 func TestDropCacheOnNewConfig(t *testing.T) {
 	root := t.TempDir()
 	u := &UpdateVM{InstallRoot: root}
-	write := func(name, data string) {
-		t.Helper()
-		path := filepath.Join(root, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := func(name, data string) { writeBelow(t, root, name, data) }
 	marker := filepath.Join(u.cacheDir(), "current-0123456789abcdef", "repodata", "repomd.xml")
 	fill := func() { t.Helper(); write("var/cache/dnf/current-0123456789abcdef/repodata/repomd.xml", "<repomd/>") }
 	kept := func() bool { _, err := os.Stat(marker); return err == nil }
@@ -49,5 +40,17 @@ func TestDropCacheOnNewConfig(t *testing.T) {
 		if kept() != step.wantKept {
 			t.Errorf("step %d: cache kept %v, want %v", i, kept(), step.wantKept)
 		}
+	}
+}
+
+// writeBelow writes data to the slash-separated name below root.
+func writeBelow(t *testing.T, root, name, data string) {
+	t.Helper()
+	path := filepath.Join(root, filepath.FromSlash(name))
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

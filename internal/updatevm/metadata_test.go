@@ -2,7 +2,6 @@ package updatevm
 
 import (
 	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -17,16 +16,7 @@ import (
 // their order, as dnf and dom0 apply them.
 func TestExportMetadataEnabledOnly(t *testing.T) {
 	root := t.TempDir()
-	write := func(name, data string) {
-		t.Helper()
-		path := filepath.Join(root, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := func(name, data string) { writeBelow(t, root, name, data) }
 	write(syncReposDir+"/pedos.repo", "[current]\nbaseurl=file:///a\n[testing]\nenabled=0\nbaseurl=file:///b\n[extras]\nbaseurl=file:///c\n")
 	write(SyncPinnedRepos, "current\ntesting\nextras\n")
 	for _, repo := range []string{"current", "testing", "extras"} {
