@@ -156,7 +156,12 @@ func (s *FreshnessState) CheckWithholding(repos []*VerifiedRepo, installed []NEV
 	if req.Action != "upgrade" && req.Action != "update" {
 		return nil // other actions do not promise every update
 	}
-	for _, pattern := range append(slices.Clone(req.Exclude), req.Packages...) {
+	// A malformed include would match nothing and hide every update.
+	patterns := slices.Concat(req.Exclude, req.Packages, req.Include)
+	for _, r := range repos {
+		patterns = append(patterns, r.Include...)
+	}
+	for _, pattern := range patterns {
 		if _, err := fnmatch(pattern, ""); err != nil {
 			return []Finding{reject(BadRequest, "", "", "package pattern %q is malformed", pattern)}
 		}

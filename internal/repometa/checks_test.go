@@ -130,6 +130,7 @@ func TestCheckWithholding(t *testing.T) {
 		{"included by dnf.conf or its repository", all[:1], Request{Action: "upgrade", Include: []string{"foo"}}, []string{
 			"rejected withheld bar-2.1-1.x86_64", "rejected withheld kernel-6.3-1.x86_64"}},
 		{"fnmatch's negated class", all[:2], Request{Action: "upgrade", Exclude: []string{"[!fb]*"}}, nil},
+		{"malformed include", all[:2], Request{Action: "upgrade", Include: []string{"foo", "[x"}}, []string{"rejected bad-request "}},
 	} {
 		s := &FreshnessState{}
 		repos[0].Exclude, repos[1].Exclude, repos[0].Include, repos[1].Include = nil, nil, nil, nil
