@@ -6,6 +6,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -42,11 +43,23 @@ func ReadNetworkRepos(c Config, switches []RepoSwitch) (NetworkRepos, error) {
 		return out, err
 	}
 	enabled := map[string]bool{}
-	excludes, includes := map[string][]string{}, map[string][]string{}
+	excludes, includes, disabled := map[string][]string{}, map[string][]string{}, map[string][]string{}
 	dnfConf := c.Path("/etc/dnf/dnf.conf")
 	for _, file := range append([]string{dnfConf}, files...) {
-		if err := ReadRepoFile(file, file == dnfConf, enabled, excludes, includes); err != nil && !os.IsNotExist(err) {
+		if err := ReadRepoFile(file, file == dnfConf, enabled, RepoLists{excludes, includes, disabled}); err != nil && !os.IsNotExist(err) {
 			return out, err
+		}
+	}
+	// dnf.conf's disable_excludes turns the lists off: all, main's, or a
+	// repository's (dnf's base.py, _setup_excludes_includes).
+	for _, off := range disabled["main"] {
+		for id := range enabled {
+			if off == "all" || off == id {
+				excludes[id], includes[id] = nil, nil
+			}
+		}
+		if off == "all" || off == "main" {
+			excludes["main"], includes["main"] = nil, nil
 		}
 	}
 	out.Excludes, out.RepoExcludes = excludes["main"], map[string][]string{}
@@ -68,7 +81,9 @@ func ReadNetworkRepos(c Config, switches []RepoSwitch) (NetworkRepos, error) {
 	return out, nil
 }
 
-// RepoFiles lists the .repo files of dir that count (ShippedFile).
+// RepoFiles lists the .repo files of dir that count (ShippedFile), in the
+// order dnf reads them: sorted by name without ".repo" (a.repo before
+// a-b.repo), which decides whose definition of a repository id counts.
 func RepoFiles(dir string) ([]string, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil && !os.IsNotExist(err) {
@@ -80,6 +95,9 @@ func RepoFiles(dir string) ([]string, error) {
 			files = append(files, filepath.Join(dir, e.Name()))
 		}
 	}
+	slices.SortFunc(files, func(a, b string) int {
+		return strings.Compare(strings.TrimSuffix(a, ".repo"), strings.TrimSuffix(b, ".repo"))
+	})
 	return files, nil
 }
 
@@ -91,19 +109,24 @@ func ShippedFile(e fs.DirEntry) bool {
 	return e.Type().IsRegular() && !strings.HasPrefix(e.Name(), ".")
 }
 
+// RepoLists are the glob lists ReadRepoFile records, by section ("main" for
+// dnf.conf's [main]); the zero value records none.
+type RepoLists struct{ excludes, includes, disableExcludes map[string][]string }
+
 // ReadRepoFile records each section of a .repo file (or of dnf.conf, with
 // dnfConf set), whether it is enabled (dnf's default is enabled) and its
 // exclude and include globs, read as dnf reads them: a repository defined
 // in an earlier file keeps that definition, [main] counts in dnf.conf
 // only, a later line of an option replaces an earlier one, and an indented
-// line continues the option before it.
-func ReadRepoFile(file string, dnfConf bool, enabled map[string]bool, excludes, includes map[string][]string) error {
+// line continues the option before it. enabled alone may be wanted.
+func ReadRepoFile(file string, dnfConf bool, enabled map[string]bool, lists RepoLists) error {
 	f, err := os.Open(file)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
 	section, skip := "", true
+	ours := map[string]bool{}     // sections of this file: repeated, they merge
 	var globs map[string][]string // the option the last line set, when it lists globs
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
@@ -113,9 +136,9 @@ func ReadRepoFile(file string, dnfConf bool, enabled map[string]bool, excludes, 
 		case strings.HasPrefix(line, "[") && strings.HasSuffix(line, "]"):
 			section, globs = strings.TrimSpace(line[1:len(line)-1]), nil
 			_, defined := enabled[section]
-			skip = section == "main" && !dnfConf || section != "main" && defined
-			if !skip && section != "main" {
-				enabled[section] = true
+			skip = section == "main" && !dnfConf || section != "main" && defined && !ours[section]
+			if !skip && section != "main" && !ours[section] {
+				enabled[section], ours[section] = true, true
 			}
 		case skip || line == "" || line[0] == '#' || line[0] == ';':
 		case raw[0] == ' ' || raw[0] == '\t':
@@ -130,9 +153,11 @@ func ReadRepoFile(file string, dnfConf bool, enabled map[string]bool, excludes, 
 				v := strings.ToLower(value)
 				enabled[section] = v != "0" && v != "false" && v != "no" && v != "off"
 			case key == "excludepkgs" || key == "exclude":
-				globs = excludes
+				globs = lists.excludes
 			case key == "includepkgs":
-				globs = includes
+				globs = lists.includes
+			case key == "disable_excludes" && section == "main":
+				globs = lists.disableExcludes
 			}
 			if globs != nil {
 				globs[section] = globList(value)
@@ -147,10 +172,14 @@ func globList(value string) []string {
 	return strings.FieldsFunc(value, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' })
 }
 
+// pythonClasses writes a glob's classes as Python's fnmatch, which dnf
+// matches repository ids with, reads them: "[!x]" negates, "[^x]" does not.
+var pythonClasses = strings.NewReplacer("[!", "[^", "[^", `[\^`)
+
 func matchesAny(id string, globs []string) bool {
 	for _, g := range globs {
 		for _, part := range strings.Split(g, ",") {
-			if ok, _ := path.Match(part, id); ok {
+			if ok, _ := path.Match(pythonClasses.Replace(part), id); ok {
 				return true
 			}
 		}

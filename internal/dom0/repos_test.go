@@ -11,18 +11,21 @@ import (
 	"pedos.dev/updates/internal/repometa"
 )
 
+// writeBelow writes text to the dom0 path below c's root.
+func writeBelow(t *testing.T, c Config, path, text string) {
+	t.Helper()
+	p := c.Path(path)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestReadNetworkRepos(t *testing.T) {
 	c := DefaultConfig(t.TempDir())
-	write := func(path, text string) {
-		t.Helper()
-		p := c.Path(path)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := func(path, text string) { writeBelow(t, c, path, text) }
 	write("/etc/dnf/dnf.conf", "[main]\ngpgcheck=1\nexcludepkgs=shim\n; a later line replaces it\nexcludepkgs=kernel*\n")
 	// Read as dnf reads them: an indented line continues the option before
 	// it; [main] counts in dnf.conf only; a repository defined in an earlier
@@ -84,5 +87,34 @@ func TestReportCarriesTheAge(t *testing.T) {
 	report(&res, &repometa.Verdict{Repos: []repometa.RepoSummary{{Repo: "updates", Status: repometa.StatusStale, Revision: 7, Age: 30 * 24 * time.Hour}}})
 	if len(res.Freshness) != 1 || res.Freshness[0].AgeSeconds != 30*24*3600 || res.Freshness[0].Revision != "7" {
 		t.Errorf("freshness %+v, want updates at revision 7, 30 days old", res.Freshness)
+	}
+}
+
+// More of dnf's reading (measured with dnf 4.14): .repo files in the order
+// of their names without ".repo" (a.repo before a-b.repo: the first
+// definition of an id counts); a section repeated in one file merges;
+// disable_excludes turns lists off; repository globs are Python's fnmatch,
+// where "[!x]" negates and "[^x]" does not.
+func TestReadNetworkReposAsDNF(t *testing.T) {
+	c := DefaultConfig(t.TempDir())
+	writeBelow(t, c, "/etc/dnf/dnf.conf", "[main]\nexcludepkgs=kernel*\ndisable_excludes=r2\n")
+	writeBelow(t, c, NetworkReposDir+"/a.repo", "[r1]\nexcludepkgs=from-a\n[r2]\nexcludepkgs=off\n[r1]\nincludepkgs=also-from-a\n")
+	writeBelow(t, c, NetworkReposDir+"/a-b.repo", "[r1]\nexcludepkgs=from-a-b\nenabled=0\n")
+	got, err := ReadNetworkRepos(c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got.Enabled, []string{"r1", "r2"}) || !slices.Equal(got.RepoExcludes["r1"], []string{"from-a"}) ||
+		!slices.Equal(got.RepoIncludes["r1"], []string{"also-from-a"}) || got.RepoExcludes["r2"] != nil || !slices.Equal(got.Excludes, []string{"kernel*"}) {
+		t.Errorf("%+v: want r1 from a.repo (excludes from-a, includes also-from-a), r2 without its excludes, main's kernel*", got)
+	}
+	writeBelow(t, c, "/etc/dnf/dnf.conf", "[main]\nexcludepkgs=kernel*\ndisable_excludes=all\n")
+	if got, err := ReadNetworkRepos(c, nil); err != nil || got.Excludes != nil || got.RepoExcludes["r1"] != nil || got.RepoIncludes["r1"] != nil {
+		t.Errorf("disable_excludes=all: %+v, %v; want no lists", got, err)
+	}
+	for glob, want := range map[string][]string{"[!x]*": nil, "[^x]*": {"r1", "r2"}} {
+		if got, err := ReadNetworkRepos(c, []RepoSwitch{{Glob: glob}}); err != nil || !slices.Equal(got.Enabled, want) {
+			t.Errorf("--disablerepo=%s: enabled %v, %v; want %v", glob, got.Enabled, err, want)
+		}
 	}
 }

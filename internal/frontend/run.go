@@ -354,7 +354,7 @@ func cachedRepoIDs(c dom0.Config) ([]string, error) {
 	}
 	enabled := map[string]bool{}
 	for _, file := range files {
-		if err := dom0.ReadRepoFile(file, false, enabled, map[string][]string{}, map[string][]string{}); err != nil {
+		if err := dom0.ReadRepoFile(file, false, enabled, dom0.RepoLists{}); err != nil {
 			return nil, err
 		}
 	}

@@ -294,20 +294,23 @@ func namedExactly(patterns []string, listed []NEVRA, p NEVRA) bool {
 	})
 }
 
-// matches tells whether a dnf-style glob matches the package in one of
-// the forms dnf accepts: name, name.arch, name-version, name-version-release,
-// name-version-release.arch, name-epoch:version-release.arch.
 // fnmatch matches as fnmatch(3) does, as dnf does: "[!a]" is a negated
 // class, which path.Match writes "[^a]".
 func fnmatch(pattern, name string) (bool, error) {
 	return path.Match(strings.ReplaceAll(pattern, "[!", "[^"), name)
 }
 
+// matches tells whether a dnf-style glob matches the package in one of
+// the forms dnf accepts: name, name.arch, name-version, name-version-release,
+// name-version-release.arch, and the last three with the epoch, 0 included
+// (name-0:version-release).
 func matches(patterns []string, p NEVRA) bool {
 	nv := p.Name + "-" + p.EVR.Version
 	nvr := nv + "-" + p.EVR.Release
+	nev := fmt.Sprintf("%s-%d:%s", p.Name, p.EVR.Epoch, p.EVR.Version)
+	nevr := nev + "-" + p.EVR.Release
 	for _, pattern := range patterns {
-		for _, form := range []string{p.Name, p.Name + "." + p.Arch, nv, nvr, nvr + "." + p.Arch, p.String()} {
+		for _, form := range []string{p.Name, p.Name + "." + p.Arch, nv, nvr, nvr + "." + p.Arch, nev, nevr, nevr + "." + p.Arch} {
 			if ok, _ := fnmatch(pattern, form); ok {
 				return true
 			}

@@ -131,6 +131,8 @@ func TestCheckWithholding(t *testing.T) {
 			"rejected withheld bar-2.1-1.x86_64", "rejected withheld kernel-6.3-1.x86_64"}},
 		{"fnmatch's negated class", all[:2], Request{Action: "upgrade", Exclude: []string{"[!fb]*"}}, nil},
 		{"malformed include", all[:2], Request{Action: "upgrade", Include: []string{"foo", "[x"}}, []string{"rejected bad-request "}},
+		// dnf also matches the forms with the epoch, 0 included.
+		{"excluded with its epoch", all[:2], Request{Action: "upgrade", Exclude: []string{"kernel-0:6.3-1"}}, nil},
 	} {
 		s := &FreshnessState{}
 		repos[0].Exclude, repos[1].Exclude, repos[0].Include, repos[1].Include = nil, nil, nil, nil
