@@ -118,9 +118,19 @@ func TestUnpackerDiesWithTheService(t *testing.T) {
 	}
 	defer feed.Close()
 	cmd.Stdin = stream
+	// A process group of its own, so that what the killed service leaves
+	// besides the unpacker (its background rpmkeys) is stopped at the end,
+	// as the daemon stops a service's group, before the root is removed.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	defer func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		for deadline := time.Now().Add(10 * time.Second); syscall.Kill(-cmd.Process.Pid, 0) == nil && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
 	stream.Close()
 	// A file of 1000 bytes announced, 10 sent.
 	feed.Write(qfilesend.AppendHeader(nil, qfile.Header{NameLen: 6, Mode: qfile.ModeRegular | 0o644, FileLen: 1000}))
