@@ -127,14 +127,15 @@ func ReadRepoFile(file string, dnfConf bool, enabled map[string]bool, lists Repo
 	defer f.Close()
 	section, skip := "", true
 	ours := map[string]bool{}     // sections of this file: repeated, they merge
-	var globs map[string][]string // the option the last line set, when it lists globs
+	var key string                // the option the last line set
+	var globs map[string][]string // the same, when it lists globs
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		raw := sc.Text()
 		line := strings.TrimSpace(raw)
 		switch {
 		case strings.HasPrefix(line, "[") && strings.HasSuffix(line, "]"):
-			section, globs = strings.TrimSpace(line[1:len(line)-1]), nil
+			section, key, globs = strings.TrimSpace(line[1:len(line)-1]), "", nil
 			_, defined := enabled[section]
 			skip = section == "main" && !dnfConf || section != "main" && defined && !ours[section]
 			if !skip && section != "main" && !ours[section] {
@@ -145,8 +146,14 @@ func ReadRepoFile(file string, dnfConf bool, enabled map[string]bool, lists Repo
 			if globs != nil {
 				globs[section] = append(globs[section], globList(line)...)
 			}
+			// "enabled=0" continued is no boolean to dnf: it warns and
+			// keeps its default, enabled.
+			if key == "enabled" && section != "main" {
+				enabled[section] = true
+			}
 		default:
-			key, value, _ := strings.Cut(line, "=")
+			var value string
+			key, value, _ = strings.Cut(line, "=")
 			key, value, globs = strings.TrimSpace(key), strings.TrimSpace(value), nil
 			switch {
 			case key == "enabled" && section != "main":

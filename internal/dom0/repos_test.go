@@ -99,20 +99,20 @@ func TestReadNetworkReposAsDNF(t *testing.T) {
 	c := DefaultConfig(t.TempDir())
 	writeBelow(t, c, "/etc/dnf/dnf.conf", "[main]\nexcludepkgs=kernel*\ndisable_excludes=r2\n")
 	writeBelow(t, c, NetworkReposDir+"/a.repo", "[r1]\nexcludepkgs=from-a\n[r2]\nexcludepkgs=off\n[r1]\nincludepkgs=also-from-a\n")
-	writeBelow(t, c, NetworkReposDir+"/a-b.repo", "[r1]\nexcludepkgs=from-a-b\nenabled=0\n")
+	writeBelow(t, c, NetworkReposDir+"/a-b.repo", "[r1]\nexcludepkgs=from-a-b\nenabled=0\n[r3]\nenabled=0\n  continued\n")
 	got, err := ReadNetworkRepos(c, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(got.Enabled, []string{"r1", "r2"}) || !slices.Equal(got.RepoExcludes["r1"], []string{"from-a"}) ||
+	if !slices.Equal(got.Enabled, []string{"r1", "r2", "r3"}) || !slices.Equal(got.RepoExcludes["r1"], []string{"from-a"}) ||
 		!slices.Equal(got.RepoIncludes["r1"], []string{"also-from-a"}) || got.RepoExcludes["r2"] != nil || !slices.Equal(got.Excludes, []string{"kernel*"}) {
-		t.Errorf("%+v: want r1 from a.repo (excludes from-a, includes also-from-a), r2 without its excludes, main's kernel*", got)
+		t.Errorf("%+v: want r1 from a.repo (excludes from-a, includes also-from-a), r2 without its excludes, r3 enabled (enabled=0 continued is no boolean), main's kernel*", got)
 	}
 	writeBelow(t, c, "/etc/dnf/dnf.conf", "[main]\nexcludepkgs=kernel*\ndisable_excludes=all\n")
 	if got, err := ReadNetworkRepos(c, nil); err != nil || got.Excludes != nil || got.RepoExcludes["r1"] != nil || got.RepoIncludes["r1"] != nil {
 		t.Errorf("disable_excludes=all: %+v, %v; want no lists", got, err)
 	}
-	for glob, want := range map[string][]string{"[!x]*": nil, "[^x]*": {"r1", "r2"}} {
+	for glob, want := range map[string][]string{"[!x]*": nil, "[^x]*": {"r1", "r2", "r3"}} {
 		if got, err := ReadNetworkRepos(c, []RepoSwitch{{Glob: glob}}); err != nil || !slices.Equal(got.Enabled, want) {
 			t.Errorf("--disablerepo=%s: enabled %v, %v; want %v", glob, got.Enabled, err, want)
 		}
