@@ -14,6 +14,8 @@ import (
 
 	"pedos.dev/updates/internal/dom0"
 	"pedos.dev/updates/internal/pkgtool"
+	"pedos.dev/updates/internal/repometa"
+	"pedos.dev/updates/internal/rpmver"
 	"pedos.dev/updates/internal/updatevm"
 )
 
@@ -468,11 +470,8 @@ func transaction(before, after []pkgtool.Installed) (installed, removed []string
 
 // nevra is name-[epoch:]version-release.arch, as dnf writes it.
 func nevra(p pkgtool.Installed) string {
-	epoch := ""
-	if p.Epoch != 0 {
-		epoch = fmt.Sprintf("%d:", p.Epoch)
-	}
-	return fmt.Sprintf("%s-%s%s-%s.%s", p.Name, epoch, p.Version, p.Release, p.Arch)
+	evr := rpmver.EVR{Epoch: uint32(p.Epoch), Version: p.Version, Release: p.Release}
+	return repometa.NEVRA{Name: p.Name, EVR: evr, Arch: p.Arch}.String()
 }
 
 // lock takes dom0's update lock (F3): one update at a time. It is the
