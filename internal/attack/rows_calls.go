@@ -23,7 +23,7 @@ func (e *Env) liveSession(deadline time.Time) (dom0.Session, error) {
 	if err != nil {
 		return dom0.Session{}, err
 	}
-	return frontend.NewSession(c, dom0.Session{Action: "upgrade", Deadline: deadline})
+	return frontend.NewSession(c, dom0.Session{Action: "upgrade", Deadline: deadline}, nil)
 }
 
 // sessionWaiting says whether the live session is still unclaimed.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"pedos.dev/updates/internal/dnfconf"
 	"pedos.dev/updates/internal/dnftool"
 	"pedos.dev/updates/internal/dom0"
 	"pedos.dev/updates/internal/testrepo"
@@ -35,7 +36,7 @@ func NewDom0Root(ctx context.Context, root string, signer *testrepo.Signer) (dom
 			"installroot = /\n" +
 			"repo." + RepoID + ".metadata_key = " + keyFile + "\n",
 		keyFile: string(signer.PublicKeyArmored()),
-		dom0.NetworkReposDir + "/" + RepoID + ".repo": "[" + RepoID + "]\nname=PedOS benchmark\n" +
+		dnfconf.NetworkReposDir + "/" + RepoID + ".repo": "[" + RepoID + "]\nname=PedOS benchmark\n" +
 			"baseurl=http://mirror.invalid/\nenabled=1\ngpgcheck=1\n",
 		"/root/.rpmmacros": rpmMacros,
 	}

@@ -106,7 +106,7 @@ func (h *Harness) receiveOurs(ctx context.Context, b Batch) (time.Duration, []Pr
 	if err := log.wrapper(unpacker, "qfile-dom0-unpacker", h.program("qfile-dom0-unpacker")); err != nil {
 		return 0, nil, err
 	}
-	session, err := frontend.NewSession(config, dom0.Session{Action: "upgrade"})
+	session, err := frontend.NewSession(config, dom0.Session{Action: "upgrade"}, nil)
 	if err != nil {
 		return 0, nil, err
 	}

@@ -120,7 +120,7 @@ func deliverStaged(t *testing.T, c dom0.Config, files []string, script string) (
 	if err := os.WriteFile(unpacker, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	session, err := frontend.NewSession(c, dom0.Session{Action: "upgrade"})
+	session, err := frontend.NewSession(c, dom0.Session{Action: "upgrade"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -716,11 +716,7 @@ func epochString(vp *rpm.VerifiedPackage) string {
 // checkFreshness judges the batch against the newest signed state of every
 // enabled repository (verify.md §2).
 func (r *Receiver) checkFreshness(ctx context.Context, tools *pkgtool.Tools, s Session, state *repometa.FreshnessState, staging string, metadata map[string]map[repometa.FileKind]string, received []repometa.ReceivedPackage) (*repometa.Verdict, error) {
-	c := r.Config
-	repos, err := ReadNetworkRepos(c, s.RepoSwitches)
-	if err != nil {
-		return nil, err
-	}
+	c, repos := r.Config, s.Repos
 	batch := repometa.Batch{
 		Received: received,
 		Request: repometa.Request{Action: s.Action, Packages: s.Packages, Exclude: append(s.Excludes, repos.Excludes...),

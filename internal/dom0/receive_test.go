@@ -7,8 +7,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"pedos.dev/updates/internal/pkgtool"
+	"pedos.dev/updates/internal/repometa"
 	"pedos.dev/updates/internal/testrepo"
 )
 
@@ -77,5 +79,15 @@ func TestPackageCheckKind(t *testing.T) {
 	q.reject(errors.New("the file name does not match"))
 	if q.Kind != "" || q.Rejected != "the file name does not match" {
 		t.Errorf("plain error: %+v", q)
+	}
+}
+
+// The result shows each repository's age against the time floor, as the freeze check judged
+// it, so that a front end need not compute it from a clock that may have been set back.
+func TestReportCarriesTheAge(t *testing.T) {
+	var res Result
+	report(&res, &repometa.Verdict{Repos: []repometa.RepoSummary{{Repo: "updates", Status: repometa.StatusStale, Revision: 7, Age: 30 * 24 * time.Hour}}})
+	if len(res.Freshness) != 1 || res.Freshness[0].AgeSeconds != 30*24*3600 || res.Freshness[0].Revision != "7" {
+		t.Errorf("freshness %+v, want updates at revision 7, 30 days old", res.Freshness)
 	}
 }

@@ -21,24 +21,29 @@ type Session struct {
 	Action         string       `json:"action"`
 	Packages       []string     `json:"packages,omitempty"`
 	Excludes       []string     `json:"excludes,omitempty"`
-	RepoSwitches   []RepoSwitch `json:"repo_switches,omitempty"`
+	Repos          NetworkRepos `json:"repos"`
 	AllowDowngrade bool         `json:"allow_downgrade,omitempty"`
 }
 
-// RepoSwitch is one --enablerepo (Enable) or --disablerepo glob. dnf applies them in the
-// order of its command line, so they are kept in that order: `--disablerepo='*'
-// --enablerepo=R` leaves R enabled, and the freshness checks must see the same.
-type RepoSwitch struct {
-	Enable bool   `json:"enable"`
-	Glob   string `json:"glob"`
-}
-
-// Option is the switch as a dnf option.
-func (r RepoSwitch) Option() string {
-	if r.Enable {
-		return "--enablerepo=" + r.Glob
-	}
-	return "--disablerepo=" + r.Glob
+// NetworkRepos is what dom0's network repository definitions and dnf.conf
+// say the UpdateVM's dnf will use with the user's --enablerepo and
+// --disablerepo: the front end reads them when it starts the session
+// (internal/dnfconf), so the receive service parses no configuration file.
+type NetworkRepos struct {
+	// Enabled are the repository ids enabled after the user's
+	// --enablerepo and --disablerepo globs, applied in their order, as dnf
+	// applies them.
+	Enabled []string `json:"enabled"`
+	// Excludes are the excludepkgs (or exclude) globs of dnf.conf's [main]:
+	// dnf never offers those packages from any repository.
+	Excludes []string `json:"excludes,omitempty"`
+	// RepoExcludes are each enabled repository's own excludepkgs: dnf
+	// leaves those packages out of that repository only (M2).
+	RepoExcludes map[string][]string `json:"repo_excludes,omitempty"`
+	// Includes and RepoIncludes are the includepkgs globs, likewise: where
+	// there are some, dnf offers only the packages they match.
+	Includes     []string            `json:"includes,omitempty"`
+	RepoIncludes map[string][]string `json:"repo_includes,omitempty"`
 }
 
 // State directory files, below the root. The front end writes the live

@@ -17,7 +17,7 @@ func TestClaimSession(t *testing.T) {
 	if _, err := dom0.ClaimSession(c, strings.Repeat("0", 32), now); !errors.Is(err, dom0.ErrNoSession) {
 		t.Fatalf("claim without a session: %v, want dom0.ErrNoSession", err)
 	}
-	s, err := frontend.NewSession(c, dom0.Session{Action: "upgrade"})
+	s, err := frontend.NewSession(c, dom0.Session{Action: "upgrade"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +43,7 @@ func TestClaimSession(t *testing.T) {
 
 func TestResultIsBoundToSession(t *testing.T) {
 	c := dom0.DefaultConfig(t.TempDir())
-	s, err := frontend.NewSession(c, dom0.Session{})
+	s, err := frontend.NewSession(c, dom0.Session{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,7 +39,7 @@ func receiveCmd(t *testing.T, wrapper ...string) (*exec.Cmd, dom0.Config, string
 	if err != nil {
 		t.Fatal(err)
 	}
-	session, err := frontend.NewSession(c, dom0.Session{Action: "upgrade"})
+	session, err := frontend.NewSession(c, dom0.Session{Action: "upgrade"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

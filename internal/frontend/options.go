@@ -10,18 +10,18 @@ import (
 	"slices"
 	"strings"
 
-	"pedos.dev/updates/internal/dom0"
+	"pedos.dev/updates/internal/dnfconf"
 	"pedos.dev/updates/internal/updatevm"
 )
 
 // Options is a parsed pedos-dom0-update command line (overview.md, "Front
 // end").
 type Options struct {
-	Action         string            // dnf verb on both sides
-	Packages       []string          // PKG... (before or after --)
-	DNFOptions     []string          // passed to dnf on both sides (dnfFlags, --exclude=)
-	RepoSwitches   []dom0.RepoSwitch // --enablerepo/--disablerepo in order, forwarded to the UpdateVM only
-	Excludes       []string          // from --exclude=, also judged by the withholding check
+	Action         string               // dnf verb on both sides
+	Packages       []string             // PKG... (before or after --)
+	DNFOptions     []string             // passed to dnf on both sides (dnfFlags, --exclude=)
+	RepoSwitches   []dnfconf.RepoSwitch // --enablerepo/--disablerepo in order, forwarded to the UpdateVM only
+	Excludes       []string             // from --exclude=, also judged by the withholding check
 	CheckOnly      bool
 	Clean          bool
 	DownloadOnly   bool
@@ -130,7 +130,7 @@ func (o *Options) parse(args []string) error {
 			o.JSON = true
 		case ours && noOps[arg]:
 		case name == "--enablerepo" || name == "--disablerepo":
-			o.RepoSwitches = append(o.RepoSwitches, dom0.RepoSwitch{Enable: name == "--enablerepo", Glob: value})
+			o.RepoSwitches = append(o.RepoSwitches, dnfconf.RepoSwitch{Enable: name == "--enablerepo", Glob: value})
 		case name == "--exclude" || name == "--excludepkgs" || name == "-x":
 			o.Excludes = append(o.Excludes, strings.Split(value, ",")...)
 			o.DNFOptions = append(o.DNFOptions, "--exclude="+value)

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"pedos.dev/updates/internal/dom0"
+	"pedos.dev/updates/internal/dnfconf"
 )
 
 func TestParseArgs(t *testing.T) {
@@ -33,13 +33,13 @@ func TestParseArgs(t *testing.T) {
 				DNFOptions: []string{"--best", "--exclude=kernel"}}},
 		{"values after a space", []string{"--exclude", "kernel", "--enablerepo", "testing", "--disablerepo", "main"},
 			Options{Action: "upgrade", Excludes: []string{"kernel"}, DNFOptions: []string{"--exclude=kernel"},
-				RepoSwitches: []dom0.RepoSwitch{{Enable: true, Glob: "testing"}, {Glob: "main"}}}},
+				RepoSwitches: []dnfconf.RepoSwitch{{Enable: true, Glob: "testing"}, {Glob: "main"}}}},
 		{"action after a space", []string{"--action", "install", "hello"},
 			Options{Action: "install", Packages: []string{"hello"}}},
 		{"provides", []string{"pkgconfig(glib-2.0)", "perl(Foo::Bar)", "/usr/bin/hello"},
 			Options{Action: "install", Packages: []string{"pkgconfig(glib-2.0)", "perl(Foo::Bar)", "/usr/bin/hello"}}},
 		{"repos are forwarded in their order", []string{"--disablerepo=*", "--enablerepo=testing", "--disablerepo=main"},
-			Options{Action: "upgrade", RepoSwitches: []dom0.RepoSwitch{{Glob: "*"}, {Enable: true, Glob: "testing"}, {Glob: "main"}}}},
+			Options{Action: "upgrade", RepoSwitches: []dnfconf.RepoSwitch{{Glob: "*"}, {Enable: true, Glob: "testing"}, {Glob: "main"}}}},
 		{"compatibility no-ops", []string{"--console", "--show-output", "--gui", "--force-xen-upgrade", "--preserve-terminal"},
 			Options{Action: "upgrade"}},
 		{"check only", []string{"--check-only"}, Options{Action: "upgrade", CheckOnly: true}},

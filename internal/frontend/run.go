@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"pedos.dev/updates/internal/dnfconf"
 	"pedos.dev/updates/internal/dom0"
 	"pedos.dev/updates/internal/pkgtool"
 	"pedos.dev/updates/internal/repometa"
@@ -164,8 +165,7 @@ func (r *runner) run(ctx context.Context) (int, error) {
 		return r.callVM(ctx, r.vmArgs(""), r.env.Stdout, "the query")
 	}
 	s, err := NewSession(c, dom0.Session{Action: r.o.Action, Packages: r.o.Packages,
-		Excludes: r.o.Excludes, RepoSwitches: r.o.RepoSwitches,
-		AllowDowngrade: r.o.AllowDowngrade})
+		Excludes: r.o.Excludes, AllowDowngrade: r.o.AllowDowngrade}, r.o.RepoSwitches)
 	if err != nil {
 		return ExitFailure, fmt.Errorf("starting the update session: %w", err)
 	}
@@ -350,13 +350,13 @@ func (r *runner) vmOutcome(code int, err error, what string) (int, error) {
 // cachedRepoIDs are the repositories enabled in dom0's cached-repository
 // configuration: the only ones dom0's own dnf may use.
 func cachedRepoIDs(c dom0.Config) ([]string, error) {
-	files, err := dom0.RepoFiles(c.Path(dom0.CachedRepoConfDir))
+	files, err := dnfconf.RepoFiles(c.Path(dom0.CachedRepoConfDir))
 	if err != nil {
 		return nil, err
 	}
 	enabled := map[string]bool{}
 	for _, file := range files {
-		if err := dom0.ReadRepoFile(file, false, enabled, dom0.RepoLists{}); err != nil {
+		if err := dnfconf.ReadRepoFile(file, false, enabled, dnfconf.RepoLists{}); err != nil {
 			return nil, err
 		}
 	}

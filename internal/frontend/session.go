@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"pedos.dev/updates/internal/atomicfile"
+	"pedos.dev/updates/internal/dnfconf"
 	"pedos.dev/updates/internal/dom0"
 )
 
@@ -26,7 +27,16 @@ import (
 // any earlier session that was never delivered. The last delivery's result
 // stays until the next delivery's replaces it (overview.md, "state/"):
 // ReadResult takes only the result of its own session.
-func NewSession(c dom0.Config, s dom0.Session) (dom0.Session, error) {
+//
+// The session carries the network repositories that dom0's configuration
+// enables with the user's switches, and their package lists: the receive
+// service judges the delivery against them and reads no configuration file.
+func NewSession(c dom0.Config, s dom0.Session, switches []dnfconf.RepoSwitch) (dom0.Session, error) {
+	repos, err := dnfconf.ReadNetworkRepos(c, switches)
+	if err != nil {
+		return s, fmt.Errorf("dom0's repository configuration: %w", err)
+	}
+	s.Repos = repos
 	var b [dom0.SessionIDLength / 2]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return s, err

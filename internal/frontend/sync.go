@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"pedos.dev/updates/internal/dnfconf"
 	"pedos.dev/updates/internal/dom0"
 	"pedos.dev/updates/internal/updatevm"
 )
@@ -64,7 +65,7 @@ func syncStream(c dom0.Config, exportRPMDB func(root string, w io.Writer) error)
 			return nil, err
 		}
 		for _, e := range entries {
-			if !dom0.ShippedFile(e) ||
+			if !dnfconf.ShippedFile(e) ||
 				(name == "etc/yum.repos.d" && !strings.HasSuffix(e.Name(), ".repo")) {
 				continue
 			}

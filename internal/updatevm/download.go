@@ -11,7 +11,7 @@ import (
 	"sort"
 	"strings"
 
-	"pedos.dev/updates/internal/dom0"
+	"pedos.dev/updates/internal/dnfconf"
 )
 
 // DefaultInstallRoot is the UpdateVM's fake installroot for dom0 (seed
@@ -61,12 +61,12 @@ type Request struct {
 // RepoSwitches are the --enablerepo=GLOB and --disablerepo=GLOB among the
 // forwarded dnf options, in their order (dom0 sends them so:
 // frontend.Options.RepoSwitches).
-func (r Request) RepoSwitches() []dom0.RepoSwitch {
-	var switches []dom0.RepoSwitch
+func (r Request) RepoSwitches() []dnfconf.RepoSwitch {
+	var switches []dnfconf.RepoSwitch
 	for _, opt := range r.DNFOptions {
 		name, glob, _ := strings.Cut(opt, "=")
 		if name == "--enablerepo" || name == "--disablerepo" {
-			switches = append(switches, dom0.RepoSwitch{Enable: name == "--enablerepo", Glob: glob})
+			switches = append(switches, dnfconf.RepoSwitch{Enable: name == "--enablerepo", Glob: glob})
 		}
 	}
 	return switches

@@ -14,6 +14,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/ulikunitz/xz"
 
+	"pedos.dev/updates/internal/dnfconf"
 	"pedos.dev/updates/internal/dom0"
 )
 
@@ -62,17 +63,17 @@ func (u *UpdateVM) repoCacheDir(repo string) (string, error) {
 // of its own).
 //
 // dom0 refuses metadata of a repository it does not count as enabled, and
-// counts with dom0.ReadNetworkRepos on the repository files it shipped
+// counts with dnfconf.ReadNetworkRepos on the repository files it shipped
 // here (sync) and the same switches, in their order. The same function on
 // this copy of those files gives the same set, glob for glob; dnf's own
 // list (dnf repolist) would need its output parsed, and could differ
 // where dnf's globbing does.
-func (u *UpdateVM) ExportMetadata(dir string, switches []dom0.RepoSwitch) ([]string, error) {
+func (u *UpdateVM) ExportMetadata(dir string, switches []dnfconf.RepoSwitch) ([]string, error) {
 	pinned, err := u.readLines(SyncPinnedRepos)
 	if err != nil {
 		return nil, err
 	}
-	repos, err := dom0.ReadNetworkRepos(dom0.Config{Root: u.InstallRoot}, switches)
+	repos, err := dnfconf.ReadNetworkRepos(dom0.Config{Root: u.InstallRoot}, switches)
 	if err != nil {
 		return nil, fmt.Errorf("dom0's repository definitions: %w", err)
 	}

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"testing"
 
-	"pedos.dev/updates/internal/dom0"
+	"pedos.dev/updates/internal/dnfconf"
 )
 
 // Only the repositories this run enables have their metadata exported:
@@ -54,7 +54,7 @@ func TestExportMetadataEnabledOnly(t *testing.T) {
 
 func TestRequestRepoSwitches(t *testing.T) {
 	got := Request{DNFOptions: []string{"--best", "--disablerepo=*", "--exclude=kernel", "--enablerepo=a,b"}}.RepoSwitches()
-	if want := []dom0.RepoSwitch{{Glob: "*"}, {Enable: true, Glob: "a,b"}}; !slices.Equal(got, want) {
+	if want := []dnfconf.RepoSwitch{{Glob: "*"}, {Enable: true, Glob: "a,b"}}; !slices.Equal(got, want) {
 		t.Errorf("got %+v, want %+v", got, want)
 	}
 }

@@ -16,7 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"pedos.dev/updates/internal/dom0"
+	"pedos.dev/updates/internal/dnfconf"
 )
 
 // The files dom0 ships to the UpdateVM (overview.md step 2), as a tar stream.
@@ -124,7 +124,7 @@ func (u *UpdateVM) ApplySync(r io.Reader) error {
 // dom0 ships its keyring's keys as SyncKeysDir wherever its keyring is, so
 // a URL into the keyring is first made one into SyncKeysDir.
 func (u *UpdateVM) rootGPGKeys() error {
-	files, err := dom0.RepoFiles(filepath.Join(u.InstallRoot, syncReposDir))
+	files, err := dnfconf.RepoFiles(filepath.Join(u.InstallRoot, syncReposDir))
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,15 @@
-package dom0
+// Package dnfconf reads dnf's repository configuration (.repo files and
+// dnf.conf) as dnf 4.14 reads it: which repositories are enabled after the
+// user's --enablerepo/--disablerepo, and which package globs each one
+// excludes or includes (docs/freshness.md step 6).
+//
+// The front end resolves dom0's network repositories with it when it
+// starts an update session, and the receive service judges a delivery
+// against the session's copy (dom0.Session.Repos): the service that reads
+// the UpdateVM's bytes need not parse configuration files. The UpdateVM
+// reads the copy of the same files that dom0 shipped to it the same way,
+// so both sides count the same repositories.
+package dnfconf
 
 import (
 	"bufio"
@@ -9,6 +20,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"pedos.dev/updates/internal/dom0"
 )
 
 // NetworkReposDir holds dom0's network repository definitions: dom0 never
@@ -16,28 +29,26 @@ import (
 // reads them to know which repositories a delivery must account for.
 const NetworkReposDir = "/etc/yum.repos.d"
 
-// NetworkRepos is what dom0's network repository definitions and dnf.conf
-// say the UpdateVM's dnf will use.
-type NetworkRepos struct {
-	// Enabled are the repository ids enabled after the user's
-	// --enablerepo and --disablerepo globs, applied in their order, as dnf
-	// applies them.
-	Enabled []string
-	// Excludes are the excludepkgs (or exclude) globs of dnf.conf's [main]:
-	// dnf never offers those packages from any repository.
-	Excludes []string
-	// RepoExcludes are each enabled repository's own excludepkgs: dnf
-	// leaves those packages out of that repository only (M2).
-	RepoExcludes map[string][]string
-	// Includes and RepoIncludes are the includepkgs globs, likewise: where
-	// there are some, dnf offers only the packages they match.
-	Includes     []string
-	RepoIncludes map[string][]string
+// RepoSwitch is one --enablerepo (Enable) or --disablerepo glob. dnf applies them in the
+// order of its command line, so they are kept in that order: `--disablerepo='*'
+// --enablerepo=R` leaves R enabled, and the freshness checks must see the same.
+type RepoSwitch struct {
+	Enable bool
+	Glob   string
 }
 
-// ReadNetworkRepos reads dom0's network repository definitions.
-func ReadNetworkRepos(c Config, switches []RepoSwitch) (NetworkRepos, error) {
-	var out NetworkRepos
+// Option is the switch as a dnf option.
+func (r RepoSwitch) Option() string {
+	if r.Enable {
+		return "--enablerepo=" + r.Glob
+	}
+	return "--disablerepo=" + r.Glob
+}
+
+// ReadNetworkRepos reads the network repository definitions and dnf.conf
+// below c's root, as the UpdateVM's dnf will read them with switches.
+func ReadNetworkRepos(c dom0.Config, switches []RepoSwitch) (dom0.NetworkRepos, error) {
+	var out dom0.NetworkRepos
 	files, err := RepoFiles(c.Path(NetworkReposDir))
 	if err != nil {
 		return out, err

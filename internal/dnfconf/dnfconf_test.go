@@ -1,4 +1,4 @@
-package dom0
+package dnfconf
 
 import (
 	"maps"
@@ -6,13 +6,12 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
-	"time"
 
-	"pedos.dev/updates/internal/repometa"
+	"pedos.dev/updates/internal/dom0"
 )
 
 // writeBelow writes text to the dom0 path below c's root.
-func writeBelow(t *testing.T, c Config, path, text string) {
+func writeBelow(t *testing.T, c dom0.Config, path, text string) {
 	t.Helper()
 	p := c.Path(path)
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -24,7 +23,7 @@ func writeBelow(t *testing.T, c Config, path, text string) {
 }
 
 func TestReadNetworkRepos(t *testing.T) {
-	c := DefaultConfig(t.TempDir())
+	c := dom0.DefaultConfig(t.TempDir())
 	write := func(path, text string) { writeBelow(t, c, path, text) }
 	write("/etc/dnf/dnf.conf", "[main]\ngpgcheck=1\nexcludepkgs=shim\n; a later line replaces it\nexcludepkgs=kernel*\n")
 	// Read as dnf reads them: an indented line continues the option before
@@ -80,23 +79,13 @@ includepkgs=kernel-headers glibc*
 	}
 }
 
-// The result shows each repository's age against the time floor, as the freeze check judged
-// it, so that a front end need not compute it from a clock that may have been set back.
-func TestReportCarriesTheAge(t *testing.T) {
-	var res Result
-	report(&res, &repometa.Verdict{Repos: []repometa.RepoSummary{{Repo: "updates", Status: repometa.StatusStale, Revision: 7, Age: 30 * 24 * time.Hour}}})
-	if len(res.Freshness) != 1 || res.Freshness[0].AgeSeconds != 30*24*3600 || res.Freshness[0].Revision != "7" {
-		t.Errorf("freshness %+v, want updates at revision 7, 30 days old", res.Freshness)
-	}
-}
-
 // More of dnf's reading (measured with dnf 4.14): .repo files in the order
 // of their names without ".repo" (a.repo before a-b.repo: the first
 // definition of an id counts); a section repeated in one file merges;
 // disable_excludes turns lists off; repository globs are Python's fnmatch,
 // where "[!x]" negates and "[^x]" does not.
 func TestReadNetworkReposAsDNF(t *testing.T) {
-	c := DefaultConfig(t.TempDir())
+	c := dom0.DefaultConfig(t.TempDir())
 	writeBelow(t, c, "/etc/dnf/dnf.conf", "[main]\nexcludepkgs=kernel*\ndisable_excludes=r2\n")
 	writeBelow(t, c, NetworkReposDir+"/a.repo", "[r1]\nexcludepkgs=from-a\n[r2]\nexcludepkgs=off\n[r1]\nincludepkgs=also-from-a\n")
 	writeBelow(t, c, NetworkReposDir+"/a-b.repo", "[r1]\nexcludepkgs=from-a-b\nenabled=0\n[r3]\nenabled=0\n  continued\n")
