@@ -2,9 +2,7 @@ package dom0
 
 import (
 	"os"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -84,27 +82,5 @@ func TestLoadConfigErrorsNameTheLine(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("LoadConfig(%q) = %v, want an error containing %q", tc.text, err, tc.want)
 		}
-	}
-}
-
-// The unpacker's user may not be root, by name or by number.
-func TestUnpackerUserNotRoot(t *testing.T) {
-	for _, name := range []string{"root", "0", "-1"} {
-		if uid, gid, err := LookupUser(name); err == nil {
-			t.Errorf("unpacker_user %s accepted as %d:%d", name, uid, gid)
-		}
-	}
-	if uid, gid, err := LookupUser("65534"); err != nil || uid != 65534 || gid != 65534 {
-		t.Errorf("unpacker_user 65534: %d:%d, %v", uid, gid, err)
-	}
-	// A uid takes its passwd entry's group, as the unpacker's sandbox does (Debian: sync is
-	// 4:65534), and its own number when it has no entry.
-	if u, err := user.LookupId("4"); err == nil && u.Gid != "4" {
-		if uid, gid, err := LookupUser("4"); err != nil || uid != 4 || strconv.Itoa(gid) != u.Gid {
-			t.Errorf("unpacker_user 4: %d:%d, %v; want 4:%s", uid, gid, err, u.Gid)
-		}
-	}
-	if uid, gid, err := LookupUser("54321"); err != nil || uid != 54321 || gid != 54321 {
-		t.Errorf("unpacker_user 54321 (no passwd entry): %d:%d, %v", uid, gid, err)
 	}
 }

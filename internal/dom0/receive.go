@@ -10,7 +10,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -29,6 +28,7 @@ import (
 	"pedos.dev/updates/internal/repometa"
 	"pedos.dev/updates/internal/rpm"
 	"pedos.dev/updates/internal/rpmver"
+	"pedos.dev/updates/internal/sandbox"
 )
 
 // StagingDir holds one private directory per delivery, written only by the
@@ -199,9 +199,9 @@ func (r *Receiver) receive(ctx context.Context, s Session, stdin io.Reader, stdo
 // makeStaging creates the delivery's private directory, owned by the
 // unpacker's user so that it can write nothing else (qfile.md).
 func (r *Receiver) makeStaging(session string) (string, error) {
-	uid, gid, err := LookupUser(r.Config.UnpackerUser)
+	uid, gid, err := sandbox.ResolveUser(r.Config.UnpackerUser)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("%s: unpacker_user: %w", ConfigPath, err)
 	}
 	parent := r.Config.Path(StagingDir)
 	if err := os.MkdirAll(parent, 0o711); err != nil {
@@ -229,34 +229,6 @@ func (r *Receiver) makeStaging(session string) (string, error) {
 		}
 	}
 	return dir, nil
-}
-
-// LookupUser resolves the unpacker's user as its sandbox does: a name in
-// /etc/passwd, or a numeric uid with its passwd entry's group (its own number
-// when it has none). Root is refused: the unpacker reads the untrusted
-// stream and must run unprivileged (qfile.md).
-func LookupUser(name string) (uid, gid int, err error) {
-	uid, err = strconv.Atoi(name)
-	gid = uid
-	if u, lookupErr := user.LookupId(strconv.Itoa(uid)); err == nil && lookupErr == nil {
-		gid, err = strconv.Atoi(u.Gid)
-	}
-	if err != nil {
-		var u *user.User
-		if u, err = user.Lookup(name); err == nil {
-			uid, err = strconv.Atoi(u.Uid)
-		}
-		if err == nil {
-			gid, err = strconv.Atoi(u.Gid)
-		}
-		if err != nil {
-			return 0, 0, fmt.Errorf("unpacker_user %s: %w", name, err)
-		}
-	}
-	if uid <= 0 || gid <= 0 {
-		return 0, 0, fmt.Errorf("unpacker_user %s is uid %d, gid %d: the unpacker must run as an unprivileged user", name, uid, gid)
-	}
-	return uid, gid, nil
 }
 
 // legalEOFExit is the unpacker's exit status for qfile.md's "legal EOF"

@@ -17,6 +17,7 @@ import (
 	"pedos.dev/updates/internal/pkgtool"
 	"pedos.dev/updates/internal/repometa"
 	"pedos.dev/updates/internal/rpmver"
+	"pedos.dev/updates/internal/sandbox"
 	"pedos.dev/updates/internal/updatevm"
 )
 
@@ -512,7 +513,7 @@ func checkReceiveSettings(c dom0.Config) error {
 	if _, err := os.ReadDir(c.Path(c.KeyringDir)); err != nil {
 		return fmt.Errorf("%s: keyring: %w", dom0.ConfigPath, err)
 	}
-	if _, _, err := dom0.LookupUser(c.UnpackerUser); err != nil {
+	if _, _, err := sandbox.ResolveUser(c.UnpackerUser); err != nil {
 		return fmt.Errorf("%s: unpacker_user: %w", dom0.ConfigPath, err)
 	}
 	return nil

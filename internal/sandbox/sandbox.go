@@ -171,6 +171,13 @@ func switchUser(target *account) (bool, error) {
 	return true, nil
 }
 
+// ResolveUser resolves user as Confine will, so that a caller can check it
+// (and own a directory for it) before it starts the confined process.
+func ResolveUser(user string) (uid, gid int, err error) {
+	a, err := resolveUser(user, passwdPath)
+	return a.uid, a.gid, err
+}
+
 // resolveUser turns a user name or a numeric uid into an account, as getpwnam or getpwuid
 // would from passwdFile: a uid with no entry there gets its own number as gid. Root's uid or
 // gid is refused: switching to them confines nothing. The errors carry EINVAL or EPERM for

@@ -199,3 +199,16 @@ func TestResolveUser(t *testing.T) {
 		}
 	}
 }
+
+// ResolveUser is what dom0 checks unpacker_user with before it starts the unpacker: the host's
+// passwd, root refused by name or number, a uid without an entry its own group.
+func TestResolveUserOnThisHost(t *testing.T) {
+	for _, name := range []string{"root", "0", "-1", ""} {
+		if uid, gid, err := ResolveUser(name); err == nil {
+			t.Errorf("ResolveUser(%q) = %d:%d, want an error", name, uid, gid)
+		}
+	}
+	if uid, gid, err := ResolveUser("54321"); err != nil || uid != 54321 || gid != 54321 {
+		t.Errorf("ResolveUser(54321) = %d:%d, %v; want 54321:54321", uid, gid, err)
+	}
+}
