@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"slices"
 	"strconv"
 	"time"
 
@@ -140,7 +141,7 @@ func (v *Verifier) Verify(r io.Reader, canonical io.Writer) (*VerifiedPackage, e
 	if err != nil {
 		return nil, err
 	}
-	legacy, err := readLegacyDigests(sigHeader, mainHeader)
+	statedSize, err := readLegacyDigests(sigHeader, mainHeader)
 	if err != nil {
 		return nil, err
 	}
@@ -158,37 +159,36 @@ func (v *Verifier) Verify(r io.Reader, canonical io.Writer) (*VerifiedPackage, e
 	if err := v.streamPayload(r, canonical, payloadHash, pkg); err != nil {
 		return nil, err
 	}
-	return pkg, legacy.check(pkg)
+	if statedSize >= 0 && statedSize != pkg.HeaderSize+pkg.PayloadSize {
+		return nil, reject(KindDigestMismatch, "size of header and payload (tag 1000 or 270) does not match")
+	}
+	return pkg, nil
 }
 
-// legacyDigests are the signature header's digests that the signed SHA-256
-// digests make redundant: the header SHA-1 (269) and the size of header and
-// payload (1000, 270). The canonical package drops them, but a package whose
-// own digests are wrong is odd, so it is refused (verify.md §1.1), as
-// rpmkeys would refuse it as received. The MD5 of header and payload (1004)
-// is the exception: hashing every byte a third time would halve the
-// verifier's speed for a digest the signed ones already cover
-// (docs/rpm-verifier.md).
-type legacyDigests struct {
-	size int64 // of header and payload; -1 if the package states none
-}
-
-// readLegacyDigests checks what the headers alone decide.
-func readLegacyDigests(sigHeader, mainHeader *Header) (*legacyDigests, error) {
+// readLegacyDigests checks the signature header's digests that the signed
+// SHA-256 digests make redundant: the header SHA-1 (269), and returns the
+// size of header and payload that tags 1000 and 270 state (-1: none), which
+// Verify compares once it has read the payload. The canonical package drops
+// them, but a package whose own digests are wrong is odd, so it is refused
+// (verify.md §1.1), as rpmkeys would refuse it as received. The MD5 of
+// header and payload (1004) is the exception: hashing every byte a third
+// time would halve the verifier's speed for a digest the signed ones
+// already cover (docs/rpm-verifier.md).
+func readLegacyDigests(sigHeader, mainHeader *Header) (statedSize int64, err error) {
 	if e, ok := sigHeader.find(SigTagSHA1Header); ok {
 		sum := sha1.Sum(mainHeader.Raw)
 		if string(e.Data) != hex.EncodeToString(sum[:])+"\x00" {
-			return nil, reject(KindDigestMismatch, "header SHA-1 digest (tag 269) does not match")
+			return 0, reject(KindDigestMismatch, "header SHA-1 digest (tag 269) does not match")
 		}
 	}
-	l := &legacyDigests{size: -1}
+	statedSize = -1
 	for _, tag := range []uint32{SigTagSize, SigTagLongSize} {
 		e, ok := sigHeader.find(tag)
 		if !ok {
 			continue
 		}
 		if e.Count != 1 {
-			return nil, malformed("size tag %d has count %d", tag, e.Count)
+			return 0, malformed("size tag %d has count %d", tag, e.Count)
 		}
 		// The types were checked against knownSignatureTags: 1000 is an
 		// int32, 270 an int64, so Data holds 4 or 8 bytes.
@@ -198,20 +198,12 @@ func readLegacyDigests(sigHeader, mainHeader *Header) (*legacyDigests, error) {
 		} else {
 			size = int64(binary.BigEndian.Uint32(e.Data))
 		}
-		if size < 0 || l.size >= 0 && l.size != size {
-			return nil, reject(KindDigestMismatch, "size tags 1000 and 270 disagree")
+		if size < 0 || statedSize >= 0 && statedSize != size {
+			return 0, reject(KindDigestMismatch, "size tags 1000 and 270 disagree")
 		}
-		l.size = size
+		statedSize = size
 	}
-	return l, nil
-}
-
-// check compares the size with the package as read.
-func (l *legacyDigests) check(pkg *VerifiedPackage) error {
-	if l.size >= 0 && l.size != pkg.HeaderSize+pkg.PayloadSize {
-		return reject(KindDigestMismatch, "size of header and payload (tag 1000 or 270) does not match")
-	}
-	return nil
+	return statedSize, nil
 }
 
 // canonicalLead is a fresh lead built from verified data only: rpm reads
@@ -289,7 +281,7 @@ func (v *Verifier) checkSignature(untrustedSig, signed []byte, now time.Time) (*
 	switch sig.Hash {
 	case crypto.SHA256, crypto.SHA384, crypto.SHA512:
 	default:
-		return nil, "", reject(KindWeakAlgorithm, "signature uses hash %s (SHA-256 or stronger required)", hashName(sig.Hash))
+		return nil, "", reject(KindWeakAlgorithm, "signature uses hash %s (SHA-256 or stronger required)", sig.Hash)
 	}
 	switch sig.PubKeyAlgo {
 	case packet.PubKeyAlgoRSA, packet.PubKeyAlgoRSASignOnly, packet.PubKeyAlgoEdDSA, packet.PubKeyAlgoEd25519:
@@ -323,27 +315,11 @@ func (v *Verifier) checkSignature(untrustedSig, signed []byte, now time.Time) (*
 	case err != nil:
 		return nil, "", &Error{Kind: KindBadSignature, Reason: fmt.Sprintf("signature by key %016X does not verify", keyID), Err: err}
 	}
-	if sig.IssuerFingerprint != nil && !keyHasFingerprint(entity, keyID, sig.IssuerFingerprint) {
+	issuedBy := func(k openpgp.Key) bool { return bytes.Equal(k.PublicKey.Fingerprint, sig.IssuerFingerprint) }
+	if sig.IssuerFingerprint != nil && !slices.ContainsFunc(openpgp.EntityList{entity}.KeysById(keyID), issuedBy) {
 		return nil, "", reject(KindBadSignature, "signature's issuer fingerprint does not match key %016X", keyID)
 	}
 	return sig, fingerprint(entity.PrimaryKey), nil
-}
-
-func keyHasFingerprint(e *openpgp.Entity, keyID uint64, fpr []byte) bool {
-	keys := openpgp.EntityList{e}.KeysById(keyID)
-	for _, k := range keys {
-		if bytes.Equal(k.PublicKey.Fingerprint, fpr) {
-			return true
-		}
-	}
-	return false
-}
-
-func hashName(h crypto.Hash) string {
-	if h.Available() || h == crypto.MD5 || h == crypto.SHA1 {
-		return h.String()
-	}
-	return fmt.Sprintf("id %d", h)
 }
 
 // readMainHeader takes NEVRA and the payload digest from the (verified)
