@@ -48,7 +48,7 @@ func TestClassify(t *testing.T) {
 
 func TestLoadPinnedKeyPolicy(t *testing.T) {
 	weak := newEntity(t, &packet.Config{Algorithm: packet.PubKeyAlgoRSA, RSABits: 1024})
-	if _, err := LoadPinnedKey(writePublicKey(t, weak)); err == nil || !strings.Contains(err.Error(), "weaker") {
+	if _, err := LoadPinnedKey(writePublicKey(t, weak)); err == nil || !strings.Contains(err.Error(), "at least 2048") {
 		t.Errorf("RSA-1024 key: err = %v, want a policy error", err)
 	}
 	a, b := newEntity(t, nil), newEntity(t, nil)

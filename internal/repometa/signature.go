@@ -12,6 +12,8 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
+
+	"pedos.dev/updates/internal/rpm"
 )
 
 // PinnedKey is the public key updates.conf pins for one repository's
@@ -23,7 +25,7 @@ type PinnedKey struct {
 }
 
 // LoadPinnedKey reads an armored public key file that holds exactly one
-// key, RSA of at least 2048 bits or EdDSA (the package policy, verify.md §1).
+// key, RSA of at least 2048 bits or ed25519 (the package policy, verify.md §1).
 func LoadPinnedKey(path string) (*PinnedKey, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -37,7 +39,7 @@ func LoadPinnedKey(path string) (*PinnedKey, error) {
 	if len(keyring) != 1 {
 		return nil, fmt.Errorf("metadata key %s: holds %d keys; pin exactly one per repository", path, len(keyring))
 	}
-	if err := strongEnough(keyring[0].PrimaryKey); err != nil {
+	if err := rpm.KeyStrength(keyring[0].PrimaryKey); err != nil {
 		return nil, fmt.Errorf("metadata key %s: %w", path, err)
 	}
 	return &PinnedKey{Fingerprint: fmt.Sprintf("%X", keyring[0].PrimaryKey.Fingerprint), keyring: keyring}, nil
@@ -70,8 +72,8 @@ func (k *PinnedKey) verify(repomd, untrustedArmored []byte, trustedNow time.Time
 	if len(keys) == 0 {
 		return WrongKey, fmt.Errorf("repomd.xml is signed by key %016X, not by the key pinned for this repository (%s)", *sig.IssuerKeyId, k.Fingerprint)
 	}
-	if err := strongEnough(keys[0].PublicKey); err != nil {
-		return BadSignature, err
+	if err := rpm.KeyStrength(keys[0].PublicKey); err != nil {
+		return BadSignature, fmt.Errorf("repomd.xml is signed by key %016X: %w", *sig.IssuerKeyId, err)
 	}
 	switch sig.Hash {
 	case crypto.SHA256, crypto.SHA384, crypto.SHA512, crypto.SHA3_256, crypto.SHA3_512:
@@ -84,19 +86,6 @@ func (k *PinnedKey) verify(repomd, untrustedArmored []byte, trustedNow time.Time
 		return BadSignature, fmt.Errorf("repomd.xml.asc does not verify with key %s: %w", k.Fingerprint, err)
 	}
 	return "", nil
-}
-
-// strongEnough is the key policy of verify.md §1 (threat P7).
-func strongEnough(key *packet.PublicKey) error {
-	switch key.PubKeyAlgo {
-	case packet.PubKeyAlgoEdDSA, packet.PubKeyAlgoEd25519, packet.PubKeyAlgoEd448:
-		return nil
-	case packet.PubKeyAlgoRSA, packet.PubKeyAlgoRSASignOnly:
-		if bits, err := key.BitLength(); err == nil && bits >= 2048 {
-			return nil
-		}
-	}
-	return fmt.Errorf("key %X is weaker than the policy allows (RSA of 2048 bits or more, or EdDSA)", key.Fingerprint)
 }
 
 // later is the latest of the given times.

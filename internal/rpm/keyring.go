@@ -116,12 +116,12 @@ func keyPolicy(e *openpgp.Entity, now time.Time) *Error {
 	if e.PrimaryKey.CreationTime.After(at) {
 		at = e.PrimaryKey.CreationTime
 	}
-	if err := keyStrength(e.PrimaryKey); err != nil {
+	if err := KeyStrength(e.PrimaryKey); err != nil {
 		return err
 	}
 	for _, sub := range e.Subkeys {
 		if sub.Sig.FlagsValid && sub.Sig.FlagSign {
-			if err := keyStrength(sub.PublicKey); err != nil {
+			if err := KeyStrength(sub.PublicKey); err != nil {
 				return err
 			}
 			if slices.ContainsFunc(sub.Revocations, hardRevocation) {
@@ -144,7 +144,9 @@ func hardRevocation(sig *packet.Signature) bool {
 	return sig.RevocationReason == nil || *sig.RevocationReason == packet.NoReason || *sig.RevocationReason == packet.KeyCompromised
 }
 
-func keyStrength(pk *packet.PublicKey) *Error {
+// KeyStrength is the key policy of verify.md §1.2 (P7), for package keys
+// and repositories' metadata keys alike.
+func KeyStrength(pk *packet.PublicKey) *Error {
 	switch pk.PubKeyAlgo {
 	case packet.PubKeyAlgoRSA, packet.PubKeyAlgoRSASignOnly:
 		bits, err := pk.BitLength()
