@@ -19,13 +19,11 @@ type LogRecord struct {
 	Detail  any       `json:"detail,omitempty"`
 }
 
-// AppendLog adds one record to the update log. Each record is a single
-// write(2) to an O_APPEND file, so concurrent writers never interleave
-// within a line.
+// AppendLog stamps rec with the current time and adds it to the update
+// log. Each record is a single write(2) to an O_APPEND file, so concurrent
+// writers never interleave within a line.
 func AppendLog(c Config, rec LogRecord) error {
-	if rec.Time.IsZero() {
-		rec.Time = time.Now().UTC()
-	}
+	rec.Time = time.Now().UTC()
 	b, err := json.Marshal(rec)
 	if err != nil {
 		return err

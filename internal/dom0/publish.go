@@ -41,7 +41,7 @@ func NewRepoBuild(c Config) (RepoBuild, error) {
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return RepoBuild{}, err
 	}
-	if err := removeLeftovers(parent); err != nil {
+	if err := removeEntries(parent, buildPrefix); err != nil {
 		return RepoBuild{}, err
 	}
 	dir, err := os.MkdirTemp(parent, buildPrefix)
@@ -107,13 +107,15 @@ func syncFS(dir string) error {
 	return unix.Syncfs(int(d.Fd()))
 }
 
-func removeLeftovers(parent string) error {
+// removeEntries removes what crashed runs left in parent: every entry whose
+// name starts with prefix.
+func removeEntries(parent, prefix string) error {
 	entries, err := os.ReadDir(parent)
 	if err != nil {
 		return err
 	}
 	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), buildPrefix) {
+		if strings.HasPrefix(e.Name(), prefix) {
 			if err := os.RemoveAll(filepath.Join(parent, e.Name())); err != nil {
 				return err
 			}

@@ -210,14 +210,8 @@ func (r *Receiver) makeStaging(session string) (string, error) {
 	// Only the holder of the claimed session gets here, so whatever is in
 	// the parent was left by a receive that was killed (F1). The parent
 	// itself stays: it may be a file system of its own (S13).
-	entries, err := os.ReadDir(parent)
-	if err != nil {
+	if err := removeEntries(parent, ""); err != nil {
 		return "", err
-	}
-	for _, e := range entries {
-		if err := os.RemoveAll(filepath.Join(parent, e.Name())); err != nil {
-			return "", err
-		}
 	}
 	dir := filepath.Join(parent, session)
 	if err := os.Mkdir(dir, 0o700); err != nil {
@@ -646,7 +640,11 @@ func (r *Receiver) verifyOne(v *rpm.Verifier, staging, name, canonicalPath strin
 	if vp.FileName() != name {
 		return check, pkg, fmt.Errorf("the file name does not match the package inside, %s (P9)", vp.NEVRA())
 	}
-	evr, err := rpmver.New(epochString(vp), vp.Version, vp.Release)
+	epoch := ""
+	if vp.HasEpoch {
+		epoch = strconv.FormatUint(uint64(vp.Epoch), 10)
+	}
+	evr, err := rpmver.New(epoch, vp.Version, vp.Release)
 	if err != nil {
 		return check, pkg, err
 	}
@@ -677,13 +675,6 @@ func (b budgetReader) Read(p []byte) (int, error) {
 // directory, when openStaged opened it, and the unpacker can give it none
 // outside: dom0 writes nothing outside the staging directory (threats.md).
 func discardStaged(f *os.File) { _ = f.Truncate(0) }
-
-func epochString(vp *rpm.VerifiedPackage) string {
-	if !vp.HasEpoch {
-		return ""
-	}
-	return strconv.FormatUint(uint64(vp.Epoch), 10)
-}
 
 // checkFreshness judges the batch against the newest signed state of every
 // enabled repository (verify.md §2).
