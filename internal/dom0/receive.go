@@ -704,16 +704,8 @@ func (r *Receiver) checkFreshness(ctx context.Context, tools *pkgtool.Tools, s S
 		files.Exclude, files.Include = repos.RepoExcludes[id], repos.RepoIncludes[id]
 		batch.Repos = append(batch.Repos, files)
 	}
-	installed, err := tools.InstalledPackages(ctx, c.InstallRootPath())
-	if err != nil {
+	if batch.Installed, err = tools.InstalledPackages(ctx, c.InstallRootPath()); err != nil {
 		return nil, err
-	}
-	for _, p := range installed {
-		evr, err := rpmver.New(strconv.Itoa(p.Epoch), p.Version, p.Release)
-		if err != nil {
-			return nil, fmt.Errorf("dom0's rpm database: %s: %w", p.Name, err)
-		}
-		batch.Installed = append(batch.Installed, repometa.NEVRA{Name: p.Name, EVR: evr, Arch: p.Arch})
 	}
 	verdict := state.Evaluate(batch)
 	if !verdict.Accepted() {

@@ -16,7 +16,6 @@ import (
 	"pedos.dev/updates/internal/dom0"
 	"pedos.dev/updates/internal/pkgtool"
 	"pedos.dev/updates/internal/repometa"
-	"pedos.dev/updates/internal/rpmver"
 	"pedos.dev/updates/internal/sandbox"
 	"pedos.dev/updates/internal/updatevm"
 )
@@ -41,7 +40,7 @@ type Tools interface {
 	ExportRPMDB(root string, w io.Writer) error
 	DNF(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (int, error)
 	CreateRepo(ctx context.Context, dir string) error
-	InstalledPackages(ctx context.Context, root string) ([]pkgtool.Installed, error)
+	InstalledPackages(ctx context.Context, root string) ([]repometa.NEVRA, error)
 }
 
 // Env is everything Run touches outside this process.
@@ -422,7 +421,7 @@ func (r *runner) dnf(ctx context.Context, ifFailed string) (int, error) {
 	code, err := r.env.Tools.DNF(ctx, args, r.env.Stdin, r.env.Stderr, r.env.Stderr)
 	r.rep.DNFExit = &code
 	if listErr == nil {
-		var after []pkgtool.Installed
+		var after []repometa.NEVRA
 		if after, listErr = r.env.Tools.InstalledPackages(ctx, c.InstallRootPath()); listErr == nil {
 			r.rep.Installed, r.rep.Removed = transaction(before, after)
 		}
@@ -449,13 +448,13 @@ func (r *runner) dnf(ctx context.Context, ifFailed string) (int, error) {
 // transaction is what changed between two listings of dom0's rpm
 // database: the NEVRAs only after holds (installed) and only before holds
 // (removed), sorted.
-func transaction(before, after []pkgtool.Installed) (installed, removed []string) {
+func transaction(before, after []repometa.NEVRA) (installed, removed []string) {
 	was := make(map[string]bool, len(before))
 	for _, p := range before {
-		was[nevra(p)] = true
+		was[p.String()] = true
 	}
 	for _, p := range after {
-		if n := nevra(p); was[n] {
+		if n := p.String(); was[n] {
 			delete(was, n)
 		} else {
 			installed = append(installed, n)
@@ -467,12 +466,6 @@ func transaction(before, after []pkgtool.Installed) (installed, removed []string
 	slices.Sort(installed)
 	slices.Sort(removed)
 	return installed, removed
-}
-
-// nevra is name-[epoch:]version-release.arch, as dnf writes it.
-func nevra(p pkgtool.Installed) string {
-	evr := rpmver.EVR{Epoch: uint32(p.Epoch), Version: p.Version, Release: p.Release}
-	return repometa.NEVRA{Name: p.Name, EVR: evr, Arch: p.Arch}.String()
 }
 
 // lock takes dom0's update lock (F3): one update at a time. It is the

@@ -19,6 +19,8 @@ import (
 	"pedos.dev/updates/internal/dnftool"
 	"pedos.dev/updates/internal/dom0"
 	"pedos.dev/updates/internal/pkgtool"
+	"pedos.dev/updates/internal/repometa"
+	"pedos.dev/updates/internal/rpmver"
 )
 
 // The UpdateVM is another domain: these tests stand in for it with
@@ -52,8 +54,8 @@ type fakeTools struct {
 	mu        sync.Mutex
 	dnfArgs   [][]string
 	dnfExit   int
-	installed []pkgtool.Installed
-	dnfLeaves []pkgtool.Installed
+	installed []repometa.NEVRA
+	dnfLeaves []repometa.NEVRA
 }
 
 func (f *fakeTools) ExportRPMDB(string, io.Writer) error { return nil }
@@ -66,7 +68,7 @@ func (f *fakeTools) DNF(_ context.Context, args []string, _ io.Reader, _, _ io.W
 	return f.dnfExit, nil
 }
 
-func (f *fakeTools) InstalledPackages(context.Context, string) ([]pkgtool.Installed, error) {
+func (f *fakeTools) InstalledPackages(context.Context, string) ([]repometa.NEVRA, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.installed, nil
@@ -621,9 +623,9 @@ func TestRunReportsTheTransaction(t *testing.T) {
 		deliver(t, tr.config, argv, 0, onePackage)
 		return 0
 	}
-	tr.tools.installed = []pkgtool.Installed{{Name: "hello", Version: "1.0", Release: "1", Arch: "noarch"}, {Name: "bash", Version: "5", Release: "1", Arch: "x86_64"}}
-	tr.tools.dnfLeaves = []pkgtool.Installed{{Name: "hello", Version: "1.1", Release: "1", Arch: "noarch"}, {Name: "bash", Version: "5", Release: "1", Arch: "x86_64"},
-		{Name: "world", Epoch: 2, Version: "1", Release: "1", Arch: "noarch"}}
+	tr.tools.installed = []repometa.NEVRA{{Name: "hello", EVR: rpmver.EVR{Version: "1.0", Release: "1"}, Arch: "noarch"}, {Name: "bash", EVR: rpmver.EVR{Version: "5", Release: "1"}, Arch: "x86_64"}}
+	tr.tools.dnfLeaves = []repometa.NEVRA{{Name: "hello", EVR: rpmver.EVR{Version: "1.1", Release: "1"}, Arch: "noarch"}, {Name: "bash", EVR: rpmver.EVR{Version: "5", Release: "1"}, Arch: "x86_64"},
+		{Name: "world", EVR: rpmver.EVR{Epoch: 2, Version: "1", Release: "1"}, Arch: "noarch"}}
 	if code := tr.run(t, "--json", "-y"); code != ExitOK {
 		t.Fatalf("exit %d; stderr:\n%s", code, tr.stderr)
 	}

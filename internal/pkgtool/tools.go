@@ -7,8 +7,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
+
+	"pedos.dev/updates/internal/repometa"
+	"pedos.dev/updates/internal/rpmver"
 )
 
 // Tools runs rpm's tools, each with the clean environment of this package
@@ -58,15 +60,9 @@ func (t *Tools) CreateRepo(ctx context.Context, dir string) error {
 	return t.Run(ctx, "createrepo_c "+dir, nil, io.Discard, "createrepo_c", "--quiet", "--no-database", dir)
 }
 
-// Installed is one package in an rpm database.
-type Installed struct {
-	Name, Version, Release, Arch string
-	Epoch                        int
-}
-
 // InstalledPackages lists the packages in root's rpm database (gpg-pubkey
 // pseudo-packages left out).
-func (t *Tools) InstalledPackages(ctx context.Context, root string) ([]Installed, error) {
+func (t *Tools) InstalledPackages(ctx context.Context, root string) ([]repometa.NEVRA, error) {
 	// Where it finds no database, rpm makes an empty one and lists nothing:
 	// dom0 would seem to have nothing installed, and the withholding and
 	// downgrade checks (M2, M8) would pass for want of anything to check.
@@ -78,18 +74,18 @@ func (t *Tools) InstalledPackages(ctx context.Context, root string) ([]Installed
 		`%{NAME}\t%{EPOCHNUM}\t%{VERSION}\t%{RELEASE}\t%{ARCH}\n`); err != nil {
 		return nil, err
 	}
-	var pkgs []Installed
+	var pkgs []repometa.NEVRA
 	sc := bufio.NewScanner(strings.NewReader(out.String()))
 	for sc.Scan() {
 		f := strings.Split(sc.Text(), "\t")
 		if len(f) != 5 || f[0] == "gpg-pubkey" {
 			continue
 		}
-		epoch, err := strconv.Atoi(f[1])
+		evr, err := rpmver.New(f[1], f[2], f[3])
 		if err != nil {
-			return nil, fmt.Errorf("rpm -qa in %s: bad epoch in %q", root, sc.Text())
+			return nil, fmt.Errorf("rpm database in %s: %s: %w", root, f[0], err)
 		}
-		pkgs = append(pkgs, Installed{Name: f[0], Epoch: epoch, Version: f[2], Release: f[3], Arch: f[4]})
+		pkgs = append(pkgs, repometa.NEVRA{Name: f[0], EVR: evr, Arch: f[4]})
 	}
 	return pkgs, nil
 }
