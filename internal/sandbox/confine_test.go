@@ -51,13 +51,6 @@ var actions = map[string]func(c helperCase) error{
 		_, err := os.ReadDir(c.Outside)
 		return err
 	},
-	"read-readonly": func(c helperCase) error {
-		_, err := os.ReadFile(filepath.Join(c.Policy.ReadOnly[0], "public"))
-		return err
-	},
-	"write-readonly": func(c helperCase) error {
-		return os.WriteFile(filepath.Join(c.Policy.ReadOnly[0], "created"), []byte("x"), 0o644)
-	},
 	"tcp-socket":  func(helperCase) error { return openSocket(unix.AF_INET, unix.SOCK_STREAM) },
 	"udp6-socket": func(helperCase) error { return openSocket(unix.AF_INET6, unix.SOCK_DGRAM) },
 	"unix-socket": func(helperCase) error { return openSocket(unix.AF_UNIX, unix.SOCK_STREAM) },
@@ -257,14 +250,11 @@ func sandboxDirs(t *testing.T) helperCase {
 	}
 	c := helperCase{Outside: filepath.Join(base, "outside"), Parent: os.Getpid()}
 	c.Policy.WritableDir = filepath.Join(base, "writable")
-	c.Policy.ReadOnly = []string{filepath.Join(base, "readonly")}
-	for _, file := range []string{filepath.Join(c.Outside, "secret"), filepath.Join(c.Policy.ReadOnly[0], "public")} {
-		if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(file, []byte("data"), 0o644); err != nil {
-			t.Fatal(err)
-		}
+	if err := os.MkdirAll(c.Outside, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(c.Outside, "secret"), []byte("data"), 0o644); err != nil {
+		t.Fatal(err)
 	}
 	if err := os.Mkdir(c.Policy.WritableDir, 0o755); err != nil {
 		t.Fatal(err)
@@ -311,8 +301,6 @@ func TestConfine(t *testing.T) {
 		{"create-outside", true, "", "EACCES"},
 		{"read-outside", true, "", "EACCES"},
 		{"list-outside", true, "", "EACCES"},
-		{"read-readonly", true, "", "ok"},
-		{"write-readonly", true, "", "EACCES"},
 		// Landlock signal scoping (signal 0 only checks the permission).
 		{"signal-outside", true, "", "EPERM"},
 		// Seccomp answers EPERM before Landlock (which would say EACCES for exec) is asked.

@@ -13,7 +13,6 @@ import (
 type landlockRights struct {
 	handledFS  uint64 // file system actions denied unless a rule allows them
 	handledNet uint64 // network actions denied (no rule ever allows one)
-	readFS     uint64 // allowed below each ReadOnly directory
 	writeFS    uint64 // allowed below WritableDir
 }
 
@@ -27,7 +26,6 @@ func rightsForABI(abi int) landlockRights {
 			unix.LANDLOCK_ACCESS_FS_MAKE_REG | unix.LANDLOCK_ACCESS_FS_MAKE_SOCK |
 			unix.LANDLOCK_ACCESS_FS_MAKE_FIFO | unix.LANDLOCK_ACCESS_FS_MAKE_BLOCK |
 			unix.LANDLOCK_ACCESS_FS_MAKE_SYM,
-		readFS: read,
 		// What an unpacker needs to create, fill and remove regular files, directories and
 		// symlinks; never devices, FIFOs, sockets, or execution (qfile.md, "File types").
 		writeFS: read | unix.LANDLOCK_ACCESS_FS_WRITE_FILE | unix.LANDLOCK_ACCESS_FS_REMOVE_DIR |
@@ -52,8 +50,8 @@ func rightsForABI(abi int) landlockRights {
 }
 
 // restrictFilesystem puts every thread in a Landlock domain where writableDir is the only
-// writable tree, writableDir and readOnly the only readable ones, and TCP is closed (ABI ≥ 4).
-func restrictFilesystem(writableDir string, readOnly []string) error {
+// tree it may read or write, and TCP is closed (ABI ≥ 4).
+func restrictFilesystem(writableDir string) error {
 	abi, _, errno := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, 0, 0, unix.LANDLOCK_CREATE_RULESET_VERSION)
 	if errno == unix.ENOSYS || errno == unix.EOPNOTSUPP {
 		return fmt.Errorf("%w: Landlock (%v): the process can write wherever its user may", errUnavailable, errno)
@@ -75,11 +73,6 @@ func restrictFilesystem(writableDir string, readOnly []string) error {
 	defer unix.Close(int(fd))
 	if err := allowBeneath(int(fd), writableDir, rights.writeFS); err != nil {
 		return err
-	}
-	for _, dir := range readOnly {
-		if err := allowBeneath(int(fd), dir, rights.readFS); err != nil {
-			return err
-		}
 	}
 	// landlock_restrict_self confines only the calling thread: run it on all of them.
 	if _, _, errno := syscall.AllThreadsSyscall(unix.SYS_LANDLOCK_RESTRICT_SELF, fd, 0, 0); errno != 0 {

@@ -23,10 +23,9 @@ import (
 
 // Policy says what the confined process may still do.
 type Policy struct {
-	WritableDir string   // the only directory tree it may write (Landlock); also readable
-	ReadOnly    []string // extra directory trees it may read (may be empty)
-	User        string   // user name or numeric uid to switch to when root; "" = no switch
-	MaxFileSize int64    // RLIMIT_FSIZE in bytes; 0 = leave as is
+	WritableDir string // the only directory tree it may read or write (Landlock)
+	User        string // user name or numeric uid to switch to when root; "" = no switch
+	MaxFileSize int64  // RLIMIT_FSIZE in bytes; 0 = leave as is
 }
 
 // Report says which mechanisms are in force.
@@ -77,7 +76,7 @@ func Confine(p Policy) (Report, error) {
 	report.NoNewPrivs = true
 	// Landlock before the uid switch: the rules need handles on directories that the target
 	// user may not be allowed to open.
-	if err := report.note(restrictFilesystem(p.WritableDir, p.ReadOnly), &report.Landlock); err != nil {
+	if err := report.note(restrictFilesystem(p.WritableDir), &report.Landlock); err != nil {
 		return report, err
 	}
 	// Rlimits belong to the process (one call each covers every thread) and are only lowered.
