@@ -59,13 +59,19 @@ func run() int {
 	toolPath := fs.String("tool-path", "/usr/bin:/bin:/usr/sbin:/sbin", "")
 	// The last argument is the session id from the caller: never parse it
 	// as an option (qrexec arguments may start with "-").
+	caller := os.Getenv("QREXEC_REMOTE_DOMAIN")
+	if len(os.Args) < 2 && caller != "" {
+		// A call of PedOS.ReceiveUpdates without +ID: refused like a
+		// wrong id (C2), not answered with a usage text in dom0's log.
+		fmt.Fprintf(os.Stderr, "pedos-receive-updates: refused the call from %s: it names no session (PedOS.ReceiveUpdates+ID)\n", caller)
+		return 126
+	}
 	if len(os.Args) < 2 {
 		fs.Usage()
 		return 2
 	}
 	// Help is for a person. Run by qrexec, "-h" is a session id the caller
 	// chose, refused like any other, and stdout carries the status alone.
-	caller := os.Getenv("QREXEC_REMOTE_DOMAIN")
 	if caller == "" && len(os.Args) == 2 && (os.Args[1] == "-h" || os.Args[1] == "--help") {
 		fmt.Print(usage)
 		return 0

@@ -31,6 +31,8 @@ func TestUsage(t *testing.T) {
 		// on stdout, the status channel; this caller is refused before any file is touched
 		// (dom0's real updates.conf is only read).
 		{[]string{"QREXEC_REMOTE_DOMAIN=pedos-test-not-the-updatevm"}, []string{"-h"}, 126, "", "refused"},
+		// PedOS.ReceiveUpdates called without +ID: refused (126), no usage text in dom0's log.
+		{[]string{"QREXEC_REMOTE_DOMAIN=sys-firewall"}, []string{}, 126, "", "refused the call from sys-firewall: it names no session"},
 	} {
 		cmd := exec.Command(bin, tc.args...)
 		cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, tc.env...)
