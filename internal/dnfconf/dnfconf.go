@@ -13,6 +13,7 @@ package dnfconf
 
 import (
 	"bufio"
+	"fmt"
 	"io/fs"
 	"os"
 	"path"
@@ -182,7 +183,10 @@ func ReadRepoFile(file string, dnfConf bool, enabled map[string]bool, lists Repo
 			}
 		}
 	}
-	return sc.Err()
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	return nil
 }
 
 // globList splits an option's value as dnf does: on commas and blanks.

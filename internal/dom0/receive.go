@@ -679,7 +679,7 @@ func discardStaged(f *os.File) { _ = f.Truncate(0) }
 // checkFreshness judges the batch against the newest signed state of every
 // enabled repository (verify.md §2).
 func (r *Receiver) checkFreshness(ctx context.Context, tools *pkgtool.Tools, s Session, state *repometa.FreshnessState, staging string, metadata map[string]map[repometa.FileKind]string, received []repometa.ReceivedPackage) (*repometa.Verdict, error) {
-	c, repos := r.Config, s.Repos
+	c, repos := r.Config, *s.Repos
 	batch := repometa.Batch{
 		Received: received,
 		Request: repometa.Request{Action: s.Action, Packages: s.Packages, Exclude: append(s.Excludes, repos.Excludes...),

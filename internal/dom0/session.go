@@ -18,11 +18,11 @@ type Session struct {
 	Created  time.Time `json:"created"`
 	Deadline time.Time `json:"deadline"`
 	// Options the receive service needs to judge the delivery.
-	Action         string       `json:"action"`
-	Packages       []string     `json:"packages,omitempty"`
-	Excludes       []string     `json:"excludes,omitempty"`
-	Repos          NetworkRepos `json:"repos"`
-	AllowDowngrade bool         `json:"allow_downgrade,omitempty"`
+	Action         string        `json:"action"`
+	Packages       []string      `json:"packages,omitempty"`
+	Excludes       []string      `json:"excludes,omitempty"`
+	Repos          *NetworkRepos `json:"repos"`
+	AllowDowngrade bool          `json:"allow_downgrade,omitempty"`
 }
 
 // NetworkRepos is what dom0's network repository definitions and dnf.conf
@@ -98,5 +98,13 @@ func readSession(path string) (Session, error) {
 	if err != nil {
 		return s, err
 	}
-	return s, json.Unmarshal(b, &s)
+	if err := json.Unmarshal(b, &s); err != nil {
+		return s, err
+	}
+	// Without the list the freshness checks would expect no repository
+	// (M1, M2): a session written by an older front end is refused.
+	if s.Repos == nil {
+		return s, errors.New("the session lists no repositories (written by an older pedos-dom0-update?): run the update again")
+	}
+	return s, nil
 }

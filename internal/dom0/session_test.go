@@ -2,6 +2,9 @@ package dom0_test
 
 import (
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -61,5 +64,24 @@ func TestResultIsBoundToSession(t *testing.T) {
 	}
 	if r, err := frontend.ReadResult(c, s.ID); err != nil || !r.Accepted {
 		t.Errorf("ReadResult = %+v, %v", r, err)
+	}
+}
+
+// A session file without the repository list (one an older front end wrote) is refused: read
+// as none, it would have the freshness checks expect no repository at all (M1, M2).
+func TestClaimSessionWithoutRepos(t *testing.T) {
+	c := dom0.DefaultConfig(t.TempDir())
+	s, err := frontend.NewSession(c, dom0.Session{Action: "upgrade"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := filepath.Join(c.Path(dom0.StateDir), dom0.SessionFile)
+	old := fmt.Sprintf(`{"id": %q, "created": %q, "deadline": %q, "action": "upgrade"}`,
+		s.ID, s.Created.Format(time.RFC3339Nano), s.Deadline.Format(time.RFC3339Nano))
+	if err := os.WriteFile(live, []byte(old), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dom0.ClaimSession(c, s.ID, time.Now()); err == nil || !strings.Contains(err.Error(), "lists no repositories") {
+		t.Errorf("claim of a session without repositories: %v, want a refusal", err)
 	}
 }

@@ -36,7 +36,7 @@ func NewSession(c dom0.Config, s dom0.Session, switches []dnfconf.RepoSwitch) (d
 	if err != nil {
 		return s, fmt.Errorf("dom0's repository configuration: %w", err)
 	}
-	s.Repos = repos
+	s.Repos = &repos
 	var b [dom0.SessionIDLength / 2]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return s, err

@@ -51,6 +51,11 @@ func TestLoadPinnedKeyPolicy(t *testing.T) {
 	if _, err := LoadPinnedKey(writePublicKey(t, weak)); err == nil || !strings.Contains(err.Error(), "at least 2048") {
 		t.Errorf("RSA-1024 key: err = %v, want a policy error", err)
 	}
+	// The package key policy (rpm.KeyStrength): ed25519, not Ed448.
+	ed448 := newEntity(t, &packet.Config{Algorithm: packet.PubKeyAlgoEd448})
+	if _, err := LoadPinnedKey(writePublicKey(t, ed448)); err == nil || !strings.Contains(err.Error(), "not allowed") {
+		t.Errorf("Ed448 key: err = %v, want a policy error", err)
+	}
 	a, b := newEntity(t, nil), newEntity(t, nil)
 	if _, err := LoadPinnedKey(writePublicKey(t, a, b)); err == nil || !strings.Contains(err.Error(), "holds 2 keys") {
 		t.Errorf("two keys: err = %v", err)

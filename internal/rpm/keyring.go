@@ -157,8 +157,12 @@ func KeyStrength(pk *packet.PublicKey) *Error {
 	case packet.PubKeyAlgoEd25519:
 		return nil
 	case packet.PubKeyAlgoEdDSA:
-		if eddsaKey, ok := pk.PublicKey.(*eddsa.PublicKey); ok && eddsaKey.GetCurve().GetCurveName() == "ed25519" {
+		eddsaKey, ok := pk.PublicKey.(*eddsa.PublicKey)
+		if ok && eddsaKey.GetCurve().GetCurveName() == "ed25519" {
 			return nil
+		}
+		if ok {
+			return reject(KindWeakAlgorithm, "EdDSA key on curve %s (ed25519 only)", eddsaKey.GetCurve().GetCurveName())
 		}
 	}
 	return reject(KindWeakAlgorithm, "public-key algorithm %d is not allowed (RSA ≥ 2048 or ed25519 only)", pk.PubKeyAlgo)
