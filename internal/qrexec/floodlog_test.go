@@ -8,44 +8,53 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 )
+
+// The flood log's tests run in a synctest bubble, where its interval is
+// measured on the bubble's clock, which moves only while every goroutine
+// of the test waits: the interval cannot end in the middle of a burst
+// however slowly a loaded machine runs it (with a real 100 ms it could,
+// and the burst's count came in two parts).
 
 // TestFloodLogCounts: a burst is one line, then its count at the interval's
 // end; a key is counted apart from the others; after a quiet interval the
 // next event is logged at once again.
 func TestFloodLogCounts(t *testing.T) {
-	f := &floodLog{interval: 100 * time.Millisecond}
-	var mu sync.Mutex
-	logged := map[string][]int{}
-	logAs := func(key string) func(int) {
-		return func(n int) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &floodLog{interval: 100 * time.Millisecond}
+		var mu sync.Mutex
+		logged := map[string][]int{}
+		logAs := func(key string) func(int) {
+			return func(n int) {
+				mu.Lock()
+				defer mu.Unlock()
+				logged[key] = append(logged[key], n)
+			}
+		}
+		event := func(key string) { f.count(key, logAs(key)) }
+		for range 1000 {
+			event("vm1")
+		}
+		event("vm2")
+		waitUntil(t, func() bool {
 			mu.Lock()
 			defer mu.Unlock()
-			logged[key] = append(logged[key], n)
-		}
-	}
-	event := func(key string) { f.count(key, logAs(key)) }
-	for range 1000 {
+			return slices.Equal(logged["vm1"], []int{1, 999})
+		})
+		waitUntil(t, func() bool { // the quiet interval after the count
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			return len(f.keys) == 0
+		})
 		event("vm1")
-	}
-	event("vm2")
-	waitUntil(t, func() bool {
 		mu.Lock()
 		defer mu.Unlock()
-		return slices.Equal(logged["vm1"], []int{1, 999})
+		if !slices.Equal(logged["vm1"], []int{1, 999, 1}) || !slices.Equal(logged["vm2"], []int{1}) {
+			t.Errorf("logged %v", logged)
+		}
 	})
-	waitUntil(t, func() bool { // the quiet interval after the count
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		return len(f.keys) == 0
-	})
-	event("vm1")
-	mu.Lock()
-	defer mu.Unlock()
-	if !slices.Equal(logged["vm1"], []int{1, 999, 1}) || !slices.Equal(logged["vm2"], []int{1}) {
-		t.Errorf("logged %v", logged)
-	}
 }
 
 func waitUntil(t *testing.T, done func() bool) {
@@ -62,30 +71,32 @@ func waitUntil(t *testing.T, done func() bool) {
 // With a burst, the first events of an interval are each logged, the rest
 // counted and reported once.
 func TestFloodLogBurst(t *testing.T) {
-	f := &floodLog{interval: 100 * time.Millisecond}
-	var mu sync.Mutex
-	var each, summaries []int
-	for i := range 10 {
-		f.event("vm1", 3, func() {
+	synctest.Test(t, func(t *testing.T) {
+		f := &floodLog{interval: 100 * time.Millisecond}
+		var mu sync.Mutex
+		var each, summaries []int
+		for i := range 10 {
+			f.event("vm1", 3, func() {
+				mu.Lock()
+				defer mu.Unlock()
+				each = append(each, i)
+			}, func(n int) {
+				mu.Lock()
+				defer mu.Unlock()
+				summaries = append(summaries, n)
+			})
+		}
+		waitUntil(t, func() bool {
 			mu.Lock()
 			defer mu.Unlock()
-			each = append(each, i)
-		}, func(n int) {
-			mu.Lock()
-			defer mu.Unlock()
-			summaries = append(summaries, n)
+			return len(summaries) > 0
 		})
-	}
-	waitUntil(t, func() bool {
 		mu.Lock()
 		defer mu.Unlock()
-		return len(summaries) > 0
+		if !slices.Equal(each, []int{0, 1, 2}) || !slices.Equal(summaries, []int{7}) {
+			t.Errorf("logged %v one by one and %v counted; want [0 1 2] and [7]", each, summaries)
+		}
 	})
-	mu.Lock()
-	defer mu.Unlock()
-	if !slices.Equal(each, []int{0, 1, 2}) || !slices.Equal(summaries, []int{7}) {
-		t.Errorf("logged %v one by one and %v counted; want [0 1 2] and [7]", each, summaries)
-	}
 }
 
 // TestFloodLoggerSummary: a flood logger passes the first lines on as they
@@ -93,21 +104,23 @@ func TestFloodLogBurst(t *testing.T) {
 // domain's, and names no call's service (the first call of the interval
 // would otherwise be blamed for all of them).
 func TestFloodLoggerSummary(t *testing.T) {
-	f := &floodLog{interval: 100 * time.Millisecond}
-	var out lockedBuffer
-	domainLog := slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{ReplaceAttr: withoutTime})).With("domain", "vm1")
-	logger := floodLogger(domainLog, f, "vm1", 2, "more lines, counted only")
-	for i := range 5 {
-		logger.With("service", fmt.Sprint("test.S", i)).Info("call allowed")
-	}
-	waitUntil(t, func() bool { return strings.Contains(out.String(), "counted only") })
-	want := `level=INFO msg="call allowed" domain=vm1 service=test.S0
+	synctest.Test(t, func(t *testing.T) {
+		f := &floodLog{interval: 100 * time.Millisecond}
+		var out lockedBuffer
+		domainLog := slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{ReplaceAttr: withoutTime})).With("domain", "vm1")
+		logger := floodLogger(domainLog, f, "vm1", 2, "more lines, counted only")
+		for i := range 5 {
+			logger.With("service", fmt.Sprint("test.S", i)).Info("call allowed")
+		}
+		waitUntil(t, func() bool { return strings.Contains(out.String(), "counted only") })
+		want := `level=INFO msg="call allowed" domain=vm1 service=test.S0
 level=INFO msg="call allowed" domain=vm1 service=test.S1
 level=WARN msg="more lines, counted only" domain=vm1 count=3
 `
-	if got := out.String(); got != want {
-		t.Errorf("logged:\n%s\nwant:\n%s", got, want)
-	}
+		if got := out.String(); got != want {
+			t.Errorf("logged:\n%s\nwant:\n%s", got, want)
+		}
+	})
 }
 
 func withoutTime(groups []string, a slog.Attr) slog.Attr {
