@@ -27,6 +27,7 @@ while IFS=: read -r file _ line; do
 		fi
 		echo "$out"
 		if ! grep -q 'context deadline exceeded' <<<"$out" || grep -q 'Failing input written' <<<"$out" || [ "$try" = 3 ]; then
+			rm -f "$marker"
 			exit 1
 		fi
 		echo "fuzz: $name: the fuzzer's own deadline race, no failing input; running it again"
