@@ -158,7 +158,23 @@ func startVsock(t testing.TB, lab *testLab) {
 	startProcess(t, testbin.Path(t, "qrexec-agent"), lab.agentArgs("--listen", fmt.Sprintf("vsock:%d", vsockPorts.agent), "--dom0-cid", "1")...)
 	startProcess(t, testbin.Path(t, "qrexec-daemon"), lab.daemonArgs("--no-unix", "--vsock-port", fmt.Sprint(vsockPorts.daemon))...)
 	lab.callerAddr = fmt.Sprintf("vsock:1:%d", vsockPorts.daemon)
-	time.Sleep(300 * time.Millisecond) // no file to wait for; both listen at once
+	waitForVsock(t, vsockPorts.agent)
+	waitForVsock(t, vsockPorts.daemon)
+}
+
+// waitForVsock waits until something accepts connections on port of this
+// machine (CID 1). The probe sends nothing and hangs up, which the daemon
+// and the agent take as a caller that gave up before its request.
+func waitForVsock(t testing.TB, port uint32) {
+	t.Helper()
+	for range 1000 { // 10 s: a loaded machine may start a process slowly
+		if c, err := vsock.Dial(1, port, nil); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("vsock port %d: nobody listening after 10 s", port)
 }
 
 // requireVsockLoopback skips the test unless a vsock connection to this
