@@ -249,7 +249,7 @@ func refusal(vm string, res dom0.Result) error {
 
 // sync ships dom0's database and configuration (overview.md step 2).
 func (r *runner) sync(ctx context.Context) (int, error) {
-	tarball, err := syncStream(r.env.Config, r.env.Tools.ExportRPMDB)
+	tarball, err := syncStream(r.env.Config, r.env.Tools.ExportRPMDB, r.env.Stderr)
 	if err != nil {
 		return ExitFailure, fmt.Errorf("preparing dom0's package database for %s: %w", r.env.Config.UpdateVM, err)
 	}

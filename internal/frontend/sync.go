@@ -3,7 +3,10 @@ package frontend
 import (
 	"archive/tar"
 	"bytes"
+	"errors"
+	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -13,6 +16,7 @@ import (
 
 	"pedos.dev/updates/internal/dnfconf"
 	"pedos.dev/updates/internal/dom0"
+	"pedos.dev/updates/internal/rpm"
 	"pedos.dev/updates/internal/updatevm"
 )
 
@@ -20,8 +24,9 @@ import (
 // updates for dom0 (overview.md step 2): dom0's rpm database, its network
 // repository definitions, dnf configuration and variables, the public keys
 // of its keyring (updates.conf keyring) and where that is, the release
-// version, and which repositories' metadata dom0 will verify.
-func syncStream(c dom0.Config, exportRPMDB func(root string, w io.Writer) error) (*bytes.Buffer, error) {
+// version, and which repositories' metadata dom0 will verify. What it
+// leaves out of the keyring is named on warn.
+func syncStream(c dom0.Config, exportRPMDB func(root string, w io.Writer) error, warn io.Writer) (*bytes.Buffer, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	add := func(name string, data []byte) error {
@@ -55,10 +60,8 @@ func syncStream(c dom0.Config, exportRPMDB func(root string, w io.Writer) error)
 	if err := add(updatevm.SyncKeyring, []byte(c.KeyringDir+"\n")); err != nil {
 		return nil, err
 	}
-	// Each directory of dom0 by its name in the stream: the keys are the
-	// keyring's, wherever updates.conf puts it.
-	for _, d := range []struct{ name, dir string }{{"etc/yum.repos.d", "/etc/yum.repos.d"},
-		{"etc/dnf/vars", "/etc/dnf/vars"}, {updatevm.SyncKeysDir, c.KeyringDir}} {
+	// Each directory of dom0 by its name in the stream.
+	for _, d := range []struct{ name, dir string }{{"etc/yum.repos.d", "/etc/yum.repos.d"}, {"etc/dnf/vars", "/etc/dnf/vars"}} {
 		name, dir := d.name, d.dir
 		entries, err := os.ReadDir(c.Path(dir))
 		if err != nil && !os.IsNotExist(err) {
@@ -76,6 +79,24 @@ func syncStream(c dom0.Config, exportRPMDB func(root string, w io.Writer) error)
 	}
 	if err := addFile(add, c.Path("/etc/dnf/dnf.conf"), "etc/dnf/dnf.conf"); err != nil && !os.IsNotExist(err) {
 		return nil, err
+	}
+	// The keys are the keyring's, wherever updates.conf puts it, and only
+	// those dom0's verifier trusts: a secret key left in the keyring, or a
+	// file that is no valid public key, never leaves dom0 (the UpdateVM is
+	// untrusted), and the UpdateVM's dnf checks with exactly dom0's keys.
+	keyring, skipped, err := rpm.LoadKeyring(c.Path(c.KeyringDir), time.Now())
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	for _, w := range skipped {
+		fmt.Fprintf(warn, "pedos-dom0-update: warning: %v (not sent to %s)\n", w, c.UpdateVM)
+	}
+	if keyring != nil {
+		for _, file := range keyring.Files() {
+			if err := addFile(add, file, path.Join(updatevm.SyncKeysDir, filepath.Base(file))); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return &buf, tw.Close()
 }

@@ -153,11 +153,24 @@ func newEntity(t testing.TB, config *packet.Config) *openpgp.Entity {
 // as an administrator would install it for updates.conf.
 func writePublicKey(t testing.TB, entities ...*openpgp.Entity) string {
 	t.Helper()
+	return writeKeyFile(t, openpgp.PublicKeyType, entities, (*openpgp.Entity).Serialize)
+}
+
+// writeSecretKey writes the armored secret key of e to a file: a mistake
+// an administrator could make with a metadata key.
+func writeSecretKey(t testing.TB, e *openpgp.Entity) string {
+	t.Helper()
+	return writeKeyFile(t, openpgp.PrivateKeyType, []*openpgp.Entity{e},
+		func(e *openpgp.Entity, w io.Writer) error { return e.SerializePrivate(w, nil) })
+}
+
+func writeKeyFile(t testing.TB, blockType string, entities []*openpgp.Entity, serialize func(*openpgp.Entity, io.Writer) error) string {
+	t.Helper()
 	var buf bytes.Buffer
-	w, err := armor.Encode(&buf, openpgp.PublicKeyType, nil)
+	w, err := armor.Encode(&buf, blockType, nil)
 	for _, e := range entities {
 		if err == nil {
-			err = e.Serialize(w)
+			err = serialize(e, w)
 		}
 	}
 	if err == nil {

@@ -51,6 +51,9 @@ func TestLoadPinnedKeyPolicy(t *testing.T) {
 	if _, err := LoadPinnedKey(writePublicKey(t, weak)); err == nil || !strings.Contains(err.Error(), "at least 2048") {
 		t.Errorf("RSA-1024 key: err = %v, want a policy error", err)
 	}
+	if _, err := LoadPinnedKey(writeSecretKey(t, newEntity(t, nil))); err == nil || !strings.Contains(err.Error(), "secret key") {
+		t.Errorf("a secret key: err = %v, want a refusal", err)
+	}
 	// The package key policy (rpm.KeyStrength): ed25519, not Ed448.
 	ed448 := newEntity(t, &packet.Config{Algorithm: packet.PubKeyAlgoEd448})
 	if _, err := LoadPinnedKey(writePublicKey(t, ed448)); err == nil || !strings.Contains(err.Error(), "not allowed") {

@@ -39,6 +39,9 @@ func LoadPinnedKey(path string) (*PinnedKey, error) {
 	if len(keyring) != 1 {
 		return nil, fmt.Errorf("metadata key %s: holds %d keys; pin exactly one per repository", path, len(keyring))
 	}
+	if keyring[0].PrivateKey != nil {
+		return nil, fmt.Errorf("metadata key %s: holds a secret key; pin the public key only (and keep the secret one off dom0)", path)
+	}
 	if err := rpm.KeyStrength(keyring[0].PrimaryKey); err != nil {
 		return nil, fmt.Errorf("metadata key %s: %w", path, err)
 	}
