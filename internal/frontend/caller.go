@@ -10,6 +10,10 @@ import (
 	"time"
 )
 
+// ErrInterrupted is a call ended because pedos-dom0-update was told to
+// stop (Ctrl-C, SIGTERM).
+var ErrInterrupted = errors.New("interrupted")
+
 // QrexecCaller runs commands in a domain with qrexec-client (dom0's calls
 // are not subject to policy; qrexec.md): ours, or a PedOS/Qubes host's own,
 // which takes the same -d DOMAIN USER:COMMAND.
@@ -32,6 +36,9 @@ func (q QrexecCaller) Run(ctx context.Context, domain string, argv []string, std
 	err := cmd.Run()
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return ExitQrexecFailure, fmt.Errorf("%s did not answer before dom0's deadline (%s); the call was ended", domain, q.Timeout)
+	}
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return ExitFailure, fmt.Errorf("%w: the call to %s was ended", ErrInterrupted, domain)
 	}
 	var exit *exec.ExitError
 	if errors.As(err, &exit) {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -330,6 +331,8 @@ func (r *runner) vmRun(ctx context.Context, argv []string, stdin io.Reader, stdo
 func (r *runner) vmOutcome(code int, err error, what string) (int, error) {
 	vm := r.env.Config.UpdateVM
 	switch {
+	case errors.Is(err, ErrInterrupted):
+		return ExitFailure, fmt.Errorf("%s in %s: %w", what, vm, err)
 	case err != nil:
 		return ExitQrexecFailure, fmt.Errorf("%s in %s: %w", what, vm, err)
 	case code == ExitQrexecFailure && what == download:
@@ -494,11 +497,13 @@ func lockError(path string, err error) error {
 	return err
 }
 
-// checkReceiveSettings checks, before anything is downloaded, the settings
-// that only a delivery reads: the pinned metadata keys, the keyring
-// directory and the unpacker's user. The receive checks them again (it
-// trusts no caller), but a person should hear of a typo before the UpdateVM
-// has downloaded and sent everything.
+// checkReceiveSettings checks, before anything is downloaded, what only a
+// delivery and the install after it read: the pinned metadata keys, the
+// keyring directory, the unpacker's user, the freshness state and the
+// cached repository's configuration. The receive checks them again (it
+// trusts no caller), but a person should hear of a typo or a damaged file
+// before the UpdateVM has downloaded and sent everything, and before a
+// delivery is published that dom0's dnf could then not install.
 func checkReceiveSettings(c dom0.Config) error {
 	if _, err := c.PinnedKeys(); err != nil {
 		return err
@@ -509,5 +514,9 @@ func checkReceiveSettings(c dom0.Config) error {
 	if _, _, err := sandbox.ResolveUser(c.UnpackerUser); err != nil {
 		return fmt.Errorf("%s: unpacker_user: %w", dom0.ConfigPath, err)
 	}
-	return nil
+	if _, err := repometa.Load(c.Root, time.Time{}, time.Now()); err != nil {
+		return err
+	}
+	_, err := cachedRepoIDs(c)
+	return err
 }

@@ -337,6 +337,35 @@ func TestRunChecksReceiveSettingsFirst(t *testing.T) {
 	}
 }
 
+// dom0's own files a delivery depends on are checked before the UpdateVM
+// downloads anything: a corrupt freshness state (the receive would refuse
+// every delivery), and a cached-repository configuration that enables no
+// repository (dom0's dnf could not install what the receive publishes).
+func TestRunChecksDom0FilesFirst(t *testing.T) {
+	for _, c := range []struct {
+		name, want string
+		damage     func(dom0.Config) error
+	}{
+		{"corrupt freshness state", "is corrupt", func(c dom0.Config) error {
+			if err := os.MkdirAll(filepath.Dir(c.Path(repometa.StatePath)), 0o700); err != nil {
+				return err
+			}
+			return os.WriteFile(c.Path(repometa.StatePath), []byte("{half"), 0o600)
+		}},
+		{"no cached repository", "no repository is enabled in", func(c dom0.Config) error {
+			return os.Remove(c.Path(dom0.CachedRepoConfDir + "/PedOS-cached.repo"))
+		}},
+	} {
+		tr := newTestRun(t, func([]string, io.Writer, io.Writer) int { return 0 })
+		if err := c.damage(tr.config); err != nil {
+			t.Fatal(err)
+		}
+		if code := tr.run(t, "-y"); code != ExitFailure || !strings.Contains(tr.stderr.String(), c.want) || len(tr.vm.calls) != 0 {
+			t.Errorf("%s: exit %d, UpdateVM called %d times, want 1 saying %q before any call; stderr:\n%s", c.name, code, len(tr.vm.calls), c.want, tr.stderr)
+		}
+	}
+}
+
 // A mistyped installroot in updates.conf, or a --root that does not exist,
 // is an error naming where dom0's rpm database should be: rpm would make an
 // empty one there, and the UpdateVM would find no updates for it. Nothing
