@@ -298,7 +298,7 @@ func (r *Receiver) unpack(ctx context.Context, staging string, timeout time.Dura
 	var exit *exec.ExitError
 	switch {
 	case ctx.Err() != nil:
-		return fmt.Errorf("the delivery from %s did not finish before the session's deadline (S11, C7)", c.UpdateVM)
+		return fmt.Errorf("the delivery from %s did not finish before the session's deadline (receive_timeout in %s; S11, C7)", c.UpdateVM, ConfigPath)
 	case errors.As(err, &exit) && exit.ExitCode() == legalEOFExit:
 		return fmt.Errorf("the unpacker refused the stream from %s: it was truncated, ending inside a file or a name (S6)", c.UpdateVM)
 	case errors.As(err, &exit) && exit.ExitCode() == int(syscall.EDQUOT):
@@ -581,7 +581,7 @@ func (p *packageChecks) crossCheck(ctx context.Context, res *Result) error {
 	// rpmkeys killed at the deadline has said nothing about the packages:
 	// that is no disagreement (a security error) between the verifiers.
 	if ctx.Err() != nil {
-		return fmt.Errorf("the rpmkeys cross-check did not finish in time: %w", ctx.Err())
+		return fmt.Errorf("the rpmkeys cross-check did not finish before the session's deadline (receive_timeout in %s): %w", ConfigPath, ctx.Err())
 	}
 	rejected := 0
 	for i, file := range p.canonical {
