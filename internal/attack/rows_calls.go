@@ -3,6 +3,7 @@ package attack
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,7 +24,7 @@ func (e *Env) liveSession(deadline time.Time) (dom0.Session, error) {
 	if err != nil {
 		return dom0.Session{}, err
 	}
-	return frontend.NewSession(c, dom0.Session{Action: "upgrade", Deadline: deadline}, nil)
+	return frontend.NewSession(c, dom0.Session{Action: "upgrade", Deadline: deadline}, nil, io.Discard)
 }
 
 // sessionWaiting says whether the live session is still unclaimed.

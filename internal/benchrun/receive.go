@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -106,7 +107,7 @@ func (h *Harness) receiveOurs(ctx context.Context, b Batch) (time.Duration, []Pr
 	if err := log.wrapper(unpacker, "qfile-dom0-unpacker", h.program("qfile-dom0-unpacker")); err != nil {
 		return 0, nil, err
 	}
-	session, err := frontend.NewSession(config, dom0.Session{Action: "upgrade"}, nil)
+	session, err := frontend.NewSession(config, dom0.Session{Action: "upgrade"}, nil, io.Discard)
 	if err != nil {
 		return 0, nil, err
 	}

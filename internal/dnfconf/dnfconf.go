@@ -12,12 +12,12 @@
 package dnfconf
 
 import (
-	"bufio"
 	"fmt"
 	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -47,20 +47,25 @@ func (r RepoSwitch) Option() string {
 }
 
 // ReadNetworkRepos reads the network repository definitions and dnf.conf
-// below c's root, as the UpdateVM's dnf will read them with switches.
-func ReadNetworkRepos(c dom0.Config, switches []RepoSwitch) (dom0.NetworkRepos, error) {
+// below c's root, as the UpdateVM's dnf will read them with switches. The
+// warnings name what dnf skips: a .repo file it cannot parse, a repository
+// id it refuses.
+func ReadNetworkRepos(c dom0.Config, switches []RepoSwitch) (dom0.NetworkRepos, []string, error) {
 	var out dom0.NetworkRepos
 	files, err := RepoFiles(c.Path(NetworkReposDir))
 	if err != nil {
-		return out, err
+		return out, nil, err
 	}
 	enabled := map[string]bool{}
 	excludes, includes, disabled := map[string][]string{}, map[string][]string{}, map[string][]string{}
 	dnfConf := c.Path("/etc/dnf/dnf.conf")
+	var warnings []string
 	for _, file := range append([]string{dnfConf}, files...) {
-		if err := ReadRepoFile(file, file == dnfConf, enabled, RepoLists{excludes, includes, disabled}); err != nil && !os.IsNotExist(err) {
-			return out, err
+		skipped, err := ReadRepoFile(file, file == dnfConf, enabled, RepoLists{excludes, includes, disabled})
+		if err != nil && !os.IsNotExist(err) {
+			return out, nil, err
 		}
+		warnings = append(warnings, skipped...)
 	}
 	// dnf.conf's disable_excludes turns the lists off: all, main's, or a
 	// repository's (dnf's base.py, _setup_excludes_includes).
@@ -90,7 +95,7 @@ func ReadNetworkRepos(c dom0.Config, switches []RepoSwitch) (dom0.NetworkRepos, 
 		}
 	}
 	sort.Strings(out.Enabled)
-	return out, nil
+	return out, warnings, nil
 }
 
 // RepoFiles lists the .repo files of dir that count (ShippedFile), in the
@@ -131,25 +136,45 @@ type RepoLists struct{ excludes, includes, disableExcludes map[string][]string }
 // in an earlier file keeps that definition, [main] counts in dnf.conf
 // only, a later line of an option replaces an earlier one, and an indented
 // line continues the option before it. enabled alone may be wanted.
-func ReadRepoFile(file string, dnfConf bool, enabled map[string]bool, lists RepoLists) error {
-	f, err := os.Open(file)
+//
+// What dnf skips with a warning is skipped here too and named in skipped:
+// a .repo file with a line that is no option, section, comment or
+// continuation (the whole file), and a section whose id holds other
+// characters than dnf allows (that repository). In dnf.conf such a line
+// is an error: dnf does not run with it.
+func ReadRepoFile(file string, dnfConf bool, enabled map[string]bool, lists RepoLists) (skipped []string, err error) {
+	data, err := os.ReadFile(file)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer f.Close()
+	lines := strings.Split(string(data), "\n")
+	for i, raw := range lines {
+		line := strings.TrimSpace(raw)
+		if line == "" || strings.ContainsAny(line[:1], "[#;") || strings.ContainsAny(raw[:1], " \t") {
+			continue // a section, a comment or a continuation
+		}
+		if key, _, isOption := strings.Cut(line, "="); !isOption || strings.TrimSpace(key) == "" {
+			if dnfConf {
+				return nil, fmt.Errorf("%s:%d: not an option (NAME=VALUE), a section or a comment: dnf refuses the file", file, i+1)
+			}
+			return []string{fmt.Sprintf("%s:%d: not an option (NAME=VALUE), a section or a comment: dnf skips the whole file, and its repositories are not used", file, i+1)}, nil
+		}
+	}
 	section, skip := "", true
 	ours := map[string]bool{}     // sections of this file: repeated, they merge
 	var key string                // the option the last line set
 	var globs map[string][]string // the same, when it lists globs
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		raw := sc.Text()
+	for _, raw := range lines {
 		line := strings.TrimSpace(raw)
 		switch {
 		case strings.HasPrefix(line, "[") && strings.HasSuffix(line, "]"):
-			section, key, globs = strings.TrimSpace(line[1:len(line)-1]), "", nil
+			section, key, globs = line[1:len(line)-1], "", nil
 			_, defined := enabled[section]
 			skip = section == "main" && !dnfConf || section != "main" && defined && !ours[section]
+			if section != "main" && !validRepoID.MatchString(section) {
+				skipped = append(skipped, fmt.Sprintf("%s: [%s]: dnf skips this repository: an id holds only letters, digits and -_.:", file, section))
+				skip = true
+			}
 			if !skip && section != "main" && !ours[section] {
 				enabled[section], ours[section] = true, true
 			}
@@ -183,11 +208,11 @@ func ReadRepoFile(file string, dnfConf bool, enabled map[string]bool, lists Repo
 			}
 		}
 	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("%s: %w", file, err)
-	}
-	return nil
+	return skipped, nil
 }
+
+// validRepoID is what dnf (libdnf) accepts as a repository id.
+var validRepoID = regexp.MustCompile(`^[A-Za-z0-9_.:-]+$`)
 
 // globList splits an option's value as dnf does: on commas and blanks.
 func globList(value string) []string {

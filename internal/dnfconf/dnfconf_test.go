@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"pedos.dev/updates/internal/dom0"
@@ -66,7 +67,7 @@ includepkgs=kernel-headers glibc*
 		{"disable all, then enable one", []RepoSwitch{off("*"), on("pedos-security")}, []string{"pedos-security"},
 			map[string][]string{"pedos-security": nil}},
 	} {
-		got, err := ReadNetworkRepos(c, tc.switches)
+		got, _, err := ReadNetworkRepos(c, tc.switches)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -89,7 +90,7 @@ func TestReadNetworkReposAsDNF(t *testing.T) {
 	writeBelow(t, c, "/etc/dnf/dnf.conf", "[main]\nexcludepkgs=kernel*\ndisable_excludes=r2\n")
 	writeBelow(t, c, NetworkReposDir+"/a.repo", "[r1]\nexcludepkgs=from-a\n[r2]\nexcludepkgs=off\n[r1]\nincludepkgs=also-from-a\n")
 	writeBelow(t, c, NetworkReposDir+"/a-b.repo", "[r1]\nexcludepkgs=from-a-b\nenabled=0\n[r3]\nenabled=0\n  continued\n")
-	got, err := ReadNetworkRepos(c, nil)
+	got, _, err := ReadNetworkRepos(c, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,12 +99,40 @@ func TestReadNetworkReposAsDNF(t *testing.T) {
 		t.Errorf("%+v: want r1 from a.repo (excludes from-a, includes also-from-a), r2 without its excludes, r3 enabled (enabled=0 continued is no boolean), main's kernel*", got)
 	}
 	writeBelow(t, c, "/etc/dnf/dnf.conf", "[main]\nexcludepkgs=kernel*\ndisable_excludes=all\n")
-	if got, err := ReadNetworkRepos(c, nil); err != nil || got.Excludes != nil || got.RepoExcludes["r1"] != nil || got.RepoIncludes["r1"] != nil {
+	if got, _, err := ReadNetworkRepos(c, nil); err != nil || got.Excludes != nil || got.RepoExcludes["r1"] != nil || got.RepoIncludes["r1"] != nil {
 		t.Errorf("disable_excludes=all: %+v, %v; want no lists", got, err)
 	}
 	for glob, want := range map[string][]string{"[!x]*": nil, "[^x]*": {"r1", "r2", "r3"}} {
-		if got, err := ReadNetworkRepos(c, []RepoSwitch{{Glob: glob}}); err != nil || !slices.Equal(got.Enabled, want) {
+		if got, _, err := ReadNetworkRepos(c, []RepoSwitch{{Glob: glob}}); err != nil || !slices.Equal(got.Enabled, want) {
 			t.Errorf("--disablerepo=%s: enabled %v, %v; want %v", glob, got.Enabled, err, want)
 		}
+	}
+}
+
+// What dnf 4.14 skips with a warning (measured with dnf repolist) is skipped
+// here and named: a .repo file with a line that is no option, section,
+// comment or continuation, whole; a repository id with other characters
+// than letters, digits and -_.:. In dnf.conf such a line is an error.
+func TestReadNetworkReposSkipsWhatDNFSkips(t *testing.T) {
+	c := dom0.DefaultConfig(t.TempDir())
+	writeBelow(t, c, NetworkReposDir+"/a.repo", "[good]\nbaseurl=http://mirror/x\n[alsogood]\nbaseurl: http://mirror/y\n")
+	writeBelow(t, c, NetworkReposDir+"/b.repo", "[b1]\nbaseurl=http://mirror/z\n  continued\n[b2]\n=novalue\n")
+	writeBelow(t, c, NetworkReposDir+"/c.repo", "[c:1-x_y.z]\nbaseurl=http://mirror/c\n[d+e]\nbaseurl=http://mirror/d\n[ spaced ]\nbaseurl=http://mirror/s\n")
+	got, warnings, err := ReadNetworkRepos(c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got.Enabled, []string{"c:1-x_y.z"}) {
+		t.Errorf("enabled %v, want only c:1-x_y.z", got.Enabled)
+	}
+	want := []string{"a.repo:4: not an option", "b.repo:5: not an option", "[d+e]: dnf skips this repository", "[ spaced ]: dnf skips this repository"}
+	for _, w := range want {
+		if !slices.ContainsFunc(warnings, func(got string) bool { return strings.Contains(got, w) }) {
+			t.Errorf("warnings %q: none says %q", warnings, w)
+		}
+	}
+	writeBelow(t, c, "/etc/dnf/dnf.conf", "[main]\ngpgcheck\n")
+	if _, _, err := ReadNetworkRepos(c, nil); err == nil || !strings.Contains(err.Error(), "dnf.conf:2") {
+		t.Errorf("dnf.conf with a bad line: %v, want an error naming dnf.conf:2", err)
 	}
 }

@@ -2,6 +2,7 @@ package dom0_test
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -120,7 +121,7 @@ func deliverStaged(t *testing.T, c dom0.Config, files []string, script string) (
 	if err := os.WriteFile(unpacker, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	session, err := frontend.NewSession(c, dom0.Session{Action: "upgrade"}, nil)
+	session, err := frontend.NewSession(c, dom0.Session{Action: "upgrade"}, nil, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package dom0_test
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,7 +21,7 @@ func TestClaimSession(t *testing.T) {
 	if _, err := dom0.ClaimSession(c, strings.Repeat("0", 32), now); !errors.Is(err, dom0.ErrNoSession) {
 		t.Fatalf("claim without a session: %v, want dom0.ErrNoSession", err)
 	}
-	s, err := frontend.NewSession(c, dom0.Session{Action: "upgrade"}, nil)
+	s, err := frontend.NewSession(c, dom0.Session{Action: "upgrade"}, nil, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +47,7 @@ func TestClaimSession(t *testing.T) {
 
 func TestResultIsBoundToSession(t *testing.T) {
 	c := dom0.DefaultConfig(t.TempDir())
-	s, err := frontend.NewSession(c, dom0.Session{}, nil)
+	s, err := frontend.NewSession(c, dom0.Session{}, nil, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +72,7 @@ func TestResultIsBoundToSession(t *testing.T) {
 // as none, it would have the freshness checks expect no repository at all (M1, M2).
 func TestClaimSessionWithoutRepos(t *testing.T) {
 	c := dom0.DefaultConfig(t.TempDir())
-	s, err := frontend.NewSession(c, dom0.Session{Action: "upgrade"}, nil)
+	s, err := frontend.NewSession(c, dom0.Session{Action: "upgrade"}, nil, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

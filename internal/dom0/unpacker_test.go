@@ -3,6 +3,7 @@ package dom0_test
 import (
 	"bytes"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,7 +40,7 @@ func receiveCmd(t *testing.T, wrapper ...string) (*exec.Cmd, dom0.Config, string
 	if err != nil {
 		t.Fatal(err)
 	}
-	session, err := frontend.NewSession(c, dom0.Session{Action: "upgrade"}, nil)
+	session, err := frontend.NewSession(c, dom0.Session{Action: "upgrade"}, nil, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -166,7 +167,7 @@ func (r *runner) run(ctx context.Context) (int, error) {
 		return r.callVM(ctx, r.vmArgs(""), r.env.Stdout, "the query")
 	}
 	s, err := NewSession(c, dom0.Session{Action: r.o.Action, Packages: r.o.Packages,
-		Excludes: r.o.Excludes, AllowDowngrade: r.o.AllowDowngrade}, r.o.RepoSwitches)
+		Excludes: r.o.Excludes, AllowDowngrade: r.o.AllowDowngrade}, r.o.RepoSwitches, r.env.Stderr)
 	if err != nil {
 		return ExitFailure, fmt.Errorf("starting the update session: %w", err)
 	}
@@ -359,7 +360,13 @@ func cachedRepoIDs(c dom0.Config) ([]string, error) {
 	}
 	enabled := map[string]bool{}
 	for _, file := range files {
-		if err := dnfconf.ReadRepoFile(file, false, enabled, dnfconf.RepoLists{}); err != nil {
+		// dom0's dnf would skip a file it cannot parse: say why it has no
+		// repository rather than only that it has none.
+		skipped, err := dnfconf.ReadRepoFile(file, false, enabled, dnfconf.RepoLists{})
+		if err == nil && len(skipped) > 0 {
+			err = errors.New(strings.Join(skipped, "; "))
+		}
+		if err != nil {
 			return nil, err
 		}
 	}

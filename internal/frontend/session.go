@@ -31,10 +31,14 @@ import (
 // The session carries the network repositories that dom0's configuration
 // enables with the user's switches, and their package lists: the receive
 // service judges the delivery against them and reads no configuration file.
-func NewSession(c dom0.Config, s dom0.Session, switches []dnfconf.RepoSwitch) (dom0.Session, error) {
-	repos, err := dnfconf.ReadNetworkRepos(c, switches)
+// What dnf will skip in that configuration is named on warn.
+func NewSession(c dom0.Config, s dom0.Session, switches []dnfconf.RepoSwitch, warn io.Writer) (dom0.Session, error) {
+	repos, skipped, err := dnfconf.ReadNetworkRepos(c, switches)
 	if err != nil {
 		return s, fmt.Errorf("dom0's repository configuration: %w", err)
+	}
+	for _, w := range skipped {
+		fmt.Fprintf(warn, "pedos-dom0-update: warning: %s\n", w)
 	}
 	s.Repos = &repos
 	var b [dom0.SessionIDLength / 2]byte

@@ -1,6 +1,7 @@
 package frontend
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -24,7 +25,7 @@ func TestNewSessionCarriesRepos(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "pedos.repo"), []byte(repos), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s, err := NewSession(c, dom0.Session{Action: "upgrade"}, []dnfconf.RepoSwitch{{Glob: "other"}, {Enable: true, Glob: "test*"}})
+	s, err := NewSession(c, dom0.Session{Action: "upgrade"}, []dnfconf.RepoSwitch{{Glob: "other"}, {Enable: true, Glob: "test*"}}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

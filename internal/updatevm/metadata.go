@@ -73,7 +73,8 @@ func (u *UpdateVM) ExportMetadata(dir string, switches []dnfconf.RepoSwitch) ([]
 	if err != nil {
 		return nil, err
 	}
-	repos, err := dnfconf.ReadNetworkRepos(dom0.Config{Root: u.InstallRoot}, switches)
+	// What dnf skips it says itself; dom0's front end names it too.
+	repos, _, err := dnfconf.ReadNetworkRepos(dom0.Config{Root: u.InstallRoot}, switches)
 	if err != nil {
 		return nil, fmt.Errorf("dom0's repository definitions: %w", err)
 	}
