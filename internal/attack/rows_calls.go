@@ -200,18 +200,23 @@ var callRows = []Row{
 		if err := e.deliver(e.currentDelivery()); err != nil {
 			return "", err
 		}
-		marks := e.logMarks()
-		u, err := e.refused(attempt{label: "honest delivery under a broken policy", exit: -1})
+		// The front end asks the policy before the download and stops.
+		u, err := e.refused(attempt{label: "honest update under a broken policy", exit: -1})
 		if err != nil {
 			return "", err
 		}
-		if u.Report.Result != nil {
-			return "", fmt.Errorf("a delivery reached the service under a broken policy: %s", u.summary())
+		if u.Report.Result != nil || !strings.Contains(u.Stderr, "40-broken.policy") {
+			return "", fmt.Errorf("the update under a broken policy did not stop naming 40-broken.policy: %s", u.summary())
 		}
-		if log := e.logSince(marks); !strings.Contains(log, "40-broken.policy") {
-			return "", fmt.Errorf("dom0's qrexec log does not name the broken policy file")
+		// The daemon itself refuses the UpdateVM's call, and its log names the file.
+		s, err := e.liveSession(time.Time{})
+		if err != nil {
+			return "", err
 		}
-		return fmt.Sprintf("every call refused while the policy has a syntax error (update exit %d, the log names 40-broken.policy); dom0 unchanged", u.Exit), nil
+		if err := e.expectRefusedCall("call under a broken policy", "PedOS.ReceiveUpdates+"+s.ID, "40-broken.policy", true); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("the update stopped before the download (exit %d, naming 40-broken.policy); the UpdateVM's own call refused (126), the daemon's log names the file; dom0 unchanged", u.Exit), nil
 	}},
 	{ID: "C6", Group: "calls", Attack: "a flood of half-open requests from the UpdateVM", run: runC6},
 	{ID: "C7", Group: "calls", Attack: "the UpdateVM never answers, or answers after dom0's deadline", run: runC7},

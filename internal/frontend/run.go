@@ -146,6 +146,9 @@ func (r *runner) run(ctx context.Context) (int, error) {
 		if err := checkReceiveSettings(c); err != nil {
 			return ExitFailure, err
 		}
+		if code, err := checkDeliveryPolicy(c); err != nil {
+			return code, err
+		}
 	}
 	if r.o.Clean {
 		r.say("Emptying the cached repository %s", c.Path(dom0.CachedRepoDir))

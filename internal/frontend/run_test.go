@@ -366,6 +366,44 @@ func TestRunChecksDom0FilesFirst(t *testing.T) {
 	}
 }
 
+// dom0's qrexec policy is asked before anything is downloaded whether the
+// UpdateVM may deliver: a policy naming another UpdateVM, an UpdateVM the
+// daemon does not serve and a policy with a syntax error are named at once
+// (126, or 1 for the broken file), and the UpdateVM is not called. Where
+// the policy allows the call, or this project's qrexec is not installed
+// (no /etc/pedos/policy.d), the update goes on.
+func TestRunChecksDeliveryPolicy(t *testing.T) {
+	allow := "PedOS.ReceiveUpdates * sys-test dom0 allow\n"
+	for _, c := range []struct {
+		name, policy, domains, want string
+		code                        int
+	}{
+		{"another UpdateVM", "PedOS.ReceiveUpdates * sys-net dom0 allow\n", "sys-test\n", "does not let sys-test", ExitRefused},
+		{"not a domain", allow, "sys-net\n", "sys-test (updatevm in /etc/pedos/updates.conf) is not a domain", ExitRefused},
+		{"syntax error", allow + "!! not a rule\n", "sys-test\n", "50-updates.policy:2", ExitFailure},
+		// The fake UpdateVM delivers nothing: the update gets that far.
+		{"allowed", allow, "sys-test\n", "delivered nothing", ExitFailure},
+		{"no qrexec of ours", "", "", "delivered nothing", ExitFailure},
+	} {
+		tr := newTestRun(t, func([]string, io.Writer, io.Writer) int { return 0 })
+		if c.policy != "" {
+			for name, data := range map[string]string{policyDir + "/50-updates.policy": c.policy, domainsFile: c.domains} {
+				if err := os.MkdirAll(filepath.Dir(tr.config.Path(name)), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(tr.config.Path(name), []byte(data), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		code := tr.run(t, "-y")
+		called := len(tr.vm.calls) != 0
+		if code != c.code || !strings.Contains(tr.stderr.String(), c.want) || called != (c.want == "delivered nothing") {
+			t.Errorf("%s: exit %d, UpdateVM called: %t; want exit %d saying %q; stderr:\n%s", c.name, code, called, c.code, c.want, tr.stderr)
+		}
+	}
+}
+
 // A mistyped installroot in updates.conf, or a --root that does not exist,
 // is an error naming where dom0's rpm database should be: rpm would make an
 // empty one there, and the UpdateVM would find no updates for it. Nothing

@@ -1,0 +1,56 @@
+package frontend
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+
+	"pedos.dev/updates/internal/dom0"
+	"pedos.dev/updates/internal/qrexec"
+	"pedos.dev/updates/internal/qrexec/policy"
+	"pedos.dev/updates/internal/updatevm"
+)
+
+// Where this project's qrexec daemon reads its policy and its domains by
+// default (cmd/qrexec-daemon). A PedOS/Qubes host's own qrexec reads
+// /etc/qubes/policy.d and knows its domains itself: there the check is
+// skipped, as the directory below is missing.
+const (
+	policyDir   = "/etc/pedos/policy.d"
+	domainsFile = "/etc/pedos/domains.conf"
+)
+
+// checkDeliveryPolicy asks dom0's qrexec policy, before anything is
+// downloaded, whether the UpdateVM may call PedOS.ReceiveUpdates (overview.md
+// step 4). The daemon asks again at the call; without this, a policy that
+// names another UpdateVM, or one with a syntax error (which fails every call
+// closed, C5), would show only after the whole download, as a bare 126.
+func checkDeliveryPolicy(c dom0.Config) (int, error) {
+	dir := c.Path(policyDir)
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		return ExitOK, nil
+	}
+	pol, err := policy.Load(dir)
+	if err != nil {
+		return ExitFailure, fmt.Errorf("dom0's qrexec policy refuses every call until it is fixed (nothing was downloaded): %w", err)
+	}
+	domains, err := qrexec.DomainsOrDefault(c.Path(domainsFile))
+	if err != nil {
+		return ExitFailure, err
+	}
+	if _, ok := domains.Lookup(c.UpdateVM); !ok {
+		return ExitRefused, fmt.Errorf("%s (updatevm in %s) is not a domain of %s, so dom0's qrexec daemon would refuse its delivery; nothing was downloaded", c.UpdateVM, dom0.ConfigPath, domainsFile)
+	}
+	d := pol.Evaluate(policy.Request{Source: c.UpdateVM, Target: policy.Dom0, Service: updatevm.ReceiveService,
+		Argument: strings.Repeat("0", dom0.SessionIDLength)}, domains)
+	if !d.Allow {
+		rule := ""
+		if d.Rule != "" {
+			rule = " at " + d.Rule
+		}
+		return ExitRefused, fmt.Errorf("dom0's qrexec policy in %s does not let %s (updatevm in %s) call %s: %s%s; nothing was downloaded", policyDir, c.UpdateVM, dom0.ConfigPath, updatevm.ReceiveService, d.Reason, rule)
+	}
+	return ExitOK, nil
+}
