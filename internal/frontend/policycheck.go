@@ -40,8 +40,10 @@ func checkDeliveryPolicy(c dom0.Config) (int, error) {
 	if err != nil {
 		return ExitFailure, err
 	}
+	// A domain the daemon does not serve is one qrexec cannot reach: 125,
+	// as the call to it would end.
 	if _, ok := domains.Lookup(c.UpdateVM); !ok {
-		return ExitRefused, fmt.Errorf("%s (updatevm in %s) is not a domain of %s, so dom0's qrexec daemon would refuse its delivery; nothing was downloaded", c.UpdateVM, dom0.ConfigPath, domainsFile)
+		return ExitQrexecFailure, fmt.Errorf("%s (updatevm in %s) is not a domain of %s: dom0's qrexec daemon serves no such domain, so it can neither run the download there nor take a delivery from it; nothing was downloaded", c.UpdateVM, dom0.ConfigPath, domainsFile)
 	}
 	d := pol.Evaluate(policy.Request{Source: c.UpdateVM, Target: policy.Dom0, Service: updatevm.ReceiveService,
 		Argument: strings.Repeat("0", dom0.SessionIDLength)}, domains)

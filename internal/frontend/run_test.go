@@ -369,7 +369,8 @@ func TestRunChecksDom0FilesFirst(t *testing.T) {
 // dom0's qrexec policy is asked before anything is downloaded whether the
 // UpdateVM may deliver: a policy naming another UpdateVM, an UpdateVM the
 // daemon does not serve and a policy with a syntax error are named at once
-// (126, or 1 for the broken file), and the UpdateVM is not called. Where
+// (126; 125 for a domain qrexec cannot reach; 1 for the broken file), and
+// the UpdateVM is not called. Where
 // the policy allows the call, or this project's qrexec is not installed
 // (no /etc/pedos/policy.d), the update goes on.
 func TestRunChecksDeliveryPolicy(t *testing.T) {
@@ -379,7 +380,7 @@ func TestRunChecksDeliveryPolicy(t *testing.T) {
 		code                        int
 	}{
 		{"another UpdateVM", "PedOS.ReceiveUpdates * sys-net dom0 allow\n", "sys-test\n", "does not let sys-test", ExitRefused},
-		{"not a domain", allow, "sys-net\n", "sys-test (updatevm in /etc/pedos/updates.conf) is not a domain", ExitRefused},
+		{"not a domain", allow, "sys-net\n", "sys-test (updatevm in /etc/pedos/updates.conf) is not a domain", ExitQrexecFailure},
 		{"syntax error", allow + "!! not a rule\n", "sys-test\n", "50-updates.policy:2", ExitFailure},
 		// The fake UpdateVM delivers nothing: the update gets that far.
 		{"allowed", allow, "sys-test\n", "delivered nothing", ExitFailure},
