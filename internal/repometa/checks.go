@@ -93,7 +93,9 @@ func (s *FreshnessState) Evaluate(b Batch) *Verdict {
 // repository. Another build of a listed name is a replay or a mix of
 // snapshots (M4, M5); a name not listed at all is extraneous (M6); a
 // digest listed for a different package is wrong software. A package not
-// listed while some repository is not verifiable gets a notice only. A
+// listed while some repository is not verifiable gets a notice only, if
+// its name is unlisted or it is newer than every listed build of it (it
+// can only come from that repository; an older one would be a replay). A
 // listed build with a newer one listed beside it (repositories that keep
 // old versions) is a replay too (M4), unless the user named that version,
 // asked for a downgrade, or is reinstalling that package (CheckDowngrade
@@ -131,7 +133,7 @@ func (s *FreshnessState) CheckMembership(repos []*VerifiedRepo, unverifiable []s
 			findings = append(findings, reject(WrongSoftware, "", r.File,
 				"%s: its SHA-256 is listed in signed metadata for %s of %d bytes, but the file is %s of %d bytes: wrong software",
 				r.File, listed.NEVRA, listed.Size, r.NEVRA, r.Size))
-		case newestListed != nil:
+		case newestListed != nil && (len(unverifiable) == 0 || rpmver.Compare(r.EVR, newestListed.EVR) <= 0):
 			findings = append(findings, reject(NotInMetadata, "", r.File,
 				"%s: %s is not in the current signed metadata, which lists %s: possible replay or mix-and-match",
 				r.File, r.NEVRA, newestListed.NEVRA))

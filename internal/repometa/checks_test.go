@@ -11,6 +11,7 @@ import (
 func TestCheckMembership(t *testing.T) {
 	older := buildSnapshot(t, day0.Add(-72*time.Hour), "foo-1.0-2.noarch", "foo-1.0-3.noarch", "bar-2.0-1.x86_64", "evil-1.0-1.noarch")
 	current := buildSnapshot(t, day0, "foo-1.1-1.noarch", "bar-2.1-1.x86_64", "baz-3.0-1.x86_64")
+	unsigned := buildSnapshot(t, day0, "foo-1.2-1.noarch")
 	pub := newPublisher(t, nil)
 	s := loadState(t, t.TempDir(), day0)
 	repo, findings := s.VerifyRepomd(current.signedBy(t, "updates", pub, pub.pinned, day0), current.received(t, "foo-1.1-1.noarch", "bar-2.1-1.x86_64", "baz-3.0-1.x86_64"))
@@ -36,6 +37,14 @@ func TestCheckMembership(t *testing.T) {
 			[]string{"rejected wrong-software foo-1.1-1.noarch.rpm"}},
 		{"unlisted but a repo is not verifiable", older.received(t, "evil-1.0-1.noarch"), []string{"thirdparty"},
 			[]string{"notice not-verifiable evil-1.0-1.noarch.rpm"}},
+		// A build newer than every listed one can only come from the
+		// repository that is not verifiable; an older one is still a replay.
+		{"newer than listed, a repo is not verifiable", unsigned.received(t, "foo-1.2-1.noarch"), []string{"testing"},
+			[]string{"notice not-verifiable foo-1.2-1.noarch.rpm"}},
+		{"M4 with a repo that is not verifiable", older.received(t, "foo-1.0-3.noarch"), []string{"testing"},
+			[]string{"rejected not-in-metadata foo-1.0-3.noarch.rpm"}},
+		{"newer than listed, every repo verifiable", unsigned.received(t, "foo-1.2-1.noarch"), nil,
+			[]string{"rejected not-in-metadata foo-1.2-1.noarch.rpm"}},
 	} {
 		if got := kinds(s.CheckMembership([]*VerifiedRepo{repo}, c.unverifiable, c.received, Request{Action: "upgrade"})); !slices.Equal(got, c.want) {
 			t.Errorf("%s: findings %q, want %q", c.name, got, c.want)
