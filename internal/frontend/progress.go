@@ -43,8 +43,9 @@ func watchProgress(c dom0.Config, session string, w io.Writer, stop <-chan struc
 	}
 }
 
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
+// isTerminal says whether stream (stdin, stdout or stderr) is a terminal.
+func isTerminal(stream any) bool {
+	f, ok := stream.(*os.File)
 	if !ok {
 		return false
 	}

@@ -450,6 +450,11 @@ func (r *runner) dnf(ctx context.Context, ifFailed string) (int, error) {
 	case code != 0 && r.o.AssumeNo:
 		// dnf answers its own question no and exits 1 (as dnf does).
 		return ExitFailure, fmt.Errorf("dnf %s in dom0 ended with exit %d under --assumeno: it changed nothing (its output above shows the transaction, or why there was none); the verified packages stay in the cached repository", r.o.Action, code)
+	case code != 0 && !r.o.AssumeYes && !isTerminal(r.env.Stdin):
+		if ifFailed != "" {
+			ifFailed = "; " + ifFailed
+		}
+		return ExitFailure, fmt.Errorf("dnf %s in dom0 failed (exit %d): without -y dnf asks before it changes anything, and stdin is not a terminal that could answer (\"Operation aborted.\" above); run again with -y%s", r.o.Action, code, ifFailed)
 	case code != 0 && ifFailed == "":
 		return ExitFailure, fmt.Errorf("dnf %s in dom0 failed (exit %d)", r.o.Action, code)
 	case code != 0:

@@ -455,6 +455,23 @@ func TestRunRemove(t *testing.T) {
 	}
 }
 
+// Without -y dnf asks, and a stdin that is no terminal cannot answer: the
+// failure says so and what to do. With -y that hint would be wrong.
+func TestRunWithoutYes(t *testing.T) {
+	for _, yes := range []bool{false, true} {
+		tr := newTestRun(t, nil)
+		tr.tools.dnfExit = 1
+		args := []string{"--action=remove", "hello"}
+		if yes {
+			args = append(args, "-y")
+		}
+		code := tr.run(t, args...)
+		if hint := strings.Contains(tr.stderr.String(), "run again with -y"); code != ExitFailure || hint == yes {
+			t.Errorf("-y %t: exit %d, hint to add -y: %t; stderr:\n%s", yes, code, hint, tr.stderr)
+		}
+	}
+}
+
 // --clean empties both caches, also with --check-only (overview.md).
 func TestRunCheckOnlyClean(t *testing.T) {
 	var asked []string
