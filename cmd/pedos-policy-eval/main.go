@@ -54,7 +54,7 @@ func main() {
 	service, argument := qrexec.SplitService(fs.Arg(2))
 	req := policy.Request{Source: fs.Arg(0), Target: fs.Arg(1), Service: service, Argument: argument}
 	if !policy.ValidDomainName(req.Source) {
-		deny(fmt.Sprintf("invalid source %.64q: %s (refused before policy)", req.Source, policy.ValidDomainNameRule), "deny")
+		deny(fmt.Sprintf("invalid source %s: %s (refused before policy)", policy.Quoted(req.Source), policy.ValidDomainNameRule), "deny")
 	}
 	if err := policy.CheckRequested(req.Target, req.Service, req.Argument); err != nil {
 		deny(err.Error()+" (refused before policy)", "deny")

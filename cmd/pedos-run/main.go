@@ -56,6 +56,9 @@ func main() {
 		cli.Fail("domain %q: %s", domain, policy.ValidDomainNameRule)
 	case !policy.ValidUser(*user):
 		cli.Fail("--user %q: %s", *user, policy.ValidUserRule)
+	case strings.TrimSpace(strings.Join(command, " ")) == "":
+		// The agent refuses it (126) and says why only in its log.
+		cli.Fail("COMMAND is empty")
 	}
 	call := qrexec.CommandCall{
 		DomainsFile: *domainsFile, SockDir: *sockDir, Domain: domain,

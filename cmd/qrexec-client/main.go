@@ -57,6 +57,9 @@ func main() {
 		cli.Fail("%q: want USER:COMMAND (DEFAULT:COMMAND runs as the agent's user)", fs.Arg(0))
 	case !policy.ValidUser(user):
 		cli.Fail("user %q: %s", user, policy.ValidUserRule)
+	case strings.TrimSpace(command) == "":
+		// The agent refuses it (126) and says why only in its log.
+		cli.Fail("%q: the COMMAND after USER: is empty", fs.Arg(0))
 	}
 	call := qrexec.CommandCall{
 		DomainsFile: *domainsFile, SockDir: *sockDir,

@@ -62,6 +62,9 @@ func TestClientUsageErrors(t *testing.T) {
 		{"pedos-run", []string{"bad/dom", "id"}, `pedos-run: domain "bad/dom": a domain name is a letter`},
 		{"pedos-run", []string{"vm2", "--"}, "pedos-run: want DOMAIN and COMMAND"},
 		{"pedos-run", nil, "pedos-run: want DOMAIN and COMMAND"},
+		// An empty command: the agent would refuse it (126) and say why only in its log.
+		{"qrexec-client", []string{"-d", "vm2", "root: "}, `qrexec-client: "root: ": the COMMAND after USER: is empty`},
+		{"pedos-run", []string{"vm2", ""}, "pedos-run: COMMAND is empty"},
 	} {
 		got := run(t, exec.Command(testbin.Path(t, c.command), c.args...), "")
 		if got.code != 2 || got.stdout != "" || !strings.HasPrefix(got.stderr, c.want) || !strings.Contains(got.stderr, "\nUsage: "+c.command) {
@@ -198,7 +201,7 @@ func TestPolicyEval(t *testing.T) {
 		{[]string{"vm1", "vm2;x", "test.Other"}, "deny\n", `invalid target "vm2;x": a target is a domain name`, 126},
 		{[]string{"vm1", "vm2", "t.E;v"}, "deny\n", `invalid service name "t.E;v": a service name is 1-64 characters`, 126},
 		{[]string{"vm1", "vm2", "test.Other+a/b"}, "deny\n", `invalid service argument "a/b": a service argument is at most 64`, 126},
-		{[]string{"vm1", "vm2", strings.Repeat("s", 100)}, "deny\n", `invalid service name "` + strings.Repeat("s", 64) + `": `, 126},
+		{[]string{"vm1", "vm2", strings.Repeat("s", 100)}, "deny\n", `invalid service name "` + strings.Repeat("s", 64) + `"…(100 bytes): `, 126},
 		{[]string{"vm-typo", "vm2", "test.Other"}, "deny\n", "source vm-typo is not a domain of " + lab.domainsFile + ": the daemon serves no such domain\n", 126},
 		{[]string{"vm1", "vm-typo", "test.Other"}, "deny\n", "warning: target vm-typo is not a domain of " + lab.domainsFile + "\npedos-policy-eval: no such domain", 126},
 		{[]string{"vm1", "@dispvm:tpl", "test.Other"}, "deny\n", "warning: target tpl is not a domain of", 126},

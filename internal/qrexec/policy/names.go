@@ -21,7 +21,7 @@ func ValidService(s string) bool {
 // ValidServiceRule and ValidArgumentRule say which names ValidService and
 // ValidArgument take, for error messages.
 const (
-	ValidServiceRule  = "a service name is 1-64 characters of A-Z a-z 0-9 _ . -"
+	ValidServiceRule  = "a service name is 1-64 characters of A-Z a-z 0-9 _ . -, and not . or .."
 	ValidArgumentRule = "a service argument is at most 64 characters of A-Z a-z 0-9 _ . + -"
 )
 
@@ -73,13 +73,22 @@ func ValidRequestedTarget(s string) bool {
 func CheckRequested(target, service, argument string) error {
 	switch {
 	case !ValidRequestedTarget(target):
-		return fmt.Errorf("invalid target %.64q: %s", target, ValidRequestedTargetRule)
+		return fmt.Errorf("invalid target %s: %s", Quoted(target), ValidRequestedTargetRule)
 	case !ValidService(service):
-		return fmt.Errorf("invalid service name %.64q: %s", service, ValidServiceRule)
+		return fmt.Errorf("invalid service name %s: %s", Quoted(service), ValidServiceRule)
 	case !ValidArgument(argument):
-		return fmt.Errorf("invalid service argument %.64q: %s", argument, ValidArgumentRule)
+		return fmt.Errorf("invalid service argument %s: %s", Quoted(argument), ValidArgumentRule)
 	}
 	return nil
+}
+
+// Quoted quotes a value for a message, cut after 64 bytes with a mark that
+// says so: a cut value must not look like a valid one.
+func Quoted(s string) string {
+	if len(s) <= 64 {
+		return fmt.Sprintf("%q", s)
+	}
+	return fmt.Sprintf("%q…(%d bytes)", s[:64], len(s))
 }
 
 // onlyChars reports whether s has at least min bytes, each an ASCII letter,
