@@ -152,7 +152,7 @@ var dom0Entries = []entry{
 	file("/usr/lib/systemd/system/pedos-qrexec-daemon.service"),
 	file("/usr/lib/tmpfiles.d/pedos-updates-dom0.conf"),
 	{path: qubesWrapper, mode: 0o755}, file(qubesSudoers),
-	dir("/usr/share/pedos", 0o755), dir("/usr/share/pedos/qubes", 0o755),
+	dir("/etc/yum.real.repos.d", 0o755), dir("/usr/share/pedos", 0o755), dir("/usr/share/pedos/qubes", 0o755),
 	dir("/usr/share/doc/pedos-updates-dom0", 0o755), file("/usr/share/doc/pedos-updates-dom0/operations.md"),
 	dir("/var/lib/PedOS", 0o755), dir("/var/lib/PedOS/state", 0o700),
 	dir("/var/lib/PedOS/staging", 0o711), dir("/var/log/pedos", 0o750),
@@ -241,6 +241,14 @@ func checkRPM(t *testing.T, root, pkg, name string, entries []entry, configs []s
 	t.Helper()
 	installRPM(t, root, pkg)
 	checkEntries(t, root, entries)
+	// Every directory listed is the package's own: removing it takes them.
+	for _, e := range entries {
+		if e.mode.IsDir() {
+			if owner := rpmInRoot(t, root, "-qf", "--qf", "%{NAME}", e.path); owner != name {
+				t.Errorf("directory %s is owned by %q, not %s", e.path, owner, name)
+			}
+		}
+	}
 	// rpm's own check: every file, mode, owner and digest as packaged.
 	if out := rpmInRoot(t, root, "-V", "--nodeps", name); out != "" {
 		t.Errorf("rpm -V reports changes right after install:\n%s", out)
