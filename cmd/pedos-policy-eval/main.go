@@ -45,8 +45,8 @@ Example:
 func main() {
 	cli := cmdline.Usage{Command: "pedos-policy-eval", Text: usage}
 	fs := cli.FlagSet()
-	policyDir := fs.String("policy-dir", "/etc/pedos/policy.d", "")
-	domainsFile := fs.String("domains", "/etc/pedos/domains.conf", "")
+	policyDir := fs.String("policy-dir", policy.DefaultDir, "")
+	domainsFile := fs.String("domains", policy.DefaultDomainsFile, "")
 	cli.Parse(fs, os.Args[1:])
 	if fs.NArg() != 3 {
 		cli.Fail("want SOURCE TARGET SERVICE[+ARG], got %d arguments", fs.NArg())

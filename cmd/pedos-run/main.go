@@ -40,7 +40,7 @@ func main() {
 	cli := cmdline.Usage{Command: "pedos-run", Text: usage}
 	fs := cli.FlagSet()
 	user := fs.String("user", "DEFAULT", "")
-	domainsFile := fs.String("domains", "/etc/pedos/domains.conf", "")
+	domainsFile := fs.String("domains", policy.DefaultDomainsFile, "")
 	sockDir := fs.String("sockdir", "/run/pedos/qrexec", "")
 	timeout := fs.Duration("timeout", 0, "")
 	noStdin := fs.Bool("no-stdin", false, "")

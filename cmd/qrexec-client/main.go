@@ -41,7 +41,7 @@ func main() {
 	cli := cmdline.Usage{Command: "qrexec-client", Text: usage}
 	fs := cli.FlagSet()
 	domain := fs.String("d", "", "")
-	domainsFile := fs.String("domains", "/etc/pedos/domains.conf", "")
+	domainsFile := fs.String("domains", policy.DefaultDomainsFile, "")
 	sockDir := fs.String("sockdir", "/run/pedos/qrexec", "")
 	timeout := fs.Duration("timeout", 0, "")
 	cli.Parse(fs, os.Args[1:])

@@ -61,8 +61,8 @@ func main() {
 	qrexec.OneProcessor()
 	cli := cmdline.Usage{Command: "qrexec-daemon", Text: usage}
 	fs := cli.FlagSet()
-	domainsFile := fs.String("domains", "/etc/pedos/domains.conf", "")
-	policyDir := fs.String("policy-dir", "/etc/pedos/policy.d", "")
+	domainsFile := fs.String("domains", policy.DefaultDomainsFile, "")
+	policyDir := fs.String("policy-dir", policy.DefaultDir, "")
 	serviceDir := fs.String("service-dir", "/etc/pedos-rpc", "")
 	sockDir := fs.String("sockdir", "/run/pedos/qrexec", "")
 	vsockPort := fs.Uint("vsock-port", 0, "")

@@ -13,22 +13,17 @@ import (
 	"pedos.dev/updates/internal/updatevm"
 )
 
-// Where this project's qrexec daemon reads its policy and its domains by
-// default (cmd/qrexec-daemon). A PedOS/Qubes host's own qrexec reads
-// /etc/qubes/policy.d and knows its domains itself: there the check is
-// skipped, as the directory below is missing.
-const (
-	policyDir   = "/etc/pedos/policy.d"
-	domainsFile = "/etc/pedos/domains.conf"
-)
-
 // checkDeliveryPolicy asks dom0's qrexec policy, before anything is
 // downloaded, whether the UpdateVM may call PedOS.ReceiveUpdates (overview.md
 // step 4). The daemon asks again at the call; without this, a policy that
 // names another UpdateVM, or one with a syntax error (which fails every call
 // closed, C5), would show only after the whole download, as a bare 126.
+// It reads where this project's qrexec daemon reads by default; a
+// PedOS/Qubes host's own qrexec reads /etc/qubes/policy.d and knows its
+// domains itself, and there the check is skipped, as the directory is
+// missing.
 func checkDeliveryPolicy(c dom0.Config) (int, error) {
-	dir := c.Path(policyDir)
+	dir := c.Path(policy.DefaultDir)
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 		return ExitOK, nil
 	}
@@ -36,14 +31,14 @@ func checkDeliveryPolicy(c dom0.Config) (int, error) {
 	if err != nil {
 		return ExitFailure, fmt.Errorf("dom0's qrexec policy refuses every call until it is fixed (nothing was downloaded): %w", err)
 	}
-	domains, err := qrexec.DomainsOrDefault(c.Path(domainsFile))
+	domains, err := qrexec.DomainsOrDefault(c.Path(policy.DefaultDomainsFile))
 	if err != nil {
 		return ExitFailure, err
 	}
 	// A domain the daemon does not serve is one qrexec cannot reach: 125,
 	// as the call to it would end.
 	if _, ok := domains.Lookup(c.UpdateVM); !ok {
-		return ExitQrexecFailure, fmt.Errorf("%s (updatevm in %s) is not a domain of %s: dom0's qrexec daemon serves no such domain, so it can neither run the download there nor take a delivery from it; nothing was downloaded", c.UpdateVM, dom0.ConfigPath, domainsFile)
+		return ExitQrexecFailure, fmt.Errorf("%s (updatevm in %s) is not a domain of %s: dom0's qrexec daemon serves no such domain, so it can neither run the download there nor take a delivery from it; nothing was downloaded", c.UpdateVM, dom0.ConfigPath, policy.DefaultDomainsFile)
 	}
 	d := pol.Evaluate(policy.Request{Source: c.UpdateVM, Target: policy.Dom0, Service: updatevm.ReceiveService,
 		Argument: strings.Repeat("0", dom0.SessionIDLength)}, domains)
@@ -52,7 +47,7 @@ func checkDeliveryPolicy(c dom0.Config) (int, error) {
 		if d.Rule != "" {
 			rule = " at " + d.Rule
 		}
-		return ExitRefused, fmt.Errorf("dom0's qrexec policy in %s does not let %s (updatevm in %s) call %s: %s%s; nothing was downloaded", policyDir, c.UpdateVM, dom0.ConfigPath, updatevm.ReceiveService, d.Reason, rule)
+		return ExitRefused, fmt.Errorf("dom0's qrexec policy in %s does not let %s (updatevm in %s) call %s: %s%s; nothing was downloaded", policy.DefaultDir, c.UpdateVM, dom0.ConfigPath, updatevm.ReceiveService, d.Reason, rule)
 	}
 	return ExitOK, nil
 }

@@ -19,6 +19,7 @@ import (
 	"pedos.dev/updates/internal/dnftool"
 	"pedos.dev/updates/internal/dom0"
 	"pedos.dev/updates/internal/pkgtool"
+	"pedos.dev/updates/internal/qrexec/policy"
 	"pedos.dev/updates/internal/repometa"
 	"pedos.dev/updates/internal/rpmver"
 )
@@ -388,7 +389,7 @@ func TestRunChecksDeliveryPolicy(t *testing.T) {
 	} {
 		tr := newTestRun(t, func([]string, io.Writer, io.Writer) int { return 0 })
 		if c.policy != "" {
-			for name, data := range map[string]string{policyDir + "/50-updates.policy": c.policy, domainsFile: c.domains} {
+			for name, data := range map[string]string{policy.DefaultDir + "/50-updates.policy": c.policy, policy.DefaultDomainsFile: c.domains} {
 				if err := os.MkdirAll(filepath.Dir(tr.config.Path(name)), 0o755); err != nil {
 					t.Fatal(err)
 				}

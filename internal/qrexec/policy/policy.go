@@ -45,6 +45,13 @@ const maxIncludeDepth = 16
 // Load reads every policy file in dir, in byte order of their names, with
 // their includes. Any error anywhere fails the whole policy, so a caller
 // must deny every call when Load fails (C5).
+// DefaultDir and DefaultDomainsFile are where dom0's qrexec reads its
+// policy and its domains unless told otherwise (qrexec.md).
+const (
+	DefaultDir         = "/etc/pedos/policy.d"
+	DefaultDomainsFile = "/etc/pedos/domains.conf"
+)
+
 func Load(dir string) (*Policy, error) {
 	l := loader{readFile: os.ReadFile, readDir: policyFiles}
 	if err := l.includeDir(dir); err != nil {
