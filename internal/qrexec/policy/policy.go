@@ -42,9 +42,6 @@ type rule struct {
 // link or another spelling of a path would otherwise make endless.
 const maxIncludeDepth = 16
 
-// Load reads every policy file in dir, in byte order of their names, with
-// their includes. Any error anywhere fails the whole policy, so a caller
-// must deny every call when Load fails (C5).
 // DefaultDir and DefaultDomainsFile are where dom0's qrexec reads its
 // policy and its domains unless told otherwise (qrexec.md).
 const (
@@ -52,6 +49,9 @@ const (
 	DefaultDomainsFile = "/etc/pedos/domains.conf"
 )
 
+// Load reads every policy file in dir, in byte order of their names, with
+// their includes. Any error anywhere fails the whole policy, so a caller
+// must deny every call when Load fails (C5).
 func Load(dir string) (*Policy, error) {
 	l := loader{readFile: os.ReadFile, readDir: policyFiles}
 	if err := l.includeDir(dir); err != nil {
