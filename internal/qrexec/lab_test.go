@@ -167,14 +167,7 @@ func startVsock(t testing.TB, lab *testLab) {
 // and the agent take as a caller that gave up before its request.
 func waitForVsock(t testing.TB, port uint32) {
 	t.Helper()
-	for range 1000 { // 10 s: a loaded machine may start a process slowly
-		if c, err := vsock.Dial(1, port, nil); err == nil {
-			c.Close()
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("vsock port %d: nobody listening after 10 s", port)
+	waitForListener(t, fmt.Sprintf("vsock port %d", port), func() (net.Conn, error) { return vsock.Dial(1, port, nil) })
 }
 
 // requireVsockLoopback skips the test unless a vsock connection to this
@@ -216,14 +209,20 @@ func startProcess(t testing.TB, path string, args ...string) *exec.Cmd {
 
 func waitForSocket(t testing.TB, path string) {
 	t.Helper()
+	waitForListener(t, path, func() (net.Conn, error) { return net.Dial("unix", path) })
+}
+
+// waitForListener dials until a connection succeeds, then hangs up.
+func waitForListener(t testing.TB, what string, dial func() (net.Conn, error)) {
+	t.Helper()
 	for range 1000 { // 10 s: a loaded machine may start a process slowly
-		if c, err := net.Dial("unix", path); err == nil {
+		if c, err := dial(); err == nil {
 			c.Close()
 			return
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	t.Fatalf("%s: nobody listening after 10 s", path)
+	t.Fatalf("%s: nobody listening after 10 s", what)
 }
 
 // result is what a client command did.
