@@ -150,7 +150,7 @@ func ReadRepoFile(file string, dnfConf bool, enabled map[string]bool, lists Repo
 	lines := strings.Split(string(data), "\n")
 	for i, raw := range lines {
 		line := strings.TrimSpace(raw)
-		if line == "" || strings.ContainsAny(line[:1], "[#;") || strings.ContainsAny(raw[:1], " \t") {
+		if line == "" || isSection(line) || strings.ContainsAny(line[:1], "#;") || strings.ContainsAny(raw[:1], " \t") {
 			continue // a section, a comment or a continuation
 		}
 		if key, _, isOption := strings.Cut(line, "="); !isOption || strings.TrimSpace(key) == "" {
@@ -167,7 +167,7 @@ func ReadRepoFile(file string, dnfConf bool, enabled map[string]bool, lists Repo
 	for _, raw := range lines {
 		line := strings.TrimSpace(raw)
 		switch {
-		case strings.HasPrefix(line, "[") && strings.HasSuffix(line, "]"):
+		case isSection(line):
 			section, key, globs = line[1:len(line)-1], "", nil
 			_, defined := enabled[section]
 			skip = section == "main" && !dnfConf || section != "main" && defined && !ours[section]
@@ -210,6 +210,10 @@ func ReadRepoFile(file string, dnfConf bool, enabled map[string]bool, lists Repo
 	}
 	return skipped, nil
 }
+
+// isSection says whether a trimmed line is a section header; one that only
+// begins with "[" is a line dnf cannot parse.
+func isSection(line string) bool { return strings.HasPrefix(line, "[") && strings.HasSuffix(line, "]") }
 
 // validRepoID is what dnf (libdnf) accepts as a repository id.
 var validRepoID = regexp.MustCompile(`^[A-Za-z0-9_.:-]+$`)
