@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"syscall"
 	"time"
 
 	"pedos.dev/updates/internal/qrexec/policy"
@@ -30,6 +31,10 @@ func (c CommandCall) Run(s Streams) (int, error) {
 	}
 	addr := AgentAddress(domains, c.SockDir, c.Domain)
 	conn, err := Dial(addr)
+	if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) {
+		// A bare "no such file" names a socket, not the likely cause.
+		return ExitFailure, fmt.Errorf("qrexec: cannot reach the agent of %s: %w (is %s running, with its qrexec-agent, and is the domain name right?)", c.Domain, err, c.Domain)
+	}
 	if err != nil {
 		return ExitFailure, fmt.Errorf("qrexec: %s: %w", c.Domain, err)
 	}

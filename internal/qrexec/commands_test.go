@@ -264,3 +264,21 @@ func TestClientVMMessages(t *testing.T) {
 		t.Errorf("an unreachable daemon: %+v, want %q", got, want)
 	}
 }
+
+// TestClientUnreachableDomain: qrexec-client and pedos-run for a domain
+// whose agent does not listen name the domain and the likely causes, not
+// only a missing socket file.
+func TestClientUnreachableDomain(t *testing.T) {
+	dir := t.TempDir()
+	for command, args := range map[string][]string{
+		"qrexec-client": {"-d", "nosuchvm", "root:true"},
+		"pedos-run":     {"nosuchvm", "true"},
+	} {
+		args = append([]string{"--domains", filepath.Join(dir, "none.conf"), "--sockdir", dir}, args...)
+		got := run(t, exec.Command(testbin.Path(t, command), args...), "")
+		want := command + ": qrexec: cannot reach the agent of nosuchvm: open " + filepath.Join(dir, "nosuchvm", "agent.sock") + ": no such file or directory (is nosuchvm running"
+		if got.code != qrexec.ExitFailure || got.stdout != "" || !strings.HasPrefix(got.stderr, want) {
+			t.Errorf("%s %s: %+v, want %q", command, strings.Join(args, " "), got, want)
+		}
+	}
+}
