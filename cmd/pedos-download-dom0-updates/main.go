@@ -27,7 +27,9 @@ Runs in the UpdateVM; dom0's pedos-dom0-update calls it with qrexec-client.
   --sync             read dom0's configuration (a tar stream: rpm database,
                      repository definitions, dnf.conf, keys) on stdin into
                      the fake installroot
-  --check-only       exit 100 if updates for dom0 exist, 0 if not
+  --check-only       exit 100 if updates for dom0 exist, 0 if not; with
+                     updates, stdout lists them, one per line (tab-separated
+                     NAME EPOCH VERSION RELEASE ARCH REPO)
   --action=ACT       upgrade, install, reinstall, downgrade, upgrade-to:
                      download the transaction and, with --session, send its
                      packages and the repository metadata to dom0's
@@ -161,7 +163,7 @@ func do(ctx context.Context, u *updatevm.UpdateVM, o options) (int, error) {
 	case o.sync:
 		return exitOf(u.ApplySync(os.Stdin))
 	case o.checkOnly:
-		err := u.CheckUpdates(ctx, o.req)
+		err := u.CheckUpdates(ctx, o.req, os.Stdout)
 		if errors.Is(err, updatevm.ErrUpdatesAvailable) {
 			return 100, nil
 		}

@@ -71,8 +71,14 @@ func TestCheckOnly(t *testing.T) {
 		t.Errorf("--check-only with no updates: exit %d, want 0\n%s", rep.Exit, stderr)
 	}
 	l.publish("hello-1.1-1")
-	if rep, stderr := l.update("--check-only"); rep.Exit != frontend.ExitUpdatesAvailable {
+	rep, stderr := l.update("--check-only")
+	if rep.Exit != frontend.ExitUpdatesAvailable {
 		t.Errorf("--check-only with an update: exit %d, want 100\n%s", rep.Exit, stderr)
+	}
+	// The list for scripts, from the UpdateVM's real dnf.
+	want := []frontend.AvailableUpdate{{Name: "hello", NEVRA: "hello-1.1-1.noarch", Repo: lab.RepoID}}
+	if !slices.Equal(rep.Available, want) {
+		t.Errorf("--check-only listed %+v, want %+v\n%s", rep.Available, want, stderr)
 	}
 	l.assertUnchanged(before)
 }

@@ -71,6 +71,8 @@ type Report struct {
 	// before and after it.
 	Installed []string `json:"installed,omitempty"`
 	Removed   []string `json:"removed,omitempty"`
+	// Available is what --check-only found, the UpdateVM's word alone.
+	Available []AvailableUpdate `json:"available,omitempty"`
 }
 
 type runner struct {
@@ -267,10 +269,18 @@ func (r *runner) checkOnly(ctx context.Context) (int, error) {
 	if r.o.Clean {
 		args = append(args, "--clean")
 	}
-	code, err := r.callVM(ctx, append(args, r.forwarded()...), r.env.Stderr, "the check")
+	// Its stdout is a list for scripts (updatevm CheckUpdates); dnf's own
+	// listing for a person is on its stderr.
+	var listing cappedBuffer
+	code, err := r.callVM(ctx, append(args, r.forwarded()...), &listing, "the check")
 	switch {
 	case code == ExitUpdatesAvailable:
-		r.say("Updates are available for dom0")
+		updates, malformed := parseAvailable(listing.buf.Bytes())
+		r.rep.Available = updates
+		if malformed > 0 || listing.dropped {
+			fmt.Fprintf(r.env.Stderr, "warning: %s's list of updates had %d line(s) that are not NAME EPOCH VERSION RELEASE ARCH REPO (left out; cut short: %t)\n", r.env.Config.UpdateVM, malformed, listing.dropped)
+		}
+		r.say("Updates are available for dom0: %d package(s), as %s lists them (its word alone until an upgrade has dom0 verify them)", len(updates), r.env.Config.UpdateVM)
 		return ExitUpdatesAvailable, nil
 	case err == nil:
 		// Only an upgrade's delivery reaches dom0's withholding check
@@ -316,18 +326,22 @@ func (r *runner) callVM(ctx context.Context, argv []string, stdout io.Writer, wh
 
 // vmRun runs argv in the UpdateVM. Everything it prints is untrusted and
 // reaches the person only through untrustedText, every line marked with the
-// UpdateVM's name; its stderr goes to ours.
+// UpdateVM's name: its stderr goes to ours, and its stdout too when stdout
+// is ours.
 func (r *runner) vmRun(ctx context.Context, argv []string, stdin io.Reader, stdout io.Writer) (int, error) {
 	prefix := r.env.Config.UpdateVM + ": "
 	stderr := newUntrustedText(r.env.Stderr, prefix)
-	out := stderr
-	if stdout != r.env.Stderr {
-		out = newUntrustedText(stdout, prefix)
+	defer stderr.Flush() // write errors on our own outputs cannot be reported
+	switch stdout {
+	case r.env.Stderr:
+		stdout = stderr
+	case r.env.Stdout:
+		shown := newUntrustedText(stdout, prefix)
+		defer shown.Flush()
+		stdout = shown
 	}
-	code, err := r.env.VM.Run(ctx, r.env.Config.UpdateVM, argv, stdin, out, stderr)
-	// Write errors on our own outputs cannot be reported anywhere.
-	_, _ = out.Flush(), stderr.Flush()
-	return code, err
+	// Any other stdout is a buffer the caller parses, or io.Discard.
+	return r.env.VM.Run(ctx, r.env.Config.UpdateVM, argv, stdin, stdout, stderr)
 }
 
 // vmOutcome turns a qrexec call's exit into ours: qrexec failures and

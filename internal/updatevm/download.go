@@ -124,9 +124,12 @@ func (u *UpdateVM) dnfBase() ([]string, error) {
 // ErrUpdatesAvailable is CheckUpdates' answer when dnf lists updates.
 var ErrUpdatesAvailable = errors.New("updates are available")
 
-// CheckUpdates runs dnf check-update: nil for none, ErrUpdatesAvailable, or
-// an error.
-func (u *UpdateVM) CheckUpdates(ctx context.Context, req Request) error {
+// CheckUpdates runs dnf check-update, whose listing is for a person (on
+// the log): nil for none, ErrUpdatesAvailable, or an error. With updates,
+// it also writes them to stdout for scripts, one per line as
+// NAME TAB EPOCH TAB VERSION TAB RELEASE TAB ARCH TAB REPO: dnf's own
+// listing wraps long names onto two lines.
+func (u *UpdateVM) CheckUpdates(ctx context.Context, req Request, stdout io.Writer) error {
 	base, err := u.dnfBase()
 	if err != nil {
 		return err
@@ -136,12 +139,21 @@ func (u *UpdateVM) CheckUpdates(ctx context.Context, req Request) error {
 	switch {
 	case err != nil:
 		return err
-	case code == 100:
-		return ErrUpdatesAvailable
-	case code != 0:
+	case code == 0:
+		return nil
+	case code != 100:
 		return fmt.Errorf("dnf check-update failed (exit %d)", code)
 	}
-	return nil
+	// From the metadata check-update has just fetched (-C), with the same
+	// options, so that the two lists agree.
+	args = append(append(slices.DeleteFunc(base, func(a string) bool { return a == "--refresh" }), "-C", "-q"), req.DNFOptions...)
+	args = append(args, "repoquery", "--upgrades", "--latest-limit=1",
+		`--queryformat=%{name}\t%{epoch}\t%{version}\t%{release}\t%{arch}\t%{repoid}`)
+	if code, err := u.Tools.DNF(ctx, append(args, req.Packages...), nil, stdout, u.Log); err != nil || code != 0 {
+		// The answer stands; only the list for scripts is missing.
+		fmt.Fprintf(u.Log, "warning: listing the updates with dnf repoquery failed (exit %d, %v)\n", code, err)
+	}
+	return ErrUpdatesAvailable
 }
 
 // Query answers list, search and info in the UpdateVM alone.

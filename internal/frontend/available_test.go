@@ -1,0 +1,85 @@
+package frontend
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestParseAvailable(t *testing.T) {
+	listing := "hello\t0\t1.1\t1\tnoarch\tpedos-lab\n" +
+		"kernel\t2\t6.1.0\t3.fc41\tx86_64\tupdates:testing\n" +
+		"evil\x1b]0;x\x07\t0\t1\t1\tnoarch\trepo\n" + // a control character in a name
+		"short\t0\t1\t1\tnoarch\n" + // five fields
+		"bad\t-1\t1\t1\tnoarch\trepo\n" + // an epoch that is not a number
+		"bad\t0\t1/2\t1\tnoarch\trepo\n" + // a version rpm does not allow
+		"bad\t0\t1\t1\tno arch\trepo\n" +
+		"bad\t0\t1\t1\tnoarch\tre po\n" +
+		"Last metadata expiration check: 0:00:01 ago\n"
+	updates, malformed := parseAvailable([]byte(listing))
+	want := []AvailableUpdate{
+		{Name: "hello", NEVRA: "hello-1.1-1.noarch", Repo: "pedos-lab"},
+		{Name: "kernel", NEVRA: "kernel-2:6.1.0-3.fc41.x86_64", Repo: "updates:testing"},
+	}
+	if !slices.Equal(updates, want) || malformed != 7 {
+		t.Errorf("got %+v and %d malformed, want %+v and 7", updates, malformed, want)
+	}
+}
+
+// The listing is capped: an UpdateVM cannot fill dom0's memory with it,
+// and the call still reads all it sends.
+func TestCappedBuffer(t *testing.T) {
+	var b cappedBuffer
+	line := strings.Repeat("x", 1000) + "\n"
+	for range maxListingBytes/len(line) + 10 {
+		if n, err := io.WriteString(&b, line); n != len(line) || err != nil {
+			t.Fatalf("write: %d, %v", n, err)
+		}
+	}
+	if b.buf.Len() != maxListingBytes || !b.dropped {
+		t.Errorf("kept %d bytes (dropped: %t), want %d", b.buf.Len(), b.dropped, maxListingBytes)
+	}
+}
+
+// --check-only --json lists the updates the UpdateVM reported, checked for
+// form; a line not in form is counted in a warning, never echoed.
+func TestRunCheckOnlyListsUpdates(t *testing.T) {
+	tr := newTestRun(t, func(_ []string, stdout, stderr io.Writer) int {
+		fmt.Fprint(stdout, "hello\t0\t1.1\t1\tnoarch\tpedos-lab\nevil\x1b[2J\t0\t1\t1\tnoarch\trepo\n")
+		fmt.Fprintln(stderr, "hello.noarch 1.1-1 pedos-lab")
+		return ExitUpdatesAvailable
+	})
+	if code := tr.run(t, "--check-only", "--json"); code != ExitUpdatesAvailable {
+		t.Fatalf("exit %d, want 100; stderr:\n%s", code, tr.stderr)
+	}
+	rep := decodeOneReport(t, tr.stdout.String())
+	want := []AvailableUpdate{{Name: "hello", NEVRA: "hello-1.1-1.noarch", Repo: "pedos-lab"}}
+	if !slices.Equal(rep.Available, want) {
+		t.Errorf("available: %+v, want %+v", rep.Available, want)
+	}
+	stderr := tr.stderr.String()
+	if !strings.Contains(stderr, "sys-test's list of updates had 1 line(s) that are not NAME EPOCH VERSION RELEASE ARCH REPO") ||
+		!strings.Contains(stderr, "Updates are available for dom0: 1 package(s)") || strings.Contains(stderr, "evil") {
+		t.Errorf("stderr:\n%s", stderr)
+	}
+}
+
+// Whatever the UpdateVM lists, what reaches the report is in form.
+func FuzzParseAvailable(f *testing.F) {
+	f.Add([]byte("hello\t0\t1.1\t1\tnoarch\tpedos-lab\n"))
+	f.Add([]byte("a\t4294967296\t1\t1\tx\tr\nb\t\t1\t1\tx\tr"))
+	f.Fuzz(func(t *testing.T, untrusted []byte) {
+		updates, malformed := parseAvailable(untrusted)
+		if lines := strings.Count(string(untrusted), "\n") + 1; len(updates)+malformed > lines {
+			t.Fatalf("%d updates and %d malformed from %d lines", len(updates), malformed, lines)
+		}
+		for _, u := range updates {
+			if !listedName.MatchString(u.Name) || !listedRepo.MatchString(u.Repo) || !strings.HasPrefix(u.NEVRA, u.Name+"-") ||
+				strings.ContainsAny(u.NEVRA, "\t\n /") {
+				t.Fatalf("%q: reported %+v", untrusted, u)
+			}
+		}
+	})
+}
