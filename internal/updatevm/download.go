@@ -162,7 +162,8 @@ func (u *UpdateVM) Query(ctx context.Context, req Request, stdout io.Writer) (in
 	if err != nil {
 		return 1, err
 	}
-	args := append(append(append(base, req.DNFOptions...), req.Action), req.Packages...)
+	// -q: dnf would put its download progress on stdout, among the answer.
+	args := append(append(append(append(base, "-q"), req.DNFOptions...), req.Action), req.Packages...)
 	return u.Tools.DNF(ctx, args, nil, stdout, u.Log)
 }
 
