@@ -28,8 +28,9 @@ from the verified cached repository.
 
 options:
   --action=ACT          dnf verb: upgrade (default), install, reinstall,
-                        downgrade, remove, upgrade-to; list, search and info
-                        are answered by the UpdateVM alone
+                        downgrade, remove, upgrade-to (update is upgrade);
+                        list, search and info are answered by the UpdateVM
+                        alone
   --check-only          only ask whether updates exist: exit 100 if they do,
                         0 if not; installs nothing. The answer is the
                         UpdateVM's word alone: nothing reaches dom0, so no
@@ -63,8 +64,8 @@ options:
   --                    ends pedos-dom0-update's own options: what follows
                         goes to dnf on both sides (the dnf options above and
                         package specs)
-  --console, --show-output, --preserve-terminal, --gui, --force-xen-upgrade
-                        accepted for compatibility; no effect
+  --console, --show-output, --preserve-terminal, --gui, --nogui,
+  --force-xen-upgrade   accepted for compatibility; no effect
 
 A value follows its option after "=" or as the next word: --exclude=kernel
 or --exclude kernel, --action=install or --action install.

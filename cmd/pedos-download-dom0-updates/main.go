@@ -19,7 +19,7 @@ import (
 )
 
 const usage = `usage: pedos-download-dom0-updates --sync
-       pedos-download-dom0-updates --check-only [DNF-OPTIONS]
+       pedos-download-dom0-updates --check-only [--clean] [DNF-OPTIONS]
        pedos-download-dom0-updates --action=ACT [--session=ID] [--clean] [DNF-OPTIONS] [--] [PACKAGE...]
 
 Runs in the UpdateVM; dom0's pedos-dom0-update calls it with qrexec-client.
@@ -52,7 +52,7 @@ before reading it (its qrexec policy, or its receive service).
 examples:
   pedos-dom0-update's calls, as they arrive:
   pedos-download-dom0-updates --sync < dom0-config.tar
-  pedos-download-dom0-updates --action=upgrade --session=3f2a…e9 -- 
+  pedos-download-dom0-updates --action=upgrade --session=3f2a…e9 --
 `
 
 type options struct {
@@ -128,7 +128,7 @@ func run() int {
 		return 0
 	}
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "pedos-download-dom0-updates: %v\n", err)
+		fmt.Fprintf(os.Stderr, "pedos-download-dom0-updates: %v\nTry 'pedos-download-dom0-updates --help'.\n", err)
 		return 2
 	}
 	tools, err := dnftool.New("")

@@ -81,7 +81,8 @@ func TestBadActionAndRoot(t *testing.T) {
 		cmd := exec.Command(testbin.Path(t, "pedos-download-dom0-updates"), tc.args...)
 		cmd.Stdin, cmd.Dir = strings.NewReader(""), workDir
 		out, _ := cmd.CombinedOutput()
-		if code := cmd.ProcessState.ExitCode(); code != tc.code || !strings.Contains(string(out), tc.want) || strings.Contains(string(out), "dnf") {
+		hint := strings.HasSuffix(string(out), "\nTry 'pedos-download-dom0-updates --help'.\n")
+		if code := cmd.ProcessState.ExitCode(); code != tc.code || !strings.Contains(string(out), tc.want) || strings.Contains(string(out), "dnf") || hint != (code == 2) {
 			t.Errorf("%q: exit %d, want %d saying %q:\n%s", tc.args, code, tc.code, tc.want, out)
 		}
 	}

@@ -32,7 +32,7 @@ USER the domain has not or the agent may not switch to); 2 usage error.
 Examples:
   pedos-run sys-firewall uname -a
   pedos-run sys-firewall -- ls -l /var/cache
-  tar -c -C /var/lib/rpm . | pedos-run --user root sys-firewall 'tar -x -C /tmp/rpmdb'
+  tar -c -C /var/lib/rpm . | pedos-run --user root sys-firewall 'mkdir -p /tmp/rpmdb && tar -x -C /tmp/rpmdb'
 `
 
 func main() {

@@ -33,7 +33,7 @@ USER the domain has not or the agent may not switch to); 2 usage error.
 
 Examples:
   qrexec-client -d sys-firewall root:'rpm -qa | wc -l'
-  qrexec-client -d sys-firewall --timeout 30m user:'pedos-download-dom0-updates --session ID'
+  qrexec-client -d sys-firewall --timeout 30m root:'pedos-download-dom0-updates --check-only'
 `
 
 func main() {
