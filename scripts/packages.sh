@@ -57,7 +57,15 @@ PEDOS_ARCH=$(go env GOARCH)
 SOURCE_DATE_EPOCH=$(git log -1 --format=%ct 2>/dev/null || date +%s)
 export SOURCE_DATE_EPOCH
 
+# An RPM shows rpm.summary above its description: its copy of the config
+# leaves out the description's first line (the DEB's short description, the
+# same line), so that the summary is not said twice.
+for side in dom0 vm; do
+	awk 'skip { skip = 0; next } /^description: [|]-$/ { skip = 1 } { print }' \
+		"packaging/nfpm/pedos-updates-$side.yaml" >"$stage/pedos-updates-$side.rpm.yaml"
+done
+
 cd "$stage"
-"$stage/tools/nfpm" package --config "$repo/packaging/nfpm/pedos-updates-dom0.yaml" --packager rpm --target "$out/"
-"$stage/tools/nfpm" package --config "$repo/packaging/nfpm/pedos-updates-vm.yaml" --packager rpm --target "$out/"
+"$stage/tools/nfpm" package --config "$stage/pedos-updates-dom0.rpm.yaml" --packager rpm --target "$out/"
+"$stage/tools/nfpm" package --config "$stage/pedos-updates-vm.rpm.yaml" --packager rpm --target "$out/"
 "$stage/tools/nfpm" package --config "$repo/packaging/nfpm/pedos-updates-vm.yaml" --packager deb --target "$out/"

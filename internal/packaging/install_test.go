@@ -390,6 +390,14 @@ func TestVMPackages(t *testing.T) {
 	if short, _, _ := strings.Cut(description, "\n"); short != summary {
 		t.Errorf("DEB short description %q, want the RPM's summary %q", short, summary)
 	}
+	// rpm -qi shows the summary above the description: not twice.
+	for _, rpm := range []string{pkgs.dom0RPM, pkgs.vmRPM} {
+		summary := strings.TrimSpace(rpmInRoot(t, t.TempDir(), "-qp", "--qf", "%{SUMMARY}", rpm))
+		description := rpmInRoot(t, t.TempDir(), "-qp", "--qf", "%{DESCRIPTION}", rpm)
+		if strings.HasPrefix(description, summary) || !strings.Contains(description, "PedOS secure update") {
+			t.Errorf("%s: description %q repeats the summary %q, or is not the package's", filepath.Base(rpm), description, summary)
+		}
+	}
 }
 
 // docName is a page of docs/ as the man pages and the pages name it.
