@@ -278,7 +278,7 @@ func crossCheck(results []result, canonical []string, keyring *rpm.Keyring, stde
 	verdicts := checker.CheckParallel(ctx, files, runtime.NumCPU())
 	for i, c := range canonical {
 		if c != "" {
-			if err := pkgtool.Agree(nil, pkgtool.Verdict(verdicts, c)); err != nil {
+			if err := pkgtool.Agree(verdicts, c); err != nil {
 				results[i] = failed(results[i].File, err)
 			}
 		}

@@ -89,12 +89,12 @@ func main() {
 	// "Performance"); a stdin that is not a pipe is left as it is.
 	_, _ = unix.FcntlInt(os.Stdin.Fd(), unix.F_SETPIPE_SZ, 1<<20)
 	// The sandbox goes up before the first byte of the stream is read.
-	sandboxReport, err := sandbox.Confine(sandbox.Policy{
+	warnings, err := sandbox.Confine(sandbox.Policy{
 		WritableDir: opts.dir,
 		User:        switchTo(opts.user),
 		MaxFileSize: int64(min(limits.MaxBytes, math.MaxInt64)),
 	})
-	for _, w := range sandboxReport.Warnings {
+	for _, w := range warnings {
 		fmt.Fprintf(os.Stderr, "qfile-dom0-unpacker: warning: %s\n", w)
 	}
 	if err != nil {

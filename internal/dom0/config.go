@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"pedos.dev/updates/internal/repometa"
 )
 
 // Config is dom0's /etc/pedos/updates.conf. It is trusted: only dom0's
@@ -66,7 +68,7 @@ func DefaultConfig(root string) Config {
 		ReceiveTimeout: time.Hour,
 		KeyringDir:     "/etc/pki/rpm-gpg",
 		InstallRoot:    "/",
-		MaxMetadataAge: 7 * 24 * time.Hour,
+		MaxMetadataAge: repometa.DefaultMaxMetadataAge,
 		MetadataKeys:   map[string]string{},
 	}
 }

@@ -585,7 +585,7 @@ func (p *packageChecks) crossCheck(ctx context.Context, res *Result) error {
 	}
 	rejected := 0
 	for i, file := range p.canonical {
-		if err := pkgtool.Agree(nil, pkgtool.Verdict(verdicts, file)); err != nil {
+		if err := pkgtool.Agree(verdicts, file); err != nil {
 			res.Packages[i].reject(err)
 			rejected++
 		}
@@ -640,11 +640,7 @@ func (r *Receiver) verifyOne(v *rpm.Verifier, staging, name, canonicalPath strin
 	if vp.FileName() != name {
 		return check, pkg, fmt.Errorf("the file name does not match the package inside, %s (P9)", vp.NEVRA())
 	}
-	epoch := ""
-	if vp.HasEpoch {
-		epoch = strconv.FormatUint(uint64(vp.Epoch), 10)
-	}
-	evr, err := rpmver.New(epoch, vp.Version, vp.Release)
+	evr, err := rpmver.New(strconv.FormatUint(uint64(vp.Epoch), 10), vp.Version, vp.Release) // 0 when it has none
 	if err != nil {
 		return check, pkg, err
 	}

@@ -71,7 +71,7 @@ func FuzzReceivedName(f *testing.F) {
 // tell a verifiers' disagreement (a security error) from the rest.
 func TestPackageCheckKind(t *testing.T) {
 	var p PackageCheck
-	p.reject(fmt.Errorf("checking: %w", pkgtool.Agree(nil, errors.New("rpmkeys says no"))))
+	p.reject(fmt.Errorf("checking: %w", pkgtool.Agree(map[string]error{"f": errors.New("rpmkeys says no")}, "f")))
 	if p.OK || p.Kind != "verifiers disagree" || !strings.Contains(p.Rejected, "rpmkeys says no") {
 		t.Errorf("disagreement: %+v", p)
 	}

@@ -69,7 +69,6 @@ type RepoFreshness struct {
 	// back cannot lower (verify.md §2.4): what the freeze check judged.
 	AgeSeconds int64  `json:"age_seconds,omitempty"`
 	Key        string `json:"key,omitempty"`
-	Detail     string `json:"detail,omitempty"`
 }
 
 // Finding is one freshness finding, by kind and package.

@@ -46,9 +46,6 @@ func printResult(w io.Writer, r dom0.Result) {
 		if f.Key != "" {
 			line += ", verified by key " + f.Key
 		}
-		if f.Detail != "" {
-			line += " (" + f.Detail + ")"
-		}
 		fmt.Fprintln(w, line)
 	}
 	for _, f := range r.Findings {

@@ -203,30 +203,20 @@ func rejected(why string) error {
 	return fmt.Errorf("%w: %s", ErrRPMKeysRejected, why)
 }
 
-// Verdict is file's verdict in what CheckBatch or CheckParallel returned;
-// a file without one is refused, as if rpmkeys had not run.
-func Verdict(verdicts map[string]error, file string) error {
+// Agree is the verdict on one package the native verifier accepted, given
+// what CheckBatch or CheckParallel returned (verify.md §1): accepted only if
+// rpmkeys accepted it too. A refusal by rpmkeys is a security error of its
+// own class (rpm.KindVerifiersDisagree); a file rpmkeys gave no verdict on,
+// or could not check, is refused without one (ErrRPMKeysFailed).
+func Agree(verdicts map[string]error, file string) error {
 	verdict, ok := verdicts[file]
-	if !ok {
-		return fmt.Errorf("%w: it gave no verdict", ErrRPMKeysFailed)
-	}
-	return verdict
-}
-
-// Agree combines the native verdict and the rpmkeys verdict of one package
-// (verify.md §1): accepted only if both accept. A package the native
-// verifier accepted but rpmkeys refused is a security error of its own
-// class (rpm.KindVerifiersDisagree); rpmkeys that did not run refuses it
-// without a verdict (ErrRPMKeysFailed); a native rejection stands as it is
-// (the native policy is the stricter one by design).
-func Agree(native, rpmkeys error) error {
 	switch {
-	case native != nil:
-		return native
-	case errors.Is(rpmkeys, ErrRPMKeysFailed):
-		return rpmkeys
-	case rpmkeys != nil:
-		return &rpm.Error{Kind: rpm.KindVerifiersDisagree, Reason: "native verifier accepted the package but rpmkeys did not", Err: rpmkeys}
+	case !ok:
+		return fmt.Errorf("%w: it gave no verdict", ErrRPMKeysFailed)
+	case errors.Is(verdict, ErrRPMKeysFailed):
+		return verdict
+	case verdict != nil:
+		return &rpm.Error{Kind: rpm.KindVerifiersDisagree, Reason: "native verifier accepted the package but rpmkeys did not", Err: verdict}
 	}
 	return nil
 }

@@ -91,8 +91,8 @@ func TestCheckBatch(t *testing.T) {
 			t.Errorf("%s: %v, want rejection", filepath.Base(bad), verdicts[bad])
 		}
 	}
-	if err := pkgtool.Verdict(checker.CheckBatch(context.Background(), []string{unsigned}), unsigned); err == nil {
-		t.Error("single check accepted an unsigned package")
+	if err := pkgtool.Agree(checker.CheckBatch(context.Background(), []string{unsigned}), unsigned); !errors.Is(err, pkgtool.ErrRPMKeysRejected) {
+		t.Errorf("single check of an unsigned package: %v, want a rejection", err)
 	}
 }
 
@@ -129,27 +129,21 @@ func TestCheckParallel(t *testing.T) {
 	}
 }
 
+// TestAgree: the verdict on a package the native verifier accepted.
 func TestAgree(t *testing.T) {
-	native := errors.New("native says no")
 	var rpmErr *rpm.Error
-	if err := pkgtool.Agree(nil, pkgtool.ErrRPMKeysRejected); !errors.As(err, &rpmErr) || rpmErr.Kind != rpm.KindVerifiersDisagree {
-		t.Errorf("native OK, rpmkeys no: %v", err)
+	if err := pkgtool.Agree(map[string]error{"a.rpm": pkgtool.ErrRPMKeysRejected}, "a.rpm"); !errors.As(err, &rpmErr) || rpmErr.Kind != rpm.KindVerifiersDisagree {
+		t.Errorf("rpmkeys no: %v", err)
 	}
-	if err := pkgtool.Agree(native, nil); err != native {
-		t.Errorf("native no: %v", err)
-	}
-	if err := pkgtool.Agree(nil, nil); err != nil {
-		t.Errorf("both OK: %v", err)
+	if err := pkgtool.Agree(map[string]error{"a.rpm": nil}, "a.rpm"); err != nil {
+		t.Errorf("an explicit acceptance: %v", err)
 	}
 	// rpmkeys that did not run, or gave a file no verdict, refuses it
 	// without a disagreement.
-	for _, verdict := range []error{pkgtool.Verdict(map[string]error{}, "a.rpm"), fmt.Errorf("%w: killed", pkgtool.ErrRPMKeysFailed)} {
-		if err := pkgtool.Agree(nil, verdict); !errors.Is(err, pkgtool.ErrRPMKeysFailed) || errors.As(err, &rpmErr) {
-			t.Errorf("rpmkeys without a verdict: %v", err)
+	for _, verdicts := range []map[string]error{{}, {"b.rpm": nil}, {"a.rpm": fmt.Errorf("%w: killed", pkgtool.ErrRPMKeysFailed)}} {
+		if err := pkgtool.Agree(verdicts, "a.rpm"); !errors.Is(err, pkgtool.ErrRPMKeysFailed) || errors.As(err, &rpmErr) {
+			t.Errorf("rpmkeys without a verdict (%v): %v", verdicts, err)
 		}
-	}
-	if err := pkgtool.Verdict(map[string]error{"a.rpm": nil}, "a.rpm"); err != nil {
-		t.Errorf("an explicit acceptance: %v", err)
 	}
 }
 

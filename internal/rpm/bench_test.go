@@ -81,7 +81,7 @@ func BenchmarkVerify200(b *testing.B) {
 		sha := timeIt(func() error { return eachFile(files, hashFile) })
 		native := timeIt(func() error {
 			v := &rpm.Verifier{Keyring: f.keyring}
-			return eachFile(files, func(r io.Reader) error { _, err := v.Verify(r, nil); return err })
+			return eachFile(files, func(r io.Reader) error { _, err := v.Verify(r, io.Discard); return err })
 		})
 		each := timeIt(func() error {
 			for _, p := range files {

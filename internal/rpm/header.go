@@ -136,11 +136,6 @@ func BinEntry(tag uint32, b []byte) Entry {
 	return Entry{Tag: tag, Type: typeBin, Count: uint32(len(b)), Data: b}
 }
 
-// Int32Entry builds a one-value INT32 entry for EncodeHeader.
-func Int32Entry(tag uint32, v uint32) Entry {
-	return Entry{Tag: tag, Type: typeInt32, Count: 1, Data: binary.BigEndian.AppendUint32(nil, v)}
-}
-
 // PaddingAfterSignatureHeader is the number of zero bytes rpm puts between
 // the signature header and the main header.
 func PaddingAfterSignatureHeader(headerLen int) int {

@@ -85,17 +85,15 @@ var payloadHashes = map[uint32]struct {
 
 const copyBufferBytes = 256 << 10
 
-// Verify reads one package from r in a single pass and, if canonical is not
-// nil, writes the canonical package to it as it goes (verify.md §1.4): the
+// Verify reads one package from r in a single pass and writes the
+// canonical package to canonical (io.Discard: not wanted) as it goes
+// (verify.md §1.4): the
 // lead, a fresh signature header holding only the header signatures that
 // verified and the header SHA-256, then the signed main header and the
 // payload unchanged. The written bytes are only good if Verify returns no
 // error; on error the caller must discard them. Memory use is bounded by
 // the header caps, whatever the payload size.
 func (v *Verifier) Verify(r io.Reader, canonical io.Writer) (*VerifiedPackage, error) {
-	if canonical == nil {
-		canonical = io.Discard
-	}
 	if v.Keyring == nil {
 		return nil, reject(KindUntrustedKey, "no keyring: no key is trusted")
 	}
@@ -364,24 +362,13 @@ func (v *Verifier) readMainHeader(h *Header, pkg *VerifiedPackage) (hash.Hash, e
 }
 
 // streamPayload copies the payload to canonical with a fixed buffer while
-// hashing it, then compares the digest (verify.md §1.3, P3).
+// hashing it, then compares the digest (verify.md §1.3, P3). The reader is
+// wrapped so that io.CopyBuffer uses the buffer and no WriterTo of r.
 func (v *Verifier) streamPayload(r io.Reader, canonical io.Writer, payloadHash hash.Hash, pkg *VerifiedPackage) error {
-	sink := io.MultiWriter(payloadHash, canonical)
-	buf := make([]byte, copyBufferBytes)
-	for {
-		n, err := r.Read(buf)
-		if n > 0 {
-			if _, werr := sink.Write(buf[:n]); werr != nil {
-				return &Error{Kind: KindIO, Reason: "writing canonical package", Err: werr}
-			}
-			pkg.PayloadSize += int64(n)
-		}
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return &Error{Kind: KindIO, Reason: "reading payload", Err: err}
-		}
+	n, err := io.CopyBuffer(io.MultiWriter(payloadHash, canonical), struct{ io.Reader }{r}, make([]byte, copyBufferBytes))
+	pkg.PayloadSize = n
+	if err != nil {
+		return &Error{Kind: KindIO, Reason: "copying the payload", Err: err}
 	}
 	if hex.EncodeToString(payloadHash.Sum(nil)) != pkg.PayloadDigest {
 		return reject(KindDigestMismatch, "payload digest does not match (payload modified after signing)")

@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -188,7 +189,7 @@ func TestVerifyRejects(t *testing.T) {
 			return patch(good, i+5, 1) // the hash algorithm, after the public-key one: MD5
 		}, rpm.KindWeakAlgorithm, "signature uses hash MD5", mustReject},
 		{"MD5 payload digest", "P7", func() []byte {
-			return withMainHeader(t, good, setTag(rpm.Int32Entry(rpm.TagPayloadDigestAlgo, 1)), f.ed)
+			return withMainHeader(t, good, setTag(testrepo.Int32Entry(rpm.TagPayloadDigestAlgo, 1)), f.ed)
 		}, rpm.KindWeakAlgorithm, "payload digest algorithm 1", stricter},
 		{"no payload digest", "P3", func() []byte {
 			return withMainHeader(t, withMainHeader(t, good, dropTag(rpm.TagPayloadDigest)), dropTag(rpm.TagPayloadDigestAlgo), f.ed)
@@ -350,8 +351,8 @@ func TestVerifyIgnoresOtherSignatureTags(t *testing.T) {
 	good := build(t, spec, f.ed)
 	wrongLegacy, _ := f.ed.SignDetached([]byte("other bytes"))
 	extra := []rpm.Entry{
-		{Tag: 274, Type: 8, Count: 1, Data: []byte("0302a1b2\x00")}, rpm.Int32Entry(275, 256),
-		{Tag: 276, Type: 8, Count: 1, Data: []byte("AQID\x00")}, rpm.Int32Entry(277, 1),
+		{Tag: 274, Type: 8, Count: 1, Data: []byte("0302a1b2\x00")}, testrepo.Int32Entry(275, 256),
+		{Tag: 276, Type: 8, Count: 1, Data: []byte("AQID\x00")}, testrepo.Int32Entry(277, 1),
 		{Tag: 278, Type: 8, Count: 1, Data: []byte("c2lnbmF0dXJl\x00")}, rpm.StringEntry(279, "00ff"),
 		rpm.BinEntry(rpm.SigTagPGP, wrongLegacy),
 	}
@@ -394,7 +395,7 @@ func TestVerificationTime(t *testing.T) {
 		// dom0's clock (its time floor) ten minutes behind the signer's: a package signed a
 		// minute ago is still valid, and one whose signature expired by the floor is not.
 		{data, time.Now().Add(-10 * time.Minute), true}, {expiring, time.Now().Add(-10 * time.Minute), true}} {
-		_, err := (&rpm.Verifier{Keyring: f.keyring, Now: c.now}).Verify(bytes.NewReader(c.data), nil)
+		_, err := (&rpm.Verifier{Keyring: f.keyring, Now: c.now}).Verify(bytes.NewReader(c.data), io.Discard)
 		if (err == nil) != c.ok {
 			t.Errorf("at %v: %v, want ok=%v", c.now, err, c.ok)
 		}
@@ -435,7 +436,7 @@ func TestKeyMadeAfterTheFloor(t *testing.T) {
 		if len(warnings) != 0 {
 			t.Fatalf("warnings %v", warnings)
 		}
-		if _, err := (&rpm.Verifier{Keyring: keyring, Now: floor}).Verify(bytes.NewReader(build(t, spec, s)), nil); err != nil {
+		if _, err := (&rpm.Verifier{Keyring: keyring, Now: floor}).Verify(bytes.NewReader(build(t, spec, s)), io.Discard); err != nil {
 			t.Errorf("a package signed now by a key made after the floor: %v", err)
 		}
 	}
@@ -470,10 +471,10 @@ func TestRevokedSigningSubkey(t *testing.T) {
 		if len(warnings) != 0 {
 			t.Fatalf("reason %d: warnings %v", c.reason, warnings)
 		}
-		if _, err := (&rpm.Verifier{Keyring: keyring, Now: floor}).Verify(bytes.NewReader(data), nil); err != nil {
+		if _, err := (&rpm.Verifier{Keyring: keyring, Now: floor}).Verify(bytes.NewReader(data), io.Discard); err != nil {
 			t.Errorf("reason %d: a package signed before the subkey retired, floor before both: %v", c.reason, err)
 		}
-		if _, err := (&rpm.Verifier{Keyring: keyring}).Verify(bytes.NewReader(data), nil); err == nil {
+		if _, err := (&rpm.Verifier{Keyring: keyring}).Verify(bytes.NewReader(data), io.Discard); err == nil {
 			t.Errorf("reason %d: accepted with the floor past the retirement", c.reason)
 		}
 	}

@@ -28,12 +28,6 @@ type Policy struct {
 	MaxFileSize int64  // RLIMIT_FSIZE in bytes; 0 = leave as is
 }
 
-// Report says which mechanisms are in force.
-type Report struct {
-	NoNewPrivs, Landlock, Seccomp, UserSwitched bool
-	Warnings                                    []string // one line per missing mechanism
-}
-
 // errUnavailable marks a mechanism the running system does not offer: Confine turns it into a
 // warning and goes on with the others, never silently (issue 2, the sandbox bullet).
 var errUnavailable = errors.New("sandbox: not in force")
@@ -47,20 +41,19 @@ const passwdPath = "/etc/passwd"
 
 // Confine applies the policy to the whole calling process, irrevocably: no-new-privs, Landlock,
 // rlimits, uid/gid switch, then a seccomp filter that forbids socket creation and execve.
-// Where the kernel lacks Landlock or seccomp it returns a Report with that mechanism false and a
-// warning (the caller prints each warning once on stderr); other failures are errors, after
-// which the caller must exit: the process may be half confined.
-func Confine(p Policy) (Report, error) {
-	var report Report
+// Where the kernel lacks Landlock or seccomp it returns a warning naming the mechanism (the
+// caller prints each once on stderr); other failures are errors, after which the caller must
+// exit: the process may be half confined.
+func Confine(p Policy) (warnings []string, err error) {
 	if p.WritableDir == "" {
-		return report, errors.New("sandbox: the policy names no writable directory")
+		return nil, errors.New("sandbox: the policy names no writable directory")
 	}
 	// Resolve the user first: once Landlock is in force /etc/passwd can no longer be read.
 	var target *account
 	if p.User != "" {
 		resolved, err := resolveUser(p.User, passwdPath)
 		if err != nil {
-			return report, err
+			return nil, err
 		}
 		target = &resolved
 	}
@@ -71,38 +64,31 @@ func Confine(p Policy) (Report, error) {
 		if errno == unix.ENOTSUP {
 			hint = " (AllThreadsSyscall refuses cgo binaries: build with CGO_ENABLED=0)"
 		}
-		return report, fmt.Errorf("sandbox: setting no_new_privs on every thread: %w%s", errno, hint)
+		return nil, fmt.Errorf("sandbox: setting no_new_privs on every thread: %w%s", errno, hint)
 	}
-	report.NoNewPrivs = true
 	// Landlock before the uid switch: the rules need handles on directories that the target
 	// user may not be allowed to open.
-	if err := report.note(restrictFilesystem(p.WritableDir), &report.Landlock); err != nil {
-		return report, err
+	if err := warnIfUnavailable(restrictFilesystem(p.WritableDir), &warnings); err != nil {
+		return warnings, err
 	}
 	// Rlimits belong to the process (one call each covers every thread) and are only lowered.
 	if err := limitResources(p.MaxFileSize); err != nil {
-		return report, err
+		return warnings, err
 	}
-	switched, err := switchUser(target)
-	if err != nil {
-		return report, err
+	if err := switchUser(target); err != nil {
+		return warnings, err
 	}
-	report.UserSwitched = switched
 	// Seccomp last: the steps above use system calls it does not need to allow.
-	if err := report.note(forbidSocketsAndExec(), &report.Seccomp); err != nil {
-		return report, err
-	}
-	return report, nil
+	return warnings, warnIfUnavailable(forbidSocketsAndExec(), &warnings)
 }
 
-// note records the outcome of one mechanism the kernel may lack: in force, missing (a warning,
-// nil), or failed (the error).
-func (r *Report) note(err error, inForce *bool) error {
+// warnIfUnavailable turns the absence of a mechanism the kernel may lack into a warning (nil
+// error); a mechanism that failed stays an error.
+func warnIfUnavailable(err error, warnings *[]string) error {
 	if errors.Is(err, errUnavailable) {
-		r.Warnings = append(r.Warnings, err.Error())
+		*warnings = append(*warnings, err.Error())
 		return nil
 	}
-	*inForce = err == nil
 	return err
 }
 
@@ -141,33 +127,33 @@ type account struct{ uid, gid int }
 
 // switchUser drops root for target (nil: no switch asked). A process that already runs as the
 // target user stays as it is; any other unprivileged process cannot switch, which is an error.
-func switchUser(target *account) (bool, error) {
+func switchUser(target *account) error {
 	if target == nil {
-		return false, nil
+		return nil
 	}
 	if euid := syscall.Geteuid(); euid != 0 {
 		if euid == target.uid {
-			return false, nil
+			return nil
 		}
-		return false, fmt.Errorf("sandbox: running as uid %d, which cannot switch to uid %d: run as root or as that user: %w", euid, target.uid, syscall.EPERM)
+		return fmt.Errorf("sandbox: running as uid %d, which cannot switch to uid %d: run as root or as that user: %w", euid, target.uid, syscall.EPERM)
 	}
 	// Supplementary groups first (root's would survive otherwise), then the gid while we may
 	// still change it, then the uid; each sets the real, effective and saved ids.
 	if err := syscall.Setgroups([]int{}); err != nil {
-		return false, fmt.Errorf("sandbox: dropping supplementary groups: %w", err)
+		return fmt.Errorf("sandbox: dropping supplementary groups: %w", err)
 	}
 	if err := syscall.Setgid(target.gid); err != nil {
-		return false, fmt.Errorf("sandbox: switching to gid %d: %w", target.gid, err)
+		return fmt.Errorf("sandbox: switching to gid %d: %w", target.gid, err)
 	}
 	if err := syscall.Setuid(target.uid); err != nil {
-		return false, fmt.Errorf("sandbox: switching to uid %d: %w", target.uid, err)
+		return fmt.Errorf("sandbox: switching to uid %d: %w", target.uid, err)
 	}
 	// A parent that set SECBIT_NO_SETUID_FIXUP would have let us keep root's capabilities
 	// across setuid: make sure root is really out of reach.
 	if syscall.Setuid(0) == nil {
-		return false, errors.New("sandbox: the process could become root again after switching user: refusing to go on")
+		return errors.New("sandbox: the process could become root again after switching user: refusing to go on")
 	}
-	return true, nil
+	return nil
 }
 
 // ResolveUser resolves user as Confine will, so that a caller can check it

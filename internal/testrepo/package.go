@@ -116,7 +116,7 @@ func Build(p Package, signers ...*Signer) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	extra := []rpm.Entry{rpm.Int32Entry(rpm.SigTagPayloadSize, archiveSize)}
+	extra := []rpm.Entry{Int32Entry(rpm.SigTagPayloadSize, archiveSize)}
 	return Assemble(lead, mainHeader, payload, extra, signers...)
 }
 
@@ -146,7 +146,7 @@ func Assemble(lead, mainHeader, payload []byte, extra []rpm.Entry, signers ...*S
 	entries := append([]rpm.Entry{
 		rpm.StringEntry(rpm.SigTagSHA1Header, hex.EncodeToString(sha1Sum[:])),
 		rpm.StringEntry(rpm.SigTagSHA256Header, hex.EncodeToString(sha256Sum[:])),
-		rpm.Int32Entry(rpm.SigTagSize, uint32(len(mainHeader)+len(payload))),
+		Int32Entry(rpm.SigTagSize, uint32(len(mainHeader)+len(payload))),
 		rpm.BinEntry(rpm.SigTagMD5, md5Hash.Sum(nil)),
 	}, extra...)
 	for _, s := range signers {
@@ -270,7 +270,7 @@ func (p Package) files() map[string][]byte {
 // entries are all the tests need).
 func rawEntry(e rpm.Entry) rpmpack.IndexEntry {
 	switch e.Type {
-	case rpm.Int32Entry(0, 0).Type:
+	case Int32Entry(0, 0).Type:
 		values := make([]uint32, len(e.Data)/4)
 		for i := range values {
 			values[i] = binary.BigEndian.Uint32(e.Data[4*i:])
@@ -280,4 +280,10 @@ func rawEntry(e rpm.Entry) rpmpack.IndexEntry {
 		return rpmpack.EntryString(strings.TrimSuffix(string(e.Data), "\x00"))
 	}
 	return rpmpack.EntryBytes(e.Data)
+}
+
+// Int32Entry builds a one-value INT32 entry (type 4) for rpm.EncodeHeader
+// (tests only: dom0 never builds one).
+func Int32Entry(tag uint32, v uint32) rpm.Entry {
+	return rpm.Entry{Tag: tag, Type: 4, Count: 1, Data: binary.BigEndian.AppendUint32(nil, v)}
 }
