@@ -18,13 +18,32 @@ import (
 const policyFile = "etc/pedos/policy.d/50-pedos-updates.policy"
 
 // liveSession makes dom0 wait for a delivery, as pedos-dom0-update does
-// before it calls the UpdateVM (frontend.NewSession on dom0's files).
+// before it calls the UpdateVM (frontend.NewSession on dom0's files), and
+// holds dom0's update lock as it would until the row ends (or
+// endUpdate).
 func (e *Env) liveSession(deadline time.Time) (dom0.Session, error) {
 	c, err := dom0.LoadConfig(e.Lab.Root(lab.Dom0))
 	if err != nil {
 		return dom0.Session{}, err
 	}
+	if e.updateLock == nil {
+		unlock, err := frontend.Lock(c)
+		if err != nil {
+			return dom0.Session{}, err
+		}
+		e.updateLock = unlock
+		e.undo = append(e.undo, func() error { e.endUpdate(); return nil })
+	}
 	return frontend.NewSession(c, dom0.Session{Action: "upgrade", Deadline: deadline}, nil, io.Discard)
+}
+
+// endUpdate releases the update lock liveSession took, as a
+// pedos-dom0-update killed outright would (the kernel drops its lock).
+func (e *Env) endUpdate() {
+	if e.updateLock != nil {
+		e.updateLock()
+		e.updateLock = nil
+	}
 }
 
 // sessionWaiting says whether the live session is still unclaimed.
@@ -143,7 +162,7 @@ var callRows = []Row{
 		}
 		return "with the live session's id: refused by policy (126), and by the service when policy lets it through (126, before reading); session still waiting, dom0 unchanged", nil
 	}},
-	{ID: "C2", Group: "calls", Attack: "the UpdateVM calls outside a session, with a wrong id, replays a used id, or comes after the session expired", run: runC2},
+	{ID: "C2", Group: "calls", Attack: "the UpdateVM calls outside a session, with a wrong id, replays a used id, comes after the session expired, or after the update that started it was killed", run: runC2},
 	{ID: "C3", Group: "calls", Attack: "the caller sets QREXEC_REMOTE_DOMAIN and other QREXEC_* variables itself", run: func(e *Env) (string, error) {
 		s, err := e.liveSession(time.Time{})
 		if err != nil {
@@ -262,7 +281,17 @@ func runC2(e *Env) (string, error) {
 	if err := e.expectRefusedCall("expired session", "PedOS.ReceiveUpdates+"+expired.ID, "the session expired", true); err != nil {
 		return "", err
 	}
-	return "refused before reading: no session, 4 wrong ids and none, a replayed id, an expired session; dom0 unchanged", nil
+	// The session of a pedos-dom0-update killed outright (SIGKILL): its
+	// file stays until its deadline, but its update lock died with it.
+	orphan, err := e.liveSession(time.Time{})
+	if err != nil {
+		return "", err
+	}
+	e.endUpdate()
+	if err := e.expectRefusedCall("session of an ended update", "PedOS.ReceiveUpdates+"+orphan.ID, "no longer running", true); err != nil {
+		return "", err
+	}
+	return "refused before reading: no session, 4 wrong ids and none, a replayed id, an expired session, the session of an update killed outright; dom0 unchanged", nil
 }
 
 // runC6: 40 connections to dom0's qrexec daemon that never send a request

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Session binds a delivery to an update that dom0 started (C2): the front
@@ -53,6 +55,7 @@ const (
 	StateDir        = "/var/lib/PedOS/state"
 	SessionFile     = "session.json"
 	ClaimedFile     = "session.claimed.json"
+	UpdateLockFile  = "update.lock" // held by the running pedos-dom0-update (F3)
 	ResultFile      = "result.json"
 	SessionIDLength = 32 // hex digits: 128 bits
 )
@@ -79,6 +82,18 @@ func ClaimSession(c Config, untrustedID string, now time.Time) (Session, error) 
 	}
 	if now.After(s.Deadline) {
 		return s, fmt.Errorf("the session expired at %s", s.Deadline.Format(time.RFC3339))
+	}
+	// A session is live only while the pedos-dom0-update that wrote it
+	// runs, holding the update lock: one killed outright (SIGKILL, a crash)
+	// leaves its session behind, which the UpdateVM must not use later to
+	// publish what no one in dom0 is waiting for (C2).
+	unlock, err := LockFile(filepath.Join(dir, UpdateLockFile))
+	if err == nil {
+		unlock()
+		return s, errors.New("the pedos-dom0-update that started the session is no longer running (the update lock is free)")
+	}
+	if !errors.Is(err, unix.EWOULDBLOCK) {
+		return s, fmt.Errorf("checking the update lock: %w", err)
 	}
 	// rename is atomic: of two concurrent deliveries only one can claim.
 	claimed := filepath.Join(dir, ClaimedFile)

@@ -14,6 +14,18 @@ import (
 	"pedos.dev/updates/internal/frontend"
 )
 
+// startSession starts a session as pedos-dom0-update does, holding the
+// update lock until the test ends.
+func startSession(t *testing.T, c dom0.Config, s dom0.Session) (dom0.Session, error) {
+	t.Helper()
+	unlock, err := frontend.Lock(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(unlock)
+	return frontend.NewSession(c, s, nil, io.Discard)
+}
+
 // C2: a delivery is accepted only for the live session, once, in time.
 func TestClaimSession(t *testing.T) {
 	c := dom0.DefaultConfig(t.TempDir())
@@ -21,7 +33,7 @@ func TestClaimSession(t *testing.T) {
 	if _, err := dom0.ClaimSession(c, strings.Repeat("0", 32), now); !errors.Is(err, dom0.ErrNoSession) {
 		t.Fatalf("claim without a session: %v, want dom0.ErrNoSession", err)
 	}
-	s, err := frontend.NewSession(c, dom0.Session{Action: "upgrade"}, nil, io.Discard)
+	s, err := startSession(t, c, dom0.Session{Action: "upgrade"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +59,7 @@ func TestClaimSession(t *testing.T) {
 
 func TestResultIsBoundToSession(t *testing.T) {
 	c := dom0.DefaultConfig(t.TempDir())
-	s, err := frontend.NewSession(c, dom0.Session{}, nil, io.Discard)
+	s, err := startSession(t, c, dom0.Session{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,11 +80,32 @@ func TestResultIsBoundToSession(t *testing.T) {
 	}
 }
 
+// C2: a session whose pedos-dom0-update was killed outright (it left the
+// session file, and its update lock died with it) cannot be claimed.
+func TestClaimSessionOfAnEndedUpdate(t *testing.T) {
+	c := dom0.DefaultConfig(t.TempDir())
+	unlock, err := frontend.Lock(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := frontend.NewSession(c, dom0.Session{Action: "upgrade"}, nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock()
+	if _, err := dom0.ClaimSession(c, s.ID, time.Now()); err == nil || !strings.Contains(err.Error(), "no longer running") {
+		t.Errorf("claim of a session whose update ended: %v, want a refusal", err)
+	}
+	if _, err := os.Stat(filepath.Join(c.Path(dom0.StateDir), dom0.SessionFile)); err != nil {
+		t.Errorf("the refused claim took the session file: %v", err)
+	}
+}
+
 // A session file without the repository list (one an older front end wrote) is refused: read
 // as none, it would have the freshness checks expect no repository at all (M1, M2).
 func TestClaimSessionWithoutRepos(t *testing.T) {
 	c := dom0.DefaultConfig(t.TempDir())
-	s, err := frontend.NewSession(c, dom0.Session{Action: "upgrade"}, nil, io.Discard)
+	s, err := startSession(t, c, dom0.Session{Action: "upgrade"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package dom0_test
 import (
 	"bytes"
 	"errors"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,7 +39,7 @@ func receiveCmd(t *testing.T, wrapper ...string) (*exec.Cmd, dom0.Config, string
 	if err != nil {
 		t.Fatal(err)
 	}
-	session, err := frontend.NewSession(c, dom0.Session{Action: "upgrade"}, nil, io.Discard)
+	session, err := startSession(t, c, dom0.Session{Action: "upgrade"})
 	if err != nil {
 		t.Fatal(err)
 	}

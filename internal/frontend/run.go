@@ -136,7 +136,7 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	if err := pkgtool.RequireRPMDB(c.InstallRootPath()); err != nil {
 		return ExitFailure, fmt.Errorf("dom0's installroot: %w (check installroot in %s and --root)", err, dom0.ConfigPath)
 	}
-	unlock, err := lock(c)
+	unlock, err := Lock(c)
 	if err != nil {
 		return ExitFailure, err
 	}
@@ -500,11 +500,12 @@ func transaction(before, after []repometa.NEVRA) (installed, removed []string) {
 	return installed, removed
 }
 
-// lock takes dom0's update lock (F3): one update at a time. It is the
+// Lock takes dom0's update lock (F3): one update at a time. It is the
 // first thing a run writes, so it is where a user other than root fails.
-func lock(c dom0.Config) (func(), error) {
+// The receive service accepts a delivery only while it is held (C2).
+func Lock(c dom0.Config) (func(), error) {
 	dir := c.Path(dom0.StateDir)
-	path := filepath.Join(dir, "update.lock")
+	path := filepath.Join(dir, dom0.UpdateLockFile)
 	err := os.MkdirAll(dir, 0o700)
 	var unlock func()
 	if err == nil {
