@@ -167,6 +167,32 @@ func TestLockContention(t *testing.T) {
 	}
 }
 
+// The receive service refuses a call policy let through, before reading it
+// (here: another delivery holds the receive lock): the update says dom0
+// refused the delivery (126), not that the UpdateVM's download failed.
+func TestServiceRefusesAfterPolicy(t *testing.T) {
+	l := newLab(t)
+	l.publish("hello-1.1-1")
+	before := l.snapshot()
+	lockPath := filepath.Join(l.Root("dom0"), dom0.StateDir, dom0.ReceiveLockFile)
+	if err := os.MkdirAll(filepath.Dir(lockPath), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(lockPath, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	rep, stderr := l.update("-y")
+	if want := "dom0 refused the delivery from " + l.UpdateVM() + " (126) before reading it"; rep.Exit != frontend.ExitRefused || !strings.Contains(rep.Message, want) {
+		t.Errorf("update while a delivery holds the receive lock: exit %d, message %q, want 126 and %q\n%s", rep.Exit, rep.Message, want, stderr)
+	}
+	l.assertUnchanged(before)
+}
+
 func TestUpdateVMNotRunning(t *testing.T) {
 	l := newLab(t)
 	setUpdateVM(t, l, "sys-absent")

@@ -22,21 +22,66 @@ type Sender struct {
 // empties the download directory once dom0 has acknowledged them. An empty
 // list still calls dom0, so that it can tell "nothing new" from "nothing
 // arrived".
+//
+// qfile-agent is not qrexec-client-vm's LOCAL_PROGRAM, whose exit status
+// would be the only one (qrexec.md): the two run side by side, joined by
+// pipes, so that a refusal by dom0's service after policy let the call
+// through (126: another delivery running, no such session) is told apart
+// from the broken pipe it leaves qfile-agent with.
 func (u *UpdateVM) Send(ctx context.Context, s Sender, session string, files []string) error {
-	args := []string{"dom0", ReceiveService + "+" + session, s.QfileAgent}
+	var agentArgs []string
 	if s.Progress {
-		args = append(args, "--progress")
+		agentArgs = append(agentArgs, "--progress")
 	}
-	cmd := exec.CommandContext(ctx, s.QrexecClientVM, append(args, files...)...)
-	cmd.Stdout, cmd.Stderr = u.Log, u.Log
-	if err := cmd.Run(); err != nil {
-		var exit *exec.ExitError
-		if errors.As(err, &exit) {
-			return &SendError{Program: s.QrexecClientVM, Code: exit.ExitCode()}
+	client := exec.CommandContext(ctx, s.QrexecClientVM, "dom0", ReceiveService+"+"+session)
+	agent := exec.CommandContext(ctx, s.QfileAgent, append(agentArgs, files...)...)
+	client.Stderr, agent.Stderr = u.Log, u.Log
+	fromAgent, toClient, err1 := os.Pipe()
+	fromClient, toAgent, err2 := os.Pipe()
+	if err := errors.Join(err1, err2); err != nil {
+		return err
+	}
+	client.Stdin, client.Stdout = fromAgent, toAgent
+	agent.Stdin, agent.Stdout = fromClient, toClient
+	err := client.Start()
+	if err == nil {
+		if err = agent.Start(); err != nil {
+			client.Process.Kill()
+			client.Wait()
 		}
+	}
+	// Only the children may hold the pipes: with our ends open, neither
+	// would see the other end (EOF, EPIPE).
+	for _, f := range []*os.File{fromAgent, toClient, fromClient, toAgent} {
+		f.Close()
+	}
+	if err != nil {
 		return fmt.Errorf("sending to dom0: %w", err)
 	}
+	agentErr, clientErr := agent.Wait(), client.Wait()
+	switch code := exitCode(clientErr); {
+	case code == ExitQrexecFailure || code == ExitRefused:
+		return &SendError{Program: s.QrexecClientVM, Code: code}
+	case agentErr != nil:
+		// dom0's result says what its service made of the delivery.
+		return &SendError{Program: s.QfileAgent, Code: exitCode(agentErr)}
+	case clientErr != nil && code < 0:
+		return fmt.Errorf("sending to dom0: %w", clientErr)
+	}
 	return os.RemoveAll(u.packagesDir())
+}
+
+// exitCode is a finished command's exit status: 0 for nil, -1 if it did
+// not exit (killed by a signal, or never waited for).
+func exitCode(err error) int {
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return exit.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
 }
 
 // qrexec-client-vm's own exit statuses (docs/man/qrexec-client-vm.1.md):
