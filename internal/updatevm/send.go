@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 )
 
 // ReceiveService is dom0's service that takes the delivery.
@@ -104,5 +105,5 @@ func (e *SendError) Error() string {
 	case ExitQrexecFailure:
 		return fmt.Sprintf("qrexec could not reach dom0's %s (%s exit %d)", ReceiveService, e.Program, e.Code)
 	}
-	return fmt.Sprintf("sending to dom0 failed (%s exit %d)", e.Program, e.Code)
+	return fmt.Sprintf("sending to dom0 failed (%s exit %d)", filepath.Base(e.Program), e.Code)
 }

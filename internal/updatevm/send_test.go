@@ -10,39 +10,52 @@ import (
 	"testing"
 )
 
-// Send passes qrexec-client-vm's status on: a refusal by dom0's policy is
-// not a failed download (overview.md, exit codes).
+// Send passes qrexec-client-vm's 125 and 126 on, its own or the service's:
+// a refusal by dom0 is not a failed download (overview.md, exit codes).
+// qfile-agent's failure is the send's otherwise; a service that read the
+// delivery and then failed is dom0's result to report.
 func TestSendExitStatus(t *testing.T) {
+	// The client either reads the whole stream and answers, or (a
+	// refusal) leaves at once: the agent's 4 MiB must then end in a broken
+	// pipe, not block on a pipe someone else still holds open.
+	const readAll = "cat >/dev/null; echo status"
 	for _, tc := range []struct {
-		exit     int
-		wantCode int // 0: no error
-		wantText string
+		client    string
+		agentExit int
+		wantCode  int // 0: no error
+		wantText  string
 	}{
-		{0, 0, ""},
-		{126, ExitRefused, "qrexec policy or its receive service refused the call"},
-		{125, ExitQrexecFailure, "could not reach dom0"},
-		{1, 1, "sending to dom0 failed"},
+		{readAll + "; exit 0", 0, 0, ""},
+		{readAll + "; exit 1", 0, 0, ""},
+		{"exit 126", 1, ExitRefused, "qrexec policy or its receive service refused the call"},
+		{"exit 125", 1, ExitQrexecFailure, "could not reach dom0"},
+		{readAll + "; exit 0", 1, 1, "sending to dom0 failed (qfile-agent exit 1)"},
 	} {
 		dir := t.TempDir()
 		client := filepath.Join(dir, "qrexec-client-vm")
-		if err := os.WriteFile(client, fmt.Appendf(nil, "#!/bin/sh\nexit %d\n", tc.exit), 0o755); err != nil {
+		agent := filepath.Join(dir, "qfile-agent")
+		if err := os.WriteFile(client, []byte("#!/bin/sh\n"+tc.client+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		script := fmt.Sprintf("#!/bin/sh\nhead -c 4194304 /dev/zero\nexec >&-\nread status\nexit %d\n", tc.agentExit)
+		if err := os.WriteFile(agent, []byte(script), 0o755); err != nil {
 			t.Fatal(err)
 		}
 		u := &UpdateVM{InstallRoot: dir, Log: io.Discard}
 		if err := os.MkdirAll(u.packagesDir(), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		err := u.Send(t.Context(), Sender{QrexecClientVM: client, QfileAgent: "qfile-agent"}, strings.Repeat("a", 32), nil)
+		err := u.Send(t.Context(), Sender{QrexecClientVM: client, QfileAgent: agent}, strings.Repeat("a", 32), nil)
 		var send *SendError
 		switch {
 		case tc.wantCode == 0 && err != nil:
-			t.Errorf("exit %d: %v", tc.exit, err)
+			t.Errorf("%q, agent %d: %v", tc.client, tc.agentExit, err)
 		case tc.wantCode == 0:
 			if _, err := os.Stat(u.packagesDir()); !os.IsNotExist(err) {
-				t.Errorf("exit 0: the sent packages were not removed: %v", err)
+				t.Errorf("%q: the sent packages were not removed: %v", tc.client, err)
 			}
 		case !errors.As(err, &send) || send.Code != tc.wantCode || !strings.Contains(err.Error(), tc.wantText):
-			t.Errorf("exit %d: %v, want a SendError with code %d saying %q", tc.exit, err, tc.wantCode, tc.wantText)
+			t.Errorf("%q, agent %d: %v, want a SendError with code %d saying %q", tc.client, tc.agentExit, err, tc.wantCode, tc.wantText)
 		}
 	}
 }
