@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
+
 	"pedos.dev/updates/internal/dnfconf"
 	"pedos.dev/updates/internal/dom0"
 	"pedos.dev/updates/internal/rpm"
@@ -91,6 +93,7 @@ func syncStream(c dom0.Config, exportRPMDB func(root string, w io.Writer) error,
 	for _, w := range skipped {
 		fmt.Fprintf(warn, "pedos-dom0-update: warning: %v (not sent to %s)\n", w, c.UpdateVM)
 	}
+	warnRevoked(c.Path(c.KeyringDir), warn)
 	if keyring != nil {
 		for _, file := range keyring.Files() {
 			if err := addFile(add, file, path.Join(updatevm.SyncKeysDir, filepath.Base(file))); err != nil {
@@ -107,4 +110,28 @@ func addFile(add func(string, []byte) error, src, name string) error {
 		return err
 	}
 	return add(name, data)
+}
+
+// warnRevoked says, for each revoked key in the keyring (which LoadKeyring
+// skipped), what its revocation does not reach: dom0's rpm database, which
+// keeps trusting a key it once imported (importing the revocation does not
+// change that, measured with rpm 4.18), and the cached repository, which
+// may hold packages the key signed for dom0's dnf to install.
+func warnRevoked(dir string, warn io.Writer) {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		file := filepath.Join(dir, e.Name())
+		f, err := os.Open(file)
+		if err != nil || !e.Type().IsRegular() {
+			continue
+		}
+		keys, _ := openpgp.ReadArmoredKeyRing(io.LimitReader(f, 1<<20))
+		f.Close()
+		for _, k := range keys {
+			if len(k.Revocations) > 0 {
+				fmt.Fprintf(warn, "pedos-dom0-update: warning: %s: the revocation does not reach dom0's rpm database, which still trusts the key if it was imported there, nor the cached repository, which may hold packages it signed: remove the key with rpm -e gpg-pubkey-%08x, and empty the cache with pedos-dom0-update --clean\n",
+					file, uint32(k.PrimaryKey.KeyId))
+			}
+		}
+	}
 }

@@ -67,7 +67,23 @@ func TestSyncShipsTheKeyring(t *testing.T) {
 			t.Errorf("%s was shipped to the UpdateVM (%v)", name, err)
 		}
 	}
-	for _, want := range []string{"SECRET-KEY.asc: file holds a secret key", "README: not a valid armored public key"} {
+	revoked, err := testrepo.NewSigner(testrepo.KeySpec{Revoked: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(c.Path("/etc/pedos/keys/RPM-GPG-KEY-revoked"), revoked.PublicKeyArmored(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	warnings.Reset()
+	if _, err := syncStream(c, tr.tools.ExportRPMDB, &warnings); err != nil {
+		t.Fatal(err)
+	}
+	// A revoked key: not shipped, and what else to do is said, with the
+	// rpm database's name for the key.
+	shortID := strings.ToLower(revoked.Fingerprint()[len(revoked.Fingerprint())-8:])
+	for _, want := range []string{"SECRET-KEY.asc: file holds a secret key", "README: not a valid armored public key",
+		"RPM-GPG-KEY-revoked: key " + revoked.Fingerprint() + ": key is revoked (not sent to", "RPM-GPG-KEY-revoked: the revocation does not reach dom0's rpm database",
+		"rpm -e gpg-pubkey-" + shortID + ", and empty the cache with pedos-dom0-update --clean"} {
 		if !strings.Contains(warnings.String(), want) {
 			t.Errorf("warnings %q do not say %q", warnings.String(), want)
 		}

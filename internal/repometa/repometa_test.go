@@ -59,6 +59,13 @@ func TestLoadPinnedKeyPolicy(t *testing.T) {
 	if _, err := LoadPinnedKey(writePublicKey(t, ed448)); err == nil || !strings.Contains(err.Error(), "not allowed") {
 		t.Errorf("Ed448 key: err = %v, want a policy error", err)
 	}
+	revoked := newEntity(t, nil)
+	if err := revoked.RevokeKey(packet.KeyRetired, "replaced", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadPinnedKey(writePublicKey(t, revoked)); err == nil || !strings.Contains(err.Error(), "the key is revoked") {
+		t.Errorf("a revoked key: err = %v, want a refusal", err)
+	}
 	a, b := newEntity(t, nil), newEntity(t, nil)
 	if _, err := LoadPinnedKey(writePublicKey(t, a, b)); err == nil || !strings.Contains(err.Error(), "holds 2 keys") {
 		t.Errorf("two keys: err = %v", err)

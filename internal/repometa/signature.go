@@ -25,7 +25,8 @@ type PinnedKey struct {
 }
 
 // LoadPinnedKey reads an armored public key file that holds exactly one
-// key, RSA of at least 2048 bits or ed25519 (the package policy, verify.md §1).
+// key, RSA of at least 2048 bits or ed25519 (the package policy, verify.md
+// §1), not revoked.
 func LoadPinnedKey(path string) (*PinnedKey, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -44,6 +45,10 @@ func LoadPinnedKey(path string) (*PinnedKey, error) {
 	}
 	if err := rpm.KeyStrength(keyring[0].PrimaryKey); err != nil {
 		return nil, fmt.Errorf("metadata key %s: %w", path, err)
+	}
+	// Refused here, before any download, not only at the signature check.
+	if len(keyring[0].Revocations) > 0 {
+		return nil, fmt.Errorf("metadata key %s: the key is revoked; pin the repository's new key", path)
 	}
 	return &PinnedKey{Fingerprint: fmt.Sprintf("%X", keyring[0].PrimaryKey.Fingerprint), keyring: keyring}, nil
 }
