@@ -705,7 +705,9 @@ func (r *Receiver) checkFreshness(ctx context.Context, tools *pkgtool.Tools, s S
 	}
 	verdict := state.Evaluate(batch)
 	if !verdict.Accepted() {
-		return verdict, errors.New("the delivery does not match the newest signed repository metadata")
+		// The first refusing finding names the check; the result lists all.
+		f := verdict.Findings[slices.IndexFunc(verdict.Findings, func(f repometa.Finding) bool { return f.Severity == repometa.Reject })]
+		return verdict, fmt.Errorf("the signed repository metadata refuses the delivery (%s): %s", f.Kind, f.Detail)
 	}
 	return verdict, nil
 }

@@ -105,22 +105,40 @@ func findingLevel(f dom0.Finding) (level, detail string) {
 // the first rejected package's class and file, else the first rejecting
 // finding's kind and repository (or package); "" when neither is there (a
 // batch-level error such as a bad keyring).
-func refusalCause(r dom0.Result) string {
+func refusalCause(r dom0.Result) (cause, advice string) {
 	for _, p := range r.Packages {
 		if !p.OK {
-			return cmp.Or(p.Kind, "rejected") + ": " + p.File
+			return cmp.Or(p.Kind, "rejected") + ": " + p.File, ""
 		}
 	}
 	for _, f := range r.Findings {
 		switch {
 		case !f.Error:
 		case f.Repo != "":
-			return f.Kind + ", repo " + f.Repo
+			return f.Kind + ", repo " + f.Repo, findingAdvice[f.Kind]
 		case f.Package != "":
-			return f.Kind + ", package " + f.Package
+			return f.Kind + ", package " + f.Package, findingAdvice[f.Kind]
 		default:
-			return f.Kind
+			return f.Kind, findingAdvice[f.Kind]
 		}
 	}
-	return ""
+	return "", ""
+}
+
+// findingAdvice is what to do about a refusing finding, in brief
+// (freshness.md, "Findings and what to do about them", has the whole of it).
+var findingAdvice = map[string]string{
+	string(repometa.MissingMetadata): "the UpdateVM did not send the signed metadata: check it, then run again with --clean",
+	string(repometa.WrongKey):        "if the publisher really changed its metadata key, check the new key out of band and pin it in updates.conf; otherwise treat the UpdateVM or its mirror as hostile",
+	string(repometa.BadSignature):    "the metadata was altered, or its key is no longer valid: do not override; check the mirror and the pinned key",
+	string(repometa.BadMetadata):     "run again with --clean; if it persists, the UpdateVM is tampering",
+	string(repometa.Rollback):        "the UpdateVM or its mirror serves an older snapshot than dom0 accepted before: switch mirrors, inspect the UpdateVM",
+	string(repometa.Stale):           "the metadata is older than max_metadata_age: a mirror that stopped syncing, or a freeze attack; switch mirrors",
+	string(repometa.NotInMetadata):   "a replay or a mix of snapshots: run again with --clean",
+	string(repometa.OlderBuild):      "a replay of an older build: run again with --clean; to install that version on purpose, name it, or use --action=downgrade --allow-downgrade",
+	string(repometa.Extraneous):      "the UpdateVM added packages nobody asked for: inspect it",
+	string(repometa.WrongSoftware):   "the UpdateVM delivered other software under a listed digest: inspect it",
+	string(repometa.Withheld):        "run again; if dnf in the UpdateVM skips that update for a reason (broken dependencies), exclude it explicitly (--exclude=NAME)",
+	string(repometa.Downgrade):       "use --action=downgrade --allow-downgrade if that is really what you want",
+	string(repometa.BadRequest):      "fix the command line",
 }

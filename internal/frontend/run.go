@@ -226,6 +226,11 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	if len(res.Packages) == 0 && plainUpgrade {
 		// dom0's withholding check (verify.md §2.6) judged "no update" for
 		// every installed package: the UpdateVM's word alone is not taken.
+		if slices.ContainsFunc(res.Findings, func(f dom0.Finding) bool { return f.Kind == string(repometa.Stale) }) {
+			// require_fresh is off, or this would be a refusal (M9).
+			r.say("No updates for dom0 in metadata older than max_metadata_age (see the warning above): updates published since may be held back; nothing to do")
+			return ExitOK, nil
+		}
 		r.say("No updates for dom0: nothing to do")
 		return ExitOK, nil
 	}
@@ -245,13 +250,17 @@ func (r *runner) run(ctx context.Context) (int, error) {
 // they may quote what the UpdateVM sent.
 func refusal(vm string, res dom0.Result) error {
 	reason := ""
-	if cause := refusalCause(res); cause != "" {
+	cause, advice := refusalCause(res)
+	if cause != "" {
 		reason = " (" + cause + ")"
 	}
 	if res.Error != "" {
 		reason += ": " + res.Error
 	}
-	return fmt.Errorf("dom0 refused the delivery from %s%s; nothing was installed and the cached repository is unchanged", vm, printable([]byte(reason)))
+	if advice != "" {
+		advice = ". What to do: " + advice
+	}
+	return fmt.Errorf("dom0 refused the delivery from %s%s; nothing was installed and the cached repository is unchanged%s", vm, printable([]byte(reason)), advice)
 }
 
 // sync ships dom0's database and configuration (overview.md step 2).

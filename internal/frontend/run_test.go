@@ -245,6 +245,21 @@ func TestRunEmptyDelivery(t *testing.T) {
 	}
 }
 
+// With require_fresh off, stale metadata is a warning: "no updates" then
+// says against what it was judged (M9), though the run succeeds.
+func TestRunNoUpdatesAgainstStaleMetadata(t *testing.T) {
+	tr := newTestRun(t, nil)
+	tr.vm.download = func(argv []string, _, _ io.Writer) int {
+		deliver(t, tr.config, argv, 0, dom0.Result{Accepted: true, Findings: []dom0.Finding{
+			{Kind: "stale", Repo: "vendor", Message: "warning: metadata for repo vendor is 9 days old"}}})
+		return 0
+	}
+	code := tr.run(t, "-y")
+	if want := "No updates for dom0 in metadata older than max_metadata_age (see the warning above)"; code != ExitOK || !strings.Contains(tr.stderr.String(), want) {
+		t.Errorf("exit %d, want 0 saying %q; stderr:\n%s", code, want, tr.stderr)
+	}
+}
+
 // dom0 refused the delivery for a reason that is no package (a keyring
 // typo in updates.conf): the reason is an error line and in the JSON
 // report's message, escaped; package rejections keep their rejected: lines.

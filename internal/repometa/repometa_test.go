@@ -165,7 +165,7 @@ func TestCheckRollback(t *testing.T) {
 		{"M3: older timestamp", verified(t, "updates", day0.Add(-time.Second), 200), []string{"rejected rollback "}},
 		{"equal revision", verified(t, "updates", day0, 200), nil},
 		{"newer revision", verified(t, "updates", day0.Add(time.Hour), 201), nil},
-		{"first time seen", verified(t, "other", day0.Add(-1000*time.Hour), 1), nil},
+		{"first time seen", verified(t, "other", day0.Add(-1000*time.Hour), 1), []string{"notice first-use "}},
 		{"key changed", func() *VerifiedRepo { r := verified(t, "updates", day0, 200); r.KeyFingerprint = "CD34"; return r }(),
 			[]string{"notice key-changed "}},
 	} {

@@ -169,11 +169,14 @@ func checkDigest(primary io.ReadSeeker, ref PrimaryRef) error {
 // CheckRollback is verify.md §2 step 3: metadata older than already
 // accepted for the repository, by revision or by timestamp, is a rollback
 // (M3); equal or newer is accepted. A key differing from the last run's is
-// noted: updates.conf changed it, or something is wrong.
+// noted: updates.conf changed it, or something is wrong. So is a repository
+// with no earlier record: it has no rollback protection until now.
 func (s *FreshnessState) CheckRollback(repo *VerifiedRepo) []Finding {
 	prev, ok := s.saved.Repos[repo.ID]
 	if !ok {
-		return nil
+		// Said, so that a lost or emptied state file is noticed.
+		return []Finding{{Kind: FirstUse, Severity: Notice, Repo: repo.ID, Detail: fmt.Sprintf(
+			"no earlier metadata of repo %s is on record: revision %d is trusted on first use, and rollback protection starts from it", repo.ID, repo.Revision)}}
 	}
 	var findings []Finding
 	if repo.Revision < prev.Revision || repo.Timestamp.Before(prev.Timestamp) {

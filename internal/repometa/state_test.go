@@ -42,7 +42,7 @@ func TestEvaluateAndCommit(t *testing.T) {
 		revision  time.Time // in the state file afterwards
 	}{
 		{"first update", day0.Add(time.Hour), s1, day0, []string{"foo-1.1-1.noarch"},
-			[]string{"notice not-verifiable "}, StatusFresh, day0},
+			[]string{"notice not-verifiable ", "notice first-use "}, StatusFresh, day0},
 		{"M3: older snapshot", day0.Add(time.Hour), s0, day0.Add(-24 * time.Hour), []string{"foo-1.1-1.noarch"},
 			[]string{"notice not-verifiable ", "rejected rollback "}, StatusRejected, day0},
 		{"same snapshot again", day0.Add(2 * time.Hour), s1, day0, []string{"foo-1.1-1.noarch"},

@@ -14,6 +14,7 @@ const (
 	BadMetadata     Kind = "bad-metadata"     // malformed, or primary digest mismatch (step 2)
 	Rollback        Kind = "rollback"         // older than already accepted (M3)
 	KeyChanged      Kind = "key-changed"      // the pinned key differs from the last run's
+	FirstUse        Kind = "first-use"        // no earlier record of the repo: trusted on first use
 	Stale           Kind = "stale"            // older than max_metadata_age (M9, freeze)
 	NotInMetadata   Kind = "not-in-metadata"  // this build is not in the current primary (M4, M5)
 	OlderBuild      Kind = "older-build"      // listed, but a newer build of it is listed too (M4)
