@@ -794,7 +794,12 @@ func (r *Receiver) privateCopy(staging, name string, limit int64) (*os.File, err
 	os.Remove(out.Name())
 	if _, err := io.Copy(out, io.LimitReader(in, limit+1)); err != nil {
 		out.Close()
-		return nil, err
+		// A path in err would be the unlinked copy's, which tells a
+		// person nothing.
+		if pathErr, ok := errors.AsType[*os.PathError](err); ok {
+			err = pathErr.Err
+		}
+		return nil, fmt.Errorf("copying %s out of the staging directory into %s: %w", name, r.Config.Path(StateDir), err)
 	}
 	if _, err := out.Seek(0, io.SeekStart); err != nil {
 		out.Close()
