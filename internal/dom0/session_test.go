@@ -99,6 +99,16 @@ func TestClaimSessionOfAnEndedUpdate(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(c.Path(dom0.StateDir), dom0.SessionFile)); err != nil {
 		t.Errorf("the refused claim took the session file: %v", err)
 	}
+	// The next update holds the lock: the dead run's session is still void,
+	// also before the new run writes its own.
+	next, err := frontend.Lock(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer next()
+	if _, err := dom0.ClaimSession(c, s.ID, time.Now()); err == nil {
+		t.Errorf("the killed update's session was claimed while the next update held the lock")
+	}
 }
 
 // A session file without the repository list (one an older front end wrote) is refused: read

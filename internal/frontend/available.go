@@ -1,7 +1,6 @@
 package frontend
 
 import (
-	"bufio"
 	"bytes"
 	"regexp"
 	"strings"
@@ -34,17 +33,20 @@ var (
 // parseAvailable reads the UpdateVM's listing of updates (updatevm
 // CheckUpdates: NAME EPOCH VERSION RELEASE ARCH REPO, tab-separated).
 // Lines that are not in that form are counted, never echoed: they are
-// untrusted and were not checked.
-func parseAvailable(untrusted []byte) (updates []AvailableUpdate, malformed int) {
-	sc := bufio.NewScanner(bytes.NewReader(untrusted))
-	for sc.Scan() && len(updates)+malformed < maxAvailableLines {
-		if u, ok := parseAvailableLine(sc.Text()); ok {
+// untrusted and were not checked. Lines past maxAvailableLines are left
+// unread (cutShort).
+func parseAvailable(untrusted []byte) (updates []AvailableUpdate, malformed int, cutShort bool) {
+	for line := range strings.Lines(string(untrusted)) {
+		if len(updates)+malformed == maxAvailableLines {
+			return updates, malformed, true
+		}
+		if u, ok := parseAvailableLine(strings.TrimSuffix(line, "\n")); ok {
 			updates = append(updates, u)
 		} else {
 			malformed++
 		}
 	}
-	return updates, malformed
+	return updates, malformed, false
 }
 
 func parseAvailableLine(untrusted string) (AvailableUpdate, bool) {

@@ -18,13 +18,18 @@ func TestParseAvailable(t *testing.T) {
 		"bad\t0\t1\t1\tno arch\trepo\n" +
 		"bad\t0\t1\t1\tnoarch\tre po\n" +
 		"Last metadata expiration check: 0:00:01 ago\n"
-	updates, malformed := parseAvailable([]byte(listing))
+	updates, malformed, cutShort := parseAvailable([]byte(listing + strings.Repeat("x", 100_000) + "\n"))
 	want := []AvailableUpdate{
 		{Name: "hello", NEVRA: "hello-1.1-1.noarch", Repo: "pedos-lab"},
 		{Name: "kernel", NEVRA: "kernel-2:6.1.0-3.fc41.x86_64", Repo: "updates:testing"},
 	}
-	if !slices.Equal(updates, want) || malformed != 7 {
-		t.Errorf("got %+v and %d malformed, want %+v and 7", updates, malformed, want)
+	// The last line is longer than a bufio.Scanner takes by default.
+	if !slices.Equal(updates, want) || malformed != 8 || cutShort {
+		t.Errorf("got %+v and %d malformed (cut short: %t), want %+v and 8", updates, malformed, cutShort, want)
+	}
+	many := strings.Repeat("hello\t0\t1.1\t1\tnoarch\tpedos-lab\n", maxAvailableLines+1)
+	if updates, _, cutShort := parseAvailable([]byte(many)); len(updates) != maxAvailableLines || !cutShort {
+		t.Errorf("%d lines: kept %d, cut short: %t; want %d kept and cut short", maxAvailableLines+1, len(updates), cutShort, maxAvailableLines)
 	}
 }
 
@@ -71,7 +76,7 @@ func FuzzParseAvailable(f *testing.F) {
 	f.Add([]byte("hello\t0\t1.1\t1\tnoarch\tpedos-lab\n"))
 	f.Add([]byte("a\t4294967296\t1\t1\tx\tr\nb\t\t1\t1\tx\tr"))
 	f.Fuzz(func(t *testing.T, untrusted []byte) {
-		updates, malformed := parseAvailable(untrusted)
+		updates, malformed, _ := parseAvailable(untrusted)
 		if lines := strings.Count(string(untrusted), "\n") + 1; len(updates)+malformed > lines {
 			t.Fatalf("%d updates and %d malformed from %d lines", len(updates), malformed, lines)
 		}

@@ -284,10 +284,10 @@ func (r *runner) checkOnly(ctx context.Context) (int, error) {
 	code, err := r.callVM(ctx, append(args, r.forwarded()...), &listing, "the check")
 	switch {
 	case code == ExitUpdatesAvailable:
-		updates, malformed := parseAvailable(listing.buf.Bytes())
+		updates, malformed, cutShort := parseAvailable(listing.buf.Bytes())
 		r.rep.Available = updates
-		if malformed > 0 || listing.dropped {
-			fmt.Fprintf(r.env.Stderr, "warning: %s's list of updates had %d line(s) that are not NAME EPOCH VERSION RELEASE ARCH REPO (left out; cut short: %t)\n", r.env.Config.UpdateVM, malformed, listing.dropped)
+		if malformed > 0 || cutShort || listing.dropped {
+			fmt.Fprintf(r.env.Stderr, "warning: %s's list of updates had %d line(s) that are not NAME EPOCH VERSION RELEASE ARCH REPO (left out; cut short: %t)\n", r.env.Config.UpdateVM, malformed, cutShort || listing.dropped)
 		}
 		r.say("Updates are available for dom0: %d package(s), as %s lists them (its word alone until an upgrade has dom0 verify them)", len(updates), r.env.Config.UpdateVM)
 		return ExitUpdatesAvailable, nil
@@ -511,7 +511,11 @@ func transaction(before, after []repometa.NEVRA) (installed, removed []string) {
 
 // Lock takes dom0's update lock (F3): one update at a time. It is the
 // first thing a run writes, so it is where a user other than root fails.
-// The receive service accepts a delivery only while it is held (C2).
+// The receive service accepts a delivery only while it is held (C2), and
+// only for the session of the holder: a session file found once the lock
+// is taken was left by a run killed outright, and is removed before
+// anything calls the UpdateVM, which could otherwise deliver with its id
+// while this run holds the lock.
 func Lock(c dom0.Config) (func(), error) {
 	dir := c.Path(dom0.StateDir)
 	path := filepath.Join(dir, dom0.UpdateLockFile)
@@ -519,6 +523,21 @@ func Lock(c dom0.Config) (func(), error) {
 	var unlock func()
 	if err == nil {
 		unlock, err = dom0.LockFile(path)
+		// The receive service probes the lock for a moment
+		// (dom0.ClaimSession): that is not another update.
+		for try := 0; try < 2 && errors.Is(err, unix.EWOULDBLOCK); try++ {
+			time.Sleep(20 * time.Millisecond)
+			unlock, err = dom0.LockFile(path)
+		}
+	}
+	if err == nil {
+		if err = os.Remove(filepath.Join(dir, dom0.SessionFile)); errors.Is(err, os.ErrNotExist) {
+			err = nil
+		}
+		if err != nil {
+			unlock()
+			err = fmt.Errorf("removing the session a killed update left: %w", err)
+		}
 	}
 	return unlock, lockError(path, err)
 }

@@ -120,9 +120,12 @@ func addFile(add func(string, []byte) error, src, name string) error {
 func warnRevoked(dir string, warn io.Writer) {
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {
+		if !e.Type().IsRegular() { // a FIFO would block the open
+			continue
+		}
 		file := filepath.Join(dir, e.Name())
 		f, err := os.Open(file)
-		if err != nil || !e.Type().IsRegular() {
+		if err != nil {
 			continue
 		}
 		keys, _ := openpgp.ReadArmoredKeyRing(io.LimitReader(f, 1<<20))

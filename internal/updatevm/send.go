@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 )
 
 // ReceiveService is dom0's service that takes the delivery.
@@ -36,15 +38,26 @@ func (u *UpdateVM) Send(ctx context.Context, s Sender, session string, files []s
 	}
 	client := exec.CommandContext(ctx, s.QrexecClientVM, "dom0", ReceiveService+"+"+session)
 	agent := exec.CommandContext(ctx, s.QfileAgent, append(agentArgs, files...)...)
-	client.Stderr, agent.Stderr = u.Log, u.Log
-	fromAgent, toClient, err1 := os.Pipe()
-	fromClient, toAgent, err2 := os.Pipe()
-	if err := errors.Join(err1, err2); err != nil {
+	log := u.Log
+	if _, ok := log.(*os.File); !ok {
+		// exec copies into a writer that is no file from a goroutine per
+		// command: two of them here.
+		log = &lockedWriter{w: log}
+	}
+	client.Stderr, agent.Stderr = log, log
+	fromAgent, toClient, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	fromClient, toAgent, err := os.Pipe()
+	if err != nil {
+		fromAgent.Close()
+		toClient.Close()
 		return err
 	}
 	client.Stdin, client.Stdout = fromAgent, toAgent
 	agent.Stdin, agent.Stdout = fromClient, toClient
-	err := client.Start()
+	err = client.Start()
 	if err == nil {
 		if err = agent.Start(); err != nil {
 			client.Process.Kill()
@@ -61,6 +74,8 @@ func (u *UpdateVM) Send(ctx context.Context, s Sender, session string, files []s
 	}
 	agentErr, clientErr := agent.Wait(), client.Wait()
 	switch code := exitCode(clientErr); {
+	case ctx.Err() != nil:
+		return fmt.Errorf("sending to dom0: %w", ctx.Err())
 	case code == ExitQrexecFailure || code == ExitRefused:
 		return &SendError{Program: s.QrexecClientVM, Code: code}
 	case agentErr != nil:
@@ -106,4 +121,16 @@ func (e *SendError) Error() string {
 		return fmt.Sprintf("qrexec could not reach dom0's %s (%s exit %d)", ReceiveService, e.Program, e.Code)
 	}
 	return fmt.Sprintf("sending to dom0 failed (%s exit %d)", filepath.Base(e.Program), e.Code)
+}
+
+// lockedWriter lets several goroutines write to w, one write at a time.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -1,9 +1,9 @@
 package updatevm
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,18 +34,24 @@ func TestSendExitStatus(t *testing.T) {
 		dir := t.TempDir()
 		client := filepath.Join(dir, "qrexec-client-vm")
 		agent := filepath.Join(dir, "qfile-agent")
-		if err := os.WriteFile(client, []byte("#!/bin/sh\n"+tc.client+"\n"), 0o755); err != nil {
+		if err := os.WriteFile(client, []byte("#!/bin/sh\necho client >&2\n"+tc.client+"\n"), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		script := fmt.Sprintf("#!/bin/sh\nhead -c 4194304 /dev/zero\nexec >&-\nread status\nexit %d\n", tc.agentExit)
+		script := fmt.Sprintf("#!/bin/sh\necho agent >&2\nhead -c 4194304 /dev/zero\nexec >&-\nread status\nexit %d\n", tc.agentExit)
 		if err := os.WriteFile(agent, []byte(script), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		u := &UpdateVM{InstallRoot: dir, Log: io.Discard}
+		// A log that is no file: exec copies both programs' stderr into it
+		// from two goroutines.
+		var log bytes.Buffer
+		u := &UpdateVM{InstallRoot: dir, Log: &log}
 		if err := os.MkdirAll(u.packagesDir(), 0o755); err != nil {
 			t.Fatal(err)
 		}
 		err := u.Send(t.Context(), Sender{QrexecClientVM: client, QfileAgent: agent}, strings.Repeat("a", 32), nil)
+		if !strings.Contains(log.String(), "agent\n") || !strings.Contains(log.String(), "client\n") {
+			t.Errorf("%q: the log has %q, want both programs' stderr", tc.client, log.String())
+		}
 		var send *SendError
 		switch {
 		case tc.wantCode == 0 && err != nil:
