@@ -193,6 +193,33 @@ func TestServiceRefusesAfterPolicy(t *testing.T) {
 	l.assertUnchanged(before)
 }
 
+// M2 through dnf: the UpdateVM delivers an update but not the new
+// dependency it needs. The withholding check judges installed names only,
+// and dom0's dnf (best=False) skips the update and exits 0: the run must
+// not report success.
+func TestHeldBackDependency(t *testing.T) {
+	l := newLab(t)
+	l.publish("libbar-1.0-1", "hello-1.1-1 requires=libbar")
+	vm := l.UpdateVM()
+	real := l.ProgramPath(vm, "qfile-agent")
+	if err := os.Rename(real, real+".real"); err != nil {
+		t.Fatal(err)
+	}
+	wrapper := "#!/bin/sh\n# attacker: send everything but the new dependency\n" +
+		"for a; do shift; case \"$a\" in */libbar-*) ;; *) set -- \"$@\" \"$a\" ;; esac; done\n" +
+		"exec " + filepath.Join(lab.ProgramsDir, "qfile-agent.real") + " \"$@\"\n"
+	if err := l.ReplaceProgram(vm, "qfile-agent", []byte(wrapper)); err != nil {
+		t.Fatal(err)
+	}
+	rep, stderr := l.update("-y")
+	if want := "left out 1 verified update(s) of installed packages: hello-1.1-1.noarch"; rep.Exit != frontend.ExitFailure || !strings.Contains(rep.Message, want) {
+		t.Errorf("update without hello's new dependency: exit %d, message %q, want exit 1 saying %q\n%s", rep.Exit, rep.Message, want, stderr)
+	}
+	if got := l.installed(); slices.Contains(got, "hello-1.1-1") {
+		t.Errorf("hello-1.1-1 installed without its dependency: %v", got)
+	}
+}
+
 func TestUpdateVMNotRunning(t *testing.T) {
 	l := newLab(t)
 	setUpdateVM(t, l, "sys-absent")

@@ -456,8 +456,8 @@ func (r *runner) dnf(ctx context.Context, ifFailed string) (int, error) {
 	before, listErr := r.env.Tools.InstalledPackages(ctx, c.InstallRootPath())
 	code, err := r.env.Tools.DNF(ctx, args, r.env.Stdin, r.env.Stderr, r.env.Stderr)
 	r.rep.DNFExit = &code
+	var after []repometa.NEVRA
 	if listErr == nil {
-		var after []repometa.NEVRA
 		if after, listErr = r.env.Tools.InstalledPackages(ctx, c.InstallRootPath()); listErr == nil {
 			r.rep.Installed, r.rep.Removed = transaction(before, after)
 		}
@@ -483,7 +483,43 @@ func (r *runner) dnf(ctx context.Context, ifFailed string) (int, error) {
 	case code != 0:
 		return ExitFailure, fmt.Errorf("dnf %s in dom0 failed (exit %d); %s", r.o.Action, code, ifFailed)
 	}
+	if r.o.Action == "upgrade" && r.rep.Result != nil && listErr == nil {
+		if skipped := heldBack(r.rep.Result.Packages, after); len(skipped) > 0 {
+			return ExitFailure, fmt.Errorf("dnf upgrade in dom0 left out %d verified update(s) of installed packages: %s. dnf skips an update whose dependencies it cannot meet, which %s can cause by holding a dependency back (M2); what dnf installed stays installed, and the verified packages stay in the cached repository. Run again; if it recurs, see what dnf says it skipped above",
+				len(skipped), strings.Join(skipped, ", "), c.UpdateVM)
+		}
+	}
 	return ExitOK, nil
+}
+
+// heldBack are the verified packages of an upgrade that dnf did not
+// install although an older build of them is installed: dnf leaves out an
+// update whose dependencies the delivery lacks and still exits 0 (with
+// best=False, dnf's default), so an UpdateVM could withhold an update by
+// withholding what it needs, which the withholding check, judging names
+// only, passes (M2).
+func heldBack(delivered []dom0.PackageCheck, after []repometa.NEVRA) []string {
+	installed := make(map[string]bool, len(after))
+	for _, p := range after {
+		installed[p.String()] = true
+	}
+	var skipped []string
+	for _, d := range delivered {
+		if !d.OK || installed[d.NEVRA] {
+			continue
+		}
+		for _, p := range after {
+			// d is NAME-[E:]V-R.ARCH: with p's name and arch around
+			// exactly one '-' (hello-ng-2.0-1.noarch is not hello's).
+			evr, nameOK := strings.CutPrefix(d.NEVRA, p.Name+"-")
+			evr, archOK := strings.CutSuffix(evr, "."+p.Arch)
+			if nameOK && archOK && strings.Count(evr, "-") == 1 {
+				skipped = append(skipped, d.NEVRA)
+				break
+			}
+		}
+	}
+	return skipped
 }
 
 // transaction is what changed between two listings of dom0's rpm

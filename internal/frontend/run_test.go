@@ -757,3 +757,23 @@ func TestCachedRepoIDs(t *testing.T) {
 		t.Errorf("cachedRepoIDs = %v, %v; want [pedos-dom0-cached]", ids, err)
 	}
 }
+
+// heldBack names a delivered update of an installed package that dnf did
+// not install, and nothing else: not a new package, not one installed, not
+// another package whose name begins with an installed one's.
+func TestHeldBack(t *testing.T) {
+	nevra := func(name, v string) repometa.NEVRA {
+		return repometa.NEVRA{Name: name, EVR: rpmver.EVR{Version: v, Release: "1"}, Arch: "noarch"}
+	}
+	after := []repometa.NEVRA{nevra("hello", "1.0"), nevra("libfoo", "2.0")}
+	delivered := []dom0.PackageCheck{
+		{OK: true, NEVRA: "hello-1.1-1.noarch"},    // skipped by dnf
+		{OK: true, NEVRA: "libfoo-2.0-1.noarch"},   // installed
+		{OK: true, NEVRA: "libbar-1.0-1.noarch"},   // new, not installed: dnf's business
+		{OK: true, NEVRA: "hello-ng-2.0-1.noarch"}, // another package
+		{OK: true, NEVRA: "hello-1:1.2-1.x86_64"},  // another arch
+	}
+	if got := heldBack(delivered, after); !slices.Equal(got, []string{"hello-1.1-1.noarch"}) {
+		t.Errorf("held back %q, want hello-1.1-1.noarch only", got)
+	}
+}
