@@ -121,7 +121,9 @@ func run() int {
 		return fail(frontend.ExitFailure, err)
 	}
 	defer tools.Close()
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	// A closed terminal (SIGHUP) ends the run as Ctrl-C does: the session
+	// is cancelled, not left behind.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt, syscall.SIGHUP)
 	defer stop()
 	env := frontend.Env{
 		Config: config,

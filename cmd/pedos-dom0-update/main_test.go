@@ -2,12 +2,16 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
+	"pedos.dev/updates/internal/benchrun"
 	"pedos.dev/updates/internal/dom0"
 	"pedos.dev/updates/internal/testbin"
 )
@@ -60,5 +64,64 @@ func TestMissingRoot(t *testing.T) {
 	}
 	if _, err := os.Lstat(missing); !os.IsNotExist(err) {
 		t.Errorf("%s was made (%v)", missing, err)
+	}
+}
+
+// A closed terminal (SIGHUP) ends the run as Ctrl-C does: the session it
+// started is cancelled, not left behind for the UpdateVM (C2), and the run
+// says it was interrupted.
+func TestHangupCancelsTheSession(t *testing.T) {
+	signer, err := benchrun.Signer(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	c, err := benchrun.NewDom0Root(t.Context(), root, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A qrexec-client whose download never ends; the sync goes through.
+	client := filepath.Join(t.TempDir(), "qrexec-client")
+	script := "#!/bin/sh\ncase \"$3\" in *--sync*) cat >/dev/null; exit 0 ;; esac\nexec sleep 60\n"
+	files := map[string]string{
+		client: script,
+		c.Path(dom0.ConfigPath): "qrexec_client = " + client + "\n",
+		c.Path(dom0.CachedRepoConfDir + "/PedOS-cached.repo"): "[pedos-dom0-cached]\nbaseurl=file:///var/lib/PedOS/updates\nenabled=1\ngpgcheck=1\n",
+	}
+	for path, content := range files {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o755)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = f.WriteString(content)
+		if err := errors.Join(err, f.Close()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command(testbin.Path(t, "pedos-dom0-update"), "--root", root, "-y")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	session := c.Path(filepath.Join(dom0.StateDir, dom0.SessionFile))
+	for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(session); err == nil {
+			break
+		}
+		if time.Since(start) > 30*time.Second {
+			t.Fatalf("no session was started; stderr:\n%s", stderr.String())
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	err = cmd.Wait()
+	if _, statErr := os.Stat(session); cmd.ProcessState.ExitCode() != 1 || !os.IsNotExist(statErr) || !strings.Contains(stderr.String(), "interrupted") {
+		t.Errorf("after SIGHUP: %v, session file: %v; want exit 1, the session gone, and 'interrupted'; stderr:\n%s", err, statErr, stderr.String())
 	}
 }
