@@ -3,9 +3,12 @@ package frontend
 import (
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"testing"
+
+	"pedos.dev/updates/internal/dom0"
 )
 
 func TestParseAvailable(t *testing.T) {
@@ -63,6 +66,10 @@ func TestRunCheckOnlyListsUpdates(t *testing.T) {
 	want := []AvailableUpdate{{Name: "hello", NEVRA: "hello-1.1-1.noarch", Repo: "pedos-lab"}}
 	if !slices.Equal(rep.Available, want) {
 		t.Errorf("available: %+v, want %+v", rep.Available, want)
+	}
+	// The update log keeps the count, not the UpdateVM's list.
+	if log, err := os.ReadFile(tr.config.Path(dom0.LogPath)); err != nil || !strings.Contains(string(log), `"available_count":1`) || strings.Contains(string(log), "hello-1.1-1") {
+		t.Errorf("the update log's record of the check: %v\n%s", err, log)
 	}
 	stderr := tr.stderr.String()
 	if !strings.Contains(stderr, "sys-test's list of updates had 1 line(s) that are not NAME EPOCH VERSION RELEASE ARCH REPO") ||

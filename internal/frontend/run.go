@@ -71,8 +71,10 @@ type Report struct {
 	// before and after it.
 	Installed []string `json:"installed,omitempty"`
 	Removed   []string `json:"removed,omitempty"`
-	// Available is what --check-only found, the UpdateVM's word alone.
-	Available []AvailableUpdate `json:"available,omitempty"`
+	// Available is what --check-only found, the UpdateVM's word alone;
+	// the update log records only how many (AvailableCount).
+	Available      []AvailableUpdate `json:"available,omitempty"`
+	AvailableCount int               `json:"available_count,omitempty"`
 }
 
 type runner struct {
@@ -119,6 +121,12 @@ func appendLog(c dom0.Config, o Options, rep Report) error {
 		if _, err := os.Stat(c.Root); err != nil {
 			return fmt.Errorf("--root %s: %w", c.Root, err)
 		}
+	}
+	// The list --check-only reports is the UpdateVM's word, up to
+	// megabytes of it: the log keeps its length only, so that an UpdateVM
+	// cannot grow dom0's log by that much at every scheduled check.
+	if rep.Available != nil {
+		rep.AvailableCount, rep.Available = len(rep.Available), nil
 	}
 	return dom0.AppendLog(c, dom0.LogRecord{Program: "pedos-dom0-update", Session: rep.Session, Event: "finished", Detail: rep})
 }
