@@ -220,7 +220,8 @@ func (r *runner) run(ctx context.Context) (int, error) {
 		return ExitFailure, refusal(c.UpdateVM, res)
 	}
 	if vmErr != nil {
-		return vmCode, vmErr
+		// An honest UpdateVM ends well after dom0 accepted what it sent.
+		return vmCode, fmt.Errorf("dom0 accepted the delivery, but then %v: not installing; the verified packages stay in the cached repository, so run again", vmErr)
 	}
 	plainUpgrade := r.o.Action == "upgrade" && len(r.o.Packages) == 0
 	if r.o.DownloadOnly {
@@ -378,7 +379,7 @@ func (r *runner) vmOutcome(code int, err error, what string) (int, error) {
 	case code == ExitQrexecFailure:
 		return code, fmt.Errorf("%s in %s: dom0's qrexec call to %s failed (exit 125: is %s running, and its qrexec agent reachable?)", what, vm, vm, vm)
 	case code == ExitRefused:
-		return code, fmt.Errorf("%s in %s: the call was refused by policy", what, vm)
+		return code, fmt.Errorf("%s in %s: refused (exit 126): by the qrexec policy of a PedOS/Qubes host, or %s could not run the command", what, vm, vm)
 	case code != 0 && code != ExitUpdatesAvailable:
 		return ExitFailure, fmt.Errorf("%s in %s failed (exit %d)", what, vm, code)
 	}

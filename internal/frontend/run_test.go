@@ -707,12 +707,27 @@ func TestRunUpdateVMFailures(t *testing.T) {
 		{[]string{"-y"}, 1, "the download in sys-test failed (exit 1)"},
 		{[]string{"--check-only"}, ExitQrexecFailure, "the check in sys-test: dom0's qrexec call to sys-test failed (exit 125: is sys-test running"},
 		{[]string{"-y"}, ExitQrexecFailure, "the download in sys-test: sys-test could not reach dom0's PedOS.ReceiveUpdates (qrexec in sys-test failed, exit 125"},
+		{[]string{"--check-only"}, ExitRefused, "the check in sys-test: refused (exit 126): by the qrexec policy of a PedOS/Qubes host, or sys-test could not run the command"},
 	} {
 		tr := newTestRun(t, func([]string, io.Writer, io.Writer) int { return tc.exit })
 		code := tr.run(t, tc.args...)
-		if stderr := tr.stderr.String(); code != min(tc.exit, ExitQrexecFailure) || !strings.Contains(stderr, tc.want) || strings.Contains(stderr, "is sys-test running") != strings.Contains(tc.want, "running") {
+		if stderr := tr.stderr.String(); code != tc.exit || !strings.Contains(stderr, tc.want) || strings.Contains(stderr, "is sys-test running") != strings.Contains(tc.want, "running") {
 			t.Errorf("%q, the UpdateVM exiting %d: exit %d, want %d saying %q; stderr:\n%s", tc.args, tc.exit, code, tc.exit, tc.want, stderr)
 		}
+	}
+}
+
+// The UpdateVM's command failing after dom0 accepted its delivery is not
+// "refused by policy": the run says what happened, and installs nothing.
+func TestRunUpdateVMFailsAfterDelivery(t *testing.T) {
+	tr := newTestRun(t, nil)
+	tr.vm.download = func(argv []string, _, _ io.Writer) int {
+		deliver(t, tr.config, argv, 0, onePackage)
+		return ExitRefused
+	}
+	code := tr.run(t, "-y")
+	if want := "dom0 accepted the delivery, but then the download in sys-test"; code != ExitRefused || !strings.Contains(tr.stderr.String(), want) || len(tr.tools.dnfArgs) != 0 {
+		t.Errorf("exit %d, dnf ran %d times; want 126 saying %q and no dnf; stderr:\n%s", code, len(tr.tools.dnfArgs), want, tr.stderr)
 	}
 }
 
