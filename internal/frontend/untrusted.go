@@ -49,12 +49,17 @@ func (t *untrustedText) Write(untrusted []byte) (int, error) {
 	return n, nil
 }
 
-// Flush writes what is held back.
+// Flush writes what is held back, ended with a newline if it has none:
+// dom0's next line must not continue the UpdateVM's.
 func (t *untrustedText) Flush() error {
 	if len(t.line) == 0 {
 		return nil
 	}
-	_, err := t.w.Write(append([]byte(t.prefix), printable(t.line)...))
+	line := append([]byte(t.prefix), printable(t.line)...)
+	if line[len(line)-1] != '\n' {
+		line = append(line, '\n')
+	}
+	_, err := t.w.Write(line)
 	t.line = t.line[:0]
 	return err
 }

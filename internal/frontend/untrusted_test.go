@@ -46,13 +46,13 @@ func TestUntrustedTextLines(t *testing.T) {
 	if got := out.String(); got != "one\n"+`two\x1b[2J`+"\n" {
 		t.Errorf("before Flush: %q", got)
 	}
-	if err := w.Flush(); err != nil || !strings.HasSuffix(out.String(), "\nthree") {
+	if err := w.Flush(); err != nil || !strings.HasSuffix(out.String(), "\nthree\n") {
 		t.Errorf("after Flush: %q, %v", out.String(), err)
 	}
 	long := strings.Repeat("x", 3*maxLineBytes)
 	out.Reset()
 	_, _ = w.Write([]byte(long))
-	if out.Len() != len(long) {
+	if out.Len() != len(long)+1 || !strings.HasSuffix(out.String(), "x\n") {
 		t.Errorf("a line without a newline was held back: %d of %d bytes written", out.Len(), len(long))
 	}
 }
