@@ -380,7 +380,8 @@ func (r *runner) vmOutcome(code int, err error, what string) (int, error) {
 		return code, fmt.Errorf("%s in %s: dom0's qrexec call to %s failed (exit 125: is %s running, and its qrexec agent reachable?)", what, vm, vm, vm)
 	case code == ExitRefused:
 		return code, fmt.Errorf("%s in %s: refused (exit 126): by the qrexec policy of a PedOS/Qubes host, or %s could not run the command", what, vm, vm)
-	case code != 0 && code != ExitUpdatesAvailable:
+	case code != 0 && !(code == ExitUpdatesAvailable && what == "the check"):
+		// 100 means "updates available" from the check only.
 		return ExitFailure, fmt.Errorf("%s in %s failed (exit %d)", what, vm, code)
 	}
 	return code, nil

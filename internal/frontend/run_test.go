@@ -707,11 +707,16 @@ func TestRunUpdateVMFailures(t *testing.T) {
 		{[]string{"-y"}, 1, "the download in sys-test failed (exit 1)"},
 		{[]string{"--check-only"}, ExitQrexecFailure, "the check in sys-test: dom0's qrexec call to sys-test failed (exit 125: is sys-test running"},
 		{[]string{"-y"}, ExitQrexecFailure, "the download in sys-test: sys-test could not reach dom0's PedOS.ReceiveUpdates (qrexec in sys-test failed, exit 125"},
+		{[]string{"--action=list"}, ExitUpdatesAvailable, "the query in sys-test failed (exit 100)"},
 		{[]string{"--check-only"}, ExitRefused, "the check in sys-test: refused (exit 126): by the qrexec policy of a PedOS/Qubes host, or sys-test could not run the command"},
 	} {
 		tr := newTestRun(t, func([]string, io.Writer, io.Writer) int { return tc.exit })
 		code := tr.run(t, tc.args...)
-		if stderr := tr.stderr.String(); code != tc.exit || !strings.Contains(stderr, tc.want) || strings.Contains(stderr, "is sys-test running") != strings.Contains(tc.want, "running") {
+		wantExit := tc.exit
+		if tc.exit == ExitUpdatesAvailable { // "updates available" from a query means nothing
+			wantExit = ExitFailure
+		}
+		if stderr := tr.stderr.String(); code != wantExit || !strings.Contains(stderr, tc.want) || strings.Contains(stderr, "is sys-test running") != strings.Contains(tc.want, "running") {
 			t.Errorf("%q, the UpdateVM exiting %d: exit %d, want %d saying %q; stderr:\n%s", tc.args, tc.exit, code, tc.exit, tc.want, stderr)
 		}
 	}
