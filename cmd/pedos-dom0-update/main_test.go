@@ -84,7 +84,7 @@ func TestHangupCancelsTheSession(t *testing.T) {
 	client := filepath.Join(t.TempDir(), "qrexec-client")
 	script := "#!/bin/sh\ncase \"$3\" in *--sync*) cat >/dev/null; exit 0 ;; esac\nexec sleep 60\n"
 	files := map[string]string{
-		client: script,
+		client:                  script,
 		c.Path(dom0.ConfigPath): "qrexec_client = " + client + "\n",
 		c.Path(dom0.CachedRepoConfDir + "/PedOS-cached.repo"): "[pedos-dom0-cached]\nbaseurl=file:///var/lib/PedOS/updates\nenabled=1\ngpgcheck=1\n",
 	}
