@@ -186,7 +186,8 @@ func TestBenchChild(t *testing.T) {
 		Installed: installed,
 		Request:   Request{Action: "upgrade"},
 	})
-	if !v.Accepted() || len(v.Findings) != 0 {
+	// A fresh state: the repository's first metadata, and nothing else.
+	if !v.Accepted() || len(v.Findings) != 1 || v.Findings[0].Kind != FirstUse {
 		t.Fatalf("verdict %+v", v.Findings)
 	}
 	if err := s.Commit(v); err != nil {
