@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"pedos.dev/updates/internal/attack"
 	"pedos.dev/updates/internal/dom0"
 	"pedos.dev/updates/internal/frontend"
@@ -144,4 +146,22 @@ func (l *testLab) cachedPackages() []string {
 		names = append(names, e.Name())
 	}
 	return names
+}
+
+// holdStateLock takes the lock file name in dom0's state directory, as
+// another process there would, until the test ends.
+func (l *testLab) holdStateLock(name string) {
+	l.t.Helper()
+	path := filepath.Join(l.Root("dom0"), dom0.StateDir, name)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		l.t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	l.t.Cleanup(func() { f.Close() })
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		l.t.Fatal(err)
+	}
 }

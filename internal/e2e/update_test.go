@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"pedos.dev/updates/internal/dom0"
 	"pedos.dev/updates/internal/frontend"
 	"pedos.dev/updates/internal/lab"
@@ -149,18 +147,7 @@ func TestDowngradeNeedsConsent(t *testing.T) {
 
 func TestLockContention(t *testing.T) {
 	l := newLab(t)
-	lockPath := filepath.Join(l.Root("dom0"), dom0.StateDir, "update.lock")
-	if err := os.MkdirAll(filepath.Dir(lockPath), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.OpenFile(lockPath, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
-		t.Fatal(err)
-	}
+	l.holdStateLock(dom0.UpdateLockFile)
 	rep, stderr := l.update("-y")
 	if rep.Exit != 1 || !strings.Contains(stderr, "another update is running") {
 		t.Errorf("update while locked: exit %d\n%s", rep.Exit, stderr)
@@ -174,18 +161,7 @@ func TestServiceRefusesAfterPolicy(t *testing.T) {
 	l := newLab(t)
 	l.publish("hello-1.1-1")
 	before := l.snapshot()
-	lockPath := filepath.Join(l.Root("dom0"), dom0.StateDir, dom0.ReceiveLockFile)
-	if err := os.MkdirAll(filepath.Dir(lockPath), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.OpenFile(lockPath, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
-		t.Fatal(err)
-	}
+	l.holdStateLock(dom0.ReceiveLockFile)
 	rep, stderr := l.update("-y")
 	if want := "dom0 refused the delivery from " + l.UpdateVM() + " (126) before reading it"; rep.Exit != frontend.ExitRefused || !strings.Contains(rep.Message, want) {
 		t.Errorf("update while a delivery holds the receive lock: exit %d, message %q, want 126 and %q\n%s", rep.Exit, rep.Message, want, stderr)
