@@ -132,7 +132,14 @@ func (o *Options) parse(args []string) error {
 		case name == "--enablerepo" || name == "--disablerepo":
 			o.RepoSwitches = append(o.RepoSwitches, dnfconf.RepoSwitch{Enable: name == "--enablerepo", Glob: value})
 		case name == "--exclude" || name == "--excludepkgs" || name == "-x":
-			o.Excludes = append(o.Excludes, strings.Split(value, ",")...)
+			// dnf takes an empty value as "no excludes", dropping
+			// dnf.conf's too, which the receive service would still expect
+			// to be left out (M1, M2): every pattern must be there.
+			patterns := strings.Split(value, ",")
+			if slices.Contains(patterns, "") {
+				return usageErr("%s %q: an empty package pattern (dnf would drop dnf.conf's excludes too)", name, value)
+			}
+			o.Excludes = append(o.Excludes, patterns...)
 			o.DNFOptions = append(o.DNFOptions, "--exclude="+value)
 		case arg == "-y" || arg == "--assumeyes":
 			o.AssumeYes = true

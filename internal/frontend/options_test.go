@@ -104,6 +104,11 @@ func TestParseArgsUsageErrors(t *testing.T) {
 		{"--exclude", "--best"},
 		{"--enablerepo", "-y"},
 		{"-x"},
+		// dnf takes an empty exclude as "none", dropping dnf.conf's too.
+		{"--exclude="},
+		{"--exclude", ""},
+		{"-x", ","},
+		{"--excludepkgs=kernel,"},
 		// Nothing is ignored.
 		{"--action=remove", "--downloadonly", "hello"},
 		{"--action=remove", "--clean", "hello"},

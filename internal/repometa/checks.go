@@ -42,7 +42,7 @@ type Batch struct {
 // rejected already, and its packages would all look extraneous.
 func (s *FreshnessState) Evaluate(b Batch) *Verdict {
 	v := &Verdict{}
-	var unverifiable []string
+	var unverifiable []RepoFiles
 	metadataRejected := false
 	for i, files := range b.Repos {
 		if slices.ContainsFunc(b.Repos[:i], func(r RepoFiles) bool { return r.ID == files.ID }) {
@@ -55,7 +55,7 @@ func (s *FreshnessState) Evaluate(b Batch) *Verdict {
 		case repo != nil:
 			v.verified = append(v.verified, repo)
 		case files.Key == nil:
-			unverifiable = append(unverifiable, files.ID)
+			unverifiable = append(unverifiable, files)
 			v.Repos = append(v.Repos, RepoSummary{Repo: files.ID, Status: StatusNotVerifiable})
 		default:
 			v.Repos = append(v.Repos, RepoSummary{Repo: files.ID, Status: StatusRejected})
@@ -99,8 +99,12 @@ func (s *FreshnessState) Evaluate(b Batch) *Verdict {
 // listed build with a newer one listed beside it (repositories that keep
 // old versions) is a replay too (M4), unless the user named that version,
 // asked for a downgrade, or is reinstalling that package (CheckDowngrade
-// still keeps it from being older than the installed one).
-func (s *FreshnessState) CheckMembership(repos []*VerifiedRepo, unverifiable []string, received []ReceivedPackage, req Request) []Finding {
+// still keeps it from being older than the installed one). Only what a
+// repository offers counts as listed in it: a build its own excludepkgs or
+// includepkgs (or dnf.conf's) leave out is one dnf would never take from
+// it, so a repository fenced off with includepkgs cannot lend its builds
+// of other names to the UpdateVM.
+func (s *FreshnessState) CheckMembership(repos []*VerifiedRepo, unverifiable []RepoFiles, received []ReceivedPackage, req Request) []Finding {
 	if len(repos) == 0 {
 		return nil // nothing signed to check against; VerifyRepomd said why
 	}
@@ -110,6 +114,9 @@ func (s *FreshnessState) CheckMembership(repos []*VerifiedRepo, unverifiable []s
 	for _, r := range repos {
 		for i := range r.Packages {
 			p := &r.Packages[i]
+			if !offers(p.NEVRA, req, r.Exclude, r.Include) {
+				continue
+			}
 			bySHA[p.SHA256] = p
 			builds[p.Name] = append(builds[p.Name], p.NEVRA)
 			if n := newest[p.Name]; n == nil || rpmver.Compare(p.EVR, n.EVR) > 0 {
@@ -120,6 +127,12 @@ func (s *FreshnessState) CheckMembership(repos []*VerifiedRepo, unverifiable []s
 	var findings []Finding
 	for _, r := range received {
 		listed, newestListed := bySHA[r.SHA256], newest[r.Name]
+		var from []string // the repositories without signed metadata that offer it
+		for _, u := range unverifiable {
+			if offers(r.NEVRA, req, u.Exclude, u.Include) {
+				from = append(from, u.ID)
+			}
+		}
 		switch {
 		case listed != nil && listed.NEVRA == r.NEVRA && listed.Size == r.Size:
 			if newer := newestBuild(builds[r.Name], r.NEVRA); rpmver.Compare(newer.EVR, r.EVR) > 0 &&
@@ -133,14 +146,14 @@ func (s *FreshnessState) CheckMembership(repos []*VerifiedRepo, unverifiable []s
 			findings = append(findings, reject(WrongSoftware, "", r.File,
 				"%s: its SHA-256 is listed in signed metadata for %s of %d bytes, but the file is %s of %d bytes: wrong software",
 				r.File, listed.NEVRA, listed.Size, r.NEVRA, r.Size))
-		case newestListed != nil && (len(unverifiable) == 0 || rpmver.Compare(r.EVR, newestListed.EVR) <= 0):
+		case newestListed != nil && (len(from) == 0 || rpmver.Compare(r.EVR, newestListed.EVR) <= 0):
 			findings = append(findings, reject(NotInMetadata, "", r.File,
 				"%s: %s is not in the current signed metadata, which lists %s: possible replay or mix-and-match",
 				r.File, r.NEVRA, newestListed.NEVRA))
-		case len(unverifiable) > 0:
+		case len(from) > 0:
 			findings = append(findings, Finding{Kind: NotVerifiable, Severity: Notice, Package: r.File, Detail: fmt.Sprintf(
 				"%s is in no signed metadata; it can only come from repo %s, whose freshness is not verifiable",
-				r.File, strings.Join(unverifiable, ", "))})
+				r.File, strings.Join(from, ", "))})
 		default:
 			findings = append(findings, reject(Extraneous, "", r.File,
 				"%s: no package %s in any signed metadata: extraneous package that nobody asked for", r.File, r.Name))
@@ -175,10 +188,7 @@ func (s *FreshnessState) CheckWithholding(repos []*VerifiedRepo, installed []NEV
 	listed := map[string][]listing{}
 	for _, r := range repos {
 		for _, p := range r.Packages {
-			// dnf takes dnf.conf's and the repository's includes together:
-			// where either has some, a package must match one of either.
-			included := len(req.Include) == 0 && len(r.Include) == 0 || matches(req.Include, p.NEVRA) || matches(r.Include, p.NEVRA)
-			if p.Arch != "src" && p.Arch != "nosrc" && !matches(req.Exclude, p.NEVRA) && !matches(r.Exclude, p.NEVRA) && included {
+			if p.Arch != "src" && p.Arch != "nosrc" && offers(p.NEVRA, req, r.Exclude, r.Include) {
 				listed[p.Name] = append(listed[p.Name], listing{r.ID, p.NEVRA})
 			}
 		}
@@ -204,6 +214,16 @@ func (s *FreshnessState) CheckWithholding(repos []*VerifiedRepo, installed []NEV
 			want.pkg, want.repo, inst))
 	}
 	return findings
+}
+
+// offers says whether dnf offers p from a repository with these
+// excludepkgs and includepkgs: not excluded by them or by dnf.conf's
+// (req.Exclude, with the user's --exclude), and, where either the
+// repository or dnf.conf has includes, matched by one of either (dnf takes
+// them together).
+func offers(p NEVRA, req Request, exclude, include []string) bool {
+	included := len(req.Include) == 0 && len(include) == 0 || matches(req.Include, p) || matches(include, p)
+	return included && !matches(req.Exclude, p) && !matches(exclude, p)
 }
 
 // CheckDowngrade is verify.md §2 step 7 (M8): no received package may be
@@ -262,23 +282,16 @@ func newestBuild(listed []NEVRA, p NEVRA) NEVRA {
 }
 
 // matchesVersion tells whether a pattern names the package with its version
-// (name-version and longer forms) and not by its name alone: the user asked
-// for that very build. A glob such as "python3-*" or "*" also matches the
-// bare name, so it asks for no build in particular and exempts none from
-// the replay check (M4).
+// (name-version and longer forms, with or without the epoch) and not by
+// its name alone: the user asked for that very build. A glob such as
+// "python3-*" or "*" also matches the bare name, so it asks for no build
+// in particular and exempts none from the replay check (M4).
 func matchesVersion(patterns []string, p NEVRA) bool {
-	nv := p.Name + "-" + p.EVR.Version
-	nvr := nv + "-" + p.EVR.Release
 	for _, pattern := range patterns {
 		byName, _ := fnmatch(pattern, p.Name)
 		byNameArch, _ := fnmatch(pattern, p.Name+"."+p.Arch)
-		if byName || byNameArch {
-			continue
-		}
-		for _, form := range []string{nv, nvr, nvr + "." + p.Arch, p.String()} {
-			if ok, _ := fnmatch(pattern, form); ok {
-				return true
-			}
+		if !byName && !byNameArch && matchesAny(pattern, versionForms(p)) {
+			return true
 		}
 	}
 	return false
@@ -303,20 +316,26 @@ func fnmatch(pattern, name string) (bool, error) {
 }
 
 // matches tells whether a dnf-style glob matches the package in one of
-// the forms dnf accepts: name, name.arch, name-version, name-version-release,
-// name-version-release.arch, and the last three with the epoch, 0 included
-// (name-0:version-release).
+// the forms dnf accepts: name, name.arch, and the versionForms.
 func matches(patterns []string, p NEVRA) bool {
+	forms := append([]string{p.Name, p.Name + "." + p.Arch}, versionForms(p)...)
+	return slices.ContainsFunc(patterns, func(pattern string) bool { return matchesAny(pattern, forms) })
+}
+
+// versionForms are the forms dnf accepts that name a version:
+// name-version, name-version-release, name-version-release.arch, and
+// those with the epoch, 0 included (name-0:version-release).
+func versionForms(p NEVRA) []string {
 	nv := p.Name + "-" + p.EVR.Version
 	nvr := nv + "-" + p.EVR.Release
 	nev := fmt.Sprintf("%s-%d:%s", p.Name, p.EVR.Epoch, p.EVR.Version)
 	nevr := nev + "-" + p.EVR.Release
-	for _, pattern := range patterns {
-		for _, form := range []string{p.Name, p.Name + "." + p.Arch, nv, nvr, nvr + "." + p.Arch, nev, nevr, nevr + "." + p.Arch} {
-			if ok, _ := fnmatch(pattern, form); ok {
-				return true
-			}
-		}
-	}
-	return false
+	return []string{nv, nvr, nvr + "." + p.Arch, nev, nevr, nevr + "." + p.Arch}
+}
+
+func matchesAny(pattern string, forms []string) bool {
+	return slices.ContainsFunc(forms, func(form string) bool {
+		ok, _ := fnmatch(pattern, form)
+		return ok
+	})
 }

@@ -23,7 +23,7 @@ func TestCheckMembership(t *testing.T) {
 	for _, c := range []struct {
 		name         string
 		received     []ReceivedPackage
-		unverifiable []string
+		unverifiable []RepoFiles
 		want         []string
 	}{
 		{"all listed", current.received(t, "foo-1.1-1.noarch", "bar-2.1-1.x86_64"), nil, nil},
@@ -35,18 +35,54 @@ func TestCheckMembership(t *testing.T) {
 			[]string{"rejected extraneous evil-1.0-1.noarch.rpm"}},
 		{"wrong software: listed digest, other header", []ReceivedPackage{mislabelled}, nil,
 			[]string{"rejected wrong-software foo-1.1-1.noarch.rpm"}},
-		{"unlisted but a repo is not verifiable", older.received(t, "evil-1.0-1.noarch"), []string{"thirdparty"},
+		{"unlisted but a repo is not verifiable", older.received(t, "evil-1.0-1.noarch"), []RepoFiles{{ID: "thirdparty"}},
 			[]string{"notice not-verifiable evil-1.0-1.noarch.rpm"}},
 		// A build newer than every listed one can only come from the
 		// repository that is not verifiable; an older one is still a replay.
-		{"newer than listed, a repo is not verifiable", unsigned.received(t, "foo-1.2-1.noarch"), []string{"testing"},
+		{"newer than listed, a repo is not verifiable", unsigned.received(t, "foo-1.2-1.noarch"), []RepoFiles{{ID: "testing"}},
 			[]string{"notice not-verifiable foo-1.2-1.noarch.rpm"}},
-		{"M4 with a repo that is not verifiable", older.received(t, "foo-1.0-3.noarch"), []string{"testing"},
+		{"M4 with a repo that is not verifiable", older.received(t, "foo-1.0-3.noarch"), []RepoFiles{{ID: "testing"}},
 			[]string{"rejected not-in-metadata foo-1.0-3.noarch.rpm"}},
 		{"newer than listed, every repo verifiable", unsigned.received(t, "foo-1.2-1.noarch"), nil,
 			[]string{"rejected not-in-metadata foo-1.2-1.noarch.rpm"}},
 	} {
 		if got := kinds(s.CheckMembership([]*VerifiedRepo{repo}, c.unverifiable, c.received, Request{Action: "upgrade"})); !slices.Equal(got, c.want) {
+			t.Errorf("%s: findings %q, want %q", c.name, got, c.want)
+		}
+	}
+}
+
+// A repository's own excludepkgs and includepkgs decide what it offers: a
+// build they leave out counts as listed nowhere, whoever else lists the
+// name (dnf would never take it from there), and is not the newest build
+// either. The same holds for a repository without signed metadata.
+func TestCheckMembershipRepoLists(t *testing.T) {
+	updates := verified(t, "updates", day0, 1, "openssl-3.0-2.x86_64", "foo-4.0-1.noarch")
+	updates.Exclude = []string{"foo*"}
+	vendor := verified(t, "vendor", day0, 1, "openssl-9.9-1.x86_64", "vendor-tool-1.0-1.noarch", "foo-3.0-1.noarch")
+	vendor.Include = []string{"vendor-*", "foo"}
+	for i := range vendor.Packages {
+		vendor.Packages[i].SHA256[1] = 2 // not updates' digests
+	}
+	s := loadState(t, t.TempDir(), day0)
+	pkg := func(r *VerifiedRepo, i int) []ReceivedPackage {
+		return []ReceivedPackage{{File: r.Packages[i].NEVRA.String() + ".rpm", Package: r.Packages[i]}}
+	}
+	for _, c := range []struct {
+		name         string
+		received     []ReceivedPackage
+		unverifiable []RepoFiles
+		want         []string
+	}{
+		{"a build the repository's includepkgs leave out", pkg(vendor, 0), nil, []string{"rejected not-in-metadata openssl-9.9-1.x86_64.rpm"}},
+		{"a build the repository offers", pkg(vendor, 1), nil, nil},
+		{"another repository's excluded build is not the newest", pkg(vendor, 2), nil, nil},
+		{"a build the repository's excludepkgs leave out", pkg(updates, 1), nil, []string{"rejected not-in-metadata foo-4.0-1.noarch.rpm"}},
+		{"no signed metadata, and its includepkgs leave it out", pkg(vendor, 0), []RepoFiles{{ID: "testing", Include: []string{"testing-*"}}},
+			[]string{"rejected not-in-metadata openssl-9.9-1.x86_64.rpm"}},
+		{"no signed metadata, and it may offer it", pkg(vendor, 0), []RepoFiles{{ID: "testing"}}, []string{"notice not-verifiable openssl-9.9-1.x86_64.rpm"}},
+	} {
+		if got := kinds(s.CheckMembership([]*VerifiedRepo{updates, vendor}, c.unverifiable, c.received, Request{Action: "upgrade"})); !slices.Equal(got, c.want) {
 			t.Errorf("%s: findings %q, want %q", c.name, got, c.want)
 		}
 	}
@@ -74,6 +110,8 @@ func TestCheckMembershipOlderListedBuild(t *testing.T) {
 		// foo-1.0 names foo-1.0-2 as well, which dnf would pick: 1.0-1 is a replay (M4).
 		{"install of that version, an older release", Request{Action: "install", Packages: []string{"foo-1.0"}}, []string{"rejected older-build foo-1.0-1.noarch.rpm"}},
 		{"install of that version and release", Request{Action: "install", Packages: []string{"foo-1.0-1"}}, nil},
+		{"install of that build with its epoch, as dnf takes it", Request{Action: "install", Packages: []string{"foo-0:1.0-1"}}, nil},
+		{"install of that version with its epoch, an older release", Request{Action: "install", Packages: []string{"foo-0:1.0"}}, []string{"rejected older-build foo-1.0-1.noarch.rpm"}},
 		{"install of that release by glob", Request{Action: "install", Packages: []string{"foo-1.0-1*"}}, nil},
 		{"install by a glob that also matches the name", Request{Action: "install", Packages: []string{"fo*"}}, []string{"rejected older-build foo-1.0-1.noarch.rpm"}},
 		{"install of everything", Request{Action: "install", Packages: []string{"*"}}, []string{"rejected older-build foo-1.0-1.noarch.rpm"}},
