@@ -11,9 +11,12 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // InitCommand is the hidden pedos-lab command that runs a domain's init.
@@ -31,7 +34,10 @@ const domainPath = ProgramsDir + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr
 func RunInit(dir, domain string, role Role, status io.WriteCloser) error {
 	l := Layout{Dir: dir}
 	d := l.Domain(domain)
-	err := recordSelf(d)
+	err := closeInheritedFDs()
+	if err == nil {
+		err = recordSelf(d)
+	}
 	var ln *net.UnixListener
 	if err == nil {
 		ln, err = listenControl(d)
@@ -68,6 +74,29 @@ func RunInit(dir, domain string, role Role, status io.WriteCloser) error {
 	<-terminate
 	in.stopServices(3 * time.Second)
 	log.Printf("domain %s down", domain)
+	return nil
+}
+
+// closeInheritedFDs closes every descriptor above the status pipe (fd 3)
+// that this process inherited rather than opened: whatever its starter
+// left open without close-on-exec (a shell's redirections, a test
+// runner's pipes) would otherwise reach every process of the domain, and a
+// directory among them is a path back to the host. Go opens its own
+// descriptors close-on-exec, so those stay.
+func closeInheritedFDs() error {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil || fd <= 3 {
+			continue
+		}
+		if flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err == nil && flags&unix.FD_CLOEXEC == 0 {
+			unix.Close(fd)
+		}
+	}
 	return nil
 }
 

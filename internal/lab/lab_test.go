@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"pedos.dev/updates/internal/lab"
 	"pedos.dev/updates/internal/testbin"
 )
@@ -63,8 +65,28 @@ func run(t *testing.T, l *lab.Lab, domain string, args ...string) string {
 
 func TestLab(t *testing.T) {
 	linksBefore := hostLinks(t)
+	// A descriptor of a host directory left open without close-on-exec, as
+	// a shell's "exec 9</" leaves one, by whoever starts the lab.
+	marker := filepath.Join(t.TempDir(), "leaked-host-directory")
+	if err := os.Mkdir(marker, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	leaked, err := unix.Open(marker, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
 	l := startLab(t)
+	unix.Close(leaked)
 	vm := l.UpdateVM()
+
+	t.Run("no descriptor of the host reaches a domain", func(t *testing.T) {
+		for _, domain := range []string{lab.Dom0, vm} {
+			fds := run(t, l, domain, "sh", "-c", "ls -l /proc/1/fd /proc/self/fd 2>/dev/null; true")
+			if strings.Contains(fds, "leaked-host-directory") {
+				t.Errorf("%s holds the host's directory:\n%s", domain, fds)
+			}
+		}
+	})
 
 	t.Run("dom0 has no network", func(t *testing.T) {
 		links := run(t, l, lab.Dom0, "ip", "-o", "link")
