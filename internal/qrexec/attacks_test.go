@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -622,9 +623,32 @@ func TestC6CallerLeavesWhileNothingReadsIt(t *testing.T) {
 	})
 }
 
-// acceptAndHold serves a fake agent on path that accepts every call, then
-// neither reads nor writes nor closes until the test ends.
-func acceptAndHold(t *testing.T, path string) {
+// A hostile agent that ends its stderr first cannot silence dom0's client:
+// the client's own message about what the agent did next still reaches
+// its stderr (the remote's stderr EOF does not close ours).
+func TestClientMessagesSurviveRemoteStderrEOF(t *testing.T) {
+	dir := t.TempDir()
+	fakeAgent := filepath.Join(dir, "agent.sock")
+	reply := slices.Concat(message(qrexec.MsgHello, []byte{1, 0, 0, 0}), message(qrexec.MsgAccept, nil),
+		message(qrexec.MsgStderr, nil), message(qrexec.MsgExit, []byte{0x2c, 1, 0, 0})) // status 300
+	serveFakeAgent(t, fakeAgent, reply)
+	domains := filepath.Join(dir, "domains.conf")
+	writeFile(t, domains, "vm2 agent="+fakeAgent+"\n", 0o644)
+	for command, args := range map[string][]string{
+		"qrexec-client": {"--domains", domains, "-d", "vm2", "root:true"},
+		"pedos-run":     {"--domains", domains, "vm2", "true"},
+	} {
+		got := run(t, exec.Command(testbin.Path(t, command), args...), "")
+		if got.code != qrexec.ExitFailure || !strings.Contains(got.stderr, "exit status 300") {
+			t.Errorf("%s against an agent that ends stderr, then sends exit status 300: %+v", command, got)
+		}
+	}
+}
+
+// serveFakeAgent serves a fake agent on path that answers every call's
+// hello and request with reply, then holds the connection until the test
+// ends.
+func serveFakeAgent(t *testing.T, path string, reply []byte) {
 	l, err := net.Listen("unix", path)
 	if err != nil {
 		t.Fatal(err)
@@ -642,9 +666,15 @@ func acceptAndHold(t *testing.T, path string) {
 				continue
 			}
 			io.ReadFull(c, make([]byte, binary.LittleEndian.Uint32(header[16:])))
-			c.Write(append(message(qrexec.MsgHello, []byte{1, 0, 0, 0}), message(qrexec.MsgAccept, nil)...))
+			c.Write(reply)
 		}
 	}()
+}
+
+// acceptAndHold serves a fake agent on path that accepts every call, then
+// neither reads nor writes nor closes until the test ends.
+func acceptAndHold(t *testing.T, path string) {
+	serveFakeAgent(t, path, append(message(qrexec.MsgHello, []byte{1, 0, 0, 0}), message(qrexec.MsgAccept, nil)...))
 }
 
 // dialAccepted starts a call from vm1, trying again while the daemon

@@ -3,6 +3,7 @@ package qrexec
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"runtime"
@@ -41,6 +42,11 @@ func (c CommandCall) Run(s Streams) (int, error) {
 	defer conn.Close()
 	if c.Timeout > 0 {
 		conn.SetDeadline(time.Now().Add(c.Timeout))
+	}
+	if s.Stderr != nil {
+		// Not a Closer: the remote's stderr EOF must not close the stderr
+		// that our own messages about the rest of the call go to.
+		s.Stderr = struct{ io.Writer }{s.Stderr}
 	}
 	code, err := Call(conn, MsgExecCommand, Request{User: c.User, Command: c.Command}, s)
 	refused, isRefusal := errors.AsType[*RefusedError](err)
