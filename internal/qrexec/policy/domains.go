@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,7 +36,7 @@ type Domains struct {
 
 // LoadDomains reads the domains configuration file at path.
 func LoadDomains(path string) (*Domains, error) {
-	data, err := os.ReadFile(path)
+	data, err := readConfigFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("domains config: %w", err)
 	}

@@ -3,10 +3,12 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 )
 
 // Action is what a matching rule decides.
@@ -53,7 +55,7 @@ const (
 // their includes. Any error anywhere fails the whole policy, so a caller
 // must deny every call when Load fails (C5).
 func Load(dir string) (*Policy, error) {
-	l := loader{readFile: os.ReadFile, readDir: policyFiles}
+	l := loader{readFile: readConfigFile, readDir: policyFiles}
 	if err := l.includeDir(dir); err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
 	}
@@ -80,6 +82,32 @@ type loader struct {
 	readDir  func(dir string) ([]string, error)
 	rules    []rule
 	chain    []string // the files being read, each included by the one before
+}
+
+// maxConfigFileBytes bounds one policy or domains file.
+const maxConfigFileBytes = 16 << 20
+
+// readConfigFile reads a policy or domains file, which must be a regular
+// file: a FIFO would hold every call at its open (the open does not wait,
+// to find out), and a device such as /dev/zero would never end.
+func readConfigFile(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file (%v)", path, info.Mode().Type())
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxConfigFileBytes+1))
+	if err == nil && len(data) > maxConfigFileBytes {
+		err = fmt.Errorf("%s: larger than %d bytes", path, maxConfigFileBytes)
+	}
+	return data, err
 }
 
 // policyFiles lists the policy files of dir in byte order: names of

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -255,6 +256,29 @@ func TestLoadNestedTooDeep(t *testing.T) {
 	want := "policy: " + dir + strings.Repeat("/link", 16) + "/a.policy: includes nested deeper than 16"
 	if err == nil || err.Error() != want {
 		t.Fatalf("got %v, want %q", err, want)
+	}
+}
+
+// A policy or domains file that is not a regular file fails the policy
+// at once (every call refused), never holding calls: a FIFO would block
+// its reader until someone wrote to it, /dev/zero would never end.
+func TestLoadOnlyRegularFiles(t *testing.T) {
+	dir := t.TempDir()
+	if err := syscall.Mkfifo(filepath.Join(dir, "50-fifo.policy"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), "50-fifo.policy: not a regular file") {
+		t.Errorf("a FIFO in the policy directory: %v", err)
+	}
+	zero := t.TempDir()
+	if err := os.WriteFile(filepath.Join(zero, "10-zero.policy"), []byte("!include /dev/zero\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(zero); err == nil || !strings.Contains(err.Error(), "/dev/zero: not a regular file") {
+		t.Errorf("an include of /dev/zero: %v", err)
+	}
+	if _, err := LoadDomains(filepath.Join(dir, "50-fifo.policy")); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("a FIFO as the domains file: %v", err)
 	}
 }
 
