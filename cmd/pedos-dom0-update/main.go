@@ -122,8 +122,12 @@ func run() int {
 	}
 	defer tools.Close()
 	// A closed terminal (SIGHUP) ends the run as Ctrl-C does: the session
-	// is cancelled, not left behind.
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt, syscall.SIGHUP)
+	// is cancelled, not left behind. Under nohup it is ignored, as it was.
+	stopOn := []os.Signal{syscall.SIGTERM, os.Interrupt}
+	if !signal.Ignored(syscall.SIGHUP) {
+		stopOn = append(stopOn, syscall.SIGHUP)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), stopOn...)
 	defer stop()
 	env := frontend.Env{
 		Config: config,

@@ -221,7 +221,7 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	}
 	if vmErr != nil {
 		// An honest UpdateVM ends well after dom0 accepted what it sent.
-		return vmCode, fmt.Errorf("dom0 accepted the delivery, but then %v: not installing; the verified packages stay in the cached repository, so run again", vmErr)
+		return ExitFailure, fmt.Errorf("dom0 accepted the delivery, but then %v: not installing; the verified packages stay in the cached repository, so run again", vmErr)
 	}
 	plainUpgrade := r.o.Action == "upgrade" && len(r.o.Packages) == 0
 	if r.o.DownloadOnly {
@@ -464,7 +464,10 @@ func (r *runner) dnf(ctx context.Context, ifFailed string) (int, error) {
 		r.say("Running dnf %s in dom0 from the verified cached repository", r.o.Action)
 	}
 	before, listErr := r.env.Tools.InstalledPackages(ctx, c.InstallRootPath())
-	code, err := r.env.Tools.DNF(ctx, args, r.env.Stdin, r.env.Stderr, r.env.Stderr)
+	// Not cancelled with the run: killing dnf (SIGKILL) in the middle of
+	// its rpm transaction could leave dom0's rpm database half done. dnf
+	// gets a terminal's Ctrl-C or hangup itself, and stops where rpm can.
+	code, err := r.env.Tools.DNF(context.WithoutCancel(ctx), args, r.env.Stdin, r.env.Stderr, r.env.Stderr)
 	r.rep.DNFExit = &code
 	var after []repometa.NEVRA
 	if listErr == nil {
@@ -474,7 +477,7 @@ func (r *runner) dnf(ctx context.Context, ifFailed string) (int, error) {
 	}
 	if listErr != nil {
 		// What dnf did is in its own log; only this record lacks it.
-		fmt.Fprintf(r.env.Stderr, "pedos-dom0-update: warning: the update log will not list what dnf changed: %v\n", listErr)
+		fmt.Fprintf(r.env.Stderr, "pedos-dom0-update: warning: the update log will not list what dnf changed, and whether dnf left out a verified update was not checked: %v\n", listErr)
 	}
 	if err != nil {
 		return ExitFailure, fmt.Errorf("running dnf in dom0: %w", err)
@@ -509,9 +512,11 @@ func (r *runner) dnf(ctx context.Context, ifFailed string) (int, error) {
 // withholding what it needs, which the withholding check, judging names
 // only, passes (M2).
 func heldBack(delivered []dom0.PackageCheck, after []repometa.NEVRA) []string {
-	installed := make(map[string]bool, len(after))
+	installed := make(map[string]bool, 2*len(after))
 	for _, p := range after {
+		// dom0's result writes an epoch the header has, 0 included.
 		installed[p.String()] = true
+		installed[fmt.Sprintf("%s-%d:%s-%s.%s", p.Name, p.EVR.Epoch, p.EVR.Version, p.EVR.Release, p.Arch)] = true
 	}
 	var skipped []string
 	for _, d := range delivered {

@@ -84,6 +84,8 @@ func RunInit(dir, domain string, role Role, status io.WriteCloser) error {
 // directory among them is a path back to the host. Go opens its own
 // descriptors close-on-exec, so those stay.
 func closeInheritedFDs() error {
+	// The status pipe itself is this process's alone, too.
+	unix.CloseOnExec(3)
 	entries, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
 		return err
