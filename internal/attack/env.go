@@ -41,9 +41,8 @@ type Env struct {
 	pending bool
 	// tmpAtStart is what dom0's /tmp held when the row began.
 	tmpAtStart []string
-	// updateLock releases dom0's update lock while a row holds it
-	// (liveSession).
-	updateLock func()
+	// endUpdate lets go of the last session liveSession holds.
+	endUpdate func()
 }
 
 // attackDir is the attacker's scratch directory in the UpdateVM (its /root

@@ -19,31 +19,19 @@ const policyFile = "etc/pedos/policy.d/50-pedos-updates.policy"
 
 // liveSession makes dom0 wait for a delivery, as pedos-dom0-update does
 // before it calls the UpdateVM (frontend.NewSession on dom0's files), and
-// holds dom0's update lock as it would until the row ends (or
-// endUpdate).
+// holds the session as it would, until the row ends or endUpdate.
 func (e *Env) liveSession(deadline time.Time) (dom0.Session, error) {
 	c, err := dom0.LoadConfig(e.Lab.Root(lab.Dom0))
 	if err != nil {
 		return dom0.Session{}, err
 	}
-	if e.updateLock == nil {
-		unlock, err := frontend.Lock(c)
-		if err != nil {
-			return dom0.Session{}, err
-		}
-		e.updateLock = unlock
-		e.undo = append(e.undo, func() error { e.endUpdate(); return nil })
+	s, release, err := frontend.NewSession(c, dom0.Session{Action: "upgrade", Deadline: deadline}, nil, io.Discard)
+	if err != nil {
+		return s, err
 	}
-	return frontend.NewSession(c, dom0.Session{Action: "upgrade", Deadline: deadline}, nil, io.Discard)
-}
-
-// endUpdate releases the update lock liveSession took, as a
-// pedos-dom0-update killed outright would (the kernel drops its lock).
-func (e *Env) endUpdate() {
-	if e.updateLock != nil {
-		e.updateLock()
-		e.updateLock = nil
-	}
+	e.endUpdate = release
+	e.undo = append(e.undo, func() error { release(); return nil })
+	return s, nil
 }
 
 // sessionWaiting says whether the live session is still unclaimed.
@@ -287,6 +275,8 @@ func runC2(e *Env) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	// As a pedos-dom0-update killed outright would: the kernel drops its
+	// hold on the session.
 	e.endUpdate()
 	if err := e.expectRefusedCall("session of an ended update", "PedOS.ReceiveUpdates+"+orphan.ID, "no longer running", true); err != nil {
 		return "", err

@@ -107,17 +107,11 @@ func (h *Harness) receiveOurs(ctx context.Context, b Batch) (time.Duration, []Pr
 	if err := log.wrapper(unpacker, "qfile-dom0-unpacker", h.program("qfile-dom0-unpacker")); err != nil {
 		return 0, nil, err
 	}
-	// As pedos-dom0-update: the service accepts a delivery only while the
-	// update lock is held.
-	unlock, err := frontend.Lock(config)
+	session, release, err := frontend.NewSession(config, dom0.Session{Action: "upgrade"}, nil, io.Discard)
 	if err != nil {
 		return 0, nil, err
 	}
-	defer unlock()
-	session, err := frontend.NewSession(config, dom0.Session{Action: "upgrade"}, nil, io.Discard)
-	if err != nil {
-		return 0, nil, err
-	}
+	defer release()
 	// The service itself is not started under GNU time: wait4 would add
 	// its children's peaks to its own. Its new memory's high-water mark
 	// (VmHWM) is its own, whoever started it.

@@ -121,15 +121,11 @@ func deliverStaged(t *testing.T, c dom0.Config, files []string, script string) (
 	if err := os.WriteFile(unpacker, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	unlock, err := frontend.Lock(c)
+	session, release, err := frontend.NewSession(c, dom0.Session{Action: "upgrade"}, nil, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unlock()
-	session, err := frontend.NewSession(c, dom0.Session{Action: "upgrade"}, nil, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
+	defer release()
 	var logged strings.Builder
 	r := &dom0.Receiver{Config: c, Unpacker: unpacker, Log: &logged, Now: time.Now}
 	serveErr = r.Serve(t.Context(), benchrun.UpdateVM, session.ID, strings.NewReader(""), &strings.Builder{})

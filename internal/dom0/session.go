@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -69,10 +70,15 @@ var ErrNoSession = errors.New("no update session is waiting for a delivery")
 func ClaimSession(c Config, untrustedID string, now time.Time) (Session, error) {
 	dir := c.Path(StateDir)
 	live := filepath.Join(dir, SessionFile)
-	s, err := readSession(live)
+	f, err := os.Open(live)
 	if errors.Is(err, os.ErrNotExist) {
-		return s, ErrNoSession
+		return Session{}, ErrNoSession
 	}
+	if err != nil {
+		return Session{}, err
+	}
+	defer f.Close()
+	s, err := decodeSession(io.ReadAll(f))
 	if err != nil {
 		return s, fmt.Errorf("reading %s: %w", live, err)
 	}
@@ -84,16 +90,15 @@ func ClaimSession(c Config, untrustedID string, now time.Time) (Session, error) 
 		return s, fmt.Errorf("the session expired at %s", s.Deadline.Format(time.RFC3339))
 	}
 	// A session is live only while the pedos-dom0-update that wrote it
-	// runs, holding the update lock: one killed outright (SIGKILL, a crash)
-	// leaves its session behind, which the UpdateVM must not use later to
-	// publish what no one in dom0 is waiting for (C2).
-	unlock, err := LockFile(filepath.Join(dir, UpdateLockFile))
-	if err == nil {
-		unlock()
-		return s, errors.New("the pedos-dom0-update that started the session is no longer running (the update lock is free)")
-	}
-	if !errors.Is(err, unix.EWOULDBLOCK) {
-		return s, fmt.Errorf("checking the update lock: %w", err)
+	// runs: it holds a shared lock on this very file until it ends, which
+	// the kernel drops when it is killed outright (SIGKILL, a crash). The
+	// session it leaves behind must not let the UpdateVM publish what no
+	// one in dom0 is waiting for (C2), later or during the next run, whose
+	// session is another file. (The exclusive probe goes with f.)
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err == nil {
+		return s, errors.New("the pedos-dom0-update that started the session is no longer running")
+	} else if !errors.Is(err, unix.EWOULDBLOCK) {
+		return s, fmt.Errorf("checking %s: %w", live, err)
 	}
 	// rename is atomic: of two concurrent deliveries only one can claim.
 	claimed := filepath.Join(dir, ClaimedFile)
@@ -108,8 +113,11 @@ func ClaimSession(c Config, untrustedID string, now time.Time) (Session, error) 
 }
 
 func readSession(path string) (Session, error) {
+	return decodeSession(os.ReadFile(path))
+}
+
+func decodeSession(b []byte, err error) (Session, error) {
 	var s Session
-	b, err := os.ReadFile(path)
 	if err != nil {
 		return s, err
 	}

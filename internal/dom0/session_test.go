@@ -14,16 +14,15 @@ import (
 	"pedos.dev/updates/internal/frontend"
 )
 
-// startSession starts a session as pedos-dom0-update does, holding the
-// update lock until the test ends.
+// startSession starts a session as pedos-dom0-update does, holding it
+// until the test ends.
 func startSession(t *testing.T, c dom0.Config, s dom0.Session) (dom0.Session, error) {
 	t.Helper()
-	unlock, err := frontend.Lock(c)
-	if err != nil {
-		t.Fatal(err)
+	s, release, err := frontend.NewSession(c, s, nil, io.Discard)
+	if err == nil {
+		t.Cleanup(release)
 	}
-	t.Cleanup(unlock)
-	return frontend.NewSession(c, s, nil, io.Discard)
+	return s, err
 }
 
 // C2: a delivery is accepted only for the live session, once, in time.
@@ -81,33 +80,35 @@ func TestResultIsBoundToSession(t *testing.T) {
 }
 
 // C2: a session whose pedos-dom0-update was killed outright (it left the
-// session file, and its update lock died with it) cannot be claimed.
+// session file, and its hold on it died with it) cannot be claimed, also
+// while the next update runs.
 func TestClaimSessionOfAnEndedUpdate(t *testing.T) {
 	c := dom0.DefaultConfig(t.TempDir())
 	unlock, err := frontend.Lock(c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := frontend.NewSession(c, dom0.Session{Action: "upgrade"}, nil, io.Discard)
+	s, release, err := frontend.NewSession(c, dom0.Session{Action: "upgrade"}, nil, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	unlock()
+	release()
 	if _, err := dom0.ClaimSession(c, s.ID, time.Now()); err == nil || !strings.Contains(err.Error(), "no longer running") {
 		t.Errorf("claim of a session whose update ended: %v, want a refusal", err)
 	}
 	if _, err := os.Stat(filepath.Join(c.Path(dom0.StateDir), dom0.SessionFile)); err != nil {
 		t.Errorf("the refused claim took the session file: %v", err)
 	}
-	// The next update holds the lock: the dead run's session is still void,
-	// also before the new run writes its own.
-	next, err := frontend.Lock(c)
+	// The next update has taken the update lock, and not yet removed the
+	// dead run's session: that session is still void.
+	next, err := dom0.LockFile(filepath.Join(c.Path(dom0.StateDir), dom0.UpdateLockFile))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer next()
-	if _, err := dom0.ClaimSession(c, s.ID, time.Now()); err == nil {
-		t.Errorf("the killed update's session was claimed while the next update held the lock")
+	if _, err := dom0.ClaimSession(c, s.ID, time.Now()); err == nil || !strings.Contains(err.Error(), "no longer running") {
+		t.Errorf("the killed update's session, while the next update holds the update lock: %v, want a refusal", err)
 	}
 }
 

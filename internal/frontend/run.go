@@ -179,11 +179,12 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	case r.o.IsQuery():
 		return r.callVM(ctx, r.vmArgs(""), r.env.Stdout, "the query")
 	}
-	s, err := NewSession(c, dom0.Session{Action: r.o.Action, Packages: r.o.Packages,
+	s, release, err := NewSession(c, dom0.Session{Action: r.o.Action, Packages: r.o.Packages,
 		Excludes: r.o.Excludes, AllowDowngrade: r.o.AllowDowngrade}, r.o.RepoSwitches, r.env.Stderr)
 	if err != nil {
 		return ExitFailure, fmt.Errorf("starting the update session: %w", err)
 	}
+	defer release()
 	r.rep.Session = s.ID
 	r.say("Asking %s to resolve and download (%s)", c.UpdateVM, r.o.Action)
 	stop := make(chan struct{})
@@ -562,11 +563,9 @@ func transaction(before, after []repometa.NEVRA) (installed, removed []string) {
 
 // Lock takes dom0's update lock (F3): one update at a time. It is the
 // first thing a run writes, so it is where a user other than root fails.
-// The receive service accepts a delivery only while it is held (C2), and
-// only for the session of the holder: a session file found once the lock
-// is taken was left by a run killed outright, and is removed before
-// anything calls the UpdateVM, which could otherwise deliver with its id
-// while this run holds the lock.
+// A session file found once the lock is taken was left by a run killed
+// outright; the receive service refuses it already (its run no longer
+// holds it: NewSession), and it is removed.
 func Lock(c dom0.Config) (func(), error) {
 	dir := c.Path(dom0.StateDir)
 	path := filepath.Join(dir, dom0.UpdateLockFile)
@@ -574,12 +573,6 @@ func Lock(c dom0.Config) (func(), error) {
 	var unlock func()
 	if err == nil {
 		unlock, err = dom0.LockFile(path)
-		// The receive service probes the lock for a moment
-		// (dom0.ClaimSession): that is not another update.
-		for try := 0; try < 2 && errors.Is(err, unix.EWOULDBLOCK); try++ {
-			time.Sleep(20 * time.Millisecond)
-			unlock, err = dom0.LockFile(path)
-		}
 	}
 	if err == nil {
 		if err = os.Remove(filepath.Join(dir, dom0.SessionFile)); errors.Is(err, os.ErrNotExist) {

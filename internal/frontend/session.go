@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"pedos.dev/updates/internal/atomicfile"
 	"pedos.dev/updates/internal/dnfconf"
 	"pedos.dev/updates/internal/dom0"
@@ -32,10 +34,14 @@ import (
 // enables with the user's switches, and their package lists: the receive
 // service judges the delivery against them and reads no configuration file.
 // What dnf will skip in that configuration is named on warn.
-func NewSession(c dom0.Config, s dom0.Session, switches []dnfconf.RepoSwitch, warn io.Writer) (dom0.Session, error) {
+//
+// The session is live until release is called or this process ends: it
+// holds a shared lock on the session file, which the receive service
+// requires (dom0.ClaimSession, C2).
+func NewSession(c dom0.Config, s dom0.Session, switches []dnfconf.RepoSwitch, warn io.Writer) (_ dom0.Session, release func(), err error) {
 	repos, skipped, err := dnfconf.ReadNetworkRepos(c, switches)
 	if err != nil {
-		return s, fmt.Errorf("dom0's repository configuration: %w", err)
+		return s, nil, fmt.Errorf("dom0's repository configuration: %w", err)
 	}
 	for _, w := range skipped {
 		fmt.Fprintf(warn, "pedos-dom0-update: warning: %s\n", w)
@@ -43,7 +49,7 @@ func NewSession(c dom0.Config, s dom0.Session, switches []dnfconf.RepoSwitch, wa
 	s.Repos = &repos
 	var b [dom0.SessionIDLength / 2]byte
 	if _, err := rand.Read(b[:]); err != nil {
-		return s, err
+		return s, nil, err
 	}
 	s.ID = hex.EncodeToString(b[:])
 	s.Created = time.Now().UTC()
@@ -52,16 +58,32 @@ func NewSession(c dom0.Config, s dom0.Session, switches []dnfconf.RepoSwitch, wa
 	}
 	dir := c.Path(dom0.StateDir)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return s, err
+		return s, nil, err
 	}
 	for _, old := range []string{dom0.ClaimedFile, dom0.ProgressFile} {
 		os.Remove(filepath.Join(dir, old))
 	}
 	data, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
-		return s, err
+		return s, nil, err
 	}
-	return s, atomicfile.WriteFile(filepath.Join(dir, dom0.SessionFile), append(data, '\n'), 0o600)
+	path := filepath.Join(dir, dom0.SessionFile)
+	if err := atomicfile.WriteFile(path, append(data, '\n'), 0o600); err != nil {
+		return s, nil, err
+	}
+	// No claim can come before: the UpdateVM learns the id from the caller
+	// once this returns.
+	f, err := os.Open(path)
+	if err == nil {
+		if err = unix.Flock(int(f.Fd()), unix.LOCK_SH); err != nil {
+			f.Close()
+		}
+	}
+	if err != nil {
+		os.Remove(path)
+		return s, nil, fmt.Errorf("holding the session: %w", err)
+	}
+	return s, func() { f.Close() }, nil
 }
 
 // CancelSession withdraws the live session (the front end gave up waiting)

@@ -25,15 +25,11 @@ func TestNewSessionCarriesRepos(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "pedos.repo"), []byte(repos), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	unlock, err := Lock(c)
+	s, release, err := NewSession(c, dom0.Session{Action: "upgrade"}, []dnfconf.RepoSwitch{{Glob: "other"}, {Enable: true, Glob: "test*"}}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unlock()
-	s, err := NewSession(c, dom0.Session{Action: "upgrade"}, []dnfconf.RepoSwitch{{Glob: "other"}, {Enable: true, Glob: "test*"}}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
+	defer release()
 	claimed, err := dom0.ClaimSession(c, s.ID, time.Now())
 	if err != nil {
 		t.Fatal(err)
