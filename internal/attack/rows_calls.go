@@ -270,7 +270,8 @@ func runC2(e *Env) (string, error) {
 		return "", err
 	}
 	// The session of a pedos-dom0-update killed outright (SIGKILL): its
-	// file stays until its deadline, but its update lock died with it.
+	// file stays until its deadline, but the kernel dropped the run's lock
+	// on it.
 	orphan, err := e.liveSession(time.Time{})
 	if err != nil {
 		return "", err

@@ -66,7 +66,9 @@ var ErrNoSession = errors.New("no update session is waiting for a delivery")
 
 // ClaimSession checks untrustedID against the live session and, if it
 // matches and has not expired, claims it so that no second delivery can use
-// it. It reads nothing from the caller but the id.
+// it. It reads nothing from the caller but the id. The caller holds the
+// receive lock (Serve): two claims probing the session's lock at once would
+// each see the other's probe as a live run.
 func ClaimSession(c Config, untrustedID string, now time.Time) (Session, error) {
 	dir := c.Path(StateDir)
 	live := filepath.Join(dir, SessionFile)

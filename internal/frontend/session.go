@@ -37,7 +37,8 @@ import (
 //
 // The session is live until release is called or this process ends: it
 // holds a shared lock on the session file, which the receive service
-// requires (dom0.ClaimSession, C2).
+// requires (dom0.ClaimSession, C2). Keep release until the session ends:
+// the descriptor it closes is the lock.
 func NewSession(c dom0.Config, s dom0.Session, switches []dnfconf.RepoSwitch, warn io.Writer) (_ dom0.Session, release func(), err error) {
 	repos, skipped, err := dnfconf.ReadNetworkRepos(c, switches)
 	if err != nil {
