@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Action is what a matching rule decides.
@@ -181,6 +183,13 @@ func (l *loader) parse(file string, data []byte) error {
 		fields := strings.Fields(line)
 		if len(fields) == 0 || strings.HasPrefix(fields[0], "#") {
 			continue
+		}
+		// A line separator or a no-break space splits fields as a space
+		// does, but an editor shows it as a line break or no break at all:
+		// a rule must read as it acts.
+		if at := strings.IndexFunc(line, func(r rune) bool { return r > unicode.MaxASCII && unicode.IsSpace(r) }); at >= 0 {
+			r, _ := utf8.DecodeRuneInString(line[at:])
+			return fmt.Errorf("%s:%d: whitespace %U is not a space or a tab", file, i+1, r)
 		}
 		var err error
 		if strings.HasPrefix(fields[0], "!") {

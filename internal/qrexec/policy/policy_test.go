@@ -145,6 +145,10 @@ func TestParseErrors(t *testing.T) {
 		"s * @anyvm dom0 allow notify=maybe",
 		"s * @anyvm dom0 allow user=a user=b",
 		"s * @anyvm dom0 allow junk",
+		// Whitespace an editor does not show as a field break.
+		"s * @anyvm vm1\u2028dom0 allow",
+		"s * @anyvm\u00a0dom0 allow",
+		"s\u3000* @anyvm dom0 allow",
 	} {
 		text := "# fine\nok * @anyvm dom0 allow\n" + line + "\n"
 		_, err := Parse("bad.policy", []byte(text))
