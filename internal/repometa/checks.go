@@ -318,6 +318,9 @@ func fnmatch(pattern, name string) (bool, error) {
 // matches tells whether a dnf-style glob matches the package in one of
 // the forms dnf accepts: name, name.arch, and the versionForms.
 func matches(patterns []string, p NEVRA) bool {
+	if len(patterns) == 0 {
+		return false // most lists are empty: build no forms
+	}
 	forms := append([]string{p.Name, p.Name + "." + p.Arch}, versionForms(p)...)
 	return slices.ContainsFunc(patterns, func(pattern string) bool { return matchesAny(pattern, forms) })
 }
