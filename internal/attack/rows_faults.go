@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"pedos.dev/updates/internal/dom0"
+	"pedos.dev/updates/internal/frontend"
 	"pedos.dev/updates/internal/lab"
 )
 
@@ -278,7 +279,7 @@ func runF3(e *Env) (string, error) {
 		first <- u
 		firstErr <- err
 	}()
-	if err := waitFlocked(e.dom0Path(filepath.Join(dom0.StateDir, "update.lock")), 30*time.Second); err != nil {
+	if err := waitFlocked(e.dom0Path(filepath.Join(dom0.StateDir, frontend.UpdateLockFile)), 30*time.Second); err != nil {
 		return "", fmt.Errorf("the first run: %w", err)
 	}
 	second, err := e.update("--downloadonly")

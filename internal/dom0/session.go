@@ -56,7 +56,6 @@ const (
 	StateDir        = "/var/lib/PedOS/state"
 	SessionFile     = "session.json"
 	ClaimedFile     = "session.claimed.json"
-	UpdateLockFile  = "update.lock" // held by the running pedos-dom0-update (F3)
 	ResultFile      = "result.json"
 	SessionIDLength = 32 // hex digits: 128 bits
 )

@@ -102,7 +102,7 @@ func TestClaimSessionOfAnEndedUpdate(t *testing.T) {
 	}
 	// The next update has taken the update lock, and not yet removed the
 	// dead run's session: that session is still void.
-	next, err := dom0.LockFile(filepath.Join(c.Path(dom0.StateDir), dom0.UpdateLockFile))
+	next, err := dom0.LockFile(filepath.Join(c.Path(dom0.StateDir), frontend.UpdateLockFile))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -147,7 +147,7 @@ func TestDowngradeNeedsConsent(t *testing.T) {
 
 func TestLockContention(t *testing.T) {
 	l := newLab(t)
-	l.holdStateLock(dom0.UpdateLockFile)
+	l.holdStateLock(frontend.UpdateLockFile)
 	rep, stderr := l.update("-y")
 	if rep.Exit != 1 || !strings.Contains(stderr, "another update is running") {
 		t.Errorf("update while locked: exit %d\n%s", rep.Exit, stderr)

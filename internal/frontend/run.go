@@ -561,6 +561,11 @@ func transaction(before, after []repometa.NEVRA) (installed, removed []string) {
 	return installed, removed
 }
 
+// UpdateLockFile, in dom0's state directory, is held by the running
+// pedos-dom0-update (F3). The receive service does not look at it: a
+// session is bound to its run by a lock of its own (NewSession).
+const UpdateLockFile = "update.lock"
+
 // Lock takes dom0's update lock (F3): one update at a time. It is the
 // first thing a run writes, so it is where a user other than root fails.
 // A session file found once the lock is taken was left by a run killed
@@ -568,7 +573,7 @@ func transaction(before, after []repometa.NEVRA) (installed, removed []string) {
 // holds it: NewSession), and it is removed.
 func Lock(c dom0.Config) (func(), error) {
 	dir := c.Path(dom0.StateDir)
-	path := filepath.Join(dir, dom0.UpdateLockFile)
+	path := filepath.Join(dir, UpdateLockFile)
 	err := os.MkdirAll(dir, 0o700)
 	var unlock func()
 	if err == nil {
