@@ -148,7 +148,9 @@ func (dom *Domain) set(key, value string, seen *Domains) error {
 		}
 		dom.Agent = value
 	case "default_dispvm":
-		if !ValidDomainName(value) {
+		if !ValidDomainName(value) || value == Dom0 {
+			// dom0 is no template for disposable domains: such a
+			// disposable would be a second dom0.
 			return fmt.Errorf("invalid default_dispvm %q", value)
 		}
 		dom.DefaultDispVM = value

@@ -123,6 +123,11 @@ func (r rule) decide(requested, source string, domains *Domains) Decision {
 	case target == "@dispvm":
 		target = "@dispvm:" + src.DefaultDispVM
 	}
+	if target == "@dispvm:"+Dom0 {
+		// A disposable domain made from dom0 would be a second dom0, whatever
+		// the policy says; default_dispvm cannot name dom0 either.
+		return Decision{Reason: "dom0 is no template for disposable domains"}
+	}
 	if _, ok := domains.Lookup(strings.TrimPrefix(target, "@dispvm:")); !ok {
 		return Decision{Reason: fmt.Sprintf("no such domain %q", target)}
 	}

@@ -38,6 +38,7 @@ test.Any        *         @anyvm           @anyvm            allow notify=yes au
 PedOS.ReceiveUpdates * sys-firewall dom0 allow
 PedOS.ReceiveUpdates * @anyvm       @anyvm deny
 *               *         @anyvm           dom0              deny
+test.DispDom0   *         @anyvm           @anyvm            allow target=@dispvm:dom0
 `
 
 func TestEvaluate(t *testing.T) {
@@ -72,6 +73,8 @@ func TestEvaluate(t *testing.T) {
 		{"sys-firewall", "@dispvm", "test.Disp", "", "allow @dispvm:dvm-tpl", 12},
 		{"sys-firewall", "@dispvm:dvm-tpl", "test.Disp", "", "allow @dispvm:dvm-tpl", 12},
 		{"work", "@dispvm", "test.Disp", "", "deny", 12},
+		{"work", "@dispvm:dom0", "test.Any", "", "deny", 16},
+		{"work", "fedora", "test.DispDom0", "", "deny", 20},
 		{"disp123", "dom0", "test.DispOf", "", "allow dom0", 13},
 		{"work", "dom0", "test.DispOf", "", "deny", 19},
 		{"dom0", "work", "test.Admin", "", "allow work", 14},
@@ -313,7 +316,7 @@ func TestParseDomains(t *testing.T) {
 	}
 	for _, bad := range []string{
 		"1vm", "vm$", "vm junk", "vm type=", "vm tags=a,,b", "vm cid=2", "vm cid=x", "vm cid=0",
-		"a cid=5\nb cid=5", "vm\nvm", "dom0 cid=4", "dom0 type=AppVM", "vm agent=", "vm default_dispvm=$",
+		"a cid=5\nb cid=5", "vm\nvm", "dom0 cid=4", "dom0 type=AppVM", "vm agent=", "vm default_dispvm=$", "vm default_dispvm=dom0",
 	} {
 		if _, err := ParseDomains("d", []byte(bad)); err == nil {
 			t.Errorf("%q: accepted", bad)
