@@ -49,7 +49,7 @@ func (a *Agent) ServeCall(conn Conn) {
 		return
 	}
 	if t == MsgExecService {
-		log := callLogger(a.Log.With("from", req.Source), &a.calls, req.Source).With("service", req.Service, "argument", req.Argument)
+		log := callLogger(a.Log.With("from", req.Source), &a.calls, req.Source, req.Service).With("service", req.Service, "argument", req.Argument)
 		serveService(conn, a.ServiceDir, req, log)
 		return
 	}

@@ -56,10 +56,10 @@ const refusalBurst = 20
 // cannot fill the log (C6).
 const callLogBurst = 200
 
-// callLogger is log, of domain's calls, for the lines of an allowed call,
-// within callLogBurst lines per interval.
-func callLogger(log *slog.Logger, f *floodLog, domain string) *slog.Logger {
-	return floodLogger(log, f, domain, callLogBurst, "more lines of allowed calls, counted only")
+// callLogger is log, of domain's calls, for the lines of the allowed call
+// named call, within callLogBurst lines per interval.
+func callLogger(log *slog.Logger, f *floodLog, domain, call string) *slog.Logger {
+	return floodLogger(log, f, domain, callLogBurst, "more lines of allowed calls, counted only", call)
 }
 
 // ServeUnix listens on SOCKDIR/<domain>/daemon.sock for every domain in
@@ -191,15 +191,18 @@ func (d *Daemon) ServeCall(conn Conn, domain string) {
 		return
 	}
 	defer d.release(domain)
-	refusals := floodLogger(log, &d.refusals, domain, refusalBurst, "more refused calls or failed requests, counted only")
+	const refusalSummary = "more refused calls or failed requests, counted only"
 	setRequestDeadline(conn, d.RequestTimeout, log)
 	_, req, err := readRequest(conn, MsgCall)
 	if err != nil {
-		logBadRequest(conn, refusals.Warn, err)
+		logBadRequest(conn, floodLogger(log, &d.refusals, domain, refusalBurst, refusalSummary, "").Warn, err)
 		return
 	}
+	// A call is named in a flood's summary by its service and target; not
+	// by its argument, which may be new in every call (a session id).
+	call := req.Service + " to " + req.Target
 	callAttrs := []any{"service", req.Service, "argument", req.Argument, "target", req.Target}
-	refusals = refusals.With(callAttrs...)
+	refusals := floodLogger(log, &d.refusals, domain, refusalBurst, refusalSummary, call).With(callAttrs...)
 	pol, err := policy.Load(d.PolicyDir)
 	if err != nil {
 		refusals.Error("policy error, every call is refused until it is fixed", "err", err)
@@ -212,7 +215,7 @@ func (d *Daemon) ServeCall(conn Conn, domain string) {
 		refuse(conn, ExitRefused)
 		return
 	}
-	log = callLogger(log, &d.calls, domain).With(callAttrs...)
+	log = callLogger(log, &d.calls, domain, call).With(callAttrs...)
 	// notify= and autostart= are logged only: this daemon notifies no one
 	// and starts no domain (docs/qrexec-policy.md).
 	log.Info("call allowed", "to", decision.Target, "rule", decision.Rule, "user", decision.User,

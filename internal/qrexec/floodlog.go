@@ -1,8 +1,12 @@
 package qrexec
 
 import (
+	"cmp"
 	"context"
+	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -22,14 +26,33 @@ type floodLog struct {
 type floodCount struct {
 	logged  int // events logged one by one in this interval
 	counted int // events only counted, not yet reported
+	// calls counts, by name, the calls with events only counted, so that
+	// a flood's summary says which calls it hid; at most maxTalliedCalls
+	// names, the calls of any other name in otherCalls.
+	calls      map[string]int
+	otherCalls int
+}
+
+// maxTalliedCalls bounds a summary's list of calls: a flood of calls to
+// ever new services must not make the summary line itself a flood.
+const maxTalliedCalls = 8
+
+// floodCall is one call's share of its key's flood: its name in a
+// summary, and whether the call has been tallied there yet. The loggers
+// of one call share it; the floodLog's mutex guards tallied.
+type floodCall struct {
+	name    string
+	tallied bool
 }
 
 const floodLogInterval = 10 * time.Second
 
 // event logs an event of key with each, if fewer than burst (at least 1)
 // were logged in key's interval; otherwise it only counts it, and
-// summary(n) reports the n counted events when the interval ends.
-func (f *floodLog) event(key string, burst int, each func(), summary func(n int)) {
+// summary(n, calls) reports the n counted events when the interval ends,
+// with the tally of the calls they belong to (call, when not nil, is the
+// event's).
+func (f *floodLog) event(key string, call *floodCall, burst int, each func(), summary func(n int, calls string)) {
 	f.mu.Lock()
 	if f.keys == nil {
 		f.keys = map[string]*floodCount{}
@@ -44,6 +67,7 @@ func (f *floodLog) event(key string, burst int, each func(), summary func(n int)
 		c.logged++
 	} else {
 		c.counted++
+		c.tally(call)
 	}
 	f.mu.Unlock()
 	if logNow {
@@ -54,13 +78,48 @@ func (f *floodLog) event(key string, burst int, each func(), summary func(n int)
 	}
 }
 
+// tally counts call, once, among the calls with events only counted.
+func (c *floodCount) tally(call *floodCall) {
+	if call == nil || call.tallied {
+		return
+	}
+	call.tallied = true
+	if _, known := c.calls[call.name]; !known && len(c.calls) == maxTalliedCalls {
+		c.otherCalls++
+		return
+	}
+	if c.calls == nil {
+		c.calls = map[string]int{}
+	}
+	c.calls[call.name]++
+}
+
+// talliedCalls says the tallied calls, the most frequent first, e.g.
+// "PedOS.ReceiveUpdates to dom0: 5998, test.Echo to dom0: 2"; "" for none.
+func (c *floodCount) talliedCalls() string {
+	names := make([]string, 0, len(c.calls))
+	for name := range c.calls {
+		names = append(names, name)
+	}
+	slices.SortFunc(names, func(a, b string) int {
+		return cmp.Or(cmp.Compare(c.calls[b], c.calls[a]), strings.Compare(a, b))
+	})
+	for i, name := range names {
+		names[i] = fmt.Sprintf("%s: %d", name, c.calls[name])
+	}
+	if c.otherCalls > 0 {
+		names = append(names, fmt.Sprintf("others: %d", c.otherCalls))
+	}
+	return strings.Join(names, ", ")
+}
+
 // count is event with a burst of 1 and one message for both: log(1) for
 // the first event of an interval, log(n) for the n counted after it.
 func (f *floodLog) count(key string, log func(n int)) {
-	f.event(key, 1, func() { log(1) }, log)
+	f.event(key, nil, 1, func() { log(1) }, func(n int, _ string) { log(n) })
 }
 
-func (f *floodLog) schedule(key string, burst int, summary func(n int)) {
+func (f *floodLog) schedule(key string, burst int, summary func(n int, calls string)) {
 	interval := f.interval
 	if interval == 0 {
 		interval = floodLogInterval
@@ -71,18 +130,18 @@ func (f *floodLog) schedule(key string, burst int, summary func(n int)) {
 // report logs the events counted for key during the interval that ended.
 // With none, the key's next events are logged one by one again; with some,
 // the flood is taken to go on, and the next interval only counts.
-func (f *floodLog) report(key string, burst int, summary func(n int)) {
+func (f *floodLog) report(key string, burst int, summary func(n int, calls string)) {
 	f.mu.Lock()
 	c := f.keys[key]
-	n := c.counted
+	n, calls := c.counted, c.talliedCalls()
 	if n == 0 {
 		delete(f.keys, key)
 	} else {
-		c.logged, c.counted = max(burst, 1), 0
+		f.keys[key] = &floodCount{logged: max(burst, 1)}
 	}
 	f.mu.Unlock()
 	if n > 0 {
-		summary(n)
+		summary(n, calls)
 		f.schedule(key, burst, summary)
 	}
 }
@@ -90,12 +149,25 @@ func (f *floodLog) report(key string, burst int, summary func(n int)) {
 // floodLogger is log with its lines under f's flood control for key: up
 // to burst lines per interval are logged unchanged, the others counted,
 // and their number is logged with summary by log as it is here, before any
-// attribute of one call is added: the count is of every call of key.
-func floodLogger(log *slog.Logger, f *floodLog, key string, burst int, summary string) *slog.Logger {
-	return slog.New(&floodHandler{
+// attribute of one call is added: the count is of every call of key. The
+// lines are those of the call named call, if not "": the summary then
+// names, by call, the calls it counted lines of (C6: a flood must not
+// hide which calls were made).
+func floodLogger(log *slog.Logger, f *floodLog, key string, burst int, summary, call string) *slog.Logger {
+	h := &floodHandler{
 		Handler: log.Handler(), flood: f, key: key, burst: burst,
-		summary: func(n int) { log.Warn(summary, "count", n) },
-	})
+		summary: func(n int, calls string) {
+			if calls == "" {
+				log.Warn(summary, "count", n)
+			} else {
+				log.Warn(summary, "count", n, "calls", calls)
+			}
+		},
+	}
+	if call != "" {
+		h.call = &floodCall{name: call}
+	}
+	return slog.New(h)
 }
 
 // floodHandler passes records on to its Handler within its flood control.
@@ -103,13 +175,14 @@ type floodHandler struct {
 	slog.Handler
 	flood   *floodLog
 	key     string
+	call    *floodCall // nil for lines of no one call
 	burst   int
-	summary func(n int)
+	summary func(n int, calls string)
 }
 
 func (h *floodHandler) Handle(ctx context.Context, r slog.Record) error {
 	var err error
-	h.flood.event(h.key, h.burst, func() { err = h.Handler.Handle(ctx, r) }, h.summary)
+	h.flood.event(h.key, h.call, h.burst, func() { err = h.Handler.Handle(ctx, r) }, h.summary)
 	return err
 }
 

@@ -76,11 +76,11 @@ func TestFloodLogBurst(t *testing.T) {
 		var mu sync.Mutex
 		var each, summaries []int
 		for i := range 10 {
-			f.event("vm1", 3, func() {
+			f.event("vm1", nil, 3, func() {
 				mu.Lock()
 				defer mu.Unlock()
 				each = append(each, i)
-			}, func(n int) {
+			}, func(n int, _ string) {
 				mu.Lock()
 				defer mu.Unlock()
 				summaries = append(summaries, n)
@@ -101,21 +101,46 @@ func TestFloodLogBurst(t *testing.T) {
 
 // TestFloodLoggerSummary: a flood logger passes the first lines on as they
 // are, with each call's attributes; the count of the others is the
-// domain's, and names no call's service (the first call of the interval
-// would otherwise be blamed for all of them).
+// domain's, and names the calls they belong to, each once however many of
+// its lines were counted, the most frequent first, at most eight names
+// (C6: a flood must not hide which calls were made).
 func TestFloodLoggerSummary(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := &floodLog{interval: 100 * time.Millisecond}
 		var out lockedBuffer
 		domainLog := slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{ReplaceAttr: withoutTime})).With("domain", "vm1")
-		logger := floodLogger(domainLog, f, "vm1", 2, "more lines, counted only")
-		for i := range 5 {
-			logger.With("service", fmt.Sprint("test.S", i)).Info("call allowed")
+		call := func(name string, lines int) {
+			logger := floodLogger(domainLog, f, "vm1", 2, "more lines, counted only", name).With("service", name)
+			for range lines {
+				logger.Info("a line")
+			}
+		}
+		for range 4 {
+			call("test.A", 2) // the first call's two lines are logged
+		}
+		call("test.B", 1)
+		for i := range 9 {
+			call(fmt.Sprint("test.C", i), 1)
 		}
 		waitUntil(t, func() bool { return strings.Contains(out.String(), "counted only") })
-		want := `level=INFO msg="call allowed" domain=vm1 service=test.S0
-level=INFO msg="call allowed" domain=vm1 service=test.S1
-level=WARN msg="more lines, counted only" domain=vm1 count=3
+		want := `level=INFO msg="a line" domain=vm1 service=test.A
+level=INFO msg="a line" domain=vm1 service=test.A
+level=WARN msg="more lines, counted only" domain=vm1 count=16 calls="test.A: 3, test.B: 1, test.C0: 1, test.C1: 1, test.C2: 1, test.C3: 1, test.C4: 1, test.C5: 1, others: 3"
+`
+		if got := out.String(); got != want {
+			t.Errorf("logged:\n%s\nwant:\n%s", got, want)
+		}
+		// Lines of no one call are counted only.
+		out.mu.Lock()
+		out.buf.Reset()
+		out.mu.Unlock()
+		refusals := floodLogger(domainLog, f, "vm2", 1, "more refusals, counted only", "")
+		for range 3 {
+			refusals.Info("refused")
+		}
+		waitUntil(t, func() bool { return strings.Contains(out.String(), "counted only") })
+		want = `level=INFO msg=refused domain=vm1
+level=WARN msg="more refusals, counted only" domain=vm1 count=2
 `
 		if got := out.String(); got != want {
 			t.Errorf("logged:\n%s\nwant:\n%s", got, want)
