@@ -112,6 +112,10 @@ func (o *Options) parse(args []string) error {
 			ours = false
 		case ours && (arg == "-h" || arg == "--help"):
 			o.Help = true
+		case ours && name == "--action" && value == "":
+			// Not the default action: an empty value is a mistake, and
+			// the default would upgrade everything.
+			return usageErr("--action needs a value: --action=ACTION or --action ACTION")
 		case ours && name == "--action":
 			o.Action = value
 		case ours && name == "--root" && value == "":

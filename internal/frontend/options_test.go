@@ -79,6 +79,9 @@ func TestParseArgsUsageErrors(t *testing.T) {
 		{"--enablerepo=x`y`"},
 		{"--root"},
 		{"--root="},
+		// An empty action is no request for the default one (upgrade).
+		{"--action="},
+		{"--action", ""},
 		// What would make dom0's dnf skip signatures or read other
 		// repositories, however spelled (dnf takes abbreviations and
 		// bundled short options), and before or after --.
