@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"pedos.dev/updates/internal/dom0"
 )
 
@@ -43,14 +45,16 @@ func watchProgress(c dom0.Config, session string, w io.Writer, stop <-chan struc
 	}
 }
 
-// isTerminal says whether stream (stdin, stdout or stderr) is a terminal.
+// isTerminal says whether stream (stdin, stdout or stderr) is a terminal:
+// one with terminal settings, not any character device (/dev/null, a
+// cron job's or a unit's stdin, is one too, and dnf cannot ask there).
 func isTerminal(stream any) bool {
 	f, ok := stream.(*os.File)
 	if !ok {
 		return false
 	}
-	info, err := f.Stat()
-	return err == nil && info.Mode()&os.ModeCharDevice != 0
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }
 
 // readProgress returns the progress of the session, if any was written.
