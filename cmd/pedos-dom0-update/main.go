@@ -76,7 +76,8 @@ fails on what the UpdateVM did not deliver.
 
 exit status: 0 done or nothing to do; 1 failure (the message says what and
 where); 2 usage error; 100 updates available (--check-only); 125 qrexec
-failure; 126 call refused by policy.
+failure; 126 call refused by policy, or by dom0's receive service before it
+read anything.
 
 examples:
   pedos-dom0-update                       # all updates, asks before installing
@@ -106,7 +107,8 @@ func run() int {
 	// configuration says (its defaults if it cannot be read).
 	config, configErr := dom0.LoadConfig(o.Root)
 	fail := func(code int, err error) int {
-		rep := frontend.Report{Action: o.Action, UpdateVM: config.UpdateVM, Exit: code}
+		rep := frontend.NewReport(o, config.UpdateVM)
+		rep.Exit = code
 		return frontend.Conclude(config, o, rep, err, os.Stdout, os.Stderr)
 	}
 	if err != nil {

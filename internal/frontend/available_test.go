@@ -67,8 +67,10 @@ func TestRunCheckOnlyListsUpdates(t *testing.T) {
 	if !slices.Equal(rep.Available, want) {
 		t.Errorf("available: %+v, want %+v", rep.Available, want)
 	}
-	// The update log keeps the count, not the UpdateVM's list.
-	if log, err := os.ReadFile(tr.config.Path(dom0.LogPath)); err != nil || !strings.Contains(string(log), `"available_count":1`) || strings.Contains(string(log), "hello-1.1-1") {
+	// The update log keeps the count, not the UpdateVM's list, and says
+	// that this was a check, not an upgrade.
+	if log, err := os.ReadFile(tr.config.Path(dom0.LogPath)); err != nil || !strings.Contains(string(log), `"available_count":1`) || strings.Contains(string(log), "hello-1.1-1") ||
+		!strings.Contains(string(log), `"action":"upgrade","check_only":true,`) {
 		t.Errorf("the update log's record of the check: %v\n%s", err, log)
 	}
 	stderr := tr.stderr.String()

@@ -59,7 +59,9 @@ func AwaitResult(ctx context.Context, c dom0.Config, s dom0.Session) (dom0.Resul
 	for {
 		select {
 		case <-ctx.Done():
-			return res, fmt.Errorf("stopped waiting for dom0's verdict on the delivery from %s: %w", c.UpdateVM, ctx.Err())
+			// The run's only cancellation is a signal (Ctrl-C, SIGTERM,
+			// SIGHUP): the user's, not a failure of dom0's.
+			return res, fmt.Errorf("%w: stopped waiting for dom0's verdict on the delivery from %s", ErrInterrupted, c.UpdateVM)
 		case <-tick.C:
 		}
 		res, err := ReadResult(c, s.ID)

@@ -59,13 +59,21 @@ type Env struct {
 
 // Report is the final answer of one run, printed with --json.
 type Report struct {
-	Action   string       `json:"action"`
-	UpdateVM string       `json:"updatevm"`
-	Session  string       `json:"session,omitempty"`
-	Exit     int          `json:"exit"`
-	Message  string       `json:"message,omitempty"`
-	Result   *dom0.Result `json:"result,omitempty"`
-	DNFExit  *int         `json:"dnf_exit,omitempty"`
+	Action string `json:"action"` // "" after a usage error that came before it was known
+	// Packages, Excludes and the modes are what was asked for, so that the
+	// update log says it: a --check-only that found nothing is not an
+	// upgrade with nothing to do.
+	Packages     []string     `json:"packages,omitempty"`
+	Excludes     []string     `json:"exclude,omitempty"`
+	CheckOnly    bool         `json:"check_only,omitempty"`
+	DownloadOnly bool         `json:"download_only,omitempty"`
+	Clean        bool         `json:"clean,omitempty"`
+	UpdateVM     string       `json:"updatevm"`
+	Session      string       `json:"session,omitempty"`
+	Exit         int          `json:"exit"`
+	Message      string       `json:"message,omitempty"`
+	Result       *dom0.Result `json:"result,omitempty"`
+	DNFExit      *int         `json:"dnf_exit,omitempty"`
 	// Installed and Removed are the NEVRAs dnf's transaction in dom0 added
 	// to and took from the rpm database (an upgrade is both), from rpm -qa
 	// before and after it.
@@ -77,6 +85,15 @@ type Report struct {
 	AvailableCount int               `json:"available_count,omitempty"`
 }
 
+// NewReport is the report of a run of o, before it ends.
+func NewReport(o Options, updateVM string) Report {
+	return Report{
+		Action: o.Action, Packages: o.Packages, Excludes: o.Excludes,
+		CheckOnly: o.CheckOnly, DownloadOnly: o.DownloadOnly, Clean: o.Clean,
+		UpdateVM: updateVM,
+	}
+}
+
 type runner struct {
 	o   Options
 	env Env
@@ -85,7 +102,7 @@ type runner struct {
 
 // Run carries out one pedos-dom0-update and returns its exit code.
 func Run(ctx context.Context, o Options, env Env) int {
-	r := &runner{o: o, env: env, rep: Report{Action: o.Action, UpdateVM: env.Config.UpdateVM}}
+	r := &runner{o: o, env: env, rep: NewReport(o, env.Config.UpdateVM)}
 	code, err := r.run(ctx)
 	r.rep.Exit = code
 	return Conclude(env.Config, o, r.rep, err, env.Stdout, env.Stderr)

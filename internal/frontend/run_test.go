@@ -309,6 +309,30 @@ func TestRunReceiveServiceGone(t *testing.T) {
 	}
 }
 
+// Ctrl-C after dom0 took the delivery: the run ends saying it was
+// interrupted, not with a context's error.
+func TestRunInterruptedWhileDom0Verifies(t *testing.T) {
+	ctx, interrupt := context.WithCancel(context.Background())
+	defer interrupt()
+	tr := newTestRun(t, nil)
+	tr.vm.download = func(argv []string, _, _ io.Writer) int {
+		if _, err := dom0.ClaimSession(tr.config, sessionArg(argv), time.Now()); err != nil {
+			t.Error(err)
+		}
+		interrupt()
+		return 0
+	}
+	o, err := ParseArgs([]string{"-y"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := Run(ctx, o, Env{Config: tr.config, VM: tr.vm, Tools: tr.tools, Stdin: strings.NewReader(""),
+		Stdout: tr.stdout, Stderr: tr.stderr, DownloadCommand: "pedos-download-dom0-updates"})
+	if want := "interrupted: stopped waiting for dom0's verdict on the delivery from sys-test\n"; code != ExitFailure || !strings.HasSuffix(tr.stderr.String(), want) {
+		t.Fatalf("exit %d, want 1 ending %q; stderr:\n%s", code, want, tr.stderr)
+	}
+}
+
 // An UpdateVM that delivers nothing: the session is withdrawn, so that a
 // late delivery cannot claim it (C2).
 func TestRunNothingDelivered(t *testing.T) {
