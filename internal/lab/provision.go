@@ -107,7 +107,7 @@ func provisionCommon(d DomainLayout) error {
 	dirs := map[string]os.FileMode{
 		"/etc/rpm": 0o755, "/etc/pedos": 0o755, "/etc/pedos-rpc": 0o755, "/etc/pki/rpm-gpg": 0o755,
 		"/etc/yum.repos.d": 0o755, "/etc/yum.real.repos.d": 0o755, "/etc/dnf": 0o755,
-		"/var/lib/rpm": 0o755, "/var/lib/PedOS": 0o755, "/var/log/pedos": 0o755, "/var/cache": 0o755,
+		"/var/lib/rpm": 0o755, "/var/lib/PedOS": 0o755, "/var/log/pedos": 0o750, "/var/cache": 0o755,
 		"/var/tmp": 0o1777, "/tmp": 0o1777, "/root": 0o700, ProgramsDir: 0o755,
 	}
 	for p, mode := range dirs {
