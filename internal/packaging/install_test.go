@@ -32,13 +32,15 @@ var (
 	buildOnce sync.Once
 	built     builtPackages
 	buildErr  error
-	outDir    string
+	// madeDirs are the temporary directories the builds made (outputs, a
+	// copy of the tree), removed when the tests end.
+	madeDirs []string
 )
 
 func TestMain(m *testing.M) {
 	code := testbin.Main(m)
-	if outDir != "" {
-		os.RemoveAll(outDir)
+	for _, dir := range madeDirs {
+		os.RemoveAll(dir)
 	}
 	os.Exit(code)
 }
@@ -53,36 +55,36 @@ func repoRoot() string {
 // (about a minute the first time: it builds nfpm from the module proxy).
 func packages(t *testing.T) builtPackages {
 	t.Helper()
-	buildOnce.Do(func() {
-		outDir, buildErr = os.MkdirTemp("", "pedos-packages-test-")
-		if buildErr != nil {
-			return
-		}
-		cmd := exec.Command("scripts/packages.sh")
-		cmd.Dir = repoRoot()
-		cmd.Env = append(os.Environ(), "PEDOS_PACKAGES_OUT="+outDir)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("scripts/packages.sh: %v\n%s", err, out)
-			return
-		}
-		find := func(pattern string) string {
-			m, _ := filepath.Glob(filepath.Join(outDir, pattern))
-			if len(m) != 1 && buildErr == nil {
-				buildErr = fmt.Errorf("expected one %s in %s, found %v", pattern, outDir, m)
-				return ""
-			}
-			return m[0]
-		}
-		built = builtPackages{
-			dom0RPM: find("pedos-updates-dom0-*.rpm"),
-			vmRPM:   find("pedos-updates-vm-*.rpm"),
-			vmDEB:   find("pedos-updates-vm_*.deb"),
-		}
-	})
+	buildOnce.Do(func() { built, buildErr = buildPackages(repoRoot(), nil) })
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
 	return built
+}
+
+// buildPackages runs scripts/packages.sh of the tree tree into a new
+// temporary directory, with env added to the test's environment.
+func buildPackages(tree string, env []string) (builtPackages, error) {
+	out, err := os.MkdirTemp("", "pedos-packages-test-")
+	if err != nil {
+		return builtPackages{}, err
+	}
+	madeDirs = append(madeDirs, out)
+	cmd := exec.Command("scripts/packages.sh")
+	cmd.Dir = tree
+	cmd.Env = append(append(os.Environ(), "PEDOS_PACKAGES_OUT="+out), env...)
+	if output, err := cmd.CombinedOutput(); err != nil {
+		return builtPackages{}, fmt.Errorf("%s/scripts/packages.sh: %v\n%s", tree, err, output)
+	}
+	var found []string
+	for _, pattern := range []string{"pedos-updates-dom0-*.rpm", "pedos-updates-vm-*.rpm", "pedos-updates-vm_*.deb"} {
+		m, _ := filepath.Glob(filepath.Join(out, pattern))
+		if len(m) != 1 {
+			return builtPackages{}, fmt.Errorf("expected one %s in %s, found %v", pattern, out, m)
+		}
+		found = append(found, m[0])
+	}
+	return builtPackages{dom0RPM: found[0], vmRPM: found[1], vmDEB: found[2]}, nil
 }
 
 // requireRoot skips tests that install packages: rpm --root and dpkg need
@@ -105,13 +107,21 @@ func requireRoot(t *testing.T, tools ...string) {
 // given, and HOME is private so that nothing lands in the real one.
 func rpmInRoot(t *testing.T, root string, args ...string) string {
 	t.Helper()
-	cmd := exec.Command("rpm", append([]string{"--root", root, "--define", "_dbpath /var/lib/rpm"}, args...)...)
-	cmd.Env = []string{"PATH=/usr/bin:/bin:/usr/sbin:/sbin", "LC_ALL=C", "HOME=" + t.TempDir()}
+	cmd := exec.Command("rpm", rpmRootArgs(root, args...)...)
+	cmd.Env = rpmEnv(t)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("rpm %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	return string(out)
+}
+
+func rpmRootArgs(root string, args ...string) []string {
+	return append([]string{"--root", root, "--define", "_dbpath /var/lib/rpm"}, args...)
+}
+
+func rpmEnv(t *testing.T) []string {
+	return []string{"PATH=/usr/bin:/bin:/usr/sbin:/sbin", "LC_ALL=C", "HOME=" + t.TempDir()}
 }
 
 // installRPM installs pkg into root without its scriptlets: they run

@@ -2,20 +2,25 @@
 # After install or upgrade of a pedos-updates package (rpm: $1 = 1 install, 2 upgrade;
 # dpkg: $1 = configure). scripts/packages.sh fills in the unit and tmpfiles names for each
 # package. Nothing here enables a unit: the administrator does, after writing
-# the configuration (docs/deploy-kvm-vsock.md).
+# the configuration (docs/deploy-kvm-vsock.md). Nothing here prints: every command is
+# quiet unless it fails, and none reads what an update delivered.
 set -u
 unit=@UNIT@
 tmpfiles=@TMPFILES@
 
+# The file's name, not its path: an administrator's /etc/tmpfiles.d/$tmpfiles then
+# overrides ours here as it does at boot (tmpfiles.d(5)).
 if command -v systemd-tmpfiles >/dev/null 2>&1; then
-	systemd-tmpfiles --create "/usr/lib/tmpfiles.d/$tmpfiles" || :
+	systemd-tmpfiles --create "$tmpfiles" || :
 fi
 # dom0 only: an empty but valid cached repository, so that a dnf reading
 # /etc/yum.real.repos.d (PedOS-cached.repo, skip_if_unavailable=False) works before
-# the first update.
+# the first update. systemd-tmpfiles does not run where /proc is not mounted (an
+# image built with rpm --root or dnf --installroot), so the directory is made here too.
 if [ -f /etc/yum.real.repos.d/PedOS-cached.repo ] && [ ! -d /var/lib/PedOS/updates/repodata ] &&
 	command -v createrepo_c >/dev/null 2>&1; then
-	createrepo_c --quiet --no-database /var/lib/PedOS/updates || :
+	mkdir -p -m 0755 /var/lib/PedOS/updates &&
+		createrepo_c --quiet --no-database /var/lib/PedOS/updates || :
 fi
 if [ -d /run/systemd/system ]; then
 	systemctl daemon-reload || :

@@ -4,7 +4,7 @@
 set -u
 unit=@UNIT@
 case "${1:-}" in
-0 | remove | purge)
+0 | remove)
 	if [ -d /run/systemd/system ]; then
 		systemctl disable --now "$unit" || :
 	fi
