@@ -68,13 +68,15 @@ func main() {
 		})
 	}
 	fail := func(err error) { report(qfile.Status{Code: qfile.ErrnoOf(err)}, err) }
-	root, err := os.OpenRoot(opts.dir)
-	if err != nil {
-		fail(err)
-	}
 	// For the check below, which must not depend on DIR's parents (the unpacker works
 	// below the descriptor it opened before switching user, never through the path).
+	// Opened first: a DIR that is no directory is ENOTDIR here, where os.OpenRoot gives
+	// no errno for a file and blocks on a FIFO.
 	dirFD, err := unix.Open(opts.dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		fail(&os.PathError{Op: "open", Path: opts.dir, Err: err})
+	}
+	root, err := os.OpenRoot(opts.dir)
 	if err != nil {
 		fail(err)
 	}

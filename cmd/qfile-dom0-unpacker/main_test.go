@@ -1,11 +1,14 @@
 package main
 
 import (
+	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"pedos.dev/updates/internal/testbin"
 )
@@ -47,5 +50,27 @@ func TestDirNotWritable(t *testing.T) {
 	stdout, stderr, code := testbin.Run(t, exec.Command(testbin.Path(t, "qfile-dom0-unpacker"), "nobody", t.TempDir(), "--only-regular-files"))
 	if code != int(syscall.EACCES) || stdout == "" || !strings.Contains(stderr, "is not writable by the user the unpacker runs as (nobody)") {
 		t.Errorf("exit %d, %d bytes of status, stderr %q; want EACCES with a status and the reason", code, len(stdout), stderr)
+	}
+}
+
+// A DIR that is not a directory is ENOTDIR, in the status and the exit code, and a FIFO
+// there does not hold the unpacker before its deadline starts.
+func TestDirNotADirectory(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{file, fifo} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second) // killed after
+		defer cancel()
+		cmd := exec.CommandContext(ctx, testbin.Path(t, "qfile-dom0-unpacker"), "nobody", dir, "--only-regular-files")
+		stdout, stderr, code := testbin.Run(t, cmd)
+		if code != int(syscall.ENOTDIR) || stdout == "" || !strings.Contains(stderr, dir+": not a directory") {
+			t.Errorf("%s: exit %d, %d bytes of status, stderr %q; want ENOTDIR with a status and the path", dir, code, len(stdout), stderr)
+		}
 	}
 }

@@ -196,9 +196,12 @@ func (u *unpacker) checkEntry(name string, h Header) error {
 	if h.AtimeNsec >= 1e9 || h.MtimeNsec >= 1e9 {
 		return fmt.Errorf("%q: nanoseconds >= 10^9 (S10): %w", name, syscall.EINVAL)
 	}
-	if u.files >= u.Limits.MaxFiles || h.FileLen > u.Limits.MaxBytes-u.bytes {
-		return fmt.Errorf("%q: over the limit of %d files or %d bytes (S8): %w",
-			name, u.Limits.MaxFiles, u.Limits.MaxBytes, syscall.EDQUOT)
+	if u.files >= u.Limits.MaxFiles {
+		return fmt.Errorf("%q: over the limit of %d files (S8): %w", name, u.Limits.MaxFiles, syscall.EDQUOT)
+	}
+	if h.FileLen > u.Limits.MaxBytes-u.bytes {
+		return fmt.Errorf("%q: %d bytes, over the limit of %d bytes in all (S8): %w",
+			name, h.FileLen, u.Limits.MaxBytes, syscall.EDQUOT)
 	}
 	u.files++
 	u.bytes += h.FileLen

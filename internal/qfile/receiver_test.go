@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -142,4 +143,26 @@ func FuzzReceiver(f *testing.F) {
 		}
 		onlyStagingExists(t, dir)
 	})
+}
+
+// An EDQUOT says which limit the entry broke, and by how much for bytes (S8).
+func TestLimitMessages(t *testing.T) {
+	for _, tc := range []struct {
+		stream []byte
+		want   string
+	}{
+		{stream(entry("a", regularMode, nil), entry("b", regularMode, nil)), `"b": over the limit of 1 files (S8)`},
+		{stream(entry("a", regularMode, make([]byte, 101))), `"a": 101 bytes, over the limit of 100 bytes in all (S8)`},
+	} {
+		root, err := os.OpenRoot(stagingDir(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer root.Close()
+		rc := &Receiver{Root: root, Limits: Limits{MaxBytes: 100, MaxFiles: 1}, OnlyRegularFiles: true}
+		st, err := rc.Receive(bytes.NewReader(tc.stream))
+		if st.Code != uint32(syscall.EDQUOT) || !strings.Contains(errString(err), tc.want) {
+			t.Errorf("status %d, %v; want EDQUOT saying %q", st.Code, err, tc.want)
+		}
+	}
 }
