@@ -26,7 +26,7 @@ With no FILE it sends only the end marker: an empty delivery, which tells the
 receiver "nothing new" rather than "nothing arrived".
 
   --progress   print the files and bytes sent so far on stderr (at most every
-               200 ms), and the totals at the end
+               200 ms, also within a large file), and the totals at the end
 
 Example (a local round trip through two pipes):
   mkfifo status

@@ -45,7 +45,8 @@ type Sender struct {
 	lastName   string
 	files      int
 	bytes      int64
-	// Progress, if set, is called after each entry with the totals so far.
+	// Progress, if set, is called with the totals so far after each entry and, within a
+	// large file, every checkEvery bytes.
 	Progress func(files int, bytes int64)
 }
 
@@ -64,9 +65,24 @@ func New(out io.Writer, status StatusConn) *Sender {
 
 // RemoteError is a status whose code is not 0: the receiver refused the transfer.
 type RemoteError struct {
-	Code     uint32
-	LastName string // the last name the receiver processed, "" if it sent none
-	LastSent string // the last name this sender sent
+	Code      uint32
+	LastName  string // the last name the receiver processed, "" if it sent none
+	LastSent  string // the last name this sender sent
+	StatusErr error  // a malformed status extension after the code, or nil
+}
+
+// refusalMeanings are what the receiver means by the codes the spec gives a meaning (spec
+// "Status"), said instead of the C library's words for them ("link has been severed").
+var refusalMeanings = map[syscall.Errno]string{
+	syscall.EINVAL:       "a file type or header field the receiver does not accept",
+	syscall.EILSEQ:       "a name that breaks the receiver's name rules",
+	syscall.ENOLINK:      "an unsafe symlink target",
+	syscall.EDQUOT:       "over the receiver's byte or file limit",
+	syscall.ENAMETOOLONG: "a name too long for the stream",
+	syscall.EEXIST:       "a name already received",
+	syscall.EREMOTEIO:    "the stream ended without its end marker",
+	syscall.EPROTO:       "bytes after the stream's end marker",
+	syscall.ETIMEDOUT:    "the stream did not end before the receiver's deadline",
 }
 
 func (e *RemoteError) Error() string {
@@ -77,7 +93,11 @@ func (e *RemoteError) Error() string {
 	}
 	what := fmt.Sprintf("error code %d", int32(e.Code))
 	if name := unix.ErrnoName(syscall.Errno(code)); name != "" {
-		what = fmt.Sprintf("%s%s (%v)", sign, name, syscall.Errno(code))
+		meaning, known := refusalMeanings[syscall.Errno(code)]
+		if !known {
+			meaning = syscall.Errno(code).Error()
+		}
+		what = fmt.Sprintf("%s%s (%s)", sign, name, meaning)
 	}
 	if e.Code == qfile.LegalEOF {
 		what = fmt.Sprintf("the stream ended inside a file (code %d)", e.Code)
@@ -85,6 +105,9 @@ func (e *RemoteError) Error() string {
 	msg := fmt.Sprintf("the receiver refused the transfer: %s; last file sent: %q", what, e.LastSent)
 	if e.LastName != "" && e.LastName != e.LastSent {
 		msg += fmt.Sprintf(", last file received: %q", e.LastName)
+	}
+	if e.StatusErr != nil {
+		msg += fmt.Sprintf("; the rest of its status was malformed: %v", e.StatusErr)
 	}
 	return msg
 }
@@ -132,9 +155,6 @@ func (s *Sender) sendEntry(path, name string, st *unix.Stat_t) error {
 		return err
 	}
 	s.files++
-	if s.Progress != nil {
-		s.Progress(s.files, s.bytes)
-	}
 	// A poll without waiting: a system call per file, against an open and a read or more.
 	return s.checkEarlyStatus()
 }
@@ -329,8 +349,8 @@ func (s *Sender) flush() error {
 // sendFailed explains a failed write to out. The receiver most likely stopped reading because
 // it refused something: its status says what, and is worth more than "broken pipe".
 func (s *Sender) sendFailed(err error) error {
-	if st, serr := readStatus(s.status); serr == nil && st.Code != 0 {
-		return s.remoteError(st)
+	if st, serr := readStatus(s.status); st.Code != 0 {
+		return s.remoteError(st, serr)
 	}
 	return s.withLastSent(fmt.Errorf("sending the stream: %w", err))
 }
@@ -340,9 +360,13 @@ func (s *Sender) withLastSent(err error) error {
 	return fmt.Errorf("%w (last file sent: %q)", err, s.lastName)
 }
 
-// checkEarlyStatus reads the status if the receiver already sent one, without waiting.
+// checkEarlyStatus reads the status if the receiver already sent one, without waiting. It
+// runs after every entry and every checkEvery bytes, which is also when progress is told.
 func (s *Sender) checkEarlyStatus() error {
 	s.sinceCheck = 0
+	if s.Progress != nil {
+		s.Progress(s.files, s.bytes)
+	}
 	fds := []unix.PollFd{{Fd: int32(s.status.Fd()), Events: unix.POLLIN}}
 	n, err := unix.Poll(fds, 0)
 	if errors.Is(err, syscall.EINTR) {
@@ -355,17 +379,19 @@ func (s *Sender) checkEarlyStatus() error {
 		return nil
 	}
 	st, err := readStatus(s.status)
-	if err != nil {
+	switch {
+	case st.Code != 0:
+		return s.remoteError(st, err)
+	case err != nil:
 		return s.withLastSent(err)
 	}
-	if st.Code == 0 {
-		return fmt.Errorf("the receiver reported success before the end of the stream (last file sent: %q)", s.lastName)
-	}
-	return s.remoteError(st)
+	return fmt.Errorf("the receiver reported success before the end of the stream (last file sent: %q)", s.lastName)
 }
 
-func (s *Sender) remoteError(st qfile.Status) error {
-	return &RemoteError{Code: st.Code, LastName: st.LastName, LastSent: s.lastName}
+// remoteError is the refusal in st; statusErr is what was wrong with the status after its
+// code (its last-name extension), if anything: the code is the receiver's word all the same.
+func (s *Sender) remoteError(st qfile.Status, statusErr error) error {
+	return &RemoteError{Code: st.Code, LastName: st.LastName, LastSent: s.lastName, StatusErr: statusErr}
 }
 
 // Sent returns the entries and payload bytes sent so far: after Finish, or after an error,
@@ -382,13 +408,12 @@ func (s *Sender) Finish() error {
 		return err
 	}
 	st, err := readStatus(s.status)
-	if err != nil {
+	switch {
+	case st.Code != 0:
+		return s.remoteError(st, err)
+	case err != nil:
 		return s.withLastSent(err)
-	}
-	if st.Code != 0 {
-		return s.remoteError(st)
-	}
-	if st.CRC != s.crc {
+	case st.CRC != s.crc:
 		return s.withLastSent(fmt.Errorf("%w (sent %#08x, received %#08x)", ErrChecksum, s.crc, st.CRC))
 	}
 	return nil

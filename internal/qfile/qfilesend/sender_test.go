@@ -1,8 +1,10 @@
 package qfilesend
 
 import (
+	"encoding/binary"
 	"errors"
 	"hash/crc32"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -55,10 +57,16 @@ func TestFinishChecksStatus(t *testing.T) {
 		{"checksum-mismatch", func(crc uint32) []byte { return qfile.Status{CRC: crc + 1}.Append(nil) }, `checksum mismatch: the receiver got other bytes than those sent (sent`},
 		{"error-first", func(crc uint32) []byte {
 			return qfile.Status{Code: uint32(syscall.EDQUOT), CRC: crc + 1, LastName: "a.rpm"}.Append(nil)
-		}, `EDQUOT (disk quota exceeded); last file sent: "a.rpm"`},
+		}, `EDQUOT (over the receiver's byte or file limit); last file sent: "a.rpm"`},
 		{"legal-eof", func(crc uint32) []byte { return qfile.Status{Code: qfile.LegalEOF}.Append(nil) }, "ended inside a file"},
 		// The reference sends a bad directory name's EILSEQ negated.
-		{"negative-errno", func(crc uint32) []byte { return qfile.Status{Code: uint32(0xffffffac)}.Append(nil) }, "refused the transfer: -EILSEQ (invalid or incomplete"},
+		{"negative-errno", func(crc uint32) []byte { return qfile.Status{Code: uint32(0xffffffac)}.Append(nil) }, "refused the transfer: -EILSEQ (a name that breaks the receiver's name rules)"},
+		// A code without a meaning in the spec keeps the C library's words.
+		{"other-errno", func(crc uint32) []byte { return qfile.Status{Code: uint32(syscall.ENOSPC)}.Append(nil) }, "refused the transfer: ENOSPC (no space left on device)"},
+		// A malformed extension does not hide the code before it.
+		{"bad-extension", func(crc uint32) []byte {
+			return binary.LittleEndian.AppendUint32(qfile.Status{Code: uint32(syscall.EIO)}.Append(nil)[:qfile.StatusSize], 0xffffffff)
+		}, "refused the transfer: EIO (input/output error); last file sent: \"a.rpm\"; the rest of its status was malformed: status extension: last name of 4294967295 bytes"},
 		{"unknown-code", func(crc uint32) []byte { return qfile.Status{Code: 5000}.Append(nil) }, "refused the transfer: error code 5000;"},
 		{"no-status", func(uint32) []byte { return nil }, `without a status (last file sent: "a.rpm")`},
 	} {
@@ -198,3 +206,30 @@ func TestSpliceIntoPipe(t *testing.T) {
 type slowReader struct{ f *os.File }
 
 func (r slowReader) Read(p []byte) (int, error) { return r.f.Read(p[:min(len(p), 4096)]) }
+
+// Progress is told within a large file too, not only after it (qfile-agent --progress on a
+// single large package).
+func TestProgressWithinALargeFile(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "large.rpm")
+	const size = 3 * checkEvery
+	if err := os.WriteFile(src, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(src, size); err != nil {
+		t.Fatal(err)
+	}
+	statusR, _ := statusPipe(t)
+	s := New(io.Discard, statusR)
+	var within []int64
+	s.Progress = func(files int, bytes int64) {
+		if files == 0 {
+			within = append(within, bytes)
+		}
+	}
+	if err := s.Send(src); err != nil {
+		t.Fatal(err)
+	}
+	if len(within) < 2 || within[0] <= 0 || within[len(within)-1] >= size {
+		t.Errorf("progress within the file at %v bytes of %d, want at least two points inside it", within, size)
+	}
+}
