@@ -220,7 +220,7 @@ func newTestLabWithDaemon(t testing.TB, _ string, flags ...string) *testLab {
 func TestC7DeadlineOnDom0Calls(t *testing.T) {
 	lab := newTestLab(t, transports[0])
 	got := lab.runInVM2(t, "", "--timeout", "300ms", "vm2", "sleep 60")
-	if got.code != qrexec.ExitFailure || !strings.Contains(got.stderr, "vm2: call abandoned after 300ms") || strings.Count(got.stderr, "\n") != 1 {
+	if got.code != qrexec.ExitFailure || !strings.Contains(got.stderr, "vm2: no exit status within --timeout 300ms: the call was ended") || strings.Count(got.stderr, "\n") != 1 {
 		t.Errorf("pedos-run --timeout, want one line: %+v", got)
 	}
 	// The agent notices the caller left and kills the command.

@@ -26,6 +26,11 @@ type CommandCall struct {
 
 // Run runs the command with s connected and returns its exit status.
 func (c CommandCall) Run(s Streams) (int, error) {
+	if c.Domain == policy.Dom0 {
+		// The reference runs such a command locally; here dom0 has no agent,
+		// and its own commands need no qrexec.
+		return ExitFailure, errors.New("qrexec: dom0 is where this runs: it has no qrexec agent; run the command directly")
+	}
 	domains, err := DomainsOrDefault(c.DomainsFile)
 	if err != nil {
 		return ExitFailure, err
@@ -52,7 +57,9 @@ func (c CommandCall) Run(s Streams) (int, error) {
 	refused, isRefusal := errors.AsType[*RefusedError](err)
 	switch {
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		err = fmt.Errorf("%s: call abandoned after %v: %w", c.Domain, c.Timeout, err)
+		// The wrapped error would read as a lost connection; it was our
+		// own deadline.
+		err = fmt.Errorf("%s: no exit status within --timeout %v: the call was ended, and with it the command there", c.Domain, c.Timeout)
 	case isRefusal && refused.Code == ExitFailure && c.User != "" && c.User != "DEFAULT":
 		// The agent refuses a command it could not start, mostly for its
 		// user; the reason is in its log, not in the refusal.

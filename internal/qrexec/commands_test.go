@@ -177,6 +177,11 @@ func TestCommandUserErrors(t *testing.T) {
 	if got.code != qrexec.ExitFailure || !strings.Contains(got.stderr, "vm2: the agent did not start the command as user nosuchuser: no such user there") {
 		t.Errorf("a user vm2 lacks: %+v", got)
 	}
+	// dom0 has no agent: said so, not "cannot reach the agent of dom0".
+	got = run(t, exec.Command(testbin.Path(t, "qrexec-client"), "--domains", lab.domainsFile, "--sockdir", lab.sockDir, "-d", "dom0", "root:true"), "")
+	if got.code != qrexec.ExitFailure || !strings.Contains(got.stderr, "dom0 is where this runs: it has no qrexec agent") {
+		t.Errorf("a command for dom0: %+v", got)
+	}
 }
 
 // TestPolicyEval: pedos-policy-eval prints the verdict as the daemon would
