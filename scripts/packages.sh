@@ -15,8 +15,13 @@ MD2MAN=github.com/cpuguy83/go-md2man/v2@v2.0.7
 out=${PEDOS_PACKAGES_OUT:-$repo/dist/out}
 stage=$(mktemp -d "${TMPDIR:-/tmp}/pedos-packages.XXXXXX")
 trap 'rm -rf "$stage"' EXIT
-mkdir -p "$out" "$stage"/{bin,man,tools,scripts}
-ln -s "$repo" "$stage/repo"
+mkdir -p "$out" "$stage"/{bin,man,tools,scripts,repo}
+# The configurations read dist/, docs/ and packaging/ as repo/: a copy taken once, so
+# that all three packages get the same files and a file edited during the build cannot
+# break it (nfpm fails with "write too long" when a file grows while it copies it).
+mkdir "$stage/repo/dist"
+cp -R dist/dom0 dist/vm dist/qubes "$stage/repo/dist/"
+cp -R docs packaging "$stage/repo/"
 
 export CGO_ENABLED=0
 # The same build as `make build`: the commit time is pedos-receive-updates' own time
@@ -68,4 +73,4 @@ done
 cd "$stage"
 "$stage/tools/nfpm" package --config "$stage/pedos-updates-dom0.rpm.yaml" --packager rpm --target "$out/"
 "$stage/tools/nfpm" package --config "$stage/pedos-updates-vm.rpm.yaml" --packager rpm --target "$out/"
-"$stage/tools/nfpm" package --config "$repo/packaging/nfpm/pedos-updates-vm.yaml" --packager deb --target "$out/"
+"$stage/tools/nfpm" package --config "$stage/repo/packaging/nfpm/pedos-updates-vm.yaml" --packager deb --target "$out/"
