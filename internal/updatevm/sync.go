@@ -142,13 +142,21 @@ func (u *UpdateVM) rootGPGKeys() error {
 			return err
 		}
 		lines := strings.Split(string(data), "\n")
+		inGPGKey := false
 		for i, line := range lines {
-			if key, _, ok := strings.Cut(line, "="); ok && strings.TrimSpace(key) == "gpgkey" {
-				if fromKeyring != "" {
-					line = strings.ReplaceAll(line, fromKeyring, "file:///"+SyncKeysDir+"/")
-				}
-				lines[i] = strings.ReplaceAll(line, "file:///", "file://"+filepath.ToSlash(u.InstallRoot)+"/")
+			// An indented line continues the option before it (libdnf's
+			// ini parser): a gpgkey may list its URLs over several lines.
+			if line == "" || (line[0] != ' ' && line[0] != '\t') {
+				key, _, isOption := strings.Cut(line, "=")
+				inGPGKey = isOption && strings.TrimSpace(key) == "gpgkey"
 			}
+			if !inGPGKey {
+				continue
+			}
+			if fromKeyring != "" {
+				line = strings.ReplaceAll(line, fromKeyring, "file:///"+SyncKeysDir+"/")
+			}
+			lines[i] = strings.ReplaceAll(line, "file:///", "file://"+filepath.ToSlash(u.InstallRoot)+"/")
 		}
 		if err := os.WriteFile(file, []byte(strings.Join(lines, "\n")), 0o644); err != nil {
 			return err
