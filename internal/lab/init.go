@@ -316,7 +316,7 @@ func (in *initProcess) stopServices(grace time.Duration) {
 }
 
 // serveMirror serves the mirror's files over plain HTTP on addr, with an
-// access log the tests read to see what the UpdateVM fetched.
+// access log that shows what the UpdateVM fetched.
 func serveMirror(addr string) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -329,12 +329,7 @@ func serveMirror(addr string) error {
 	if err != nil {
 		return err
 	}
-	files := http.FileServer(http.Dir(MirrorDocRoot))
-	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-		files.ServeHTTP(rec, r)
-		fmt.Fprintf(accessLog, "%s %s %s %d %d\n", time.Now().UTC().Format(time.RFC3339), r.Method, r.URL.Path, rec.status, rec.bytes)
-	})
+	handler := loggedHandler(http.FileServer(http.Dir(MirrorDocRoot)), accessLog)
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	go func() { log.Printf("mirror: %v", srv.Serve(ln)) }()
 	log.Printf("mirror serving %s on http://%s/", MirrorDocRoot, addr)
@@ -344,6 +339,18 @@ func serveMirror(addr string) error {
 // MirrorAccessLog is the mirror's access log, inside the mirror domain:
 // one line "TIME METHOD PATH STATUS BYTES" per request.
 const MirrorAccessLog = "/var/log/mirror/access.log"
+
+// loggedHandler serves with files and writes one access log line per
+// request. The path is logged as it was sent, percent-escaped: the
+// UpdateVM may be the attacker's, and a decoded path's newline would
+// write a line of its own making.
+func loggedHandler(files http.Handler, accessLog io.Writer) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		files.ServeHTTP(rec, r)
+		fmt.Fprintf(accessLog, "%s %s %s %d %d\n", time.Now().UTC().Format(time.RFC3339), r.Method, r.URL.EscapedPath(), rec.status, rec.bytes)
+	})
+}
 
 type statusRecorder struct {
 	http.ResponseWriter
