@@ -22,8 +22,8 @@ func (u *UpdateVM) cacheConfigFile() string {
 // one, and --refresh leaves repomd.xml's time alone when it has not changed:
 // after a baseurl was changed and changed back, the other URL's directory
 // looked the newest to repoCacheDir, and its older metadata went to dom0,
-// which refused every later update as a rollback. One configuration per
-// cache leaves one directory per repository.
+// which refused every later update as a rollback (M3). One configuration
+// per cache leaves one directory per repository.
 func (u *UpdateVM) dropCacheOnNewConfig() error {
 	fingerprint, err := u.configFingerprint()
 	if err != nil {

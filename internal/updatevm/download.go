@@ -32,7 +32,7 @@ func IsQuery(action string) bool { return slices.Contains(QueryActions, action) 
 // IsDownload reports whether action downloads a transaction for dom0.
 func IsDownload(action string) bool { return slices.Contains(DownloadActions, action) }
 
-// Tools runs the package tools (internal/pkgtool in production).
+// Tools runs the package tools (internal/dnftool in production).
 type Tools interface {
 	// ImportRPMDB replaces root's rpm database with an rpmdb --exportdb file.
 	ImportRPMDB(root, exportFile string) error
@@ -50,12 +50,13 @@ type UpdateVM struct {
 
 // Request is what dom0 asked for: a dnf action with its arguments.
 type Request struct {
-	Action     string   // upgrade, install, reinstall, downgrade, upgrade-to, …
+	Action     string   // one of DownloadActions or QueryActions
 	Packages   []string // package specs
 	DNFOptions []string // -y, --best, --exclude=…, --enablerepo=…, ... (forwarded)
-	CheckOnly  bool
-	Clean      bool
-	SessionID  string
+	// SessionID is the session dom0 started for this delivery, sent back
+	// as the receive service's argument (overview.md step 4); "" to
+	// download without sending.
+	SessionID string
 }
 
 // RepoSwitches are the --enablerepo=GLOB and --disablerepo=GLOB among the

@@ -134,14 +134,17 @@ func primaryLocation(repomd string) (string, error) {
 		return "", fmt.Errorf("%s: %w", repomd, err)
 	}
 	for _, d := range doc.Data {
+		// The mirror wrote this file: its href must stay in the cached
+		// repository's repodata.
 		href := d.Location.Href
 		if d.Type == "primary" && strings.HasPrefix(href, "repodata/") && !strings.Contains(href, "..") {
 			return href, nil
 		}
 	}
-	return "", fmt.Errorf("%s lists no primary metadata", repomd)
+	return "", fmt.Errorf("%s lists no primary metadata under repodata/", repomd)
 }
 
+// decompress writes src, compressed as its extension says, to dst.
 func decompress(src, dst string) error {
 	in, err := os.Open(src)
 	if err != nil {
@@ -151,30 +154,30 @@ func decompress(src, dst string) error {
 	var r io.Reader
 	switch filepath.Ext(src) {
 	case ".gz":
-		gz, err := gzip.NewReader(in)
-		if err != nil {
-			return err
-		}
-		r = gz
+		r, err = gzip.NewReader(in)
 	case ".xz":
-		if r, err = xz.NewReader(in); err != nil {
-			return err
-		}
+		r, err = xz.NewReader(in)
 	case ".zst":
-		zr, err := zstd.NewReader(in)
-		if err != nil {
-			return err
+		var zr *zstd.Decoder
+		if zr, err = zstd.NewReader(in); err == nil {
+			defer zr.Close()
 		}
-		defer zr.Close()
 		r = zr
 	case ".xml":
 		r = in
 	default:
 		return fmt.Errorf("%s: unsupported compression", src)
 	}
-	return writeFrom(dst, r)
+	if err == nil {
+		err = writeFrom(dst, r)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", src, err)
+	}
+	return nil
 }
 
+// copyFile copies src to dst, a new file.
 func copyFile(src, dst string) error {
 	in, err := os.Open(src)
 	if err != nil {
@@ -184,6 +187,7 @@ func copyFile(src, dst string) error {
 	return writeFrom(dst, in)
 }
 
+// writeFrom writes what r reads to dst, a new file.
 func writeFrom(dst string, r io.Reader) error {
 	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {

@@ -45,6 +45,28 @@ func (u *UpdateVM) Send(ctx context.Context, s Sender, session string, files []s
 		log = &lockedWriter{w: log}
 	}
 	client.Stderr, agent.Stderr = log, log
+	if err := startJoined(client, agent); err != nil {
+		return fmt.Errorf("sending to dom0: %w", err)
+	}
+	agentErr, clientErr := agent.Wait(), client.Wait()
+	switch code := exitCode(clientErr); {
+	case ctx.Err() != nil:
+		return fmt.Errorf("sending to dom0: %w", ctx.Err())
+	case code == ExitQrexecFailure || code == ExitRefused:
+		return &SendError{Program: s.QrexecClientVM, Code: code}
+	case agentErr != nil:
+		return &SendError{Program: s.QfileAgent, Code: exitCode(agentErr)}
+	case clientErr != nil && code < 0:
+		return fmt.Errorf("sending to dom0: %w", clientErr)
+	}
+	// Any other status of qrexec-client-vm is the receive service's, which
+	// read the whole delivery: dom0's result says what it made of it.
+	return os.RemoveAll(u.packagesDir())
+}
+
+// startJoined starts client and agent, each one's stdout the other's
+// stdin; if either cannot start, neither runs.
+func startJoined(client, agent *exec.Cmd) error {
 	fromAgent, toClient, err := os.Pipe()
 	if err != nil {
 		return err
@@ -55,8 +77,8 @@ func (u *UpdateVM) Send(ctx context.Context, s Sender, session string, files []s
 		toClient.Close()
 		return err
 	}
-	client.Stdin, client.Stdout = fromAgent, toAgent
-	agent.Stdin, agent.Stdout = fromClient, toClient
+	client.Stdin, agent.Stdout = fromAgent, toClient
+	agent.Stdin, client.Stdout = fromClient, toAgent
 	err = client.Start()
 	if err == nil {
 		if err = agent.Start(); err != nil {
@@ -69,22 +91,7 @@ func (u *UpdateVM) Send(ctx context.Context, s Sender, session string, files []s
 	for _, f := range []*os.File{fromAgent, toClient, fromClient, toAgent} {
 		f.Close()
 	}
-	if err != nil {
-		return fmt.Errorf("sending to dom0: %w", err)
-	}
-	agentErr, clientErr := agent.Wait(), client.Wait()
-	switch code := exitCode(clientErr); {
-	case ctx.Err() != nil:
-		return fmt.Errorf("sending to dom0: %w", ctx.Err())
-	case code == ExitQrexecFailure || code == ExitRefused:
-		return &SendError{Program: s.QrexecClientVM, Code: code}
-	case agentErr != nil:
-		// dom0's result says what its service made of the delivery.
-		return &SendError{Program: s.QfileAgent, Code: exitCode(agentErr)}
-	case clientErr != nil && code < 0:
-		return fmt.Errorf("sending to dom0: %w", clientErr)
-	}
-	return os.RemoveAll(u.packagesDir())
+	return err
 }
 
 // exitCode is a finished command's exit status: 0 for nil, -1 if it did
@@ -100,27 +107,33 @@ func exitCode(err error) int {
 	return 0
 }
 
-// qrexec-client-vm's own exit statuses (docs/man/qrexec-client-vm.1.md):
-// the others are qfile-agent's.
+// The exit statuses of qrexec-client-vm that say the delivery was not read
+// (docs/man/qrexec-client-vm.1.md); any other is the receive service's.
 const (
+	// ExitQrexecFailure: the call did not start.
 	ExitQrexecFailure = 125
-	ExitRefused       = 126 // dom0's policy refused the call
+	// ExitRefused: dom0's qrexec policy refused the call, or its receive
+	// service did before reading a byte (another delivery running, no
+	// such session: overview.md step 5).
+	ExitRefused = 126
 )
 
-// SendError is a send that qrexec-client-vm ended with a non-zero status.
+// SendError is a send that one of its two programs, Program, ended with
+// the non-zero status Code.
 type SendError struct {
 	Program string
 	Code    int
 }
 
 func (e *SendError) Error() string {
+	program := filepath.Base(e.Program)
 	switch e.Code {
 	case ExitRefused:
-		return fmt.Sprintf("dom0 refused the delivery: its qrexec policy or its receive service refused the call (%s exit %d)", e.Program, e.Code)
+		return fmt.Sprintf("dom0 refused the delivery: its qrexec policy or its receive service refused the call (%s exit %d)", program, e.Code)
 	case ExitQrexecFailure:
-		return fmt.Sprintf("qrexec could not reach dom0's %s (%s exit %d)", ReceiveService, e.Program, e.Code)
+		return fmt.Sprintf("qrexec could not reach dom0's %s (%s exit %d)", ReceiveService, program, e.Code)
 	}
-	return fmt.Sprintf("sending to dom0 failed (%s exit %d)", filepath.Base(e.Program), e.Code)
+	return fmt.Sprintf("sending to dom0 failed (%s exit %d)", program, e.Code)
 }
 
 // lockedWriter lets several goroutines write to w, one write at a time.

@@ -57,46 +57,12 @@ func (u *UpdateVM) ApplySync(r io.Reader) error {
 		return err
 	}
 	defer os.RemoveAll(staging)
-	tr := tar.NewReader(r)
-	for n := 0; ; n++ {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("reading dom0's configuration stream: %w", err)
-		}
-		if n >= maxSyncFiles {
-			return errors.New("dom0's configuration stream has too many files")
-		}
-		if hdr.Typeflag == tar.TypeDir {
-			continue
-		}
-		if hdr.Typeflag != tar.TypeReg || !syncAllowed(hdr.Name) || hdr.Size > maxSyncFileBytes {
-			return fmt.Errorf("dom0's configuration stream: unexpected entry %q", hdr.Name)
-		}
-		dst := filepath.Join(staging, filepath.FromSlash(hdr.Name))
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-			return err
-		}
-		f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-		if err != nil {
-			return err
-		}
-		_, err = io.Copy(f, tr)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return err
-		}
-	}
-	if _, err := os.Stat(filepath.Join(staging, SyncRPMDB)); err != nil {
-		return fmt.Errorf("dom0's configuration stream has no %s", SyncRPMDB)
+	if err := extractSync(r, staging); err != nil {
+		return fmt.Errorf("dom0's configuration stream: %w", err)
 	}
 	// Replace the configuration trees whole, so a repository dom0 removed
 	// does not linger here.
-	for _, d := range []string{syncReposDir, "etc/dnf", SyncKeysDir, "pedos"} {
+	for _, d := range []string{syncReposDir, path.Dir(syncDNFConf), SyncKeysDir, path.Dir(SyncReleaseVer)} {
 		dst := filepath.Join(u.InstallRoot, d)
 		if err := os.RemoveAll(dst); err != nil {
 			return err
@@ -116,6 +82,43 @@ func (u *UpdateVM) ApplySync(r io.Reader) error {
 		return err
 	}
 	return u.Tools.ImportRPMDB(u.InstallRoot, filepath.Join(staging, SyncRPMDB))
+}
+
+// extractSync writes the tar stream's files below dir: only the names
+// syncAllowed lets through, regular files within the limits, and at least
+// the rpm database.
+func extractSync(r io.Reader, dir string) error {
+	tr := tar.NewReader(r)
+	for n := 0; ; n++ {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		switch {
+		case n >= maxSyncFiles:
+			return fmt.Errorf("more than %d entries", maxSyncFiles)
+		case hdr.Typeflag == tar.TypeDir:
+			continue
+		case hdr.Typeflag != tar.TypeReg || !syncAllowed(hdr.Name):
+			return fmt.Errorf("unexpected entry %q", hdr.Name)
+		case hdr.Size > maxSyncFileBytes:
+			return fmt.Errorf("%s is larger than %d bytes", hdr.Name, maxSyncFileBytes)
+		}
+		dst := filepath.Join(dir, filepath.FromSlash(hdr.Name))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		if err := writeFrom(dst, tr); err != nil {
+			return err
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, SyncRPMDB)); err != nil {
+		return fmt.Errorf("no %s", SyncRPMDB)
+	}
+	return nil
 }
 
 // rootGPGKeys points the gpgkey= lines of dom0's repository definitions at
