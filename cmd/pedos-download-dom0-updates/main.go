@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 
+	"pedos.dev/updates/internal/cmdline"
 	"pedos.dev/updates/internal/dnftool"
 	"pedos.dev/updates/internal/programs"
 	"pedos.dev/updates/internal/updatevm"
@@ -42,7 +43,8 @@ Runs in the UpdateVM; dom0's pedos-dom0-update calls it with qrexec-client.
   other -OPTIONS     passed to dnf; a value goes after "=" (--enablerepo=GLOB)
 
 --action, --session and --root take their value after "=" or as the next
-word. Another action, or a relative --root, is a usage error.
+word. Another action, two of --sync, --check-only and --action, or a
+relative --root is a usage error.
 
 Progress and dnf's output go to stderr, which dom0 shows to the person
 waiting. Exit status: 0 done, 100 updates available (--check-only), 1 failure,
@@ -50,10 +52,20 @@ waiting. Exit status: 0 done, 100 updates available (--check-only), 1 failure,
 before reading it (its qrexec policy, or its receive service).
 
 examples:
-  pedos-dom0-update's calls, as they arrive:
+  pedos-dom0-update's calls for an upgrade, as they arrive:
   pedos-download-dom0-updates --sync < dom0-config.tar
-  pedos-download-dom0-updates --action=upgrade --session=3f2a…e9 --
+  pedos-download-dom0-updates --action=upgrade --session=3f2a0c9d51e84b7a9c16d0e2f4a8b5e9 --
+  by hand in the UpdateVM, once dom0 has synced its configuration:
+  pedos-download-dom0-updates --check-only
+  pedos-download-dom0-updates --action=info hello
 `
+
+// cli prints the help for --help, and a usage error with a pointer to it.
+var cli = cmdline.Usage{
+	Command: "pedos-download-dom0-updates",
+	Text:    usage,
+	OnError: "Try 'pedos-download-dom0-updates --help'.",
+}
 
 type options struct {
 	sync, checkOnly, clean bool
@@ -106,8 +118,16 @@ func parse(args []string) (options, error) {
 	if !filepath.IsAbs(o.root) {
 		return o, fmt.Errorf("--root needs an absolute directory, not %q", o.root)
 	}
-	if !o.sync && !o.checkOnly && o.req.Action == "" {
-		return o, errors.New("one of --sync, --check-only or --action=ACT is needed")
+	// Each is a different job: taking one and dropping the others would
+	// do what was not asked.
+	modes := 0
+	for _, asked := range []bool{o.sync, o.checkOnly, o.req.Action != ""} {
+		if asked {
+			modes++
+		}
+	}
+	if modes != 1 {
+		return o, errors.New("exactly one of --sync, --check-only or --action=ACT is needed")
 	}
 	// dnf would take any verb; dom0 sends only these.
 	if a := o.req.Action; a != "" && !updatevm.IsDownload(a) && !updatevm.IsQuery(a) {
@@ -124,12 +144,16 @@ func main() {
 func run() int {
 	o, err := parse(os.Args[1:])
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Print(usage)
-		return 0
+		cli.Help()
 	}
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "pedos-download-dom0-updates: %v\nTry 'pedos-download-dom0-updates --help'.\n", err)
-		return 2
+		cli.Fail("%v", err)
+	}
+	// The package makes the default root (tmpfiles.d); a --root that is not
+	// there is a mistake, and dnf must not fill a new tree in its place.
+	if fi, err := os.Stat(o.root); err != nil || !fi.IsDir() {
+		fmt.Fprintf(os.Stderr, "pedos-download-dom0-updates: the fake installroot %s is not an existing directory\n", o.root)
+		return 1
 	}
 	tools, err := dnftool.New("")
 	if err != nil {
@@ -139,12 +163,6 @@ func run() int {
 	defer tools.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	// The package makes the default root (tmpfiles.d); a --root that is not
-	// there is a mistake, and dnf must not fill a new tree in its place.
-	if fi, err := os.Stat(o.root); err != nil || !fi.IsDir() {
-		fmt.Fprintf(os.Stderr, "pedos-download-dom0-updates: the fake installroot %s is not an existing directory\n", o.root)
-		return 1
-	}
 	u := &updatevm.UpdateVM{InstallRoot: o.root, Tools: tools, Log: os.Stderr}
 	code, err := do(ctx, u, o)
 	if err != nil {
@@ -153,6 +171,7 @@ func run() int {
 	return code
 }
 
+// do carries out the one job o asks for.
 func do(ctx context.Context, u *updatevm.UpdateVM, o options) (int, error) {
 	if o.clean {
 		if err := u.Clean(); err != nil {
@@ -171,27 +190,8 @@ func do(ctx context.Context, u *updatevm.UpdateVM, o options) (int, error) {
 	case updatevm.IsQuery(o.req.Action):
 		return u.Query(ctx, o.req, os.Stdout)
 	}
-	fmt.Fprintf(os.Stderr, "Resolving and downloading (%s) for dom0\n", o.req.Action)
-	files, err := u.Download(ctx, o.req)
-	if err != nil {
-		return 1, err
-	}
-	fmt.Fprintf(os.Stderr, "Downloaded %d package(s)\n", len(files))
-	if o.req.SessionID == "" {
-		return 0, nil
-	}
-	metaDir, err := os.MkdirTemp("", "pedos-metadata-")
-	if err != nil {
-		return 1, err
-	}
-	defer os.RemoveAll(metaDir)
-	meta, err := u.ExportMetadata(metaDir, o.req.RepoSwitches())
-	if err != nil {
-		return 1, err
-	}
-	fmt.Fprintf(os.Stderr, "Sending %d package(s) and %d metadata file(s) to dom0\n", len(files), len(meta))
 	sender := updatevm.Sender{QrexecClientVM: programs.Find("qrexec-client-vm"), QfileAgent: programs.Find("qfile-agent"), Progress: true}
-	return exitOf(u.Send(ctx, sender, o.req.SessionID, append(files, meta...)))
+	return exitOf(u.DownloadAndSend(ctx, o.req, sender))
 }
 
 // exitOf is the exit status for err: qrexec's failure (125) and refusal

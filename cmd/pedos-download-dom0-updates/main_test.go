@@ -47,6 +47,8 @@ func TestParse(t *testing.T) {
 		}
 	}
 	for _, args := range [][]string{{"--sync", "--root"}, {"--sync", "--root="}, {"--action", "--sync"}, {},
+		// Two jobs at once: one would be done and the other dropped.
+		{"--sync", "--check-only"}, {"--check-only", "--action=upgrade"}, {"--sync", "--action=upgrade"},
 		// A dnf option's value after a space would be read as a package name.
 		{"--action=upgrade", "--enablerepo", "testing"}, {"--action=upgrade", "--exclude", "kernel"}} {
 		if _, err := parse(args); err == nil {

@@ -201,6 +201,33 @@ func (u *UpdateVM) Download(ctx context.Context, req Request) ([]string, error) 
 	return listRPMs(u.packagesDir())
 }
 
+// DownloadAndSend downloads req's transaction and, when req names dom0's
+// session, sends its packages and the metadata dnf resolved them against
+// to dom0 (overview.md steps 3 and 4).
+func (u *UpdateVM) DownloadAndSend(ctx context.Context, req Request, s Sender) error {
+	fmt.Fprintf(u.Log, "Resolving and downloading (%s) for dom0\n", req.Action)
+	packages, err := u.Download(ctx, req)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(u.Log, "Downloaded %d package(s)\n", len(packages))
+	if req.SessionID == "" {
+		return nil
+	}
+	metadataDir, err := os.MkdirTemp("", "pedos-metadata-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(metadataDir)
+	metadata, err := u.ExportMetadata(metadataDir, req.RepoSwitches())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(u.Log, "Sending %d package(s) and %d metadata file(s) to dom0\n", len(packages), len(metadata))
+	return u.Send(ctx, s, req.SessionID, append(packages, metadata...))
+}
+
+// listRPMs lists the .rpm files of dir, sorted.
 func listRPMs(dir string) ([]string, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
