@@ -97,8 +97,7 @@ var cli = cmdline.Usage{Command: "pedos-lab", Text: usage, OnError: "pedos-lab -
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprint(os.Stderr, usage)
-		os.Exit(cmdline.ExitUsage)
+		cli.Fail("no command: want up, down, status, exec, publish or attack")
 	}
 	cmd, args := os.Args[1], os.Args[2:]
 	fs := cli.FlagSet()
@@ -134,7 +133,7 @@ func main() {
 	}
 }
 
-// parse parses flags and requires --dir.
+// parse parses a command's options and requires --dir.
 func parse(fs *flag.FlagSet, dir *string, args []string) {
 	cli.Parse(fs, args)
 	requireDir(dir)
@@ -146,6 +145,7 @@ func parseNoOperands(fs *flag.FlagSet, dir *string, args []string) {
 	requireDir(dir)
 }
 
+// requireDir fails with a usage error when no lab directory was given.
 func requireDir(dir *string) {
 	if *dir == "" {
 		cli.Fail("--dir is required (or set PEDOS_LAB_DIR)")
@@ -285,7 +285,7 @@ func runAttacks(fs *flag.FlagSet, dir *string, args []string) error {
 	rep, err := attack.Run(ctx, opts)
 	switch {
 	case len(rep.Rows) == 0 && err != nil:
-		// Nothing ran (an unknown id, a lab that did not come up).
+		// Nothing ran: no report to print, only the error.
 	case *asJSON:
 		if jerr := rep.WriteJSON(os.Stdout); err == nil {
 			err = jerr

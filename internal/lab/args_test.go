@@ -47,17 +47,25 @@ func TestPublishArgumentErrors(t *testing.T) {
 	}
 }
 
-// A name Up cannot use is an ArgumentError that says the rule, found before
-// the host or the lab directory is looked at.
+// A name or directory Up cannot use is an ArgumentError that says the
+// rule, found before the host or the lab directory is looked at.
 func TestUpArgumentErrors(t *testing.T) {
+	type upCase struct{ dir, updateVM, want string }
+	var cases []upCase
 	for _, name := range []string{"../x", "1vm", Dom0, Mirror} {
-		dir := filepath.Join(t.TempDir(), "missing")
-		_, err := Up(context.Background(), Options{Dir: dir, UpdateVM: name})
-		if argErr, ok := errors.AsType[*ArgumentError](err); !ok || !strings.Contains(argErr.Error(), "a domain name is a letter, then") {
-			t.Errorf("Up with --updatevm %q: %v, want an ArgumentError saying the rule", name, err)
+		cases = append(cases, upCase{filepath.Join(t.TempDir(), "missing"), name, "a domain name is a letter, then"})
+	}
+	// overlayfs would read these as separators in its mount options.
+	for _, dir := range []string{"a,b", "a:b", "a b"} {
+		cases = append(cases, upCase{filepath.Join(t.TempDir(), dir), "", "must not contain ',', ':'"})
+	}
+	for _, c := range cases {
+		_, err := Up(context.Background(), Options{Dir: c.dir, UpdateVM: c.updateVM})
+		if argErr, ok := errors.AsType[*ArgumentError](err); !ok || !strings.Contains(argErr.Error(), c.want) {
+			t.Errorf("Up in %s with --updatevm %q: %v, want an ArgumentError saying %q", c.dir, c.updateVM, err, c.want)
 		}
-		if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
-			t.Errorf("%s: %v, want it never created", dir, err)
+		if _, err := os.Stat(c.dir); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s: %v, want it never created", c.dir, err)
 		}
 	}
 }

@@ -102,11 +102,12 @@ func (l *Lab) bootstrapDom0(ctx context.Context, names []string) error {
 	return l.mustRun(ctx, Dom0, append(args, names...)...)
 }
 
-// services are the long-lived programs of each role, with the qrexec
-// sockets they make ready (relative to DIR/qrexec). All use their default
-// paths, which are the lab's (QrexecDir, /etc/pedos, /etc/pedos-rpc).
+// service is a long-lived program of a domain and the qrexec socket it
+// makes ready (relative to DIR/qrexec).
 type service struct{ domain, name, socket string }
 
+// services are the lab's qrexec services. All use their default paths,
+// which are the lab's (QrexecDir, /etc/pedos, /etc/pedos-rpc).
 func (l *Lab) services() []service {
 	vm := l.UpdateVM()
 	return []service{
@@ -139,7 +140,7 @@ func (l *Lab) startServices() error {
 		ds.Services = append(ds.Services, proc)
 		if err := waitForSocket(filepath.Join(l.qrexecDir(), svc.socket), proc, 10*time.Second); err != nil {
 			return fmt.Errorf("domain %s: %s: %w (see %s)", svc.domain, svc.name, err,
-				l.Domain(svc.domain).Path("/var/log/pedos-lab/"+svc.name+".log"))
+				l.Domain(svc.domain).Path(serviceLog(svc.name)))
 		}
 	}
 	return nil

@@ -273,14 +273,18 @@ func exitCode(ws syscall.WaitStatus) int {
 
 func ptr[T any](v T) *T { return &v }
 
+// serviceLog is where a domain's service NAME writes its output, inside the
+// domain.
+func serviceLog(name string) string { return "/var/log/pedos-lab/" + filepath.Base(name) + ".log" }
+
 // startService runs a long-lived program of the domain with its output in
-// the domain's /var/log/pedos-lab/NAME.log.
+// serviceLog.
 func (in *initProcess) startService(req controlRequest) (int, error) {
-	logDir := "/var/log/pedos-lab"
-	if err := os.MkdirAll(logDir, 0o755); err != nil {
+	logFile := serviceLog(req.Name)
+	if err := os.MkdirAll(filepath.Dir(logFile), 0o755); err != nil {
 		return 0, err
 	}
-	out, err := os.OpenFile(filepath.Join(logDir, filepath.Base(req.Name)+".log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	out, err := os.OpenFile(logFile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return 0, err
 	}

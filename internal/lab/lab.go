@@ -95,7 +95,7 @@ func (l *Lab) ProgramPath(domain, name string) string {
 // the domain runs it from its next start.
 func (l *Lab) ReplaceProgram(domain, name string, content []byte) error {
 	if name != filepath.Base(name) || strings.HasPrefix(name, ".") {
-		return fmt.Errorf("program name %q", name)
+		return fmt.Errorf("program name %q: want the name of a file in %s, not a path or a dot file", name, ProgramsDir)
 	}
 	path := l.ProgramPath(domain, name)
 	tmp := path + ".new"
@@ -125,20 +125,12 @@ func Open(dir string) (*Lab, error) {
 // Up brings the lab in opts.Dir up, or returns it as it is if every domain
 // is already running. On failure it stops whatever it started.
 func Up(ctx context.Context, opts Options) (*Lab, error) {
-	if err := opts.check(); err != nil {
+	dir, err := opts.check()
+	if err != nil {
 		return nil, err
 	}
 	if err := checkHost(); err != nil {
 		return nil, err
-	}
-	dir, err := filepath.Abs(opts.Dir)
-	if err != nil {
-		return nil, err
-	}
-	// The directory goes into overlayfs mount options, where these
-	// characters separate options and layers.
-	if strings.ContainsAny(dir, ",:\\ \n") {
-		return nil, fmt.Errorf("lab directory %q: must not contain ',', ':', '\\' or spaces", dir)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
@@ -148,27 +140,52 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 		return nil, err
 	}
 	defer unlock()
-	l := &Lab{Layout: Layout{Dir: dir}}
 	logf := func(format string, args ...any) {
 		if opts.Log != nil {
 			fmt.Fprintf(opts.Log, format+"\n", args...)
 		}
 	}
-	old, err := loadState(dir)
+	return (&Lab{Layout: Layout{Dir: dir}}).upLocked(ctx, opts, logf)
+}
+
+// check checks what opts asks for, so that a mistake in it is an
+// ArgumentError, found before anything is made; it returns the lab
+// directory as an absolute path.
+func (opts Options) check() (string, error) {
+	if opts.UpdateVM != "" && (!policy.ValidDomainName(opts.UpdateVM) || opts.UpdateVM == Dom0 || opts.UpdateVM == Mirror) {
+		return "", &ArgumentError{Err: fmt.Errorf("--updatevm %q: %s, and not %s or %s", opts.UpdateVM, policy.ValidDomainNameRule, Dom0, Mirror)}
+	}
+	dir, err := filepath.Abs(opts.Dir)
+	if err != nil {
+		return "", err
+	}
+	// The directory goes into overlayfs mount options, where these
+	// characters separate options and layers.
+	if strings.ContainsAny(dir, ",:\\ \n") {
+		return "", &ArgumentError{Err: fmt.Errorf("lab directory %q: must not contain ',', ':', '\\' or spaces", dir)}
+	}
+	return dir, nil
+}
+
+// upLocked brings the lab up under its directory's lock: the lab recorded
+// there if every domain of it runs, else a fresh start, keeping the
+// recorded UpdateVM and program directory.
+func (l *Lab) upLocked(ctx context.Context, opts Options, logf func(string, ...any)) (*Lab, error) {
+	old, err := loadState(l.Dir)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 	case err != nil:
 		return nil, err
 	default:
 		if opts.UpdateVM != "" && opts.UpdateVM != old.UpdateVM {
-			return nil, fmt.Errorf("lab %s was made with UpdateVM %q, not %q", dir, old.UpdateVM, opts.UpdateVM)
+			return nil, fmt.Errorf("lab %s was made with UpdateVM %q, not %q", l.Dir, old.UpdateVM, opts.UpdateVM)
 		}
 		opts.UpdateVM = old.UpdateVM
 		if opts.BinDir == "" && os.Getenv("PEDOS_BIN") == "" {
 			opts.BinDir = old.BinDir
 		}
 		if old.running() {
-			logf("lab %s is already up", dir)
+			logf("lab %s is already up", l.Dir)
 			l.State = old
 			return l, nil
 		}
@@ -189,7 +206,7 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 	}
 	l.State = &State{Version: 1, UpdateVM: opts.UpdateVM, BinDir: bin, Domains: map[string]*DomainState{},
 		MirrorAddr: mirrorAddr, UpdateVMAddr: updateVMAddr}
-	if err := l.up(ctx, opts, bin, logf); err != nil {
+	if err := l.start(ctx, opts.Base, bin, logf); err != nil {
 		if derr := l.downLocked(l.State); derr != nil {
 			err = fmt.Errorf("%w (and stopping the lab: %v)", err, derr)
 		}
@@ -198,21 +215,15 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 	return l, nil
 }
 
-// check checks the names in opts, so that a mistake in them is an
-// ArgumentError, found before anything is made.
-func (opts Options) check() error {
-	if opts.UpdateVM != "" && (!policy.ValidDomainName(opts.UpdateVM) || opts.UpdateVM == Dom0 || opts.UpdateVM == Mirror) {
-		return &ArgumentError{Err: fmt.Errorf("--updatevm %q: %s, and not %s or %s", opts.UpdateVM, policy.ValidDomainNameRule, Dom0, Mirror)}
-	}
-	return nil
-}
-
-func (l *Lab) up(ctx context.Context, opts Options, bin string, logf func(string, ...any)) error {
+// start provisions the domains' files, publishes the base packages on
+// first use, starts the domains, links the UpdateVM to the mirror, readies
+// their rpm databases and starts the services, recording each in lab.json.
+func (l *Lab) start(ctx context.Context, base []string, bin string, logf func(string, ...any)) error {
 	logf("preparing %s", l.Dir)
 	if err := l.provision(bin); err != nil {
 		return err
 	}
-	if err := l.publishBase(opts.Base, logf); err != nil {
+	if err := l.publishBase(base, logf); err != nil {
 		return err
 	}
 	initProgram, err := initProgram(bin)
@@ -236,7 +247,7 @@ func (l *Lab) up(ctx context.Context, opts Options, bin string, logf func(string
 	if err := l.link(ctx); err != nil {
 		return err
 	}
-	if err := l.initDomains(ctx, opts.Base, logf); err != nil {
+	if err := l.initDomains(ctx, base, logf); err != nil {
 		return err
 	}
 	logf("starting services")
@@ -263,19 +274,6 @@ func (l *Lab) domainNames() []string {
 	return names
 }
 
-// running says whether every domain's init is alive.
-func (s *State) running() bool {
-	if len(s.Domains) != 3 {
-		return false
-	}
-	for _, d := range s.Domains {
-		if !d.Init.Alive() {
-			return false
-		}
-	}
-	return true
-}
-
 // checkHost says, all at once, what this machine lacks for a lab.
 func checkHost() error {
 	var missing []string
@@ -290,7 +288,7 @@ func checkHost() error {
 	if fs, err := os.ReadFile("/proc/filesystems"); err != nil || !strings.Contains(string(fs), "\toverlay\n") {
 		missing = append(missing, "overlayfs (modprobe overlay)")
 	}
-	for _, tool := range []string{"ip", "rpm", "rpmkeys", "rpmdb", "dnf", "createrepo_c"} {
+	for _, tool := range []string{"ip", "nsenter", "rpm", "rpmkeys", "rpmdb", "dnf", "createrepo_c"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			missing = append(missing, tool+" (scripts/install-deps.sh installs it)")
 		}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"pedos.dev/updates/dist"
+	"pedos.dev/updates/internal/updatevm"
 )
 
 // Programs each domain gets in ProgramsDir, when the build has them.
@@ -37,14 +38,17 @@ var hostEtc = []string{
 // ~/.rpmmacros.
 const rpmMacros = "%_dbpath /var/lib/rpm\n%__gpg /usr/bin/gpg\n"
 
-// Files of dom0 below its root (overview.md "Files in dom0").
+// What the lab configures in its domains (dom0Files).
 const (
+	// PublisherKeyFile is the publisher's public key in dom0, the key
+	// dom0's keyring trusts and updates.conf pins for RepoID's metadata.
 	PublisherKeyFile = "/etc/pki/rpm-gpg/RPM-GPG-KEY-pedos-lab"
-	RepoID           = "pedos-lab"
+	// RepoID is the mirror's repository as dom0 names it.
+	RepoID = "pedos-lab"
 	// UpdateVMInstallRoot is the UpdateVM's fake installroot for dom0.
-	UpdateVMInstallRoot = "/var/lib/PedOS/dom0-updates"
+	UpdateVMInstallRoot = updatevm.DefaultInstallRoot
 	// ReceiveUpdatesService is dom0's service the UpdateVM calls.
-	ReceiveUpdatesService = "PedOS.ReceiveUpdates"
+	ReceiveUpdatesService = updatevm.ReceiveService
 	releaseVer            = "1"
 	unpackerUser          = "65534"
 )
@@ -163,7 +167,6 @@ func (l *Lab) dom0Files(publisherKey string) map[string]string {
 			"unpacker_user = " + unpackerUser + "\n" +
 			"keyring = /etc/pki/rpm-gpg\n" +
 			"repo." + RepoID + ".metadata_key = " + PublisherKeyFile + "\n",
-		// The shipped policy (qrexec.md "Policy").
 		// The shipped policy (qrexec.md "Policy"), naming this lab's UpdateVM.
 		"/etc/pedos/policy.d/50-pedos-updates.policy": strings.ReplaceAll(shipped("etc/pedos/policy.d/50-pedos-updates.policy"), "sys-firewall", vm),
 		"/etc/pedos/domains.conf":                     "# the lab's domains besides dom0\n" + vm + " type=AppVM tags=updatevm\n",

@@ -2,6 +2,7 @@ package lab
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -35,6 +36,9 @@ const (
 )
 
 func revisionName(n int) string { return fmt.Sprintf("%04d", n) }
+
+// revisionPath is where revision n is, below the mirror's document root.
+func revisionPath(n int) string { return "repo/" + revisionsDir + "/" + revisionName(n) + "/" }
 
 func (l Layout) repoDir() string { return filepath.Join(l.mirrorWWW(), "repo") }
 
@@ -145,13 +149,13 @@ func (l *Lab) publishLocked(opts PublishOptions, specs []packageSpec) (Revision,
 	if err != nil {
 		return Revision{}, err
 	}
-	if len(specs) == 0 { // check: a snapshot of the current revision
+	if len(specs) == 0 { // check let this through only with a snapshot name
 		if previous == 0 {
 			return Revision{}, errors.New("publish --snapshot: no revision to snapshot yet")
 		}
-		return l.readRevision(previous, nil), l.snapshot(opts.Snapshot, previous)
+		return l.readRevision(previous), l.snapshot(opts.Snapshot, previous)
 	}
-	rev := Revision{Number: previous + 1, Path: "repo/" + revisionsDir + "/" + revisionName(previous+1) + "/"}
+	rev := Revision{Number: previous + 1, Path: revisionPath(previous + 1)}
 	revisions := filepath.Join(l.repoDir(), revisionsDir)
 	if err := os.MkdirAll(revisions, 0o755); err != nil {
 		return rev, err
@@ -164,16 +168,10 @@ func (l *Lab) publishLocked(opts PublishOptions, specs []packageSpec) (Revision,
 	if err := os.Chmod(tmp, 0o755); err != nil {
 		return rev, err
 	}
-	if err := l.fillPackages(tmp, previous, specs, opts.Key, &rev); err != nil {
+	if rev.Added, err = l.fillPackages(tmp, previous, specs, opts.Key); err != nil {
 		return rev, err
 	}
-	rev.Revision = time.Now().Unix()
-	if prev := l.readRevision(previous, nil).Revision; rev.Revision <= prev {
-		rev.Revision = prev + 1
-	}
-	if !opts.Time.IsZero() {
-		rev.Revision = opts.Time.Unix()
-	}
+	rev.Revision = l.nextRevision(previous, opts.Time)
 	if err := createrepo(tmp, rev.Revision); err != nil {
 		return rev, err
 	}
@@ -195,58 +193,66 @@ func (l *Lab) publishLocked(opts PublishOptions, specs []packageSpec) (Revision,
 	return rev, nil
 }
 
+// nextRevision is the repomd.xml revision of the revision after previous:
+// at, if given, else now, made later than previous's if it is not.
+func (l *Lab) nextRevision(previous int, at time.Time) int64 {
+	if !at.IsZero() {
+		return at.Unix()
+	}
+	next := time.Now().Unix()
+	if prev := l.readRevision(previous).Revision; next <= prev {
+		next = prev + 1
+	}
+	return next
+}
+
 // fillPackages links the previous revision's packages into dir/packages
 // (revisions never change, so sharing inodes is safe) and builds the new
-// ones there.
-func (l *Lab) fillPackages(dir string, previous int, specs []packageSpec, defaultKey string, rev *Revision) error {
+// ones there, signed with their own key or defaultKey. It returns the new
+// packages' file names.
+func (l *Lab) fillPackages(dir string, previous int, specs []packageSpec, defaultKey string) ([]string, error) {
 	pkgDir := filepath.Join(dir, packagesDir)
 	if err := os.Mkdir(pkgDir, 0o755); err != nil {
-		return err
+		return nil, err
 	}
 	if previous > 0 {
 		prevDir := filepath.Join(l.repoDir(), revisionsDir, revisionName(previous), packagesDir)
 		entries, err := os.ReadDir(prevDir)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for _, e := range entries {
 			if err := os.Link(filepath.Join(prevDir, e.Name()), filepath.Join(pkgDir, e.Name())); err != nil {
-				return err
+				return nil, err
 			}
 		}
 	}
+	var added []string
 	for _, s := range specs {
 		var signers []*testrepo.Signer
-		if key := cmpOr(s.key, defaultKey); key != "none" {
+		if key := cmp.Or(s.key, defaultKey); key != "none" {
 			signer, err := l.signer(key)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			signers = append(signers, signer)
 		}
-		data, err := testrepo.Build(s.pkg, signers...)
+		rpmFile, err := testrepo.Build(s.pkg, signers...)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		name := s.pkg.FileName()
 		// A new inode: the previous revision's file (a hard link) stays.
 		path := filepath.Join(pkgDir, name)
 		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return err
+			return nil, err
 		}
-		if err := os.WriteFile(path, data, 0o644); err != nil {
-			return err
+		if err := os.WriteFile(path, rpmFile, 0o644); err != nil {
+			return nil, err
 		}
-		rev.Added = append(rev.Added, name)
+		added = append(added, name)
 	}
-	return nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
+	return added, nil
 }
 
 // createrepo runs createrepo_c with gzip metadata (what dnf and dom0's
@@ -270,11 +276,11 @@ func (l *Lab) signMetadata(dir, key string) error {
 		return err
 	}
 	repomd := filepath.Join(dir, "repodata", "repomd.xml")
-	data, err := os.ReadFile(repomd)
+	signed, err := os.ReadFile(repomd)
 	if err != nil {
 		return err
 	}
-	sig, err := signer.SignDetached(data)
+	sig, err := signer.SignDetached(signed)
 	if err != nil {
 		return err
 	}
@@ -310,8 +316,8 @@ func (l *Lab) currentRevision() (int, error) {
 
 // readRevision describes a published revision; the repomd.xml revision is
 // read back from the file (0 if there is none).
-func (l *Lab) readRevision(n int, added []string) Revision {
-	rev := Revision{Number: n, Added: added, Path: "repo/" + revisionsDir + "/" + revisionName(n) + "/"}
+func (l *Lab) readRevision(n int) Revision {
+	rev := Revision{Number: n, Path: revisionPath(n)}
 	b, err := os.ReadFile(filepath.Join(l.repoDir(), revisionsDir, revisionName(n), "repodata", "repomd.xml"))
 	if err == nil {
 		if _, after, ok := strings.Cut(string(b), "<revision>"); ok {
@@ -323,6 +329,7 @@ func (l *Lab) readRevision(n int, added []string) Revision {
 	return rev
 }
 
+// snapshot makes repo/snapshots/NAME name revision n.
 func (l *Lab) snapshot(name string, n int) error {
 	dir := filepath.Join(l.repoDir(), snapshotsDir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {

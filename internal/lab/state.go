@@ -65,6 +65,19 @@ func loadState(dir string) (*State, error) {
 	return &s, nil
 }
 
+// running says whether every domain's init is alive.
+func (s *State) running() bool {
+	if len(s.Domains) != 3 {
+		return false
+	}
+	for _, d := range s.Domains {
+		if !d.Init.Alive() {
+			return false
+		}
+	}
+	return true
+}
+
 func (s *State) save(dir string) error {
 	b, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
