@@ -135,78 +135,84 @@ func (l *Lab) run(ctx context.Context, domain string, c Command, stdio [3]*os.Fi
 // waits for the output pipes to drain, at most a few seconds (a process the
 // command left behind may hold them open).
 func connectStdio(stdin io.Reader, stdout, stderr io.Writer) (files [3]*os.File, wait func() error, err error) {
-	var (
-		outputs  sync.WaitGroup
-		mu       sync.Mutex
-		copyErr  error
-		ourEnds  []*os.File
-		stdinEnd *os.File
-	)
-	fail := func(err error) ([3]*os.File, func() error, error) {
-		closeAll(files[:])
-		closeAll(ourEnds)
-		return [3]*os.File{}, nil, err
-	}
+	c := &stdioCopier{}
 	for i, stream := range []any{stdin, stdout, stderr} {
-		if f, ok := stream.(*os.File); ok && f == nil {
-			stream = nil
-		} else if ok {
-			// A dup, so that closing ours never closes the caller's.
-			fd, err := syscall.Dup(int(f.Fd()))
-			if err != nil {
-				return fail(err)
-			}
-			files[i] = os.NewFile(uintptr(fd), f.Name())
-			continue
+		if files[i], err = c.connect(stream, i == 0); err != nil {
+			closeAll(files[:])
+			closeAll(c.ourEnds)
+			return [3]*os.File{}, nil, err
 		}
-		if stream == nil {
-			flag := os.O_RDONLY
-			if i > 0 {
-				flag = os.O_WRONLY
-			}
-			if files[i], err = os.OpenFile(os.DevNull, flag, 0); err != nil {
-				return fail(err)
-			}
-			continue
-		}
-		r, w, err := os.Pipe()
-		if err != nil {
-			return fail(err)
-		}
-		if i == 0 {
-			files[i], stdinEnd = r, w
-			ourEnds = append(ourEnds, w)
-			go func() {
-				_, _ = io.Copy(w, stream.(io.Reader)) // the command may stop reading early
-				w.Close()
-			}()
-			continue
-		}
-		files[i] = w
-		ourEnds = append(ourEnds, r)
-		outputs.Go(func() {
-			_, err := io.Copy(stream.(io.Writer), r)
-			mu.Lock()
-			if copyErr == nil && !errors.Is(err, os.ErrClosed) {
-				copyErr = err
-			}
-			mu.Unlock()
-		})
 	}
-	return files, func() error {
-		if stdinEnd != nil {
-			stdinEnd.Close()
+	return files, c.wait, nil
+}
+
+// stdioCopier copies between a command's pipes and its caller's readers and
+// writers that are no files.
+type stdioCopier struct {
+	outputs  sync.WaitGroup // the stdout and stderr copies
+	mu       sync.Mutex
+	copyErr  error      // the first output copy's error
+	ourEnds  []*os.File // the pipe ends this side holds
+	stdinEnd *os.File   // the one stdin is copied into
+}
+
+// connect returns the file the command gets for stream (its stdin if
+// input): a dup of an *os.File, so that a terminal stays one and closing
+// ours never closes the caller's; /dev/null for nil; else a pipe that a
+// goroutine copies through.
+func (c *stdioCopier) connect(stream any, input bool) (*os.File, error) {
+	if f, ok := stream.(*os.File); ok && f != nil {
+		fd, err := syscall.Dup(int(f.Fd()))
+		if err != nil {
+			return nil, err
 		}
-		drained := make(chan struct{})
-		go func() { outputs.Wait(); close(drained) }()
-		select {
-		case <-drained:
-		case <-time.After(5 * time.Second):
+		return os.NewFile(uintptr(fd), f.Name()), nil
+	} else if ok || stream == nil {
+		if input {
+			return os.Open(os.DevNull)
 		}
-		closeAll(ourEnds)
-		outputs.Wait()
-		return copyErr
-	}, nil
+		return os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	if input {
+		c.stdinEnd = w
+		c.ourEnds = append(c.ourEnds, w)
+		go func() {
+			_, _ = io.Copy(w, stream.(io.Reader)) // the command may stop reading early
+			w.Close()
+		}()
+		return r, nil
+	}
+	c.ourEnds = append(c.ourEnds, r)
+	c.outputs.Go(func() {
+		_, err := io.Copy(stream.(io.Writer), r)
+		c.mu.Lock()
+		if c.copyErr == nil && !errors.Is(err, os.ErrClosed) {
+			c.copyErr = err
+		}
+		c.mu.Unlock()
+	})
+	return w, nil
+}
+
+// wait stops feeding stdin, lets the outputs drain for up to 5 s, then
+// closes this side's pipe ends and returns the first output copy's error.
+func (c *stdioCopier) wait() error {
+	if c.stdinEnd != nil {
+		c.stdinEnd.Close()
+	}
+	drained := make(chan struct{})
+	go func() { c.outputs.Wait(); close(drained) }()
+	select {
+	case <-drained:
+	case <-time.After(5 * time.Second):
+	}
+	closeAll(c.ourEnds)
+	c.outputs.Wait()
+	return c.copyErr
 }
 
 // Exec runs args in the domain with stdin (nil: empty) and returns what it
