@@ -17,9 +17,9 @@ import (
 // stderr attached (SCM_RIGHTS), and the init starts the command as its own
 // child — so the command is in every namespace of the domain and under its
 // root without the host ever calling setns, which a multi-threaded Go
-// program cannot do for a mount namespace. The stdio descriptors are the
-// caller's own, so nothing is copied and terminals work. The connection is
-// a SOCK_SEQPACKET socket: one JSON message per packet.
+// program cannot do for a mount namespace. A caller's stdio that are files
+// are passed as they are, so a terminal stays one (connectStdio). The
+// connection is a SOCK_SEQPACKET socket: one JSON message per packet.
 //
 //	→ {"op":"exec","argv":[...],"env":[...]}   + 3 fds; replies {"pid":N} then {"exit":CODE}
 //	→ {"op":"signal","signal":15}             forwarded to the command's process group
@@ -27,7 +27,7 @@ import (
 //	→ {"op":"service","name":N,"argv":[...],"env":[...]}   started detached; replies {"pid":N}
 //	→ {"op":"mirror","addr":A}                 the mirror init serves MirrorDocRoot on A
 type controlRequest struct {
-	Op     string   `json:"op"`
+	Op     string   `json:"op"` // opExec, opSignal, opService, opMirror
 	Name   string   `json:"name,omitempty"`
 	Argv   []string `json:"argv,omitempty"`
 	Env    []string `json:"env,omitempty"`
@@ -35,12 +35,23 @@ type controlRequest struct {
 	Addr   string   `json:"addr,omitempty"`
 }
 
+// The control requests' operations.
+const (
+	opExec    = "exec"
+	opSignal  = "signal"
+	opService = "service"
+	opMirror  = "mirror"
+)
+
+// controlReply is the init's answer: the started command's pid, then for
+// exec its exit status, or the reason it failed.
 type controlReply struct {
 	PID   int    `json:"pid,omitempty"`
 	Exit  *int   `json:"exit,omitempty"`
 	Error string `json:"error,omitempty"`
 }
 
+// maxControlMessage bounds a request: an argv and environment, in JSON.
 const maxControlMessage = 1 << 20
 
 // socketPath returns a path to name in dir that fits in a sockaddr_un (108

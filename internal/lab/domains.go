@@ -119,7 +119,7 @@ func (l *Lab) services() []service {
 // startServices starts the mirror's HTTP server and the qrexec daemon and
 // agent, and waits until their sockets exist.
 func (l *Lab) startServices() error {
-	if _, err := control(l.Domain(Mirror), controlRequest{Op: "mirror", Addr: mirrorAddr + ":80"}); err != nil {
+	if _, err := control(l.Domain(Mirror), controlRequest{Op: opMirror, Addr: mirrorAddr + ":80"}); err != nil {
 		return err
 	}
 	for _, svc := range l.services() {
@@ -127,7 +127,7 @@ func (l *Lab) startServices() error {
 			return fmt.Errorf("domain %s: %s is not built (make build, or --bin): %w", svc.domain, svc.name, err)
 		}
 		rep, err := control(l.Domain(svc.domain), controlRequest{
-			Op: "service", Name: svc.name, Argv: []string{svc.name}, Env: domainEnv(svc.domain, nil),
+			Op: opService, Name: svc.name, Argv: []string{svc.name}, Env: domainEnv(svc.domain, nil),
 		})
 		if err != nil {
 			return err

@@ -2,6 +2,7 @@ package lab
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -36,20 +37,11 @@ func Down(dir string) error {
 // Down stops this lab (see the function Down).
 func (l *Lab) Down() error { return Down(l.Dir) }
 
+// downLocked stops the domains s records, and any init that recorded only
+// itself, under the lab directory's lock; it fails naming whatever is still
+// alive in their namespaces.
 func (l *Lab) downLocked(s *State) error {
-	domains := map[string]*DomainState{}
-	for name, d := range s.Domains {
-		domains[name] = d
-	}
-	// An init that `up` started but had not yet recorded when it was
-	// killed has recorded itself (RunInit).
-	dirs, _ := os.ReadDir(filepath.Join(l.Dir, "domains"))
-	for _, e := range dirs {
-		self, err := readSelfRecord(l.Domain(e.Name()))
-		if err == nil && self.Init.Alive() && (domains[e.Name()] == nil || domains[e.Name()].Init != self.Init) {
-			domains[e.Name()+" (self-recorded)"] = self
-		}
-	}
+	domains := l.withSelfRecorded(s.Domains)
 	// SIGTERM first: each init stops its services (the qrexec daemon and
 	// agent end their calls) and exits.
 	for _, d := range domains {
@@ -63,6 +55,34 @@ func (l *Lab) downLocked(s *State) error {
 		d.Init.signal(syscall.SIGKILL)
 	}
 	waitGone(domains, 5*time.Second)
+	if left := leftInNamespaces(domains); len(left) > 0 {
+		return fmt.Errorf("lab %s: not everything stopped:\n  %s", l.Dir, strings.Join(left, "\n  "))
+	}
+	s.Domains = map[string]*DomainState{}
+	return s.save(l.Dir)
+}
+
+// withSelfRecorded returns the recorded domains plus every live init that
+// recorded itself (RunInit) but is not among them: one that `up` started
+// but had not yet recorded when it was killed.
+func (l *Lab) withSelfRecorded(recorded map[string]*DomainState) map[string]*DomainState {
+	domains := maps.Clone(recorded)
+	if domains == nil {
+		domains = map[string]*DomainState{}
+	}
+	dirs, _ := os.ReadDir(filepath.Join(l.Dir, "domains"))
+	for _, e := range dirs {
+		self, err := readSelfRecord(l.Domain(e.Name()))
+		if err == nil && self.Init.Alive() && (domains[e.Name()] == nil || domains[e.Name()].Init != self.Init) {
+			domains[e.Name()+" (self-recorded)"] = self
+		}
+	}
+	return domains
+}
+
+// leftInNamespaces names, per domain, the live processes still in its pid
+// or network namespace.
+func leftInNamespaces(domains map[string]*DomainState) []string {
 	var left []string
 	for name, d := range domains {
 		for _, kind := range []struct {
@@ -77,11 +97,7 @@ func (l *Lab) downLocked(s *State) error {
 			}
 		}
 	}
-	if len(left) > 0 {
-		return fmt.Errorf("lab %s: not everything stopped:\n  %s", l.Dir, strings.Join(left, "\n  "))
-	}
-	s.Domains = map[string]*DomainState{}
-	return s.save(l.Dir)
+	return left
 }
 
 // waitGone waits until no init and nothing in the domains' pid namespaces

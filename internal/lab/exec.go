@@ -93,7 +93,7 @@ func (l *Lab) run(ctx context.Context, domain string, c Command, stdio [3]*os.Fi
 		return 0, err
 	}
 	defer conn.Close()
-	req := controlRequest{Op: "exec", Argv: c.Args, Env: domainEnv(domain, c.Env)}
+	req := controlRequest{Op: opExec, Argv: c.Args, Env: domainEnv(domain, c.Env)}
 	if err := sendControl(conn, req, stdio[:]...); err != nil {
 		return 0, fmt.Errorf("domain %s: %w", domain, err)
 	}
@@ -122,7 +122,7 @@ func (l *Lab) run(ctx context.Context, domain string, c Command, stdio [3]*os.Fi
 			return 0, err
 		case sig := <-c.Signals:
 			if s, ok := sig.(syscall.Signal); ok {
-				_ = sendControl(conn, controlRequest{Op: "signal", Signal: int(s)})
+				_ = sendControl(conn, controlRequest{Op: opSignal, Signal: int(s)})
 			}
 		case <-ctx.Done():
 			return 0, ctx.Err() // closing conn makes the init kill the command

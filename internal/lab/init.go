@@ -203,18 +203,18 @@ func (in *initProcess) serve(c *net.UnixConn) {
 		log.Printf("control request: %v", err)
 		return
 	}
-	if req.Op == "exec" && len(files) == 3 {
+	if req.Op == opExec && len(files) == 3 {
 		in.exec(c, req, files)
 		return
 	}
 	closeAll(files)
 	var rep controlReply
 	switch req.Op {
-	case "exec":
+	case opExec:
 		err = errors.New("exec needs stdin, stdout and stderr")
-	case "service":
+	case opService:
 		rep.PID, err = in.startService(req)
-	case "mirror":
+	case opMirror:
 		err = serveMirror(req.Addr)
 	default:
 		err = fmt.Errorf("unknown request %q", req.Op)
@@ -247,7 +247,7 @@ func (in *initProcess) exec(c *net.UnixConn, req controlRequest, stdio []*os.Fil
 				switch {
 				case err != nil:
 					_ = syscall.Kill(-pid, syscall.SIGKILL)
-				case sig.Op == "signal" && sig.Signal > 0:
+				case sig.Op == opSignal && sig.Signal > 0:
 					_ = syscall.Kill(-pid, syscall.Signal(sig.Signal))
 				}
 			}
