@@ -70,7 +70,8 @@ Commands:
       --time TIME      metadata revision and timestamps (RFC 3339 or Unix
                        seconds), e.g. an old time to stage a freeze
         pedos-lab publish --dir /tmp/lab 'hello-1.1-1 requires=libfoo>=2.0' libfoo-2.0-1
-        pedos-lab publish --dir /tmp/lab --snapshot before-evil --key evil hello-9-1
+        pedos-lab publish --dir /tmp/lab --snapshot before-evil
+        pedos-lab publish --dir /tmp/lab --key evil hello-9-1
 
   attack [--only ID[,ID...]]... [--long] [--json] [--bin DIR]
       Run the adversarial suite (docs/attacks.md): every row of threats.md
@@ -243,11 +244,14 @@ func publish(fs *flag.FlagSet, dir *string, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("published revision %04d (repomd revision %d) at %s", rev.Number, rev.Revision, rev.Path)
-	if opts.Snapshot != "" {
-		fmt.Printf(" and repo/snapshots/%s/", opts.Snapshot)
+	switch {
+	case len(opts.Specs) == 0:
+		fmt.Printf("repo/snapshots/%s/ names revision %04d (repomd revision %d) at %s\n", opts.Snapshot, rev.Number, rev.Revision, rev.Path)
+	case opts.Snapshot != "":
+		fmt.Printf("published revision %04d (repomd revision %d) at %s and repo/snapshots/%s/\n", rev.Number, rev.Revision, rev.Path, opts.Snapshot)
+	default:
+		fmt.Printf("published revision %04d (repomd revision %d) at %s\n", rev.Number, rev.Revision, rev.Path)
 	}
-	fmt.Println()
 	for _, name := range rev.Added {
 		fmt.Println("  added", name)
 	}
