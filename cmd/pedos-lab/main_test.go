@@ -24,6 +24,7 @@ func TestExitStatus(t *testing.T) {
 		code   int
 		stderr string
 	}{
+		{nil, 2, "no command: want up, down, status, exec, publish or attack"},
 		{[]string{"publish", "--dir", notALab, "requires=x"}, 2, `"requires=x" comes before any NAME-VERSION-RELEASE`},
 		{[]string{"publish", "--dir", notALab}, 2, "nothing to publish"},
 		{[]string{"publish", "--dir", notALab, "--time", "yesterday", "hello-1-1"}, 2, `--time "yesterday"`},

@@ -147,7 +147,8 @@ func (u *UpdateVM) CheckUpdates(ctx context.Context, req Request, stdout io.Writ
 	}
 	// From the metadata check-update has just fetched (-C), with the same
 	// options, so that the two lists agree.
-	args = append(append(slices.DeleteFunc(base, func(a string) bool { return a == "--refresh" }), "-C", "-q"), req.DNFOptions...)
+	fromCache := slices.DeleteFunc(slices.Clone(base), func(a string) bool { return a == "--refresh" })
+	args = append(append(fromCache, "-C", "-q"), req.DNFOptions...)
 	args = append(args, "repoquery", "--upgrades", "--latest-limit=1",
 		`--queryformat=%{name}\t%{epoch}\t%{version}\t%{release}\t%{arch}\t%{repoid}`)
 	if code, err := u.Tools.DNF(ctx, append(args, req.Packages...), nil, stdout, u.Log); err != nil || code != 0 {
@@ -164,7 +165,8 @@ func (u *UpdateVM) Query(ctx context.Context, req Request, stdout io.Writer) (in
 		return 1, err
 	}
 	// -q: dnf would put its download progress on stdout, among the answer.
-	args := append(append(append(append(base, "-q"), req.DNFOptions...), req.Action), req.Packages...)
+	args := append(append(base, "-q"), req.DNFOptions...)
+	args = append(append(args, req.Action), req.Packages...)
 	return u.Tools.DNF(ctx, args, nil, stdout, u.Log)
 }
 
