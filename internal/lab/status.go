@@ -7,7 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Status describes a lab for `pedos-lab status`.
@@ -37,7 +40,9 @@ type DomainStatus struct {
 
 // ProcessInfo is a process in a domain.
 type ProcessInfo struct {
-	PID     int    `json:"pid"` // host pid
+	PID int `json:"pid"` // host pid
+	// Command is its command line as /proc has it: in the UpdateVM and
+	// the mirror, whatever their root chose (Print escapes it).
 	Command string `json:"command"`
 }
 
@@ -108,10 +113,32 @@ func (st Status) Print(w io.Writer) {
 		}
 		fmt.Fprintf(w, "domain %s: %s; root %s\n", d.Name, state, d.Root)
 		for _, p := range d.Processes {
-			fmt.Fprintf(w, "  %7d  %s\n", p.PID, p.Command)
+			fmt.Fprintf(w, "  %7d  %s\n", p.PID, escapeNonPrintable(p.Command))
 		}
 	}
 	for _, s := range st.Sockets {
 		fmt.Fprintf(w, "qrexec socket: %s\n", s)
 	}
+}
+
+// escapeNonPrintable escapes what a terminal would act on in an untrusted
+// string, as a Go string literal would: a command line in the UpdateVM or
+// the mirror is the attacker's to choose, escape sequences and newlines
+// included, and status prints it on the host's terminal.
+func escapeNonPrintable(untrusted string) string {
+	var b strings.Builder
+	for len(untrusted) > 0 {
+		r, size := utf8.DecodeRuneInString(untrusted)
+		switch {
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&b, `\x%02x`, untrusted[0])
+		case unicode.IsPrint(r):
+			b.WriteRune(r)
+		default:
+			quoted := strconv.QuoteRune(r)
+			b.WriteString(quoted[1 : len(quoted)-1])
+		}
+		untrusted = untrusted[size:]
+	}
+	return b.String()
 }
