@@ -189,7 +189,7 @@ func (e *Env) refusedAll(cases []streamCase) (string, error) {
 		if _, err := e.refused(c.attempt); err != nil {
 			return "", err
 		}
-		seen = append(seen, c.label+": "+strings.Join(c.want, ", "))
+		seen = append(seen, c.label+": "+strings.Join(c.want, " "))
 	}
 	return "refused, dom0 unchanged — " + strings.Join(seen, "; "), nil
 }
