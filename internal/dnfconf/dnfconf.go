@@ -139,7 +139,9 @@ type RepoLists struct{ excludes, includes, disableExcludes map[string][]string }
 //
 // What dnf skips with a warning is skipped here too and named in skipped:
 // a .repo file with a line that is no option, section, comment or
-// continuation (the whole file), and a section whose id holds other
+// continuation (the whole file; an indented line after a blank line, a
+// comment or a section continues nothing: libdnf's "Illegal continuation
+// line"), and a section whose id holds other
 // characters than dnf allows (that repository). In dnf.conf such a line
 // is an error: dnf does not run with it.
 func ReadRepoFile(file string, dnfConf bool, enabled map[string]bool, lists RepoLists) (skipped []string, err error) {
@@ -148,16 +150,28 @@ func ReadRepoFile(file string, dnfConf bool, enabled map[string]bool, lists Repo
 		return nil, err
 	}
 	lines := strings.Split(string(data), "\n")
+	continues := false // whether an indented line would continue an option
 	for i, raw := range lines {
 		line := strings.TrimSpace(raw)
-		if line == "" || isSection(line) || strings.ContainsAny(line[:1], "#;") || strings.ContainsAny(raw[:1], " \t") {
-			continue // a section, a comment or a continuation
-		}
-		if key, _, isOption := strings.Cut(line, "="); !isOption || strings.TrimSpace(key) == "" {
-			if dnfConf {
-				return nil, fmt.Errorf("%s:%d: not an option (NAME=VALUE), a section or a comment: dnf refuses the file", file, i+1)
+		bad := ""
+		switch {
+		case line == "" || isSection(line) || strings.ContainsAny(line[:1], "#;"):
+			continues = false // dnf's parser: nothing to continue after these
+		case strings.ContainsAny(raw[:1], " \t") && !continues:
+			bad = "an indented line that continues no option"
+		case strings.ContainsAny(raw[:1], " \t"):
+		default:
+			key, _, isOption := strings.Cut(line, "=")
+			if !isOption || strings.TrimSpace(key) == "" {
+				bad = "not an option (NAME=VALUE), a section or a comment"
 			}
-			return []string{fmt.Sprintf("%s:%d: not an option (NAME=VALUE), a section or a comment: dnf skips the whole file, and its repositories are not used", file, i+1)}, nil
+			continues = true
+		}
+		if bad != "" && dnfConf {
+			return nil, fmt.Errorf("%s:%d: %s: dnf refuses the file", file, i+1, bad)
+		}
+		if bad != "" {
+			return []string{fmt.Sprintf("%s:%d: %s: dnf skips the whole file, and its repositories are not used", file, i+1, bad)}, nil
 		}
 	}
 	section, skip := "", true

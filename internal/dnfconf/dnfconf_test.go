@@ -119,6 +119,11 @@ func TestReadNetworkReposSkipsWhatDNFSkips(t *testing.T) {
 	writeBelow(t, c, NetworkReposDir+"/b.repo", "[b1]\nbaseurl=http://mirror/z\n  continued\n[b2]\n=novalue\n")
 	writeBelow(t, c, NetworkReposDir+"/b-c.repo", "[bc]\nbaseurl=http://mirror/bc\n[unclosed\nbaseurl=http://mirror/u\n")
 	writeBelow(t, c, NetworkReposDir+"/c.repo", "[c:1-x_y.z]\nbaseurl=http://mirror/c\n[d+e]\nbaseurl=http://mirror/d\n[ spaced ]\nbaseurl=http://mirror/s\n")
+	// An indented line after a blank line, a comment or a section continues
+	// nothing: dnf skips the file (measured: the repository is not listed).
+	writeBelow(t, c, NetworkReposDir+"/d1.repo", "[d1]\nexcludepkgs=foo\n\n  bar\n")
+	writeBelow(t, c, NetworkReposDir+"/d2.repo", "[d2]\nexcludepkgs=foo\n# note\n  bar\n")
+	writeBelow(t, c, NetworkReposDir+"/d3.repo", "[d3]\n  name=x\n")
 	got, warnings, err := ReadNetworkRepos(c, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -126,14 +131,17 @@ func TestReadNetworkReposSkipsWhatDNFSkips(t *testing.T) {
 	if !slices.Equal(got.Enabled, []string{"c:1-x_y.z"}) {
 		t.Errorf("enabled %v, want only c:1-x_y.z", got.Enabled)
 	}
-	want := []string{"a.repo:4: not an option", "b.repo:5: not an option", "b-c.repo:3: not an option", "[d+e]: dnf skips this repository", "[ spaced ]: dnf skips this repository"}
+	want := []string{"a.repo:4: not an option", "b.repo:5: not an option", "b-c.repo:3: not an option", "[d+e]: dnf skips this repository", "[ spaced ]: dnf skips this repository",
+		"d1.repo:4: an indented line that continues no option", "d2.repo:4: an indented line", "d3.repo:2: an indented line"}
 	for _, w := range want {
 		if !slices.ContainsFunc(warnings, func(got string) bool { return strings.Contains(got, w) }) {
 			t.Errorf("warnings %q: none says %q", warnings, w)
 		}
 	}
-	writeBelow(t, c, "/etc/dnf/dnf.conf", "[main]\ngpgcheck\n")
-	if _, _, err := ReadNetworkRepos(c, nil); err == nil || !strings.Contains(err.Error(), "dnf.conf:2") {
-		t.Errorf("dnf.conf with a bad line: %v, want an error naming dnf.conf:2", err)
+	for _, conf := range []string{"[main]\ngpgcheck\n", "[main]\n  gpgcheck=1\n"} {
+		writeBelow(t, c, "/etc/dnf/dnf.conf", conf)
+		if _, _, err := ReadNetworkRepos(c, nil); err == nil || !strings.Contains(err.Error(), "dnf.conf:2") {
+			t.Errorf("dnf.conf with a bad line (%q): %v, want an error naming dnf.conf:2", conf, err)
+		}
 	}
 }
