@@ -1,17 +1,11 @@
 package lab
 
 import (
-	"bytes"
-	"crypto"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"reflect"
 	"regexp"
-	"unsafe"
-
-	"github.com/ProtonMail/go-crypto/openpgp"
 
 	"pedos.dev/updates/internal/testrepo"
 )
@@ -32,7 +26,7 @@ func (l *Lab) signer(name string) (*testrepo.Signer, error) {
 	private := filepath.Join(l.keysDir(), name+".asc")
 	armored, err := os.ReadFile(private)
 	if err == nil {
-		s, err := loadSigner(armored)
+		s, err := testrepo.LoadSigner(armored)
 		if err != nil {
 			return nil, fmt.Errorf("key %s: %w", private, err)
 		}
@@ -51,29 +45,5 @@ func (l *Lab) signer(name string) (*testrepo.Signer, error) {
 	if err := os.WriteFile(private, s.PrivateKeyArmored(), 0o600); err != nil {
 		return nil, err
 	}
-	return s, nil
-}
-
-// loadSigner makes a testrepo.Signer from an armored private key written by
-// PrivateKeyArmored.
-//
-// testrepo has no constructor from a stored key yet and keeps the signing
-// key unexported; until it grows one (asked for in the lab's report), this
-// sets that field by reflection. The key is the primary key, as NewSigner
-// makes it without a signing subkey.
-func loadSigner(armored []byte) (*testrepo.Signer, error) {
-	keys, err := openpgp.ReadArmoredKeyRing(bytes.NewReader(armored))
-	if err != nil {
-		return nil, err
-	}
-	if len(keys) != 1 || keys[0].PrivateKey == nil {
-		return nil, errors.New("want exactly one private key")
-	}
-	s := &testrepo.Signer{Entity: keys[0], Hash: crypto.SHA256}
-	field := reflect.ValueOf(s).Elem().FieldByName("signingKey")
-	if !field.IsValid() || field.Type() != reflect.TypeOf(keys[0].PrivateKey) {
-		return nil, errors.New("testrepo.Signer changed: update loadSigner")
-	}
-	reflect.NewAt(field.Type(), unsafe.Pointer(field.UnsafeAddr())).Elem().Set(reflect.ValueOf(keys[0].PrivateKey))
 	return s, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -106,6 +107,26 @@ func NewSigner(spec KeySpec) (*Signer, error) {
 	if spec.Revoked {
 		if err := entity.RevokeKey(packet.KeyRetired, "retired for a test", config); err != nil {
 			return nil, fmt.Errorf("testrepo: revoking key: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// LoadSigner makes a Signer from an armored private key as PrivateKeyArmored
+// writes it: its last signing subkey signs, if it has one with its secret
+// half, else the primary key, as NewSigner chose.
+func LoadSigner(armored []byte) (*Signer, error) {
+	keys, err := openpgp.ReadArmoredKeyRing(bytes.NewReader(armored))
+	if err != nil {
+		return nil, fmt.Errorf("testrepo: reading a stored key: %w", err)
+	}
+	if len(keys) != 1 || keys[0].PrivateKey == nil {
+		return nil, errors.New("testrepo: a stored key must be exactly one private key")
+	}
+	s := &Signer{Entity: keys[0], Hash: crypto.SHA256, signingKey: keys[0].PrivateKey}
+	for _, subkey := range keys[0].Subkeys {
+		if subkey.PrivateKey != nil && subkey.Sig.FlagSign {
+			s.signingKey = subkey.PrivateKey
 		}
 	}
 	return s, nil
