@@ -99,6 +99,39 @@ func setTag(e rpm.Entry) func([]rpm.Entry) []rpm.Entry {
 	return func(entries []rpm.Entry) []rpm.Entry { return append(dropTag(e.Tag)(entries), e) }
 }
 
+// editTag changes the main-header entry with the given tag.
+func editTag(tag uint32, edit func(*rpm.Entry)) func([]rpm.Entry) []rpm.Entry {
+	return func(entries []rpm.Entry) []rpm.Entry {
+		for i := range entries {
+			if entries[i].Tag == tag {
+				entries[i].Data = bytes.Clone(entries[i].Data)
+				edit(&entries[i])
+			}
+		}
+		return entries
+	}
+}
+
+// indexEntry is one main-header index entry as the bytes state it.
+type indexEntry struct{ typ, offset, count uint32 }
+
+// findEntry is the index of the first main-header entry after the region
+// entry for which match holds, given the entry before it.
+func (l layout) findEntry(t testing.TB, match func(e, previous indexEntry) bool) int {
+	t.Helper()
+	at := func(i int) indexEntry {
+		b := l.mainHeader[16+16*i:]
+		return indexEntry{binary.BigEndian.Uint32(b[4:]), binary.BigEndian.Uint32(b[8:]), binary.BigEndian.Uint32(b[12:])}
+	}
+	for i := 1; i < int(binary.BigEndian.Uint32(l.mainHeader[8:])); i++ {
+		if match(at(i), at(i-1)) {
+			return i
+		}
+	}
+	t.Fatal("the main header has no such entry")
+	return 0
+}
+
 // patch returns a copy of data with b written at offset.
 func patch(data []byte, offset int, b ...byte) []byte {
 	out := bytes.Clone(data)
@@ -228,6 +261,64 @@ func TestVerifyRejects(t *testing.T) {
 		{"truncated in main header", "P8", func() []byte { return good[:l.mainStart+100] }, rpm.KindMalformed, "truncated", mustReject},
 		{"not an RPM", "P9", func() []byte { return bytes.Repeat([]byte("not a package\n"), 20) }, rpm.KindMalformed, "not an RPM", mustReject},
 		{"source package", "P9", func() []byte { return patch(good, 6, 0, 1) }, rpm.KindMalformed, "source packages", stricter},
+		{"lead of another format version", "P9", func() []byte { return patch(good, 4, 4) }, rpm.KindMalformed, "format version 4.0", stricter},
+		{"lead announcing another signature type", "P9", func() []byte { return patch(good, 78, 0, 1) }, rpm.KindMalformed, "signature type 1", mustReject},
+		{"size tags disagree", "P3", func() []byte {
+			longSize := rpm.Entry{Tag: rpm.SigTagLongSize, Type: 5 /* int64 */, Count: 1,
+				Data: binary.BigEndian.AppendUint64(nil, uint64(len(l.mainHeader)+len(l.payload)+1))}
+			return withSigEntries(t, good, []rpm.Entry{longSize}, f.ed)
+		}, rpm.KindDigestMismatch, "size tags 1000 and 270 disagree", stricter},
+		{"no header SHA-256", "P3", func() []byte {
+			// Assemble always writes tag 273: build the signature header by hand.
+			sig := headerSignature(t, good)
+			sha1Sum := sha1.Sum(l.mainHeader)
+			sigHeader := rpm.EncodeHeader(rpm.TagHeaderSignatures, []rpm.Entry{
+				rpm.StringEntry(rpm.SigTagSHA1Header, fmt.Sprintf("%x", sha1Sum)), rpm.BinEntry(rpm.SigTagDSAHeader, sig)})
+			return testrepo.Join(l.lead, sigHeader, l.mainHeader, l.payload)
+		}, rpm.KindDigestMismatch, "lacks the header SHA-256", stricter},
+		{"bytes after the signature packet", "P5", func() []byte {
+			sig := append(bytes.Clone(headerSignature(t, good)), 0xc2, 0)
+			return withSigEntries(t, good, []rpm.Entry{rpm.BinEntry(rpm.SigTagDSAHeader, sig)})
+		}, rpm.KindBadSignature, "not exactly one OpenPGP signature packet", mustReject},
+		{"text-mode signature", "P1", func() []byte {
+			i := l.sigStart + bytes.Index(l.sigHeader, headerSignature(t, good)[:8])
+			return patch(good, i+3, byte(packet.SigTypeText)) // new-format header (2 bytes), version, then type
+		}, rpm.KindBadSignature, "binary-document", mustReject},
+		{"empty package name", "P9", func() []byte {
+			return withMainHeader(t, good, setTag(rpm.StringEntry(rpm.TagName, "")), f.ed)
+		}, rpm.KindMalformed, "lacks tag 1000", stricter},
+		{"epoch not an int32", "P8", func() []byte {
+			return withMainHeader(t, good, setTag(rpm.StringEntry(rpm.TagEpoch, "1")), f.ed)
+		}, rpm.KindMalformed, "epoch tag has type 6", mustReject},
+		{"payload digest as a plain string", "P8", func() []byte {
+			return withMainHeader(t, good, editTag(rpm.TagPayloadDigest, func(e *rpm.Entry) { e.Type = 6 /* string */ }), f.ed)
+		}, rpm.KindMalformed, "payload digest tags have the wrong type", mustReject},
+		{"SHA-1 payload digest", "P7", func() []byte {
+			return withMainHeader(t, good, setTag(testrepo.Int32Entry(rpm.TagPayloadDigestAlgo, 2)), f.ed)
+		}, rpm.KindWeakAlgorithm, "payload digest algorithm 2", stricter},
+		{"payload digest one character short", "P8", func() []byte {
+			return withMainHeader(t, good, editTag(rpm.TagPayloadDigest, func(e *rpm.Entry) {
+				e.Data = append(bytes.Clone(e.Data[:len(e.Data)-2]), 0)
+			}), f.ed)
+		}, rpm.KindMalformed, "wrong length for sha256", mustReject},
+		{"string with count 2", "P8", func() []byte {
+			i := l.findEntry(t, func(e, _ indexEntry) bool { return e.typ == 6 /* string */ })
+			return patch(good, entry(i)+12, u32(2)...)
+		}, rpm.KindMalformed, "invalid count 2", mustReject},
+		{"data overlapping the previous entry's", "P8", func() []byte {
+			i := l.findEntry(t, func(e, previous indexEntry) bool { return e.typ == 6 /* string */ && e.offset > previous.offset })
+			return patch(good, entry(i)+8, u32(binary.BigEndian.Uint32(good[entry(i-1)+8:]))...)
+		}, rpm.KindMalformed, "misaligned or overlapping", mustReject},
+		{"misaligned int32", "P8", func() []byte {
+			// One value fewer, one byte later: misaligned, but not overlapping the next entry.
+			i := l.findEntry(t, func(e, _ indexEntry) bool { return e.typ == 4 /* int32 */ && e.count >= 2 })
+			offset, count := binary.BigEndian.Uint32(good[entry(i)+8:]), binary.BigEndian.Uint32(good[entry(i)+12:])
+			return patch(good, entry(i)+8, append(u32(offset+1), u32(count-1)...)...)
+		}, rpm.KindMalformed, "misaligned or overlapping", mustReject},
+		{"int32 count beyond the store", "P8", func() []byte {
+			i := l.findEntry(t, func(e, _ indexEntry) bool { return e.typ == 4 /* int32 */ })
+			return patch(good, entry(i)+12, u32(0x10000000)...)
+		}, rpm.KindMalformed, "out of bounds", mustReject},
 	}
 	for _, c := range cases {
 		t.Run(c.threat+" "+c.name, func(t *testing.T) {
