@@ -16,11 +16,14 @@ deps:
 	@scripts/install-deps.sh
 
 # The commit time is pedos-receive-updates' own time floor (verify.md §2 step 4).
-BUILD_TIME := $(shell git log -1 --format=%cI 2>/dev/null)
-LDFLAGS    := -X main.buildTime=$(BUILD_TIME)
+# Recursive (=), not :=, so that git is asked when a recipe runs: after `deps` installed it
+# on a fresh machine, not when make read this file.
+BUILD_TIME = $(shell git log -1 --format=%cI 2>/dev/null)
+LDFLAGS    = -X main.buildTime=$(BUILD_TIME)
 
 build:
 	@mkdir -p $(BIN)
+	@[ -n "$(BUILD_TIME)" ] || echo "warning: no commit time (no git, or not a git checkout): pedos-receive-updates is built without its build-time floor (verify.md §2 step 4)" >&2
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
 
 lint:
@@ -53,7 +56,7 @@ attack: deps build
 	$(BIN)/pedos-lab attack --dir $(ATTACK_DIR) --bin $(BIN) $(if $(LONG),--long)
 
 # RPM and DEB packages into dist/out/ (nfpm and go-md2man from the Go module proxy).
-packages:
+packages: deps
 	@scripts/packages.sh
 
 clean:

@@ -25,6 +25,8 @@ declare -A need=(
 	[chattr]=e2fsprogs
 	[setpriv]=util-linux
 	[/usr/bin/time]=time # GNU time: the benchmarks' peak RSS of each process ("time" alone is bash's keyword)
+	[git]=git            # the commit time, pedos-receive-updates' time floor; the packaging tests' tree copy
+	[/usr/sbin/update-ca-certificates]=ca-certificates # go reaching the module proxy over TLS (debootstrap has none)
 )
 
 missing=()

@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -39,7 +40,14 @@ func mountRoot(l Layout, domain string, role Role) error {
 		what string
 		do   func() error
 	}{
-		{"make mounts private", func() error { return unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, "") }},
+		{"make mounts private", func() error {
+			err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, "")
+			if errors.Is(err, unix.EINVAL) {
+				// A booted machine's / always is one; a chroot's may not be.
+				return fmt.Errorf("%w (/ is not a mount point: in a chroot, bind-mount its root onto itself first)", err)
+			}
+			return err
+		}},
 		{"tmpfs root", func() error {
 			return unix.Mount("tmpfs", newRoot, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755,size=16m")
 		}},
