@@ -280,6 +280,13 @@ func TestVerifyRejects(t *testing.T) {
 			sig := append(bytes.Clone(headerSignature(t, good)), 0xc2, 0)
 			return withSigEntries(t, good, []rpm.Entry{rpm.BinEntry(rpm.SigTagDSAHeader, sig)})
 		}, rpm.KindBadSignature, "not exactly one OpenPGP signature packet", mustReject},
+		{"issuer fingerprint naming another key", "P2", func() []byte {
+			// Unhashed, so anyone relaying can add it; the key ID part (its last 8 bytes) still names the signer.
+			fingerprint := bytes.Clone(f.ed.Entity.PrimaryKey.Fingerprint)
+			fingerprint[0] ^= 1
+			sig := withUnhashed(t, headerSignature(t, good), append([]byte{22, 33 /* issuer fingerprint */, 4}, fingerprint...))
+			return withSigEntries(t, good, []rpm.Entry{rpm.BinEntry(rpm.SigTagDSAHeader, sig)})
+		}, rpm.KindBadSignature, "issuer fingerprint does not match", stricter},
 		{"text-mode signature", "P1", func() []byte {
 			i := l.sigStart + bytes.Index(l.sigHeader, headerSignature(t, good)[:8])
 			return patch(good, i+3, byte(packet.SigTypeText)) // new-format header (2 bytes), version, then type
