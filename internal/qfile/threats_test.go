@@ -61,6 +61,9 @@ func threatCases() []threatCase {
 			code: uint32(syscall.EINVAL), tree: helloTree},
 		{name: "S3/namelen-over-16383", stream: stream(hello, rawEntry(Header{NameLen: 16384, Mode: regularMode},
 			bytes.Repeat([]byte("a"), 16384), nil)), code: uint32(syscall.ENAMETOOLONG), tree: helloTree},
+		// Short components: past the limit, the name is refused for its length before any lookup.
+		{name: "S3/namelen-16384-of-short-components", stream: stream(hello, rawEntry(Header{NameLen: 16384, Mode: regularMode},
+			append(bytes.Repeat([]byte("a/"), 8191), 'a', 0), nil)), code: uint32(syscall.ENAMETOOLONG), tree: helloTree},
 		{name: "S3/longest-name", stream: stream(rawEntry(Header{NameLen: 255, Mode: regularMode},
 			bytes.Repeat([]byte("a"), 255), nil)), tree: []string{"f 0644 " + strings.Repeat("a", 255) + " size=0"}},
 		// A missing NUL is tolerated and an embedded NUL ends the name (spec "Forward stream").
@@ -84,6 +87,16 @@ func threatCases() []threatCase {
 			stream: stream(entry("top", dirMode, nil), entry("top", dirMode, nil), entry("l", linkMode, []byte("top")),
 				entry("l/x", regularMode, []byte("x"))),
 			tree: []string{"d 0755 top", "l 0777 l -> top"}},
+		// A directory's second visit sets its mode through a descriptor opened O_NOFOLLOW: a
+		// symlink of that name (here to "top", inside the tree) is not a directory.
+		{name: "S5/directory-visit-through-symlink", args: defaultMode, code: uint32(syscall.EEXIST),
+			stream: stream(entry("top", dirMode, nil), entry("top/a", dirMode, nil), entry("top/a/d", linkMode, []byte("..")),
+				entry("top/a/d", ModeDir|0o777, nil)),
+			tree: []string{"d 0700 top", "d 0700 top/a", "l 0777 top/a/d -> .."}},
+		// A target longer than any name is refused from its header, before its bytes are read.
+		{name: "S5/symlink-target-over-16383", args: defaultMode, code: uint32(syscall.ENAMETOOLONG),
+			stream: stream(entry("top", dirMode, nil), rawEntry(Header{NameLen: 6, Mode: linkMode, FileLen: 1 << 20}, []byte("top/l\x00"), nil)),
+			tree:   []string{"d 0700 top"}},
 		{name: "S5/symlink-climbing-out", args: defaultMode, code: uint32(syscall.ENOLINK),
 			stream: stream(entry("top", dirMode, nil), entry("top/l", linkMode, []byte("../escaped"))), tree: []string{"d 0700 top"}},
 		{name: "S5/absolute-symlink", args: defaultMode, code: uint32(syscall.ENOLINK),
@@ -95,6 +108,8 @@ func threatCases() []threatCase {
 			code: LegalEOF, tree: helloTree},
 		{name: "S7/no-end-marker", stream: hello, code: uint32(syscall.EREMOTEIO), tree: helloTree},
 		{name: "S7/empty-stream", stream: nil, code: uint32(syscall.EREMOTEIO), tree: []string{}},
+		{name: "S4/directory-with-a-payload", args: defaultMode, stream: stream(hello, entry("d", dirMode, []byte("x"))),
+			code: uint32(syscall.EINVAL), tree: helloTree},
 		{name: "S8/over-the-byte-limit", env: []string{"UPDATES_MAX_BYTES=100"},
 			stream: stream(entry("a", regularMode, make([]byte, 60)), entry("b", regularMode, make([]byte, 41))),
 			code:   uint32(syscall.EDQUOT), tree: []string{"f 0644 a size=60"}},
@@ -118,6 +133,7 @@ func threatCases() []threatCase {
 			stream: stream(hello, entry("hello", dirMode, nil)), code: uint32(syscall.EEXIST), tree: helloTree},
 		{name: "S10/atime-nanoseconds", stream: withNsec(1e9, 0), code: uint32(syscall.EINVAL), tree: []string{}},
 		{name: "S10/mtime-nanoseconds", stream: withNsec(0, 0xffffffff), code: uint32(syscall.EINVAL), tree: []string{}},
+		{name: "S10/mtime-nanoseconds-at-10^9", stream: withNsec(0, 1e9), code: uint32(syscall.EINVAL), tree: []string{}},
 		{name: "S10/setuid-world-writable", stream: stream(entry("suid", ModeRegular|0o7777, []byte("x"))),
 			tree: []string{"f 0755 suid size=1"}},
 		{name: "S10/default-mode-keeps-special-bits", args: defaultMode, stream: stream(entry("suid", ModeRegular|0o4755, []byte("x"))),
