@@ -139,9 +139,9 @@ type RepoLists struct{ excludes, includes, disableExcludes map[string][]string }
 //
 // What dnf skips with a warning is skipped here too and named in skipped:
 // a .repo file with a line that is no option, section, comment or
-// continuation (the whole file; an indented line after a blank line, a
+// continuation (the whole file; an indented line after an empty line, a
 // comment or a section continues nothing: libdnf's "Illegal continuation
-// line"), and a section whose id holds other
+// line"; readLine has the rules), and a section whose id holds other
 // characters than dnf allows (that repository). In dnf.conf such a line
 // is an error: dnf does not run with it.
 func ReadRepoFile(file string, dnfConf bool, enabled map[string]bool, lists RepoLists) (skipped []string, err error) {
@@ -152,17 +152,14 @@ func ReadRepoFile(file string, dnfConf bool, enabled map[string]bool, lists Repo
 	lines := strings.Split(string(data), "\n")
 	continues := false // whether an indented line would continue an option
 	for i, raw := range lines {
-		line := strings.TrimSpace(raw)
 		bad := ""
-		switch {
-		case line == "" || isSection(line) || strings.ContainsAny(line[:1], "#;"):
-			continues = false // dnf's parser: nothing to continue after these
-		case strings.ContainsAny(raw[:1], " \t") && !continues:
+		switch kind, line := readLine(raw); {
+		case kind == endLine || kind == sectionLine:
+			continues = false
+		case kind == continuationLine && !continues:
 			bad = "an indented line that continues no option"
-		case strings.ContainsAny(raw[:1], " \t"):
-		default:
-			key, _, isOption := strings.Cut(line, "=")
-			if !isOption || strings.TrimSpace(key) == "" {
+		case kind == optionLine:
+			if key, _, isOption := strings.Cut(line, "="); !isOption || trimBlanks(key) == "" {
 				bad = "not an option (NAME=VALUE), a section or a comment"
 			}
 			continues = true
@@ -179,9 +176,9 @@ func ReadRepoFile(file string, dnfConf bool, enabled map[string]bool, lists Repo
 	var key string                // the option the last line set
 	var globs map[string][]string // the same, when it lists globs
 	for _, raw := range lines {
-		line := strings.TrimSpace(raw)
+		kind, line := readLine(raw)
 		switch {
-		case isSection(line):
+		case kind == sectionLine:
 			section, key, globs = line[1:len(line)-1], "", nil
 			_, defined := enabled[section]
 			skip = section == "main" && !dnfConf || section != "main" && defined && !ours[section]
@@ -192,8 +189,8 @@ func ReadRepoFile(file string, dnfConf bool, enabled map[string]bool, lists Repo
 			if !skip && section != "main" && !ours[section] {
 				enabled[section], ours[section] = true, true
 			}
-		case skip || line == "" || line[0] == '#' || line[0] == ';':
-		case raw[0] == ' ' || raw[0] == '\t':
+		case skip || kind == blankLine || kind == endLine:
+		case kind == continuationLine:
 			if globs != nil {
 				globs[section] = append(globs[section], globList(line)...)
 			}
@@ -205,7 +202,7 @@ func ReadRepoFile(file string, dnfConf bool, enabled map[string]bool, lists Repo
 		default:
 			var value string
 			key, value, _ = strings.Cut(line, "=")
-			key, value, globs = strings.TrimSpace(key), strings.TrimSpace(value), nil
+			key, value, globs = trimBlanks(key), trimBlanks(value), nil
 			switch {
 			case key == "enabled" && section != "main":
 				v := strings.ToLower(value)
@@ -224,6 +221,40 @@ func ReadRepoFile(file string, dnfConf bool, enabled map[string]bool, lists Repo
 	}
 	return skipped, nil
 }
+
+// lineKind is what dnf's parser (libdnf's, measured with dnf 4.14) makes of
+// a line of a .repo file or dnf.conf.
+type lineKind int
+
+const (
+	blankLine        lineKind = iota // spaces and tabs only: changes nothing
+	endLine                          // empty, or a comment not indented: nothing continues after it
+	sectionLine                      // [ID], indented or not
+	continuationLine                 // indented: more of the option before it, a # or ; too
+	optionLine                       // NAME=VALUE, or a line dnf cannot parse
+)
+
+// readLine says what raw is, and gives it without its blanks around.
+func readLine(raw string) (lineKind, string) {
+	line := trimBlanks(raw)
+	switch {
+	case raw == "":
+		return endLine, line
+	case line == "":
+		return blankLine, line
+	case isSection(line):
+		return sectionLine, line
+	case raw[0] == ' ' || raw[0] == '\t':
+		return continuationLine, line
+	case line[0] == '#' || line[0] == ';':
+		return endLine, line
+	}
+	return optionLine, line
+}
+
+// trimBlanks trims what dnf trims: spaces, tabs and a CR (a \v or \f stays,
+// and makes a name dnf does not know).
+func trimBlanks(s string) string { return strings.Trim(s, " \t\r") }
 
 // isSection says whether a trimmed line is a section header; one that only
 // begins with "[" is a line dnf cannot parse.

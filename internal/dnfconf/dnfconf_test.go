@@ -119,11 +119,6 @@ func TestReadNetworkReposSkipsWhatDNFSkips(t *testing.T) {
 	writeBelow(t, c, NetworkReposDir+"/b.repo", "[b1]\nbaseurl=http://mirror/z\n  continued\n[b2]\n=novalue\n")
 	writeBelow(t, c, NetworkReposDir+"/b-c.repo", "[bc]\nbaseurl=http://mirror/bc\n[unclosed\nbaseurl=http://mirror/u\n")
 	writeBelow(t, c, NetworkReposDir+"/c.repo", "[c:1-x_y.z]\nbaseurl=http://mirror/c\n[d+e]\nbaseurl=http://mirror/d\n[ spaced ]\nbaseurl=http://mirror/s\n")
-	// An indented line after a blank line, a comment or a section continues
-	// nothing: dnf skips the file (measured: the repository is not listed).
-	writeBelow(t, c, NetworkReposDir+"/d1.repo", "[d1]\nexcludepkgs=foo\n\n  bar\n")
-	writeBelow(t, c, NetworkReposDir+"/d2.repo", "[d2]\nexcludepkgs=foo\n# note\n  bar\n")
-	writeBelow(t, c, NetworkReposDir+"/d3.repo", "[d3]\n  name=x\n")
 	got, warnings, err := ReadNetworkRepos(c, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -131,8 +126,7 @@ func TestReadNetworkReposSkipsWhatDNFSkips(t *testing.T) {
 	if !slices.Equal(got.Enabled, []string{"c:1-x_y.z"}) {
 		t.Errorf("enabled %v, want only c:1-x_y.z", got.Enabled)
 	}
-	want := []string{"a.repo:4: not an option", "b.repo:5: not an option", "b-c.repo:3: not an option", "[d+e]: dnf skips this repository", "[ spaced ]: dnf skips this repository",
-		"d1.repo:4: an indented line that continues no option", "d2.repo:4: an indented line", "d3.repo:2: an indented line"}
+	want := []string{"a.repo:4: not an option", "b.repo:5: not an option", "b-c.repo:3: not an option", "[d+e]: dnf skips this repository", "[ spaced ]: dnf skips this repository"}
 	for _, w := range want {
 		if !slices.ContainsFunc(warnings, func(got string) bool { return strings.Contains(got, w) }) {
 			t.Errorf("warnings %q: none says %q", warnings, w)
@@ -142,6 +136,50 @@ func TestReadNetworkReposSkipsWhatDNFSkips(t *testing.T) {
 		writeBelow(t, c, "/etc/dnf/dnf.conf", conf)
 		if _, _, err := ReadNetworkRepos(c, nil); err == nil || !strings.Contains(err.Error(), "dnf.conf:2") {
 			t.Errorf("dnf.conf with a bad line (%q): %v, want an error naming dnf.conf:2", conf, err)
+		}
+	}
+}
+
+// Lines as libdnf reads them (measured with dnf 4.14's Python API, repos'
+// excludepkgs): an indented line continues the option before it, a # or ;
+// there too; a line of blanks changes nothing; an empty line or a comment
+// ends what an indented line may continue, and after it, or after a section,
+// an indented line makes dnf skip the file; a section may be indented; only
+// spaces, tabs and a CR are trimmed.
+func TestReadRepoFileLinesAsDNF(t *testing.T) {
+	for _, tc := range []struct {
+		text     string
+		excludes map[string][]string // nil: the file is skipped
+	}{
+		{"[r1]\nexcludepkgs=foo\n  # c\n   \n  bar\n", map[string][]string{"r1": {"foo", "#", "c", "bar"}}},
+		{"[r1]\nexcludepkgs=foo\n  ; c\n", map[string][]string{"r1": {"foo", ";", "c"}}},
+		{"[r1]\nexcludepkgs=foo\n\t\n\tbar\n", map[string][]string{"r1": {"foo", "bar"}}},
+		{"[r1]\n   \nexcludepkgs=foo\n", map[string][]string{"r1": {"foo"}}},
+		{"[r1]\nexcludepkgs=foo\n  [r2]\nexcludepkgs=x\n", map[string][]string{"r1": {"foo"}, "r2": {"x"}}},
+		{"[r1]\nexcludepkgs=foo\n\n  [r2]\nexcludepkgs=x\n", map[string][]string{"r1": {"foo"}, "r2": {"x"}}},
+		{"[r1]\r\nexcludepkgs=foo\r\n", map[string][]string{"r1": {"foo"}}},
+		{"[r1]\nexcludepkgs=foo\n\vexcludepkgs=bar\n", map[string][]string{"r1": {"foo"}}},
+		{"[r1]\nexcludepkgs=foo\n\n  bar\n", nil},
+		{"[r1]\nexcludepkgs=foo\n# note\n  bar\n", nil},
+		{"[r1]\nexcludepkgs=foo\n\n  # c\n", nil},
+		{"[r1]\n   \n  excludepkgs=x\n", nil},
+		{"[r1]\nexcludepkgs=foo\n\f\n  bar\n", nil},
+	} {
+		c := dom0.DefaultConfig(t.TempDir())
+		writeBelow(t, c, NetworkReposDir+"/t.repo", tc.text)
+		got, warnings, err := ReadNetworkRepos(c, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		excludes := map[string][]string{}
+		for _, id := range got.Enabled {
+			excludes[id] = got.RepoExcludes[id]
+		}
+		if tc.excludes == nil && (len(got.Enabled) != 0 || len(warnings) != 1) {
+			t.Errorf("%q: enabled %v, warnings %q; want the file skipped, with a warning", tc.text, got.Enabled, warnings)
+		}
+		if tc.excludes != nil && !maps.EqualFunc(excludes, tc.excludes, slices.Equal) {
+			t.Errorf("%q: excludes %q, want %q", tc.text, excludes, tc.excludes)
 		}
 	}
 }
