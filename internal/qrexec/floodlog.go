@@ -26,23 +26,38 @@ type floodLog struct {
 type floodCount struct {
 	logged  int // events logged one by one in this interval
 	counted int // events only counted, not yet reported
-	// calls counts, by name, the calls with events only counted, so that
-	// a flood's summary says which calls it hid; at most maxTalliedCalls
-	// names, the calls of any other name in otherCalls.
-	calls      map[string]int
-	otherCalls int
+	// calls counts, by name, the calls with events only counted in this
+	// interval, so that a flood's summary says which calls it hid (C6);
+	// tallied is how many calls that is in all.
+	calls   []talliedCall
+	tallied int
 }
 
-// maxTalliedCalls bounds a summary's list of calls: a flood of calls to
-// ever new services must not make the summary line itself a flood.
-const maxTalliedCalls = 8
+// talliedCall is a name's count in a space-saving tally: a name that
+// takes the place of the least counted one when every place is taken
+// starts from that count, and overcount says by how much it may be over.
+// Every name counted more often than 1/maxTrackedCalls of the calls has a
+// place, so calls flooded after any number of decoy names still come first.
+type talliedCall struct {
+	name             string
+	count, overcount int
+}
+
+// maxTrackedCalls bounds the names a tally keeps per key and interval, and
+// maxNamedCalls those a summary names: a flood of calls to ever new
+// services must make neither the memory nor the summary line grow.
+const (
+	maxTrackedCalls = 32
+	maxNamedCalls   = 8
+)
 
 // floodCall is one call's share of its key's flood: its name in a
-// summary, and whether the call has been tallied there yet. The loggers
-// of one call share it; the floodLog's mutex guards tallied.
+// summary, and the interval it was last tallied in (a call is tallied
+// once per interval its events are counted in). The loggers of one call
+// share it; the floodLog's mutex guards tallied.
 type floodCall struct {
 	name    string
-	tallied bool
+	tallied *floodCount
 }
 
 const floodLogInterval = 10 * time.Second
@@ -80,37 +95,50 @@ func (f *floodLog) event(key string, call *floodCall, burst int, each func(), su
 
 // tally counts call, once, among the calls with events only counted.
 func (c *floodCount) tally(call *floodCall) {
-	if call == nil || call.tallied {
+	if call == nil || call.tallied == c {
 		return
 	}
-	call.tallied = true
-	if _, known := c.calls[call.name]; !known && len(c.calls) == maxTalliedCalls {
-		c.otherCalls++
+	call.tallied = c
+	c.tallied++
+	for i := range c.calls {
+		if c.calls[i].name == call.name {
+			c.calls[i].count++
+			return
+		}
+	}
+	if len(c.calls) < maxTrackedCalls {
+		c.calls = append(c.calls, talliedCall{name: call.name, count: 1})
 		return
 	}
-	if c.calls == nil {
-		c.calls = map[string]int{}
+	least := 0
+	for i := range c.calls {
+		if c.calls[i].count < c.calls[least].count {
+			least = i
+		}
 	}
-	c.calls[call.name]++
+	c.calls[least] = talliedCall{name: call.name, count: c.calls[least].count + 1, overcount: c.calls[least].count}
 }
 
-// talliedCalls says the tallied calls, the most frequent first, e.g.
-// "PedOS.ReceiveUpdates to dom0: 5998, test.Echo to dom0: 2"; "" for none.
+// talliedCalls says the tallied calls, the most counted first, at most
+// maxNamedCalls of them, each with the number it surely had, then the
+// others, e.g. "PedOS.ReceiveUpdates to dom0: 5998, test.Echo to dom0: 2,
+// others: 3"; "" for none.
 func (c *floodCount) talliedCalls() string {
-	names := make([]string, 0, len(c.calls))
-	for name := range c.calls {
-		names = append(names, name)
-	}
-	slices.SortFunc(names, func(a, b string) int {
-		return cmp.Or(cmp.Compare(c.calls[b], c.calls[a]), strings.Compare(a, b))
+	surely := func(t talliedCall) int { return t.count - t.overcount }
+	calls := slices.Clone(c.calls)
+	slices.SortFunc(calls, func(a, b talliedCall) int {
+		return cmp.Or(cmp.Compare(surely(b), surely(a)), strings.Compare(a.name, b.name))
 	})
-	for i, name := range names {
-		names[i] = fmt.Sprintf("%s: %d", name, c.calls[name])
+	var named []string
+	others := c.tallied
+	for _, t := range calls[:min(len(calls), maxNamedCalls)] {
+		named = append(named, fmt.Sprintf("%s: %d", t.name, surely(t)))
+		others -= surely(t)
 	}
-	if c.otherCalls > 0 {
-		names = append(names, fmt.Sprintf("others: %d", c.otherCalls))
+	if others > 0 {
+		named = append(named, fmt.Sprintf("others: %d", others))
 	}
-	return strings.Join(names, ", ")
+	return strings.Join(named, ", ")
 }
 
 // count is event with a burst of 1 and one message for both: log(1) for

@@ -172,3 +172,36 @@ func (b *lockedBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// A call flooded after decoys (more names than a tally keeps) is still
+// named first, with its number; a call whose lines are counted in two
+// intervals is named in each (C6).
+func TestFloodLoggerSummaryDecoys(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &floodLog{interval: 100 * time.Millisecond}
+		var out lockedBuffer
+		domainLog := slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{ReplaceAttr: withoutTime}))
+		call := func(name string) *slog.Logger {
+			return floodLogger(domainLog, f, "vm1", 1, "counted only", name)
+		}
+		call("first").Info("logged")
+		for i := range maxTrackedCalls + 8 {
+			call(fmt.Sprint("decoy", i)).Info("a line")
+		}
+		for range 5000 {
+			call("PedOS.ReceiveUpdates to dom0").Info("a line")
+		}
+		long := call("long")
+		long.Info("a line")
+		waitUntil(t, func() bool { return strings.Count(out.String(), "counted only") == 1 })
+		long.Info("a line in the next interval")
+		waitUntil(t, func() bool { return strings.Count(out.String(), "counted only") == 2 })
+		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+		if len(lines) != 3 ||
+			!strings.HasPrefix(lines[1], `level=WARN msg="counted only" count=5041 calls="PedOS.ReceiveUpdates to dom0: 5000, `) ||
+			!strings.HasSuffix(lines[1], `, others: 34"`) ||
+			lines[2] != `level=WARN msg="counted only" count=1 calls="long: 1"` {
+			t.Errorf("logged:\n%s", out.String())
+		}
+	})
+}
