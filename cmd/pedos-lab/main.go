@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -175,9 +174,7 @@ func status(fs *flag.FlagSet, dir *string, args []string) error {
 		return err
 	}
 	if *asJSON {
-		enc := json.NewEncoder(os.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(st)
+		return st.PrintJSON(os.Stdout)
 	}
 	st.Print(os.Stdout)
 	return nil

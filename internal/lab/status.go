@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -94,6 +96,32 @@ func GetStatus(dir string) (Status, error) {
 }
 
 // Print writes the status for people.
+// PrintJSON writes st as indented JSON with every rune that is not
+// printable escaped as \uXXXX, inside strings the only place one can be:
+// encoding/json leaves DEL, the C1 controls (U+009B is a terminal's CSI)
+// and the bidi overrides as they are, and a command line is the domain's.
+func (st Status) PrintJSON(w io.Writer) error {
+	encoded, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	for _, r := range string(encoded) { // encoding/json wrote valid UTF-8
+		switch {
+		case r == '\n' || unicode.IsPrint(r):
+			b.WriteRune(r)
+		case r > 0xffff:
+			hi, lo := utf16.EncodeRune(r)
+			fmt.Fprintf(&b, `\u%04x\u%04x`, hi, lo)
+		default:
+			fmt.Fprintf(&b, `\u%04x`, r)
+		}
+	}
+	b.WriteByte('\n')
+	_, err = io.WriteString(w, b.String())
+	return err
+}
+
 func (st Status) Print(w io.Writer) {
 	state := "down"
 	if st.Running {

@@ -59,7 +59,7 @@ func (c CommandCall) Run(s Streams) (int, error) {
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		// The wrapped error would read as a lost connection; it was our
 		// own deadline.
-		err = fmt.Errorf("%s: no exit status within --timeout %v: the call was ended, and with it the command there", c.Domain, c.Timeout)
+		err = fmt.Errorf("%s: no exit status within --timeout %v: the call was ended (and with it the command there, if it had started)", c.Domain, c.Timeout)
 	case isRefusal && refused.Code == ExitFailure && c.User != "" && c.User != "DEFAULT":
 		// The agent refuses a command it could not start, mostly for its
 		// user; the reason is in its log, not in the refusal.
