@@ -20,6 +20,10 @@ func TestCheckMembership(t *testing.T) {
 	}
 	mislabelled := current.received(t, "foo-1.1-1.noarch")[0]
 	mislabelled.NEVRA = nevra(t, "bar-2.1-1.x86_64")
+	resized := current.received(t, "foo-1.1-1.noarch")[0]
+	resized.Size++
+	rebuilt := current.received(t, "foo-1.1-1.noarch")[0] // same NEVRA as listed, another file
+	rebuilt.SHA256[0] ^= 1
 	for _, c := range []struct {
 		name         string
 		received     []ReceivedPackage
@@ -35,6 +39,11 @@ func TestCheckMembership(t *testing.T) {
 			[]string{"rejected extraneous evil-1.0-1.noarch.rpm"}},
 		{"wrong software: listed digest, other header", []ReceivedPackage{mislabelled}, nil,
 			[]string{"rejected wrong-software foo-1.1-1.noarch.rpm"}},
+		{"wrong software: listed digest, other size", []ReceivedPackage{resized}, nil,
+			[]string{"rejected wrong-software foo-1.1-1.noarch.rpm"}},
+		// Not newer than the listed build, so it cannot be from the unverifiable repository alone.
+		{"same version as listed, another file, a repo is not verifiable", []ReceivedPackage{rebuilt}, []RepoFiles{{ID: "testing"}},
+			[]string{"rejected not-in-metadata foo-1.1-1.noarch.rpm"}},
 		{"unlisted but a repo is not verifiable", older.received(t, "evil-1.0-1.noarch"), []RepoFiles{{ID: "thirdparty"}},
 			[]string{"notice not-verifiable evil-1.0-1.noarch.rpm"}},
 		// A build newer than every listed one can only come from the
@@ -116,7 +125,12 @@ func TestCheckMembershipOlderListedBuild(t *testing.T) {
 		{"install by a glob that also matches the name", Request{Action: "install", Packages: []string{"fo*"}}, []string{"rejected older-build foo-1.0-1.noarch.rpm"}},
 		{"install of everything", Request{Action: "install", Packages: []string{"*"}}, []string{"rejected older-build foo-1.0-1.noarch.rpm"}},
 		{"install by name.arch glob", Request{Action: "install", Packages: []string{"foo.*"}}, []string{"rejected older-build foo-1.0-1.noarch.rpm"}},
+		// Matches the name, and of the version forms only foo-1.0-1's ("foo-1.0-1" ends in "0-1"):
+		// naming the package by its name, it asks for no build in particular.
+		{"install by a glob matching the name and that build alone", Request{Action: "install", Packages: []string{"*[fo0]?[o1]"}},
+			[]string{"rejected older-build foo-1.0-1.noarch.rpm"}},
 		{"consented downgrade", Request{Action: "downgrade", Packages: []string{"foo"}, AllowDowngradeUnsafe: true}, nil},
+		{"downgrade without --allow-downgrade", Request{Action: "downgrade", Packages: []string{"foo"}}, []string{"rejected older-build foo-1.0-1.noarch.rpm"}},
 		{"reinstall", Request{Action: "reinstall", Packages: []string{"foo"}}, nil},
 		{"reinstall of another package", Request{Action: "reinstall", Packages: []string{"bar"}}, []string{"rejected older-build foo-1.0-1.noarch.rpm"}},
 		{"newest build", Request{Action: "upgrade"}, nil},
@@ -245,5 +259,15 @@ func TestEvaluateNoRepositoryEnabled(t *testing.T) {
 	}
 	if v := s.Evaluate(Batch{Request: Request{Action: "upgrade"}}); !v.Accepted() {
 		t.Errorf("an empty delivery with no repository enabled: %q", kinds(v.Findings))
+	}
+}
+
+// A repository listed twice (a front end's or a session's mistake) refuses the batch rather
+// than being judged twice or once at random.
+func TestEvaluateRepoListedTwice(t *testing.T) {
+	s := &FreshnessState{}
+	v := s.Evaluate(Batch{Repos: []RepoFiles{{ID: "updates"}, {ID: "updates"}}, Request: Request{Action: "upgrade"}})
+	if v.Accepted() || !slices.Contains(kinds(v.Findings), "rejected bad-request ") {
+		t.Errorf("findings %q, accepted %v: want the batch refused", kinds(v.Findings), v.Accepted())
 	}
 }

@@ -189,8 +189,14 @@ func writeKeyFile(t testing.TB, blockType string, entities []*openpgp.Entity, se
 // sign makes repomd.xml.asc at the given time with the given hash.
 func (p publisher) sign(t testing.TB, repomd []byte, at time.Time, hash crypto.Hash) []byte {
 	t.Helper()
-	sig := &packet.Signature{Version: 4, SigType: packet.SigTypeBinary, PubKeyAlgo: p.entity.PrimaryKey.PubKeyAlgo,
-		Hash: hash, CreationTime: at, IssuerKeyId: &p.entity.PrimaryKey.KeyId}
+	return armorSignature(t, signPacket(t, p.entity.PrivateKey, repomd, at, hash))
+}
+
+// signPacket is a binary signature packet over repomd by key (a primary key or a subkey).
+func signPacket(t testing.TB, key *packet.PrivateKey, repomd []byte, at time.Time, hash crypto.Hash) []byte {
+	t.Helper()
+	sig := &packet.Signature{Version: 4, SigType: packet.SigTypeBinary, PubKeyAlgo: key.PubKeyAlgo,
+		Hash: hash, CreationTime: at, IssuerKeyId: &key.KeyId}
 	// No salt notation: go-crypto has none for SHA-1, which a test needs.
 	config := &packet.Config{Time: func() time.Time { return at }, NonDeterministicSignaturesViaNotation: new(bool)}
 	h, err := sig.PrepareSign(config)
@@ -198,13 +204,23 @@ func (p publisher) sign(t testing.TB, repomd []byte, at time.Time, hash crypto.H
 		t.Fatal(err)
 	}
 	h.Write(repomd)
-	if err := sig.Sign(h, p.entity.PrivateKey, config); err != nil {
+	if err := sig.Sign(h, key, config); err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
+	if err := sig.Serialize(&out); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
+}
+
+// armorSignature armors packets as a signature file.
+func armorSignature(t testing.TB, packets []byte) []byte {
+	t.Helper()
+	var out bytes.Buffer
 	w, err := armor.Encode(&out, openpgp.SignatureType, nil)
 	if err == nil {
-		err = sig.Serialize(w)
+		_, err = w.Write(packets)
 	}
 	if err == nil {
 		err = w.Close()

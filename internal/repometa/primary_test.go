@@ -2,6 +2,7 @@ package repometa
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -52,6 +53,8 @@ func TestParsePrimary(t *testing.T) {
 		{"element never closed", strings.TrimSuffix(primaryXML("1", fields+size+`<description>x`), "</package>\n</metadata>\n"), "EOF"},
 		{"trailing element", primaryXML("1", fields+size) + "<metadata/>", "unexpected element"},
 		{"entity", primaryXML("1", strings.Replace(fields, "foo", "&xxe;", 1)+size), "entity"},
+		{"name over its length bound", primaryXML("1", strings.Replace(fields, "foo", strings.Repeat("f", maxNameLen+1), 1)+size),
+			"longer than 256 bytes"},
 	} {
 		pkgs, err := ParsePrimary(strings.NewReader(c.xml), nil)
 		switch {
@@ -104,9 +107,18 @@ func TestParseRepomd(t *testing.T) {
 		{"no primary", `<data type="primary">`, `<data type="primary_db">`, "0 primary entries"},
 		{"bad timestamp", "<timestamp>1000", "<timestamp>-1", "not a time"},
 		{"wrong root", "<repomd ", "<repo ", "expected element"},
+		{"open-size one over the limit", "<open-size>99", fmt.Sprintf("<open-size>%d", FilePrimary.MaxSize()+1), "open-size"},
 	} {
 		if _, err := ParseRepomd([]byte(strings.Replace(good, c.old, c.new, 1))); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: err = %v, want %q", c.name, err, c.want)
 		}
+	}
+	atLimit := strings.Replace(good, "<open-size>99", fmt.Sprintf("<open-size>%d", FilePrimary.MaxSize()), 1)
+	if md, err := ParseRepomd([]byte(atLimit)); err != nil || md.Primary.OpenSize != FilePrimary.MaxSize() {
+		t.Errorf("open-size at the limit: %+v, %v", md, err)
+	}
+	noTimestamp := strings.NewReplacer("<timestamp>1000</timestamp>", "", "<timestamp>2000</timestamp>", "").Replace(good)
+	if _, err := ParseRepomd([]byte(noTimestamp)); err == nil || !strings.Contains(err.Error(), "no data entry has a <timestamp>") {
+		t.Errorf("no timestamp: err = %v, want freshness refused as not judgeable", err)
 	}
 }

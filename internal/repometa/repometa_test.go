@@ -3,6 +3,7 @@ package repometa
 import (
 	"bytes"
 	"crypto"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -86,6 +87,20 @@ func TestVerifyRepomd(t *testing.T) {
 		t.Fatal(err)
 	}
 	good := func() RepoFiles { return snap.signedBy(t, "updates", pub, pub.pinned, day0) }
+	// A pinned ed25519 key with a 1024-bit RSA signing subkey: the pin checks the primary only.
+	weakSubkey := newEntity(t, nil)
+	if err := weakSubkey.AddSigningSubkey(&packet.Config{Algorithm: packet.PubKeyAlgoRSA, RSABits: 1024, Time: func() time.Time { return buildTime }}); err != nil {
+		t.Fatal(err)
+	}
+	weakSubkeyPinned, err := LoadPinnedKey(writePublicKey(t, weakSubkey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The primary's open-size in repomd.xml, one more than the primary sent, then signed.
+	i := bytes.Index(snap.repomd, []byte(`<data type="primary">`))
+	sizeAt := i + bytes.Index(snap.repomd[i:], []byte("<open-size>")) + len("<open-size>")
+	sizeEnd := sizeAt + bytes.IndexByte(snap.repomd[sizeAt:], '<')
+	wrongSize := slices.Concat(snap.repomd[:sizeAt], []byte(fmt.Sprint(len(snap.primary)+1)), snap.repomd[sizeEnd:])
 	for _, c := range []struct {
 		name  string
 		clock time.Time
@@ -110,6 +125,31 @@ func TestVerifyRepomd(t *testing.T) {
 			f.Signature = pub.sign(t, snap.repomd, day0, crypto.SHA1)
 			return f
 		}, []string{"rejected bad-signature "}},
+		{"two signature packets", day0, func() RepoFiles {
+			f := good()
+			one := signPacket(t, pub.entity.PrivateKey, snap.repomd, day0, crypto.SHA256)
+			f.Signature = armorSignature(t, slices.Concat(one, one))
+			return f
+		}, []string{"rejected bad-signature "}},
+		{"signed by a weak subkey of the pinned key", day0, func() RepoFiles {
+			sig := armorSignature(t, signPacket(t, weakSubkey.Subkeys[len(weakSubkey.Subkeys)-1].PrivateKey, snap.repomd, day0, crypto.SHA256))
+			return RepoFiles{ID: "updates", Key: weakSubkeyPinned, Repomd: snap.repomd, Signature: sig, Primary: bytes.NewReader(snap.primary)}
+		}, []string{"rejected bad-signature "}},
+		{"repomd.xml over its size limit", day0, func() RepoFiles {
+			f := good()
+			f.Repomd = append(bytes.Clone(f.Repomd), bytes.Repeat([]byte(" "), int(FileRepomd.MaxSize())+1-len(f.Repomd))...)
+			return f
+		}, []string{"rejected bad-metadata "}},
+		{"repomd.xml.asc over its size limit", day0, func() RepoFiles {
+			f := good()
+			f.Signature = append(f.Signature, bytes.Repeat([]byte("\n"), int(FileRepomdSignature.MaxSize())+1-len(f.Signature))...)
+			return f
+		}, []string{"rejected bad-metadata "}},
+		{"primary of another size than listed, with the listed SHA-256", day0, func() RepoFiles {
+			f := good()
+			f.Repomd, f.Signature = wrongSize, pub.sign(t, wrongSize, day0, crypto.SHA256)
+			return f
+		}, []string{"rejected bad-metadata "}},
 		{"not an armored signature", day0, func() RepoFiles { f := good(); f.Signature = []byte("hello"); return f }, []string{"rejected bad-signature "}},
 		{"key expired before the time floor", day0, func() RepoFiles {
 			sig := publisher{entity: expiring}.sign(t, snap.repomd, buildTime.Add(time.Hour), crypto.SHA256)
@@ -185,6 +225,8 @@ func TestCheckAge(t *testing.T) {
 		want   []string
 	}{
 		{"fresh", day0, day0.Add(6 * 24 * time.Hour), Policy{}, nil},
+		{"exactly max_metadata_age old", day0, day0.Add(DefaultMaxMetadataAge), Policy{}, nil},
+		{"a nanosecond over max_metadata_age", day0, day0.Add(DefaultMaxMetadataAge + 1), Policy{}, []string{"warning stale "}},
 		{"stale by the clock", day0, day0.Add(8 * 24 * time.Hour), Policy{}, []string{"warning stale "}},
 		{"M9: clock set back, stale against the floor", day0.Add(8 * 24 * time.Hour), day0.Add(-400 * 24 * time.Hour), Policy{},
 			[]string{"warning stale "}},
