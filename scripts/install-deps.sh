@@ -27,6 +27,7 @@ declare -A need=(
 	[/usr/bin/time]=time # GNU time: the benchmarks' peak RSS of each process ("time" alone is bash's keyword)
 	[git]=git            # the commit time, pedos-receive-updates' time floor; the packaging tests' tree copy
 	[/usr/sbin/update-ca-certificates]=ca-certificates # go reaching the module proxy over TLS (debootstrap has none)
+	[/usr/sbin/visudo]=sudo # the packaging test checks the Qubes sudoers drop-in's syntax with it
 )
 
 missing=()
