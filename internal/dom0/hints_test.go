@@ -19,7 +19,7 @@ import (
 // is published is decided on the staging directory once the unpacker has
 // exited. A stand-in for a compromised unpacker stages a real signed batch
 // and reports it truthfully, not at all, or with a package it removes or
-// never wrote.
+// never wrote; or it leaves something else beside the batch, or less of it.
 func TestUnpackerReportsAreHintsOnly(t *testing.T) {
 	signer, err := benchrun.Signer(1)
 	if err != nil {
@@ -45,6 +45,12 @@ func TestUnpackerReportsAreHintsOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	second := "hint9999-1.0-1.noarch.rpm"
+	var reportMany strings.Builder
+	for i := range 20 {
+		reportMany.WriteString(report(fmt.Sprintf("hint%04d-1.0-1.noarch.rpm", 1000+i)))
+	}
+	files := int64(len(batch.Files()))
+	repomd := "repomd--" + benchrun.RepoID + ".xml"
 	for _, tc := range []struct {
 		name, script string
 		wantError    string // "": accepted
@@ -63,7 +69,19 @@ func TestUnpackerReportsAreHintsOnly(t *testing.T) {
 		{"writes a terminal escape and a fake log line", `printf 'x\033[2Jy\rok: accepted\n' >&2` + "\n", "", 0, 0},
 		{"writes a thousand lines", "for i in $(seq 1000); do echo \"noise $i\"; done >&2\n", "", 0, 0},
 		{"leaves more files than max_files", "", "more than max_files (2)", 2, 0},
+		{"leaves one file more than max_files", "", fmt.Sprintf("more than max_files (%d)", files-1), files - 1, 0},
+		{"leaves as many files as max_files", "", "", files, 0},
 		{"leaves more bytes than max_bytes", "", "failed verification", 0, 100 << 10},
+		{"leaves one byte more than max_bytes", "", "failed verification", 0, batch.Bytes - 1},
+		{"leaves as many bytes as max_bytes", "", "", 0, batch.Bytes},
+		// At most max_files names are taken from the reports (S8).
+		{"reports more names than max_files", reportMany.String(), "the unpacker named 8 package(s) it did not leave", 8, 0},
+		{"reports a metadata file", report(repomd), "", 0, 0},
+		{"leaves a directory", "mkdir \"$2\"/dir.rpm\n", "something other than a regular file", 0, 0},
+		{"leaves a file that is neither package nor metadata", "echo x >\"$2\"/notes.txt\n", "neither a package nor repository metadata", 0, 0},
+		{"leaves a package under another package's name (P9)", "mv \"$2\"/" + first + " \"$2\"/" + second + "\n", "1 of 3 package(s) failed verification", 0, 0},
+		{"leaves metadata of a repository not enabled", "cp \"$2\"/" + repomd + " \"$2\"/repomd--other.xml\n", "repository other, which is not enabled", 0, 0},
+		{"leaves no primary", "rm \"$2\"/primary--" + benchrun.RepoID + ".xml\n", "metadata refuses the delivery (missing-metadata)", 0, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			root := t.TempDir()
@@ -88,7 +106,7 @@ func TestUnpackerReportsAreHintsOnly(t *testing.T) {
 			if strings.ContainsAny(log, "\x1b\r") {
 				t.Errorf("the unpacker's control characters reached the log: %q", log)
 			}
-			if tc.maxBytes > 0 && !slices.ContainsFunc(res.Packages, func(p dom0.PackageCheck) bool { return strings.Contains(p.Rejected, "more than max_bytes") }) {
+			if tc.maxBytes > 0 && !accept && !slices.ContainsFunc(res.Packages, func(p dom0.PackageCheck) bool { return strings.Contains(p.Rejected, "more than max_bytes") }) {
 				t.Errorf("no package was refused for max_bytes: %+v", res.Packages)
 			}
 			if b, err := os.ReadFile(dom0File); err != nil || string(b) != "dom0's own\n" {
@@ -99,6 +117,14 @@ func TestUnpackerReportsAreHintsOnly(t *testing.T) {
 			}
 			if accept && len(res.Packages) != len(batch.Packages) {
 				t.Errorf("%d packages published, want %d", len(res.Packages), len(batch.Packages))
+			}
+			if _, err := os.Stat(c.Path(dom0.CachedRepoDir)); accept != (err == nil) {
+				t.Errorf("accepted %v, but the cached repository: %v", accept, err)
+			}
+			if strings.Contains(tc.name, "P9") && !slices.ContainsFunc(res.Packages, func(p dom0.PackageCheck) bool {
+				return strings.Contains(p.Rejected, "does not match the package inside")
+			}) {
+				t.Errorf("no package was refused for its name: %+v", res.Packages)
 			}
 			if strings.Contains(tc.script, "noise") && (!strings.Contains(log, "noise 100\n") || strings.Contains(log, "noise 101\n") ||
 				!strings.Contains(log, "more than 100 lines of output; the rest is not logged")) {
@@ -113,8 +139,9 @@ func TestUnpackerReportsAreHintsOnly(t *testing.T) {
 
 // deliverStaged runs the service with a stand-in unpacker that copies files
 // into the staging directory, then runs script (sh, $2 the directory), and
-// returns the result, Serve's error and the service's log.
-func deliverStaged(t *testing.T, c dom0.Config, files []string, script string) (res dom0.Result, log string, serveErr error) {
+// returns the result, Serve's error and the service's log. configure, if
+// given, adjusts the service for the session before it is called.
+func deliverStaged(t *testing.T, c dom0.Config, files []string, script string, configure ...func(*dom0.Receiver, dom0.Session)) (res dom0.Result, log string, serveErr error) {
 	t.Helper()
 	unpacker := filepath.Join(t.TempDir(), "fake-unpacker")
 	script = "#!/bin/sh\ncp " + strings.Join(files, " ") + " \"$2\"/\n" + script
@@ -128,6 +155,9 @@ func deliverStaged(t *testing.T, c dom0.Config, files []string, script string) (
 	defer release()
 	var logged strings.Builder
 	r := &dom0.Receiver{Config: c, Unpacker: unpacker, Log: &logged, Now: time.Now}
+	for _, f := range configure {
+		f(r, session)
+	}
 	serveErr = r.Serve(t.Context(), benchrun.UpdateVM, session.ID, strings.NewReader(""), &strings.Builder{})
 	if res, err = frontend.ReadResult(c, session.ID); err != nil {
 		t.Fatal(err)
