@@ -1,26 +1,40 @@
 package atomicfile
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
 )
 
+// WriteFile replaces the file by a rename (F1): a reader that opened the old
+// file keeps reading all of it, never a mix, and the mode is perm whatever
+// the temporary file was created with.
 func TestWriteFileReplacesWhole(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "state.json")
+	var old *os.File
 	for _, content := range []string{"first", "second, longer"} {
-		if err := WriteFile(p, []byte(content), 0o600); err != nil {
+		if err := WriteFile(p, []byte(content), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		got, err := os.ReadFile(p)
 		if err != nil || string(got) != content {
 			t.Fatalf("read %q, %v; want %q", got, err, content)
 		}
+		if old == nil {
+			if old, err = os.Open(p); err != nil {
+				t.Fatal(err)
+			}
+			defer old.Close()
+		}
+	}
+	if got, err := io.ReadAll(old); err != nil || string(got) != "first" {
+		t.Errorf("a reader of the old file read %q, %v; want it whole, as it was", got, err)
 	}
 	info, _ := os.Stat(p)
-	if info.Mode().Perm() != 0o600 {
-		t.Errorf("mode %v, want 0600", info.Mode().Perm())
+	if info.Mode().Perm() != 0o644 {
+		t.Errorf("mode %v, want 0644", info.Mode().Perm())
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
 		t.Errorf("temporary files left: %v", entries)
