@@ -31,6 +31,9 @@ type helperCase struct {
 	Parent  int // the test process, for the signal check
 }
 
+// secbitNoSetuidFixup is SECBIT_NO_SETUID_FIXUP of <linux/securebits.h>, which x/sys/unix lacks.
+const secbitNoSetuidFixup = 1 << 2
+
 // nobodyUID is the uid the root-only case switches to (Debian's nobody; numeric, so no lookup).
 const nobodyUID = 65534
 
@@ -98,6 +101,8 @@ var actions = map[string]func(c helperCase) error{
 	},
 	"rlimits":       checkRlimits,
 	"switched-user": checkSwitchedUser,
+	// Confine must refuse to go on first (TestHelperProcess sets SECBIT_NO_SETUID_FIXUP).
+	"keeps-capabilities": checkSwitchedUser,
 	// "every-thread" (checkEveryThread) needs the threads TestHelperProcess started before
 	// Confine; "refuse-to-root" never gets past Confine.
 }
@@ -209,6 +214,20 @@ func TestHelperProcess(t *testing.T) {
 	for range 4 {
 		before = append(before, startLockedThread())
 	}
+	// What a parent may have left that Confine must undo or refuse: root's supplementary group,
+	// and SECBIT_NO_SETUID_FIXUP, which keeps root's capabilities across setuid (every thread).
+	switch c.Action {
+	case "switched-user":
+		if err := syscall.Setgroups([]int{0}); err != nil {
+			fmt.Printf("outcome: setgroups: %v\n", err)
+			os.Exit(0)
+		}
+	case "keeps-capabilities":
+		if _, _, errno := syscall.AllThreadsSyscall(unix.SYS_PRCTL, unix.PR_SET_SECUREBITS, secbitNoSetuidFixup, 0); errno != 0 {
+			fmt.Printf("outcome: PR_SET_SECUREBITS: %v\n", errno)
+			os.Exit(0)
+		}
+	}
 	warnings, err := Confine(c.Policy)
 	if err != nil {
 		fmt.Printf("outcome: confine: %v\n", err)
@@ -318,12 +337,13 @@ func TestConfine(t *testing.T) {
 		{"rlimits", false, "", "ok"},
 		{"every-thread", false, "", "ok"},
 		{"switched-user", false, fmt.Sprint(nobodyUID), "ok"},
+		{"keeps-capabilities", false, fmt.Sprint(nobodyUID), "confine: sandbox: the process could become root again after switching user: refusing to go on"},
 		{"refuse-to-root", false, "0", `confine: sandbox: user "0" has uid 0, gid 0: refusing to run the sandbox as root: operation not permitted`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.action, func(t *testing.T) {
 			switchesUser := tt.action == "switched-user"
-			if switchesUser && os.Geteuid() != 0 {
+			if tt.user != "" && tt.user != "0" && os.Geteuid() != 0 {
 				t.Skip("switching users needs root")
 			}
 			if tt.action == "signal-outside" && !canScopeSignals(landlockABI()) {
