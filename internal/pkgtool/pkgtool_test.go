@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -248,5 +249,37 @@ func TestCheckBatchWhenRPMKeysCannotRun(t *testing.T) {
 	verdict := checker.CheckBatch(ctx, []string{good})[good]
 	if !errors.Is(verdict, pkgtool.ErrRPMKeysFailed) || errors.Is(verdict, pkgtool.ErrRPMKeysRejected) {
 		t.Errorf("verdict %v, want ErrRPMKeysFailed only", verdict)
+	}
+}
+
+// rpmkeys accepts an unsigned package with "digests OK" where the
+// signature level is not enforced (verify.md §1, P1), and its exit code is
+// the number of failures: CheckBatch takes neither a line short of
+// "digests signatures OK" nor an exit code that disagrees with the lines.
+// A stand-in rpmkeys, first on the PATH, says what another rpm could.
+func TestCheckBatchReadsRPMKeysStrictly(t *testing.T) {
+	_, _, checker := setup(t)
+	file := filepath.Join(t.TempDir(), "hello-1-1.noarch.rpm")
+	if err := os.WriteFile(file, []byte("not read by the stand-in"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		verdict string
+		exit    int
+		want    string
+	}{
+		{"digests OK", 0, `rpmkeys says "digests OK"`},
+		{"digests signatures OK", 1, "exit code 1 does not match its output"},
+	} {
+		bin := t.TempDir()
+		script := "#!/bin/sh\nwhile [ \"$1\" != -- ]; do shift; done\nshift\nfor f; do echo \"$f: " + c.verdict + "\"; done\nexit " + strconv.Itoa(c.exit) + "\n"
+		if err := os.WriteFile(filepath.Join(bin, "rpmkeys"), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		t.Setenv("PATH", bin+":"+os.Getenv("PATH"))
+		verdict := checker.CheckBatch(context.Background(), []string{file})[file]
+		if !errors.Is(verdict, pkgtool.ErrRPMKeysRejected) || !strings.Contains(verdict.Error(), c.want) {
+			t.Errorf("%q, exit %d: %v, want a rejection saying %s", c.verdict, c.exit, verdict, c.want)
+		}
 	}
 }
