@@ -145,7 +145,7 @@ func FuzzReceiver(f *testing.F) {
 	})
 }
 
-// An EDQUOT says which limit the entry broke, and by how much for bytes (S8).
+// An EDQUOT says which limit the entry broke, and the entry's size for bytes (S8).
 func TestLimitMessages(t *testing.T) {
 	for _, tc := range []struct {
 		stream []byte
