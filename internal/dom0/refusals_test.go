@@ -135,14 +135,7 @@ func TestVerifiersDisagree(t *testing.T) {
 // benchmark key).
 func benchDom0(t *testing.T, packages *testrepo.Signer) (dom0.Config, benchrun.Batch) {
 	t.Helper()
-	signer, err := benchrun.Signer(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := benchrun.NewDom0Root(t.Context(), t.TempDir(), signer)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, signer := benchRoot(t)
 	if packages != nil {
 		signer = packages
 		if err := os.WriteFile(c.Path(c.MetadataKeys[benchrun.RepoID]), signer.PublicKeyArmored(), 0o644); err != nil {
@@ -154,6 +147,21 @@ func benchDom0(t *testing.T, packages *testrepo.Signer) (dom0.Config, benchrun.B
 		t.Fatal(err)
 	}
 	return c, batch
+}
+
+// benchRoot is benchrun's dom0 below a temporary root, trusting benchrun's
+// first key, and that key.
+func benchRoot(t *testing.T) (dom0.Config, *testrepo.Signer) {
+	t.Helper()
+	signer, err := benchrun.Signer(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := benchrun.NewDom0Root(t.Context(), t.TempDir(), signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, signer
 }
 
 // S4 in dom0: the service runs the unpacker in its regular-files-only mode,

@@ -31,14 +31,7 @@ func receiveCmd(t *testing.T, wrapper ...string) (*exec.Cmd, dom0.Config, string
 	if os.Geteuid() != 0 {
 		t.Skip("the service switches the unpacker to another user: needs root")
 	}
-	signer, err := benchrun.Signer(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := benchrun.NewDom0Root(t.Context(), t.TempDir(), signer)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, _ := benchRoot(t)
 	session, err := startSession(t, c, dom0.Session{Action: "upgrade"})
 	if err != nil {
 		t.Fatal(err)
