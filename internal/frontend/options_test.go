@@ -116,10 +116,26 @@ func TestParseArgsUsageErrors(t *testing.T) {
 		{"--action=remove", "--downloadonly", "hello"},
 		{"--action=remove", "--clean", "hello"},
 		{"--action=list", "--downloadonly"},
+		// Only the actions pedos-dom0-update knows reach dom0's dnf as its
+		// verb, with package names or without.
+		{"--action=frobnicate", "hello"},
+		{"--action=config-manager", "hello"},
+		// A word longer than 256 bytes never travels to the UpdateVM.
+		{strings.Repeat("p", 257)},
+		// After "--" a second "--" is no package and no option.
+		{"--", "hello", "--", "world"},
 	} {
 		if _, err := ParseArgs(args); !errors.Is(err, ErrUsage) {
 			t.Errorf("ParseArgs(%q) = %v, want a usage error", args, err)
 		}
+	}
+}
+
+// forwardable takes words up to 256 bytes: the longest is still a package
+// name (TestParseArgsUsageErrors refuses one byte more).
+func TestForwardableLimit(t *testing.T) {
+	if !forwardable(strings.Repeat("p", 256)) || forwardable(strings.Repeat("p", 257)) {
+		t.Error("forwardable does not take exactly 256 bytes")
 	}
 }
 

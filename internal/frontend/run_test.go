@@ -818,8 +818,59 @@ func TestHeldBack(t *testing.T) {
 		{OK: true, NEVRA: "hello-ng-2.0-1.noarch"}, // another package
 		{OK: true, NEVRA: "hello-1:1.2-1.x86_64"},  // another arch
 		{OK: true, NEVRA: "libfoo-0:2.0-1.noarch"}, // installed: the header's explicit epoch 0
+		{OK: false, NEVRA: "libfoo-2.1-1.noarch"},  // rejected: no verified update
 	}
 	if got := heldBack(delivered, after); !slices.Equal(got, []string{"hello-1.1-1.noarch"}) {
 		t.Errorf("held back %q, want hello-1.1-1.noarch only", got)
 	}
+}
+
+// An upgrade whose verified update dnf left out (an UpdateVM holding back
+// the dependency it needs: dnf skips it and exits 0) fails the run and
+// names the update (M2); dnf's exit 0 is not taken as done.
+func TestRunHeldBackUpdate(t *testing.T) {
+	tr := newTestRun(t, nil)
+	tr.vm.download = func(argv []string, _, _ io.Writer) int {
+		deliver(t, tr.config, argv, 0, onePackage)
+		return 0
+	}
+	old := []repometa.NEVRA{{Name: "hello", EVR: rpmver.EVR{Version: "1.0", Release: "1"}, Arch: "noarch"}}
+	tr.tools.installed, tr.tools.dnfLeaves = old, old
+	code := tr.run(t, "-y")
+	want := "dnf upgrade in dom0 left out 1 verified update(s) of installed packages: hello-1.1-1.noarch."
+	if code != ExitFailure || !strings.Contains(tr.stderr.String(), want) {
+		t.Errorf("exit %d, want %d saying %q; stderr:\n%s", code, ExitFailure, want, tr.stderr)
+	}
+}
+
+// The update lock admits one run at a time (F3), and a session that a
+// killed run left is removed once the lock is taken.
+func TestLockIsExclusive(t *testing.T) {
+	c := dom0.DefaultConfig(t.TempDir())
+	left := filepath.Join(c.Path(dom0.StateDir), dom0.SessionFile)
+	if err := os.MkdirAll(filepath.Dir(left), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(left, []byte("{}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	unlock, err := Lock(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(left); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the session a killed run left is still there: %v", err)
+	}
+	if again, err := Lock(c); err == nil || !strings.Contains(err.Error(), "another update is running") {
+		if err == nil {
+			again()
+		}
+		t.Errorf("a second run while the first holds the lock: %v", err)
+	}
+	unlock()
+	again, err := Lock(c)
+	if err != nil {
+		t.Fatalf("the lock after the first run released it: %v", err)
+	}
+	again()
 }

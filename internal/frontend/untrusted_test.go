@@ -2,9 +2,6 @@ package frontend
 
 import (
 	"bytes"
-	"context"
-	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -109,20 +106,5 @@ esac
 	}
 	if !strings.Contains(stderr, `\x1b]0;pwned\x07\x1b[2J`) || !strings.Contains(stdout, `hello.noarch \x1b[31m1.1-1`) {
 		t.Errorf("the UpdateVM's output is not shown escaped:\nstdout %q\nstderr %q", stdout, stderr)
-	}
-}
-
-// Ctrl-C while the UpdateVM works ends the call, and the message says so:
-// not an UpdateVM failure "exit -1".
-func TestInterruptedCall(t *testing.T) {
-	client := filepath.Join(t.TempDir(), "qrexec-client")
-	if err := os.WriteFile(client, []byte("#!/bin/sh\nexec sleep 60\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	time.AfterFunc(200*time.Millisecond, cancel)
-	code, err := QrexecCaller{Client: client, Timeout: time.Minute}.Run(ctx, "sys-firewall", []string{"true"}, nil, io.Discard, io.Discard)
-	if code != ExitFailure || !errors.Is(err, ErrInterrupted) || !strings.Contains(err.Error(), "sys-firewall") {
-		t.Errorf("interrupted call: exit %d, %v; want %d and an error saying it was interrupted", code, err, ExitFailure)
 	}
 }

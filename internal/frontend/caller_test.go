@@ -1,0 +1,69 @@
+package frontend
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"pedos.dev/updates/internal/dom0"
+)
+
+// writeClient writes a stand-in for qrexec-client: a shell script.
+func writeClient(t *testing.T, script string) string {
+	t.Helper()
+	client := filepath.Join(t.TempDir(), "qrexec-client")
+	if err := os.WriteFile(client, []byte("#!/bin/sh\n"+script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return client
+}
+
+// Each argument reaches the UpdateVM's shell as one single-quoted word,
+// a quote in it included: the command line is never a shell's to split.
+func TestQrexecCallerQuotesEachWord(t *testing.T) {
+	client := writeClient(t, `printf '%s\n' "$@"`+"\n")
+	var out strings.Builder
+	code, err := QrexecCaller{Client: client, Timeout: time.Minute}.Run(t.Context(), "sys-firewall",
+		[]string{"pedos-download-dom0-updates", "a b", "it's", "$(id)"}, nil, &out, io.Discard)
+	want := "-d\nsys-firewall\nroot:'pedos-download-dom0-updates' 'a b' 'it'\\''s' '$(id)'\n"
+	if code != 0 || err != nil || out.String() != want {
+		t.Errorf("exit %d, %v; the client got\n%s\nwant\n%s", code, err, out.String(), want)
+	}
+}
+
+// Ctrl-C while the UpdateVM works ends the call, and the message says so:
+// not an UpdateVM failure "exit -1".
+func TestInterruptedCall(t *testing.T) {
+	client := writeClient(t, "exec sleep 60\n")
+	ctx, cancel := context.WithCancel(t.Context())
+	time.AfterFunc(200*time.Millisecond, cancel)
+	code, err := QrexecCaller{Client: client, Timeout: time.Minute}.Run(ctx, "sys-firewall", []string{"true"}, nil, io.Discard, io.Discard)
+	if code != ExitFailure || !errors.Is(err, ErrInterrupted) || !strings.Contains(err.Error(), "sys-firewall") {
+		t.Errorf("interrupted call: exit %d, %v; want %d and an error saying it was interrupted", code, err, ExitFailure)
+	}
+}
+
+// A call that outlives dom0's deadline is ended and reported as a qrexec
+// failure, 125 (C7): not as the UpdateVM's own exit.
+func TestQrexecCallerDeadline(t *testing.T) {
+	client := writeClient(t, "exec sleep 60\n")
+	code, err := QrexecCaller{Client: client, Timeout: 200 * time.Millisecond}.Run(context.Background(), "sys-firewall", []string{"true"}, nil, io.Discard, io.Discard)
+	if code != ExitQrexecFailure || err == nil || !strings.Contains(err.Error(), "sys-firewall did not answer before dom0's deadline (200ms)") {
+		t.Errorf("a call past its deadline: exit %d, %v; want %d and a message naming the deadline", code, err, ExitQrexecFailure)
+	}
+}
+
+// A call that could not be made at all (qrexec-client failed to start,
+// or failed without an exit status) is a qrexec failure: 125.
+func TestVMOutcomeOfAFailedCall(t *testing.T) {
+	r := &runner{env: Env{Config: dom0.Config{UpdateVM: "sys-firewall"}}}
+	code, err := r.vmOutcome(0, errors.New("fork/exec qrexec-client: no such file or directory"), "the check")
+	if code != ExitQrexecFailure || err == nil || !strings.Contains(err.Error(), "the check in sys-firewall: fork/exec") {
+		t.Errorf("exit %d, %v; want %d naming the call", code, err, ExitQrexecFailure)
+	}
+}
