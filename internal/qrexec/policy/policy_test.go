@@ -15,6 +15,7 @@ sys-firewall  type=AppVM tags=updatevm default_dispvm=dvm-tpl
 fedora        type=TemplateVM
 dvm-tpl
 disp123       type=DispVM template=dvm-tpl
+tpl-child     type=AppVM template=dvm-tpl
 dom0          tags=admin
 remote        agent=exec:ssh -o BatchMode=yes remote qrexec-agent --stdio
 `
@@ -41,7 +42,9 @@ PedOS.ReceiveUpdates * @anyvm       @anyvm deny
 test.DispDom0   *         @anyvm           @anyvm            allow target=@dispvm:dom0
 `
 
-func TestEvaluate(t *testing.T) {
+// testPolicy is testPolicyText with testDomains.
+func testPolicy(t *testing.T) (*Policy, *Domains) {
+	t.Helper()
 	domains, err := ParseDomains("domains.conf", []byte(testDomains))
 	if err != nil {
 		t.Fatal(err)
@@ -50,6 +53,11 @@ func TestEvaluate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return pol, domains
+}
+
+func TestEvaluate(t *testing.T) {
+	pol, domains := testPolicy(t)
 	for _, c := range []struct {
 		source, target, service, argument string
 		want                              string // "allow TARGET [user=U]" or "deny"
@@ -77,6 +85,9 @@ func TestEvaluate(t *testing.T) {
 		{"work", "fedora", "test.DispDom0", "", "deny", 20},
 		{"disp123", "dom0", "test.DispOf", "", "allow dom0", 13},
 		{"work", "dom0", "test.DispOf", "", "deny", 19},
+		// @dispvm:NAME as a source is a disposable domain of NAME, not
+		// any domain whose template= says NAME.
+		{"tpl-child", "dom0", "test.DispOf", "", "deny", 19},
 		{"dom0", "work", "test.Admin", "", "allow work", 14},
 		{"work", "work", "test.Admin", "", "deny", 0},
 		{"work", "dom0", "test.AdminTag", "", "allow dom0", 15},
@@ -105,6 +116,24 @@ func TestEvaluate(t *testing.T) {
 		}
 		if got != c.want || d.Rule != wantRule {
 			t.Errorf("%s → %s %s+%s: got %q by %q (%s), want %q by %q", c.source, c.target, c.service, c.argument, got, d.Rule, d.Reason, c.want, wantRule)
+		}
+	}
+}
+
+// TestEvaluateDenyReasons: a denied call's log line says why it was
+// denied, not only that no domain of that name exists.
+func TestEvaluateDenyReasons(t *testing.T) {
+	pol, domains := testPolicy(t)
+	for _, c := range []struct{ source, target, service, reason string }{
+		{"work", "@default", "test.NoTarget", "allow for @default needs target="},
+		{"work", "@dispvm", "test.Disp", "@dispvm: work has no default_dispvm"},
+		{"work", "fedora", "test.DispDom0", "dom0 is no template for disposable domains"},
+		{"work", "no-such-vm", "test.Any", `no such domain "no-such-vm"`},
+		{"work", "fedora", "test.Ask", "ask: no one to ask here, treated as deny"},
+	} {
+		d := pol.Evaluate(Request{Source: c.source, Target: c.target, Service: c.service}, domains)
+		if d.Allow || d.Reason != c.reason {
+			t.Errorf("%s → %s %s: got allow=%t %q, want a denial %q", c.source, c.target, c.service, d.Allow, d.Reason, c.reason)
 		}
 	}
 }
@@ -289,6 +318,19 @@ func TestLoadOnlyRegularFiles(t *testing.T) {
 	}
 }
 
+// TestLoadSizeCap: a policy file one byte over the cap fails the policy
+// (every call refused) rather than being read in part.
+func TestLoadSizeCap(t *testing.T) {
+	dir := t.TempDir()
+	data := append([]byte("#"), make([]byte, maxConfigFileBytes)...)
+	if err := os.WriteFile(filepath.Join(dir, "10-big.policy"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("larger than %d bytes", maxConfigFileBytes)) {
+		t.Errorf("a policy file of %d bytes: %v", len(data), err)
+	}
+}
+
 func TestParseDomains(t *testing.T) {
 	d, err := ParseDomains("domains.conf", []byte(testDomains))
 	if err != nil {
@@ -300,7 +342,7 @@ func TestParseDomains(t *testing.T) {
 	if dom0, _ := d.Lookup("dom0"); dom0.Type != "AdminVM" || len(dom0.Tags) != 1 {
 		t.Errorf("dom0: %+v", dom0)
 	}
-	if got := strings.Join(d.Names(), " "); got != "disp123 dvm-tpl fedora remote sys-firewall work" {
+	if got := strings.Join(d.Names(), " "); got != "disp123 dvm-tpl fedora remote sys-firewall tpl-child work" {
 		t.Errorf("names: %s", got)
 	}
 	// Words are separated by any run of spaces and tabs, as in the policy.
@@ -336,7 +378,7 @@ func TestNames(t *testing.T) {
 			[]string{"a/b", "a b", "$", "`x`", strings.Repeat("a", 65), "a\x00"}},
 		{ValidRequestedTarget, []string{"vm", "dom0", "@default", "@adminvm", "@dispvm", "@dispvm:tpl"},
 			[]string{"", "@anyvm", "@tag:x", "@dispvm:", "1vm", strings.Repeat("v", 32), "vm/x"}},
-		{ValidUser, []string{"root", "user", "DEFAULT", "a.b_c-d"}, []string{"", "-u", "a:b", "a b"}},
+		{ValidUser, []string{"root", "user", "DEFAULT", "a.b_c-d", strings.Repeat("u", 32)}, []string{"", "-u", "a:b", "a b", strings.Repeat("u", 33)}},
 	} {
 		for _, s := range c.ok {
 			if !c.check(s) {
