@@ -1,6 +1,9 @@
 package qrexec
 
 import (
+	"bytes"
+	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -8,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"pedos.dev/updates/internal/qrexec/policy"
 )
 
 // TestRefusalOverTheLimitHasADeadline: the refusal written to a connection
@@ -47,5 +52,126 @@ func TestWritableSocketDirRefused(t *testing.T) {
 	}
 	if err := checkDomainDir(vm1); err == nil || !strings.Contains(err.Error(), "so others than dom0 may replace the domain's directory: chmod go-w "+sockDir) {
 		t.Errorf("a parent others may write: %v", err)
+	}
+}
+
+// A message of another type where the hello belongs is refused, even with
+// the payload a hello would have (an exit status of 1).
+func TestReadHelloTakesOnlyAHello(t *testing.T) {
+	if err := readHello(bytes.NewReader(helloMessage)); err != nil {
+		t.Fatalf("a hello: %v", err)
+	}
+	for _, t2 := range []MsgType{MsgExit, MsgRefuse} {
+		if err := readHello(bytes.NewReader(appendMessage(nil, t2, uint32Payload(ProtocolVersion)))); !errors.Is(err, ErrProtocol) {
+			t.Errorf("message type %d as the hello: %v, want ErrProtocol", t2, err)
+		}
+	}
+}
+
+// A target's agent that takes a relayed call and never answers cannot hold
+// the caller's call, and its slot, beyond the request timeout: the caller
+// gets a qrexec failure (C6).
+func TestRelayToASilentTargetHasADeadline(t *testing.T) {
+	dir := t.TempDir()
+	agent := filepath.Join(dir, "agent.sock")
+	l, err := net.Listen("unix", agent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() { // reads what it is sent, never answers
+		if c, err := l.Accept(); err == nil {
+			io.Copy(io.Discard, c)
+			c.Close()
+		}
+	}()
+	domains, err := policy.ParseDomains("domains.conf", []byte("vm2 agent="+agent+"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &Daemon{Domains: domains, SockDir: dir, MaxCalls: 1, RequestTimeout: 100 * time.Millisecond, Log: slog.New(slog.DiscardHandler)}
+	conn, caller := net.Pipe()
+	defer caller.Close()
+	go func() {
+		defer conn.Close()
+		d.relay(conn, "vm2", Request{Source: "vm1", Target: "vm2", Service: "test.Echo"}, d.Log)
+	}()
+	caller.SetDeadline(time.Now().Add(20 * time.Second))
+	if code, err := readUint32Message(caller, MsgRefuse); err != nil || code != ExitFailure {
+		t.Errorf("the caller of a silent target got %d, %v; want a refusal %d", code, err, ExitFailure)
+	}
+}
+
+// A domain's invalid requests are logged one by one up to the burst of 20,
+// then only counted (C6); the lab's TestC6RefusalsLogBurst shares its
+// burst with the lab's probes, so only this test sees the exact number.
+func TestRefusalsLoggedUpToTheBurst(t *testing.T) {
+	var log lockedBuffer
+	d := &Daemon{MaxCalls: 1, RequestTimeout: 20 * time.Second, Log: slog.New(slog.NewTextHandler(&log, nil))}
+	bad, err := Request{Target: "dom0", Service: "$(id)"}.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 25 {
+		conn, caller := net.Pipe()
+		served := make(chan struct{})
+		go func() {
+			d.ServeCall(conn, "vm1")
+			close(served)
+		}()
+		caller.SetDeadline(time.Now().Add(20 * time.Second))
+		// A pipe has no buffer: the daemon's hello first, as it sends it.
+		if err := readHello(caller); err != nil {
+			t.Fatal(err)
+		}
+		caller.Write(append(append([]byte(nil), helloMessage...), appendMessage(nil, MsgCall, bad)...))
+		if code, err := readUint32Message(caller, MsgRefuse); err != nil || code != ExitRefused {
+			t.Fatalf("an invalid request: %d, %v; want a refusal %d", code, err, ExitRefused)
+		}
+		caller.Close()
+		<-served // its call slot is free again
+	}
+	if n := strings.Count(log.String(), "invalid request refused"); n != 20 {
+		t.Errorf("%d of 25 invalid requests logged one by one, want the burst of 20:\n%s", n, log.String())
+	}
+}
+
+// The domain's socket is open to whoever reaches it, the domain's callers
+// whatever their user: its directory, 0700, is the boundary (C1).
+func TestDomainSocketMode(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "vm1")
+	l, err := listenInDomainDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for path, want := range map[string]os.FileMode{dir: 0o700, filepath.Join(dir, "daemon.sock"): 0o666} {
+		if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != want {
+			t.Errorf("%s: %v, want mode %#o", path, err, want)
+		}
+	}
+}
+
+// A caller's stdin data after its stdin's EOF breaks the protocol and ends
+// the call; it is not dropped in silence.
+func TestStdinAfterEOFEndsTheCall(t *testing.T) {
+	conn, caller := net.Pipe()
+	defer conn.Close()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	go io.Copy(io.Discard, r)
+	go func() {
+		defer caller.Close()
+		var msgs []byte
+		for _, data := range []string{"a", "", "b"} {
+			msgs = appendMessage(msgs, MsgStdin, []byte(data))
+		}
+		caller.Write(msgs)
+	}()
+	if err := receiveStdin(conn, w, make(chan struct{})); !errors.Is(err, ErrProtocol) {
+		t.Errorf("stdin data after its EOF: %v, want ErrProtocol", err)
 	}
 }

@@ -205,3 +205,15 @@ func TestFloodLoggerSummaryDecoys(t *testing.T) {
 		}
 	})
 }
+
+// A flood of calls with ever new names keeps at most maxTrackedCalls of
+// them in its tally, however many it counts (C6: the memory is bounded).
+func TestFloodTallyIsBounded(t *testing.T) {
+	var c floodCount
+	for i := range 10 * maxTrackedCalls {
+		c.tally(&floodCall{name: fmt.Sprint("decoy.", i, " to dom0")})
+	}
+	if len(c.calls) != maxTrackedCalls || c.tallied != 10*maxTrackedCalls {
+		t.Errorf("%d names kept for %d calls tallied, want %d for %d", len(c.calls), c.tallied, maxTrackedCalls, 10*maxTrackedCalls)
+	}
+}

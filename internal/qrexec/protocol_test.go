@@ -27,6 +27,10 @@ func TestReadMessage(t *testing.T) {
 		{"empty stdout is EOF", message(qrexec.MsgStdout, nil), true, nil},
 		{"largest data", message(qrexec.MsgStdin, make([]byte, qrexec.MaxDataLen)), true, nil},
 		{"data over the limit", message(qrexec.MsgStdin, make([]byte, qrexec.MaxDataLen+1)), false, nil},
+		// The header's limit refuses them, not only the buffer's size.
+		{"data over the limit, room in the buffer", message(qrexec.MsgStdin, make([]byte, qrexec.MaxDataLen+1)), false, make([]byte, qrexec.MaxDataLen+1)},
+		{"largest request", message(qrexec.MsgCall, make([]byte, qrexec.MaxRequestLen)), true, make([]byte, qrexec.MaxRequestLen+1)},
+		{"request over the limit", message(qrexec.MsgCall, make([]byte, qrexec.MaxRequestLen+1)), false, make([]byte, qrexec.MaxRequestLen+1)},
 		{"short hello", message(qrexec.MsgHello, []byte{1}), false, nil},
 		{"accept with payload", message(qrexec.MsgAccept, []byte{0}), false, nil},
 		{"unknown type", message(99, nil), false, nil},
@@ -74,6 +78,7 @@ func TestDecodeRequest(t *testing.T) {
 		{"target @anyvm", qrexec.MsgCall, qrexec.Request{Target: "@anyvm", Service: "s"}, false},
 		{"call claiming a source", qrexec.MsgCall, qrexec.Request{Source: "dom0", Target: "dom0", Service: "s"}, false},
 		{"call carrying a command", qrexec.MsgCall, qrexec.Request{Target: "dom0", Service: "s", Command: "id"}, false},
+		{"exec-service with a command", qrexec.MsgExecService, qrexec.Request{Source: "vm1", Target: "vm2", Service: "s", Command: "id"}, false},
 		{"exec-service without source", qrexec.MsgExecService, qrexec.Request{Target: "vm2", Service: "s"}, false},
 		{"exec-command with NUL", qrexec.MsgExecCommand, qrexec.Request{Command: "a\x00b"}, false},
 		{"exec-command with service", qrexec.MsgExecCommand, qrexec.Request{Service: "s", Command: "id"}, false},
