@@ -90,17 +90,24 @@ func TestReadNetworkReposAsDNF(t *testing.T) {
 	writeBelow(t, c, "/etc/dnf/dnf.conf", "[main]\nexcludepkgs=kernel*\ndisable_excludes=r2\n")
 	writeBelow(t, c, NetworkReposDir+"/a.repo", "[r1]\nexcludepkgs=from-a\n[r2]\nexcludepkgs=off\n[r1]\nincludepkgs=also-from-a\n")
 	writeBelow(t, c, NetworkReposDir+"/a-b.repo", "[r1]\nexcludepkgs=from-a-b\nenabled=0\n[r3]\nenabled=0\n  continued\n")
+	// dnf's false is 0, false, no or off, in any case.
+	writeBelow(t, c, NetworkReposDir+"/z.repo", "[r4]\nenabled=off\n[r5]\nenabled=No\n[r6]\nenabled=FALSE\n")
 	got, _, err := ReadNetworkRepos(c, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(got.Enabled, []string{"r1", "r2", "r3"}) || !slices.Equal(got.RepoExcludes["r1"], []string{"from-a"}) ||
 		!slices.Equal(got.RepoIncludes["r1"], []string{"also-from-a"}) || got.RepoExcludes["r2"] != nil || !slices.Equal(got.Excludes, []string{"kernel*"}) {
-		t.Errorf("%+v: want r1 from a.repo (excludes from-a, includes also-from-a), r2 without its excludes, r3 enabled (enabled=0 continued is no boolean), main's kernel*", got)
+		t.Errorf("%+v: want r1 from a.repo (excludes from-a, includes also-from-a), r2 without its excludes, r3 enabled (enabled=0 continued is no boolean), not r4-r6, main's kernel*", got)
 	}
 	writeBelow(t, c, "/etc/dnf/dnf.conf", "[main]\nexcludepkgs=kernel*\ndisable_excludes=all\n")
 	if got, _, err := ReadNetworkRepos(c, nil); err != nil || got.Excludes != nil || got.RepoExcludes["r1"] != nil || got.RepoIncludes["r1"] != nil {
 		t.Errorf("disable_excludes=all: %+v, %v; want no lists", got, err)
+	}
+	// main turns off dnf.conf's own lists only.
+	writeBelow(t, c, "/etc/dnf/dnf.conf", "[main]\nexcludepkgs=kernel*\ndisable_excludes=main\n")
+	if got, _, err := ReadNetworkRepos(c, nil); err != nil || got.Excludes != nil || !slices.Equal(got.RepoExcludes["r1"], []string{"from-a"}) {
+		t.Errorf("disable_excludes=main: %+v, %v; want no main list, r1's from-a", got, err)
 	}
 	for glob, want := range map[string][]string{"[!x]*": nil, "[^x]*": {"r1", "r2", "r3"}} {
 		if got, _, err := ReadNetworkRepos(c, []RepoSwitch{{Glob: glob}}); err != nil || !slices.Equal(got.Enabled, want) {
