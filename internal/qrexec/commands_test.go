@@ -110,16 +110,27 @@ func TestUsageErrors(t *testing.T) {
 }
 
 // Under --stdio the daemon's stderr goes back to the calling domain: why
-// it cannot serve (here, its domains file) is in dom0's log, not there.
+// it cannot serve (here, its domains file, or a --stdio naming dom0, which
+// is never a caller) is in dom0's log, not there.
 func TestStdioStartFailureStaysInDom0(t *testing.T) {
-	logFile := filepath.Join(t.TempDir(), "qrexec.log")
-	missing := filepath.Join(t.TempDir(), "domains.conf")
-	got := run(t, exec.Command(testbin.Path(t, "qrexec-daemon"), "--stdio", "vm1", "--log", logFile, "--domains", missing), "")
-	if got.code != 1 || got.stdout != "" || strings.Contains(got.stderr, missing) || !strings.Contains(got.stderr, "the reason is in dom0's log") {
-		t.Errorf("qrexec-daemon --stdio with a missing domains file: %+v", got)
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "missing.conf")
+	domains := filepath.Join(dir, "domains.conf")
+	if err := os.WriteFile(domains, []byte("vm1\n"), 0o644); err != nil {
+		t.Fatal(err)
 	}
-	if log, err := os.ReadFile(logFile); err != nil || !strings.Contains(string(log), missing) {
-		t.Errorf("dom0's log does not say why (%v):\n%s", err, log)
+	for _, c := range []struct{ domain, domains, why string }{
+		{"vm1", missing, missing},
+		{"dom0", domains, `--stdio \"dom0\": not a domain of ` + domains},
+	} {
+		logFile := filepath.Join(t.TempDir(), "qrexec.log")
+		got := run(t, exec.Command(testbin.Path(t, "qrexec-daemon"), "--stdio", c.domain, "--log", logFile, "--domains", c.domains), "")
+		if got.code != 1 || got.stdout != "" || strings.Contains(got.stderr, c.domains) || !strings.Contains(got.stderr, "the reason is in dom0's log") {
+			t.Errorf("qrexec-daemon --stdio %s --domains %s: %+v", c.domain, c.domains, got)
+		}
+		if log, err := os.ReadFile(logFile); err != nil || !strings.Contains(string(log), c.why) {
+			t.Errorf("dom0's log does not say %s (%v):\n%s", c.why, err, log)
+		}
 	}
 }
 
