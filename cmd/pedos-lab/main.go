@@ -174,7 +174,7 @@ func status(fs *flag.FlagSet, dir *string, args []string) error {
 		return err
 	}
 	if *asJSON {
-		return st.PrintJSON(os.Stdout)
+		return cmdline.WriteJSON(os.Stdout, st)
 	}
 	st.Print(os.Stdout)
 	return nil

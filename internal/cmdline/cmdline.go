@@ -6,11 +6,14 @@
 package cmdline
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"strings"
+	"unicode/utf16"
 )
 
 // ExitUsage is the exit status of a usage error.
@@ -74,4 +77,32 @@ func (u Usage) Fail(format string, args ...any) {
 		fmt.Fprint(os.Stderr, u.Text)
 	}
 	os.Exit(ExitUsage)
+}
+
+// WriteJSON writes v to w as indented JSON and a newline, in ASCII: every
+// character from DEL up is a \u escape (encoding/json escapes the C0
+// controls itself), so that no string, whatever a domain put in it (C1
+// controls such as U+009B, a terminal's CSI; bidi overrides), can act on a
+// terminal that shows the output. An error in encoding v comes before
+// anything is written.
+func WriteJSON(w io.Writer, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	var out strings.Builder
+	for _, r := range string(data) { // encoding/json wrote valid UTF-8
+		switch {
+		case r < 0x7f:
+			out.WriteRune(r)
+		case r > 0xffff:
+			r1, r2 := utf16.EncodeRune(r)
+			fmt.Fprintf(&out, "\\u%04x\\u%04x", r1, r2)
+		default:
+			fmt.Fprintf(&out, "\\u%04x", r)
+		}
+	}
+	out.WriteByte('\n')
+	_, err = io.WriteString(w, out.String())
+	return err
 }

@@ -1,11 +1,13 @@
 package cmdline_test
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
 
+	"pedos.dev/updates/internal/cmdline"
 	"pedos.dev/updates/internal/testbin"
 )
 
@@ -44,5 +46,28 @@ func TestHelpAndUsageErrors(t *testing.T) {
 				t.Errorf("%s %s: exit %d, stdout %q, stderr %q", c.command, strings.Join(c.bad, " "), code, stdout, stderr)
 			}
 		})
+	}
+}
+
+// JSON for a terminal is ASCII: C1 controls (U+009B, a terminal's CSI),
+// DEL, bidi overrides and characters above U+FFFF are \u escapes, and the
+// text reads back the same.
+func TestWriteJSONIsASCII(t *testing.T) {
+	in := map[string]string{"text": "a\u009b[2Jb\u202ec\u00e9\U0001F600\x7f\x1b"}
+	var out strings.Builder
+	if err := cmdline.WriteJSON(&out, in); err != nil {
+		t.Fatal(err)
+	}
+	for i, b := range []byte(out.String()) {
+		if b >= 0x7f {
+			t.Fatalf("byte %#x at %d in %q", b, i, out.String())
+		}
+	}
+	var back map[string]string
+	if err := json.Unmarshal([]byte(out.String()), &back); err != nil || back["text"] != in["text"] {
+		t.Errorf("decoded %q (%v), want %q", back["text"], err, in["text"])
+	}
+	if err := cmdline.WriteJSON(&out, make(chan int)); err == nil {
+		t.Error("a channel encoded without an error")
 	}
 }

@@ -2,13 +2,12 @@ package frontend
 
 import (
 	"cmp"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
 	"time"
-	"unicode/utf16"
 
+	"pedos.dev/updates/internal/cmdline"
 	"pedos.dev/updates/internal/dom0"
 	"pedos.dev/updates/internal/repometa"
 	"pedos.dev/updates/internal/rpm"
@@ -59,28 +58,13 @@ func printResult(w io.Writer, r dom0.Result) {
 	}
 }
 
-// writeJSON writes v as indented JSON in ASCII: every other character is
-// a \u escape, so that no string, whatever it holds (C1 controls, bidi
-// overrides), can act on a terminal that shows the output.
+// writeJSON writes v as one JSON object in ASCII (cmdline.WriteJSON),
+// and one saying so if v cannot be encoded: our own types, so not
+// expected, but stdout must still hold one JSON object.
 func writeJSON(w io.Writer, v any) {
-	data, err := json.MarshalIndent(v, "", "  ")
-	if err != nil { // our own types: not expected, but still one JSON object
-		data = []byte(`{"error": "the report could not be encoded"}`)
+	if err := cmdline.WriteJSON(w, v); err != nil {
+		io.WriteString(w, `{"error": "the report could not be encoded"}`+"\n")
 	}
-	var out strings.Builder
-	for _, r := range string(data) {
-		switch {
-		case r < 0x7f: // DEL and above are escaped
-			out.WriteRune(r)
-		case r > 0xffff:
-			r1, r2 := utf16.EncodeRune(r)
-			fmt.Fprintf(&out, "\\u%04x\\u%04x", r1, r2)
-		default:
-			fmt.Fprintf(&out, "\\u%04x", r)
-		}
-	}
-	out.WriteByte('\n')
-	io.WriteString(w, out.String())
 }
 
 // findingLevel is a finding's severity, which its message begins with

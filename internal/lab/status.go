@@ -1,7 +1,6 @@
 package lab
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
-	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -44,7 +42,8 @@ type DomainStatus struct {
 type ProcessInfo struct {
 	PID int `json:"pid"` // host pid
 	// Command is its command line as /proc has it: in the UpdateVM and
-	// the mirror, whatever their root chose (Print escapes it).
+	// the mirror, whatever their root chose (Print escapes it, and
+	// status --json is ASCII: cmdline.WriteJSON).
 	Command string `json:"command"`
 }
 
@@ -96,32 +95,6 @@ func GetStatus(dir string) (Status, error) {
 }
 
 // Print writes the status for people.
-// PrintJSON writes st as indented JSON with every rune that is not
-// printable escaped as \uXXXX, inside strings the only place one can be:
-// encoding/json leaves DEL, the C1 controls (U+009B is a terminal's CSI)
-// and the bidi overrides as they are, and a command line is the domain's.
-func (st Status) PrintJSON(w io.Writer) error {
-	encoded, err := json.MarshalIndent(st, "", "  ")
-	if err != nil {
-		return err
-	}
-	var b strings.Builder
-	for _, r := range string(encoded) { // encoding/json wrote valid UTF-8
-		switch {
-		case r == '\n' || unicode.IsPrint(r):
-			b.WriteRune(r)
-		case r > 0xffff:
-			hi, lo := utf16.EncodeRune(r)
-			fmt.Fprintf(&b, `\u%04x\u%04x`, hi, lo)
-		default:
-			fmt.Fprintf(&b, `\u%04x`, r)
-		}
-	}
-	b.WriteByte('\n')
-	_, err = io.WriteString(w, b.String())
-	return err
-}
-
 func (st Status) Print(w io.Writer) {
 	state := "down"
 	if st.Running {
