@@ -153,12 +153,12 @@ func ReadRepoFile(file string, dnfConf bool, enabled map[string]bool, lists Repo
 	continues := false // whether an indented line would continue an option
 	for i, raw := range lines {
 		bad := ""
-		switch kind, line := readLine(raw); {
-		case kind == endLine || kind == sectionLine:
+		switch kind, line := ReadLine(raw); {
+		case kind == EndLine || kind == SectionLine:
 			continues = false
-		case kind == continuationLine && !continues:
+		case kind == ContinuationLine && !continues:
 			bad = "an indented line that continues no option"
-		case kind == optionLine:
+		case kind == OptionLine:
 			if key, _, isOption := strings.Cut(line, "="); !isOption || trimBlanks(key) == "" {
 				bad = "not an option (NAME=VALUE), a section or a comment"
 			}
@@ -176,9 +176,9 @@ func ReadRepoFile(file string, dnfConf bool, enabled map[string]bool, lists Repo
 	var key string                // the option the last line set
 	var globs map[string][]string // the same, when it lists globs
 	for _, raw := range lines {
-		kind, line := readLine(raw)
+		kind, line := ReadLine(raw)
 		switch {
-		case kind == sectionLine:
+		case kind == SectionLine:
 			section, key, globs = line[1:len(line)-1], "", nil
 			_, defined := enabled[section]
 			skip = section == "main" && !dnfConf || section != "main" && defined && !ours[section]
@@ -189,8 +189,8 @@ func ReadRepoFile(file string, dnfConf bool, enabled map[string]bool, lists Repo
 			if !skip && section != "main" && !ours[section] {
 				enabled[section], ours[section] = true, true
 			}
-		case skip || kind == blankLine || kind == endLine:
-		case kind == continuationLine:
+		case skip || kind == BlankLine || kind == EndLine:
+		case kind == ContinuationLine:
 			if globs != nil {
 				globs[section] = append(globs[section], globList(line)...)
 			}
@@ -222,34 +222,35 @@ func ReadRepoFile(file string, dnfConf bool, enabled map[string]bool, lists Repo
 	return skipped, nil
 }
 
-// lineKind is what dnf's parser (libdnf's, measured with dnf 4.14) makes of
-// a line of a .repo file or dnf.conf.
-type lineKind int
+// LineKind is what dnf's parser (libdnf's, measured with dnf 4.14) makes of
+// a line of a .repo file or dnf.conf; whoever reads or rewrites those files
+// line by line (the UpdateVM's gpgkey rewrite too) asks ReadLine.
+type LineKind int
 
 const (
-	blankLine        lineKind = iota // spaces and tabs only: changes nothing
-	endLine                          // empty, or a comment not indented: nothing continues after it
-	sectionLine                      // [ID], indented or not
-	continuationLine                 // indented: more of the option before it, a # or ; too
-	optionLine                       // NAME=VALUE, or a line dnf cannot parse
+	BlankLine        LineKind = iota // spaces and tabs only: changes nothing
+	EndLine                          // empty, or a comment not indented: nothing continues after it
+	SectionLine                      // [ID], indented or not
+	ContinuationLine                 // indented: more of the option before it, a # or ; too
+	OptionLine                       // NAME=VALUE, or a line dnf cannot parse
 )
 
 // readLine says what raw is, and gives it without its blanks around.
-func readLine(raw string) (lineKind, string) {
+func ReadLine(raw string) (LineKind, string) {
 	line := trimBlanks(raw)
 	switch {
 	case raw == "":
-		return endLine, line
+		return EndLine, line
 	case line == "":
-		return blankLine, line
+		return BlankLine, line
 	case isSection(line):
-		return sectionLine, line
+		return SectionLine, line
 	case raw[0] == ' ' || raw[0] == '\t':
-		return continuationLine, line
+		return ContinuationLine, line
 	case line[0] == '#' || line[0] == ';':
-		return endLine, line
+		return EndLine, line
 	}
-	return optionLine, line
+	return OptionLine, line
 }
 
 // trimBlanks trims what dnf trims: spaces, tabs and a CR (a \v or \f stays,

@@ -147,11 +147,14 @@ func (u *UpdateVM) rootGPGKeys() error {
 		lines := strings.Split(string(data), "\n")
 		inGPGKey := false
 		for i, line := range lines {
-			// An indented line continues the option before it (libdnf's
-			// ini parser): a gpgkey may list its URLs over several lines.
-			if line == "" || (line[0] != ' ' && line[0] != '\t') {
-				key, _, isOption := strings.Cut(line, "=")
-				inGPGKey = isOption && strings.TrimSpace(key) == "gpgkey"
+			// A gpgkey may list its URLs over several lines: an indented
+			// line continues the option before it, as dnf reads the file.
+			switch kind, trimmed := dnfconf.ReadLine(line); kind {
+			case dnfconf.OptionLine:
+				key, _, _ := strings.Cut(trimmed, "=")
+				inGPGKey = strings.TrimRight(key, " \t") == "gpgkey"
+			case dnfconf.SectionLine, dnfconf.EndLine:
+				inGPGKey = false
 			}
 			if !inGPGKey {
 				continue
