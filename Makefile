@@ -19,7 +19,11 @@ deps:
 # Recursive (=), not :=, so that git is asked when a recipe runs: after `deps` installed it
 # on a fresh machine, not when make read this file.
 BUILD_TIME = $(shell git log -1 --format=%cI 2>/dev/null)
-LDFLAGS    = -X main.buildTime=$(BUILD_TIME)
+# What --version prints (internal/cmdline/version.go).
+VERSION_PKG = pedos.dev/updates/internal/cmdline
+LDFLAGS    = -X main.buildTime=$(BUILD_TIME) -X $(VERSION_PKG).release=$(shell cat packaging/VERSION) \
+	-X $(VERSION_PKG).commit=$(shell git describe --always --dirty --abbrev=12 2>/dev/null) \
+	-X $(VERSION_PKG).commitTime=$(BUILD_TIME)
 
 build:
 	@mkdir -p $(BIN)

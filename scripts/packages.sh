@@ -30,7 +30,10 @@ build_time=$(git log -1 --format=%cI 2>/dev/null || true)
 commands=(pedos-dom0-update pedos-receive-updates qfile-dom0-unpacker pedos-rpmcheck
 	qrexec-daemon qrexec-client pedos-run pedos-policy-eval
 	pedos-download-dom0-updates qfile-agent qrexec-agent qrexec-client-vm)
-go build -trimpath -ldflags "-X main.buildTime=$build_time" -o "$stage/bin/" \
+version_pkg=pedos.dev/updates/internal/cmdline # what --version prints
+go build -trimpath -ldflags "-X main.buildTime=$build_time -X $version_pkg.release=$(cat packaging/VERSION)
+	-X $version_pkg.commit=$(git describe --always --dirty --abbrev=12 2>/dev/null || true)
+	-X $version_pkg.commitTime=$build_time" -o "$stage/bin/" \
 	"${commands[@]/#/./cmd/}"
 GOBIN=$stage/tools go install "$NFPM"
 GOBIN=$stage/tools go install "$MD2MAN"

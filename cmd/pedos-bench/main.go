@@ -50,6 +50,7 @@ options:
   --commit ID    recorded in the results
   --replot FILE  measure nothing: draw the table and plot of saved results
                  (only --out goes with it)
+  --version      print the release and commit, and exit
 
 exit status: 0 done; 1 a benchmark or the results failed (or not root);
 2 usage error.

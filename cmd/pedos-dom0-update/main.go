@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"pedos.dev/updates/internal/cmdline"
 	"pedos.dev/updates/internal/dnftool"
 	"pedos.dev/updates/internal/dom0"
 	"pedos.dev/updates/internal/frontend"
@@ -66,6 +67,8 @@ options:
                         package specs)
   --console, --show-output, --preserve-terminal, --gui, --nogui,
   --force-xen-upgrade   accepted for compatibility; no effect
+  -h, --help            print this help and exit
+  --version             print the release and commit, and exit
 
 A value follows its option after "=" or as the next word: --exclude=kernel
 or --exclude kernel, --action=install or --action install.
@@ -100,6 +103,10 @@ func run() int {
 	o, err := frontend.ParseArgs(os.Args[1:])
 	if o.Help {
 		fmt.Print(usage)
+		return frontend.ExitOK
+	}
+	if o.Version {
+		fmt.Println(cmdline.Version("pedos-dom0-update"))
 		return frontend.ExitOK
 	}
 	// A usage error is logged too, below the --root the line names

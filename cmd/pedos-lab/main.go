@@ -21,6 +21,7 @@ import (
 )
 
 const usage = `Usage: pedos-lab COMMAND --dir DIR [options] [arguments]
+       pedos-lab --version   (the release and commit it was built from)
 
 Runs dom0, an UpdateVM and a package mirror as isolated domains on this host
 (each in its own mount, network, pid, UTS and IPC namespaces; needs root).
@@ -106,6 +107,8 @@ func main() {
 	switch cmd {
 	case "-h", "-help", "--help", "help":
 		cli.Help()
+	case "--version":
+		fmt.Println(cmdline.Version("pedos-lab"))
 	case lab.InitCommand:
 		err = domainInit(fs, dir, args)
 	case "up":

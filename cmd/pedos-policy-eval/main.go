@@ -33,6 +33,7 @@ Options:
   --domains FILE     domains configuration (default /etc/pedos/domains.conf;
                      a missing file means no domain but dom0 is known, and a
                      deny or warning naming another domain says so)
+  --version          print the release and commit, and exit
 
 Exit status: 0 allow; 126 deny; 2 usage error, or the domains configuration
 or the policy cannot be loaded (a syntax error, an unreadable file: printed

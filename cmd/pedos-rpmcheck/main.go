@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"pedos.dev/updates/internal/cmdline"
 	"pedos.dev/updates/internal/pkgtool"
 	"pedos.dev/updates/internal/rpm"
 )
@@ -47,6 +48,7 @@ Options:
                        package's name, epoch, version, release, arch, signer
                        and digests (header SHA-256, payload digest); a usage
                        error is one object {"exit":2,"message":"..."}
+  --version            print the release and commit, and exit
 
 Examples:
   pedos-rpmcheck bash-5.2.37-1.fc41.x86_64.rpm
@@ -94,6 +96,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	noCrossCheck := flags.Bool("no-crosscheck", false, "")
 	canonicalOut := flags.String("canonical-out", "", "")
 	asJSON := flags.Bool("json", false, "")
+	showVersion := flags.Bool("version", false, "")
 	usageError := func(message string) int {
 		fmt.Fprintf(stderr, "pedos-rpmcheck: %s\nTry 'pedos-rpmcheck --help'.\n", message)
 		// With --json, stdout always holds an answer: the error as one
@@ -120,6 +123,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 			break
 		}
 		files, rest = append(files, flags.Arg(0)), flags.Args()[1:]
+	}
+	if *showVersion {
+		fmt.Fprintln(stdout, cmdline.Version("pedos-rpmcheck"))
+		return 0
 	}
 	if len(files) == 0 {
 		return usageError("no FILE to check")

@@ -27,6 +27,7 @@ receiver "nothing new" rather than "nothing arrived".
 
   --progress   print the files and bytes sent so far on stderr (at most every
                200 ms, also within a large file), and the totals at the end
+  --version    print the release and commit, and exit
 
 Example (a local round trip through two pipes):
   mkfifo status

@@ -34,6 +34,7 @@ Options:
   --request-timeout DUR  limit on the request phase, above 0 (default 10s)
   --log FILE             append the log here instead of stderr
   --stdio                serve one call on stdin/stdout, then exit
+  --version              print the release and commit, and exit
 
 Exit status: 0 after the call with --stdio (whatever its outcome); 1 cannot
 open the log or listen, or the listener failed; 2 usage error. Otherwise it

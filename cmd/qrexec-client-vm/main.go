@@ -14,6 +14,7 @@ import (
 )
 
 const usage = `Usage: qrexec-client-vm TARGET SERVICE[+ARG] [LOCAL_PROGRAM [ARGS...]]
+       qrexec-client-vm --version   (the release and commit it was built from)
 
 Asks dom0 to run SERVICE (with argument ARG) in TARGET: a domain name, dom0,
 @adminvm, @default, @dispvm or @dispvm:NAME. Dom0's policy may refuse the

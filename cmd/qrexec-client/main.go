@@ -27,6 +27,7 @@ Options:
                      a missing file means defaults for every domain)
   --sockdir DIR      per-domain socket directories (default /run/pedos/qrexec)
   --timeout DUR      give up after DUR, exit 125 (default: no limit)
+  --version          print the release and commit, and exit
 
 Exit status: the command's; 125 qrexec failure (including the timeout, and a
 USER the domain has not or the agent may not switch to); 2 usage error.

@@ -44,6 +44,7 @@ Options:
   --request-timeout DUR  limit on the request phase, above 0 (default 10s)
   --log FILE             append the log here instead of stderr (required with --stdio)
   --stdio DOMAIN         serve one call from DOMAIN on stdin/stdout, then exit
+  --version              print the release and commit, and exit
 
 Exit status: 0 after the call with --stdio (whatever its outcome); 1 cannot
 start (log, domains, listeners) or no listener is left; 2 usage error.

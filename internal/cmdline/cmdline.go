@@ -32,10 +32,11 @@ type Usage struct {
 }
 
 // FlagSet returns a flag set for the command that prints nothing itself:
-// Parse and Fail do the printing.
+// Parse and Fail do the printing. It knows --version (AddVersionFlag).
 func (u Usage) FlagSet() *flag.FlagSet {
 	fs := flag.NewFlagSet(u.Command, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
+	AddVersionFlag(fs, u.Command)
 	return fs
 }
 

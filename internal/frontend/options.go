@@ -32,6 +32,7 @@ type Options struct {
 	AssumeNo bool
 	JSON     bool
 	Help     bool
+	Version  bool   // --version: print the release and commit, do nothing else
 	Root     string // dom0's root prefix (the lab; "" on a real host)
 	// RootMissing is set when --root came without a value: a usage error
 	// then has no root the user meant, and is not logged (Conclude).
@@ -112,6 +113,8 @@ func (o *Options) parse(args []string) error {
 			ours = false
 		case ours && (arg == "-h" || arg == "--help"):
 			o.Help = true
+		case ours && arg == "--version":
+			o.Version = true
 		case ours && name == "--action" && value == "":
 			// Not the default action: an empty value is a mistake, and
 			// the default would upgrade everything.
@@ -179,7 +182,7 @@ func rootArg(own []string) (root string, missing bool) {
 
 // finish fills in the default action and checks combinations.
 func (o *Options) finish() error {
-	if o.Help {
+	if o.Help || o.Version {
 		return nil
 	}
 	if o.Action == "" {

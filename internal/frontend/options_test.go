@@ -50,6 +50,7 @@ func TestParseArgs(t *testing.T) {
 		{"downgrade with consent", []string{"--action=downgrade", "--allow-downgrade", "hello"},
 			Options{Action: "downgrade", AllowDowngrade: true, Packages: []string{"hello"}}},
 		{"help", []string{"--help"}, Options{Help: true}},
+		{"version", []string{"--version"}, Options{Version: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := ParseArgs(tc.args)
@@ -101,6 +102,7 @@ func TestParseArgsUsageErrors(t *testing.T) {
 		{"--", "/tmp/evil.rpm"},
 		// Our options are not dnf's.
 		{"--", "--json"},
+		{"--", "--version"},
 		{"--best=yes"},
 		// A value option never takes the next option as its value.
 		{"--exclude"},

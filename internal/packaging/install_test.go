@@ -290,6 +290,16 @@ func TestDom0RPM(t *testing.T) {
 	})
 	checkDocs(t, root, "pedos-updates-dom0")
 
+	// The installed programs say which release and commit they are.
+	version, err := inRoot(t, root, nil, "/usr/bin/pedos-dom0-update", "--version").Output()
+	want := "pedos-dom0-update " + strings.TrimSpace(readFile(t, filepath.Join(repoRoot(), "packaging/VERSION"))) + " (commit "
+	if head, gitErr := exec.Command("git", "-C", repoRoot(), "rev-parse", "--short=12", "HEAD").Output(); gitErr == nil {
+		want += strings.TrimSpace(string(head))
+	}
+	if err != nil || !strings.HasPrefix(string(version), want) {
+		t.Errorf("pedos-dom0-update --version: %q (%v), want it to begin %q", version, err, want)
+	}
+
 	// The installed programs read the installed configuration at its real
 	// paths (root as their root directory, as on a host). A wrong caller is refused naming the
 	// UpdateVM of the shipped updates.conf (C1).

@@ -1,0 +1,40 @@
+package cmdline_test
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+
+	"pedos.dev/updates/internal/testbin"
+)
+
+// TestVersionOption: every command a person runs answers --version on
+// stdout with exit 0 and nothing on stderr, before anything else it would
+// do (pedos-lab and pedos-dom0-update with other words after it; qfile-agent
+// sends no stream). The tests' builds record no release.
+func TestVersionOption(t *testing.T) {
+	for _, c := range []struct {
+		command string
+		args    []string
+	}{
+		{"pedos-dom0-update", []string{"--version", "--check-only"}},
+		{"pedos-lab", []string{"--version"}},
+		{"pedos-policy-eval", []string{"--version"}},
+		{"pedos-rpmcheck", []string{"--version"}},
+		{"pedos-run", []string{"--version", "vm", "true"}},
+		{"pedos-bench", []string{"--version"}},
+		{"qrexec-client", []string{"--version"}},
+		{"qrexec-client-vm", []string{"--version"}},
+		{"qrexec-daemon", []string{"--version"}},
+		{"qrexec-agent", []string{"--version"}},
+		{"qfile-agent", []string{"--version", "/etc/hostname"}},
+	} {
+		t.Run(c.command, func(t *testing.T) {
+			stdout, stderr, code := testbin.Run(t, exec.Command(testbin.Path(t, c.command), c.args...))
+			want := c.command + " (development build: no release or commit recorded)\n"
+			if code != 0 || stderr != "" || stdout != want {
+				t.Errorf("%s %s: exit %d, stdout %q, stderr %q; want exit 0 and %q", c.command, strings.Join(c.args, " "), code, stdout, stderr, want)
+			}
+		})
+	}
+}
