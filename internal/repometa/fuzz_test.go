@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 
+	"pedos.dev/updates/internal/rpm"
 	"pedos.dev/updates/internal/rpmver"
 )
 
@@ -91,6 +93,52 @@ func FuzzVerifySignature(f *testing.F) {
 		config := &packet.Config{Time: func() time.Time { return at }}
 		if _, err := openpgp.CheckArmoredDetachedSignature(pub.pinned.keyring, bytes.NewReader(repomd), bytes.NewReader(untrustedArmored), config); err != nil {
 			t.Fatalf("accepted a signature go-crypto refuses: %v", err)
+		}
+	})
+}
+
+// classifyErrors are Classify's only errors.
+var classifyErrors = map[string]struct{}{
+	"repometa: file name is neither a package nor repository metadata": {},
+	"repometa: primary metadata carries no signature of its own":       {},
+}
+
+// FuzzClassify: a staged file's name is the UpdateVM's choice. Whatever it
+// is, Classify accepts only the names it can give back exactly (a package
+// file name by verify.md §1's rule, or docs/freshness.md's metadata names
+// for a valid repository id), and its error never repeats the name.
+func FuzzClassify(f *testing.F) {
+	for _, name := range []string{"hello-1.0-1.noarch.rpm", "repomd--fedora.xml", "repomd--updates-testing.xml.asc",
+		"primary--fedora.xml", "primary--fedora.xml.asc", "repomd--.xml", "repomd--a/b.xml", "x.rpm", "../a-1-1.noarch.rpm"} {
+		f.Add(name)
+	}
+	f.Fuzz(func(t *testing.T, untrustedName string) {
+		kind, repo, err := Classify(untrustedName)
+		if err != nil {
+			// One of two fixed messages: nothing of the name is in them.
+			if _, fixed := classifyErrors[err.Error()]; !fixed {
+				t.Fatalf("%q: an error that depends on the name: %v", untrustedName, err)
+			}
+			return
+		}
+		var rebuilt string
+		switch kind {
+		case FilePackage:
+			if repo != "" || rpm.CheckFileName(untrustedName) != nil {
+				t.Fatalf("%q taken for a package (repo %q)", untrustedName, repo)
+			}
+			return
+		case FileRepomd:
+			rebuilt = "repomd--" + repo + ".xml"
+		case FileRepomdSignature:
+			rebuilt = "repomd--" + repo + ".xml.asc"
+		case FilePrimary:
+			rebuilt = "primary--" + repo + ".xml"
+		default:
+			t.Fatalf("%q: kind %d", untrustedName, kind)
+		}
+		if rebuilt != untrustedName || !repoIDPattern.MatchString(repo) || strings.HasSuffix(untrustedName, ".rpm") {
+			t.Fatalf("%q taken for metadata kind %d of repository %q", untrustedName, kind, repo)
 		}
 	})
 }
