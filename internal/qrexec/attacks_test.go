@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -105,7 +104,7 @@ func TestC5PolicySyntaxErrorFailsClosed(t *testing.T) {
 	if log := lab.log(t, "dom0"); !strings.Contains(log, "50-test.policy:6") {
 		t.Errorf("the policy error does not name the file and line:\n%s", log)
 	}
-	eval := exec.Command(testbin.Path(t, "pedos-policy-eval"), "--policy-dir", lab.policyDir, "--domains", lab.domainsFile, "vm1", "dom0", "test.Echo")
+	eval := command(t, "pedos-policy-eval", "--policy-dir", lab.policyDir, "--domains", lab.domainsFile, "vm1", "dom0", "test.Echo")
 	if got := run(t, eval, ""); got.code != 2 || !strings.Contains(got.stderr, "50-test.policy:6") {
 		t.Errorf("pedos-policy-eval on a broken policy: %+v", got)
 	}
@@ -114,7 +113,7 @@ func TestC5PolicySyntaxErrorFailsClosed(t *testing.T) {
 	if got := lab.call(t, "x", "dom0", "test.Echo"); got.code != 0 || got.stdout != "x" {
 		t.Errorf("after the fix: %+v", got)
 	}
-	eval = exec.Command(testbin.Path(t, "pedos-policy-eval"), "--policy-dir", lab.policyDir, "--domains", lab.domainsFile, "vm1", "vm2", "test.Echo+a")
+	eval = command(t, "pedos-policy-eval", "--policy-dir", lab.policyDir, "--domains", lab.domainsFile, "vm1", "vm2", "test.Echo+a")
 	if got := run(t, eval, ""); got.code != 0 || got.stdout != "allow target=vm2\n" {
 		t.Errorf("pedos-policy-eval: %+v", got)
 	}
@@ -129,12 +128,12 @@ func TestC6FloodAndHalfOpenRequests(t *testing.T) {
 	// started below, connects: 5 s leaves room for a loaded machine (1 s
 	// did not), and the test waits that long only once, for the cut.
 	lab := newTestLabWithDaemon(t, dir, "--max-calls", "3", "--request-timeout", "5s")
-	var halfOpen []net.Conn
+	var halfOpen []qrexec.Conn
 	for range 3 {
 		halfOpen = append(halfOpen, holdCallSlot(t, lab, "vm1"))
 	}
 	// The fourth is refused at once, without its request being read.
-	over := dialRawNet(t, lab, "vm1")
+	over := dialRaw(t, lab, "vm1")
 	refusal := append(message(qrexec.MsgHello, []byte{1, 0, 0, 0}), message(qrexec.MsgRefuse, []byte{125, 0, 0, 0})...)
 	if got, err := io.ReadAll(over); !bytes.Equal(got, refusal) || err != nil {
 		t.Errorf("over the cap: read %x, %v", got, err)
@@ -148,7 +147,6 @@ func TestC6FloodAndHalfOpenRequests(t *testing.T) {
 	}
 	// The half-open requests are cut at the deadline (after the hello).
 	for _, c := range halfOpen {
-		c.SetDeadline(time.Now().Add(30 * time.Second))
 		if _, err := io.ReadAll(c); err != nil {
 			t.Errorf("half-open request not closed by the daemon: %v", err)
 		}
@@ -163,9 +161,8 @@ func TestC6FloodAndHalfOpenRequests(t *testing.T) {
 		message(qrexec.MsgHello, []byte{7, 0, 0, 0}),
 		message(qrexec.MsgStdin, make([]byte, 100)), // where the hello must be
 	} {
-		c := dialRawNet(t, lab, "vm1")
+		c := dialRaw(t, lab, "vm1")
 		c.Write(garbage)
-		c.SetDeadline(time.Now().Add(30 * time.Second))
 		// Closed with our bytes unread, the connection is reset.
 		if _, err := io.ReadAll(c); err != nil && !errors.Is(err, syscall.ECONNRESET) {
 			t.Errorf("garbage %x: connection not closed: %v", garbage, err)
@@ -184,20 +181,20 @@ func TestC6FloodAndHalfOpenRequests(t *testing.T) {
 
 // holdCallSlot opens a connection from domain that holds one of its call
 // slots: a request that never comes.
-func holdCallSlot(t *testing.T, lab *testLab, domain string) net.Conn {
+func holdCallSlot(t *testing.T, lab *testLab, domain string) qrexec.Conn {
 	t.Helper()
 	for try := 0; ; try++ {
-		c := dialRawNet(t, lab, domain)
+		c := dialRaw(t, lab, domain)
 		// The daemon's hello, with no refusal after it, shows the request
 		// holds a call slot. A refusal (125) follows the hello at once when
 		// a slot was still taken by the probe that waited for the socket:
 		// try again.
 		_, err := io.ReadFull(c, make([]byte, 12))
 		if err == nil {
-			c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+			c.SetDeadline(time.Now().Add(100 * time.Millisecond))
 			_, err = c.Read(make([]byte, 1))
 			if errors.Is(err, os.ErrDeadlineExceeded) {
-				c.SetReadDeadline(time.Time{})
+				c.SetDeadline(qrexec.WaitDeadline(t))
 				return c
 			}
 			err = fmt.Errorf("refused while a slot was taken: %v", err)
@@ -219,40 +216,28 @@ func newTestLabWithDaemon(t testing.TB, _ string, flags ...string) *testLab {
 // at the caller's deadline, and the command in the domain is killed.
 func TestC7DeadlineOnDom0Calls(t *testing.T) {
 	lab := newTestLab(t, transports[0])
-	got := lab.runInVM2(t, "", "--timeout", "300ms", "vm2", "sleep 60")
+	got := lab.runInVM2(t, "", "--timeout", "300ms", "vm2", "sleep 600")
 	if got.code != qrexec.ExitFailure || !strings.Contains(got.stderr, "vm2: no exit status within --timeout 300ms: the call was ended") || strings.Count(got.stderr, "\n") != 1 {
 		t.Errorf("pedos-run --timeout, want one line: %+v", got)
 	}
 	// The agent notices the caller left and kills the command.
-	waitForLog(t, lab, "vm2", `command="sleep 60" status=137`)
+	waitForLog(t, lab, "vm2", `command="sleep 600" status=137`)
 }
 
 // TestAgentTakesOnlyDom0Requests: the agent refuses a domain-style call.
 func TestAgentTakesOnlyDom0Requests(t *testing.T) {
 	lab := newTestLab(t, transports[0])
-	conn, err := qrexec.Dial(filepath.Join(lab.sockDir, "vm2", "agent.sock"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	err = qrexec.Start(conn, qrexec.MsgCall, qrexec.Request{Target: "vm2", Service: "test.Echo"})
+	conn := dial(t, filepath.Join(lab.sockDir, "vm2", "agent.sock"))
+	err := qrexec.Start(conn, qrexec.MsgCall, qrexec.Request{Target: "vm2", Service: "test.Echo"})
 	if err == nil {
 		t.Error("the agent accepted a call message")
 	}
 }
 
-func dialRawNet(t *testing.T, lab *testLab, domain string) net.Conn {
-	t.Helper()
-	c, err := net.Dial("unix", filepath.Join(lab.sockDir, domain, "daemon.sock"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
+// dialRaw connects to the daemon as domain, bounded.
 func dialRaw(t *testing.T, lab *testLab, domain string) qrexec.Conn {
-	return dialRawNet(t, lab, domain)
+	t.Helper()
+	return dial(t, filepath.Join(lab.sockDir, domain, "daemon.sock"))
 }
 
 // TestCallerLeavesRelayedCall: when a domain's caller goes away, the
@@ -263,12 +248,16 @@ func TestCallerLeavesRelayedCall(t *testing.T) {
 	for _, tr := range transports[:2] {
 		t.Run(tr.name, func(t *testing.T) {
 			lab := newTestLab(t, tr)
-			cmd := exec.Command(testbin.Path(t, "qrexec-client-vm"), "vm2", "test.Sleep")
+			cmd := command(t, "qrexec-client-vm", "vm2", "test.Sleep")
 			cmd.Env = append(cmd.Environ(), "PEDOS_QREXEC_SOCKET="+lab.callerAddr)
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
 			waitForLog(t, lab, "dom0", `msg="call allowed" domain=vm1 service=test.Sleep`)
+			// Over stdio the caller's daemon, the agent and the service are
+			// its descendants, which its kill leaves to notice it left; if
+			// they do not, they are stopped when the test ends.
+			t.Cleanup(treeOf(cmd.Process.Pid).kill)
 			cmd.Process.Kill()
 			cmd.Wait()
 			waitForLog(t, lab, "vm2", `service=test.Sleep argument="" status=137`)
@@ -461,7 +450,7 @@ func TestC6DroppedConnectionsLogOnce(t *testing.T) {
 	lab := newTestLabWithDaemon(t, "", "--max-calls", "1")
 	holdCallSlot(t, lab, "vm1")
 	for range 300 {
-		c := dialRawNet(t, lab, "vm1")
+		c := dialRaw(t, lab, "vm1")
 		io.Copy(io.Discard, c) // dropped: EOF
 		c.Close()
 	}
@@ -561,17 +550,12 @@ func TestCallerHalfClosesAfterStdin(t *testing.T) {
 				writeFile(t, filepath.Join(d, "test.Slow"), "#!/bin/sh\ncat >/dev/null\nsleep 0.5\necho done\nexit 7\n", 0o755)
 			}
 			for _, target := range []string{"dom0", "vm2"} {
-				conn, err := qrexec.Dial(lab.callerAddr)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer conn.Close()
+				conn := dial(t, lab.callerAddr)
 				if err := qrexec.Start(conn, qrexec.MsgCall, qrexec.Request{Target: target, Service: "test.Slow"}); err != nil {
 					t.Fatalf("to %s: %v", target, err)
 				}
 				conn.Write(append(message(qrexec.MsgStdin, []byte("abc")), message(qrexec.MsgStdin, nil)...))
 				conn.(interface{ CloseWrite() error }).CloseWrite()
-				conn.SetDeadline(time.Now().Add(30 * time.Second))
 				got, err := io.ReadAll(conn)
 				want := append(append(message(qrexec.MsgStdout, []byte("done\n")), message(qrexec.MsgStdout, nil)...), message(qrexec.MsgExit, []byte{7, 0, 0, 0})...)
 				if err != nil || !bytes.Equal(got, want) {
@@ -590,10 +574,7 @@ func TestC6CallerLeavesWhileNothingReadsIt(t *testing.T) {
 	for _, tr := range transports[:2] {
 		t.Run("dom0 service on "+tr.name, func(t *testing.T) {
 			lab := newTestLab(t, tr)
-			conn, err := qrexec.Dial(lab.callerAddr)
-			if err != nil {
-				t.Fatal(err)
-			}
+			conn := dial(t, lab.callerAddr)
 			if err := qrexec.Start(conn, qrexec.MsgCall, qrexec.Request{Target: "dom0", Service: "test.Sleep"}); err != nil {
 				t.Fatal(err)
 			}
@@ -634,13 +615,13 @@ func TestClientMessagesSurviveRemoteStderrEOF(t *testing.T) {
 	serveFakeAgent(t, fakeAgent, reply)
 	domains := filepath.Join(dir, "domains.conf")
 	writeFile(t, domains, "vm2 agent="+fakeAgent+"\n", 0o644)
-	for command, args := range map[string][]string{
+	for name, args := range map[string][]string{
 		"qrexec-client": {"--domains", domains, "-d", "vm2", "root:true"},
 		"pedos-run":     {"--domains", domains, "vm2", "true"},
 	} {
-		got := run(t, exec.Command(testbin.Path(t, command), args...), "")
+		got := run(t, command(t, name, args...), "")
 		if got.code != qrexec.ExitFailure || !strings.Contains(got.stderr, "exit status 300") {
-			t.Errorf("%s against an agent that ends stderr, then sends exit status 300: %+v", command, got)
+			t.Errorf("%s against an agent that ends stderr, then sends exit status 300: %+v", name, got)
 		}
 	}
 }
@@ -679,9 +660,9 @@ func acceptAndHold(t *testing.T, path string) {
 
 // dialAccepted starts a call from vm1, trying again while the daemon
 // refuses it for a call slot still taken (by the lab's probe).
-func dialAccepted(t *testing.T, lab *testLab, req qrexec.Request) net.Conn {
+func dialAccepted(t *testing.T, lab *testLab, req qrexec.Request) qrexec.Conn {
 	for try := 0; ; try++ {
-		conn := dialRawNet(t, lab, "vm1")
+		conn := dialRaw(t, lab, "vm1")
 		err := qrexec.Start(conn, qrexec.MsgCall, req)
 		if err == nil {
 			return conn
@@ -702,7 +683,7 @@ func writeUntilBlocked(t *testing.T, conn qrexec.Conn) {
 	for sent := 0; sent < 256<<20; sent += len(chunk) {
 		conn.SetDeadline(time.Now().Add(time.Second))
 		if _, err := conn.Write(chunk); errors.Is(err, os.ErrDeadlineExceeded) {
-			conn.SetDeadline(time.Time{})
+			conn.SetDeadline(qrexec.WaitDeadline(t))
 			return
 		} else if err != nil {
 			t.Fatal(err)

@@ -2,14 +2,11 @@ package qrexec_test
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"pedos.dev/updates/internal/qrexec"
-	"pedos.dev/updates/internal/testbin"
 )
 
 // The commands' own checks of their arguments and configuration.
@@ -24,7 +21,7 @@ func TestDaemonWithoutDomainsSaysSo(t *testing.T) {
 		empty:                              "lists no domain other than dom0",
 		onlyDom0:                           "lists no domain other than dom0",
 	} {
-		cmd := exec.Command(testbin.Path(t, "qrexec-daemon"), "--domains", file, "--sockdir", filepath.Join(dir, "sock"))
+		cmd := command(t, "qrexec-daemon", "--domains", file, "--sockdir", filepath.Join(dir, "sock"))
 		got := run(t, cmd, "")
 		if got.code != 1 || !strings.Contains(got.stderr, "no domains to serve") || !strings.Contains(got.stderr, file) || !strings.Contains(got.stderr, why) {
 			t.Errorf("qrexec-daemon --domains %s: %+v", file, got)
@@ -66,7 +63,7 @@ func TestClientUsageErrors(t *testing.T) {
 		{"qrexec-client", []string{"-d", "vm2", "root: "}, `qrexec-client: "root: ": the COMMAND after USER: is empty`},
 		{"pedos-run", []string{"vm2", ""}, "pedos-run: COMMAND is empty"},
 	} {
-		got := run(t, exec.Command(testbin.Path(t, c.command), c.args...), "")
+		got := run(t, command(t, c.command, c.args...), "")
 		if got.code != 2 || got.stdout != "" || !strings.HasPrefix(got.stderr, c.want) || !strings.Contains(got.stderr, "\nUsage: "+c.command) {
 			t.Errorf("%s %s: %+v", c.command, strings.Join(c.args, " "), got)
 		}
@@ -102,7 +99,7 @@ func TestUsageErrors(t *testing.T) {
 	} {
 		// Where the command would look first, were the arguments good.
 		nowhere := map[string][]string{"qrexec-daemon": {"--domains", "/nonexistent"}, "qrexec-agent": {"--listen", "/nonexistent/agent.sock"}}[c.command]
-		got := run(t, exec.Command(testbin.Path(t, c.command), append(c.args, nowhere...)...), "")
+		got := run(t, command(t, c.command, append(c.args, nowhere...)...), "")
 		if got.code != 2 || got.stdout != "" || !strings.HasPrefix(got.stderr, c.command+": "+c.want+"Usage: "+c.command) {
 			t.Errorf("%s %s: %+v", c.command, strings.Join(c.args, " "), got)
 		}
@@ -124,7 +121,7 @@ func TestStdioStartFailureStaysInDom0(t *testing.T) {
 		{"dom0", domains, `--stdio \"dom0\": not a domain of ` + domains},
 	} {
 		logFile := filepath.Join(t.TempDir(), "qrexec.log")
-		got := run(t, exec.Command(testbin.Path(t, "qrexec-daemon"), "--stdio", c.domain, "--log", logFile, "--domains", c.domains), "")
+		got := run(t, command(t, "qrexec-daemon", "--stdio", c.domain, "--log", logFile, "--domains", c.domains), "")
 		if got.code != 1 || got.stdout != "" || strings.Contains(got.stderr, c.domains) || !strings.Contains(got.stderr, "the reason is in dom0's log") {
 			t.Errorf("qrexec-daemon --stdio %s --domains %s: %+v", c.domain, c.domains, got)
 		}
@@ -138,7 +135,7 @@ func TestStdioStartFailureStaysInDom0(t *testing.T) {
 // never sends its request is cut off at --request-timeout, as on sockets.
 func TestStdioRequestTimeout(t *testing.T) {
 	lab := newTestLab(t, transports[1])
-	cmd := exec.Command(testbin.Path(t, "qrexec-daemon"), append(lab.daemonArgs("--request-timeout", "200ms"), "--stdio", "vm1")...)
+	cmd := command(t, "qrexec-daemon", append(lab.daemonArgs("--request-timeout", "200ms"), "--stdio", "vm1")...)
 	silent, err := cmd.StdinPipe() // held open, never written
 	if err != nil {
 		t.Fatal(err)
@@ -147,15 +144,7 @@ func TestStdioRequestTimeout(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	ended := make(chan error, 1)
-	go func() { ended <- cmd.Wait() }()
-	select {
-	case <-ended:
-	case <-time.After(20 * time.Second):
-		cmd.Process.Kill()
-		<-ended
-		t.Fatal("qrexec-daemon --stdio still waiting for the request after 20s")
-	}
+	cmd.wait(t)
 	waitForLog(t, lab, "dom0", "i/o timeout")
 }
 
@@ -165,7 +154,7 @@ func TestStdioRequestTimeout(t *testing.T) {
 func TestStdioNeedsLog(t *testing.T) {
 	lab := newTestLab(t, transports[1])
 	args := []string{"--stdio", "vm1", "--domains", lab.domainsFile, "--policy-dir", lab.policyDir, "--service-dir", lab.serviceDirs["dom0"]}
-	got := run(t, exec.Command(testbin.Path(t, "qrexec-daemon"), args...), "")
+	got := run(t, command(t, "qrexec-daemon", args...), "")
 	if got.code != 2 || !strings.Contains(got.stderr, "--stdio needs --log") {
 		t.Errorf("qrexec-daemon --stdio without --log: %+v", got)
 	}
@@ -177,7 +166,7 @@ func TestStdioNeedsLog(t *testing.T) {
 func TestCommandUserErrors(t *testing.T) {
 	lab := newTestLab(t, transports[0])
 	client := func(arg string) result {
-		return run(t, exec.Command(testbin.Path(t, "qrexec-client"), "--domains", lab.domainsFile, "--sockdir", lab.sockDir, "-d", "vm2", arg), "")
+		return run(t, command(t, "qrexec-client", "--domains", lab.domainsFile, "--sockdir", lab.sockDir, "-d", "vm2", arg), "")
 	}
 	for _, got := range []result{client("bad user:echo"), client(":echo"), lab.runInVM2(t, "", "--user", "-x", "vm2", "echo")} {
 		if got.code != 2 || !strings.Contains(got.stderr, "a user name is 1-32 characters") {
@@ -189,7 +178,7 @@ func TestCommandUserErrors(t *testing.T) {
 		t.Errorf("a user vm2 lacks: %+v", got)
 	}
 	// dom0 has no agent: said so, not "cannot reach the agent of dom0".
-	got = run(t, exec.Command(testbin.Path(t, "qrexec-client"), "--domains", lab.domainsFile, "--sockdir", lab.sockDir, "-d", "dom0", "root:true"), "")
+	got = run(t, command(t, "qrexec-client", "--domains", lab.domainsFile, "--sockdir", lab.sockDir, "-d", "dom0", "root:true"), "")
 	if got.code != qrexec.ExitFailure || !strings.Contains(got.stderr, "dom0 is where this runs: it has no qrexec agent") {
 		t.Errorf("a command for dom0: %+v", got)
 	}
@@ -224,7 +213,7 @@ func TestPolicyEval(t *testing.T) {
 		{[]string{"vm1", "vm2"}, "", "want SOURCE TARGET SERVICE[+ARG], got 2 arguments", 2},
 	} {
 		args := append([]string{"--policy-dir", lab.policyDir, "--domains", lab.domainsFile}, c.args...)
-		got := run(t, exec.Command(testbin.Path(t, "pedos-policy-eval"), args...), "")
+		got := run(t, command(t, "pedos-policy-eval", args...), "")
 		stderrOK := got.stderr == ""
 		if c.stderr != "" {
 			stderrOK = strings.HasPrefix(got.stderr, "pedos-policy-eval: "+c.stderr)
@@ -235,7 +224,7 @@ func TestPolicyEval(t *testing.T) {
 	}
 	broken := filepath.Join(lab.dir, "broken.conf")
 	writeFile(t, broken, "vm1 colour=blue\n", 0o644)
-	got := run(t, exec.Command(testbin.Path(t, "pedos-policy-eval"), "--domains", broken, "vm1", "dom0", "test.Echo"), "")
+	got := run(t, command(t, "pedos-policy-eval", "--domains", broken, "vm1", "dom0", "test.Echo"), "")
 	if got.code != 2 || !strings.Contains(got.stderr, broken+":1: unknown key") {
 		t.Errorf("a broken domains configuration: %+v", got)
 	}
@@ -286,15 +275,15 @@ func TestClientVMMessages(t *testing.T) {
 // only a missing socket file.
 func TestClientUnreachableDomain(t *testing.T) {
 	dir := t.TempDir()
-	for command, args := range map[string][]string{
+	for name, args := range map[string][]string{
 		"qrexec-client": {"-d", "nosuchvm", "root:true"},
 		"pedos-run":     {"nosuchvm", "true"},
 	} {
 		args = append([]string{"--domains", filepath.Join(dir, "none.conf"), "--sockdir", dir}, args...)
-		got := run(t, exec.Command(testbin.Path(t, command), args...), "")
-		want := command + ": qrexec: cannot reach the agent of nosuchvm: open " + filepath.Join(dir, "nosuchvm", "agent.sock") + ": no such file or directory (is nosuchvm running"
+		got := run(t, command(t, name, args...), "")
+		want := name + ": qrexec: cannot reach the agent of nosuchvm: open " + filepath.Join(dir, "nosuchvm", "agent.sock") + ": no such file or directory (is nosuchvm running"
 		if got.code != qrexec.ExitFailure || got.stdout != "" || !strings.HasPrefix(got.stderr, want) {
-			t.Errorf("%s %s: %+v, want %q", command, strings.Join(args, " "), got, want)
+			t.Errorf("%s %s: %+v, want %q", name, strings.Join(args, " "), got, want)
 		}
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"os/user"
 	"path/filepath"
 	"slices"
@@ -14,7 +13,6 @@ import (
 	"testing"
 
 	"pedos.dev/updates/internal/qrexec"
-	"pedos.dev/updates/internal/testbin"
 )
 
 // TestConformance runs one suite against every transport (the rclone
@@ -104,7 +102,7 @@ func conformanceCalls(t *testing.T, lab *testLab, target string) {
 // largeTransfer sends n pseudo-random bytes through test.Echo and checks
 // that the same bytes come back.
 func largeTransfer(t testing.TB, lab *testLab, target string, n int64) {
-	cmd := exec.Command(testbin.Path(t, "qrexec-client-vm"), target, "test.Echo")
+	cmd := command(t, "qrexec-client-vm", target, "test.Echo")
 	cmd.Env = append(os.Environ(), "PEDOS_QREXEC_SOCKET="+lab.callerAddr)
 	cmd.Stderr = os.Stderr
 	sent, received := sha256.New(), sha256.New()
@@ -118,7 +116,7 @@ func largeTransfer(t testing.TB, lab *testLab, target string, n int64) {
 		t.Fatal(err)
 	}
 	got, copyErr := io.Copy(received, out)
-	if err := cmd.Wait(); err != nil || copyErr != nil || got != n {
+	if err := cmd.wait(t); err != nil || copyErr != nil || got != n {
 		t.Fatalf("got %d of %d bytes (%v), exit %v", got, n, copyErr, err)
 	}
 	if fmt.Sprintf("%x", sent.Sum(nil)) != fmt.Sprintf("%x", received.Sum(nil)) {
@@ -135,7 +133,7 @@ func conformanceCommands(t *testing.T, lab *testLab) {
 	if got.stdout != "0\n" {
 		t.Errorf("command saw QREXEC variables: %+v", got)
 	}
-	client := exec.Command(testbin.Path(t, "qrexec-client"), "-d", "vm2", "--domains", lab.domainsFile,
+	client := command(t, "qrexec-client", "-d", "vm2", "--domains", lab.domainsFile,
 		"--sockdir", lab.sockDir, "DEFAULT:read x; echo got $x; exit 4")
 	got = run(t, client, "word\n")
 	if got.stdout != "got word\n" || got.code != 4 {

@@ -29,11 +29,7 @@ func TestRefusalOverTheLimitHasADeadline(t *testing.T) {
 		d.ServeCall(conn, "vm1")
 		close(served)
 	}()
-	select {
-	case <-served:
-	case <-time.After(30 * time.Second):
-		t.Fatal("the refusal over the limit still waits for a peer that reads nothing")
-	}
+	Await(t, "the end of the refusal over the limit, to a peer that reads nothing", served)
 }
 
 // A socket directory that group or others may write: a domain's directory there could be
@@ -96,7 +92,7 @@ func TestRelayToASilentTargetHasADeadline(t *testing.T) {
 		defer conn.Close()
 		d.relay(conn, "vm2", Request{Source: "vm1", Target: "vm2", Service: "test.Echo"}, d.Log)
 	}()
-	caller.SetDeadline(time.Now().Add(20 * time.Second))
+	caller.SetDeadline(WaitDeadline(t))
 	if code, err := readUint32Message(caller, MsgRefuse); err != nil || code != ExitFailure {
 		t.Errorf("the caller of a silent target got %d, %v; want a refusal %d", code, err, ExitFailure)
 	}
@@ -119,7 +115,7 @@ func TestRefusalsLoggedUpToTheBurst(t *testing.T) {
 			d.ServeCall(conn, "vm1")
 			close(served)
 		}()
-		caller.SetDeadline(time.Now().Add(20 * time.Second))
+		caller.SetDeadline(WaitDeadline(t))
 		// A pipe has no buffer: the daemon's hello first, as it sends it.
 		if err := readHello(caller); err != nil {
 			t.Fatal(err)
@@ -129,7 +125,7 @@ func TestRefusalsLoggedUpToTheBurst(t *testing.T) {
 			t.Fatalf("an invalid request: %d, %v; want a refusal %d", code, err, ExitRefused)
 		}
 		caller.Close()
-		<-served // its call slot is free again
+		Await(t, "the end of the refused call, which frees its slot", served)
 	}
 	if n := strings.Count(log.String(), "invalid request refused"); n != 20 {
 		t.Errorf("%d of 25 invalid requests logged one by one, want the burst of 20:\n%s", n, log.String())
@@ -157,6 +153,7 @@ func TestDomainSocketMode(t *testing.T) {
 func TestStdinAfterEOFEndsTheCall(t *testing.T) {
 	conn, caller := net.Pipe()
 	defer conn.Close()
+	conn.SetDeadline(WaitDeadline(t))
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)

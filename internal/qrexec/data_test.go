@@ -41,7 +41,7 @@ func TestRunDataPaths(t *testing.T) {
 				r.Close()
 				got <- data
 			}()
-			return w, func() []byte { w.Close(); return <-got }
+			return w, func() []byte { w.Close(); return qrexec.Await(t, "the bytes the pipe's reader got", got) }
 		},
 		"copied into a buffer": func(t *testing.T) (io.Writer, func() []byte) {
 			var b bytes.Buffer
@@ -110,7 +110,7 @@ func TestRunFramesStdin(t *testing.T) {
 	if status, err := qrexec.Run(conn, qrexec.Streams{Stdin: stdin}); err != nil || status != 0 {
 		t.Fatalf("status %d, %v", status, err)
 	}
-	if !bytes.Equal(<-received, input) {
+	if !bytes.Equal(qrexec.Await(t, "the stdin messages the peer received", received), input) {
 		t.Error("the stdin messages differ from the input")
 	}
 }
@@ -132,7 +132,7 @@ func peer(t *testing.T, data []byte, piece int) qrexec.Conn {
 }
 
 // socketPair returns the two ends of a Unix stream socket pair; the first
-// is closed at the end of the test.
+// is bounded (process_test.go).
 func socketPair(t *testing.T) (*net.UnixConn, *net.UnixConn) {
 	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -147,6 +147,5 @@ func socketPair(t *testing.T) (*net.UnixConn, *net.UnixConn) {
 			t.Fatal(err)
 		}
 	}
-	t.Cleanup(func() { conns[0].Close() })
-	return conns[0].(*net.UnixConn), conns[1].(*net.UnixConn)
+	return bounded(t, conns[0].(*net.UnixConn)), conns[1].(*net.UnixConn)
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/mdlayher/vsock"
 
+	"pedos.dev/updates/internal/qrexec"
 	"pedos.dev/updates/internal/testbin"
 )
 
@@ -191,7 +192,7 @@ func requireVsockLoopback(t testing.TB) {
 }
 
 // startProcess starts a long-running binary with hostileEnv and stops it
-// (by pid) when the test ends.
+// (by pid) when the test ends, with what it started and left running.
 func startProcess(t testing.TB, path string, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(path, args...)
@@ -201,8 +202,12 @@ func startProcess(t testing.TB, path string, args ...string) *exec.Cmd {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		tree := treeOf(cmd.Process.Pid)
+		defer tree.kill()
 		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		qrexec.Await(t, filepath.Base(path)+"'s exit on SIGTERM", exited)
 	})
 	return cmd
 }
@@ -235,7 +240,7 @@ type result struct {
 // QREXEC_REMOTE_DOMAIN in its environment (C3).
 func (lab *testLab) call(t testing.TB, stdin string, args ...string) result {
 	t.Helper()
-	cmd := exec.Command(testbin.Path(t, "qrexec-client-vm"), args...)
+	cmd := command(t, "qrexec-client-vm", args...)
 	cmd.Env = append(os.Environ(), "PEDOS_QREXEC_SOCKET="+lab.callerAddr, "QREXEC_REMOTE_DOMAIN=dom0")
 	return run(t, cmd, stdin)
 }
@@ -244,13 +249,15 @@ func (lab *testLab) call(t testing.TB, stdin string, args ...string) result {
 func (lab *testLab) runInVM2(t testing.TB, stdin string, args ...string) result {
 	t.Helper()
 	args = append([]string{"--domains", lab.domainsFile, "--sockdir", lab.sockDir}, args...)
-	return run(t, exec.Command(testbin.Path(t, "pedos-run"), args...), stdin)
+	return run(t, command(t, "pedos-run", args...), stdin)
 }
 
-func run(t testing.TB, cmd *exec.Cmd, stdin string) result {
+// run runs cmd with stdin and returns what it did.
+func run(t testing.TB, cmd *boundedCmd, stdin string) result {
 	t.Helper()
 	cmd.Stdin = strings.NewReader(stdin)
-	stdout, stderr, code := testbin.Run(t, cmd)
+	stdout, stderr, code := testbin.Run(t, cmd.Cmd)
+	cmd.failIfExpired(t)
 	return result{stdout, stderr, code}
 }
 

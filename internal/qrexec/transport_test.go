@@ -55,7 +55,7 @@ func TestVsockListenWithoutDevVsock(t *testing.T) {
 			return result{addr: l.Addr()}
 		}()
 	}()
-	if r := <-done; r.err != nil {
+	if r := Await(t, "the vsock listener made without /dev/vsock", done); r.err != nil {
 		t.Fatalf("listening on vsock without /dev/vsock: %v", r.err)
 	} else {
 		t.Logf("listened on %v", r.addr)
