@@ -35,10 +35,11 @@ type boundedCmd struct {
 // of its own.
 func command(t testing.TB, name string, args ...string) *boundedCmd {
 	t.Helper()
+	path := testbin.Path(t, name) // a build, the first time: not part of the wait
 	deadline := qrexec.WaitDeadline(t)
 	ctx, cancel := context.WithDeadline(t.Context(), deadline)
 	t.Cleanup(cancel)
-	c := &boundedCmd{Cmd: exec.CommandContext(ctx, testbin.Path(t, name), args...), limit: time.Until(deadline)}
+	c := &boundedCmd{Cmd: exec.CommandContext(ctx, path, args...), limit: time.Until(deadline)}
 	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	c.Cancel = func() error {
 		// Also when the test ends first (t.Context), without failing it.
