@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"pedos.dev/updates/internal/qfile"
@@ -80,4 +81,50 @@ func sendTo(t *testing.T, rc *qfile.Receiver, paths []string) (string, int) {
 		t.Fatal(err)
 	}
 	return stderr.String(), 0
+}
+
+// A receiver that refuses a file stops reading in the middle of its payload: the agent must
+// get EPIPE and report the receiver's status, not die silently of SIGPIPE (Go's death for a
+// broken stdout unless the signal is ignored) before it has read that status (docs/qfile.md
+// "Status"). The stream is a socket, so that the payload is written, never spliced, and the
+// agent looks for a status only after the file: the failed write comes first.
+func TestRefusalMidPayloadIsReported(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "big.rpm")
+	if err := os.WriteFile(src, make([]byte, 8<<20), 0o644); err != nil { // more than the socket holds
+		t.Fatal(err)
+	}
+	root, err := os.OpenRoot(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, agentOut := os.NewFile(uintptr(fds[0]), "stream"), os.NewFile(uintptr(fds[1]), "agent stdout")
+	defer stream.Close()
+	cmd := exec.Command(testbin.Path(t, "qfile-agent"), src)
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = agentOut, &stderr
+	status, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = cmd.Start()
+	agentOut.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := &qfile.Receiver{Root: root, Limits: qfile.Limits{MaxBytes: 1 << 10, MaxFiles: 10}, NoSync: true}
+	st, _ := rc.Receive(stream) // refuses at the header: EDQUOT
+	stream.Close()              // the rest of the payload now meets a closed socket
+	if _, err := status.Write(st.Append(nil)); err != nil {
+		t.Error(err)
+	}
+	status.Close()
+	err = cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(stderr.String(), "qfile-agent: the receiver refused the transfer: EDQUOT") {
+		t.Errorf("exit %d (%v), stderr %q: want exit 1 with the receiver's EDQUOT", code, err, stderr.String())
+	}
 }

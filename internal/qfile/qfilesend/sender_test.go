@@ -68,6 +68,14 @@ func TestFinishChecksStatus(t *testing.T) {
 			return binary.LittleEndian.AppendUint32(qfile.Status{Code: uint32(syscall.EIO)}.Append(nil)[:qfile.StatusSize], 0xffffffff)
 		}, "refused the transfer: EIO (input/output error); last file sent: \"a.rpm\"; the rest of its status was malformed: status extension: last name of 4294967295 bytes"},
 		{"unknown-code", func(crc uint32) []byte { return qfile.Status{Code: 5000}.Append(nil) }, "refused the transfer: error code 5000;"},
+		// One byte over the longest name, with all its bytes there, is still malformed.
+		{"extension-name-one-too-long", func(crc uint32) []byte {
+			return qfile.Status{Code: uint32(syscall.EIO), LastName: strings.Repeat("n", qfile.MaxNameLen+1)}.Append(nil)
+		}, "the rest of its status was malformed: status extension: last name of 16384 bytes"},
+		// The receiver's last name is told when it is not the one sent last.
+		{"other-last-name", func(crc uint32) []byte {
+			return qfile.Status{Code: uint32(syscall.EEXIST), LastName: "earlier.rpm"}.Append(nil)
+		}, `last file sent: "a.rpm", last file received: "earlier.rpm"`},
 		{"no-status", func(uint32) []byte { return nil }, `without a status (last file sent: "a.rpm")`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -134,12 +142,72 @@ func TestRefusalDuringTheFirstFile(t *testing.T) {
 	}
 }
 
+// A path without a name of its own is refused before anything is sent: ".." would otherwise
+// send the whole parent directory under the name "..", which every receiver refuses only
+// after the bytes went out.
 func TestSendRefusesNamelessPaths(t *testing.T) {
-	s := New(answeringReceiver{}, os.Stdin)
+	statusR, _ := statusPipe(t)
+	var out strings.Builder
+	s := New(&out, statusR)
 	for _, path := range []string{".", "/", "..", "a/.."} {
-		if err := s.Send(path); err == nil {
-			t.Errorf("Send(%q) succeeded", path)
+		if err := s.Send(path); err == nil || !strings.Contains(err.Error(), "without a name of its own") {
+			t.Errorf("Send(%q) = %v, want a refusal of the nameless path", path, err)
 		}
+	}
+	if files, _ := s.Sent(); files != 0 || out.Len() != 0 || len(s.buf) != 0 {
+		t.Errorf("%d files, %d bytes written and %d buffered after refusals, want none", files, out.Len(), len(s.buf))
+	}
+}
+
+// A FIFO, a socket or a device is refused by name and type, at the top level and inside a
+// directory, rather than skipped: a skipped entry would be a file the receiver silently
+// never gets.
+func TestSendRefusesSpecialFiles(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "tree", "fifo")
+	if err := os.Mkdir(filepath.Dir(fifo), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{fifo, filepath.Dir(fifo)} {
+		statusR, _ := statusPipe(t)
+		err := New(io.Discard, statusR).Send(path)
+		if err == nil || !strings.Contains(err.Error(), fifo+": cannot send a file of type 010000") {
+			t.Errorf("Send(%s) = %v, want a refusal naming the FIFO", path, err)
+		}
+	}
+}
+
+// A file that ends before the size stat gave it is an error, not a loop or a short payload the
+// header contradicts. Sysfs attributes say 4096 bytes and hold fewer: a real such file.
+func TestSendFileShorterThanItsSize(t *testing.T) {
+	const attr = "/sys/kernel/mm/transparent_hugepage/enabled"
+	if fi, err := os.Stat(attr); err != nil || fi.Size() <= 100 {
+		t.Skipf("no sysfs attribute %s larger than its contents (%v)", attr, err)
+	}
+	statusR, _ := statusPipe(t)
+	err := New(io.Discard, statusR).Send(attr)
+	if err == nil || !strings.Contains(err.Error(), attr+": shrank while being sent") {
+		t.Errorf("Send(%s) = %v, want an error saying it shrank", attr, err)
+	}
+}
+
+// A success status before the end marker is no success: the receiver cannot have checked
+// what it did not get yet (qfile.md "Status").
+func TestEarlySuccessIsAnError(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "a.rpm")
+	if err := os.WriteFile(src, []byte("payload"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	statusR, statusW := statusPipe(t)
+	if _, err := statusW.Write(qfile.Status{}.Append(nil)); err != nil {
+		t.Fatal(err)
+	}
+	err := New(io.Discard, statusR).Send(src)
+	if err == nil || !strings.Contains(err.Error(), `the receiver reported success before the end of the stream (last file sent: "a.rpm")`) {
+		t.Errorf("Send with a success status waiting: %v", err)
 	}
 }
 
@@ -208,7 +276,8 @@ type slowReader struct{ f *os.File }
 func (r slowReader) Read(p []byte) (int, error) { return r.f.Read(p[:min(len(p), 4096)]) }
 
 // Progress is told within a large file too, not only after it (qfile-agent --progress on a
-// single large package).
+// single large package), whether the payload is copied or spliced into a pipe; the same
+// points are where an early refusal is looked for.
 func TestProgressWithinALargeFile(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "large.rpm")
 	const size = 3 * checkEvery
@@ -218,18 +287,26 @@ func TestProgressWithinALargeFile(t *testing.T) {
 	if err := os.Truncate(src, size); err != nil {
 		t.Fatal(err)
 	}
-	statusR, _ := statusPipe(t)
-	s := New(io.Discard, statusR)
-	var within []int64
-	s.Progress = func(files int, bytes int64) {
-		if files == 0 {
-			within = append(within, bytes)
-		}
-	}
-	if err := s.Send(src); err != nil {
+	pipeR, pipeW, err := os.Pipe()
+	if err != nil {
 		t.Fatal(err)
 	}
-	if len(within) < 2 || within[0] <= 0 || within[len(within)-1] >= size {
-		t.Errorf("progress within the file at %v bytes of %d, want at least two points inside it", within, size)
+	defer pipeW.Close()
+	go func() { io.Copy(io.Discard, pipeR); pipeR.Close() }()
+	for _, out := range []io.Writer{io.Discard, pipeW} {
+		statusR, _ := statusPipe(t)
+		s := New(out, statusR)
+		var within []int64
+		s.Progress = func(files int, bytes int64) {
+			if files == 0 && bytes > 0 && bytes < size {
+				within = append(within, bytes)
+			}
+		}
+		if err := s.Send(src); err != nil {
+			t.Fatal(err)
+		}
+		if len(within) < 2 {
+			t.Errorf("spliced %v: progress within the file at %v bytes of %d, want at least two points inside it", s.outPipe >= 0, within, size)
+		}
 	}
 }
