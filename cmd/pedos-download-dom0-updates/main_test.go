@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -50,12 +51,27 @@ func TestParse(t *testing.T) {
 		// Two jobs at once: one would be done and the other dropped.
 		{"--sync", "--check-only"}, {"--check-only", "--action=upgrade"}, {"--sync", "--action=upgrade"},
 		// A dnf option's value after a space would be read as a package name.
-		{"--action=upgrade", "--enablerepo", "testing"}, {"--action=upgrade", "--exclude", "kernel"}} {
+		{"--action=upgrade", "--enablerepo", "testing"}, {"--action=upgrade", "--disablerepo", "updates"},
+		{"--action=upgrade", "--exclude", "kernel"},
+		// An option is no value: "--session --" would make "--" the session id.
+		{"--action=upgrade", "--session", "--", "hello"}, {"--action", "--session=ab"}} {
 		if _, err := parse(args); err == nil {
 			t.Errorf("parse(%q) accepted", args)
 		}
 	}
-	o, err := parse([]string{"--action=upgrade", "--disablerepo=*", "--enablerepo=testing"})
+	// After "--" every word is a package, never a dnf option; before it, a word
+	// beginning with "-" is an option.
+	o, err := parse([]string{"--action=install", "--best", "--", "-odd-name", "hello"})
+	if err != nil || !slices.Equal(o.req.Packages, []string{"-odd-name", "hello"}) || !slices.Equal(o.req.DNFOptions, []string{"--best"}) {
+		t.Errorf("packages after --: %+v, %v", o.req, err)
+	}
+	// The queries are actions too.
+	for _, action := range updatevm.QueryActions {
+		if o, err := parse([]string{"--action=" + action, "hello"}); err != nil || o.req.Action != action {
+			t.Errorf("--action=%s: %+v, %v", action, o, err)
+		}
+	}
+	o, err = parse([]string{"--action=upgrade", "--disablerepo=*", "--enablerepo=testing"})
 	if err != nil || len(o.req.RepoSwitches()) != 2 || o.req.RepoSwitches()[1].Glob != "testing" {
 		t.Errorf("repository switches with =: %+v, %v", o.req.RepoSwitches(), err)
 	}
@@ -67,6 +83,10 @@ func TestParse(t *testing.T) {
 // test's, where a relative --root would land, never in the source tree.
 func TestBadActionAndRoot(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "nonexistent")
+	regular := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(regular, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	workDir := t.TempDir()
 	for _, tc := range []struct {
 		args []string
@@ -79,6 +99,7 @@ func TestBadActionAndRoot(t *testing.T) {
 		{[]string{"--root=lab/vm", "--check-only"}, 2, `--root needs an absolute directory, not "lab/vm"`},
 		{[]string{"--root", missing, "--check-only"}, 1, "the fake installroot " + missing + " is not an existing directory"},
 		{[]string{"--root", missing, "--sync"}, 1, "the fake installroot " + missing + " is not an existing directory"},
+		{[]string{"--root", regular, "--check-only"}, 1, "the fake installroot " + regular + " is not an existing directory"},
 	} {
 		cmd := exec.Command(testbin.Path(t, "pedos-download-dom0-updates"), tc.args...)
 		cmd.Stdin, cmd.Dir = strings.NewReader(""), workDir
