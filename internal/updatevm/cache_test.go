@@ -3,6 +3,7 @@ package updatevm
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -31,6 +32,11 @@ func TestDropCacheOnNewConfig(t *testing.T) {
 		{func() { write(syncDNFConf, "[main]\nexcludepkgs=x\n") }, false},
 		{func() { write(syncDNFVarsDir+"/contentdir", "pub\n") }, false},
 		{func() {}, true},
+		// The same value under another variable's name changes the URLs.
+		{func() {
+			os.Remove(filepath.Join(root, syncDNFVarsDir, "contentdir"))
+			write(syncDNFVarsDir+"/basearch", "pub\n")
+		}, false},
 	} {
 		fill()
 		step.change()
@@ -52,5 +58,31 @@ func writeBelow(t *testing.T, root, name, data string) {
 	}
 	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Every dnf run is confined to what dom0 shipped (its dnf.conf and
+// repository files, this root's cache, no plugins of the UpdateVM's), under
+// dom0's $releasever, and asks for the metadata signatures of the pinned
+// repositories, so that dnf keeps repomd.xml.asc to forward. Comment lines of
+// the files dom0 wrote are no values.
+func TestDNFBaseConfinesDNF(t *testing.T) {
+	root := t.TempDir()
+	writeBelow(t, root, SyncReleaseVer, "# dom0's $releasever\n42\n")
+	writeBelow(t, root, SyncPinnedRepos, "# verified in dom0\ncurrent\n\nextras\n")
+	args, err := (&UpdateVM{InstallRoot: root}).dnfBase()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"--installroot=" + root,
+		"--config=" + filepath.Join(root, "etc/dnf/dnf.conf"),
+		"--setopt=reposdir=" + filepath.Join(root, "etc/yum.repos.d"),
+		"--setopt=cachedir=" + filepath.Join(root, "var/cache/dnf"),
+		"--noplugins", "-y", "--refresh", "--releasever=42",
+		"--setopt=current.repo_gpgcheck=1", "--setopt=extras.repo_gpgcheck=1",
+	}
+	if !slices.Equal(args, want) {
+		t.Errorf("dnf's base arguments:\n%q\nwant\n%q", args, want)
 	}
 }

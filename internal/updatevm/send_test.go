@@ -2,12 +2,15 @@ package updatevm
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Send passes qrexec-client-vm's 125 and 126 on, its own or the service's:
@@ -63,5 +66,69 @@ func TestSendExitStatus(t *testing.T) {
 		case !errors.As(err, &send) || send.Code != tc.wantCode || !strings.Contains(err.Error(), tc.wantText):
 			t.Errorf("%q, agent %d: %v, want a SendError with code %d saying %q", tc.client, tc.agentExit, err, tc.wantCode, tc.wantText)
 		}
+	}
+}
+
+// writeScript writes an executable shell script.
+func writeScript(t *testing.T, path, body string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The send's other outcomes: qfile-agent gets --progress and the files; a
+// qrexec-client-vm killed by a signal is a failed send that keeps the
+// packages (no status of dom0's came back); a deadline is the context's
+// error; a qfile-agent that cannot start leaves no qrexec-client-vm running
+// on its own, to call dom0 with an empty stream (were it waited for instead
+// of killed, its marker would be there when Send returns).
+func TestSendOutcomes(t *testing.T) {
+	const agentOK = `echo "$@" >"$(dirname "$0")/agent-args"; exec >&-; read status; exit 0`
+	for _, tc := range []struct {
+		name, client, agent string
+		timeout             time.Duration
+		want                string // "" for success
+	}{
+		{"progress", "cat >/dev/null; echo status", agentOK, 0, ""},
+		{"client-killed", "cat >/dev/null; echo status; kill -KILL $$", agentOK, 0, "sending to dom0: signal: killed"},
+		{"deadline", "exec sleep 30", agentOK, 300 * time.Millisecond, "sending to dom0: context deadline exceeded"},
+		{"no-agent", `sleep 1; touch "$(dirname "$0")/client-ran"`, "", 0, "sending to dom0: fork/exec"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			client, agent := filepath.Join(dir, "qrexec-client-vm"), filepath.Join(dir, "qfile-agent")
+			writeScript(t, client, tc.client)
+			if tc.agent != "" {
+				writeScript(t, agent, tc.agent)
+			}
+			u := &UpdateVM{InstallRoot: dir, Log: io.Discard}
+			if err := os.MkdirAll(u.packagesDir(), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			ctx := t.Context()
+			if tc.timeout > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, tc.timeout)
+				defer cancel()
+			}
+			err := u.Send(ctx, Sender{QrexecClientVM: client, QfileAgent: agent, Progress: true}, strings.Repeat("a", 32), []string{"/p/a.rpm", "/p/b.rpm"})
+			if tc.want == "" {
+				args, rerr := os.ReadFile(filepath.Join(dir, "agent-args"))
+				if err != nil || rerr != nil || string(args) != "--progress /p/a.rpm /p/b.rpm\n" {
+					t.Errorf("Send: %v; qfile-agent's arguments %q (%v)", err, args, rerr)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Send: %v, want an error saying %q", err, tc.want)
+			}
+			if _, err := os.Stat(u.packagesDir()); err != nil {
+				t.Errorf("the packages of a failed send were removed: %v", err)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "client-ran")); err == nil {
+				t.Error("qrexec-client-vm ran on without qfile-agent")
+			}
+		})
 	}
 }

@@ -3,8 +3,10 @@ package updatevm
 import (
 	"archive/tar"
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -47,6 +49,34 @@ func TestRootGPGKeys(t *testing.T) {
 	}
 }
 
+// Only a gpgkey option's lines are rewritten, as dnf reads the option: with
+// blanks around its "=", and up to an empty line or a comment, after which
+// an indented line belongs to no option. Without dom0's keyring path, only
+// file:/// URLs move into the installroot.
+func TestRootGPGKeysLineRules(t *testing.T) {
+	for _, tc := range []struct {
+		keyring, in, want string // want: "R" stands for the installroot
+	}{
+		{"", "[a]\ngpgkey = file:///etc/pki/rpm-gpg/k\n", "[a]\ngpgkey = file://R/etc/pki/rpm-gpg/k\n"},
+		{"", "[a]\ngpgkey\t=file:///k https://keys/k\n", "[a]\ngpgkey\t=file://R/k https://keys/k\n"},
+		{"/srv/keys\n", "[a]\ngpgkey=file:///k\n\n  file:///not/a/key\n", "[a]\ngpgkey=file://R/k\n\n  file:///not/a/key\n"},
+		{"/srv/keys\n", "[a]\ngpgkey=file:///k\n# file:///comment\n  file:///not/a/key\n", "[a]\ngpgkey=file://R/k\n# file:///comment\n  file:///not/a/key\n"},
+	} {
+		root := t.TempDir()
+		if tc.keyring != "" {
+			writeBelow(t, root, SyncKeyring, tc.keyring)
+		}
+		writeBelow(t, root, syncReposDir+"/pedos.repo", tc.in)
+		if err := (&UpdateVM{InstallRoot: root}).rootGPGKeys(); err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(filepath.Join(root, syncReposDir, "pedos.repo"))
+		if want := strings.ReplaceAll(tc.want, "R", root); err != nil || string(got) != want {
+			t.Errorf("%q: got %q (%v), want %q", tc.in, got, err, want)
+		}
+	}
+}
+
 // dom0's configuration stream is unpacked only as dom0 writes it: the
 // listed names as regular files within the limits, with the rpm database
 // among them. Anything else is refused rather than written somewhere
@@ -62,7 +92,13 @@ func TestExtractSync(t *testing.T) {
 		entries []entry
 		want    string // "" for accepted
 	}{
-		{[]entry{{"etc", tar.TypeDir, 0}, rpmdb, {syncReposDir + "/a.repo", tar.TypeReg, 3}, {SyncKeysDir + "/KEY", tar.TypeReg, 3}, {SyncReleaseVer, tar.TypeReg, 3}}, ""},
+		{[]entry{{"etc", tar.TypeDir, 0}, rpmdb, {syncReposDir + "/a.repo", tar.TypeReg, 3}, {SyncKeysDir + "/KEY", tar.TypeReg, 3}, {SyncReleaseVer, tar.TypeReg, 3},
+			{SyncPinnedRepos, tar.TypeReg, 3}, {SyncKeyring, tar.TypeReg, 3}, {syncDNFConf, tar.TypeReg, 3}, {syncDNFVarsDir + "/contentdir", tar.TypeReg, 3}}, ""},
+		// A name twice would let the later copy replace what was read first.
+		{[]entry{rpmdb, {syncReposDir + "/a.repo", tar.TypeReg, 3}, {syncReposDir + "/a.repo", tar.TypeReg, 3}}, "file exists"},
+		// The entry limit counts every entry, directories too.
+		{append(slices.Repeat([]entry{{"etc", tar.TypeDir, 0}}, maxSyncFiles-1), rpmdb), ""},
+		{append(slices.Repeat([]entry{{"etc", tar.TypeDir, 0}}, maxSyncFiles), rpmdb), fmt.Sprintf("more than %d entries", maxSyncFiles)},
 		{[]entry{{syncReposDir + "/a.repo", tar.TypeReg, 3}}, "no " + SyncRPMDB},
 		{[]entry{rpmdb, {"etc/passwd", tar.TypeReg, 3}}, `unexpected entry "etc/passwd"`},
 		{[]entry{rpmdb, {syncReposDir + "/../../x", tar.TypeReg, 3}}, "unexpected entry"},
@@ -91,9 +127,9 @@ func TestExtractSync(t *testing.T) {
 		err := extractSync(bytes.NewReader(stream.Bytes()), dir)
 		switch {
 		case tc.want == "" && err != nil:
-			t.Errorf("%v: %v", tc.entries, err)
+			t.Errorf("%.200v: %v", tc.entries, err)
 		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
-			t.Errorf("%v: %v, want an error saying %q", tc.entries, err, tc.want)
+			t.Errorf("%.200v: %v, want an error saying %q", tc.entries, err, tc.want)
 		}
 	}
 }
