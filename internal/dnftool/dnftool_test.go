@@ -7,8 +7,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"pedos.dev/updates/internal/testrepo"
 )
 
 // A root without an rpm database is an error naming where the database
@@ -42,5 +45,99 @@ func TestExportRPMDBNeedsADatabase(t *testing.T) {
 	var out bytes.Buffer
 	if err := tools.ExportRPMDB(root, &out); err != nil {
 		t.Errorf("ExportRPMDB of an initialised database: %v", err)
+	}
+}
+
+// installed lists root's packages as rpm -qa does, sorted.
+func installed(t *testing.T, tools Tools, root string) []string {
+	t.Helper()
+	var out strings.Builder
+	if err := tools.Run(context.Background(), "rpm -qa", nil, &out, "rpm", "--root", root, "-qa", "--qf", "%{NEVRA}\n"); err != nil {
+		t.Fatal(err)
+	}
+	list := strings.Fields(out.String())
+	slices.Sort(list)
+	return list
+}
+
+// newRoot makes an rpm database in a new root holding the packages, entered
+// with --justdb (only the database matters here).
+func newRoot(t *testing.T, tools Tools, packages ...testrepo.Package) string {
+	t.Helper()
+	root := t.TempDir()
+	if err := tools.Run(context.Background(), "rpmdb --initdb", nil, io.Discard, "rpmdb", "--root", root, "--initdb"); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range packages {
+		file, err := testrepo.WriteFile(t.TempDir(), p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tools.Run(context.Background(), "rpm -i --justdb", nil, io.Discard, "rpm", "--root", root, "-i", "--justdb", "--nodeps", "--nosignature", "--nodigest", file); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
+
+// The UpdateVM's copy of dom0's rpm database is replaced, not merged into: a
+// package dom0 removed since the last sync must not stay "installed" there,
+// where dnf would resolve updates and dependencies against it (overview.md
+// step 2).
+func TestImportRPMDBReplaces(t *testing.T) {
+	if _, err := exec.LookPath("rpmdb"); err != nil {
+		t.Skip("rpmdb not installed")
+	}
+	tools, err := New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tools.Close()
+	dom0 := newRoot(t, tools, testrepo.Package{Name: "hello", Version: "2.0", Release: "1"})
+	updateVM := newRoot(t, tools, testrepo.Package{Name: "removed", Version: "1.0", Release: "1"}, testrepo.Package{Name: "hello", Version: "1.0", Release: "1"})
+	export := filepath.Join(t.TempDir(), "rpmdb.hdr")
+	f, err := os.Create(export)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = tools.ExportRPMDB(dom0, f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tools.ImportRPMDB(updateVM, export); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := installed(t, tools, updateVM), []string{"hello-2.0-1.noarch"}; !slices.Equal(got, want) {
+		t.Errorf("after the import: %q, want dom0's %q only", got, want)
+	}
+}
+
+// ImportKeys imports every key it can and reports each one it cannot.
+func TestImportKeysReportsEachFailure(t *testing.T) {
+	if _, err := exec.LookPath("rpmkeys"); err != nil {
+		t.Skip("rpmkeys not installed")
+	}
+	signer, err := testrepo.NewSigner(testrepo.KeySpec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := signer.WritePublicKey(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tools, err := New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tools.Close()
+	root := newRoot(t, tools)
+	missing := filepath.Join(t.TempDir(), "RPM-GPG-KEY-missing")
+	err = ImportKeys(context.Background(), root, []string{missing, key})
+	if err == nil || !strings.Contains(err.Error(), "rpmkeys --import "+missing) {
+		t.Errorf("ImportKeys with a missing key file: %v, want an error naming it", err)
+	}
+	if got := installed(t, tools, root); len(got) != 1 || !strings.HasPrefix(got[0], "gpg-pubkey-") {
+		t.Errorf("keys in the database: %q, want the one key that exists", got)
 	}
 }
