@@ -4,11 +4,15 @@ import (
 	"archive/tar"
 	"bytes"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"pedos.dev/updates/internal/dnftool"
 )
 
 // rootGPGKeys points every key URL of a gpgkey option into the
@@ -131,5 +135,71 @@ func TestExtractSync(t *testing.T) {
 		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
 			t.Errorf("%.200v: %v, want an error saying %q", tc.entries, err, tc.want)
 		}
+	}
+}
+
+// syncStream is a tar stream as dom0 sends it: name and contents.
+func syncStream(t *testing.T, files map[string]string) *bytes.Reader {
+	t.Helper()
+	var stream bytes.Buffer
+	tw := tar.NewWriter(&stream)
+	for name, data := range files {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeReg, Size: int64(len(data)), Mode: 0o644}); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write([]byte(data))
+	}
+	tw.Close()
+	return bytes.NewReader(stream.Bytes())
+}
+
+// A sync replaces the installroot's copy of dom0's configuration whole: a
+// repository file or $releasever dom0 no longer has is gone after the next
+// sync, and the key URLs of what it has point into the installroot (with
+// the real rpmdb importing dom0's database export).
+func TestApplySyncReplacesTheConfiguration(t *testing.T) {
+	if _, err := exec.LookPath("rpmdb"); err != nil {
+		t.Skip("rpmdb not installed")
+	}
+	tools, err := dnftool.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tools.Close()
+	dom0 := t.TempDir()
+	if err := tools.Run(t.Context(), "rpmdb --initdb", nil, io.Discard, "rpmdb", "--root", dom0, "--initdb"); err != nil {
+		t.Fatal(err)
+	}
+	var export bytes.Buffer
+	if err := tools.ExportRPMDB(dom0, &export); err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	u := &UpdateVM{InstallRoot: root, Tools: tools, Log: io.Discard}
+	first := map[string]string{SyncRPMDB: export.String(), SyncReleaseVer: "42\n",
+		syncReposDir + "/old.repo": "[old]\ngpgkey=file:///etc/pki/rpm-gpg/k\n"}
+	second := map[string]string{SyncRPMDB: export.String(), syncReposDir + "/new.repo": "[new]\nbaseurl=file:///m\n"}
+	for i, files := range []map[string]string{first, second} {
+		if err := u.ApplySync(syncStream(t, files)); err != nil {
+			t.Fatalf("sync %d: %v", i, err)
+		}
+		if rel, err := u.readLines(SyncReleaseVer); i == 0 && (err != nil || !slices.Equal(rel, []string{"42"})) {
+			t.Errorf("$releasever after the first sync: %q (%v)", rel, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(root, syncReposDir, "new.repo")); err != nil {
+		t.Errorf("the second sync's repository: %v", err)
+	}
+	for _, gone := range []string{syncReposDir + "/old.repo", SyncReleaseVer} {
+		if _, err := os.Stat(filepath.Join(root, gone)); !os.IsNotExist(err) {
+			t.Errorf("%s, which the second sync did not hold, is still there (%v)", gone, err)
+		}
+	}
+	if err := u.ApplySync(syncStream(t, first)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(filepath.Join(root, syncReposDir, "old.repo"))
+	if want := "[old]\ngpgkey=file://" + root + "/etc/pki/rpm-gpg/k\n"; err != nil || string(got) != want {
+		t.Errorf("old.repo after a sync: %q (%v), want %q", got, err, want)
 	}
 }
