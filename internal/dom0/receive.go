@@ -636,7 +636,7 @@ func (r *Receiver) verifyOne(v *rpm.Verifier, staging, name, canonicalPath strin
 		check.Signer = vp.SignerFingerprints[0]
 	}
 	check.Signers, check.HeaderSHA256 = vp.SignerFingerprints, vp.HeaderSHA256
-	check.PayloadDigest = vp.PayloadDigestAlgo + ":" + vp.PayloadDigest
+	check.PayloadDigest, check.Obsoletes = vp.PayloadDigestAlgo+":"+vp.PayloadDigest, vp.Obsoletes
 	if vp.FileName() != name {
 		return check, pkg, fmt.Errorf("the file name does not match the package inside, %s (P9)", vp.NEVRA())
 	}
@@ -644,7 +644,7 @@ func (r *Receiver) verifyOne(v *rpm.Verifier, staging, name, canonicalPath strin
 	if err != nil {
 		return check, pkg, err
 	}
-	pkg = repometa.ReceivedPackage{File: name, Package: repometa.Package{
+	pkg = repometa.ReceivedPackage{File: name, Obsoletes: vp.Obsoletes, Package: repometa.Package{
 		NEVRA: repometa.NEVRA{Name: vp.Name, EVR: evr, Arch: vp.Arch}, Size: check.Size}}
 	copy(pkg.SHA256[:], digest.Sum(nil))
 	check.OK = true

@@ -45,7 +45,10 @@ type PackageCheck struct {
 	Signers       []string `json:"signers,omitempty"`
 	HeaderSHA256  string   `json:"header_sha256,omitempty"`
 	PayloadDigest string   `json:"payload_digest,omitempty"` // ALGO:HEX
-	Rejected      string   `json:"rejected,omitempty"`
+	// Obsoletes are the package's, from its signed header: installing it
+	// replaces what they cover (the front end checks that dnf did).
+	Obsoletes []rpm.Obsolete `json:"obsoletes,omitempty"`
+	Rejected  string         `json:"rejected,omitempty"`
 	// Kind is the rejection's class when a verifier refused the package
 	// (rpm.Kind: "verifiers disagree" is a security error of its own).
 	Kind string `json:"kind,omitempty"`

@@ -196,6 +196,26 @@ func TestHeldBackDependency(t *testing.T) {
 	}
 }
 
+// A package renamed by its publisher: the repository lists the old name's
+// update beside the new name that obsoletes it, dnf in the UpdateVM picks
+// the new one, and dom0 takes it as hello's update, not as hello-1.1
+// withheld (M2); dnf replaces hello with it. The result says what it
+// obsoletes.
+func TestRenamedPackage(t *testing.T) {
+	l := newLab(t)
+	l.publish("hello-1.1-1", "hello-ng-2.0-1 obsoletes=hello<2.0 provides=hello=2.0")
+	rep, stderr := l.update("-y")
+	if rep.Exit != 0 || rep.Result == nil || !rep.Result.Accepted {
+		t.Fatalf("update: %+v\n%s", rep, stderr)
+	}
+	if want := []string{"hello-ng-2.0-1", "libfoo-1.0-1"}; !slices.Equal(l.installed(), want) {
+		t.Errorf("installed after the update: %v, want %v", l.installed(), want)
+	}
+	if p := rep.Result.Packages; len(p) != 1 || len(p[0].Obsoletes) != 1 || p[0].Obsoletes[0].Name != "hello" || p[0].Obsoletes[0].Version != "2.0" {
+		t.Errorf("delivered %+v, want hello-ng obsoleting hello < 2.0", p)
+	}
+}
+
 func TestUpdateVMNotRunning(t *testing.T) {
 	l := newLab(t)
 	setUpdateVM(t, l, "sys-absent")

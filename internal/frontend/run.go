@@ -18,6 +18,7 @@ import (
 	"pedos.dev/updates/internal/dom0"
 	"pedos.dev/updates/internal/pkgtool"
 	"pedos.dev/updates/internal/repometa"
+	"pedos.dev/updates/internal/rpm"
 	"pedos.dev/updates/internal/sandbox"
 	"pedos.dev/updates/internal/updatevm"
 )
@@ -524,11 +525,14 @@ func (r *runner) dnf(ctx context.Context, ifFailed string) (int, error) {
 }
 
 // heldBack are the verified packages of an upgrade that dnf did not
-// install although an older build of them is installed: dnf leaves out an
-// update whose dependencies the delivery lacks and still exits 0 (with
-// best=False, dnf's default), so an UpdateVM could withhold an update by
-// withholding what it needs, which the withholding check, judging names
-// only, passes (M2).
+// install although an older build of them, or a package they obsolete, is
+// installed: dnf leaves out an update whose dependencies the delivery
+// lacks and still exits 0 (with best=False, dnf's default), so an UpdateVM
+// could withhold an update by withholding what it needs, which the
+// withholding check, judging names only, passes (M2). An obsoleting
+// package excuses the updates of what it obsoletes from that check, so it
+// must have replaced them (and dnf.conf's obsoletes=False would keep it
+// out).
 func heldBack(delivered []dom0.PackageCheck, after []repometa.NEVRA) []string {
 	installed := make(map[string]bool, 2*len(after))
 	for _, p := range after {
@@ -546,7 +550,8 @@ func heldBack(delivered []dom0.PackageCheck, after []repometa.NEVRA) []string {
 			// exactly one '-' (hello-ng-2.0-1.noarch is not hello's).
 			evr, nameOK := strings.CutPrefix(d.NEVRA, p.Name+"-")
 			evr, archOK := strings.CutSuffix(evr, "."+p.Arch)
-			if nameOK && archOK && strings.Count(evr, "-") == 1 {
+			if nameOK && archOK && strings.Count(evr, "-") == 1 ||
+				slices.ContainsFunc(d.Obsoletes, func(o rpm.Obsolete) bool { return o.Covers(p.Name, p.EVR) }) {
 				skipped = append(skipped, d.NEVRA)
 				break
 			}

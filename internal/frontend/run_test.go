@@ -21,6 +21,7 @@ import (
 	"pedos.dev/updates/internal/pkgtool"
 	"pedos.dev/updates/internal/qrexec/policy"
 	"pedos.dev/updates/internal/repometa"
+	"pedos.dev/updates/internal/rpm"
 	"pedos.dev/updates/internal/rpmver"
 )
 
@@ -822,6 +823,22 @@ func TestHeldBack(t *testing.T) {
 	}
 	if got := heldBack(delivered, after); !slices.Equal(got, []string{"hello-1.1-1.noarch"}) {
 		t.Errorf("held back %q, want hello-1.1-1.noarch only", got)
+	}
+}
+
+// A delivered package that obsoletes an installed one excuses that one's
+// update from dom0's withholding check, so dnf must have installed it: if
+// the obsoleted package is still there, it is named (M2). One whose
+// obsoletes cover nothing installed is dnf's business.
+func TestHeldBackObsoleting(t *testing.T) {
+	after := []repometa.NEVRA{{Name: "hello", EVR: rpmver.EVR{Version: "1.0", Release: "1"}, Arch: "x86_64"}}
+	delivered := []dom0.PackageCheck{
+		{OK: true, NEVRA: "hello-ng-2.0-1.noarch", Obsoletes: []rpm.Obsolete{{Name: "hello", Flags: rpmver.SenseLess, Version: "2.0"}}},
+		{OK: true, NEVRA: "hello-old-2.0-1.noarch", Obsoletes: []rpm.Obsolete{{Name: "hello", Flags: rpmver.SenseLess, Version: "1.0"}}},
+		{OK: true, NEVRA: "other-2.0-1.noarch", Obsoletes: []rpm.Obsolete{{Name: "hellox"}}},
+	}
+	if got := heldBack(delivered, after); !slices.Equal(got, []string{"hello-ng-2.0-1.noarch"}) {
+		t.Errorf("held back %q, want hello-ng-2.0-1.noarch only", got)
 	}
 }
 

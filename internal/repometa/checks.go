@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"pedos.dev/updates/internal/rpm"
 	"pedos.dev/updates/internal/rpmver"
 )
 
@@ -15,7 +16,8 @@ import (
 // the publisher's file).
 type ReceivedPackage struct {
 	Package
-	File string // the staged file name, for messages
+	File      string         // the staged file name, for messages
+	Obsoletes []rpm.Obsolete // from its verified header
 }
 
 // Request is what the user asked for.
@@ -166,7 +168,9 @@ func (s *FreshnessState) CheckMembership(repos []*VerifiedRepo, unverifiable []R
 // installed package for which a verified primary lists a newer version
 // (same name, compatible arch) must have been delivered, unless the user
 // excluded it or named other packages, or dnf.conf or the repository
-// leaves it out (excludepkgs, or includepkgs that do not match it).
+// leaves it out (excludepkgs, or includepkgs that do not match it), or a
+// delivered package obsoletes it: dnf then installs that one in its place
+// (a renamed package), and the front end checks that dnf did.
 func (s *FreshnessState) CheckWithholding(repos []*VerifiedRepo, installed []NEVRA, received []ReceivedPackage, req Request) []Finding {
 	if req.Action != "upgrade" && req.Action != "update" {
 		return nil // other actions do not promise every update
@@ -195,7 +199,8 @@ func (s *FreshnessState) CheckWithholding(repos []*VerifiedRepo, installed []NEV
 	}
 	var findings []Finding
 	for _, inst := range newestInstalled(installed) {
-		if matches(req.Exclude, inst) || len(req.Packages) > 0 && !matches(req.Packages, inst) {
+		if matches(req.Exclude, inst) || len(req.Packages) > 0 && !matches(req.Packages, inst) ||
+			slices.ContainsFunc(received, func(r ReceivedPackage) bool { return obsoletes(r.Obsoletes, inst) }) {
 			continue
 		}
 		var want *listing
@@ -214,6 +219,11 @@ func (s *FreshnessState) CheckWithholding(repos []*VerifiedRepo, installed []NEV
 			want.pkg, want.repo, inst))
 	}
 	return findings
+}
+
+// obsoletes tells whether one of a package's Obsoletes covers p.
+func obsoletes(list []rpm.Obsolete, p NEVRA) bool {
+	return slices.ContainsFunc(list, func(o rpm.Obsolete) bool { return o.Covers(p.Name, p.EVR) })
 }
 
 // offers says whether dnf offers p from a repository with these

@@ -4,6 +4,9 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"pedos.dev/updates/internal/rpm"
+	"pedos.dev/updates/internal/rpmver"
 )
 
 // TestCheckMembership uses two real snapshots of one repository: the
@@ -194,6 +197,15 @@ func TestCheckWithholding(t *testing.T) {
 		{"malformed include", all[:2], Request{Action: "upgrade", Include: []string{"foo", "[x"}}, []string{"rejected bad-request "}},
 		// dnf also matches the forms with the epoch, 0 included.
 		{"excluded with its epoch", all[:2], Request{Action: "upgrade", Exclude: []string{"kernel-0:6.3-1"}}, nil},
+		// A delivered package that obsoletes the installed one replaces it (a
+		// rename), if its range covers the installed version; the front end
+		// checks that dnf installed it.
+		{"obsoleted by a delivered package", append(all[:2:2], obsoleting(t, "kernel-ng-7.0-1.x86_64", "kernel", rpmver.SenseLess, "6.3")),
+			Request{Action: "upgrade"}, nil},
+		{"obsoletes that miss the installed version", append(all[:2:2], obsoleting(t, "kernel-ng-7.0-1.x86_64", "kernel", rpmver.SenseLess, "6.2")),
+			Request{Action: "upgrade"}, []string{"rejected withheld kernel-6.3-1.x86_64"}},
+		{"obsoletes of another name", append(all[:2:2], obsoleting(t, "kernel-ng-7.0-1.x86_64", "kernel-core", 0, "")),
+			Request{Action: "upgrade"}, []string{"rejected withheld kernel-6.3-1.x86_64"}},
 	} {
 		s := &FreshnessState{}
 		repos[0].Exclude, repos[1].Exclude, repos[0].Include, repos[1].Include = nil, nil, nil, nil
@@ -213,6 +225,12 @@ func TestCheckWithholding(t *testing.T) {
 			t.Errorf("%s: findings %q, want %q", c.name, got, c.want)
 		}
 	}
+}
+
+// obsoleting is a received package n whose header obsoletes name in the range.
+func obsoleting(t *testing.T, n, name string, flags uint32, version string) ReceivedPackage {
+	return ReceivedPackage{File: n + ".rpm", Package: Package{NEVRA: nevra(t, n)},
+		Obsoletes: []rpm.Obsolete{{Name: name, Flags: flags, Version: version}}}
 }
 
 func TestCheckDowngrade(t *testing.T) {

@@ -39,6 +39,7 @@ type VerifiedPackage struct {
 	PayloadDigestAlgo            string   // "sha256", "sha384" or "sha512"
 	PayloadDigest                string   // hex
 	HeaderSize, PayloadSize      int64
+	Obsoletes                    []Obsolete
 }
 
 // NEVRA is NAME-[EPOCH:]VERSION-RELEASE.ARCH.
@@ -358,6 +359,7 @@ func (v *Verifier) readMainHeader(h *Header, pkg *VerifiedPackage) (hash.Hash, e
 		return nil, malformed("payload digest has the wrong length for %s", alg.name)
 	}
 	pkg.PayloadDigestAlgo, pkg.PayloadDigest = alg.name, string(first)
+	pkg.Obsoletes = readObsoletes(h)
 	return payloadHash, nil
 }
 

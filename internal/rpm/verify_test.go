@@ -20,6 +20,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 
 	"pedos.dev/updates/internal/rpm"
+	"pedos.dev/updates/internal/rpmver"
 	"pedos.dev/updates/internal/testrepo"
 )
 
@@ -646,5 +647,27 @@ func TestKeyringWarnsAboutLinks(t *testing.T) {
 	}
 	if n := len(keyring.Files()); n != 0 {
 		t.Errorf("%d keys loaded through a link", n)
+	}
+}
+
+// The verified package's Obsoletes come from its signed header, one per
+// Obsoletes: line with its range; a package without any has none.
+func TestVerifyReadsObsoletes(t *testing.T) {
+	f := keys(t)
+	pkg, _, err := verify(f, build(t, "hello-ng-2.0-1 obsoletes=hello<2.0-3 obsoletes=hello-old", f.ed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []rpm.Obsolete{{Name: "hello", Flags: rpmver.SenseLess, Version: "2.0-3"}, {Name: "hello-old"}}
+	if len(pkg.Obsoletes) != len(want) {
+		t.Fatalf("obsoletes %+v, want %+v", pkg.Obsoletes, want)
+	}
+	for i, o := range pkg.Obsoletes {
+		if o.Name != want[i].Name || o.Flags&(rpmver.SenseLess|rpmver.SenseGreater|rpmver.SenseEqual) != want[i].Flags || o.Version != want[i].Version {
+			t.Errorf("obsoletes[%d] = %+v, want %+v", i, o, want[i])
+		}
+	}
+	if plain, _, err := verify(f, build(t, spec, f.ed)); err != nil || plain.Obsoletes != nil {
+		t.Errorf("a package without Obsoletes: %+v, %v", plain.Obsoletes, err)
 	}
 }

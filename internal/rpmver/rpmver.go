@@ -145,3 +145,40 @@ func isSeparator(r rune) bool {
 func isDigit(c byte) bool  { return '0' <= c && c <= '9' }
 func isLetter(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
 func isAlnum(c byte) bool  { return isDigit(c) || isLetter(c) }
+
+// The sense flags of an rpm dependency (rpmds.h) that say which side of its
+// version a range covers; rpm sets other bits beside them.
+const (
+	SenseLess    = 2
+	SenseGreater = 4
+	SenseEqual   = 8
+)
+
+// InRange tells whether evr is in the range of a dependency with these
+// sense flags and [EPOCH:]VERSION[-RELEASE], as rpm matches one: a missing
+// epoch is 0, a missing release matches every release, and no comparison
+// (or no version) covers every version. A version rpm would not write
+// covers nothing.
+func InRange(evr EVR, flags uint32, untrustedVersion string) bool {
+	sense := flags & (SenseLess | SenseGreater | SenseEqual)
+	if sense == 0 || untrustedVersion == "" {
+		return true
+	}
+	epoch, rest, hasEpoch := strings.Cut(untrustedVersion, ":")
+	if !hasEpoch {
+		epoch, rest = "", untrustedVersion
+	}
+	version, release, hasRelease := strings.Cut(rest, "-")
+	dep, err := New(epoch, version, cmp.Or(release, "0")) // the release is checked when there is one
+	if err != nil || hasRelease && release == "" {
+		return false
+	}
+	c := cmp.Compare(evr.Epoch, dep.Epoch)
+	if c == 0 {
+		c = Vercmp(evr.Version, dep.Version)
+	}
+	if c == 0 && hasRelease {
+		c = Vercmp(evr.Release, dep.Release)
+	}
+	return c < 0 && sense&SenseLess != 0 || c == 0 && sense&SenseEqual != 0 || c > 0 && sense&SenseGreater != 0
+}

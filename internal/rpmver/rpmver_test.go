@@ -223,3 +223,41 @@ func FuzzEVR(f *testing.F) {
 		}
 	})
 }
+
+// InRange matches a dependency's range as rpm does: a missing epoch is 0,
+// a missing release matches every release, no comparison covers every
+// version, and a version rpm would not write covers nothing.
+func TestInRange(t *testing.T) {
+	const lt, le, eq, ge, gt = SenseLess, SenseLess | SenseEqual, SenseEqual, SenseGreater | SenseEqual, SenseGreater
+	evr := EVR{Epoch: 0, Version: "1.0", Release: "3"}
+	for _, c := range []struct {
+		flags   uint32
+		version string
+		want    bool
+	}{
+		{0, "", true},
+		{0, "9.9", true}, // no comparison: every version
+		{lt, "2.0", true},
+		{lt, "1.0", false},
+		{le, "1.0", true}, // no release: every release of 1.0
+		{lt, "1.0-4", true},
+		{lt, "1.0-3", false},
+		{eq, "1.0-3", true},
+		{eq, "0:1.0-3", true},
+		{eq, "1:1.0-3", false},
+		{lt, "1:0.1", true}, // the epoch first
+		{ge, "1.0", true},
+		{gt, "1.0", false},
+		{gt, "1.0-2", true},
+		{gt, "0.9", true},
+		{lt | 0x1000000, "2.0", true}, // other bits rpm sets beside the sense
+		{lt, "2.0-", false},           // not a version rpm writes
+		{lt, "x:2.0", false},
+		{lt, "2.0 || 3", false},
+		{lt, ":", false},
+	} {
+		if got := InRange(evr, c.flags, c.version); got != c.want {
+			t.Errorf("InRange(%s, %#x, %q) = %t, want %t", evr, c.flags, c.version, got, c.want)
+		}
+	}
+}
