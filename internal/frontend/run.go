@@ -525,8 +525,8 @@ func (r *runner) dnf(ctx context.Context, ifFailed string) (int, error) {
 }
 
 // heldBack are the verified packages of an upgrade that dnf did not
-// install although an older build of them, or a package they obsolete, is
-// installed: dnf leaves out an update whose dependencies the delivery
+// install although an older build of them is installed, and those that
+// left a package they obsolete installed: dnf leaves out an update whose dependencies the delivery
 // lacks and still exits 0 (with best=False, dnf's default), so an UpdateVM
 // could withhold an update by withholding what it needs, which the
 // withholding check, judging names only, passes (M2). An obsoleting
@@ -542,7 +542,7 @@ func heldBack(delivered []dom0.PackageCheck, after []repometa.NEVRA) []string {
 	}
 	var skipped []string
 	for _, d := range delivered {
-		if !d.OK || installed[d.NEVRA] {
+		if !d.OK {
 			continue
 		}
 		for _, p := range after {
@@ -550,8 +550,13 @@ func heldBack(delivered []dom0.PackageCheck, after []repometa.NEVRA) []string {
 			// exactly one '-' (hello-ng-2.0-1.noarch is not hello's).
 			evr, nameOK := strings.CutPrefix(d.NEVRA, p.Name+"-")
 			evr, archOK := strings.CutSuffix(evr, "."+p.Arch)
-			if nameOK && archOK && strings.Count(evr, "-") == 1 ||
-				slices.ContainsFunc(d.Obsoletes, func(o rpm.Obsolete) bool { return o.Covers(p.Name, p.EVR) }) {
+			sameName := nameOK && archOK && strings.Count(evr, "-") == 1
+			// Something d obsoletes is still there whether or not d was
+			// installed (as a dependency, with obsoletes=False): d did not
+			// replace it. (A package obsoleting older builds of its own
+			// name is judged as an update.)
+			if sameName && !installed[d.NEVRA] ||
+				!sameName && slices.ContainsFunc(d.Obsoletes, func(o rpm.Obsolete) bool { return o.Covers(p.Name, p.EVR) }) {
 				skipped = append(skipped, d.NEVRA)
 				break
 			}

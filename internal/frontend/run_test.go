@@ -827,18 +827,28 @@ func TestHeldBack(t *testing.T) {
 }
 
 // A delivered package that obsoletes an installed one excuses that one's
-// update from dom0's withholding check, so dnf must have installed it: if
-// the obsoleted package is still there, it is named (M2). One whose
-// obsoletes cover nothing installed is dnf's business.
+// update from dom0's withholding check, so dnf must have replaced it with
+// the package: if the obsoleted package is still there, whether or not the
+// obsoleting one was installed (as a dependency, with obsoletes=False), it
+// is named (M2). One whose obsoletes cover nothing installed, or only its
+// own installed build, is dnf's business.
 func TestHeldBackObsoleting(t *testing.T) {
-	after := []repometa.NEVRA{{Name: "hello", EVR: rpmver.EVR{Version: "1.0", Release: "1"}, Arch: "x86_64"}}
-	delivered := []dom0.PackageCheck{
-		{OK: true, NEVRA: "hello-ng-2.0-1.noarch", Obsoletes: []rpm.Obsolete{{Name: "hello", Flags: rpmver.SenseLess, Version: "2.0"}}},
-		{OK: true, NEVRA: "hello-old-2.0-1.noarch", Obsoletes: []rpm.Obsolete{{Name: "hello", Flags: rpmver.SenseLess, Version: "1.0"}}},
-		{OK: true, NEVRA: "other-2.0-1.noarch", Obsoletes: []rpm.Obsolete{{Name: "hellox"}}},
+	v := func(name, version, arch string) repometa.NEVRA {
+		return repometa.NEVRA{Name: name, EVR: rpmver.EVR{Version: version, Release: "1"}, Arch: arch}
 	}
-	if got := heldBack(delivered, after); !slices.Equal(got, []string{"hello-ng-2.0-1.noarch"}) {
-		t.Errorf("held back %q, want hello-ng-2.0-1.noarch only", got)
+	below := func(name, version string) []rpm.Obsolete {
+		return []rpm.Obsolete{{Name: name, Flags: rpmver.SenseLess, Version: version}}
+	}
+	after := []repometa.NEVRA{v("hello", "1.0", "x86_64"), v("foo", "1.0", "noarch"), v("foo-ng", "2.0", "noarch"), v("bar", "3.0", "noarch")}
+	delivered := []dom0.PackageCheck{
+		{OK: true, NEVRA: "hello-ng-2.0-1.noarch", Obsoletes: below("hello", "2.0")},  // not installed
+		{OK: true, NEVRA: "hello-old-2.0-1.noarch", Obsoletes: below("hello", "1.0")}, // covers no installed hello
+		{OK: true, NEVRA: "other-2.0-1.noarch", Obsoletes: []rpm.Obsolete{{Name: "hellox"}}},
+		{OK: true, NEVRA: "foo-ng-2.0-1.noarch", Obsoletes: below("foo", "2.0")}, // installed, foo left beside it
+		{OK: true, NEVRA: "bar-3.0-1.noarch", Obsoletes: below("bar", "4.0")},    // its own name
+	}
+	if got := heldBack(delivered, after); !slices.Equal(got, []string{"hello-ng-2.0-1.noarch", "foo-ng-2.0-1.noarch"}) {
+		t.Errorf("held back %q, want hello-ng-2.0-1.noarch and foo-ng-2.0-1.noarch", got)
 	}
 }
 
