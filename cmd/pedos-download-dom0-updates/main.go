@@ -41,10 +41,11 @@ Runs in the UpdateVM; dom0's pedos-dom0-update calls it with qrexec-client.
                      (default /var/lib/PedOS/dom0-updates, which the package
                      makes)
   other -OPTIONS     passed to dnf; a value goes after "=" (--enablerepo=GLOB)
+  --version          print the release and commit, and exit
 
 --action, --session and --root take their value after "=" or as the next
-word. Another action, two of --sync, --check-only and --action, or a
-relative --root is a usage error.
+word. Another action, two of --sync, --check-only and --action, a word
+beginning with "-" after "--", or a relative --root is a usage error.
 
 Progress and dnf's output go to stderr, which dom0 shows to the person
 waiting. Exit status: 0 done, 100 updates available (--check-only), 1 failure,
@@ -73,6 +74,9 @@ type options struct {
 	req                    updatevm.Request
 }
 
+// errVersion is parse's answer to --version.
+var errVersion = errors.New("--version")
+
 func parse(args []string) (options, error) {
 	o := options{root: updatevm.DefaultInstallRoot}
 	for i := 0; i < len(args); i++ {
@@ -89,6 +93,13 @@ func parse(args []string) (options, error) {
 		}
 		switch {
 		case a == "--":
+			// dnf has no "--" of its own that would keep a word from being
+			// an option (dnf install -- --nogpgcheck is not a package).
+			for _, pkg := range args[i+1:] {
+				if strings.HasPrefix(pkg, "-") {
+					return o, fmt.Errorf("after \"--\", %q is no package name: dnf would take it for an option", pkg)
+				}
+			}
 			o.req.Packages = append(o.req.Packages, args[i+1:]...)
 			i = len(args)
 		case a == "--sync":
@@ -105,6 +116,8 @@ func parse(args []string) (options, error) {
 			o.root = value
 		case a == "-h" || a == "--help":
 			return o, flag.ErrHelp
+		case a == "--version":
+			return o, errVersion
 		case (name == "--enablerepo" || name == "--disablerepo" || name == "--exclude") && !hasValue:
 			// The next word would be taken for a package, and the switch lost to the
 			// metadata export's reckoning of the enabled repositories.
@@ -145,6 +158,10 @@ func run() int {
 	o, err := parse(os.Args[1:])
 	if errors.Is(err, flag.ErrHelp) {
 		cli.Help()
+	}
+	if errors.Is(err, errVersion) {
+		fmt.Println(cmdline.Version("pedos-download-dom0-updates"))
+		return 0
 	}
 	if err != nil {
 		cli.Fail("%v", err)

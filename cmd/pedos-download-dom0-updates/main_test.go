@@ -59,11 +59,17 @@ func TestParse(t *testing.T) {
 			t.Errorf("parse(%q) accepted", args)
 		}
 	}
-	// After "--" every word is a package, never a dnf option; before it, a word
-	// beginning with "-" is an option.
-	o, err := parse([]string{"--action=install", "--best", "--", "-odd-name", "hello"})
-	if err != nil || !slices.Equal(o.req.Packages, []string{"-odd-name", "hello"}) || !slices.Equal(o.req.DNFOptions, []string{"--best"}) {
+	// After "--" every word is a package; before it, a word beginning with
+	// "-" is an option. A word after "--" that dnf would take for an option
+	// (it has no "--" of its own) is a usage error.
+	o, err := parse([]string{"--action=install", "--best", "--", "hello", "libfoo"})
+	if err != nil || !slices.Equal(o.req.Packages, []string{"hello", "libfoo"}) || !slices.Equal(o.req.DNFOptions, []string{"--best"}) {
 		t.Errorf("packages after --: %+v, %v", o.req, err)
+	}
+	for _, word := range []string{"--nogpgcheck", "-odd-name"} {
+		if o, err := parse([]string{"--action=install", "--", "hello", word}); err == nil || !strings.Contains(err.Error(), word) {
+			t.Errorf("%q after --: %+v, %v; want a usage error naming it", word, o.req, err)
+		}
 	}
 	// The queries are actions too.
 	for _, action := range updatevm.QueryActions {

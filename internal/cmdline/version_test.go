@@ -18,6 +18,7 @@ func TestVersionOption(t *testing.T) {
 		args    []string
 	}{
 		{"pedos-dom0-update", []string{"--version", "--check-only"}},
+		{"pedos-download-dom0-updates", []string{"--version", "--sync"}},
 		{"pedos-lab", []string{"--version"}},
 		{"pedos-policy-eval", []string{"--version"}},
 		{"pedos-rpmcheck", []string{"--version"}},
