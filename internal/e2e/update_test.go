@@ -216,6 +216,25 @@ func TestRenamedPackage(t *testing.T) {
 	}
 }
 
+// What an earlier download left in the UpdateVM's download directory (a
+// send that failed, a crash) is not sent with the next transaction: dom0
+// would refuse the batch for it (reference issues 3408, 10716).
+func TestStaleDownloadsAreNotSent(t *testing.T) {
+	l := newLab(t)
+	l.publish("hello-1.1-1")
+	packages := filepath.Join(l.Root(l.UpdateVM()), "var/lib/PedOS/dom0-updates/packages")
+	if err := os.MkdirAll(packages, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(packages, "libfoo-0.9-1.noarch.rpm"), []byte("left from an earlier run"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rep, stderr := l.update("-y")
+	if rep.Exit != 0 || rep.Result == nil || len(rep.Result.Packages) != 1 || rep.Result.Packages[0].NEVRA != "hello-1.1-1.noarch" {
+		t.Fatalf("update with a stale download beside it: %+v\n%s", rep, stderr)
+	}
+}
+
 func TestUpdateVMNotRunning(t *testing.T) {
 	l := newLab(t)
 	setUpdateVM(t, l, "sys-absent")
