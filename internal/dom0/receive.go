@@ -170,7 +170,7 @@ func (r *Receiver) receive(ctx context.Context, s Session, stdin io.Reader, stdo
 	err = checks.crossCheck(ctx, res)
 	var verdict *repometa.Verdict
 	if err == nil {
-		verdict, err = r.checkFreshness(ctx, tools, s, state, staging, metadata, received)
+		verdict, err = r.checkFreshness(ctx, tools, s, state, staging, metadata, received, res)
 		report(res, verdict)
 	}
 	if err != nil {
@@ -674,7 +674,7 @@ func discardStaged(f *os.File) { _ = f.Truncate(0) }
 
 // checkFreshness judges the batch against the newest signed state of every
 // enabled repository (verify.md §2).
-func (r *Receiver) checkFreshness(ctx context.Context, tools *pkgtool.Tools, s Session, state *repometa.FreshnessState, staging string, metadata map[string]map[repometa.FileKind]string, received []repometa.ReceivedPackage) (*repometa.Verdict, error) {
+func (r *Receiver) checkFreshness(ctx context.Context, tools *pkgtool.Tools, s Session, state *repometa.FreshnessState, staging string, metadata map[string]map[repometa.FileKind]string, received []repometa.ReceivedPackage, res *Result) (*repometa.Verdict, error) {
 	c, repos := r.Config, *s.Repos
 	batch := repometa.Batch{
 		Received: received,
@@ -704,6 +704,13 @@ func (r *Receiver) checkFreshness(ctx context.Context, tools *pkgtool.Tools, s S
 		return nil, err
 	}
 	verdict := state.Evaluate(batch)
+	// The result keeps the obsoletes that cover an installed package, all
+	// the front end checks: a header may list hundreds.
+	for i, p := range res.Packages {
+		res.Packages[i].Obsoletes = slices.DeleteFunc(slices.Clone(p.Obsoletes), func(o rpm.Obsolete) bool {
+			return !slices.ContainsFunc(batch.Installed, func(p repometa.NEVRA) bool { return o.Covers(p.Name, p.EVR) })
+		})
+	}
 	if !verdict.Accepted() {
 		// The first refusing finding names the check; the result lists all.
 		f := verdict.Findings[slices.IndexFunc(verdict.Findings, func(f repometa.Finding) bool { return f.Severity == repometa.Reject })]

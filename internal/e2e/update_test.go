@@ -173,20 +173,27 @@ func TestServiceRefusesAfterPolicy(t *testing.T) {
 // dependency it needs. The withholding check judges installed names only,
 // and dom0's dnf (best=False) skips the update and exits 0: the run must
 // not report success.
-func TestHeldBackDependency(t *testing.T) {
-	l := newLab(t)
-	l.publish("libbar-1.0-1", "hello-1.1-1 requires=libbar")
+// sendAllBut makes the UpdateVM's qfile-agent leave out the files whose
+// names begin with prefix, as a compromised UpdateVM holding them back.
+func sendAllBut(t *testing.T, l *testLab, prefix string) {
+	t.Helper()
 	vm := l.UpdateVM()
 	real := l.ProgramPath(vm, "qfile-agent")
 	if err := os.Rename(real, real+".real"); err != nil {
 		t.Fatal(err)
 	}
-	wrapper := "#!/bin/sh\n# attacker: send everything but the new dependency\n" +
-		"for a; do shift; case \"$a\" in */libbar-*) ;; *) set -- \"$@\" \"$a\" ;; esac; done\n" +
+	wrapper := "#!/bin/sh\n# attacker: send everything but " + prefix + "*\n" +
+		"for a; do shift; case \"$a\" in */" + prefix + "*) ;; *) set -- \"$@\" \"$a\" ;; esac; done\n" +
 		"exec " + filepath.Join(lab.ProgramsDir, "qfile-agent.real") + " \"$@\"\n"
 	if err := l.ReplaceProgram(vm, "qfile-agent", []byte(wrapper)); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func TestHeldBackDependency(t *testing.T) {
+	l := newLab(t)
+	l.publish("libbar-1.0-1", "hello-1.1-1 requires=libbar")
+	sendAllBut(t, l, "libbar-")
 	rep, stderr := l.update("-y")
 	if want := "left out 1 verified update(s) of installed packages: hello-1.1-1.noarch"; rep.Exit != frontend.ExitFailure || !strings.Contains(rep.Message, want) {
 		t.Errorf("update without hello's new dependency: exit %d, message %q, want exit 1 saying %q\n%s", rep.Exit, rep.Message, want, stderr)
@@ -213,6 +220,25 @@ func TestRenamedPackage(t *testing.T) {
 	}
 	if p := rep.Result.Packages; len(p) != 1 || len(p[0].Obsoletes) != 1 || p[0].Obsoletes[0].Name != "hello" || p[0].Obsoletes[0].Version != "2.0" {
 		t.Errorf("delivered %+v, want hello-ng obsoleting hello < 2.0", p)
+	}
+	if f := rep.Result.Findings; !slices.ContainsFunc(f, func(f dom0.Finding) bool { return f.Kind == "replaced" && !f.Error }) {
+		t.Errorf("findings %+v, want a replaced notice", f)
+	}
+}
+
+// The replacement's dependency held back by the UpdateVM: dnf skips the
+// package that obsoletes hello and exits 0, which would leave hello-1.0
+// and its update withheld; the run fails naming the replacement (M2).
+func TestHeldBackReplacement(t *testing.T) {
+	l := newLab(t)
+	l.publish("libbar-1.0-1", "hello-1.1-1", "hello-ng-2.0-1 obsoletes=hello<2.0 provides=hello=2.0 requires=libbar")
+	sendAllBut(t, l, "libbar-")
+	rep, stderr := l.update("-y")
+	if want := "left out 1 verified update(s) of installed packages: hello-ng-2.0-1.noarch"; rep.Exit != frontend.ExitFailure || !strings.Contains(rep.Message, want) {
+		t.Errorf("replacement without its dependency: exit %d, message %q, want exit 1 saying %q\n%s", rep.Exit, rep.Message, want, stderr)
+	}
+	if got := l.installed(); !slices.Contains(got, "hello-1.0-1") {
+		t.Errorf("installed after the failed replacement: %v, want hello-1.0-1 still there", got)
 	}
 }
 

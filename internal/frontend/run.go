@@ -531,8 +531,8 @@ func (r *runner) dnf(ctx context.Context, ifFailed string) (int, error) {
 // could withhold an update by withholding what it needs, which the
 // withholding check, judging names only, passes (M2). An obsoleting
 // package excuses the updates of what it obsoletes from that check, so it
-// must have replaced them (and dnf.conf's obsoletes=False would keep it
-// out).
+// must have replaced them: dnf skips it, too, when the delivery lacks its
+// dependencies.
 func heldBack(delivered []dom0.PackageCheck, after []repometa.NEVRA) []string {
 	installed := make(map[string]bool, 2*len(after))
 	for _, p := range after {
@@ -551,10 +551,9 @@ func heldBack(delivered []dom0.PackageCheck, after []repometa.NEVRA) []string {
 			evr, nameOK := strings.CutPrefix(d.NEVRA, p.Name+"-")
 			evr, archOK := strings.CutSuffix(evr, "."+p.Arch)
 			sameName := nameOK && archOK && strings.Count(evr, "-") == 1
-			// Something d obsoletes is still there whether or not d was
-			// installed (as a dependency, with obsoletes=False): d did not
-			// replace it. (A package obsoleting older builds of its own
-			// name is judged as an update.)
+			// Something d obsoletes is still there, whether or not d was
+			// installed: d did not replace it. (A package obsoleting older
+			// builds of its own name is judged as an update.)
 			if sameName && !installed[d.NEVRA] ||
 				!sameName && slices.ContainsFunc(d.Obsoletes, func(o rpm.Obsolete) bool { return o.Covers(p.Name, p.EVR) }) {
 				skipped = append(skipped, d.NEVRA)

@@ -829,8 +829,7 @@ func TestHeldBack(t *testing.T) {
 // A delivered package that obsoletes an installed one excuses that one's
 // update from dom0's withholding check, so dnf must have replaced it with
 // the package: if the obsoleted package is still there, whether or not the
-// obsoleting one was installed (as a dependency, with obsoletes=False), it
-// is named (M2). One whose obsoletes cover nothing installed, or only its
+// obsoleting one was installed, it is named (M2). One whose obsoletes cover nothing installed, or only its
 // own installed build, is dnf's business.
 func TestHeldBackObsoleting(t *testing.T) {
 	v := func(name, version, arch string) repometa.NEVRA {

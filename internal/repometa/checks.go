@@ -168,9 +168,10 @@ func (s *FreshnessState) CheckMembership(repos []*VerifiedRepo, unverifiable []R
 // installed package for which a verified primary lists a newer version
 // (same name, compatible arch) must have been delivered, unless the user
 // excluded it or named other packages, or dnf.conf or the repository
-// leaves it out (excludepkgs, or includepkgs that do not match it), or a
-// delivered package obsoletes it: dnf then installs that one in its place
-// (a renamed package), and the front end checks that dnf did.
+// leaves it out (excludepkgs, or includepkgs that do not match it). A
+// delivered package that obsoletes it is its replacement (a renamed
+// package), a notice: dnf installs that one in its place, and the front
+// end checks that dnf did.
 func (s *FreshnessState) CheckWithholding(repos []*VerifiedRepo, installed []NEVRA, received []ReceivedPackage, req Request) []Finding {
 	if req.Action != "upgrade" && req.Action != "update" {
 		return nil // other actions do not promise every update
@@ -199,8 +200,7 @@ func (s *FreshnessState) CheckWithholding(repos []*VerifiedRepo, installed []NEV
 	}
 	var findings []Finding
 	for _, inst := range newestInstalled(installed) {
-		if matches(req.Exclude, inst) || len(req.Packages) > 0 && !matches(req.Packages, inst) ||
-			slices.ContainsFunc(received, func(r ReceivedPackage) bool { return obsoletes(r.Obsoletes, inst) }) {
+		if matches(req.Exclude, inst) || len(req.Packages) > 0 && !matches(req.Packages, inst) {
 			continue
 		}
 		var want *listing
@@ -212,6 +212,14 @@ func (s *FreshnessState) CheckWithholding(repos []*VerifiedRepo, installed []NEV
 		if want == nil || rpmver.Compare(want.pkg.EVR, inst.EVR) <= 0 || slices.ContainsFunc(received, func(r ReceivedPackage) bool {
 			return r.Name == inst.Name && compatibleArch(inst.Arch, r.Arch) && rpmver.Compare(r.EVR, want.pkg.EVR) >= 0
 		}) {
+			continue
+		}
+		if i := slices.IndexFunc(received, func(r ReceivedPackage) bool { return obsoletes(r.Obsoletes, inst) }); i >= 0 {
+			// Said even when the run stops before dnf (--downloadonly):
+			// only dnf's transaction shows that the replacement happened.
+			findings = append(findings, Finding{Kind: Replaced, Severity: Notice, Repo: want.repo, Package: received[i].File, Detail: fmt.Sprintf(
+				"update %s listed in signed metadata was not delivered: %s obsoletes the installed %s and takes its place once dnf installs it",
+				want.pkg, received[i].NEVRA, inst)})
 			continue
 		}
 		findings = append(findings, reject(Withheld, want.repo, want.pkg.String(),

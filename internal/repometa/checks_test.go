@@ -198,10 +198,10 @@ func TestCheckWithholding(t *testing.T) {
 		// dnf also matches the forms with the epoch, 0 included.
 		{"excluded with its epoch", all[:2], Request{Action: "upgrade", Exclude: []string{"kernel-0:6.3-1"}}, nil},
 		// A delivered package that obsoletes the installed one replaces it (a
-		// rename), if its range covers the installed version; the front end
-		// checks that dnf installed it.
+		// rename), if its range covers the installed version: a notice; the
+		// front end checks that dnf installed it.
 		{"obsoleted by a delivered package", append(all[:2:2], obsoleting(t, "kernel-ng-7.0-1.x86_64", "kernel", rpmver.SenseLess, "6.3")),
-			Request{Action: "upgrade"}, nil},
+			Request{Action: "upgrade"}, []string{"notice replaced kernel-ng-7.0-1.x86_64.rpm"}},
 		{"obsoletes that miss the installed version", append(all[:2:2], obsoleting(t, "kernel-ng-7.0-1.x86_64", "kernel", rpmver.SenseLess, "6.2")),
 			Request{Action: "upgrade"}, []string{"rejected withheld kernel-6.3-1.x86_64"}},
 		{"obsoletes of another name", append(all[:2:2], obsoleting(t, "kernel-ng-7.0-1.x86_64", "kernel-core", 0, "")),

@@ -21,6 +21,7 @@ const (
 	Extraneous      Kind = "extraneous"       // no such package in the primary (M6)
 	WrongSoftware   Kind = "wrong-software"   // digest listed, but for another package
 	Withheld        Kind = "withheld"         // newer version listed, not delivered (M1, M2)
+	Replaced        Kind = "replaced"         // its update not delivered, but a package that obsoletes it (a rename)
 	Downgrade       Kind = "downgrade"        // older than installed (M8)
 	BadRequest      Kind = "bad-request"      // the caller's input is unusable
 )

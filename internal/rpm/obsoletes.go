@@ -43,9 +43,12 @@ func readObsoletes(h *Header) []Obsolete {
 		return nil
 	}
 	// The header parser checked that each array holds Count NUL-ended
-	// strings, or Count 4-byte integers.
-	nameList := bytes.Split(names.Data[:len(names.Data)-1], []byte{0})
-	versionList := bytes.Split(versions.Data[:len(versions.Data)-1], []byte{0})
+	// strings, or Count 4-byte integers; a header made otherwise gets none.
+	nameList := bytes.Split(bytes.TrimSuffix(names.Data, []byte{0}), []byte{0})
+	versionList := bytes.Split(bytes.TrimSuffix(versions.Data, []byte{0}), []byte{0})
+	if len(nameList) != int(names.Count) || len(versionList) != int(names.Count) || len(flags.Data) != 4*int(names.Count) {
+		return nil
+	}
 	obsoletes := make([]Obsolete, names.Count)
 	for i := range obsoletes {
 		obsoletes[i] = Obsolete{Name: string(nameList[i]), Flags: binary.BigEndian.Uint32(flags.Data[4*i:]), Version: string(versionList[i])}

@@ -23,6 +23,9 @@ func TestObsoletesThatDisagreeAreNone(t *testing.T) {
 		"no names":          {flags, versions},
 		"counts differ":     {names, oneFlag, versions},
 		"flags not numbers": {names, flagsAsString, versions},
+		// Not what the header parser makes: a count its data does not hold.
+		"short data": {names, flags, {Tag: TagObsoleteVersion, Type: typeStringArray, Count: 2, Data: []byte("1.0\x00")}},
+		"no data":    {names, flags, {Tag: TagObsoleteVersion, Type: typeStringArray, Count: 2}},
 	} {
 		if got := readObsoletes(&Header{Entries: entries}); got != nil {
 			t.Errorf("%s: read as %+v", name, got)
