@@ -64,11 +64,26 @@ func readState(path string) (stateFile, error) {
 	if err != nil {
 		return st, fmt.Errorf("freshness state: %w", err)
 	}
+	// Commit always writes both fields: a file without them ({}, or
+	// "repos": null) is no state of ours, and read as empty it would
+	// silently drop rollback protection.
+	var file struct {
+		TimeFloor *time.Time           `json:"time_floor"`
+		Repos     map[string]repoState `json:"repos"`
+	}
 	d := json.NewDecoder(bytes.NewReader(data))
 	d.DisallowUnknownFields()
-	if err := d.Decode(&st); err != nil {
+	err = d.Decode(&file)
+	if _, end := d.Token(); err == nil && end != io.EOF {
+		err = errors.New("more after the state's JSON object")
+	}
+	if err == nil && (file.TimeFloor == nil || file.Repos == nil) {
+		err = errors.New(`"time_floor" or "repos" is missing`)
+	}
+	if err != nil {
 		return st, fmt.Errorf("freshness state %s is corrupt (restore it from a backup; deleting it loses rollback protection): %w", path, err)
 	}
+	st = stateFile{TimeFloor: *file.TimeFloor, Repos: file.Repos}
 	for id := range st.Repos {
 		if !repoIDPattern.MatchString(id) {
 			return st, fmt.Errorf("freshness state %s names an invalid repository id %q", path, truncate(id))

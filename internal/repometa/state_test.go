@@ -117,6 +117,14 @@ func TestLoad(t *testing.T) {
 		{"truncated", `{"time_floor":"2025-03-01T00:00:00Z","repos":{"upd`, false},
 		{"unknown field", `{"time_floor":"2025-03-01T00:00:00Z","repos":{},"extra":1}`, false},
 		{"bad repo id", `{"time_floor":"2025-03-01T00:00:00Z","repos":{"../x":{}}}`, false},
+		{"no repositories yet", `{"time_floor":"2025-03-01T00:00:00Z","repos":{}}`, true},
+		// Never written by Commit: read as empty, each would drop rollback
+		// protection without a word (and a null map crashed the commit).
+		{"repos null", `{"time_floor":"2025-03-01T00:00:00Z","repos":null}`, false},
+		{"null", `null`, false},
+		{"empty object", `{}`, false},
+		{"no floor", `{"repos":{}}`, false},
+		{"two objects", `{"time_floor":"2025-03-01T00:00:00Z","repos":{}}{}`, false},
 	} {
 		root := t.TempDir()
 		path := filepath.Join(root, StatePath)
