@@ -486,7 +486,15 @@ func (r *runner) dnf(ctx context.Context, ifFailed string) (int, error) {
 	// Not cancelled with the run: killing dnf (SIGKILL) in the middle of
 	// its rpm transaction could leave dom0's rpm database half done. dnf
 	// gets a terminal's Ctrl-C or hangup itself, and stops where rpm can.
-	code, err := r.env.Tools.DNF(context.WithoutCancel(ctx), args, r.env.Stdin, r.env.Stderr, r.env.Stderr)
+	// Without -y dnf asks before it changes anything, and a stdin that is
+	// no terminal answers no: only then is "run again with -y" the advice,
+	// not after any failure (a name that matches nothing).
+	var dnfOut io.Writer = r.env.Stderr
+	aborted := &phraseWatch{w: r.env.Stderr, phrase: dnfAborted}
+	if !r.o.AssumeYes && !r.o.AssumeNo && !isTerminal(r.env.Stdin) {
+		dnfOut = aborted
+	}
+	code, err := r.env.Tools.DNF(context.WithoutCancel(ctx), args, r.env.Stdin, dnfOut, dnfOut)
 	r.rep.DNFExit = &code
 	var after []repometa.NEVRA
 	if listErr == nil {
@@ -505,11 +513,11 @@ func (r *runner) dnf(ctx context.Context, ifFailed string) (int, error) {
 	case code != 0 && r.o.AssumeNo:
 		// dnf answers its own question no and exits 1 (as dnf does).
 		return ExitFailure, fmt.Errorf("dnf %s in dom0 ended with exit %d under --assumeno: it changed nothing (its output above shows the transaction, or why there was none); the verified packages stay in the cached repository", r.o.Action, code)
-	case code != 0 && !r.o.AssumeYes && !isTerminal(r.env.Stdin):
+	case code != 0 && aborted.seen:
 		if ifFailed != "" {
 			ifFailed = "; " + ifFailed
 		}
-		return ExitFailure, fmt.Errorf("dnf %s in dom0 failed (exit %d): without -y dnf asks before it changes anything, and stdin is not a terminal that could answer (\"Operation aborted.\" above); run again with -y%s", r.o.Action, code, ifFailed)
+		return ExitFailure, fmt.Errorf("dnf %s in dom0 failed (exit %d): without -y dnf asks before it changes anything, and stdin is not a terminal that could answer (%q above); run again with -y%s", r.o.Action, code, dnfAborted, ifFailed)
 	case code != 0 && ifFailed == "":
 		return ExitFailure, fmt.Errorf("dnf %s in dom0 failed (exit %d)", r.o.Action, code)
 	case code != 0:

@@ -56,15 +56,21 @@ type fakeTools struct {
 	mu        sync.Mutex
 	dnfArgs   [][]string
 	dnfExit   int
+	dnfOutput []string // what dnf prints, one write each
 	installed []repometa.NEVRA
 	dnfLeaves []repometa.NEVRA
 }
 
 func (f *fakeTools) ExportRPMDB(string, io.Writer) error { return nil }
 
-func (f *fakeTools) DNF(_ context.Context, args []string, _ io.Reader, _, _ io.Writer) (int, error) {
+func (f *fakeTools) DNF(_ context.Context, args []string, _ io.Reader, stdout, _ io.Writer) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	for _, out := range f.dnfOutput {
+		if _, err := io.WriteString(stdout, out); err != nil {
+			return 0, err
+		}
+	}
 	f.dnfArgs = append(f.dnfArgs, args)
 	f.installed = f.dnfLeaves
 	return f.dnfExit, nil
@@ -497,18 +503,33 @@ func TestRunRemove(t *testing.T) {
 }
 
 // Without -y dnf asks, and a stdin that is no terminal cannot answer: the
-// failure says so and what to do. With -y that hint would be wrong.
+// failure says so and what to do, where dnf said it aborted (also in two
+// writes). After another failure (no match), or with -y, that hint would
+// be wrong.
 func TestRunWithoutYes(t *testing.T) {
-	for _, yes := range []bool{false, true} {
+	asked := []string{"Is this ok [y/N]: Operation", " aborted.\n"}
+	noMatch := []string{"Error: Unable to find a match: hello*\n"}
+	for _, tc := range []struct {
+		yes    bool
+		output []string
+		hint   bool
+	}{
+		{false, asked, true},
+		{false, noMatch, false},
+		{true, asked, false},
+	} {
 		tr := newTestRun(t, nil)
 		tr.tools.dnfExit = 1
+		tr.tools.dnfOutput = tc.output
 		args := []string{"--action=remove", "hello"}
-		if yes {
+		if tc.yes {
 			args = append(args, "-y")
 		}
 		code := tr.run(t, args...)
-		if hint := strings.Contains(tr.stderr.String(), "run again with -y"); code != ExitFailure || hint == yes {
-			t.Errorf("-y %t: exit %d, hint to add -y: %t; stderr:\n%s", yes, code, hint, tr.stderr)
+		stderr := tr.stderr.String()
+		if hint := strings.Contains(stderr, "run again with -y"); code != ExitFailure || hint != tc.hint ||
+			!strings.Contains(stderr, strings.Join(tc.output, "")) {
+			t.Errorf("-y %t, dnf said %q: exit %d, hint to add -y: %t; stderr:\n%s", tc.yes, tc.output, code, hint, stderr)
 		}
 	}
 }
