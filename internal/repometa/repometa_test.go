@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -70,6 +72,22 @@ func TestLoadPinnedKeyPolicy(t *testing.T) {
 	a, b := newEntity(t, nil), newEntity(t, nil)
 	if _, err := LoadPinnedKey(writePublicKey(t, a, b)); err == nil || !strings.Contains(err.Error(), "holds 2 keys") {
 		t.Errorf("two keys: err = %v", err)
+	}
+	// Two armored blocks: the second would be left unread without a word.
+	twoBlocks := filepath.Join(t.TempDir(), "two-blocks.asc")
+	first, err := os.ReadFile(writePublicKey(t, a))
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := os.ReadFile(writePublicKey(t, b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(twoBlocks, append(first, second...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadPinnedKey(twoBlocks); err == nil || !strings.Contains(err.Error(), "more than one armored block") {
+		t.Errorf("two armored blocks: err = %v", err)
 	}
 	rsa := newEntity(t, &packet.Config{Algorithm: packet.PubKeyAlgoRSA, RSABits: 2048})
 	if _, err := LoadPinnedKey(writePublicKey(t, rsa)); err != nil {

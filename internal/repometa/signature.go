@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
@@ -28,12 +27,7 @@ type PinnedKey struct {
 // key, RSA of at least 2048 bits or ed25519 (the package policy, verify.md
 // §1), not revoked.
 func LoadPinnedKey(path string) (*PinnedKey, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("metadata key %s: %w", path, err)
-	}
-	defer f.Close()
-	keyring, err := openpgp.ReadArmoredKeyRing(io.LimitReader(f, 1<<20))
+	keyring, err := rpm.ReadKeyFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("metadata key %s: %w", path, err)
 	}

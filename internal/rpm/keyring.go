@@ -1,7 +1,9 @@
 package rpm
 
 import (
+	"bytes"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -51,27 +53,20 @@ func LoadKeyring(dir string, now time.Time) (*Keyring, []error, error) {
 			continue
 		}
 		if !entry.Type().IsRegular() {
-			warnings = append(warnings, fmt.Errorf("keyring: skipping %s: not a regular file (a key must be copied into the keyring, not linked)", path))
+			warnings = append(warnings, fmt.Errorf("keyring: skipping %q: not a regular file (a key must be copied into the keyring, not linked)", path))
 			continue
 		}
 		if err := k.addFile(path, now); err != nil {
-			warnings = append(warnings, fmt.Errorf("keyring: skipping %s: %w", path, err))
+			warnings = append(warnings, fmt.Errorf("keyring: skipping %q: %w", path, err))
 		}
 	}
 	return k, warnings, nil
 }
 
 func (k *Keyring) addFile(path string, now time.Time) error {
-	f, err := os.Open(path)
+	entities, err := ReadKeyFile(path)
 	if err != nil {
 		return err
-	}
-	defer f.Close()
-	entities, err := openpgp.ReadArmoredKeyRing(io.LimitReader(f, maxKeyFileBytes))
-	if err != nil {
-		// go-crypto refuses the whole key when a subkey binding or its
-		// back-signature does not verify (P6, CVE-2021-3521).
-		return fmt.Errorf("not a valid armored public key: %w", err)
 	}
 	// The file is the unit of trust: one bad key in it skips the whole file,
 	// so what rpmkeys imports is exactly what the native verifier trusts.
@@ -92,6 +87,33 @@ func (k *Keyring) addFile(path string, now time.Time) error {
 	k.entities = append(k.entities, entities...)
 	k.files = append(k.files, path)
 	return nil
+}
+
+// ReadKeyFile reads the public keys of one armored block in path. go-crypto
+// reads the first block only: a file with a second would have its other
+// keys left out without a word, so it is refused instead.
+func ReadKeyFile(path string) (openpgp.EntityList, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxKeyFileBytes+1))
+	switch {
+	case err != nil:
+		return nil, err
+	case len(data) > maxKeyFileBytes:
+		return nil, fmt.Errorf("larger than %d bytes, which no key file is", maxKeyFileBytes)
+	case bytes.Count(data, []byte("-----BEGIN PGP ")) > 1:
+		return nil, errors.New("holds more than one armored block; put each key in a file of its own")
+	}
+	entities, err := openpgp.ReadArmoredKeyRing(bytes.NewReader(data))
+	if err != nil {
+		// go-crypto refuses the whole key when a subkey binding or its
+		// back-signature does not verify (P6, CVE-2021-3521).
+		return nil, fmt.Errorf("not a valid armored public key: %w", err)
+	}
+	return entities, nil
 }
 
 // Files lists the key files that loaded.

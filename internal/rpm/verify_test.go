@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -642,7 +643,7 @@ func TestKeyringWarnsAboutLinks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(warnings) != 1 || !strings.Contains(warnings[0].Error(), link+": not a regular file") {
+	if len(warnings) != 1 || !strings.Contains(warnings[0].Error(), strconv.Quote(link)+": not a regular file") {
 		t.Errorf("warnings %v, want one naming %s", warnings, link)
 	}
 	if n := len(keyring.Files()); n != 0 {
@@ -669,5 +670,34 @@ func TestVerifyReadsObsoletes(t *testing.T) {
 	}
 	if plain, _, err := verify(f, build(t, spec, f.ed)); err != nil || plain.Obsoletes != nil {
 		t.Errorf("a package without Obsoletes: %+v, %v", plain.Obsoletes, err)
+	}
+}
+
+// A key file is one armored block: go-crypto would read the first of two
+// and leave the other key out without a word, so such a file is skipped,
+// named. A file's name is quoted in the warning: a newline in it cannot
+// forge a line of its own.
+func TestKeyringOneBlockPerFile(t *testing.T) {
+	f := keys(t)
+	dir := t.TempDir()
+	two := filepath.Join(dir, "RPM-GPG-KEY-two")
+	if err := os.WriteFile(two, append(f.ed.PublicKeyArmored(), f.rsa.PublicKeyArmored()...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	odd := filepath.Join(dir, "junk\nverified: fake")
+	if err := os.WriteFile(odd, []byte("not a key"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	keyring, warnings, err := rpm.LoadKeyring(dir, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := fmt.Sprint(warnings)
+	if len(warnings) != 2 || !strings.Contains(all, strconv.Quote(two)+": holds more than one armored block") ||
+		strings.Contains(all, "\nverified") || !strings.Contains(all, strconv.Quote(odd)) {
+		t.Errorf("warnings %q, want the two-block file and the quoted odd name", warnings)
+	}
+	if n := len(keyring.Files()); n != 0 {
+		t.Errorf("%d key files loaded", n)
 	}
 }
