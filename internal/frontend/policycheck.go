@@ -15,9 +15,10 @@ import (
 
 // checkDeliveryPolicy asks dom0's qrexec policy, before anything is
 // downloaded, whether the UpdateVM may call PedOS.ReceiveUpdates (overview.md
-// step 4). The daemon asks again at the call; without this, a policy that
-// names another UpdateVM, or one with a syntax error (which fails every call
-// closed, C5), would show only after the whole download, as a bare 126.
+// step 4), in dom0 and as root. The daemon asks again at the call; without
+// this, a policy that names another UpdateVM, or one with a syntax error
+// (which fails every call closed, C5), would show only after the whole
+// download, as a bare 126.
 // It reads where this project's qrexec daemon reads by default; a
 // PedOS/Qubes host's own qrexec reads /etc/qubes/policy.d and knows its
 // domains itself, and there the check is skipped, as the directory is
@@ -31,14 +32,19 @@ func checkDeliveryPolicy(c dom0.Config) (int, error) {
 	if err != nil {
 		return ExitFailure, fmt.Errorf("dom0's qrexec policy refuses every call until it is fixed (nothing was downloaded): %w", err)
 	}
-	domains, err := qrexec.DomainsOrDefault(c.Path(policy.DefaultDomainsFile))
+	domainsFile := c.Path(policy.DefaultDomainsFile)
+	domains, err := qrexec.DomainsOrDefault(domainsFile)
 	if err != nil {
 		return ExitFailure, err
 	}
 	// A domain the daemon does not serve is one qrexec cannot reach: 125,
 	// as the call to it would end.
 	if _, ok := domains.Lookup(c.UpdateVM); !ok {
-		return ExitQrexecFailure, fmt.Errorf("%s (updatevm in %s) is not a domain of %s: dom0's qrexec daemon serves no such domain, so it can neither run the download there nor take a delivery from it; nothing was downloaded", c.UpdateVM, dom0.ConfigPath, policy.DefaultDomainsFile)
+		missing := ""
+		if _, err := os.Stat(domainsFile); errors.Is(err, fs.ErrNotExist) {
+			missing = ", which does not exist (the daemon then serves dom0 alone)"
+		}
+		return ExitQrexecFailure, fmt.Errorf("%s (updatevm in %s) is not a domain of %s%s: dom0's qrexec daemon serves no such domain, so it can neither run the download there nor take a delivery from it; nothing was downloaded", c.UpdateVM, dom0.ConfigPath, policy.DefaultDomainsFile, missing)
 	}
 	d := pol.Evaluate(policy.Request{Source: c.UpdateVM, Target: policy.Dom0, Service: updatevm.ReceiveService,
 		Argument: strings.Repeat("0", dom0.SessionIDLength)}, domains)
@@ -48,6 +54,18 @@ func checkDeliveryPolicy(c dom0.Config) (int, error) {
 			rule = " at " + d.Rule
 		}
 		return ExitRefused, fmt.Errorf("dom0's qrexec policy in %s does not let %s (updatevm in %s) call %s: %s%s; nothing was downloaded", policy.DefaultDir, c.UpdateVM, dom0.ConfigPath, updatevm.ReceiveService, d.Reason, rule)
+	}
+	// An allow is not enough: the daemon runs the call where and as the
+	// rule says. Elsewhere than in dom0 the delivery never reaches the
+	// receive service (the download would end "failed (exit 1)"); as
+	// another user than root the service cannot take its lock nor publish
+	// the cached repository (it drops to unpacker_user itself), and the
+	// call would end a bare 126.
+	switch {
+	case d.Target != policy.Dom0:
+		return ExitFailure, fmt.Errorf("dom0's qrexec policy at %s sends %s's calls of %s to %s (target=), not to dom0, whose receive service takes deliveries; allow them with target dom0; nothing was downloaded", d.Rule, c.UpdateVM, updatevm.ReceiveService, d.Target)
+	case d.User != "" && d.User != "root":
+		return ExitFailure, fmt.Errorf("dom0's qrexec policy at %s runs %s's calls of %s as user %s: pedos-receive-updates must run as root (it drops to unpacker_user itself for the unpacking); leave user= out or write user=root; nothing was downloaded", d.Rule, c.UpdateVM, updatevm.ReceiveService, d.User)
 	}
 	return ExitOK, nil
 }

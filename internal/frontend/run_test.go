@@ -415,8 +415,10 @@ func TestRunChecksDom0FilesFirst(t *testing.T) {
 
 // dom0's qrexec policy is asked before anything is downloaded whether the
 // UpdateVM may deliver: a policy naming another UpdateVM, an UpdateVM the
-// daemon does not serve and a policy with a syntax error are named at once
-// (126; 125 for a domain qrexec cannot reach; 1 for the broken file), and
+// daemon does not serve (a missing domains.conf said), a policy with a
+// syntax error and an allow that runs the service elsewhere or as another
+// user are named at once (126; 125 for a domain qrexec cannot reach; 1 for
+// the broken file or rule), and
 // the UpdateVM is not called. Where
 // the policy allows the call, or this project's qrexec is not installed
 // (no /etc/pedos/policy.d), the update goes on.
@@ -427,7 +429,13 @@ func TestRunChecksDeliveryPolicy(t *testing.T) {
 		code                        int
 	}{
 		{"another UpdateVM", "PedOS.ReceiveUpdates * sys-net dom0 allow\n", "sys-test\n", "does not let sys-test", ExitRefused},
-		{"not a domain", allow, "sys-net\n", "sys-test (updatevm in /etc/pedos/updates.conf) is not a domain", ExitQrexecFailure},
+		{"not a domain", allow, "sys-net\n", "sys-test (updatevm in /etc/pedos/updates.conf) is not a domain of /etc/pedos/domains.conf: ", ExitQrexecFailure},
+		{"no domains.conf", allow, "", "is not a domain of /etc/pedos/domains.conf, which does not exist", ExitQrexecFailure},
+		// An allow that runs the call elsewhere, or as another user, cannot
+		// deliver: the rule is named.
+		{"target elsewhere", "PedOS.ReceiveUpdates * sys-test dom0 allow target=sys-test\n", "sys-test\n", "/50-updates.policy:1 sends sys-test's calls of PedOS.ReceiveUpdates to sys-test (target=)", ExitFailure},
+		{"another user", "PedOS.ReceiveUpdates * sys-test dom0 allow user=nobody\n", "sys-test\n", "50-updates.policy:1 runs sys-test's calls of PedOS.ReceiveUpdates as user nobody", ExitFailure},
+		{"user root", "PedOS.ReceiveUpdates * sys-test dom0 allow user=root target=@adminvm\n", "sys-test\n", "delivered nothing", ExitFailure},
 		{"syntax error", allow + "!! not a rule\n", "sys-test\n", "50-updates.policy:2", ExitFailure},
 		// The fake UpdateVM delivers nothing: the update gets that far.
 		{"allowed", allow, "sys-test\n", "delivered nothing", ExitFailure},
@@ -436,6 +444,9 @@ func TestRunChecksDeliveryPolicy(t *testing.T) {
 		tr := newTestRun(t, func([]string, io.Writer, io.Writer) int { return 0 })
 		if c.policy != "" {
 			for name, data := range map[string]string{policy.DefaultDir + "/50-updates.policy": c.policy, policy.DefaultDomainsFile: c.domains} {
+				if data == "" {
+					continue
+				}
 				if err := os.MkdirAll(filepath.Dir(tr.config.Path(name)), 0o755); err != nil {
 					t.Fatal(err)
 				}
