@@ -110,7 +110,7 @@ func LoadConfig(root string) (Config, error) {
 			continue
 		}
 		key, value, ok := strings.Cut(line, "=")
-		if !ok {
+		if !ok || strings.TrimSpace(key) == "" {
 			return c, fmt.Errorf("%s:%d: expected key = value", path, n)
 		}
 		key = strings.TrimSpace(key)
@@ -138,16 +138,21 @@ func (c *Config) set(key, value string) error {
 	case "max_bytes":
 		c.MaxBytes, err = ParseSize(value)
 	case "max_files":
-		c.MaxFiles, err = strconv.ParseInt(value, 10, 64)
-		if err == nil && c.MaxFiles <= 0 {
-			err = errors.New("must be positive")
+		if c.MaxFiles, err = strconv.ParseInt(value, 10, 64); err != nil || c.MaxFiles <= 0 {
+			err = fmt.Errorf("%q is not a positive whole number", value)
 		}
 	case "receive_timeout":
 		c.ReceiveTimeout, err = parseDuration(value)
-	case "keyring":
-		c.KeyringDir = value
-	case "installroot":
-		c.InstallRoot = value
+	case "keyring", "installroot":
+		// Relative, they would be read from wherever the program started.
+		if !filepath.IsAbs(value) {
+			return fmt.Errorf("%s: %q is not an absolute path", key, value)
+		}
+		if key == "keyring" {
+			c.KeyringDir = value
+		} else {
+			c.InstallRoot = value
+		}
 	case "releasever":
 		if !releaseVer.MatchString(value) || strings.Contains(value, "..") {
 			return fmt.Errorf("releasever: %q is not a release version (letters, digits, '.', '_', '-')", value)
@@ -182,14 +187,14 @@ func (c *Config) set(key, value string) error {
 // ParseSize reads a byte count with an optional K, M, G or T suffix (powers
 // of 1024).
 func ParseSize(s string) (int64, error) {
-	mult := int64(1)
+	original, mult := s, int64(1)
 	if i := strings.IndexAny(s, "KMGT"); i >= 0 && i == len(s)-1 {
 		mult = 1 << (10 * (strings.IndexByte("KMGT", s[i]) + 1))
 		s = s[:i]
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || n <= 0 || n > (1<<62)/mult {
-		return 0, fmt.Errorf("%q is not a positive size", s)
+		return 0, fmt.Errorf("%q is not a size: a positive number of bytes, or of KiB, MiB, GiB or TiB with K, M, G or T after it, below 4 EiB", original)
 	}
 	return n * mult, nil
 }
@@ -204,10 +209,10 @@ func parseDuration(s string) (time.Duration, error) {
 		return time.Duration(n) * 24 * time.Hour, nil
 	}
 	d, err := time.ParseDuration(s)
-	if err == nil && d <= 0 {
-		err = fmt.Errorf("%q must be positive", s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%q is not a positive duration such as 90s, 30m, 2h or 7d", s)
 	}
-	return d, err
+	return d, nil
 }
 
 func parseBool(s string) (bool, error) {

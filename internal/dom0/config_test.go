@@ -77,6 +77,14 @@ func TestLoadConfigErrorsNameTheLine(t *testing.T) {
 		{"repo.../x.metadata_key = /k\n", "unknown setting"},
 		{"just words\n", ":1: expected key = value"},
 		{"updatevm = sys-a\n# later\nupdatevm = sys-b\n", ":3: updatevm is already set on line 1"},
+		// Each says what was wrong with the value, in words, and what would do.
+		{"max_files = abc\n", `:1: max_files: "abc" is not a positive whole number`},
+		{"max_bytes = 99999999999T\n", `:1: max_bytes: "99999999999T" is not a size: a positive number of bytes`},
+		{"receive_timeout = forever\n", `:1: receive_timeout: "forever" is not a positive duration such as 90s`},
+		{"= sys-a\n", ":1: expected key = value"},
+		// Relative, they would be read from wherever the program started.
+		{"keyring = etc/keys\n", `:1: keyring: "etc/keys" is not an absolute path`},
+		{"installroot = .\n", `:1: installroot: "." is not an absolute path`},
 	} {
 		_, err := LoadConfig(writeConfig(t, tc.text))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
