@@ -116,10 +116,10 @@ func Run(ctx context.Context, o Options, env Env) int {
 func Conclude(c dom0.Config, o Options, rep Report, err error, stdout, stderr io.Writer) int {
 	if err != nil {
 		rep.Message = err.Error()
-		fmt.Fprintf(stderr, "pedos-dom0-update: %v\n", err)
+		fmt.Fprintf(stderr, "pedos-dom0-update: %s\n", oneLine(rep.Message))
 	}
 	if lerr := appendLog(c, o, rep); lerr != nil {
-		fmt.Fprintf(stderr, "pedos-dom0-update: warning: this run is not in the update log: %v\n", lerr)
+		warnf(stderr, "this run is not in the update log: %v", lerr)
 	}
 	if o.JSON {
 		writeJSON(stdout, rep)
@@ -149,8 +149,15 @@ func appendLog(c dom0.Config, o Options, rep Report) error {
 	return dom0.AppendLog(c, dom0.LogRecord{Program: "pedos-dom0-update", Session: rep.Session, Event: "finished", Detail: rep})
 }
 
+// say tells the person what the run does next; what it names (a path
+// below --root) is shown as oneLine shows it.
 func (r *runner) say(format string, a ...any) {
-	fmt.Fprintf(r.env.Stderr, "==> "+format+"\n", a...)
+	fmt.Fprintf(r.env.Stderr, "==> %s\n", oneLine(fmt.Sprintf(format, a...)))
+}
+
+// warnf writes a warning of dom0's own to w, shown as oneLine shows it.
+func warnf(w io.Writer, format string, a ...any) {
+	fmt.Fprintf(w, "pedos-dom0-update: warning: %s\n", oneLine(fmt.Sprintf(format, a...)))
 }
 
 func (r *runner) run(ctx context.Context) (int, error) {
@@ -246,7 +253,7 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	if r.o.DownloadOnly {
 		if len(res.Packages) == 0 && !plainUpgrade {
 			// No dnf runs to tell "already installed" from "held back" (M1).
-			fmt.Fprintf(r.env.Stderr, "pedos-dom0-update: warning: %s delivered no packages for this %s: unless they are installed already, it held them back (M1); run without --downloadonly to have dnf check\n", c.UpdateVM, r.o.Action)
+			warnf(r.env.Stderr, "%s delivered no packages for this %s: unless they are installed already, it held them back (M1); run without --downloadonly to have dnf check", c.UpdateVM, r.o.Action)
 		}
 		r.say("Verified packages are in %s (--downloadonly: not installing)", c.Path(dom0.CachedRepoDir))
 		return ExitOK, nil
@@ -504,7 +511,7 @@ func (r *runner) dnf(ctx context.Context, ifFailed string) (int, error) {
 	}
 	if listErr != nil {
 		// What dnf did is in its own log; only this record lacks it.
-		fmt.Fprintf(r.env.Stderr, "pedos-dom0-update: warning: the update log will not list what dnf changed, and whether dnf left out a verified update was not checked: %v\n", listErr)
+		warnf(r.env.Stderr, "the update log will not list what dnf changed, and whether dnf left out a verified update was not checked: %v", listErr)
 	}
 	if err != nil {
 		return ExitFailure, fmt.Errorf("running dnf in dom0: %w", err)

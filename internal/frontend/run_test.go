@@ -932,3 +932,29 @@ func TestLockIsExclusive(t *testing.T) {
 	}
 	again()
 }
+
+// Names from dom0's own configuration and directory listings (--root, a
+// .repo file's name) are shown escaped in dom0's messages and warnings: an
+// ESC or a newline in them must neither act on the terminal nor start a
+// line that passes for another message.
+func TestRunEscapesConfigNames(t *testing.T) {
+	const evil = "x\x1b[31m\nforged"
+	const shown = `x\x1b[31m\x0aforged`
+	repoFile := newTestRun(t, func([]string, io.Writer, io.Writer) int { return 0 })
+	dir := repoFile.config.Path("/etc/yum.repos.d")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, evil+".repo"), []byte("not an option\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	root := newTestRun(t, nil)
+	root.config.Root = filepath.Join(root.config.Root, evil)
+	for name, tr := range map[string]*testRun{"a .repo file": repoFile, "--root": root} {
+		code := tr.run(t, "-y")
+		stderr := tr.stderr.String()
+		if code != ExitFailure || strings.ContainsAny(stderr, "\x1b") || strings.Contains(stderr, "\nforged") || !strings.Contains(stderr, shown) {
+			t.Errorf("%s named %q: exit %d; stderr, want it escaped as %s:\n%q", name, evil, code, shown, stderr)
+		}
+	}
+}

@@ -45,7 +45,7 @@ func NewSession(c dom0.Config, s dom0.Session, switches []dnfconf.RepoSwitch, wa
 		return s, nil, fmt.Errorf("dom0's repository configuration: %w", err)
 	}
 	for _, w := range skipped {
-		fmt.Fprintf(warn, "pedos-dom0-update: warning: %s\n", w)
+		warnf(warn, "%s", w)
 	}
 	s.Repos = &repos
 	var b [dom0.SessionIDLength / 2]byte

@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"bytes"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -91,7 +90,7 @@ func syncStream(c dom0.Config, exportRPMDB func(root string, w io.Writer) error,
 		return nil, err
 	}
 	for _, w := range skipped {
-		fmt.Fprintf(warn, "pedos-dom0-update: warning: %v (not sent to %s)\n", w, c.UpdateVM)
+		warnf(warn, "%v (not sent to %s)", w, c.UpdateVM)
 	}
 	warnRevoked(c.Path(c.KeyringDir), warn)
 	if keyring != nil {
@@ -132,7 +131,7 @@ func warnRevoked(dir string, warn io.Writer) {
 		f.Close()
 		for _, k := range keys {
 			if len(k.Revocations) > 0 {
-				fmt.Fprintf(warn, "pedos-dom0-update: warning: %s: the revocation does not reach dom0's rpm database, which still trusts the key if it was imported there, nor the cached repository, which may hold packages it signed: remove the key with rpm -e gpg-pubkey-%08x, and empty the cache with pedos-dom0-update --clean\n",
+				warnf(warn, "%s: the revocation does not reach dom0's rpm database, which still trusts the key if it was imported there, nor the cached repository, which may hold packages it signed: remove the key with rpm -e gpg-pubkey-%08x, and empty the cache with pedos-dom0-update --clean",
 					file, uint32(k.PrimaryKey.KeyId))
 			}
 		}

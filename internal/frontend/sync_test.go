@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -81,10 +82,11 @@ func TestSyncShipsTheKeyring(t *testing.T) {
 	// A revoked key: not shipped, and what else to do is said, with the
 	// rpm database's name for the key.
 	shortID := strings.ToLower(revoked.Fingerprint()[len(revoked.Fingerprint())-8:])
-	for _, want := range []string{"SECRET-KEY.asc: file holds a secret key", "README: not a valid armored public key",
-		"RPM-GPG-KEY-revoked: key " + revoked.Fingerprint() + ": key is revoked (not sent to", "RPM-GPG-KEY-revoked: the revocation does not reach dom0's rpm database",
-		"rpm -e gpg-pubkey-" + shortID + ", and empty the cache with pedos-dom0-update --clean"} {
-		if !strings.Contains(warnings.String(), want) {
+	// A file's name may be quoted (rpm.LoadKeyring's warnings).
+	for _, want := range [][2]string{{"SECRET-KEY.asc", "file holds a secret key"}, {"README", "not a valid armored public key"},
+		{"RPM-GPG-KEY-revoked", "key " + revoked.Fingerprint() + ": key is revoked (not sent to"}, {"RPM-GPG-KEY-revoked", "the revocation does not reach dom0's rpm database"},
+		{"", "rpm -e gpg-pubkey-" + shortID + ", and empty the cache with pedos-dom0-update --clean"}} {
+		if !regexp.MustCompile(regexp.QuoteMeta(want[0]) + `"?:? ?` + regexp.QuoteMeta(want[1])).MatchString(warnings.String()) {
 			t.Errorf("warnings %q do not say %q", warnings.String(), want)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -65,14 +66,25 @@ func (t *untrustedText) Flush() error {
 }
 
 // printable is untrusted with what a terminal would act on escaped: \xNN
-// for a byte that is not UTF-8 or an ASCII control character, \uNNNN for
-// any other rune that is not printable.
-func printable(untrusted []byte) []byte {
+// for a byte that is not UTF-8 or an ASCII control character but newline
+// and tab, \uNNNN for any other rune that is not printable.
+func printable(untrusted []byte) []byte { return escaped(untrusted, "\n\t") }
+
+// oneLine is one of dom0's own messages as printable makes text, newline
+// and tab escaped too: the paths and names it includes come from dom0's
+// configuration, --root and directory listings (a file named with an ESC
+// or a newline), and must neither act on the terminal nor start a line
+// that passes for another message.
+func oneLine(message string) string { return string(escaped([]byte(message), "")) }
+
+// escaped is untrusted with every rune that is not printable escaped, but
+// those in keep.
+func escaped(untrusted []byte, keep string) []byte {
 	out := make([]byte, 0, len(untrusted))
 	for len(untrusted) > 0 {
 		r, size := utf8.DecodeRune(untrusted)
 		switch {
-		case r == '\n' || r == '\t' || unicode.IsPrint(r) && !(r == utf8.RuneError && size == 1):
+		case strings.ContainsRune(keep, r) || unicode.IsPrint(r) && !(r == utf8.RuneError && size == 1):
 			out = append(out, untrusted[:size]...)
 		case r < utf8.RuneSelf || size == 1:
 			out = fmt.Appendf(out, `\x%02x`, untrusted[0])

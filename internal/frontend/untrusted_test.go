@@ -27,6 +27,10 @@ func TestPrintable(t *testing.T) {
 			t.Errorf("printable(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
+	// dom0's own messages are one line each.
+	if got, want := oneLine("a\tb\nc\033[2J"), `a\x09b\x0ac\x1b[2J`; got != want {
+		t.Errorf("oneLine = %q, want %q", got, want)
+	}
 }
 
 // Lines are written whole, even when they arrive in pieces, so that an
