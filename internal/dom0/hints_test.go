@@ -82,6 +82,9 @@ func TestUnpackerReportsAreHintsOnly(t *testing.T) {
 		{"leaves a package under another package's name (P9)", "mv \"$2\"/" + first + " \"$2\"/" + second + "\n", "1 of 3 package(s) failed verification", 0, 0},
 		{"leaves metadata of a repository not enabled", "cp \"$2\"/" + repomd + " \"$2\"/repomd--other.xml\n", "repository other, which is not enabled", 0, 0},
 		{"leaves no primary", "rm \"$2\"/primary--" + benchrun.RepoID + ".xml\n", "metadata refuses the delivery (missing-metadata)", 0, 0},
+		// A refusal says what the unpacker's status code means (qfile.md "Status").
+		{"refuses a name", "exit 84\n", "refused the stream from bench-vm: a name that breaks the receiver's name rules (EILSEQ)", 0, 0},
+		{"refuses a duplicate", "exit 17\n", "refused the stream from bench-vm: a name already received (EEXIST)", 0, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			root := t.TempDir()

@@ -25,6 +25,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"pedos.dev/updates/internal/pkgtool"
+	"pedos.dev/updates/internal/qfile"
 	"pedos.dev/updates/internal/repometa"
 	"pedos.dev/updates/internal/rpm"
 	"pedos.dev/updates/internal/rpmver"
@@ -307,7 +308,7 @@ func (r *Receiver) unpack(ctx context.Context, staging string, timeout time.Dura
 			c.UpdateVM, c.MaxFiles, maxBytes, c.MaxBytes, staging)
 	case errors.As(err, &exit) && exit.ExitCode() > 0:
 		errno := syscall.Errno(exit.ExitCode())
-		return fmt.Errorf("the unpacker refused the stream from %s: %s (%s)", c.UpdateVM, errno.Error(), unix.ErrnoName(errno))
+		return fmt.Errorf("the unpacker refused the stream from %s: %s (%s)", c.UpdateVM, qfile.RefusalMeaning(errno), unix.ErrnoName(errno))
 	case errors.As(err, &exit):
 		return fmt.Errorf("the unpacker was killed (%s) while reading the stream from %s", exit.ProcessState, c.UpdateVM)
 	}

@@ -4,7 +4,10 @@
 // links it.
 package qfile
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"syscall"
+)
 
 const (
 	// HeaderSize is the size of a file_header (spec "Forward stream").
@@ -65,4 +68,27 @@ func (s Status) Append(b []byte) []byte {
 	b = le.AppendUint64(b, uint64(s.CRC))
 	b = le.AppendUint32(b, uint32(len(s.LastName)))
 	return append(b, s.LastName...)
+}
+
+// refusalMeanings are what a receiver means by the codes the spec gives a
+// meaning (spec "Status"), said instead of the C library's words for them
+// ("link has been severed").
+var refusalMeanings = map[syscall.Errno]string{
+	syscall.EINVAL:       "a file type or header field the receiver does not accept",
+	syscall.EILSEQ:       "a name that breaks the receiver's name rules",
+	syscall.ENOLINK:      "an unsafe symlink target",
+	syscall.EDQUOT:       "over the receiver's byte or file limit",
+	syscall.ENAMETOOLONG: "a name too long for the stream",
+	syscall.EEXIST:       "a name already received",
+	syscall.EREMOTEIO:    "the stream ended without its end marker",
+	syscall.EPROTO:       "bytes after the stream's end marker",
+	syscall.ETIMEDOUT:    "the stream did not end before the receiver's deadline",
+}
+
+// RefusalMeaning is what a receiver's status code errno means.
+func RefusalMeaning(errno syscall.Errno) string {
+	if meaning, ok := refusalMeanings[errno]; ok {
+		return meaning
+	}
+	return errno.Error()
 }

@@ -71,20 +71,6 @@ type RemoteError struct {
 	StatusErr error  // a malformed status extension after the code, or nil
 }
 
-// refusalMeanings are what the receiver means by the codes the spec gives a meaning (spec
-// "Status"), said instead of the C library's words for them ("link has been severed").
-var refusalMeanings = map[syscall.Errno]string{
-	syscall.EINVAL:       "a file type or header field the receiver does not accept",
-	syscall.EILSEQ:       "a name that breaks the receiver's name rules",
-	syscall.ENOLINK:      "an unsafe symlink target",
-	syscall.EDQUOT:       "over the receiver's byte or file limit",
-	syscall.ENAMETOOLONG: "a name too long for the stream",
-	syscall.EEXIST:       "a name already received",
-	syscall.EREMOTEIO:    "the stream ended without its end marker",
-	syscall.EPROTO:       "bytes after the stream's end marker",
-	syscall.ETIMEDOUT:    "the stream did not end before the receiver's deadline",
-}
-
 func (e *RemoteError) Error() string {
 	// The reference sends some errnos negated (a bad directory name's -EILSEQ, docs/qfile.md).
 	code, sign := int64(int32(e.Code)), ""
@@ -93,11 +79,7 @@ func (e *RemoteError) Error() string {
 	}
 	what := fmt.Sprintf("error code %d", int32(e.Code))
 	if name := unix.ErrnoName(syscall.Errno(code)); name != "" {
-		meaning, known := refusalMeanings[syscall.Errno(code)]
-		if !known {
-			meaning = syscall.Errno(code).Error()
-		}
-		what = fmt.Sprintf("%s%s (%s)", sign, name, meaning)
+		what = fmt.Sprintf("%s%s (%s)", sign, name, qfile.RefusalMeaning(syscall.Errno(code)))
 	}
 	if e.Code == qfile.LegalEOF {
 		what = fmt.Sprintf("the stream ended inside a file (code %d)", e.Code)
