@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -103,13 +104,31 @@ func readConfigFile(path string) ([]byte, error) {
 		return nil, err
 	}
 	if !info.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file (%v)", path, info.Mode().Type())
+		return nil, fmt.Errorf("%s: not a regular file but %s", path, fileKind(info.Mode()))
 	}
 	data, err := io.ReadAll(io.LimitReader(f, maxConfigFileBytes+1))
 	if err == nil && len(data) > maxConfigFileBytes {
 		err = fmt.Errorf("%s: larger than %d bytes", path, maxConfigFileBytes)
 	}
 	return data, err
+}
+
+// fileKind names what a file that is not regular is, in words: the mode's
+// letters ("d---------") read as a file of mode 000.
+func fileKind(mode fs.FileMode) string {
+	switch {
+	case mode.IsDir():
+		return "a directory"
+	case mode&fs.ModeNamedPipe != 0:
+		return "a named pipe (FIFO)"
+	case mode&fs.ModeSocket != 0:
+		return "a socket"
+	case mode&fs.ModeCharDevice != 0:
+		return "a character device"
+	case mode&fs.ModeDevice != 0:
+		return "a block device"
+	}
+	return fmt.Sprintf("a file of type %v", mode.Type())
 }
 
 // policyFiles lists the policy files of dir in byte order: names of
@@ -128,7 +147,9 @@ func policyFiles(dir string) ([]string, error) {
 			continue
 		}
 		if strings.ToLower(name) != name || !onlyChars(name, "_.-", 1) {
-			return nil, fmt.Errorf("%s: invalid policy file name (allowed: [0-9a-z_.-])", filepath.Join(dir, name))
+			// Quoted: the name has failed the check, and may hold an ESC
+			// or a newline.
+			return nil, fmt.Errorf("%q: invalid policy file name (allowed: [0-9a-z_.-])", filepath.Join(dir, name))
 		}
 		paths = append(paths, filepath.Join(dir, name))
 	}

@@ -266,8 +266,9 @@ func TestLoad(t *testing.T) {
 		{"00-err.policy", "!include 00-err.policy\n", "include cycle: DIR/00-err.policy includes itself"},
 		{"00-err.policy", "!include sub/cycle.policy\n", "include cycle: DIR/00-err.policy includes itself (through DIR/sub/cycle.policy)"},
 		{"00-err.policy", "!include-dir .\n", "include cycle: DIR/00-err.policy includes itself"},
-		{"Upper.policy", "", "DIR/Upper.policy: invalid policy file name"},
-		{"a b.policy", "", "DIR/a b.policy: invalid policy file name"},
+		{"Upper.policy", "", `"DIR/Upper.policy": invalid policy file name`},
+		{"a b.policy", "", `"DIR/a b.policy": invalid policy file name`},
+		{"bad\x1b[31m\n.policy", "", `"DIR/bad\x1b[31m\n.policy": invalid policy file name`},
 	} {
 		write(c.file, c.text)
 		want := "policy: " + strings.ReplaceAll(c.want, "DIR", dir)
@@ -303,14 +304,22 @@ func TestLoadOnlyRegularFiles(t *testing.T) {
 	if err := syscall.Mkfifo(filepath.Join(dir, "50-fifo.policy"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), "50-fifo.policy: not a regular file") {
+	if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), "50-fifo.policy: not a regular file but a named pipe (FIFO)") {
 		t.Errorf("a FIFO in the policy directory: %v", err)
+	}
+	// A directory's mode letters (d---------) would read as mode 000.
+	dirs := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dirs, "50-dir.policy"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(dirs); err == nil || !strings.HasSuffix(err.Error(), "50-dir.policy: not a regular file but a directory") {
+		t.Errorf("a directory in the policy directory: %v", err)
 	}
 	zero := t.TempDir()
 	if err := os.WriteFile(filepath.Join(zero, "10-zero.policy"), []byte("!include /dev/zero\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Load(zero); err == nil || !strings.Contains(err.Error(), "/dev/zero: not a regular file") {
+	if _, err := Load(zero); err == nil || !strings.Contains(err.Error(), "/dev/zero: not a regular file but a character device") {
 		t.Errorf("an include of /dev/zero: %v", err)
 	}
 	if _, err := LoadDomains(filepath.Join(dir, "50-fifo.policy")); err == nil || !strings.Contains(err.Error(), "not a regular file") {
