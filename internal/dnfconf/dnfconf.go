@@ -183,7 +183,8 @@ func ReadRepoFile(file string, dnfConf bool, enabled map[string]bool, lists Repo
 			_, defined := enabled[section]
 			skip = section == "main" && !dnfConf || section != "main" && defined && !ours[section]
 			if section != "main" && !validRepoID.MatchString(section) {
-				skipped = append(skipped, fmt.Sprintf("%s: [%s]: dnf skips this repository: an id holds only letters, digits and -_.:", file, section))
+				// Quoted: the id has failed the check, and may hold an ESC.
+				skipped = append(skipped, fmt.Sprintf("%s: repository id %q: dnf skips this repository: an id holds only letters, digits and -_.:", file, section))
 				skip = true
 			}
 			if !skip && section != "main" && !ours[section] {

@@ -125,7 +125,7 @@ func TestReadNetworkReposSkipsWhatDNFSkips(t *testing.T) {
 	writeBelow(t, c, NetworkReposDir+"/a.repo", "[good]\nbaseurl=http://mirror/x\n[alsogood]\nbaseurl: http://mirror/y\n")
 	writeBelow(t, c, NetworkReposDir+"/b.repo", "[b1]\nbaseurl=http://mirror/z\n  continued\n[b2]\n=novalue\n")
 	writeBelow(t, c, NetworkReposDir+"/b-c.repo", "[bc]\nbaseurl=http://mirror/bc\n[unclosed\nbaseurl=http://mirror/u\n")
-	writeBelow(t, c, NetworkReposDir+"/c.repo", "[c:1-x_y.z]\nbaseurl=http://mirror/c\n[d+e]\nbaseurl=http://mirror/d\n[ spaced ]\nbaseurl=http://mirror/s\n")
+	writeBelow(t, c, NetworkReposDir+"/c.repo", "[c:1-x_y.z]\nbaseurl=http://mirror/c\n[d+e]\nbaseurl=http://mirror/d\n[ spaced ]\nbaseurl=http://mirror/s\n[p\x1b[31m]\nbaseurl=http://mirror/p\n")
 	got, warnings, err := ReadNetworkRepos(c, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -133,7 +133,8 @@ func TestReadNetworkReposSkipsWhatDNFSkips(t *testing.T) {
 	if !slices.Equal(got.Enabled, []string{"c:1-x_y.z"}) {
 		t.Errorf("enabled %v, want only c:1-x_y.z", got.Enabled)
 	}
-	want := []string{"a.repo:4: not an option", "b.repo:5: not an option", "b-c.repo:3: not an option", "[d+e]: dnf skips this repository", "[ spaced ]: dnf skips this repository"}
+	want := []string{"a.repo:4: not an option", "b.repo:5: not an option", "b-c.repo:3: not an option", `repository id "d+e": dnf skips this repository`, `repository id " spaced ": dnf skips this repository`,
+		`repository id "p\x1b[31m": dnf skips this repository`}
 	for _, w := range want {
 		if !slices.ContainsFunc(warnings, func(got string) bool { return strings.Contains(got, w) }) {
 			t.Errorf("warnings %q: none says %q", warnings, w)
