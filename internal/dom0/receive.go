@@ -74,7 +74,7 @@ var ErrRefused = errors.New("delivery refused")
 func (r *Receiver) Serve(ctx context.Context, caller, untrustedSession string, stdin io.Reader, stdout io.Writer) error {
 	c := r.Config
 	if caller != c.UpdateVM {
-		return fmt.Errorf("%w: domain %s called PedOS.ReceiveUpdates, but only the UpdateVM %s may deliver updates", ErrRefused, caller, c.UpdateVM)
+		return fmt.Errorf("%w: domain %s called PedOS.ReceiveUpdates, but only the UpdateVM %s may deliver updates", ErrRefused, loggable([]byte(caller)), c.UpdateVM)
 	}
 	unlock, err := LockFile(filepath.Join(c.Path(StateDir), ReceiveLockFile))
 	if errors.Is(err, unix.EWOULDBLOCK) {
@@ -101,7 +101,12 @@ func (r *Receiver) Serve(ctx context.Context, caller, untrustedSession string, s
 		fmt.Fprintf(r.Log, "warning: the delivery is not in %s: %v\n", LogPath, lerr)
 	}
 	if werr := WriteResult(c, res); werr != nil {
-		return errors.Join(err, fmt.Errorf("writing the result: %w", werr))
+		// One line in the journal, whether or not the delivery failed too.
+		werr = fmt.Errorf("the result for the front end could not be written: %w", werr)
+		if err != nil {
+			return fmt.Errorf("%w; %w", err, werr)
+		}
+		return werr
 	}
 	return err
 }

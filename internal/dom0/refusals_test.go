@@ -41,6 +41,12 @@ func TestServeRefusesAnotherCaller(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(c.Path(dom0.StateDir), dom0.SessionFile)); err != nil {
 		t.Errorf("the session is gone after a refused call: %v", err)
 	}
+	// The caller's name is qrexec's word, but it is quoted in the message
+	// if it holds anything a terminal would act on.
+	err = r.Serve(t.Context(), "sys\x1b[31m\nforged", session.ID, stdin, &strings.Builder{})
+	if err == nil || !strings.Contains(err.Error(), `domain "sys\x1b[31m\nforged" called`) {
+		t.Errorf("a call from an odd name: %v, want it quoted", err)
+	}
 }
 
 // F3: one lock holder at a time; the lock is free again once released.
@@ -181,5 +187,25 @@ func TestServiceUnpackerTakesRegularFilesOnly(t *testing.T) {
 	var exit *exec.ExitError
 	if !errors.As(runErr, &exit) || err != nil || res.Accepted || !strings.Contains(res.Error, "(EINVAL)") {
 		t.Errorf("service: %v; result %+v (%v); want the unpacker's EINVAL; log:\n%s", runErr, res, err, log.String())
+	}
+}
+
+// A result that cannot be written is said on the same line as the
+// delivery's own failure: the journal shows one line per service error.
+func TestResultWriteFailureIsOneLine(t *testing.T) {
+	c := dom0.DefaultConfig(t.TempDir())
+	c.UpdateVM = "sys-update"
+	session, err := startSession(t, c, dom0.Session{Action: "upgrade"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A directory with something in it where the result goes: no rename can replace it.
+	if err := os.MkdirAll(filepath.Join(c.Path(dom0.StateDir), dom0.ResultFile, "x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := &dom0.Receiver{Config: c, Unpacker: filepath.Join(t.TempDir(), "no-unpacker"), Log: &strings.Builder{}, Now: time.Now}
+	err = r.Serve(t.Context(), "sys-update", session.ID, strings.NewReader(""), &strings.Builder{})
+	if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "; the result for the front end could not be written: ") {
+		t.Errorf("a failed delivery whose result cannot be written: %q, want both on one line", err)
 	}
 }
