@@ -177,6 +177,9 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	if r.o.Action == "remove" {
 		return r.dnf(ctx, "")
 	}
+	if err := checkNetworkRepos(c, r.o.RepoSwitches); err != nil {
+		return ExitFailure, err
+	}
 	if !r.o.CheckOnly && !r.o.IsQuery() {
 		if err := checkReceiveSettings(c); err != nil {
 			return ExitFailure, err

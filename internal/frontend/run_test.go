@@ -140,6 +140,13 @@ func newTestRun(t *testing.T, download func(argv []string, stdout, stderr io.Wri
 	if err := os.WriteFile(cachedConf, []byte("[pedos-dom0-cached]\nbaseurl=file:///var/lib/PedOS/updates\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// A network repository for the UpdateVM (checkNetworkRepos).
+	if err := os.MkdirAll(c.Path("/etc/yum.repos.d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(c.Path("/etc/yum.repos.d/vendor.repo"), []byte("[vendor]\nbaseurl=http://mirror.invalid/\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	return &testRun{config: c, vm: &fakeVM{download: download}, tools: &fakeTools{}, stdout: newOutput(t), stderr: newOutput(t)}
 }
 
@@ -955,6 +962,41 @@ func TestRunEscapesConfigNames(t *testing.T) {
 		stderr := tr.stderr.String()
 		if code != ExitFailure || strings.ContainsAny(stderr, "\x1b") || strings.Contains(stderr, "\nforged") || !strings.Contains(stderr, shown) {
 			t.Errorf("%s named %q: exit %d; stderr, want it escaped as %s:\n%q", name, evil, code, shown, stderr)
+		}
+	}
+}
+
+// With no network repository enabled (every .repo file disabled or one
+// dnf skips, or switched off), the UpdateVM could resolve nothing: every
+// action that asks it stops before it is asked (exit 1), naming the files.
+func TestRunNeedsANetworkRepository(t *testing.T) {
+	for _, c := range []struct {
+		name, repo string // repo "": no .repo file
+		switches   []string
+		want       string
+	}{
+		{"disabled", "[vendor]\nenabled=0\n", nil, "(read: vendor.repo)"},
+		{"skipped", "[vendor]\nbaseurl: http://mirror.invalid/\n", nil, "vendor.repo:2: not an option"},
+		{"switched off", "[vendor]\n", []string{"--disablerepo=*", "--enablerepo=other"}, "with the --enablerepo/--disablerepo given"},
+		{"no file", "", nil, "(it has no .repo file)"},
+	} {
+		for _, args := range [][]string{{"-y"}, {"--check-only"}, {"--action=install", "hello"}, {"--action=list"}} {
+			tr := newTestRun(t, func([]string, io.Writer, io.Writer) int { return 0 })
+			file := tr.config.Path("/etc/yum.repos.d/vendor.repo")
+			var err error
+			if c.repo == "" {
+				err = os.Remove(file)
+			} else {
+				err = os.WriteFile(file, []byte(c.repo), 0o644)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			code := tr.run(t, append(args, c.switches...)...)
+			stderr := tr.stderr.String()
+			if code != ExitFailure || len(tr.vm.calls) != 0 || !strings.Contains(stderr, "no network repository is enabled in "+tr.config.Path("/etc/yum.repos.d")) || !strings.Contains(stderr, c.want) {
+				t.Errorf("%s, %q: exit %d, %d call(s) to the UpdateVM; want 1, none, saying %q; stderr:\n%s", c.name, args, code, len(tr.vm.calls), c.want, stderr)
+			}
 		}
 	}
 }

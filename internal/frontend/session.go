@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -24,6 +25,41 @@ import (
 // then reads the progress (progress.go) and the result (result.go). They
 // live here, not in internal/dom0, so that the service, dom0's trusted
 // code, does not carry them.
+
+// checkNetworkRepos stops a run before the UpdateVM is asked anything when
+// dom0's network repository configuration enables no repository with the
+// user's switches: every .repo file skipped (dnf cannot parse it) or
+// disabled. The UpdateVM would find nothing to download or list, and the
+// run would end with its dnf's failure, or "no updates" for --check-only.
+func checkNetworkRepos(c dom0.Config, switches []dnfconf.RepoSwitch) error {
+	repos, skipped, err := dnfconf.ReadNetworkRepos(c, switches)
+	if err != nil {
+		return fmt.Errorf("dom0's repository configuration: %w", err)
+	}
+	if len(repos.Enabled) > 0 {
+		return nil
+	}
+	dir := c.Path(dnfconf.NetworkReposDir)
+	files, err := dnfconf.RepoFiles(dir)
+	if err != nil {
+		return fmt.Errorf("dom0's repository configuration: %w", err)
+	}
+	why := "it has no .repo file"
+	if len(files) > 0 {
+		names := make([]string, len(files))
+		for i, f := range files {
+			names[i] = filepath.Base(f)
+		}
+		why = "read: " + strings.Join(names, ", ")
+		if len(switches) > 0 {
+			why += "; with the --enablerepo/--disablerepo given"
+		}
+	}
+	for _, s := range skipped {
+		why += "; " + s
+	}
+	return fmt.Errorf("no network repository is enabled in %s (%s): %s would have nothing to resolve updates from, so it was not asked; enable a repository there (enabled=1) or fix the file dnf skips", dir, why, c.UpdateVM)
+}
 
 // NewSession creates a fresh session id and makes it the live one, replacing
 // any earlier session that was never delivered. The last delivery's result
