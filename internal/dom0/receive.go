@@ -698,11 +698,13 @@ func (r *Receiver) checkFreshness(ctx context.Context, tools *pkgtool.Tools, s S
 		return nil, err
 	}
 	for _, id := range repos.Enabled {
-		files, closeFiles, err := r.repoFiles(staging, id, metadata[id], keys[id])
+		files, primary, err := r.repoFiles(staging, id, metadata[id], keys[id])
 		if err != nil {
 			return nil, err
 		}
-		defer closeFiles()
+		if primary != nil {
+			defer primary.Close()
+		}
 		files.Exclude, files.Include = repos.RepoExcludes[id], repos.RepoIncludes[id]
 		batch.Repos = append(batch.Repos, files)
 	}
@@ -748,46 +750,35 @@ func (c Config) PinnedKeys() (map[string]*repometa.PinnedKey, error) {
 }
 
 // repoFiles gathers one repository's pinned key (nil: none) and staged
-// metadata.
-func (r *Receiver) repoFiles(staging, id string, staged map[repometa.FileKind]string, key *repometa.PinnedKey) (repometa.RepoFiles, func(), error) {
-	files := repometa.RepoFiles{ID: id}
-	nothing := func() {}
+// metadata; primary, if not nil, is the private copy files.Primary reads.
+func (r *Receiver) repoFiles(staging, id string, staged map[repometa.FileKind]string, key *repometa.PinnedKey) (files repometa.RepoFiles, primary *os.File, err error) {
+	files = repometa.RepoFiles{ID: id, Key: key}
 	if key == nil {
-		return files, nothing, nil
+		return files, nil, nil
 	}
-	files.Key = key
-	var err error
-	read := func(kind repometa.FileKind) ([]byte, error) {
+	for kind, into := range map[repometa.FileKind]*[]byte{repometa.FileRepomd: &files.Repomd, repometa.FileRepomdSignature: &files.Signature} {
 		name, ok := staged[kind]
 		if !ok {
-			return nil, nil
+			continue // nil: not sent
 		}
 		f, err := openStaged(staging, name, unix.O_RDONLY)
 		if err != nil {
-			return nil, err
+			return files, nil, err
 		}
-		defer f.Close()
 		b, err := io.ReadAll(io.LimitReader(f, kind.MaxSize()+1))
-		if err == nil && b == nil {
-			b = []byte{}
+		f.Close()
+		if err != nil {
+			return files, nil, err
 		}
-		return b, err
-	}
-	if files.Repomd, err = read(repometa.FileRepomd); err != nil {
-		return files, nothing, err
-	}
-	if files.Signature, err = read(repometa.FileRepomdSignature); err != nil {
-		return files, nothing, err
+		*into = append([]byte{}, b...) // sent, even if empty
 	}
 	if name, ok := staged[repometa.FilePrimary]; ok {
-		f, err := r.privateCopy(staging, name, repometa.FilePrimary.MaxSize())
-		if err != nil {
-			return files, nothing, err
+		if primary, err = r.privateCopy(staging, name, repometa.FilePrimary.MaxSize()); err != nil {
+			return files, nil, err
 		}
-		files.Primary = f
-		return files, func() { f.Close() }, nil
+		files.Primary = primary
 	}
-	return files, nothing, nil
+	return files, primary, nil
 }
 
 // privateCopy copies a staged file into an unlinked file only dom0 can
