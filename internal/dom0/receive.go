@@ -756,7 +756,11 @@ func (r *Receiver) repoFiles(staging, id string, staged map[repometa.FileKind]st
 	if key == nil {
 		return files, nil, nil
 	}
-	for kind, into := range map[repometa.FileKind]*[]byte{repometa.FileRepomd: &files.Repomd, repometa.FileRepomdSignature: &files.Signature} {
+	for _, m := range []struct {
+		kind repometa.FileKind
+		into *[]byte
+	}{{repometa.FileRepomd, &files.Repomd}, {repometa.FileRepomdSignature, &files.Signature}} {
+		kind, into := m.kind, m.into
 		name, ok := staged[kind]
 		if !ok {
 			continue // nil: not sent
