@@ -125,6 +125,11 @@ func run() int {
 	if configErr != nil {
 		return fail(frontend.ExitFailure, configErr)
 	}
+	if o.Action != "remove" { // dom0's dnf alone, no call
+		if err := frontend.CheckQrexecClient(config); err != nil {
+			return fail(frontend.ExitFailure, err)
+		}
+	}
 	tools, err := dnftool.New("")
 	if err != nil {
 		return fail(frontend.ExitFailure, err)

@@ -125,3 +125,20 @@ func TestHangupCancelsTheSession(t *testing.T) {
 		t.Errorf("after SIGHUP: %v, session file: %v; want exit 1, the session gone, and 'interrupted'; stderr:\n%s", err, statErr, stderr.String())
 	}
 }
+
+// updates.conf's qrexec_client naming nothing that runs is found before
+// anything starts, naming the setting (not at the first call, as exit 125).
+func TestQrexecClientCheckedFirst(t *testing.T) {
+	root := t.TempDir()
+	conf := filepath.Join(root, dom0.ConfigPath)
+	if err := os.MkdirAll(filepath.Dir(conf), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(conf, []byte("qrexec_client = /nonexistent\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code := runBin(t, "--root", root, "--check-only")
+	if want := "/etc/pedos/updates.conf: qrexec_client /nonexistent cannot be run"; code != 1 || !strings.Contains(stderr, want) {
+		t.Errorf("exit %d, want 1 saying %q; stderr:\n%s", code, want, stderr)
+	}
+}

@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os/exec"
 	"strings"
 	"time"
+
+	"pedos.dev/updates/internal/dom0"
 )
 
 // ErrInterrupted is a call ended because pedos-dom0-update was told to
@@ -45,4 +48,26 @@ func (q QrexecCaller) Run(ctx context.Context, domain string, argv []string, std
 		return exit.ExitCode(), nil
 	}
 	return 0, err
+}
+
+// CheckQrexecClient says, before anything starts, whether c's
+// qrexec_client can be run: a mistyped one would otherwise show only at the
+// first call, as its fork/exec error (exit 125) naming no setting. (Our own
+// qrexec-client, the default, is found beside pedos-dom0-update or in PATH
+// at the call, whose error names it.)
+func CheckQrexecClient(c dom0.Config) error {
+	if c.QrexecClient == "" {
+		return nil
+	}
+	_, err := exec.LookPath(c.QrexecClient)
+	if execErr, ok := errors.AsType[*exec.Error](err); ok {
+		err = execErr.Err // it would name the file a second time
+	}
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, fs.ErrPermission):
+		err = fmt.Errorf("%w (not an executable file)", err)
+	}
+	return fmt.Errorf("%s: qrexec_client %s cannot be run: %w; nothing was sent", dom0.ConfigPath, c.QrexecClient, err)
 }

@@ -67,3 +67,27 @@ func TestVMOutcomeOfAFailedCall(t *testing.T) {
 		t.Errorf("exit %d, %v; want %d naming the call", code, err, ExitQrexecFailure)
 	}
 }
+
+// updates.conf's qrexec_client that cannot be run is found before anything
+// starts, and the message names the setting.
+func TestCheckQrexecClient(t *testing.T) {
+	dir := t.TempDir()
+	notExecutable := filepath.Join(dir, "plain")
+	if err := os.WriteFile(notExecutable, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		client, want string // want "": no error
+	}{
+		{"/nonexistent", "/etc/pedos/updates.conf: qrexec_client /nonexistent cannot be run: stat /nonexistent: no such file or directory; nothing was sent"},
+		{dir, "/etc/pedos/updates.conf: qrexec_client " + dir + " cannot be run: is a directory; nothing was sent"},
+		{notExecutable, "/etc/pedos/updates.conf: qrexec_client " + notExecutable + " cannot be run: permission denied (not an executable file); nothing was sent"},
+		{writeClient(t, ""), ""},
+		{"", ""}, // not set: ours, found at the call
+	} {
+		err := CheckQrexecClient(dom0.Config{QrexecClient: c.client})
+		if c.want == "" && err != nil || c.want != "" && (err == nil || err.Error() != c.want) {
+			t.Errorf("%q: %v, want %q", c.client, err, c.want)
+		}
+	}
+}
