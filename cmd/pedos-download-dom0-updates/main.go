@@ -45,7 +45,9 @@ Runs in the UpdateVM; dom0's pedos-dom0-update calls it with qrexec-client.
 
 --action, --session and --root take their value after "=" or as the next
 word. Another action, two of --sync, --check-only and --action, a word
-beginning with "-" after "--", or a relative --root is a usage error.
+beginning with "-" after "--", an option that is not this command's without
+--check-only or --action (only they pass it to dnf), dnf options or packages
+with --sync, or a relative --root is a usage error.
 
 Progress and dnf's output go to stderr, which dom0 shows to the person
 waiting. Exit status: 0 done, 100 updates available (--check-only), 1 failure,
@@ -139,8 +141,15 @@ func parse(args []string) (options, error) {
 			modes++
 		}
 	}
-	if modes != 1 {
+	// Other -OPTIONS are dnf's, and reach it only with a mode that runs
+	// dnf: without one, an unknown option is the first thing to name.
+	switch {
+	case modes == 0 && len(o.req.DNFOptions) > 0:
+		return o, fmt.Errorf("unknown option %q: options other than this command's own are passed to dnf, with --check-only or --action=ACT only", o.req.DNFOptions[0])
+	case modes != 1:
 		return o, errors.New("exactly one of --sync, --check-only or --action=ACT is needed")
+	case o.sync && len(o.req.DNFOptions)+len(o.req.Packages) > 0:
+		return o, fmt.Errorf("--sync runs no dnf: it takes no dnf options or packages (%q)", append(o.req.DNFOptions, o.req.Packages...)[0])
 	}
 	// dnf would take any verb; dom0 sends only these.
 	if a := o.req.Action; a != "" && !updatevm.IsDownload(a) && !updatevm.IsQuery(a) {

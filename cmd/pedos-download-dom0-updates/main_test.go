@@ -77,6 +77,21 @@ func TestParse(t *testing.T) {
 			t.Errorf("--action=%s: %+v, %v", action, o, err)
 		}
 	}
+	// An unknown option is named as such when no mode would pass it to
+	// dnf, and --sync, which runs no dnf, takes no dnf arguments.
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--bogus"}, `unknown option "--bogus": options other than this command's own are passed to dnf, with --check-only or --action=ACT only`},
+		{[]string{"--sync", "--bogus"}, `--sync runs no dnf: it takes no dnf options or packages ("--bogus")`},
+		{[]string{"--sync", "hello"}, `--sync runs no dnf: it takes no dnf options or packages ("hello")`},
+		{[]string{"--clean"}, "exactly one of --sync, --check-only or --action=ACT is needed"},
+	} {
+		if _, err := parse(c.args); err == nil || err.Error() != c.want {
+			t.Errorf("parse(%q): %v, want %q", c.args, err, c.want)
+		}
+	}
 	o, err = parse([]string{"--action=upgrade", "--disablerepo=*", "--enablerepo=testing"})
 	if err != nil || len(o.req.RepoSwitches()) != 2 || o.req.RepoSwitches()[1].Glob != "testing" {
 		t.Errorf("repository switches with =: %+v, %v", o.req.RepoSwitches(), err)

@@ -231,13 +231,18 @@ func (o *Options) finish() error {
 			return usageErr("%q is a package file or URL: dom0 installs only from the verified cached repository; name the package (hello, hello-1.2) instead", p)
 		}
 	}
+	// Each with its option, so that the message names it.
 	forwarded := slices.Clone(o.DNFOptions)
 	for _, sw := range o.RepoSwitches {
-		forwarded = append(forwarded, sw.Glob)
+		name, _, _ := strings.Cut(sw.Option(), "=")
+		if sw.Glob == "" {
+			return usageErr("%s needs a repository id or glob: %s=ID", name, name)
+		}
+		forwarded = append(forwarded, sw.Option())
 	}
 	for _, a := range forwarded {
 		if !forwardable(a) {
-			return usageErr("%q cannot be passed to dnf", a)
+			return usageErr("%q cannot be passed to dnf: a value holds letters, digits and -_.,:=+/@%%^~*?[]() only", a)
 		}
 	}
 	return nil

@@ -64,6 +64,23 @@ func TestParseArgs(t *testing.T) {
 	}
 }
 
+// A usage error about a value names its option.
+func TestParseArgsNamesTheOption(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--enablerepo="}, "--enablerepo needs a repository id or glob"},
+		{[]string{"--disablerepo", ""}, "--disablerepo needs a repository id or glob"},
+		{[]string{"--enablerepo=x`y`"}, "\"--enablerepo=x`y`\" cannot be passed to dnf"},
+		{[]string{"--exclude=a b"}, "\"--exclude=a b\" cannot be passed to dnf"},
+	} {
+		if _, err := ParseArgs(c.args); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("ParseArgs(%q): %v, want %q", c.args, err, c.want)
+		}
+	}
+}
+
 func TestParseArgsUsageErrors(t *testing.T) {
 	for _, args := range [][]string{
 		{"--action=frobnicate"},
