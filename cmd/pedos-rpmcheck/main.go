@@ -10,11 +10,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"pedos.dev/updates/internal/cmdline"
@@ -239,11 +241,24 @@ func verifyAll(files []string, v *rpm.Verifier, outDir string, private bool) ([]
 }
 
 func verifyFile(v *rpm.Verifier, path, outPath string) (*rpm.VerifiedPackage, error) {
-	in, err := os.Open(path)
+	// Without O_NONBLOCK the open of a FIFO waits for a writer, forever;
+	// a package is a regular file, and nothing else is read.
+	in, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer in.Close()
+	info, err := in.Stat()
+	switch {
+	case err != nil:
+		return nil, err
+	case info.IsDir():
+		return nil, errors.New("a directory, not a package file")
+	case info.Mode()&fs.ModeNamedPipe != 0:
+		return nil, errors.New("a named pipe (FIFO), not a package file: only a regular file is read")
+	case !info.Mode().IsRegular():
+		return nil, errors.New("a device or a socket, not a package file: only a regular file is read")
+	}
 	out, err := os.OpenFile(outPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("canonical output: %w", err)
