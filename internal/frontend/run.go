@@ -409,6 +409,12 @@ func (r *runner) vmOutcome(code int, err error, what string) (int, error) {
 		return code, fmt.Errorf("%s in %s: dom0's qrexec call to %s failed (exit 125: is %s running, and its qrexec agent reachable?)", what, vm, vm, vm)
 	case code == ExitRefused:
 		return code, fmt.Errorf("%s in %s: refused (exit 126): by the qrexec policy of a PedOS/Qubes host, or %s could not run the command", what, vm, vm)
+	case code == 127:
+		// The shell's "command not found", running dom0's command line.
+		return ExitFailure, fmt.Errorf("%s in %s failed (exit 127): %s is not installed there (the shell found no such command)", what, vm, r.env.DownloadCommand)
+	case code > 128 && code <= 128+64:
+		// The shell's 128+N for a command that signal N ended.
+		return ExitFailure, fmt.Errorf("%s in %s failed: its command was killed by signal %d (exit %d)", what, vm, code-128, code)
 	case code != 0 && !(code == ExitUpdatesAvailable && what == "the check"):
 		// 100 means "updates available" from the check only.
 		return ExitFailure, fmt.Errorf("%s in %s failed (exit %d)", what, vm, code)

@@ -773,11 +773,14 @@ func TestRunUpdateVMFailures(t *testing.T) {
 		{[]string{"-y"}, ExitQrexecFailure, "the download in sys-test: sys-test could not reach dom0's PedOS.ReceiveUpdates (qrexec in sys-test failed, exit 125"},
 		{[]string{"--action=list"}, ExitUpdatesAvailable, "the query in sys-test failed (exit 100)"},
 		{[]string{"--check-only"}, ExitRefused, "the check in sys-test: refused (exit 126): by the qrexec policy of a PedOS/Qubes host, or sys-test could not run the command"},
+		// The shell's answers: no such command, or one killed.
+		{[]string{"--check-only"}, 127, "the check in sys-test failed (exit 127): pedos-download-dom0-updates is not installed there"},
+		{[]string{"-y"}, 137, "the download in sys-test failed: its command was killed by signal 9 (exit 137)"},
 	} {
 		tr := newTestRun(t, func([]string, io.Writer, io.Writer) int { return tc.exit })
 		code := tr.run(t, tc.args...)
 		wantExit := tc.exit
-		if tc.exit == ExitUpdatesAvailable { // "updates available" from a query means nothing
+		if tc.exit == ExitUpdatesAvailable || tc.exit > ExitRefused { // "updates available" from a query means nothing
 			wantExit = ExitFailure
 		}
 		if stderr := tr.stderr.String(); code != wantExit || !strings.Contains(stderr, tc.want) || strings.Contains(stderr, "is sys-test running") != strings.Contains(tc.want, "running") {
