@@ -102,8 +102,8 @@ func (v *Verifier) Verify(r io.Reader, canonical io.Writer) (*VerifiedPackage, e
 	if now.IsZero() {
 		now = time.Now()
 	}
-	lead := make([]byte, LeadBytes)
-	if _, err := io.ReadFull(r, lead); err != nil {
+	lead := make([]byte, LeadBytes) // zeros after a short read: no magic
+	if n, err := io.ReadFull(r, lead); err != nil && (n < len(leadMagic) || bytes.Equal(lead[:len(leadMagic)], leadMagic)) {
 		return nil, truncated(err)
 	}
 	if err := checkLead(lead); err != nil {
