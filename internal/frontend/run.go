@@ -378,10 +378,11 @@ func (r *runner) callVM(ctx context.Context, argv []string, stdout io.Writer, wh
 func (r *runner) vmRun(ctx context.Context, argv []string, stdin io.Reader, stdout io.Writer) (int, error) {
 	prefix := r.env.Config.UpdateVM + ": "
 	stderr := newUntrustedText(r.env.Stderr, prefix)
-	defer stderr.Flush() // write errors on our own outputs cannot be reported
+	stderr.limit = maxLogBytes
+	defer stderr.End() // write errors on our own outputs cannot be reported
 	switch stdout {
-	case r.env.Stderr:
-		stdout = stderr
+	case r.env.Stderr: // a query's listing (with --json): shown whole
+		stdout, stderr.limit = stderr, 0
 	case r.env.Stdout:
 		shown := newUntrustedText(stdout, prefix)
 		defer shown.Flush()

@@ -23,10 +23,18 @@ type untrustedText struct {
 	w      io.Writer
 	prefix string
 	line   []byte
+	// limit, if not 0, is how many bytes are shown: an UpdateVM must not
+	// flood the person's terminal. The rest is only counted, and End says
+	// how much.
+	limit, shown, dropped int64
 }
 
 // maxLineBytes bounds what is held back waiting for a newline.
 const maxLineBytes = 4096
+
+// maxLogBytes is what is shown of the UpdateVM's stderr in one call: dnf's
+// output for hundreds of packages is a few hundred KiB.
+const maxLogBytes = 1 << 20
 
 func newUntrustedText(w io.Writer, prefix string) *untrustedText {
 	return &untrustedText{w: w, prefix: prefix}
@@ -34,6 +42,11 @@ func newUntrustedText(w io.Writer, prefix string) *untrustedText {
 
 func (t *untrustedText) Write(untrusted []byte) (int, error) {
 	n := len(untrusted)
+	if t.limit > 0 {
+		keep := min(int64(len(untrusted)), max(0, t.limit-t.shown))
+		t.shown, t.dropped = t.shown+keep, t.dropped+int64(len(untrusted))-keep
+		untrusted = untrusted[:keep]
+	}
 	for len(untrusted) > 0 {
 		end := bytes.IndexByte(untrusted, '\n') + 1
 		if end == 0 {
@@ -62,6 +75,15 @@ func (t *untrustedText) Flush() error {
 	}
 	_, err := t.w.Write(line)
 	t.line = t.line[:0]
+	return err
+}
+
+// End flushes, and says how much was left out over the limit.
+func (t *untrustedText) End() error {
+	err := t.Flush()
+	if t.dropped > 0 {
+		_, err = fmt.Fprintf(t.w, "%s[%d more bytes of output not shown: over %d]\n", t.prefix, t.dropped, t.limit)
+	}
 	return err
 }
 

@@ -2,6 +2,7 @@ package frontend
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -110,5 +111,50 @@ esac
 	}
 	if !strings.Contains(stderr, `\x1b]0;pwned\x07\x1b[2J`) || !strings.Contains(stdout, `hello.noarch \x1b[31m1.1-1`) {
 		t.Errorf("the UpdateVM's output is not shown escaped:\nstdout %q\nstderr %q", stdout, stderr)
+	}
+}
+
+// What an UpdateVM writes past the limit is not shown, only counted, and
+// End says how much: a flood cannot fill the person's terminal.
+func TestUntrustedTextLimit(t *testing.T) {
+	var out strings.Builder
+	text := newUntrustedText(&out, "vm: ")
+	text.limit = 10
+	for _, piece := range []string{"0123456", "789abc", "def\nmore\n"} {
+		if n, err := text.Write([]byte(piece)); n != len(piece) || err != nil {
+			t.Fatalf("Write(%q) = %d, %v", piece, n, err)
+		}
+	}
+	if err := text.End(); err != nil {
+		t.Fatal(err)
+	}
+	if want := "vm: 0123456789\nvm: [12 more bytes of output not shown: over 10]\n"; out.String() != want {
+		t.Errorf("shown %q, want %q", out.String(), want)
+	}
+}
+
+// The UpdateVM's stderr in one call is shown up to maxLogBytes.
+func TestUpdateVMOutputIsCapped(t *testing.T) {
+	client := filepath.Join(t.TempDir(), "qrexec-client")
+	script := `#!/bin/sh
+case "$3" in
+*--sync*) cat >/dev/null; head -c 3000000 /dev/zero | tr '\0' 'x' >&2 ;;
+*) printf 'hello.noarch 1.1-1\n' ;;
+esac
+`
+	if err := os.WriteFile(client, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tr := newTestRun(t, nil)
+	o, err := ParseArgs([]string{"--action=list"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := Run(t.Context(), o, Env{Config: tr.config, VM: QrexecCaller{Client: client, Timeout: time.Minute},
+		Tools: tr.tools, Stdout: tr.stdout, Stderr: tr.stderr, DownloadCommand: "pedos-download-dom0-updates"})
+	stderr := tr.stderr.String()
+	if code != ExitOK || len(stderr) > maxLogBytes+maxLogBytes/10 ||
+		!strings.Contains(stderr, fmt.Sprintf("[%d more bytes of output not shown: over %d]", 3000000-maxLogBytes, maxLogBytes)) {
+		t.Errorf("exit %d, %d bytes shown of the UpdateVM's 3000000, ending %q", code, len(stderr), stderr[max(0, len(stderr)-200):])
 	}
 }
