@@ -678,6 +678,20 @@ func checkReceiveSettings(c dom0.Config) error {
 	if _, err := repometa.Load(c.Root, time.Time{}, time.Now()); err != nil {
 		return err
 	}
+	// A full file system would end the delivery without a result, which
+	// the person would see only as a service that "failed or was killed".
+	var fs unix.Statfs_t
+	state := c.Path(dom0.StateDir)
+	if err := unix.Statfs(state, &fs); err != nil {
+		return fmt.Errorf("free space in %s: %w", state, err)
+	}
+	if free := fs.Bavail * uint64(fs.Bsize); free < minFreeBytes {
+		return fmt.Errorf("the file system of %s has %d bytes free, too few for a delivery and its result: free space there (--clean empties the cached repository); nothing was sent", state, free)
+	}
 	_, err := cachedRepoIDs(c)
 	return err
 }
+
+// minFreeBytes is the least room a delivery starts with in dom0's state
+// directory: its session, result and freshness files.
+const minFreeBytes = 1 << 20

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"pedos.dev/updates/internal/dnftool"
 	"pedos.dev/updates/internal/dom0"
 	"pedos.dev/updates/internal/pkgtool"
@@ -410,6 +412,21 @@ func TestRunChecksDom0FilesFirst(t *testing.T) {
 		}},
 		{"no cached repository", "no repository is enabled in", func(c dom0.Config) error {
 			return os.Remove(c.Path(dom0.CachedRepoConfDir + "/PedOS-cached.repo"))
+		}},
+		// The delivery would end without a result, a service that "failed".
+		{"a full state file system", "bytes free, too few for a delivery and its result", func(c dom0.Config) error {
+			if os.Geteuid() != 0 {
+				t.Skip("mounting a small file system needs root")
+			}
+			state := c.Path(dom0.StateDir)
+			if err := os.MkdirAll(state, 0o700); err != nil {
+				return err
+			}
+			if err := unix.Mount("tmpfs", state, "tmpfs", 0, "size=256k"); err != nil {
+				return err
+			}
+			t.Cleanup(func() { _ = unix.Unmount(state, unix.MNT_DETACH) })
+			return nil
 		}},
 	} {
 		tr := newTestRun(t, func([]string, io.Writer, io.Writer) int { return 0 })
