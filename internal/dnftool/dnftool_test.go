@@ -14,11 +14,10 @@ import (
 	"pedos.dev/updates/internal/testrepo"
 )
 
-// A root without an rpm database is an error naming where the database
-// should be, and nothing is made there: the real rpmdb would create an
-// empty database in it and export that, so that the UpdateVM would find
-// "no updates" for a mistyped installroot.
-func TestExportRPMDBNeedsADatabase(t *testing.T) {
+// rpmdbTools are Tools for a test that needs the real rpmdb, closed when
+// it ends.
+func rpmdbTools(t *testing.T) Tools {
+	t.Helper()
 	if _, err := exec.LookPath("rpmdb"); err != nil {
 		t.Skip("rpmdb not installed")
 	}
@@ -26,10 +25,19 @@ func TestExportRPMDBNeedsADatabase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tools.Close()
+	t.Cleanup(func() { tools.Close() })
+	return tools
+}
+
+// A root without an rpm database is an error naming where the database
+// should be, and nothing is made there: the real rpmdb would create an
+// empty database in it and export that, so that the UpdateVM would find
+// "no updates" for a mistyped installroot.
+func TestExportRPMDBNeedsADatabase(t *testing.T) {
+	tools := rpmdbTools(t)
 
 	typo := filepath.Join(t.TempDir(), "typo")
-	err = tools.ExportRPMDB(typo, io.Discard)
+	err := tools.ExportRPMDB(typo, io.Discard)
 	if want := "no rpm database in " + filepath.Join(typo, "var/lib/rpm"); err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("ExportRPMDB(%s) = %v, want an error saying %q", typo, err, want)
 	}
@@ -85,14 +93,7 @@ func newRoot(t *testing.T, tools Tools, packages ...testrepo.Package) string {
 // where dnf would resolve updates and dependencies against it (overview.md
 // step 2).
 func TestImportRPMDBReplaces(t *testing.T) {
-	if _, err := exec.LookPath("rpmdb"); err != nil {
-		t.Skip("rpmdb not installed")
-	}
-	tools, err := New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tools.Close()
+	tools := rpmdbTools(t)
 	dom0 := newRoot(t, tools, testrepo.Package{Name: "hello", Version: "2.0", Release: "1"})
 	updateVM := newRoot(t, tools, testrepo.Package{Name: "removed", Version: "1.0", Release: "1"}, testrepo.Package{Name: "hello", Version: "1.0", Release: "1"})
 	export := filepath.Join(t.TempDir(), "rpmdb.hdr")

@@ -88,23 +88,7 @@ func FuzzUntrustedText(f *testing.F) {
 // A fake qrexec-client, as the real one would run the UpdateVM's command:
 // whatever the UpdateVM prints reaches dom0's terminal escaped.
 func TestUpdateVMOutputIsEscaped(t *testing.T) {
-	client := filepath.Join(t.TempDir(), "qrexec-client")
-	script := `#!/bin/sh
-case "$3" in
-*--sync*) cat >/dev/null; printf '\033]0;pwned\007\033[2J' >&2 ;;
-*) printf 'hello.noarch \033[31m1.1-1\n' ;;
-esac
-`
-	if err := os.WriteFile(client, []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	tr := newTestRun(t, nil)
-	o, err := ParseArgs([]string{"--action=list"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	code := Run(t.Context(), o, Env{Config: tr.config, VM: QrexecCaller{Client: client, Timeout: time.Minute},
-		Tools: tr.tools, Stdout: tr.stdout, Stderr: tr.stderr, DownloadCommand: "pedos-download-dom0-updates"})
+	code, tr := listWithUpdateVM(t, `printf '\033]0;pwned\007\033[2J' >&2`, `printf 'hello.noarch \033[31m1.1-1\n'`)
 	stdout, stderr := tr.stdout.String(), tr.stderr.String()
 	if code != ExitOK || strings.Contains(stdout+stderr, "\033") {
 		t.Fatalf("exit %d; an escape reached the terminal:\nstdout %q\nstderr %q", code, stdout, stderr)
@@ -135,13 +119,21 @@ func TestUntrustedTextLimit(t *testing.T) {
 
 // The UpdateVM's stderr in one call is shown up to maxLogBytes.
 func TestUpdateVMOutputIsCapped(t *testing.T) {
+	code, tr := listWithUpdateVM(t, `head -c 3000000 /dev/zero | tr '\0' 'x' >&2`, `printf 'hello.noarch 1.1-1\n'`)
+	stderr := tr.stderr.String()
+	if code != ExitOK || len(stderr) > maxLogBytes+maxLogBytes/10 ||
+		!strings.Contains(stderr, fmt.Sprintf("[%d more bytes of output not shown: over %d]", 3000000-maxLogBytes, maxLogBytes)) {
+		t.Errorf("exit %d, %d bytes shown of the UpdateVM's 3000000, ending %q", code, len(stderr), stderr[max(0, len(stderr)-200):])
+	}
+}
+
+// listWithUpdateVM runs pedos-dom0-update --action=list against an
+// UpdateVM (a stand-in qrexec-client) that runs syncCommand for the --sync
+// call, after reading dom0's configuration, and listCommand for the list.
+func listWithUpdateVM(t *testing.T, syncCommand, listCommand string) (int, *testRun) {
+	t.Helper()
 	client := filepath.Join(t.TempDir(), "qrexec-client")
-	script := `#!/bin/sh
-case "$3" in
-*--sync*) cat >/dev/null; head -c 3000000 /dev/zero | tr '\0' 'x' >&2 ;;
-*) printf 'hello.noarch 1.1-1\n' ;;
-esac
-`
+	script := "#!/bin/sh\ncase \"$3\" in\n*--sync*) cat >/dev/null; " + syncCommand + " ;;\n*) " + listCommand + " ;;\nesac\n"
 	if err := os.WriteFile(client, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -152,9 +144,5 @@ esac
 	}
 	code := Run(t.Context(), o, Env{Config: tr.config, VM: QrexecCaller{Client: client, Timeout: time.Minute},
 		Tools: tr.tools, Stdout: tr.stdout, Stderr: tr.stderr, DownloadCommand: "pedos-download-dom0-updates"})
-	stderr := tr.stderr.String()
-	if code != ExitOK || len(stderr) > maxLogBytes+maxLogBytes/10 ||
-		!strings.Contains(stderr, fmt.Sprintf("[%d more bytes of output not shown: over %d]", 3000000-maxLogBytes, maxLogBytes)) {
-		t.Errorf("exit %d, %d bytes shown of the UpdateVM's 3000000, ending %q", code, len(stderr), stderr[max(0, len(stderr)-200):])
-	}
+	return code, tr
 }
