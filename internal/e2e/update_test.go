@@ -175,15 +175,20 @@ func TestServiceRefusesAfterPolicy(t *testing.T) {
 // not report success.
 // sendAllBut makes the UpdateVM's qfile-agent leave out the files whose
 // names begin with prefix, as a compromised UpdateVM holding them back.
-func sendAllBut(t *testing.T, l *testLab, prefix string) {
+func sendAllBut(t *testing.T, l *testLab, prefix string) { rewriteDelivery(t, l, "*/"+prefix+"*", "") }
+
+// rewriteDelivery puts a script before the UpdateVM's qfile-agent that
+// replaces each file argument matching the shell pattern with the words of
+// replacement ("" drops it), as a compromised UpdateVM would.
+func rewriteDelivery(t *testing.T, l *testLab, pattern, replacement string) {
 	t.Helper()
 	vm := l.UpdateVM()
 	real := l.ProgramPath(vm, "qfile-agent")
 	if err := os.Rename(real, real+".real"); err != nil {
 		t.Fatal(err)
 	}
-	wrapper := "#!/bin/sh\n# attacker: send everything but " + prefix + "*\n" +
-		"for a; do shift; case \"$a\" in */" + prefix + "*) ;; *) set -- \"$@\" \"$a\" ;; esac; done\n" +
+	wrapper := "#!/bin/sh\n# attacker: rewrite the files sent\n" +
+		"for a; do shift; case \"$a\" in " + pattern + ") set -- \"$@\" " + replacement + " ;; *) set -- \"$@\" \"$a\" ;; esac; done\n" +
 		"exec " + filepath.Join(lab.ProgramsDir, "qfile-agent.real") + " \"$@\"\n"
 	if err := l.ReplaceProgram(vm, "qfile-agent", []byte(wrapper)); err != nil {
 		t.Fatal(err)
@@ -259,6 +264,29 @@ func TestStaleDownloadsAreNotSent(t *testing.T) {
 	if rep.Exit != 0 || rep.Result == nil || len(rep.Result.Packages) != 1 || rep.Result.Packages[0].NEVRA != "hello-1.1-1.noarch" {
 		t.Fatalf("update with a stale download beside it: %+v\n%s", rep, stderr)
 	}
+}
+
+// A package whose Obsoletes stop below the newest listed build cannot
+// stand for that build (M2): an UpdateVM that sends hello-gone (Obsoletes:
+// hello < 1.1) instead of hello-1.2 is refused as withholding hello-1.2,
+// where dnf would have replaced hello-1.0 with hello-gone and exited 0.
+func TestObsoletingBelowTheUpdateIsWithheld(t *testing.T) {
+	l := newLab(t)
+	l.publish("hello-1.2-1", "hello-gone-1.0-1 obsoletes=hello<1.1")
+	rpm, err := os.ReadFile(filepath.Join(l.Dir, "mirror/www/repo/current/packages/hello-gone-1.0-1.noarch.rpm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(l.Root(l.UpdateVM()), "tmp/hello-gone-1.0-1.noarch.rpm"), rpm, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rewriteDelivery(t, l, "*/hello-1.2-1*", "/tmp/hello-gone-1.0-1.noarch.rpm")
+	before := l.snapshot()
+	rep, stderr := l.update("-y")
+	if rep.Exit != frontend.ExitFailure || !strings.Contains(rep.Message, "(withheld") || !strings.Contains(rep.Message, "hello-1.2-1") {
+		t.Errorf("hello-gone instead of hello-1.2: exit %d, message %q; want refused as withholding hello-1.2\n%s", rep.Exit, rep.Message, stderr)
+	}
+	l.assertUnchanged(before)
 }
 
 func TestUpdateVMNotRunning(t *testing.T) {

@@ -169,9 +169,10 @@ func (s *FreshnessState) CheckMembership(repos []*VerifiedRepo, unverifiable []R
 // (same name, compatible arch) must have been delivered, unless the user
 // excluded it or named other packages, or dnf.conf or the repository
 // leaves it out (excludepkgs, or includepkgs that do not match it). A
-// delivered package that obsoletes it is its replacement (a renamed
-// package), a notice: dnf installs that one in its place, and the front
-// end checks that dnf did.
+// delivered package of another name, listed in verified metadata, whose
+// Obsoletes cover both the installed version and the newest listed one is
+// its replacement (a renamed package), a notice: dnf installs that one in
+// its place, and the front end checks that dnf did.
 func (s *FreshnessState) CheckWithholding(repos []*VerifiedRepo, installed []NEVRA, received []ReceivedPackage, req Request) []Finding {
 	if req.Action != "upgrade" && req.Action != "update" {
 		return nil // other actions do not promise every update
@@ -190,9 +191,10 @@ func (s *FreshnessState) CheckWithholding(repos []*VerifiedRepo, installed []NEV
 		repo string
 		pkg  NEVRA
 	}
-	listed := map[string][]listing{}
+	listed, verifiedDigests := map[string][]listing{}, map[[sha256Size]byte]bool{}
 	for _, r := range repos {
 		for _, p := range r.Packages {
+			verifiedDigests[p.SHA256] = true
 			if p.Arch != "src" && p.Arch != "nosrc" && offers(p.NEVRA, req, r.Exclude, r.Include) {
 				listed[p.Name] = append(listed[p.Name], listing{r.ID, p.NEVRA})
 			}
@@ -214,7 +216,13 @@ func (s *FreshnessState) CheckWithholding(repos []*VerifiedRepo, installed []NEV
 		}) {
 			continue
 		}
-		if i := slices.IndexFunc(received, func(r ReceivedPackage) bool { return obsoletes(r.Obsoletes, inst) }); i >= 0 {
+		// A replacement (a rename) must be listed in verified metadata and
+		// obsolete the newest listed build too: otherwise dnf would install
+		// that build, and an UpdateVM could hide a security update behind a
+		// package whose Obsoletes stop below it.
+		if i := slices.IndexFunc(received, func(r ReceivedPackage) bool {
+			return r.Name != inst.Name && verifiedDigests[r.SHA256] && obsoletes(r.Obsoletes, inst) && obsoletes(r.Obsoletes, want.pkg)
+		}); i >= 0 {
 			// Said even when the run stops before dnf (--downloadonly):
 			// only dnf's transaction shows that the replacement happened.
 			findings = append(findings, Finding{Kind: Replaced, Severity: Notice, Repo: want.repo, Package: received[i].File, Detail: fmt.Sprintf(

@@ -151,7 +151,7 @@ func TestCheckMembershipOlderListedBuild(t *testing.T) {
 func TestCheckWithholding(t *testing.T) {
 	repos := []*VerifiedRepo{
 		verified(t, "updates", day0, 1, "foo-1.1-1.noarch", "bar-2.1-1.x86_64", "bar-2.2-1.i686", "baz-3.0-1.x86_64", "bar-9-1.src"),
-		verified(t, "kernel", day0, 1, "kernel-6.3-1.x86_64", "kernel-6.2-1.x86_64"),
+		verified(t, "kernel", day0, 1, "kernel-6.3-1.x86_64", "kernel-6.2-1.x86_64", "kernel-ng-7.0-1.x86_64"),
 	}
 	installed := []NEVRA{nevra(t, "foo-1.0-1.x86_64"), nevra(t, "bar-2.0-1.x86_64"), nevra(t, "qux-1.0-1.noarch"),
 		nevra(t, "kernel-6.1-1.x86_64"), nevra(t, "kernel-6.2-1.x86_64")}
@@ -197,14 +197,25 @@ func TestCheckWithholding(t *testing.T) {
 		{"malformed include", all[:2], Request{Action: "upgrade", Include: []string{"foo", "[x"}}, []string{"rejected bad-request "}},
 		// dnf also matches the forms with the epoch, 0 included.
 		{"excluded with its epoch", all[:2], Request{Action: "upgrade", Exclude: []string{"kernel-0:6.3-1"}}, nil},
-		// A delivered package that obsoletes the installed one replaces it (a
-		// rename), if its range covers the installed version: a notice; the
-		// front end checks that dnf installed it.
-		{"obsoleted by a delivered package", append(all[:2:2], obsoleting(t, "kernel-ng-7.0-1.x86_64", "kernel", rpmver.SenseLess, "6.3")),
+		// A delivered package of another name, listed in verified metadata,
+		// that obsoletes the installed version and the newest listed one
+		// replaces it (a rename): a notice; the front end checks that dnf
+		// installed it.
+		{"obsoleted by a delivered package", append(all[:2:2], obsoleting(t, "kernel-ng-7.0-1.x86_64", listedNG, "kernel", rpmver.SenseLess, "7")),
 			Request{Action: "upgrade"}, []string{"notice replaced kernel-ng-7.0-1.x86_64.rpm"}},
-		{"obsoletes that miss the installed version", append(all[:2:2], obsoleting(t, "kernel-ng-7.0-1.x86_64", "kernel", rpmver.SenseLess, "6.2")),
+		{"obsoletes that miss the installed version", append(all[:2:2], obsoleting(t, "kernel-ng-7.0-1.x86_64", listedNG, "kernel", rpmver.SenseLess, "6.2")),
 			Request{Action: "upgrade"}, []string{"rejected withheld kernel-6.3-1.x86_64"}},
-		{"obsoletes of another name", append(all[:2:2], obsoleting(t, "kernel-ng-7.0-1.x86_64", "kernel-core", 0, "")),
+		// The update the UpdateVM holds back is outside the range: dnf would
+		// install it, not the obsoleting package.
+		{"obsoletes that stop below the newest listed build", append(all[:2:2], obsoleting(t, "kernel-ng-7.0-1.x86_64", listedNG, "kernel", rpmver.SenseLess, "6.3")),
+			Request{Action: "upgrade"}, []string{"rejected withheld kernel-6.3-1.x86_64"}},
+		// Signed, but in no verified metadata (a repository without a pinned key).
+		{"obsoleted by a package no verified metadata lists", append(all[:2:2], obsoleting(t, "kernel-ng-7.0-1.x86_64", [32]byte{}, "kernel", rpmver.SenseLess, "7")),
+			Request{Action: "upgrade"}, []string{"rejected withheld kernel-6.3-1.x86_64"}},
+		{"obsoletes of another name", append(all[:2:2], obsoleting(t, "kernel-ng-7.0-1.x86_64", listedNG, "kernel-core", 0, "")),
+			Request{Action: "upgrade"}, []string{"rejected withheld kernel-6.3-1.x86_64"}},
+		// A build of the same name is an update, never a replacement.
+		{"an older build of the name obsoleting it", append(all[:2:2], obsoleting(t, "kernel-6.2-1.x86_64", [32]byte{1, 1}, "kernel", 0, "")),
 			Request{Action: "upgrade"}, []string{"rejected withheld kernel-6.3-1.x86_64"}},
 	} {
 		s := &FreshnessState{}
@@ -227,11 +238,16 @@ func TestCheckWithholding(t *testing.T) {
 	}
 }
 
-// obsoleting is a received package n whose header obsoletes name in the range.
-func obsoleting(t *testing.T, n, name string, flags uint32, version string) ReceivedPackage {
-	return ReceivedPackage{File: n + ".rpm", Package: Package{NEVRA: nevra(t, n)},
+// obsoleting is a received package n with this SHA-256 whose header
+// obsoletes name in the range.
+func obsoleting(t *testing.T, n string, sha256 [32]byte, name string, flags uint32, version string) ReceivedPackage {
+	return ReceivedPackage{File: n + ".rpm", Package: Package{NEVRA: nevra(t, n), SHA256: sha256},
 		Obsoletes: []rpm.Obsolete{{Name: name, Flags: flags, Version: version}}}
 }
+
+// listedNG is the SHA-256 verified() gives kernel-ng-7.0-1, the third
+// package of TestCheckWithholding's kernel repository.
+var listedNG = [32]byte{2, 1}
 
 func TestCheckDowngrade(t *testing.T) {
 	installed := []NEVRA{nevra(t, "foo-2.0-1.x86_64"), nevra(t, "kernel-6.1-1.x86_64"), nevra(t, "kernel-6.3-1.x86_64")}
