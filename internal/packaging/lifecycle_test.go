@@ -382,7 +382,7 @@ func packagedFiles(entries []entry, configs []string) []string {
 func leaveDom0State(t *testing.T, root string) {
 	t.Helper()
 	for path, content := range map[string]string{
-		"/var/lib/PedOS/state/freshness.json":                       `{"repos":{}}` + "\n",
+		"/var/lib/PedOS/state/freshness.json":                       `{"time_floor":"2025-03-01T00:00:00Z","repos":{}}` + "\n",
 		"/var/lib/PedOS/state/result.json":                          `{"accepted":[]}` + "\n",
 		"/var/log/pedos/updates.log":                                `{"event":"finished"}` + "\n",
 		"/etc/pki/rpm-gpg/RPM-GPG-KEY-pedos":                        "-----BEGIN PGP PUBLIC KEY BLOCK-----\n",

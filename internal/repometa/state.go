@@ -84,9 +84,14 @@ func readState(path string) (stateFile, error) {
 		return st, fmt.Errorf("freshness state %s is corrupt (restore it from a backup; deleting it loses rollback protection): %w", path, err)
 	}
 	st = stateFile{TimeFloor: *file.TimeFloor, Repos: file.Repos}
-	for id := range st.Repos {
+	for id, r := range st.Repos {
 		if !repoIDPattern.MatchString(id) {
 			return st, fmt.Errorf("freshness state %s names an invalid repository id %q", path, truncate(id))
+		}
+		// Commit records a verified repomd.xml's timestamp and key: an
+		// entry without them (null, {}) would be no high-water mark at all.
+		if r.Timestamp.IsZero() || r.KeyFingerprint == "" {
+			return st, fmt.Errorf("freshness state %s is corrupt (restore it from a backup; deleting it loses rollback protection): repository %s has no timestamp or key", path, id)
 		}
 	}
 	return st, nil

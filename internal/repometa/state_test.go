@@ -125,6 +125,9 @@ func TestLoad(t *testing.T) {
 		{"empty object", `{}`, false},
 		{"no floor", `{"repos":{}}`, false},
 		{"two objects", `{"time_floor":"2025-03-01T00:00:00Z","repos":{}}{}`, false},
+		{"a repository null", `{"time_floor":"2025-03-01T00:00:00Z","repos":{"updates":null}}`, false},
+		{"a repository empty", `{"time_floor":"2025-03-01T00:00:00Z","repos":{"updates":{}}}`, false},
+		{"a repository without its key", `{"time_floor":"2025-03-01T00:00:00Z","repos":{"updates":{"revision":1,"timestamp":"2025-03-01T00:00:00Z"}}}`, false},
 	} {
 		root := t.TempDir()
 		path := filepath.Join(root, StatePath)
