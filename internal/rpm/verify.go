@@ -102,8 +102,11 @@ func (v *Verifier) Verify(r io.Reader, canonical io.Writer) (*VerifiedPackage, e
 	if now.IsZero() {
 		now = time.Now()
 	}
-	lead := make([]byte, LeadBytes) // zeros after a short read: no magic
-	if n, err := io.ReadFull(r, lead); err != nil && (n < len(leadMagic) || bytes.Equal(lead[:len(leadMagic)], leadMagic)) {
+	// A file that ends within the lead without its magic is no RPM at all
+	// (checkLead says so); any other error is the reader's own.
+	lead := make([]byte, LeadBytes)
+	if n, err := io.ReadFull(r, lead); err != nil &&
+		!(errors.Is(err, io.ErrUnexpectedEOF) && n >= len(leadMagic) && !bytes.Equal(lead[:len(leadMagic)], leadMagic)) {
 		return nil, truncated(err)
 	}
 	if err := checkLead(lead); err != nil {

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
@@ -701,5 +702,17 @@ func TestKeyringOneBlockPerFile(t *testing.T) {
 	}
 	if n := len(keyring.Files()); n != 0 {
 		t.Errorf("%d key files loaded", n)
+	}
+}
+
+// An error of the reader within the lead (dom0's max_bytes budget, S8) is
+// said as it is, not taken for "not an RPM file".
+func TestLeadReadErrorIsKept(t *testing.T) {
+	f := keys(t)
+	over := errors.New("more than max_bytes")
+	v := &rpm.Verifier{Keyring: f.keyring}
+	_, err := v.Verify(io.MultiReader(strings.NewReader("0123456789"), iotest.ErrReader(over)), io.Discard)
+	if !errors.Is(err, over) || strings.Contains(err.Error(), "not an RPM") {
+		t.Errorf("Verify = %v, want the reader's error", err)
 	}
 }
