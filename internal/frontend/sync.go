@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ProtonMail/go-crypto/openpgp"
 
 	"pedos.dev/updates/internal/dnfconf"
 	"pedos.dev/updates/internal/dom0"
@@ -123,12 +122,7 @@ func warnRevoked(dir string, warn io.Writer) {
 			continue
 		}
 		file := filepath.Join(dir, e.Name())
-		f, err := os.Open(file)
-		if err != nil {
-			continue
-		}
-		keys, _ := openpgp.ReadArmoredKeyRing(io.LimitReader(f, 1<<20))
-		f.Close()
+		keys, _ := rpm.ReadKeyFile(file)
 		for _, k := range keys {
 			if len(k.Revocations) > 0 {
 				warnf(warn, "%s: the revocation does not reach dom0's rpm database, which still trusts the key if it was imported there, nor the cached repository, which may hold packages it signed: remove the key with rpm -e gpg-pubkey-%08x, and empty the cache with pedos-dom0-update --clean",

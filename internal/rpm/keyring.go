@@ -89,9 +89,9 @@ func (k *Keyring) addFile(path string, now time.Time) error {
 	return nil
 }
 
-// ReadKeyFile reads the public keys of one armored block in path. go-crypto
-// reads the first block only: a file with a second would have its other
-// keys left out without a word, so it is refused instead.
+// ReadKeyFile reads the public keys of every armored block in path, as
+// rpmkeys --import does (RHEL ships several in one file); go-crypto's own
+// reader would take the first block and leave the others out.
 func ReadKeyFile(path string) (openpgp.EntityList, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -99,21 +99,35 @@ func ReadKeyFile(path string) (openpgp.EntityList, error) {
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, maxKeyFileBytes+1))
-	switch {
-	case err != nil:
-		return nil, err
-	case len(data) > maxKeyFileBytes:
-		return nil, fmt.Errorf("larger than %d bytes, which no key file is", maxKeyFileBytes)
-	case bytes.Count(data, []byte("-----BEGIN PGP ")) > 1:
-		return nil, errors.New("holds more than one armored block; put each key in a file of its own")
-	}
-	entities, err := openpgp.ReadArmoredKeyRing(bytes.NewReader(data))
 	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxKeyFileBytes {
+		return nil, fmt.Errorf("larger than %d bytes, which no key file is", maxKeyFileBytes)
+	}
+	// armor.Decode reads ahead of its block: each is cut out first.
+	begin := []byte("-----BEGIN PGP ")
+	var keys openpgp.EntityList
+	for rest := data; bytes.Contains(rest, begin); {
+		rest = rest[bytes.Index(rest, begin):]
+		block := rest
+		if next := bytes.Index(rest[len(begin):], begin); next >= 0 {
+			block, rest = rest[:len(begin)+next], rest[len(begin)+next:]
+		} else {
+			rest = nil
+		}
 		// go-crypto refuses the whole key when a subkey binding or its
 		// back-signature does not verify (P6, CVE-2021-3521).
-		return nil, fmt.Errorf("not a valid armored public key: %w", err)
+		blockKeys, err := openpgp.ReadArmoredKeyRing(bytes.NewReader(block))
+		if err != nil {
+			return nil, fmt.Errorf("not a valid armored public key: %w", err)
+		}
+		keys = append(keys, blockKeys...)
 	}
-	return entities, nil
+	if len(keys) == 0 {
+		return nil, errors.New("not a valid armored public key: no armored block")
+	}
+	return keys, nil
 }
 
 // Files lists the key files that loaded.
