@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-
 	"pedos.dev/updates/internal/dnfconf"
 	"pedos.dev/updates/internal/dom0"
 	"pedos.dev/updates/internal/rpm"
