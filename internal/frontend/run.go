@@ -381,8 +381,8 @@ func (r *runner) vmRun(ctx context.Context, argv []string, stdin io.Reader, stdo
 	stderr.limit = maxLogBytes
 	defer stderr.End() // write errors on our own outputs cannot be reported
 	switch stdout {
-	case r.env.Stderr: // a query's listing (with --json): shown whole
-		stdout, stderr.limit = stderr, 0
+	case r.env.Stderr: // a query's listing (with --json): a repository's worth
+		stdout, stderr.limit = stderr, maxListingBytes
 	case r.env.Stdout:
 		shown := newUntrustedText(stdout, prefix)
 		defer shown.Flush()
