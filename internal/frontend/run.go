@@ -382,7 +382,7 @@ func (r *runner) vmRun(ctx context.Context, argv []string, stdin io.Reader, stdo
 	defer stderr.End() // write errors on our own outputs cannot be reported
 	switch stdout {
 	case r.env.Stderr: // a query's listing (with --json): a repository's worth
-		stdout, stderr.limit = stderr, maxListingBytes
+		stdout, stderr.limit = stderr, maxShownListingBytes
 	case r.env.Stdout:
 		shown := newUntrustedText(stdout, prefix)
 		defer shown.Flush()

@@ -33,12 +33,12 @@ type untrustedText struct {
 const maxLineBytes = 4096
 
 // maxLogBytes is what is shown of the UpdateVM's stderr in one call: dnf's
-// output for hundreds of packages is a few hundred KiB. maxListingBytes is
+// output for hundreds of packages is a few hundred KiB. maxShownListingBytes is
 // for a query's listing that shares it (--json): a distribution's whole
 // repository lists in a few MiB.
 const (
-	maxLogBytes     = 1 << 20
-	maxListingBytes = 64 << 20
+	maxLogBytes          = 1 << 20
+	maxShownListingBytes = 64 << 20
 )
 
 func newUntrustedText(w io.Writer, prefix string) *untrustedText {
