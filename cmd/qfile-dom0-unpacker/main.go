@@ -85,7 +85,7 @@ func main() {
 		if err := unix.Statfs(opts.dir, &fsStat); err != nil {
 			fail(fmt.Errorf("free space of %s: %w", opts.dir, err))
 		}
-		limits.MaxBytes = min(limits.MaxBytes, fsStat.Bavail*uint64(fsStat.Bsize)/10*9)
+		limits.MaxBytes = min(limits.MaxBytes, fsStat.Bavail*uint64(fsStat.Frsize)/10*9)
 	}
 	// A 1 MiB pipe instead of 64 KiB: one wake-up per megabyte (docs/qfile.md,
 	// "Performance"); a stdin that is not a pipe is left as it is.

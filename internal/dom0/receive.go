@@ -259,9 +259,9 @@ func (r *Receiver) unpack(ctx context.Context, staging string, timeout time.Dura
 	if err := unix.Statfs(staging, &fs); err != nil {
 		return fmt.Errorf("free space for %s: %w", staging, err)
 	}
-	maxBytes := min(c.MaxBytes, int64(fs.Bavail*uint64(fs.Bsize)/100*45))
+	maxBytes := min(c.MaxBytes, int64(fs.Bavail*uint64(fs.Frsize)/100*45))
 	if maxBytes <= 0 { // the unpacker refuses a limit of 0, the reference's "unlimited"
-		return fmt.Errorf("no room for a delivery in %s (%d bytes free): %w", staging, fs.Bavail*uint64(fs.Bsize), syscall.ENOSPC)
+		return fmt.Errorf("no room for a delivery in %s (%d bytes free): %w", staging, fs.Bavail*uint64(fs.Frsize), syscall.ENOSPC)
 	}
 	env := []string{
 		"PATH=/usr/bin:/bin",

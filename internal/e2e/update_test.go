@@ -212,10 +212,10 @@ func TestHeldBackDependency(t *testing.T) {
 // update beside the new name that obsoletes it, dnf in the UpdateVM picks
 // the new one, and dom0 takes it as hello's update, not as hello-1.1
 // withheld (M2); dnf replaces hello with it. The result says what it
-// obsoletes.
+// obsoletes of what is installed (not never-installed).
 func TestRenamedPackage(t *testing.T) {
 	l := newLab(t)
-	l.publish("hello-1.1-1", "hello-ng-2.0-1 obsoletes=hello<2.0 provides=hello=2.0")
+	l.publish("hello-1.1-1", "hello-ng-2.0-1 obsoletes=hello<2.0 obsoletes=never-installed provides=hello=2.0")
 	rep, stderr := l.update("-y")
 	if rep.Exit != 0 || rep.Result == nil || !rep.Result.Accepted {
 		t.Fatalf("update: %+v\n%s", rep, stderr)

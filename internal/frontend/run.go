@@ -685,7 +685,7 @@ func checkReceiveSettings(c dom0.Config) error {
 	if err := unix.Statfs(state, &fs); err != nil {
 		return fmt.Errorf("free space in %s: %w", state, err)
 	}
-	if free := fs.Bavail * uint64(fs.Bsize); free < minFreeBytes {
+	if free := fs.Bavail * uint64(fs.Frsize); free < minFreeBytes {
 		return fmt.Errorf("the file system of %s has %d bytes free, too few for a delivery and its result: free space there (--clean empties the cached repository); nothing was sent", state, free)
 	}
 	_, err := cachedRepoIDs(c)
