@@ -554,13 +554,13 @@ func (r *runner) dnf(ctx context.Context, ifFailed string) (int, error) {
 
 // heldBack are the verified packages of an upgrade that dnf did not
 // install although an older build of them is installed, and those that
-// left a package they obsolete installed: dnf leaves out an update whose dependencies the delivery
-// lacks and still exits 0 (with best=False, dnf's default), so an UpdateVM
-// could withhold an update by withholding what it needs, which the
-// withholding check, judging names only, passes (M2). An obsoleting
-// package excuses the updates of what it obsoletes from that check, so it
-// must have replaced them: dnf skips it, too, when the delivery lacks its
-// dependencies.
+// left a package they obsolete installed: dnf leaves out an update whose
+// dependencies the delivery lacks and still exits 0 (with best=False, dnf's
+// default), so an UpdateVM could withhold an update by withholding what it
+// needs, which the withholding check, judging names only, passes (M2). An
+// obsoleting package excuses the updates of what it obsoletes from that
+// check, so it must have replaced them: dnf skips it, too, when the
+// delivery lacks its dependencies.
 func heldBack(delivered []dom0.PackageCheck, after []repometa.NEVRA) []string {
 	installed := make(map[string]bool, 2*len(after))
 	for _, p := range after {
