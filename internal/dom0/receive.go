@@ -716,7 +716,7 @@ func (r *Receiver) checkFreshness(ctx context.Context, tools *pkgtool.Tools, s S
 	// the front end checks: a header may list hundreds.
 	for i, p := range res.Packages {
 		res.Packages[i].Obsoletes = slices.DeleteFunc(slices.Clone(p.Obsoletes), func(o rpm.Obsolete) bool {
-			return !slices.ContainsFunc(batch.Installed, func(p repometa.NEVRA) bool { return o.Covers(p.Name, p.EVR) })
+			return !slices.ContainsFunc(batch.Installed, func(inst repometa.NEVRA) bool { return o.Covers(inst.Name, inst.EVR) })
 		})
 	}
 	if !verdict.Accepted() {
