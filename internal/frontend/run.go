@@ -184,6 +184,7 @@ func (r *runner) run(ctx context.Context) (int, error) {
 		if err := checkReceiveSettings(c); err != nil {
 			return ExitFailure, err
 		}
+		warnExpiredPins(c, r.env.Stderr)
 		if code, err := checkDeliveryPolicy(c); err != nil {
 			return code, err
 		}
@@ -690,6 +691,24 @@ func checkReceiveSettings(c dom0.Config) error {
 	}
 	_, err := cachedRepoIDs(c)
 	return err
+}
+
+// warnExpiredPins says which pinned metadata key can sign nothing by
+// dom0's clock (expired, or its signing subkeys are): the receive judges it
+// at its time floor, which the clock cannot set back, and refuses that
+// repository's metadata as bad-signature only after the download. A
+// warning, as dom0's clock may be wrong.
+func warnExpiredPins(c dom0.Config, warn io.Writer) {
+	for _, id := range slices.Sorted(maps.Keys(c.MetadataKeys)) {
+		keys, err := rpm.ReadKeyFile(c.Path(c.MetadataKeys[id]))
+		if err != nil || len(keys) != 1 {
+			continue // PinnedKeys has refused it already
+		}
+		if _, ok := keys[0].SigningKey(time.Now()); !ok {
+			warnf(warn, "%s: repo.%s.metadata_key %s has no key that can sign now (expired?): the repository's metadata will be refused (bad-signature) until the publisher's current key is pinned",
+				dom0.ConfigPath, id, c.MetadataKeys[id])
+		}
+	}
 }
 
 // minFreeBytes is the least room a delivery starts with in dom0's state

@@ -25,6 +25,7 @@ import (
 	"pedos.dev/updates/internal/repometa"
 	"pedos.dev/updates/internal/rpm"
 	"pedos.dev/updates/internal/rpmver"
+	"pedos.dev/updates/internal/testrepo"
 )
 
 // The UpdateVM is another domain: these tests stand in for it with
@@ -1019,6 +1020,40 @@ func TestRunNeedsANetworkRepository(t *testing.T) {
 			if code != ExitFailure || len(tr.vm.calls) != 0 || !strings.Contains(stderr, "no network repository is enabled in "+tr.config.Path("/etc/yum.repos.d")) || !strings.Contains(stderr, c.want) {
 				t.Errorf("%s, %q: exit %d, %d call(s) to the UpdateVM; want 1, none, saying %q; stderr:\n%s", c.name, args, code, len(tr.vm.calls), c.want, stderr)
 			}
+		}
+	}
+}
+
+// A pinned metadata key that can sign nothing by dom0's clock (expired) is
+// named before the download: the receive would refuse that repository's
+// metadata only afterwards. A current key is not.
+func TestRunWarnsOfAnExpiredPin(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		spec testrepo.KeySpec
+		warn bool
+	}{
+		{"expired", testrepo.KeySpec{Name: "old", Created: time.Now().Add(-48 * time.Hour), Lifetime: 24 * time.Hour}, true},
+		{"current", testrepo.KeySpec{Name: "new"}, false},
+	} {
+		tr := newTestRun(t, func([]string, io.Writer, io.Writer) int { return 1 })
+		key, err := testrepo.NewSigner(c.spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := tr.config.Path("/etc/pedos/keys")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		path, err := key.WritePublicKey(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr.config.MetadataKeys["vendor"] = strings.TrimPrefix(path, tr.config.Root)
+		tr.run(t, "-y")
+		warned := strings.Contains(tr.stderr.String(), "repo.vendor.metadata_key "+tr.config.MetadataKeys["vendor"]+" has no key that can sign now")
+		if warned != c.warn || len(tr.vm.calls) == 0 {
+			t.Errorf("%s key: warned %t, want %t (the run went on to the UpdateVM: %t); stderr:\n%s", c.name, warned, c.warn, len(tr.vm.calls) > 0, tr.stderr)
 		}
 	}
 }
