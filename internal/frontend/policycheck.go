@@ -19,20 +19,22 @@ import (
 // this, a policy that names another UpdateVM, or one with a syntax error
 // (which fails every call closed, C5), would show only after the whole
 // download, as a bare 126.
-// It reads where this project's qrexec daemon reads by default; a
+// It reads where this project's qrexec daemon reads by default. A
 // PedOS/Qubes host's own qrexec reads /etc/qubes/policy.d and knows its
-// domains itself, and there the check is skipped, as the directory is
-// missing.
+// domains itself: the install there leaves out our domains.conf
+// (deploy-qubes.md), and may keep our policy.d, so where either is missing
+// nothing of ours decides and the check is skipped.
 func checkDeliveryPolicy(c dom0.Config) (int, error) {
-	dir := c.Path(policy.DefaultDir)
-	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-		return ExitOK, nil
+	dir, domainsFile := c.Path(policy.DefaultDir), c.Path(policy.DefaultDomainsFile)
+	for _, ours := range []string{dir, domainsFile} {
+		if _, err := os.Stat(ours); errors.Is(err, fs.ErrNotExist) {
+			return ExitOK, nil
+		}
 	}
 	pol, err := policy.Load(dir)
 	if err != nil {
 		return ExitFailure, fmt.Errorf("dom0's qrexec policy refuses every call until it is fixed (nothing was downloaded): %w", err)
 	}
-	domainsFile := c.Path(policy.DefaultDomainsFile)
 	domains, err := qrexec.DomainsOrDefault(domainsFile)
 	if err != nil {
 		return ExitFailure, err
@@ -40,11 +42,7 @@ func checkDeliveryPolicy(c dom0.Config) (int, error) {
 	// A domain the daemon does not serve is one qrexec cannot reach: 125,
 	// as the call to it would end.
 	if _, ok := domains.Lookup(c.UpdateVM); !ok {
-		missing := ""
-		if _, err := os.Stat(domainsFile); errors.Is(err, fs.ErrNotExist) {
-			missing = ", which does not exist (the daemon then serves dom0 alone)"
-		}
-		return ExitQrexecFailure, fmt.Errorf("%s (updatevm in %s) is not a domain of %s%s: dom0's qrexec daemon serves no such domain, so it can neither run the download there nor take a delivery from it; nothing was downloaded", c.UpdateVM, dom0.ConfigPath, policy.DefaultDomainsFile, missing)
+		return ExitQrexecFailure, fmt.Errorf("%s (updatevm in %s) is not a domain of %s: dom0's qrexec daemon serves no such domain, so it can neither run the download there nor take a delivery from it; nothing was downloaded", c.UpdateVM, dom0.ConfigPath, policy.DefaultDomainsFile)
 	}
 	d := pol.Evaluate(policy.Request{Source: c.UpdateVM, Target: policy.Dom0, Service: updatevm.ReceiveService,
 		Argument: strings.Repeat("0", dom0.SessionIDLength)}, domains)
