@@ -237,6 +237,7 @@ func TestInRange(t *testing.T) {
 	}{
 		{0, "", true},
 		{0, "9.9", true}, // no comparison: every version
+		{lt, "", true},   // no version: every version, as rpm reads a versionless dependency
 		{lt, "2.0", true},
 		{lt, "1.0", false},
 		{le, "1.0", true}, // no release: every release of 1.0
