@@ -205,6 +205,10 @@ func TestCheckWithholding(t *testing.T) {
 			Request{Action: "upgrade"}, []string{"notice replaced kernel-ng-7.0-1.x86_64.rpm"}},
 		{"obsoletes that miss the installed version", append(all[:2:2], obsoleting(t, "kernel-ng-7.0-1.x86_64", listedNG, "kernel", rpmver.SenseLess, "6.2")),
 			Request{Action: "upgrade"}, []string{"rejected withheld kernel-6.3-1.x86_64"}},
+		// Only the installed package's own replacement excuses its update:
+		// a range above it (Obsoletes: kernel > 6.2) leaves it installed.
+		{"obsoletes above the installed version", append(all[:2:2], obsoleting(t, "kernel-ng-7.0-1.x86_64", listedNG, "kernel", rpmver.SenseGreater, "6.2")),
+			Request{Action: "upgrade"}, []string{"rejected withheld kernel-6.3-1.x86_64"}},
 		// The update the UpdateVM holds back is outside the range: dnf would
 		// install it, not the obsoleting package.
 		{"obsoletes that stop below the newest listed build", append(all[:2:2], obsoleting(t, "kernel-ng-7.0-1.x86_64", listedNG, "kernel", rpmver.SenseLess, "6.3")),

@@ -128,6 +128,7 @@ func TestLoad(t *testing.T) {
 		{"a repository null", `{"time_floor":"2025-03-01T00:00:00Z","repos":{"updates":null}}`, false},
 		{"a repository empty", `{"time_floor":"2025-03-01T00:00:00Z","repos":{"updates":{}}}`, false},
 		{"a repository without its key", `{"time_floor":"2025-03-01T00:00:00Z","repos":{"updates":{"revision":1,"timestamp":"2025-03-01T00:00:00Z"}}}`, false},
+		{"a repository without its timestamp", `{"time_floor":"2025-03-01T00:00:00Z","repos":{"updates":{"revision":1,"key_fingerprint":"AB"}}}`, false},
 	} {
 		root := t.TempDir()
 		path := filepath.Join(root, StatePath)
