@@ -23,3 +23,16 @@ func TestReadKeyFileRefusesAnOversizedFile(t *testing.T) {
 		t.Errorf("a key file over 1 MiB: %d keys, %v; want it refused as too large", len(got), err)
 	}
 }
+
+// A key file is trusted whole (P6): a block that is no valid key refuses
+// the file even after a valid one, as the file is the unit of trust.
+func TestReadKeyFileRefusesABadBlock(t *testing.T) {
+	bad := []byte("-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nbm90IGEga2V5\n-----END PGP PUBLIC KEY BLOCK-----\n")
+	path := filepath.Join(t.TempDir(), "RPM-GPG-KEY-half")
+	if err := os.WriteFile(path, append(keys(t).ed.PublicKeyArmored(), bad...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := rpm.ReadKeyFile(path); err == nil || !strings.Contains(err.Error(), "not a valid armored public key") {
+		t.Errorf("a valid key, then a block that is none: %d keys, %v; want the file refused", len(got), err)
+	}
+}
