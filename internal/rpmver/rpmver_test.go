@@ -254,6 +254,7 @@ func TestInRange(t *testing.T) {
 		{lt | 0x1000000, "2.0", true}, // other bits rpm sets beside the sense
 		{lt, "2.0-", false},           // not a version rpm writes
 		{lt, "x:2.0", false},
+		{gt, "x:2.0", false}, // refused, not read as a zero version below every one
 		{lt, "2.0 || 3", false},
 		{lt, ":", false},
 	} {
