@@ -185,7 +185,7 @@ func TestServiceUnpackerTakesRegularFilesOnly(t *testing.T) {
 	runErr := cmd.Run()
 	res, err := frontend.ReadResult(c, id)
 	var exit *exec.ExitError
-	if !errors.As(runErr, &exit) || err != nil || res.Accepted || !strings.Contains(res.Error, "(EINVAL)") {
+	if !errors.As(runErr, &exit) || err != nil || res.Accepted || !strings.Contains(res.Error, "a file type or header field the receiver does not accept (EINVAL)") {
 		t.Errorf("service: %v; result %+v (%v); want the unpacker's EINVAL; log:\n%s", runErr, res, err, log.String())
 	}
 }
