@@ -127,10 +127,20 @@ func TestUpdateVMOutputIsCapped(t *testing.T) {
 	}
 }
 
-// listWithUpdateVM runs pedos-dom0-update --action=list against an
-// UpdateVM (a stand-in qrexec-client) that runs syncCommand for the --sync
-// call, after reading dom0's configuration, and listCommand for the list.
-func listWithUpdateVM(t *testing.T, syncCommand, listCommand string) (int, *testRun) {
+// A query's listing with --json (on stderr, stdout being the JSON report)
+// is a repository's worth, not capped at the log's 1 MiB.
+func TestJSONQueryListingIsNotCappedAsALog(t *testing.T) {
+	code, tr := listWithUpdateVM(t, ":", `head -c 3000000 /dev/zero | tr '\0' 'x'`, "--json")
+	if stderr := tr.stderr.String(); code != ExitOK || strings.Count(stderr, "x") != 3000000 || strings.Contains(stderr, "not shown") {
+		t.Errorf("exit %d, %d of the listing's 3000000 bytes shown, ending %q", code, strings.Count(stderr, "x"), stderr[max(0, len(stderr)-200):])
+	}
+}
+
+// listWithUpdateVM runs pedos-dom0-update --action=list (and extra)
+// against an UpdateVM (a stand-in qrexec-client) that runs syncCommand for
+// the --sync call, after reading dom0's configuration, and listCommand for
+// the list.
+func listWithUpdateVM(t *testing.T, syncCommand, listCommand string, extra ...string) (int, *testRun) {
 	t.Helper()
 	client := filepath.Join(t.TempDir(), "qrexec-client")
 	script := "#!/bin/sh\ncase \"$3\" in\n*--sync*) cat >/dev/null; " + syncCommand + " ;;\n*) " + listCommand + " ;;\nesac\n"
@@ -138,7 +148,7 @@ func listWithUpdateVM(t *testing.T, syncCommand, listCommand string) (int, *test
 		t.Fatal(err)
 	}
 	tr := newTestRun(t, nil)
-	o, err := ParseArgs([]string{"--action=list"})
+	o, err := ParseArgs(append([]string{"--action=list"}, extra...))
 	if err != nil {
 		t.Fatal(err)
 	}
