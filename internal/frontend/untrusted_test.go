@@ -34,6 +34,17 @@ func TestPrintable(t *testing.T) {
 	}
 }
 
+// A step and a warning name paths below --root, which may hold a newline
+// or an escape: each is still one line, as oneLine shows it.
+func TestStepsAndWarningsAreOneLine(t *testing.T) {
+	var out strings.Builder
+	(&runner{env: Env{Stderr: &out}}).say("Emptying %s", "/lab/a\nb\033[2J")
+	warnf(&out, "%s is odd", "/lab/c\nd")
+	if want := "==> Emptying /lab/a\\x0ab\\x1b[2J\npedos-dom0-update: warning: /lab/c\\x0ad is odd\n"; out.String() != want {
+		t.Errorf("shown %q, want %q", out.String(), want)
+	}
+}
+
 // Lines are written whole, even when they arrive in pieces, so that an
 // escape split across writes is still escaped and lines of the UpdateVM's
 // stdout and stderr do not cut into each other.
