@@ -261,6 +261,7 @@ func TestVerifyRejects(t *testing.T) {
 			return patch(padded, pl.mainStart-1, 1)
 		}, rpm.KindMalformed, "padding", stricter},
 		{"truncated in lead", "P8", func() []byte { return good[:50] }, rpm.KindMalformed, "truncated", mustReject},
+		{"truncated in the lead's magic", "P8", func() []byte { return good[:2] }, rpm.KindMalformed, "truncated", mustReject},
 		{"truncated in signature header", "P8", func() []byte { return good[:rpm.LeadBytes+40] }, rpm.KindMalformed, "truncated", mustReject},
 		{"truncated in main header", "P8", func() []byte { return good[:l.mainStart+100] }, rpm.KindMalformed, "truncated", mustReject},
 		{"not an RPM", "P9", func() []byte { return bytes.Repeat([]byte("not a package\n"), 20) }, rpm.KindMalformed, "not an RPM", mustReject},
