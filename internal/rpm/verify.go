@@ -102,11 +102,12 @@ func (v *Verifier) Verify(r io.Reader, canonical io.Writer) (*VerifiedPackage, e
 	if now.IsZero() {
 		now = time.Now()
 	}
-	// A file that ends within the lead without its magic is no RPM at all
-	// (checkLead says so); any other error is the reader's own.
+	// A file that ends within the lead and does not begin as the magic does
+	// is no RPM at all (checkLead says so); any other error is the reader's
+	// own.
 	lead := make([]byte, LeadBytes)
 	if n, err := io.ReadFull(r, lead); err != nil &&
-		!(errors.Is(err, io.ErrUnexpectedEOF) && n >= len(leadMagic) && !bytes.Equal(lead[:len(leadMagic)], leadMagic)) {
+		!(errors.Is(err, io.ErrUnexpectedEOF) && !bytes.HasPrefix(leadMagic, lead[:min(n, len(leadMagic))])) {
 		return nil, truncated(err)
 	}
 	if err := checkLead(lead); err != nil {

@@ -267,6 +267,7 @@ func TestVerifyRejects(t *testing.T) {
 		{"not an RPM", "P9", func() []byte { return bytes.Repeat([]byte("not a package\n"), 20) }, rpm.KindMalformed, "not an RPM", mustReject},
 		// Shorter than a lead, but no RPM at all: said so, not "truncated".
 		{"a short file that is not an RPM", "P9", func() []byte { return []byte("8 bytes\n") }, rpm.KindMalformed, "not an RPM", mustReject},
+		{"a file of two bytes that is not an RPM", "P9", func() []byte { return []byte("hi") }, rpm.KindMalformed, "not an RPM", mustReject},
 		{"source package", "P9", func() []byte { return patch(good, 6, 0, 1) }, rpm.KindMalformed, "source packages", stricter},
 		{"lead of another format version", "P9", func() []byte { return patch(good, 4, 4) }, rpm.KindMalformed, "format version 4.0", stricter},
 		{"lead announcing another signature type", "P9", func() []byte { return patch(good, 78, 0, 1) }, rpm.KindMalformed, "signature type 1", mustReject},
