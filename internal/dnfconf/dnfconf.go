@@ -236,7 +236,7 @@ const (
 	OptionLine                       // NAME=VALUE, or a line dnf cannot parse
 )
 
-// readLine says what raw is, and gives it without its blanks around.
+// ReadLine says what raw is, and gives it without its blanks around.
 func ReadLine(raw string) (LineKind, string) {
 	line := trimBlanks(raw)
 	switch {
