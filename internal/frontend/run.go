@@ -64,17 +64,22 @@ type Report struct {
 	// Packages, Excludes and the modes are what was asked for, so that the
 	// update log says it: a --check-only that found nothing is not an
 	// upgrade with nothing to do.
-	Packages     []string     `json:"packages,omitempty"`
-	Excludes     []string     `json:"exclude,omitempty"`
-	CheckOnly    bool         `json:"check_only,omitempty"`
-	DownloadOnly bool         `json:"download_only,omitempty"`
-	Clean        bool         `json:"clean,omitempty"`
-	UpdateVM     string       `json:"updatevm"`
-	Session      string       `json:"session,omitempty"`
-	Exit         int          `json:"exit"`
-	Message      string       `json:"message,omitempty"`
-	Result       *dom0.Result `json:"result,omitempty"`
-	DNFExit      *int         `json:"dnf_exit,omitempty"`
+	Packages     []string `json:"packages,omitempty"`
+	Excludes     []string `json:"exclude,omitempty"`
+	CheckOnly    bool     `json:"check_only,omitempty"`
+	DownloadOnly bool     `json:"download_only,omitempty"`
+	Clean        bool     `json:"clean,omitempty"`
+	UpdateVM     string   `json:"updatevm"`
+	Session      string   `json:"session,omitempty"`
+	Exit         int      `json:"exit"`
+	Message      string   `json:"message,omitempty"`
+	// UpdateVMStderr is the last lines (at most maxReportedVMLines) the
+	// UpdateVM's command wrote to stderr, when it failed or delivered
+	// nothing: its own word, unverified, escaped as on the terminal; for
+	// scripts, which the message alone would not tell why.
+	UpdateVMStderr []string     `json:"updatevm_stderr,omitempty"`
+	Result         *dom0.Result `json:"result,omitempty"`
+	DNFExit        *int         `json:"dnf_exit,omitempty"`
 	// Installed and Removed are the NEVRAs dnf's transaction in dom0 added
 	// to and took from the rpm database (an upgrade is both), from rpm -qa
 	// before and after it.
@@ -99,7 +104,12 @@ type runner struct {
 	o   Options
 	env Env
 	rep Report
+	// vmTail is the end of the UpdateVM's stderr in the last vmRun.
+	vmTail []string
 }
+
+// maxReportedVMLines is how much of the UpdateVM's stderr the report keeps.
+const maxReportedVMLines = 10
 
 // Run carries out one pedos-dom0-update and returns its exit code.
 func Run(ctx context.Context, o Options, env Env) int {
@@ -235,6 +245,7 @@ func (r *runner) run(ctx context.Context) (int, error) {
 		case vmErr != nil:
 			return vmCode, vmErr
 		}
+		r.rep.UpdateVMStderr = r.vmTail
 		return ExitFailure, fmt.Errorf("%s finished (exit %d) but delivered nothing to dom0", c.UpdateVM, vmCode)
 	}
 	if err != nil {
@@ -379,8 +390,7 @@ func (r *runner) callVM(ctx context.Context, argv []string, stdout io.Writer, wh
 func (r *runner) vmRun(ctx context.Context, argv []string, stdin io.Reader, stdout io.Writer) (int, error) {
 	prefix := r.env.Config.UpdateVM + ": "
 	stderr := newUntrustedText(r.env.Stderr, prefix)
-	stderr.limit = maxLogBytes
-	defer stderr.End() // write errors on our own outputs cannot be reported
+	stderr.limit, stderr.keepTail = maxLogBytes, maxReportedVMLines
 	switch stdout {
 	case r.env.Stderr: // a query's listing (with --json): a repository's worth
 		stdout, stderr.limit = stderr, maxShownListingBytes
@@ -390,12 +400,21 @@ func (r *runner) vmRun(ctx context.Context, argv []string, stdin io.Reader, stdo
 		stdout = shown
 	}
 	// Any other stdout is a buffer the caller parses, or io.Discard.
-	return r.env.VM.Run(ctx, r.env.Config.UpdateVM, argv, stdin, stdout, stderr)
+	code, err := r.env.VM.Run(ctx, r.env.Config.UpdateVM, argv, stdin, stdout, stderr)
+	_ = stderr.End() // write errors on our own outputs cannot be reported
+	r.vmTail = stderr.tail
+	return code, err
 }
 
 // vmOutcome turns a qrexec call's exit into ours: qrexec failures and
-// refusals pass through as 125 and 126 (overview.md).
-func (r *runner) vmOutcome(code int, err error, what string) (int, error) {
+// refusals pass through as 125 and 126 (overview.md). A failure's report
+// keeps the end of what the UpdateVM said.
+func (r *runner) vmOutcome(code int, err error, what string) (outCode int, outErr error) {
+	defer func() {
+		if outErr != nil {
+			r.rep.UpdateVMStderr = r.vmTail
+		}
+	}()
 	vm := r.env.Config.UpdateVM
 	switch {
 	case errors.Is(err, ErrInterrupted):

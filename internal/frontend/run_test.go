@@ -1059,3 +1059,39 @@ func TestRunWarnsOfAnExpiredPin(t *testing.T) {
 		}
 	}
 }
+
+// A failed download's --json report (and so its log record) ends with what
+// the UpdateVM said last on stderr, escaped and bounded, so that a script
+// learns why; a run that went well carries none of it.
+func TestRunReportKeepsUpdateVMStderrTail(t *testing.T) {
+	long := "x" + strings.Repeat("é", 400) // 801 bytes: cut at a rune's end
+	tr := newTestRun(t, func(_ []string, _, stderr io.Writer) int {
+		for i := range 15 {
+			fmt.Fprintf(stderr, "line %d\n", i)
+		}
+		fmt.Fprintf(stderr, "%s\nError: Unable to find a match: \x1b[2Jnosuchpkg", long)
+		return 1
+	})
+	if code := tr.run(t, "--json", "-y", "nosuchpkg"); code != ExitFailure {
+		t.Fatalf("exit %d; stderr:\n%s", code, tr.stderr)
+	}
+	got := decodeOneReport(t, tr.stdout.String()).UpdateVMStderr
+	want := []string{"line 7", "line 8", "line 9", "line 10", "line 11", "line 12", "line 13", "line 14",
+		"x" + strings.Repeat("é", (maxTailLineBytes-1)/2), `Error: Unable to find a match: \x1b[2Jnosuchpkg`}
+	if !slices.Equal(got, want) {
+		t.Errorf("updatevm_stderr %q, want %q", got, want)
+	}
+
+	ok := newTestRun(t, nil)
+	ok.vm.download = func(argv []string, _, stderr io.Writer) int {
+		fmt.Fprintln(stderr, "Downloaded 1 package(s)")
+		deliver(t, ok.config, argv, 0, onePackage)
+		return 0
+	}
+	if code := ok.run(t, "--json", "-y", "--downloadonly"); code != ExitOK {
+		t.Fatalf("exit %d; stderr:\n%s", code, ok.stderr)
+	}
+	if rep := decodeOneReport(t, ok.stdout.String()); rep.UpdateVMStderr != nil {
+		t.Errorf("a run that succeeded reports the UpdateVM's stderr %q", rep.UpdateVMStderr)
+	}
+}

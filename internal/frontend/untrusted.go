@@ -27,7 +27,15 @@ type untrustedText struct {
 	// flood the person's terminal. The rest is only counted, and End says
 	// how much.
 	limit, shown, dropped int64
+	// keepTail, if not 0, is how many of the last lines shown tail keeps
+	// (escaped, without the prefix, each cut to maxTailLineBytes): the
+	// --json report says why an UpdateVM's command failed.
+	keepTail int
+	tail     []string
 }
+
+// maxTailLineBytes bounds each line tail keeps.
+const maxTailLineBytes = 512
 
 // maxLineBytes bounds what is held back waiting for a newline.
 const maxLineBytes = 4096
@@ -74,7 +82,13 @@ func (t *untrustedText) Flush() error {
 	if len(t.line) == 0 {
 		return nil
 	}
-	line := append([]byte(t.prefix), printable(t.line)...)
+	shown := printable(t.line)
+	if t.keepTail > 0 {
+		// Cut at a rune's end: the line goes into JSON.
+		kept := strings.ToValidUTF8(strings.TrimSuffix(string(shown[:min(len(shown), maxTailLineBytes)]), "\n"), "")
+		t.tail = append(t.tail[max(0, len(t.tail)+1-t.keepTail):], kept)
+	}
+	line := append([]byte(t.prefix), shown...)
 	if line[len(line)-1] != '\n' {
 		line = append(line, '\n')
 	}
