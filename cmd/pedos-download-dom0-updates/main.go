@@ -16,6 +16,7 @@ import (
 	"pedos.dev/updates/internal/cmdline"
 	"pedos.dev/updates/internal/dnftool"
 	"pedos.dev/updates/internal/programs"
+	"pedos.dev/updates/internal/updatecall"
 	"pedos.dev/updates/internal/updatevm"
 )
 
@@ -152,9 +153,9 @@ func parse(args []string) (options, error) {
 		return o, fmt.Errorf("--sync runs no dnf: it takes no dnf options or packages (%q)", append(o.req.DNFOptions, o.req.Packages...)[0])
 	}
 	// dnf would take any verb; dom0 sends only these.
-	if a := o.req.Action; a != "" && !updatevm.IsDownload(a) && !updatevm.IsQuery(a) {
+	if a := o.req.Action; a != "" && !updatecall.IsDownload(a) && !updatecall.IsQuery(a) {
 		return o, fmt.Errorf("unknown action %q: the UpdateVM downloads for %s, and answers %s",
-			a, strings.Join(updatevm.DownloadActions, ", "), strings.Join(updatevm.QueryActions, ", "))
+			a, strings.Join(updatecall.DownloadActions, ", "), strings.Join(updatecall.QueryActions, ", "))
 	}
 	return o, nil
 }
@@ -213,7 +214,7 @@ func do(ctx context.Context, u *updatevm.UpdateVM, o options) (int, error) {
 			return 100, nil
 		}
 		return exitOf(err)
-	case updatevm.IsQuery(o.req.Action):
+	case updatecall.IsQuery(o.req.Action):
 		return u.Query(ctx, o.req, os.Stdout)
 	}
 	sender := updatevm.Sender{QrexecClientVM: programs.Find("qrexec-client-vm"), QfileAgent: programs.Find("qfile-agent"), Progress: true}

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"pedos.dev/updates/internal/testbin"
+	"pedos.dev/updates/internal/updatecall"
 	"pedos.dev/updates/internal/updatevm"
 )
 
@@ -72,7 +73,7 @@ func TestParse(t *testing.T) {
 		}
 	}
 	// The queries are actions too.
-	for _, action := range updatevm.QueryActions {
+	for _, action := range updatecall.QueryActions {
 		if o, err := parse([]string{"--action=" + action, "hello"}); err != nil || o.req.Action != action {
 			t.Errorf("--action=%s: %+v, %v", action, o, err)
 		}

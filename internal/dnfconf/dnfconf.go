@@ -22,7 +22,7 @@ import (
 	"sort"
 	"strings"
 
-	"pedos.dev/updates/internal/dom0"
+	"pedos.dev/updates/internal/repometa"
 )
 
 // NetworkReposDir holds dom0's network repository definitions: dom0 never
@@ -47,18 +47,18 @@ func (r RepoSwitch) Option() string {
 }
 
 // ReadNetworkRepos reads the network repository definitions and dnf.conf
-// below c's root, as the UpdateVM's dnf will read them with switches. The
+// below root, as the UpdateVM's dnf will read them with switches. The
 // warnings name what dnf skips: a .repo file it cannot parse, a repository
 // id it refuses.
-func ReadNetworkRepos(c dom0.Config, switches []RepoSwitch) (dom0.NetworkRepos, []string, error) {
-	var out dom0.NetworkRepos
-	files, err := RepoFiles(c.Path(NetworkReposDir))
+func ReadNetworkRepos(root string, switches []RepoSwitch) (repometa.NetworkRepos, []string, error) {
+	var out repometa.NetworkRepos
+	files, err := RepoFiles(filepath.Join(root, NetworkReposDir))
 	if err != nil {
 		return out, nil, err
 	}
 	enabled := map[string]bool{}
 	excludes, includes, disabled := map[string][]string{}, map[string][]string{}, map[string][]string{}
-	dnfConf := c.Path("/etc/dnf/dnf.conf")
+	dnfConf := filepath.Join(root, "/etc/dnf/dnf.conf")
 	var warnings []string
 	for _, file := range append([]string{dnfConf}, files...) {
 		skipped, err := ReadRepoFile(file, file == dnfConf, enabled, RepoLists{excludes, includes, disabled})

@@ -7,14 +7,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"pedos.dev/updates/internal/dom0"
 )
 
 // writeBelow writes text to the dom0 path below c's root.
-func writeBelow(t *testing.T, c dom0.Config, path, text string) {
+func writeBelow(t *testing.T, root, path, text string) {
 	t.Helper()
-	p := c.Path(path)
+	p := filepath.Join(root, path)
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -24,8 +22,8 @@ func writeBelow(t *testing.T, c dom0.Config, path, text string) {
 }
 
 func TestReadNetworkRepos(t *testing.T) {
-	c := dom0.DefaultConfig(t.TempDir())
-	write := func(path, text string) { writeBelow(t, c, path, text) }
+	root := t.TempDir()
+	write := func(path, text string) { writeBelow(t, root, path, text) }
 	write("/etc/dnf/dnf.conf", "[main]\ngpgcheck=1\nexcludepkgs=shim\n; a later line replaces it\nexcludepkgs=kernel*\n")
 	// Read as dnf reads them: an indented line continues the option before
 	// it; [main] counts in dnf.conf only; a repository defined in an earlier
@@ -45,7 +43,7 @@ includepkgs=kernel-headers glibc*
 	// Neither a dot-file nor a link is shipped to the UpdateVM, so neither counts here.
 	write(NetworkReposDir+"/.old.repo", "[old-leftover]\nbaseurl=http://mirror/old\n")
 	write("/elsewhere/linked.repo", "[linked]\nbaseurl=http://mirror/linked\n")
-	if err := os.Symlink(c.Path("/elsewhere/linked.repo"), c.Path(NetworkReposDir+"/linked.repo")); err != nil {
+	if err := os.Symlink(filepath.Join(root, "/elsewhere/linked.repo"), filepath.Join(root, NetworkReposDir+"/linked.repo")); err != nil {
 		t.Fatal(err)
 	}
 	on := func(glob string) RepoSwitch { return RepoSwitch{Enable: true, Glob: glob} }
@@ -67,7 +65,7 @@ includepkgs=kernel-headers glibc*
 		{"disable all, then enable one", []RepoSwitch{off("*"), on("pedos-security")}, []string{"pedos-security"},
 			map[string][]string{"pedos-security": nil}},
 	} {
-		got, _, err := ReadNetworkRepos(c, tc.switches)
+		got, _, err := ReadNetworkRepos(root, tc.switches)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -86,13 +84,13 @@ includepkgs=kernel-headers glibc*
 // disable_excludes turns lists off; repository globs are Python's fnmatch,
 // where "[!x]" negates and "[^x]" does not.
 func TestReadNetworkReposAsDNF(t *testing.T) {
-	c := dom0.DefaultConfig(t.TempDir())
-	writeBelow(t, c, "/etc/dnf/dnf.conf", "[main]\nexcludepkgs=kernel*\ndisable_excludes=r2\n")
-	writeBelow(t, c, NetworkReposDir+"/a.repo", "[r1]\nexcludepkgs=from-a\n[r2]\nexcludepkgs=off\n[r1]\nincludepkgs=also-from-a\n")
-	writeBelow(t, c, NetworkReposDir+"/a-b.repo", "[r1]\nexcludepkgs=from-a-b\nenabled=0\n[r3]\nenabled=0\n  continued\n")
+	root := t.TempDir()
+	writeBelow(t, root, "/etc/dnf/dnf.conf", "[main]\nexcludepkgs=kernel*\ndisable_excludes=r2\n")
+	writeBelow(t, root, NetworkReposDir+"/a.repo", "[r1]\nexcludepkgs=from-a\n[r2]\nexcludepkgs=off\n[r1]\nincludepkgs=also-from-a\n")
+	writeBelow(t, root, NetworkReposDir+"/a-b.repo", "[r1]\nexcludepkgs=from-a-b\nenabled=0\n[r3]\nenabled=0\n  continued\n")
 	// dnf's false is 0, false, no or off, in any case.
-	writeBelow(t, c, NetworkReposDir+"/z.repo", "[r4]\nenabled=off\n[r5]\nenabled=No\n[r6]\nenabled=FALSE\n")
-	got, _, err := ReadNetworkRepos(c, nil)
+	writeBelow(t, root, NetworkReposDir+"/z.repo", "[r4]\nenabled=off\n[r5]\nenabled=No\n[r6]\nenabled=FALSE\n")
+	got, _, err := ReadNetworkRepos(root, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,17 +98,17 @@ func TestReadNetworkReposAsDNF(t *testing.T) {
 		!slices.Equal(got.RepoIncludes["r1"], []string{"also-from-a"}) || got.RepoExcludes["r2"] != nil || !slices.Equal(got.Excludes, []string{"kernel*"}) {
 		t.Errorf("%+v: want r1 from a.repo (excludes from-a, includes also-from-a), r2 without its excludes, r3 enabled (enabled=0 continued is no boolean), not r4-r6, main's kernel*", got)
 	}
-	writeBelow(t, c, "/etc/dnf/dnf.conf", "[main]\nexcludepkgs=kernel*\ndisable_excludes=all\n")
-	if got, _, err := ReadNetworkRepos(c, nil); err != nil || got.Excludes != nil || got.RepoExcludes["r1"] != nil || got.RepoIncludes["r1"] != nil {
+	writeBelow(t, root, "/etc/dnf/dnf.conf", "[main]\nexcludepkgs=kernel*\ndisable_excludes=all\n")
+	if got, _, err := ReadNetworkRepos(root, nil); err != nil || got.Excludes != nil || got.RepoExcludes["r1"] != nil || got.RepoIncludes["r1"] != nil {
 		t.Errorf("disable_excludes=all: %+v, %v; want no lists", got, err)
 	}
 	// main turns off dnf.conf's own lists only.
-	writeBelow(t, c, "/etc/dnf/dnf.conf", "[main]\nexcludepkgs=kernel*\ndisable_excludes=main\n")
-	if got, _, err := ReadNetworkRepos(c, nil); err != nil || got.Excludes != nil || !slices.Equal(got.RepoExcludes["r1"], []string{"from-a"}) {
+	writeBelow(t, root, "/etc/dnf/dnf.conf", "[main]\nexcludepkgs=kernel*\ndisable_excludes=main\n")
+	if got, _, err := ReadNetworkRepos(root, nil); err != nil || got.Excludes != nil || !slices.Equal(got.RepoExcludes["r1"], []string{"from-a"}) {
 		t.Errorf("disable_excludes=main: %+v, %v; want no main list, r1's from-a", got, err)
 	}
 	for glob, want := range map[string][]string{"[!x]*": nil, "[^x]*": {"r1", "r2", "r3"}} {
-		if got, _, err := ReadNetworkRepos(c, []RepoSwitch{{Glob: glob}}); err != nil || !slices.Equal(got.Enabled, want) {
+		if got, _, err := ReadNetworkRepos(root, []RepoSwitch{{Glob: glob}}); err != nil || !slices.Equal(got.Enabled, want) {
 			t.Errorf("--disablerepo=%s: enabled %v, %v; want %v", glob, got.Enabled, err, want)
 		}
 	}
@@ -121,12 +119,12 @@ func TestReadNetworkReposAsDNF(t *testing.T) {
 // comment or continuation, whole; a repository id with other characters
 // than letters, digits and -_.:. In dnf.conf such a line is an error.
 func TestReadNetworkReposSkipsWhatDNFSkips(t *testing.T) {
-	c := dom0.DefaultConfig(t.TempDir())
-	writeBelow(t, c, NetworkReposDir+"/a.repo", "[good]\nbaseurl=http://mirror/x\n[alsogood]\nbaseurl: http://mirror/y\n")
-	writeBelow(t, c, NetworkReposDir+"/b.repo", "[b1]\nbaseurl=http://mirror/z\n  continued\n[b2]\n=novalue\n")
-	writeBelow(t, c, NetworkReposDir+"/b-c.repo", "[bc]\nbaseurl=http://mirror/bc\n[unclosed\nbaseurl=http://mirror/u\n")
-	writeBelow(t, c, NetworkReposDir+"/c.repo", "[c:1-x_y.z]\nbaseurl=http://mirror/c\n[d+e]\nbaseurl=http://mirror/d\n[ spaced ]\nbaseurl=http://mirror/s\n[p\x1b[31m]\nbaseurl=http://mirror/p\n")
-	got, warnings, err := ReadNetworkRepos(c, nil)
+	root := t.TempDir()
+	writeBelow(t, root, NetworkReposDir+"/a.repo", "[good]\nbaseurl=http://mirror/x\n[alsogood]\nbaseurl: http://mirror/y\n")
+	writeBelow(t, root, NetworkReposDir+"/b.repo", "[b1]\nbaseurl=http://mirror/z\n  continued\n[b2]\n=novalue\n")
+	writeBelow(t, root, NetworkReposDir+"/b-c.repo", "[bc]\nbaseurl=http://mirror/bc\n[unclosed\nbaseurl=http://mirror/u\n")
+	writeBelow(t, root, NetworkReposDir+"/c.repo", "[c:1-x_y.z]\nbaseurl=http://mirror/c\n[d+e]\nbaseurl=http://mirror/d\n[ spaced ]\nbaseurl=http://mirror/s\n[p\x1b[31m]\nbaseurl=http://mirror/p\n")
+	got, warnings, err := ReadNetworkRepos(root, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,8 +139,8 @@ func TestReadNetworkReposSkipsWhatDNFSkips(t *testing.T) {
 		}
 	}
 	for _, conf := range []string{"[main]\ngpgcheck\n", "[main]\n  gpgcheck=1\n"} {
-		writeBelow(t, c, "/etc/dnf/dnf.conf", conf)
-		if _, _, err := ReadNetworkRepos(c, nil); err == nil || !strings.Contains(err.Error(), "dnf.conf:2") {
+		writeBelow(t, root, "/etc/dnf/dnf.conf", conf)
+		if _, _, err := ReadNetworkRepos(root, nil); err == nil || !strings.Contains(err.Error(), "dnf.conf:2") {
 			t.Errorf("dnf.conf with a bad line (%q): %v, want an error naming dnf.conf:2", conf, err)
 		}
 	}
@@ -173,9 +171,9 @@ func TestReadRepoFileLinesAsDNF(t *testing.T) {
 		{"[r1]\n   \n  excludepkgs=x\n", nil},
 		{"[r1]\nexcludepkgs=foo\n\f\n  bar\n", nil},
 	} {
-		c := dom0.DefaultConfig(t.TempDir())
-		writeBelow(t, c, NetworkReposDir+"/t.repo", tc.text)
-		got, warnings, err := ReadNetworkRepos(c, nil)
+		root := t.TempDir()
+		writeBelow(t, root, NetworkReposDir+"/t.repo", tc.text)
+		got, warnings, err := ReadNetworkRepos(root, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

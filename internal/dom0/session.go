@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"pedos.dev/updates/internal/repometa"
 )
 
 // Session binds a delivery to an update that dom0 started (C2): the front
@@ -21,32 +23,11 @@ type Session struct {
 	Created  time.Time `json:"created"`
 	Deadline time.Time `json:"deadline"`
 	// Options the receive service needs to judge the delivery.
-	Action         string        `json:"action"`
-	Packages       []string      `json:"packages,omitempty"`
-	Excludes       []string      `json:"excludes,omitempty"`
-	Repos          *NetworkRepos `json:"repos"`
-	AllowDowngrade bool          `json:"allow_downgrade,omitempty"`
-}
-
-// NetworkRepos is what dom0's network repository definitions and dnf.conf
-// say the UpdateVM's dnf will use with the user's --enablerepo and
-// --disablerepo: the front end reads them when it starts the session
-// (internal/dnfconf), so the receive service parses no configuration file.
-type NetworkRepos struct {
-	// Enabled are the repository ids enabled after the user's
-	// --enablerepo and --disablerepo globs, applied in their order, as dnf
-	// applies them.
-	Enabled []string `json:"enabled"`
-	// Excludes are the excludepkgs (or exclude) globs of dnf.conf's [main]:
-	// dnf never offers those packages from any repository.
-	Excludes []string `json:"excludes,omitempty"`
-	// RepoExcludes are each enabled repository's own excludepkgs: dnf
-	// leaves those packages out of that repository only (M2).
-	RepoExcludes map[string][]string `json:"repo_excludes,omitempty"`
-	// Includes and RepoIncludes are the includepkgs globs, likewise: where
-	// there are some, dnf offers only the packages they match.
-	Includes     []string            `json:"includes,omitempty"`
-	RepoIncludes map[string][]string `json:"repo_includes,omitempty"`
+	Action         string                 `json:"action"`
+	Packages       []string               `json:"packages,omitempty"`
+	Excludes       []string               `json:"excludes,omitempty"`
+	Repos          *repometa.NetworkRepos `json:"repos"`
+	AllowDowngrade bool                   `json:"allow_downgrade,omitempty"`
 }
 
 // State directory files, below the root. The front end writes the live

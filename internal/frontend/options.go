@@ -11,7 +11,7 @@ import (
 	"strings"
 
 	"pedos.dev/updates/internal/dnfconf"
-	"pedos.dev/updates/internal/updatevm"
+	"pedos.dev/updates/internal/updatecall"
 )
 
 // Options is a parsed pedos-dom0-update command line (overview.md, "Front
@@ -42,7 +42,7 @@ type Options struct {
 // IsQuery reports whether the action is answered by the UpdateVM alone
 // (the other actions but remove, which needs no download at all, run dnf
 // on both sides).
-func (o Options) IsQuery() bool { return updatevm.IsQuery(o.Action) }
+func (o Options) IsQuery() bool { return updatecall.IsQuery(o.Action) }
 
 // noOps are accepted for compatibility with the reference tool's habits.
 var noOps = map[string]bool{
@@ -194,7 +194,7 @@ func (o *Options) finish() error {
 	if o.Action == "update" {
 		o.Action = "upgrade"
 	}
-	if !updatevm.IsDownload(o.Action) && !o.IsQuery() && o.Action != "remove" {
+	if !updatecall.IsDownload(o.Action) && !o.IsQuery() && o.Action != "remove" {
 		return usageErr("unknown action %q (upgrade, install, reinstall, downgrade, remove, upgrade-to, list, search, info)", o.Action)
 	}
 	if o.Action != "upgrade" && o.Action != "list" && len(o.Packages) == 0 {

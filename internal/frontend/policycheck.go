@@ -8,9 +8,8 @@ import (
 	"strings"
 
 	"pedos.dev/updates/internal/dom0"
-	"pedos.dev/updates/internal/qrexec"
 	"pedos.dev/updates/internal/qrexec/policy"
-	"pedos.dev/updates/internal/updatevm"
+	"pedos.dev/updates/internal/updatecall"
 )
 
 // checkDeliveryPolicy asks dom0's qrexec policy, before anything is
@@ -35,7 +34,7 @@ func checkDeliveryPolicy(c dom0.Config) (int, error) {
 	if err != nil {
 		return ExitFailure, fmt.Errorf("dom0's qrexec policy refuses every call until it is fixed (nothing was downloaded): %w", err)
 	}
-	domains, err := qrexec.DomainsOrDefault(domainsFile)
+	domains, err := policy.LoadDomains(domainsFile)
 	if err != nil {
 		return ExitFailure, err
 	}
@@ -44,14 +43,14 @@ func checkDeliveryPolicy(c dom0.Config) (int, error) {
 	if _, ok := domains.Lookup(c.UpdateVM); !ok {
 		return ExitQrexecFailure, fmt.Errorf("%s (updatevm in %s) is not a domain of %s: dom0's qrexec daemon serves no such domain, so it can neither run the download there nor take a delivery from it; nothing was downloaded", c.UpdateVM, dom0.ConfigPath, policy.DefaultDomainsFile)
 	}
-	d := pol.Evaluate(policy.Request{Source: c.UpdateVM, Target: policy.Dom0, Service: updatevm.ReceiveService,
+	d := pol.Evaluate(policy.Request{Source: c.UpdateVM, Target: policy.Dom0, Service: updatecall.ReceiveService,
 		Argument: strings.Repeat("0", dom0.SessionIDLength)}, domains)
 	if !d.Allow {
 		rule := ""
 		if d.Rule != "" {
 			rule = " at " + d.Rule
 		}
-		return ExitRefused, fmt.Errorf("dom0's qrexec policy in %s does not let %s (updatevm in %s) call %s: %s%s; nothing was downloaded", policy.DefaultDir, c.UpdateVM, dom0.ConfigPath, updatevm.ReceiveService, d.Reason, rule)
+		return ExitRefused, fmt.Errorf("dom0's qrexec policy in %s does not let %s (updatevm in %s) call %s: %s%s; nothing was downloaded", policy.DefaultDir, c.UpdateVM, dom0.ConfigPath, updatecall.ReceiveService, d.Reason, rule)
 	}
 	// An allow is not enough: the daemon runs the call where and as the
 	// rule says. Elsewhere than in dom0 the delivery never reaches the
@@ -61,9 +60,9 @@ func checkDeliveryPolicy(c dom0.Config) (int, error) {
 	// call would end a bare 126.
 	switch {
 	case d.Target != policy.Dom0:
-		return ExitFailure, fmt.Errorf("dom0's qrexec policy at %s sends %s's calls of %s to %s (target=), not to dom0, whose receive service takes deliveries; allow them with target dom0; nothing was downloaded", d.Rule, c.UpdateVM, updatevm.ReceiveService, d.Target)
+		return ExitFailure, fmt.Errorf("dom0's qrexec policy at %s sends %s's calls of %s to %s (target=), not to dom0, whose receive service takes deliveries; allow them with target dom0; nothing was downloaded", d.Rule, c.UpdateVM, updatecall.ReceiveService, d.Target)
 	case d.User != "" && d.User != "root":
-		return ExitFailure, fmt.Errorf("dom0's qrexec policy at %s runs %s's calls of %s as user %s: pedos-receive-updates must run as root (it drops to unpacker_user itself for the unpacking); leave user= out or write user=root; nothing was downloaded", d.Rule, c.UpdateVM, updatevm.ReceiveService, d.User)
+		return ExitFailure, fmt.Errorf("dom0's qrexec policy at %s runs %s's calls of %s as user %s: pedos-receive-updates must run as root (it drops to unpacker_user itself for the unpacking); leave user= out or write user=root; nothing was downloaded", d.Rule, c.UpdateVM, updatecall.ReceiveService, d.User)
 	}
 	return ExitOK, nil
 }

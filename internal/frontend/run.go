@@ -20,7 +20,7 @@ import (
 	"pedos.dev/updates/internal/repometa"
 	"pedos.dev/updates/internal/rpm"
 	"pedos.dev/updates/internal/sandbox"
-	"pedos.dev/updates/internal/updatevm"
+	"pedos.dev/updates/internal/updatecall"
 )
 
 // Exit codes (overview.md).
@@ -425,7 +425,7 @@ func (r *runner) vmOutcome(code int, err error, what string) (outCode int, outEr
 		// dom0's own call reached the UpdateVM (the sync before it), and
 		// the download passes on the 125 of its qrexec-client-vm, whose
 		// message is above.
-		return code, fmt.Errorf("%s in %s: %s could not reach dom0's %s (qrexec in %s failed, exit 125; see its message above and the qrexec daemon's journal)", what, vm, vm, updatevm.ReceiveService, vm)
+		return code, fmt.Errorf("%s in %s: %s could not reach dom0's %s (qrexec in %s failed, exit 125; see its message above and the qrexec daemon's journal)", what, vm, vm, updatecall.ReceiveService, vm)
 	case code == ExitQrexecFailure:
 		return code, fmt.Errorf("%s in %s: dom0's qrexec call to %s failed (exit 125: is %s running, and its qrexec agent reachable?)", what, vm, vm, vm)
 	case code == ExitRefused:

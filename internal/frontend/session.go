@@ -32,7 +32,7 @@ import (
 // disabled. The UpdateVM would find nothing to download or list, and the
 // run would end with its dnf's failure, or "no updates" for --check-only.
 func checkNetworkRepos(c dom0.Config, switches []dnfconf.RepoSwitch) error {
-	repos, skipped, err := dnfconf.ReadNetworkRepos(c, switches)
+	repos, skipped, err := dnfconf.ReadNetworkRepos(c.Root, switches)
 	if err != nil {
 		return fmt.Errorf("dom0's repository configuration: %w", err)
 	}
@@ -76,7 +76,7 @@ func checkNetworkRepos(c dom0.Config, switches []dnfconf.RepoSwitch) error {
 // requires (dom0.ClaimSession, C2). Keep release until the session ends:
 // the descriptor it closes is the lock.
 func NewSession(c dom0.Config, s dom0.Session, switches []dnfconf.RepoSwitch, warn io.Writer) (_ dom0.Session, release func(), err error) {
-	repos, skipped, err := dnfconf.ReadNetworkRepos(c, switches)
+	repos, skipped, err := dnfconf.ReadNetworkRepos(c.Root, switches)
 	if err != nil {
 		return s, nil, fmt.Errorf("dom0's repository configuration: %w", err)
 	}

@@ -16,7 +16,7 @@ import (
 	"pedos.dev/updates/internal/dnfconf"
 	"pedos.dev/updates/internal/dom0"
 	"pedos.dev/updates/internal/rpm"
-	"pedos.dev/updates/internal/updatevm"
+	"pedos.dev/updates/internal/updatecall"
 )
 
 // syncStream builds the tar stream of what the UpdateVM needs to resolve
@@ -40,11 +40,11 @@ func syncStream(c dom0.Config, exportRPMDB func(root string, w io.Writer) error,
 	if err := exportRPMDB(c.InstallRootPath(), &db); err != nil {
 		return nil, err
 	}
-	if err := add(updatevm.SyncRPMDB, db.Bytes()); err != nil {
+	if err := add(updatecall.SyncRPMDB, db.Bytes()); err != nil {
 		return nil, err
 	}
 	if c.ReleaseVer != "" {
-		if err := add(updatevm.SyncReleaseVer, []byte(c.ReleaseVer+"\n")); err != nil {
+		if err := add(updatecall.SyncReleaseVer, []byte(c.ReleaseVer+"\n")); err != nil {
 			return nil, err
 		}
 	}
@@ -53,14 +53,14 @@ func syncStream(c dom0.Config, exportRPMDB func(root string, w io.Writer) error,
 		pinned = append(pinned, id)
 	}
 	sort.Strings(pinned)
-	if err := add(updatevm.SyncPinnedRepos, []byte(strings.Join(pinned, "\n")+"\n")); err != nil {
+	if err := add(updatecall.SyncPinnedRepos, []byte(strings.Join(pinned, "\n")+"\n")); err != nil {
 		return nil, err
 	}
-	if err := add(updatevm.SyncKeyring, []byte(c.KeyringDir+"\n")); err != nil {
+	if err := add(updatecall.SyncKeyring, []byte(c.KeyringDir+"\n")); err != nil {
 		return nil, err
 	}
 	// Each directory of dom0 by its name in the stream.
-	for _, d := range []struct{ name, dir string }{{"etc/yum.repos.d", "/etc/yum.repos.d"}, {"etc/dnf/vars", "/etc/dnf/vars"}} {
+	for _, d := range []struct{ name, dir string }{{updatecall.SyncReposDir, dnfconf.NetworkReposDir}, {updatecall.SyncDNFVarsDir, "/etc/dnf/vars"}} {
 		name, dir := d.name, d.dir
 		entries, err := os.ReadDir(c.Path(dir))
 		if err != nil && !os.IsNotExist(err) {
@@ -68,7 +68,7 @@ func syncStream(c dom0.Config, exportRPMDB func(root string, w io.Writer) error,
 		}
 		for _, e := range entries {
 			if !dnfconf.ShippedFile(e) ||
-				(name == "etc/yum.repos.d" && !strings.HasSuffix(e.Name(), ".repo")) {
+				(name == updatecall.SyncReposDir && !strings.HasSuffix(e.Name(), ".repo")) {
 				continue
 			}
 			if err := addFile(add, filepath.Join(c.Path(dir), e.Name()), path.Join(name, e.Name())); err != nil {
@@ -76,7 +76,7 @@ func syncStream(c dom0.Config, exportRPMDB func(root string, w io.Writer) error,
 			}
 		}
 	}
-	if err := addFile(add, c.Path("/etc/dnf/dnf.conf"), "etc/dnf/dnf.conf"); err != nil && !os.IsNotExist(err) {
+	if err := addFile(add, c.Path("/"+updatecall.SyncDNFConf), updatecall.SyncDNFConf); err != nil && !os.IsNotExist(err) {
 		return nil, err
 	}
 	// The keys are the keyring's, wherever updates.conf puts it, and only
@@ -93,7 +93,7 @@ func syncStream(c dom0.Config, exportRPMDB func(root string, w io.Writer) error,
 	warnRevoked(c.Path(c.KeyringDir), warn)
 	if keyring != nil {
 		for _, file := range keyring.Files() {
-			if err := addFile(add, file, path.Join(updatevm.SyncKeysDir, filepath.Base(file))); err != nil {
+			if err := addFile(add, file, path.Join(updatecall.SyncKeysDir, filepath.Base(file))); err != nil {
 				return nil, err
 			}
 		}

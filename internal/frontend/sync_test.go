@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"pedos.dev/updates/internal/testrepo"
+	"pedos.dev/updates/internal/updatecall"
 	"pedos.dev/updates/internal/updatevm"
 )
 
@@ -59,7 +60,7 @@ func TestSyncShipsTheKeyring(t *testing.T) {
 	if err := vm.ApplySync(stream); err != nil {
 		t.Fatal(err)
 	}
-	keys := filepath.Join(vm.InstallRoot, updatevm.SyncKeysDir)
+	keys := filepath.Join(vm.InstallRoot, updatecall.SyncKeysDir)
 	if got, err := os.ReadFile(filepath.Join(keys, "RPM-GPG-KEY-vendor")); err != nil || string(got) != public {
 		t.Errorf("the keyring's key in the UpdateVM: %.60q, %v", got, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"pedos.dev/updates/dist"
+	"pedos.dev/updates/internal/updatecall"
 	"pedos.dev/updates/internal/updatevm"
 )
 
@@ -48,7 +49,7 @@ const (
 	// UpdateVMInstallRoot is the UpdateVM's fake installroot for dom0.
 	UpdateVMInstallRoot = updatevm.DefaultInstallRoot
 	// ReceiveUpdatesService is dom0's service the UpdateVM calls.
-	ReceiveUpdatesService = updatevm.ReceiveService
+	ReceiveUpdatesService = updatecall.ReceiveService
 	releaseVer            = "1"
 	unpackerUser          = "65534"
 )

@@ -29,6 +29,28 @@ type Request struct {
 	AllowDowngradeUnsafe bool     // --allow-downgrade: older versions may replace newer ones
 }
 
+// NetworkRepos is what dom0's network repository definitions and dnf.conf
+// say the UpdateVM's dnf will use with the user's --enablerepo and
+// --disablerepo: the front end reads them when it starts the session
+// (internal/dnfconf), and the session carries them to the receive service
+// (dom0.Session.Repos), which parses no configuration file.
+type NetworkRepos struct {
+	// Enabled are the repository ids enabled after the user's
+	// --enablerepo and --disablerepo globs, applied in their order, as dnf
+	// applies them.
+	Enabled []string `json:"enabled"`
+	// Excludes are the excludepkgs (or exclude) globs of dnf.conf's [main]:
+	// dnf never offers those packages from any repository.
+	Excludes []string `json:"excludes,omitempty"`
+	// RepoExcludes are each enabled repository's own excludepkgs: dnf
+	// leaves those packages out of that repository only (M2).
+	RepoExcludes map[string][]string `json:"repo_excludes,omitempty"`
+	// Includes and RepoIncludes are the includepkgs globs, likewise: where
+	// there are some, dnf offers only the packages they match.
+	Includes     []string            `json:"includes,omitempty"`
+	RepoIncludes map[string][]string `json:"repo_includes,omitempty"`
+}
+
 // Batch is everything one run's freshness verdict depends on.
 type Batch struct {
 	Repos     []RepoFiles // every enabled repository, with or without metadata

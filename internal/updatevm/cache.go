@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+
+	"pedos.dev/updates/internal/updatecall"
 )
 
 // cacheConfigFile holds the fingerprint of the configuration dnf's cache was
@@ -49,8 +51,8 @@ func (u *UpdateVM) dropCacheOnNewConfig() error {
 // configuration that names a repository or its URL: dnf.conf, $releasever,
 // dnf's variables and the repository files, each with its path and length.
 func (u *UpdateVM) configFingerprint() ([]byte, error) {
-	files := []string{syncDNFConf, SyncReleaseVer}
-	for _, dir := range []string{syncDNFVarsDir, syncReposDir} {
+	files := []string{updatecall.SyncDNFConf, updatecall.SyncReleaseVer}
+	for _, dir := range []string{updatecall.SyncDNFVarsDir, updatecall.SyncReposDir} {
 		entries, err := os.ReadDir(filepath.Join(u.InstallRoot, dir))
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return nil, err

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"pedos.dev/updates/internal/updatecall"
 )
 
 // dnf's cache survives runs under the same configuration and is emptied
@@ -18,24 +20,24 @@ func TestDropCacheOnNewConfig(t *testing.T) {
 	marker := filepath.Join(u.cacheDir(), "current-0123456789abcdef", "repodata", "repomd.xml")
 	fill := func() { t.Helper(); write("var/cache/dnf/current-0123456789abcdef/repodata/repomd.xml", "<repomd/>") }
 	kept := func() bool { _, err := os.Stat(marker); return err == nil }
-	write(syncReposDir+"/pedos.repo", "[current]\nbaseurl=http://mirror/current/\n")
+	write(updatecall.SyncReposDir+"/pedos.repo", "[current]\nbaseurl=http://mirror/current/\n")
 	for i, step := range []struct {
 		change   func()
 		wantKept bool
 	}{
 		{func() {}, false}, // no fingerprint yet
 		{func() {}, true},
-		{func() { write(syncReposDir+"/pedos.repo", "[current]\nbaseurl=http://mirror/old/\n") }, false},
-		{func() { write(syncReposDir+"/pedos.repo", "[current]\nbaseurl=http://mirror/current/\n") }, false},
+		{func() { write(updatecall.SyncReposDir+"/pedos.repo", "[current]\nbaseurl=http://mirror/old/\n") }, false},
+		{func() { write(updatecall.SyncReposDir+"/pedos.repo", "[current]\nbaseurl=http://mirror/current/\n") }, false},
 		{func() {}, true},
-		{func() { write(SyncReleaseVer, "42\n") }, false},
-		{func() { write(syncDNFConf, "[main]\nexcludepkgs=x\n") }, false},
-		{func() { write(syncDNFVarsDir+"/contentdir", "pub\n") }, false},
+		{func() { write(updatecall.SyncReleaseVer, "42\n") }, false},
+		{func() { write(updatecall.SyncDNFConf, "[main]\nexcludepkgs=x\n") }, false},
+		{func() { write(updatecall.SyncDNFVarsDir+"/contentdir", "pub\n") }, false},
 		{func() {}, true},
 		// The same value under another variable's name changes the URLs.
 		{func() {
-			os.Remove(filepath.Join(root, syncDNFVarsDir, "contentdir"))
-			write(syncDNFVarsDir+"/basearch", "pub\n")
+			os.Remove(filepath.Join(root, updatecall.SyncDNFVarsDir, "contentdir"))
+			write(updatecall.SyncDNFVarsDir+"/basearch", "pub\n")
 		}, false},
 	} {
 		fill()
@@ -68,8 +70,8 @@ func writeBelow(t *testing.T, root, name, data string) {
 // the files dom0 wrote are no values.
 func TestDNFBaseConfinesDNF(t *testing.T) {
 	root := t.TempDir()
-	writeBelow(t, root, SyncReleaseVer, "# dom0's $releasever\n42\n")
-	writeBelow(t, root, SyncPinnedRepos, "# verified in dom0\ncurrent\n\nextras\n")
+	writeBelow(t, root, updatecall.SyncReleaseVer, "# dom0's $releasever\n42\n")
+	writeBelow(t, root, updatecall.SyncPinnedRepos, "# verified in dom0\ncurrent\n\nextras\n")
 	args, err := (&UpdateVM{InstallRoot: root}).dnfBase()
 	if err != nil {
 		t.Fatal(err)

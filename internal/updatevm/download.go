@@ -12,25 +12,12 @@ import (
 	"strings"
 
 	"pedos.dev/updates/internal/dnfconf"
+	"pedos.dev/updates/internal/updatecall"
 )
 
 // DefaultInstallRoot is the UpdateVM's fake installroot for dom0 (seed
 // document; overview.md step 3).
 const DefaultInstallRoot = "/var/lib/PedOS/dom0-updates"
-
-// The actions the UpdateVM carries out for dom0 (overview.md, "Front
-// end"): a download of the transaction, or a query answered here alone.
-// dom0's remove needs no UpdateVM.
-var (
-	DownloadActions = []string{"upgrade", "install", "reinstall", "downgrade", "upgrade-to"}
-	QueryActions    = []string{"list", "search", "info"}
-)
-
-// IsQuery reports whether action is answered by the UpdateVM alone.
-func IsQuery(action string) bool { return slices.Contains(QueryActions, action) }
-
-// IsDownload reports whether action downloads a transaction for dom0.
-func IsDownload(action string) bool { return slices.Contains(DownloadActions, action) }
 
 // Tools runs the package tools (internal/dnftool in production).
 type Tools interface {
@@ -50,7 +37,7 @@ type UpdateVM struct {
 
 // Request is what dom0 asked for: a dnf action with its arguments.
 type Request struct {
-	Action     string   // one of DownloadActions or QueryActions
+	Action     string   // one of updatecall.DownloadActions or updatecall.QueryActions
 	Packages   []string // package specs
 	DNFOptions []string // -y, --best, --exclude=…, --enablerepo=…, ... (forwarded)
 	// SessionID is the session dom0 started for this delivery, sent back
@@ -89,8 +76,8 @@ func (u *UpdateVM) dnfBase() ([]string, error) {
 	}
 	args := []string{
 		"--installroot=" + u.InstallRoot,
-		"--config=" + filepath.Join(u.InstallRoot, syncDNFConf),
-		"--setopt=reposdir=" + filepath.Join(u.InstallRoot, syncReposDir),
+		"--config=" + filepath.Join(u.InstallRoot, updatecall.SyncDNFConf),
+		"--setopt=reposdir=" + filepath.Join(u.InstallRoot, updatecall.SyncReposDir),
 		"--setopt=cachedir=" + u.cacheDir(),
 		"--noplugins",
 		// Nobody can answer dnf's questions here; this also lets dnf
@@ -102,14 +89,14 @@ func (u *UpdateVM) dnfBase() ([]string, error) {
 		// dom0 calls the metadata stale.
 		"--refresh",
 	}
-	rel, err := u.readLines(SyncReleaseVer)
+	rel, err := u.readLines(updatecall.SyncReleaseVer)
 	if err != nil {
 		return nil, err
 	}
 	if len(rel) > 0 {
 		args = append(args, "--releasever="+rel[0])
 	}
-	pinned, err := u.readLines(SyncPinnedRepos)
+	pinned, err := u.readLines(updatecall.SyncPinnedRepos)
 	if err != nil {
 		return nil, err
 	}

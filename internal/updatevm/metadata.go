@@ -15,7 +15,7 @@ import (
 	"github.com/ulikunitz/xz"
 
 	"pedos.dev/updates/internal/dnfconf"
-	"pedos.dev/updates/internal/dom0"
+	"pedos.dev/updates/internal/updatecall"
 )
 
 // Names of the metadata files in the stream to dom0 (docs/freshness.md):
@@ -69,12 +69,12 @@ func (u *UpdateVM) repoCacheDir(repo string) (string, error) {
 // list (dnf repolist) would need its output parsed, and could differ
 // where dnf's globbing does.
 func (u *UpdateVM) ExportMetadata(dir string, switches []dnfconf.RepoSwitch) ([]string, error) {
-	pinned, err := u.readLines(SyncPinnedRepos)
+	pinned, err := u.readLines(updatecall.SyncPinnedRepos)
 	if err != nil {
 		return nil, err
 	}
 	// What dnf skips it says itself; dom0's front end names it too.
-	repos, _, err := dnfconf.ReadNetworkRepos(dom0.Config{Root: u.InstallRoot}, switches)
+	repos, _, err := dnfconf.ReadNetworkRepos(u.InstallRoot, switches)
 	if err != nil {
 		return nil, fmt.Errorf("dom0's repository definitions: %w", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"pedos.dev/updates/internal/dnfconf"
+	"pedos.dev/updates/internal/updatecall"
 )
 
 // Only the repositories this run enables have their metadata exported:
@@ -25,8 +26,8 @@ import (
 func TestExportMetadataEnabledOnly(t *testing.T) {
 	root := t.TempDir()
 	write := func(name, data string) { writeBelow(t, root, name, data) }
-	write(syncReposDir+"/pedos.repo", "[current]\nbaseurl=file:///a\n[testing]\nenabled=0\nbaseurl=file:///b\n[extras]\nbaseurl=file:///c\n")
-	write(SyncPinnedRepos, "current\ntesting\nextras\n")
+	write(updatecall.SyncReposDir+"/pedos.repo", "[current]\nbaseurl=file:///a\n[testing]\nenabled=0\nbaseurl=file:///b\n[extras]\nbaseurl=file:///c\n")
+	write(updatecall.SyncPinnedRepos, "current\ntesting\nextras\n")
 	for _, repo := range []string{"current", "testing", "extras"} {
 		cache := "var/cache/dnf/" + repo + "-0123456789abcdef/repodata/"
 		write(cache+"repomd.xml", `<repomd><data type="primary"><location href="repodata/primary.xml"/></data></repomd>`)
@@ -97,8 +98,8 @@ func repomdListing(types ...string) string {
 // repository without a cache is a warning, and the others are still sent.
 func TestExportMetadataFromTheCache(t *testing.T) {
 	root := t.TempDir()
-	writeBelow(t, root, syncReposDir+"/pedos.repo", "[updates]\nbaseurl=file:///a\n[updates-testing]\nbaseurl=file:///b\n[nocache]\nbaseurl=file:///c\n")
-	writeBelow(t, root, SyncPinnedRepos, "updates\nupdates-testing\nnocache\n")
+	writeBelow(t, root, updatecall.SyncReposDir+"/pedos.repo", "[updates]\nbaseurl=file:///a\n[updates-testing]\nbaseurl=file:///b\n[nocache]\nbaseurl=file:///c\n")
+	writeBelow(t, root, updatecall.SyncPinnedRepos, "updates\nupdates-testing\nnocache\n")
 	now := time.Now()
 	listing := repomdListing("filelists=repodata/filelists.xml", "primary=repodata/primary.xml")
 	cacheRepo(t, root, "updates-0123456789abcdef", now.Add(-time.Hour), map[string]string{
@@ -163,8 +164,8 @@ func TestExportMetadataPrimaryLocation(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			root := t.TempDir()
-			writeBelow(t, root, syncReposDir+"/pedos.repo", "[current]\nbaseurl=file:///a\n")
-			writeBelow(t, root, SyncPinnedRepos, "current\n")
+			writeBelow(t, root, updatecall.SyncReposDir+"/pedos.repo", "[current]\nbaseurl=file:///a\n")
+			writeBelow(t, root, updatecall.SyncPinnedRepos, "current\n")
 			cache := filepath.Join(root, "var/cache/dnf/current-0123456789abcdef")
 			if tc.compress != "" {
 				if err := os.MkdirAll(cache, 0o755); err != nil {

@@ -9,10 +9,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
-)
 
-// ReceiveService is dom0's service that takes the delivery.
-const ReceiveService = "PedOS.ReceiveUpdates"
+	"pedos.dev/updates/internal/updatecall"
+)
 
 // Sender names the programs that carry the delivery to dom0.
 type Sender struct {
@@ -36,7 +35,7 @@ func (u *UpdateVM) Send(ctx context.Context, s Sender, session string, files []s
 	if s.Progress {
 		agentArgs = append(agentArgs, "--progress")
 	}
-	client := exec.CommandContext(ctx, s.QrexecClientVM, "dom0", ReceiveService+"+"+session)
+	client := exec.CommandContext(ctx, s.QrexecClientVM, "dom0", updatecall.ReceiveService+"+"+session)
 	agent := exec.CommandContext(ctx, s.QfileAgent, append(agentArgs, files...)...)
 	log := u.Log
 	if _, ok := log.(*os.File); !ok {
@@ -131,7 +130,7 @@ func (e *SendError) Error() string {
 	case ExitRefused:
 		return fmt.Sprintf("dom0 refused the delivery: its qrexec policy or its receive service refused the call (%s exit %d)", program, e.Code)
 	case ExitQrexecFailure:
-		return fmt.Sprintf("qrexec could not reach dom0's %s (%s exit %d)", ReceiveService, program, e.Code)
+		return fmt.Sprintf("qrexec could not reach dom0's %s (%s exit %d)", updatecall.ReceiveService, program, e.Code)
 	}
 	return fmt.Sprintf("sending to dom0 failed (%s exit %d)", program, e.Code)
 }

@@ -17,19 +17,12 @@ import (
 	"strings"
 
 	"pedos.dev/updates/internal/dnfconf"
+	"pedos.dev/updates/internal/updatecall"
 )
 
-// The files dom0 ships to the UpdateVM (overview.md step 2), as a tar stream.
+// Bounds on the tar stream dom0 ships (updatecall's Sync* members).
 const (
-	SyncRPMDB        = "rpmdb.hdr"          // rpmdb --exportdb of dom0's database
-	SyncReleaseVer   = "pedos/releasever"   // dnf's $releasever in dom0
-	SyncPinnedRepos  = "pedos/pinned-repos" // repo ids whose metadata dom0 verifies
-	SyncKeyring      = "pedos/keyring"      // where dom0's keyring is (updates.conf keyring)
-	syncReposDir     = "etc/yum.repos.d"    // dom0's network repository definitions
-	syncDNFConf      = "etc/dnf/dnf.conf"   // dom0's dnf configuration
-	syncDNFVarsDir   = "etc/dnf/vars"       // dnf variables
-	SyncKeysDir      = "etc/pki/rpm-gpg"    // the keys of dom0's keyring, whatever its path
-	maxSyncFileBytes = 256 << 20            // the rpm database export is the largest
+	maxSyncFileBytes = 256 << 20 // the rpm database export is the largest
 	maxSyncFiles     = 4096
 )
 
@@ -40,13 +33,13 @@ func syncAllowed(name string) bool {
 		return false
 	}
 	switch name {
-	case SyncRPMDB, SyncReleaseVer, SyncPinnedRepos, SyncKeyring, syncDNFConf:
+	case updatecall.SyncRPMDB, updatecall.SyncReleaseVer, updatecall.SyncPinnedRepos, updatecall.SyncKeyring, updatecall.SyncDNFConf:
 		return true
 	}
 	dir, base := path.Split(name)
 	dir = strings.TrimSuffix(dir, "/")
 	return base != "" && !strings.HasPrefix(base, ".") &&
-		(dir == syncReposDir || dir == syncDNFVarsDir || dir == SyncKeysDir)
+		(dir == updatecall.SyncReposDir || dir == updatecall.SyncDNFVarsDir || dir == updatecall.SyncKeysDir)
 }
 
 // ApplySync replaces the installroot's copy of dom0's configuration with the
@@ -62,7 +55,7 @@ func (u *UpdateVM) ApplySync(r io.Reader) error {
 	}
 	// Replace the configuration trees whole, so a repository dom0 removed
 	// does not linger here.
-	for _, d := range []string{syncReposDir, path.Dir(syncDNFConf), SyncKeysDir, path.Dir(SyncReleaseVer)} {
+	for _, d := range []string{updatecall.SyncReposDir, path.Dir(updatecall.SyncDNFConf), updatecall.SyncKeysDir, path.Dir(updatecall.SyncReleaseVer)} {
 		dst := filepath.Join(u.InstallRoot, d)
 		if err := os.RemoveAll(dst); err != nil {
 			return err
@@ -81,7 +74,7 @@ func (u *UpdateVM) ApplySync(r io.Reader) error {
 	if err := u.rootGPGKeys(); err != nil {
 		return err
 	}
-	return u.Tools.ImportRPMDB(u.InstallRoot, filepath.Join(staging, SyncRPMDB))
+	return u.Tools.ImportRPMDB(u.InstallRoot, filepath.Join(staging, updatecall.SyncRPMDB))
 }
 
 // extractSync writes the tar stream's files below dir: only the names
@@ -115,8 +108,8 @@ func extractSync(r io.Reader, dir string) error {
 			return err
 		}
 	}
-	if _, err := os.Stat(filepath.Join(dir, SyncRPMDB)); err != nil {
-		return fmt.Errorf("no %s", SyncRPMDB)
+	if _, err := os.Stat(filepath.Join(dir, updatecall.SyncRPMDB)); err != nil {
+		return fmt.Errorf("no %s", updatecall.SyncRPMDB)
 	}
 	return nil
 }
@@ -124,14 +117,14 @@ func extractSync(r io.Reader, dir string) error {
 // rootGPGKeys points the gpgkey= lines of dom0's repository definitions at
 // the copies of dom0's keys inside the installroot: dnf reads file:// key
 // URLs from the host's file system, where this VM's own keys (if any) live.
-// dom0 ships its keyring's keys as SyncKeysDir wherever its keyring is, so
-// a URL into the keyring is first made one into SyncKeysDir.
+// dom0 ships its keyring's keys as updatecall.SyncKeysDir wherever its keyring is, so
+// a URL into the keyring is first made one into updatecall.SyncKeysDir.
 func (u *UpdateVM) rootGPGKeys() error {
-	files, err := dnfconf.RepoFiles(filepath.Join(u.InstallRoot, syncReposDir))
+	files, err := dnfconf.RepoFiles(filepath.Join(u.InstallRoot, updatecall.SyncReposDir))
 	if err != nil {
 		return err
 	}
-	keyring, err := u.readLines(SyncKeyring)
+	keyring, err := u.readLines(updatecall.SyncKeyring)
 	if err != nil {
 		return err
 	}
@@ -160,7 +153,7 @@ func (u *UpdateVM) rootGPGKeys() error {
 				continue
 			}
 			if fromKeyring != "" {
-				line = strings.ReplaceAll(line, fromKeyring, "file:///"+SyncKeysDir+"/")
+				line = strings.ReplaceAll(line, fromKeyring, "file:///"+updatecall.SyncKeysDir+"/")
 			}
 			lines[i] = strings.ReplaceAll(line, "file:///", "file://"+filepath.ToSlash(u.InstallRoot)+"/")
 		}

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"pedos.dev/updates/internal/dnftool"
+	"pedos.dev/updates/internal/updatecall"
 )
 
 // rootGPGKeys points every key URL of a gpgkey option into the
@@ -21,12 +22,12 @@ import (
 // there would otherwise be read from the UpdateVM's own file system, where
 // it is not, and dnf would refuse the repository's packages. A URL into
 // dom0's keyring (wherever updates.conf puts it) becomes one into
-// SyncKeysDir, where dom0 ships the keyring's keys.
+// updatecall.SyncKeysDir, where dom0 ships the keyring's keys.
 func TestRootGPGKeys(t *testing.T) {
 	root := t.TempDir()
 	write := func(name, data string) { writeBelow(t, root, name, data) }
-	write(SyncKeyring, "/srv/keys\n")
-	write(syncReposDir+"/pedos.repo", "[current]\n"+
+	write(updatecall.SyncKeyring, "/srv/keys\n")
+	write(updatecall.SyncReposDir+"/pedos.repo", "[current]\n"+
 		"baseurl=file:///mirror\n"+
 		"gpgkey=file:///etc/pki/rpm-gpg/a\n"+
 		"  file:///srv/keys/b\n"+
@@ -37,14 +38,14 @@ func TestRootGPGKeys(t *testing.T) {
 	if err := u.rootGPGKeys(); err != nil {
 		t.Fatal(err)
 	}
-	got, err := os.ReadFile(filepath.Join(root, syncReposDir, "pedos.repo"))
+	got, err := os.ReadFile(filepath.Join(root, updatecall.SyncReposDir, "pedos.repo"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := "[current]\n" +
 		"baseurl=file:///mirror\n" +
 		"gpgkey=file://" + root + "/etc/pki/rpm-gpg/a\n" +
-		"  file://" + root + "/" + SyncKeysDir + "/b\n" +
+		"  file://" + root + "/" + updatecall.SyncKeysDir + "/b\n" +
 		"\tfile://" + root + "/etc/pki/rpm-gpg/c\n" +
 		"metalink=file:///not/a/key\n" +
 		"  file:///continues/metalink\n"
@@ -68,13 +69,13 @@ func TestRootGPGKeysLineRules(t *testing.T) {
 	} {
 		root := t.TempDir()
 		if tc.keyring != "" {
-			writeBelow(t, root, SyncKeyring, tc.keyring)
+			writeBelow(t, root, updatecall.SyncKeyring, tc.keyring)
 		}
-		writeBelow(t, root, syncReposDir+"/pedos.repo", tc.in)
+		writeBelow(t, root, updatecall.SyncReposDir+"/pedos.repo", tc.in)
 		if err := (&UpdateVM{InstallRoot: root}).rootGPGKeys(); err != nil {
 			t.Fatal(err)
 		}
-		got, err := os.ReadFile(filepath.Join(root, syncReposDir, "pedos.repo"))
+		got, err := os.ReadFile(filepath.Join(root, updatecall.SyncReposDir, "pedos.repo"))
 		if want := strings.ReplaceAll(tc.want, "R", root); err != nil || string(got) != want {
 			t.Errorf("%q: got %q (%v), want %q", tc.in, got, err, want)
 		}
@@ -91,24 +92,24 @@ func TestExtractSync(t *testing.T) {
 		kind byte
 		size int64
 	}
-	rpmdb := entry{SyncRPMDB, tar.TypeReg, 3}
+	rpmdb := entry{updatecall.SyncRPMDB, tar.TypeReg, 3}
 	for _, tc := range []struct {
 		entries []entry
 		want    string // "" for accepted
 	}{
-		{[]entry{{"etc", tar.TypeDir, 0}, rpmdb, {syncReposDir + "/a.repo", tar.TypeReg, 3}, {SyncKeysDir + "/KEY", tar.TypeReg, 3}, {SyncReleaseVer, tar.TypeReg, 3},
-			{SyncPinnedRepos, tar.TypeReg, 3}, {SyncKeyring, tar.TypeReg, 3}, {syncDNFConf, tar.TypeReg, 3}, {syncDNFVarsDir + "/contentdir", tar.TypeReg, 3}}, ""},
+		{[]entry{{"etc", tar.TypeDir, 0}, rpmdb, {updatecall.SyncReposDir + "/a.repo", tar.TypeReg, 3}, {updatecall.SyncKeysDir + "/KEY", tar.TypeReg, 3}, {updatecall.SyncReleaseVer, tar.TypeReg, 3},
+			{updatecall.SyncPinnedRepos, tar.TypeReg, 3}, {updatecall.SyncKeyring, tar.TypeReg, 3}, {updatecall.SyncDNFConf, tar.TypeReg, 3}, {updatecall.SyncDNFVarsDir + "/contentdir", tar.TypeReg, 3}}, ""},
 		// A name twice would let the later copy replace what was read first.
-		{[]entry{rpmdb, {syncReposDir + "/a.repo", tar.TypeReg, 3}, {syncReposDir + "/a.repo", tar.TypeReg, 3}}, "file exists"},
+		{[]entry{rpmdb, {updatecall.SyncReposDir + "/a.repo", tar.TypeReg, 3}, {updatecall.SyncReposDir + "/a.repo", tar.TypeReg, 3}}, "file exists"},
 		// The entry limit counts every entry, directories too.
 		{append(slices.Repeat([]entry{{"etc", tar.TypeDir, 0}}, maxSyncFiles-1), rpmdb), ""},
 		{append(slices.Repeat([]entry{{"etc", tar.TypeDir, 0}}, maxSyncFiles), rpmdb), fmt.Sprintf("more than %d entries", maxSyncFiles)},
-		{[]entry{{syncReposDir + "/a.repo", tar.TypeReg, 3}}, "no " + SyncRPMDB},
+		{[]entry{{updatecall.SyncReposDir + "/a.repo", tar.TypeReg, 3}}, "no " + updatecall.SyncRPMDB},
 		{[]entry{rpmdb, {"etc/passwd", tar.TypeReg, 3}}, `unexpected entry "etc/passwd"`},
-		{[]entry{rpmdb, {syncReposDir + "/../../x", tar.TypeReg, 3}}, "unexpected entry"},
-		{[]entry{rpmdb, {syncReposDir + "/.hidden", tar.TypeReg, 3}}, "unexpected entry"},
-		{[]entry{rpmdb, {syncReposDir + "/link.repo", tar.TypeSymlink, 0}}, "unexpected entry"},
-		{[]entry{{SyncRPMDB, tar.TypeReg, maxSyncFileBytes + 1}}, "larger than"},
+		{[]entry{rpmdb, {updatecall.SyncReposDir + "/../../x", tar.TypeReg, 3}}, "unexpected entry"},
+		{[]entry{rpmdb, {updatecall.SyncReposDir + "/.hidden", tar.TypeReg, 3}}, "unexpected entry"},
+		{[]entry{rpmdb, {updatecall.SyncReposDir + "/link.repo", tar.TypeSymlink, 0}}, "unexpected entry"},
+		{[]entry{{updatecall.SyncRPMDB, tar.TypeReg, maxSyncFileBytes + 1}}, "larger than"},
 	} {
 		var stream bytes.Buffer
 		tw := tar.NewWriter(&stream)
@@ -176,21 +177,21 @@ func TestApplySyncReplacesTheConfiguration(t *testing.T) {
 	}
 	root := t.TempDir()
 	u := &UpdateVM{InstallRoot: root, Tools: tools, Log: io.Discard}
-	first := map[string]string{SyncRPMDB: export.String(), SyncReleaseVer: "42\n",
-		syncReposDir + "/old.repo": "[old]\ngpgkey=file:///etc/pki/rpm-gpg/k\n"}
-	second := map[string]string{SyncRPMDB: export.String(), syncReposDir + "/new.repo": "[new]\nbaseurl=file:///m\n"}
+	first := map[string]string{updatecall.SyncRPMDB: export.String(), updatecall.SyncReleaseVer: "42\n",
+		updatecall.SyncReposDir + "/old.repo": "[old]\ngpgkey=file:///etc/pki/rpm-gpg/k\n"}
+	second := map[string]string{updatecall.SyncRPMDB: export.String(), updatecall.SyncReposDir + "/new.repo": "[new]\nbaseurl=file:///m\n"}
 	for i, files := range []map[string]string{first, second} {
 		if err := u.ApplySync(syncStream(t, files)); err != nil {
 			t.Fatalf("sync %d: %v", i, err)
 		}
-		if rel, err := u.readLines(SyncReleaseVer); i == 0 && (err != nil || !slices.Equal(rel, []string{"42"})) {
+		if rel, err := u.readLines(updatecall.SyncReleaseVer); i == 0 && (err != nil || !slices.Equal(rel, []string{"42"})) {
 			t.Errorf("$releasever after the first sync: %q (%v)", rel, err)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(root, syncReposDir, "new.repo")); err != nil {
+	if _, err := os.Stat(filepath.Join(root, updatecall.SyncReposDir, "new.repo")); err != nil {
 		t.Errorf("the second sync's repository: %v", err)
 	}
-	for _, gone := range []string{syncReposDir + "/old.repo", SyncReleaseVer} {
+	for _, gone := range []string{updatecall.SyncReposDir + "/old.repo", updatecall.SyncReleaseVer} {
 		if _, err := os.Stat(filepath.Join(root, gone)); !os.IsNotExist(err) {
 			t.Errorf("%s, which the second sync did not hold, is still there (%v)", gone, err)
 		}
@@ -198,7 +199,7 @@ func TestApplySyncReplacesTheConfiguration(t *testing.T) {
 	if err := u.ApplySync(syncStream(t, first)); err != nil {
 		t.Fatal(err)
 	}
-	got, err := os.ReadFile(filepath.Join(root, syncReposDir, "old.repo"))
+	got, err := os.ReadFile(filepath.Join(root, updatecall.SyncReposDir, "old.repo"))
 	if want := "[old]\ngpgkey=file://" + root + "/etc/pki/rpm-gpg/k\n"; err != nil || string(got) != want {
 		t.Errorf("old.repo after a sync: %q (%v), want %q", got, err, want)
 	}
