@@ -65,21 +65,6 @@ func Load(dir string) (*Policy, error) {
 	return &Policy{rules: l.rules}, nil
 }
 
-// Parse parses the policy text of one file, in which !include and
-// !include-dir are errors. It is for tests and fuzzing.
-func Parse(file string, data []byte) (*Policy, error) {
-	refuse := errors.New("includes are not available in a single parsed file")
-	l := loader{
-		readFile: func(string) ([]byte, error) { return nil, refuse },
-		readDir:  func(string) ([]string, error) { return nil, refuse },
-		chain:    []string{file},
-	}
-	if err := l.parse(file, data); err != nil {
-		return nil, fmt.Errorf("policy: %w", err)
-	}
-	return &Policy{rules: l.rules}, nil
-}
-
 type loader struct {
 	readFile func(path string) ([]byte, error)
 	readDir  func(dir string) ([]string, error)

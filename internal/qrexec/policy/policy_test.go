@@ -49,7 +49,7 @@ func testPolicy(t *testing.T) (*Policy, *Domains) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pol, err := Parse("test.policy", []byte(testPolicyText))
+	pol, err := parseText("test.policy", []byte(testPolicyText))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +139,7 @@ func TestEvaluateDenyReasons(t *testing.T) {
 }
 
 func TestEvaluateParams(t *testing.T) {
-	pol, err := Parse("p", []byte("s * @anyvm @anyvm allow notify=yes autostart=yes user=u\nd * @anyvm @anyvm deny notify=yes\n"))
+	pol, err := parseText("p", []byte("s * @anyvm @anyvm allow notify=yes autostart=yes user=u\nd * @anyvm @anyvm deny notify=yes\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +183,7 @@ func TestParseErrors(t *testing.T) {
 		"s\u3000* @anyvm dom0 allow",
 	} {
 		text := "# fine\nok * @anyvm dom0 allow\n" + line + "\n"
-		_, err := Parse("bad.policy", []byte(text))
+		_, err := parseText("bad.policy", []byte(text))
 		if err == nil || !strings.Contains(err.Error(), "bad.policy:3:") {
 			t.Errorf("%q: got %v, want an error at bad.policy:3", line, err)
 		}
@@ -202,7 +202,7 @@ func TestParseDirectiveErrors(t *testing.T) {
 		"!":                         `policy: bad.policy:1: unknown directive "!"`,
 		"!include-service s * file": `policy: bad.policy:1: unknown directive "!include-service"`,
 	} {
-		if _, err := Parse("bad.policy", []byte(line+"\n")); err == nil || !strings.HasPrefix(err.Error(), want) {
+		if _, err := parseText("bad.policy", []byte(line+"\n")); err == nil || !strings.HasPrefix(err.Error(), want) {
 			t.Errorf("%q: got %v, want %q", line, err, want)
 		}
 	}
@@ -410,7 +410,7 @@ func FuzzParse(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		pol, err := Parse("fuzz.policy", data)
+		pol, err := parseText("fuzz.policy", data)
 		if err != nil {
 			if !strings.HasPrefix(err.Error(), "policy: fuzz.policy:") {
 				t.Fatalf("error without file and line: %v", err)
