@@ -1,7 +1,8 @@
 # PedOS secure updates. `make demo` and `make test` are the two entry points
 # (both install missing system packages first when run as root).
-# Go from /usr/local/go first when it is there (Debian's own golang is too old for go.mod).
-export PATH := $(if $(wildcard /usr/local/go/bin/go),/usr/local/go/bin:)$(PATH)
+# Go from /usr/local/go first (Debian's own golang is too old for go.mod): where the machine
+# has no usable Go, `deps` installs it there (scripts/install-go.sh), after make read this file.
+export PATH := /usr/local/go/bin:$(PATH)
 GO          ?= go
 BIN         := $(CURDIR)/bin
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
@@ -14,6 +15,7 @@ all: build
 
 deps:
 	@scripts/install-deps.sh
+	@scripts/install-go.sh
 
 # The commit time is pedos-receive-updates' own time floor (verify.md §2 step 4).
 # Recursive (=), not :=, so that git is asked when a recipe runs: after `deps` installed it

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Installs the Go toolchain go.mod asks for in /usr/local/go, where the Makefile looks first,
+# when this machine has no usable Go: none on the PATH or in /usr/local/go, or only one older
+# than 1.21 (Debian 12's golang is 1.19), which cannot fetch the toolchain go.mod names by
+# itself. The toolchain comes from the Go module proxy, where `go` itself fetches toolchains
+# (golang.org/toolchain), and must match the SHA-256 pinned below. Not root: prints the command.
+set -euo pipefail
+
+version=1.26.8
+# sha256sum of https://proxy.golang.org/golang.org/toolchain/@v/v0.0.1-go$version.linux-$arch.zip
+declare -A zip_sha256=(
+	[amd64]=30c2b1bf7dcc88d3eb0a1364e47ddd9128edb3110a30e8a0ef61cd5856b31de7
+	[arm64]=02b36b6787b3ac767668f630e2998df45a3b1f9ffee08d1bf3ef6487cd658d99
+)
+
+# usable GO: GO runs and is at least 1.21 (it then fetches go.mod's toolchain itself). Asked
+# outside the module, with GOTOOLCHAIN=local, so that asking fetches nothing.
+usable() {
+	local v
+	v=$(cd / && GOTOOLCHAIN=local "$1" env GOVERSION 2>/dev/null) || return 1
+	v=${v#go}
+	local major=${v%%.*} rest=${v#*.}
+	local minor=${rest%%[.a-z]*}
+	[[ $major =~ ^[0-9]+$ && $minor =~ ^[0-9]+$ ]] && { ((major > 1)) || ((minor >= 21)); }
+}
+
+for go in /usr/local/go/bin/go "$(command -v go || true)"; do
+	[ -n "$go" ] && [ -x "$go" ] && usable "$go" && exit 0
+done
+
+if [ -e /usr/local/go ]; then
+	echo "install-go: /usr/local/go holds a Go older than 1.21 (or a broken one): move it away, then run make again" >&2
+	exit 1
+fi
+case "$(uname -m)" in
+x86_64) arch=amd64 ;;
+aarch64) arch=arm64 ;;
+*)
+	echo "install-go: no Go 1.21 or newer, and no pinned toolchain for $(uname -m): install Go $version from https://go.dev/dl/ into /usr/local/go" >&2
+	exit 1
+	;;
+esac
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-go: no Go 1.21 or newer on this machine: run 'make deps' as root (it installs Go $version in /usr/local/go), or install Go yourself" >&2
+	exit 1
+fi
+for tool in curl unzip; do
+	if ! command -v "$tool" >/dev/null 2>&1; then
+		apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl unzip ca-certificates >&2
+		break
+	fi
+done
+# The first proxy of GOPROXY (go's default when unset or "direct").
+proxy=${GOPROXY:-https://proxy.golang.org}
+proxy=${proxy%%[,|]*}
+case "$proxy" in direct | off | "") proxy=https://proxy.golang.org ;; esac
+url="$proxy/golang.org/toolchain/@v/v0.0.1-go$version.linux-$arch.zip"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+echo "install-go: no Go 1.21 or newer on this machine: installing Go $version in /usr/local/go from $url" >&2
+curl -fsSL --retry 3 -o "$tmp/go.zip" "$url"
+if ! echo "${zip_sha256[$arch]}  $tmp/go.zip" | sha256sum --check --quiet - >/dev/null 2>&1; then
+	echo "install-go: $url does not have the pinned SHA-256 ${zip_sha256[$arch]}: not installed" >&2
+	exit 1
+fi
+unzip -q "$tmp/go.zip" -d "$tmp/unpacked"
+mv "$tmp/unpacked/golang.org/toolchain@v0.0.1-go$version.linux-$arch" /usr/local/go
+/usr/local/go/bin/go version >&2
