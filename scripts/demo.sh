@@ -6,13 +6,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=$PWD/bin
 lab=$bin/pedos-lab
-dir=${PEDOS_DEMO_DIR:-$(mktemp -d /tmp/pedos-demo.XXXXXX)}
 [ "$(id -u)" -eq 0 ] || { echo "make demo needs root (namespaces, mounts)" >&2; exit 1; }
+# The lab's files (about 60 MB) go when the demo succeeds in a directory of its own making;
+# PEDOS_DEMO_DIR (kept) or PEDOS_DEMO_KEEP=1 keeps them to look at, a failure too.
+dir=${PEDOS_DEMO_DIR:-}
+made_dir=
+[ -n "$dir" ] || { dir=$(mktemp -d /tmp/pedos-demo.XXXXXX) && made_dir=1; }
 
 step() { printf '\n\033[1m### %s\033[0m\n' "$*"; }
 in_dom0() { "$lab" exec --dir "$dir" dom0 -- "$@"; }
 in_vm() { "$lab" exec --dir "$dir" sys-firewall -- "$@"; }
-cleanup() { "$lab" down --dir "$dir" >/dev/null 2>&1 || true; }
+cleanup() { "$lab" down --dir "$dir" >/dev/null 2>&1 || true; echo "the lab's files stay in $dir" >&2; }
 trap cleanup EXIT
 
 step "1. Start the lab in $dir: dom0 (no network), sys-firewall (the UpdateVM), a mirror"
@@ -65,7 +69,13 @@ in_dom0 rpm -q hello libfoo libbar
 [ "$code" -eq 1 ] || { echo "expected exit 1 from the refused update"; exit 1; }
 echo "last log record:"; in_dom0 sh -c 'tail -n 2 /var/log/pedos/updates.log | head -n 1 | cut -c1-400'
 
-step "10. Stop the lab (its files stay in $dir)"
+step "10. Stop the lab"
 "$lab" down --dir "$dir"
 trap - EXIT
+if [ -n "$made_dir" ] && [ -z "${PEDOS_DEMO_KEEP:-}" ]; then
+	# --one-file-system: never into a mount the lab might have left behind.
+	rm -rf --one-file-system "$dir" && echo "removed the lab's files in $dir (PEDOS_DEMO_KEEP=1 keeps them)"
+else
+	echo "the lab's files stay in $dir"
+fi
 echo "demo finished: dom0 updated without a network, and refused a tampered delivery"
