@@ -75,7 +75,27 @@ func TestRunCheckOnlyListsUpdates(t *testing.T) {
 	}
 	stderr := tr.stderr.String()
 	if !strings.Contains(stderr, "sys-test's list of updates had 1 line(s) that are not NAME EPOCH VERSION RELEASE ARCH REPO") ||
-		!strings.Contains(stderr, "Updates are available for dom0: 1 package(s)") || strings.Contains(stderr, "evil") {
+		!strings.Contains(stderr, "Updates are available for dom0: 1 package(s)") || strings.Contains(stderr, "evil") ||
+		strings.Contains(stderr, "only the beginning") {
+		t.Errorf("stderr:\n%s", stderr)
+	}
+}
+
+// A list longer than the front end keeps is said to be cut short, apart
+// from any malformed lines (none here).
+func TestRunCheckOnlyLongList(t *testing.T) {
+	tr := newTestRun(t, func(_ []string, stdout, _ io.Writer) int {
+		for i := range maxAvailableLines + 1 {
+			fmt.Fprintf(stdout, "pkg%d\t0\t1.1\t1\tnoarch\tpedos-lab\n", i)
+		}
+		return ExitUpdatesAvailable
+	})
+	if code := tr.run(t, "--check-only"); code != ExitUpdatesAvailable {
+		t.Fatalf("exit %d, want 100; stderr:\n%s", code, tr.stderr)
+	}
+	stderr := tr.stderr.String()
+	if !strings.Contains(stderr, "sys-test's list of updates is longer than 20000 lines or 4 MiB: only the beginning is listed") ||
+		strings.Contains(stderr, "that are not NAME") || !strings.Contains(stderr, "20000 package(s)") {
 		t.Errorf("stderr:\n%s", stderr)
 	}
 }

@@ -336,8 +336,11 @@ func (r *runner) checkOnly(ctx context.Context) (int, error) {
 	case code == ExitUpdatesAvailable:
 		updates, malformed, cutShort := parseAvailable(listing.buf.Bytes())
 		r.rep.Available = updates
-		if malformed > 0 || cutShort || listing.dropped {
-			fmt.Fprintf(r.env.Stderr, "warning: %s's list of updates had %d line(s) that are not NAME EPOCH VERSION RELEASE ARCH REPO (left out; cut short: %t)\n", r.env.Config.UpdateVM, malformed, cutShort || listing.dropped)
+		if malformed > 0 {
+			warnf(r.env.Stderr, "%s's list of updates had %d line(s) that are not NAME EPOCH VERSION RELEASE ARCH REPO: left out", r.env.Config.UpdateVM, malformed)
+		}
+		if cutShort || listing.dropped {
+			warnf(r.env.Stderr, "%s's list of updates is longer than %d lines or %d MiB: only the beginning is listed", r.env.Config.UpdateVM, maxAvailableLines, maxListingBytes>>20)
 		}
 		r.say("Updates are available for dom0: %d package(s), as %s lists them (its word alone until an upgrade has dom0 verify them)", len(updates), r.env.Config.UpdateVM)
 		return ExitUpdatesAvailable, nil
