@@ -643,8 +643,8 @@ func (r *Receiver) verifyOne(v *rpm.Verifier, staging, name, canonicalPath strin
 	}
 	check.Signers, check.HeaderSHA256 = vp.SignerFingerprints, vp.HeaderSHA256
 	check.PayloadDigest, check.Obsoletes = vp.PayloadDigestAlgo+":"+vp.PayloadDigest, vp.Obsoletes
-	if vp.FileName() != name {
-		return check, pkg, fmt.Errorf("the file name does not match the package inside, %s (P9)", vp.NEVRA())
+	if err := vp.CheckNameMatches(name); err != nil {
+		return check, pkg, err
 	}
 	evr, err := rpmver.New(strconv.FormatUint(uint64(vp.Epoch), 10), vp.Version, vp.Release) // 0 when it has none
 	if err != nil {

@@ -16,7 +16,7 @@ const (
 	KindForbiddenTag                      // signature tag in the main header, unknown tag in the signature header (P4, P5)
 	KindWeakAlgorithm                     // SHA-1, MD5, DSA, RSA < 2048 (P7)
 	KindKeyNotValid                       // key or signature revoked, expired or badly bound (P6)
-	KindBadName                           // file name fails CheckFileName (P10)
+	KindBadName                           // file name fails CheckFileName (P10), or is not the package's own (P9)
 	KindVerifiersDisagree                 // native verifier and rpmkeys disagree: a security error
 	KindIO                                // reading or writing failed; not a verdict about the package
 )

@@ -13,3 +13,13 @@ func CheckFileName(untrustedName string) error {
 	}
 	return nil
 }
+
+// CheckNameMatches refuses a package whose file name is not its own,
+// NAME-VERSION-RELEASE.ARCH.rpm (P9): the UpdateVM and dnf go by names, so
+// one package must not pass for another.
+func (p *VerifiedPackage) CheckNameMatches(name string) error {
+	if p.FileName() != name {
+		return reject(KindBadName, "the file name does not match the package inside, %s: it would be %s (P9)", p.NEVRA(), p.FileName())
+	}
+	return nil
+}

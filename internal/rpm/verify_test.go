@@ -603,6 +603,22 @@ func TestCheckFileName(t *testing.T) {
 	}
 }
 
+// A package's file name must be its own (P9), with the epoch left out as
+// rpmbuild leaves it out; another is a bad name, said with both.
+func TestCheckNameMatches(t *testing.T) {
+	p := &rpm.VerifiedPackage{Name: "hello", Version: "1.1", Release: "1", Arch: "noarch", Epoch: 2, HasEpoch: true}
+	if err := p.CheckNameMatches("hello-1.1-1.noarch.rpm"); err != nil {
+		t.Errorf("its own name: %v", err)
+	}
+	for _, name := range []string{"libfoo-9.0-1.noarch.rpm", "hello-2:1.1-1.noarch.rpm", "hello-1.1-1.x86_64.rpm", "hello-1.1-1.noarch.rpm.rpm"} {
+		err := p.CheckNameMatches(name)
+		rpmErr, ok := errors.AsType[*rpm.Error](err)
+		if !ok || rpmErr.Kind != rpm.KindBadName || !strings.Contains(err.Error(), "hello-2:1.1-1.noarch: it would be hello-1.1-1.noarch.rpm (P9)") {
+			t.Errorf("%s: %v, want a bad name naming the package and its file name", name, err)
+		}
+	}
+}
+
 // The MD5 of header and payload (1004) is not checked (docs/rpm-verifier.md):
 // a package whose MD5 alone is wrong is accepted, although rpmkeys refuses
 // it as received, and its canonical form, without the MD5, passes rpmkeys.
