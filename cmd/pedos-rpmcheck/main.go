@@ -4,24 +4,18 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
-	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"pedos.dev/updates/internal/cmdline"
-	"pedos.dev/updates/internal/pkgtool"
 	"pedos.dev/updates/internal/rpm"
+	"pedos.dev/updates/internal/rpmcheck"
 )
 
 const usage = `usage: pedos-rpmcheck [--keyring DIR] [--no-crosscheck] [--canonical-out DIR] [--json] FILE...
@@ -57,36 +51,6 @@ Examples:
   pedos-rpmcheck --keyring ./keys --canonical-out ./clean *.rpm
 `
 
-// result is one file's line; the package fields are set when it is OK
-// (verify.md §1.5).
-type result struct {
-	File              string  `json:"file"`
-	OK                bool    `json:"ok"`
-	NEVRA             string  `json:"nevra,omitempty"`
-	Name              string  `json:"name,omitempty"`
-	Epoch             *uint32 `json:"epoch,omitempty"`
-	Version           string  `json:"version,omitempty"`
-	Release           string  `json:"release,omitempty"`
-	Arch              string  `json:"arch,omitempty"`
-	Signer            string  `json:"signer,omitempty"`
-	HeaderSHA256      string  `json:"header_sha256,omitempty"`
-	PayloadDigestAlgo string  `json:"payload_digest_algo,omitempty"`
-	PayloadDigest     string  `json:"payload_digest,omitempty"`
-	Kind              string  `json:"kind,omitempty"` // the rejection's class; "error" when the file could not be read or written
-	Reason            string  `json:"reason,omitempty"`
-}
-
-// accepted is the result of a package the native verifier accepted.
-func accepted(file string, pkg *rpm.VerifiedPackage) result {
-	r := result{File: file, OK: true, NEVRA: pkg.NEVRA(), Name: pkg.Name, Version: pkg.Version, Release: pkg.Release,
-		Arch: pkg.Arch, Signer: strings.Join(pkg.SignerFingerprints, ","), HeaderSHA256: pkg.HeaderSHA256,
-		PayloadDigestAlgo: pkg.PayloadDigestAlgo, PayloadDigest: pkg.PayloadDigest}
-	if pkg.HasEpoch {
-		r.Epoch = &pkg.Epoch
-	}
-	return r
-}
-
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -104,8 +68,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		// With --json, stdout always holds an answer: the error as one
 		// object, in the form pedos-dom0-update --json reports its own.
 		if jsonWanted(args) {
-			line, _ := json.Marshal(usageReport{Exit: 2, Message: message})
-			fmt.Fprintf(stdout, "%s\n", line)
+			_ = cmdline.WriteJSONLine(stdout, usageReport{Exit: 2, Message: message})
 		}
 		return 2
 	}
@@ -158,17 +121,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		outDir = tmp
 	}
 
-	results, canonical := verifyAll(files, &rpm.Verifier{Keyring: keyring}, outDir, *canonicalOut == "")
-	if !*noCrossCheck {
-		crossCheck(results, canonical, keyring, stderr)
-	}
+	results := rpmcheck.Check(files, rpmcheck.Options{Keyring: keyring, OutDir: outDir, Private: *canonicalOut == "",
+		CrossCheck: !*noCrossCheck, Warn: stderr})
 	status := 0
-	for i, r := range results {
+	for _, r := range results {
 		if !r.OK {
 			status = 1
-			if canonical[i] != "" {
-				os.Remove(canonical[i])
-			}
 		}
 		printResult(stdout, r, *asJSON)
 	}
@@ -201,125 +159,9 @@ func jsonWanted(args []string) bool {
 	return want
 }
 
-// verifyAll runs the native verifier on every file, writing canonical forms
-// into outDir (each into a directory of its own if private, so that two
-// files of the same name do not collide); canonical[i] is the written path
-// for accepted files.
-func verifyAll(files []string, v *rpm.Verifier, outDir string, private bool) ([]result, []string) {
-	results := make([]result, len(files))
-	canonical := make([]string, len(files))
-	for i, untrustedPath := range files {
-		base := filepath.Base(untrustedPath)
-		if err := rpm.CheckFileName(base); err != nil {
-			// P10: never echo a name that failed the check.
-			results[i] = failed(fmt.Sprintf("(argument %d)", i+1), err)
-			continue
-		}
-		dir := outDir
-		if private {
-			dir = filepath.Join(outDir, strconv.Itoa(i))
-			if err := os.Mkdir(dir, 0o700); err != nil {
-				results[i] = failed(untrustedPath, err)
-				continue
-			}
-		}
-		outPath := filepath.Join(dir, base)
-		pkg, err := verifyFile(v, untrustedPath, outPath)
-		if err == nil && pkg.FileName() != base {
-			// P9, as dom0 refuses it: a name is what the UpdateVM and dnf go by.
-			err = &rpm.Error{Kind: rpm.KindBadName, Reason: fmt.Sprintf("the file name does not match the package inside, %s: it would be %s (P9)", pkg.NEVRA(), pkg.FileName())}
-			os.Remove(outPath)
-		}
-		if err != nil {
-			results[i] = failed(untrustedPath, err)
-			continue
-		}
-		canonical[i] = outPath
-		results[i] = accepted(untrustedPath, pkg)
-	}
-	return results, canonical
-}
-
-func verifyFile(v *rpm.Verifier, path, outPath string) (*rpm.VerifiedPackage, error) {
-	// Without O_NONBLOCK the open of a FIFO waits for a writer, forever;
-	// a package is a regular file, and nothing else is read.
-	in, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer in.Close()
-	info, err := in.Stat()
-	switch {
-	case err != nil:
-		return nil, err
-	case info.IsDir():
-		return nil, errors.New("a directory, not a package file")
-	case info.Mode()&fs.ModeNamedPipe != 0:
-		return nil, errors.New("a named pipe (FIFO), not a package file: only a regular file is read")
-	case !info.Mode().IsRegular():
-		return nil, errors.New("a device or a socket, not a package file: only a regular file is read")
-	}
-	out, err := os.OpenFile(outPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("canonical output: %w", err)
-	}
-	pkg, err := v.Verify(in, out)
-	if closeErr := out.Close(); err == nil && closeErr != nil {
-		err = closeErr
-	}
-	if err != nil {
-		os.Remove(outPath)
-		return nil, err
-	}
-	return pkg, nil
-}
-
-// crossCheck runs rpmkeys, one run per CPU, over every canonical file and combines
-// the verdicts (pkgtool.Agree).
-func crossCheck(results []result, canonical []string, keyring *rpm.Keyring, stderr io.Writer) {
-	ctx := context.Background()
-	checker, warnings, err := pkgtool.NewRPMKeys(ctx, "", keyring.Files())
-	for _, w := range warnings {
-		fmt.Fprintf(stderr, "warning: %v\n", w)
-	}
-	if err != nil {
-		for i := range results {
-			if results[i].OK {
-				results[i] = failed(results[i].File, err)
-			}
-		}
-		return
-	}
-	defer checker.Close()
-	var files []string
-	for _, c := range canonical {
-		if c != "" {
-			files = append(files, c)
-		}
-	}
-	verdicts := checker.CheckParallel(ctx, files, runtime.NumCPU())
-	for i, c := range canonical {
-		if c != "" {
-			if err := pkgtool.Agree(verdicts, c); err != nil {
-				results[i] = failed(results[i].File, err)
-			}
-		}
-	}
-}
-
-func failed(file string, err error) result {
-	r := result{File: file, Reason: err.Error(), Kind: "error"}
-	var rpmErr *rpm.Error
-	if errors.As(err, &rpmErr) && rpmErr.Kind != rpm.KindIO {
-		r.Kind = rpmErr.Kind.String()
-	}
-	return r
-}
-
-func printResult(w io.Writer, r result, asJSON bool) {
+func printResult(w io.Writer, r rpmcheck.Result, asJSON bool) {
 	if asJSON {
-		line, _ := json.Marshal(r)
-		fmt.Fprintf(w, "%s\n", line)
+		_ = cmdline.WriteJSONLine(w, r) // a write error on stdout cannot be reported
 		return
 	}
 	if r.OK {

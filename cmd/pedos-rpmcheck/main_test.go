@@ -8,11 +8,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
-	"pedos.dev/updates/internal/rpm"
+	"pedos.dev/updates/internal/rpmcheck"
 	"pedos.dev/updates/internal/testbin"
 	"pedos.dev/updates/internal/testrepo"
 )
@@ -63,7 +61,7 @@ func TestBatch(t *testing.T) {
 	// Options after the files; the canonical copy checked again has the
 	// same signed header, so the same digests.
 	stdout, code = runBin(t, bin, filepath.Join(out, filepath.Base(good)), "--keyring", keys, "--json")
-	var r result
+	var r rpmcheck.Result
 	if err := json.Unmarshal([]byte(stdout), &r); err != nil || code != 0 || !r.OK || r.NEVRA != "good-3:1-1.noarch" ||
 		r.Name != "good" || r.Epoch == nil || *r.Epoch != 3 || len(r.HeaderSHA256) != 64 || r.PayloadDigestAlgo != "sha256" || len(r.PayloadDigest) != 64 {
 		t.Errorf("json: exit %d %q %v", code, stdout, err)
@@ -153,39 +151,4 @@ func runBin(t *testing.T, bin string, args ...string) (string, int) {
 func runBinStderr(t *testing.T, bin string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	return testbin.Run(t, exec.Command(bin, args...))
-}
-
-// A FIFO is refused by name at once, not opened and waited on for a
-// writer that never comes; a directory is named as one.
-func TestOnlyRegularFiles(t *testing.T) {
-	dir := t.TempDir()
-	fifo := filepath.Join(dir, "f.rpm")
-	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	subdir := filepath.Join(dir, "d.rpm")
-	if err := os.Mkdir(subdir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for path, want := range map[string]string{fifo: "a named pipe (FIFO), not a package file: only a regular file is read", subdir: "a directory, not a package file",
-		"/dev/null": "a device or a socket, not a package file: only a regular file is read"} {
-		done := make(chan error, 1)
-		go func() {
-			_, err := verifyFile(&rpm.Verifier{}, path, filepath.Join(t.TempDir(), "out.rpm"))
-			done <- err
-		}()
-		select {
-		case err := <-done:
-			if err == nil || err.Error() != want {
-				t.Errorf("%s: %v, want %q", path, err, want)
-			}
-		case <-time.After(30 * time.Second):
-			// Open the FIFO's other end, so that the blocked open returns.
-			if w, err := os.OpenFile(fifo, os.O_WRONLY, 0); err == nil {
-				w.Close()
-			}
-			<-done
-			t.Errorf("%s: still not answered after 30 s: the open waits for a writer", path)
-		}
-	}
 }

@@ -88,6 +88,17 @@ func (u Usage) Fail(format string, args ...any) {
 // anything is written.
 func WriteJSON(w io.Writer, v any) error {
 	data, err := json.MarshalIndent(v, "", "  ")
+	return writeASCII(w, data, err)
+}
+
+// WriteJSONLine is WriteJSON on one line, for output of one object per
+// line (JSON Lines).
+func WriteJSONLine(w io.Writer, v any) error {
+	data, err := json.Marshal(v)
+	return writeASCII(w, data, err)
+}
+
+func writeASCII(w io.Writer, data []byte, err error) error {
 	if err != nil {
 		return err
 	}

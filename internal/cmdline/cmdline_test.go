@@ -2,6 +2,7 @@ package cmdline_test
 
 import (
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -54,20 +55,27 @@ func TestHelpAndUsageErrors(t *testing.T) {
 // text reads back the same.
 func TestWriteJSONIsASCII(t *testing.T) {
 	in := map[string]string{"text": "a\u009b[2Jb\u202ec\u00e9\U0001F600\x7f\x1b"}
-	var out strings.Builder
-	if err := cmdline.WriteJSON(&out, in); err != nil {
-		t.Fatal(err)
-	}
-	for i, b := range []byte(out.String()) {
-		if b >= 0x7f {
-			t.Fatalf("byte %#x at %d in %q", b, i, out.String())
+	for _, write := range []func(io.Writer, any) error{cmdline.WriteJSON, cmdline.WriteJSONLine} {
+		var out strings.Builder
+		if err := write(&out, in); err != nil {
+			t.Fatal(err)
+		}
+		for i, b := range []byte(out.String()) {
+			if b >= 0x7f {
+				t.Fatalf("byte %#x at %d in %q", b, i, out.String())
+			}
+		}
+		var back map[string]string
+		if err := json.Unmarshal([]byte(out.String()), &back); err != nil || back["text"] != in["text"] {
+			t.Errorf("decoded %q (%v), want %q", back["text"], err, in["text"])
+		}
+		if err := write(&out, make(chan int)); err == nil {
+			t.Error("a channel encoded without an error")
 		}
 	}
-	var back map[string]string
-	if err := json.Unmarshal([]byte(out.String()), &back); err != nil || back["text"] != in["text"] {
-		t.Errorf("decoded %q (%v), want %q", back["text"], err, in["text"])
-	}
-	if err := cmdline.WriteJSON(&out, make(chan int)); err == nil {
-		t.Error("a channel encoded without an error")
+	// The line form is one line.
+	var line strings.Builder
+	if err := cmdline.WriteJSONLine(&line, map[string]any{"a": []int{1, 2}, "b": "c"}); err != nil || line.String() != `{"a":[1,2],"b":"c"}`+"\n" {
+		t.Errorf("WriteJSONLine wrote %q (%v)", line.String(), err)
 	}
 }
