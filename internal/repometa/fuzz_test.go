@@ -16,7 +16,8 @@ import (
 	"pedos.dev/updates/internal/rpmver"
 )
 
-// The seeds in testdata/fuzz/ are real createrepo_c output.
+// The seeds in testdata/fuzz/ are real createrepo_c output and edits of it,
+// made by TestWriteFuzzCorpus (fuzzcorpus_test.go).
 
 func FuzzParseRepomd(f *testing.F) {
 	f.Add([]byte(`<repomd xmlns="http://linux.duke.edu/metadata/repo"><revision>7</revision><data type="primary">` +
