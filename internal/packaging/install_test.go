@@ -373,14 +373,17 @@ func TestDom0ServiceThroughQrexec(t *testing.T) {
 	if code, stderr := call("sys-firewall"); code != 126 {
 		t.Errorf("UpdateVM's call: exit %d, want 126 (the service refuses: no live session); %s", code, stderr)
 	}
-	if !strings.Contains(daemonLog.String(), "no update session is waiting") {
+	// The daemon logs the service's stderr as it reads it, which may be
+	// after the caller has the exit status.
+	if !waitForLog(&daemonLog, "no update session is waiting") {
 		t.Errorf("the installed service did not run for the UpdateVM; daemon log:\n%s", daemonLog.String())
 	}
 	if code, stderr := call("work"); code != 126 {
 		t.Errorf("another domain's call: exit %d, want 126 (denied by policy); %s", code, stderr)
 	}
+	denied := waitForLog(&daemonLog, "call denied")
 	log := daemonLog.String()
-	if !strings.Contains(log, "call denied") || strings.Count(log, "no update session is waiting") != 1 {
+	if !denied || strings.Count(log, "no update session is waiting") != 1 {
 		t.Errorf("another domain's call was not denied before the service ran; daemon log:\n%s", log)
 	}
 }
@@ -606,6 +609,16 @@ func waitForSocket(t *testing.T, path string, log *syncBuffer) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// waitForLog waits up to 20 s for text in log.
+func waitForLog(log *syncBuffer, text string) bool {
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if strings.Contains(log.String(), text) {
+			return true
+		}
+	}
+	return strings.Contains(log.String(), text)
 }
 
 // syncBuffer collects a process's output while the test reads it.
