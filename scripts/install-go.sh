@@ -46,8 +46,11 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 for tool in curl unzip; do
 	if ! command -v "$tool" >/dev/null 2>&1; then
-		apt-get update -qq
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl unzip ca-certificates >&2
+		echo "install-go: installing curl and unzip to fetch it" >&2
+		if ! out=$(apt-get update -qq 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl unzip ca-certificates 2>&1); then
+			echo "$out" >&2
+			exit 1
+		fi
 		break
 	fi
 done
