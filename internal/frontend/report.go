@@ -49,7 +49,7 @@ func printResult(w io.Writer, r dom0.Result) {
 	}
 	for _, f := range r.Findings {
 		level, detail := findingLevel(f)
-		if f.Kind == string(repometa.NotVerifiable) && f.Package == "" && f.Repo != "" {
+		if f.Kind == string(repometa.NotVerifiable) && f.Package == "" && f.Repo != "" && !f.Error {
 			// dom0 accepts such a repository on the package signatures alone
 			// (verify.md §2), and a person must know what that leaves open.
 			level = string(repometa.Warning)

@@ -2,6 +2,7 @@ package frontend
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -108,8 +109,28 @@ type runner struct {
 	vmTail []string
 }
 
-// maxReportedVMLines is how much of the UpdateVM's stderr the report keeps.
-const maxReportedVMLines = 10
+// maxReportedVMLines is how much of the UpdateVM's stderr the report keeps;
+// maxLoggedVMStderrBytes how much of that the update log keeps (encoded).
+const (
+	maxReportedVMLines     = 10
+	maxLoggedVMStderrBytes = 2048
+)
+
+// lastFitting is the last of lines whose JSON encodings, together, take at
+// most limit bytes.
+func lastFitting(lines []string, limit int) []string {
+	i := len(lines)
+	for size := 0; i > 0; i-- {
+		encoded, _ := json.Marshal(lines[i-1])
+		if size += len(encoded); size > limit {
+			break
+		}
+	}
+	if i == len(lines) {
+		return nil
+	}
+	return lines[i:]
+}
 
 // Run carries out one pedos-dom0-update and returns its exit code.
 func Run(ctx context.Context, o Options, env Env) int {
@@ -156,6 +177,9 @@ func appendLog(c dom0.Config, o Options, rep Report) error {
 	if rep.Available != nil {
 		rep.AvailableCount, rep.Available = len(rep.Available), nil
 	}
+	// Likewise the UpdateVM's last words: the log keeps the last of them
+	// that fit in maxLoggedVMStderrBytes as JSON writes them.
+	rep.UpdateVMStderr = lastFitting(rep.UpdateVMStderr, maxLoggedVMStderrBytes)
 	return dom0.AppendLog(c, dom0.LogRecord{Program: "pedos-dom0-update", Session: rep.Session, Event: "finished", Detail: rep})
 }
 

@@ -1062,24 +1062,42 @@ func TestRunWarnsOfAnExpiredPin(t *testing.T) {
 
 // A failed download's --json report (and so its log record) ends with what
 // the UpdateVM said last on stderr, escaped and bounded, so that a script
-// learns why; a run that went well carries none of it.
+// learns why: the last lines it wrote, also past what was shown; each cut
+// to maxTailLineBytes at a character, and escaped whole. A run that went
+// well carries none of it.
 func TestRunReportKeepsUpdateVMStderrTail(t *testing.T) {
-	long := "x" + strings.Repeat("é", 400) // 801 bytes: cut at a rune's end
+	long := "x" + strings.Repeat("é", 400) // 801 bytes: cut at a rune's start
 	tr := newTestRun(t, func(_ []string, _, stderr io.Writer) int {
-		for i := range 15 {
+		// Over the 1 MiB shown: the reason comes after.
+		for range 2 * maxLogBytes / 500 {
+			fmt.Fprintf(stderr, "%s\n", strings.Repeat("n", 499))
+		}
+		for i := range 14 {
 			fmt.Fprintf(stderr, "line %d\n", i)
 		}
-		fmt.Fprintf(stderr, "%s\nError: Unable to find a match: \x1b[2Jnosuchpkg", long)
+		fmt.Fprintf(stderr, "%s\n%s\nError: Unable to find a match: \x1b[2Jnosuchpkg", long, strings.Repeat("\x1b", 600))
 		return 1
 	})
 	if code := tr.run(t, "--json", "-y", "nosuchpkg"); code != ExitFailure {
 		t.Fatalf("exit %d; stderr:\n%s", code, tr.stderr)
 	}
 	got := decodeOneReport(t, tr.stdout.String()).UpdateVMStderr
-	want := []string{"line 7", "line 8", "line 9", "line 10", "line 11", "line 12", "line 13", "line 14",
-		"x" + strings.Repeat("é", (maxTailLineBytes-1)/2), `Error: Unable to find a match: \x1b[2Jnosuchpkg`}
+	want := []string{"line 7", "line 8", "line 9", "line 10", "line 11", "line 12", "line 13",
+		"x" + strings.Repeat("é", (maxTailLineBytes-1)/2), strings.Repeat(`\x1b`, maxTailLineBytes), `Error: Unable to find a match: \x1b[2Jnosuchpkg`}
 	if !slices.Equal(got, want) {
 		t.Errorf("updatevm_stderr %q, want %q", got, want)
+	}
+	// The update log keeps what fits in 2 KiB as JSON: the escaped ESCs take
+	// 2.5 KiB, so only the last line.
+	var record struct {
+		Detail Report `json:"detail"`
+	}
+	log, err := os.ReadFile(tr.config.Path(dom0.LogPath))
+	if err == nil {
+		err = json.Unmarshal(log, &record)
+	}
+	if err != nil || !slices.Equal(record.Detail.UpdateVMStderr, want[len(want)-1:]) {
+		t.Errorf("the update log's updatevm_stderr: %q (%v), want %q", record.Detail.UpdateVMStderr, err, want[len(want)-1:])
 	}
 
 	ok := newTestRun(t, nil)

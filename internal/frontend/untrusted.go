@@ -27,14 +27,17 @@ type untrustedText struct {
 	// flood the person's terminal. The rest is only counted, and End says
 	// how much.
 	limit, shown, dropped int64
-	// keepTail, if not 0, is how many of the last lines shown tail keeps
-	// (escaped, without the prefix, each cut to maxTailLineBytes): the
-	// --json report says why an UpdateVM's command failed.
-	keepTail int
-	tail     []string
+	// keepTail, if not 0, is how many of the last lines written tail keeps,
+	// shown or over the limit (each line's first maxTailLineBytes, cut at
+	// a character, then escaped; no prefix): the --json report says why an
+	// UpdateVM's command failed. tailLine is the line being written.
+	keepTail     int
+	tail         []string
+	tailLine     []byte
+	tailLineFull bool
 }
 
-// maxTailLineBytes bounds each line tail keeps.
+// maxTailLineBytes bounds each line tail keeps, before it is escaped.
 const maxTailLineBytes = 512
 
 // maxLineBytes bounds what is held back waiting for a newline.
@@ -55,6 +58,9 @@ func newUntrustedText(w io.Writer, prefix string) *untrustedText {
 
 func (t *untrustedText) Write(untrusted []byte) (int, error) {
 	n := len(untrusted)
+	if t.keepTail > 0 {
+		t.remember(untrusted)
+	}
 	if t.limit > 0 {
 		keep := min(int64(len(untrusted)), max(0, t.limit-t.shown))
 		t.shown, t.dropped = t.shown+keep, t.dropped+int64(len(untrusted))-keep
@@ -82,13 +88,7 @@ func (t *untrustedText) Flush() error {
 	if len(t.line) == 0 {
 		return nil
 	}
-	shown := printable(t.line)
-	if t.keepTail > 0 {
-		// Cut at a rune's end: the line goes into JSON.
-		kept := strings.ToValidUTF8(strings.TrimSuffix(string(shown[:min(len(shown), maxTailLineBytes)]), "\n"), "")
-		t.tail = append(t.tail[max(0, len(t.tail)+1-t.keepTail):], kept)
-	}
-	line := append([]byte(t.prefix), shown...)
+	line := append([]byte(t.prefix), printable(t.line)...)
 	if line[len(line)-1] != '\n' {
 		line = append(line, '\n')
 	}
@@ -97,8 +97,42 @@ func (t *untrustedText) Flush() error {
 	return err
 }
 
+// remember adds untrusted to the lines tail keeps.
+func (t *untrustedText) remember(untrusted []byte) {
+	for len(untrusted) > 0 {
+		chunk, rest, ended := bytes.Cut(untrusted, []byte{'\n'})
+		if !t.tailLineFull {
+			take := min(len(chunk), maxTailLineBytes-len(t.tailLine))
+			if take < len(chunk) {
+				t.tailLineFull = true
+				// Not inside a character: back to the start of the one cut.
+				for i := take; i > 0 && i > take-utf8.UTFMax; i-- {
+					if utf8.RuneStart(chunk[i]) {
+						take = i
+						break
+					}
+				}
+			}
+			t.tailLine = append(t.tailLine, chunk[:take]...)
+		}
+		if !ended {
+			return
+		}
+		t.endTailLine()
+		untrusted = rest
+	}
+}
+
+func (t *untrustedText) endTailLine() {
+	t.tail = append(t.tail[max(0, len(t.tail)+1-t.keepTail):], string(escaped(t.tailLine, "\t")))
+	t.tailLine, t.tailLineFull = t.tailLine[:0], false
+}
+
 // End flushes, and says how much was left out over the limit.
 func (t *untrustedText) End() error {
+	if len(t.tailLine) > 0 {
+		t.endTailLine()
+	}
 	err := t.Flush()
 	if t.dropped > 0 {
 		_, err = fmt.Fprintf(t.w, "%s[%d more bytes of output not shown: over %d]\n", t.prefix, t.dropped, t.limit)
