@@ -13,15 +13,18 @@ declare -A zip_sha256=(
 	[arm64]=02b36b6787b3ac767668f630e2998df45a3b1f9ffee08d1bf3ef6487cd658d99
 )
 
-# usable GO: GO runs and is at least 1.21 (it then fetches go.mod's toolchain itself). Asked
-# outside the module, with GOTOOLCHAIN=local, so that asking fetches nothing.
+# usable GO: GO runs and is at least 1.21, which fetches go.mod's toolchain itself, or 1.26
+# when GOTOOLCHAIN=local forbids that. Asked outside the module, with GOTOOLCHAIN=local, so
+# that asking fetches nothing.
+need_minor=21
+[ "${GOTOOLCHAIN:-}" != local ] || need_minor=26
 usable() {
 	local v
 	v=$(cd / && GOTOOLCHAIN=local "$1" env GOVERSION 2>/dev/null) || return 1
 	v=${v#go}
 	local major=${v%%.*} rest=${v#*.}
 	local minor=${rest%%[.a-z]*}
-	[[ $major =~ ^[0-9]+$ && $minor =~ ^[0-9]+$ ]] && { ((major > 1)) || ((minor >= 21)); }
+	[[ $major =~ ^[0-9]+$ && $minor =~ ^[0-9]+$ ]] && { ((major > 1)) || ((minor >= need_minor)); }
 }
 
 for go in /usr/local/go/bin/go "$(command -v go || true)"; do
@@ -54,19 +57,38 @@ for tool in curl unzip; do
 		break
 	fi
 done
-# The first proxy of GOPROXY (go's default when unset or "direct").
-proxy=${GOPROXY:-https://proxy.golang.org}
-proxy=${proxy%%[,|]*}
-case "$proxy" in direct | off | "") proxy=https://proxy.golang.org ;; esac
+# The first proxy of GOPROXY (go's default when unset), as go reads the list; "direct" (a
+# version control system) does not serve toolchains, and "off" forbids fetching.
+proxy=
+IFS=',|' read -ra proxies <<<"${GOPROXY:-https://proxy.golang.org}"
+for p in "${proxies[@]}"; do
+	case "$p" in
+	off)
+		echo "install-go: no Go 1.21 or newer on this machine, and GOPROXY=off forbids fetching one: install Go $version in /usr/local/go" >&2
+		exit 1
+		;;
+	direct | "") ;;
+	*)
+		proxy=${p%/}
+		break
+		;;
+	esac
+done
+proxy=${proxy:-https://proxy.golang.org}
 url="$proxy/golang.org/toolchain/@v/v0.0.1-go$version.linux-$arch.zip"
+shown_url=$(sed -E 's#//[^/@]*@#//#' <<<"$url") # without credentials
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-echo "install-go: no Go 1.21 or newer on this machine: installing Go $version in /usr/local/go from $url" >&2
+# Unpacked on /usr/local's own file system, so that the last step is a rename: /usr/local/go
+# appears whole or not at all.
+unpacked=$(mktemp -d /usr/local/.go-install.XXXXXX)
+trap 'rm -rf "$tmp" "$unpacked"' EXIT
+echo "install-go: no Go 1.21 or newer on this machine: installing Go $version in /usr/local/go from $shown_url" >&2
 curl -fsSL --retry 3 -o "$tmp/go.zip" "$url"
 if ! echo "${zip_sha256[$arch]}  $tmp/go.zip" | sha256sum --check --quiet - >/dev/null 2>&1; then
-	echo "install-go: $url does not have the pinned SHA-256 ${zip_sha256[$arch]}: not installed" >&2
+	echo "install-go: $shown_url does not have the pinned SHA-256 ${zip_sha256[$arch]}: not installed" >&2
 	exit 1
 fi
-unzip -q "$tmp/go.zip" -d "$tmp/unpacked"
-mv "$tmp/unpacked/golang.org/toolchain@v0.0.1-go$version.linux-$arch" /usr/local/go
+unzip -q "$tmp/go.zip" -d "$unpacked"
+# -T: never into a /usr/local/go made meanwhile (a second run), which makes this fail instead.
+mv -T "$unpacked/golang.org/toolchain@v0.0.1-go$version.linux-$arch" /usr/local/go
 /usr/local/go/bin/go version >&2
