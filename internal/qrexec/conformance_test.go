@@ -96,7 +96,7 @@ func conformanceCalls(t *testing.T, lab *testLab, target string) {
 		got := lab.call(t, "", target, "test.Echo", "/bin/sh", "-c", "head -c 4000000 /dev/zero; exit 5")
 		expect(t, got, "", 5)
 	})
-	t.Run("64 MiB with SHA-256", func(t *testing.T) { largeTransfer(t, lab, target, 64<<20) })
+	t.Run("1 GiB with SHA-256", func(t *testing.T) { largeTransfer(t, lab, target, 1<<30) })
 }
 
 // largeTransfer sends n pseudo-random bytes through test.Echo and checks
