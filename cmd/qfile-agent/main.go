@@ -4,8 +4,10 @@ package main
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -25,8 +27,9 @@ with the same checksum; otherwise prints the error and the last file, exits 1
 With no FILE it sends only the end marker: an empty delivery, which tells the
 receiver "nothing new" rather than "nothing arrived".
 
-  --progress   print the files and bytes sent so far on stderr (at most every
-               200 ms, also within a large file), and the totals at the end
+  --progress   print the files and bytes sent so far, of those the FILEs hold, on
+               stderr (at most every 200 ms, also within a large file), and the
+               totals at the end
   --version    print the release and commit, and exit
 
 Example (a local round trip through two pipes):
@@ -48,10 +51,11 @@ func main() {
 	sender := qfilesend.New(os.Stdout, os.Stdin)
 	if *progress {
 		var last time.Time
+		plan := plannedTotals(fs.Args())
 		sender.Progress = func(files int, bytes int64) {
 			if now := time.Now(); now.Sub(last) >= 200*time.Millisecond {
 				last = now
-				printProgress("", files, bytes)
+				fmt.Fprintf(os.Stderr, "qfile-agent: %s\n", plan.progress(files, bytes))
 			}
 		}
 	}
@@ -60,7 +64,7 @@ func main() {
 		// The last line above may be up to 200 ms old: say what was sent in the end, also
 		// when the transfer failed.
 		files, bytes := sender.Sent()
-		printProgress("in total ", files, bytes)
+		fmt.Fprintf(os.Stderr, "qfile-agent: in total %d files, %s sent\n", files, size(bytes))
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "qfile-agent: %v\n", err)
@@ -81,14 +85,60 @@ func send(sender *qfilesend.Sender, paths []string) error {
 	return sender.Finish()
 }
 
-// printProgress prints the files and bytes sent on stderr, in bytes below 1 MiB so that a
-// small transfer does not read as nothing.
-func printProgress(prefix string, files int, bytes int64) {
-	size := fmt.Sprintf("%.1f MiB", float64(bytes)/(1<<20))
-	if bytes < 1<<20 {
-		size = fmt.Sprintf("%d bytes", bytes)
+// totals is what a transfer holds: its entries and its regular files' bytes.
+type totals struct {
+	files int
+	bytes int64
+}
+
+// plannedTotals counts what paths hold as the sender will send it (every entry, symlinks not
+// followed; the sizes of regular files), so that a progress line says how far along the
+// transfer is. Zero when a path cannot be walked: the send then says why.
+func plannedTotals(paths []string) totals {
+	var t totals
+	for _, path := range paths {
+		err := filepath.WalkDir(filepath.Clean(path), func(_ string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			t.files++
+			if d.Type().IsRegular() {
+				info, err := d.Info()
+				if err != nil {
+					return err
+				}
+				t.bytes += info.Size()
+			}
+			return nil
+		})
+		if err != nil {
+			return totals{}
+		}
 	}
-	fmt.Fprintf(os.Stderr, "qfile-agent: %s%d files, %s sent\n", prefix, files, size)
+	return t
+}
+
+// progress is a progress line: what was sent of what the transfer holds, in per cent of its
+// bytes (of its files where it has no bytes); without the totals when they are not known or
+// were passed (a file grew).
+func (plan totals) progress(files int, bytes int64) string {
+	if plan.files == 0 || files > plan.files || bytes > plan.bytes {
+		return fmt.Sprintf("%d files, %s sent", files, size(bytes))
+	}
+	done := float64(files) / float64(plan.files)
+	if plan.bytes > 0 {
+		done = float64(bytes) / float64(plan.bytes)
+	}
+	return fmt.Sprintf("%d of %d files, %s of %s sent (%.0f %%)", files, plan.files, size(bytes), size(plan.bytes), 100*done)
+}
+
+// size is a byte count for people, in bytes below 1 MiB so that a small transfer does not
+// read as nothing.
+func size(bytes int64) string {
+	if bytes < 1<<20 {
+		return fmt.Sprintf("%d bytes", bytes)
+	}
+	return fmt.Sprintf("%.1f MiB", float64(bytes)/(1<<20))
 }
 
 // enlargePipe makes out, if it is a pipe, hold 1 MiB (the unprivileged maximum) instead of

@@ -43,8 +43,9 @@ func TestProgressTotals(t *testing.T) {
 			defer root.Close()
 			stderr, code := sendTo(t, &qfile.Receiver{Root: root, Limits: qfile.Limits{MaxBytes: 1 << 20, MaxFiles: c.maxFiles}, NoSync: true}, files)
 			lines := strings.Split(strings.TrimSuffix(stderr, "\n"), "\n")
-			if code != c.code || len(lines) < 2 || lines[len(lines)-2] != "qfile-agent: in total 2 files, 3000 bytes sent" ||
-				!strings.HasPrefix(lines[len(lines)-1], c.last) {
+			// The first progress line comes at once, with what the FILEs hold.
+			if code != c.code || len(lines) < 3 || lines[0] != "qfile-agent: 1 of 2 files, 1000 bytes of 3000 bytes sent (33 %)" ||
+				lines[len(lines)-2] != "qfile-agent: in total 2 files, 3000 bytes sent" || !strings.HasPrefix(lines[len(lines)-1], c.last) {
 				t.Errorf("exit %d, stderr:\n%s", code, stderr)
 			}
 		})
@@ -126,5 +127,46 @@ func TestRefusalMidPayloadIsReported(t *testing.T) {
 	err = cmd.Wait()
 	if code := cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(stderr.String(), "qfile-agent: the receiver refused the transfer: EDQUOT") {
 		t.Errorf("exit %d (%v), stderr %q: want exit 1 with the receiver's EDQUOT", code, err, stderr.String())
+	}
+}
+
+// What the FILEs hold is counted as the sender sends it: every entry of a
+// directory, symlinks not followed, the bytes of regular files; a line
+// without the totals where they are unknown or were passed.
+func TestPlannedProgress(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "d", "e"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, n := range map[string]int{"a": 3 << 20, "d/b": 1000, "d/e/c": 0} {
+		if err := os.WriteFile(filepath.Join(dir, name), make([]byte, n), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink("/etc/passwd", filepath.Join(dir, "d", "link")); err != nil {
+		t.Fatal(err)
+	}
+	plan := plannedTotals([]string{filepath.Join(dir, "a"), filepath.Join(dir, "d")})
+	if plan != (totals{files: 6, bytes: 3<<20 + 1000}) {
+		t.Fatalf("planned %+v, want 6 files (a, d, d/b, d/e, d/e/c, d/link) of 3 MiB + 1000 bytes", plan)
+	}
+	for _, c := range []struct {
+		files int
+		bytes int64
+		want  string
+	}{
+		{1, 3 << 20, "1 of 6 files, 3.0 MiB of 3.0 MiB sent (100 %)"},
+		{0, 1 << 20, "0 of 6 files, 1.0 MiB of 3.0 MiB sent (33 %)"},
+		{7, 3 << 20, "7 files, 3.0 MiB sent"},
+	} {
+		if got := plan.progress(c.files, c.bytes); got != c.want {
+			t.Errorf("progress(%d, %d) = %q, want %q", c.files, c.bytes, got, c.want)
+		}
+	}
+	if got := plannedTotals([]string{filepath.Join(dir, "missing")}).progress(1, 10); got != "1 files, 10 bytes sent" {
+		t.Errorf("without totals: %q", got)
+	}
+	if got := (totals{files: 2}).progress(1, 0); got != "1 of 2 files, 0 bytes of 0 bytes sent (50 %)" {
+		t.Errorf("files only: %q", got)
 	}
 }
