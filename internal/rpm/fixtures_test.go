@@ -20,9 +20,12 @@ type fixture struct {
 	dir                             string // keyring directory
 	ed, rsa, untrusted, subkey      *testrepo.Signer
 	weak, expired, revoked, unbound *testrepo.Signer
-	keyring                         *rpm.Keyring
-	warnings                        []error
-	rpmkeys                         *pkgtool.RPMKeys // nil when rpmkeys is not installed
+	// Signing subkeys whose binding is made by another primary key, or
+	// does not verify (P6).
+	boundByAnother, flippedBinding *testrepo.Signer
+	keyring                        *rpm.Keyring
+	warnings                       []error
+	rpmkeys                        *pkgtool.RPMKeys // nil when rpmkeys is not installed
 }
 
 var (
@@ -71,6 +74,8 @@ func makeFixture() (*fixture, error) {
 		{&f.expired, testrepo.KeySpec{Name: "expired", Created: long, Lifetime: 24 * time.Hour}, true},
 		{&f.revoked, testrepo.KeySpec{Name: "revoked", Revoked: true}, true},
 		{&f.unbound, testrepo.KeySpec{Name: "unbound", UnboundSubkey: true}, true},
+		{&f.boundByAnother, testrepo.KeySpec{Name: "bound by another", BrokenBinding: testrepo.BindingByAnotherKey}, true},
+		{&f.flippedBinding, testrepo.KeySpec{Name: "flipped binding", BrokenBinding: testrepo.BindingFlipped}, true},
 	} {
 		if *k.into, err = testrepo.NewSigner(k.spec); err != nil {
 			return f, err

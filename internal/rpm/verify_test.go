@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -205,6 +206,9 @@ func TestVerifyRejects(t *testing.T) {
 		{"expired key", "P6", withSig(f.expired), rpm.KindKeyNotValid, "keyring skipped", mustReject},
 		{"revoked key", "P6", withSig(f.revoked), rpm.KindKeyNotValid, "key is revoked", mustReject},
 		{"subkey without back-signature (CVE-2021-3521)", "P6", withSig(f.unbound), rpm.KindUntrustedKey, "not trusted", mustReject},
+		// The key file is skipped (TestKeyringWarnings says why), so the subkey is unknown.
+		{"subkey bound by another primary key", "P6", withSig(f.boundByAnother), rpm.KindUntrustedKey, "not trusted", mustReject},
+		{"subkey binding that does not verify", "P6", withSig(f.flippedBinding), rpm.KindUntrustedKey, "not trusted", mustReject},
 		{"expired signature", "P6", func() []byte {
 			s := *f.ed
 			s.SignTime, s.SignatureLifetime = time.Now().Add(-2*time.Hour), time.Hour
@@ -477,13 +481,26 @@ func TestKeyringWarnings(t *testing.T) {
 		got = append(got, w.Error())
 	}
 	all := strings.Join(got, "\n")
-	for _, s := range []*testrepo.Signer{f.weak, f.expired, f.revoked, f.unbound} {
+	for _, s := range []*testrepo.Signer{f.weak, f.expired, f.revoked, f.unbound, f.boundByAnother, f.flippedBinding} {
 		if !strings.Contains(all, "RPM-GPG-KEY-"+s.Fingerprint()) {
 			t.Errorf("no warning names the key file of %s:\n%s", s.Entity.PrimaryIdentity().Name, all)
 		}
 	}
-	if len(f.warnings) != 4 || len(f.keyring.Files()) != 3 {
-		t.Errorf("%d warnings, %d key files loaded; want 4 and 3", len(f.warnings), len(f.keyring.Files()))
+	// A signing subkey without a valid binding (P6): go-crypto refuses the whole key, so its
+	// file is skipped, for the cause the case makes (the signature value checked, not only
+	// the packet's form).
+	for s, cause := range map[*testrepo.Signer]string{
+		f.unbound:        "signing subkey is missing cross-signature",
+		f.boundByAnother: "EdDSA verification failure",
+		f.flippedBinding: "EdDSA verification failure",
+	} {
+		i := slices.IndexFunc(got, func(w string) bool { return strings.Contains(w, "RPM-GPG-KEY-"+s.Fingerprint()) })
+		if i < 0 || !strings.Contains(got[i], "subkey signature invalid: ") || !strings.Contains(got[i], cause) {
+			t.Errorf("%s: want the file skipped as its subkey binding is invalid (%s):\n%s", s.Entity.PrimaryIdentity().Name, cause, all)
+		}
+	}
+	if len(f.warnings) != 6 || len(f.keyring.Files()) != 3 {
+		t.Errorf("%d warnings, %d key files loaded; want 6 and 3", len(f.warnings), len(f.keyring.Files()))
 	}
 }
 

@@ -13,7 +13,8 @@
 //	path, _ := testrepo.WriteFile(stagingDir, p, signer)          // hello-1.1-1.noarch.rpm
 //
 // Negative cases: KeySpec{Algorithm: RSA1024}, {Lifetime: …} with an old
-// Created, {Revoked: true}, {UnboundSubkey: true}; Signer.Hash = crypto.SHA1;
+// Created, {Revoked: true}, {UnboundSubkey: true},
+// {BrokenBinding: BindingByAnotherKey or BindingFlipped}; Signer.Hash = crypto.SHA1;
 // Signer.SignatureLifetime; Package.ExtraHeaderTags for tags in the signed
 // main header; Parts and Assemble to take a package apart and re-sign or
 // re-assemble it after byte surgery. BuildWithRPMBuild makes the same

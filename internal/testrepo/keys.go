@@ -40,11 +40,29 @@ type KeySpec struct {
 	// binding signature lacks the back-signature (CVE-2021-3521 shape).
 	SigningSubkey bool
 	UnboundSubkey bool
+	// BrokenBinding, when not BindingIntact, also signs with a signing
+	// subkey, whose binding signature is broken as it says (P6).
+	BrokenBinding BrokenBinding
 	// Rand, if set, is the randomness for key generation: with a fixed
 	// Created, a deterministic reader gives the same ed25519 key every run
 	// (fuzz corpora signed by it stay valid).
 	Rand io.Reader
 }
+
+// BrokenBinding is how a signing subkey's binding signature is broken.
+type BrokenBinding int
+
+// Broken bindings (P6): each leaves the subkey's back-signature as it is,
+// so only the binding itself is wrong.
+const (
+	BindingIntact BrokenBinding = iota
+	// BindingByAnotherKey: the binding is made by another primary key (over
+	// that key and the subkey), as if the subkey were grafted on.
+	BindingByAnotherKey
+	// BindingFlipped: the last byte of the binding's signature value is
+	// flipped, so the binding does not verify.
+	BindingFlipped
+)
 
 // Signer is a test key that signs package headers.
 type Signer struct {
@@ -90,7 +108,7 @@ func NewSigner(spec KeySpec) (*Signer, error) {
 	// NewEntity adds an encryption subkey; package signing keys do not need one.
 	entity.Subkeys = nil
 	s := &Signer{Entity: entity, Hash: crypto.SHA256, signingKey: entity.PrivateKey}
-	if spec.SigningSubkey || spec.UnboundSubkey {
+	if spec.SigningSubkey || spec.UnboundSubkey || spec.BrokenBinding != BindingIntact {
 		if err := entity.AddSigningSubkey(config); err != nil {
 			return nil, fmt.Errorf("testrepo: adding signing subkey: %w", err)
 		}
@@ -103,6 +121,9 @@ func NewSigner(spec KeySpec) (*Signer, error) {
 				return nil, fmt.Errorf("testrepo: re-binding subkey: %w", err)
 			}
 		}
+		if err := breakBinding(subkey, spec.BrokenBinding, config); err != nil {
+			return nil, err
+		}
 	}
 	if spec.Revoked {
 		if err := entity.RevokeKey(packet.KeyRetired, "retired for a test", config); err != nil {
@@ -110,6 +131,44 @@ func NewSigner(spec KeySpec) (*Signer, error) {
 		}
 	}
 	return s, nil
+}
+
+// breakBinding breaks the binding signature of subkey as how says.
+func breakBinding(subkey *openpgp.Subkey, how BrokenBinding, config *packet.Config) error {
+	switch how {
+	case BindingIntact:
+		return nil
+	case BindingByAnotherKey:
+		other, err := openpgp.NewEntity("another key", "", "", config)
+		if err != nil {
+			return fmt.Errorf("testrepo: generating the other key: %w", err)
+		}
+		subkey.Sig.IssuerKeyId = &other.PrimaryKey.KeyId
+		if err := subkey.Sig.SignKey(subkey.PublicKey, other.PrivateKey, config); err != nil {
+			return fmt.Errorf("testrepo: binding subkey by the other key: %w", err)
+		}
+		return nil
+	case BindingFlipped:
+		// The signature value comes last in the packet: flipping its last
+		// byte keeps the packet well-formed and the hash prefix right.
+		var buf bytes.Buffer
+		if err := subkey.Sig.Serialize(&buf); err != nil {
+			return fmt.Errorf("testrepo: serializing the binding: %w", err)
+		}
+		b := buf.Bytes()
+		b[len(b)-1] ^= 1
+		p, err := packet.Read(bytes.NewReader(b))
+		if err != nil {
+			return fmt.Errorf("testrepo: reading the flipped binding: %w", err)
+		}
+		sig, ok := p.(*packet.Signature)
+		if !ok {
+			return fmt.Errorf("testrepo: the flipped binding reads as a %T", p)
+		}
+		subkey.Sig = sig
+		return nil
+	}
+	return fmt.Errorf("testrepo: unknown broken binding %d", how)
 }
 
 // LoadSigner makes a Signer from an armored private key as PrivateKeyArmored
