@@ -30,6 +30,10 @@ import (
 // reads them to know which repositories a delivery must account for.
 const NetworkReposDir = "/etc/yum.repos.d"
 
+// DNFConf is dnf's configuration file: dom0's own dnf reads it, and dom0
+// ships it to the UpdateVM with the repository definitions.
+const DNFConf = "/etc/dnf/dnf.conf"
+
 // RepoSwitch is one --enablerepo (Enable) or --disablerepo glob. dnf applies them in the
 // order of its command line, so they are kept in that order: `--disablerepo='*'
 // --enablerepo=R` leaves R enabled, and the freshness checks must see the same.
@@ -58,7 +62,7 @@ func ReadNetworkRepos(root string, switches []RepoSwitch) (repometa.NetworkRepos
 	}
 	enabled := map[string]bool{}
 	excludes, includes, disabled := map[string][]string{}, map[string][]string{}, map[string][]string{}
-	dnfConf := filepath.Join(root, "/etc/dnf/dnf.conf")
+	dnfConf := filepath.Join(root, DNFConf)
 	var warnings []string
 	for _, file := range append([]string{dnfConf}, files...) {
 		skipped, err := ReadRepoFile(file, file == dnfConf, enabled, RepoLists{excludes, includes, disabled})

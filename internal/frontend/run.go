@@ -512,7 +512,7 @@ func (r *runner) dnf(ctx context.Context, ifFailed string) (int, error) {
 	}
 	args := []string{
 		"--installroot=" + c.InstallRootPath(),
-		"--config=" + c.Path("/etc/dnf/dnf.conf"),
+		"--config=" + c.Path(dnfconf.DNFConf),
 		"--setopt=reposdir=" + c.Path(dom0.CachedRepoConfDir),
 		// A repository that dnf.conf itself defines is not in reposdir: only
 		// the cached repository's may be enabled.

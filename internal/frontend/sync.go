@@ -76,7 +76,7 @@ func syncStream(c dom0.Config, exportRPMDB func(root string, w io.Writer) error,
 			}
 		}
 	}
-	if err := addFile(add, c.Path("/"+updatecall.SyncDNFConf), updatecall.SyncDNFConf); err != nil && !os.IsNotExist(err) {
+	if err := addFile(add, c.Path(dnfconf.DNFConf), updatecall.SyncDNFConf); err != nil && !os.IsNotExist(err) {
 		return nil, err
 	}
 	// The keys are the keyring's, wherever updates.conf puts it, and only
