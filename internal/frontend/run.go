@@ -739,20 +739,34 @@ func checkReceiveSettings(c dom0.Config) error {
 	return err
 }
 
-// warnExpiredPins says which pinned metadata key can sign nothing by
-// dom0's clock (expired, or its signing subkeys are): the receive judges it
-// at its time floor, which the clock cannot set back, and refuses that
+// keyTime is the time the front end judges keys at: the later of dom0's
+// clock and the time floor saved in the freshness state, which a clock set
+// back cannot lower (verify.md §2 step 4). The receive judges at that
+// floor, raised further by its build time; judging at the clock alone, the
+// front end would ship a key the receive then refuses. A state it cannot
+// read leaves the clock (checkReceiveSettings refuses a delivery then).
+func keyTime(c dom0.Config) time.Time {
+	state, err := repometa.Load(c.Root, time.Time{}, time.Now())
+	if err != nil {
+		return time.Now()
+	}
+	return state.TimeFloor(nil)
+}
+
+// warnExpiredPins says which pinned metadata key can sign nothing at
+// keyTime (expired, or its signing subkeys are): the receive refuses that
 // repository's metadata as bad-signature only after the download. A
-// warning, as dom0's clock may be wrong.
+// warning: the receive decides.
 func warnExpiredPins(c dom0.Config, warn io.Writer) {
+	at := keyTime(c)
 	for _, id := range slices.Sorted(maps.Keys(c.MetadataKeys)) {
 		keys, err := rpm.ReadKeyFile(c.Path(c.MetadataKeys[id]))
 		if err != nil || len(keys) != 1 {
 			continue // PinnedKeys has refused it already
 		}
-		if _, ok := keys[0].SigningKey(time.Now()); !ok {
-			warnf(warn, "%s: repo.%s.metadata_key %s has no key that can sign now (expired?): the repository's metadata will be refused (bad-signature) until the publisher's current key is pinned",
-				dom0.ConfigPath, id, c.MetadataKeys[id])
+		if _, ok := keys[0].SigningKey(at); !ok {
+			warnf(warn, "%s: repo.%s.metadata_key %s has no key that can sign at %s (expired?; the later of dom0's clock and the newest metadata time accepted): the repository's metadata will be refused (bad-signature) until the publisher's current key is pinned",
+				dom0.ConfigPath, id, c.MetadataKeys[id], at.UTC().Format(time.RFC3339))
 		}
 	}
 }

@@ -1026,19 +1026,33 @@ func TestRunNeedsANetworkRepository(t *testing.T) {
 	}
 }
 
-// A pinned metadata key that can sign nothing by dom0's clock (expired) is
-// named before the download: the receive would refuse that repository's
-// metadata only afterwards. A current key is not.
+// A pinned metadata key that can sign nothing at dom0's trusted time
+// (expired by the clock, or by the time floor saved in the freshness state
+// when the clock is behind it) is named before the download: the receive
+// would refuse that repository's metadata only afterwards. A current key is
+// not.
 func TestRunWarnsOfAnExpiredPin(t *testing.T) {
 	for _, c := range []struct {
-		name string
-		spec testrepo.KeySpec
-		warn bool
+		name  string
+		spec  testrepo.KeySpec
+		floor time.Time // saved in the freshness state, if not zero
+		warn  bool
 	}{
-		{"expired", testrepo.KeySpec{Name: "old", Created: time.Now().Add(-48 * time.Hour), Lifetime: 24 * time.Hour}, true},
-		{"current", testrepo.KeySpec{Name: "new"}, false},
+		{"expired", testrepo.KeySpec{Name: "old", Created: time.Now().Add(-48 * time.Hour), Lifetime: 24 * time.Hour}, time.Time{}, true},
+		{"expired by the time floor", testrepo.KeySpec{Name: "ahead", Created: time.Now().Add(-time.Hour), Lifetime: 24 * time.Hour}, time.Now().Add(48 * time.Hour), true},
+		{"current", testrepo.KeySpec{Name: "new"}, time.Time{}, false},
+		{"current at the time floor", testrepo.KeySpec{Name: "new"}, time.Now().Add(48 * time.Hour), false},
 	} {
 		tr := newTestRun(t, func([]string, io.Writer, io.Writer) int { return 1 })
+		if !c.floor.IsZero() {
+			state := tr.config.Path(repometa.StatePath)
+			if err := os.MkdirAll(filepath.Dir(state), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(state, fmt.Appendf(nil, `{"time_floor": %q, "repos": {}}`, c.floor.UTC().Format(time.RFC3339)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
 		key, err := testrepo.NewSigner(c.spec)
 		if err != nil {
 			t.Fatal(err)
@@ -1053,7 +1067,7 @@ func TestRunWarnsOfAnExpiredPin(t *testing.T) {
 		}
 		tr.config.MetadataKeys["vendor"] = strings.TrimPrefix(path, tr.config.Root)
 		tr.run(t, "-y")
-		warned := strings.Contains(tr.stderr.String(), "repo.vendor.metadata_key "+tr.config.MetadataKeys["vendor"]+" has no key that can sign now")
+		warned := strings.Contains(tr.stderr.String(), "repo.vendor.metadata_key "+tr.config.MetadataKeys["vendor"]+" has no key that can sign at ")
 		if warned != c.warn || len(tr.vm.calls) == 0 {
 			t.Errorf("%s key: warned %t, want %t (the run went on to the UpdateVM: %t); stderr:\n%s", c.name, warned, c.warn, len(tr.vm.calls) > 0, tr.stderr)
 		}

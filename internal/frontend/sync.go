@@ -83,7 +83,8 @@ func syncStream(c dom0.Config, exportRPMDB func(root string, w io.Writer) error,
 	// those dom0's verifier trusts: a secret key left in the keyring, or a
 	// file that is no valid public key, never leaves dom0 (the UpdateVM is
 	// untrusted), and the UpdateVM's dnf checks with exactly dom0's keys.
-	keyring, skipped, err := rpm.LoadKeyring(c.Path(c.KeyringDir), time.Now())
+	// Judged when the receive judges them, not by a clock set back.
+	keyring, skipped, err := rpm.LoadKeyring(c.Path(c.KeyringDir), keyTime(c))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}

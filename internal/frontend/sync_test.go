@@ -8,7 +8,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
+	"pedos.dev/updates/internal/repometa"
 	"pedos.dev/updates/internal/testrepo"
 	"pedos.dev/updates/internal/updatecall"
 	"pedos.dev/updates/internal/updatevm"
@@ -94,5 +96,44 @@ func TestSyncShipsTheKeyring(t *testing.T) {
 	repo, err := os.ReadFile(filepath.Join(vm.InstallRoot, "etc/yum.repos.d/vendor.repo"))
 	if want := "gpgkey=file://" + keys + "/RPM-GPG-KEY-vendor\n"; err != nil || !strings.Contains(string(repo), want) {
 		t.Errorf("the repository's gpgkey= line does not point at the shipped key %q: %v\n%s", want, err, repo)
+	}
+}
+
+// Keys are judged at the time floor saved in the freshness state, as the
+// receive judges them, not at a clock set back behind it: a key valid by
+// the clock but expired at the floor stays in dom0, and is named.
+func TestSyncJudgesKeysAtTheTimeFloor(t *testing.T) {
+	tr := newTestRun(t, nil)
+	c := tr.config
+	signer, err := testrepo.NewSigner(testrepo.KeySpec{Created: time.Now().Add(-time.Hour), Lifetime: 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	floor := time.Now().Add(48 * time.Hour).UTC().Format(time.RFC3339)
+	for name, data := range map[string]string{
+		"/etc/pki/rpm-gpg/RPM-GPG-KEY-vendor": string(signer.PublicKeyArmored()),
+		repometa.StatePath:                    `{"time_floor": "` + floor + `", "repos": {}}`,
+	} {
+		if err := os.MkdirAll(filepath.Dir(c.Path(name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(c.Path(name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var warnings strings.Builder
+	stream, err := syncStream(c, tr.tools.ExportRPMDB, &warnings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm := &updatevm.UpdateVM{InstallRoot: t.TempDir(), Tools: importNothing{}, Log: io.Discard}
+	if err := vm.ApplySync(stream); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(vm.InstallRoot, updatecall.SyncKeysDir, "RPM-GPG-KEY-vendor")); !os.IsNotExist(err) {
+		t.Errorf("a key expired at the time floor %s was shipped to the UpdateVM (%v)", floor, err)
+	}
+	if want := "no valid signing key at " + floor; !strings.Contains(warnings.String(), want) {
+		t.Errorf("warnings %q do not say %q", warnings.String(), want)
 	}
 }
