@@ -1,5 +1,6 @@
 // Command pedos-lab runs PedOS domains on this Linux host: dom0 without
-// network, an UpdateVM, and a mirror serving a signed repository. See
+// network, an UpdateVM, an ordinary VM, and a mirror serving a signed
+// repository. See
 // docs/lab.md.
 package main
 
@@ -23,8 +24,9 @@ import (
 const usage = `Usage: pedos-lab COMMAND --dir DIR [options] [arguments]
        pedos-lab --version   (the release and commit it was built from)
 
-Runs dom0, an UpdateVM and a package mirror as isolated domains on this host
-(each in its own mount, network, pid, UTS and IPC namespaces; needs root).
+Runs dom0, an UpdateVM, an ordinary VM (work) and a package mirror as
+isolated domains on this host (each in its own mount, network, pid, UTS and
+IPC namespaces; needs root).
 DIR holds everything: the domains' files, logs, keys and the mirror.
 --dir defaults to $PEDOS_LAB_DIR.
 
@@ -32,8 +34,9 @@ Commands:
   up [--updatevm NAME] [--bin DIR]
       Create or reuse the lab in DIR and start it: dom0 (no network, loopback
       down), the UpdateVM (default sys-firewall) linked to the mirror
-      (http://198.18.0.1/), qrexec between dom0 and the UpdateVM. On first
-      use, publishes libfoo-1.0-1 and hello-1.0-1 and installs them in dom0.
+      (http://198.18.0.1/), the VM work (no network: the attack suite's rogue
+      caller), qrexec between dom0 and both VMs. On first use, publishes
+      libfoo-1.0-1 and hello-1.0-1 and installs them in dom0.
       --bin: the project's programs to copy into the domains (default
       $PEDOS_BIN, else this program's directory). Running twice is fine.
         pedos-lab up --dir /tmp/lab
@@ -49,7 +52,7 @@ Commands:
         pedos-lab status --dir /tmp/lab --json
 
   exec [-e KEY=VALUE]... DOMAIN [--] COMMAND [ARGS...]
-      Run COMMAND inside DOMAIN (dom0, the UpdateVM or mirror) as root, with
+      Run COMMAND inside DOMAIN (dom0, the UpdateVM, work or mirror) as root, with
       this command's stdin, stdout and stderr, and exit with its status, or
       125 if pedos-lab could not run it (DIR is not a lab, DOMAIN is not one
       of its domains or is not running).
@@ -165,7 +168,7 @@ func up(fs *flag.FlagSet, dir *string, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("lab %s is up: dom0, %s, mirror at %s\n", l.Dir, l.UpdateVM(), l.MirrorURL())
+	fmt.Printf("lab %s is up: dom0, %s, %s, mirror at %s\n", l.Dir, l.UpdateVM(), lab.AppVM, l.MirrorURL())
 	return nil
 }
 

@@ -208,7 +208,7 @@ func (e *Env) processes() (map[string]map[int]bool, error) {
 	return out, nil
 }
 
-// extraProcesses lists the processes in dom0 and the UpdateVM that were not
+// extraProcesses lists the processes in every domain but the mirror that were not
 // there when the lab came up.
 func (e *Env) extraProcesses() ([]process, error) {
 	st, err := lab.GetStatus(e.Lab.Dir)

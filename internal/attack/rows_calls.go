@@ -43,8 +43,14 @@ func (e *Env) sessionWaiting() bool {
 // rogueCall makes the UpdateVM call dom0's service with stdin and returns
 // qrexec-client-vm's exit status (the service's, or 126 for a refusal).
 func (e *Env) rogueCall(service string, stdin []byte, env ...string) (int, string, error) {
+	return e.callFrom(e.Lab.UpdateVM(), service, stdin, env...)
+}
+
+// callFrom is rogueCall from any VM of the lab (lab.AppVM: a VM that is
+// not the UpdateVM).
+func (e *Env) callFrom(domain, service string, stdin []byte, env ...string) (int, string, error) {
 	args := append(append([]string{"env"}, env...), "qrexec-client-vm", "dom0", service)
-	_, stderr, code, err := e.exec(e.Lab.UpdateVM(), bytes.NewReader(stdin), args...)
+	_, stderr, code, err := e.exec(domain, bytes.NewReader(stdin), args...)
 	return code, stderr, err
 }
 
@@ -72,13 +78,18 @@ func (e *Env) unchangedBy(label string, untrusted []string, act func() error) er
 // expectRefusedCall calls the service as the UpdateVM and wants exit 126,
 // a log line saying why, and the session still waiting when waiting.
 func (e *Env) expectRefusedCall(label, service string, logWant string, waiting bool, env ...string) error {
+	return e.expectRefusedCallFrom(e.Lab.UpdateVM(), label, service, logWant, waiting, env...)
+}
+
+// expectRefusedCallFrom is expectRefusedCall made by domain.
+func (e *Env) expectRefusedCallFrom(domain, label, service string, logWant string, waiting bool, env ...string) error {
 	return e.unchangedBy(label, nil, func() error {
 		marks := e.logMarks()
 		stream, err := e.honestStream()
 		if err != nil {
 			return err
 		}
-		code, stderr, err := e.rogueCall(service, stream, env...)
+		code, stderr, err := e.callFrom(domain, service, stream, env...)
 		if err != nil {
 			return err
 		}
@@ -128,27 +139,24 @@ var callRows = []Row{
 		if err != nil {
 			return "", err
 		}
-		// Policy: the shipped rule names another UpdateVM, so this VM is
-		// "any other VM" for qrexec.
-		policy := strings.ReplaceAll(string(e.originals[e.dom0Path(policyFile)]), e.Lab.UpdateVM(), "sys-net")
-		if err := writeFileAtomic(e.dom0Path(policyFile), []byte(policy), 0o644); err != nil {
+		// The lab's other VM, with the live session's id (as if it had
+		// learnt it) and a delivery dom0 would accept from the UpdateVM.
+		// The shipped policy allows only the UpdateVM.
+		if err := e.expectRefusedCallFrom(lab.AppVM, "policy denies it", "PedOS.ReceiveUpdates+"+s.ID, "call denied", true); err != nil {
 			return "", err
 		}
-		if err := e.expectRefusedCall("policy denies it", "PedOS.ReceiveUpdates+"+s.ID, "call denied", true); err != nil {
+		// A policy that lets the VM through (a mistake, or a rule for
+		// another purpose): the service itself refuses any caller but
+		// updates.conf's UpdateVM (the second layer, C1).
+		policy := append([]byte("PedOS.ReceiveUpdates  *  "+lab.AppVM+"  dom0  allow\n"), e.originals[e.dom0Path(policyFile)]...)
+		if err := writeFileAtomic(e.dom0Path(policyFile), policy, 0o644); err != nil {
 			return "", err
 		}
-		// Service: policy lets this VM through, but updates.conf names
-		// another UpdateVM (the second layer, C1).
-		if err := writeFileAtomic(e.dom0Path(policyFile), e.originals[e.dom0Path(policyFile)], 0o644); err != nil {
+		if err := e.expectRefusedCallFrom(lab.AppVM, "the service refuses it", "PedOS.ReceiveUpdates+"+s.ID,
+			"domain "+lab.AppVM+" called PedOS.ReceiveUpdates, but only the UpdateVM "+e.Lab.UpdateVM()+" may deliver", true); err != nil {
 			return "", err
 		}
-		if err := e.setConf("updatevm", "sys-net"); err != nil {
-			return "", err
-		}
-		if err := e.expectRefusedCall("the service refuses it", "PedOS.ReceiveUpdates+"+s.ID, "only the UpdateVM sys-net may deliver", true); err != nil {
-			return "", err
-		}
-		return "with the live session's id: refused by policy (126), and by the service when policy lets it through (126, before reading); session still waiting, dom0 unchanged", nil
+		return "the VM " + lab.AppVM + ", with the live session's id: refused by policy (126), and by the service when policy lets it through (126, before reading); session still waiting, dom0 unchanged", nil
 	}},
 	{ID: "C2", Group: "calls", Attack: "the UpdateVM calls outside a session, with a wrong id, replays a used id, comes after the session expired, or after the update that started it was killed", run: runC2},
 	{ID: "C3", Group: "calls", Attack: "the caller sets QREXEC_REMOTE_DOMAIN and other QREXEC_* variables itself", run: func(e *Env) (string, error) {

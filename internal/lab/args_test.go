@@ -52,7 +52,7 @@ func TestPublishArgumentErrors(t *testing.T) {
 func TestUpArgumentErrors(t *testing.T) {
 	type upCase struct{ dir, updateVM, want string }
 	var cases []upCase
-	for _, name := range []string{"../x", "1vm", Dom0, Mirror} {
+	for _, name := range []string{"../x", "1vm", Dom0, Mirror, AppVM} {
 		cases = append(cases, upCase{filepath.Join(t.TempDir(), "missing"), name, "a domain name is a letter, then"})
 	}
 	// overlayfs would read these as separators in its mount options.
@@ -73,7 +73,7 @@ func TestUpArgumentErrors(t *testing.T) {
 func TestRunNamesTheLabsDomains(t *testing.T) {
 	l := &Lab{Layout: Layout{Dir: t.TempDir()}, State: &State{UpdateVM: "sys-firewall"}}
 	_, err := l.Run(context.Background(), "sys-net", Command{Args: []string{"true"}})
-	if err == nil || !strings.HasSuffix(err.Error(), `has no domain "sys-net": its domains are mirror, sys-firewall, dom0`) {
+	if err == nil || !strings.HasSuffix(err.Error(), `has no domain "sys-net": its domains are mirror, sys-firewall, work, dom0`) {
 		t.Errorf("Run in an unknown domain: %v", err)
 	}
 }

@@ -112,6 +112,7 @@ func (l *Lab) services() []service {
 	vm := l.UpdateVM()
 	return []service{
 		{vm, "qrexec-agent", filepath.Join(vm, "agent.sock")},
+		{AppVM, "qrexec-agent", filepath.Join(AppVM, "agent.sock")},
 		{Dom0, "qrexec-daemon", filepath.Join(vm, "daemon.sock")},
 	}
 }

@@ -1,7 +1,8 @@
 // Package lab runs PedOS domains on one Linux host (issue 5): dom0 with no
 // network at all, an UpdateVM linked by a veth pair to a mirror domain that
-// serves a signed package repository over HTTP, and the project's qrexec
-// between dom0 and the UpdateVM. Each domain is a long-lived init process
+// serves a signed package repository over HTTP, an ordinary VM ("work", no
+// network: the attack suite's rogue caller), and the project's qrexec
+// between dom0 and the two VMs. Each domain is a long-lived init process
 // (pedos-lab re-executed as "domain-init") in its own mount, network, pid,
 // UTS and IPC namespaces, whose root is built from the domain's directory in
 // the lab directory plus a read-only view of the host's /usr (see mounts.go).
@@ -17,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -33,6 +35,9 @@ const (
 	RoleDom0     Role = "dom0"
 	RoleUpdateVM Role = "updatevm"
 	RoleMirror   Role = "mirror"
+	// RoleAppVM is an ordinary VM with no network and a qrexec agent:
+	// in the attack suite, the rogue VM that calls dom0's services (C1, L2).
+	RoleAppVM Role = "appvm"
 )
 
 // Fixed domain names and addresses. The veth pair uses the benchmark range
@@ -40,6 +45,7 @@ const (
 const (
 	Dom0            = "dom0"
 	Mirror          = "mirror"
+	AppVM           = "work"
 	DefaultUpdateVM = "sys-firewall"
 	mirrorAddr      = "198.18.0.1"
 	updateVMAddr    = "198.18.0.2"
@@ -152,8 +158,8 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 // ArgumentError, found before anything is made; it returns the lab
 // directory as an absolute path.
 func (opts Options) check() (string, error) {
-	if opts.UpdateVM != "" && (!policy.ValidDomainName(opts.UpdateVM) || opts.UpdateVM == Dom0 || opts.UpdateVM == Mirror) {
-		return "", &ArgumentError{Err: fmt.Errorf("--updatevm %q: %s, and not %s or %s", opts.UpdateVM, policy.ValidDomainNameRule, Dom0, Mirror)}
+	if opts.UpdateVM != "" && (!policy.ValidDomainName(opts.UpdateVM) || slices.Contains([]string{Dom0, Mirror, AppVM}, opts.UpdateVM)) {
+		return "", &ArgumentError{Err: fmt.Errorf("--updatevm %q: %s, and not %s, %s or %s", opts.UpdateVM, policy.ValidDomainNameRule, Dom0, Mirror, AppVM)}
 	}
 	dir, err := filepath.Abs(opts.Dir)
 	if err != nil {
@@ -263,7 +269,7 @@ type domainSpec struct {
 }
 
 func (l *Lab) domains() []domainSpec {
-	return []domainSpec{{Mirror, RoleMirror}, {l.UpdateVM(), RoleUpdateVM}, {Dom0, RoleDom0}}
+	return []domainSpec{{Mirror, RoleMirror}, {l.UpdateVM(), RoleUpdateVM}, {AppVM, RoleAppVM}, {Dom0, RoleDom0}}
 }
 
 func (l *Lab) domainNames() []string {

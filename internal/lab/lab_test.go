@@ -80,7 +80,7 @@ func TestLab(t *testing.T) {
 	vm := l.UpdateVM()
 
 	t.Run("no descriptor of the host reaches a domain", func(t *testing.T) {
-		for _, domain := range []string{lab.Dom0, vm} {
+		for _, domain := range []string{lab.Dom0, vm, lab.AppVM} {
 			fds := run(t, l, domain, "sh", "-c", "ls -l /proc/1/fd /proc/self/fd 2>/dev/null; true")
 			if strings.Contains(fds, "leaked-host-directory") {
 				t.Errorf("%s holds the host's directory:\n%s", domain, fds)
@@ -88,18 +88,20 @@ func TestLab(t *testing.T) {
 		}
 	})
 
-	t.Run("dom0 has no network", func(t *testing.T) {
-		links := run(t, l, lab.Dom0, "ip", "-o", "link")
-		if n := strings.Count(links, "\n"); n != 1 || !strings.Contains(links, "lo:") || !strings.Contains(links, "state DOWN") {
-			t.Errorf("dom0's links: want only lo, down; got\n%s", links)
-		}
+	t.Run("dom0 and the other VM have no network", func(t *testing.T) {
 		host := hostListener(t)
-		for _, addr := range []string{"198.18.0.1:80", "127.0.0.1:80", host} {
-			script := fmt.Sprintf("exec 3<>/dev/tcp/%s/%s", strings.Split(addr, ":")[0], strings.Split(addr, ":")[1])
-			if _, errOut, code, err := l.Exec(context.Background(), lab.Dom0, nil, "bash", "-c", script); err != nil || code == 0 {
-				t.Errorf("dom0 connected to %s (exit %d, %v)", addr, code, err)
-			} else if !strings.Contains(string(errOut), "unreachable") {
-				t.Errorf("dom0 connecting to %s: %s", addr, errOut)
+		for _, domain := range []string{lab.Dom0, lab.AppVM} {
+			links := run(t, l, domain, "ip", "-o", "link")
+			if n := strings.Count(links, "\n"); n != 1 || !strings.Contains(links, "lo:") || !strings.Contains(links, "state DOWN") {
+				t.Errorf("%s's links: want only lo, down; got\n%s", domain, links)
+			}
+			for _, addr := range []string{"198.18.0.1:80", "127.0.0.1:80", host} {
+				script := fmt.Sprintf("exec 3<>/dev/tcp/%s/%s", strings.Split(addr, ":")[0], strings.Split(addr, ":")[1])
+				if _, errOut, code, err := l.Exec(context.Background(), domain, nil, "bash", "-c", script); err != nil || code == 0 {
+					t.Errorf("%s connected to %s (exit %d, %v)", domain, addr, code, err)
+				} else if !strings.Contains(string(errOut), "unreachable") {
+					t.Errorf("%s connecting to %s: %s", domain, addr, errOut)
+				}
 			}
 		}
 	})
@@ -116,8 +118,8 @@ func TestLab(t *testing.T) {
 		}
 	})
 
-	t.Run("root in the UpdateVM and the mirror is confined", func(t *testing.T) {
-		for _, domain := range []string{vm, lab.Mirror} {
+	t.Run("root in the VMs and the mirror is confined", func(t *testing.T) {
+		for _, domain := range []string{vm, lab.AppVM, lab.Mirror} {
 			for _, script := range []string{
 				"mkdir -p /tmp/m && mount -t tmpfs x /tmp/m",
 				"mknod /tmp/disk b 8 0",
@@ -213,6 +215,15 @@ func TestLab(t *testing.T) {
 		if code == 125 || strings.Contains(string(errOut), "refused") {
 			t.Errorf("%s from the UpdateVM: exit %d, %s; the policy should allow it", lab.ReceiveUpdatesService, code, errOut)
 		}
+		// From the other VM the same call is refused by the policy, and
+		// dom0 reaches that VM too.
+		_, errOut, code, _ = l.Exec(context.Background(), lab.AppVM, nil, "qrexec-client-vm", "dom0", lab.ReceiveUpdatesService+"+x")
+		if code != 126 || !strings.Contains(string(errOut), "call refused") {
+			t.Errorf("%s from %s: exit %d, %s; want 126, refused by the policy", lab.ReceiveUpdatesService, lab.AppVM, code, errOut)
+		}
+		if got := run(t, l, lab.Dom0, "pedos-run", lab.AppVM, "hostname"); got != lab.AppVM+"\n" {
+			t.Errorf("pedos-run %s hostname: %q", lab.AppVM, got)
+		}
 	})
 
 	t.Run("publish then dnf --downloadonly in the UpdateVM fetches exactly the new packages", func(t *testing.T) {
@@ -258,7 +269,7 @@ func TestLab(t *testing.T) {
 		if err == nil {
 			err = json.Unmarshal(out, &st)
 		}
-		if err != nil || !st.Running || st.Revision != 3 || st.Snapshots["second"] != 2 || len(st.Sockets) != 2 {
+		if err != nil || !st.Running || st.Revision != 3 || st.Snapshots["second"] != 2 || len(st.Sockets) != 4 {
 			t.Errorf("pedos-lab status --json: %v\n%s", err, out)
 		}
 	})

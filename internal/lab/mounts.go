@@ -161,7 +161,7 @@ func mountDev(dev string) error {
 // directory only dom0 and that domain can reach").
 func mountForRole(l Layout, domain string, role Role, root string) error {
 	switch role {
-	case RoleDom0, RoleUpdateVM:
+	case RoleDom0, RoleUpdateVM, RoleAppVM:
 		src := l.qrexecDir()
 		if role != RoleDom0 {
 			src = filepath.Join(src, domain)

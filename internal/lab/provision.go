@@ -22,6 +22,7 @@ var (
 	updateVMPrograms = []string{
 		"pedos-download-dom0-updates", "qfile-agent", "qrexec-agent", "qrexec-client-vm",
 	}
+	appVMPrograms = []string{"qrexec-agent", "qrexec-client-vm"}
 )
 
 // hostEtc are the host files every domain needs to run the host's /usr
@@ -93,6 +94,11 @@ func (l *Lab) provision(bin string) error {
 				if err := os.MkdirAll(dir, 0o700); err != nil {
 					return err
 				}
+			}
+		case RoleAppVM:
+			programs = appVMPrograms
+			if err := os.MkdirAll(filepath.Join(l.qrexecDir(), dom.name), 0o700); err != nil {
+				return err
 			}
 		}
 		for p, content := range files {
@@ -170,7 +176,7 @@ func (l *Lab) dom0Files(publisherKey string) map[string]string {
 			"repo." + RepoID + ".metadata_key = " + PublisherKeyFile + "\n",
 		// The shipped policy (qrexec.md "Policy"), naming this lab's UpdateVM.
 		"/etc/pedos/policy.d/50-pedos-updates.policy": strings.ReplaceAll(shipped("etc/pedos/policy.d/50-pedos-updates.policy"), "sys-firewall", vm),
-		"/etc/pedos/domains.conf":                     "# the lab's domains besides dom0\n" + vm + " type=AppVM tags=updatevm\n",
+		"/etc/pedos/domains.conf":                     "# the lab's domains besides dom0\n" + vm + " type=AppVM tags=updatevm\n" + AppVM + " type=AppVM\n",
 		PublisherKeyFile:                              publisherKey,
 		// The network repository: shipped to the UpdateVM, never used by
 		// dom0 itself, whose dnf.conf points reposdir elsewhere.

@@ -67,7 +67,7 @@ func loadState(dir string) (*State, error) {
 
 // running says whether every domain's init is alive.
 func (s *State) running() bool {
-	if len(s.Domains) != 3 {
+	if len(s.Domains) != 4 {
 		return false
 	}
 	for _, d := range s.Domains {
