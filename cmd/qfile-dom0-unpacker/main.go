@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -59,7 +60,7 @@ func main() {
 	report := func(st qfile.Status, err error) {
 		once.Do(func() {
 			if err != nil {
-				fmt.Fprintf(os.Stderr, "qfile-dom0-unpacker: %v\n", err)
+				fmt.Fprintf(os.Stderr, "qfile-dom0-unpacker: %s\n", said(err))
 			}
 			if _, werr := statusOut.Write(st.Append(nil)); werr != nil {
 				fmt.Fprintf(os.Stderr, "qfile-dom0-unpacker: sending the status: %v\n", werr)
@@ -227,4 +228,21 @@ func switchTo(userArg string) string {
 		return ""
 	}
 	return userArg
+}
+
+// said is err for dom0's log. The C library's words for some codes the spec gives a meaning
+// mislead ("link has been severed" for an unsafe symlink target, "errno 31415926" for a cut
+// stream): the receiver's own words say it, followed by the code's name.
+func said(err error) string {
+	var errno syscall.Errno
+	if !errors.As(err, &errno) {
+		return err.Error()
+	}
+	switch errno {
+	case syscall.EILSEQ, syscall.ENOLINK, syscall.EREMOTEIO, syscall.EPROTO, syscall.ETIMEDOUT:
+		return strings.TrimSuffix(err.Error(), ": "+errno.Error()) + " (" + unix.ErrnoName(errno) + ")"
+	case qfile.LegalEOF:
+		return strings.TrimSuffix(err.Error(), ": "+errno.Error()) + " (legal EOF)"
+	}
+	return err.Error()
 }

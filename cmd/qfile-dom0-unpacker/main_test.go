@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"pedos.dev/updates/internal/qfile"
 	"pedos.dev/updates/internal/testbin"
 )
 
@@ -71,6 +74,25 @@ func TestDirNotADirectory(t *testing.T) {
 		stdout, stderr, code := testbin.Run(t, cmd)
 		if code != int(syscall.ENOTDIR) || stdout == "" || !strings.Contains(stderr, dir+": not a directory") {
 			t.Errorf("%s: exit %d, %d bytes of status, stderr %q; want ENOTDIR with a status and the path", dir, code, len(stdout), stderr)
+		}
+	}
+}
+
+// The log line of a refusal the spec gives a code ends with the code's name, not the C
+// library's misleading words for it; other errors keep theirs.
+func TestSaid(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf(`"l": unsafe symlink target: %w`, syscall.ENOLINK), `"l": unsafe symlink target (ENOLINK)`},
+		{fmt.Errorf("refused a name (S1, S2): the name has an empty component: %w", syscall.EILSEQ), "refused a name (S1, S2): the name has an empty component (EILSEQ)"},
+		{fmt.Errorf(`"a": stream ended inside a file (S6): %w`, syscall.Errno(qfile.LegalEOF)), `"a": stream ended inside a file (S6) (legal EOF)`},
+		{fmt.Errorf(`"a": %w`, syscall.EEXIST), `"a": file exists`},
+		{errors.New("no errno"), "no errno"},
+	} {
+		if got := said(tc.err); got != tc.want {
+			t.Errorf("said(%v) = %q, want %q", tc.err, got, tc.want)
 		}
 	}
 }

@@ -52,7 +52,7 @@ func (rc *Receiver) Receive(r io.Reader) (Status, error) {
 	defer root.Close()
 	umask := unix.Umask(0) // read it: setting it back at once is the only way
 	unix.Umask(umask)
-	u := unpacker{Receiver: rc, in: bufio.NewReaderSize(r, bufSize), rootFD: int(root.Fd()), umask: uint32(umask)}
+	u := unpacker{Receiver: rc, src: r, in: bufio.NewReaderSize(r, bufSize), rootFD: int(root.Fd()), umask: uint32(umask)}
 	u.dirFD, u.dirName = u.rootFD, "."
 	err = u.run()
 	u.closeDir()
@@ -77,6 +77,7 @@ const errLegalEOF = syscall.Errno(LegalEOF)
 
 type unpacker struct {
 	*Receiver
+	src      io.Reader // what in reads: end asks its descriptor, if any, for unread bytes
 	in       *bufio.Reader
 	crc      uint32
 	files    uint64
@@ -124,9 +125,14 @@ func (u *unpacker) end(h Header) error {
 		return fmt.Errorf("end marker with non-zero fields: %w", syscall.EINVAL)
 	}
 	// Waiting for EOF would hang with the reference sender, which keeps its end open until it
-	// has the status; so only bytes that already arrived are checked (docs/qfile.md, S12).
-	if u.in.Buffered() > 0 {
-		return fmt.Errorf("%d bytes after the end marker (S12): %w", u.in.Buffered(), syscall.EPROTO)
+	// has the status; so only bytes that already arrived are checked (docs/qfile.md, S12):
+	// those buffered, and when the marker ended the buffer, those the kernel holds for us.
+	pending := u.in.Buffered()
+	if f, ok := u.src.(interface{ Fd() uintptr }); ok && pending == 0 {
+		pending, _ = unix.IoctlGetInt(int(f.Fd()), unix.TIOCINQ) // FIONREAD: a pipe, socket or file
+	}
+	if pending > 0 {
+		return fmt.Errorf("%d bytes after the end marker (S12): %w", pending, syscall.EPROTO)
 	}
 	if u.NoSync {
 		return nil

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"hash/crc32"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -164,5 +165,44 @@ func TestLimitMessages(t *testing.T) {
 		if st.Code != uint32(syscall.EDQUOT) || !strings.Contains(errString(err), tc.want) {
 			t.Errorf("status %d, %v; want EDQUOT saying %q", st.Code, err, tc.want)
 		}
+	}
+}
+
+// Garbage after the end marker is refused also when the marker ends exactly
+// where the receiver's buffer does, so that the garbage is still in the
+// kernel's hands (a regular file here; a pipe or socket alike): S12 cannot
+// be dodged by choosing the stream's length.
+func TestGarbageAfterEndMarkerAtBufferEdge(t *testing.T) {
+	payload := make([]byte, bufSize-2*HeaderSize-len("a\x00"))
+	whole := stream(entry("a", regularMode, payload))
+	if len(whole) != bufSize {
+		t.Fatalf("the stream is %d bytes, want %d", len(whole), bufSize)
+	}
+	for _, garbage := range []string{"", "GARBAGE"} {
+		f, err := os.CreateTemp(t.TempDir(), "stream")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Write(append(slices.Clone(whole), garbage...)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			t.Fatal(err)
+		}
+		root, err := os.OpenRoot(stagingDir(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc := &Receiver{Root: root, Limits: Limits{MaxBytes: 1 << 20, MaxFiles: 4}, OnlyRegularFiles: true, NoSync: true}
+		st, err := rc.Receive(f)
+		want := uint32(0)
+		if garbage != "" {
+			want = uint32(syscall.EPROTO)
+		}
+		if st.Code != want || (garbage != "" && !strings.Contains(errString(err), "7 bytes after the end marker (S12)")) {
+			t.Errorf("%d bytes after the marker: status %d, %v; want %d", len(garbage), st.Code, err, want)
+		}
+		root.Close()
+		f.Close()
 	}
 }
