@@ -3,6 +3,7 @@ package policy
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -55,7 +56,9 @@ func ParseDomains(file string, data []byte) (*Domains, error) {
 	}
 	listed := map[string]bool{}
 	sc := bufio.NewScanner(bytes.NewReader(data))
-	for lineNo := 1; sc.Scan(); lineNo++ {
+	sc.Buffer(nil, maxDomainsLine)
+	lineNo := 1
+	for ; sc.Scan(); lineNo++ {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || line[0] == '#' {
 			continue
@@ -73,11 +76,17 @@ func ParseDomains(file string, data []byte) (*Domains, error) {
 			d.byCID[dom.CID] = dom.Name
 		}
 	}
+	if errors.Is(sc.Err(), bufio.ErrTooLong) {
+		return nil, fmt.Errorf("%s:%d: line longer than %d bytes", file, lineNo, maxDomainsLine)
+	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
 	return d, nil
 }
+
+// maxDomainsLine bounds one line of the domains configuration.
+const maxDomainsLine = 64 << 10
 
 // parseDomainLine parses one line, whose words are separated by any run
 // of spaces and tabs, as in the policy files.
@@ -90,6 +99,7 @@ func parseDomainLine(line string, seen *Domains) (Domain, error) {
 	if name == Dom0 {
 		dom.Type = "AdminVM"
 	}
+	given := map[string]bool{}
 	for rest != "" {
 		var field string
 		if strings.HasPrefix(rest, "agent=") {
@@ -97,13 +107,20 @@ func parseDomainLine(line string, seen *Domains) (Domain, error) {
 		} else {
 			field, rest = cutWord(rest)
 		}
-		key, value, _ := strings.Cut(field, "=")
+		key, value, ok := strings.Cut(field, "=")
+		switch {
+		case !ok:
+			return Domain{}, fmt.Errorf("%q is not KEY=VALUE", field)
+		case given[key]:
+			// One value each: with "last wins", a line would not read as it acts.
+			return Domain{}, fmt.Errorf("%s= given twice", key)
+		case name == Dom0 && key != "tags":
+			return Domain{}, fmt.Errorf("dom0 takes only tags=, not %s=", key)
+		}
+		given[key] = true
 		if err := dom.set(key, value, seen); err != nil {
 			return Domain{}, err
 		}
-	}
-	if name == Dom0 && (dom.CID != 0 || dom.Agent != "" || dom.Type != "AdminVM") {
-		return Domain{}, fmt.Errorf("dom0 takes only tags=")
 	}
 	return dom, nil
 }

@@ -160,7 +160,9 @@ func (t token) matchSource(source string, domains *Domains) bool {
 	case dispVMOfToken:
 		return ok && dom.Type == "DispVM" && dom.Template == t.value
 	}
-	return ok && dom.hasTagOrType(t)
+	// dom0 is matched only by name (dom0, @adminvm), as in Qubes: a rule
+	// for a tag or type never reaches it, even if domains.conf tags it.
+	return ok && source != Dom0 && dom.hasTagOrType(t)
 }
 
 // matchTarget matches the target as the caller asked for it (@adminvm for
@@ -171,18 +173,21 @@ func (t token) matchTarget(requested, source string, domains *Domains) bool {
 	switch t.kind {
 	case nameToken:
 		return requested == t.value
-	case anyVMToken: // any domain but dom0, disposable ones included
-		return requested != "@adminvm" && requested != "@default"
+	case anyVMToken: // anything but dom0: @default and disposable ones included, as in Qubes
+		return requested != "@adminvm"
 	case adminToken:
 		return requested == "@adminvm"
 	case defaultToken:
 		return requested == "@default"
 	case dispVMToken:
-		return requested == "@dispvm" || src.DefaultDispVM != "" && requested == "@dispvm:"+src.DefaultDispVM
+		return requested == "@dispvm"
 	case dispVMOfToken:
 		return requested == "@dispvm:"+t.value || requested == "@dispvm" && src.DefaultDispVM == t.value
 	}
-	return ok && dom.hasTagOrType(t)
+	// dom0 is matched only by name (dom0, @adminvm), as in Qubes: a rule
+	// for a tag or type (@type:AdminVM too) never reaches it. Else one
+	// broad tag rule, with dom0 tagged, would open every dom0 service.
+	return ok && requested != "@adminvm" && dom.hasTagOrType(t)
 }
 
 func (dom Domain) hasTagOrType(t token) bool {

@@ -58,7 +58,7 @@ const (
 // their includes. Any error anywhere fails the whole policy, so a caller
 // must deny every call when Load fails (C5).
 func Load(dir string) (*Policy, error) {
-	l := loader{readFile: readConfigFile, readDir: policyFiles}
+	l := loader{readFile: readConfigFile, readDir: policyFiles, base: dir}
 	if err := l.includeDir(dir); err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
 	}
@@ -68,6 +68,7 @@ func Load(dir string) (*Policy, error) {
 type loader struct {
 	readFile func(path string) ([]byte, error)
 	readDir  func(dir string) ([]string, error)
+	base     string // the policy directory: relative includes start there
 	rules    []rule
 	chain    []string // the files being read, each included by the one before
 }
@@ -165,8 +166,8 @@ func (l *loader) includeFile(path string) error {
 		}
 		return &nestingError{fmt.Sprintf("include cycle: %s includes itself%s", path, through)}
 	}
-	if len(l.chain) >= maxIncludeDepth {
-		return &nestingError{fmt.Sprintf("%s: includes nested deeper than %d", path, maxIncludeDepth)}
+	if len(l.chain) > maxIncludeDepth {
+		return &nestingError{fmt.Sprintf("%s: includes nested deeper than %d (included by %s)", path, maxIncludeDepth, l.chain[len(l.chain)-1])}
 	}
 	data, err := l.readFile(path)
 	if err != nil {
@@ -186,16 +187,18 @@ func (e *nestingError) Error() string { return e.msg }
 
 func (l *loader) parse(file string, data []byte) error {
 	for i, line := range strings.Split(string(data), "\n") {
-		fields := strings.Fields(line)
+		line = strings.TrimSuffix(line, "\r") // CRLF
+		// A line must read as it acts, comments too: a carriage return,
+		// vertical tab or line separator makes a terminal or an editor
+		// show a comment as a rule, or a rule as something else, and a
+		// no-break space shows no break where fields split.
+		if at := strings.IndexFunc(line, misleading); at >= 0 {
+			r, _ := utf8.DecodeRuneInString(line[at:])
+			return fmt.Errorf("%s:%d: character %U is not allowed (only spaces and tabs separate fields, and no control character may hide what a line says)", file, i+1, r)
+		}
+		fields := strings.FieldsFunc(line, func(r rune) bool { return r == ' ' || r == '\t' })
 		if len(fields) == 0 || strings.HasPrefix(fields[0], "#") {
 			continue
-		}
-		// A line separator or a no-break space splits fields as a space
-		// does, but an editor shows it as a line break or no break at all:
-		// a rule must read as it acts.
-		if at := strings.IndexFunc(line, func(r rune) bool { return r > unicode.MaxASCII && unicode.IsSpace(r) }); at >= 0 {
-			r, _ := utf8.DecodeRuneInString(line[at:])
-			return fmt.Errorf("%s:%d: whitespace %U is not a space or a tab", file, i+1, r)
 		}
 		var err error
 		if strings.HasPrefix(fields[0], "!") {
@@ -216,9 +219,16 @@ func (l *loader) parse(file string, data []byte) error {
 	return nil
 }
 
+// misleading reports a character a policy line may not hold: a control
+// character but the tab, or whitespace beyond ASCII.
+func misleading(r rune) bool {
+	return r < ' ' && r != '\t' || r == 0x7f || r > unicode.MaxASCII && (unicode.IsSpace(r) || unicode.IsControl(r))
+}
+
 // directive handles !include FILE and !include-dir DIR; relative paths are
-// relative to the including file's directory. An error in the included
-// file names the directive, then its own file and line.
+// relative to the policy directory, as in Qubes, wherever the including
+// file is. An error in the included file names the directive, then its own
+// file and line.
 func (l *loader) directive(file string, fields []string) error {
 	if fields[0] != "!include" && fields[0] != "!include-dir" {
 		return fmt.Errorf("unknown directive %q (only !include and !include-dir are known)", fields[0])
@@ -228,7 +238,7 @@ func (l *loader) directive(file string, fields []string) error {
 	}
 	path := fields[1]
 	if !filepath.IsAbs(path) {
-		path = filepath.Join(filepath.Dir(file), path)
+		path = filepath.Join(l.base, path)
 	}
 	var err error
 	if fields[0] == "!include" {
@@ -289,7 +299,7 @@ func (r *rule) setParams(params []string) error {
 	for _, p := range params {
 		key, value, ok := strings.Cut(p, "=")
 		if !ok || !strings.Contains(allowed, " "+key+" ") {
-			return fmt.Errorf("parameter %q not allowed here (allowed:%s)", p, allowed)
+			return fmt.Errorf("parameter %s not allowed here (allowed: %s)", Quoted(p), strings.TrimSpace(allowed))
 		}
 		if seen[key] {
 			return fmt.Errorf("parameter %s given twice", key)

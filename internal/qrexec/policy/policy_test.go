@@ -79,7 +79,8 @@ func TestEvaluate(t *testing.T) {
 		{"work", "fedora", "test.Redirect", "", "allow dom0", 10},
 		{"work", "fedora", "test.Ask", "", "deny", 11},
 		{"sys-firewall", "@dispvm", "test.Disp", "", "allow @dispvm:dvm-tpl", 12},
-		{"sys-firewall", "@dispvm:dvm-tpl", "test.Disp", "", "allow @dispvm:dvm-tpl", 12},
+		// @dispvm matches only a call to @dispvm, as in Qubes.
+		{"sys-firewall", "@dispvm:dvm-tpl", "test.Disp", "", "deny", 0},
 		{"work", "@dispvm", "test.Disp", "", "deny", 12},
 		{"work", "@dispvm:dom0", "test.Any", "", "deny", 16},
 		{"work", "fedora", "test.DispDom0", "", "deny", 20},
@@ -90,12 +91,14 @@ func TestEvaluate(t *testing.T) {
 		{"tpl-child", "dom0", "test.DispOf", "", "deny", 19},
 		{"dom0", "work", "test.Admin", "", "allow work", 14},
 		{"work", "work", "test.Admin", "", "deny", 0},
-		{"work", "dom0", "test.AdminTag", "", "allow dom0", 15},
+		// dom0 is matched only by name, though domains.conf tags it.
+		{"work", "dom0", "test.AdminTag", "", "deny", 19},
 		{"work", "fedora", "test.Any", "", "allow fedora", 16},
 		{"dom0", "fedora", "test.Any", "", "deny", 0},
 		{"work", "dom0", "test.Any", "", "deny", 19},
 		{"work", "no-such-vm", "test.Any", "", "deny", 16},
-		{"work", "@default", "test.Any", "", "deny", 0},
+		// @anyvm matches @default too (as in Qubes); allow needs target=.
+		{"work", "@default", "test.Any", "", "deny", 16},
 		{"sys-firewall", "dom0", "PedOS.ReceiveUpdates", "0123abcd", "allow dom0", 17},
 		{"work", "dom0", "PedOS.ReceiveUpdates", "0123abcd", "deny", 19}, // C1
 		{"work", "sys-firewall", "PedOS.ReceiveUpdates", "", "deny", 18},
@@ -181,6 +184,13 @@ func TestParseErrors(t *testing.T) {
 		"s * @anyvm vm1\u2028dom0 allow",
 		"s * @anyvm\u00a0dom0 allow",
 		"s\u3000* @anyvm dom0 allow",
+		// Control characters that make a terminal show something else,
+		// in a rule or in a comment that would read as a rule.
+		"s\v*\v@anyvm\vdom0\vallow",
+		"s * @anyvm dom0 deny\rnotify=yes",
+		"#\rs * @anyvm dom0 deny",
+		"# \x1b[2K s * @anyvm dom0 deny",
+		"s * @anyvm dom0 allow\x00",
 	} {
 		text := "# fine\nok * @anyvm dom0 allow\n" + line + "\n"
 		_, err := parseText("bad.policy", []byte(text))
@@ -244,7 +254,7 @@ func TestLoad(t *testing.T) {
 	if decide("s1") != "deny" || decide("s2") != "allow" || decide("s3") != "allow" {
 		t.Error("files not read in byte order of their names")
 	}
-	// Includes, relative to the including file.
+	// Includes, relative to the policy directory.
 	write("sub/inc.policy", "s4 * @anyvm @anyvm allow\n")
 	write("sub/dir/1.policy", "s5 * @anyvm @anyvm allow\n")
 	write("sub/dir/ignored.txt", "syntax error\n")
@@ -255,12 +265,13 @@ func TestLoad(t *testing.T) {
 
 	// Each error says "policy:" once, and each place once.
 	write("sub/broken.policy", "# ok\nnot a rule\n")
-	write("sub/cycle.policy", "!include ../00-err.policy\n")
-	write("sub/nested.policy", "!include-dir dir\n!include broken.policy\n")
+	// Relative to the policy directory, wherever the including file is (as in Qubes).
+	write("sub/cycle.policy", "!include 00-err.policy\n")
+	write("sub/nested.policy", "!include-dir sub/dir\n!include sub/broken.policy\n")
 	for _, c := range []struct{ file, text, want string }{
 		{"00-err.policy", "s * @anyvm @anyvm allow\n\nbroken line\n", "DIR/00-err.policy:3: want SERVICE"},
 		{"00-err.policy", "!include sub/broken.policy\n", "DIR/00-err.policy:1: !include sub/broken.policy: DIR/sub/broken.policy:2: want SERVICE"},
-		{"00-err.policy", "\n!include sub/nested.policy\n", "DIR/00-err.policy:2: !include sub/nested.policy: DIR/sub/nested.policy:2: !include broken.policy: DIR/sub/broken.policy:2: want SERVICE"},
+		{"00-err.policy", "\n!include sub/nested.policy\n", "DIR/00-err.policy:2: !include sub/nested.policy: DIR/sub/nested.policy:2: !include sub/broken.policy: DIR/sub/broken.policy:2: want SERVICE"},
 		{"00-err.policy", "!include no-such-file\n", "DIR/00-err.policy:1: !include no-such-file: open DIR/no-such-file: no such file or directory"},
 		{"00-err.policy", "!include-dir no-such-dir\n", "DIR/00-err.policy:1: !include-dir no-such-dir: open DIR/no-such-dir: no such file or directory"},
 		{"00-err.policy", "!include 00-err.policy\n", "include cycle: DIR/00-err.policy includes itself"},
@@ -279,20 +290,78 @@ func TestLoad(t *testing.T) {
 	}
 }
 
-// TestLoadNestedTooDeep: a cycle through a symbolic link, where every path
-// differs, ends at the nesting limit, with one message.
+// TestLoadNestedTooDeep: includes nest at most maxIncludeDepth deep below
+// a policy file, and the file one deeper is named with its includer. A
+// cycle through a symbolic link is a cycle: relative paths start at the
+// policy directory, so the same spelling comes back.
 func TestLoadNestedTooDeep(t *testing.T) {
-	dir := t.TempDir()
+	chain := func(t *testing.T, depth int) string {
+		dir := t.TempDir()
+		write := func(name, text string) {
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		write("a.policy", "!include n1\n")
+		for i := 1; i < depth; i++ {
+			write(fmt.Sprintf("n%d", i), fmt.Sprintf("!include n%d\n", i+1))
+		}
+		write(fmt.Sprintf("n%d", depth), "s * @anyvm @anyvm allow\n")
+		return dir
+	}
+	if _, err := Load(chain(t, maxIncludeDepth)); err != nil {
+		t.Errorf("%d nested includes: %v", maxIncludeDepth, err)
+	}
+	dir := chain(t, maxIncludeDepth+1)
+	_, err := Load(dir)
+	want := fmt.Sprintf("policy: %s/n17: includes nested deeper than 16 (included by %s/n16)", dir, dir)
+	if err == nil || err.Error() != want {
+		t.Errorf("got %v, want %q", err, want)
+	}
+	dir = t.TempDir()
 	if err := os.Symlink(".", filepath.Join(dir, "link")); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "a.policy"), []byte("!include link/a.policy\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Load(dir)
-	want := "policy: " + dir + strings.Repeat("/link", 16) + "/a.policy: includes nested deeper than 16"
-	if err == nil || err.Error() != want {
-		t.Fatalf("got %v, want %q", err, want)
+	if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), "include cycle: "+dir+"/link/a.policy includes itself") {
+		t.Errorf("a cycle through a symbolic link: %v", err)
+	}
+}
+
+// dom0 is matched only by name (dom0, @adminvm), as in Qubes: a rule for a
+// tag or type that dom0 has in domains.conf reaches another domain, never
+// dom0, as source or target.
+func TestDom0OnlyByName(t *testing.T) {
+	domains, err := ParseDomains("domains.conf", []byte("dom0 tags=admin\nwork tags=admin\nother\nadm type=AdminVM\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol, err := parseText("test.policy", []byte(`t.Tag  * @tag:admin      @anyvm          allow
+t.Tag  * @anyvm         @tag:admin      allow
+t.Type * @type:AdminVM  @anyvm          allow
+t.Type * @anyvm         @type:AdminVM   allow
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		source, target, service string
+		allow                   bool
+	}{
+		{"work", "other", "t.Tag", true}, {"other", "work", "t.Tag", true},
+		{"dom0", "other", "t.Tag", false}, {"other", "dom0", "t.Tag", false}, {"other", "@adminvm", "t.Tag", false},
+		{"adm", "other", "t.Type", true}, {"other", "adm", "t.Type", true},
+		{"dom0", "other", "t.Type", false}, {"other", "dom0", "t.Type", false},
+	} {
+		target := c.target
+		if target == "dom0" {
+			target = "@adminvm" // as the daemon asks
+		}
+		if d := pol.Evaluate(Request{Source: c.source, Target: target, Service: c.service}, domains); d.Allow != c.allow {
+			t.Errorf("%s → %s %s: allow %t (%s %s), want %t", c.source, c.target, c.service, d.Allow, d.Rule, d.Reason, c.allow)
+		}
 	}
 }
 
@@ -368,6 +437,8 @@ func TestParseDomains(t *testing.T) {
 	for _, bad := range []string{
 		"1vm", "vm$", "vm junk", "vm type=", "vm tags=a,,b", "vm cid=2", "vm cid=x", "vm cid=0",
 		"a cid=5\nb cid=5", "vm\nvm", "dom0 cid=4", "dom0 type=AppVM", "vm agent=", "vm default_dispvm=$", "vm default_dispvm=dom0",
+		"vm tags=a tags=b", "vm cid=5 cid=6", "vm type=AppVM type=TemplateVM", "vm tags", "dom0 default_dispvm=vm", "dom0 template=vm",
+		"vm agent=" + strings.Repeat("x", 70000),
 	} {
 		if _, err := ParseDomains("d", []byte(bad)); err == nil {
 			t.Errorf("%q: accepted", bad)
