@@ -51,14 +51,14 @@ func parseToken(s string, allowed []tokenKind) (token, error) {
 	case ValidDomainName(s):
 		t = token{kind: nameToken, value: s}
 	default:
-		return t, fmt.Errorf("invalid domain specification %q", s)
+		return t, fmt.Errorf("invalid domain specification %s", Quoted(s))
 	}
 	for _, k := range allowed {
 		if t.kind == k {
 			return t, nil
 		}
 	}
-	return t, fmt.Errorf("%q is not allowed here", s)
+	return t, fmt.Errorf("%s is not allowed here", Quoted(s))
 }
 
 // Request is a call to decide: the caller's domain (known to dom0 from the

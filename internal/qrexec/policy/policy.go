@@ -231,7 +231,7 @@ func misleading(r rune) bool {
 // file and line.
 func (l *loader) directive(file string, fields []string) error {
 	if fields[0] != "!include" && fields[0] != "!include-dir" {
-		return fmt.Errorf("unknown directive %q (only !include and !include-dir are known)", fields[0])
+		return fmt.Errorf("unknown directive %s (only !include and !include-dir are known)", Quoted(fields[0]))
 	}
 	if len(fields) != 2 {
 		return fmt.Errorf("%s needs exactly one path", fields[0])
@@ -259,13 +259,13 @@ func parseRule(fields []string) (rule, error) {
 	}
 	r := rule{service: fields[0], argument: fields[1]}
 	if r.service != "*" && !ValidService(r.service) {
-		return r, fmt.Errorf("invalid service name %q", r.service)
+		return r, fmt.Errorf("invalid service name %s", Quoted(r.service))
 	}
 	switch {
 	case r.service == "*" && r.argument != "*":
-		return r, fmt.Errorf("service * needs argument *, got %q", r.argument)
+		return r, fmt.Errorf("service * needs argument *, got %s", Quoted(r.argument))
 	case r.argument != "*" && (!strings.HasPrefix(r.argument, "+") || !ValidArgument(r.argument[1:])):
-		return r, fmt.Errorf("invalid argument %q (want * or +ARG)", r.argument)
+		return r, fmt.Errorf("invalid argument %s (want * or +ARG)", Quoted(r.argument))
 	}
 	var err error
 	if r.source, err = parseToken(fields[2], sourceTokens); err != nil {
@@ -282,7 +282,7 @@ func parseRule(fields []string) (rule, error) {
 	case "ask":
 		r.action = Ask
 	default:
-		return r, fmt.Errorf("unknown action %q (want allow, deny or ask)", fields[4])
+		return r, fmt.Errorf("unknown action %s (want allow, deny or ask)", Quoted(fields[4]))
 	}
 	return r, r.setParams(fields[5:])
 }
@@ -313,7 +313,7 @@ func (r *rule) setParams(params []string) error {
 			_, err = parseToken(value, redirectTokens)
 		case "user":
 			if !ValidUser(value) {
-				err = fmt.Errorf("invalid user %q", value)
+				err = fmt.Errorf("invalid user %s", Quoted(value))
 			}
 			r.user = value
 		case "notify":
@@ -335,5 +335,5 @@ func yesNo(s string) (bool, error) {
 	case "no":
 		return false, nil
 	}
-	return false, fmt.Errorf("want yes or no, got %q", s)
+	return false, fmt.Errorf("want yes or no, got %s", Quoted(s))
 }
