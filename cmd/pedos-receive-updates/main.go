@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -53,7 +54,7 @@ func main() {
 
 func run() int {
 	fs := flag.NewFlagSet("pedos-receive-updates", flag.ContinueOnError)
-	fs.Usage = func() { fmt.Fprint(os.Stderr, usage) }
+	fs.SetOutput(io.Discard) // the usage is printed once, below
 	root := fs.String("root", "", "")
 	unpacker := fs.String("unpacker", "", "")
 	toolPath := fs.String("tool-path", "/usr/bin:/bin:/usr/sbin:/sbin", "")
@@ -67,7 +68,7 @@ func run() int {
 		return 126
 	}
 	if len(os.Args) < 2 {
-		fs.Usage()
+		fmt.Fprint(os.Stderr, "pedos-receive-updates: no session id\n"+usage)
 		return 2
 	}
 	// Help is for a person. Run by qrexec, "-h" is a session id the caller
@@ -77,8 +78,10 @@ func run() int {
 		return 0
 	}
 	if err := fs.Parse(os.Args[1 : len(os.Args)-1]); err != nil || fs.NArg() != 0 {
-		fmt.Fprintln(os.Stderr, "pedos-receive-updates: the last argument is always the session id, and the options come before it")
-		fs.Usage()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "pedos-receive-updates: %v\n", err)
+		}
+		fmt.Fprint(os.Stderr, "pedos-receive-updates: the last argument is always the session id, and the options come before it\n"+usage)
 		return 2
 	}
 	// The tools run as root are looked up in a fixed PATH, never in the

@@ -26,6 +26,7 @@ func TestUsage(t *testing.T) {
 		{nil, []string{"--help"}, 0, "usage: pedos-receive-updates", ""},
 		{nil, []string{}, 2, "", "usage: pedos-receive-updates"},
 		{[]string{"QREXEC_REMOTE_DOMAIN=sys-firewall"}, []string{"--root", root}, 2, "", "the last argument is always the session id"},
+		{[]string{"QREXEC_REMOTE_DOMAIN=sys-firewall"}, []string{"--bogus", "x"}, 2, "", "pedos-receive-updates: flag provided but not defined: -bogus\npedos-receive-updates: the last argument"},
 		{nil, []string{"--root", root, "0123456789abcdef0123456789abcdef"}, 2, "", "QREXEC_REMOTE_DOMAIN is not set"},
 		// Run by qrexec (PedOS.ReceiveUpdates+-h), "-h" is the caller's session id: no usage
 		// on stdout, the status channel; this caller is refused before any file is touched
@@ -37,7 +38,9 @@ func TestUsage(t *testing.T) {
 		cmd := exec.Command(bin, tc.args...)
 		cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, tc.env...)
 		stdout, stderr, code := testbin.Run(t, cmd)
-		if code != tc.code || !strings.HasPrefix(stdout, tc.stdout) || tc.stdout == "" && stdout != "" || !strings.Contains(stderr, tc.inStderr) {
+		// The usage once, with what was wrong first.
+		if code != tc.code || !strings.HasPrefix(stdout, tc.stdout) || tc.stdout == "" && stdout != "" || !strings.Contains(stderr, tc.inStderr) ||
+			strings.Count(stdout+stderr, "usage: ") > 1 {
 			t.Errorf("%q: exit %d, stdout %.40q, stderr %.100q; want exit %d, stdout starting %q, stderr with %q",
 				tc.args, code, stdout, stderr, tc.code, tc.stdout, tc.inStderr)
 		}

@@ -80,7 +80,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 				fmt.Fprint(stdout, usage)
 				return 0
 			}
-			return usageError(err.Error())
+			return usageError(cmdline.OptionError(flags, err))
 		}
 		parsed := len(rest) - len(flags.Args())
 		if parsed > 0 && rest[parsed-1] == "--" || flags.NArg() == 0 {

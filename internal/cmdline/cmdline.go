@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 	"unicode/utf16"
 )
 
@@ -49,8 +50,61 @@ func (u Usage) Parse(fs *flag.FlagSet, args []string) {
 		u.Help()
 	}
 	if err != nil {
-		u.Fail("%v", err)
+		u.Fail("%s", OptionError(fs, err))
 	}
+}
+
+// OptionError says what the flag package's parse error err means, in the
+// commands' own words: "unknown option --bogus" for "flag provided but not
+// defined: -bogus", what a value must look like for "parse error". Options
+// are named as the usage texts write them: one dash for a letter (-d), two
+// for a word (--timeout). An error the flag package did not make (a Func
+// option's) is said as it is.
+func OptionError(fs *flag.FlagSet, err error) string {
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		return fmt.Sprintf("unknown option %s", dashed(name))
+	}
+	if name, ok := strings.CutPrefix(msg, "flag needs an argument: -"); ok {
+		return fmt.Sprintf("option %s needs a value", dashed(name))
+	}
+	var value, name string
+	if n, _ := fmt.Sscanf(msg, "invalid value %q for flag -%s", &value, &name); n == 2 {
+		name = strings.TrimSuffix(name, ":")
+		reason := msg[strings.Index(msg, ": ")+2:]
+		if f := fs.Lookup(name); f != nil && reason == "parse error" {
+			reason = "want " + valueKind(f)
+		}
+		return fmt.Sprintf("%s %q: %s", dashed(name), value, reason)
+	}
+	if n, _ := fmt.Sscanf(msg, "invalid boolean value %q for -%s", &value, &name); n == 2 {
+		return fmt.Sprintf("%s=%q: want true or false", dashed(strings.TrimSuffix(name, ":")), value)
+	}
+	return msg
+}
+
+func dashed(name string) string {
+	if len(name) == 1 {
+		return "-" + name
+	}
+	return "--" + name
+}
+
+// valueKind says what an option of f's type takes.
+func valueKind(f *flag.Flag) string {
+	getter, _ := f.Value.(flag.Getter)
+	if getter == nil {
+		return "another value"
+	}
+	switch getter.Get().(type) {
+	case time.Duration:
+		return "a duration such as 30s, 10m or 1h"
+	case int, int64, uint, uint64:
+		return "a whole number"
+	case float64:
+		return "a number"
+	}
+	return "another value"
 }
 
 // ParseOptionsOnly is Parse for a command that takes no operands: a word

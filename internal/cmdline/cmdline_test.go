@@ -43,7 +43,7 @@ func TestHelpAndUsageErrors(t *testing.T) {
 				}
 			}
 			stdout, stderr, code := testbin.Run(t, exec.Command(bin, c.bad...))
-			if code != 2 || stdout != "" || !strings.HasPrefix(stderr, c.command+": flag provided but not defined: -bogus\n") {
+			if code != 2 || stdout != "" || !strings.HasPrefix(stderr, c.command+": unknown option --bogus\n") {
 				t.Errorf("%s %s: exit %d, stdout %q, stderr %q", c.command, strings.Join(c.bad, " "), code, stdout, stderr)
 			}
 		})
