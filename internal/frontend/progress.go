@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -15,17 +16,17 @@ import (
 )
 
 // watchProgress shows dom0's verification progress until stop is closed:
-// a bar redrawn in place on a terminal, a plain line per change otherwise.
-func watchProgress(c dom0.Config, session string, w io.Writer, stop <-chan struct{}) {
-	terminal := isTerminal(w)
+// a bar redrawn in place on a terminal (bar, not nil), a plain line per
+// change on w otherwise.
+func watchProgress(c dom0.Config, session string, w io.Writer, bar *statusLine, stop <-chan struct{}) {
 	last := dom0.Progress{Done: -1}
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		select {
 		case <-stop:
-			if terminal && last.Done >= 0 {
-				fmt.Fprintln(w)
+			if bar != nil {
+				bar.end()
 			}
 			return
 		case <-tick.C:
@@ -35,13 +36,70 @@ func watchProgress(c dom0.Config, session string, w io.Writer, stop <-chan struc
 			continue
 		}
 		last = p
-		if terminal {
+		if bar != nil {
 			const width = 30
 			filled := width * p.Done / p.Total
-			fmt.Fprintf(w, "\r==> dom0 verifying [%s%s] %d/%d", strings.Repeat("#", filled), strings.Repeat(".", width-filled), p.Done, p.Total)
+			bar.set(fmt.Sprintf("==> dom0 verifying [%s%s] %d/%d", strings.Repeat("#", filled), strings.Repeat(".", width-filled), p.Done, p.Total))
 		} else {
 			fmt.Fprintf(w, "==> dom0 verifying: %d of %d packages checked\n", p.Done, p.Total)
 		}
+	}
+}
+
+// statusLine keeps a progress bar on a terminal's last line while other
+// lines (the UpdateVM's, which arrive meanwhile) are written above it: a
+// write first clears the bar, which is drawn again after a complete line.
+// A line written in parts is never cut by it.
+type statusLine struct {
+	mu      sync.Mutex
+	w       io.Writer
+	bar     string // "" before the first set and after end
+	shown   bool   // the bar is on the terminal's last line
+	midLine bool   // the last write left its line open
+}
+
+func (s *statusLine) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hide()
+	n, err := s.w.Write(p)
+	if len(p) > 0 {
+		s.midLine = p[len(p)-1] != '\n'
+	}
+	s.show()
+	return n, err
+}
+
+// set draws bar in place of the one shown.
+func (s *statusLine) set(bar string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hide()
+	s.bar = bar
+	s.show()
+}
+
+// end leaves the last bar on its line, and the terminal on the next.
+func (s *statusLine) end() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shown {
+		_, _ = io.WriteString(s.w, "\n")
+	}
+	s.bar, s.shown = "", false
+}
+
+func (s *statusLine) hide() {
+	if s.shown {
+		_, _ = io.WriteString(s.w, "\r\x1b[K") // to the line's start, then erase it
+		s.shown = false
+	}
+}
+
+func (s *statusLine) show() {
+	if s.bar != "" && !s.midLine {
+		_, _ = io.WriteString(s.w, s.bar)
+		s.shown = true
 	}
 }
 

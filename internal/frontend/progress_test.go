@@ -42,3 +42,24 @@ func TestIsTerminal(t *testing.T) {
 		t.Error("a pseudo-terminal is not taken for a terminal")
 	}
 }
+
+// On a terminal, other lines written while the bar shows go above it: the
+// bar is erased first and drawn again under a complete line, never in the
+// middle of one (the UpdateVM's transfer progress had been glued to it).
+func TestStatusLineKeepsTheBarBelow(t *testing.T) {
+	var out strings.Builder
+	s := &statusLine{w: &out}
+	s.set("[#.] 1/2")
+	fmt.Fprint(s, "vm: half a ")
+	s.set("[##] 2/2") // not drawn inside the open line
+	fmt.Fprint(s, "line\nvm: next\n")
+	s.end()
+	want := "[#.] 1/2" + "\r\x1b[K" + "vm: half a " + "line\nvm: next\n" + "[##] 2/2" + "\n"
+	if out.String() != want {
+		t.Errorf("terminal got %q, want %q", out.String(), want)
+	}
+	fmt.Fprint(s, "after\n")
+	if !strings.HasSuffix(out.String(), "2/2\nafter\n") {
+		t.Errorf("after end, lines pass as they are: %q", out.String())
+	}
+}

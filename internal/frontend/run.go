@@ -252,11 +252,20 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	r.say("Asking %s to resolve and download (%s)", c.UpdateVM, r.o.Action)
 	stop := make(chan struct{})
 	watched := make(chan struct{})
-	go func() { watchProgress(c, s.ID, r.env.Stderr, stop); close(watched) }()
+	// On a terminal, the UpdateVM's lines (its transfer's progress) are
+	// written above dom0's verification bar, never into it.
+	stderr := r.env.Stderr
+	var bar *statusLine
+	if isTerminal(stderr) {
+		bar = &statusLine{w: stderr}
+		r.env.Stderr = bar
+	}
+	go func() { watchProgress(c, s.ID, stderr, bar, stop); close(watched) }()
 	vmCode, vmErr := r.callVM(ctx, r.vmArgs(s.ID), r.env.Stderr, download)
 	res, err := AwaitResult(ctx, c, s)
 	close(stop)
 	<-watched
+	r.env.Stderr = stderr
 	if errors.Is(err, ErrNoResult) {
 		switch {
 		case vmCode == ExitRefused:
