@@ -39,5 +39,10 @@ func TestQueries(t *testing.T) {
 	if code != frontend.ExitFailure || stdout != "" || !strings.Contains(stderr, "No matching Packages") {
 		t.Errorf("--action=list nosuchpackage: exit %d, stdout %q\n%s", code, stdout, stderr)
 	}
+	// A search that finds nothing says so (dnf's own line is hidden by -q).
+	stdout, stderr, code = l.run("dom0", "pedos-dom0-update", "--action=search", "nosuchpackage")
+	if code != frontend.ExitOK || stdout != "" || !strings.Contains(stderr, l.UpdateVM()+": No matches found for nosuchpackage.") {
+		t.Errorf("--action=search nosuchpackage: exit %d, stdout %q\n%s", code, stdout, stderr)
+	}
 	l.assertUnchanged(before)
 }

@@ -154,7 +154,27 @@ func (u *UpdateVM) Query(ctx context.Context, req Request, stdout io.Writer) (in
 	// -q: dnf would put its download progress on stdout, among the answer.
 	args := append(append(base, "-q"), req.DNFOptions...)
 	args = append(append(args, req.Action), req.Packages...)
-	return u.Tools.DNF(ctx, args, nil, stdout, u.Log)
+	answer := &countingWriter{w: stdout}
+	code, err := u.Tools.DNF(ctx, args, nil, answer, u.Log)
+	// -q hides dnf's "No matches found." too: a search that found nothing
+	// (exit 0, as found) would otherwise print nothing at all. list and
+	// info fail with a message of their own.
+	if err == nil && code == 0 && answer.n == 0 && req.Action == "search" {
+		fmt.Fprintf(u.Log, "No matches found for %s.\n", strings.Join(req.Packages, " "))
+	}
+	return code, err
+}
+
+// countingWriter counts what passes through it.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // Clean empties the download cache (--clean).
