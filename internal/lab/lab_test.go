@@ -226,6 +226,33 @@ func TestLab(t *testing.T) {
 		}
 	})
 
+	// A lab whose qrexec agent died is not up: status says so, and up
+	// starts the lab afresh instead of answering "already up".
+	t.Run("up after an agent died starts afresh", func(t *testing.T) {
+		agent := l.State.Domains[lab.AppVM].Services[0]
+		if err := syscall.Kill(agent.PID, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(5 * time.Second); agent.Alive() && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+		}
+		var out strings.Builder
+		if st, err := lab.GetStatus(l.Dir); err != nil || st.Running {
+			t.Errorf("status with a dead agent: running %t, %v", st.Running, err)
+		} else if st.Print(&out); !strings.Contains(out.String(), ": broken (") {
+			t.Errorf("status with a dead agent says:\n%s", out.String())
+		}
+		again, err := lab.Up(context.Background(), lab.Options{Dir: l.Dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again.State.Domains[lab.Dom0].Init == l.State.Domains[lab.Dom0].Init {
+			t.Error("up kept the lab whose agent died")
+		}
+		l = again
+		run(t, l, lab.Dom0, "pedos-run", lab.AppVM, "true")
+	})
+
 	t.Run("publish then dnf --downloadonly in the UpdateVM fetches exactly the new packages", func(t *testing.T) {
 		rev, err := l.Publish(lab.PublishOptions{Specs: []string{"hello-1.1-1 requires=libfoo>=2.0", "libfoo-2.0-1", "unrelated-1-1"}, Snapshot: "second"})
 		if err != nil {

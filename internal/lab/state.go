@@ -65,7 +65,9 @@ func loadState(dir string) (*State, error) {
 	return &s, nil
 }
 
-// running says whether every domain's init is alive.
+// running says whether every domain's init and every service the lab
+// started (the qrexec daemon and agents, by pid and start time) is alive:
+// a lab whose agent died is not up, and up starts it afresh.
 func (s *State) running() bool {
 	if len(s.Domains) != 4 {
 		return false
@@ -73,6 +75,11 @@ func (s *State) running() bool {
 	for _, d := range s.Domains {
 		if !d.Init.Alive() {
 			return false
+		}
+		for _, p := range d.Services {
+			if !p.Alive() {
+				return false
+			}
 		}
 	}
 	return true

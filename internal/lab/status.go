@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -97,8 +98,11 @@ func GetStatus(dir string) (Status, error) {
 // Print writes the status for people.
 func (st Status) Print(w io.Writer) {
 	state := "down"
-	if st.Running {
+	switch {
+	case st.Running:
 		state = "up"
+	case slices.ContainsFunc(st.Domains, func(d DomainStatus) bool { return d.Running }):
+		state = "broken (a domain or a qrexec service of it ended: pedos-lab up --dir " + st.Dir + " starts the lab afresh)"
 	}
 	fmt.Fprintf(w, "lab %s: %s (UpdateVM %s)\n", st.Dir, state, st.UpdateVM)
 	var snaps []string
