@@ -153,9 +153,19 @@ func parse(args []string) (options, error) {
 		return o, fmt.Errorf("--sync runs no dnf: it takes no dnf options or packages (%q)", append(o.req.DNFOptions, o.req.Packages...)[0])
 	}
 	// dnf would take any verb; dom0 sends only these.
-	if a := o.req.Action; a != "" && !updatecall.IsDownload(a) && !updatecall.IsQuery(a) {
+	a := o.req.Action
+	if a != "" && !updatecall.IsDownload(a) && !updatecall.IsQuery(a) {
 		return o, fmt.Errorf("unknown action %q: the UpdateVM downloads for %s, and answers %s",
 			a, strings.Join(updatecall.DownloadActions, ", "), strings.Join(updatecall.QueryActions, ", "))
+	}
+	// Found now, not after dnf's usage text or a whole download.
+	switch id := o.req.SessionID; {
+	case updatecall.IsDownload(a) && a != "upgrade" && len(o.req.Packages) == 0:
+		return o, fmt.Errorf("--action=%s needs package names", a)
+	case id != "" && !updatecall.IsDownload(a):
+		return o, errors.New("--session goes with a download (--action=upgrade, install, …): only a download is sent to dom0")
+	case id != "" && !updatecall.ValidSessionID(id):
+		return o, fmt.Errorf("--session %q is not a session id: dom0 makes %d lowercase hex digits", id, updatecall.SessionIDLength)
 	}
 	return o, nil
 }

@@ -38,12 +38,13 @@ func TestExitOf(t *testing.T) {
 // Options with a value take it after "=" or as the next word, as the
 // usage text shows --root DIR.
 func TestParse(t *testing.T) {
+	id := "3f2a0c9d51e84b7a9c16d0e2f4a8b5e9"
 	for _, args := range [][]string{
-		{"--root", "/lab/vm", "--action", "upgrade", "--session", "ab", "--", "hello"},
-		{"--root=/lab/vm", "--action=upgrade", "--session=ab", "hello"},
+		{"--root", "/lab/vm", "--action", "upgrade", "--session", id, "--", "hello"},
+		{"--root=/lab/vm", "--action=upgrade", "--session=" + id, "hello"},
 	} {
 		o, err := parse(args)
-		if err != nil || o.root != "/lab/vm" || o.req.Action != "upgrade" || o.req.SessionID != "ab" ||
+		if err != nil || o.root != "/lab/vm" || o.req.Action != "upgrade" || o.req.SessionID != id ||
 			len(o.req.Packages) != 1 || o.req.Packages[0] != "hello" {
 			t.Errorf("parse(%q) = %+v, %v", args, o, err)
 		}
@@ -88,8 +89,13 @@ func TestParse(t *testing.T) {
 		{[]string{"--sync", "--bogus"}, `--sync runs no dnf: it takes no dnf options or packages ("--bogus")`},
 		{[]string{"--sync", "hello"}, `--sync runs no dnf: it takes no dnf options or packages ("hello")`},
 		{[]string{"--clean"}, "exactly one of --sync, --check-only or --action=ACT is needed"},
+		// Found before dnf runs, let alone downloads.
+		{[]string{"--action=install"}, "--action=install needs package names"},
+		{[]string{"--action=upgrade", "--session=x;y"}, `--session "x;y" is not a session id: dom0 makes 32 lowercase hex digits`},
+		{[]string{"--action=upgrade", "--session=" + strings.ToUpper(id)}, `--session "` + strings.ToUpper(id) + `" is not a session id`},
+		{[]string{"--action=list", "--session=" + id}, "--session goes with a download"},
 	} {
-		if _, err := parse(c.args); err == nil || err.Error() != c.want {
+		if _, err := parse(c.args); err == nil || !strings.HasPrefix(err.Error(), c.want) {
 			t.Errorf("parse(%q): %v, want %q", c.args, err, c.want)
 		}
 	}

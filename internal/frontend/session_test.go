@@ -10,6 +10,7 @@ import (
 
 	"pedos.dev/updates/internal/dnfconf"
 	"pedos.dev/updates/internal/dom0"
+	"pedos.dev/updates/internal/updatecall"
 )
 
 // The session carries the repositories dom0's configuration enables with
@@ -30,6 +31,10 @@ func TestNewSessionCarriesRepos(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer release()
+	// The UpdateVM checks the id's form before it downloads: dom0's ids pass.
+	if !updatecall.ValidSessionID(s.ID) || updatecall.SessionIDLength != dom0.SessionIDLength {
+		t.Errorf("session id %q does not pass the UpdateVM's check (length %d, dom0's %d)", s.ID, updatecall.SessionIDLength, dom0.SessionIDLength)
+	}
 	claimed, err := dom0.ClaimSession(c, s.ID, time.Now())
 	if err != nil {
 		t.Fatal(err)

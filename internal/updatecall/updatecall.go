@@ -7,7 +7,10 @@
 // decompressors and network code, and the UpdateVM none of dom0's.
 package updatecall
 
-import "slices"
+import (
+	"slices"
+	"strings"
+)
 
 // The actions the UpdateVM carries out for dom0 (overview.md, "Front
 // end"): a download of the transaction, or a query answered there alone.
@@ -38,3 +41,15 @@ const (
 
 // ReceiveService is dom0's qrexec service that takes the delivery.
 const ReceiveService = "PedOS.ReceiveUpdates"
+
+// SessionIDLength is the length of the session id dom0's front end makes
+// (lowercase hex, 128 bits: dom0.SessionIDLength) and passes to the UpdateVM,
+// which sends it back as ReceiveService's argument.
+const SessionIDLength = 32
+
+// ValidSessionID reports whether id has the form of a session id, so that
+// the UpdateVM refuses a mistyped one before it downloads anything (dom0
+// checks the id itself when the delivery arrives).
+func ValidSessionID(id string) bool {
+	return len(id) == SessionIDLength && strings.Trim(id, "0123456789abcdef") == ""
+}
