@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -18,6 +17,7 @@ import (
 	"strings"
 	"syscall"
 
+	"pedos.dev/updates/internal/filekind"
 	"pedos.dev/updates/internal/pkgtool"
 	"pedos.dev/updates/internal/rpm"
 )
@@ -122,12 +122,8 @@ func verifyFile(v *rpm.Verifier, path, outPath string) (*rpm.VerifiedPackage, er
 	switch {
 	case err != nil:
 		return nil, err
-	case info.IsDir():
-		return nil, errors.New("a directory, not a package file")
-	case info.Mode()&fs.ModeNamedPipe != 0:
-		return nil, errors.New("a named pipe (FIFO), not a package file: only a regular file is read")
 	case !info.Mode().IsRegular():
-		return nil, errors.New("a device or a socket, not a package file: only a regular file is read")
+		return nil, fmt.Errorf("%s, not a package file: only a regular file is read", filekind.Of(info.Mode()))
 	}
 	out, err := os.OpenFile(outPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {

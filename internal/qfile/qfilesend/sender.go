@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"pedos.dev/updates/internal/filekind"
 	"pedos.dev/updates/internal/qfile"
 )
 
@@ -100,6 +101,9 @@ var ErrChecksum = errors.New("checksum mismatch: the receiver got other bytes th
 // Send sends path (a regular file, a symlink, or a directory and everything below it) under
 // its base name.
 func (s *Sender) Send(path string) error {
+	if path == "" {
+		return errors.New("an empty argument names no file")
+	}
 	path = filepath.Clean(path)
 	name := filepath.Base(path)
 	if name == "." || name == ".." || name == "/" {
@@ -111,7 +115,7 @@ func (s *Sender) Send(path string) error {
 func (s *Sender) send(path, name string) error {
 	var st unix.Stat_t
 	if err := unix.Lstat(path, &st); err != nil {
-		return &fs.PathError{Op: "lstat", Path: path, Err: err}
+		return fmt.Errorf("%s: %w", path, err)
 	}
 	return s.sendEntry(path, name, &st)
 }
@@ -131,7 +135,11 @@ func (s *Sender) sendEntry(path, name string, st *unix.Stat_t) error {
 	case st.Mode&unix.S_IFMT == unix.S_IFLNK:
 		err = s.sendSymlink(path, name, st)
 	default:
-		return fmt.Errorf("%s: cannot send a file of type %#o", path, st.Mode&unix.S_IFMT)
+		kind := fmt.Sprintf("a file of type %#o", st.Mode&unix.S_IFMT)
+		if info, err := os.Lstat(path); err == nil {
+			kind = filekind.Of(info.Mode())
+		}
+		return fmt.Errorf("%s: cannot send %s: only regular files, directories and symlinks travel in a qfile stream", path, kind)
 	}
 	if err != nil {
 		return err

@@ -174,7 +174,7 @@ func TestSendRefusesSpecialFiles(t *testing.T) {
 	for _, path := range []string{fifo, filepath.Dir(fifo)} {
 		statusR, _ := statusPipe(t)
 		err := New(io.Discard, statusR).Send(path)
-		if err == nil || !strings.Contains(err.Error(), fifo+": cannot send a file of type 010000") {
+		if err == nil || !strings.Contains(err.Error(), fifo+": cannot send a named pipe (FIFO): only regular files") {
 			t.Errorf("Send(%s) = %v, want a refusal naming the FIFO", path, err)
 		}
 	}

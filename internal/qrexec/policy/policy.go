@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,6 +11,8 @@ import (
 	"syscall"
 	"unicode"
 	"unicode/utf8"
+
+	"pedos.dev/updates/internal/filekind"
 )
 
 // Action is what a matching rule decides.
@@ -90,31 +91,13 @@ func readConfigFile(path string) ([]byte, error) {
 		return nil, err
 	}
 	if !info.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file but %s", path, fileKind(info.Mode()))
+		return nil, fmt.Errorf("%s: not a regular file but %s", path, filekind.Of(info.Mode()))
 	}
 	data, err := io.ReadAll(io.LimitReader(f, maxConfigFileBytes+1))
 	if err == nil && len(data) > maxConfigFileBytes {
 		err = fmt.Errorf("%s: larger than %d bytes", path, maxConfigFileBytes)
 	}
 	return data, err
-}
-
-// fileKind names what a file that is not regular is, in words: the mode's
-// letters ("d---------") read as a file of mode 000.
-func fileKind(mode fs.FileMode) string {
-	switch {
-	case mode.IsDir():
-		return "a directory"
-	case mode&fs.ModeNamedPipe != 0:
-		return "a named pipe (FIFO)"
-	case mode&fs.ModeSocket != 0:
-		return "a socket"
-	case mode&fs.ModeCharDevice != 0:
-		return "a character device"
-	case mode&fs.ModeDevice != 0:
-		return "a block device"
-	}
-	return fmt.Sprintf("a file of type %v", mode.Type())
 }
 
 // policyFiles lists the policy files of dir in byte order: names of
