@@ -4,6 +4,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -74,6 +75,9 @@ func main() {
 		return
 	}
 	l, err := qrexec.Listen(*listen)
+	if errors.Is(err, qrexec.ErrBadAddress) {
+		cli.Fail("--listen %v", err)
+	}
 	if err != nil {
 		fatal(err)
 	}

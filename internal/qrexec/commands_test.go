@@ -3,6 +3,7 @@ package qrexec_test
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -96,9 +97,14 @@ func TestUsageErrors(t *testing.T) {
 		{"qrexec-daemon", []string{"--request-timeout", "-1s"}, "--request-timeout -1s: the request phase needs some time, or every call fails\n"},
 		{"qrexec-agent", []string{"--request-timeout", "0"}, "--request-timeout 0s: the request phase needs some time, or every call fails\n"},
 		{"qrexec-agent", []string{"serve"}, "unexpected argument \"serve\": every setting is an option\n"},
+		{"qrexec-agent", []string{"--listen", "vsock:abc"}, `--listen "vsock:abc": not an address to listen on: want vsock:PORT, PORT a number below 2^32` + "\n"},
+		{"qrexec-agent", []string{"--listen", "exec:ssh x"}, `--listen "exec:ssh x": not an address to listen on: a command (exec:) is only called` + "\n"},
 	} {
 		// Where the command would look first, were the arguments good.
 		nowhere := map[string][]string{"qrexec-daemon": {"--domains", "/nonexistent"}, "qrexec-agent": {"--listen", "/nonexistent/agent.sock"}}[c.command]
+		if slices.Contains(c.args, "--listen") {
+			nowhere = nil
+		}
 		got := run(t, command(t, c.command, append(c.args, nowhere...)...), "")
 		if got.code != 2 || got.stdout != "" || !strings.HasPrefix(got.stderr, c.command+": "+c.want+"Usage: "+c.command) {
 			t.Errorf("%s %s: %+v", c.command, strings.Join(c.args, " "), got)

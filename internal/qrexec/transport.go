@@ -112,20 +112,24 @@ func chmodSocket(path string, mode uint32) error {
 // procFD names the file open at fd in this process.
 func procFD(fd int) string { return fmt.Sprintf("/proc/self/fd/%d", fd) }
 
+// ErrBadAddress marks an address Listen cannot listen on whatever the
+// system's state: a mistake in the command line.
+var ErrBadAddress = errors.New("not an address to listen on")
+
 // Listen listens on addr (a Unix socket path or vsock:PORT).
 func Listen(addr string) (net.Listener, error) {
 	switch kind, rest := splitAddress(addr); kind {
 	case "vsock":
 		port, err := strconv.ParseUint(rest, 10, 32)
 		if err != nil {
-			return nil, fmt.Errorf("qrexec address %q: want vsock:PORT: %w", addr, err)
+			return nil, fmt.Errorf("%q: %w: want vsock:PORT, PORT a number below 2^32", addr, ErrBadAddress)
 		}
 		// Any local context id: vsock.Listen would first ask /dev/vsock
 		// for this machine's, which a unit with PrivateDevices=yes (both
 		// shipped units) does not have.
 		return vsock.ListenContextID(unix.VMADDR_CID_ANY, uint32(port), nil)
 	case "exec":
-		return nil, fmt.Errorf("qrexec address %q: cannot listen on a command", addr)
+		return nil, fmt.Errorf("%q: %w: a command (exec:) is only called", addr, ErrBadAddress)
 	default:
 		// A stale socket from an earlier run would make Listen fail.
 		if fi, err := os.Lstat(rest); err == nil && fi.Mode()&os.ModeSocket != 0 {
