@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -60,29 +61,29 @@ func (p Package) arch() string {
 func ParsePackageSpec(spec string) (Package, error) {
 	fields := strings.Fields(spec)
 	if len(fields) == 0 {
-		return Package{}, fmt.Errorf("testrepo: empty package spec")
+		return Package{}, errors.New("empty package spec")
 	}
 	nvr := fields[0]
 	lastDash := strings.LastIndex(nvr, "-")
 	if lastDash <= 0 {
-		return Package{}, fmt.Errorf("testrepo: spec %q: want NAME-VERSION-RELEASE", spec)
+		return Package{}, fmt.Errorf("package spec %q: want NAME-VERSION-RELEASE", spec)
 	}
 	secondDash := strings.LastIndex(nvr[:lastDash], "-")
 	if secondDash <= 0 {
-		return Package{}, fmt.Errorf("testrepo: spec %q: want NAME-VERSION-RELEASE", spec)
+		return Package{}, fmt.Errorf("package spec %q: want NAME-VERSION-RELEASE", spec)
 	}
 	p := Package{Name: nvr[:secondDash], Version: nvr[secondDash+1 : lastDash], Release: nvr[lastDash+1:]}
 	if epoch, version, ok := strings.Cut(p.Version, ":"); ok {
 		n, err := strconv.ParseUint(epoch, 10, 32)
 		if err != nil {
-			return Package{}, fmt.Errorf("testrepo: spec %q: bad epoch: %w", spec, err)
+			return Package{}, fmt.Errorf("package spec %q: bad epoch %q: want a number", spec, epoch)
 		}
 		p.Epoch, p.Version = uint32(n), version
 	}
 	for _, field := range fields[1:] {
 		key, value, ok := strings.Cut(field, "=")
 		if !ok {
-			return Package{}, fmt.Errorf("testrepo: spec %q: %q is not key=value", spec, field)
+			return Package{}, fmt.Errorf("package spec %q: %q is not key=value", spec, field)
 		}
 		switch key {
 		case "arch":
@@ -90,7 +91,7 @@ func ParsePackageSpec(spec string) (Package, error) {
 		case "size":
 			n, err := strconv.Atoi(value)
 			if err != nil || n < 0 {
-				return Package{}, fmt.Errorf("testrepo: spec %q: bad size %q", spec, value)
+				return Package{}, fmt.Errorf("package spec %q: bad size %q", spec, value)
 			}
 			p.PayloadSize = n
 		case "requires":
@@ -102,7 +103,7 @@ func ParsePackageSpec(spec string) (Package, error) {
 		case "obsoletes":
 			p.Obsoletes = append(p.Obsoletes, value)
 		default:
-			return Package{}, fmt.Errorf("testrepo: spec %q: unknown key %q", spec, key)
+			return Package{}, fmt.Errorf("package spec %q: unknown key %q", spec, key)
 		}
 	}
 	return p, nil
