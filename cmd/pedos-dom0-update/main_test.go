@@ -49,8 +49,16 @@ func TestUsageErrorLoggedBelowTheNamedRoot(t *testing.T) {
 	// run says so.
 	_, stderr, code = runBin(t, "--root", first, "--bogus", "--root")
 	if _, err := os.Stat(filepath.Join(first, dom0.LogPath)); code != 2 || !os.IsNotExist(err) ||
-		!strings.Contains(stderr, "not in the update log: --root was given without a directory") {
+		!strings.Contains(stderr, "not in the update log: --root was given without an absolute directory") {
 		t.Errorf("exit %d, log below the first root: %v; stderr:\n%s", code, err, stderr)
+	}
+	// A relative --root is no root of dom0's: a usage error, logged nowhere.
+	work := t.TempDir()
+	cmd := exec.Command(testbin.Path(t, "pedos-dom0-update"), "--root", "rel")
+	cmd.Dir = work
+	_, stderr, code = testbin.Run(t, cmd)
+	if entries, _ := os.ReadDir(work); code != 2 || len(entries) != 0 || !strings.Contains(stderr, `--root needs an absolute directory, not "rel"`) {
+		t.Errorf("--root rel: exit %d, %d entries made in the working directory; stderr:\n%s", code, len(entries), stderr)
 	}
 }
 

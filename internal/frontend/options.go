@@ -7,6 +7,7 @@ package frontend
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -34,8 +35,9 @@ type Options struct {
 	Help     bool
 	Version  bool   // --version: print the release and commit, do nothing else
 	Root     string // dom0's root prefix (the lab; "" on a real host)
-	// RootMissing is set when --root came without a value: a usage error
-	// then has no root the user meant, and is not logged (Conclude).
+	// RootMissing is set when --root came without a value, or with a
+	// relative one: a usage error then has no root the user meant, and is
+	// not logged (Conclude).
 	RootMissing bool
 }
 
@@ -123,6 +125,9 @@ func (o *Options) parse(args []string) error {
 			o.Action = value
 		case ours && name == "--root" && value == "":
 			return usageErr("--root needs a directory")
+		case ours && name == "--root" && !filepath.IsAbs(value):
+			// The working directory is no root of dom0's.
+			return usageErr("--root needs an absolute directory, not %q", value)
 		case ours && name == "--root":
 			// o.Root is rootArg's, set before parsing.
 		case ours && arg == "--check-only":
@@ -175,7 +180,7 @@ func rootArg(own []string) (root string, missing bool) {
 		if !hasValue && i+1 < len(own) && !strings.HasPrefix(own[i+1], "-") {
 			value = own[i+1]
 		}
-		root, missing = value, value == ""
+		root, missing = value, !filepath.IsAbs(value)
 	}
 	return root, missing
 }

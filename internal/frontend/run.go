@@ -164,7 +164,7 @@ func Conclude(c dom0.Config, o Options, rep Report, err error, stdout, stderr io
 // without a value: the default root is not the one the user meant.
 func appendLog(c dom0.Config, o Options, rep Report) error {
 	if o.RootMissing {
-		return errors.New("--root was given without a directory")
+		return errors.New("--root was given without an absolute directory")
 	}
 	if c.Root != "" {
 		if _, err := os.Stat(c.Root); err != nil {
