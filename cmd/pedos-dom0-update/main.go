@@ -114,7 +114,13 @@ func run() int {
 	// configuration says (its defaults if it cannot be read).
 	config, configErr := dom0.LoadConfig(o.Root)
 	fail := func(code int, err error) int {
-		rep := frontend.NewReport(o, config.UpdateVM)
+		// An updates.conf that cannot be read names no UpdateVM: the
+		// default would be a guess in the report and the log.
+		updateVM := config.UpdateVM
+		if configErr != nil {
+			updateVM = ""
+		}
+		rep := frontend.NewReport(o, updateVM)
 		rep.Exit = code
 		return frontend.Conclude(config, o, rep, err, os.Stdout, os.Stderr)
 	}

@@ -150,3 +150,24 @@ func TestQrexecClientCheckedFirst(t *testing.T) {
 		t.Errorf("exit %d, want 1 saying %q; stderr:\n%s", code, want, stderr)
 	}
 }
+
+// An updates.conf that cannot be read names no UpdateVM: the report and the
+// log say none rather than the default's name.
+func TestConfigErrorNamesNoUpdateVM(t *testing.T) {
+	root := t.TempDir()
+	conf := filepath.Join(root, dom0.ConfigPath)
+	if err := os.MkdirAll(filepath.Dir(conf), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(conf, []byte("updatevm = $(evil)\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := runBin(t, "--root", root, "--json", "--check-only")
+	var rep struct {
+		UpdateVM *string `json:"updatevm"`
+		Exit     int     `json:"exit"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil || code != 1 || rep.Exit != 1 || rep.UpdateVM == nil || *rep.UpdateVM != "" {
+		t.Errorf("exit %d, report %s (%v); want exit 1, \"updatevm\": \"\"; stderr:\n%s", code, stdout, err, stderr)
+	}
+}
