@@ -83,8 +83,8 @@ func TestUnpackerReportsAreHintsOnly(t *testing.T) {
 		{"leaves metadata of a repository not enabled", "cp \"$2\"/" + repomd + " \"$2\"/repomd--other.xml\n", "repository other, which is not enabled", 0, 0},
 		{"leaves no primary", "rm \"$2\"/primary--" + benchrun.RepoID + ".xml\n", "metadata refuses the delivery (missing-metadata)", 0, 0},
 		// A refusal says what the unpacker's status code means (qfile.md "Status").
-		{"refuses a name", "exit 84\n", "refused the stream from bench-vm: a name that breaks the receiver's name rules (EILSEQ)", 0, 0},
-		{"refuses a duplicate", "exit 17\n", "refused the stream from bench-vm: a name already received (EEXIST)", 0, 0},
+		{"refuses a name", "echo 'qfile-dom0-unpacker: refused a name (S1, S2): the name holds U+001B (EILSEQ)' >&2\nexit 84\n", "the unpacker refused the stream: a name that breaks the receiver's name rules (EILSEQ); it said: refused a name (S1, S2): the name holds U+001B (EILSEQ)", 0, 0},
+		{"refuses a duplicate", "exit 17\n", "the unpacker refused the stream: a name already received (EEXIST); it said: nothing", 0, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			root := t.TempDir()

@@ -3,6 +3,7 @@ package dom0
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -297,7 +299,8 @@ func (r *Receiver) unpack(ctx context.Context, staging string, timeout time.Dura
 		return fmt.Errorf("running the unpacker: %w", err)
 	}
 	var reader sync.WaitGroup
-	reader.Go(func() { r.readHints(stderr, hint) })
+	var lastWords string // the unpacker's last line but a hint: why it refused
+	reader.Go(func() { lastWords = r.readHints(stderr, hint) })
 	err = cmd.Wait()
 	stderrW.Close()
 	reader.Wait()
@@ -306,14 +309,16 @@ func (r *Receiver) unpack(ctx context.Context, staging string, timeout time.Dura
 	case ctx.Err() != nil:
 		return fmt.Errorf("the delivery from %s did not finish before the session's deadline (receive_timeout in %s; S11, C7)", c.UpdateVM, ConfigPath)
 	case errors.As(err, &exit) && exit.ExitCode() == legalEOFExit:
-		return fmt.Errorf("the unpacker refused the stream from %s: it was truncated, ending inside a file or a name (S6)", c.UpdateVM)
+		return errors.New("the unpacker refused the stream: it was truncated, ending inside a file or a name (S6)")
 	case errors.As(err, &exit) && exit.ExitCode() == int(syscall.EDQUOT):
 		// Which limit, so that the administrator raises the right one.
-		return fmt.Errorf("the unpacker refused the stream from %s: over a limit (EDQUOT): at most %d files (max_files) and %d bytes, the smaller of max_bytes (%d) and 45 %% of the free space in %s",
-			c.UpdateVM, c.MaxFiles, maxBytes, c.MaxBytes, staging)
+		return fmt.Errorf("the unpacker refused the stream: over a limit (EDQUOT): at most %d files (max_files) and %d bytes, the smaller of max_bytes (%d) and 45 %% of the free space in %s",
+			c.MaxFiles, maxBytes, c.MaxBytes, staging)
 	case errors.As(err, &exit) && exit.ExitCode() > 0:
+		// Which rule a name broke, say, without the name (quoted by
+		// loggable: the unpacker reads the untrusted stream).
 		errno := syscall.Errno(exit.ExitCode())
-		return fmt.Errorf("the unpacker refused the stream from %s: %s (%s)", c.UpdateVM, qfile.RefusalMeaning(errno), unix.ErrnoName(errno))
+		return fmt.Errorf("the unpacker refused the stream: %s (%s); it said: %s", qfile.RefusalMeaning(errno), unix.ErrnoName(errno), cmp.Or(lastWords, "nothing"))
 	case errors.As(err, &exit):
 		return fmt.Errorf("the unpacker was killed (%s) while reading the stream from %s", exit.ProcessState, c.UpdateVM)
 	}
@@ -324,8 +329,9 @@ func (r *Receiver) unpack(ctx context.Context, staging string, timeout time.Dura
 }
 
 // readHints passes on the name of each file the unpacker reports complete
-// and copies its other lines to the log, until stderr is closed.
-func (r *Receiver) readHints(stderr io.Reader, hint func(untrustedName string)) {
+// and copies its other lines to the log, until stderr is closed. It
+// returns the last of those lines (loggable, without the program's name).
+func (r *Receiver) readHints(stderr io.Reader, hint func(untrustedName string)) (last string) {
 	// The unpacker's own lines are few and short: after one too long to
 	// scan, or more than maxUnpackerLogLines others, the rest is drained,
 	// not logged (a compromised unpacker must not flood dom0's log).
@@ -335,7 +341,8 @@ func (r *Receiver) readHints(stderr io.Reader, hint func(untrustedName string)) 
 		if untrustedName, ok := receivedName(lines.Bytes()); ok {
 			hint(untrustedName)
 		} else if logged++; logged <= maxUnpackerLogLines {
-			fmt.Fprintf(r.Log, "%s\n", loggable(lines.Bytes()))
+			last = loggable(lines.Bytes())
+			fmt.Fprintf(r.Log, "%s\n", last)
 		} else if logged == maxUnpackerLogLines+1 {
 			fmt.Fprintf(r.Log, "qfile-dom0-unpacker: more than %d lines of output; the rest is not logged\n", maxUnpackerLogLines)
 		}
@@ -344,6 +351,7 @@ func (r *Receiver) readHints(stderr io.Reader, hint func(untrustedName string)) 
 		fmt.Fprintln(r.Log, "qfile-dom0-unpacker: a line of its output was too long; the rest is not logged")
 	}
 	_, _ = io.Copy(io.Discard, stderr)
+	return strings.TrimPrefix(last, "qfile-dom0-unpacker: ")
 }
 
 // loggable is line as it is if it is printable text, else quoted: a
