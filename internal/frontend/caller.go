@@ -15,7 +15,7 @@ import (
 
 // ErrInterrupted is a call ended because pedos-dom0-update was told to
 // stop (Ctrl-C, SIGTERM).
-var ErrInterrupted = errors.New("interrupted")
+var ErrInterrupted = errors.New("interrupted (Ctrl-C, SIGTERM or SIGHUP)")
 
 // QrexecCaller runs commands in a domain with qrexec-client (dom0's calls
 // are not subject to policy; qrexec.md): ours, or a PedOS/Qubes host's own,

@@ -347,7 +347,7 @@ func TestRunInterruptedWhileDom0Verifies(t *testing.T) {
 	}
 	code := Run(ctx, o, Env{Config: tr.config, VM: tr.vm, Tools: tr.tools, Stdin: strings.NewReader(""),
 		Stdout: tr.stdout, Stderr: tr.stderr, DownloadCommand: "pedos-download-dom0-updates"})
-	if want := "interrupted: stopped waiting for dom0's verdict on the delivery from sys-test\n"; code != ExitFailure || !strings.HasSuffix(tr.stderr.String(), want) {
+	if want := "interrupted (Ctrl-C, SIGTERM or SIGHUP): stopped waiting for dom0's verdict on the delivery from sys-test\n"; code != ExitFailure || !strings.HasSuffix(tr.stderr.String(), want) {
 		t.Fatalf("exit %d, want 1 ending %q; stderr:\n%s", code, want, tr.stderr)
 	}
 }
