@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"pedos.dev/updates/internal/dom0"
 	"pedos.dev/updates/internal/repometa"
 	"pedos.dev/updates/internal/testrepo"
 	"pedos.dev/updates/internal/updatecall"
@@ -39,29 +40,15 @@ func TestSyncShipsTheKeyring(t *testing.T) {
 		t.Fatal(err)
 	}
 	public := string(signer.PublicKeyArmored())
-	for name, data := range map[string]string{
+	writeFiles(t, c, map[string]string{
 		"/etc/pedos/keys/RPM-GPG-KEY-vendor": public,
 		"/etc/pedos/keys/SECRET-KEY.asc":     string(signer.PrivateKeyArmored()),
 		"/etc/pedos/keys/README":             "not a key",
 		"/etc/pki/rpm-gpg/RPM-GPG-KEY-other": public,
 		"/etc/yum.repos.d/vendor.repo":       "[vendor]\nbaseurl=http://mirror.invalid/\ngpgkey=file:///etc/pedos/keys/RPM-GPG-KEY-vendor\n",
-	} {
-		if err := os.MkdirAll(filepath.Dir(c.Path(name)), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(c.Path(name), []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	})
 	var warnings strings.Builder
-	stream, err := syncStream(c, tr.tools.ExportRPMDB, &warnings)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vm := &updatevm.UpdateVM{InstallRoot: t.TempDir(), Tools: importNothing{}, Log: io.Discard}
-	if err := vm.ApplySync(stream); err != nil {
-		t.Fatal(err)
-	}
+	vm := syncInto(t, tr, c, &warnings)
 	keys := filepath.Join(vm.InstallRoot, updatecall.SyncKeysDir)
 	if got, err := os.ReadFile(filepath.Join(keys, "RPM-GPG-KEY-vendor")); err != nil || string(got) != public {
 		t.Errorf("the keyring's key in the UpdateVM: %.60q, %v", got, err)
@@ -110,10 +97,24 @@ func TestSyncJudgesKeysAtTheTimeFloor(t *testing.T) {
 		t.Fatal(err)
 	}
 	floor := time.Now().Add(48 * time.Hour).UTC().Format(time.RFC3339)
-	for name, data := range map[string]string{
+	writeFiles(t, c, map[string]string{
 		"/etc/pki/rpm-gpg/RPM-GPG-KEY-vendor": string(signer.PublicKeyArmored()),
 		repometa.StatePath:                    `{"time_floor": "` + floor + `", "repos": {}}`,
-	} {
+	})
+	var warnings strings.Builder
+	vm := syncInto(t, tr, c, &warnings)
+	if _, err := os.Stat(filepath.Join(vm.InstallRoot, updatecall.SyncKeysDir, "RPM-GPG-KEY-vendor")); !os.IsNotExist(err) {
+		t.Errorf("a key expired at the time floor %s was shipped to the UpdateVM (%v)", floor, err)
+	}
+	if want := "no valid signing key at " + floor; !strings.Contains(warnings.String(), want) {
+		t.Errorf("warnings %q do not say %q", warnings.String(), want)
+	}
+}
+
+// writeFiles writes each file (a path as on a real host) below c's root.
+func writeFiles(t *testing.T, c dom0.Config, files map[string]string) {
+	t.Helper()
+	for name, data := range files {
 		if err := os.MkdirAll(filepath.Dir(c.Path(name)), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -121,8 +122,13 @@ func TestSyncJudgesKeysAtTheTimeFloor(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var warnings strings.Builder
-	stream, err := syncStream(c, tr.tools.ExportRPMDB, &warnings)
+}
+
+// syncInto builds dom0's sync stream from c and applies it to a fresh
+// UpdateVM, whose fake installroot it returns; warnings get the front end's.
+func syncInto(t *testing.T, tr *testRun, c dom0.Config, warnings io.Writer) *updatevm.UpdateVM {
+	t.Helper()
+	stream, err := syncStream(c, tr.tools.ExportRPMDB, warnings)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,10 +136,5 @@ func TestSyncJudgesKeysAtTheTimeFloor(t *testing.T) {
 	if err := vm.ApplySync(stream); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(vm.InstallRoot, updatecall.SyncKeysDir, "RPM-GPG-KEY-vendor")); !os.IsNotExist(err) {
-		t.Errorf("a key expired at the time floor %s was shipped to the UpdateVM (%v)", floor, err)
-	}
-	if want := "no valid signing key at " + floor; !strings.Contains(warnings.String(), want) {
-		t.Errorf("warnings %q do not say %q", warnings.String(), want)
-	}
+	return vm
 }
