@@ -137,14 +137,7 @@ func TestHangupCancelsTheSession(t *testing.T) {
 // updates.conf's qrexec_client naming nothing that runs is found before
 // anything starts, naming the setting (not at the first call, as exit 125).
 func TestQrexecClientCheckedFirst(t *testing.T) {
-	root := t.TempDir()
-	conf := filepath.Join(root, dom0.ConfigPath)
-	if err := os.MkdirAll(filepath.Dir(conf), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(conf, []byte("qrexec_client = /nonexistent\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	root := rootWithConfig(t, "qrexec_client = /nonexistent\n")
 	_, stderr, code := runBin(t, "--root", root, "--check-only")
 	if want := "/etc/pedos/updates.conf: qrexec_client /nonexistent cannot be run"; code != 1 || !strings.Contains(stderr, want) {
 		t.Errorf("exit %d, want 1 saying %q; stderr:\n%s", code, want, stderr)
@@ -154,14 +147,7 @@ func TestQrexecClientCheckedFirst(t *testing.T) {
 // An updates.conf that cannot be read names no UpdateVM: the report and the
 // log say none rather than the default's name.
 func TestConfigErrorNamesNoUpdateVM(t *testing.T) {
-	root := t.TempDir()
-	conf := filepath.Join(root, dom0.ConfigPath)
-	if err := os.MkdirAll(filepath.Dir(conf), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(conf, []byte("updatevm = $(evil)\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	root := rootWithConfig(t, "updatevm = $(evil)\n")
 	stdout, stderr, code := runBin(t, "--root", root, "--json", "--check-only")
 	var rep struct {
 		UpdateVM *string `json:"updatevm"`
@@ -170,4 +156,18 @@ func TestConfigErrorNamesNoUpdateVM(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &rep); err != nil || code != 1 || rep.Exit != 1 || rep.UpdateVM == nil || *rep.UpdateVM != "" {
 		t.Errorf("exit %d, report %s (%v); want exit 1, \"updatevm\": \"\"; stderr:\n%s", code, stdout, err, stderr)
 	}
+}
+
+// rootWithConfig is a new dom0 root whose updates.conf holds text.
+func rootWithConfig(t *testing.T, text string) string {
+	t.Helper()
+	root := t.TempDir()
+	conf := filepath.Join(root, dom0.ConfigPath)
+	if err := os.MkdirAll(filepath.Dir(conf), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return root
 }
