@@ -169,6 +169,11 @@ func TestVerifyRepomd(t *testing.T) {
 			f.Repomd, f.Signature = wrongSize, pub.sign(t, wrongSize, day0, crypto.SHA256)
 			return f
 		}, []string{"rejected bad-metadata "}},
+		{"signature dated before its key was made", day0, func() RepoFiles {
+			f := good()
+			f.Signature = pub.sign(t, snap.repomd, pub.entity.PrimaryKey.CreationTime.Add(-48*time.Hour), crypto.SHA256)
+			return f
+		}, []string{"rejected bad-signature "}},
 		{"not an armored signature", day0, func() RepoFiles { f := good(); f.Signature = []byte("hello"); return f }, []string{"rejected bad-signature "}},
 		{"key expired before the time floor", day0, func() RepoFiles {
 			sig := publisher{entity: expiring}.sign(t, snap.repomd, buildTime.Add(time.Hour), crypto.SHA256)

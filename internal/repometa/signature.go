@@ -77,6 +77,10 @@ func (k *PinnedKey) verify(repomd, untrustedArmored []byte, trustedNow time.Time
 	if err := rpm.KeyStrength(keys[0].PublicKey); err != nil {
 		return BadSignature, fmt.Errorf("repomd.xml is signed by key %016X: %w", *sig.IssuerKeyId, err)
 	}
+	// Valid in itself only once its key exists, as a package's (verify.md §1.2).
+	if sig.CreationTime.Before(keys[0].PublicKey.CreationTime) {
+		return BadSignature, fmt.Errorf("repomd.xml.asc is dated %s, before key %016X was made", sig.CreationTime.UTC().Format(time.RFC3339), *sig.IssuerKeyId)
+	}
 	switch sig.Hash {
 	case crypto.SHA256, crypto.SHA384, crypto.SHA512, crypto.SHA3_256, crypto.SHA3_512:
 	default:

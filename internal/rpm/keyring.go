@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/eddsa"
+	pgperrors "github.com/ProtonMail/go-crypto/openpgp/errors"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 )
 
@@ -122,12 +124,37 @@ func ReadKeyFile(path string) (openpgp.EntityList, error) {
 		if err != nil {
 			return nil, fmt.Errorf("not a valid armored public key: %w", err)
 		}
+		if err := unreadablePacket(block); err != nil {
+			return nil, fmt.Errorf("holds a packet this verifier cannot read (a revocation it could not check would leave a revoked key trusted): %w", err)
+		}
 		keys = append(keys, blockKeys...)
 	}
 	if len(keys) == 0 {
 		return nil, errors.New("not a valid armored public key: no armored block")
 	}
 	return keys, nil
+}
+
+// unreadablePacket says which packet of an armored block go-crypto cannot
+// read. Its key reader skips such a packet without a word: a revocation
+// signature with a hash it does not implement (RIPEMD-160) would vanish,
+// and the revoked key stay trusted (P6). Only packets that carry nothing
+// (marker, trust, non-critical unknown tags) may be skipped.
+func unreadablePacket(block []byte) error {
+	decoded, err := armor.Decode(bytes.NewReader(block))
+	if err != nil {
+		return err
+	}
+	for {
+		_, err := packet.Read(decoded.Body)
+		var skippable pgperrors.UnknownPacketTypeError
+		switch {
+		case err == io.EOF:
+			return nil
+		case err != nil && !errors.As(err, &skippable):
+			return err
+		}
+	}
 }
 
 // Files lists the key files that loaded.
@@ -151,6 +178,11 @@ func keyPolicy(e *openpgp.Entity, now time.Time) *Error {
 	}
 	if e.PrimaryKey.CreationTime.After(at) {
 		at = e.PrimaryKey.CreationTime
+	}
+	// rpm 4.18 imports version 4 keys only: a key rpmkeys cannot import
+	// must not be one the native verifier trusts.
+	if e.PrimaryKey.Version != 4 {
+		return reject(KindKeyNotValid, "a version %d key (rpm reads version 4 keys only)", e.PrimaryKey.Version)
 	}
 	if err := KeyStrength(e.PrimaryKey); err != nil {
 		return err

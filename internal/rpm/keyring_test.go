@@ -3,6 +3,7 @@ package rpm_test
 import (
 	"bytes"
 	"crypto/rsa"
+	"errors"
 	"io"
 	"math/big"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 
 	"pedos.dev/updates/internal/rpm"
@@ -126,18 +128,19 @@ func TestSigningSubkeyMadeAfterTheFloor(t *testing.T) {
 	}
 }
 
-// A version 6 signature by a trusted version 6 key is refused: the
-// canonical rewrite re-encodes version 4 packets only (P5), and rpm 4.18
-// reads no other.
-func TestVersion6SignatureRefused(t *testing.T) {
+// A version 6 key is skipped, with a warning, as rpm 4.18 cannot import
+// it (what rpmkeys imports is what the native verifier trusts); its
+// version 6 signature is refused as such: the canonical rewrite re-encodes
+// version 4 packets only (P5), and rpm 4.18 reads no other.
+func TestVersion6KeyAndSignatureRefused(t *testing.T) {
 	e, err := openpgp.NewEntity("v6", "", "", &packet.Config{V6Keys: true, Algorithm: packet.PubKeyAlgoEd25519})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := &testrepo.Signer{Entity: e}
 	keyring, warnings := loadKey(t, s, time.Now())
-	if len(warnings) != 0 {
-		t.Fatalf("warnings %v", warnings)
+	if len(warnings) != 1 || !strings.Contains(warnings[0].Error(), "a version 6 key (rpm reads version 4 keys only)") {
+		t.Fatalf("warnings %v, want the version 6 key skipped", warnings)
 	}
 	l := split(t, build(t, spec))
 	sig := new(bytes.Buffer)
@@ -149,7 +152,81 @@ func TestVersion6SignatureRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = (&rpm.Verifier{Keyring: keyring}).Verify(bytes.NewReader(data), io.Discard)
-	if !rejected(err, rpm.KindBadSignature, "not a version 4 signature packet") {
-		t.Errorf("got %v, want the version 6 signature refused", err)
+	if !rejected(err, rpm.KindKeyNotValid, "which the keyring skipped: a version 6 key") {
+		t.Errorf("got %v, want the package refused as signed by the skipped version 6 key", err)
 	}
+}
+
+// A revocation go-crypto cannot read (its hash, RIPEMD-160, not
+// implemented) must not vanish: go-crypto's key reader skips such a packet
+// without a word, which left the revoked key trusted (P6; rpm 4.18 ignores
+// revocations, so the native check is the only one). The file is skipped,
+// named, as any key file that fails the policy.
+func TestUnreadableRevocationSkipsTheFile(t *testing.T) {
+	s, err := testrepo.NewSigner(testrepo.KeySpec{Name: "revoked with RIPEMD-160", Revoked: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body bytes.Buffer
+	if err := s.Entity.Serialize(&body); err != nil {
+		t.Fatal(err)
+	}
+	// The revocation's hash algorithm, SHA-256 as made, becomes RIPEMD-160 (3).
+	packets := body.Bytes()
+	patched := false
+	for rest := packets; len(rest) > 0; {
+		tag, header, length := packetFrame(t, rest)
+		if b := rest[header:]; tag == 2 && b[0] == 4 && b[1] == byte(packet.SigTypeKeyRevocation) {
+			b[3], patched = 3, true
+		}
+		rest = rest[header+length:]
+	}
+	if !patched {
+		t.Fatal("no key revocation signature found to patch")
+	}
+	dir := t.TempDir()
+	f, err := os.Create(filepath.Join(dir, "RPM-GPG-KEY-ripemd-revoked"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := armor.Encode(f, openpgp.PublicKeyType, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(packets); err != nil {
+		t.Fatal(err)
+	}
+	if err := errors.Join(w.Close(), f.Close()); err != nil {
+		t.Fatal(err)
+	}
+	keyring, warnings, err := rpm.LoadKeyring(dir, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keyring.Files()) != 0 || len(warnings) != 1 || !strings.Contains(warnings[0].Error(), "holds a packet this verifier cannot read") {
+		t.Errorf("key files loaded %q, warnings %v; want the file skipped for its unreadable revocation", keyring.Files(), warnings)
+	}
+}
+
+// packetFrame reads an OpenPGP packet header (RFC 9580 §4.2, both formats,
+// no partial lengths): the packet's tag, the header's length and the body's.
+func packetFrame(t *testing.T, b []byte) (tag byte, header, length int) {
+	t.Helper()
+	if b[0]&0x40 == 0 { // legacy format
+		tag, header = b[0]>>2&0x0f, 1+[]int{1, 2, 4}[b[0]&3]
+		for _, c := range b[1:header] {
+			length = length<<8 | int(c)
+		}
+		return tag, header, length
+	}
+	switch tag = b[0] & 0x3f; {
+	case b[1] < 192:
+		return tag, 2, int(b[1])
+	case b[1] < 224:
+		return tag, 3, (int(b[1])-192)<<8 + int(b[2]) + 192
+	case b[1] == 255:
+		return tag, 6, int(b[2])<<24 | int(b[3])<<16 | int(b[4])<<8 | int(b[5])
+	}
+	t.Fatalf("partial body length in a key packet: %#x", b[:2])
+	return 0, 0, 0
 }

@@ -318,9 +318,15 @@ func (v *Verifier) checkSignature(untrustedSig, signed []byte, now time.Time) (*
 	case err != nil:
 		return nil, "", &Error{Kind: KindBadSignature, Reason: fmt.Sprintf("signature by key %016X does not verify", keyID), Err: err}
 	}
+	signers := openpgp.EntityList{entity}.KeysById(keyID)
 	issuedBy := func(k openpgp.Key) bool { return bytes.Equal(k.PublicKey.Fingerprint, sig.IssuerFingerprint) }
-	if sig.IssuerFingerprint != nil && !slices.ContainsFunc(openpgp.EntityList{entity}.KeysById(keyID), issuedBy) {
+	if sig.IssuerFingerprint != nil && !slices.ContainsFunc(signers, issuedBy) {
 		return nil, "", reject(KindBadSignature, "signature's issuer fingerprint does not match key %016X", keyID)
+	}
+	// A signature is valid in itself only once its key exists (verify.md
+	// §1.2); go-crypto's v1 verification does not check it.
+	if slices.ContainsFunc(signers, func(k openpgp.Key) bool { return sig.CreationTime.Before(k.PublicKey.CreationTime) }) {
+		return nil, "", reject(KindBadSignature, "signature by key %016X is dated %s, before the key was made", keyID, sig.CreationTime.UTC().Format(time.RFC3339))
 	}
 	return sig, fingerprint(entity.PrimaryKey), nil
 }

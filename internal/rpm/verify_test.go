@@ -220,6 +220,11 @@ func TestVerifyRejects(t *testing.T) {
 			s.SignTime, s.SignatureLifetime = time.Now().Add(-2*time.Hour), time.Hour
 			return build(t, spec, &s)
 		}, rpm.KindKeyNotValid, "not valid at", mustReject},
+		{"signature dated before its key was made", "P6", func() []byte {
+			s := *f.ed
+			s.SignTime = f.ed.Entity.PrimaryKey.CreationTime.Add(-48 * time.Hour)
+			return build(t, spec, &s)
+		}, rpm.KindBadSignature, "before the key was made", stricter},
 		{"SHA-1 signature", "P7", func() []byte {
 			s := *f.ed
 			s.Hash = crypto.SHA1
