@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"pedos.dev/updates/internal/cmdline"
 	"pedos.dev/updates/internal/rpm"
@@ -164,13 +165,19 @@ func printResult(w io.Writer, r rpmcheck.Result, asJSON bool) {
 		_ = cmdline.WriteJSONLine(w, r) // a write error on stdout cannot be reported
 		return
 	}
+	// The base name passed the file name rule; a directory of the path
+	// may hold a newline or an escape, which must not forge a line.
+	file := r.File
+	if strings.ContainsFunc(file, func(c rune) bool { return !unicode.IsPrint(c) }) {
+		file = strconv.Quote(file)
+	}
 	if r.OK {
-		fmt.Fprintf(w, "%s: OK %s signer=%s\n", r.File, r.NEVRA, r.Signer)
+		fmt.Fprintf(w, "%s: OK %s signer=%s\n", file, r.NEVRA, r.Signer)
 		return
 	}
 	if r.Kind == "error" {
-		fmt.Fprintf(w, "%s: ERROR %s\n", r.File, r.Reason)
+		fmt.Fprintf(w, "%s: ERROR %s\n", file, r.Reason)
 		return
 	}
-	fmt.Fprintf(w, "%s: REJECTED %s: %s\n", r.File, r.Kind, r.Reason)
+	fmt.Fprintf(w, "%s: REJECTED %s: %s\n", file, r.Kind, r.Reason)
 }

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -79,6 +80,20 @@ func TestBatch(t *testing.T) {
 	stdout, code = runBin(t, bin, "--keyring", keys, "--canonical-out", out, good)
 	if code != 1 || !strings.HasPrefix(stdout, good+": ERROR canonical output:") {
 		t.Errorf("canonical copy already there: exit %d:\n%s", code, stdout)
+	}
+
+	// A directory's newline or escape cannot forge a line: the path is quoted.
+	odd := filepath.Join(t.TempDir(), "d\nx: OK \x1b[2J")
+	if err := os.Mkdir(odd, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	oddGood := filepath.Join(odd, filepath.Base(good))
+	if err := os.Link(good, oddGood); err != nil {
+		t.Fatal(err)
+	}
+	stdout, code = runBin(t, bin, "--keyring", keys, oddGood)
+	if want := strconv.Quote(oddGood) + ": OK good-3:1-1.noarch signer="; code != 0 || !strings.HasPrefix(stdout, want) || strings.Count(stdout, "\n") != 1 {
+		t.Errorf("a path with a newline: exit %d:\n%s\nwant it starting %s", code, stdout, want)
 	}
 }
 

@@ -73,14 +73,18 @@ func (k *Keyring) addFile(path string, now time.Time) error {
 	// The file is the unit of trust: one bad key in it skips the whole file,
 	// so what rpmkeys imports is exactly what the native verifier trusts.
 	for _, e := range entities {
+		err := keyPolicy(e, now)
 		if e.PrivateKey != nil {
-			return fmt.Errorf("file holds a secret key; export the public key only")
+			err = reject(KindUntrustedKey, "file holds a secret key; export the public key only")
 		}
-		if err := keyPolicy(e, now); err != nil {
+		if err != nil {
+			// A package signed by any key of the file names the key at
+			// fault and its file, not only the reason.
+			why := &Error{Kind: err.Kind, Reason: fmt.Sprintf("key file %q, key %s: %s", path, fingerprint(e.PrimaryKey), err.Reason)}
 			for _, skipped := range entities {
-				k.skipped[skipped.PrimaryKey.KeyId] = err
+				k.skipped[skipped.PrimaryKey.KeyId] = why
 				for _, sub := range skipped.Subkeys {
-					k.skipped[sub.PublicKey.KeyId] = err
+					k.skipped[sub.PublicKey.KeyId] = why
 				}
 			}
 			return fmt.Errorf("key %s: %s", fingerprint(e.PrimaryKey), err.Reason)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rsa"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"os"
@@ -152,7 +153,7 @@ func TestVersion6KeyAndSignatureRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = (&rpm.Verifier{Keyring: keyring}).Verify(bytes.NewReader(data), io.Discard)
-	if !rejected(err, rpm.KindKeyNotValid, "which the keyring skipped: a version 6 key") {
+	if !rejected(err, rpm.KindKeyNotValid, "which the keyring skipped: key file ") || !strings.Contains(err.Error(), ": a version 6 key (rpm reads") {
 		t.Errorf("got %v, want the package refused as signed by the skipped version 6 key", err)
 	}
 }
@@ -229,4 +230,26 @@ func packetFrame(t *testing.T, b []byte) (tag byte, header, length int) {
 	}
 	t.Fatalf("partial body length in a key packet: %#x", b[:2])
 	return 0, 0, 0
+}
+
+// A package signed by a good key whose file the keyring skipped for
+// another key in it names that other key and the file: the reason is not
+// the signer's own (a weak key's file made an ed25519 signer look weak).
+func TestSkippedFileNamesTheKeyAtFault(t *testing.T) {
+	f := keys(t)
+	dir := t.TempDir()
+	both := append(append([]byte{}, f.weak.PublicKeyArmored()...), f.ed.PublicKeyArmored()...)
+	path := filepath.Join(dir, "RPM-GPG-KEY-weak-and-good")
+	if err := os.WriteFile(path, both, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	keyring, _, err := rpm.LoadKeyring(dir, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = (&rpm.Verifier{Keyring: keyring}).Verify(bytes.NewReader(build(t, spec, f.ed)), io.Discard)
+	want := fmt.Sprintf("which the keyring skipped: key file %q, key %s: RSA key of 1024 bits", path, f.weak.Fingerprint())
+	if !rejected(err, rpm.KindWeakAlgorithm, want) {
+		t.Errorf("got %v, want a refusal saying %q", err, want)
+	}
 }
