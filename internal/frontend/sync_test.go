@@ -73,7 +73,7 @@ func TestSyncShipsTheKeyring(t *testing.T) {
 	// rpm database's name for the key.
 	shortID := strings.ToLower(revoked.Fingerprint()[len(revoked.Fingerprint())-8:])
 	// A file's name may be quoted (rpm.LoadKeyring's warnings).
-	for _, want := range [][2]string{{"SECRET-KEY.asc", "file holds a secret key"}, {"README", "not a valid armored public key"},
+	for _, want := range [][2]string{{"SECRET-KEY.asc", "key " + signer.Fingerprint() + ": file holds a secret key"}, {"README", "not a valid armored public key"},
 		{"RPM-GPG-KEY-revoked", "key " + revoked.Fingerprint() + ": key is revoked (not sent to"}, {"RPM-GPG-KEY-revoked", "the revocation does not reach dom0's rpm database"},
 		{"", "rpm -e gpg-pubkey-" + shortID + ", and empty the cache with pedos-dom0-update --clean"}} {
 		if !regexp.MustCompile(regexp.QuoteMeta(want[0]) + `"?:? ?` + regexp.QuoteMeta(want[1])).MatchString(warnings.String()) {
