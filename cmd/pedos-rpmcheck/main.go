@@ -24,10 +24,12 @@ const usage = `usage: pedos-rpmcheck [--keyring DIR] [--no-crosscheck] [--canoni
 Verifies each RPM strictly: at least one header signature by a key in the
 keyring and none failing, RSA >= 2048 or ed25519, SHA-256 or stronger, header
 and payload digests, a well-formed header, and a file name that is the
-package's own NAME-VERSION-RELEASE.ARCH.rpm, as dom0 requires. Unless --no-crosscheck, the
-canonical form of each accepted package must also pass
+package's own NAME-VERSION-RELEASE.ARCH.rpm, as dom0 requires. Unless
+--no-crosscheck, the canonical form of each accepted package must also pass
 "rpmkeys -K --define '_pkgverify_level all' --define '_pkgverify_flags 0x0'"
-with a database holding only the keyring's keys.
+with a database holding only the keyring's keys. Keys and signatures are judged
+at this machine's clock; dom0's receive judges them at its time floor, which a
+clock set back cannot lower.
 
 Prints one line per file:
   FILE: OK NAME-[EPOCH:]VERSION-RELEASE.ARCH signer=FINGERPRINT
