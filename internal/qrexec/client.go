@@ -1,6 +1,7 @@
 package qrexec
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -100,6 +101,9 @@ func Run(conn Conn, s Streams) (int, error) {
 			var status [4]byte
 			if _, err = in.payload(t, n, status[:]); err == nil {
 				in.flush() // the streams' EOFs came first, unless the peer skipped them
+				if failed := cmp.Or(stdout.failed, stderr.failed); failed != nil {
+					return ExitFailure, fmt.Errorf("qrexec: the call's output could not be written: %w", failed)
+				}
 				return exitStatus(status[:])
 			}
 		case t == MsgStdout && stdoutOpen:

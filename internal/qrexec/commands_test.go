@@ -293,3 +293,27 @@ func TestClientUnreachableDomain(t *testing.T) {
 		}
 	}
 }
+
+// TestOutputWriteErrorFails: a caller whose output cannot be written (a
+// full disk: /dev/full) does not exit with the service's 0, as if the
+// output were saved; it says why and exits 125. Its own reader going away
+// (EPIPE) still ends it as a pipe would.
+func TestOutputWriteErrorFails(t *testing.T) {
+	lab := newTestLab(t, transports[0])
+	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		t.Skipf("no /dev/full: %v", err)
+	}
+	defer full.Close()
+	cmd := command(t, "qrexec-client-vm", "dom0", "test.Echo")
+	cmd.Env = append(os.Environ(), "PEDOS_QREXEC_SOCKET="+lab.callerAddr)
+	cmd.Stdin = strings.NewReader(strings.Repeat("x", 1<<20))
+	cmd.Stdout = full
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	_ = cmd.Run()
+	cmd.failIfExpired(t)
+	if code := cmd.ProcessState.ExitCode(); code != qrexec.ExitFailure || !strings.Contains(stderr.String(), "the call's output could not be written: write /dev/stdout: no space left on device") {
+		t.Errorf("output to /dev/full: exit %d, stderr %q; want 125 saying the output could not be written", code, stderr.String())
+	}
+}

@@ -1,6 +1,7 @@
 package qrexec
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -160,12 +161,13 @@ func (r *dataReader) payload(t MsgType, n int, buf []byte) ([]byte, error) {
 
 // deliver moves the n-byte payload of a message of type t to s. If s
 // fails, as a local reader that went away, the payload is lost as with a
-// pipe; only a failure of the connection is returned.
+// pipe (s.failed says so); only a failure of the connection is returned.
 func (r *dataReader) deliver(t MsgType, n int, s *sink) error {
 	if r.spliced == nil {
 		data, err := r.payload(t, n, r.buffer())
 		if err == nil {
-			s.w.Write(data)
+			_, werr := s.w.Write(data)
+			s.note(werr)
 		}
 		return err
 	}
@@ -187,7 +189,7 @@ func (r *dataReader) deliver(t MsgType, n int, s *sink) error {
 		part := min(n, p.held)
 		n -= part
 		if s.raw == nil {
-			p.unload(s.w, r.buffer(), part)
+			s.note(p.unload(s.w, r.buffer(), part))
 			continue
 		}
 		for part > 0 {
@@ -210,6 +212,16 @@ type sink struct {
 	w       io.Writer
 	raw     syscall.RawConn
 	pending *splicePipe
+	// failed is w's first write error but EPIPE (a reader that went away,
+	// which loses the rest as with a pipe): a full disk or an I/O error
+	// under the caller's output must not pass for success.
+	failed error
+}
+
+func (s *sink) note(err error) {
+	if s.failed == nil && err != nil && !errors.Is(err, syscall.EPIPE) {
+		s.failed = err
+	}
 }
 
 // newSink is a sink for w; nil discards.
@@ -230,7 +242,7 @@ func (s *sink) flush() {
 	}
 	if s.raw == nil || s.pending.drain(s.raw, s.pending.held) != nil {
 		s.raw = nil
-		s.pending.unload(s.w, make([]byte, MaxDataLen), s.pending.held)
+		s.note(s.pending.unload(s.w, make([]byte, MaxDataLen), s.pending.held))
 	}
 }
 

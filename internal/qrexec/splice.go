@@ -134,16 +134,19 @@ func (p *splicePipe) read(b []byte) (int, error) {
 // unload reads the first n bytes the pipe holds through buf and writes them
 // to w: a destination that cannot be spliced into, or that failed a splice,
 // whose Write then fails the way a plain write does (for our stdout, by
-// SIGPIPE).
-func (p *splicePipe) unload(w io.Writer, buf []byte, n int) {
+// SIGPIPE). It returns w's first error; the n bytes leave the pipe anyway.
+func (p *splicePipe) unload(w io.Writer, buf []byte, n int) (werr error) {
 	for n > 0 {
 		got, err := p.read(buf[:min(n, len(buf))])
 		if err != nil || got == 0 {
-			return // cannot happen with bytes in our own pipe
+			return werr // cannot happen with bytes in our own pipe
 		}
-		w.Write(buf[:got])
+		if _, err := w.Write(buf[:got]); werr == nil {
+			werr = err
+		}
 		n -= got
 	}
+	return werr
 }
 
 // Framing and reading in batches. Splicing each 64 KiB message on its own
