@@ -143,18 +143,23 @@ func conformanceCommands(t *testing.T, lab *testLab) {
 
 // TestServiceFilesThatCannotRun: a script someone forgot to make executable
 // is refused, not run without its shell (its first command would get "$@"
-// literally); so is a directory. The caller gets 125 and the target's log
-// says what to fix.
+// literally); so is a directory, and a symbolic link to nothing, which is
+// no reason to run the generic SERVICE in place of SERVICE+ARG. The caller
+// gets 125 and the target's log says what to fix.
 func TestServiceFilesThatCannotRun(t *testing.T) {
 	lab := newTestLab(t, transports[0])
 	for _, dir := range lab.serviceDirs {
 		writeFile(t, filepath.Join(dir, "test.Script"), "#!/bin/sh\necho body \"$@\"\n", 0o644)
 		mkdir(t, filepath.Join(dir, "test.Dir"))
+		if err := os.Symlink("/nonexistent/handler", filepath.Join(dir, "test.Echo+x")); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for _, target := range []string{"dom0", "vm2"} {
 		for service, why := range map[string]string{
 			"test.Script": "test.Script is a script that is not executable: chmod +x it",
 			"test.Dir":    "test.Dir: not a regular file (mode d",
+			"test.Echo":   "test.Echo+x: a symbolic link to nothing",
 		} {
 			if got := lab.call(t, "", target, service+"+x"); got.code != qrexec.ExitFailure || got.stdout != "" {
 				t.Errorf("%s in %s: %+v", service, target, got)
@@ -210,6 +215,32 @@ func TestServiceAsUserWithoutHome(t *testing.T) {
 	for _, target := range []string{"dom0", "vm2"} {
 		if got := lab.call(t, "", target, "test.Id"); got.code != 0 || got.stdout != want {
 			t.Errorf("as nobody in %s: %+v, want stdout %q", target, got, want)
+		}
+	}
+}
+
+// TestServiceAsTheAgentsOwnUser: user= naming the user the daemon and
+// agent already run as needs no switch, but the service still starts in
+// that user's home directory with its HOME, USER and LOGNAME, as for any
+// other user (it had run in the agent's working directory with USER empty).
+func TestServiceAsTheAgentsOwnUser(t *testing.T) {
+	me, err := user.Current()
+	if err != nil {
+		t.Skipf("no user database entry for uid %d: %v", os.Geteuid(), err)
+	}
+	wantDir := "/"
+	if fi, err := os.Stat(me.HomeDir); err == nil && fi.IsDir() {
+		wantDir = me.HomeDir
+	}
+	lab := newTestLab(t, transports[0])
+	for _, dir := range lab.serviceDirs {
+		writeFile(t, filepath.Join(dir, "test.Who"), "#!/bin/sh\npwd; echo \"$HOME $USER $LOGNAME\"\n", 0o755)
+	}
+	lab.setPolicy(t, fmt.Sprintf("test.Who * @anyvm @anyvm allow user=%s\ntest.Who * @anyvm dom0 allow user=%s\n", me.Username, me.Username))
+	want := fmt.Sprintf("%s\n%s %s %s\n", wantDir, me.HomeDir, me.Username, me.Username)
+	for _, target := range []string{"dom0", "vm2"} {
+		if got := lab.call(t, "", target, "test.Who"); got.code != 0 || got.stdout != want {
+			t.Errorf("as %s in %s: %+v, want stdout %q", me.Username, target, got, want)
 		}
 	}
 }

@@ -35,6 +35,11 @@ func serviceCommand(dir string, req Request) (*exec.Cmd, error) {
 		path := filepath.Join(dir, name)
 		fi, err := os.Stat(path)
 		if errors.Is(err, fs.ErrNotExist) {
+			// A link to nothing is a service file that cannot run, not an
+			// absent one: SERVICE+ARG must not fall back to SERVICE.
+			if _, lerr := os.Lstat(path); lerr == nil {
+				return nil, fmt.Errorf("service file %s: a symbolic link to nothing: %w", path, err)
+			}
 			continue
 		}
 		if err != nil {
@@ -120,21 +125,22 @@ func runAs(cmd *exec.Cmd, name string) error {
 	if err != nil {
 		return fmt.Errorf("user %q: %w", name, err)
 	}
-	if u.Uid == strconv.Itoa(os.Geteuid()) {
-		return nil
+	// Already that user (user=root under a root agent): no switch, but the
+	// user's directory and variables all the same.
+	if u.Uid != strconv.Itoa(os.Geteuid()) {
+		if os.Geteuid() != 0 {
+			return fmt.Errorf("user %q: only root can run commands as another user", name)
+		}
+		groupIDs, err := u.GroupIds()
+		if err != nil {
+			return fmt.Errorf("user %q: its groups: %w", name, err)
+		}
+		cred := &syscall.Credential{Uid: parseID(u.Uid), Gid: parseID(u.Gid), Groups: []uint32{}}
+		for _, g := range groupIDs {
+			cred.Groups = append(cred.Groups, parseID(g))
+		}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	}
-	if os.Geteuid() != 0 {
-		return fmt.Errorf("user %q: only root can run commands as another user", name)
-	}
-	groupIDs, err := u.GroupIds()
-	if err != nil {
-		return fmt.Errorf("user %q: its groups: %w", name, err)
-	}
-	cred := &syscall.Credential{Uid: parseID(u.Uid), Gid: parseID(u.Gid), Groups: []uint32{}}
-	for _, g := range groupIDs {
-		cred.Groups = append(cred.Groups, parseID(g))
-	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	cmd.Dir = "/"
 	if fi, err := os.Stat(u.HomeDir); err == nil && fi.IsDir() {
 		cmd.Dir = u.HomeDir
