@@ -249,6 +249,10 @@ func (d *Daemon) relay(conn Conn, target string, req Request, log *slog.Logger) 
 	}
 	defer agent.Close()
 	agent.SetDeadline(time.Now().Add(d.RequestTimeout))
+	// The caller's request deadline runs out with the agent's: a second
+	// more, so that a refusal for a silent target still reaches it (125,
+	// not an EOF it cannot explain).
+	setRequestDeadline(conn, d.RequestTimeout+time.Second, log)
 	err = Start(agent, MsgExecService, req)
 	if refused, ok := errors.AsType[*RefusedError](err); ok {
 		log.Warn("the target refused the call", "code", refused.Code)

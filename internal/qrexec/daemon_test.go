@@ -90,6 +90,9 @@ func TestRelayToASilentTargetHasADeadline(t *testing.T) {
 	defer caller.Close()
 	go func() {
 		defer conn.Close()
+		// As serve leaves it: the caller's request deadline, which runs
+		// out with the agent's; the refusal must still reach the caller.
+		conn.SetDeadline(time.Now().Add(d.RequestTimeout))
 		d.relay(conn, "vm2", Request{Source: "vm1", Target: "vm2", Service: "test.Echo"}, d.Log)
 	}()
 	caller.SetDeadline(WaitDeadline(t))
