@@ -16,6 +16,13 @@ import (
 // printResult tells a person what dom0 concluded about the delivery: every
 // package with its verdict, every repository's freshness, every finding.
 func printResult(w io.Writer, r dom0.Result) {
+	if !r.Accepted && len(r.Packages) == 0 && len(r.Findings) == 0 && len(r.Freshness) == 0 {
+		// Refused before any package or metadata was judged (the unpacker
+		// refused the stream): "checked: 0 files" would read as an empty
+		// delivery, while the UpdateVM's transfer counted files.
+		fmt.Fprintf(w, "==> dom0 refused the delivery from %s before checking it\n", r.Caller)
+		return
+	}
 	fmt.Fprintf(w, "==> dom0 checked the delivery from %s: %d file(s), %d bytes\n", r.Caller, len(r.Packages), r.Bytes)
 	for _, p := range r.Packages {
 		if p.OK {

@@ -118,3 +118,20 @@ func TestRefusalCause(t *testing.T) {
 		}
 	}
 }
+
+// A delivery the unpacker refused was never checked: the report says so,
+// not "0 file(s), 0 bytes" (which reads as an empty delivery), while a
+// refusal of an empty delivery by its metadata still lists its findings.
+func TestPrintResultRefusedBeforeChecking(t *testing.T) {
+	var out strings.Builder
+	printResult(&out, dom0.Result{Caller: "sys-firewall", Packages: []dom0.PackageCheck{},
+		Error: "the unpacker refused the stream: a name that breaks the receiver's name rules (EILSEQ)"})
+	if want := "==> dom0 refused the delivery from sys-firewall before checking it\n"; out.String() != want {
+		t.Errorf("got %q, want %q", out.String(), want)
+	}
+	out.Reset()
+	printResult(&out, dom0.Result{Caller: "sys-firewall", Findings: []dom0.Finding{{Kind: "missing-metadata", Repo: "updates", Error: true, Message: "no repomd.xml"}}})
+	if !strings.HasPrefix(out.String(), "==> dom0 checked the delivery from sys-firewall: 0 file(s), 0 bytes\n") {
+		t.Errorf("a metadata refusal of an empty delivery: %q", out.String())
+	}
+}
