@@ -151,15 +151,17 @@ func TestServiceFilesThatCannotRun(t *testing.T) {
 	for _, dir := range lab.serviceDirs {
 		writeFile(t, filepath.Join(dir, "test.Script"), "#!/bin/sh\necho body \"$@\"\n", 0o644)
 		mkdir(t, filepath.Join(dir, "test.Dir"))
+		writeFile(t, filepath.Join(dir, "test.BadInterp"), "#!/nonexistent/sh\necho hi\n", 0o755)
 		if err := os.Symlink("/nonexistent/handler", filepath.Join(dir, "test.Echo+x")); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for _, target := range []string{"dom0", "vm2"} {
 		for service, why := range map[string]string{
-			"test.Script": "test.Script is a script that is not executable: chmod +x it",
-			"test.Dir":    "test.Dir: not a regular file (mode d",
-			"test.Echo":   "test.Echo+x: a symbolic link to nothing",
+			"test.Script":    "test.Script is a script that is not executable: chmod +x it",
+			"test.Dir":       "test.Dir: not a regular file (mode d",
+			"test.Echo":      "test.Echo+x: a symbolic link to nothing",
+			"test.BadInterp": "its interpreter, the #! line, or its dynamic loader is missing",
 		} {
 			if got := lab.call(t, "", target, service+"+x"); got.code != qrexec.ExitFailure || got.stdout != "" {
 				t.Errorf("%s in %s: %+v", service, target, got)

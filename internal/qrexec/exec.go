@@ -175,6 +175,10 @@ func serveProcess(conn Conn, cmd *exec.Cmd, sendStderr bool, log *slog.Logger) {
 	enlargePipe(stdin)
 	enlargePipe(stdout)
 	if err := errors.Join(err1, err2, err3, cmd.Start()); err != nil {
+		if _, statErr := os.Stat(cmd.Path); statErr == nil && errors.Is(err, fs.ErrNotExist) {
+			// The file is there: what exec could not find is what it needs.
+			err = fmt.Errorf("%w (the program exists: its interpreter, the #! line, or its dynamic loader is missing)", err)
+		}
 		log.Error("cannot start", "program", cmd.Path, "err", err)
 		refuse(conn, ExitFailure)
 		return
