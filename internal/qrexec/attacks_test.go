@@ -349,7 +349,7 @@ func TestC1AgentSocketSymlinkNotFollowed(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := lab.runInVM2(t, "", "vm1", "echo ran in; hostname")
-	if got.code != qrexec.ExitFailure || got.stdout != "" || !strings.Contains(got.stderr, "not a socket") {
+	if got.code != qrexec.ExitFailure || got.stdout != "" || !strings.Contains(got.stderr, "not a socket but a symbolic link") {
 		t.Errorf("pedos-run vm1 through vm1's symlink to vm2's agent: %+v", got)
 	}
 	if log := lab.log(t, "vm2"); strings.Contains(log, "running command") {

@@ -16,6 +16,8 @@ import (
 
 	"github.com/mdlayher/vsock"
 	"golang.org/x/sys/unix"
+
+	"pedos.dev/updates/internal/filekind"
 )
 
 // Conn is one call's connection, whatever carries it.
@@ -91,7 +93,11 @@ func openSocket(path string) (fd int, err error) {
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFSOCK {
 		unix.Close(fd)
-		return -1, fmt.Errorf("%s: not a socket (mode %#o)", path, st.Mode)
+		kind := fmt.Sprintf("mode %#o", st.Mode)
+		if info, err := os.Lstat(path); err == nil {
+			kind = filekind.Of(info.Mode())
+		}
+		return -1, fmt.Errorf("%s: not a socket but %s", path, kind)
 	}
 	return fd, nil
 }
