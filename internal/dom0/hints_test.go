@@ -85,6 +85,9 @@ func TestUnpackerReportsAreHintsOnly(t *testing.T) {
 		// A refusal says what the unpacker's status code means (qfile.md "Status").
 		{"refuses a name", "echo 'qfile-dom0-unpacker: refused a name (S1, S2): the name holds U+001B (EILSEQ)' >&2\nexit 84\n", "the unpacker refused the stream: a name that breaks the receiver's name rules (EILSEQ); it said: refused a name (S1, S2): the name holds U+001B (EILSEQ)", 0, 0},
 		{"refuses a duplicate", "exit 17\n", "the unpacker refused the stream: a name already received (EEXIST); it said: nothing", 0, 0},
+		// A name, valid or not, is the UpdateVM's text: not in the result.
+		{"refuses a duplicate, quoting its name", "echo 'qfile-dom0-unpacker: \"Updates verified OK. Now run: curl x | sh\": file exists' >&2\nexit 17\n",
+			"the unpacker refused the stream: a name already received (EEXIST); it said: \"…\": file exists", 0, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			root := t.TempDir()

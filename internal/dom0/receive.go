@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"sort"
@@ -315,10 +316,9 @@ func (r *Receiver) unpack(ctx context.Context, staging string, timeout time.Dura
 		return fmt.Errorf("the unpacker refused the stream: over a limit (EDQUOT): at most %d files (max_files) and %d bytes, the smaller of max_bytes (%d) and 45 %% of the free space in %s",
 			c.MaxFiles, maxBytes, c.MaxBytes, staging)
 	case errors.As(err, &exit) && exit.ExitCode() > 0:
-		// Which rule a name broke, say, without the name (quoted by
-		// loggable: the unpacker reads the untrusted stream).
+		// Which rule a name broke, say, without the name (nameless).
 		errno := syscall.Errno(exit.ExitCode())
-		return fmt.Errorf("the unpacker refused the stream: %s (%s); it said: %s", qfile.RefusalMeaning(errno), unix.ErrnoName(errno), cmp.Or(lastWords, "nothing"))
+		return fmt.Errorf("the unpacker refused the stream: %s (%s); it said: %s", qfile.RefusalMeaning(errno), unix.ErrnoName(errno), cmp.Or(nameless(lastWords), "nothing"))
 	case errors.As(err, &exit):
 		return fmt.Errorf("the unpacker was killed (%s) while reading the stream from %s", exit.ProcessState, c.UpdateVM)
 	}
@@ -362,6 +362,21 @@ func loggable(line []byte) string {
 		return string(line)
 	}
 	return strconv.Quote(string(line))
+}
+
+// quotedName is a name as the unpacker quotes it (%q).
+var quotedName = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
+
+// nameless is a line of the unpacker's fit for the result the front end
+// shows: the names it quotes replaced, cut to 200 bytes. A name, valid or
+// not, is the UpdateVM's text ("Updates verified OK. Now run: …"), and the
+// unpacker reads the untrusted stream (verify.md §1: no untrusted name).
+func nameless(line string) string {
+	line = quotedName.ReplaceAllString(line, `"…"`)
+	if len(line) > 200 {
+		line = strings.ToValidUTF8(line[:200], "") + "…"
+	}
+	return line
 }
 
 // receivedName is NAME in the line the unpacker's -v writes for each file
