@@ -71,7 +71,7 @@ func OptionError(fs *flag.FlagSet, err error) string {
 	var value, name string
 	if n, _ := fmt.Sscanf(msg, "invalid value %q for flag -%s", &value, &name); n == 2 {
 		name = strings.TrimSuffix(name, ":")
-		reason := msg[strings.Index(msg, ": ")+2:]
+		reason := strings.TrimPrefix(msg, fmt.Sprintf("invalid value %q for flag -%s: ", value, name))
 		if f := fs.Lookup(name); f != nil && reason == "parse error" {
 			reason = "want " + valueKind(f)
 		}

@@ -66,6 +66,7 @@ func TestOptionError(t *testing.T) {
 		{[]string{"-x"}, "unknown option -x"},
 		{[]string{"-d"}, "option -d needs a value"},
 		{[]string{"--timeout", "5"}, `--timeout "5": want a duration such as 30s, 10m or 1h`},
+		{[]string{"--timeout", "a: b"}, `--timeout "a: b": want a duration such as 30s, 10m or 1h`},
 		{[]string{"-n", "many"}, `-n "many": want a whole number`},
 		{[]string{"--json=maybe"}, `--json="maybe": want true or false`},
 		{[]string{"--mode", "medium"}, `--mode "medium": want fast or slow`},

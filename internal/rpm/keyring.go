@@ -66,8 +66,20 @@ func LoadKeyring(dir string, now time.Time) (*Keyring, []error, error) {
 }
 
 func (k *Keyring) addFile(path string, now time.Time) error {
+	// A package signed by any key of a skipped file names the file and the
+	// cause, not only the reason.
+	skip := func(entities openpgp.EntityList, kind Kind, reason string) {
+		why := &Error{Kind: kind, Reason: fmt.Sprintf("key file %q, %s", path, reason)}
+		for _, skipped := range entities {
+			k.skipped[skipped.PrimaryKey.KeyId] = why
+			for _, sub := range skipped.Subkeys {
+				k.skipped[sub.PublicKey.KeyId] = why
+			}
+		}
+	}
 	entities, err := ReadKeyFile(path)
 	if err != nil {
+		skip(entities, KindKeyNotValid, err.Error()) // the keys of an unreadable packet's file
 		return err
 	}
 	// The file is the unit of trust: one bad key in it skips the whole file,
@@ -78,15 +90,7 @@ func (k *Keyring) addFile(path string, now time.Time) error {
 			err = reject(KindUntrustedKey, "file holds a secret key; export the public key only")
 		}
 		if err != nil {
-			// A package signed by any key of the file names the key at
-			// fault and its file, not only the reason.
-			why := &Error{Kind: err.Kind, Reason: fmt.Sprintf("key file %q, key %s: %s", path, fingerprint(e.PrimaryKey), err.Reason)}
-			for _, skipped := range entities {
-				k.skipped[skipped.PrimaryKey.KeyId] = why
-				for _, sub := range skipped.Subkeys {
-					k.skipped[sub.PublicKey.KeyId] = why
-				}
-			}
+			skip(entities, err.Kind, fmt.Sprintf("key %s: %s", fingerprint(e.PrimaryKey), err.Reason))
 			return fmt.Errorf("key %s: %s", fingerprint(e.PrimaryKey), err.Reason)
 		}
 	}
@@ -97,7 +101,9 @@ func (k *Keyring) addFile(path string, now time.Time) error {
 
 // ReadKeyFile reads the public keys of every armored block in path, as
 // rpmkeys --import does (RHEL ships several in one file); go-crypto's own
-// reader would take the first block and leave the others out.
+// reader would take the first block and leave the others out. With an
+// error it returns no key to trust, only, when a packet was unreadable, the
+// keys it read, for the caller to name as skipped.
 func ReadKeyFile(path string) (openpgp.EntityList, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -129,7 +135,9 @@ func ReadKeyFile(path string) (openpgp.EntityList, error) {
 			return nil, fmt.Errorf("not a valid armored public key: %w", err)
 		}
 		if err := unreadablePacket(block); err != nil {
-			return nil, fmt.Errorf("holds a packet this verifier cannot read (a revocation it could not check would leave a revoked key trusted): %w", err)
+			// The keys read so far go back with the error: the caller
+			// names them as skipped, not unknown.
+			return append(keys, blockKeys...), fmt.Errorf("holds a packet this verifier cannot read (a revocation it could not check would leave a revoked key trusted): %w", err)
 		}
 		keys = append(keys, blockKeys...)
 	}

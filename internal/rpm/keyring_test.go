@@ -207,6 +207,11 @@ func TestUnreadableRevocationSkipsTheFile(t *testing.T) {
 	if len(keyring.Files()) != 0 || len(warnings) != 1 || !strings.Contains(warnings[0].Error(), "holds a packet this verifier cannot read") {
 		t.Errorf("key files loaded %q, warnings %v; want the file skipped for its unreadable revocation", keyring.Files(), warnings)
 	}
+	// Its packages are refused as signed by a skipped key, naming why.
+	_, err = (&rpm.Verifier{Keyring: keyring}).Verify(bytes.NewReader(build(t, spec, s)), io.Discard)
+	if !rejected(err, rpm.KindKeyNotValid, "which the keyring skipped: key file ") || !strings.Contains(err.Error(), "holds a packet this verifier cannot read") {
+		t.Errorf("a package signed by the key: %v; want it refused as signed by a skipped key, saying why", err)
+	}
 }
 
 // packetFrame reads an OpenPGP packet header (RFC 9580 §4.2, both formats,

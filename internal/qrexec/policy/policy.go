@@ -175,6 +175,11 @@ func (l *loader) parse(file string, data []byte) error {
 		// vertical tab or line separator makes a terminal or an editor
 		// show a comment as a rule, or a rule as something else, and a
 		// no-break space shows no break where fields split.
+		if !utf8.ValidString(line) {
+			// A stray byte such as 0x9b is a control sequence's start on
+			// a terminal that reads 8-bit codes.
+			return fmt.Errorf("%s:%d: not valid UTF-8", file, i+1)
+		}
 		if at := strings.IndexFunc(line, misleading); at >= 0 {
 			r, _ := utf8.DecodeRuneInString(line[at:])
 			return fmt.Errorf("%s:%d: character %U is not allowed (only spaces and tabs separate fields, and no control character may hide what a line says)", file, i+1, r)

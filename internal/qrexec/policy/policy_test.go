@@ -191,6 +191,7 @@ func TestParseErrors(t *testing.T) {
 		"#\rs * @anyvm dom0 deny",
 		"# \x1b[2K s * @anyvm dom0 deny",
 		"s * @anyvm dom0 allow\x00",
+		"#\x9b1G a comment that a terminal of 8-bit codes would move",
 	} {
 		text := "# fine\nok * @anyvm dom0 allow\n" + line + "\n"
 		_, err := parseText("bad.policy", []byte(text))
