@@ -171,9 +171,13 @@ func (s *FreshnessState) CheckMembership(repos []*VerifiedRepo, unverifiable []R
 				"%s: its SHA-256 is listed in signed metadata for %s of %d bytes, but the file is %s of %d bytes: wrong software",
 				r.File, listed.NEVRA, listed.Size, r.NEVRA, r.Size))
 		case newestListed != nil && (len(from) == 0 || rpmver.Compare(r.EVR, newestListed.EVR) <= 0):
+			what := r.NEVRA.String() + " is"
+			if newestListed.NEVRA == r.NEVRA {
+				what = "its SHA-256 is" // the same build listed (or offered) with other bytes
+			}
 			findings = append(findings, reject(NotInMetadata, "", r.File,
-				"%s: %s is not in the current signed metadata, which lists %s: possible replay or mix-and-match",
-				r.File, r.NEVRA, newestListed.NEVRA))
+				"%s: %s not in the current signed metadata, which lists %s: possible replay or mix-and-match",
+				r.File, what, newestListed.NEVRA))
 		case len(from) > 0:
 			findings = append(findings, Finding{Kind: NotVerifiable, Severity: Notice, Package: r.File, Detail: fmt.Sprintf(
 				"%s is in no signed metadata; it can only come from repo %s, whose freshness is not verifiable",

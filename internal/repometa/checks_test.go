@@ -2,6 +2,7 @@ package repometa
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,6 +62,12 @@ func TestCheckMembership(t *testing.T) {
 		if got := kinds(s.CheckMembership([]*VerifiedRepo{repo}, c.unverifiable, c.received, Request{Action: "upgrade"})); !slices.Equal(got, c.want) {
 			t.Errorf("%s: findings %q, want %q", c.name, got, c.want)
 		}
+	}
+	// The same build listed with other bytes: the message names the digest,
+	// not the build it then says is listed.
+	f := s.CheckMembership([]*VerifiedRepo{repo}, nil, []ReceivedPackage{rebuilt}, Request{Action: "upgrade"})
+	if want := "foo-1.1-1.noarch.rpm: its SHA-256 is not in the current signed metadata, which lists foo-1.1-1.noarch"; len(f) != 1 || !strings.HasPrefix(f[0].Detail, want) {
+		t.Errorf("a rebuilt listed build: %v, want %q", f, want)
 	}
 }
 

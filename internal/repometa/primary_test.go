@@ -106,12 +106,18 @@ func TestParseRepomd(t *testing.T) {
 			`</open-checksum><open-size>1</open-size></data></repomd>`, "2 primary entries"},
 		{"no primary", `<data type="primary">`, `<data type="primary_db">`, "0 primary entries"},
 		{"bad timestamp", "<timestamp>1000", "<timestamp>-1", "not a time"},
+		// The state and the result could not record a later time (RFC 3339).
+		{"timestamp after the year 9999", "<timestamp>1000", "<timestamp>253402300800", "up to the year 9999"},
+		{"revision over 2^63", "<revision>17", "<revision>18446744073709551616", "not a decimal number below 2^63"},
 		{"wrong root", "<repomd ", "<repo ", "expected element"},
 		{"open-size one over the limit", "<open-size>99", fmt.Sprintf("<open-size>%d", FilePrimary.MaxSize()+1), "open-size"},
 	} {
 		if _, err := ParseRepomd([]byte(strings.Replace(good, c.old, c.new, 1))); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: err = %v, want %q", c.name, err, c.want)
 		}
+	}
+	if md, err := ParseRepomd([]byte(strings.Replace(good, "<timestamp>2000", "<timestamp>253402300799", 1))); err != nil || md.Timestamp.Year() != 9999 {
+		t.Errorf("the last second of the year 9999: %+v, %v", md, err)
 	}
 	atLimit := strings.Replace(good, "<open-size>99", fmt.Sprintf("<open-size>%d", FilePrimary.MaxSize()), 1)
 	if md, err := ParseRepomd([]byte(atLimit)); err != nil || md.Primary.OpenSize != FilePrimary.MaxSize() {

@@ -45,6 +45,9 @@ type repomdXML struct {
 	} `xml:"data"`
 }
 
+// lastRecordableSecond is 9999-12-31T23:59:59Z.
+const lastRecordableSecond = 253402300799
+
 // ParseRepomd reads a repomd.xml. Call it only on bytes whose signature
 // has been verified (verify.md §2 step 1 before step 2).
 func ParseRepomd(signed []byte) (*Repomd, error) {
@@ -55,15 +58,17 @@ func ParseRepomd(signed []byte) (*Repomd, error) {
 	}
 	revision, err := strconv.ParseUint(x.Revision, 10, 63)
 	if err != nil {
-		return nil, fmt.Errorf("repomd.xml: <revision> %q is not a decimal number, so rollback cannot be checked", truncate(x.Revision))
+		return nil, fmt.Errorf("repomd.xml: <revision> %q is not a decimal number below 2^63, so rollback cannot be checked", truncate(x.Revision))
 	}
 	md := &Repomd{Revision: revision}
 	primaries := 0
 	for _, data := range x.Data {
 		if data.Timestamp != "" {
 			seconds, err := strconv.ParseInt(data.Timestamp, 10, 64)
-			if err != nil || seconds < 0 {
-				return nil, fmt.Errorf("repomd.xml: <timestamp> of %q data is not a time in seconds", truncate(data.Type))
+			// After year 9999 a time has no RFC 3339 form: the state and
+			// the result could not record it, once the batch was published.
+			if err != nil || seconds < 0 || seconds > lastRecordableSecond {
+				return nil, fmt.Errorf("repomd.xml: <timestamp> of %q data is not a time in seconds up to the year 9999", truncate(data.Type))
 			}
 			md.Timestamp = later(md.Timestamp, time.Unix(seconds, 0).UTC())
 		}

@@ -237,6 +237,16 @@ func TestCheckRollback(t *testing.T) {
 			t.Errorf("%s: findings %q, want %q", c.name, got, c.want)
 		}
 	}
+	// Which of the two went back is named: a newer revision with an older
+	// timestamp is no "older revision".
+	for repo, want := range map[*VerifiedRepo]string{
+		verified(t, "updates", day0.Add(time.Hour), 199):    "is older (its revision: revision 199,",
+		verified(t, "updates", day0.Add(-time.Second), 201): "is older (its timestamp: revision 201,",
+	} {
+		if f := s.CheckRollback(repo); len(f) != 1 || !strings.Contains(f[0].Detail, want) {
+			t.Errorf("findings %v, want one saying %q", f, want)
+		}
+	}
 }
 
 func TestCheckAge(t *testing.T) {

@@ -200,9 +200,13 @@ func (s *FreshnessState) CheckRollback(repo *VerifiedRepo) []Finding {
 	}
 	var findings []Finding
 	if repo.Revision < prev.Revision || repo.Timestamp.Before(prev.Timestamp) {
+		older := "its revision"
+		if repo.Revision >= prev.Revision {
+			older = "its timestamp"
+		}
 		findings = append(findings, reject(Rollback, repo.ID, "",
-			"metadata for repo %s is older (revision %d, %s) than already accepted (%d, %s): possible rollback",
-			repo.ID, repo.Revision, repo.Timestamp.Format(time.RFC3339), prev.Revision, prev.Timestamp.Format(time.RFC3339)))
+			"metadata for repo %s is older (%s: revision %d, %s) than already accepted (%d, %s): possible rollback",
+			repo.ID, older, repo.Revision, repo.Timestamp.Format(time.RFC3339), prev.Revision, prev.Timestamp.Format(time.RFC3339)))
 	}
 	if prev.KeyFingerprint != repo.KeyFingerprint {
 		findings = append(findings, Finding{Kind: KeyChanged, Severity: Notice, Repo: repo.ID,
