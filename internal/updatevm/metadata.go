@@ -1,6 +1,7 @@
 package updatevm
 
 import (
+	"compress/bzip2"
 	"compress/gzip"
 	"encoding/xml"
 	"fmt"
@@ -163,6 +164,8 @@ func decompress(src, dst string) error {
 			defer zr.Close()
 		}
 		r = zr
+	case ".bz2": // createrepo_c --general-compress-type bz2
+		r = bzip2.NewReader(in)
 	case ".xml":
 		r = in
 	default:

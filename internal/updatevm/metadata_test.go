@@ -137,7 +137,7 @@ func TestExportMetadataFromTheCache(t *testing.T) {
 // The mirror wrote repomd.xml: a primary location outside the cached
 // repodata, or compressed in a way dom0's metadata is never sent in, is an
 // error, not a file of the UpdateVM read and forwarded. The compressions dnf
-// meets are undone (createrepo_c's gz and xz; zstd as Fedora's mirrors serve).
+// meets are undone (createrepo_c's gz, bz2 and xz; zstd as Fedora's mirrors serve).
 func TestExportMetadataPrimaryLocation(t *testing.T) {
 	if _, err := exec.LookPath("createrepo_c"); err != nil {
 		t.Skip("createrepo_c not installed")
@@ -158,7 +158,8 @@ func TestExportMetadataPrimaryLocation(t *testing.T) {
 		{name: "gz", compress: "gz"},
 		{name: "xz", compress: "xz"},
 		{name: "zstd", repodata: map[string]string{"repomd.xml": repomdListing("primary=repodata/p.xml.zst"), "p.xml.zst": zst.String()}},
-		{name: "bz2", compress: "bz2", want: "unsupported compression"},
+		{name: "bz2", compress: "bz2"},
+		{name: "unknown compression", repodata: map[string]string{"repomd.xml": repomdListing("primary=repodata/p.xml.lz4"), "p.xml.lz4": "x"}, want: "unsupported compression"},
 		{name: "outside-repodata", repodata: map[string]string{"repomd.xml": repomdListing("primary=primary.xml")}, want: "lists no primary metadata under repodata/"},
 		{name: "climbing-out", repodata: map[string]string{"repomd.xml": repomdListing("primary=repodata/../../../../../../etc/hostname")}, want: "lists no primary metadata under repodata/"},
 	} {
