@@ -65,6 +65,31 @@ var actions = map[string]func(c helperCase) error{
 		}
 		return err
 	},
+	// What Landlock does not govern, seccomp refuses: metadata by path, SysV IPC, inotify.
+	"chmod-outside": func(c helperCase) error { return os.Chmod(filepath.Join(c.Outside, "secret"), 0o666) },
+	"xattr-outside": func(c helperCase) error {
+		return unix.Setxattr(filepath.Join(c.Outside, "secret"), "user.pedos-test", []byte("x"), 0)
+	},
+	"inotify-outside": func(c helperCase) error {
+		fd, err := unix.InotifyInit1(unix.IN_CLOEXEC)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		_, err = unix.InotifyAddWatch(fd, c.Outside, unix.IN_ALL_EVENTS)
+		return err
+	},
+	"sysv-shm": func(helperCase) error {
+		id, _, errno := unix.Syscall(unix.SYS_SHMGET, unix.IPC_PRIVATE, 4096, unix.IPC_CREAT|0o600)
+		if errno != 0 {
+			return errno
+		}
+		_, _, errno = unix.Syscall(unix.SYS_SHMCTL, id, unix.IPC_RMID, 0)
+		if errno != 0 {
+			return errno
+		}
+		return nil
+	},
 	// os.StartProcess rather than os/exec, which would first open /dev/null (Landlock: EACCES).
 	"signal-outside": func(c helperCase) error { return unix.Kill(c.Parent, 0) },
 	"exec": func(helperCase) error {
@@ -332,6 +357,10 @@ func TestConfine(t *testing.T) {
 		{"socketpair", true, "", "EPERM"},
 		{"exec", true, "", "EPERM"},
 		{"io-uring", true, "", "EPERM"},
+		{"chmod-outside", true, "", "EPERM"},
+		{"xattr-outside", true, "", "EPERM"},
+		{"inotify-outside", true, "", "EPERM"},
+		{"sysv-shm", true, "", "EPERM"},
 		{"fork", true, "", "EPERM"},
 		{"oversized-file", true, "", "EFBIG"},
 		{"rlimits", false, "", "ok"},

@@ -2,6 +2,16 @@
 
 package sandbox
 
+import "golang.org/x/sys/unix"
+
 // forkCalls are this architecture's system calls that only start processes:
 // the generic table (arm64) has none, processes come from clone alone.
 var forkCalls []uint32
+
+// ipcAndMetadata are this architecture's SysV IPC and path-metadata calls the filter denies
+// (the generic table has no chmod, utime, utimes or futimesat).
+var ipcAndMetadata = []uint32{unix.SYS_SHMGET, unix.SYS_SEMGET, unix.SYS_MSGGET,
+	unix.SYS_FCHMODAT, unix.SYS_FCHMODAT2,
+	unix.SYS_SETXATTR, unix.SYS_LSETXATTR, unix.SYS_FSETXATTR, unix.SYS_SETXATTRAT,
+	unix.SYS_REMOVEXATTR, unix.SYS_LREMOVEXATTR, unix.SYS_FREMOVEXATTR, unix.SYS_REMOVEXATTRAT,
+	unix.SYS_INOTIFY_ADD_WATCH}

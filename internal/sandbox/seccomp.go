@@ -12,7 +12,7 @@ import (
 // calls the filter judges.
 type seccompArch struct {
 	auditArch uint32   // seccomp_data.arch of the architecture's native system calls
-	denied    []uint32 // socket, socketpair, execve, execveat, io_uring_setup, then fork, vfork where they exist
+	denied    []uint32 // socket, socketpair, execve, execveat, io_uring_setup, then fork, vfork where they exist, then ipcAndMetadata
 	clone     uint32   // allowed only to start a thread (CLONE_THREAD)
 	clone3    uint32   // answered ENOSYS: its flags are behind a pointer seccomp cannot read
 }
@@ -22,10 +22,17 @@ type seccompArch struct {
 // machine; a test checks the native ones against x/sys/unix. io_uring_setup is denied because
 // an io_uring can create sockets (IORING_OP_SOCKET) without any system call seccomp sees.
 // New processes are denied too (fork, vfork, clone without CLONE_THREAD): the Go runtime only
-// starts threads, and a process the unpacker started could outlive it.
+// starts threads, and a process the unpacker started could outlive it. So are SysV IPC objects
+// (shmget, semget, msgget: a segment outlives its creator and holds dom0's memory), and what
+// Landlock does not govern, a file's metadata by path (chmod, fchmodat, fchmodat2, utime,
+// utimes, futimesat, the *setxattr and *removexattr calls) and inotify_add_watch (dom0's
+// activity as a side channel): the receiver sets modes and times through its own descriptors
+// (fchmod, utimensat with an empty path, which stays allowed).
 var seccompArches = map[string]seccompArch{
-	"amd64": {unix.AUDIT_ARCH_X86_64, []uint32{41, 53, 59, 322, 425, 57, 58}, 56, 435},
-	"arm64": {unix.AUDIT_ARCH_AARCH64, []uint32{198, 199, 221, 281, 425}, 220, 435},
+	"amd64": {unix.AUDIT_ARCH_X86_64, []uint32{41, 53, 59, 322, 425, 57, 58,
+		29, 64, 68, 90, 268, 452, 132, 235, 261, 188, 189, 190, 463, 197, 198, 199, 466, 254}, 56, 435},
+	"arm64": {unix.AUDIT_ARCH_AARCH64, []uint32{198, 199, 221, 281, 425,
+		194, 190, 186, 53, 452, 5, 6, 7, 463, 14, 15, 16, 466, 27}, 220, 435},
 }
 
 // Classic BPF as seccomp runs it, over struct seccomp_data {int nr; u32 arch; u64 ip;
