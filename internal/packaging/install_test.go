@@ -684,21 +684,22 @@ var qubesExcludes = []string{
 	"/usr/share/man/man1/pedos-run.1.gz",
 }
 
-// The install command of docs/deploy-qubes.md: rpm leaves the excluded
-// paths out, records them as not installed (rpm -V stays clean) and
-// installs the rest.
+// The install of docs/deploy-qubes.md: with %_netsharedpath (there in a
+// macro file, here --define: --root reads the host's macro files) rpm leaves
+// the excluded paths out, records them as not installed (rpm -V stays
+// clean) and installs the rest; an upgrade leaves them out too (a
+// one-command --excludepath did not).
 func TestQubesStyleInstall(t *testing.T) {
 	requireRoot(t, "rpm")
 	pkgs := packages(t)
 	root := t.TempDir()
-	args := []string{"-i", "--nodeps", "--noscripts"}
-	for _, p := range qubesExcludes {
-		args = append(args, "--excludepath="+p)
-	}
-	rpmInRoot(t, root, append(args, pkgs.dom0RPM)...)
-	for _, p := range qubesExcludes {
-		if _, err := os.Lstat(filepath.Join(root, p)); !errors.Is(err, fs.ErrNotExist) {
-			t.Errorf("%s is installed despite --excludepath (%v)", p, err)
+	netshared := []string{"--define", "_netsharedpath " + strings.Join(qubesExcludes, ":")}
+	for _, args := range [][]string{{"-i"}, {"-U", "--replacepkgs"}} {
+		rpmInRoot(t, root, slices.Concat(netshared, args, []string{"--nodeps", "--noscripts", pkgs.dom0RPM})...)
+		for _, p := range qubesExcludes {
+			if _, err := os.Lstat(filepath.Join(root, p)); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("rpm %s: %s is installed despite %%_netsharedpath (%v)", args[0], p, err)
+			}
 		}
 	}
 	var kept []entry
