@@ -5,7 +5,8 @@ set -u
 unit=@UNIT@
 case "${1:-}" in
 0 | remove)
-	if [ -d /run/systemd/system ]; then
+	# A PedOS/Qubes install leaves the unit out (docs/deploy-qubes.md): nothing to stop.
+	if [ -d /run/systemd/system ] && [ -e "/usr/lib/systemd/system/$unit" ]; then
 		systemctl disable --now "$unit" || :
 	fi
 	;;
