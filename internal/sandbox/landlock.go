@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"fmt"
+	"strings"
 	"syscall"
 	"unsafe"
 
@@ -50,8 +51,9 @@ func rightsForABI(abi int) landlockRights {
 }
 
 // restrictFilesystem puts every thread in a Landlock domain where writableDir is the only
-// tree it may read or write, and TCP is closed (ABI ≥ 4).
-func restrictFilesystem(writableDir string) error {
+// tree it may read or write, and TCP is closed (ABI ≥ 4). What this kernel's ABI leaves open is
+// added to warnings: a partial mechanism is said, as a missing one is.
+func restrictFilesystem(writableDir string, warnings *[]string) error {
 	abi, _, errno := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, 0, 0, unix.LANDLOCK_CREATE_RULESET_VERSION)
 	if errno == unix.ENOSYS || errno == unix.EOPNOTSUPP {
 		return fmt.Errorf("%w: Landlock (%v): the process can write wherever its user may", errUnavailable, errno)
@@ -66,6 +68,9 @@ func restrictFilesystem(writableDir string) error {
 		// No signals to processes outside the domain, such as others of the same user.
 		attr.Scoped = unix.LANDLOCK_SCOPE_SIGNAL
 	}
+	if gaps := landlockGaps(int(abi), attr.Scoped != 0); len(gaps) > 0 {
+		*warnings = append(*warnings, fmt.Sprintf("sandbox: Landlock ABI %d leaves open %s", abi, strings.Join(gaps, "; ")))
+	}
 	fd, _, errno := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, uintptr(unsafe.Pointer(&attr)), unsafe.Sizeof(attr), 0)
 	if errno != 0 {
 		return fmt.Errorf("sandbox: creating a Landlock ruleset (ABI %d): %w", abi, errno)
@@ -79,6 +84,21 @@ func restrictFilesystem(writableDir string) error {
 		return fmt.Errorf("sandbox: landlock_restrict_self on every thread: %w", errno)
 	}
 	return nil
+}
+
+// landlockGaps names what a Landlock ABI leaves open that a later one closes.
+func landlockGaps(abi int, signalsScoped bool) []string {
+	var gaps []string
+	if abi < 3 {
+		gaps = append(gaps, "truncating files outside the directory that its user may write (ABI 3, Linux 6.2)")
+	}
+	if abi < 4 {
+		gaps = append(gaps, "TCP on a socket it inherited (ABI 4, Linux 6.7; seccomp still forbids making one)")
+	}
+	if !signalsScoped {
+		gaps = append(gaps, "signals to other processes of its user (ABI 6 with erratum 2, Linux 6.15)")
+	}
+	return gaps
 }
 
 // canScopeSignals says whether signal scoping (ABI 6) is safe for a Go program. AllThreadsSyscall

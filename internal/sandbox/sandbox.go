@@ -68,7 +68,7 @@ func Confine(p Policy) (warnings []string, err error) {
 	}
 	// Landlock before the uid switch: the rules need handles on directories that the target
 	// user may not be allowed to open.
-	if err := warnIfUnavailable(restrictFilesystem(p.WritableDir), &warnings); err != nil {
+	if err := warnIfUnavailable(restrictFilesystem(p.WritableDir, &warnings), &warnings); err != nil {
 		return warnings, err
 	}
 	// Rlimits belong to the process (one call each covers every thread) and are only lowered.

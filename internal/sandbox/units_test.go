@@ -214,3 +214,30 @@ func TestResolveUserOnThisHost(t *testing.T) {
 		t.Errorf("ResolveUser(54321) = %d:%d, %v; want 54321:54321", uid, gid, err)
 	}
 }
+
+// TestLandlockGaps: what an older Landlock ABI leaves open is named, so that Confine says it
+// (a partial mechanism is never silent); the newest leaves nothing.
+func TestLandlockGaps(t *testing.T) {
+	for _, tc := range []struct {
+		abi    int
+		scoped bool
+		want   []string
+	}{
+		{7, true, nil},
+		{6, false, []string{"signals"}},
+		{4, false, []string{"signals"}},
+		{3, false, []string{"TCP", "signals"}},
+		{1, false, []string{"truncating", "TCP", "signals"}},
+	} {
+		gaps := landlockGaps(tc.abi, tc.scoped)
+		if len(gaps) != len(tc.want) {
+			t.Errorf("ABI %d: gaps %q, want %d", tc.abi, gaps, len(tc.want))
+			continue
+		}
+		for i, w := range tc.want {
+			if !strings.HasPrefix(gaps[i], w) {
+				t.Errorf("ABI %d: gap %d is %q, want it to start %q", tc.abi, i, gaps[i], w)
+			}
+		}
+	}
+}
