@@ -27,7 +27,7 @@ func nameProblem(untrustedName []byte) string {
 	}
 	for component := range bytes.SplitSeq(untrustedName, []byte("/")) {
 		if s := string(component); s == "" || s == "." || s == ".." {
-			return `the name has an empty, "." or ".." component`
+			return `the name has an empty, '.' or '..' component`
 		}
 	}
 	for b := untrustedName; len(b) > 0; {

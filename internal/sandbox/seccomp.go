@@ -22,17 +22,20 @@ type seccompArch struct {
 // machine; a test checks the native ones against x/sys/unix. io_uring_setup is denied because
 // an io_uring can create sockets (IORING_OP_SOCKET) without any system call seccomp sees.
 // New processes are denied too (fork, vfork, clone without CLONE_THREAD): the Go runtime only
-// starts threads, and a process the unpacker started could outlive it. So are SysV IPC objects
-// (shmget, semget, msgget: a segment outlives its creator and holds dom0's memory), and what
-// Landlock does not govern, a file's metadata by path (chmod, fchmodat, fchmodat2, utime,
-// utimes, futimesat, the *setxattr and *removexattr calls) and inotify_add_watch (dom0's
-// activity as a side channel): the receiver sets modes and times through its own descriptors
-// (fchmod, utimensat with an empty path, which stays allowed).
+// starts threads, and a process the unpacker started could outlive it. So is state that outlives
+// the unpacker: SysV IPC objects (shmget, semget, msgget: a segment holds dom0's memory) and the
+// kernel's keyrings (add_key, request_key, keyctl: data for the next delivery's unpacker); and
+// what Landlock does not govern: a file's metadata by path (chmod, fchmodat, fchmodat2, utime,
+// utimes, futimesat, chown, lchown, fchownat, the *setxattr and *removexattr calls) and watching
+// files (inotify_add_watch, fanotify_init, fanotify_mark: dom0's activity as a side channel).
+// The receiver sets modes and times through its own descriptors (fchmod, utimensat with an
+// empty path, which stays allowed).
 var seccompArches = map[string]seccompArch{
 	"amd64": {unix.AUDIT_ARCH_X86_64, []uint32{41, 53, 59, 322, 425, 57, 58,
-		29, 64, 68, 90, 268, 452, 132, 235, 261, 188, 189, 190, 463, 197, 198, 199, 466, 254}, 56, 435},
+		29, 64, 68, 248, 249, 250, 90, 268, 452, 132, 235, 261, 92, 94, 260,
+		188, 189, 190, 463, 197, 198, 199, 466, 254, 300, 301}, 56, 435},
 	"arm64": {unix.AUDIT_ARCH_AARCH64, []uint32{198, 199, 221, 281, 425,
-		194, 190, 186, 53, 452, 5, 6, 7, 463, 14, 15, 16, 466, 27}, 220, 435},
+		194, 190, 186, 217, 218, 219, 53, 452, 54, 5, 6, 7, 463, 14, 15, 16, 466, 27, 262, 263}, 220, 435},
 }
 
 // Classic BPF as seccomp runs it, over struct seccomp_data {int nr; u32 arch; u64 ip;
