@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"pedos.dev/updates/internal/cmdline"
 	"pedos.dev/updates/internal/rpm"
@@ -170,7 +171,7 @@ func printResult(w io.Writer, r rpmcheck.Result, asJSON bool) {
 	// The base name passed the file name rule; a directory of the path
 	// may hold a newline or an escape, which must not forge a line.
 	file := r.File
-	if strings.ContainsFunc(file, func(c rune) bool { return !unicode.IsPrint(c) }) {
+	if !utf8.ValidString(file) || strings.ContainsFunc(file, func(c rune) bool { return !unicode.IsPrint(c) }) {
 		file = strconv.Quote(file)
 	}
 	if r.OK {

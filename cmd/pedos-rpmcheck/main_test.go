@@ -83,7 +83,7 @@ func TestBatch(t *testing.T) {
 	}
 
 	// A directory's newline or escape cannot forge a line: the path is quoted.
-	odd := filepath.Join(t.TempDir(), "d\nx: OK \x1b[2J")
+	odd := filepath.Join(t.TempDir(), "d\nx: OK \x1b[2J\x9b2J")
 	if err := os.Mkdir(odd, 0o755); err != nil {
 		t.Fatal(err)
 	}

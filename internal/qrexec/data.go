@@ -213,13 +213,14 @@ type sink struct {
 	raw     syscall.RawConn
 	pending *splicePipe
 	// failed is w's first write error but EPIPE (a reader that went away,
-	// which loses the rest as with a pipe): a full disk or an I/O error
-	// under the caller's output must not pass for success.
+	// which loses the rest as with a pipe) and EBADF (an output the caller
+	// closed, 2>&-): a full disk or an I/O error under the caller's output
+	// must not pass for success.
 	failed error
 }
 
 func (s *sink) note(err error) {
-	if s.failed == nil && err != nil && !errors.Is(err, syscall.EPIPE) {
+	if s.failed == nil && err != nil && !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.EBADF) {
 		s.failed = err
 	}
 }

@@ -242,6 +242,7 @@ func TestCheckRollback(t *testing.T) {
 	for repo, want := range map[*VerifiedRepo]string{
 		verified(t, "updates", day0.Add(time.Hour), 199):    "is older (its revision: revision 199,",
 		verified(t, "updates", day0.Add(-time.Second), 201): "is older (its timestamp: revision 201,",
+		verified(t, "updates", day0.Add(-time.Second), 199): "is older (its revision and timestamp: revision 199,",
 	} {
 		if f := s.CheckRollback(repo); len(f) != 1 || !strings.Contains(f[0].Detail, want) {
 			t.Errorf("findings %v, want one saying %q", f, want)

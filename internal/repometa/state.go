@@ -200,8 +200,11 @@ func (s *FreshnessState) CheckRollback(repo *VerifiedRepo) []Finding {
 	}
 	var findings []Finding
 	if repo.Revision < prev.Revision || repo.Timestamp.Before(prev.Timestamp) {
-		older := "its revision"
-		if repo.Revision >= prev.Revision {
+		older := "its revision and timestamp"
+		switch {
+		case !repo.Timestamp.Before(prev.Timestamp):
+			older = "its revision"
+		case repo.Revision >= prev.Revision:
 			older = "its timestamp"
 		}
 		findings = append(findings, reject(Rollback, repo.ID, "",

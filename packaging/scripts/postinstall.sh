@@ -22,7 +22,7 @@ if [ -f /etc/yum.real.repos.d/PedOS-cached.repo ] && [ ! -d /var/lib/PedOS/updat
 	mkdir -p -m 0755 /var/lib/PedOS/updates &&
 		createrepo_c --quiet --no-database /var/lib/PedOS/updates || :
 fi
-if [ -d /run/systemd/system ]; then
+if [ -d /run/systemd/system ] && [ -e "/usr/lib/systemd/system/$unit" ]; then
 	systemctl daemon-reload || :
 	case "${1:-}" in
 	2 | configure) systemctl try-restart "$unit" || : ;;
