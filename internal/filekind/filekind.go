@@ -7,6 +7,7 @@ package filekind
 import (
 	"fmt"
 	"io/fs"
+	"syscall"
 )
 
 // Of names the type of a file of mode, with its article.
@@ -28,4 +29,20 @@ func Of(mode fs.FileMode) string {
 		return "a block device"
 	}
 	return fmt.Sprintf("a file of type %v", mode.Type())
+}
+
+// statTypes are stat(2)'s file types as fs.FileMode says them.
+var statTypes = map[uint32]fs.FileMode{
+	syscall.S_IFREG: 0, syscall.S_IFDIR: fs.ModeDir, syscall.S_IFLNK: fs.ModeSymlink,
+	syscall.S_IFIFO: fs.ModeNamedPipe, syscall.S_IFSOCK: fs.ModeSocket,
+	syscall.S_IFCHR: fs.ModeDevice | fs.ModeCharDevice, syscall.S_IFBLK: fs.ModeDevice,
+}
+
+// OfStat is Of for a stat(2) st_mode, as a raw fstat or lstat returns it.
+func OfStat(mode uint32) string {
+	m, ok := statTypes[mode&syscall.S_IFMT]
+	if !ok {
+		return fmt.Sprintf("a file of type %#o", mode&syscall.S_IFMT)
+	}
+	return Of(m)
 }

@@ -38,3 +38,23 @@ func TestOf(t *testing.T) {
 		}
 	}
 }
+
+// A raw stat mode is named as the same file's fs.FileMode is.
+func TestOfStat(t *testing.T) {
+	for _, path := range []string{"/dev/null", "/proc/self/status", "/proc/self", t.TempDir()} {
+		var st syscall.Stat_t
+		if err := syscall.Lstat(path, &st); err != nil {
+			t.Fatal(err)
+		}
+		info, err := os.Lstat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := OfStat(st.Mode), Of(info.Mode()); got != want {
+			t.Errorf("%s: %q, want %q", path, got, want)
+		}
+	}
+	if got := OfStat(0o170000); got != "a file of type 0170000" {
+		t.Errorf("an unknown type: %q", got)
+	}
+}

@@ -93,11 +93,7 @@ func openSocket(path string) (fd int, err error) {
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFSOCK {
 		unix.Close(fd)
-		kind := fmt.Sprintf("mode %#o", st.Mode)
-		if info, err := os.Lstat(path); err == nil {
-			kind = filekind.Of(info.Mode())
-		}
-		return -1, fmt.Errorf("%s: not a socket but %s", path, kind)
+		return -1, fmt.Errorf("%s: not a socket but %s", path, filekind.OfStat(st.Mode))
 	}
 	return fd, nil
 }

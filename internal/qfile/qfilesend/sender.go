@@ -135,11 +135,7 @@ func (s *Sender) sendEntry(path, name string, st *unix.Stat_t) error {
 	case st.Mode&unix.S_IFMT == unix.S_IFLNK:
 		err = s.sendSymlink(path, name, st)
 	default:
-		kind := fmt.Sprintf("a file of type %#o", st.Mode&unix.S_IFMT)
-		if info, err := os.Lstat(path); err == nil {
-			kind = filekind.Of(info.Mode())
-		}
-		return fmt.Errorf("%s: cannot send %s: only regular files, directories and symlinks travel in a qfile stream", path, kind)
+		return fmt.Errorf("%s: cannot send %s: only regular files, directories and symlinks travel in a qfile stream", path, filekind.OfStat(st.Mode))
 	}
 	if err != nil {
 		return err
