@@ -1045,13 +1045,8 @@ func TestRunWarnsOfAnExpiredPin(t *testing.T) {
 	} {
 		tr := newTestRun(t, func([]string, io.Writer, io.Writer) int { return 1 })
 		if !c.floor.IsZero() {
-			state := tr.config.Path(repometa.StatePath)
-			if err := os.MkdirAll(filepath.Dir(state), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(state, fmt.Appendf(nil, `{"time_floor": %q, "repos": {}}`, c.floor.UTC().Format(time.RFC3339)), 0o644); err != nil {
-				t.Fatal(err)
-			}
+			writeFiles(t, tr.config, map[string]string{
+				repometa.StatePath: fmt.Sprintf(`{"time_floor": %q, "repos": {}}`, c.floor.UTC().Format(time.RFC3339))})
 		}
 		key, err := testrepo.NewSigner(c.spec)
 		if err != nil {
