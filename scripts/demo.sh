@@ -32,6 +32,7 @@ step "3. The publisher releases updates: hello 1.1 (needs the new libbar and lib
 step "4. pedos-dom0-update --check-only (exit 100: updates exist)"
 set +e; in_dom0 pedos-dom0-update --check-only; code=$?; set -e
 echo "exit status: $code"
+[ "$code" -eq 100 ] || { echo "demo: --check-only exited $code, want 100 (updates exist)" >&2; exit 1; }
 
 step "5. pedos-dom0-update -y in dom0"
 in_dom0 pedos-dom0-update -y

@@ -9,7 +9,6 @@ mod=$(go list -m)
 total=0
 printf '%-40s %6s\n' package lines
 for pkg in $(go list -deps "${cmds[@]}" | grep "^$mod/" | sort); do
-	dir=$(go list -f '{{.Dir}}' "$pkg")
 	files=$(go list -f '{{range .GoFiles}}{{$.Dir}}/{{.}} {{end}}' "$pkg")
 	# lines of code: not blank, not a // comment
 	n=$(cat $files | grep -v -E '^\s*(//.*)?$' | wc -l)

@@ -121,10 +121,12 @@ func parse(args []string) (options, error) {
 			return o, flag.ErrHelp
 		case a == "--version":
 			return o, errVersion
-		case (name == "--enablerepo" || name == "--disablerepo" || name == "--exclude") && !hasValue:
+		case (name == "--enablerepo" || name == "--disablerepo" || name == "--exclude" || name == "--excludepkgs") && !hasValue:
 			// The next word would be taken for a package, and the switch lost to the
 			// metadata export's reckoning of the enabled repositories.
 			return o, fmt.Errorf("write %s=VALUE: dnf options reach this command with their value after \"=\"", name)
+		case strings.HasPrefix(a, "-x"):
+			return o, errors.New("write --exclude=VALUE for -x: dnf options reach this command with their value after \"=\"")
 		case strings.HasPrefix(a, "-"):
 			o.req.DNFOptions = append(o.req.DNFOptions, a)
 		default:

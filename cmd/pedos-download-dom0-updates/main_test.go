@@ -54,7 +54,8 @@ func TestParse(t *testing.T) {
 		{"--sync", "--check-only"}, {"--check-only", "--action=upgrade"}, {"--sync", "--action=upgrade"},
 		// A dnf option's value after a space would be read as a package name.
 		{"--action=upgrade", "--enablerepo", "testing"}, {"--action=upgrade", "--disablerepo", "updates"},
-		{"--action=upgrade", "--exclude", "kernel"},
+		{"--action=upgrade", "--exclude", "kernel"}, {"--check-only", "--excludepkgs", "kernel"},
+		{"--check-only", "-x", "kernel"}, {"--check-only", "-xkernel"},
 		// An option is no value: "--session --" would make "--" the session id.
 		{"--action=upgrade", "--session", "--", "hello"}, {"--action", "--session=ab"}} {
 		if _, err := parse(args); err == nil {

@@ -42,7 +42,7 @@ func main() {
 	fs := cli.FlagSet()
 	user := fs.String("user", "DEFAULT", "")
 	domainsFile := fs.String("domains", policy.DefaultDomainsFile, "")
-	sockDir := fs.String("sockdir", "/run/pedos/qrexec", "")
+	sockDir := fs.String("sockdir", qrexec.SocketDir, "")
 	timeout := fs.Duration("timeout", 0, "")
 	noStdin := fs.Bool("no-stdin", false, "")
 	cli.Parse(fs, os.Args[1:])

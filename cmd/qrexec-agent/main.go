@@ -50,7 +50,7 @@ func main() {
 	qrexec.OneProcessor()
 	cli := cmdline.Usage{Command: "qrexec-agent", Text: usage}
 	fs := cli.FlagSet()
-	listen := fs.String("listen", "/run/pedos/qrexec/agent.sock", "")
+	listen := fs.String("listen", filepath.Join(qrexec.SocketDir, "agent.sock"), "")
 	serviceDir := fs.String("service-dir", "/etc/pedos-rpc", "")
 	dom0CID := fs.Uint("dom0-cid", 2, "")
 	requestTimeout := fs.Duration("request-timeout", 10*time.Second, "")

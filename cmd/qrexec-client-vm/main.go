@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 
 	"pedos.dev/updates/internal/cmdline"
 	"pedos.dev/updates/internal/qrexec"
@@ -64,7 +65,7 @@ func main() {
 func call(req qrexec.Request, asWritten string, program []string) int {
 	addr := os.Getenv("PEDOS_QREXEC_SOCKET")
 	if addr == "" {
-		addr = "/run/pedos/qrexec/daemon.sock"
+		addr = filepath.Join(qrexec.SocketDir, "daemon.sock")
 	}
 	conn, err := qrexec.Dial(addr)
 	if pathErr, ok := errors.AsType[*os.PathError](err); ok {
@@ -108,7 +109,7 @@ func runLocal(conn qrexec.Conn, program []string) int {
 	cmd.Stderr = os.Stderr
 	toRemote, err1 := cmd.StdoutPipe()
 	fromRemote, err2 := cmd.StdinPipe()
-	if err := errors.Join(err1, err2, cmd.Start()); err != nil {
+	if err := qrexec.StartPiped(cmd, err1, err2); err != nil {
 		return fail(err)
 	}
 	// A program that exits without reading everything just loses the rest.

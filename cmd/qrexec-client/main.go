@@ -43,7 +43,7 @@ func main() {
 	fs := cli.FlagSet()
 	domain := fs.String("d", "", "")
 	domainsFile := fs.String("domains", policy.DefaultDomainsFile, "")
-	sockDir := fs.String("sockdir", "/run/pedos/qrexec", "")
+	sockDir := fs.String("sockdir", qrexec.SocketDir, "")
 	timeout := fs.Duration("timeout", 0, "")
 	cli.Parse(fs, os.Args[1:])
 	user, command, ok := strings.Cut(fs.Arg(0), ":")

@@ -65,7 +65,7 @@ func main() {
 	domainsFile := fs.String("domains", policy.DefaultDomainsFile, "")
 	policyDir := fs.String("policy-dir", policy.DefaultDir, "")
 	serviceDir := fs.String("service-dir", "/etc/pedos-rpc", "")
-	sockDir := fs.String("sockdir", "/run/pedos/qrexec", "")
+	sockDir := fs.String("sockdir", qrexec.SocketDir, "")
 	vsockPort := fs.Uint("vsock-port", 0, "")
 	noUnix := fs.Bool("no-unix", false, "")
 	maxCalls := fs.Int("max-calls", 16, "")

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 
@@ -68,7 +69,7 @@ func groupLab(t *testing.T, group string) *Env {
 // row's reason, a SKIP skips it.
 func runRow(t *testing.T, id string) {
 	t.Helper()
-	r, ok := Lookup(id)
+	r, ok := lookup(id)
 	if !ok {
 		t.Fatalf("no row %s", id)
 	}
@@ -116,3 +117,12 @@ func TestM6Extraneous(t *testing.T)           { runRow(t, "M6") }
 func TestM7UnpinnedMetadataKey(t *testing.T)  { runRow(t, "M7") }
 func TestM8DowngradeThroughDeps(t *testing.T) { runRow(t, "M8") }
 func TestM9ClockSetBack(t *testing.T)         { runRow(t, "M9") }
+
+// lookup finds a row by id.
+func lookup(id string) (Row, bool) {
+	i := slices.IndexFunc(Rows(), func(r Row) bool { return r.ID == id })
+	if i < 0 {
+		return Row{}, false
+	}
+	return Rows()[i], true
+}

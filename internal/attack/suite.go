@@ -185,15 +185,6 @@ func StartLab(ctx context.Context, dir, binDir string, long bool) (*Env, error) 
 	return e, nil
 }
 
-// Lookup finds a row by id.
-func Lookup(id string) (Row, bool) {
-	i := slices.IndexFunc(Rows(), func(r Row) bool { return r.ID == id })
-	if i < 0 {
-		return Row{}, false
-	}
-	return Rows()[i], true
-}
-
 // removeLab stops a lab left in dir by an earlier run and removes it.
 func removeLab(dir string) error {
 	if _, err := os.Stat(filepath.Join(dir, "lab.json")); err == nil {

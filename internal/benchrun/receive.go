@@ -232,9 +232,11 @@ func (h *Harness) transfer(ctx context.Context, files []string, receiver *exec.C
 	errReceiver := receiver.Start()
 	var errAgent error
 	var hwm *hwmSampler
+	agentStarted := false
 	if errReceiver == nil {
 		hwm = sampleHWM(receiver.Process.Pid)
 		errAgent = agent.Start()
+		agentStarted = errAgent == nil
 	}
 	for _, f := range []*os.File{streamR, streamW, statusR, statusW} {
 		f.Close()
@@ -244,7 +246,7 @@ func (h *Harness) transfer(ctx context.Context, files []string, receiver *exec.C
 		errReceiver = receiver.Wait()
 		peak = hwm.stop()
 	}
-	if errAgent == nil {
+	if agentStarted {
 		errAgent = agent.Wait()
 	}
 	elapsed := time.Since(start)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"pedos.dev/updates/internal/dom0"
+	"pedos.dev/updates/internal/programs"
 )
 
 // ErrInterrupted is a call ended because pedos-dom0-update was told to
@@ -43,9 +44,8 @@ func (q QrexecCaller) Run(ctx context.Context, domain string, argv []string, std
 	if errors.Is(ctx.Err(), context.Canceled) {
 		return ExitFailure, fmt.Errorf("%w: the call to %s was ended", ErrInterrupted, domain)
 	}
-	var exit *exec.ExitError
-	if errors.As(err, &exit) {
-		return exit.ExitCode(), nil
+	if status, ran := programs.ExitStatus(err); ran {
+		return status, nil
 	}
 	return 0, err
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"pedos.dev/updates/internal/qrexec"
 )
 
 // Paths inside every domain.
@@ -17,7 +19,7 @@ const (
 	ProgramsDir = "/usr/lib/pedos/bin"
 	// QrexecDir is where a domain finds its qrexec sockets: in dom0 one
 	// subdirectory per other domain, elsewhere the domain's own directory.
-	QrexecDir = "/run/pedos/qrexec"
+	QrexecDir = qrexec.SocketDir
 	// MirrorDocRoot is what the mirror serves, inside the mirror domain.
 	MirrorDocRoot = "/srv/mirror"
 )

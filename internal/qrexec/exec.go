@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+
+	"pedos.dev/updates/internal/programs"
 )
 
 // errServiceNotFound is a call to a service the target does not have (127).
@@ -156,6 +158,17 @@ func parseID(s string) uint32 {
 	return uint32(id)
 }
 
+// StartPiped starts cmd, whose pipes were made with the errors pipeErrs,
+// unless one of them failed (EMFILE, say): then it starts nothing and
+// returns that error, and Start, handed it, closes the pipes that were made
+// (starting anyway would leave a process no one waits for).
+func StartPiped(cmd *exec.Cmd, pipeErrs ...error) error {
+	if err := errors.Join(pipeErrs...); err != nil {
+		cmd.Err = err
+	}
+	return cmd.Start()
+}
+
 // serveProcess runs cmd as the service end of an accepted call on conn: the
 // caller's stdin messages feed cmd's stdin, cmd's stdout (and, for dom0's
 // commands, stderr) go back as messages, then the exit status. Otherwise
@@ -174,7 +187,7 @@ func serveProcess(conn Conn, cmd *exec.Cmd, sendStderr bool, log *slog.Logger) {
 	cmd.SysProcAttr.Setpgid = true
 	enlargePipe(stdin)
 	enlargePipe(stdout)
-	if err := errors.Join(err1, err2, err3, cmd.Start()); err != nil {
+	if err := StartPiped(cmd, err1, err2, err3); err != nil {
 		if _, statErr := os.Stat(cmd.Path); statErr == nil && errors.Is(err, fs.ErrNotExist) {
 			// The file is there: what exec could not find is what it needs.
 			err = fmt.Errorf("%w (the program exists: its interpreter, the #! line, or its dynamic loader is missing)", err)
@@ -297,19 +310,13 @@ func logLines(r io.Reader, log *slog.Logger, what string) {
 	}
 }
 
-// exitStatus is a process's exit status, 128+N for a signal as a shell says.
+// ExitStatus is a process's exit status, 128+N for a signal as a shell
+// says, or ExitFailure when it did not run.
 func ExitStatus(err error) int {
-	var exitErr *exec.ExitError
-	if err == nil {
-		return 0
+	if status, ran := programs.ExitStatus(err); ran {
+		return status
 	}
-	if !errors.As(err, &exitErr) {
-		return ExitFailure
-	}
-	if ws, ok := exitErr.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return 128 + int(ws.Signal())
-	}
-	return exitErr.ExitCode()
+	return ExitFailure
 }
 
 // refuse ends a call that will not run with code.

@@ -137,3 +137,30 @@ func dial(t testing.TB, addr string) qrexec.Conn {
 	}
 	return bounded(t, conn)
 }
+
+// StartPiped starts nothing when a pipe could not be made (EMFILE under a
+// flood), and closes the pipes that were: a service started anyway would
+// run with no caller and no one waiting for it.
+func TestStartPipedAfterAPipeFailed(t *testing.T) {
+	marker := filepath.Join(t.TempDir(), "ran")
+	cmd := exec.Command("/bin/sh", "-c", "touch "+marker)
+	stdin, err1 := cmd.StdinPipe()
+	stdout, err2 := cmd.StdoutPipe()
+	failed := errors.New("too many open files")
+	err := qrexec.StartPiped(cmd, err1, err2, failed)
+	if !errors.Is(err, failed) || cmd.Process != nil {
+		t.Fatalf("StartPiped: %v, process %v; want the pipe's error and nothing started", err, cmd.Process)
+	}
+	if _, err := stdin.Write([]byte("x")); !errors.Is(err, os.ErrClosed) {
+		t.Errorf("writing to the stdin pipe: %v, want it closed", err)
+	}
+	if _, err := stdout.Read(make([]byte, 1)); !errors.Is(err, os.ErrClosed) {
+		t.Errorf("reading the stdout pipe: %v, want it closed", err)
+	}
+	if _, err := os.Stat(marker); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the command ran: %v", err)
+	}
+	if err := qrexec.StartPiped(exec.Command("/bin/true")); err != nil {
+		t.Errorf("StartPiped with no pipe errors: %v", err)
+	}
+}

@@ -20,6 +20,11 @@ import (
 	"pedos.dev/updates/internal/filekind"
 )
 
+// SocketDir is the default home of the qrexec sockets: in dom0 a
+// directory per domain that the daemon listens in, in a domain the agent's
+// agent.sock and the daemon's daemon.sock that its clients call.
+const SocketDir = "/run/pedos/qrexec"
+
 // Conn is one call's connection, whatever carries it.
 type Conn interface {
 	io.ReadWriteCloser

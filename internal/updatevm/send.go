@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"pedos.dev/updates/internal/programs"
 	"pedos.dev/updates/internal/updatecall"
 )
 
@@ -48,14 +49,19 @@ func (u *UpdateVM) Send(ctx context.Context, s Sender, session string, files []s
 		return fmt.Errorf("sending to dom0: %w", err)
 	}
 	agentErr, clientErr := agent.Wait(), client.Wait()
-	switch code := exitCode(clientErr); {
+	// The client's exit code is the service's; a signal is its own end.
+	code, clientExited := exitCode(clientErr)
+	agentCode, agentRan := programs.ExitStatus(agentErr)
+	switch {
 	case ctx.Err() != nil:
 		return fmt.Errorf("sending to dom0: %w", ctx.Err())
 	case code == ExitQrexecFailure || code == ExitRefused:
 		return &SendError{Program: s.QrexecClientVM, Code: code}
+	case agentErr != nil && agentRan:
+		return &SendError{Program: s.QfileAgent, Code: agentCode}
 	case agentErr != nil:
-		return &SendError{Program: s.QfileAgent, Code: exitCode(agentErr)}
-	case clientErr != nil && code < 0:
+		return fmt.Errorf("sending to dom0: qfile-agent: %w", agentErr)
+	case !clientExited:
 		return fmt.Errorf("sending to dom0: %w", clientErr)
 	}
 	// Any other status of qrexec-client-vm is the receive service's, which
@@ -93,17 +99,14 @@ func startJoined(client, agent *exec.Cmd) error {
 	return err
 }
 
-// exitCode is a finished command's exit status: 0 for nil, -1 if it did
-// not exit (killed by a signal, or never waited for).
-func exitCode(err error) int {
+// exitCode is a finished command's exit code (0 for nil); exited is false
+// when a signal ended it or it did not run.
+func exitCode(err error) (code int, exited bool) {
 	var exit *exec.ExitError
 	if errors.As(err, &exit) {
-		return exit.ExitCode()
+		return exit.ExitCode(), exit.Exited()
 	}
-	if err != nil {
-		return -1
-	}
-	return 0
+	return 0, err == nil
 }
 
 // The exit statuses of qrexec-client-vm that say the delivery was not read

@@ -23,16 +23,18 @@ func TestSendExitStatus(t *testing.T) {
 	// pipe, not block on a pipe someone else still holds open.
 	const readAll = "cat >/dev/null; echo status"
 	for _, tc := range []struct {
-		client    string
-		agentExit int
-		wantCode  int // 0: no error
-		wantText  string
+		client   string
+		agentEnd string // the agent's last command
+		wantCode int    // 0: no error
+		wantText string
 	}{
-		{readAll + "; exit 0", 0, 0, ""},
-		{readAll + "; exit 1", 0, 0, ""},
-		{"exit 126", 1, ExitRefused, "qrexec policy or its receive service refused the call"},
-		{"exit 125", 1, ExitQrexecFailure, "could not reach dom0"},
-		{readAll + "; exit 0", 1, 1, "sending to dom0 failed (qfile-agent exit 1)"},
+		{readAll + "; exit 0", "exit 0", 0, ""},
+		{readAll + "; exit 1", "exit 0", 0, ""},
+		{"exit 126", "exit 1", ExitRefused, "qrexec policy or its receive service refused the call"},
+		{"exit 125", "exit 1", ExitQrexecFailure, "could not reach dom0"},
+		{readAll + "; exit 0", "exit 1", 1, "sending to dom0 failed (qfile-agent exit 1)"},
+		// A signal is the shell's 128+N, not exec's -1.
+		{readAll + "; exit 0", "kill -KILL $$", 137, "sending to dom0 failed (qfile-agent exit 137)"},
 	} {
 		dir := t.TempDir()
 		client := filepath.Join(dir, "qrexec-client-vm")
@@ -40,7 +42,7 @@ func TestSendExitStatus(t *testing.T) {
 		if err := os.WriteFile(client, []byte("#!/bin/sh\necho client >&2\n"+tc.client+"\n"), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		script := fmt.Sprintf("#!/bin/sh\necho agent >&2\nhead -c 4194304 /dev/zero\nexec >&-\nread status\nexit %d\n", tc.agentExit)
+		script := fmt.Sprintf("#!/bin/sh\necho agent >&2\nhead -c 4194304 /dev/zero\nexec >&-\nread status\n%s\n", tc.agentEnd)
 		if err := os.WriteFile(agent, []byte(script), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -58,13 +60,13 @@ func TestSendExitStatus(t *testing.T) {
 		var send *SendError
 		switch {
 		case tc.wantCode == 0 && err != nil:
-			t.Errorf("%q, agent %d: %v", tc.client, tc.agentExit, err)
+			t.Errorf("%q, agent %q: %v", tc.client, tc.agentEnd, err)
 		case tc.wantCode == 0:
 			if _, err := os.Stat(u.packagesDir()); !os.IsNotExist(err) {
 				t.Errorf("%q: the sent packages were not removed: %v", tc.client, err)
 			}
 		case !errors.As(err, &send) || send.Code != tc.wantCode || !strings.Contains(err.Error(), tc.wantText):
-			t.Errorf("%q, agent %d: %v, want a SendError with code %d saying %q", tc.client, tc.agentExit, err, tc.wantCode, tc.wantText)
+			t.Errorf("%q, agent %q: %v, want a SendError with code %d saying %q", tc.client, tc.agentEnd, err, tc.wantCode, tc.wantText)
 		}
 	}
 }

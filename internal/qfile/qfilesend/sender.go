@@ -240,13 +240,16 @@ func (s *Sender) sendDir(path, name string, st *unix.Stat_t) error {
 	if err := s.header(name, st, 0); err != nil {
 		return err
 	}
-	dir, err := os.Open(path)
+	// Not through a link that replaced the directory since its lstat, as
+	// sendRegular opens files.
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return err
+		return &fs.PathError{Op: "open", Path: path, Err: err}
 	}
+	dir := os.NewFile(uintptr(fd), path)
 	defer dir.Close()
 	for {
-		entries, err := dir.ReadDir(dirBatch)
+		entries, readErr := dir.ReadDir(dirBatch)
 		for _, e := range entries {
 			childPath, childName := filepath.Join(path, e.Name()), name+"/"+e.Name()
 			if e.Type().IsRegular() {
@@ -258,11 +261,11 @@ func (s *Sender) sendDir(path, name string, st *unix.Stat_t) error {
 				return err
 			}
 		}
-		if errors.Is(err, io.EOF) {
+		if errors.Is(readErr, io.EOF) {
 			break
 		}
-		if err != nil {
-			return err
+		if readErr != nil {
+			return readErr
 		}
 	}
 	return s.header(name, st, 0)
