@@ -339,14 +339,9 @@ func newestBuild(listed []NEVRA, p NEVRA) NEVRA {
 // "python3-*" or "*" also matches the bare name, so it asks for no build
 // in particular and exempts none from the replay check (M4).
 func matchesVersion(patterns []string, p NEVRA) bool {
-	for _, pattern := range patterns {
-		byName, _ := fnmatch(pattern, p.Name)
-		byNameArch, _ := fnmatch(pattern, p.Name+"."+p.Arch)
-		if !byName && !byNameArch && matchesAny(pattern, versionForms(p)) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(patterns, func(pattern string) bool {
+		return !matchesAny(pattern, []string{p.Name, p.Name + "." + p.Arch}) && matchesAny(pattern, versionForms(p))
+	})
 }
 
 // namedExactly tells whether the user's patterns name build p by its version and no newer
