@@ -25,16 +25,12 @@ const rpmDBPath = "/var/lib/rpm"
 
 const rpmMacros = "%_dbpath " + rpmDBPath + "\n%__gpg /usr/bin/gpg\n"
 
-// env is a private, minimal environment for rpm tools under home.
-func env(home string) []string {
-	return []string{"LC_ALL=C", "PATH=/usr/bin:/bin:/usr/sbin:/sbin", "HOME=" + home}
-}
-
-// stream runs an rpm tool in env(home) with the caller's streams and
-// returns its exit code; err is set only when it could not run at all.
+// stream runs an rpm tool in a private, minimal environment under home
+// with the caller's streams and returns its exit code; err is set only
+// when it could not run at all.
 func stream(ctx context.Context, home, name string, args []string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
 	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Env, cmd.Dir = env(home), home
+	cmd.Env, cmd.Dir = []string{"LC_ALL=C", "PATH=/usr/bin:/bin:/usr/sbin:/sbin", "HOME=" + home}, home
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
 	err := cmd.Run()
 	var exitErr *exec.ExitError
