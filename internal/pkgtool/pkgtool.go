@@ -124,20 +124,16 @@ func (c *RPMKeys) CheckParallel(ctx context.Context, files []string, runs int) m
 // the other files as failures (rpmkeys exits with the number of failures).
 func (c *RPMKeys) CheckBatch(ctx context.Context, files []string) map[string]error {
 	verdicts := make(map[string]error, len(files))
-	for _, f := range files {
-		if strings.ContainsAny(f, "\n") || strings.HasPrefix(f, "-") {
-			verdicts[f] = rejected("path unsuitable for rpmkeys")
-		}
-	}
 	args := []string{"--dbpath", c.dbPath, "-K", "--define", "_pkgverify_level all", "--define", "_pkgverify_flags 0x0", "--"}
 	var checked []string
 	for _, f := range files {
-		if verdicts[f] == nil {
-			abs, err := filepath.Abs(f)
-			if err != nil {
-				verdicts[f] = rejected(err.Error())
-				continue
-			}
+		abs, err := filepath.Abs(f)
+		switch {
+		case strings.ContainsAny(f, "\n") || strings.HasPrefix(f, "-"):
+			verdicts[f] = rejected("path unsuitable for rpmkeys")
+		case err != nil:
+			verdicts[f] = rejected(err.Error())
+		default:
 			checked = append(checked, f)
 			args = append(args, abs)
 		}
