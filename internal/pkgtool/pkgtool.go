@@ -49,24 +49,6 @@ func makeHome(dir string) (string, error) {
 	return home, os.WriteFile(filepath.Join(home, ".rpmmacros"), []byte(rpmMacros), 0o600)
 }
 
-// importKeys imports each key file and returns one error per file rpm refused.
-func importKeys(ctx context.Context, home string, where, keyFiles []string) []error {
-	var errs []error
-	for _, f := range keyFiles {
-		abs, err := filepath.Abs(f)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		var stderr strings.Builder
-		code, err := stream(ctx, home, "rpmkeys", append(where, "--import", abs), nil, io.Discard, &stderr)
-		if err != nil || code != 0 {
-			errs = append(errs, fmt.Errorf("rpmkeys --import %s: exit %d: %s", f, code, firstLine(stderr.String()+fmt.Sprint(err))))
-		}
-	}
-	return errs
-}
-
 // RPMKeys is the strict rpmkeys cross-check of verify.md §1: an rpm
 // database holding only the trusted keys, and the strict command line.
 type RPMKeys struct {
@@ -88,7 +70,21 @@ func NewRPMKeys(ctx context.Context, tmpDir string, keyFiles []string) (*RPMKeys
 		os.RemoveAll(dir)
 		return nil, nil, fmt.Errorf("rpmkeys keyring: %w", err)
 	}
-	return c, importKeys(ctx, c.home, []string{"--dbpath", c.dbPath}, keyFiles), nil
+	// One warning per key file rpm refused.
+	var warnings []error
+	for _, f := range keyFiles {
+		abs, err := filepath.Abs(f)
+		if err != nil {
+			warnings = append(warnings, err)
+			continue
+		}
+		var stderr strings.Builder
+		code, err := stream(ctx, c.home, "rpmkeys", []string{"--dbpath", c.dbPath, "--import", abs}, nil, io.Discard, &stderr)
+		if err != nil || code != 0 {
+			warnings = append(warnings, fmt.Errorf("rpmkeys --import %s: exit %d: %s", f, code, firstLine(stderr.String()+fmt.Sprint(err))))
+		}
+	}
+	return c, warnings, nil
 }
 
 // Close removes the temporary database.
