@@ -87,15 +87,11 @@ func ClaimSession(c Config, untrustedID string, now time.Time) (Session, error) 
 	if err := os.Rename(live, claimed); err != nil {
 		return s, ErrNoSession
 	}
-	again, err := readSession(claimed)
+	again, err := decodeSession(os.ReadFile(claimed))
 	if err != nil || again.ID != s.ID {
 		return s, ErrNoSession
 	}
 	return s, nil
-}
-
-func readSession(path string) (Session, error) {
-	return decodeSession(os.ReadFile(path))
 }
 
 func decodeSession(b []byte, err error) (Session, error) {
