@@ -164,7 +164,7 @@ func (r *Receiver) receive(ctx context.Context, s Session, stdin io.Reader, stdo
 	if err != nil {
 		return err
 	}
-	received, err := checks.finish(ctx, packages, res)
+	received, err := checks.finish(packages, res)
 	if err != nil {
 		return err
 	}
@@ -566,7 +566,7 @@ func (p *packageChecks) wait() {
 // finish verifies the staged packages (names, sorted) that no hint named
 // and requires that every package verified is among them. One failure
 // fails the batch.
-func (p *packageChecks) finish(ctx context.Context, names []string, res *Result) ([]repometa.ReceivedPackage, error) {
+func (p *packageChecks) finish(names []string, res *Result) ([]repometa.ReceivedPackage, error) {
 	p.total.Store(int64(len(names)))
 	for _, name := range names {
 		if !p.hinted[name] {
