@@ -81,7 +81,6 @@ func (c Config) Path(p string) string { return filepath.Join(c.Root, p) }
 
 var (
 	domainName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]{0,30}$`)
-	repoID     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$`)
 	// dnf puts $releasever into repository URLs and paths: one word, no "..".
 	releaseVer = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 )
@@ -170,7 +169,7 @@ func (c *Config) set(key, value string) error {
 	default:
 		id, ok := strings.CutPrefix(key, "repo.")
 		id, ok2 := strings.CutSuffix(id, ".metadata_key")
-		if !ok || !ok2 || !repoID.MatchString(id) {
+		if !ok || !ok2 || !repometa.RepoIDPattern.MatchString(id) {
 			return fmt.Errorf("unknown setting %q", key)
 		}
 		if !filepath.IsAbs(value) {

@@ -138,7 +138,7 @@ func FuzzClassify(f *testing.F) {
 		default:
 			t.Fatalf("%q: kind %d", untrustedName, kind)
 		}
-		if rebuilt != untrustedName || !repoIDPattern.MatchString(repo) || strings.HasSuffix(untrustedName, ".rpm") {
+		if rebuilt != untrustedName || !RepoIDPattern.MatchString(repo) || strings.HasSuffix(untrustedName, ".rpm") {
 			t.Fatalf("%q taken for metadata kind %d of repository %q", untrustedName, kind, repo)
 		}
 	})

@@ -43,7 +43,9 @@ func (k FileKind) MaxSize() int64 {
 const repoIDExpr = `[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}`
 
 var (
-	repoIDPattern = regexp.MustCompile(`^` + repoIDExpr + `$`)
+	// RepoIDPattern matches a whole repository id: updates.conf's
+	// repo.ID.metadata_key and the freshness state's keys.
+	RepoIDPattern = regexp.MustCompile(`^` + repoIDExpr + `$`)
 	// metadataName is docs/freshness.md's naming: none of these ends in
 	// .rpm, so metadata can never be taken for a package or the reverse.
 	metadataName = regexp.MustCompile(`^(repomd|primary)--(` + repoIDExpr + `)\.xml(\.asc)?$`)

@@ -85,7 +85,7 @@ func readState(path string) (stateFile, error) {
 	}
 	st = stateFile{TimeFloor: *file.TimeFloor, Repos: file.Repos}
 	for id, r := range st.Repos {
-		if !repoIDPattern.MatchString(id) {
+		if !RepoIDPattern.MatchString(id) {
 			return st, fmt.Errorf("freshness state %s names an invalid repository id %q", path, truncate(id))
 		}
 		// Commit records a verified repomd.xml's timestamp and key: an
