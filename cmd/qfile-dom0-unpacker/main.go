@@ -189,7 +189,12 @@ func usageExit(err error) {
 func limitsFromEnv() (limits qfile.Limits, capBytes bool, err error) {
 	limits = qfile.Limits{MaxBytes: 4 << 30, MaxFiles: 4096}
 	_, bytesSet := os.LookupEnv("UPDATES_MAX_BYTES")
-	for name, limit := range map[string]*uint64{"UPDATES_MAX_BYTES": &limits.MaxBytes, "UPDATES_MAX_FILES": &limits.MaxFiles} {
+	// In this order, so that of two bad values the same one is named every time.
+	for _, v := range []struct {
+		name  string
+		limit *uint64
+	}{{"UPDATES_MAX_BYTES", &limits.MaxBytes}, {"UPDATES_MAX_FILES", &limits.MaxFiles}} {
+		name, limit := v.name, v.limit
 		if s, ok := os.LookupEnv(name); ok {
 			n, err := strconv.ParseUint(s, 10, 64)
 			if err != nil {

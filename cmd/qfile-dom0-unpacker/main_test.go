@@ -96,3 +96,15 @@ func TestSaid(t *testing.T) {
 		}
 	}
 }
+
+// Of two bad limits the error names the same one every time, whatever the
+// order Go ranges over maps in.
+func TestLimitsFromEnvNamesTheFirstBadOne(t *testing.T) {
+	t.Setenv("UPDATES_MAX_BYTES", "lots")
+	t.Setenv("UPDATES_MAX_FILES", "0")
+	for range 20 {
+		if _, _, err := limitsFromEnv(); err == nil || !strings.HasPrefix(err.Error(), `UPDATES_MAX_BYTES="lots"`) {
+			t.Fatalf("limitsFromEnv: %v, want UPDATES_MAX_BYTES named", err)
+		}
+	}
+}
