@@ -570,11 +570,14 @@ func (r *runner) dnf(ctx context.Context, ifFailed string) (int, error) {
 	if !r.o.AssumeYes && !r.o.AssumeNo && !isTerminal(r.env.Stdin) {
 		dnfOut = aborted
 	}
-	code, err := r.env.Tools.DNF(context.WithoutCancel(ctx), args, r.env.Stdin, dnfOut, dnfOut)
+	// Nor is the listing after it: a SIGTERM while dnf ran must not lose
+	// the record of what dnf changed, or the check of what it left out.
+	settled := context.WithoutCancel(ctx)
+	code, err := r.env.Tools.DNF(settled, args, r.env.Stdin, dnfOut, dnfOut)
 	r.rep.DNFExit = &code
 	var after []repometa.NEVRA
 	if listErr == nil {
-		if after, listErr = r.env.Tools.InstalledPackages(ctx, c.InstallRootPath()); listErr == nil {
+		if after, listErr = r.env.Tools.InstalledPackages(settled, c.InstallRootPath()); listErr == nil {
 			r.rep.Installed, r.rep.Removed = transaction(before, after)
 		}
 	}

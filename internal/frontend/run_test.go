@@ -62,6 +62,7 @@ type fakeTools struct {
 	dnfOutput []string // what dnf prints, one write each
 	installed []repometa.NEVRA
 	dnfLeaves []repometa.NEVRA
+	duringDNF func() // if set, called while dnf runs
 }
 
 func (f *fakeTools) ExportRPMDB(string, io.Writer) error { return nil }
@@ -76,10 +77,17 @@ func (f *fakeTools) DNF(_ context.Context, args []string, _ io.Reader, stdout, _
 	}
 	f.dnfArgs = append(f.dnfArgs, args)
 	f.installed = f.dnfLeaves
+	if f.duringDNF != nil {
+		f.duringDNF()
+	}
 	return f.dnfExit, nil
 }
 
-func (f *fakeTools) InstalledPackages(context.Context, string) ([]repometa.NEVRA, error) {
+// InstalledPackages fails on a cancelled ctx, as rpm run with it would.
+func (f *fakeTools) InstalledPackages(ctx context.Context, _ string) ([]repometa.NEVRA, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.installed, nil
@@ -846,6 +854,31 @@ func TestRunReportsTheTransaction(t *testing.T) {
 	}
 	if log, err := os.ReadFile(tr.config.Path(dom0.LogPath)); err != nil || !strings.Contains(string(log), `"installed":["hello-1.1-1.noarch","world-2:1-1.noarch"]`) {
 		t.Errorf("the update log does not list the transaction: %v\n%s", err, log)
+	}
+}
+
+// SIGTERM while dnf runs in dom0: dnf is left to finish its transaction,
+// and the run still lists what it changed and checks what it left out.
+func TestRunInterruptedWhileDNFRuns(t *testing.T) {
+	ctx, interrupt := context.WithCancel(context.Background())
+	defer interrupt()
+	tr := newTestRun(t, nil)
+	tr.vm.download = func(argv []string, _, _ io.Writer) int {
+		deliver(t, tr.config, argv, 0, onePackage)
+		return 0
+	}
+	tr.tools.installed = []repometa.NEVRA{{Name: "hello", EVR: rpmver.EVR{Version: "1.0", Release: "1"}, Arch: "noarch"}}
+	tr.tools.dnfLeaves = []repometa.NEVRA{{Name: "hello", EVR: rpmver.EVR{Version: "1.1", Release: "1"}, Arch: "noarch"}}
+	tr.tools.duringDNF = interrupt
+	o, err := ParseArgs([]string{"--json", "-y"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := Run(ctx, o, Env{Config: tr.config, VM: tr.vm, Tools: tr.tools, Stdin: strings.NewReader(""),
+		Stdout: tr.stdout, Stderr: tr.stderr, DownloadCommand: "pedos-download-dom0-updates"})
+	rep := decodeOneReport(t, tr.stdout.String())
+	if code != ExitOK || !slices.Equal(rep.Installed, []string{"hello-1.1-1.noarch"}) || strings.Contains(tr.stderr.String(), "will not list") {
+		t.Errorf("exit %d, installed %q; want 0 and hello-1.1-1 listed; stderr:\n%s", code, rep.Installed, tr.stderr)
 	}
 }
 
