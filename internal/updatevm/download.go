@@ -132,10 +132,10 @@ func (u *UpdateVM) CheckUpdates(ctx context.Context, req Request, stdout io.Writ
 	case code != 100:
 		return fmt.Errorf("dnf check-update failed (exit %d)", code)
 	}
-	// From the metadata check-update has just fetched (-C), with the same
-	// options, so that the two lists agree.
+	// From the metadata check-update has just fetched (-C), with the
+	// options that choose what it saw, so that the two lists agree.
 	fromCache := slices.DeleteFunc(slices.Clone(base), func(a string) bool { return a == "--refresh" })
-	args = append(append(fromCache, "-C", "-q"), req.DNFOptions...)
+	args = append(append(fromCache, "-C", "-q"), selectingOptions(req.DNFOptions)...)
 	args = append(args, "repoquery", "--upgrades", "--latest-limit=1",
 		`--queryformat=%{name}\t%{epoch}\t%{version}\t%{release}\t%{arch}\t%{repoid}`)
 	if code, err := u.Tools.DNF(ctx, append(args, req.Packages...), nil, stdout, u.Log); err != nil || code != 0 {
@@ -143,6 +143,16 @@ func (u *UpdateVM) CheckUpdates(ctx context.Context, req Request, stdout io.Writ
 		fmt.Fprintf(u.Log, "warning: listing the updates with dnf repoquery failed (exit %d, %v)\n", code, err)
 	}
 	return ErrUpdatesAvailable
+}
+
+// selectingOptions are those of opts that choose which packages dnf sees
+// (repositories, excludes). The others would change what repoquery prints
+// instead: --obsoletes replaces the query's format, -v adds debug lines.
+func selectingOptions(opts []string) []string {
+	return slices.DeleteFunc(slices.Clone(opts), func(a string) bool {
+		name, _, _ := strings.Cut(a, "=")
+		return !slices.Contains([]string{"--enablerepo", "--disablerepo", "--exclude", "--excludepkgs"}, name)
+	})
 }
 
 // Query answers list, search and info in the UpdateVM alone.
