@@ -52,7 +52,8 @@ with --sync, or a relative --root is a usage error.
 
 Progress and dnf's output go to stderr, which dom0 shows to the person
 waiting. Exit status: 0 done, 100 updates available (--check-only), 1 failure,
-2 usage error, 125 qrexec could not reach dom0, 126 dom0 refused the delivery
+2 usage error, 125 qrexec could not reach dom0 or its receive service (no such
+service), 126 dom0 refused the delivery
 before reading it (its qrexec policy, or its receive service).
 
 examples:
@@ -235,7 +236,9 @@ func do(ctx context.Context, u *updatevm.UpdateVM, o options) (int, error) {
 
 // exitOf is the exit status for err: qrexec's failure (125) and refusal
 // (126) of the delivery pass through to dom0, which tells them apart from a
-// failed download (overview.md, exit codes); any other error is 1.
+// failed download (overview.md, exit codes); a service dom0 lacks is
+// qrexec's failure (a 127 would read as a command missing here); any other
+// error is 1.
 func exitOf(err error) (int, error) {
 	var send *updatevm.SendError
 	switch {
@@ -243,6 +246,8 @@ func exitOf(err error) (int, error) {
 		return 0, nil
 	case errors.As(err, &send) && (send.Code == updatevm.ExitQrexecFailure || send.Code == updatevm.ExitRefused):
 		return send.Code, err
+	case errors.As(err, &send) && send.Code == updatevm.ExitNoService:
+		return updatevm.ExitQrexecFailure, err
 	}
 	return 1, err
 }

@@ -27,6 +27,7 @@ func TestExitOf(t *testing.T) {
 		{errors.New("dnf failed"), 1},
 		{&updatevm.SendError{Program: "qrexec-client-vm", Code: 126}, 126},
 		{&updatevm.SendError{Program: "qrexec-client-vm", Code: 125}, 125},
+		{&updatevm.SendError{Program: "qrexec-client-vm", Code: 127}, 125},
 		{&updatevm.SendError{Program: "qrexec-client-vm", Code: 2}, 1},
 	} {
 		if got, _ := exitOf(tc.err); got != tc.want {

@@ -55,7 +55,7 @@ func (u *UpdateVM) Send(ctx context.Context, s Sender, session string, files []s
 	switch {
 	case ctx.Err() != nil:
 		return fmt.Errorf("sending to dom0: %w", ctx.Err())
-	case code == ExitQrexecFailure || code == ExitRefused:
+	case code == ExitQrexecFailure || code == ExitRefused || code == ExitNoService:
 		return &SendError{Program: s.QrexecClientVM, Code: code}
 	case agentErr != nil && agentRan:
 		return &SendError{Program: s.QfileAgent, Code: agentCode}
@@ -114,6 +114,9 @@ func exitCode(err error) (code int, exited bool) {
 const (
 	// ExitQrexecFailure: the call did not start.
 	ExitQrexecFailure = 125
+	// ExitNoService: dom0's qrexec found no such service, or the service
+	// could not run the program it names (a shell's "not found").
+	ExitNoService = 127
 	// ExitRefused: dom0's qrexec policy refused the call, or its receive
 	// service did before reading a byte (another delivery running, no
 	// such session: overview.md step 5).
@@ -134,6 +137,8 @@ func (e *SendError) Error() string {
 		return fmt.Sprintf("dom0 refused the delivery: its qrexec policy or its receive service refused the call (%s exit %d)", program, e.Code)
 	case ExitQrexecFailure:
 		return fmt.Sprintf("qrexec could not reach dom0's %s (%s exit %d)", updatecall.ReceiveService, program, e.Code)
+	case ExitNoService:
+		return fmt.Sprintf("dom0 could not run its %s service: there is no such service in dom0's qrexec service directory, or the program it names is missing (is dom0's pedos package installed?) (%s exit %d)", updatecall.ReceiveService, program, e.Code)
 	}
 	return fmt.Sprintf("sending to dom0 failed (%s exit %d)", program, e.Code)
 }
