@@ -86,6 +86,7 @@ examples:
   pedos-dom0-update                       # all updates, asks before installing
   pedos-dom0-update -y                    # all updates, no questions
   pedos-dom0-update --check-only          # exit 100 if updates exist
+  pedos-dom0-update --check-only --json | jq -r '.available[]?.nevra'
   pedos-dom0-update --action=install hello
   pedos-dom0-update --downloadonly --json # verify only, report as JSON
   pedos-dom0-update --action=downgrade --allow-downgrade libfoo-1.0-1

@@ -81,7 +81,7 @@ func TestUnpackerReportsAreHintsOnly(t *testing.T) {
 		{"leaves a file that is neither package nor metadata", "echo x >\"$2\"/notes.txt\n", "neither a package nor repository metadata", 0, 0},
 		{"leaves a package under another package's name (P9)", "mv \"$2\"/" + first + " \"$2\"/" + second + "\n", "1 of 3 package(s) failed verification", 0, 0},
 		{"leaves metadata of a repository not enabled", "cp \"$2\"/" + repomd + " \"$2\"/repomd--other.xml\n", "repository other, which is not enabled", 0, 0},
-		{"leaves no primary", "rm \"$2\"/primary--" + benchrun.RepoID + ".xml\n", "metadata refuses the delivery (missing-metadata)", 0, 0},
+		{"leaves no primary", "rm \"$2\"/primary--" + benchrun.RepoID + ".xml\n", "refuse the delivery (missing-metadata)", 0, 0},
 		// A refusal says what the unpacker's status code means (qfile.md "Status").
 		{"refuses a name", "echo 'qfile-dom0-unpacker: refused a name (S1, S2): the name holds U+001B (EILSEQ)' >&2\nexit 84\n", "the unpacker refused the stream: a name that breaks the receiver's name rules (EILSEQ); it said: refused a name (S1, S2): the name holds U+001B (EILSEQ)", 0, 0},
 		{"refuses a duplicate", "exit 17\n", "the unpacker refused the stream: a name already received (EEXIST); it said: nothing", 0, 0},

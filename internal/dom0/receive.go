@@ -745,7 +745,7 @@ func (r *Receiver) checkFreshness(ctx context.Context, tools *pkgtool.Tools, s S
 	if !verdict.Accepted() {
 		// The first refusing finding names the check; the result lists all.
 		f := verdict.Findings[slices.IndexFunc(verdict.Findings, func(f repometa.Finding) bool { return f.Severity == repometa.Reject })]
-		return verdict, fmt.Errorf("the signed repository metadata refuses the delivery (%s): %s", f.Kind, f.Detail)
+		return verdict, fmt.Errorf("the freshness checks (signed metadata, installed packages) refuse the delivery (%s): %s", f.Kind, f.Detail)
 	}
 	return verdict, nil
 }

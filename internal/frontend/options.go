@@ -159,6 +159,9 @@ func (o *Options) parse(args []string) error {
 			o.AssumeNo = true
 		case dnfFlags[arg]:
 			o.DNFOptions = append(o.DNFOptions, arg)
+		case !ours && arg != "--" && strings.HasPrefix(arg, "-") && (&Options{}).parse([]string{arg}) == nil:
+			// One of ours (it parses as one before "--").
+			return usageErr("%q is an option of pedos-dom0-update's own: put it before \"--\", after which only dnf's options and package specs go", arg)
 		case strings.HasPrefix(arg, "-"):
 			return usageErr("%q is not an option pedos-dom0-update takes or passes to dnf", arg)
 		default:

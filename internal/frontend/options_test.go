@@ -150,6 +150,25 @@ func TestParseArgsUsageErrors(t *testing.T) {
 	}
 }
 
+// Our own options after "--" are told where they go; dnf's others are not
+// ours at all.
+func TestParseArgsOwnOptionAfterTheEnd(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--", "--action=install", "hello"}, `"--action=install" is an option of pedos-dom0-update's own: put it before "--"`},
+		{[]string{"--", "--json"}, `"--json" is an option of pedos-dom0-update's own`},
+		{[]string{"--", "--console"}, `"--console" is an option of pedos-dom0-update's own`},
+		{[]string{"--", "--nogpgcheck"}, `"--nogpgcheck" is not an option pedos-dom0-update takes or passes to dnf`},
+		{[]string{"--", "hello", "--"}, `"--" is not an option`},
+	} {
+		if _, err := ParseArgs(c.args); !errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("ParseArgs(%q) = %v, want a usage error saying %q", c.args, err, c.want)
+		}
+	}
+}
+
 // forwardable takes words up to 256 bytes: the longest is still a package
 // name (TestParseArgsUsageErrors refuses one byte more).
 func TestForwardableLimit(t *testing.T) {

@@ -107,9 +107,9 @@ func TestRefusalCause(t *testing.T) {
 			{Kind: "withheld", Repo: "vendor", Package: "hello-2.0-1.noarch", Error: true, Message: "rejected: update hello-2.0-1.noarch …"},
 			{Kind: "rollback", Repo: "extras", Error: true, Message: "rejected: metadata for repo extras is older …"}}},
 			"dom0 refused the delivery from sys-firewall (withheld, repo vendor): the delivery does not match"},
-		{dom0.Result{Error: "the signed repository metadata refuses the delivery (rollback): …", Findings: []dom0.Finding{
+		{dom0.Result{Error: "the freshness checks (signed metadata, installed packages) refuse the delivery (rollback): …", Findings: []dom0.Finding{
 			{Kind: "rollback", Repo: "extras", Error: true}}},
-			"dom0 refused the delivery from sys-firewall (rollback, repo extras): the signed repository metadata refuses the delivery (rollback): …; nothing was installed and the cached repository is unchanged. What to do: the UpdateVM or its mirror serves an older snapshot"},
+			"dom0 refused the delivery from sys-firewall (rollback, repo extras): the freshness checks (signed metadata, installed packages) refuse the delivery (rollback): …; nothing was installed and the cached repository is unchanged. What to do: the UpdateVM or its mirror serves an older snapshot"},
 		{dom0.Result{Error: "bad request", Findings: []dom0.Finding{{Kind: "bad-request", Error: true}}},
 			"dom0 refused the delivery from sys-firewall (bad-request): bad request;"},
 	} {

@@ -1035,7 +1035,7 @@ func TestRunNeedsANetworkRepository(t *testing.T) {
 	}{
 		{"disabled", "[vendor]\nenabled=0\n", nil, "(read: vendor.repo)"},
 		{"skipped", "[vendor]\nbaseurl: http://mirror.invalid/\n", nil, "vendor.repo:2: not an option"},
-		{"switched off", "[vendor]\n", []string{"--disablerepo=*", "--enablerepo=other"}, "with the --enablerepo/--disablerepo given"},
+		{"switched off", "[vendor]\n", []string{"--disablerepo=*", "--enablerepo=other"}, "with the --enablerepo/--disablerepo given): sys-test would have nothing to resolve updates from, so it was not asked; leave out or change the --disablerepo/--enablerepo given"},
 		{"no file", "", nil, "(it has no .repo file)"},
 	} {
 		for _, args := range [][]string{{"-y"}, {"--check-only"}, {"--action=install", "hello"}, {"--action=list"}} {

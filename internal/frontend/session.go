@@ -58,7 +58,11 @@ func checkNetworkRepos(c dom0.Config, switches []dnfconf.RepoSwitch) error {
 	for _, s := range skipped {
 		why += "; " + s
 	}
-	return fmt.Errorf("no network repository is enabled in %s (%s): %s would have nothing to resolve updates from, so it was not asked; enable a repository there (enabled=1) or fix the file dnf skips", dir, why, c.UpdateVM)
+	todo := "enable a repository there (enabled=1) or fix the file dnf skips"
+	if len(switches) > 0 {
+		todo = "leave out or change the --disablerepo/--enablerepo given, or " + todo
+	}
+	return fmt.Errorf("no network repository is enabled in %s (%s): %s would have nothing to resolve updates from, so it was not asked; %s", dir, why, c.UpdateVM, todo)
 }
 
 // NewSession creates a fresh session id and makes it the live one, replacing
