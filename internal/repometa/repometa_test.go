@@ -267,7 +267,8 @@ func TestCheckAge(t *testing.T) {
 			[]string{"warning stale "}},
 		{"M9 with require_fresh", day0.Add(8 * 24 * time.Hour), day0, Policy{RequireFresh: true}, []string{"rejected stale "}},
 		{"longer max_metadata_age", day0.Add(8 * 24 * time.Hour), day0, Policy{MaxMetadataAge: 30 * 24 * time.Hour}, nil},
-		{"newer than every trusted time", time.Time{}, time.Time{}, Policy{}, nil},
+		{"dated minutes after the clock", time.Time{}, day0.Add(-30 * time.Minute), Policy{}, nil},
+		{"dated after every trusted time", day0.Add(-2 * time.Hour), day0.Add(-3 * time.Hour), Policy{}, []string{"notice future-dated "}},
 	} {
 		s := &FreshnessState{saved: stateFile{TimeFloor: c.floor}, clock: c.clock, buildTime: buildTime}
 		if got := kinds(s.CheckAge(repo, s.TimeFloor(nil), c.policy)); !slices.Equal(got, c.want) {

@@ -224,10 +224,22 @@ type Policy struct {
 	RequireFresh   bool          // a stale repository rejects the batch
 }
 
+// futureSkew is how far metadata may be dated after dom0's clock unremarked:
+// a publisher's clock and dom0's may differ by minutes.
+const futureSkew = time.Hour
+
 // CheckAge is verify.md §2 step 4: metadata older than max_metadata_age,
 // measured against the time floor so that a clock set back cannot hide it
-// (M9, freeze). A warning unless require_fresh.
+// (M9, freeze). A warning unless require_fresh. Metadata dated after every
+// time trusted before it is a notice: it cannot be told from a clock that
+// is behind, but it becomes the floor, against which later metadata ages
+// and keys expire (docs/freshness.md).
 func (s *FreshnessState) CheckAge(repo *VerifiedRepo, floor time.Time, p Policy) []Finding {
+	if before := s.TimeFloor(nil); repo.Timestamp.Sub(before) > futureSkew {
+		return []Finding{{Kind: FutureDated, Severity: Notice, Repo: repo.ID, Detail: fmt.Sprintf(
+			"metadata for repo %s is dated %s, %s after the newest time dom0 trusted before it (%s, its clock or its saved time floor): dom0's clock is behind, or the publisher's ran ahead; dom0's time floor is now that date, against which later metadata's age and keys' expiry are judged",
+			repo.ID, repo.Timestamp.Format(time.RFC3339), HumanAge(repo.Timestamp.Sub(before)), before.Format(time.RFC3339))}}
+	}
 	maxAge := p.MaxMetadataAge
 	if maxAge == 0 {
 		maxAge = DefaultMaxMetadataAge

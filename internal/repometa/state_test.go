@@ -47,8 +47,9 @@ func TestEvaluateAndCommit(t *testing.T) {
 			[]string{"notice not-verifiable ", "rejected rollback "}, StatusRejected, day0},
 		{"same snapshot again", day0.Add(2 * time.Hour), s1, day0, []string{"foo-1.1-1.noarch"},
 			[]string{"notice not-verifiable "}, StatusFresh, day0},
+		// Dated a day after the floor, and 400 days after the clock: said.
 		{"newer snapshot, clock set back", day0.Add(-400 * 24 * time.Hour), s2, day0.Add(24 * time.Hour), []string{"foo-1.2-1.noarch"},
-			[]string{"notice not-verifiable "}, StatusFresh, day0.Add(24 * time.Hour)},
+			[]string{"notice not-verifiable ", "notice future-dated "}, StatusFresh, day0.Add(24 * time.Hour)},
 		{"M1: newer snapshot, update withheld", day0.Add(48 * time.Hour), s2, day0.Add(24 * time.Hour), nil,
 			[]string{"notice not-verifiable ", "rejected withheld foo-1.2-1.noarch"}, StatusFresh, day0.Add(24 * time.Hour)},
 		{"M9: same snapshot three weeks on", day0.Add(21 * 24 * time.Hour), s2, day0.Add(24 * time.Hour), []string{"foo-1.2-1.noarch"},

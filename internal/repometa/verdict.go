@@ -16,6 +16,7 @@ const (
 	KeyChanged      Kind = "key-changed"      // the pinned key differs from the last run's
 	FirstUse        Kind = "first-use"        // no earlier record of the repo: trusted on first use
 	Stale           Kind = "stale"            // older than max_metadata_age (M9, freeze)
+	FutureDated     Kind = "future-dated"     // dated after every time trusted before it: it raises the floor
 	NotInMetadata   Kind = "not-in-metadata"  // this build is not in the current primary (M4, M5)
 	OlderBuild      Kind = "older-build"      // listed, but a newer build of it is listed too (M4)
 	Extraneous      Kind = "extraneous"       // no such package in the primary (M6)
