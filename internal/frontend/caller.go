@@ -7,11 +7,12 @@ import (
 	"io"
 	"io/fs"
 	"os/exec"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"pedos.dev/updates/internal/dom0"
-	"pedos.dev/updates/internal/programs"
 )
 
 // ErrInterrupted is a call ended because pedos-dom0-update was told to
@@ -44,10 +45,20 @@ func (q QrexecCaller) Run(ctx context.Context, domain string, argv []string, std
 	if errors.Is(ctx.Err(), context.Canceled) {
 		return ExitFailure, fmt.Errorf("%w: the call to %s was ended", ErrInterrupted, domain)
 	}
-	if status, ran := programs.ExitStatus(err); ran {
-		return status, nil
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) {
+		return 0, err
 	}
-	return 0, err
+	// qrexec-client passes a command's death by a signal on as its exit
+	// status (128+N): a signal here ended dom0's own qrexec-client.
+	if ws, ok := exit.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		if sig := ws.Signal(); sig == syscall.SIGINT || sig == syscall.SIGHUP {
+			// The terminal's Ctrl-C or hangup, seen before ours ended ctx.
+			return ExitFailure, fmt.Errorf("%w: the call to %s was ended", ErrInterrupted, domain)
+		}
+		return ExitQrexecFailure, fmt.Errorf("dom0's %s was killed by signal %d (%s) during the call to %s", filepath.Base(q.Client), ws.Signal(), ws.Signal(), domain)
+	}
+	return exit.ExitCode(), nil
 }
 
 // CheckQrexecClient says, before anything starts, whether c's

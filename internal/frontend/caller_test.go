@@ -48,6 +48,27 @@ func TestInterruptedCall(t *testing.T) {
 	}
 }
 
+// dom0's own qrexec-client killed (its OOM killer, a person) is dom0's
+// qrexec failure, not the UpdateVM's "killed by signal" (ours passes a
+// remote kill on as an exit status); the terminal's Ctrl-C reaching it
+// first is an interruption.
+func TestQrexecClientKilled(t *testing.T) {
+	for _, c := range []struct {
+		script string
+		code   int
+		want   string
+	}{
+		{"kill -KILL $$\n", ExitQrexecFailure, "dom0's qrexec-client was killed by signal 9 (killed) during the call to sys-firewall"},
+		{"kill -INT $$\n", ExitFailure, "interrupted"},
+		{"exit 137\n", 137, ""},
+	} {
+		code, err := QrexecCaller{Client: writeClient(t, c.script), Timeout: time.Minute}.Run(t.Context(), "sys-firewall", []string{"true"}, nil, io.Discard, io.Discard)
+		if code != c.code || (c.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("client %q: exit %d, %v; want %d and %q", c.script, code, err, c.code, c.want)
+		}
+	}
+}
+
 // A call that outlives dom0's deadline is ended and reported as a qrexec
 // failure, 125 (C7): not as the UpdateVM's own exit.
 func TestQrexecCallerDeadline(t *testing.T) {

@@ -59,6 +59,13 @@ func usageErr(format string, a ...any) error {
 	return fmt.Errorf("%w: %s", ErrUsage, fmt.Sprintf(format, a...))
 }
 
+// ownOptions are pedos-dom0-update's own options (besides noOps): no
+// dnf's, so never after "--".
+var ownOptions = map[string]bool{
+	"--action": true, "--root": true, "--check-only": true, "--clean": true, "--downloadonly": true,
+	"--allow-downgrade": true, "--json": true, "-h": true, "--help": true, "--version": true,
+}
+
 // valueOptions take a value, written --opt=VALUE or --opt VALUE as dnf
 // accepts both: neither may be read as anything else (a package name).
 var valueOptions = map[string]bool{
@@ -159,8 +166,7 @@ func (o *Options) parse(args []string) error {
 			o.AssumeNo = true
 		case dnfFlags[arg]:
 			o.DNFOptions = append(o.DNFOptions, arg)
-		case !ours && arg != "--" && strings.HasPrefix(arg, "-") && (&Options{}).parse([]string{arg}) == nil:
-			// One of ours (it parses as one before "--").
+		case !ours && (ownOptions[name] || noOps[arg]):
 			return usageErr("%q is an option of pedos-dom0-update's own: put it before \"--\", after which only dnf's options and package specs go", arg)
 		case strings.HasPrefix(arg, "-"):
 			return usageErr("%q is not an option pedos-dom0-update takes or passes to dnf", arg)
@@ -210,8 +216,8 @@ func (o *Options) finish() error {
 	}
 	// Nothing the user asked for is silently ignored: remove downloads
 	// nothing and queries install nothing.
-	if o.Action == "remove" && (o.DownloadOnly || o.Clean) {
-		return usageErr("--action=remove removes installed packages and downloads nothing: it takes no --downloadonly or --clean")
+	if o.Action == "remove" && (o.DownloadOnly || o.Clean || len(o.RepoSwitches) > 0) {
+		return usageErr("--action=remove removes installed packages and downloads nothing: it takes no --downloadonly, --clean, --enablerepo or --disablerepo")
 	}
 	if o.IsQuery() && o.DownloadOnly {
 		return usageErr("--action=%s only asks the UpdateVM and installs nothing: it takes no --downloadonly", o.Action)

@@ -134,6 +134,8 @@ func TestParseArgsUsageErrors(t *testing.T) {
 		// Nothing is ignored.
 		{"--action=remove", "--downloadonly", "hello"},
 		{"--action=remove", "--clean", "hello"},
+		{"--action=remove", "--enablerepo=testing", "hello"},
+		{"--action=remove", "--disablerepo=*", "hello"},
 		{"--action=list", "--downloadonly"},
 		// Only the actions pedos-dom0-update knows reach dom0's dnf as its
 		// verb, with package names or without.
@@ -159,6 +161,8 @@ func TestParseArgsOwnOptionAfterTheEnd(t *testing.T) {
 	}{
 		{[]string{"--", "--action=install", "hello"}, `"--action=install" is an option of pedos-dom0-update's own: put it before "--"`},
 		{[]string{"--", "--json"}, `"--json" is an option of pedos-dom0-update's own`},
+		{[]string{"--", "--action", "install", "hello"}, `"--action" is an option of pedos-dom0-update's own`},
+		{[]string{"--", "--root=rel"}, `"--root=rel" is an option of pedos-dom0-update's own`},
 		{[]string{"--", "--console"}, `"--console" is an option of pedos-dom0-update's own`},
 		{[]string{"--", "--nogpgcheck"}, `"--nogpgcheck" is not an option pedos-dom0-update takes or passes to dnf`},
 		{[]string{"--", "hello", "--"}, `"--" is not an option`},

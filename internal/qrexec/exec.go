@@ -164,7 +164,7 @@ func parseID(s string) uint32 {
 // (starting anyway would leave a process no one waits for).
 func StartPiped(cmd *exec.Cmd, pipeErrs ...error) error {
 	if err := errors.Join(pipeErrs...); err != nil {
-		cmd.Err = err
+		cmd.Err = errors.Join(cmd.Err, err)
 	}
 	return cmd.Start()
 }

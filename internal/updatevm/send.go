@@ -114,8 +114,9 @@ func exitCode(err error) (code int, exited bool) {
 const (
 	// ExitQrexecFailure: the call did not start.
 	ExitQrexecFailure = 125
-	// ExitNoService: dom0's qrexec found no such service, or the service
-	// could not run the program it names (a shell's "not found").
+	// ExitNoService: dom0's qrexec found no such service, or a service
+	// script's shell found no program it runs (a service file that names
+	// a missing program is 125: the daemon cannot start it).
 	ExitNoService = 127
 	// ExitRefused: dom0's qrexec policy refused the call, or its receive
 	// service did before reading a byte (another delivery running, no
@@ -138,7 +139,7 @@ func (e *SendError) Error() string {
 	case ExitQrexecFailure:
 		return fmt.Sprintf("qrexec could not reach dom0's %s (%s exit %d)", updatecall.ReceiveService, program, e.Code)
 	case ExitNoService:
-		return fmt.Sprintf("dom0 could not run its %s service: there is no such service in dom0's qrexec service directory, or the program it names is missing (is dom0's pedos package installed?) (%s exit %d)", updatecall.ReceiveService, program, e.Code)
+		return fmt.Sprintf("dom0 has no %s service: its qrexec found no such service file, or a service script found no program it runs (is dom0's pedos package installed?) (%s exit %d)", updatecall.ReceiveService, program, e.Code)
 	}
 	return fmt.Sprintf("sending to dom0 failed (%s exit %d)", program, e.Code)
 }

@@ -32,7 +32,7 @@ func TestSendExitStatus(t *testing.T) {
 		{readAll + "; exit 1", "exit 0", 0, ""},
 		{"exit 126", "exit 1", ExitRefused, "qrexec policy or its receive service refused the call"},
 		{"exit 125", "exit 1", ExitQrexecFailure, "could not reach dom0"},
-		{"exit 127", "exit 1", ExitNoService, "dom0 could not run its PedOS.ReceiveUpdates service"},
+		{"exit 127", "exit 1", ExitNoService, "dom0 has no PedOS.ReceiveUpdates service"},
 		{readAll + "; exit 0", "exit 1", 1, "sending to dom0 failed (qfile-agent exit 1)"},
 		// A signal is the shell's 128+N, not exec's -1.
 		{readAll + "; exit 0", "kill -KILL $$", 137, "sending to dom0 failed (qfile-agent exit 137)"},
