@@ -39,7 +39,7 @@ type PackageCheck struct {
 	NEVRA  string `json:"nevra,omitempty"`
 	Signer string `json:"signer,omitempty"`
 	SHA256 string `json:"sha256,omitempty"`
-	Size   int64  `json:"size,omitempty"`
+	Size   int64  `json:"size,omitempty"` // bytes read: all of an accepted package, as far as the check read of a rejected one
 	// The rest of verify.md §1.5's structured result: every header
 	// signature's signer (Signer is the first), the signed digests.
 	Signers       []string `json:"signers,omitempty"`

@@ -20,8 +20,9 @@ import (
 	"pedos.dev/updates/internal/testbin"
 )
 
-// labPrograms are the programs the lab tests need in the domains.
-var labPrograms = []string{"pedos-lab", "qrexec-daemon", "qrexec-agent", "qrexec-client-vm", "pedos-run", "qrexec-client"}
+// labPrograms are the programs the lab tests need in the domains (the
+// receive service among them: a call of it must start it).
+var labPrograms = []string{"pedos-lab", "qrexec-daemon", "qrexec-agent", "qrexec-client-vm", "pedos-run", "qrexec-client", "pedos-receive-updates"}
 
 // startLab brings a lab up in a fresh directory and takes it down at the
 // end of the test; it skips, saying why, where a lab cannot run.
@@ -298,6 +299,20 @@ func TestLab(t *testing.T) {
 		}
 		if err != nil || !st.Running || st.Revision != 3 || st.Snapshots["second"] != 2 || len(st.Sockets) != 4 {
 			t.Errorf("pedos-lab status --json: %v\n%s", err, out)
+		}
+	})
+
+	t.Run("publish after current was pointed back at an older revision", func(t *testing.T) {
+		current := filepath.Join(l.Dir, "mirror/www/repo/current")
+		if err := os.Remove(current); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink("revisions/0001", current); err != nil {
+			t.Fatal(err)
+		}
+		rev, err := l.Publish(lab.PublishOptions{Specs: []string{"older-1-1"}})
+		if err != nil || rev.Number != 4 {
+			t.Fatalf("publish: revision %+v, %v; want number 4, after the highest", rev, err)
 		}
 	})
 

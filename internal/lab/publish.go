@@ -155,7 +155,14 @@ func (l *Lab) publishLocked(opts PublishOptions, specs []packageSpec) (Revision,
 		}
 		return l.readRevision(previous), l.snapshot(opts.Snapshot, previous)
 	}
-	rev := Revision{Number: previous + 1, Path: revisionPath(previous + 1)}
+	// Numbered after the highest revision, which need not be the current
+	// one: current may have been pointed back at an older revision.
+	highest, err := l.highestRevision()
+	if err != nil {
+		return Revision{}, err
+	}
+	number := max(previous, highest) + 1
+	rev := Revision{Number: number, Path: revisionPath(number)}
 	revisions := filepath.Join(l.repoDir(), revisionsDir)
 	if err := os.MkdirAll(revisions, 0o755); err != nil {
 		return rev, err
@@ -312,6 +319,22 @@ func (l *Lab) currentRevision() (int, error) {
 		return 0, fmt.Errorf("%s: unexpected target %q", filepath.Join(l.repoDir(), currentLink), target)
 	}
 	return n, nil
+}
+
+// highestRevision is the number of the newest revision directory (0 if
+// there is none).
+func (l *Lab) highestRevision() (int, error) {
+	entries, err := os.ReadDir(filepath.Join(l.repoDir(), revisionsDir))
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	highest := 0
+	for _, e := range entries {
+		if n, convErr := strconv.Atoi(e.Name()); convErr == nil {
+			highest = max(highest, n)
+		}
+	}
+	return highest, err
 }
 
 // readRevision describes a published revision; the repomd.xml revision is
