@@ -125,7 +125,7 @@ func refusalCause(r dom0.Result) (cause, advice string) {
 // findingAdvice is what to do about a refusing finding, in brief
 // (freshness.md, "Findings and what to do about them", has the whole of it).
 var findingAdvice = map[string]string{
-	string(repometa.MissingMetadata): "the UpdateVM did not send the signed metadata: check it, then run again with --clean",
+	string(repometa.MissingMetadata): "the UpdateVM did not send the signed metadata: if its dnf skipped the repository (its mirror down, skip_if_unavailable), bring the mirror back or leave the repository out with --disablerepo=ID; otherwise check the UpdateVM, then run again with --clean",
 	string(repometa.WrongKey):        "if the publisher really changed its metadata key, check the new key out of band and pin it in updates.conf; otherwise treat the UpdateVM or its mirror as hostile",
 	string(repometa.BadSignature):    "the metadata was altered, or its key is no longer valid: do not override; check the mirror and the pinned key",
 	string(repometa.BadMetadata):     "run again with --clean; if it persists, the UpdateVM is tampering",

@@ -267,7 +267,17 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	<-watched
 	r.env.Stderr = stderr
 	if errors.Is(err, ErrNoResult) {
+		// Past the session's deadline, a delivery is refused and dom0's
+		// call ended: the cause is then the time receive_timeout allows,
+		// not the policy nor another delivery.
+		late := time.Now().After(s.Deadline) && (vmCode == ExitRefused || vmErr != nil)
 		switch {
+		case late:
+			what := "dom0's receive service refused the late delivery"
+			if vmErr != nil {
+				what = "dom0 ended its call there, the download still running"
+			}
+			return vmCode, fmt.Errorf("%s did not deliver before the session's deadline (%s: receive_timeout %s in %s after the run started): %s; nothing was installed. For a slow mirror or a large update, raise receive_timeout", c.UpdateVM, s.Deadline.Format(time.RFC3339), c.ReceiveTimeout, dom0.ConfigPath, what)
 		case vmCode == ExitRefused:
 			// The UpdateVM's command passes on qrexec-client-vm's 126; dom0's
 			// own call just reached the UpdateVM (sync), so this is the
@@ -473,8 +483,10 @@ func (r *runner) vmOutcome(code int, err error, what string) (outCode int, outEr
 		// The shell's 128+N for a command that signal N ended.
 		return ExitFailure, fmt.Errorf("%s in %s failed: its command was killed by signal %d (exit %d)", what, vm, code-128, code)
 	case code != 0 && !(code == ExitUpdatesAvailable && what == "the check"):
-		// 100 means "updates available" from the check only.
-		return ExitFailure, fmt.Errorf("%s in %s failed (exit %d)", what, vm, code)
+		// 100 means "updates available" from the check only. Why is in
+		// the UpdateVM's lines (dnf's error last), which dom0 cannot vouch
+		// for, so they are not quoted here.
+		return ExitFailure, fmt.Errorf("%s in %s failed (exit %d): %s's lines above say why (with --json, its updatevm_stderr)", what, vm, code, vm)
 	}
 	return code, nil
 }

@@ -360,6 +360,23 @@ func TestRunInterruptedWhileDom0Verifies(t *testing.T) {
 	}
 }
 
+// A delivery after the session's deadline (a slow mirror) is refused by
+// the receive service (126) or cut off by dom0's call (125): the message
+// names the deadline and receive_timeout, not the policy.
+func TestRunDeliveryAfterTheDeadline(t *testing.T) {
+	for _, code := range []int{ExitRefused, ExitQrexecFailure} {
+		tr := newTestRun(t, func([]string, io.Writer, io.Writer) int {
+			time.Sleep(400 * time.Millisecond)
+			return code
+		})
+		tr.config.ReceiveTimeout = 200 * time.Millisecond
+		want := "sys-test did not deliver before the session's deadline ("
+		if got := tr.run(t, "-y"); got != code || !strings.Contains(tr.stderr.String(), want) || !strings.Contains(tr.stderr.String(), "receive_timeout 200ms in /etc/pedos/updates.conf") {
+			t.Errorf("UpdateVM exit %d after the deadline: exit %d; want %d saying %q and naming receive_timeout; stderr:\n%s", code, got, code, want, tr.stderr)
+		}
+	}
+}
+
 // An UpdateVM that delivers nothing: the session is withdrawn, so that a
 // late delivery cannot claim it (C2).
 func TestRunNothingDelivered(t *testing.T) {
