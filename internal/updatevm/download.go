@@ -210,7 +210,9 @@ func (u *UpdateVM) Download(ctx context.Context, req Request) ([]string, error) 
 	}
 	args := append(base, "--downloadonly", "--downloaddir="+u.packagesDir())
 	args = append(append(append(args, req.DNFOptions...), req.Action), req.Packages...)
-	code, err := u.Tools.DNF(ctx, args, nil, u.Log, u.Log)
+	watch := watchDownload(u.Log, u.packagesDir())
+	code, err := u.Tools.DNF(ctx, args, nil, watch, watch)
+	watch.Stop()
 	if err != nil {
 		return nil, err
 	}

@@ -3,9 +3,14 @@ package updatevm
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"pedos.dev/updates/internal/updatecall"
 )
@@ -42,6 +47,68 @@ func TestCheckUpdatesRepoqueryOptions(t *testing.T) {
 		selecting := !slices.Contains([]string{"--obsoletes", "-v", "--best"}, a)
 		if slices.Contains(dnf.calls[1], a) != selecting {
 			t.Errorf("repoquery %q: has %s = %v, want %v", dnf.calls[1], a, !selecting, selecting)
+		}
+	}
+}
+
+// growingDNF stands in for dnf downloading two packages of 1 MiB into
+// --downloaddir, after saying the transaction's size.
+type growingDNF struct{ recordingDNF }
+
+func (g *growingDNF) DNF(_ context.Context, args []string, _ io.Reader, stdout, _ io.Writer) (int, error) {
+	dir := ""
+	for _, a := range args {
+		if d, ok := strings.CutPrefix(a, "--downloaddir="); ok {
+			dir = d
+		}
+	}
+	fmt.Fprint(stdout, "Total download size: 2.0 M\nDownloading Packages:\n")
+	for _, name := range []string{"a-1-1.noarch.rpm", "b-1-1.noarch.rpm"} {
+		if err := os.WriteFile(filepath.Join(dir, name), make([]byte, 1<<20), 0o644); err != nil {
+			return 1, err
+		}
+		time.Sleep(10 * downloadProgressEvery)
+	}
+	return 0, nil
+}
+
+// A download tells its progress while dnf is silent, against the size
+// dnf gave, and stops telling when dnf is done.
+func TestDownloadProgress(t *testing.T) {
+	defer func(every time.Duration) { downloadProgressEvery = every }(downloadProgressEvery)
+	downloadProgressEvery = 20 * time.Millisecond
+	var log lockedWriter
+	var out strings.Builder
+	log.w = &out
+	u := &UpdateVM{InstallRoot: t.TempDir(), Tools: &growingDNF{}, Log: &log}
+	writeBelow(t, u.InstallRoot, updatecall.SyncReposDir+"/pedos.repo", "[current]\nbaseurl=http://mirror/current/\n")
+	files, err := u.Download(t.Context(), Request{Action: "upgrade"})
+	if err != nil || len(files) != 2 {
+		t.Fatalf("Download: %q, %v", files, err)
+	}
+	log.mu.Lock()
+	got := out.String()
+	log.mu.Unlock()
+	for _, want := range []string{"Total download size: 2.0 M\n", "Downloading: 1.0 MiB of 2.0 MiB received (50 %)\n", "Downloading: 2.0 MiB of 2.0 MiB received (100 %)\n"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the log lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Count(got, "(50 %)") != 1 {
+		t.Errorf("an unchanged size was told again:\n%s", got)
+	}
+	time.Sleep(5 * downloadProgressEvery)
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	if out.String() != got {
+		t.Errorf("told after the download ended:\n%s", out.String())
+	}
+}
+
+func TestDNFSize(t *testing.T) {
+	for in, want := range map[string]int64{"1.7 k": 1740, "99 M": 99 << 20, "2.0 G": 2 << 30, "512": 512, " 3 M ": 3 << 20, "x M": 0, "3 Q": 0, "-1 M": 0} {
+		if got := dnfSize(in); got != want {
+			t.Errorf("dnfSize(%q) = %d, want %d", in, got, want)
 		}
 	}
 }

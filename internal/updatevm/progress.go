@@ -1,0 +1,115 @@
+package updatevm
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// downloadProgressEvery is how often a download's progress is told. dnf
+// prints a line only when a package is complete (it has no terminal here),
+// so a large package on a slow mirror would leave the person waiting in
+// dom0 without a word for minutes (overview.md: progress while
+// downloading).
+var downloadProgressEvery = 5 * time.Second
+
+// downloadWatch tells how much of a download has arrived in dir, while dnf
+// downloads into it, every downloadProgressEvery when it changed. Its
+// Writer passes dnf's output on, reading the transaction's size from it.
+type downloadWatch struct {
+	log   io.Writer // shared with dnf's output, one write at a time
+	dir   string
+	total atomic.Int64 // bytes, from dnf's "Total download size:" line; 0 until then
+	line  []byte       // dnf's output since its last newline
+	stop  chan struct{}
+	done  sync.WaitGroup
+}
+
+func watchDownload(log io.Writer, dir string) *downloadWatch {
+	w := &downloadWatch{log: &lockedWriter{w: log}, dir: dir, stop: make(chan struct{})}
+	w.done.Add(1)
+	go w.run()
+	return w
+}
+
+func (w *downloadWatch) run() {
+	defer w.done.Done()
+	tick := time.NewTicker(downloadProgressEvery)
+	defer tick.Stop()
+	var told int64
+	for {
+		select {
+		case <-w.stop:
+			return
+		case <-tick.C:
+		}
+		if got := dirBytes(w.dir); got != told {
+			told = got
+			if total := w.total.Load(); total > 0 {
+				fmt.Fprintf(w.log, "Downloading: %s of %s received (%d %%)\n", mib(got), mib(total), min(100, got*100/total))
+			} else {
+				fmt.Fprintf(w.log, "Downloading: %s received\n", mib(got))
+			}
+		}
+	}
+}
+
+// Stop ends the reports; none follows its return.
+func (w *downloadWatch) Stop() {
+	close(w.stop)
+	w.done.Wait()
+}
+
+// Write passes dnf's output on. exec calls it from one goroutine.
+func (w *downloadWatch) Write(p []byte) (int, error) {
+	w.line = append(w.line, p...)
+	for {
+		i := bytes.IndexByte(w.line, '\n')
+		if i < 0 {
+			break
+		}
+		if size, ok := strings.CutPrefix(string(w.line[:i]), "Total download size: "); ok {
+			w.total.Store(dnfSize(size))
+		}
+		w.line = w.line[i+1:]
+	}
+	if len(w.line) > 4096 { // no line of interest is that long
+		w.line = w.line[:0]
+	}
+	return w.log.Write(p)
+}
+
+// dnfSize reads a size as dnf prints it ("1.7 k", "99 M": powers of 1024);
+// 0 when it cannot.
+func dnfSize(s string) int64 {
+	number, unit, _ := strings.Cut(strings.TrimSpace(s), " ")
+	x, err := strconv.ParseFloat(number, 64)
+	shift, ok := map[string]int{"": 0, "k": 10, "M": 20, "G": 30, "T": 40}[unit]
+	if err != nil || !ok || x < 0 {
+		return 0
+	}
+	return int64(x * float64(int64(1)<<shift))
+}
+
+// dirBytes is the size of the regular files in dir.
+func dirBytes(dir string) int64 {
+	entries, _ := os.ReadDir(dir)
+	var n int64
+	for _, e := range entries {
+		if info, err := e.Info(); err == nil && info.Mode().IsRegular() {
+			n += info.Size()
+		}
+	}
+	return n
+}
+
+// mib is a size in MiB, with one decimal.
+func mib(n int64) string {
+	return strconv.FormatFloat(float64(n)/(1<<20), 'f', 1, 64) + " MiB"
+}
