@@ -13,6 +13,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"pedos.dev/updates/internal/sandbox"
 )
 
 // bufSize is the receiver's only buffer: memory stays constant whatever the file sizes.
@@ -279,19 +281,18 @@ func (u *unpacker) regular(base string, h Header) error {
 }
 
 // settle applies the times of h (and, if chmod, its mode) to the open descriptor fd, and
-// closes it. Both go through the descriptor: no second lookup of the name (AT_EMPTY_PATH
-// needs Linux 5.8).
+// closes it. Both go through the descriptor: no second lookup of the name, and the only
+// forms the sandbox's seccomp filter allows.
 func (u *unpacker) settle(fd int, h Header, chmod bool) error {
 	var err error
 	if chmod {
 		err = unix.Fchmod(fd, u.fileMode(h.Mode))
 	}
 	if err == nil {
-		times := []unix.Timespec{
+		err = sandbox.Futimens(fd, [2]unix.Timespec{
 			{Sec: int64(h.Atime), Nsec: int64(h.AtimeNsec)},
 			{Sec: int64(h.Mtime), Nsec: int64(h.MtimeNsec)},
-		}
-		err = unix.UtimesNanoAt(fd, "", times, unix.AT_EMPTY_PATH)
+		})
 	}
 	if cerr := unix.Close(fd); err == nil {
 		err = cerr

@@ -77,7 +77,7 @@ func TestFileCreationChild(t *testing.T) {
 		os.Exit(1)
 	}
 	payload := make([]byte, 4096)
-	times := []unix.Timespec{{Sec: 1}, {Sec: 2}}
+	times := [2]unix.Timespec{{Sec: 1}, {Sec: 2}}
 	start := time.Now()
 	for i := range filesPerRound {
 		fd, err := unix.Openat(dirFD, fmt.Sprintf("pkg-%05d.rpm", i), unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
@@ -85,7 +85,7 @@ func TestFileCreationChild(t *testing.T) {
 			_, err = unix.Write(fd, payload)
 		}
 		if err == nil {
-			err = unix.UtimesNanoAt(fd, "", times, unix.AT_EMPTY_PATH)
+			err = Futimens(fd, times)
 		}
 		if err == nil {
 			err = unix.Close(fd)

@@ -67,6 +67,25 @@ var actions = map[string]func(c helperCase) error{
 	},
 	// What Landlock does not govern, seccomp refuses: metadata by path, SysV IPC, inotify.
 	"chmod-outside": func(c helperCase) error { return os.Chmod(filepath.Join(c.Outside, "secret"), 0o666) },
+	// A file's times: by path outside DIR refused (also "" with AT_EMPTY_PATH, which the filter
+	// cannot tell from a path), on a descriptor with Futimens allowed.
+	"utimes-outside": func(c helperCase) error {
+		return unix.UtimesNanoAt(unix.AT_FDCWD, filepath.Join(c.Outside, "secret"), []unix.Timespec{{Sec: 1}, {Sec: 2}}, 0)
+	},
+	"utimes-own-descriptor": func(c helperCase) error {
+		f, err := os.Create(filepath.Join(c.Policy.WritableDir, "timed"))
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := Futimens(int(f.Fd()), [2]unix.Timespec{{Sec: 1}, {Sec: 2}}); err != nil {
+			return err
+		}
+		if st, err := f.Stat(); err != nil || st.ModTime().Unix() != 2 {
+			return fmt.Errorf("after Futimens: %v, %v", st, err)
+		}
+		return nil
+	},
 	"xattr-outside": func(c helperCase) error {
 		return unix.Setxattr(filepath.Join(c.Outside, "secret"), "user.pedos-test", []byte("x"), 0)
 	},
@@ -381,6 +400,8 @@ func TestConfine(t *testing.T) {
 		{"exec", true, "", "EPERM"},
 		{"io-uring", true, "", "EPERM"},
 		{"chmod-outside", true, "", "EPERM"},
+		{"utimes-outside", true, "", "EPERM"},
+		{"utimes-own-descriptor", true, "", "ok"},
 		{"xattr-outside", true, "", "EPERM"},
 		{"inotify-outside", true, "", "EPERM"},
 		{"sysv-shm", true, "", "EPERM"},

@@ -15,6 +15,7 @@ type seccompArch struct {
 	denied    []uint32 // socket, socketpair, execve, execveat, io_uring_setup, then fork, vfork where they exist, then ipcAndMetadata
 	clone     uint32   // allowed only to start a thread (CLONE_THREAD)
 	clone3    uint32   // answered ENOSYS: its flags are behind a pointer seccomp cannot read
+	utimensat uint32   // allowed only with a NULL path: on a descriptor (Futimens)
 }
 
 // seccompArches holds the numbers of the kernel's tables (arch/x86/entry/syscalls/syscall_64.tbl,
@@ -28,14 +29,15 @@ type seccompArch struct {
 // what Landlock does not govern: a file's metadata by path (chmod, fchmodat, fchmodat2, utime,
 // utimes, futimesat, chown, lchown, fchownat, the *setxattr and *removexattr calls) and watching
 // files (inotify_add_watch, fanotify_init, fanotify_mark: dom0's activity as a side channel).
-// The receiver sets modes and times through its own descriptors (fchmod, utimensat with an
-// empty path, which stays allowed).
+// The receiver sets modes and times through its own descriptors: fchmod, and utimensat with a
+// NULL path (Futimens), the only utimensat allowed (any path, "" with AT_EMPTY_PATH included, is
+// a pointer the filter cannot read).
 var seccompArches = map[string]seccompArch{
 	"amd64": {unix.AUDIT_ARCH_X86_64, []uint32{41, 53, 59, 322, 425, 57, 58,
 		29, 64, 68, 248, 249, 250, 90, 268, 452, 132, 235, 261, 92, 94, 260,
-		188, 189, 190, 463, 197, 198, 199, 466, 254, 300, 301}, 56, 435},
+		188, 189, 190, 463, 197, 198, 199, 466, 254, 300, 301}, 56, 435, 280},
 	"arm64": {unix.AUDIT_ARCH_AARCH64, []uint32{198, 199, 221, 281, 425,
-		194, 190, 186, 217, 218, 219, 53, 452, 54, 5, 6, 7, 463, 14, 15, 16, 466, 27, 262, 263}, 220, 435},
+		194, 190, 186, 217, 218, 219, 53, 452, 54, 5, 6, 7, 463, 14, 15, 16, 466, 27, 262, 263}, 220, 435, 88},
 }
 
 // Classic BPF as seccomp runs it, over struct seccomp_data {int nr; u32 arch; u64 ip;
@@ -49,15 +51,17 @@ const (
 	offsetNr       = 0
 	offsetArch     = 4
 	offsetArg0     = 16 // the low 32 bits of args[0] (both architectures are little-endian)
+	offsetArg1     = 24 // the low 32 bits of args[1]; its high 32 bits follow
 	// x32 system calls reach x86_64 filters with this bit set in nr, under other numbers;
 	// no other architecture has valid numbers this high.
 	x32SyscallBit = 0x40000000
 )
 
 // seccompFilter assembles the program: a system call of another architecture kills the process
-// (an i386 int $0x80 would dodge the numbers below), the denied calls, every x32 call and a
-// clone that starts a process fail with EPERM (an error the Go runtime reports, instead of a
-// confusing death), clone3 with ENOSYS (callers then fall back to clone), the rest runs.
+// (an i386 int $0x80 would dodge the numbers below), the denied calls, every x32 call, a
+// utimensat with a path and a clone that starts a process fail with EPERM (an error the Go
+// runtime reports, instead of a confusing death), clone3 with ENOSYS (callers then fall back to
+// clone), the rest runs.
 //
 //	0      load arch
 //	1      arch == native ? next : goto kill
@@ -65,28 +69,38 @@ const (
 //	3      nr >= x32 bit ? goto deny : next
 //	4+i    nr == denied[i] ? goto deny : next     (i < n)
 //	4+n    nr == clone3 ? goto enosys : next
-//	5+n    nr == clone ? next : goto allow
-//	6+n    load args[0] (the clone flags)
-//	7+n    flags & CLONE_THREAD ? goto allow : goto deny
-//	8+n    allow
-//	9+n    deny: EPERM
-//	10+n   kill
-//	11+n   enosys: ENOSYS
+//	5+n    nr == utimensat ? next : goto 10+n
+//	6+n    load args[1] low (the path pointer)
+//	7+n    == 0 ? next : goto deny
+//	8+n    load args[1] high
+//	9+n    == 0 ? goto allow : goto deny
+//	10+n   nr == clone ? next : goto allow        (A still holds nr)
+//	11+n   load args[0] (the clone flags)
+//	12+n   flags & CLONE_THREAD ? goto allow : goto deny
+//	13+n   allow
+//	14+n   deny: EPERM
+//	15+n   kill
+//	16+n   enosys: ENOSYS
 //
 // A jump offset counts the instructions skipped after the jump itself.
 func seccompFilter(arch seccompArch) []unix.SockFilter {
 	n := len(arch.denied)
 	filter := []unix.SockFilter{
 		{Code: bpfLoadWord, K: offsetArch},
-		{Code: bpfJumpEqual, K: arch.auditArch, Jf: uint8(n + 8)},
+		{Code: bpfJumpEqual, K: arch.auditArch, Jf: uint8(n + 13)},
 		{Code: bpfLoadWord, K: offsetNr},
-		{Code: bpfJumpAtLeast, K: x32SyscallBit, Jt: uint8(n + 5)},
+		{Code: bpfJumpAtLeast, K: x32SyscallBit, Jt: uint8(n + 10)},
 	}
 	for i, nr := range arch.denied {
-		filter = append(filter, unix.SockFilter{Code: bpfJumpEqual, K: nr, Jt: uint8(n + 4 - i)})
+		filter = append(filter, unix.SockFilter{Code: bpfJumpEqual, K: nr, Jt: uint8(n + 9 - i)})
 	}
 	return append(filter,
-		unix.SockFilter{Code: bpfJumpEqual, K: arch.clone3, Jt: 6},
+		unix.SockFilter{Code: bpfJumpEqual, K: arch.clone3, Jt: 11},
+		unix.SockFilter{Code: bpfJumpEqual, K: arch.utimensat, Jf: 4},
+		unix.SockFilter{Code: bpfLoadWord, K: offsetArg1},
+		unix.SockFilter{Code: bpfJumpEqual, K: 0, Jf: 6},
+		unix.SockFilter{Code: bpfLoadWord, K: offsetArg1 + 4},
+		unix.SockFilter{Code: bpfJumpEqual, K: 0, Jt: 3, Jf: 4},
 		unix.SockFilter{Code: bpfJumpEqual, K: arch.clone, Jf: 2},
 		unix.SockFilter{Code: bpfLoadWord, K: offsetArg0},
 		unix.SockFilter{Code: bpfJumpSet, K: unix.CLONE_THREAD, Jf: 1},
@@ -95,6 +109,17 @@ func seccompFilter(arch seccompArch) []unix.SockFilter {
 		unix.SockFilter{Code: bpfReturn, K: unix.SECCOMP_RET_KILL_PROCESS},
 		unix.SockFilter{Code: bpfReturn, K: unix.SECCOMP_RET_ERRNO | uint32(unix.ENOSYS)},
 	)
+}
+
+// Futimens sets the times of the file open at fd: utimensat with a NULL path, the one form
+// the filter lets through (Landlock does not govern a file's times, so a path could reach
+// any file the user owns).
+func Futimens(fd int, times [2]unix.Timespec) error {
+	_, _, errno := unix.Syscall6(unix.SYS_UTIMENSAT, uintptr(fd), 0, uintptr(unsafe.Pointer(&times[0])), 0, 0, 0)
+	if errno != 0 {
+		return errno
+	}
+	return nil
 }
 
 // forbidSocketsAndExec installs the filter on every thread. The Go runtime itself never creates
