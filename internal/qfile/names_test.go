@@ -35,6 +35,7 @@ func TestValidName(t *testing.T) {
 		{"../a", false},
 		{"a\nb", false},         // S2: log injection
 		{"a\x01b", false},       // S2: control
+		{"a\x1fb", false},       // S2: the last C0 control, just below the printable ASCII range
 		{"a\x7fb", false},       // DEL
 		{"a\xffb", false},       // S2: invalid UTF-8
 		{"a\xc3", false},        // truncated UTF-8

@@ -106,6 +106,10 @@ func threatCases() []threatCase {
 		{name: "S6/ends-inside-a-header", stream: append(hello, endMarker[:10]...), code: uint32(syscall.EREMOTEIO), tree: helloTree},
 		{name: "S6/ends-inside-a-name", stream: append(hello, rawEntry(Header{NameLen: 10, Mode: regularMode}, []byte("abc"), nil)...),
 			code: LegalEOF, tree: helloTree},
+		// Cut inside a symlink's target: nothing is created from the part that arrived.
+		{name: "S6/ends-inside-a-symlink-target", args: defaultMode, code: LegalEOF,
+			stream: append(entry("top", dirMode, nil), rawEntry(Header{NameLen: 6, Mode: linkMode, FileLen: 10}, []byte("top/l\x00"), []byte("abc"))...),
+			tree:   []string{"d 0700 top"}},
 		{name: "S7/no-end-marker", stream: hello, code: uint32(syscall.EREMOTEIO), tree: helloTree},
 		{name: "S7/empty-stream", stream: nil, code: uint32(syscall.EREMOTEIO), tree: []string{}},
 		{name: "S4/directory-with-a-payload", args: defaultMode, stream: stream(hello, entry("d", dirMode, []byte("x"))),
@@ -134,6 +138,8 @@ func threatCases() []threatCase {
 		{name: "S10/atime-nanoseconds", stream: withNsec(1e9, 0), code: uint32(syscall.EINVAL), tree: []string{}},
 		{name: "S10/mtime-nanoseconds", stream: withNsec(0, 0xffffffff), code: uint32(syscall.EINVAL), tree: []string{}},
 		{name: "S10/mtime-nanoseconds-at-10^9", stream: withNsec(0, 1e9), code: uint32(syscall.EINVAL), tree: []string{}},
+		// The spec's bound is "< 1,000,000,000": the largest nanosecond value is a valid time.
+		{name: "S10/nanoseconds-just-below-10^9", stream: withNsec(999999999, 999999999), tree: []string{"f 0644 a size=1"}},
 		{name: "S10/setuid-world-writable", stream: stream(entry("suid", ModeRegular|0o7777, []byte("x"))),
 			tree: []string{"f 0755 suid size=1"}},
 		{name: "S10/default-mode-keeps-special-bits", args: defaultMode, stream: stream(entry("suid", ModeRegular|0o4755, []byte("x"))),
@@ -144,6 +150,12 @@ func threatCases() []threatCase {
 			tree:   []string{"f 0400 private size=1", "f 0666 shared size=1"}},
 		{name: "S12/garbage-after-the-end-marker", stream: append(stream(hello), "garbage"...),
 			code: uint32(syscall.EPROTO), tree: helloTree},
+		{name: "S12/one-byte-after-the-end-marker", stream: append(stream(hello), 0),
+			code: uint32(syscall.EPROTO), tree: helloTree},
+		// A regular file used as a directory is ENOTDIR, not taken for a symlink (ELOOP), and
+		// nothing is created through it.
+		{name: "S5/file-as-a-directory", args: defaultMode, stream: stream(hello, entry("hello/x", regularMode, []byte("x"))),
+			code: uint32(syscall.ENOTDIR), tree: helloTree},
 	}
 }
 

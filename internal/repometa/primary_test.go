@@ -3,6 +3,7 @@ package repometa
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 )
@@ -55,6 +56,27 @@ func TestParsePrimary(t *testing.T) {
 		{"entity", primaryXML("1", strings.Replace(fields, "foo", "&xxe;", 1)+size), "entity"},
 		{"name over its length bound", primaryXML("1", strings.Replace(fields, "foo", strings.Repeat("f", maxNameLen+1), 1)+size),
 			"longer than 256 bytes"},
+		// Every identity field is required (verify.md §2 step 5: a received RPM must match a
+		// listed NEVRA, size and SHA-256), not only the size.
+		{"no name", primaryXML("1", strings.Replace(fields, "<name>foo</name>", "", 1)+size), "lacks one of"},
+		{"no arch", primaryXML("1", strings.Replace(fields, "<arch>noarch</arch>", "", 1)+size), "lacks one of"},
+		{"no version", primaryXML("1", strings.Replace(fields, `<version epoch="0" ver="1.0" rel="1"/>`, "", 1)+size), "lacks one of"},
+		{"no checksum", primaryXML("1", fields[:strings.Index(fields, "<checksum")]+size), "lacks one of"},
+		// The arch's bound is 32 bytes: one more is refused (32 is accepted in TestParsePrimaryBounds).
+		{"arch over its length bound", primaryXML("1", strings.Replace(fields, "noarch", strings.Repeat("a", 33), 1)+size),
+			"longer than 32 bytes"},
+		// Only <package type="rpm"> is a package; anything else in <metadata> is refused, not read as one.
+		{"package of another type", strings.Replace(primaryXML("1", fields+size), `type="rpm"`, `type="src"`, 1), "unexpected element"},
+		{"element with type rpm that is not a package", strings.Replace(primaryXML("1", fields+size), `<package type="rpm">`,
+			`<pkg type="rpm">`, 1), "unexpected element"},
+		{"package outside metadata", strings.Replace(primaryXML("2", fields+size), "</metadata>\n",
+			"</metadata>\n"+`<package xmlns="http://linux.duke.edu/metadata/common" type="rpm">`+fields+size+"</package>", 1), "unexpected element"},
+		// A package's size is compared with the received file's (verify.md §2 step 5).
+		{"size not a number", primaryXML("1", fields+strings.Replace(size, `package="1387"`, `package="big"`, 1)), "is not a size"},
+		{"negative size", primaryXML("1", fields+strings.Replace(size, `package="1387"`, `package="-1"`, 1)), "is not a size"},
+		// Only the common namespace's fields count: a <name> of another namespace is skipped.
+		{"name of another namespace", primaryXML("1", fields+`<name xmlns="urn:other">evil</name>`+size), ""},
+		{"cut inside metadata", strings.TrimSuffix(primaryXML("1", fields+size), "</metadata>\n"), "EOF"},
 	} {
 		pkgs, err := ParsePrimary(strings.NewReader(c.xml), nil)
 		switch {
@@ -111,6 +133,10 @@ func TestParseRepomd(t *testing.T) {
 		{"revision over 2^63", "<revision>17", "<revision>18446744073709551616", "not a decimal number below 2^63"},
 		{"wrong root", "<repomd ", "<repo ", "expected element"},
 		{"open-size one over the limit", "<open-size>99", fmt.Sprintf("<open-size>%d", FilePrimary.MaxSize()+1), "open-size"},
+		{"negative open-size", "<open-size>99", "<open-size>-1", "open-size"},
+		// verify.md §2 step 2 checks the primary's SHA-256: a checksum of any other length is none.
+		{"open-checksum one byte short", sum1, sum1[2:], "no sha256"},
+		{"open-checksum one byte long", sum1, sum1 + "00", "no sha256"},
 	} {
 		if _, err := ParseRepomd([]byte(strings.Replace(good, c.old, c.new, 1))); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: err = %v, want %q", c.name, err, c.want)
@@ -123,8 +149,67 @@ func TestParseRepomd(t *testing.T) {
 	if md, err := ParseRepomd([]byte(atLimit)); err != nil || md.Primary.OpenSize != FilePrimary.MaxSize() {
 		t.Errorf("open-size at the limit: %+v, %v", md, err)
 	}
+	// The edges of the accepted ranges: the epoch itself is a time, and an empty primary has a size.
+	if md, err := ParseRepomd([]byte(strings.Replace(good, "<timestamp>1000", "<timestamp>0", 1))); err != nil || md.Timestamp.Unix() != 2000 {
+		t.Errorf("a timestamp of 0: %+v, %v", md, err)
+	}
+	if md, err := ParseRepomd([]byte(strings.Replace(good, "<open-size>99", "<open-size>0", 1))); err != nil || md.Primary.OpenSize != 0 {
+		t.Errorf("open-size 0: %+v, %v", md, err)
+	}
 	noTimestamp := strings.NewReplacer("<timestamp>1000</timestamp>", "", "<timestamp>2000</timestamp>", "").Replace(good)
 	if _, err := ParseRepomd([]byte(noTimestamp)); err == nil || !strings.Contains(err.Error(), "no data entry has a <timestamp>") {
 		t.Errorf("no timestamp: err = %v, want freshness refused as not judgeable", err)
+	}
+}
+
+// TestParsePrimaryBounds pins the edges of what a primary may hold.
+func TestParsePrimaryBounds(t *testing.T) {
+	// createrepo_c writes packages="0" for an empty repository: a valid primary listing nothing.
+	pkgs, err := ParsePrimary(strings.NewReader(primaryXML("0")), nil)
+	if err != nil || len(pkgs) != 0 {
+		t.Errorf("empty primary: %+v, %v; want no packages and no error", pkgs, err)
+	}
+	// ... and its count is declared once: a second root cannot declare it again.
+	again := primaryXML("0") + `<metadata xmlns="http://linux.duke.edu/metadata/common" packages="1"><package type="rpm">` + fields + size + `</package></metadata>`
+	if _, err := ParsePrimary(strings.NewReader(again), nil); err == nil || !strings.Contains(err.Error(), "unexpected element <metadata>") {
+		t.Errorf("a second <metadata>: err = %v, want it refused as an unexpected element", err)
+	}
+	pkgs, err = ParsePrimary(strings.NewReader(primaryXML("1", fields+strings.Replace(size, `package="1387"`, `package="0"`, 1))), nil)
+	if err != nil || len(pkgs) != 1 || pkgs[0].Size != 0 {
+		t.Errorf("size 0: %+v, %v", pkgs, err)
+	}
+	// An arch of 32 bytes is within the bound (TestParsePrimary: 33 is not).
+	arch32 := strings.Repeat("a", 32)
+	pkgs, err = ParsePrimary(strings.NewReader(primaryXML("1", strings.Replace(fields, "noarch", arch32, 1)+size)), nil)
+	if err != nil || len(pkgs) != 1 || pkgs[0].Arch != arch32 {
+		t.Errorf("arch of 32 bytes: %+v, %v", pkgs, err)
+	}
+}
+
+// Skipped content is searched for its end tag across the reader's buffer: wherever the end
+// tag falls relative to the 64 KiB buffer's edge, it is found (an end tag missed would skip
+// the packages after it, which verify.md §2 steps 5-6 need).
+func TestParsePrimarySkipAcrossBufferEdge(t *testing.T) {
+	for n := 64<<10 - 1024; n <= 64<<10; n++ {
+		doc := primaryXML("2", fields+size+"<description>"+strings.Repeat("d", n)+"</description>", fields+size)
+		pkgs, err := ParsePrimary(strings.NewReader(doc), nil)
+		if err != nil || len(pkgs) != 2 {
+			t.Fatalf("description of %d bytes: %d packages, %v", n, len(pkgs), err)
+		}
+	}
+}
+
+// A primary may list at most maxPackages (200,000) packages: one more is refused as it is
+// read, so that a signed but hostile primary cannot make dom0 hold any number of them.
+func TestParsePrimaryPackageBound(t *testing.T) {
+	const count = 200_001
+	head := `<?xml version="1.0" encoding="UTF-8"?>` + "\n" +
+		`<metadata xmlns="http://linux.duke.edu/metadata/common" packages="` + fmt.Sprint(count) + `">` + "\n"
+	body := `<package type="rpm">` + fields + size + "</package>\n"
+	doc := io.MultiReader(strings.NewReader(head), strings.NewReader(strings.Repeat(body, count)), strings.NewReader("</metadata>\n"))
+	// sizesFor empty: no size is read, the fast path a real batch takes.
+	pkgs, err := ParsePrimary(doc, map[[sha256Size]byte]bool{})
+	if err == nil || !strings.Contains(err.Error(), "lists more than 200000 packages") {
+		t.Errorf("%d packages: %d read, err = %v; want them refused past 200000", count, len(pkgs), err)
 	}
 }

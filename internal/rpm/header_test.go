@@ -13,6 +13,10 @@ import (
 // ReadHeader goes on to read the data, which the test does not give.
 func TestReadHeaderLimits(t *testing.T) {
 	const intro = 16
+	// verify.md §1.1 states the caps: "header ≤ 32 MiB, index ≤ 100,000 entries".
+	if rpm.MaxHeaderBytes != 32<<20 || rpm.MaxIndexEntries != 100_000 {
+		t.Errorf("caps %d bytes, %d entries; verify.md §1.1 says 32 MiB and 100,000", rpm.MaxHeaderBytes, rpm.MaxIndexEntries)
+	}
 	for _, c := range []struct {
 		name              string
 		indexCount, store uint32
@@ -34,5 +38,22 @@ func TestReadHeaderLimits(t *testing.T) {
 				t.Errorf("got %v, want malformed: …%s…", err, c.want)
 			}
 		})
+	}
+}
+
+// A string's data must end with a NUL inside the data store, before the region trailer
+// (verify.md §1.1: "string tags NUL-terminated"; P8): a last string that runs into the
+// trailer is out of bounds.
+func TestReadHeaderStringWithoutNUL(t *testing.T) {
+	for _, typ := range []uint32{6 /* string */, 8 /* string array */, 9 /* i18n string */} {
+		header := rpm.EncodeHeader(rpm.TagHeaderImmutable, []rpm.Entry{{Tag: rpm.TagName, Type: typ, Count: 1, Data: []byte("abc")}})
+		if _, err := rpm.ReadHeader(bytes.NewReader(header), rpm.TagHeaderImmutable); !rejected(err, rpm.KindMalformed, "data out of bounds") {
+			t.Errorf("type %d without its NUL: got %v, want malformed: data out of bounds", typ, err)
+		}
+	}
+	// The same with its NUL is a header.
+	header := rpm.EncodeHeader(rpm.TagHeaderImmutable, []rpm.Entry{rpm.StringEntry(rpm.TagName, "abc")})
+	if h, err := rpm.ReadHeader(bytes.NewReader(header), rpm.TagHeaderImmutable); err != nil || len(h.Entries) != 1 || string(h.Entries[0].Data) != "abc\x00" {
+		t.Errorf("a NUL-terminated string: %+v, %v", h, err)
 	}
 }

@@ -36,3 +36,15 @@ func TestReadKeyFileRefusesABadBlock(t *testing.T) {
 		t.Errorf("a valid key, then a block that is none: %d keys, %v; want the file refused", len(got), err)
 	}
 }
+
+// The bound is 1 MiB: a key file of exactly 1 MiB is read (its key loads).
+func TestReadKeyFileAtTheSizeBound(t *testing.T) {
+	key := keys(t).ed.PublicKeyArmored()
+	path := filepath.Join(t.TempDir(), "RPM-GPG-KEY-padded")
+	if err := os.WriteFile(path, append(key, bytes.Repeat([]byte("\n"), 1<<20-len(key))...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := rpm.ReadKeyFile(path); err != nil || len(got) != 1 {
+		t.Errorf("a key file of exactly 1 MiB: %d keys, %v; want its key", len(got), err)
+	}
+}

@@ -254,6 +254,9 @@ func TestVerifyRejects(t *testing.T) {
 		{"offset out of bounds", "P8", func() []byte { return patch(good, entry(1)+8, u32(0x7fffff00)...) }, rpm.KindMalformed, "out of bounds", mustReject},
 		{"huge count", "P8", func() []byte { return patch(good, entry(2)+12, u32(0x7fffffff)...) }, rpm.KindMalformed, "", mustReject},
 		{"invalid type", "P8", func() []byte { return patch(good, entry(1)+4, u32(42)...) }, rpm.KindMalformed, "invalid type 42", mustReject},
+		// Types are 1 (char) to 9 (i18n string): both neighbours of the range are refused.
+		{"type 0", "P8", func() []byte { return patch(good, entry(1)+4, u32(0)...) }, rpm.KindMalformed, "invalid type 0", mustReject},
+		{"type 10", "P8", func() []byte { return patch(good, entry(1)+4, u32(10)...) }, rpm.KindMalformed, "invalid type 10", mustReject},
 		{"huge index count", "P8", func() []byte { return patch(good, l.mainStart+8, u32(0x00ffffff)...) }, rpm.KindMalformed, "index entries", mustReject},
 		{"huge data size", "P8", func() []byte { return patch(good, l.mainStart+12, u32(0x7fffffff)...) }, rpm.KindMalformed, "over the", mustReject},
 		{"missing immutable region", "P8", func() []byte { return patch(good, entry(0), u32(61)...) }, rpm.KindMalformed, "region tag 63", mustReject},
@@ -279,6 +282,17 @@ func TestVerifyRejects(t *testing.T) {
 		{"truncated in the lead's magic", "P8", func() []byte { return good[:2] }, rpm.KindMalformed, "truncated", mustReject},
 		{"truncated in signature header", "P8", func() []byte { return good[:rpm.LeadBytes+40] }, rpm.KindMalformed, "truncated", mustReject},
 		{"truncated in main header", "P8", func() []byte { return good[:l.mainStart+100] }, rpm.KindMalformed, "truncated", mustReject},
+		// Cut where the signature header's intro begins or inside its magic: truncated, not a
+		// "bad header magic" read from bytes that never arrived (verify.md §1.1).
+		{"truncated right after the lead", "P8", func() []byte { return good[:rpm.LeadBytes] }, rpm.KindMalformed, "truncated", mustReject},
+		{"truncated in the signature header's magic", "P8", func() []byte { return good[:rpm.LeadBytes+4] }, rpm.KindMalformed, "truncated", mustReject},
+		// The region entry must be exactly tag 63, type BIN, count 16, at the trailer: each
+		// field wrong on its own is refused (verify.md §1.1: "a well-formed immutable region").
+		{"region entry of type int32", "P8", func() []byte { return patch(good, entry(0)+4, u32(4)...) }, rpm.KindMalformed, "region tag 63", mustReject},
+		{"region entry with count 17", "P8", func() []byte { return patch(good, entry(0)+12, u32(17)...) }, rpm.KindMalformed, "region tag 63", mustReject},
+		{"region entry pointing before the trailer", "P8", func() []byte {
+			return patch(good, entry(0)+8, u32(uint32(len(l.mainHeader)-16-16*int(binary.BigEndian.Uint32(l.mainHeader[8:]))-16-16))...)
+		}, rpm.KindMalformed, "region tag 63", mustReject},
 		{"not an RPM", "P9", func() []byte { return bytes.Repeat([]byte("not a package\n"), 20) }, rpm.KindMalformed, "not an RPM", mustReject},
 		// Shorter than a lead, but no RPM at all: said so, not "truncated".
 		{"a short file that is not an RPM", "P9", func() []byte { return []byte("8 bytes\n") }, rpm.KindMalformed, "not an RPM", mustReject},
@@ -475,7 +489,8 @@ func TestVerifyIgnoresOtherSignatureTags(t *testing.T) {
 		{Tag: 274, Type: 8, Count: 1, Data: []byte("0302a1b2\x00")}, testrepo.Int32Entry(275, 256),
 		{Tag: 276, Type: 8, Count: 1, Data: []byte("AQID\x00")}, testrepo.Int32Entry(277, 1),
 		{Tag: 278, Type: 8, Count: 1, Data: []byte("c2lnbmF0dXJl\x00")}, rpm.StringEntry(279, "00ff"),
-		rpm.BinEntry(rpm.SigTagPGP, wrongLegacy),
+		rpm.BinEntry(1002 /* PGP */, wrongLegacy), rpm.BinEntry(1005 /* GPG */, wrongLegacy),
+		{Tag: 271 /* LONGARCHIVESIZE */, Type: 5 /* int64 */, Count: 1, Data: make([]byte, 8)},
 	}
 	data := withSigEntries(t, good, extra, f.ed)
 	pkg, canonical, err := verify(f, data)
@@ -778,5 +793,109 @@ func TestLeadReadErrorIsKept(t *testing.T) {
 	_, err := v.Verify(io.MultiReader(strings.NewReader("0123456789"), iotest.ErrReader(over)), io.Discard)
 	if !errors.Is(err, over) || !rejected(err, rpm.KindIO, "reading package") {
 		t.Errorf("Verify = %v, want the reader's error", err)
+	}
+}
+
+// Every entry type rpm defines is valid in a header, CHAR (1), the lowest, included (verify.md
+// §1.1 "types ... valid"): a signed package with a CHAR entry is accepted, as rpmkeys accepts it.
+func TestVerifyAcceptsEveryType(t *testing.T) {
+	f := keys(t)
+	good := build(t, spec, f.ed)
+	data := withMainHeader(t, good, setTag(rpm.Entry{Tag: 5999 /* unknown to rpm */, Type: 1 /* char */, Count: 1, Data: []byte{'x'}}), f.ed)
+	pkg, canonical, err := verify(f, data)
+	if err != nil {
+		t.Fatalf("package with a CHAR entry: %v", err)
+	}
+	checkCanonical(t, f, data, canonical, pkg, true)
+}
+
+// failingWriter fails its first write only.
+type failingWriter struct{ failed bool }
+
+func (w *failingWriter) Write(p []byte) (int, error) {
+	if !w.failed {
+		w.failed = true
+		return 0, errors.New("disk full")
+	}
+	return len(p), nil
+}
+
+// The checks of Verify that the table of TestVerifyRejects does not reach: each must refuse
+// with its own kind and reason (verify.md §1; threats.md P2, P3, P4).
+func TestVerifyRefusesEdgeCases(t *testing.T) {
+	f := keys(t)
+	good := build(t, spec, f.ed)
+	l := split(t, good)
+	total := uint64(len(l.mainHeader) + len(l.payload))
+	longSize := func(count uint32, values ...uint64) rpm.Entry {
+		e := rpm.Entry{Tag: rpm.SigTagLongSize, Type: 5 /* int64 */, Count: count}
+		for _, v := range values {
+			e.Data = binary.BigEndian.AppendUint64(e.Data, v)
+		}
+		return e
+	}
+	for _, c := range []struct {
+		name     string
+		verifier *rpm.Verifier
+		data     []byte
+		out      io.Writer
+		kind     rpm.Kind
+		reason   string
+	}{
+		{"no keyring", &rpm.Verifier{}, good, io.Discard, rpm.KindUntrustedKey, "no keyring"},
+		// A write that fails is the writer's error, even if later writes succeed.
+		{"canonical writer fails once", &rpm.Verifier{Keyring: f.keyring}, good, &failingWriter{}, rpm.KindIO, "writing canonical package"},
+		// A stated size of 0 is a size like any other: compared, and wrong here.
+		{"size tag of 0", &rpm.Verifier{Keyring: f.keyring}, func() []byte {
+			size := u32(uint32(total))
+			return patch(good, l.sigStart+bytes.LastIndex(l.sigHeader, size), 0, 0, 0, 0)
+		}(), io.Discard, rpm.KindDigestMismatch, "size of header and payload (tag 1000 or 270) does not match"},
+		{"long size tag with count 2", &rpm.Verifier{Keyring: f.keyring},
+			withSigEntries(t, good, []rpm.Entry{longSize(2, total, total)}, f.ed), io.Discard, rpm.KindMalformed, "size tag 270 has count 2"},
+		// A stated 0 is compared with the other size tag too.
+		{"size tag of 0 beside a right long size", &rpm.Verifier{Keyring: f.keyring}, func() []byte {
+			data := withSigEntries(t, good, []rpm.Entry{longSize(1, total)}, f.ed)
+			dl := split(t, data)
+			return patch(data, dl.sigStart+bytes.LastIndex(dl.sigHeader, u32(uint32(total))), 0, 0, 0, 0)
+		}(), io.Discard, rpm.KindDigestMismatch, "size tags 1000 and 270 disagree"},
+		// The main header's identity and payload digest tags must each be present with their type.
+		{"name tag of type bin", &rpm.Verifier{Keyring: f.keyring},
+			withMainHeader(t, good, setTag(rpm.BinEntry(rpm.TagName, []byte("hello\x00"))), f.ed), io.Discard, rpm.KindMalformed, "lacks tag 1000"},
+		{"payload digest without its algorithm", &rpm.Verifier{Keyring: f.keyring},
+			withMainHeader(t, good, dropTag(rpm.TagPayloadDigestAlgo), f.ed), io.Discard, rpm.KindUnsigned, "payload is not covered"},
+		{"payload digest algorithm with count 2", &rpm.Verifier{Keyring: f.keyring},
+			withMainHeader(t, good, setTag(rpm.Entry{Tag: rpm.TagPayloadDigestAlgo, Type: 4, Count: 2, Data: append(u32(8), u32(8)...)}), f.ed),
+			io.Discard, rpm.KindMalformed, "payload digest tags have the wrong type"},
+		{"payload digest algorithm as a string", &rpm.Verifier{Keyring: f.keyring},
+			withMainHeader(t, good, setTag(rpm.StringEntry(rpm.TagPayloadDigestAlgo, "8")), f.ed),
+			io.Discard, rpm.KindMalformed, "payload digest tags have the wrong type"},
+		// A read error inside the payload is the reader's, not a digest mismatch.
+		{"read error in the payload", &rpm.Verifier{Keyring: f.keyring},
+			nil, io.Discard, rpm.KindIO, "copying the payload"},
+		// Tags 256 to 299 are signature tags in main-header numbering (P4): both ends are refused.
+		{"signature tag 256 in the main header", &rpm.Verifier{Keyring: f.keyring},
+			withMainHeader(t, good, setTag(rpm.BinEntry(256, []byte{1})), f.ed), io.Discard, rpm.KindForbiddenTag, "signature tag 256 inside the main header"},
+		{"signature tag 299 in the main header", &rpm.Verifier{Keyring: f.keyring},
+			withMainHeader(t, good, setTag(rpm.BinEntry(299, []byte{1})), f.ed), io.Discard, rpm.KindForbiddenTag, "signature tag 299 inside the main header"},
+	} {
+		var r io.Reader = bytes.NewReader(c.data)
+		if c.data == nil { // the payload's first bytes, then an error
+			r = io.MultiReader(bytes.NewReader(good[:len(good)-len(l.payload)+10]), iotest.ErrReader(errors.New("EIO")))
+		}
+		_, err := c.verifier.Verify(r, c.out)
+		if !rejected(err, c.kind, c.reason) {
+			t.Errorf("%s: %v; want %s saying %q", c.name, err, c.kind, c.reason)
+		}
+	}
+	// Next to the signature tags, and with a right 64-bit size beside the 32-bit one, the
+	// package is accepted.
+	for name, data := range map[string][]byte{
+		"tag 255 in the main header": withMainHeader(t, good, setTag(rpm.BinEntry(255, []byte{1})), f.ed),
+		"tag 300 in the main header": withMainHeader(t, good, setTag(rpm.BinEntry(300, []byte{1})), f.ed),
+		"right long size tag":        withSigEntries(t, good, []rpm.Entry{longSize(1, total)}, f.ed),
+	} {
+		if _, _, err := verify(f, data); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
 	}
 }
