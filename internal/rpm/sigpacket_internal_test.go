@@ -134,3 +134,16 @@ func TestUnsupportedSignatureSaysWhy(t *testing.T) {
 		}
 	}
 }
+
+// A signature with neither an issuer key ID nor an issuer fingerprint is refused, named, before
+// any key is looked up (verify.md §1.2: the signer must be a pinned key, so it must be named).
+func TestSignatureWithoutIssuerIsRefused(t *testing.T) {
+	// A v4 binary-document signature, EdDSA over SHA-256: hashed area holding only its creation
+	// time (subpacket 2), no unhashed area, the hash's first two bytes, then r and s as MPIs.
+	body := []byte{4, 0x00, 22, 8, 0, 6, 5, 2, 0x67, 0, 0, 0, 0, 0, 0xab, 0xcd, 0, 8, 1, 0, 8, 1}
+	v := &Verifier{Keyring: &Keyring{}}
+	_, _, err := v.checkSignature(append([]byte{0x88, byte(len(body))}, body...), nil, time.Now())
+	if e, ok := err.(*Error); !ok || e.Kind != KindBadSignature || !strings.Contains(err.Error(), "signature names no issuer key") {
+		t.Errorf("checkSignature: %v; want a bad-signature refusal saying it names no issuer key", err)
+	}
+}
