@@ -12,8 +12,8 @@ import (
 	"testing"
 )
 
-// receiveInto runs the receiver (no sync) on a fresh DIR and returns its status, error and DIR.
-func receiveInto(t *testing.T, onlyRegular bool, stream []byte) (Status, error, string) {
+// receiveInto runs the receiver (no sync) on a fresh DIR and returns its status, DIR and error.
+func receiveInto(t *testing.T, onlyRegular bool, stream []byte) (Status, string, error) {
 	t.Helper()
 	dir := stagingDir(t)
 	root, err := os.OpenRoot(dir)
@@ -23,7 +23,7 @@ func receiveInto(t *testing.T, onlyRegular bool, stream []byte) (Status, error, 
 	defer root.Close()
 	rc := &Receiver{Root: root, Limits: Limits{MaxBytes: 1 << 20, MaxFiles: 64}, OnlyRegularFiles: onlyRegular, NoSync: true}
 	st, err := rc.Receive(bytes.NewReader(stream))
-	return st, err, dir
+	return st, dir, err
 }
 
 // qfile.md "Forward stream": names "longer than 16383 bytes (namelen > 16383) are refused with
@@ -31,7 +31,7 @@ func receiveInto(t *testing.T, onlyRegular bool, stream []byte) (Status, error, 
 // file is "a" (S3).
 func TestNamelen16383IsNotTooLong(t *testing.T) {
 	name := append([]byte("a\x00"), bytes.Repeat([]byte("x"), 16383-2)...)
-	st, err, dir := receiveInto(t, true, stream(rawEntry(Header{NameLen: 16383, Mode: regularMode, FileLen: 1}, name, []byte("x"))))
+	st, dir, err := receiveInto(t, true, stream(rawEntry(Header{NameLen: 16383, Mode: regularMode, FileLen: 1}, name, []byte("x"))))
 	if st.Code != 0 || err != nil {
 		t.Fatalf("namelen 16383: status %d, %v; want success", st.Code, err)
 	}
@@ -44,7 +44,7 @@ func TestNamelen16383IsNotTooLong(t *testing.T) {
 // qfile.md "Status": the code for a stream that ends inside a name or a file is the special
 // value 31415926, the reference's number, not merely our constant (S6).
 func TestLegalEOFIsTheReferenceNumber(t *testing.T) {
-	st, err, dir := receiveInto(t, true, rawEntry(Header{NameLen: 2, Mode: regularMode, FileLen: 100}, []byte("a\x00"), []byte("short")))
+	st, dir, err := receiveInto(t, true, rawEntry(Header{NameLen: 2, Mode: regularMode, FileLen: 100}, []byte("a\x00"), []byte("short")))
 	if st.Code != 31415926 || !strings.Contains(errString(err), "stream ended inside a file (S6)") {
 		t.Errorf("status %d, %v; want 31415926 saying the stream ended inside a file", st.Code, err)
 	}
@@ -71,7 +71,7 @@ func TestErrnoOfNeverSaysSuccess(t *testing.T) {
 // qfile.md "Forward stream": the name ends at its first NUL, so a name that starts with one is
 // the empty name, refused as such (S3), whatever follows the NUL.
 func TestNameStartingWithNULIsEmpty(t *testing.T) {
-	st, err, dir := receiveInto(t, true, stream(rawEntry(Header{NameLen: 6, Mode: regularMode}, []byte("\x00evil\x00"), nil)))
+	st, dir, err := receiveInto(t, true, stream(rawEntry(Header{NameLen: 6, Mode: regularMode}, []byte("\x00evil\x00"), nil)))
 	if st.Code != uint32(syscall.EILSEQ) || !strings.Contains(errString(err), "the name is empty") {
 		t.Errorf("status %d, %v; want EILSEQ saying the name is empty", st.Code, err)
 	}
@@ -84,7 +84,7 @@ func TestNameStartingWithNULIsEmpty(t *testing.T) {
 // S5: a file sent "through" a symlink is refused with ELOOP, and the message says a symlink
 // was in the way (not a bare "opening directory").
 func TestFileThroughSymlinkSaysSymlink(t *testing.T) {
-	st, err, dir := receiveInto(t, false, stream(entry("sub", dirMode, nil), entry("l", linkMode, []byte("sub")),
+	st, dir, err := receiveInto(t, false, stream(entry("sub", dirMode, nil), entry("l", linkMode, []byte("sub")),
 		entry("l/x", regularMode, []byte("x"))))
 	if st.Code != uint32(syscall.ELOOP) || !strings.Contains(errString(err), `"l" is a symlink (S5)`) {
 		t.Errorf("status %d, %v; want ELOOP saying \"l\" is a symlink (S5)", st.Code, err)
@@ -114,7 +114,7 @@ func TestReceiveClosesEveryDescriptor(t *testing.T) {
 		entry("a/b", dirMode, nil), entry("a/h", regularMode, nil), entry("a", dirMode, nil), entry("top", regularMode, nil))
 	receiveInto(t, false, tree) // the first use may open descriptors that stay (the runtime's poller)
 	before := openDescriptors(t)
-	st, err, dir := receiveInto(t, false, tree)
+	st, dir, err := receiveInto(t, false, tree)
 	if st.Code != 0 || err != nil {
 		t.Fatalf("status %d, %v", st.Code, err)
 	}
