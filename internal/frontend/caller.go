@@ -19,6 +19,9 @@ import (
 // stop (Ctrl-C, SIGTERM).
 var ErrInterrupted = errors.New("interrupted (Ctrl-C, SIGTERM or SIGHUP)")
 
+// ErrCallDeadline marks a call dom0 ended at its deadline (C7).
+var ErrCallDeadline = errors.New("the call was ended")
+
 // QrexecCaller runs commands in a domain with qrexec-client (dom0's calls
 // are not subject to policy; qrexec.md): ours, or a PedOS/Qubes host's own,
 // which takes the same -d DOMAIN USER:COMMAND.
@@ -40,7 +43,7 @@ func (q QrexecCaller) Run(ctx context.Context, domain string, argv []string, std
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
 	err := cmd.Run()
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return ExitQrexecFailure, fmt.Errorf("%s did not answer before dom0's deadline (%s); the call was ended", domain, q.Timeout)
+		return ExitQrexecFailure, fmt.Errorf("%s did not answer before dom0's deadline (%s); %w", domain, q.Timeout, ErrCallDeadline)
 	}
 	if errors.Is(ctx.Err(), context.Canceled) {
 		return ExitFailure, fmt.Errorf("%w: the call to %s was ended", ErrInterrupted, domain)

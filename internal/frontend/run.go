@@ -269,15 +269,16 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	if errors.Is(err, ErrNoResult) {
 		// Past the session's deadline, a delivery is refused and dom0's
 		// call ended: the cause is then the time receive_timeout allows,
-		// not the policy nor another delivery.
-		late := time.Now().After(s.Deadline) && (vmCode == ExitRefused || vmErr != nil)
+		// not the policy nor another delivery. Any other failure (dnf's,
+		// the UpdateVM's qrexec) is its own, whenever it came.
+		late := time.Now().After(s.Deadline) && (vmCode == ExitRefused || errors.Is(vmErr, ErrCallDeadline))
 		switch {
 		case late:
 			what := "dom0's receive service refused the late delivery"
 			if vmErr != nil {
 				what = "dom0 ended its call there, the download still running"
 			}
-			return vmCode, fmt.Errorf("%s did not deliver before the session's deadline (%s: receive_timeout %s in %s after the run started): %s; nothing was installed. For a slow mirror or a large update, raise receive_timeout", c.UpdateVM, s.Deadline.Format(time.RFC3339), c.ReceiveTimeout, dom0.ConfigPath, what)
+			return vmCode, fmt.Errorf("%s did not deliver before the session's deadline (%s: receive_timeout %s in %s after the session started): %s; nothing was installed. For a slow mirror or a large update, raise receive_timeout", c.UpdateVM, s.Deadline.Format(time.RFC3339), c.ReceiveTimeout, dom0.ConfigPath, what)
 		case vmCode == ExitRefused:
 			// The UpdateVM's command passes on qrexec-client-vm's 126; dom0's
 			// own call just reached the UpdateVM (sync), so this is the

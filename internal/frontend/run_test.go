@@ -38,6 +38,8 @@ type fakeVM struct {
 	calls [][]string
 	// download answers every call but --sync.
 	download func(argv []string, stdout, stderr io.Writer) int
+	// downloadErr is what the caller returns with it (nil: the call ended).
+	downloadErr error
 }
 
 func (f *fakeVM) Run(_ context.Context, _ string, argv []string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
@@ -48,7 +50,7 @@ func (f *fakeVM) Run(_ context.Context, _ string, argv []string, stdin io.Reader
 		_, err := io.Copy(io.Discard, stdin)
 		return 0, err
 	}
-	return f.download(argv, stdout, stderr), nil
+	return f.download(argv, stdout, stderr), f.downloadErr
 }
 
 // fakeTools stands in for dom0's rpm database and dnf: the result of dnf in
@@ -364,15 +366,29 @@ func TestRunInterruptedWhileDom0Verifies(t *testing.T) {
 // the receive service (126) or cut off by dom0's call (125): the message
 // names the deadline and receive_timeout, not the policy.
 func TestRunDeliveryAfterTheDeadline(t *testing.T) {
-	for _, code := range []int{ExitRefused, ExitQrexecFailure} {
+	late := "sys-test did not deliver before the session's deadline ("
+	for _, c := range []struct {
+		code     int
+		err      error
+		exit     int
+		want     string
+		deadline bool // the message names receive_timeout
+	}{
+		{ExitRefused, nil, ExitRefused, late, true},
+		{ExitQrexecFailure, fmt.Errorf("sys-test did not answer before dom0's deadline (1s); %w", ErrCallDeadline), ExitQrexecFailure, "dom0 ended its call there, the download still running", true},
+		// Failures of their own, whenever they come: not the deadline's.
+		{1, nil, ExitFailure, "the download in sys-test failed (exit 1): sys-test's lines above say why", false},
+		{ExitQrexecFailure, nil, ExitQrexecFailure, "sys-test could not reach dom0's PedOS.ReceiveUpdates", false},
+	} {
 		tr := newTestRun(t, func([]string, io.Writer, io.Writer) int {
 			time.Sleep(400 * time.Millisecond)
-			return code
+			return c.code
 		})
+		tr.vm.downloadErr = c.err
 		tr.config.ReceiveTimeout = 200 * time.Millisecond
-		want := "sys-test did not deliver before the session's deadline ("
-		if got := tr.run(t, "-y"); got != code || !strings.Contains(tr.stderr.String(), want) || !strings.Contains(tr.stderr.String(), "receive_timeout 200ms in /etc/pedos/updates.conf") {
-			t.Errorf("UpdateVM exit %d after the deadline: exit %d; want %d saying %q and naming receive_timeout; stderr:\n%s", code, got, code, want, tr.stderr)
+		got := tr.run(t, "-y")
+		if got != c.exit || !strings.Contains(tr.stderr.String(), c.want) || c.deadline != strings.Contains(tr.stderr.String(), "receive_timeout 200ms in /etc/pedos/updates.conf") {
+			t.Errorf("UpdateVM exit %d (%v) after the deadline: exit %d; want %d saying %q; stderr:\n%s", c.code, c.err, got, c.exit, c.want, tr.stderr)
 		}
 	}
 }

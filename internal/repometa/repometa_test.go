@@ -279,6 +279,14 @@ func TestCheckAge(t *testing.T) {
 	if got := kinds(s.CheckAge(repo, s.TimeFloor(nil), Policy{})); !slices.Equal(got, []string{"warning stale "}) {
 		t.Errorf("metadata older than the program: findings %q", got)
 	}
+	// M9 with the clock behind: a repository dated ahead of every trusted time is still stale
+	// against a floor that a fresher repository of the same batch raised further.
+	s = &FreshnessState{saved: stateFile{TimeFloor: day0}, clock: day0, buildTime: buildTime}
+	frozen, current := verified(t, "frozen", day0.Add(30*24*time.Hour), 1), verified(t, "current", day0.Add(60*24*time.Hour), 1)
+	floor := s.TimeFloor([]*VerifiedRepo{frozen, current})
+	if got := kinds(s.CheckAge(frozen, floor, Policy{RequireFresh: true})); !slices.Equal(got, []string{"notice future-dated ", "rejected stale "}) {
+		t.Errorf("a future-dated repository 30 days older than the batch's floor: findings %q, want the notice and stale", got)
+	}
 	if floor := s.TimeFloor([]*VerifiedRepo{verified(t, "x", day0.Add(20*24*time.Hour), 1)}); !floor.Equal(day0.Add(20 * 24 * time.Hour)) {
 		t.Errorf("the floor ignores verified metadata timestamps: %v", floor)
 	}

@@ -235,26 +235,29 @@ const futureSkew = time.Hour
 // is behind, but it becomes the floor, against which later metadata ages
 // and keys expire (docs/freshness.md).
 func (s *FreshnessState) CheckAge(repo *VerifiedRepo, floor time.Time, p Policy) []Finding {
+	var findings []Finding
 	if before := s.TimeFloor(nil); repo.Timestamp.Sub(before) > futureSkew {
-		return []Finding{{Kind: FutureDated, Severity: Notice, Repo: repo.ID, Detail: fmt.Sprintf(
-			"metadata for repo %s is dated %s, %s after the newest time dom0 trusted before it (%s, its clock or its saved time floor): dom0's clock is behind, or the publisher's ran ahead; dom0's time floor is now that date, against which later metadata's age and keys' expiry are judged",
-			repo.ID, repo.Timestamp.Format(time.RFC3339), HumanAge(repo.Timestamp.Sub(before)), before.Format(time.RFC3339))}}
+		findings = append(findings, Finding{Kind: FutureDated, Severity: Notice, Repo: repo.ID, Detail: fmt.Sprintf(
+			"metadata for repo %s is dated %s, %s after the newest time dom0 trusted before it (%s, its clock or its saved time floor): dom0's clock is behind, or the publisher's ran ahead; once accepted, the time floor is at least that date, against which later metadata's age and keys' expiry are judged",
+			repo.ID, repo.Timestamp.Format(time.RFC3339), HumanAge(repo.Timestamp.Sub(before)), before.Format(time.RFC3339))})
 	}
 	maxAge := p.MaxMetadataAge
 	if maxAge == 0 {
 		maxAge = DefaultMaxMetadataAge
 	}
+	// Also after a notice: another repository of the batch may have
+	// raised the floor further (M9).
 	age := floor.Sub(repo.Timestamp)
 	if age <= maxAge {
-		return nil
+		return findings
 	}
 	severity := Warning
 	if p.RequireFresh {
 		severity = Reject
 	}
-	return []Finding{{Kind: Stale, Severity: severity, Repo: repo.ID, Detail: fmt.Sprintf(
+	return append(findings, Finding{Kind: Stale, Severity: severity, Repo: repo.ID, Detail: fmt.Sprintf(
 		"metadata for repo %s is %s old (from %s, trusted time %s), more than max_metadata_age %s: possible freeze attack, or the repository is no longer updated",
-		repo.ID, HumanAge(age), repo.Timestamp.Format(time.RFC3339), floor.Format(time.RFC3339), HumanAge(maxAge))}}
+		repo.ID, HumanAge(age), repo.Timestamp.Format(time.RFC3339), floor.Format(time.RFC3339), HumanAge(maxAge))})
 }
 
 // HumanAge is a metadata age for people: minutes under an hour, hours
