@@ -72,6 +72,23 @@ var actions = map[string]func(c helperCase) error{
 	"utimes-outside": func(c helperCase) error {
 		return unix.UtimesNanoAt(unix.AT_FDCWD, filepath.Join(c.Outside, "secret"), []unix.Timespec{{Sec: 1}, {Sec: 2}}, 0)
 	},
+	// Other processes of the same user (the parent here): a hard RLIMIT_CPU would kill them
+	// around Landlock's signal scoping. Only read or set to what it is: nothing changes.
+	"prlimit-other": func(helperCase) error {
+		var limit unix.Rlimit
+		return unix.Prlimit(os.Getppid(), unix.RLIMIT_NOFILE, nil, &limit)
+	},
+	"setpriority-other": func(helperCase) error {
+		prio, err := unix.Getpriority(unix.PRIO_PROCESS, os.Getppid())
+		if err != nil {
+			return err
+		}
+		return unix.Setpriority(unix.PRIO_PROCESS, os.Getppid(), 20-prio) // getpriority says 20-nice
+	},
+	"prlimit-self": func(helperCase) error {
+		var limit unix.Rlimit
+		return unix.Prlimit(0, unix.RLIMIT_NOFILE, nil, &limit)
+	},
 	"utimes-own-descriptor": func(c helperCase) error {
 		f, err := os.Create(filepath.Join(c.Policy.WritableDir, "timed"))
 		if err != nil {
@@ -402,6 +419,9 @@ func TestConfine(t *testing.T) {
 		{"chmod-outside", true, "", "EPERM"},
 		{"utimes-outside", true, "", "EPERM"},
 		{"utimes-own-descriptor", true, "", "ok"},
+		{"prlimit-other", true, "", "EPERM"},
+		{"setpriority-other", true, "", "EPERM"},
+		{"prlimit-self", true, "", "ok"},
 		{"xattr-outside", true, "", "EPERM"},
 		{"inotify-outside", true, "", "EPERM"},
 		{"sysv-shm", true, "", "EPERM"},

@@ -11,11 +11,17 @@ import (
 // seccompArch says how one architecture identifies itself to seccomp and numbers the system
 // calls the filter judges.
 type seccompArch struct {
-	auditArch uint32   // seccomp_data.arch of the architecture's native system calls
-	denied    []uint32 // socket, socketpair, execve, execveat, io_uring_setup, then fork, vfork where they exist, then ipcAndMetadata
-	clone     uint32   // allowed only to start a thread (CLONE_THREAD)
-	clone3    uint32   // answered ENOSYS: its flags are behind a pointer seccomp cannot read
-	utimensat uint32   // allowed only with a NULL path: on a descriptor (Futimens)
+	auditArch uint32    // seccomp_data.arch of the architecture's native system calls
+	denied    []uint32  // socket, socketpair, execve, execveat, io_uring_setup, then fork, vfork where they exist, then ipcAndMetadata
+	onSelf    []argZero // allowed only with an argument 0: on the caller's own descriptor or process
+	clone     uint32    // allowed only to start a thread (CLONE_THREAD)
+	clone3    uint32    // answered ENOSYS: its flags are behind a pointer seccomp cannot read
+}
+
+// argZero is a system call allowed only when argument arg is 0 (all 64 bits).
+type argZero struct {
+	nr  uint32
+	arg uint32
 }
 
 // seccompArches holds the numbers of the kernel's tables (arch/x86/entry/syscalls/syscall_64.tbl,
@@ -27,17 +33,22 @@ type seccompArch struct {
 // the unpacker: SysV IPC objects (shmget, semget, msgget: a segment holds dom0's memory) and the
 // kernel's keyrings (add_key, request_key, keyctl: data for the next delivery's unpacker); and
 // what Landlock does not govern: a file's metadata by path (chmod, fchmodat, fchmodat2, utime,
-// utimes, futimesat, chown, lchown, fchownat, the *setxattr and *removexattr calls) and watching
-// files (inotify_add_watch, fanotify_init, fanotify_mark: dom0's activity as a side channel).
+// utimes, futimesat, chown, lchown, fchownat, the *setxattr and *removexattr calls,
+// file_setattr), watching files (inotify_add_watch, fanotify_init, fanotify_mark: dom0's
+// activity as a side channel), and other processes of the same user (setpriority, ioprio_set,
+// sched_setparam, sched_setscheduler, sched_setaffinity, sched_setattr; prlimit64 but on pid 0:
+// a hard RLIMIT_CPU kills the target, around Landlock's signal scoping).
 // The receiver sets modes and times through its own descriptors: fchmod, and utimensat with a
 // NULL path (Futimens), the only utimensat allowed (any path, "" with AT_EMPTY_PATH included, is
 // a pointer the filter cannot read).
 var seccompArches = map[string]seccompArch{
 	"amd64": {unix.AUDIT_ARCH_X86_64, []uint32{41, 53, 59, 322, 425, 57, 58,
 		29, 64, 68, 248, 249, 250, 90, 268, 452, 132, 235, 261, 92, 94, 260,
-		188, 189, 190, 463, 197, 198, 199, 466, 254, 300, 301}, 56, 435, 280},
+		188, 189, 190, 463, 197, 198, 199, 466, 254, 300, 301,
+		469, 141, 251, 142, 144, 203, 314}, []argZero{{280, 1}, {302, 0}}, 56, 435},
 	"arm64": {unix.AUDIT_ARCH_AARCH64, []uint32{198, 199, 221, 281, 425,
-		194, 190, 186, 217, 218, 219, 53, 452, 54, 5, 6, 7, 463, 14, 15, 16, 466, 27, 262, 263}, 220, 435, 88},
+		194, 190, 186, 217, 218, 219, 53, 452, 54, 5, 6, 7, 463, 14, 15, 16, 466, 27, 262, 263,
+		469, 140, 30, 118, 119, 122, 274}, []argZero{{88, 1}, {261, 0}}, 220, 435},
 }
 
 // Classic BPF as seccomp runs it, over struct seccomp_data {int nr; u32 arch; u64 ip;
@@ -50,65 +61,80 @@ const (
 	bpfReturn      = unix.BPF_RET | unix.BPF_K
 	offsetNr       = 0
 	offsetArch     = 4
-	offsetArg0     = 16 // the low 32 bits of args[0] (both architectures are little-endian)
-	offsetArg1     = 24 // the low 32 bits of args[1]; its high 32 bits follow
+	offsetArgs     = 16 // args[i] at 16+8i, its low 32 bits first (both architectures are little-endian)
 	// x32 system calls reach x86_64 filters with this bit set in nr, under other numbers;
 	// no other architecture has valid numbers this high.
 	x32SyscallBit = 0x40000000
 )
 
+// bpfStep is one instruction of the filter, its jumps named by label ("" is the next
+// instruction) until seccompFilter resolves them to offsets.
+type bpfStep struct {
+	label  string
+	code   uint16
+	k      uint32
+	jt, jf string
+}
+
 // seccompFilter assembles the program: a system call of another architecture kills the process
-// (an i386 int $0x80 would dodge the numbers below), the denied calls, every x32 call, a
-// utimensat with a path and a clone that starts a process fail with EPERM (an error the Go
-// runtime reports, instead of a confusing death), clone3 with ENOSYS (callers then fall back to
-// clone), the rest runs.
-//
-//	0      load arch
-//	1      arch == native ? next : goto kill
-//	2      load nr
-//	3      nr >= x32 bit ? goto deny : next
-//	4+i    nr == denied[i] ? goto deny : next     (i < n)
-//	4+n    nr == clone3 ? goto enosys : next
-//	5+n    nr == utimensat ? next : goto 10+n
-//	6+n    load args[1] low (the path pointer)
-//	7+n    == 0 ? next : goto deny
-//	8+n    load args[1] high
-//	9+n    == 0 ? goto allow : goto deny
-//	10+n   nr == clone ? next : goto allow        (A still holds nr)
-//	11+n   load args[0] (the clone flags)
-//	12+n   flags & CLONE_THREAD ? goto allow : goto deny
-//	13+n   allow
-//	14+n   deny: EPERM
-//	15+n   kill
-//	16+n   enosys: ENOSYS
-//
-// A jump offset counts the instructions skipped after the jump itself.
+// (an i386 int $0x80 would dodge the numbers below); the denied calls, every x32 call, an onSelf
+// call whose argument is not 0 and a clone that starts a process fail with EPERM (an error the
+// Go runtime reports, instead of a confusing death); clone3 fails with ENOSYS (callers then fall
+// back to clone); the rest runs. Between the load of nr and an onSelf or clone match only jumps
+// run, so the accumulator still holds nr at each comparison.
 func seccompFilter(arch seccompArch) []unix.SockFilter {
-	n := len(arch.denied)
-	filter := []unix.SockFilter{
-		{Code: bpfLoadWord, K: offsetArch},
-		{Code: bpfJumpEqual, K: arch.auditArch, Jf: uint8(n + 13)},
-		{Code: bpfLoadWord, K: offsetNr},
-		{Code: bpfJumpAtLeast, K: x32SyscallBit, Jt: uint8(n + 10)},
+	steps := []bpfStep{
+		{code: bpfLoadWord, k: offsetArch},
+		{code: bpfJumpEqual, k: arch.auditArch, jf: "kill"},
+		{code: bpfLoadWord, k: offsetNr},
+		{code: bpfJumpAtLeast, k: x32SyscallBit, jt: "deny"},
 	}
-	for i, nr := range arch.denied {
-		filter = append(filter, unix.SockFilter{Code: bpfJumpEqual, K: nr, Jt: uint8(n + 9 - i)})
+	for _, nr := range arch.denied {
+		steps = append(steps, bpfStep{code: bpfJumpEqual, k: nr, jt: "deny"})
 	}
-	return append(filter,
-		unix.SockFilter{Code: bpfJumpEqual, K: arch.clone3, Jt: 11},
-		unix.SockFilter{Code: bpfJumpEqual, K: arch.utimensat, Jf: 4},
-		unix.SockFilter{Code: bpfLoadWord, K: offsetArg1},
-		unix.SockFilter{Code: bpfJumpEqual, K: 0, Jf: 6},
-		unix.SockFilter{Code: bpfLoadWord, K: offsetArg1 + 4},
-		unix.SockFilter{Code: bpfJumpEqual, K: 0, Jt: 3, Jf: 4},
-		unix.SockFilter{Code: bpfJumpEqual, K: arch.clone, Jf: 2},
-		unix.SockFilter{Code: bpfLoadWord, K: offsetArg0},
-		unix.SockFilter{Code: bpfJumpSet, K: unix.CLONE_THREAD, Jf: 1},
-		unix.SockFilter{Code: bpfReturn, K: unix.SECCOMP_RET_ALLOW},
-		unix.SockFilter{Code: bpfReturn, K: unix.SECCOMP_RET_ERRNO | uint32(unix.EPERM)},
-		unix.SockFilter{Code: bpfReturn, K: unix.SECCOMP_RET_KILL_PROCESS},
-		unix.SockFilter{Code: bpfReturn, K: unix.SECCOMP_RET_ERRNO | uint32(unix.ENOSYS)},
+	steps = append(steps, bpfStep{code: bpfJumpEqual, k: arch.clone3, jt: "enosys"})
+	for i, call := range arch.onSelf {
+		notThis := fmt.Sprint("after-", i)
+		steps = append(steps,
+			bpfStep{code: bpfJumpEqual, k: call.nr, jf: notThis},
+			bpfStep{code: bpfLoadWord, k: offsetArgs + 8*call.arg},
+			bpfStep{code: bpfJumpEqual, k: 0, jf: "deny"},
+			bpfStep{code: bpfLoadWord, k: offsetArgs + 8*call.arg + 4},
+			bpfStep{code: bpfJumpEqual, k: 0, jt: "allow", jf: "deny"},
+			bpfStep{label: notThis, code: unix.BPF_JMP | unix.BPF_JA}, // a no-op jump: a place for the label
+		)
+	}
+	steps = append(steps,
+		bpfStep{code: bpfJumpEqual, k: arch.clone, jf: "allow"},
+		bpfStep{code: bpfLoadWord, k: offsetArgs},
+		bpfStep{code: bpfJumpSet, k: unix.CLONE_THREAD, jt: "allow", jf: "deny"},
+		bpfStep{label: "allow", code: bpfReturn, k: unix.SECCOMP_RET_ALLOW},
+		bpfStep{label: "deny", code: bpfReturn, k: unix.SECCOMP_RET_ERRNO | uint32(unix.EPERM)},
+		bpfStep{label: "kill", code: bpfReturn, k: unix.SECCOMP_RET_KILL_PROCESS},
+		bpfStep{label: "enosys", code: bpfReturn, k: unix.SECCOMP_RET_ERRNO | uint32(unix.ENOSYS)},
 	)
+	at := map[string]int{}
+	for i, st := range steps {
+		if st.label != "" {
+			at[st.label] = i
+		}
+	}
+	// A jump's offset counts the instructions skipped after it; all of them go forward.
+	offset := func(from int, label string) uint8 {
+		if label == "" {
+			return 0
+		}
+		to, ok := at[label]
+		if !ok || to <= from || to-from-1 > 255 {
+			panic(fmt.Sprintf("sandbox: seccomp filter: no forward jump from %d to %q", from, label))
+		}
+		return uint8(to - from - 1)
+	}
+	filter := make([]unix.SockFilter, len(steps))
+	for i, st := range steps {
+		filter[i] = unix.SockFilter{Code: st.code, K: st.k, Jt: offset(i, st.jt), Jf: offset(i, st.jf)}
+	}
+	return filter
 }
 
 // Futimens sets the times of the file open at fd: utimensat with a NULL path, the one form

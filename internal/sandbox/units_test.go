@@ -12,29 +12,29 @@ import (
 )
 
 // runFilter executes a seccomp program the way the kernel does, for the instructions
-// seccompFilter emits (any other fails the test), over a seccomp_data holding nr, arch,
-// the low half of args[0] and args[1].
-func runFilter(t *testing.T, filter []unix.SockFilter, nr, arch, arg0 uint32, arg1 uint64) uint32 {
+// seccompFilter emits (any other fails the test), over a seccomp_data holding nr, arch and
+// args (the rest 0).
+func runFilter(t *testing.T, filter []unix.SockFilter, nr, arch uint32, args ...uint64) uint32 {
 	t.Helper()
+	var data [6]uint64
+	copy(data[:], args)
 	var accumulator uint32
 	for pc := 0; pc < len(filter); pc++ {
 		instruction := filter[pc]
 		switch instruction.Code {
 		case bpfLoadWord:
-			switch instruction.K {
-			case offsetNr:
+			switch k := instruction.K; {
+			case k == offsetNr:
 				accumulator = nr
-			case offsetArch:
+			case k == offsetArch:
 				accumulator = arch
-			case offsetArg0:
-				accumulator = arg0
-			case offsetArg1:
-				accumulator = uint32(arg1)
-			case offsetArg1 + 4:
-				accumulator = uint32(arg1 >> 32)
+			case k >= offsetArgs && k < offsetArgs+48 && k%4 == 0:
+				accumulator = uint32(data[(k-offsetArgs)/8] >> (32 * ((k - offsetArgs) % 8 / 4)))
 			default:
 				t.Fatalf("instruction %d loads offset %d", pc, instruction.K)
 			}
+		case unix.BPF_JMP | unix.BPF_JA:
+			pc += int(instruction.K)
 		case bpfJumpEqual, bpfJumpAtLeast, bpfJumpSet:
 			taken := accumulator == instruction.K
 			switch instruction.Code {
@@ -110,14 +110,19 @@ func TestSeccompFilter(t *testing.T) {
 				}
 			}
 			for _, c := range cases {
-				if got := runFilter(t, filter, c.nr, c.arch, c.arg0, 0); got != c.want {
+				if got := runFilter(t, filter, c.nr, c.arch, uint64(c.arg0)); got != c.want {
 					t.Errorf("%s (nr %d, arch %#x): %#x, want %#x", c.what, c.nr, c.arch, got, c.want)
 				}
 			}
-			// utimensat only on a descriptor: a path pointer in either half is refused.
-			for path, want := range map[uint64]uint32{0: allow, 0x7ffc_1234_5678: deny, 0x1000: deny, 1 << 32: deny} {
-				if got := runFilter(t, filter, arch.utimensat, arch.auditArch, 3, path); got != want {
-					t.Errorf("utimensat with path %#x: %#x, want %#x", path, got, want)
+			// utimensat only on a descriptor, prlimit64 only on the caller: a value in either
+			// half of the argument is refused.
+			for _, call := range arch.onSelf {
+				for value, want := range map[uint64]uint32{0: allow, 0x7ffc_1234_5678: deny, 0x1000: deny, 1 << 32: deny} {
+					args := []uint64{3, 3}
+					args[call.arg] = value
+					if got := runFilter(t, filter, call.nr, arch.auditArch, args...); got != want {
+						t.Errorf("call %d with argument %d %#x: %#x, want %#x", call.nr, call.arg, value, got, want)
+					}
 				}
 			}
 		})
@@ -136,8 +141,11 @@ func TestSeccompNumbers(t *testing.T) {
 	if !slices.Equal(arch.denied, want) {
 		t.Errorf("denied %v, want %v", arch.denied, want)
 	}
-	if arch.clone != unix.SYS_CLONE || arch.clone3 != unix.SYS_CLONE3 || arch.utimensat != unix.SYS_UTIMENSAT {
-		t.Errorf("clone %d, clone3 %d, utimensat %d; want %d, %d, %d", arch.clone, arch.clone3, arch.utimensat, unix.SYS_CLONE, unix.SYS_CLONE3, unix.SYS_UTIMENSAT)
+	if arch.clone != unix.SYS_CLONE || arch.clone3 != unix.SYS_CLONE3 {
+		t.Errorf("clone %d, clone3 %d; want %d, %d", arch.clone, arch.clone3, unix.SYS_CLONE, unix.SYS_CLONE3)
+	}
+	if want := []argZero{{unix.SYS_UTIMENSAT, 1}, {unix.SYS_PRLIMIT64, 0}}; !slices.Equal(arch.onSelf, want) {
+		t.Errorf("onSelf %v, want %v", arch.onSelf, want)
 	}
 }
 
