@@ -27,6 +27,7 @@ type downloadWatch struct {
 	dir   string
 	total atomic.Int64 // bytes, from dnf's "Total download size:" line; 0 until then
 	line  []byte       // dnf's output since its last newline
+	mid   atomic.Bool  // dnf's output ends inside a line: a report now would split it
 	stop  chan struct{}
 	done  sync.WaitGroup
 }
@@ -49,7 +50,7 @@ func (w *downloadWatch) run() {
 			return
 		case <-tick.C:
 		}
-		if got := dirBytes(w.dir); got != told {
+		if got := dirBytes(w.dir); got != told && !w.mid.Load() {
 			told = got
 			if total := w.total.Load(); total > 0 {
 				fmt.Fprintf(w.log, "Downloading: %s of %s received (%d %%)\n", mib(got), mib(total), min(100, got*100/total))
@@ -82,7 +83,16 @@ func (w *downloadWatch) Write(p []byte) (int, error) {
 	if len(w.line) > 4096 { // no line of interest is that long
 		w.line = w.line[:0]
 	}
-	return w.log.Write(p)
+	// Inside a line from before its first byte is out until its newline is.
+	endsLine := len(p) > 0 && p[len(p)-1] == '\n'
+	if !endsLine && len(p) > 0 {
+		w.mid.Store(true)
+	}
+	n, err := w.log.Write(p)
+	if endsLine {
+		w.mid.Store(false)
+	}
+	return n, err
 }
 
 // dnfSize reads a size as dnf prints it ("1.7 k", "99 M": powers of 1024);
