@@ -29,6 +29,7 @@ type helperCase struct {
 	Action  string
 	Outside string
 	Parent  int // the test process, for the signal check
+	Segment int // a SysV shared-memory segment the test process made
 }
 
 // secbitNoSetuidFixup is SECBIT_NO_SETUID_FIXUP of <linux/securebits.h>, which x/sys/unix lacks.
@@ -140,6 +141,28 @@ var actions = map[string]func(c helperCase) error{
 		}
 		_, _, errno = unix.Syscall(unix.SYS_SHMCTL, id, unix.IPC_RMID, 0)
 		if errno != 0 {
+			return errno
+		}
+		return nil
+	},
+	// Another's existing SysV object, by its id (ids are small and easy to scan for).
+	"sysv-existing": func(c helperCase) error {
+		var ds unix.SysvShmDesc
+		_, err := unix.SysvShmCtl(c.Segment, unix.IPC_STAT, &ds)
+		return err
+	},
+	// A POSIX message queue: Landlock refuses mq_open only after the queue was made.
+	"mq-open": func(helperCase) error {
+		name, err := unix.BytePtrFromString(fmt.Sprint("pedos-sandbox-test-", os.Getpid()))
+		if err != nil {
+			return err
+		}
+		fd, _, errno := unix.Syscall6(unix.SYS_MQ_OPEN, uintptr(unsafe.Pointer(name)), unix.O_CREAT|unix.O_RDWR|unix.O_CLOEXEC, 0o600, 0, 0, 0)
+		if errno != 0 {
+			return errno
+		}
+		unix.Close(int(fd))
+		if _, _, errno = unix.Syscall(unix.SYS_MQ_UNLINK, uintptr(unsafe.Pointer(name)), 0, 0); errno != 0 {
 			return errno
 		}
 		return nil
@@ -354,7 +377,12 @@ func sandboxDirs(t *testing.T) helperCase {
 			t.Fatal(err)
 		}
 	}
-	c := helperCase{Outside: filepath.Join(base, "outside"), Parent: os.Getpid()}
+	segment, err := unix.SysvShmGet(unix.IPC_PRIVATE, 4096, unix.IPC_CREAT|0o600)
+	if err != nil {
+		t.Fatalf("a SysV segment for the test: %v", err)
+	}
+	t.Cleanup(func() { unix.SysvShmCtl(segment, unix.IPC_RMID, nil) })
+	c := helperCase{Outside: filepath.Join(base, "outside"), Parent: os.Getpid(), Segment: segment}
 	c.Policy.WritableDir = filepath.Join(base, "writable")
 	if err := os.MkdirAll(c.Outside, 0o755); err != nil {
 		t.Fatal(err)
@@ -425,6 +453,8 @@ func TestConfine(t *testing.T) {
 		{"xattr-outside", true, "", "EPERM"},
 		{"inotify-outside", true, "", "EPERM"},
 		{"sysv-shm", true, "", "EPERM"},
+		{"sysv-existing", true, "", "EPERM"},
+		{"mq-open", true, "", "EPERM"},
 		{"fanotify-outside", true, "", "EPERM"},
 		{"user-keyring", true, "", "EPERM"},
 		{"chown-outside", true, "", "EPERM"},

@@ -30,8 +30,11 @@ type argZero struct {
 // an io_uring can create sockets (IORING_OP_SOCKET) without any system call seccomp sees.
 // New processes are denied too (fork, vfork, clone without CLONE_THREAD): the Go runtime only
 // starts threads, and a process the unpacker started could outlive it. So is state that outlives
-// the unpacker: SysV IPC objects (shmget, semget, msgget: a segment holds dom0's memory) and the
-// kernel's keyrings (add_key, request_key, keyctl: data for the next delivery's unpacker); and
+// the unpacker or belongs to others: SysV IPC (shmget, semget, msgget: a segment holds dom0's
+// memory; and every call on an existing object by its id: shmat, shmctl, shmdt, semop, semctl,
+// semtimedop, msgsnd, msgrcv, msgctl), POSIX message queues (mq_*: Landlock refuses mq_open only
+// after the queue was made, and not mq_unlink) and the kernel's keyrings (add_key, request_key,
+// keyctl: data for the next delivery's unpacker); and
 // what Landlock does not govern: a file's metadata by path (chmod, fchmodat, fchmodat2, utime,
 // utimes, futimesat, chown, lchown, fchownat, the *setxattr and *removexattr calls,
 // file_setattr), watching files (inotify_add_watch, fanotify_init, fanotify_mark: dom0's
@@ -45,10 +48,12 @@ var seccompArches = map[string]seccompArch{
 	"amd64": {unix.AUDIT_ARCH_X86_64, []uint32{41, 53, 59, 322, 425, 57, 58,
 		29, 64, 68, 248, 249, 250, 90, 268, 452, 132, 235, 261, 92, 94, 260,
 		188, 189, 190, 463, 197, 198, 199, 466, 254, 300, 301,
-		469, 141, 251, 142, 144, 203, 314}, []argZero{{280, 1}, {302, 0}}, 56, 435},
+		469, 141, 251, 142, 144, 203, 314,
+		30, 31, 67, 65, 66, 220, 69, 70, 71, 240, 241, 242, 243, 244, 245}, []argZero{{280, 1}, {302, 0}}, 56, 435},
 	"arm64": {unix.AUDIT_ARCH_AARCH64, []uint32{198, 199, 221, 281, 425,
 		194, 190, 186, 217, 218, 219, 53, 452, 54, 5, 6, 7, 463, 14, 15, 16, 466, 27, 262, 263,
-		469, 140, 30, 118, 119, 122, 274}, []argZero{{88, 1}, {261, 0}}, 220, 435},
+		469, 140, 30, 118, 119, 122, 274,
+		196, 195, 197, 193, 191, 192, 189, 188, 187, 180, 181, 182, 183, 184, 185}, []argZero{{88, 1}, {261, 0}}, 220, 435},
 }
 
 // Classic BPF as seccomp runs it, over struct seccomp_data {int nr; u32 arch; u64 ip;

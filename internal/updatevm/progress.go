@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -23,17 +22,18 @@ var downloadProgressEvery = 5 * time.Second
 // downloads into it, every downloadProgressEvery when it changed. Its
 // Writer passes dnf's output on, reading the transaction's size from it.
 type downloadWatch struct {
-	log   io.Writer // shared with dnf's output, one write at a time
-	dir   string
-	total atomic.Int64 // bytes, from dnf's "Total download size:" line; 0 until then
-	line  []byte       // dnf's output since its last newline
-	mid   atomic.Bool  // dnf's output ends inside a line: a report now would split it
-	stop  chan struct{}
-	done  sync.WaitGroup
+	dir  string
+	stop chan struct{}
+	done sync.WaitGroup
+
+	mu    sync.Mutex // one write to log at a time; guards the fields below
+	log   io.Writer
+	total int64  // bytes, from dnf's "Total download size:" line; 0 until then
+	line  []byte // dnf's output since its last newline: a report now would split it
 }
 
 func watchDownload(log io.Writer, dir string) *downloadWatch {
-	w := &downloadWatch{log: &lockedWriter{w: log}, dir: dir, stop: make(chan struct{})}
+	w := &downloadWatch{log: log, dir: dir, stop: make(chan struct{})}
 	w.done.Add(1)
 	go w.run()
 	return w
@@ -50,14 +50,17 @@ func (w *downloadWatch) run() {
 			return
 		case <-tick.C:
 		}
-		if got := dirBytes(w.dir); got != told && !w.mid.Load() {
+		got := dirBytes(w.dir)
+		w.mu.Lock()
+		if got != told && len(w.line) == 0 {
 			told = got
-			if total := w.total.Load(); total > 0 {
-				fmt.Fprintf(w.log, "Downloading: %s of %s received (%d %%)\n", mib(got), mib(total), min(100, got*100/total))
+			if w.total > 0 {
+				fmt.Fprintf(w.log, "Downloading: %s of %s received (%d %%)\n", mib(got), mib(w.total), min(100, got*100/w.total))
 			} else {
 				fmt.Fprintf(w.log, "Downloading: %s received\n", mib(got))
 			}
 		}
+		w.mu.Unlock()
 	}
 }
 
@@ -67,8 +70,10 @@ func (w *downloadWatch) Stop() {
 	w.done.Wait()
 }
 
-// Write passes dnf's output on. exec calls it from one goroutine.
+// Write passes dnf's output on.
 func (w *downloadWatch) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	w.line = append(w.line, p...)
 	for {
 		i := bytes.IndexByte(w.line, '\n')
@@ -76,23 +81,14 @@ func (w *downloadWatch) Write(p []byte) (int, error) {
 			break
 		}
 		if size, ok := strings.CutPrefix(string(w.line[:i]), "Total download size: "); ok {
-			w.total.Store(dnfSize(size))
+			w.total = dnfSize(size)
 		}
 		w.line = w.line[i+1:]
 	}
-	if len(w.line) > 4096 { // no line of interest is that long
-		w.line = w.line[:0]
+	if len(w.line) > 4096 { // no line of interest is that long; still inside one
+		w.line = append(w.line[:0], w.line[len(w.line)-1])
 	}
-	// Inside a line from before its first byte is out until its newline is.
-	endsLine := len(p) > 0 && p[len(p)-1] == '\n'
-	if !endsLine && len(p) > 0 {
-		w.mid.Store(true)
-	}
-	n, err := w.log.Write(p)
-	if endsLine {
-		w.mid.Store(false)
-	}
-	return n, err
+	return w.log.Write(p)
 }
 
 // dnfSize reads a size as dnf prints it ("1.7 k", "99 M": powers of 1024);
