@@ -5,16 +5,9 @@ import "golang.org/x/sys/unix"
 // forkCalls are this architecture's system calls that only start processes.
 var forkCalls = []uint32{unix.SYS_FORK, unix.SYS_VFORK}
 
-// ipcAndMetadata are this architecture's SysV IPC, path-metadata and other-process calls the filter denies.
-var ipcAndMetadata = []uint32{unix.SYS_SHMGET, unix.SYS_SEMGET, unix.SYS_MSGGET,
+// ipcAndMetadata are this architecture's SysV IPC, path-metadata and other-process calls the
+// filter denies, in its order: its own first, then those of every architecture.
+var ipcAndMetadata = append([]uint32{unix.SYS_SHMGET, unix.SYS_SEMGET, unix.SYS_MSGGET,
 	unix.SYS_ADD_KEY, unix.SYS_REQUEST_KEY, unix.SYS_KEYCTL,
 	unix.SYS_CHMOD, unix.SYS_FCHMODAT, unix.SYS_FCHMODAT2, unix.SYS_UTIME, unix.SYS_UTIMES, unix.SYS_FUTIMESAT,
-	unix.SYS_CHOWN, unix.SYS_LCHOWN, unix.SYS_FCHOWNAT,
-	unix.SYS_SETXATTR, unix.SYS_LSETXATTR, unix.SYS_FSETXATTR, unix.SYS_SETXATTRAT,
-	unix.SYS_REMOVEXATTR, unix.SYS_LREMOVEXATTR, unix.SYS_FREMOVEXATTR, unix.SYS_REMOVEXATTRAT,
-	unix.SYS_INOTIFY_ADD_WATCH, unix.SYS_FANOTIFY_INIT, unix.SYS_FANOTIFY_MARK,
-	unix.SYS_FILE_SETATTR, unix.SYS_SETPRIORITY, unix.SYS_IOPRIO_SET, unix.SYS_SCHED_SETPARAM,
-	unix.SYS_SCHED_SETSCHEDULER, unix.SYS_SCHED_SETAFFINITY, unix.SYS_SCHED_SETATTR,
-	unix.SYS_SHMAT, unix.SYS_SHMCTL, unix.SYS_SHMDT, unix.SYS_SEMOP, unix.SYS_SEMCTL, unix.SYS_SEMTIMEDOP,
-	unix.SYS_MSGSND, unix.SYS_MSGRCV, unix.SYS_MSGCTL,
-	unix.SYS_MQ_OPEN, unix.SYS_MQ_UNLINK, unix.SYS_MQ_TIMEDSEND, unix.SYS_MQ_TIMEDRECEIVE, unix.SYS_MQ_NOTIFY, unix.SYS_MQ_GETSETATTR}
+	unix.SYS_CHOWN, unix.SYS_LCHOWN, unix.SYS_FCHOWNAT}, deniedEverywhere...)
