@@ -51,10 +51,11 @@ beginning with "-" after "--", an option that is not this command's without
 with --sync, or a relative --root is a usage error.
 
 Progress (while dnf downloads, how much has arrived, every 5 s) and dnf's
-output go to stderr, which dom0 shows to the person waiting. Exit status: 0 done, 100 updates available (--check-only), 1 failure,
-2 usage error, 125 qrexec could not reach dom0 or its receive service (no such
-service), 126 dom0 refused the delivery
-before reading it (its qrexec policy, or its receive service).
+output go to stderr, which dom0 shows to the person waiting. Exit status:
+0 done, 100 updates available (--check-only), 1 failure, 2 usage error,
+125 qrexec could not reach dom0 or its receive service (no such service),
+126 dom0 refused the delivery before reading it (its qrexec policy, or its
+receive service).
 
 examples:
   pedos-dom0-update's calls for an upgrade, as they arrive:

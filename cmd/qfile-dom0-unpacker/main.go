@@ -194,17 +194,16 @@ func limitsFromEnv() (limits qfile.Limits, capBytes bool, err error) {
 		name  string
 		limit *uint64
 	}{{"UPDATES_MAX_BYTES", &limits.MaxBytes}, {"UPDATES_MAX_FILES", &limits.MaxFiles}} {
-		name, limit := v.name, v.limit
-		if s, ok := os.LookupEnv(name); ok {
+		if s, ok := os.LookupEnv(v.name); ok {
 			n, err := strconv.ParseUint(s, 10, 64)
 			if err != nil {
-				return limits, false, fmt.Errorf("%s=%q is not a decimal number", name, s)
+				return limits, false, fmt.Errorf("%s=%q is not a decimal number", v.name, s)
 			}
 			if n == 0 {
 				// The reference reads 0 as "no limit"; there is none here (docs/qfile.md).
-				return limits, false, fmt.Errorf("%s=0: there is no unlimited transfer; name a limit", name)
+				return limits, false, fmt.Errorf("%s=0: there is no unlimited transfer; name a limit", v.name)
 			}
-			*limit = n
+			*v.limit = n
 		}
 	}
 	return limits, !bytesSet, nil

@@ -236,10 +236,11 @@ const futureSkew = time.Hour
 // and keys expire (docs/freshness.md).
 func (s *FreshnessState) CheckAge(repo *VerifiedRepo, floor time.Time, p Policy) []Finding {
 	var findings []Finding
-	if before := s.TimeFloor(nil); repo.Timestamp.Sub(before) > futureSkew {
+	before := s.TimeFloor(nil)
+	if lead := repo.Timestamp.Sub(before); lead > futureSkew {
 		findings = append(findings, Finding{Kind: FutureDated, Severity: Notice, Repo: repo.ID, Detail: fmt.Sprintf(
 			"metadata for repo %s is dated %s, %s after the newest time dom0 trusted before it (%s, its clock or its saved time floor): dom0's clock is behind, or the publisher's ran ahead; once accepted, the time floor is at least that date, against which later metadata's age and keys' expiry are judged",
-			repo.ID, repo.Timestamp.Format(time.RFC3339), HumanAge(repo.Timestamp.Sub(before)), before.Format(time.RFC3339))})
+			repo.ID, repo.Timestamp.Format(time.RFC3339), HumanAge(lead), before.Format(time.RFC3339))})
 	}
 	maxAge := p.MaxMetadataAge
 	if maxAge == 0 {

@@ -98,19 +98,19 @@ func seccompFilter(arch seccompArch) []unix.SockFilter {
 		steps = append(steps, bpfStep{code: bpfJumpEqual, k: nr, jt: "deny"})
 	}
 	steps = append(steps, bpfStep{code: bpfJumpEqual, k: arch.clone3, jt: "enosys"})
+	// Block i begins at label "self-i"; a call that is not its own goes on to the next one,
+	// the last to the clone check.
 	for i, call := range arch.onSelf {
-		notThis := fmt.Sprint("after-", i)
 		steps = append(steps,
-			bpfStep{code: bpfJumpEqual, k: call.nr, jf: notThis},
+			bpfStep{label: fmt.Sprint("self-", i), code: bpfJumpEqual, k: call.nr, jf: fmt.Sprint("self-", i+1)},
 			bpfStep{code: bpfLoadWord, k: offsetArgs + 8*call.arg},
 			bpfStep{code: bpfJumpEqual, k: 0, jf: "deny"},
 			bpfStep{code: bpfLoadWord, k: offsetArgs + 8*call.arg + 4},
 			bpfStep{code: bpfJumpEqual, k: 0, jt: "allow", jf: "deny"},
-			bpfStep{label: notThis, code: unix.BPF_JMP | unix.BPF_JA}, // a no-op jump: a place for the label
 		)
 	}
 	steps = append(steps,
-		bpfStep{code: bpfJumpEqual, k: arch.clone, jf: "allow"},
+		bpfStep{label: fmt.Sprint("self-", len(arch.onSelf)), code: bpfJumpEqual, k: arch.clone, jf: "allow"},
 		bpfStep{code: bpfLoadWord, k: offsetArgs},
 		bpfStep{code: bpfJumpSet, k: unix.CLONE_THREAD, jt: "allow", jf: "deny"},
 		bpfStep{label: "allow", code: bpfReturn, k: unix.SECCOMP_RET_ALLOW},

@@ -33,8 +33,6 @@ func runFilter(t *testing.T, filter []unix.SockFilter, nr, arch uint32, args ...
 			default:
 				t.Fatalf("instruction %d loads offset %d", pc, instruction.K)
 			}
-		case unix.BPF_JMP | unix.BPF_JA:
-			pc += int(instruction.K)
 		case bpfJumpEqual, bpfJumpAtLeast, bpfJumpSet:
 			taken := accumulator == instruction.K
 			switch instruction.Code {
