@@ -305,6 +305,35 @@ func checkEveryThread(c helperCase, before []lockedThread) error {
 	return nil
 }
 
+// checkNoCapabilities proves that no thread, old or new, holds a capability, and that root is
+// out of reach.
+func checkNoCapabilities(c helperCase, before []lockedThread) error {
+	for _, thread := range append(before, startLockedThread()) {
+		err := thread.run(func() error {
+			header := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+			var sets [2]unix.CapUserData
+			if err := unix.Capget(&header, &sets[0]); err != nil {
+				return err
+			}
+			if sets != [2]unix.CapUserData{} {
+				return fmt.Errorf("thread %d holds capabilities %+v", unix.Gettid(), sets)
+			}
+			if ambient, err := unix.PrctlRetInt(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_IS_SET, unix.CAP_DAC_OVERRIDE, 0, 0); err != nil || ambient != 0 {
+				return fmt.Errorf("thread %d: ambient CAP_DAC_OVERRIDE %d (%v)", unix.Gettid(), ambient, err)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if err := syscall.Setuid(0); err == nil {
+		return errors.New("setuid(0) succeeded")
+	}
+	// The parent checks the owner of this file.
+	return os.WriteFile(filepath.Join(c.Policy.WritableDir, "created"), []byte("x"), 0o644)
+}
+
 // TestHelperProcess is the confined child: it starts a few threads, calls Confine, attempts
 // one action, and prints the report and the outcome for TestConfine to assert.
 func TestHelperProcess(t *testing.T) {
@@ -329,9 +358,17 @@ func TestHelperProcess(t *testing.T) {
 			fmt.Printf("outcome: setgroups: %v\n", err)
 			os.Exit(0)
 		}
-	case "keeps-capabilities":
+	case "keeps-capabilities", "user-with-capabilities":
 		if _, _, errno := syscall.AllThreadsSyscall(unix.SYS_PRCTL, unix.PR_SET_SECUREBITS, secbitNoSetuidFixup, 0); errno != 0 {
 			fmt.Printf("outcome: PR_SET_SECUREBITS: %v\n", errno)
+			os.Exit(0)
+		}
+	}
+	// Already the target user, but with every capability root had: what a parent that ran
+	// the unpacker as USER with capabilities would leave.
+	if c.Action == "user-with-capabilities" {
+		if err := syscall.Setuid(nobodyUID); err != nil {
+			fmt.Printf("outcome: setuid: %v\n", err)
 			os.Exit(0)
 		}
 	}
@@ -346,8 +383,11 @@ func TestHelperProcess(t *testing.T) {
 	seccomp, _ := unix.PrctlRetInt(unix.PR_GET_SECCOMP, 0, 0, 0, 0)
 	fmt.Printf("report: nnp=%t seccomp-filter=%t uid=%d warnings=%q\n", nnp == 1, seccomp == 2, os.Geteuid(), warnings)
 	action := actions[c.Action]
-	if c.Action == "every-thread" {
+	switch c.Action {
+	case "every-thread":
 		action = func(c helperCase) error { return checkEveryThread(c, before) }
+	case "user-with-capabilities":
+		action = func(c helperCase) error { return checkNoCapabilities(c, before) }
 	}
 	fmt.Printf("outcome: %s\n", outcome(action(c)))
 	os.Exit(0)
@@ -463,12 +503,13 @@ func TestConfine(t *testing.T) {
 		{"rlimits", false, "", "ok"},
 		{"every-thread", false, "", "ok"},
 		{"switched-user", false, fmt.Sprint(nobodyUID), "ok"},
+		{"user-with-capabilities", false, fmt.Sprint(nobodyUID), "ok"},
 		{"keeps-capabilities", false, fmt.Sprint(nobodyUID), "confine: sandbox: the process could become root again after switching user: refusing to go on"},
 		{"refuse-to-root", false, "0", `confine: sandbox: user "0" has uid 0, gid 0: refusing to run the sandbox as root: operation not permitted`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.action, func(t *testing.T) {
-			switchesUser := tt.action == "switched-user"
+			switchesUser := tt.action == "switched-user" || tt.action == "user-with-capabilities"
 			if tt.user != "" && tt.user != "0" && os.Geteuid() != 0 {
 				t.Skip("switching users needs root")
 			}

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -126,14 +127,15 @@ func limitResources(maxFileSize int64) error {
 type account struct{ uid, gid int }
 
 // switchUser drops root for target (nil: no switch asked). A process that already runs as the
-// target user stays as it is; any other unprivileged process cannot switch, which is an error.
+// target user keeps its ids and loses any capabilities; any other unprivileged process cannot
+// switch, which is an error.
 func switchUser(target *account) error {
 	if target == nil {
 		return nil
 	}
 	if euid := syscall.Geteuid(); euid != 0 {
 		if euid == target.uid {
-			return nil
+			return dropCapabilities()
 		}
 		return fmt.Errorf("sandbox: running as uid %d, which cannot switch to uid %d: run as root or as that user: %w", euid, target.uid, syscall.EPERM)
 	}
@@ -152,6 +154,19 @@ func switchUser(target *account) error {
 	// across setuid: make sure root is really out of reach.
 	if syscall.Setuid(0) == nil {
 		return errors.New("sandbox: the process could become root again after switching user: refusing to go on")
+	}
+	return nil
+}
+
+// dropCapabilities empties every capability set of every thread. A process already running as
+// the target user has none unless its parent gave it some (ambient capabilities survive exec,
+// and a setuid under SECBIT_NO_SETUID_FIXUP keeps root's): USER must mean USER's rights only.
+// Lowering the permitted set clears the ambient set with it.
+func dropCapabilities() error {
+	header := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var none [2]unix.CapUserData
+	if _, _, errno := syscall.AllThreadsSyscall(unix.SYS_CAPSET, uintptr(unsafe.Pointer(&header)), uintptr(unsafe.Pointer(&none[0])), 0); errno != 0 {
+		return fmt.Errorf("sandbox: dropping the capabilities a parent gave: %w", errno)
 	}
 	return nil
 }
