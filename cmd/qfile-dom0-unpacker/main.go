@@ -225,7 +225,7 @@ func guardStdout() io.Writer {
 
 // switchTo is the user for the sandbox to switch to. Root asked to stay root does not switch,
 // and says so (qfile.md wants an unprivileged user; dom0 refuses root as unpacker_user); a
-// process already running as USER is left as it is by the sandbox itself.
+// process already running as USER keeps its ids (the sandbox drops its capabilities).
 func switchTo(userArg string) string {
 	if os.Geteuid() == 0 && (userArg == "root" || userArg == "0") {
 		fmt.Fprintln(os.Stderr, "qfile-dom0-unpacker: warning: USER is root, so the unpacker keeps root's rights: name an unprivileged user")

@@ -86,6 +86,11 @@ var actions = map[string]func(c helperCase) error{
 		}
 		return unix.Setpriority(unix.PRIO_PROCESS, os.Getppid(), 20-prio) // getpriority says 20-nice
 	},
+	// A descriptor the parent let through exec (fd 3, the outside secret opened for writing).
+	"inherited-descriptor": func(helperCase) error {
+		_, err := unix.Write(3, []byte("leaked"))
+		return err
+	},
 	"prlimit-self": func(helperCase) error {
 		var limit unix.Rlimit
 		return unix.Prlimit(0, unix.RLIMIT_NOFILE, nil, &limit)
@@ -490,6 +495,7 @@ func TestConfine(t *testing.T) {
 		{"prlimit-other", true, "", "EPERM"},
 		{"setpriority-other", true, "", "EPERM"},
 		{"prlimit-self", true, "", "ok"},
+		{"inherited-descriptor", false, "", "EBADF"},
 		{"xattr-outside", true, "", "EPERM"},
 		{"inotify-outside", true, "", "EPERM"},
 		{"sysv-shm", true, "", "EPERM"},
@@ -535,7 +541,16 @@ func TestConfine(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			report, got, stderr := runConfined(t, c)
+			var inherited []*os.File
+			if tt.action == "inherited-descriptor" {
+				secret, err := os.OpenFile(filepath.Join(c.Outside, "secret"), os.O_WRONLY|os.O_APPEND, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer secret.Close()
+				inherited = append(inherited, secret)
+			}
+			report, got, stderr := runConfined(t, c, inherited)
 			if got != tt.want {
 				t.Errorf("confined %s: %q, want %q (stderr: %s)", tt.action, got, tt.want, stderr)
 			}
@@ -561,13 +576,17 @@ func TestConfine(t *testing.T) {
 			if _, err := os.Stat(filepath.Join(c.Outside, "created")); !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("a file appeared outside the writable directory (stat: %v)", err)
 			}
+			if secret, err := os.ReadFile(filepath.Join(c.Outside, "secret")); err != nil || string(secret) != "data" {
+				t.Errorf("the file outside the writable directory now holds %q (%v), want \"data\"", secret, err)
+			}
 		})
 	}
 }
 
-// runConfined runs TestHelperProcess in a child with case c and returns its report and outcome
-// lines (without their prefixes) and its stderr.
-func runConfined(t *testing.T, c helperCase) (report, outcome, stderr string) {
+// runConfined runs TestHelperProcess in a child with case c, passing it the inherited files
+// from descriptor 3 on, and returns its report and outcome lines (without their prefixes) and
+// its stderr.
+func runConfined(t *testing.T, c helperCase, inherited []*os.File) (report, outcome, stderr string) {
 	t.Helper()
 	raw, err := json.Marshal(c)
 	if err != nil {
@@ -575,6 +594,7 @@ func runConfined(t *testing.T, c helperCase) (report, outcome, stderr string) {
 	}
 	child := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
 	child.Env = append(os.Environ(), helperEnv+"="+string(raw))
+	child.ExtraFiles = inherited
 	var stdout, errBuf bytes.Buffer
 	child.Stdout, child.Stderr = &stdout, &errBuf
 	if err := child.Run(); err != nil {

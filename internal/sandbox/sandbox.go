@@ -40,14 +40,18 @@ const maxOpenFiles = 128
 // passwdPath is where user names are resolved; tests resolve against testdata instead.
 const passwdPath = "/etc/passwd"
 
-// Confine applies the policy to the whole calling process, irrevocably: no-new-privs, Landlock,
-// rlimits, uid/gid switch, then a seccomp filter that forbids socket creation and execve.
+// Confine applies the policy to the whole calling process, irrevocably: inherited descriptors
+// closed, no-new-privs, Landlock, rlimits, uid/gid switch, then a seccomp filter that forbids
+// socket creation and execve.
 // Where the kernel lacks Landlock or seccomp it returns a warning naming the mechanism (the
 // caller prints each once on stderr); other failures are errors, after which the caller must
 // exit: the process may be half confined.
 func Confine(p Policy) (warnings []string, err error) {
 	if p.WritableDir == "" {
 		return nil, errors.New("sandbox: the policy names no writable directory")
+	}
+	if err := closeInherited(); err != nil {
+		return nil, err
 	}
 	// Resolve the user first: once Landlock is in force /etc/passwd can no longer be read.
 	var target *account
@@ -81,6 +85,27 @@ func Confine(p Policy) (warnings []string, err error) {
 	}
 	// Seccomp last: the steps above use system calls it does not need to allow.
 	return warnings, warnIfUnavailable(forbidSocketsAndExec(), &warnings)
+}
+
+// closeInherited closes the descriptors above stderr that a parent let through exec: those
+// without FD_CLOEXEC, which every descriptor this process opens has (the Go runtime's too).
+// Landlock and seccomp govern what is opened after them, not a file or socket a caller leaked.
+func closeInherited() error {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return fmt.Errorf("sandbox: listing the inherited descriptors: %w", err)
+	}
+	for _, entry := range entries {
+		fd, err := strconv.Atoi(entry.Name())
+		if err != nil || fd <= 2 {
+			continue
+		}
+		// ReadDir's own descriptor, closed by now, answers EBADF.
+		if flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err == nil && flags&unix.FD_CLOEXEC == 0 {
+			unix.Close(fd)
+		}
+	}
+	return nil
 }
 
 // warnIfUnavailable turns the absence of a mechanism the kernel may lack into a warning (nil
