@@ -94,7 +94,10 @@ func (p *primaryParser) skip(local string, empty bool) error {
 			_, _ = p.r.Discard(i)
 			break
 		}
-		if err != nil {
+		if err == io.EOF {
+			// Also what a prefixed element (<x:name>) meets: its end tag is not the literal.
+			return fmt.Errorf("no </%s> before the end of the file", truncate(local))
+		} else if err != nil {
 			return err
 		}
 		_, _ = p.r.Discard(len(buf) - len(end) + 1)
