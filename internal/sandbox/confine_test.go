@@ -369,11 +369,17 @@ func TestHelperProcess(t *testing.T) {
 			os.Exit(0)
 		}
 	}
-	// Already the target user, but with every capability root had: what a parent that ran
-	// the unpacker as USER with capabilities would leave.
-	if c.Action == "user-with-capabilities" {
-		if err := syscall.Setuid(nobodyUID); err != nil {
-			fmt.Printf("outcome: setuid: %v\n", err)
+	// Already the target user, but with every capability root had (what a parent that ran
+	// the unpacker as USER with capabilities would leave), or in root's group.
+	switch c.Action {
+	case "user-with-capabilities":
+		if err := errors.Join(syscall.Setgroups([]int{}), syscall.Setgid(nobodyUID), syscall.Setuid(nobodyUID)); err != nil {
+			fmt.Printf("outcome: switching to nobody: %v\n", err)
+			os.Exit(0)
+		}
+	case "user-in-root-group":
+		if err := errors.Join(syscall.Setgroups([]int{0}), syscall.Setgid(nobodyUID), syscall.Setuid(nobodyUID)); err != nil {
+			fmt.Printf("outcome: switching to nobody: %v\n", err)
 			os.Exit(0)
 		}
 	}
@@ -510,6 +516,7 @@ func TestConfine(t *testing.T) {
 		{"every-thread", false, "", "ok"},
 		{"switched-user", false, fmt.Sprint(nobodyUID), "ok"},
 		{"user-with-capabilities", false, fmt.Sprint(nobodyUID), "ok"},
+		{"user-in-root-group", false, fmt.Sprint(nobodyUID), "confine: sandbox: running as uid 65534 but in group 0 (root's), which it cannot leave: operation not permitted"},
 		{"keeps-capabilities", false, fmt.Sprint(nobodyUID), "confine: sandbox: the process could become root again after switching user: refusing to go on"},
 		{"refuse-to-root", false, "0", `confine: sandbox: user "0" has uid 0, gid 0: refusing to run the sandbox as root: operation not permitted`},
 	}

@@ -160,7 +160,7 @@ func switchUser(target *account) error {
 	}
 	if euid := syscall.Geteuid(); euid != 0 {
 		if euid == target.uid {
-			return dropCapabilities()
+			return dropRootRights()
 		}
 		return fmt.Errorf("sandbox: running as uid %d, which cannot switch to uid %d: run as root or as that user: %w", euid, target.uid, syscall.EPERM)
 	}
@@ -183,15 +183,25 @@ func switchUser(target *account) error {
 	return nil
 }
 
-// dropCapabilities empties every capability set of every thread. A process already running as
-// the target user has none unless its parent gave it some (ambient capabilities survive exec,
-// and a setuid under SECBIT_NO_SETUID_FIXUP keeps root's): USER must mean USER's rights only.
-// Lowering the permitted set clears the ambient set with it.
-func dropCapabilities() error {
+// dropRootRights is the switch for a process that already runs as the target user: USER must
+// mean USER's rights only. It empties every capability set of every thread, which such a
+// process has only if its parent gave them (ambient capabilities survive exec, and a setuid
+// under SECBIT_NO_SETUID_FIXUP keeps root's; lowering the permitted set clears the ambient
+// one). Root's group, which it can no longer leave, is refused as Confine refuses gid 0.
+func dropRootRights() error {
 	header := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var none [2]unix.CapUserData
 	if _, _, errno := syscall.AllThreadsSyscall(unix.SYS_CAPSET, uintptr(unsafe.Pointer(&header)), uintptr(unsafe.Pointer(&none[0])), 0); errno != 0 {
 		return fmt.Errorf("sandbox: dropping the capabilities a parent gave: %w", errno)
+	}
+	groups, err := syscall.Getgroups()
+	if err != nil {
+		return fmt.Errorf("sandbox: reading the supplementary groups: %w", err)
+	}
+	for _, gid := range append(groups, syscall.Getgid(), syscall.Getegid()) {
+		if gid == 0 {
+			return fmt.Errorf("sandbox: running as uid %d but in group 0 (root's), which it cannot leave: %w", syscall.Geteuid(), syscall.EPERM)
+		}
 	}
 	return nil
 }
