@@ -15,33 +15,41 @@ import (
 	"pedos.dev/updates/internal/dom0"
 )
 
-// watchProgress shows dom0's verification progress until stop is closed:
-// a bar redrawn in place on a terminal (bar, not nil), a plain line per
-// change on w otherwise.
-func watchProgress(c dom0.Config, session string, w io.Writer, bar *statusLine, stop <-chan struct{}) {
+// watchProgress shows dom0's verification progress until finished
+// delivers: a bar redrawn in place on a terminal (bar, not nil), a plain
+// line per change on w otherwise. What finished delivers is drawn last if
+// it counts anything (the result's count: the progress file may lag
+// behind it, its last writes racing each other).
+func watchProgress(c dom0.Config, session string, w io.Writer, bar *statusLine, finished <-chan dom0.Progress) {
 	last := dom0.Progress{Done: -1}
+	show := func(p dom0.Progress) {
+		if p == last || p.Total == 0 {
+			return
+		}
+		last = p
+		// Total is what has arrived so far, not the delivery's size (dom0.Progress).
+		if bar != nil {
+			const width = 30
+			filled := width * p.Done / p.Total
+			bar.set(fmt.Sprintf("==> dom0 verifying [%s%s] %d/%d received", strings.Repeat("#", filled), strings.Repeat(".", width-filled), p.Done, p.Total))
+		} else {
+			fmt.Fprintf(w, "==> dom0 verifying: %d of %d received packages checked\n", p.Done, p.Total)
+		}
+	}
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		select {
-		case <-stop:
+		case final := <-finished:
+			show(final)
 			if bar != nil {
 				bar.end()
 			}
 			return
 		case <-tick.C:
 		}
-		p, ok := readProgress(c, session)
-		if !ok || p == last || p.Total == 0 {
-			continue
-		}
-		last = p
-		if bar != nil {
-			const width = 30
-			filled := width * p.Done / p.Total
-			bar.set(fmt.Sprintf("==> dom0 verifying [%s%s] %d/%d", strings.Repeat("#", filled), strings.Repeat(".", width-filled), p.Done, p.Total))
-		} else {
-			fmt.Fprintf(w, "==> dom0 verifying: %d of %d packages checked\n", p.Done, p.Total)
+		if p, ok := readProgress(c, session); ok {
+			show(p)
 		}
 	}
 }

@@ -1,12 +1,18 @@
 package frontend
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
+
+	"pedos.dev/updates/internal/dom0"
 )
 
 // /dev/null is a character device but no terminal: a cron job's or a
@@ -62,4 +68,63 @@ func TestStatusLineKeepsTheBarBelow(t *testing.T) {
 	if !strings.HasSuffix(out.String(), "2/2\nafter\n") {
 		t.Errorf("after end, lines pass as they are: %q", out.String())
 	}
+}
+
+// The last line shown is the result's count: the progress file dom0's
+// workers write may end behind it (their renames race), and a bar left at
+// 5/12 over a delivery of 12 checked packages is wrong progress.
+func TestWatchProgressEndsWithTheResultsCount(t *testing.T) {
+	c := dom0.Config{Root: t.TempDir()}
+	if err := os.MkdirAll(c.Path(dom0.StateDir), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	stale, err := json.Marshal(dom0.Progress{Session: "s1", Done: 5, Total: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(c.Path(dom0.StateDir), dom0.ProgressFile), stale, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, terminal := range []bool{false, true} {
+		var out lockedBuilder
+		var bar *statusLine
+		if terminal {
+			bar = &statusLine{w: &out}
+		}
+		finished := make(chan dom0.Progress, 1)
+		done := make(chan struct{})
+		go func() { watchProgress(c, "s1", &out, bar, finished); close(done) }()
+		// The watcher reads the file every 200 ms: wait until it has shown it.
+		for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out.String(), "5") && time.Now().Before(deadline); {
+			time.Sleep(20 * time.Millisecond)
+		}
+		finished <- dom0.Progress{Session: "s1", Done: 12, Total: 12}
+		<-done
+		want := "==> dom0 verifying: 5 of 8 received packages checked\n==> dom0 verifying: 12 of 12 received packages checked\n"
+		if terminal {
+			want = "==> dom0 verifying [" + strings.Repeat("#", 18) + strings.Repeat(".", 12) + "] 5/8 received" + "\r\x1b[K" +
+				"==> dom0 verifying [" + strings.Repeat("#", 30) + "] 12/12 received" + "\n"
+		}
+		if out.String() != want {
+			t.Errorf("terminal %t: got %q, want %q", terminal, out.String(), want)
+		}
+	}
+}
+
+// lockedBuilder is a strings.Builder the watcher writes while the test reads.
+type lockedBuilder struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuilder) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuilder) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

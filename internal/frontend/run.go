@@ -250,7 +250,7 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	defer release()
 	r.rep.Session = s.ID
 	r.say("Asking %s to resolve and download (%s)", c.UpdateVM, r.o.Action)
-	stop := make(chan struct{})
+	finished := make(chan dom0.Progress, 1)
 	watched := make(chan struct{})
 	// On a terminal, the UpdateVM's lines (its transfer's progress) are
 	// written above dom0's verification bar, never into it.
@@ -260,10 +260,10 @@ func (r *runner) run(ctx context.Context) (int, error) {
 		bar = &statusLine{w: stderr}
 		r.env.Stderr = bar
 	}
-	go func() { watchProgress(c, s.ID, stderr, bar, stop); close(watched) }()
+	go func() { watchProgress(c, s.ID, stderr, bar, finished); close(watched) }()
 	vmCode, vmErr := r.callVM(ctx, r.vmArgs(s.ID), r.env.Stderr, download)
 	res, err := AwaitResult(ctx, c, s)
-	close(stop)
+	finished <- dom0.Progress{Session: s.ID, Done: len(res.Packages), Total: len(res.Packages)}
 	<-watched
 	r.env.Stderr = stderr
 	if errors.Is(err, ErrNoResult) {
