@@ -525,8 +525,9 @@ func (r *Receiver) startChecks(ctx context.Context, staging string, build RepoBu
 				p.mu.Lock()
 				p.results[name] = packageResult{check, pkg}
 				done := len(p.results)
-				p.mu.Unlock()
+				// Under the lock, so that the count never goes back.
 				writeProgress(r.Config, Progress{Session: filepath.Base(staging), Done: done, Total: max(done, int(p.total.Load()))})
+				p.mu.Unlock()
 			}
 		})
 	}
