@@ -22,8 +22,8 @@ deps:
 # on a fresh machine, not when make read this file.
 BUILD_TIME = $(shell git log -1 --format=%cI 2>/dev/null)
 # What --version prints (internal/cmdline/version.go).
-VERSION_PKG = pedos.dev/updates/internal/cmdline
-LDFLAGS    = -X main.buildTime=$(BUILD_TIME) -X $(VERSION_PKG).release=$(shell cat packaging/VERSION) \
+VERSION_PKG = pedos.dev/updates/internal/release
+LDFLAGS    = -X main.buildTime=$(BUILD_TIME) -X $(VERSION_PKG).name=$(shell cat packaging/VERSION) \
 	-X $(VERSION_PKG).commit=$(shell git describe --always --dirty --abbrev=12 2>/dev/null) \
 	-X $(VERSION_PKG).commitTime=$(BUILD_TIME)
 

@@ -30,8 +30,8 @@ build_time=$(git log -1 --format=%cI 2>/dev/null || true)
 commands=(pedos-dom0-update pedos-receive-updates qfile-dom0-unpacker pedos-rpmcheck
 	qrexec-daemon qrexec-client pedos-run pedos-policy-eval
 	pedos-download-dom0-updates qfile-agent qrexec-agent qrexec-client-vm)
-version_pkg=pedos.dev/updates/internal/cmdline # what --version prints
-go build -trimpath -ldflags "-X main.buildTime=$build_time -X $version_pkg.release=$(cat packaging/VERSION)
+version_pkg=pedos.dev/updates/internal/release # what --version prints
+go build -trimpath -ldflags "-X main.buildTime=$build_time -X $version_pkg.name=$(cat packaging/VERSION)
 	-X $version_pkg.commit=$(git describe --always --dirty --abbrev=12 2>/dev/null || true)
 	-X $version_pkg.commitTime=$build_time" -o "$stage/bin/" \
 	"${commands[@]/#/./cmd/}"

@@ -9,11 +9,11 @@ import (
 	"os/signal"
 	"syscall"
 
-	"pedos.dev/updates/internal/cmdline"
 	"pedos.dev/updates/internal/dnftool"
 	"pedos.dev/updates/internal/dom0"
 	"pedos.dev/updates/internal/frontend"
 	"pedos.dev/updates/internal/programs"
+	"pedos.dev/updates/internal/release"
 )
 
 const usage = `usage: pedos-dom0-update [options] [PACKAGE...]
@@ -107,7 +107,7 @@ func run() int {
 		return frontend.ExitOK
 	}
 	if o.Version {
-		fmt.Println(cmdline.Version("pedos-dom0-update"))
+		fmt.Println(release.Line("pedos-dom0-update"))
 		return frontend.ExitOK
 	}
 	// A usage error is logged too, below the --root the line names

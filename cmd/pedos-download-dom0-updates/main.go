@@ -16,6 +16,7 @@ import (
 	"pedos.dev/updates/internal/cmdline"
 	"pedos.dev/updates/internal/dnftool"
 	"pedos.dev/updates/internal/programs"
+	"pedos.dev/updates/internal/release"
 	"pedos.dev/updates/internal/updatecall"
 	"pedos.dev/updates/internal/updatevm"
 )
@@ -184,7 +185,7 @@ func run() int {
 		cli.Help()
 	}
 	if errors.Is(err, errVersion) {
-		fmt.Println(cmdline.Version("pedos-download-dom0-updates"))
+		fmt.Println(release.Line("pedos-download-dom0-updates"))
 		return 0
 	}
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 	"pedos.dev/updates/internal/attack"
 	"pedos.dev/updates/internal/cmdline"
 	"pedos.dev/updates/internal/lab"
+	"pedos.dev/updates/internal/release"
 )
 
 const usage = `Usage: pedos-lab COMMAND --dir DIR [options] [arguments]
@@ -111,7 +112,7 @@ func main() {
 	case "-h", "-help", "--help", "help":
 		cli.Help()
 	case "--version":
-		fmt.Println(cmdline.Version("pedos-lab"))
+		fmt.Println(release.Line("pedos-lab"))
 	case lab.InitCommand:
 		err = domainInit(fs, dir, args)
 	case "up":

@@ -15,7 +15,7 @@ import (
 // UpdateVM's command links none of dom0's receive pipeline.
 func TestProgramDependencies(t *testing.T) {
 	allowedModules := []string{"github.com/ProtonMail/go-crypto", "github.com/cloudflare/circl", "golang.org/x/crypto", "golang.org/x/sys"}
-	tcb := []string{"internal/dom0", "internal/qfile", "internal/sandbox", "internal/rpm", "internal/repometa", "internal/rpmver", "internal/pkgtool", "internal/atomicfile"}
+	tcb := []string{"internal/dom0", "internal/qfile", "internal/sandbox", "internal/rpm", "internal/repometa", "internal/rpmver", "internal/pkgtool", "internal/atomicfile", "internal/release"}
 	for _, tc := range []struct {
 		program   string
 		modules   []string // nil: any

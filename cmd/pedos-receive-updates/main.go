@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"pedos.dev/updates/internal/dom0"
+	"pedos.dev/updates/internal/release"
 )
 
 // buildTime is set by the Makefile (-X main.buildTime=RFC3339): the newest
@@ -24,6 +25,7 @@ import (
 var buildTime string
 
 const usage = `usage: pedos-receive-updates [--root DIR] [--unpacker PATH] [--tool-path DIRS] SESSION
+       pedos-receive-updates --help | --version  (run by hand, not by qrexec)
 
 dom0's PedOS.ReceiveUpdates qrexec service. qrexec runs it with the calling
 domain in QREXEC_REMOTE_DOMAIN and the session id as its argument; the
@@ -75,6 +77,10 @@ func run() int {
 	// chose, refused like any other, and stdout carries the status alone.
 	if caller == "" && len(os.Args) == 2 && (os.Args[1] == "-h" || os.Args[1] == "--help") {
 		fmt.Print(usage)
+		return 0
+	}
+	if caller == "" && len(os.Args) == 2 && os.Args[1] == "--version" {
+		fmt.Println(release.Line("pedos-receive-updates"))
 		return 0
 	}
 	if err := fs.Parse(os.Args[1 : len(os.Args)-1]); err != nil || fs.NArg() != 0 {

@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"pedos.dev/updates/internal/cmdline"
+	"pedos.dev/updates/internal/release"
 	"pedos.dev/updates/internal/rpm"
 	"pedos.dev/updates/internal/rpmcheck"
 )
@@ -94,7 +95,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		files, rest = append(files, flags.Arg(0)), flags.Args()[1:]
 	}
 	if *showVersion {
-		fmt.Fprintln(stdout, cmdline.Version("pedos-rpmcheck"))
+		fmt.Fprintln(stdout, release.Line("pedos-rpmcheck"))
 		return 0
 	}
 	if len(files) == 0 {

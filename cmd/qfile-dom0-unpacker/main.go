@@ -19,10 +19,12 @@ import (
 	"golang.org/x/sys/unix"
 
 	"pedos.dev/updates/internal/qfile"
+	"pedos.dev/updates/internal/release"
 	"pedos.dev/updates/internal/sandbox"
 )
 
 const usage = `usage: qfile-dom0-unpacker USER DIR [--only-regular-files] [-v] [--timeout D] [--no-sync]
+       qfile-dom0-unpacker --version
 
 Reads a qfile stream on stdin, unpacks it into DIR (which must exist and be
 writable by USER), writes the status to stdout and exits with the errno it
@@ -37,6 +39,7 @@ root keeps root's rights, with a warning: name an unprivileged user.
   --no-sync             report success without syncing DIR's file system first;
                         for a caller that copies the files elsewhere and makes
                         only the copies durable (dom0's receive service)
+  --version             print the release and commit, and exit
 
 Environment: UPDATES_MAX_BYTES (default 4 GiB, capped at 90 % of the free
 space of DIR's file system) and UPDATES_MAX_FILES (default 4096).
@@ -148,6 +151,11 @@ func parseArgs(args []string) options {
 	fs.BoolVar(&o.verbose, "v", false, "")
 	fs.BoolVar(&o.noSync, "no-sync", false, "")
 	fs.DurationVar(&o.timeout, "timeout", time.Hour, "")
+	fs.BoolFunc("version", "", func(string) error {
+		fmt.Println(release.Line("qfile-dom0-unpacker"))
+		os.Exit(0)
+		return nil
+	})
 	var operands []string
 	for {
 		if err := fs.Parse(args); err != nil {

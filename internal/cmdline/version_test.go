@@ -35,6 +35,8 @@ func TestVersionOption(t *testing.T) {
 		{"qrexec-daemon", []string{"--version"}},
 		{"qrexec-agent", []string{"--version"}},
 		{"qfile-agent", []string{"--version", "/etc/hostname"}},
+		{"qfile-dom0-unpacker", []string{"--version"}},
+		{"pedos-receive-updates", []string{"--version"}},
 	} {
 		t.Run(c.command, func(t *testing.T) {
 			stdout, stderr, code := testbin.Run(t, exec.Command(testbin.Path(t, c.command), c.args...))
