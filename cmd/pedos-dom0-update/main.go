@@ -47,13 +47,14 @@ options:
                         usage error
   --json                print the final result as one JSON object on stdout,
                         and nothing else there (the listing of list, search
-                        and info goes to stderr); usage errors too
+                        and info goes to stderr); usage errors too; with
+                        --help or --version, their text
   --root DIR            dom0's root prefix (tests; not for a real host)
   -y, --assumeyes       answer yes to dnf's questions
   --assumeno            dom0's dnf shows the transaction and answers no:
                         nothing changes in dom0 (exit 1, as dnf); the
                         verified packages stay in the cached repository
-  -x PKG, --exclude=PKG, --excludepkgs=PKG
+  -x PKG, -xPKG, --exclude=PKG, --excludepkgs=PKG
                         exclude PKG (names or globs, comma-separated) on
                         both sides
   --best, -b, --nobest, --allowerasing, --skip-broken, --nodocs,

@@ -110,6 +110,9 @@ func (o *Options) parse(args []string) error {
 	for i := 0; i < len(args); i++ {
 		arg := args[i]
 		name, value, hasValue := strings.Cut(arg, "=")
+		if pattern, ok := strings.CutPrefix(arg, "-x"); ok && pattern != "" && pattern[0] != '=' {
+			name, value, hasValue = "-x", pattern, true // dnf's bundled form, -xPATTERN
+		}
 		if valueOptions[name] && !hasValue {
 			if i+1 >= len(args) || strings.HasPrefix(args[i+1], "-") {
 				return usageErr("%s needs a value: %s=VALUE or %s VALUE", name, name, name)
