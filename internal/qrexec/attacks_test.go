@@ -224,6 +224,28 @@ func TestC7DeadlineOnDom0Calls(t *testing.T) {
 	waitForLog(t, lab, "vm2", `command="sleep 600" status=137`)
 }
 
+// TestC7DeadlineWhileStdoutIsNotRead: --timeout also ends a call whose
+// output nobody reads (a copy stuck writing to a full pipe sees no
+// connection deadline), with the same message, and the command is killed.
+func TestC7DeadlineWhileStdoutIsNotRead(t *testing.T) {
+	lab := newTestLab(t, transports[0])
+	cmd := command(t, "pedos-run", "--domains", lab.domainsFile, "--sockdir", lab.sockDir, "--timeout", "300ms", "vm2", "yes")
+	unread, stdout, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unread.Close()
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = stdout, &stderr
+	err = cmd.Run()
+	stdout.Close()
+	cmd.failIfExpired(t)
+	if cmd.ProcessState == nil || cmd.ProcessState.ExitCode() != qrexec.ExitFailure || !strings.Contains(stderr.String(), "vm2: no exit status within --timeout 300ms: the call was ended") {
+		t.Errorf("pedos-run --timeout with its stdout unread: %v, stderr %q; want exit %d and the timeout named", err, stderr.String(), qrexec.ExitFailure)
+	}
+	waitForLog(t, lab, "vm2", `command=yes status=`)
+}
+
 // TestAgentTakesOnlyDom0Requests: the agent refuses a domain-style call.
 func TestAgentTakesOnlyDom0Requests(t *testing.T) {
 	lab := newTestLab(t, transports[0])

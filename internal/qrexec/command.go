@@ -45,15 +45,12 @@ func (c CommandCall) Run(s Streams) (int, error) {
 		return ExitFailure, fmt.Errorf("qrexec: %s: %w", c.Domain, err)
 	}
 	defer conn.Close()
-	if c.Timeout > 0 {
-		conn.SetDeadline(time.Now().Add(c.Timeout))
-	}
 	if s.Stderr != nil {
 		// Not a Closer: the remote's stderr EOF must not close the stderr
 		// that our own messages about the rest of the call go to.
 		s.Stderr = struct{ io.Writer }{s.Stderr}
 	}
-	code, err := Call(conn, MsgExecCommand, Request{User: c.User, Command: c.Command}, s)
+	code, err := c.call(conn, s)
 	refused, isRefusal := errors.AsType[*RefusedError](err)
 	switch {
 	case errors.Is(err, os.ErrDeadlineExceeded):
@@ -68,6 +65,35 @@ func (c CommandCall) Run(s Streams) (int, error) {
 		err = fmt.Errorf("%s: %w", c.Domain, err)
 	}
 	return code, err
+}
+
+// call makes the call on conn, ended at Timeout if there is one. The
+// connection's deadline ends a call waiting for the domain; the timer also
+// ends one stuck writing to a stdout nobody reads, which no deadline
+// reaches (the copy writing there is left behind, and the program exits).
+func (c CommandCall) call(conn Conn, s Streams) (int, error) {
+	if c.Timeout <= 0 {
+		return Call(conn, MsgExecCommand, Request{User: c.User, Command: c.Command}, s)
+	}
+	conn.SetDeadline(time.Now().Add(c.Timeout))
+	type outcome struct {
+		code int
+		err  error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		code, err := Call(conn, MsgExecCommand, Request{User: c.User, Command: c.Command}, s)
+		done <- outcome{code, err}
+	}()
+	timer := time.NewTimer(c.Timeout)
+	defer timer.Stop()
+	select {
+	case o := <-done:
+		return o.code, o.err
+	case <-timer.C:
+		// Run closes conn: the agent sees the caller leave and kills the command.
+		return ExitFailure, os.ErrDeadlineExceeded
+	}
 }
 
 // DomainsOrDefault loads the domains configuration at path; a missing file
