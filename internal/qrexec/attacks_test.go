@@ -422,6 +422,11 @@ func TestC1OpenSocketDirectoryRefused(t *testing.T) {
 		if err := os.Symlink(elsewhere, vm3); err != nil {
 			t.Fatal(err)
 		}
+	}, func(vm3 string) string { return vm3 + " is a symbolic link" }}, {"a link to nothing", func(t testing.TB, vm3 string) {
+		mkdirPrivate(t, filepath.Dir(vm3))
+		if err := os.Symlink(filepath.Join(t.TempDir(), "gone"), vm3); err != nil {
+			t.Fatal(err)
+		}
 	}, func(vm3 string) string { return vm3 + " is a symbolic link" }}}
 	for _, mode := range []os.FileMode{0o755, 0o750, 0o701} {
 		cases = append(cases, setup{fmt.Sprintf("mode %#o", mode), func(t testing.TB, vm3 string) {

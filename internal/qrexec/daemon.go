@@ -1,6 +1,7 @@
 package qrexec
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -91,7 +92,8 @@ func (d *Daemon) ServeUnix() error {
 // swapped in after the bind and make any file of dom0's writable to all).
 func listenInDomainDir(dir string) (net.Listener, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
+		// A link to nothing there fails with EEXIST: say it is a link.
+		return nil, cmp.Or(checkDomainDir(dir), err)
 	}
 	if err := checkDomainDir(dir); err != nil {
 		return nil, err
