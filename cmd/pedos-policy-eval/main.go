@@ -77,6 +77,9 @@ func main() {
 	if _, ok := domains.Lookup(req.Source); !ok {
 		deny(fmt.Sprintf("source %s is %s: the daemon serves no such domain", req.Source, notADomain), "deny")
 	}
+	if req.Source == policy.Dom0 {
+		fmt.Fprintln(os.Stderr, "pedos-policy-eval: note: dom0's own calls (qrexec-client, pedos-run) are not subject to policy: this is only what the rules say")
+	}
 	if name := strings.TrimPrefix(req.Target, "@dispvm:"); !strings.HasPrefix(name, "@") {
 		if _, ok := domains.Lookup(name); !ok {
 			fmt.Fprintf(os.Stderr, "pedos-policy-eval: warning: target %s is %s\n", name, notADomain)

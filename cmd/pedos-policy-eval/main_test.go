@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"pedos.dev/updates/internal/testbin"
@@ -23,5 +24,20 @@ func TestMissingDomainsFile(t *testing.T) {
 		", which does not exist (only dom0 is known; --domains FILE reads another): the daemon serves no such domain\n"
 	if code != 126 || stdout != "deny\n" || stderr != want {
 		t.Errorf("exit %d, stdout %q, stderr %q; want 126, deny and %q", code, stdout, stderr, want)
+	}
+}
+
+// TestSourceDom0: dom0's own calls never go through policy, so an answer
+// for source dom0 comes with a note saying so (a "deny" would mislead).
+func TestSourceDom0(t *testing.T) {
+	policyDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(policyDir, "30-test.policy"), []byte("s.A * @anyvm @anyvm allow\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := testbin.Run(t, exec.Command(testbin.Path(t, "pedos-policy-eval"),
+		"--policy-dir", policyDir, "--domains", filepath.Join(t.TempDir(), "none"), "dom0", "dom0", "s.A"))
+	note := "pedos-policy-eval: note: dom0's own calls (qrexec-client, pedos-run) are not subject to policy: this is only what the rules say\n"
+	if code != 126 || stdout != "deny\n" || !strings.HasPrefix(stderr, note) {
+		t.Errorf("exit %d, stdout %q, stderr %q; want 126, deny and first %q", code, stdout, stderr, note)
 	}
 }
