@@ -147,10 +147,10 @@ func (l *loader) includeFile(path string) error {
 		if rest := l.chain[i+1:]; len(rest) > 0 {
 			through = " (through " + strings.Join(rest, ", ") + ")"
 		}
-		return &nestingError{fmt.Sprintf("include cycle: %s includes itself%s", path, through)}
+		return &nestingError{msg: fmt.Sprintf("include cycle: %s includes itself%s", path, through)}
 	}
 	if len(l.chain) > maxIncludeDepth {
-		return &nestingError{fmt.Sprintf("%s: includes nested deeper than %d (included by %s)", path, maxIncludeDepth, l.chain[len(l.chain)-1])}
+		return &nestingError{msg: fmt.Sprintf("including %s nests deeper than %d", path, maxIncludeDepth)}
 	}
 	data, err := l.readFile(path)
 	if err != nil {
@@ -162,9 +162,13 @@ func (l *loader) includeFile(path string) error {
 }
 
 // nestingError is an include cycle or nesting too deep. It is reported
-// once, as it is: the lines that included the files of the cycle are in
-// its message already, and naming each again would repeat them.
-type nestingError struct{ msg string }
+// with the file and line of the directive that closed the cycle or went
+// too deep, and not wrapped again on the way out: the files that included
+// it are in its message already, and naming each again would repeat them.
+type nestingError struct {
+	msg     string
+	located bool // msg starts with the directive's file:line
+}
 
 func (e *nestingError) Error() string { return e.msg }
 
@@ -197,7 +201,10 @@ func (l *loader) parse(file string, data []byte) error {
 			r.where = fmt.Sprintf("%s:%d", file, i+1)
 			l.rules = append(l.rules, r)
 		}
-		if _, ok := errors.AsType[*nestingError](err); ok {
+		if nesting, ok := errors.AsType[*nestingError](err); ok {
+			if !nesting.located {
+				nesting.msg, nesting.located = fmt.Sprintf("%s:%d: %s", file, i+1, nesting.msg), true
+			}
 			return err
 		}
 		if err != nil {

@@ -275,9 +275,9 @@ func TestLoad(t *testing.T) {
 		{"00-err.policy", "\n!include sub/nested.policy\n", "DIR/00-err.policy:2: !include sub/nested.policy: DIR/sub/nested.policy:2: !include sub/broken.policy: DIR/sub/broken.policy:2: want SERVICE"},
 		{"00-err.policy", "!include no-such-file\n", "DIR/00-err.policy:1: !include no-such-file: open DIR/no-such-file: no such file or directory"},
 		{"00-err.policy", "!include-dir no-such-dir\n", "DIR/00-err.policy:1: !include-dir no-such-dir: open DIR/no-such-dir: no such file or directory"},
-		{"00-err.policy", "!include 00-err.policy\n", "include cycle: DIR/00-err.policy includes itself"},
-		{"00-err.policy", "!include sub/cycle.policy\n", "include cycle: DIR/00-err.policy includes itself (through DIR/sub/cycle.policy)"},
-		{"00-err.policy", "!include-dir .\n", "include cycle: DIR/00-err.policy includes itself"},
+		{"00-err.policy", "!include 00-err.policy\n", "DIR/00-err.policy:1: include cycle: DIR/00-err.policy includes itself"},
+		{"00-err.policy", "!include sub/cycle.policy\n", "DIR/sub/cycle.policy:1: include cycle: DIR/00-err.policy includes itself (through DIR/sub/cycle.policy)"},
+		{"00-err.policy", "!include-dir .\n", "DIR/00-err.policy:1: include cycle: DIR/00-err.policy includes itself"},
 		{"Upper.policy", "", `"DIR/Upper.policy": invalid policy file name`},
 		{"a b.policy", "", `"DIR/a b.policy": invalid policy file name`},
 		{"bad\x1b[31m\n.policy", "", `"DIR/bad\x1b[31m\n.policy": invalid policy file name`},
@@ -315,7 +315,7 @@ func TestLoadNestedTooDeep(t *testing.T) {
 	}
 	dir := chain(t, maxIncludeDepth+1)
 	_, err := Load(dir)
-	want := fmt.Sprintf("policy: %s/n17: includes nested deeper than 16 (included by %s/n16)", dir, dir)
+	want := fmt.Sprintf("policy: %s/n16:1: including %s/n17 nests deeper than 16", dir, dir)
 	if err == nil || err.Error() != want {
 		t.Errorf("got %v, want %q", err, want)
 	}
