@@ -361,7 +361,7 @@ func (v *Verifier) readMainHeader(h *Header, pkg *VerifiedPackage) (hash.Hash, e
 	}
 	alg, ok := payloadHashes[binary.BigEndian.Uint32(algo.Data)]
 	if !ok {
-		return nil, reject(KindWeakAlgorithm, "payload digest algorithm %d not allowed (SHA-256 or stronger required)", binary.BigEndian.Uint32(algo.Data))
+		return nil, reject(KindWeakAlgorithm, "payload digest algorithm %d is not SHA-256, SHA-384 or SHA-512 (a weaker one, or a number rpm does not know)", binary.BigEndian.Uint32(algo.Data))
 	}
 	first, _, _ := bytes.Cut(digest.Data, []byte{0})
 	payloadHash := alg.new()
