@@ -6,13 +6,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"pedos.dev/updates/internal/dom0"
+	"pedos.dev/updates/internal/testbin"
 )
 
 // /dev/null is a character device but no terminal: a cron job's or a
@@ -86,7 +86,7 @@ func TestWatchProgressEndsWithTheResultsCount(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, terminal := range []bool{false, true} {
-		var out lockedBuilder
+		var out testbin.Buffer
 		var bar *statusLine
 		if terminal {
 			bar = &statusLine{w: &out}
@@ -109,22 +109,4 @@ func TestWatchProgressEndsWithTheResultsCount(t *testing.T) {
 			t.Errorf("terminal %t: got %q, want %q", terminal, out.String(), want)
 		}
 	}
-}
-
-// lockedBuilder is a strings.Builder the watcher writes while the test reads.
-type lockedBuilder struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuilder) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuilder) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -342,7 +342,7 @@ func TestDom0ServiceThroughQrexec(t *testing.T) {
 	domains := filepath.Join(root, "etc/pedos/domains.conf")
 	writeFile(t, domains, strings.Replace(readFile(t, domains), "#sys-firewall ", "sys-firewall ", 1)+"work\n")
 
-	var daemonLog syncBuffer
+	var daemonLog testbin.Buffer
 	daemon := inRoot(t, root, nil, "/usr/lib/pedos/bin/qrexec-daemon")
 	daemon.Stdout, daemon.Stderr = &daemonLog, &daemonLog
 	if err := daemon.Start(); err != nil {
@@ -597,7 +597,7 @@ func runInRoot(t *testing.T, root string, env []string, argv ...string) (int, st
 
 // waitForSocket waits until the daemon has created path; the daemon's log is
 // shown if it never does.
-func waitForSocket(t *testing.T, path string, log *syncBuffer) {
+func waitForSocket(t *testing.T, path string, log *testbin.Buffer) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -612,31 +612,13 @@ func waitForSocket(t *testing.T, path string, log *syncBuffer) {
 }
 
 // waitForLog waits up to 20 s for text in log.
-func waitForLog(log *syncBuffer, text string) bool {
+func waitForLog(log *testbin.Buffer, text string) bool {
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		if strings.Contains(log.String(), text) {
 			return true
 		}
 	}
 	return strings.Contains(log.String(), text)
-}
-
-// syncBuffer collects a process's output while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func equalSorted(got, want []string) bool {

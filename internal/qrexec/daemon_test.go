@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"pedos.dev/updates/internal/qrexec/policy"
+	"pedos.dev/updates/internal/testbin"
 )
 
 // TestRefusalOverTheLimitHasADeadline: the refusal written to a connection
@@ -105,7 +106,7 @@ func TestRelayToASilentTargetHasADeadline(t *testing.T) {
 // then only counted (C6); the lab's TestC6RefusalsLogBurst shares its
 // burst with the lab's probes, so only this test sees the exact number.
 func TestRefusalsLoggedUpToTheBurst(t *testing.T) {
-	var log lockedBuffer
+	var log testbin.Buffer
 	d := &Daemon{MaxCalls: 1, RequestTimeout: 20 * time.Second, Log: slog.New(slog.NewTextHandler(&log, nil))}
 	bad, err := Request{Target: "dom0", Service: "$(id)"}.Encode()
 	if err != nil {

@@ -1,7 +1,6 @@
 package qrexec
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -10,6 +9,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"pedos.dev/updates/internal/testbin"
 )
 
 // The flood log's tests run in a synctest bubble, where its interval is
@@ -107,7 +108,7 @@ func TestFloodLogBurst(t *testing.T) {
 func TestFloodLoggerSummary(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := &floodLog{interval: 100 * time.Millisecond}
-		var out lockedBuffer
+		var out testbin.Buffer
 		domainLog := slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{ReplaceAttr: withoutTime})).With("domain", "vm1")
 		call := func(name string, lines int) {
 			logger := floodLogger(domainLog, f, "vm1", 2, "more lines, counted only", name).With("service", name)
@@ -131,9 +132,7 @@ level=WARN msg="more lines, counted only" domain=vm1 count=16 calls="test.A: 3, 
 			t.Errorf("logged:\n%s\nwant:\n%s", got, want)
 		}
 		// Lines of no one call are counted only.
-		out.mu.Lock()
-		out.buf.Reset()
-		out.mu.Unlock()
+		out.Reset()
 		refusals := floodLogger(domainLog, f, "vm2", 1, "more refusals, counted only", "")
 		for range 3 {
 			refusals.Info("refused")
@@ -155,31 +154,13 @@ func withoutTime(groups []string, a slog.Attr) slog.Attr {
 	return a
 }
 
-// lockedBuffer is a bytes.Buffer for a logger and a test's goroutine.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // A call flooded after decoys (more names than a tally keeps) is still
 // named first, with its number; a call whose lines are counted in two
 // intervals is named in each (C6).
 func TestFloodLoggerSummaryDecoys(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := &floodLog{interval: 100 * time.Millisecond}
-		var out lockedBuffer
+		var out testbin.Buffer
 		domainLog := slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{ReplaceAttr: withoutTime}))
 		call := func(name string) *slog.Logger {
 			return floodLogger(domainLog, f, "vm1", 1, "counted only", name)
