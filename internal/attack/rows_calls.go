@@ -248,7 +248,8 @@ func runC2(e *Env) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	for _, id := range []string{wrong, s.ID[:31], s.ID + "0", strings.ToUpper(s.ID)} {
+	lastDigitOff := s.ID[:31] + map[bool]string{true: "1", false: "0"}[s.ID[31] == '0'] // a prefix compare would take it
+	for _, id := range []string{wrong, s.ID[:31], s.ID + "0", strings.ToUpper(s.ID), lastDigitOff} {
 		if err := e.expectRefusedCall(fmt.Sprintf("wrong id %q", id), "PedOS.ReceiveUpdates+"+id, "", true); err != nil {
 			return "", err
 		}
