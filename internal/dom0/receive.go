@@ -117,7 +117,7 @@ func (r *Receiver) Serve(ctx context.Context, caller, untrustedSession string, s
 // receive runs the pipeline: unpack in the sandbox, verify every package
 // and the repository metadata, then publish. Any failure leaves the cached
 // repository and the freshness state as they were (P11).
-func (r *Receiver) receive(ctx context.Context, s Session, stdin io.Reader, stdout io.Writer, res *Result) error {
+func (r *Receiver) receive(ctx context.Context, s Session, stdin io.Reader, stdout io.Writer, res *Result) (err error) {
 	c := r.Config
 	// Serve holds ReceiveLockFile: a late delivery of an abandoned session
 	// never shares the staging and build directories with the current one.
@@ -125,6 +125,12 @@ func (r *Receiver) receive(ctx context.Context, s Session, stdin io.Reader, stdo
 	// stops waiting then, and must not see a repository appear later.
 	ctx, cancel := context.WithDeadline(ctx, s.Deadline)
 	defer cancel()
+	defer func() {
+		// A tool the deadline killed fails in its own words ("exit -1").
+		if err != nil && ctx.Err() != nil && !errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("dom0's checks of the delivery did not finish before the session's deadline (receive_timeout in %s; S11, C7): %w", ConfigPath, err)
+		}
+	}()
 	scratch := c.Path(ScratchDir)
 	if err := os.RemoveAll(scratch); err != nil {
 		return err
@@ -308,7 +314,7 @@ func (r *Receiver) unpack(ctx context.Context, staging string, timeout time.Dura
 	var exit *exec.ExitError
 	switch {
 	case ctx.Err() != nil:
-		return fmt.Errorf("the delivery from %s did not finish before the session's deadline (receive_timeout in %s; S11, C7)", c.UpdateVM, ConfigPath)
+		return fmt.Errorf("the delivery from %s did not finish before the session's deadline (receive_timeout in %s; S11, C7): %w", c.UpdateVM, ConfigPath, ctx.Err())
 	case errors.As(err, &exit) && exit.ExitCode() == legalEOFExit:
 		return errors.New("the unpacker refused the stream: it was truncated, ending inside a file or a name (S6)")
 	case errors.As(err, &exit) && exit.ExitCode() == int(syscall.EDQUOT):

@@ -255,3 +255,56 @@ func TestReceiveIgnoresCallersPATH(t *testing.T) {
 		t.Error("the receive ran a tool from the PATH it was started with")
 	}
 }
+
+// Everything the service does ends at the session's deadline (S11, C7), not only the stream
+// (the unpacker's --timeout) and the publication (TestPublishAfterTheDeadline): a stage
+// after the unpack that hangs (here createrepo_c, a stand-in that never ends) is stopped
+// then, so that the service does not hold receive.lock after the front end gave up.
+func TestReceiveEndsAtTheSessionDeadline(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the service switches the unpacker to another user: needs root")
+	}
+	c, _ := benchRoot(t)
+	session, err := startSession(t, c, dom0.Session{Action: "upgrade", Deadline: time.Now().Add(3 * time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hanging := t.TempDir()
+	if err := os.WriteFile(filepath.Join(hanging, "createrepo_c"), []byte("#!/bin/sh\nexec sleep 600\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	signer, err := benchrun.Signer(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := benchrun.MakeBatch(t.TempDir(), "late", []int{4 << 10}, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(testbin.Path(t, "pedos-receive-updates"), "--root", c.Root, "--unpacker", testbin.Path(t, "qfile-dom0-unpacker"),
+		"--tool-path", hanging+":/usr/bin:/bin:/usr/sbin:/sbin", session.ID)
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "QREXEC_REMOTE_DOMAIN=" + benchrun.UpdateVM}
+	cmd.Stdin = bytes.NewReader(streamOf(t, batch.Files()))
+	var log strings.Builder
+	cmd.Stderr = &log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // to stop the stand-in with it
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+		t.Fatalf("the service was still running a minute after the session's deadline; log:\n%s", log.String())
+	}
+	res, err := frontend.ReadResult(c, session.ID)
+	if err != nil || res.Accepted || !strings.Contains(res.Error, "deadline") {
+		t.Errorf("result %+v (%v); want a refusal naming the session's deadline; log:\n%s", res, err, log.String())
+	}
+	if _, err := os.Stat(c.Path(dom0.CachedRepoDir)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a cached repository appeared after the deadline (stat: %v)", err)
+	}
+}
