@@ -107,6 +107,24 @@ func TestCheckMembershipRepoLists(t *testing.T) {
 	}
 }
 
+// M4 across architectures: a newer build the package may move to (noarch)
+// makes an older one a replay; a newer build of another architecture
+// (i686 for x86_64) does not.
+func TestCheckMembershipOlderBuildAcrossArches(t *testing.T) {
+	current := buildSnapshot(t, day0, "foo-1.0-1.x86_64", "foo-1.1-1.noarch", "bar-2.0-1.x86_64", "bar-2.1-1.i686")
+	pub := newPublisher(t, nil)
+	s := loadState(t, t.TempDir(), day0)
+	received := current.received(t, "foo-1.0-1.x86_64", "bar-2.0-1.x86_64")
+	repo, findings := s.VerifyRepomd(current.signedBy(t, "updates", pub, pub.pinned, day0), received)
+	if repo == nil {
+		t.Fatal(findings)
+	}
+	want := []string{"rejected older-build foo-1.0-1.x86_64.rpm"}
+	if k := kinds(s.CheckMembership([]*VerifiedRepo{repo}, nil, received, Request{Action: "upgrade"})); !slices.Equal(k, want) {
+		t.Errorf("findings %q, want %q", k, want)
+	}
+}
+
 // M4 where the repository keeps old versions: an older build that the
 // current metadata still lists is a replay unless the user named it.
 func TestCheckMembershipOlderListedBuild(t *testing.T) {
@@ -157,7 +175,7 @@ func TestCheckMembershipOlderListedBuild(t *testing.T) {
 
 func TestCheckWithholding(t *testing.T) {
 	repos := []*VerifiedRepo{
-		verified(t, "updates", day0, 1, "foo-1.1-1.noarch", "bar-2.1-1.x86_64", "bar-2.2-1.i686", "baz-3.0-1.x86_64", "bar-9-1.src"),
+		verified(t, "updates", day0, 1, "foo-1.1-1.noarch", "foo-1.0.5-1.noarch", "bar-2.1-1.x86_64", "bar-2.2-1.i686", "baz-3.0-1.x86_64", "bar-9-1.src"),
 		verified(t, "kernel", day0, 1, "kernel-6.3-1.x86_64", "kernel-6.2-1.x86_64", "kernel-ng-7.0-1.x86_64"),
 	}
 	installed := []NEVRA{nevra(t, "foo-1.0-1.x86_64"), nevra(t, "bar-2.0-1.x86_64"), nevra(t, "qux-1.0-1.noarch"),
@@ -182,6 +200,12 @@ func TestCheckWithholding(t *testing.T) {
 		{"M2: one update held back", all[:2], Request{Action: "update"}, []string{"rejected withheld kernel-6.3-1.x86_64"}},
 		{"an older update instead of the newest", received("foo-1.1-1.noarch", "bar-2.1-1.x86_64", "kernel-6.2-1.x86_64"),
 			Request{Action: "upgrade"}, []string{"rejected withheld kernel-6.3-1.x86_64"}},
+		// Newer than the installed build, but not the newest listed one.
+		{"an update between the installed and the newest", received("foo-1.0.5-1.noarch", "bar-2.1-1.x86_64", "kernel-6.3-1.x86_64"),
+			Request{Action: "upgrade"}, []string{"rejected withheld foo-1.1-1.noarch"}},
+		// A newer build of an architecture the installed one cannot move to is no update of it.
+		{"a build of another architecture instead", received("foo-1.1-1.noarch", "bar-2.2-1.i686", "kernel-6.3-1.x86_64"),
+			Request{Action: "upgrade"}, []string{"rejected withheld bar-2.1-1.x86_64"}},
 		{"excluded by the user", all[:2], Request{Action: "upgrade", Exclude: []string{"kern*"}}, nil},
 		{"excluded by version", all[:2], Request{Action: "upgrade", Exclude: []string{"kernel-6.3-*"}}, nil},
 		{"excluded by its own repository", all[:2], Request{Action: "upgrade"}, nil},
