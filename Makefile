@@ -21,7 +21,7 @@ deps:
 # Recursive (=), not :=, so that git is asked when a recipe runs: after `deps` installed it
 # on a fresh machine, not when make read this file.
 BUILD_TIME = $(shell git log -1 --format=%cI 2>/dev/null)
-# What --version prints (internal/cmdline/version.go).
+# What --version prints (internal/release/release.go).
 VERSION_PKG = pedos.dev/updates/internal/release
 LDFLAGS    = -X main.buildTime=$(BUILD_TIME) -X $(VERSION_PKG).name=$(shell cat packaging/VERSION) \
 	-X $(VERSION_PKG).commit=$(shell git describe --always --dirty --abbrev=12 2>/dev/null) \

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -91,9 +92,11 @@ func (d *Daemon) ServeUnix() error {
 // descriptor checked to be a socket (a chmod by name would follow a link
 // swapped in after the bind and make any file of dom0's writable to all).
 func listenInDomainDir(dir string) (net.Listener, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		// A link to nothing there fails with EEXIST: say it is a link.
+	if err := os.MkdirAll(dir, 0o700); errors.Is(err, fs.ErrExist) {
+		// A link to nothing there: say it is a link.
 		return nil, cmp.Or(checkDomainDir(dir), err)
+	} else if err != nil {
+		return nil, err
 	}
 	if err := checkDomainDir(dir); err != nil {
 		return nil, err

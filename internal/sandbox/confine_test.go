@@ -377,6 +377,13 @@ func TestHelperProcess(t *testing.T) {
 			fmt.Printf("outcome: switching to nobody: %v\n", err)
 			os.Exit(0)
 		}
+	case "user-with-root-real-uid":
+		// What `setpriv --ruid 0 --euid USER` leaves: root's real uid, which an
+		// unprivileged process may take back as its effective one.
+		if err := errors.Join(syscall.Setgroups([]int{}), syscall.Setresgid(nobodyUID, nobodyUID, nobodyUID), syscall.Setresuid(0, nobodyUID, nobodyUID)); err != nil {
+			fmt.Printf("outcome: switching to nobody: %v\n", err)
+			os.Exit(0)
+		}
 	case "user-in-root-group":
 		if err := errors.Join(syscall.Setgroups([]int{0}), syscall.Setgid(nobodyUID), syscall.Setuid(nobodyUID)); err != nil {
 			fmt.Printf("outcome: switching to nobody: %v\n", err)
@@ -397,7 +404,7 @@ func TestHelperProcess(t *testing.T) {
 	switch c.Action {
 	case "every-thread":
 		action = func(c helperCase) error { return checkEveryThread(c, before) }
-	case "user-with-capabilities":
+	case "user-with-capabilities", "user-with-root-real-uid":
 		action = func(c helperCase) error { return checkNoCapabilities(c, before) }
 	}
 	fmt.Printf("outcome: %s\n", outcome(action(c)))
@@ -516,13 +523,14 @@ func TestConfine(t *testing.T) {
 		{"every-thread", false, "", "ok"},
 		{"switched-user", false, fmt.Sprint(nobodyUID), "ok"},
 		{"user-with-capabilities", false, fmt.Sprint(nobodyUID), "ok"},
+		{"user-with-root-real-uid", false, fmt.Sprint(nobodyUID), "ok"},
 		{"user-in-root-group", false, fmt.Sprint(nobodyUID), "confine: sandbox: running as uid 65534 but in group 0 (root's), which it cannot leave: operation not permitted"},
 		{"keeps-capabilities", false, fmt.Sprint(nobodyUID), "confine: sandbox: the process could become root again after switching user: refusing to go on"},
 		{"refuse-to-root", false, "0", `confine: sandbox: user "0" has uid 0, gid 0: refusing to run the sandbox as root: operation not permitted`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.action, func(t *testing.T) {
-			switchesUser := tt.action == "switched-user" || tt.action == "user-with-capabilities"
+			switchesUser := tt.action == "switched-user" || tt.action == "user-with-capabilities" || tt.action == "user-with-root-real-uid"
 			if tt.user != "" && tt.user != "0" && os.Geteuid() != 0 {
 				t.Skip("switching users needs root")
 			}

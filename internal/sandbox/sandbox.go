@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -184,11 +185,17 @@ func switchUser(target *account) error {
 }
 
 // dropRootRights is the switch for a process that already runs as the target user: USER must
-// mean USER's rights only. It empties every capability set of every thread, which such a
-// process has only if its parent gave them (ambient capabilities survive exec, and a setuid
-// under SECBIT_NO_SETUID_FIXUP keeps root's; lowering the permitted set clears the ambient
-// one). Root's group, which it can no longer leave, is refused as Confine refuses gid 0.
+// mean USER's rights only. A parent that changed only the effective ids left real ones the
+// process could take back (setuid to its real uid needs no privilege): all three are made the
+// effective ones. Every capability set of every thread is emptied, which such a process has
+// only if its parent gave them (ambient capabilities survive exec, and a setuid under
+// SECBIT_NO_SETUID_FIXUP keeps root's; lowering the permitted set clears the ambient one).
+// Root's group, which it can no longer leave, is refused as Confine refuses gid 0.
 func dropRootRights() error {
+	uid, gid := syscall.Geteuid(), syscall.Getegid()
+	if err := errors.Join(syscall.Setresgid(gid, gid, gid), syscall.Setresuid(uid, uid, uid)); err != nil {
+		return fmt.Errorf("sandbox: making the real and saved ids the effective ones: %w", err)
+	}
 	header := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var none [2]unix.CapUserData
 	if _, _, errno := syscall.AllThreadsSyscall(unix.SYS_CAPSET, uintptr(unsafe.Pointer(&header)), uintptr(unsafe.Pointer(&none[0])), 0); errno != 0 {
@@ -198,10 +205,8 @@ func dropRootRights() error {
 	if err != nil {
 		return fmt.Errorf("sandbox: reading the supplementary groups: %w", err)
 	}
-	for _, gid := range append(groups, syscall.Getgid(), syscall.Getegid()) {
-		if gid == 0 {
-			return fmt.Errorf("sandbox: running as uid %d but in group 0 (root's), which it cannot leave: %w", syscall.Geteuid(), syscall.EPERM)
-		}
+	if gid == 0 || slices.Contains(groups, 0) {
+		return fmt.Errorf("sandbox: running as uid %d but in group 0 (root's), which it cannot leave: %w", uid, syscall.EPERM)
 	}
 	return nil
 }
