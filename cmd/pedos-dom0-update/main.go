@@ -42,6 +42,8 @@ options:
   --enablerepo=R        enable repository R in the UpdateVM (dom0 installs
                         from its cached repository only)
   --disablerepo=R       disable repository R in the UpdateVM
+  --releasever=VER      dnf's $releasever for this run, on both sides (a
+                        distribution upgrade); updates.conf's otherwise
   --allow-downgrade     needed with --action=downgrade before an older
                         version may be installed; with any other action a
                         usage error

@@ -85,6 +85,15 @@ var (
 	releaseVer = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 )
 
+// CheckReleaseVer accepts a value for dnf's $releasever, which dnf puts
+// into repository URLs and paths.
+func CheckReleaseVer(value string) error {
+	if !releaseVer.MatchString(value) || strings.Contains(value, "..") {
+		return fmt.Errorf("%q is not a release version (letters, digits, '.', '_', '-')", value)
+	}
+	return nil
+}
+
 // LoadConfig reads updates.conf below root. A missing file means the
 // defaults; a malformed one is an error naming the line.
 func LoadConfig(root string) (Config, error) {
@@ -153,8 +162,8 @@ func (c *Config) set(key, value string) error {
 			c.InstallRoot = value
 		}
 	case "releasever":
-		if !releaseVer.MatchString(value) || strings.Contains(value, "..") {
-			return fmt.Errorf("releasever: %q is not a release version (letters, digits, '.', '_', '-')", value)
+		if err := CheckReleaseVer(value); err != nil {
+			return fmt.Errorf("releasever: %w", err)
 		}
 		c.ReleaseVer = value
 	case "qrexec_client":

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"pedos.dev/updates/internal/dnfconf"
+	"pedos.dev/updates/internal/dom0"
 	"pedos.dev/updates/internal/updatecall"
 )
 
@@ -23,6 +24,7 @@ type Options struct {
 	DNFOptions     []string             // passed to dnf on both sides (dnfFlags, --exclude=)
 	RepoSwitches   []dnfconf.RepoSwitch // --enablerepo/--disablerepo in order, forwarded to the UpdateVM only
 	Excludes       []string             // from --exclude=, also judged by the withholding check
+	ReleaseVer     string               // --releasever: this run's $releasever on both sides (updates.conf's otherwise)
 	CheckOnly      bool
 	Clean          bool
 	DownloadOnly   bool
@@ -70,7 +72,7 @@ var ownOptions = map[string]bool{
 // accepts both: neither may be read as anything else (a package name).
 var valueOptions = map[string]bool{
 	"--action": true, "--root": true, "--enablerepo": true, "--disablerepo": true,
-	"--exclude": true, "--excludepkgs": true, "-x": true,
+	"--exclude": true, "--excludepkgs": true, "-x": true, "--releasever": true,
 }
 
 // dnfFlags are the dnf options, without a value, that go to dnf on both
@@ -163,6 +165,13 @@ func (o *Options) parse(args []string) error {
 			}
 			o.Excludes = append(o.Excludes, patterns...)
 			o.DNFOptions = append(o.DNFOptions, "--exclude="+value)
+		case name == "--releasever":
+			// A distribution upgrade's habit (--releasever=NEXT): the
+			// UpdateVM's repository URLs and dom0's dnf both take it.
+			if err := dom0.CheckReleaseVer(value); err != nil {
+				return usageErr("--releasever: %v", err)
+			}
+			o.ReleaseVer = value
 		case arg == "-y" || arg == "--assumeyes":
 			o.AssumeYes = true
 		case arg == "--assumeno":

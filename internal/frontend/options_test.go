@@ -37,6 +37,8 @@ func TestParseArgs(t *testing.T) {
 		{"-x bundled with its pattern, as dnf takes it", []string{"-xkernel*", "-x", "xen", "-x=grub2"},
 			Options{Action: "upgrade", Excludes: []string{"kernel*", "xen", "grub2"},
 				DNFOptions: []string{"--exclude=kernel*", "--exclude=xen", "--exclude=grub2"}}},
+		{"release version for both sides", []string{"--releasever=42", "--", "--releasever", "43"},
+			Options{Action: "upgrade", ReleaseVer: "43"}},
 		{"action after a space", []string{"--action", "install", "hello"},
 			Options{Action: "install", Packages: []string{"hello"}}},
 		{"provides", []string{"pkgconfig(glib-2.0)", "perl(Foo::Bar)", "/usr/bin/hello"},
@@ -131,6 +133,9 @@ func TestParseArgsUsageErrors(t *testing.T) {
 		{"-x"},
 		// dnf takes an empty exclude as "none", dropping dnf.conf's too.
 		{"--exclude="},
+		// $releasever goes into the UpdateVM's repository URLs and paths.
+		{"--releasever=../x"},
+		{"--releasever="},
 		{"--exclude", ""},
 		{"-x", ","},
 		{"--excludepkgs=kernel,"},

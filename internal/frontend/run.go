@@ -195,6 +195,9 @@ func warnf(w io.Writer, format string, a ...any) {
 }
 
 func (r *runner) run(ctx context.Context) (int, error) {
+	if r.o.ReleaseVer != "" {
+		r.env.Config.ReleaseVer = r.o.ReleaseVer // sent with the sync, given to dom0's dnf
+	}
 	c := r.env.Config
 	// Before anything is written: rpm and dnf make an empty database where
 	// they find none, so a mistyped installroot (or --root) would be sent to

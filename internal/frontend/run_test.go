@@ -1,6 +1,8 @@
 package frontend
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -26,6 +28,7 @@ import (
 	"pedos.dev/updates/internal/rpm"
 	"pedos.dev/updates/internal/rpmver"
 	"pedos.dev/updates/internal/testrepo"
+	"pedos.dev/updates/internal/updatecall"
 )
 
 // The UpdateVM is another domain: these tests stand in for it with
@@ -36,6 +39,7 @@ import (
 type fakeVM struct {
 	mu    sync.Mutex
 	calls [][]string
+	sync  []byte // the last --sync call's tar stream
 	// download answers every call but --sync.
 	download func(argv []string, stdout, stderr io.Writer) int
 	// downloadErr is what the caller returns with it (nil: the call ended).
@@ -47,7 +51,10 @@ func (f *fakeVM) Run(_ context.Context, _ string, argv []string, stdin io.Reader
 	f.calls = append(f.calls, argv)
 	f.mu.Unlock()
 	if argv[1] == "--sync" {
-		_, err := io.Copy(io.Discard, stdin)
+		tarball, err := io.ReadAll(stdin)
+		f.mu.Lock()
+		f.sync = tarball
+		f.mu.Unlock()
 		return 0, err
 	}
 	return f.download(argv, stdout, stderr), f.downloadErr
@@ -231,6 +238,38 @@ func TestRunWaitsForAClaimedDelivery(t *testing.T) {
 	if args := strings.Join(tr.tools.dnfArgs[0], " "); !strings.Contains(args,
 		"--disablerepo=* --setopt=localpkg_gpgcheck=1 --noplugins --refresh --enablerepo=pedos-dom0-cached --setopt=pedos-dom0-cached.gpgcheck=1 ") {
 		t.Errorf("dnf in dom0: %s; want every repository disabled but the cached one, with its signatures checked", args)
+	}
+}
+
+// --releasever (a distribution upgrade's habit) is this run's $releasever
+// on both sides: in the sync the UpdateVM's dnf reads it from, and for
+// dom0's dnf; updates.conf's is the default.
+func TestRunReleaseVer(t *testing.T) {
+	tr := newTestRun(t, nil)
+	tr.config.ReleaseVer = "41"
+	tr.vm.download = func(argv []string, _, _ io.Writer) int {
+		deliver(t, tr.config, argv, 0, onePackage)
+		return 0
+	}
+	if code := tr.run(t, "-y", "--releasever=42"); code != ExitOK {
+		t.Fatalf("exit %d, want 0; stderr:\n%s", code, tr.stderr)
+	}
+	var synced string
+	for r := tar.NewReader(bytes.NewReader(tr.vm.sync)); ; {
+		h, err := r.Next()
+		if err != nil {
+			break
+		}
+		if h.Name == updatecall.SyncReleaseVer {
+			b, _ := io.ReadAll(r)
+			synced = string(b)
+		}
+	}
+	if synced != "42\n" {
+		t.Errorf("the sync's %s holds %q, want \"42\\n\"", updatecall.SyncReleaseVer, synced)
+	}
+	if len(tr.tools.dnfArgs) != 1 || !slices.Contains(tr.tools.dnfArgs[0], "--releasever=42") {
+		t.Errorf("dom0's dnf ran with %q, want --releasever=42", tr.tools.dnfArgs)
 	}
 }
 
