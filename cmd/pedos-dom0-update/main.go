@@ -70,6 +70,8 @@ options:
                         package specs)
   --console, --show-output, --preserve-terminal, --gui, --nogui,
   --force-xen-upgrade   accepted for compatibility; no effect
+  --refresh             accepted; dnf always refreshes the metadata, on
+                        both sides
   -h, --help            print this help and exit
   --version             print the release and commit, and exit
 

@@ -48,10 +48,11 @@ type Options struct {
 // on both sides).
 func (o Options) IsQuery() bool { return updatecall.IsQuery(o.Action) }
 
-// noOps are accepted for compatibility with the reference tool's habits.
+// noOps are accepted for compatibility with the reference tool's habits
+// (and dnf's --refresh: dnf always refreshes, on both sides).
 var noOps = map[string]bool{
 	"--force-xen-upgrade": true, "--console": true, "--show-output": true,
-	"--preserve-terminal": true, "--gui": true, "--nogui": true,
+	"--preserve-terminal": true, "--gui": true, "--nogui": true, "--refresh": true,
 }
 
 // ErrUsage marks a usage error (exit 2).
