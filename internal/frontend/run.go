@@ -648,11 +648,15 @@ func heldBack(delivered []dom0.PackageCheck, after []repometa.NEVRA) []string {
 		if !d.OK {
 			continue
 		}
+		dot := strings.LastIndexByte(d.NEVRA, '.')
+		nevr, arch := d.NEVRA[:max(dot, 0)], d.NEVRA[dot+1:]
 		for _, p := range after {
-			// d is NAME-[E:]V-R.ARCH: with p's name and arch around
-			// exactly one '-' (hello-ng-2.0-1.noarch is not hello's).
-			evr, nameOK := strings.CutPrefix(d.NEVRA, p.Name+"-")
-			evr, archOK := strings.CutSuffix(evr, "."+p.Arch)
+			// d is NAME-[E:]V-R.ARCH: with p's name around exactly one '-'
+			// (hello-ng-2.0-1.noarch is not hello's), and an arch p may
+			// move to: dnf updates a package between an arch and noarch,
+			// as dom0's withholding check counts it.
+			evr, nameOK := strings.CutPrefix(nevr, p.Name+"-")
+			archOK := arch == p.Arch || arch == "noarch" || p.Arch == "noarch"
 			sameName := nameOK && archOK && strings.Count(evr, "-") == 1
 			// Something d obsoletes is still there, whether or not d was
 			// installed: d did not replace it. (A package obsoleting older

@@ -980,18 +980,26 @@ func TestHeldBack(t *testing.T) {
 	nevra := func(name, v string) repometa.NEVRA {
 		return repometa.NEVRA{Name: name, EVR: rpmver.EVR{Version: v, Release: "1"}, Arch: "noarch"}
 	}
-	after := []repometa.NEVRA{nevra("hello", "1.0"), nevra("libfoo", "2.0")}
+	multilib := repometa.NEVRA{Name: "multi", EVR: rpmver.EVR{Version: "1.0", Release: "1"}, Arch: "i686"}
+	after := []repometa.NEVRA{nevra("hello", "1.0"), nevra("libfoo", "2.0"), multilib}
 	delivered := []dom0.PackageCheck{
 		{OK: true, NEVRA: "hello-1.1-1.noarch"},    // skipped by dnf
 		{OK: true, NEVRA: "libfoo-2.0-1.noarch"},   // installed
 		{OK: true, NEVRA: "libbar-1.0-1.noarch"},   // new, not installed: dnf's business
 		{OK: true, NEVRA: "hello-ng-2.0-1.noarch"}, // another package
-		{OK: true, NEVRA: "hello-1:1.2-1.x86_64"},  // another arch
+		// noarch to an arch: an update too (dnf moves a package between them), skipped.
+		{OK: true, NEVRA: "hello-1:1.2-1.x86_64"},
+		{OK: true, NEVRA: "multi-1.1-1.x86_64"},    // another arch than the installed i686: dnf's business
 		{OK: true, NEVRA: "libfoo-0:2.0-1.noarch"}, // installed: the header's explicit epoch 0
 		{OK: false, NEVRA: "libfoo-2.1-1.noarch"},  // rejected: no verified update
 	}
-	if got := heldBack(delivered, after); !slices.Equal(got, []string{"hello-1.1-1.noarch"}) {
-		t.Errorf("held back %q, want hello-1.1-1.noarch only", got)
+	if got := heldBack(delivered, after); !slices.Equal(got, []string{"hello-1.1-1.noarch", "hello-1:1.2-1.x86_64"}) {
+		t.Errorf("held back %q, want hello-1.1-1.noarch and hello-1:1.2-1.x86_64", got)
+	}
+	// An arch to noarch, the other way (the red team's second case).
+	x86 := repometa.NEVRA{Name: "hello", EVR: rpmver.EVR{Version: "1.3", Release: "1"}, Arch: "x86_64"}
+	if got := heldBack([]dom0.PackageCheck{{OK: true, NEVRA: "hello-1.4-1.noarch"}}, []repometa.NEVRA{x86}); !slices.Equal(got, []string{"hello-1.4-1.noarch"}) {
+		t.Errorf("x86_64 installed, noarch update left out: held back %q, want it named", got)
 	}
 }
 
