@@ -444,9 +444,10 @@ func (r *runner) vmRun(ctx context.Context, argv []string, stdin io.Reader, stdo
 	switch stdout {
 	case r.env.Stderr: // a query's listing (with --json): a repository's worth
 		stdout, stderr.limit = stderr, maxShownListingBytes
-	case r.env.Stdout:
+	case r.env.Stdout: // a query's listing, bounded as with --json (red team)
 		shown := newUntrustedText(stdout, prefix)
-		defer shown.Flush()
+		shown.limit = maxShownListingBytes
+		defer shown.End()
 		stdout = shown
 	}
 	// Any other stdout is a buffer the caller parses, or io.Discard.

@@ -695,6 +695,32 @@ func TestRunJSONQuery(t *testing.T) {
 	}
 }
 
+// A query's listing on stdout is bounded as it is with --json: an UpdateVM
+// must not fill dom0's disk through `pedos-dom0-update --action=list >FILE`.
+func TestRunQueryListingIsBounded(t *testing.T) {
+	line := strings.Repeat("x", 1023) + "\n"
+	tr := newTestRun(t, func(_ []string, stdout, _ io.Writer) int {
+		for range maxShownListingBytes/len(line) + 1024 {
+			if _, err := io.WriteString(stdout, line); err != nil {
+				return 1
+			}
+		}
+		return 0
+	})
+	if code := tr.run(t, "--action=list"); code != ExitOK {
+		t.Fatalf("exit %d; stderr:\n%s", code, tr.stderr)
+	}
+	info, err := os.Stat(tr.stdout.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	note := fmt.Sprintf("sys-test: [%d more bytes of output not shown: over %d]\n", 1024*len(line), maxShownListingBytes)
+	// Each shown line also carries the prefix "sys-test: ", 1 % of a line here.
+	if info.Size() > maxShownListingBytes*102/100 || !strings.HasSuffix(tr.stdout.String(), note) {
+		t.Errorf("stdout holds %d bytes, want at most about %d and the note %q at its end", info.Size(), maxShownListingBytes, note)
+	}
+}
+
 // decodeOneReport requires out to be exactly one JSON report.
 func decodeOneReport(t *testing.T, out string) Report {
 	t.Helper()
