@@ -13,8 +13,12 @@ import (
 	"pedos.dev/updates/internal/rpm"
 )
 
+// maxRejectedLines is how many rejected packages printResult names.
+const maxRejectedLines = 50
+
 // printResult tells a person what dom0 concluded about the delivery: every
-// package with its verdict, every repository's freshness, every finding.
+// package with its verdict (the first maxRejectedLines of the rejected
+// ones), every repository's freshness, every finding.
 func printResult(w io.Writer, r dom0.Result) {
 	if !r.Accepted && len(r.Packages) == 0 && len(r.Findings) == 0 && len(r.Freshness) == 0 {
 		// Refused before any package or metadata was judged (the unpacker
@@ -24,7 +28,15 @@ func printResult(w io.Writer, r dom0.Result) {
 		return
 	}
 	fmt.Fprintf(w, "==> dom0 checked the delivery from %s: %d file(s), %d bytes\n", r.Caller, len(r.Packages), r.Bytes)
+	rejected := 0
 	for _, p := range r.Packages {
+		if !p.OK {
+			// An UpdateVM chooses how many files it sends: a screenful of
+			// refusals says enough; the rest are in the log and the JSON.
+			if rejected++; rejected > maxRejectedLines {
+				continue
+			}
+		}
 		if p.OK {
 			fmt.Fprintf(w, "    verified: %s (signed by %s)\n", p.NEVRA, p.Signer)
 		} else if p.Kind == rpm.KindVerifiersDisagree.String() {
@@ -38,6 +50,9 @@ func printResult(w io.Writer, r dom0.Result) {
 		} else {
 			fmt.Fprintf(w, "    rejected: %s: %s\n", p.File, p.Rejected)
 		}
+	}
+	if rejected > maxRejectedLines {
+		fmt.Fprintf(w, "    … and %d more rejected (--json and %s list every one)\n", rejected-maxRejectedLines, dom0.LogPath)
 	}
 	for _, f := range r.Freshness {
 		line := fmt.Sprintf("    freshness: repo %s: %s", f.Repo, f.Status)

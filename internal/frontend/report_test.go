@@ -3,6 +3,7 @@ package frontend
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -61,6 +62,25 @@ func TestPrintResultDisagreement(t *testing.T) {
 		"rejected: b-1-1.noarch.rpm: unsigned: package is not signed\n",
 		"rejected: c-1-1.noarch.rpm: untrusted key: signature in tag 267: signature by key 7FD38467 not trusted\n",
 		"rejected: d-1-1.noarch.rpm: not in the signed metadata\n")
+}
+
+// An UpdateVM chooses how many files it sends (up to max_files): the first
+// maxRejectedLines refusals are named, then their count; verified packages
+// are all named.
+func TestPrintResultBoundsRejections(t *testing.T) {
+	res := dom0.Result{Caller: "sys-firewall", Packages: []dom0.PackageCheck{{File: "ok-1-1.noarch.rpm", OK: true, NEVRA: "ok-1-1.noarch", Signer: "K"}}}
+	for i := range 4090 {
+		res.Packages = append(res.Packages, dom0.PackageCheck{File: fmt.Sprintf("a%04d.rpm", i), Rejected: "not an RPM", Kind: "malformed"})
+	}
+	var out bytes.Buffer
+	printResult(&out, res)
+	if n := strings.Count(out.String(), "    rejected: "); n != maxRejectedLines {
+		t.Errorf("%d rejected lines, want %d", n, maxRejectedLines)
+	}
+	want := fmt.Sprintf("    … and %d more rejected (--json and %s list every one)\n", 4090-maxRejectedLines, dom0.LogPath)
+	if !strings.Contains(out.String(), want) || !strings.Contains(out.String(), "verified: ok-1-1.noarch") {
+		t.Errorf("output lacks %q or the verified package:\n%.2000s", want, out.String())
+	}
 }
 
 // requirePrinted requires printResult's output for res to hold every want.
