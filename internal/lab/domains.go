@@ -127,6 +127,12 @@ func (l *Lab) startServices() error {
 		if _, err := os.Stat(l.Domain(svc.domain).Path(filepath.Join(ProgramsDir, svc.name))); err != nil {
 			return fmt.Errorf("domain %s: %s is not built (make build, or --bin): %w", svc.domain, svc.name, err)
 		}
+		// A socket left by the service's previous run (an agent that was
+		// killed) would pass for the new one before it listens.
+		socket := filepath.Join(l.qrexecDir(), svc.socket)
+		if err := os.Remove(socket); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("domain %s: removing the old %s: %w", svc.domain, socket, err)
+		}
 		rep, err := control(l.Domain(svc.domain), controlRequest{
 			Op: opService, Name: svc.name, Argv: []string{svc.name}, Env: domainEnv(svc.domain, nil),
 		})
@@ -139,7 +145,7 @@ func (l *Lab) startServices() error {
 			proc = Process{Name: svc.name} // it ended already; waitForSocket says so
 		}
 		ds.Services = append(ds.Services, proc)
-		if err := waitForSocket(filepath.Join(l.qrexecDir(), svc.socket), proc, 10*time.Second); err != nil {
+		if err := waitForSocket(socket, proc, 10*time.Second); err != nil {
 			return fmt.Errorf("domain %s: %s: %w (see %s)", svc.domain, svc.name, err,
 				l.Domain(svc.domain).Path(serviceLog(svc.name)))
 		}
