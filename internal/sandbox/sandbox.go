@@ -153,8 +153,8 @@ func limitResources(maxFileSize int64) error {
 type account struct{ uid, gid int }
 
 // switchUser drops root for target (nil: no switch asked). A process that already runs as the
-// target user keeps its ids and loses any capabilities; any other unprivileged process cannot
-// switch, which is an error.
+// target user keeps its effective ids and loses the rest of root's rights (dropRootRights); any
+// other unprivileged process cannot switch, which is an error.
 func switchUser(target *account) error {
 	if target == nil {
 		return nil
