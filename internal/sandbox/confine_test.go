@@ -389,6 +389,20 @@ func TestHelperProcess(t *testing.T) {
 			fmt.Printf("outcome: switching to nobody: %v\n", err)
 			os.Exit(0)
 		}
+	case "user-with-root-gid":
+		if err := errors.Join(syscall.Setgroups([]int{}), syscall.Setgid(0), syscall.Setuid(nobodyUID)); err != nil {
+			fmt.Printf("outcome: switching to nobody: %v\n", err)
+			os.Exit(0)
+		}
+	case "own-descriptor":
+		// What the unpacker holds when it calls Confine: its staging directory, opened
+		// close-on-exec as every descriptor of its own.
+		fd, err := unix.Open(c.Policy.WritableDir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			fmt.Printf("outcome: open: %v\n", err)
+			os.Exit(0)
+		}
+		ownDescriptor = fd
 	}
 	warnings, err := Confine(c.Policy)
 	if err != nil {

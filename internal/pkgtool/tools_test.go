@@ -1,0 +1,150 @@
+package pkgtool_test
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"pedos.dev/updates/internal/pkgtool"
+	"pedos.dev/updates/internal/testrepo"
+)
+
+// newTools is a Tools removed when the test ends.
+func newTools(t *testing.T) *pkgtool.Tools {
+	t.Helper()
+	tools, err := pkgtool.NewTools(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tools.Close() })
+	return tools
+}
+
+// InstalledPackages is what the withholding and downgrade checks judge
+// against (verify.md §2, M2, M8): every installed package with its epoch,
+// version, release and arch, and none of the gpg-pubkey entries that
+// imported keys make in the same database.
+func TestInstalledPackagesListsTheDatabase(t *testing.T) {
+	need(t, "rpm", "rpmdb", "rpmkeys")
+	signer, _, _ := setup(t)
+	tools := newTools(t)
+	ctx := context.Background()
+	root := t.TempDir()
+	if err := tools.Run(ctx, "rpmdb --initdb", nil, io.Discard, "rpmdb", "--root", root, "--initdb"); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []testrepo.Package{
+		{Name: "hello", Version: "2.0", Release: "1"},
+		{Name: "kernel", Epoch: 3, Version: "6.1", Release: "2.fc41", Arch: "x86_64"},
+	} {
+		file, err := testrepo.WriteFile(t.TempDir(), p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tools.Run(ctx, "rpm -i --justdb", nil, io.Discard, "rpm", "--root", root, "-i", "--justdb", "--nodeps", "--nosignature", "--nodigest", "--ignorearch", file); err != nil {
+			t.Fatal(err)
+		}
+	}
+	key, err := signer.WritePublicKey(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tools.Run(ctx, "rpmkeys --import", nil, io.Discard, "rpmkeys", "--root", root, "--import", key); err != nil {
+		t.Fatal(err)
+	}
+	pkgs, err := tools.InstalledPackages(ctx, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range pkgs {
+		got = append(got, p.String())
+	}
+	slices.Sort(got)
+	if want := []string{"hello-2.0-1.noarch", "kernel-3:6.1-2.fc41.x86_64"}; !slices.Equal(got, want) {
+		t.Errorf("installed packages %q, want %q", got, want)
+	}
+}
+
+// rpm failing to list the database fails the check: an empty list would
+// pass the withholding and downgrade checks for want of anything to check
+// (M2, M8).
+func TestInstalledPackagesWhenRPMFails(t *testing.T) {
+	tools := newTools(t)
+	root := t.TempDir()
+	db := filepath.Join(root, "var/lib/rpm")
+	if err := os.MkdirAll(db, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(db, "rpmdb.sqlite"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	standIn(t, "rpm", "echo 'error: cannot open the database' >&2\nexit 1\n")
+	if pkgs, err := tools.InstalledPackages(context.Background(), root); err == nil || !strings.Contains(err.Error(), "exit 1: error: cannot open the database") {
+		t.Errorf("got %v, %v; want rpm's failure", pkgs, err)
+	}
+}
+
+// A line of rpm's listing whose version rpm itself would not allow fails
+// the listing, rather than being judged as some other version (M8).
+func TestInstalledPackagesRefusesABadLine(t *testing.T) {
+	tools := newTools(t)
+	root := t.TempDir()
+	db := filepath.Join(root, "var/lib/rpm")
+	if err := os.MkdirAll(db, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(db, "rpmdb.sqlite"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	standIn(t, "rpm", `printf 'hello\t0\t1.0\t1\tnoarch\nbad\t0\t1/0\t1\tnoarch\n'`)
+	if pkgs, err := tools.InstalledPackages(context.Background(), root); err == nil || !strings.Contains(err.Error(), ": bad: ") {
+		t.Errorf("got %v, %v; want an error naming the package bad", pkgs, err)
+	}
+}
+
+// RequireRPMDB takes a database in any of rpm's formats, and only a
+// regular file: a mistyped root must not look like a system with nothing
+// installed (M2).
+func TestRequireRPMDBFormats(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		dir  bool
+		ok   bool
+	}{
+		{"rpmdb.sqlite", false, true}, {"Packages", false, true}, {"Packages.db", false, true},
+		{"rpmdb.sqlite", true, false}, {"other.db", false, false},
+	} {
+		root := t.TempDir()
+		db := filepath.Join(root, "var/lib/rpm")
+		if err := os.MkdirAll(db, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		if c.dir {
+			err = os.Mkdir(filepath.Join(db, c.name), 0o755)
+		} else {
+			err = os.WriteFile(filepath.Join(db, c.name), nil, 0o644)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pkgtool.RequireRPMDB(root); (err == nil) != c.ok {
+			t.Errorf("%s (directory: %t): %v, want ok=%t", c.name, c.dir, err, c.ok)
+		}
+	}
+}
+
+// Run says which tool failed, with its exit status and the first line of
+// its stderr.
+func TestRunReportsAFailure(t *testing.T) {
+	tools := newTools(t)
+	err := tools.Run(context.Background(), "the stand-in", nil, io.Discard, "sh", "-c", "echo first >&2; echo second >&2; exit 3")
+	if err == nil || err.Error() != "the stand-in: exit 3: first" {
+		t.Errorf("got %v, want \"the stand-in: exit 3: first\"", err)
+	}
+}

@@ -1,0 +1,243 @@
+package policy
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// C5 and the parser's rule that a line reads as it acts: a character that
+// hides what a line says is refused wherever it is, also in a comment
+// (where nothing else would fail) and as the line's first character, and
+// the error names it.
+func TestMisleadingCharacterAnywhere(t *testing.T) {
+	for _, line := range []string{
+		"# a comment\u2028s * @anyvm dom0 allow", // line separator: space, not control
+		"# a comment\x7f",                        // DEL
+		"# a comment \u009b2K",                   // C1 CSI: control, not space
+		"# a comment\u00a0",                      // no-break space
+		"\u00a0# a comment",                      // first character
+		"\x1b[2K# a comment",
+	} {
+		_, err := parseText("bad.policy", []byte("# fine\n"+line+"\n"))
+		if err == nil || !strings.Contains(err.Error(), "bad.policy:2: character U+") || !strings.Contains(err.Error(), "is not allowed") {
+			t.Errorf("%q: got %v, want the character refused at bad.policy:2", line, err)
+		}
+	}
+}
+
+// C4: an argument is "+" and at most 64 characters of its own; the "+" is
+// not one of them.
+func TestRuleArgumentOf64Characters(t *testing.T) {
+	arg := strings.Repeat("a", 64)
+	pol, err := parseText("p", []byte("s +"+arg+" @anyvm @anyvm allow\n"))
+	if err != nil {
+		t.Fatalf("an argument of 64 characters: %v", err)
+	}
+	domains, _ := ParseDomains("d", []byte("a\nb\n"))
+	if d := pol.Evaluate(Request{Source: "a", Target: "b", Service: "s", Argument: arg}, domains); !d.Allow {
+		t.Errorf("the rule for an argument of 64 characters does not match it: %+v", d)
+	}
+}
+
+// Including one file twice, from the same file or from two, is no cycle:
+// a file is in the include chain only while it is being read.
+func TestIncludeTwiceIsNoCycle(t *testing.T) {
+	dir := t.TempDir()
+	for name, text := range map[string]string{
+		"10-a.policy": "!include common\n!include common\n",
+		"20-b.policy": "!include common\n",
+		"common":      "s * @anyvm @anyvm allow\n",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pol, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pol.rules) != 3 {
+		t.Errorf("%d rules, want 3", len(pol.rules))
+	}
+}
+
+// A file that includes itself directly names no other file in the cycle.
+func TestDirectSelfIncludeMessage(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "a.policy"), []byte("!include a.policy\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(dir)
+	if want := "policy: " + dir + "/a.policy:1: include cycle: " + dir + "/a.policy includes itself"; err == nil || err.Error() != want {
+		t.Errorf("got %v, want %q", err, want)
+	}
+}
+
+// Policy file names are [0-9a-z_.-] (policyFiles): each of those
+// characters is taken.
+func TestPolicyFileNameCharacters(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "10_a-b.c.policy"), []byte("s * @anyvm @anyvm allow\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if pol, err := Load(dir); err != nil || len(pol.rules) != 1 {
+		t.Errorf("10_a-b.c.policy: %v", err)
+	}
+}
+
+// A policy file of exactly the size cap is read (TestLoadSizeCap: one
+// byte more is refused).
+func TestLoadAtTheSizeCap(t *testing.T) {
+	dir := t.TempDir()
+	data := []byte("s * @anyvm @anyvm allow\n#")
+	data = append(data, make([]byte, maxConfigFileBytes-len(data))...)
+	for i := len("s * @anyvm @anyvm allow\n#"); i < len(data); i++ {
+		data[i] = 'x'
+	}
+	if err := os.WriteFile(filepath.Join(dir, "10-big.policy"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if pol, err := Load(dir); err != nil || len(pol.rules) != 1 {
+		t.Errorf("a policy file of %d bytes: %v", len(data), err)
+	}
+}
+
+// Which tokens a rule takes (docs/qrexec-policy.md): @tag: and @type: take
+// one character or more of their own sets, @dispvm:NAME a domain name.
+func TestRuleTokens(t *testing.T) {
+	for _, c := range []struct {
+		source string
+		ok     bool
+	}{
+		{"@tag:x", true}, {"@tag:a_b.c-d", true}, {"@tag:a$", false},
+		{"@type:X", true}, {"@type:Template_VM", true}, {"@type:", false}, {"@type:$VM", false}, {"@type:a.b", false},
+		{"@dispvm:dvm-tpl", true}, {"@dispvm:1bad", false}, {"@dispvm:", false},
+	} {
+		_, err := parseText("p", []byte("s * "+c.source+" @anyvm allow\n"))
+		if (err == nil) != c.ok {
+			t.Errorf("source %q: %v, want ok=%t", c.source, err, c.ok)
+		}
+	}
+}
+
+// A rule for target @dispvm:NAME matches a call to @dispvm:NAME, and a
+// call to @dispvm from a domain whose default_dispvm is NAME (as in
+// Qubes); no other.
+func TestDispVMOfTarget(t *testing.T) {
+	pol, err := parseText("p", []byte("s * @anyvm @dispvm:dvm-tpl allow\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	domains, err := ParseDomains("d", []byte("dvm-tpl\nother-tpl\nwork default_dispvm=dvm-tpl\npersonal default_dispvm=other-tpl\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		source, target string
+		want           string // the decision's target, "" for a denial
+	}{
+		{"work", "@dispvm:dvm-tpl", "@dispvm:dvm-tpl"},
+		{"personal", "@dispvm:dvm-tpl", "@dispvm:dvm-tpl"},
+		{"work", "@dispvm", "@dispvm:dvm-tpl"},
+		{"personal", "@dispvm", ""},
+		{"work", "@dispvm:other-tpl", ""},
+		{"work", "dvm-tpl", ""},
+	} {
+		d := pol.Evaluate(Request{Source: c.source, Target: c.target, Service: "s"}, domains)
+		if got := map[bool]string{true: d.Target}[d.Allow]; got != c.want {
+			t.Errorf("%s → %s: allow %t to %q (%s), want %q", c.source, c.target, d.Allow, d.Target, d.Reason, c.want)
+		}
+	}
+}
+
+// The daemon identifies a vsock caller by its CID alone, so cid= is
+// strict: a decimal number of 32 bits, not 0 (the hypervisor), 2 (the
+// host) or 4294967295 (VMADDR_CID_ANY); 1 is allowed for tests; a domain
+// without one is never found by a CID. Every field is checked, and an
+// error names its line.
+func TestParseDomainsFields(t *testing.T) {
+	d, err := ParseDomains("d", []byte("one cid=1\nnineteen cid=19\ntop cid=4294967294\nnocid\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for cid, want := range map[uint32]string{1: "one", 19: "nineteen", 4294967294: "top"} {
+		if name, ok := d.ByCID(cid); !ok || name != want {
+			t.Errorf("ByCID(%d) = %q, %t; want %s", cid, name, ok, want)
+		}
+	}
+	if name, ok := d.ByCID(0); ok {
+		t.Errorf("ByCID(0) = %q: a domain without a cid is found by one", name)
+	}
+	for _, bad := range []string{"vm cid=4294967295", "vm cid=4294967296", "vm cid=4294967299", "vm cid=0x10", "vm template=1bad", "vm tags=a$"} {
+		if _, err := ParseDomains("d", []byte("first\n"+bad+"\n")); err == nil || !strings.HasPrefix(err.Error(), "d:2: ") {
+			t.Errorf("%q: %v, want an error at d:2", bad, err)
+		}
+	}
+	if _, err := ParseDomains("d", []byte("vm junk\n")); err == nil || err.Error() != `d:1: "junk" is not KEY=VALUE` {
+		t.Errorf("a word without '=': %v", err)
+	}
+	good, err := ParseDomains("d", []byte("vm type=X tags=a_b,c.d,e-f template=dvm-tpl\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vm, _ := good.Lookup("vm"); vm.Type != "X" || strings.Join(vm.Tags, " ") != "a_b c.d e-f" || vm.Template != "dvm-tpl" {
+		t.Errorf("vm: %+v", vm)
+	}
+}
+
+// A domains line may be up to 64 KiB with its newline; a longer one fails
+// the file, saying so.
+func TestParseDomainsLineLength(t *testing.T) {
+	line := func(n int) []byte { return []byte("vm agent=" + strings.Repeat("x", n-len("vm agent=")) + "\n") }
+	if _, err := ParseDomains("d", line(maxDomainsLine-1)); err != nil {
+		t.Errorf("a line of %d bytes and its newline: %v", maxDomainsLine-1, err)
+	}
+	if _, err := ParseDomains("d", line(maxDomainsLine)); err == nil || err.Error() != "d:1: line longer than 65536 bytes" {
+		t.Errorf("a line of %d bytes and its newline: %v", maxDomainsLine, err)
+	}
+}
+
+// The name rules' edges (qrexec.md, C4): every character of each set, both ends of each
+// length, and CheckRequested naming the field that breaks its rule; Quoted cuts after 64
+// bytes with a mark.
+func TestNameRulesEdges(t *testing.T) {
+	for _, c := range []struct {
+		check func(string) bool
+		ok    []string
+		bad   []string
+	}{
+		{ValidArgument, []string{"a_b.c-d+e", "Z"}, nil},
+		{ValidDomainName, []string{"a_b.c-d", "Zed", "v" + strings.Repeat("1", 30)}, []string{"v" + strings.Repeat("1", 31)}},
+		{ValidService, []string{"Z.y_x-w"}, nil},
+	} {
+		for _, s := range c.ok {
+			if !c.check(s) {
+				t.Errorf("%q refused", s)
+			}
+		}
+		for _, s := range c.bad {
+			if c.check(s) {
+				t.Errorf("%q accepted", s)
+			}
+		}
+	}
+	for _, c := range []struct{ target, service, argument, want string }{
+		{"work", "s", "a", ""},
+		{"@anyvm", "s", "a", "invalid target"},
+		{"work", "a/b", "a", "invalid service name"},
+		{"work", "s", "a b", "invalid service argument"},
+	} {
+		err := CheckRequested(c.target, c.service, c.argument)
+		if (c.want == "") != (err == nil) || err != nil && !strings.HasPrefix(err.Error(), c.want) {
+			t.Errorf("CheckRequested(%q, %q, %q) = %v, want %q", c.target, c.service, c.argument, err, c.want)
+		}
+	}
+	if q := Quoted(strings.Repeat("q", 64)); q != `"`+strings.Repeat("q", 64)+`"` {
+		t.Errorf("Quoted of 64 bytes: %s", q)
+	}
+	if q := Quoted(strings.Repeat("q", 65)); q != `"`+strings.Repeat("q", 64)+`"…(65 bytes)` {
+		t.Errorf("Quoted of 65 bytes: %s", q)
+	}
+}
