@@ -2,7 +2,6 @@ package dom0_test
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"pedos.dev/updates/internal/benchrun"
 	"pedos.dev/updates/internal/dom0"
 	"pedos.dev/updates/internal/repometa"
+	"pedos.dev/updates/internal/testbin"
 )
 
 // A delivery whose freshness state cannot be saved after the publish is
@@ -18,37 +18,8 @@ import (
 // "refused" would hide it. The state stays as it was, which the suite's
 // kill tests (F1, F4) also allow: the same metadata passes again.
 func TestStateNotSavedAfterPublish(t *testing.T) {
-	if _, err := exec.LookPath("chattr"); err != nil {
-		t.Skip("chattr not installed")
-	}
-	signer, err := benchrun.Signer(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	first, err := benchrun.MakeBatch(t.TempDir(), "one", []int{4 << 10}, signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	second, err := benchrun.MakeBatch(t.TempDir(), "two", []int{4 << 10}, signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := benchrun.NewDom0Root(t.Context(), t.TempDir(), signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res, log, serveErr := deliverStaged(t, c, first.Files(), ""); !res.Accepted {
-		t.Fatalf("first delivery refused: %v\n%s", serveErr, log)
-	}
-	state := c.Path(repometa.StatePath)
-	saved, err := os.ReadFile(state)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("chattr", "+i", state).CombinedOutput(); err != nil {
-		t.Skipf("chattr +i %s: %v %s", state, err, out)
-	}
-	defer exec.Command("chattr", "-i", state).Run()
+	c, second, state, saved := deliveredOnce(t)
+	testbin.Immutable(t, state)
 	res, log, serveErr := deliverStaged(t, c, second.Files(), "")
 	if !res.Accepted || serveErr != nil || !strings.Contains(log, "the freshness state was not saved") {
 		t.Fatalf("accepted %v (%v); want accepted with a warning; log:\n%s", res.Accepted, serveErr, log)
@@ -60,4 +31,35 @@ func TestStateNotSavedAfterPublish(t *testing.T) {
 	if now, err := os.ReadFile(state); err != nil || !slices.Equal(now, saved) {
 		t.Errorf("the freshness state changed (%v)", err)
 	}
+}
+
+// deliveredOnce is a dom0 root that has accepted one delivery, a second
+// batch of the same signer to deliver next, and the freshness state file
+// with what the first delivery saved there.
+func deliveredOnce(t *testing.T) (c dom0.Config, second benchrun.Batch, state string, saved []byte) {
+	t.Helper()
+	signer, err := benchrun.Signer(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := benchrun.MakeBatch(t.TempDir(), "one", []int{4 << 10}, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err = benchrun.MakeBatch(t.TempDir(), "two", []int{4 << 10}, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err = benchrun.NewDom0Root(t.Context(), t.TempDir(), signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, log, serveErr := deliverStaged(t, c, first.Files(), ""); !res.Accepted {
+		t.Fatalf("first delivery refused: %v\n%s", serveErr, log)
+	}
+	state = c.Path(repometa.StatePath)
+	if saved, err = os.ReadFile(state); err != nil {
+		t.Fatal(err)
+	}
+	return c, second, state, saved
 }

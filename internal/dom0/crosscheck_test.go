@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"pedos.dev/updates/internal/benchrun"
+	"pedos.dev/updates/internal/dom0"
 )
 
 // rpmkeysStandIn puts first on the PATH an rpmkeys that imports keys with the real one and
@@ -74,6 +75,18 @@ func TestRPMKeysStoppedAtTheDeadline(t *testing.T) {
 // verify.md §1.5: each accepted package's record names its signer's fingerprint (the first
 // of its signers) besides the list of them.
 func TestResultNamesEachPackagesSigner(t *testing.T) {
+	res, signer := acceptedDelivery(t)
+	for _, p := range res.Packages {
+		if p.Signer != signer || len(p.Signers) != 1 || p.Signers[0] != p.Signer {
+			t.Errorf("package %s: signer %q, signers %q; want %s", p.File, p.Signer, p.Signers, signer)
+		}
+	}
+}
+
+// acceptedDelivery is the result of an accepted delivery of a benchmark
+// batch, and its signer's fingerprint.
+func acceptedDelivery(t *testing.T) (dom0.Result, string) {
+	t.Helper()
 	c, batch := benchDom0(t, nil)
 	signer, err := benchrun.Signer(1)
 	if err != nil {
@@ -83,9 +96,5 @@ func TestResultNamesEachPackagesSigner(t *testing.T) {
 	if err != nil || !res.Accepted {
 		t.Fatalf("refused (%v): %s; log:\n%s", err, res.Error, log)
 	}
-	for _, p := range res.Packages {
-		if p.Signer != signer.Fingerprint() || len(p.Signers) != 1 || p.Signers[0] != p.Signer {
-			t.Errorf("package %s: signer %q, signers %q; want %s", p.File, p.Signer, p.Signers, signer.Fingerprint())
-		}
-	}
+	return res, signer.Fingerprint()
 }

@@ -3,7 +3,6 @@ package dom0_test
 import (
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -13,7 +12,7 @@ import (
 
 	"pedos.dev/updates/internal/benchrun"
 	"pedos.dev/updates/internal/dom0"
-	"pedos.dev/updates/internal/repometa"
+	"pedos.dev/updates/internal/testbin"
 )
 
 // What the freshness checks judge with (verify.md §2) must be whole, or the delivery is
@@ -79,22 +78,14 @@ func standInTool(t *testing.T, name, script string) {
 // only when it refuses. A first delivery of a repository is trusted on first use: a
 // finding, not an error.
 func TestResultReportsFreshness(t *testing.T) {
-	c, batch := benchDom0(t, nil)
-	signer, err := benchrun.Signer(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, log, err := deliverStaged(t, c, batch.Files(), "")
-	if err != nil || !res.Accepted {
-		t.Fatalf("refused (%v): %s; log:\n%s", err, res.Error, log)
-	}
+	res, signer := acceptedDelivery(t)
 	if len(res.Freshness) != 1 {
 		t.Fatalf("freshness %+v, want one repository", res.Freshness)
 	}
 	f := res.Freshness[0]
 	revision, err := strconv.ParseInt(f.Revision, 10, 64)
-	if f.Repo != benchrun.RepoID || f.Key != signer.Fingerprint() || err != nil || time.Since(time.Unix(revision, 0)).Abs() > time.Hour {
-		t.Errorf("freshness %+v, want %s signed by %s at a revision of about now", f, benchrun.RepoID, signer.Fingerprint())
+	if f.Repo != benchrun.RepoID || f.Key != signer || err != nil || time.Since(time.Unix(revision, 0)).Abs() > time.Hour {
+		t.Errorf("freshness %+v, want %s signed by %s at a revision of about now", f, benchrun.RepoID, signer)
 	}
 	if !slices.ContainsFunc(res.Findings, func(f dom0.Finding) bool { return f.Kind == "first-use" && !f.Error }) {
 		t.Errorf("findings %+v, want first-use, not an error", res.Findings)
@@ -105,38 +96,9 @@ func TestResultReportsFreshness(t *testing.T) {
 // forward for a batch that is not in place (M3 would otherwise refuse the same metadata
 // next time). The current cached repository is made immutable.
 func TestPublishFailureRefusesTheDelivery(t *testing.T) {
-	if _, err := exec.LookPath("chattr"); err != nil {
-		t.Skip("chattr not installed")
-	}
-	signer, err := benchrun.Signer(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	first, err := benchrun.MakeBatch(t.TempDir(), "one", []int{4 << 10}, signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	second, err := benchrun.MakeBatch(t.TempDir(), "two", []int{4 << 10}, signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := benchrun.NewDom0Root(t.Context(), t.TempDir(), signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res, log, err := deliverStaged(t, c, first.Files(), ""); !res.Accepted {
-		t.Fatalf("first delivery refused: %v\n%s", err, log)
-	}
-	state := c.Path(repometa.StatePath)
-	saved, err := os.ReadFile(state)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, second, state, saved := deliveredOnce(t)
 	cached := c.Path(dom0.CachedRepoDir)
-	if out, err := exec.Command("chattr", "+i", cached).CombinedOutput(); err != nil {
-		t.Skipf("chattr +i %s: %v %s", cached, err, out)
-	}
-	defer exec.Command("chattr", "-i", cached).Run()
+	testbin.Immutable(t, cached)
 	res, log, err := deliverStaged(t, c, second.Files(), "")
 	if err == nil || res.Accepted || !strings.Contains(res.Error, "publishing the cached repository") {
 		t.Errorf("accepted %v (%v): %s; want refused, not published; log:\n%s", res.Accepted, err, res.Error, log)

@@ -3,11 +3,12 @@ package dom0
 import (
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"pedos.dev/updates/internal/testbin"
 )
 
 // The published repository is dnf's to read and root's alone to write: its directories are
@@ -38,9 +39,6 @@ func TestPublishedRepositoryModes(t *testing.T) {
 // F4: a swap that fails is an error, and the cached repository stays as it was ("An error
 // means the cached repository is unchanged"). The current repository is made immutable.
 func TestPublishFailureLeavesTheRepository(t *testing.T) {
-	if _, err := exec.LookPath("chattr"); err != nil {
-		t.Skip("chattr not installed")
-	}
 	c := DefaultConfig(t.TempDir())
 	first, err := NewRepoBuild(c)
 	if err != nil {
@@ -53,10 +51,7 @@ func TestPublishFailureLeavesTheRepository(t *testing.T) {
 		t.Fatal(err)
 	}
 	cached := c.Path(CachedRepoDir)
-	if out, err := exec.Command("chattr", "+i", cached).CombinedOutput(); err != nil {
-		t.Skipf("chattr +i %s: %v %s", cached, err, out)
-	}
-	defer exec.Command("chattr", "-i", cached).Run()
+	testbin.Immutable(t, cached)
 	next, err := NewRepoBuild(c)
 	if err != nil {
 		t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,6 +12,7 @@ import (
 	"pedos.dev/updates/internal/dom0"
 	"pedos.dev/updates/internal/frontend"
 	"pedos.dev/updates/internal/repometa"
+	"pedos.dev/updates/internal/testbin"
 )
 
 // serveRefused calls Serve from the UpdateVM for the session id and
@@ -40,22 +40,14 @@ func serveRefused(t *testing.T, c dom0.Config, session dom0.Session, id, want st
 // C2: the UpdateVM itself gets nothing in with a session id that is not
 // the live session's; Serve relies on ClaimSession's verdict.
 func TestServeRefusesAWrongSession(t *testing.T) {
-	c := dom0.DefaultConfig(t.TempDir())
-	session, err := startSession(t, c, dom0.Session{Action: "upgrade"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, session := upgradeSession(t)
 	serveRefused(t, c, session, strings.Repeat("0", dom0.SessionIDLength), "the session id does not match")
 }
 
 // F3: one delivery at a time. While another holds the receive lock, a call
 // is refused as such, without claiming the session.
 func TestServeRefusesWhileAnotherDeliveryRuns(t *testing.T) {
-	c := dom0.DefaultConfig(t.TempDir())
-	session, err := startSession(t, c, dom0.Session{Action: "upgrade"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, session := upgradeSession(t)
 	unlock, err := dom0.LockFile(filepath.Join(c.Path(dom0.StateDir), dom0.ReceiveLockFile))
 	if err != nil {
 		t.Fatal(err)
@@ -67,11 +59,7 @@ func TestServeRefusesWhileAnotherDeliveryRuns(t *testing.T) {
 // A receive lock that cannot be taken at all refuses the call too: no
 // delivery runs unserialised (F3).
 func TestServeRefusesWithoutTheLock(t *testing.T) {
-	c := dom0.DefaultConfig(t.TempDir())
-	session, err := startSession(t, c, dom0.Session{Action: "upgrade"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, session := upgradeSession(t)
 	if err := os.Mkdir(filepath.Join(c.Path(dom0.StateDir), dom0.ReceiveLockFile), 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -153,9 +141,6 @@ func TestDeliveryLeavesNothingBehind(t *testing.T) {
 // delivery before anything is verified into the cached repository's
 // parent; the cached repository stays as it was.
 func TestLeftoverBuildThatCannotBeRemoved(t *testing.T) {
-	if _, err := exec.LookPath("chattr"); err != nil {
-		t.Skip("chattr not installed")
-	}
 	c, batch := benchDom0(t, nil)
 	stuck := filepath.Join(filepath.Dir(c.Path(dom0.CachedRepoDir)), ".updates-crashed", "repodata")
 	if err := os.MkdirAll(filepath.Dir(stuck), 0o755); err != nil {
@@ -164,10 +149,7 @@ func TestLeftoverBuildThatCannotBeRemoved(t *testing.T) {
 	if err := os.WriteFile(stuck, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command("chattr", "+i", stuck).CombinedOutput(); err != nil {
-		t.Skipf("chattr +i %s: %v %s", stuck, err, out)
-	}
-	defer exec.Command("chattr", "-i", stuck).Run()
+	testbin.Immutable(t, stuck)
 	res, log, err := deliverStaged(t, c, batch.Files(), "")
 	if err == nil || res.Accepted || !strings.Contains(res.Error, ".updates-crashed") {
 		t.Errorf("accepted %v (%v): %s; want refused naming the leftover build; log:\n%s", res.Accepted, err, res.Error, log)

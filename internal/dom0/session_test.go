@@ -25,6 +25,17 @@ func startSession(t *testing.T, c dom0.Config, s dom0.Session) (dom0.Session, er
 	return s, err
 }
 
+// upgradeSession is a fresh dom0 root with a live session for an upgrade.
+func upgradeSession(t *testing.T) (dom0.Config, dom0.Session) {
+	t.Helper()
+	c := dom0.DefaultConfig(t.TempDir())
+	s, err := startSession(t, c, dom0.Session{Action: "upgrade"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, s
+}
+
 // C2: a delivery is accepted only for the live session, once, in time.
 func TestClaimSession(t *testing.T) {
 	c := dom0.DefaultConfig(t.TempDir())
@@ -117,11 +128,7 @@ func TestClaimSessionOfAnEndedUpdate(t *testing.T) {
 // A session file without the repository list (one an older front end wrote) is refused: read
 // as none, it would have the freshness checks expect no repository at all (M1, M2).
 func TestClaimSessionWithoutRepos(t *testing.T) {
-	c := dom0.DefaultConfig(t.TempDir())
-	s, err := startSession(t, c, dom0.Session{Action: "upgrade"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, s := upgradeSession(t)
 	live := filepath.Join(c.Path(dom0.StateDir), dom0.SessionFile)
 	old := fmt.Sprintf(`{"id": %q, "created": %q, "deadline": %q, "action": "upgrade"}`,
 		s.ID, s.Created.Format(time.RFC3339Nano), s.Deadline.Format(time.RFC3339Nano))

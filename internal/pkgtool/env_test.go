@@ -135,16 +135,7 @@ func TestCheckParallelZeroRuns(t *testing.T) {
 // signatures OK"). A name holding a newline could print a forged line for
 // another file of the same run: such a name is refused before rpmkeys runs.
 func TestCheckBatchRefusesANameThatForgesALine(t *testing.T) {
-	signer, _, checker := setup(t)
-	dir := t.TempDir()
-	good, err := testrepo.WriteFile(dir, testrepo.Package{Name: "good", Version: "1", Release: "1"}, signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	unsigned, err := testrepo.WriteFile(dir, testrepo.Package{Name: "unsigned", Version: "1", Release: "1"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	checker, dir, good, unsigned := goodAndUnsigned(t)
 	// A signed package whose name ends in a line for the unsigned one.
 	forger := filepath.Join(dir, "x\n"+unsigned)
 	if err := os.MkdirAll(filepath.Dir(forger), 0o755); err != nil {

@@ -72,16 +72,7 @@ func canonicalize(t *testing.T, keyring *rpm.Keyring, dir string, pkgs map[strin
 }
 
 func TestCheckBatch(t *testing.T) {
-	signer, _, checker := setup(t)
-	dir := t.TempDir()
-	good, err := testrepo.WriteFile(dir, testrepo.Package{Name: "good", Version: "1", Release: "1"}, signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	unsigned, err := testrepo.WriteFile(dir, testrepo.Package{Name: "unsigned", Version: "1", Release: "1"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	checker, dir, good, unsigned := goodAndUnsigned(t)
 	missing := filepath.Join(dir, "missing-1-1.noarch.rpm")
 	verdicts := checker.CheckBatch(context.Background(), []string{good, unsigned, missing})
 	if verdicts[good] != nil {
@@ -282,4 +273,21 @@ func TestCheckBatchReadsRPMKeysStrictly(t *testing.T) {
 			t.Errorf("%q, exit %d: %v, want a rejection saying %s", c.verdict, c.exit, verdict, c.want)
 		}
 	}
+}
+
+// goodAndUnsigned is a checker with the test key, and in dir a package
+// signed by it and an unsigned one.
+func goodAndUnsigned(t *testing.T) (checker *pkgtool.RPMKeys, dir, good, unsigned string) {
+	t.Helper()
+	signer, _, checker := setup(t)
+	dir = t.TempDir()
+	good, err := testrepo.WriteFile(dir, testrepo.Package{Name: "good", Version: "1", Release: "1"}, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unsigned, err = testrepo.WriteFile(dir, testrepo.Package{Name: "unsigned", Version: "1", Release: "1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return checker, dir, good, unsigned
 }

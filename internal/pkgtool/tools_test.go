@@ -75,14 +75,7 @@ func TestInstalledPackagesListsTheDatabase(t *testing.T) {
 // (M2, M8).
 func TestInstalledPackagesWhenRPMFails(t *testing.T) {
 	tools := newTools(t)
-	root := t.TempDir()
-	db := filepath.Join(root, "var/lib/rpm")
-	if err := os.MkdirAll(db, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(db, "rpmdb.sqlite"), nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	root := rootWithRPMDB(t)
 	standIn(t, "rpm", "echo 'error: cannot open the database' >&2\nexit 1\n")
 	if pkgs, err := tools.InstalledPackages(context.Background(), root); err == nil || !strings.Contains(err.Error(), "exit 1: error: cannot open the database") {
 		t.Errorf("got %v, %v; want rpm's failure", pkgs, err)
@@ -93,14 +86,7 @@ func TestInstalledPackagesWhenRPMFails(t *testing.T) {
 // the listing, rather than being judged as some other version (M8).
 func TestInstalledPackagesRefusesABadLine(t *testing.T) {
 	tools := newTools(t)
-	root := t.TempDir()
-	db := filepath.Join(root, "var/lib/rpm")
-	if err := os.MkdirAll(db, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(db, "rpmdb.sqlite"), nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	root := rootWithRPMDB(t)
 	standIn(t, "rpm", `printf 'hello\t0\t1.0\t1\tnoarch\nbad\t0\t1/0\t1\tnoarch\n'`)
 	if pkgs, err := tools.InstalledPackages(context.Background(), root); err == nil || !strings.Contains(err.Error(), ": bad: ") {
 		t.Errorf("got %v, %v; want an error naming the package bad", pkgs, err)
@@ -147,4 +133,19 @@ func TestRunReportsAFailure(t *testing.T) {
 	if err == nil || err.Error() != "the stand-in: exit 3: first" {
 		t.Errorf("got %v, want \"the stand-in: exit 3: first\"", err)
 	}
+}
+
+// rootWithRPMDB is a root directory with an (empty) rpm database file,
+// which InstalledPackages requires before it runs rpm.
+func rootWithRPMDB(t *testing.T) string {
+	t.Helper()
+	root := t.TempDir()
+	db := filepath.Join(root, "var/lib/rpm")
+	if err := os.MkdirAll(db, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(db, "rpmdb.sqlite"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return root
 }

@@ -453,13 +453,14 @@ func TestNames(t *testing.T) {
 		ok    []string
 		bad   []string
 	}{
-		{ValidService, []string{"a", "PedOS.ReceiveUpdates", "x-y_z.1", strings.Repeat("s", 64)},
+		{ValidService, []string{"a", "PedOS.ReceiveUpdates", "x-y_z.1", strings.Repeat("s", 64), "Z.y_x-w"},
 			[]string{"", ".", "..", "a+b", "a/b", "a b", "a;b", "$x", "a\n", strings.Repeat("s", 65), "é"}},
-		{ValidArgument, []string{"", "a", "a+b", "0123abcd", strings.Repeat("a", 64)},
+		{ValidArgument, []string{"", "a", "a+b", "0123abcd", strings.Repeat("a", 64), "a_b.c-d+e", "Z"},
 			[]string{"a/b", "a b", "$", "`x`", strings.Repeat("a", 65), "a\x00"}},
 		{ValidRequestedTarget, []string{"vm", "dom0", "@default", "@adminvm", "@dispvm", "@dispvm:tpl"},
 			[]string{"", "@anyvm", "@tag:x", "@dispvm:", "1vm", strings.Repeat("v", 32), "vm/x"}},
 		{ValidUser, []string{"root", "user", "DEFAULT", "a.b_c-d", strings.Repeat("u", 32)}, []string{"", "-u", "a:b", "a b", strings.Repeat("u", 33)}},
+		{ValidDomainName, []string{"a_b.c-d", "Zed", "v" + strings.Repeat("1", 30)}, []string{"v" + strings.Repeat("1", 31)}},
 	} {
 		for _, s := range c.ok {
 			if !c.check(s) {
