@@ -202,7 +202,7 @@ func ParseSize(s string) (int64, error) {
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || n <= 0 || n > (1<<62)/mult {
-		return 0, fmt.Errorf("%q is not a size: a positive number of bytes, or of KiB, MiB, GiB or TiB with K, M, G or T after it, below 4 EiB", original)
+		return 0, fmt.Errorf("%q is not a size: a positive number of bytes, or of KiB, MiB, GiB or TiB with K, M, G or T after it, at most 4 EiB", original)
 	}
 	return n * mult, nil
 }
