@@ -224,7 +224,9 @@ func (o *Options) finish() error {
 	if !updatecall.IsDownload(o.Action) && !o.IsQuery() && o.Action != "remove" {
 		return usageErr("unknown action %q (upgrade, install, reinstall, downgrade, remove, upgrade-to, list, search, info)", o.Action)
 	}
-	if o.Action != "upgrade" && o.Action != "list" && len(o.Packages) == 0 {
+	// list and info without names cover every package, as dnf's do (the
+	// listing is bounded as any query's); the rest need names.
+	if o.Action != "upgrade" && o.Action != "list" && o.Action != "info" && len(o.Packages) == 0 {
 		return usageErr("--action=%s needs package names", o.Action)
 	}
 	// Nothing the user asked for is silently ignored: remove downloads

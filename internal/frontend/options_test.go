@@ -48,6 +48,7 @@ func TestParseArgs(t *testing.T) {
 		{"compatibility no-ops", []string{"--console", "--show-output", "--gui", "--force-xen-upgrade", "--preserve-terminal", "--refresh"},
 			Options{Action: "upgrade"}},
 		{"check only", []string{"--check-only"}, Options{Action: "upgrade", CheckOnly: true}},
+		{"info on every package, as list", []string{"--action=info"}, Options{Action: "info"}},
 		// dom0's dnf only: the UpdateVM's would answer its own download no.
 		{"assumeno", []string{"--assumeno", "--best"}, Options{Action: "upgrade", AssumeNo: true, DNFOptions: []string{"--best"}}},
 		{"our options", []string{"--json", "--clean", "--downloadonly", "--root", "/lab/dom0"},
@@ -135,6 +136,8 @@ func TestParseArgsUsageErrors(t *testing.T) {
 		{"--exclude="},
 		// $releasever goes into the UpdateVM's repository URLs and paths.
 		{"--releasever=../x"},
+		// dnf search needs a word to look for.
+		{"--action=search"},
 		{"--releasever="},
 		{"--exclude", ""},
 		{"-x", ","},
