@@ -714,9 +714,10 @@ func TestRunQueryListingIsBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	note := fmt.Sprintf("sys-test: [%d more bytes of output not shown: over %d]\n", 1024*len(line), maxShownListingBytes)
-	// Each shown line also carries the prefix "sys-test: ", 1 % of a line here.
-	if info.Size() > maxShownListingBytes*102/100 || !strings.HasSuffix(tr.stdout.String(), note) {
+	// The limit counts what is shown, each line's prefix "sys-test: " included.
+	shownLines := maxShownListingBytes / (len("sys-test: ") + len(line))
+	note := fmt.Sprintf("sys-test: [%d more bytes of output not shown: over %d]\n", (maxShownListingBytes/len(line)+1024-shownLines)*len(line), maxShownListingBytes)
+	if info.Size() > maxShownListingBytes+int64(len(note)) || !strings.HasSuffix(tr.stdout.String(), note) {
 		t.Errorf("stdout holds %d bytes, want at most about %d and the note %q at its end", info.Size(), maxShownListingBytes, note)
 	}
 }

@@ -23,9 +23,10 @@ type untrustedText struct {
 	w      io.Writer
 	prefix string
 	line   []byte
-	// limit, if not 0, is how many bytes are shown: an UpdateVM must not
-	// flood the person's terminal. The rest is only counted, and End says
-	// how much.
+	// limit, if not 0, is how many bytes are shown, prefixes and escapes
+	// included, in whole lines: an UpdateVM must not flood the person's
+	// terminal, or a file the output goes to. The rest is only counted (as
+	// the UpdateVM wrote it), and End says how much.
 	limit, shown, dropped int64
 	// keepTail, if not 0, is how many of the last lines written tail keeps,
 	// shown or over the limit (each line's first maxTailLineBytes, cut at
@@ -61,10 +62,9 @@ func (t *untrustedText) Write(untrusted []byte) (int, error) {
 	if t.keepTail > 0 {
 		t.remember(untrusted)
 	}
-	if t.limit > 0 {
-		keep := min(int64(len(untrusted)), max(0, t.limit-t.shown))
-		t.shown, t.dropped = t.shown+keep, t.dropped+int64(len(untrusted))-keep
-		untrusted = untrusted[:keep]
+	if t.limit > 0 && t.shown >= t.limit {
+		t.dropped += int64(len(untrusted))
+		return n, nil
 	}
 	for len(untrusted) > 0 {
 		end := bytes.IndexByte(untrusted, '\n') + 1
@@ -92,6 +92,13 @@ func (t *untrustedText) Flush() error {
 	if line[len(line)-1] != '\n' {
 		line = append(line, '\n')
 	}
+	if t.limit > 0 && t.shown+int64(len(line)) > t.limit {
+		// Nothing more is shown: the rest is counted as it comes.
+		t.shown, t.dropped = t.limit, t.dropped+int64(len(t.line))
+		t.line = t.line[:0]
+		return nil
+	}
+	t.shown += int64(len(line))
 	_, err := t.w.Write(line)
 	t.line = t.line[:0]
 	return err
