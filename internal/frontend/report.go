@@ -13,12 +13,14 @@ import (
 	"pedos.dev/updates/internal/rpm"
 )
 
-// maxRejectedLines is how many rejected packages printResult names.
+// maxRejectedLines is how many rejected packages, and how many findings
+// about packages, printResult names.
 const maxRejectedLines = 50
 
 // printResult tells a person what dom0 concluded about the delivery: every
 // package with its verdict (the first maxRejectedLines of the rejected
-// ones), every repository's freshness, every finding.
+// ones), every repository's freshness, every finding (the first
+// maxRejectedLines of those about a package).
 func printResult(w io.Writer, r dom0.Result) {
 	if !r.Accepted && len(r.Packages) == 0 && len(r.Findings) == 0 && len(r.Freshness) == 0 {
 		// Refused before any package or metadata was judged (the unpacker
@@ -69,7 +71,15 @@ func printResult(w io.Writer, r dom0.Result) {
 		}
 		fmt.Fprintln(w, line)
 	}
+	packageFindings := 0
 	for _, f := range r.Findings {
+		// The same cap as for rejected packages: an UpdateVM can send many
+		// signed packages that each earn a finding (old builds, extraneous).
+		if f.Package != "" {
+			if packageFindings++; packageFindings > maxRejectedLines {
+				continue
+			}
+		}
 		level, detail := findingLevel(f)
 		if f.Kind == string(repometa.NotVerifiable) && f.Package == "" && f.Repo != "" && !f.Error {
 			// dom0 accepts such a repository on the package signatures alone
@@ -78,6 +88,9 @@ func printResult(w io.Writer, r dom0.Result) {
 			detail += fmt.Sprintf(": freeze, rollback and withheld updates from it go undetected (M1–M9); pin its metadata key in %s (repo.%s.metadata_key)", dom0.ConfigPath, f.Repo)
 		}
 		fmt.Fprintf(w, "    %s: %s\n", level, detail)
+	}
+	if packageFindings > maxRejectedLines {
+		fmt.Fprintf(w, "    … and %d more findings about packages (--json and %s list every one)\n", packageFindings-maxRejectedLines, dom0.LogPath)
 	}
 	// The reason for refusing the whole delivery: not a package, so not a
 	// "rejected:" line (those are FILE: REASON, operations.md).

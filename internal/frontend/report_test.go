@@ -71,15 +71,23 @@ func TestPrintResultBoundsRejections(t *testing.T) {
 	res := dom0.Result{Caller: "sys-firewall", Packages: []dom0.PackageCheck{{File: "ok-1-1.noarch.rpm", OK: true, NEVRA: "ok-1-1.noarch", Signer: "K"}}}
 	for i := range 4090 {
 		res.Packages = append(res.Packages, dom0.PackageCheck{File: fmt.Sprintf("a%04d.rpm", i), Rejected: "not an RPM", Kind: "malformed"})
+		// Signed packages each earning a finding (old builds from an archive) are bounded too.
+		res.Findings = append(res.Findings, dom0.Finding{Kind: "extraneous", Package: fmt.Sprintf("b%04d.rpm", i), Error: true, Message: "rejected: not listed"})
 	}
+	res.Findings = append(res.Findings, dom0.Finding{Kind: "stale", Repo: "vendor", Message: "warning: repository stale"})
 	var out bytes.Buffer
 	printResult(&out, res)
-	if n := strings.Count(out.String(), "    rejected: "); n != maxRejectedLines {
+	if n := strings.Count(out.String(), "    rejected: a"); n != maxRejectedLines {
 		t.Errorf("%d rejected lines, want %d", n, maxRejectedLines)
 	}
 	want := fmt.Sprintf("    … and %d more rejected (--json and %s list every one)\n", 4090-maxRejectedLines, dom0.LogPath)
 	if !strings.Contains(out.String(), want) || !strings.Contains(out.String(), "verified: ok-1-1.noarch") {
 		t.Errorf("output lacks %q or the verified package:\n%.2000s", want, out.String())
+	}
+	findings := fmt.Sprintf("    … and %d more findings about packages (--json and %s list every one)\n", 4090-maxRejectedLines, dom0.LogPath)
+	if n := strings.Count(out.String(), "rejected: not listed"); n != maxRejectedLines || !strings.Contains(out.String(), findings) ||
+		!strings.Contains(out.String(), "warning: repository stale") {
+		t.Errorf("%d package findings shown, want %d, then %q, and the repository's finding:\n%.2000s", n, maxRejectedLines, findings, out.String())
 	}
 }
 
