@@ -48,11 +48,10 @@ type Options struct {
 // on both sides).
 func (o Options) IsQuery() bool { return updatecall.IsQuery(o.Action) }
 
-// noOps are accepted for compatibility with the reference tool's habits
-// (and dnf's --refresh: dnf always refreshes, on both sides).
+// noOps are accepted for compatibility with the reference tool's habits.
 var noOps = map[string]bool{
 	"--force-xen-upgrade": true, "--console": true, "--show-output": true,
-	"--preserve-terminal": true, "--gui": true, "--nogui": true, "--refresh": true,
+	"--preserve-terminal": true, "--gui": true, "--nogui": true,
 }
 
 // ErrUsage marks a usage error (exit 2).
@@ -173,6 +172,8 @@ func (o *Options) parse(args []string) error {
 				return usageErr("--releasever: %v", err)
 			}
 			o.ReleaseVer = value
+		case arg == "--refresh":
+			// dnf's, before or after "--": always in effect, on both sides.
 		case arg == "-y" || arg == "--assumeyes":
 			o.AssumeYes = true
 		case arg == "--assumeno":

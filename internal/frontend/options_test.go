@@ -45,7 +45,7 @@ func TestParseArgs(t *testing.T) {
 			Options{Action: "install", Packages: []string{"pkgconfig(glib-2.0)", "perl(Foo::Bar)", "/usr/bin/hello"}}},
 		{"repos are forwarded in their order", []string{"--disablerepo=*", "--enablerepo=testing", "--disablerepo=main"},
 			Options{Action: "upgrade", RepoSwitches: []dnfconf.RepoSwitch{{Glob: "*"}, {Enable: true, Glob: "testing"}, {Glob: "main"}}}},
-		{"compatibility no-ops", []string{"--console", "--show-output", "--gui", "--force-xen-upgrade", "--preserve-terminal", "--refresh"},
+		{"compatibility no-ops", []string{"--console", "--show-output", "--gui", "--force-xen-upgrade", "--preserve-terminal", "--refresh", "--", "--refresh"},
 			Options{Action: "upgrade"}},
 		{"check only", []string{"--check-only"}, Options{Action: "upgrade", CheckOnly: true}},
 		{"info on every package, as list", []string{"--action=info"}, Options{Action: "info"}},

@@ -195,7 +195,10 @@ func warnf(w io.Writer, format string, a ...any) {
 }
 
 func (r *runner) run(ctx context.Context) (int, error) {
-	if r.o.ReleaseVer != "" {
+	if r.o.ReleaseVer != "" && r.o.ReleaseVer != r.env.Config.ReleaseVer {
+		// dom0's freshness state is kept per repository id, whatever the
+		// release: what this run accepts is the mark later runs are held to.
+		warnf(r.env.Stderr, "--releasever=%s differs from releasever in %s (%q): the metadata this run accepts becomes each repository's high-water mark, so a later run at the other release is refused as a rollback; set releasever = %s there once the upgrade is done", r.o.ReleaseVer, dom0.ConfigPath, r.env.Config.ReleaseVer, r.o.ReleaseVer)
 		r.env.Config.ReleaseVer = r.o.ReleaseVer // sent with the sync, given to dom0's dnf
 	}
 	c := r.env.Config

@@ -271,6 +271,10 @@ func TestRunReleaseVer(t *testing.T) {
 	if len(tr.tools.dnfArgs) != 1 || !slices.Contains(tr.tools.dnfArgs[0], "--releasever=42") {
 		t.Errorf("dom0's dnf ran with %q, want --releasever=42", tr.tools.dnfArgs)
 	}
+	// The freshness state is per repository id: the warning says what a run at another release leaves.
+	if want := `--releasever=42 differs from releasever in /etc/pedos/updates.conf ("41"): the metadata this run accepts becomes each repository's high-water mark`; !strings.Contains(tr.stderr.String(), want) {
+		t.Errorf("no warning %q; stderr:\n%s", want, tr.stderr)
+	}
 }
 
 // An empty delivery ends the run without dnf only for a plain upgrade,
