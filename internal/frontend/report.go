@@ -53,9 +53,7 @@ func printResult(w io.Writer, r dom0.Result) {
 			fmt.Fprintf(w, "    rejected: %s: %s\n", p.File, p.Rejected)
 		}
 	}
-	if rejected > maxRejectedLines {
-		fmt.Fprintf(w, "    … and %d more rejected (--json and %s list every one)\n", rejected-maxRejectedLines, dom0.LogPath)
-	}
+	sayOmitted(w, rejected, "rejected")
 	for _, f := range r.Freshness {
 		line := fmt.Sprintf("    freshness: repo %s: %s", f.Repo, f.Status)
 		if f.Revision != "" {
@@ -89,13 +87,19 @@ func printResult(w io.Writer, r dom0.Result) {
 		}
 		fmt.Fprintf(w, "    %s: %s\n", level, detail)
 	}
-	if packageFindings > maxRejectedLines {
-		fmt.Fprintf(w, "    … and %d more findings about packages (--json and %s list every one)\n", packageFindings-maxRejectedLines, dom0.LogPath)
-	}
+	sayOmitted(w, packageFindings, "findings about packages")
 	// The reason for refusing the whole delivery: not a package, so not a
 	// "rejected:" line (those are FILE: REASON, operations.md).
 	if r.Error != "" {
 		fmt.Fprintf(w, "    error: dom0 refused the delivery: %s\n", r.Error)
+	}
+}
+
+// sayOmitted says how many of counted lines of what printResult left out
+// past maxRejectedLines, if any.
+func sayOmitted(w io.Writer, counted int, what string) {
+	if counted > maxRejectedLines {
+		fmt.Fprintf(w, "    … and %d more %s (--json and %s list every one)\n", counted-maxRejectedLines, what, dom0.LogPath)
 	}
 }
 

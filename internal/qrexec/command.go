@@ -72,8 +72,9 @@ func (c CommandCall) Run(s Streams) (int, error) {
 // ends one stuck writing to a stdout nobody reads, which no deadline
 // reaches (the copy writing there is left behind, and the program exits).
 func (c CommandCall) call(conn Conn, s Streams) (int, error) {
+	req := Request{User: c.User, Command: c.Command}
 	if c.Timeout <= 0 {
-		return Call(conn, MsgExecCommand, Request{User: c.User, Command: c.Command}, s)
+		return Call(conn, MsgExecCommand, req, s)
 	}
 	conn.SetDeadline(time.Now().Add(c.Timeout))
 	type outcome struct {
@@ -82,7 +83,7 @@ func (c CommandCall) call(conn Conn, s Streams) (int, error) {
 	}
 	done := make(chan outcome, 1)
 	go func() {
-		code, err := Call(conn, MsgExecCommand, Request{User: c.User, Command: c.Command}, s)
+		code, err := Call(conn, MsgExecCommand, req, s)
 		done <- outcome{code, err}
 	}()
 	timer := time.NewTimer(c.Timeout)
