@@ -8,7 +8,8 @@ import (
 )
 
 // The example updates.conf shipped in dist/ must load, and say what the
-// defaults are.
+// defaults are, but for unpacker_user: the user of its own that the dom0
+// package creates (its sysusers.d file), not the default nobody.
 func TestShippedConfigLoads(t *testing.T) {
 	c, err := LoadConfig(filepath.Join("..", "..", "dist", "dom0"))
 	if err != nil {
@@ -17,8 +18,15 @@ func TestShippedConfigLoads(t *testing.T) {
 	want := DefaultConfig(c.Root)
 	if c.UpdateVM != want.UpdateVM || c.MaxBytes != want.MaxBytes || c.MaxFiles != want.MaxFiles ||
 		c.ReceiveTimeout != want.ReceiveTimeout || c.MaxMetadataAge != want.MaxMetadataAge ||
-		c.RequireFresh != want.RequireFresh || c.UnpackerUser != want.UnpackerUser {
+		c.RequireFresh != want.RequireFresh {
 		t.Errorf("the shipped updates.conf differs from the defaults:\n got %+v\nwant %+v", c, want)
+	}
+	sysusers, err := os.ReadFile(filepath.Join("..", "..", "packaging", "sysusers", "pedos-updates-dom0.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.UnpackerUser == want.UnpackerUser || !strings.Contains("\n"+string(sysusers), "\nu "+c.UnpackerUser+" ") {
+		t.Errorf("the shipped unpacker_user is %q: want the user the package's sysusers.d file creates, not %q:\n%s", c.UnpackerUser, want.UnpackerUser, sysusers)
 	}
 	repo, err := os.ReadFile(filepath.Join("..", "..", "dist", "dom0", CachedRepoConfDir, "PedOS-cached.repo"))
 	if err != nil {

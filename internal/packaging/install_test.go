@@ -160,7 +160,7 @@ var dom0Entries = []entry{
 	file("/etc/pedos/domains.conf"), file("/etc/pedos/qrexec-daemon.env"),
 	file("/etc/pedos-rpc/PedOS.ReceiveUpdates"), file("/etc/yum.real.repos.d/PedOS-cached.repo"),
 	file("/usr/lib/systemd/system/pedos-qrexec-daemon.service"),
-	file("/usr/lib/tmpfiles.d/pedos-updates-dom0.conf"),
+	file("/usr/lib/tmpfiles.d/pedos-updates-dom0.conf"), file("/usr/lib/sysusers.d/pedos-updates-dom0.conf"),
 	{path: qubesWrapper, mode: 0o755}, file(qubesSudoers),
 	dir("/etc/yum.real.repos.d", 0o755), dir("/usr/share/pedos", 0o755), dir("/usr/share/pedos/qubes", 0o755),
 	dir("/usr/share/doc/pedos-updates-dom0", 0o755), file("/usr/share/doc/pedos-updates-dom0/operations.md"),

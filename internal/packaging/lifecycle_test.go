@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -417,9 +418,9 @@ var dom0State = []string{"/var/lib/PedOS/state", "/var/lib/PedOS/updates", "/var
 // repository are never touched, and the qrexec daemon's unit is restarted on
 // upgrade and stopped and disabled on removal.
 func TestDom0Lifecycle(t *testing.T) {
-	requireScriptRoot(t, "rpm", "createrepo_c")
+	requireScriptRoot(t, "rpm", "createrepo_c", "systemd-sysusers")
 	first, nextVersion := packages(t), nextPackages(t)
-	root := scriptRoot(t, true, "createrepo_c")
+	root := scriptRoot(t, true, "createrepo_c", "systemd-sysusers")
 	const unit = "pedos-qrexec-daemon.service"
 	step := func(name string, wantCalls, wantOutput []string, args ...string) {
 		t.Helper()
@@ -434,6 +435,7 @@ func TestDom0Lifecycle(t *testing.T) {
 
 	step("install", []string{"daemon-reload"}, nil, "-i", "--nodeps", first.dom0RPM)
 	checkEntries(t, root, append(dom0Entries, dir("/var/lib/PedOS/updates", 0o755), file("/var/lib/PedOS/updates/repodata/repomd.xml")))
+	user := checkUnpackerUser(t, "install", root, "")
 	if out := rpmInRoot(t, root, "-V", "--nodeps", "pedos-updates-dom0"); out != "" {
 		t.Errorf("rpm -V reports changes after the scriptlets ran:\n%s", out)
 	}
@@ -458,6 +460,7 @@ func TestDom0Lifecycle(t *testing.T) {
 	checkContent(t, "upgrade", root, followed)
 	checkAbsent(t, "upgrade", root, domains+".rpmnew")
 	sameSnapshot(t, "upgrade", state, snapshot(t, root, dom0State...))
+	checkUnpackerUser(t, "upgrade", root, user)
 
 	// Reinstalling the same build runs its %post, not its %postun (rpm 4.18).
 	step("reinstall", []string{"daemon-reload", "try-restart " + unit}, nil,
@@ -479,11 +482,51 @@ func TestDom0Lifecycle(t *testing.T) {
 	checkAbsent(t, "removal", root, append(packagedFiles(dom0Entries, dom0Configs), conf, policy, domains,
 		"/etc/pedos/qrexec-daemon.env", "/usr/lib/pedos")...)
 	sameSnapshot(t, "removal", state, snapshot(t, root, dom0State...))
+	// The user stays, as system users do: files it owns may outlive it.
+	checkUnpackerUser(t, "removal", root, user)
 
 	// Installed again: the freshness record is the one before the removal.
 	step("install after removal", []string{"daemon-reload"}, nil, "-i", "--nodeps", first.dom0RPM)
 	checkEntries(t, root, dom0Entries)
 	sameSnapshot(t, "install after removal", state, snapshot(t, root, dom0State...))
+	checkUnpackerUser(t, "install after removal", root, user)
+}
+
+// checkUnpackerUser requires that root's /etc/passwd has exactly one entry
+// for the user the shipped updates.conf names as unpacker_user: a system
+// user with a group of its own, no home and no login (want, if not "", is
+// the entry it must still be). It returns the entry.
+func checkUnpackerUser(t *testing.T, step, root, want string) string {
+	t.Helper()
+	const name = "pedos-unpack"
+	if !strings.Contains(shipped(t, "/etc/pedos/updates.conf", false), "\nunpacker_user = "+name+"\n") {
+		t.Fatalf("the shipped updates.conf does not name %s as unpacker_user", name)
+	}
+	var entries []string
+	for _, line := range strings.Split(readFile(t, filepath.Join(root, "etc/passwd")), "\n") {
+		if strings.HasPrefix(line, name+":") {
+			entries = append(entries, line)
+		}
+	}
+	if len(entries) != 1 {
+		t.Fatalf("after the %s, /etc/passwd has %d entries for %s, want 1: %q", step, len(entries), name, entries)
+	}
+	fields := strings.Split(entries[0], ":")
+	uid, err := strconv.Atoi(fields[2])
+	if want != "" && entries[0] != want {
+		t.Errorf("after the %s, %s is %q, was %q", step, name, entries[0], want)
+	}
+	if err != nil || uid <= 0 || uid >= 1000 || fields[3] == "0" || fields[5] != "/" || fields[6] != "/usr/sbin/nologin" {
+		t.Errorf("after the %s, %s is %q: want a system uid (1–999), a group other than root's, home / and no login", step, name, entries[0])
+	}
+	groups := readFile(t, filepath.Join(root, "etc/group"))
+	if !slices.ContainsFunc(strings.Split(groups, "\n"), func(line string) bool {
+		group := strings.Split(line, ":") // name, password ("x", or "!" from useradd), gid, members
+		return len(group) == 4 && group[0] == name && group[2] == fields[3]
+	}) {
+		t.Errorf("after the %s, /etc/group has no group %s with gid %s:\n%s", step, name, fields[3], groups)
+	}
+	return entries[0]
 }
 
 // TestDom0InstallIntoImage installs pedos-updates-dom0 into a root without
@@ -491,11 +534,18 @@ func TestDom0Lifecycle(t *testing.T) {
 // image is built: systemd-tmpfiles cannot run there, yet the cached
 // repository must exist with its metadata (a dom0 dnf fails without it).
 func TestDom0InstallIntoImage(t *testing.T) {
-	requireScriptRoot(t, "rpm", "createrepo_c")
+	requireScriptRoot(t, "rpm", "createrepo_c", "systemd-sysusers", "useradd", "grep")
 	pkgs := packages(t)
-	root := scriptRoot(t, false, "createrepo_c")
-	rpmScripts(t, root, false, "-i", "--nodeps", pkgs.dom0RPM)
-	checkEntries(t, root, append(dom0Entries, dir("/var/lib/PedOS/updates", 0o755), file("/var/lib/PedOS/updates/repodata/repomd.xml")))
+	// The unpacker's user comes from systemd-sysusers, or from useradd
+	// where there is none (an image without systemd).
+	for _, makesUsers := range []string{"systemd-sysusers", "useradd"} {
+		t.Run(makesUsers, func(t *testing.T) {
+			root := scriptRoot(t, false, "createrepo_c", "grep", makesUsers)
+			rpmScripts(t, root, false, "-i", "--nodeps", pkgs.dom0RPM)
+			checkEntries(t, root, append(dom0Entries, dir("/var/lib/PedOS/updates", 0o755), file("/var/lib/PedOS/updates/repodata/repomd.xml")))
+			checkUnpackerUser(t, "install", root, "")
+		})
+	}
 }
 
 // leaveVMCache writes what downloads leave in the UpdateVM's fake

@@ -22,6 +22,18 @@ if [ -f /etc/yum.real.repos.d/PedOS-cached.repo ] && [ ! -d /var/lib/PedOS/updat
 	mkdir -p -m 0755 /var/lib/PedOS/updates &&
 		createrepo_c --quiet --no-database /var/lib/PedOS/updates || :
 fi
+# dom0 only: the unpacker's own user (updates.conf's unpacker_user), from the
+# package's sysusers.d file; useradd where systemd-sysusers is missing. Their
+# output ("Creating user …") is shown only if they fail.
+sysusers=/usr/lib/sysusers.d/pedos-updates-dom0.conf
+if [ -f "$sysusers" ]; then
+	if command -v systemd-sysusers >/dev/null 2>&1; then
+		out=$(systemd-sysusers "${sysusers##*/}" 2>&1) || printf '%s\n' "$out" >&2
+	elif ! grep -q '^pedos-unpack:' /etc/passwd && command -v useradd >/dev/null 2>&1; then
+		useradd --system --user-group --no-create-home --home-dir / --shell /usr/sbin/nologin \
+			--comment 'PedOS updates sandboxed unpacker' pedos-unpack || :
+	fi
+fi
 if [ -d /run/systemd/system ] && [ -e "/usr/lib/systemd/system/$unit" ]; then
 	systemctl daemon-reload || :
 	case "${1:-}" in
