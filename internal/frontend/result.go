@@ -30,7 +30,9 @@ func ReadResult(c dom0.Config, session string) (dom0.Result, error) {
 		return r, fmt.Errorf("reading the receive result: %w", err)
 	}
 	if r.Session != session {
-		return r, ErrNoResult
+		// Another session's: nothing of it is this run's (not even its
+		// count for the progress).
+		return dom0.Result{}, ErrNoResult
 	}
 	return r, nil
 }
