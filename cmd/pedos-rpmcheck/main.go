@@ -21,12 +21,12 @@ import (
 	"pedos.dev/updates/internal/rpmcheck"
 )
 
-const usage = `usage: pedos-rpmcheck [--keyring DIR] [--no-crosscheck] [--canonical-out DIR] [--json] FILE...
+const usage = `usage: pedos-rpmcheck [--keyring DIR] [--no-crosscheck] [--dom0-names] [--canonical-out DIR] [--json] FILE...
 
 Verifies each RPM strictly: at least one header signature by a key in the
 keyring and none failing, RSA >= 2048 or ed25519, SHA-256 or stronger, header
-and payload digests, a well-formed header, and a file name that is the
-package's own NAME-VERSION-RELEASE.ARCH.rpm, as dom0 requires. Unless
+and payload digests, a well-formed header, and a file name of the characters
+dom0 accepts ([A-Za-z0-9][A-Za-z0-9._+^~-]*.rpm). Unless
 --no-crosscheck, the canonical form of each accepted package must also pass
 "rpmkeys -K --define '_pkgverify_level all' --define '_pkgverify_flags 0x0'"
 with a database holding only the keyring's keys. Keys and signatures are judged
@@ -44,6 +44,8 @@ them a --keyring or --canonical-out directory that cannot be read).
 Options:
   --keyring DIR        armored public keys to trust (default /etc/pki/rpm-gpg)
   --no-crosscheck      skip the rpmkeys cross-check
+  --dom0-names         also require, as dom0 does, that each file is named
+                       after the package inside: NAME-VERSION-RELEASE.ARCH.rpm
   --canonical-out DIR  write the canonical form of each accepted package to DIR
   --json               print one JSON object per line instead, with the
                        package's name, epoch, version, release, arch, signer
@@ -54,6 +56,7 @@ Options:
 Examples:
   pedos-rpmcheck bash-5.2.37-1.fc41.x86_64.rpm
   pedos-rpmcheck --keyring ./keys --canonical-out ./clean *.rpm
+  pedos-rpmcheck --dom0-names /var/lib/PedOS/updates/rpm/*.rpm
 `
 
 func main() {
@@ -65,6 +68,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	flags.SetOutput(io.Discard)
 	keyringDir := flags.String("keyring", "/etc/pki/rpm-gpg", "")
 	noCrossCheck := flags.Bool("no-crosscheck", false, "")
+	dom0Names := flags.Bool("dom0-names", false, "")
 	canonicalOut := flags.String("canonical-out", "", "")
 	asJSON := flags.Bool("json", false, "")
 	showVersion := flags.Bool("version", false, "")
@@ -127,7 +131,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 
 	results := rpmcheck.Check(files, rpmcheck.Options{Keyring: keyring, OutDir: outDir, Private: *canonicalOut == "",
-		CrossCheck: !*noCrossCheck, Warn: stderr})
+		CrossCheck: !*noCrossCheck, Dom0Names: *dom0Names, Warn: stderr})
 	status := 0
 	for _, r := range results {
 		if !r.OK {

@@ -46,7 +46,7 @@ func TestBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	stdout, code := runBin(t, bin, "--keyring", keys, "--canonical-out", out, good, bad, badName, renamed)
+	stdout, code := runBin(t, bin, "--keyring", keys, "--canonical-out", out, "--dom0-names", good, bad, badName, renamed)
 	want := good + ": OK good-3:1-1.noarch signer=" + signer.Fingerprint() + "\n" +
 		bad + ": REJECTED unsigned: package is not signed (no RSAHEADER or DSAHEADER signature)\n" +
 		"(argument 3): REJECTED bad file name: file name does not match [A-Za-z0-9][A-Za-z0-9._+^~-]{0,255}\\.rpm (name not shown)\n" +
@@ -57,6 +57,18 @@ func TestBatch(t *testing.T) {
 	written, _ := os.ReadDir(out)
 	if len(written) != 1 || written[0].Name() != filepath.Base(good) {
 		t.Errorf("canonical-out holds %v", written)
+	}
+	// Without --dom0-names a name is only held to the character rule, as
+	// rpm -K holds it to none: a renamed package is OK.
+	signed := filepath.Join(t.TempDir(), "signed.rpm")
+	if err := os.Link(good, signed); err != nil {
+		t.Fatal(err)
+	}
+	stdout, code = runBin(t, bin, "--keyring", keys, renamed, signed)
+	want = renamed + ": OK good-3:1-1.noarch signer=" + signer.Fingerprint() + "\n" +
+		signed + ": OK good-3:1-1.noarch signer=" + signer.Fingerprint() + "\n"
+	if code != 0 || stdout != want {
+		t.Errorf("without --dom0-names: exit %d, output:\n%s\nwant:\n%s", code, stdout, want)
 	}
 
 	// Options after the files; the canonical copy checked again has the

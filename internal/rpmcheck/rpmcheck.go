@@ -52,6 +52,10 @@ type Options struct {
 	Private bool
 	// CrossCheck has rpmkeys check every canonical form too.
 	CrossCheck bool
+	// Dom0Names requires, as dom0 does, that a file is named after the
+	// package inside (P9: dom0's repository must not offer a package under
+	// another's name). rpm -K ignores names, and so does Check without it.
+	Dom0Names bool
 	// Warn receives the warnings of the rpmkeys key import.
 	Warn io.Writer
 }
@@ -94,8 +98,7 @@ func verifyAll(files []string, o Options) ([]Result, []string) {
 		}
 		outPath := filepath.Join(dir, base)
 		pkg, err := verifyFile(v, untrustedPath, outPath)
-		if err == nil {
-			// P9, as dom0 refuses it.
+		if err == nil && o.Dom0Names {
 			if err = pkg.CheckNameMatches(base); err != nil {
 				os.Remove(outPath)
 			}
