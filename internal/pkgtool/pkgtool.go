@@ -2,7 +2,9 @@
 // createrepo_c here, dnf and rpmdb through dnftool (which dom0's receive
 // service does not link). Every run gets a clean environment: LC_ALL=C,
 // a fixed PATH and a private HOME whose .rpmmacros fixes Debian's rpm
-// defaults (real-tools.md), and nothing else from the caller.
+// defaults (real-tools.md), and nothing else from the caller. The tool
+// itself is found in the caller's PATH: pedos-receive-updates sets its own
+// (--tool-path) before anything runs; pedos-rpmcheck is a person's command.
 package pkgtool
 
 import (
