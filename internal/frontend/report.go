@@ -82,7 +82,6 @@ func printResult(w io.Writer, r dom0.Result) {
 		if f.Kind == string(repometa.NotVerifiable) && f.Package == "" && f.Repo != "" && !f.Error {
 			// dom0 accepts such a repository on the package signatures alone
 			// (verify.md §2), and a person must know what that leaves open.
-			level = string(repometa.Warning)
 			detail += fmt.Sprintf(": freeze, rollback and withheld updates from it go undetected (M1–M9); pin its metadata key in %s (repo.%s.metadata_key)", dom0.ConfigPath, f.Repo)
 		}
 		fmt.Fprintf(w, "    %s: %s\n", level, detail)

@@ -21,7 +21,7 @@ func TestPrintResultFindings(t *testing.T) {
 		{Kind: "stale", Message: "warning: metadata for repo vendor is 9 days old"},
 		{Kind: "wrong-key", Error: true, Message: "rejected: metadata for repo vendor: repomd.xml is signed by key 642D"},
 		{Kind: "withheld", Message: "a message without a level"},
-		{Kind: "not-verifiable", Repo: "extras", Message: "notice: freshness: not verifiable for repo extras (no metadata key pinned in updates.conf)"},
+		{Kind: "not-verifiable", Repo: "extras", Message: "warning: freshness: not verifiable for repo extras (no metadata key pinned in updates.conf)"},
 		{Kind: "not-verifiable", Package: "x-1-1.noarch.rpm", Message: "notice: x-1-1.noarch.rpm is in no signed metadata; it can only come from repo extras"},
 	}})
 	want := `==> dom0 checked the delivery from sys-firewall: 0 file(s), 0 bytes

@@ -141,7 +141,8 @@ func reject(kind Kind, repo, pkg, format string, args ...any) Finding {
 // sizes of the received packages).
 func (s *FreshnessState) VerifyRepomd(in RepoFiles, received []ReceivedPackage) (*VerifiedRepo, []Finding) {
 	if in.Key == nil {
-		return nil, []Finding{{Kind: NotVerifiable, Severity: Notice, Repo: in.ID,
+		// A warning: freeze, rollback and withholding go undetected there.
+		return nil, []Finding{{Kind: NotVerifiable, Severity: Warning, Repo: in.ID,
 			Detail: fmt.Sprintf("freshness: not verifiable for repo %s (no metadata key pinned in updates.conf)", in.ID)}}
 	}
 	if in.Repomd == nil || in.Signature == nil || in.Primary == nil {
