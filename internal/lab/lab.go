@@ -284,7 +284,7 @@ func (l *Lab) domainNames() []string {
 func checkHost() error {
 	var missing []string
 	if os.Geteuid() != 0 {
-		missing = append(missing, "root: pedos-lab creates network namespaces, a veth pair between two of them and overlay mounts, which need CAP_SYS_ADMIN and CAP_NET_ADMIN in the host's namespaces (run it as root)")
+		missing = append(missing, "root: pedos-lab runs only as root (run it with sudo): it makes its namespaces, veth pair and overlay mounts in the host's namespaces, and does not set up a user namespace of its own")
 	}
 	for _, ns := range []string{"mnt", "net", "pid", "uts", "ipc"} {
 		if _, err := os.Stat("/proc/self/ns/" + ns); err != nil {
