@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -29,9 +31,8 @@ func watchProgress(c dom0.Config, session string, w io.Writer, bar *statusLine, 
 		last = p
 		// Total is what has arrived so far, not the delivery's size (dom0.Progress).
 		if bar != nil {
-			const width = 30
-			filled := width * p.Done / p.Total
-			bar.set(fmt.Sprintf("==> dom0 verifying [%s%s] %d/%d received", strings.Repeat("#", filled), strings.Repeat(".", width-filled), p.Done, p.Total))
+			bar.set(dom0Bar, &progressBar{label: "==> dom0 verifying", done: int64(p.Done), total: int64(p.Total),
+				count: fmt.Sprintf("%d/%d received", p.Done, p.Total)})
 		} else {
 			fmt.Fprintf(w, "==> dom0 verifying: %d of %d received packages checked\n", p.Done, p.Total)
 		}
@@ -54,16 +55,82 @@ func watchProgress(c dom0.Config, session string, w io.Writer, bar *statusLine, 
 	}
 }
 
-// statusLine keeps a progress bar on a terminal's last line while other
+// updateVMProgressLine is a progress line of the UpdateVM's download
+// command ("Downloading: 1.5 MiB of 3.0 MiB received (50 %)") or of its
+// qfile-agent ("qfile-agent: 1 of 4 files, 14.0 MiB of 28.6 MiB sent
+// (49 %)"; below 1 MiB it counts bytes).
+var updateVMProgressLine = regexp.MustCompile(`^(?:Downloading: |qfile-agent: [0-9]{1,9} of [0-9]{1,9} files, )` +
+	`([0-9]{1,12}(?:\.[0-9])?) (MiB|bytes) of ([0-9]{1,12}(?:\.[0-9])?) (MiB|bytes) (received|sent) \([0-9]{1,3} %\)\n$`)
+
+// parseUpdateVMProgress is the bar an UpdateVM's progress line draws on a terminal,
+// labelled with its name: only the line's numbers are taken, so a
+// compromised UpdateVM can draw no more than a wrong bar of its own.
+// ok is false for any other line, which is shown as a line.
+func parseUpdateVMProgress(vm string, untrustedLine []byte) (bar *progressBar, ok bool) {
+	m := updateVMProgressLine.FindSubmatch(untrustedLine)
+	if m == nil {
+		return nil, false
+	}
+	bytes := func(number, unit []byte) int64 {
+		n, _ := strconv.ParseFloat(string(number), 64)
+		if string(unit) == "MiB" {
+			n *= 1 << 20
+		}
+		return int64(n)
+	}
+	done, total := bytes(m[1], m[2]), bytes(m[3], m[4])
+	if total <= 0 {
+		return nil, false
+	}
+	label := vm + ": downloading"
+	if string(m[5]) == "sent" {
+		label = vm + ": sending to dom0"
+	}
+	return &progressBar{label: label, done: min(done, total), total: total,
+		count: fmt.Sprintf("%s %s of %s %s", m[1], m[2], m[3], m[4])}, true
+}
+
+// progressBar is one bar of a statusLine: what counts, and how far.
+type progressBar struct {
+	label       string // "==> dom0 verifying", or the UpdateVM's name and what it does
+	done, total int64  // 0 <= done <= total, total > 0
+	count       string // the numbers, as they are shown after the bar
+}
+
+func (b *progressBar) String(width int) string {
+	filled := int(int64(width) * min(b.done, b.total) / b.total)
+	return fmt.Sprintf("%s [%s%s] %s", b.label, strings.Repeat("#", filled), strings.Repeat(".", width-filled), b.count)
+}
+
+// The bars of a statusLine, in the order they are shown.
+const (
+	dom0Bar = iota
+	updateVMBar
+	bars
+)
+
+// statusLine keeps progress bars on a terminal's last line while other
 // lines (the UpdateVM's, which arrive meanwhile) are written above it: a
-// write first clears the bar, which is drawn again after a complete line.
-// A line written in parts is never cut by it.
+// write first clears the bars, which are drawn again after a complete
+// line. A line written in parts is never cut by them. dom0's verification
+// runs while the UpdateVM still sends, so both bars may show at once:
+// each is then narrower, and the line is cut at the terminal's width
+// (columns, 0 if unknown), since a line that wraps cannot be erased.
 type statusLine struct {
 	mu      sync.Mutex
 	w       io.Writer
-	bar     string // "" before the first set and after end
-	shown   bool   // the bar is on the terminal's last line
-	midLine bool   // the last write left its line open
+	columns int
+	bars    [bars]*progressBar // nil: not shown
+	shown   bool               // the bars are on the terminal's last line
+	midLine bool               // the last write left its line open
+}
+
+func newStatusLine(terminal *os.File) *statusLine {
+	s := &statusLine{w: terminal}
+	if size, err := unix.IoctlGetWinsize(int(terminal.Fd()), unix.TIOCGWINSZ); err == nil {
+		s.columns = int(size.Col)
+	}
+	return s
 }
 
 func (s *statusLine) Write(p []byte) (int, error) {
@@ -78,23 +145,23 @@ func (s *statusLine) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// set draws bar in place of the one shown.
-func (s *statusLine) set(bar string) {
+// set draws bar (nil: none) as bar number i in place of the one shown.
+func (s *statusLine) set(i int, bar *progressBar) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.hide()
-	s.bar = bar
+	s.bars[i] = bar
 	s.show()
 }
 
-// end leaves the last bar on its line, and the terminal on the next.
+// end leaves the last bars on their line, and the terminal on the next.
 func (s *statusLine) end() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.shown {
 		_, _ = io.WriteString(s.w, "\n")
 	}
-	s.bar, s.shown = "", false
+	s.bars, s.shown = [bars]*progressBar{}, false
 }
 
 func (s *statusLine) hide() {
@@ -105,10 +172,29 @@ func (s *statusLine) hide() {
 }
 
 func (s *statusLine) show() {
-	if s.bar != "" && !s.midLine {
-		_, _ = io.WriteString(s.w, s.bar)
-		s.shown = true
+	var shown []*progressBar
+	for _, b := range s.bars {
+		if b != nil {
+			shown = append(shown, b)
+		}
 	}
+	if len(shown) == 0 || s.midLine {
+		return
+	}
+	width := 30
+	if len(shown) > 1 {
+		width = 10
+	}
+	var line []string
+	for _, b := range shown {
+		line = append(line, b.String(width))
+	}
+	text := strings.Join(line, "   ")
+	if s.columns > 1 && len(text) >= s.columns {
+		text = text[:s.columns-1] // ASCII only: the labels, digits and #.
+	}
+	_, _ = io.WriteString(s.w, text)
+	s.shown = true
 }
 
 // isTerminal says whether stream (stdin, stdout or stderr) is a terminal:

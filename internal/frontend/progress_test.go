@@ -1,8 +1,10 @@
 package frontend
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,11 +29,21 @@ func TestIsTerminal(t *testing.T) {
 	if isTerminal(devNull) || isTerminal(strings.NewReader("")) {
 		t.Error("/dev/null or a reader is taken for a terminal")
 	}
+	_, terminal := openPTY(t)
+	if !isTerminal(terminal) {
+		t.Error("a pseudo-terminal is not taken for a terminal")
+	}
+}
+
+// openPTY opens a pseudo-terminal: what is written to terminal is read
+// from master.
+func openPTY(t *testing.T) (master, terminal *os.File) {
+	t.Helper()
 	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
 	if err != nil {
 		t.Skipf("no pseudo-terminal here: %v", err)
 	}
-	defer master.Close()
+	t.Cleanup(func() { master.Close() })
 	if err := unix.IoctlSetPointerInt(int(master.Fd()), unix.TIOCSPTLCK, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -39,14 +51,12 @@ func TestIsTerminal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	terminal, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
+	terminal, err = os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer terminal.Close()
-	if !isTerminal(terminal) {
-		t.Error("a pseudo-terminal is not taken for a terminal")
-	}
+	t.Cleanup(func() { terminal.Close() })
+	return master, terminal
 }
 
 // On a terminal, other lines written while the bar shows go above it: the
@@ -55,18 +65,100 @@ func TestIsTerminal(t *testing.T) {
 func TestStatusLineKeepsTheBarBelow(t *testing.T) {
 	var out strings.Builder
 	s := &statusLine{w: &out}
-	s.set("[#.] 1/2")
+	bar := func(done int64) *progressBar { return &progressBar{label: "b", done: done, total: 2, count: fmt.Sprint(done)} }
+	s.set(dom0Bar, bar(1))
 	fmt.Fprint(s, "vm: half a ")
-	s.set("[##] 2/2") // not drawn inside the open line
+	s.set(dom0Bar, bar(2)) // not drawn inside the open line
 	fmt.Fprint(s, "line\nvm: next\n")
 	s.end()
-	want := "[#.] 1/2" + "\r\x1b[K" + "vm: half a " + "line\nvm: next\n" + "[##] 2/2" + "\n"
+	half, full := "b ["+strings.Repeat("#", 15)+strings.Repeat(".", 15)+"] 1", "b ["+strings.Repeat("#", 30)+"] 2"
+	want := half + "\r\x1b[K" + "vm: half a " + "line\nvm: next\n" + full + "\n"
 	if out.String() != want {
 		t.Errorf("terminal got %q, want %q", out.String(), want)
 	}
 	fmt.Fprint(s, "after\n")
-	if !strings.HasSuffix(out.String(), "2/2\nafter\n") {
+	if !strings.HasSuffix(out.String(), "2\nafter\n") {
 		t.Errorf("after end, lines pass as they are: %q", out.String())
+	}
+}
+
+// dom0's bar and the UpdateVM's share the line, each narrower; the line
+// never reaches the terminal's last column (a wrapped line cannot be
+// erased), and the UpdateVM's bar goes when it is set to nil.
+func TestStatusLineTwoBars(t *testing.T) {
+	var out strings.Builder
+	s := &statusLine{w: &out, columns: 80}
+	s.set(dom0Bar, &progressBar{label: "==> dom0 verifying", done: 1, total: 2, count: "1/2 received"})
+	s.set(updateVMBar, &progressBar{label: "sys-test: sending to dom0", done: 3, total: 4, count: "3.0 MiB of 4.0 MiB"})
+	both := "==> dom0 verifying [#####.....] 1/2 received   sys-test: sending to dom0 [#######...] 3.0 MiB of 4.0 MiB"[:79]
+	s.set(updateVMBar, nil)
+	alone := "==> dom0 verifying [" + strings.Repeat("#", 15) + strings.Repeat(".", 15) + "] 1/2 received"
+	want := "==> dom0 verifying [" + strings.Repeat("#", 15) + strings.Repeat(".", 15) + "] 1/2 received" + "\r\x1b[K" + both + "\r\x1b[K" + alone
+	if out.String() != want {
+		t.Errorf("terminal got\n%q\nwant\n%q", out.String(), want)
+	}
+}
+
+// Only the exact progress lines of the UpdateVM's download command and of
+// its qfile-agent become its bar, and only their numbers are taken.
+func TestParseUpdateVMProgress(t *testing.T) {
+	for _, tc := range []struct {
+		line, want string // want "": shown as a line
+	}{
+		{"Downloading: 1.5 MiB of 3.0 MiB received (50 %)\n", "vm: downloading [###...] 1.5 MiB of 3.0 MiB"},
+		{"qfile-agent: 1 of 4 files, 14.0 MiB of 28.0 MiB sent (50 %)\n", "vm: sending to dom0 [###...] 14.0 MiB of 28.0 MiB"},
+		{"qfile-agent: 1 of 4 files, 512 bytes of 2048 bytes sent (25 %)\n", "vm: sending to dom0 [#.....] 512 bytes of 2048 bytes"},
+		// More sent than planned, as a compromised UpdateVM may claim: a full bar.
+		{"qfile-agent: 9 of 4 files, 99.0 MiB of 28.0 MiB sent (354 %)\n", "vm: sending to dom0 [######] 99.0 MiB of 28.0 MiB"},
+		{"Downloading: 1.5 MiB of 3.0 MiB received (50 %)", ""}, // no newline: not a complete line
+		{"Downloading: 1.5 MiB received\n", ""},                 // no total
+		{"Downloading: 1.5 MiB of 0.0 MiB received (0 %)\n", ""},
+		{"Downloading: 1.5 MiB of 3.0 MiB received (50 %) \x1b[2J\n", ""},
+		{"==> Downloading: 1.5 MiB of 3.0 MiB received (50 %)\n", ""},
+		{"qfile-agent: in total 4 files, 28.6 MiB sent\n", ""},
+		{"Downloading: 1e9 MiB of 3.0 MiB received (50 %)\n", ""},
+	} {
+		bar, ok := parseUpdateVMProgress("vm", []byte(tc.line))
+		got := ""
+		if ok {
+			got = bar.String(6)
+		}
+		if got != tc.want {
+			t.Errorf("%q: got %q, want %q", tc.line, got, tc.want)
+		}
+	}
+}
+
+// On a terminal, the UpdateVM's download and transfer progress lines are
+// drawn as its bar, not printed; its other lines are printed as ever.
+func TestRunDrawsUpdateVMProgressOnATerminal(t *testing.T) {
+	master, terminal := openPTY(t)
+	var shown testbin.Buffer
+	read := make(chan struct{})
+	go func() { io.Copy(&shown, master); close(read) }()
+	tr := newTestRun(t, nil)
+	tr.vm.download = func(argv []string, _, stderr io.Writer) int {
+		io.WriteString(stderr, "Downloading: 1.0 MiB of 2.0 MiB received (50 %)\nDownloaded 1 package(s)\n")
+		io.WriteString(stderr, "qfile-agent: 1 of 2 files, 3.0 MiB of 6.0 MiB sent (50 %)\n")
+		deliver(t, tr.config, argv, 0, onePackage)
+		return 0
+	}
+	o, err := ParseArgs([]string{"-y"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := Run(context.Background(), o, Env{Config: tr.config, VM: tr.vm, Tools: tr.tools,
+		Stdin: strings.NewReader(""), Stdout: tr.stdout, Stderr: terminal, DownloadCommand: "pedos-download-dom0-updates"})
+	terminal.Close()
+	<-read
+	out := shown.String()
+	for _, want := range []string{"sys-test: downloading [", "] 1.0 MiB of 2.0 MiB", "sys-test: Downloaded 1 package(s)", "sys-test: sending to dom0 [", "] 3.0 MiB of 6.0 MiB", "==> dom0 verifying ["} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the terminal lacks %q", want)
+		}
+	}
+	if code != ExitOK || strings.Contains(out, "sys-test: Downloading:") || strings.Contains(out, "sys-test: qfile-agent: 1 of 2") {
+		t.Errorf("exit %d; the progress lines were printed as lines; terminal:\n%q", code, out)
 	}
 }
 

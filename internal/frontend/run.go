@@ -107,6 +107,9 @@ type runner struct {
 	rep Report
 	// vmTail is the end of the UpdateVM's stderr in the last vmRun.
 	vmTail []string
+	// bar, during the download on a terminal, shows the UpdateVM's
+	// progress lines as a bar beside dom0's verification.
+	bar *statusLine
 }
 
 // maxReportedVMLines is how much of the UpdateVM's stderr the report keeps;
@@ -261,17 +264,16 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	// On a terminal, the UpdateVM's lines (its transfer's progress) are
 	// written above dom0's verification bar, never into it.
 	stderr := r.env.Stderr
-	var bar *statusLine
-	if isTerminal(stderr) {
-		bar = &statusLine{w: stderr}
-		r.env.Stderr = bar
+	if terminal, ok := stderr.(*os.File); ok && isTerminal(terminal) {
+		r.bar = newStatusLine(terminal)
+		r.env.Stderr = r.bar
 	}
-	go func() { watchProgress(c, s.ID, stderr, bar, finished); close(watched) }()
+	go func() { watchProgress(c, s.ID, stderr, r.bar, finished); close(watched) }()
 	vmCode, vmErr := r.callVM(ctx, r.vmArgs(s.ID), r.env.Stderr, download)
 	res, err := AwaitResult(ctx, c, s)
 	finished <- dom0.Progress{Session: s.ID, Done: len(res.Packages), Total: len(res.Packages)}
 	<-watched
-	r.env.Stderr = stderr
+	r.env.Stderr, r.bar = stderr, nil
 	if errors.Is(err, ErrNoResult) {
 		// Past the session's deadline, a delivery is refused and dom0's
 		// call ended: the cause is then the time receive_timeout allows,
@@ -444,6 +446,18 @@ func (r *runner) vmRun(ctx context.Context, argv []string, stdin io.Reader, stdo
 	prefix := r.env.Config.UpdateVM + ": "
 	stderr := newUntrustedText(r.env.Stderr, prefix)
 	stderr.limit, stderr.keepTail = maxLogBytes, maxReportedVMLines
+	if bar := r.bar; bar != nil {
+		// Its download's and transfer's progress as a bar; the lines
+		// stay plain where there is no terminal (the progress).
+		stderr.status = func(untrustedLine []byte) bool {
+			b, ok := parseUpdateVMProgress(r.env.Config.UpdateVM, untrustedLine)
+			if ok {
+				bar.set(updateVMBar, b)
+			}
+			return ok
+		}
+		defer bar.set(updateVMBar, nil)
+	}
 	switch stdout {
 	case r.env.Stderr: // a query's listing (with --json): a repository's worth
 		stdout, stderr.limit = stderr, maxShownListingBytes

@@ -36,6 +36,10 @@ type untrustedText struct {
 	tail         []string
 	tailLine     []byte
 	tailLineFull bool
+	// status, if not nil, may take a complete line instead of it being
+	// shown (a progress line it draws as a bar); it sees the line as the
+	// UpdateVM wrote it.
+	status func(untrustedLine []byte) bool
 }
 
 // maxTailLineBytes bounds each line tail keeps, before it is escaped.
@@ -86,6 +90,10 @@ func (t *untrustedText) Write(untrusted []byte) (int, error) {
 // dom0's next line must not continue the UpdateVM's.
 func (t *untrustedText) Flush() error {
 	if len(t.line) == 0 {
+		return nil
+	}
+	if t.status != nil && t.line[len(t.line)-1] == '\n' && t.status(t.line) {
+		t.line = t.line[:0]
 		return nil
 	}
 	line := append([]byte(t.prefix), printable(t.line)...)
