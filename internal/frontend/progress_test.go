@@ -65,7 +65,9 @@ func openPTY(t *testing.T) (master, terminal *os.File) {
 func TestStatusLineKeepsTheBarBelow(t *testing.T) {
 	var out strings.Builder
 	s := &statusLine{w: &out}
-	bar := func(done int64) *progressBar { return &progressBar{label: "b", done: done, total: 2, count: fmt.Sprint(done)} }
+	bar := func(done int64) *progressBar {
+		return &progressBar{label: "b", done: done, total: 2, count: fmt.Sprint(done)}
+	}
 	s.set(dom0Bar, bar(1))
 	fmt.Fprint(s, "vm: half a ")
 	s.set(dom0Bar, bar(2)) // not drawn inside the open line
