@@ -173,19 +173,26 @@ func printResult(w io.Writer, r rpmcheck.Result, asJSON bool) {
 		_ = cmdline.WriteJSONLine(w, r) // a write error on stdout cannot be reported
 		return
 	}
-	// The base name passed the file name rule; a directory of the path
-	// may hold a newline or an escape, which must not forge a line.
-	file := r.File
-	if !utf8.ValidString(file) || strings.ContainsFunc(file, func(c rune) bool { return !unicode.IsPrint(c) }) {
-		file = strconv.Quote(file)
-	}
+	file, nevra, reason := shown(r.File), shown(r.NEVRA), shown(r.Reason)
 	if r.OK {
-		fmt.Fprintf(w, "%s: OK %s signer=%s\n", file, r.NEVRA, r.Signer)
+		fmt.Fprintf(w, "%s: OK %s signer=%s\n", file, nevra, r.Signer)
 		return
 	}
 	if r.Kind == "error" {
-		fmt.Fprintf(w, "%s: ERROR %s\n", file, r.Reason)
+		fmt.Fprintf(w, "%s: ERROR %s\n", file, reason)
 		return
 	}
-	fmt.Fprintf(w, "%s: REJECTED %s: %s\n", file, r.Kind, r.Reason)
+	fmt.Fprintf(w, "%s: REJECTED %s: %s\n", file, r.Kind, reason)
+}
+
+// shown is s as it is if it is printable text, else quoted: the base name
+// passed the file name rule, but a directory of the path may hold a
+// newline or an escape, and a package's name and a reason quoting it are
+// what its signer wrote (the signature proves who, not what); none may
+// forge a line or act on the terminal.
+func shown(s string) string {
+	if !utf8.ValidString(s) || strings.ContainsFunc(s, func(c rune) bool { return !unicode.IsPrint(c) }) {
+		return strconv.Quote(s)
+	}
+	return s
 }

@@ -107,6 +107,24 @@ func TestBatch(t *testing.T) {
 	if want := strconv.Quote(oddGood) + ": OK good-3:1-1.noarch signer="; code != 0 || !strings.HasPrefix(stdout, want) || strings.Count(stdout, "\n") != 1 {
 		t.Errorf("a path with a newline: exit %d:\n%s\nwant it starting %s", code, stdout, want)
 	}
+
+	// A trusted key's holder may sign a package named with an escape and
+	// a right-to-left override: the name is quoted, in a verdict and in a
+	// reason that repeats it.
+	oddName, err := testrepo.WriteFile(t.TempDir(), testrepo.Package{Name: "odd\x1b[2J\u202e", Version: "1", Release: "1"}, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	named := filepath.Join(t.TempDir(), "odd-1-1.noarch.rpm")
+	if err := os.Link(oddName, named); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{named}, {"--dom0-names", named}} {
+		stdout, _ = runBin(t, bin, append([]string{"--keyring", keys, "--no-crosscheck"}, args...)...)
+		if !strings.Contains(stdout, `odd\x1b[2J\u202e-1-1.noarch`) || strings.ContainsAny(stdout, "\x1b\u202e") || strings.Count(stdout, "\n") != 1 {
+			t.Errorf("%q: a package name with an escape is not quoted:\n%q", args, stdout)
+		}
+	}
 }
 
 func TestUsage(t *testing.T) {
