@@ -85,7 +85,7 @@ Commands:
       then the report on stdout: one line per row (PASS, FAIL or SKIP with
       the reason) and the totals. --only takes ids or a table letter (S, P,
       M, C, F, H, L), repeated or comma-separated; --long runs 100 kills in
-      F1 and 200 updates in L1; --json prints the report as JSON (totals
+      F1 (20 by default); --json prints the report as JSON (totals
       for PASS, FAIL and SKIP, 0 included).
         pedos-lab attack --dir /tmp/attacks
         pedos-lab attack --dir /tmp/attacks --only S2,M3 --json
@@ -292,13 +292,16 @@ func runAttacks(fs *flag.FlagSet, dir *string, args []string) error {
 	opts := attack.Options{Dir: *dir, BinDir: *bin, Only: only, Long: *long, Progress: os.Stderr}
 	rep, err := attack.Run(ctx, opts)
 	switch {
-	case len(rep.Rows) == 0 && err != nil:
-		// Nothing ran: no report to print, only the error.
 	case *asJSON:
+		// stdout holds one JSON object whatever happened: a script must
+		// not have to tell "no output" from "no rows".
+		if err != nil {
+			rep.Error = err.Error()
+		}
 		if jerr := rep.WriteJSON(os.Stdout); err == nil {
 			err = jerr
 		}
-	default:
+	case len(rep.Rows) > 0:
 		rep.Print(os.Stdout)
 	}
 	if err == nil && rep.Failed() {

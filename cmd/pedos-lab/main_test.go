@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"pedos.dev/updates/internal/attack"
 	"pedos.dev/updates/internal/testbin"
 )
 
@@ -71,5 +73,17 @@ func TestDownLab(t *testing.T) {
 	stdout, stderr, code = testbin.Run(t, exec.Command(bin, "exec", "--dir", dir, "dom0", "--", "true"))
 	if want := "pedos-lab: the lab in " + dir + " is not running (pedos-lab up --dir " + dir + ")\n"; code != 125 || stdout != "" || stderr != want {
 		t.Errorf("exec in a lab that is down: exit %d, stdout %q, stderr %q; want 125 and %q", code, stdout, stderr, want)
+	}
+}
+
+// TestAttackJSONWhenTheSuiteCannotRun: with --json, stdout holds one JSON
+// object even when no row could run, with the reason, and the exit is 1.
+func TestAttackJSONWhenTheSuiteCannotRun(t *testing.T) {
+	bin := testbin.Path(t, "pedos-lab")
+	dir := filepath.Join(t.TempDir(), "attack")
+	stdout, stderr, code := testbin.Run(t, exec.Command(bin, "attack", "--dir", dir, "--bin", filepath.Join(dir, "no-programs"), "--only", "S1", "--json"))
+	var rep attack.Report
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil || code != 1 || rep.Error == "" || rep.Rows == nil || len(rep.Rows) != 0 || !strings.Contains(stderr, rep.Error) {
+		t.Errorf("exit %d, stdout %q (%v), stderr %q: want 1 and a report with no rows and the error", code, stdout, err, stderr)
 	}
 }

@@ -57,7 +57,11 @@ func groupLab(t *testing.T, group string) *Env {
 		}
 		labsDir = d
 	}
-	e, err := StartLab(context.Background(), filepath.Join(labsDir, group), filepath.Dir(testbin.Path(t, "pedos-lab")), os.Getenv("PEDOS_LONG") != "")
+	form := Short
+	if os.Getenv("PEDOS_LONG") != "" {
+		form = Long
+	}
+	e, err := StartLab(context.Background(), filepath.Join(labsDir, group), filepath.Dir(testbin.Path(t, "pedos-lab")), form)
 	if err != nil {
 		t.Fatalf("group %s: %v", group, err)
 	}

@@ -22,7 +22,7 @@ import (
 type Env struct {
 	Lab  *lab.Lab
 	ctx  context.Context
-	long bool
+	form Form
 	// originals are the UpdateVM's programs and dom0's files as the lab
 	// made them, put back after every row.
 	originals map[string][]byte
@@ -63,8 +63,8 @@ func (e *Env) restorable() []string {
 	}
 }
 
-func newEnv(ctx context.Context, l *lab.Lab, long bool) (*Env, error) {
-	e := &Env{Lab: l, ctx: ctx, long: long, originals: map[string][]byte{}, signers: map[string]*testrepo.Signer{}}
+func newEnv(ctx context.Context, l *lab.Lab, form Form) (*Env, error) {
+	e := &Env{Lab: l, ctx: ctx, form: form, originals: map[string][]byte{}, signers: map[string]*testrepo.Signer{}}
 	for _, p := range e.restorable() {
 		b, err := os.ReadFile(p)
 		if err != nil {

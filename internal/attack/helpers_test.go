@@ -144,12 +144,15 @@ func TestRowsHaveUniqueIDsAndKnownGroups(t *testing.T) {
 	}
 }
 
-func TestUnchangedNamesCreatedFiles(t *testing.T) {
-	before := Dom0State{Files: map[string]fs.FileMode{"etc": fs.ModeDir}}
-	after := Dom0State{Files: map[string]fs.FileMode{"etc": fs.ModeDir, "etc/evil": 0, "var/lib/PedOS/.updates-1": fs.ModeDir}}
+func TestUnchangedNamesCreatedAndChangedFiles(t *testing.T) {
+	dir, file := FileState{Mode: fs.ModeDir}, FileState{SHA256: [32]byte{1}}
+	before := Dom0State{Files: map[string]FileState{"etc": dir, "etc/domains.conf": file, "run": dir}}
+	after := Dom0State{Files: map[string]FileState{"etc": dir, "etc/domains.conf": {SHA256: [32]byte{2}}, "run": dir, "run/evil": file,
+		"var/lib/PedOS/.updates-1": dir}}
 	diffs := before.Unchanged(after, "var/lib/PedOS")
-	if len(diffs) != 1 || !strings.Contains(diffs[0], "/etc/evil") {
-		t.Errorf("diffs %v, want one naming /etc/evil", diffs)
+	if len(diffs) != 2 || !strings.Contains(diffs[0], "created in dom0 outside the staging directory: /run/evil") ||
+		!strings.Contains(diffs[1], "changed in dom0: /etc/domains.conf") {
+		t.Errorf("diffs %v, want /run/evil created and /etc/domains.conf changed", diffs)
 	}
 	if d := before.Unchanged(before); len(d) != 0 {
 		t.Errorf("a state differs from itself: %v", d)

@@ -2,6 +2,7 @@ package attack
 
 import (
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -18,32 +19,52 @@ import (
 
 // Dom0State is what no refused delivery may change in dom0 (threats.md:
 // installed packages, rpm database, cached repository, freshness state),
-// plus the files below dom0's root, to see what a run created.
+// plus every file dom0 sees, to tell what a run created, removed or
+// changed.
 type Dom0State struct {
 	Installed  []string
 	RPMDB      string
 	CachedRepo string
 	Freshness  string
 	// Files maps each path below dom0's root (outside the paths an update
-	// is expected to write, see volatile) to its type.
-	Files map[string]fs.FileMode
+	// is expected to write, see volatile) to what it is.
+	Files map[string]FileState
+}
+
+// FileState is a file's type and, for a regular file, the SHA-256 of its
+// contents.
+type FileState struct {
+	Mode   fs.FileMode
+	SHA256 [sha256.Size]byte
 }
 
 // volatile are the dom0 paths every update writes: the session, result and
 // lock (state directory, whose freshness.json is compared by content), the
-// update log, the lab's service logs, and the staging directory (checked
-// to be empty on its own).
+// update log, the lab's service logs, the staging directory (checked to be
+// empty on its own), and the rpm database's shared-memory index, which
+// readers write too (the database itself is compared by content).
 var volatile = []string{
 	strings.TrimPrefix(dom0.StateDir, "/"),
 	strings.TrimPrefix(dom0.StagingDir, "/"),
 	"var/log/pedos",
 	"var/log/pedos-lab",
+	"var/lib/rpm/rpmdb.sqlite-shm",
 }
 
-// CaptureDom0 records dom0's state; l is a running lab.
+// hostBacked are the top-level directories of dom0's root that are the
+// lab's directory, where their files are read (/etc, /var, /root, /tmp,
+// what dom0 installed in /usr), or the kernel's. The rest only dom0's
+// mount namespace holds: its root, a tmpfs of its own, /run, /dev (a tmpfs
+// with a few devices bound in) and /dev/shm.
+var hostBacked = []string{"etc", "var", "root", "tmp", "usr", "proc", "sys"}
+
+// CaptureDom0 records dom0's state; l is a running lab. Its files are read
+// in the lab's directory, then through its init's view of its root
+// (/proc/PID/root) for what only its mount namespace holds (a file written
+// to /run or /dev/shm leaves no trace in the lab's directory).
 func CaptureDom0(l *lab.Lab, installed []string) (Dom0State, error) {
 	root := l.Root(lab.Dom0)
-	s := Dom0State{Installed: installed, Files: map[string]fs.FileMode{}}
+	s := Dom0State{Installed: installed, Files: map[string]FileState{}}
 	var err error
 	digests := []struct {
 		dst       *string
@@ -58,7 +79,36 @@ func CaptureDom0(l *lab.Lab, installed []string) (Dom0State, error) {
 			return s, err
 		}
 	}
-	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+	if err := s.addFiles(root, "."); err != nil {
+		return s, err
+	}
+	init, ok := l.State.Domains[lab.Dom0]
+	if !ok || !init.Init.Alive() {
+		return s, errors.New("dom0's init is not running: its own files cannot be read")
+	}
+	nsRoot := fmt.Sprintf("/proc/%d/root", init.Init.PID)
+	top, err := os.ReadDir(nsRoot)
+	if err != nil {
+		return s, err
+	}
+	for _, e := range top {
+		if !slices.Contains(hostBacked, e.Name()) {
+			if err := s.addFiles(nsRoot, e.Name()); err != nil {
+				return s, err
+			}
+		}
+	}
+	// The pid may have been reused while the files were read.
+	if !init.Init.Alive() {
+		return s, errors.New("dom0's init ended while its files were read")
+	}
+	return s, nil
+}
+
+// addFiles records the files below root/start (start included, unless it
+// is "."), outside volatile, by their paths relative to root.
+func (s Dom0State) addFiles(root, start string) error {
+	return filepath.WalkDir(filepath.Join(root, start), func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -69,10 +119,23 @@ func CaptureDom0(l *lab.Lab, installed []string) (Dom0State, error) {
 		if under(rel, volatile) {
 			return skipDir(d)
 		}
-		s.Files[rel] = d.Type()
+		// Its own type, not its directory entry's: /dev/null is an empty
+		// file with the device bound over it, which must not be read.
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		f := FileState{Mode: info.Mode().Type()}
+		if f.Mode.IsRegular() {
+			data, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			f.SHA256 = sha256.Sum256(data)
+		}
+		s.Files[rel] = f
 		return nil
 	})
-	return s, err
 }
 
 func skipDir(d fs.DirEntry) error {
@@ -106,12 +169,18 @@ func (s Dom0State) Unchanged(after Dom0State, allowed ...string) []string {
 	return append(diffs, s.filesDiff(after, allowed)...)
 }
 
-// filesDiff names files created or removed outside the allowed paths.
+// filesDiff names files created, removed or changed outside the allowed
+// paths.
 func (s Dom0State) filesDiff(after Dom0State, allowed []string) []string {
-	var created, removed []string
-	for p := range after.Files {
-		if _, ok := s.Files[p]; !ok && !under(p, allowed) {
+	var created, removed, changed []string
+	for p, f := range after.Files {
+		was, ok := s.Files[p]
+		switch {
+		case under(p, allowed):
+		case !ok:
 			created = append(created, "/"+p)
+		case was != f:
+			changed = append(changed, "/"+p)
 		}
 	}
 	for p := range s.Files {
@@ -119,14 +188,15 @@ func (s Dom0State) filesDiff(after Dom0State, allowed []string) []string {
 			removed = append(removed, "/"+p)
 		}
 	}
-	sort.Strings(created)
-	sort.Strings(removed)
 	var diffs []string
-	if len(created) > 0 {
-		diffs = append(diffs, "files created in dom0 outside the staging directory: "+clip(strings.Join(created, " "), 300))
-	}
-	if len(removed) > 0 {
-		diffs = append(diffs, "files removed in dom0: "+clip(strings.Join(removed, " "), 300))
+	for _, d := range []struct {
+		what  string
+		paths []string
+	}{{"files created in dom0 outside the staging directory", created}, {"files removed in dom0", removed}, {"files changed in dom0", changed}} {
+		if len(d.paths) > 0 {
+			sort.Strings(d.paths)
+			diffs = append(diffs, d.what+": "+clip(strings.Join(d.paths, " "), 300))
+		}
 	}
 	return diffs
 }

@@ -134,7 +134,7 @@ var faultRows = []Row{
 
 func runF1(e *Env) (string, error) {
 	trials := 20
-	if e.long {
+	if e.form == Long {
 		trials = 100
 	}
 	want, err := e.freshDelivery()

@@ -72,6 +72,9 @@ type Report struct {
 	// Total counts the rows of each outcome, every outcome present (0
 	// included), so that a script can read total.FAIL.
 	Total map[Outcome]int `json:"total"`
+	// Error is why the suite stopped before its end (a lab that would not
+	// come up, an interruption); the rows before it are kept.
+	Error string `json:"error,omitempty"`
 }
 
 // Failed says whether any row failed.
@@ -84,6 +87,19 @@ func (s skipError) Error() string { return s.reason }
 
 func skip(format string, a ...any) error { return skipError{fmt.Sprintf(format, a...)} }
 
+// Form is how many times the repeated rows repeat.
+type Form int
+
+const (
+	// Short is go test's (make test): F1 kills the receive 20 times, L1
+	// runs 20 updates.
+	Short Form = iota
+	// Default is make attack's: F1 20 kills, L1 the issue's 200 updates.
+	Default
+	// Long is --long's: F1 100 kills, L1 200 updates.
+	Long
+)
+
 // Options says what to run and where.
 type Options struct {
 	// Dir holds one lab directory per group (DIR/GROUP), made afresh.
@@ -93,7 +109,7 @@ type Options struct {
 	// Only selects rows by id (S1) or by the letter of their table (S);
 	// empty: every row.
 	Only []string
-	// Long runs the long forms (F1 100 kills, 200 updates in a row).
+	// Long runs the long form (F1's 100 kills), else the default one.
 	Long bool
 	// Progress receives a line per row as it ends (nil: none).
 	Progress io.Writer
@@ -152,7 +168,11 @@ func (r *Report) add(res RowResult, progress io.Writer) {
 // runGroup brings a fresh lab up in DIR/GROUP, runs the rows in it and
 // brings it down (the directory stays, with its logs, until the next run).
 func runGroup(ctx context.Context, opts Options, group string, rows []Row) ([]RowResult, error) {
-	e, err := StartLab(ctx, filepath.Join(opts.Dir, group), opts.BinDir, opts.Long)
+	form := Default
+	if opts.Long {
+		form = Long
+	}
+	e, err := StartLab(ctx, filepath.Join(opts.Dir, group), opts.BinDir, form)
 	if err != nil {
 		return nil, fmt.Errorf("group %s: %w", group, err)
 	}
@@ -169,7 +189,7 @@ func runGroup(ctx context.Context, opts Options, group string, rows []Row) ([]Ro
 
 // StartLab brings a fresh lab up in dir (removing what an earlier run left
 // there) for a group of rows; Lab.Down stops it.
-func StartLab(ctx context.Context, dir, binDir string, long bool) (*Env, error) {
+func StartLab(ctx context.Context, dir, binDir string, form Form) (*Env, error) {
 	if err := removeLab(dir); err != nil {
 		return nil, err
 	}
@@ -177,7 +197,7 @@ func StartLab(ctx context.Context, dir, binDir string, long bool) (*Env, error) 
 	if err != nil {
 		return nil, fmt.Errorf("lab up: %w", err)
 	}
-	e, err := newEnv(ctx, l, long)
+	e, err := newEnv(ctx, l, form)
 	if err != nil {
 		l.Down()
 		return nil, err
@@ -259,6 +279,9 @@ func (r Report) Print(w io.Writer) {
 
 // WriteJSON writes the report for programs.
 func (r Report) WriteJSON(w io.Writer) error {
+	if r.Rows == nil {
+		r.Rows = []RowResult{} // [], not null: scripts iterate over it
+	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(r)
