@@ -128,7 +128,7 @@ func TestVerifyRepomd(t *testing.T) {
 	}{
 		{"signed by the pinned key", day0, good, nil},
 		{"publisher's clock ahead of dom0's", day0.Add(-48 * time.Hour), good, nil},
-		{"no key pinned", day0, func() RepoFiles { f := good(); f.Key = nil; return f }, []string{"notice not-verifiable "}},
+		{"no key pinned", day0, func() RepoFiles { f := good(); f.Key = nil; return f }, []string{"warning not-verifiable "}},
 		{"signature stripped", day0, func() RepoFiles { f := good(); f.Signature = nil; return f }, []string{"rejected missing-metadata "}},
 		{"primary withheld", day0, func() RepoFiles { f := good(); f.Primary = nil; return f }, []string{"rejected missing-metadata "}},
 		{"M7: signed by a key not pinned for the repo", day0, func() RepoFiles {

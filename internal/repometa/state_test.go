@@ -42,18 +42,18 @@ func TestEvaluateAndCommit(t *testing.T) {
 		revision  time.Time // in the state file afterwards
 	}{
 		{"first update", day0.Add(time.Hour), s1, day0, []string{"foo-1.1-1.noarch"},
-			[]string{"notice not-verifiable ", "notice first-use "}, StatusFresh, day0},
+			[]string{"warning not-verifiable ", "notice first-use "}, StatusFresh, day0},
 		{"M3: older snapshot", day0.Add(time.Hour), s0, day0.Add(-24 * time.Hour), []string{"foo-1.1-1.noarch"},
-			[]string{"notice not-verifiable ", "rejected rollback "}, StatusRejected, day0},
+			[]string{"warning not-verifiable ", "rejected rollback "}, StatusRejected, day0},
 		{"same snapshot again", day0.Add(2 * time.Hour), s1, day0, []string{"foo-1.1-1.noarch"},
-			[]string{"notice not-verifiable "}, StatusFresh, day0},
+			[]string{"warning not-verifiable "}, StatusFresh, day0},
 		// Dated a day after the floor, and 400 days after the clock: said.
 		{"newer snapshot, clock set back", day0.Add(-400 * 24 * time.Hour), s2, day0.Add(24 * time.Hour), []string{"foo-1.2-1.noarch"},
-			[]string{"notice not-verifiable ", "notice future-dated "}, StatusFresh, day0.Add(24 * time.Hour)},
+			[]string{"warning not-verifiable ", "notice future-dated "}, StatusFresh, day0.Add(24 * time.Hour)},
 		{"M1: newer snapshot, update withheld", day0.Add(48 * time.Hour), s2, day0.Add(24 * time.Hour), nil,
-			[]string{"notice not-verifiable ", "rejected withheld foo-1.2-1.noarch"}, StatusFresh, day0.Add(24 * time.Hour)},
+			[]string{"warning not-verifiable ", "rejected withheld foo-1.2-1.noarch"}, StatusFresh, day0.Add(24 * time.Hour)},
 		{"M9: same snapshot three weeks on", day0.Add(21 * 24 * time.Hour), s2, day0.Add(24 * time.Hour), []string{"foo-1.2-1.noarch"},
-			[]string{"notice not-verifiable ", "warning stale "}, StatusStale, day0.Add(24 * time.Hour)},
+			[]string{"warning not-verifiable ", "warning stale "}, StatusStale, day0.Add(24 * time.Hour)},
 	}
 	for _, step := range steps {
 		before, _ := os.ReadFile(statePath)
