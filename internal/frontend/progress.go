@@ -31,7 +31,7 @@ func watchProgress(c dom0.Config, session string, w io.Writer, bar *statusLine, 
 		last = p
 		// Total is what has arrived so far, not the delivery's size (dom0.Progress).
 		if bar != nil {
-			bar.set(dom0Bar, &progressBar{label: "==> dom0 verifying", done: int64(p.Done), total: int64(p.Total),
+			bar.set(dom0Bar, &progressBar{label: "==> dom0 verifying", done: float64(p.Done) / float64(p.Total),
 				count: fmt.Sprintf("%d/%d received", p.Done, p.Total)})
 		} else {
 			fmt.Fprintf(w, "==> dom0 verifying: %d of %d received packages checked\n", p.Done, p.Total)
@@ -55,51 +55,62 @@ func watchProgress(c dom0.Config, session string, w io.Writer, bar *statusLine, 
 	}
 }
 
-// updateVMProgressLine is a progress line of the UpdateVM's download
-// command ("Downloading: 1.5 MiB of 3.0 MiB received (50 %)") or of its
-// qfile-agent ("qfile-agent: 1 of 4 files, 14.0 MiB of 28.6 MiB sent
-// (49 %)"; below 1 MiB it counts bytes).
-var updateVMProgressLine = regexp.MustCompile(`^(?:Downloading: |qfile-agent: [0-9]{1,9} of [0-9]{1,9} files, )` +
-	`([0-9]{1,12}(?:\.[0-9])?) (MiB|bytes) of ([0-9]{1,12}(?:\.[0-9])?) (MiB|bytes) (received|sent) \([0-9]{1,3} %\)\n$`)
+// The UpdateVM's progress lines: its download command's ("Downloading:
+// 1.5 MiB of 3.0 MiB received (50 %)") and its qfile-agent's ("qfile-agent:
+// 1 of 4 files, 14.0 MiB of 28.6 MiB sent (49 %)"; below 1 MiB it counts
+// bytes).
+var (
+	downloadProgressLine = regexp.MustCompile(`^Downloading: ([0-9]{1,12}\.[0-9]) (MiB) of ([0-9]{1,12}\.[0-9]) (MiB) received \([0-9]{1,3} %\)\n$`)
+	sendProgressLine     = regexp.MustCompile(`^qfile-agent: [0-9]{1,9} of [0-9]{1,9} files, ` +
+		`([0-9]{1,12}(?:\.[0-9])?) (MiB|bytes) of ([0-9]{1,12}(?:\.[0-9])?) (MiB|bytes) sent \([0-9]{1,3} %\)\n$`)
+)
 
-// parseUpdateVMProgress is the bar an UpdateVM's progress line draws on a terminal,
-// labelled with its name: only the line's numbers are taken, so a
-// compromised UpdateVM can draw no more than a wrong bar of its own.
-// ok is false for any other line, which is shown as a line.
+// parseUpdateVMProgress is the bar an UpdateVM's progress line draws on a
+// terminal, labelled with its name: only the line's numbers are taken, so
+// a compromised UpdateVM can draw no more than a wrong bar of its own. ok
+// is false for any other line, which is shown as a line.
 func parseUpdateVMProgress(vm string, untrustedLine []byte) (bar *progressBar, ok bool) {
-	m := updateVMProgressLine.FindSubmatch(untrustedLine)
+	label, m := vm+": downloading", downloadProgressLine.FindSubmatch(untrustedLine)
+	if m == nil {
+		label, m = vm+": sending to dom0", sendProgressLine.FindSubmatch(untrustedLine)
+	}
 	if m == nil {
 		return nil, false
 	}
-	bytes := func(number, unit []byte) int64 {
+	bytes := func(number, unit []byte) float64 {
 		n, _ := strconv.ParseFloat(string(number), 64)
 		if string(unit) == "MiB" {
 			n *= 1 << 20
 		}
-		return int64(n)
+		return n
 	}
 	done, total := bytes(m[1], m[2]), bytes(m[3], m[4])
 	if total <= 0 {
 		return nil, false
 	}
-	label := vm + ": downloading"
-	if string(m[5]) == "sent" {
-		label = vm + ": sending to dom0"
-	}
-	return &progressBar{label: label, done: min(done, total), total: total,
-		count: fmt.Sprintf("%s %s of %s %s", m[1], m[2], m[3], m[4])}, true
+	return &progressBar{label: label, done: done / total, count: fmt.Sprintf("%s %s of %s %s", m[1], m[2], m[3], m[4])}, true
 }
 
 // progressBar is one bar of a statusLine: what counts, and how far.
 type progressBar struct {
-	label       string // "==> dom0 verifying", or the UpdateVM's name and what it does
-	done, total int64  // 0 <= done <= total, total > 0
-	count       string // the numbers, as they are shown after the bar
+	label string  // "==> dom0 verifying", or the UpdateVM's name and what it does
+	done  float64 // the part done: 0 to 1 (more is drawn as 1)
+	count string  // the numbers, as they are shown after the bar
 }
 
-func (b *progressBar) String(width int) string {
-	filled := int(int64(width) * min(b.done, b.total) / b.total)
-	return fmt.Sprintf("%s [%s%s] %s", b.label, strings.Repeat("#", filled), strings.Repeat(".", width-filled), b.count)
+// barWidth is how many characters a bar's [####....] fills.
+const barWidth = 30
+
+// String is the bar in at most columns characters (0: no limit): without
+// its count if it does not fit whole (a number cut short would be a wrong
+// number), and cut if even that does not fit.
+func (b *progressBar) String(columns int) string {
+	filled := int(barWidth * min(max(b.done, 0), 1))
+	bar := fmt.Sprintf("%s [%s%s]", b.label, strings.Repeat("#", filled), strings.Repeat(".", barWidth-filled))
+	if line := bar + " " + b.count; columns <= 0 || len(line) <= columns {
+		return line
+	}
+	return bar[:min(len(bar), columns)] // ASCII only: labels, digits, # and .
 }
 
 // The bars of a statusLine, in the order they are shown.
@@ -109,28 +120,31 @@ const (
 	bars
 )
 
-// statusLine keeps progress bars on a terminal's last line while other
-// lines (the UpdateVM's, which arrive meanwhile) are written above it: a
-// write first clears the bars, which are drawn again after a complete
-// line. A line written in parts is never cut by them. dom0's verification
-// runs while the UpdateVM still sends, so both bars may show at once:
-// each is then narrower, and the line is cut at the terminal's width
-// (columns, 0 if unknown), since a line that wraps cannot be erased.
+// statusLine keeps progress bars on a terminal's last lines, one line
+// each, while other lines (the UpdateVM's, which arrive meanwhile) are
+// written above them: a write first erases the bars, which are drawn again
+// after a complete line. A line written in parts is never cut by them.
+// dom0's verification runs while the UpdateVM still sends, so both bars
+// may show at once. Each is kept within the terminal's width (columns,
+// asked at every redraw; 0 if unknown), since a line that wraps cannot be
+// erased.
 type statusLine struct {
 	mu      sync.Mutex
 	w       io.Writer
-	columns int
+	columns func() int
 	bars    [bars]*progressBar // nil: not shown
-	shown   bool               // the bars are on the terminal's last line
+	shown   int                // how many bar lines are on the terminal
 	midLine bool               // the last write left its line open
 }
 
 func newStatusLine(terminal *os.File) *statusLine {
-	s := &statusLine{w: terminal}
-	if size, err := unix.IoctlGetWinsize(int(terminal.Fd()), unix.TIOCGWINSZ); err == nil {
-		s.columns = int(size.Col)
-	}
-	return s
+	return &statusLine{w: terminal, columns: func() int {
+		size, err := unix.IoctlGetWinsize(int(terminal.Fd()), unix.TIOCGWINSZ)
+		if err != nil {
+			return 0
+		}
+		return int(size.Col)
+	}}
 }
 
 func (s *statusLine) Write(p []byte) (int, error) {
@@ -154,47 +168,45 @@ func (s *statusLine) set(i int, bar *progressBar) {
 	s.show()
 }
 
-// end leaves the last bars on their line, and the terminal on the next.
+// end leaves the last bars on their lines, and the terminal on the next.
 func (s *statusLine) end() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.shown {
+	if s.shown > 0 {
 		_, _ = io.WriteString(s.w, "\n")
 	}
-	s.bars, s.shown = [bars]*progressBar{}, false
+	s.bars, s.shown = [bars]*progressBar{}, 0
 }
 
+// hide erases the bar lines: the last one, then each above it, leaving
+// the cursor at the start of the first.
 func (s *statusLine) hide() {
-	if s.shown {
-		_, _ = io.WriteString(s.w, "\r\x1b[K") // to the line's start, then erase it
-		s.shown = false
+	if s.shown > 0 {
+		_, _ = io.WriteString(s.w, "\r\x1b[K"+strings.Repeat("\x1b[1A\x1b[K", s.shown-1))
+		s.shown = 0
 	}
 }
 
 func (s *statusLine) show() {
-	var shown []*progressBar
-	for _, b := range s.bars {
-		if b != nil {
-			shown = append(shown, b)
-		}
-	}
-	if len(shown) == 0 || s.midLine {
+	if s.midLine {
 		return
 	}
-	width := 30
-	if len(shown) > 1 {
-		width = 10
+	columns := 0
+	if s.columns != nil {
+		// One column less: a line that fills the last column wraps on
+		// some terminals.
+		columns = max(s.columns()-1, 0)
 	}
-	var line []string
-	for _, b := range shown {
-		line = append(line, b.String(width))
+	var lines []string
+	for _, b := range s.bars {
+		if b != nil {
+			lines = append(lines, b.String(columns))
+		}
 	}
-	text := strings.Join(line, "   ")
-	if s.columns > 1 && len(text) >= s.columns {
-		text = text[:s.columns-1] // ASCII only: the labels, digits and #.
+	if len(lines) > 0 {
+		_, _ = io.WriteString(s.w, strings.Join(lines, "\n"))
+		s.shown = len(lines)
 	}
-	_, _ = io.WriteString(s.w, text)
-	s.shown = true
 }
 
 // isTerminal says whether stream (stdin, stdout or stderr) is a terminal:

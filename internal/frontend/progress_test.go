@@ -65,8 +65,8 @@ func openPTY(t *testing.T) (master, terminal *os.File) {
 func TestStatusLineKeepsTheBarBelow(t *testing.T) {
 	var out strings.Builder
 	s := &statusLine{w: &out}
-	bar := func(done int64) *progressBar {
-		return &progressBar{label: "b", done: done, total: 2, count: fmt.Sprint(done)}
+	bar := func(done int) *progressBar {
+		return &progressBar{label: "b", done: float64(done) / 2, count: fmt.Sprint(done)}
 	}
 	s.set(dom0Bar, bar(1))
 	fmt.Fprint(s, "vm: half a ")
@@ -84,20 +84,29 @@ func TestStatusLineKeepsTheBarBelow(t *testing.T) {
 	}
 }
 
-// dom0's bar and the UpdateVM's share the line, each narrower; the line
-// never reaches the terminal's last column (a wrapped line cannot be
-// erased), and the UpdateVM's bar goes when it is set to nil.
+// dom0's bar and the UpdateVM's take a line each, both erased before
+// another line is written; each stays within the terminal's width as it
+// is at each redraw, without its count if that does not fit whole.
 func TestStatusLineTwoBars(t *testing.T) {
 	var out strings.Builder
-	s := &statusLine{w: &out, columns: 80}
-	s.set(dom0Bar, &progressBar{label: "==> dom0 verifying", done: 1, total: 2, count: "1/2 received"})
-	s.set(updateVMBar, &progressBar{label: "sys-test: sending to dom0", done: 3, total: 4, count: "3.0 MiB of 4.0 MiB"})
-	both := "==> dom0 verifying [#####.....] 1/2 received   sys-test: sending to dom0 [#######...] 3.0 MiB of 4.0 MiB"[:79]
+	columns := 81
+	s := &statusLine{w: &out, columns: func() int { return columns }}
+	dom0 := "==> dom0 verifying [" + strings.Repeat("#", 15) + strings.Repeat(".", 15) + "] 1/2 received"
+	vm := "sys-test: sending to dom0 [" + strings.Repeat("#", 22) + strings.Repeat(".", 8) + "]"
+	s.set(dom0Bar, &progressBar{label: "==> dom0 verifying", done: 0.5, count: "1/2 received"})
+	s.set(updateVMBar, &progressBar{label: "sys-test: sending to dom0", done: 0.75, count: "3.0 MiB of 4.0 MiB"})
+	fmt.Fprint(s, "line\n")
+	columns = 41
 	s.set(updateVMBar, nil)
-	alone := "==> dom0 verifying [" + strings.Repeat("#", 15) + strings.Repeat(".", 15) + "] 1/2 received"
-	want := "==> dom0 verifying [" + strings.Repeat("#", 15) + strings.Repeat(".", 15) + "] 1/2 received" + "\r\x1b[K" + both + "\r\x1b[K" + alone
+	want := dom0 + "\r\x1b[K" +
+		dom0 + "\n" + vm + " 3.0 MiB of 4.0 MiB" + "\r\x1b[K\x1b[1A\x1b[K" +
+		"line\n" + dom0 + "\n" + vm + " 3.0 MiB of 4.0 MiB" + "\r\x1b[K\x1b[1A\x1b[K" +
+		"==> dom0 verifying [###############....."
 	if out.String() != want {
 		t.Errorf("terminal got\n%q\nwant\n%q", out.String(), want)
+	}
+	if got := (&progressBar{label: "x", done: 0.5, count: "12.3 MiB"}).String(35); got != "x ["+strings.Repeat("#", 15)+strings.Repeat(".", 15)+"]" {
+		t.Errorf("a count that does not fit whole: %q, want the bar without it", got)
 	}
 }
 
@@ -105,30 +114,58 @@ func TestStatusLineTwoBars(t *testing.T) {
 // its qfile-agent become its bar, and only their numbers are taken.
 func TestParseUpdateVMProgress(t *testing.T) {
 	for _, tc := range []struct {
-		line, want string // want "": shown as a line
+		line      string
+		want      string // "": shown as a line
+		wantFilld int
 	}{
-		{"Downloading: 1.5 MiB of 3.0 MiB received (50 %)\n", "vm: downloading [###...] 1.5 MiB of 3.0 MiB"},
-		{"qfile-agent: 1 of 4 files, 14.0 MiB of 28.0 MiB sent (50 %)\n", "vm: sending to dom0 [###...] 14.0 MiB of 28.0 MiB"},
-		{"qfile-agent: 1 of 4 files, 512 bytes of 2048 bytes sent (25 %)\n", "vm: sending to dom0 [#.....] 512 bytes of 2048 bytes"},
-		// More sent than planned, as a compromised UpdateVM may claim: a full bar.
-		{"qfile-agent: 9 of 4 files, 99.0 MiB of 28.0 MiB sent (354 %)\n", "vm: sending to dom0 [######] 99.0 MiB of 28.0 MiB"},
-		{"Downloading: 1.5 MiB of 3.0 MiB received (50 %)", ""}, // no newline: not a complete line
-		{"Downloading: 1.5 MiB received\n", ""},                 // no total
-		{"Downloading: 1.5 MiB of 0.0 MiB received (0 %)\n", ""},
-		{"Downloading: 1.5 MiB of 3.0 MiB received (50 %) \x1b[2J\n", ""},
-		{"==> Downloading: 1.5 MiB of 3.0 MiB received (50 %)\n", ""},
-		{"qfile-agent: in total 4 files, 28.6 MiB sent\n", ""},
-		{"Downloading: 1e9 MiB of 3.0 MiB received (50 %)\n", ""},
+		{"Downloading: 1.5 MiB of 3.0 MiB received (50 %)\n", "vm: downloading", 15},
+		{"qfile-agent: 1 of 4 files, 14.0 MiB of 28.0 MiB sent (50 %)\n", "vm: sending to dom0", 15},
+		{"qfile-agent: 1 of 4 files, 512 bytes of 2048 bytes sent (25 %)\n", "vm: sending to dom0", 7},
+		// More than planned, as a compromised UpdateVM may claim: a full
+		// bar, even with numbers near the pattern's limits.
+		{"qfile-agent: 9 of 4 files, 99.0 MiB of 28.0 MiB sent (354 %)\n", "vm: sending to dom0", 30},
+		{"Downloading: 999999999999.9 MiB of 999999999999.9 MiB received (100 %)\n", "vm: downloading", 30},
+		{"qfile-agent: 1 of 1 files, 999999999999 MiB of 1 bytes sent (0 %)\n", "vm: sending to dom0", 30},
+		{"Downloading: 1.5 MiB of 3.0 MiB received (50 %)", "", 0}, // no newline: not a complete line
+		{"Downloading: 1.5 MiB received\n", "", 0},                 // no total
+		{"Downloading: 1.5 MiB of 0.0 MiB received (0 %)\n", "", 0},
+		{"Downloading: 1.5 MiB of 3.0 MiB received (50 %) \x1b[2J\n", "", 0},
+		{"==> Downloading: 1.5 MiB of 3.0 MiB received (50 %)\n", "", 0},
+		{"qfile-agent: in total 4 files, 28.6 MiB sent\n", "", 0},
+		{"Downloading: 1e9 MiB of 3.0 MiB received (50 %)\n", "", 0},
+		// Each verb with its own prefix only.
+		{"Downloading: 1.5 MiB of 3.0 MiB sent (50 %)\n", "", 0},
+		{"qfile-agent: 1 of 4 files, 1.5 MiB of 3.0 MiB received (50 %)\n", "", 0},
 	} {
 		bar, ok := parseUpdateVMProgress("vm", []byte(tc.line))
-		got := ""
-		if ok {
-			got = bar.String(6)
+		if !ok {
+			if tc.want != "" {
+				t.Errorf("%q: not taken as progress", tc.line)
+			}
+			continue
 		}
-		if got != tc.want {
-			t.Errorf("%q: got %q, want %q", tc.line, got, tc.want)
+		got := bar.String(0)
+		want := tc.want + " [" + strings.Repeat("#", tc.wantFilld) + strings.Repeat(".", barWidth-tc.wantFilld) + "] "
+		if tc.want == "" || !strings.HasPrefix(got, want) || strings.ContainsFunc(got[len(want):], func(r rune) bool { return !strings.ContainsRune("0123456789. MiBbytesof", r) }) {
+			t.Errorf("%q: got %q, want %q and the line's numbers", tc.line, got, want)
 		}
 	}
+}
+
+// FuzzUpdateVMProgress: whatever line the UpdateVM sends, its bar draws
+// without a panic, within the columns asked, in printable ASCII (seed
+// corpus: testdata/fuzz/FuzzUpdateVMProgress).
+func FuzzUpdateVMProgress(f *testing.F) {
+	f.Fuzz(func(t *testing.T, untrustedLine []byte, columns int) {
+		bar, ok := parseUpdateVMProgress("sys-test", untrustedLine)
+		if !ok {
+			return
+		}
+		got := bar.String(columns)
+		if columns > 0 && len(got) > columns || strings.ContainsFunc(got, func(r rune) bool { return r < ' ' || r > '~' }) {
+			t.Errorf("%q in %d columns: %q", untrustedLine, columns, got)
+		}
+	})
 }
 
 // On a terminal, the UpdateVM's download and transfer progress lines are

@@ -449,10 +449,16 @@ func (r *runner) vmRun(ctx context.Context, argv []string, stdin io.Reader, stdo
 	if bar := r.bar; bar != nil {
 		// Its download's and transfer's progress as a bar; the lines
 		// stay plain where there is no terminal (the progress).
+		// At most ten redraws a second of one bar (the lines taken are not
+		// counted against stderr's limit), and at once from downloading to
+		// sending.
+		var drawn time.Time
+		var label string
 		stderr.status = func(untrustedLine []byte) bool {
 			b, ok := parseUpdateVMProgress(r.env.Config.UpdateVM, untrustedLine)
-			if ok {
+			if ok && (b.label != label || time.Since(drawn) >= 100*time.Millisecond) {
 				bar.set(updateVMBar, b)
+				drawn, label = time.Now(), b.label
 			}
 			return ok
 		}
