@@ -247,9 +247,9 @@ func (r *runner) run(ctx context.Context) (int, error) {
 		return r.checkOnly(ctx)
 	case r.o.IsQuery() && r.o.JSON:
 		// stdout carries the JSON report alone.
-		return r.callVM(ctx, r.vmArgs(""), r.env.Stderr, "the query")
+		return r.callVM(ctx, r.vmArgs(""), r.env.Stderr, query)
 	case r.o.IsQuery():
-		return r.callVM(ctx, r.vmArgs(""), r.env.Stdout, "the query")
+		return r.callVM(ctx, r.vmArgs(""), r.env.Stdout, query)
 	}
 	s, release, err := NewSession(c, dom0.Session{Action: r.o.Action, Packages: r.o.Packages,
 		Excludes: r.o.Excludes, AllowDowngrade: r.o.AllowDowngrade}, r.o.RepoSwitches, r.env.Stderr)
@@ -371,7 +371,7 @@ func (r *runner) sync(ctx context.Context) (int, error) {
 	if err != nil {
 		return ExitFailure, fmt.Errorf("preparing dom0's package database for %s: %w", r.env.Config.UpdateVM, err)
 	}
-	code, err := r.vmRun(ctx, []string{r.env.DownloadCommand, "--sync"}, tarball, io.Discard)
+	code, err := r.vmRun(ctx, []string{r.env.DownloadCommand, "--sync"}, tarball, io.Discard, false)
 	return r.vmOutcome(code, err, "receiving dom0's configuration")
 }
 
@@ -427,22 +427,26 @@ func (r *runner) forwarded() []string {
 	return append(args, r.o.DNFOptions...)
 }
 
-// download names the UpdateVM's command that delivers to dom0, in messages
-// and for vmOutcome.
-const download = "the download"
+// download and query name the UpdateVM's command that delivers to dom0
+// and the one that answers a query, in messages and for vmOutcome.
+const (
+	download = "the download"
+	query    = "the query"
+)
 
 // callVM runs argv in the UpdateVM; what names it in messages: the check,
 // the query or the download.
 func (r *runner) callVM(ctx context.Context, argv []string, stdout io.Writer, what string) (int, error) {
-	code, err := r.vmRun(ctx, argv, nil, stdout)
+	code, err := r.vmRun(ctx, argv, nil, stdout, what == query)
 	return r.vmOutcome(code, err, what)
 }
 
 // vmRun runs argv in the UpdateVM. Everything it prints is untrusted and
 // reaches the person only through untrustedText, every line marked with the
 // UpdateVM's name: its stderr goes to ours, and its stdout too when stdout
-// is ours.
-func (r *runner) vmRun(ctx context.Context, argv []string, stdin io.Reader, stdout io.Writer) (int, error) {
+// is ours. A query's listing may be a repository's worth; anything else
+// it prints is bounded by maxLogBytes.
+func (r *runner) vmRun(ctx context.Context, argv []string, stdin io.Reader, stdout io.Writer, listing bool) (int, error) {
 	prefix := r.env.Config.UpdateVM + ": "
 	stderr := newUntrustedText(r.env.Stderr, prefix)
 	stderr.limit, stderr.keepTail = maxLogBytes, maxReportedVMLines
@@ -465,8 +469,11 @@ func (r *runner) vmRun(ctx context.Context, argv []string, stdin io.Reader, stdo
 		defer bar.set(updateVMBar, nil)
 	}
 	switch stdout {
-	case r.env.Stderr: // a query's listing (with --json): a repository's worth
-		stdout, stderr.limit = stderr, maxShownListingBytes
+	case r.env.Stderr: // with --json, a query's listing shares stderr
+		stdout = stderr
+		if listing {
+			stderr.limit = maxShownListingBytes
+		}
 	case r.env.Stdout: // a query's listing, bounded as with --json (red team)
 		shown := newUntrustedText(stdout, prefix)
 		shown.limit = maxShownListingBytes

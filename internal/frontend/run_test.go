@@ -726,6 +726,30 @@ func TestRunQueryListingIsBounded(t *testing.T) {
 	}
 }
 
+// The download's output is bounded by maxLogBytes, stdout and stderr
+// together: only a query's listing may be a repository's worth (a review
+// found the download's taken for a listing, as both go to stderr).
+func TestRunDownloadOutputIsBounded(t *testing.T) {
+	line := strings.Repeat("x", 1023) + "\n"
+	tr := newTestRun(t, nil)
+	tr.vm.download = func(argv []string, stdout, stderr io.Writer) int {
+		for i := range 3 * maxLogBytes / len(line) {
+			if _, err := io.WriteString([]io.Writer{stdout, stderr}[i%2], line); err != nil {
+				return 1
+			}
+		}
+		deliver(t, tr.config, argv, 0, onePackage)
+		return 0
+	}
+	if code := tr.run(t, "-y"); code != ExitOK {
+		t.Fatalf("exit %d", code)
+	}
+	shown := tr.stderr.String()
+	if len(shown) > maxLogBytes+4096 || !strings.Contains(shown, fmt.Sprintf("more bytes of output not shown: over %d]", maxLogBytes)) {
+		t.Errorf("stderr holds %d bytes of the download's %d, want at most about %d and a note", len(shown), 3*maxLogBytes, maxLogBytes)
+	}
+}
+
 // decodeOneReport requires out to be exactly one JSON report.
 func decodeOneReport(t *testing.T, out string) Report {
 	t.Helper()
