@@ -534,17 +534,46 @@ func checkUnpackerUser(t *testing.T, step, root, want string) string {
 // image is built: systemd-tmpfiles cannot run there, yet the cached
 // repository must exist with its metadata (a dom0 dnf fails without it).
 func TestDom0InstallIntoImage(t *testing.T) {
-	requireScriptRoot(t, "rpm", "createrepo_c", "systemd-sysusers", "useradd", "grep")
+	requireScriptRoot(t, "rpm", "createrepo_c", "systemd-sysusers", "useradd", "groupadd", "grep")
 	pkgs := packages(t)
 	// The unpacker's user comes from systemd-sysusers, or from useradd
-	// where there is none (an image without systemd).
-	for _, makesUsers := range []string{"systemd-sysusers", "useradd"} {
-		t.Run(makesUsers, func(t *testing.T) {
-			root := scriptRoot(t, false, "createrepo_c", "grep", makesUsers)
-			rpmScripts(t, root, false, "-i", "--nodeps", pkgs.dom0RPM)
+	// where there is none (an image without systemd), also where a group
+	// of its name is left from an earlier user.
+	for _, tc := range []struct {
+		name, group string
+		makesUsers  []string
+	}{
+		{"systemd-sysusers", "", []string{"systemd-sysusers"}},
+		{"useradd", "", []string{"useradd", "groupadd"}},
+		{"useradd with the group there", "pedos-unpack:x:990:\n", []string{"useradd", "groupadd"}},
+		{"systemd-sysusers with the group there", "pedos-unpack:x:990:\n", []string{"systemd-sysusers"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := scriptRoot(t, false, append([]string{"createrepo_c", "grep"}, tc.makesUsers...)...)
+			if err := appendFile(filepath.Join(root, "etc/group"), tc.group); err != nil {
+				t.Fatal(err)
+			}
+			out := rpmScripts(t, root, false, "-i", "--nodeps", pkgs.dom0RPM)
 			checkEntries(t, root, append(dom0Entries, dir("/var/lib/PedOS/updates", 0o755), file("/var/lib/PedOS/updates/repodata/repomd.xml")))
-			checkUnpackerUser(t, "install", root, "")
+			user := checkUnpackerUser(t, "install", root, "")
+			if tc.group != "" && strings.Split(user, ":")[3] != "990" {
+				t.Errorf("pedos-unpack %q is not in the group that was there (990)", user)
+			}
+			if slices.ContainsFunc(out, func(line string) bool { return strings.Contains(line, "pedos-unpack") }) {
+				t.Errorf("the install printed %q", out)
+			}
 		})
+	}
+	// A pedos-unpack that is a person's account is kept, with a warning.
+	root := scriptRoot(t, false, "createrepo_c", "grep", "systemd-sysusers")
+	for file, line := range map[string]string{"etc/passwd": "pedos-unpack:x:1001:1001::/home/pedos-unpack:/bin/bash\n", "etc/group": "pedos-unpack:x:1001:\n"} {
+		if err := appendFile(filepath.Join(root, file), line); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := rpmScripts(t, root, false, "-i", "--nodeps", pkgs.dom0RPM)
+	if !slices.Contains(out, "warning: pedos-unpack (uid 1001, shell /bin/bash), the unpacker's user, is not a system user without a login: make it one, or name another in /etc/pedos/updates.conf (unpacker_user)") {
+		t.Errorf("an existing login user pedos-unpack: the install printed %q, want a warning", out)
 	}
 }
 

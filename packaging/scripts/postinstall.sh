@@ -30,9 +30,20 @@ if [ -f "$sysusers" ]; then
 	if command -v systemd-sysusers >/dev/null 2>&1; then
 		out=$(systemd-sysusers "${sysusers##*/}" 2>&1) || printf '%s\n' "$out" >&2
 	elif ! grep -q '^pedos-unpack:' /etc/passwd && command -v useradd >/dev/null 2>&1; then
-		useradd --system --user-group --no-create-home --home-dir / --shell /usr/sbin/nologin \
-			--comment 'PedOS updates sandboxed unpacker' pedos-unpack || :
+		# A group of that name may be left from an earlier user: useradd
+		# --user-group would refuse it; systemd-sysusers reuses it too.
+		{ grep -q '^pedos-unpack:' /etc/group || groupadd --system pedos-unpack; } &&
+			useradd --system --gid pedos-unpack --no-create-home --home-dir / \
+				--shell /usr/sbin/nologin --comment 'PedOS updates sandboxed unpacker' pedos-unpack || :
 	fi
+	# Neither tool changes a pedos-unpack that was there: one made as a
+	# person's account may own files and run processes a compromised
+	# unpacker could reach, so say so.
+	while IFS=: read -r name _ uid _ _ _ shell; do
+		if [ "$name" = pedos-unpack ] && { [ "$uid" -ge 1000 ] || [ "${shell##*/}" != nologin ]; }; then
+			echo "warning: pedos-unpack (uid $uid, shell $shell), the unpacker's user, is not a system user without a login: make it one, or name another in /etc/pedos/updates.conf (unpacker_user)" >&2
+		fi
+	done </etc/passwd
 fi
 if [ -d /run/systemd/system ] && [ -e "/usr/lib/systemd/system/$unit" ]; then
 	systemctl daemon-reload || :
