@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"io/fs"
 	"maps"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -156,5 +158,51 @@ func TestUnchangedNamesCreatedAndChangedFiles(t *testing.T) {
 	}
 	if d := before.Unchanged(before); len(d) != 0 {
 		t.Errorf("a state differs from itself: %v", d)
+	}
+}
+
+// A file's mode (setuid too), owner and a link's target are part of what
+// dom0's invariants compare, not only its contents (review).
+func TestAddFilesSeesModeOwnerAndLinkChanges(t *testing.T) {
+	root := t.TempDir()
+	key, link := filepath.Join(root, "etc", "key"), filepath.Join(root, "etc", "current")
+	if err := os.MkdirAll(filepath.Dir(key), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(key, []byte("key"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("key", link); err != nil {
+		t.Fatal(err)
+	}
+	capture := func() Dom0State {
+		s := Dom0State{Files: map[string]FileState{}}
+		if err := s.addFiles(root, "."); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	before := capture()
+	if d := before.Unchanged(capture()); len(d) != 0 {
+		t.Fatalf("a tree differs from itself: %v", d)
+	}
+	for _, change := range []func() error{
+		func() error { return os.Chmod(key, 0o4755) },
+		func() error { return os.Chown(key, 1000, 1000) },
+		func() error {
+			if err := os.Remove(link); err != nil {
+				return err
+			}
+			return os.Symlink("../evil", link)
+		},
+	} {
+		if err := change(); err != nil {
+			t.Fatal(err)
+		}
+		diffs := before.Unchanged(capture())
+		if len(diffs) != 1 || !strings.HasPrefix(diffs[0], "files changed in dom0: ") {
+			t.Errorf("after a change: %v, want the file named as changed", diffs)
+		}
+		before = capture()
 	}
 }

@@ -31,11 +31,15 @@ type Dom0State struct {
 	Files map[string]FileState
 }
 
-// FileState is a file's type and, for a regular file, the SHA-256 of its
-// contents.
+// FileState is what a file is: its type and permissions (setuid and the
+// like included), owner, a symbolic link's target, and a regular file's
+// SHA-256 (not read below lab.QrexecDir: the other domains' socket
+// directories, which they write themselves).
 type FileState struct {
-	Mode   fs.FileMode
-	SHA256 [sha256.Size]byte
+	Mode     fs.FileMode
+	UID, GID uint32
+	Link     string
+	SHA256   [sha256.Size]byte
 }
 
 // volatile are the dom0 paths every update writes: the session, result and
@@ -66,27 +70,30 @@ func CaptureDom0(l *lab.Lab, installed []string) (Dom0State, error) {
 	root := l.Root(lab.Dom0)
 	s := Dom0State{Installed: installed, Files: map[string]FileState{}}
 	var err error
-	digests := []struct {
-		dst       *string
-		dir, only string
-	}{
-		{&s.RPMDB, "var/lib/rpm", "rpmdb.sqlite"},
-		{&s.CachedRepo, strings.TrimPrefix(dom0.CachedRepoDir, "/"), ""},
-		{&s.Freshness, strings.TrimPrefix(dom0.StateDir, "/"), "freshness.json"},
+	if s.RPMDB, err = TreeDigest(filepath.Join(root, "var/lib/rpm"), "rpmdb.sqlite"); err != nil {
+		return s, err
 	}
-	for _, d := range digests {
-		if *d.dst, err = TreeDigest(filepath.Join(root, d.dir), d.only); err != nil {
-			return s, err
-		}
+	if s.CachedRepo, s.Freshness, err = repoDigests(root); err != nil {
+		return s, err
 	}
 	if err := s.addFiles(root, "."); err != nil {
 		return s, err
 	}
 	init, ok := l.State.Domains[lab.Dom0]
-	if !ok || !init.Init.Alive() {
+	if !ok {
+		return s, errors.New("dom0 is not running: its own files cannot be read")
+	}
+	// Its init's root, held open, so that a pid reused meanwhile cannot
+	// show another process's files.
+	rootDir, err := os.Open(fmt.Sprintf("/proc/%d/root", init.Init.PID))
+	if err != nil {
+		return s, err
+	}
+	defer rootDir.Close()
+	if !init.Init.Alive() {
 		return s, errors.New("dom0's init is not running: its own files cannot be read")
 	}
-	nsRoot := fmt.Sprintf("/proc/%d/root", init.Init.PID)
+	nsRoot := fmt.Sprintf("/proc/self/fd/%d", rootDir.Fd())
 	top, err := os.ReadDir(nsRoot)
 	if err != nil {
 		return s, err
@@ -98,11 +105,17 @@ func CaptureDom0(l *lab.Lab, installed []string) (Dom0State, error) {
 			}
 		}
 	}
-	// The pid may have been reused while the files were read.
-	if !init.Init.Alive() {
-		return s, errors.New("dom0's init ended while its files were read")
-	}
 	return s, nil
+}
+
+// repoDigests are the digests of dom0's cached repository and of its
+// freshness state, below root.
+func repoDigests(root string) (repo, freshness string, err error) {
+	if repo, err = TreeDigest(filepath.Join(root, strings.TrimPrefix(dom0.CachedRepoDir, "/")), ""); err != nil {
+		return "", "", err
+	}
+	freshness, err = TreeDigest(filepath.Join(root, strings.TrimPrefix(dom0.StateDir, "/")), "freshness.json")
+	return repo, freshness, err
 }
 
 // addFiles records the files below root/start (start included, unless it
@@ -125,8 +138,16 @@ func (s Dom0State) addFiles(root, start string) error {
 		if err != nil {
 			return err
 		}
-		f := FileState{Mode: info.Mode().Type()}
-		if f.Mode.IsRegular() {
+		f := FileState{Mode: info.Mode()}
+		if st, ok := info.Sys().(*syscall.Stat_t); ok {
+			f.UID, f.GID = st.Uid, st.Gid
+		}
+		switch {
+		case f.Mode.Type() == fs.ModeSymlink:
+			if f.Link, err = os.Readlink(path); err != nil {
+				return err
+			}
+		case f.Mode.IsRegular() && !under(rel, []string{strings.TrimPrefix(lab.QrexecDir, "/")}):
 			data, err := os.ReadFile(path)
 			if err != nil {
 				return err

@@ -27,8 +27,8 @@ import (
 type repoState struct{ repo, freshness string }
 
 func (e *Env) repoState() (repoState, error) {
-	s, err := CaptureDom0(e.Lab, nil)
-	return repoState{s.CachedRepo, s.Freshness}, err
+	repo, freshness, err := repoDigests(e.Lab.Root(lab.Dom0))
+	return repoState{repo, freshness}, err
 }
 
 // freshDelivery publishes a new package and makes the UpdateVM deliver it
