@@ -65,6 +65,11 @@ var (
 		`([0-9]{1,12}(?:\.[0-9])?) (MiB|bytes) of ([0-9]{1,12}(?:\.[0-9])?) (MiB|bytes) sent \([0-9]{1,3} %\)\n$`)
 )
 
+// updateVMPhaseEnd is the line the UpdateVM's download command or its
+// qfile-agent writes when the download or the transfer has ended: the bar
+// of that phase goes, and the line stays.
+var updateVMPhaseEnd = regexp.MustCompile(`^(?:Downloaded [0-9]{1,9} package\(s\)|qfile-agent: in total [0-9]{1,9} files, .*)\n$`)
+
 // parseUpdateVMProgress is the bar an UpdateVM's progress line draws on a
 // terminal, labelled with its name: only the line's numbers are taken, so
 // a compromised UpdateVM can draw no more than a wrong bar of its own. ok

@@ -199,6 +199,10 @@ func TestRunDrawsUpdateVMProgressOnATerminal(t *testing.T) {
 	if code != ExitOK || strings.Contains(out, "sys-test: Downloading:") || strings.Contains(out, "sys-test: qfile-agent: 1 of 2") {
 		t.Errorf("exit %d; the progress lines were printed as lines; terminal:\n%q", code, out)
 	}
+	// The download's last line ends its bar: not drawn again under it.
+	if strings.Contains(out, "Downloaded 1 package(s)\r\nsys-test: downloading [") {
+		t.Errorf("the download's bar outlived its end; terminal:\n%q", out)
+	}
 }
 
 // The last line shown is the result's count: the progress file dom0's

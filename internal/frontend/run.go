@@ -455,10 +455,15 @@ func (r *runner) vmRun(ctx context.Context, argv []string, stdin io.Reader, stdo
 		// stay plain where there is no terminal (the progress).
 		// At most ten redraws a second of one bar (the lines taken are not
 		// counted against stderr's limit), and at once from downloading to
-		// sending.
+		// sending. A phase's last line ends its bar.
 		var drawn time.Time
 		var label string
 		stderr.status = func(untrustedLine []byte) bool {
+			if updateVMPhaseEnd.Match(untrustedLine) {
+				bar.set(updateVMBar, nil)
+				label = ""
+				return false
+			}
 			b, ok := parseUpdateVMProgress(r.env.Config.UpdateVM, untrustedLine)
 			if ok && (b.label != label || time.Since(drawn) >= 100*time.Millisecond) {
 				bar.set(updateVMBar, b)
