@@ -105,6 +105,10 @@ func CaptureDom0(l *lab.Lab, installed []string) (Dom0State, error) {
 			}
 		}
 	}
+	// Its mounts go with it: a walk after it ended saw empty directories.
+	if !init.Init.Alive() {
+		return s, errors.New("dom0's init ended while its files were read")
+	}
 	return s, nil
 }
 

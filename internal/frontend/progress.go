@@ -103,18 +103,29 @@ type progressBar struct {
 	count string  // the numbers, as they are shown after the bar
 }
 
-// barWidth is how many characters a bar's [####....] fills.
-const barWidth = 30
+// A bar's [####....] is barWidth characters wide, down to minBarWidth
+// where the terminal is narrow.
+const (
+	barWidth    = 30
+	minBarWidth = 10
+)
 
-// String is the bar in at most columns characters (0: no limit): without
-// its count if it does not fit whole (a number cut short would be a wrong
+// String is the bar in at most columns characters (0: no limit): narrower
+// first, then without its count (a number cut short would be a wrong
 // number), and cut if even that does not fit.
 func (b *progressBar) String(columns int) string {
-	filled := int(barWidth * min(max(b.done, 0), 1))
-	bar := fmt.Sprintf("%s [%s%s]", b.label, strings.Repeat("#", filled), strings.Repeat(".", barWidth-filled))
-	if line := bar + " " + b.count; columns <= 0 || len(line) <= columns {
-		return line
+	draw := func(width int) string {
+		filled := int(float64(width) * min(max(b.done, 0), 1))
+		return fmt.Sprintf("%s [%s%s]", b.label, strings.Repeat("#", filled), strings.Repeat(".", width-filled))
 	}
+	if columns <= 0 {
+		return draw(barWidth) + " " + b.count
+	}
+	// What the label, the brackets, the space and the count take.
+	if width := min(barWidth, columns-len(b.label)-len(b.count)-4); width >= minBarWidth {
+		return draw(width) + " " + b.count
+	}
+	bar := draw(min(barWidth, max(minBarWidth, columns-len(b.label)-3)))
 	return bar[:min(len(bar), columns)] // ASCII only: labels, digits, # and .
 }
 
@@ -145,8 +156,8 @@ type statusLine struct {
 func newStatusLine(terminal *os.File) *statusLine {
 	return &statusLine{w: terminal, columns: func() int {
 		size, err := unix.IoctlGetWinsize(int(terminal.Fd()), unix.TIOCGWINSZ)
-		if err != nil {
-			return 0
+		if err != nil || size.Col == 0 {
+			return 80 // a serial console says 0: the common width, not none
 		}
 		return int(size.Col)
 	}}

@@ -101,12 +101,25 @@ func TestStatusLineTwoBars(t *testing.T) {
 	want := dom0 + "\r\x1b[K" +
 		dom0 + "\n" + vm + " 3.0 MiB of 4.0 MiB" + "\r\x1b[K\x1b[1A\x1b[K" +
 		"line\n" + dom0 + "\n" + vm + " 3.0 MiB of 4.0 MiB" + "\r\x1b[K\x1b[1A\x1b[K" +
-		"==> dom0 verifying [###############....."
+		"==> dom0 verifying [#########..........]"
 	if out.String() != want {
 		t.Errorf("terminal got\n%q\nwant\n%q", out.String(), want)
 	}
-	if got := (&progressBar{label: "x", done: 0.5, count: "12.3 MiB"}).String(35); got != "x ["+strings.Repeat("#", 15)+strings.Repeat(".", 15)+"]" {
-		t.Errorf("a count that does not fit whole: %q, want the bar without it", got)
+	// Narrower, the bar shrinks first, down to 10; then its count goes
+	// whole; then the line is cut.
+	bar := &progressBar{label: "x", done: 0.5, count: "12.3 MiB"}
+	for _, tc := range []struct {
+		columns int
+		want    string
+	}{
+		{35, "x [" + strings.Repeat("#", 11) + strings.Repeat(".", 11) + "] 12.3 MiB"},
+		{23, "x [#####.....] 12.3 MiB"},
+		{20, "x [" + strings.Repeat("#", 8) + strings.Repeat(".", 8) + "]"},
+		{10, "x [#####.."},
+	} {
+		if got := bar.String(tc.columns); got != tc.want || len(got) > tc.columns {
+			t.Errorf("in %d columns: %q, want %q", tc.columns, got, tc.want)
+		}
 	}
 }
 
@@ -179,6 +192,10 @@ func TestRunDrawsUpdateVMProgressOnATerminal(t *testing.T) {
 	tr.vm.download = func(argv []string, _, stderr io.Writer) int {
 		io.WriteString(stderr, "Downloading: 1.0 MiB of 2.0 MiB received (50 %)\nDownloaded 1 package(s)\n")
 		io.WriteString(stderr, "qfile-agent: 1 of 2 files, 3.0 MiB of 6.0 MiB sent (50 %)\n")
+		// Too soon to be drawn at once; drawn with the next line, 150 ms on.
+		io.WriteString(stderr, "qfile-agent: 1 of 2 files, 4.5 MiB of 6.0 MiB sent (75 %)\n")
+		time.Sleep(150 * time.Millisecond)
+		io.WriteString(stderr, "still sending\n")
 		deliver(t, tr.config, argv, 0, onePackage)
 		return 0
 	}
@@ -191,7 +208,8 @@ func TestRunDrawsUpdateVMProgressOnATerminal(t *testing.T) {
 	terminal.Close()
 	<-read
 	out := shown.String()
-	for _, want := range []string{"sys-test: downloading [", "] 1.0 MiB of 2.0 MiB", "sys-test: Downloaded 1 package(s)", "sys-test: sending to dom0 [", "] 3.0 MiB of 6.0 MiB", "==> dom0 verifying ["} {
+	for _, want := range []string{"sys-test: downloading [", "] 1.0 MiB of 2.0 MiB", "sys-test: Downloaded 1 package(s)",
+		"sys-test: sending to dom0 [", "] 3.0 MiB of 6.0 MiB", "] 4.5 MiB of 6.0 MiB", "sys-test: still sending", "==> dom0 verifying ["} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the terminal lacks %q", want)
 		}

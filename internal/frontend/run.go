@@ -264,7 +264,8 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	// On a terminal, the UpdateVM's lines (its transfer's progress) are
 	// written above dom0's verification bar, never into it.
 	stderr := r.env.Stderr
-	if terminal, ok := stderr.(*os.File); ok && isTerminal(terminal) {
+	// TERM=dumb: a terminal that acts on no escape sequence gets lines.
+	if terminal, ok := stderr.(*os.File); ok && isTerminal(terminal) && os.Getenv("TERM") != "dumb" {
 		r.bar = newStatusLine(terminal)
 		r.env.Stderr = r.bar
 	}
@@ -454,20 +455,26 @@ func (r *runner) vmRun(ctx context.Context, argv []string, stdin io.Reader, stdo
 		// Its download's and transfer's progress as a bar; the lines
 		// stay plain where there is no terminal (the progress).
 		// At most ten redraws a second of one bar (the lines taken are not
-		// counted against stderr's limit), and at once from downloading to
-		// sending. A phase's last line ends its bar.
+		// counted against stderr's limit): a line that comes sooner is
+		// drawn with the next line after that, unless another replaced it;
+		// from downloading to sending, at once. A phase's last line ends
+		// its bar.
 		var drawn time.Time
 		var label string
+		var pending *progressBar
 		stderr.status = func(untrustedLine []byte) bool {
 			if updateVMPhaseEnd.Match(untrustedLine) {
 				bar.set(updateVMBar, nil)
-				label = ""
+				label, pending = "", nil
 				return false
 			}
 			b, ok := parseUpdateVMProgress(r.env.Config.UpdateVM, untrustedLine)
-			if ok && (b.label != label || time.Since(drawn) >= 100*time.Millisecond) {
-				bar.set(updateVMBar, b)
-				drawn, label = time.Now(), b.label
+			if ok {
+				pending = b
+			}
+			if pending != nil && (pending.label != label || time.Since(drawn) >= 100*time.Millisecond) {
+				bar.set(updateVMBar, pending)
+				drawn, label, pending = time.Now(), pending.label, nil
 			}
 			return ok
 		}

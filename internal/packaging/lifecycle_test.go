@@ -564,16 +564,24 @@ func TestDom0InstallIntoImage(t *testing.T) {
 			}
 		})
 	}
-	// A pedos-unpack that is a person's account is kept, with a warning.
-	root := scriptRoot(t, false, "createrepo_c", "grep", "systemd-sysusers")
-	for file, line := range map[string]string{"etc/passwd": "pedos-unpack:x:1001:1001::/home/pedos-unpack:/bin/bash\n", "etc/group": "pedos-unpack:x:1001:\n"} {
-		if err := appendFile(filepath.Join(root, file), line); err != nil {
-			t.Fatal(err)
+	// A pedos-unpack that was there is kept: with a warning if it is a
+	// person's account, without one if it is a system user with no login.
+	for _, tc := range []struct{ passwd, warning string }{
+		{"pedos-unpack:x:1001:1001::/home/pedos-unpack:/bin/bash", "warning: pedos-unpack (uid 1001, shell /bin/bash), the unpacker's user, is not a system user without a login: make it one, or name another in /etc/pedos/updates.conf (unpacker_user)"},
+		{"pedos-unpack:x:998:998::/:/bin/false", ""},
+	} {
+		root := scriptRoot(t, false, "createrepo_c", "grep", "systemd-sysusers")
+		gid := strings.Split(tc.passwd, ":")[3]
+		for file, line := range map[string]string{"etc/passwd": tc.passwd + "\n", "etc/group": "pedos-unpack:x:" + gid + ":\n"} {
+			if err := appendFile(filepath.Join(root, file), line); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	out := rpmScripts(t, root, false, "-i", "--nodeps", pkgs.dom0RPM)
-	if !slices.Contains(out, "warning: pedos-unpack (uid 1001, shell /bin/bash), the unpacker's user, is not a system user without a login: make it one, or name another in /etc/pedos/updates.conf (unpacker_user)") {
-		t.Errorf("an existing login user pedos-unpack: the install printed %q, want a warning", out)
+		out := rpmScripts(t, root, false, "-i", "--nodeps", pkgs.dom0RPM)
+		warned := slices.ContainsFunc(out, func(line string) bool { return strings.Contains(line, "pedos-unpack") })
+		if tc.warning != "" && !slices.Contains(out, tc.warning) || tc.warning == "" && warned {
+			t.Errorf("an existing %q: the install printed %q, want the warning %q", tc.passwd, out, tc.warning)
+		}
 	}
 }
 

@@ -2,8 +2,8 @@
 # After install or upgrade of a pedos-updates package (rpm: $1 = 1 install, 2 upgrade;
 # dpkg: $1 = configure). scripts/packages.sh fills in the unit and tmpfiles names for each
 # package. Nothing here enables a unit: the administrator does, after writing
-# the configuration (docs/deploy-kvm-vsock.md). Nothing here prints: every command is
-# quiet unless it fails, and none reads what an update delivered.
+# the configuration (docs/deploy-kvm-vsock.md). Nothing here prints but a command that
+# fails and the warning below, and nothing reads what an update delivered.
 set -u
 unit=@UNIT@
 tmpfiles=@TMPFILES@
@@ -40,7 +40,7 @@ if [ -f "$sysusers" ]; then
 	# person's account may own files and run processes a compromised
 	# unpacker could reach, so say so.
 	while IFS=: read -r name _ uid _ _ _ shell; do
-		if [ "$name" = pedos-unpack ] && { [ "$uid" -ge 1000 ] || [ "${shell##*/}" != nologin ]; }; then
+		if [ "$name" = pedos-unpack ] && { [ "$uid" -ge 1000 ] 2>/dev/null || { [ "${shell##*/}" != nologin ] && [ "${shell##*/}" != false ]; }; }; then
 			echo "warning: pedos-unpack (uid $uid, shell $shell), the unpacker's user, is not a system user without a login: make it one, or name another in /etc/pedos/updates.conf (unpacker_user)" >&2
 		fi
 	done </etc/passwd
