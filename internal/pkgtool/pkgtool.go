@@ -13,8 +13,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -27,70 +25,39 @@ const rpmDBPath = "/var/lib/rpm"
 
 const rpmMacros = "%_dbpath " + rpmDBPath + "\n%__gpg /usr/bin/gpg\n"
 
-// stream runs an rpm tool in a private, minimal environment under home
-// with the caller's streams and returns its exit code; err is set only
-// when it could not run at all.
-func stream(ctx context.Context, home, name string, args []string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Env, cmd.Dir = []string{"LC_ALL=C", "PATH=/usr/bin:/bin:/usr/sbin:/sbin", "HOME=" + home}, home
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
-	err := cmd.Run()
-	var exitErr *exec.ExitError
-	if errors.As(err, &exitErr) {
-		return exitErr.ExitCode(), nil
-	}
-	return 0, err
-}
-
-// makeHome creates a private HOME with the .rpmmacros rpm needs here.
-func makeHome(dir string) (string, error) {
-	home := filepath.Join(dir, "home")
-	if err := os.MkdirAll(home, 0o700); err != nil {
-		return "", err
-	}
-	return home, os.WriteFile(filepath.Join(home, ".rpmmacros"), []byte(rpmMacros), 0o600)
-}
-
 // RPMKeys is the strict rpmkeys cross-check of verify.md §1: an rpm
-// database holding only the trusted keys, and the strict command line.
+// database holding only the trusted keys, and the strict command line. It
+// runs rpmkeys as Tools runs every tool; Close removes the database with
+// the private HOME.
 type RPMKeys struct {
-	dir, home, dbPath string
+	*Tools
+	dbPath string
 }
 
 // NewRPMKeys imports keyFiles into a fresh database under a private
-// temporary directory; Close removes it. A key rpm cannot import is
-// returned as a warning and left out, so packages it signed fail the
-// cross-check (and so disagree with the native verifier) instead of
-// blocking every other package.
+// temporary directory. A key rpm cannot import is returned as a warning
+// and left out, so packages it signed fail the cross-check (and so
+// disagree with the native verifier) instead of blocking every other
+// package.
 func NewRPMKeys(ctx context.Context, tmpDir string, keyFiles []string) (*RPMKeys, []error, error) {
-	dir, err := os.MkdirTemp(tmpDir, "pedos-rpmkeys-")
+	tools, err := NewTools(tmpDir)
 	if err != nil {
-		return nil, nil, err
-	}
-	c := &RPMKeys{dir: dir, dbPath: filepath.Join(dir, "rpmdb")}
-	if c.home, err = makeHome(dir); err != nil {
-		os.RemoveAll(dir)
 		return nil, nil, fmt.Errorf("rpmkeys keyring: %w", err)
 	}
+	c := &RPMKeys{Tools: tools, dbPath: filepath.Join(tools.dir, "rpmdb")}
 	// One warning per key file rpm refused.
 	var warnings []error
 	for _, f := range keyFiles {
 		abs, err := filepath.Abs(f)
+		if err == nil {
+			err = c.Run(ctx, "rpmkeys --import "+f, nil, io.Discard, "rpmkeys", "--dbpath", c.dbPath, "--import", abs)
+		}
 		if err != nil {
 			warnings = append(warnings, err)
-			continue
-		}
-		var stderr strings.Builder
-		code, err := stream(ctx, c.home, "rpmkeys", []string{"--dbpath", c.dbPath, "--import", abs}, nil, io.Discard, &stderr)
-		if err != nil || code != 0 {
-			warnings = append(warnings, fmt.Errorf("rpmkeys --import %s: exit %d: %s", f, code, firstLine(stderr.String()+fmt.Sprint(err))))
 		}
 	}
 	return c, warnings, nil
 }
-
-// Close removes the temporary database.
-func (c *RPMKeys) Close() error { return os.RemoveAll(c.dir) }
 
 // CheckParallel is CheckBatch with the files dealt out to runs rpmkeys
 // runs at once: rpmkeys hashes every payload on one core, and a delivery
@@ -140,7 +107,7 @@ func (c *RPMKeys) CheckBatch(ctx context.Context, files []string) map[string]err
 		return verdicts
 	}
 	var stdout, stderr strings.Builder
-	code, err := stream(ctx, c.home, "rpmkeys", args, nil, &stdout, &stderr)
+	code, err := c.Stream(ctx, "rpmkeys", args, nil, &stdout, &stderr)
 	if err != nil {
 		for _, f := range checked {
 			verdicts[f] = fmt.Errorf("%w: %v", ErrRPMKeysFailed, err)

@@ -3,9 +3,11 @@ package pkgtool
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 
@@ -27,7 +29,11 @@ func NewTools(tmpDir string) (*Tools, error) {
 	if err != nil {
 		return nil, err
 	}
-	home, err := makeHome(dir)
+	home := filepath.Join(dir, "home")
+	err = os.Mkdir(home, 0o700)
+	if err == nil {
+		err = os.WriteFile(filepath.Join(home, ".rpmmacros"), []byte(rpmMacros), 0o600)
+	}
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
@@ -38,10 +44,18 @@ func NewTools(tmpDir string) (*Tools, error) {
 // Close removes the private HOME.
 func (t *Tools) Close() error { return os.RemoveAll(t.dir) }
 
-// Stream runs a tool with the caller's streams and returns its exit code;
-// err is set only when it could not run at all.
+// Stream runs a tool in the private, minimal environment with the
+// caller's streams and returns its exit code; err is set only when it
+// could not run at all.
 func (t *Tools) Stream(ctx context.Context, name string, args []string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
-	return stream(ctx, t.home, name, args, stdin, stdout, stderr)
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env, cmd.Dir = []string{"LC_ALL=C", "PATH=/usr/bin:/bin:/usr/sbin:/sbin", "HOME=" + t.home}, t.home
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
+	err := cmd.Run()
+	if exitErr, ok := errors.AsType[*exec.ExitError](err); ok {
+		return exitErr.ExitCode(), nil
+	}
+	return 0, err
 }
 
 // Run runs a tool; an exit status other than 0 is an error that says what
