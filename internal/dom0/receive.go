@@ -851,13 +851,7 @@ func report(res *Result, v *repometa.Verdict) {
 	if v == nil {
 		return
 	}
-	for _, s := range v.Repos {
-		rf := RepoFreshness{Repo: s.Repo, Status: string(s.Status), Time: s.Timestamp, AgeSeconds: int64(s.Age.Seconds()), Key: s.KeyFingerprint}
-		if s.Revision != 0 {
-			rf.Revision = strconv.FormatUint(s.Revision, 10)
-		}
-		res.Freshness = append(res.Freshness, rf)
-	}
+	res.Freshness = v.Repos
 	for _, f := range v.Findings {
 		res.Findings = append(res.Findings, Finding{Kind: string(f.Kind), Repo: f.Repo, Package: f.Package,
 			Error: f.Severity == repometa.Reject, Message: f.String()})

@@ -1,13 +1,13 @@
 package dom0
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"pedos.dev/updates/internal/pkgtool"
 	"pedos.dev/updates/internal/repometa"
@@ -83,11 +83,13 @@ func TestPackageCheckKind(t *testing.T) {
 }
 
 // The result shows each repository's age against the time floor, as the freeze check judged
-// it, so that a front end need not compute it from a clock that may have been set back.
+// it (so that a front end need not compute it from a clock that may have been set back), and
+// its revision as a JSON string.
 func TestReportCarriesTheAge(t *testing.T) {
 	var res Result
-	report(&res, &repometa.Verdict{Repos: []repometa.RepoSummary{{Repo: "updates", Status: repometa.StatusStale, Revision: 7, Age: 30 * 24 * time.Hour}}})
-	if len(res.Freshness) != 1 || res.Freshness[0].AgeSeconds != 30*24*3600 || res.Freshness[0].Revision != "7" {
-		t.Errorf("freshness %+v, want updates at revision 7, 30 days old", res.Freshness)
+	report(&res, &repometa.Verdict{Repos: []repometa.RepoSummary{{Repo: "updates", Status: repometa.StatusStale, Revision: 7, AgeSeconds: 30 * 24 * 3600}}})
+	b, err := json.Marshal(res.Freshness)
+	if want := `[{"repo":"updates","status":"stale","revision":"7","age_seconds":2592000}]`; err != nil || string(b) != want {
+		t.Errorf("freshness %s (%v), want %s", b, err, want)
 	}
 }

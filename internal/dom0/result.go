@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"pedos.dev/updates/internal/atomicfile"
+	"pedos.dev/updates/internal/repometa"
 	"pedos.dev/updates/internal/rpm"
 )
 
@@ -26,7 +27,7 @@ type Result struct {
 	Packages []PackageCheck `json:"packages"`
 	// Freshness has one entry per repository whose metadata was checked or
 	// could not be (verify.md §2).
-	Freshness []RepoFreshness `json:"freshness,omitempty"`
+	Freshness []repometa.RepoSummary `json:"freshness,omitempty"`
 	// Findings are freshness findings (rollback, freeze, withholding, …).
 	Findings []Finding `json:"findings,omitempty"`
 	Bytes    int64     `json:"bytes"`
@@ -60,18 +61,6 @@ func (p *PackageCheck) reject(err error) {
 	if rpmErr, ok := errors.AsType[*rpm.Error](err); ok {
 		p.Kind = rpmErr.Kind.String()
 	}
-}
-
-// RepoFreshness summarises one repository's metadata for people.
-type RepoFreshness struct {
-	Repo     string    `json:"repo"`
-	Status   string    `json:"status"` // fresh, stale, not-verifiable, rejected
-	Revision string    `json:"revision,omitempty"`
-	Time     time.Time `json:"time,omitzero"`
-	// AgeSeconds is the metadata's age against dom0's time floor, which a clock set
-	// back cannot lower (verify.md §2.4): what the freeze check judged.
-	AgeSeconds int64  `json:"age_seconds,omitempty"`
-	Key        string `json:"key,omitempty"`
 }
 
 // Finding is one freshness finding, by kind and package.

@@ -56,8 +56,8 @@ func printResult(w io.Writer, r dom0.Result) {
 	sayOmitted(w, rejected, "rejected")
 	for _, f := range r.Freshness {
 		line := fmt.Sprintf("    freshness: repo %s: %s", f.Repo, f.Status)
-		if f.Revision != "" {
-			line += fmt.Sprintf(", revision %s", f.Revision)
+		if f.Revision != 0 {
+			line += fmt.Sprintf(", revision %d", f.Revision)
 		}
 		if !f.Time.IsZero() {
 			// Against dom0's time floor, as the freeze check judged it: dom0's

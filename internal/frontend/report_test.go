@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"pedos.dev/updates/internal/dom0"
+	"pedos.dev/updates/internal/repometa"
 )
 
 // A finding is printed with one level, its severity, as verify.md's
@@ -109,8 +110,8 @@ func requirePrinted(t *testing.T, res dom0.Result, wants ...string) {
 func TestPrintResultFreshnessAge(t *testing.T) {
 	finished := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	stamp := finished.Add(30 * 24 * time.Hour)
-	requirePrinted(t, dom0.Result{Caller: "sys-firewall", Finished: finished, Freshness: []dom0.RepoFreshness{
-		{Repo: "vendor", Status: "fresh", Revision: "7", Time: stamp, AgeSeconds: 7200},
+	requirePrinted(t, dom0.Result{Caller: "sys-firewall", Finished: finished, Freshness: []repometa.RepoSummary{
+		{Repo: "vendor", Status: "fresh", Revision: 7, Time: stamp, AgeSeconds: 7200},
 		{Repo: "extras", Status: "stale", Time: stamp, AgeSeconds: 302400},
 		{Repo: "local", Status: "not-verifiable"},
 	}},

@@ -97,7 +97,7 @@ func (s *FreshnessState) Evaluate(b Batch) *Verdict {
 			status = StatusStale
 		}
 		v.Repos = append(v.Repos, RepoSummary{Repo: repo.ID, Status: status, Revision: repo.Revision,
-			Timestamp: repo.Timestamp, Age: floor.Sub(repo.Timestamp), KeyFingerprint: repo.KeyFingerprint})
+			Time: repo.Timestamp, AgeSeconds: int64(floor.Sub(repo.Timestamp).Seconds()), Key: repo.KeyFingerprint})
 	}
 	if len(b.Repos) == 0 && len(b.Received) > 0 {
 		// dnf in the UpdateVM had no repository to take them from (M6).

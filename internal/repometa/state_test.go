@@ -62,8 +62,12 @@ func TestEvaluateAndCommit(t *testing.T) {
 			t.Fatalf("%s: findings %q, want %q\n%v", step.name, got, step.want, v.Findings)
 		}
 		if v.Repos[0].Repo != "thirdparty" || v.Repos[0].Status != StatusNotVerifiable ||
-			v.Repos[1].Repo != "updates" || v.Repos[1].Status != step.status || v.Repos[1].KeyFingerprint != pub.pinned.Fingerprint {
+			v.Repos[1].Repo != "updates" || v.Repos[1].Status != step.status || v.Repos[1].Key != pub.pinned.Fingerprint {
 			t.Fatalf("%s: repo summaries %+v", step.name, v.Repos)
+		}
+		// Three weeks after day 0, of metadata from day 1.
+		if step.status == StatusStale && v.Repos[1].AgeSeconds != 20*24*3600 {
+			t.Fatalf("%s: age %d s, want 20 days", step.name, v.Repos[1].AgeSeconds)
 		}
 		for _, f := range v.Findings {
 			t.Logf("%s: %s", step.name, f)

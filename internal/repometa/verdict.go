@@ -57,14 +57,17 @@ const (
 	StatusRejected      Status = "rejected"
 )
 
-// RepoSummary is what the front end shows per repository.
+// RepoSummary is what the front end shows per repository, as dom0's result
+// carries it (dom0.Result.Freshness).
 type RepoSummary struct {
-	Repo           string        `json:"repo"`
-	Status         Status        `json:"status"`
-	Revision       uint64        `json:"revision,omitempty"`
-	Timestamp      time.Time     `json:"timestamp,omitzero"`
-	Age            time.Duration `json:"age_ns,omitempty"`
-	KeyFingerprint string        `json:"key_fingerprint,omitempty"`
+	Repo     string    `json:"repo"`
+	Status   Status    `json:"status"`
+	Revision uint64    `json:"revision,omitempty,string"`
+	Time     time.Time `json:"time,omitzero"`
+	// AgeSeconds is the metadata's age against dom0's time floor, which a clock set
+	// back cannot lower (verify.md §2.4): what the freeze check judged.
+	AgeSeconds int64  `json:"age_seconds,omitempty"`
+	Key        string `json:"key,omitempty"` // the fingerprint of the key that verified it
 }
 
 // Verdict collects the findings of one batch. Commit needs it.
