@@ -588,20 +588,17 @@ func (p *packageChecks) finish(names []string, res *Result) ([]repometa.Received
 	}
 	var received []repometa.ReceivedPackage
 	canonical := make([]string, len(names))
-	rejected := 0
 	for i, name := range names {
 		out := p.results[name]
 		canonical[i] = filepath.Join(p.build.PackagesDir(), name)
 		res.Bytes += out.check.Size
 		res.Packages = append(res.Packages, out.check)
-		if !out.check.OK {
-			rejected++
-			continue
+		if out.check.OK {
+			received = append(received, out.pkg)
 		}
-		received = append(received, out.pkg)
 	}
-	if rejected > 0 {
-		return nil, packagesRejected(rejected, len(names))
+	if len(received) < len(names) {
+		return nil, packagesRejected(len(names)-len(received), len(names))
 	}
 	p.canonical = canonical
 	return received, nil
