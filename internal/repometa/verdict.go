@@ -1,6 +1,9 @@
 package repometa
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // Kind names what a finding is about, so that callers and tests can tell
 // "no update" from an attack without reading messages.
@@ -79,10 +82,5 @@ type Verdict struct {
 
 // Accepted reports whether no finding rejects the batch.
 func (v *Verdict) Accepted() bool {
-	for _, f := range v.Findings {
-		if f.Severity == Reject {
-			return false
-		}
-	}
-	return true
+	return !slices.ContainsFunc(v.Findings, func(f Finding) bool { return f.Severity == Reject })
 }
