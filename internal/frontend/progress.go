@@ -129,6 +129,34 @@ func (b *progressBar) String(columns int) string {
 	return bar[:min(len(bar), columns)] // ASCII only: labels, digits, # and .
 }
 
+// updateVMProgress is untrustedText's status hook for the output of one
+// call to the UpdateVM vm: its progress lines draw its bar, at most ten
+// times a second (the lines it takes are not counted against the output's
+// limit); a line that comes sooner is drawn with the next line after it,
+// unless another replaced it, and from downloading to sending at once. A
+// phase's last line ends its bar.
+func (s *statusLine) updateVMProgress(vm string) func(untrustedLine []byte) bool {
+	var drawn time.Time
+	var label string
+	var pending *progressBar
+	return func(untrustedLine []byte) bool {
+		if updateVMPhaseEnd.Match(untrustedLine) {
+			s.set(updateVMBar, nil)
+			label, pending = "", nil
+			return false
+		}
+		b, ok := parseUpdateVMProgress(vm, untrustedLine)
+		if ok {
+			pending = b
+		}
+		if pending != nil && (pending.label != label || time.Since(drawn) >= 100*time.Millisecond) {
+			s.set(updateVMBar, pending)
+			drawn, label, pending = time.Now(), pending.label, nil
+		}
+		return ok
+	}
+}
+
 // The bars of a statusLine, in the order they are shown.
 const (
 	dom0Bar = iota
@@ -142,7 +170,7 @@ const (
 // after a complete line. A line written in parts is never cut by them.
 // dom0's verification runs while the UpdateVM still sends, so both bars
 // may show at once. Each is kept within the terminal's width (columns,
-// asked at every redraw; 0 if unknown), since a line that wraps cannot be
+// asked at every redraw; nil: no limit), since a line that wraps cannot be
 // erased.
 type statusLine struct {
 	mu      sync.Mutex

@@ -107,8 +107,8 @@ type runner struct {
 	rep Report
 	// vmTail is the end of the UpdateVM's stderr in the last vmRun.
 	vmTail []string
-	// bar, during the download on a terminal, shows the UpdateVM's
-	// progress lines as a bar beside dom0's verification.
+	// bar, during the download on a terminal, holds dom0's verification
+	// bar and, under it, the one the UpdateVM's progress lines draw.
 	bar *statusLine
 }
 
@@ -261,8 +261,8 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	r.say("Asking %s to resolve and download (%s)", c.UpdateVM, r.o.Action)
 	finished := make(chan dom0.Progress, 1)
 	watched := make(chan struct{})
-	// On a terminal, the UpdateVM's lines (its transfer's progress) are
-	// written above dom0's verification bar, never into it.
+	// On a terminal, the UpdateVM's lines are written above the bars,
+	// never into them.
 	stderr := r.env.Stderr
 	// TERM=dumb: a terminal that acts on no escape sequence gets lines.
 	if terminal, ok := stderr.(*os.File); ok && isTerminal(terminal) && os.Getenv("TERM") != "dumb" {
@@ -451,34 +451,11 @@ func (r *runner) vmRun(ctx context.Context, argv []string, stdin io.Reader, stdo
 	prefix := r.env.Config.UpdateVM + ": "
 	stderr := newUntrustedText(r.env.Stderr, prefix)
 	stderr.limit, stderr.keepTail = maxLogBytes, maxReportedVMLines
-	if bar := r.bar; bar != nil {
+	if r.bar != nil {
 		// Its download's and transfer's progress as a bar; the lines
 		// stay plain where there is no terminal (the progress).
-		// At most ten redraws a second of one bar (the lines taken are not
-		// counted against stderr's limit): a line that comes sooner is
-		// drawn with the next line after that, unless another replaced it;
-		// from downloading to sending, at once. A phase's last line ends
-		// its bar.
-		var drawn time.Time
-		var label string
-		var pending *progressBar
-		stderr.status = func(untrustedLine []byte) bool {
-			if updateVMPhaseEnd.Match(untrustedLine) {
-				bar.set(updateVMBar, nil)
-				label, pending = "", nil
-				return false
-			}
-			b, ok := parseUpdateVMProgress(r.env.Config.UpdateVM, untrustedLine)
-			if ok {
-				pending = b
-			}
-			if pending != nil && (pending.label != label || time.Since(drawn) >= 100*time.Millisecond) {
-				bar.set(updateVMBar, pending)
-				drawn, label, pending = time.Now(), pending.label, nil
-			}
-			return ok
-		}
-		defer bar.set(updateVMBar, nil)
+		stderr.status = r.bar.updateVMProgress(r.env.Config.UpdateVM)
+		defer r.bar.set(updateVMBar, nil)
 	}
 	switch stdout {
 	case r.env.Stderr: // with --json, a query's listing shares stderr
