@@ -20,6 +20,7 @@ declare -A need=(
 	[pkill]=procps
 	[systemd-analyze]=systemd
 	[systemd-tmpfiles]=systemd
+	[systemd-sysusers]=systemd # the dom0 package's install script makes the unpacker's user with it
 	[dpkg-deb]=dpkg
 	[strace]=strace
 	[chattr]=e2fsprogs
