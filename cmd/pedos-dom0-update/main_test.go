@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -79,6 +80,11 @@ func TestMissingRoot(t *testing.T) {
 // started is cancelled, not left behind for the UpdateVM (C2), and the run
 // says it was interrupted.
 func TestHangupCancelsTheSession(t *testing.T) {
+	// Under nohup (nohup make test) SIGHUP is ignored, and the program
+	// started here would inherit that and rightly ignore it too: caught
+	// here instead, it is back to its default in the program.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGHUP)
+	defer signal.Reset(syscall.SIGHUP)
 	signer, err := benchrun.Signer(1)
 	if err != nil {
 		t.Fatal(err)
