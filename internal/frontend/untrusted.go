@@ -66,7 +66,9 @@ func (t *untrustedText) Write(untrusted []byte) (int, error) {
 	if t.keepTail > 0 {
 		t.remember(untrusted)
 	}
-	if t.limit > 0 && t.shown >= t.limit {
+	// Past the limit nothing more is shown, but a status hook still sees
+	// each line (the UpdateVM's bar must not stop there).
+	if t.limit > 0 && t.shown >= t.limit && t.status == nil {
 		t.dropped += int64(len(untrusted))
 		return n, nil
 	}
@@ -93,6 +95,11 @@ func (t *untrustedText) Flush() error {
 		return nil
 	}
 	if t.status != nil && t.line[len(t.line)-1] == '\n' && t.status(t.line) {
+		t.line = t.line[:0]
+		return nil
+	}
+	if t.limit > 0 && t.shown >= t.limit {
+		t.dropped += int64(len(t.line))
 		t.line = t.line[:0]
 		return nil
 	}

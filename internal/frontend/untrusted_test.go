@@ -130,6 +130,33 @@ func TestUntrustedTextLimit(t *testing.T) {
 	}
 }
 
+// Past the limit, a status hook still sees every complete line (the
+// UpdateVM's bar goes on), and what it does not take is counted as before.
+func TestUntrustedTextStatusPastTheLimit(t *testing.T) {
+	var out strings.Builder
+	var taken []string
+	text := newUntrustedText(&out, "vm: ")
+	text.limit = 25
+	text.status = func(line []byte) bool {
+		if bytes.HasPrefix(line, []byte("progress ")) {
+			taken = append(taken, string(line))
+			return true
+		}
+		return false
+	}
+	for _, piece := range []string{"0123456789abcdef\n", "more\n", "progress 1\n", "xy\nprog", "ress 2\n"} {
+		if _, err := text.Write([]byte(piece)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := text.End(); err != nil {
+		t.Fatal(err)
+	}
+	if want := "vm: 0123456789abcdef\nvm: [8 more bytes of output not shown: over 25]\n"; out.String() != want || strings.Join(taken, "") != "progress 1\nprogress 2\n" {
+		t.Errorf("shown %q, taken %q; want %q and both progress lines", out.String(), taken, want)
+	}
+}
+
 // The UpdateVM's stderr in one call is shown up to maxLogBytes.
 func TestUpdateVMOutputIsCapped(t *testing.T) {
 	code, tr := listWithUpdateVM(t, `head -c 3000000 /dev/zero | tr '\0' 'x' >&2`, `printf 'hello.noarch 1.1-1\n'`)
