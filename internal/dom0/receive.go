@@ -610,6 +610,7 @@ func (p *packageChecks) crossCheck(ctx context.Context, res *Result) error {
 	if p.keysErr != nil {
 		return p.keysErr
 	}
+	defer p.rpmkeys.Close() // its database, before the scratch directory goes
 	verdicts := p.rpmkeys.CheckParallel(ctx, p.canonical, runtime.NumCPU())
 	// rpmkeys killed at the deadline has said nothing about the packages:
 	// that is no disagreement (a security error) between the verifiers.

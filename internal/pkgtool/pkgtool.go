@@ -27,12 +27,15 @@ const rpmMacros = "%_dbpath " + rpmDBPath + "\n%__gpg /usr/bin/gpg\n"
 
 // RPMKeys is the strict rpmkeys cross-check of verify.md §1: an rpm
 // database holding only the trusted keys, and the strict command line. It
-// runs rpmkeys as Tools runs every tool; Close removes the database with
-// the private HOME.
+// runs rpmkeys as Tools runs every tool (its own Tools, not exported: their
+// other tools would not use this database).
 type RPMKeys struct {
-	*Tools
+	tools  *Tools
 	dbPath string
 }
+
+// Close removes the database with the private HOME.
+func (c *RPMKeys) Close() error { return c.tools.Close() }
 
 // NewRPMKeys imports keyFiles into a fresh database under a private
 // temporary directory. A key rpm cannot import is returned as a warning
@@ -44,13 +47,13 @@ func NewRPMKeys(ctx context.Context, tmpDir string, keyFiles []string) (*RPMKeys
 	if err != nil {
 		return nil, nil, fmt.Errorf("rpmkeys keyring: %w", err)
 	}
-	c := &RPMKeys{Tools: tools, dbPath: filepath.Join(tools.dir, "rpmdb")}
+	c := &RPMKeys{tools: tools, dbPath: filepath.Join(tools.dir, "rpmdb")}
 	// One warning per key file rpm refused.
 	var warnings []error
 	for _, f := range keyFiles {
 		abs, err := filepath.Abs(f)
 		if err == nil {
-			err = c.Run(ctx, "rpmkeys --import "+f, nil, io.Discard, "rpmkeys", "--dbpath", c.dbPath, "--import", abs)
+			err = tools.Run(ctx, "rpmkeys --import "+f, nil, io.Discard, "rpmkeys", "--dbpath", c.dbPath, "--import", abs)
 		}
 		if err != nil {
 			warnings = append(warnings, err)
@@ -107,7 +110,7 @@ func (c *RPMKeys) CheckBatch(ctx context.Context, files []string) map[string]err
 		return verdicts
 	}
 	var stdout, stderr strings.Builder
-	code, err := c.Stream(ctx, "rpmkeys", args, nil, &stdout, &stderr)
+	code, err := c.tools.Stream(ctx, "rpmkeys", args, nil, &stdout, &stderr)
 	if err != nil {
 		for _, f := range checked {
 			verdicts[f] = fmt.Errorf("%w: %v", ErrRPMKeysFailed, err)

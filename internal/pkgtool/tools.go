@@ -17,7 +17,8 @@ import (
 
 // Tools runs rpm's tools, each with the clean environment of this package
 // and one private HOME. dom0's receive service uses CreateRepo and
-// InstalledPackages; dnftool adds dnf and rpmdb for the other programs.
+// InstalledPackages, and RPMKeys runs rpmkeys through one; dnftool adds
+// dnf and rpmdb for the other programs.
 type Tools struct {
 	dir, home string
 }
@@ -58,15 +59,19 @@ func (t *Tools) Stream(ctx context.Context, name string, args []string, stdin io
 	return 0, err
 }
 
-// Run runs a tool; an exit status other than 0 is an error that says what
-// it was doing and the first line of its stderr.
+// Run runs a tool; a tool that could not run, or an exit status other
+// than 0, is an error that says what it was doing (and then the first line
+// of its stderr).
 func (t *Tools) Run(ctx context.Context, what string, stdin io.Reader, stdout io.Writer, name string, args ...string) error {
 	var stderr strings.Builder
 	code, err := t.Stream(ctx, name, args, stdin, stdout, &stderr)
-	if err == nil && code != 0 {
-		err = fmt.Errorf("%s: exit %d: %s", what, code, firstLine(stderr.String()))
+	switch {
+	case err != nil:
+		return fmt.Errorf("%s: %w", what, err)
+	case code != 0:
+		return fmt.Errorf("%s: exit %d: %s", what, code, firstLine(stderr.String()))
 	}
-	return err
+	return nil
 }
 
 // CreateRepo writes repository metadata for the packages below dir.

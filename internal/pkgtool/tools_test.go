@@ -2,6 +2,7 @@ package pkgtool_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -132,6 +133,17 @@ func TestRunReportsAFailure(t *testing.T) {
 	err := tools.Run(context.Background(), "the stand-in", nil, io.Discard, "sh", "-c", "echo first >&2; echo second >&2; exit 3")
 	if err == nil || err.Error() != "the stand-in: exit 3: first" {
 		t.Errorf("got %v, want \"the stand-in: exit 3: first\"", err)
+	}
+	// A tool that cannot run is named as well (the key import's warning
+	// named no key file; review), and a cancelled run stays one.
+	err = tools.Run(context.Background(), "rpmkeys --import KEY", nil, io.Discard, "/nonexistent/rpmkeys")
+	if err == nil || !strings.HasPrefix(err.Error(), "rpmkeys --import KEY: ") {
+		t.Errorf("a tool that cannot run: %v, want it named", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := tools.Run(ctx, "the stand-in", nil, io.Discard, "true"); !errors.Is(err, context.Canceled) || !strings.HasPrefix(err.Error(), "the stand-in: ") {
+		t.Errorf("a cancelled run: %v, want context.Canceled, named", err)
 	}
 }
 
