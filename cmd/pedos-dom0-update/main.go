@@ -157,7 +157,7 @@ func run() int {
 	defer stop()
 	env := frontend.Env{
 		Config: config,
-		VM: frontend.QrexecCaller{Client: qrexecClient(config),
+		VM: frontend.QrexecCaller{Client: qrexecClient(config), OwnErrors: config.QrexecClient == "",
 			Timeout: config.ReceiveTimeout + config.ReceiveTimeout/10},
 		Tools:           tools,
 		Stdin:           os.Stdin,

@@ -27,6 +27,9 @@ Options:
                      a missing file means defaults for every domain)
   --sockdir DIR      per-domain socket directories (default /run/pedos/qrexec)
   --timeout DUR      give up after DUR, exit 125 (default: no limit)
+  --errors-fd N      write this program's own error messages to descriptor N
+                     (opened by the caller), so that stderr carries only the
+                     command's (pedos-dom0-update tells the two apart so)
   --version          print the release and commit, and exit
 
 Exit status: the command's; 125 qrexec failure (including the timeout, and a
@@ -45,6 +48,7 @@ func main() {
 	domainsFile := fs.String("domains", policy.DefaultDomainsFile, "")
 	sockDir := fs.String("sockdir", qrexec.SocketDir, "")
 	timeout := fs.Duration("timeout", 0, "")
+	errorsFD := fs.Uint("errors-fd", 2, "")
 	cli.Parse(fs, os.Args[1:])
 	user, command, ok := strings.Cut(fs.Arg(0), ":")
 	switch {
@@ -68,7 +72,7 @@ func main() {
 	}
 	code, err := call.Run(qrexec.Streams{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "qrexec-client:", err)
+		fmt.Fprintln(os.NewFile(uintptr(*errorsFD), "errors"), "qrexec-client:", err)
 	}
 	os.Exit(code)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -22,13 +23,26 @@ var ErrInterrupted = errors.New("interrupted (Ctrl-C, SIGTERM or SIGHUP)")
 // ErrCallDeadline marks a call dom0 ended at its deadline (C7).
 var ErrCallDeadline = errors.New("the call was ended")
 
+// ErrCallFailed marks a call dom0's own qrexec-client could not make (it
+// reached no agent, say), in its words.
+var ErrCallFailed = errors.New("dom0's qrexec call failed")
+
 // QrexecCaller runs commands in a domain with qrexec-client (dom0's calls
 // are not subject to policy; qrexec.md): ours, or a PedOS/Qubes host's own,
 // which takes the same -d DOMAIN USER:COMMAND.
 type QrexecCaller struct {
 	Client  string        // path of qrexec-client
 	Timeout time.Duration // the call is killed after this (C7)
+	// OwnErrors says that Client is this project's qrexec-client, which
+	// writes its own errors to a descriptor of their own (--errors-fd):
+	// Run returns them as its error, and stderr then holds only the
+	// domain's. A host's own client mixes the two on stderr.
+	OwnErrors bool
 }
+
+// maxOwnErrorBytes bounds what is read of qrexec-client's own errors (one
+// line is all it writes).
+const maxOwnErrorBytes = 4096
 
 // Run implements Caller. Every argument has passed forwardable or is
 // ours, so single quotes make it one shell word in the domain.
@@ -39,9 +53,22 @@ func (q QrexecCaller) Run(ctx context.Context, domain string, argv []string, std
 	}
 	ctx, cancel := context.WithTimeout(ctx, q.Timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, q.Client, "-d", domain, "root:"+strings.Join(quoted, " "))
+	args := []string{"-d", domain, "root:" + strings.Join(quoted, " ")}
+	var own *clientErrors
+	if q.OwnErrors {
+		var err error
+		if own, err = readClientErrors(); err != nil {
+			return ExitQrexecFailure, err
+		}
+		args = append([]string{"--errors-fd", "3"}, args...)
+	}
+	cmd := exec.CommandContext(ctx, q.Client, args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
+	if own != nil {
+		cmd.ExtraFiles = []*os.File{own.w}
+	}
 	err := cmd.Run()
+	ownErr := own.end()
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return ExitQrexecFailure, fmt.Errorf("%s did not answer before dom0's deadline (%s); %w", domain, q.Timeout, ErrCallDeadline)
 	}
@@ -61,7 +88,46 @@ func (q QrexecCaller) Run(ctx context.Context, domain string, argv []string, std
 		}
 		return ExitQrexecFailure, fmt.Errorf("dom0's %s was killed by signal %d (%s) during the call to %s", filepath.Base(q.Client), ws.Signal(), ws.Signal(), domain)
 	}
-	return exit.ExitCode(), nil
+	// The client's own failure (it reached no agent, say) is dom0's to
+	// tell, not a line of the domain's.
+	return exit.ExitCode(), ownErr
+}
+
+// clientErrors is what this project's qrexec-client says of its own
+// failures, on the pipe it is given as descriptor 3 (--errors-fd 3).
+type clientErrors struct {
+	w    *os.File // the client's end
+	text strings.Builder
+	read chan struct{}
+}
+
+func readClientErrors() (*clientErrors, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	c := &clientErrors{w: w, read: make(chan struct{})}
+	go func() {
+		defer r.Close()
+		_, _ = io.Copy(&c.text, io.LimitReader(r, maxOwnErrorBytes))
+		_, _ = io.Copy(io.Discard, r)
+		close(c.read)
+	}()
+	return c, nil
+}
+
+// end is, once the client has exited, what it said as an error (nil:
+// nothing, or c is nil).
+func (c *clientErrors) end() error {
+	if c == nil {
+		return nil
+	}
+	c.w.Close() // the client's copy went with it: the reader sees the end
+	<-c.read
+	if msg := strings.TrimSpace(c.text.String()); msg != "" {
+		return fmt.Errorf("%w: %s", ErrCallFailed, oneLine(msg))
+	}
+	return nil
 }
 
 // CheckQrexecClient says, before anything starts, whether c's

@@ -69,6 +69,27 @@ func TestQrexecClientKilled(t *testing.T) {
 	}
 }
 
+// This project's qrexec-client says what failed in the call itself on a
+// descriptor of its own: Run returns it as dom0's error, and the domain's
+// stderr holds only the domain's lines (they had been marked as one).
+func TestQrexecCallerOwnErrors(t *testing.T) {
+	client := writeClient(t, `[ "$1" = --errors-fd ] && [ "$2" = 3 ] || exit 2
+echo "a line of the domain's" >&2
+echo "qrexec-client: qrexec: cannot reach the agent of sys-firewall" >&3
+exit 125
+`)
+	var stderr strings.Builder
+	code, err := QrexecCaller{Client: client, Timeout: time.Minute, OwnErrors: true}.Run(t.Context(), "sys-firewall", []string{"true"}, nil, io.Discard, &stderr)
+	if code != ExitQrexecFailure || !errors.Is(err, ErrCallFailed) || !strings.HasSuffix(err.Error(), ": qrexec-client: qrexec: cannot reach the agent of sys-firewall") || stderr.String() != "a line of the domain's\n" {
+		t.Errorf("exit %d, %v, stderr %q; want 125, the client's error, and only the domain's line on stderr", code, err, stderr.String())
+	}
+	// A call that went through has no error of the client's.
+	client = writeClient(t, "exit 7\n")
+	if code, err := (QrexecCaller{Client: client, Timeout: time.Minute, OwnErrors: true}).Run(t.Context(), "sys-firewall", []string{"true"}, nil, io.Discard, io.Discard); code != 7 || err != nil {
+		t.Errorf("a command's own exit: %d, %v; want 7 and no error", code, err)
+	}
+}
+
 // A call that outlives dom0's deadline is ended and reported as a qrexec
 // failure, 125 (C7): not as the UpdateVM's own exit.
 func TestQrexecCallerDeadline(t *testing.T) {

@@ -1,0 +1,44 @@
+package main
+
+import (
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"pedos.dev/updates/internal/testbin"
+)
+
+func TestMain(m *testing.M) { os.Exit(testbin.Main(m)) }
+
+// A call that reaches no agent fails with 125 and says why on stderr, or,
+// with --errors-fd, on that descriptor alone: stderr then carries only the
+// domain's output, which pedos-dom0-update marks as the domain's.
+func TestOwnErrorsOnTheirOwnDescriptor(t *testing.T) {
+	bin := testbin.Path(t, "qrexec-client")
+	sockets := t.TempDir() // no agent in it
+	args := []string{"--sockdir", sockets, "--domains", "/nonexistent", "-d", "sys-test", "root:true"}
+
+	_, stderr, code := testbin.Run(t, exec.Command(bin, args...))
+	if code != 125 || !strings.HasPrefix(stderr, "qrexec-client: ") || !strings.Contains(stderr, "sys-test") {
+		t.Errorf("without --errors-fd: exit %d, stderr %q; want 125 and the reason on stderr", code, stderr)
+	}
+
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	cmd := exec.Command(bin, append([]string{"--errors-fd", "3"}, args...)...)
+	cmd.ExtraFiles = []*os.File{w}
+	_, stderr, code = testbin.Run(t, cmd)
+	w.Close()
+	own, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code != 125 || stderr != "" || !strings.HasPrefix(string(own), "qrexec-client: ") || !strings.Contains(string(own), "sys-test") {
+		t.Errorf("with --errors-fd 3: exit %d, stderr %q, descriptor 3 %q; want 125, nothing on stderr and the reason on 3", code, stderr, own)
+	}
+}
