@@ -70,9 +70,13 @@ func main() {
 		DomainsFile: *domainsFile, SockDir: *sockDir,
 		Domain: *domain, User: user, Command: command, Timeout: *timeout,
 	}
+	ownErrors := os.Stderr
+	if *errorsFD != 2 {
+		ownErrors = os.NewFile(uintptr(*errorsFD), "errors")
+	}
 	code, err := call.Run(qrexec.Streams{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})
 	if err != nil {
-		fmt.Fprintln(os.NewFile(uintptr(*errorsFD), "errors"), "qrexec-client:", err)
+		fmt.Fprintln(ownErrors, "qrexec-client:", err)
 	}
 	os.Exit(code)
 }
