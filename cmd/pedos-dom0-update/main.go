@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"pedos.dev/updates/internal/dnftool"
@@ -155,9 +156,12 @@ func run() int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), stopOn...)
 	defer stop()
+	// Only the qrexec-client installed beside this program is ours, with
+	// --errors-fd; a host's own (configured, or found in PATH) is not.
+	client := qrexecClient(config)
 	env := frontend.Env{
 		Config: config,
-		VM: frontend.QrexecCaller{Client: qrexecClient(config), OwnErrors: config.QrexecClient == "",
+		VM: frontend.QrexecCaller{Client: client, OwnErrors: config.QrexecClient == "" && filepath.IsAbs(client),
 			Timeout: config.ReceiveTimeout + config.ReceiveTimeout/10},
 		Tools:           tools,
 		Stdin:           os.Stdin,

@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"pedos.dev/updates/internal/cmdline"
 	"pedos.dev/updates/internal/qrexec"
 	"pedos.dev/updates/internal/qrexec/policy"
@@ -71,8 +73,13 @@ func main() {
 		Domain: *domain, User: user, Command: command, Timeout: *timeout,
 	}
 	ownErrors := os.Stderr
-	if *errorsFD != 2 {
-		ownErrors = os.NewFile(uintptr(*errorsFD), "errors")
+	if fd := int(*errorsFD); fd != 2 {
+		// Not passed on to what the call starts (an agent=exec: command,
+		// which would keep the caller waiting for the descriptor's end);
+		// one that is not open leaves the errors on stderr, not lost.
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, unix.FD_CLOEXEC); err == nil {
+			ownErrors = os.NewFile(uintptr(fd), "errors")
+		}
 	}
 	code, err := call.Run(qrexec.Streams{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})
 	if err != nil {

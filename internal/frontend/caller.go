@@ -41,8 +41,12 @@ type QrexecCaller struct {
 }
 
 // maxOwnErrorBytes bounds what is read of qrexec-client's own errors (one
-// line is all it writes).
-const maxOwnErrorBytes = 4096
+// line is all it writes); outputWait is how long its output and errors
+// are read after it exited or was killed.
+const (
+	maxOwnErrorBytes = 4096
+	outputWait       = 2 * time.Second
+)
 
 // Run implements Caller. Every argument has passed forwardable or is
 // ours, so single quotes make it one shell word in the domain.
@@ -64,6 +68,10 @@ func (q QrexecCaller) Run(ctx context.Context, domain string, argv []string, std
 	}
 	cmd := exec.CommandContext(ctx, q.Client, args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
+	// Something the client started (an agent=exec: transport's command)
+	// may hold its output after it was killed at the deadline: its copies
+	// end then, not with that process (C7).
+	cmd.WaitDelay = outputWait
 	if own != nil {
 		cmd.ExtraFiles = []*os.File{own.w}
 	}
@@ -96,7 +104,7 @@ func (q QrexecCaller) Run(ctx context.Context, domain string, argv []string, std
 // clientErrors is what this project's qrexec-client says of its own
 // failures, on the pipe it is given as descriptor 3 (--errors-fd 3).
 type clientErrors struct {
-	w    *os.File // the client's end
+	r, w *os.File // ours, the client's
 	text strings.Builder
 	read chan struct{}
 }
@@ -106,9 +114,8 @@ func readClientErrors() (*clientErrors, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &clientErrors{w: w, read: make(chan struct{})}
+	c := &clientErrors{r: r, w: w, read: make(chan struct{})}
 	go func() {
-		defer r.Close()
 		_, _ = io.Copy(&c.text, io.LimitReader(r, maxOwnErrorBytes))
 		_, _ = io.Copy(io.Discard, r)
 		close(c.read)
@@ -123,6 +130,11 @@ func (c *clientErrors) end() error {
 		return nil
 	}
 	c.w.Close() // the client's copy went with it: the reader sees the end
+	select {
+	case <-c.read:
+	case <-time.After(outputWait): // something it started holds a copy
+	}
+	c.r.Close()
 	<-c.read
 	if msg := strings.TrimSpace(c.text.String()); msg != "" {
 		return fmt.Errorf("%w: %s", ErrCallFailed, oneLine(msg))

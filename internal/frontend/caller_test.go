@@ -3,14 +3,18 @@ package frontend
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"pedos.dev/updates/internal/dom0"
+	"pedos.dev/updates/internal/testbin"
 )
 
 // writeClient writes a stand-in for qrexec-client: a shell script.
@@ -90,6 +94,34 @@ exit 125
 	}
 }
 
+// A call through an agent=exec: transport whose command hangs ends at
+// dom0's deadline, plus outputWait: the command the client started, which
+// outlives it, holds neither the errors' descriptor (qrexec-client makes it
+// close-on-exec) nor, past outputWait, the call's output (a review saw
+// the run wait for the command to end).
+func TestQrexecCallerDeadlineWithAnExecTransport(t *testing.T) {
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "transport.pid")
+	domains := filepath.Join(dir, "domains.conf")
+	if err := os.WriteFile(domains, []byte("sys-firewall agent=exec:echo $$ >"+pidFile+"; exec sleep 30\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	client := writeClient(t, "exec "+testbin.Path(t, "qrexec-client")+" --domains "+domains+` "$@"`+"\n")
+	t.Cleanup(func() {
+		if pid, err := os.ReadFile(pidFile); err == nil {
+			if n, err := strconv.Atoi(strings.TrimSpace(string(pid))); err == nil {
+				syscall.Kill(n, syscall.SIGKILL)
+			}
+		}
+	})
+	start := time.Now()
+	var stderr strings.Builder
+	code, err := QrexecCaller{Client: client, Timeout: time.Second, OwnErrors: true}.Run(t.Context(), "sys-firewall", []string{"true"}, nil, io.Discard, &stderr)
+	if took := time.Since(start); code != ExitQrexecFailure || !errors.Is(err, ErrCallDeadline) || took > time.Second+3*outputWait {
+		t.Errorf("exit %d, %v after %v; want 125 at dom0's deadline, within %v", code, err, took.Round(time.Millisecond), time.Second+3*outputWait)
+	}
+}
+
 // A call that outlives dom0's deadline is ended and reported as a qrexec
 // failure, 125 (C7): not as the UpdateVM's own exit.
 func TestQrexecCallerDeadline(t *testing.T) {
@@ -107,6 +139,14 @@ func TestVMOutcomeOfAFailedCall(t *testing.T) {
 	code, err := r.vmOutcome(0, errors.New("fork/exec qrexec-client: no such file or directory"), "the check")
 	if code != ExitQrexecFailure || err == nil || !strings.Contains(err.Error(), "the check in sys-firewall: fork/exec") {
 		t.Errorf("exit %d, %v; want %d naming the call", code, err, ExitQrexecFailure)
+	}
+	// dom0's own client telling why: its 125 stays 125, a refusal by the
+	// domain's agent stays 126 (overview.md: passed through).
+	for _, want := range []int{ExitQrexecFailure, ExitRefused} {
+		own := fmt.Errorf("%w: qrexec-client: sys-firewall: call refused", ErrCallFailed)
+		if code, err := r.vmOutcome(want, own, "the check"); code != want || !errors.Is(err, ErrCallFailed) {
+			t.Errorf("the client's own error with exit %d: exit %d, %v", want, code, err)
+		}
 	}
 }
 

@@ -282,6 +282,9 @@ func (r *runner) run(ctx context.Context) (int, error) {
 		// the UpdateVM's qrexec) is its own, whenever it came.
 		late := time.Now().After(s.Deadline) && (vmCode == ExitRefused || errors.Is(vmErr, ErrCallDeadline))
 		switch {
+		case errors.Is(vmErr, ErrCallFailed):
+			// dom0's own call to the UpdateVM failed, in its client's words.
+			return vmCode, vmErr
 		case late:
 			what := "dom0's receive service refused the late delivery"
 			if vmErr != nil {
@@ -489,6 +492,9 @@ func (r *runner) vmOutcome(code int, err error, what string) (outCode int, outEr
 	switch {
 	case errors.Is(err, ErrInterrupted):
 		return ExitFailure, fmt.Errorf("%s in %s: %w", what, vm, err)
+	case errors.Is(err, ErrCallFailed) && code == ExitRefused:
+		// dom0's own call refused by the domain's agent: passed through.
+		return ExitRefused, fmt.Errorf("%s in %s: %w", what, vm, err)
 	case err != nil:
 		return ExitQrexecFailure, fmt.Errorf("%s in %s: %w", what, vm, err)
 	case code == ExitQrexecFailure && what == download:
