@@ -41,12 +41,13 @@ type QrexecCaller struct {
 }
 
 // maxOwnErrorBytes bounds what is read of qrexec-client's own errors (one
-// line is all it writes); outputWait is how long its output and errors
-// are read after it exited or was killed.
-const (
-	maxOwnErrorBytes = 4096
-	outputWait       = 2 * time.Second
-)
+// line is all it writes).
+const maxOwnErrorBytes = 4096
+
+// outputWait is how long a call's output and the client's errors are
+// still read after it exited or was killed: long enough for a person's
+// slow terminal, short against dom0's deadline (a variable for tests).
+var outputWait = 30 * time.Second
 
 // Run implements Caller. Every argument has passed forwardable or is
 // ours, so single quotes make it one shell word in the domain.
@@ -82,6 +83,10 @@ func (q QrexecCaller) Run(ctx context.Context, domain string, argv []string, std
 	}
 	if errors.Is(ctx.Err(), context.Canceled) {
 		return ExitFailure, fmt.Errorf("%w: the call to %s was ended", ErrInterrupted, domain)
+	}
+	if errors.Is(err, exec.ErrWaitDelay) {
+		// It exited 0; what something it started still held is lost.
+		err = nil
 	}
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) {

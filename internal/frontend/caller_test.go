@@ -100,6 +100,8 @@ exit 125
 // close-on-exec) nor, past outputWait, the call's output (a review saw
 // the run wait for the command to end).
 func TestQrexecCallerDeadlineWithAnExecTransport(t *testing.T) {
+	defer func(wait time.Duration) { outputWait = wait }(outputWait)
+	outputWait = time.Second
 	dir := t.TempDir()
 	pidFile := filepath.Join(dir, "transport.pid")
 	domains := filepath.Join(dir, "domains.conf")
@@ -119,6 +121,28 @@ func TestQrexecCallerDeadlineWithAnExecTransport(t *testing.T) {
 	code, err := QrexecCaller{Client: client, Timeout: time.Second, OwnErrors: true}.Run(t.Context(), "sys-firewall", []string{"true"}, nil, io.Discard, &stderr)
 	if took := time.Since(start); code != ExitQrexecFailure || !errors.Is(err, ErrCallDeadline) || took > time.Second+3*outputWait {
 		t.Errorf("exit %d, %v after %v; want 125 at dom0's deadline, within %v", code, err, took.Round(time.Millisecond), time.Second+3*outputWait)
+	}
+}
+
+// A client that exits 0 while something it started still holds its
+// stderr has succeeded: the call ends outputWait later, not as a failure.
+func TestQrexecCallerOutputHeldAfterSuccess(t *testing.T) {
+	defer func(wait time.Duration) { outputWait = wait }(outputWait)
+	outputWait = 500 * time.Millisecond
+	pidFile := filepath.Join(t.TempDir(), "holder.pid")
+	client := writeClient(t, "sleep 30 >&2 &\necho $! >"+pidFile+"\nexit 0\n")
+	t.Cleanup(func() {
+		if pid, err := os.ReadFile(pidFile); err == nil {
+			if n, err := strconv.Atoi(strings.TrimSpace(string(pid))); err == nil {
+				syscall.Kill(n, syscall.SIGKILL)
+			}
+		}
+	})
+	var stderr strings.Builder
+	start := time.Now()
+	code, err := QrexecCaller{Client: client, Timeout: time.Minute}.Run(t.Context(), "sys-firewall", []string{"true"}, nil, io.Discard, &stderr)
+	if took := time.Since(start); code != 0 || err != nil || took > 10*outputWait {
+		t.Errorf("exit %d, %v after %v; want 0 and no error within %v", code, err, took.Round(time.Millisecond), 10*outputWait)
 	}
 }
 
