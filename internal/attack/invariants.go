@@ -33,8 +33,7 @@ type Dom0State struct {
 
 // FileState is what a file is: its type and permissions (setuid and the
 // like included), owner, a symbolic link's target, and a regular file's
-// SHA-256 (not read below lab.QrexecDir: the other domains' socket
-// directories, which they write themselves).
+// SHA-256 (outside notRead).
 type FileState struct {
 	Mode     fs.FileMode
 	UID, GID uint32
@@ -54,6 +53,10 @@ var volatile = []string{
 	"var/log/pedos-lab",
 	"var/lib/rpm/rpmdb.sqlite-shm",
 }
+
+// notRead are the dom0 paths whose files are compared without their
+// contents: the other domains' qrexec socket directories, which they write.
+var notRead = []string{strings.TrimPrefix(lab.QrexecDir, "/")}
 
 // hostBacked are the top-level directories of dom0's root that are the
 // lab's directory, where their files are read (/etc, /var, /root, /tmp,
@@ -151,7 +154,7 @@ func (s Dom0State) addFiles(root, start string) error {
 			if f.Link, err = os.Readlink(path); err != nil {
 				return err
 			}
-		case f.Mode.IsRegular() && !under(rel, []string{strings.TrimPrefix(lab.QrexecDir, "/")}):
+		case f.Mode.IsRegular() && !under(rel, notRead):
 			data, err := os.ReadFile(path)
 			if err != nil {
 				return err

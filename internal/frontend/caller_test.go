@@ -94,6 +94,18 @@ exit 125
 	}
 }
 
+// killOnCleanup kills, when the test ends, the process whose pid a stand-in
+// wrote to pidFile (one the client started and left running).
+func killOnCleanup(t *testing.T, pidFile string) {
+	t.Cleanup(func() {
+		if pid, err := os.ReadFile(pidFile); err == nil {
+			if n, err := strconv.Atoi(strings.TrimSpace(string(pid))); err == nil {
+				syscall.Kill(n, syscall.SIGKILL)
+			}
+		}
+	})
+}
+
 // A call through an agent=exec: transport whose command hangs ends at
 // dom0's deadline, plus outputWait: the command the client started, which
 // outlives it, holds neither the errors' descriptor (qrexec-client makes it
@@ -109,13 +121,7 @@ func TestQrexecCallerDeadlineWithAnExecTransport(t *testing.T) {
 		t.Fatal(err)
 	}
 	client := writeClient(t, "exec "+testbin.Path(t, "qrexec-client")+" --domains "+domains+` "$@"`+"\n")
-	t.Cleanup(func() {
-		if pid, err := os.ReadFile(pidFile); err == nil {
-			if n, err := strconv.Atoi(strings.TrimSpace(string(pid))); err == nil {
-				syscall.Kill(n, syscall.SIGKILL)
-			}
-		}
-	})
+	killOnCleanup(t, pidFile)
 	start := time.Now()
 	var stderr strings.Builder
 	code, err := QrexecCaller{Client: client, Timeout: time.Second, OwnErrors: true}.Run(t.Context(), "sys-firewall", []string{"true"}, nil, io.Discard, &stderr)
@@ -131,13 +137,7 @@ func TestQrexecCallerOutputHeldAfterSuccess(t *testing.T) {
 	outputWait = 500 * time.Millisecond
 	pidFile := filepath.Join(t.TempDir(), "holder.pid")
 	client := writeClient(t, "sleep 30 >&2 &\necho $! >"+pidFile+"\nexit 0\n")
-	t.Cleanup(func() {
-		if pid, err := os.ReadFile(pidFile); err == nil {
-			if n, err := strconv.Atoi(strings.TrimSpace(string(pid))); err == nil {
-				syscall.Kill(n, syscall.SIGKILL)
-			}
-		}
-	})
+	killOnCleanup(t, pidFile)
 	var stderr strings.Builder
 	start := time.Now()
 	code, err := QrexecCaller{Client: client, Timeout: time.Minute}.Run(t.Context(), "sys-firewall", []string{"true"}, nil, io.Discard, &stderr)
