@@ -35,6 +35,64 @@ go build -trimpath -ldflags "-X main.buildTime=$build_time -X $version_pkg.name=
 	-X $version_pkg.commit=$(git describe --always --dirty --abbrev=12 2>/dev/null || true)
 	-X $version_pkg.commitTime=$build_time" -o "$stage/bin/" \
 	"${commands[@]/#/./cmd/}"
+# Licences: the programs are static Go binaries holding the Go standard library and
+# third-party packages, whose licences ask that their notices go with the binaries. Each
+# package gets the licence files of what its own programs link: every LICENSE, COPYING,
+# NOTICE or PATENTS file in a linked package's directory or above it up to its module's
+# root (klauspost/compress keeps some in subdirectories). The RPMs install them in
+# /usr/share/licenses/PKG/, named after where they were found ("_" for "/"); the DEB
+# has them all in its copyright file. A linked module without a licence stops the build.
+licences() { # SIDE PROGRAM...
+	local side=$1 dir=$stage/licences/$1 goroot mod version root pkgdir d f
+	shift
+	mkdir -p "$dir"
+	goroot=$(go env GOROOT)
+	cp "$goroot/LICENSE" "$dir/go.LICENSE"
+	cp "$goroot/PATENTS" "$dir/go.PATENTS"
+	echo "go $(go env GOVERSION)" >"$stage/licences/$side.list"
+	# One line per linked third-party package: module, version, module root, package directory.
+	go list -deps -f '{{with .Module}}{{.Path}} {{.Version}} {{.Dir}} {{$.Dir}}{{end}}' \
+		"${@/#/./cmd/}" | sort -u >"$stage/licences/$side.packages"
+	awk '{ print $1, $2 }' "$stage/licences/$side.packages" | sort -u >>"$stage/licences/$side.list"
+	while read -r mod version root pkgdir; do
+		[ "$mod" = "$(go list -m)" ] && continue
+		d=$pkgdir
+		while :; do
+			for f in "$d"/LICENSE* "$d"/LICENCE* "$d"/COPYING* "$d"/NOTICE* "$d"/PATENTS*; do
+				[ -f "$f" ] || continue
+				rel=${f#"$root"/}
+				cp "$f" "$dir/${mod//\//_}.${rel//\//_}"
+			done
+			[ "$d" = "$root" ] && break
+			d=$(dirname "$d")
+		done
+	done <"$stage/licences/$side.packages"
+	while read -r mod version; do
+		[ "$mod" = go ] || [ "$mod" = "$(go list -m)" ] && continue
+		if ! compgen -G "$dir/${mod//\//_}.*" >/dev/null; then
+			echo "packages.sh: module $mod $version has no licence file" >&2
+			exit 1
+		fi
+	done <"$stage/licences/$side.list"
+}
+licences dom0 pedos-dom0-update pedos-receive-updates qfile-dom0-unpacker pedos-rpmcheck \
+	qrexec-daemon qrexec-client pedos-run pedos-policy-eval
+licences vm pedos-download-dom0-updates qfile-agent qrexec-agent qrexec-client-vm
+# The DEB's copyright file (Debian policy 12.5): ours, then every licence in full.
+{
+	echo "pedos-updates-vm: the UpdateVM's side of PedOS secure updates, https://pedos.dev/updates"
+	echo "Copyright: the PedOS project. Licence: proprietary."
+	echo
+	echo "The programs are statically linked Go programs. They contain the Go standard"
+	echo "library and these Go modules, whose copyright notices and licences follow in full:"
+	echo
+	sed 's/^/  /' "$stage/licences/vm.list"
+	for f in "$stage/licences/vm"/*; do
+		printf '\n%s\n%s\n\n' "-----------------------------------------------------------------------------" "$(basename "$f")"
+		cat "$f"
+	done
+} >"$stage/licences/vm.copyright"
+
 GOBIN=$stage/tools go install "$NFPM"
 GOBIN=$stage/tools go install "$MD2MAN"
 
@@ -61,6 +119,11 @@ done
 export PEDOS_VERSION PEDOS_RELEASE PEDOS_ARCH
 PEDOS_VERSION=$(cat packaging/VERSION)
 PEDOS_RELEASE=$(TZ=UTC git log -1 --format=%cd.g%h --date=format-local:%Y%m%d%H%M%S 2>/dev/null || echo 1)
+# Uncommitted changes make another package than the commit's: it sorts after the commit's
+# (and after an earlier build of changes, by this build's time) and before the next commit's.
+if [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then
+	PEDOS_RELEASE+=.dirty$(TZ=UTC date +%Y%m%d%H%M%S)
+fi
 PEDOS_ARCH=$(go env GOARCH)
 SOURCE_DATE_EPOCH=$(git log -1 --format=%ct 2>/dev/null || date +%s)
 export SOURCE_DATE_EPOCH

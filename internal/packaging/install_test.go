@@ -289,6 +289,8 @@ func TestDom0RPM(t *testing.T) {
 		qubesSudoers: "dist/qubes/pedos-receive-updates.sudoers",
 	})
 	checkDocs(t, root, "pedos-updates-dom0")
+	checkLicences(t, root, "pedos-updates-dom0", dom0Entries)
+	checkRPMHeader(t, pkgs.dom0RPM)
 
 	// The installed programs say which release and commit they are.
 	version, err := inRoot(t, root, nil, "/usr/bin/pedos-dom0-update", "--version").Output()
@@ -395,6 +397,8 @@ func TestVMPackages(t *testing.T) {
 	rpmRoot := t.TempDir()
 	checkRPM(t, rpmRoot, pkgs.vmRPM, "pedos-updates-vm", vmEntries, []string{"/etc/pedos/qrexec-agent.env"})
 	checkDocs(t, rpmRoot, "pedos-updates-vm")
+	checkLicences(t, rpmRoot, "pedos-updates-vm", vmEntries)
+	checkRPMHeader(t, pkgs.vmRPM)
 
 	deb := t.TempDir()
 	extractDEB(t, deb, pkgs.vmDEB)
@@ -405,6 +409,18 @@ func TestVMPackages(t *testing.T) {
 	}
 	sameAsRepo(t, deb, map[string]string{"/etc/pedos/qrexec-agent.env": "dist/vm/etc/pedos/qrexec-agent.env"})
 	checkDocs(t, deb, "pedos-updates-vm")
+	// The DEB's copyright file names every module its programs link, and holds
+	// their licences (Go's among them) in full.
+	copyright := readFile(t, filepath.Join(deb, "usr/share/doc/pedos-updates-vm/copyright"))
+	goLicence := readFile(t, filepath.Join(runtime.GOROOT(), "LICENSE"))
+	for _, module := range linkedModules(t, vmEntries) {
+		if !strings.Contains(copyright, "\n  "+module+" ") || !strings.Contains(copyright, "\n"+strings.ReplaceAll(module, "/", "_")+".") {
+			t.Errorf("the DEB's copyright file does not name %s or holds no licence of it", module)
+		}
+	}
+	if !strings.Contains(copyright, goLicence) {
+		t.Error("the DEB's copyright file does not hold Go's licence")
+	}
 
 	// dpkg -l shows the first line of the description: it must be the
 	// one-line summary the RPM has, not the start of a sentence.
@@ -420,6 +436,85 @@ func TestVMPackages(t *testing.T) {
 		if strings.HasPrefix(description, summary) || !strings.Contains(description, "PedOS secure update") {
 			t.Errorf("%s: description %q repeats the summary %q, or is not the package's", filepath.Base(rpm), description, summary)
 		}
+	}
+}
+
+// linkedModules lists the third-party modules the programs among entries link,
+// as go list sees them (the build scripts/packages.sh makes: CGO_ENABLED=0).
+func linkedModules(t *testing.T, entries []entry) []string {
+	t.Helper()
+	args := []string{"list", "-deps", "-f", "{{with .Module}}{{.Path}}{{end}}"}
+	for _, e := range entries {
+		if name, ok := strings.CutPrefix(e.path, "/usr/lib/pedos/bin/"); ok && e.mode == 0o755 {
+			args = append(args, "./cmd/"+name)
+		}
+	}
+	cmd := exec.Command("go", args...)
+	cmd.Dir = repoRoot()
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go %s: %v", strings.Join(args, " "), err)
+	}
+	self, err := exec.Command("go", "list", "-m").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var modules []string
+	for _, m := range strings.Fields(string(out)) {
+		if m != strings.TrimSpace(string(self)) && !slices.Contains(modules, m) {
+			modules = append(modules, m)
+		}
+	}
+	if len(modules) == 0 {
+		t.Fatal("go list found no third-party module in the programs")
+	}
+	return modules
+}
+
+// checkLicences checks that an installed RPM holds, in /usr/share/licenses/PKG,
+// Go's licence and a licence file of every module its programs link.
+func checkLicences(t *testing.T, root, pkg string, entries []entry) {
+	t.Helper()
+	dir := filepath.Join(root, "usr/share/licenses", pkg)
+	got, err := os.ReadFile(filepath.Join(dir, "go.LICENSE"))
+	if err != nil || string(got) != readFile(t, filepath.Join(runtime.GOROOT(), "LICENSE")) {
+		t.Errorf("%s: Go's licence is not installed as go.LICENSE (%v)", pkg, err)
+	}
+	for _, module := range linkedModules(t, entries) {
+		if found, _ := filepath.Glob(filepath.Join(dir, strings.ReplaceAll(module, "/", "_")+".*")); len(found) == 0 {
+			t.Errorf("%s links %s but installs no licence of it in /usr/share/licenses/%s", pkg, module, pkg)
+		}
+	}
+}
+
+// checkRPMHeader checks what rpm reads before it installs: the zstd payload
+// is declared (an rpm without zstd then refuses the package by its
+// dependency), and the release is the commit's time and hash, with
+// ".dirtyTIME" exactly when the tree has uncommitted changes.
+func checkRPMHeader(t *testing.T, pkg string) {
+	t.Helper()
+	requires := rpmInRoot(t, t.TempDir(), "-qp", "--requires", pkg)
+	if !strings.Contains(requires, "rpmlib(PayloadIsZstd) <= 5.4.18-1\n") {
+		t.Errorf("%s does not require rpmlib(PayloadIsZstd):\n%s", filepath.Base(pkg), requires)
+	}
+	release := strings.TrimSpace(rpmInRoot(t, t.TempDir(), "-qp", "--qf", "%{RELEASE}", pkg))
+	log := exec.Command("git", "-C", repoRoot(), "log", "-1", "--format=%cd.g%h", "--date=format-local:%Y%m%d%H%M%S")
+	log.Env = append(os.Environ(), "TZ=UTC")
+	commit, err := log.Output()
+	if err != nil {
+		t.Skipf("no git history to compare the release with: %v", err)
+	}
+	status, err := exec.Command("git", "-C", repoRoot(), "status", "--porcelain", "--untracked-files=no").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := regexp.QuoteMeta(strings.TrimSpace(string(commit)))
+	if len(status) > 0 {
+		want += `\.dirty[0-9]{14}`
+	}
+	if !regexp.MustCompile("^" + want + "$").MatchString(release) {
+		t.Errorf("%s: release %q, want %s (uncommitted changes: %v)", filepath.Base(pkg), release, want, len(status) > 0)
 	}
 }
 
