@@ -412,13 +412,13 @@ func TestVMPackages(t *testing.T) {
 	// The DEB's copyright file names every module its programs link, and holds
 	// their licences (Go's among them) in full.
 	copyright := readFile(t, filepath.Join(deb, "usr/share/doc/pedos-updates-vm/copyright"))
-	goLicence := readFile(t, filepath.Join(runtime.GOROOT(), "LICENSE"))
+	licence := goLicence(t)
 	for _, module := range linkedModules(t, vmEntries) {
 		if !strings.Contains(copyright, "\n  "+module+" ") || !strings.Contains(copyright, "\n"+strings.ReplaceAll(module, "/", "_")+".") {
 			t.Errorf("the DEB's copyright file does not name %s or holds no licence of it", module)
 		}
 	}
-	if !strings.Contains(copyright, goLicence) {
+	if !strings.Contains(copyright, licence) {
 		t.Error("the DEB's copyright file does not hold Go's licence")
 	}
 
@@ -472,13 +472,23 @@ func linkedModules(t *testing.T, entries []entry) []string {
 	return modules
 }
 
+// goLicence is the licence of the Go toolchain that builds the packages.
+func goLicence(t *testing.T) string {
+	t.Helper()
+	goroot, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		t.Fatalf("go env GOROOT: %v", err)
+	}
+	return readFile(t, filepath.Join(strings.TrimSpace(string(goroot)), "LICENSE"))
+}
+
 // checkLicences checks that an installed RPM holds, in /usr/share/licenses/PKG,
 // Go's licence and a licence file of every module its programs link.
 func checkLicences(t *testing.T, root, pkg string, entries []entry) {
 	t.Helper()
 	dir := filepath.Join(root, "usr/share/licenses", pkg)
 	got, err := os.ReadFile(filepath.Join(dir, "go.LICENSE"))
-	if err != nil || string(got) != readFile(t, filepath.Join(runtime.GOROOT(), "LICENSE")) {
+	if err != nil || string(got) != goLicence(t) {
 		t.Errorf("%s: Go's licence is not installed as go.LICENSE (%v)", pkg, err)
 	}
 	for _, module := range linkedModules(t, entries) {
