@@ -29,6 +29,7 @@ declare -A need=(
 	[git]=git            # the commit time, pedos-receive-updates' time floor; the packaging tests' tree copy
 	[/usr/sbin/update-ca-certificates]=ca-certificates # go reaching the module proxy over TLS (debootstrap has none)
 	[/usr/sbin/visudo]=sudo # the packaging test checks the Qubes sudoers drop-in's syntax with it
+	[/usr/sbin/modprobe]=kmod # the vsock tests load vsock_loopback (CID 1), a module in Debian's kernel
 )
 
 missing=()
