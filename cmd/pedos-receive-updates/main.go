@@ -66,7 +66,7 @@ func run() int {
 	if len(os.Args) < 2 && caller != "" {
 		// A call of PedOS.ReceiveUpdates without +ID: refused like a
 		// wrong id (C2), not answered with a usage text in dom0's log.
-		fmt.Fprintf(os.Stderr, "pedos-receive-updates: refused the call from %s: it names no session (PedOS.ReceiveUpdates+ID)\n", caller)
+		fmt.Fprintf(os.Stderr, "pedos-receive-updates: refused the call from %s: it names no session (PedOS.ReceiveUpdates+ID)\n", dom0.Loggable([]byte(caller)))
 		return 126
 	}
 	if len(os.Args) < 2 {

@@ -34,6 +34,8 @@ func TestUsage(t *testing.T) {
 		{[]string{"QREXEC_REMOTE_DOMAIN=pedos-test-not-the-updatevm"}, []string{"-h"}, 126, "", "refused"},
 		// PedOS.ReceiveUpdates called without +ID: refused (126), no usage text in dom0's log.
 		{[]string{"QREXEC_REMOTE_DOMAIN=sys-firewall"}, []string{}, 126, "", "refused the call from sys-firewall: it names no session"},
+		// A caller's name is dom0's qrexec's, but is printed as it would be logged all the same.
+		{[]string{"QREXEC_REMOTE_DOMAIN=work\x1b[2J"}, []string{}, 126, "", `refused the call from "work\x1b[2J": it names no session`},
 	} {
 		cmd := exec.Command(bin, tc.args...)
 		cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, tc.env...)

@@ -76,9 +76,11 @@ var ErrRefused = errors.New("delivery refused")
 // end whatever happens.
 func (r *Receiver) Serve(ctx context.Context, caller, untrustedSession string, stdin io.Reader, stdout io.Writer) error {
 	c := r.Config
+	// Only the UpdateVM delivers, whatever the policy allowed (C1; qrexec.md: defence in depth).
 	if caller != c.UpdateVM {
-		return fmt.Errorf("%w: domain %s called PedOS.ReceiveUpdates, but only the UpdateVM %s may deliver updates", ErrRefused, loggable([]byte(caller)), c.UpdateVM)
+		return fmt.Errorf("%w: domain %s called PedOS.ReceiveUpdates, but only the UpdateVM %s may deliver updates", ErrRefused, Loggable([]byte(caller)), c.UpdateVM)
 	}
+	// One delivery at a time: a second would race the first's staging and publish (F3).
 	unlock, err := LockFile(filepath.Join(c.Path(StateDir), ReceiveLockFile))
 	if errors.Is(err, unix.EWOULDBLOCK) {
 		return fmt.Errorf("%w: from %s: another delivery is being processed: %v", ErrRefused, caller, err)
@@ -347,7 +349,7 @@ func (r *Receiver) readHints(stderr io.Reader, hint func(untrustedName string)) 
 		if untrustedName, ok := receivedName(lines.Bytes()); ok {
 			hint(untrustedName)
 		} else if logged++; logged <= maxUnpackerLogLines {
-			last = loggable(lines.Bytes())
+			last = Loggable(lines.Bytes())
 			fmt.Fprintf(r.Log, "%s\n", last)
 		} else if logged == maxUnpackerLogLines+1 {
 			fmt.Fprintf(r.Log, "qfile-dom0-unpacker: more than %d lines of output; the rest is not logged\n", maxUnpackerLogLines)
@@ -360,10 +362,10 @@ func (r *Receiver) readHints(stderr io.Reader, hint func(untrustedName string)) 
 	return strings.TrimPrefix(last, "qfile-dom0-unpacker: ")
 }
 
-// loggable is line as it is if it is printable text, else quoted: a
+// Loggable is line as it is if it is printable text, else quoted: a
 // compromised unpacker must not put terminal escapes or fake lines into
 // dom0's log.
-func loggable(line []byte) string {
+func Loggable(line []byte) string {
 	if utf8.Valid(line) && !bytes.ContainsFunc(line, func(r rune) bool { return !unicode.IsPrint(r) }) {
 		return string(line)
 	}
@@ -415,6 +417,7 @@ func classify(staging string, maxFiles int64) (packages []string, metadata map[s
 	}
 	metadata = map[string]map[repometa.FileKind]string{}
 	for _, e := range entries {
+		// The unpacker ran with --only-regular-files; dom0 checks again (S4).
 		if !e.Type().IsRegular() {
 			return nil, nil, errors.New("the delivery holds something other than a regular file")
 		}

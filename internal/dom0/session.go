@@ -64,10 +64,13 @@ func ClaimSession(c Config, untrustedID string, now time.Time) (Session, error) 
 	if err != nil {
 		return s, fmt.Errorf("reading %s: %w", live, err)
 	}
+	// The id is the UpdateVM's proof that dom0 asked for this delivery (C2); compared in
+	// constant time, so that the time a refusal takes tells nothing of the right id.
 	if len(untrustedID) != SessionIDLength ||
 		subtle.ConstantTimeCompare([]byte(untrustedID), []byte(s.ID)) != 1 {
 		return s, errors.New("the session id does not match the live session")
 	}
+	// A late delivery is one dom0 no longer waits for (C2; receive_timeout).
 	if now.After(s.Deadline) {
 		return s, fmt.Errorf("the session expired at %s", s.Deadline.Format(time.RFC3339))
 	}

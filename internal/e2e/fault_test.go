@@ -50,7 +50,7 @@ func TestReceiveKilled(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			out, _, _, _ := l.Exec(ctx, "dom0", nil, "sh", "-c",
-				"for i in $(seq 1 1000); do pgrep -f 'PedOS[.]ReceiveUpdates' >/dev/null && break; sleep 0.005; done; sleep "+delay+"; pkill -KILL -f 'PedOS[.]ReceiveUpdates' && echo killed")
+				"for i in $(seq 1 1000); do pids=$(pgrep -f 'PedOS[.]ReceiveUpdates') && break; sleep 0.005; done; sleep "+delay+"; for p in $pids; do kill -KILL $p 2>/dev/null && k=1; done; [ -n \"$k\" ] && echo killed")
 			killer <- string(out)
 		}()
 		rep, stderr := l.update("--downloadonly")

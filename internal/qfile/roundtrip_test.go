@@ -48,7 +48,6 @@ func transfer(t testing.TB, dir string, env, unpackerArgs []string, paths ...str
 		t.Fatal(err)
 	}
 	if err := agent.Start(); err != nil {
-		_ = unpacker.Process.Kill()
 		t.Fatal(err)
 	}
 	// Only the children may hold the pipes now, so that each sees EOF when the other exits.
@@ -77,10 +76,27 @@ type measuredCmd struct {
 
 func measuredCommand(t testing.TB, name string, args ...string) measuredCmd {
 	if _, err := os.Stat(gnuTime); err != nil {
-		return measuredCmd{Cmd: exec.Command(name, args...)}
+		c := measuredCmd{Cmd: exec.Command(name, args...)}
+		stopAtEnd(t, c.Cmd)
+		return c
 	}
 	rssFile := filepath.Join(t.TempDir(), "rss")
-	return measuredCmd{exec.Command(gnuTime, append([]string{"-f", "%M", "-o", rssFile, name}, args...)...), rssFile}
+	c := measuredCmd{exec.Command(gnuTime, append([]string{"-f", "%M", "-o", rssFile, name}, args...)...), rssFile}
+	stopAtEnd(t, c.Cmd)
+	return c
+}
+
+// stopAtEnd puts cmd in a process group of its own and, when the test ends with cmd started
+// and not waited for (it failed first), kills that group by its id and waits: GNU time's
+// child, the program measured, goes with GNU time.
+func stopAtEnd(t testing.TB, cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	t.Cleanup(func() {
+		if cmd.Process != nil && cmd.ProcessState == nil {
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			_ = cmd.Wait()
+		}
+	})
 }
 
 // peakRSS is the command's peak resident set in KiB (an upper bound without GNU time).
@@ -283,6 +299,8 @@ func TestRoundTripAsNobody(t *testing.T) {
 	agent.Stdin, agent.Stdout = statusR, forwardW
 	unpacker := exec.Command(testbin.Path(t, "qfile-dom0-unpacker"), fmt.Sprint(nobody), dir, "--only-regular-files")
 	unpacker.Stdin, unpacker.Stdout = forwardR, statusW
+	stopAtEnd(t, agent)
+	stopAtEnd(t, unpacker)
 	mustDo(t, unpacker.Start(), agent.Start())
 	for _, f := range []*os.File{forwardR, forwardW, statusR, statusW} {
 		f.Close()

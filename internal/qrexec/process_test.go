@@ -160,7 +160,10 @@ func TestStartPipedAfterAPipeFailed(t *testing.T) {
 	if _, err := os.Stat(marker); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the command ran: %v", err)
 	}
-	if err := qrexec.StartPiped(exec.Command("/bin/true")); err != nil {
+	started := exec.Command("/bin/true")
+	if err := qrexec.StartPiped(started); err != nil {
 		t.Errorf("StartPiped with no pipe errors: %v", err)
+	} else if err := started.Wait(); err != nil {
+		t.Errorf("the command StartPiped started: %v", err)
 	}
 }

@@ -220,17 +220,17 @@ func (r Request) check(t MsgType) error {
 	case t != MsgCall && t != MsgExecService && t != MsgExecCommand:
 		return fmt.Errorf("message type %d is not a request", t)
 	case serviceCall && !policy.ValidService(r.Service):
-		return fmt.Errorf("service name %s", loggable(r.Service))
+		return fmt.Errorf("service name %s", Loggable(r.Service))
 	case serviceCall && !policy.ValidArgument(r.Argument):
-		return fmt.Errorf("service argument %s", loggable(r.Argument))
+		return fmt.Errorf("service argument %s", Loggable(r.Argument))
 	case serviceCall && !policy.ValidRequestedTarget(r.Target):
-		return fmt.Errorf("target %s", loggable(r.Target))
+		return fmt.Errorf("target %s", Loggable(r.Target))
 	case t == MsgCall && (r.Source != "" || r.User != "" || r.Command != ""):
 		return errors.New("a call names only target, service and argument")
 	case t == MsgExecService && !policy.ValidDomainName(r.Source):
-		return fmt.Errorf("source %s", loggable(r.Source))
+		return fmt.Errorf("source %s", Loggable(r.Source))
 	case t != MsgCall && r.User != "" && !policy.ValidUser(r.User):
-		return fmt.Errorf("user %s", loggable(r.User))
+		return fmt.Errorf("user %s", Loggable(r.User))
 	case t == MsgExecService && r.Command != "":
 		return errors.New("exec-service takes no command")
 	case t == MsgExecCommand && (r.Source != "" || r.Target != "" || r.Service != "" || r.Argument != ""):
@@ -247,11 +247,11 @@ func (r Request) check(t MsgType) error {
 // log (C6).
 const maxLoggedLen = 64
 
-// loggable is an untrusted value as a log line may show it: its first
+// Loggable is an untrusted value as a log line may show it: its first
 // maxLoggedLen bytes, then its length if it is longer. It is not quoted
 // here: it goes into an error message that the log quotes as a whole
 // (slog), and quoting it twice would double its escapes.
-func loggable(untrusted string) string {
+func Loggable(untrusted string) string {
 	if len(untrusted) <= maxLoggedLen {
 		return untrusted
 	}

@@ -169,6 +169,9 @@ func TestCommitSurvivesKill(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
+		// Stopped, by its pid, also when the test fails before the kill below
+		// (Kill and Wait of a process already waited for do nothing).
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 		// Killed once it has committed again, a little later each time, so
 		// the kills land at different points of a commit; a fixed delay
 		// from the start ran out before the first commit on a loaded machine.

@@ -116,7 +116,8 @@ func TestCanonicalSignatureEncoding(t *testing.T) {
 }
 
 // A signature go-crypto cannot parse is named for what it is: MD5 only when the v4 body says
-// hash 1 (P7), otherwise go-crypto's reason, never "MD5" for another cause.
+// hash 1 (P7), otherwise go-crypto's reason, never "MD5" for another cause, and quoted: that
+// reason can hold a byte of the packet, which no signature vouches for yet.
 func TestUnsupportedSignatureSaysWhy(t *testing.T) {
 	v := &Verifier{Keyring: &Keyring{}}
 	for _, c := range []struct {
@@ -125,12 +126,17 @@ func TestUnsupportedSignatureSaysWhy(t *testing.T) {
 		want   string
 	}{
 		{"v4 with MD5", []byte{0x88, 6, 4, 0, 22, 1, 0, 0}, "signature uses hash MD5"},
-		{"v4 with hash 99", []byte{0x88, 10, 4, 0, 22, 99, 0, 0, 0, 0, 1, 2}, "not supported: hash function 99"},
-		{"version 7, byte 3 is 1", []byte{0x88, 10, 7, 0, 22, 1, 0, 0, 0, 0, 1, 2}, "not supported: signature packet version 7"},
+		{"v4 with hash 99", []byte{0x88, 10, 4, 0, 22, 99, 0, 0, 0, 0, 1, 2}, `not supported: "hash function 99"`},
+		{"version 7, byte 3 is 1", []byte{0x88, 10, 7, 0, 22, 1, 0, 0, 0, 0, 1, 2}, `not supported: "signature packet version 7"`},
+		// An AEAD-encrypted data packet (tag 20) whose cipher byte is ESC: go-crypto names the byte.
+		{"AEAD packet, cipher ESC", append([]byte{0xd4, 40, 1, 0x1b, 1, 6}, make([]byte, 36)...), `not supported: "unknown cipher: \x1b"`},
 	} {
 		_, _, err := v.checkSignature(c.packet, nil, time.Now())
 		if e, ok := err.(*Error); !ok || e.Kind != KindWeakAlgorithm || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%s: %v; want a weak-algorithm refusal saying %q", c.name, err, c.want)
+			t.Errorf("%s: %v; want a weak-algorithm refusal saying %s", c.name, err, c.want)
+		}
+		if i := strings.IndexFunc(err.Error(), func(r rune) bool { return r < 0x20 || r == 0x7f }); i >= 0 {
+			t.Errorf("%s: the reason %q holds a control character", c.name, err)
 		}
 	}
 }

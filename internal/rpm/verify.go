@@ -121,6 +121,8 @@ func (v *Verifier) Verify(r io.Reader, canonical io.Writer) (*VerifiedPackage, e
 	if _, err := io.ReadFull(r, padding); err != nil {
 		return nil, truncated(err)
 	}
+	// rpm writes zeros here and no signature covers these bytes: anything else is data
+	// smuggled past the signatures (P5).
 	if !bytes.Equal(padding, make([]byte, len(padding))) {
 		return nil, malformed("non-zero padding after the signature header")
 	}
@@ -272,7 +274,9 @@ func (v *Verifier) checkSignature(untrustedSig, signed []byte, now time.Time) (*
 		if body, berr := packetBody(untrustedSig); berr == nil && len(body) > 3 && body[0] == 4 && body[3] == 1 {
 			return nil, "", reject(KindWeakAlgorithm, "signature uses hash MD5 (SHA-256 or stronger required)")
 		}
-		return nil, "", reject(KindWeakAlgorithm, "signature packet not supported: %s", string(unsupported))
+		// Quoted: go-crypto's reason may hold a byte of the packet (an AEAD packet's cipher
+		// byte, for one), and no signature has been checked yet.
+		return nil, "", reject(KindWeakAlgorithm, "signature packet not supported: %q", string(unsupported))
 	}
 	if err != nil || r.Len() != 0 {
 		return nil, "", reject(KindBadSignature, "not exactly one OpenPGP signature packet")
@@ -281,6 +285,7 @@ func (v *Verifier) checkSignature(untrustedSig, signed []byte, now time.Time) (*
 	if !ok || sig.SigType != packet.SigTypeBinary {
 		return nil, "", reject(KindBadSignature, "not an OpenPGP binary-document signature")
 	}
+	// Allow-lists, not deny-lists: SHA-1, MD5 and DSA are refused, and so is anything new (P7).
 	switch sig.Hash {
 	case crypto.SHA256, crypto.SHA384, crypto.SHA512:
 	default:
@@ -320,6 +325,8 @@ func (v *Verifier) checkSignature(untrustedSig, signed []byte, now time.Time) (*
 	}
 	signers := openpgp.EntityList{entity}.KeysById(keyID)
 	issuedBy := func(k openpgp.Key) bool { return bytes.Equal(k.PublicKey.Fingerprint, sig.IssuerFingerprint) }
+	// A signature that names one key by its id and another by its fingerprint is not
+	// clearly by a pinned key (P2, P6): refused rather than guessed at.
 	if sig.IssuerFingerprint != nil && !slices.ContainsFunc(signers, issuedBy) {
 		return nil, "", reject(KindBadSignature, "signature's issuer fingerprint does not match key %016X", keyID)
 	}
