@@ -231,6 +231,11 @@ func (r *runner) run(ctx context.Context) (int, error) {
 		if code, err := checkDeliveryPolicy(c); err != nil {
 			return code, err
 		}
+		unlock, err := lockReceive(c, "nothing was sent")
+		if err != nil {
+			return ExitFailure, err
+		}
+		unlock() // only a probe: the service this run's delivery starts takes it
 	}
 	if r.o.Clean {
 		r.say("Emptying the cached repository %s", c.Path(dom0.CachedRepoDir))

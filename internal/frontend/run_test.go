@@ -1294,3 +1294,50 @@ func TestRunReportKeepsUpdateVMStderrTail(t *testing.T) {
 		t.Errorf("a run that succeeded reports the UpdateVM's stderr %q", rep.UpdateVMStderr)
 	}
 }
+
+// A delivery still being verified (a receive service holds its lock after the run that asked
+// for it was killed) stops a run before the UpdateVM is asked anything, and stops --clean
+// before it removes that service's build or empties the cached repository.
+func TestRunWhileADeliveryIsVerified(t *testing.T) {
+	defer func(d time.Duration) { serviceGoneAfter = d }(serviceGoneAfter)
+	serviceGoneAfter = 200 * time.Millisecond // how long a held lock is waited for
+	for _, args := range [][]string{{"-y"}, {"--check-only", "--clean"}, {"--clean", "-y"}} {
+		asked := false
+		tr := newTestRun(t, func([]string, io.Writer, io.Writer) int { asked = true; return 0 })
+		if err := os.MkdirAll(tr.config.Path(dom0.StateDir), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		build, err := dom0.NewRepoBuild(tr.config) // the running service's
+		if err != nil {
+			t.Fatal(err)
+		}
+		unlock, err := dom0.LockFile(filepath.Join(tr.config.Path(dom0.StateDir), dom0.ReceiveLockFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		code := tr.run(t, args...)
+		unlock()
+		_, buildErr := os.Stat(build.PackagesDir())
+		if code != ExitFailure || asked || buildErr != nil || !strings.Contains(tr.stderr.String(), "pedos-receive-updates is still verifying a delivery") {
+			t.Errorf("%q: exit %d, UpdateVM asked %t, the service's build: %v; want exit 1, nothing asked, the build kept, and why; stderr:\n%s",
+				args, code, asked, buildErr, tr.stderr)
+		}
+	}
+}
+
+// A receive lock released an instant later (the previous run's service exiting after its
+// result) is waited for, not taken for a delivery still being verified.
+func TestRunWaitsForAReceiveThatEnds(t *testing.T) {
+	tr := newTestRun(t, func([]string, io.Writer, io.Writer) int { return 0 })
+	if err := os.MkdirAll(tr.config.Path(dom0.StateDir), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	unlock, err := dom0.LockFile(filepath.Join(tr.config.Path(dom0.StateDir), dom0.ReceiveLockFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.AfterFunc(300*time.Millisecond, unlock)
+	if code := tr.run(t, "--check-only", "--clean"); code != ExitOK || strings.Contains(tr.stderr.String(), "still verifying") {
+		t.Errorf("exit %d, want 0: the lock was free 0.3 s later; stderr:\n%s", code, tr.stderr)
+	}
+}

@@ -135,11 +135,38 @@ func CancelSession(c dom0.Config) bool {
 	return os.Remove(filepath.Join(c.Path(dom0.StateDir), dom0.SessionFile)) == nil
 }
 
+// lockReceive takes the receive service's lock (dom0.ReceiveLockFile). It is held when a
+// delivery is still being verified and published, which goes on after the pedos-dom0-update
+// that asked for it was killed: a run that delivers would then be refused after the UpdateVM
+// had downloaded and sent everything, and --clean would remove that service's build. unchanged
+// says what the refusal leaves as it was. A lock held for less than serviceGoneAfter is
+// waited for: the service of the run just before this one releases it as it exits, an
+// instant after its result, which that run may already have read.
+func lockReceive(c dom0.Config, unchanged string) (func(), error) {
+	path := filepath.Join(c.Path(dom0.StateDir), dom0.ReceiveLockFile)
+	unlock, err := dom0.LockFile(path)
+	for end := time.Now().Add(serviceGoneAfter); errors.Is(err, unix.EWOULDBLOCK) && time.Now().Before(end); {
+		time.Sleep(50 * time.Millisecond)
+		unlock, err = dom0.LockFile(path)
+	}
+	if errors.Is(err, unix.EWOULDBLOCK) {
+		return nil, fmt.Errorf("pedos-receive-updates is still verifying a delivery (it holds %s: one an earlier run started, whose pedos-dom0-update ended first); %s: run again when it has finished (journalctl -u pedos-qrexec-daemon shows its end)", path, unchanged)
+	}
+	return unlock, err
+}
+
 // cleanCachedRepo replaces the cached repository with an empty one
 // (--clean), metadata and all, as the package installs it: dom0's dnf
 // reads the cached repository whenever it loads its repositories, and
 // fails on one without repodata/.
 func cleanCachedRepo(ctx context.Context, c dom0.Config, tools Tools, warn io.Writer) error {
+	// Held until the empty repository is published: NewRepoBuild removes the builds it finds,
+	// a running receive service's too.
+	unlock, err := lockReceive(c, "the cached repository was not emptied")
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	b, err := dom0.NewRepoBuild(c)
 	if err != nil {
 		return err
