@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"pedos.dev/updates/internal/dom0"
 	"pedos.dev/updates/internal/frontend"
 	"pedos.dev/updates/internal/lab"
@@ -145,6 +147,21 @@ func TestDowngradeNeedsConsent(t *testing.T) {
 	}
 }
 
+// A delivery an earlier run left being verified holds the receive lock: the
+// next run stops before the UpdateVM downloads anything.
+func TestUpdateWhileADeliveryIsVerified(t *testing.T) {
+	l := newLab(t)
+	l.publish("hello-1.1-1")
+	before := l.snapshot()
+	l.holdStateLock(dom0.ReceiveLockFile)
+	rep, stderr := l.update("-y")
+	if want := "pedos-receive-updates is still verifying a delivery"; rep.Exit != frontend.ExitFailure || !strings.Contains(rep.Message, want) ||
+		strings.Contains(stderr, "Sending dom0's package database") {
+		t.Errorf("update while a delivery holds the receive lock: exit %d, message %q, want 1 and %q, nothing downloaded\n%s", rep.Exit, rep.Message, want, stderr)
+	}
+	l.assertUnchanged(before)
+}
+
 func TestLockContention(t *testing.T) {
 	l := newLab(t)
 	l.holdStateLock(frontend.UpdateLockFile)
@@ -161,8 +178,28 @@ func TestServiceRefusesAfterPolicy(t *testing.T) {
 	l := newLab(t)
 	l.publish("hello-1.1-1")
 	before := l.snapshot()
-	l.holdStateLock(dom0.ReceiveLockFile)
+	// Taken once the session is written: before that, the front end would find it held and
+	// not start (TestUpdateWhileADeliveryIsVerified).
+	state := filepath.Join(l.Root("dom0"), dom0.StateDir)
+	held := make(chan *os.File, 1)
+	go func() {
+		defer close(held)
+		for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+			if _, err := os.Stat(filepath.Join(state, dom0.SessionFile)); err == nil {
+				break
+			}
+		}
+		f, err := os.OpenFile(filepath.Join(state, dom0.ReceiveLockFile), os.O_RDWR|os.O_CREATE, 0o600)
+		if err == nil && unix.Flock(int(f.Fd()), unix.LOCK_EX) == nil {
+			held <- f
+		}
+	}()
 	rep, stderr := l.update("-y")
+	if f, ok := <-held; ok {
+		defer f.Close()
+	} else {
+		t.Fatal("the receive lock could not be taken once the session was written")
+	}
 	if want := "dom0 refused the delivery from " + l.UpdateVM() + " (126) before reading it"; rep.Exit != frontend.ExitRefused || !strings.Contains(rep.Message, want) {
 		t.Errorf("update while a delivery holds the receive lock: exit %d, message %q, want 126 and %q\n%s", rep.Exit, rep.Message, want, stderr)
 	}
