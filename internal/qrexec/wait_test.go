@@ -13,7 +13,9 @@ import (
 // goroutine dump. These are exported for the qrexec_test package's tests.
 
 // WaitLimit is how long a test waits for one thing. Generous: the slowest
-// wait, a 64 MiB call, takes a few seconds on a loaded 2-core CI machine.
+// wait, the conformance suite's 1 GiB call, takes 3–6 s on a 2-core CI
+// machine. A machine that moves less than about 17 MiB/s through a call (an
+// emulated one: a TCG guest took 3–5 minutes) fails those six cases alone.
 const WaitLimit = 60 * time.Second
 
 // reportMargin is left before go test's own -timeout, for a test to fail
