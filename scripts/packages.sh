@@ -43,33 +43,49 @@ go build -trimpath -ldflags "-X main.buildTime=$build_time -X $version_pkg.name=
 # /usr/share/licenses/PKG/, named after where they were found ("_" for "/"); the DEB
 # has them all in its copyright file. A linked module without a licence stops the build.
 licences() { # SIDE PROGRAM...
-	local side=$1 dir=$stage/licences/$1 goroot mod version root pkgdir d f
+	local side=$1 dir=$stage/licences/$1 goroot mod version root pkgdir d f dest
+	local -A licensed=()
 	shift
 	mkdir -p "$dir"
 	goroot=$(go env GOROOT)
-	cp "$goroot/LICENSE" "$dir/go.LICENSE"
-	cp "$goroot/PATENTS" "$dir/go.PATENTS"
+	install -m 0644 "$goroot/LICENSE" "$dir/go.LICENSE"
+	install -m 0644 "$goroot/PATENTS" "$dir/go.PATENTS"
 	echo "go $(go env GOVERSION)" >"$stage/licences/$side.list"
-	# One line per linked third-party package: module, version, module root, package directory.
-	go list -deps -f '{{with .Module}}{{.Path}} {{.Version}} {{.Dir}} {{$.Dir}}{{end}}' \
+	# One line per linked third-party package: module, version, module root, package
+	# directory, separated by US (0x1f: a path may hold a space or a tab, and IFS would
+	# merge empty whitespace fields). No root: vendor mode, unsupported.
+	local us=$'\x1f'
+	go list -deps -f "{{with .Module}}{{if not .Main}}{{.Path}}$us{{.Version}}$us{{.Dir}}$us{{\$.Dir}}{{end}}{{end}}" \
 		"${@/#/./cmd/}" | sort -u >"$stage/licences/$side.packages"
-	awk '{ print $1, $2 }' "$stage/licences/$side.packages" | sort -u >>"$stage/licences/$side.list"
-	while read -r mod version root pkgdir; do
-		[ "$mod" = "$(go list -m)" ] && continue
+	cut -d "$us" -f1,2 --output-delimiter=' ' "$stage/licences/$side.packages" | sort -u >>"$stage/licences/$side.list"
+	shopt -s nocaseglob
+	while IFS=$us read -r mod version root pkgdir; do
+		if [ -z "$mod" ] || [ -z "$root" ] || [[ $pkgdir != "$root" && $pkgdir != "$root"/* ]]; then
+			echo "packages.sh: cannot tell where module $mod's files are (root '$root', package '$pkgdir'; vendor mode is not supported)" >&2
+			exit 1
+		fi
 		d=$pkgdir
 		while :; do
-			for f in "$d"/LICENSE* "$d"/LICENCE* "$d"/COPYING* "$d"/NOTICE* "$d"/PATENTS*; do
+			for f in "$d"/LICENSE* "$d"/LICENCE* "$d"/COPYING* "$d"/COPYRIGHT* "$d"/NOTICE* "$d"/PATENTS*; do
 				[ -f "$f" ] || continue
 				rel=${f#"$root"/}
-				cp "$f" "$dir/${mod//\//_}.${rel//\//_}"
+				dest=$dir/${mod//\//_}.${rel//\//_}
+				# The same module's licence comes once per linked package; two different
+				# files must not meet under one name.
+				if [ -e "$dest" ] && ! cmp -s "$f" "$dest"; then
+					echo "packages.sh: two licence files are both $dest" >&2
+					exit 1
+				fi
+				install -m 0644 "$f" "$dest"
+				licensed[$mod]=1
 			done
 			[ "$d" = "$root" ] && break
 			d=$(dirname "$d")
 		done
 	done <"$stage/licences/$side.packages"
+	shopt -u nocaseglob
 	while read -r mod version; do
-		[ "$mod" = go ] || [ "$mod" = "$(go list -m)" ] && continue
-		if ! compgen -G "$dir/${mod//\//_}.*" >/dev/null; then
+		if [ "$mod" != go ] && [ -z "${licensed[$mod]:-}" ]; then
 			echo "packages.sh: module $mod $version has no licence file" >&2
 			exit 1
 		fi
@@ -119,9 +135,10 @@ done
 export PEDOS_VERSION PEDOS_RELEASE PEDOS_ARCH
 PEDOS_VERSION=$(cat packaging/VERSION)
 PEDOS_RELEASE=$(TZ=UTC git log -1 --format=%cd.g%h --date=format-local:%Y%m%d%H%M%S 2>/dev/null || echo 1)
-# Uncommitted changes make another package than the commit's: it sorts after the commit's
-# (and after an earlier build of changes, by this build's time) and before the next commit's.
-if [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then
+# Uncommitted changes, and files git does not know (a new source file is built in), make
+# another package than the commit's: it sorts after the commit's (and after an earlier build
+# of changes, by this build's time) and before the next commit's.
+if [ -n "$(git status --porcelain 2>/dev/null)" ]; then
 	PEDOS_RELEASE+=.dirty$(TZ=UTC date +%Y%m%d%H%M%S)
 fi
 PEDOS_ARCH=$(go env GOARCH)

@@ -238,8 +238,14 @@ func (r *runner) run(ctx context.Context) (int, error) {
 		unlock() // only a probe: the service this run's delivery starts takes it
 	}
 	if r.o.Clean {
+		unlock, err := lockReceive(c, "the cached repository was not emptied")
+		if err != nil {
+			return ExitFailure, err
+		}
 		r.say("Emptying the cached repository %s", c.Path(dom0.CachedRepoDir))
-		if err := cleanCachedRepo(ctx, c, r.env.Tools, r.env.Stderr); err != nil {
+		err = cleanCachedRepo(ctx, c, r.env.Tools, r.env.Stderr)
+		unlock()
+		if err != nil {
 			return ExitFailure, err
 		}
 	}

@@ -150,7 +150,7 @@ func lockReceive(c dom0.Config, unchanged string) (func(), error) {
 		unlock, err = dom0.LockFile(path)
 	}
 	if errors.Is(err, unix.EWOULDBLOCK) {
-		return nil, fmt.Errorf("pedos-receive-updates is still verifying a delivery (it holds %s: one an earlier run started, whose pedos-dom0-update ended first); %s: run again when it has finished (journalctl -u pedos-qrexec-daemon shows its end)", path, unchanged)
+		return nil, fmt.Errorf("pedos-receive-updates is still verifying a delivery (it holds %s: one an earlier run started, whose pedos-dom0-update ended first); %s: run again when it has finished (the qrexec daemon's journal shows its end)", path, unchanged)
 	}
 	return unlock, err
 }
@@ -159,14 +159,9 @@ func lockReceive(c dom0.Config, unchanged string) (func(), error) {
 // (--clean), metadata and all, as the package installs it: dom0's dnf
 // reads the cached repository whenever it loads its repositories, and
 // fails on one without repodata/.
+// The caller holds the receive lock (lockReceive): NewRepoBuild removes the builds it finds,
+// a running receive service's too.
 func cleanCachedRepo(ctx context.Context, c dom0.Config, tools Tools, warn io.Writer) error {
-	// Held until the empty repository is published: NewRepoBuild removes the builds it finds,
-	// a running receive service's too.
-	unlock, err := lockReceive(c, "the cached repository was not emptied")
-	if err != nil {
-		return err
-	}
-	defer unlock()
 	b, err := dom0.NewRepoBuild(c)
 	if err != nil {
 		return err
