@@ -145,13 +145,36 @@ PEDOS_ARCH=$(go env GOARCH)
 SOURCE_DATE_EPOCH=$(git log -1 --format=%ct 2>/dev/null || date +%s)
 export SOURCE_DATE_EPOCH
 
-# An RPM shows rpm.summary above its description: its copy of the config
-# leaves out the description's first line (the DEB's short description, the
-# same line), so that the summary is not said twice.
-for side in dom0 vm; do
-	awk 'skip { skip = 0; next } /^description: [|]-$/ { skip = 1 } { print }' \
-		"packaging/nfpm/pedos-updates-$side.yaml" >"$stage/pedos-updates-$side.rpm.yaml"
-done
+# The RPMs' copies of the configs differ in two ways:
+# - rpm shows rpm.summary above the description: the copy leaves out the description's
+#   first line (the DEB's short description, the same line), so that it is not said twice;
+# - the man pages and docs/ are %doc and the licences %license (rpm -qd, rpm -qL, and
+#   --excludedocs keeps the licences), nfpm types that take no glob and that the DEB drops:
+#   each glob entry is written out, one entry per file it matches in the staging directory.
+rpm_config() { # SIDE
+	awk -v stage="$stage" '
+	function expand(   cmd, f, n, parts, kind) {
+		pending = 0
+		kind = dst ~ /^\/usr\/share\/licenses\// ? "license" : "doc"
+		cmd = "cd \"" stage "\" && for f in " src "; do [ -f \"$f\" ] && echo \"$f\"; done"
+		while ((cmd | getline f) > 0) {
+			n = split(f, parts, "/")
+			print "  - src: " f "\n    dst: " dst parts[n] "\n    type: " kind "\n    file_info: {mode: 0644}"
+		}
+		close(cmd)
+	}
+	skip { skip = 0; next }
+	/^description: [|]-$/ { skip = 1 }
+	pending && /^    / { if ($1 == "dst:") dst = $2; next }
+	pending { expand() }
+	/^  - src: .*[*]/ { pending = 1; src = $3; next }
+	/^    dst: \/usr\/share\/man\// { print; print "    type: doc"; next }
+	{ print }
+	END { if (pending) expand() }
+	' "packaging/nfpm/pedos-updates-$1.yaml" >"$stage/pedos-updates-$1.rpm.yaml"
+}
+rpm_config dom0
+rpm_config vm
 
 cd "$stage"
 "$stage/tools/nfpm" package --config "$stage/pedos-updates-dom0.rpm.yaml" --packager rpm --target "$out/"

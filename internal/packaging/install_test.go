@@ -266,6 +266,21 @@ func checkRPM(t *testing.T, root, pkg, name string, entries []entry, configs []s
 	if got := strings.Fields(rpmInRoot(t, root, "-qc", name)); !equalSorted(got, configs) {
 		t.Errorf("config files %v, want %v", got, configs)
 	}
+	// Every man page and page of docs/ is %doc, every licence %license.
+	for flag, dirs := range map[string][]string{"-qd": {"usr/share/man", "usr/share/doc/" + name}, "-qL": {"usr/share/licenses/" + name}} {
+		var want []string
+		for _, dir := range dirs {
+			_ = filepath.WalkDir(filepath.Join(root, dir), func(path string, d fs.DirEntry, err error) error {
+				if err == nil && d.Type().IsRegular() {
+					want = append(want, "/"+strings.TrimPrefix(path, root+"/"))
+				}
+				return nil
+			})
+		}
+		if got := strings.Fields(rpmInRoot(t, root, flag, name)); len(want) == 0 || !equalSorted(got, want) {
+			t.Errorf("rpm %s %s lists %v, want %v", flag, name, got, want)
+		}
+	}
 	// %config(noreplace) is flag "n"; "c" alone would overwrite edits.
 	flags := rpmInRoot(t, root, "-q", "--qf", "[%{FILEFLAGS:fflags} %{FILENAMES}\n]", name)
 	for _, c := range configs {
