@@ -118,18 +118,10 @@ func TestHangupCancelsTheSession(t *testing.T) {
 	cmd := exec.Command(testbin.Path(t, "pedos-dom0-update"), "--root", root, "-y")
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
-	// In a group of its own with what it starts (the stand-in), which a failed test stops by
-	// the group's id.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	testbin.StopAtEnd(t, cmd) // with the stand-in it starts, should the test fail
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			_ = cmd.Wait()
-		}
-	})
 	session := c.Path(filepath.Join(dom0.StateDir, dom0.SessionFile))
 	for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
 		if _, err := os.Stat(session); err == nil {

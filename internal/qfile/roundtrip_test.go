@@ -77,26 +77,13 @@ type measuredCmd struct {
 func measuredCommand(t testing.TB, name string, args ...string) measuredCmd {
 	if _, err := os.Stat(gnuTime); err != nil {
 		c := measuredCmd{Cmd: exec.Command(name, args...)}
-		stopAtEnd(t, c.Cmd)
+		testbin.StopAtEnd(t, c.Cmd)
 		return c
 	}
 	rssFile := filepath.Join(t.TempDir(), "rss")
 	c := measuredCmd{exec.Command(gnuTime, append([]string{"-f", "%M", "-o", rssFile, name}, args...)...), rssFile}
-	stopAtEnd(t, c.Cmd)
+	testbin.StopAtEnd(t, c.Cmd)
 	return c
-}
-
-// stopAtEnd puts cmd in a process group of its own and, when the test ends with cmd started
-// and not waited for (it failed first), kills that group by its id and waits: GNU time's
-// child, the program measured, goes with GNU time.
-func stopAtEnd(t testing.TB, cmd *exec.Cmd) {
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	t.Cleanup(func() {
-		if cmd.Process != nil && cmd.ProcessState == nil {
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			_ = cmd.Wait()
-		}
-	})
 }
 
 // peakRSS is the command's peak resident set in KiB (an upper bound without GNU time).
@@ -299,8 +286,8 @@ func TestRoundTripAsNobody(t *testing.T) {
 	agent.Stdin, agent.Stdout = statusR, forwardW
 	unpacker := exec.Command(testbin.Path(t, "qfile-dom0-unpacker"), fmt.Sprint(nobody), dir, "--only-regular-files")
 	unpacker.Stdin, unpacker.Stdout = forwardR, statusW
-	stopAtEnd(t, agent)
-	stopAtEnd(t, unpacker)
+	testbin.StopAtEnd(t, agent)
+	testbin.StopAtEnd(t, unpacker)
 	mustDo(t, unpacker.Start(), agent.Start())
 	for _, f := range []*os.File{forwardR, forwardW, statusR, statusW} {
 		f.Close()

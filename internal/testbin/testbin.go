@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 )
 
@@ -83,6 +84,19 @@ func Run(t testing.TB, cmd *exec.Cmd) (stdout, stderr string, code int) {
 		t.Fatalf("running %s: %v", cmd.Path, err)
 	}
 	return out.String(), errOut.String(), cmd.ProcessState.ExitCode()
+}
+
+// StopAtEnd puts cmd in a process group of its own and, when the test ends with cmd started
+// and not waited for (the test failed first), kills that group by its id and waits: what cmd
+// started goes with it.
+func StopAtEnd(t testing.TB, cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	t.Cleanup(func() {
+		if cmd.Process != nil && cmd.ProcessState == nil {
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			_ = cmd.Wait()
+		}
+	})
 }
 
 // moduleRoot is the directory of go.mod, found from this source file.
