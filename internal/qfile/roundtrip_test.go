@@ -75,14 +75,12 @@ type measuredCmd struct {
 }
 
 func measuredCommand(t testing.TB, name string, args ...string) measuredCmd {
-	if _, err := os.Stat(gnuTime); err != nil {
-		c := measuredCmd{Cmd: exec.Command(name, args...)}
-		testbin.StopAtEnd(t, c.Cmd)
-		return c
+	c := measuredCmd{Cmd: exec.Command(name, args...)}
+	if _, err := os.Stat(gnuTime); err == nil {
+		c.rssFile = filepath.Join(t.TempDir(), "rss")
+		c.Cmd = exec.Command(gnuTime, append([]string{"-f", "%M", "-o", c.rssFile, name}, args...)...)
 	}
-	rssFile := filepath.Join(t.TempDir(), "rss")
-	c := measuredCmd{exec.Command(gnuTime, append([]string{"-f", "%M", "-o", rssFile, name}, args...)...), rssFile}
-	testbin.StopAtEnd(t, c.Cmd)
+	testbin.StopAtEnd(t, c.Cmd) // GNU time's child, the program measured, goes with it
 	return c
 }
 
