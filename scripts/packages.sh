@@ -37,13 +37,13 @@ go build -trimpath -ldflags "-X main.buildTime=$build_time -X $version_pkg.name=
 	"${commands[@]/#/./cmd/}"
 # Licences: the programs are static Go binaries holding the Go standard library and
 # third-party packages, whose licences ask that their notices go with the binaries. Each
-# package gets the licence files of what its own programs link: every LICENSE, COPYING,
-# NOTICE or PATENTS file in a linked package's directory or above it up to its module's
-# root (klauspost/compress keeps some in subdirectories). The RPMs install them in
+# package gets the licence files of what its own programs link: every LICENSE, LICENCE,
+# COPYING, COPYRIGHT, NOTICE or PATENTS file (in any case) in a linked package's directory or
+# above it up to its module's root (klauspost/compress keeps some in subdirectories). The RPMs install them in
 # /usr/share/licenses/PKG/, named after where they were found ("_" for "/"); the DEB
 # has them all in its copyright file. A linked module without a licence stops the build.
 licences() { # SIDE PROGRAM...
-	local side=$1 dir=$stage/licences/$1 goroot mod version root pkgdir d f dest
+	local side=$1 dir=$stage/licences/$1 goroot mod version root pkgdir d f rel dest
 	local -A licensed=()
 	shift
 	mkdir -p "$dir"
