@@ -181,9 +181,11 @@ func FuzzUpdateVMProgress(f *testing.F) {
 	})
 }
 
-// On a terminal, the UpdateVM's download and transfer progress lines are
-// drawn as its bar, not printed; its other lines are printed as ever.
-func TestRunDrawsUpdateVMProgressOnATerminal(t *testing.T) {
+// runOnATerminal runs an update whose UpdateVM reports download and transfer
+// progress, with stderr a terminal of type term, and returns what the
+// terminal was sent and the exit status.
+func runOnATerminal(t *testing.T, term string) (string, int) {
+	t.Setenv("TERM", term)
 	master, terminal := openPTY(t)
 	var shown testbin.Buffer
 	read := make(chan struct{})
@@ -207,7 +209,13 @@ func TestRunDrawsUpdateVMProgressOnATerminal(t *testing.T) {
 		Stdin: strings.NewReader(""), Stdout: tr.stdout, Stderr: terminal, DownloadCommand: "pedos-download-dom0-updates"})
 	terminal.Close()
 	<-read
-	out := shown.String()
+	return shown.String(), code
+}
+
+// On a terminal, the UpdateVM's download and transfer progress lines are
+// drawn as its bar, not printed; its other lines are printed as ever.
+func TestRunDrawsUpdateVMProgressOnATerminal(t *testing.T) {
+	out, code := runOnATerminal(t, "xterm")
 	for _, want := range []string{"sys-test: downloading [", "] 1.0 MiB of 2.0 MiB", "sys-test: Downloaded 1 package(s)",
 		"sys-test: sending to dom0 [", "] 3.0 MiB of 6.0 MiB", "] 4.5 MiB of 6.0 MiB", "sys-test: still sending", "==> dom0 verifying ["} {
 		if !strings.Contains(out, want) {
@@ -220,6 +228,20 @@ func TestRunDrawsUpdateVMProgressOnATerminal(t *testing.T) {
 	// The download's last line ends its bar: not drawn again under it.
 	if strings.Contains(out, "Downloaded 1 package(s)\r\nsys-test: downloading [") {
 		t.Errorf("the download's bar outlived its end; terminal:\n%q", out)
+	}
+}
+
+// TERM=dumb: a terminal that acts on no escape sequence gets every line as a
+// line, and no bar.
+func TestRunPrintsUpdateVMProgressOnADumbTerminal(t *testing.T) {
+	out, code := runOnATerminal(t, "dumb")
+	for _, want := range []string{"sys-test: Downloading: 1.0 MiB of 2.0 MiB received (50 %)", "sys-test: qfile-agent: 1 of 2 files, 4.5 MiB of 6.0 MiB sent (75 %)", "sys-test: still sending"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the terminal lacks the line %q", want)
+		}
+	}
+	if code != ExitOK || strings.Contains(out, "\x1b[") || strings.Contains(out, "sys-test: downloading [") {
+		t.Errorf("exit %d; an escape sequence or a bar reached a dumb terminal:\n%q", code, out)
 	}
 }
 
