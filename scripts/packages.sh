@@ -37,9 +37,10 @@ go build -trimpath -ldflags "-X main.buildTime=$build_time -X $version_pkg.name=
 	"${commands[@]/#/./cmd/}"
 # Licences: the programs are static Go binaries holding the Go standard library and
 # third-party packages, whose licences ask that their notices go with the binaries. Each
-# package gets the licence files of what its own programs link: every LICENSE, LICENCE,
-# COPYING, COPYRIGHT, NOTICE or PATENTS file (in any case) in a linked package's directory or
-# above it up to its module's root (klauspost/compress keeps some in subdirectories). The RPMs install them in
+# package gets the licence files of what its own programs link: every file whose name
+# starts with LICENSE, LICENCE, COPYING, COPYRIGHT, NOTICE or PATENTS (in any case) in a
+# linked package's directory or above it up to its module's root (klauspost/compress keeps
+# some in subdirectories). The RPMs install them in
 # /usr/share/licenses/PKG/, named after where they were found ("_" for "/"); the DEB
 # has them all in its copyright file. A linked module without a licence stops the build.
 licences() { # SIDE PROGRAM...
@@ -152,26 +153,58 @@ export SOURCE_DATE_EPOCH
 #   --excludedocs keeps the licences), nfpm types that take no glob and that the DEB drops:
 #   each glob entry is written out, one entry per file it matches in the staging directory.
 rpm_config() { # SIDE
-	awk -v stage="$stage" '
-	function expand(   cmd, f, n, parts, kind) {
+	# Run in the staging directory, where the globs are matched: no path goes into the
+	# shell commands awk runs. A glob entry that matches nothing, or holds a line this does
+	# not carry over, stops the build (nfpm refuses an empty glob too).
+	(cd "$stage" && awk -v config="pedos-updates-$1.yaml" '
+	function fail(why) {
+		printf "packages.sh: %s: %s\n", config, why >"/dev/stderr"
+		failed = 1
+		exit 1
+	}
+	function expand(   cmd, f, n, parts, kind, found) {
 		pending = 0
+		if (packager == "deb")
+			return # for the DEB alone
+		if (dst !~ /\/$/)
+			fail("the glob entry " src " needs a dst ending in /")
 		kind = dst ~ /^\/usr\/share\/licenses\// ? "license" : "doc"
-		cmd = "cd \"" stage "\" && for f in " src "; do [ -f \"$f\" ] && echo \"$f\"; done"
+		cmd = "for f in " src "; do if [ -f \"$f\" ]; then echo \"$f\"; else echo \"?$f\"; fi; done"
 		while ((cmd | getline f) > 0) {
+			if (f == "?" src)
+				fail("the glob " src " matches no file")
+			if (f ~ /^[?]/)
+				fail("the glob " src " matches " substr(f, 2) ", which is not a file")
 			n = split(f, parts, "/")
 			print "  - src: " f "\n    dst: " dst parts[n] "\n    type: " kind "\n    file_info: {mode: 0644}"
+			found++
 		}
 		close(cmd)
+		if (!found)
+			fail("the glob " src " matches no file")
 	}
 	skip { skip = 0; next }
 	/^description: [|]-$/ { skip = 1 }
-	pending && /^    / { if ($1 == "dst:") dst = $2; next }
+	pending && /^    / {
+		if ($1 == "dst:")
+			dst = $2
+		else if ($1 == "packager:")
+			packager = $2
+		else if ($0 != "    file_info: {mode: 0644}")
+			fail("the glob entry " src " has a line the RPM copy would lose: " $0)
+		next
+	}
 	pending { expand() }
-	/^  - src: .*[*]/ { pending = 1; src = $3; next }
+	/^  - src: .*[*?[]/ { pending = 1; src = $3; dst = ""; packager = ""; next }
 	/^    dst: \/usr\/share\/man\// { print; print "    type: doc"; next }
 	{ print }
-	END { if (pending) expand() }
-	' "packaging/nfpm/pedos-updates-$1.yaml" >"$stage/pedos-updates-$1.rpm.yaml"
+	END {
+		if (!failed && pending)
+			expand()
+		if (failed)
+			exit 1
+	}
+	' "repo/packaging/nfpm/pedos-updates-$1.yaml" >"pedos-updates-$1.rpm.yaml")
 }
 rpm_config dom0
 rpm_config vm
