@@ -27,9 +27,9 @@ export CGO_ENABLED=0
 # The same build as `make build`: the commit time is pedos-receive-updates' own time
 # floor (verify.md §2 step 4).
 build_time=$(git log -1 --format=%cI 2>/dev/null || true)
-commands=(pedos-dom0-update pedos-receive-updates qfile-dom0-unpacker pedos-rpmcheck
-	qrexec-daemon qrexec-client pedos-run pedos-policy-eval
-	pedos-download-dom0-updates qfile-agent qrexec-agent qrexec-client-vm)
+# Each package's programs are the bin/ entries of its config.
+programs() { sed -n 's|^  - src: bin/||p' "$stage/repo/packaging/nfpm/pedos-updates-$1.yaml"; }
+mapfile -t commands < <(programs dom0; programs vm)
 version_pkg=pedos.dev/updates/internal/release # what --version prints
 go build -trimpath -ldflags "-X main.buildTime=$build_time -X $version_pkg.name=$(cat packaging/VERSION)
 	-X $version_pkg.commit=$(git describe --always --dirty --abbrev=12 2>/dev/null || true)
@@ -92,9 +92,10 @@ licences() { # SIDE PROGRAM...
 		fi
 	done <"$stage/licences/$side.list"
 }
-licences dom0 pedos-dom0-update pedos-receive-updates qfile-dom0-unpacker pedos-rpmcheck \
-	qrexec-daemon qrexec-client pedos-run pedos-policy-eval
-licences vm pedos-download-dom0-updates qfile-agent qrexec-agent qrexec-client-vm
+for side in dom0 vm; do
+	mapfile -t side_commands < <(programs "$side")
+	licences "$side" "${side_commands[@]}"
+done
 # The DEB's copyright file (Debian policy 12.5): ours, then every licence in full.
 {
 	echo "pedos-updates-vm: the UpdateVM's side of PedOS secure updates, https://pedos.dev/updates"
