@@ -28,6 +28,7 @@ declare -A need=(
 	[git]=git            # the commit time, pedos-receive-updates' time floor; the packaging tests' tree copy
 	[/usr/sbin/update-ca-certificates]=ca-certificates # go reaching the module proxy over TLS (debootstrap has none)
 	[/usr/sbin/visudo]=sudo # the packaging test checks the Qubes sudoers drop-in's syntax with it
+	[/usr/sbin/logrotate]=logrotate # a test runs the dom0 package's rotation rule for the update log
 	[/usr/sbin/modprobe]=kmod # the vsock tests load vsock_loopback (CID 1), a module in Debian's kernel
 )
 

@@ -159,6 +159,7 @@ var dom0Entries = []entry{
 	file("/etc/pedos/updates.conf"), file("/etc/pedos/policy.d/50-pedos-updates.policy"),
 	file("/etc/pedos/domains.conf"), file("/etc/pedos/qrexec-daemon.env"),
 	file("/etc/pedos-rpc/PedOS.ReceiveUpdates"), file("/etc/yum.real.repos.d/PedOS-cached.repo"),
+	file("/etc/logrotate.d/pedos-updates"),
 	file("/usr/lib/systemd/system/pedos-qrexec-daemon.service"),
 	file("/usr/lib/tmpfiles.d/pedos-updates-dom0.conf"), file("/usr/lib/sysusers.d/pedos-updates-dom0.conf"),
 	{path: qubesWrapper, mode: 0o755}, file(qubesSudoers),
@@ -172,6 +173,7 @@ var dom0Configs = []string{
 	"/etc/pedos-rpc/PedOS.ReceiveUpdates", "/etc/pedos/domains.conf",
 	"/etc/pedos/policy.d/50-pedos-updates.policy", "/etc/pedos/qrexec-daemon.env",
 	"/etc/pedos/updates.conf", "/etc/yum.real.repos.d/PedOS-cached.repo",
+	"/etc/logrotate.d/pedos-updates",
 }
 
 var vmEntries = []entry{
@@ -300,8 +302,9 @@ func TestDom0RPM(t *testing.T) {
 		"/etc/pedos/policy.d/50-pedos-updates.policy": "dist/dom0/etc/pedos/policy.d/50-pedos-updates.policy",
 		"/etc/pedos-rpc/PedOS.ReceiveUpdates":         "dist/dom0/etc/pedos-rpc/PedOS.ReceiveUpdates",
 		"/etc/yum.real.repos.d/PedOS-cached.repo":     "dist/dom0/etc/yum.real.repos.d/PedOS-cached.repo",
-		qubesWrapper: "dist/qubes/PedOS.ReceiveUpdates",
-		qubesSudoers: "dist/qubes/pedos-receive-updates.sudoers",
+		"/etc/logrotate.d/pedos-updates":              "dist/dom0/etc/logrotate.d/pedos-updates",
+		qubesWrapper:                                  "dist/qubes/PedOS.ReceiveUpdates",
+		qubesSudoers:                                  "dist/qubes/pedos-receive-updates.sudoers",
 	})
 	checkDocs(t, root, "pedos-updates-dom0")
 	checkLicences(t, root, "pedos-updates-dom0", dom0Entries)
