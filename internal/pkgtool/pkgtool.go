@@ -92,19 +92,48 @@ func (c *RPMKeys) CheckParallel(ctx context.Context, files []string, runs int) m
 // the other files as failures (rpmkeys exits with the number of failures).
 func (c *RPMKeys) CheckBatch(ctx context.Context, files []string) map[string]error {
 	verdicts := make(map[string]error, len(files))
+	var checked []string
+	for _, f := range files {
+		switch {
+		case strings.ContainsAny(f, "\n") || strings.HasPrefix(f, "-"):
+			verdicts[f] = rejected("path unsuitable for rpmkeys")
+		default:
+			checked = append(checked, f)
+		}
+	}
+	if len(checked) == 0 {
+		return verdicts
+	}
+	maps.Copy(verdicts, c.check(ctx, checked))
+	if len(checked) == 1 {
+		return verdicts
+	}
+	// rpm prints a file's name before it reads the file and ends the line
+	// only with the verdict: a file it cannot read leaves "FILE:" unended,
+	// so the next file's verdict lands on that line, and the run's error
+	// messages are not one file's. Every file the batch did not accept is
+	// checked again alone, for its own line and reason.
+	for _, f := range checked {
+		if verdicts[f] != nil && !errors.Is(verdicts[f], ErrRPMKeysFailed) {
+			maps.Copy(verdicts, c.check(ctx, []string{f}))
+		}
+	}
+	return verdicts
+}
+
+// check runs rpmkeys once over files and reads its verdict on each.
+func (c *RPMKeys) check(ctx context.Context, files []string) map[string]error {
+	verdicts := make(map[string]error, len(files))
 	args := []string{"--dbpath", c.dbPath, "-K", "--define", "_pkgverify_level all", "--define", "_pkgverify_flags 0x0", "--"}
 	var checked []string
 	for _, f := range files {
 		abs, err := filepath.Abs(f)
-		switch {
-		case strings.ContainsAny(f, "\n") || strings.HasPrefix(f, "-"):
-			verdicts[f] = rejected("path unsuitable for rpmkeys")
-		case err != nil:
+		if err != nil {
 			verdicts[f] = rejected(err.Error())
-		default:
-			checked = append(checked, f)
-			args = append(args, abs)
+			continue
 		}
+		checked = append(checked, f)
+		args = append(args, abs)
 	}
 	if len(checked) == 0 {
 		return verdicts
@@ -122,7 +151,11 @@ func (c *RPMKeys) CheckBatch(ctx context.Context, files []string) map[string]err
 	for i, f := range checked {
 		if line := lineFor(lines, args[len(args)-len(checked)+i]); line != "digests signatures OK" {
 			failures++
-			verdicts[f] = rejected(fmt.Sprintf("rpmkeys says %q %s", line, firstLine(stderr.String())))
+			why := fmt.Sprintf("rpmkeys says %q", line)
+			if first := firstLine(stderr.String()); first != "" {
+				why += fmt.Sprintf(" (%q)", first)
+			}
+			verdicts[f] = rejected(why)
 		} else {
 			verdicts[f] = nil
 		}

@@ -88,6 +88,41 @@ func TestCheckBatch(t *testing.T) {
 	}
 }
 
+// TestCheckBatchAfterAnUnreadableFile: rpm leaves the line of a file it
+// cannot read unended, so the next file's verdict lands on it; the good
+// package after it is still accepted, and the unreadable one is refused
+// with its own error, not another file's.
+func TestCheckBatchAfterAnUnreadableFile(t *testing.T) {
+	checker, dir, good, unsigned := goodAndUnsigned(t)
+	data, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	truncated := filepath.Join(dir, "truncated-1-1.noarch.rpm")
+	if err := os.WriteFile(truncated, data[:200], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	verdicts := checker.CheckBatch(context.Background(), []string{truncated, good, unsigned, good + ".missing", good})
+	if verdicts[good] != nil {
+		t.Errorf("the good package after an unreadable one: %v", verdicts[good])
+	}
+	bad := []string{truncated, unsigned, good + ".missing"}
+	for _, f := range bad {
+		if !errors.Is(verdicts[f], pkgtool.ErrRPMKeysRejected) {
+			t.Errorf("%s: %v, want a rejection", filepath.Base(f), verdicts[f])
+			continue
+		}
+		for _, other := range bad {
+			if other != f && strings.Contains(verdicts[f].Error(), filepath.Base(other)) {
+				t.Errorf("%s: %v, names another file", filepath.Base(f), verdicts[f])
+			}
+		}
+	}
+	if !strings.Contains(fmt.Sprint(verdicts[truncated]), filepath.Base(truncated)) {
+		t.Errorf("the unreadable file's reason is not rpm's error about it: %v", verdicts[truncated])
+	}
+}
+
 // TestCheckParallel: files dealt out to several concurrent rpmkeys runs
 // on one key database get the verdicts one run gives them, and a bad
 // file fails in whichever run it lands.

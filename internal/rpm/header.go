@@ -50,10 +50,11 @@ const (
 // Limits on any header this package reads (verify.md §1.1).
 const (
 	MaxHeaderBytes   = 32 << 20
-	MaxIndexEntries  = 100_000
-	headerIntroBytes = 16 // magic, reserved, index count, data size
+	MaxIndexEntries  = 65_535 // verify.md's cap is 100,000; rpm refuses more than 65,535 (P8)
+	headerIntroBytes = 16     // magic, reserved, index count, data size
 	entryBytes       = 16
 	regionTrailerLen = 16
+	minTag           = 100 // rpm's HEADER_I18NTABLE: the tags below are reserved
 )
 
 var headerMagic = []byte{0x8e, 0xad, 0xe8, 0x01, 0, 0, 0, 0}

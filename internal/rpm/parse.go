@@ -95,6 +95,12 @@ func parseHeader(raw []byte, indexCount int, regionTag uint32) (*Header, error) 
 			return nil, malformed("header tags are not sorted and unique (tag %d after %d)", tag, previousTag)
 		}
 		previousTag = tag
+		// rpm reserves the tags below 100 but the region's and refuses a
+		// header holding one; refused here too, so that such a package is
+		// malformed, not a disagreement between the verifiers (P8).
+		if tag < minTag {
+			return nil, malformed("tag %d is below %d, which rpm reserves", tag, minTag)
+		}
 		if typ < typeChar || typ > typeI18NString {
 			return nil, malformed("tag %d has invalid type %d", tag, typ)
 		}
