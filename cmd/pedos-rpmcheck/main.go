@@ -113,7 +113,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "warning: %v\n", w)
 	}
 	if len(keyring.Files()) == 0 {
-		fmt.Fprintf(stderr, "warning: keyring %s holds no usable key: every signed package will be rejected as signed by an untrusted key\n", *keyringDir)
+		fmt.Fprintf(stderr, "warning: keyring %s holds no usable key: every package will be rejected\n", *keyringDir)
 	}
 	outDir := *canonicalOut
 	if outDir != "" {

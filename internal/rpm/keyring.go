@@ -196,6 +196,13 @@ func keyPolicy(e *openpgp.Entity, now time.Time) *Error {
 	if e.PrimaryKey.Version != 4 {
 		return reject(KindKeyNotValid, "a version %d key (rpm reads version 4 keys only)", e.PrimaryKey.Version)
 	}
+	// Nor an ed25519 key under RFC 9580's algorithm 27: rpm 4.18 reads
+	// ed25519 as EdDSA, algorithm 22, only.
+	if e.PrimaryKey.PubKeyAlgo == packet.PubKeyAlgoEd25519 || slices.ContainsFunc(e.Subkeys, func(s openpgp.Subkey) bool {
+		return s.PublicKey.PubKeyAlgo == packet.PubKeyAlgoEd25519
+	}) {
+		return reject(KindKeyNotValid, "an ed25519 key of algorithm 27 (rpm reads ed25519 keys as EdDSA, algorithm 22, only)")
+	}
 	if err := KeyStrength(e.PrimaryKey); err != nil {
 		return err
 	}

@@ -158,6 +158,23 @@ func TestVersion6KeyAndSignatureRefused(t *testing.T) {
 	}
 }
 
+// An ed25519 key under RFC 9580's algorithm 27 is skipped with a warning
+// saying why: rpm 4.18 cannot import it (it reads ed25519 as EdDSA,
+// algorithm 22), so the packages it signs could only disagree.
+func TestEd25519Algorithm27KeySkipped(t *testing.T) {
+	e, err := openpgp.NewEntity("ed25519, algorithm 27", "", "", &packet.Config{Algorithm: packet.PubKeyAlgoEd25519})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.PrimaryKey.Version != 4 {
+		t.Fatalf("made a version %d key, want 4", e.PrimaryKey.Version)
+	}
+	_, warnings := loadKey(t, &testrepo.Signer{Entity: e}, time.Now())
+	if len(warnings) != 1 || !strings.Contains(warnings[0].Error(), "an ed25519 key of algorithm 27 (rpm reads") {
+		t.Fatalf("warnings %v, want the algorithm 27 key skipped", warnings)
+	}
+}
+
 // A revocation go-crypto cannot read (its hash, RIPEMD-160, not
 // implemented) must not vanish: go-crypto's key reader skips such a packet
 // without a word, which left the revoked key trusted (P6; rpm 4.18 ignores
