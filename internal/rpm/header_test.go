@@ -3,7 +3,9 @@ package rpm_test
 import (
 	"bytes"
 	"encoding/binary"
+	"io"
 	"testing"
+	"testing/iotest"
 
 	"pedos.dev/updates/internal/rpm"
 )
@@ -41,6 +43,27 @@ func TestReadHeaderLimits(t *testing.T) {
 				t.Errorf("got %v, want malformed: …%s…", err, c.want)
 			}
 		})
+	}
+}
+
+// A header is read into a buffer that grows as its bytes arrive but never
+// past the size its intro claims: a bytes.Buffer grew to twice a large
+// header's size (4.5 times with its garbage), before any signature is
+// checked (P8, verify.md §1.1).
+func TestReadHeaderBufferFitsTheHeader(t *testing.T) {
+	header := rpm.EncodeHeader(rpm.TagHeaderImmutable, []rpm.Entry{rpm.BinEntry(rpm.TagName+1, make([]byte, 300<<10))})
+	for name, r := range map[string]io.Reader{
+		"whole":         bytes.NewReader(header),
+		"byte by byte":  iotest.OneByteReader(bytes.NewReader(header)),
+		"data with EOF": iotest.DataErrReader(bytes.NewReader(header)),
+	} {
+		h, err := rpm.ReadHeader(r, rpm.TagHeaderImmutable)
+		if err != nil || !bytes.Equal(h.Raw, header) || cap(h.Raw) != len(header) {
+			t.Errorf("%s: %v; read %d bytes into a buffer of %d, want the header's %d in one of that size", name, err, len(h.Raw), cap(h.Raw), len(header))
+		}
+	}
+	if _, err := rpm.ReadHeader(iotest.OneByteReader(bytes.NewReader(header[:len(header)-1])), rpm.TagHeaderImmutable); !rejected(err, rpm.KindMalformed, "truncated") {
+		t.Errorf("a header one byte short: %v, want malformed: file is truncated", err)
 	}
 }
 
