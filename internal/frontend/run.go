@@ -80,7 +80,9 @@ type Report struct {
 	// scripts, which the message alone would not tell why.
 	UpdateVMStderr []string     `json:"updatevm_stderr,omitempty"`
 	Result         *dom0.Result `json:"result,omitempty"`
-	DNFExit        *int         `json:"dnf_exit,omitempty"`
+	// ResultPackageCount replaces Result's packages in the update log.
+	ResultPackageCount int  `json:"result_package_count,omitempty"`
+	DNFExit            *int `json:"dnf_exit,omitempty"`
 	// Installed and Removed are the NEVRAs dnf's transaction in dom0 added
 	// to and took from the rpm database (an upgrade is both), from rpm -qa
 	// before and after it.
@@ -183,6 +185,14 @@ func appendLog(c dom0.Config, o Options, rep Report) error {
 	// Likewise the UpdateVM's last words: the log keeps the last of them
 	// that fit in maxLoggedVMStderrBytes as JSON writes them.
 	rep.UpdateVMStderr = lastFitting(rep.UpdateVMStderr, maxLoggedVMStderrBytes)
+	// The service's "delivery" record of the same session lists every
+	// package; this one keeps their number, so that a refused delivery of
+	// thousands of files does not grow the log twice.
+	if rep.Result != nil && rep.Result.Packages != nil {
+		result := *rep.Result
+		rep.ResultPackageCount, result.Packages = len(result.Packages), nil
+		rep.Result = &result
+	}
 	return dom0.AppendLog(c, dom0.LogRecord{Program: "pedos-dom0-update", Session: rep.Session, Event: "finished", Detail: rep})
 }
 

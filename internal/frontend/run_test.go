@@ -361,6 +361,15 @@ func TestRunRefusedDelivery(t *testing.T) {
 	if want := "dom0 refused the delivery from sys-test (unsigned: bad-1-1.noarch.rpm): " + shown + "; nothing was installed"; !strings.HasPrefix(rep.Message, want) {
 		t.Errorf("message %q, want it to begin %q", rep.Message, want)
 	}
+	if rep.Result == nil || len(rep.Result.Packages) != 1 || rep.ResultPackageCount != 0 {
+		t.Errorf("--json's result: %+v, %d, want its package", rep.Result, rep.ResultPackageCount)
+	}
+	// The update log's finished record counts the packages the delivery
+	// record of the same session lists.
+	log, err := os.ReadFile(tr.config.Path(dom0.LogPath))
+	if err != nil || strings.Contains(string(log), `"kind":"unsigned"`) || !strings.Contains(string(log), `"packages":null,`) || !strings.Contains(string(log), `"result_package_count":1`) {
+		t.Errorf("update log (%v):\n%s\nwant the result's packages counted, not listed", err, log)
+	}
 }
 
 // A receive service that claimed the session and then died (F1) leaves no
