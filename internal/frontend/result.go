@@ -78,7 +78,7 @@ func AwaitResult(ctx context.Context, c dom0.Config, s dom0.Session) (dom0.Resul
 		}
 		switch {
 		case !idleSince.IsZero() && now.Sub(idleSince) >= serviceGoneAfter:
-			return res, fmt.Errorf("dom0 took the delivery from %s, but its receive service ended without a result (it failed or was killed: see the qrexec daemon's journal)", c.UpdateVM)
+			return res, fmt.Errorf("dom0 took the delivery from %s, but its receive service ended without a result (it failed, or was killed, as it is when %s hangs up the call mid-delivery: see the qrexec daemon's journal)", c.UpdateVM, c.UpdateVM)
 		case now.After(s.Deadline.Add(serviceGoneAfter)):
 			return res, fmt.Errorf("dom0 took the delivery from %s, but wrote no result by the session's deadline (%s): see the qrexec daemon's journal", c.UpdateVM, s.Deadline.Format(time.RFC3339))
 		}
