@@ -242,6 +242,25 @@ func (r *Receiver) makeStaging(session string) (string, error) {
 	return dir, nil
 }
 
+// deliveryLimit is the most a delivery may hold: maxBytes, and 45 % of the
+// free space in each of dirs, as each received byte takes room twice,
+// staged and then canonical in the build beside the cached repository (S8,
+// S13; one file system unless the staging directory is mounted apart).
+// limitedBy is the directory whose free space set the limit, if one did.
+func deliveryLimit(maxBytes int64, dirs ...string) (limit int64, limitedBy string, err error) {
+	limit = maxBytes
+	for _, dir := range dirs {
+		var fs unix.Statfs_t
+		if err := unix.Statfs(dir, &fs); err != nil {
+			return 0, "", fmt.Errorf("free space for %s: %w", dir, err)
+		}
+		if room := int64(fs.Bavail * uint64(fs.Frsize) / 100 * 45); room < limit {
+			limit, limitedBy = room, dir
+		}
+	}
+	return limit, limitedBy, nil
+}
+
 // legalEOFExit is the unpacker's exit status for qfile.md's "legal EOF"
 // (31415926, which does not fit an exit status): the stream ended inside a
 // name or a file.
@@ -264,15 +283,13 @@ func (r *Receiver) unpack(ctx context.Context, staging string, timeout time.Dura
 	// --timeout is at least a second: 0s would be a usage error.
 	args := []string{c.UnpackerUser, staging, "--only-regular-files", "--no-sync", "-v",
 		"--timeout", max(min(timeout, c.ReceiveTimeout).Round(time.Second), time.Second).String()}
-	// Each received byte takes room twice, staged then canonical: the
-	// delivery may use at most 45 % of the free space (S8, S13).
-	var fs unix.Statfs_t
-	if err := unix.Statfs(staging, &fs); err != nil {
-		return fmt.Errorf("free space for %s: %w", staging, err)
+	buildParent := filepath.Dir(c.Path(CachedRepoDir))
+	maxBytes, limitedBy, err := deliveryLimit(c.MaxBytes, staging, buildParent)
+	if err != nil {
+		return err
 	}
-	maxBytes := min(c.MaxBytes, int64(fs.Bavail*uint64(fs.Frsize)/100*45))
 	if maxBytes <= 0 { // the unpacker refuses a limit of 0, the reference's "unlimited"
-		return fmt.Errorf("no room for a delivery in %s (%d bytes free): %w", staging, fs.Bavail*uint64(fs.Frsize), syscall.ENOSPC)
+		return fmt.Errorf("no room for a delivery in %s: %w", limitedBy, syscall.ENOSPC)
 	}
 	env := []string{
 		"PATH=/usr/bin:/bin",
@@ -321,8 +338,8 @@ func (r *Receiver) unpack(ctx context.Context, staging string, timeout time.Dura
 		return errors.New("the unpacker refused the stream: it was truncated, ending inside a file or a name (S6)")
 	case errors.As(err, &exit) && exit.ExitCode() == int(syscall.EDQUOT):
 		// Which limit, so that the administrator raises the right one.
-		return fmt.Errorf("the unpacker refused the stream: over a limit (EDQUOT): at most %d files (max_files) and %d bytes, the smaller of max_bytes (%d) and 45 %% of the free space in %s",
-			c.MaxFiles, maxBytes, c.MaxBytes, staging)
+		return fmt.Errorf("the unpacker refused the stream: over a limit (EDQUOT): at most %d files (max_files) and %d bytes, the smaller of max_bytes (%d) and 45 %% of the free space in %s and in %s",
+			c.MaxFiles, maxBytes, c.MaxBytes, staging, buildParent)
 	case errors.As(err, &exit) && exit.ExitCode() > 0:
 		// Which rule a name broke, say, without the name (nameless).
 		errno := syscall.Errno(exit.ExitCode())

@@ -1,13 +1,17 @@
 package dom0
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"pedos.dev/updates/internal/pkgtool"
 	"pedos.dev/updates/internal/repometa"
@@ -91,5 +95,45 @@ func TestReportCarriesTheAge(t *testing.T) {
 	b, err := json.Marshal(res.Freshness)
 	if want := `[{"repo":"updates","status":"stale","revision":"7","age_seconds":2592000}]`; err != nil || string(b) != want {
 		t.Errorf("freshness %s (%v), want %s", b, err, want)
+	}
+}
+
+// deliveryLimit takes 45 % of the free space of every file system a
+// delivery is written to, so that a staging directory mounted apart (S13)
+// cannot let a delivery fill the file system of the build (S8).
+func TestDeliveryLimitCountsEveryFileSystem(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a tmpfs needs root")
+	}
+	free := map[string]int64{}
+	var small, large string
+	for _, size := range []string{"1m", "8m"} {
+		dir := t.TempDir()
+		if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "pedos-limit", dir).CombinedOutput(); err != nil {
+			t.Fatalf("mount: %v: %s", err, out)
+		}
+		t.Cleanup(func() {
+			if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+				t.Errorf("umount %s: %v: %s", dir, err, out)
+			}
+		})
+		var fs unix.Statfs_t
+		if err := unix.Statfs(dir, &fs); err != nil {
+			t.Fatal(err)
+		}
+		free[dir] = int64(fs.Bavail * uint64(fs.Frsize))
+		small, large = cmp.Or(small, dir), dir
+	}
+	for _, dirs := range [][]string{{large, small}, {small, large}} {
+		limit, by, err := deliveryLimit(1<<40, dirs...)
+		if err != nil || by != small || limit != free[small]/100*45 {
+			t.Errorf("%q: limit %d set by %q (%v), want %d set by %s", dirs, limit, by, err, free[small]/100*45, small)
+		}
+	}
+	if limit, by, err := deliveryLimit(1000, large, small); limit != 1000 || by != "" || err != nil {
+		t.Errorf("max_bytes under both: limit %d set by %q (%v), want 1000 set by max_bytes", limit, by, err)
+	}
+	if _, _, err := deliveryLimit(1000, filepath.Join(small, "missing")); err == nil || !strings.Contains(err.Error(), "free space for ") {
+		t.Errorf("a missing directory: %v, want an error naming it", err)
 	}
 }
