@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"syscall"
 	"testing"
+
+	"pedos.dev/updates/internal/testbin"
 )
 
 // receiveInto runs the receiver (no sync) on a fresh DIR and returns its status, DIR and error.
@@ -24,6 +27,28 @@ func receiveInto(t *testing.T, onlyRegular bool, stream []byte) (Status, string,
 	rc := &Receiver{Root: root, Limits: Limits{MaxBytes: 1 << 20, MaxFiles: 64}, OnlyRegularFiles: onlyRegular, NoSync: true}
 	st, err := rc.Receive(bytes.NewReader(stream))
 	return st, dir, err
+}
+
+// qfile.md "Forward stream": a directory is created 0700 on its first header, so its
+// contents can be written whatever the umask; its own mode comes with its second header.
+// Run as nobody: root would write into a directory of mode 0400 anyway.
+func TestDirectoryIsFilledPastTheUmask(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("switching users needs root")
+	}
+	const nobody = 65534
+	dir := stagingDir(t)
+	mustDo(t, os.Chown(dir, nobody, nobody))
+	cmd := exec.Command("/bin/sh", "-c", `umask 0377 && exec "$0" "$@"`, testbin.Path(t, "qfile-dom0-unpacker"), fmt.Sprint(nobody), dir)
+	cmd.Stdin = fileWith(t, stream(entry("top", dirMode, nil), entry("top/f", ModeRegular|0o755, []byte("x")), entry("top", dirMode, nil)))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("umask 0377: %v; want success\n%s", err, stderr.Bytes())
+	}
+	if got := treeOf(t, dir, false); !slices.Equal(got, []string{"d 0755 top", "f 0755 top/f size=1"}) {
+		t.Errorf("DIR holds %q", got)
+	}
 }
 
 // qfile.md "Forward stream": names "longer than 16383 bytes (namelen > 16383) are refused with

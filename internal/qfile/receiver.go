@@ -52,7 +52,10 @@ func (rc *Receiver) Receive(r io.Reader) (Status, error) {
 		return Status{Code: ErrnoOf(err)}, fmt.Errorf("opening %s: %w", rc.Root.Name(), err)
 	}
 	defer root.Close()
-	umask := unix.Umask(0) // read it: setting it back at once is the only way
+	// Read the umask (setting it is the only way) and keep it but for the
+	// owner's bits: a directory must be created 0700, so that its owner can
+	// fill it (spec "Forward stream"); the final modes are set apart.
+	umask := unix.Umask(0) &^ 0o700
 	unix.Umask(umask)
 	u := unpacker{Receiver: rc, src: r, in: bufio.NewReaderSize(r, bufSize), rootFD: int(root.Fd()), umask: uint32(umask)}
 	u.dirFD, u.dirName = u.rootFD, "."
