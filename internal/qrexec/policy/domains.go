@@ -56,10 +56,18 @@ func ParseDomains(file string, data []byte) (*Domains, error) {
 	}
 	listed := map[string]bool{}
 	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(nil, maxDomainsLine)
+	sc.Buffer(nil, maxDomainsLine+2) // the line, and its "\r\n" or more to tell it too long
 	lineNo := 1
 	for ; sc.Scan(); lineNo++ {
-		line := strings.TrimSpace(sc.Text())
+		if len(sc.Bytes()) > maxDomainsLine {
+			return nil, fmt.Errorf("%s:%d: line longer than %d bytes", file, lineNo, maxDomainsLine)
+		}
+		// The policy files' rule: a line must read as it acts.
+		line := strings.TrimSuffix(sc.Text(), "\r")
+		if err := checkLine(line); err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", file, lineNo, err)
+		}
+		line = strings.Trim(line, " \t")
 		if line == "" || line[0] == '#' {
 			continue
 		}
@@ -172,7 +180,7 @@ func (dom *Domain) set(key, value string, seen *Domains) error {
 		}
 		dom.DefaultDispVM = value
 	case "template":
-		if !ValidDomainName(value) {
+		if !ValidDomainName(value) || value == Dom0 { // as default_dispvm
 			return fmt.Errorf("invalid template %q", value)
 		}
 		dom.Template = value

@@ -50,6 +50,8 @@ func parseToken(s string, allowed []tokenKind) (token, error) {
 		t = token{kind: dispVMOfToken, value: s[8:]}
 	case ValidDomainName(s):
 		t = token{kind: nameToken, value: s}
+	case strings.HasPrefix(s, "@dispvm:@tag:"):
+		return t, fmt.Errorf("%s: @dispvm:@tag: is not supported (docs/qrexec-policy.md)", Quoted(s))
 	default:
 		return t, fmt.Errorf("invalid domain specification %s", Quoted(s))
 	}

@@ -175,18 +175,8 @@ func (e *nestingError) Error() string { return e.msg }
 func (l *loader) parse(file string, data []byte) error {
 	for i, line := range strings.Split(string(data), "\n") {
 		line = strings.TrimSuffix(line, "\r") // CRLF
-		// A line must read as it acts, comments too: a carriage return,
-		// vertical tab or line separator makes a terminal or an editor
-		// show a comment as a rule, or a rule as something else, and a
-		// no-break space shows no break where fields split.
-		if !utf8.ValidString(line) {
-			// A stray byte such as 0x9b is a control sequence's start on
-			// a terminal that reads 8-bit codes.
-			return fmt.Errorf("%s:%d: not valid UTF-8", file, i+1)
-		}
-		if at := strings.IndexFunc(line, misleading); at >= 0 {
-			r, _ := utf8.DecodeRuneInString(line[at:])
-			return fmt.Errorf("%s:%d: character %U is not allowed (only spaces and tabs separate fields, and no control character may hide what a line says)", file, i+1, r)
+		if err := checkLine(line); err != nil {
+			return fmt.Errorf("%s:%d: %w", file, i+1, err)
 		}
 		fields := strings.FieldsFunc(line, func(r rune) bool { return r == ' ' || r == '\t' })
 		if len(fields) == 0 || strings.HasPrefix(fields[0], "#") {
@@ -214,10 +204,34 @@ func (l *loader) parse(file string, data []byte) error {
 	return nil
 }
 
-// misleading reports a character a policy line may not hold: a control
-// character but the tab, or whitespace beyond ASCII.
+// checkLine refuses a line of a policy file or of the domains
+// configuration that would not read as it acts, comments too: a carriage
+// return, vertical tab or line separator makes a terminal or an editor
+// show a comment as a rule, or a rule as something else; a no-break space
+// shows no break where fields split; an invisible byte-order mark (an
+// editor's, at a file's start) keeps a '#' from starting a comment.
+func checkLine(line string) error {
+	if !utf8.ValidString(line) {
+		// A stray byte such as 0x9b is a control sequence's start on a
+		// terminal that reads 8-bit codes.
+		return errors.New("not valid UTF-8")
+	}
+	if at := strings.IndexFunc(line, misleading); at >= 0 {
+		r, _ := utf8.DecodeRuneInString(line[at:])
+		if r == byteOrderMark {
+			return errors.New("character U+FEFF, a byte-order mark, is not allowed (save the file as UTF-8 without one)")
+		}
+		return fmt.Errorf("character %U is not allowed (only spaces and tabs separate fields, and no control character may hide what a line says)", r)
+	}
+	return nil
+}
+
+const byteOrderMark = 0xfeff
+
+// misleading reports a character a line may not hold: a control character
+// but the tab, whitespace beyond ASCII, or a byte-order mark.
 func misleading(r rune) bool {
-	return r < ' ' && r != '\t' || r == 0x7f || r > unicode.MaxASCII && (unicode.IsSpace(r) || unicode.IsControl(r))
+	return r < ' ' && r != '\t' || r == 0x7f || r == byteOrderMark || r > unicode.MaxASCII && (unicode.IsSpace(r) || unicode.IsControl(r))
 }
 
 // directive handles !include FILE and !include-dir DIR; relative paths are
@@ -279,7 +293,14 @@ func parseRule(fields []string) (rule, error) {
 	default:
 		return r, fmt.Errorf("unknown action %s (want allow, deny or ask)", Quoted(fields[4]))
 	}
-	return r, r.setParams(fields[5:])
+	if err := r.setParams(fields[5:]); err != nil {
+		return r, err
+	}
+	// As in Qubes, a syntax error: such a rule could never allow a call.
+	if r.action == Allow && r.target.kind == defaultToken && r.redirect.kind == noToken {
+		return r, errors.New("allow for target @default needs target=")
+	}
+	return r, nil
 }
 
 // setParams applies PARAM=VALUE words; which params an action takes follows

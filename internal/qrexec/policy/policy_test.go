@@ -28,7 +28,7 @@ test.Arg        *         work             dom0              deny
 test.Tag        *         @tag:updatevm    @tag:personal     allow
 test.Type       *         @anyvm           @type:TemplateVM  allow
 test.Default    *         work             @default          allow target=sys-firewall
-test.NoTarget   *         work             @default          allow
+test.NoTarget   *         work             @default          deny
 test.Redirect   *         work             fedora            allow target=dom0
 test.Ask        *         @anyvm           @anyvm            ask default_target=fedora
 test.Disp       *         @anyvm           @dispvm           allow
@@ -128,7 +128,7 @@ func TestEvaluate(t *testing.T) {
 func TestEvaluateDenyReasons(t *testing.T) {
 	pol, domains := testPolicy(t)
 	for _, c := range []struct{ source, target, service, reason string }{
-		{"work", "@default", "test.NoTarget", "allow for @default needs target="},
+		{"work", "@default", "test.Any", "allow for @default needs target="},
 		{"work", "@dispvm", "test.Disp", "@dispvm: work has no default_dispvm"},
 		{"work", "fedora", "test.DispDom0", "dom0 is no template for disposable domains"},
 		{"work", "no-such-vm", "test.Any", `no such domain "no-such-vm"`},
@@ -167,6 +167,8 @@ func TestParseErrors(t *testing.T) {
 		"s +a$ @anyvm dom0 allow",
 		"s +" + strings.Repeat("a", 65) + " @anyvm dom0 allow",
 		"s * @default dom0 allow",
+		"s * @anyvm @default allow", // as in Qubes: allow for @default needs target=
+		"s * @anyvm @dispvm:@tag:x allow",
 		"s * @dispvm dom0 allow",
 		"s * @anyvm @bogus allow",
 		"s * @tag: dom0 allow",
@@ -192,6 +194,7 @@ func TestParseErrors(t *testing.T) {
 		"# \x1b[2K s * @anyvm dom0 deny",
 		"s * @anyvm dom0 allow\x00",
 		"#\x9b1G a comment that a terminal of 8-bit codes would move",
+		"\ufeff# a comment behind an editor's byte-order mark",
 	} {
 		text := "# fine\nok * @anyvm dom0 allow\n" + line + "\n"
 		_, err := parseText("bad.policy", []byte(text))

@@ -187,15 +187,44 @@ func TestParseDomainsFields(t *testing.T) {
 	}
 }
 
-// A domains line may be up to 64 KiB with its newline; a longer one fails
-// the file, saying so.
-func TestParseDomainsLineLength(t *testing.T) {
-	line := func(n int) []byte { return []byte("vm agent=" + strings.Repeat("x", n-len("vm agent=")) + "\n") }
-	if _, err := ParseDomains("d", line(maxDomainsLine-1)); err != nil {
-		t.Errorf("a line of %d bytes and its newline: %v", maxDomainsLine-1, err)
+// A domains line must read as it acts, as a policy line must: no control
+// character (a carriage return shows a live line as a comment, or a
+// comment as a live line), no whitespace beyond ASCII, no byte-order mark;
+// and dom0 is nobody's template.
+func TestParseDomainsRefusesMisleadingLines(t *testing.T) {
+	for _, c := range []struct{ text, want string }{
+		{"work agent=unix:/run/x.sock\r# retired\n", "d:1: character U+000D is not allowed"},
+		{"personal\n#\rsys-firewall tags=updatevm\n", "d:2: character U+000D is not allowed"},
+		{"work\v\n", "d:1: character U+000B is not allowed"},
+		{"work\u00a0tags=a\n", "d:1: character U+00A0 is not allowed"},
+		{"\ufeff# domains\nwork\n", "d:1: character U+FEFF, a byte-order mark, is not allowed"},
+		{"work tags=\xff\n", "d:1: not valid UTF-8"},
+		{"d1 type=DispVM template=dom0\n", `d:1: invalid template "dom0"`},
+	} {
+		if _, err := ParseDomains("d", []byte(c.text)); err == nil || !strings.HasPrefix(err.Error(), c.want) {
+			t.Errorf("%q: %v, want %s…", c.text, err, c.want)
+		}
 	}
-	if _, err := ParseDomains("d", line(maxDomainsLine)); err == nil || err.Error() != "d:1: line longer than 65536 bytes" {
-		t.Errorf("a line of %d bytes and its newline: %v", maxDomainsLine, err)
+	d, err := ParseDomains("d", []byte("# comment\r\n  work tags=a\t\r\n\n"))
+	if err != nil {
+		t.Fatalf("CRLF, indentation and a trailing tab: %v", err)
+	}
+	if work, ok := d.Lookup("work"); !ok || strings.Join(work.Tags, ",") != "a" {
+		t.Errorf("work: %+v, %t", work, ok)
+	}
+}
+
+// A domains line may be up to 64 KiB, its newline not counted, and the
+// last one needs none; a longer one fails the file, saying so.
+func TestParseDomainsLineLength(t *testing.T) {
+	line := func(n int, end string) []byte { return []byte("vm agent=" + strings.Repeat("x", n-len("vm agent=")) + end) }
+	for _, end := range []string{"\n", "\r\n", ""} {
+		if _, err := ParseDomains("d", line(maxDomainsLine, end)); err != nil {
+			t.Errorf("a line of %d bytes and %q: %v", maxDomainsLine, end, err)
+		}
+		if _, err := ParseDomains("d", line(maxDomainsLine+1, end)); err == nil || err.Error() != "d:1: line longer than 65536 bytes" {
+			t.Errorf("a line of %d bytes and %q: %v", maxDomainsLine+1, end, err)
+		}
 	}
 }
 
