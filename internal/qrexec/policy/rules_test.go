@@ -217,7 +217,9 @@ func TestParseDomainsRefusesMisleadingLines(t *testing.T) {
 // A domains line may be up to 64 KiB, its newline not counted, and the
 // last one needs none; a longer one fails the file, saying so.
 func TestParseDomainsLineLength(t *testing.T) {
-	line := func(n int, end string) []byte { return []byte("vm agent=" + strings.Repeat("x", n-len("vm agent=")) + end) }
+	line := func(n int, end string) []byte {
+		return []byte("vm agent=" + strings.Repeat("x", n-len("vm agent=")) + end)
+	}
 	for _, end := range []string{"\n", "\r\n", ""} {
 		if _, err := ParseDomains("d", line(maxDomainsLine, end)); err != nil {
 			t.Errorf("a line of %d bytes and %q: %v", maxDomainsLine, end, err)
