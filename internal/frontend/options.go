@@ -223,7 +223,9 @@ func (o *Options) finish() error {
 		o.Action = "upgrade"
 	}
 	if !updatecall.IsDownload(o.Action) && !o.IsQuery() && o.Action != "remove" {
-		return usageErr("unknown action %q (upgrade, install, reinstall, downgrade, remove, upgrade-to, list, search, info)", o.Action)
+		unknown := o.Action
+		o.Action = "" // no action is known: the report's "action" stays empty
+		return usageErr("unknown action %q (upgrade, install, reinstall, downgrade, remove, upgrade-to, list, search, info)", unknown)
 	}
 	// list and info without names cover every package, as dnf's do (the
 	// listing is bounded as any query's); the rest need names.

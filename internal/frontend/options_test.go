@@ -234,3 +234,13 @@ func TestParseArgsCheckOnlyMessages(t *testing.T) {
 		}
 	}
 }
+
+// An unknown action is no action: the report's "action" stays empty, as
+// after any usage error found before the action was known; the message
+// names what was given.
+func TestParseArgsUnknownAction(t *testing.T) {
+	o, err := ParseArgs([]string{"--json", "--action=bogus"})
+	if !errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), `unknown action "bogus"`) || o.Action != "" {
+		t.Errorf("ParseArgs: action %q, %v; want no action and a usage error naming bogus", o.Action, err)
+	}
+}

@@ -208,10 +208,13 @@ func warnf(w io.Writer, format string, a ...any) {
 }
 
 func (r *runner) run(ctx context.Context) (int, error) {
-	if r.o.ReleaseVer != "" && r.o.ReleaseVer != r.env.Config.ReleaseVer {
+	delivers := !r.o.CheckOnly && !r.o.IsQuery() && r.o.Action != "remove"
+	if r.o.ReleaseVer != "" && r.o.ReleaseVer != r.env.Config.ReleaseVer && delivers {
 		// dom0's freshness state is kept per repository id, whatever the
 		// release: what this run accepts is the mark later runs are held to.
 		warnf(r.env.Stderr, "--releasever=%s differs from releasever in %s (%q): the metadata this run accepts becomes each repository's high-water mark, so a later run at the other release is refused as a rollback; set releasever = %s there once the upgrade is done", r.o.ReleaseVer, dom0.ConfigPath, r.env.Config.ReleaseVer, r.o.ReleaseVer)
+	}
+	if r.o.ReleaseVer != "" {
 		r.env.Config.ReleaseVer = r.o.ReleaseVer // sent with the sync, given to dom0's dnf
 	}
 	c := r.env.Config
@@ -233,7 +236,7 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	if err := checkNetworkRepos(c, r.o.RepoSwitches); err != nil {
 		return ExitFailure, err
 	}
-	if !r.o.CheckOnly && !r.o.IsQuery() {
+	if delivers {
 		if err := checkReceiveSettings(c); err != nil {
 			return ExitFailure, err
 		}
@@ -367,7 +370,7 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	// the cached repository and fails, where skipping it would report an
 	// install that never happened as done.
 	if len(res.Packages) == 0 {
-		return r.dnf(ctx, fmt.Sprintf("%s delivered no packages for this %s: where dnf found no match above, no enabled repository has the package, or %s held it back (M1); dom0 accepted the empty delivery, so its cached repository is now empty", c.UpdateVM, r.o.Action, c.UpdateVM))
+		return r.dnf(ctx, fmt.Sprintf("%s delivered no packages for this %s: where dnf found no match above, no enabled repository has the package, or %s held it back (M1), or, where %s's dnf said \"Nothing to do\", the request may be met already (a pattern matching only installed packages, upgrade-to an older version, a downgrade of the lowest one): dom0 cannot tell these apart without a delivery; dom0 accepted the empty delivery, so its cached repository is now empty", c.UpdateVM, r.o.Action, c.UpdateVM, c.UpdateVM))
 	}
 	return r.dnf(ctx, "the verified packages stay in the cached repository, so the next run can retry")
 }

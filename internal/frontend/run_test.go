@@ -275,6 +275,12 @@ func TestRunReleaseVer(t *testing.T) {
 	if want := `--releasever=42 differs from releasever in /etc/pedos/updates.conf ("41"): the metadata this run accepts becomes each repository's high-water mark`; !strings.Contains(tr.stderr.String(), want) {
 		t.Errorf("no warning %q; stderr:\n%s", want, tr.stderr)
 	}
+	// A run that delivers nothing accepts no metadata: no warning.
+	check := newTestRun(t, func([]string, io.Writer, io.Writer) int { return 0 })
+	check.config.ReleaseVer = "41"
+	if code := check.run(t, "--check-only", "--releasever=42"); code != ExitOK || strings.Contains(check.stderr.String(), "differs from releasever") {
+		t.Errorf("--check-only --releasever=42: exit %d, want 0 and no warning; stderr:\n%s", code, check.stderr)
+	}
 }
 
 // An empty delivery ends the run without dnf only for a plain upgrade,
