@@ -39,7 +39,8 @@ Options:
 
 Exit status: 0 after the call with --stdio (whatever its outcome); 1 cannot
 open the log or listen, or the listener failed; 2 usage error. Otherwise it
-serves until a signal (SIGTERM) ends it.
+serves until a signal (SIGTERM, SIGINT, SIGHUP) ends it, and the services it
+runs with it.
 
 Examples:
   qrexec-agent --listen /run/pedos/qrexec/agent.sock
@@ -48,6 +49,7 @@ Examples:
 
 func main() {
 	qrexec.OneProcessor()
+	qrexec.StopServicesOnSignal()
 	cli := cmdline.Usage{Command: "qrexec-agent", Text: usage}
 	fs := cli.FlagSet()
 	listen := fs.String("listen", filepath.Join(qrexec.SocketDir, "agent.sock"), "")

@@ -48,7 +48,8 @@ Options:
 
 Exit status: 0 after the call with --stdio (whatever its outcome); 1 cannot
 start (log, domains, listeners) or no listener is left; 2 usage error.
-Otherwise it serves until a signal (SIGTERM) ends it.
+Otherwise it serves until a signal (SIGTERM, SIGINT, SIGHUP) ends it, and the
+services it runs with it.
 
 Examples:
   qrexec-daemon --sockdir /run/pedos/qrexec
@@ -60,6 +61,7 @@ Examples:
 
 func main() {
 	qrexec.OneProcessor()
+	qrexec.StopServicesOnSignal()
 	cli := cmdline.Usage{Command: "qrexec-daemon", Text: usage}
 	fs := cli.FlagSet()
 	domainsFile := fs.String("domains", policy.DefaultDomainsFile, "")

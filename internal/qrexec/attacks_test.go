@@ -8,8 +8,10 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -285,6 +287,57 @@ func TestCallerLeavesRelayedCall(t *testing.T) {
 			waitForLog(t, lab, "vm2", `service=test.Sleep argument="" status=137`)
 		})
 	}
+}
+
+// TestSignalEndsServices: a signal that stops the daemon, or an agent,
+// kills the services they run too (each in a process group of its own),
+// rather than leave them running with no call.
+func TestSignalEndsServices(t *testing.T) {
+	for _, c := range []struct{ name, target, domain string }{{"daemon", "dom0", "dom0"}, {"agent", "vm2", "vm2"}} {
+		t.Run(c.name, func(t *testing.T) {
+			lab := newTestLab(t, transports[0])
+			pidFile := filepath.Join(t.TempDir(), "service.pid")
+			writeFile(t, filepath.Join(lab.serviceDirs[c.domain], "test.Linger"), "#!/bin/sh\necho $$ >"+pidFile+"\nexec sleep 60\n", 0o755)
+			cmd := command(t, "qrexec-client-vm", c.target, "test.Linger")
+			cmd.Env = append(cmd.Environ(), "PEDOS_QREXEC_SOCKET="+lab.callerAddr)
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			var pid int
+			for range 200 {
+				if b, err := os.ReadFile(pidFile); err == nil && bytes.HasSuffix(b, []byte("\n")) {
+					pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+					break
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if pid == 0 {
+				t.Fatal("the service never started")
+			}
+			t.Cleanup(func() { syscall.Kill(-pid, syscall.SIGKILL) })
+			stopped := map[string]*exec.Cmd{"daemon": lab.daemon, "agent": lab.agent}[c.name]
+			if err := stopped.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			for range 200 {
+				if !alive(pid) {
+					return
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			t.Errorf("the %s's service (pid %d) outlived the %s's SIGTERM", c.name, pid, c.name)
+		})
+	}
+}
+
+// alive tells whether pid is a process that has not exited (a zombie has).
+func alive(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	return len(fields) > 0 && fields[0] != "Z"
 }
 
 func waitForLog(t testing.TB, lab *testLab, domain, want string) {

@@ -196,6 +196,7 @@ func serveProcess(conn Conn, cmd *exec.Cmd, sendStderr bool, log *slog.Logger) {
 		refuse(conn, ExitFailure)
 		return
 	}
+	addService(cmd.Process.Pid)
 	kill := func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	var ending sync.Once
 	endCall := func(err error) { // by the caller, who left or broke the protocol
@@ -236,6 +237,7 @@ func serveProcess(conn Conn, cmd *exec.Cmd, sendStderr bool, log *slog.Logger) {
 	}
 	pumps.Wait()
 	status := ExitStatus(cmd.Wait())
+	removeService(cmd.Process.Pid)
 	close(done)
 	if err := out.send(MsgExit, uint32Payload(uint32(status))); err != nil {
 		log.Warn("exit status not delivered", "err", err)

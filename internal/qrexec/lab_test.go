@@ -30,7 +30,7 @@ type testLab struct {
 	serviceDirs                          map[string]string // domain → its service directory
 	logs                                 map[string]string // domain → the log its services' stderr goes to
 	callerAddr                           string            // how vm1's qrexec-client-vm reaches the daemon
-	daemon                               *exec.Cmd         // the daemon process, where there is one
+	daemon, agent                        *exec.Cmd         // the daemon and vm2's agent, where they run apart
 }
 
 // A transport links the lab's daemon, vm2's agent and vm1's caller its way:
@@ -124,7 +124,7 @@ func (lab *testLab) startUnixDaemon(t testing.TB, daemonFlags ...string) {
 	t.Helper()
 	agentSock := filepath.Join(lab.sockDir, "vm2", "agent.sock")
 	mkdirPrivate(t, filepath.Dir(agentSock))
-	startProcess(t, testbin.Path(t, "qrexec-agent"), lab.agentArgs("--listen", agentSock)...)
+	lab.agent = startProcess(t, testbin.Path(t, "qrexec-agent"), lab.agentArgs("--listen", agentSock)...)
 	lab.daemon = startProcess(t, testbin.Path(t, "qrexec-daemon"), lab.daemonArgs(daemonFlags...)...)
 	lab.callerAddr = filepath.Join(lab.sockDir, "vm1", "daemon.sock")
 	waitForSocket(t, agentSock)
