@@ -16,8 +16,8 @@ import (
 // TestLogrotateRuleRotatesTheUpdateLog runs the real logrotate on the shipped
 // rule, pointed at a log dom0.AppendLog writes under a temporary root: a small
 // log stays (monthly), one past 16 MiB is rotated and compressed with every
-// record in it, and the next record goes to the new log with the mode
-// AppendLog gives it.
+// record in it, as updates.log.1.gz also under a global dateext, and the
+// next record goes to the new log with the mode AppendLog gives it.
 func TestLogrotateRuleRotatesTheUpdateLog(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("the rule's create sets root as the owner; run as root")
@@ -37,7 +37,10 @@ func TestLogrotateRuleRotatesTheUpdateLog(t *testing.T) {
 	c := dom0.Config{Root: filepath.Join(dir, "root")}
 	log := c.Path(dom0.LogPath)
 	conf := filepath.Join(dir, "pedos-updates")
-	if err := os.WriteFile(conf, bytes.ReplaceAll(rule, []byte(dom0.LogPath), []byte(log)), 0o644); err != nil {
+	// Global settings first, as logrotate.conf gives them: Fedora's dateext
+	// must not rename the rotated logs.
+	global := []byte("dateext\n")
+	if err := os.WriteFile(conf, append(global, bytes.ReplaceAll(rule, []byte(dom0.LogPath), []byte(log))...), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	rotate := func() {

@@ -99,12 +99,13 @@ func TestCheckBatchAfterAnUnreadableFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	truncated := filepath.Join(dir, "truncated-1-1.noarch.rpm")
-	if err := os.WriteFile(truncated, data[:200], 0o644); err != nil {
+	next := filepath.Join(dir, "next-1-1.noarch.rpm") // a good package, named once
+	if err := errors.Join(os.WriteFile(truncated, data[:200], 0o644), os.WriteFile(next, data, 0o644)); err != nil {
 		t.Fatal(err)
 	}
-	verdicts := checker.CheckBatch(context.Background(), []string{truncated, good, unsigned, good + ".missing", good})
-	if verdicts[good] != nil {
-		t.Errorf("the good package after an unreadable one: %v", verdicts[good])
+	verdicts := checker.CheckBatch(context.Background(), []string{truncated, next, unsigned, good + ".missing"})
+	if verdicts[next] != nil {
+		t.Errorf("the good package after an unreadable one: %v", verdicts[next])
 	}
 	bad := []string{truncated, unsigned, good + ".missing"}
 	for _, f := range bad {

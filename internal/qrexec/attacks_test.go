@@ -330,6 +330,37 @@ func TestSignalEndsServices(t *testing.T) {
 	}
 }
 
+// TestIgnoredSignalStaysIgnored: a daemon started ignoring SIGHUP (nohup)
+// goes on serving after one, and SIGTERM still ends it.
+func TestIgnoredSignalStaysIgnored(t *testing.T) {
+	nohup := transport{"unix, SIGHUP ignored", noSettings, func(t testing.TB, lab *testLab) {
+		agentSock := filepath.Join(lab.sockDir, "vm2", "agent.sock")
+		mkdirPrivate(t, filepath.Dir(agentSock))
+		lab.agent = startProcess(t, testbin.Path(t, "qrexec-agent"), lab.agentArgs("--listen", agentSock)...)
+		lab.daemon = startProcess(t, "/bin/sh", append([]string{"-c", `trap "" HUP; exec "$0" "$@"`, testbin.Path(t, "qrexec-daemon")}, lab.daemonArgs()...)...)
+		lab.callerAddr = filepath.Join(lab.sockDir, "vm1", "daemon.sock")
+		waitForSocket(t, agentSock)
+		waitForSocket(t, lab.callerAddr)
+	}}
+	lab := newTestLab(t, nohup)
+	if err := lab.daemon.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // time for a wrongly handled SIGHUP to act
+	cmd := command(t, "qrexec-client-vm", "dom0", "test.Echo")
+	cmd.Env = append(cmd.Environ(), "PEDOS_QREXEC_SOCKET="+lab.callerAddr)
+	cmd.Stdin = strings.NewReader("still served\n")
+	if out, err := cmd.Output(); err != nil || string(out) != "still served\n" {
+		t.Fatalf("a call after SIGHUP: %q, %v", out, err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- lab.daemon.Wait() }()
+	if err := lab.daemon.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	qrexec.Await(t, "the daemon's exit on SIGTERM", exited)
+}
+
 // alive tells whether pid is a process that has not exited (a zombie has).
 func alive(pid int) bool {
 	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))

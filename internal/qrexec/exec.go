@@ -187,7 +187,7 @@ func serveProcess(conn Conn, cmd *exec.Cmd, sendStderr bool, log *slog.Logger) {
 	cmd.SysProcAttr.Setpgid = true
 	enlargePipe(stdin)
 	enlargePipe(stdout)
-	if err := StartPiped(cmd, err1, err2, err3); err != nil {
+	if err := startService(cmd, err1, err2, err3); err != nil {
 		if _, statErr := os.Stat(cmd.Path); statErr == nil && errors.Is(err, fs.ErrNotExist) {
 			// The file is there: what exec could not find is what it needs.
 			err = fmt.Errorf("%w (the program exists: its interpreter, the #! line, or its dynamic loader is missing)", err)
@@ -196,7 +196,6 @@ func serveProcess(conn Conn, cmd *exec.Cmd, sendStderr bool, log *slog.Logger) {
 		refuse(conn, ExitFailure)
 		return
 	}
-	addService(cmd.Process.Pid)
 	kill := func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	var ending sync.Once
 	endCall := func(err error) { // by the caller, who left or broke the protocol
@@ -237,7 +236,7 @@ func serveProcess(conn Conn, cmd *exec.Cmd, sendStderr bool, log *slog.Logger) {
 	}
 	pumps.Wait()
 	status := ExitStatus(cmd.Wait())
-	removeService(cmd.Process.Pid)
+	serviceEnded(cmd)
 	close(done)
 	if err := out.send(MsgExit, uint32Payload(uint32(status))); err != nil {
 		log.Warn("exit status not delivered", "err", err)

@@ -1,59 +1,75 @@
 package qrexec
 
 import (
+	"errors"
 	"os"
+	"os/exec"
 	"os/signal"
 	"sync"
 	"syscall"
 )
 
-// services are the process groups of the services this process runs. A
-// service has a process group of its own (C7), so a signal that ends the
-// daemon or an agent would leave it running with no call, outside the
-// service manager's view when the program was started by hand; the
-// signal ends them too, as a caller's hang-up does.
+// services are the services this process runs. A service has a process
+// group of its own (C7), so a signal that ends the daemon or an agent would
+// leave it running with no call, outside the service manager's view when
+// the program was started by hand; the signal ends them too, as a caller's
+// hang-up does.
 var services struct {
 	sync.Mutex
-	groups   map[int]bool
-	stopping bool // a signal came: a service started now is killed at once
+	running  map[*exec.Cmd]bool
+	stopping bool // a signal came: no service starts any more
 }
 
-// addService records the process group of a started service.
-func addService(pgid int) {
+// startService starts a service's process (StartPiped) and records it,
+// under the lock the signal's handler takes, so that no service starts
+// unseen while the handler kills them.
+func startService(cmd *exec.Cmd, pipeErrs ...error) error {
 	services.Lock()
 	defer services.Unlock()
 	if services.stopping {
-		syscall.Kill(-pgid, syscall.SIGKILL)
-		return
+		return errors.New("this process is stopping on a signal")
 	}
-	if services.groups == nil {
-		services.groups = map[int]bool{}
+	if err := StartPiped(cmd, pipeErrs...); err != nil {
+		return err
 	}
-	services.groups[pgid] = true
+	if services.running == nil {
+		services.running = map[*exec.Cmd]bool{}
+	}
+	services.running[cmd] = true
+	return nil
 }
 
-// removeService forgets a service once it was waited for.
-func removeService(pgid int) {
+// serviceEnded forgets a service once it was waited for.
+func serviceEnded(cmd *exec.Cmd) {
 	services.Lock()
 	defer services.Unlock()
-	delete(services.groups, pgid)
+	delete(services.running, cmd)
 }
 
 // StopServicesOnSignal has SIGTERM, SIGINT and SIGHUP kill every running
 // service's process group, then end this process by that signal, as they
-// would have without it (systemd takes SIGTERM's end as a clean stop).
+// would have without it (systemd takes SIGTERM's end as a clean stop). A
+// signal this process was started ignoring (nohup's SIGHUP, a background
+// job's SIGINT) stays ignored.
 func StopServicesOnSignal() {
+	var handled []os.Signal
+	for _, sig := range []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP} {
+		if !signal.Ignored(sig) {
+			handled = append(handled, sig)
+		}
+	}
 	signals := make(chan os.Signal, 1)
-	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	signal.Notify(signals, handled...)
 	go func() {
-		sig := <-signals
+		sig := (<-signals).(syscall.Signal)
 		services.Lock()
 		services.stopping = true
-		for pgid := range services.groups {
-			syscall.Kill(-pgid, syscall.SIGKILL)
+		for cmd := range services.running {
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		}
 		services.Unlock()
 		signal.Reset(sig)
-		syscall.Kill(os.Getpid(), sig.(syscall.Signal))
+		syscall.Kill(os.Getpid(), sig)
+		os.Exit(128 + int(sig)) // only if the signal did not end the process
 	}()
 }

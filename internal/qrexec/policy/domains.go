@@ -62,8 +62,9 @@ func ParseDomains(file string, data []byte) (*Domains, error) {
 		if len(sc.Bytes()) > maxDomainsLine {
 			return nil, fmt.Errorf("%s:%d: line longer than %d bytes", file, lineNo, maxDomainsLine)
 		}
-		// The policy files' rule: a line must read as it acts.
-		line := strings.TrimSuffix(sc.Text(), "\r")
+		// The policy files' rule: a line must read as it acts (the
+		// scanner has taken a CRLF's carriage return off).
+		line := sc.Text()
 		if err := checkLine(line); err != nil {
 			return nil, fmt.Errorf("%s:%d: %w", file, lineNo, err)
 		}

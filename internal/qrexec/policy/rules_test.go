@@ -196,6 +196,7 @@ func TestParseDomainsRefusesMisleadingLines(t *testing.T) {
 		{"work agent=unix:/run/x.sock\r# retired\n", "d:1: character U+000D is not allowed"},
 		{"personal\n#\rsys-firewall tags=updatevm\n", "d:2: character U+000D is not allowed"},
 		{"work\v\n", "d:1: character U+000B is not allowed"},
+		{"work tags=a\r\r\n", "d:1: character U+000D is not allowed"},
 		{"work\u00a0tags=a\n", "d:1: character U+00A0 is not allowed"},
 		{"\ufeff# domains\nwork\n", "d:1: character U+FEFF, a byte-order mark, is not allowed"},
 		{"work tags=\xff\n", "d:1: not valid UTF-8"},
