@@ -55,6 +55,45 @@ var actions = map[string]func(c helperCase) error{
 		_, err := os.ReadDir(c.Outside)
 		return err
 	},
+	"truncate-outside": func(c helperCase) error { return os.Truncate(filepath.Join(c.Outside, "secret"), 0) },
+	"remove-outside":   func(c helperCase) error { return os.Remove(filepath.Join(c.Outside, "secret")) },
+	"rename-out": func(c helperCase) error {
+		inside := filepath.Join(c.Policy.WritableDir, "moved")
+		if err := os.WriteFile(inside, []byte("x"), 0o644); err != nil {
+			return err
+		}
+		return os.Rename(inside, filepath.Join(c.Outside, "moved"))
+	},
+	"link-in": func(c helperCase) error {
+		return os.Link(filepath.Join(c.Outside, "secret"), filepath.Join(c.Policy.WritableDir, "linked"))
+	},
+	// A link made inside that points out: Landlock judges the path it resolves to.
+	"symlink-out": func(c helperCase) error {
+		link := filepath.Join(c.Policy.WritableDir, "link")
+		if err := os.Symlink(filepath.Join(c.Outside, "secret"), link); err != nil {
+			return err
+		}
+		_, err := os.ReadFile(link)
+		return err
+	},
+	"mkfifo-inside": func(c helperCase) error { return unix.Mkfifo(filepath.Join(c.Policy.WritableDir, "fifo"), 0o600) },
+	"proc-self-mem": func(helperCase) error {
+		f, err := os.OpenFile("/proc/self/mem", os.O_RDWR, 0)
+		if err == nil {
+			f.Close()
+		}
+		return err
+	},
+	"mount-inside": func(c helperCase) error {
+		target := filepath.Join(c.Policy.WritableDir, "mnt")
+		if err := os.Mkdir(target, 0o755); err != nil {
+			return err
+		}
+		if err := unix.Mount("pedos-sandbox-test", target, "tmpfs", 0, "size=64k"); err != nil {
+			return err
+		}
+		return unix.Unmount(target, 0)
+	},
 	"tcp-socket":  func(helperCase) error { return openSocket(unix.AF_INET, unix.SOCK_STREAM) },
 	"udp6-socket": func(helperCase) error { return openSocket(unix.AF_INET6, unix.SOCK_DGRAM) },
 	"unix-socket": func(helperCase) error { return openSocket(unix.AF_UNIX, unix.SOCK_STREAM) },
@@ -507,6 +546,14 @@ func TestConfine(t *testing.T) {
 		{"create-outside", true, "", "EACCES"},
 		{"read-outside", true, "", "EACCES"},
 		{"list-outside", true, "", "EACCES"},
+		{"truncate-outside", true, "", "EACCES"},
+		{"remove-outside", true, "", "EACCES"},
+		{"rename-out", true, "", "EACCES"},
+		{"link-in", true, "", "EXDEV"}, // Landlock refuses a link that would reparent a file
+		{"symlink-out", true, "", "EACCES"},
+		{"mkfifo-inside", true, "", "EACCES"},
+		{"proc-self-mem", true, "", "EACCES"},
+		{"mount-inside", true, "", "EPERM"},
 		// Landlock signal scoping (signal 0 only checks the permission).
 		{"signal-outside", true, "", "EPERM"},
 		// Seccomp answers EPERM before Landlock (which would say EACCES for exec) is asked.
