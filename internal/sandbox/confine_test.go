@@ -245,6 +245,14 @@ var actions = map[string]func(c helperCase) error{
 		big := make([]byte, c.Policy.MaxFileSize+1)
 		return os.WriteFile(filepath.Join(c.Policy.WritableDir, "big"), big, 0o644)
 	},
+	// Private writable memory past RLIMIT_DATA, as an allocation without end would ask for.
+	"big-allocation": func(helperCase) error {
+		b, err := unix.Mmap(-1, 0, maxDataBytes+(16<<20), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+		if err == nil {
+			err = unix.Munmap(b)
+		}
+		return err
+	},
 	"rlimits":       checkRlimits,
 	"switched-user": checkSwitchedUser,
 	// Confine must refuse to go on first (TestHelperProcess sets SECBIT_NO_SETUID_FIXUP).
@@ -270,7 +278,7 @@ func checkRlimits(c helperCase) error {
 	for _, want := range []struct {
 		resource int
 		max      uint64
-	}{{unix.RLIMIT_CORE, 0}, {unix.RLIMIT_NOFILE, maxOpenFiles}, {unix.RLIMIT_FSIZE, uint64(c.Policy.MaxFileSize)}} {
+	}{{unix.RLIMIT_CORE, 0}, {unix.RLIMIT_NOFILE, maxOpenFiles}, {unix.RLIMIT_DATA, maxDataBytes}, {unix.RLIMIT_FSIZE, uint64(c.Policy.MaxFileSize)}} {
 		var got unix.Rlimit
 		if err := unix.Getrlimit(want.resource, &got); err != nil {
 			return err
@@ -580,6 +588,7 @@ func TestConfine(t *testing.T) {
 		{"chown-outside", true, "", "EPERM"},
 		{"fork", true, "", "EPERM"},
 		{"oversized-file", true, "", "EFBIG"},
+		{"big-allocation", true, "", "ENOMEM"},
 		{"rlimits", false, "", "ok"},
 		{"every-thread", false, "", "ok"},
 		{"switched-user", false, fmt.Sprint(nobodyUID), "ok"},

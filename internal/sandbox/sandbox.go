@@ -38,6 +38,12 @@ var errUnavailable = errors.New("sandbox: not in force")
 // descriptor leak driven by a hostile stream stops early instead of exhausting dom0's table.
 const maxOpenFiles = 128
 
+// maxDataBytes caps RLIMIT_DATA, the process's private writable memory: the unpacker needs about
+// 40 MiB of it (most of it the Go runtime's first heap arena, reserved rather than used), so a
+// confined process that an exploit made allocate without end fails at a quarter GiB instead of
+// pressing on dom0's memory. The runtime's PROT_NONE reservations do not count.
+const maxDataBytes = 256 << 20
+
 // passwdPath is where user names are resolved; tests resolve against testdata instead.
 const passwdPath = "/etc/passwd"
 
@@ -120,7 +126,7 @@ func warnIfUnavailable(err error, warnings *[]string) error {
 }
 
 // limitResources lowers the soft and hard limits: no core dumps (they would hold half-checked
-// data from the stream), few descriptors, and, when asked, a file size cap (writes past it fail
+// data from the stream), few descriptors, bounded memory, and, when asked, a file size cap (writes past it fail
 // with EFBIG; the Go runtime ignores SIGXFSZ).
 func limitResources(maxFileSize int64) error {
 	type rlimit struct {
@@ -131,6 +137,7 @@ func limitResources(maxFileSize int64) error {
 	limits := []rlimit{
 		{unix.RLIMIT_CORE, "RLIMIT_CORE", 0},
 		{unix.RLIMIT_NOFILE, "RLIMIT_NOFILE", maxOpenFiles},
+		{unix.RLIMIT_DATA, "RLIMIT_DATA", maxDataBytes},
 	}
 	if maxFileSize > 0 {
 		limits = append(limits, rlimit{unix.RLIMIT_FSIZE, "RLIMIT_FSIZE", uint64(maxFileSize)})
