@@ -21,7 +21,7 @@ import (
 	"pedos.dev/updates/internal/updatevm"
 )
 
-const usage = `usage: pedos-download-dom0-updates --sync
+const usage = `usage: pedos-download-dom0-updates --sync [--clean]
        pedos-download-dom0-updates --check-only [--clean] [DNF-OPTIONS]
        pedos-download-dom0-updates --action=ACT [--session=ID] [--clean] [DNF-OPTIONS] [--] [PACKAGE...]
 
@@ -38,7 +38,8 @@ Runs in the UpdateVM; dom0's pedos-dom0-update calls it with qrexec-client.
                      packages and the repository metadata to dom0's
                      PedOS.ReceiveUpdates; list, search, info: answer here
   --session=ID       the session dom0 started (sent as the service argument)
-  --clean            empty the download cache first
+  --clean            empty the download cache first (dom0 sends it with --sync
+                     too: a cache that filled the disk would stop the sync)
   --root DIR         the fake installroot, an existing absolute directory
                      (default /var/lib/PedOS/dom0-updates, which the package
                      makes)

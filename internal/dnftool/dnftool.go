@@ -8,9 +8,11 @@ package dnftool
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"pedos.dev/updates/internal/pkgtool"
 )
@@ -43,7 +45,10 @@ func (t Tools) ExportRPMDB(root string, w io.Writer) error {
 	return t.Run(context.Background(), "rpmdb --exportdb of "+root, nil, w, "rpmdb", "--root", root, "--exportdb")
 }
 
-// ImportRPMDB replaces root's rpm database with an export file.
+// ImportRPMDB replaces root's rpm database with an export file. rpm 4.18
+// exits 0 when sqlite fails part way (a full disk leaves a database
+// holding some of the packages, and dnf would then resolve against it), so
+// an "error:" line on its stderr fails the import too.
 func (t Tools) ImportRPMDB(root, exportFile string) error {
 	f, err := os.Open(exportFile)
 	if err != nil {
@@ -53,7 +58,20 @@ func (t Tools) ImportRPMDB(root, exportFile string) error {
 	if err := os.RemoveAll(filepath.Join(root, "var", "lib", "rpm")); err != nil {
 		return err
 	}
-	return t.Run(context.Background(), "rpmdb --importdb into "+root, f, io.Discard, "rpmdb", "--root", root, "--importdb")
+	var stderr strings.Builder
+	code, err := t.Stream(context.Background(), "rpmdb", []string{"--root", root, "--importdb"}, f, io.Discard, &stderr)
+	if err != nil {
+		return fmt.Errorf("rpmdb --importdb into %s: %w", root, err)
+	}
+	for line := range strings.Lines(stderr.String()) {
+		if code != 0 || strings.HasPrefix(line, "error:") {
+			return fmt.Errorf("rpmdb --importdb into %s: exit %d: %s", root, code, strings.TrimSpace(line))
+		}
+	}
+	if code != 0 {
+		return fmt.Errorf("rpmdb --importdb into %s: exit %d", root, code)
+	}
+	return nil
 }
 
 // ImportKeys imports armored key files into the rpm database of root

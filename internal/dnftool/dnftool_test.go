@@ -3,6 +3,7 @@ package dnftool
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -140,5 +141,47 @@ func TestImportKeysReportsEachFailure(t *testing.T) {
 	}
 	if got := installed(t, tools, root); len(got) != 1 || !strings.HasPrefix(got[0], "gpg-pubkey-") {
 		t.Errorf("keys in the database: %q, want the one key that exists", got)
+	}
+}
+
+// rpm 4.18's rpmdb --importdb exits 0 when sqlite runs out of room, leaving
+// some of the packages: the import must fail, saying why, rather than let
+// the UpdateVM resolve updates for part of dom0.
+func TestImportRPMDBOnAFullDisk(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a tmpfs needs root")
+	}
+	tools := rpmdbTools(t)
+	var pkgs []testrepo.Package
+	for i := range 150 { // its database outgrows 1 MiB part way, past the tables' creation
+		pkgs = append(pkgs, testrepo.Package{Name: fmt.Sprintf("pkg%03d", i), Version: "1.0", Release: "1"})
+	}
+	dom0 := newRoot(t, tools, pkgs...)
+	export := filepath.Join(t.TempDir(), "rpmdb.hdr")
+	f, err := os.Create(export)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = tools.ExportRPMDB(dom0, f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	updateVM := t.TempDir()
+	small := filepath.Join(updateVM, "var")
+	if err := os.Mkdir(small, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "pedos-full", small).CombinedOutput(); err != nil {
+		t.Fatalf("mount: %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", small).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", small, err, out)
+		}
+	})
+	err = tools.ImportRPMDB(updateVM, export)
+	if err == nil || !strings.Contains(err.Error(), "rpmdb --importdb into "+updateVM) || !strings.Contains(err.Error(), "full") {
+		t.Fatalf("import into a full file system: %v, want an error saying it is full", err)
 	}
 }

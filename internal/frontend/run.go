@@ -399,7 +399,13 @@ func (r *runner) sync(ctx context.Context) (int, error) {
 	if err != nil {
 		return ExitFailure, fmt.Errorf("preparing dom0's package database for %s: %w", r.env.Config.UpdateVM, err)
 	}
-	code, err := r.vmRun(ctx, []string{r.env.DownloadCommand, "--sync"}, tarball, io.Discard, false)
+	args := []string{r.env.DownloadCommand, "--sync"}
+	if r.o.Clean {
+		// Before the sync writes there: an UpdateVM whose disk its cache
+		// filled could not take the sync, and --clean would never come.
+		args = append(args, "--clean")
+	}
+	code, err := r.vmRun(ctx, args, tarball, io.Discard, false)
 	return r.vmOutcome(code, err, "receiving dom0's configuration")
 }
 

@@ -686,6 +686,11 @@ func TestRunCheckOnlyClean(t *testing.T) {
 	if !slices.Contains(asked, "--check-only") || !slices.Contains(asked, "--clean") {
 		t.Errorf("the UpdateVM was asked %q, want --check-only --clean", asked)
 	}
+	// The cache is emptied before the sync writes to the UpdateVM's disk,
+	// which the cache may have filled.
+	if first := tr.vm.calls[0]; !slices.Equal(first[1:], []string{"--sync", "--clean"}) {
+		t.Errorf("the UpdateVM's first call was %q, want --sync --clean", first)
+	}
 }
 
 // --check-only's "no updates" is the UpdateVM's word alone, which dom0
