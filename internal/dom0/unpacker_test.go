@@ -120,6 +120,7 @@ func TestUnpackerDiesWithTheService(t *testing.T) {
 	}
 	defer func() {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		cmd.Wait() // reaped: a zombie leader would keep its group answering
 		for deadline := time.Now().Add(10 * time.Second); syscall.Kill(-cmd.Process.Pid, 0) == nil && time.Now().Before(deadline); {
 			time.Sleep(10 * time.Millisecond)
 		}
