@@ -86,7 +86,8 @@ fails on what the UpdateVM did not deliver.
 exit status: 0 done or nothing to do; 1 failure (the message says what and
 where); 2 usage error; 100 updates available (--check-only); 125 qrexec
 failure; 126 call refused by policy, or by dom0's receive service before it
-read anything.
+read anything (a policy file dom0 cannot read, a syntax error, is 1: a
+configuration error, found before any call).
 
 examples:
   pedos-dom0-update                       # all updates, asks before installing

@@ -50,7 +50,7 @@ func main() {
 	domainsFile := fs.String("domains", policy.DefaultDomainsFile, "")
 	cli.Parse(fs, os.Args[1:])
 	if fs.NArg() != 3 {
-		cli.Fail("want SOURCE TARGET SERVICE[+ARG], got %d arguments", fs.NArg())
+		cli.Fail("want SOURCE TARGET SERVICE[+ARG], got %d argument(s)", fs.NArg())
 	}
 	service, argument := qrexec.SplitService(fs.Arg(2))
 	req := policy.Request{Source: fs.Arg(0), Target: fs.Arg(1), Service: service, Argument: argument}

@@ -45,7 +45,7 @@ func main() {
 	fs := cli.FlagSet()
 	cli.Parse(fs, os.Args[1:])
 	if fs.NArg() < 2 {
-		cli.Fail("want TARGET and SERVICE[+ARG], got %d arguments", fs.NArg())
+		cli.Fail("want TARGET and SERVICE[+ARG], got %d argument(s)", fs.NArg())
 	}
 	service, argument := qrexec.SplitService(fs.Arg(1))
 	req := qrexec.Request{Target: fs.Arg(0), Service: service, Argument: argument}

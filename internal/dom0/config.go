@@ -137,7 +137,10 @@ func (c *Config) set(key, value string) error {
 	var err error
 	switch key {
 	case "updatevm":
-		if !domainName.MatchString(value) || value == "dom0" {
+		if value == "dom0" {
+			return errors.New("updatevm: dom0 cannot be the UpdateVM: it never touches a network")
+		}
+		if !domainName.MatchString(value) {
 			return fmt.Errorf("updatevm: %q is not a domain name", value)
 		}
 		c.UpdateVM = value

@@ -61,7 +61,7 @@ func TestLoadConfigMissingIsDefault(t *testing.T) {
 
 func TestLoadConfigErrorsNameTheLine(t *testing.T) {
 	for _, tc := range []struct{ text, want string }{
-		{"updatevm = dom0\n", ":1: updatevm"},
+		{"updatevm = dom0\n", ":1: updatevm: dom0 cannot be the UpdateVM"},
 		{"\nupdatevm = a;b\n", ":2: updatevm"},
 		{"max_bytes = lots\n", ":1: max_bytes"},
 		{"max_bytes = -1\n", ":1: max_bytes"},

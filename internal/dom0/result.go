@@ -24,7 +24,10 @@ type Result struct {
 	Accepted bool `json:"accepted"`
 	// Error is the batch-level cause of a rejection, if any.
 	Error    string         `json:"error,omitempty"`
-	Packages []PackageCheck `json:"packages"`
+	// omitzero: present (as [] for none) in every result the service
+	// writes, left out only where a caller dropped it (the update log's
+	// finished record, whose delivery record lists them).
+	Packages []PackageCheck `json:"packages,omitzero"`
 	// Freshness has one entry per repository whose metadata was checked or
 	// could not be (verify.md §2).
 	Freshness []repometa.RepoSummary `json:"freshness,omitempty"`

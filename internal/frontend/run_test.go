@@ -373,7 +373,7 @@ func TestRunRefusedDelivery(t *testing.T) {
 	// The update log's finished record counts the packages the delivery
 	// record of the same session lists.
 	log, err := os.ReadFile(tr.config.Path(dom0.LogPath))
-	if err != nil || strings.Contains(string(log), `"kind":"unsigned"`) || !strings.Contains(string(log), `"packages":null,`) || !strings.Contains(string(log), `"result_package_count":1`) {
+	if err != nil || strings.Contains(string(log), `"kind":"unsigned"`) || strings.Contains(string(log), `"packages"`) || !strings.Contains(string(log), `"result_package_count":1`) {
 		t.Errorf("update log (%v):\n%s\nwant the result's packages counted, not listed", err, log)
 	}
 }

@@ -216,7 +216,7 @@ func TestPolicyEval(t *testing.T) {
 		{[]string{"vm-typo", "vm2", "test.Other"}, "deny\n", "source vm-typo is not a domain of " + lab.domainsFile + ": the daemon serves no such domain\n", 126},
 		{[]string{"vm1", "vm-typo", "test.Other"}, "deny\n", "warning: target vm-typo is not a domain of " + lab.domainsFile + "\npedos-policy-eval: no such domain", 126},
 		{[]string{"vm1", "@dispvm:tpl", "test.Other"}, "deny\n", "warning: target tpl is not a domain of", 126},
-		{[]string{"vm1", "vm2"}, "", "want SOURCE TARGET SERVICE[+ARG], got 2 arguments", 2},
+		{[]string{"vm1", "vm2"}, "", "want SOURCE TARGET SERVICE[+ARG], got 2 argument(s)", 2},
 	} {
 		args := append([]string{"--policy-dir", lab.policyDir, "--domains", lab.domainsFile}, c.args...)
 		got := run(t, command(t, "pedos-policy-eval", args...), "")

@@ -50,8 +50,8 @@ func dial(addr string, stderrLog *slog.Logger) (Conn, error) {
 		cidText, portText, _ := strings.Cut(rest, ":")
 		cid, err1 := strconv.ParseUint(cidText, 10, 32)
 		port, err2 := strconv.ParseUint(portText, 10, 32)
-		if err := errors.Join(err1, err2); err != nil {
-			return nil, fmt.Errorf("qrexec address %q: want vsock:CID:PORT: %w", addr, err)
+		if err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("qrexec address %q: want vsock:CID:PORT, two numbers below 2^32", addr)
 		}
 		return vsock.Dial(uint32(cid), uint32(port), nil)
 	case "exec":

@@ -264,7 +264,7 @@ func (l *loader) directive(file string, fields []string) error {
 // parseRule parses SERVICE ARGUMENT SOURCE TARGET ACTION [PARAM=VALUE...].
 func parseRule(fields []string) (rule, error) {
 	if len(fields) < 5 {
-		return rule{}, fmt.Errorf("want SERVICE ARGUMENT SOURCE TARGET ACTION [PARAM=VALUE...], got %d fields", len(fields))
+		return rule{}, fmt.Errorf("want SERVICE ARGUMENT SOURCE TARGET ACTION [PARAM=VALUE...], got %d field(s)", len(fields))
 	}
 	r := rule{service: fields[0], argument: fields[1]}
 	if r.service != "*" && !ValidService(r.service) {
