@@ -23,7 +23,7 @@ type Result struct {
 	// cached repository was published.
 	Accepted bool `json:"accepted"`
 	// Error is the batch-level cause of a rejection, if any.
-	Error    string         `json:"error,omitempty"`
+	Error string `json:"error,omitempty"`
 	// omitzero: present (as [] for none) in every result the service
 	// writes, left out only where a caller dropped it (the update log's
 	// finished record, whose delivery record lists them).
