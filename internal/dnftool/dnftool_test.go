@@ -97,22 +97,29 @@ func TestImportRPMDBReplaces(t *testing.T) {
 	tools := rpmdbTools(t)
 	dom0 := newRoot(t, tools, testrepo.Package{Name: "hello", Version: "2.0", Release: "1"})
 	updateVM := newRoot(t, tools, testrepo.Package{Name: "removed", Version: "1.0", Release: "1"}, testrepo.Package{Name: "hello", Version: "1.0", Release: "1"})
-	export := filepath.Join(t.TempDir(), "rpmdb.hdr")
-	f, err := os.Create(export)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = tools.ExportRPMDB(dom0, f)
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	export := exportOf(t, tools, dom0)
 	if err := tools.ImportRPMDB(updateVM, export); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := installed(t, tools, updateVM), []string{"hello-2.0-1.noarch"}; !slices.Equal(got, want) {
 		t.Errorf("after the import: %q, want dom0's %q only", got, want)
 	}
+}
+
+// exportOf writes root's rpm database in rpmdb --exportdb form to a file.
+func exportOf(t *testing.T, tools Tools, root string) string {
+	t.Helper()
+	export := filepath.Join(t.TempDir(), "rpmdb.hdr")
+	f, err := os.Create(export)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = tools.ExportRPMDB(root, f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return export
 }
 
 // ImportKeys imports every key it can and reports each one it cannot.
@@ -157,16 +164,7 @@ func TestImportRPMDBOnAFullDisk(t *testing.T) {
 		pkgs = append(pkgs, testrepo.Package{Name: fmt.Sprintf("pkg%03d", i), Version: "1.0", Release: "1"})
 	}
 	dom0 := newRoot(t, tools, pkgs...)
-	export := filepath.Join(t.TempDir(), "rpmdb.hdr")
-	f, err := os.Create(export)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = tools.ExportRPMDB(dom0, f)
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	export := exportOf(t, tools, dom0)
 	updateVM := t.TempDir()
 	small := filepath.Join(updateVM, "var")
 	if err := os.Mkdir(small, 0o755); err != nil {
@@ -180,7 +178,7 @@ func TestImportRPMDBOnAFullDisk(t *testing.T) {
 			t.Errorf("umount %s: %v: %s", small, err, out)
 		}
 	})
-	err = tools.ImportRPMDB(updateVM, export)
+	err := tools.ImportRPMDB(updateVM, export)
 	if err == nil || !strings.Contains(err.Error(), "rpmdb --importdb into "+updateVM) || !strings.Contains(err.Error(), "full") {
 		t.Fatalf("import into a full file system: %v, want an error saying it is full", err)
 	}
