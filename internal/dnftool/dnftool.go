@@ -74,6 +74,25 @@ func (t Tools) ImportRPMDB(root, exportFile string) error {
 	return nil
 }
 
+// WhatProvides names the installed packages of root that provide
+// capability (a provide, a file, a package name), as rpm -q --whatprovides
+// finds them: none is not an error. root must hold a database (the front
+// end checks first: rpm would make an empty one).
+func (t Tools) WhatProvides(ctx context.Context, root, capability string) ([]string, error) {
+	var stdout, stderr strings.Builder
+	args := []string{"--root", root, "-q", "--whatprovides", "--qf", "%{NAME}\n", "--", capability}
+	code, err := t.Stream(ctx, "rpm", args, nil, &stdout, &stderr)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("rpm -q --whatprovides in %s: %w", root, err)
+	case code == 1 && stderr.Len() == 0: // "no package provides …", on stdout
+		return nil, nil
+	case code != 0:
+		return nil, fmt.Errorf("rpm -q --whatprovides in %s: exit %d: %s", root, code, strings.TrimSpace(stderr.String()))
+	}
+	return strings.Fields(stdout.String()), nil
+}
+
 // ImportKeys imports armored key files into the rpm database of root
 // (`rpmkeys --root ROOT --import`), e.g. a dnf installroot or a test's dom0.
 func ImportKeys(ctx context.Context, root string, keyFiles []string) error {

@@ -106,6 +106,20 @@ func TestImportRPMDBReplaces(t *testing.T) {
 	}
 }
 
+// WhatProvides names the installed providers of a capability, the package
+// itself for its own name, and none (no error) for what nothing provides.
+func TestWhatProvides(t *testing.T) {
+	tools := rpmdbTools(t)
+	root := newRoot(t, tools, testrepo.Package{Name: "libbar", Version: "1.0", Release: "1", Provides: []string{"barcap"}},
+		testrepo.Package{Name: "other", Version: "1.0", Release: "1"})
+	for capability, want := range map[string][]string{"barcap": {"libbar"}, "libbar": {"libbar"}, "nothing-has-it": nil} {
+		got, err := tools.WhatProvides(context.Background(), root, capability)
+		if err != nil || !slices.Equal(got, want) {
+			t.Errorf("%s: %q, %v; want %q", capability, got, err, want)
+		}
+	}
+}
+
 // exportOf writes root's rpm database in rpmdb --exportdb form to a file.
 func exportOf(t *testing.T, tools Tools, root string) string {
 	t.Helper()

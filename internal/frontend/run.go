@@ -45,6 +45,7 @@ type Tools interface {
 	DNF(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (int, error)
 	CreateRepo(ctx context.Context, dir string) error
 	InstalledPackages(ctx context.Context, root string) ([]repometa.NEVRA, error)
+	WhatProvides(ctx context.Context, root, capability string) ([]string, error)
 }
 
 // Env is everything Run touches outside this process.
@@ -275,7 +276,11 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	case r.o.IsQuery():
 		return r.callVM(ctx, r.vmArgs(""), r.env.Stdout, query)
 	}
-	s, release, err := NewSession(c, dom0.Session{Action: r.o.Action, Packages: r.o.Packages,
+	named, err := r.namedInstalled(ctx)
+	if err != nil {
+		return ExitFailure, err
+	}
+	s, release, err := NewSession(c, dom0.Session{Action: r.o.Action, Packages: named,
 		Excludes: r.o.Excludes, AllowDowngrade: r.o.AllowDowngrade}, r.o.RepoSwitches, r.env.Stderr)
 	if err != nil {
 		return ExitFailure, fmt.Errorf("starting the update session: %w", err)
@@ -373,6 +378,27 @@ func (r *runner) run(ctx context.Context) (int, error) {
 		return r.dnf(ctx, fmt.Sprintf("%s delivered no packages for this %s: where dnf found no match above, no enabled repository has the package, or %s held it back (M1), or, where %s's dnf said \"Nothing to do\", the request may be met already (a pattern matching only installed packages, upgrade-to an older version, a downgrade of the lowest one): dom0 cannot tell these apart without a delivery; dom0 accepted the empty delivery, so its cached repository is now empty", c.UpdateVM, r.o.Action, c.UpdateVM, c.UpdateVM))
 	}
 	return r.dnf(ctx, "the verified packages stay in the cached repository, so the next run can retry")
+}
+
+// namedInstalled is what the session names for dom0's checks: the
+// packages as given and, for an upgrade, the installed packages that
+// provide one of them. dom0's withholding check (verify.md §2.6) matches
+// names and versions only, so an upgrade named by a provide (or a file)
+// would check no installed package, and an update the UpdateVM held back
+// would go unseen.
+func (r *runner) namedInstalled(ctx context.Context) ([]string, error) {
+	named := r.o.Packages
+	if r.o.Action != "upgrade" {
+		return named, nil
+	}
+	for _, p := range r.o.Packages {
+		providers, err := r.env.Tools.WhatProvides(ctx, r.env.Config.InstallRootPath(), p)
+		if err != nil {
+			return nil, err
+		}
+		named = append(slices.Clone(named), providers...)
+	}
+	return named, nil
 }
 
 // refusal is the error of a delivery dom0 refused, with the cause in brief

@@ -72,6 +72,7 @@ type fakeTools struct {
 	installed []repometa.NEVRA
 	dnfLeaves []repometa.NEVRA
 	duringDNF func() // if set, called while dnf runs
+	provides  map[string][]string
 }
 
 func (f *fakeTools) ExportRPMDB(string, io.Writer) error { return nil }
@@ -100,6 +101,11 @@ func (f *fakeTools) InstalledPackages(ctx context.Context, _ string) ([]repometa
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.installed, nil
+}
+
+// WhatProvides answers from provides, capability → installed providers.
+func (f *fakeTools) WhatProvides(_ context.Context, _, capability string) ([]string, error) {
+	return f.provides[capability], nil
 }
 
 func (f *fakeTools) CreateRepo(ctx context.Context, dir string) error {
@@ -1360,5 +1366,32 @@ func TestRunWaitsForAReceiveThatEnds(t *testing.T) {
 	time.AfterFunc(300*time.Millisecond, unlock)
 	if code := tr.run(t, "--check-only", "--clean"); code != ExitOK || strings.Contains(tr.stderr.String(), "still verifying") {
 		t.Errorf("exit %d, want 0: the lock was free 0.3 s later; stderr:\n%s", code, tr.stderr)
+	}
+}
+
+// An upgrade named by a provide names its installed providers to dom0 too:
+// dom0's withholding check matches package names and versions only, and
+// would otherwise check no installed package (verify.md §2.6, M1).
+func TestRunUpgradeByProvide(t *testing.T) {
+	for _, c := range []struct {
+		action string
+		want   []string
+	}{{"upgrade", []string{"barcap", "libbar"}}, {"install", []string{"barcap"}}} {
+		tr := newTestRun(t, nil)
+		tr.tools.provides = map[string][]string{"barcap": {"libbar"}}
+		var named []string
+		tr.vm.download = func(argv []string, _, _ io.Writer) int {
+			s, err := dom0.ClaimSession(tr.config, sessionArg(argv), time.Now())
+			if err != nil {
+				t.Errorf("claiming the session: %v", err)
+				return 1
+			}
+			named = s.Packages
+			return 1 // nothing delivered: the run ends here
+		}
+		tr.run(t, "-y", "--action="+c.action, "barcap")
+		if !slices.Equal(named, c.want) {
+			t.Errorf("--action=%s barcap: the session names %q, want %q", c.action, named, c.want)
+		}
 	}
 }

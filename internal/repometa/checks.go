@@ -228,7 +228,7 @@ func (s *FreshnessState) CheckWithholding(repos []*VerifiedRepo, installed []NEV
 	}
 	var findings []Finding
 	for _, inst := range newestInstalled(installed) {
-		if matches(req.Exclude, inst) || len(req.Packages) > 0 && !matches(req.Packages, inst) {
+		if matches(req.Exclude, inst) {
 			continue
 		}
 		var want *listing
@@ -240,6 +240,11 @@ func (s *FreshnessState) CheckWithholding(repos []*VerifiedRepo, installed []NEV
 		if want == nil || rpmver.Compare(want.pkg.EVR, inst.EVR) <= 0 || slices.ContainsFunc(received, func(r ReceivedPackage) bool {
 			return r.Name == inst.Name && compatibleArch(inst.Arch, r.Arch) && rpmver.Compare(r.EVR, want.pkg.EVR) >= 0
 		}) {
+			continue
+		}
+		// Named packages: the installed one, or its update by its own
+		// version (upgrade hello-1.3), is among them.
+		if len(req.Packages) > 0 && !matches(req.Packages, inst) && !matches(req.Packages, want.pkg) {
 			continue
 		}
 		// A replacement (a rename) must be listed in verified metadata and

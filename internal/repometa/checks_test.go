@@ -214,6 +214,10 @@ func TestCheckWithholding(t *testing.T) {
 		{"user named other packages", all[:1], Request{Action: "upgrade", Packages: []string{"foo"}}, nil},
 		{"user named a withheld package", nil, Request{Action: "upgrade", Packages: []string{"foo.x86_64"}},
 			[]string{"rejected withheld foo-1.1-1.noarch"}},
+		// By the update's own version, which the installed build's forms do not match.
+		{"user named the withheld update", nil, Request{Action: "upgrade", Packages: []string{"foo-1.1"}},
+			[]string{"rejected withheld foo-1.1-1.noarch"}},
+		{"user named the update delivered", received("foo-1.1-1.noarch"), Request{Action: "upgrade", Packages: []string{"foo-1.1"}}, nil},
 		{"install promises no updates", nil, Request{Action: "install", Packages: []string{"baz"}}, nil},
 		{"malformed pattern", all, Request{Action: "upgrade", Exclude: []string{"[x"}}, []string{"rejected bad-request "}},
 		// includepkgs: dnf offers only what matches, from dnf.conf for all, or from one repository.
