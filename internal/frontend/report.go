@@ -159,7 +159,7 @@ var findingAdvice = map[string]string{
 	string(repometa.MissingMetadata): "the UpdateVM did not send the signed metadata: if its dnf skipped the repository (its mirror down, skip_if_unavailable), bring the mirror back or leave the repository out with --disablerepo=ID; otherwise check the UpdateVM, then run again with --clean",
 	string(repometa.WrongKey):        "if the publisher really changed its metadata key, check the new key out of band and pin it in updates.conf; otherwise treat the UpdateVM or its mirror as hostile",
 	string(repometa.BadSignature):    "the metadata was altered, or its key is no longer valid: do not override; check the mirror and the pinned key",
-	string(repometa.BadMetadata):     "run again with --clean; if it persists, the UpdateVM is tampering",
+	string(repometa.BadMetadata):     "run again with --clean; if it persists and the detail names a checksum type other than sha256, the publisher's metadata uses one dom0 does not verify (a pinned repository needs createrepo_c --checksum=sha256); otherwise the UpdateVM is tampering",
 	string(repometa.Rollback):        "the UpdateVM or its mirror serves an older snapshot than dom0 accepted before: switch mirrors, inspect the UpdateVM",
 	string(repometa.Stale):           "the metadata is older than max_metadata_age: a mirror that stopped syncing, or a freeze attack; switch mirrors",
 	string(repometa.NotInMetadata):   "a replay or a mix of snapshots: run again with --clean",
