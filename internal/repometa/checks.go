@@ -176,7 +176,7 @@ func (s *FreshnessState) CheckMembership(repos []*VerifiedRepo, unverifiable []R
 				what = "its SHA-256 is" // the same build listed (or offered) with other bytes
 			}
 			findings = append(findings, reject(NotInMetadata, "", r.File,
-				"%s: %s not in the current signed metadata, which lists %s: possible replay or mix-and-match",
+				"%s: %s not in the current signed metadata (as excludepkgs and includepkgs leave it), which lists %s: possible replay or mix-and-match",
 				r.File, what, newestListed.NEVRA))
 		case len(from) > 0:
 			findings = append(findings, Finding{Kind: NotVerifiable, Severity: Notice, Package: r.File, Detail: fmt.Sprintf(
@@ -184,7 +184,7 @@ func (s *FreshnessState) CheckMembership(repos []*VerifiedRepo, unverifiable []R
 				r.File, strings.Join(from, ", "))})
 		default:
 			findings = append(findings, reject(Extraneous, "", r.File,
-				"%s: no package %s in any signed metadata: extraneous package that nobody asked for", r.File, r.Name))
+				"%s: no package %s in any signed metadata (as excludepkgs and includepkgs leave it): extraneous package that nobody asked for", r.File, r.Name))
 		}
 	}
 	return findings
