@@ -178,6 +178,12 @@ func status(fs *flag.FlagSet, dir *string, args []string) error {
 	parseNoOperands(fs, dir, args)
 	st, err := lab.GetStatus(*dir)
 	if err != nil {
+		if *asJSON { // a script reading stdout gets the failure in JSON too
+			cmdline.WriteJSON(os.Stdout, struct {
+				Exit    int    `json:"exit"`
+				Message string `json:"message"`
+			}{1, err.Error()})
+		}
 		return err
 	}
 	if *asJSON {

@@ -45,6 +45,15 @@ func TestExitStatus(t *testing.T) {
 			t.Errorf("pedos-lab %s: exit %d, stdout %q, stderr %q; want exit %d and %q", strings.Join(c.args, " "), code, stdout, stderr, c.code, c.stderr)
 		}
 	}
+	// With --json a failure is in JSON on stdout too.
+	stdout, _, code := testbin.Run(t, exec.Command(bin, "status", "--dir", notALab, "--json"))
+	var failure struct {
+		Exit    int
+		Message string
+	}
+	if err := json.Unmarshal([]byte(stdout), &failure); err != nil || code != 1 || failure.Exit != 1 || !strings.Contains(failure.Message, "is not a lab directory") {
+		t.Errorf("status --json on no lab: exit %d, stdout %q (%v)", code, stdout, err)
+	}
 	if _, err := os.Stat(notALab); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("%s: %v, want it never created", notALab, err)
 	}
