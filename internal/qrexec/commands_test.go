@@ -256,7 +256,7 @@ func TestClientVMMessages(t *testing.T) {
 		{[]string{"dom0", "test.Echo+a/b"}, `qrexec-client-vm: call refused: invalid service argument "a/b"`, 126},
 		{[]string{"dom0", "test.Denied"}, "qrexec-client-vm: test.Denied to dom0: call refused\n", 126},
 		{[]string{"dom0", "test.Arg+neverstarted", "/nonexistent/program"}, `qrexec-client-vm: LOCAL_PROGRAM: exec: "/nonexistent/program": stat /nonexistent/program: no such file or directory (no call made)`, 125},
-		{[]string{"dom0"}, "qrexec-client-vm: want TARGET and SERVICE[+ARG], got 1 arguments\nUsage: qrexec-client-vm", 2},
+		{[]string{"dom0"}, "qrexec-client-vm: want TARGET and SERVICE[+ARG], got 1 argument(s)\nUsage: qrexec-client-vm", 2},
 	} {
 		if got := lab.call(t, "", c.args...); got.code != c.code || got.stdout != "" || !strings.HasPrefix(got.stderr, c.stderr) {
 			t.Errorf("qrexec-client-vm %s: %+v, want stderr %q, exit %d", strings.Join(c.args, " "), got, c.stderr, c.code)
