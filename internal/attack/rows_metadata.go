@@ -175,7 +175,29 @@ func runM1(e *Env) (string, error) {
 	if err := e.deliver(e.metadataFrom("current")); err != nil {
 		return "", err
 	}
-	return e.refusedWith(attempt{label: "current metadata, no packages", kinds: []string{"withheld"}, want: []string{"hello-" + v + "-1"}})
+	frozen, err := e.refusedWith(attempt{label: "current metadata, no packages", kinds: []string{"withheld"}, want: []string{"hello-" + v + "-1"}})
+	if err != nil {
+		return "", err
+	}
+	// The same for an upgrade the user names by a provide of the installed
+	// package: dom0 checks the installed providers too.
+	installed := e.nextVersion()
+	if _, err := e.publishPending(lab.PublishOptions{Specs: []string{"hello-" + installed + "-1 provides=greeting"}}); err != nil {
+		return "", err
+	}
+	if err := e.converge(); err != nil {
+		return "", err
+	}
+	v = e.nextVersion()
+	if _, err := e.publishPending(lab.PublishOptions{Specs: []string{"hello-" + v + "-1 provides=greeting"}}); err != nil {
+		return "", err
+	}
+	if err := e.deliver(e.metadataFrom("current")); err != nil {
+		return "", err
+	}
+	byProvide, err := e.refusedWith(attempt{label: "--action=upgrade greeting (a provide of hello), current metadata, no packages",
+		args: []string{"-y", "--action=upgrade", "greeting"}, kinds: []string{"withheld"}, want: []string{"hello-" + v + "-1"}})
+	return frozen + "; named by a provide: " + byProvide, err
 }
 
 func runM2(e *Env) (string, error) {
