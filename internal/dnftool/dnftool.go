@@ -6,6 +6,7 @@
 package dnftool
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -60,16 +61,31 @@ func (t Tools) ImportRPMDB(root, exportFile string) error {
 	}
 	var stderr strings.Builder
 	code, err := t.Stream(context.Background(), "rpmdb", []string{"--root", root, "--importdb"}, f, io.Discard, &stderr)
-	if err != nil {
-		return fmt.Errorf("rpmdb --importdb into %s: %w", root, err)
+	if err == nil {
+		err = importFailure(code, stderr.String())
 	}
-	for line := range strings.Lines(stderr.String()) {
-		if code != 0 || strings.HasPrefix(line, "error:") {
-			return fmt.Errorf("rpmdb --importdb into %s: exit %d: %s", root, code, strings.TrimSpace(line))
+	if err != nil {
+		// Nothing half imported stays for a later dnf run to resolve against.
+		return errors.Join(fmt.Errorf("rpmdb --importdb into %s: %w", root, err), os.RemoveAll(filepath.Join(root, "var", "lib", "rpm")))
+	}
+	return nil
+}
+
+// importFailure says how rpmdb --importdb failed, if it did: its exit
+// status, or else its first "error:" line.
+func importFailure(code int, stderr string) error {
+	first := ""
+	for line := range strings.Lines(stderr) {
+		if strings.HasPrefix(line, "error:") {
+			first = strings.TrimSpace(line)
+			break
 		}
 	}
-	if code != 0 {
-		return fmt.Errorf("rpmdb --importdb into %s: exit %d", root, code)
+	switch {
+	case code != 0:
+		return fmt.Errorf("exit %d: %s", code, cmp.Or(first, strings.TrimSpace(stderr)))
+	case first != "":
+		return fmt.Errorf("exit 0: %s", first)
 	}
 	return nil
 }
@@ -85,7 +101,7 @@ func (t Tools) WhatProvides(ctx context.Context, root, capability string) ([]str
 	switch {
 	case err != nil:
 		return nil, fmt.Errorf("rpm -q --whatprovides in %s: %w", root, err)
-	case code == 1 && stderr.Len() == 0: // "no package provides …", on stdout
+	case code == 1: // "no package provides …" (or no such file), the one query failed
 		return nil, nil
 	case code != 0:
 		return nil, fmt.Errorf("rpm -q --whatprovides in %s: exit %d: %s", root, code, strings.TrimSpace(stderr.String()))

@@ -3,6 +3,7 @@ package dnftool
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -195,5 +196,8 @@ func TestImportRPMDBOnAFullDisk(t *testing.T) {
 	err := tools.ImportRPMDB(updateVM, export)
 	if err == nil || !strings.Contains(err.Error(), "rpmdb --importdb into "+updateVM) || !strings.Contains(err.Error(), "full") {
 		t.Fatalf("import into a full file system: %v, want an error saying it is full", err)
+	}
+	if _, err := os.Stat(filepath.Join(updateVM, "var", "lib", "rpm")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the half-imported database stays (%v)", err)
 	}
 }

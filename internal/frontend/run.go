@@ -382,17 +382,27 @@ func (r *runner) run(ctx context.Context) (int, error) {
 
 // namedInstalled is what the session names for dom0's checks: the
 // packages as given and, for an upgrade, the installed packages that
-// provide one of them. dom0's withholding check (verify.md §2.6) matches
-// names and versions only, so an upgrade named by a provide (or a file)
-// would check no installed package, and an update the UpdateVM held back
-// would go unseen.
+// provide a name that names no installed package itself. dom0's
+// withholding check (verify.md §2.6) matches names and versions only, so
+// an upgrade named by a provide (or a file) would check no installed
+// package, and an update the UpdateVM held back would go unseen. dnf takes
+// a name as a provide only when no package has it (with hello installed,
+// upgrade hello leaves a hello-compat that provides hello alone).
 func (r *runner) namedInstalled(ctx context.Context) ([]string, error) {
 	named := r.o.Packages
-	if r.o.Action != "upgrade" {
+	if r.o.Action != "upgrade" || len(named) == 0 {
 		return named, nil
 	}
+	root := r.env.Config.InstallRootPath()
+	installed, err := r.env.Tools.InstalledPackages(ctx, root)
+	if err != nil {
+		return nil, err
+	}
 	for _, p := range r.o.Packages {
-		providers, err := r.env.Tools.WhatProvides(ctx, r.env.Config.InstallRootPath(), p)
+		if slices.ContainsFunc(installed, func(n repometa.NEVRA) bool { return repometa.Matches([]string{p}, n) }) {
+			continue
+		}
+		providers, err := r.env.Tools.WhatProvides(ctx, root, p)
 		if err != nil {
 			return nil, err
 		}

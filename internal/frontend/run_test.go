@@ -1371,14 +1371,23 @@ func TestRunWaitsForAReceiveThatEnds(t *testing.T) {
 
 // An upgrade named by a provide names its installed providers to dom0 too:
 // dom0's withholding check matches package names and versions only, and
-// would otherwise check no installed package (verify.md §2.6, M1).
+// would otherwise check no installed package (verify.md §2.6, M1). A name
+// an installed package has is no provide, as for dnf: hello-compat, which
+// provides hello, is not upgraded by upgrade hello.
 func TestRunUpgradeByProvide(t *testing.T) {
 	for _, c := range []struct {
-		action string
-		want   []string
-	}{{"upgrade", []string{"barcap", "libbar"}}, {"install", []string{"barcap"}}} {
+		action, name string
+		want         []string
+	}{
+		{"upgrade", "barcap", []string{"barcap", "libbar"}},
+		{"install", "barcap", []string{"barcap"}},
+		{"upgrade", "hello", []string{"hello"}},
+		{"upgrade", "hell*", []string{"hell*"}},
+	} {
 		tr := newTestRun(t, nil)
-		tr.tools.provides = map[string][]string{"barcap": {"libbar"}}
+		v1 := rpmver.EVR{Version: "1.0", Release: "1"}
+		tr.tools.installed = []repometa.NEVRA{{Name: "hello", EVR: v1, Arch: "noarch"}, {Name: "hello-compat", EVR: v1, Arch: "noarch"}, {Name: "libbar", EVR: v1, Arch: "noarch"}}
+		tr.tools.provides = map[string][]string{"barcap": {"libbar"}, "hello": {"hello", "hello-compat"}, "hell*": {"hello-compat"}}
 		var named []string
 		tr.vm.download = func(argv []string, _, _ io.Writer) int {
 			s, err := dom0.ClaimSession(tr.config, sessionArg(argv), time.Now())
@@ -1389,9 +1398,9 @@ func TestRunUpgradeByProvide(t *testing.T) {
 			named = s.Packages
 			return 1 // nothing delivered: the run ends here
 		}
-		tr.run(t, "-y", "--action="+c.action, "barcap")
+		tr.run(t, "-y", "--action="+c.action, c.name)
 		if !slices.Equal(named, c.want) {
-			t.Errorf("--action=%s barcap: the session names %q, want %q", c.action, named, c.want)
+			t.Errorf("--action=%s %s: the session names %q, want %q", c.action, c.name, named, c.want)
 		}
 	}
 }

@@ -161,7 +161,7 @@ func (s *FreshnessState) CheckMembership(repos []*VerifiedRepo, unverifiable []R
 		case listed != nil && listed.NEVRA == r.NEVRA && listed.Size == r.Size:
 			if newer := newestBuild(builds[r.Name], r.NEVRA); rpmver.Compare(newer.EVR, r.EVR) > 0 &&
 				!namedExactly(req.Packages, builds[r.Name], r.NEVRA) && !(req.Action == "downgrade" && req.AllowDowngradeUnsafe) &&
-				!(req.Action == "reinstall" && matches(req.Packages, r.NEVRA)) {
+				!(req.Action == "reinstall" && Matches(req.Packages, r.NEVRA)) {
 				findings = append(findings, reject(OlderBuild, "", r.File,
 					"%s: %s is listed in signed metadata, but so is the newer %s: possible replay of an older build",
 					r.File, r.NEVRA, newer))
@@ -228,23 +228,24 @@ func (s *FreshnessState) CheckWithholding(repos []*VerifiedRepo, installed []NEV
 	}
 	var findings []Finding
 	for _, inst := range newestInstalled(installed) {
-		if matches(req.Exclude, inst) {
+		if Matches(req.Exclude, inst) {
 			continue
 		}
+		// Named packages: dnf upgrades a package named by its name (or
+		// name.arch) to the newest build, and one named by a version
+		// (hello-1.*, hello-1.3) to the newest build that version names.
+		byName := len(req.Packages) == 0 || slices.ContainsFunc(req.Packages, func(pattern string) bool {
+			return matchesAny(pattern, []string{inst.Name, inst.Name + "." + inst.Arch})
+		})
 		var want *listing
 		for i, l := range listed[inst.Name] {
-			if compatibleArch(inst.Arch, l.pkg.Arch) && (want == nil || rpmver.Compare(l.pkg.EVR, want.pkg.EVR) > 0) {
+			if compatibleArch(inst.Arch, l.pkg.Arch) && (byName || Matches(req.Packages, l.pkg)) && (want == nil || rpmver.Compare(l.pkg.EVR, want.pkg.EVR) > 0) {
 				want = &listed[inst.Name][i]
 			}
 		}
 		if want == nil || rpmver.Compare(want.pkg.EVR, inst.EVR) <= 0 || slices.ContainsFunc(received, func(r ReceivedPackage) bool {
 			return r.Name == inst.Name && compatibleArch(inst.Arch, r.Arch) && rpmver.Compare(r.EVR, want.pkg.EVR) >= 0
 		}) {
-			continue
-		}
-		// Named packages: the installed one, or its update by its own
-		// version (upgrade hello-1.3), is among them.
-		if len(req.Packages) > 0 && !matches(req.Packages, inst) && !matches(req.Packages, want.pkg) {
 			continue
 		}
 		// A replacement (a rename) must be listed in verified metadata and
@@ -279,8 +280,8 @@ func obsoletes(list []rpm.Obsolete, p NEVRA) bool {
 // repository or dnf.conf has includes, matched by one of either (dnf takes
 // them together).
 func offers(p NEVRA, req Request, exclude, include []string) bool {
-	included := len(req.Include) == 0 && len(include) == 0 || matches(req.Include, p) || matches(include, p)
-	return included && !matches(req.Exclude, p) && !matches(exclude, p)
+	included := len(req.Include) == 0 && len(include) == 0 || Matches(req.Include, p) || Matches(include, p)
+	return included && !Matches(req.Exclude, p) && !Matches(exclude, p)
 }
 
 // CheckDowngrade is verify.md §2 step 7 (M8): no received package may be
@@ -367,9 +368,11 @@ func fnmatch(pattern, name string) (bool, error) {
 	return path.Match(strings.ReplaceAll(pattern, "[!", "[^"), name)
 }
 
-// matches tells whether a dnf-style glob matches the package in one of
-// the forms dnf accepts: name, name.arch, and the versionForms.
-func matches(patterns []string, p NEVRA) bool {
+// Matches tells whether a dnf-style glob matches the package in one of
+// the forms dnf accepts: name, name.arch, and the versionForms. (The front
+// end asks it too: whether a name the user gave names an installed package,
+// or only a provide.)
+func Matches(patterns []string, p NEVRA) bool {
 	if len(patterns) == 0 {
 		return false // most lists are empty: build no forms
 	}

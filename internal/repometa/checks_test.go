@@ -218,6 +218,11 @@ func TestCheckWithholding(t *testing.T) {
 		{"user named the withheld update", nil, Request{Action: "upgrade", Packages: []string{"foo-1.1"}},
 			[]string{"rejected withheld foo-1.1-1.noarch"}},
 		{"user named the update delivered", received("foo-1.1-1.noarch"), Request{Action: "upgrade", Packages: []string{"foo-1.1"}}, nil},
+		// dnf upgrades a package named by a version to the newest build that version names.
+		{"user named a version below the newest, delivered", received("foo-1.0.5-1.noarch"), Request{Action: "upgrade", Packages: []string{"foo-1.0.*"}}, nil},
+		{"user named a version below the newest, withheld", nil, Request{Action: "upgrade", Packages: []string{"foo-1.0.*"}},
+			[]string{"rejected withheld foo-1.0.5-1.noarch"}},
+		{"user named the installed version", nil, Request{Action: "upgrade", Packages: []string{"foo-1.0"}}, nil},
 		{"install promises no updates", nil, Request{Action: "install", Packages: []string{"baz"}}, nil},
 		{"malformed pattern", all, Request{Action: "upgrade", Exclude: []string{"[x"}}, []string{"rejected bad-request "}},
 		// includepkgs: dnf offers only what matches, from dnf.conf for all, or from one repository.

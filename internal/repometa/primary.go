@@ -256,8 +256,8 @@ func (p *primaryParser) text(maxLen int, allowed *regexp.Regexp) (string, error)
 // checksum reads <checksum type="sha256" pkgid="YES">HEX</checksum>: the
 // SHA-256 of the whole package file (verify.md §2 step 5).
 func (p *primaryParser) checksum(start xml.StartElement, sum *[sha256Size]byte) error {
-	if attr(start, "type") != "sha256" {
-		return errors.New(`type is not "sha256" (createrepo_c --checksum=sha256)`)
+	if typ := attr(start, "type"); typ != "sha256" {
+		return fmt.Errorf(`type %q is not "sha256" (createrepo_c --checksum=sha256)`, truncate(typ))
 	}
 	text, err := p.text(2*sha256Size, sha256Hex)
 	if err != nil {

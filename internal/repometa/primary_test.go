@@ -124,7 +124,7 @@ func TestParseRepomd(t *testing.T) {
 	}
 	for _, c := range []struct{ name, old, new, want string }{
 		{"revision not a number", "<revision>17", "<revision>abc", "not a decimal number"},
-		{"no sha256 open-checksum", `<open-checksum type="sha256">`, `<open-checksum type="sha512">`, "no sha256"},
+		{"a sha512 open-checksum", `<open-checksum type="sha256">`, `<open-checksum type="sha512">`, `has type "sha512", not sha256`},
 		{"no open-size", "<open-size>99</open-size>", "", "open-size"},
 		{"open-size over the limit", "<open-size>99", "<open-size>99999999999", "open-size"},
 		{"two primaries", "</repomd>", `<data type="primary"><open-checksum type="sha256">` + sum1 +

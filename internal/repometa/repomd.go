@@ -77,7 +77,10 @@ func ParseRepomd(signed []byte) (*Repomd, error) {
 		}
 		primaries++
 		sum, err := hex.DecodeString(data.OpenChecksum.Value)
-		if data.OpenChecksum.Type != "sha256" || err != nil || len(sum) != sha256Size {
+		if data.OpenChecksum.Type != "sha256" {
+			return nil, fmt.Errorf("repomd.xml: the primary's <open-checksum> has type %q, not sha256, so the primary cannot be checked", truncate(data.OpenChecksum.Type))
+		}
+		if err != nil || len(sum) != sha256Size {
 			return nil, errors.New("repomd.xml: the primary entry has no sha256 <open-checksum>, so the primary cannot be checked")
 		}
 		size, err := strconv.ParseInt(data.OpenSize, 10, 64)
