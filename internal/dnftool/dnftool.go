@@ -101,12 +101,24 @@ func (t Tools) WhatProvides(ctx context.Context, root, capability string) ([]str
 	switch {
 	case err != nil:
 		return nil, fmt.Errorf("rpm -q --whatprovides in %s: %w", root, err)
-	case code == 1: // "no package provides …" (or no such file), the one query failed
+	case code == 1 && noSuchCapability(stderr.String()): // "no package provides …" on stdout
 		return nil, nil
 	case code != 0:
 		return nil, fmt.Errorf("rpm -q --whatprovides in %s: exit %d: %s", root, code, strings.TrimSpace(stderr.String()))
 	}
 	return strings.Fields(stdout.String()), nil
+}
+
+// noSuchCapability tells whether rpm's stderr says only that nothing
+// provides what was asked (nothing, or a file that does not exist), not
+// that it could not read its database.
+func noSuchCapability(stderr string) bool {
+	for line := range strings.Lines(stderr) {
+		if !strings.HasSuffix(strings.TrimSpace(line), ": No such file or directory") {
+			return false
+		}
+	}
+	return true
 }
 
 // ImportKeys imports armored key files into the rpm database of root

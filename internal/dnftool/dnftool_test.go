@@ -113,7 +113,7 @@ func TestWhatProvides(t *testing.T) {
 	tools := rpmdbTools(t)
 	root := newRoot(t, tools, testrepo.Package{Name: "libbar", Version: "1.0", Release: "1", Provides: []string{"barcap"}},
 		testrepo.Package{Name: "other", Version: "1.0", Release: "1"})
-	for capability, want := range map[string][]string{"barcap": {"libbar"}, "libbar": {"libbar"}, "nothing-has-it": nil} {
+	for capability, want := range map[string][]string{"barcap": {"libbar"}, "libbar": {"libbar"}, "nothing-has-it": nil, "/usr/bin/nothere": nil} {
 		got, err := tools.WhatProvides(context.Background(), root, capability)
 		if err != nil || !slices.Equal(got, want) {
 			t.Errorf("%s: %q, %v; want %q", capability, got, err, want)

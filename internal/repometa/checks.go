@@ -231,11 +231,11 @@ func (s *FreshnessState) CheckWithholding(repos []*VerifiedRepo, installed []NEV
 		if Matches(req.Exclude, inst) {
 			continue
 		}
-		// Named packages: dnf upgrades a package named by its name (or
-		// name.arch) to the newest build, and one named by a version
-		// (hello-1.*, hello-1.3) to the newest build that version names.
+		// Named packages: dnf upgrades a package named by its name to the
+		// newest build, and one named by name.arch or a version (hello.noarch,
+		// hello-1.*, hello-1.3) to the newest build those name.
 		byName := len(req.Packages) == 0 || slices.ContainsFunc(req.Packages, func(pattern string) bool {
-			return matchesAny(pattern, []string{inst.Name, inst.Name + "." + inst.Arch})
+			return matchesAny(pattern, []string{inst.Name})
 		})
 		var want *listing
 		for i, l := range listed[inst.Name] {

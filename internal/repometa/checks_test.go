@@ -212,7 +212,11 @@ func TestCheckWithholding(t *testing.T) {
 		// Another repository's excludepkgs=kernel* hides nothing in this one (M2).
 		{"excluded by another repository only", all[:2], Request{Action: "upgrade"}, []string{"rejected withheld kernel-6.3-1.x86_64"}},
 		{"user named other packages", all[:1], Request{Action: "upgrade", Packages: []string{"foo"}}, nil},
-		{"user named a withheld package", nil, Request{Action: "upgrade", Packages: []string{"foo.x86_64"}},
+		{"user named a withheld package", nil, Request{Action: "upgrade", Packages: []string{"foo"}},
+			[]string{"rejected withheld foo-1.1-1.noarch"}},
+		// name.arch names builds of that arch: dnf leaves foo.x86_64 alone when only noarch builds are newer.
+		{"user named the installed arch, only other arches newer", nil, Request{Action: "upgrade", Packages: []string{"foo.x86_64"}}, nil},
+		{"user named the newer builds' arch", nil, Request{Action: "upgrade", Packages: []string{"foo.noarch"}},
 			[]string{"rejected withheld foo-1.1-1.noarch"}},
 		// By the update's own version, which the installed build's forms do not match.
 		{"user named the withheld update", nil, Request{Action: "upgrade", Packages: []string{"foo-1.1"}},
