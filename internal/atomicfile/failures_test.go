@@ -3,9 +3,10 @@ package atomicfile
 import (
 	"bytes"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"pedos.dev/updates/internal/testbin"
 )
 
 // A write that cannot be completed is an error and changes nothing: the old
@@ -13,20 +14,8 @@ import (
 // F4 and S13: "a clear error naming the cause", the state "unchanged").
 // The file system fills up while the temporary file is written.
 func TestWriteFileFailureKeepsTheOldFile(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a small tmpfs")
-	}
 	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64k", "pedos-atomicfile-full", dir).CombinedOutput(); err != nil {
-		t.Skipf("needs a tmpfs: mount: %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			// Still in use (a descriptor left open): detached, so that nothing stays mounted.
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-			exec.Command("umount", "-l", dir).Run()
-		}
-	})
+	testbin.Tmpfs(t, dir, "size=64k")
 	p := filepath.Join(dir, "state.json")
 	if err := WriteFile(p, []byte("old"), 0o644); err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"pedos.dev/updates/internal/testbin"
 	"pedos.dev/updates/internal/testrepo"
 )
 
@@ -185,14 +186,7 @@ func TestImportRPMDBOnAFullDisk(t *testing.T) {
 	if err := os.Mkdir(small, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "pedos-full", small).CombinedOutput(); err != nil {
-		t.Fatalf("mount: %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", small).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", small, err, out)
-		}
-	})
+	testbin.Tmpfs(t, small, "size=1m")
 	err := tools.ImportRPMDB(updateVM, export)
 	if err == nil || !strings.Contains(err.Error(), "rpmdb --importdb into "+updateVM) || !strings.Contains(err.Error(), "full") {
 		t.Fatalf("import into a full file system: %v, want an error saying it is full", err)

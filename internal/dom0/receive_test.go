@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,6 +14,7 @@ import (
 
 	"pedos.dev/updates/internal/pkgtool"
 	"pedos.dev/updates/internal/repometa"
+	"pedos.dev/updates/internal/testbin"
 	"pedos.dev/updates/internal/testrepo"
 )
 
@@ -102,21 +102,11 @@ func TestReportCarriesTheAge(t *testing.T) {
 // delivery is written to, so that a staging directory mounted apart (S13)
 // cannot let a delivery fill the file system of the build (S8).
 func TestDeliveryLimitCountsEveryFileSystem(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a tmpfs needs root")
-	}
 	free := map[string]int64{}
 	var small, large string
 	for _, size := range []string{"1m", "8m"} {
 		dir := t.TempDir()
-		if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "pedos-limit", dir).CombinedOutput(); err != nil {
-			t.Fatalf("mount: %v: %s", err, out)
-		}
-		t.Cleanup(func() {
-			if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-				t.Errorf("umount %s: %v: %s", dir, err, out)
-			}
-		})
+		testbin.Tmpfs(t, dir, "size="+size)
 		var fs unix.Statfs_t
 		if err := unix.Statfs(dir, &fs); err != nil {
 			t.Fatal(err)

@@ -2,7 +2,6 @@ package dom0_test
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -13,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"pedos.dev/updates/internal/dom0"
+	"pedos.dev/updates/internal/testbin"
 	"pedos.dev/updates/internal/testrepo"
 )
 
@@ -29,16 +29,7 @@ func TestUnpackerCommandLineAndLimits(t *testing.T) {
 	if err := os.MkdirAll(parent, 0o711); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m", "pedos-limits", parent).CombinedOutput(); err != nil {
-		t.Skipf("needs a tmpfs: mount: %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", parent).CombinedOutput(); err != nil {
-			// Still in use (a descriptor left open): detached, so that nothing stays mounted.
-			t.Errorf("umount %s: %v: %s", parent, err, out)
-			exec.Command("umount", "-l", parent).Run()
-		}
-	})
+	testbin.Tmpfs(t, parent, "size=2m")
 	seen := filepath.Join(t.TempDir(), "seen")
 	script := `printf '%s\n' "$@" >` + seen + `.args
 tr '\0' '\n' </proc/self/environ >` + seen + `.env

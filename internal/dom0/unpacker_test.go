@@ -188,14 +188,7 @@ func TestNoRoomForADelivery(t *testing.T) {
 	if err := os.MkdirAll(parent, 0o711); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=256k", "pedos-noroom", parent).CombinedOutput(); err != nil {
-		t.Skipf("needs a tmpfs: mount: %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", parent).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", parent, err, out)
-		}
-	})
+	testbin.Tmpfs(t, parent, "size=256k")
 	filler, err := os.Create(filepath.Join(parent, "filler"))
 	if err != nil {
 		t.Fatal(err)

@@ -214,18 +214,8 @@ func TestThreatS11SlowStream(t *testing.T) {
 // TestThreatS13DiskFull: a file system that fills up ends the transfer with ENOSPC. It needs
 // root to mount a small tmpfs.
 func TestThreatS13DiskFull(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("S13 needs root to mount a 1 MiB tmpfs")
-	}
 	mountPoint := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m,mode=0755", "pedos-s13", mountPoint).CombinedOutput(); err != nil {
-		t.Skipf("S13 needs a tmpfs: mount: %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", mountPoint).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", mountPoint, err, out)
-		}
-	})
+	testbin.Tmpfs(t, mountPoint, "size=1m,mode=0755")
 	dir := filepath.Join(mountPoint, "staging")
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
