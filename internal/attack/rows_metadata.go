@@ -168,35 +168,33 @@ func runM1(e *Env) (string, error) {
 	if err := e.converge(); err != nil {
 		return "", err
 	}
-	v := e.nextVersion()
-	if _, err := e.publishPending(lab.PublishOptions{Specs: []string{"hello-" + v + "-1"}}); err != nil {
-		return "", err
+	// withheld publishes hello's next version (with extra spec words) and
+	// delivers the current metadata without it.
+	withheld := func(a attempt, words string) (string, error) {
+		next := "hello-" + e.nextVersion() + "-1"
+		if _, err := e.publishPending(lab.PublishOptions{Specs: []string{next + words}}); err != nil {
+			return "", err
+		}
+		if err := e.deliver(e.metadataFrom("current")); err != nil {
+			return "", err
+		}
+		a.kinds, a.want = []string{"withheld"}, []string{next}
+		return e.refusedWith(a)
 	}
-	if err := e.deliver(e.metadataFrom("current")); err != nil {
-		return "", err
-	}
-	frozen, err := e.refusedWith(attempt{label: "current metadata, no packages", kinds: []string{"withheld"}, want: []string{"hello-" + v + "-1"}})
+	frozen, err := withheld(attempt{label: "current metadata, no packages"}, "")
 	if err != nil {
 		return "", err
 	}
 	// The same for an upgrade the user names by a provide of the installed
 	// package: dom0 checks the installed providers too.
-	installed := e.nextVersion()
-	if _, err := e.publishPending(lab.PublishOptions{Specs: []string{"hello-" + installed + "-1 provides=greeting"}}); err != nil {
+	if _, err := e.publishPending(lab.PublishOptions{Specs: []string{"hello-" + e.nextVersion() + "-1 provides=greeting"}}); err != nil {
 		return "", err
 	}
 	if err := e.converge(); err != nil {
 		return "", err
 	}
-	v = e.nextVersion()
-	if _, err := e.publishPending(lab.PublishOptions{Specs: []string{"hello-" + v + "-1 provides=greeting"}}); err != nil {
-		return "", err
-	}
-	if err := e.deliver(e.metadataFrom("current")); err != nil {
-		return "", err
-	}
-	byProvide, err := e.refusedWith(attempt{label: "--action=upgrade greeting (a provide of hello), current metadata, no packages",
-		args: []string{"-y", "--action=upgrade", "greeting"}, kinds: []string{"withheld"}, want: []string{"hello-" + v + "-1"}})
+	byProvide, err := withheld(attempt{label: "--action=upgrade greeting (a provide of hello), current metadata, no packages",
+		args: []string{"-y", "--action=upgrade", "greeting"}}, " provides=greeting")
 	return frozen + "; named by a provide: " + byProvide, err
 }
 
