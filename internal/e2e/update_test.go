@@ -537,6 +537,14 @@ func TestAssumeNo(t *testing.T) {
 	if got := l.installed(); !slices.Contains(got, "hello-1.0-1") {
 		t.Errorf("installed after --assumeno: %v, want hello-1.0-1 still", got)
 	}
+	// A removal downloads nothing: its message claims no verified packages.
+	rep, stderr = l.update("--assumeno", "--action=remove", "hello")
+	if rep.Exit != 1 || !strings.Contains(stderr, "under --assumeno: it changed nothing") || strings.Contains(stderr, "cached repository") {
+		t.Errorf("--assumeno --action=remove: exit %d, want 1 without a word of verified packages\n%s", rep.Exit, stderr)
+	}
+	if got := l.installed(); !slices.Contains(got, "hello-1.0-1") {
+		t.Errorf("installed after --assumeno --action=remove: %v, want hello-1.0-1 still", got)
+	}
 	if rep, stderr := l.update("-y"); rep.Exit != 0 || !slices.Contains(rep.Installed, "hello-1.1-1.noarch") {
 		t.Errorf("update after --assumeno: exit %d, installed %v\n%s", rep.Exit, rep.Installed, stderr)
 	}

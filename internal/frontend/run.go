@@ -699,7 +699,11 @@ func (r *runner) dnf(ctx context.Context, ifFailed string) (int, error) {
 	switch {
 	case code != 0 && r.o.AssumeNo:
 		// dnf answers its own question no and exits 1 (as dnf does).
-		return ExitFailure, fmt.Errorf("dnf %s in dom0 ended with exit %d under --assumeno: it changed nothing (its output above shows the transaction, or why there was none); the verified packages stay in the cached repository", r.o.Action, code)
+		kept := "; the verified packages stay in the cached repository"
+		if r.o.Action == "remove" {
+			kept = "" // nothing was downloaded
+		}
+		return ExitFailure, fmt.Errorf("dnf %s in dom0 ended with exit %d under --assumeno: it changed nothing (its output above shows the transaction, or why there was none)%s", r.o.Action, code, kept)
 	case code != 0 && aborted.seen:
 		if ifFailed != "" {
 			ifFailed = "; " + ifFailed
