@@ -125,7 +125,7 @@ var metadataRows = []Row{
 	{ID: "M1", Group: "metadata", Attack: "freeze: the UpdateVM reports no updates although signed metadata lists newer versions", run: runM1},
 	{ID: "M2", Group: "metadata", Attack: "withholding: the UpdateVM passes --exclude=libfoo to dnf and delivers the rest; then delivers an update (noarch to x86_64) without the library it newly requires", run: runM2},
 	{ID: "M3", Group: "metadata", Attack: "rollback: the UpdateVM points its repository at an older snapshot after dom0's sync", run: runM3},
-	{ID: "M4", Group: "metadata", Attack: "replay: an older signed build, newer than installed but not the newest", run: runM4},
+	{ID: "M4", Group: "metadata", Attack: "replay: an older signed build, newer than installed but not the newest; one of another architecture", run: runM4},
 	{ID: "M5", Group: "metadata", Attack: "mix-and-match: packages of one snapshot with the metadata of another", run: runM5},
 	{ID: "M6", Group: "metadata", Attack: "extraneous: a validly signed package nobody asked for, in no signed metadata", run: runM6},
 	{ID: "M7", Group: "metadata", Attack: "metadata signed by a key trusted for packages but not pinned for the repository", run: runM7},
@@ -322,6 +322,20 @@ func runM4(e *Env) (string, error) {
 		}
 		seen = append(seen, "with the metadata of "+c.metadata+": "+strings.Join(c.kinds, "+"))
 	}
+	// The same replay through another architecture: an older i686 build
+	// while the newer x86_64 one is listed (the older-build check compares
+	// builds of one architecture, and dnf takes the machine's own).
+	if _, err := e.publish(lab.PublishOptions{Specs: []string{"multilib-" + older + "-1 arch=i686", "multilib-" + newer + "-1 arch=x86_64"}}); err != nil {
+		return "", err
+	}
+	name = "multilib-" + older + "-1.i686.rpm"
+	if err := e.deliver(e.deliveryFrom("current", "current", name)); err != nil {
+		return "", err
+	}
+	if _, err := e.metadataRefused(attempt{label: name + " for `-y multilib`", args: []string{"-y", "multilib"}, kinds: []string{"other-arch"}}); err != nil {
+		return "", err
+	}
+	seen = append(seen, "multilib-"+older+".i686 while multilib-"+newer+".x86_64 is listed: other-arch")
 	return "hello-" + older + " replayed while hello-" + newer + " is listed: refused (exit 1) " + strings.Join(seen, "; "), nil
 }
 

@@ -756,6 +756,11 @@ func (r *Receiver) checkFreshness(ctx context.Context, tools *pkgtool.Tools, s S
 		files.Exclude, files.Include = repos.RepoExcludes[id], repos.RepoIncludes[id]
 		batch.Repos = append(batch.Repos, files)
 	}
+	var uname unix.Utsname
+	if err := unix.Uname(&uname); err != nil {
+		return nil, fmt.Errorf("uname: %w", err)
+	}
+	batch.Machine = unix.ByteSliceToString(uname.Machine[:])
 	if batch.Installed, err = tools.InstalledPackages(ctx, c.InstallRootPath()); err != nil {
 		return nil, err
 	}

@@ -58,6 +58,7 @@ type Batch struct {
 	Installed []NEVRA // dom0's rpm database
 	Request   Request
 	Policy    Policy
+	Machine   string // dom0's architecture (uname: x86_64, aarch64): the builds dnf prefers
 }
 
 // Evaluate runs the steps of verify.md §2 in their order and collects the
@@ -109,6 +110,7 @@ func (s *FreshnessState) Evaluate(b Batch) *Verdict {
 		v.Findings = append(v.Findings, s.CheckWithholding(v.verified, b.Installed, b.Received, b.Request)...)
 	}
 	v.Findings = append(v.Findings, s.CheckDowngrade(b.Installed, b.Received, b.Request)...)
+	v.Findings = append(v.Findings, s.CheckArch(b.Installed, b.Received, b.Request, b.Machine)...)
 	return v
 }
 
@@ -304,6 +306,40 @@ func (s *FreshnessState) CheckDowngrade(installed []NEVRA, received []ReceivedPa
 		}
 	}
 	return findings
+}
+
+// CheckArch refuses a received package built for another architecture
+// than dom0's machine and not noarch (i686 on x86_64), unless a package of
+// that name and arch is installed (dnf keeps a multilib package on its own
+// architecture) or the user named that arch (hello.i686, *.i686). dnf takes
+// the machine's own build where there is one; the older-build and
+// withholding checks compare builds of one architecture (and noarch), so
+// an UpdateVM delivering only an i686 build could replay an older one past
+// them, or move a package onto a track whose later updates never come (M4).
+func (s *FreshnessState) CheckArch(installed []NEVRA, received []ReceivedPackage, req Request, machine string) []Finding {
+	var findings []Finding
+	for _, r := range received {
+		if r.Arch == "noarch" || r.Arch == machine || namesArch(req.Packages, r.NEVRA) ||
+			slices.ContainsFunc(installed, func(p NEVRA) bool { return p.Name == r.Name && p.Arch == r.Arch }) {
+			continue
+		}
+		findings = append(findings, reject(OtherArch, "", r.File,
+			"%s: %s is built for %s, not for this machine (%s) nor noarch, and no %s.%s is installed: dnf would take the %s build, so this may be a replay of an older build or a switch of architecture by the UpdateVM (M4); to install it on purpose, name it with its arch (%s.%s)",
+			r.File, r.NEVRA, r.Arch, machine, r.Name, r.Arch, machine, r.Name, r.Arch))
+	}
+	return findings
+}
+
+// namesArch tells whether a pattern names p by a form with its arch and
+// would not match it without (hello.i686, hello-2.0-1.i686, *.i686; not
+// hello or hello*): the user asked for that architecture.
+func namesArch(patterns []string, p NEVRA) bool {
+	forms := versionForms(p) // nv, nvr, nvr.arch, nev, nevr, nevr.arch
+	withArch := []string{p.Name + "." + p.Arch, forms[2], forms[5]}
+	without := []string{p.Name, forms[0], forms[1], forms[3], forms[4]}
+	return slices.ContainsFunc(patterns, func(pattern string) bool {
+		return matchesAny(pattern, withArch) && !matchesAny(pattern, without)
+	})
 }
 
 // newestInstalled keeps, per name and arch, the newest installed version

@@ -109,7 +109,8 @@ func TestCheckMembershipRepoLists(t *testing.T) {
 
 // M4 across architectures: a newer build the package may move to (noarch)
 // makes an older one a replay; a newer build of another architecture
-// (i686 for x86_64) does not.
+// (i686 for x86_64) does not (CheckArch refuses an i686 build nobody asked
+// for: TestCheckArch).
 func TestCheckMembershipOlderBuildAcrossArches(t *testing.T) {
 	current := buildSnapshot(t, day0, "foo-1.0-1.x86_64", "foo-1.1-1.noarch", "bar-2.0-1.x86_64", "bar-2.1-1.i686")
 	pub := newPublisher(t, nil)
@@ -327,6 +328,47 @@ func TestCheckDowngrade(t *testing.T) {
 		if got := kinds(s.CheckDowngrade(installed, c.received, c.req)); !slices.Equal(got, c.want) {
 			t.Errorf("%s: findings %q, want %q", c.name, got, c.want)
 		}
+	}
+}
+
+// An UpdateVM that delivers a build of another architecture than dom0's
+// (i686 on x86_64) could replay an older signed build past the older-build
+// check, which compares builds of one architecture, and move a noarch or
+// new package onto a track whose updates stop (M4): refused unless that
+// name and arch is installed or the user named the arch.
+func TestCheckArch(t *testing.T) {
+	installed := []NEVRA{nevra(t, "foo-1.0-1.noarch"), nevra(t, "lib-2.0-1.i686"), nevra(t, "lib-2.0-1.x86_64")}
+	pkg := func(n string) []ReceivedPackage {
+		return []ReceivedPackage{{File: n + ".rpm", Package: Package{NEVRA: nevra(t, n)}}}
+	}
+	for _, c := range []struct {
+		name, machine string
+		received      []ReceivedPackage
+		named         []string
+		want          []string
+	}{
+		{"the machine's own build", "x86_64", pkg("bar-1.0-1.x86_64"), nil, nil},
+		{"noarch", "x86_64", pkg("bar-1.0-1.noarch"), nil, nil},
+		{"i686 nobody asked for", "x86_64", pkg("movable-2.0-1.i686"), nil, []string{"rejected other-arch movable-2.0-1.i686.rpm"}},
+		{"noarch moved to i686", "x86_64", pkg("foo-2.0-1.i686"), nil, []string{"rejected other-arch foo-2.0-1.i686.rpm"}},
+		{"the installed i686 track", "x86_64", pkg("lib-2.1-1.i686"), nil, nil},
+		{"named by name.arch", "x86_64", pkg("movable-2.0-1.i686"), []string{"movable.i686"}, nil},
+		{"named by its full name", "x86_64", pkg("movable-2.0-1.i686"), []string{"movable-2.0-1.i686"}, nil},
+		{"named by an arch glob", "x86_64", pkg("movable-2.0-1.i686"), []string{"*.i686"}, nil},
+		{"named by its name only", "x86_64", pkg("movable-2.0-1.i686"), []string{"movable"}, []string{"rejected other-arch movable-2.0-1.i686.rpm"}},
+		{"a glob that matches the name too", "x86_64", pkg("movable-2.0-1.i686"), []string{"movable*"}, []string{"rejected other-arch movable-2.0-1.i686.rpm"}},
+		{"another machine's build", "x86_64", pkg("bar-1.0-1.aarch64"), nil, []string{"rejected other-arch bar-1.0-1.aarch64.rpm"}},
+		{"x86_64 on aarch64", "aarch64", pkg("bar-1.0-1.x86_64"), nil, []string{"rejected other-arch bar-1.0-1.x86_64.rpm"}},
+	} {
+		s := &FreshnessState{}
+		if got := kinds(s.CheckArch(installed, c.received, Request{Action: "install", Packages: c.named}, c.machine)); !slices.Equal(got, c.want) {
+			t.Errorf("%s: findings %q, want %q", c.name, got, c.want)
+		}
+	}
+	// Evaluate runs it with the batch's machine, with or without signed metadata.
+	v := (&FreshnessState{}).Evaluate(Batch{Received: pkg("movable-2.0-1.i686"), Installed: installed, Request: Request{Action: "install"}, Machine: "x86_64"})
+	if !slices.Contains(kinds(v.Findings), "rejected other-arch movable-2.0-1.i686.rpm") {
+		t.Errorf("Evaluate: findings %q, want other-arch among them", kinds(v.Findings))
 	}
 }
 
