@@ -84,7 +84,7 @@ func EncodeHeader(regionTag uint32, entries []Entry) []byte {
 	var store bytes.Buffer
 	offsets := make([]int, len(sorted))
 	for i, e := range sorted {
-		for store.Len()%typeAlignment(e.Type) != 0 {
+		for store.Len()%valueBytes(e.Type) != 0 {
 			store.WriteByte(0)
 		}
 		offsets[i] = store.Len()
@@ -114,8 +114,10 @@ func entryBytesOf(tag, typ, offset, count uint32) []byte {
 	return b
 }
 
-// typeAlignment is the alignment rpm requires for a type's data.
-func typeAlignment(typ uint32) int {
+// valueBytes is the size of one value of a fixed-size type (1 for the
+// byte types and bin), which is also the alignment rpm requires for the
+// type's data. Strings have no fixed size, and alignment 1.
+func valueBytes(typ uint32) int {
 	switch typ {
 	case typeInt16:
 		return 2

@@ -116,7 +116,7 @@ func parseHeader(raw []byte, indexCount int, regionTag uint32) (*Header, error) 
 		if untrustedCount == 0 || (typ == typeString && untrustedCount != 1) {
 			return nil, malformed("tag %d has invalid count %d", tag, untrustedCount)
 		}
-		if untrustedOffset < dataEnd || untrustedOffset%uint64(typeAlignment(typ)) != 0 {
+		if untrustedOffset < dataEnd || untrustedOffset%uint64(valueBytes(typ)) != 0 {
 			return nil, malformed("tag %d has a misaligned or overlapping offset", tag)
 		}
 		size, ok := dataSize(typ, untrustedCount, store[:trailerOffset], untrustedOffset)
@@ -136,9 +136,9 @@ func dataSize(typ, count uint32, store []byte, offset uint64) (uint64, bool) {
 		return 0, false
 	}
 	rest := store[offset:]
-	var size uint64
 	switch typ {
 	case typeString, typeStringArray, typeI18NString:
+		var size uint64
 		for range count {
 			n := bytes.IndexByte(rest[size:], 0)
 			if n < 0 {
@@ -147,15 +147,8 @@ func dataSize(typ, count uint32, store []byte, offset uint64) (uint64, bool) {
 			size += uint64(n) + 1
 		}
 		return size, true
-	case typeInt16:
-		size = uint64(count) * 2
-	case typeInt32:
-		size = uint64(count) * 4
-	case typeInt64:
-		size = uint64(count) * 8
-	default: // char, int8, bin
-		size = uint64(count)
 	}
+	size := uint64(count) * uint64(valueBytes(typ))
 	return size, size <= uint64(len(rest))
 }
 
