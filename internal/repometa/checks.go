@@ -2,6 +2,7 @@ package repometa
 
 import (
 	"fmt"
+	"maps"
 	"path"
 	"slices"
 	"strings"
@@ -352,12 +353,7 @@ func newestInstalled(installed []NEVRA) []NEVRA {
 			newest[key] = p
 		}
 	}
-	out := make([]NEVRA, 0, len(newest))
-	for _, p := range newest {
-		out = append(out, p)
-	}
-	slices.SortFunc(out, func(a, b NEVRA) int { return strings.Compare(a.Name+"."+a.Arch, b.Name+"."+b.Arch) })
-	return out
+	return slices.SortedFunc(maps.Values(newest), func(a, b NEVRA) int { return strings.Compare(a.Name+"."+a.Arch, b.Name+"."+b.Arch) })
 }
 
 // compatibleArch: a package may move between an arch and noarch.

@@ -2,6 +2,7 @@ package repometa
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -243,10 +244,7 @@ func (s *FreshnessState) CheckAge(repo *VerifiedRepo, floor time.Time, p Policy)
 			"metadata for repo %s is dated %s, %s after the newest time dom0 trusted before it (%s, its clock or its saved time floor): dom0's clock is behind, or the publisher's ran ahead; once accepted, the time floor is at least that date, against which later metadata's age and keys' expiry are judged",
 			repo.ID, repo.Timestamp.Format(time.RFC3339), HumanAge(lead), before.Format(time.RFC3339))})
 	}
-	maxAge := p.MaxMetadataAge
-	if maxAge == 0 {
-		maxAge = DefaultMaxMetadataAge
-	}
+	maxAge := cmp.Or(p.MaxMetadataAge, DefaultMaxMetadataAge)
 	// Also after a notice: another repository of the batch may have
 	// raised the floor further (M9).
 	age := floor.Sub(repo.Timestamp)
