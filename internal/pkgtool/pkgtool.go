@@ -91,21 +91,8 @@ func (c *RPMKeys) CheckParallel(ctx context.Context, files []string, runs int) m
 // exactly "FILE: digests signatures OK" and the exit code counts exactly
 // the other files as failures (rpmkeys exits with the number of failures).
 func (c *RPMKeys) CheckBatch(ctx context.Context, files []string) map[string]error {
-	verdicts := make(map[string]error, len(files))
-	var checked []string
-	for _, f := range files {
-		switch {
-		case strings.ContainsAny(f, "\n") || strings.HasPrefix(f, "-"):
-			verdicts[f] = rejected("path unsuitable for rpmkeys")
-		default:
-			checked = append(checked, f)
-		}
-	}
-	if len(checked) == 0 {
-		return verdicts
-	}
-	maps.Copy(verdicts, c.check(ctx, checked))
-	if len(checked) == 1 {
+	verdicts, run := c.check(ctx, files)
+	if run <= 1 {
 		return verdicts
 	}
 	// rpm prints a file's name before it reads the file and ends the line
@@ -113,30 +100,35 @@ func (c *RPMKeys) CheckBatch(ctx context.Context, files []string) map[string]err
 	// so the next file's verdict lands on that line, and the run's error
 	// messages are not one file's. Every file the batch did not accept is
 	// checked again alone, for its own line and reason.
-	for _, f := range checked {
+	for _, f := range files {
 		if verdicts[f] != nil && !errors.Is(verdicts[f], ErrRPMKeysFailed) {
-			maps.Copy(verdicts, c.check(ctx, []string{f}))
+			again, _ := c.check(ctx, []string{f})
+			maps.Copy(verdicts, again)
 		}
 	}
 	return verdicts
 }
 
-// check runs rpmkeys once over files and reads its verdict on each.
-func (c *RPMKeys) check(ctx context.Context, files []string) map[string]error {
-	verdicts := make(map[string]error, len(files))
+// check runs rpmkeys once over the files it can name to rpmkeys, reads its
+// verdict on each, and returns how many the run checked.
+func (c *RPMKeys) check(ctx context.Context, files []string) (verdicts map[string]error, run int) {
+	verdicts = make(map[string]error, len(files))
 	args := []string{"--dbpath", c.dbPath, "-K", "--define", "_pkgverify_level all", "--define", "_pkgverify_flags 0x0", "--"}
 	var checked []string
 	for _, f := range files {
 		abs, err := filepath.Abs(f)
-		if err != nil {
+		switch {
+		case strings.ContainsAny(f, "\n") || strings.HasPrefix(f, "-"):
+			verdicts[f] = rejected("path unsuitable for rpmkeys")
+		case err != nil:
 			verdicts[f] = rejected(err.Error())
-			continue
+		default:
+			checked = append(checked, f)
+			args = append(args, abs)
 		}
-		checked = append(checked, f)
-		args = append(args, abs)
 	}
 	if len(checked) == 0 {
-		return verdicts
+		return verdicts, 0
 	}
 	var stdout, stderr strings.Builder
 	code, err := c.tools.Stream(ctx, "rpmkeys", args, nil, &stdout, &stderr)
@@ -144,7 +136,7 @@ func (c *RPMKeys) check(ctx context.Context, files []string) map[string]error {
 		for _, f := range checked {
 			verdicts[f] = fmt.Errorf("%w: %v", ErrRPMKeysFailed, err)
 		}
-		return verdicts
+		return verdicts, len(checked)
 	}
 	lines := strings.Split(stdout.String(), "\n")
 	failures := 0
@@ -167,7 +159,7 @@ func (c *RPMKeys) check(ctx context.Context, files []string) map[string]error {
 			}
 		}
 	}
-	return verdicts
+	return verdicts, len(checked)
 }
 
 // lineFor is the rest of the output line about file.
