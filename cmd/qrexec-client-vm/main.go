@@ -63,6 +63,15 @@ func main() {
 // call makes the call, named as the caller wrote it in messages, and
 // returns the exit status.
 func call(req qrexec.Request, asWritten string, program []string) int {
+	if _, err := req.Encode(); err != nil {
+		// Too long to send: dom0 would refuse it as invalid (126), so say
+		// so here, before connecting, rather than fail with 125.
+		if invalid := policy.CheckRequested(req.Target, req.Service, req.Argument); invalid != nil {
+			fmt.Fprintf(os.Stderr, "qrexec-client-vm: call refused: %v (not sent: too long for a request)\n", invalid)
+			return qrexec.ExitRefused
+		}
+		return fail(err)
+	}
 	addr := os.Getenv("PEDOS_QREXEC_SOCKET")
 	if addr == "" {
 		addr = filepath.Join(qrexec.SocketDir, "daemon.sock")

@@ -255,6 +255,8 @@ func TestClientVMMessages(t *testing.T) {
 		{[]string{"vm2;x", "test.Echo"}, `qrexec-client-vm: call refused: invalid target "vm2;x": a target is`, 126},
 		{[]string{"dom0", "test.Echo+a/b"}, `qrexec-client-vm: call refused: invalid service argument "a/b"`, 126},
 		{[]string{"dom0", "test.Denied"}, "qrexec-client-vm: test.Denied to dom0: call refused\n", 126},
+		// Too long for a request: refused here as invalid (not sent), as dom0 would refuse it.
+		{[]string{"dom0", "test.Echo+" + strings.Repeat("a", 70000)}, `qrexec-client-vm: call refused: invalid service argument "` + strings.Repeat("a", 64) + `"…(70000 bytes)`, 126},
 		{[]string{"dom0", "test.Arg+neverstarted", "/nonexistent/program"}, `qrexec-client-vm: LOCAL_PROGRAM: exec: "/nonexistent/program": stat /nonexistent/program: no such file or directory (no call made)`, 125},
 		{[]string{"dom0"}, "qrexec-client-vm: want TARGET and SERVICE[+ARG], got 1 argument(s)\nUsage: qrexec-client-vm", 2},
 	} {

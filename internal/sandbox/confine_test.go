@@ -233,6 +233,26 @@ var actions = map[string]func(c helperCase) error{
 		_, err := unix.Wait4(int(pid), &status, 0, nil)
 		return err
 	},
+	// TIOCSTI on a terminal open before Confine (run by hand, the unpacker's stdin and
+	// stderr can be root's terminal, whose shell would run what it typed); unconfined, as
+	// root, on a terminal of its own.
+	"tty-inject": func(helperCase) error {
+		fd := terminalDescriptor
+		if fd < 0 {
+			master, slave, err := openTerminal()
+			if err != nil {
+				return err
+			}
+			defer unix.Close(master)
+			defer unix.Close(slave)
+			fd = slave
+		}
+		c := byte('x')
+		if _, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.TIOCSTI, uintptr(unsafe.Pointer(&c))); errno != 0 {
+			return errno
+		}
+		return nil
+	},
 	"io-uring": func(helperCase) error {
 		var params [120]byte // struct io_uring_params, zeroed
 		fd, _, errno := unix.Syscall(unix.SYS_IO_URING_SETUP, 1, uintptr(unsafe.Pointer(&params)), 0)
@@ -265,6 +285,28 @@ var actions = map[string]func(c helperCase) error{
 // (Docker's refuses keyctl and fanotify_init without CAP_SYS_ADMIN): there, the unconfined
 // attempt fails too, and the case is skipped rather than failed.
 var hostMayForbid = map[string]bool{"fanotify-outside": true, "user-keyring": true}
+
+// terminalDescriptor is the terminal TestHelperProcess opens before Confine for "tty-inject".
+var terminalDescriptor = -1
+
+// openTerminal opens a new pseudo-terminal's both ends, neither as the controlling terminal.
+func openTerminal() (master, slave int, err error) {
+	if master, err = unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0); err != nil {
+		return -1, -1, err
+	}
+	n, err := unix.IoctlGetInt(master, unix.TIOCGPTN)
+	if err == nil {
+		err = unix.IoctlSetPointerInt(master, unix.TIOCSPTLCK, 0)
+	}
+	if err == nil {
+		slave, err = unix.Open(fmt.Sprintf("/dev/pts/%d", n), unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	}
+	if err != nil {
+		unix.Close(master)
+		return -1, -1, err
+	}
+	return master, slave, nil
+}
 
 func openSocket(domain, typ int) error {
 	fd, err := unix.Socket(domain, typ, 0)
@@ -450,6 +492,13 @@ func TestHelperProcess(t *testing.T) {
 			os.Exit(0)
 		}
 		ownDescriptor = fd
+	case "tty-inject":
+		_, slave, err := openTerminal()
+		if err != nil {
+			fmt.Printf("outcome: terminal: %v\n", err)
+			os.Exit(0)
+		}
+		terminalDescriptor = slave
 	}
 	warnings, err := Confine(c.Policy)
 	if err != nil {
@@ -571,6 +620,7 @@ func TestConfine(t *testing.T) {
 		{"socketpair", true, "", "EPERM"},
 		{"exec", true, "", "EPERM"},
 		{"io-uring", true, "", "EPERM"},
+		{"tty-inject", true, "", "EPERM"},
 		{"chmod-outside", true, "", "EPERM"},
 		{"utimes-outside", true, "", "EPERM"},
 		{"utimes-own-descriptor", true, "", "ok"},

@@ -16,7 +16,14 @@ type seccompArch struct {
 	onSelf    []argZero // allowed only with an argument 0: on the caller's own descriptor or process
 	clone     uint32    // allowed only to start a thread (CLONE_THREAD)
 	clone3    uint32    // answered ENOSYS: its flags are behind a pointer seccomp cannot read
+	ioctl     uint32    // allowed but for ttyInjection
 }
+
+// ttyInjection are the ioctl requests that type into a terminal (TIOCSTI pushes bytes into its
+// input, TIOCLINUX's selection pastes): run by hand, the unpacker's stdin and stderr can be
+// root's terminal, whose shell would read what a compromised unpacker typed. The kernel reads
+// the request as an unsigned int, so the filter compares its low 32 bits only.
+var ttyInjection = []uint32{unix.TIOCSTI, unix.TIOCLINUX}
 
 // argZero is a system call allowed only when argument arg is 0 (all 64 bits).
 type argZero struct {
@@ -49,11 +56,11 @@ var seccompArches = map[string]seccompArch{
 		29, 64, 68, 248, 249, 250, 90, 268, 452, 132, 235, 261, 92, 94, 260,
 		188, 189, 190, 463, 197, 198, 199, 466, 254, 300, 301,
 		469, 141, 251, 142, 144, 203, 314,
-		30, 31, 67, 65, 66, 220, 69, 70, 71, 240, 241, 242, 243, 244, 245}, []argZero{{280, 1}, {302, 0}}, 56, 435},
+		30, 31, 67, 65, 66, 220, 69, 70, 71, 240, 241, 242, 243, 244, 245}, []argZero{{280, 1}, {302, 0}}, 56, 435, 16},
 	"arm64": {unix.AUDIT_ARCH_AARCH64, []uint32{198, 199, 221, 281, 425,
 		194, 190, 186, 217, 218, 219, 53, 452, 54, 5, 6, 7, 463, 14, 15, 16, 466, 27, 262, 263,
 		469, 140, 30, 118, 119, 122, 274,
-		196, 195, 197, 193, 191, 192, 189, 188, 187, 180, 181, 182, 183, 184, 185}, []argZero{{88, 1}, {261, 0}}, 220, 435},
+		196, 195, 197, 193, 191, 192, 189, 188, 187, 180, 181, 182, 183, 184, 185}, []argZero{{88, 1}, {261, 0}}, 220, 435, 29},
 }
 
 // Classic BPF as seccomp runs it, over struct seccomp_data {int nr; u32 arch; u64 ip;
@@ -83,7 +90,8 @@ type bpfStep struct {
 
 // seccompFilter assembles the program: a system call of another architecture kills the process
 // (an i386 int $0x80 would dodge the numbers below); the denied calls, every x32 call, an onSelf
-// call whose argument is not 0 and a clone that starts a process fail with EPERM (an error the
+// call whose argument is not 0, an ioctl that types into a terminal and a clone that starts a
+// process fail with EPERM (an error the
 // Go runtime reports, instead of a confusing death); clone3 fails with ENOSYS (callers then fall
 // back to clone); the rest runs. Between the load of nr and an onSelf or clone match only jumps
 // run, so the accumulator still holds nr at each comparison.
@@ -99,7 +107,7 @@ func seccompFilter(arch seccompArch) []unix.SockFilter {
 	}
 	steps = append(steps, bpfStep{code: bpfJumpEqual, k: arch.clone3, jt: "enosys"})
 	// Block i begins at label "self-i"; a call that is not its own goes on to the next one,
-	// the last to the clone check.
+	// the last to the ioctl check.
 	for i, call := range arch.onSelf {
 		steps = append(steps,
 			bpfStep{label: fmt.Sprint("self-", i), code: bpfJumpEqual, k: call.nr, jf: fmt.Sprint("self-", i+1)},
@@ -110,7 +118,15 @@ func seccompFilter(arch seccompArch) []unix.SockFilter {
 		)
 	}
 	steps = append(steps,
-		bpfStep{label: fmt.Sprint("self-", len(arch.onSelf)), code: bpfJumpEqual, k: arch.clone, jf: "allow"},
+		bpfStep{label: fmt.Sprint("self-", len(arch.onSelf)), code: bpfJumpEqual, k: arch.ioctl, jf: "clone"},
+		bpfStep{code: bpfLoadWord, k: offsetArgs + 8}, // the request, args[1]
+	)
+	for _, request := range ttyInjection {
+		steps = append(steps, bpfStep{code: bpfJumpEqual, k: request, jt: "deny"})
+	}
+	steps = append(steps,
+		bpfStep{code: bpfReturn, k: unix.SECCOMP_RET_ALLOW},
+		bpfStep{label: "clone", code: bpfJumpEqual, k: arch.clone, jf: "allow"},
 		bpfStep{code: bpfLoadWord, k: offsetArgs},
 		bpfStep{code: bpfJumpSet, k: unix.CLONE_THREAD, jt: "allow", jf: "deny"},
 		bpfStep{label: "allow", code: bpfReturn, k: unix.SECCOMP_RET_ALLOW},

@@ -107,6 +107,13 @@ func TestSeccompFilter(t *testing.T) {
 					cases = append(cases, filterCase{other + " read", allowed[other][0], otherArch.auditArch, 0, kill})
 				}
 			}
+			// ioctl but the requests that type into a terminal, judged by their low 32 bits
+			// (the kernel's unsigned int).
+			for request, want := range map[uint64]uint32{unix.TIOCSTI: deny, unix.TIOCLINUX: deny, 1<<32 | unix.TIOCSTI: deny, unix.TCGETS: allow, unix.TIOCGWINSZ: allow, 0: allow} {
+				if got := runFilter(t, filter, arch.ioctl, arch.auditArch, 0, request); got != want {
+					t.Errorf("ioctl %#x: %#x, want %#x", request, got, want)
+				}
+			}
 			for _, c := range cases {
 				if got := runFilter(t, filter, c.nr, c.arch, uint64(c.arg0)); got != c.want {
 					t.Errorf("%s (nr %d, arch %#x): %#x, want %#x", c.what, c.nr, c.arch, got, c.want)
@@ -139,8 +146,8 @@ func TestSeccompNumbers(t *testing.T) {
 	if !slices.Equal(arch.denied, want) {
 		t.Errorf("denied %v, want %v", arch.denied, want)
 	}
-	if arch.clone != unix.SYS_CLONE || arch.clone3 != unix.SYS_CLONE3 {
-		t.Errorf("clone %d, clone3 %d; want %d, %d", arch.clone, arch.clone3, unix.SYS_CLONE, unix.SYS_CLONE3)
+	if arch.clone != unix.SYS_CLONE || arch.clone3 != unix.SYS_CLONE3 || arch.ioctl != unix.SYS_IOCTL {
+		t.Errorf("clone %d, clone3 %d, ioctl %d; want %d, %d, %d", arch.clone, arch.clone3, arch.ioctl, unix.SYS_CLONE, unix.SYS_CLONE3, unix.SYS_IOCTL)
 	}
 	if want := []argZero{{unix.SYS_UTIMENSAT, 1}, {unix.SYS_PRLIMIT64, 0}}; !slices.Equal(arch.onSelf, want) {
 		t.Errorf("onSelf %v, want %v", arch.onSelf, want)
