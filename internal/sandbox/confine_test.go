@@ -220,6 +220,12 @@ var actions = map[string]func(c helperCase) error{
 		}
 		return err
 	},
+	// execve itself, in this process (os.StartProcess above is refused at its clone first): of a
+	// path that does not exist, so that the kernel would answer ENOENT and Landlock EACCES;
+	// seccomp's EPERM comes before both.
+	"execve": func(helperCase) error {
+		return unix.Exec("/nonexistent/pedos-sandbox-test", []string{"x"}, nil)
+	},
 	// A raw fork: clone with fork's flags. Should it succeed, the new process leaves at once.
 	"fork": func(helperCase) error {
 		pid, _, errno := unix.RawSyscall6(unix.SYS_CLONE, uintptr(unix.SIGCHLD), 0, 0, 0, 0, 0)
@@ -619,6 +625,7 @@ func TestConfine(t *testing.T) {
 		{"unix-socket", true, "", "EPERM"},
 		{"socketpair", true, "", "EPERM"},
 		{"exec", true, "", "EPERM"},
+		{"execve", false, "", "EPERM"},
 		{"io-uring", true, "", "EPERM"},
 		{"tty-inject", true, "", "EPERM"},
 		{"chmod-outside", true, "", "EPERM"},
