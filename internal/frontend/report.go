@@ -168,6 +168,6 @@ var findingAdvice = map[string]string{
 	string(repometa.WrongSoftware):   "the UpdateVM delivered other software under a listed digest: inspect it",
 	string(repometa.Withheld):        "run again; if dnf in the UpdateVM skips that update for a reason (broken dependencies), exclude it explicitly (--exclude=NAME)",
 	string(repometa.Downgrade):       "use --action=downgrade --allow-downgrade if that is really what you want",
-	string(repometa.OtherArch):       "dnf would have taken this machine's own build: run again with --clean; to install the other architecture on purpose, name it with its arch (NAME.ARCH)",
+	string(repometa.OtherArch):       "dnf prefers this machine's builds: run again with --clean; to install the other architecture on purpose (a 32-bit dependency among them), name it with its arch (NAME.ARCH)",
 	string(repometa.BadRequest):      "fix the command line",
 }

@@ -111,7 +111,7 @@ func (s *FreshnessState) Evaluate(b Batch) *Verdict {
 		v.Findings = append(v.Findings, s.CheckWithholding(v.verified, b.Installed, b.Received, b.Request)...)
 	}
 	v.Findings = append(v.Findings, s.CheckDowngrade(b.Installed, b.Received, b.Request)...)
-	v.Findings = append(v.Findings, s.CheckArch(b.Installed, b.Received, b.Request, b.Machine)...)
+	v.Findings = append(v.Findings, s.CheckArch(v.verified, b.Installed, b.Received, b.Request, b.Machine)...)
 	return v
 }
 
@@ -310,23 +310,36 @@ func (s *FreshnessState) CheckDowngrade(installed []NEVRA, received []ReceivedPa
 }
 
 // CheckArch refuses a received package built for another architecture
-// than dom0's machine and not noarch (i686 on x86_64), unless a package of
-// that name and arch is installed (dnf keeps a multilib package on its own
-// architecture) or the user named that arch (hello.i686, *.i686). dnf takes
-// the machine's own build where there is one; the older-build and
-// withholding checks compare builds of one architecture (and noarch), so
-// an UpdateVM delivering only an i686 build could replay an older one past
-// them, or move a package onto a track whose later updates never come (M4).
-func (s *FreshnessState) CheckArch(installed []NEVRA, received []ReceivedPackage, req Request, machine string) []Finding {
+// than dom0's machine and not noarch (i686 on x86_64), which dnf takes
+// only where nothing else serves: the older-build and withholding checks
+// compare builds of one architecture (and noarch), so an UpdateVM
+// delivering only an i686 build could replay an older one past them, or
+// move a package onto a track whose later updates never come (M4). It is
+// accepted where dnf would take it honestly: a package of that name and
+// arch is installed, or one its Obsoletes replace (dnf keeps a multilib
+// package on its architecture); a build of that name for this machine
+// came with it (multilib_policy=all installs both); the verified metadata
+// lists that name for other architectures only (a 32-bit dependency); or
+// the user named the arch (hello.i686, *.i686).
+func (s *FreshnessState) CheckArch(repos []*VerifiedRepo, installed []NEVRA, received []ReceivedPackage, req Request, machine string) []Finding {
+	ownArch := func(arch string) bool { return arch == machine || arch == "noarch" }
+	listed, listedForMachine := map[string]bool{}, map[string]bool{}
+	for _, r := range repos {
+		for _, p := range r.Packages {
+			listed[p.Name] = true
+			listedForMachine[p.Name] = listedForMachine[p.Name] || ownArch(p.Arch)
+		}
+	}
 	var findings []Finding
 	for _, r := range received {
-		if r.Arch == "noarch" || r.Arch == machine || namesArch(req.Packages, r.NEVRA) ||
-			slices.ContainsFunc(installed, func(p NEVRA) bool { return p.Name == r.Name && p.Arch == r.Arch }) {
+		if ownArch(r.Arch) || namesArch(req.Packages, r.NEVRA) || listed[r.Name] && !listedForMachine[r.Name] ||
+			slices.ContainsFunc(installed, func(p NEVRA) bool { return p.Arch == r.Arch && (p.Name == r.Name || obsoletes(r.Obsoletes, p)) }) ||
+			slices.ContainsFunc(received, func(q ReceivedPackage) bool { return q.Name == r.Name && ownArch(q.Arch) }) {
 			continue
 		}
 		findings = append(findings, reject(OtherArch, "", r.File,
-			"%s: %s is built for %s, not for this machine (%s) nor noarch, and no %s.%s is installed: dnf would take the %s build, so this may be a replay of an older build or a switch of architecture by the UpdateVM (M4); to install it on purpose, name it with its arch (%s.%s)",
-			r.File, r.NEVRA, r.Arch, machine, r.Name, r.Arch, machine, r.Name, r.Arch))
+			"%s: %s is built for %s, not for this machine (%s) nor noarch; no %s.%s is installed, no build of it for this machine came with it, and the verified metadata does not list it for other architectures only: dnf prefers this machine's builds, so this may be a replay of an older build or a switch of architecture by the UpdateVM (M4); to install it on purpose, name it with its arch (%s.%s)",
+			r.File, r.NEVRA, r.Arch, machine, r.Name, r.Arch, r.Name, r.Arch))
 	}
 	return findings
 }

@@ -334,39 +334,57 @@ func TestCheckDowngrade(t *testing.T) {
 // An UpdateVM that delivers a build of another architecture than dom0's
 // (i686 on x86_64) could replay an older signed build past the older-build
 // check, which compares builds of one architecture, and move a noarch or
-// new package onto a track whose updates stop (M4): refused unless that
-// name and arch is installed or the user named the arch.
+// new package onto a track whose updates stop (M4): refused unless dnf
+// would take it honestly.
 func TestCheckArch(t *testing.T) {
 	installed := []NEVRA{nevra(t, "foo-1.0-1.noarch"), nevra(t, "lib-2.0-1.i686"), nevra(t, "lib-2.0-1.x86_64")}
-	pkg := func(n string) []ReceivedPackage {
-		return []ReceivedPackage{{File: n + ".rpm", Package: Package{NEVRA: nevra(t, n)}}}
+	pkg := func(n string) ReceivedPackage {
+		return ReceivedPackage{File: n + ".rpm", Package: Package{NEVRA: nevra(t, n)}}
 	}
+	renamed := pkg("libng-3.0-1.i686") // Obsoletes: lib < 3.0
+	renamed.Obsoletes = []rpm.Obsolete{{Name: "lib", Flags: rpmver.SenseLess, Version: "3.0"}}
+	listing := func(names ...string) []*VerifiedRepo {
+		repo := &VerifiedRepo{ID: "updates"}
+		for _, n := range names {
+			repo.Packages = append(repo.Packages, Package{NEVRA: nevra(t, n)})
+		}
+		return []*VerifiedRepo{repo}
+	}
+	otherArch := func(file string) []string { return []string{"rejected other-arch " + file} }
 	for _, c := range []struct {
 		name, machine string
+		repos         []*VerifiedRepo
 		received      []ReceivedPackage
 		named         []string
 		want          []string
 	}{
-		{"the machine's own build", "x86_64", pkg("bar-1.0-1.x86_64"), nil, nil},
-		{"noarch", "x86_64", pkg("bar-1.0-1.noarch"), nil, nil},
-		{"i686 nobody asked for", "x86_64", pkg("movable-2.0-1.i686"), nil, []string{"rejected other-arch movable-2.0-1.i686.rpm"}},
-		{"noarch moved to i686", "x86_64", pkg("foo-2.0-1.i686"), nil, []string{"rejected other-arch foo-2.0-1.i686.rpm"}},
-		{"the installed i686 track", "x86_64", pkg("lib-2.1-1.i686"), nil, nil},
-		{"named by name.arch", "x86_64", pkg("movable-2.0-1.i686"), []string{"movable.i686"}, nil},
-		{"named by its full name", "x86_64", pkg("movable-2.0-1.i686"), []string{"movable-2.0-1.i686"}, nil},
-		{"named by an arch glob", "x86_64", pkg("movable-2.0-1.i686"), []string{"*.i686"}, nil},
-		{"named by its name only", "x86_64", pkg("movable-2.0-1.i686"), []string{"movable"}, []string{"rejected other-arch movable-2.0-1.i686.rpm"}},
-		{"a glob that matches the name too", "x86_64", pkg("movable-2.0-1.i686"), []string{"movable*"}, []string{"rejected other-arch movable-2.0-1.i686.rpm"}},
-		{"another machine's build", "x86_64", pkg("bar-1.0-1.aarch64"), nil, []string{"rejected other-arch bar-1.0-1.aarch64.rpm"}},
-		{"x86_64 on aarch64", "aarch64", pkg("bar-1.0-1.x86_64"), nil, []string{"rejected other-arch bar-1.0-1.x86_64.rpm"}},
+		{"the machine's own build", "x86_64", nil, []ReceivedPackage{pkg("bar-1.0-1.x86_64")}, nil, nil},
+		{"noarch", "x86_64", nil, []ReceivedPackage{pkg("bar-1.0-1.noarch")}, nil, nil},
+		{"i686 nobody asked for", "x86_64", nil, []ReceivedPackage{pkg("movable-2.0-1.i686")}, nil, otherArch("movable-2.0-1.i686.rpm")},
+		{"noarch moved to i686", "x86_64", nil, []ReceivedPackage{pkg("foo-2.0-1.i686")}, nil, otherArch("foo-2.0-1.i686.rpm")},
+		{"the installed i686 track", "x86_64", nil, []ReceivedPackage{pkg("lib-2.1-1.i686")}, nil, nil},
+		{"a rename of an installed i686 package", "x86_64", nil, []ReceivedPackage{renamed}, nil, nil},
+		{"a rename of nothing installed on i686", "x86_64", nil, []ReceivedPackage{pkg("libng-3.0-1.i686")}, nil, otherArch("libng-3.0-1.i686.rpm")},
+		{"with its x86_64 build (multilib_policy=all)", "x86_64", nil, []ReceivedPackage{pkg("ab-1.0-1.x86_64"), pkg("ab-1.0-1.i686")}, nil, nil},
+		{"with another package's x86_64 build", "x86_64", nil, []ReceivedPackage{pkg("ab-1.0-1.x86_64"), pkg("movable-2.0-1.i686")}, nil, otherArch("movable-2.0-1.i686.rpm")},
+		{"listed for i686 only (a 32-bit dependency)", "x86_64", listing("lib32-1.0-1.i686", "lib32-0.9-1.i686"), []ReceivedPackage{pkg("lib32-1.0-1.i686")}, nil, nil},
+		{"listed for x86_64 too", "x86_64", listing("movable-2.0-1.i686", "movable-3.0-1.x86_64"), []ReceivedPackage{pkg("movable-2.0-1.i686")}, nil, otherArch("movable-2.0-1.i686.rpm")},
+		{"listed as noarch too", "x86_64", listing("movable-2.0-1.i686", "movable-1.0-1.noarch"), []ReceivedPackage{pkg("movable-2.0-1.i686")}, nil, otherArch("movable-2.0-1.i686.rpm")},
+		{"named by name.arch", "x86_64", nil, []ReceivedPackage{pkg("movable-2.0-1.i686")}, []string{"movable.i686"}, nil},
+		{"named by its full name", "x86_64", nil, []ReceivedPackage{pkg("movable-2.0-1.i686")}, []string{"movable-2.0-1.i686"}, nil},
+		{"named by an arch glob", "x86_64", nil, []ReceivedPackage{pkg("movable-2.0-1.i686")}, []string{"*.i686"}, nil},
+		{"named by its name only", "x86_64", nil, []ReceivedPackage{pkg("movable-2.0-1.i686")}, []string{"movable"}, otherArch("movable-2.0-1.i686.rpm")},
+		{"a glob that matches the name too", "x86_64", nil, []ReceivedPackage{pkg("movable-2.0-1.i686")}, []string{"movable*"}, otherArch("movable-2.0-1.i686.rpm")},
+		{"another machine's build", "x86_64", nil, []ReceivedPackage{pkg("bar-1.0-1.aarch64")}, nil, otherArch("bar-1.0-1.aarch64.rpm")},
+		{"x86_64 on aarch64", "aarch64", nil, []ReceivedPackage{pkg("bar-1.0-1.x86_64")}, nil, otherArch("bar-1.0-1.x86_64.rpm")},
 	} {
 		s := &FreshnessState{}
-		if got := kinds(s.CheckArch(installed, c.received, Request{Action: "install", Packages: c.named}, c.machine)); !slices.Equal(got, c.want) {
+		if got := kinds(s.CheckArch(c.repos, installed, c.received, Request{Action: "install", Packages: c.named}, c.machine)); !slices.Equal(got, c.want) {
 			t.Errorf("%s: findings %q, want %q", c.name, got, c.want)
 		}
 	}
 	// Evaluate runs it with the batch's machine, with or without signed metadata.
-	v := (&FreshnessState{}).Evaluate(Batch{Received: pkg("movable-2.0-1.i686"), Installed: installed, Request: Request{Action: "install"}, Machine: "x86_64"})
+	v := (&FreshnessState{}).Evaluate(Batch{Received: []ReceivedPackage{pkg("movable-2.0-1.i686")}, Installed: installed, Request: Request{Action: "install"}, Machine: "x86_64"})
 	if !slices.Contains(kinds(v.Findings), "rejected other-arch movable-2.0-1.i686.rpm") {
 		t.Errorf("Evaluate: findings %q, want other-arch among them", kinds(v.Findings))
 	}
