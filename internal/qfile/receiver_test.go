@@ -171,7 +171,8 @@ func TestLimitMessages(t *testing.T) {
 // Garbage after the end marker is refused also when the marker ends exactly
 // where the receiver's buffer does, so that the garbage is still in the
 // kernel's hands (a regular file here; a pipe or socket alike): S12 cannot
-// be dodged by choosing the stream's length.
+// be dodged by choosing the stream's length. The real unpacker, confined, is
+// asked too: its seccomp filter must let that one ioctl (FIONREAD) through.
 func TestGarbageAfterEndMarkerAtBufferEdge(t *testing.T) {
 	payload := make([]byte, bufSize-2*HeaderSize-len("a\x00"))
 	whole := stream(entry("a", regularMode, payload))
@@ -201,6 +202,12 @@ func TestGarbageAfterEndMarkerAtBufferEdge(t *testing.T) {
 		}
 		if st.Code != want || (garbage != "" && !strings.Contains(errString(err), "7 bytes after the end marker (S12)")) {
 			t.Errorf("%d bytes after the marker: status %d, %v; want %d", len(garbage), st.Code, err, want)
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			t.Fatal(err)
+		}
+		if got := runUnpacker(t, stagingDir(t), f, nil); got.status.Code != want {
+			t.Errorf("%d bytes after the marker, the confined unpacker: status %d (%s); want %d", len(garbage), got.status.Code, got.stderr, want)
 		}
 		root.Close()
 		f.Close()

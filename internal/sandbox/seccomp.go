@@ -16,14 +16,15 @@ type seccompArch struct {
 	onSelf    []argZero // allowed only with an argument 0: on the caller's own descriptor or process
 	clone     uint32    // allowed only to start a thread (CLONE_THREAD)
 	clone3    uint32    // answered ENOSYS: its flags are behind a pointer seccomp cannot read
-	ioctl     uint32    // allowed but for ttyInjection
+	ioctl     uint32    // allowed with allowedIoctl only
 }
 
-// ttyInjection are the ioctl requests that type into a terminal (TIOCSTI pushes bytes into its
-// input, TIOCLINUX's selection pastes): run by hand, the unpacker's stdin and stderr can be
-// root's terminal, whose shell would read what a compromised unpacker typed. The kernel reads
-// the request as an unsigned int, so the filter compares its low 32 bits only.
-var ttyInjection = []uint32{unix.TIOCSTI, unix.TIOCLINUX}
+// allowedIoctl is the one ioctl request the unpacker makes: FIONREAD, how many bytes wait after
+// the end marker (S12). Every other is refused: run by hand, the unpacker's stdin and stderr can
+// be root's terminal, and a terminal's ioctls type into it (TIOCSTI, TIOCLINUX's paste) or, on
+// a text console, remap its keys (KDSKBSENT): root's shell would run what a compromised unpacker
+// typed. The kernel reads the request as an unsigned int, so the filter compares its low 32 bits.
+const allowedIoctl = unix.TIOCINQ
 
 // argZero is a system call allowed only when argument arg is 0 (all 64 bits).
 type argZero struct {
@@ -90,8 +91,8 @@ type bpfStep struct {
 
 // seccompFilter assembles the program: a system call of another architecture kills the process
 // (an i386 int $0x80 would dodge the numbers below); the denied calls, every x32 call, an onSelf
-// call whose argument is not 0, an ioctl that types into a terminal and a clone that starts a
-// process fail with EPERM (an error the
+// call whose argument is not 0, an ioctl but allowedIoctl and a clone that starts a process
+// fail with EPERM (an error the
 // Go runtime reports, instead of a confusing death); clone3 fails with ENOSYS (callers then fall
 // back to clone); the rest runs. Between the load of nr and an onSelf or clone match only jumps
 // run, so the accumulator still holds nr at each comparison.
@@ -120,12 +121,7 @@ func seccompFilter(arch seccompArch) []unix.SockFilter {
 	steps = append(steps,
 		bpfStep{label: fmt.Sprint("self-", len(arch.onSelf)), code: bpfJumpEqual, k: arch.ioctl, jf: "clone"},
 		bpfStep{code: bpfLoadWord, k: offsetArgs + 8}, // the request, args[1]
-	)
-	for _, request := range ttyInjection {
-		steps = append(steps, bpfStep{code: bpfJumpEqual, k: request, jt: "deny"})
-	}
-	steps = append(steps,
-		bpfStep{code: bpfReturn, k: unix.SECCOMP_RET_ALLOW},
+		bpfStep{code: bpfJumpEqual, k: allowedIoctl, jt: "allow", jf: "deny"},
 		bpfStep{label: "clone", code: bpfJumpEqual, k: arch.clone, jf: "allow"},
 		bpfStep{code: bpfLoadWord, k: offsetArgs},
 		bpfStep{code: bpfJumpSet, k: unix.CLONE_THREAD, jt: "allow", jf: "deny"},
