@@ -464,3 +464,13 @@ func waitFlocked(path string, timeout time.Duration) error {
 	}
 	return fmt.Errorf("nobody held %s within %v", path, timeout)
 }
+
+// machineArch is this machine's architecture as uname names it, which dom0's
+// receive service takes for its own (x86_64, aarch64).
+func machineArch() string {
+	var uname unix.Utsname
+	if err := unix.Uname(&uname); err != nil {
+		return "x86_64"
+	}
+	return unix.ByteSliceToString(uname.Machine[:])
+}

@@ -123,7 +123,7 @@ var metadataRows = []Row{
 		return "an honest update installs the new version and reports the signed metadata fresh, verified by the pinned key", err
 	}},
 	{ID: "M1", Group: "metadata", Attack: "freeze: the UpdateVM reports no updates although signed metadata lists newer versions", run: runM1},
-	{ID: "M2", Group: "metadata", Attack: "withholding: the UpdateVM passes --exclude=libfoo to dnf and delivers the rest; then delivers an update (noarch to x86_64) without the library it newly requires", run: runM2},
+	{ID: "M2", Group: "metadata", Attack: "withholding: the UpdateVM passes --exclude=libfoo to dnf and delivers the rest; then delivers an update (noarch to the machine's arch) without the library it newly requires", run: runM2},
 	{ID: "M3", Group: "metadata", Attack: "rollback: the UpdateVM points its repository at an older snapshot after dom0's sync", run: runM3},
 	{ID: "M4", Group: "metadata", Attack: "replay: an older signed build, newer than installed but not the newest; one of another architecture", run: runM4},
 	{ID: "M5", Group: "metadata", Attack: "mix-and-match: packages of one snapshot with the metadata of another", run: runM5},
@@ -225,30 +225,31 @@ exec /usr/lib/pedos/bin/pedos-download-dom0-updates.real --exclude=libfoo "$@"
 // requires: dom0 verifies and publishes the update (its name is delivered,
 // so the withholding check passes), dnf skips it for the missing
 // dependency and exits 0. The front end must fail and name it. The update
-// moves from noarch to x86_64, which dnf allows (a check by exact arch
+// moves from noarch to the machine's arch, which dnf allows (a check by exact arch
 // missed it).
 func (e *Env) heldBackByDependency() (string, error) {
 	if err := e.converge(); err != nil {
 		return "", err
 	}
 	installed, update := "movable-"+e.nextVersion()+"-1", "movable-"+e.nextVersion()+"-1"
+	arch := machineArch()
 	if _, err := e.publish(lab.PublishOptions{Specs: []string{installed}}); err != nil {
 		return "", err
 	}
 	if _, err := e.honest("-y", "movable"); err != nil {
 		return "", err
 	}
-	if _, err := e.publishPending(lab.PublishOptions{Specs: []string{update + " arch=x86_64 requires=movable-lib", "movable-lib-1.0-1"}}); err != nil {
+	if _, err := e.publishPending(lab.PublishOptions{Specs: []string{update + " arch=" + arch + " requires=movable-lib", "movable-lib-1.0-1"}}); err != nil {
 		return "", err
 	}
-	if err := e.deliver(e.currentDelivery(update + ".x86_64.rpm")); err != nil {
+	if err := e.deliver(e.currentDelivery(update + "." + arch + ".rpm")); err != nil {
 		return "", err
 	}
 	u, err := e.update("-y")
 	if err != nil {
 		return "", err
 	}
-	want := "left out 1 verified update(s) of installed packages: " + update + ".x86_64"
+	want := "left out 1 verified update(s) of installed packages: " + update + "." + arch
 	if u.Exit != 1 || !strings.Contains(u.Report.Message, want) {
 		return "", fmt.Errorf("%s delivered without movable-lib: want exit 1 saying %q, got %s", update, want, u.summary())
 	}
@@ -259,7 +260,7 @@ func (e *Env) heldBackByDependency() (string, error) {
 	if !slices.Contains(after, installed) || slices.ContainsFunc(after, func(p string) bool { return strings.HasPrefix(p, "movable-lib") }) {
 		return "", fmt.Errorf("%s delivered without movable-lib: dom0 now has %v, want %s still", update, after, installed)
 	}
-	return "without its new dependency, " + update + ".x86_64 (over " + installed + ".noarch) is named held back (exit 1)", nil
+	return "without its new dependency, " + update + "." + arch + " (over " + installed + ".noarch) is named held back (exit 1)", nil
 }
 
 func runM3(e *Env) (string, error) {
@@ -323,9 +324,9 @@ func runM4(e *Env) (string, error) {
 		seen = append(seen, "with the metadata of "+c.metadata+": "+strings.Join(c.kinds, "+"))
 	}
 	// The same replay through another architecture: an older i686 build
-	// while the newer x86_64 one is listed (the older-build check compares
+	// while the newer one for the machine is listed (the older-build check compares
 	// builds of one architecture, and dnf takes the machine's own).
-	if _, err := e.publish(lab.PublishOptions{Specs: []string{"multilib-" + older + "-1 arch=i686", "multilib-" + newer + "-1 arch=x86_64"}}); err != nil {
+	if _, err := e.publish(lab.PublishOptions{Specs: []string{"multilib-" + older + "-1 arch=i686", "multilib-" + newer + "-1 arch=" + machineArch()}}); err != nil {
 		return "", err
 	}
 	name = "multilib-" + older + "-1.i686.rpm"
@@ -335,7 +336,7 @@ func runM4(e *Env) (string, error) {
 	if _, err := e.metadataRefused(attempt{label: name + " for `-y multilib`", args: []string{"-y", "multilib"}, kinds: []string{"other-arch"}}); err != nil {
 		return "", err
 	}
-	seen = append(seen, "multilib-"+older+".i686 while multilib-"+newer+".x86_64 is listed: other-arch")
+	seen = append(seen, "multilib-"+older+".i686 while multilib-"+newer+"."+machineArch()+" is listed: other-arch")
 	return "hello-" + older + " replayed while hello-" + newer + " is listed: refused (exit 1) " + strings.Join(seen, "; "), nil
 }
 

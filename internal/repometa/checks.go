@@ -319,15 +319,18 @@ func (s *FreshnessState) CheckDowngrade(installed []NEVRA, received []ReceivedPa
 // arch is installed, or one its Obsoletes replace (dnf keeps a multilib
 // package on its architecture); a build of that name for this machine
 // came with it (multilib_policy=all installs both); the verified metadata
-// lists that name for other architectures only (a 32-bit dependency); or
+// offers that name for other architectures only (a 32-bit dependency, or
+// excludepkgs that leave out this machine's builds); or
 // the user named the arch (hello.i686, *.i686).
 func (s *FreshnessState) CheckArch(repos []*VerifiedRepo, installed []NEVRA, received []ReceivedPackage, req Request, machine string) []Finding {
 	ownArch := func(arch string) bool { return arch == machine || arch == "noarch" }
 	listed, listedForMachine := map[string]bool{}, map[string]bool{}
 	for _, r := range repos {
 		for _, p := range r.Packages {
-			listed[p.Name] = true
-			listedForMachine[p.Name] = listedForMachine[p.Name] || ownArch(p.Arch)
+			if offers(p.NEVRA, req, r.Exclude, r.Include) {
+				listed[p.Name] = true
+				listedForMachine[p.Name] = listedForMachine[p.Name] || ownArch(p.Arch)
+			}
 		}
 	}
 	var findings []Finding

@@ -350,6 +350,11 @@ func TestCheckArch(t *testing.T) {
 		}
 		return []*VerifiedRepo{repo}
 	}
+	excluded := func(pattern string, names ...string) []*VerifiedRepo {
+		repos := listing(names...)
+		repos[0].Exclude = []string{pattern}
+		return repos
+	}
 	otherArch := func(file string) []string { return []string{"rejected other-arch " + file} }
 	for _, c := range []struct {
 		name, machine string
@@ -369,6 +374,7 @@ func TestCheckArch(t *testing.T) {
 		{"with another package's x86_64 build", "x86_64", nil, []ReceivedPackage{pkg("ab-1.0-1.x86_64"), pkg("movable-2.0-1.i686")}, nil, otherArch("movable-2.0-1.i686.rpm")},
 		{"listed for i686 only (a 32-bit dependency)", "x86_64", listing("lib32-1.0-1.i686", "lib32-0.9-1.i686"), []ReceivedPackage{pkg("lib32-1.0-1.i686")}, nil, nil},
 		{"listed for x86_64 too", "x86_64", listing("movable-2.0-1.i686", "movable-3.0-1.x86_64"), []ReceivedPackage{pkg("movable-2.0-1.i686")}, nil, otherArch("movable-2.0-1.i686.rpm")},
+		{"x86_64 left out by excludepkgs", "x86_64", excluded("movable.x86_64", "movable-2.0-1.i686", "movable-2.0-1.x86_64"), []ReceivedPackage{pkg("movable-2.0-1.i686")}, nil, nil},
 		{"listed as noarch too", "x86_64", listing("movable-2.0-1.i686", "movable-1.0-1.noarch"), []ReceivedPackage{pkg("movable-2.0-1.i686")}, nil, otherArch("movable-2.0-1.i686.rpm")},
 		{"named by name.arch", "x86_64", nil, []ReceivedPackage{pkg("movable-2.0-1.i686")}, []string{"movable.i686"}, nil},
 		{"named by its full name", "x86_64", nil, []ReceivedPackage{pkg("movable-2.0-1.i686")}, []string{"movable-2.0-1.i686"}, nil},

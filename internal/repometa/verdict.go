@@ -27,7 +27,7 @@ const (
 	Withheld        Kind = "withheld"         // newer version listed, not delivered (M1, M2)
 	Replaced        Kind = "replaced"         // its update not delivered, but a package that obsoletes it (a rename)
 	Downgrade       Kind = "downgrade"        // older than installed (M8)
-	OtherArch       Kind = "other-arch"       // built for another machine, neither installed nor named (M4)
+	OtherArch       Kind = "other-arch"       // built for another machine where dnf would take this machine's build (M4)
 	BadRequest      Kind = "bad-request"      // the caller's input is unusable
 )
 
