@@ -2,8 +2,12 @@ package atomicfile
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"pedos.dev/updates/internal/testbin"
@@ -48,5 +52,33 @@ func TestWriteFileErrors(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
 		t.Errorf("temporary files left after the failed rename: %v", entries)
+	}
+}
+
+// SyncDir of a directory that cannot be opened is an error that says why
+// and names it, not a success or an unrelated "invalid argument" (F4: the
+// publication is durable only once the parent is synced, so its failure
+// must be reported as what it is).
+func TestSyncDirMissingDirectory(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "missing")
+	err := SyncDir(missing)
+	if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(fmt.Sprint(err), missing) {
+		t.Errorf("SyncDir(%s) = %v; want an error that it does not exist, naming it", missing, err)
+	}
+}
+
+// A replace that moves nothing says why and names both directories (style:
+// errors name the file involved): a caller tells a missing build from a
+// busy or foreign target by the cause it wraps. (The target exists: renameat2's
+// bare errno is all the cause there is.)
+func TestReplaceDirErrorNamesBoth(t *testing.T) {
+	dir := t.TempDir()
+	next, target := filepath.Join(dir, "missing"), filepath.Join(dir, "repo")
+	if err := os.Mkdir(target, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	err := ReplaceDir(next, target)
+	if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(fmt.Sprint(err), next) || !strings.Contains(fmt.Sprint(err), target) {
+		t.Errorf("ReplaceDir of a missing build = %v; want a does-not-exist error naming %s and %s", err, next, target)
 	}
 }

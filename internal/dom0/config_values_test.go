@@ -23,6 +23,12 @@ func TestConfigValueEdges(t *testing.T) {
 		{"max_metadata_age = 100000d", func(c Config) bool { return c.MaxMetadataAge == 100000*24*time.Hour }},
 		{"releasever = 9.4", func(c Config) bool { return c.ReleaseVer == "9.4" }},
 		{"qrexec_client = /usr/lib/qubes/qrexec-client", func(c Config) bool { return c.QrexecClient == "/usr/lib/qubes/qrexec-client" }},
+		// Each path setting lands where its row of the table says, and nowhere else: a keyring
+		// read as the installroot would trust no key and judge a wrong rpm database.
+		{"keyring = /etc/pki/other", func(c Config) bool { return c.KeyringDir == "/etc/pki/other" && c.InstallRoot == "/" }},
+		{"installroot = /srv/root", func(c Config) bool { return c.InstallRoot == "/srv/root" && c.KeyringDir == "/etc/pki/rpm-gpg" }},
+		// The largest size (ParseSize: "at most 4 EiB"), in the unit it is most easily written in.
+		{"max_bytes = 4194304T", func(c Config) bool { return c.MaxBytes == 1<<62 }},
 	} {
 		c, err := LoadConfig(writeConfig(t, tc.line+"\n"))
 		if err != nil || !tc.check(c) {
@@ -30,7 +36,7 @@ func TestConfigValueEdges(t *testing.T) {
 		}
 	}
 	for _, line := range []string{
-		"max_bytes = 0", "max_bytes = 1M5",
+		"max_bytes = 0", "max_bytes = 1M5", "max_bytes = 4194305T",
 		"max_metadata_age = 100001d", "receive_timeout = 0s", "receive_timeout = -5m",
 		"qrexec_client = qrexec-client",
 		// A key pin is repo.ID.metadata_key, both ends.

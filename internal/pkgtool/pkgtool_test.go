@@ -327,3 +327,23 @@ func goodAndUnsigned(t *testing.T) (checker *pkgtool.RPMKeys, dir, good, unsigne
 	}
 	return checker, dir, good, unsigned
 }
+
+// A batch of two, as CheckParallel deals four packages to two runs: the good
+// package after an unreadable one still gets its own verdict (verify.md §1:
+// the cross-check refuses only what rpmkeys refuses), not the line the
+// unreadable one left unended.
+func TestCheckBatchOfTwoAfterAnUnreadableFile(t *testing.T) {
+	checker, dir, good, _ := goodAndUnsigned(t)
+	data, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	truncated := filepath.Join(dir, "truncated-1-1.noarch.rpm")
+	if err := os.WriteFile(truncated, data[:200], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	verdicts := checker.CheckBatch(context.Background(), []string{truncated, good})
+	if verdicts[good] != nil || !errors.Is(verdicts[truncated], pkgtool.ErrRPMKeysRejected) {
+		t.Errorf("good: %v, truncated: %v; want the good one accepted, the truncated one rejected", verdicts[good], verdicts[truncated])
+	}
+}

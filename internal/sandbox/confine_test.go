@@ -505,6 +505,15 @@ func TestHelperProcess(t *testing.T) {
 			os.Exit(0)
 		}
 		terminalDescriptor = slave
+	case "tcp-bind-own-socket":
+		// A TCP socket of the process's own, made before Confine: seccomp stops making
+		// one, Landlock (ABI 4) what one already made may do.
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			fmt.Printf("outcome: socket: %v\n", err)
+			os.Exit(0)
+		}
+		ownSocket = fd
 	}
 	warnings, err := Confine(c.Policy)
 	if err != nil {

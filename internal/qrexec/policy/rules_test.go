@@ -252,3 +252,17 @@ func TestCheckRequestedAndQuoted(t *testing.T) {
 		t.Errorf("Quoted of 65 bytes: %s", q)
 	}
 }
+
+// notify=no and autostart=no say no (qrexec.md "Policy": allow takes notify=
+// and autostart=): a "no" read as "yes" would start a target domain the
+// policy said must not be started.
+func TestEvaluateParamsNo(t *testing.T) {
+	pol, err := parseText("p", []byte("s * @anyvm @anyvm allow notify=no autostart=no\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	domains, _ := ParseDomains("d", []byte("a\nb\n"))
+	if d := pol.Evaluate(Request{Source: "a", Target: "b", Service: "s"}, domains); !d.Allow || d.Notify || d.Autostart {
+		t.Errorf("allow notify=no autostart=no: %+v; want allowed, no notify, no autostart", d)
+	}
+}
