@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"pedos.dev/updates/internal/benchrun"
+	"pedos.dev/updates/internal/dnfconf"
 	"pedos.dev/updates/internal/dom0"
 	"pedos.dev/updates/internal/testbin"
 )
@@ -103,5 +104,27 @@ func TestPublishFailureRefusesTheDelivery(t *testing.T) {
 	}
 	if now, err := os.ReadFile(state); err != nil || string(now) != string(saved) {
 		t.Errorf("the freshness state moved for a batch that was not published (%v)", err)
+	}
+}
+
+// A repository's own excludepkgs reach the freshness checks through the session (M2, M6): the
+// receive service parses no dnf configuration, so the front end's reading of the .repo file is
+// all it has. A delivered package that its repository's excludepkgs leave out is offered by no
+// repository, and is refused as extraneous.
+func TestRepoExcludesReachTheChecks(t *testing.T) {
+	c, batch := benchDom0(t, nil)
+	repoFile, err := os.OpenFile(c.Path(filepath.Join(dnfconf.NetworkReposDir, benchrun.RepoID+".repo")), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := repoFile.WriteString("excludepkgs=refuse*\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := repoFile.Close(); err != nil {
+		t.Fatal(err)
+	}
+	res, log, err := deliverStaged(t, c, batch.Files(), "")
+	if err == nil || res.Accepted || !strings.Contains(res.Error, "(extraneous)") {
+		t.Errorf("accepted %v (%v): %s; want the excluded packages refused as extraneous; log:\n%s", res.Accepted, err, res.Error, log)
 	}
 }
