@@ -94,11 +94,19 @@ func main() {
 	// A 1 MiB pipe instead of 64 KiB: one wake-up per megabyte (docs/qfile.md,
 	// "Performance"); a stdin that is not a pipe is left as it is.
 	_, _ = unix.FcntlInt(os.Stdin.Fd(), unix.F_SETPIPE_SZ, 1<<20)
+	// RLIMIT_FSIZE bounds every file the process writes: its stdout and stderr too, when they
+	// are files (run by hand, `>status 2>>log`), so those keep a mebibyte past their size.
+	maxFileSize := limits.MaxBytes
+	for _, f := range []*os.File{os.Stdout, os.Stderr} {
+		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+			maxFileSize = max(maxFileSize, uint64(fi.Size())+1<<20)
+		}
+	}
 	// The sandbox goes up before the first byte of the stream is read.
 	warnings, err := sandbox.Confine(sandbox.Policy{
 		WritableDir: opts.dir,
 		User:        switchTo(opts.user),
-		MaxFileSize: int64(min(limits.MaxBytes, math.MaxInt64)),
+		MaxFileSize: int64(min(maxFileSize, math.MaxInt64)),
 	})
 	for _, w := range warnings {
 		fmt.Fprintf(os.Stderr, "qfile-dom0-unpacker: warning: %s\n", w)
