@@ -13,7 +13,10 @@ dir=${PEDOS_DEMO_DIR:-}
 made_dir=
 [ -n "$dir" ] || { dir=$(mktemp -d /tmp/pedos-demo.XXXXXX) && made_dir=1; }
 
-step() { printf '\n\033[1m### %s\033[0m\n' "$*"; }
+# Step titles in bold on a terminal only, so that a log of the demo holds no escapes.
+bold= plain=
+[ -t 1 ] && bold=$(printf '\033[1m') plain=$(printf '\033[0m')
+step() { printf '\n%s### %s%s\n' "$bold" "$*" "$plain"; }
 in_dom0() { "$lab" exec --dir "$dir" dom0 -- "$@"; }
 in_vm() { "$lab" exec --dir "$dir" sys-firewall -- "$@"; }
 cleanup() { "$lab" down --dir "$dir" >/dev/null 2>&1 || true; echo "the lab's files stay in $dir" >&2; }
