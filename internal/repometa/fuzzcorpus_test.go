@@ -14,20 +14,19 @@ import (
 	"strings"
 	"testing"
 
+	"pedos.dev/updates/internal/testbin"
 	"pedos.dev/updates/internal/testrepo"
 )
 
 // TestWriteFuzzCorpus regenerates the seed corpora of FuzzParseRepomd and
-// FuzzParsePrimary when PEDOS_WRITE_FUZZ_CORPUS=1: repomd.xml and
+// FuzzParsePrimary when PEDOS_WRITE_FUZZ_CORPUS=1, and otherwise checks that
+// they are what it makes (testbin.SeedFile): repomd.xml and
 // primary.xml as createrepo_c (and modifyrepo_c) write them for
 // repositories of packages internal/testrepo builds, and edits of them one
 // step off that shape. The seeds are the same in every run: packages and
 // file times are fixed, and the clock values createrepo_c takes from the
 // clock are replaced by fixed ones.
 func TestWriteFuzzCorpus(t *testing.T) {
-	if os.Getenv("PEDOS_WRITE_FUZZ_CORPUS") != "1" {
-		t.Skip("set PEDOS_WRITE_FUZZ_CORPUS=1 to regenerate testdata/fuzz")
-	}
 	for _, tool := range []string{"createrepo_c", "modifyrepo_c"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("the corpus needs %s (scripts/install-deps.sh installs it)", tool)
@@ -246,12 +245,5 @@ func writeSeed(t *testing.T, target, name string, data []byte, more ...bool) {
 	for _, b := range more {
 		content += fmt.Sprintf("bool(%v)\n", b)
 	}
-	dir := filepath.Join("testdata", "fuzz", target)
-	err := os.MkdirAll(dir, 0o755)
-	if err == nil {
-		err = os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	testbin.SeedFile(t, filepath.Join("testdata", "fuzz", target, name), []byte(content))
 }

@@ -18,19 +18,18 @@ import (
 	"time"
 
 	"pedos.dev/updates/internal/rpm"
+	"pedos.dev/updates/internal/testbin"
 	"pedos.dev/updates/internal/testrepo"
 )
 
 // TestWriteFuzzCorpus regenerates the committed seed corpora of this
-// package's fuzz targets when PEDOS_WRITE_FUZZ_CORPUS=1: real packages from
+// package's fuzz targets when PEDOS_WRITE_FUZZ_CORPUS=1, and otherwise checks
+// that they are what it makes (testbin.SeedFile): real packages from
 // rpmpack and from rpmbuild with rpmsign, signed by ed25519 and RSA keys,
 // and headers one step from valid (verify.md §1.1, P8). Every seed is the
 // same in every run: the keys come from fixed seeds, packages are built and
 // signed at fixed times. It needs rpmbuild, rpmsign and gpg.
 func TestWriteFuzzCorpus(t *testing.T) {
-	if os.Getenv("PEDOS_WRITE_FUZZ_CORPUS") != "1" {
-		t.Skip("set PEDOS_WRITE_FUZZ_CORPUS=1 to regenerate testdata/fuzz")
-	}
 	cryptotest.SetGlobalRandom(t, 1) // the RSA key, which no seeded reader makes
 	ed := fuzzSigner(t)
 	rsa, err := testrepo.NewSigner(testrepo.KeySpec{Name: "fuzz-rsa", Algorithm: testrepo.RSA3072, Created: fuzzKeyTime})
@@ -38,9 +37,7 @@ func TestWriteFuzzCorpus(t *testing.T) {
 		t.Fatal(err)
 	}
 	rsa.SignTime = ed.SignTime
-	if err := os.WriteFile(fuzzRSAKeyFile, rsa.PublicKeyArmored(), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	testbin.SeedFile(t, fuzzRSAKeyFile, rsa.PublicKeyArmored())
 	untrusted := fuzzSeededSigner(t, "fuzz-untrusted", [32]byte{'u', 'n', 't', 'r', 'u', 's', 't', 'e', 'd'})
 	sha1Signer := fuzzSigner(t)
 	sha1Signer.Hash = crypto.SHA1
@@ -295,11 +292,5 @@ func writeSeed(t *testing.T, target, name string, args ...any) {
 			content += fmt.Sprintf("%T(%v)\n", a, a)
 		}
 	}
-	dir := filepath.Join("testdata", "fuzz", target)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	testbin.SeedFile(t, filepath.Join("testdata", "fuzz", target, name), []byte(content))
 }
