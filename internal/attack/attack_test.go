@@ -24,16 +24,29 @@ var (
 
 func TestMain(m *testing.M) {
 	code := testbin.Main(m)
+	if !stopLabs() {
+		code = 1
+	}
+	os.Exit(code)
+}
+
+// stopLabs takes every group's lab down and removes their files; it says
+// whether all went down.
+func stopLabs() bool {
+	labsMu.Lock()
+	defer labsMu.Unlock()
+	ok := true
 	for group, e := range labs {
 		if err := e.Lab.Down(); err != nil {
 			fmt.Fprintf(os.Stderr, "lab of group %s: down: %v\n", group, err)
-			code = 1
+			ok = false
 		}
+		delete(labs, group)
 	}
 	if labsDir != "" {
 		os.RemoveAll(labsDir)
 	}
-	os.Exit(code)
+	return ok
 }
 
 // groupLab returns the running lab of a group, bringing it up on first use.
@@ -77,6 +90,14 @@ func runRow(t *testing.T, id string) {
 	if !ok {
 		t.Fatalf("no row %s", id)
 	}
+	// A panic ends the test binary before TestMain could stop the labs, whose
+	// processes run in sessions of their own and would outlive it.
+	defer func() {
+		if p := recover(); p != nil {
+			stopLabs()
+			panic(p)
+		}
+	}()
 	res := groupLab(t, r.Group).RunRow(r)
 	for _, n := range res.Notes {
 		t.Log(n)
