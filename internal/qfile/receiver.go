@@ -126,6 +126,8 @@ func (u *unpacker) run() error {
 
 // end handles the end marker: all zero, then nothing after it (S12), then sync.
 func (u *unpacker) end(h Header) error {
+	// The spec's end marker is a header of zeros; anything else in it is a sender that means
+	// something this receiver does not know, not a marker to take on trust.
 	if h != (Header{}) {
 		return fmt.Errorf("end marker with non-zero fields: %w", syscall.EINVAL)
 	}
@@ -198,6 +200,8 @@ func (u *unpacker) checkEntry(name string, h Header) error {
 		if u.OnlyRegularFiles {
 			return fmt.Errorf("%q: only regular files are accepted (S4): %w", name, syscall.EINVAL)
 		}
+		// A directory carries no payload (spec "Forward stream"): its bytes would be read as
+		// the next header, so the stream would say one thing and mean another.
 		if h.Mode&modeTypeMask == ModeDir && h.FileLen != 0 {
 			return fmt.Errorf("%q: directory with a payload: %w", name, syscall.EINVAL)
 		}
@@ -358,6 +362,8 @@ func (u *unpacker) directory(base string, h Header) error {
 }
 
 func (u *unpacker) symlink(name, base string, h Header) error {
+	// A target is a path like a name, so the name's limit (S3); it also keeps take's read
+	// within the buffer.
 	if h.FileLen > MaxNameLen {
 		return fmt.Errorf("symlink target of %d bytes: %w", h.FileLen, syscall.ENAMETOOLONG)
 	}
@@ -366,7 +372,7 @@ func (u *unpacker) symlink(name, base string, h Header) error {
 		return fmt.Errorf("stream ended inside a symlink target (S6): %w", errLegalEOF)
 	}
 	if !validSymlinkTarget(name, untrustedTarget) {
-		return fmt.Errorf("unsafe symlink target: %w", syscall.ENOLINK)
+		return fmt.Errorf("unsafe symlink target (S5): %w", syscall.ENOLINK)
 	}
 	return unix.Symlinkat(string(untrustedTarget), u.dirFD, base)
 }
