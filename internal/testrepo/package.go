@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -106,8 +107,24 @@ func ParsePackageSpec(spec string) (Package, error) {
 			return Package{}, fmt.Errorf("package spec %q: unknown key %q", spec, key)
 		}
 	}
+	// The parts name the package's file (NAME-VERSION-RELEASE.ARCH.rpm), which a lab run as
+	// root writes: no path separators, no shell's or dnf's special characters.
+	for _, part := range []struct {
+		what, value string
+		want        *regexp.Regexp
+	}{{"name", p.Name, specName}, {"version", p.Version, specVersion}, {"release", p.Release, specVersion}, {"arch", p.Arch, specArch}} {
+		if (part.value != "" || part.what != "arch") && !part.want.MatchString(part.value) {
+			return Package{}, fmt.Errorf("package spec %q: %s %q: want %s", spec, part.what, part.value, part.want)
+		}
+	}
 	return p, nil
 }
+
+var (
+	specName    = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._+-]*$`)
+	specVersion = regexp.MustCompile(`^[A-Za-z0-9._+~^]+$`)
+	specArch    = regexp.MustCompile(`^[A-Za-z0-9_]+$`)
+)
 
 // Build returns the package signed by every signer (at most one RSA and
 // one EdDSA signer, as the signature header has one tag for each), or

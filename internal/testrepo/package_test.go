@@ -45,3 +45,21 @@ func TestBuildWithRPMBuild(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The parts of a spec name the package's file, which the lab writes as root: a part that could
+// leave the directory, or that a shell or dnf would read otherwise, is refused.
+func TestParsePackageSpecRefusesOddParts(t *testing.T) {
+	for _, spec := range []string{
+		"b-1-1 arch=x/../../PWN", "a-1-1 arch=x86_64;rm", "x/y-1-1", "c-1/2-1", "c-1-1/2",
+		"-x-1-1", ".x-1-1", "a-1-1\x1b[2J", "a-1-1 arch=x.y",
+	} {
+		if p, err := ParsePackageSpec(spec); err == nil {
+			t.Errorf("%q: accepted as %+v", spec, p)
+		}
+	}
+	for _, spec := range []string{"fuzz-tools-0.9~rc1-1.fc41 arch=x86_64", "lib_x+y-2:1.0^git1-0.1 arch=i686", "kernel-6.1-3"} {
+		if _, err := ParsePackageSpec(spec); err != nil {
+			t.Errorf("%q: %v", spec, err)
+		}
+	}
+}
