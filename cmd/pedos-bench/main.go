@@ -140,26 +140,29 @@ func bench(plan benchrun.Plan, quick bool, micro, out, bin, work string, seed ui
 	defer os.RemoveAll(scratch)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// What the results need besides the run is read and made first: a mistake there
+	// must not cost a run of minutes.
+	var micros []benchrun.Micro
+	if micro != "" {
+		f, err := os.Open(micro)
+		if err != nil {
+			return fmt.Errorf("--micro: %w", err)
+		}
+		micros, err = benchrun.ParseMicro(f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("--micro %s: %w", micro, err)
+		}
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
 	h := &benchrun.Harness{Bin: bin, Work: scratch, Seed: seed, Log: os.Stderr}
 	res, err := h.Run(ctx, plan)
 	if err != nil {
 		return err
 	}
-	res.Quick, res.Commit = quick, commit
-	if micro != "" {
-		f, err := os.Open(micro)
-		if err != nil {
-			return err
-		}
-		res.Micro, err = benchrun.ParseMicro(f)
-		f.Close()
-		if err != nil {
-			return fmt.Errorf("%s: %w", micro, err)
-		}
-	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return err
-	}
+	res.Quick, res.Commit, res.Micro = quick, commit, micros
 	if err := res.WriteJSON(filepath.Join(out, "results.json")); err != nil {
 		return err
 	}

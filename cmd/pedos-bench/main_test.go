@@ -34,3 +34,22 @@ func TestReplot(t *testing.T) {
 		}
 	}
 }
+
+// TestBadMicroFailsBeforeTheRun: a --micro file that cannot be read ends the
+// program before it measures anything (a run takes minutes, and its results
+// were lost), naming the option; nothing is written to --out.
+func TestBadMicroFailsBeforeTheRun(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("a run needs root: without it the program stops before reading --micro anyway")
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	cmd := exec.Command(testbin.Path(t, "pedos-bench"), "--quick", "--only", "receive", "--micro", "/nonexistent/micro.txt",
+		"--work", t.TempDir(), "--out", out)
+	_, stderr, code := testbin.Run(t, cmd)
+	if code != 1 || !strings.Contains(stderr, "--micro: open /nonexistent/micro.txt") || strings.Contains(stderr, "receive") {
+		t.Errorf("exit %d, stderr %q; want exit 1 naming --micro before any measurement", code, stderr)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Errorf("%s was made", out)
+	}
+}
