@@ -326,7 +326,7 @@ func (r *runner) run(ctx context.Context) (int, error) {
 			// UpdateVM's call to dom0, refused by the policy or by the
 			// service before it read a byte (dom0.ErrRefused): only dom0's
 			// qrexec log tells which.
-			return ExitRefused, fmt.Errorf("dom0 refused the delivery from %s (126) before reading it: either dom0's qrexec policy does not let %s call PedOS.ReceiveUpdates, or pedos-receive-updates refused the call (another delivery still running, or no session waiting for it); dom0's qrexec log says which", c.UpdateVM, c.UpdateVM)
+			return ExitRefused, fmt.Errorf("dom0 refused the delivery from %s (126) before reading it: either dom0's qrexec policy does not let %s call PedOS.ReceiveUpdates, or pedos-receive-updates refused the call (another delivery still running, or no session waiting for it); dom0's qrexec log says which. If it shows no call from %s at all, the 126 is the UpdateVM's own word (its qrexec-client-vm refused the call before sending it, or its command said 126)", c.UpdateVM, c.UpdateVM, c.UpdateVM)
 		case vmErr != nil:
 			return vmCode, vmErr
 		}
