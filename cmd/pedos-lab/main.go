@@ -229,7 +229,7 @@ type envFlags []string
 func (e *envFlags) String() string { return strings.Join(*e, " ") }
 func (e *envFlags) Set(v string) error {
 	if k, _, ok := strings.Cut(v, "="); !ok || k == "" {
-		return fmt.Errorf("-e %q: want KEY=VALUE", v)
+		return errors.New("want KEY=VALUE")
 	}
 	*e = append(*e, v)
 	return nil

@@ -39,6 +39,8 @@ func TestExitStatus(t *testing.T) {
 		{[]string{"down", "--dir", notALab}, 1, notALab + " is not a lab directory"},
 		{[]string{"publish", "--dir", notALab, "hello-1-1"}, 1, notALab + " is not a lab directory"},
 		{[]string{"exec", "--dir", notALab, "dom0", "--", "true"}, 125, notALab + " is not a lab directory"},
+		{[]string{"exec", "--dir", notALab, "-e", "FOO", "dom0", "--", "true"}, 2, "pedos-lab: -e \"FOO\": want KEY=VALUE\n"},
+		{[]string{"publish", "--dir", notALab, "b-1-1 arch=x/../PWN"}, 2, `arch "x/../PWN": want`},
 	} {
 		stdout, stderr, code := testbin.Run(t, exec.Command(bin, c.args...))
 		if code != c.code || stdout != "" || !strings.HasPrefix(stderr, "pedos-lab: ") || !strings.Contains(stderr, c.stderr) {

@@ -60,6 +60,8 @@ func main() {
 	case strings.TrimSpace(strings.Join(command, " ")) == "":
 		// The agent refuses it (126) and says why only in its log.
 		cli.Fail("COMMAND is empty")
+	case *timeout < 0:
+		cli.Fail("--timeout %v is negative (no --timeout: no limit)", *timeout)
 	}
 	call := qrexec.CommandCall{
 		DomainsFile: *domainsFile, SockDir: *sockDir, Domain: domain,

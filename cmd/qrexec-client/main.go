@@ -67,6 +67,8 @@ func main() {
 	case strings.TrimSpace(command) == "":
 		// The agent refuses it (126) and says why only in its log.
 		cli.Fail("%q: the COMMAND after USER: is empty", fs.Arg(0))
+	case *timeout < 0:
+		cli.Fail("--timeout %v is negative (no --timeout: no limit)", *timeout)
 	}
 	call := qrexec.CommandCall{
 		DomainsFile: *domainsFile, SockDir: *sockDir,

@@ -243,8 +243,11 @@ func (o *Options) finish() error {
 	if o.CheckOnly && len(o.Packages) > 0 {
 		return usageErr("--check-only asks whether any update for dom0 exists: it takes no package names")
 	}
-	if o.CheckOnly && (o.Action != "upgrade" || o.DownloadOnly) {
-		return usageErr("--check-only only asks whether updates exist: it takes no --action or --downloadonly")
+	if o.CheckOnly && o.Action != "upgrade" {
+		return usageErr("--check-only only asks whether updates exist: it takes no --action")
+	}
+	if o.CheckOnly && o.DownloadOnly {
+		return usageErr("--check-only only asks whether updates exist: it takes no --downloadonly")
 	}
 	if o.Action == "downgrade" && !o.AllowDowngrade {
 		return usageErr("--action=downgrade installs older versions: add --allow-downgrade to confirm")

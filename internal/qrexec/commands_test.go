@@ -63,6 +63,9 @@ func TestClientUsageErrors(t *testing.T) {
 		// An empty command: the agent would refuse it (126) and say why only in its log.
 		{"qrexec-client", []string{"-d", "vm2", "root: "}, `qrexec-client: "root: ": the COMMAND after USER: is empty`},
 		{"pedos-run", []string{"vm2", ""}, "pedos-run: COMMAND is empty"},
+		// A negative timeout is no limit nobody asked for.
+		{"pedos-run", []string{"--timeout", "-1s", "vm2", "id"}, "pedos-run: --timeout -1s is negative"},
+		{"qrexec-client", []string{"-d", "vm2", "--timeout", "-5m", "root:id"}, "qrexec-client: --timeout -5m0s is negative"},
 	} {
 		got := run(t, command(t, c.command, c.args...), "")
 		if got.code != 2 || got.stdout != "" || !strings.HasPrefix(got.stderr, c.want) || !strings.Contains(got.stderr, "\nUsage: "+c.command) {

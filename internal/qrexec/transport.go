@@ -4,11 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -139,8 +141,15 @@ func Listen(addr string) (net.Listener, error) {
 		return nil, fmt.Errorf("%q: %w: a command (exec:) is only called", addr, ErrBadAddress)
 	default:
 		// A stale socket from an earlier run would make Listen fail.
-		if fi, err := os.Lstat(rest); err == nil && fi.Mode()&os.ModeSocket != 0 {
+		fi, err := os.Lstat(rest)
+		switch {
+		case err == nil && fi.Mode()&os.ModeSocket != 0:
 			os.Remove(rest)
+		case err == nil:
+			return nil, fmt.Errorf("listen on %s: a file that is not a socket is there", rest)
+		}
+		if _, err := os.Stat(filepath.Dir(rest)); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("listen on %s: its directory does not exist (the shipped unit makes /run/pedos/qrexec, RuntimeDirectory=)", rest)
 		}
 		return net.Listen("unix", rest)
 	}

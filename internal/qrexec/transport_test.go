@@ -4,7 +4,9 @@ import (
 	"errors"
 	"net"
 	"os"
+	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -59,5 +61,38 @@ func TestVsockListenWithoutDevVsock(t *testing.T) {
 		t.Fatalf("listening on vsock without /dev/vsock: %v", r.err)
 	} else {
 		t.Logf("listened on %v", r.addr)
+	}
+}
+
+// TestListenSaysWhyItCannot: a Unix socket's path that holds another kind of
+// file, or whose directory is missing, is named as such, not as Go's "bind:
+// address already in use" or "no such file or directory"; a stale socket is
+// replaced.
+func TestListenSaysWhyItCannot(t *testing.T) {
+	dir := t.TempDir()
+	notSocket := filepath.Join(dir, "file.sock")
+	if err := os.WriteFile(notSocket, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]string{
+		notSocket: "a file that is not a socket is there",
+		filepath.Join(dir, "nodir", "agent.sock"): "its directory does not exist",
+	} {
+		if l, err := Listen(path); err == nil || !strings.Contains(err.Error(), want) {
+			if l != nil {
+				l.Close()
+			}
+			t.Errorf("Listen(%s): %v; want an error saying %q", path, err, want)
+		}
+	}
+	stale := filepath.Join(dir, "stale.sock")
+	for range 2 {
+		l, err := Listen(stale)
+		if err != nil {
+			t.Fatalf("Listen over a stale socket: %v", err)
+		}
+		// Closing a net.UnixListener removes its file; a process that died leaves it.
+		l.(*net.UnixListener).SetUnlinkOnClose(false)
+		l.Close()
 	}
 }
