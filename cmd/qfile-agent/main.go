@@ -44,6 +44,14 @@ func main() {
 	fs := cli.FlagSet()
 	progress := fs.Bool("progress", false, "")
 	cli.Parse(fs, os.Args[1:])
+	// A path that is not there is a typo: said before a byte goes out, so that the receiver
+	// gets nothing rather than the files before it and a stream without its end.
+	for _, path := range fs.Args() {
+		if _, err := os.Lstat(path); err != nil {
+			fmt.Fprintf(os.Stderr, "qfile-agent: %v (nothing sent)\n", err)
+			os.Exit(1)
+		}
+	}
 	// A receiver that refuses something closes the pipe: get EPIPE (and then read its status)
 	// instead of dying silently from SIGPIPE.
 	signal.Ignore(syscall.SIGPIPE)

@@ -170,3 +170,19 @@ func TestPlannedProgress(t *testing.T) {
 		t.Errorf("files only: %q", got)
 	}
 }
+
+// TestMissingPathSendsNothing: a FILE that is not there ends the agent before
+// it sends a byte (not after the files before it, leaving the receiver a
+// stream without its end), naming the path.
+func TestMissingPathSendsNothing(t *testing.T) {
+	dir := t.TempDir()
+	present := filepath.Join(dir, "a.txt")
+	if err := os.WriteFile(present, []byte("a"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "missing")
+	stdout, stderr, code := testbin.Run(t, exec.Command(testbin.Path(t, "qfile-agent"), present, missing))
+	if code != 1 || stdout != "" || !strings.Contains(stderr, missing) || !strings.Contains(stderr, "(nothing sent)") {
+		t.Errorf("exit %d, %d bytes sent, stderr %q; want exit 1, nothing sent, the missing path named", code, len(stdout), stderr)
+	}
+}
