@@ -87,7 +87,7 @@ func run() int {
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "pedos-receive-updates: %v\n", err)
 		}
-		fmt.Fprint(os.Stderr, "pedos-receive-updates: the last argument is always the session id, and the options come before it\n"+usage)
+		fmt.Fprint(os.Stderr, "pedos-receive-updates: the last argument is always the session id, and the options come before it (--help and --version stand alone)\n"+usage)
 		return 2
 	}
 	// The tools run as root are looked up in a fixed PATH, never in the
