@@ -152,6 +152,20 @@ func parseNoOperands(fs *flag.FlagSet, dir *string, args []string) {
 	requireDir(dir)
 }
 
+// asksJSON says whether the options before any "--" ask for JSON, before
+// they are parsed (a usage error must be answered in JSON too).
+func asksJSON(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "--json", "-json", "--json=true", "-json=true":
+			return true
+		}
+	}
+	return false
+}
+
 // requireDir fails with a usage error when no lab directory was given.
 func requireDir(dir *string) {
 	if *dir == "" {
@@ -175,14 +189,22 @@ func up(fs *flag.FlagSet, dir *string, args []string) error {
 
 func status(fs *flag.FlagSet, dir *string, args []string) error {
 	asJSON := fs.Bool("json", false, "")
+	// A script reading stdout gets a failure in JSON too, a usage error's
+	// among them.
+	failure := func(exit int, message string) {
+		cmdline.WriteJSON(os.Stdout, struct {
+			Exit    int    `json:"exit"`
+			Message string `json:"message"`
+		}{exit, message})
+	}
+	if asksJSON(args) {
+		cli.OnFail = func(message string) { failure(cmdline.ExitUsage, message) }
+	}
 	parseNoOperands(fs, dir, args)
 	st, err := lab.GetStatus(*dir)
 	if err != nil {
-		if *asJSON { // a script reading stdout gets the failure in JSON too
-			cmdline.WriteJSON(os.Stdout, struct {
-				Exit    int    `json:"exit"`
-				Message string `json:"message"`
-			}{1, err.Error()})
+		if *asJSON {
+			failure(1, err.Error())
 		}
 		return err
 	}
@@ -280,6 +302,13 @@ func runAttacks(fs *flag.FlagSet, dir *string, args []string) error {
 	long := fs.Bool("long", false, "")
 	asJSON := fs.Bool("json", false, "")
 	bin := fs.String("bin", "", "")
+	if asksJSON(args) { // the report's shape, no rows, for a usage error too
+		cli.OnFail = func(message string) {
+			rep := attack.NewReport()
+			rep.Error = message
+			rep.WriteJSON(os.Stdout)
+		}
+	}
 	parse(fs, dir, args)
 	// A word left over is most likely a row meant for --only: running
 	// every row instead, or only the others, would hide the mistake.

@@ -56,6 +56,20 @@ func TestExitStatus(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &failure); err != nil || code != 1 || failure.Exit != 1 || !strings.Contains(failure.Message, "is not a lab directory") {
 		t.Errorf("status --json on no lab: exit %d, stdout %q (%v)", code, stdout, err)
 	}
+	// A usage error too: status's failure object, attack's report of no rows.
+	stdout, _, code = testbin.Run(t, exec.Command(bin, "status", "--dir", notALab, "--json", "--bogus"))
+	if err := json.Unmarshal([]byte(stdout), &failure); err != nil || code != 2 || failure.Exit != 2 || failure.Message != "unknown option --bogus" {
+		t.Errorf("status --json --bogus: exit %d, stdout %q (%v)", code, stdout, err)
+	}
+	var rep struct {
+		Rows  []any
+		Total map[string]int
+		Error string
+	}
+	stdout, _, code = testbin.Run(t, exec.Command(bin, "attack", "--dir", notALab, "--json", "--only", "Z9"))
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil || code != 2 || rep.Rows == nil || len(rep.Rows) != 0 || rep.Total["FAIL"] != 0 || !strings.Contains(rep.Error, "--only Z9: no such row") {
+		t.Errorf("attack --json --only Z9: exit %d, stdout %q (%v)", code, stdout, err)
+	}
 	if _, err := os.Stat(notALab); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("%s: %v, want it never created", notALab, err)
 	}

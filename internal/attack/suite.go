@@ -77,6 +77,9 @@ type Report struct {
 	Error string `json:"error,omitempty"`
 }
 
+// NewReport is a report of no rows, with every outcome counted 0.
+func NewReport() Report { return Report{Total: map[Outcome]int{Pass: 0, Fail: 0, Skip: 0}} }
+
 // Failed says whether any row failed.
 func (r Report) Failed() bool { return r.Total[Fail] > 0 }
 
@@ -129,7 +132,7 @@ func Selected(id string, only []string) bool {
 // The error is for the suite itself failing (e.g. a lab that does not come
 // up); a row that fails is a FAIL in the report.
 func Run(ctx context.Context, opts Options) (Report, error) {
-	rep := Report{Total: map[Outcome]int{Pass: 0, Fail: 0, Skip: 0}}
+	rep := NewReport()
 	rows := Rows()
 	for _, id := range opts.Only {
 		if !slices.ContainsFunc(rows, func(r Row) bool { return Selected(r.ID, []string{id}) }) {

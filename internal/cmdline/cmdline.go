@@ -30,6 +30,9 @@ type Usage struct {
 	// (for a command whose usage is pages long: a line saying where the
 	// help is).
 	OnError string
+	// OnFail, if set, is given a usage error's message before the command
+	// exits (a command's answer in JSON on stdout, for --json).
+	OnFail func(message string)
 }
 
 // FlagSet returns a flag set for the command that prints nothing itself:
@@ -125,7 +128,11 @@ func (u Usage) Help() {
 // Fail prints "COMMAND: " and the message, then the usage, on standard
 // error and exits ExitUsage.
 func (u Usage) Fail(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "%s: %s\n", u.Command, fmt.Sprintf(format, args...))
+	message := fmt.Sprintf(format, args...)
+	if u.OnFail != nil {
+		u.OnFail(message)
+	}
+	fmt.Fprintf(os.Stderr, "%s: %s\n", u.Command, message)
 	if u.OnError != "" {
 		fmt.Fprintln(os.Stderr, u.OnError)
 	} else {
