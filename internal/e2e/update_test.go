@@ -124,6 +124,10 @@ func TestReinstall(t *testing.T) {
 	if rep.DNFExit == nil || *rep.DNFExit != 0 {
 		t.Errorf("dnf reinstall did not run or failed: %+v", rep)
 	}
+	// The record says what was reinstalled: rpm -qa alone shows no change.
+	if !slices.Equal(rep.Reinstalled, []string{"hello-1.0-1.noarch"}) || len(rep.Installed) != 0 {
+		t.Errorf("reinstall's record: reinstalled %v, installed %v; want hello-1.0-1.noarch reinstalled", rep.Reinstalled, rep.Installed)
+	}
 }
 
 func TestDowngradeNeedsConsent(t *testing.T) {

@@ -89,6 +89,10 @@ type Report struct {
 	// before and after it.
 	Installed []string `json:"installed,omitempty"`
 	Removed   []string `json:"removed,omitempty"`
+	// Reinstalled, for --action=reinstall that dnf ended with 0, are the
+	// delivered packages installed before and after it: rpm -qa does not
+	// tell a reinstall from nothing.
+	Reinstalled []string `json:"reinstalled,omitempty"`
 	// Available is what --check-only found, the UpdateVM's word alone;
 	// the update log records only how many (AvailableCount).
 	Available      []AvailableUpdate `json:"available,omitempty"`
@@ -687,6 +691,9 @@ func (r *runner) dnf(ctx context.Context, ifFailed string) (int, error) {
 	if listErr == nil {
 		if after, listErr = r.env.Tools.InstalledPackages(settled, c.InstallRootPath()); listErr == nil {
 			r.rep.Installed, r.rep.Removed = transaction(before, after)
+			if r.o.Action == "reinstall" && code == 0 && err == nil && r.rep.Result != nil {
+				r.rep.Reinstalled = reinstalled(r.rep.Result.Packages, before, after)
+			}
 		}
 	}
 	if listErr != nil {
@@ -788,6 +795,22 @@ func transaction(before, after []repometa.NEVRA) (installed, removed []string) {
 	slices.Sort(installed)
 	slices.Sort(removed)
 	return installed, removed
+}
+
+// reinstalled lists the verified packages of a delivery that were installed
+// both before and after dnf ran.
+func reinstalled(delivered []dom0.PackageCheck, before, after []repometa.NEVRA) []string {
+	var out []string
+	for _, p := range after {
+		// The verifier writes an epoch of 0 when the header has one; rpm -qa's
+		// listing leaves it out.
+		forms := []string{p.String(), fmt.Sprintf("%s-%d:%s-%s.%s", p.Name, p.EVR.Epoch, p.EVR.Version, p.EVR.Release, p.Arch)}
+		if slices.Contains(before, p) && slices.ContainsFunc(delivered, func(d dom0.PackageCheck) bool { return d.OK && slices.Contains(forms, d.NEVRA) }) {
+			out = append(out, p.String())
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // UpdateLockFile, in dom0's state directory, is held by the running
