@@ -112,3 +112,33 @@ func TestDNFSize(t *testing.T) {
 		}
 	}
 }
+
+// silentDNF says the transaction's size, then nothing arrives for a while.
+type silentDNF struct{ recordingDNF }
+
+func (s *silentDNF) DNF(context.Context, []string, io.Reader, io.Writer, io.Writer) (int, error) {
+	time.Sleep(20 * downloadProgressEvery)
+	return 0, nil
+}
+
+// A download that receives nothing, while dnf says nothing, is said to be
+// waiting (a stopped mirror kept dom0's person without a word for minutes),
+// again while it lasts; not before downloadQuietAfter.
+func TestDownloadSaysWhenNothingArrives(t *testing.T) {
+	defer func(every, quiet time.Duration) { downloadProgressEvery, downloadQuietAfter = every, quiet }(downloadProgressEvery, downloadQuietAfter)
+	downloadProgressEvery, downloadQuietAfter = 20*time.Millisecond, 160*time.Millisecond
+	var log lockedWriter
+	var out strings.Builder
+	log.w = &out
+	u := &UpdateVM{InstallRoot: t.TempDir(), Tools: &silentDNF{}, Log: &log}
+	writeBelow(t, u.InstallRoot, updatecall.SyncReposDir+"/pedos.repo", "[current]\nbaseurl=http://mirror/current/\n")
+	if _, err := u.Download(t.Context(), Request{Action: "upgrade"}); err != nil {
+		t.Fatal(err)
+	}
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	// 400 ms of silence: told at 160 and 320 ms or so, never more than twice.
+	if n := strings.Count(out.String(), "Waiting: nothing received for "); n < 1 || n > 2 {
+		t.Errorf("told %d times that nothing arrives, want 1 or 2:\n%s", n, out.String())
+	}
+}

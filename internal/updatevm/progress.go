@@ -18,6 +18,12 @@ import (
 // downloading).
 var downloadProgressEvery = 5 * time.Second
 
+// downloadQuietAfter is how long nothing may arrive, and dnf say nothing,
+// before the person is told so (and again as long as it lasts): a mirror
+// that stopped sending leaves dnf silent until its own timeouts end it,
+// minutes later.
+var downloadQuietAfter = 30 * time.Second
+
 // downloadWatch tells how much of a download has arrived in dir, while dnf
 // downloads into it, every downloadProgressEvery when it changed. Its
 // Writer passes dnf's output on, reading the transaction's size from it.
@@ -30,6 +36,7 @@ type downloadWatch struct {
 	log   io.Writer
 	total int64  // bytes, from dnf's "Total download size:" line; 0 until then
 	line  []byte // dnf's output since its last newline: a report now would split it
+	spoke bool   // dnf wrote since the last tick
 }
 
 func watchDownload(log io.Writer, dir string) *downloadWatch {
@@ -43,15 +50,23 @@ func (w *downloadWatch) run() {
 	defer w.done.Done()
 	tick := time.NewTicker(downloadProgressEvery)
 	defer tick.Stop()
-	var told int64
+	var told, seen int64
+	quietSince, toldQuiet := time.Now(), time.Time{}
 	for {
 		select {
 		case <-w.stop:
 			return
 		case <-tick.C:
 		}
-		got := dirBytes(w.dir)
+		got, now := dirBytes(w.dir), time.Now()
 		w.mu.Lock()
+		if got != seen || w.spoke {
+			seen, w.spoke, quietSince = got, false, now
+		}
+		if quiet := now.Sub(quietSince); quiet >= downloadQuietAfter && now.Sub(toldQuiet) >= downloadQuietAfter && len(w.line) == 0 {
+			toldQuiet = now
+			fmt.Fprintf(w.log, "Waiting: nothing received for %s (dnf gives up on a mirror that sends nothing after its own timeouts)\n", quiet.Round(time.Second))
+		}
 		if got != told && len(w.line) == 0 {
 			told = got
 			if w.total > 0 {
@@ -74,6 +89,7 @@ func (w *downloadWatch) Stop() {
 func (w *downloadWatch) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.spoke = true
 	w.line = append(w.line, p...)
 	for {
 		i := bytes.IndexByte(w.line, '\n')
