@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -157,5 +158,52 @@ func TestSmallByteLimitLeavesOutputFilesWhole(t *testing.T) {
 	logged, _ := os.ReadFile(logPath)
 	if rest, ok := strings.CutPrefix(string(logged), earlier); !ok || !strings.Contains(rest, "qfile-dom0-unpacker:") || !strings.HasSuffix(rest, "\n") {
 		t.Errorf("log after the refusal: %q; want the earlier lines and the unpacker's whole message", logged)
+	}
+}
+
+// TestTheProgramRunsConfined: the program's own sandbox, seen from outside while it waits
+// for its stream (the sandbox package's tests use a policy of their own): the user it was
+// given, no capabilities, no-new-privs, a seccomp filter, and RLIMIT_FSIZE at the byte limit
+// (docs/sandbox.md; threat-model.md, "all S"). Landlock leaves nothing to read in /proc.
+func TestTheProgramRunsConfined(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root, to switch to nobody")
+	}
+	dir := t.TempDir()
+	if err := os.Chown(dir, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	stdin, feed, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(testbin.Path(t, "qfile-dom0-unpacker"), "nobody", dir, "--only-regular-files")
+	cmd.Env = append(os.Environ(), "UPDATES_MAX_BYTES=123456")
+	cmd.Stdin = stdin
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stdin.Close()
+	defer func() {
+		feed.Close() // EOF: the unpacker ends (no end marker)
+		cmd.Wait()
+	}()
+	proc := fmt.Sprintf("/proc/%d/", cmd.Process.Pid)
+	var status string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		b, err := os.ReadFile(proc + "status")
+		if status = string(b); err != nil || strings.Contains(status, "Seccomp:\t2\n") {
+			break
+		}
+	}
+	for _, want := range []string{"Uid:\t65534\t65534\t65534\t65534\n", "Gid:\t65534\t65534\t65534\t65534\n", "Groups:\t \n",
+		"CapEff:\t0000000000000000\n", "CapPrm:\t0000000000000000\n", "NoNewPrivs:\t1\n", "Seccomp:\t2\n"} {
+		if !strings.Contains(status, want) {
+			t.Errorf("%sstatus lacks %q:\n%s", proc, want, status)
+		}
+	}
+	limits, err := os.ReadFile(proc + "limits")
+	if err != nil || !regexp.MustCompile(`(?m)^Max file size +123456 +123456 +bytes`).Match(limits) {
+		t.Errorf("%slimits (%v): want the file size limit at UPDATES_MAX_BYTES:\n%s", proc, err, limits)
 	}
 }

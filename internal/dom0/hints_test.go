@@ -64,6 +64,8 @@ func TestUnpackerReportsAreHintsOnly(t *testing.T) {
 		{"reports a package it never wrote", report("hint9999-1.0-1.noarch.rpm"), notLeft, 0, 0},
 		{"links a file of dom0's and reports it", "ln " + dom0File + " \"$2\"/hint9999-1.0-1.noarch.rpm\n" + report("hint9999-1.0-1.noarch.rpm"),
 			"1 of 4 package(s) failed verification", 0, 0},
+		{"symlinks a file of dom0's and reports it", "ln -s " + dom0File + " \"$2\"/hint9999-1.0-1.noarch.rpm\n" + report("hint9999-1.0-1.noarch.rpm"),
+			"something other than a regular file", 0, 0},
 		// One package under two names would be copied into the build twice.
 		{"links a package under a second name", "ln \"$2\"/" + first + " \"$2\"/" + second + "\n", "2 of 4 package(s) failed verification", 0, 0},
 		{"writes a terminal escape and a fake log line", `printf 'x\033[2Jy\rok: accepted\n' >&2` + "\n", "", 0, 0},

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"pedos.dev/updates/internal/testbin"
 )
@@ -197,13 +198,18 @@ func TestThreats(t *testing.T) {
 	}
 }
 
-// TestThreatS11SlowStream: a stream that stalls is ended by --timeout with ETIMEDOUT.
+// TestThreatS11SlowStream: a stream that stalls is ended by --timeout with ETIMEDOUT, at that
+// deadline (not much later: within 30 s of a 300 ms one, a bound no loaded machine comes near,
+// and which a deadline a thousand times too long does not meet).
 func TestThreatS11SlowStream(t *testing.T) {
 	dir := stagingDir(t)
 	// A file that announces a megabyte and delivers a few bytes, then nothing, never closing.
 	r := pipeWith(t, rawEntry(Header{NameLen: 5, Mode: regularMode, FileLen: 1 << 20}, []byte("slow\x00"), []byte("drip")), true)
-	// If the deadline did not work, this would hang until go test's -timeout.
+	start := time.Now()
 	res := runUnpacker(t, dir, r, nil, "--only-regular-files", "--timeout", "300ms")
+	if took := time.Since(start); took > 30*time.Second {
+		t.Errorf("the 300ms deadline ended the stream only after %s", took)
+	}
 	wantCode(t, res.status.Code, uint32(syscall.ETIMEDOUT), res.stderr)
 	if res.exit != int(syscall.ETIMEDOUT) {
 		t.Errorf("exit code %d, want %d", res.exit, syscall.ETIMEDOUT)
