@@ -92,10 +92,10 @@ type bpfStep struct {
 // seccompFilter assembles the program: a system call of another architecture kills the process
 // (an i386 int $0x80 would dodge the numbers below); the denied calls, every x32 call, an onSelf
 // call whose argument is not 0, an ioctl but allowedIoctl and a clone that starts a process
-// fail with EPERM (an error the
-// Go runtime reports, instead of a confusing death); clone3 fails with ENOSYS (callers then fall
-// back to clone); the rest runs. Between the load of nr and an onSelf or clone match only jumps
-// run, so the accumulator still holds nr at each comparison.
+// fail with EPERM (an error the Go runtime reports, instead of a confusing death); clone3 fails
+// with ENOSYS (callers then fall back to clone); the rest runs. Between the load of nr and an
+// onSelf, ioctl or clone match only jumps run, so the accumulator still holds nr at each
+// comparison.
 func seccompFilter(arch seccompArch) []unix.SockFilter {
 	steps := []bpfStep{
 		{code: bpfLoadWord, k: offsetArch},
