@@ -94,10 +94,11 @@ func main() {
 	// A 1 MiB pipe instead of 64 KiB: one wake-up per megabyte (docs/qfile.md,
 	// "Performance"); a stdin that is not a pipe is left as it is.
 	_, _ = unix.FcntlInt(os.Stdin.Fd(), unix.F_SETPIPE_SZ, 1<<20)
-	// RLIMIT_FSIZE bounds every file the process writes: its stdout and stderr too, when they
+	// RLIMIT_FSIZE bounds every file the process writes: the status's and stderr too, when they
 	// are files (run by hand, `>status 2>>log`), so those keep a mebibyte past their size.
+	// (Descriptor 1 is stderr's copy by now: guardStdout.)
 	maxFileSize := limits.MaxBytes
-	for _, f := range []*os.File{os.Stdout, os.Stderr} {
+	for _, f := range []*os.File{statusOut, os.Stderr} {
 		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
 			maxFileSize = max(maxFileSize, uint64(fi.Size())+1<<20)
 		}
@@ -227,7 +228,7 @@ func limitsFromEnv() (limits qfile.Limits, capBytes bool, err error) {
 
 // guardStdout keeps the status channel for the status alone: fd 1 becomes a copy of stderr,
 // so that no stray write from anywhere can corrupt what the sender reads (spec "Status").
-func guardStdout() io.Writer {
+func guardStdout() *os.File {
 	fd, err := unix.FcntlInt(1, unix.F_DUPFD_CLOEXEC, 3)
 	if err == nil {
 		err = unix.Dup3(2, 1, 0)

@@ -112,29 +112,10 @@ func TestLimitsFromEnvNamesTheFirstBadOne(t *testing.T) {
 }
 
 // The file size limit (UPDATES_MAX_BYTES, as RLIMIT_FSIZE) bounds the received files, not the
-// unpacker's own stdout and stderr when they are files: run by hand with a small limit, the
-// status and the messages (here a refusal, appended to a log longer than the limit) are whole.
+// unpacker's own status and stderr when they are files: run by hand with a small limit, the
+// status and the messages (here a refusal, appended to a log longer than the limit) are whole,
+// with stderr a file or a pipe.
 func TestSmallByteLimitLeavesOutputFilesWhole(t *testing.T) {
-	dir := t.TempDir()
-	status, err := os.Create(filepath.Join(dir, "status"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer status.Close()
-	logPath := filepath.Join(dir, "log")
-	earlier := strings.Repeat("an earlier line\n", 10)
-	if err := os.WriteFile(logPath, []byte(earlier), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	log, err := os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer log.Close()
-	out := filepath.Join(dir, "out")
-	if err := os.Mkdir(out, 0o700); err != nil {
-		t.Fatal(err)
-	}
 	// One 3-byte file, over the limit of 2, then the end marker (spec "Forward stream").
 	header := func(nameLen, mode uint32, fileLen uint64) []byte {
 		b := binary.LittleEndian.AppendUint32(binary.LittleEndian.AppendUint32(nil, nameLen), mode)
@@ -142,22 +123,54 @@ func TestSmallByteLimitLeavesOutputFilesWhole(t *testing.T) {
 	}
 	stream := append(header(2, qfile.ModeRegular|0o644, 3), "a\x00abc"...)
 	stream = append(stream, header(0, 0, 0)...)
-	cmd := exec.Command(testbin.Path(t, "qfile-dom0-unpacker"), fmt.Sprint(os.Geteuid()), out, "--only-regular-files")
-	cmd.Env = append(os.Environ(), "UPDATES_MAX_BYTES=2")
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = strings.NewReader(string(stream)), status, log
-	err = cmd.Run()
-	if code := cmd.ProcessState.ExitCode(); code != int(syscall.EDQUOT) {
-		t.Errorf("exit %d (%v), want EDQUOT", code, err)
-	}
-	// result_header (code, pad, CRC), then the extension's name length and name.
-	written, _ := os.ReadFile(status.Name())
-	if len(written) < qfile.StatusSize+4 || binary.LittleEndian.Uint32(written) != uint32(syscall.EDQUOT) ||
-		len(written) != qfile.StatusSize+4+int(binary.LittleEndian.Uint32(written[qfile.StatusSize:])) {
-		t.Errorf("status file holds %d bytes (%q), want one whole EDQUOT status", len(written), written)
-	}
-	logged, _ := os.ReadFile(logPath)
-	if rest, ok := strings.CutPrefix(string(logged), earlier); !ok || !strings.Contains(rest, "qfile-dom0-unpacker:") || !strings.HasSuffix(rest, "\n") {
-		t.Errorf("log after the refusal: %q; want the earlier lines and the unpacker's whole message", logged)
+	earlier := strings.Repeat("an earlier line\n", 10)
+	for _, stderrIsFile := range []bool{true, false} {
+		dir := t.TempDir()
+		status, err := os.Create(filepath.Join(dir, "status"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer status.Close()
+		out := filepath.Join(dir, "out")
+		if err := os.Mkdir(out, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(testbin.Path(t, "qfile-dom0-unpacker"), fmt.Sprint(os.Geteuid()), out, "--only-regular-files")
+		cmd.Env = append(os.Environ(), "UPDATES_MAX_BYTES=2")
+		cmd.Stdin, cmd.Stdout = strings.NewReader(string(stream)), status
+		logPath := filepath.Join(dir, "log")
+		var piped strings.Builder
+		if stderrIsFile {
+			if err := os.WriteFile(logPath, []byte(earlier), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			log, err := os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer log.Close()
+			cmd.Stderr = log
+		} else {
+			cmd.Stderr = &piped
+		}
+		err = cmd.Run()
+		if code := cmd.ProcessState.ExitCode(); code != int(syscall.EDQUOT) {
+			t.Errorf("stderr a file %v: exit %d (%v), want EDQUOT", stderrIsFile, code, err)
+		}
+		// result_header (code, pad, CRC), then the extension's name length and name.
+		written, _ := os.ReadFile(status.Name())
+		if len(written) < qfile.StatusSize+4 || binary.LittleEndian.Uint32(written) != uint32(syscall.EDQUOT) ||
+			len(written) != qfile.StatusSize+4+int(binary.LittleEndian.Uint32(written[qfile.StatusSize:])) {
+			t.Errorf("stderr a file %v: status file holds %d bytes (%q), want one whole EDQUOT status", stderrIsFile, len(written), written)
+		}
+		if stderrIsFile {
+			logged, _ := os.ReadFile(logPath)
+			if rest, ok := strings.CutPrefix(string(logged), earlier); !ok || !strings.Contains(rest, "qfile-dom0-unpacker:") || !strings.HasSuffix(rest, "\n") {
+				t.Errorf("log after the refusal: %q; want the earlier lines and the unpacker's whole message", logged)
+			}
+		} else if strings.Contains(piped.String(), "sending the status") {
+			t.Errorf("stderr: %q; want the status sent", piped.String())
+		}
 	}
 }
 
