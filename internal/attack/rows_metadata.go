@@ -325,18 +325,24 @@ func runM4(e *Env) (string, error) {
 	}
 	// The same replay through another architecture: an older i686 build
 	// while the newer one for the machine is listed (the older-build check compares
-	// builds of one architecture, and dnf takes the machine's own).
-	if _, err := e.publish(lab.PublishOptions{Specs: []string{"multilib-" + older + "-1 arch=i686", "multilib-" + newer + "-1 arch=" + machineArch()}}); err != nil {
+	// builds of one architecture, and dnf takes the machine's own); alone, then
+	// beside the newer build with what that one requires held back, which has
+	// dnf skip it and take the i686 one.
+	machine := machineArch()
+	if _, err := e.publish(lab.PublishOptions{Specs: []string{"multilib-" + older + "-1 arch=i686",
+		"multilib-" + newer + "-1 arch=" + machine + " requires=multilib-dep", "multilib-dep-1.0-1"}}); err != nil {
 		return "", err
 	}
 	name = "multilib-" + older + "-1.i686.rpm"
-	if err := e.deliver(e.deliveryFrom("current", "current", name)); err != nil {
-		return "", err
+	for _, files := range [][]string{{name}, {name, "multilib-" + newer + "-1." + machine + ".rpm"}} {
+		if err := e.deliver(e.deliveryFrom("current", "current", files...)); err != nil {
+			return "", err
+		}
+		if _, err := e.metadataRefused(attempt{label: strings.Join(files, " and ") + " for `-y multilib`", args: []string{"-y", "multilib"}, kinds: []string{"other-arch"}}); err != nil {
+			return "", err
+		}
 	}
-	if _, err := e.metadataRefused(attempt{label: name + " for `-y multilib`", args: []string{"-y", "multilib"}, kinds: []string{"other-arch"}}); err != nil {
-		return "", err
-	}
-	seen = append(seen, "multilib-"+older+".i686 while multilib-"+newer+"."+machineArch()+" is listed: other-arch")
+	seen = append(seen, "multilib-"+older+".i686 while multilib-"+newer+"."+machine+" is listed, alone or beside it without its dependency: other-arch")
 	return "hello-" + older + " replayed while hello-" + newer + " is listed: refused (exit 1) " + strings.Join(seen, "; "), nil
 }
 

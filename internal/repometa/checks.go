@@ -317,11 +317,12 @@ func (s *FreshnessState) CheckDowngrade(installed []NEVRA, received []ReceivedPa
 // move a package onto a track whose later updates never come (M4). It is
 // accepted where dnf would take it honestly: a package of that name and
 // arch is installed, or one its Obsoletes replace (dnf keeps a multilib
-// package on its architecture); a build of that name for this machine
-// came with it (multilib_policy=all installs both); the verified metadata
-// offers that name for other architectures only (a 32-bit dependency, or
-// excludepkgs that leave out this machine's builds); or
-// the user named the arch (hello.i686, *.i686).
+// package on its architecture); the verified metadata offers that name for
+// other architectures only (a 32-bit dependency, or excludepkgs that leave
+// out this machine's builds); or the user named the arch (hello.i686,
+// *.i686). A build for this machine delivered beside it excuses nothing:
+// dnf takes the other one when the UpdateVM holds back what this machine's
+// build needs (review, eighteenth session).
 func (s *FreshnessState) CheckArch(repos []*VerifiedRepo, installed []NEVRA, received []ReceivedPackage, req Request, machine string) []Finding {
 	ownArch := func(arch string) bool { return arch == machine || arch == "noarch" }
 	listed, listedForMachine := map[string]bool{}, map[string]bool{}
@@ -336,12 +337,11 @@ func (s *FreshnessState) CheckArch(repos []*VerifiedRepo, installed []NEVRA, rec
 	var findings []Finding
 	for _, r := range received {
 		if ownArch(r.Arch) || namesArch(req.Packages, r.NEVRA) || listed[r.Name] && !listedForMachine[r.Name] ||
-			slices.ContainsFunc(installed, func(p NEVRA) bool { return p.Arch == r.Arch && (p.Name == r.Name || obsoletes(r.Obsoletes, p)) }) ||
-			slices.ContainsFunc(received, func(q ReceivedPackage) bool { return q.Name == r.Name && ownArch(q.Arch) }) {
+			slices.ContainsFunc(installed, func(p NEVRA) bool { return p.Arch == r.Arch && (p.Name == r.Name || obsoletes(r.Obsoletes, p)) }) {
 			continue
 		}
 		findings = append(findings, reject(OtherArch, "", r.File,
-			"%s: %s is built for %s, not for this machine (%s) nor noarch; no %s.%s is installed, no build of it for this machine came with it, and the verified metadata does not list it for other architectures only: dnf prefers this machine's builds, so this may be a replay of an older build or a switch of architecture by the UpdateVM (M4); to install it on purpose, name it with its arch (%s.%s)",
+			"%s: %s is built for %s, not for this machine (%s) nor noarch; no %s.%s is installed, and the verified metadata does not offer it for other architectures only: dnf prefers this machine's builds, so this may be a replay of an older build or a switch of architecture by the UpdateVM (M4); to install it on purpose, name it with its arch (%s.%s)",
 			r.File, r.NEVRA, r.Arch, machine, r.Name, r.Arch, r.Name, r.Arch))
 	}
 	return findings
