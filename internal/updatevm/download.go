@@ -210,7 +210,7 @@ func (u *UpdateVM) Download(ctx context.Context, req Request) ([]string, error) 
 	}
 	args := append(base, "--downloadonly", "--downloaddir="+u.packagesDir())
 	args = append(append(append(args, req.DNFOptions...), req.Action), req.Packages...)
-	watch := watchDownload(u.Log, u.packagesDir())
+	watch := watchDownload(u.Log, u.packagesDir(), u.cacheDir())
 	code, err := u.Tools.DNF(ctx, args, nil, watch, watch)
 	watch.Stop()
 	if err != nil {

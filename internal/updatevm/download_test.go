@@ -113,32 +113,59 @@ func TestDNFSize(t *testing.T) {
 	}
 }
 
-// silentDNF says the transaction's size, then nothing arrives for a while.
-type silentDNF struct{ recordingDNF }
+// silentDNF says nothing for a while; with metadata, it writes repodata into
+// its cache meanwhile, as dnf does before it says a word.
+type silentDNF struct {
+	recordingDNF
+	metadata bool
+}
 
-func (s *silentDNF) DNF(context.Context, []string, io.Reader, io.Writer, io.Writer) (int, error) {
-	time.Sleep(20 * downloadProgressEvery)
+func (s *silentDNF) DNF(_ context.Context, args []string, _ io.Reader, _, _ io.Writer) (int, error) {
+	cache := ""
+	for _, a := range args {
+		if d, ok := strings.CutPrefix(a, "--setopt=cachedir="); ok {
+			cache = filepath.Join(d, "repo-0123", "repodata")
+		}
+	}
+	if err := os.MkdirAll(cache, 0o755); err != nil {
+		return 1, err
+	}
+	f, err := os.Create(filepath.Join(cache, "primary.xml.zst"))
+	if err != nil {
+		return 1, err
+	}
+	defer f.Close()
+	for range 40 {
+		time.Sleep(downloadProgressEvery / 2)
+		if s.metadata {
+			f.Write(make([]byte, 4096))
+		}
+	}
 	return 0, nil
 }
 
 // A download that receives nothing, while dnf says nothing, is said to be
 // waiting (a stopped mirror kept dom0's person without a word for minutes),
-// again while it lasts; not before downloadQuietAfter.
+// again while it lasts; not before downloadQuietAfter, and not while
+// repodata arrives in dnf's cache.
 func TestDownloadSaysWhenNothingArrives(t *testing.T) {
 	defer func(every, quiet time.Duration) { downloadProgressEvery, downloadQuietAfter = every, quiet }(downloadProgressEvery, downloadQuietAfter)
 	downloadProgressEvery, downloadQuietAfter = 20*time.Millisecond, 160*time.Millisecond
-	var log lockedWriter
-	var out strings.Builder
-	log.w = &out
-	u := &UpdateVM{InstallRoot: t.TempDir(), Tools: &silentDNF{}, Log: &log}
-	writeBelow(t, u.InstallRoot, updatecall.SyncReposDir+"/pedos.repo", "[current]\nbaseurl=http://mirror/current/\n")
-	if _, err := u.Download(t.Context(), Request{Action: "upgrade"}); err != nil {
-		t.Fatal(err)
-	}
-	log.mu.Lock()
-	defer log.mu.Unlock()
-	// 400 ms of silence: told at 160 and 320 ms or so, never more than twice.
-	if n := strings.Count(out.String(), "Waiting: nothing received for "); n < 1 || n > 2 {
-		t.Errorf("told %d times that nothing arrives, want 1 or 2:\n%s", n, out.String())
+	for _, metadata := range []bool{false, true} {
+		var log lockedWriter
+		var out strings.Builder
+		log.w = &out
+		u := &UpdateVM{InstallRoot: t.TempDir(), Tools: &silentDNF{metadata: metadata}, Log: &log}
+		writeBelow(t, u.InstallRoot, updatecall.SyncReposDir+"/pedos.repo", "[current]\nbaseurl=http://mirror/current/\n")
+		if _, err := u.Download(t.Context(), Request{Action: "upgrade"}); err != nil {
+			t.Fatal(err)
+		}
+		log.mu.Lock()
+		// 400 ms of silence: told at 160 and 320 ms or so, never more than twice.
+		n := strings.Count(out.String(), "Waiting: nothing received for ")
+		if !metadata && (n < 1 || n > 2) || metadata && n != 0 {
+			t.Errorf("repodata arriving %v: told %d times that nothing arrives:\n%s", metadata, n, out.String())
+		}
+		log.mu.Unlock()
 	}
 }

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,12 +27,15 @@ var downloadProgressEvery = 5 * time.Second
 var downloadQuietAfter = 30 * time.Second
 
 // downloadWatch tells how much of a download has arrived in dir, while dnf
-// downloads into it, every downloadProgressEvery when it changed. Its
-// Writer passes dnf's output on, reading the transaction's size from it.
+// downloads into it, every downloadProgressEvery when it changed, and when
+// nothing arrives there nor in the metadata cache (dnf fetches repodata
+// there first, without a word until a file is whole). Its Writer passes
+// dnf's output on, reading the transaction's size from it.
 type downloadWatch struct {
-	dir  string
-	stop chan struct{}
-	done sync.WaitGroup
+	dir   string
+	cache string
+	stop  chan struct{}
+	done  sync.WaitGroup
 
 	mu    sync.Mutex // one write to log at a time; guards the fields below
 	log   io.Writer
@@ -39,8 +44,8 @@ type downloadWatch struct {
 	spoke bool   // dnf wrote since the last tick
 }
 
-func watchDownload(log io.Writer, dir string) *downloadWatch {
-	w := &downloadWatch{log: log, dir: dir, stop: make(chan struct{})}
+func watchDownload(log io.Writer, dir, cache string) *downloadWatch {
+	w := &downloadWatch{log: log, dir: dir, cache: cache, stop: make(chan struct{})}
 	w.done.Add(1)
 	go w.run()
 	return w
@@ -50,7 +55,7 @@ func (w *downloadWatch) run() {
 	defer w.done.Done()
 	tick := time.NewTicker(downloadProgressEvery)
 	defer tick.Stop()
-	var told, seen int64
+	var told, seen, cached int64
 	quietSince, toldQuiet := time.Now(), time.Time{}
 	for {
 		select {
@@ -58,10 +63,10 @@ func (w *downloadWatch) run() {
 			return
 		case <-tick.C:
 		}
-		got, now := dirBytes(w.dir), time.Now()
+		got, inCache, now := dirBytes(w.dir), treeBytes(w.cache), time.Now()
 		w.mu.Lock()
-		if got != seen || w.spoke {
-			seen, w.spoke, quietSince = got, false, now
+		if got != seen || inCache != cached || w.spoke {
+			seen, cached, w.spoke, quietSince = got, inCache, false, now
 		}
 		if quiet := now.Sub(quietSince); quiet >= downloadQuietAfter && now.Sub(toldQuiet) >= downloadQuietAfter && len(w.line) == 0 {
 			toldQuiet = now
@@ -128,6 +133,20 @@ func dirBytes(dir string) int64 {
 			n += info.Size()
 		}
 	}
+	return n
+}
+
+// treeBytes is the size of the regular files below dir.
+func treeBytes(dir string) int64 {
+	var n int64
+	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if info, err := d.Info(); err == nil {
+				n += info.Size()
+			}
+		}
+		return nil
+	})
 	return n
 }
 
