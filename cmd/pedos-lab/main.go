@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -153,17 +154,23 @@ func parseNoOperands(fs *flag.FlagSet, dir *string, args []string) {
 }
 
 // asksJSON says whether the options before any "--" ask for JSON, before
-// they are parsed (a usage error must be answered in JSON too).
+// they are parsed (a usage error must be answered in JSON too), as the flag
+// package will read them: the last --json counts, its value a bool.
 func asksJSON(args []string) bool {
+	asked := false
 	for _, a := range args {
-		switch a {
-		case "--":
-			return false
-		case "--json", "-json", "--json=true", "-json=true":
-			return true
+		if a == "--" {
+			break
+		}
+		name, value, hasValue := strings.Cut(strings.TrimPrefix(a, "-"), "=")
+		if name == "-json" || name == "json" {
+			asked = true
+			if hasValue {
+				asked, _ = strconv.ParseBool(value)
+			}
 		}
 	}
-	return false
+	return asked
 }
 
 // requireDir fails with a usage error when no lab directory was given.

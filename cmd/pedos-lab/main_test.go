@@ -61,6 +61,13 @@ func TestExitStatus(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &failure); err != nil || code != 2 || failure.Exit != 2 || failure.Message != "unknown option --bogus" {
 		t.Errorf("status --json --bogus: exit %d, stdout %q (%v)", code, stdout, err)
 	}
+	// --json as the flag package reads it: any bool spelling, the last one counting.
+	for args, wantJSON := range map[string]bool{"--json=1 --bogus": true, "-json=T --bogus": true, "--json --json=false --bogus": false} {
+		stdout, _, code = testbin.Run(t, exec.Command(bin, append([]string{"status", "--dir", notALab}, strings.Fields(args)...)...))
+		if code != 2 || (stdout != "") != wantJSON {
+			t.Errorf("status %s: exit %d, stdout %q; want exit 2, JSON %v", args, code, stdout, wantJSON)
+		}
+	}
 	var rep struct {
 		Rows  []any
 		Total map[string]int
