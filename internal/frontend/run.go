@@ -692,7 +692,7 @@ func (r *runner) dnf(ctx context.Context, ifFailed string) (int, error) {
 		if after, listErr = r.env.Tools.InstalledPackages(settled, c.InstallRootPath()); listErr == nil {
 			r.rep.Installed, r.rep.Removed = transaction(before, after)
 			if r.o.Action == "reinstall" && code == 0 && err == nil && r.rep.Result != nil {
-				r.rep.Reinstalled = reinstalled(r.rep.Result.Packages, before, after)
+				r.rep.Reinstalled = reinstalled(r.rep.Result.Packages, before, after, r.o.Packages)
 			}
 		}
 	}
@@ -797,15 +797,16 @@ func transaction(before, after []repometa.NEVRA) (installed, removed []string) {
 	return installed, removed
 }
 
-// reinstalled lists the verified packages of a delivery that were installed
-// both before and after dnf ran.
-func reinstalled(delivered []dom0.PackageCheck, before, after []repometa.NEVRA) []string {
+// reinstalled lists the verified packages of a delivery that the user's
+// patterns name and that were installed both before and after dnf ran (one
+// the UpdateVM added unasked is no reinstall).
+func reinstalled(delivered []dom0.PackageCheck, before, after []repometa.NEVRA, patterns []string) []string {
 	var out []string
 	for _, p := range after {
 		// The verifier writes an epoch of 0 when the header has one; rpm -qa's
 		// listing leaves it out.
 		forms := []string{p.String(), fmt.Sprintf("%s-%d:%s-%s.%s", p.Name, p.EVR.Epoch, p.EVR.Version, p.EVR.Release, p.Arch)}
-		if slices.Contains(before, p) && slices.ContainsFunc(delivered, func(d dom0.PackageCheck) bool { return d.OK && slices.Contains(forms, d.NEVRA) }) {
+		if repometa.Matches(patterns, p) && slices.Contains(before, p) && slices.ContainsFunc(delivered, func(d dom0.PackageCheck) bool { return d.OK && slices.Contains(forms, d.NEVRA) }) {
 			out = append(out, p.String())
 		}
 	}

@@ -1406,20 +1406,23 @@ func TestRunUpgradeByProvide(t *testing.T) {
 }
 
 // TestReinstalledNamesDeliveredPackagesStillInstalled: a reinstall's record
-// lists the verified delivered packages installed before and after dnf,
-// whether the verifier wrote the header's epoch 0 or not; a refused package,
-// or one dnf left uninstalled, is not listed.
+// lists the verified delivered packages the user named that were installed
+// before and after dnf, whether the verifier wrote the header's epoch 0 or
+// not; a refused package, one dnf left uninstalled, or one nobody named (the
+// UpdateVM's addition) is not listed.
 func TestReinstalledNamesDeliveredPackagesStillInstalled(t *testing.T) {
 	pkg := func(name string, epoch uint32) repometa.NEVRA {
 		return repometa.NEVRA{Name: name, EVR: rpmver.EVR{Epoch: epoch, Version: "1.0", Release: "1"}, Arch: "noarch"}
 	}
-	installed := []repometa.NEVRA{pkg("hello", 0), pkg("zero", 0), pkg("ep", 2), pkg("bad", 0)}
+	installed := []repometa.NEVRA{pkg("hello", 0), pkg("zero", 0), pkg("ep", 2), pkg("bad", 0), pkg("unasked", 0)}
 	delivered := []dom0.PackageCheck{
 		{NEVRA: "hello-1.0-1.noarch", OK: true}, {NEVRA: "zero-0:1.0-1.noarch", OK: true},
 		{NEVRA: "ep-2:1.0-1.noarch", OK: true}, {NEVRA: "bad-1.0-1.noarch"}, {NEVRA: "gone-1.0-1.noarch", OK: true},
+		{NEVRA: "unasked-1.0-1.noarch", OK: true},
 	}
 	want := []string{"ep-2:1.0-1.noarch", "hello-1.0-1.noarch", "zero-1.0-1.noarch"}
-	if got := reinstalled(delivered, append(installed, pkg("gone", 0)), installed); !slices.Equal(got, want) {
+	named := []string{"hello", "zero", "ep", "bad", "gone"}
+	if got := reinstalled(delivered, append(installed, pkg("gone", 0)), installed, named); !slices.Equal(got, want) {
 		t.Errorf("reinstalled: %v, want %v", got, want)
 	}
 }
