@@ -27,11 +27,7 @@ import (
 // file times are fixed, and the clock values createrepo_c takes from the
 // clock are replaced by fixed ones.
 func TestWriteFuzzCorpus(t *testing.T) {
-	for _, tool := range []string{"createrepo_c", "modifyrepo_c"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("the corpus needs %s (scripts/install-deps.sh installs it)", tool)
-		}
-	}
+	testbin.SeedTools(t, filepath.Join("testdata", "fuzz"), "createrepo_c", "modifyrepo_c")
 	one := fuzzPackages(t, "fuzz-1.0-1")
 	three := fuzzPackages(t, "fuzz-1.0-1", "fuzz-libs-2:3.1-4 arch=x86_64 provides=libfuzz=3.1",
 		"fuzz-tools-0.9~rc1-1.fc41 arch=x86_64 requires=fuzz-libs>=3.1 obsoletes=fuzz-old<0.9")
