@@ -111,7 +111,7 @@ func (s *FreshnessState) Evaluate(b Batch) *Verdict {
 		v.Findings = append(v.Findings, s.CheckWithholding(v.verified, b.Installed, b.Received, b.Request)...)
 	}
 	v.Findings = append(v.Findings, s.CheckDowngrade(b.Installed, b.Received, b.Request)...)
-	v.Findings = append(v.Findings, s.CheckArch(v.verified, b.Installed, b.Received, b.Request, b.Machine)...)
+	v.Findings = append(v.Findings, s.CheckArch(v.verified, len(unverifiable) == 0, b.Installed, b.Received, b.Request, b.Machine)...)
 	return v
 }
 
@@ -316,14 +316,16 @@ func (s *FreshnessState) CheckDowngrade(installed []NEVRA, received []ReceivedPa
 // delivering only an i686 build could replay an older one past them, or
 // move a package onto a track whose later updates never come (M4). It is
 // accepted where dnf would take it honestly: a package of that name and
-// arch is installed, or one its Obsoletes replace (dnf keeps a multilib
-// package on its architecture); the verified metadata offers that name for
-// other architectures only (a 32-bit dependency, or excludepkgs that leave
-// out this machine's builds); or the user named the arch (hello.i686,
-// *.i686). A build for this machine delivered beside it excuses nothing:
+// arch is installed, or, on an upgrade, one its Obsoletes replace (dnf
+// keeps a multilib package on its architecture; an install of the new name
+// takes this machine's build); the verified metadata offers that name for
+// other architectures only, and every enabled repository's metadata is
+// verified (a 32-bit dependency, or excludepkgs that leave out this
+// machine's builds; a repository without signed metadata may offer this
+// machine's build unseen); or the user named the arch (hello.i686, *.i686). A build for this machine delivered beside it excuses nothing:
 // dnf takes the other one when the UpdateVM holds back what this machine's
 // build needs (review, eighteenth session).
-func (s *FreshnessState) CheckArch(repos []*VerifiedRepo, installed []NEVRA, received []ReceivedPackage, req Request, machine string) []Finding {
+func (s *FreshnessState) CheckArch(repos []*VerifiedRepo, allVerified bool, installed []NEVRA, received []ReceivedPackage, req Request, machine string) []Finding {
 	ownArch := func(arch string) bool { return arch == machine || arch == "noarch" }
 	listed, listedForMachine := map[string]bool{}, map[string]bool{}
 	for _, r := range repos {
@@ -336,8 +338,11 @@ func (s *FreshnessState) CheckArch(repos []*VerifiedRepo, installed []NEVRA, rec
 	}
 	var findings []Finding
 	for _, r := range received {
-		if ownArch(r.Arch) || namesArch(req.Packages, r.NEVRA) || listed[r.Name] && !listedForMachine[r.Name] ||
-			slices.ContainsFunc(installed, func(p NEVRA) bool { return p.Arch == r.Arch && (p.Name == r.Name || obsoletes(r.Obsoletes, p)) }) {
+		upgrade := req.Action == "upgrade" || req.Action == "update"
+		if ownArch(r.Arch) || namesArch(req.Packages, r.NEVRA) || allVerified && listed[r.Name] && !listedForMachine[r.Name] ||
+			slices.ContainsFunc(installed, func(p NEVRA) bool {
+				return p.Arch == r.Arch && (p.Name == r.Name || upgrade && obsoletes(r.Obsoletes, p))
+			}) {
 			continue
 		}
 		findings = append(findings, reject(OtherArch, "", r.File,

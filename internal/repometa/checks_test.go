@@ -368,7 +368,9 @@ func TestCheckArch(t *testing.T) {
 		{"i686 nobody asked for", "x86_64", nil, []ReceivedPackage{pkg("movable-2.0-1.i686")}, nil, otherArch("movable-2.0-1.i686.rpm")},
 		{"noarch moved to i686", "x86_64", nil, []ReceivedPackage{pkg("foo-2.0-1.i686")}, nil, otherArch("foo-2.0-1.i686.rpm")},
 		{"the installed i686 track", "x86_64", nil, []ReceivedPackage{pkg("lib-2.1-1.i686")}, nil, nil},
-		{"a rename of an installed i686 package", "x86_64", nil, []ReceivedPackage{renamed}, nil, nil},
+		// dnf install of the new name takes this machine's build, replacing the i686 one
+		// (an upgrade keeps the architecture: below).
+		{"a rename installed by its new name", "x86_64", nil, []ReceivedPackage{renamed}, []string{"libng"}, otherArch("libng-3.0-1.i686.rpm")},
 		{"a rename of nothing installed on i686", "x86_64", nil, []ReceivedPackage{pkg("libng-3.0-1.i686")}, nil, otherArch("libng-3.0-1.i686.rpm")},
 		// dnf would take the i686 build if the UpdateVM held back what the x86_64 one needs
 		// (multilib_policy=all installing both must name the arch).
@@ -387,9 +389,17 @@ func TestCheckArch(t *testing.T) {
 		{"x86_64 on aarch64", "aarch64", nil, []ReceivedPackage{pkg("bar-1.0-1.x86_64")}, nil, otherArch("bar-1.0-1.x86_64.rpm")},
 	} {
 		s := &FreshnessState{}
-		if got := kinds(s.CheckArch(c.repos, installed, c.received, Request{Action: "install", Packages: c.named}, c.machine)); !slices.Equal(got, c.want) {
+		if got := kinds(s.CheckArch(c.repos, true, installed, c.received, Request{Action: "install", Packages: c.named}, c.machine)); !slices.Equal(got, c.want) {
 			t.Errorf("%s: findings %q, want %q", c.name, got, c.want)
 		}
+	}
+	// An upgrade keeps a renamed multilib package on its architecture.
+	if got := (&FreshnessState{}).CheckArch(nil, true, installed, []ReceivedPackage{renamed}, Request{Action: "upgrade"}, "x86_64"); len(got) != 0 {
+		t.Errorf("a rename of an installed i686 package on an upgrade: %q", kinds(got))
+	}
+	// A repository without signed metadata may offer the x86_64 build dnf would take.
+	if got := kinds((&FreshnessState{}).CheckArch(listing("lib32-1.0-1.i686"), false, installed, []ReceivedPackage{pkg("lib32-1.0-1.i686")}, Request{Action: "install"}, "x86_64")); !slices.Equal(got, otherArch("lib32-1.0-1.i686.rpm")) {
+		t.Errorf("listed for i686 only, beside an unverifiable repository: %q", got)
 	}
 	// Evaluate runs it with the batch's machine, with or without signed metadata.
 	v := (&FreshnessState{}).Evaluate(Batch{Received: []ReceivedPackage{pkg("movable-2.0-1.i686")}, Installed: installed, Request: Request{Action: "install"}, Machine: "x86_64"})
