@@ -153,9 +153,11 @@ func parseNoOperands(fs *flag.FlagSet, dir *string, args []string) {
 	requireDir(dir)
 }
 
-// asksJSON says whether the options before any "--" ask for JSON, before
-// they are parsed (a usage error must be answered in JSON too), as the flag
-// package will read them: the last --json counts, its value a bool.
+// asksJSON says whether the words before any "--" ask for JSON, before they
+// are parsed (a usage error must be answered in JSON too): the last --json
+// counts, its value a bool, as the flag package takes it. (A word the flag
+// package would take otherwise, the value of another option or after an
+// operand, still counts here: the answer is then JSON needlessly, no harm.)
 func asksJSON(args []string) bool {
 	asked := false
 	for _, a := range args {

@@ -799,8 +799,13 @@ func transaction(before, after []repometa.NEVRA) (installed, removed []string) {
 
 // reinstalled lists the verified packages of a delivery that the user's
 // patterns name and that were installed both before and after dnf ran (one
-// the UpdateVM added unasked is no reinstall).
+// the UpdateVM added unasked is no reinstall). Patterns that name no
+// delivered package by its name or version (a file, a provide) leave every
+// such package listed.
 func reinstalled(delivered []dom0.PackageCheck, before, after []repometa.NEVRA, patterns []string) []string {
+	if !slices.ContainsFunc(after, func(p repometa.NEVRA) bool { return repometa.Matches(patterns, p) }) {
+		patterns = []string{"*"}
+	}
 	var out []string
 	for _, p := range after {
 		// The verifier writes an epoch of 0 when the header has one; rpm -qa's

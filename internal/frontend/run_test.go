@@ -1425,4 +1425,8 @@ func TestReinstalledNamesDeliveredPackagesStillInstalled(t *testing.T) {
 	if got := reinstalled(delivered, append(installed, pkg("gone", 0)), installed, named); !slices.Equal(got, want) {
 		t.Errorf("reinstalled: %v, want %v", got, want)
 	}
+	// Named by a file or a provide, which names no package: every verified one still installed.
+	if got := reinstalled(delivered, installed, installed, []string{"/usr/bin/hello"}); len(got) != 4 || !slices.Contains(got, "unasked-1.0-1.noarch") {
+		t.Errorf("reinstalled by a file's path: %v, want the four verified packages still installed", got)
+	}
 }

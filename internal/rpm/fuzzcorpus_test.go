@@ -30,7 +30,7 @@ import (
 // same in every run: the keys come from fixed seeds, packages are built and
 // signed at fixed times. It needs rpmbuild, rpmsign and gpg.
 func TestWriteFuzzCorpus(t *testing.T) {
-	testbin.SeedTools(t, filepath.Join("testdata", "fuzz"), "rpmbuild", "rpmsign")
+	testbin.SeedTools(t, filepath.Join("testdata", "fuzz"), "rpmbuild", "rpmsign", "gpg")
 	cryptotest.SetGlobalRandom(t, 1) // the RSA key, which no seeded reader makes
 	ed := fuzzSigner(t)
 	rsa, err := testrepo.NewSigner(testrepo.KeySpec{Name: "fuzz-rsa", Algorithm: testrepo.RSA3072, Created: fuzzKeyTime})

@@ -29,10 +29,11 @@ func SeedFile(t testing.TB, path string, content []byte) {
 	}
 }
 
-// SeedTools keeps the versions of the tools that make a package's seeds (their --version
-// lines) beside the seeds, in dir/TOOLS: written with PEDOS_WRITE_FUZZ_CORPUS=1; otherwise,
-// where this machine's tools differ, the test is skipped saying so, since other versions make
-// other bytes (rpmbuild writes its version into every header).
+// SeedTools keeps the versions of the tools that make a package's seeds (the first line of
+// their --version) beside the seeds, in dir/TOOLS: written with PEDOS_WRITE_FUZZ_CORPUS=1;
+// otherwise, where this machine's tools differ, the test is skipped saying so, since other
+// versions make other bytes (rpmbuild writes its version into every header). A TOOLS file
+// that is missing fails the test: it would silence the comparison for good.
 func SeedTools(t testing.TB, dir string, tools ...string) {
 	t.Helper()
 	var versions []byte
@@ -41,14 +42,19 @@ func SeedTools(t testing.TB, dir string, tools ...string) {
 		if err != nil {
 			t.Fatalf("%s --version: %v (scripts/install-deps.sh installs it)", tool, err)
 		}
-		versions = append(versions, out...)
+		first, _, _ := bytes.Cut(out, []byte("\n"))
+		versions = append(append(versions, first...), '\n')
 	}
 	path := filepath.Join(dir, "TOOLS")
 	if os.Getenv("PEDOS_WRITE_FUZZ_CORPUS") == "1" {
 		SeedFile(t, path, versions)
 		return
 	}
-	if have, err := os.ReadFile(path); err != nil || !bytes.Equal(have, versions) {
-		t.Skipf("the committed seeds were made by other tools than this machine's (%s: %v):\n%s", path, err, have)
+	have, err := os.ReadFile(path)
+	switch {
+	case err != nil:
+		t.Fatalf("%v: remake the package's corpus with PEDOS_WRITE_FUZZ_CORPUS=1 go test -run '^TestWriteFuzzCorpus$'", err)
+	case !bytes.Equal(have, versions):
+		t.Skipf("the committed seeds were made by other tools than this machine's (%s):\n%sthis machine's:\n%s", path, have, versions)
 	}
 }
