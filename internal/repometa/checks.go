@@ -336,9 +336,9 @@ func (s *FreshnessState) CheckArch(repos []*VerifiedRepo, allVerified bool, inst
 			}
 		}
 	}
+	upgrade := req.Action == "upgrade" || req.Action == "update"
 	var findings []Finding
 	for _, r := range received {
-		upgrade := req.Action == "upgrade" || req.Action == "update"
 		if ownArch(r.Arch) || namesArch(req.Packages, r.NEVRA) || allVerified && listed[r.Name] && !listedForMachine[r.Name] ||
 			slices.ContainsFunc(installed, func(p NEVRA) bool {
 				return p.Arch == r.Arch && (p.Name == r.Name || upgrade && obsoletes(r.Obsoletes, p))

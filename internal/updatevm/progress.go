@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -63,7 +62,7 @@ func (w *downloadWatch) run() {
 			return
 		case <-tick.C:
 		}
-		got, inCache, now := dirBytes(w.dir), treeBytes(w.cache), time.Now()
+		got, inCache, now := treeBytes(w.dir), treeBytes(w.cache), time.Now()
 		w.mu.Lock()
 		if got != seen || inCache != cached || w.spoke {
 			seen, cached, w.spoke, quietSince = got, inCache, false, now
@@ -124,19 +123,8 @@ func dnfSize(s string) int64 {
 	return int64(x * float64(int64(1)<<shift))
 }
 
-// dirBytes is the size of the regular files in dir.
-func dirBytes(dir string) int64 {
-	entries, _ := os.ReadDir(dir)
-	var n int64
-	for _, e := range entries {
-		if info, err := e.Info(); err == nil && info.Mode().IsRegular() {
-			n += info.Size()
-		}
-	}
-	return n
-}
-
-// treeBytes is the size of the regular files below dir.
+// treeBytes is the size of the regular files below dir (dnf's download
+// directory is flat; its cache is not).
 func treeBytes(dir string) int64 {
 	var n int64
 	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
