@@ -94,13 +94,13 @@ func TestCheckBatch(t *testing.T) {
 // with its own error, not another file's.
 func TestCheckBatchAfterAnUnreadableFile(t *testing.T) {
 	checker, dir, good, unsigned := goodAndUnsigned(t)
-	data, err := os.ReadFile(good)
-	if err != nil {
-		t.Fatal(err)
-	}
-	truncated := filepath.Join(dir, "truncated-1-1.noarch.rpm")
+	truncated := truncatedCopy(t, dir, good)
 	next := filepath.Join(dir, "next-1-1.noarch.rpm") // a good package, named once
-	if err := errors.Join(os.WriteFile(truncated, data[:200], 0o644), os.WriteFile(next, data, 0o644)); err != nil {
+	data, err := os.ReadFile(good)
+	if err == nil {
+		err = os.WriteFile(next, data, 0o644)
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 	verdicts := checker.CheckBatch(context.Background(), []string{truncated, next, unsigned, good + ".missing"})
@@ -334,16 +334,24 @@ func goodAndUnsigned(t *testing.T) (checker *pkgtool.RPMKeys, dir, good, unsigne
 // unreadable one left unended.
 func TestCheckBatchOfTwoAfterAnUnreadableFile(t *testing.T) {
 	checker, dir, good, _ := goodAndUnsigned(t)
-	data, err := os.ReadFile(good)
-	if err != nil {
-		t.Fatal(err)
-	}
-	truncated := filepath.Join(dir, "truncated-1-1.noarch.rpm")
-	if err := os.WriteFile(truncated, data[:200], 0o644); err != nil {
-		t.Fatal(err)
-	}
+	truncated := truncatedCopy(t, dir, good)
 	verdicts := checker.CheckBatch(context.Background(), []string{truncated, good})
 	if verdicts[good] != nil || !errors.Is(verdicts[truncated], pkgtool.ErrRPMKeysRejected) {
 		t.Errorf("good: %v, truncated: %v; want the good one accepted, the truncated one rejected", verdicts[good], verdicts[truncated])
 	}
+}
+
+// truncatedCopy writes the first 200 bytes of package good into dir, a file
+// rpm cannot read, and returns its path.
+func truncatedCopy(t *testing.T, dir, good string) string {
+	t.Helper()
+	data, err := os.ReadFile(good)
+	truncated := filepath.Join(dir, "truncated-1-1.noarch.rpm")
+	if err == nil {
+		err = os.WriteFile(truncated, data[:200], 0o644)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return truncated
 }
