@@ -562,8 +562,14 @@ func TestC6DroppedConnectionsLogOnce(t *testing.T) {
 	holdCallSlot(t, lab, "vm1")
 	for range 300 {
 		c := dialRaw(t, lab, "vm1")
-		io.Copy(io.Discard, c) // dropped: EOF
+		// Dropped: the hello, the refusal, then EOF. A daemon that kept the
+		// connection open fails the test here rather than at go test's timeout.
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		_, err := io.Copy(io.Discard, c)
 		c.Close()
+		if err != nil {
+			t.Fatalf("a connection over the call cap was not dropped: %v", err)
+		}
 	}
 	if got := lab.callFrom(t, "vm2", "served", "dom0", "test.Echo"); got.code != 0 || got.stdout != "served" {
 		t.Errorf("vm2's call: %+v", got)
