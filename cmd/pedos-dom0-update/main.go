@@ -30,7 +30,8 @@ from the verified cached repository.
 
 options:
   --action=ACT          dnf verb: upgrade (default), install, reinstall,
-                        downgrade, remove, upgrade-to (update is upgrade);
+                        downgrade, remove (update and upgrade-to are
+                        upgrade, as in dnf);
                         list, search and info are answered by the UpdateVM
                         alone
   --check-only          only ask whether updates exist: exit 100 if they do,

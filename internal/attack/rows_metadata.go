@@ -195,7 +195,16 @@ func runM1(e *Env) (string, error) {
 	}
 	byProvide, err := withheld(attempt{label: "--action=upgrade greeting (a provide of hello), current metadata, no packages",
 		args: []string{"-y", "--action=upgrade", "greeting"}}, " provides=greeting")
-	return frozen + "; named by a provide: " + byProvide, err
+	if err != nil {
+		return "", err
+	}
+	// upgrade-to is dnf's upgrade under another name: the same promise.
+	if err := e.converge(); err != nil {
+		return "", err
+	}
+	upgradeTo, err := withheld(attempt{label: "--action=upgrade-to hello, current metadata, no packages",
+		args: []string{"-y", "--action=upgrade-to", "hello"}}, "")
+	return frozen + "; named by a provide: " + byProvide + "; upgrade-to: " + upgradeTo, err
 }
 
 func runM2(e *Env) (string, error) {

@@ -219,7 +219,10 @@ func (o *Options) finish() error {
 			o.Action = "install"
 		}
 	}
-	if o.Action == "update" {
+	// dnf 4 runs update and upgrade-to as upgrade (aliases of one command):
+	// one name, so that every check an upgrade gets (withholding, M1, M2)
+	// is made for them too.
+	if o.Action == "update" || o.Action == "upgrade-to" {
 		o.Action = "upgrade"
 	}
 	if !updatecall.IsDownload(o.Action) && !o.IsQuery() && o.Action != "remove" {

@@ -21,6 +21,7 @@ func TestParseArgs(t *testing.T) {
 		{"explicit action", []string{"--action=reinstall", "hello"},
 			Options{Action: "reinstall", Packages: []string{"hello"}}},
 		{"update is upgrade", []string{"--action=update"}, Options{Action: "upgrade"}},
+		{"upgrade-to is upgrade", []string{"--action=upgrade-to", "hello-1.2"}, Options{Action: "upgrade", Packages: []string{"hello-1.2"}}},
 		{"dnf options pass through", []string{"-y", "--best", "--allowerasing", "--exclude=kernel*,xen"},
 			Options{Action: "upgrade", AssumeYes: true, Excludes: []string{"kernel*", "xen"},
 				DNFOptions: []string{"--best", "--allowerasing", "--exclude=kernel*,xen"}}},
