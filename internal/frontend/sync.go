@@ -91,8 +91,8 @@ func syncStream(c dom0.Config, exportRPMDB func(root string, w io.Writer) error,
 	for _, w := range skipped {
 		warnf(warn, "%v (not sent to %s)", w, c.UpdateVM)
 	}
-	warnRevoked(c.Path(c.KeyringDir), warn)
 	if keyring != nil {
+		warnRevoked(keyring.Revoked(), warn)
 		for _, file := range keyring.Files() {
 			if err := addFile(add, file, path.Join(updatecall.SyncKeysDir, filepath.Base(file))); err != nil {
 				return nil, err
@@ -110,24 +110,19 @@ func addFile(add func(string, []byte) error, src, name string) error {
 	return add(name, data)
 }
 
-// warnRevoked says, for each revoked key in the keyring (which LoadKeyring
-// skipped), what its revocation does not reach: dom0's rpm database, which
-// keeps trusting a key it once imported (importing the revocation does not
-// change that, measured with rpm 4.18), and the cached repository, which
-// may hold packages the key signed for dom0's dnf to install.
-func warnRevoked(dir string, warn io.Writer) {
-	entries, _ := os.ReadDir(dir)
-	for _, e := range entries {
-		if !e.Type().IsRegular() { // a FIFO would block the open
-			continue
-		}
-		file := filepath.Join(dir, e.Name())
-		keys, _ := rpm.ReadKeyFile(file)
-		for _, k := range keys {
-			if len(k.Revocations) > 0 {
-				warnf(warn, "%s: the revocation does not reach dom0's rpm database, which still trusts the key if it was imported there, nor the cached repository, which may hold packages it signed: remove the key with rpm -e gpg-pubkey-%08x, and empty the cache with pedos-dom0-update --clean",
-					file, uint32(k.PrimaryKey.KeyId))
-			}
+// warnRevoked says, once for each revoked key in the keyring (which
+// LoadKeyring skipped), what its revocation does not reach: dom0's rpm
+// database, which keeps trusting a key it once imported (importing the
+// revocation does not change that, measured with rpm 4.18), and the cached
+// repository, which may hold packages the key signed for dom0's dnf to
+// install.
+func warnRevoked(revoked []rpm.RevokedKey, warn io.Writer) {
+	seen := map[uint64]bool{}
+	for _, k := range revoked {
+		if !seen[k.KeyID] {
+			seen[k.KeyID] = true
+			warnf(warn, "%s: the revocation does not reach dom0's rpm database, which still trusts the key if it was imported there, nor the cached repository, which may hold packages it signed: remove the key with rpm -e gpg-pubkey-%08x, and empty the cache with pedos-dom0-update --clean",
+				k.File, uint32(k.KeyID))
 		}
 	}
 }

@@ -32,13 +32,17 @@ type Keyring struct {
 	// key IDs of its keys, so a verdict can say "weak key" instead of
 	// "unknown key".
 	skipped map[uint64]*Error
+	revoked []RevokedKey
 }
 
 // LoadKeyring reads every regular file in dir as armored public keys;
 // other entries but directories are skipped with a warning. A key
 // that fails the policy at time now (too weak, expired, revoked, badly
 // bound, unparsable) is skipped; each skip is returned as a warning naming
-// the file, and the other keys still load.
+// the file, and the other keys still load. A revocation counts wherever it
+// is (P6): a key revoked in one file, or by a revocation certificate on its
+// own (gpg's openpgp-revocs.d/*.rev), is not trusted from another file
+// that holds an older copy of it.
 func LoadKeyring(dir string, now time.Time) (*Keyring, []error, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -46,6 +50,9 @@ func LoadKeyring(dir string, now time.Time) (*Keyring, []error, error) {
 	}
 	k := &Keyring{skipped: map[uint64]*Error{}}
 	var warnings []error
+	var passed []keyFile
+	revoked := map[string]string{} // fingerprints of revoked keys and hard-revoked signing subkeys → the file that says so
+	var certificates []keyFile     // files of revocation certificates only
 	for _, entry := range entries {
 		path := filepath.Join(dir, entry.Name())
 		// Directories hold other keys (per-repository metadata keys);
@@ -58,45 +65,116 @@ func LoadKeyring(dir string, now time.Time) (*Keyring, []error, error) {
 			warnings = append(warnings, fmt.Errorf("keyring: skipping %q: not a regular file (a key must be copied into the keyring, not linked)", path))
 			continue
 		}
-		if err := k.addFile(path, now); err != nil {
+		entities, err := ReadKeyFile(path)
+		if err != nil {
+			if certs := readRevocationCertificates(path); len(certs) > 0 {
+				certificates = append(certificates, keyFile{path: path, certificates: certs})
+				continue
+			}
+			// The keys of an unreadable packet's file are named as skipped.
+			k.skip(path, entities, KindKeyNotValid, err.Error())
 			warnings = append(warnings, fmt.Errorf("keyring: skipping %q: %w", path, err))
+			continue
 		}
+		for _, e := range entities {
+			if len(e.Revocations) > 0 {
+				revoked[fingerprint(e.PrimaryKey)] = path
+				k.revoked = append(k.revoked, RevokedKey{File: path, KeyID: e.PrimaryKey.KeyId})
+			}
+			for _, sub := range e.Subkeys {
+				if slices.ContainsFunc(sub.Revocations, hardRevocation) {
+					revoked[fingerprint(sub.PublicKey)] = path
+				}
+			}
+		}
+		if err := k.checkPolicy(path, entities, now); err != nil {
+			warnings = append(warnings, fmt.Errorf("keyring: skipping %q: %w", path, err))
+			continue
+		}
+		passed = append(passed, keyFile{path: path, entities: entities})
+	}
+	for _, f := range passed {
+		if reason := revokedElsewhere(f.entities, revoked, certificates); reason != "" {
+			for _, e := range f.entities {
+				k.revoked = append(k.revoked, RevokedKey{File: f.path, KeyID: e.PrimaryKey.KeyId})
+			}
+			k.skip(f.path, f.entities, KindKeyNotValid, reason)
+			warnings = append(warnings, fmt.Errorf("keyring: skipping %q: %s", f.path, reason))
+			continue
+		}
+		k.entities = append(k.entities, f.entities...)
+		k.files = append(k.files, f.path)
 	}
 	return k, warnings, nil
 }
 
-func (k *Keyring) addFile(path string, now time.Time) error {
-	// A package signed by any key of a skipped file names the file and the
-	// cause, not only the reason.
-	skip := func(entities openpgp.EntityList, kind Kind, reason string) {
-		why := &Error{Kind: kind, Reason: fmt.Sprintf("key file %q, %s", path, reason)}
-		for _, skipped := range entities {
-			k.skipped[skipped.PrimaryKey.KeyId] = why
-			for _, sub := range skipped.Subkeys {
-				k.skipped[sub.PublicKey.KeyId] = why
-			}
+// keyFile is a file of the keyring: its keys, or its revocation certificates.
+type keyFile struct {
+	path         string
+	entities     openpgp.EntityList
+	certificates []*packet.Signature
+}
+
+// RevokedKey is a key of the keyring that a revocation withdraws.
+type RevokedKey struct {
+	File  string // the file that holds the key
+	KeyID uint64
+}
+
+// Revoked lists the keys the keyring skipped as revoked.
+func (k *Keyring) Revoked() []RevokedKey { return slices.Clone(k.revoked) }
+
+// skip records why the keys of a skipped file are not trusted: a package
+// signed by any of them names the file and the cause, not only "unknown key".
+func (k *Keyring) skip(path string, entities openpgp.EntityList, kind Kind, reason string) {
+	why := &Error{Kind: kind, Reason: fmt.Sprintf("key file %q, %s", path, reason)}
+	for _, skipped := range entities {
+		k.skipped[skipped.PrimaryKey.KeyId] = why
+		for _, sub := range skipped.Subkeys {
+			k.skipped[sub.PublicKey.KeyId] = why
 		}
 	}
-	entities, err := ReadKeyFile(path)
-	if err != nil {
-		skip(entities, KindKeyNotValid, err.Error()) // the keys of an unreadable packet's file
-		return err
-	}
-	// The file is the unit of trust: one bad key in it skips the whole file,
-	// so what rpmkeys imports is exactly what the native verifier trusts.
+}
+
+// checkPolicy applies keyPolicy to every key of a file. The file is the
+// unit of trust: one bad key in it skips the whole file, so what rpmkeys
+// imports is exactly what the native verifier trusts.
+func (k *Keyring) checkPolicy(path string, entities openpgp.EntityList, now time.Time) error {
 	for _, e := range entities {
 		err := keyPolicy(e, now)
 		if e.PrivateKey != nil {
 			err = reject(KindUntrustedKey, "file holds a secret key; export the public key only")
 		}
 		if err != nil {
-			skip(entities, err.Kind, fmt.Sprintf("key %s: %s", fingerprint(e.PrimaryKey), err.Reason))
+			k.skip(path, entities, err.Kind, fmt.Sprintf("key %s: %s", fingerprint(e.PrimaryKey), err.Reason))
 			return fmt.Errorf("key %s: %s", fingerprint(e.PrimaryKey), err.Reason)
 		}
 	}
-	k.entities = append(k.entities, entities...)
-	k.files = append(k.files, path)
 	return nil
+}
+
+// revokedElsewhere says which key of a file another file revokes: a copy
+// of the key revoked there, a hard revocation of one of its signing
+// subkeys, or a revocation certificate that verifies against the key.
+func revokedElsewhere(entities openpgp.EntityList, revoked map[string]string, certificates []keyFile) string {
+	for _, e := range entities {
+		if by, ok := revoked[fingerprint(e.PrimaryKey)]; ok {
+			return fmt.Sprintf("key %s is revoked in %q", fingerprint(e.PrimaryKey), by)
+		}
+		for _, sub := range e.Subkeys {
+			if by, ok := revoked[fingerprint(sub.PublicKey)]; ok {
+				return fmt.Sprintf("signing subkey %016X of key %s is revoked in %q", sub.PublicKey.KeyId, fingerprint(e.PrimaryKey), by)
+			}
+		}
+		for _, f := range certificates {
+			for _, sig := range f.certificates {
+				if e.PrimaryKey.VerifyRevocationSignature(sig) == nil {
+					return fmt.Sprintf("key %s is revoked by the certificate %q", fingerprint(e.PrimaryKey), f.path)
+				}
+			}
+		}
+	}
+	return ""
 }
 
 // ReadKeyFile reads the public keys of every armored block in path, as
@@ -105,29 +183,12 @@ func (k *Keyring) addFile(path string, now time.Time) error {
 // error it returns no key to trust, only, when a packet was unreadable, the
 // keys it read, for the caller to name as skipped.
 func ReadKeyFile(path string) (openpgp.EntityList, error) {
-	f, err := os.Open(path)
+	blocks, err := armoredBlocks(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxKeyFileBytes+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > maxKeyFileBytes {
-		return nil, fmt.Errorf("larger than %d bytes, which no key file is", maxKeyFileBytes)
-	}
-	// armor.Decode reads ahead of its block: each is cut out first.
-	begin := []byte("-----BEGIN PGP ")
 	var keys openpgp.EntityList
-	for rest := data; bytes.Contains(rest, begin); {
-		rest = rest[bytes.Index(rest, begin):]
-		block := rest
-		if next := bytes.Index(rest[len(begin):], begin); next >= 0 {
-			block, rest = rest[:len(begin)+next], rest[len(begin)+next:]
-		} else {
-			rest = nil
-		}
+	for _, block := range blocks {
 		// go-crypto refuses the whole key when a subkey binding or its
 		// back-signature does not verify (P6, CVE-2021-3521).
 		blockKeys, err := openpgp.ReadArmoredKeyRing(bytes.NewReader(block))
@@ -145,6 +206,64 @@ func ReadKeyFile(path string) (openpgp.EntityList, error) {
 		return nil, errors.New("not a valid armored public key: no armored block")
 	}
 	return keys, nil
+}
+
+// readRevocationCertificates returns the key revocations of a file that
+// holds nothing else, or nil.
+func readRevocationCertificates(path string) []*packet.Signature {
+	blocks, err := armoredBlocks(path)
+	if err != nil {
+		return nil
+	}
+	var sigs []*packet.Signature
+	for _, block := range blocks {
+		decoded, err := armor.Decode(bytes.NewReader(block))
+		if err != nil {
+			return nil
+		}
+		for {
+			p, err := packet.Read(decoded.Body)
+			if err == io.EOF {
+				break
+			}
+			sig, ok := p.(*packet.Signature)
+			if err != nil || !ok || sig.SigType != packet.SigTypeKeyRevocation {
+				return nil
+			}
+			sigs = append(sigs, sig)
+		}
+	}
+	return sigs
+}
+
+// armoredBlocks cuts a key file into its armored blocks: armor.Decode
+// reads ahead of its block.
+func armoredBlocks(path string) ([][]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxKeyFileBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxKeyFileBytes {
+		return nil, fmt.Errorf("larger than %d bytes, which no key file is", maxKeyFileBytes)
+	}
+	begin := []byte("-----BEGIN PGP ")
+	var blocks [][]byte
+	for rest := data; bytes.Contains(rest, begin); {
+		rest = rest[bytes.Index(rest, begin):]
+		block := rest
+		if next := bytes.Index(rest[len(begin):], begin); next >= 0 {
+			block, rest = rest[:len(begin)+next], rest[len(begin)+next:]
+		} else {
+			rest = nil
+		}
+		blocks = append(blocks, block)
+	}
+	return blocks, nil
 }
 
 // unreadablePacket says which packet of an armored block go-crypto cannot

@@ -275,3 +275,105 @@ func TestSkippedFileNamesTheKeyAtFault(t *testing.T) {
 		t.Errorf("got %v, want a refusal saying %q", err, want)
 	}
 }
+
+// A revocation counts wherever it is in the keyring (P6): an administrator
+// who adds a vendor's revoked key beside the old copy of it, in either
+// order of names, or drops the key's revocation certificate in (gpg's
+// openpgp-revocs.d/*.rev), revokes the key; the old copy's file is skipped,
+// naming the file that revokes it. A certificate by another key revokes
+// nothing.
+func TestRevocationInAnotherFile(t *testing.T) {
+	s, err := testrepo.NewSigner(testrepo.KeySpec{Name: "revoked later"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := testrepo.NewSigner(testrepo.KeySpec{Name: "another key"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := s.PublicKeyArmored()
+	pkg := build(t, spec, s)
+	certificate := func(signer *testrepo.Signer) []byte {
+		if err := signer.Entity.RevokeKey(packet.KeyCompromised, "compromised", nil); err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		w, err := armor.Encode(&buf, openpgp.PublicKeyType, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := errors.Join(signer.Entity.Revocations[0].Serialize(w), w.Close()); err != nil {
+			t.Fatal(err)
+		}
+		return append([]byte(":"), buf.Bytes()...) // gpg's guard against importing it by mistake
+	}
+	otherCertificate := certificate(other)
+	ownCertificate := certificate(s)
+	revoked := s.PublicKeyArmored()
+	for _, tc := range []struct {
+		name    string
+		files   map[string][]byte
+		revoker string // the file named as revoking the key; "": none
+	}{
+		{"revoked copy sorts last", map[string][]byte{"a-old": old, "z-revoked": revoked}, "z-revoked"},
+		{"revoked copy sorts first", map[string][]byte{"a-revoked": revoked, "z-old": old}, "a-revoked"},
+		{"revocation certificate", map[string][]byte{"RPM-GPG-KEY-old": old, "key.rev": ownCertificate}, "key.rev"},
+		{"another key's certificate", map[string][]byte{"RPM-GPG-KEY-old": old, "other.rev": otherCertificate}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for name, data := range tc.files {
+				if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			keyring, warnings, err := rpm.LoadKeyring(dir, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = (&rpm.Verifier{Keyring: keyring}).Verify(bytes.NewReader(pkg), io.Discard)
+			if tc.revoker == "" {
+				if err != nil || len(keyring.Files()) != 1 {
+					t.Errorf("verdict %v, files %q, warnings %v; want the key trusted", err, keyring.Files(), warnings)
+				}
+				return
+			}
+			revokedBy := fmt.Sprintf("revoked %s %q", map[bool]string{true: "by the certificate", false: "in"}[strings.HasSuffix(tc.revoker, ".rev")], filepath.Join(dir, tc.revoker))
+			if len(keyring.Files()) != 0 || !strings.Contains(fmt.Sprint(warnings), revokedBy) {
+				t.Errorf("files %q, warnings %v; want every copy skipped, one saying %s", keyring.Files(), warnings, revokedBy)
+			}
+			if !rejected(err, rpm.KindKeyNotValid, "which the keyring skipped") || !strings.Contains(err.Error(), "revoked") {
+				t.Errorf("a package signed by the key: %v; want it refused as signed by a revoked key", err)
+			}
+			if got := keyring.Revoked(); len(got) == 0 || got[0].KeyID != s.Entity.PrimaryKey.KeyId {
+				t.Errorf("Revoked() = %+v, want the key", got)
+			}
+		})
+	}
+}
+
+// The same for a signing subkey revoked as compromised in another file.
+func TestSubkeyRevocationInAnotherFile(t *testing.T) {
+	s, err := testrepo.NewSigner(testrepo.KeySpec{Name: "subkey revoked later", SigningSubkey: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "a-old"), s.PublicKeyArmored(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Entity.RevokeSubkey(&s.Entity.Subkeys[0], packet.KeyCompromised, "compromised", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "z-revoked"), s.PublicKeyArmored(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	keyring, warnings, err := rpm.LoadKeyring(dir, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("signing subkey %016X of key %X is revoked in %q", s.Entity.Subkeys[0].PublicKey.KeyId, s.Entity.PrimaryKey.Fingerprint, filepath.Join(dir, "z-revoked"))
+	if len(keyring.Files()) != 0 || !strings.Contains(fmt.Sprint(warnings), want) {
+		t.Errorf("files %q, warnings %v; want both skipped, one saying %s", keyring.Files(), warnings, want)
+	}
+}
