@@ -20,6 +20,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"pedos.dev/updates/internal/repometa"
@@ -62,10 +63,11 @@ func ReadNetworkRepos(root string, switches []RepoSwitch) (repometa.NetworkRepos
 	}
 	enabled := map[string]bool{}
 	excludes, includes, disabled := map[string][]string{}, map[string][]string{}, map[string][]string{}
+	priorities := map[string]int{}
 	dnfConf := filepath.Join(root, DNFConf)
 	var warnings []string
 	for _, file := range append([]string{dnfConf}, files...) {
-		skipped, err := ReadRepoFile(file, file == dnfConf, enabled, RepoLists{excludes, includes, disabled})
+		skipped, err := ReadRepoFile(file, file == dnfConf, enabled, RepoLists{excludes, includes, disabled, priorities})
 		if err != nil && !os.IsNotExist(err) {
 			return out, nil, err
 		}
@@ -85,6 +87,7 @@ func ReadNetworkRepos(root string, switches []RepoSwitch) (repometa.NetworkRepos
 	}
 	out.Excludes, out.RepoExcludes = excludes["main"], map[string][]string{}
 	out.Includes, out.RepoIncludes = includes["main"], map[string][]string{}
+	out.RepoPriorities = map[string]int{}
 	for _, sw := range switches {
 		for id := range enabled {
 			if matchesAny(id, []string{sw.Glob}) {
@@ -96,6 +99,9 @@ func ReadNetworkRepos(root string, switches []RepoSwitch) (repometa.NetworkRepos
 		if on {
 			out.Enabled = append(out.Enabled, id)
 			out.RepoExcludes[id], out.RepoIncludes[id] = excludes[id], includes[id]
+			if p, ok := priorities[id]; ok {
+				out.RepoPriorities[id] = p
+			}
 		}
 	}
 	sort.Strings(out.Enabled)
@@ -130,9 +136,12 @@ func ShippedFile(e fs.DirEntry) bool {
 	return e.Type().IsRegular() && !strings.HasPrefix(e.Name(), ".")
 }
 
-// RepoLists are the glob lists ReadRepoFile records, by section ("main" for
-// dnf.conf's [main]); the zero value records none.
-type RepoLists struct{ excludes, includes, disableExcludes map[string][]string }
+// RepoLists are the glob lists and priorities ReadRepoFile records, by
+// section ("main" for dnf.conf's [main]); the zero value records none.
+type RepoLists struct {
+	excludes, includes, disableExcludes map[string][]string
+	priorities                          map[string]int
+}
 
 // ReadRepoFile records each section of a .repo file (or of dnf.conf, with
 // dnfConf set), whether it is enabled (dnf's default is enabled) and its
@@ -200,9 +209,13 @@ func ReadRepoFile(file string, dnfConf bool, enabled map[string]bool, lists Repo
 				globs[section] = append(globs[section], globList(line)...)
 			}
 			// "enabled=0" continued is no boolean to dnf: it warns and
-			// keeps its default, enabled.
+			// keeps its default, enabled; nor is a priority continued a
+			// number: its default, 99.
 			if key == "enabled" && section != "main" {
 				enabled[section] = true
+			}
+			if key == "priority" && lists.priorities != nil {
+				delete(lists.priorities, section)
 			}
 		default:
 			var value string
@@ -218,6 +231,15 @@ func ReadRepoFile(file string, dnfConf bool, enabled map[string]bool, lists Repo
 				globs = lists.includes
 			case key == "disable_excludes" && section == "main":
 				globs = lists.disableExcludes
+			case key == "priority" && section != "main" && lists.priorities != nil:
+				// dnf warns of a priority that is no integer and keeps 99,
+				// its default (measured with dnf 4.14).
+				delete(lists.priorities, section)
+				if p, err := strconv.Atoi(value); err == nil {
+					lists.priorities[section] = p
+				} else {
+					skipped = append(skipped, fmt.Sprintf("%s: repository %s: priority %q is no integer: dnf keeps 99", file, section, value))
+				}
 			}
 			if globs != nil {
 				globs[section] = globList(value)

@@ -114,6 +114,32 @@ func TestReadNetworkReposAsDNF(t *testing.T) {
 	}
 }
 
+// priority= as dnf 4.14 takes it (measured): an integer, any sign; no
+// integer, or one continued on the next line, keeps the default 99 with a
+// warning; the definition of the first file counts; [main] has none; only
+// enabled repositories are listed.
+func TestReadNetworkReposPriorities(t *testing.T) {
+	root := t.TempDir()
+	writeBelow(t, root, "/etc/dnf/dnf.conf", "[main]\npriority=5\n")
+	writeBelow(t, root, NetworkReposDir+"/a.repo", "[hi]\npriority=1\n[neg]\npriority = -5\n[bad]\npriority=abc\n[cont]\npriority=3\n  4\n[off]\nenabled=0\npriority=2\n")
+	writeBelow(t, root, NetworkReposDir+"/b.repo", "[hi]\npriority=50\n[plain]\nbaseurl=http://mirror/p\n")
+	got, warnings, err := ReadNetworkRepos(root, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{"hi": 1, "neg": -5, "bad": 99, "cont": 99, "plain": 99, "off": 99}
+	for id, p := range want {
+		if got.Priority(id) != p {
+			t.Errorf("repository %s: priority %d, want %d (%v)", id, got.Priority(id), p, got.RepoPriorities)
+		}
+	}
+	if !slices.ContainsFunc(warnings, func(w string) bool {
+		return strings.Contains(w, `repository bad: priority "abc" is no integer: dnf keeps 99`)
+	}) {
+		t.Errorf("warnings %q: none names bad's priority", warnings)
+	}
+}
+
 // What dnf 4.14 skips with a warning (measured with dnf repolist) is skipped
 // here and named: a .repo file with a line that is no option, section,
 // comment or continuation, whole; a repository id with other characters

@@ -753,7 +753,7 @@ func (r *Receiver) checkFreshness(ctx context.Context, tools *pkgtool.Tools, s S
 		if primary != nil {
 			defer primary.Close()
 		}
-		files.Exclude, files.Include = repos.RepoExcludes[id], repos.RepoIncludes[id]
+		files.Exclude, files.Include, files.Priority = repos.RepoExcludes[id], repos.RepoIncludes[id], repos.Priority(id)
 		batch.Repos = append(batch.Repos, files)
 	}
 	var uname unix.Utsname

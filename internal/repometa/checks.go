@@ -50,6 +50,18 @@ type NetworkRepos struct {
 	// there are some, dnf offers only the packages they match.
 	Includes     []string            `json:"includes,omitempty"`
 	RepoIncludes map[string][]string `json:"repo_includes,omitempty"`
+	// RepoPriorities are the repositories' priority= where set (dnf's
+	// default is 99; a lower number wins): dnf takes a package from the
+	// best-priority repository that offers it, even an older version.
+	RepoPriorities map[string]int `json:"repo_priorities,omitempty"`
+}
+
+// Priority is a repository's priority as dnf uses it.
+func (n NetworkRepos) Priority(id string) int {
+	if p, ok := n.RepoPriorities[id]; ok {
+		return p
+	}
+	return 99
 }
 
 // Batch is everything one run's freshness verdict depends on.
@@ -107,7 +119,7 @@ func (s *FreshnessState) Evaluate(b Batch) *Verdict {
 			"no repository is enabled, yet the delivery holds %d package(s): none can have come from a repository dom0 knows", len(b.Received)))
 	}
 	if !metadataRejected {
-		v.Findings = append(v.Findings, s.CheckMembership(v.verified, unverifiable, b.Received, b.Request)...)
+		v.Findings = append(v.Findings, s.CheckMembership(v.verified, unverifiable, b.Installed, b.Received, b.Request)...)
 		v.Findings = append(v.Findings, s.CheckWithholding(v.verified, b.Installed, b.Received, b.Request)...)
 	}
 	v.Findings = append(v.Findings, s.CheckDowngrade(b.Installed, b.Received, b.Request)...)
@@ -130,22 +142,31 @@ func (s *FreshnessState) Evaluate(b Batch) *Verdict {
 // repository offers counts as listed in it: a build its own excludepkgs or
 // includepkgs (or dnf.conf's) leave out is one dnf would never take from
 // it, so a repository fenced off with includepkgs cannot lend its builds
-// of other names to the UpdateVM.
-func (s *FreshnessState) CheckMembership(repos []*VerifiedRepo, unverifiable []RepoFiles, received []ReceivedPackage, req Request) []Finding {
+// of other names to the UpdateVM. Repository priorities: a newer build
+// counts only in a repository of the same or a better priority than the
+// best one listing the received build (dnf takes the best priority's
+// newest build); a received build that dnf would have taken from a
+// better-priority repository only for a dependency that needs it is a
+// notice, since dom0 does not resolve dependencies.
+func (s *FreshnessState) CheckMembership(repos []*VerifiedRepo, unverifiable []RepoFiles, installed []NEVRA, received []ReceivedPackage, req Request) []Finding {
 	if len(repos) == 0 {
 		return nil // nothing signed to check against; VerifyRepomd said why
 	}
 	bySHA := map[[sha256Size]byte]*Package{}
+	priority := map[[sha256Size]byte]int{} // the best priority of a repository listing the file
 	newest := map[string]*Package{}
-	builds := map[string][]NEVRA{} // every listed build, by name
+	builds := map[string][]listing{} // every listed build, by name
 	for _, r := range repos {
 		for i := range r.Packages {
 			p := &r.Packages[i]
 			if !offers(p.NEVRA, req, r.Exclude, r.Include) {
 				continue
 			}
+			if best, ok := priority[p.SHA256]; !ok || r.Priority < best {
+				priority[p.SHA256] = r.Priority
+			}
 			bySHA[p.SHA256] = p
-			builds[p.Name] = append(builds[p.Name], p.NEVRA)
+			builds[p.Name] = append(builds[p.Name], listing{r.ID, r.Priority, p.NEVRA})
 			if n := newest[p.Name]; n == nil || rpmver.Compare(p.EVR, n.EVR) > 0 {
 				newest[p.Name] = p
 			}
@@ -162,7 +183,12 @@ func (s *FreshnessState) CheckMembership(repos []*VerifiedRepo, unverifiable []R
 		}
 		switch {
 		case listed != nil && listed.NEVRA == r.NEVRA && listed.Size == r.Size:
-			if newer := newestBuild(builds[r.Name], r.NEVRA); rpmver.Compare(newer.EVR, r.EVR) > 0 &&
+			if preferred := dnfChoice(builds[r.Name], r.NEVRA, installed); preferred != nil && preferred.priority < priority[r.SHA256] {
+				findings = append(findings, Finding{Kind: OtherPriority, Severity: Notice, Repo: preferred.repo, Package: r.File, Detail: fmt.Sprintf(
+					"%s: dnf takes %s from repo %s (priority %d) before this build (priority %d), unless a dependency needs this one",
+					r.File, preferred.pkg, preferred.repo, preferred.priority, priority[r.SHA256])})
+			}
+			if newer := newestBuild(builds[r.Name], r.NEVRA, priority[r.SHA256]); rpmver.Compare(newer.EVR, r.EVR) > 0 &&
 				!namedExactly(req.Packages, builds[r.Name], r.NEVRA) && !(req.Action == "downgrade" && req.AllowDowngradeUnsafe) &&
 				!(req.Action == "reinstall" && Matches(req.Packages, r.NEVRA)) {
 				findings = append(findings, reject(OlderBuild, "", r.File,
@@ -216,16 +242,12 @@ func (s *FreshnessState) CheckWithholding(repos []*VerifiedRepo, installed []NEV
 			return []Finding{reject(BadRequest, "", "", "package pattern %q is malformed", pattern)}
 		}
 	}
-	type listing struct {
-		repo string
-		pkg  NEVRA
-	}
 	listed, verifiedDigests := map[string][]listing{}, map[[sha256Size]byte]bool{}
 	for _, r := range repos {
 		for _, p := range r.Packages {
 			verifiedDigests[p.SHA256] = true
 			if p.Arch != "src" && p.Arch != "nosrc" && offers(p.NEVRA, req, r.Exclude, r.Include) {
-				listed[p.Name] = append(listed[p.Name], listing{r.ID, p.NEVRA})
+				listed[p.Name] = append(listed[p.Name], listing{r.ID, r.Priority, p.NEVRA})
 			}
 		}
 	}
@@ -240,12 +262,13 @@ func (s *FreshnessState) CheckWithholding(repos []*VerifiedRepo, installed []NEV
 		byName := len(req.Packages) == 0 || slices.ContainsFunc(req.Packages, func(pattern string) bool {
 			return matchesAny(pattern, []string{inst.Name})
 		})
-		var want *listing
-		for i, l := range listed[inst.Name] {
-			if compatibleArch(inst.Arch, l.pkg.Arch) && (byName || Matches(req.Packages, l.pkg)) && (want == nil || rpmver.Compare(l.pkg.EVR, want.pkg.EVR) > 0) {
-				want = &listed[inst.Name][i]
+		var candidates []listing
+		for _, l := range listed[inst.Name] {
+			if byName || Matches(req.Packages, l.pkg) {
+				candidates = append(candidates, l)
 			}
 		}
+		want := dnfChoice(candidates, inst, []NEVRA{inst})
 		if want == nil || rpmver.Compare(want.pkg.EVR, inst.EVR) <= 0 || slices.ContainsFunc(received, func(r ReceivedPackage) bool {
 			return r.Name == inst.Name && compatibleArch(inst.Arch, r.Arch) && rpmver.Compare(r.EVR, want.pkg.EVR) >= 0
 		}) {
@@ -270,6 +293,39 @@ func (s *FreshnessState) CheckWithholding(repos []*VerifiedRepo, installed []NEV
 			want.pkg, want.repo, inst))
 	}
 	return findings
+}
+
+// listing is a build a repository offers, with the repository's priority.
+type listing struct {
+	repo     string
+	priority int
+	pkg      NEVRA
+}
+
+// dnfChoice is the build of p's name (and a compatible arch) that dnf
+// upgrades or installs to, as libsolv picks it (measured with dnf 4.14):
+// of the builds at least as new as the installed one (all, when none is
+// installed), those of the best priority (the lowest number), and of
+// them the newest. A better-priority repository that offers only older
+// builds does not count; one that offers the installed version leaves
+// nothing to do. nil: no such build.
+func dnfChoice(builds []listing, p NEVRA, installed []NEVRA) *listing {
+	var floor *NEVRA // the installed build
+	for _, i := range newestInstalled(installed) {
+		if i.Name == p.Name && compatibleArch(i.Arch, p.Arch) {
+			floor = &i
+		}
+	}
+	var choice *listing
+	for i, l := range builds {
+		if !compatibleArch(p.Arch, l.pkg.Arch) || floor != nil && rpmver.Compare(l.pkg.EVR, floor.EVR) < 0 {
+			continue
+		}
+		if choice == nil || l.priority < choice.priority || l.priority == choice.priority && rpmver.Compare(l.pkg.EVR, choice.pkg.EVR) > 0 {
+			choice = &builds[i]
+		}
+	}
+	return choice
 }
 
 // obsoletes tells whether one of a package's Obsoletes covers p.
@@ -382,11 +438,11 @@ func compatibleArch(a, b string) bool { return a == b || a == "noarch" || b == "
 
 // newestBuild is the newest of the listed builds of p's name for an
 // architecture compatible with p's (p itself at least).
-func newestBuild(listed []NEVRA, p NEVRA) NEVRA {
+func newestBuild(listed []listing, p NEVRA, priority int) NEVRA {
 	newest := p
 	for _, l := range listed {
-		if compatibleArch(p.Arch, l.Arch) && rpmver.Compare(l.EVR, newest.EVR) > 0 {
-			newest = l
+		if l.priority <= priority && compatibleArch(p.Arch, l.pkg.Arch) && rpmver.Compare(l.pkg.EVR, newest.EVR) > 0 {
+			newest = l.pkg
 		}
 	}
 	return newest
@@ -406,12 +462,12 @@ func matchesVersion(patterns []string, p NEVRA) bool {
 // namedExactly tells whether the user's patterns name build p by its version and no newer
 // listed build of it as well: "hello-2.0" names hello-2.0-1 only when hello-2.0-2 is not
 // listed too, since dnf would pick the newer release (M4).
-func namedExactly(patterns []string, listed []NEVRA, p NEVRA) bool {
+func namedExactly(patterns []string, listed []listing, p NEVRA) bool {
 	if !matchesVersion(patterns, p) {
 		return false
 	}
-	return !slices.ContainsFunc(listed, func(l NEVRA) bool {
-		return compatibleArch(l.Arch, p.Arch) && rpmver.Compare(l.EVR, p.EVR) > 0 && matchesVersion(patterns, l)
+	return !slices.ContainsFunc(listed, func(l listing) bool {
+		return compatibleArch(l.pkg.Arch, p.Arch) && rpmver.Compare(l.pkg.EVR, p.EVR) > 0 && matchesVersion(patterns, l.pkg)
 	})
 }
 

@@ -59,13 +59,13 @@ func TestCheckMembership(t *testing.T) {
 		{"newer than listed, every repo verifiable", unsigned.received(t, "foo-1.2-1.noarch"), nil,
 			[]string{"rejected not-in-metadata foo-1.2-1.noarch.rpm"}},
 	} {
-		if got := kinds(s.CheckMembership([]*VerifiedRepo{repo}, c.unverifiable, c.received, Request{Action: "upgrade"})); !slices.Equal(got, c.want) {
+		if got := kinds(s.CheckMembership([]*VerifiedRepo{repo}, c.unverifiable, nil, c.received, Request{Action: "upgrade"})); !slices.Equal(got, c.want) {
 			t.Errorf("%s: findings %q, want %q", c.name, got, c.want)
 		}
 	}
 	// The same build listed with other bytes: the message names the digest,
 	// not the build it then says is listed.
-	f := s.CheckMembership([]*VerifiedRepo{repo}, nil, []ReceivedPackage{rebuilt}, Request{Action: "upgrade"})
+	f := s.CheckMembership([]*VerifiedRepo{repo}, nil, nil, []ReceivedPackage{rebuilt}, Request{Action: "upgrade"})
 	if want := "foo-1.1-1.noarch.rpm: its SHA-256 is not in the current signed metadata (as excludepkgs and includepkgs leave it), which lists foo-1.1-1.noarch"; len(f) != 1 || !strings.HasPrefix(f[0].Detail, want) {
 		t.Errorf("a rebuilt listed build: %v, want %q", f, want)
 	}
@@ -101,7 +101,55 @@ func TestCheckMembershipRepoLists(t *testing.T) {
 			[]string{"rejected not-in-metadata openssl-9.9-1.x86_64.rpm"}},
 		{"no signed metadata, and it may offer it", pkg(vendor, 0), []RepoFiles{{ID: "testing"}}, []string{"notice not-verifiable openssl-9.9-1.x86_64.rpm"}},
 	} {
-		if got := kinds(s.CheckMembership([]*VerifiedRepo{updates, vendor}, c.unverifiable, c.received, Request{Action: "upgrade"})); !slices.Equal(got, c.want) {
+		if got := kinds(s.CheckMembership([]*VerifiedRepo{updates, vendor}, c.unverifiable, nil, c.received, Request{Action: "upgrade"})); !slices.Equal(got, c.want) {
+			t.Errorf("%s: findings %q, want %q", c.name, got, c.want)
+		}
+	}
+}
+
+// Repository priorities, as dnf 4.14 picks (measured): of the builds at
+// least as new as the installed one, the best priority's newest. With hi
+// (priority 1) offering hello 1.2 and lo (99) 1.5, an honest upgrade
+// brings 1.2: neither a replay nor a withheld 1.5; held back, 1.2 is
+// withheld. hi offering only the installed 1.1 leaves nothing to do; hi
+// offering only an older 1.0 does not count, and 1.5 is the update. lo's
+// 1.5 delivered while hi offers 1.2 is what dnf takes only for a
+// dependency that needs it: a notice.
+func TestPriorities(t *testing.T) {
+	installed := []NEVRA{nevra(t, "hello-1.1-1.noarch")}
+	repos := func(hi ...string) []*VerifiedRepo {
+		h := verified(t, "hi", day0, 1, hi...)
+		h.Priority = 1
+		l := verified(t, "lo", day0, 1, "hello-1.5-1.noarch", "hello-1.4-1.noarch")
+		l.Priority = 99
+		for i := range l.Packages {
+			l.Packages[i].SHA256[1] = 2 // not hi's digests
+		}
+		return []*VerifiedRepo{h, l}
+	}
+	listed := func(r *VerifiedRepo, i int) []ReceivedPackage {
+		return []ReceivedPackage{{File: r.Packages[i].NEVRA.String() + ".rpm", Package: r.Packages[i]}}
+	}
+	s := loadState(t, t.TempDir(), day0)
+	upgrade := Request{Action: "upgrade"}
+	for _, c := range []struct {
+		name     string
+		repos    []*VerifiedRepo
+		received func([]*VerifiedRepo) []ReceivedPackage
+		want     []string
+	}{
+		{"the better priority's update", repos("hello-1.2-1.noarch"), func(r []*VerifiedRepo) []ReceivedPackage { return listed(r[0], 0) }, nil},
+		{"nothing delivered", repos("hello-1.2-1.noarch"), func([]*VerifiedRepo) []ReceivedPackage { return nil }, []string{"rejected withheld hello-1.2-1.noarch"}},
+		{"the installed version offered first", repos("hello-1.1-1.noarch"), func([]*VerifiedRepo) []ReceivedPackage { return nil }, nil},
+		{"only an older version offered first", repos("hello-1.0-1.noarch"), func([]*VerifiedRepo) []ReceivedPackage { return nil }, []string{"rejected withheld hello-1.5-1.noarch"}},
+		{"the worse priority's older build", repos("hello-1.0-1.noarch"), func(r []*VerifiedRepo) []ReceivedPackage { return listed(r[1], 1) },
+			[]string{"rejected older-build hello-1.4-1.noarch.rpm", "rejected withheld hello-1.5-1.noarch"}},
+		{"the worse priority's update", repos("hello-1.2-1.noarch"), func(r []*VerifiedRepo) []ReceivedPackage { return listed(r[1], 0) },
+			[]string{"notice priority hello-1.5-1.noarch.rpm"}},
+	} {
+		received := c.received(c.repos)
+		got := kinds(append(s.CheckMembership(c.repos, nil, installed, received, upgrade), s.CheckWithholding(c.repos, installed, received, upgrade)...))
+		if !slices.Equal(got, c.want) {
 			t.Errorf("%s: findings %q, want %q", c.name, got, c.want)
 		}
 	}
@@ -121,7 +169,7 @@ func TestCheckMembershipOlderBuildAcrossArches(t *testing.T) {
 		t.Fatal(findings)
 	}
 	want := []string{"rejected older-build foo-1.0-1.x86_64.rpm"}
-	if k := kinds(s.CheckMembership([]*VerifiedRepo{repo}, nil, received, Request{Action: "upgrade"})); !slices.Equal(k, want) {
+	if k := kinds(s.CheckMembership([]*VerifiedRepo{repo}, nil, nil, received, Request{Action: "upgrade"})); !slices.Equal(k, want) {
 		t.Errorf("findings %q, want %q", k, want)
 	}
 }
@@ -168,7 +216,7 @@ func TestCheckMembershipOlderListedBuild(t *testing.T) {
 		if c.name == "newest build" {
 			got = received[1:]
 		}
-		if k := kinds(s.CheckMembership([]*VerifiedRepo{repo}, nil, got, c.req)); !slices.Equal(k, c.want) {
+		if k := kinds(s.CheckMembership([]*VerifiedRepo{repo}, nil, nil, got, c.req)); !slices.Equal(k, c.want) {
 			t.Errorf("%s: findings %q, want %q", c.name, k, c.want)
 		}
 	}

@@ -120,6 +120,7 @@ type RepoFiles struct {
 	// from it, so their updates there are not withheld (M2). Include are its includepkgs
 	// globs: where there are some, dnf offers only what they match.
 	Exclude, Include []string
+	Priority         int // dnf's priority= (NetworkRepos.Priority)
 }
 
 // VerifiedRepo is a repository's metadata after steps 1 and 2.
@@ -130,6 +131,7 @@ type VerifiedRepo struct {
 	Packages []Package
 	Exclude  []string // RepoFiles.Exclude
 	Include  []string // RepoFiles.Include
+	Priority int      // RepoFiles.Priority
 }
 
 func reject(kind Kind, repo, pkg, format string, args ...any) Finding {
@@ -171,7 +173,7 @@ func (s *FreshnessState) VerifyRepomd(in RepoFiles, received []ReceivedPackage) 
 	if err != nil {
 		return nil, []Finding{reject(BadMetadata, in.ID, "", "metadata for repo %s: %v", in.ID, err)}
 	}
-	return &VerifiedRepo{ID: in.ID, KeyFingerprint: in.Key.Fingerprint, Repomd: *md, Packages: pkgs, Exclude: in.Exclude, Include: in.Include}, nil
+	return &VerifiedRepo{ID: in.ID, KeyFingerprint: in.Key.Fingerprint, Repomd: *md, Packages: pkgs, Exclude: in.Exclude, Include: in.Include, Priority: in.Priority}, nil
 }
 
 // checkDigest hashes the received primary and rewinds it for parsing.

@@ -26,6 +26,7 @@ const (
 	WrongSoftware   Kind = "wrong-software"   // digest listed, but for another package
 	Withheld        Kind = "withheld"         // newer version listed, not delivered (M1, M2)
 	Replaced        Kind = "replaced"         // its update not delivered, but a package that obsoletes it (a rename)
+	OtherPriority   Kind = "priority"         // a better-priority repository offers another build dnf would take first
 	Downgrade       Kind = "downgrade"        // older than installed (M8)
 	OtherArch       Kind = "other-arch"       // built for another machine where dnf would take this machine's build (M4)
 	BadRequest      Kind = "bad-request"      // the caller's input is unusable
