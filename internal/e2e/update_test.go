@@ -80,6 +80,15 @@ func TestCheckOnly(t *testing.T) {
 	if !slices.Equal(rep.Available, want) {
 		t.Errorf("--check-only listed %+v, want %+v\n%s", rep.Available, want, stderr)
 	}
+	// A package that replaces an installed one is listed too, as dnf's
+	// check-update lists it ("Obsoleting Packages"); repoquery --upgrades
+	// leaves it out.
+	l.publish("libfoo-ng-2.0-1 obsoletes=libfoo<2.0 provides=libfoo=2.0")
+	rep, stderr = l.update("--check-only")
+	want = append(want, frontend.AvailableUpdate{Name: "libfoo-ng", NEVRA: "libfoo-ng-2.0-1.noarch", Repo: lab.RepoID})
+	if rep.Exit != frontend.ExitUpdatesAvailable || !slices.Equal(rep.Available, want) {
+		t.Errorf("--check-only with a replacement: exit %d, listed %+v, want 100 and %+v\n%s", rep.Exit, rep.Available, want, stderr)
+	}
 	l.assertUnchanged(before)
 }
 

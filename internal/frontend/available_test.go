@@ -81,6 +81,25 @@ func TestRunCheckOnlyListsUpdates(t *testing.T) {
 	}
 }
 
+// Updates dnf reports with no list for scripts (the UpdateVM's repoquery
+// failed): exit 100 stands, JSON says "available": [] rather than leaving
+// the key out, and the person is not told "0 package(s)".
+func TestRunCheckOnlyEmptyList(t *testing.T) {
+	tr := newTestRun(t, func(_ []string, _, stderr io.Writer) int {
+		fmt.Fprintln(stderr, "warning: listing the updates with dnf repoquery failed (exit 1, <nil>)")
+		return ExitUpdatesAvailable
+	})
+	if code := tr.run(t, "--check-only", "--json"); code != ExitUpdatesAvailable {
+		t.Fatalf("exit %d, want 100; stderr:\n%s", code, tr.stderr)
+	}
+	if rep := decodeOneReport(t, tr.stdout.String()); rep.Available == nil || len(rep.Available) != 0 {
+		t.Errorf("JSON %s, want \"available\": []", tr.stdout.String())
+	}
+	if stderr := tr.stderr.String(); strings.Contains(stderr, "0 package(s)") || !strings.Contains(stderr, "it listed none for scripts") {
+		t.Errorf("stderr:\n%s", stderr)
+	}
+}
+
 // A list longer than the front end keeps is said to be cut short, apart
 // from any malformed lines (none here).
 func TestRunCheckOnlyLongList(t *testing.T) {

@@ -95,7 +95,7 @@ type Report struct {
 	Reinstalled []string `json:"reinstalled,omitempty"`
 	// Available is what --check-only found, the UpdateVM's word alone;
 	// the update log records only how many (AvailableCount).
-	Available      []AvailableUpdate `json:"available,omitempty"`
+	Available      []AvailableUpdate `json:"available,omitzero"`
 	AvailableCount int               `json:"available_count,omitempty"`
 }
 
@@ -467,6 +467,13 @@ func (r *runner) checkOnly(ctx context.Context) (int, error) {
 		}
 		if cutShort || listing.dropped {
 			warnf(r.env.Stderr, "%s's list of updates is longer than %d lines or %d MiB: only the beginning is listed", r.env.Config.UpdateVM, maxAvailableLines, maxListingBytes>>20)
+		}
+		if len(updates) == 0 {
+			// dnf said 100, and the list for scripts could not be made
+			// (the UpdateVM warned why above): the answer stands.
+			r.rep.Available = []AvailableUpdate{}
+			r.say("Updates are available for dom0, as %s says; it listed none for scripts (see its lines above); its word alone until an upgrade has dom0 verify them", r.env.Config.UpdateVM)
+			return ExitUpdatesAvailable, nil
 		}
 		r.say("Updates are available for dom0: %d package(s), as %s lists them (its word alone until an upgrade has dom0 verify them)", len(updates), r.env.Config.UpdateVM)
 		return ExitUpdatesAvailable, nil

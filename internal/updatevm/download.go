@@ -133,14 +133,33 @@ func (u *UpdateVM) CheckUpdates(ctx context.Context, req Request, stdout io.Writ
 		return fmt.Errorf("dnf check-update failed (exit %d)", code)
 	}
 	// From the metadata check-update has just fetched (-C), with the
-	// options that choose what it saw, so that the two lists agree.
+	// options that choose what it saw, so that the lists agree.
 	fromCache := slices.DeleteFunc(slices.Clone(base), func(a string) bool { return a == "--refresh" })
-	args = append(append(fromCache, "-C", "-q"), selectingOptions(req.DNFOptions)...)
-	args = append(args, "repoquery", "--upgrades", "--latest-limit=1",
-		`--queryformat=%{name}\t%{epoch}\t%{version}\t%{release}\t%{arch}\t%{repoid}`)
-	if code, err := u.Tools.DNF(ctx, append(args, req.Packages...), nil, stdout, u.Log); err != nil || code != 0 {
-		// The answer stands; only the list for scripts is missing.
-		fmt.Fprintf(u.Log, "warning: listing the updates with dnf repoquery failed (exit %d, %v)\n", code, err)
+	query := func(out io.Writer, args ...string) bool {
+		args = append(append(append(slices.Clone(fromCache), "-C", "-q"), selectingOptions(req.DNFOptions)...), append([]string{"repoquery"}, args...)...)
+		code, err := u.Tools.DNF(ctx, args, nil, out, u.Log)
+		if err != nil || code != 0 {
+			// The answer stands; only the list for scripts is missing.
+			fmt.Fprintf(u.Log, "warning: listing the updates with dnf repoquery failed (exit %d, %v)\n", code, err)
+		}
+		return err == nil && code == 0
+	}
+	const format = `--queryformat=%{name}\t%{epoch}\t%{version}\t%{release}\t%{arch}\t%{repoid}`
+	var list, installed strings.Builder
+	query(&list, append([]string{"--upgrades", "--latest-limit=1", format}, req.Packages...)...)
+	// check-update lists a package that obsoletes an installed one (a
+	// rename) too, which --upgrades leaves out: asked for by what it
+	// obsoletes, each installed package at its version.
+	if query(&installed, append([]string{"--installed", "--queryformat=%{name} = %{epoch}:%{version}-%{release}"}, req.Packages...)...) && installed.Len() > 0 {
+		obsoleted := strings.ReplaceAll(strings.TrimSpace(installed.String()), "\n", ",")
+		query(&list, "--available", "--latest-limit=1", "--whatobsoletes="+obsoleted, format)
+	}
+	seen := map[string]bool{} // an update that obsoletes its older self is listed once
+	for line := range strings.Lines(list.String()) {
+		if !seen[line] {
+			seen[line] = true
+			io.WriteString(stdout, line)
+		}
 	}
 	return ErrUpdatesAvailable
 }
