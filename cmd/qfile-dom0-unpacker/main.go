@@ -98,10 +98,19 @@ func main() {
 	// are files (run by hand, `>status 2>>log`), so those keep a mebibyte past their size.
 	// (Descriptor 1 is stderr's copy by now: guardStdout.)
 	maxFileSize := limits.MaxBytes
+	logRoom := uint64(math.MaxUint64) // what -v may write to a stderr that is a file
 	for _, f := range []*os.File{statusOut, os.Stderr} {
 		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
 			maxFileSize = max(maxFileSize, uint64(fi.Size())+1<<20)
+			if f == os.Stderr {
+				logRoom = uint64(fi.Size())
+			}
 		}
+	}
+	if logRoom != math.MaxUint64 {
+		// The names stop 64 KiB short of the limit: the refusal that ends
+		// the stream must still reach the log.
+		logRoom = maxFileSize - logRoom - 64<<10
 	}
 	// The sandbox goes up before the first byte of the stream is read.
 	warnings, err := sandbox.Confine(sandbox.Policy{
@@ -139,7 +148,15 @@ func main() {
 	rc := &qfile.Receiver{Root: root, Limits: limits, OnlyRegularFiles: opts.onlyRegular, NoSync: opts.noSync}
 	if opts.verbose {
 		rc.Received = func(name string, size uint64) {
-			fmt.Fprintf(os.Stderr, "qfile-dom0-unpacker: received %q (%d bytes)\n", name, size)
+			line := fmt.Sprintf("qfile-dom0-unpacker: received %q (%d bytes)\n", name, size)
+			switch {
+			case uint64(len(line)) <= logRoom:
+				logRoom -= uint64(len(line))
+				os.Stderr.WriteString(line)
+			case logRoom != 0:
+				logRoom = 0
+				os.Stderr.WriteString("qfile-dom0-unpacker: -v: no more names logged: stderr, a file, may grow by a mebibyte only\n")
+			}
 		}
 	}
 	report(rc.Receive(os.Stdin))

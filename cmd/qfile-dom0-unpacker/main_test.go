@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -171,6 +172,45 @@ func TestSmallByteLimitLeavesOutputFilesWhole(t *testing.T) {
 		} else if strings.Contains(piped.String(), "sending the status") {
 			t.Errorf("stderr: %q; want the status sent", piped.String())
 		}
+	}
+}
+
+// With -v and stderr a file, the names a stream makes the unpacker log cannot push out the
+// message that ends it: RLIMIT_FSIZE leaves the log a mebibyte, and the names stop short of
+// it, saying so (the qfile black-box: 5,000 long names, then a refused one, left no refusal).
+func TestVerboseLogLeavesRoomForTheRefusal(t *testing.T) {
+	header := func(nameLen, mode uint32, fileLen uint64) []byte {
+		b := binary.LittleEndian.AppendUint32(binary.LittleEndian.AppendUint32(nil, nameLen), mode)
+		return append(binary.LittleEndian.AppendUint64(b, fileLen), make([]byte, 16)...)
+	}
+	var stream []byte
+	for i := range 5000 {
+		name := fmt.Sprintf("%05d-%s", i, strings.Repeat("n", 240))
+		stream = append(append(stream, header(uint32(len(name)+1), qfile.ModeRegular|0o644, 0)...), name+"\x00"...)
+	}
+	stream = append(append(stream, header(7, qfile.ModeRegular|0o644, 0)...), "../bad\x00"...)
+	stream = append(stream, header(0, 0, 0)...)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
+	if err := os.Mkdir(out, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(dir, "log")
+	log, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	cmd := exec.Command(testbin.Path(t, "qfile-dom0-unpacker"), fmt.Sprint(os.Geteuid()), out, "--only-regular-files", "-v")
+	cmd.Env = append(os.Environ(), "UPDATES_MAX_BYTES=10", "UPDATES_MAX_FILES=6000")
+	cmd.Stdin, cmd.Stderr = bytes.NewReader(stream), log
+	err = cmd.Run()
+	if code := cmd.ProcessState.ExitCode(); code != int(syscall.EILSEQ) {
+		t.Errorf("exit %d (%v), want EILSEQ", code, err)
+	}
+	logged, _ := os.ReadFile(logPath)
+	if !strings.Contains(string(logged), "no more names logged") || !strings.Contains(string(logged), "refused a name") || len(logged) > 1<<20 {
+		t.Errorf("log of %d bytes ends %q; want the names cut short, saying so, and the refusal", len(logged), logged[max(0, len(logged)-400):])
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -711,6 +712,10 @@ func (r *runner) dnf(ctx context.Context, ifFailed string) (int, error) {
 		return ExitFailure, fmt.Errorf("running dnf in dom0: %w", err)
 	}
 	switch {
+	case code > 128 && code <= 128+64:
+		// The user's Ctrl-C reaches dnf too: an interruption, not a refusal.
+		return ExitFailure, fmt.Errorf("dnf %s in dom0 was killed by %s (exit %d): interrupted, it may have done part of its transaction (listed above and in the update log); the verified packages stay in the cached repository; run again",
+			r.o.Action, unix.SignalName(syscall.Signal(code-128)), code)
 	case code != 0 && r.o.AssumeNo:
 		// dnf answers its own question no and exits 1 (as dnf does).
 		kept := "; the verified packages stay in the cached repository"

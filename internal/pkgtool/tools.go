@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"pedos.dev/updates/internal/repometa"
 	"pedos.dev/updates/internal/rpmver"
@@ -54,6 +55,10 @@ func (t *Tools) Stream(ctx context.Context, name string, args []string, stdin io
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
 	err := cmd.Run()
 	if exitErr, ok := errors.AsType[*exec.ExitError](err); ok {
+		// Killed by a signal: 128+N, as a shell says (Go says -1).
+		if status, ok := exitErr.Sys().(syscall.WaitStatus); ok && status.Signaled() {
+			return 128 + int(status.Signal()), nil
+		}
 		return exitErr.ExitCode(), nil
 	}
 	return 0, err

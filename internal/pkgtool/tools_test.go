@@ -145,6 +145,11 @@ func TestRunReportsAFailure(t *testing.T) {
 	if err := tools.Run(ctx, "the stand-in", nil, io.Discard, "true"); !errors.Is(err, context.Canceled) || !strings.HasPrefix(err.Error(), "the stand-in: ") {
 		t.Errorf("a cancelled run: %v, want context.Canceled, named", err)
 	}
+	// A tool killed by a signal (the user's Ctrl-C reaches dnf too) exits
+	// 128+N, as a shell says, not Go's -1.
+	if code, err := tools.Stream(context.Background(), "sh", []string{"-c", "kill -INT $$"}, nil, io.Discard, io.Discard); code != 130 || err != nil {
+		t.Errorf("a tool killed by SIGINT: exit %d (%v), want 130", code, err)
+	}
 }
 
 // rootWithRPMDB is a root directory with an (empty) rpm database file,
