@@ -63,7 +63,7 @@ func ReadNetworkRepos(root string, switches []RepoSwitch) (repometa.NetworkRepos
 	}
 	enabled := map[string]bool{}
 	excludes, includes, disabled := map[string][]string{}, map[string][]string{}, map[string][]string{}
-	priorities := map[string]int{}
+	priorities := map[string]string{} // as written, continuation lines included
 	dnfConf := filepath.Join(root, DNFConf)
 	var warnings []string
 	for _, file := range append([]string{dnfConf}, files...) {
@@ -99,13 +99,36 @@ func ReadNetworkRepos(root string, switches []RepoSwitch) (repometa.NetworkRepos
 		if on {
 			out.Enabled = append(out.Enabled, id)
 			out.RepoExcludes[id], out.RepoIncludes[id] = excludes[id], includes[id]
-			if p, ok := priorities[id]; ok {
-				out.RepoPriorities[id] = p
+			if raw, ok := priorities[id]; ok {
+				if p, ok := dnfPriority(raw); ok {
+					out.RepoPriorities[id] = p
+				} else {
+					warnings = append(warnings, fmt.Sprintf("repository %s: priority %q is no number dnf reads: it keeps 99, with a warning", id, raw))
+				}
 			}
 		}
 	}
 	sort.Strings(out.Enabled)
 	return out, warnings, nil
+}
+
+// dnfPriority reads a priority as libdnf does, a C++ stream's >> into an
+// int (measured with dnf 4.14): blanks (newlines too) skipped, a sign and
+// the digits that follow, the rest ignored ("1 # first" is 1, "0x10" is
+// 0); no digits, or a number outside 32 bits, is no value (dnf warns and
+// keeps 99).
+func dnfPriority(raw string) (int, bool) {
+	s := strings.TrimLeft(raw, " \t\n\r\v\f")
+	end := 0
+	if end < len(s) && (s[end] == '+' || s[end] == '-') {
+		end++
+	}
+	digits := end
+	for end < len(s) && s[end] >= '0' && s[end] <= '9' {
+		end++
+	}
+	n, err := strconv.ParseInt(s[:end], 10, 32)
+	return int(n), end > digits && err == nil
 }
 
 // RepoFiles lists the .repo files of dir that count (ShippedFile), in the
@@ -140,7 +163,7 @@ func ShippedFile(e fs.DirEntry) bool {
 // section ("main" for dnf.conf's [main]); the zero value records none.
 type RepoLists struct {
 	excludes, includes, disableExcludes map[string][]string
-	priorities                          map[string]int
+	priorities                          map[string]string
 }
 
 // ReadRepoFile records each section of a .repo file (or of dnf.conf, with
@@ -209,13 +232,12 @@ func ReadRepoFile(file string, dnfConf bool, enabled map[string]bool, lists Repo
 				globs[section] = append(globs[section], globList(line)...)
 			}
 			// "enabled=0" continued is no boolean to dnf: it warns and
-			// keeps its default, enabled; nor is a priority continued a
-			// number: its default, 99.
+			// keeps its default, enabled.
 			if key == "enabled" && section != "main" {
 				enabled[section] = true
 			}
 			if key == "priority" && lists.priorities != nil {
-				delete(lists.priorities, section)
+				lists.priorities[section] += "\n" + line
 			}
 		default:
 			var value string
@@ -232,14 +254,7 @@ func ReadRepoFile(file string, dnfConf bool, enabled map[string]bool, lists Repo
 			case key == "disable_excludes" && section == "main":
 				globs = lists.disableExcludes
 			case key == "priority" && section != "main" && lists.priorities != nil:
-				// dnf warns of a priority that is no integer and keeps 99,
-				// its default (measured with dnf 4.14).
-				delete(lists.priorities, section)
-				if p, err := strconv.Atoi(value); err == nil {
-					lists.priorities[section] = p
-				} else {
-					skipped = append(skipped, fmt.Sprintf("%s: repository %s: priority %q is no integer: dnf keeps 99", file, section, value))
-				}
+				lists.priorities[section] = value
 			}
 			if globs != nil {
 				globs[section] = globList(value)

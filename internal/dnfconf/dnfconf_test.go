@@ -114,29 +114,35 @@ func TestReadNetworkReposAsDNF(t *testing.T) {
 	}
 }
 
-// priority= as dnf 4.14 takes it (measured): an integer, any sign; no
-// integer, or one continued on the next line, keeps the default 99 with a
-// warning; the definition of the first file counts; [main] has none; only
-// enabled repositories are listed.
+// priority= as dnf 4.14 takes it (measured with its Python API): a C++
+// stream's integer, so leading blanks skipped, a sign and digits, the rest
+// ignored; no digits, or outside 32 bits, keeps the default 99 with a
+// warning; a value continued on the next line is its first line's number;
+// the definition of the first file counts; [main] has none; only enabled
+// repositories are listed.
 func TestReadNetworkReposPriorities(t *testing.T) {
 	root := t.TempDir()
 	writeBelow(t, root, "/etc/dnf/dnf.conf", "[main]\npriority=5\n")
-	writeBelow(t, root, NetworkReposDir+"/a.repo", "[hi]\npriority=1\n[neg]\npriority = -5\n[bad]\npriority=abc\n[cont]\npriority=3\n  4\n[off]\nenabled=0\npriority=2\n")
+	writeBelow(t, root, NetworkReposDir+"/a.repo", "[hi]\npriority=1 # distribution first\n[neg]\npriority = -5\n[bad]\npriority=abc\n"+
+		"[cont]\npriority=3\n  4\n[off]\nenabled=0\npriority=2\n[hex]\npriority=0x10\n[frac]\npriority=1.5\n[big]\npriority=2147483648\n[plus]\npriority=+05\n[late]\npriority=\n  7\n")
 	writeBelow(t, root, NetworkReposDir+"/b.repo", "[hi]\npriority=50\n[plain]\nbaseurl=http://mirror/p\n")
 	got, warnings, err := ReadNetworkRepos(root, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]int{"hi": 1, "neg": -5, "bad": 99, "cont": 99, "plain": 99, "off": 99}
+	want := map[string]int{"hi": 1, "neg": -5, "bad": 99, "cont": 3, "plain": 99, "off": 99, "hex": 0, "frac": 1, "big": 99, "plus": 5, "late": 7}
 	for id, p := range want {
 		if got.Priority(id) != p {
 			t.Errorf("repository %s: priority %d, want %d (%v)", id, got.Priority(id), p, got.RepoPriorities)
 		}
 	}
-	if !slices.ContainsFunc(warnings, func(w string) bool {
-		return strings.Contains(w, `repository bad: priority "abc" is no integer: dnf keeps 99`)
-	}) {
-		t.Errorf("warnings %q: none names bad's priority", warnings)
+	for _, id := range []string{"bad", "big"} {
+		if !slices.ContainsFunc(warnings, func(w string) bool { return strings.HasPrefix(w, "repository "+id+": priority") }) {
+			t.Errorf("warnings %q: none names %s's priority", warnings, id)
+		}
+	}
+	if len(warnings) != 2 {
+		t.Errorf("warnings %q, want two", warnings)
 	}
 }
 

@@ -184,9 +184,13 @@ func (s *FreshnessState) CheckMembership(repos []*VerifiedRepo, unverifiable []R
 		switch {
 		case listed != nil && listed.NEVRA == r.NEVRA && listed.Size == r.Size:
 			if preferred := dnfChoice(builds[r.Name], r.NEVRA, installed); preferred != nil && preferred.priority < priority[r.SHA256] {
+				choice := "takes " + preferred.pkg.String() + " from"
+				if slices.Contains(installed, preferred.pkg) {
+					choice = "keeps the installed " + preferred.pkg.String() + ", offered by"
+				}
 				findings = append(findings, Finding{Kind: OtherPriority, Severity: Notice, Repo: preferred.repo, Package: r.File, Detail: fmt.Sprintf(
-					"%s: dnf takes %s from repo %s (priority %d) before this build (priority %d), unless a dependency needs this one",
-					r.File, preferred.pkg, preferred.repo, preferred.priority, priority[r.SHA256])})
+					"%s: dnf %s repo %s (priority %d) before this build (priority %d), unless a dependency needs this one",
+					r.File, choice, preferred.repo, preferred.priority, priority[r.SHA256])})
 			}
 			if newer := newestBuild(builds[r.Name], r.NEVRA, priority[r.SHA256]); rpmver.Compare(newer.EVR, r.EVR) > 0 &&
 				!namedExactly(req.Packages, builds[r.Name], r.NEVRA) && !(req.Action == "downgrade" && req.AllowDowngradeUnsafe) &&

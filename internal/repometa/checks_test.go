@@ -146,11 +146,18 @@ func TestPriorities(t *testing.T) {
 			[]string{"rejected older-build hello-1.4-1.noarch.rpm", "rejected withheld hello-1.5-1.noarch"}},
 		{"the worse priority's update", repos("hello-1.2-1.noarch"), func(r []*VerifiedRepo) []ReceivedPackage { return listed(r[1], 0) },
 			[]string{"notice priority hello-1.5-1.noarch.rpm"}},
+		{"the worse priority's update, the installed version offered first", repos("hello-1.1-1.noarch"), func(r []*VerifiedRepo) []ReceivedPackage { return listed(r[1], 0) },
+			[]string{"notice priority hello-1.5-1.noarch.rpm"}},
 	} {
 		received := c.received(c.repos)
-		got := kinds(append(s.CheckMembership(c.repos, nil, installed, received, upgrade), s.CheckWithholding(c.repos, installed, received, upgrade)...))
-		if !slices.Equal(got, c.want) {
+		findings := append(s.CheckMembership(c.repos, nil, installed, received, upgrade), s.CheckWithholding(c.repos, installed, received, upgrade)...)
+		if got := kinds(findings); !slices.Equal(got, c.want) {
 			t.Errorf("%s: findings %q, want %q", c.name, got, c.want)
+		}
+		for _, f := range findings {
+			if f.Kind == OtherPriority && !strings.Contains(f.Detail, map[bool]string{true: "dnf keeps the installed hello-1.1-1.noarch, offered by repo hi (priority 1) before this build (priority 99)", false: "dnf takes hello-1.2-1.noarch from repo hi (priority 1)"}[strings.Contains(c.name, "installed version")]) {
+				t.Errorf("%s: %s", c.name, f.Detail)
+			}
 		}
 	}
 }
