@@ -51,7 +51,7 @@ func LoadKeyring(dir string, now time.Time) (*Keyring, []error, error) {
 	k := &Keyring{skipped: map[uint64]*Error{}}
 	var warnings []error
 	var passed []keyFile
-	revoked := map[string]string{} // fingerprints of revoked keys and hard-revoked signing subkeys → the file that says so
+	revoked := map[string]string{} // fingerprints of revoked keys and subkeys → the file that says so
 	var certificates []keyFile     // files of revocation certificates only
 	for _, entry := range entries {
 		path := filepath.Join(dir, entry.Name())
@@ -82,7 +82,7 @@ func LoadKeyring(dir string, now time.Time) (*Keyring, []error, error) {
 				k.revoked = append(k.revoked, RevokedKey{File: path, KeyID: e.PrimaryKey.KeyId})
 			}
 			for _, sub := range e.Subkeys {
-				if slices.ContainsFunc(sub.Revocations, hardRevocation) {
+				if len(sub.Revocations) > 0 {
 					revoked[fingerprint(sub.PublicKey)] = path
 				}
 			}
@@ -154,8 +154,8 @@ func (k *Keyring) checkPolicy(path string, entities openpgp.EntityList, now time
 }
 
 // revokedElsewhere says which key of a file another file revokes: a copy
-// of the key revoked there, a hard revocation of one of its signing
-// subkeys, or a revocation certificate that verifies against the key.
+// of the key revoked there, a revocation of one of its subkeys, or a
+// revocation certificate that verifies against the key.
 func revokedElsewhere(entities openpgp.EntityList, revoked map[string]string, certificates []keyFile) string {
 	for _, e := range entities {
 		if by, ok := revoked[fingerprint(e.PrimaryKey)]; ok {
@@ -163,7 +163,7 @@ func revokedElsewhere(entities openpgp.EntityList, revoked map[string]string, ce
 		}
 		for _, sub := range e.Subkeys {
 			if by, ok := revoked[fingerprint(sub.PublicKey)]; ok {
-				return fmt.Sprintf("signing subkey %016X of key %s is revoked in %q", sub.PublicKey.KeyId, fingerprint(e.PrimaryKey), by)
+				return fmt.Sprintf("subkey %016X of key %s is revoked in %q", sub.PublicKey.KeyId, fingerprint(e.PrimaryKey), by)
 			}
 		}
 		for _, f := range certificates {
@@ -297,9 +297,9 @@ func (k *Keyring) Files() []string { return append([]string(nil), k.files...) }
 //     newest key's creation: a pinned key made after a lagging floor is not
 //     "expired" before it exists. Self-signatures dated later do not move it.
 //   - A revocation of the key counts whatever its date (the file says the key
-//     is revoked), as does a hard revocation of a signing subkey (no reason,
-//     or compromised); a subkey superseded or retired still verifies what it
-//     signed before, by go-crypto's rule.
+//     is revoked), as does a revocation of any subkey: a hard one of a
+//     signing subkey (no reason, or compromised) withdraws what it signed,
+//     and rpm 4.18 cannot import a key with a revoked subkey at all.
 func keyPolicy(e *openpgp.Entity, now time.Time) *Error {
 	at := now
 	for _, sub := range e.Subkeys {
@@ -333,6 +333,13 @@ func keyPolicy(e *openpgp.Entity, now time.Time) *Error {
 			if slices.ContainsFunc(sub.Revocations, hardRevocation) {
 				return reject(KindKeyNotValid, "signing subkey %016X is revoked (no reason given, or compromised)", sub.PublicKey.KeyId)
 			}
+		}
+		// Nor a key with a revoked subkey, whatever the reason: rpm 4.18
+		// refuses to import it (measured with gpg's keys, a superseded
+		// signing subkey), and every package it signed would be a
+		// disagreement of the two verifiers.
+		if len(sub.Revocations) > 0 {
+			return reject(KindKeyNotValid, "subkey %016X is revoked (retired or superseded), and rpm 4.18 cannot import a key with a revoked subkey: export the key without that subkey", sub.PublicKey.KeyId)
 		}
 	}
 	if len(e.Revocations) > 0 {

@@ -352,7 +352,7 @@ func TestRevocationInAnotherFile(t *testing.T) {
 	}
 }
 
-// The same for a signing subkey revoked as compromised in another file.
+// The same for a subkey revoked in another file.
 func TestSubkeyRevocationInAnotherFile(t *testing.T) {
 	s, err := testrepo.NewSigner(testrepo.KeySpec{Name: "subkey revoked later", SigningSubkey: true})
 	if err != nil {
@@ -372,7 +372,7 @@ func TestSubkeyRevocationInAnotherFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := fmt.Sprintf("signing subkey %016X of key %X is revoked in %q", s.Entity.Subkeys[0].PublicKey.KeyId, s.Entity.PrimaryKey.Fingerprint, filepath.Join(dir, "z-revoked"))
+	want := fmt.Sprintf("subkey %016X of key %X is revoked in %q", s.Entity.Subkeys[0].PublicKey.KeyId, s.Entity.PrimaryKey.Fingerprint, filepath.Join(dir, "z-revoked"))
 	if len(keyring.Files()) != 0 || !strings.Contains(fmt.Sprint(warnings), want) {
 		t.Errorf("files %q, warnings %v; want both skipped, one saying %s", keyring.Files(), warnings, want)
 	}

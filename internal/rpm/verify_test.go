@@ -592,39 +592,33 @@ func TestKeyMadeAfterTheFloor(t *testing.T) {
 }
 
 // A signing subkey revoked with no reason, or as compromised, withdraws everything it signed:
-// its key file is skipped. One retired (or superseded) loads; what it signed is judged at the
-// later of the floor and the signature's time, so a package signed before the retirement
-// passes while dom0's floor is behind it, and fails once the floor has passed it.
+// its key file is skipped. One retired (or superseded) skips it too, for another reason: rpm
+// 4.18 cannot import a key with a revoked subkey, and the native verifier trusts no key the
+// rpmkeys cross-check lacks (the rpm black-box: every package the key signed was a
+// "disagreement"). Its packages are refused naming the cause.
 func TestRevokedSigningSubkey(t *testing.T) {
 	floor := time.Now().Add(-2 * time.Minute)
-	for _, c := range []struct {
-		reason packet.ReasonForRevocation
-		loads  bool
-	}{{packet.NoReason, false}, {packet.KeyCompromised, false}, {packet.KeyRetired, true}} {
+	for reason, want := range map[packet.ReasonForRevocation]string{
+		packet.NoReason:       "is revoked (no reason given, or compromised)",
+		packet.KeyCompromised: "is revoked (no reason given, or compromised)",
+		packet.KeyRetired:     "rpm 4.18 cannot import a key with a revoked subkey",
+		packet.KeySuperseded:  "rpm 4.18 cannot import a key with a revoked subkey",
+	} {
 		s, err := testrepo.NewSigner(testrepo.KeySpec{Name: "subkey signer", SigningSubkey: true})
 		if err != nil {
 			t.Fatal(err)
 		}
 		data := build(t, spec, s) // signed a minute ago, before the revocation
 		sub := &s.Entity.Subkeys[len(s.Entity.Subkeys)-1]
-		if err := s.Entity.RevokeSubkey(sub, c.reason, "test", nil); err != nil {
+		if err := s.Entity.RevokeSubkey(sub, reason, "test", nil); err != nil {
 			t.Fatal(err)
 		}
 		keyring, warnings := loadKey(t, s, floor)
-		if !c.loads {
-			if len(warnings) != 1 || !strings.Contains(warnings[0].Error(), "signing subkey") || !strings.Contains(warnings[0].Error(), "is revoked") {
-				t.Errorf("reason %d: warnings %v, want the file skipped for its revoked signing subkey", c.reason, warnings)
-			}
-			continue
+		if len(warnings) != 1 || !strings.Contains(warnings[0].Error(), want) {
+			t.Errorf("reason %d: warnings %v, want the file skipped: %s", reason, warnings, want)
 		}
-		if len(warnings) != 0 {
-			t.Fatalf("reason %d: warnings %v", c.reason, warnings)
-		}
-		if _, err := (&rpm.Verifier{Keyring: keyring, Now: floor}).Verify(bytes.NewReader(data), io.Discard); err != nil {
-			t.Errorf("reason %d: a package signed before the subkey retired, floor before both: %v", c.reason, err)
-		}
-		if _, err := (&rpm.Verifier{Keyring: keyring}).Verify(bytes.NewReader(data), io.Discard); !rejected(err, rpm.KindKeyNotValid, "revoked key") {
-			t.Errorf("reason %d: %v with the floor past the retirement, want key not valid (revoked key)", c.reason, err)
+		if _, err := (&rpm.Verifier{Keyring: keyring, Now: floor}).Verify(bytes.NewReader(data), io.Discard); !rejected(err, rpm.KindKeyNotValid, "which the keyring skipped") || !strings.Contains(err.Error(), want) {
+			t.Errorf("reason %d: a package the subkey signed: %v, want refused as signed by a skipped key, saying why", reason, err)
 		}
 	}
 }
