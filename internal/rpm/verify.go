@@ -306,6 +306,12 @@ func (v *Verifier) checkSignature(untrustedSig, signed []byte, now time.Time) (*
 		}
 		return nil, "", reject(KindUntrustedKey, "signature by key %016X not trusted", keyID)
 	}
+	// A signature is valid in itself only once its key exists (verify.md
+	// §1.2); go-crypto's v1 verification does not check it, and would call
+	// a key made after the verification time "expired".
+	if slices.ContainsFunc(v.Keyring.entities.KeysById(keyID), func(k openpgp.Key) bool { return sig.CreationTime.Before(k.PublicKey.CreationTime) }) {
+		return nil, "", reject(KindBadSignature, "signature by key %016X is dated %s, before the key was made", keyID, sig.CreationTime.UTC().Format(time.RFC3339))
+	}
 	// Judged at the later of the trusted time and the signature's own
 	// creation time, as the repository metadata is (docs/freshness.md): a
 	// key or signature that had expired by a time dom0 trusts is refused,
@@ -329,11 +335,6 @@ func (v *Verifier) checkSignature(untrustedSig, signed []byte, now time.Time) (*
 	// clearly by a pinned key (P2, P6): refused rather than guessed at.
 	if sig.IssuerFingerprint != nil && !slices.ContainsFunc(signers, issuedBy) {
 		return nil, "", reject(KindBadSignature, "signature's issuer fingerprint does not match key %016X", keyID)
-	}
-	// A signature is valid in itself only once its key exists (verify.md
-	// §1.2); go-crypto's v1 verification does not check it.
-	if slices.ContainsFunc(signers, func(k openpgp.Key) bool { return sig.CreationTime.Before(k.PublicKey.CreationTime) }) {
-		return nil, "", reject(KindBadSignature, "signature by key %016X is dated %s, before the key was made", keyID, sig.CreationTime.UTC().Format(time.RFC3339))
 	}
 	return sig, fingerprint(entity.PrimaryKey), nil
 }

@@ -217,7 +217,8 @@ func TestVerifyRejects(t *testing.T) {
 		{"subkey binding that does not verify", "P6", withSig(f.flippedBinding), rpm.KindUntrustedKey, "not trusted", mustReject},
 		{"expired signature", "P6", func() []byte {
 			s := *f.ed
-			s.SignTime, s.SignatureLifetime = time.Now().Add(-2*time.Hour), time.Hour
+			// Made after the key (an hour old), expired a minute later.
+			s.SignTime, s.SignatureLifetime = f.ed.Entity.PrimaryKey.CreationTime.Add(time.Minute), time.Minute
 			return build(t, spec, &s)
 		}, rpm.KindKeyNotValid, "not valid at", mustReject},
 		{"signature dated before its key was made", "P6", func() []byte {
@@ -587,6 +588,14 @@ func TestKeyMadeAfterTheFloor(t *testing.T) {
 		}
 		if _, err := (&rpm.Verifier{Keyring: keyring, Now: floor}).Verify(bytes.NewReader(build(t, spec, s)), io.Discard); err != nil {
 			t.Errorf("a package signed now by a key made after the floor: %v", err)
+		}
+		// Signed before the key was made, and before the floor too: that is
+		// the cause, not an "expired" key (go-crypto's word for a key that
+		// does not exist yet; the rpm black-box).
+		early := *s
+		early.SignTime = floor.Add(-time.Hour)
+		if _, err := (&rpm.Verifier{Keyring: keyring, Now: floor}).Verify(bytes.NewReader(build(t, spec, &early)), io.Discard); !rejected(err, rpm.KindBadSignature, "before the key was made") {
+			t.Errorf("a package signed before its key was made: %v, want refused saying so", err)
 		}
 	}
 }
