@@ -163,7 +163,7 @@ var findingAdvice = map[string]string{
 	string(repometa.Rollback):        "the UpdateVM or its mirror serves an older snapshot than dom0 accepted before: switch mirrors, inspect the UpdateVM",
 	string(repometa.Stale):           "the metadata is older than max_metadata_age: a mirror that stopped syncing, or a freeze attack; switch mirrors",
 	string(repometa.NotInMetadata):   "a replay or a mix of snapshots: run again with --clean",
-	string(repometa.OlderBuild):      "a replay of an older build: run again with --clean; to install that version on purpose, name it, or use --action=downgrade --allow-downgrade",
+	string(repometa.OlderBuild):      "a replay of an older build, or the newest cannot be installed (a dependency missing: the UpdateVM's dnf then says \"Skipping packages with broken dependencies\" above and takes the older one): for a replay run again with --clean; to install that version on purpose, name it (NAME-VERSION), or use --action=downgrade --allow-downgrade; to update the rest, --exclude=NAME",
 	string(repometa.Extraneous):      "the UpdateVM added packages nobody asked for: inspect it",
 	string(repometa.WrongSoftware):   "the UpdateVM delivered other software under a listed digest: inspect it",
 	string(repometa.Withheld):        "run again; if dnf in the UpdateVM skips that update for a reason (broken dependencies), exclude it explicitly (--exclude=NAME)",
