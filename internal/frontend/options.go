@@ -260,7 +260,7 @@ func (o *Options) finish() error {
 	}
 	for _, p := range o.Packages {
 		if !forwardable(p) {
-			return usageErr("%q is not a package name", p)
+			return usageErr("%q is not a package name: a name, NAME-VERSION[-RELEASE][.ARCH], a glob or a provide, of letters, digits and -_.,:=+/@%%^~*?[]() only, up to 256 characters (a version comparison such as 'NAME >= 1.0' is not taken: name the version)", p)
 		}
 		// dnf takes a word ending in .rpm, or a URL, as a package file to
 		// install as it is: around the cached repository and both verifiers,
