@@ -23,7 +23,8 @@ Options:
   --user USER        run as USER (default DEFAULT: whoever the agent runs as)
   --domains FILE     domains configuration (default /etc/pedos/domains.conf)
   --sockdir DIR      per-domain socket directories (default /run/pedos/qrexec)
-  --timeout DUR      give up after DUR, exit 125 (default: no limit)
+  --timeout DUR      give up after DUR, exit 125 (default: no limit; the
+                     agent must still answer the request within 10s)
   --no-stdin         send the command EOF on stdin at once
   --version          print the release and commit, and exit
 

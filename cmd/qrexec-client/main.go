@@ -28,7 +28,8 @@ Options:
   --domains FILE     domains configuration (default /etc/pedos/domains.conf;
                      a missing file means defaults for every domain)
   --sockdir DIR      per-domain socket directories (default /run/pedos/qrexec)
-  --timeout DUR      give up after DUR, exit 125 (default: no limit)
+  --timeout DUR      give up after DUR, exit 125 (default: no limit; the
+                     agent must still answer the request within 10s)
   --errors-fd N      write this program's own error messages to descriptor N
                      (opened by the caller), so that stderr carries only the
                      command's (pedos-dom0-update tells the two apart so)

@@ -1,6 +1,7 @@
 package qrexec
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -18,10 +19,13 @@ import (
 // agent is found with the domains configuration (agent=) or in SockDir.
 // Dom0's calls are not subject to policy. A positive Timeout bounds the
 // whole call (C7): when it passes, the call is abandoned with ExitFailure.
+// Without one, the agent must still answer the request within
+// AnswerTimeout (0: DefaultAnswerTimeout), as the daemon requires of it
+// when it relays a call.
 type CommandCall struct {
-	DomainsFile, SockDir  string
-	Domain, User, Command string
-	Timeout               time.Duration
+	DomainsFile, SockDir   string
+	Domain, User, Command  string
+	Timeout, AnswerTimeout time.Duration
 }
 
 // Run runs the command with s connected and returns its exit status.
@@ -73,20 +77,40 @@ func (c CommandCall) Run(s Streams) (int, error) {
 // reaches (the copy writing there is left behind, and the program exits).
 func (c CommandCall) call(conn Conn, s Streams) (int, error) {
 	req := Request{User: c.User, Command: c.Command}
-	if c.Timeout <= 0 {
-		return Call(conn, MsgExecCommand, req, s)
+	// An agent that accepted the connection but does not answer (C7) is
+	// stuck, not slow: it answers before the command runs.
+	answerTimeout := cmp.Or(c.AnswerTimeout, DefaultAnswerTimeout)
+	answerBy, deadline := time.Now().Add(answerTimeout), time.Now().Add(c.Timeout)
+	if c.Timeout > 0 && deadline.Before(answerBy) {
+		answerBy = deadline
 	}
-	conn.SetDeadline(time.Now().Add(c.Timeout))
+	conn.SetDeadline(answerBy)
+	err := Start(conn, MsgExecCommand, req)
+	if refused, ok := errors.AsType[*RefusedError](err); ok {
+		return refused.Code, err
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) && answerBy != deadline {
+		// Not wrapped: Run would take it for the --timeout's.
+		return ExitFailure, fmt.Errorf("qrexec: the agent did not answer within %v: it may be stuck (%v)", answerTimeout, err)
+	}
+	if err != nil {
+		return ExitFailure, err
+	}
+	if c.Timeout <= 0 {
+		conn.SetDeadline(time.Time{})
+		return Run(conn, s)
+	}
+	conn.SetDeadline(deadline)
 	type outcome struct {
 		code int
 		err  error
 	}
 	done := make(chan outcome, 1)
 	go func() {
-		code, err := Call(conn, MsgExecCommand, req, s)
+		code, err := Run(conn, s)
 		done <- outcome{code, err}
 	}()
-	timer := time.NewTimer(c.Timeout)
+	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
 	select {
 	case o := <-done:
@@ -96,6 +120,10 @@ func (c CommandCall) call(conn Conn, s Streams) (int, error) {
 		return ExitFailure, os.ErrDeadlineExceeded
 	}
 }
+
+// DefaultAnswerTimeout is how long dom0's own command calls wait for the
+// agent's answer to their request: the daemon's default request phase.
+const DefaultAnswerTimeout = 10 * time.Second
 
 // DomainsOrDefault loads the domains configuration at path; a missing file
 // means no domain has settings beyond the defaults.

@@ -1,11 +1,13 @@
 package qrexec_test
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"pedos.dev/updates/internal/qrexec"
 )
@@ -166,6 +168,48 @@ func TestStdioNeedsLog(t *testing.T) {
 	got := run(t, command(t, "qrexec-daemon", args...), "")
 	if got.code != 2 || !strings.Contains(got.stderr, "--stdio needs --log") {
 		t.Errorf("qrexec-daemon --stdio without --log: %+v", got)
+	}
+}
+
+// TestCommandAgentThatDoesNotAnswer: dom0's own command call (pedos-run,
+// qrexec-client) gives up on an agent that accepts the connection and
+// never answers, as the daemon does when it relays a call (C7), with or
+// without --timeout, instead of waiting for ever (qrexec black-box).
+func TestCommandAgentThatDoesNotAnswer(t *testing.T) {
+	sockDir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(sockDir, "vm9"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("unix", filepath.Join(sockDir, "vm9", "agent.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // held open, never written
+		}
+	}()
+	for _, timeout := range []time.Duration{0, time.Hour} {
+		call := qrexec.CommandCall{DomainsFile: filepath.Join(sockDir, "no-domains.conf"), SockDir: sockDir, Domain: "vm9",
+			User: "DEFAULT", Command: "true", Timeout: timeout, AnswerTimeout: 200 * time.Millisecond}
+		type outcome struct {
+			code int
+			err  error
+		}
+		done := make(chan outcome, 1)
+		go func() {
+			code, err := call.Run(qrexec.Streams{})
+			done <- outcome{code, err}
+		}()
+		got := qrexec.Await(t, "the call's end", done)
+		if got.code != qrexec.ExitFailure || got.err == nil || !strings.Contains(got.err.Error(), "the agent did not answer within 200ms") {
+			t.Errorf("--timeout %v: exit %d, %v; want 125, the agent did not answer", timeout, got.code, got.err)
+		}
 	}
 }
 
