@@ -190,6 +190,12 @@ func parseArgs(args []string) options {
 		if fs.NArg() == 0 {
 			break
 		}
+		// After "--" every word is an operand (a DIR named -v), as flag
+		// takes it; parsing again would read them as options.
+		if parsed := len(args) - fs.NArg(); parsed > 0 && args[parsed-1] == "--" {
+			operands = append(operands, fs.Args()...)
+			break
+		}
 		operands = append(operands, fs.Arg(0))
 		args = fs.Args()[1:]
 	}
@@ -230,6 +236,9 @@ func limitsFromEnv() (limits qfile.Limits, capBytes bool, err error) {
 	}{{"UPDATES_MAX_BYTES", &limits.MaxBytes}, {"UPDATES_MAX_FILES", &limits.MaxFiles}} {
 		if s, ok := os.LookupEnv(v.name); ok {
 			n, err := strconv.ParseUint(s, 10, 64)
+			if errors.Is(err, strconv.ErrRange) {
+				return limits, false, fmt.Errorf("%s=%q is larger than %d", v.name, s, uint64(math.MaxUint64))
+			}
 			if err != nil {
 				return limits, false, fmt.Errorf("%s=%q is not a decimal number", v.name, s)
 			}

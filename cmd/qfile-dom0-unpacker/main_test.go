@@ -47,6 +47,20 @@ func TestUsage(t *testing.T) {
 	}
 }
 
+// After "--" every word is an operand, not an option: a DIR named -v, here a file, is
+// ENOTDIR, not the -v option and one operand short.
+func TestOperandsAfterTheEndOfOptions(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "-v"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(testbin.Path(t, "qfile-dom0-unpacker"), "--", "nobody", "-v")
+	cmd.Dir = dir
+	if _, stderr, code := testbin.Run(t, cmd); code != int(syscall.ENOTDIR) || !strings.Contains(stderr, "-v: not a directory") {
+		t.Errorf("exit %d, stderr %q; want ENOTDIR for the DIR -v", code, stderr)
+	}
+}
+
 // A DIR the user cannot write is refused before the stream is read, with a message that says
 // so rather than the first file's "permission denied".
 func TestDirNotWritable(t *testing.T) {
@@ -109,6 +123,11 @@ func TestLimitsFromEnvNamesTheFirstBadOne(t *testing.T) {
 		if _, _, err := limitsFromEnv(); err == nil || !strings.HasPrefix(err.Error(), `UPDATES_MAX_BYTES="lots"`) {
 			t.Fatalf("limitsFromEnv: %v, want UPDATES_MAX_BYTES named", err)
 		}
+	}
+	// A number too large for a limit is said to be so, not "not a decimal number".
+	t.Setenv("UPDATES_MAX_BYTES", "99999999999999999999")
+	if _, _, err := limitsFromEnv(); err == nil || !strings.HasSuffix(err.Error(), "is larger than 18446744073709551615") {
+		t.Errorf("limitsFromEnv: %v, want the value said to be too large", err)
 	}
 }
 
