@@ -72,14 +72,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 	canonicalOut := flags.String("canonical-out", "", "")
 	asJSON := flags.Bool("json", false, "")
 	showVersion := flags.Bool("version", false, "")
-	usageError := func(message string) int {
-		fmt.Fprintf(stderr, "pedos-rpmcheck: %s\nTry 'pedos-rpmcheck --help'.\n", message)
-		// With --json, stdout always holds an answer: the error as one
-		// object, in the form pedos-dom0-update --json reports its own.
+	// With --json, stdout always holds an answer: an error as one object,
+	// in the form pedos-dom0-update --json reports its own.
+	failure := func(code int, message string) int {
+		fmt.Fprintf(stderr, "pedos-rpmcheck: %s\n", message)
 		if jsonWanted(args) {
-			_ = cmdline.WriteJSONLine(stdout, usageReport{Exit: 2, Message: message})
+			_ = cmdline.WriteJSONLine(stdout, usageReport{Exit: code, Message: message})
 		}
-		return 2
+		return code
+	}
+	usageError := func(message string) int {
+		defer fmt.Fprintln(stderr, "Try 'pedos-rpmcheck --help'.")
+		return failure(2, message)
 	}
 	// Options may follow files, as with rpm -K; "--" ends the options.
 	var files []string
@@ -123,8 +127,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	} else {
 		tmp, err := os.MkdirTemp("", "pedos-rpmcheck-")
 		if err != nil {
-			fmt.Fprintf(stderr, "pedos-rpmcheck: %v\n", err)
-			return 1
+			return failure(1, fmt.Sprintf("a directory for the rewritten packages in %s (TMPDIR, or give --canonical-out DIR): %v", os.TempDir(), err))
 		}
 		defer os.RemoveAll(tmp)
 		outDir = tmp
@@ -142,7 +145,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return status
 }
 
-// usageReport is the --json answer to a usage error.
+// usageReport is the --json answer to a usage or setup error.
 type usageReport struct {
 	Exit    int    `json:"exit"`
 	Message string `json:"message"`

@@ -168,6 +168,19 @@ func TestUsageJSON(t *testing.T) {
 	}
 }
 
+// A scratch directory that cannot be made (TMPDIR gone) is said naming it,
+// and with --json is one object too, of exit 1.
+func TestNoScratchDirectoryJSON(t *testing.T) {
+	cmd := exec.Command(testbin.Path(t, "pedos-rpmcheck"), "--json", "--keyring", t.TempDir(), "x.rpm")
+	cmd.Env = append(os.Environ(), "TMPDIR=/nonexistent")
+	stdout, stderr, code := testbin.Run(t, cmd)
+	var rep map[string]any
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil || code != 1 || rep["exit"] != 1.0 ||
+		!strings.Contains(fmt.Sprint(rep["message"]), "in /nonexistent (TMPDIR, or give --canonical-out DIR)") || !strings.Contains(stderr, "/nonexistent") {
+		t.Errorf("exit %d, stdout %q (%v), stderr %q; want exit 1 and one object naming TMPDIR", code, stdout, err, stderr)
+	}
+}
+
 // A keyring directory without a usable key is a warning: every signed
 // package would be rejected as signed by an untrusted key.
 func TestEmptyKeyringWarning(t *testing.T) {
