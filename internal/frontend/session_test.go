@@ -22,7 +22,7 @@ func TestNewSessionCarriesRepos(t *testing.T) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	repos := "[updates]\nexcludepkgs=kernel*\n[testing]\nenabled=0\nincludepkgs=hello\n[other]\n"
+	repos := "[updates]\nexcludepkgs=kernel*\npriority=10\n[testing]\nenabled=0\nincludepkgs=hello\n[other]\n"
 	if err := os.WriteFile(filepath.Join(dir, "pedos.repo"), []byte(repos), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +42,7 @@ func TestNewSessionCarriesRepos(t *testing.T) {
 	got := claimed.Repos
 	if !slices.Equal(got.Enabled, []string{"testing", "updates"}) ||
 		!slices.Equal(got.RepoExcludes["updates"], []string{"kernel*"}) ||
-		!slices.Equal(got.RepoIncludes["testing"], []string{"hello"}) {
-		t.Errorf("claimed session's repositories %+v; want testing (includes hello) and updates (excludes kernel*), other disabled", got)
+		!slices.Equal(got.RepoIncludes["testing"], []string{"hello"}) || got.Priority("updates") != 10 || got.Priority("testing") != 99 {
+		t.Errorf("claimed session's repositories %+v; want testing (includes hello) and updates (excludes kernel*, priority 10), other disabled", got)
 	}
 }
