@@ -151,8 +151,13 @@ func (u *UpdateVM) CheckUpdates(ctx context.Context, req Request, stdout io.Writ
 	// rename) too, which --upgrades leaves out: asked for by what it
 	// obsoletes, each installed package at its version.
 	if query(&installed, append([]string{"--installed", "--queryformat=%{name} = %{epoch}:%{version}-%{release}"}, req.Packages...)...) && installed.Len() > 0 {
-		obsoleted := strings.ReplaceAll(strings.TrimSpace(installed.String()), "\n", ",")
-		query(&list, "--available", "--latest-limit=1", "--whatobsoletes="+obsoleted, format)
+		// One option each: joined into one word, a few thousand would pass
+		// the kernel's limit on one argument (128 KiB).
+		args := []string{"--available", "--latest-limit=1", format}
+		for p := range strings.Lines(strings.TrimSpace(installed.String())) {
+			args = append(args, "--whatobsoletes="+strings.TrimSpace(p))
+		}
+		query(&list, args...)
 	}
 	seen := map[string]bool{} // an update that obsoletes its older self is listed once
 	for line := range strings.Lines(list.String()) {
