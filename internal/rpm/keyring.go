@@ -66,16 +66,8 @@ func LoadKeyring(dir string, now time.Time) (*Keyring, []error, error) {
 			continue
 		}
 		entities, err := ReadKeyFile(path)
-		if err != nil {
-			if certs := readRevocationCertificates(path); len(certs) > 0 {
-				certificates = append(certificates, keyFile{path: path, certificates: certs})
-				continue
-			}
-			// The keys of an unreadable packet's file are named as skipped.
-			k.skip(path, entities, KindKeyNotValid, err.Error())
-			warnings = append(warnings, fmt.Errorf("keyring: skipping %q: %w", path, err))
-			continue
-		}
+		// go-crypto verified these revocations as it read them: they
+		// count, also from a file skipped for a packet it could not read.
 		for _, e := range entities {
 			if len(e.Revocations) > 0 {
 				revoked[fingerprint(e.PrimaryKey)] = path
@@ -87,6 +79,16 @@ func LoadKeyring(dir string, now time.Time) (*Keyring, []error, error) {
 				}
 			}
 		}
+		if err != nil {
+			if certs := readRevocationCertificates(path); len(certs) > 0 {
+				certificates = append(certificates, keyFile{path: path, certificates: certs})
+				continue
+			}
+			// The keys of an unreadable packet's file are named as skipped.
+			k.skip(path, entities, KindKeyNotValid, err.Error())
+			warnings = append(warnings, fmt.Errorf("keyring: skipping %q: %w", path, err))
+			continue
+		}
 		if err := k.checkPolicy(path, entities, now); err != nil {
 			warnings = append(warnings, fmt.Errorf("keyring: skipping %q: %w", path, err))
 			continue
@@ -94,10 +96,8 @@ func LoadKeyring(dir string, now time.Time) (*Keyring, []error, error) {
 		passed = append(passed, keyFile{path: path, entities: entities})
 	}
 	for _, f := range passed {
-		if reason := revokedElsewhere(f.entities, revoked, certificates); reason != "" {
-			for _, e := range f.entities {
-				k.revoked = append(k.revoked, RevokedKey{File: f.path, KeyID: e.PrimaryKey.KeyId})
-			}
+		if keyID, reason := revokedElsewhere(f.entities, revoked, certificates); reason != "" {
+			k.revoked = append(k.revoked, RevokedKey{File: f.path, KeyID: keyID})
 			k.skip(f.path, f.entities, KindKeyNotValid, reason)
 			warnings = append(warnings, fmt.Errorf("keyring: skipping %q: %s", f.path, reason))
 			continue
@@ -153,28 +153,28 @@ func (k *Keyring) checkPolicy(path string, entities openpgp.EntityList, now time
 	return nil
 }
 
-// revokedElsewhere says which key of a file another file revokes: a copy
-// of the key revoked there, a revocation of one of its subkeys, or a
-// revocation certificate that verifies against the key.
-func revokedElsewhere(entities openpgp.EntityList, revoked map[string]string, certificates []keyFile) string {
+// revokedElsewhere says which key of a file another file revokes, and
+// how: a copy of the key revoked there, a revocation of one of its
+// subkeys, or a revocation certificate that verifies against the key.
+func revokedElsewhere(entities openpgp.EntityList, revoked map[string]string, certificates []keyFile) (keyID uint64, reason string) {
 	for _, e := range entities {
 		if by, ok := revoked[fingerprint(e.PrimaryKey)]; ok {
-			return fmt.Sprintf("key %s is revoked in %q", fingerprint(e.PrimaryKey), by)
+			return e.PrimaryKey.KeyId, fmt.Sprintf("key %s is revoked in %q", fingerprint(e.PrimaryKey), by)
 		}
 		for _, sub := range e.Subkeys {
 			if by, ok := revoked[fingerprint(sub.PublicKey)]; ok {
-				return fmt.Sprintf("subkey %016X of key %s is revoked in %q", sub.PublicKey.KeyId, fingerprint(e.PrimaryKey), by)
+				return e.PrimaryKey.KeyId, fmt.Sprintf("subkey %016X of key %s is revoked in %q", sub.PublicKey.KeyId, fingerprint(e.PrimaryKey), by)
 			}
 		}
 		for _, f := range certificates {
 			for _, sig := range f.certificates {
 				if e.PrimaryKey.VerifyRevocationSignature(sig) == nil {
-					return fmt.Sprintf("key %s is revoked by the certificate %q", fingerprint(e.PrimaryKey), f.path)
+					return e.PrimaryKey.KeyId, fmt.Sprintf("key %s is revoked by the certificate %q", fingerprint(e.PrimaryKey), f.path)
 				}
 			}
 		}
 	}
-	return ""
+	return 0, ""
 }
 
 // ReadKeyFile reads the public keys of every armored block in path, as
