@@ -183,7 +183,13 @@ func (s *FreshnessState) CheckMembership(repos []*VerifiedRepo, unverifiable []R
 		}
 		switch {
 		case listed != nil && listed.NEVRA == r.NEVRA && listed.Size == r.Size:
-			if preferred := dnfChoice(builds[r.Name], r.NEVRA, installed); preferred != nil && preferred.priority < priority[r.SHA256] {
+			// A version the user named narrows dnf's choice first (hello-1.5
+			// is taken from whichever repository lists it).
+			candidates := builds[r.Name]
+			if matchesVersion(req.Packages, r.NEVRA) {
+				candidates = slices.DeleteFunc(slices.Clone(candidates), func(l listing) bool { return !matchesVersion(req.Packages, l.pkg) })
+			}
+			if preferred := dnfChoice(candidates, r.NEVRA, installed); preferred != nil && preferred.priority < priority[r.SHA256] {
 				choice := "takes " + preferred.pkg.String() + " from"
 				if slices.Contains(installed, preferred.pkg) {
 					choice = "keeps the installed " + preferred.pkg.String() + ", offered by"
@@ -192,7 +198,7 @@ func (s *FreshnessState) CheckMembership(repos []*VerifiedRepo, unverifiable []R
 					"%s: dnf %s repo %s (priority %d) before this build (priority %d), unless a dependency needs this one",
 					r.File, choice, preferred.repo, preferred.priority, priority[r.SHA256])})
 			}
-			if newer := newestBuild(builds[r.Name], r.NEVRA, priority[r.SHA256]); rpmver.Compare(newer.EVR, r.EVR) > 0 &&
+			if newer := newestBuild(builds[r.Name], r.NEVRA, priority[r.SHA256], req.Packages); rpmver.Compare(newer.EVR, r.EVR) > 0 &&
 				!namedExactly(req.Packages, builds[r.Name], r.NEVRA) && !(req.Action == "downgrade" && req.AllowDowngradeUnsafe) &&
 				!(req.Action == "reinstall" && Matches(req.Packages, r.NEVRA)) {
 				findings = append(findings, reject(OlderBuild, "", r.File,
@@ -441,11 +447,13 @@ func newestInstalled(installed []NEVRA) []NEVRA {
 func compatibleArch(a, b string) bool { return a == b || a == "noarch" || b == "noarch" }
 
 // newestBuild is the newest of the listed builds of p's name for an
-// architecture compatible with p's (p itself at least).
-func newestBuild(listed []listing, p NEVRA, priority int) NEVRA {
+// architecture compatible with p's (p itself at least), in repositories
+// of the given priority or a better one, or named by version in patterns
+// (dnf takes a version the user named from whichever repository has it).
+func newestBuild(listed []listing, p NEVRA, priority int, patterns []string) NEVRA {
 	newest := p
 	for _, l := range listed {
-		if l.priority <= priority && compatibleArch(p.Arch, l.pkg.Arch) && rpmver.Compare(l.pkg.EVR, newest.EVR) > 0 {
+		if (l.priority <= priority || matchesVersion(patterns, l.pkg)) && compatibleArch(p.Arch, l.pkg.Arch) && rpmver.Compare(l.pkg.EVR, newest.EVR) > 0 {
 			newest = l.pkg
 		}
 	}

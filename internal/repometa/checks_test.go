@@ -114,7 +114,8 @@ func TestCheckMembershipRepoLists(t *testing.T) {
 // withheld. hi offering only the installed 1.1 leaves nothing to do; hi
 // offering only an older 1.0 does not count, and 1.5 is the update. lo's
 // 1.5 delivered while hi offers 1.2 is what dnf takes only for a
-// dependency that needs it: a notice.
+// dependency that needs it: a notice. A version the user names narrows
+// the choice first: hello-1.5 named, 1.5 is due wherever it is listed.
 func TestPriorities(t *testing.T) {
 	installed := []NEVRA{nevra(t, "hello-1.1-1.noarch")}
 	repos := func(hi ...string) []*VerifiedRepo {
@@ -136,21 +137,27 @@ func TestPriorities(t *testing.T) {
 		name     string
 		repos    []*VerifiedRepo
 		received func([]*VerifiedRepo) []ReceivedPackage
+		req      Request
 		want     []string
 	}{
-		{"the better priority's update", repos("hello-1.2-1.noarch"), func(r []*VerifiedRepo) []ReceivedPackage { return listed(r[0], 0) }, nil},
-		{"nothing delivered", repos("hello-1.2-1.noarch"), func([]*VerifiedRepo) []ReceivedPackage { return nil }, []string{"rejected withheld hello-1.2-1.noarch"}},
-		{"the installed version offered first", repos("hello-1.1-1.noarch"), func([]*VerifiedRepo) []ReceivedPackage { return nil }, nil},
-		{"only an older version offered first", repos("hello-1.0-1.noarch"), func([]*VerifiedRepo) []ReceivedPackage { return nil }, []string{"rejected withheld hello-1.5-1.noarch"}},
-		{"the worse priority's older build", repos("hello-1.0-1.noarch"), func(r []*VerifiedRepo) []ReceivedPackage { return listed(r[1], 1) },
+		{"the better priority's update", repos("hello-1.2-1.noarch"), func(r []*VerifiedRepo) []ReceivedPackage { return listed(r[0], 0) }, upgrade, nil},
+		{"nothing delivered", repos("hello-1.2-1.noarch"), func([]*VerifiedRepo) []ReceivedPackage { return nil }, upgrade, []string{"rejected withheld hello-1.2-1.noarch"}},
+		{"the installed version offered first", repos("hello-1.1-1.noarch"), func([]*VerifiedRepo) []ReceivedPackage { return nil }, upgrade, nil},
+		{"only an older version offered first", repos("hello-1.0-1.noarch"), func([]*VerifiedRepo) []ReceivedPackage { return nil }, upgrade, []string{"rejected withheld hello-1.5-1.noarch"}},
+		{"the worse priority's older build", repos("hello-1.0-1.noarch"), func(r []*VerifiedRepo) []ReceivedPackage { return listed(r[1], 1) }, upgrade,
 			[]string{"rejected older-build hello-1.4-1.noarch.rpm", "rejected withheld hello-1.5-1.noarch"}},
-		{"the worse priority's update", repos("hello-1.2-1.noarch"), func(r []*VerifiedRepo) []ReceivedPackage { return listed(r[1], 0) },
+		{"the worse priority's update", repos("hello-1.2-1.noarch"), func(r []*VerifiedRepo) []ReceivedPackage { return listed(r[1], 0) }, upgrade,
 			[]string{"notice priority hello-1.5-1.noarch.rpm"}},
-		{"the worse priority's update, the installed version offered first", repos("hello-1.1-1.noarch"), func(r []*VerifiedRepo) []ReceivedPackage { return listed(r[1], 0) },
+		{"the worse priority's update, the installed version offered first", repos("hello-1.1-1.noarch"), func(r []*VerifiedRepo) []ReceivedPackage { return listed(r[1], 0) }, upgrade,
 			[]string{"notice priority hello-1.5-1.noarch.rpm"}},
+		// A version the user names is taken from whichever repository has it.
+		{"hello-1.5 named, the better priority's 1.2 delivered", repos("hello-1.2-1.noarch"), func(r []*VerifiedRepo) []ReceivedPackage { return listed(r[0], 0) },
+			Request{Action: "install", Packages: []string{"hello-1.5"}}, []string{"rejected older-build hello-1.2-1.noarch.rpm"}},
+		{"hello-1.5 named and delivered", repos("hello-1.2-1.noarch"), func(r []*VerifiedRepo) []ReceivedPackage { return listed(r[1], 0) },
+			Request{Action: "upgrade", Packages: []string{"hello-1.5"}}, nil},
 	} {
 		received := c.received(c.repos)
-		findings := append(s.CheckMembership(c.repos, nil, installed, received, upgrade), s.CheckWithholding(c.repos, installed, received, upgrade)...)
+		findings := append(s.CheckMembership(c.repos, nil, installed, received, c.req), s.CheckWithholding(c.repos, installed, received, c.req)...)
 		if got := kinds(findings); !slices.Equal(got, c.want) {
 			t.Errorf("%s: findings %q, want %q", c.name, got, c.want)
 		}
