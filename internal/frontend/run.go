@@ -713,7 +713,9 @@ func (r *runner) dnf(ctx context.Context, ifFailed string) (int, error) {
 	}
 	switch {
 	case code > 128 && code <= 128+64:
-		// The user's Ctrl-C reaches dnf too: an interruption, not a refusal.
+		// A signal that killed dnf (SIGTERM, SIGHUP of a closed terminal; a
+		// Ctrl-C only before dnf's start-up, after it dnf exits 1) is an
+		// interruption, not a refusal.
 		return ExitFailure, fmt.Errorf("dnf %s in dom0 was killed by %s (exit %d): interrupted, it may have done part of its transaction (listed above and in the update log); the verified packages stay in the cached repository; run again",
 			r.o.Action, unix.SignalName(syscall.Signal(code-128)), code)
 	case code != 0 && r.o.AssumeNo:

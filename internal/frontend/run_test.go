@@ -329,19 +329,19 @@ func TestRunEmptyDelivery(t *testing.T) {
 	}
 }
 
-// dnf killed by a signal (the user's Ctrl-C reaches it too) is said to be
-// an interruption, naming the signal, not a refusal with the empty
+// dnf killed by a signal (SIGTERM, SIGHUP of a closed terminal) is said to
+// be an interruption, naming the signal, not a refusal with the empty
 // delivery's explanation that blames the UpdateVM.
 func TestRunDNFKilledBySignal(t *testing.T) {
 	tr := newTestRun(t, nil)
-	tr.tools.dnfExit = 130
+	tr.tools.dnfExit = 143
 	tr.vm.download = func(argv []string, _, _ io.Writer) int {
 		deliver(t, tr.config, argv, 0, dom0.Result{Accepted: true})
 		return 0
 	}
 	code := tr.run(t, "-y", "--action=install", "hello")
-	if stderr := tr.stderr.String(); code != ExitFailure || !strings.Contains(stderr, "dnf install in dom0 was killed by SIGINT (exit 130)") || strings.Contains(stderr, "held it back") {
-		t.Errorf("exit %d; want 1 naming SIGINT, not the UpdateVM; stderr:\n%s", code, stderr)
+	if stderr := tr.stderr.String(); code != ExitFailure || !strings.Contains(stderr, "dnf install in dom0 was killed by SIGTERM (exit 143)") || strings.Contains(stderr, "held it back") {
+		t.Errorf("exit %d; want 1 naming SIGTERM, not the UpdateVM; stderr:\n%s", code, stderr)
 	}
 }
 
