@@ -712,12 +712,16 @@ func (r *runner) dnf(ctx context.Context, ifFailed string) (int, error) {
 		return ExitFailure, fmt.Errorf("running dnf in dom0: %w", err)
 	}
 	switch {
-	case code > 128 && code <= 128+64:
-		// A signal that killed dnf (SIGTERM, SIGHUP of a closed terminal; a
-		// Ctrl-C only before dnf's start-up, after it dnf exits 1) is an
-		// interruption, not a refusal.
-		return ExitFailure, fmt.Errorf("dnf %s in dom0 was killed by %s (exit %d): interrupted, it may have done part of its transaction (listed above and in the update log); the verified packages stay in the cached repository; run again",
-			r.o.Action, unix.SignalName(syscall.Signal(code-128)), code)
+	case code != 0 && (ctx.Err() != nil || code > 128 && code <= 128+64):
+		// A signal that killed dnf (SIGTERM, SIGHUP of a closed terminal),
+		// or the run's own interruption (a Ctrl-C reaches dnf too, which
+		// then exits 1), is an interruption, not a refusal.
+		how := fmt.Sprintf("ended with exit %d after the run was interrupted", code)
+		if code > 128 && code <= 128+64 {
+			how = fmt.Sprintf("was killed by %s (exit %d)", unix.SignalName(syscall.Signal(code-128)), code)
+		}
+		return ExitFailure, fmt.Errorf("dnf %s in dom0 %s: it may have done part of its transaction (listed above and in the update log); the verified packages stay in the cached repository; run again",
+			r.o.Action, how)
 	case code != 0 && r.o.AssumeNo:
 		// dnf answers its own question no and exits 1 (as dnf does).
 		kept := "; the verified packages stay in the cached repository"

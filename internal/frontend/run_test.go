@@ -343,6 +343,25 @@ func TestRunDNFKilledBySignal(t *testing.T) {
 	if stderr := tr.stderr.String(); code != ExitFailure || !strings.Contains(stderr, "dnf install in dom0 was killed by SIGTERM (exit 143)") || strings.Contains(stderr, "held it back") {
 		t.Errorf("exit %d; want 1 naming SIGTERM, not the UpdateVM; stderr:\n%s", code, stderr)
 	}
+	// A Ctrl-C after dnf's start-up: dnf exits 1, and the run, interrupted
+	// too, says so.
+	ctx, interrupt := context.WithCancel(context.Background())
+	defer interrupt()
+	tr = newTestRun(t, nil)
+	tr.tools.dnfExit, tr.tools.duringDNF = 1, interrupt
+	tr.vm.download = func(argv []string, _, _ io.Writer) int {
+		deliver(t, tr.config, argv, 0, dom0.Result{Accepted: true})
+		return 0
+	}
+	o, err := ParseArgs([]string{"-y", "--action=install", "hello"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code = Run(ctx, o, Env{Config: tr.config, VM: tr.vm, Tools: tr.tools, Stdin: strings.NewReader(""),
+		Stdout: tr.stdout, Stderr: tr.stderr, DownloadCommand: "pedos-download-dom0-updates"})
+	if stderr := tr.stderr.String(); code != ExitFailure || !strings.Contains(stderr, "dnf install in dom0 ended with exit 1 after the run was interrupted") || strings.Contains(stderr, "held it back") {
+		t.Errorf("exit %d; want 1 saying the run was interrupted, not blaming the UpdateVM; stderr:\n%s", code, stderr)
+	}
 }
 
 // With require_fresh off, stale metadata is a warning: "no updates" then
