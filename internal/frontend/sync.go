@@ -92,7 +92,7 @@ func syncStream(c dom0.Config, exportRPMDB func(root string, w io.Writer) error,
 		warnf(warn, "%v (not sent to %s)", w, c.UpdateVM)
 	}
 	if keyring != nil {
-		warnRevoked(keyring.Revoked(), warn)
+		warnRevoked(keyring.Revoked, warn)
 		for _, file := range keyring.Files() {
 			if err := addFile(add, file, path.Join(updatecall.SyncKeysDir, filepath.Base(file))); err != nil {
 				return nil, err

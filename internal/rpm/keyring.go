@@ -32,7 +32,9 @@ type Keyring struct {
 	// key IDs of its keys, so a verdict can say "weak key" instead of
 	// "unknown key".
 	skipped map[uint64]*Error
-	revoked []RevokedKey
+	// Revoked are the keys skipped as revoked (for the front end's word
+	// on dom0's rpm database, which a revocation does not reach).
+	Revoked []RevokedKey
 }
 
 // LoadKeyring reads every regular file in dir as armored public keys;
@@ -71,7 +73,7 @@ func LoadKeyring(dir string, now time.Time) (*Keyring, []error, error) {
 		for _, e := range entities {
 			if len(e.Revocations) > 0 {
 				revoked[fingerprint(e.PrimaryKey)] = path
-				k.revoked = append(k.revoked, RevokedKey{File: path, KeyID: e.PrimaryKey.KeyId})
+				k.Revoked = append(k.Revoked, RevokedKey{File: path, KeyID: e.PrimaryKey.KeyId})
 			}
 			for _, sub := range e.Subkeys {
 				if len(sub.Revocations) > 0 {
@@ -97,7 +99,7 @@ func LoadKeyring(dir string, now time.Time) (*Keyring, []error, error) {
 	}
 	for _, f := range passed {
 		if keyID, reason := revokedElsewhere(f.entities, revoked, certificates); reason != "" {
-			k.revoked = append(k.revoked, RevokedKey{File: f.path, KeyID: keyID})
+			k.Revoked = append(k.Revoked, RevokedKey{File: f.path, KeyID: keyID})
 			k.skip(f.path, f.entities, KindKeyNotValid, reason)
 			warnings = append(warnings, fmt.Errorf("keyring: skipping %q: %s", f.path, reason))
 			continue
@@ -120,9 +122,6 @@ type RevokedKey struct {
 	File  string // the file that holds the key
 	KeyID uint64
 }
-
-// Revoked lists the keys the keyring skipped as revoked.
-func (k *Keyring) Revoked() []RevokedKey { return slices.Clone(k.revoked) }
 
 // skip records why the keys of a skipped file are not trusted: a package
 // signed by any of them names the file and the cause, not only "unknown key".

@@ -378,13 +378,13 @@ func TestRevocationInAnotherFile(t *testing.T) {
 			}
 			// The rpm-database warning names the revoked key only, not a
 			// bystander skipped with it.
-			for _, r := range keyring.Revoked() {
+			for _, r := range keyring.Revoked {
 				if r.KeyID != s.Entity.PrimaryKey.KeyId {
-					t.Errorf("Revoked() = %+v, want the revoked key only", keyring.Revoked())
+					t.Errorf("Revoked = %+v, want the revoked key only", keyring.Revoked)
 				}
 			}
-			if len(keyring.Revoked()) == 0 {
-				t.Errorf("Revoked() is empty, want the key")
+			if len(keyring.Revoked) == 0 {
+				t.Errorf("Revoked is empty, want the key")
 			}
 		})
 	}
