@@ -3,6 +3,7 @@ package repometa
 import (
 	"fmt"
 	"maps"
+	"math"
 	"path"
 	"slices"
 	"strings"
@@ -136,9 +137,11 @@ func (s *FreshnessState) Evaluate(b Batch) *Verdict {
 // its name is unlisted or it is newer than every listed build of it (it
 // can only come from that repository; an older one would be a replay). A
 // listed build with a newer one listed beside it (repositories that keep
-// old versions) is a replay too (M4), unless the user named that version,
-// asked for a downgrade, or is reinstalling that package (CheckDowngrade
-// still keeps it from being older than the installed one). Only what a
+// old versions) is a replay too (M4), unless the user asked for a
+// downgrade, or is reinstalling that package (CheckDowngrade still keeps it
+// from being older than the installed one); where the user named versions
+// of the package, only the named builds count (hello-2.0 names hello-2.0-1,
+// unless hello-2.0-2 is listed too). Only what a
 // repository offers counts as listed in it: a build its own excludepkgs or
 // includepkgs (or dnf.conf's) leave out is one dnf would never take from
 // it, so a repository fenced off with includepkgs cannot lend its builds
@@ -183,11 +186,16 @@ func (s *FreshnessState) CheckMembership(repos []*VerifiedRepo, unverifiable []R
 		}
 		switch {
 		case listed != nil && listed.NEVRA == r.NEVRA && listed.Size == r.Size:
-			// A version the user named narrows dnf's choice first (hello-1.5
-			// is taken from whichever repository lists it).
-			candidates := builds[r.Name]
-			if matchesVersion(req.Packages, r.NEVRA) {
-				candidates = slices.DeleteFunc(slices.Clone(candidates), func(l listing) bool { return !matchesVersion(req.Packages, l.pkg) })
+			// dnf chooses among the builds the user named by version
+			// (hello-1.5, hello-1.*), where some are listed, before
+			// priorities count; a named build newer than this unnamed one
+			// is then due, whatever its repository's priority.
+			candidates, threshold := builds[r.Name], priority[r.SHA256]
+			if named := slices.DeleteFunc(slices.Clone(candidates), func(l listing) bool { return !matchesVersion(req.Packages, l.pkg) }); len(named) > 0 {
+				candidates = named
+				if !matchesVersion(req.Packages, r.NEVRA) {
+					threshold = math.MaxInt
+				}
 			}
 			if preferred := dnfChoice(candidates, r.NEVRA, installed); preferred != nil && preferred.priority < priority[r.SHA256] {
 				choice := "takes " + preferred.pkg.String() + " from"
@@ -198,8 +206,8 @@ func (s *FreshnessState) CheckMembership(repos []*VerifiedRepo, unverifiable []R
 					"%s: dnf %s repo %s (priority %d) before this build (priority %d), unless a dependency needs this one",
 					r.File, choice, preferred.repo, preferred.priority, priority[r.SHA256])})
 			}
-			if newer := newestBuild(builds[r.Name], r.NEVRA, priority[r.SHA256], req.Packages); rpmver.Compare(newer.EVR, r.EVR) > 0 &&
-				!namedExactly(req.Packages, builds[r.Name], r.NEVRA) && !(req.Action == "downgrade" && req.AllowDowngradeUnsafe) &&
+			if newer := newestBuild(candidates, r.NEVRA, threshold); rpmver.Compare(newer.EVR, r.EVR) > 0 &&
+				!(req.Action == "downgrade" && req.AllowDowngradeUnsafe) &&
 				!(req.Action == "reinstall" && Matches(req.Packages, r.NEVRA)) {
 				findings = append(findings, reject(OlderBuild, "", r.File,
 					"%s: %s is listed in signed metadata, but so is the newer %s: possible replay of an older build",
@@ -448,12 +456,11 @@ func compatibleArch(a, b string) bool { return a == b || a == "noarch" || b == "
 
 // newestBuild is the newest of the listed builds of p's name for an
 // architecture compatible with p's (p itself at least), in repositories
-// of the given priority or a better one, or named by version in patterns
-// (dnf takes a version the user named from whichever repository has it).
-func newestBuild(listed []listing, p NEVRA, priority int, patterns []string) NEVRA {
+// of the given priority or a better one.
+func newestBuild(listed []listing, p NEVRA, priority int) NEVRA {
 	newest := p
 	for _, l := range listed {
-		if (l.priority <= priority || matchesVersion(patterns, l.pkg)) && compatibleArch(p.Arch, l.pkg.Arch) && rpmver.Compare(l.pkg.EVR, newest.EVR) > 0 {
+		if l.priority <= priority && compatibleArch(p.Arch, l.pkg.Arch) && rpmver.Compare(l.pkg.EVR, newest.EVR) > 0 {
 			newest = l.pkg
 		}
 	}
@@ -468,18 +475,6 @@ func newestBuild(listed []listing, p NEVRA, priority int, patterns []string) NEV
 func matchesVersion(patterns []string, p NEVRA) bool {
 	return slices.ContainsFunc(patterns, func(pattern string) bool {
 		return !matchesAny(pattern, []string{p.Name, p.Name + "." + p.Arch}) && matchesAny(pattern, versionForms(p))
-	})
-}
-
-// namedExactly tells whether the user's patterns name build p by its version and no newer
-// listed build of it as well: "hello-2.0" names hello-2.0-1 only when hello-2.0-2 is not
-// listed too, since dnf would pick the newer release (M4).
-func namedExactly(patterns []string, listed []listing, p NEVRA) bool {
-	if !matchesVersion(patterns, p) {
-		return false
-	}
-	return !slices.ContainsFunc(listed, func(l listing) bool {
-		return compatibleArch(l.pkg.Arch, p.Arch) && rpmver.Compare(l.pkg.EVR, p.EVR) > 0 && matchesVersion(patterns, l.pkg)
 	})
 }
 

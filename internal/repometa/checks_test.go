@@ -155,6 +155,11 @@ func TestPriorities(t *testing.T) {
 			Request{Action: "install", Packages: []string{"hello-1.5"}}, []string{"rejected older-build hello-1.2-1.noarch.rpm"}},
 		{"hello-1.5 named and delivered", repos("hello-1.2-1.noarch"), func(r []*VerifiedRepo) []ReceivedPackage { return listed(r[1], 0) },
 			Request{Action: "upgrade", Packages: []string{"hello-1.5"}}, nil},
+		// Then priorities choose among the named builds: hi's release of 1.4.
+		{"hello-1.4 named, the better priority's release delivered", repos("hello-1.4-0.noarch"), func(r []*VerifiedRepo) []ReceivedPackage { return listed(r[0], 0) },
+			Request{Action: "upgrade", Packages: []string{"hello-1.4"}}, nil},
+		{"hello-1.5 named, 1.4 delivered", repos("hello-1.2-1.noarch"), func(r []*VerifiedRepo) []ReceivedPackage { return listed(r[1], 1) },
+			Request{Action: "upgrade", Packages: []string{"hello-1.5"}}, []string{"rejected older-build hello-1.4-1.noarch.rpm", "rejected withheld hello-1.5-1.noarch"}},
 	} {
 		received := c.received(c.repos)
 		findings := append(s.CheckMembership(c.repos, nil, installed, received, c.req), s.CheckWithholding(c.repos, installed, received, c.req)...)
