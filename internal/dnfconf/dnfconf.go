@@ -14,6 +14,7 @@ package dnfconf
 import (
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path"
 	"path/filepath"
@@ -128,6 +129,12 @@ func dnfPriority(raw string) (int, bool) {
 		end++
 	}
 	n, err := strconv.ParseInt(s[:end], 10, 32)
+	if n == math.MinInt32 {
+		// libsolv ranks a repository by the negated priority, which for
+		// this one value stays the lowest of all: last, not first
+		// (measured with dnf 4.14).
+		return math.MaxInt32 + 1, err == nil
+	}
 	return int(n), end > digits && err == nil
 }
 
