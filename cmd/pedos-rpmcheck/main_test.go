@@ -50,7 +50,7 @@ func TestBatch(t *testing.T) {
 	want := good + ": OK good-3:1-1.noarch signer=" + signer.Fingerprint() + "\n" +
 		bad + ": REJECTED unsigned: package is not signed (no RSAHEADER or DSAHEADER signature)\n" +
 		"(argument 3): REJECTED bad file name: file name does not match [A-Za-z0-9][A-Za-z0-9._+^~-]{0,255}\\.rpm (name not shown)\n" +
-		renamed + ": REJECTED bad file name: the file name does not match the package inside, good-3:1-1.noarch: it would be good-1-1.noarch.rpm (P9)\n"
+		renamed + ": REJECTED bad file name: the file name does not match the package inside, \"good-3:1-1.noarch\": it would be \"good-1-1.noarch.rpm\" (P9)\n"
 	if code != 1 || stdout != want {
 		t.Errorf("exit %d, output:\n%s\nwant:\n%s", code, stdout, want)
 	}

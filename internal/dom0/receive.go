@@ -736,6 +736,8 @@ func (r *Receiver) checkFreshness(ctx context.Context, tools *pkgtool.Tools, s S
 			Include: repos.Includes, AllowDowngradeUnsafe: s.AllowDowngrade},
 		Policy: repometa.Policy{MaxMetadataAge: c.MaxMetadataAge, RequireFresh: c.RequireFresh},
 	}
+	// Metadata of a repository dnf did not use would be checked against
+	// nothing the user enabled (M6): a refusal, not a silent skip.
 	for repo := range metadata {
 		if !slices.Contains(repos.Enabled, repo) {
 			return nil, fmt.Errorf("the delivery holds metadata for repository %s, which is not enabled", repo)

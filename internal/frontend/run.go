@@ -718,7 +718,11 @@ func (r *runner) dnf(ctx context.Context, ifFailed string) (int, error) {
 		// then exits 1), is an interruption, not a refusal.
 		how := fmt.Sprintf("ended with exit %d after the run was interrupted", code)
 		if code > 128 && code <= 128+64 {
-			how = fmt.Sprintf("was killed by %s (exit %d)", unix.SignalName(syscall.Signal(code-128)), code)
+			name := unix.SignalName(syscall.Signal(code - 128))
+			if name == "" { // a real-time signal
+				name = fmt.Sprintf("signal %d", code-128)
+			}
+			how = fmt.Sprintf("was killed by %s (exit %d)", name, code)
 		}
 		return ExitFailure, fmt.Errorf("dnf %s in dom0 %s: it may have done part of its transaction (listed above and in the update log); the verified packages stay in the cached repository; run again",
 			r.o.Action, how)

@@ -622,7 +622,7 @@ func TestC6AllowedCallsLogBurst(t *testing.T) {
 	for i := range 5 {
 		conn := dialRaw(t, lab, "vm1")
 		var stdout bytes.Buffer
-		if code, err := qrexec.Call(conn, qrexec.MsgCall, qrexec.Request{Target: "dom0", Service: "test.Noisy"}, qrexec.Streams{Stdout: &stdout}); code != 0 || stdout.String() != "done\n" {
+		if code, err := call(conn, qrexec.MsgCall, qrexec.Request{Target: "dom0", Service: "test.Noisy"}, qrexec.Streams{Stdout: &stdout}); code != 0 || stdout.String() != "done\n" {
 			t.Fatalf("a noisy call: %d, %q, %v", code, stdout.String(), err)
 		}
 		conn.Close()

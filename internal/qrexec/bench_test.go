@@ -220,7 +220,7 @@ func BenchmarkEmptyCalls(b *testing.B) {
 				return err
 			}
 			defer conn.Close()
-			_, err = qrexec.Call(conn, qrexec.MsgCall, qrexec.Request{Target: "dom0", Service: "test.Empty"}, qrexec.Streams{})
+			_, err = call(conn, qrexec.MsgCall, qrexec.Request{Target: "dom0", Service: "test.Empty"}, qrexec.Streams{})
 			return err
 		})
 	})

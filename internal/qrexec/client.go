@@ -136,16 +136,3 @@ func receive(in *dataReader, t MsgType, n int, s *sink) (bool, error) {
 	}
 	return true, in.deliver(t, n, s)
 }
-
-// Call starts a call and carries it: the exit code is the remote status, or
-// the refusal code.
-func Call(conn Conn, t MsgType, req Request, s Streams) (int, error) {
-	err := Start(conn, t, req)
-	if refused, ok := errors.AsType[*RefusedError](err); ok {
-		return refused.Code, err
-	}
-	if err != nil {
-		return ExitFailure, err
-	}
-	return Run(conn, s)
-}

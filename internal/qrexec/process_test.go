@@ -128,6 +128,19 @@ func bounded[C qrexec.Conn](t testing.TB, conn C) C {
 	return conn
 }
 
+// call makes a call on conn from the test itself: the exit code is the
+// remote status, or the refusal code.
+func call(conn qrexec.Conn, t qrexec.MsgType, req qrexec.Request, s qrexec.Streams) (int, error) {
+	err := qrexec.Start(conn, t, req)
+	if refused, ok := errors.AsType[*qrexec.RefusedError](err); ok {
+		return refused.Code, err
+	}
+	if err != nil {
+		return qrexec.ExitFailure, err
+	}
+	return qrexec.Run(conn, s)
+}
+
 // dial connects to a qrexec address, bounded.
 func dial(t testing.TB, addr string) qrexec.Conn {
 	t.Helper()

@@ -152,6 +152,8 @@ func (s *FreshnessState) VerifyRepomd(in RepoFiles, received []ReceivedPackage) 
 		return nil, []Finding{reject(MissingMetadata, in.ID, "",
 			"repo %s has a pinned metadata key but the UpdateVM did not send its repomd.xml, repomd.xml.asc and primary: possible freeze attack or stripped signature", in.ID)}
 	}
+	// The unpacker bounds every file; these bounds are the metadata's own
+	// (names.go), before a byte of it is parsed.
 	if len(in.Repomd) > int(FileRepomd.MaxSize()) || len(in.Signature) > int(FileRepomdSignature.MaxSize()) {
 		return nil, []Finding{reject(BadMetadata, in.ID, "", "metadata for repo %s: repomd.xml or its signature is over its size limit", in.ID)}
 	}

@@ -19,7 +19,8 @@ func CheckFileName(untrustedName string) error {
 // one package must not pass for another.
 func (p *VerifiedPackage) CheckNameMatches(name string) error {
 	if p.FileName() != name {
-		return reject(KindBadName, "the file name does not match the package inside, %s: it would be %s (P9)", p.NEVRA(), p.FileName())
+		// Quoted: a signed header's name may still hold a control character.
+		return reject(KindBadName, "the file name does not match the package inside, %q: it would be %q (P9)", p.NEVRA(), p.FileName())
 	}
 	return nil
 }

@@ -658,7 +658,7 @@ func TestCheckNameMatches(t *testing.T) {
 	}
 	for _, name := range []string{"libfoo-9.0-1.noarch.rpm", "hello-2:1.1-1.noarch.rpm", "hello-1.1-1.x86_64.rpm", "hello-1.1-1.noarch.rpm.rpm"} {
 		err := p.CheckNameMatches(name)
-		if !rejected(err, rpm.KindBadName, "hello-2:1.1-1.noarch: it would be hello-1.1-1.noarch.rpm (P9)") {
+		if !rejected(err, rpm.KindBadName, `"hello-2:1.1-1.noarch": it would be "hello-1.1-1.noarch.rpm" (P9)`) {
 			t.Errorf("%s: %v, want a bad name naming the package and its file name", name, err)
 		}
 	}
