@@ -157,7 +157,7 @@ func refusalCause(r dom0.Result) (cause, advice string) {
 // (freshness.md, "Findings and what to do about them", has the whole of it).
 var findingAdvice = map[string]string{
 	string(repometa.MissingMetadata): "the UpdateVM did not send the signed metadata: if its dnf skipped the repository (its mirror down, skip_if_unavailable), bring the mirror back or leave the repository out with --disablerepo=ID; otherwise check the UpdateVM, then run again with --clean",
-	string(repometa.WrongKey):        "if the publisher really changed its metadata key, check the new key out of band and pin it in updates.conf; otherwise treat the UpdateVM or its mirror as hostile",
+	string(repometa.WrongKey):        "if the publisher really changed its metadata key, check the new key out of band and pin it in updates.conf (named the old key since: run with --clean, the UpdateVM's dnf kept an old signature); otherwise treat the UpdateVM or its mirror as hostile",
 	string(repometa.BadSignature):    "the metadata was altered, or its key is no longer valid: do not override; check the mirror and the pinned key",
 	string(repometa.BadMetadata):     "run again with --clean; if it persists and the detail names a checksum type other than sha256, the publisher's metadata uses one dom0 does not verify (a pinned repository needs createrepo_c --checksum=sha256); otherwise the UpdateVM is tampering",
 	string(repometa.Rollback):        "the UpdateVM or its mirror serves an older snapshot than dom0 accepted before: switch mirrors, inspect the UpdateVM",
