@@ -40,7 +40,8 @@ Commands:
       caller), qrexec between dom0 and both VMs. On first use, publishes
       libfoo-1.0-1 and hello-1.0-1 and installs them in dom0.
       --bin: the project's programs to copy into the domains (default
-      $PEDOS_BIN, else this program's directory). Running twice is fine.
+      $PEDOS_BIN, else the directory up used last time, else this program's
+      directory). Running twice is fine.
         pedos-lab up --dir /tmp/lab
 
   down

@@ -166,7 +166,7 @@ var findingAdvice = map[string]string{
 	string(repometa.OlderBuild):      "a replay of an older build, or the newest cannot be installed (a dependency missing: the UpdateVM's dnf then says \"Skipping packages with broken dependencies\" above and takes the older one): for a replay run again with --clean; to install that version on purpose, name it (NAME-VERSION), or use --action=downgrade --allow-downgrade; to update the rest, --exclude=NAME",
 	string(repometa.Extraneous):      "the UpdateVM added packages nobody asked for: inspect it",
 	string(repometa.WrongSoftware):   "the UpdateVM delivered other software under a listed digest: inspect it",
-	string(repometa.Withheld):        "run again; if dnf in the UpdateVM skips that update for a reason (broken dependencies), exclude it explicitly (--exclude=NAME)",
+	string(repometa.Withheld):        "run again; if dnf in the UpdateVM skips that update for a reason (broken dependencies), exclude it explicitly (--exclude=NAME); where the finding names a better-priority repository without signed metadata, pin its metadata key or give both the same priority",
 	string(repometa.Downgrade):       "use --action=downgrade --allow-downgrade if that is really what you want",
 	string(repometa.OtherArch):       "dnf prefers this machine's builds: run again with --clean; to install the other architecture on purpose (a 32-bit dependency among them), name it with its arch (NAME.ARCH)",
 	string(repometa.BadRequest):      "fix the command line",

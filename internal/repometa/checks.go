@@ -121,7 +121,7 @@ func (s *FreshnessState) Evaluate(b Batch) *Verdict {
 	}
 	if !metadataRejected {
 		v.Findings = append(v.Findings, s.CheckMembership(v.verified, unverifiable, b.Installed, b.Received, b.Request)...)
-		v.Findings = append(v.Findings, s.CheckWithholding(v.verified, b.Installed, b.Received, b.Request)...)
+		v.Findings = append(v.Findings, s.CheckWithholding(v.verified, unverifiable, b.Installed, b.Received, b.Request)...)
 	}
 	v.Findings = append(v.Findings, s.CheckDowngrade(b.Installed, b.Received, b.Request)...)
 	v.Findings = append(v.Findings, s.CheckArch(v.verified, len(unverifiable) == 0, b.Installed, b.Received, b.Request, b.Machine)...)
@@ -246,7 +246,7 @@ func (s *FreshnessState) CheckMembership(repos []*VerifiedRepo, unverifiable []R
 // Obsoletes cover both the installed version and the newest listed one is
 // its replacement (a renamed package), a notice: dnf installs that one in
 // its place, and the front end checks that dnf did.
-func (s *FreshnessState) CheckWithholding(repos []*VerifiedRepo, installed []NEVRA, received []ReceivedPackage, req Request) []Finding {
+func (s *FreshnessState) CheckWithholding(repos []*VerifiedRepo, unverifiable []RepoFiles, installed []NEVRA, received []ReceivedPackage, req Request) []Finding {
 	if req.Action != "upgrade" && req.Action != "update" {
 		return nil // other actions do not promise every update
 	}
@@ -306,9 +306,22 @@ func (s *FreshnessState) CheckWithholding(repos []*VerifiedRepo, installed []NEV
 				want.pkg, received[i].NEVRA, inst)})
 			continue
 		}
+		// A better-priority repository without signed metadata may offer
+		// what dnf took instead: dom0 cannot see it, so the refusal may be
+		// false, and says how to make it checkable.
+		var unseen []string
+		for _, u := range unverifiable {
+			if u.Priority < want.priority && offers(inst, req, u.Exclude, u.Include) {
+				unseen = append(unseen, u.ID)
+			}
+		}
+		cause := "possible freeze attack"
+		if len(unseen) > 0 {
+			cause = fmt.Sprintf("possible freeze attack, or dnf took %s from repo %s, of a better priority and without signed metadata to check (pin its metadata key, or give both the same priority)", inst.Name, strings.Join(unseen, ", "))
+		}
 		findings = append(findings, reject(Withheld, want.repo, want.pkg.String(),
-			"update %s listed in signed metadata was not delivered: possible freeze attack (repo %s; installed: %s)",
-			want.pkg, want.repo, inst))
+			"update %s listed in signed metadata was not delivered: %s (repo %s; installed: %s)",
+			want.pkg, cause, want.repo, inst))
 	}
 	return findings
 }

@@ -162,7 +162,14 @@ func TestPriorities(t *testing.T) {
 			Request{Action: "upgrade", Packages: []string{"hello-1.5"}}, []string{"rejected older-build hello-1.4-1.noarch.rpm", "rejected withheld hello-1.5-1.noarch"}},
 	} {
 		received := c.received(c.repos)
-		findings := append(s.CheckMembership(c.repos, nil, installed, received, c.req), s.CheckWithholding(c.repos, installed, received, c.req)...)
+		findings := append(s.CheckMembership(c.repos, nil, installed, received, c.req), s.CheckWithholding(c.repos, nil, installed, received, c.req)...)
+		// A better-priority repository without signed metadata may have
+		// offered what dnf took: the refusal says so, and how to check it.
+		for _, f := range s.CheckWithholding(c.repos, []RepoFiles{{ID: "unsigned", Priority: 0}}, installed, received, c.req) {
+			if !strings.Contains(f.Detail, "or dnf took hello from repo unsigned, of a better priority and without signed metadata to check (pin its metadata key") {
+				t.Errorf("%s, with a better-priority repository unsigned: %s", c.name, f.Detail)
+			}
+		}
 		if got := kinds(findings); !slices.Equal(got, c.want) {
 			t.Errorf("%s: findings %q, want %q", c.name, got, c.want)
 		}
@@ -348,7 +355,7 @@ func TestCheckWithholding(t *testing.T) {
 		case "included by dnf.conf or its repository":
 			repos[0].Include, repos[1].Include = []string{"bar"}, []string{"kernel"}
 		}
-		if got := kinds(s.CheckWithholding(repos, installed, c.received, c.req)); !slices.Equal(got, c.want) {
+		if got := kinds(s.CheckWithholding(repos, nil, installed, c.received, c.req)); !slices.Equal(got, c.want) {
 			t.Errorf("%s: findings %q, want %q", c.name, got, c.want)
 		}
 	}
