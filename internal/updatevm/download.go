@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 
@@ -115,15 +114,17 @@ var ErrUpdatesAvailable = errors.New("updates are available")
 // CheckUpdates runs dnf check-update, whose listing is for a person (on
 // the log): nil for none, ErrUpdatesAvailable, or an error. With updates,
 // it also writes them to stdout for scripts, one per line as
-// NAME TAB EPOCH TAB VERSION TAB RELEASE TAB ARCH TAB REPO: dnf's own
-// listing wraps long names onto two lines.
+// NAME TAB EPOCH TAB VERSION TAB RELEASE TAB ARCH TAB REPO, read from that
+// listing: dnf's own choice, repository priorities and packages that
+// replace an installed one included (repoquery --upgrades knows neither).
 func (u *UpdateVM) CheckUpdates(ctx context.Context, req Request, stdout io.Writer) error {
 	base, err := u.dnfBase()
 	if err != nil {
 		return err
 	}
 	args := append(append(base, req.DNFOptions...), "check-update")
-	code, err := u.Tools.DNF(ctx, append(args, req.Packages...), nil, u.Log, u.Log)
+	var listing strings.Builder
+	code, err := u.Tools.DNF(ctx, append(args, req.Packages...), nil, io.MultiWriter(u.Log, &listing), u.Log)
 	switch {
 	case err != nil:
 		return err
@@ -132,51 +133,52 @@ func (u *UpdateVM) CheckUpdates(ctx context.Context, req Request, stdout io.Writ
 	case code != 100:
 		return fmt.Errorf("dnf check-update failed (exit %d)", code)
 	}
-	// From the metadata check-update has just fetched (-C), with the
-	// options that choose what it saw, so that the lists agree.
-	fromCache := slices.DeleteFunc(slices.Clone(base), func(a string) bool { return a == "--refresh" })
-	query := func(out io.Writer, args ...string) bool {
-		args = append(append(append(slices.Clone(fromCache), "-C", "-q"), selectingOptions(req.DNFOptions)...), append([]string{"repoquery"}, args...)...)
-		code, err := u.Tools.DNF(ctx, args, nil, out, u.Log)
-		if err != nil || code != 0 {
-			// The answer stands; only the list for scripts is missing.
-			fmt.Fprintf(u.Log, "warning: listing the updates with dnf repoquery failed (exit %d, %v)\n", code, err)
-		}
-		return err == nil && code == 0
-	}
-	const format = `--queryformat=%{name}\t%{epoch}\t%{version}\t%{release}\t%{arch}\t%{repoid}`
-	var list, installed strings.Builder
-	query(&list, append([]string{"--upgrades", "--latest-limit=1", format}, req.Packages...)...)
-	// check-update lists a package that obsoletes an installed one (a
-	// rename) too, which --upgrades leaves out: asked for by what it
-	// obsoletes, each installed package at its version.
-	if query(&installed, append([]string{"--installed", "--queryformat=%{name} = %{epoch}:%{version}-%{release}"}, req.Packages...)...) && installed.Len() > 0 {
-		// One option each: joined into one word, a few thousand would pass
-		// the kernel's limit on one argument (128 KiB).
-		args := []string{"--available", "--latest-limit=1", format}
-		for p := range strings.Lines(strings.TrimSpace(installed.String())) {
-			args = append(args, "--whatobsoletes="+strings.TrimSpace(p))
-		}
-		query(&list, args...)
-	}
-	seen := map[string]bool{} // an update that obsoletes its older self is listed once
-	for line := range strings.Lines(list.String()) {
+	seen := map[string]bool{} // an update that obsoletes its older self is listed twice
+	for _, line := range checkUpdateList(listing.String()) {
 		if !seen[line] {
 			seen[line] = true
-			io.WriteString(stdout, line)
+			fmt.Fprintln(stdout, line)
 		}
 	}
 	return ErrUpdatesAvailable
 }
 
-// selectingOptions are those of opts that choose which packages dnf sees
-// (repositories, excludes). The others would change what repoquery prints
-// instead: --obsoletes replaces the query's format, -v adds debug lines.
-func selectingOptions(opts []string) []string {
-	return slices.DeleteFunc(slices.Clone(opts), func(a string) bool {
-		name, _, _ := strings.Cut(a, "=")
-		return !slices.Contains([]string{"--enablerepo", "--disablerepo", "--exclude", "--excludepkgs"}, name)
-	})
+// checkUpdateList reads dnf check-update's listing (dnf 4.14): one
+// "NAME.ARCH [EPOCH:]VERSION-RELEASE REPO" line per update, the same under
+// "Obsoleting Packages" for a package that replaces an installed one (the
+// indented lines below it are the installed packages it replaces), and a
+// name too long for its column alone on its line, the rest indented on the
+// next. Other lines (download progress, notes) have another shape.
+func checkUpdateList(listing string) []string {
+	var updates []string
+	var pending string // a name alone on its line
+	for line := range strings.Lines(listing) {
+		fields := strings.Fields(line)
+		indented := strings.HasPrefix(line, " ") || strings.HasPrefix(line, "\t")
+		switch {
+		case !indented && len(fields) == 1 && strings.Contains(fields[0], "."):
+			pending = fields[0]
+			continue
+		case indented && pending != "" && len(fields) == 2:
+			fields = append([]string{pending}, fields...)
+		case indented:
+			fields = nil // a replaced package, or nothing of ours
+		}
+		pending = ""
+		if len(fields) != 3 || strings.HasPrefix(fields[2], "@") {
+			continue
+		}
+		dot, dash := strings.LastIndexByte(fields[0], '.'), strings.LastIndexByte(fields[1], '-')
+		if dot <= 0 || dash <= 0 {
+			continue
+		}
+		epoch, version, found := strings.Cut(fields[1][:dash], ":")
+		if !found {
+			epoch, version = "0", epoch
+		}
+		updates = append(updates, strings.Join([]string{fields[0][:dot], epoch, version, fields[1][dash+1:], fields[0][dot+1:], fields[2]}, "\t"))
+	}
+	return updates
 }
 
 // Query answers list, search and info in the UpdateVM alone.

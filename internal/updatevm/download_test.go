@@ -29,27 +29,46 @@ func (r *recordingDNF) DNF(_ context.Context, args []string, _ io.Reader, _, _ i
 	return 0, nil
 }
 
-// The list of updates for scripts comes from repoquery with the options
-// that choose the packages (repositories, excludes) and no others:
-// --obsoletes would replace its format, -v put debug lines among it.
-func TestCheckUpdatesRepoqueryOptions(t *testing.T) {
-	dnf := &recordingDNF{}
-	u := &UpdateVM{InstallRoot: t.TempDir(), Tools: dnf, Log: io.Discard}
+// checkUpdateDNF answers check-update 100 with a listing as dnf 4.14
+// prints it: download progress, an update with an epoch, a name too long
+// for its column, and a package that replaces an installed one.
+type checkUpdateDNF struct{ recordingDNF }
+
+func (c *checkUpdateDNF) DNF(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
+	fmt.Fprint(stdout, "pedos-lab                                       757 kB/s | 1.0 kB     00:00    \n\n"+
+		"hello.noarch                                 2:1.2-1        pedos-lab\n"+
+		"a-name-too-long-for-its-column-x86_64-really.x86_64\n"+
+		"                                             3.0-1.fc41     vendor   \n"+
+		"Obsoleting Packages\n"+
+		"hello-ng.noarch                              2.0-1          pedos-lab\n"+
+		"    hello.noarch                             1.1-1          @System\n"+
+		"hello.noarch                                 2:1.2-1        pedos-lab\n")
+	return c.recordingDNF.DNF(ctx, args, stdin, io.Discard, stderr)
+}
+
+// The list of updates for scripts is dnf check-update's own listing, read
+// (one run: the same choice dnf made, priorities and replacements
+// included), and check-update gets every option of the user's.
+func TestCheckUpdatesList(t *testing.T) {
+	dnf := &checkUpdateDNF{}
+	var log, stdout strings.Builder
+	u := &UpdateVM{InstallRoot: t.TempDir(), Tools: dnf, Log: &log}
 	writeBelow(t, u.InstallRoot, updatecall.SyncReposDir+"/pedos.repo", "[current]\nbaseurl=http://mirror/current/\n")
-	opts := []string{"--enablerepo=testing", "--disablerepo=old*", "--exclude=kernel*", "--excludepkgs=x", "--obsoletes", "-v", "--best"}
-	if err := u.CheckUpdates(t.Context(), Request{DNFOptions: opts}, io.Discard); !errors.Is(err, ErrUpdatesAvailable) {
+	opts := []string{"--enablerepo=testing", "--exclude=kernel*", "--obsoletes", "-v"}
+	if err := u.CheckUpdates(t.Context(), Request{DNFOptions: opts}, &stdout); !errors.Is(err, ErrUpdatesAvailable) {
 		t.Fatalf("CheckUpdates: %v", err)
 	}
-	if len(dnf.calls) != 3 || !slices.Contains(dnf.calls[0], "--obsoletes") || !slices.Contains(dnf.calls[1], "repoquery") || !slices.Contains(dnf.calls[2], "repoquery") {
-		t.Fatalf("dnf calls %q, want check-update with every option, then repoquery for the updates and the installed packages", dnf.calls)
+	if len(dnf.calls) != 1 || !slices.Contains(dnf.calls[0], "check-update") || !slices.Contains(dnf.calls[0], "--obsoletes") {
+		t.Fatalf("dnf calls %q, want one check-update with every option", dnf.calls)
 	}
-	for _, call := range dnf.calls[1:] {
-		for _, a := range opts {
-			selecting := !slices.Contains([]string{"--obsoletes", "-v", "--best"}, a)
-			if slices.Contains(call, a) != selecting {
-				t.Errorf("repoquery %q: has %s = %v, want %v", call, a, !selecting, selecting)
-			}
-		}
+	want := "hello\t2\t1.2\t1\tnoarch\tpedos-lab\n" +
+		"a-name-too-long-for-its-column-x86_64-really\t0\t3.0\t1.fc41\tx86_64\tvendor\n" +
+		"hello-ng\t0\t2.0\t1\tnoarch\tpedos-lab\n"
+	if stdout.String() != want {
+		t.Errorf("listed:\n%s\nwant:\n%s", stdout.String(), want)
+	}
+	if !strings.Contains(log.String(), "Obsoleting Packages") {
+		t.Errorf("dnf's listing is not on the log:\n%s", log.String())
 	}
 }
 
