@@ -114,10 +114,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return usageError(err.Error())
 	}
 	for _, w := range warnings {
-		fmt.Fprintf(stderr, "warning: %v\n", w)
+		fmt.Fprintf(stderr, "pedos-rpmcheck: warning: %v\n", w)
 	}
 	if len(keyring.Files()) == 0 {
-		fmt.Fprintf(stderr, "warning: keyring %s holds no usable key: every package will be rejected\n", *keyringDir)
+		fmt.Fprintf(stderr, "pedos-rpmcheck: warning: keyring %s holds no usable key: every package will be rejected\n", *keyringDir)
 	}
 	outDir := *canonicalOut
 	if outDir != "" {

@@ -71,14 +71,18 @@ func LoadKeyring(dir string, now time.Time) (*Keyring, []error, error) {
 		// go-crypto verified these revocations as it read them: they
 		// count, also from a file skipped for a packet it could not read.
 		for _, e := range entities {
-			if len(e.Revocations) > 0 {
+			withdrawn := len(e.Revocations) > 0
+			if withdrawn {
 				revoked[fingerprint(e.PrimaryKey)] = path
-				k.Revoked = append(k.Revoked, RevokedKey{File: path, KeyID: e.PrimaryKey.KeyId})
 			}
 			for _, sub := range e.Subkeys {
 				if len(sub.Revocations) > 0 {
 					revoked[fingerprint(sub.PublicKey)] = path
+					withdrawn = true
 				}
+			}
+			if withdrawn {
+				k.Revoked = append(k.Revoked, RevokedKey{File: path, KeyID: e.PrimaryKey.KeyId})
 			}
 		}
 		if err != nil {

@@ -2,6 +2,7 @@ package rpm_test
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/rsa"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -413,5 +415,140 @@ func TestSubkeyRevocationInAnotherFile(t *testing.T) {
 	want := fmt.Sprintf("subkey %016X of key %X is revoked in %q", s.Entity.Subkeys[0].PublicKey.KeyId, s.Entity.PrimaryKey.Fingerprint, filepath.Join(dir, "z-revoked"))
 	if len(keyring.Files()) != 0 || !strings.Contains(fmt.Sprint(warnings), want) {
 		t.Errorf("files %q, warnings %v; want both skipped, one saying %s", keyring.Files(), warnings, want)
+	}
+	// Both copies are named with their key's id, the old one, which dom0's
+	// rpm database may hold, too: the warning's rpm -e gpg-pubkey-XXXXXXXX
+	// must remove it.
+	want2 := []rpm.RevokedKey{{File: filepath.Join(dir, "z-revoked"), KeyID: s.Entity.PrimaryKey.KeyId}, {File: filepath.Join(dir, "a-old"), KeyID: s.Entity.PrimaryKey.KeyId}}
+	if got := keyring.Revoked; !slices.Equal(got, want2) {
+		t.Errorf("Revoked = %+v, want %+v", got, want2)
+	}
+}
+
+// A signing subkey revoked in the key's only file: the file is skipped, and
+// the key is listed as revoked, for the front end's word on dom0's rpm
+// database (operations.md), as a key revoked whole is.
+func TestSubkeyRevokedInItsOwnFile(t *testing.T) {
+	s, err := testrepo.NewSigner(testrepo.KeySpec{Name: "subkey revoked", SigningSubkey: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Entity.RevokeSubkey(&s.Entity.Subkeys[0], packet.KeyCompromised, "compromised", nil); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "RPM-GPG-KEY-x"), s.PublicKeyArmored(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	keyring, _, err := rpm.LoadKeyring(dir, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []rpm.RevokedKey{{File: filepath.Join(dir, "RPM-GPG-KEY-x"), KeyID: s.Entity.PrimaryKey.KeyId}}; len(keyring.Files()) != 0 || !slices.Equal(keyring.Revoked, want) {
+		t.Errorf("files %q, Revoked %+v; want the file skipped and %+v", keyring.Files(), keyring.Revoked, want)
+	}
+}
+
+// The revoked key itself is listed in Revoked, not only the older copies
+// it revokes: an administrator who replaces a vendor's key file with its
+// revoked version (the usual way) must still be told that dom0's rpm
+// database keeps trusting the key (docs/operations.md, "says so whenever
+// the keyring holds a revoked key"; P6).
+func TestRevokedKeyAloneIsListed(t *testing.T) {
+	s, err := testrepo.NewSigner(testrepo.KeySpec{Name: "revoked, alone in the keyring"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Entity.RevokeKey(packet.KeyCompromised, "compromised", nil); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	path, err := s.WritePublicKey(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyring, warnings, err := rpm.LoadKeyring(dir, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []rpm.RevokedKey{{File: path, KeyID: s.Entity.PrimaryKey.KeyId}}
+	if got := keyring.Revoked; len(keyring.Files()) != 0 || !slices.Equal(got, want) {
+		t.Errorf("files %q, Revoked = %+v, warnings %v; want no file loaded and Revoked = %+v", keyring.Files(), got, warnings, want)
+	}
+}
+
+// Only key revocations make a revocation certificate (docs/rpm-verifier.md:
+// "a file of key revocation signatures only"). A file holding another
+// signature by the key (a direct-key signature, whose hash is a key
+// revocation's: go-crypto's VerifyRevocationSignature does not look at the
+// type), alone or beside a revocation of another key, or beside a block
+// that is no armor, is no certificate file: it is skipped with a warning
+// naming it, and a key signature that is not a revocation revokes nothing
+// (P6).
+func TestOnlyKeyRevocationsMakeACertificate(t *testing.T) {
+	s, err := testrepo.NewSigner(testrepo.KeySpec{Name: "signs over its own key"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := testrepo.NewSigner(testrepo.KeySpec{Name: "another key, revoked"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	direct := &packet.Signature{Version: 4, SigType: packet.SigTypeDirectSignature, PubKeyAlgo: s.Entity.PrimaryKey.PubKeyAlgo,
+		Hash: crypto.SHA256, CreationTime: time.Now().Add(-time.Minute), IssuerKeyId: &s.Entity.PrimaryKey.KeyId}
+	if err := direct.SignDirectKeyBinding(s.Entity.PrimaryKey, s.Entity.PrivateKey, nil); err != nil {
+		t.Fatal(err)
+	}
+	if s.Entity.PrimaryKey.VerifyRevocationSignature(direct) != nil {
+		t.Fatal("the direct-key signature does not verify as a revocation would: the test proves nothing")
+	}
+	if err := other.Entity.RevokeKey(packet.KeyCompromised, "compromised", nil); err != nil {
+		t.Fatal(err)
+	}
+	armored := func(sigs ...*packet.Signature) []byte {
+		var buf bytes.Buffer
+		w, err := armor.Encode(&buf, openpgp.PublicKeyType, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, sig := range sigs {
+			if err := sig.Serialize(w); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	pkg := build(t, spec, s)
+	for name, data := range map[string][]byte{
+		"a direct-key signature alone":               armored(direct),
+		"a revocation and a direct-key signature":    armored(other.Entity.Revocations[0], direct),
+		"a revocation and a block that is not armor": append(armored(other.Entity.Revocations[0]), "-----BEGIN PGP SIGNATURE\nnot armor\n"...),
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			if _, err := s.WritePublicKey(dir); err != nil {
+				t.Fatal(err)
+			}
+			notCertificate := filepath.Join(dir, "key.rev")
+			if err := os.WriteFile(notCertificate, data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			keyring, warnings, err := rpm.LoadKeyring(dir, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(warnings) != 1 || !strings.Contains(warnings[0].Error(), fmt.Sprintf("skipping %q", notCertificate)) {
+				t.Errorf("warnings %v, want one naming %s as skipped", warnings, notCertificate)
+			}
+			if name != "a direct-key signature alone" {
+				return // whether the revocation beside it counts is not pinned here
+			}
+			if _, err := (&rpm.Verifier{Keyring: keyring}).Verify(bytes.NewReader(pkg), io.Discard); err != nil || len(keyring.Files()) != 1 {
+				t.Errorf("verdict %v, files %q; want the key trusted: its direct-key signature revokes nothing", err, keyring.Files())
+			}
+		})
 	}
 }

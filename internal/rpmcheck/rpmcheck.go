@@ -149,7 +149,7 @@ func crossCheck(results []Result, canonical []string, keyring *rpm.Keyring, warn
 	ctx := context.Background()
 	checker, warnings, err := pkgtool.NewRPMKeys(ctx, "", keyring.Files())
 	for _, w := range warnings {
-		fmt.Fprintf(warn, "warning: %v\n", w)
+		fmt.Fprintf(warn, "pedos-rpmcheck: warning: %v\n", w)
 	}
 	if err != nil {
 		for i := range results {
