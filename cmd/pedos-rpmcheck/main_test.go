@@ -131,8 +131,9 @@ func TestUsage(t *testing.T) {
 	bin := testbin.Path(t, "pedos-rpmcheck")
 	for _, args := range [][]string{{}, {"--bogus", "x.rpm"}, {"--keyring", "/nonexistent", "x.rpm"}, {"x.rpm", "--bogus"},
 		{"--keyring", t.TempDir(), "--canonical-out", "/nonexistent", "x.rpm"}} {
-		if _, code := runBin(t, bin, args...); code != 2 {
-			t.Errorf("%v: exit %d, want 2", args, code)
+		// The message, then the hint (as pedos-download-dom0-updates says its own).
+		if _, stderr, code := runBinStderr(t, bin, args...); code != 2 || !strings.Contains(stderr, "pedos-rpmcheck: ") || !strings.HasSuffix(stderr, "\nTry 'pedos-rpmcheck --help'.\n") {
+			t.Errorf("%v: exit %d, stderr %q; want 2, the message, then the hint to --help", args, code, stderr)
 		}
 	}
 	if stdout, code := runBin(t, bin, "--help"); code != 0 || !strings.Contains(stdout, "usage: pedos-rpmcheck") {
@@ -176,7 +177,8 @@ func TestNoScratchDirectoryJSON(t *testing.T) {
 	stdout, stderr, code := testbin.Run(t, cmd)
 	var rep map[string]any
 	if err := json.Unmarshal([]byte(stdout), &rep); err != nil || code != 1 || rep["exit"] != 1.0 ||
-		!strings.Contains(fmt.Sprint(rep["message"]), "in /nonexistent (TMPDIR, or give --canonical-out DIR)") || !strings.Contains(stderr, "/nonexistent") {
+		!strings.Contains(fmt.Sprint(rep["message"]), "in /nonexistent (TMPDIR, or give --canonical-out DIR)") || !strings.Contains(stderr, "/nonexistent") ||
+		strings.Contains(stderr, "--help") { // not a usage error
 		t.Errorf("exit %d, stdout %q (%v), stderr %q; want exit 1 and one object naming TMPDIR", code, stdout, err, stderr)
 	}
 }

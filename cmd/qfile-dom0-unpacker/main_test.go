@@ -209,27 +209,60 @@ func TestVerboseLogLeavesRoomForTheRefusal(t *testing.T) {
 	}
 	stream = append(append(stream, header(7, qfile.ModeRegular|0o644, 0)...), "../bad\x00"...)
 	stream = append(stream, header(0, 0, 0)...)
-	dir := t.TempDir()
-	out := filepath.Join(dir, "out")
+	// An empty log, and one that holds earlier runs' lines: the mebibyte is
+	// counted from where the log ends.
+	for _, earlier := range []int{0, 512 << 10} {
+		dir := t.TempDir()
+		out := filepath.Join(dir, "out")
+		if err := os.Mkdir(out, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		logPath := filepath.Join(dir, "log")
+		if err := os.WriteFile(logPath, bytes.Repeat([]byte("an earlier line\n"), earlier/16), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		log, err := os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer log.Close()
+		cmd := exec.Command(testbin.Path(t, "qfile-dom0-unpacker"), fmt.Sprint(os.Geteuid()), out, "--only-regular-files", "-v")
+		cmd.Env = append(os.Environ(), "UPDATES_MAX_BYTES=10", "UPDATES_MAX_FILES=6000")
+		cmd.Stdin, cmd.Stderr = bytes.NewReader(stream), log
+		err = cmd.Run()
+		if code := cmd.ProcessState.ExitCode(); code != int(syscall.EILSEQ) {
+			t.Errorf("earlier log of %d bytes: exit %d (%v), want EILSEQ", earlier, code, err)
+		}
+		logged, _ := os.ReadFile(logPath)
+		if !strings.Contains(string(logged), "no more names logged") || !strings.Contains(string(logged), "refused a name") || len(logged) > earlier+1<<20 {
+			t.Errorf("earlier log of %d bytes: log of %d bytes ends %q; want the names cut short, saying so, and the refusal", earlier, len(logged), logged[max(0, len(logged)-400):])
+		}
+	}
+}
+
+// With stderr a pipe, which no file size limit bounds, -v logs every name,
+// whatever UPDATES_MAX_BYTES is (the room kept for the refusal is a
+// file's only).
+func TestVerboseLogToAPipeNamesEveryFile(t *testing.T) {
+	header := func(nameLen, mode uint32, fileLen uint64) []byte {
+		b := binary.LittleEndian.AppendUint32(binary.LittleEndian.AppendUint32(nil, nameLen), mode)
+		return append(binary.LittleEndian.AppendUint64(b, fileLen), make([]byte, 16)...)
+	}
+	var stream []byte
+	for _, name := range []string{"a", "b", "c"} {
+		stream = append(append(stream, header(2, qfile.ModeRegular|0o644, 0)...), name+"\x00"...)
+	}
+	stream = append(stream, header(0, 0, 0)...)
+	out := filepath.Join(t.TempDir(), "out")
 	if err := os.Mkdir(out, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	logPath := filepath.Join(dir, "log")
-	log, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer log.Close()
 	cmd := exec.Command(testbin.Path(t, "qfile-dom0-unpacker"), fmt.Sprint(os.Geteuid()), out, "--only-regular-files", "-v")
-	cmd.Env = append(os.Environ(), "UPDATES_MAX_BYTES=10", "UPDATES_MAX_FILES=6000")
-	cmd.Stdin, cmd.Stderr = bytes.NewReader(stream), log
-	err = cmd.Run()
-	if code := cmd.ProcessState.ExitCode(); code != int(syscall.EILSEQ) {
-		t.Errorf("exit %d (%v), want EILSEQ", code, err)
-	}
-	logged, _ := os.ReadFile(logPath)
-	if !strings.Contains(string(logged), "no more names logged") || !strings.Contains(string(logged), "refused a name") || len(logged) > 1<<20 {
-		t.Errorf("log of %d bytes ends %q; want the names cut short, saying so, and the refusal", len(logged), logged[max(0, len(logged)-400):])
+	cmd.Env = append(os.Environ(), "UPDATES_MAX_BYTES=65536")
+	cmd.Stdin = bytes.NewReader(stream)
+	_, stderr, code := testbin.Run(t, cmd)
+	if code != 0 || strings.Count(stderr, "qfile-dom0-unpacker: received ") != 3 || strings.Contains(stderr, "no more names") {
+		t.Errorf("exit %d, stderr %q; want 0 and the three names", code, stderr)
 	}
 }
 

@@ -119,20 +119,22 @@ func TestReadNetworkReposAsDNF(t *testing.T) {
 // ignored; no digits, or outside 32 bits, keeps the default 99 with a
 // warning; a value continued on the next line is its first line's number;
 // the definition of the first file counts; [main] has none; only enabled
-// repositories are listed. -2147483648 ranks last in libsolv (its negation
-// overflows), after 2147483647.
+// repositories are listed; another option's continuation line is no
+// priority. -2147483648 ranks last in libsolv (its negation overflows),
+// after 2147483647.
 func TestReadNetworkReposPriorities(t *testing.T) {
 	root := t.TempDir()
 	writeBelow(t, root, "/etc/dnf/dnf.conf", "[main]\npriority=5\n")
 	writeBelow(t, root, NetworkReposDir+"/a.repo", "[hi]\npriority=1 # distribution first\n[neg]\npriority = -5\n[bad]\npriority=abc\n"+
 		"[cont]\npriority=3\n  4\n[off]\nenabled=0\npriority=2\n[hex]\npriority=0x10\n[frac]\npriority=1.5\n[big]\npriority=2147483648\n[plus]\npriority=+05\n[late]\npriority=\n  7\n"+
-		"[lowest]\npriority=-2147483648\n")
+		"[lowest]\npriority=-2147483648\n[nine]\npriority=90\n[other]\nincludepkgs=a\n  9\n")
 	writeBelow(t, root, NetworkReposDir+"/b.repo", "[hi]\npriority=50\n[plain]\nbaseurl=http://mirror/p\n")
 	got, warnings, err := ReadNetworkRepos(root, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]int{"hi": 1, "neg": -5, "bad": 99, "cont": 3, "plain": 99, "off": 99, "hex": 0, "frac": 1, "big": 99, "plus": 5, "late": 7, "lowest": 2147483648}
+	want := map[string]int{"hi": 1, "neg": -5, "bad": 99, "cont": 3, "plain": 99, "off": 99, "hex": 0, "frac": 1, "big": 99, "plus": 5, "late": 7, "lowest": 2147483648,
+		"nine": 90, "other": 99}
 	for id, p := range want {
 		if got.Priority(id) != p {
 			t.Errorf("repository %s: priority %d, want %d (%v)", id, got.Priority(id), p, got.RepoPriorities)

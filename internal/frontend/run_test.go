@@ -364,6 +364,30 @@ func TestRunDNFKilledBySignal(t *testing.T) {
 	}
 }
 
+// Only 129-192 (128 plus a signal number, as the shell says) is dnf killed
+// by a signal: dnf's own exit statuses above 128 (200: another process
+// holds dnf's lock) and 128 itself are dnf failing, said as such, not an
+// interruption.
+func TestRunDNFExitStatusesThatAreNoSignal(t *testing.T) {
+	for code, want := range map[int]string{
+		200: "dnf install in dom0 failed (exit 200)",
+		128: "dnf install in dom0 failed (exit 128)",
+		129: "dnf install in dom0 was killed by SIGHUP (exit 129)",
+		192: "dnf install in dom0 was killed by signal 64 (exit 192)", // SIGRTMAX, named by number
+	} {
+		tr := newTestRun(t, nil)
+		tr.tools.dnfExit = code
+		tr.vm.download = func(argv []string, _, _ io.Writer) int {
+			deliver(t, tr.config, argv, 0, dom0.Result{Accepted: true})
+			return 0
+		}
+		got := tr.run(t, "-y", "--action=install", "hello")
+		if stderr := tr.stderr.String(); got != ExitFailure || !strings.Contains(stderr, want) || strings.Contains(stderr, "killed by") != (code > 128 && code <= 192) {
+			t.Errorf("dnf exit %d: exit %d; want 1 saying %q; stderr:\n%s", code, got, want, stderr)
+		}
+	}
+}
+
 // With require_fresh off, stale metadata is a warning: "no updates" then
 // says against what it was judged (M9), though the run succeeds.
 func TestRunNoUpdatesAgainstStaleMetadata(t *testing.T) {

@@ -1,6 +1,7 @@
 package qrexec_test
 
 import (
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -364,5 +365,64 @@ func TestOutputWriteErrorFails(t *testing.T) {
 	cmd.failIfExpired(t)
 	if code := cmd.ProcessState.ExitCode(); code != qrexec.ExitFailure || !strings.Contains(stderr.String(), "the call's output could not be written: write /dev/stdout: no space left on device") {
 		t.Errorf("output to /dev/full: exit %d, stderr %q; want 125 saying the output could not be written", code, stderr.String())
+	}
+}
+
+// The answer timeout bounds the agent's answer only (C7): a command that
+// runs longer than it, without --timeout or within one, completes; and a
+// --timeout shorter than it ends a call the agent does not answer at the
+// --timeout, said as the --timeout's end, not as the answer's.
+func TestCommandAnswerTimeoutBoundsTheAnswerOnly(t *testing.T) {
+	sockDir := t.TempDir()
+	for _, vm := range []string{"vm8", "vm9"} {
+		if err := os.Mkdir(filepath.Join(sockDir, vm), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	answering, err := net.Listen("unix", filepath.Join(sockDir, "vm8", "agent.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer answering.Close()
+	agent := &qrexec.Agent{ServiceDir: t.TempDir(), RequestTimeout: 10 * time.Second, Log: slog.New(slog.DiscardHandler)}
+	go agent.Serve(answering, nil)
+	silent, err := net.Listen("unix", filepath.Join(sockDir, "vm9", "agent.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	go func() {
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // held open, never written
+		}
+	}()
+	type outcome struct {
+		code   int
+		err    error
+		stdout string
+	}
+	call := func(c qrexec.CommandCall) outcome {
+		c.DomainsFile, c.SockDir, c.User = filepath.Join(sockDir, "no-domains.conf"), sockDir, "DEFAULT"
+		done := make(chan outcome, 1)
+		go func() {
+			var stdout strings.Builder
+			code, err := c.Run(qrexec.Streams{Stdout: &stdout})
+			done <- outcome{code, err, stdout.String()}
+		}()
+		return qrexec.Await(t, "the call's end", done)
+	}
+	for _, timeout := range []time.Duration{0, time.Hour} {
+		got := call(qrexec.CommandCall{Domain: "vm8", Command: "sleep 0.5; echo done", Timeout: timeout, AnswerTimeout: 100 * time.Millisecond})
+		if got.code != 0 || got.err != nil || got.stdout != "done\n" {
+			t.Errorf("--timeout %v, a command longer than the answer timeout: exit %d, %v, stdout %q; want 0 and its output", timeout, got.code, got.err, got.stdout)
+		}
+	}
+	got := call(qrexec.CommandCall{Domain: "vm9", Command: "true", Timeout: 200 * time.Millisecond, AnswerTimeout: 5 * time.Second})
+	if got.code != qrexec.ExitFailure || got.err == nil || !strings.Contains(got.err.Error(), "no exit status within --timeout 200ms") {
+		t.Errorf("--timeout 200ms, no answer: exit %d, %v; want %d, the --timeout said", got.code, got.err, qrexec.ExitFailure)
 	}
 }

@@ -117,7 +117,9 @@ func TestCheckMembershipRepoLists(t *testing.T) {
 // dependency that needs it: a notice. A version the user names narrows
 // the choice first: hello-1.5 named, 1.5 is due wherever it is listed.
 func TestPriorities(t *testing.T) {
-	installed := []NEVRA{nevra(t, "hello-1.1-1.noarch")}
+	// Other installed packages (sorting before and after hello) are no
+	// installed build of hello.
+	installed := []NEVRA{nevra(t, "aaa-9.0-1.noarch"), nevra(t, "hello-1.1-1.noarch"), nevra(t, "zlib-9.0-1.noarch")}
 	repos := func(hi ...string) []*VerifiedRepo {
 		h := verified(t, "hi", day0, 1, hi...)
 		h.Priority = 1
@@ -176,6 +178,10 @@ func TestPriorities(t *testing.T) {
 		for _, f := range findings {
 			if f.Kind == OtherPriority && !strings.Contains(f.Detail, map[bool]string{true: "dnf keeps the installed hello-1.1-1.noarch, offered by repo hi (priority 1) before this build (priority 99)", false: "dnf takes hello-1.2-1.noarch from repo hi (priority 1)"}[strings.Contains(c.name, "installed version")]) {
 				t.Errorf("%s: %s", c.name, f.Detail)
+			}
+			// The report names the repository dnf would take it from.
+			if f.Kind == OtherPriority && f.Repo != "hi" {
+				t.Errorf("%s: the notice names repo %q, want hi", c.name, f.Repo)
 			}
 		}
 	}
@@ -503,5 +509,117 @@ func TestEvaluateRepoListedTwice(t *testing.T) {
 	v := s.Evaluate(Batch{Repos: []RepoFiles{{ID: "updates"}, {ID: "updates"}}, Request: Request{Action: "upgrade"}})
 	if v.Accepted() || !slices.Contains(kinds(v.Findings), "rejected bad-request ") {
 		t.Errorf("findings %q, accepted %v: want the batch refused", kinds(v.Findings), v.Accepted())
+	}
+}
+
+// The same build listed by a better- and a worse-priority repository (a
+// mirror, or a build copied from one to the other): dnf takes it from the
+// better one, whose newest it is, so delivering it is the honest upgrade,
+// neither a replay of the worse repository's newer build nor a priority
+// notice, whichever repository comes first (M4; dnf's priorities).
+func TestPrioritiesSameBuildInTwoRepositories(t *testing.T) {
+	installed := []NEVRA{nevra(t, "hello-1.1-1.noarch")}
+	hi := verified(t, "hi", day0, 1, "hello-1.2-1.noarch")
+	hi.Priority = 1
+	lo := verified(t, "lo", day0, 1, "hello-1.2-1.noarch", "hello-1.5-1.noarch") // 1.2: hi's digest
+	lo.Priority = 99
+	received := []ReceivedPackage{{File: "hello-1.2-1.noarch.rpm", Package: hi.Packages[0]}}
+	s := loadState(t, t.TempDir(), day0)
+	req := Request{Action: "upgrade"}
+	for _, repos := range [][]*VerifiedRepo{{hi, lo}, {lo, hi}} {
+		findings := append(s.CheckMembership(repos, nil, installed, received, req), s.CheckWithholding(repos, nil, installed, received, req)...)
+		if len(findings) != 0 {
+			t.Errorf("repositories in the order %s, %s: findings %q, want none", repos[0].ID, repos[1].ID, kinds(findings))
+		}
+	}
+}
+
+// dnf's choice starts at the installed build of the same name and an
+// architecture it may move to: with hello.i686 installed at 1.1 beside a
+// hello.x86_64 at 2.0, and an installonly package installed twice (the
+// newest, 1.3, counts), the better-priority repository's builds below the
+// floor do not count, those above it do (dnf's priorities, measured with
+// dnf 4.14: TestPriorities).
+func TestPrioritiesInstalledFloor(t *testing.T) {
+	s := loadState(t, t.TempDir(), day0)
+	for _, c := range []struct {
+		name      string
+		installed []string
+		hi, lo    string
+		want      []string
+	}{
+		{"another architecture's installed build is no floor", []string{"hello-1.1-1.i686", "hello-2.0-1.x86_64"}, "hello-1.2-1.i686", "hello-1.5-1.i686",
+			[]string{"notice priority hello-1.5-1.i686.rpm"}},
+		{"the newest of two installed builds is the floor", []string{"hello-1.3-1.noarch", "hello-1.1-1.noarch"}, "hello-1.2-1.noarch", "hello-1.5-1.noarch", nil},
+	} {
+		var installed []NEVRA
+		for _, i := range c.installed {
+			installed = append(installed, nevra(t, i))
+		}
+		hi := verified(t, "hi", day0, 1, c.hi)
+		hi.Priority = 1
+		lo := verified(t, "lo", day0, 1, c.lo)
+		lo.Priority = 99
+		lo.Packages[0].SHA256[1] = 2 // not hi's digest
+		received := []ReceivedPackage{{File: c.lo + ".rpm", Package: lo.Packages[0]}}
+		if got := kinds(s.CheckMembership([]*VerifiedRepo{hi, lo}, nil, installed, received, Request{Action: "upgrade"})); !slices.Equal(got, c.want) {
+			t.Errorf("%s: findings %q, want %q", c.name, got, c.want)
+		}
+	}
+}
+
+// The repository's priority= reaches the checks through VerifyRepomd:
+// dropped there, every repository would be of one priority, and an honest
+// upgrade from the better-priority repository a replay of the other's
+// newer build (TestPriorities).
+func TestVerifyRepomdKeepsThePriority(t *testing.T) {
+	current := buildSnapshot(t, day0, "foo-1.1-1.noarch")
+	pub := newPublisher(t, nil)
+	s := loadState(t, t.TempDir(), day0)
+	files := current.signedBy(t, "updates", pub, pub.pinned, day0)
+	files.Priority = 7
+	repo, findings := s.VerifyRepomd(files, current.received(t, "foo-1.1-1.noarch"))
+	if repo == nil || repo.Priority != 7 {
+		t.Errorf("verified repo %+v (findings %v), want priority 7", repo, findings)
+	}
+}
+
+// A withheld update's refusal names a repository without signed metadata
+// as where dnf may have taken the package instead only when dnf would
+// have: a strictly better priority, and offering the package (its
+// includepkgs let it); the verdict (Evaluate) passes those repositories on
+// (M1; docs/freshness.md, "withheld").
+func TestWithheldNamesOnlyABetterUnsignedRepository(t *testing.T) {
+	installed := []NEVRA{nevra(t, "hello-1.1-1.noarch")}
+	hi := verified(t, "hi", day0, 1, "hello-1.2-1.noarch")
+	hi.Priority = 50
+	s := loadState(t, t.TempDir(), day0)
+	upgrade := Request{Action: "upgrade"}
+	for _, c := range []struct {
+		unsigned RepoFiles
+		named    bool
+	}{
+		{RepoFiles{ID: "better", Priority: 10}, true},
+		{RepoFiles{ID: "same", Priority: 50}, false},
+		{RepoFiles{ID: "fenced", Priority: 10, Include: []string{"other*"}}, false},
+	} {
+		f := s.CheckWithholding([]*VerifiedRepo{hi}, []RepoFiles{c.unsigned}, installed, nil, upgrade)
+		if len(f) != 1 || f[0].Kind != Withheld || strings.Contains(f[0].Detail, "from repo "+c.unsigned.ID) != c.named {
+			t.Errorf("repo %s (priority %d, includepkgs %q): %v; want withheld, naming it: %v", c.unsigned.ID, c.unsigned.Priority, c.unsigned.Include, f, c.named)
+		}
+	}
+	pub := newPublisher(t, nil)
+	snap := buildSnapshot(t, day0, "foo-1.1-1.noarch")
+	signed := snap.signedBy(t, "updates", pub, pub.pinned, day0)
+	signed.Priority = 50
+	v := loadState(t, t.TempDir(), day0.Add(time.Hour)).Evaluate(Batch{
+		Repos:     []RepoFiles{signed, {ID: "thirdparty", Priority: 10}},
+		Installed: []NEVRA{nevra(t, "foo-1.0-1.noarch")},
+		Request:   upgrade,
+	})
+	if !slices.ContainsFunc(v.Findings, func(f Finding) bool {
+		return f.Kind == Withheld && strings.Contains(f.Detail, "or dnf took foo from repo thirdparty")
+	}) {
+		t.Errorf("Evaluate: findings %v; want foo's update withheld, naming repo thirdparty", v.Findings)
 	}
 }

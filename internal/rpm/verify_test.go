@@ -902,3 +902,27 @@ func TestVerifyRefusesEdgeCases(t *testing.T) {
 		}
 	}
 }
+
+// The "signed before its key was made" rule at its bound (verify.md §1.2):
+// OpenPGP times are whole seconds; a package signed in the second the key
+// was made verifies, one signed the second before is refused.
+func TestSignatureDatedAtItsKeysCreation(t *testing.T) {
+	s, err := testrepo.NewSigner(testrepo.KeySpec{Name: "signs at once"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	floor := time.Now().Add(-2 * time.Hour)
+	keyring, warnings := loadKey(t, s, floor)
+	if len(warnings) != 0 {
+		t.Fatalf("warnings %v", warnings)
+	}
+	created := time.Unix(s.Entity.PrimaryKey.CreationTime.Unix(), 0)
+	for signed, ok := range map[time.Time]bool{created: true, created.Add(-time.Second): false} {
+		at := *s
+		at.SignTime = signed
+		_, err := (&rpm.Verifier{Keyring: keyring, Now: floor}).Verify(bytes.NewReader(build(t, spec, &at)), io.Discard)
+		if ok && err != nil || !ok && !rejected(err, rpm.KindBadSignature, "before the key was made") {
+			t.Errorf("signed %v after the key was made: %v, want ok=%v", signed.Sub(created), err, ok)
+		}
+	}
+}
