@@ -178,23 +178,7 @@ func TestStdioNeedsLog(t *testing.T) {
 // without --timeout, instead of waiting for ever (qrexec black-box).
 func TestCommandAgentThatDoesNotAnswer(t *testing.T) {
 	sockDir := t.TempDir()
-	if err := os.Mkdir(filepath.Join(sockDir, "vm9"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("unix", filepath.Join(sockDir, "vm9", "agent.sock"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close() // held open, never written
-		}
-	}()
+	silentAgent(t, sockDir, "vm9")
 	for _, timeout := range []time.Duration{0, time.Hour} {
 		call := qrexec.CommandCall{DomainsFile: filepath.Join(sockDir, "no-domains.conf"), SockDir: sockDir, Domain: "vm9",
 			User: "DEFAULT", Command: "true", Timeout: timeout, AnswerTimeout: 200 * time.Millisecond}
@@ -212,6 +196,29 @@ func TestCommandAgentThatDoesNotAnswer(t *testing.T) {
 			t.Errorf("--timeout %v: exit %d, %v; want 125, the agent did not answer", timeout, got.code, got.err)
 		}
 	}
+}
+
+// silentAgent listens as vm's agent below sockDir, accepts connections and
+// never writes to them (C7), until the test ends.
+func silentAgent(t *testing.T, sockDir, vm string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Join(sockDir, vm), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("unix", filepath.Join(sockDir, vm, "agent.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // held open, never written, until the listener closes
+		}
+	}()
 }
 
 // TestCommandUserErrors: a user name the protocol cannot carry is a usage
@@ -374,10 +381,8 @@ func TestOutputWriteErrorFails(t *testing.T) {
 // --timeout, said as the --timeout's end, not as the answer's.
 func TestCommandAnswerTimeoutBoundsTheAnswerOnly(t *testing.T) {
 	sockDir := t.TempDir()
-	for _, vm := range []string{"vm8", "vm9"} {
-		if err := os.Mkdir(filepath.Join(sockDir, vm), 0o700); err != nil {
-			t.Fatal(err)
-		}
+	if err := os.Mkdir(filepath.Join(sockDir, "vm8"), 0o700); err != nil {
+		t.Fatal(err)
 	}
 	answering, err := net.Listen("unix", filepath.Join(sockDir, "vm8", "agent.sock"))
 	if err != nil {
@@ -386,20 +391,7 @@ func TestCommandAnswerTimeoutBoundsTheAnswerOnly(t *testing.T) {
 	defer answering.Close()
 	agent := &qrexec.Agent{ServiceDir: t.TempDir(), RequestTimeout: 10 * time.Second, Log: slog.New(slog.DiscardHandler)}
 	go agent.Serve(answering, nil)
-	silent, err := net.Listen("unix", filepath.Join(sockDir, "vm9", "agent.sock"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer silent.Close()
-	go func() {
-		for {
-			c, err := silent.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close() // held open, never written
-		}
-	}()
+	silentAgent(t, sockDir, "vm9")
 	type outcome struct {
 		code   int
 		err    error
