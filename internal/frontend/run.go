@@ -679,6 +679,11 @@ func (r *runner) dnf(ctx context.Context, ifFailed string) (int, error) {
 		r.say("Running dnf %s in dom0 from the verified cached repository", r.o.Action)
 	}
 	before, listErr := r.env.Tools.InstalledPackages(ctx, c.InstallRootPath())
+	if ctx.Err() != nil {
+		// Interrupted before dnf started: dnf never got the signal, and
+		// must not start now.
+		return ExitFailure, fmt.Errorf("%w before dnf started in dom0: nothing was installed; the verified packages stay in the cached repository", ErrInterrupted)
+	}
 	// Not cancelled with the run: killing dnf (SIGKILL) in the middle of
 	// its rpm transaction could leave dom0's rpm database half done. dnf
 	// gets a terminal's Ctrl-C or hangup itself, and stops where rpm can.

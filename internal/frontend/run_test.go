@@ -388,6 +388,40 @@ func TestRunDNFExitStatusesThatAreNoSignal(t *testing.T) {
 	}
 }
 
+// interruptingTools is fakeTools whose first listing of dom0's packages
+// sees the run interrupted, as a Ctrl-C during the rpm -qa before dnf.
+type interruptingTools struct {
+	*fakeTools
+	interrupt func()
+}
+
+func (i *interruptingTools) InstalledPackages(ctx context.Context, root string) ([]repometa.NEVRA, error) {
+	i.interrupt()
+	return i.fakeTools.InstalledPackages(ctx, root)
+}
+
+// A run interrupted before dnf starts (during the listing of dom0's
+// packages) does not start dnf, which never got the signal (review: with -y
+// it installed, and the run exited 0).
+func TestRunInterruptedBeforeDNF(t *testing.T) {
+	ctx, interrupt := context.WithCancel(context.Background())
+	defer interrupt()
+	tr := newTestRun(t, nil)
+	tr.vm.download = func(argv []string, _, _ io.Writer) int {
+		deliver(t, tr.config, argv, 0, dom0.Result{Accepted: true})
+		return 0
+	}
+	o, err := ParseArgs([]string{"-y", "--action=install", "hello"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := Run(ctx, o, Env{Config: tr.config, VM: tr.vm, Tools: &interruptingTools{tr.tools, interrupt}, Stdin: strings.NewReader(""),
+		Stdout: tr.stdout, Stderr: tr.stderr, DownloadCommand: "pedos-download-dom0-updates"})
+	if code != ExitFailure || len(tr.tools.dnfArgs) != 0 || !strings.Contains(tr.stderr.String(), "before dnf started in dom0: nothing was installed") {
+		t.Errorf("exit %d, dnf ran %q; want 1, no dnf, saying so; stderr:\n%s", code, tr.tools.dnfArgs, tr.stderr)
+	}
+}
+
 // With require_fresh off, stale metadata is a warning: "no updates" then
 // says against what it was judged (M9), though the run succeeds.
 func TestRunNoUpdatesAgainstStaleMetadata(t *testing.T) {

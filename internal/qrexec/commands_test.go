@@ -408,7 +408,7 @@ func TestCommandAnswerTimeoutBoundsTheAnswerOnly(t *testing.T) {
 		return qrexec.Await(t, "the call's end", done)
 	}
 	for _, timeout := range []time.Duration{0, time.Hour} {
-		got := call(qrexec.CommandCall{Domain: "vm8", Command: "sleep 0.5; echo done", Timeout: timeout, AnswerTimeout: 100 * time.Millisecond})
+		got := call(qrexec.CommandCall{Domain: "vm8", Command: "sleep 1.5; echo done", Timeout: timeout, AnswerTimeout: time.Second})
 		if got.code != 0 || got.err != nil || got.stdout != "done\n" {
 			t.Errorf("--timeout %v, a command longer than the answer timeout: exit %d, %v, stdout %q; want 0 and its output", timeout, got.code, got.err, got.stdout)
 		}

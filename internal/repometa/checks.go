@@ -187,26 +187,34 @@ func (s *FreshnessState) CheckMembership(repos []*VerifiedRepo, unverifiable []R
 		switch {
 		case listed != nil && listed.NEVRA == r.NEVRA && listed.Size == r.Size:
 			// dnf chooses among the builds the user named by version
-			// (hello-1.5, hello-1.*), where some are listed, before
-			// priorities count; a named build newer than this unnamed one
-			// is then due, whatever its repository's priority.
-			candidates, threshold := builds[r.Name], priority[r.SHA256]
-			if named := slices.DeleteFunc(slices.Clone(candidates), func(l listing) bool { return !matchesVersion(req.Packages, l.pkg) }); len(named) > 0 {
+			// (hello-1.5, hello-1.*) before priorities count: a named build
+			// is judged among those; an unnamed one (a dependency) among
+			// all, and a named build newer than it is due too, whatever
+			// its repository's priority.
+			candidates := builds[r.Name]
+			named := slices.DeleteFunc(slices.Clone(candidates), func(l listing) bool { return !matchesVersion(req.Packages, l.pkg) })
+			isNamed := matchesVersion(req.Packages, r.NEVRA)
+			if isNamed {
 				candidates = named
-				if !matchesVersion(req.Packages, r.NEVRA) {
-					threshold = math.MaxInt
-				}
 			}
-			if preferred := dnfChoice(candidates, r.NEVRA, installed); preferred != nil && preferred.priority < priority[r.SHA256] {
+			newer := newestBuild(candidates, r.NEVRA, priority[r.SHA256])
+			if newerNamed := newestBuild(named, r.NEVRA, math.MaxInt); !isNamed && rpmver.Compare(newerNamed.EVR, newer.EVR) > 0 {
+				newer = newerNamed
+			}
+			preferred := dnfChoice(named, r.NEVRA, installed) // what dnf takes for the user's words, if they name this package
+			if preferred == nil {
+				preferred = dnfChoice(candidates, r.NEVRA, installed)
+			}
+			if preferred != nil && preferred.priority < priority[r.SHA256] {
 				choice := "takes " + preferred.pkg.String() + " from"
 				if slices.Contains(installed, preferred.pkg) {
 					choice = "keeps the installed " + preferred.pkg.String() + ", offered by"
 				}
 				findings = append(findings, Finding{Kind: OtherPriority, Severity: Notice, Repo: preferred.repo, Package: r.File, Detail: fmt.Sprintf(
 					"%s: dnf %s repo %s (priority %d) before this build (priority %d), unless a dependency needs this one",
-					r.File, choice, preferred.repo, preferred.priority, priority[r.SHA256])})
+					r.File, choice, preferred.repo, asWritten(preferred.priority), asWritten(priority[r.SHA256]))})
 			}
-			if newer := newestBuild(candidates, r.NEVRA, threshold); rpmver.Compare(newer.EVR, r.EVR) > 0 &&
+			if rpmver.Compare(newer.EVR, r.EVR) > 0 &&
 				!(req.Action == "downgrade" && req.AllowDowngradeUnsafe) &&
 				!(req.Action == "reinstall" && Matches(req.Packages, r.NEVRA)) {
 				findings = append(findings, reject(OlderBuild, "", r.File,
@@ -324,6 +332,15 @@ func (s *FreshnessState) CheckWithholding(repos []*VerifiedRepo, unverifiable []
 			want.pkg, cause, want.repo, inst))
 	}
 	return findings
+}
+
+// asWritten is a priority as the .repo file writes it: dnfconf ranks
+// -2147483648 last, as libsolv does, by reading it as 2147483648.
+func asWritten(priority int) int {
+	if priority > math.MaxInt32 {
+		return math.MinInt32
+	}
+	return priority
 }
 
 // listing is a build a repository offers, with the repository's priority.

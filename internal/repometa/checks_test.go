@@ -1,6 +1,7 @@
 package repometa
 
 import (
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -184,6 +185,43 @@ func TestPriorities(t *testing.T) {
 				t.Errorf("%s: the notice names repo %q, want hi", c.name, f.Repo)
 			}
 		}
+	}
+}
+
+// A build the user did not name (a dependency) is judged against every
+// listed build, not only the named ones (review: an older hello.x86_64 beside
+// a named hello-1.5-1.i686, and kernel-6.2 beside a named kernel-6.1, both
+// with newer builds listed, were accepted: dnf 4.14 installs such an older
+// build only if the UpdateVM withholds the newer one).
+func TestUnnamedBuildBesideNamedOnes(t *testing.T) {
+	s := loadState(t, t.TempDir(), day0)
+	for _, c := range []struct {
+		listed   []string
+		received []int
+		named    []string
+		want     []string
+	}{
+		{[]string{"hello-1.0-1.x86_64", "hello-1.2-1.x86_64", "hello-1.5-1.i686", "world-1.0-1.x86_64"}, []int{0, 2, 3},
+			[]string{"hello-1.5-1.i686", "world"}, []string{"rejected older-build hello-1.0-1.x86_64.rpm"}},
+		{[]string{"kernel-6.1-1.x86_64", "kernel-6.2-1.x86_64", "kernel-6.5-1.x86_64"}, []int{1},
+			[]string{"kernel-6.1"}, []string{"rejected older-build kernel-6.2-1.x86_64.rpm"}},
+	} {
+		r := verified(t, "updates", day0, 1, c.listed...)
+		var received []ReceivedPackage
+		for _, i := range c.received {
+			received = append(received, ReceivedPackage{File: r.Packages[i].NEVRA.String() + ".rpm", Package: r.Packages[i]})
+		}
+		if got := kinds(s.CheckMembership([]*VerifiedRepo{r}, nil, nil, received, Request{Action: "install", Packages: c.named})); !slices.Equal(got, c.want) {
+			t.Errorf("install %q: findings %q, want %q", c.named, got, c.want)
+		}
+	}
+}
+
+// A priority of -2147483648, ranked last as 2147483648 (dnfconf), is shown
+// as the .repo file writes it.
+func TestPriorityAsWritten(t *testing.T) {
+	if asWritten(math.MaxInt32+1) != math.MinInt32 || asWritten(99) != 99 || asWritten(-5) != -5 {
+		t.Errorf("asWritten: %d, %d, %d", asWritten(math.MaxInt32+1), asWritten(99), asWritten(-5))
 	}
 }
 
