@@ -268,10 +268,12 @@ func (s *FreshnessState) CheckWithholding(repos []*VerifiedRepo, unverifiable []
 			return []Finding{reject(BadRequest, "", "", "package pattern %q is malformed", pattern)}
 		}
 	}
-	listed, verifiedDigests := map[string][]listing{}, map[[sha256Size]byte]bool{}
+	listed, verifiedDigests := map[string][]listing{}, map[[sha256Size]byte]int{} // digest → best priority listing it
 	for _, r := range repos {
 		for _, p := range r.Packages {
-			verifiedDigests[p.SHA256] = true
+			if best, ok := verifiedDigests[p.SHA256]; !ok || r.Priority < best {
+				verifiedDigests[p.SHA256] = r.Priority
+			}
 			if p.Arch != "src" && p.Arch != "nosrc" && offers(p.NEVRA, req, r.Exclude, r.Include) {
 				listed[p.Name] = append(listed[p.Name], listing{r.ID, r.Priority, p.NEVRA})
 			}
@@ -301,11 +303,14 @@ func (s *FreshnessState) CheckWithholding(repos []*VerifiedRepo, unverifiable []
 			continue
 		}
 		// A replacement (a rename) must be listed in verified metadata and
-		// obsolete the newest listed build too: otherwise dnf would install
-		// that build, and an UpdateVM could hide a security update behind a
-		// package whose Obsoletes stop below it.
+		// obsolete the build due too, or come from a repository of a better
+		// priority than that build's (dnf prunes its candidates, the
+		// obsoleting ones among them, by priority first): otherwise dnf
+		// would install that build, and an UpdateVM could hide a security
+		// update behind a package whose Obsoletes stop below it.
 		if i := slices.IndexFunc(received, func(r ReceivedPackage) bool {
-			return r.Name != inst.Name && verifiedDigests[r.SHA256] && obsoletes(r.Obsoletes, inst) && obsoletes(r.Obsoletes, want.pkg)
+			priority, ok := verifiedDigests[r.SHA256]
+			return r.Name != inst.Name && ok && obsoletes(r.Obsoletes, inst) && (obsoletes(r.Obsoletes, want.pkg) || priority < want.priority)
 		}); i >= 0 {
 			// Said even when the run stops before dnf (--downloadonly):
 			// only dnf's transaction shows that the replacement happened.

@@ -225,6 +225,30 @@ func TestPriorityAsWritten(t *testing.T) {
 	}
 }
 
+// A renamed package in a better-priority repository replaces the installed
+// one even where its Obsoletes stop below the other repository's newer
+// build: dnf prunes its candidates, the obsoleting one among them, by
+// priority first (measured with dnf 4.14; a review). At the same priority
+// the newer build is due, and its absence is withheld.
+func TestReplacementFromABetterPriority(t *testing.T) {
+	installed := []NEVRA{nevra(t, "hello-1.1-1.noarch")}
+	for _, c := range []struct {
+		hiPriority int
+		want       []string
+	}{{1, []string{"notice replaced newhello-2.0-1.noarch.rpm"}}, {99, []string{"rejected withheld hello-1.2-1.noarch"}}} {
+		hi := verified(t, "hi", day0, 1, "newhello-2.0-1.noarch")
+		hi.Priority = c.hiPriority
+		lo := verified(t, "lo", day0, 1, "hello-1.2-1.noarch")
+		lo.Priority = 99
+		lo.Packages[0].SHA256[1] = 2 // not hi's digest
+		received := []ReceivedPackage{obsoleting(t, "newhello-2.0-1.noarch", hi.Packages[0].SHA256, "hello", rpmver.SenseLess, "1.2")}
+		s := loadState(t, t.TempDir(), day0)
+		if got := kinds(s.CheckWithholding([]*VerifiedRepo{hi, lo}, nil, installed, received, Request{Action: "upgrade"})); !slices.Equal(got, c.want) {
+			t.Errorf("newhello at priority %d: findings %q, want %q", c.hiPriority, got, c.want)
+		}
+	}
+}
+
 // M4 across architectures: a newer build the package may move to (noarch)
 // makes an older one a replay; a newer build of another architecture
 // (i686 for x86_64) does not (CheckArch refuses an i686 build nobody asked
