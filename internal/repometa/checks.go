@@ -186,14 +186,15 @@ func (s *FreshnessState) CheckMembership(repos []*VerifiedRepo, unverifiable []R
 		}
 		switch {
 		case listed != nil && listed.NEVRA == r.NEVRA && listed.Size == r.Size:
-			// dnf chooses among the builds the user named by version
-			// (hello-1.5, hello-1.*) before priorities count: a named build
+			// dnf chooses among the builds the user named by version or
+			// arch (hello-1.5, hello-1.*, hello.x86_64) before priorities
+			// count: a named build
 			// is judged among those; an unnamed one (a dependency) among
 			// all, and a named build newer than it is due too, whatever
 			// its repository's priority.
 			candidates := builds[r.Name]
-			named := slices.DeleteFunc(slices.Clone(candidates), func(l listing) bool { return !matchesVersion(req.Packages, l.pkg) })
-			isNamed := matchesVersion(req.Packages, r.NEVRA)
+			named := slices.DeleteFunc(slices.Clone(candidates), func(l listing) bool { return !namesBuild(req.Packages, l.pkg) })
+			isNamed := namesBuild(req.Packages, r.NEVRA)
 			if isNamed {
 				candidates = named
 			}
@@ -510,6 +511,16 @@ func newestBuild(listed []listing, p NEVRA, priority int) NEVRA {
 func matchesVersion(patterns []string, p NEVRA) bool {
 	return slices.ContainsFunc(patterns, func(pattern string) bool {
 		return !matchesAny(pattern, []string{p.Name, p.Name + "." + p.Arch}) && matchesAny(pattern, versionForms(p))
+	})
+}
+
+// namesBuild tells whether a pattern names builds of the package by their
+// version or their arch (hello-1.2, hello-1.*, hello.x86_64), not by its
+// name alone: dnf chooses among those (an older x86_64 build for
+// hello.x86_64, though a newer noarch one is listed).
+func namesBuild(patterns []string, p NEVRA) bool {
+	return matchesVersion(patterns, p) || slices.ContainsFunc(patterns, func(pattern string) bool {
+		return !matchesAny(pattern, []string{p.Name}) && matchesAny(pattern, []string{p.Name + "." + p.Arch})
 	})
 }
 

@@ -249,6 +249,20 @@ func TestReplacementFromABetterPriority(t *testing.T) {
 	}
 }
 
+// A package named by its arch (hello.x86_64) is judged among that arch's
+// builds, as dnf chooses: the x86_64 build is no replay of a newer noarch
+// one (a review, measured with dnf 4.14), but an older x86_64 build is.
+func TestNamedByArch(t *testing.T) {
+	s := loadState(t, t.TempDir(), day0)
+	r := verified(t, "updates", day0, 1, "hello-1.0-1.noarch", "hello-1.2-1.x86_64", "hello-1.5-1.noarch", "hello-1.1-1.x86_64")
+	for i, want := range map[int][]string{1: nil, 3: {"rejected older-build hello-1.1-1.x86_64.rpm"}} {
+		received := []ReceivedPackage{{File: r.Packages[i].NEVRA.String() + ".rpm", Package: r.Packages[i]}}
+		if got := kinds(s.CheckMembership([]*VerifiedRepo{r}, nil, nil, received, Request{Action: "upgrade", Packages: []string{"hello.x86_64"}})); !slices.Equal(got, want) {
+			t.Errorf("upgrade hello.x86_64, %s delivered: findings %q, want %q", r.Packages[i].NEVRA, got, want)
+		}
+	}
+}
+
 // M4 across architectures: a newer build the package may move to (noarch)
 // makes an older one a replay; a newer build of another architecture
 // (i686 for x86_64) does not (CheckArch refuses an i686 build nobody asked
