@@ -353,12 +353,7 @@ func TestRunDNFKilledBySignal(t *testing.T) {
 		deliver(t, tr.config, argv, 0, dom0.Result{Accepted: true})
 		return 0
 	}
-	o, err := ParseArgs([]string{"-y", "--action=install", "hello"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	code = Run(ctx, o, Env{Config: tr.config, VM: tr.vm, Tools: tr.tools, Stdin: strings.NewReader(""),
-		Stdout: tr.stdout, Stderr: tr.stderr, DownloadCommand: "pedos-download-dom0-updates"})
+	code = installHello(t, ctx, tr, tr.tools)
 	if stderr := tr.stderr.String(); code != ExitFailure || !strings.Contains(stderr, "dnf install in dom0 ended with exit 1 after the run was interrupted") || strings.Contains(stderr, "held it back") {
 		t.Errorf("exit %d; want 1 saying the run was interrupted, not blaming the UpdateVM; stderr:\n%s", code, stderr)
 	}
@@ -388,6 +383,18 @@ func TestRunDNFExitStatusesThatAreNoSignal(t *testing.T) {
 	}
 }
 
+// installHello runs pedos-dom0-update -y --action=install hello with ctx
+// (cancelled: the run interrupted) and tools.
+func installHello(t *testing.T, ctx context.Context, tr *testRun, tools Tools) int {
+	t.Helper()
+	o, err := ParseArgs([]string{"-y", "--action=install", "hello"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Run(ctx, o, Env{Config: tr.config, VM: tr.vm, Tools: tools, Stdin: strings.NewReader(""),
+		Stdout: tr.stdout, Stderr: tr.stderr, DownloadCommand: "pedos-download-dom0-updates"})
+}
+
 // interruptingTools is fakeTools whose first listing of dom0's packages
 // sees the run interrupted, as a Ctrl-C during the rpm -qa before dnf.
 type interruptingTools struct {
@@ -411,12 +418,7 @@ func TestRunInterruptedBeforeDNF(t *testing.T) {
 		deliver(t, tr.config, argv, 0, dom0.Result{Accepted: true})
 		return 0
 	}
-	o, err := ParseArgs([]string{"-y", "--action=install", "hello"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	code := Run(ctx, o, Env{Config: tr.config, VM: tr.vm, Tools: &interruptingTools{tr.tools, interrupt}, Stdin: strings.NewReader(""),
-		Stdout: tr.stdout, Stderr: tr.stderr, DownloadCommand: "pedos-download-dom0-updates"})
+	code := installHello(t, ctx, tr, &interruptingTools{tr.tools, interrupt})
 	if code != ExitFailure || len(tr.tools.dnfArgs) != 0 || !strings.Contains(tr.stderr.String(), "before dnf started in dom0: nothing was installed") {
 		t.Errorf("exit %d, dnf ran %q; want 1, no dnf, saying so; stderr:\n%s", code, tr.tools.dnfArgs, tr.stderr)
 	}
