@@ -298,8 +298,10 @@ func (s *FreshnessState) CheckWithholding(repos []*VerifiedRepo, unverifiable []
 			}
 		}
 		want := dnfChoice(candidates, inst, []NEVRA{inst})
+		// A build the user's words do not name (a noarch one for
+		// hello.x86_64) is none dnf takes for them.
 		if want == nil || rpmver.Compare(want.pkg.EVR, inst.EVR) <= 0 || slices.ContainsFunc(received, func(r ReceivedPackage) bool {
-			return r.Name == inst.Name && compatibleArch(inst.Arch, r.Arch) && rpmver.Compare(r.EVR, want.pkg.EVR) >= 0
+			return r.Name == inst.Name && compatibleArch(inst.Arch, r.Arch) && rpmver.Compare(r.EVR, want.pkg.EVR) >= 0 && (byName || Matches(req.Packages, r.NEVRA))
 		}) {
 			continue
 		}

@@ -251,7 +251,8 @@ func TestReplacementFromABetterPriority(t *testing.T) {
 
 // A package named by its arch (hello.x86_64) is judged among that arch's
 // builds, as dnf chooses: the x86_64 build is no replay of a newer noarch
-// one (a review, measured with dnf 4.14), but an older x86_64 build is.
+// one (a review, measured with dnf 4.14), but an older x86_64 build is;
+// and a noarch build delivered for it does not meet the x86_64 update due.
 func TestNamedByArch(t *testing.T) {
 	s := loadState(t, t.TempDir(), day0)
 	r := verified(t, "updates", day0, 1, "hello-1.0-1.noarch", "hello-1.2-1.x86_64", "hello-1.5-1.noarch", "hello-1.1-1.x86_64")
@@ -260,6 +261,16 @@ func TestNamedByArch(t *testing.T) {
 		if got := kinds(s.CheckMembership([]*VerifiedRepo{r}, nil, nil, received, Request{Action: "upgrade", Packages: []string{"hello.x86_64"}})); !slices.Equal(got, want) {
 			t.Errorf("upgrade hello.x86_64, %s delivered: findings %q, want %q", r.Packages[i].NEVRA, got, want)
 		}
+	}
+	updates := verified(t, "updates", day0, 1, "hello-1.5-1.x86_64", "hello-1.5-1.noarch")
+	installed := []NEVRA{nevra(t, "hello-1.1-1.x86_64")}
+	noarch := []ReceivedPackage{{File: "hello-1.5-1.noarch.rpm", Package: updates.Packages[1]}}
+	want := []string{"rejected withheld hello-1.5-1.x86_64"}
+	if got := kinds(s.CheckWithholding([]*VerifiedRepo{updates}, nil, installed, noarch, Request{Action: "upgrade", Packages: []string{"hello.x86_64"}})); !slices.Equal(got, want) {
+		t.Errorf("upgrade hello.x86_64, the noarch build delivered: findings %q, want %q", got, want)
+	}
+	if got := kinds(s.CheckWithholding([]*VerifiedRepo{updates}, nil, installed, noarch, Request{Action: "upgrade"})); got != nil {
+		t.Errorf("upgrade, the noarch build delivered: findings %q, want none (dnf may take either)", got)
 	}
 }
 
