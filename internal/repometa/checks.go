@@ -188,10 +188,9 @@ func (s *FreshnessState) CheckMembership(repos []*VerifiedRepo, unverifiable []R
 		case listed != nil && listed.NEVRA == r.NEVRA && listed.Size == r.Size:
 			// dnf chooses among the builds the user named by version or
 			// arch (hello-1.5, hello-1.*, hello.x86_64) before priorities
-			// count: a named build
-			// is judged among those; an unnamed one (a dependency) among
-			// all, and a named build newer than it is due too, whatever
-			// its repository's priority.
+			// count: a named build is judged among those; an unnamed one
+			// (a dependency) among all, and a named build newer than it is
+			// due too, whatever its repository's priority.
 			candidates := builds[r.Name]
 			named := slices.DeleteFunc(slices.Clone(candidates), func(l listing) bool { return !namesBuild(req.Packages, l.pkg) })
 			isNamed := namesBuild(req.Packages, r.NEVRA)
@@ -248,13 +247,15 @@ func (s *FreshnessState) CheckMembership(repos []*VerifiedRepo, unverifiable []R
 
 // CheckWithholding is verify.md §2 step 6 (M1, M2): on an upgrade, every
 // installed package for which a verified primary lists a newer version
-// (same name, compatible arch) must have been delivered, unless the user
-// excluded it or named other packages, or dnf.conf or the repository
-// leaves it out (excludepkgs, or includepkgs that do not match it). A
-// delivered package of another name, listed in verified metadata, whose
-// Obsoletes cover both the installed version and the newest listed one is
-// its replacement (a renamed package), a notice: dnf installs that one in
-// its place, and the front end checks that dnf did.
+// (same name, compatible arch) must have been delivered, the build dnf
+// picks (dnfChoice: repository priorities, the builds the user named) or a
+// newer one, unless the user excluded it or named other packages, or
+// dnf.conf or the repository leaves it out (excludepkgs, or includepkgs
+// that do not match it). A delivered package of another name, listed in
+// verified metadata, whose Obsoletes cover the installed version and the
+// build due (or that comes from a better-priority repository) is its
+// replacement (a renamed package), a notice: dnf installs that one in its
+// place, and the front end checks that dnf did.
 func (s *FreshnessState) CheckWithholding(repos []*VerifiedRepo, unverifiable []RepoFiles, installed []NEVRA, received []ReceivedPackage, req Request) []Finding {
 	if req.Action != "upgrade" && req.Action != "update" {
 		return nil // other actions do not promise every update
