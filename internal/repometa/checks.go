@@ -155,8 +155,14 @@ func (s *FreshnessState) CheckMembership(repos []*VerifiedRepo, unverifiable []R
 	if len(repos) == 0 {
 		return nil // nothing signed to check against; VerifyRepomd said why
 	}
-	bySHA := map[[sha256Size]byte]*Package{}
-	priority := map[[sha256Size]byte]int{} // the best priority of a repository listing the file
+	// By digest: the build listed, and the best priority of a repository
+	// listing it.
+	type digestListing struct {
+		pkg      *Package
+		priority int
+	}
+	bySHA := map[[sha256Size]byte]digestListing{}
+	newestInst := newestInstalled(installed) // once, not per received package
 	newest := map[string]*Package{}
 	builds := map[string][]listing{} // every listed build, by name
 	for _, r := range repos {
@@ -165,10 +171,12 @@ func (s *FreshnessState) CheckMembership(repos []*VerifiedRepo, unverifiable []R
 			if !offers(p.NEVRA, req, r.Exclude, r.Include) {
 				continue
 			}
-			if best, ok := priority[p.SHA256]; !ok || r.Priority < best {
-				priority[p.SHA256] = r.Priority
+			d, seen := bySHA[p.SHA256]
+			if !seen || r.Priority < d.priority {
+				d.priority = r.Priority
 			}
-			bySHA[p.SHA256] = p
+			d.pkg = p
+			bySHA[p.SHA256] = d
 			builds[p.Name] = append(builds[p.Name], listing{r.ID, r.Priority, p.NEVRA})
 			if n := newest[p.Name]; n == nil || rpmver.Compare(p.EVR, n.EVR) > 0 {
 				newest[p.Name] = p
@@ -177,7 +185,7 @@ func (s *FreshnessState) CheckMembership(repos []*VerifiedRepo, unverifiable []R
 	}
 	var findings []Finding
 	for _, r := range received {
-		listed, newestListed := bySHA[r.SHA256], newest[r.Name]
+		listed, priority, newestListed := bySHA[r.SHA256].pkg, bySHA[r.SHA256].priority, newest[r.Name]
 		var from []string // the repositories without signed metadata that offer it
 		for _, u := range unverifiable {
 			if offers(r.NEVRA, req, u.Exclude, u.Include) {
@@ -197,22 +205,22 @@ func (s *FreshnessState) CheckMembership(repos []*VerifiedRepo, unverifiable []R
 			if isNamed {
 				candidates = named
 			}
-			newer := newestBuild(candidates, r.NEVRA, priority[r.SHA256])
+			newer := newestBuild(candidates, r.NEVRA, priority)
 			if newerNamed := newestBuild(named, r.NEVRA, math.MaxInt); !isNamed && rpmver.Compare(newerNamed.EVR, newer.EVR) > 0 {
 				newer = newerNamed
 			}
-			preferred := dnfChoice(named, r.NEVRA, installed) // what dnf takes for the user's words, if they name this package
+			preferred := dnfChoice(named, r.NEVRA, newestInst) // what dnf takes for the user's words, if they name this package
 			if preferred == nil {
-				preferred = dnfChoice(candidates, r.NEVRA, installed)
+				preferred = dnfChoice(candidates, r.NEVRA, newestInst)
 			}
-			if preferred != nil && preferred.priority < priority[r.SHA256] {
+			if preferred != nil && preferred.priority < priority {
 				choice := "takes " + preferred.pkg.String() + " from"
 				if slices.Contains(installed, preferred.pkg) {
 					choice = "keeps the installed " + preferred.pkg.String() + ", offered by"
 				}
 				findings = append(findings, Finding{Kind: OtherPriority, Severity: Notice, Repo: preferred.repo, Package: r.File, Detail: fmt.Sprintf(
 					"%s: dnf %s repo %s (priority %d) before this build (priority %d), unless a dependency needs this one",
-					r.File, choice, preferred.repo, asWritten(preferred.priority), asWritten(priority[r.SHA256]))})
+					r.File, choice, preferred.repo, asWritten(preferred.priority), asWritten(priority))})
 			}
 			if rpmver.Compare(newer.EVR, r.EVR) > 0 &&
 				!(req.Action == "downgrade" && req.AllowDowngradeUnsafe) &&
@@ -365,12 +373,12 @@ type listing struct {
 // installed), those of the best priority (the lowest number), and of
 // them the newest. A better-priority repository that offers only older
 // builds does not count; one that offers the installed version leaves
-// nothing to do. nil: no such build.
-func dnfChoice(builds []listing, p NEVRA, installed []NEVRA) *listing {
+// nothing to do. newestInst is newestInstalled's list. nil: no such build.
+func dnfChoice(builds []listing, p NEVRA, newestInst []NEVRA) *listing {
 	var floor *NEVRA // the installed build
-	for _, i := range newestInstalled(installed) {
-		if i.Name == p.Name && compatibleArch(i.Arch, p.Arch) {
-			floor = &i
+	for k := range newestInst {
+		if newestInst[k].Name == p.Name && compatibleArch(newestInst[k].Arch, p.Arch) {
+			floor = &newestInst[k] // not the loop variable's address: one allocation per package
 		}
 	}
 	var choice *listing
