@@ -1,12 +1,8 @@
 package dom0_test
 
 import (
-	"errors"
-	"os"
 	"strings"
 	"testing"
-
-	"pedos.dev/updates/internal/dom0"
 )
 
 // F2 (threats.md: "createrepo_c fails"): a build whose metadata createrepo_c
@@ -20,9 +16,7 @@ func TestCreateRepoFailureRefusesTheDelivery(t *testing.T) {
 	if err == nil || res.Accepted || !strings.Contains(res.Error, "createrepo_c") {
 		t.Errorf("accepted %v (%v): %s; want refused naming createrepo_c; log:\n%s", res.Accepted, err, res.Error, log)
 	}
-	if _, err := os.Stat(c.Path(dom0.CachedRepoDir)); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("a cached repository was published without its metadata: %v", err)
-	}
+	assertNothingPublished(t, c)
 }
 
 // The result records when the delivery finished, not before it started

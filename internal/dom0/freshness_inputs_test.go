@@ -1,7 +1,6 @@
 package dom0_test
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -53,9 +52,7 @@ func TestFreshnessInputsMustBeWhole(t *testing.T) {
 			if err == nil || res.Accepted || !strings.Contains(res.Error, tc.want) {
 				t.Errorf("accepted %v (%v): %s; want refused saying %q; log:\n%s", res.Accepted, err, res.Error, tc.want, log)
 			}
-			if _, err := os.Stat(c.Path(dom0.CachedRepoDir)); !errors.Is(err, os.ErrNotExist) {
-				t.Errorf("a cached repository was published: %v", err)
-			}
+			assertNothingPublished(t, c)
 			if b, err := os.ReadFile(dom0File); err != nil || string(b) != "dom0's own\n" {
 				t.Errorf("dom0's file now holds %q (%v)", b, err)
 			}

@@ -37,6 +37,15 @@ func serveRefused(t *testing.T, c dom0.Config, session dom0.Session, id, want st
 	}
 }
 
+// assertNothingPublished fails t if a refused delivery left a cached
+// repository in dom0 (F4: a refusal publishes nothing).
+func assertNothingPublished(t *testing.T, c dom0.Config) {
+	t.Helper()
+	if _, err := os.Stat(c.Path(dom0.CachedRepoDir)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a cached repository was published: %v", err)
+	}
+}
+
 // C2: the UpdateVM itself gets nothing in with a session id that is not
 // the live session's; Serve relies on ClaimSession's verdict.
 func TestServeRefusesAWrongSession(t *testing.T) {
@@ -86,9 +95,7 @@ func TestCorruptFreshnessStateRefusesTheDelivery(t *testing.T) {
 	if b, err := os.ReadFile(state); err != nil || string(b) != string(corrupt) {
 		t.Errorf("the freshness state now holds %q (%v)", b, err)
 	}
-	if _, err := os.Stat(c.Path(dom0.CachedRepoDir)); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("a cached repository was published: %v", err)
-	}
+	assertNothingPublished(t, c)
 }
 
 // An unpacker_user that does not exist is the configuration's error, named as such, before
@@ -154,9 +161,7 @@ func TestLeftoverBuildThatCannotBeRemoved(t *testing.T) {
 	if err == nil || res.Accepted || !strings.Contains(res.Error, ".updates-crashed") {
 		t.Errorf("accepted %v (%v): %s; want refused naming the leftover build; log:\n%s", res.Accepted, err, res.Error, log)
 	}
-	if _, err := os.Stat(c.Path(dom0.CachedRepoDir)); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("a cached repository was published: %v", err)
-	}
+	assertNothingPublished(t, c)
 }
 
 // A staging directory the (compromised) unpacker removed is the refusal's cause, named as

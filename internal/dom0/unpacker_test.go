@@ -298,7 +298,5 @@ func TestReceiveEndsAtTheSessionDeadline(t *testing.T) {
 	if err != nil || res.Accepted || !strings.Contains(res.Error, "deadline") {
 		t.Errorf("result %+v (%v); want a refusal naming the session's deadline; log:\n%s", res, err, log.String())
 	}
-	if _, err := os.Stat(c.Path(dom0.CachedRepoDir)); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("a cached repository appeared after the deadline (stat: %v)", err)
-	}
+	assertNothingPublished(t, c)
 }
