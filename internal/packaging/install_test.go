@@ -634,7 +634,7 @@ func TestUnitsAndTmpfiles(t *testing.T) {
 		writeFile(t, filepath.Join(unitDir, filepath.Base(target)), readFile(t, target))
 	}
 	required := map[string][]string{
-		"pedos-qrexec-daemon.service": {"PrivateNetwork=yes", "ProtectSystem=strict", "NoNewPrivileges=yes", "ProtectHome=yes", "PrivateTmp=yes"},
+		"pedos-qrexec-daemon.service": {"PrivateNetwork=yes", "ProtectSystem=strict", "NoNewPrivileges=yes", "ProtectHome=yes", "PrivateTmp=yes", "TasksMax=1024"},
 		"pedos-qrexec-agent.service":  {"ProtectSystem=strict", "NoNewPrivileges=yes", "PrivateTmp=yes"},
 	}
 	for unit, settings := range required {

@@ -211,6 +211,22 @@ var actions = map[string]func(c helperCase) error{
 		}
 		return nil
 	},
+	// ptrace on a process that is not this one's tracee: the kernel answers ESRCH (counted as
+	// working: ptrace is reachable), seccomp EPERM before it looks.
+	"ptrace": func(c helperCase) error {
+		_, _, errno := unix.Syscall6(unix.SYS_PTRACE, unix.PTRACE_PEEKUSR, uintptr(c.Parent), 0, 0, 0, 0)
+		if errno == unix.ESRCH {
+			return nil
+		}
+		return errno
+	},
+	"memfd": func(helperCase) error {
+		fd, err := unix.MemfdCreate("pedos-sandbox-test", unix.MFD_CLOEXEC)
+		if err == nil {
+			unix.Close(fd)
+		}
+		return err
+	},
 	// os.StartProcess rather than os/exec, which would first open /dev/null (Landlock: EACCES).
 	"signal-outside": func(c helperCase) error { return unix.Kill(c.Parent, 0) },
 	"exec": func(helperCase) error {
@@ -653,6 +669,8 @@ func TestConfine(t *testing.T) {
 		{"user-keyring", true, "", "EPERM"},
 		{"chown-outside", true, "", "EPERM"},
 		{"fork", true, "", "EPERM"},
+		{"ptrace", true, "", "EPERM"},
+		{"memfd", true, "", "EPERM"},
 		{"oversized-file", true, "", "EFBIG"},
 		{"big-allocation", true, "", "ENOMEM"},
 		{"rlimits", false, "", "ok"},

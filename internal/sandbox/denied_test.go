@@ -15,3 +15,6 @@ var deniedEverywhere = []uint32{
 	unix.SYS_MSGSND, unix.SYS_MSGRCV, unix.SYS_MSGCTL,
 	unix.SYS_MQ_OPEN, unix.SYS_MQ_UNLINK, unix.SYS_MQ_TIMEDSEND, unix.SYS_MQ_TIMEDRECEIVE, unix.SYS_MQ_NOTIFY, unix.SYS_MQ_GETSETATTR,
 }
+
+// kernelInterfaces end the denied list: ptrace, userfaultfd, perf_event_open, memfd_create.
+var kernelInterfaces = []uint32{unix.SYS_PTRACE, unix.SYS_USERFAULTFD, unix.SYS_PERF_EVENT_OPEN, unix.SYS_MEMFD_CREATE}

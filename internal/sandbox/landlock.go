@@ -56,7 +56,7 @@ func rightsForABI(abi int) landlockRights {
 func restrictFilesystem(writableDir string, warnings *[]string) error {
 	abi, _, errno := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, 0, 0, unix.LANDLOCK_CREATE_RULESET_VERSION)
 	if errno == unix.ENOSYS || errno == unix.EOPNOTSUPP {
-		return fmt.Errorf("%w: Landlock (%v): the process can write wherever its user may", errUnavailable, errno)
+		return fmt.Errorf("%w: Landlock (%v): the process can read and write wherever its user may (and pass what it reads to its caller)", errUnavailable, errno)
 	}
 	if errno != 0 {
 		return fmt.Errorf("sandbox: asking the Landlock ABI version: %w", errno)

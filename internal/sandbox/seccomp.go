@@ -12,7 +12,7 @@ import (
 // calls the filter judges.
 type seccompArch struct {
 	auditArch uint32    // seccomp_data.arch of the architecture's native system calls
-	denied    []uint32  // socket, socketpair, execve, execveat, io_uring_setup, then fork, vfork where they exist, then ipcAndMetadata
+	denied    []uint32  // socket, socketpair, execve, execveat, io_uring_setup, then fork, vfork where they exist, then ipcAndMetadata, then kernelInterfaces
 	onSelf    []argZero // allowed only with an argument 0: on the caller's own descriptor or process
 	clone     uint32    // allowed only to start a thread (CLONE_THREAD)
 	clone3    uint32    // answered ENOSYS: its flags are behind a pointer seccomp cannot read
@@ -48,7 +48,11 @@ type argZero struct {
 // file_setattr), watching files (inotify_add_watch, fanotify_init, fanotify_mark: dom0's
 // activity as a side channel), and other processes of the same user (setpriority, ioprio_set,
 // sched_setparam, sched_setscheduler, sched_setaffinity, sched_setattr; prlimit64 but on pid 0:
-// a hard RLIMIT_CPU kills the target, around Landlock's signal scoping).
+// a hard RLIMIT_CPU kills the target, around Landlock's signal scoping); and kernel interfaces
+// the Go runtime never uses that only widen what a compromised unpacker can reach: ptrace
+// (PTRACE_TRACEME hands it to its parent: the service's Wait then takes a trace stop for an
+// exit), userfaultfd (a classic aid to exploiting kernel races), perf_event_open, and
+// memfd_create (memory files outside the directory, charged to no rlimit of its own).
 // The receiver sets modes and times through its own descriptors: fchmod, and utimensat with a
 // NULL path (Futimens), the only utimensat allowed (any path, "" with AT_EMPTY_PATH included, is
 // a pointer the filter cannot read).
@@ -57,11 +61,13 @@ var seccompArches = map[string]seccompArch{
 		29, 64, 68, 248, 249, 250, 90, 268, 452, 132, 235, 261, 92, 94, 260,
 		188, 189, 190, 463, 197, 198, 199, 466, 254, 300, 301,
 		469, 141, 251, 142, 144, 203, 314,
-		30, 31, 67, 65, 66, 220, 69, 70, 71, 240, 241, 242, 243, 244, 245}, []argZero{{280, 1}, {302, 0}}, 56, 435, 16},
+		30, 31, 67, 65, 66, 220, 69, 70, 71, 240, 241, 242, 243, 244, 245,
+		101, 323, 298, 319}, []argZero{{280, 1}, {302, 0}}, 56, 435, 16},
 	"arm64": {unix.AUDIT_ARCH_AARCH64, []uint32{198, 199, 221, 281, 425,
 		194, 190, 186, 217, 218, 219, 53, 452, 54, 5, 6, 7, 463, 14, 15, 16, 466, 27, 262, 263,
 		469, 140, 30, 118, 119, 122, 274,
-		196, 195, 197, 193, 191, 192, 189, 188, 187, 180, 181, 182, 183, 184, 185}, []argZero{{88, 1}, {261, 0}}, 220, 435, 29},
+		196, 195, 197, 193, 191, 192, 189, 188, 187, 180, 181, 182, 183, 184, 185,
+		117, 282, 241, 279}, []argZero{{88, 1}, {261, 0}}, 220, 435, 29},
 }
 
 // Classic BPF as seccomp runs it, over struct seccomp_data {int nr; u32 arch; u64 ip;
@@ -171,7 +177,7 @@ func Futimens(fd int, times [2]unix.Timespec) error {
 func forbidSocketsAndExec() error {
 	arch, ok := seccompArches[runtime.GOARCH]
 	if !ok {
-		return fmt.Errorf("%w: seccomp (no filter for %s): the process can create sockets and run programs", errUnavailable, runtime.GOARCH)
+		return fmt.Errorf("%w: seccomp (no filter for %s): the process can create sockets, start processes, and change its user's files' metadata by path (Landlock, where in force, still refuses to run programs)", errUnavailable, runtime.GOARCH)
 	}
 	filter := seccompFilter(arch)
 	program := unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}
@@ -182,7 +188,7 @@ func forbidSocketsAndExec() error {
 	runtime.KeepAlive(filter)
 	switch {
 	case errno == unix.ENOSYS:
-		return fmt.Errorf("%w: seccomp (%v): the process can create sockets and run programs", errUnavailable, errno)
+		return fmt.Errorf("%w: seccomp (%v): the process can create sockets, start processes, and change its user's files' metadata by path (Landlock, where in force, still refuses to run programs)", errUnavailable, errno)
 	case errno != 0:
 		return fmt.Errorf("sandbox: installing the seccomp filter: %w", errno)
 	case tid != 0:
