@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"syscall"
@@ -40,6 +41,12 @@ func (c CommandCall) Run(s Streams) (int, error) {
 		return ExitFailure, err
 	}
 	addr := AgentAddress(domains, c.SockDir, c.Domain)
+	if addr == filepath.Join(c.SockDir, c.Domain, "agent.sock") {
+		// The domain's directory is its own; the one it is in must be dom0's (C1).
+		if err := CheckSockDir(c.SockDir); err != nil {
+			return ExitFailure, fmt.Errorf("qrexec: %w", err)
+		}
+	}
 	conn, err := Dial(addr)
 	if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) {
 		// A bare "no such file" names a socket, not the likely cause.

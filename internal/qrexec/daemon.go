@@ -69,6 +69,12 @@ func callLogger(log *slog.Logger, f *floodLog, domain, call string) *slog.Logger
 // logged and not served; the others are. It returns only when no domain's
 // listener is left.
 func (d *Daemon) ServeUnix() error {
+	if err := os.MkdirAll(d.SockDir, 0o755); err != nil {
+		return err
+	}
+	if err := CheckSockDir(d.SockDir); err != nil {
+		return err
+	}
 	var serving sync.WaitGroup
 	for _, name := range d.Domains.Names() {
 		l, err := listenInDomainDir(filepath.Join(d.SockDir, name))
@@ -123,20 +129,14 @@ func listenInDomainDir(dir string) (net.Listener, error) {
 // daemon made always passes; one made beforehand with another mode or
 // owner is a mistake for the administrator to fix, not to guess about.
 func checkDomainDir(dir string) error {
-	var st, parent unix.Stat_t
+	var st unix.Stat_t
 	if err := unix.Lstat(dir, &st); err != nil {
 		return &os.PathError{Op: "lstat", Path: dir, Err: err}
-	}
-	if err := unix.Stat(filepath.Dir(dir), &parent); err != nil {
-		return &os.PathError{Op: "stat", Path: filepath.Dir(dir), Err: err}
 	}
 	switch {
 	case st.Mode&unix.S_IFMT == unix.S_IFLNK:
 		return fmt.Errorf("%s is a symbolic link, which could lead anywhere: make it a directory of its own (mkdir -m 0700)", dir)
-	case parent.Mode&0o022 != 0:
-		// Whoever may write there could put another directory in the domain's place.
-		return fmt.Errorf("%s has mode %#o, so others than dom0 may replace the domain's directory: chmod go-w %s", filepath.Dir(dir), parent.Mode&0o7777, filepath.Dir(dir))
-	case st.Uid != 0 && int(st.Uid) != os.Geteuid():
+	case !ownedByDom0(st.Uid):
 		return fmt.Errorf("%s belongs to uid %d, so others than dom0 may reach the domain's socket: chown root %s", dir, st.Uid, dir)
 	case st.Mode&0o077 != 0:
 		return fmt.Errorf("%s has mode %#o, so others than dom0 and the domain may call as the domain: chmod 0700 %s", dir, st.Mode&0o7777, dir)

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -33,23 +35,106 @@ func TestRefusalOverTheLimitHasADeadline(t *testing.T) {
 	Await(t, "the end of the refusal over the limit, to a peer that reads nothing", served)
 }
 
-// A socket directory that group or others may write: a domain's directory there could be
-// replaced between the check and the bind, so none is served (C1).
-func TestWritableSocketDirRefused(t *testing.T) {
-	sockDir := t.TempDir()
-	vm1 := filepath.Join(sockDir, "vm1")
-	if err := os.Mkdir(vm1, 0o700); err != nil {
+// A socket directory that someone other than dom0 could rebuild, itself or
+// through a directory above it or a link on the way: a domain's directory
+// there could be replaced, so the daemon serves none and pedos-run calls none
+// (C1). A sticky directory above it, such as /tmp, is fine.
+func TestUnsafeSocketDirRefused(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("giving directories to another user needs root")
+	}
+	const nobody = 65534
+	tests := []struct {
+		name string
+		make func(t *testing.T, top string) string // returns SOCKDIR
+		want string                                // "" = accepted
+	}{
+		{"private", func(t *testing.T, top string) string { return mkdirMode(t, top, "sock", 0o755) }, ""},
+		{"under a sticky directory", func(t *testing.T, top string) string {
+			return mkdirMode(t, mkdirMode(t, top, "tmp", 0o1777), "sock", 0o755)
+		}, ""},
+		{"writable by others", func(t *testing.T, top string) string { return mkdirMode(t, top, "sock", 0o777) },
+			"sock has mode 0777, so others than dom0 may replace what is below it"},
+		{"sticky itself", func(t *testing.T, top string) string { return mkdirMode(t, top, "sock", 0o1777) },
+			"sock has mode 01777"},
+		{"another user's", func(t *testing.T, top string) string { return chownTo(t, mkdirMode(t, top, "sock", 0o755), nobody) },
+			"sock belongs to uid 65534"},
+		{"in another user's directory", func(t *testing.T, top string) string {
+			return mkdirMode(t, chownTo(t, mkdirMode(t, top, "home", 0o755), nobody), "sock", 0o755)
+		}, "home belongs to uid 65534"},
+		{"below a writable directory", func(t *testing.T, top string) string {
+			return mkdirMode(t, mkdirMode(t, top, "shared", 0o777), "sock", 0o755)
+		}, "shared has mode 0777"},
+		{"through another user's link", func(t *testing.T, top string) string {
+			real := mkdirMode(t, top, "real", 0o755)
+			link := filepath.Join(mkdirMode(t, top, "tmp", 0o1777), "sock")
+			if err := os.Symlink(real, link); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Lchown(link, nobody, nobody); err != nil {
+				t.Fatal(err)
+			}
+			return link
+		}, "sock is a symbolic link of uid 65534"},
+		{"resolving into another user's directory", func(t *testing.T, top string) string {
+			real := mkdirMode(t, chownTo(t, mkdirMode(t, top, "home", 0o755), nobody), "sock", 0o755)
+			link := filepath.Join(top, "sock")
+			if err := os.Symlink(real, link); err != nil {
+				t.Fatal(err)
+			}
+			return link
+		}, "home belongs to uid 65534"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sockDir := tt.make(t, t.TempDir())
+			err := CheckSockDir(sockDir)
+			if tt.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("CheckSockDir: %v, want an error with %q", err, tt.want)
+			}
+			domains, err := policy.ParseDomains("domains.conf", []byte("vm1\n"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := &Daemon{Domains: domains, SockDir: sockDir, Log: slog.New(slog.DiscardHandler)}
+			if err := d.ServeUnix(); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("ServeUnix: %v, want the same refusal", err)
+			}
+			if _, err := os.Lstat(filepath.Join(sockDir, "vm1")); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("the domain's directory was made in an unsafe SOCKDIR: %v", err)
+			}
+			call := CommandCall{SockDir: sockDir, Domain: "vm1", Command: "true"}
+			if _, err := call.Run(Streams{}); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("a command call through it: %v, want the same refusal", err)
+			}
+		})
+	}
+}
+
+func mkdirMode(t *testing.T, parent, name string, mode uint32) string {
+	t.Helper()
+	dir := filepath.Join(parent, name)
+	if err := os.Mkdir(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := checkDomainDir(vm1); err != nil {
-		t.Fatalf("a private directory in a private parent: %v", err)
-	}
-	if err := os.Chmod(sockDir, 0o777); err != nil {
+	if err := syscall.Chmod(dir, mode); err != nil { // past the umask; 0o1000 is the sticky bit
 		t.Fatal(err)
 	}
-	if err := checkDomainDir(vm1); err == nil || !strings.Contains(err.Error(), "so others than dom0 may replace the domain's directory: chmod go-w "+sockDir) {
-		t.Errorf("a parent others may write: %v", err)
+	return dir
+}
+
+func chownTo(t *testing.T, path string, uid int) string {
+	t.Helper()
+	if err := os.Chown(path, uid, uid); err != nil {
+		t.Fatal(err)
 	}
+	return path
 }
 
 // A message of another type where the hello belongs is refused, even with
