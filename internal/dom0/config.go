@@ -112,7 +112,9 @@ func LoadConfig(root string) (Config, error) {
 	// administrator who pins a key or names the UpdateVM must not find the
 	// file means something else than the line they read.
 	setOn := map[string]int{}
-	for n := 1; sc.Scan(); n++ {
+	n := 0
+	for sc.Scan() {
+		n++
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
@@ -130,7 +132,13 @@ func LoadConfig(root string) (Config, error) {
 			return c, fmt.Errorf("%s:%d: %w", path, n, err)
 		}
 	}
-	return c, sc.Err()
+	if errors.Is(sc.Err(), bufio.ErrTooLong) {
+		return c, fmt.Errorf("%s:%d: line longer than %d bytes", path, n+1, bufio.MaxScanTokenSize)
+	}
+	if err := sc.Err(); err != nil {
+		return c, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
 }
 
 func (c *Config) set(key, value string) error {

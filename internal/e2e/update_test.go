@@ -213,7 +213,9 @@ func TestServiceRefusesAfterPolicy(t *testing.T) {
 	} else {
 		t.Fatal("the receive lock could not be taken once the session was written")
 	}
-	if want := "dom0 refused the delivery from " + l.UpdateVM() + " (126) before reading it"; rep.Exit != frontend.ExitRefused || !strings.Contains(rep.Message, want) {
+	// The policy allowed the call before the download: the message says so, and names the
+	// service as what refused it.
+	if want := "dom0 refused the delivery from " + l.UpdateVM() + " (126) before reading it: dom0's qrexec policy lets " + l.UpdateVM() + " call PedOS.ReceiveUpdates"; rep.Exit != frontend.ExitRefused || !strings.Contains(rep.Message, want) || !strings.Contains(rep.Message, "checked before the download), so pedos-receive-updates refused the call") {
 		t.Errorf("update while a delivery holds the receive lock: exit %d, message %q, want 126 and %q\n%s", rep.Exit, rep.Message, want, stderr)
 	}
 	l.assertUnchanged(before)

@@ -133,6 +133,9 @@ func (o *Options) parse(args []string) error {
 			// Not the default action: an empty value is a mistake, and
 			// the default would upgrade everything.
 			return usageErr("--action needs a value: --action=ACTION or --action ACTION")
+		case ours && name == "--action" && o.Action != "" && o.Action != value:
+			// Not "the last one wins": one of them may remove packages.
+			return usageErr("--action given twice, as %q and %q: give one", o.Action, value)
 		case ours && name == "--action":
 			o.Action = value
 		case ours && name == "--root" && value == "":

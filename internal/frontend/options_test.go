@@ -157,6 +157,9 @@ func TestParseArgsUsageErrors(t *testing.T) {
 		{strings.Repeat("p", 257)},
 		// After "--" a second "--" is no package and no option.
 		{"--", "hello", "--", "world"},
+		// Two actions: not "the last one wins" (one may remove packages).
+		{"--action", "install", "--action=remove", "big2"},
+		{"--action=upgrade", "--action=downgrade", "--allow-downgrade", "hello"},
 	} {
 		if _, err := ParseArgs(args); !errors.Is(err, ErrUsage) {
 			t.Errorf("ParseArgs(%q) = %v, want a usage error", args, err)

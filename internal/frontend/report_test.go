@@ -142,9 +142,14 @@ func TestRefusalCause(t *testing.T) {
 		{dom0.Result{Error: "bad request", Findings: []dom0.Finding{{Kind: "bad-request", Error: true}}},
 			"dom0 refused the delivery from sys-firewall (bad-request): bad request;"},
 	} {
-		if got := refusal("sys-firewall", tc.res).Error(); !strings.HasPrefix(got, tc.want) {
+		if got := refusal("sys-firewall", tc.res, false).Error(); !strings.HasPrefix(got, tc.want) {
 			t.Errorf("got %q, want it to begin %q", got, tc.want)
 		}
+	}
+	// --clean emptied the cached repository before the delivery: not "unchanged".
+	cleaned := refusal("sys-firewall", dom0.Result{Error: "bad request"}, true).Error()
+	if want := "dom0 refused the delivery from sys-firewall: bad request; nothing was installed and the cached repository stays as --clean left it, empty"; cleaned != want {
+		t.Errorf("after --clean: %q, want %q", cleaned, want)
 	}
 }
 

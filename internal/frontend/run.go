@@ -118,6 +118,9 @@ type runner struct {
 	// bar, during the download on a terminal, holds dom0's verification
 	// bar and, under it, the one the UpdateVM's progress lines draw.
 	bar *statusLine
+	// policyRule is the rule of dom0's qrexec policy that allowed the
+	// UpdateVM's call before the download ("" where ours does not decide).
+	policyRule string
 }
 
 // maxReportedVMLines is how much of the UpdateVM's stderr the report keeps;
@@ -247,9 +250,11 @@ func (r *runner) run(ctx context.Context) (int, error) {
 			return ExitFailure, err
 		}
 		warnExpiredPins(c, r.env.Stderr)
-		if code, err := checkDeliveryPolicy(c); err != nil {
+		rule, code, err := checkDeliveryPolicy(c)
+		if err != nil {
 			return code, err
 		}
+		r.policyRule = rule
 		unlock, err := lockReceive(c, "nothing was sent")
 		if err != nil {
 			return ExitFailure, err
@@ -330,8 +335,13 @@ func (r *runner) run(ctx context.Context) (int, error) {
 			// own call just reached the UpdateVM (sync), so this is the
 			// UpdateVM's call to dom0, refused by the policy or by the
 			// service before it read a byte (dom0.ErrRefused): only dom0's
-			// qrexec log tells which.
-			return ExitRefused, fmt.Errorf("dom0 refused the delivery from %s (126) before reading it: either dom0's qrexec policy does not let %s call PedOS.ReceiveUpdates, or pedos-receive-updates refused the call (another delivery still running, or no session waiting for it); dom0's qrexec log says which. If it shows no call from %s at all, the 126 is the UpdateVM's own word (its qrexec-client-vm refused the call before sending it, or its command said 126)", c.UpdateVM, c.UpdateVM, c.UpdateVM)
+			// qrexec log tells which, unless our policy allowed the call
+			// before the download.
+			refusedBy := fmt.Sprintf("either dom0's qrexec policy does not let %s call PedOS.ReceiveUpdates, or pedos-receive-updates refused the call", c.UpdateVM)
+			if r.policyRule != "" {
+				refusedBy = fmt.Sprintf("dom0's qrexec policy lets %s call PedOS.ReceiveUpdates (%s, checked before the download), so pedos-receive-updates refused the call", c.UpdateVM, r.policyRule)
+			}
+			return ExitRefused, fmt.Errorf("dom0 refused the delivery from %s (126) before reading it: %s (another delivery still running, a session id other than this run's, or no session waiting for it); dom0's qrexec log says which. If it shows no call from %s at all, the 126 is the UpdateVM's own word (its qrexec-client-vm refused the call before sending it, or its command said 126)", c.UpdateVM, refusedBy, c.UpdateVM)
 		case vmErr != nil:
 			return vmCode, vmErr
 		}
@@ -348,7 +358,7 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	printResult(shown, res)
 	_ = shown.Flush()
 	if !res.Accepted {
-		return ExitFailure, refusal(c.UpdateVM, res)
+		return ExitFailure, refusal(c.UpdateVM, res, r.o.Clean)
 	}
 	if vmErr != nil {
 		// An honest UpdateVM ends well after dom0 accepted what it sent.
@@ -418,8 +428,9 @@ func (r *runner) namedInstalled(ctx context.Context) ([]string, error) {
 
 // refusal is the error of a delivery dom0 refused, with the cause in brief
 // and dom0's reason (the JSON report's message holds them too), escaped:
-// they may quote what the UpdateVM sent.
-func refusal(vm string, res dom0.Result) error {
+// they may quote what the UpdateVM sent. After --clean the cached
+// repository stays as it left it: empty.
+func refusal(vm string, res dom0.Result, cleaned bool) error {
 	reason := ""
 	cause, advice := refusalCause(res)
 	if cause != "" {
@@ -431,7 +442,11 @@ func refusal(vm string, res dom0.Result) error {
 	if advice != "" {
 		advice = ". What to do: " + advice
 	}
-	return fmt.Errorf("dom0 refused the delivery from %s%s; nothing was installed and the cached repository is unchanged%s", vm, printable([]byte(reason)), advice)
+	cache := "the cached repository is unchanged"
+	if cleaned {
+		cache = "the cached repository stays as --clean left it, empty"
+	}
+	return fmt.Errorf("dom0 refused the delivery from %s%s; nothing was installed and %s%s", vm, printable([]byte(reason)), cache, advice)
 }
 
 // sync ships dom0's database and configuration (overview.md step 2).

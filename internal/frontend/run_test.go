@@ -568,7 +568,8 @@ func TestRunNothingDelivered(t *testing.T) {
 // end names it and exits 126 (overview.md, exit codes).
 func TestRunDeliveryRefusedByPolicy(t *testing.T) {
 	tr := newTestRun(t, func([]string, io.Writer, io.Writer) int { return ExitRefused })
-	if code := tr.run(t); code != ExitRefused || !strings.Contains(tr.stderr.String(), "dom0 refused the delivery from sys-test (126) before reading it") {
+	// No policy of ours here (a PedOS/Qubes host's decides): either may have refused.
+	if code := tr.run(t); code != ExitRefused || !strings.Contains(tr.stderr.String(), "dom0 refused the delivery from sys-test (126) before reading it: either dom0's qrexec policy does not let sys-test call") {
 		t.Fatalf("exit %d, want 126 naming dom0's policy; stderr:\n%s", code, tr.stderr)
 	}
 }
