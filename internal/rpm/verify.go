@@ -182,8 +182,8 @@ func (v *Verifier) Verify(r io.Reader, canonical io.Writer) (*VerifiedPackage, e
 func readLegacyDigests(sigHeader, mainHeader *Header) (statedSize int64, err error) {
 	if e, ok := sigHeader.find(SigTagSHA1Header); ok {
 		sum := sha1.Sum(mainHeader.Raw)
-		if string(e.Data) != hex.EncodeToString(sum[:])+"\x00" {
-			return 0, reject(KindDigestMismatch, "header SHA-1 digest (tag 269) does not match")
+		if err := compareHexDigest(e.Data, hex.EncodeToString(sum[:])+"\x00", "header SHA-1 digest (tag 269)"); err != nil {
+			return 0, err
 		}
 	}
 	statedSize = -1
@@ -257,10 +257,23 @@ func (v *Verifier) checkHeaderSignatures(sigHeader, mainHeader *Header, now time
 	if !ok {
 		return nil, reject(KindDigestMismatch, "signature header lacks the header SHA-256 digest (tag 273)")
 	}
-	if string(e.Data) != pkg.HeaderSHA256+"\x00" {
-		return nil, reject(KindDigestMismatch, "header SHA-256 digest does not match")
+	if err := compareHexDigest(e.Data, pkg.HeaderSHA256+"\x00", "header SHA-256 digest"); err != nil {
+		return nil, err
 	}
 	return append(entries, StringEntry(SigTagSHA256Header, pkg.HeaderSHA256)), nil
+}
+
+// compareHexDigest compares a stated digest with the one computed, both
+// lower-case hex as rpm writes them. Upper case is refused as odd, saying
+// so: rpmkeys would take it, and "does not match" would suggest tampering.
+func compareHexDigest(stated []byte, computed, what string) error {
+	switch {
+	case string(stated) == computed:
+		return nil
+	case bytes.EqualFold(stated, []byte(computed)):
+		return malformed("%s is not lower-case hex, as rpm writes it", what)
+	}
+	return reject(KindDigestMismatch, "%s does not match", what)
 }
 
 // checkSignature verifies one OpenPGP signature over the main header and
@@ -367,6 +380,10 @@ func (v *Verifier) readMainHeader(h *Header, pkg *VerifiedPackage) (hash.Hash, e
 	if algo.Type != typeInt32 || algo.Count != 1 || digest.Type != typeStringArray {
 		return nil, malformed("payload digest tags have the wrong type")
 	}
+	if digest.Count != 1 {
+		// One is what rpm writes; the digest compared would be the first.
+		return nil, malformed("payload digest tag holds %d values, not one", digest.Count)
+	}
 	alg, ok := payloadHashes[binary.BigEndian.Uint32(algo.Data)]
 	if !ok {
 		return nil, reject(KindWeakAlgorithm, "payload digest algorithm %d is not SHA-256, SHA-384 or SHA-512 (a weaker one, or a number rpm does not know)", binary.BigEndian.Uint32(algo.Data))
@@ -375,6 +392,10 @@ func (v *Verifier) readMainHeader(h *Header, pkg *VerifiedPackage) (hash.Hash, e
 	payloadHash := alg.new()
 	if len(first) != 2*payloadHash.Size() {
 		return nil, malformed("payload digest has the wrong length for %s", alg.name)
+	}
+	if bytes.ContainsFunc(first, func(r rune) bool { return !('0' <= r && r <= '9' || 'a' <= r && r <= 'f') }) {
+		// Compared as text after the payload; rpm writes lower-case hex.
+		return nil, malformed("payload digest is not lower-case hex, as rpm writes it")
 	}
 	pkg.PayloadDigestAlgo, pkg.PayloadDigest = alg.name, string(first)
 	pkg.Obsoletes = readObsoletes(h)

@@ -346,6 +346,23 @@ func TestVerifyRejects(t *testing.T) {
 				e.Data = append(bytes.Clone(e.Data[:len(e.Data)-2]), 0)
 			}), f.ed)
 		}, rpm.KindMalformed, "wrong length for sha256", mustReject},
+		// Odd but not tampered: said so, not "does not match" (rpmkeys takes upper case).
+		{"payload digest in upper case", "P8", func() []byte {
+			return withMainHeader(t, good, editTag(rpm.TagPayloadDigest, func(e *rpm.Entry) { e.Data = bytes.ToUpper(e.Data) }), f.ed)
+		}, rpm.KindMalformed, "payload digest is not lower-case hex", stricter},
+		{"header digest in upper case", "P8", func() []byte {
+			return patch(good, bytes.Index(good, headerDigest), bytes.ToUpper(headerDigest)...)
+		}, rpm.KindMalformed, "header SHA-256 digest is not lower-case hex", stricter},
+		{"header SHA-1 digest in upper case", "P8", func() []byte {
+			sum := []byte(fmt.Sprintf("%x", sha1.Sum(l.mainHeader)))
+			return patch(good, bytes.Index(good, sum), bytes.ToUpper(sum)...)
+		}, rpm.KindMalformed, "header SHA-1 digest (tag 269) is not lower-case hex", stricter},
+		// rpm writes one value: a second is odd (the native check read only the first).
+		{"two payload digests", "P8", func() []byte {
+			return withMainHeader(t, good, editTag(rpm.TagPayloadDigest, func(e *rpm.Entry) {
+				e.Count, e.Data = 2, append(bytes.Clone(e.Data), append(bytes.Repeat([]byte("0"), 64), 0)...)
+			}), f.ed)
+		}, rpm.KindMalformed, "payload digest tag holds 2 values", stricter},
 		{"string with count 2", "P8", func() []byte {
 			i := l.findEntry(t, func(e, _ indexEntry) bool { return e.typ == 6 /* string */ })
 			return patch(good, entry(i)+12, u32(2)...)
