@@ -217,4 +217,15 @@ func TestReadErrorInsideAFileIsReported(t *testing.T) {
 	if st.Code != uint32(syscall.EIO) || !strings.Contains(errString(err), "reading the stream") {
 		t.Errorf("status %d, %v; want EIO saying the stream could not be read", st.Code, err)
 	}
+	// Inside a name, and inside a symlink's target, likewise.
+	for what, cut := range map[string][]byte{
+		"name":           rawEntry(Header{NameLen: 4, Mode: regularMode}, []byte("ab"), nil),
+		"symlink target": rawEntry(Header{NameLen: 2, Mode: ModeSymlink | 0o777, FileLen: 10}, []byte("l\x00"), []byte("abc")),
+	} {
+		rc := &Receiver{Root: root, Limits: Limits{MaxBytes: 100, MaxFiles: 4}, NoSync: true}
+		st, err := rc.Receive(&failingReader{data: cut, err: syscall.ECONNRESET})
+		if st.Code != uint32(syscall.ECONNRESET) || !strings.Contains(errString(err), "reading the stream") {
+			t.Errorf("a read error inside a %s: status %d, %v; want ECONNRESET saying the stream could not be read", what, st.Code, err)
+		}
+	}
 }

@@ -156,8 +156,11 @@ func (u *unpacker) entry(h Header) error {
 		return fmt.Errorf("namelen %d > %d (S3): %w", h.NameLen, MaxNameLen, syscall.ENAMETOOLONG)
 	}
 	untrustedName, err := u.take(int(h.NameLen))
-	if err != nil {
+	if errors.Is(err, io.EOF) {
 		return fmt.Errorf("stream ended inside a name (S6): %w", errLegalEOF)
+	}
+	if err != nil {
+		return fmt.Errorf("reading the stream: %w", err)
 	}
 	// The name ends at its first NUL (spec "Forward stream").
 	if i := bytes.IndexByte(untrustedName, 0); i >= 0 {
@@ -368,8 +371,11 @@ func (u *unpacker) symlink(name, base string, h Header) error {
 		return fmt.Errorf("symlink target of %d bytes: %w", h.FileLen, syscall.ENAMETOOLONG)
 	}
 	untrustedTarget, err := u.take(int(h.FileLen))
-	if err != nil {
+	if errors.Is(err, io.EOF) {
 		return fmt.Errorf("stream ended inside a symlink target (S6): %w", errLegalEOF)
+	}
+	if err != nil {
+		return fmt.Errorf("reading the stream: %w", err)
 	}
 	if !validSymlinkTarget(name, untrustedTarget) {
 		return fmt.Errorf("unsafe symlink target (S5): %w", syscall.ENOLINK)
