@@ -132,22 +132,27 @@ func findingLevel(f dom0.Finding) (level, detail string) {
 // refusalCause names in a few words what made dom0 refuse the delivery r:
 // the first rejected package's class and file, else the first rejecting
 // finding's kind and repository (or package); "" when neither is there (a
-// batch-level error such as a bad keyring).
+// batch-level error such as a bad keyring). A downgrade comes first among
+// the findings: an older build beside it is most likely the same
+// resolution's doing (a package asked for needs older versions, M8), not a
+// replay.
 func refusalCause(r dom0.Result) (cause, advice string) {
 	for _, p := range r.Packages {
 		if !p.OK {
 			return cmp.Or(p.Kind, "rejected") + ": " + p.File, ""
 		}
 	}
-	for _, f := range r.Findings {
-		switch {
-		case !f.Error:
-		case f.Repo != "":
-			return f.Kind + ", repo " + f.Repo, findingAdvice[f.Kind]
-		case f.Package != "":
-			return f.Kind + ", package " + f.Package, findingAdvice[f.Kind]
-		default:
-			return f.Kind, findingAdvice[f.Kind]
+	for _, downgrades := range []bool{true, false} {
+		for _, f := range r.Findings {
+			switch {
+			case !f.Error || downgrades && f.Kind != string(repometa.Downgrade):
+			case f.Repo != "":
+				return f.Kind + ", repo " + f.Repo, findingAdvice[f.Kind]
+			case f.Package != "":
+				return f.Kind + ", package " + f.Package, findingAdvice[f.Kind]
+			default:
+				return f.Kind, findingAdvice[f.Kind]
+			}
 		}
 	}
 	return "", ""
@@ -167,7 +172,7 @@ var findingAdvice = map[string]string{
 	string(repometa.Extraneous):      "the UpdateVM added packages nobody asked for: inspect it",
 	string(repometa.WrongSoftware):   "the UpdateVM delivered other software under a listed digest: inspect it",
 	string(repometa.Withheld):        "run again; if dnf in the UpdateVM skips that update for a reason (broken dependencies), exclude it explicitly (--exclude=NAME); where the finding names a better-priority repository without signed metadata, pin its metadata key or give both the same priority",
-	string(repometa.Downgrade):       "use --action=downgrade --allow-downgrade if that is really what you want",
+	string(repometa.Downgrade):       "the UpdateVM's dnf chose a build older than the installed one, most often because a package asked for needs that older version: if that is really what you want, name the older versions with --action=downgrade --allow-downgrade; otherwise leave out the package that needs them",
 	string(repometa.OtherArch):       "dnf prefers this machine's builds: run again with --clean; to install the other architecture on purpose (a 32-bit dependency among them), name it with its arch (NAME.ARCH)",
 	string(repometa.BadRequest):      "fix the command line",
 }

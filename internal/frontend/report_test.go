@@ -141,6 +141,11 @@ func TestRefusalCause(t *testing.T) {
 			"dom0 refused the delivery from sys-firewall (rollback, repo extras): the freshness checks (signed metadata, installed packages) refuse the delivery (rollback): …; nothing was installed and the cached repository is unchanged. What to do: the UpdateVM or its mirror serves an older snapshot"},
 		{dom0.Result{Error: "bad request", Findings: []dom0.Finding{{Kind: "bad-request", Error: true}}},
 			"dom0 refused the delivery from sys-firewall (bad-request): bad request;"},
+		// An older build beside a downgrade: the downgrade is named (M8), not a replay.
+		{dom0.Result{Error: "the delivery does not match", Findings: []dom0.Finding{
+			{Kind: "older-build", Repo: "updates", Package: "hello-1.0-1.noarch", Error: true},
+			{Kind: "downgrade", Package: "libfoo-1.0-1.noarch", Error: true}}},
+			"dom0 refused the delivery from sys-firewall (downgrade, package libfoo-1.0-1.noarch): the delivery does not match; nothing was installed and the cached repository is unchanged. What to do: the UpdateVM's dnf chose a build older than the installed one"},
 	} {
 		if got := refusal("sys-firewall", tc.res, false).Error(); !strings.HasPrefix(got, tc.want) {
 			t.Errorf("got %q, want it to begin %q", got, tc.want)
