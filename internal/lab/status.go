@@ -35,7 +35,7 @@ type DomainStatus struct {
 	Name      string        `json:"name"`
 	Running   bool          `json:"running"`
 	Root      string        `json:"root"`
-	Init      Process       `json:"init"`
+	Init      Process       `json:"init,omitzero"` // none in a domain that is down
 	Processes []ProcessInfo `json:"processes"`
 }
 
@@ -65,7 +65,7 @@ func GetStatus(dir string) (Status, error) {
 	st := Status{Dir: dir, Running: s.running(), UpdateVM: s.UpdateVM, MirrorURL: l.MirrorURL() + "repo/current/",
 		Snapshots: map[string]int{}}
 	for _, dom := range l.domains() {
-		ds := DomainStatus{Name: dom.name, Root: l.Root(dom.name)}
+		ds := DomainStatus{Name: dom.name, Root: l.Root(dom.name), Processes: []ProcessInfo{}} // [] for scripts, not null
 		if d, ok := s.Domains[dom.name]; ok {
 			ds.Init, ds.Running = d.Init, d.Init.Alive()
 			if ds.Running {

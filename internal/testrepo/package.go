@@ -33,7 +33,8 @@ type Package struct {
 	// /usr/share/NAME/NAME-VERSION-RELEASE.txt.
 	Files map[string]string
 	// PayloadSize adds /usr/share/NAME/payload.bin of that many
-	// pseudo-random bytes (deterministic per NEVRA, so it does not compress).
+	// pseudo-random bytes (deterministic per NEVRA, so it does not compress),
+	// at most MaxPayloadSize in a spec.
 	PayloadSize int
 	Compressor  string    // rpmpack compressor, default "gzip"
 	BuildTime   time.Time // default: 2024-01-01 UTC, for reproducible packages
@@ -54,11 +55,16 @@ func (p Package) arch() string {
 	return p.Arch
 }
 
+// MaxPayloadSize bounds a spec's size=: the payload is built in memory (a
+// larger one ended the lab in the Go runtime's "out of memory").
+const MaxPayloadSize = 2 << 30
+
 // ParsePackageSpec reads the lab's one-line package specs:
 //
 //	NAME-[EPOCH:]VERSION-RELEASE [arch=A] [size=BYTES] [requires=R] [provides=R] [conflicts=R] [obsoletes=R]
 //
 // e.g. "hello-1.1-1 requires=libfoo>=2.0". Relation keys may repeat.
+// size= is at most MaxPayloadSize.
 func ParsePackageSpec(spec string) (Package, error) {
 	fields := strings.Fields(spec)
 	if len(fields) == 0 {
@@ -93,6 +99,9 @@ func ParsePackageSpec(spec string) (Package, error) {
 			n, err := strconv.Atoi(value)
 			if err != nil || n < 0 {
 				return Package{}, fmt.Errorf("package spec %q: bad size %q", spec, value)
+			}
+			if n > MaxPayloadSize {
+				return Package{}, fmt.Errorf("package spec %q: size %d is over %d bytes (2 GiB; the payload is built in memory)", spec, n, MaxPayloadSize)
 			}
 			p.PayloadSize = n
 		case "requires":
