@@ -6,9 +6,11 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -95,6 +97,13 @@ func syncStream(c dom0.Config, exportRPMDB func(root string, w io.Writer) error,
 		warnRevoked(keyring.Revoked, warn)
 		for _, file := range keyring.Files() {
 			if err := addFile(add, file, path.Join(updatecall.SyncKeysDir, filepath.Base(file))); err != nil {
+				return nil, err
+			}
+		}
+		// A repository's gpgkey= may name a key by a link's name: a copy
+		// of the key it names goes under that name too.
+		for _, link := range slices.Sorted(maps.Keys(keyring.Links)) {
+			if err := addFile(add, keyring.Links[link], path.Join(updatecall.SyncKeysDir, filepath.Base(link))); err != nil {
 				return nil, err
 			}
 		}

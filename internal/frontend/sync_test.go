@@ -47,11 +47,20 @@ func TestSyncShipsTheKeyring(t *testing.T) {
 		"/etc/pki/rpm-gpg/RPM-GPG-KEY-other": public,
 		"/etc/yum.repos.d/vendor.repo":       "[vendor]\nbaseurl=http://mirror.invalid/\ngpgkey=file:///etc/pedos/keys/RPM-GPG-KEY-vendor\n",
 	})
+	// Fedora's repositories name their key by a per-arch link to it.
+	if err := os.Symlink("RPM-GPG-KEY-vendor", c.Path("/etc/pedos/keys/RPM-GPG-KEY-vendor-x86_64")); err != nil {
+		t.Fatal(err)
+	}
 	var warnings strings.Builder
 	vm := syncInto(t, tr, c, &warnings)
 	keys := filepath.Join(vm.InstallRoot, updatecall.SyncKeysDir)
-	if got, err := os.ReadFile(filepath.Join(keys, "RPM-GPG-KEY-vendor")); err != nil || string(got) != public {
-		t.Errorf("the keyring's key in the UpdateVM: %.60q, %v", got, err)
+	for _, name := range []string{"RPM-GPG-KEY-vendor", "RPM-GPG-KEY-vendor-x86_64"} {
+		if got, err := os.ReadFile(filepath.Join(keys, name)); err != nil || string(got) != public {
+			t.Errorf("the keyring's key in the UpdateVM as %s: %.60q, %v", name, got, err)
+		}
+	}
+	if strings.Contains(warnings.String(), "x86_64") {
+		t.Errorf("the link to a key of the keyring is warned about: %s", warnings.String())
 	}
 	for _, name := range []string{"RPM-GPG-KEY-other", "SECRET-KEY.asc", "README"} {
 		if _, err := os.Stat(filepath.Join(keys, name)); !os.IsNotExist(err) {

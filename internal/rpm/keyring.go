@@ -35,9 +35,16 @@ type Keyring struct {
 	// Revoked are the keys skipped as revoked (for the front end's word
 	// on dom0's rpm database, which a revocation does not reach).
 	Revoked []RevokedKey
+	// Links maps each symbolic link of the keyring to the key file it
+	// names, one that loaded, in the same directory: repositories may name
+	// a key by either (Fedora's gpgkey= names RPM-GPG-KEY-fedora-N-ARCH, a
+	// link to RPM-GPG-KEY-fedora-N-primary), and the UpdateVM's copy of the
+	// keyring needs both names.
+	Links map[string]string
 }
 
-// LoadKeyring reads every regular file in dir as armored public keys;
+// LoadKeyring reads every regular file in dir as armored public keys; a
+// symbolic link to one of them by its bare name adds no key (Links), and
 // other entries but directories are skipped with a warning. A key
 // that fails the policy at time now (too weak, expired, revoked, badly
 // bound, unparsable) is skipped; each skip is returned as a warning naming
@@ -50,8 +57,9 @@ func LoadKeyring(dir string, now time.Time) (*Keyring, []error, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("keyring %s: %w", dir, err)
 	}
-	k := &Keyring{skipped: map[uint64]*Error{}}
+	k := &Keyring{skipped: map[uint64]*Error{}, Links: map[string]string{}}
 	var warnings []error
+	links := map[string]string{} // link → the file it names, in dir
 	var passed []keyFile
 	revoked := map[string]string{} // fingerprints of revoked keys and subkeys → the file that says so
 	var certificates []keyFile     // files of revocation certificates only
@@ -63,8 +71,17 @@ func LoadKeyring(dir string, now time.Time) (*Keyring, []error, error) {
 		if entry.IsDir() {
 			continue
 		}
+		// A link to a regular file beside it adds no key: the file's own
+		// entry loads it, or says why not. One that leads elsewhere would
+		// trust a file outside the keyring.
+		if target, err := os.Readlink(path); err == nil && target == filepath.Base(target) {
+			if st, err := os.Lstat(filepath.Join(dir, target)); err == nil && st.Mode().IsRegular() {
+				links[path] = filepath.Join(dir, target)
+				continue
+			}
+		}
 		if !entry.Type().IsRegular() {
-			warnings = append(warnings, fmt.Errorf("keyring: skipping %q: not a regular file (a key must be copied into the keyring, not linked)", path))
+			warnings = append(warnings, fmt.Errorf("keyring: skipping %q: not a regular file, nor a link to one beside it (a key from elsewhere must be copied into the keyring)", path))
 			continue
 		}
 		entities, err := ReadKeyFile(path)
@@ -110,6 +127,11 @@ func LoadKeyring(dir string, now time.Time) (*Keyring, []error, error) {
 		}
 		k.entities = append(k.entities, f.entities...)
 		k.files = append(k.files, f.path)
+	}
+	for link, file := range links {
+		if slices.Contains(k.files, file) {
+			k.Links[link] = file
+		}
 	}
 	return k, warnings, nil
 }

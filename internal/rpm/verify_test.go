@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -730,8 +731,64 @@ func TestKeyringWarnsAboutLinks(t *testing.T) {
 	if len(warnings) != 1 || !strings.Contains(warnings[0].Error(), strconv.Quote(link)+": not a regular file") {
 		t.Errorf("warnings %v, want one naming %s", warnings, link)
 	}
-	if n := len(keyring.Files()); n != 0 {
-		t.Errorf("%d keys loaded through a link", n)
+	if n := len(keyring.Files()); n != 0 || len(keyring.Links) != 0 {
+		t.Errorf("%d keys loaded through a link (links %v)", n, keyring.Links)
+	}
+}
+
+// A link to a key file beside it, by its bare name (Fedora's per-arch names
+// for RPM-GPG-KEY-fedora-N-primary), adds no key and no warning: Links names
+// it for the UpdateVM's copy. A link to a skipped key is no link to a key;
+// links to a directory, to its parent or to nothing are warned about.
+func TestKeyringLinksBeside(t *testing.T) {
+	dir := t.TempDir()
+	s, err := testrepo.NewSigner(testrepo.KeySpec{Name: "primary"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	primary, err := s.WritePublicKey(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	weak := filepath.Join(dir, "RPM-GPG-KEY-weak")
+	if err := os.WriteFile(weak, []byte("not a key"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "updates"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for link, target := range map[string]string{
+		"RPM-GPG-KEY-primary-x86_64": filepath.Base(primary),
+		"RPM-GPG-KEY-weak-x86_64":    "RPM-GPG-KEY-weak",
+		"to-a-directory":             "updates",
+		"to-the-parent":              "..",
+		"to-nothing":                 "RPM-GPG-KEY-gone",
+	} {
+		if err := os.Symlink(target, filepath.Join(dir, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keyring, warnings, err := rpm.LoadKeyring(dir, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]string{filepath.Join(dir, "RPM-GPG-KEY-primary-x86_64"): primary}; !maps.Equal(keyring.Links, want) {
+		t.Errorf("links %v, want %v", keyring.Links, want)
+	}
+	if !slices.Equal(keyring.Files(), []string{primary}) {
+		t.Errorf("files %v, want %s alone", keyring.Files(), primary)
+	}
+	var warned []string
+	for _, w := range warnings {
+		warned = append(warned, w.Error())
+	}
+	for _, name := range []string{"RPM-GPG-KEY-weak\"", "to-a-directory", "to-the-parent", "to-nothing"} {
+		if !slices.ContainsFunc(warned, func(w string) bool { return strings.Contains(w, name) }) {
+			t.Errorf("no warning names %s: %q", name, warned)
+		}
+	}
+	if len(warned) != 4 {
+		t.Errorf("warnings %q, want four", warned)
 	}
 }
 
