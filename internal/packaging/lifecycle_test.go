@@ -286,6 +286,37 @@ func dpkgScripts(t *testing.T, root string, args ...string) string {
 	return string(out)
 }
 
+// unitCgroup makes a cgroup whose last component is unit, in a hierarchy
+// this host mounts (cgroup2, else v1's pids), and returns its cgroup.procs;
+// it is removed when the test ends, once the processes moved there exited.
+func unitCgroup(t *testing.T, unit string) string {
+	t.Helper()
+	var base string
+	for _, dir := range []string{"/sys/fs/cgroup", "/sys/fs/cgroup/pids"} {
+		if _, err := os.Stat(filepath.Join(dir, "cgroup.procs")); err == nil {
+			base = dir
+			break
+		}
+	}
+	if base == "" {
+		t.Skip("no cgroup hierarchy to make a unit's cgroup in")
+	}
+	parent, err := os.MkdirTemp(base, "pedos-test-")
+	if err != nil {
+		t.Skipf("cannot make a cgroup: %v", err)
+	}
+	dir := filepath.Join(parent, unit)
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		os.Remove(parent)
+		t.Skipf("cannot make a cgroup: %v", err)
+	}
+	t.Cleanup(func() {
+		os.Remove(dir)
+		os.Remove(parent)
+	})
+	return filepath.Join(dir, "cgroup.procs")
+}
+
 // snapshot records every path under dirs of root: its type, mode, owner
 // and, for a file, its content.
 func snapshot(t *testing.T, root string, dirs ...string) map[string]string {
@@ -667,6 +698,20 @@ func TestVMDEBLifecycle(t *testing.T) {
 	step("reinstall", restarted, "-i", nextVersion.vmDEB)
 	checkContent(t, "reinstall", root, map[string]string{env: edited})
 	sameSnapshot(t, "reinstall", cache, snapshot(t, root, "/var/lib/PedOS"))
+
+	// Run through the agent (dom0 upgrading the package over qrexec), in a
+	// cgroup named as the unit's: a restart would kill this dpkg with the
+	// unit's control group, so none is asked for.
+	procs := unitCgroup(t, unit)
+	argv := withProc(root, "dpkg", "--root="+root, "--force-depends", "-i", nextVersion.vmDEB)
+	cmd := exec.Command("sh", append([]string{"-c", `echo $$ >"$0" && exec "$@"`, procs}, argv...)...)
+	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"}
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "note: "+unit+" runs this upgrade, so it was not restarted") {
+		t.Errorf("reinstall through the agent: %v, output:\n%s", err, out)
+	}
+	if calls := systemctlCalls(t, root); !slices.Equal(calls, []string{"daemon-reload", "daemon-reload"}) {
+		t.Errorf("reinstall through the agent called systemctl %q, want no try-restart", calls)
+	}
 
 	step("removal", []string{"disable --now " + unit, "daemon-reload"}, "-r", "pedos-updates-vm")
 	checkContent(t, "removal", root, map[string]string{env: edited})

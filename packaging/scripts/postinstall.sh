@@ -48,7 +48,20 @@ fi
 if [ -d /run/systemd/system ] && [ -e "/usr/lib/systemd/system/$unit" ]; then
 	systemctl daemon-reload || :
 	case "${1:-}" in
-	2 | configure) systemctl try-restart "$unit" || : ;;
+	2 | configure)
+		# Run through the unit itself (dom0 upgrading the UpdateVM's package
+		# through its agent): stopping the unit would kill its whole control
+		# group, this transaction's dnf or dpkg included. Left to restart later.
+		ours=
+		while IFS= read -r line; do
+			case "$line" in */"$unit") ours=1 ;; esac
+		done 2>/dev/null </proc/self/cgroup
+		if [ -n "$ours" ]; then
+			echo "note: $unit runs this upgrade, so it was not restarted: restart it afterwards (systemctl restart $unit)" >&2
+		else
+			systemctl try-restart "$unit" || :
+		fi
+		;;
 	esac
 fi
 exit 0
