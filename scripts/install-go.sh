@@ -84,7 +84,7 @@ unpacked=$(mktemp -d /usr/local/.go-install.XXXXXX)
 trap 'rm -rf "$tmp" "$unpacked"' EXIT
 echo "install-go: no Go 1.21 or newer on this machine: installing Go $version in /usr/local/go from $shown_url" >&2
 if ! curl -fsSL --retry 3 -o "$tmp/go.zip" "$url"; then
-	echo "install-go: could not download $shown_url (curl's error above): check this machine's network, proxy and CA certificates (behind a proxy that intercepts TLS, "SSL certificate problem" above: put its CA certificate in /usr/local/share/ca-certificates/NAME.crt and run update-ca-certificates, as README.md's top says), or install Go $version from https://go.dev/dl/ into /usr/local/go yourself; the build fetches modules from the same proxy" >&2
+	echo "install-go: could not download $shown_url (curl's error above): check this machine's network, proxy and CA certificates (behind a proxy that intercepts TLS, \"SSL certificate problem\" above: put its CA certificate in /usr/local/share/ca-certificates/NAME.crt and run update-ca-certificates, as README.md's top says), or install Go $version from https://go.dev/dl/ into /usr/local/go yourself; the build fetches modules from the same proxy" >&2
 	exit 1
 fi
 if ! echo "${zip_sha256[$arch]}  $tmp/go.zip" | sha256sum --check --quiet - >/dev/null 2>&1; then
