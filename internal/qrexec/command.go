@@ -42,8 +42,10 @@ func (c CommandCall) Run(s Streams) (int, error) {
 	}
 	addr := AgentAddress(domains, c.SockDir, c.Domain)
 	if addr == filepath.Join(c.SockDir, c.Domain, "agent.sock") {
-		// The domain's directory is its own; the one it is in must be dom0's (C1).
-		if err := CheckSockDir(c.SockDir); err != nil {
+		// The domain's directory is its own; the one it is in must be dom0's
+		// (C1). A missing one (the daemon's unit stopped and its runtime
+		// directory went) is said below as any unreachable agent is.
+		if err := CheckSockDir(c.SockDir); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return ExitFailure, fmt.Errorf("qrexec: %w", err)
 		}
 	}

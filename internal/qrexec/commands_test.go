@@ -337,16 +337,19 @@ func TestClientVMMessages(t *testing.T) {
 // whose agent does not listen name the domain and the likely causes, not
 // only a missing socket file.
 func TestClientUnreachableDomain(t *testing.T) {
-	dir := t.TempDir()
-	for name, args := range map[string][]string{
-		"qrexec-client": {"-d", "nosuchvm", "root:true"},
-		"pedos-run":     {"nosuchvm", "true"},
-	} {
-		args = append([]string{"--domains", filepath.Join(dir, "none.conf"), "--sockdir", dir}, args...)
-		got := run(t, command(t, name, args...), "")
-		want := name + ": qrexec: cannot reach the agent of nosuchvm: open " + filepath.Join(dir, "nosuchvm", "agent.sock") + ": no such file or directory (is nosuchvm running"
-		if got.code != qrexec.ExitFailure || got.stdout != "" || !strings.HasPrefix(got.stderr, want) {
-			t.Errorf("%s %s: %+v, want %q", name, strings.Join(args, " "), got, want)
+	// A socket directory that is missing altogether (the daemon's unit
+	// stopped, and its runtime directory went) is said the same way.
+	for _, dir := range []string{t.TempDir(), filepath.Join(t.TempDir(), "gone")} {
+		for name, args := range map[string][]string{
+			"qrexec-client": {"-d", "nosuchvm", "root:true"},
+			"pedos-run":     {"nosuchvm", "true"},
+		} {
+			args = append([]string{"--domains", filepath.Join(dir, "none.conf"), "--sockdir", dir}, args...)
+			got := run(t, command(t, name, args...), "")
+			want := name + ": qrexec: cannot reach the agent of nosuchvm: open " + filepath.Join(dir, "nosuchvm", "agent.sock") + ": no such file or directory (is nosuchvm running"
+			if got.code != qrexec.ExitFailure || got.stdout != "" || !strings.HasPrefix(got.stderr, want) {
+				t.Errorf("%s %s: %+v, want %q", name, strings.Join(args, " "), got, want)
+			}
 		}
 	}
 }

@@ -76,6 +76,26 @@ func TestUnsafeSocketDirRefused(t *testing.T) {
 			}
 			return link
 		}, "sock is a symbolic link of uid 65534"},
+		{"through dom0's chain of links", func(t *testing.T, top string) string {
+			real := mkdirMode(t, top, "real", 0o755)
+			mkdirMode(t, real, "sock", 0o755)
+			symlink(t, real, filepath.Join(top, "l2"))
+			symlink(t, "l2", filepath.Join(top, "l1"))
+			return filepath.Join(top, "l1", "sock")
+		}, ""},
+		// A link of dom0's to another user's link, in that user's directory:
+		// neither lies on the path as given nor on the path resolved.
+		{"through another user's link in a chain", func(t *testing.T, top string) string {
+			real := mkdirMode(t, top, "real", 0o755)
+			mkdirMode(t, real, "sock", 0o755)
+			home := chownTo(t, mkdirMode(t, top, "home", 0o755), nobody)
+			symlink(t, real, filepath.Join(home, "l2"))
+			if err := os.Lchown(filepath.Join(home, "l2"), nobody, nobody); err != nil {
+				t.Fatal(err)
+			}
+			symlink(t, filepath.Join(home, "l2"), filepath.Join(top, "l1"))
+			return filepath.Join(top, "l1", "sock")
+		}, "home belongs to uid 65534"},
 		{"resolving into another user's directory", func(t *testing.T, top string) string {
 			real := mkdirMode(t, chownTo(t, mkdirMode(t, top, "home", 0o755), nobody), "sock", 0o755)
 			link := filepath.Join(top, "sock")
@@ -127,6 +147,13 @@ func mkdirMode(t *testing.T, parent, name string, mode uint32) string {
 		t.Fatal(err)
 	}
 	return dir
+}
+
+func symlink(t *testing.T, target, link string) {
+	t.Helper()
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func chownTo(t *testing.T, path string, uid int) string {
