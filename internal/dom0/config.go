@@ -133,7 +133,7 @@ func LoadConfig(root string) (Config, error) {
 		}
 	}
 	if errors.Is(sc.Err(), bufio.ErrTooLong) {
-		return c, fmt.Errorf("%s:%d: line longer than %d bytes", path, n+1, bufio.MaxScanTokenSize)
+		return c, fmt.Errorf("%s:%d: line of %d bytes or more", path, n+1, bufio.MaxScanTokenSize)
 	}
 	if err := sc.Err(); err != nil {
 		return c, fmt.Errorf("%s: %w", path, err)

@@ -86,7 +86,7 @@ func TestLoadConfigErrorsNameTheLine(t *testing.T) {
 		{"keyring = etc/keys\n", `:1: keyring: "etc/keys" is not an absolute path`},
 		{"installroot = .\n", `:1: installroot: "." is not an absolute path`},
 		// A line too long to read: the file and the line, not bufio's words alone.
-		{"updatevm = sys-a\n# " + strings.Repeat("x", 70000) + "\n", "updates.conf:2: line longer than 65536 bytes"},
+		{"updatevm = sys-a\n# " + strings.Repeat("x", 70000) + "\n", "updates.conf:2: line of 65536 bytes or more"},
 	} {
 		_, err := LoadConfig(writeConfig(t, tc.text))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -95,15 +95,23 @@ func syncStream(c dom0.Config, exportRPMDB func(root string, w io.Writer) error,
 	}
 	if keyring != nil {
 		warnRevoked(keyring.Revoked, warn)
+		// A repository's gpgkey= may name a key by a link's name: a copy
+		// of the key it names goes under that name too. The UpdateVM takes
+		// no hidden name (it would refuse the whole stream).
+		addKey := func(name, file string) error {
+			if strings.HasPrefix(filepath.Base(name), ".") {
+				warnf(warn, "keyring: %q has a hidden name, which the UpdateVM does not take (not sent to %s)", name, c.UpdateVM)
+				return nil
+			}
+			return addFile(add, file, path.Join(updatecall.SyncKeysDir, filepath.Base(name)))
+		}
 		for _, file := range keyring.Files() {
-			if err := addFile(add, file, path.Join(updatecall.SyncKeysDir, filepath.Base(file))); err != nil {
+			if err := addKey(file, file); err != nil {
 				return nil, err
 			}
 		}
-		// A repository's gpgkey= may name a key by a link's name: a copy
-		// of the key it names goes under that name too.
 		for _, link := range slices.Sorted(maps.Keys(keyring.Links)) {
-			if err := addFile(add, keyring.Links[link], path.Join(updatecall.SyncKeysDir, filepath.Base(link))); err != nil {
+			if err := addKey(link, keyring.Links[link]); err != nil {
 				return nil, err
 			}
 		}

@@ -47,10 +47,15 @@ func TestSyncShipsTheKeyring(t *testing.T) {
 		"/etc/pki/rpm-gpg/RPM-GPG-KEY-other": public,
 		"/etc/yum.repos.d/vendor.repo":       "[vendor]\nbaseurl=http://mirror.invalid/\ngpgkey=file:///etc/pedos/keys/RPM-GPG-KEY-vendor\n",
 	})
-	// Fedora's repositories name their key by a per-arch link to it.
-	if err := os.Symlink("RPM-GPG-KEY-vendor", c.Path("/etc/pedos/keys/RPM-GPG-KEY-vendor-x86_64")); err != nil {
-		t.Fatal(err)
+	// Fedora's repositories name their key by a per-arch link to it. A
+	// hidden name, a link's or a key's, is not sent: the UpdateVM would
+	// refuse the whole stream for it.
+	for link, target := range map[string]string{"RPM-GPG-KEY-vendor-x86_64": "RPM-GPG-KEY-vendor", ".RPM-GPG-KEY-vendor-old": "RPM-GPG-KEY-vendor"} {
+		if err := os.Symlink(target, c.Path("/etc/pedos/keys/"+link)); err != nil {
+			t.Fatal(err)
+		}
 	}
+	writeFiles(t, c, map[string]string{"/etc/pedos/keys/.RPM-GPG-KEY-hidden": public})
 	var warnings strings.Builder
 	vm := syncInto(t, tr, c, &warnings)
 	keys := filepath.Join(vm.InstallRoot, updatecall.SyncKeysDir)
@@ -61,6 +66,11 @@ func TestSyncShipsTheKeyring(t *testing.T) {
 	}
 	if strings.Contains(warnings.String(), "x86_64") {
 		t.Errorf("the link to a key of the keyring is warned about: %s", warnings.String())
+	}
+	for _, hidden := range []string{".RPM-GPG-KEY-vendor-old", ".RPM-GPG-KEY-hidden"} {
+		if !strings.Contains(warnings.String(), hidden+`" has a hidden name, which the UpdateVM does not take (not sent to`) {
+			t.Errorf("no warning names %s: %s", hidden, warnings.String())
+		}
 	}
 	for _, name := range []string{"RPM-GPG-KEY-other", "SECRET-KEY.asc", "README"} {
 		if _, err := os.Stat(filepath.Join(keys, name)); !os.IsNotExist(err) {

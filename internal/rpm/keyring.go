@@ -44,7 +44,7 @@ type Keyring struct {
 }
 
 // LoadKeyring reads every regular file in dir as armored public keys; a
-// symbolic link to one of them by its bare name adds no key (Links), and
+// symbolic link to one of them adds no key (Links, if the file loaded), and
 // other entries but directories are skipped with a warning. A key
 // that fails the policy at time now (too weak, expired, revoked, badly
 // bound, unparsable) is skipped; each skip is returned as a warning naming
@@ -74,9 +74,13 @@ func LoadKeyring(dir string, now time.Time) (*Keyring, []error, error) {
 		// A link to a regular file beside it adds no key: the file's own
 		// entry loads it, or says why not. One that leads elsewhere would
 		// trust a file outside the keyring.
-		if target, err := os.Readlink(path); err == nil && target == filepath.Base(target) {
-			if st, err := os.Lstat(filepath.Join(dir, target)); err == nil && st.Mode().IsRegular() {
-				links[path] = filepath.Join(dir, target)
+		if target, err := os.Readlink(path); err == nil {
+			if !filepath.IsAbs(target) {
+				target = filepath.Join(dir, target)
+			}
+			target = filepath.Clean(target)
+			if st, err := os.Lstat(target); err == nil && st.Mode().IsRegular() && filepath.Dir(target) == filepath.Clean(dir) {
+				links[path] = target
 				continue
 			}
 		}

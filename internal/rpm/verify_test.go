@@ -736,10 +736,12 @@ func TestKeyringWarnsAboutLinks(t *testing.T) {
 	}
 }
 
-// A link to a key file beside it, by its bare name (Fedora's per-arch names
-// for RPM-GPG-KEY-fedora-N-primary), adds no key and no warning: Links names
-// it for the UpdateVM's copy. A link to a skipped key is no link to a key;
-// links to a directory, to its parent or to nothing are warned about.
+// A link to a key file beside it, however written (Fedora's per-arch names
+// for RPM-GPG-KEY-fedora-N-primary are bare names), adds no key and no
+// warning: Links names it for the UpdateVM's copy. A link to a skipped key
+// is no link to a key (the key's own warning says why); links to a
+// directory, the parent, nothing, another link or a file elsewhere are
+// warned about.
 func TestKeyringLinksBeside(t *testing.T) {
 	dir := t.TempDir()
 	s, err := testrepo.NewSigner(testrepo.KeySpec{Name: "primary"})
@@ -757,12 +759,20 @@ func TestKeyringLinksBeside(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(dir, "updates"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(filepath.Join(dir, "updates", "key"), s.PublicKeyArmored(), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for link, target := range map[string]string{
-		"RPM-GPG-KEY-primary-x86_64": filepath.Base(primary),
-		"RPM-GPG-KEY-weak-x86_64":    "RPM-GPG-KEY-weak",
-		"to-a-directory":             "updates",
-		"to-the-parent":              "..",
-		"to-nothing":                 "RPM-GPG-KEY-gone",
+		"RPM-GPG-KEY-primary-x86_64":  filepath.Base(primary),
+		"RPM-GPG-KEY-primary-aarch64": "./" + filepath.Base(primary),
+		"RPM-GPG-KEY-primary-abs":     primary,
+		"RPM-GPG-KEY-primary-round":   "../" + filepath.Base(dir) + "/" + filepath.Base(primary),
+		"RPM-GPG-KEY-weak-x86_64":     "RPM-GPG-KEY-weak",
+		"to-a-link":                   "RPM-GPG-KEY-primary-x86_64",
+		"to-a-subdirectory's-file":    "updates/key",
+		"to-a-directory":              "updates",
+		"to-the-parent":               "..",
+		"to-nothing":                  "RPM-GPG-KEY-gone",
 	} {
 		if err := os.Symlink(target, filepath.Join(dir, link)); err != nil {
 			t.Fatal(err)
@@ -772,7 +782,11 @@ func TestKeyringLinksBeside(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := map[string]string{filepath.Join(dir, "RPM-GPG-KEY-primary-x86_64"): primary}; !maps.Equal(keyring.Links, want) {
+	want := map[string]string{}
+	for _, link := range []string{"x86_64", "aarch64", "abs", "round"} {
+		want[filepath.Join(dir, "RPM-GPG-KEY-primary-"+link)] = primary
+	}
+	if !maps.Equal(keyring.Links, want) {
 		t.Errorf("links %v, want %v", keyring.Links, want)
 	}
 	if !slices.Equal(keyring.Files(), []string{primary}) {
@@ -782,13 +796,13 @@ func TestKeyringLinksBeside(t *testing.T) {
 	for _, w := range warnings {
 		warned = append(warned, w.Error())
 	}
-	for _, name := range []string{"RPM-GPG-KEY-weak\"", "to-a-directory", "to-the-parent", "to-nothing"} {
+	for _, name := range []string{"RPM-GPG-KEY-weak\"", "to-a-directory", "to-the-parent", "to-nothing", "to-a-link", "to-a-subdirectory's-file"} {
 		if !slices.ContainsFunc(warned, func(w string) bool { return strings.Contains(w, name) }) {
 			t.Errorf("no warning names %s: %q", name, warned)
 		}
 	}
-	if len(warned) != 4 {
-		t.Errorf("warnings %q, want four", warned)
+	if len(warned) != 6 {
+		t.Errorf("warnings %q, want six", warned)
 	}
 }
 

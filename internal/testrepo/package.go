@@ -55,9 +55,10 @@ func (p Package) arch() string {
 	return p.Arch
 }
 
-// MaxPayloadSize bounds a spec's size=: the payload is built in memory (a
-// larger one ended the lab in the Go runtime's "out of memory").
-const MaxPayloadSize = 2 << 30
+// MaxPayloadSize bounds a spec's size=: building a package takes about four
+// times its payload in memory (a huge one ended the lab in the Go runtime's
+// "out of memory").
+const MaxPayloadSize = 1 << 30
 
 // ParsePackageSpec reads the lab's one-line package specs:
 //
@@ -101,7 +102,7 @@ func ParsePackageSpec(spec string) (Package, error) {
 				return Package{}, fmt.Errorf("package spec %q: bad size %q", spec, value)
 			}
 			if n > MaxPayloadSize {
-				return Package{}, fmt.Errorf("package spec %q: size %d is over %d bytes (2 GiB; the payload is built in memory)", spec, n, MaxPayloadSize)
+				return Package{}, fmt.Errorf("package spec %q: size %d is over %d bytes (1 GiB; building the package takes about four times that in memory)", spec, n, MaxPayloadSize)
 			}
 			p.PayloadSize = n
 		case "requires":
