@@ -11,7 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ownDescriptor is the descriptor TestHelperProcess opens before Confine for "own-descriptor".
+// ownDescriptor is the descriptor helperProcess opens before Confine for "own-descriptor".
 var ownDescriptor = -1
 
 func init() {

@@ -297,9 +297,9 @@ var actions = map[string]func(c helperCase) error{
 	},
 	"rlimits":       checkRlimits,
 	"switched-user": checkSwitchedUser,
-	// Confine must refuse to go on first (TestHelperProcess sets SECBIT_NO_SETUID_FIXUP).
+	// Confine must refuse to go on first (helperProcess sets SECBIT_NO_SETUID_FIXUP).
 	"keeps-capabilities": checkSwitchedUser,
-	// "every-thread" (checkEveryThread) needs the threads TestHelperProcess started before
+	// "every-thread" (checkEveryThread) needs the threads helperProcess started before
 	// Confine; "refuse-to-root" never gets past Confine.
 }
 
@@ -308,7 +308,7 @@ var actions = map[string]func(c helperCase) error{
 // attempt fails too, and the case is skipped rather than failed.
 var hostMayForbid = map[string]bool{"fanotify-outside": true, "user-keyring": true}
 
-// terminalDescriptor is the terminal TestHelperProcess opens before Confine for "tty-inject".
+// terminalDescriptor is the terminal helperProcess opens before Confine for "tty-inject".
 var terminalDescriptor = -1
 
 // openTerminal opens a new pseudo-terminal's both ends, neither as the controlling terminal.
@@ -450,13 +450,23 @@ func checkNoCapabilities(c helperCase, before []lockedThread) error {
 	return os.WriteFile(filepath.Join(c.Policy.WritableDir, "created"), []byte("x"), 0o644)
 }
 
-// TestHelperProcess is the confined child: it starts a few threads, calls Confine, attempts
-// one action, and prints the report and the outcome for TestConfine to assert.
-func TestHelperProcess(t *testing.T) {
-	raw := os.Getenv(helperEnv)
-	if raw == "" {
-		t.Skip("runs only as the child process of TestConfine")
+// TestMain runs the test binary as one of the children the tests and benchmarks start (their
+// case in the environment), else the tests.
+func TestMain(m *testing.M) {
+	if raw := os.Getenv(helperEnv); raw != "" {
+		helperProcess(raw)
+		os.Exit(0)
 	}
+	if spec := os.Getenv(fileCreationEnv); spec != "" {
+		fileCreationChild(spec)
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// helperProcess is the confined child: it starts a few threads, calls Confine, attempts one
+// action, and prints the report and the outcome for TestConfine to assert.
+func helperProcess(raw string) {
 	var c helperCase
 	if err := json.Unmarshal([]byte(raw), &c); err != nil {
 		fmt.Printf("outcome: bad case: %v\n", err)
@@ -752,7 +762,7 @@ func TestConfine(t *testing.T) {
 	}
 }
 
-// runConfined runs TestHelperProcess in a child with case c, passing it the inherited files
+// runConfined runs helperProcess in a child with case c, passing it the inherited files
 // from descriptor 3 on, and returns its report and outcome lines (without their prefixes) and
 // its stderr.
 func runConfined(t *testing.T, c helperCase, inherited []*os.File) (report, outcome, stderr string) {
@@ -761,7 +771,7 @@ func runConfined(t *testing.T, c helperCase, inherited []*os.File) (report, outc
 	if err != nil {
 		t.Fatal(err)
 	}
-	child := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
+	child := exec.Command(os.Args[0])
 	child.Env = append(os.Environ(), helperEnv+"="+string(raw))
 	child.ExtraFiles = inherited
 	var stdout, errBuf bytes.Buffer

@@ -7,7 +7,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ownSocket is the TCP socket TestHelperProcess makes before Confine for
+// ownSocket is the TCP socket helperProcess makes before Confine for
 // "tcp-bind-own-socket"; -1 when the action runs unconfined, in the test process.
 var ownSocket = -1
 
