@@ -81,6 +81,8 @@ func TestUnpackerReportsAreHintsOnly(t *testing.T) {
 		{"reports a metadata file", report(repomd), "", 0, 0},
 		{"leaves a directory", "mkdir \"$2\"/dir.rpm\n", "something other than a regular file", 0, 0},
 		{"leaves a file that is neither package nor metadata", "echo x >\"$2\"/notes.txt\n", "neither a package nor repository metadata", 0, 0},
+		// Its place among the files, by name, is the pointer to it (the name is the UpdateVM's).
+		{"leaves such a file last", "echo x >\"$2\"/zz-notes.txt\n", fmt.Sprintf("neither a package nor repository metadata (%d of %d, by name)", len(batch.Files())+1, len(batch.Files())+1), 0, 0},
 		{"leaves a package under another package's name (P9)", "mv \"$2\"/" + first + " \"$2\"/" + second + "\n", "1 of 3 package(s) failed verification", 0, 0},
 		{"leaves metadata of a repository not enabled", "cp \"$2\"/" + repomd + " \"$2\"/repomd--other.xml\n", "repository other, which is not enabled", 0, 0},
 		{"leaves no primary", "rm \"$2\"/primary--" + benchrun.RepoID + ".xml\n", "refuse the delivery (missing-metadata)", 0, 0},

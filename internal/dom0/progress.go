@@ -2,7 +2,6 @@ package dom0
 
 import (
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 )
@@ -23,13 +22,16 @@ const ProgressFile = "progress.json"
 
 // writeProgress records p, replacing the file by a rename so that a reader
 // never sees half of it; it is not synced: losing it costs a progress line.
+// Its callers hold the results' lock, so one temporary name does: a service
+// killed between the write and the rename leaves that one file, which the
+// next delivery's first write replaces.
 func writeProgress(c Config, p Progress) {
 	b, err := json.Marshal(p)
 	if err != nil {
 		return
 	}
 	path := filepath.Join(c.Path(StateDir), ProgressFile)
-	tmp := fmt.Sprintf("%s.%d.tmp", path, p.Done)
+	tmp := path + ".tmp"
 	if os.WriteFile(tmp, b, 0o600) == nil && os.Rename(tmp, path) != nil {
 		os.Remove(tmp)
 	}

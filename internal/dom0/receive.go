@@ -433,14 +433,14 @@ func classify(staging string, maxFiles int64) (packages []string, metadata map[s
 		return nil, nil, fmt.Errorf("the delivery holds %d files, more than max_files (%d), which the unpacker should have refused (S8)", len(entries), maxFiles)
 	}
 	metadata = map[string]map[repometa.FileKind]string{}
-	for _, e := range entries {
+	for i, e := range entries {
 		// The unpacker ran with --only-regular-files; dom0 checks again (S4).
 		if !e.Type().IsRegular() {
 			return nil, nil, errors.New("the delivery holds something other than a regular file")
 		}
 		kind, repo, err := repometa.Classify(e.Name())
 		if err != nil {
-			return nil, nil, fmt.Errorf("the delivery holds a file whose name is neither a package nor repository metadata (%d of %d)", len(packages)+1, len(entries))
+			return nil, nil, fmt.Errorf("the delivery holds a file whose name is neither a package nor repository metadata (%d of %d, by name)", i+1, len(entries))
 		}
 		if kind == repometa.FilePackage {
 			packages = append(packages, e.Name())

@@ -24,9 +24,11 @@ const maxRejectedLines = 50
 func printResult(w io.Writer, r dom0.Result) {
 	if !r.Accepted && len(r.Packages) == 0 && len(r.Findings) == 0 && len(r.Freshness) == 0 {
 		// Refused before any package or metadata was judged (the unpacker
-		// refused the stream): "checked: 0 files" would read as an empty
-		// delivery, while the UpdateVM's transfer counted files.
-		fmt.Fprintf(w, "==> dom0 refused the delivery from %s before checking it\n", r.Caller)
+		// refused the stream, the deadline passed): "checked: 0 files"
+		// would read as an empty delivery, while the UpdateVM's transfer
+		// counted files, and "before checking it" would belie the progress
+		// line of the packages checked while they arrived.
+		fmt.Fprintf(w, "==> dom0 refused the delivery from %s as a whole, before a verdict on each package\n", r.Caller)
 		return
 	}
 	fmt.Fprintf(w, "==> dom0 checked the delivery from %s: %d file(s), %d bytes\n", r.Caller, len(r.Packages), r.Bytes)

@@ -165,7 +165,7 @@ func TestPrintResultRefusedBeforeChecking(t *testing.T) {
 	var out strings.Builder
 	printResult(&out, dom0.Result{Caller: "sys-firewall", Packages: []dom0.PackageCheck{},
 		Error: "the unpacker refused the stream: a name that breaks the receiver's name rules (EILSEQ)"})
-	if want := "==> dom0 refused the delivery from sys-firewall before checking it\n"; out.String() != want {
+	if want := "==> dom0 refused the delivery from sys-firewall as a whole, before a verdict on each package\n"; out.String() != want {
 		t.Errorf("got %q, want %q", out.String(), want)
 	}
 	out.Reset()

@@ -73,6 +73,8 @@ func (t *Tools) Run(ctx context.Context, what string, stdin io.Reader, stdout io
 	switch {
 	case err != nil:
 		return fmt.Errorf("%s: %w", what, err)
+	case code != 0 && firstLine(stderr.String()) == "": // killed, most often, with nothing said
+		return fmt.Errorf("%s: exit %d", what, code)
 	case code != 0:
 		return fmt.Errorf("%s: exit %d: %s", what, code, firstLine(stderr.String()))
 	}

@@ -83,6 +83,17 @@ func TestInstalledPackagesWhenRPMFails(t *testing.T) {
 	}
 }
 
+// A tool that says nothing (killed, most often) is named with its status
+// alone, not with an empty reason after a colon.
+func TestSilentFailureHasNoEmptyReason(t *testing.T) {
+	tools := newTools(t)
+	root := rootWithRPMDB(t)
+	standIn(t, "rpm", "echo >&2\nexit 9\n")
+	if _, err := tools.InstalledPackages(context.Background(), root); err == nil || !strings.HasSuffix(err.Error(), ": exit 9") {
+		t.Errorf("got %v; want it to end with the exit status", err)
+	}
+}
+
 // A line of rpm's listing whose version rpm itself would not allow fails
 // the listing, rather than being judged as some other version (M8).
 func TestInstalledPackagesRefusesABadLine(t *testing.T) {

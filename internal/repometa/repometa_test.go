@@ -97,6 +97,26 @@ func TestLoadPinnedKeyPolicy(t *testing.T) {
 }
 
 // TestVerifyRepomd covers steps 1 and 2 against real createrepo_c output.
+// A missing-metadata finding names what is missing, no more: a stripped
+// signature and a withheld primary point at different causes.
+func TestMissingMetadataNamesWhatIsMissing(t *testing.T) {
+	snap := buildSnapshot(t, day0, "foo-1.0-1.noarch")
+	pub := newPublisher(t, nil)
+	for missing, files := range map[string]func(f *RepoFiles){
+		"repomd.xml.asc":                      func(f *RepoFiles) { f.Signature = nil },
+		"primary":                             func(f *RepoFiles) { f.Primary = nil },
+		"primary, repomd.xml, repomd.xml.asc": func(f *RepoFiles) { *f = RepoFiles{ID: f.ID, Key: f.Key} },
+	} {
+		f := snap.signedBy(t, "updates", pub, pub.pinned, day0)
+		files(&f)
+		_, findings := loadState(t, t.TempDir(), day0).VerifyRepomd(f, nil)
+		want := "repo updates has a pinned metadata key but the UpdateVM did not send its " + missing + ": "
+		if len(findings) != 1 || findings[0].Kind != MissingMetadata || !strings.HasPrefix(findings[0].Detail, want) {
+			t.Errorf("without %s: %v, want one missing-metadata finding beginning %q", missing, findings, want)
+		}
+	}
+}
+
 func TestVerifyRepomd(t *testing.T) {
 	snap := buildSnapshot(t, day0, "foo-1.0-1.noarch", "bar-1:2.0-1.x86_64")
 	pub, other := newPublisher(t, nil), newPublisher(t, nil)

@@ -148,9 +148,19 @@ func (s *FreshnessState) VerifyRepomd(in RepoFiles, received []ReceivedPackage) 
 		return nil, []Finding{{Kind: NotVerifiable, Severity: Warning, Repo: in.ID,
 			Detail: fmt.Sprintf("freshness: not verifiable for repo %s (no metadata key pinned in updates.conf)", in.ID)}}
 	}
-	if in.Repomd == nil || in.Signature == nil || in.Primary == nil {
+	var missing []string
+	if in.Primary == nil {
+		missing = append(missing, "primary")
+	}
+	if in.Repomd == nil {
+		missing = append(missing, "repomd.xml")
+	}
+	if in.Signature == nil {
+		missing = append(missing, "repomd.xml.asc")
+	}
+	if len(missing) > 0 {
 		return nil, []Finding{reject(MissingMetadata, in.ID, "",
-			"repo %s has a pinned metadata key but the UpdateVM did not send its repomd.xml, repomd.xml.asc and primary: possible freeze attack or stripped signature", in.ID)}
+			"repo %s has a pinned metadata key but the UpdateVM did not send its %s: possible freeze attack or stripped signature", in.ID, strings.Join(missing, ", "))}
 	}
 	// The unpacker bounds every file; these bounds are the metadata's own
 	// (names.go), before a byte of it is parsed.
