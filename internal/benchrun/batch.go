@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
@@ -59,6 +60,22 @@ func Signer(seed uint64) (*testrepo.Signer, error) {
 	})
 }
 
+// lastRevision is the revision of the batch made last in this process.
+var lastRevision atomic.Int64
+
+// nextRevision is the clock's second, or one after the last batch's: the
+// batches one process makes have strictly increasing revisions, so that a
+// test delivering two in turn sees the second change dom0's freshness state
+// also within one second.
+func nextRevision() int64 {
+	for {
+		last := lastRevision.Load()
+		if next := max(time.Now().Unix(), last+1); lastRevision.CompareAndSwap(last, next) {
+			return next
+		}
+	}
+}
+
 // Batch is a generated delivery: the packages and, named as the UpdateVM
 // names them in the stream, the signed metadata they were published with.
 type Batch struct {
@@ -97,7 +114,7 @@ func MakeBatch(dir, prefix string, sizes []int, signer *testrepo.Signer) (Batch,
 		}
 		b.Bytes += info.Size()
 	}
-	revision := strconv.FormatInt(time.Now().Unix(), 10)
+	revision := strconv.FormatInt(nextRevision(), 10)
 	if out, err := exec.Command("createrepo_c", "--quiet", "--no-database", "--general-compress-type", "gz",
 		"--revision", revision, "--set-timestamp-to-revision", dir).CombinedOutput(); err != nil {
 		return b, fmt.Errorf("createrepo_c %s: %w\n%s", dir, err, out)
