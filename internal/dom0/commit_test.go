@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"pedos.dev/updates/internal/benchrun"
 	"pedos.dev/updates/internal/dom0"
@@ -62,4 +63,31 @@ func deliveredOnce(t *testing.T) (c dom0.Config, second benchrun.Batch, state st
 		t.Fatal(err)
 	}
 	return c, second, state, saved
+}
+
+// updates.conf's max_metadata_age reaches the freshness check (M9): with a
+// limit of a second, metadata two seconds old is stale (a warning, since
+// require_fresh is off), where the default of seven days says nothing.
+func TestMaxMetadataAgeIsApplied(t *testing.T) {
+	signer, err := benchrun.Signer(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := benchrun.MakeBatch(t.TempDir(), "aged", []int{4 << 10}, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2100 * time.Millisecond)
+	for _, maxAge := range []time.Duration{0, time.Second} {
+		c, err := benchrun.NewDom0Root(t.Context(), t.TempDir(), signer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.MaxMetadataAge = maxAge
+		res, log, serveErr := deliverStaged(t, c, batch.Files(), "")
+		stale := slices.ContainsFunc(res.Findings, func(f dom0.Finding) bool { return f.Kind == string(repometa.Stale) && !f.Error })
+		if !res.Accepted || stale != (maxAge != 0) {
+			t.Errorf("max_metadata_age %v: accepted %v (%v), a stale warning %v, want accepted and %v; log:\n%s", maxAge, res.Accepted, serveErr, stale, maxAge != 0, log)
+		}
+	}
 }
