@@ -12,6 +12,7 @@ import (
 	"pedos.dev/updates/internal/dom0"
 	"pedos.dev/updates/internal/repometa"
 	"pedos.dev/updates/internal/testbin"
+	"pedos.dev/updates/internal/testrepo"
 )
 
 // A delivery whose freshness state cannot be saved after the publish is
@@ -89,5 +90,47 @@ func TestMaxMetadataAgeIsApplied(t *testing.T) {
 		if !res.Accepted || stale != (maxAge != 0) {
 			t.Errorf("max_metadata_age %v: accepted %v (%v), a stale warning %v, want accepted and %v; log:\n%s", maxAge, res.Accepted, serveErr, stale, maxAge != 0, log)
 		}
+	}
+}
+
+// The receive judges keys at dom0's time floor, not at its clock, which
+// may have come from a VM (P6): with the floor 30 days ahead (metadata
+// verified before), a package whose key expires in 10 days is refused.
+func TestKeysAreJudgedAtTheTimeFloor(t *testing.T) {
+	signer, err := testrepo.NewSigner(testrepo.KeySpec{Lifetime: 10 * 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := benchrun.MakeBatch(t.TempDir(), "expiring", []int{4 << 10}, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// dom0's root is made for another key (rpm 4.18 cannot import one that
+	// expires), then the keyring's file holds the expiring one.
+	other, err := benchrun.Signer(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := benchrun.NewDom0Root(t.Context(), t.TempDir(), other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := filepath.Glob(filepath.Join(c.Path(c.KeyringDir), "RPM-GPG-KEY-*"))
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("keyring files %v (%v), want one", keys, err)
+	}
+	if err := os.WriteFile(keys[0], signer.PublicKeyArmored(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	floor := time.Now().Add(30 * 24 * time.Hour).UTC().Format(time.RFC3339)
+	if err := os.MkdirAll(filepath.Dir(c.Path(repometa.StatePath)), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(c.Path(repometa.StatePath), []byte(`{"time_floor": "`+floor+`", "repos": {}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res, log, _ := deliverStaged(t, c, batch.Files(), "")
+	if res.Accepted || len(res.Packages) != 1 || res.Packages[0].OK || !strings.Contains(res.Packages[0].Rejected, "expired") {
+		t.Errorf("accepted %v, packages %+v; want the package refused for its key, expired at the time floor; log:\n%s", res.Accepted, res.Packages, log)
 	}
 }
