@@ -105,8 +105,9 @@ func TestKeysAreJudgedAtTheTimeFloor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// dom0's root is made for another key (rpm 4.18 cannot import one that
-	// expires), then the keyring's file holds the expiring one.
+	// dom0's root is made for another key (rpm 4.18 refuses to import
+	// testrepo's expiring key, though it takes gpg's), then the keyring's
+	// file holds the expiring one.
 	other, err := benchrun.Signer(1)
 	if err != nil {
 		t.Fatal(err)
