@@ -83,6 +83,7 @@ type Batch struct {
 	Packages []string // package files, sorted
 	Metadata []string // repomd--ID.xml, its .asc, primary--ID.xml
 	Bytes    int64    // total size of the package files
+	Revision int64    // the metadata's revision and timestamp, Unix seconds (nextRevision)
 }
 
 // Files is what the UpdateVM sends: packages, then metadata.
@@ -114,7 +115,8 @@ func MakeBatch(dir, prefix string, sizes []int, signer *testrepo.Signer) (Batch,
 		}
 		b.Bytes += info.Size()
 	}
-	revision := strconv.FormatInt(nextRevision(), 10)
+	b.Revision = nextRevision()
+	revision := strconv.FormatInt(b.Revision, 10)
 	if out, err := exec.Command("createrepo_c", "--quiet", "--no-database", "--general-compress-type", "gz",
 		"--revision", revision, "--set-timestamp-to-revision", dir).CombinedOutput(); err != nil {
 		return b, fmt.Errorf("createrepo_c %s: %w\n%s", dir, err, out)
