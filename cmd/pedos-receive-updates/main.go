@@ -24,7 +24,7 @@ import (
 // time this program can vouch for, a floor for expiry checks.
 var buildTime string
 
-const usage = `usage: pedos-receive-updates [--root DIR] [--unpacker PATH] [--tool-path DIRS] SESSION
+const usage = `usage: pedos-receive-updates [--root DIR] [--unpacker PATH] [--tool-path DIRS] [--] SESSION
        pedos-receive-updates --help | --version  (run by hand, not by qrexec)
 
 dom0's PedOS.ReceiveUpdates qrexec service. qrexec runs it with the calling

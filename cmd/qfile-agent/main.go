@@ -33,7 +33,7 @@ receiver "nothing new" rather than "nothing arrived".
   --version    print the release and commit, and exit
 
 Example (a local round trip through two pipes):
-  mkfifo status
+  mkdir staging; mkfifo status
   qfile-agent --progress pkgs/*.rpm <status | qfile-dom0-unpacker "$USER" staging >status
 `
 
