@@ -115,14 +115,12 @@ func run() int {
 		fmt.Fprintf(os.Stderr, "pedos-receive-updates: %v\n", err)
 		return 1
 	}
-	built := buildStamp()
-	if built.IsZero() {
+	r := receiver(config, *unpacker)
+	if r.BuildTime.IsZero() {
 		fmt.Fprintln(os.Stderr, "pedos-receive-updates: warning: built without a build time (make sets one), so the time floor is only the one saved in the state")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	r := &dom0.Receiver{Config: config, Unpacker: *unpacker, Log: os.Stderr,
-		BuildTime: built, Now: time.Now}
 	err = r.Serve(ctx, caller, untrustedSession, os.Stdin, os.Stdout)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "pedos-receive-updates: %v\n", err)
@@ -133,6 +131,12 @@ func run() int {
 	}
 	fmt.Fprintln(os.Stderr, "pedos-receive-updates: delivery accepted and published")
 	return 0
+}
+
+// receiver is the service, its clock never taken back behind this
+// program's build (M9: dom0's clock may have come from a VM).
+func receiver(config dom0.Config, unpacker string) *dom0.Receiver {
+	return &dom0.Receiver{Config: config, Unpacker: unpacker, Log: os.Stderr, BuildTime: buildStamp(), Now: time.Now}
 }
 
 // buildStamp is buildTime, or, in a build without it (a plain go build),

@@ -5,7 +5,9 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
+	"pedos.dev/updates/internal/dom0"
 	"pedos.dev/updates/internal/testbin"
 )
 
@@ -49,5 +51,16 @@ func TestUsage(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(root); len(entries) != 0 {
 		t.Errorf("a usage error left %d entries in the root", len(entries))
+	}
+}
+
+// The build time the Makefile stamps (-X main.buildTime) reaches the
+// receive as a floor for dom0's clock (M9), not only the warning.
+func TestBuildTimeReachesTheReceive(t *testing.T) {
+	saved := buildTime
+	t.Cleanup(func() { buildTime = saved })
+	buildTime = "2031-02-03T04:05:06Z"
+	if got := receiver(dom0.Config{}, "").BuildTime; !got.Equal(time.Date(2031, 2, 3, 4, 5, 6, 0, time.UTC)) {
+		t.Errorf("the receive's build time is %v, want the stamped 2031-02-03T04:05:06Z", got)
 	}
 }
