@@ -98,6 +98,10 @@ func parse(args []string) (options, error) {
 			i++
 			value = args[i]
 		}
+		if (name == "--action" || name == "--session" || name == "--root") && value == "" {
+			// An empty session would download and deliver nothing, exit 0.
+			return o, fmt.Errorf("%s needs a value", name)
+		}
 		switch {
 		case a == "--":
 			// dnf has no "--" of its own that would keep a word from being

@@ -96,6 +96,10 @@ func TestParse(t *testing.T) {
 		{[]string{"--action=upgrade", "--session=x;y"}, `--session "x;y" is not a session id: dom0 makes 32 lowercase hex digits`},
 		{[]string{"--action=upgrade", "--session=" + strings.ToUpper(id)}, `--session "` + strings.ToUpper(id) + `" is not a session id`},
 		{[]string{"--action=list", "--session=" + id}, "--session goes with a download"},
+		// An empty value is none: an empty session would deliver nothing and exit 0.
+		{[]string{"--action=upgrade", "--session="}, "--session needs a value"},
+		{[]string{"--action="}, "--action needs a value"},
+		{[]string{"--check-only", "--root="}, "--root needs a value"},
 	} {
 		if _, err := parse(c.args); err == nil || !strings.HasPrefix(err.Error(), c.want) {
 			t.Errorf("parse(%q): %v, want %q", c.args, err, c.want)

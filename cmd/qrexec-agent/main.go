@@ -6,6 +6,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -59,8 +60,12 @@ func main() {
 	logFile := fs.String("log", "", "")
 	stdio := fs.Bool("stdio", false, "")
 	cli.ParseOptionsOnly(fs, os.Args[1:])
-	if *requestTimeout <= 0 {
+	switch {
+	case *requestTimeout <= 0:
 		cli.Fail("--request-timeout %v: the request phase needs some time, or every call fails", *requestTimeout)
+	case *dom0CID > math.MaxUint32:
+		// Compared as the 32-bit peer id: a larger one would stand for another.
+		cli.Fail("--dom0-cid %d: a vsock context id is below 2^32", *dom0CID)
 	}
 	log, err := qrexec.NewLogger(*logFile)
 	if err != nil {

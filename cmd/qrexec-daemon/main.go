@@ -5,6 +5,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"time"
@@ -87,6 +88,8 @@ func main() {
 		cli.Fail("--stdio needs --log FILE: standard error goes back to the calling domain")
 	case *stdioDomain == "" && *noUnix && *vsockPort == 0:
 		cli.Fail("nothing to listen on: --no-unix without --vsock-port")
+	case *vsockPort > math.MaxUint32:
+		cli.Fail("--vsock-port %d: a vsock port is below 2^32", *vsockPort)
 	}
 	log, err := qrexec.NewLogger(*logFile)
 	if err != nil {

@@ -102,6 +102,9 @@ func TestUsageErrors(t *testing.T) {
 		{"qrexec-daemon", []string{"--request-timeout", "0"}, "--request-timeout 0s: the request phase needs some time, or every call fails\n"},
 		{"qrexec-daemon", []string{"--request-timeout", "-1s"}, "--request-timeout -1s: the request phase needs some time, or every call fails\n"},
 		{"qrexec-agent", []string{"--request-timeout", "0"}, "--request-timeout 0s: the request phase needs some time, or every call fails\n"},
+		// Context ids and ports are 32 bits: a larger one would stand for another.
+		{"qrexec-agent", []string{"--dom0-cid", "4294967298"}, "--dom0-cid 4294967298: a vsock context id is below 2^32\n"},
+		{"qrexec-daemon", []string{"--vsock-port", "4294967296"}, "--vsock-port 4294967296: a vsock port is below 2^32\n"},
 		{"qrexec-agent", []string{"serve"}, "unexpected argument \"serve\": every setting is an option\n"},
 		{"qrexec-agent", []string{"--listen", "vsock:abc"}, `--listen "vsock:abc": not an address to listen on: want vsock:PORT, PORT a number below 2^32` + "\n"},
 		{"qrexec-agent", []string{"--listen", "exec:ssh x"}, `--listen "exec:ssh x": not an address to listen on: a command (exec:) is only called` + "\n"},
