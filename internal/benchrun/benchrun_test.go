@@ -7,7 +7,9 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 func TestSizes(t *testing.T) {
@@ -153,5 +155,44 @@ func TestPhaseSummary(t *testing.T) {
 	want := "sync 0.12 s, download 0.30 s, transfer 1.00 s, verify 2.50 s, publish 0.50 s, dnf 4.00 s"
 	if got := u.PhaseSummary(); got != want {
 		t.Errorf("PhaseSummary() = %q, want %q", got, want)
+	}
+}
+
+// The batches one process makes have strictly increasing revisions, none
+// before the clock's second, even when many are made at once: a test
+// delivering two in turn must see the second change dom0's freshness state
+// (verify.md: dom0 "keeps per repository ... the highest accepted
+// <revision> and timestamp").
+func TestNextRevisionIncreases(t *testing.T) {
+	// Enough calls at once that one without its compare-and-swap repeats a
+	// revision; those run up to an hour ahead of the clock, which the
+	// batches of later tests need not inherit.
+	saved := lastRevision.Load()
+	t.Cleanup(func() { lastRevision.Store(saved) })
+	before := time.Now().Unix()
+	const workers, each = 8, 500
+	got := make(chan int64, workers*each)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			last := int64(0)
+			for range each {
+				r := nextRevision()
+				if r <= last {
+					t.Errorf("revision %d after %d in one goroutine", r, last)
+				}
+				last = r
+				got <- r
+			}
+		})
+	}
+	wg.Wait()
+	close(got)
+	seen := map[int64]bool{}
+	for r := range got {
+		if r < before || seen[r] {
+			t.Errorf("revision %d: before the clock (%d) or given twice", r, before)
+		}
+		seen[r] = true
 	}
 }

@@ -94,3 +94,16 @@ func TestLoadConfigErrorsNameTheLine(t *testing.T) {
 		}
 	}
 }
+
+// An updates.conf that cannot be read (a directory in its place) is an
+// error naming it, not the defaults: dom0 would run with another UpdateVM
+// and no pinned metadata key than the administrator configured.
+func TestLoadConfigUnreadable(t *testing.T) {
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, ConfigPath), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadConfig(root); err == nil || !strings.Contains(err.Error(), filepath.Join(root, ConfigPath)+": ") {
+		t.Errorf("LoadConfig with a directory for updates.conf: %v, want an error naming it", err)
+	}
+}

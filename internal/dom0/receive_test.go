@@ -127,3 +127,18 @@ func TestDeliveryLimitCountsEveryFileSystem(t *testing.T) {
 		t.Errorf("a missing directory: %v, want an error naming it", err)
 	}
 }
+
+// A progress file that cannot be renamed into place (something else where
+// progress.json belongs) leaves no temporary file behind (progress.go): the
+// progress line is lost, StateDir is not littered.
+func TestWriteProgressLeavesNoTemporaryFile(t *testing.T) {
+	c := DefaultConfig(t.TempDir())
+	blocker := filepath.Join(c.Path(StateDir), ProgressFile, "x")
+	if err := os.MkdirAll(blocker, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeProgress(c, Progress{Session: "s", Done: 1, Total: 2})
+	if tmp, _ := filepath.Glob(filepath.Join(c.Path(StateDir), ProgressFile+".*")); len(tmp) != 0 {
+		t.Errorf("temporary progress files left: %v", tmp)
+	}
+}

@@ -195,3 +195,24 @@ func TestProgressCountsTheDelivery(t *testing.T) {
 		t.Errorf("temporary progress files left: %v", tmp)
 	}
 }
+
+// A service killed between writing the progress and renaming it leaves its
+// one temporary file; the next delivery's first write replaces it
+// (progress.go), so killed services do not pile files up in StateDir.
+func TestProgressReplacesAKilledServicesFile(t *testing.T) {
+	c, batch := benchDom0(t, nil)
+	stale := filepath.Join(c.Path(dom0.StateDir), dom0.ProgressFile+".tmp")
+	if err := os.MkdirAll(filepath.Dir(stale), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(stale, []byte(`{"session":"killed","done":1,"total":2}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res, log, err := deliverStaged(t, c, batch.Files(), "")
+	if err != nil || !res.Accepted {
+		t.Fatalf("refused (%v): %s; log:\n%s", err, res.Error, log)
+	}
+	if tmp, _ := filepath.Glob(filepath.Join(c.Path(dom0.StateDir), dom0.ProgressFile+".*")); len(tmp) != 0 {
+		t.Errorf("temporary progress files left: %v", tmp)
+	}
+}

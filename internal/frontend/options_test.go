@@ -42,6 +42,9 @@ func TestParseArgs(t *testing.T) {
 			Options{Action: "upgrade", ReleaseVer: "43"}},
 		{"action after a space", []string{"--action", "install", "hello"},
 			Options{Action: "install", Packages: []string{"hello"}}},
+		// The same action twice is no conflict (a wrapper that adds its own).
+		{"the same action twice", []string{"--action=install", "--action", "install", "hello"},
+			Options{Action: "install", Packages: []string{"hello"}}},
 		{"provides", []string{"pkgconfig(glib-2.0)", "perl(Foo::Bar)", "/usr/bin/hello"},
 			Options{Action: "install", Packages: []string{"pkgconfig(glib-2.0)", "perl(Foo::Bar)", "/usr/bin/hello"}}},
 		{"repos are forwarded in their order", []string{"--disablerepo=*", "--enablerepo=testing", "--disablerepo=main"},

@@ -1526,3 +1526,46 @@ func TestReinstalledNamesDeliveredPackagesStillInstalled(t *testing.T) {
 		t.Errorf("reinstalled by a file's path: %v, want the four verified packages still installed", got)
 	}
 }
+
+// A refusal after --clean does not claim the cached repository is
+// unchanged: --clean emptied it before the download (overview.md: "--clean:
+// empty the cached repository in dom0 ... first"), and a refused delivery
+// publishes nothing.
+func TestRunRefusedAfterCleanSaysTheCacheIsEmpty(t *testing.T) {
+	tr := newTestRun(t, nil)
+	tr.vm.download = func(argv []string, _, _ io.Writer) int {
+		deliver(t, tr.config, argv, 0, dom0.Result{Error: "bad request", Findings: []dom0.Finding{{Kind: "bad-request", Error: true}}})
+		return 0
+	}
+	if code := tr.run(t, "--clean", "-y"); code != ExitFailure {
+		t.Fatalf("exit %d, want 1; stderr:\n%s", code, tr.stderr)
+	}
+	if stderr := tr.stderr.String(); !strings.Contains(stderr, "nothing was installed and the cached repository stays as --clean left it, empty") || strings.Contains(stderr, "unchanged") {
+		t.Errorf("stderr does not say --clean left the cached repository empty:\n%s", stderr)
+	}
+}
+
+// Where dom0's own qrexec policy allowed the UpdateVM's call before the
+// download, a 126 at the delivery is pedos-receive-updates' refusal: the
+// error names the rule that allowed the call instead of blaming the policy
+// (overview.md: "125/126 qrexec failure / call refused, passed through").
+func TestRunDeliveryRefusedDespiteOurPolicy(t *testing.T) {
+	tr := newTestRun(t, func([]string, io.Writer, io.Writer) int { return ExitRefused })
+	for name, data := range map[string]string{
+		policy.DefaultDir + "/50-updates.policy": "PedOS.ReceiveUpdates * sys-test dom0 allow\n",
+		policy.DefaultDomainsFile:                "sys-test\n",
+	} {
+		if err := os.MkdirAll(filepath.Dir(tr.config.Path(name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(tr.config.Path(name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code := tr.run(t, "-y")
+	stderr := tr.stderr.String()
+	if want := "dom0 refused the delivery from sys-test (126) before reading it: dom0's qrexec policy lets sys-test call PedOS.ReceiveUpdates ("; code != ExitRefused || !strings.Contains(stderr, want) ||
+		!strings.Contains(stderr, "50-updates.policy:1, checked before the download), so pedos-receive-updates refused the call") {
+		t.Errorf("exit %d, want 126 naming the rule that allowed the call; stderr:\n%s", code, stderr)
+	}
+}

@@ -712,6 +712,20 @@ func TestVMDEBLifecycle(t *testing.T) {
 	if calls := systemctlCalls(t, root); !slices.Equal(calls, []string{"daemon-reload", "daemon-reload"}) {
 		t.Errorf("reinstall through the agent called systemctl %q, want no try-restart", calls)
 	}
+	// Run in another unit's cgroup whose name merely ends in the unit's
+	// (or holds it): the agent is not running the upgrade, so it is
+	// restarted as any upgrade restarts it.
+	for _, other := range []string{"not-" + unit, unit + ".d"} {
+		procs := unitCgroup(t, other)
+		cmd := exec.Command("sh", append([]string{"-c", `echo $$ >"$0" && exec "$@"`, procs}, argv...)...)
+		cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"}
+		if out, err := cmd.CombinedOutput(); err != nil || strings.Contains(string(out), "runs this upgrade") {
+			t.Errorf("reinstall in the cgroup %s: %v, output:\n%s", other, err, out)
+		}
+		if calls := systemctlCalls(t, root); !slices.Equal(calls, restarted) {
+			t.Errorf("reinstall in the cgroup %s called systemctl %q, want %q", other, calls, restarted)
+		}
+	}
 
 	step("removal", []string{"disable --now " + unit, "daemon-reload"}, "-r", "pedos-updates-vm")
 	checkContent(t, "removal", root, map[string]string{env: edited})

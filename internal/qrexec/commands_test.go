@@ -4,13 +4,16 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"pedos.dev/updates/internal/qrexec"
+	"pedos.dev/updates/internal/testbin"
 )
 
 // The commands' own checks of their arguments and configuration.
@@ -422,5 +425,68 @@ func TestCommandAnswerTimeoutBoundsTheAnswerOnly(t *testing.T) {
 	got := call(qrexec.CommandCall{Domain: "vm9", Command: "true", Timeout: 200 * time.Millisecond, AnswerTimeout: 5 * time.Second})
 	if got.code != qrexec.ExitFailure || got.err == nil || !strings.Contains(got.err.Error(), "no exit status within --timeout 200ms") {
 		t.Errorf("--timeout 200ms, no answer: exit %d, %v; want %d, the --timeout said", got.code, got.err, qrexec.ExitFailure)
+	}
+}
+
+// A socket directory may belong to root or to the user the command runs as,
+// both dom0 (CheckSockDir; C1): run as another user than root, pedos-run
+// takes either and goes on to the (absent) agent.
+func TestClientSockDirOfRootOrItsOwnUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("running a command as another user needs root")
+	}
+	const nobody = 65534
+	top := t.TempDir()
+	for _, dir := range []string{filepath.Dir(top), top} { // t.TempDir's are private
+		if err := os.Chmod(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	built, err := os.ReadFile(testbin.Path(t, "pedos-run"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(top, "pedos-run")
+	if err := os.WriteFile(bin, built, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rootOwned, own := filepath.Join(top, "root-sock"), filepath.Join(top, "own-sock")
+	for _, dir := range []string{rootOwned, own} {
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chown(own, nobody, nobody); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{rootOwned, own} {
+		cmd := exec.Command(bin, "--domains", filepath.Join(top, "none.conf"), "--sockdir", dir, "nosuchvm", "true")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+		_, stderr, code := testbin.Run(t, cmd)
+		want := "pedos-run: qrexec: cannot reach the agent of nosuchvm: open " + filepath.Join(dir, "nosuchvm", "agent.sock") + ": no such file or directory"
+		if code != qrexec.ExitFailure || !strings.HasPrefix(stderr, want) {
+			t.Errorf("--sockdir %s as uid %d: exit %d, %q; want %q", dir, nobody, code, stderr, want)
+		}
+	}
+}
+
+// The daemon makes its socket directory where it is missing (a runtime
+// directory gone after a reboot), one only dom0 may write whatever its umask
+// (C1), then serves there: a domain's call reaches its daemon.sock.
+func TestDaemonMakesAMissingSocketDir(t *testing.T) {
+	dir := t.TempDir()
+	sockDir := filepath.Join(dir, "run", "qrexec")
+	domains, policyDir, serviceDir := filepath.Join(dir, "domains.conf"), filepath.Join(dir, "policy.d"), filepath.Join(dir, "dom0-rpc")
+	writeFile(t, domains, "vm1\n", 0o644)
+	mkdirPrivate(t, policyDir)
+	mkdirPrivate(t, serviceDir)
+	daemon := testbin.Path(t, "qrexec-daemon")
+	umask := syscall.Umask(0) // inherited by the daemon; no test here runs in parallel
+	startProcess(t, daemon, "--sockdir", sockDir, "--domains", domains,
+		"--policy-dir", policyDir, "--service-dir", serviceDir, "--log", filepath.Join(dir, "daemon.log"))
+	syscall.Umask(umask)
+	waitForSocket(t, filepath.Join(sockDir, "vm1", "daemon.sock"))
+	if st, err := os.Stat(sockDir); err != nil || st.Mode().Perm()&0o022 != 0 {
+		t.Errorf("the socket directory made: %v, %v; want one only dom0 may write", st.Mode(), err)
 	}
 }

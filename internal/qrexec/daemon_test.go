@@ -3,6 +3,7 @@ package qrexec
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -287,4 +288,85 @@ func TestStdinAfterEOFEndsTheCall(t *testing.T) {
 	if err := receiveStdin(conn, w, make(chan struct{})); !errors.Is(err, ErrProtocol) {
 		t.Errorf("stdin data after its EOF: %v, want ErrProtocol", err)
 	}
+}
+
+// CheckSockDir resolves SOCKDIR as the kernel does (C1; qrexec.md: "one
+// socket per domain, in a directory only dom0 and that domain can reach"):
+// a link's "." or ".." ends the path where the kernel ends it, so a sticky
+// directory others may write is refused there as SOCKDIR itself; a file is
+// no socket directory; group or others alone able to write is enough to
+// refuse; and a chain of links is followed as far as the kernel follows one
+// (40 links), no further.
+func TestSockDirResolvedAsTheKernelDoes(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("making a root-owned sticky directory needs root")
+	}
+	tests := []struct {
+		name string
+		make func(t *testing.T, top string) string // returns SOCKDIR
+		want string                                // "" = accepted
+	}{
+		{"a link's '..' back into a sticky directory", func(t *testing.T, top string) string {
+			mkdirMode(t, mkdirMode(t, top, "tmp", 0o1777), "sub", 0o755)
+			symlink(t, "tmp/sub/..", filepath.Join(top, "sock"))
+			return filepath.Join(top, "sock")
+		}, "tmp has mode 01777"},
+		{"a link ending in '.' on a sticky directory", func(t *testing.T, top string) string {
+			mkdirMode(t, top, "tmp", 0o1777)
+			symlink(t, "tmp/.", filepath.Join(top, "sock"))
+			return filepath.Join(top, "sock")
+		}, "tmp has mode 01777"},
+		{"a regular file", func(t *testing.T, top string) string {
+			file := filepath.Join(top, "sock")
+			if err := os.WriteFile(file, nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return file
+		}, "sock is not a directory"},
+		{"writable by its group alone", func(t *testing.T, top string) string { return mkdirMode(t, top, "sock", 0o775) },
+			"sock has mode 0775"},
+		{"writable by others alone", func(t *testing.T, top string) string { return mkdirMode(t, top, "sock", 0o757) },
+			"sock has mode 0757"},
+		{"below a directory its group may write", func(t *testing.T, top string) string {
+			return mkdirMode(t, mkdirMode(t, top, "shared", 0o775), "sock", 0o755)
+		}, "shared has mode 0775"},
+		{"through 40 links", func(t *testing.T, top string) string { return linkChain(t, top, 40) }, ""},
+		{"through 41 links", func(t *testing.T, top string) string { return linkChain(t, top, 41) }, "too many levels of symbolic links"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sockDir := tt.make(t, t.TempDir())
+			err := CheckSockDir(sockDir)
+			if tt.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := os.Stat(sockDir); err != nil {
+					t.Fatalf("the kernel does not resolve it: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("CheckSockDir: %v, want an error with %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// linkChain makes top/real and n links to it, each to the next, and
+// returns the first.
+func linkChain(t *testing.T, top string, n int) string {
+	t.Helper()
+	mkdirMode(t, top, "real", 0o755)
+	next := "real"
+	for i := range n {
+		name := fmt.Sprintf("l%d", i)
+		symlink(t, next, filepath.Join(top, name))
+		next = name
+	}
+	// The kernel agrees on where the limit lies.
+	if _, err := os.Stat(filepath.Join(top, next)); (err != nil) != (n > maxLinks) {
+		t.Fatalf("the kernel through %d links: %v", n, err)
+	}
+	return filepath.Join(top, next)
 }

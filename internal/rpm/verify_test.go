@@ -351,6 +351,13 @@ func TestVerifyRejects(t *testing.T) {
 		{"payload digest in upper case", "P8", func() []byte {
 			return withMainHeader(t, good, editTag(rpm.TagPayloadDigest, func(e *rpm.Entry) { e.Data = bytes.ToUpper(e.Data) }), f.ed)
 		}, rpm.KindMalformed, "payload digest is not lower-case hex", stricter},
+		// Not hex at all, though lower case and of the right length: odd, said so
+		// before the payload is read, not a mismatch after it.
+		{"payload digest with a letter past f", "P8", func() []byte {
+			return withMainHeader(t, good, editTag(rpm.TagPayloadDigest, func(e *rpm.Entry) {
+				e.Data = append([]byte("g"), e.Data[1:]...)
+			}), f.ed)
+		}, rpm.KindMalformed, "payload digest is not lower-case hex", mustReject},
 		{"header digest in upper case", "P8", func() []byte {
 			return patch(good, bytes.Index(good, headerDigest), bytes.ToUpper(headerDigest)...)
 		}, rpm.KindMalformed, "header SHA-256 digest is not lower-case hex", stricter},
@@ -1012,5 +1019,33 @@ func TestSignatureDatedAtItsKeysCreation(t *testing.T) {
 		if ok && err != nil || !ok && !rejected(err, rpm.KindBadSignature, "before the key was made") {
 			t.Errorf("signed %v after the key was made: %v, want ok=%v", signed.Sub(created), err, ok)
 		}
+	}
+}
+
+// A link beside its key is known as one however the link or the keyring's
+// directory is written: an absolute target with a "." in it, a keyring named
+// with a trailing slash (as an administrator may write keyring = in
+// updates.conf). Links names it, so the UpdateVM's copy has the name a
+// repository's gpgkey= may use (Keyring.Links).
+func TestKeyringLinksBesideHoweverWritten(t *testing.T) {
+	dir := t.TempDir()
+	s, err := testrepo.NewSigner(testrepo.KeySpec{Name: "primary"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	primary, err := s.WritePublicKey(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "RPM-GPG-KEY-primary-x86_64")
+	if err := os.Symlink(dir+"/./"+filepath.Base(primary), link); err != nil {
+		t.Fatal(err)
+	}
+	keyring, warnings, err := rpm.LoadKeyring(dir+"/", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]string{link: primary}; !maps.Equal(keyring.Links, want) || len(warnings) != 0 {
+		t.Errorf("links %v, warnings %v; want %v and no warning", keyring.Links, warnings, want)
 	}
 }

@@ -17,6 +17,10 @@ func TestParsePackageSpec(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %+v, want %+v", got, want)
 	}
+	// The cap itself is allowed (MaxPayloadSize: "at most").
+	if p, err := ParsePackageSpec("hello-1-1 size=1073741824"); err != nil || p.PayloadSize != MaxPayloadSize {
+		t.Errorf("a payload of MaxPayloadSize: %+v, %v", p, err)
+	}
 	for _, bad := range []string{"", "hello", "hello-1", "hello-1-1 size=-1", "hello-1-1 size=99999999999999", "hello-1-1 size=1073741825", "hello-1-1 colour=red", "hello-x:1-1"} {
 		if _, err := ParsePackageSpec(bad); err == nil {
 			t.Errorf("ParsePackageSpec(%q) succeeded", bad)
