@@ -45,11 +45,7 @@ func TestUnsafeSocketDirRefused(t *testing.T) {
 		t.Skip("giving directories to another user needs root")
 	}
 	const nobody = 65534
-	tests := []struct {
-		name string
-		make func(t *testing.T, top string) string // returns SOCKDIR
-		want string                                // "" = accepted
-	}{
+	runSockDirCases(t, []sockDirCase{
 		{"private", func(t *testing.T, top string) string { return mkdirMode(t, top, "sock", 0o755) }, ""},
 		{"under a sticky directory", func(t *testing.T, top string) string {
 			return mkdirMode(t, mkdirMode(t, top, "tmp", 0o1777), "sock", 0o755)
@@ -69,9 +65,7 @@ func TestUnsafeSocketDirRefused(t *testing.T) {
 		{"through another user's link", func(t *testing.T, top string) string {
 			real := mkdirMode(t, top, "real", 0o755)
 			link := filepath.Join(mkdirMode(t, top, "tmp", 0o1777), "sock")
-			if err := os.Symlink(real, link); err != nil {
-				t.Fatal(err)
-			}
+			symlink(t, real, link)
 			if err := os.Lchown(link, nobody, nobody); err != nil {
 				t.Fatal(err)
 			}
@@ -100,40 +94,54 @@ func TestUnsafeSocketDirRefused(t *testing.T) {
 		{"resolving into another user's directory", func(t *testing.T, top string) string {
 			real := mkdirMode(t, chownTo(t, mkdirMode(t, top, "home", 0o755), nobody), "sock", 0o755)
 			link := filepath.Join(top, "sock")
-			if err := os.Symlink(real, link); err != nil {
-				t.Fatal(err)
-			}
+			symlink(t, real, link)
 			return link
 		}, "home belongs to uid 65534"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			sockDir := tt.make(t, t.TempDir())
+	}, func(t *testing.T, sockDir string, c sockDirCase) {
+		if c.want == "" {
+			return
+		}
+		domains, err := policy.ParseDomains("domains.conf", []byte("vm1\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := &Daemon{Domains: domains, SockDir: sockDir, Log: slog.New(slog.DiscardHandler)}
+		if err := d.ServeUnix(); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("ServeUnix: %v, want the same refusal", err)
+		}
+		if _, err := os.Lstat(filepath.Join(sockDir, "vm1")); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("the domain's directory was made in an unsafe SOCKDIR: %v", err)
+		}
+		call := CommandCall{SockDir: sockDir, Domain: "vm1", Command: "true"}
+		if _, err := call.Run(Streams{}); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("a command call through it: %v, want the same refusal", err)
+		}
+	})
+}
+
+// sockDirCase is a layout of directories and links: make builds it below
+// top and returns SOCKDIR; want is part of CheckSockDir's refusal, "" when
+// it must accept it.
+type sockDirCase struct {
+	name string
+	make func(t *testing.T, top string) string
+	want string
+}
+
+// runSockDirCases builds each case in a directory of its own, checks
+// CheckSockDir's verdict, then has then check what else the test is about.
+func runSockDirCases(t *testing.T, cases []sockDirCase, then func(t *testing.T, sockDir string, c sockDirCase)) {
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			sockDir := c.make(t, t.TempDir())
 			err := CheckSockDir(sockDir)
-			if tt.want == "" {
-				if err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("CheckSockDir: %v, want an error with %q", err, tt.want)
-			}
-			domains, err := policy.ParseDomains("domains.conf", []byte("vm1\n"))
-			if err != nil {
+			switch {
+			case c.want == "" && err != nil:
 				t.Fatal(err)
+			case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+				t.Fatalf("CheckSockDir: %v, want an error with %q", err, c.want)
 			}
-			d := &Daemon{Domains: domains, SockDir: sockDir, Log: slog.New(slog.DiscardHandler)}
-			if err := d.ServeUnix(); err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("ServeUnix: %v, want the same refusal", err)
-			}
-			if _, err := os.Lstat(filepath.Join(sockDir, "vm1")); !errors.Is(err, fs.ErrNotExist) {
-				t.Errorf("the domain's directory was made in an unsafe SOCKDIR: %v", err)
-			}
-			call := CommandCall{SockDir: sockDir, Domain: "vm1", Command: "true"}
-			if _, err := call.Run(Streams{}); err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("a command call through it: %v, want the same refusal", err)
-			}
+			then(t, sockDir, c)
 		})
 	}
 }
@@ -301,11 +309,7 @@ func TestSockDirResolvedAsTheKernelDoes(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("making a root-owned sticky directory needs root")
 	}
-	tests := []struct {
-		name string
-		make func(t *testing.T, top string) string // returns SOCKDIR
-		want string                                // "" = accepted
-	}{
+	runSockDirCases(t, []sockDirCase{
 		{"a link's '..' back into a sticky directory", func(t *testing.T, top string) string {
 			mkdirMode(t, mkdirMode(t, top, "tmp", 0o1777), "sub", 0o755)
 			symlink(t, "tmp/sub/..", filepath.Join(top, "sock"))
@@ -332,25 +336,11 @@ func TestSockDirResolvedAsTheKernelDoes(t *testing.T) {
 		}, "shared has mode 0775"},
 		{"through 40 links", func(t *testing.T, top string) string { return linkChain(t, top, 40) }, ""},
 		{"through 41 links", func(t *testing.T, top string) string { return linkChain(t, top, 41) }, "too many levels of symbolic links"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			sockDir := tt.make(t, t.TempDir())
-			err := CheckSockDir(sockDir)
-			if tt.want == "" {
-				if err != nil {
-					t.Fatal(err)
-				}
-				if _, err := os.Stat(sockDir); err != nil {
-					t.Fatalf("the kernel does not resolve it: %v", err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("CheckSockDir: %v, want an error with %q", err, tt.want)
-			}
-		})
-	}
+	}, func(t *testing.T, sockDir string, c sockDirCase) {
+		if _, err := os.Stat(sockDir); c.want == "" && err != nil {
+			t.Fatalf("the kernel does not resolve it: %v", err)
+		}
+	})
 }
 
 // linkChain makes top/real and n links to it, each to the next, and
