@@ -255,6 +255,16 @@ func (o *Options) finish() error {
 	if o.CheckOnly && o.DownloadOnly {
 		return usageErr("--check-only only asks whether updates exist: it takes no --downloadonly")
 	}
+	// dnf refuses --best with --nobest on its command line, but only in the
+	// UpdateVM, after dom0's database was sent; and it lets --assumeno
+	// silently beat -y. Either pair says two things: which is meant is the
+	// user's to say.
+	if (slices.Contains(o.DNFOptions, "--best") || slices.Contains(o.DNFOptions, "-b")) && slices.Contains(o.DNFOptions, "--nobest") {
+		return usageErr("--best and --nobest contradict each other: give one")
+	}
+	if o.AssumeYes && o.AssumeNo {
+		return usageErr("-y (--assumeyes) and --assumeno contradict each other: give one")
+	}
 	if o.Action == "downgrade" && !o.AllowDowngrade {
 		return usageErr("--action=downgrade installs older versions: add --allow-downgrade to confirm")
 	}

@@ -163,6 +163,11 @@ func TestParseArgsUsageErrors(t *testing.T) {
 		// Two actions: not "the last one wins" (one may remove packages).
 		{"--action", "install", "--action=remove", "big2"},
 		{"--action=upgrade", "--action=downgrade", "--allow-downgrade", "hello"},
+		// Contradictions dnf would resolve, or refuse, only in the UpdateVM.
+		{"--best", "--nobest"},
+		{"-b", "--", "--nobest"},
+		{"-y", "--assumeno"},
+		{"--assumeno", "--", "--assumeyes"},
 	} {
 		if _, err := ParseArgs(args); !errors.Is(err, ErrUsage) {
 			t.Errorf("ParseArgs(%q) = %v, want a usage error", args, err)
