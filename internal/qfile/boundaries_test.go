@@ -120,6 +120,20 @@ func TestFileThroughSymlinkSaysSymlink(t *testing.T) {
 	onlyStagingExists(t, dir)
 }
 
+// In dom0's mode no stream can make a directory, so a name with "/" can only fail: the message
+// says why, not a bare "no such file or directory", and the code stays ENOENT, as the
+// reference's.
+func TestRegularOnlyNameInADirectorySaysWhy(t *testing.T) {
+	st, dir, err := receiveInto(t, true, stream(entry("x/y", regularMode, []byte("a"))))
+	if st.Code != uint32(syscall.ENOENT) || !strings.Contains(errString(err), "only regular files are taken") {
+		t.Errorf("status %d, %v; want ENOENT saying only regular files are taken", st.Code, err)
+	}
+	if got := treeOf(t, dir, false); len(got) != 0 {
+		t.Errorf("DIR holds %q", got)
+	}
+	onlyStagingExists(t, dir)
+}
+
 // openDescriptors counts the process's open file descriptors.
 func openDescriptors(t *testing.T) int {
 	t.Helper()

@@ -250,6 +250,9 @@ func (u *unpacker) enter(dirName string) error {
 		if errors.Is(err, syscall.ELOOP) {
 			return fmt.Errorf("%q is a symlink (S5): %w", component, err)
 		}
+		if errors.Is(err, syscall.ENOENT) && u.OnlyRegularFiles {
+			return fmt.Errorf("opening directory %q: %w (only regular files are taken: a name with \"/\" names a file in a directory no stream can make)", component, err)
+		}
 		if err != nil {
 			return fmt.Errorf("opening directory %q: %w", component, err)
 		}
