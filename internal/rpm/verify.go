@@ -246,7 +246,9 @@ func (v *Verifier) checkHeaderSignatures(sigHeader, mainHeader *Header, now time
 			return nil, reject(KindBadSignature, "signature in tag %d does not verify once re-encoded", tag)
 		}
 		entries = append(entries, BinEntry(tag, canonicalSig))
-		pkg.SignerFingerprints = append(pkg.SignerFingerprints, signer)
+		if !slices.Contains(pkg.SignerFingerprints, signer) { // one key's signature may sit in both tags
+			pkg.SignerFingerprints = append(pkg.SignerFingerprints, signer)
+		}
 	}
 	if len(entries) == 0 {
 		return nil, reject(KindUnsigned, "package is not signed (no RSAHEADER or DSAHEADER signature)")

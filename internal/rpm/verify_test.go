@@ -423,6 +423,11 @@ func TestVerifyAccepts(t *testing.T) {
 		{"rsa3072", build(t, "hello-2:1.1-1 arch=x86_64", f.rsa), []*testrepo.Signer{f.rsa}, true},
 		{"both", build(t, spec, f.ed, f.rsa), []*testrepo.Signer{f.ed, f.rsa}, true},
 		{"signing subkey", build(t, spec, f.subkey), []*testrepo.Signer{f.subkey}, false},
+		// One signer, named once, though its signature sits in both tags.
+		{"one signature in both tags", func() []byte {
+			good := build(t, spec, f.ed)
+			return withSigEntries(t, good, []rpm.Entry{rpm.BinEntry(rpm.SigTagRSAHeader, headerSignature(t, good))}, f.ed)
+		}(), []*testrepo.Signer{f.ed}, true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
