@@ -79,9 +79,13 @@ func main() {
 	if fd := int(*errorsFD); fd != 2 {
 		// Not passed on to what the call starts (an agent=exec: command,
 		// which would keep the caller waiting for the descriptor's end);
-		// one that is not open leaves the errors on stderr, not lost.
-		if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, unix.FD_CLOEXEC); err == nil {
-			ownErrors = os.NewFile(uintptr(fd), "errors")
+		// one that is not open for writing leaves the errors on stderr, not
+		// lost: the Go runtime itself may hold a read-only 3 or 4 (the
+		// cgroup's CPU quota) when the caller passed none.
+		if flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0); err == nil && flags&unix.O_ACCMODE != unix.O_RDONLY {
+			if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, unix.FD_CLOEXEC); err == nil {
+				ownErrors = os.NewFile(uintptr(fd), "errors")
+			}
 		}
 	}
 	code, err := call.Run(qrexec.Streams{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})

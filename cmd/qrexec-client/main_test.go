@@ -42,3 +42,30 @@ func TestOwnErrorsOnTheirOwnDescriptor(t *testing.T) {
 		t.Errorf("with --errors-fd 3: exit %d, stderr %q, descriptor 3 %q; want 125, nothing on stderr and the reason on 3", code, stderr, own)
 	}
 }
+
+// A descriptor not open for writing, or not open at all, leaves the reason on
+// stderr: it is not lost.
+func TestOwnErrorsOnStderrWithoutAWritableDescriptor(t *testing.T) {
+	bin := testbin.Path(t, "qrexec-client")
+	args := []string{"--sockdir", t.TempDir(), "--domains", "/nonexistent", "-d", "sys-test", "root:true"}
+	readOnly, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer readOnly.Close()
+	for _, c := range []struct {
+		name  string
+		fd    string
+		extra []*os.File
+	}{
+		{"read-only", "3", []*os.File{readOnly}},
+		{"not open", "9", nil},
+	} {
+		cmd := exec.Command(bin, append([]string{"--errors-fd", c.fd}, args...)...)
+		cmd.ExtraFiles = c.extra
+		_, stderr, code := testbin.Run(t, cmd)
+		if code != 125 || !strings.HasPrefix(stderr, "qrexec-client: ") || !strings.Contains(stderr, "sys-test") {
+			t.Errorf("%s --errors-fd %s: exit %d, stderr %q; want 125 and the reason on stderr", c.name, c.fd, code, stderr)
+		}
+	}
+}
