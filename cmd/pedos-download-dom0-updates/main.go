@@ -47,7 +47,7 @@ Runs in the UpdateVM; dom0's pedos-dom0-update calls it with qrexec-client.
   --version          print the release and commit, and exit
 
 --action, --session and --root take their value after "=" or as the next
-word. Another action, two of --sync, --check-only and --action, a word
+word. One of them given twice with different values, another action, two of --sync, --check-only and --action, a word
 beginning with "-" after "--", an option that is not this command's without
 --check-only or --action (only they pass it to dnf), dnf options or packages
 with --sync, or a relative --root is a usage error.
@@ -81,13 +81,26 @@ type options struct {
 	req                    updatevm.Request
 }
 
+// setOnce sets an option's value. Given twice, the last would win
+// silently: a whole download sent under a session dom0 did not start, or
+// another action; the same value twice is no conflict.
+func setOnce(option *string, name, value string) error {
+	if *option != "" && *option != value {
+		return fmt.Errorf("%s is given twice, with different values", name)
+	}
+	*option = value
+	return nil
+}
+
 // errVersion is parse's answer to --version.
 var errVersion = errors.New("--version")
 
 func parse(args []string) (options, error) {
 	o := options{root: updatevm.DefaultInstallRoot}
+	var root string
 	for i := 0; i < len(args); i++ {
 		a := args[i]
+		var err error
 		name, value, hasValue := strings.Cut(a, "=")
 		// Ours take their value after "=" or as the next word (dom0 sends
 		// the first form; people debugging type either).
@@ -120,11 +133,11 @@ func parse(args []string) (options, error) {
 		case a == "--clean":
 			o.clean = true
 		case name == "--action":
-			o.req.Action = value
+			err = setOnce(&o.req.Action, name, value)
 		case name == "--session":
-			o.req.SessionID = value
+			err = setOnce(&o.req.SessionID, name, value)
 		case name == "--root":
-			o.root = value
+			err = setOnce(&root, name, value)
 		case a == "-h" || a == "--help":
 			return o, flag.ErrHelp
 		case a == "--version":
@@ -140,6 +153,12 @@ func parse(args []string) (options, error) {
 		default:
 			o.req.Packages = append(o.req.Packages, a)
 		}
+		if err != nil {
+			return o, err
+		}
+	}
+	if root != "" {
+		o.root = root
 	}
 	if !filepath.IsAbs(o.root) {
 		return o, fmt.Errorf("--root needs an absolute directory, not %q", o.root)

@@ -43,6 +43,7 @@ func TestParse(t *testing.T) {
 	for _, args := range [][]string{
 		{"--root", "/lab/vm", "--action", "upgrade", "--session", id, "--", "hello"},
 		{"--root=/lab/vm", "--action=upgrade", "--session=" + id, "hello"},
+		{"--root=/lab/vm", "--action=upgrade", "--session=" + id, "--action", "upgrade", "--session=" + id, "hello"},
 	} {
 		o, err := parse(args)
 		if err != nil || o.root != "/lab/vm" || o.req.Action != "upgrade" || o.req.SessionID != id ||
@@ -99,6 +100,9 @@ func TestParse(t *testing.T) {
 		// An empty value is none: an empty session would deliver nothing and exit 0.
 		{[]string{"--action=upgrade", "--session="}, "--session needs a value"},
 		{[]string{"--action="}, "--action needs a value"},
+		{[]string{"--action=upgrade", "--session=" + id, "--session", strings.Repeat("0", 32)}, "--session is given twice, with different values"},
+		{[]string{"--action=install", "--action=downgrade", "hello"}, "--action is given twice, with different values"},
+		{[]string{"--root=/a", "--check-only", "--root", "/b"}, "--root is given twice, with different values"},
 		{[]string{"--check-only", "--root="}, "--root needs a value"},
 	} {
 		if _, err := parse(c.args); err == nil || !strings.HasPrefix(err.Error(), c.want) {
