@@ -57,14 +57,16 @@ func (k *PinnedKey) verify(repomd, untrustedArmored []byte, trustedNow time.Time
 	if err != nil || block.Type != openpgp.SignatureType {
 		return BadSignature, errors.New("repomd.xml.asc is not an armored OpenPGP signature")
 	}
+	// go-crypto's errors are quoted: one may hold a byte of the packet (an
+	// AEAD packet's cipher byte), and nothing has been checked yet.
 	untrustedPackets, err := io.ReadAll(block.Body)
 	if err != nil {
-		return BadSignature, fmt.Errorf("repomd.xml.asc: %w", err)
+		return BadSignature, fmt.Errorf("repomd.xml.asc: %q", err.Error())
 	}
 	packets := packet.NewReader(bytes.NewReader(untrustedPackets))
 	p, err := packets.Next()
 	if err != nil {
-		return BadSignature, fmt.Errorf("repomd.xml.asc: %w", err)
+		return BadSignature, fmt.Errorf("repomd.xml.asc: %q", err.Error())
 	}
 	sig, ok := p.(*packet.Signature)
 	if _, err := packets.Next(); !ok || sig.IssuerKeyId == nil || err != io.EOF {
@@ -89,7 +91,7 @@ func (k *PinnedKey) verify(repomd, untrustedArmored []byte, trustedNow time.Time
 	at := later(trustedNow, sig.CreationTime)
 	config := &packet.Config{Time: func() time.Time { return at }}
 	if _, _, err := openpgp.VerifyDetachedSignature(k.keyring, bytes.NewReader(repomd), bytes.NewReader(untrustedPackets), config); err != nil {
-		return BadSignature, fmt.Errorf("repomd.xml.asc does not verify with key %s: %w", k.Fingerprint, err)
+		return BadSignature, fmt.Errorf("repomd.xml.asc does not verify with key %s: %q", k.Fingerprint, err.Error())
 	}
 	return "", nil
 }

@@ -5,8 +5,10 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+	"unicode"
 
 	"pedos.dev/updates/internal/rpm"
 	"pedos.dev/updates/internal/testrepo"
@@ -95,8 +97,17 @@ func FuzzReadHeader(f *testing.F) {
 	})
 }
 
-// FuzzVerify: arbitrary bytes never panic; anything accepted has a
-// canonical form that is accepted and is its own canonical form.
+// noControlCharacters: a refusal reaches dom0's log as it is, so nothing of
+// the unchecked bytes in it may be a terminal escape.
+func noControlCharacters(t *testing.T, err error) {
+	if strings.ContainsFunc(err.Error(), unicode.IsControl) {
+		t.Fatalf("the refusal holds a control character: %q", err)
+	}
+}
+
+// FuzzVerify: arbitrary bytes never panic; a refusal holds no control
+// character; anything accepted has a canonical form that is accepted and
+// is its own canonical form.
 func FuzzVerify(f *testing.F) {
 	s := fuzzSigner(f)
 	v := fuzzVerifier(f, s)
@@ -107,6 +118,7 @@ func FuzzVerify(f *testing.F) {
 		var canonical bytes.Buffer
 		pkg, err := v.Verify(bytes.NewReader(data), &canonical)
 		if err != nil {
+			noControlCharacters(t, err)
 			return
 		}
 		var again bytes.Buffer
@@ -138,6 +150,7 @@ func FuzzVerifyMutated(f *testing.F) {
 		data = data[:len(data)-int(cut)%len(data)]
 		var canonical bytes.Buffer
 		if _, err := v.Verify(bytes.NewReader(data), &canonical); err != nil {
+			noControlCharacters(t, err)
 			return
 		}
 		_, _, main, payload, err := testrepo.Parts(canonical.Bytes())

@@ -342,7 +342,8 @@ func (v *Verifier) checkSignature(untrustedSig, signed []byte, now time.Time) (*
 	case errors.Is(err, pgperrors.ErrKeyRevoked), errors.Is(err, pgperrors.ErrKeyExpired), errors.Is(err, pgperrors.ErrSignatureExpired):
 		return nil, "", &Error{Kind: KindKeyNotValid, Reason: fmt.Sprintf("signature by key %016X not valid at %s", keyID, at.UTC().Format(time.RFC3339)), Err: err}
 	case err != nil:
-		return nil, "", &Error{Kind: KindBadSignature, Reason: fmt.Sprintf("signature by key %016X does not verify", keyID), Err: err}
+		// Quoted, as above: the reason is go-crypto's, about bytes not yet proven.
+		return nil, "", reject(KindBadSignature, "signature by key %016X does not verify: %q", keyID, err.Error())
 	}
 	signers := openpgp.EntityList{entity}.KeysById(keyID)
 	issuedBy := func(k openpgp.Key) bool { return bytes.Equal(k.PublicKey.Fingerprint, sig.IssuerFingerprint) }
