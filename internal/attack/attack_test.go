@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"pedos.dev/updates/internal/lab"
 	"pedos.dev/updates/internal/testbin"
 )
 
@@ -74,7 +75,10 @@ func groupLab(t *testing.T, group string) *Env {
 	if os.Getenv("PEDOS_LONG") != "" {
 		form = Long
 	}
-	e, err := StartLab(context.Background(), filepath.Join(labsDir, group), filepath.Dir(testbin.Path(t, "pedos-lab")), form)
+	dir := filepath.Join(labsDir, group)
+	// Stopped by TestMain, or before, should the binary end first.
+	testbin.StopOnAbort(func() { _ = lab.Down(dir) })
+	e, err := StartLab(context.Background(), dir, filepath.Dir(testbin.Path(t, "pedos-lab")), form)
 	if err != nil {
 		t.Fatalf("group %s: %v", group, err)
 	}

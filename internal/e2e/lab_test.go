@@ -34,9 +34,11 @@ func newLab(t *testing.T) *testLab {
 		testbin.Path(t, p)
 	}
 	binDir := filepath.Dir(testbin.Path(t, "pedos-lab"))
+	dir := t.TempDir()
+	forget := testbin.StopOnAbort(func() { _ = lab.Down(dir) })
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	l, err := lab.Up(ctx, lab.Options{Dir: t.TempDir(), BinDir: binDir})
+	l, err := lab.Up(ctx, lab.Options{Dir: dir, BinDir: binDir})
 	if err != nil {
 		t.Fatalf("lab up: %v", err)
 	}
@@ -44,6 +46,7 @@ func newLab(t *testing.T) *testLab {
 		if err := l.Down(); err != nil {
 			t.Errorf("lab down: %v", err)
 		}
+		forget()
 	})
 	return &testLab{Lab: l, t: t}
 }

@@ -36,6 +36,9 @@ func startLab(t *testing.T) *lab.Lab {
 		bin = filepath.Dir(testbin.Path(t, name))
 	}
 	dir := t.TempDir()
+	// Down reads the lab's processes from dir: a lab brought up again
+	// there is stopped too.
+	forget := testbin.StopOnAbort(func() { _ = lab.Down(dir) })
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	l, err := lab.Up(ctx, lab.Options{Dir: dir, BinDir: bin})
@@ -49,6 +52,7 @@ func startLab(t *testing.T) *lab.Lab {
 		if err := l.Down(); err != nil {
 			t.Error(err)
 		}
+		forget()
 	})
 	return l
 }

@@ -219,7 +219,9 @@ func startProcess(t testing.TB, path string, args ...string) *exec.Cmd {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	forget := testbin.StopOnAbort(func() { treeOf(cmd.Process.Pid).kill() })
 	t.Cleanup(func() {
+		defer forget()
 		tree := treeOf(cmd.Process.Pid)
 		defer tree.kill()
 		cmd.Process.Signal(syscall.SIGTERM)
