@@ -265,6 +265,10 @@ func (o *Options) finish() error {
 	if o.AssumeYes && o.AssumeNo {
 		return usageErr("-y (--assumeyes) and --assumeno contradict each other: give one")
 	}
+	// --assumeno is dom0's dnf's answer, and these run no dnf in dom0.
+	if o.AssumeNo && (o.DownloadOnly || o.CheckOnly || o.IsQuery()) {
+		return usageErr("--assumeno answers dom0's dnf, which does not run with --downloadonly, --check-only or --action=list, search or info")
+	}
 	if o.Action == "downgrade" && !o.AllowDowngrade {
 		return usageErr("--action=downgrade installs older versions: add --allow-downgrade to confirm")
 	}

@@ -168,6 +168,10 @@ func TestParseArgsUsageErrors(t *testing.T) {
 		{"-b", "--", "--nobest"},
 		{"-y", "--assumeno"},
 		{"--assumeno", "--", "--assumeyes"},
+		// --assumeno where dom0's dnf does not run.
+		{"--assumeno", "--downloadonly"},
+		{"--assumeno", "--check-only"},
+		{"--assumeno", "--action=list"},
 	} {
 		if _, err := ParseArgs(args); !errors.Is(err, ErrUsage) {
 			t.Errorf("ParseArgs(%q) = %v, want a usage error", args, err)
