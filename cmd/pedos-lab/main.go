@@ -56,9 +56,10 @@ Commands:
 
   exec [-e KEY=VALUE]... DOMAIN [--] COMMAND [ARGS...]
       Run COMMAND inside DOMAIN (dom0, the UpdateVM, work or mirror) as root, with
-      this command's stdin, stdout and stderr, and exit with its status, or
-      125 if pedos-lab could not run it (DIR is not a lab, DOMAIN is not one
-      of its domains or is not running).
+      this command's stdin, stdout and stderr, and exit with its status, 127
+      if it could not be started in the domain (not found, not executable),
+      or 125 if pedos-lab could not run it (DIR is not a lab, DOMAIN is not
+      one of its domains or is not running).
         pedos-lab exec --dir /tmp/lab dom0 -- rpm -q hello
         pedos-lab exec --dir /tmp/lab sys-firewall -- ip -brief address
 
@@ -94,8 +95,8 @@ Commands:
 
 Exit status: 0 done; 1 failure (attack: a row failed); 2 usage error (an
 unknown option, a word a command does not take, a bad package spec or
-name, nothing to publish, an unknown --only id); exec: the command's, or
-125 if pedos-lab could not run it.
+name, nothing to publish, an unknown --only id); exec: the command's, 127
+if it could not be started, or 125 if pedos-lab could not run it.
 `
 
 // cli prints the usage: in full for --help, as a pointer to --help after a
@@ -315,7 +316,7 @@ func runAttacks(fs *flag.FlagSet, dir *string, args []string) error {
 	if asksJSON(args) { // the report's shape, no rows, for a usage error too
 		cli.OnFail = func(message string) {
 			rep := attack.NewReport()
-			rep.Error = message
+			rep.Exit, rep.Error = cmdline.ExitUsage, message
 			rep.WriteJSON(os.Stdout)
 		}
 	}

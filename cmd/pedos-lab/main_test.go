@@ -72,9 +72,10 @@ func TestExitStatus(t *testing.T) {
 		Rows  []any
 		Total map[string]int
 		Error string
+		Exit  int
 	}
 	stdout, _, code = testbin.Run(t, exec.Command(bin, "attack", "--dir", notALab, "--json", "--only", "Z9"))
-	if err := json.Unmarshal([]byte(stdout), &rep); err != nil || code != 2 || rep.Rows == nil || len(rep.Rows) != 0 || rep.Total["FAIL"] != 0 || !strings.Contains(rep.Error, "--only Z9: no such row") {
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil || code != 2 || rep.Exit != 2 || rep.Rows == nil || len(rep.Rows) != 0 || rep.Total["FAIL"] != 0 || !strings.Contains(rep.Error, "--only Z9: no such row") {
 		t.Errorf("attack --json --only Z9: exit %d, stdout %q (%v)", code, stdout, err)
 	}
 	if _, err := os.Stat(notALab); !errors.Is(err, os.ErrNotExist) {

@@ -75,6 +75,10 @@ type Report struct {
 	// Error is why the suite stopped before its end (a lab that would not
 	// come up, an interruption); the rows before it are kept.
 	Error string `json:"error,omitempty"`
+	// Exit is set, to 2, for a usage error, as other commands' JSON
+	// failures have it; the suite's own exit status is otherwise the
+	// process's (1 with a FAIL row).
+	Exit int `json:"exit,omitempty"`
 }
 
 // NewReport is a report of no rows, with every outcome counted 0.
