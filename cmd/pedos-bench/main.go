@@ -154,6 +154,13 @@ func bench(plan benchrun.Plan, quick bool, micro, out, bin, work string, seed ui
 			return fmt.Errorf("--micro %s: %w", micro, err)
 		}
 	}
+	// Found before the run, not after minutes of generating packages: a relative
+	// --bin (bin by default) is read from the current directory.
+	for _, program := range []string{"pedos-receive-updates", "qfile-dom0-unpacker", "qfile-agent", "pedos-lab"} {
+		if info, err := os.Stat(filepath.Join(bin, program)); err != nil || info.Mode()&0o111 == 0 {
+			return fmt.Errorf("--bin %s holds no program %s: run make build, and pedos-bench from the checkout or with --bin DIR", bin, program)
+		}
+	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return fmt.Errorf("--out: %w", err)
 	}

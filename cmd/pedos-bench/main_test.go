@@ -53,3 +53,21 @@ func TestBadMicroFailsBeforeTheRun(t *testing.T) {
 		t.Errorf("%s was made", out)
 	}
 }
+
+// A --bin without the programs (a relative one read from another directory)
+// ends the program before it generates anything, naming the option; nothing
+// is written to --out.
+func TestMissingProgramsFailBeforeTheRun(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("a run needs root: without it the program stops before looking at --bin")
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	cmd := exec.Command(testbin.Path(t, "pedos-bench"), "--quick", "--only", "receive", "--bin", t.TempDir(), "--work", t.TempDir(), "--out", out)
+	_, stderr, code := testbin.Run(t, cmd)
+	if code != 1 || !strings.Contains(stderr, "holds no program pedos-receive-updates") || strings.Contains(stderr, "generating") {
+		t.Errorf("exit %d, stderr %q; want exit 1 naming --bin before any work", code, stderr)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Errorf("%s was made", out)
+	}
+}
