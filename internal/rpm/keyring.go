@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -55,7 +56,7 @@ type Keyring struct {
 func LoadKeyring(dir string, now time.Time) (*Keyring, []error, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, nil, fmt.Errorf("keyring %s: %w", dir, err)
+		return nil, nil, fmt.Errorf("keyring %s: %w", dir, withoutPath(err))
 	}
 	k := &Keyring{skipped: map[uint64]*Error{}, Links: map[string]string{}}
 	var warnings []error
@@ -267,15 +268,25 @@ func readRevocationCertificates(path string) []*packet.Signature {
 
 // armoredBlocks cuts a key file into its armored blocks: armor.Decode
 // reads ahead of its block.
+// withoutPath is a file error without its path: ReadKeyFile's callers name
+// the file already ("metadata key K: no such file or directory", not "…: open
+// K: no such file or directory").
+func withoutPath(err error) error {
+	if pathErr, ok := errors.AsType[*fs.PathError](err); ok {
+		return pathErr.Err
+	}
+	return err
+}
+
 func armoredBlocks(path string) ([][]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, withoutPath(err)
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, maxKeyFileBytes+1))
 	if err != nil {
-		return nil, err
+		return nil, withoutPath(err)
 	}
 	if len(data) > maxKeyFileBytes {
 		return nil, fmt.Errorf("larger than %d bytes, which no key file is", maxKeyFileBytes)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -550,5 +551,17 @@ func TestOnlyKeyRevocationsMakeACertificate(t *testing.T) {
 				t.Errorf("verdict %v, files %q; want the key trusted: its direct-key signature revokes nothing", err, keyring.Files())
 			}
 		})
+	}
+}
+
+// A missing keyring or key file is named once, by the caller's words, not
+// again in Go's ("keyring K: open K: no such file or directory").
+func TestMissingKeysNamedOnce(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "missing")
+	if _, _, err := rpm.LoadKeyring(missing, time.Now()); err == nil || err.Error() != "keyring "+missing+": no such file or directory" || !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("LoadKeyring: %v", err)
+	}
+	if _, err := rpm.ReadKeyFile(missing); err == nil || err.Error() != "no such file or directory" || !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("ReadKeyFile: %v", err)
 	}
 }
