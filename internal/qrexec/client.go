@@ -81,12 +81,18 @@ func Run(conn Conn, s Streams) (int, error) {
 	out := newMessageWriter(conn)
 	enlargePipe(s.Stdin)
 	enlargePipe(s.Stdout)
+	stdinFailed := make(chan error, 1) // why stdin could not be read
 	go func() {
 		if s.Stdin == nil {
 			out.send(MsgStdin, nil)
 			return
 		}
-		out.pump(MsgStdin, s.Stdin)
+		// A stdin that cannot be read ends the call as a caller that
+		// left does: the service is ended, and this call's status is 125.
+		if failed, ok := errors.AsType[*readError](out.pump(MsgStdin, s.Stdin)); ok {
+			stdinFailed <- failed.Err
+			conn.Close()
+		}
 	}()
 	in := newDataReader(conn)
 	defer in.close()
@@ -114,6 +120,11 @@ func Run(conn Conn, s Streams) (int, error) {
 			return ExitFailure, fmt.Errorf("qrexec: %w: message type %d during the call", ErrProtocol, t)
 		}
 		if err != nil {
+			select {
+			case failed := <-stdinFailed:
+				return ExitFailure, fmt.Errorf("qrexec: the call's input could not be read, so the call was ended: %w", failed)
+			default:
+			}
 			return ExitFailure, fmt.Errorf("qrexec: connection lost during the call: %w", err)
 		}
 	}

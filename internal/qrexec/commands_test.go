@@ -384,6 +384,33 @@ func TestOutputWriteErrorFails(t *testing.T) {
 	}
 }
 
+// TestInputReadErrorFails: a caller whose stdin cannot be read (a terminal
+// gone: EIO; a directory: EISDIR) does not wait for ever for an EOF it will
+// never send, nor send one (the service would act on part of its input): it
+// ends the call, says why and exits 125.
+func TestInputReadErrorFails(t *testing.T) {
+	lab := newTestLab(t, transports[0])
+	dir, err := os.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dir.Close()
+	for name, c := range map[string]*boundedCmd{
+		"qrexec-client-vm": command(t, "qrexec-client-vm", "dom0", "test.Echo"),
+		"pedos-run":        command(t, "pedos-run", "--domains", lab.domainsFile, "--sockdir", lab.sockDir, "vm2", "cat"),
+	} {
+		c.Env = append(os.Environ(), "PEDOS_QREXEC_SOCKET="+lab.callerAddr)
+		c.Stdin = dir
+		var stderr strings.Builder
+		c.Stderr = &stderr
+		_ = c.Run()
+		c.failIfExpired(t)
+		if code := c.ProcessState.ExitCode(); code != qrexec.ExitFailure || !strings.Contains(stderr.String(), "the call's input could not be read, so the call was ended: read ") || !strings.Contains(stderr.String(), "is a directory") {
+			t.Errorf("%s with a directory as stdin: exit %d, stderr %q; want 125 saying the input could not be read", name, code, stderr.String())
+		}
+	}
+}
+
 // The answer timeout bounds the agent's answer only (C7): a command that
 // runs longer than it, without --timeout or within one, completes; and a
 // --timeout shorter than it ends a call the agent does not answer at the

@@ -53,10 +53,10 @@ func (m *messageWriter) pump(t MsgType, r io.Reader) error {
 	defer f.close()
 	for {
 		n, err := f.payloads.fill(src, framedBatch)
-		if err == nil {
-			err = f.frame(n)
-		}
 		if err != nil {
+			return &readError{err}
+		}
+		if err := f.frame(n); err != nil {
 			return err
 		}
 		m.mu.Lock()
@@ -90,10 +90,18 @@ func (m *messageWriter) pumpCopied(t MsgType, r io.Reader) error {
 			return nil
 		}
 		if err != nil {
-			return err
+			return &readError{err}
 		}
 	}
 }
+
+// readError is a pump whose source failed (EIO from a terminal that went
+// away, EISDIR): its stream has no EOF, and the call cannot go on as if it
+// had one (the service would act on part of its input).
+type readError struct{ Err error }
+
+func (e *readError) Error() string { return "reading: " + e.Err.Error() }
+func (e *readError) Unwrap() error { return e.Err }
 
 func closeReader(r io.Reader) {
 	if c, ok := r.(io.Closer); ok {
