@@ -253,18 +253,6 @@ func (s *statusLine) show() {
 	}
 }
 
-// isTerminal says whether stream (stdin, stdout or stderr) is a terminal:
-// one with terminal settings, not any character device (/dev/null, a
-// cron job's or a unit's stdin, is one too, and dnf cannot ask there).
-func isTerminal(stream any) bool {
-	f, ok := stream.(*os.File)
-	if !ok {
-		return false
-	}
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
-}
-
 // readProgress returns the progress of the session, if any was written.
 func readProgress(c dom0.Config, session string) (dom0.Progress, bool) {
 	var p dom0.Progress

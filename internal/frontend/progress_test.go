@@ -11,53 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"pedos.dev/updates/internal/dom0"
 	"pedos.dev/updates/internal/testbin"
 )
-
-// /dev/null is a character device but no terminal: a cron job's or a
-// unit's stdin must get the "run again with -y" advice, which a terminal
-// does not need.
-func TestIsTerminal(t *testing.T) {
-	devNull, err := os.Open(os.DevNull)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer devNull.Close()
-	if isTerminal(devNull) || isTerminal(strings.NewReader("")) {
-		t.Error("/dev/null or a reader is taken for a terminal")
-	}
-	_, terminal := openPTY(t)
-	if !isTerminal(terminal) {
-		t.Error("a pseudo-terminal is not taken for a terminal")
-	}
-}
-
-// openPTY opens a pseudo-terminal: what is written to terminal is read
-// from master.
-func openPTY(t *testing.T) (master, terminal *os.File) {
-	t.Helper()
-	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		t.Skipf("no pseudo-terminal here: %v", err)
-	}
-	t.Cleanup(func() { master.Close() })
-	if err := unix.IoctlSetPointerInt(int(master.Fd()), unix.TIOCSPTLCK, 0); err != nil {
-		t.Fatal(err)
-	}
-	n, err := unix.IoctlGetInt(int(master.Fd()), unix.TIOCGPTN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	terminal, err = os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { terminal.Close() })
-	return master, terminal
-}
 
 // On a terminal, other lines written while the bar shows go above it: the
 // bar is erased first and drawn again under a complete line, never in the
@@ -186,7 +142,7 @@ func FuzzUpdateVMProgress(f *testing.F) {
 // terminal was sent and the exit status.
 func runOnATerminal(t *testing.T, term string) (string, int) {
 	t.Setenv("TERM", term)
-	master, terminal := openPTY(t)
+	master, terminal := testbin.OpenPTY(t)
 	var shown testbin.Buffer
 	read := make(chan struct{})
 	go func() { io.Copy(&shown, master); close(read) }()

@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"pedos.dev/updates/internal/cmdline"
 	"pedos.dev/updates/internal/dnfconf"
 	"pedos.dev/updates/internal/dom0"
 	"pedos.dev/updates/internal/pkgtool"
@@ -304,7 +305,7 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	// never into them.
 	stderr := r.env.Stderr
 	// TERM=dumb: a terminal that acts on no escape sequence gets lines.
-	if terminal, ok := stderr.(*os.File); ok && isTerminal(terminal) && os.Getenv("TERM") != "dumb" {
+	if terminal, ok := stderr.(*os.File); ok && cmdline.IsTerminal(terminal) && os.Getenv("TERM") != "dumb" {
 		r.bar = newStatusLine(terminal)
 		r.env.Stderr = r.bar
 	}
@@ -707,7 +708,7 @@ func (r *runner) dnf(ctx context.Context, ifFailed string) (int, error) {
 	// not after any failure (a name that matches nothing).
 	var dnfOut io.Writer = r.env.Stderr
 	aborted := &phraseWatch{w: r.env.Stderr, phrase: dnfAborted}
-	if !r.o.AssumeYes && !r.o.AssumeNo && !isTerminal(r.env.Stdin) {
+	if !r.o.AssumeYes && !r.o.AssumeNo && !cmdline.IsTerminal(r.env.Stdin) {
 		dnfOut = aborted
 	}
 	// Nor is the listing after it: a SIGTERM while dnf ran must not lose

@@ -1,6 +1,7 @@
 package qrexec_test
 
 import (
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -408,6 +409,53 @@ func TestInputReadErrorFails(t *testing.T) {
 		if code := c.ProcessState.ExitCode(); code != qrexec.ExitFailure || !strings.Contains(stderr.String(), "the call's input could not be read, so the call was ended: read ") || !strings.Contains(stderr.String(), "is a directory") {
 			t.Errorf("%s with a directory as stdin: exit %d, stderr %q; want 125 saying the input could not be read", name, code, stderr.String())
 		}
+	}
+}
+
+// pedos-run shows another domain's output as qvm-run does: on a terminal,
+// what the terminal would act on (escape sequences, other control
+// characters) is replaced by "_", so that the domain cannot clear dom0's
+// screen or retitle its window; into a pipe or file it is passed as it is,
+// unless --filter-escape-chars says otherwise.
+func TestPedosRunFiltersEscapesOnATerminal(t *testing.T) {
+	lab := newTestLab(t, transports[0])
+	script := `printf 'A\033[2JB\n'; printf 'E\033]0;title\007\n' >&2`
+	raw := result{"A\x1b[2JB\n", "E\x1b]0;title\a\n", 0}
+	filtered := result{"A_[2JB\n", "E_]0;title_\n", 0}
+	for _, c := range []struct {
+		options []string
+		want    result
+	}{
+		{nil, raw},
+		{[]string{"--no-filter-escape-chars"}, raw},
+		{[]string{"--filter-escape-chars"}, filtered},
+	} {
+		if got := lab.runInVM2(t, "", append(c.options, "vm2", script)...); got != c.want {
+			t.Errorf("pedos-run %v into pipes: %+v, want %+v", c.options, got, c.want)
+		}
+	}
+	master, terminal := testbin.OpenPTY(t)
+	cmd := command(t, "pedos-run", "--domains", lab.domainsFile, "--sockdir", lab.sockDir, "vm2", script)
+	cmd.Stdin, cmd.Stdout = strings.NewReader(""), terminal
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.failIfExpired(t)
+	terminal.Close()
+	shown, _ := io.ReadAll(master) // EIO once the terminal's last holder closed it
+	if want := "A_[2JB\r\n"; string(shown) != want {
+		t.Errorf("on a terminal: %q, want %q", shown, want)
+	}
+}
+
+// pedos-run's options go before DOMAIN: after it, where the command begins,
+// one would run as the command and fail in the domain's shell with 2, the
+// status of a usage error, as if pedos-run's; it is refused instead.
+func TestPedosRunOptionAfterTheDomain(t *testing.T) {
+	lab := newTestLab(t, transports[0])
+	got := lab.runInVM2(t, "", "vm2", "--user", "root", "id")
+	if got.code != 2 || got.stdout != "" || !strings.Contains(got.stderr, "--user comes after DOMAIN") {
+		t.Errorf("pedos-run vm2 --user root id: %+v", got)
 	}
 }
 

@@ -9,8 +9,11 @@ import (
 	"os/user"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"pedos.dev/updates/internal/qrexec"
 )
@@ -152,6 +155,7 @@ func TestServiceFilesThatCannotRun(t *testing.T) {
 		writeFile(t, filepath.Join(dir, "test.Script"), "#!/bin/sh\necho body \"$@\"\n", 0o644)
 		mkdir(t, filepath.Join(dir, "test.Dir"))
 		writeFile(t, filepath.Join(dir, "test.BadInterp"), "#!/nonexistent/sh\necho hi\n", 0o755)
+		writeFile(t, filepath.Join(dir, "test.NoShebang"), "echo hi\n", 0o755)
 		if err := os.Symlink("/nonexistent/handler", filepath.Join(dir, "test.Echo+x")); err != nil {
 			t.Fatal(err)
 		}
@@ -162,12 +166,40 @@ func TestServiceFilesThatCannotRun(t *testing.T) {
 			"test.Dir":       "test.Dir: not a regular file (mode d",
 			"test.Echo":      "test.Echo+x: a symbolic link to nothing",
 			"test.BadInterp": "its interpreter, the #! line, or its dynamic loader is missing",
+			"test.NoShebang": "neither a program for this machine nor a script with a #! line",
 		} {
 			if got := lab.call(t, "", target, service+"+x"); got.code != qrexec.ExitFailure || got.stdout != "" {
 				t.Errorf("%s in %s: %+v", service, target, got)
 			}
 			waitForLog(t, lab, target, why)
 		}
+	}
+}
+
+// A service's stderr goes to the log, not to the caller (qrexec.md), so it
+// does not hold the call's end: a background job the service left running
+// with its stderr does not keep the caller waiting (stdout would: it is the
+// caller's data). The job outlives the call, which ended without it.
+func TestBackgroundJobWithStderrHoldsNotTheCall(t *testing.T) {
+	lab := newTestLab(t, transports[0])
+	for _, dir := range lab.serviceDirs {
+		writeFile(t, filepath.Join(dir, "test.Background"), "#!/bin/sh\necho before >&2\nsleep 120 >/dev/null </dev/null &\necho $!\n", 0o755)
+	}
+	for _, target := range []string{"dom0", "vm2"} {
+		got := lab.call(t, "", target, "test.Background")
+		pid, err := strconv.Atoi(strings.TrimSpace(got.stdout))
+		if got.code != 0 || err != nil {
+			t.Fatalf("%s: %+v", target, got)
+		}
+		// Still running after the call: the call did not wait for it. Held
+		// by a pidfd, so that the kill cannot reach another process.
+		job, err := unix.PidfdOpen(pid, 0)
+		if err != nil {
+			t.Fatalf("%s: the background job %d is gone before the call ended: %v", target, pid, err)
+		}
+		unix.PidfdSendSignal(job, unix.SIGKILL, nil, 0)
+		unix.Close(job)
+		waitForLog(t, lab, target, "line=before")
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"pedos.dev/updates/internal/programs"
 )
@@ -178,7 +179,21 @@ func StartPiped(cmd *exec.Cmd, pipeErrs ...error) error {
 func serveProcess(conn Conn, cmd *exec.Cmd, sendStderr bool, log *slog.Logger) {
 	stdin, err1 := cmd.StdinPipe()
 	stdout, err2 := cmd.StdoutPipe()
-	stderr, err3 := cmd.StderrPipe()
+	var stderr io.ReadCloser
+	var err3 error
+	var stderrForLog *os.File // the write end the service gets, when stderr goes to the log
+	if sendStderr {
+		stderr, err3 = cmd.StderrPipe()
+	} else {
+		// A pipe of our own, not StderrPipe, which the exit status would
+		// wait for: a child the service left running with its stderr (a
+		// background job) must not hold back the call's end, as it may
+		// hold stdout (the caller's data), but the log only.
+		var r *os.File
+		if r, stderrForLog, err3 = os.Pipe(); err3 == nil {
+			stderr, cmd.Stderr = r, stderrForLog
+		}
+	}
 	if cmd.SysProcAttr == nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
@@ -187,10 +202,20 @@ func serveProcess(conn Conn, cmd *exec.Cmd, sendStderr bool, log *slog.Logger) {
 	cmd.SysProcAttr.Setpgid = true
 	enlargePipe(stdin)
 	enlargePipe(stdout)
-	if err := startService(cmd, err1, err2, err3); err != nil {
+	err := startService(cmd, err1, err2, err3)
+	if stderrForLog != nil {
+		stderrForLog.Close() // the service has its copy
+		if err != nil {
+			stderr.Close()
+		}
+	}
+	if err != nil {
 		if _, statErr := os.Stat(cmd.Path); statErr == nil && errors.Is(err, fs.ErrNotExist) {
 			// The file is there: what exec could not find is what it needs.
 			err = fmt.Errorf("%w (the program exists: its interpreter, the #! line, or its dynamic loader is missing)", err)
+		}
+		if errors.Is(err, syscall.ENOEXEC) {
+			err = fmt.Errorf("%w (neither a program for this machine nor a script with a #! line: a script needs one, such as #!/bin/sh)", err)
 		}
 		log.Error("cannot start", "program", cmd.Path, "err", err)
 		refuse(conn, ExitFailure)
@@ -229,13 +254,25 @@ func serveProcess(conn Conn, cmd *exec.Cmd, sendStderr bool, log *slog.Logger) {
 	}()
 	var pumps sync.WaitGroup
 	pumps.Go(func() { out.pump(MsgStdout, stdout) })
+	logged := make(chan struct{})
 	if sendStderr {
+		close(logged)
 		pumps.Go(func() { out.pump(MsgStderr, stderr) })
 	} else {
-		pumps.Go(func() { logLines(stderr, log, "service stderr") })
+		go func() {
+			defer close(logged)
+			defer stderr.Close()
+			logLines(stderr, log, "service stderr")
+		}()
 	}
 	pumps.Wait()
 	status := ExitStatus(cmd.Wait())
+	// The service's own lines come before its end in the log; a child's,
+	// holding the pipe after it, come later, without holding the call.
+	select {
+	case <-logged:
+	case <-time.After(stderrGrace):
+	}
 	serviceEnded(cmd)
 	close(done)
 	if err := out.send(MsgExit, uint32Payload(uint32(status))); err != nil {
@@ -287,6 +324,11 @@ func receiveStdin(conn Conn, w io.WriteCloser, done <-chan struct{}) error {
 // service's stderr may carry what its caller sent, and no call should
 // take a domain's whole log burst (callLogBurst) for itself (C6).
 const maxStderrLines = 100
+
+// stderrGrace is how long a call's end waits, after the service's exit, for
+// the end of its stderr in the log: at once, unless a child it left running
+// holds it.
+const stderrGrace = time.Second
 
 // logLines logs each line of r, the stderr of what (a service, a target's
 // agent), long lines in pieces, so that it reaches dom0's log, quoted by
