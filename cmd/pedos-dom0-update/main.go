@@ -58,12 +58,15 @@ options:
   --assumeno            dom0's dnf shows the transaction and answers no:
                         nothing changes in dom0 (exit 1, as dnf); the
                         verified packages stay in the cached repository
+                        (not with -y, nor where no dnf runs in dom0:
+                        --downloadonly, --check-only, queries)
   -x PKG, -xPKG, --exclude=PKG, --excludepkgs=PKG
                         exclude PKG (names or globs, comma-separated) on
                         both sides
   --best, -b, --nobest, --allowerasing, --skip-broken, --nodocs,
   --noautoremove, --obsoletes, --showduplicates, -q, --quiet, -v, --verbose
-                        passed to dnf on both sides. Any other option is a
+                        passed to dnf on both sides (--best or -b not with
+                        --nobest). Any other option is a
                         usage error: none may turn dom0's signature checks
                         off or give it other repositories (as --nogpgcheck
                         or --setopt would)

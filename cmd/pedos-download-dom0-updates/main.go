@@ -47,10 +47,11 @@ Runs in the UpdateVM; dom0's pedos-dom0-update calls it with qrexec-client.
   --version          print the release and commit, and exit
 
 --action, --session and --root take their value after "=" or as the next
-word. One of them given twice with different values, another action, two of --sync, --check-only and --action, a word
-beginning with "-" after "--", an option that is not this command's without
---check-only or --action (only they pass it to dnf), dnf options or packages
-with --sync, or a relative --root is a usage error.
+word. One of them given twice with different values, another action, two of
+--sync, --check-only and --action, a word beginning with "-" after "--", an
+option that is not this command's without --check-only or --action (only they
+pass it to dnf), dnf options or packages with --sync, or a relative --root is
+a usage error.
 
 Progress (while dnf downloads, how much has arrived, every 5 s) and dnf's
 output go to stderr, which dom0 shows to the person waiting. Exit status:

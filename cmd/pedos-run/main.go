@@ -32,7 +32,8 @@ Options:
                      replace (or not) with "_" what a terminal would act on
                      in the command's output: escape sequences, other
                      control characters but newline and tab, bytes that are
-                     not UTF-8 (default: on stdout and stderr that are
+                     not UTF-8, and outside a UTF-8 locale any byte that
+                     is not ASCII (default: on stdout and stderr that are
                      terminals, so that the domain cannot drive dom0's)
   --version          print the release and commit, and exit
 
@@ -92,7 +93,7 @@ func main() {
 	var filters []*cmdline.EscapeFilter
 	for _, out := range []*io.Writer{&streams.Stdout, &streams.Stderr} {
 		if *filter || !*noFilter && cmdline.IsTerminal(*out) {
-			f := &cmdline.EscapeFilter{W: *out}
+			f := &cmdline.EscapeFilter{W: *out, ASCII: !cmdline.UTF8Locale()}
 			*out = f
 			filters = append(filters, f)
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"os"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 
@@ -30,14 +31,27 @@ func IsTerminal(stream any) bool {
 // dom0's own lines, or answer back through it. A rune split between two
 // writes is held until the second; Flush ends an unfinished one.
 type EscapeFilter struct {
-	W    io.Writer
-	held []byte
+	W io.Writer
+	// ASCII replaces every byte that is not ASCII too: a terminal that does
+	// not decode UTF-8 (another locale, the Linux console's default) takes
+	// a byte 0x80-0x9f, which printable runes hold (U+00DB is C3 9B), for a
+	// C1 control: 0x9b is CSI.
+	ASCII bool
+	held  []byte
 }
 
 func (f *EscapeFilter) Write(untrusted []byte) (int, error) {
 	data := append(f.held, untrusted...)
 	f.held = nil
 	out := make([]byte, 0, len(data))
+	for f.ASCII && len(data) > 0 {
+		if c := data[0]; c == '\n' || c == '\t' || c >= ' ' && c < 0x7f {
+			out = append(out, c)
+		} else {
+			out = append(out, '_')
+		}
+		data = data[1:]
+	}
 	for len(data) > 0 {
 		if !utf8.FullRune(data) {
 			f.held = bytes.Clone(data)
@@ -65,4 +79,17 @@ func (f *EscapeFilter) Flush() error {
 	_, err := f.W.Write(bytes.Repeat([]byte{'_'}, len(f.held)))
 	f.held = nil
 	return err
+}
+
+// UTF8Locale says whether the locale's character set, as LC_ALL, LC_CTYPE
+// or LANG name it (the first that is set), is UTF-8; none set is the C
+// locale, which is not.
+func UTF8Locale() bool {
+	for _, name := range []string{"LC_ALL", "LC_CTYPE", "LANG"} {
+		if locale := os.Getenv(name); locale != "" {
+			charset := strings.ToLower(locale)
+			return strings.Contains(charset, "utf-8") || strings.Contains(charset, "utf8")
+		}
+	}
+	return false
 }

@@ -389,26 +389,32 @@ func TestOutputWriteErrorFails(t *testing.T) {
 // gone: EIO; a directory: EISDIR) does not wait for ever for an EOF it will
 // never send, nor send one (the service would act on part of its input): it
 // ends the call, says why and exits 125.
+// Over the stdio transport too, where the caller's connection is a child
+// (exec:), which the hang-up and the caller's own Close both end.
 func TestInputReadErrorFails(t *testing.T) {
-	lab := newTestLab(t, transports[0])
-	dir, err := os.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dir.Close()
-	for name, c := range map[string]*boundedCmd{
-		"qrexec-client-vm": command(t, "qrexec-client-vm", "dom0", "test.Echo"),
-		"pedos-run":        command(t, "pedos-run", "--domains", lab.domainsFile, "--sockdir", lab.sockDir, "vm2", "cat"),
-	} {
-		c.Env = append(os.Environ(), "PEDOS_QREXEC_SOCKET="+lab.callerAddr)
-		c.Stdin = dir
-		var stderr strings.Builder
-		c.Stderr = &stderr
-		_ = c.Run()
-		c.failIfExpired(t)
-		if code := c.ProcessState.ExitCode(); code != qrexec.ExitFailure || !strings.Contains(stderr.String(), "the call's input could not be read, so the call was ended: read ") || !strings.Contains(stderr.String(), "is a directory") {
-			t.Errorf("%s with a directory as stdin: exit %d, stderr %q; want 125 saying the input could not be read", name, code, stderr.String())
-		}
+	for _, tr := range transports[:2] {
+		t.Run(tr.name, func(t *testing.T) {
+			lab := newTestLab(t, tr)
+			dir, err := os.Open(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer dir.Close()
+			for name, c := range map[string]*boundedCmd{
+				"qrexec-client-vm": command(t, "qrexec-client-vm", "dom0", "test.Echo"),
+				"pedos-run":        command(t, "pedos-run", "--domains", lab.domainsFile, "--sockdir", lab.sockDir, "vm2", "cat"),
+			} {
+				c.Env = append(os.Environ(), "PEDOS_QREXEC_SOCKET="+lab.callerAddr)
+				c.Stdin = dir
+				var stderr strings.Builder
+				c.Stderr = &stderr
+				_ = c.Run()
+				c.failIfExpired(t)
+				if code := c.ProcessState.ExitCode(); code != qrexec.ExitFailure || !strings.Contains(stderr.String(), "the call's input could not be read, so the call was ended: read ") || !strings.Contains(stderr.String(), "is a directory") {
+					t.Errorf("%s with a directory as stdin: exit %d, stderr %q; want 125 saying the input could not be read", name, code, stderr.String())
+				}
+			}
+		})
 	}
 }
 
@@ -434,17 +440,40 @@ func TestPedosRunFiltersEscapesOnATerminal(t *testing.T) {
 			t.Errorf("pedos-run %v into pipes: %+v, want %+v", c.options, got, c.want)
 		}
 	}
-	master, terminal := testbin.OpenPTY(t)
-	cmd := command(t, "pedos-run", "--domains", lab.domainsFile, "--sockdir", lab.sockDir, "vm2", script)
-	cmd.Stdin, cmd.Stdout = strings.NewReader(""), terminal
-	if err := cmd.Run(); err != nil {
-		t.Fatal(err)
-	}
-	cmd.failIfExpired(t)
-	terminal.Close()
-	shown, _ := io.ReadAll(master) // EIO once the terminal's last holder closed it
-	if want := "A_[2JB\r\n"; string(shown) != want {
-		t.Errorf("on a terminal: %q, want %q", shown, want)
+	// On a terminal, stdout or stderr alone (the other into a pipe, as in
+	// pedos-run … | less): in a UTF-8 locale a rune is whole or "_" for
+	// each byte, also one the call ends in the middle of; in another
+	// locale nothing but ASCII is shown.
+	for _, c := range []struct {
+		name, locale, script string
+		onTerminal           func(cmd *exec.Cmd, terminal *os.File, other io.Writer)
+		shown, other         string
+	}{
+		{"stdout", "C.UTF-8", `printf 'A\033[2JBé\n'; printf 'E\033[31m\n' >&2`,
+			func(cmd *exec.Cmd, terminal *os.File, other io.Writer) { cmd.Stdout, cmd.Stderr = terminal, other },
+			"A_[2JBé\r\n", "E\x1b[31m\n"},
+		{"stderr", "C.UTF-8", `printf 'A\033[2J\n'; printf 'E\033]0;title\007\nend\342\202' >&2`,
+			func(cmd *exec.Cmd, terminal *os.File, other io.Writer) { cmd.Stdout, cmd.Stderr = other, terminal },
+			"E_]0;title_\r\nend__", "A\x1b[2J\n"},
+		{"not UTF-8", "C", `printf 'U\303\2332J\n'`,
+			func(cmd *exec.Cmd, terminal *os.File, other io.Writer) { cmd.Stdout, cmd.Stderr = terminal, other },
+			"U__2J\r\n", ""},
+	} {
+		master, terminal := testbin.OpenPTY(t)
+		cmd := command(t, "pedos-run", "--domains", lab.domainsFile, "--sockdir", lab.sockDir, "vm2", c.script)
+		cmd.Env = append(os.Environ(), "LC_ALL="+c.locale)
+		var other strings.Builder
+		cmd.Stdin = strings.NewReader("")
+		c.onTerminal(cmd.Cmd, terminal, &other)
+		if err := cmd.Run(); err != nil {
+			t.Fatal(err)
+		}
+		cmd.failIfExpired(t)
+		terminal.Close()
+		shown, _ := io.ReadAll(master) // EIO once the terminal's last holder closed it
+		if string(shown) != c.shown || other.String() != c.other {
+			t.Errorf("%s on a terminal: %q shown, %q into the pipe; want %q and %q", c.name, shown, other.String(), c.shown, c.other)
+		}
 	}
 }
 

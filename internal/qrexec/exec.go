@@ -185,10 +185,12 @@ func serveProcess(conn Conn, cmd *exec.Cmd, sendStderr bool, log *slog.Logger) {
 	if sendStderr {
 		stderr, err3 = cmd.StderrPipe()
 	} else {
-		// A pipe of our own, not StderrPipe, which the exit status would
-		// wait for: a child the service left running with its stderr (a
+		// A pipe of our own, read apart from the pumps the exit status
+		// waits for: a child the service left running with its stderr (a
 		// background job) must not hold back the call's end, as it may
-		// hold stdout (the caller's data), but the log only.
+		// with stdout (the caller's data); its lines still reach the log.
+		// Not StderrPipe: Wait would close its read end, losing lines not
+		// yet read and breaking the pipe under the job (SIGPIPE).
 		var r *os.File
 		if r, stderrForLog, err3 = os.Pipe(); err3 == nil {
 			stderr, cmd.Stderr = r, stderrForLog

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -182,6 +183,11 @@ type pipeConn struct {
 	// stderrLogged is closed once the child's stderr is all in the log (nil
 	// when it is not logged): a --stdio daemon exits right after Close.
 	stderrLogged chan struct{}
+	// closing makes Close run once: a caller whose stdin failed closes the
+	// connection while its own deferred Close may run (client.go), and two
+	// Waits, or a kill after the child was reaped, must not happen.
+	closing  sync.Once
+	closeErr error
 }
 
 // StdioConn is the connection on this process's stdin and stdout. They are
@@ -278,6 +284,11 @@ const childGrace = 2 * time.Second
 // reaches (hangup.go); what is left of that group after childGrace is
 // killed.
 func (c *pipeConn) Close() error {
+	c.closing.Do(func() { c.closeErr = c.close() })
+	return c.closeErr
+}
+
+func (c *pipeConn) close() error {
 	err := c.r.Close()
 	c.w.Close() // possibly closed by CloseWrite already
 	if c.child != nil {

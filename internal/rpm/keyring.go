@@ -266,8 +266,6 @@ func readRevocationCertificates(path string) []*packet.Signature {
 	return sigs
 }
 
-// armoredBlocks cuts a key file into its armored blocks: armor.Decode
-// reads ahead of its block.
 // withoutPath is a file error without its path: ReadKeyFile's callers name
 // the file already ("metadata key K: no such file or directory", not "…: open
 // K: no such file or directory").
@@ -278,6 +276,8 @@ func withoutPath(err error) error {
 	return err
 }
 
+// armoredBlocks cuts a key file into its armored blocks: armor.Decode
+// reads ahead of its block.
 func armoredBlocks(path string) ([][]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {

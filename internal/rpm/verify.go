@@ -34,7 +34,7 @@ type VerifiedPackage struct {
 	Name, Version, Release, Arch string
 	Epoch                        uint32
 	HasEpoch                     bool
-	SignerFingerprints           []string // primary-key fingerprints, one per header signature
+	SignerFingerprints           []string // primary-key fingerprints, one per signer of a header signature
 	HeaderSHA256                 string   // hex, of the signed main header
 	PayloadDigestAlgo            string   // "sha256", "sha384" or "sha512"
 	PayloadDigest                string   // hex
