@@ -75,7 +75,7 @@ func FuzzVerifySignature(f *testing.F) {
 	f.Add(append(repomd, ' '), good)
 	f.Add(repomd, bytes.Replace(good, []byte("SIGNATURE"), []byte("MESSAGE"), 2))
 	// go-crypto names an AEAD packet's cipher by its raw byte: here ESC.
-	f.Add(repomd, armored(f, append([]byte{0xC0 | 20, 20, 1, 0x1b, 1, 0}, make([]byte, 16)...)))
+	f.Add(repomd, armorSignature(f, append([]byte{0xC0 | 20, 20, 1, 0x1b, 1, 0}, make([]byte, 16)...)))
 	f.Fuzz(func(t *testing.T, repomd, untrustedArmored []byte) {
 		kind, err := pub.pinned.verify(repomd, untrustedArmored, day0)
 		if err != nil {
@@ -103,22 +103,6 @@ func FuzzVerifySignature(f *testing.F) {
 			t.Fatalf("accepted a signature go-crypto refuses: %v", err)
 		}
 	})
-}
-
-// armored wraps packets in an armored signature block.
-func armored(f *testing.F, packets []byte) []byte {
-	var out bytes.Buffer
-	w, err := armor.Encode(&out, openpgp.SignatureType, nil)
-	if err == nil {
-		_, err = w.Write(packets)
-	}
-	if err == nil {
-		err = w.Close()
-	}
-	if err != nil {
-		f.Fatal(err)
-	}
-	return out.Bytes()
 }
 
 // classifyErrors are Classify's only errors.
