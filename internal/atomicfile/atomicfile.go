@@ -1,6 +1,7 @@
 // Package atomicfile replaces files and directories so that a reader, or a
 // crash at any instant (threats F1, F4), sees either the old version or the
-// new one, complete — never a mix or a half-written file.
+// new one, complete — never a mix or a half-written file; and reads them
+// without waiting on what is not a regular file (regular.go).
 package atomicfile
 
 import (

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"pedos.dev/updates/internal/atomicfile"
 	"pedos.dev/updates/internal/repometa"
 )
 
@@ -99,7 +100,7 @@ func CheckReleaseVer(value string) error {
 func LoadConfig(root string) (Config, error) {
 	c := DefaultConfig(root)
 	path := c.Path(ConfigPath)
-	f, err := os.Open(path)
+	f, err := atomicfile.OpenRegular(path, os.O_RDONLY, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return c, nil
 	}

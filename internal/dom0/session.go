@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"pedos.dev/updates/internal/atomicfile"
 	"pedos.dev/updates/internal/repometa"
 )
 
@@ -41,6 +42,10 @@ const (
 	SessionIDLength = 32 // hex digits: 128 bits
 )
 
+// maxSessionBytes bounds a session file: an id, times, the package names
+// asked for.
+const maxSessionBytes = 1 << 20
+
 // ErrNoSession means a delivery arrived that no update of dom0's asked for.
 var ErrNoSession = errors.New("no update session is waiting for a delivery")
 
@@ -52,7 +57,7 @@ var ErrNoSession = errors.New("no update session is waiting for a delivery")
 func ClaimSession(c Config, untrustedID string, now time.Time) (Session, error) {
 	dir := c.Path(StateDir)
 	live := filepath.Join(dir, SessionFile)
-	f, err := os.Open(live)
+	f, err := atomicfile.OpenRegular(live, os.O_RDONLY, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return Session{}, ErrNoSession
 	}
@@ -60,7 +65,7 @@ func ClaimSession(c Config, untrustedID string, now time.Time) (Session, error) 
 		return Session{}, err
 	}
 	defer f.Close()
-	s, err := decodeSession(io.ReadAll(f))
+	s, err := decodeSession(io.ReadAll(io.LimitReader(f, maxSessionBytes)))
 	if err != nil {
 		return s, fmt.Errorf("reading %s: %w", live, err)
 	}
@@ -90,7 +95,7 @@ func ClaimSession(c Config, untrustedID string, now time.Time) (Session, error) 
 	if err := os.Rename(live, claimed); err != nil {
 		return s, ErrNoSession
 	}
-	again, err := decodeSession(os.ReadFile(claimed))
+	again, err := decodeSession(atomicfile.ReadRegular(claimed, maxSessionBytes))
 	if err != nil || again.ID != s.ID {
 		return s, ErrNoSession
 	}

@@ -15,6 +15,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"pedos.dev/updates/internal/dom0"
+
+	"pedos.dev/updates/internal/atomicfile"
 )
 
 // watchProgress shows dom0's verification progress until finished
@@ -256,7 +258,7 @@ func (s *statusLine) show() {
 // readProgress returns the progress of the session, if any was written.
 func readProgress(c dom0.Config, session string) (dom0.Progress, bool) {
 	var p dom0.Progress
-	b, err := os.ReadFile(filepath.Join(c.Path(dom0.StateDir), dom0.ProgressFile))
+	b, err := atomicfile.ReadRegular(filepath.Join(c.Path(dom0.StateDir), dom0.ProgressFile), maxResultBytes)
 	if err != nil || json.Unmarshal(b, &p) != nil || p.Session != session {
 		return p, false
 	}

@@ -10,16 +10,23 @@ import (
 	"time"
 
 	"pedos.dev/updates/internal/dom0"
+
+	"pedos.dev/updates/internal/atomicfile"
 )
 
 // ErrNoResult means no delivery finished for the session: the UpdateVM
 // never called, or the service died before it could answer.
 var ErrNoResult = errors.New("no delivery arrived for this update session")
 
+// maxResultBytes bounds what is read of the state files the receive service
+// writes (result, progress, the claimed session): a result lists each
+// package of a delivery.
+const maxResultBytes = 64 << 20
+
 // ReadResult returns the result of the given session.
 func ReadResult(c dom0.Config, session string) (dom0.Result, error) {
 	var r dom0.Result
-	b, err := os.ReadFile(filepath.Join(c.Path(dom0.StateDir), dom0.ResultFile))
+	b, err := atomicfile.ReadRegular(filepath.Join(c.Path(dom0.StateDir), dom0.ResultFile), maxResultBytes)
 	if errors.Is(err, os.ErrNotExist) {
 		return r, ErrNoResult
 	}
@@ -88,7 +95,7 @@ func AwaitResult(ctx context.Context, c dom0.Config, s dom0.Session) (dom0.Resul
 // claimed says whether a delivery claimed session id (dom0.ClaimSession).
 func claimed(c dom0.Config, id string) bool {
 	var s dom0.Session
-	b, err := os.ReadFile(filepath.Join(c.Path(dom0.StateDir), dom0.ClaimedFile))
+	b, err := atomicfile.ReadRegular(filepath.Join(c.Path(dom0.StateDir), dom0.ClaimedFile), maxResultBytes)
 	return err == nil && json.Unmarshal(b, &s) == nil && s.ID == id
 }
 

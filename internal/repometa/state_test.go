@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -150,6 +151,30 @@ func TestLoad(t *testing.T) {
 	s, err := Load(t.TempDir(), buildTime, day0)
 	if err != nil || len(s.saved.Repos) != 0 || !s.TimeFloor(nil).Equal(day0) {
 		t.Errorf("first run: %+v, %v", s, err)
+	}
+}
+
+// A state that is not there is a first run only when nothing is at its
+// path: a link to a file that is missing (the state moved to a disk not
+// mounted) would otherwise reset rollback protection without a word, and
+// a FIFO would hang the reader (and a huge file fill its memory).
+func TestLoadRefusesWhatIsNoState(t *testing.T) {
+	for name, put := range map[string]func(path string) error{
+		"dangling link": func(path string) error { return os.Symlink("/nonexistent/freshness.json", path) },
+		"FIFO":          func(path string) error { return syscall.Mkfifo(path, 0o600) },
+		"over 16 MiB":   func(path string) error { return os.WriteFile(path, make([]byte, 16<<20+1), 0o600) },
+	} {
+		root := t.TempDir()
+		path := filepath.Join(root, StatePath)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := put(path); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Load(root, buildTime, day0); err == nil || !strings.Contains(err.Error(), path) {
+			t.Errorf("%s: Load: %v, want an error naming %s", name, err, path)
+		}
 	}
 }
 

@@ -1,0 +1,72 @@
+package atomicfile
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// OpenRegular opens path as os.OpenFile does, but never waits on a FIFO
+// (O_NONBLOCK: an open of one blocks until the other end is opened, and a
+// program stuck there ignores SIGINT and SIGTERM) and refuses anything but
+// a regular file. dom0's state and log files are only ever regular files;
+// anything else at their path is a mistake to report, not to wait on.
+func OpenRegular(path string, flag int, perm os.FileMode) (*os.File, error) {
+	f, err := os.OpenFile(path, flag|unix.O_NONBLOCK, perm)
+	if errors.Is(err, unix.ENXIO) { // a FIFO no one reads, opened for writing
+		info, statErr := os.Stat(path)
+		if statErr == nil {
+			return nil, notRegular(path, info)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	info, err := f.Stat()
+	if err == nil && !info.Mode().IsRegular() {
+		err = notRegular(path, info)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// ErrNotRegular is a path that holds something other than a regular file.
+var ErrNotRegular = errors.New("not a regular file")
+
+func notRegular(path string, info fs.FileInfo) error {
+	kind := "special file"
+	switch info.Mode().Type() {
+	case fs.ModeDir:
+		kind = "directory"
+	case fs.ModeNamedPipe:
+		kind = "FIFO"
+	case fs.ModeSocket:
+		kind = "socket"
+	case fs.ModeDevice, fs.ModeDevice | fs.ModeCharDevice:
+		kind = "device"
+	}
+	return &fs.PathError{Op: "open", Path: path, Err: fmt.Errorf("%w: a %s", ErrNotRegular, kind)}
+}
+
+// ReadRegular reads the regular file at path (OpenRegular), of at most max
+// bytes: a state file grown past any size of ours (a sparse file of a
+// gigabyte) is refused before it fills memory.
+func ReadRegular(path string, max int64) ([]byte, error) {
+	f, err := OpenRegular(path, os.O_RDONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err == nil && int64(len(data)) > max {
+		err = &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("larger than %d bytes, which no file of ours is", max)}
+	}
+	return data, err
+}

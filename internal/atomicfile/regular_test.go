@@ -1,0 +1,54 @@
+package atomicfile_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"pedos.dev/updates/internal/atomicfile"
+)
+
+// What is not a regular file at a state or log file's path is refused at
+// once, for reading and for appending, naming what it is: a FIFO no one
+// opens the other end of would hang the program for good (signals too).
+func TestOpenRegularRefusesWhatIsNoFile(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		path string
+		flag int
+		kind string
+	}{
+		{fifo, os.O_RDONLY, "a FIFO"},
+		{fifo, os.O_WRONLY | os.O_APPEND | os.O_CREATE, "a FIFO"},
+		{dir, os.O_RDONLY, "a directory"},
+		{os.DevNull, os.O_RDONLY, "a device"},
+	} {
+		f, err := atomicfile.OpenRegular(c.path, c.flag, 0o600)
+		if err == nil {
+			f.Close()
+		}
+		if !errors.Is(err, atomicfile.ErrNotRegular) || !strings.Contains(err.Error(), c.path) || !strings.HasSuffix(err.Error(), c.kind) {
+			t.Errorf("OpenRegular(%s, %#x) = %v, want it refused as %s", c.path, c.flag, err, c.kind)
+		}
+	}
+	file := filepath.Join(dir, "state.json")
+	if err := os.WriteFile(file, []byte("12345"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if data, err := atomicfile.ReadRegular(file, 5); err != nil || string(data) != "12345" {
+		t.Errorf("ReadRegular of 5 bytes, at most 5: %q, %v", data, err)
+	}
+	if _, err := atomicfile.ReadRegular(file, 4); err == nil || !strings.Contains(err.Error(), "larger than 4 bytes") {
+		t.Errorf("ReadRegular of 5 bytes, at most 4: %v, want it refused", err)
+	}
+	if _, err := atomicfile.ReadRegular(filepath.Join(dir, "missing"), 4); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("ReadRegular of a missing file: %v, want ErrNotExist", err)
+	}
+}
