@@ -101,7 +101,7 @@ func (c *RPMKeys) CheckBatch(ctx context.Context, files []string) map[string]err
 	// messages are not one file's. Every file the batch did not accept is
 	// checked again alone, for its own line and reason.
 	for _, f := range files {
-		if verdicts[f] != nil && !errors.Is(verdicts[f], ErrRPMKeysFailed) {
+		if verdicts[f] != nil {
 			again, _ := c.check(ctx, []string{f})
 			maps.Copy(verdicts, again)
 		}
@@ -141,15 +141,28 @@ func (c *RPMKeys) check(ctx context.Context, files []string) (verdicts map[strin
 	lines := strings.Split(stdout.String(), "\n")
 	failures := 0
 	for i, f := range checked {
-		if line := lineFor(lines, args[len(args)-len(checked)+i]); line != "digests signatures OK" {
-			failures++
-			why := fmt.Sprintf("rpmkeys says %q", line)
-			if first := firstLine(stderr.String()); first != "" {
-				why += fmt.Sprintf(" (%q)", first)
-			}
-			verdicts[f] = rejected(why)
-		} else {
+		name := args[len(args)-len(checked)+i]
+		line, found := lineFor(lines, name)
+		if line == "digests signatures OK" {
 			verdicts[f] = nil
+			continue
+		}
+		failures++
+		said := ""
+		if first := firstLine(stderr.String()); first != "" {
+			said = fmt.Sprintf(" (%q)", first)
+		}
+		switch {
+		case !found && !strings.Contains(stderr.String(), name):
+			// rpm names a file on stdout before it reads it, or in its
+			// error about it (one it cannot open): named nowhere, the
+			// file was never reached. rpmkeys failed before it (a broken
+			// install, a database it cannot open): no verdict on it.
+			verdicts[f] = fmt.Errorf("%w: it gave no verdict on the file (exit %d)%s", ErrRPMKeysFailed, code, said)
+		case !found:
+			verdicts[f] = rejected(`rpmkeys says "(no line)"` + said)
+		default:
+			verdicts[f] = rejected(fmt.Sprintf("rpmkeys says %q", line) + said)
 		}
 	}
 	if failures != code {
@@ -162,14 +175,15 @@ func (c *RPMKeys) check(ctx context.Context, files []string) (verdicts map[strin
 	return verdicts, len(checked)
 }
 
-// lineFor is the rest of the output line about file.
-func lineFor(lines []string, file string) string {
+// lineFor is the rest of the output line about file, if there is one: a
+// file rpm could not read ends the output with "FILE:" alone.
+func lineFor(lines []string, file string) (rest string, found bool) {
 	for _, line := range lines {
-		if rest, ok := strings.CutPrefix(line, file+": "); ok {
-			return rest
+		if rest, ok := strings.CutPrefix(line, file+":"); ok {
+			return strings.TrimPrefix(rest, " "), true
 		}
 	}
-	return "(no line)"
+	return "", false
 }
 
 func firstLine(s string) string {

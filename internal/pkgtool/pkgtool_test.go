@@ -311,6 +311,21 @@ func TestCheckBatchReadsRPMKeysStrictly(t *testing.T) {
 	}
 }
 
+// An rpmkeys that fails before it reaches the files (a broken install, a
+// database it cannot open) gives no verdict on them: they are refused as
+// not checked, not as a disagreement of the verifiers, the security error
+// that says a package may be made to exploit one of them.
+func TestBrokenRPMKeysGivesNoVerdict(t *testing.T) {
+	checker, _, good, _ := goodAndUnsigned(t)
+	for _, script := range []string{"exit 1\n", "echo 'rpmkeys: cannot start' >&2\nexit 1\n"} {
+		standIn(t, "rpmkeys", script)
+		err := pkgtool.Agree(checker.CheckBatch(context.Background(), []string{good}), good)
+		if !errors.Is(err, pkgtool.ErrRPMKeysFailed) || !strings.Contains(err.Error(), "gave no verdict on the file (exit 1)") {
+			t.Errorf("rpmkeys running %q: %v, want no verdict", script, err)
+		}
+	}
+}
+
 // goodAndUnsigned is a checker with the test key, and in dir a package
 // signed by it and an unsigned one.
 func goodAndUnsigned(t *testing.T) (checker *pkgtool.RPMKeys, dir, good, unsigned string) {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"pedos.dev/updates/internal/repometa"
 	"pedos.dev/updates/internal/rpmver"
@@ -46,11 +47,18 @@ func NewTools(tmpDir string) (*Tools, error) {
 // Close removes the private HOME.
 func (t *Tools) Close() error { return os.RemoveAll(t.dir) }
 
+// toolWaitDelay is how long a tool's output may stay open after its end.
+const toolWaitDelay = 2 * time.Second
+
 // Stream runs a tool in the private, minimal environment with the
 // caller's streams and returns its exit code; err is set only when it
 // could not run at all.
 func (t *Tools) Stream(ctx context.Context, name string, args []string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
 	cmd := exec.CommandContext(ctx, name, args...)
+	// Once the tool has exited or been killed (the session's deadline),
+	// what it started and left holding its output (a wrapper's child, an
+	// agent) does not hold the caller: its pipes are closed.
+	cmd.WaitDelay = toolWaitDelay
 	cmd.Env, cmd.Dir = []string{"LC_ALL=C", "PATH=/usr/bin:/bin:/usr/sbin:/sbin", "HOME=" + t.home}, t.home
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
 	err := cmd.Run()

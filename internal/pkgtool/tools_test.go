@@ -7,8 +7,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"pedos.dev/updates/internal/pkgtool"
 	"pedos.dev/updates/internal/testrepo"
@@ -176,4 +180,40 @@ func rootWithRPMDB(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return root
+}
+
+// A tool killed at the session's deadline whose child still holds its output
+// (a wrapper script's sleep) does not hold the receive past the deadline:
+// the output is closed soon after, and the call returns.
+func TestToolKilledWithAChildHoldingItsOutput(t *testing.T) {
+	tools := newTools(t)
+	pidFile := filepath.Join(t.TempDir(), "child")
+	standIn(t, "rpmkeys", "sleep 120 &\necho $! >"+pidFile+"\nwait\n")
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	var stdout strings.Builder
+	returned := make(chan struct{})
+	go func() {
+		tools.Stream(ctx, "rpmkeys", nil, nil, &stdout, io.Discard)
+		close(returned)
+	}()
+	var child int
+	for child == 0 {
+		data, _ := os.ReadFile(pidFile)
+		child, _ = strconv.Atoi(strings.TrimSpace(string(data)))
+		time.Sleep(10 * time.Millisecond)
+	}
+	// The sleep is still running (the tool's child, orphaned by its kill):
+	// held by a pidfd, so that the kill at the end reaches it and no other.
+	fd, err := unix.PidfdOpen(child, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	defer unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0)
+	select {
+	case <-returned:
+	case <-time.After(time.Minute):
+		t.Fatal("Stream still waits for the output a killed tool's child holds")
+	}
 }
