@@ -340,6 +340,10 @@ func (r *Receiver) unpack(ctx context.Context, staging string, timeout time.Dura
 		// Which limit, so that the administrator raises the right one.
 		return fmt.Errorf("the unpacker refused the stream: over a limit (EDQUOT): at most %d files (max_files) and %d bytes, the smaller of max_bytes (%d) and 45 %% of the free space in %s and in %s",
 			c.MaxFiles, maxBytes, c.MaxBytes, staging, buildParent)
+	case errors.As(err, &exit) && exit.ExitCode() == int(syscall.ENOSPC):
+		// dom0's own disk, not the stream: said as such (the limit leaves
+		// room, but something else may have filled the file system since).
+		return fmt.Errorf("dom0's disk is full: the staging directory %s ran out of space during the transfer (ENOSPC); free space there and run again", staging)
 	case errors.As(err, &exit) && exit.ExitCode() > 0:
 		// Which rule a name broke, say, without the name (nameless).
 		errno := syscall.Errno(exit.ExitCode())
@@ -513,6 +517,7 @@ type packageChecks struct {
 type packageResult struct {
 	check PackageCheck // OK, or Rejected with the reason
 	pkg   repometa.ReceivedPackage
+	err   error // why it was rejected
 }
 
 // maxVerifyWorkers caps the verification workers: before any signature is
@@ -549,7 +554,7 @@ func (r *Receiver) startChecks(ctx context.Context, staging string, build RepoBu
 					check.reject(err)
 				}
 				p.mu.Lock()
-				p.results[name] = packageResult{check, pkg}
+				p.results[name] = packageResult{check, pkg, err}
 				done := len(p.results)
 				// Under the lock, so that the count never goes back.
 				writeProgress(r.Config, Progress{Session: filepath.Base(staging), Done: done, Total: max(done, int(p.total.Load()))})
@@ -605,6 +610,13 @@ func (p *packageChecks) finish(names []string, res *Result) ([]repometa.Received
 	// the unpacker named but did not leave.
 	if len(p.results) != len(names) {
 		return nil, fmt.Errorf("the unpacker named %d package(s) it did not leave in the staging directory", len(p.results)-len(names))
+	}
+	// A copy dom0 could not write for want of space is dom0's fault, not
+	// the package's: said as such, with no verdicts that would blame them.
+	for _, name := range names {
+		if err := p.results[name].err; errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+			return nil, fmt.Errorf("dom0's disk is full: no space left in %s for the verified copies of the packages (%w); free space there and run again", filepath.Dir(p.build.Dir), err)
+		}
 	}
 	var received []repometa.ReceivedPackage
 	canonical := make([]string, len(names))

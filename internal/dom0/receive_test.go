@@ -8,12 +8,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
 
 	"pedos.dev/updates/internal/pkgtool"
 	"pedos.dev/updates/internal/repometa"
+	"pedos.dev/updates/internal/rpm"
 	"pedos.dev/updates/internal/testbin"
 	"pedos.dev/updates/internal/testrepo"
 )
@@ -140,5 +142,25 @@ func TestWriteProgressLeavesNoTemporaryFile(t *testing.T) {
 	writeProgress(c, Progress{Session: "s", Done: 1, Total: 2})
 	if tmp, _ := filepath.Glob(filepath.Join(c.Path(StateDir), ProgressFile+".*")); len(tmp) != 0 {
 		t.Errorf("temporary progress files left: %v", tmp)
+	}
+}
+
+// A verified copy dom0 could not write for want of space is dom0's own
+// fault: the delivery fails saying dom0's disk is full, with no verdict on
+// the packages that would blame them (or the UpdateVM).
+func TestFullDiskIsDom0sFault(t *testing.T) {
+	full := &rpm.Error{Kind: rpm.KindIO, Reason: "writing canonical package", Err: &os.PathError{Op: "write", Path: "/x", Err: syscall.ENOSPC}}
+	keysReady := make(chan struct{})
+	close(keysReady)
+	p := &packageChecks{queue: make(chan string), keysReady: keysReady, build: RepoBuild{Dir: "/var/lib/PedOS/.updates-x"},
+		hinted: map[string]bool{"a-1-1.noarch.rpm": true, "b-1-1.noarch.rpm": true},
+		results: map[string]packageResult{
+			"a-1-1.noarch.rpm": {check: PackageCheck{File: "a-1-1.noarch.rpm", OK: true}},
+			"b-1-1.noarch.rpm": {check: PackageCheck{File: "b-1-1.noarch.rpm"}, err: full},
+		}}
+	var res Result
+	_, err := p.finish([]string{"a-1-1.noarch.rpm", "b-1-1.noarch.rpm"}, &res)
+	if err == nil || !strings.HasPrefix(err.Error(), "dom0's disk is full: no space left in /var/lib/PedOS for the verified copies") || !errors.Is(err, syscall.ENOSPC) || len(res.Packages) != 0 {
+		t.Errorf("finish: %v, %d package verdicts; want dom0's disk named full and no verdicts", err, len(res.Packages))
 	}
 }

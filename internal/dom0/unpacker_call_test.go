@@ -68,8 +68,8 @@ tr '\0' '\n' </proc/self/environ >` + seen + `.env
 
 // The unpacker's exit status is its errno (qfile.md "Status"), and the result says what it
 // means: "legal EOF" (31415926, which it exits with as 255) is a truncated stream (S6), EDQUOT
-// a limit, which the result names with its values (S8), any other errno its meaning; a signal
-// is no status at all.
+// a limit, which the result names with its values (S8), ENOSPC dom0's full disk, any other
+// errno its meaning; a signal is no status at all.
 func TestUnpackerStatusIsNamed(t *testing.T) {
 	c, batch := benchDom0(t, nil)
 	c.MaxFiles = 99
@@ -77,6 +77,8 @@ func TestUnpackerStatusIsNamed(t *testing.T) {
 		{"exit 255\n", "the unpacker refused the stream: it was truncated, ending inside a file or a name (S6)"},
 		{"exit 122\n", "the unpacker refused the stream: over a limit (EDQUOT): at most 99 files (max_files) and "},
 		{"exit 1\n", "the unpacker refused the stream: "},
+		// dom0's own disk, not the stream's fault.
+		{"exit 28\n", "dom0's disk is full: the staging directory "},
 		{"sleep 60 # killed\n", "the unpacker was killed (signal: killed) while reading the stream from "},
 	} {
 		stop := func() {}
