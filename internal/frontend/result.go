@@ -85,6 +85,12 @@ func AwaitResult(ctx context.Context, c dom0.Config, s dom0.Session) (dom0.Resul
 		}
 		switch {
 		case !idleSince.IsZero() && now.Sub(idleSince) >= serviceGoneAfter:
+			state := c.Path(dom0.StateDir)
+			if free, err := freeBytes(state); err == nil && free < minFreeBytes {
+				// The service could not write its result: its
+				// delivery may well have been published.
+				return res, fmt.Errorf("dom0 took the delivery from %s, but its receive service ended without a result: the file system of %s has %d bytes free, a full disk is the likely cause (the delivery may have been published; the qrexec daemon's journal says): free space there and run again", c.UpdateVM, state, free)
+			}
 			return res, fmt.Errorf("dom0 took the delivery from %s, but its receive service ended without a result (it failed, or was killed, as it is when %s hangs up the call mid-delivery: see the qrexec daemon's journal)", c.UpdateVM, c.UpdateVM)
 		case now.After(s.Deadline.Add(serviceGoneAfter)):
 			return res, fmt.Errorf("dom0 took the delivery from %s, but wrote no result by the session's deadline (%s): see the qrexec daemon's journal", c.UpdateVM, s.Deadline.Format(time.RFC3339))

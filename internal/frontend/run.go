@@ -927,16 +927,23 @@ func checkReceiveSettings(c dom0.Config) error {
 	}
 	// A full file system would end the delivery without a result, which
 	// the person would see only as a service that "failed or was killed".
-	var fs unix.Statfs_t
 	state := c.Path(dom0.StateDir)
-	if err := unix.Statfs(state, &fs); err != nil {
+	free, err := freeBytes(state)
+	if err != nil {
 		return fmt.Errorf("free space in %s: %w", state, err)
 	}
-	if free := fs.Bavail * uint64(fs.Frsize); free < minFreeBytes {
+	if free < minFreeBytes {
 		return fmt.Errorf("the file system of %s has %d bytes free, too few for a delivery and its result: free space there (--clean empties the cached repository); nothing was sent", state, free)
 	}
-	_, err := cachedRepoIDs(c)
+	_, err = cachedRepoIDs(c)
 	return err
+}
+
+// freeBytes is the space left to an unprivileged writer on dir's file system.
+func freeBytes(dir string) (uint64, error) {
+	var fs unix.Statfs_t
+	err := unix.Statfs(dir, &fs)
+	return fs.Bavail * uint64(fs.Frsize), err
 }
 
 // keyTime is the time the front end judges keys at: the later of dom0's

@@ -27,6 +27,7 @@ import (
 	"pedos.dev/updates/internal/repometa"
 	"pedos.dev/updates/internal/rpm"
 	"pedos.dev/updates/internal/rpmver"
+	"pedos.dev/updates/internal/testbin"
 	"pedos.dev/updates/internal/testrepo"
 	"pedos.dev/updates/internal/updatecall"
 )
@@ -494,6 +495,34 @@ func TestRunReceiveServiceGone(t *testing.T) {
 	}
 	if code := tr.run(t); code != ExitFailure || !strings.Contains(tr.stderr.String(), "ended without a result") {
 		t.Fatalf("exit %d, want 1 naming the missing result; stderr:\n%s", code, tr.stderr)
+	}
+}
+
+// A receive service that could not write its result for want of space says
+// nothing the front end can read: the message names the full file system
+// (the delivery may have been published), not a service that failed or an
+// UpdateVM that hung up.
+func TestRunReceiveServiceGoneOnAFullDisk(t *testing.T) {
+	defer func(d time.Duration) { serviceGoneAfter = d }(serviceGoneAfter)
+	serviceGoneAfter = 200 * time.Millisecond
+	tr := newTestRun(t, nil)
+	state := tr.config.Path(dom0.StateDir)
+	if err := os.MkdirAll(state, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	testbin.Tmpfs(t, state, "size=2m,mode=0700")
+	tr.vm.download = func(argv []string, _, _ io.Writer) int {
+		if _, err := dom0.ClaimSession(tr.config, sessionArg(argv), time.Now()); err != nil {
+			t.Error(err)
+		}
+		// What else filled the disk meanwhile.
+		if err := os.WriteFile(filepath.Join(state, "filler"), make([]byte, 2<<20), 0o600); !errors.Is(err, syscall.ENOSPC) {
+			t.Errorf("filling the state's file system: %v", err)
+		}
+		return 1
+	}
+	if code := tr.run(t); code != ExitFailure || !strings.Contains(tr.stderr.String(), "ended without a result: the file system of "+state+" has 0 bytes free, a full disk is the likely cause") {
+		t.Fatalf("exit %d, want 1 naming the full disk; stderr:\n%s", code, tr.stderr)
 	}
 }
 
