@@ -194,7 +194,7 @@ func (r *Receiver) receive(ctx context.Context, s Session, stdin io.Reader, stdo
 		stopCreateRepo()
 	}
 	if repoErr := <-repoWritten; err == nil {
-		err = repoErr
+		err = onFullDisk(repoErr, filepath.Dir(build.Dir))
 	}
 	if err != nil {
 		return err
@@ -240,6 +240,17 @@ func (r *Receiver) makeStaging(session string) (string, error) {
 		}
 	}
 	return dir, nil
+}
+
+// onFullDisk adds to a tool's failure that the file system of dir is full,
+// when it is: createrepo_c says no more than "gzclose(): file operation
+// error", which reads as the tool's fault or the packages'.
+func onFullDisk(err error, dir string) error {
+	var fs unix.Statfs_t
+	if err == nil || unix.Statfs(dir, &fs) != nil || fs.Bavail*uint64(fs.Frsize) >= 1<<20 {
+		return err
+	}
+	return fmt.Errorf("%w (the file system of %s has %d bytes free: dom0's disk is full, the likely cause; free space there and run again)", err, dir, fs.Bavail*uint64(fs.Frsize))
 }
 
 // deliveryLimit is the most a delivery may hold: maxBytes, and 45 % of the

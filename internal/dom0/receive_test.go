@@ -164,3 +164,24 @@ func TestFullDiskIsDom0sFault(t *testing.T) {
 		t.Errorf("finish: %v, %d package verdicts; want dom0's disk named full and no verdicts", err, len(res.Packages))
 	}
 }
+
+// A tool's failure on a full file system (createrepo_c's "gzclose(): file
+// operation error") says the disk is full; on one with room it is left as
+// the tool said it.
+func TestOnFullDisk(t *testing.T) {
+	dir := t.TempDir()
+	failed := errors.New("createrepo_c: exit 1: gzclose(): file operation error")
+	if err := onFullDisk(failed, dir); err != failed {
+		t.Errorf("with room: %v", err)
+	}
+	testbin.Tmpfs(t, dir, "size=512k")
+	if err := os.WriteFile(filepath.Join(dir, "filler"), make([]byte, 1<<20), 0o600); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("filling the file system: %v", err)
+	}
+	if err := onFullDisk(failed, dir); !errors.Is(err, failed) || !strings.Contains(err.Error(), "(the file system of "+dir+" has 0 bytes free: dom0's disk is full") {
+		t.Errorf("on a full disk: %v", err)
+	}
+	if err := onFullDisk(nil, dir); err != nil {
+		t.Errorf("no failure: %v", err)
+	}
+}
