@@ -2,8 +2,11 @@ package dom0
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
+
+	"pedos.dev/updates/internal/atomicfile"
 )
 
 // Progress is how far the receive service is with a delivery, for the
@@ -32,7 +35,14 @@ func writeProgress(c Config, p Progress) {
 	}
 	path := filepath.Join(c.Path(StateDir), ProgressFile)
 	tmp := path + ".tmp"
-	if os.WriteFile(tmp, b, 0o600) == nil && os.Rename(tmp, path) != nil {
+	// Not os.WriteFile: a FIFO left at the temporary name would hold the
+	// receive for good.
+	f, err := atomicfile.OpenRegular(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return
+	}
+	_, err = f.Write(b)
+	if errors.Join(err, f.Close()) == nil && os.Rename(tmp, path) != nil {
 		os.Remove(tmp)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -142,6 +143,30 @@ func TestWriteProgressLeavesNoTemporaryFile(t *testing.T) {
 	writeProgress(c, Progress{Session: "s", Done: 1, Total: 2})
 	if tmp, _ := filepath.Glob(filepath.Join(c.Path(StateDir), ProgressFile+".*")); len(tmp) != 0 {
 		t.Errorf("temporary progress files left: %v", tmp)
+	}
+}
+
+// A FIFO left at the progress file's temporary name does not hold the
+// receive (an open of one for writing waits for a reader): progress is
+// best effort, and is not written then.
+func TestWriteProgressPastAFIFO(t *testing.T) {
+	c := DefaultConfig(t.TempDir())
+	tmp := filepath.Join(c.Path(StateDir), ProgressFile+".tmp")
+	if err := os.MkdirAll(filepath.Dir(tmp), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(tmp, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	written := make(chan struct{})
+	go func() {
+		writeProgress(c, Progress{Session: "s", Done: 1, Total: 2})
+		close(written)
+	}()
+	select {
+	case <-written:
+	case <-time.After(time.Minute):
+		t.Fatal("writeProgress waits on a FIFO at its temporary name")
 	}
 }
 
