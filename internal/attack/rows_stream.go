@@ -249,7 +249,7 @@ exec cat >/dev/null
 		}
 		filled <- err
 	}()
-	u, err := e.refused(attempt{label: "file system filled during the unpack", want: []string{"the unpacker refused the stream", "(ENOSPC)"}})
+	u, err := e.refused(attempt{label: "file system filled during the unpack", want: []string{"dom0's disk is full: the staging directory", "(ENOSPC)"}})
 	if ferr := <-filled; err == nil {
 		err = ferr
 	}
