@@ -13,14 +13,22 @@ import (
 // OpenRegular opens path as os.OpenFile does, but never waits on a FIFO
 // (O_NONBLOCK: an open of one blocks until the other end is opened, and a
 // program stuck there ignores SIGINT and SIGTERM) and refuses anything but
-// a regular file. dom0's state and log files are only ever regular files;
-// anything else at their path is a mistake to report, not to wait on.
+// a regular file. dom0's state, configuration and log files are only ever
+// regular files; anything else at their path is a mistake to report, not
+// to wait on. A symbolic link to a missing file is not "no file" (a file
+// that is optional then silently missing: pinned keys, rollback
+// protection), but an error.
 func OpenRegular(path string, flag int, perm os.FileMode) (*os.File, error) {
 	f, err := os.OpenFile(path, flag|unix.O_NONBLOCK, perm)
 	if errors.Is(err, unix.ENXIO) { // a FIFO no one reads, opened for writing
 		info, statErr := os.Stat(path)
 		if statErr == nil {
 			return nil, notRegular(path, info)
+		}
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		if info, lerr := os.Lstat(path); lerr == nil && info.Mode().Type() == fs.ModeSymlink {
+			return nil, &fs.PathError{Op: "open", Path: path, Err: fmt.Errorf("%w: a symbolic link to a missing file (on a file system not mounted?)", ErrNotRegular)}
 		}
 	}
 	if err != nil {

@@ -13,11 +13,16 @@ import (
 
 // What is not a regular file at a state or log file's path is refused at
 // once, for reading and for appending, naming what it is: a FIFO no one
-// opens the other end of would hang the program for good (signals too).
+// opens the other end of would hang the program for good (signals too),
+// and a link to a missing file would pass for no file at all.
 func TestOpenRegularRefusesWhatIsNoFile(t *testing.T) {
 	dir := t.TempDir()
 	fifo := filepath.Join(dir, "fifo")
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dangling := filepath.Join(dir, "dangling")
+	if err := os.Symlink("/nonexistent/state.json", dangling); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []struct {
@@ -29,6 +34,8 @@ func TestOpenRegularRefusesWhatIsNoFile(t *testing.T) {
 		{fifo, os.O_WRONLY | os.O_APPEND | os.O_CREATE, "a FIFO"},
 		{dir, os.O_RDONLY, "a directory"},
 		{os.DevNull, os.O_RDONLY, "a device"},
+		// Not "no file": an optional file would be silently missing.
+		{dangling, os.O_RDONLY, "a symbolic link to a missing file (on a file system not mounted?)"},
 	} {
 		f, err := atomicfile.OpenRegular(c.path, c.flag, 0o600)
 		if err == nil {

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -98,12 +99,26 @@ func TestLoadConfigErrorsNameTheLine(t *testing.T) {
 // An updates.conf that cannot be read (a directory in its place) is an
 // error naming it, not the defaults: dom0 would run with another UpdateVM
 // and no pinned metadata key than the administrator configured.
+// What is no file at updates.conf's path is an error naming it, not the
+// defaults: a directory; a FIFO, which would hang every run; a link to a
+// missing file (on a file system not mounted), which would drop the pinned
+// metadata keys (M7) and require_fresh without a word.
 func TestLoadConfigUnreadable(t *testing.T) {
-	root := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(root, ConfigPath), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := LoadConfig(root); err == nil || !strings.Contains(err.Error(), filepath.Join(root, ConfigPath)+": ") {
-		t.Errorf("LoadConfig with a directory for updates.conf: %v, want an error naming it", err)
+	for what, put := range map[string]func(path string) error{
+		"directory":     func(path string) error { return os.Mkdir(path, 0o755) },
+		"FIFO":          func(path string) error { return syscall.Mkfifo(path, 0o644) },
+		"dangling link": func(path string) error { return os.Symlink("/nonexistent/updates.conf", path) },
+	} {
+		root := t.TempDir()
+		path := filepath.Join(root, ConfigPath)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := put(path); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := LoadConfig(root); err == nil || !strings.Contains(err.Error(), path+": ") {
+			t.Errorf("LoadConfig with a %s for updates.conf: %v, want an error naming it", what, err)
+		}
 	}
 }

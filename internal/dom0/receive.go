@@ -242,15 +242,26 @@ func (r *Receiver) makeStaging(session string) (string, error) {
 	return dir, nil
 }
 
-// onFullDisk adds to a tool's failure that the file system of dir is full,
-// when it is: createrepo_c says no more than "gzclose(): file operation
-// error", which reads as the tool's fault or the packages'.
+// onFullDisk adds to a tool's failure how much room the file system of dir
+// has: createrepo_c says no more than "gzclose(): file operation error",
+// which reads as the tool's fault or the packages', and it removes what it
+// wrote before it exits, so that the disk may no longer look full.
 func onFullDisk(err error, dir string) error {
-	var fs unix.Statfs_t
-	if err == nil || unix.Statfs(dir, &fs) != nil || fs.Bavail*uint64(fs.Frsize) >= 1<<20 {
+	free, statErr := FreeBytes(dir)
+	switch {
+	case err == nil || statErr != nil:
 		return err
+	case free < 1<<20:
+		return fmt.Errorf("%w (the file system of %s has %d bytes free: dom0's disk is full, the likely cause; free space there and run again)", err, dir, free)
 	}
-	return fmt.Errorf("%w (the file system of %s has %d bytes free: dom0's disk is full, the likely cause; free space there and run again)", err, dir, fs.Bavail*uint64(fs.Frsize))
+	return fmt.Errorf("%w (the file system of %s has %d MiB free: if the tool ran out of space, free more there)", err, dir, free>>20)
+}
+
+// FreeBytes is the space left to an unprivileged writer on dir's file system.
+func FreeBytes(dir string) (uint64, error) {
+	var fs unix.Statfs_t
+	err := unix.Statfs(dir, &fs)
+	return fs.Bavail * uint64(fs.Frsize), err
 }
 
 // deliveryLimit is the most a delivery may hold: maxBytes, and 45 % of the
@@ -261,11 +272,11 @@ func onFullDisk(err error, dir string) error {
 func deliveryLimit(maxBytes int64, dirs ...string) (limit int64, limitedBy string, err error) {
 	limit = maxBytes
 	for _, dir := range dirs {
-		var fs unix.Statfs_t
-		if err := unix.Statfs(dir, &fs); err != nil {
+		free, err := FreeBytes(dir)
+		if err != nil {
 			return 0, "", fmt.Errorf("free space for %s: %w", dir, err)
 		}
-		if room := int64(fs.Bavail * uint64(fs.Frsize) / 100 * 45); room < limit {
+		if room := int64(free / 100 * 45); room < limit {
 			limit, limitedBy = room, dir
 		}
 	}

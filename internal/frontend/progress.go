@@ -14,9 +14,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"pedos.dev/updates/internal/dom0"
-
 	"pedos.dev/updates/internal/atomicfile"
+	"pedos.dev/updates/internal/dom0"
 )
 
 // watchProgress shows dom0's verification progress until finished

@@ -928,7 +928,7 @@ func checkReceiveSettings(c dom0.Config) error {
 	// A full file system would end the delivery without a result, which
 	// the person would see only as a service that "failed or was killed".
 	state := c.Path(dom0.StateDir)
-	free, err := freeBytes(state)
+	free, err := dom0.FreeBytes(state)
 	if err != nil {
 		return fmt.Errorf("free space in %s: %w", state, err)
 	}
@@ -937,13 +937,6 @@ func checkReceiveSettings(c dom0.Config) error {
 	}
 	_, err = cachedRepoIDs(c)
 	return err
-}
-
-// freeBytes is the space left to an unprivileged writer on dir's file system.
-func freeBytes(dir string) (uint64, error) {
-	var fs unix.Statfs_t
-	err := unix.Statfs(dir, &fs)
-	return fs.Bavail * uint64(fs.Frsize), err
 }
 
 // keyTime is the time the front end judges keys at: the later of dom0's

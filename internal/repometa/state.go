@@ -62,12 +62,7 @@ const maxStateBytes = 16 << 20
 func readState(path string) (stateFile, error) {
 	st := stateFile{Repos: map[string]repoState{}}
 	data, err := atomicfile.ReadRegular(path, maxStateBytes)
-	if errors.Is(err, fs.ErrNotExist) {
-		// A link to a file that is not there (the state moved to a disk
-		// not mounted) is no first run: rollback protection would be lost.
-		if _, lerr := os.Lstat(path); lerr == nil {
-			return st, fmt.Errorf("freshness state %s is a symbolic link to a missing file (is the file system it points to mounted?); deleting the link loses rollback protection", path)
-		}
+	if errors.Is(err, fs.ErrNotExist) { // a link to a missing file is another error
 		return st, nil
 	}
 	if err != nil {

@@ -18,6 +18,8 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/eddsa"
 	pgperrors "github.com/ProtonMail/go-crypto/openpgp/errors"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
+
+	"pedos.dev/updates/internal/atomicfile"
 )
 
 // maxKeyFileBytes bounds a key file; real package keys are a few KB.
@@ -279,7 +281,7 @@ func withoutPath(err error) error {
 // armoredBlocks cuts a key file into its armored blocks: armor.Decode
 // reads ahead of its block.
 func armoredBlocks(path string) ([][]byte, error) {
-	f, err := os.Open(path)
+	f, err := atomicfile.OpenRegular(path, os.O_RDONLY, 0) // a FIFO named as a pinned key must not hang dom0
 	if err != nil {
 		return nil, withoutPath(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -563,5 +564,13 @@ func TestMissingKeysNamedOnce(t *testing.T) {
 	}
 	if _, err := rpm.ReadKeyFile(missing); err == nil || err.Error() != "no such file or directory" || !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("ReadKeyFile: %v", err)
+	}
+	// A FIFO named as a pinned metadata key is refused, not waited on.
+	fifo := filepath.Join(t.TempDir(), "key.asc")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rpm.ReadKeyFile(fifo); err == nil || err.Error() != "not a regular file: a FIFO" {
+		t.Errorf("ReadKeyFile of a FIFO: %v", err)
 	}
 }
