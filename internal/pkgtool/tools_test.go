@@ -194,7 +194,7 @@ func TestToolKilledWithAChildHoldingItsOutput(t *testing.T) {
 	var stdout strings.Builder
 	returned := make(chan struct{})
 	go func() {
-		tools.Stream(ctx, "rpmkeys", nil, nil, &stdout, io.Discard)
+		tools.Run(ctx, "rpmkeys", nil, &stdout, "rpmkeys")
 		close(returned)
 	}()
 	var child int
@@ -214,6 +214,33 @@ func TestToolKilledWithAChildHoldingItsOutput(t *testing.T) {
 	select {
 	case <-returned:
 	case <-time.After(time.Minute):
-		t.Fatal("Stream still waits for the output a killed tool's child holds")
+		t.Fatal("Run still waits for the output a killed tool's child holds")
+	}
+}
+
+// slowWriter stalls on its first write, as a terminal held with Ctrl-S does.
+type slowWriter struct {
+	strings.Builder
+	stalled bool
+}
+
+func (w *slowWriter) Write(p []byte) (int, error) {
+	if !w.stalled {
+		w.stalled = true
+		time.Sleep(3 * time.Second)
+	}
+	return w.Builder.Write(p)
+}
+
+// Stream (dnf's, rpm's listings) delivers a tool's whole output to a reader
+// that stalls past the tool's end (the output still in the pipe when the
+// tool exits): none of it is cut off.
+func TestStreamWaitsForASlowReader(t *testing.T) {
+	tools := newTools(t)
+	standIn(t, "rpm", "head -c 60000 /dev/zero | tr '\\0' x\nexit 100\n")
+	var out slowWriter
+	code, err := tools.Stream(context.Background(), "rpm", nil, nil, &out, io.Discard)
+	if code != 100 || err != nil || out.Len() != 60000 {
+		t.Errorf("exit %d, %v, %d bytes of 60000", code, err, out.Len())
 	}
 }
