@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -137,5 +138,36 @@ func TestClaimSessionWithoutRepos(t *testing.T) {
 	}
 	if _, err := dom0.ClaimSession(c, s.ID, time.Now()); err == nil || !strings.Contains(err.Error(), "lists no repositories") {
 		t.Errorf("claim of a session without repositories: %v, want a refusal", err)
+	}
+}
+
+// A FIFO at the session's or the result's path (something other than the
+// files dom0 writes there) is refused at once by the service's claim and
+// the front end's read of the result: neither waits on it for good.
+func TestStateFilesThatAreFIFOs(t *testing.T) {
+	c := dom0.DefaultConfig(t.TempDir())
+	state := c.Path(dom0.StateDir)
+	if err := os.MkdirAll(state, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{dom0.SessionFile, dom0.ResultFile} {
+		if err := syscall.Mkfifo(filepath.Join(state, name), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if _, err := dom0.ClaimSession(c, strings.Repeat("a", dom0.SessionIDLength), time.Now()); err == nil || !strings.Contains(err.Error(), "not a regular file: a FIFO") {
+			t.Errorf("ClaimSession with a FIFO for the session: %v", err)
+		}
+		if _, err := frontend.ReadResult(c, "s"); err == nil || !strings.Contains(err.Error(), "not a regular file: a FIFO") {
+			t.Errorf("ReadResult with a FIFO for the result: %v", err)
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("a FIFO in the state directory is waited on")
 	}
 }
