@@ -61,13 +61,22 @@ func TestMissingProgramsFailBeforeTheRun(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("a run needs root: without it the program stops before looking at --bin")
 	}
-	out := filepath.Join(t.TempDir(), "out")
-	cmd := exec.Command(testbin.Path(t, "pedos-bench"), "--quick", "--only", "receive", "--bin", t.TempDir(), "--work", t.TempDir(), "--out", out)
-	_, stderr, code := testbin.Run(t, cmd)
-	if code != 1 || !strings.Contains(stderr, "holds no program pedos-receive-updates") || strings.Contains(stderr, "generating") {
-		t.Errorf("exit %d, stderr %q; want exit 1 naming --bin before any work", code, stderr)
+	// Empty, or holding the programs' names as files that cannot run.
+	notExecutable := t.TempDir()
+	for _, program := range []string{"pedos-receive-updates", "qfile-dom0-unpacker", "qfile-agent", "pedos-lab"} {
+		if err := os.WriteFile(filepath.Join(notExecutable, program), []byte("#!/bin/sh\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if _, err := os.Stat(out); err == nil {
-		t.Errorf("%s was made", out)
+	for _, bin := range []string{t.TempDir(), notExecutable} {
+		out := filepath.Join(t.TempDir(), "out")
+		cmd := exec.Command(testbin.Path(t, "pedos-bench"), "--quick", "--only", "receive", "--bin", bin, "--work", t.TempDir(), "--out", out)
+		_, stderr, code := testbin.Run(t, cmd)
+		if code != 1 || !strings.Contains(stderr, "holds no program pedos-receive-updates") || strings.Contains(stderr, "generating") {
+			t.Errorf("--bin %s: exit %d, stderr %q; want exit 1 naming --bin before any work", bin, code, stderr)
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Errorf("%s was made", out)
+		}
 	}
 }

@@ -2,11 +2,14 @@ package atomicfile_test
 
 import (
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"pedos.dev/updates/internal/atomicfile"
 )
@@ -57,5 +60,38 @@ func TestOpenRegularRefusesWhatIsNoFile(t *testing.T) {
 	}
 	if _, err := atomicfile.ReadRegular(filepath.Join(dir, "missing"), 4); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("ReadRegular of a missing file: %v, want ErrNotExist", err)
+	}
+}
+
+// A socket and a block device at a state or log file's path are refused
+// too, named for what they are (the open of either fails with ENXIO, as a
+// FIFO's for writing does, and is turned into the same refusal).
+func TestOpenRegularNamesSocketsAndBlockDevices(t *testing.T) {
+	dir := t.TempDir()
+	socket := filepath.Join(dir, "socket")
+	listener, err := net.Listen("unix", socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer listener.Close()
+	cases := []struct{ path, kind string }{{socket, "a socket"}}
+	if os.Geteuid() == 0 {
+		// Major 240 is for local use: no driver answers the open.
+		block := filepath.Join(dir, "block")
+		if err := syscall.Mknod(block, syscall.S_IFBLK|0o600, int(unix.Mkdev(240, 0))); err != nil {
+			t.Fatal(err)
+		}
+		cases = append(cases, struct{ path, kind string }{block, "a device"})
+	}
+	for _, c := range cases {
+		for _, flag := range []int{os.O_RDONLY, os.O_WRONLY | os.O_APPEND | os.O_CREATE} {
+			f, err := atomicfile.OpenRegular(c.path, flag, 0o600)
+			if err == nil {
+				f.Close()
+			}
+			if !errors.Is(err, atomicfile.ErrNotRegular) || !strings.HasSuffix(err.Error(), c.kind) {
+				t.Errorf("OpenRegular(%s, %#x) = %v, want it refused as %s", c.path, flag, err, c.kind)
+			}
+		}
 	}
 }

@@ -30,6 +30,8 @@ func TestEscapeFilter(t *testing.T) {
 		// A terminal that does not decode UTF-8 would read the 0x9b of
 		// U+00DB as CSI.
 		{"not UTF-8: no byte above ASCII", []string{"U\u00db2J é\x1b\n"}, "U__2J ___\n", true},
+		// Outside UTF-8 too, tab stays and DEL is replaced.
+		{"not UTF-8: tab and DEL", []string{"a\tb\x7fc\n"}, "a\tb_c\n", true},
 	} {
 		var out strings.Builder
 		f := &EscapeFilter{W: &out, ASCII: c.ascii}
@@ -38,8 +40,11 @@ func TestEscapeFilter(t *testing.T) {
 				t.Fatalf("%s: Write = %d, %v", c.name, n, err)
 			}
 		}
-		if err := f.Flush(); err != nil {
-			t.Fatal(err)
+		// Flushed once: a second Flush has nothing left to write.
+		for range 2 {
+			if err := f.Flush(); err != nil {
+				t.Fatal(err)
+			}
 		}
 		if out.String() != c.want {
 			t.Errorf("%s: %q, want %q", c.name, out.String(), c.want)
@@ -78,6 +83,9 @@ func TestUTF8Locale(t *testing.T) {
 		{"C", "", "en_US.UTF-8", false},
 		{"", "de_DE.ISO-8859-1", "en_US.UTF-8", false},
 		{"", "C.UTF-8", "POSIX", true},
+		// LC_ALL beats LC_CTYPE, as it does in the C library.
+		{"C", "C.UTF-8", "", false},
+		{"en_US.UTF-8", "C", "", true},
 	} {
 		t.Setenv("LC_ALL", c.all)
 		t.Setenv("LC_CTYPE", c.ctype)

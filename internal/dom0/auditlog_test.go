@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"pedos.dev/updates/internal/dom0"
 	"pedos.dev/updates/internal/testbin"
@@ -70,5 +71,51 @@ func TestAppendLogRefusesAFIFO(t *testing.T) {
 	}
 	if err := dom0.AppendLog(c, dom0.LogRecord{Program: "test", Event: "x"}); err == nil || !strings.Contains(err.Error(), "not a regular file: a FIFO") {
 		t.Errorf("AppendLog to a FIFO: %v", err)
+	}
+}
+
+// A record is written under an exclusive lock of the log, the lock under
+// which a record that did not fit is undone (operations.md: "one JSON object
+// per line"): while another writer holds a lock on the log, shared or
+// exclusive, AppendLog writes nothing, so that its truncation back to the
+// size it saw can never cut that writer's record; once the lock is released
+// the record is written.
+func TestAppendLogWaitsForTheLogsLock(t *testing.T) {
+	for _, how := range []int{syscall.LOCK_EX, syscall.LOCK_SH} {
+		c := dom0.DefaultConfig(t.TempDir())
+		path := c.Path(dom0.LogPath)
+		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+			t.Fatal(err)
+		}
+		held, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o640)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Flock(int(held.Fd()), how); err != nil {
+			t.Fatal(err)
+		}
+		appended := make(chan error, 1)
+		go func() { appended <- dom0.AppendLog(c, dom0.LogRecord{Program: "test", Event: "waited"}) }()
+		var appendErr error
+		returned := false
+		select {
+		case appendErr = <-appended:
+			returned = true
+			t.Errorf("lock %d held by another: AppendLog returned (%v) without waiting for it", how, appendErr)
+		case <-time.After(200 * time.Millisecond):
+		}
+		if info, err := os.Stat(path); err != nil || info.Size() != 0 {
+			t.Errorf("lock %d held by another: the log was written (%v)", how, err)
+		}
+		held.Close() // releases the lock
+		if !returned {
+			appendErr = <-appended
+		}
+		if appendErr != nil {
+			t.Fatal(appendErr)
+		}
+		if data, err := os.ReadFile(path); err != nil || !bytes.Contains(data, []byte(`"event":"waited"`)) {
+			t.Errorf("after the lock was released: %q, %v", data, err)
+		}
 	}
 }

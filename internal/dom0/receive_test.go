@@ -170,23 +170,26 @@ func TestWriteProgressPastAFIFO(t *testing.T) {
 	}
 }
 
-// A verified copy dom0 could not write for want of space is dom0's own
-// fault: the delivery fails saying dom0's disk is full, with no verdict on
-// the packages that would blame them (or the UpdateVM).
+// A verified copy dom0 could not write for want of space (the disk full, or
+// the quota of dom0's file system used up) is dom0's own fault: the delivery
+// fails saying dom0's disk is full, with no verdict on the packages that
+// would blame them (or the UpdateVM).
 func TestFullDiskIsDom0sFault(t *testing.T) {
-	full := &rpm.Error{Kind: rpm.KindIO, Reason: "writing canonical package", Err: &os.PathError{Op: "write", Path: "/x", Err: syscall.ENOSPC}}
-	keysReady := make(chan struct{})
-	close(keysReady)
-	p := &packageChecks{queue: make(chan string), keysReady: keysReady, build: RepoBuild{Dir: "/var/lib/PedOS/.updates-x"},
-		hinted: map[string]bool{"a-1-1.noarch.rpm": true, "b-1-1.noarch.rpm": true},
-		results: map[string]packageResult{
-			"a-1-1.noarch.rpm": {check: PackageCheck{File: "a-1-1.noarch.rpm", OK: true}},
-			"b-1-1.noarch.rpm": {check: PackageCheck{File: "b-1-1.noarch.rpm"}, err: full},
-		}}
-	var res Result
-	_, err := p.finish([]string{"a-1-1.noarch.rpm", "b-1-1.noarch.rpm"}, &res)
-	if err == nil || !strings.HasPrefix(err.Error(), "dom0's disk is full: no space left in /var/lib/PedOS for the verified copies") || !errors.Is(err, syscall.ENOSPC) || len(res.Packages) != 0 {
-		t.Errorf("finish: %v, %d package verdicts; want dom0's disk named full and no verdicts", err, len(res.Packages))
+	for _, errno := range []syscall.Errno{syscall.ENOSPC, syscall.EDQUOT} {
+		full := &rpm.Error{Kind: rpm.KindIO, Reason: "writing canonical package", Err: &os.PathError{Op: "write", Path: "/x", Err: errno}}
+		keysReady := make(chan struct{})
+		close(keysReady)
+		p := &packageChecks{queue: make(chan string), keysReady: keysReady, build: RepoBuild{Dir: "/var/lib/PedOS/.updates-x"},
+			hinted: map[string]bool{"a-1-1.noarch.rpm": true, "b-1-1.noarch.rpm": true},
+			results: map[string]packageResult{
+				"a-1-1.noarch.rpm": {check: PackageCheck{File: "a-1-1.noarch.rpm", OK: true}},
+				"b-1-1.noarch.rpm": {check: PackageCheck{File: "b-1-1.noarch.rpm"}, err: full},
+			}}
+		var res Result
+		_, err := p.finish([]string{"a-1-1.noarch.rpm", "b-1-1.noarch.rpm"}, &res)
+		if err == nil || !strings.HasPrefix(err.Error(), "dom0's disk is full: no space left in /var/lib/PedOS for the verified copies") || !errors.Is(err, errno) || len(res.Packages) != 0 {
+			t.Errorf("%v: finish: %v, %d package verdicts; want dom0's disk named full and no verdicts", errno, err, len(res.Packages))
+		}
 	}
 }
 
@@ -208,5 +211,9 @@ func TestOnFullDisk(t *testing.T) {
 	}
 	if err := onFullDisk(nil, dir); err != nil {
 		t.Errorf("no failure: %v", err)
+	}
+	// Room that cannot be measured is not said at all, least of all as 0.
+	if err := onFullDisk(failed, filepath.Join(dir, "missing")); err != failed {
+		t.Errorf("room unknown: %v", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -169,5 +170,24 @@ func TestStateFilesThatAreFIFOs(t *testing.T) {
 	case <-done:
 	case <-time.After(time.Minute):
 		t.Fatal("a FIFO in the state directory is waited on")
+	}
+}
+
+// A session past 1 MiB, more than any the front end writes for an update (an
+// id, times, the names asked for), is not read whole: the claim refuses it
+// naming the file, and leaves it unclaimed (C2: only the live session, as
+// the front end wrote it, is claimed).
+func TestClaimSessionRefusesAnOversizedSession(t *testing.T) {
+	c := dom0.DefaultConfig(t.TempDir())
+	s, err := startSession(t, c, dom0.Session{Action: "install", Packages: slices.Repeat([]string{strings.Repeat("p", 256)}, 5000)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := filepath.Join(c.Path(dom0.StateDir), dom0.SessionFile)
+	if _, err := dom0.ClaimSession(c, s.ID, time.Now()); err == nil || !strings.Contains(err.Error(), live) {
+		t.Errorf("ClaimSession of a session over 1 MiB: %v, want refused naming %s", err, live)
+	}
+	if _, err := os.Lstat(live); err != nil {
+		t.Errorf("the oversized session was claimed (%v)", err)
 	}
 }

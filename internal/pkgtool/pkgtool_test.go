@@ -370,3 +370,25 @@ func truncatedCopy(t *testing.T, dir, good string) string {
 	}
 	return truncated
 }
+
+// A file rpm reaches but cannot read as a package leaves "FILE:" alone on
+// stdout, and here no error naming it: that is rpmkeys' verdict on it, a
+// rejection (which Agree turns into the verifiers' disagreement when dom0's
+// verifier accepted the file, verify.md §1), never "no verdict". A file it
+// cannot open is named only in its errors: rejected too, the reason saying
+// that rpmkeys wrote no line about it, with rpm's error.
+func TestCheckBatchVerdictOnAFileRPMCannotRead(t *testing.T) {
+	checker, dir, good, _ := goodAndUnsigned(t)
+	junk := filepath.Join(dir, "junk-1-1.noarch.rpm")
+	writeFile(t, junk, strings.Repeat("this is not an rpm package\n", 8))
+	missing := filepath.Join(dir, "missing-1-1.noarch.rpm")
+	for _, batch := range [][]string{{junk}, {missing}, {junk, missing, good}} {
+		verdicts := checker.CheckBatch(context.Background(), batch)
+		if err := verdicts[junk]; slices.Contains(batch, junk) && (!errors.Is(err, pkgtool.ErrRPMKeysRejected) || errors.Is(err, pkgtool.ErrRPMKeysFailed)) {
+			t.Errorf("%d file(s): a file that is no package: %v, want a rejection by rpmkeys", len(batch), err)
+		}
+		if err := verdicts[missing]; slices.Contains(batch, missing) && (!errors.Is(err, pkgtool.ErrRPMKeysRejected) || !strings.Contains(err.Error(), `rpmkeys says "(no line)" ("error: `+missing+`: open failed`)) {
+			t.Errorf("%d file(s): a missing file: %v, want a rejection saying rpmkeys wrote no line about it", len(batch), err)
+		}
+	}
+}

@@ -218,6 +218,40 @@ func TestToolKilledWithAChildHoldingItsOutput(t *testing.T) {
 	}
 }
 
+// The rpmkeys cross-check too: an rpmkeys killed at the session's deadline
+// whose child holds its output does not hold the receive past it (the
+// deadline ends the delivery, threats.md C7), and nothing it did not say is
+// taken for an acceptance.
+func TestCheckBatchKilledWithAChildHoldingItsOutput(t *testing.T) {
+	checker, _, good, _ := goodAndUnsigned(t)
+	pidFile := filepath.Join(t.TempDir(), "child")
+	standIn(t, "rpmkeys", "sleep 120 &\necho $! >"+pidFile+"\nwait\n")
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	verdicts := make(chan map[string]error, 1)
+	go func() { verdicts <- checker.CheckBatch(ctx, []string{good}) }()
+	var child int
+	for child == 0 {
+		data, _ := os.ReadFile(pidFile)
+		child, _ = strconv.Atoi(strings.TrimSpace(string(data)))
+		time.Sleep(10 * time.Millisecond)
+	}
+	fd, err := unix.PidfdOpen(child, 0) // the kill at the end reaches it and no other
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	defer unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0)
+	select {
+	case v := <-verdicts:
+		if v[good] == nil {
+			t.Error("a package rpmkeys was killed before judging is accepted")
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("CheckBatch still waits for the output a killed rpmkeys' child holds")
+	}
+}
+
 // slowWriter stalls on its first write, as a terminal held with Ctrl-S does.
 type slowWriter struct {
 	strings.Builder

@@ -134,6 +134,15 @@ func TestRegularOnlyNameInADirectorySaysWhy(t *testing.T) {
 	onlyStagingExists(t, dir)
 }
 
+// Where a stream may make directories, a name in one it has not made is
+// ENOENT with no such reason: the directory could have come first.
+func TestNameInAMissingDirectoryOutsideRegularOnly(t *testing.T) {
+	st, _, err := receiveInto(t, false, stream(entry("x/y", regularMode, []byte("a"))))
+	if st.Code != uint32(syscall.ENOENT) || !strings.Contains(errString(err), "opening directory \"x\"") || strings.Contains(errString(err), "only regular files are taken") {
+		t.Errorf("status %d, %v; want ENOENT for the missing directory, without dom0's reason", st.Code, err)
+	}
+}
+
 // openDescriptors counts the process's open file descriptors.
 func openDescriptors(t *testing.T) int {
 	t.Helper()

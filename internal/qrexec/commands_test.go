@@ -418,6 +418,34 @@ func TestInputReadErrorFails(t *testing.T) {
 	}
 }
 
+// A stdin that is a socket is spliced, not copied, and a read error there
+// ends the call all the same: a Unix socket whose peer closed it with data
+// unread reads ECONNRESET, which is no EOF (the service would act on part
+// of its input), so the call is ended, said, and exits 125 (qrexec.md).
+func TestInputSocketResetFails(t *testing.T) {
+	lab := newTestLab(t, transports[0])
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdin, peer := os.NewFile(uintptr(fds[0]), "stdin"), os.NewFile(uintptr(fds[1]), "peer")
+	defer stdin.Close()
+	// Unread by the peer when it closes: stdin's reads fail with ECONNRESET.
+	if _, err := stdin.WriteString("never read"); err != nil {
+		t.Fatal(err)
+	}
+	peer.Close()
+	c := command(t, "pedos-run", "--domains", lab.domainsFile, "--sockdir", lab.sockDir, "vm2", "cat")
+	c.Stdin = stdin
+	var stderr strings.Builder
+	c.Stderr = &stderr
+	_ = c.Run()
+	c.failIfExpired(t)
+	if code := c.ProcessState.ExitCode(); code != qrexec.ExitFailure || !strings.Contains(stderr.String(), "the call's input could not be read, so the call was ended: ") || !strings.Contains(stderr.String(), "connection reset by peer") {
+		t.Errorf("stdin a socket reset by its peer: exit %d, stderr %q; want 125 saying the input could not be read", code, stderr.String())
+	}
+}
+
 // pedos-run shows another domain's output as qvm-run does: on a terminal,
 // what the terminal would act on (escape sequences, other control
 // characters) is replaced by "_", so that the domain cannot clear dom0's
@@ -477,6 +505,25 @@ func TestPedosRunFiltersEscapesOnATerminal(t *testing.T) {
 	}
 }
 
+// --no-filter-escape-chars passes the output as it is also to a terminal,
+// where the filter is otherwise on: the person asked for it.
+func TestPedosRunNoFilterOnATerminal(t *testing.T) {
+	lab := newTestLab(t, transports[0])
+	master, terminal := testbin.OpenPTY(t)
+	cmd := command(t, "pedos-run", "--domains", lab.domainsFile, "--sockdir", lab.sockDir, "--no-filter-escape-chars", "vm2", `printf 'A\033[2JB\n'`)
+	cmd.Env = append(os.Environ(), "LC_ALL=C.UTF-8")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = strings.NewReader(""), terminal, io.Discard
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.failIfExpired(t)
+	terminal.Close()
+	shown, _ := io.ReadAll(master) // EIO once the terminal's last holder closed it
+	if string(shown) != "A\x1b[2JB\r\n" {
+		t.Errorf("--no-filter-escape-chars on a terminal: %q shown, want the output as it is", shown)
+	}
+}
+
 // pedos-run's options go before DOMAIN: after it, where the command begins,
 // one would run as the command and fail in the domain's shell with 2, the
 // status of a usage error, as if pedos-run's; it is refused instead.
@@ -485,6 +532,37 @@ func TestPedosRunOptionAfterTheDomain(t *testing.T) {
 	got := lab.runInVM2(t, "", "vm2", "--user", "root", "id")
 	if got.code != 2 || got.stdout != "" || !strings.Contains(got.stderr, "--user comes after DOMAIN") {
 		t.Errorf("pedos-run vm2 --user root id: %+v", got)
+	}
+}
+
+// Which words after DOMAIN are pedos-run's own options misplaced, and which
+// begin the command: -h and --help, and an option with its value after "="
+// are pedos-run's (refused, exit 2); a command named as an option is but
+// without its dash (timeout) runs in the domain, and whatever follows "--"
+// is not pedos-run's to judge (the domain's shell is). Two answers to one
+// question (--filter-escape-chars and --no-filter-escape-chars) are a usage
+// error too.
+func TestPedosRunWordsAfterTheDomain(t *testing.T) {
+	lab := newTestLab(t, transports[0])
+	for _, c := range []struct {
+		args    []string
+		refused string // what the usage error says; "" for a command that runs
+		stdout  string
+	}{
+		{[]string{"vm2", "-h"}, "-h comes after DOMAIN", ""},
+		{[]string{"vm2", "--help"}, "--help comes after DOMAIN", ""},
+		{[]string{"vm2", "--user=root", "id"}, "--user=root comes after DOMAIN", ""},
+		{[]string{"vm2", "timeout", "10", "echo", "ran"}, "", "ran\n"},
+		{[]string{"vm2", "--", "--user", "root"}, "", "(the shell's)"},
+		{[]string{"--filter-escape-chars", "--no-filter-escape-chars", "vm2", "true"}, "contradict each other", ""},
+	} {
+		got := lab.runInVM2(t, "", c.args...)
+		if c.refused != "" && (got.code != 2 || got.stdout != "" || !strings.Contains(got.stderr, c.refused)) {
+			t.Errorf("pedos-run %q: %+v, want a usage error saying %q", c.args, got, c.refused)
+		}
+		if c.refused == "" && (strings.Contains(got.stderr, "pedos-run:") || c.stdout != "(the shell's)" && got.stdout != c.stdout) {
+			t.Errorf("pedos-run %q: %+v, want the command run in vm2", c.args, got)
+		}
 	}
 }
 

@@ -6,12 +6,14 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"os/user"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -200,6 +202,77 @@ func TestBackgroundJobWithStderrHoldsNotTheCall(t *testing.T) {
 		unix.PidfdSendSignal(job, unix.SIGKILL, nil, 0)
 		unix.Close(job)
 		waitForLog(t, lab, target, "line=before")
+	}
+}
+
+// The service's stderr is read to its end, not only to the service's exit:
+// a line a background job writes there after the call ended still reaches
+// the log (qrexec.md: a service's stderr goes to the log), and the pipe is
+// not closed under the job (which would lose the line, or kill the job with
+// SIGPIPE).
+func TestBackgroundJobsLaterStderrIsLogged(t *testing.T) {
+	lab := newTestLab(t, transports[0])
+	flagDir := t.TempDir()
+	if err := os.Chmod(flagDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	flag := filepath.Join(flagDir, "call-ended")
+	for _, dir := range lab.serviceDirs {
+		// Bounded: the job ends within a minute whatever happens.
+		writeFile(t, filepath.Join(dir, "test.Later"), "#!/bin/sh\n(i=0; while [ ! -e "+flag+" ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done; echo after-the-call >&2) >/dev/null </dev/null &\n", 0o755)
+	}
+	for _, target := range []string{"dom0", "vm2"} {
+		if err := os.RemoveAll(flag); err != nil {
+			t.Fatal(err)
+		}
+		if got := lab.call(t, "", target, "test.Later"); got.code != 0 {
+			t.Fatalf("%s: %+v", target, got)
+		}
+		writeFile(t, flag, "", 0o644) // the job writes its line now, after the call
+		waitForLog(t, lab, target, "line=after-the-call")
+	}
+}
+
+// A call leaves no descriptor behind in the daemon or the agent: the pipe of
+// a service's stderr is closed once read to its end, and at once when the
+// service cannot start (a file without #!). A long-running daemon that
+// leaked one a call would run out of them (EMFILE) and refuse every call.
+func TestCallsLeaveNoDescriptorOpen(t *testing.T) {
+	lab := newTestLab(t, transports[0])
+	for _, dir := range lab.serviceDirs {
+		writeFile(t, filepath.Join(dir, "test.NoShebang"), "echo hi\n", 0o755)
+	}
+	openFDs := func(p *os.Process) int {
+		entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", p.Pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(entries)
+	}
+	for _, target := range []string{"dom0", "vm2"} {
+		process := map[string]*exec.Cmd{"dom0": lab.daemon, "vm2": lab.agent}[target].Process
+		lab.call(t, "", target, "test.Stderr") // warmed up: whatever the first call opens for good
+		lab.call(t, "", target, "test.NoShebang")
+		before := openFDs(process)
+		for range 3 {
+			if got := lab.call(t, "", target, "test.Stderr"); got.code != 0 {
+				t.Fatalf("%s: test.Stderr: %+v", target, got)
+			}
+			if got := lab.call(t, "", target, "test.NoShebang"); got.code == 0 {
+				t.Fatalf("%s: test.NoShebang ran: %+v", target, got)
+			}
+		}
+		// The last call's own may take a moment to close after its end.
+		var after int
+		for range 100 {
+			if after = openFDs(process); after <= before {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if after > before {
+			t.Errorf("%s: %d descriptors open before six calls, %d after", target, before, after)
+		}
 	}
 }
 

@@ -96,3 +96,20 @@ func TestListenSaysWhyItCannot(t *testing.T) {
 		l.Close()
 	}
 }
+
+// A command's connection is closed once (transport.go): a caller whose
+// stdin failed closes it while its own deferred Close may follow, and the
+// second Close neither fails ("file already closed") nor waits for, or
+// kills, the child's process group again, whose id may be another's by then.
+func TestCommandConnClosesOnce(t *testing.T) {
+	conn, err := dialCommand("cat >/dev/null", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.Close(); err != nil {
+		t.Errorf("a second Close: %v, want the first's result", err)
+	}
+}

@@ -282,3 +282,25 @@ func TestHumanAge(t *testing.T) {
 		}
 	}
 }
+
+// The bound is the size of the file, not of its JSON: a valid state of
+// exactly 16 MiB (padded with white space) loads, one byte more is refused
+// before it is parsed, naming the file and the bound (docs/operations.md
+// names the state-file errors).
+func TestLoadBoundsTheStateFile(t *testing.T) {
+	valid := `{"time_floor":"2025-03-01T00:00:00Z","repos":{"updates":{"revision":1,"timestamp":"2025-03-01T00:00:00Z","key_fingerprint":"AB"}}}`
+	for size, refused := range map[int]bool{16 << 20: false, 16<<20 + 1: true} {
+		root := t.TempDir()
+		path := filepath.Join(root, StatePath)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(valid+strings.Repeat(" ", size-len(valid))), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Load(root, buildTime, day0)
+		if refused && (err == nil || !strings.Contains(err.Error(), path+": larger than 16777216 bytes")) || !refused && err != nil {
+			t.Errorf("a valid state of %d bytes: Load: %v; want refused: %v", size, err, refused)
+		}
+	}
+}

@@ -90,3 +90,40 @@ func TestStopsOnAbort(t *testing.T) {
 		})
 	}
 }
+
+// A test binary started with SIGINT ignored (run in the background by a
+// shell without job control) keeps ignoring it, as it would without Main:
+// only a signal that would have ended it ends it, and stops its processes.
+func TestIgnoredSignalStaysIgnored(t *testing.T) {
+	child := exec.Command("/bin/sh", "-c", `trap '' INT; exec "$0" "$@"`, os.Args[0], "-test.run", "^TestAbortedChild$", "-test.timeout", "10m")
+	child.Env = append(os.Environ(), abortChild+"=1")
+	out, err := child.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	StopAtEnd(t, child)
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if line, _ := bufio.NewReader(out).ReadString('\n'); !strings.HasPrefix(line, "pid ") {
+		t.Fatalf("the child printed %q, not its sleep's pid", line)
+	}
+	done := make(chan error, 1)
+	go func() { done <- child.Wait() }()
+	if err := child.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("the child, ignoring SIGINT, ended on it: %v", err)
+	case <-time.After(time.Second):
+	}
+	if err := child.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("the child test binary did not end on SIGTERM")
+	}
+}
