@@ -54,7 +54,9 @@ func (a *Agent) ServeCall(conn Conn) {
 		return
 	}
 	log := a.Log.With("from", "dom0", "user", req.User, "command", req.Command)
-	cmd := exec.Command("/bin/sh", "-c", req.Command)
+	// "--": a command that begins with "-" is a command, not the shell's
+	// option (pedos-run DOMAIN -- -x).
+	cmd := exec.Command("/bin/sh", "-c", "--", req.Command)
 	cmd.Env = cleanEnv()
 	if err := runAs(cmd, req.User); err != nil {
 		log.Error("cannot run command", "err", err)
