@@ -72,9 +72,15 @@ func ReadRegular(path string, max int64) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
+	return ReadBounded(f, max)
+}
+
+// ReadBounded reads what is left of f, refusing more than max bytes as too
+// large (not cut to max, which would read as a corrupt file).
+func ReadBounded(f *os.File, max int64) ([]byte, error) {
 	data, err := io.ReadAll(io.LimitReader(f, max+1))
 	if err == nil && int64(len(data)) > max {
-		err = &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("larger than %d bytes, which no file of ours is", max)}
+		err = &fs.PathError{Op: "read", Path: f.Name(), Err: fmt.Errorf("larger than %d bytes, which no file of ours is", max)}
 	}
 	return data, err
 }

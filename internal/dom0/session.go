@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -65,7 +64,7 @@ func ClaimSession(c Config, untrustedID string, now time.Time) (Session, error) 
 		return Session{}, err
 	}
 	defer f.Close()
-	s, err := decodeSession(io.ReadAll(io.LimitReader(f, maxSessionBytes)))
+	s, err := decodeSession(atomicfile.ReadBounded(f, maxSessionBytes))
 	if err != nil {
 		return s, fmt.Errorf("reading %s: %w", live, err)
 	}
