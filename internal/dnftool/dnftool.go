@@ -32,7 +32,7 @@ func New(tmpDir string) (Tools, error) {
 // DNF runs dnf. Callers pass --installroot, --config and reposdir
 // (real-tools.md: without them dnf reads the host's repositories).
 func (t Tools) DNF(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
-	return t.Stream(ctx, "dnf", args, stdin, stdout, stderr)
+	return t.Exec(ctx, 0, "dnf", args, stdin, stdout, stderr)
 }
 
 // ExportRPMDB writes root's rpm database in rpmdb --exportdb form. A root
@@ -60,7 +60,7 @@ func (t Tools) ImportRPMDB(root, exportFile string) error {
 		return err
 	}
 	var stderr strings.Builder
-	code, err := t.Stream(context.Background(), "rpmdb", []string{"--root", root, "--importdb"}, f, io.Discard, &stderr)
+	code, err := t.Exec(context.Background(), 0, "rpmdb", []string{"--root", root, "--importdb"}, f, io.Discard, &stderr)
 	if err == nil {
 		err = importFailure(code, stderr.String())
 	}
@@ -97,7 +97,7 @@ func importFailure(code int, stderr string) error {
 func (t Tools) WhatProvides(ctx context.Context, root, capability string) ([]string, error) {
 	var stdout, stderr strings.Builder
 	args := []string{"--root", root, "-q", "--whatprovides", "--qf", "%{NAME}\n", "--", capability}
-	code, err := t.Stream(ctx, "rpm", args, nil, &stdout, &stderr)
+	code, err := t.Exec(ctx, 0, "rpm", args, nil, &stdout, &stderr)
 	switch {
 	case err != nil:
 		return nil, fmt.Errorf("rpm -q --whatprovides in %s: %w", root, err)

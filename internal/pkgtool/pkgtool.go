@@ -131,7 +131,7 @@ func (c *RPMKeys) check(ctx context.Context, files []string) (verdicts map[strin
 		return verdicts, 0
 	}
 	var stdout, stderr strings.Builder
-	code, err := c.tools.collect(ctx, "rpmkeys", args, nil, &stdout, &stderr)
+	code, err := c.tools.Exec(ctx, ToolWaitDelay, "rpmkeys", args, nil, &stdout, &stderr)
 	if err != nil {
 		for _, f := range checked {
 			verdicts[f] = fmt.Errorf("%w: %v", ErrRPMKeysFailed, err)

@@ -47,27 +47,19 @@ func NewTools(tmpDir string) (*Tools, error) {
 // Close removes the private HOME.
 func (t *Tools) Close() error { return os.RemoveAll(t.dir) }
 
-// toolWaitDelay is how long the output of a tool run by collect may stay
-// open after its end.
-const toolWaitDelay = 2 * time.Second
+// ToolWaitDelay is how long a tool's output may stay open after its end
+// when that output goes to memory (Exec).
+const ToolWaitDelay = 2 * time.Second
 
-// Stream runs a tool in the private, minimal environment with the
-// caller's streams and returns its exit code; err is set only when it
-// could not run at all.
-func (t *Tools) Stream(ctx context.Context, name string, args []string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
-	return t.stream(ctx, 0, name, args, stdin, stdout, stderr)
-}
-
-// collect is Stream for a tool whose output goes to memory, never to a
-// reader that may stall (a person's terminal): once the tool has exited or
+// Exec runs a tool in the private, minimal environment with the caller's
+// streams and returns its exit code; err is set only when it could not run
+// at all. With a waitDelay (ToolWaitDelay, for a tool whose output goes to
+// memory, never to a reader that may stall), once the tool has exited or
 // been killed (the session's deadline), what it started and left holding
 // its output (a wrapper's child, an agent) does not hold the caller past
-// toolWaitDelay. (A stalled reader would lose output that late.)
-func (t *Tools) collect(ctx context.Context, name string, args []string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
-	return t.stream(ctx, toolWaitDelay, name, args, stdin, stdout, stderr)
-}
-
-func (t *Tools) stream(ctx context.Context, waitDelay time.Duration, name string, args []string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
+// it; without one (dnf's output to a person's terminal, which may stall),
+// all of the output is delivered.
+func (t *Tools) Exec(ctx context.Context, waitDelay time.Duration, name string, args []string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.WaitDelay = waitDelay
 	cmd.Env, cmd.Dir = []string{"LC_ALL=C", "PATH=/usr/bin:/bin:/usr/sbin:/sbin", "HOME=" + t.home}, t.home
@@ -83,12 +75,12 @@ func (t *Tools) stream(ctx context.Context, waitDelay time.Duration, name string
 	return 0, err
 }
 
-// Run runs a tool (collect: its stdout must not stall); a tool that could
-// not run, or an exit status other than 0, is an error that says what it
-// was doing (and then the first line of its stderr).
+// Run runs a tool (Exec with ToolWaitDelay: its stdout must not stall); a
+// tool that could not run, or an exit status other than 0, is an error that
+// says what it was doing (and then the first line of its stderr).
 func (t *Tools) Run(ctx context.Context, what string, stdin io.Reader, stdout io.Writer, name string, args ...string) error {
 	var stderr strings.Builder
-	code, err := t.collect(ctx, name, args, stdin, stdout, &stderr)
+	code, err := t.Exec(ctx, ToolWaitDelay, name, args, stdin, stdout, &stderr)
 	switch {
 	case err != nil:
 		return fmt.Errorf("%s: %w", what, err)

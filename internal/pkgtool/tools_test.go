@@ -162,7 +162,7 @@ func TestRunReportsAFailure(t *testing.T) {
 	}
 	// A tool killed by a signal (the user's Ctrl-C reaches dnf too) exits
 	// 128+N, as a shell says, not Go's -1.
-	if code, err := tools.Stream(context.Background(), "sh", []string{"-c", "kill -INT $$"}, nil, io.Discard, io.Discard); code != 130 || err != nil {
+	if code, err := tools.Exec(context.Background(), 0, "sh", []string{"-c", "kill -INT $$"}, nil, io.Discard, io.Discard); code != 130 || err != nil {
 		t.Errorf("a tool killed by SIGINT: exit %d (%v), want 130", code, err)
 	}
 }
@@ -266,14 +266,14 @@ func (w *slowWriter) Write(p []byte) (int, error) {
 	return w.Builder.Write(p)
 }
 
-// Stream (dnf's, rpm's listings) delivers a tool's whole output to a reader
-// that stalls past the tool's end (the output still in the pipe when the
-// tool exits): none of it is cut off.
+// Exec without a wait delay (dnf's, rpm's listings) delivers a tool's
+// whole output to a reader that stalls past the tool's end (the output
+// still in the pipe when the tool exits): none of it is cut off.
 func TestStreamWaitsForASlowReader(t *testing.T) {
 	tools := newTools(t)
 	standIn(t, "rpm", "head -c 60000 /dev/zero | tr '\\0' x\nexit 100\n")
 	var out slowWriter
-	code, err := tools.Stream(context.Background(), "rpm", nil, nil, &out, io.Discard)
+	code, err := tools.Exec(context.Background(), 0, "rpm", nil, nil, &out, io.Discard)
 	if code != 100 || err != nil || out.Len() != 60000 {
 		t.Errorf("exit %d, %v, %d bytes of 60000", code, err, out.Len())
 	}
