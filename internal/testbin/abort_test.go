@@ -34,6 +34,36 @@ func TestAbortedChild(t *testing.T) {
 	time.Sleep(2 * time.Minute)
 }
 
+// startAbortedChild starts child, a test binary running TestAbortedChild,
+// and returns the pid of the sleep it started, held by a pidfd (killed when
+// the test ends) while the child, its parent, is alive: no check or kill
+// can reach another process with its pid.
+func startAbortedChild(t *testing.T, child *exec.Cmd) (pid, sleepFD int) {
+	t.Helper()
+	child.Env = append(os.Environ(), abortChild+"=1")
+	out, err := child.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	StopAtEnd(t, child)
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, _ := bufio.NewReader(out).ReadString('\n')
+	pid, err = strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(line, "pid ")))
+	if err != nil {
+		t.Fatalf("the child printed %q, not its sleep's pid", line)
+	}
+	if sleepFD, err = unix.PidfdOpen(pid, 0); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		unix.PidfdSendSignal(sleepFD, unix.SIGKILL, nil, 0)
+		unix.Close(sleepFD)
+	})
+	return pid, sleepFD
+}
+
 // A test binary that runs into -test.timeout, or gets SIGINT or SIGTERM,
 // runs no t.Cleanup: what its tests started is stopped all the same.
 func TestStopsOnAbort(t *testing.T) {
@@ -48,28 +78,7 @@ func TestStopsOnAbort(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			child := exec.Command(os.Args[0], "-test.run", "^TestAbortedChild$", "-test.timeout", c.timeout)
-			child.Env = append(os.Environ(), abortChild+"=1")
-			out, err := child.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			StopAtEnd(t, child)
-			if err := child.Start(); err != nil {
-				t.Fatal(err)
-			}
-			line, _ := bufio.NewReader(out).ReadString('\n')
-			pid, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(line, "pid ")))
-			if err != nil {
-				t.Fatalf("the child printed %q, not its sleep's pid", line)
-			}
-			// Held by a pidfd while the child, its parent, is alive: no
-			// check or kill below can reach another process with its pid.
-			sleepFD, err := unix.PidfdOpen(pid, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer unix.Close(sleepFD)
-			defer unix.PidfdSendSignal(sleepFD, unix.SIGKILL, nil, 0)
+			pid, sleepFD := startAbortedChild(t, child)
 			if c.signal != 0 {
 				if err := child.Process.Signal(c.signal); err != nil {
 					t.Fatal(err)
@@ -96,18 +105,7 @@ func TestStopsOnAbort(t *testing.T) {
 // only a signal that would have ended it ends it, and stops its processes.
 func TestIgnoredSignalStaysIgnored(t *testing.T) {
 	child := exec.Command("/bin/sh", "-c", `trap '' INT; exec "$0" "$@"`, os.Args[0], "-test.run", "^TestAbortedChild$", "-test.timeout", "10m")
-	child.Env = append(os.Environ(), abortChild+"=1")
-	out, err := child.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	StopAtEnd(t, child)
-	if err := child.Start(); err != nil {
-		t.Fatal(err)
-	}
-	if line, _ := bufio.NewReader(out).ReadString('\n'); !strings.HasPrefix(line, "pid ") {
-		t.Fatalf("the child printed %q, not its sleep's pid", line)
-	}
+	startAbortedChild(t, child)
 	done := make(chan error, 1)
 	go func() { done <- child.Wait() }()
 	if err := child.Process.Signal(syscall.SIGINT); err != nil {
