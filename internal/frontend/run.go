@@ -901,6 +901,11 @@ func lockError(path string, err error) error {
 		// overview.md step 1 allows "root, or the update group"; only root
 		// is supported (operations.md, "Differences from the spec").
 		return fmt.Errorf("run pedos-dom0-update as root: only root can install packages in dom0 and write its update state (%s, mode 0700); there is no update group. It could not take the update lock: %w", filepath.Dir(path), err)
+	case errors.Is(err, syscall.EROFS):
+		return fmt.Errorf("dom0's update state directory %s is on a read-only file system: an update must write its state there (remount it read-write): %w", filepath.Dir(path), err)
+	case errors.Is(err, syscall.EEXIST), errors.Is(err, syscall.ENOTDIR):
+		// MkdirAll over a link to nothing, or over a file.
+		return fmt.Errorf("dom0's update state directory %s is not a directory (a file, or a link to a missing one: is the file system it points to mounted?): %w", filepath.Dir(path), err)
 	}
 	return err
 }

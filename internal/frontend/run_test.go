@@ -948,7 +948,8 @@ func TestConclude(t *testing.T) {
 
 // Only root can update dom0: a user who tries is told so first, not left
 // with a "permission denied" on a file (the tests run as root, who gets
-// no such error: the errors are made here).
+// no such error: the errors are made here). A state directory on a
+// read-only file system, or that is no directory, is said as such.
 func TestLockErrors(t *testing.T) {
 	path := "/var/lib/PedOS/state/update.lock"
 	for _, tc := range []struct {
@@ -958,6 +959,9 @@ func TestLockErrors(t *testing.T) {
 		{&os.PathError{Op: "mkdir", Path: "/var/lib/PedOS/state", Err: syscall.EACCES}, "run pedos-dom0-update as root: only root can install packages in dom0 and write its update state (/var/lib/PedOS/state, mode 0700); there is no update group. It could not take the update lock: mkdir /var/lib/PedOS/state: permission denied"},
 		{&os.PathError{Op: "open", Path: path, Err: syscall.EPERM}, "run pedos-dom0-update as root"},
 		{&os.PathError{Op: "lock", Path: path, Err: syscall.EWOULDBLOCK}, "another update is running (" + path + " is locked)"},
+		{&os.PathError{Op: "open", Path: path, Err: syscall.EROFS}, "dom0's update state directory /var/lib/PedOS/state is on a read-only file system"},
+		{&os.PathError{Op: "mkdir", Path: "/var/lib/PedOS/state", Err: syscall.EEXIST}, "dom0's update state directory /var/lib/PedOS/state is not a directory"},
+		{&os.PathError{Op: "mkdir", Path: "/var/lib/PedOS/state", Err: syscall.ENOTDIR}, "dom0's update state directory /var/lib/PedOS/state is not a directory"},
 	} {
 		if err := lockError(path, tc.err); err == nil || !strings.HasPrefix(err.Error(), tc.want) {
 			t.Errorf("lockError(%v) = %v, want %q", tc.err, err, tc.want)
@@ -965,6 +969,18 @@ func TestLockErrors(t *testing.T) {
 	}
 	if lockError(path, nil) != nil {
 		t.Error("lockError(nil) is an error")
+	}
+	// As the lock meets it: a state directory that is a link to nothing.
+	c := dom0.DefaultConfig(t.TempDir())
+	state := c.Path(dom0.StateDir)
+	if err := os.MkdirAll(filepath.Dir(state), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/nonexistent/state", state); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Lock(c); err == nil || !strings.HasPrefix(err.Error(), "dom0's update state directory "+state+" is not a directory") {
+		t.Errorf("Lock with a dangling link for the state directory: %v", err)
 	}
 }
 
