@@ -72,15 +72,20 @@ func ReadRegular(path string, max int64) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	return ReadBounded(f, max)
+	data, err := ReadBounded(f, max)
+	if _, named := errors.AsType[*fs.PathError](err); err != nil && !named {
+		err = &fs.PathError{Op: "read", Path: path, Err: err}
+	}
+	return data, err
 }
 
-// ReadBounded reads what is left of f, refusing more than max bytes as too
-// large (not cut to max, which would read as a corrupt file).
-func ReadBounded(f *os.File, max int64) ([]byte, error) {
-	data, err := io.ReadAll(io.LimitReader(f, max+1))
+// ReadBounded reads what is left of r, refusing more than max bytes as too
+// large (not cut to max, which would read as a corrupt file). The caller
+// names the file.
+func ReadBounded(r io.Reader, max int64) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, max+1))
 	if err == nil && int64(len(data)) > max {
-		err = &fs.PathError{Op: "read", Path: f.Name(), Err: fmt.Errorf("larger than %d bytes, which no file of ours is", max)}
+		err = fmt.Errorf("larger than %d bytes, which no file of ours is", max)
 	}
 	return data, err
 }

@@ -41,9 +41,9 @@ const (
 	SessionIDLength = 32 // hex digits: 128 bits
 )
 
-// maxSessionBytes bounds a session file: an id, times, the package names
-// asked for.
-const maxSessionBytes = 1 << 20
+// MaxSessionBytes bounds a session file: an id, times, the package names
+// asked for (NewSession refuses a larger one before anything is sent).
+const MaxSessionBytes = 1 << 20
 
 // ErrNoSession means a delivery arrived that no update of dom0's asked for.
 var ErrNoSession = errors.New("no update session is waiting for a delivery")
@@ -64,7 +64,7 @@ func ClaimSession(c Config, untrustedID string, now time.Time) (Session, error) 
 		return Session{}, err
 	}
 	defer f.Close()
-	s, err := decodeSession(atomicfile.ReadBounded(f, maxSessionBytes))
+	s, err := decodeSession(atomicfile.ReadBounded(f, MaxSessionBytes))
 	if err != nil {
 		return s, fmt.Errorf("reading %s: %w", live, err)
 	}
@@ -94,7 +94,7 @@ func ClaimSession(c Config, untrustedID string, now time.Time) (Session, error) 
 	if err := os.Rename(live, claimed); err != nil {
 		return s, ErrNoSession
 	}
-	again, err := decodeSession(atomicfile.ReadRegular(claimed, maxSessionBytes))
+	again, err := decodeSession(atomicfile.ReadRegular(claimed, MaxSessionBytes))
 	if err != nil || again.ID != s.ID {
 		return s, ErrNoSession
 	}

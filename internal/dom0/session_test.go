@@ -173,17 +173,31 @@ func TestStateFilesThatAreFIFOs(t *testing.T) {
 	}
 }
 
-// A session past 1 MiB, more than any the front end writes for an update (an
-// id, times, the names asked for), is not read whole: the claim refuses it
-// naming the file, and leaves it unclaimed (C2: only the live session, as
-// the front end wrote it, is claimed).
+// A session past 1 MiB (an id, times, the names asked for: 32,000 names fit
+// on a command line) is refused by the front end before anything is sent,
+// not by the receive service after a whole download; one there all the
+// same is not read whole: the claim refuses it naming the file, and leaves
+// it unclaimed (C2: only the live session, as the front end wrote it, is
+// claimed).
 func TestClaimSessionRefusesAnOversizedSession(t *testing.T) {
 	c := dom0.DefaultConfig(t.TempDir())
-	s, err := startSession(t, c, dom0.Session{Action: "install", Packages: slices.Repeat([]string{strings.Repeat("p", 256)}, 5000)})
+	many := dom0.Session{Action: "install", Packages: slices.Repeat([]string{strings.Repeat("p", 256)}, 5000)}
+	if _, err := startSession(t, c, many); err == nil || !strings.Contains(err.Error(), "more than the 1048576 dom0's receive service reads: name fewer packages") {
+		t.Errorf("a session over 1 MiB: %v, want the front end to refuse it", err)
+	}
+	s, err := startSession(t, c, dom0.Session{Action: "upgrade"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	live := filepath.Join(c.Path(dom0.StateDir), dom0.SessionFile)
+	f, err := os.OpenFile(live, os.O_WRONLY|os.O_APPEND, 0)
+	if err == nil {
+		_, err = f.Write(make([]byte, dom0.MaxSessionBytes)) // past the bound, the JSON whole before it
+		err = errors.Join(err, f.Close())
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := dom0.ClaimSession(c, s.ID, time.Now()); err == nil || !strings.Contains(err.Error(), live+": larger than 1048576 bytes") {
 		t.Errorf("ClaimSession of a session over 1 MiB: %v, want refused naming %s", err, live)
 	}

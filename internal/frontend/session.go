@@ -108,6 +108,10 @@ func NewSession(c dom0.Config, s dom0.Session, switches []dnfconf.RepoSwitch, wa
 	if err != nil {
 		return s, nil, err
 	}
+	// Found now, not by the receive service after a whole download.
+	if len(data)+1 > dom0.MaxSessionBytes {
+		return s, nil, fmt.Errorf("this update's session (its package names and repositories) takes %d bytes, more than the %d dom0's receive service reads: name fewer packages in one run", len(data)+1, dom0.MaxSessionBytes)
+	}
 	path := filepath.Join(dir, dom0.SessionFile)
 	if err := atomicfile.WriteFile(path, append(data, '\n'), 0o600); err != nil {
 		return s, nil, err
