@@ -53,7 +53,7 @@ const ToolWaitDelay = 2 * time.Second
 
 // Exec runs a tool in the private, minimal environment with the caller's
 // streams and returns its exit code; err is set only when it could not run
-// at all. With a waitDelay (ToolWaitDelay, for a tool whose output goes to
+// at all, or its output could not be delivered. With a waitDelay (ToolWaitDelay, for a tool whose output goes to
 // memory, never to a reader that may stall), once the tool has exited or
 // been killed (the session's deadline), what it started and left holding
 // its output (a wrapper's child, an agent) does not hold the caller past
@@ -65,14 +65,18 @@ func (t *Tools) Exec(ctx context.Context, waitDelay time.Duration, name string, 
 	cmd.Env, cmd.Dir = []string{"LC_ALL=C", "PATH=/usr/bin:/bin:/usr/sbin:/sbin", "HOME=" + t.home}, t.home
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
 	err := cmd.Run()
-	if exitErr, ok := errors.AsType[*exec.ExitError](err); ok {
-		// Killed by a signal: 128+N, as a shell says (Go says -1).
-		if status, ok := exitErr.Sys().(syscall.WaitStatus); ok && status.Signaled() {
-			return 128 + int(status.Signal()), nil
-		}
-		return exitErr.ExitCode(), nil
+	// The tool ended (a status; or ErrWaitDelay: it exited 0, and a child
+	// it left holds its output, read up to the delay): its status, not an
+	// error, whatever became of what it started.
+	_, exited := errors.AsType[*exec.ExitError](err)
+	if err != nil && !exited && !errors.Is(err, exec.ErrWaitDelay) || cmd.ProcessState == nil {
+		return 0, err
 	}
-	return 0, err
+	// Killed by a signal: 128+N, as a shell says (Go says -1).
+	if status, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && status.Signaled() {
+		return 128 + int(status.Signal()), nil
+	}
+	return cmd.ProcessState.ExitCode(), nil
 }
 
 // Run runs a tool (Exec with ToolWaitDelay: its stdout must not stall); a

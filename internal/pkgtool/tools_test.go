@@ -252,6 +252,36 @@ func TestCheckBatchKilledWithAChildHoldingItsOutput(t *testing.T) {
 	}
 }
 
+// An rpmkeys that judged every file and exited 0, leaving a child that holds
+// its output (a wrapper's), has given its verdicts: they count, rather than
+// the run being one that "could not run" (and every file checked again
+// alone, each waiting out the delay).
+func TestCheckBatchAfterAToolLeftAChild(t *testing.T) {
+	checker, dir, good, _ := goodAndUnsigned(t)
+	other := filepath.Join(dir, "other-1-1.noarch.rpm")
+	if data, err := os.ReadFile(good); err != nil || os.WriteFile(other, data, 0o644) != nil {
+		t.Fatal(err)
+	}
+	pidFile := filepath.Join(t.TempDir(), "child")
+	standIn(t, "rpmkeys", "while [ \"$1\" != -- ]; do shift; done\nshift\nfor f; do echo \"$f: digests signatures OK\"; done\n"+
+		"sleep 120 &\necho $! >"+pidFile+"\nexit 0\n")
+	verdicts := checker.CheckBatch(context.Background(), []string{good, other})
+	data, err := os.ReadFile(pidFile)
+	child, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil || child == 0 {
+		t.Fatalf("the stand-in's child: %q, %v", data, err)
+	}
+	if fd, err := unix.PidfdOpen(child, 0); err == nil { // the kill reaches it and no other
+		unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0)
+		unix.Close(fd)
+	}
+	for _, f := range []string{good, other} {
+		if verdicts[f] != nil {
+			t.Errorf("%s: %v, want accepted", filepath.Base(f), verdicts[f])
+		}
+	}
+}
+
 // slowWriter stalls on its first write, as a terminal held with Ctrl-S does.
 type slowWriter struct {
 	strings.Builder
