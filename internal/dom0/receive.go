@@ -194,7 +194,10 @@ func (r *Receiver) receive(ctx context.Context, s Session, stdin io.Reader, stdo
 		stopCreateRepo()
 	}
 	if repoErr := <-repoWritten; err == nil {
-		err = onFullDisk(repoErr, filepath.Dir(build.Dir))
+		err = repoErr
+		if ctx.Err() == nil { // killed at the deadline, it ran out of time, not of room
+			err = onFullDisk(repoErr, filepath.Dir(build.Dir))
+		}
 	}
 	if err != nil {
 		return err
