@@ -82,6 +82,8 @@ func importFailure(code int, stderr string) error {
 		}
 	}
 	switch {
+	case code != 0 && cmp.Or(first, strings.TrimSpace(stderr)) == "": // killed, most often, with nothing said
+		return fmt.Errorf("exit %d", code)
 	case code != 0:
 		return fmt.Errorf("exit %d: %s", code, cmp.Or(first, strings.TrimSpace(stderr)))
 	case first != "":

@@ -195,3 +195,24 @@ func TestImportRPMDBOnAFullDisk(t *testing.T) {
 		t.Errorf("the half-imported database stays (%v)", err)
 	}
 }
+
+// rpmdb's import killed without a word is named by its status alone, not
+// with an empty reason after a colon; its own error line comes first.
+func TestImportFailureWords(t *testing.T) {
+	for _, c := range []struct {
+		code   int
+		stderr string
+		want   string
+	}{
+		{137, "", "exit 137"},
+		{1, "warning: x\nerror: cannot open Packages\n", "exit 1: error: cannot open Packages"},
+		{0, "error: half done\n", "exit 0: error: half done"},
+	} {
+		if err := importFailure(c.code, c.stderr); err == nil || err.Error() != c.want {
+			t.Errorf("importFailure(%d, %q) = %v, want %q", c.code, c.stderr, err, c.want)
+		}
+	}
+	if err := importFailure(0, "warning: x\n"); err != nil {
+		t.Errorf("a clean import: %v", err)
+	}
+}

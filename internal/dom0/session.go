@@ -91,8 +91,10 @@ func ClaimSession(c Config, untrustedID string, now time.Time) (Session, error) 
 	}
 	// rename is atomic: of two concurrent deliveries only one can claim.
 	claimed := filepath.Join(dir, ClaimedFile)
-	if err := os.Rename(live, claimed); err != nil {
-		return s, ErrNoSession
+	if err := os.Rename(live, claimed); errors.Is(err, os.ErrNotExist) {
+		return s, ErrNoSession // the other delivery claimed it first
+	} else if err != nil { // a directory left at the claimed file's name, say
+		return s, fmt.Errorf("claiming the session: %w", err)
 	}
 	again, err := decodeSession(atomicfile.ReadRegular(claimed, MaxSessionBytes))
 	if err != nil || again.ID != s.ID {

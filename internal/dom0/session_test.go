@@ -205,3 +205,31 @@ func TestClaimSessionRefusesAnOversizedSession(t *testing.T) {
 		t.Errorf("the oversized session was claimed (%v)", err)
 	}
 }
+
+// A directory left at the claimed session's name (or the progress file's)
+// is found by the front end before anything is downloaded, naming it; and a
+// claim that cannot rename the session there says so, rather than "no
+// update session is waiting" (only the other delivery's claim is that).
+func TestClaimedSessionNameTaken(t *testing.T) {
+	c := dom0.DefaultConfig(t.TempDir())
+	taken := filepath.Join(c.Path(dom0.StateDir), dom0.ClaimedFile)
+	if err := os.MkdirAll(filepath.Join(taken, "x"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := startSession(t, c, dom0.Session{Action: "upgrade"}); err == nil || !strings.Contains(err.Error(), "removing the last delivery's session.claimed.json: remove "+taken) {
+		t.Errorf("a session with a directory at %s: %v, want refused naming it", taken, err)
+	}
+	if err := os.RemoveAll(taken); err != nil {
+		t.Fatal(err)
+	}
+	s, err := startSession(t, c, dom0.Session{Action: "upgrade"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(taken, "x"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dom0.ClaimSession(c, s.ID, time.Now()); err == nil || errors.Is(err, dom0.ErrNoSession) || !strings.Contains(err.Error(), "claiming the session: rename ") {
+		t.Errorf("ClaimSession with a directory at %s: %v, want the rename's error", taken, err)
+	}
+}

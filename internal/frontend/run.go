@@ -880,24 +880,23 @@ func Lock(c dom0.Config) (func(), error) {
 	if err == nil {
 		unlock, err = dom0.LockFile(path)
 	}
-	if err == nil {
-		if err = os.Remove(filepath.Join(dir, dom0.SessionFile)); errors.Is(err, os.ErrNotExist) {
-			err = nil
-		}
-		if err != nil {
-			unlock()
-			err = fmt.Errorf("removing the session a killed update left: %w", err)
-		}
+	if err != nil {
+		return nil, lockError(path, err)
 	}
-	return unlock, lockError(path, err)
+	if err := os.Remove(filepath.Join(dir, dom0.SessionFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		unlock()
+		return nil, fmt.Errorf("removing the session a killed update left: %w", err)
+	}
+	return unlock, nil
 }
 
-// lockError says what a failure to take the update lock at path means.
+// lockError says what a failure to take the update lock at path means: for
+// root, a permission error is no advice to run as root (an immutable file).
 func lockError(path string, err error) error {
 	switch {
 	case errors.Is(err, unix.EWOULDBLOCK):
 		return fmt.Errorf("another update is running (%s is locked)", path)
-	case errors.Is(err, os.ErrPermission):
+	case errors.Is(err, os.ErrPermission) && os.Geteuid() != 0:
 		// overview.md step 1 allows "root, or the update group"; only root
 		// is supported (operations.md, "Differences from the spec").
 		return fmt.Errorf("run pedos-dom0-update as root: only root can install packages in dom0 and write its update state (%s, mode 0700); there is no update group. It could not take the update lock: %w", filepath.Dir(path), err)
@@ -906,8 +905,10 @@ func lockError(path string, err error) error {
 	case errors.Is(err, syscall.EEXIST), errors.Is(err, syscall.ENOTDIR):
 		// MkdirAll over a link to nothing, or over a file.
 		return fmt.Errorf("dom0's update state directory %s is not a directory (a file, or a link to a missing one: is the file system it points to mounted?): %w", filepath.Dir(path), err)
+	case err != nil:
+		return fmt.Errorf("taking the update lock: %w", err)
 	}
-	return err
+	return nil
 }
 
 // checkReceiveSettings checks, before anything is downloaded, what only a

@@ -952,12 +952,21 @@ func TestConclude(t *testing.T) {
 // read-only file system, or that is no directory, is said as such.
 func TestLockErrors(t *testing.T) {
 	path := "/var/lib/PedOS/state/update.lock"
+	// Root who meets a permission error (an immutable lock file) is not
+	// told to run as root.
+	asRoot := func(advice string) string {
+		if os.Geteuid() == 0 {
+			return "taking the update lock: "
+		}
+		return advice
+	}
 	for _, tc := range []struct {
 		err  error
 		want string
 	}{
-		{&os.PathError{Op: "mkdir", Path: "/var/lib/PedOS/state", Err: syscall.EACCES}, "run pedos-dom0-update as root: only root can install packages in dom0 and write its update state (/var/lib/PedOS/state, mode 0700); there is no update group. It could not take the update lock: mkdir /var/lib/PedOS/state: permission denied"},
-		{&os.PathError{Op: "open", Path: path, Err: syscall.EPERM}, "run pedos-dom0-update as root"},
+		{&os.PathError{Op: "mkdir", Path: "/var/lib/PedOS/state", Err: syscall.EACCES}, asRoot("run pedos-dom0-update as root: only root can install packages in dom0 and write its update state (/var/lib/PedOS/state, mode 0700); there is no update group. It could not take the update lock: mkdir /var/lib/PedOS/state: permission denied")},
+		{&os.PathError{Op: "open", Path: path, Err: syscall.EPERM}, asRoot("run pedos-dom0-update as root")},
+		{&os.PathError{Op: "open", Path: path, Err: syscall.EISDIR}, "taking the update lock: open " + path + ": is a directory"},
 		{&os.PathError{Op: "lock", Path: path, Err: syscall.EWOULDBLOCK}, "another update is running (" + path + " is locked)"},
 		{&os.PathError{Op: "open", Path: path, Err: syscall.EROFS}, "dom0's update state directory /var/lib/PedOS/state is on a read-only file system"},
 		{&os.PathError{Op: "mkdir", Path: "/var/lib/PedOS/state", Err: syscall.EEXIST}, "dom0's update state directory /var/lib/PedOS/state is not a directory"},

@@ -101,8 +101,11 @@ func NewSession(c dom0.Config, s dom0.Session, switches []dnfconf.RepoSwitch, wa
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return s, nil, err
 	}
+	// Found now, not after the download: a claim could not take their names.
 	for _, old := range []string{dom0.ClaimedFile, dom0.ProgressFile} {
-		os.Remove(filepath.Join(dir, old))
+		if err := os.Remove(filepath.Join(dir, old)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return s, nil, fmt.Errorf("removing the last delivery's %s: %w", old, err)
+		}
 	}
 	data, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
