@@ -254,11 +254,16 @@ func onFullDisk(err error, dir string) error {
 	switch {
 	case err == nil || statErr != nil:
 		return err
-	case free < 1<<20:
+	case free < MinFreeBytes:
 		return fmt.Errorf("%w (the file system of %s has %d bytes free: dom0's disk is full, the likely cause; free space there and run again)", err, dir, free)
 	}
 	return fmt.Errorf("%w (the file system of %s has %d MiB free: if the tool ran out of space, free more there)", err, dir, free>>20)
 }
+
+// MinFreeBytes is the least room a delivery starts with in dom0's state
+// directory (its session, result and freshness files); a file system with
+// less is said to be full when a tool fails on it.
+const MinFreeBytes = 1 << 20
 
 // FreeBytes is the space left to an unprivileged writer on dir's file system.
 func FreeBytes(dir string) (uint64, error) {

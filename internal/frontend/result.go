@@ -85,7 +85,7 @@ func AwaitResult(ctx context.Context, c dom0.Config, s dom0.Session) (dom0.Resul
 		switch {
 		case !idleSince.IsZero() && now.Sub(idleSince) >= serviceGoneAfter:
 			state := c.Path(dom0.StateDir)
-			if free, err := dom0.FreeBytes(state); err == nil && free < minFreeBytes {
+			if free, err := dom0.FreeBytes(state); err == nil && free < dom0.MinFreeBytes {
 				// The service could not write its result: its
 				// delivery may well have been published.
 				return res, fmt.Errorf("dom0 took the delivery from %s, but its receive service ended without a result: the file system of %s has %d bytes free, a full disk is the likely cause (the delivery may have been published; the qrexec daemon's journal says): free space there and run again", c.UpdateVM, state, free)

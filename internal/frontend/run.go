@@ -938,7 +938,7 @@ func checkReceiveSettings(c dom0.Config) error {
 	if err != nil {
 		return fmt.Errorf("free space in %s: %w", state, err)
 	}
-	if free < minFreeBytes {
+	if free < dom0.MinFreeBytes {
 		return fmt.Errorf("the file system of %s has %d bytes free, too few for a delivery and its result: free space there (--clean empties the cached repository); nothing was sent", state, free)
 	}
 	_, err = cachedRepoIDs(c)
@@ -976,7 +976,3 @@ func warnExpiredPins(c dom0.Config, warn io.Writer) {
 		}
 	}
 }
-
-// minFreeBytes is the least room a delivery starts with in dom0's state
-// directory: its session, result and freshness files.
-const minFreeBytes = 1 << 20
