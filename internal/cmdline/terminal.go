@@ -58,7 +58,7 @@ func (f *EscapeFilter) Write(untrusted []byte) (int, error) {
 			break
 		}
 		r, size := utf8.DecodeRune(data)
-		if r == '\n' || r == '\t' || unicode.IsPrint(r) && !(r == utf8.RuneError && size == 1) {
+		if r == '\n' || r == '\t' || Printable(r, size) {
 			out = append(out, data[:size]...)
 		} else {
 			out = append(out, '_')
@@ -69,6 +69,13 @@ func (f *EscapeFilter) Write(untrusted []byte) (int, error) {
 		return 0, err
 	}
 	return len(untrusted), nil
+}
+
+// Printable says whether a rune utf8.DecodeRune read in size bytes reaches a
+// terminal as text it shows, and nothing it acts on: a printable character,
+// not a byte that was no UTF-8 (RuneError of one byte).
+func Printable(r rune, size int) bool {
+	return unicode.IsPrint(r) && !(r == utf8.RuneError && size == 1)
 }
 
 // Flush writes an unfinished rune held back, as '_' for each of its bytes.

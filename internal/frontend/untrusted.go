@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"unicode"
 	"unicode/utf8"
+
+	"pedos.dev/updates/internal/cmdline"
 )
 
 // untrustedText passes text that the UpdateVM wrote (its commands' output,
@@ -181,7 +182,7 @@ func escaped(untrusted []byte, keep string) []byte {
 	for len(untrusted) > 0 {
 		r, size := utf8.DecodeRune(untrusted)
 		switch {
-		case strings.ContainsRune(keep, r) || unicode.IsPrint(r) && !(r == utf8.RuneError && size == 1):
+		case strings.ContainsRune(keep, r) || cmdline.Printable(r, size):
 			out = append(out, untrusted[:size]...)
 		case r < utf8.RuneSelf || size == 1:
 			out = fmt.Appendf(out, `\x%02x`, untrusted[0])
